@@ -1,0 +1,141 @@
+"""The `esgen` command line: thin commands that map errors to exit codes.
+
+Exit codes: 0 success; 1 schema errors, or `--check` found stale files; 2 usage or
+configuration errors.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from esgen._errors import EsgenError
+from esgen._version import __version__
+
+__all__ = ["main"]
+
+EXIT_SCHEMA = 1
+EXIT_USAGE = 2
+
+
+class UsageError(click.UsageError):
+    exit_code = EXIT_USAGE
+
+
+def _shown(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def _fail_schema(exc: EsgenError) -> None:
+    from esgen.schema import SchemaError
+
+    if isinstance(exc, SchemaError):
+        click.echo(exc.render(), err=True)
+        errors = sum(1 for d in exc.diagnostics if d.severity.value == "error")
+        click.echo(f"esgen: {errors} error(s); nothing was written", err=True)
+        sys.exit(EXIT_SCHEMA)
+    click.echo(f"esgen: error: {exc}", err=True)
+    sys.exit(EXIT_SCHEMA)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="esgen")
+def main() -> None:
+    """Generate typed, event-sourced Python from YAML schemas."""
+
+
+@main.command()
+@click.argument("schema_dir", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Output folder; each context becomes a package in it.",
+)
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if any file is stale.")
+@click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff; write nothing.")
+@click.option(
+    "--formatter",
+    type=click.Choice(["black", "ruff", "none"]),
+    help="Override the configured formatter.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Also list files that did not change.")
+def generate(
+    schema_dir: Path | None,
+    out_dir: Path | None,
+    check: bool,
+    show_diff: bool,
+    formatter: str | None,
+    verbose: bool,
+) -> None:
+    """Generate code for every context in SCHEMA_DIR.
+
+    Without SCHEMA_DIR, reads [tool.esgen] from pyproject.toml (or esgen.yaml) of the
+    project esgen runs in.
+    """
+    from esgen.codegen import apply_plan, plan_generation
+    from esgen.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(Path.cwd()).with_overrides(schema_dir, out_dir, formatter)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if not settings.schema_dir.is_dir():
+        where = f" (from {_shown(settings.config_file)})" if settings.config_file else ""
+        raise UsageError(
+            f"schema folder {_shown(settings.schema_dir)!r} does not exist{where}; "
+            "pass SCHEMA_DIR or set schema_dir in [tool.esgen]"
+        )
+    try:
+        plan = plan_generation(settings.schema_dir, settings.out_dir, settings.formatter)
+    except EsgenError as exc:
+        _fail_schema(exc)
+        return
+    pending = plan.pending
+    if show_diff:
+        for change in pending:
+            click.echo(change.diff(_shown(change.path)), nl=False)
+    if check or show_diff:
+        if check and pending:
+            for change in pending:
+                what = {"created": "missing", "updated": "stale", "removed": "obsolete"}
+                click.echo(f"{what[change.status.value]:9} {_shown(change.path)}", err=True)
+            click.echo(f"esgen: {len(pending)} file(s) out of date; run `esgen generate`", err=True)
+            sys.exit(EXIT_SCHEMA)
+        return
+    apply_plan(plan)
+    counts: dict[str, int] = {}
+    for change in plan.changes:
+        counts[change.status.value] = counts.get(change.status.value, 0) + 1
+        if change.is_change or verbose or change.status.value == "skipped":
+            click.echo(f"{change.status.value:9} {_shown(change.path)}")
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    click.echo(f"esgen: {summary or 'nothing to generate'}")
+
+
+@main.command("json-schema")
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write to this file instead of standard output.",
+)
+def json_schema(out_file: Path | None) -> None:
+    """Print the JSON Schema of esgen's YAML language (for editor support)."""
+    from esgen.schema import language_json_schema
+
+    text = language_json_schema()
+    if out_file is None:
+        click.echo(text, nl=False)
+    else:
+        out_file.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

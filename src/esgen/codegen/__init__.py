@@ -1,0 +1,22 @@
+"""Generating code: schema model -> IR -> rendered files -> formatted -> written."""
+
+from esgen.codegen._build import build_ir
+from esgen.codegen._format import FORMATTERS, Formatter, FormatterName
+from esgen.codegen._generate import plan_generation
+from esgen.codegen._render import RenderedFile, render
+from esgen.codegen._write import Change, Plan, Status, apply_plan, make_plan
+
+__all__ = [
+    "FORMATTERS",
+    "Change",
+    "Formatter",
+    "FormatterName",
+    "Plan",
+    "RenderedFile",
+    "Status",
+    "apply_plan",
+    "build_ir",
+    "make_plan",
+    "plan_generation",
+    "render",
+]

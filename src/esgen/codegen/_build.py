@@ -1,0 +1,322 @@
+"""Schema model -> IR: decide every module, class, name, annotation and import."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+from esgen.codegen._ir import (
+    ClassVarIR,
+    EnumIR,
+    FieldIR,
+    JsonSchemaModuleIR,
+    ModelIR,
+    ModelsModuleIR,
+    ModuleIR,
+    PackageInitIR,
+    ReExportIR,
+    RegistryEntryIR,
+    RegistryModuleIR,
+)
+from esgen.codegen._pyexpr import (
+    Imports,
+    annotation,
+    constraint_args,
+    docstring,
+    enum_member_names,
+    literal,
+    string,
+)
+from esgen.schema import (
+    Aggregate,
+    Command,
+    Context,
+    EnumType,
+    Event,
+    EventVersion,
+    Field,
+    JsonSchemaType,
+    NullableType,
+    SchemaSet,
+    ValueType,
+    named_types,
+    snake,
+)
+
+__all__ = ["build_ir", "event_class_name", "source_name"]
+
+
+def event_class_name(event: Event, version: EventVersion) -> str:
+    """The latest version keeps the plain name; older ones are `NameV<k>`."""
+    return event.name if version is event.latest else f"{event.name}V{version.version}"
+
+
+def source_name(root: Path, path: Path) -> str:
+    """How a schema file is named in generated headers: stable wherever esgen runs."""
+    try:
+        relative = path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return path.name
+    return (PurePosixPath(root.resolve().name) / relative.as_posix()).as_posix()
+
+
+def build_ir(schema: SchemaSet) -> list[ModuleIR]:
+    modules: list[ModuleIR] = []
+    for context in schema.contexts:
+        modules.extend(_ContextBuilder(context, schema.root).modules())
+    return modules
+
+
+class _ContextBuilder:
+    def __init__(self, context: Context, root: Path) -> None:
+        self.context = context
+        self.root = root
+        self.package = PurePosixPath(context.name)
+        self.types = {t.name: t for t in context.types}
+
+    def src(self, *paths: Path) -> tuple[str, ...]:
+        return tuple(sorted({source_name(self.root, p) for p in paths}))
+
+    def modules(self) -> list[ModuleIR]:
+        ctx = self.context
+        modules: list[ModuleIR] = []
+        exports: list[ReExportIR] = []
+        types_module = self._types_module()
+        if types_module is not None:
+            modules.append(types_module)
+            exports.append(ReExportIR(".types", types_module.exports))
+        modules.extend(self._json_schema_modules())
+        for kind, build in (("events", self._events_module), ("commands", self._commands_module)):
+            per_aggregate = [m for a in ctx.aggregates if (m := build(a)) is not None]
+            if not per_aggregate:
+                continue
+            modules.extend(per_aggregate)
+            reexports = tuple(ReExportIR("." + m.path.stem, m.exports) for m in per_aggregate)
+            names = tuple(n for r in reexports for n in r.names)
+            modules.append(
+                PackageInitIR(
+                    path=self.package / kind / "__init__.py",
+                    sources=self.src(*ctx.files),
+                    docstring=docstring(f"The {kind} of the {ctx.name} context.", ""),
+                    reexports=reexports,
+                    exports=tuple(sorted(names)),
+                )
+            )
+            exports.append(ReExportIR(f".{kind}", names))
+        if ctx.events:
+            modules.append(self._registry_module())
+            exports.append(ReExportIR(".registry", ("EVENT_CLASSES",)))
+        doc = ctx.description or f"The {ctx.name} bounded context."
+        modules.append(
+            PackageInitIR(
+                path=self.package / "__init__.py",
+                sources=self.src(*ctx.files),
+                docstring=docstring(doc, ""),
+                reexports=tuple(exports),
+                exports=tuple(sorted(n for r in exports for n in r.names)),
+            )
+        )
+        return modules
+
+    # -- fields ---------------------------------------------------------------------
+
+    def field(self, f: Field, imports: Imports) -> FieldIR:
+        # Constraints of a nullable field go inside its annotation (on the non-null
+        # part); otherwise they join the description in one `Field(...)`.
+        nullable = isinstance(f.type, NullableType)
+        ann = annotation(f.type, imports, f.constraints if nullable else None)
+        default = literal(f.type, f.default, self.types.get, imports) if f.has_default else None
+        args = [] if nullable else constraint_args(f.constraints)
+        if f.description:
+            args.append(f"description={string(f.description)}")
+        if args:
+            imports.add("pydantic", "Field")
+            if default is not None:
+                args.insert(0, f"default={default}")
+            default = f"Field({', '.join(args)})"
+        return FieldIR(f.name, ann, default)
+
+    def fields(self, fields: Iterable[Field], imports: Imports) -> tuple[FieldIR, ...]:
+        return tuple(self.field(f, imports) for f in fields)
+
+    def uses(self, fields: Iterable[Field], imports: Imports, module_depth: int) -> None:
+        """Import the context's types that these fields name."""
+        prefix = "." * (module_depth + 1)
+        for f in fields:
+            for name in named_types(f.type):
+                imports.add(f"{prefix}types", name)
+
+    # -- modules --------------------------------------------------------------------
+
+    def _types_module(self) -> ModelsModuleIR | None:
+        ctx = self.context
+        if not ctx.types:
+            return None
+        imports = Imports()
+        imports.add("__future__", "annotations")
+        classes: list[EnumIR | ModelIR] = []
+        files: list[Path] = []
+        enums = [t for t in ctx.types if isinstance(t, EnumType)]
+        if enums:
+            imports.add("enum", "StrEnum")
+        for enum in enums:
+            files.append(enum.location.file)
+            names = enum_member_names(enum.values)
+            doc = enum.description
+            classes.append(
+                EnumIR(
+                    enum.name,
+                    docstring(doc, "    ") if doc else None,
+                    tuple(zip(names, (string(v) for v in enum.values), strict=True)),
+                )
+            )
+        json_types = [t for t in ctx.types if isinstance(t, JsonSchemaType)]
+        for json_type in json_types:
+            files.append(json_type.location.file)
+            imports.add(f"._json_types.{snake(json_type.name)}", json_type.name)
+        values = [t for t in ctx.types if isinstance(t, ValueType)]
+        if values:
+            imports.add("esgen.runtime", "ValueObject")
+        for value in values:
+            files.append(value.location.file)
+            doc = value.description
+            classes.append(
+                ModelIR(
+                    value.name,
+                    "ValueObject",
+                    docstring(doc, "    ") if doc else None,
+                    (),
+                    self.fields(value.fields, imports),
+                )
+            )
+        return ModelsModuleIR(
+            path=self.package / "types.py",
+            sources=self.src(*files),
+            docstring=docstring(f"Value types and enums of the {ctx.name} context.", ""),
+            imports=imports.lines(),
+            classes=tuple(classes),
+            exports=tuple(sorted(t.name for t in ctx.types)),
+        )
+
+    def _json_schema_modules(self) -> list[ModuleIR]:
+        json_types = [t for t in self.context.types if isinstance(t, JsonSchemaType)]
+        if not json_types:
+            return []
+        modules: list[ModuleIR] = [
+            PackageInitIR(
+                path=self.package / "_json_types" / "__init__.py",
+                sources=self.src(*(t.location.file for t in json_types)),
+                docstring=docstring(
+                    "Models generated from JSON Schema files by datamodel-code-generator.", ""
+                ),
+            )
+        ]
+        for t in json_types:
+            modules.append(
+                JsonSchemaModuleIR(
+                    path=self.package / "_json_types" / f"{snake(t.name)}.py",
+                    sources=self.src(t.location.file, t.schema_path),
+                    docstring=docstring(
+                        t.description or f"The {t.name} type, from its JSON Schema.", ""
+                    ),
+                    class_name=t.name,
+                    schema_text=t.schema_text,
+                    location=t.location,
+                )
+            )
+        return modules
+
+    def _events_module(self, aggregate: Aggregate) -> ModelsModuleIR | None:
+        if not aggregate.events:
+            return None
+        imports = Imports()
+        imports.add("__future__", "annotations")
+        imports.add("typing", "ClassVar")
+        imports.add("esgen.runtime", "Event")
+        classes: list[EnumIR | ModelIR] = []
+        for event in aggregate.events:
+            for version in event.versions:
+                self.uses(version.fields, imports, 1)
+                classes.append(self._event_class(event, version, imports))
+        return ModelsModuleIR(
+            path=self.package / "events" / f"{snake(aggregate.name)}.py",
+            sources=self.src(aggregate.location.file),
+            docstring=docstring(
+                f"Events of the {aggregate.name} aggregate, every version of each.", ""
+            ),
+            imports=imports.lines(),
+            classes=tuple(classes),
+            exports=tuple(sorted(c.name for c in classes)),
+        )
+
+    def _event_class(self, event: Event, version: EventVersion, imports: Imports) -> ModelIR:
+        parts = [p for p in (event.description, version.description) if p]
+        if version is not event.latest:
+            parts.append(
+                f"Version {version.version} of {event.name}, as stored by earlier code; "
+                f"reading it yields the latest version through upcasters."
+            )
+        doc = "\n\n".join(parts)
+        return ModelIR(
+            event_class_name(event, version),
+            "Event",
+            docstring(doc, "    ") if doc else None,
+            (
+                ClassVarIR("event_type", "ClassVar[str]", string(event.name)),
+                ClassVarIR("event_version", "ClassVar[int]", str(version.version)),
+            ),
+            self.fields(version.fields, imports),
+        )
+
+    def _commands_module(self, aggregate: Aggregate) -> ModelsModuleIR | None:
+        if not aggregate.commands:
+            return None
+        imports = Imports()
+        imports.add("__future__", "annotations")
+        imports.add("typing", "ClassVar")
+        imports.add("esgen.runtime", "Command")
+        classes: list[EnumIR | ModelIR] = []
+        for command in aggregate.commands:
+            self.uses(command.fields, imports, 1)
+            classes.append(self._command_class(command, imports))
+        return ModelsModuleIR(
+            path=self.package / "commands" / f"{snake(aggregate.name)}.py",
+            sources=self.src(aggregate.location.file),
+            docstring=docstring(f"Commands of the {aggregate.name} aggregate.", ""),
+            imports=imports.lines(),
+            classes=tuple(classes),
+            exports=tuple(sorted(c.name for c in classes)),
+        )
+
+    def _command_class(self, command: Command, imports: Imports) -> ModelIR:
+        doc = command.description
+        return ModelIR(
+            command.name,
+            "Command",
+            docstring(doc, "    ") if doc else None,
+            (ClassVarIR("command_type", "ClassVar[str]", string(command.name)),),
+            self.fields(command.fields, imports),
+        )
+
+    def _registry_module(self) -> RegistryModuleIR:
+        ctx = self.context
+        imports = Imports()
+        imports.add("__future__", "annotations")
+        imports.add("collections.abc", "Mapping")
+        imports.add("types", "MappingProxyType")
+        imports.add("typing", "Final")
+        imports.add("esgen.runtime", "Event")
+        entries: list[RegistryEntryIR] = []
+        for aggregate in ctx.aggregates:
+            for event in aggregate.events:
+                for version in event.versions:
+                    name = event_class_name(event, version)
+                    imports.add(f".events.{snake(aggregate.name)}", name)
+                    entries.append(RegistryEntryIR(string(event.name), version.version, name))
+        return RegistryModuleIR(
+            path=self.package / "registry.py",
+            sources=self.src(*ctx.files),
+            docstring=docstring("Every event class of the context, by (event type, version).", ""),
+            imports=imports.lines(),
+            entries=tuple(entries),
+        )

@@ -1,0 +1,252 @@
+"""Python source fragments built from schema values: literals, docstrings, annotations.
+
+Schema text reaches generated code only through these functions, and only as data:
+string literals come from `repr`, numbers and ids are re-printed from parsed values,
+and names were validated as identifiers before they got here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import textwrap
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from esgen.schema import (
+    Constraints,
+    DictType,
+    EnumType,
+    ListType,
+    NamedType,
+    NullableType,
+    ScalarKind,
+    ScalarType,
+    TypeExpr,
+    UserType,
+    ValueType,
+)
+
+__all__ = [
+    "Imports",
+    "annotation",
+    "constraint_args",
+    "docstring",
+    "enum_member_names",
+    "literal",
+    "string",
+]
+
+_SCALARS: dict[ScalarKind, tuple[str, tuple[str, str] | None]] = {
+    ScalarKind.STR: ("str", None),
+    ScalarKind.INT: ("int", None),
+    ScalarKind.FLOAT: ("float", None),
+    ScalarKind.BOOL: ("bool", None),
+    ScalarKind.BYTES: ("bytes", None),
+    ScalarKind.DECIMAL: ("Decimal", ("decimal", "Decimal")),
+    ScalarKind.UUID: ("UUID", ("uuid", "UUID")),
+    # Events record moments; a naive datetime is ambiguous, so it is refused.
+    ScalarKind.DATETIME: ("AwareDatetime", ("pydantic", "AwareDatetime")),
+    ScalarKind.DATE: ("date", ("datetime", "date")),
+}
+
+_CONSTRAINT_ARGS = {
+    "min": "ge",
+    "max": "le",
+    "exclusive_min": "gt",
+    "exclusive_max": "lt",
+    "min_length": "min_length",
+    "max_length": "max_length",
+    "pattern": "pattern",
+    "max_digits": "max_digits",
+    "decimal_places": "decimal_places",
+}
+
+
+class Imports:
+    """The `from x import y` lines a module needs, grouped and sorted like isort does."""
+
+    _STDLIB = frozenset(
+        {"__future__", "collections.abc", "datetime", "decimal", "enum", "types", "typing", "uuid"}
+    )
+
+    def __init__(self) -> None:
+        self._names: dict[str, set[str]] = {}
+
+    def add(self, module: str, name: str) -> None:
+        self._names.setdefault(module, set()).add(name)
+
+    def lines(self) -> tuple[str, ...]:
+        def group(module: str) -> int:
+            if module == "__future__":
+                return 0
+            if module in self._STDLIB:
+                return 1
+            if module.startswith("."):
+                return 4
+            return 3 if module.startswith("esgen") else 2
+
+        out: list[str] = []
+        last = -1
+        for module in sorted(self._names, key=lambda m: (group(m), m)):
+            if out and group(module) != last:
+                out.append("")
+            last = group(module)
+            names = ", ".join(sorted(self._names[module]))
+            out.append(f"from {module} import {names}")
+        return tuple(out)
+
+
+def string(text: str) -> str:
+    """A string literal for any text; `repr` escapes quotes, backslashes and newlines."""
+    return repr(text)
+
+
+def docstring(text: str, indent: str, width: int = 79) -> str:
+    """A docstring literal. Triple quotes when the text allows it, else an escaped repr.
+
+    Long lines are wrapped (formatters leave docstrings alone); line breaks the author
+    wrote are kept.
+    """
+    text = "\n".join(
+        textwrap.fill(line, width - len(indent), break_long_words=False) if line else ""
+        for line in text.strip().split("\n")
+    )
+    plain = (
+        '"""' not in text
+        and "\\" not in text
+        and not text.endswith('"')
+        and all(ch == "\n" or ch.isprintable() for ch in text)
+    )
+    if not plain:
+        return repr(text)
+    lines = text.split("\n")
+    if len(lines) == 1:
+        return f'"""{text}"""'
+    body = "\n".join(indent + line if line else "" for line in lines[1:])
+    return f'"""{lines[0]}\n{body}\n{indent}"""'
+
+
+def constraint_args(constraints: Constraints) -> list[str]:
+    """`Field(...)` keyword arguments for a field's constraints."""
+    return _constraint_args(constraints)
+
+
+def annotation(type_: TypeExpr, imports: Imports, constraints: Constraints | None = None) -> str:
+    """A field's annotation; constraints passed here go on the non-null part of the type."""
+    if isinstance(type_, NullableType):
+        return f"{annotation(type_.inner, imports, constraints)} | None"
+    text = _plain(type_, imports)
+    args = _constraint_args(constraints)
+    if args:
+        imports.add("typing", "Annotated")
+        imports.add("pydantic", "Field")
+        return f"Annotated[{text}, Field({', '.join(args)})]"
+    return text
+
+
+def _plain(type_: TypeExpr, imports: Imports) -> str:
+    if isinstance(type_, ScalarType):
+        name, source = _SCALARS[type_.kind]
+        if source is not None:
+            imports.add(*source)
+        return name
+    if isinstance(type_, ListType):
+        return f"list[{_plain(type_.item, imports)}]"
+    if isinstance(type_, DictType):
+        return f"dict[str, {_plain(type_.value, imports)}]"
+    if isinstance(type_, NullableType):
+        return f"{_plain(type_.inner, imports)} | None"
+    return type_.name
+
+
+def _constraint_args(constraints: Constraints | None) -> list[str]:
+    if constraints is None:
+        return []
+    parts = []
+    for name, value in constraints.items():
+        arg = _CONSTRAINT_ARGS[name]
+        shown = string(value) if isinstance(value, str) else _number(value)
+        parts.append(f"{arg}={shown}")
+    return parts
+
+
+def _number(value: int | float | Decimal) -> str:
+    if isinstance(value, bool):  # pragma: no cover - the language never allows it
+        raise TypeError(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        # An integral Decimal prints as an int so `ge=0` reads naturally.
+        return str(int(value)) if value == value.to_integral_value() else str(value)
+    return repr(value)
+
+
+def literal(
+    type_: TypeExpr, value: Any, lookup: Callable[[str], UserType | None], imports: Imports
+) -> str:
+    """A Python expression for a checked default value of `type_`."""
+    if value is None:
+        return "None"
+    if isinstance(type_, NullableType):
+        return literal(type_.inner, value, lookup, imports)
+    if isinstance(type_, ListType):
+        return "[" + ", ".join(literal(type_.item, v, lookup, imports) for v in value) + "]"
+    if isinstance(type_, DictType):
+        items = (
+            f"{string(k)}: {literal(type_.value, v, lookup, imports)}" for k, v in value.items()
+        )
+        return "{" + ", ".join(items) + "}"
+    if isinstance(type_, NamedType):
+        target = lookup(type_.name)
+        if isinstance(target, EnumType):
+            member = enum_member_names(target.values)[target.values.index(value)]
+            return f"{target.name}.{member}"
+        assert isinstance(target, ValueType)
+        args = [
+            f"{f.name}={literal(f.type, value[f.name], lookup, imports)}"
+            for f in target.fields
+            if f.name in value
+        ]
+        return f"{target.name}({', '.join(args)})"
+    return _scalar_literal(value, imports)
+
+
+def _scalar_literal(value: Any, imports: Imports) -> str:
+    if isinstance(value, bool | int | str | bytes):
+        return repr(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return f"float({string(str(value))})"
+        return repr(value)
+    if isinstance(value, Decimal):
+        imports.add("decimal", "Decimal")
+        return f"Decimal({string(str(value))})"
+    if isinstance(value, UUID):
+        imports.add("uuid", "UUID")
+        return f"UUID({string(str(value))})"
+    if isinstance(value, datetime):
+        imports.add("datetime", "datetime")
+        return f"datetime.fromisoformat({string(value.isoformat())})"
+    if isinstance(value, date):
+        imports.add("datetime", "date")
+        return f"date.fromisoformat({string(value.isoformat())})"
+    raise TypeError(f"no literal for {value!r}")  # pragma: no cover
+
+
+def enum_member_names(values: tuple[str, ...]) -> list[str]:
+    """UPPER_SNAKE member names for enum values; stable, unique, always identifiers."""
+    names: list[str] = []
+    for index, value in enumerate(values):
+        name = re.sub(r"[^0-9A-Za-z]+", "_", value).strip("_").upper()
+        if not name or not name.isidentifier() or not name[0].isalpha() or name == "MRO":
+            name = f"VALUE_{index + 1}"
+        base, n = name, 2
+        while name in names:
+            name = f"{base}_{n}"
+            n += 1
+        names.append(name)
+    return names

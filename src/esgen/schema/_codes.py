@@ -1,0 +1,40 @@
+"""Every diagnostic code esgen emits, with the one line the documentation shows for it."""
+
+from __future__ import annotations
+
+__all__ = ["CODES"]
+
+CODES: dict[str, str] = {
+    # the file itself
+    "E100": "the file is not valid YAML",
+    "E101": "a key appears twice in the same mapping",
+    "E102": "a key the schema language does not know",
+    "E103": "a value of the wrong shape or kind",
+    "E104": "a required key is missing",
+    "E105": "the file does not describe a context",
+    # names
+    "E200": "a name that is not a valid identifier, or not in the expected case",
+    "E201": "a name that is a Python keyword",
+    "E202": "a field name that shadows a Python builtin",
+    "E203": "a name reserved by pydantic or esgen",
+    "E204": "a name defined twice (in one file or across files of a context)",
+    # types and values
+    "E300": "an unknown type",
+    "E301": "a type expression that does not parse",
+    "E302": "a constraint that does not apply to the field's type, or contradicts another",
+    "E303": "a default that is not a valid value of the field's type",
+    "E304": "a JSON Schema file that cannot be read or turned into models",
+    "E305": "an enum without values, or with duplicate or non-string values",
+    # references
+    "E400": "a reference to an event that does not exist",
+    "E401": "a reference to a command that does not exist",
+    "E402": "a reference to a field that does not exist",
+    "E403": "a command that emits an event of another aggregate",
+    # versions
+    "E500": "event versions that are not exactly 1..N",
+    "E501": "a `renamed_from` that names no field of the previous version",
+    "E502": "an upcast setting on version 1, which has nothing to upcast from",
+    # generation
+    "E600": "an output file that exists but was not written by esgen",
+    "E601": "two contexts that would generate the same package",
+}

@@ -1,0 +1,229 @@
+"""The schema language, as pydantic models.
+
+These models are the single source of truth for the shape of a schema file: they
+validate every document, and `schemas/esgen.schema.json` (the JSON Schema editors use to
+complete and check YAML) is exported from them. Meaning (do referenced types exist, are
+versions contiguous, ...) is checked afterwards, in `_validate`.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, WithJsonSchema
+
+__all__ = [
+    "AggregateDef",
+    "AggregateIdDef",
+    "CommandDef",
+    "Document",
+    "EnumTypeDef",
+    "EventDef",
+    "EventVersionDef",
+    "FieldDef",
+    "FieldSpec",
+    "JsonSchemaTypeDef",
+    "ProjectionDef",
+    "SagaDef",
+    "SagaTimeoutDef",
+    "TypeDef",
+    "ValueTypeDef",
+    "language_json_schema",
+]
+
+Compatibility = Literal["backward", "forward", "full", "none"]
+# Numbers arrive as int or exact Decimal from the loader; editors just see a number.
+Number = Annotated[int | Decimal, WithJsonSchema({"type": "number"})]
+# Enum values are checked by `_validate` (with a better message than a type error).
+EnumValues = Annotated[list[Any], WithJsonSchema({"type": "array", "items": {"type": "string"}})]
+Description = Annotated[str, Field(description="Free text; shown in docstrings and docs.")]
+
+
+class _Node(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldDef(_Node):
+    """A field written out in full. `owner: str` is the short form of `owner: {type: str}`."""
+
+    type: str | None = Field(
+        None,
+        description=(
+            "str, int, float, bool, decimal, uuid, datetime, date, bytes, list[T], "
+            "dict[str, T], T | None, or the name of a type of this context."
+        ),
+    )
+    enum: EnumValues | None = Field(
+        None, description="An enum declared in place; its values are strings.", min_length=1
+    )
+    description: Description | None = None
+    default: Any = Field(None, description="The value used when the field is absent.")
+    optional: bool = Field(False, description="May be omitted: the type becomes T | None = None.")
+    renamed_from: str | None = Field(
+        None, description="The name this field had in the previous version of the event."
+    )
+    min: Number | None = Field(None, description="Smallest allowed value (inclusive).")
+    max: Number | None = Field(None, description="Largest allowed value (inclusive).")
+    exclusive_min: Number | None = None
+    exclusive_max: Number | None = None
+    min_length: int | None = Field(None, ge=0, description="For str, bytes, lists and maps.")
+    max_length: int | None = Field(None, ge=0, description="For str, bytes, lists and maps.")
+    pattern: str | None = Field(None, description="A regular expression a str must match.")
+    max_digits: int | None = Field(None, gt=0, description="For decimal.")
+    decimal_places: int | None = Field(None, ge=0, description="For decimal.")
+
+
+def _field_kind(value: Any) -> str:
+    return "type" if isinstance(value, str) else "field"
+
+
+FieldSpec = Annotated[
+    Annotated[str, Tag("type")] | Annotated[FieldDef, Tag("field")],
+    Discriminator(_field_kind),
+]
+Fields = dict[str, FieldSpec]
+
+
+class ValueTypeDef(_Node):
+    """A value object: a small immutable record compared by value."""
+
+    description: Description | None = None
+    fields: Fields
+
+
+class EnumTypeDef(_Node):
+    description: Description | None = None
+    enum: EnumValues = Field(min_length=1, description="The values, as strings.")
+
+
+class JsonSchemaTypeDef(_Node):
+    """A type described by a JSON Schema file, turned into pydantic models."""
+
+    description: Description | None = None
+    json_schema: str = Field(description="Path to the JSON Schema, relative to this file.")
+
+
+def _type_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        if "enum" in value:
+            return "enum"
+        if "json_schema" in value:
+            return "json_schema"
+    return "value"
+
+
+TypeDef = Annotated[
+    Annotated[ValueTypeDef, Tag("value")]
+    | Annotated[EnumTypeDef, Tag("enum")]
+    | Annotated[JsonSchemaTypeDef, Tag("json_schema")],
+    Discriminator(_type_kind),
+]
+
+
+class AggregateIdDef(_Node):
+    name: str | None = Field(None, description="Defaults to <aggregate in snake_case>_id.")
+    type: Literal["uuid", "str", "int"] = "uuid"
+
+
+class CommandDef(_Node):
+    description: Description | None = None
+    fields: Fields = Field(
+        default_factory=dict,
+        description="The aggregate's id field is added first when not listed.",
+    )
+    emits: list[str] = Field(min_length=1, description="Events of this aggregate it may emit.")
+
+
+class EventVersionDef(_Node):
+    description: Description | None = None
+    fields: Fields = Field(default_factory=dict, description="The complete field list.")
+    upcast: Literal["auto", "manual"] | None = Field(
+        None,
+        description=(
+            "How stored events of the previous version become this one: `auto` derives it "
+            "from the schema, `manual` asks for a hand-written upcaster."
+        ),
+    )
+
+
+class EventDef(_Node):
+    description: Description | None = None
+    compatibility: Compatibility | None = Field(
+        None, description="Overrides the context's compatibility mode for this event."
+    )
+    versions: dict[int, EventVersionDef] = Field(
+        min_length=1,
+        description="Every version ever published, numbered 1..N.",
+        json_schema_extra={"propertyNames": {"pattern": "^[1-9][0-9]*$"}},
+    )
+
+
+class AggregateDef(_Node):
+    description: Description | None = None
+    id: AggregateIdDef = Field(default_factory=AggregateIdDef)
+    snapshot_every: int | None = Field(None, gt=0, description="Snapshot every N events.")
+    state: Fields = Field(default_factory=dict)
+    commands: dict[str, CommandDef] = Field(default_factory=dict)
+    events: dict[str, EventDef] = Field(default_factory=dict)
+
+
+class ProjectionDef(_Node):
+    description: Description | None = None
+    consumes: list[str] = Field(min_length=1, description="The events it reads.")
+    key: str = Field(description="The read-model field that identifies a row.")
+    fields: Fields = Field(description="The read model's columns.")
+
+
+class SagaTimeoutDef(_Node):
+    after: str = Field(
+        pattern=r"^[1-9][0-9]*(s|m|h|d)$", description="A duration such as 30s, 15m, 2h or 1d."
+    )
+    then: Literal["compensate", "handler"] = Field(
+        "compensate", description="Run the compensations, or a timeout handler."
+    )
+
+
+class SagaDef(_Node):
+    description: Description | None = None
+    starts_with: str = Field(description="The event that starts an instance.")
+    correlation: str = Field(
+        description="The field, on every event it handles, that finds the instance again."
+    )
+    handles: list[str] = Field(default_factory=list, description="Events it reacts to.")
+    sends: list[str] = Field(default_factory=list, description="Commands it may send.")
+    compensations: dict[str, str] = Field(
+        default_factory=dict, description="Command sent -> command that undoes it."
+    )
+    fails_on: list[str] = Field(
+        default_factory=list, description="Events after which the compensations run."
+    )
+    timeout: SagaTimeoutDef | None = None
+    state: Fields = Field(default_factory=dict)
+
+
+class Document(_Node):
+    """One schema file. Several files with the same `context` form one context."""
+
+    context: str = Field(description="The bounded context; also the generated package name.")
+    description: Description | None = None
+    compatibility: Compatibility | None = Field(
+        None, description="Default compatibility mode of its events (backward if unset)."
+    )
+    types: dict[str, TypeDef] = Field(default_factory=dict)
+    aggregates: dict[str, AggregateDef] = Field(default_factory=dict)
+    projections: dict[str, ProjectionDef] = Field(default_factory=dict)
+    sagas: dict[str, SagaDef] = Field(default_factory=dict)
+
+
+def language_json_schema() -> str:
+    """The JSON Schema of a schema file, as committed in `schemas/esgen.schema.json`."""
+    schema = Document.model_json_schema()
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://esgen.dev/schemas/esgen.schema.json",
+        "title": "esgen schema file",
+        **schema,
+    }
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,109 @@
+"""Find the schema files of a directory, and load, check and group them into contexts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from esgen.schema._diagnostics import Diagnostic, Location, SchemaError, Severity
+from esgen.schema._language import Document
+from esgen.schema._model import SchemaSet
+from esgen.schema._shape import shape_diagnostics
+from esgen.schema._validate import Reader, Source, build_context
+from esgen.schema._yaml import load_yaml
+
+__all__ = ["find_schema_files", "load_schema_dir", "load_sources"]
+
+SUFFIXES = (".yaml", ".yml")
+_CONTEXT_LINE = re.compile(r"^context:\s*['\"]?([A-Za-z0-9_]+)", re.MULTILINE)
+
+
+def find_schema_files(root: Path) -> list[Path]:
+    """Every YAML file under `root`, skipping hidden folders, in a stable order."""
+    found = [
+        path
+        for path in root.rglob("*")
+        if path.suffix in SUFFIXES
+        and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    ]
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def load_schema_dir(root: Path) -> SchemaSet:
+    """Load every context under `root`; raises SchemaError with all diagnostics."""
+    files = find_schema_files(root)
+    texts: dict[Path, str] = {}
+    problems: list[Diagnostic] = []
+    for path in files:
+        try:
+            texts[path] = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            msg = f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})"
+            problems.append(Diagnostic(Location(path, 1, 1), "E100", msg))
+        except OSError as exc:
+            problems.append(Diagnostic(Location(path, 0, 0), "E100", f"cannot read: {exc}"))
+    if not files:
+        msg = f"no schema files (*.yaml, *.yml) in {root}"
+        raise SchemaError([Diagnostic(Location(root, 0, 0), "E105", msg)])
+    schema, diagnostics = load_sources(root, texts, _read_disk)
+    all_diagnostics = problems + diagnostics
+    if any(d.severity is Severity.ERROR for d in all_diagnostics):
+        raise SchemaError(all_diagnostics)
+    return schema
+
+
+def _read_disk(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def load_sources(
+    root: Path, texts: Mapping[Path, str], read: Reader
+) -> tuple[SchemaSet, list[Diagnostic]]:
+    """Load schema files given as text (from disk, or from a git ref).
+
+    `read` fetches files that schemas refer to, such as JSON Schema files. Returns what
+    could be built and every diagnostic; callers decide whether errors are fatal.
+    """
+    diagnostics: list[Diagnostic] = []
+    by_context: dict[str, list[Source]] = {}
+    broken: set[str] = set()
+    for path in sorted(texts, key=lambda p: p.as_posix()):
+        loaded, problems = load_yaml(path, texts[path])
+        diagnostics.extend(problems)
+        if loaded is None:
+            # Its context cannot be checked without it; other contexts still can.
+            if match := _CONTEXT_LINE.search(texts[path]):
+                broken.add(match.group(1))
+            continue
+        data = loaded.data
+        if not isinstance(data, dict) or "context" not in data:
+            if data is None or isinstance(data, dict):
+                msg = "the file does not name its context; start it with `context: <name>`"
+            else:
+                msg = "a schema file must be a mapping that starts with `context: <name>`"
+            diagnostics.append(Diagnostic(loaded.at(()), "E105", msg))
+            continue
+        name = data["context"]
+        try:
+            doc = Document.model_validate(data)
+        except ValidationError as exc:
+            diagnostics.extend(shape_diagnostics(exc, loaded))
+            if isinstance(name, str):
+                broken.add(name)
+            continue
+        if problems:
+            broken.add(doc.context)
+        by_context.setdefault(doc.context, []).append(Source(doc, loaded))
+    contexts = []
+    for name in sorted(by_context):
+        if name in broken:
+            continue
+        context, problems = build_context(name, by_context[name], read)
+        diagnostics.extend(problems)
+        if context is not None:
+            contexts.append(context)
+    return SchemaSet(root, tuple(contexts)), diagnostics

@@ -1,0 +1,106 @@
+"""Rules for the names in a schema: they become Python identifiers in generated code."""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+import sys
+
+from pydantic import BaseModel
+
+__all__ = ["check_class_name", "check_context_name", "check_field_name", "pascal", "snake"]
+
+_PASCAL = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+_SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
+_BUILTINS = frozenset(name for name in dir(builtins) if not name.startswith("_"))
+
+# Names generated modules import or define at module level; a schema name equal to one
+# of them would shadow it and break the module.
+_GENERATED_MODULE_NAMES = frozenset(
+    {
+        "Annotated",
+        "Any",
+        "AwareDatetime",
+        "BaseModel",
+        "ClassVar",
+        "Command",
+        "ConfigDict",
+        "Decimal",
+        "Enum",
+        "Event",
+        "Field",
+        "Mapping",
+        "StrEnum",
+        "UUID",
+        "ValueObject",
+        "date",
+        "datetime",
+    }
+)
+# Attributes of pydantic models and of esgen's message classes; a field with one of
+# these names would hide it (pydantic refuses some of them outright).
+_MODEL_ATTRIBUTES = frozenset(name for name in dir(BaseModel) if not name.startswith("_")) | {
+    "event_type",
+    "event_version",
+    "command_type",
+}
+
+
+def pascal(name: str) -> str:
+    """`account_status` -> `AccountStatus`; already-Pascal names pass through."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[_\W]+", name) if part)
+
+
+def snake(name: str) -> str:
+    """`AccountOpened` -> `account_opened`, `HTTPRequest` -> `http_request`."""
+    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    return name.lower()
+
+
+def check_class_name(name: str, what: str) -> tuple[str, str] | None:
+    """Problems with a type, aggregate, event, command, projection or saga name."""
+    if not name.isidentifier() or not _PASCAL.match(name):
+        suggestion = pascal(name)
+        hint = f", e.g. '{suggestion}'" if suggestion.isidentifier() and suggestion else ""
+        return "E200", f"{what} name {name!r} must be PascalCase (letters and digits){hint}"
+    if keyword.iskeyword(name):
+        return "E201", f"{what} name {name!r} is a Python keyword"
+    if name in _BUILTINS:
+        return "E202", f"{what} name {name!r} shadows the Python builtin {name}"
+    if name in _GENERATED_MODULE_NAMES:
+        return "E203", f"{what} name {name!r} is reserved: generated modules import it"
+    return None
+
+
+def check_field_name(name: str, what: str = "field") -> tuple[str, str] | None:
+    """Problems with a field name; it becomes a model attribute and a JSON key."""
+    if not name.isidentifier():
+        return "E200", f"{what} name {name!r} is not a valid Python identifier"
+    if keyword.iskeyword(name):
+        return "E201", f"{what} name {name!r} is a Python keyword; choose another name"
+    if name.startswith("_"):
+        return "E203", f"{what} name {name!r} starts with '_', which pydantic treats as private"
+    if name in _BUILTINS:
+        return "E202", (
+            f"{what} name {name!r} shadows the Python builtin {name}(); choose a more specific name"
+        )
+    if name in _MODEL_ATTRIBUTES or name.startswith("model_"):
+        return "E203", f"{what} name {name!r} is reserved by pydantic or esgen"
+    return None
+
+
+def check_context_name(name: str) -> tuple[str, str] | None:
+    """The context name becomes a Python package name."""
+    if not _SNAKE.match(name):
+        suggestion = snake(pascal(name))
+        return "E200", (
+            f"context name {name!r} must be snake_case (it becomes a package name), "
+            f"e.g. {suggestion!r}"
+        )
+    if keyword.iskeyword(name):
+        return "E201", f"context name {name!r} is a Python keyword"
+    if name in sys.stdlib_module_names:
+        return "E203", f"context name {name!r} would shadow the standard library module {name}"
+    return None

@@ -1,0 +1,139 @@
+"""Turn pydantic's validation errors on a schema document into located diagnostics.
+
+pydantic reports a `loc` path through the language models, including the tags of the
+unions we discriminate; we walk the models alongside it to recover the YAML path (for
+the line and column) and the model that refused an unknown key (for "did you mean").
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Any, get_args, get_origin
+
+from pydantic import BaseModel, Tag, ValidationError
+from pydantic_core import ErrorDetails
+
+from esgen.schema._diagnostics import Diagnostic
+from esgen.schema._language import Document
+from esgen.schema._values import describe
+from esgen.schema._yaml import KeyPath, LoadedYaml
+
+__all__ = ["did_you_mean", "shape_diagnostics"]
+
+
+def did_you_mean(name: str, candidates: typing.Iterable[str]) -> str:
+    """A `; did you mean 'x'?` suffix, or nothing when no candidate is close."""
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"; did you mean {matches[0]!r}?" if matches else ""
+
+
+def shape_diagnostics(exc: ValidationError, src: LoadedYaml) -> list[Diagnostic]:
+    seen: set[KeyPath] = set()
+    result: list[Diagnostic] = []
+    for error in exc.errors(include_url=False):
+        path, model, numeric = _walk(error["loc"])
+        if path in seen:  # one message per place, not one per union member
+            continue
+        seen.add(path)
+        result.append(_diagnostic(error, path, model, numeric, src))
+    return result
+
+
+def _diagnostic(
+    error: ErrorDetails,
+    path: KeyPath,
+    model: type[BaseModel] | None,
+    numeric: bool,
+    src: LoadedYaml,
+) -> Diagnostic:
+    kind = error["type"]
+    where = _dotted(path[:-1]) or "the top level"
+    if kind == "extra_forbidden" and path:
+        key = str(path[-1])
+        allowed = sorted(model.model_fields) if model is not None else []
+        hint = did_you_mean(key, allowed) or (
+            f" (expected one of: {', '.join(allowed)})" if allowed else ""
+        )
+        return Diagnostic(src.key_at(path), "E102", f"unknown key {key!r} in {where}{hint}")
+    if kind == "missing" and path:
+        return Diagnostic(
+            src.key_at(path[:-1]), "E104", f"missing required key {path[-1]!r} in {where}"
+        )
+    if path and path[-1] == "[key]":
+        key_path = path[:-1]
+        what = "a version number (1, 2, ...)" if key_path[-2:-1] == ("versions",) else "valid"
+        msg = f"key {key_path[-1]!r} in {_dotted(key_path[:-1])} must be {what}"
+        return Diagnostic(src.key_at(key_path), "E103", msg)
+    expected = "a number" if kind in _NUMBER_ERRORS and numeric else _lower(error["msg"])
+    message = f"{_dotted(path) or 'the file'}: {expected} (got {describe(error['input'])})"
+    return Diagnostic(src.at(path), "E103", message)
+
+
+# Errors from the `int | Decimal` union of numeric constraints; "expected a number" says
+# it better than pydantic's message for whichever member failed first.
+_NUMBER_ERRORS = frozenset({"int_parsing", "int_type", "decimal_parsing", "decimal_type"})
+
+
+def _lower(msg: str) -> str:
+    return msg[:1].lower() + msg[1:]
+
+
+def _dotted(path: KeyPath) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def _walk(loc: tuple[int | str, ...]) -> tuple[KeyPath, type[BaseModel] | None, bool]:
+    """Follow `loc` through the language models.
+
+    Returns the YAML path, the last model passed, and whether a numeric union was passed.
+    """
+    annotation: Any = Document
+    model: type[BaseModel] | None = None
+    path: list[Any] = []
+    numeric = False
+    for part in loc:
+        annotation, metadata = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+            info = annotation.model_fields.get(str(part))
+            annotation = info.annotation if info is not None else Any
+            path.append(part)
+            continue
+        origin = get_origin(annotation)
+        if origin is dict or origin is list:
+            annotation = get_args(annotation)[-1]
+            path.append(part)
+            continue
+        if origin in (typing.Union, types.UnionType):
+            branch = _union_branch(annotation, metadata, part)
+            if branch is not None:
+                numeric = numeric or part in ("int", "decimal")
+                annotation = branch
+                continue
+        path.append(part)
+        annotation = Any
+    return tuple(path), model, numeric
+
+
+def _unwrap(annotation: Any) -> tuple[Any, list[Any]]:
+    metadata: list[Any] = []
+    while get_origin(annotation) is typing.Annotated:
+        metadata.extend(annotation.__metadata__)
+        annotation = get_args(annotation)[0]
+    return annotation, metadata
+
+
+def _union_branch(annotation: Any, metadata: list[Any], part: Any) -> Any | None:
+    """The union member that `part` names: a discriminator tag, or a type name."""
+    for member in get_args(annotation):
+        inner, member_meta = _unwrap(member)
+        if any(isinstance(m, Tag) and m.tag == part for m in member_meta):
+            return member
+        name = getattr(inner, "__name__", None)
+        if isinstance(part, str) and name is not None and name.lower() == part.lower():
+            return member
+    if isinstance(part, str) and (part.startswith("function-") or part in ("int", "decimal")):
+        return Any
+    return None

@@ -1,0 +1,795 @@
+"""From shape-checked documents to the validated model: names, types and references.
+
+All files of one context are checked together and every problem is collected, so a run
+reports everything at once. A context whose files failed the shape check is not checked
+further here: its missing parts would only produce confusing follow-up errors.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from esgen.schema._diagnostics import Diagnostic, Location
+from esgen.schema._language import (
+    AggregateDef,
+    CommandDef,
+    Document,
+    EnumTypeDef,
+    EventDef,
+    FieldDef,
+    FieldSpec,
+    JsonSchemaTypeDef,
+    ProjectionDef,
+    SagaDef,
+    ValueTypeDef,
+)
+from esgen.schema._model import (
+    Aggregate,
+    Command,
+    Compatibility,
+    Constraints,
+    Context,
+    DictType,
+    EnumType,
+    Event,
+    EventVersion,
+    Field,
+    JsonSchemaType,
+    ListType,
+    NamedType,
+    NullableType,
+    Projection,
+    Saga,
+    SagaTimeout,
+    ScalarKind,
+    ScalarType,
+    TypeExpr,
+    UserType,
+    ValueType,
+    named_types,
+)
+from esgen.schema._names import (
+    check_class_name,
+    check_context_name,
+    check_field_name,
+    pascal,
+    snake,
+)
+from esgen.schema._shape import did_you_mean
+from esgen.schema._typeexpr import SCALAR_NAMES, TypeSyntaxError, parse_type
+from esgen.schema._values import ValueProblem, check_value, describe
+from esgen.schema._yaml import KeyPath, LoadedYaml
+
+__all__ = ["Reader", "Source", "build_context"]
+
+Reader = Callable[[Path], str]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One schema file that passed the shape check."""
+
+    doc: Document
+    yaml: LoadedYaml
+
+
+# Names people reach for from other languages, and what esgen calls them.
+_TYPE_ALIASES = {
+    "string": "str",
+    "String": "str",
+    "text": "str",
+    "integer": "int",
+    "long": "int",
+    "Integer": "int",
+    "number": "decimal",
+    "double": "float",
+    "boolean": "bool",
+    "Boolean": "bool",
+    "Decimal": "decimal",
+    "UUID": "uuid",
+    "Uuid": "uuid",
+    "guid": "uuid",
+    "timestamp": "datetime",
+    "DateTime": "datetime",
+    "Datetime": "datetime",
+    "Date": "date",
+    "binary": "bytes",
+    "List": "list[T]",
+    "Dict": "dict[str, T]",
+    "map": "dict[str, T]",
+}
+_NO_ANY = frozenset({"Any", "any", "object", "Object", "json", "JSON"})
+_NUMERIC = frozenset({ScalarKind.INT, ScalarKind.FLOAT, ScalarKind.DECIMAL})
+_SIZED = frozenset({ScalarKind.STR, ScalarKind.BYTES})
+_DURATION = re.compile(r"^([1-9][0-9]*)(s|m|h|d)$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class _Builder:
+    def __init__(self, name: str, sources: Sequence[Source], read: Reader) -> None:
+        self.name = name
+        self.sources = sources
+        self.read = read
+        self.diagnostics: list[Diagnostic] = []
+        # Every class name the context claims, with where and what claimed it first.
+        self.claimed: dict[str, tuple[Location, str]] = {}
+        self.raw_types: dict[str, tuple[Any, Source, KeyPath]] = {}
+        self.event_owner: dict[str, str] = {}
+        self.command_owner: dict[str, str] = {}
+        self.inline_enums: list[EnumType] = []
+        self.types: dict[str, UserType] = {}
+        self.events: dict[str, Event] = {}
+
+    # -- reporting ------------------------------------------------------------------
+
+    def error(self, location: Location, code: str, message: str) -> None:
+        self.diagnostics.append(Diagnostic(location, code, message))
+
+    def claim(self, name: str, what: str, location: Location) -> bool:
+        """Register a class name; report a clash with an earlier one."""
+        first = self.claimed.get(name)
+        if first is not None:
+            self.error(
+                location,
+                "E204",
+                f"{what} {name!r}: the name is already taken by the {first[1]} at {first[0]}",
+            )
+            return False
+        self.claimed[name] = (location, what)
+        return True
+
+    def check_class(self, name: str, what: str, location: Location) -> bool:
+        problem = check_class_name(name, what)
+        if problem is not None:
+            self.error(location, *problem)
+            return False
+        return self.claim(name, what, location)
+
+    # -- the whole context ----------------------------------------------------------
+
+    def build(self) -> Context | None:
+        first = self.sources[0]
+        context_loc = first.yaml.at(("context",))
+        if problem := check_context_name(self.name):
+            self.error(context_loc, *problem)
+        description = self._single("description")
+        compatibility: Compatibility = self._single("compatibility") or "backward"
+        self._collect_names()
+        types = self._build_types()
+        aggregates = [
+            agg
+            for src in self.sources
+            for name, adef in src.doc.aggregates.items()
+            if (agg := self._aggregate(name, adef, src, compatibility)) is not None
+        ]
+        projections = tuple(
+            self._projection(name, pdef, src)
+            for src in self.sources
+            for name, pdef in src.doc.projections.items()
+        )
+        sagas = tuple(
+            self._saga(name, sdef, src)
+            for src in self.sources
+            for name, sdef in src.doc.sagas.items()
+        )
+        return Context(
+            name=self.name,
+            files=tuple(src.yaml.path for src in self.sources),
+            types=(*types, *self.inline_enums),
+            aggregates=tuple(aggregates),
+            projections=projections,
+            sagas=sagas,
+            location=context_loc,
+            compatibility=compatibility,
+            description=description,
+        )
+
+    def _single(self, key: Literal["description", "compatibility"]) -> Any:
+        """A context-level setting that at most one of the context's files may give."""
+        found: tuple[Any, Location] | None = None
+        for src in self.sources:
+            value = getattr(src.doc, key)
+            if value is None:
+                continue
+            loc = src.yaml.key_at((key,))
+            if found is not None:
+                self.error(loc, "E204", f"the context's {key} is already set at {found[1]}")
+            else:
+                found = (value, loc)
+        return found[0] if found else None
+
+    def _collect_names(self) -> None:
+        """Claim every declared name first, so references can be checked in any order."""
+        for src in self.sources:
+            y = src.yaml
+            for name, tdef in src.doc.types.items():
+                if self.check_class(name, "type", y.key_at(("types", name))):
+                    self.raw_types[name] = (tdef, src, ("types", name))
+            for agg_name, adef in src.doc.aggregates.items():
+                base: KeyPath = ("aggregates", agg_name)
+                self.check_class(agg_name, "aggregate", y.key_at(base))
+                for event_name, edef in adef.events.items():
+                    path = (*base, "events", event_name)
+                    if self.check_class(event_name, "event", y.key_at(path)):
+                        self.event_owner[event_name] = agg_name
+                        for number in sorted(edef.versions)[:-1]:
+                            self.claim(
+                                f"{event_name}V{number}",
+                                f"version {number} of event {event_name!r}",
+                                y.key_at((*path, "versions", number)),
+                            )
+                for command_name in adef.commands:
+                    path = (*base, "commands", command_name)
+                    if self.check_class(command_name, "command", y.key_at(path)):
+                        self.command_owner[command_name] = agg_name
+                self.claim(
+                    f"{agg_name}State", f"the state of aggregate {agg_name!r}", y.key_at(base)
+                )
+            for name in src.doc.projections:
+                self.check_class(name, "projection", y.key_at(("projections", name)))
+            for name in src.doc.sagas:
+                self.check_class(name, "saga", y.key_at(("sagas", name)))
+
+    # -- types ----------------------------------------------------------------------
+
+    def _build_types(self) -> list[UserType]:
+        # Enums and JSON Schema types first: value types' defaults may refer to them.
+        for name, (tdef, src, path) in self.raw_types.items():
+            loc = src.yaml.key_at(path)
+            if isinstance(tdef, EnumTypeDef):
+                enum = self._enum(name, tdef.enum, (*path, "enum"), src, tdef.description)
+                if enum is not None:
+                    self.types[name] = enum
+            elif isinstance(tdef, JsonSchemaTypeDef):
+                json_type = self._json_schema_type(name, tdef, path, src, loc)
+                if json_type is not None:
+                    self.types[name] = json_type
+        pending = {n: r for n, r in self.raw_types.items() if isinstance(r[0], ValueTypeDef)}
+        # Value types in an order where a type's defaults only use types built before it.
+        for name in _dependency_order(pending):
+            tdef, src, path = pending[name]
+            assert isinstance(tdef, ValueTypeDef)
+            fields = self._fields(tdef.fields, (*path, "fields"), src, owner=name)
+            self.types[name] = ValueType(name, fields, src.yaml.key_at(path), tdef.description)
+        # Enums and JSON Schema types in declaration order, then value types in
+        # dependency order: generated modules define them in this order.
+        ordered = [n for n in self.raw_types if n not in pending] + _dependency_order(pending)
+        return [self.types[n] for n in ordered if n in self.types]
+
+    def _enum(
+        self,
+        name: str,
+        values: list[Any],
+        path: KeyPath,
+        src: Source,
+        description: str | None = None,
+        *,
+        inline: bool = False,
+    ) -> EnumType | None:
+        seen: set[str] = set()
+        ok = True
+        for index, value in enumerate(values):
+            loc = src.yaml.at((*path, index))
+            if not isinstance(value, str):
+                self.error(
+                    loc,
+                    "E305",
+                    f"enum values must be strings; quote it: '{value}' (got {describe(value)})",
+                )
+                ok = False
+            elif value in seen:
+                self.error(loc, "E305", f"enum value {value!r} is listed twice")
+                ok = False
+            elif value == "":
+                self.error(loc, "E305", "enum values must not be empty")
+                ok = False
+            else:
+                seen.add(value)
+        if not ok:
+            return None
+        return EnumType(name, tuple(values), src.yaml.at(path), description, inline)
+
+    def _json_schema_type(
+        self, name: str, tdef: JsonSchemaTypeDef, path: KeyPath, src: Source, loc: Location
+    ) -> JsonSchemaType | None:
+        value_loc = src.yaml.at((*path, "json_schema"))
+        schema_path = src.yaml.path.parent / tdef.json_schema
+        try:
+            text = self.read(schema_path)
+        except (OSError, KeyError):
+            self.error(
+                value_loc,
+                "E304",
+                f"cannot read the JSON Schema file {tdef.json_schema!r} (looked for {schema_path})",
+            )
+            return None
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError as exc:
+            self.error(
+                value_loc,
+                "E304",
+                f"{tdef.json_schema} is not valid JSON: {exc.msg} "
+                f"at line {exc.lineno} column {exc.colno}",
+            )
+            return None
+        if not isinstance(parsed, dict):
+            self.error(value_loc, "E304", f"{tdef.json_schema} must hold a JSON object schema")
+            return None
+        return JsonSchemaType(name, schema_path, text, loc, tdef.description)
+
+    # -- fields ---------------------------------------------------------------------
+
+    def _fields(
+        self,
+        specs: dict[str, FieldSpec],
+        path: KeyPath,
+        src: Source,
+        owner: str,
+        prefix: Sequence[Field] = (),
+    ) -> tuple[Field, ...]:
+        fields = list(prefix)
+        for name, spec in specs.items():
+            f = self._field(name, spec, (*path, name), src, owner)
+            if f is not None:
+                fields.append(f)
+        return tuple(fields)
+
+    def _field(
+        self, name: str, spec: FieldSpec, path: KeyPath, src: Source, owner: str
+    ) -> Field | None:
+        y = src.yaml
+        key_loc = y.key_at(path)
+        if problem := check_field_name(name):
+            self.error(key_loc, *problem)
+            return None
+        fdef = FieldDef(type=spec) if isinstance(spec, str) else spec
+        type_path = path if isinstance(spec, str) else (*path, "type")
+        type_loc = y.at(type_path)
+        if fdef.type is not None and fdef.enum is not None:
+            self.error(key_loc, "E103", f"field {name!r}: give either 'type' or 'enum', not both")
+            return None
+        type_: TypeExpr | None
+        if fdef.enum is not None:
+            enum_name = owner + pascal(name)
+            type_loc = y.at((*path, "enum"))
+            enum = self._enum(enum_name, fdef.enum, (*path, "enum"), src, inline=True)
+            if enum is None or not self.claim(enum_name, f"the enum of field {name!r}", type_loc):
+                return None
+            self.inline_enums.append(enum)
+            self.types[enum_name] = enum
+            type_ = NamedType(enum_name)
+        elif fdef.type is None:
+            self.error(key_loc, "E104", f"field {name!r} needs a 'type' (or an 'enum')")
+            return None
+        else:
+            type_ = self._type(fdef.type, type_path, src)
+            if type_ is None:
+                return None
+        constraints = self._constraints(fdef, type_, path, src)
+        if fdef.optional and not isinstance(type_, NullableType):
+            type_ = NullableType(type_)
+        has_default = "default" in fdef.model_fields_set or fdef.optional
+        default: Any = None
+        if "default" in fdef.model_fields_set:
+            try:
+                default = check_value(type_, fdef.default, self._lookup, constraints)
+            except ValueProblem as exc:
+                self.error(y.at((*path, "default")), "E303", f"default of {name!r}: {exc}")
+                return None
+        return Field(
+            name=name,
+            type=type_,
+            location=key_loc,
+            type_location=type_loc,
+            description=fdef.description,
+            has_default=has_default,
+            default=default,
+            optional=fdef.optional,
+            renamed_from=fdef.renamed_from,
+            constraints=constraints,
+        )
+
+    def _lookup(self, name: str) -> UserType | None:
+        return self.types.get(name)
+
+    def _type(self, text: str, path: KeyPath, src: Source) -> TypeExpr | None:
+        loc = src.yaml.at(path)
+        shift = 1 if path in src.yaml.quoted else 0
+        try:
+            type_ = parse_type(text)
+        except TypeSyntaxError as exc:
+            self.error(loc.shifted(shift + exc.offset), "E301", f"type {text!r}: {exc.message}")
+            return None
+        ok = True
+        for named in named_types(type_):
+            if named in self.raw_types or named in self.types:
+                continue
+            ok = False
+            offset = text.find(named)
+            where = loc.shifted(shift + max(offset, 0))
+            self.error(where, "E300", self._unknown_type_message(named))
+        return type_ if ok else None
+
+    def _unknown_type_message(self, name: str) -> str:
+        if name in _NO_ANY:
+            return (
+                f"esgen has no {name!r} type: every field needs a concrete type "
+                "(declare a value type, or a type backed by a JSON Schema file)"
+            )
+        alias = _TYPE_ALIASES.get(name)
+        if alias is not None:
+            return f"unknown type {name!r}; did you mean {alias!r}?"
+        candidates = [*SCALAR_NAMES, *self.raw_types]
+        hint = did_you_mean(name, candidates)
+        if not hint:
+            declared = ", ".join(sorted(self.raw_types)) or "none"
+            hint = f" (built in: {', '.join(SCALAR_NAMES)}; declared types: {declared})"
+        return f"unknown type {name!r}{hint}"
+
+    def _constraints(
+        self, fdef: FieldDef, type_: TypeExpr, path: KeyPath, src: Source
+    ) -> Constraints:
+        c = Constraints(
+            min=fdef.min,
+            max=fdef.max,
+            exclusive_min=fdef.exclusive_min,
+            exclusive_max=fdef.exclusive_max,
+            min_length=fdef.min_length,
+            max_length=fdef.max_length,
+            pattern=fdef.pattern,
+            max_digits=fdef.max_digits,
+            decimal_places=fdef.decimal_places,
+        )
+        base = type_.inner if isinstance(type_, NullableType) else type_
+        kind = base.kind if isinstance(base, ScalarType) else None
+        applies = {
+            "min": kind in _NUMERIC,
+            "max": kind in _NUMERIC,
+            "exclusive_min": kind in _NUMERIC,
+            "exclusive_max": kind in _NUMERIC,
+            "min_length": kind in _SIZED or isinstance(base, ListType | DictType),
+            "max_length": kind in _SIZED or isinstance(base, ListType | DictType),
+            "pattern": kind is ScalarKind.STR,
+            "max_digits": kind is ScalarKind.DECIMAL,
+            "decimal_places": kind is ScalarKind.DECIMAL,
+        }
+        kept: dict[str, Any] = {}
+        for name, value in c.items():
+            loc = src.yaml.key_at((*path, name))
+            if not applies[name]:
+                self.error(loc, "E302", f"{name!r} does not apply to a field of type {type_}")
+            elif name == "pattern":
+                try:
+                    re.compile(value)
+                except re.error as exc:
+                    self.error(src.yaml.at((*path, name)), "E302", f"invalid pattern: {exc}")
+                    continue
+                kept[name] = value
+            else:
+                kept[name] = value
+        for low, high in (("min", "max"), ("min_length", "max_length")):
+            if low in kept and high in kept and kept[low] > kept[high]:
+                self.error(
+                    src.yaml.key_at((*path, low)),
+                    "E302",
+                    f"{low} {kept[low]} is greater than {high} {kept[high]}",
+                )
+        return Constraints(**kept)
+
+    # -- aggregates, commands, events -----------------------------------------------
+
+    def _aggregate(
+        self, name: str, adef: AggregateDef, src: Source, compatibility: Compatibility
+    ) -> Aggregate | None:
+        y = src.yaml
+        path: KeyPath = ("aggregates", name)
+        id_name = adef.id.name or f"{snake(name)}_id"
+        id_loc = y.key_at((*path, "id")) if "id" in adef.model_fields_set else y.key_at(path)
+        if problem := check_field_name(id_name, "id field"):
+            self.error(y.at((*path, "id", "name")), *problem)
+        id_type = ScalarType(ScalarKind(adef.id.type))
+        id_field = Field(id_name, id_type, id_loc, id_loc)
+        state = self._fields(adef.state, (*path, "state"), src, owner=name)
+        events = tuple(
+            self._event(ename, edef, (*path, "events", ename), src, name, compatibility)
+            for ename, edef in adef.events.items()
+        )
+        commands = tuple(
+            self._command(cname, cdef, (*path, "commands", cname), src, name, id_field)
+            for cname, cdef in adef.commands.items()
+        )
+        return Aggregate(
+            name=name,
+            id_field=id_field,
+            state=state,
+            commands=commands,
+            events=events,
+            location=y.key_at(path),
+            snapshot_every=adef.snapshot_every,
+            description=adef.description,
+        )
+
+    def _command(
+        self,
+        name: str,
+        cdef: CommandDef,
+        path: KeyPath,
+        src: Source,
+        aggregate: str,
+        id_field: Field,
+    ) -> Command:
+        y = src.yaml
+        declared_id = cdef.fields.get(id_field.name)
+        prefix: list[Field] = []
+        if declared_id is None:
+            prefix.append(id_field)
+        fields = self._fields(cdef.fields, (*path, "fields"), src, owner=name, prefix=prefix)
+        own_id = next((f for f in fields if f.name == id_field.name), None)
+        if declared_id is not None and own_id is not None and own_id.type != id_field.type:
+            self.error(
+                own_id.type_location,
+                "E103",
+                f"command {name!r}: field {id_field.name!r} is the id of aggregate "
+                f"{aggregate!r} and must be {id_field.type} (found {own_id.type})",
+            )
+        for index, event in self._unique_refs(cdef.emits, (*path, "emits"), src):
+            loc = y.at((*path, "emits", index))
+            owner = self.event_owner.get(event)
+            if owner is None:
+                self.error(
+                    loc,
+                    "E400",
+                    f"command {name!r} emits unknown event {event!r}"
+                    + did_you_mean(event, self.event_owner),
+                )
+            elif owner != aggregate:
+                self.error(
+                    loc,
+                    "E403",
+                    f"command {name!r} of aggregate {aggregate!r} emits "
+                    f"{event!r}, an event of aggregate {owner!r}",
+                )
+        return Command(name, aggregate, fields, tuple(cdef.emits), y.key_at(path), cdef.description)
+
+    def _event(
+        self,
+        name: str,
+        edef: EventDef,
+        path: KeyPath,
+        src: Source,
+        aggregate: str,
+        compatibility: Compatibility,
+    ) -> Event:
+        y = src.yaml
+        numbers = sorted(edef.versions)
+        if numbers != list(range(1, len(numbers) + 1)):
+            missing = sorted(set(range(1, max(numbers) + 1)) - set(numbers))
+            found = ", ".join(str(n) for n in numbers)
+            why = f"missing {', '.join(map(str, missing))}" if missing else "must start at 1"
+            self.error(
+                y.key_at((*path, "versions")),
+                "E500",
+                f"versions of event {name!r} must be numbered 1..N: found {found} ({why})",
+            )
+        versions: list[EventVersion] = []
+        latest = numbers[-1]
+        for number in numbers:
+            vdef = edef.versions[number]
+            vpath = (*path, "versions", number)
+            owner = name if number == latest else f"{name}V{number}"
+            fields = self._fields(vdef.fields, (*vpath, "fields"), src, owner=owner)
+            if vdef.upcast is not None and number == numbers[0]:
+                self.error(
+                    y.key_at((*vpath, "upcast")),
+                    "E502",
+                    f"version {number} of {name!r} has no earlier version to upcast from",
+                )
+            version = EventVersion(number, fields, y.key_at(vpath), vdef.description, vdef.upcast)
+            self._check_renames(name, version, versions[-1] if versions else None, vpath, src)
+            versions.append(version)
+        event = Event(
+            name=name,
+            aggregate=aggregate,
+            versions=tuple(versions),
+            location=y.key_at(path),
+            compatibility=edef.compatibility or compatibility,
+            description=edef.description,
+        )
+        self.events.setdefault(name, event)
+        return event
+
+    def _check_renames(
+        self,
+        event: str,
+        version: EventVersion,
+        previous: EventVersion | None,
+        path: KeyPath,
+        src: Source,
+    ) -> None:
+        for f in version.fields:
+            if f.renamed_from is None:
+                continue
+            loc = src.yaml.at((*path, "fields", f.name, "renamed_from"))
+            if previous is None:
+                self.error(
+                    loc,
+                    "E501",
+                    f"{event!r} version {version.version}: field {f.name!r} "
+                    "is renamed from a field, but there is no previous version",
+                )
+            elif previous.field_named(f.renamed_from) is None:
+                names = ", ".join(p.name for p in previous.fields) or "none"
+                self.error(
+                    loc,
+                    "E501",
+                    f"{event!r} version {version.version}: renamed_from "
+                    f"{f.renamed_from!r} names no field of version {previous.version} "
+                    f"(its fields: {names})",
+                )
+            elif version.field_named(f.renamed_from) is not None:
+                self.error(
+                    loc,
+                    "E501",
+                    f"{event!r} version {version.version}: renamed_from "
+                    f"{f.renamed_from!r}, but the version still has a field of that name",
+                )
+
+    def _unique_refs(
+        self, names: Sequence[str], path: KeyPath, src: Source
+    ) -> Iterator[tuple[int, str]]:
+        seen: set[str] = set()
+        for index, name in enumerate(names):
+            if name in seen:
+                self.error(src.yaml.at((*path, index)), "E204", f"{name!r} is listed twice")
+                continue
+            seen.add(name)
+            yield index, name
+
+    # -- projections and sagas ------------------------------------------------------
+
+    def _projection(self, name: str, pdef: ProjectionDef, src: Source) -> Projection:
+        path: KeyPath = ("projections", name)
+        fields = self._fields(pdef.fields, (*path, "fields"), src, owner=name)
+        self._event_refs(pdef.consumes, (*path, "consumes"), src, f"projection {name!r}")
+        if all(f.name != pdef.key for f in fields) and pdef.key not in pdef.fields:
+            self.error(
+                src.yaml.at((*path, "key")),
+                "E402",
+                f"projection {name!r}: key {pdef.key!r} is not one of its fields"
+                + did_you_mean(pdef.key, [f.name for f in fields]),
+            )
+        return Projection(
+            name, tuple(pdef.consumes), pdef.key, fields, src.yaml.key_at(path), pdef.description
+        )
+
+    def _event_refs(self, names: Sequence[str], path: KeyPath, src: Source, who: str) -> None:
+        for index, event in self._unique_refs(names, path, src):
+            if event not in self.event_owner:
+                self.error(
+                    src.yaml.at((*path, index)),
+                    "E400",
+                    f"{who} refers to unknown event {event!r}"
+                    + did_you_mean(event, self.event_owner),
+                )
+
+    def _command_refs(self, names: Sequence[str], path: KeyPath, src: Source, who: str) -> None:
+        for index, command in self._unique_refs(names, path, src):
+            if command not in self.command_owner:
+                self.error(
+                    src.yaml.at((*path, index)),
+                    "E401",
+                    f"{who} refers to unknown command {command!r}"
+                    + did_you_mean(command, self.command_owner),
+                )
+
+    def _saga(self, name: str, sdef: SagaDef, src: Source) -> Saga:
+        y = src.yaml
+        path: KeyPath = ("sagas", name)
+        who = f"saga {name!r}"
+        self._event_refs([sdef.starts_with], (*path, "starts_with"), src, who)
+        self._event_refs(sdef.handles, (*path, "handles"), src, who)
+        self._event_refs(sdef.fails_on, (*path, "fails_on"), src, who)
+        self._command_refs(sdef.sends, (*path, "sends"), src, who)
+        for step, undo in sdef.compensations.items():
+            for command in (step, undo):
+                loc = (
+                    y.key_at((*path, "compensations", step))
+                    if command == step
+                    else y.at((*path, "compensations", step))
+                )
+                if command not in self.command_owner:
+                    self.error(
+                        loc,
+                        "E401",
+                        f"{who}: compensation refers to unknown command "
+                        f"{command!r}" + did_you_mean(command, self.command_owner),
+                    )
+            if step not in sdef.sends:
+                self.error(
+                    y.key_at((*path, "compensations", step)),
+                    "E401",
+                    f"{who} compensates {step!r}, but does not list it in 'sends'",
+                )
+        # Failure events are handled events; compensating commands are sent commands.
+        handles = list(dict.fromkeys([*sdef.handles, *sdef.fails_on]))
+        sends = list(dict.fromkeys([*sdef.sends, *sdef.compensations.values()]))
+        for event_name, event_path in [
+            (sdef.starts_with, (*path, "starts_with")),
+            *[(h, (*path, "handles", i)) for i, h in enumerate(sdef.handles)],
+            *[(h, (*path, "fails_on", i)) for i, h in enumerate(sdef.fails_on)],
+        ]:
+            event = self.events.get(event_name)
+            if event is not None and event.latest.field_named(sdef.correlation) is None:
+                self.error(
+                    y.at(event_path),
+                    "E402",
+                    f"{who} correlates on {sdef.correlation!r}, but the latest version "
+                    f"of {event_name!r} has no such field",
+                )
+        timeout = None
+        if sdef.timeout is not None:
+            match = _DURATION.match(sdef.timeout.after)
+            assert match is not None  # the language model checked the pattern
+            seconds = int(match.group(1)) * _SECONDS[match.group(2)]
+            timeout = SagaTimeout(seconds, sdef.timeout.then, sdef.timeout.after)
+        state = self._fields(sdef.state, (*path, "state"), src, owner=name)
+        return Saga(
+            name=name,
+            starts_with=sdef.starts_with,
+            correlation=sdef.correlation,
+            handles=tuple(handles),
+            sends=tuple(sends),
+            compensations=tuple(sdef.compensations.items()),
+            fails_on=tuple(sdef.fails_on),
+            state=state,
+            location=y.key_at(path),
+            timeout=timeout,
+            description=sdef.description,
+        )
+
+
+def _dependency_order(types: dict[str, tuple[Any, Source, KeyPath]]) -> list[str]:
+    """Value types ordered so that each comes after the value types its fields name.
+
+    Cycles (a tree type naming itself) are legal: pydantic resolves such references
+    lazily; they just keep their declaration order.
+    """
+    deps: dict[str, list[str]] = {}
+    for name, (tdef, _, _) in types.items():
+        names: list[str] = []
+        for spec in tdef.fields.values():
+            text = spec if isinstance(spec, str) else spec.type
+            if text:
+                names.extend(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+        deps[name] = [n for n in names if n in types and n != name]
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(name: str) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:  # a cycle; keep declaration order
+            return
+        state[name] = 1
+        for dep in deps[name]:
+            visit(dep)
+        state[name] = 2
+        order.append(name)
+
+    for name in types:
+        visit(name)
+    return order
+
+
+def build_context(
+    name: str, sources: Sequence[Source], read: Reader
+) -> tuple[Context | None, list[Diagnostic]]:
+    builder = _Builder(name, sources, read)
+    context = builder.build()
+    return context, builder.diagnostics

@@ -1,0 +1,179 @@
+"""Check a literal from a schema (a default) against a field type, and normalise it.
+
+The normalised value is a real Python value (Decimal, UUID, datetime, ...) that the code
+generator renders with `repr`-based literals, never by pasting schema text into code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from uuid import UUID
+
+from esgen.schema._model import (
+    Constraints,
+    DictType,
+    EnumType,
+    ListType,
+    NamedType,
+    NullableType,
+    ScalarKind,
+    ScalarType,
+    TypeExpr,
+    UserType,
+    ValueType,
+)
+
+__all__ = ["ValueProblem", "check_value", "describe"]
+
+Lookup = Callable[[str], UserType | None]
+
+
+class ValueProblem(Exception):
+    pass
+
+
+def describe(value: Any) -> str:
+    """`'abc', a str` - what we show when a value has the wrong kind."""
+    kind = {
+        bool: "a bool",
+        int: "an int",
+        Decimal: "a number",
+        str: "a str",
+        list: "a list",
+        dict: "a mapping",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+    shown = repr(value) if not isinstance(value, Decimal) else str(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"{shown}, {kind}" if value is not None else "null"
+
+
+def check_value(
+    type_: TypeExpr, value: Any, lookup: Lookup, constraints: Constraints | None = None
+) -> Any:
+    result = _check(type_, value, lookup)
+    if constraints is not None and result is not None:
+        _check_constraints(result, constraints)
+    return result
+
+
+def _check(type_: TypeExpr, value: Any, lookup: Lookup) -> Any:
+    if isinstance(type_, NullableType):
+        return None if value is None else _check(type_.inner, value, lookup)
+    if value is None:
+        raise ValueProblem(f"null is not a valid {type_} (make the type '{type_} | None')")
+    if isinstance(type_, ScalarType):
+        return _scalar(type_.kind, value)
+    if isinstance(type_, ListType):
+        if not isinstance(value, list):
+            raise ValueProblem(f"expected a list, got {describe(value)}")
+        return [_check(type_.item, item, lookup) for item in value]
+    if isinstance(type_, DictType):
+        if not isinstance(value, dict):
+            raise ValueProblem(f"expected a mapping, got {describe(value)}")
+        if bad := [k for k in value if not isinstance(k, str)]:
+            raise ValueProblem(f"map keys must be strings, got {describe(bad[0])}")
+        return {k: _check(type_.value, v, lookup) for k, v in value.items()}
+    return _named(type_, value, lookup)
+
+
+def _named(type_: NamedType, value: Any, lookup: Lookup) -> Any:
+    target = lookup(type_.name)
+    if isinstance(target, EnumType):
+        if not isinstance(value, str) or value not in target.values:
+            allowed = ", ".join(repr(v) for v in target.values)
+            raise ValueProblem(f"expected one of {allowed}, got {describe(value)}")
+        return value
+    if isinstance(target, ValueType):
+        if not isinstance(value, dict):
+            raise ValueProblem(
+                f"expected a mapping of {type_.name}'s fields, got {describe(value)}"
+            )
+        names = {f.name for f in target.fields}
+        if unknown := [k for k in value if k not in names]:
+            raise ValueProblem(f"{type_.name} has no field {unknown[0]!r}")
+        result: dict[str, Any] = {}
+        for f in target.fields:
+            if f.name in value:
+                try:
+                    result[f.name] = check_value(f.type, value[f.name], lookup, f.constraints)
+                except ValueProblem as exc:
+                    raise ValueProblem(f"{type_.name}.{f.name}: {exc}") from None
+            elif not f.has_default:
+                raise ValueProblem(f"{type_.name} needs a value for {f.name!r}")
+        return result
+    raise ValueProblem(f"defaults are not supported for the JSON Schema type {type_.name}")
+
+
+def _scalar(kind: ScalarKind, value: Any) -> Any:
+    bad = ValueProblem(f"expected {kind.value}, got {describe(value)}")
+    match kind:
+        case ScalarKind.STR:
+            if isinstance(value, str):
+                return value
+        case ScalarKind.INT:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        case ScalarKind.FLOAT:
+            if isinstance(value, int | Decimal) and not isinstance(value, bool):
+                return float(value)
+        case ScalarKind.DECIMAL:
+            if isinstance(value, int | Decimal) and not isinstance(value, bool):
+                return Decimal(value)
+            if isinstance(value, str):
+                try:
+                    return Decimal(value)
+                except InvalidOperation:
+                    raise bad from None
+        case ScalarKind.BOOL:
+            if isinstance(value, bool):
+                return value
+        case ScalarKind.UUID:
+            if isinstance(value, str):
+                try:
+                    return UUID(value)
+                except ValueError:
+                    raise bad from None
+        case ScalarKind.DATETIME:
+            if isinstance(value, str):
+                try:
+                    parsed = datetime.fromisoformat(value)
+                except ValueError:
+                    raise bad from None
+                if parsed.tzinfo is None:
+                    raise ValueProblem(f"datetime {value!r} needs a timezone, e.g. {value}Z")
+                return parsed
+        case ScalarKind.DATE:
+            if isinstance(value, str):
+                try:
+                    return date.fromisoformat(value)
+                except ValueError:
+                    raise bad from None
+        case ScalarKind.BYTES:
+            if isinstance(value, str):
+                return value.encode()
+    raise bad
+
+
+def _check_constraints(value: Any, c: Constraints) -> None:
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        if c.min is not None and value < c.min:
+            raise ValueProblem(f"{value} is below the minimum {c.min}")
+        if c.max is not None and value > c.max:
+            raise ValueProblem(f"{value} is above the maximum {c.max}")
+        if c.exclusive_min is not None and value <= c.exclusive_min:
+            raise ValueProblem(f"{value} must be greater than {c.exclusive_min}")
+        if c.exclusive_max is not None and value >= c.exclusive_max:
+            raise ValueProblem(f"{value} must be less than {c.exclusive_max}")
+    if isinstance(value, str | bytes | list | dict):
+        if c.min_length is not None and len(value) < c.min_length:
+            raise ValueProblem(f"length {len(value)} is below min_length {c.min_length}")
+        if c.max_length is not None and len(value) > c.max_length:
+            raise ValueProblem(f"length {len(value)} is above max_length {c.max_length}")
+    if isinstance(value, str) and c.pattern is not None and not re.search(c.pattern, value):
+        raise ValueProblem(f"{value!r} does not match the pattern {c.pattern!r}")

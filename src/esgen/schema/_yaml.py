@@ -1,0 +1,203 @@
+"""Load YAML into plain Python data, remembering where every key and value came from.
+
+PyYAML's node graph carries line and column marks; we walk it ourselves instead of using
+its constructor, which lets us
+- record the location of every value and key by its path (`("aggregates", "Account")`),
+- reject duplicate keys, which PyYAML would silently collapse,
+- resolve plain scalars by YAML 1.2's core schema, so `yes`, `no`, `on` and `off` stay
+  strings (an enum of `[yes, no]` must not turn into booleans), and
+- read every number that has a fractional part as an exact Decimal, so a default of
+  `0.1` on a decimal field is 0.1 and not 0.1000000000000000055.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from esgen.schema._diagnostics import Diagnostic, Location
+
+__all__ = ["KeyPath", "LoadedYaml", "load_yaml"]
+
+KeyPath = tuple[Any, ...]
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_BOOL_TRUE = re.compile(r"^(?:true|True|TRUE)$")
+_BOOL_FALSE = re.compile(r"^(?:false|False|FALSE)$")
+_INT = re.compile(r"^[-+]?[0-9]+$")
+_INT_OCT = re.compile(r"^0o[0-7]+$")
+_INT_HEX = re.compile(r"^0x[0-9a-fA-F]+$")
+_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_INF_NAN = re.compile(r"^(?:[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+@dataclass
+class LoadedYaml:
+    """One YAML document as plain data plus the location of each value and each key."""
+
+    path: Path
+    data: Any
+    values: dict[KeyPath, Location] = field(default_factory=dict)
+    keys: dict[KeyPath, Location] = field(default_factory=dict)
+    # Scalars written in quotes: their text starts one column after their location.
+    quoted: set[KeyPath] = field(default_factory=set)
+
+    def at(self, path: KeyPath) -> Location:
+        """The location of the value at `path`, or of its nearest enclosing value."""
+        for end in range(len(path), -1, -1):
+            loc = self.values.get(path[:end])
+            if loc is not None:
+                return loc
+        return Location(self.path, 1, 1)
+
+    def key_at(self, path: KeyPath) -> Location:
+        """The location of the key that introduces `path` (falls back to its value)."""
+        return self.keys.get(path) or self.at(path)
+
+
+# `list[Money]` written unquoted inside a flow mapping is the YAML mistake people make.
+_BRACKETED_TYPE = re.compile(r"\b(?:list|dict)\[")
+
+
+def _line(text: str, number: int) -> str:
+    lines = text.splitlines()
+    return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+def load_yaml(path: Path, text: str) -> tuple[LoadedYaml | None, list[Diagnostic]]:
+    """Parse one file; on failure return the diagnostics instead of raising."""
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        problem = exc.problem or exc.context or "malformed YAML"
+        context = f" ({exc.context})" if exc.context and exc.problem else ""
+        msg = f"invalid YAML: {problem}{context}"
+        if "flow" in (exc.context or "") and _BRACKETED_TYPE.search(_line(text, line)):
+            msg += "; inside {...} or [...], quote types with brackets: 'list[Money]'"
+        return None, [Diagnostic(Location(path, line, col), "E100", msg)]
+    except yaml.YAMLError as exc:  # e.g. a document that is not UTF-8
+        return None, [Diagnostic(Location(path, 1, 1), "E100", f"invalid YAML: {exc}")]
+    loaded = LoadedYaml(path, None)
+    diagnostics: list[Diagnostic] = []
+    if root is not None:
+        loaded.data = _convert(root, (), loaded, diagnostics)
+    return loaded, diagnostics
+
+
+def _loc(path: Path, node: yaml.Node) -> Location:
+    return Location(path, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _convert(node: yaml.Node, key_path: KeyPath, out: LoadedYaml, diags: list[Diagnostic]) -> Any:
+    out.values[key_path] = _loc(out.path, node)
+    if isinstance(node, yaml.ScalarNode):
+        if node.style in ("'", '"'):
+            out.quoted.add(key_path)
+        return _scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(item, (*key_path, i), out, diags) for i, item in enumerate(node.value)]
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        merged: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                merged.update(_merge_sources(value_node, key_path, out, diags))
+                continue
+            key = _convert_key(key_node)
+            child = (*key_path, key)
+            if key in result:
+                first = out.keys[child]
+                msg = f"duplicate key {key!r} (first defined at line {first.line})"
+                diags.append(Diagnostic(_loc(out.path, key_node), "E101", msg))
+                continue
+            out.keys[child] = _loc(out.path, key_node)
+            result[key] = _convert(value_node, child, out, diags)
+        # Explicit keys win over merged ones, as YAML's merge key specifies.
+        return {**{k: v for k, v in merged.items() if k not in result}, **result}
+    raise TypeError(f"unexpected YAML node {node!r}")  # pragma: no cover
+
+
+def _merge_sources(
+    node: yaml.Node, key_path: KeyPath, out: LoadedYaml, diags: list[Diagnostic]
+) -> dict[Any, Any]:
+    sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    merged: dict[Any, Any] = {}
+    for source in sources:
+        if not isinstance(source, yaml.MappingNode):
+            msg = "a merge key (<<) needs a mapping or a list of mappings"
+            diags.append(Diagnostic(_loc(out.path, source), "E103", msg))
+            continue
+        # Locations inside a merged mapping point at the anchor's definition, which is
+        # where a user has to go to fix anything found there.
+        value = _convert(source, key_path, out, diags)
+        for key, item in value.items():
+            merged.setdefault(key, item)
+    out.values[key_path] = _loc(out.path, node)
+    return merged
+
+
+def _convert_key(node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        value = _scalar(node)
+        return value if isinstance(value, str | int | bool) or value is None else str(value)
+    # Complex keys (a mapping used as a key) have no meaning in the language.
+    return repr(node.value)
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    text: str = node.value
+    if node.style or node.tag == _STR_TAG:  # the C parser marks plain scalars with ""
+        return text  # quoted, block, or resolved/tagged as a string by YAML itself
+    if node.tag.startswith("tag:yaml.org,2002:") and node.tag not in _IMPLICIT_TAGS:
+        return _explicit(node.tag, text)
+    if _NULL.match(text):
+        return None
+    if _BOOL_TRUE.match(text):
+        return True
+    if _BOOL_FALSE.match(text):
+        return False
+    if _INT.match(text):
+        return int(text)
+    if _INT_OCT.match(text):
+        return int(text[2:], 8)
+    if _INT_HEX.match(text):
+        return int(text[2:], 16)
+    if _FLOAT.match(text):
+        return Decimal(text)
+    if _INF_NAN.match(text):
+        sign = "-" if text.startswith("-") else ""
+        return Decimal(sign + ("NaN" if text.lower().endswith("nan") else "Infinity"))
+    return text
+
+
+# Tags PyYAML's resolver assigns to plain scalars by itself; we resolve those ourselves.
+_IMPLICIT_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}"
+    for name in ("null", "bool", "int", "float", "str", "timestamp", "value", "merge")
+)
+
+
+def _explicit(tag: str, text: str) -> Any:
+    """Values written with an explicit tag such as `!!str 1`."""
+    kind = tag.rsplit(":", 1)[-1]
+    if kind == "int" and _INT.match(text):
+        return int(text)
+    if kind == "float" and _FLOAT.match(text):
+        return Decimal(text)
+    if kind == "bool" and (_BOOL_TRUE.match(text) or _BOOL_FALSE.match(text)):
+        return bool(_BOOL_TRUE.match(text))
+    if kind == "null":
+        return None
+    return text
