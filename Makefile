@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m esgen.demo
+	cd examples/bank && ../../$(BIN)/esgen generate
+	cd examples/bank && ../../$(BIN)/python demo.py
 
 test: lint typecheck unit
 
@@ -29,7 +30,7 @@ unit: $(STAMP)
 
 # Rewrite the expected output of every golden case from the current generator.
 goldens: $(STAMP)
-	$(BIN)/python -m tests.regenerate_goldens
+	$(BIN)/python tests/regenerate_goldens.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -55,7 +55,7 @@ def find_config(start: Path) -> Path | None:
             return candidate
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file() and re.search(
-            r"^\[tool\.esgen\]", pyproject.read_text(encoding="utf-8"), re.MULTILINE
+            r"^\[tool\.esgen\b", pyproject.read_text(encoding="utf-8"), re.MULTILINE
         ):
             return pyproject
     return None

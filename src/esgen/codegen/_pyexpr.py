@@ -238,12 +238,17 @@ def _scalar_literal(value: Any, imports: Imports) -> str:
 
 
 def enum_member_names(values: tuple[str, ...]) -> list[str]:
-    """UPPER_SNAKE member names for enum values; stable, unique, always identifiers."""
+    """UPPER_SNAKE member names for enum values; stable, unique, always identifiers.
+
+    Names derive from the value alone, so adding a value never renames another member.
+    """
     names: list[str] = []
     for index, value in enumerate(values):
         name = re.sub(r"[^0-9A-Za-z]+", "_", value).strip("_").upper()
-        if not name or not name.isidentifier() or not name[0].isalpha() or name == "MRO":
+        if not name:
             name = f"VALUE_{index + 1}"
+        elif not name[0].isalpha():
+            name = f"V_{name}"
         base, n = name, 2
         while name in names:
             name = f"{base}_{n}"

@@ -220,7 +220,7 @@ class _Builder:
                         for number in sorted(edef.versions)[:-1]:
                             self.claim(
                                 f"{event_name}V{number}",
-                                f"version {number} of event {event_name!r}",
+                                f"class of version {number} of event {event_name!r}",
                                 y.key_at((*path, "versions", number)),
                             )
                 for command_name in adef.commands:

@@ -107,6 +107,8 @@ def _named(type_: NamedType, value: Any, lookup: Lookup) -> Any:
             elif not f.has_default:
                 raise ValueProblem(f"{type_.name} needs a value for {f.name!r}")
         return result
+    if target is None:  # the type itself is broken and already reported
+        return value
     raise ValueProblem(f"defaults are not supported for the JSON Schema type {type_.name}")
 
 

@@ -1,0 +1,82 @@
+"""Golden-directory cases: `tests/cases/<case>/schemas` in, expected files or stderr out.
+
+Used by the tests and by `make goldens`, which rewrites the expected output from the
+current generator. Every case runs from its own folder, so paths in messages are short
+and the same on every machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from esgen.cli import main
+
+CASES = Path(__file__).parent / "cases"
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    root: Path
+
+    @property
+    def expected(self) -> Path:
+        return self.root / "expected"
+
+    @property
+    def expected_stderr(self) -> Path:
+        return self.root / "expected_stderr.txt"
+
+    @property
+    def fails(self) -> bool:
+        return self.expected_stderr.exists()
+
+
+def cases() -> list[Case]:
+    return [Case(p.name, p) for p in sorted(CASES.iterdir()) if (p / "schemas").is_dir()]
+
+
+@contextmanager
+def chdir(path: Path) -> Iterator[None]:
+    old = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def run_case(case: Case, out: Path) -> tuple[int, str]:
+    """Generate a case into `out`; returns the exit code and what esgen printed to stderr."""
+    with chdir(case.root):
+        result = CliRunner().invoke(main, ["generate", "schemas", "--out", str(out)])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stderr
+
+
+def tree(root: Path) -> dict[str, str]:
+    if not root.exists():
+        return {}
+    return {
+        p.relative_to(root).as_posix(): p.read_text(encoding="utf-8")
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+def regenerate(case: Case) -> None:
+    shutil.rmtree(case.expected, ignore_errors=True)
+    case.expected_stderr.unlink(missing_ok=True)
+    code, stderr = run_case(case, case.expected)
+    if code != 0:
+        shutil.rmtree(case.expected, ignore_errors=True)
+        case.expected_stderr.write_text(stderr, encoding="utf-8")
