@@ -62,3 +62,23 @@ def test_golden_output_imports(case: Case) -> None:
             check=False,
         )
         assert result.returncode == 0, result.stderr
+
+
+def _generated_files() -> list[Path]:
+    roots = [c.expected for c in PASSING]
+    roots += [p / "src" for p in sorted(EXAMPLES.iterdir()) if (p / "src").is_dir()]
+    return sorted(f for root in roots for f in root.rglob("*.py") if "__pycache__" not in f.parts)
+
+
+def test_generated_output_is_black_formatted() -> None:
+    """Templates lay code out in black's style, so black is skipped where lines fit."""
+    import black
+    from black.mode import TargetVersion
+
+    mode = black.Mode(target_versions={TargetVersion.PY311})
+    unformatted = [
+        str(path)
+        for path in _generated_files()
+        if black.format_str(text := path.read_text(), mode=mode) != text
+    ]
+    assert not unformatted

@@ -66,6 +66,10 @@ _CONSTRAINT_ARGS = {
 }
 
 
+# The narrowest line length esgen's own layout assumes; formatters only widen from here.
+_IMPORT_WIDTH = 79
+
+
 class Imports:
     """The `from x import y` lines a module needs, grouped and sorted like isort does."""
 
@@ -95,14 +99,36 @@ class Imports:
             if out and group(module) != last:
                 out.append("")
             last = group(module)
-            names = ", ".join(sorted(self._names[module]))
-            out.append(f"from {module} import {names}")
+            names = sorted(self._names[module])
+            line = f"from {module} import {', '.join(names)}"
+            if len(line) > _IMPORT_WIDTH:
+                # One name a line, with a trailing comma: black keeps it that way, and
+                # adding a name to the schema adds one line to the diff.
+                line = f"from {module} import (\n" + "".join(f"    {n},\n" for n in names) + ")"
+            out.append(line)
         return tuple(out)
 
 
 def string(text: str) -> str:
-    """A string literal for any text; `repr` escapes quotes, backslashes and newlines."""
-    return repr(text)
+    """A string literal for any text, quoted the way black would quote it.
+
+    `repr` does the escaping (quotes, backslashes, newlines, control characters); we only
+    switch to double quotes where that adds no escapes, as black does, so that files
+    already come out formatted and black can be skipped for them.
+    """
+    return _black_quotes(repr(text), text.count('"'), text.count("'"))
+
+
+def _bytes(value: bytes) -> str:
+    return _black_quotes(repr(value), value.count(b'"'), value.count(b"'"))
+
+
+def _black_quotes(literal: str, doubles: int, singles: int) -> str:
+    prefix, body = literal[:-1].split(literal[-1], 1)
+    if literal[-1] == '"' or doubles > singles:
+        return literal
+    body = body.replace("\\'", "'").replace('"', '\\"')
+    return f'{prefix}"{body}"'
 
 
 def docstring(text: str, indent: str, width: int = 79) -> str:
@@ -122,7 +148,7 @@ def docstring(text: str, indent: str, width: int = 79) -> str:
         and all(ch == "\n" or ch.isprintable() for ch in text)
     )
     if not plain:
-        return repr(text)
+        return string(text)
     lines = text.split("\n")
     if len(lines) == 1:
         return f'"""{text}"""'
@@ -216,7 +242,11 @@ def literal(
 
 
 def _scalar_literal(value: Any, imports: Imports) -> str:
-    if isinstance(value, bool | int | str | bytes):
+    if isinstance(value, str):
+        return string(value)
+    if isinstance(value, bytes):
+        return _bytes(value)
+    if isinstance(value, bool | int):
         return repr(value)
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):

@@ -13,6 +13,7 @@ import jinja2
 
 from esgen._resources import data_dir
 from esgen.codegen._ir import JsonSchemaModuleIR, ModuleIR
+from esgen.codegen._pyexpr import string
 
 __all__ = ["RenderedFile", "header_line", "render"]
 
@@ -26,6 +27,8 @@ class RenderedFile:
     `key` identifies everything the final content derives from: when a file on disk was
     produced from the same key, it is up to date and need not be formatted again.
     `produce` returns the unformatted text; it may be expensive (JSON Schema types).
+    `preformatted` says the text already follows black's style wherever its lines fit
+    (true of esgen's own templates, and checked by the tests).
     """
 
     path: PurePosixPath
@@ -33,6 +36,7 @@ class RenderedFile:
     header: str
     key: str
     produce: Callable[[], str] = field(compare=False)
+    preformatted: bool = True
 
 
 def header_line(sources: tuple[str, ...]) -> str:
@@ -55,7 +59,7 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters["pystr"] = repr
+    env.filters["pystr"] = string
     return env
 
 
@@ -73,6 +77,7 @@ def render(modules: list[ModuleIR]) -> dict[PurePosixPath, RenderedFile]:
                 header,
                 json_schema_key(module, header),
                 cache(partial(render_json_schema, module)),
+                preformatted=False,
             )
             continue
         text = env.get_template(module.template).render(module=module)

@@ -144,7 +144,8 @@ def make_plan(
             final[path] = old
             continue
         to_format[path] = f.produce()
-    for path, body in formatter.format(to_format).items():
+    preformatted = {path for path in to_format if rendered[path].preformatted}
+    for path, body in formatter.format(to_format, preformatted).items():
         f = rendered[path]
         if f.owner == "user":
             final[path] = body
