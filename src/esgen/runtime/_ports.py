@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_PAGE_SIZE",
     "EventStore",
     "SnapshotStore",
+    "StoredData",
     "TransactionalStore",
 ]
 
@@ -34,6 +35,9 @@ DEFAULT_PAGE_SIZE = 1000
 dominated by round trips, small enough to keep a page's memory modest."""
 
 ConnT_co = TypeVar("ConnT_co", covariant=True)
+
+StoredData = tuple[int, str, int, str]
+"""(stream_version, event_type, event_version, data): a stored event without its envelope."""
 
 
 class EventStore(ABC):
@@ -79,6 +83,17 @@ class EventStore(ABC):
         Raises `StreamNotFound` if the stream has no events at all; an empty range of an
         existing stream is an empty list.
         """
+
+    def read_stream_data(
+        self, stream_id: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> Sequence[StoredData]:
+        """(stream_version, event_type, event_version, data) of a stream's events, oldest
+        first: all that rebuilding an aggregate needs. Backends override this to skip the
+        other columns; raises `StreamNotFound` like `read_stream`."""
+        return [
+            (r.stream_version, r.event_type, r.event_version, r.data)
+            for r in self.read_stream(stream_id, from_version=from_version, to_version=to_version)
+        ]
 
     @abstractmethod
     def read_all(self, after: int = 0, limit: int = DEFAULT_PAGE_SIZE) -> list[RecordedEvent]:

@@ -149,36 +149,72 @@ class EventRegistry:
     # -- decoding -----------------------------------------------------------------------
 
     def decoder(self, event_type: str, event_version: int) -> Decoder:
-        """The function turning stored JSON of this (type, version) into the latest class."""
+        """The function turning stored JSON of this (type, version) into the latest class.
+
+        Raises `DecodeError` (or its subclasses) for anything that does not fit.
+        """
+        fast = self._fast_decoder(event_type, event_version)
+
+        def decode(data: str | bytes) -> Event:
+            try:
+                return fast(data)
+            except ValidationError as exc:
+                raise self._invalid(event_type, event_version, exc) from exc
+
+        return decode
+
+    def decode(self, event_type: str, event_version: int, data: str | bytes) -> Event:
+        fast = self._fast_decoder(event_type, event_version)
+        try:
+            return fast(data)
+        except ValidationError as exc:
+            raise self._invalid(event_type, event_version, exc) from exc
+
+    def decode_recorded(self, recorded: RecordedEvent) -> Event:
+        try:
+            return self.decode(recorded.event_type, recorded.event_version, recorded.data)
+        except DecodeError as exc:
+            exc.add_note(_where(recorded))
+            raise
+
+    def decode_all(self, records: Iterable[RecordedEvent]) -> list[Event]:
+        """Decode many recorded events: the loop projections and audits run."""
+        decoders = self._decoders
+        fast_decoder = self._fast_decoder
+        out: list[Event] = []
+        append = out.append
+        recorded = None
+        try:
+            for recorded in records:
+                key = (recorded.event_type, recorded.event_version)
+                append((decoders.get(key) or fast_decoder(*key))(recorded.data))
+        except ValidationError as exc:
+            assert recorded is not None
+            error = self._invalid(recorded.event_type, recorded.event_version, exc)
+            error.add_note(_where(recorded))
+            raise error from exc
+        except DecodeError as exc:
+            assert recorded is not None
+            exc.add_note(_where(recorded))
+            raise
+        return out
+
+    def _fast_decoder(self, event_type: str, event_version: int) -> Decoder:
+        # Decoders in the cache are as fast as they can be: for the latest version it is
+        # pydantic's own JSON validator, so invalid data surfaces as pydantic's
+        # ValidationError; the public methods translate it (see `_invalid`).
         key = (event_type, event_version)
         decoder = self._decoders.get(key)
         if decoder is None:
             decoder = self._decoders[key] = self._build_decoder(event_type, event_version)
         return decoder
 
-    def decode(self, event_type: str, event_version: int, data: str | bytes) -> Event:
-        return self.decoder(event_type, event_version)(data)
-
-    def decode_recorded(self, recorded: RecordedEvent) -> Event:
-        try:
-            return self.decoder(recorded.event_type, recorded.event_version)(recorded.data)
-        except DecodeError as exc:
-            exc.add_note(_where(recorded))
-            raise
-
-    def decode_all(self, records: Iterable[RecordedEvent]) -> list[Event]:
-        """Decode many recorded events; the loop projections and audits run."""
-        decoders = self._decoders
-        out = []
-        for recorded in records:
-            key = (recorded.event_type, recorded.event_version)
-            decoder = decoders.get(key) or self.decoder(*key)
-            try:
-                out.append(decoder(recorded.data))
-            except DecodeError as exc:
-                exc.add_note(_where(recorded))
-                raise
-        return out
+    def _invalid(self, event_type: str, event_version: int, exc: ValidationError) -> DecodeError:
+        cls = self._latest[event_type]
+        return DecodeError(
+            f"stored data of {event_type!r} version {event_version} does not validate as "
+            f"{cls.__qualname__}: {exc}"
+        )
 
     def _build_decoder(self, event_type: str, version: int) -> Decoder:
         latest = self._latest.get(event_type)
@@ -212,17 +248,10 @@ class EventRegistry:
 
 
 def _direct_decoder(cls: type[Event]) -> Decoder:
-    validate = cls.model_validate_json  # validates straight from the JSON text: no dict step
-
-    def decode(data: str | bytes) -> Event:
-        try:
-            return validate(data)
-        except ValidationError as exc:
-            raise DecodeError(
-                f"stored data of {cls.event_type!r} version {cls.event_version} does not "
-                f"validate as {cls.__qualname__}: {exc}"
-            ) from exc
-
+    if not cls.__pydantic_complete__:
+        cls.model_rebuild()
+    # What model_validate_json calls, minus its Python wrapper: this runs once per event.
+    decode: Decoder = cls.__pydantic_validator__.validate_json
     return decode
 
 

@@ -25,7 +25,7 @@ from esgen.runtime._errors import (
     UnhandledEvent,
 )
 from esgen.runtime._messages import Event
-from esgen.runtime._ports import EventStore, SnapshotStore
+from esgen.runtime._ports import EventStore, SnapshotStore, StoredData
 from esgen.runtime._records import (
     AppendResult,
     Clock,
@@ -138,20 +138,20 @@ class Repository(Generic[AggT]):
         stream_id = self.stream_id(aggregate_id)
         aggregate = self._class(aggregate_id)
         snapshot = self._usable_snapshot(stream_id)
-        records: Sequence[RecordedEvent] = []
+        stored: Sequence[StoredData] = []
         try:
             if at is not None:
-                records = self._read_until(aggregate, stream_id, snapshot, to_utc(at, "at"))
+                stored = self._read_until(aggregate, stream_id, snapshot, to_utc(at, "at"))
             elif version is not None:
                 if snapshot is not None and snapshot[1] <= version:
                     self._restore(aggregate, *snapshot)
                 if aggregate._version < version:
-                    records = self._store.read_stream(
+                    stored = self._store.read_stream_data(
                         stream_id, from_version=aggregate._version + 1, to_version=version
                     )
         except StreamNotFound:
             pass
-        self._replay(aggregate, records)
+        self._replay(aggregate, stored)
         if aggregate._version == 0:
             when = f" at version {version}" if version is not None else f" at {at}"
             raise AggregateNotFound(self._class.aggregate_type, aggregate_id, stream_id, when)
@@ -187,10 +187,10 @@ class Repository(Generic[AggT]):
         if snapshot is not None:
             self._restore(aggregate, *snapshot)
         try:
-            records = self._store.read_stream(stream_id, from_version=aggregate._version + 1)
+            stored = self._store.read_stream_data(stream_id, from_version=aggregate._version + 1)
         except StreamNotFound:
             return None
-        self._replay(aggregate, records)
+        self._replay(aggregate, stored)
         aggregate._snapshot_version = 0 if snapshot is None else snapshot[1]
         return aggregate
 
@@ -224,42 +224,65 @@ class Repository(Generic[AggT]):
         stream_id: str,
         snapshot: tuple[BaseModel, int] | None,
         until: datetime,
-    ) -> list[RecordedEvent]:
+    ) -> list[StoredData]:
+        records = None
         if snapshot is not None:
             # Usable only if its own last event was recorded by then: read from that event.
             records = self._store.read_stream(stream_id, from_version=snapshot[1], until=until)
             if records:
                 self._restore(aggregate, *snapshot)
-                return records[1:]
-        return self._store.read_stream(stream_id, until=until)
+                del records[0]
+        if records is None or aggregate._version == 0:
+            records = self._store.read_stream(stream_id, until=until)
+        return [(r.stream_version, r.event_type, r.event_version, r.data) for r in records]
 
     @staticmethod
     def _restore(aggregate: AggT, state: BaseModel, version: int) -> None:
         aggregate._state = state
         aggregate._version = version
 
-    def _replay(self, aggregate: AggT, records: Sequence[RecordedEvent]) -> None:
+    def _replay(self, aggregate: AggT, stored: Sequence[StoredData]) -> None:
         # The hot loop of every load: one dict lookup for the decoder (built once per stored
-        # type and version), one for the apply method, no other per-event work.
-        if not records:
+        # type and version), one for the apply method, no other per-event work. Errors are
+        # explained after the fact, so explaining them costs nothing while all goes well.
+        if not stored:
             return
         decoders = self._registry._decoders
-        make_decoder = self._registry.decoder
+        fast_decoder = self._registry._fast_decoder
         dispatch = aggregate._dispatch
-        recorded = records[0]
+        version = aggregate._version
         try:
-            for recorded in records:
-                key = (recorded.event_type, recorded.event_version)
-                event = (decoders.get(key) or make_decoder(*key))(recorded.data)
+            # B007: `version` is read after the loop; it is the last version applied.
+            for version, event_type, event_version, data in stored:  # noqa: B007
+                decode = decoders.get((event_type, event_version)) or fast_decoder(
+                    event_type, event_version
+                )
+                event = decode(data)
                 apply = dispatch.get(event.__class__) or aggregate._apply_function(event)
                 aggregate._state = apply(aggregate, event)
-        except (DecodeError, UnhandledEvent) as exc:
+        except Exception as exc:
+            error = self._explain(exc, aggregate, version, stored)
+            if error is exc:
+                raise
+            raise error from exc
+        aggregate._version = version
+
+    def _explain(
+        self, exc: Exception, aggregate: AggT, version: int, stored: Sequence[StoredData]
+    ) -> Exception:
+        """Turn a failure while replaying event `version` into an error that says where."""
+        event_type, event_version, data = next((t, v, d) for n, t, v, d in stored if n == version)
+        if isinstance(exc, ValidationError):
+            try:
+                self._registry.decode(event_type, event_version, data)
+            except DecodeError as decode_error:
+                exc = decode_error  # the stored data did not validate, not an apply method
+        if isinstance(exc, DecodeError | UnhandledEvent):
             exc.add_note(
-                f"while loading {recorded.stream_id!r} at version {recorded.stream_version} "
-                f"(global position {recorded.position})"
+                f"while loading {aggregate.aggregate_type} {aggregate.id!r}: event "
+                f"{version} of stream {self.stream_id(aggregate.id)!r}"
             )
-            raise
-        aggregate._version = records[-1].stream_version
+        return exc
 
     # -- saving -------------------------------------------------------------------------
 

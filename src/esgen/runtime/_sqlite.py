@@ -23,6 +23,7 @@ from esgen.runtime._ports import (
     DEFAULT_PAGE_SIZE,
     EventStore,
     SnapshotStore,
+    StoredData,
     check_expected_version,
     check_snapshot_fits,
     validate_append_args,
@@ -68,13 +69,15 @@ _SCHEMA = (
     BEGIN
         SELECT RAISE(ABORT, 'esgen_events is append-only: recorded events cannot be deleted');
     END""",
+    # WITHOUT ROWID: one b-tree keyed by stream id instead of a table plus its index,
+    # so the upsert that rides along with an append touches fewer pages.
     """CREATE TABLE IF NOT EXISTS esgen_snapshots (
         stream_id   TEXT    PRIMARY KEY,
         version     INTEGER NOT NULL,
         fingerprint TEXT    NOT NULL,
         state       TEXT    NOT NULL,
         taken_at    TEXT    NOT NULL
-    )""",
+    ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS esgen_schema (
         component TEXT    PRIMARY KEY,
         version   INTEGER NOT NULL
@@ -96,7 +99,14 @@ _UPSERT_SNAPSHOT = (
     "taken_at = excluded.taken_at WHERE excluded.version >= esgen_snapshots.version"
 )
 _STREAM_VERSION = "SELECT max(stream_version) FROM esgen_events WHERE stream_id = ?"
-_HEAD = "SELECT position, recorded_at FROM esgen_events ORDER BY position DESC LIMIT 1"
+_MAX_VERSION = 2**63 - 1
+# The stream's version, and the global head that the new positions and times follow, in
+# one round trip (the head is the row with the highest position).
+_STREAM_AND_HEAD = (
+    "SELECT (SELECT max(stream_version) FROM esgen_events WHERE stream_id = ?), "
+    "head.position, head.recorded_at FROM (SELECT 1) LEFT JOIN "
+    "(SELECT position, recorded_at FROM esgen_events ORDER BY position DESC LIMIT 1) AS head"
+)
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
@@ -276,19 +286,21 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         expected_version: int | ExpectedVersion,
         snapshot: Snapshot | None,
     ) -> AppendResult:
-        actual = conn.execute(_STREAM_VERSION, (stream_id,)).fetchone()[0] or 0
+        actual, head_position, head_recorded_at = conn.execute(
+            _STREAM_AND_HEAD, (stream_id,)
+        ).fetchone()
+        actual = actual or 0
         check_expected_version(stream_id, expected_version, actual)
         if not events:
             return AppendResult(stream_id, actual, None)
         if snapshot is not None:
             check_snapshot_fits(snapshot, stream_id, actual + len(events))
-        head = conn.execute(_HEAD).fetchone()
-        position = 0 if head is None else head[0]
+        position = head_position or 0
         recorded_at = to_utc(self._clock(), "the store clock's time").isoformat(
             timespec="microseconds"
         )
-        if head is not None and recorded_at < head[1]:
-            recorded_at = head[1]  # a clock step back must not make time run backwards
+        if head_recorded_at is not None and recorded_at < head_recorded_at:
+            recorded_at = head_recorded_at  # a clock step back must not make time run backwards
         rows = []
         version = actual
         last_metadata: object = None
@@ -349,15 +361,29 @@ class SQLiteEventStore(EventStore, SnapshotStore):
             rows = conn.execute(" ".join(sql), params).fetchall()
             # An empty range of an existing stream is fine; a stream with no events is not.
             if not rows and (
-                (from_version == 1 and until is None)
-                or not conn.execute(
-                    "SELECT 1 FROM esgen_events WHERE stream_id = ? LIMIT 1", (stream_id,)
-                ).fetchone()
+                (from_version == 1 and until is None) or not self._stream_exists(conn, stream_id)
             ):
                 raise StreamNotFound(stream_id)
         except sqlite3.Error as exc:
             raise BackendError(f"reading stream {stream_id!r} failed: {exc}") from exc
         return list(starmap(RecordedEvent, rows))
+
+    def read_stream_data(
+        self, stream_id: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> Sequence[StoredData]:
+        validate_read_args(from_version, to_version, None)
+        conn = self._conn()
+        try:
+            rows: list[StoredData] = conn.execute(
+                "SELECT stream_version, event_type, event_version, data FROM esgen_events "
+                "WHERE stream_id = ? AND stream_version BETWEEN ? AND ? ORDER BY stream_version",
+                (stream_id, from_version, _MAX_VERSION if to_version is None else to_version),
+            ).fetchall()
+            if not rows and (from_version == 1 or not self._stream_exists(conn, stream_id)):
+                raise StreamNotFound(stream_id)
+        except sqlite3.Error as exc:
+            raise BackendError(f"reading stream {stream_id!r} failed: {exc}") from exc
+        return rows
 
     def read_all(self, after: int = 0, limit: int = DEFAULT_PAGE_SIZE) -> list[RecordedEvent]:
         validate_page_args(after, limit)
@@ -374,6 +400,11 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         except sqlite3.Error as exc:
             raise BackendError(f"reading events after position {after} failed: {exc}") from exc
         return list(starmap(RecordedEvent, rows))
+
+    @staticmethod
+    def _stream_exists(conn: sqlite3.Connection, stream_id: str) -> bool:
+        row = conn.execute("SELECT 1 FROM esgen_events WHERE stream_id = ? LIMIT 1", (stream_id,))
+        return row.fetchone() is not None
 
     def stream_version(self, stream_id: str) -> int:
         try:
