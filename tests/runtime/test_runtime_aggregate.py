@@ -187,19 +187,35 @@ def test_an_event_without_apply_method_is_refused_and_changes_nothing() -> None:
 
 
 def test_fingerprint_follows_the_state_shape() -> None:
-    class Same(BaseModel):
-        model_config = ConfigDict(frozen=True, extra="forbid", title="AccountState")
+    class SameShape(BaseModel):
+        """Another name and a docstring: prose, not shape."""
+
+        model_config = ConfigDict(frozen=True, extra="forbid")
         owner: str
         currency: str
         balance: int = 0
+
+    class Retyped(BaseModel):
+        model_config = ConfigDict(frozen=True, extra="forbid")
+        owner: str
+        currency: str
+        balance: float = 0
+
+    class FieldNamedTitle(BaseModel):
+        title: str
+
+    class FieldNamedName(BaseModel):
+        name: str
 
     class Wider(AccountState):
         overdraft: int = 0
 
     fingerprint = state_fingerprint(AccountState)
     assert fingerprint == state_fingerprint(AccountState) and len(fingerprint) == 16
-    assert state_fingerprint(Same) == fingerprint
+    assert state_fingerprint(SameShape) == fingerprint
     assert state_fingerprint(Wider) != fingerprint
+    assert state_fingerprint(Retyped) != fingerprint
+    assert state_fingerprint(FieldNamedTitle) != state_fingerprint(FieldNamedName)
 
 
 def test_explicit_fingerprint_wins() -> None:

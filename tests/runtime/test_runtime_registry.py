@@ -142,6 +142,11 @@ def test_invalid_stored_data_is_a_decode_error(registry: EventRegistry) -> None:
         registry.decoder("Opened", 3)("{}")
 
 
+def test_invalid_json_of_an_old_version_is_a_decode_error(registry: EventRegistry) -> None:
+    with pytest.raises(DecodeError, match="'Opened' version 1 is not valid JSON"):
+        registry.decode("Opened", 1, "{not json")
+
+
 def test_upcast_failures_are_upcast_errors() -> None:
     def broken(data: dict[str, Any]) -> dict[str, Any]:
         raise KeyError("owner")

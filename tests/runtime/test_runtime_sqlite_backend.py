@@ -86,6 +86,13 @@ def test_a_closed_store_refuses_work(store: SQLiteEventStore) -> None:
         store.read_stream("s")
 
 
+def test_a_file_that_is_not_a_database_is_a_backend_error(path: Path) -> None:
+    path.write_bytes(b"this is not an SQLite database, just some text " * 100)
+    with pytest.raises(BackendError, match="not a database") as caught:
+        SQLiteEventStore(path)
+    assert isinstance(caught.value.__cause__, sqlite3.DatabaseError)
+
+
 def test_in_memory_sqlite_is_refused() -> None:
     with pytest.raises(ValueError, match="MemoryEventStore"):
         SQLiteEventStore(":memory:")

@@ -190,17 +190,39 @@ class Aggregate(Generic[StateT]):
 
 
 def state_fingerprint(state_type: type[BaseModel]) -> str:
-    """A short hash of the state class's JSON schema: changes when the shape changes.
+    """A short hash of the shape of the state class: its fields, their types and defaults.
 
     Snapshots store it; a snapshot whose fingerprint differs from the running code's is
     ignored, because its JSON may no longer validate as (or mean the same in) the new shape.
+    Titles, descriptions and examples do not count. A change of meaning without a change
+    of shape (say, an apply method fixed) is invisible here: set `state_fingerprint` on
+    the aggregate class to a new value to drop the old snapshots then.
     """
     try:
-        schema: object = state_type.model_json_schema()
+        schema: object = _shape(state_type.model_json_schema())
     except Exception:  # types without a JSON schema: fall back to the field declarations
         schema = {name: repr(f.annotation) for name, f in state_type.model_fields.items()}
     text = json.dumps(schema, sort_keys=True, separators=(",", ":"), default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_PROSE = frozenset({"title", "description", "examples"})
+_NAME_MAPS = frozenset({"properties", "$defs", "definitions", "patternProperties"})
+
+
+def _shape(node: object, names: bool = False) -> object:
+    """The JSON schema without its prose; keys of name maps (field names) are kept as is."""
+    if isinstance(node, dict):
+        if names:
+            return {key: _shape(value) for key, value in node.items()}
+        return {
+            key: _shape(value, key in _NAME_MAPS)
+            for key, value in node.items()
+            if key not in _PROSE
+        }
+    if isinstance(node, list):
+        return [_shape(item) for item in node]
+    return node
 
 
 def _state_type_argument(cls: type) -> type[BaseModel] | None:

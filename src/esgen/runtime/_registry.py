@@ -263,7 +263,12 @@ def _upcasting_decoder(
     target = cls.event_version
 
     def decode(data: str | bytes) -> Event:
-        payload = json.loads(data)
+        try:
+            payload = json.loads(data)
+        except ValueError as exc:
+            raise DecodeError(
+                f"stored data of {event_type!r} version {version} is not valid JSON: {exc}"
+            ) from exc
         for k, step in chain:
             try:
                 payload = step(payload)

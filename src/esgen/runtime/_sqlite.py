@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from datetime import datetime
 from itertools import starmap
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from esgen.runtime._errors import BackendError, ConcurrencyError, StreamNotFound
 from esgen.runtime._ports import (
@@ -43,6 +43,15 @@ from esgen.runtime._records import (
 )
 
 __all__ = ["SQLiteEventStore"]
+
+if TYPE_CHECKING:
+    from esgen.runtime._ports import TransactionalStore
+
+    def _keeps_the_projection_hook(
+        store: SQLiteEventStore,
+    ) -> TransactionalStore[sqlite3.Connection]:
+        return store  # mypy checks the adapter still offers transaction() as projections need
+
 
 SCHEMA_VERSION = 1
 
@@ -209,10 +218,10 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         _execute(conn, "BEGIN IMMEDIATE", self._path)
         try:
             yield conn
+            _execute(conn, "COMMIT", self._path)
         except BaseException:
-            _rollback(conn)
+            _rollback(conn)  # also after a failed COMMIT: never leave a transaction open
             raise
-        _execute(conn, "COMMIT", self._path)
 
     def close(self) -> None:
         self._closed = True
@@ -262,14 +271,15 @@ class SQLiteEventStore(EventStore, SnapshotStore):
             conn.execute("SAVEPOINT esgen_append" if joined else "BEGIN IMMEDIATE")
             try:
                 result = self._append_locked(conn, stream_id, events, expected_version, snapshot)
+                conn.execute("RELEASE esgen_append" if joined else "COMMIT")
             except BaseException:
                 if joined:
-                    conn.execute("ROLLBACK TO esgen_append")
-                    conn.execute("RELEASE esgen_append")
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK TO esgen_append")
+                        conn.execute("RELEASE esgen_append")
                 else:
                     _rollback(conn)
                 raise
-            conn.execute("RELEASE esgen_append" if joined else "COMMIT")
         except sqlite3.IntegrityError as exc:
             # Only reachable if something bypassed the write lock; same meaning, same error.
             actual = self.stream_version(stream_id)
