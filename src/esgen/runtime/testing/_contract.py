@@ -918,7 +918,7 @@ class MultiProcessContract(_StoreFixtures):
 
     race_rounds = 12
     writers = 4
-    appends_per_writer = 40
+    appends_per_writer = 60
 
     def store_factory(self, tmp_path: Path) -> StoreFactory | None:
         """A picklable callable opening the same store (e.g. a functools.partial)."""
@@ -963,10 +963,12 @@ class MultiProcessContract(_StoreFixtures):
     ) -> None:
         context = multiprocessing.get_context("spawn")
         results = context.Queue()
+        start = context.Barrier(self.writers)
         names = [f"w{i}" for i in range(self.writers)]
         processes = [
             context.Process(
-                target=append_worker, args=(factory, name, self.appends_per_writer, results)
+                target=append_worker,
+                args=(factory, name, self.appends_per_writer, start, results),
             )
             for name in names
         ]

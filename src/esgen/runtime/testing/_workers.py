@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Callable
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
@@ -57,19 +58,26 @@ def race_worker(
 
 
 def append_worker(
-    factory: StoreFactory, writer: str, appends: int, results: Queue[tuple[Any, ...]]
+    factory: StoreFactory,
+    writer: str,
+    appends: int,
+    start: Barrier,
+    results: Queue[tuple[Any, ...]],
 ) -> None:
     """Append small batches, alternating between an own stream and one shared by all
-    writers (optimistic: read the version, append, on conflict read again)."""
+    writers (optimistic: read the version, append, on conflict read again). All writers
+    start together, once every process has imported and opened its store."""
     store = factory()
     rng = random.Random(writer)
     written = conflicts = 0
     try:
+        start.wait(timeout=120)
         for i in range(appends):
             events = _events(writer, written, rng.randint(1, 4))
             stream = f"own-{writer}" if i % 2 == 0 else "shared"
             while True:
                 version = store.stream_version(stream)
+                time.sleep(rng.random() / 500)  # "deciding": widens the window for rivals
                 try:
                     store.append(stream, events, version)
                     break
