@@ -281,6 +281,22 @@ def scenario_load_no_snapshot(bench: Bench) -> None:
         *median_pair(bench.repeat * 2, ours, plain),
         "target <= 3x",
     )
+    events = REGISTRY.decode_all(store.read_stream("Account-big"))
+
+    def apply_only() -> float:
+        account = Account("big")
+        dispatch = Account._dispatch
+        start = time.perf_counter()
+        for event in events:
+            account._state = dispatch[event.__class__](account, event)
+        return time.perf_counter() - start
+
+    bench.report(
+        "  of which the aggregate's apply methods (model_copy)",
+        median_pair(bench.repeat * 2, apply_only, None)[0],
+        None,
+        "(user code, info)",
+    )
     store.close()
     raw.close()
 
@@ -383,6 +399,17 @@ def scenario_save(bench: Bench) -> None:
     bench.report(
         f"{label}, snapshot every {EVENTS_PER_AGGREGATE} (vs none)", on, off, "target <= 1.3x"
     )
+    if bench.synchronous != "FULL":
+        # The store's default: every commit waits for fsync, which then dominates both sides.
+        bench.report(
+            f"{label} (synchronous=FULL)",
+            *median_pair(
+                max(3, bench.repeat // 2),
+                lambda: time_save(bench, None, "FULL"),
+                lambda: time_raw_save(bench, "FULL"),
+            ),
+            "(store default, info)",
+        )
 
 
 def main() -> int:
