@@ -66,8 +66,9 @@ class Repository(Generic[AggT]):
     """Loads and saves one aggregate class through an event store.
 
     `snapshots` defaults to the event store itself when it keeps snapshots (so a snapshot is
-    written in the same transaction as the events); pass None to never use snapshots.
-    `snapshot_every` overrides the aggregate class's setting.
+    written in the same transaction as the events). `snapshot_every` overrides the aggregate
+    class's setting; with None there (the default) or `snapshots=None`, snapshots are
+    neither taken nor read.
     """
 
     def __init__(
@@ -369,9 +370,9 @@ def _check_aggregate_class(cls: type[Aggregate[Any]], registry: EventRegistry) -
 
 def _not_latest(registry: EventRegistry, cls: type[Event]) -> str:
     event_type = getattr(cls, "event_type", None)
-    if event_type not in registry:
+    if not isinstance(event_type, str) or event_type not in registry:
         return f"{cls.__qualname__} (event type {event_type!r}) is not registered in the registry"
-    latest = registry.latest(event_type)  # type: ignore[arg-type]
+    latest = registry.latest(event_type)
     return (
         f"{cls.__qualname__} is version {cls.event_version} of {event_type!r}, and only the "
         f"latest version ({latest.__qualname__}, version {latest.event_version}) may be "

@@ -117,7 +117,8 @@ _STREAM_AND_HEAD = (
     "(SELECT position, recorded_at FROM esgen_events ORDER BY position DESC LIMIT 1) AS head"
 )
 
-Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+# No "OFF": in WAL mode it can corrupt the file on power loss, which a store of record may not.
+Synchronous = Literal["NORMAL", "FULL", "EXTRA"]
 
 
 class SQLiteEventStore(EventStore, SnapshotStore):
@@ -142,10 +143,8 @@ class SQLiteEventStore(EventStore, SnapshotStore):
                 "SQLiteEventStore needs a file path: an in-memory SQLite database is private "
                 "to one connection; use MemoryEventStore for a store in memory"
             )
-        if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-            raise ValueError(
-                f"synchronous must be OFF, NORMAL, FULL or EXTRA (got {synchronous!r})"
-            )
+        if synchronous not in ("NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous must be NORMAL, FULL or EXTRA (got {synchronous!r})")
         self._path = Path(text)
         self._clock = clock
         self._busy_timeout = busy_timeout
