@@ -404,7 +404,7 @@ def scenario_save(bench: Bench) -> None:
         bench.report(
             f"{label} (synchronous=FULL)",
             *median_pair(
-                max(3, bench.repeat // 2),
+                bench.repeat,
                 lambda: time_save(bench, None, "FULL"),
                 lambda: time_raw_save(bench, "FULL"),
             ),
