@@ -50,10 +50,12 @@ class Aggregate(Generic[StateT]):
             def _deposited(self, event: MoneyDeposited) -> AccountState:
                 return self.state.model_copy(update={"balance": self.state.balance + event.amount})
 
-    The state class comes from the type argument (`Aggregate[AccountState]`) unless
-    `state_type` is set. `apply_methods` of base classes are inherited and may be extended;
-    names are looked up on the concrete class, so a generated base may name methods that
-    a hand-written subclass defines.
+    (Annotate `apply_methods: ClassVar[Mapping[type[Event], str]]` where a linter asks for
+    ClassVar on mutable class attributes; ruff's RUF012 does.) The state class comes from
+    the type argument (`Aggregate[AccountState]`) unless `state_type` is set.
+    `apply_methods` of base classes are inherited and may be extended; names are looked up
+    on the concrete class, so a generated base may name methods that a hand-written
+    subclass defines.
     """
 
     aggregate_type: ClassVar[str]
