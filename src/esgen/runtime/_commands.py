@@ -1,0 +1,79 @@
+"""Handling a command: load, decide, append; on a concurrency conflict, reload and try again.
+
+Retrying is safe because deciding has no side effects besides recording events on the
+aggregate: a conflicting writer means the decision was made on stale state, so it is made
+again on fresh state, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from esgen.runtime._aggregate import Aggregate
+from esgen.runtime._context import command_context, current_context
+from esgen.runtime._errors import ConcurrencyError
+from esgen.runtime._messages import Event
+from esgen.runtime._records import AppendResult
+from esgen.runtime._repository import Repository
+
+__all__ = ["CommandResult", "handle_command"]
+
+AggT = TypeVar("AggT", bound=Aggregate[Any])
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult(Generic[AggT, R]):
+    aggregate: AggT
+    """The aggregate after the command, saved."""
+    value: R
+    """What `decide` returned."""
+    events: tuple[Event, ...]
+    """The events the command recorded and saved (empty if it decided nothing)."""
+    appended: AppendResult | None
+    """Where the events were written; None if there were none."""
+    attempts: int
+
+
+def handle_command(
+    repository: Repository[AggT],
+    aggregate_id: str,
+    decide: Callable[[AggT], R],
+    *,
+    max_attempts: int = 3,
+    must_exist: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+) -> CommandResult[AggT, R]:
+    """Load the aggregate, call `decide(aggregate)`, save what it recorded.
+
+    `decide` calls the aggregate's command methods and may return a value for the caller;
+    it must not have other side effects, since a conflict runs it again on the reloaded
+    aggregate (up to `max_attempts` times in all, then the `ConcurrencyError` is raised).
+    A new aggregate (no events yet) is passed as an empty one, unless `must_exist`, which
+    raises `AggregateNotFound`. Without an active `command_context`, one is opened, so
+    every attempt writes the same correlation and causation ids.
+    """
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be >= 1 (got {max_attempts})")
+    scope = command_context() if current_context() is None else nullcontext()
+    with scope:
+        attempt = 1
+        while True:
+            if must_exist:
+                aggregate = repository.load(aggregate_id)
+            else:
+                aggregate = repository.load_or_new(aggregate_id)
+            value = decide(aggregate)
+            events = aggregate.pending_events
+            try:
+                appended = repository.save(aggregate, metadata=metadata)
+            except ConcurrencyError as exc:
+                if attempt >= max_attempts:
+                    exc.add_note(f"gave up after {attempt} attempt(s)")
+                    raise
+                attempt += 1
+                continue
+            return CommandResult(aggregate, value, events, appended, attempt)

@@ -1,0 +1,201 @@
+"""The store ports: what the repository, projections and sagas need from a database.
+
+Backends (memory, SQLite, later PostgreSQL) implement these; everything above them is written
+against the ports only, and one contract suite (`esgen.runtime.testing`) checks every backend.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self, TypeVar
+
+from esgen.runtime._errors import ConcurrencyError
+from esgen.runtime._records import (
+    AppendResult,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    Snapshot,
+)
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "EventStore",
+    "SnapshotStore",
+    "StoredData",
+    "TransactionalStore",
+]
+
+DEFAULT_PAGE_SIZE = 1000
+"""Events per page of `read_all`: large enough that a catching-up projection is not
+dominated by round trips, small enough to keep a page's memory modest."""
+
+ConnT_co = TypeVar("ConnT_co", covariant=True)
+
+StoredData = tuple[int, str, int, str]
+"""(stream_version, event_type, event_version, data): a stored event without its envelope."""
+
+
+class EventStore(ABC):
+    """An append-only log of streams of events, with one global order across streams.
+
+    There is deliberately no way to change or delete a recorded event.
+    """
+
+    @abstractmethod
+    def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int | ExpectedVersion,
+        *,
+        snapshot: Snapshot | None = None,
+    ) -> AppendResult:
+        """Append all events to the stream, or none of them.
+
+        `expected_version` is the version the caller last saw (0 or `NO_STREAM` for a new
+        stream, `ANY` to skip the check); if the stream is elsewhere, `ConcurrencyError` is
+        raised and nothing is written. With no events, only the check is made.
+
+        `snapshot`, if given, is stored in the same transaction (stores that also implement
+        `SnapshotStore` keep it there), so saving a snapshot never costs a second commit.
+        """
+
+    @abstractmethod
+    def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+        until: datetime | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> list[RecordedEvent]:
+        """Events of one stream with from_version <= version <= to_version, oldest first.
+
+        `until` keeps only events recorded at or before that (aware) time; `backwards`
+        returns newest first (with `limit`, the newest `limit` events of the range).
+        Raises `StreamNotFound` if the stream has no events at all; an empty range of an
+        existing stream is an empty list.
+        """
+
+    def read_stream_data(
+        self, stream_id: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> Sequence[StoredData]:
+        """(stream_version, event_type, event_version, data) of a stream's events, oldest
+        first: all that rebuilding an aggregate needs. Backends override this to skip the
+        other columns; raises `StreamNotFound` like `read_stream`."""
+        return [
+            (r.stream_version, r.event_type, r.event_version, r.data)
+            for r in self.read_stream(stream_id, from_version=from_version, to_version=to_version)
+        ]
+
+    @abstractmethod
+    def read_all(self, after: int = 0, limit: int = DEFAULT_PAGE_SIZE) -> list[RecordedEvent]:
+        """One page of events of all streams in global order, with positions > `after`."""
+
+    def iter_all(
+        self, after: int = 0, page_size: int = DEFAULT_PAGE_SIZE
+    ) -> Iterator[RecordedEvent]:
+        """Every event after `after` in global order, fetched a page at a time."""
+        while True:
+            page = self.read_all(after, page_size)
+            yield from page
+            if len(page) < page_size:
+                return
+            after = page[-1].position
+
+    @abstractmethod
+    def stream_version(self, stream_id: str) -> int:
+        """The version of the stream's last event; 0 if the stream does not exist."""
+
+    @abstractmethod
+    def head_position(self) -> int:
+        """The global position of the last event in the store; 0 if it is empty."""
+
+    def close(self) -> None:  # noqa: B027 (a no-op default: not every backend holds resources)
+        """Release connections; the store must not be used afterwards."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class SnapshotStore(ABC):
+    """Keeps the newest snapshot per stream. Snapshots are a cache: losing one costs time only."""
+
+    @abstractmethod
+    def load_snapshot(self, stream_id: str) -> Snapshot | None: ...
+
+    @abstractmethod
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Store the snapshot unless one of a higher version is already stored."""
+
+
+class TransactionalStore(Protocol[ConnT_co]):
+    """A store whose database the caller may write to in the store's own transaction.
+
+    Projections whose read model lives in the event store's database use this to store their
+    checkpoint and their writes atomically; `append` calls made inside the block join it.
+    """
+
+    def transaction(self) -> AbstractContextManager[ConnT_co]: ...
+
+
+def check_expected_version(stream_id: str, expected: int | ExpectedVersion, actual: int) -> None:
+    """Raise `ConcurrencyError` unless a stream at `actual` satisfies `expected`."""
+    if expected is ExpectedVersion.ANY:
+        return
+    wanted = 0 if expected is ExpectedVersion.NO_STREAM else expected
+    if wanted != actual:
+        raise ConcurrencyError(stream_id, expected, actual)
+
+
+def validate_append_args(stream_id: str, expected: int | ExpectedVersion) -> None:
+    if not isinstance(stream_id, str) or not stream_id:
+        raise ValueError(f"stream id must be a non-empty str (got {stream_id!r})")
+    if not isinstance(expected, ExpectedVersion) and (
+        not isinstance(expected, int) or isinstance(expected, bool) or expected < 0
+    ):
+        raise ValueError(
+            "expected version must be an int >= 0, ExpectedVersion.NO_STREAM or "
+            f"ExpectedVersion.ANY (got {expected!r})"
+        )
+
+
+def validate_read_args(from_version: int, to_version: int | None, limit: int | None) -> None:
+    if from_version < 1:
+        raise ValueError(f"from_version must be >= 1 (got {from_version})")
+    if to_version is not None and to_version < from_version:
+        raise ValueError(f"to_version must be >= from_version (got {to_version} < {from_version})")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1 (got {limit})")
+
+
+def validate_page_args(after: int, limit: int) -> None:
+    if after < 0:
+        raise ValueError(f"after must be a position >= 0 (got {after})")
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1 (got {limit})")
+
+
+def check_snapshot_fits(snapshot: Snapshot, stream_id: str, new_version: int) -> None:
+    """A snapshot passed to `append` must describe the stream being appended to, at most at
+    the version this append produces: anything else is a bug in the caller."""
+    if snapshot.stream_id != stream_id or not 1 <= snapshot.version <= new_version:
+        raise ValueError(
+            f"snapshot of stream {snapshot.stream_id!r} at version {snapshot.version} "
+            f"does not fit an append to {stream_id!r} ending at version {new_version}"
+        )

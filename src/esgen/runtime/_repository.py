@@ -1,0 +1,380 @@
+"""The repository: loads aggregates (snapshot + later events, upcast on read) and saves them.
+
+Also answers temporal questions: the aggregate as of a version or a point in time, and the
+stream's history with the state after each event.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Generic, NamedTuple, TypeVar, cast
+
+from pydantic import BaseModel, ValidationError
+
+from esgen.runtime._aggregate import Aggregate, state_fingerprint
+from esgen.runtime._context import save_metadata
+from esgen.runtime._errors import (
+    AggregateDefinitionError,
+    AggregateNotFound,
+    DecodeError,
+    EventStoreError,
+    RegistryError,
+    StreamNotFound,
+    UnhandledEvent,
+)
+from esgen.runtime._messages import Event
+from esgen.runtime._ports import EventStore, SnapshotStore, StoredData
+from esgen.runtime._records import (
+    AppendResult,
+    Clock,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    Snapshot,
+    to_utc,
+    utc_now,
+)
+from esgen.runtime._registry import EventRegistry
+
+__all__ = ["HistoryEntry", "Repository"]
+
+logger = logging.getLogger("esgen.runtime")
+
+AggT = TypeVar("AggT", bound=Aggregate[Any])
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "<the store, if it keeps snapshots>"
+
+
+_DEFAULT: Any = _Default()
+
+
+class HistoryEntry(NamedTuple):
+    """One step of an aggregate's history: the stored event, its typed (upcast) form, and
+    the state right after it."""
+
+    recorded: RecordedEvent
+    event: Event
+    state: BaseModel
+
+
+class Repository(Generic[AggT]):
+    """Loads and saves one aggregate class through an event store.
+
+    `snapshots` defaults to the event store itself when it keeps snapshots (so a snapshot is
+    written in the same transaction as the events). `snapshot_every` overrides the aggregate
+    class's setting; with None there (the default) or `snapshots=None`, snapshots are
+    neither taken nor read.
+    """
+
+    def __init__(
+        self,
+        aggregate_class: type[AggT],
+        store: EventStore,
+        registry: EventRegistry,
+        *,
+        snapshots: SnapshotStore | None = _DEFAULT,
+        snapshot_every: int | None = _DEFAULT,
+        clock: Clock = utc_now,
+    ) -> None:
+        _check_aggregate_class(aggregate_class, registry)
+        self._class = aggregate_class
+        self._store = store
+        self._registry = registry
+        self._clock = clock
+        if snapshots is _DEFAULT:
+            snapshots = store if isinstance(store, SnapshotStore) else None
+        every = aggregate_class.snapshot_every if snapshot_every is _DEFAULT else snapshot_every
+        if every is not None and (not isinstance(every, int) or every < 1):
+            raise ValueError(f"snapshot_every must be an int >= 1 or None (got {every!r})")
+        self._snapshots = snapshots if every is not None else None
+        self._snapshot_every = every or 0
+        # The snapshot travels inside the append when the store is also the snapshot store.
+        self._snapshot_with_append = cast(object, self._snapshots) is store
+        self._state_type = aggregate_class.state_type
+        self._fingerprint = aggregate_class.state_fingerprint or state_fingerprint(self._state_type)
+
+    @property
+    def aggregate_class(self) -> type[AggT]:
+        return self._class
+
+    @property
+    def store(self) -> EventStore:
+        return self._store
+
+    def stream_id(self, aggregate_id: str) -> str:
+        return self._class.stream_id_for(aggregate_id)
+
+    # -- loading ------------------------------------------------------------------------
+
+    def load(self, aggregate_id: str) -> AggT:
+        """The aggregate at its latest version; `AggregateNotFound` if it has no events."""
+        aggregate = self._load(aggregate_id)
+        if aggregate is None:
+            raise AggregateNotFound(
+                self._class.aggregate_type, aggregate_id, self.stream_id(aggregate_id)
+            )
+        return aggregate
+
+    def load_or_new(self, aggregate_id: str) -> AggT:
+        """The aggregate, or a new empty one (version 0, no state) if it has no events."""
+        aggregate = self._load(aggregate_id)
+        return self._class(aggregate_id) if aggregate is None else aggregate
+
+    def load_at(
+        self, aggregate_id: str, *, version: int | None = None, at: datetime | None = None
+    ) -> AggT:
+        """The aggregate as it was at a version (or its last version, if lower), or as of a
+        time: after the last event recorded at or before it. Raises `AggregateNotFound` if
+        it did not exist yet. Meant for reading: saving it would raise `ConcurrencyError`
+        unless it is at the stream's head."""
+        if (version is None) == (at is None):
+            raise TypeError("load_at needs exactly one of version= or at=")
+        if version is not None and version < 1:
+            raise ValueError(f"version must be >= 1 (got {version})")
+        stream_id = self.stream_id(aggregate_id)
+        aggregate = self._class(aggregate_id)
+        snapshot = self._usable_snapshot(stream_id)
+        stored: Sequence[StoredData] = []
+        try:
+            if at is not None:
+                stored = self._read_until(aggregate, stream_id, snapshot, to_utc(at, "at"))
+            elif version is not None:
+                if snapshot is not None and snapshot[1] <= version:
+                    self._restore(aggregate, *snapshot)
+                if aggregate._version < version:
+                    stored = self._store.read_stream_data(
+                        stream_id, from_version=aggregate._version + 1, to_version=version
+                    )
+        except StreamNotFound:
+            pass
+        self._replay(aggregate, stored)
+        if aggregate._version == 0:
+            when = f" at version {version}" if version is not None else f" at {at}"
+            raise AggregateNotFound(self._class.aggregate_type, aggregate_id, stream_id, when)
+        return aggregate
+
+    def history(
+        self,
+        aggregate_id: str,
+        *,
+        to_version: int | None = None,
+        until: datetime | None = None,
+    ) -> list[HistoryEntry]:
+        """Every event of the aggregate with the state after it, oldest first: for audits
+        and time-travel debugging. Always replays from the first event."""
+        stream_id = self.stream_id(aggregate_id)
+        try:
+            records = self._store.read_stream(stream_id, to_version=to_version, until=until)
+        except StreamNotFound:
+            raise AggregateNotFound(self._class.aggregate_type, aggregate_id, stream_id) from None
+        aggregate = self._class(aggregate_id)
+        entries = []
+        for recorded in records:
+            event = self._registry.decode_recorded(recorded)
+            aggregate._state = aggregate._apply_function(event)(aggregate, event)
+            aggregate._version = recorded.stream_version
+            entries.append(HistoryEntry(recorded, event, aggregate._state))
+        return entries
+
+    def _load(self, aggregate_id: str) -> AggT | None:
+        stream_id = self.stream_id(aggregate_id)
+        aggregate = self._class(aggregate_id)
+        snapshot = self._usable_snapshot(stream_id)
+        if snapshot is not None:
+            self._restore(aggregate, *snapshot)
+        try:
+            stored = self._store.read_stream_data(stream_id, from_version=aggregate._version + 1)
+        except StreamNotFound:
+            return None
+        self._replay(aggregate, stored)
+        aggregate._snapshot_version = 0 if snapshot is None else snapshot[1]
+        return aggregate
+
+    def _usable_snapshot(self, stream_id: str) -> tuple[BaseModel, int] | None:
+        """The stored snapshot's state and version, unless snapshots are off or it was taken
+        with another state schema (then the aggregate is rebuilt from its events, and the
+        next save snapshots again)."""
+        if self._snapshots is None:
+            return None
+        snapshot = self._snapshots.load_snapshot(stream_id)
+        if snapshot is None:
+            return None
+        if snapshot.fingerprint != self._fingerprint:
+            logger.info(
+                "ignoring snapshot of %s at version %d: state schema changed (%s != %s)",
+                stream_id,
+                snapshot.version,
+                snapshot.fingerprint,
+                self._fingerprint,
+            )
+            return None
+        try:
+            return self._state_type.model_validate_json(snapshot.state), snapshot.version
+        except ValidationError as exc:
+            logger.warning("ignoring unreadable snapshot of %s: %s", stream_id, exc)
+            return None
+
+    def _read_until(
+        self,
+        aggregate: AggT,
+        stream_id: str,
+        snapshot: tuple[BaseModel, int] | None,
+        until: datetime,
+    ) -> list[StoredData]:
+        records = None
+        if snapshot is not None:
+            # Usable only if its own last event was recorded by then: read from that event.
+            records = self._store.read_stream(stream_id, from_version=snapshot[1], until=until)
+            if records:
+                self._restore(aggregate, *snapshot)
+                del records[0]
+        if records is None or aggregate._version == 0:
+            records = self._store.read_stream(stream_id, until=until)
+        return [(r.stream_version, r.event_type, r.event_version, r.data) for r in records]
+
+    @staticmethod
+    def _restore(aggregate: AggT, state: BaseModel, version: int) -> None:
+        aggregate._state = state
+        aggregate._version = version
+
+    def _replay(self, aggregate: AggT, stored: Sequence[StoredData]) -> None:
+        # The hot loop of every load: one dict lookup for the decoder (built once per stored
+        # type and version), one for the apply method, no other per-event work. Errors are
+        # explained after the fact, so explaining them costs nothing while all goes well.
+        if not stored:
+            return
+        decoders = self._registry._decoders
+        fast_decoder = self._registry._fast_decoder
+        dispatch = aggregate._dispatch
+        version = aggregate._version
+        try:
+            # B007: `version` is read after the loop; it is the last version applied.
+            for version, event_type, event_version, data in stored:  # noqa: B007
+                decode = decoders.get((event_type, event_version)) or fast_decoder(
+                    event_type, event_version
+                )
+                event = decode(data)
+                apply = dispatch.get(event.__class__) or aggregate._apply_function(event)
+                aggregate._state = apply(aggregate, event)
+        except Exception as exc:
+            error = self._explain(exc, aggregate, version, stored)
+            if error is exc:
+                raise
+            raise error from exc
+        aggregate._version = version
+
+    def _explain(
+        self, exc: Exception, aggregate: AggT, version: int, stored: Sequence[StoredData]
+    ) -> Exception:
+        """Turn a failure while replaying event `version` into an error that says where."""
+        event_type, event_version, data = next((t, v, d) for n, t, v, d in stored if n == version)
+        if isinstance(exc, ValidationError):
+            try:
+                self._registry.decode(event_type, event_version, data)
+            except DecodeError as decode_error:
+                exc = decode_error  # the stored data did not validate, not an apply method
+        if isinstance(exc, DecodeError | UnhandledEvent):
+            exc.add_note(
+                f"while loading {aggregate.aggregate_type} {aggregate.id!r}: event "
+                f"{version} of stream {self.stream_id(aggregate.id)!r}"
+            )
+        return exc
+
+    # -- saving -------------------------------------------------------------------------
+
+    def save(
+        self, aggregate: AggT, *, metadata: Mapping[str, Any] | None = None
+    ) -> AppendResult | None:
+        """Append the aggregate's pending events, expecting the version it was loaded at.
+
+        Raises `ConcurrencyError` (writing nothing) if the stream moved on meanwhile; the
+        events then stay pending. Every event carries the active command context's
+        metadata plus `metadata`. Returns None if there was nothing to save.
+        """
+        pending = aggregate._pending
+        if not pending:
+            return None
+        latest = self._registry._latest
+        for event in pending:
+            cls = event.__class__
+            if latest.get(cls.event_type) is not cls:
+                raise RegistryError(_not_latest(self._registry, cls))
+        shared = save_metadata(metadata)
+        new_events = [
+            NewEvent(event.event_type, event.event_version, event.model_dump_json(), shared)
+            for event in pending
+        ]
+        version = aggregate._version
+        expected = version - len(pending)
+        stream_id = self.stream_id(aggregate.id)
+        snapshot = None
+        if self._snapshot_every and version - aggregate._snapshot_version >= self._snapshot_every:
+            # From the state in memory: no read of the aggregate to take it.
+            snapshot = Snapshot(
+                stream_id,
+                version,
+                self._fingerprint,
+                aggregate.state.model_dump_json(),
+                to_utc(self._clock(), "the snapshot clock's time"),
+            )
+        result = self._store.append(
+            stream_id,
+            new_events,
+            expected or ExpectedVersion.NO_STREAM,
+            snapshot=snapshot if self._snapshot_with_append else None,
+        )
+        pending.clear()
+        if snapshot is not None:
+            if not self._snapshot_with_append:
+                self._save_snapshot_separately(snapshot)
+            aggregate._snapshot_version = version
+        return result
+
+    def _save_snapshot_separately(self, snapshot: Snapshot) -> None:
+        assert self._snapshots is not None
+        try:
+            self._snapshots.save_snapshot(snapshot)
+        except EventStoreError as exc:
+            # The events are saved; a missing snapshot only costs a longer load later.
+            logger.warning("could not save the snapshot of %s: %s", snapshot.stream_id, exc)
+
+
+def _check_aggregate_class(cls: type[Aggregate[Any]], registry: EventRegistry) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, Aggregate)):
+        raise AggregateDefinitionError(f"Repository needs an Aggregate subclass (got {cls!r})")
+    name = cls.__qualname__
+    if not isinstance(getattr(cls, "aggregate_type", None), str) or not cls.aggregate_type:
+        raise AggregateDefinitionError(
+            f"{name} must set aggregate_type: it is part of every stream id, so it is never "
+            "derived from the class name (renaming the class would orphan its streams)"
+        )
+    state_type = getattr(cls, "state_type", None)
+    if not (isinstance(state_type, type) and issubclass(state_type, BaseModel)):
+        raise AggregateDefinitionError(
+            f"{name} needs a pydantic state class: subclass Aggregate[YourState] or set state_type"
+        )
+    if cls._definition_problems:
+        raise AggregateDefinitionError("; ".join(cls._definition_problems))
+    for event_class in cls._dispatch:
+        if not registry.is_latest(event_class):
+            raise RegistryError(
+                f"{name} applies {event_class.__qualname__}, but "
+                + _not_latest(registry, event_class)
+            )
+
+
+def _not_latest(registry: EventRegistry, cls: type[Event]) -> str:
+    event_type = getattr(cls, "event_type", None)
+    if not isinstance(event_type, str) or event_type not in registry:
+        return f"{cls.__qualname__} (event type {event_type!r}) is not registered in the registry"
+    latest = registry.latest(event_type)
+    return (
+        f"{cls.__qualname__} is version {cls.event_version} of {event_type!r}, and only the "
+        f"latest version ({latest.__qualname__}, version {latest.event_version}) may be "
+        "recorded or applied: older versions are upcast on read"
+    )

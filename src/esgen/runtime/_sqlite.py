@@ -1,0 +1,484 @@
+"""The SQLite backend: the embedded default, one file database, nothing to install.
+
+Writers take the database's write lock up front (BEGIN IMMEDIATE), so the version check and
+the insert see the same stream and several processes can append to one file safely; WAL mode
+lets readers go on while one process writes. Global positions are assigned under that lock,
+so they follow commit order with no gaps, which projections rely on.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import datetime
+from itertools import starmap
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from esgen.runtime._errors import BackendError, ConcurrencyError, StreamNotFound
+from esgen.runtime._ports import (
+    DEFAULT_PAGE_SIZE,
+    EventStore,
+    SnapshotStore,
+    StoredData,
+    check_expected_version,
+    check_snapshot_fits,
+    validate_append_args,
+    validate_page_args,
+    validate_read_args,
+)
+from esgen.runtime._records import (
+    AppendResult,
+    Clock,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    Snapshot,
+    encode_metadata,
+    to_utc,
+    utc_now,
+)
+
+__all__ = ["SQLiteEventStore"]
+
+if TYPE_CHECKING:
+    from esgen.runtime._ports import TransactionalStore
+
+    def _keeps_the_projection_hook(
+        store: SQLiteEventStore,
+    ) -> TransactionalStore[sqlite3.Connection]:
+        return store  # mypy checks the adapter still offers transaction() as projections need
+
+
+SCHEMA_VERSION = 1
+
+# Times are stored as fixed-width ISO 8601 text in UTC ("2024-05-01T12:00:00.000000+00:00"),
+# readable in the sqlite3 shell and ordered correctly by plain text comparison.
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS esgen_events (
+        position       INTEGER PRIMARY KEY,
+        stream_id      TEXT    NOT NULL,
+        stream_version INTEGER NOT NULL CHECK (stream_version >= 1),
+        event_type     TEXT    NOT NULL,
+        event_version  INTEGER NOT NULL CHECK (event_version >= 1),
+        data           TEXT    NOT NULL,
+        event_id       TEXT    NOT NULL,
+        metadata       TEXT    NOT NULL,
+        recorded_at    TEXT    NOT NULL,
+        UNIQUE (stream_id, stream_version)
+    )""",
+    """CREATE TRIGGER IF NOT EXISTS esgen_events_no_update BEFORE UPDATE ON esgen_events
+    BEGIN
+        SELECT RAISE(ABORT, 'esgen_events is append-only: recorded events cannot be updated');
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS esgen_events_no_delete BEFORE DELETE ON esgen_events
+    BEGIN
+        SELECT RAISE(ABORT, 'esgen_events is append-only: recorded events cannot be deleted');
+    END""",
+    # WITHOUT ROWID: one b-tree keyed by stream id instead of a table plus its index,
+    # so the upsert that rides along with an append touches fewer pages.
+    """CREATE TABLE IF NOT EXISTS esgen_snapshots (
+        stream_id   TEXT    PRIMARY KEY,
+        version     INTEGER NOT NULL,
+        fingerprint TEXT    NOT NULL,
+        state       TEXT    NOT NULL,
+        taken_at    TEXT    NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS esgen_schema (
+        component TEXT    PRIMARY KEY,
+        version   INTEGER NOT NULL
+    )""",
+)
+
+_COLUMNS = (
+    "position, stream_id, stream_version, event_type, event_version, "
+    "data, event_id, metadata, recorded_at"
+)
+_INSERT = (
+    "INSERT INTO esgen_events (position, stream_id, stream_version, event_type, event_version, "
+    "data, event_id, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_SNAPSHOT = (
+    "INSERT INTO esgen_snapshots (stream_id, version, fingerprint, state, taken_at) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (stream_id) DO UPDATE SET "
+    "version = excluded.version, fingerprint = excluded.fingerprint, state = excluded.state, "
+    "taken_at = excluded.taken_at WHERE excluded.version >= esgen_snapshots.version"
+)
+_STREAM_VERSION = "SELECT max(stream_version) FROM esgen_events WHERE stream_id = ?"
+_MAX_VERSION = 2**63 - 1
+# The stream's version, and the global head that the new positions and times follow, in
+# one round trip (the head is the row with the highest position).
+_STREAM_AND_HEAD = (
+    "SELECT (SELECT max(stream_version) FROM esgen_events WHERE stream_id = ?), "
+    "head.position, head.recorded_at FROM (SELECT 1) LEFT JOIN "
+    "(SELECT position, recorded_at FROM esgen_events ORDER BY position DESC LIMIT 1) AS head"
+)
+
+# No "OFF": in WAL mode it can corrupt the file on power loss, which a store of record may not.
+Synchronous = Literal["NORMAL", "FULL", "EXTRA"]
+
+
+class SQLiteEventStore(EventStore, SnapshotStore):
+    """Event store and snapshot store in one SQLite file.
+
+    `synchronous="FULL"` (the default) makes every committed append survive a power cut;
+    "NORMAL" is faster and still never corrupts the file in WAL mode, but may lose the last
+    appends on power loss. Each thread gets its own connection.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Clock = utc_now,
+        busy_timeout: float = 5.0,
+        synchronous: Synchronous = "FULL",
+    ) -> None:
+        text = os.fspath(path)
+        if text == ":memory:" or text.startswith("file::memory:") or text == "":
+            raise ValueError(
+                "SQLiteEventStore needs a file path: an in-memory SQLite database is private "
+                "to one connection; use MemoryEventStore for a store in memory"
+            )
+        if synchronous not in ("NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous must be NORMAL, FULL or EXTRA (got {synchronous!r})")
+        self._path = Path(text)
+        self._clock = clock
+        self._busy_timeout = busy_timeout
+        self._synchronous = synchronous
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._pid = os.getpid()
+        self._closed = False
+        self._create_schema()
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    # -- connections and transactions ---------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self._path,
+                timeout=self._busy_timeout,
+                isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+                check_same_thread=False,  # so close() may close every thread's connection
+                cached_statements=256,
+            )
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        except sqlite3.Error as exc:
+            raise BackendError(f"cannot open SQLite database {str(self._path)!r}: {exc}") from exc
+        if mode != "wal":
+            conn.close()
+            raise BackendError(
+                f"SQLite database {str(self._path)!r} cannot use WAL mode (journal mode is "
+                f"{mode!r}); concurrent appends need a local file system"
+            )
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and self._pid == os.getpid():
+            return conn
+        if self._closed:
+            raise BackendError(f"the store for {str(self._path)!r} is closed")
+        if self._pid != os.getpid():
+            # A forked child must not touch the parent's connections (SQLite forbids it);
+            # forget them without closing and open its own.
+            self._pid = os.getpid()
+            self._local = threading.local()
+            self._connections = []
+            self._connections_lock = threading.Lock()
+        conn = self._connect()
+        self._local.conn = conn
+        with self._connections_lock:
+            self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run the block in one write transaction on this thread's connection.
+
+        Commits when the block ends, rolls back if it raises. Appends made inside the block
+        (on this thread) join the transaction, so a projection can store its read-model
+        rows, its checkpoint and even new events atomically. Nested blocks join the outer one.
+        """
+        conn = self._conn()
+        if conn.in_transaction:
+            yield conn
+            return
+        _execute(conn, "BEGIN IMMEDIATE", self._path)
+        try:
+            yield conn
+            _execute(conn, "COMMIT", self._path)
+        except BaseException:
+            _rollback(conn)  # also after a failed COMMIT: never leave a transaction open
+            raise
+
+    def close(self) -> None:
+        self._closed = True
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+        self._local = threading.local()
+
+    def _create_schema(self) -> None:
+        # Statement by statement: executescript() would commit the transaction first.
+        with self.transaction() as conn:
+            try:
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                row = conn.execute(
+                    "SELECT version FROM esgen_schema WHERE component = 'events'"
+                ).fetchone()
+                if row is None:
+                    conn.execute(
+                        "INSERT INTO esgen_schema (component, version) VALUES ('events', ?)",
+                        (SCHEMA_VERSION,),
+                    )
+            except sqlite3.Error as exc:
+                raise BackendError(f"cannot create the event store schema: {exc}") from exc
+        if row is not None and row[0] > SCHEMA_VERSION:
+            raise BackendError(
+                f"SQLite database {str(self._path)!r} has event store schema version {row[0]}; "
+                f"this esgen understands up to version {SCHEMA_VERSION}: upgrade esgen"
+            )
+
+    # -- EventStore ---------------------------------------------------------------------
+
+    def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int | ExpectedVersion,
+        *,
+        snapshot: Snapshot | None = None,
+    ) -> AppendResult:
+        validate_append_args(stream_id, expected_version)
+        conn = self._conn()
+        joined = conn.in_transaction
+        try:
+            # Inside the caller's transaction a savepoint undoes a failed append alone.
+            conn.execute("SAVEPOINT esgen_append" if joined else "BEGIN IMMEDIATE")
+            try:
+                result = self._append_locked(conn, stream_id, events, expected_version, snapshot)
+                conn.execute("RELEASE esgen_append" if joined else "COMMIT")
+            except BaseException:
+                if joined:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK TO esgen_append")
+                        conn.execute("RELEASE esgen_append")
+                else:
+                    _rollback(conn)
+                raise
+        except sqlite3.IntegrityError as exc:
+            # Only reachable if something bypassed the write lock; same meaning, same error.
+            actual = self.stream_version(stream_id)
+            raise ConcurrencyError(stream_id, expected_version, actual) from exc
+        except sqlite3.Error as exc:
+            raise BackendError(f"append to stream {stream_id!r} failed: {exc}") from exc
+        return result
+
+    def _append_locked(
+        self,
+        conn: sqlite3.Connection,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int | ExpectedVersion,
+        snapshot: Snapshot | None,
+    ) -> AppendResult:
+        actual, head_position, head_recorded_at = conn.execute(
+            _STREAM_AND_HEAD, (stream_id,)
+        ).fetchone()
+        actual = actual or 0
+        check_expected_version(stream_id, expected_version, actual)
+        if not events:
+            return AppendResult(stream_id, actual, None)
+        if snapshot is not None:
+            check_snapshot_fits(snapshot, stream_id, actual + len(events))
+        position = head_position or 0
+        recorded_at = to_utc(self._clock(), "the store clock's time").isoformat(
+            timespec="microseconds"
+        )
+        if head_recorded_at is not None and recorded_at < head_recorded_at:
+            recorded_at = head_recorded_at  # a clock step back must not make time run backwards
+        rows = []
+        version = actual
+        last_metadata: object = None
+        metadata_json = ""
+        for event in events:
+            if event.metadata is not last_metadata:
+                # One append's events usually share one metadata mapping: encode it once.
+                last_metadata = event.metadata
+                metadata_json = encode_metadata(event.metadata)
+            position += 1
+            version += 1
+            rows.append(
+                (
+                    position,
+                    stream_id,
+                    version,
+                    event.event_type,
+                    event.event_version,
+                    event.data,
+                    str(event.event_id),
+                    metadata_json,
+                    recorded_at,
+                )
+            )
+        conn.executemany(_INSERT, rows)
+        if snapshot is not None:
+            conn.execute(_UPSERT_SNAPSHOT, _snapshot_row(snapshot))
+        return AppendResult(stream_id, version, position)
+
+    def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+        until: datetime | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> list[RecordedEvent]:
+        validate_read_args(from_version, to_version, limit)
+        sql = [f"SELECT {_COLUMNS} FROM esgen_events WHERE stream_id = ?"]
+        params: list[object] = [stream_id]
+        if from_version > 1:
+            sql.append("AND stream_version >= ?")
+            params.append(from_version)
+        if to_version is not None:
+            sql.append("AND stream_version <= ?")
+            params.append(to_version)
+        if until is not None:
+            sql.append("AND recorded_at <= ?")
+            params.append(to_utc(until, "until").isoformat(timespec="microseconds"))
+        sql.append("ORDER BY stream_version DESC" if backwards else "ORDER BY stream_version")
+        if limit is not None:
+            sql.append("LIMIT ?")
+            params.append(limit)
+        conn = self._conn()
+        try:
+            rows = conn.execute(" ".join(sql), params).fetchall()
+            # An empty range of an existing stream is fine; a stream with no events is not.
+            if not rows and (
+                (from_version == 1 and until is None) or not self._stream_exists(conn, stream_id)
+            ):
+                raise StreamNotFound(stream_id)
+        except sqlite3.Error as exc:
+            raise BackendError(f"reading stream {stream_id!r} failed: {exc}") from exc
+        return list(starmap(RecordedEvent, rows))
+
+    def read_stream_data(
+        self, stream_id: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> Sequence[StoredData]:
+        validate_read_args(from_version, to_version, None)
+        conn = self._conn()
+        try:
+            rows: list[StoredData] = conn.execute(
+                "SELECT stream_version, event_type, event_version, data FROM esgen_events "
+                "WHERE stream_id = ? AND stream_version BETWEEN ? AND ? ORDER BY stream_version",
+                (stream_id, from_version, _MAX_VERSION if to_version is None else to_version),
+            ).fetchall()
+            if not rows and (from_version == 1 or not self._stream_exists(conn, stream_id)):
+                raise StreamNotFound(stream_id)
+        except sqlite3.Error as exc:
+            raise BackendError(f"reading stream {stream_id!r} failed: {exc}") from exc
+        return rows
+
+    def read_all(self, after: int = 0, limit: int = DEFAULT_PAGE_SIZE) -> list[RecordedEvent]:
+        validate_page_args(after, limit)
+        try:
+            rows = (
+                self._conn()
+                .execute(
+                    f"SELECT {_COLUMNS} FROM esgen_events WHERE position > ? "
+                    "ORDER BY position LIMIT ?",
+                    (after, limit),
+                )
+                .fetchall()
+            )
+        except sqlite3.Error as exc:
+            raise BackendError(f"reading events after position {after} failed: {exc}") from exc
+        return list(starmap(RecordedEvent, rows))
+
+    @staticmethod
+    def _stream_exists(conn: sqlite3.Connection, stream_id: str) -> bool:
+        row = conn.execute("SELECT 1 FROM esgen_events WHERE stream_id = ? LIMIT 1", (stream_id,))
+        return row.fetchone() is not None
+
+    def stream_version(self, stream_id: str) -> int:
+        try:
+            row = self._conn().execute(_STREAM_VERSION, (stream_id,)).fetchone()
+        except sqlite3.Error as exc:
+            raise BackendError(
+                f"reading the version of stream {stream_id!r} failed: {exc}"
+            ) from exc
+        return int(row[0] or 0)
+
+    def head_position(self) -> int:
+        try:
+            row = self._conn().execute("SELECT max(position) FROM esgen_events").fetchone()
+        except sqlite3.Error as exc:
+            raise BackendError(f"reading the head position failed: {exc}") from exc
+        return int(row[0] or 0)
+
+    # -- SnapshotStore ------------------------------------------------------------------
+
+    def load_snapshot(self, stream_id: str) -> Snapshot | None:
+        try:
+            row = (
+                self._conn()
+                .execute(
+                    "SELECT stream_id, version, fingerprint, state, taken_at "
+                    "FROM esgen_snapshots WHERE stream_id = ?",
+                    (stream_id,),
+                )
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise BackendError(f"reading the snapshot of {stream_id!r} failed: {exc}") from exc
+        if row is None:
+            return None
+        return Snapshot(row[0], row[1], row[2], row[3], datetime.fromisoformat(row[4]))
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        try:
+            with self.transaction() as conn:
+                conn.execute(_UPSERT_SNAPSHOT, _snapshot_row(snapshot))
+        except sqlite3.Error as exc:
+            raise BackendError(
+                f"saving the snapshot of {snapshot.stream_id!r} failed: {exc}"
+            ) from exc
+
+
+def _snapshot_row(snapshot: Snapshot) -> tuple[object, ...]:
+    return (
+        snapshot.stream_id,
+        snapshot.version,
+        snapshot.fingerprint,
+        snapshot.state,
+        to_utc(snapshot.taken_at, "snapshot time").isoformat(timespec="microseconds"),
+    )
+
+
+def _execute(conn: sqlite3.Connection, sql: str, path: Path) -> None:
+    try:
+        conn.execute(sql)
+    except sqlite3.Error as exc:
+        raise BackendError(f"{sql} failed on {str(path)!r}: {exc}") from exc
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    # SQLite may already have rolled back (e.g. after a disk error); never mask the cause.
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")

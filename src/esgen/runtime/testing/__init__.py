@@ -1,0 +1,28 @@
+"""Test helpers for applications and backends built on `esgen.runtime`.
+
+- `BackendContract` (and its parts): the suite every event store must pass; subclass it
+  once per backend.
+- `AggregateScenario`: given / when / then for aggregates, without a store.
+- `ManualClock`: a clock tests move by hand, for stores and repositories.
+
+Imports pytest and hypothesis, so only test code may import this package; `esgen.runtime`
+itself never does.
+"""
+
+from esgen.runtime.testing._clock import ManualClock
+from esgen.runtime.testing._contract import (
+    BackendContract,
+    EventStoreContract,
+    MultiProcessContract,
+    RepositoryContract,
+)
+from esgen.runtime.testing._scenario import AggregateScenario
+
+__all__ = [
+    "AggregateScenario",
+    "BackendContract",
+    "EventStoreContract",
+    "ManualClock",
+    "MultiProcessContract",
+    "RepositoryContract",
+]

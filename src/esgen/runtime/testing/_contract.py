@@ -1,0 +1,1021 @@
+"""The backend contract: one suite every event store must pass, written once.
+
+Subclass it once per backend in a test module (the subclass name must start with `Test`)
+and implement `make_store`; backends that several processes can share also implement
+`store_factory` to get the multi-process tests:
+
+    class TestSQLite(BackendContract):
+        def make_store(self, tmp_path, clock):
+            return SQLiteEventStore(tmp_path / "events.db", clock=clock)
+
+        def store_factory(self, tmp_path):
+            return functools.partial(SQLiteEventStore, tmp_path / "events.db")
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import queue
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from esgen.runtime import (
+    DEFAULT_PAGE_SIZE,
+    AggregateNotCreated,
+    AggregateNotFound,
+    Clock,
+    ConcurrencyError,
+    Event,
+    EventRegistry,
+    EventStore,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    Repository,
+    Snapshot,
+    SnapshotStore,
+    StreamNotFound,
+    UpcastError,
+    ValueObject,
+    command_context,
+    handle_command,
+    state_fingerprint,
+)
+from esgen.runtime.testing._clock import ManualClock
+from esgen.runtime.testing._domain import (
+    Account,
+    AccountOpened,
+    AccountOpenedV1,
+    AccountState,
+    MoneyDeposited,
+    MoneyWithdrawn,
+    make_registry,
+)
+from esgen.runtime.testing._workers import append_worker, race_worker
+
+__all__ = [
+    "BackendContract",
+    "EventStoreContract",
+    "MultiProcessContract",
+    "RepositoryContract",
+]
+
+StoreFactory = Callable[[], EventStore]
+
+# Hypothesis runs many examples against one store (fresh stream ids keep them apart), and
+# the same test method runs once per backend subclass (a contract suite's whole point).
+_PROPERTY_SETTINGS = settings(
+    max_examples=40,
+    deadline=None,  # shared CI machines: never fail on time
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.differing_executors,
+        HealthCheck.too_slow,
+    ],
+)
+
+
+def _new(data: dict[str, Any], event_type: str = "Thing", **metadata: Any) -> NewEvent:
+    return NewEvent(event_type, 1, json.dumps(data), metadata)
+
+
+def _events(count: int, start: int = 0) -> list[NewEvent]:
+    return [_new({"n": start + i}) for i in range(count)]
+
+
+def _stream() -> str:
+    return f"s-{uuid.uuid4().hex[:12]}"
+
+
+class _StoreFixtures:
+    def make_store(self, tmp_path: Path, clock: Clock) -> EventStore:
+        """A new, empty store using `clock` for recorded-at times."""
+        raise NotImplementedError(f"{type(self).__name__} must implement make_store")
+
+    @pytest.fixture
+    def clock(self) -> ManualClock:
+        return ManualClock()
+
+    @pytest.fixture
+    def store(self, tmp_path: Path, clock: ManualClock) -> Iterator[EventStore]:
+        store = self.make_store(tmp_path, clock)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    @pytest.fixture
+    def snapshots(self, store: EventStore) -> SnapshotStore:
+        if not isinstance(store, SnapshotStore):
+            pytest.skip("this store keeps no snapshots")
+        return store
+
+
+# -- JSON payloads for the round-trip properties ------------------------------------------
+
+_json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
+_json_values = st.recursive(
+    _json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+class _Money(ValueObject):
+    amount: Decimal
+    currency: str
+
+
+class _Everything(Event):
+    event_type = "Everything"
+    event_version = 1
+    text: str
+    number: int
+    ratio: float
+    flag: bool
+    maybe: str | None
+    when: datetime
+    tags: list[str]
+    counts: dict[str, int]
+    money: _Money
+    blob: Any
+
+
+_everything = st.builds(
+    _Everything,
+    text=st.text(),
+    number=st.integers(),
+    ratio=st.floats(allow_nan=False, allow_infinity=False),
+    flag=st.booleans(),
+    maybe=st.none() | st.text(),
+    when=st.datetimes(timezones=st.just(UTC)),
+    tags=st.lists(st.text(), max_size=5),
+    counts=st.dictionaries(st.text(), st.integers(), max_size=5),
+    money=st.builds(
+        _Money,
+        amount=st.decimals(allow_nan=False, allow_infinity=False, places=2),
+        currency=st.text(min_size=3, max_size=3),
+    ),
+    blob=_json_values,
+)
+
+
+class EventStoreContract(_StoreFixtures):
+    """What every `EventStore` (and `SnapshotStore`) must do."""
+
+    gapless_positions = True
+    """Whether positions go 1, 2, 3, ... with no holes (true for memory and SQLite)."""
+
+    # -- append ---------------------------------------------------------------------------
+
+    def test_append_to_a_new_stream_numbers_events_from_one(self, store: EventStore) -> None:
+        result = store.append("s", _events(3), ExpectedVersion.NO_STREAM)
+        assert result.stream_id == "s"
+        assert result.stream_version == 3
+        recorded = store.read_stream("s")
+        assert [r.stream_version for r in recorded] == [1, 2, 3]
+        assert [json.loads(r.data)["n"] for r in recorded] == [0, 1, 2]
+        assert result.position == recorded[-1].position
+        assert store.stream_version("s") == 3
+
+    def test_expected_version_zero_means_no_stream(self, store: EventStore) -> None:
+        store.append("s", _events(1), 0)
+        with pytest.raises(ConcurrencyError):
+            store.append("s", _events(1), 0)
+        with pytest.raises(ConcurrencyError):
+            store.append("s", _events(1), ExpectedVersion.NO_STREAM)
+
+    def test_append_with_the_current_version_succeeds(self, store: EventStore) -> None:
+        store.append("s", _events(2), ExpectedVersion.NO_STREAM)
+        result = store.append("s", _events(2, start=2), 2)
+        assert result.stream_version == 4
+        assert [json.loads(r.data)["n"] for r in store.read_stream("s")] == [0, 1, 2, 3]
+
+    @pytest.mark.parametrize("expected", [0, 1, 3, ExpectedVersion.NO_STREAM])
+    def test_conflict_names_stream_and_versions_and_writes_nothing(
+        self, store: EventStore, expected: int | ExpectedVersion
+    ) -> None:
+        store.append("s", _events(2), ExpectedVersion.NO_STREAM)
+        head = store.head_position()
+        with pytest.raises(ConcurrencyError) as caught:
+            store.append("s", _events(3, start=10), expected)
+        error = caught.value
+        assert (error.stream_id, error.expected, error.actual) == ("s", expected, 2)
+        assert "'s'" in str(error) and "version 2" in str(error)
+        assert store.stream_version("s") == 2
+        assert store.head_position() == head
+
+    def test_conflict_on_a_missing_stream_says_no_stream(self, store: EventStore) -> None:
+        with pytest.raises(ConcurrencyError, match="found no stream") as caught:
+            store.append("s", _events(1), 4)
+        assert caught.value.actual == 0
+        with pytest.raises(StreamNotFound):
+            store.read_stream("s")
+
+    def test_any_skips_the_check(self, store: EventStore) -> None:
+        store.append("s", _events(1), ExpectedVersion.ANY)
+        store.append("s", _events(1), ExpectedVersion.ANY)
+        assert store.stream_version("s") == 2
+
+    def test_empty_append_only_checks_the_version(self, store: EventStore) -> None:
+        store.append("s", _events(2), ExpectedVersion.NO_STREAM)
+        result = store.append("s", [], 2)
+        assert (result.stream_version, result.position) == (2, None)
+        with pytest.raises(ConcurrencyError):
+            store.append("s", [], 1)
+        assert store.append("new", [], ExpectedVersion.NO_STREAM).stream_version == 0
+        with pytest.raises(StreamNotFound):
+            store.read_stream("new")
+
+    @pytest.mark.parametrize("expected", [-1, True, "1", None, 1.0])
+    def test_invalid_expected_version_is_refused(self, store: EventStore, expected: Any) -> None:
+        with pytest.raises(ValueError, match="expected version"):
+            store.append("s", _events(1), expected)
+
+    def test_empty_stream_id_is_refused(self, store: EventStore) -> None:
+        with pytest.raises(ValueError, match="stream id"):
+            store.append("", _events(1), ExpectedVersion.ANY)
+
+    def test_append_is_all_or_nothing(self, store: EventStore) -> None:
+        store.append("other", _events(1), ExpectedVersion.NO_STREAM)
+        events = [*_events(2), NewEvent("Thing", 1, "{}", {"bad": object()})]
+        with pytest.raises(TypeError, match="JSON"):
+            store.append("s", events, ExpectedVersion.NO_STREAM)
+        assert store.stream_version("s") == 0
+        assert store.head_position() == 1
+        store.append("s", _events(1), ExpectedVersion.NO_STREAM)  # the stream is still usable
+        assert [r.position for r in store.read_all()] == [1, 2]
+
+    def test_there_is_no_api_to_change_or_remove_events(self, store: EventStore) -> None:
+        verbs = ("update", "delete", "remove", "truncate", "replace", "edit", "purge")
+        assert [n for n in dir(store) if n.lower().startswith(verbs)] == []
+
+    # -- what is recorded -----------------------------------------------------------------
+
+    def test_recorded_event_keeps_everything_given(
+        self, store: EventStore, clock: ManualClock
+    ) -> None:
+        event_id = uuid.uuid4()
+        clock.set(datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2))))
+        new = NewEvent(
+            "AccountOpened",
+            2,
+            '{"owner":"Zoë","currency":"EUR"}',
+            {"correlation_id": "c-1", "causation_id": "k-1", "user": "ann", "n": [1, 2.5, None]},
+            event_id,
+        )
+        store.append("acc-1", [new], ExpectedVersion.NO_STREAM)
+        (recorded,) = store.read_stream("acc-1")
+        assert recorded.event_id == event_id
+        assert recorded.stream_id == "acc-1"
+        assert recorded.stream_version == 1
+        assert recorded.position == 1
+        assert (recorded.event_type, recorded.event_version) == ("AccountOpened", 2)
+        assert recorded.data == '{"owner":"Zoë","currency":"EUR"}'
+        assert dict(recorded.metadata) == {
+            "correlation_id": "c-1",
+            "causation_id": "k-1",
+            "user": "ann",
+            "n": [1, 2.5, None],
+        }
+        assert (recorded.correlation_id, recorded.causation_id) == ("c-1", "k-1")
+        assert recorded.recorded_at == datetime(2024, 5, 1, 10, 30, 15, 123456, tzinfo=UTC)
+        assert recorded.recorded_at.utcoffset() == timedelta(0)
+        assert store.read_all() == [recorded]
+
+    def test_recorded_metadata_is_read_only(self, store: EventStore) -> None:
+        store.append("s", [_new({}, user="ann")], ExpectedVersion.NO_STREAM)
+        (recorded,) = store.read_stream("s")
+        with pytest.raises(TypeError):
+            recorded.metadata["user"] = "eve"  # type: ignore[index]
+        with pytest.raises(AttributeError):
+            recorded.data = "{}"  # type: ignore[misc]
+
+    def test_one_append_shares_one_time(self, store: EventStore) -> None:
+        store.append("s", _events(3), ExpectedVersion.NO_STREAM)
+        assert len({r.recorded_at for r in store.read_stream("s")}) == 1
+
+    def test_recorded_time_never_goes_back_when_the_clock_does(
+        self, store: EventStore, clock: ManualClock
+    ) -> None:
+        store.append("a", _events(1), ExpectedVersion.NO_STREAM)
+        first = store.read_stream("a")[0].recorded_at
+        clock.advance(timedelta(hours=-5))
+        store.append("b", _events(1), ExpectedVersion.NO_STREAM)
+        assert store.read_stream("b")[0].recorded_at == first
+
+    def test_a_naive_clock_is_refused(self, tmp_path: Path) -> None:
+        store = self.make_store(tmp_path, lambda: datetime(2024, 1, 1))
+        try:
+            with pytest.raises(ValueError, match="timezone-aware"):
+                store.append("s", _events(1), ExpectedVersion.NO_STREAM)
+            assert store.head_position() == 0
+        finally:
+            store.close()
+
+    # -- reading a stream -----------------------------------------------------------------
+
+    def test_read_stream_ranges_and_direction(self, store: EventStore) -> None:
+        store.append("s", _events(10), ExpectedVersion.NO_STREAM)
+
+        def versions(**kwargs: Any) -> list[int]:
+            return [r.stream_version for r in store.read_stream("s", **kwargs)]
+
+        assert versions() == list(range(1, 11))
+        assert versions(from_version=4) == [4, 5, 6, 7, 8, 9, 10]
+        assert versions(to_version=3) == [1, 2, 3]
+        assert versions(from_version=3, to_version=5) == [3, 4, 5]
+        assert versions(backwards=True) == list(range(10, 0, -1))
+        assert versions(backwards=True, limit=2) == [10, 9]
+        assert versions(from_version=2, to_version=6, backwards=True, limit=3) == [6, 5, 4]
+        assert versions(limit=2) == [1, 2]
+        assert versions(from_version=11) == []
+        assert versions(to_version=50) == list(range(1, 11))
+
+    def test_reading_a_missing_stream_raises_stream_not_found(self, store: EventStore) -> None:
+        store.append("other", _events(1), ExpectedVersion.NO_STREAM)
+        with pytest.raises(StreamNotFound, match="'missing'") as caught:
+            store.read_stream("missing")
+        assert isinstance(caught.value, LookupError)
+        assert caught.value.stream_id == "missing"
+        with pytest.raises(StreamNotFound):
+            store.read_stream("missing", from_version=5)
+        with pytest.raises(StreamNotFound):
+            store.read_stream_data("missing")
+        assert store.stream_version("missing") == 0
+
+    @pytest.mark.parametrize(
+        "kwargs", [{"from_version": 0}, {"from_version": 3, "to_version": 2}, {"limit": 0}]
+    )
+    def test_invalid_read_ranges_are_refused(
+        self, store: EventStore, kwargs: dict[str, Any]
+    ) -> None:
+        store.append("s", _events(3), ExpectedVersion.NO_STREAM)
+        with pytest.raises(ValueError):
+            store.read_stream("s", **kwargs)
+
+    def test_read_stream_data_matches_read_stream(self, store: EventStore) -> None:
+        store.append("s", _events(5), ExpectedVersion.NO_STREAM)
+        expected = [
+            (r.stream_version, r.event_type, r.event_version, r.data)
+            for r in store.read_stream("s", from_version=2, to_version=4)
+        ]
+        assert list(store.read_stream_data("s", from_version=2, to_version=4)) == expected
+        assert list(store.read_stream_data("s", from_version=6)) == []
+
+    def test_read_stream_until_a_time(self, store: EventStore, clock: ManualClock) -> None:
+        clock.set(datetime(2024, 3, 1, 9, 0, tzinfo=UTC))
+        clock.step = timedelta(0)
+        for hour in range(9, 14):  # one event per hour, 09:00 .. 13:00
+            store.append("s", _events(1, start=hour), ExpectedVersion.ANY)
+            clock.advance(timedelta(hours=1))
+
+        def hours(until: datetime, **kwargs: Any) -> list[int]:
+            return [json.loads(r.data)["n"] for r in store.read_stream("s", until=until, **kwargs)]
+
+        assert hours(datetime(2024, 3, 1, 11, 0, tzinfo=UTC)) == [9, 10, 11]  # at = included
+        assert hours(datetime(2024, 3, 1, 11, 59, tzinfo=UTC)) == [9, 10, 11]
+        assert hours(datetime(2024, 3, 1, 8, 59, tzinfo=UTC)) == []
+        assert hours(datetime(2024, 3, 1, 12, 30, tzinfo=timezone(timedelta(hours=1)))) == [
+            9,
+            10,
+            11,
+        ]
+        assert hours(datetime(2025, 1, 1, tzinfo=UTC), backwards=True, limit=2) == [13, 12]
+        with pytest.raises(ValueError, match="timezone-aware"):
+            store.read_stream("s", until=datetime(2024, 3, 1, 11, 0))
+
+    # -- reading everything ---------------------------------------------------------------
+
+    def test_read_all_in_global_order_in_pages(self, store: EventStore) -> None:
+        for i in range(7):
+            store.append(f"s{i % 3}", _events(3, start=3 * i), ExpectedVersion.ANY)
+        everything = store.read_all()
+        positions = [r.position for r in everything]
+        assert len(everything) == 21
+        assert positions == sorted(positions) and len(set(positions)) == 21
+        if self.gapless_positions:
+            assert positions == list(range(1, 22))
+        assert [json.loads(r.data)["n"] for r in everything] == list(range(21))
+        page = store.read_all(after=positions[4], limit=5)
+        assert page == everything[5:10]
+        assert store.read_all(after=positions[-1]) == []
+        assert list(store.iter_all(page_size=4)) == everything
+        assert list(store.iter_all(after=positions[9], page_size=5)) == everything[10:]
+        assert store.head_position() == positions[-1]
+
+    def test_default_page_size_is_in_the_hundreds_or_more(self, store: EventStore) -> None:
+        assert DEFAULT_PAGE_SIZE >= 500
+        store.append("s", _events(DEFAULT_PAGE_SIZE + 5), ExpectedVersion.NO_STREAM)
+        assert len(store.read_all()) == DEFAULT_PAGE_SIZE
+        assert len(list(store.iter_all())) == DEFAULT_PAGE_SIZE + 5
+
+    def test_an_empty_store(self, store: EventStore) -> None:
+        assert store.head_position() == 0
+        assert store.read_all() == []
+        assert list(store.iter_all()) == []
+
+    @pytest.mark.parametrize("kwargs", [{"after": -1}, {"limit": 0}])
+    def test_invalid_pages_are_refused(self, store: EventStore, kwargs: dict[str, int]) -> None:
+        with pytest.raises(ValueError):
+            store.read_all(**kwargs)
+
+    # -- snapshots ------------------------------------------------------------------------
+
+    def test_snapshots_keep_the_newest(self, snapshots: SnapshotStore) -> None:
+        assert snapshots.load_snapshot("s") is None
+        at = datetime(2024, 1, 1, tzinfo=UTC)
+        snapshots.save_snapshot(Snapshot("s", 5, "fp", '{"x":5}', at))
+        snapshots.save_snapshot(Snapshot("s", 3, "fp", '{"x":3}', at))
+        assert snapshots.load_snapshot("s") == Snapshot("s", 5, "fp", '{"x":5}', at)
+        snapshots.save_snapshot(Snapshot("s", 9, "new", '{"x":9}', at))
+        loaded = snapshots.load_snapshot("s")
+        assert loaded is not None and (loaded.version, loaded.fingerprint) == (9, "new")
+
+    def test_snapshot_rides_along_with_an_append(
+        self, store: EventStore, snapshots: SnapshotStore
+    ) -> None:
+        at = datetime(2024, 1, 1, tzinfo=UTC)
+        store.append("s", _events(3), 0, snapshot=Snapshot("s", 3, "fp", "{}", at))
+        assert snapshots.load_snapshot("s") == Snapshot("s", 3, "fp", "{}", at)
+        with pytest.raises(ConcurrencyError):
+            store.append("s", _events(1), 1, snapshot=Snapshot("s", 2, "fp", "{}", at))
+        with pytest.raises(ValueError, match="does not fit"):
+            store.append("s", _events(1), 3, snapshot=Snapshot("s", 9, "fp", "{}", at))
+        with pytest.raises(ValueError, match="does not fit"):
+            store.append("s", _events(1), 3, snapshot=Snapshot("other", 4, "fp", "{}", at))
+        assert store.stream_version("s") == 3
+        assert snapshots.load_snapshot("s") == Snapshot("s", 3, "fp", "{}", at)
+
+    # -- properties -----------------------------------------------------------------------
+
+    @_PROPERTY_SETTINGS
+    @given(events=st.lists(_everything, min_size=1, max_size=5))
+    def test_random_payloads_round_trip(self, store: EventStore, events: list[_Everything]) -> None:
+        registry = EventRegistry([_Everything])
+        stream = _stream()
+        store.append(stream, [NewEvent.from_event(e) for e in events], ExpectedVersion.NO_STREAM)
+        assert registry.decode_all(store.read_stream(stream)) == events
+
+    @_PROPERTY_SETTINGS
+    @given(
+        metadata=st.dictionaries(st.text(), _json_values, max_size=6),
+        data=st.dictionaries(st.text(), _json_values, max_size=6),
+    )
+    def test_random_metadata_and_data_round_trip(
+        self, store: EventStore, metadata: dict[str, Any], data: dict[str, Any]
+    ) -> None:
+        stream = _stream()
+        text = json.dumps(data)
+        store.append(stream, [NewEvent("Any", 1, text, metadata)], ExpectedVersion.NO_STREAM)
+        (recorded,) = store.read_stream(stream)
+        assert recorded.data == text
+        assert dict(recorded.metadata) == metadata
+
+    @_PROPERTY_SETTINGS
+    @given(batches=st.lists(st.integers(min_value=0, max_value=6), min_size=1, max_size=8))
+    def test_batches_of_any_size_read_back_in_order(
+        self, store: EventStore, batches: list[int]
+    ) -> None:
+        stream = _stream()
+        head = store.head_position()
+        total = 0
+        for size in batches:
+            result = store.append(stream, _events(size, start=total), total)
+            total += size
+            assert result.stream_version == total
+        if total == 0:
+            with pytest.raises(StreamNotFound):
+                store.read_stream(stream)
+            return
+        recorded = store.read_stream(stream)
+        assert [json.loads(r.data)["n"] for r in recorded] == list(range(total))
+        assert [r.stream_version for r in recorded] == list(range(1, total + 1))
+        assert [r.position for r in store.read_all(after=head)] == [r.position for r in recorded]
+
+
+class RepositoryContract(_StoreFixtures):
+    """Aggregates, the repository and command handling on top of every backend."""
+
+    @pytest.fixture
+    def registry(self) -> EventRegistry:
+        return make_registry()
+
+    @pytest.fixture
+    def repo(self, store: EventStore, registry: EventRegistry) -> Repository[Account]:
+        return Repository(Account, store, registry)
+
+    @staticmethod
+    def _opened(repo: Repository[Account], deposits: Sequence[int] = (), id: str = "a1") -> Account:
+        account = Account(id)
+        account.open("ann")
+        for amount in deposits:
+            account.deposit(amount)
+        repo.save(account)
+        return account
+
+    def test_save_then_load(self, repo: Repository[Account], store: EventStore) -> None:
+        account = self._opened(repo, [10, 20])
+        assert (account.version, account.committed_version, account.pending_events) == (3, 3, ())
+        loaded = repo.load("a1")
+        assert loaded.version == 3
+        assert loaded.state == AccountState(owner="ann", currency="EUR", balance=30)
+        assert [r.event_type for r in store.read_stream("Account-a1")] == [
+            "AccountOpened",
+            "MoneyDeposited",
+            "MoneyDeposited",
+        ]
+
+    def test_loading_a_missing_aggregate(self, repo: Repository[Account]) -> None:
+        with pytest.raises(AggregateNotFound, match="Account 'nope' does not exist") as caught:
+            repo.load("nope")
+        assert isinstance(caught.value, StreamNotFound)
+        assert isinstance(caught.value, LookupError)
+        fresh = repo.load_or_new("nope")
+        assert (fresh.version, fresh.exists, fresh.state_or_none) == (0, False, None)
+        with pytest.raises(AggregateNotCreated, match="no state yet"):
+            _ = fresh.state
+
+    def test_saving_nothing_is_a_no_op(self, repo: Repository[Account], store: EventStore) -> None:
+        assert repo.save(Account("a1")) is None
+        assert store.head_position() == 0
+
+    def test_stale_aggregate_cannot_be_saved(self, repo: Repository[Account]) -> None:
+        self._opened(repo)
+        first, second = repo.load("a1"), repo.load("a1")
+        first.deposit(5)
+        repo.save(first)
+        second.deposit(7)
+        with pytest.raises(ConcurrencyError) as caught:
+            repo.save(second)
+        assert (caught.value.expected, caught.value.actual) == (1, 2)
+        assert len(second.pending_events) == 1  # kept: the caller decides what to do
+        assert repo.load("a1").state.balance == 5
+
+    def test_two_new_aggregates_with_one_id_conflict(self, repo: Repository[Account]) -> None:
+        self._opened(repo)
+        with pytest.raises(ConcurrencyError):
+            self._opened(repo)
+
+    def test_events_are_decoded_to_the_latest_version(
+        self, repo: Repository[Account], store: EventStore
+    ) -> None:
+        # Written years ago by version 1 of AccountOpened, which had no currency.
+        store.append(
+            "Account-old",
+            [
+                NewEvent("AccountOpened", 1, '{"owner":"bob"}'),
+                _new({"amount": 4}, "MoneyDeposited"),
+            ],
+            ExpectedVersion.NO_STREAM,
+        )
+        assert repo.load("old").state == AccountState(owner="bob", currency="EUR", balance=4)
+        assert store.read_stream("Account-old")[0].data == '{"owner":"bob"}'  # never rewritten
+
+    def test_missing_upcaster_is_an_error_naming_type_and_versions(self, store: EventStore) -> None:
+        # As if the generated upcaster from version 1 to 2 had been forgotten.
+        registry = EventRegistry([AccountOpenedV1, AccountOpened, MoneyDeposited, MoneyWithdrawn])
+        repo = Repository(Account, store, registry)
+        store.append("Account-old", [_new({"owner": "bob"}, "AccountOpened")], 0)
+        with pytest.raises(UpcastError, match=r"'AccountOpened' from version 1 to 2") as caught:
+            repo.load("old")
+        assert "Account-old" in "".join(getattr(caught.value, "__notes__", []))
+
+    # -- commands and metadata ------------------------------------------------------------
+
+    def test_command_context_sets_ids_and_extra_keys_on_every_event(
+        self, repo: Repository[Account], store: EventStore
+    ) -> None:
+        with command_context(correlation_id="req-1", causation_id="cmd-1", user="ann"):
+            self._opened(repo, [1, 2])
+        for recorded in store.read_stream("Account-a1"):
+            assert dict(recorded.metadata) == {
+                "correlation_id": "req-1",
+                "causation_id": "cmd-1",
+                "user": "ann",
+            }
+
+    def test_events_of_a_saga_follow_their_cause(
+        self, repo: Repository[Account], store: EventStore
+    ) -> None:
+        with command_context(user="ann") as first:
+            self._opened(repo)
+        (cause,) = store.read_stream("Account-a1")
+        with command_context(caused_by=cause, user="saga"):
+            self._opened(repo, id="a2")
+        (effect,) = store.read_stream("Account-a2")
+        assert effect.correlation_id == first.correlation_id
+        assert effect.causation_id == str(cause.event_id)
+        assert effect.metadata["user"] == "saga"
+
+    def test_without_a_context_each_save_starts_a_conversation(
+        self, repo: Repository[Account], store: EventStore
+    ) -> None:
+        self._opened(repo, [1])
+        recorded = store.read_stream("Account-a1")
+        ids = {(r.correlation_id, r.causation_id) for r in recorded}
+        assert len(ids) == 1
+        ((correlation, causation),) = ids
+        assert correlation == causation and uuid.UUID(str(correlation))
+
+    def test_save_adds_explicit_metadata(
+        self, repo: Repository[Account], store: EventStore
+    ) -> None:
+        account = Account("a1")
+        account.open("ann")
+        with command_context(user="ann"):
+            repo.save(account, metadata={"ip": "10.0.0.1"})
+        (recorded,) = store.read_stream("Account-a1")
+        assert (recorded.metadata["user"], recorded.metadata["ip"]) == ("ann", "10.0.0.1")
+
+    def test_handle_command_loads_decides_and_saves(self, repo: Repository[Account]) -> None:
+        result = handle_command(repo, "a1", lambda account: account.open("ann"))
+        assert result.attempts == 1
+        assert result.events == (AccountOpened(owner="ann", currency="EUR"),)
+        assert result.appended is not None and result.appended.stream_version == 1
+
+        def deposit(account: Account) -> str:
+            account.deposit(5)
+            return "ok"
+
+        result2 = handle_command(repo, "a1", deposit)
+        assert result2.value == "ok"
+        assert result2.aggregate.state.balance == 5
+        assert repo.load("a1").version == 2
+
+    def test_handle_command_retries_after_a_conflict(
+        self, repo: Repository[Account], store: EventStore, registry: EventRegistry
+    ) -> None:
+        self._opened(repo, [100])
+        rival = Repository(Account, store, registry)
+        calls = []
+
+        def withdraw(account: Account) -> None:
+            calls.append(account.version)
+            if len(calls) == 1:  # someone else withdraws between our load and our save
+                other = rival.load("a1")
+                other.withdraw(60)
+                rival.save(other)
+            account.withdraw(30)
+
+        with command_context(correlation_id="req-7"):
+            result = handle_command(repo, "a1", withdraw)
+        assert result.attempts == 2
+        assert calls == [2, 3]  # the retry decided again on the reloaded aggregate
+        assert repo.load("a1").state.balance == 10
+        last = store.read_stream("Account-a1", backwards=True, limit=1)[0]
+        assert last.correlation_id == "req-7"
+
+    def test_handle_command_gives_up_after_max_attempts(
+        self, repo: Repository[Account], store: EventStore, registry: EventRegistry
+    ) -> None:
+        self._opened(repo)
+        rival = Repository(Account, store, registry)
+        attempts = []
+
+        def always_raced(account: Account) -> None:
+            attempts.append(1)
+            other = rival.load("a1")
+            other.deposit(1)
+            rival.save(other)
+            account.deposit(1)
+
+        with pytest.raises(ConcurrencyError) as caught:
+            handle_command(repo, "a1", always_raced, max_attempts=3)
+        assert len(attempts) == 3
+        assert "gave up after 3 attempt(s)" in "".join(caught.value.__notes__)
+
+    def test_handle_command_can_require_an_existing_aggregate(
+        self, repo: Repository[Account]
+    ) -> None:
+        with pytest.raises(AggregateNotFound):
+            handle_command(repo, "a1", lambda account: account.deposit(1), must_exist=True)
+
+    def test_a_rejected_command_writes_nothing(
+        self, repo: Repository[Account], store: EventStore
+    ) -> None:
+        self._opened(repo, [5])
+        with pytest.raises(ValueError, match="balance 5 < 50"):
+            handle_command(repo, "a1", lambda account: account.withdraw(50))
+        assert store.stream_version("Account-a1") == 2
+
+    # -- snapshots ------------------------------------------------------------------------
+
+    def test_snapshot_every_n_events_from_memory(
+        self, store: EventStore, snapshots: SnapshotStore, registry: EventRegistry
+    ) -> None:
+        counting = _CountingStore(store)
+        repo = Repository(Account, counting, registry, snapshots=snapshots, snapshot_every=3)
+        account = Account("a1")
+        account.open("ann")
+        account.deposit(1)
+        repo.save(account)  # version 2: no snapshot yet
+        assert snapshots.load_snapshot("Account-a1") is None
+        account.deposit(2)
+        account.deposit(3)
+        repo.save(account)  # version 4: 4 events since none
+        snapshot = snapshots.load_snapshot("Account-a1")
+        assert snapshot is not None and snapshot.version == 4
+        assert snapshot.fingerprint == state_fingerprint(AccountState)
+        assert AccountState.model_validate_json(snapshot.state).balance == 6
+        account.deposit(4)
+        repo.save(account)  # version 5: 1 since the snapshot
+        assert snapshots.load_snapshot("Account-a1").version == 4  # type: ignore[union-attr]
+        account.deposit(5)
+        account.deposit(6)
+        repo.save(account)  # version 7: 3 since the snapshot
+        assert snapshots.load_snapshot("Account-a1").version == 7  # type: ignore[union-attr]
+        assert counting.reads == 0  # taken from the state in memory
+
+    def test_load_starts_from_the_snapshot(
+        self, store: EventStore, snapshots: SnapshotStore, registry: EventRegistry
+    ) -> None:
+        repo = Repository(Account, store, registry, snapshot_every=100)
+        self._opened(repo, [1, 2, 3])  # version 4
+        # A snapshot whose state replay could not produce proves the snapshot is used.
+        marker = AccountState(owner="from-snapshot", currency="EUR", balance=1000)
+        fingerprint = state_fingerprint(AccountState)
+        at = datetime(2024, 1, 1, tzinfo=UTC)
+        snapshots.save_snapshot(
+            Snapshot("Account-a1", 3, fingerprint, marker.model_dump_json(), at)
+        )
+        loaded = repo.load("a1")
+        assert loaded.version == 4
+        assert loaded.state == AccountState(owner="from-snapshot", currency="EUR", balance=1003)
+        assert Repository(Account, store, registry, snapshots=None).load("a1").state.balance == 6
+
+    def test_snapshot_of_an_old_state_schema_is_ignored_then_replaced(
+        self, store: EventStore, snapshots: SnapshotStore, registry: EventRegistry
+    ) -> None:
+        repo = Repository(Account, store, registry, snapshot_every=2)
+        self._opened(repo, [1, 2, 3])  # version 4, snapshot at 4
+        old = snapshots.load_snapshot("Account-a1")
+        assert old is not None and old.version == 4
+
+        class WiderState(AccountState):  # the state class gained a field
+            overdraft: int = 0
+
+        class WiderAccount(Account):
+            state_type = WiderState
+
+            def _opened(self, event: AccountOpened) -> AccountState:
+                return WiderState(owner=event.owner, currency=event.currency)
+
+        wider = Repository(WiderAccount, store, registry, snapshot_every=2)
+        loaded = wider.load("a1")  # rebuilt from events: the snapshot has another fingerprint
+        assert type(loaded.state) is WiderState
+        assert loaded.state.balance == 6
+        loaded.deposit(4)
+        wider.save(loaded)  # the next save snapshots again, with the new fingerprint
+        new = snapshots.load_snapshot("Account-a1")
+        assert new is not None and new.version == 5
+        assert new.fingerprint == state_fingerprint(WiderState) != old.fingerprint
+
+    def test_unreadable_snapshot_is_ignored(
+        self, store: EventStore, snapshots: SnapshotStore, registry: EventRegistry
+    ) -> None:
+        repo = Repository(Account, store, registry, snapshot_every=100)
+        self._opened(repo, [1])
+        fingerprint = state_fingerprint(AccountState)
+        at = datetime(2024, 1, 1, tzinfo=UTC)
+        snapshots.save_snapshot(Snapshot("Account-a1", 2, fingerprint, '{"owner": 1}', at))
+        assert repo.load("a1").state.balance == 1
+
+    # -- temporal queries -----------------------------------------------------------------
+
+    def _timeline(self, repo: Repository[Account], clock: ManualClock) -> list[datetime]:
+        """Open at 10:00, then deposit 1, 2, 3 at 11:00, 12:00, 13:00; returns the times."""
+        clock.step = timedelta(0)
+        times = []
+        account = Account("a1")
+        commands: list[Callable[[], None]] = [
+            lambda: account.open("ann"),
+            lambda: account.deposit(1),
+            lambda: account.deposit(2),
+        ]
+        for hour, command in enumerate(commands, start=10):
+            clock.set(datetime(2024, 6, 1, hour, tzinfo=UTC))
+            times.append(clock.now)
+            command()
+            repo.save(account)
+        clock.set(datetime(2024, 6, 1, 13, tzinfo=UTC))
+        times.append(clock.now)
+        account.deposit(3)
+        repo.save(account)
+        return times
+
+    def test_load_as_of_a_version(self, repo: Repository[Account], clock: ManualClock) -> None:
+        self._timeline(repo, clock)
+        assert [repo.load_at("a1", version=v).state.balance for v in (1, 2, 3, 4)] == [0, 1, 3, 6]
+        assert repo.load_at("a1", version=99).version == 4
+        with pytest.raises(AggregateNotFound):
+            repo.load_at("nope", version=1)
+        with pytest.raises(ValueError):
+            repo.load_at("a1", version=0)
+        with pytest.raises(TypeError):
+            repo.load_at("a1")
+
+    def test_load_as_of_a_time(self, repo: Repository[Account], clock: ManualClock) -> None:
+        times = self._timeline(repo, clock)
+
+        def at(moment: datetime) -> tuple[int, int]:
+            account = repo.load_at("a1", at=moment)
+            return account.version, account.state.balance
+
+        assert at(times[0]) == (1, 0)  # an event recorded exactly then is included
+        assert at(times[1] - timedelta(microseconds=1)) == (1, 0)
+        assert at(times[1]) == (2, 1)
+        assert at(times[2] + timedelta(minutes=30)) == (3, 3)
+        assert at(datetime(2030, 1, 1, tzinfo=UTC)) == (4, 6)
+        assert at(datetime(2024, 6, 1, 14, tzinfo=timezone(timedelta(hours=2)))) == (3, 3)
+        with pytest.raises(AggregateNotFound, match="does not exist at 2024-06-01 09:59"):
+            repo.load_at("a1", at=times[0] - timedelta(minutes=1))
+
+    def test_temporal_loads_use_a_snapshot_only_when_it_is_old_enough(
+        self, store: EventStore, registry: EventRegistry, clock: ManualClock
+    ) -> None:
+        if not isinstance(store, SnapshotStore):
+            pytest.skip("this store keeps no snapshots")
+        repo = Repository(Account, store, registry, snapshot_every=3)
+        times = self._timeline(repo, clock)  # snapshot at version 3 (12:00)
+        snapshot = store.load_snapshot("Account-a1")
+        assert snapshot is not None and snapshot.version == 3
+        assert repo.load_at("a1", version=2).state.balance == 1
+        assert repo.load_at("a1", version=4).state.balance == 6
+        assert repo.load_at("a1", at=times[1]).state.balance == 1
+        assert repo.load_at("a1", at=times[2]).state.balance == 3
+        assert repo.load_at("a1", at=times[3]).state.balance == 6
+
+    def test_history_lists_each_event_with_the_state_after_it(
+        self, repo: Repository[Account], clock: ManualClock
+    ) -> None:
+        times = self._timeline(repo, clock)
+        history = repo.history("a1")
+        assert [entry.state.balance for entry in history] == [0, 1, 3, 6]  # type: ignore[attr-defined]
+        assert [entry.recorded.recorded_at for entry in history] == times
+        assert [type(entry.event) for entry in history] == [
+            AccountOpened,
+            MoneyDeposited,
+            MoneyDeposited,
+            MoneyDeposited,
+        ]
+        assert len(repo.history("a1", to_version=2)) == 2
+        assert len(repo.history("a1", until=times[2])) == 3
+        with pytest.raises(AggregateNotFound):
+            repo.history("nope")
+
+
+class _CountingStore(EventStore):
+    """A real store, wrapped to count reads (a spy, not a mock: every call goes through)."""
+
+    def __init__(self, inner: EventStore) -> None:
+        self.inner = inner
+        self.reads = 0
+
+    def append(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inner.append(*args, **kwargs)
+
+    def read_stream(self, *args: Any, **kwargs: Any) -> list[RecordedEvent]:
+        self.reads += 1
+        return self.inner.read_stream(*args, **kwargs)
+
+    def read_stream_data(self, *args: Any, **kwargs: Any) -> Any:
+        self.reads += 1
+        return self.inner.read_stream_data(*args, **kwargs)
+
+    def read_all(self, *args: Any, **kwargs: Any) -> list[RecordedEvent]:
+        self.reads += 1
+        return self.inner.read_all(*args, **kwargs)
+
+    def stream_version(self, stream_id: str) -> int:
+        self.reads += 1
+        return self.inner.stream_version(stream_id)
+
+    def head_position(self) -> int:
+        self.reads += 1
+        return self.inner.head_position()
+
+
+class MultiProcessContract(_StoreFixtures):
+    """Several processes sharing one store (for backends that are not process-local)."""
+
+    race_rounds = 12
+    writers = 4
+    appends_per_writer = 60
+
+    def store_factory(self, tmp_path: Path) -> StoreFactory | None:
+        """A picklable callable opening the same store (e.g. a functools.partial)."""
+        return None
+
+    @pytest.fixture
+    def factory(self, tmp_path: Path) -> StoreFactory:
+        factory = self.store_factory(tmp_path)
+        if factory is None:
+            pytest.skip("this store cannot be shared between processes")
+        return factory
+
+    def test_two_processes_racing_on_one_stream(self, factory: StoreFactory) -> None:
+        store = factory()
+        try:
+            for round_ in range(1, self.race_rounds, 2):
+                store.append(f"race-{round_}", [_new({"setup": True})], ExpectedVersion.NO_STREAM)
+            context = multiprocessing.get_context("spawn")
+            barrier = context.Barrier(2)
+            results = context.Queue()
+            processes = [
+                context.Process(
+                    target=race_worker, args=(factory, name, self.race_rounds, barrier, results)
+                )
+                for name in ("left", "right")
+            ]
+            outcomes = _run(processes, results, 2 * self.race_rounds)
+            for round_ in range(self.race_rounds):
+                got = sorted(outcome for r, _, outcome in outcomes if r == round_)
+                assert got == ["conflict", "won"], f"round {round_}: {got}"
+                (winner,) = [w for r, w, o in outcomes if r == round_ and o == "won"]
+                recorded = store.read_stream(f"race-{round_}")
+                written = [r for r in recorded if "writer" in r.metadata]
+                assert [r.metadata["writer"] for r in written] == [winner] * 3
+                assert [r.stream_version for r in recorded] == list(range(1, len(recorded) + 1))
+                assert len(recorded) == 3 + round_ % 2
+        finally:
+            store.close()
+
+    def test_many_processes_appending_lose_and_duplicate_nothing(
+        self, factory: StoreFactory
+    ) -> None:
+        context = multiprocessing.get_context("spawn")
+        results = context.Queue()
+        start = context.Barrier(self.writers)
+        names = [f"w{i}" for i in range(self.writers)]
+        processes = [
+            context.Process(
+                target=append_worker,
+                args=(factory, name, self.appends_per_writer, start, results),
+            )
+            for name in names
+        ]
+        outcomes = _run(processes, results, len(names))
+        assert [error for *_, error in outcomes if error] == []
+        written = {name: count for name, count, _, _ in outcomes}
+        store = factory()
+        try:
+            everything = list(store.iter_all(page_size=97))
+            positions = [r.position for r in everything]
+            assert positions == sorted(set(positions))  # unique and increasing
+            assert len({r.event_id for r in everything}) == len(everything)
+            seen = Counter(
+                (json.loads(r.data)["writer"], json.loads(r.data)["seq"]) for r in everything
+            )
+            expected = Counter((name, seq) for name in names for seq in range(written[name]))
+            assert seen == expected  # nothing lost, nothing twice
+            for stream in ["shared", *(f"own-{name}" for name in names)]:
+                versions = [r.stream_version for r in store.read_stream(stream)]
+                assert versions == list(range(1, len(versions) + 1))
+            assert store.head_position() == positions[-1]
+        finally:
+            store.close()
+
+
+def _run(processes: list[Any], results: Any, expected: int) -> list[tuple[Any, ...]]:
+    """Start the processes and collect `expected` outcomes, without hanging if one dies."""
+    for process in processes:
+        process.start()
+    outcomes: list[tuple[Any, ...]] = []
+    deadline = time.monotonic() + 600
+    try:
+        while len(outcomes) < expected and time.monotonic() < deadline:
+            try:
+                outcomes.append(results.get(timeout=1))
+            except queue.Empty:
+                if not any(p.is_alive() for p in processes) and results.empty():
+                    break
+    finally:
+        for process in processes:
+            process.join(timeout=60)
+            if process.is_alive():
+                process.kill()
+    assert [p.exitcode for p in processes] == [0] * len(processes)
+    assert len(outcomes) == expected, f"got {len(outcomes)} of {expected} outcomes"
+    return outcomes
+
+
+class BackendContract(EventStoreContract, RepositoryContract, MultiProcessContract):
+    """Everything a durable backend must pass."""

@@ -1,0 +1,13 @@
+"""The contract suite against the in-memory store (no multi-process part: it is per process)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from esgen.runtime import Clock, EventStore, MemoryEventStore
+from esgen.runtime.testing import EventStoreContract, RepositoryContract
+
+
+class TestMemoryEventStore(EventStoreContract, RepositoryContract):
+    def make_store(self, tmp_path: Path, clock: Clock) -> EventStore:
+        return MemoryEventStore(clock=clock)

@@ -1,0 +1,157 @@
+"""The runtime's public surface: pinned export lists and the import boundary."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import esgen.runtime
+import esgen.runtime.testing
+from esgen import EsgenError
+from esgen.runtime import EventStoreError
+
+RUNTIME_EXPORTS = [
+    "DEFAULT_PAGE_SIZE",
+    "Aggregate",
+    "AggregateDefinitionError",
+    "AggregateNotCreated",
+    "AggregateNotFound",
+    "AppendResult",
+    "BackendError",
+    "Clock",
+    "Command",
+    "CommandContext",
+    "CommandResult",
+    "ConcurrencyError",
+    "DecodeError",
+    "Decoder",
+    "Event",
+    "EventRegistry",
+    "EventStore",
+    "EventStoreError",
+    "ExpectedVersion",
+    "HistoryEntry",
+    "MemoryEventStore",
+    "NewEvent",
+    "RecordedEvent",
+    "RegistryError",
+    "Repository",
+    "SQLiteEventStore",
+    "Snapshot",
+    "SnapshotStore",
+    "StreamNotFound",
+    "TransactionalStore",
+    "UnhandledEvent",
+    "UnknownEventType",
+    "UpcastError",
+    "Upcaster",
+    "ValueObject",
+    "command_context",
+    "current_context",
+    "handle_command",
+    "new_event_id",
+    "state_fingerprint",
+    "utc_now",
+]
+
+TESTING_EXPORTS = [
+    "AggregateScenario",
+    "BackendContract",
+    "EventStoreContract",
+    "ManualClock",
+    "MultiProcessContract",
+    "RepositoryContract",
+]
+
+
+def test_runtime_exports_are_pinned() -> None:
+    assert esgen.runtime.__all__ == RUNTIME_EXPORTS
+    for name in RUNTIME_EXPORTS:
+        value = getattr(esgen.runtime, name)
+        module = getattr(value, "__module__", "esgen.runtime")
+        if isinstance(value, type) or (callable(value) and module.startswith("esgen")):
+            assert module.startswith("esgen.runtime._"), f"{name} defined in {module}"
+
+
+def test_testing_exports_are_pinned() -> None:
+    assert esgen.runtime.testing.__all__ == TESTING_EXPORTS
+    for name in TESTING_EXPORTS:
+        assert getattr(esgen.runtime.testing, name).__module__.startswith("esgen.runtime.testing._")
+
+
+def test_every_runtime_error_is_an_event_store_error_and_an_esgen_error() -> None:
+    errors = [
+        getattr(esgen.runtime, name)
+        for name in RUNTIME_EXPORTS
+        if isinstance(getattr(esgen.runtime, name), type)
+        and issubclass(getattr(esgen.runtime, name), BaseException)
+    ]
+    assert len(errors) == 12
+    assert all(issubclass(error, EventStoreError) for error in errors)
+    assert issubclass(EventStoreError, EsgenError)
+    assert issubclass(esgen.runtime.StreamNotFound, LookupError)
+    assert issubclass(esgen.runtime.AggregateNotFound, esgen.runtime.StreamNotFound)
+    assert issubclass(esgen.runtime.UpcastError, esgen.runtime.DecodeError)
+    assert issubclass(esgen.runtime.DecodeError, ValueError)
+
+
+def test_errors_survive_pickling() -> None:
+    import pickle
+
+    from esgen.runtime import AggregateNotFound, ConcurrencyError, StreamNotFound
+
+    for error in [
+        ConcurrencyError("s", 3, 5),
+        StreamNotFound("s"),
+        AggregateNotFound("Account", "a1", "Account-a1", " at version 2"),
+    ]:
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and str(copy) == str(error)
+        assert copy.__dict__ == error.__dict__
+
+
+# What may be imported by `import esgen.runtime`: the standard library, pydantic and what
+# pydantic itself needs. The generator's dependencies, drivers and test tools must not be.
+ALLOWED_THIRD_PARTY = {
+    "esgen",
+    "pydantic",
+    "pydantic_core",
+    "typing_extensions",
+    "annotated_types",
+    "typing_inspection",
+}
+FORBIDDEN = {
+    "jinja2",
+    "black",
+    "click",
+    "yaml",
+    "datamodel_code_generator",
+    "psycopg",
+    "psycopg_pool",
+    "pytest",
+    "hypothesis",
+}
+
+
+def test_importing_the_runtime_loads_pydantic_and_the_standard_library_only() -> None:
+    code = "import json, sys\nimport esgen.runtime\nprint(json.dumps(sorted(sys.modules)))\n"
+    output = subprocess.run(
+        [sys.executable, "-I", "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    modules = json.loads(output)
+    top_level = {name.split(".")[0] for name in modules}
+    assert top_level & FORBIDDEN == set()
+    third_party = {
+        name
+        for name in top_level
+        if name not in sys.stdlib_module_names and not name.startswith("_")
+    }
+    assert third_party <= ALLOWED_THIRD_PARTY, third_party - ALLOWED_THIRD_PARTY
+    esgen_modules = {name for name in modules if name.startswith("esgen.")}
+    assert all(
+        name in {"esgen._errors", "esgen._version", "esgen.runtime"}
+        or name.startswith("esgen.runtime.")
+        for name in esgen_modules
+    ), esgen_modules
+    assert "esgen.runtime.testing" not in modules
