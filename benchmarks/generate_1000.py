@@ -97,9 +97,11 @@ def main() -> None:
             cmd = [esgen, "generate", "schemas", "--out", "out-black"]
             results.setdefault("esgen no-op", []).append(timed(cmd, root))
             results.setdefault("esgen --check", []).append(timed([*cmd, "--check"], root))
-            dcg = [str(BIN / "datamodel-codegen"), "--input", "models.json",
-                   "--input-file-type", "jsonschema", "--output", "dcg.py",
-                   "--output-model-type", "pydantic_v2.BaseModel", "--formatters", "builtin"]  # fmt: skip
+            dcg = [
+                *(str(BIN / "datamodel-codegen"), "--input", "models.json"),
+                *("--input-file-type", "jsonschema", "--output", "dcg.py"),
+                *("--output-model-type", "pydantic_v2.BaseModel", "--formatters", "builtin"),
+            ]
             results.setdefault("datamodel-codegen, builtin formatter", []).append(timed(dcg, root))
             results.setdefault("python startup + import esgen.runtime", []).append(
                 timed([sys.executable, "-c", "import esgen.runtime"], root)
@@ -112,8 +114,9 @@ def main() -> None:
         lines = sum(p.read_text().count("\n") for p in (root / "out-black").rglob("*.py"))
     medians = {k: statistics.median(v) for k, v in results.items()}
     base = medians["datamodel-codegen, builtin formatter"]
-    print(f"1,000 events in 100 aggregates -> {files} files, {lines} lines; "
-          f"median of {args.repeat} runs")  # fmt: skip
+    print(
+        f"1,000 events in 100 aggregates -> {files} files, {lines} lines; median of {args.repeat}"
+    )
     for label, value in medians.items():
         print(f"  {label:40} {value * 1000:8.0f} ms   {value / base:5.2f}x datamodel-codegen")
 

@@ -2,6 +2,15 @@
 
 from esgen.schema._codes import CODES
 from esgen.schema._diagnostics import Diagnostic, Location, SchemaError, Severity
+from esgen.schema._evolution import (
+    ChangeKind,
+    FieldChange,
+    TypeRelation,
+    VersionStep,
+    analyse_step,
+    constraints_narrowed,
+    type_relation,
+)
 from esgen.schema._language import Document, language_json_schema
 from esgen.schema._load import find_schema_files, load_schema_dir, load_sources
 from esgen.schema._model import (
@@ -35,6 +44,7 @@ from esgen.schema._names import pascal, snake
 __all__ = [
     "CODES",
     "Aggregate",
+    "ChangeKind",
     "Command",
     "Compatibility",
     "Constraints",
@@ -46,6 +56,7 @@ __all__ = [
     "Event",
     "EventVersion",
     "Field",
+    "FieldChange",
     "JsonSchemaType",
     "ListType",
     "Location",
@@ -60,8 +71,12 @@ __all__ = [
     "SchemaSet",
     "Severity",
     "TypeExpr",
+    "TypeRelation",
     "UserType",
     "ValueType",
+    "VersionStep",
+    "analyse_step",
+    "constraints_narrowed",
     "find_schema_files",
     "language_json_schema",
     "load_schema_dir",
@@ -69,4 +84,5 @@ __all__ = [
     "named_types",
     "pascal",
     "snake",
+    "type_relation",
 ]
