@@ -202,3 +202,11 @@ def test_ruff_and_no_formatter_also_produce_importable_code(project: Path) -> No
             result = run("generate", "--out", formatter, "--formatter", formatter)
         assert result.exit_code == 0, result.output
         assert (project / formatter / "library" / "events" / "book.py").is_file()
+
+
+def test_readme_lists_every_diagnostic_code() -> None:
+    from esgen.schema import CODES
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for code, meaning in CODES.items():
+        assert f"| {code} | {meaning} |" in readme

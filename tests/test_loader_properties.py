@@ -150,7 +150,7 @@ def test_preformatted_output_is_what_black_would_write(doc: dict[str, Any]) -> N
     import black
     from black.mode import TargetVersion
 
-    from esgen.codegen._format import _fits
+    from esgen._formatter import _fits
 
     text = yaml.safe_dump(doc, allow_unicode=False, sort_keys=False)
     schema, _ = load_sources(ROOT, {ROOT / "random.yaml": text}, _no_files)

@@ -1,6 +1,3 @@
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("esgen")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+# The single place the version is written; pyproject.toml reads it from here (and a
+# constant is cheaper to import than importlib.metadata, which `esgen` pays on every run).
+__version__ = "0.1.0"

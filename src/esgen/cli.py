@@ -9,11 +9,16 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from esgen._errors import EsgenError
 from esgen._version import __version__
+
+if TYPE_CHECKING:
+    from esgen._runcache import RunCache
+    from esgen.codegen import Plan
 
 __all__ = ["main"]
 
@@ -66,6 +71,7 @@ def main() -> None:
     help="Override the configured formatter.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Also list files that did not change.")
+@click.option("--no-cache", is_flag=True, help="Do the full run even if nothing changed.")
 def generate(
     schema_dir: Path | None,
     out_dir: Path | None,
@@ -73,13 +79,14 @@ def generate(
     show_diff: bool,
     formatter: str | None,
     verbose: bool,
+    no_cache: bool,
 ) -> None:
     """Generate code for every context in SCHEMA_DIR.
 
     Without SCHEMA_DIR, reads [tool.esgen] from pyproject.toml (or esgen.yaml) of the
     project esgen runs in.
     """
-    from esgen.codegen import apply_plan, plan_generation
+    from esgen._runcache import RunCache
     from esgen.config import ConfigError, load_settings
 
     try:
@@ -92,6 +99,17 @@ def generate(
             f"schema folder {_shown(settings.schema_dir)!r} does not exist{where}; "
             "pass SCHEMA_DIR or set schema_dir in [tool.esgen]"
         )
+    cache = RunCache.for_run(settings.schema_dir, settings.out_dir, settings.formatter.id)
+    fresh = None if no_cache else cache.fresh_outputs()
+    if fresh is not None:
+        if verbose:
+            for path in fresh:
+                click.echo(f"{'unchanged':9} {_shown(path)}")
+        click.echo(f"esgen: {len(fresh)} unchanged")
+        return
+
+    from esgen.codegen import apply_plan, plan_generation
+
     try:
         plan = plan_generation(settings.schema_dir, settings.out_dir, settings.formatter)
     except EsgenError as exc:
@@ -108,8 +126,11 @@ def generate(
                 click.echo(f"{what[change.status.value]:9} {_shown(change.path)}", err=True)
             click.echo(f"esgen: {len(pending)} file(s) out of date; run `esgen generate`", err=True)
             sys.exit(EXIT_SCHEMA)
+        if not pending:
+            _remember(cache, plan)
         return
     apply_plan(plan)
+    _remember(cache, plan)
     counts: dict[str, int] = {}
     for change in plan.changes:
         counts[change.status.value] = counts.get(change.status.value, 0) + 1
@@ -117,6 +138,20 @@ def generate(
             click.echo(f"{change.status.value:9} {_shown(change.path)}")
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     click.echo(f"esgen: {summary or 'nothing to generate'}")
+
+
+def _remember(cache: RunCache, plan: Plan) -> None:
+    """Record the run, so that the next one can tell at once whether anything changed."""
+    generated, user = {}, []
+    for change in plan.changes:
+        name = change.path.relative_to(plan.out_dir).as_posix()
+        if change.new is None:
+            continue
+        if change.owner == "user":
+            user.append(name)
+        else:
+            generated[name] = change.new
+    cache.record(generated, user, [str(r) for r in plan.roots], list(plan.inputs))
 
 
 @main.command("json-schema")

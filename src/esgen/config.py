@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from esgen._errors import EsgenError
-from esgen.codegen import FORMATTERS, Formatter
+from esgen._formatter import FORMATTERS, Formatter
 
 __all__ = ["ConfigError", "Settings", "find_config", "load_settings"]
 

@@ -1,7 +1,7 @@
 """Generating code: schema model -> IR -> rendered files -> formatted -> written."""
 
+from esgen._formatter import FORMATTERS, Formatter, FormatterName
 from esgen.codegen._build import build_ir
-from esgen.codegen._format import FORMATTERS, Formatter, FormatterName
 from esgen.codegen._generate import plan_generation
 from esgen.codegen._render import RenderedFile, render
 from esgen.codegen._write import Change, Plan, Status, apply_plan, make_plan

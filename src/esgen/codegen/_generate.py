@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
+from esgen._formatter import Formatter
 from esgen.codegen._build import build_ir
-from esgen.codegen._format import Formatter
 from esgen.codegen._render import render
 from esgen.codegen._write import Plan, generated_roots, make_plan
-from esgen.schema import SchemaSet, load_schema_dir
+from esgen.schema import JsonSchemaType, SchemaSet, load_schema_dir
 
 __all__ = ["plan_generation"]
 
@@ -21,7 +22,11 @@ def plan_generation(schema_dir: Path, out_dir: Path, formatter: Formatter) -> Pl
     schema = load_schema_dir(schema_dir)
     rendered = render(build_ir(schema))
     roots = [*_context_roots(schema), *generated_roots(out_dir)]
-    return make_plan(rendered, out_dir, formatter, roots)
+    plan = make_plan(rendered, out_dir, formatter, roots)
+    inputs = tuple(
+        t.schema_path for c in schema.contexts for t in c.types if isinstance(t, JsonSchemaType)
+    )
+    return replace(plan, inputs=inputs)
 
 
 def _context_roots(schema: SchemaSet) -> list[PurePosixPath]:

@@ -15,7 +15,7 @@ from esgen._resources import data_dir
 from esgen.codegen._ir import JsonSchemaModuleIR, ModuleIR
 from esgen.codegen._pyexpr import string
 
-__all__ = ["RenderedFile", "header_line", "render"]
+__all__ = ["Owner", "RenderedFile", "header_line", "render"]
 
 Owner = Literal["generated", "user"]
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
-from esgen.codegen._format import Formatter
-from esgen.codegen._render import RenderedFile
+from esgen._formatter import Formatter
+from esgen.codegen._render import Owner, RenderedFile
 from esgen.schema import Diagnostic, Location, SchemaError
 
 __all__ = ["Change", "Plan", "Status", "apply_plan", "make_plan"]
@@ -41,6 +41,7 @@ class Change:
     status: Status
     old: str | None
     new: str | None
+    owner: Owner = "generated"
 
     @property
     def is_change(self) -> bool:
@@ -58,6 +59,8 @@ class Change:
 class Plan:
     out_dir: Path
     changes: tuple[Change, ...]
+    roots: tuple[PurePosixPath, ...] = ()  # folders where stale generated files were sought
+    inputs: tuple[Path, ...] = ()  # files read besides the schema folder (JSON Schemas)
 
     @property
     def pending(self) -> list[Change]:
@@ -156,16 +159,18 @@ def make_plan(
     for path in sorted(rendered):
         old, f = existing[path], rendered[path]
         if f.owner == "user" and old is not None:
-            changes.append(Change(out_dir / path, Status.SKIPPED, old, old))
+            status, new = Status.SKIPPED, old
         elif old is None:
-            changes.append(Change(out_dir / path, Status.CREATED, None, final[path]))
+            status, new = Status.CREATED, final[path]
         elif old == final[path]:
-            changes.append(Change(out_dir / path, Status.UNCHANGED, old, old))
+            status, new = Status.UNCHANGED, old
         else:
-            changes.append(Change(out_dir / path, Status.UPDATED, old, final[path]))
-    for path in _stale(out_dir, owned_roots, rendered):
+            status, new = Status.UPDATED, final[path]
+        changes.append(Change(out_dir / path, status, old, new, f.owner))
+    roots = tuple(sorted(set(owned_roots)))
+    for path in _stale(out_dir, roots, rendered):
         changes.append(Change(out_dir / path, Status.REMOVED, _read(out_dir / path), None))
-    return Plan(out_dir, tuple(changes))
+    return Plan(out_dir, tuple(changes), roots)
 
 
 def _stale(

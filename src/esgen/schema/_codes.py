@@ -36,5 +36,4 @@ CODES: dict[str, str] = {
     "E502": "an upcast setting on version 1, which has nothing to upcast from",
     # generation
     "E600": "an output file that exists but was not written by esgen",
-    "E601": "two contexts that would generate the same package",
 }

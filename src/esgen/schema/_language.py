@@ -222,7 +222,7 @@ def language_json_schema() -> str:
     schema = Document.model_json_schema()
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://esgen.dev/schemas/esgen.schema.json",
+        "$id": "urn:esgen:schema-file",
         "title": "esgen schema file",
         **schema,
     }

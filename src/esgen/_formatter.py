@@ -1,4 +1,7 @@
-"""Format generated Python with the configured formatter (black by default)."""
+"""Format generated Python with the configured formatter (black by default).
+
+Outside `esgen.codegen` so that reading the configuration stays cheap to import.
+"""
 
 from __future__ import annotations
 
