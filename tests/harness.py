@@ -55,9 +55,10 @@ def chdir(path: Path) -> Iterator[None]:
 
 
 def run_case(case: Case, out: Path) -> tuple[int, str]:
-    """Generate a case into `out`; returns the exit code and what esgen printed to stderr."""
+    """Generate a case into `out` (`src/` and `tests/`); returns the exit code and stderr."""
     with chdir(case.root):
-        result = CliRunner().invoke(main, ["generate", "schemas", "--out", str(out)])
+        args = ["generate", "schemas", "--out", str(out / "src"), "--tests", str(out / "tests")]
+        result = CliRunner().invoke(main, args)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stderr
@@ -69,7 +70,8 @@ def tree(root: Path) -> dict[str, str]:
     return {
         p.relative_to(root).as_posix(): p.read_text(encoding="utf-8")
         for p in sorted(root.rglob("*"))
-        if p.is_file() and "__pycache__" not in p.parts
+        if p.is_file()
+        and not any(part.startswith((".", "__pycache__")) for part in p.relative_to(root).parts)
     }
 
 

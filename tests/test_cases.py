@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,31 +33,44 @@ def test_case_matches_golden(case: Case, tmp_path: Path) -> None:
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()))
 def test_example_generated_code_is_current(example: str) -> None:
     settings = load_settings(EXAMPLES / example)
-    plan = plan_generation(settings.schema_dir, settings.out_dir, settings.formatter)
+    plan = plan_generation(
+        settings.schema_dir, settings.out_dir, settings.formatter, settings.tests_dir
+    )
     stale = [str(c.path) for c in plan.pending]
     assert not stale, f"run `esgen generate` in examples/{example}"
 
 
-def test_golden_output_passes_mypy_strict() -> None:
-    roots = [c.expected for c in PASSING]
-    roots += [p / "src" for p in sorted(EXAMPLES.iterdir()) if (p / "src").is_dir()]
+def _source_roots() -> list[Path]:
+    roots = [c.expected / "src" for c in PASSING]
+    return roots + [p / "src" for p in sorted(EXAMPLES.iterdir()) if (p / "src").is_dir()]
+
+
+def test_golden_output_passes_mypy_strict(tmp_path: Path) -> None:
+    """Generated code, scaffolds and generated tests, as users would type-check them."""
+    roots = _source_roots()
     packages = [str(pkg) for root in roots for pkg in sorted(root.iterdir()) if pkg.is_dir()]
+    test_files = [str(f) for c in PASSING for f in sorted((c.expected / "tests").rglob("*.py"))]
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", *packages],
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path),
+         *packages, *test_files],
+        env={**os.environ, "MYPYPATH": os.pathsep.join(str(r) for r in roots)},
         capture_output=True,
         text=True,
         check=False,
-    )
+    )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("case", PASSING, ids=[c.name for c in PASSING])
 def test_golden_output_imports(case: Case) -> None:
-    for package in sorted(p.name for p in case.expected.iterdir() if p.is_dir()):
-        code = f"import {package}; print(len({package}.__all__))"
+    for package in sorted(p.name for p in (case.expected / "src").iterdir() if p.is_dir()):
+        modules = [package]
+        if (case.expected / "src" / package / "service.py").exists():
+            modules.append(f"{package}.service")
+        code = "; ".join(f"import {m}" for m in modules) + f"; print(len({package}.__all__))"
         result = subprocess.run(
             [sys.executable, "-c", code],
-            cwd=case.expected,
+            cwd=case.expected / "src",
             capture_output=True,
             text=True,
             check=False,
@@ -64,10 +78,54 @@ def test_golden_output_imports(case: Case) -> None:
         assert result.returncode == 0, result.stderr
 
 
+def _pytest(case: Case, pattern: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a case's tests from elsewhere, so nothing (say, .hypothesis/) lands in the case."""
+    files = sorted(str(f) for f in (case.expected / "tests").rglob(pattern))
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
+         str(case.expected), *files],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(case.expected / "src")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+
+
+WITH_UPCASTER_TESTS = [c for c in PASSING if list(c.expected.rglob("test_*_upcasters.py"))]
+
+
+@pytest.mark.parametrize("case", WITH_UPCASTER_TESTS, ids=[c.name for c in WITH_UPCASTER_TESTS])
+def test_generated_upcaster_property_tests_pass(case: Case, tmp_path: Path) -> None:
+    result = _pytest(case, "test_*_upcasters.py", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " passed" in result.stdout
+
+
+@pytest.mark.parametrize("case", PASSING, ids=[c.name for c in PASSING])
+def test_scaffolded_tests_fail_until_written(case: Case, tmp_path: Path) -> None:
+    scaffolds = [
+        f
+        for f in (case.expected / "tests").rglob("test_*.py")
+        if not f.name.endswith("_upcasters.py")
+    ]
+    expected = sum(f.read_text().count("\ndef test_") for f in scaffolds)
+    if not expected:
+        pytest.skip("the case has no commands, so no scenarios to write")
+    result = _pytest(case, "test_*.py", tmp_path)
+    assert result.stdout.count("not written yet:") == expected, result.stdout
+    assert f"{expected} failed" in result.stdout
+
+
 def _generated_files() -> list[Path]:
     roots = [c.expected for c in PASSING]
     roots += [p / "src" for p in sorted(EXAMPLES.iterdir()) if (p / "src").is_dir()]
-    return sorted(f for root in roots for f in root.rglob("*.py") if "__pycache__" not in f.parts)
+    return sorted(
+        f
+        for root in roots
+        for f in root.rglob("*.py")
+        if "__pycache__" not in f.parts and f.read_text().startswith("# Code generated by esgen")
+    )
 
 
 def test_generated_output_is_black_formatted() -> None:

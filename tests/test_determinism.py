@@ -12,8 +12,9 @@ from harness import CASES, tree
 
 def _generate(schemas: Path, out: Path, cwd: Path, seed: str) -> None:
     env = {**os.environ, "PYTHONHASHSEED": seed}
+    args = ["generate", str(schemas), "--out", str(out / "src"), "--tests", str(out / "tests")]
     subprocess.run(
-        [sys.executable, "-m", "esgen.cli", "generate", str(schemas), "--out", str(out)],
+        [sys.executable, "-m", "esgen.cli", *args],
         cwd=cwd,
         env=env,
         check=True,

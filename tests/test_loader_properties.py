@@ -128,10 +128,13 @@ def _no_files(path: Path) -> str:
 def _load_package(files: dict[PurePosixPath, Any], formatter: Formatter) -> dict[str, Any]:
     """Write generated modules to a temporary folder and import them as a user would."""
     with tempfile.TemporaryDirectory() as tmp:
-        for path, f in files.items():
+        for (root, path), f in files.items():
+            if root != "out":
+                continue
             target = Path(tmp) / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(f"{f.header}\n{formatter.format({path: f.produce()})[path]}")
+            body = formatter.format({target: f.produce()})[target]
+            target.write_text(f"{f.header}\n{body}" if f.header else body)
         sys.path.insert(0, tmp)
         try:
             importlib.invalidate_caches()
@@ -156,6 +159,6 @@ def test_preformatted_output_is_what_black_would_write(doc: dict[str, Any]) -> N
     schema, _ = load_sources(ROOT, {ROOT / "random.yaml": text}, _no_files)
     mode = black.Mode(target_versions={TargetVersion.PY311})
     for path, f in render(build_ir(schema)).items():
-        source = f"{f.header}\n{f.produce()}"
+        source = f"{f.header}\n{f.produce()}" if f.header else f.produce()
         if f.preformatted and _fits(source, 88):
             assert black.format_str(source, mode=mode) == source, path

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness import CASES
 
-EXPECTED = CASES / "hostile_text" / "expected"
+EXPECTED = CASES / "hostile_text" / "expected" / "src"
 
 PROBE = """
 import json

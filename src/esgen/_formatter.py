@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Collection, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Literal
 
 from esgen._errors import EsgenError
@@ -39,9 +39,9 @@ class Formatter:
 
     def format(
         self,
-        sources: Mapping[PurePosixPath, str],
-        preformatted: Collection[PurePosixPath] = (),
-    ) -> dict[PurePosixPath, str]:
+        sources: Mapping[Path, str],
+        preformatted: Collection[Path] = (),
+    ) -> dict[Path, str]:
         """Format every file; `preformatted` ones only where a line is too long.
 
         Black is slow (seconds for a thousand events); text that esgen's templates
@@ -59,7 +59,7 @@ class Formatter:
         rest = {path: text for path, text in sources.items() if path not in result}
         return {**result, **self._black_all(rest)}
 
-    def _black_all(self, sources: Mapping[PurePosixPath, str]) -> dict[PurePosixPath, str]:
+    def _black_all(self, sources: Mapping[Path, str]) -> dict[Path, str]:
         items = sorted(sources.items())
         if len(items) < _PARALLEL_THRESHOLD or (os.cpu_count() or 1) < 2:
             return {path: _format_with_black(path, text, self.line_length) for path, text in items}
@@ -84,7 +84,7 @@ def _fits(text: str, line_length: int) -> bool:
     )
 
 
-def _format_with_black(path: PurePosixPath, text: str, line_length: int) -> str:
+def _format_with_black(path: Path, text: str, line_length: int) -> str:
     # Slow to import; only paid when something needs formatting.
     import black
     from black.mode import TargetVersion
@@ -97,16 +97,15 @@ def _format_with_black(path: PurePosixPath, text: str, line_length: int) -> str:
         raise EsgenError(f"esgen produced invalid Python for {path}: {exc}") from exc
 
 
-def _ruff(sources: Mapping[PurePosixPath, str], line_length: int) -> dict[PurePosixPath, str]:
+def _ruff(sources: Mapping[Path, str], line_length: int) -> dict[Path, str]:
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
     if not Path(ruff).exists():
         raise EsgenError("formatter 'ruff' is configured, but ruff is not installed")
     with tempfile.TemporaryDirectory(prefix="esgen-format-") as tmp:
         root = Path(tmp)
+        names = {path: root / f"m{index}.py" for index, path in enumerate(sources)}
         for path, text in sources.items():
-            target = root / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
+            names[path].write_text(text, encoding="utf-8")
         result = subprocess.run(
             [ruff, "format", "--no-cache", "--isolated", f"--line-length={line_length}", "."],
             cwd=root,
@@ -116,4 +115,4 @@ def _ruff(sources: Mapping[PurePosixPath, str], line_length: int) -> dict[PurePo
         )
         if result.returncode != 0:
             raise EsgenError(f"ruff format failed: {result.stderr.strip()}")
-        return {path: (root / path).read_text(encoding="utf-8") for path in sources}
+        return {path: names[path].read_text(encoding="utf-8") for path in sources}

@@ -77,8 +77,9 @@ class RunCache:
             return None
         return hashlib.sha256(f"{digest}\0{__version__}\0{self.settings}".encode()).hexdigest()
 
-    def fresh_outputs(self) -> list[Path] | None:
-        """The output files, if nothing changed since the recorded run; else None."""
+    def fresh_outputs(self) -> tuple[list[Path], list[Path]] | None:
+        """The generated and the user-owned output files, if nothing changed since the
+        recorded run; else None."""
         try:
             record = json.loads(self.file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -90,32 +91,23 @@ class RunCache:
         outputs: dict[str, str] = record.get("generated", {})
         for name, digest in outputs.items():
             try:
-                content = (self.out_dir / name).read_bytes()
+                content = Path(name).read_bytes()
             except OSError:
                 return None
             if hashlib.sha256(content).hexdigest() != digest:
                 return None
         for name in record.get("user_files", []):
-            if not (self.out_dir / name).exists():
+            if not Path(name).exists():
                 return None
-        if self._generated_files(record.get("roots", [])) != set(outputs):
+        if _generated_files(record.get("roots", [])) != set(outputs):
             return None  # a generated file appeared that the schema does not produce
-        return [self.out_dir / n for n in sorted([*outputs, *record.get("user_files", [])])]
-
-    def _generated_files(self, roots: list[str]) -> set[str]:
-        found: set[str] = set()
-        for root in roots:
-            for path in (self.out_dir / root).rglob("*.py"):
-                with path.open("rb") as handle:
-                    if handle.read(len(HEADER_PREFIX)) == HEADER_PREFIX:
-                        found.add(path.relative_to(self.out_dir).as_posix())
-        return found
+        return [Path(n) for n in sorted(outputs)], [Path(n) for n in record.get("user_files", [])]
 
     def record(
         self,
-        generated: dict[str, str],
-        user_files: list[str],
-        roots: list[str],
+        generated: dict[Path, str],
+        user_files: list[Path],
+        roots: list[Path],
         extra_inputs: list[Path],
     ) -> None:
         """Remember a successful run; failures to write the cache are not errors."""
@@ -128,11 +120,11 @@ class RunCache:
             "inputs": inputs,
             "extra_inputs": extra,
             "generated": {
-                name: hashlib.sha256(text.encode()).hexdigest()
-                for name, text in sorted(generated.items())
+                str(path.resolve()): hashlib.sha256(text.encode()).hexdigest()
+                for path, text in sorted(generated.items())
             },
-            "user_files": sorted(user_files),
-            "roots": sorted(roots),
+            "user_files": sorted(str(p.resolve()) for p in user_files),
+            "roots": sorted(str(p.resolve()) for p in roots),
         }
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
@@ -141,3 +133,13 @@ class RunCache:
             os.replace(tmp, self.file)
         except OSError:
             pass
+
+
+def _generated_files(roots: list[str]) -> set[str]:
+    found: set[str] = set()
+    for root in roots:
+        for path in Path(root).rglob("*.py"):
+            with path.open("rb") as handle:
+                if handle.read(len(HEADER_PREFIX)) == HEADER_PREFIX:
+                    found.add(str(path))
+    return found

@@ -63,6 +63,12 @@ def main() -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Output folder; each context becomes a package in it.",
 )
+@click.option(
+    "--tests",
+    "tests_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for test modules (default: tests_dir of [tool.esgen], else next to --out).",
+)
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if any file is stale.")
 @click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff; write nothing.")
 @click.option(
@@ -75,6 +81,7 @@ def main() -> None:
 def generate(
     schema_dir: Path | None,
     out_dir: Path | None,
+    tests_dir: Path | None,
     check: bool,
     show_diff: bool,
     formatter: str | None,
@@ -90,7 +97,9 @@ def generate(
     from esgen.config import ConfigError, load_settings
 
     try:
-        settings = load_settings(Path.cwd()).with_overrides(schema_dir, out_dir, formatter)
+        settings = load_settings(Path.cwd()).with_overrides(
+            schema_dir, out_dir, formatter, tests_dir
+        )
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     if not settings.schema_dir.is_dir():
@@ -99,19 +108,28 @@ def generate(
             f"schema folder {_shown(settings.schema_dir)!r} does not exist{where}; "
             "pass SCHEMA_DIR or set schema_dir in [tool.esgen]"
         )
-    cache = RunCache.for_run(settings.schema_dir, settings.out_dir, settings.formatter.id)
+    cache = RunCache.for_run(
+        settings.schema_dir,
+        settings.out_dir,
+        f"{settings.formatter.id}:{settings.tests_dir.resolve()}",
+    )
     fresh = None if no_cache else cache.fresh_outputs()
     if fresh is not None:
+        generated, user = fresh
         if verbose:
-            for path in fresh:
-                click.echo(f"{'unchanged':9} {_shown(path)}")
-        click.echo(f"esgen: {len(fresh)} unchanged")
+            for status, paths in (("skipped", user), ("unchanged", generated)):
+                for path in paths:
+                    click.echo(f"{status:9} {_shown(path)}")
+        skipped = f"{len(user)} skipped, " if user else ""
+        click.echo(f"esgen: {skipped}{len(generated)} unchanged")
         return
 
     from esgen.codegen import apply_plan, plan_generation
 
     try:
-        plan = plan_generation(settings.schema_dir, settings.out_dir, settings.formatter)
+        plan = plan_generation(
+            settings.schema_dir, settings.out_dir, settings.formatter, settings.tests_dir
+        )
     except EsgenError as exc:
         _fail_schema(exc)
         return
@@ -134,24 +152,39 @@ def generate(
     counts: dict[str, int] = {}
     for change in plan.changes:
         counts[change.status.value] = counts.get(change.status.value, 0) + 1
-        if change.is_change or verbose or change.status.value == "skipped":
+        if change.is_change or verbose:
             click.echo(f"{change.status.value:9} {_shown(change.path)}")
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     click.echo(f"esgen: {summary or 'nothing to generate'}")
+    _report_obligations(plan)
+
+
+def _report_obligations(plan: Plan) -> None:
+    """What the user's own modules still need, most urgent (missing) first."""
+    missing = [o for o in plan.obligations if o.missing]
+    stubs = [o for o in plan.obligations if not o.missing]
+    if missing:
+        click.echo("\nto add (mypy and the tests fail until you do):")
+        for item in missing:
+            click.echo(f"  {_shown(item.path)}: {item.what}")
+    if stubs:
+        click.echo(f"\nstill to implement ({len(stubs)}):")
+        for item in stubs:
+            click.echo(f"  {_shown(item.path)}: {item.what}")
 
 
 def _remember(cache: RunCache, plan: Plan) -> None:
     """Record the run, so that the next one can tell at once whether anything changed."""
-    generated, user = {}, []
+    generated: dict[Path, str] = {}
+    user: list[Path] = []
     for change in plan.changes:
-        name = change.path.relative_to(plan.out_dir).as_posix()
         if change.new is None:
             continue
         if change.owner == "user":
-            user.append(name)
+            user.append(change.path)
         else:
-            generated[name] = change.new
-    cache.record(generated, user, [str(r) for r in plan.roots], list(plan.inputs))
+            generated[change.path] = change.new
+    cache.record(generated, user, list(plan.roots), list(plan.inputs))
 
 
 @main.command("json-schema")

@@ -30,14 +30,25 @@ class Settings:
     root: Path  # the folder the configuration belongs to
     schema_dir: Path
     out_dir: Path
-    tests_dir: Path
+    tests_dir_setting: Path | None  # as configured; see `tests_dir`
     formatter: Formatter
     config_file: Path | None = None
 
+    @property
+    def tests_dir(self) -> Path:
+        """Where test modules go: as configured, else a `tests` folder beside `out_dir`."""
+        return self.tests_dir_setting or self.out_dir.parent / "tests"
+
     def with_overrides(
-        self, schema_dir: Path | None, out_dir: Path | None, formatter: str | None
+        self,
+        schema_dir: Path | None,
+        out_dir: Path | None,
+        formatter: str | None,
+        tests_dir: Path | None = None,
     ) -> Settings:
         result = self
+        if tests_dir is not None:
+            result = replace(result, tests_dir_setting=tests_dir)
         if schema_dir is not None:
             result = replace(result, schema_dir=schema_dir)
         if out_dir is not None:
@@ -125,7 +136,7 @@ def _settings(root: Path, table: dict[str, Any], config: Path | None) -> Setting
         root=root,
         schema_dir=path("schema_dir", "schemas"),
         out_dir=path("out_dir", "src"),
-        tests_dir=path("tests_dir", "tests"),
+        tests_dir_setting=path("tests_dir", "tests") if "tests_dir" in table else None,
         formatter=formatter,
         config_file=config,
     )

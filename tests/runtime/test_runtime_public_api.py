@@ -42,6 +42,8 @@ RUNTIME_EXPORTS = [
     "SnapshotStore",
     "StreamNotFound",
     "TransactionalStore",
+    "UndeclaredEvent",
+    "UnhandledCommand",
     "UnhandledEvent",
     "UnknownEventType",
     "UpcastError",
@@ -62,6 +64,8 @@ TESTING_EXPORTS = [
     "ManualClock",
     "MultiProcessContract",
     "RepositoryContract",
+    "UpcasterScenario",
+    "todo",
 ]
 
 
@@ -87,7 +91,7 @@ def test_every_runtime_error_is_an_event_store_error_and_an_esgen_error() -> Non
         if isinstance(getattr(esgen.runtime, name), type)
         and issubclass(getattr(esgen.runtime, name), BaseException)
     ]
-    assert len(errors) == 12
+    assert len(errors) == 14
     assert all(issubclass(error, EventStoreError) for error in errors)
     assert issubclass(EventStoreError, EsgenError)
     assert issubclass(esgen.runtime.StreamNotFound, LookupError)

@@ -3,6 +3,7 @@
 from esgen._formatter import FORMATTERS, Formatter, FormatterName
 from esgen.codegen._build import build_ir
 from esgen.codegen._generate import plan_generation
+from esgen.codegen._obligations import Obligation
 from esgen.codegen._render import RenderedFile, render
 from esgen.codegen._write import Change, Plan, Status, apply_plan, make_plan
 
@@ -11,6 +12,7 @@ __all__ = [
     "Change",
     "Formatter",
     "FormatterName",
+    "Obligation",
     "Plan",
     "RenderedFile",
     "Status",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
+from esgen.codegen._build_write import registrations, write_side_modules
 from esgen.codegen._ir import (
     ClassVarIR,
     EnumIR,
@@ -39,6 +40,8 @@ from esgen.schema import (
     NullableType,
     SchemaSet,
     ValueType,
+    VersionStep,
+    analyse_step,
     named_types,
     snake,
 )
@@ -73,6 +76,14 @@ class _ContextBuilder:
         self.root = root
         self.package = PurePosixPath(context.name)
         self.types = {t.name: t for t in context.types}
+        # Every version step of every event, analysed once for upcasters and tests.
+        self.steps: dict[str, list[VersionStep]] = {
+            event.name: [
+                analyse_step(event.name, old, new, self.types.get)
+                for old, new in zip(event.versions, event.versions[1:], strict=False)
+            ]
+            for event in context.events
+        }
 
     def src(self, *paths: Path) -> tuple[str, ...]:
         return tuple(sorted({source_name(self.root, p) for p in paths}))
@@ -105,7 +116,7 @@ class _ContextBuilder:
             exports.append(ReExportIR(f".{kind}", names))
         if ctx.events:
             modules.append(self._registry_module())
-            exports.append(ReExportIR(".registry", ("EVENT_CLASSES",)))
+        modules.extend(write_side_modules(self))
         doc = ctx.description or f"The {ctx.name} bounded context."
         modules.append(
             PackageInitIR(
@@ -306,6 +317,7 @@ class _ContextBuilder:
         imports.add("types", "MappingProxyType")
         imports.add("typing", "Final")
         imports.add("esgen.runtime", "Event")
+        imports.add("esgen.runtime", "EventRegistry")
         entries: list[RegistryEntryIR] = []
         for aggregate in ctx.aggregates:
             for event in aggregate.events:
@@ -313,10 +325,17 @@ class _ContextBuilder:
                     name = event_class_name(event, version)
                     imports.add(f".events.{snake(aggregate.name)}", name)
                     entries.append(RegistryEntryIR(string(event.name), version.version, name))
+        upcasters, upcaster_imports = registrations(self)
+        imports.update(upcaster_imports)
         return RegistryModuleIR(
             path=self.package / "registry.py",
             sources=self.src(*ctx.files),
-            docstring=docstring("Every event class of the context, by (event type, version).", ""),
+            docstring=docstring(
+                "Every event class of the context by (event type, version), and the registry "
+                "that reads stored events of any version as the latest one.",
+                "",
+            ),
             imports=imports.lines(),
             entries=tuple(entries),
+            upcasters=tuple(upcasters),
         )

@@ -3,31 +3,40 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from esgen._formatter import Formatter
 from esgen.codegen._build import build_ir
+from esgen.codegen._ir import Root
+from esgen.codegen._obligations import find_obligations
 from esgen.codegen._render import render
 from esgen.codegen._write import Plan, generated_roots, make_plan
-from esgen.schema import JsonSchemaType, SchemaSet, load_schema_dir
+from esgen.schema import JsonSchemaType, load_schema_dir
 
 __all__ = ["plan_generation"]
 
 
-def plan_generation(schema_dir: Path, out_dir: Path, formatter: Formatter) -> Plan:
+def plan_generation(
+    schema_dir: Path, out_dir: Path, formatter: Formatter, tests_dir: Path | None = None
+) -> Plan:
     """load -> validate -> IR -> render -> format -> plan; writes nothing.
 
-    Raises SchemaError with every diagnostic when the schema is invalid.
+    Package code goes to `out_dir`, test modules to `tests_dir` (default: a `tests`
+    folder beside `out_dir`). Raises SchemaError with every diagnostic when the schema
+    is invalid.
     """
     schema = load_schema_dir(schema_dir)
-    rendered = render(build_ir(schema))
-    roots = [*_context_roots(schema), *generated_roots(out_dir)]
+    folders: dict[Root, Path] = {"out": out_dir, "tests": tests_dir or out_dir.parent / "tests"}
+    modules = build_ir(schema)
+    rendered = {folders[root] / path: f for (root, path), f in render(modules).items()}
+    roots = [
+        *(folders[root] / c.name for c in schema.contexts for root in folders),
+        *(r for folder in folders.values() for r in generated_roots(folder)),
+    ]
     plan = make_plan(rendered, out_dir, formatter, roots)
     inputs = tuple(
         t.schema_path for c in schema.contexts for t in c.types if isinstance(t, JsonSchemaType)
     )
-    return replace(plan, inputs=inputs)
-
-
-def _context_roots(schema: SchemaSet) -> list[PurePosixPath]:
-    return [PurePosixPath(c.name) for c in schema.contexts]
+    contents = {c.path: c.new for c in plan.changes if c.owner == "user" and c.new is not None}
+    obligations = tuple(find_obligations(modules, folders, contents))
+    return replace(plan, inputs=inputs, obligations=obligations)

@@ -8,22 +8,40 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from esgen.schema import Location
 
 __all__ = [
+    "AggregateModuleIR",
     "ClassVarIR",
+    "DerivedUpcasterIR",
     "EnumIR",
     "FieldIR",
     "JsonSchemaModuleIR",
+    "ManualUpcasterIR",
+    "MappingEntryIR",
+    "MethodIR",
     "ModelIR",
     "ModelsModuleIR",
     "ModuleIR",
+    "Owner",
     "PackageInitIR",
     "ReExportIR",
     "RegistryEntryIR",
     "RegistryModuleIR",
+    "Root",
+    "RouteIR",
+    "ScenarioIR",
+    "ServiceModuleIR",
+    "StrategyIR",
+    "UpcasterRegistrationIR",
+    "UpcasterTestsIR",
+    "UpcastersModuleIR",
+    "UserAggregateIR",
+    "UserPackageIR",
+    "UserTestsIR",
+    "UserUpcasterIR",
 ]
 
 
@@ -72,11 +90,21 @@ class RegistryEntryIR:
     class_name: str
 
 
+Owner = Literal["generated", "user"]
+Root = Literal["out", "tests"]
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModuleIR:
-    """One generated file, relative to the output directory."""
+    """One output file, relative to its root folder (the output or the tests folder).
+
+    Generated files are rewritten on every run; user-owned ones (scaffolds) are created
+    once and never touched again.
+    """
 
     template: ClassVar[str]
+    owner: ClassVar[Owner] = "generated"
+    root: ClassVar[Root] = "out"
     path: PurePosixPath
     sources: tuple[str, ...]  # schema files it comes from, for the header
     docstring: str  # a string literal
@@ -85,22 +113,174 @@ class ModuleIR:
 
 @dataclass(frozen=True, kw_only=True)
 class ModelsModuleIR(ModuleIR):
-    template: ClassVar[str] = "models.py.jinja"
+    template: ClassVar[str] = "generated/models.py.jinja"
     classes: tuple[EnumIR | ModelIR, ...]
     exports: tuple[str, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
 class PackageInitIR(ModuleIR):
-    template: ClassVar[str] = "package_init.py.jinja"
+    template: ClassVar[str] = "generated/package_init.py.jinja"
     reexports: tuple[ReExportIR, ...] = ()
     exports: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class UpcasterRegistrationIR:
+    event_type: str  # a string literal
+    from_version: int
+    function: str
+
+
 @dataclass(frozen=True, kw_only=True)
 class RegistryModuleIR(ModuleIR):
-    template: ClassVar[str] = "registry.py.jinja"
+    template: ClassVar[str] = "generated/registry.py.jinja"
     entries: tuple[RegistryEntryIR, ...]
+    upcasters: tuple[UpcasterRegistrationIR, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MethodIR:
+    """An abstract method of a generated base, and its stub in the user's scaffold."""
+
+    name: str
+    parameter: str  # "event" or "command"
+    parameter_type: str
+    returns: str
+    docstring: str  # a string literal
+    todo: str  # a string literal: the NotImplementedError message of the stub
+
+
+@dataclass(frozen=True, slots=True)
+class MappingEntryIR:
+    key: str
+    value: str  # a Python expression
+
+
+@dataclass(frozen=True, kw_only=True)
+class AggregateModuleIR(ModuleIR):
+    """The state model and the abstract base of one aggregate."""
+
+    template: ClassVar[str] = "generated/aggregate.py.jinja"
+    state: ModelIR
+    base_name: str
+    base_docstring: str  # a string literal
+    aggregate_type: str  # a string literal
+    snapshot_every: str  # "None" or an int
+    apply_methods: tuple[MappingEntryIR, ...]
+    command_methods: tuple[MappingEntryIR, ...]
+    command_emits: tuple[MappingEntryIR, ...]
+    methods: tuple[MethodIR, ...]
+    exports: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DerivedUpcasterIR:
+    name: str
+    docstring: str  # a string literal
+    statements: tuple[str, ...]  # lines of the body, operating on `result`
+
+
+@dataclass(frozen=True, slots=True)
+class ManualUpcasterIR:
+    name: str
+    docstring: str  # a string literal
+    function: str  # the user's function, as imported
+    old_class: str
+    new_class: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpcastersModuleIR(ModuleIR):
+    template: ClassVar[str] = "generated/upcasters.py.jinja"
+    derived: tuple[DerivedUpcasterIR, ...]
+    manual: tuple[ManualUpcasterIR, ...]
+    exports: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteIR:
+    """Commands of one aggregate, and how the service reaches it."""
+
+    repository: str  # attribute name on the service
+    aggregate_class: str
+    commands: tuple[str, ...]
+    id_field: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceModuleIR(ModuleIR):
+    template: ClassVar[str] = "generated/service.py.jinja"
+    class_name: str
+    class_docstring: str  # a string literal
+    command_alias: str
+    commands: tuple[str, ...]
+    routes: tuple[RouteIR, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyIR:
+    """A property test: random payloads of an old version read as the latest version."""
+
+    test_name: str
+    event_type: str  # a string literal
+    version: int
+    old_class: str
+    latest_class: str
+    strategy: str  # a hypothesis strategy expression building `old_class`
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpcasterTestsIR(ModuleIR):
+    template: ClassVar[str] = "generated/test_upcasters.py.jinja"
+    root: ClassVar[Root] = "tests"
+    tests: tuple[StrategyIR, ...]
+
+
+# -- scaffolds: created once, then the user's -----------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserPackageIR(ModuleIR):
+    template: ClassVar[str] = "scaffold/package_init.py.jinja"
+    owner: ClassVar[Owner] = "user"
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserAggregateIR(ModuleIR):
+    template: ClassVar[str] = "scaffold/aggregate.py.jinja"
+    owner: ClassVar[Owner] = "user"
+    class_name: str
+    class_docstring: str  # a string literal
+    base_name: str
+    methods: tuple[MethodIR, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserUpcasterIR(ModuleIR):
+    template: ClassVar[str] = "scaffold/upcaster.py.jinja"
+    owner: ClassVar[Owner] = "user"
+    old_class: str
+    new_class: str
+    todo: str  # a string literal
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioIR:
+    test_name: str
+    kind: Literal["command", "upcaster"]
+    subject: str  # the command class, or the event type literal
+    version: int  # for upcasters: the stored version
+    todo: str  # a string literal
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserTestsIR(ModuleIR):
+    template: ClassVar[str] = "scaffold/test_aggregate.py.jinja"
+    owner: ClassVar[Owner] = "user"
+    root: ClassVar[Root] = "tests"
+    aggregate_class: str
+    scenarios: tuple[ScenarioIR, ...]
 
 
 @dataclass(frozen=True, kw_only=True)

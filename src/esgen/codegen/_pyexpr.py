@@ -74,7 +74,17 @@ class Imports:
     """The `from x import y` lines a module needs, grouped and sorted like isort does."""
 
     _STDLIB = frozenset(
-        {"__future__", "collections.abc", "datetime", "decimal", "enum", "types", "typing", "uuid"}
+        {
+            "__future__",
+            "abc",
+            "collections.abc",
+            "datetime",
+            "decimal",
+            "enum",
+            "types",
+            "typing",
+            "uuid",
+        }
     )
 
     def __init__(self) -> None:
@@ -82,6 +92,10 @@ class Imports:
 
     def add(self, module: str, name: str) -> None:
         self._names.setdefault(module, set()).add(name)
+
+    def update(self, other: Imports) -> None:
+        for module, names in other._names.items():
+            self._names.setdefault(module, set()).update(names)
 
     def lines(self) -> tuple[str, ...]:
         def group(module: str) -> int:

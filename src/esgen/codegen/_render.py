@@ -7,17 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache, partial
 from pathlib import PurePosixPath
-from typing import Literal
 
 import jinja2
 
 from esgen._resources import data_dir
-from esgen.codegen._ir import JsonSchemaModuleIR, ModuleIR
+from esgen.codegen._ir import JsonSchemaModuleIR, ModuleIR, Owner, Root
 from esgen.codegen._pyexpr import string
 
-__all__ = ["Owner", "RenderedFile", "header_line", "render"]
-
-Owner = Literal["generated", "user"]
+__all__ = ["Owner", "RenderedFile", "Root", "header_line", "render"]
 
 
 @dataclass(frozen=True)
@@ -31,12 +28,13 @@ class RenderedFile:
     (true of esgen's own templates, and checked by the tests).
     """
 
-    path: PurePosixPath
+    path: PurePosixPath  # relative to its root folder
     owner: Owner
-    header: str
+    header: str  # empty for user-owned files
     key: str
     produce: Callable[[], str] = field(compare=False)
     preformatted: bool = True
+    root: Root = "out"
 
 
 def header_line(sources: tuple[str, ...]) -> str:
@@ -52,7 +50,7 @@ def _printable(text: str) -> str:
 @cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(data_dir("templates") / "generated")),
+        loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -63,15 +61,16 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render(modules: list[ModuleIR]) -> dict[PurePosixPath, RenderedFile]:
+def render(modules: list[ModuleIR]) -> dict[tuple[Root, PurePosixPath], RenderedFile]:
+    """Every output file, keyed by (root folder, path in it)."""
     env = _environment()
-    files: dict[PurePosixPath, RenderedFile] = {}
+    files: dict[tuple[Root, PurePosixPath], RenderedFile] = {}
     for module in modules:
-        header = header_line(module.sources)
+        header = header_line(module.sources) if module.owner == "generated" else ""
         if isinstance(module, JsonSchemaModuleIR):
             from esgen.codegen._jsonschema import json_schema_key, render_json_schema
 
-            files[module.path] = RenderedFile(
+            files[module.root, module.path] = RenderedFile(
                 module.path,
                 "generated",
                 header,
@@ -81,8 +80,13 @@ def render(modules: list[ModuleIR]) -> dict[PurePosixPath, RenderedFile]:
             )
             continue
         text = env.get_template(module.template).render(module=module)
-        files[module.path] = RenderedFile(
-            module.path, "generated", header, _digest(header, text), _constant(text)
+        files[module.root, module.path] = RenderedFile(
+            module.path,
+            module.owner,
+            header,
+            _digest(header, text),
+            _constant(text),
+            root=module.root,
         )
     return files
 

@@ -20,9 +20,11 @@ from pydantic import BaseModel
 from esgen.runtime._errors import (
     AggregateDefinitionError,
     AggregateNotCreated,
+    UndeclaredEvent,
+    UnhandledCommand,
     UnhandledEvent,
 )
-from esgen.runtime._messages import Event
+from esgen.runtime._messages import Command, Event
 
 __all__ = ["Aggregate", "StateT", "state_fingerprint"]
 
@@ -66,8 +68,13 @@ class Aggregate(Generic[StateT]):
     """Take a snapshot when this many events were saved since the last one (None: never)."""
     state_fingerprint: ClassVar[str | None] = None
     """Identifies the state schema in snapshots; derived from `state_type` unless set."""
+    command_methods: ClassVar[Mapping[type[Command], str]] = {}
+    """The method handling each command class, for `execute`: (self, command) -> events."""
+    command_emits: ClassVar[Mapping[type[Command], tuple[type[Event], ...]]] = {}
+    """The event classes each command may produce (unlisted commands: any)."""
 
     _dispatch: ClassVar[dict[type[Event], ApplyFunction]] = {}
+    _command_dispatch: ClassVar[dict[type[Command], str]] = {}
     _definition_problems: ClassVar[tuple[str, ...]] = ()
 
     __slots__ = ("_id", "_pending", "_snapshot_version", "_state", "_version")
@@ -108,6 +115,16 @@ class Aggregate(Generic[StateT]):
             else:
                 dispatch[event_class] = raw
         cls._dispatch = dispatch
+        commands: dict[type[Command], str] = {}
+        for klass in reversed(cls.__mro__):
+            commands.update(klass.__dict__.get("command_methods", {}))
+        for command_class, name in commands.items():
+            if inspect.getattr_static(cls, name, None) is None:
+                problems.append(
+                    f"{cls.__qualname__} has no method {name!r} to handle "
+                    f"{command_class.__qualname__}"
+                )
+        cls._command_dispatch = commands
         cls._definition_problems = tuple(problems)
 
     def __init__(self, aggregate_id: str) -> None:
@@ -173,6 +190,39 @@ class Aggregate(Generic[StateT]):
         self._state = self._apply_function(event)(self, event)
         self._pending.append(event)
         self._version += 1
+
+    def execute(self, command: Command) -> tuple[Event, ...]:
+        """Handle a command: run its handler, then check and record the events it returns.
+
+        All or nothing: if the handler raises, returns an event its command may not emit,
+        or an event fails to apply, the aggregate is left as it was.
+        """
+        name = self._command_dispatch.get(command.__class__)
+        if name is None:
+            raise UnhandledCommand(
+                f"{type(self).__qualname__} has no handler for {type(command).__qualname__}; "
+                "add it to command_methods"
+            )
+        events = tuple(getattr(self, name)(command))
+        allowed = self.command_emits.get(command.__class__)
+        if allowed is not None:
+            for event in events:
+                if event.__class__ not in allowed:
+                    names = ", ".join(e.__qualname__ for e in allowed)
+                    raise UndeclaredEvent(
+                        f"{type(self).__qualname__}.{name} returned "
+                        f"{type(event).__qualname__}, but {type(command).__qualname__} may "
+                        f"only emit {names}"
+                    )
+        state, version, pending = self._state, self._version, len(self._pending)
+        try:
+            for event in events:
+                self.record(event)
+        except BaseException:
+            self._state, self._version = state, version
+            del self._pending[pending:]
+            raise
+        return events
 
     def _apply_function(self, event: Event) -> ApplyFunction:
         try:

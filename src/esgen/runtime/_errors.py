@@ -12,6 +12,8 @@ EsgenError
     ├── RegistryError (ValueError)         conflicting or incomplete event registrations
     ├── AggregateDefinitionError (TypeError)  an aggregate class that cannot work as declared
     ├── UnhandledEvent (TypeError)         an aggregate got an event it has no apply method for
+    ├── UnhandledCommand (TypeError)       an aggregate got a command it has no handler for
+    ├── UndeclaredEvent (TypeError)        a command handler returned an event it may not emit
     └── BackendError                       a database driver failure, translated at the adapter edge
 
 Backends translate driver exceptions into these, so callers never import sqlite3 or psycopg
@@ -34,6 +36,8 @@ __all__ = [
     "EventStoreError",
     "RegistryError",
     "StreamNotFound",
+    "UndeclaredEvent",
+    "UnhandledCommand",
     "UnhandledEvent",
     "UnknownEventType",
     "UpcastError",
@@ -129,3 +133,15 @@ def _describe_expected(expected: object) -> str:
     if isinstance(name, str):
         return name.lower()
     return str(expected)
+
+
+class UnhandledCommand(EventStoreError, TypeError):
+    """An aggregate was asked to execute a command class it declares no handler for."""
+
+
+class UndeclaredEvent(EventStoreError, TypeError):
+    """A command handler returned an event its command does not list in `emits`.
+
+    The schema says which events a command may produce; anything else is a bug in the
+    handler, refused before it is recorded.
+    """

@@ -3,6 +3,8 @@
 - `BackendContract` (and its parts): the suite every event store must pass; subclass it
   once per backend.
 - `AggregateScenario`: given / when / then for aggregates, without a store.
+- `UpcasterScenario`: given a stored payload of an old version, then the latest event.
+- `todo`: the failing placeholder of scaffolded tests.
 - `ManualClock`: a clock tests move by hand, for stores and repositories.
 
 Imports pytest and hypothesis, so only test code may import this package; `esgen.runtime`
@@ -17,6 +19,8 @@ from esgen.runtime.testing._contract import (
     RepositoryContract,
 )
 from esgen.runtime.testing._scenario import AggregateScenario
+from esgen.runtime.testing._todo import todo
+from esgen.runtime.testing._upcasting import UpcasterScenario
 
 __all__ = [
     "AggregateScenario",
@@ -25,4 +29,6 @@ __all__ = [
     "ManualClock",
     "MultiProcessContract",
     "RepositoryContract",
+    "UpcasterScenario",
+    "todo",
 ]

@@ -1,8 +1,11 @@
 """Given / when / then for aggregates, without a store: for unit tests of domain rules.
 
     AggregateScenario(Account).given(AccountOpened(owner="ann", currency="EUR")) \\
-        .when(lambda account: account.deposit(5)) \\
+        .when(DepositMoney(account_id=..., amount=5)) \\
         .then(MoneyDeposited(amount=5))
+
+`when` takes a command (run through the aggregate's `execute`, as the generated command
+dispatcher does) or any callable taking the aggregate.
 
 Failures are plain AssertionErrors, so any test runner reports them.
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Generic, Self, TypeVar
 
-from esgen.runtime import Aggregate, Event
+from esgen.runtime import Aggregate, Command, Event
 
 __all__ = ["AggregateScenario"]
 
@@ -33,11 +36,14 @@ class AggregateScenario(Generic[AggT]):
             aggregate._version += 1
         return self
 
-    def when(self, command: Callable[[AggT], object]) -> Self:
+    def when(self, command: Command | Callable[[AggT], object]) -> Self:
         """Run the command; an exception is kept for `then_raises` rather than raised."""
         self._ran = True
         try:
-            command(self.aggregate)
+            if isinstance(command, Command):
+                self.aggregate.execute(command)
+            else:
+                command(self.aggregate)
         except Exception as exc:
             self._error = exc
         return self

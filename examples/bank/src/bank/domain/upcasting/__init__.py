@@ -1,0 +1,1 @@
+"""Hand-written upcasters: version steps the schema cannot derive."""

@@ -1,0 +1,550 @@
+"""IR of the write side: aggregate bases, upcasters, the command service, and scaffolds.
+
+Generated modules (always rewritten) hold everything the schema determines; scaffolds
+(created once, then the user's) hold the decisions only people can make: command
+handlers, apply methods, upcasters the schema cannot derive, and test scenarios.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+from esgen.codegen._ir import (
+    AggregateModuleIR,
+    DerivedUpcasterIR,
+    ManualUpcasterIR,
+    MappingEntryIR,
+    MethodIR,
+    ModelIR,
+    ModuleIR,
+    PackageInitIR,
+    RouteIR,
+    ScenarioIR,
+    ServiceModuleIR,
+    StrategyIR,
+    UpcasterRegistrationIR,
+    UpcastersModuleIR,
+    UpcasterTestsIR,
+    UserAggregateIR,
+    UserPackageIR,
+    UserTestsIR,
+    UserUpcasterIR,
+)
+from esgen.codegen._pyexpr import Imports, docstring, string
+from esgen.codegen._strategies import Unsupported, model_strategy
+from esgen.codegen._upcast import derived_statements
+from esgen.schema import Aggregate, Event, EventVersion, VersionStep, pascal, snake
+
+if TYPE_CHECKING:
+    from esgen.codegen._build import _ContextBuilder
+
+__all__ = [
+    "apply_method",
+    "class_of",
+    "handler_method",
+    "manual_module",
+    "registrations",
+    "upcaster_function",
+    "write_side_modules",
+]
+
+
+def apply_method(event: Event) -> str:
+    return f"apply_{snake(event.name)}"
+
+
+def handler_method(command_name: str) -> str:
+    return f"handle_{snake(command_name)}"
+
+
+def upcaster_function(step: VersionStep) -> str:
+    return f"{snake(step.event)}_v{step.old.version}_to_v{step.new.version}"
+
+
+def manual_module(step: VersionStep) -> str:
+    """The user's module (in `domain/upcasting/`) for a step the schema cannot derive."""
+    return f"{snake(step.event)}_v{step.old.version}"
+
+
+def class_of(event: Event, version: EventVersion) -> str:
+    return event.name if version is event.latest else f"{event.name}V{version.version}"
+
+
+def write_side_modules(b: _ContextBuilder) -> list[ModuleIR]:
+    ctx = b.context
+    if not ctx.aggregates:
+        return []
+    modules: list[ModuleIR] = []
+    pkg = b.package
+    sources = b.src(*ctx.files)
+    modules.append(
+        PackageInitIR(
+            path=pkg / "aggregates" / "__init__.py",
+            sources=sources,
+            docstring=docstring("State models and abstract bases of the aggregates.", ""),
+        )
+    )
+    modules.append(
+        UserPackageIR(
+            path=pkg / "domain" / "__init__.py",
+            sources=sources,
+            docstring=docstring(
+                f"The hand-written domain logic of the {ctx.name} context.\n\n"
+                "esgen created this package once; it never changes or removes what is here.",
+                "",
+            ),
+        )
+    )
+    for aggregate in ctx.aggregates:
+        modules.append(_aggregate_module(b, aggregate))
+        modules.append(_user_aggregate(b, aggregate))
+        modules.append(_user_tests(b, aggregate))
+    steps = [s for a in ctx.aggregates for e in a.events for s in b.steps[e.name]]
+    if steps:
+        modules.append(
+            PackageInitIR(
+                path=pkg / "upcasters" / "__init__.py",
+                sources=sources,
+                docstring=docstring("Upcasters between versions of the context's events.", ""),
+            )
+        )
+        for aggregate in ctx.aggregates:
+            module = _upcasters_module(b, aggregate)
+            if module is not None:
+                modules.append(module)
+    manual = [s for s in steps if s.manual]
+    if manual:
+        modules.append(
+            UserPackageIR(
+                path=pkg / "domain" / "upcasting" / "__init__.py",
+                sources=sources,
+                docstring=docstring(
+                    "Hand-written upcasters: version steps the schema cannot derive.", ""
+                ),
+            )
+        )
+        modules.extend(_user_upcaster(b, step) for step in manual)
+    if ctx.commands:
+        modules.append(_service_module(b))
+    tests = _upcaster_tests(b)
+    if tests is not None:
+        modules.append(tests)
+    return modules
+
+
+def registrations(b: _ContextBuilder) -> tuple[list[UpcasterRegistrationIR], Imports]:
+    """The registry's upcaster registrations, and what the registry must import for them."""
+    imports = Imports()
+    entries: list[UpcasterRegistrationIR] = []
+    for aggregate in b.context.aggregates:
+        for event in aggregate.events:
+            for step in b.steps[event.name]:
+                name = upcaster_function(step)
+                imports.add(f".upcasters.{snake(aggregate.name)}", name)
+                entries.append(UpcasterRegistrationIR(string(event.name), step.old.version, name))
+    return entries, imports
+
+
+# -- the aggregate's generated base ---------------------------------------------------
+
+
+def _methods(b: _ContextBuilder, aggregate: Aggregate) -> list[MethodIR]:
+    state = f"{aggregate.name}State"
+    methods: list[MethodIR] = []
+    events = {e.name: e for e in aggregate.events}
+    for command in aggregate.commands:
+        emitted = " | ".join(command.emits)
+        names = ", ".join(command.emits)
+        methods.append(
+            MethodIR(
+                name=handler_method(command.name),
+                parameter="command",
+                parameter_type=command.name,
+                returns=f"Sequence[{emitted}]",
+                docstring=docstring(
+                    f"Decide what {command.name} means now: return the events it causes "
+                    f"({names}), or raise to refuse it. Record nothing yourself.",
+                    "        ",
+                ),
+                todo=string(
+                    f"{aggregate.name}.{handler_method(command.name)}: decide which events "
+                    f"{command.name} causes ({names})"
+                ),
+            )
+        )
+    for event in events.values():
+        methods.append(
+            MethodIR(
+                name=apply_method(event),
+                parameter="event",
+                parameter_type=event.name,
+                returns=state,
+                docstring=docstring(
+                    f"Return the state after {event.name}; the current state is "
+                    "`self.state_or_none` (None before the first event).",
+                    "        ",
+                ),
+                todo=string(
+                    f"{aggregate.name}.{apply_method(event)}: return the {state} after {event.name}"
+                ),
+            )
+        )
+    return methods
+
+
+def _aggregate_module(b: _ContextBuilder, aggregate: Aggregate) -> AggregateModuleIR:
+    imports = Imports()
+    imports.add("__future__", "annotations")
+    imports.add("abc", "ABC")
+    imports.add("abc", "abstractmethod")
+    imports.add("collections.abc", "Mapping")
+    imports.add("typing", "ClassVar")
+    imports.add("esgen.runtime", "Aggregate")
+    imports.add("esgen.runtime", "Command")
+    imports.add("esgen.runtime", "Event")
+    imports.add("esgen.runtime", "ValueObject")
+    agg_module = snake(aggregate.name)
+    if aggregate.commands:
+        imports.add("collections.abc", "Sequence")
+    for event in aggregate.events:
+        imports.add(f"..events.{agg_module}", event.name)
+    for command in aggregate.commands:
+        imports.add(f"..commands.{agg_module}", command.name)
+    b.uses(aggregate.state, imports, 1)
+    state_name = f"{aggregate.name}State"
+    state = ModelIR(
+        state_name,
+        "ValueObject",
+        docstring(
+            f"The state of the {aggregate.name} aggregate, built by its apply methods.", "    "
+        ),
+        (),
+        b.fields(aggregate.state, imports),
+    )
+    described = aggregate.description or f"The {aggregate.name} aggregate."
+    base_doc = (
+        f"{described}\n\nGenerated base: subclass it in "
+        f"{b.context.name}.domain.{agg_module} and implement every abstract method."
+    )
+    return AggregateModuleIR(
+        path=b.package / "aggregates" / f"{agg_module}.py",
+        sources=b.src(aggregate.location.file),
+        docstring=docstring(f"State and abstract base of the {aggregate.name} aggregate.", ""),
+        imports=imports.lines(),
+        state=state,
+        base_name=f"{aggregate.name}Base",
+        base_docstring=docstring(base_doc, "    "),
+        aggregate_type=string(aggregate.name),
+        snapshot_every=str(aggregate.snapshot_every),
+        apply_methods=tuple(
+            MappingEntryIR(e.name, string(apply_method(e))) for e in aggregate.events
+        ),
+        command_methods=tuple(
+            MappingEntryIR(c.name, string(handler_method(c.name))) for c in aggregate.commands
+        ),
+        command_emits=tuple(
+            MappingEntryIR(c.name, "(" + ", ".join(c.emits) + ",)") for c in aggregate.commands
+        ),
+        methods=tuple(_methods(b, aggregate)),
+        exports=(f"{aggregate.name}Base", state_name),
+    )
+
+
+def _user_aggregate(b: _ContextBuilder, aggregate: Aggregate) -> UserAggregateIR:
+    agg_module = snake(aggregate.name)
+    imports = Imports()
+    imports.add("__future__", "annotations")
+    if aggregate.commands:
+        imports.add("collections.abc", "Sequence")
+    imports.add(f"..aggregates.{agg_module}", f"{aggregate.name}Base")
+    imports.add(f"..aggregates.{agg_module}", f"{aggregate.name}State")
+    for event in aggregate.events:
+        imports.add(f"..events.{agg_module}", event.name)
+    for command in aggregate.commands:
+        imports.add(f"..commands.{agg_module}", command.name)
+    return UserAggregateIR(
+        path=b.package / "domain" / f"{agg_module}.py",
+        sources=b.src(aggregate.location.file),
+        docstring=docstring(
+            f"The {aggregate.name} aggregate: what its commands decide, and how its events "
+            "change its state.\n\n"
+            "Yours to edit: esgen created this file once and never touches it again. When "
+            "the schema gains an event or a command, the generated base gains an abstract "
+            "method, and mypy and the tests name what to add here.",
+            "",
+        ),
+        imports=imports.lines(),
+        class_name=aggregate.name,
+        class_docstring=docstring(aggregate.description or f"The {aggregate.name}.", "    "),
+        base_name=f"{aggregate.name}Base",
+        methods=tuple(_methods(b, aggregate)),
+    )
+
+
+# -- upcasters ------------------------------------------------------------------------
+
+
+def _upcasters_module(b: _ContextBuilder, aggregate: Aggregate) -> UpcastersModuleIR | None:
+    steps = [s for e in aggregate.events for s in b.steps[e.name]]
+    if not steps:
+        return None
+    imports = Imports()
+    imports.add("__future__", "annotations")
+    imports.add("typing", "Any")
+    agg_module = snake(aggregate.name)
+    derived: list[DerivedUpcasterIR] = []
+    manual: list[ManualUpcasterIR] = []
+    for step in steps:
+        event = next(e for e in aggregate.events if e.name == step.event)
+        summary = "; ".join(c.summary for c in step.changes) or "no change to the fields"
+        name = upcaster_function(step)
+        if step.manual:
+            alias = f"_{manual_module(step)}"
+            old_class, new_class = class_of(event, step.old), class_of(event, step.new)
+            imports.add(f"..events.{agg_module}", old_class)
+            imports.add(f"..events.{agg_module}", new_class)
+            imports.add(f"..domain.upcasting.{manual_module(step)}", f"upcast as {alias}")
+            manual.append(
+                ManualUpcasterIR(
+                    name,
+                    docstring(
+                        f"{step.event} version {step.old.version} -> {step.new.version}, by "
+                        f"the hand-written upcaster in {b.context.name}.domain.upcasting."
+                        f"{manual_module(step)} ({summary}).",
+                        "    ",
+                    ),
+                    alias,
+                    old_class,
+                    new_class,
+                )
+            )
+        else:
+            derived.append(
+                DerivedUpcasterIR(
+                    name,
+                    docstring(
+                        f"{step.event} version {step.old.version} -> {step.new.version}: "
+                        f"{summary}.",
+                        "    ",
+                    ),
+                    tuple(derived_statements(step)),
+                )
+            )
+    return UpcastersModuleIR(
+        path=b.package / "upcasters" / f"{agg_module}.py",
+        sources=b.src(aggregate.location.file),
+        docstring=docstring(
+            f"Upcasters of the {aggregate.name} aggregate's events: stored data of version "
+            "k to the data of version k + 1.",
+            "",
+        ),
+        imports=imports.lines(),
+        derived=tuple(derived),
+        manual=tuple(manual),
+        exports=tuple(sorted(upcaster_function(s) for s in steps)),
+    )
+
+
+def _user_upcaster(b: _ContextBuilder, step: VersionStep) -> UserUpcasterIR:
+    event = b.context.event(step.event)
+    assert event is not None
+    aggregate_module = snake(event.aggregate)
+    old_class, new_class = class_of(event, step.old), class_of(event, step.new)
+    imports = Imports()
+    imports.add("__future__", "annotations")
+    imports.add(f"...events.{aggregate_module}", old_class)
+    imports.add(f"...events.{aggregate_module}", new_class)
+    why = "; ".join(c.summary for c in step.blocking) or "the schema asks for `upcast: manual`"
+    return UserUpcasterIR(
+        path=b.package / "domain" / "upcasting" / f"{manual_module(step)}.py",
+        sources=b.src(event.location.file),
+        docstring=docstring(
+            f"{step.event}: reading version {step.old.version} as version "
+            f"{step.new.version}, written by hand.\n\n"
+            f"esgen cannot derive this step: {why}.\n\n"
+            "Yours to edit: esgen created this file once and never touches it again.",
+            "",
+        ),
+        imports=imports.lines(),
+        old_class=old_class,
+        new_class=new_class,
+        todo=string(
+            f"upcast {step.event} version {step.old.version} to {step.new.version} "
+            f"in {b.context.name}.domain.upcasting.{manual_module(step)}"
+        ),
+    )
+
+
+# -- the command service --------------------------------------------------------------
+
+
+def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
+    ctx = b.context
+    imports = Imports()
+    imports.add("__future__", "annotations")
+    imports.add("collections.abc", "Mapping")
+    imports.add("typing", "Any")
+    imports.add("typing", "assert_never")
+    imports.add("typing", "TYPE_CHECKING")
+    for name in ("Clock", "CommandResult", "Event", "EventStore", "Repository"):
+        imports.add("esgen.runtime", name)
+    imports.add("esgen.runtime", "handle_command")
+    imports.add("esgen.runtime", "utc_now")
+    imports.add(".registry", "REGISTRY")
+    routes: list[RouteIR] = []
+    for aggregate in ctx.aggregates:
+        agg_module = snake(aggregate.name)
+        imports.add(f".domain.{agg_module}", aggregate.name)
+        for command in aggregate.commands:
+            imports.add(f".commands.{agg_module}", command.name)
+        routes.append(
+            RouteIR(
+                repository=f"{agg_module}_repository",
+                aggregate_class=aggregate.name,
+                commands=tuple(c.name for c in aggregate.commands),
+                id_field=aggregate.id_field.name,
+            )
+        )
+    name = pascal(ctx.name)
+    return ServiceModuleIR(
+        path=b.package / "service.py",
+        sources=b.src(*ctx.files),
+        docstring=docstring(
+            f"The {ctx.name} context on an event store: a repository per aggregate, and the "
+            "typed command dispatcher.",
+            "",
+        ),
+        imports=imports.lines(),
+        class_name=f"{name}Service",
+        class_docstring=docstring(
+            "Repositories of the context's aggregates, and `dispatch` for its commands.\n\n"
+            "Events are read through the context's registry, so stored events of any "
+            "version come back as the latest version.",
+            "    ",
+        ),
+        command_alias=f"{name}Command",
+        commands=tuple(c.name for c in ctx.commands),
+        routes=tuple(r for r in routes if r.commands) + tuple(r for r in routes if not r.commands),
+    )
+
+
+# -- tests ----------------------------------------------------------------------------
+
+
+def _user_tests(b: _ContextBuilder, aggregate: Aggregate) -> UserTestsIR:
+    ctx = b.context
+    agg_module = snake(aggregate.name)
+    imports = Imports()
+    imports.add("__future__", "annotations")
+    imports.add("esgen.runtime.testing", "AggregateScenario")
+    imports.add("esgen.runtime.testing", "todo")
+    imports.add(f"{ctx.name}.domain.{agg_module}", aggregate.name)
+    scenarios: list[ScenarioIR] = []
+    for command in aggregate.commands:
+        events = ", ".join(command.emits)
+        scenarios.append(
+            ScenarioIR(
+                test_name=f"test_{snake(command.name)}",
+                kind="command",
+                subject=command.name,
+                version=0,
+                todo=string(
+                    f"{command.name}(...): the command under test; then the events "
+                    f"{aggregate.name} should record ({events}) or .then_raises(...)"
+                ),
+            )
+        )
+    for event in aggregate.events:
+        for step in b.steps[event.name]:
+            if not step.manual:
+                continue
+            imports.add("esgen.runtime.testing", "UpcasterScenario")
+            imports.add(f"{ctx.name}.registry", "REGISTRY")
+            scenarios.append(
+                ScenarioIR(
+                    test_name=f"test_upcast_{manual_module(step)}",
+                    kind="upcaster",
+                    subject=string(event.name),
+                    version=step.old.version,
+                    todo=string(
+                        f"a {event.name} payload as version {step.old.version} stored it, "
+                        f"and the {event.name} it should read as"
+                    ),
+                )
+            )
+    return UserTestsIR(
+        path=PurePosixPath(ctx.name) / f"test_{ctx.name}_{agg_module}.py",
+        sources=b.src(aggregate.location.file),
+        docstring=docstring(
+            f"Scenarios of the {aggregate.name} aggregate: one per command"
+            + (
+                ", one per hand-written upcaster"
+                if any(s.kind == "upcaster" for s in scenarios)
+                else ""
+            )
+            + ".\n\nYours to edit: esgen created this file once. Each test fails until its "
+            "scenario is written.",
+            "",
+        ),
+        imports=imports.lines(),
+        aggregate_class=aggregate.name,
+        scenarios=tuple(scenarios),
+    )
+
+
+def _upcaster_tests(b: _ContextBuilder) -> UpcasterTestsIR | None:
+    ctx = b.context
+    imports = Imports()
+    imports.add("__future__", "annotations")
+    imports.add("hypothesis", "given")
+    imports.add("hypothesis", "strategies as st")
+    imports.add(f"{ctx.name}.registry", "REGISTRY")
+    tests: list[StrategyIR] = []
+    for aggregate in ctx.aggregates:
+        for event in aggregate.events:
+            tests.extend(_event_property_tests(b, aggregate, event, imports))
+    if not tests:
+        return None
+    return UpcasterTestsIR(
+        path=PurePosixPath(ctx.name) / f"test_{ctx.name}_upcasters.py",
+        sources=b.src(*ctx.files),
+        docstring=docstring(
+            "Property tests of the derived upcasters: any payload an older version could "
+            "have stored reads as a valid event of the latest version.",
+            "",
+        ),
+        imports=imports.lines(),
+        tests=tuple(tests),
+    )
+
+
+def _event_property_tests(
+    b: _ContextBuilder, aggregate: Aggregate, event: Event, imports: Imports
+) -> Iterable[StrategyIR]:
+    steps: Sequence[VersionStep] = b.steps[event.name]
+    module = f"{b.context.name}.events.{snake(aggregate.name)}"
+    for index, step in enumerate(steps):
+        # Only chains made of derived steps: hand-written ones have their own scenarios.
+        if any(s.manual for s in steps[index:]):
+            continue
+        old_class = class_of(event, step.old)
+        local = Imports()
+        try:
+            strategy = model_strategy(
+                old_class, step.old, b.types, local, f"{b.context.name}.types"
+            )
+        except Unsupported:
+            continue
+        imports.update(local)
+        imports.add(module, old_class)
+        imports.add(module, event.name)
+        yield StrategyIR(
+            test_name=f"test_{snake(event.name)}_v{step.old.version}_reads_as_latest",
+            event_type=string(event.name),
+            version=step.old.version,
+            old_class=old_class,
+            latest_class=event.name,
+            strategy=strategy,
+        )

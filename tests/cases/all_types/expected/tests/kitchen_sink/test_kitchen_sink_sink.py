@@ -1,0 +1,11 @@
+"""Scenarios of the Sink aggregate: one per command.
+
+Yours to edit: esgen created this file once. Each test fails until its scenario
+is written.
+"""
+
+from __future__ import annotations
+
+from kitchen_sink.domain.sink import Sink
+
+from esgen.runtime.testing import AggregateScenario, todo

@@ -1,0 +1,11 @@
+"""Scenarios of the Thing aggregate: one per command.
+
+Yours to edit: esgen created this file once. Each test fails until its scenario
+is written.
+"""
+
+from __future__ import annotations
+
+from hostile.domain.thing import Thing
+
+from esgen.runtime.testing import AggregateScenario, todo

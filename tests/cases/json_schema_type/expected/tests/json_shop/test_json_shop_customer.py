@@ -1,0 +1,11 @@
+"""Scenarios of the Customer aggregate: one per command.
+
+Yours to edit: esgen created this file once. Each test fails until its scenario
+is written.
+"""
+
+from __future__ import annotations
+
+from json_shop.domain.customer import Customer
+
+from esgen.runtime.testing import AggregateScenario, todo

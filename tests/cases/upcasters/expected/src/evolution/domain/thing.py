@@ -1,0 +1,79 @@
+"""The Thing aggregate: what its commands decide, and how its events change its
+state.
+
+Yours to edit: esgen created this file once and never touches it again. When
+the schema gains an event or a command, the generated base gains an abstract
+method, and mypy and the tests name what to add here.
+"""
+
+from __future__ import annotations
+
+from ..aggregates.thing import ThingBase, ThingState
+from ..events.thing import (
+    AddedWithoutDefault,
+    EnumShrunk,
+    FieldAddedWithDefault,
+    FieldRemoved,
+    FieldRenamed,
+    ManualByChoice,
+    OptionalFieldAdded,
+    ThreeVersions,
+    TypeNarrowed,
+    Widened,
+)
+
+
+class Thing(ThingBase):
+    """The Thing."""
+
+    def apply_field_added_with_default(
+        self, event: FieldAddedWithDefault
+    ) -> ThingState:
+        raise NotImplementedError(
+            "Thing.apply_field_added_with_default: return the ThingState after FieldAddedWithDefault"
+        )
+
+    def apply_optional_field_added(self, event: OptionalFieldAdded) -> ThingState:
+        raise NotImplementedError(
+            "Thing.apply_optional_field_added: return the ThingState after OptionalFieldAdded"
+        )
+
+    def apply_field_removed(self, event: FieldRemoved) -> ThingState:
+        raise NotImplementedError(
+            "Thing.apply_field_removed: return the ThingState after FieldRemoved"
+        )
+
+    def apply_field_renamed(self, event: FieldRenamed) -> ThingState:
+        raise NotImplementedError(
+            "Thing.apply_field_renamed: return the ThingState after FieldRenamed"
+        )
+
+    def apply_widened(self, event: Widened) -> ThingState:
+        raise NotImplementedError(
+            "Thing.apply_widened: return the ThingState after Widened"
+        )
+
+    def apply_three_versions(self, event: ThreeVersions) -> ThingState:
+        raise NotImplementedError(
+            "Thing.apply_three_versions: return the ThingState after ThreeVersions"
+        )
+
+    def apply_added_without_default(self, event: AddedWithoutDefault) -> ThingState:
+        raise NotImplementedError(
+            "Thing.apply_added_without_default: return the ThingState after AddedWithoutDefault"
+        )
+
+    def apply_type_narrowed(self, event: TypeNarrowed) -> ThingState:
+        raise NotImplementedError(
+            "Thing.apply_type_narrowed: return the ThingState after TypeNarrowed"
+        )
+
+    def apply_enum_shrunk(self, event: EnumShrunk) -> ThingState:
+        raise NotImplementedError(
+            "Thing.apply_enum_shrunk: return the ThingState after EnumShrunk"
+        )
+
+    def apply_manual_by_choice(self, event: ManualByChoice) -> ThingState:
+        raise NotImplementedError(
+            "Thing.apply_manual_by_choice: return the ThingState after ManualByChoice"
+        )

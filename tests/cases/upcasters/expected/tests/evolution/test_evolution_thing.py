@@ -1,0 +1,69 @@
+"""Scenarios of the Thing aggregate: one per command, one per hand-written
+upcaster.
+
+Yours to edit: esgen created this file once. Each test fails until its scenario
+is written.
+"""
+
+from __future__ import annotations
+
+from evolution.domain.thing import Thing
+from evolution.registry import REGISTRY
+
+from esgen.runtime.testing import AggregateScenario, UpcasterScenario, todo
+
+
+def test_upcast_added_without_default_v1() -> None:
+    (
+        UpcasterScenario(REGISTRY)
+        .given(
+            "AddedWithoutDefault",
+            1,
+            todo(
+                "a AddedWithoutDefault payload as version 1 stored it, and the AddedWithoutDefault it should read as"
+            ),
+        )
+        .then(todo("the event it should read as"))
+    )
+
+
+def test_upcast_type_narrowed_v1() -> None:
+    (
+        UpcasterScenario(REGISTRY)
+        .given(
+            "TypeNarrowed",
+            1,
+            todo(
+                "a TypeNarrowed payload as version 1 stored it, and the TypeNarrowed it should read as"
+            ),
+        )
+        .then(todo("the event it should read as"))
+    )
+
+
+def test_upcast_enum_shrunk_v1() -> None:
+    (
+        UpcasterScenario(REGISTRY)
+        .given(
+            "EnumShrunk",
+            1,
+            todo(
+                "a EnumShrunk payload as version 1 stored it, and the EnumShrunk it should read as"
+            ),
+        )
+        .then(todo("the event it should read as"))
+    )
+
+
+def test_upcast_manual_by_choice_v1() -> None:
+    (
+        UpcasterScenario(REGISTRY)
+        .given(
+            "ManualByChoice",
+            1,
+            todo(
+                "a ManualByChoice payload as version 1 stored it, and the ManualByChoice it should read as"
+            ),
+        )
+        .then(todo("the event it should read as"))
+    )

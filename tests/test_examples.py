@@ -1,0 +1,50 @@
+"""The examples run end to end: their tests pass, they type-check, the demo tells its story."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from harness import EXAMPLES
+
+BANK = EXAMPLES / "bank"
+
+
+def run(args: list[str], cwd: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HYPOTHESIS_STORAGE_DIRECTORY": str(tmp_path / "hypothesis")}
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()))
+def test_example_tests_pass(example: str, tmp_path: Path) -> None:
+    result = run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        EXAMPLES / example,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()))
+def test_example_generated_and_user_code_pass_mypy_strict(example: str, tmp_path: Path) -> None:
+    result = run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path), "src", "tests"],
+        EXAMPLES / example,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_bank_demo_tells_its_story(tmp_path: Path) -> None:
+    result = run([sys.executable, "demo.py"], BANK, tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "OpenAccount    -> AccountOpened(owner='Ada', currency='EUR')" in out
+    assert "WithdrawalRejected(" in out and "insufficient funds" in out
+    assert "Ada's balance: 70.00 EUR" in out
+    assert "stored v1 AccountOpened  -> read as AccountOpened(owner='Grace', currency='EUR')" in out
+    assert "closed before reasons were kept" in out
+    assert "the balance was 100.00; now it is 70.00" in out
