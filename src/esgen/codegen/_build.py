@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path, PurePosixPath
 
+from esgen.codegen._build_read import read_side_modules
 from esgen.codegen._build_write import registrations, write_side_modules
 from esgen.codegen._ir import (
     ClassVarIR,
     EnumIR,
     FieldIR,
     JsonSchemaModuleIR,
+    MethodIR,
     ModelIR,
     ModelsModuleIR,
     ModuleIR,
@@ -54,6 +57,7 @@ def event_class_name(event: Event, version: EventVersion) -> str:
     return event.name if version is event.latest else f"{event.name}V{version.version}"
 
 
+@cache
 def source_name(root: Path, path: Path) -> str:
     """How a schema file is named in generated headers: stable wherever esgen runs."""
     try:
@@ -76,6 +80,7 @@ class _ContextBuilder:
         self.root = root
         self.package = PurePosixPath(context.name)
         self.types = {t.name: t for t in context.types}
+        self.methods: dict[str, list[MethodIR]] = {}
         # Every version step of every event, analysed once for upcasters and tests.
         self.steps: dict[str, list[VersionStep]] = {
             event.name: [
@@ -117,6 +122,7 @@ class _ContextBuilder:
         if ctx.events:
             modules.append(self._registry_module())
         modules.extend(write_side_modules(self))
+        modules.extend(read_side_modules(self))
         doc = ctx.description or f"The {ctx.name} bounded context."
         modules.append(
             PackageInitIR(

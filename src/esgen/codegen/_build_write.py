@@ -27,12 +27,13 @@ from esgen.codegen._ir import (
     UpcasterRegistrationIR,
     UpcastersModuleIR,
     UpcasterTestsIR,
-    UserAggregateIR,
+    UserClassIR,
     UserPackageIR,
     UserTestsIR,
     UserUpcasterIR,
 )
 from esgen.codegen._pyexpr import Imports, docstring, string
+from esgen.codegen._pyexpr import comment_text as _comment
 from esgen.codegen._strategies import Unsupported, model_strategy
 from esgen.codegen._upcast import derived_statements
 from esgen.schema import Aggregate, Event, EventVersion, VersionStep, pascal, snake
@@ -126,8 +127,7 @@ def write_side_modules(b: _ContextBuilder) -> list[ModuleIR]:
             )
         )
         modules.extend(_user_upcaster(b, step) for step in manual)
-    if ctx.commands:
-        modules.append(_service_module(b))
+    modules.append(_service_module(b))
     tests = _upcaster_tests(b)
     if tests is not None:
         modules.append(tests)
@@ -151,6 +151,14 @@ def registrations(b: _ContextBuilder) -> tuple[list[UpcasterRegistrationIR], Imp
 
 
 def _methods(b: _ContextBuilder, aggregate: Aggregate) -> list[MethodIR]:
+    # The base and the user's scaffold declare the same methods: build them once.
+    cached = b.methods.get(aggregate.name)
+    if cached is None:
+        cached = b.methods[aggregate.name] = _aggregate_methods(aggregate)
+    return cached
+
+
+def _aggregate_methods(aggregate: Aggregate) -> list[MethodIR]:
     state = f"{aggregate.name}State"
     methods: list[MethodIR] = []
     events = {e.name: e for e in aggregate.events}
@@ -160,15 +168,14 @@ def _methods(b: _ContextBuilder, aggregate: Aggregate) -> list[MethodIR]:
         methods.append(
             MethodIR(
                 name=handler_method(command.name),
-                parameter="command",
-                parameter_type=command.name,
+                parameters=f"command: {command.name}",
                 returns=f"Sequence[{emitted}]",
                 docstring=docstring(
                     f"Decide what {command.name} means now: return the events it causes "
                     f"({names}), or raise to refuse it. Record nothing yourself.",
                     "        ",
                 ),
-                todo=string(
+                todo=_comment(
                     f"{aggregate.name}.{handler_method(command.name)}: decide which events "
                     f"{command.name} causes ({names})"
                 ),
@@ -178,15 +185,14 @@ def _methods(b: _ContextBuilder, aggregate: Aggregate) -> list[MethodIR]:
         methods.append(
             MethodIR(
                 name=apply_method(event),
-                parameter="event",
-                parameter_type=event.name,
+                parameters=f"event: {event.name}",
                 returns=state,
                 docstring=docstring(
                     f"Return the state after {event.name}; the current state is "
                     "`self.state_or_none` (None before the first event).",
                     "        ",
                 ),
-                todo=string(
+                todo=_comment(
                     f"{aggregate.name}.{apply_method(event)}: return the {state} after {event.name}"
                 ),
             )
@@ -252,7 +258,7 @@ def _aggregate_module(b: _ContextBuilder, aggregate: Aggregate) -> AggregateModu
     )
 
 
-def _user_aggregate(b: _ContextBuilder, aggregate: Aggregate) -> UserAggregateIR:
+def _user_aggregate(b: _ContextBuilder, aggregate: Aggregate) -> UserClassIR:
     agg_module = snake(aggregate.name)
     imports = Imports()
     imports.add("__future__", "annotations")
@@ -264,7 +270,7 @@ def _user_aggregate(b: _ContextBuilder, aggregate: Aggregate) -> UserAggregateIR
         imports.add(f"..events.{agg_module}", event.name)
     for command in aggregate.commands:
         imports.add(f"..commands.{agg_module}", command.name)
-    return UserAggregateIR(
+    return UserClassIR(
         path=b.package / "domain" / f"{agg_module}.py",
         sources=b.src(aggregate.location.file),
         docstring=docstring(
@@ -370,7 +376,7 @@ def _user_upcaster(b: _ContextBuilder, step: VersionStep) -> UserUpcasterIR:
         imports=imports.lines(),
         old_class=old_class,
         new_class=new_class,
-        todo=string(
+        todo=_comment(
             f"upcast {step.event} version {step.old.version} to {step.new.version} "
             f"in {b.context.name}.domain.upcasting.{manual_module(step)}"
         ),
@@ -407,13 +413,21 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
                 id_field=aggregate.id_field.name,
             )
         )
+    for projection in ctx.projections:
+        imports.add(f".domain.{snake(projection.name)}", projection.name)
+    for saga in ctx.sagas:
+        imports.add(f".domain.{snake(saga.name)}", saga.name)
+    if ctx.projections:
+        imports.add("esgen.runtime", "ProjectionRunner")
+    if ctx.sagas:
+        imports.add("esgen.runtime", "SagaRunner")
     name = pascal(ctx.name)
     return ServiceModuleIR(
         path=b.package / "service.py",
         sources=b.src(*ctx.files),
         docstring=docstring(
-            f"The {ctx.name} context on an event store: a repository per aggregate, and the "
-            "typed command dispatcher.",
+            f"The {ctx.name} context on an event store: a repository per aggregate, the "
+            "typed command dispatcher, and the runners of its projections and sagas.",
             "",
         ),
         imports=imports.lines(),
@@ -427,6 +441,8 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
         command_alias=f"{name}Command",
         commands=tuple(c.name for c in ctx.commands),
         routes=tuple(r for r in routes if r.commands) + tuple(r for r in routes if not r.commands),
+        projections=tuple(p.name for p in ctx.projections),
+        sagas=tuple(s.name for s in ctx.sagas),
     )
 
 
@@ -450,7 +466,7 @@ def _user_tests(b: _ContextBuilder, aggregate: Aggregate) -> UserTestsIR:
                 kind="command",
                 subject=command.name,
                 version=0,
-                todo=string(
+                todo=_comment(
                     f"{command.name}(...): the command under test; then the events "
                     f"{aggregate.name} should record ({events}) or .then_raises(...)"
                 ),
@@ -468,7 +484,7 @@ def _user_tests(b: _ContextBuilder, aggregate: Aggregate) -> UserTestsIR:
                     kind="upcaster",
                     subject=string(event.name),
                     version=step.old.version,
-                    todo=string(
+                    todo=_comment(
                         f"a {event.name} payload as version {step.old.version} stored it, "
                         f"and the {event.name} it should read as"
                     ),
@@ -489,7 +505,9 @@ def _user_tests(b: _ContextBuilder, aggregate: Aggregate) -> UserTestsIR:
             "",
         ),
         imports=imports.lines(),
-        aggregate_class=aggregate.name,
+        subject_class=aggregate.name,
+        fixture="AggregateScenario",
+        then="then",
         scenarios=tuple(scenarios),
     )
 

@@ -27,18 +27,21 @@ __all__ = [
     "ModuleIR",
     "Owner",
     "PackageInitIR",
+    "ProjectionModuleIR",
     "ReExportIR",
     "RegistryEntryIR",
     "RegistryModuleIR",
     "Root",
     "RouteIR",
+    "SagaModuleIR",
     "ScenarioIR",
+    "SendMethodIR",
     "ServiceModuleIR",
     "StrategyIR",
     "UpcasterRegistrationIR",
     "UpcasterTestsIR",
     "UpcastersModuleIR",
-    "UserAggregateIR",
+    "UserClassIR",
     "UserPackageIR",
     "UserTestsIR",
     "UserUpcasterIR",
@@ -144,11 +147,10 @@ class MethodIR:
     """An abstract method of a generated base, and its stub in the user's scaffold."""
 
     name: str
-    parameter: str  # "event" or "command"
-    parameter_type: str
+    parameters: str  # after `self`, e.g. "event: AccountOpened"; may be empty
     returns: str
     docstring: str  # a string literal
-    todo: str  # a string literal: the NotImplementedError message of the stub
+    todo: str  # comment text: what the stub is for
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +218,8 @@ class ServiceModuleIR(ModuleIR):
     command_alias: str
     commands: tuple[str, ...]
     routes: tuple[RouteIR, ...]
+    projections: tuple[str, ...]  # the user's projection classes
+    sagas: tuple[str, ...]  # the user's saga classes
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +241,49 @@ class UpcasterTestsIR(ModuleIR):
     tests: tuple[StrategyIR, ...]
 
 
+@dataclass(frozen=True, kw_only=True)
+class ProjectionModuleIR(ModuleIR):
+    """The row model and the abstract base of one projection."""
+
+    template: ClassVar[str] = "generated/projection.py.jinja"
+    row: ModelIR
+    base_name: str
+    base_docstring: str  # a string literal
+    name: str  # a string literal: the checkpoint and table name
+    table: str  # a Python expression building the TableSpec
+    handlers: tuple[MappingEntryIR, ...]
+    methods: tuple[MethodIR, ...]
+    exports: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SendMethodIR:
+    name: str
+    command: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SagaModuleIR(ModuleIR):
+    """The state model and the abstract base of one saga."""
+
+    template: ClassVar[str] = "generated/saga.py.jinja"
+    state: ModelIR
+    base_name: str
+    base_docstring: str  # a string literal
+    name: str  # a string literal
+    starts_with: str
+    correlation: str  # a string literal
+    handlers: tuple[MappingEntryIR, ...]
+    fails_on: tuple[str, ...]
+    sends: tuple[str, ...]
+    compensations: tuple[MappingEntryIR, ...]
+    timeout: str  # a Python expression: None or a timedelta
+    on_deadline: str  # a string literal
+    send_methods: tuple[SendMethodIR, ...]
+    methods: tuple[MethodIR, ...]
+    exports: tuple[str, ...]
+
+
 # -- scaffolds: created once, then the user's -----------------------------------------
 
 
@@ -247,8 +294,10 @@ class UserPackageIR(ModuleIR):
 
 
 @dataclass(frozen=True, kw_only=True)
-class UserAggregateIR(ModuleIR):
-    template: ClassVar[str] = "scaffold/aggregate.py.jinja"
+class UserClassIR(ModuleIR):
+    """The user's subclass of a generated base (aggregate, projection or saga)."""
+
+    template: ClassVar[str] = "scaffold/class.py.jinja"
     owner: ClassVar[Owner] = "user"
     class_name: str
     class_docstring: str  # a string literal
@@ -262,7 +311,7 @@ class UserUpcasterIR(ModuleIR):
     owner: ClassVar[Owner] = "user"
     old_class: str
     new_class: str
-    todo: str  # a string literal
+    todo: str  # comment text
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,15 +320,17 @@ class ScenarioIR:
     kind: Literal["command", "upcaster"]
     subject: str  # the command class, or the event type literal
     version: int  # for upcasters: the stored version
-    todo: str  # a string literal
+    todo: str  # comment text
 
 
 @dataclass(frozen=True, kw_only=True)
 class UserTestsIR(ModuleIR):
-    template: ClassVar[str] = "scaffold/test_aggregate.py.jinja"
+    template: ClassVar[str] = "scaffold/tests.py.jinja"
     owner: ClassVar[Owner] = "user"
     root: ClassVar[Root] = "tests"
-    aggregate_class: str
+    subject_class: str  # the aggregate or saga under test
+    fixture: str  # AggregateScenario or SagaScenario
+    then: str  # the assertion the scaffold ends with: then or then_sends
     scenarios: tuple[ScenarioIR, ...]
 
 

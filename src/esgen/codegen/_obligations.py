@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from esgen.codegen._ir import MethodIR, ModuleIR, Root, UserAggregateIR, UserUpcasterIR
+from esgen.codegen._ir import MethodIR, ModuleIR, Root, UserClassIR, UserUpcasterIR
 
 __all__ = ["Obligation", "find_obligations"]
 
@@ -40,7 +40,7 @@ def find_obligations(
         except SyntaxError as exc:
             found.append(Obligation(path, f"does not parse ({exc.msg}, line {exc.lineno})", True))
             continue
-        if isinstance(module, UserAggregateIR):
+        if isinstance(module, UserClassIR):
             found.extend(_aggregate(path, tree, module.class_name, module.methods))
         elif isinstance(module, UserUpcasterIR):
             function = _function(tree.body, "upcast")
@@ -60,7 +60,8 @@ def _aggregate(
     found = []
     for method in methods:
         function = _function(cls.body, method.name)
-        signature = f"{method.name}(self, {method.parameter}: {method.parameter_type})"
+        parameters = f"self, {method.parameters}" if method.parameters else "self"
+        signature = f"{method.name}({parameters})"
         if function is None:
             what = f"{class_name} lacks {signature} -> {method.returns}"
             found.append(Obligation(path, what, True))

@@ -33,6 +33,7 @@ from esgen.schema import (
 __all__ = [
     "Imports",
     "annotation",
+    "comment_text",
     "constraint_args",
     "docstring",
     "enum_member_names",
@@ -145,14 +146,20 @@ def _black_quotes(literal: str, doubles: int, singles: int) -> str:
     return f'{prefix}"{body}"'
 
 
+def comment_text(text: str) -> str:
+    """Text that may follow `# ` on one line: schema names only, never a newline."""
+    return " ".join(text.split())
+
+
 def docstring(text: str, indent: str, width: int = 79) -> str:
     """A docstring literal. Triple quotes when the text allows it, else an escaped repr.
 
     Long lines are wrapped (formatters leave docstrings alone); line breaks the author
     wrote are kept.
     """
+    limit = width - len(indent)
     text = "\n".join(
-        textwrap.fill(line, width - len(indent), break_long_words=False) if line else ""
+        textwrap.fill(line, limit, break_long_words=False) if len(line) > limit else line
         for line in text.strip().split("\n")
     )
     plain = (

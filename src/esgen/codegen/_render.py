@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache, partial
@@ -58,6 +59,8 @@ def _environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["pystr"] = string
+    env.filters["rstrip"] = str.rstrip
+    env.filters["comment"] = _comment
     return env
 
 
@@ -79,7 +82,8 @@ def render(modules: list[ModuleIR]) -> dict[tuple[Root, PurePosixPath], Rendered
                 preformatted=False,
             )
             continue
-        text = env.get_template(module.template).render(module=module)
+        # One final newline, whatever the template's last lines produced.
+        text = env.get_template(module.template).render(module=module).rstrip("\n") + "\n"
         files[module.root, module.path] = RenderedFile(
             module.path,
             module.owner,
@@ -89,6 +93,12 @@ def render(modules: list[ModuleIR]) -> dict[tuple[Root, PurePosixPath], Rendered
             root=module.root,
         )
     return files
+
+
+def _comment(text: str, indent: int) -> str:
+    """`# text`, wrapped to short lines, each after `indent` spaces but the first."""
+    lines = textwrap.wrap(text, 76 - indent, break_long_words=False) or [""]
+    return ("\n" + " " * indent).join(f"# {line}" for line in lines)
 
 
 def _digest(*parts: str) -> str:

@@ -26,6 +26,9 @@ from esgen.runtime._errors import (
 from esgen.runtime._memory import MemoryEventStore
 from esgen.runtime._messages import Command, Event, ValueObject
 from esgen.runtime._ports import DEFAULT_PAGE_SIZE, EventStore, SnapshotStore, TransactionalStore
+from esgen.runtime._progress_store import ProgressStorage, progress_storage
+from esgen.runtime._projection import Projection, ProjectionRunner, ProjectionStatus
+from esgen.runtime._readmodel import Column, Rows, TableSpec
 from esgen.runtime._records import (
     AppendResult,
     Clock,
@@ -38,6 +41,7 @@ from esgen.runtime._records import (
 )
 from esgen.runtime._registry import Decoder, EventRegistry, Upcaster
 from esgen.runtime._repository import HistoryEntry, Repository
+from esgen.runtime._saga import Saga, SagaError, SagaRunner, SagaStatus
 from esgen.runtime._sqlite import SQLiteEventStore
 
 __all__ = [
@@ -49,6 +53,7 @@ __all__ = [
     "AppendResult",
     "BackendError",
     "Clock",
+    "Column",
     "Command",
     "CommandContext",
     "CommandResult",
@@ -63,13 +68,23 @@ __all__ = [
     "HistoryEntry",
     "MemoryEventStore",
     "NewEvent",
+    "ProgressStorage",
+    "Projection",
+    "ProjectionRunner",
+    "ProjectionStatus",
     "RecordedEvent",
     "RegistryError",
     "Repository",
+    "Rows",
     "SQLiteEventStore",
+    "Saga",
+    "SagaError",
+    "SagaRunner",
+    "SagaStatus",
     "Snapshot",
     "SnapshotStore",
     "StreamNotFound",
+    "TableSpec",
     "TransactionalStore",
     "UndeclaredEvent",
     "UnhandledCommand",
@@ -82,6 +97,7 @@ __all__ = [
     "current_context",
     "handle_command",
     "new_event_id",
+    "progress_storage",
     "state_fingerprint",
     "utc_now",
 ]

@@ -160,6 +160,9 @@ class _Builder:
         description = self._single("description")
         compatibility: Compatibility = self._single("compatibility") or "backward"
         self._collect_names()
+        for suffix in ("Service", "Command"):
+            name = pascal(self.name) + suffix
+            self.claim(name, f"the {suffix.lower()} class of the context", context_loc)
         types = self._build_types()
         aggregates = [
             agg
@@ -227,13 +230,28 @@ class _Builder:
                     path = (*base, "commands", command_name)
                     if self.check_class(command_name, "command", y.key_at(path)):
                         self.command_owner[command_name] = agg_name
-                self.claim(
-                    f"{agg_name}State", f"the state of aggregate {agg_name!r}", y.key_at(base)
-                )
+                for suffix in ("State", "Base"):
+                    self.claim(
+                        f"{agg_name}{suffix}",
+                        f"the {suffix.lower()} class of aggregate {agg_name!r}",
+                        y.key_at(base),
+                    )
             for name in src.doc.projections:
-                self.check_class(name, "projection", y.key_at(("projections", name)))
+                loc = y.key_at(("projections", name))
+                if self.check_class(name, "projection", loc):
+                    for suffix in ("Row", "Base"):
+                        self.claim(
+                            f"{name}{suffix}",
+                            f"the {suffix.lower()} class of projection {name!r}",
+                            loc,
+                        )
             for name in src.doc.sagas:
-                self.check_class(name, "saga", y.key_at(("sagas", name)))
+                loc = y.key_at(("sagas", name))
+                if self.check_class(name, "saga", loc):
+                    for suffix in ("State", "Base"):
+                        self.claim(
+                            f"{name}{suffix}", f"the {suffix.lower()} class of saga {name!r}", loc
+                        )
 
     # -- types ----------------------------------------------------------------------
 

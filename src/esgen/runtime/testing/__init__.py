@@ -4,6 +4,8 @@
   once per backend.
 - `AggregateScenario`: given / when / then for aggregates, without a store.
 - `UpcasterScenario`: given a stored payload of an old version, then the latest event.
+- `SagaScenario`: given past events, when an event (or the deadline), then the commands
+  and compensations a saga sends.
 - `todo`: the failing placeholder of scaffolded tests.
 - `ManualClock`: a clock tests move by hand, for stores and repositories.
 
@@ -18,6 +20,7 @@ from esgen.runtime.testing._contract import (
     MultiProcessContract,
     RepositoryContract,
 )
+from esgen.runtime.testing._saga import SagaScenario
 from esgen.runtime.testing._scenario import AggregateScenario
 from esgen.runtime.testing._todo import todo
 from esgen.runtime.testing._upcasting import UpcasterScenario
@@ -29,6 +32,7 @@ __all__ = [
     "ManualClock",
     "MultiProcessContract",
     "RepositoryContract",
+    "SagaScenario",
     "UpcasterScenario",
     "todo",
 ]

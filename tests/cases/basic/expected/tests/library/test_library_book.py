@@ -12,26 +12,16 @@ from esgen.runtime.testing import AggregateScenario, todo
 
 
 def test_add_book() -> None:
-    (
-        AggregateScenario(Book)
-        .given()  # the events that happened before, oldest first
-        .when(
-            todo(
-                "AddBook(...): the command under test; then the events Book should record (BookAdded) or .then_raises(...)"
-            )
-        )
-        .then()  # the events it should record
-    )
+    # AddBook(...): the command under test; then the events Book should record
+    # (BookAdded) or .then_raises(...)
+    scenario = AggregateScenario(Book).given()  # what happened before
+    scenario.when(todo("AddBook(...)"))
+    scenario.then()  # what it should record or send
 
 
 def test_lend_book() -> None:
-    (
-        AggregateScenario(Book)
-        .given()  # the events that happened before, oldest first
-        .when(
-            todo(
-                "LendBook(...): the command under test; then the events Book should record (BookLent) or .then_raises(...)"
-            )
-        )
-        .then()  # the events it should record
-    )
+    # LendBook(...): the command under test; then the events Book should
+    # record (BookLent) or .then_raises(...)
+    scenario = AggregateScenario(Book).given()  # what happened before
+    scenario.when(todo("LendBook(...)"))
+    scenario.then()  # what it should record or send

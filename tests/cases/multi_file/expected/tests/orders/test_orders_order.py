@@ -12,13 +12,8 @@ from esgen.runtime.testing import AggregateScenario, todo
 
 
 def test_place_order() -> None:
-    (
-        AggregateScenario(Order)
-        .given()  # the events that happened before, oldest first
-        .when(
-            todo(
-                "PlaceOrder(...): the command under test; then the events Order should record (OrderPlaced) or .then_raises(...)"
-            )
-        )
-        .then()  # the events it should record
-    )
+    # PlaceOrder(...): the command under test; then the events Order should
+    # record (OrderPlaced) or .then_raises(...)
+    scenario = AggregateScenario(Order).given()  # what happened before
+    scenario.when(todo("PlaceOrder(...)"))
+    scenario.then()  # what it should record or send

@@ -12,13 +12,8 @@ from esgen.runtime.testing import AggregateScenario, todo
 
 
 def test_ship() -> None:
-    (
-        AggregateScenario(Shipment)
-        .given()  # the events that happened before, oldest first
-        .when(
-            todo(
-                "Ship(...): the command under test; then the events Shipment should record (Shipped) or .then_raises(...)"
-            )
-        )
-        .then()  # the events it should record
-    )
+    # Ship(...): the command under test; then the events Shipment should
+    # record (Shipped) or .then_raises(...)
+    scenario = AggregateScenario(Shipment).given()  # what happened before
+    scenario.when(todo("Ship(...)"))
+    scenario.then()  # what it should record or send

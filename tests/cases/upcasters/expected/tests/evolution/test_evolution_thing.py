@@ -14,56 +14,32 @@ from esgen.runtime.testing import AggregateScenario, UpcasterScenario, todo
 
 
 def test_upcast_added_without_default_v1() -> None:
-    (
-        UpcasterScenario(REGISTRY)
-        .given(
-            "AddedWithoutDefault",
-            1,
-            todo(
-                "a AddedWithoutDefault payload as version 1 stored it, and the AddedWithoutDefault it should read as"
-            ),
-        )
-        .then(todo("the event it should read as"))
-    )
+    # a AddedWithoutDefault payload as version 1 stored it, and the
+    # AddedWithoutDefault it should read as
+    scenario = UpcasterScenario(REGISTRY)
+    scenario.given("AddedWithoutDefault", 1, todo("the stored payload"))
+    scenario.then(todo("the event it should read as"))
 
 
 def test_upcast_type_narrowed_v1() -> None:
-    (
-        UpcasterScenario(REGISTRY)
-        .given(
-            "TypeNarrowed",
-            1,
-            todo(
-                "a TypeNarrowed payload as version 1 stored it, and the TypeNarrowed it should read as"
-            ),
-        )
-        .then(todo("the event it should read as"))
-    )
+    # a TypeNarrowed payload as version 1 stored it, and the TypeNarrowed it
+    # should read as
+    scenario = UpcasterScenario(REGISTRY)
+    scenario.given("TypeNarrowed", 1, todo("the stored payload"))
+    scenario.then(todo("the event it should read as"))
 
 
 def test_upcast_enum_shrunk_v1() -> None:
-    (
-        UpcasterScenario(REGISTRY)
-        .given(
-            "EnumShrunk",
-            1,
-            todo(
-                "a EnumShrunk payload as version 1 stored it, and the EnumShrunk it should read as"
-            ),
-        )
-        .then(todo("the event it should read as"))
-    )
+    # a EnumShrunk payload as version 1 stored it, and the EnumShrunk it
+    # should read as
+    scenario = UpcasterScenario(REGISTRY)
+    scenario.given("EnumShrunk", 1, todo("the stored payload"))
+    scenario.then(todo("the event it should read as"))
 
 
 def test_upcast_manual_by_choice_v1() -> None:
-    (
-        UpcasterScenario(REGISTRY)
-        .given(
-            "ManualByChoice",
-            1,
-            todo(
-                "a ManualByChoice payload as version 1 stored it, and the ManualByChoice it should read as"
-            ),
-        )
-        .then(todo("the event it should read as"))
-    )
+    # a ManualByChoice payload as version 1 stored it, and the ManualByChoice
+    # it should read as
+    scenario = UpcasterScenario(REGISTRY)
+    scenario.given("ManualByChoice", 1, todo("the stored payload"))
+    scenario.then(todo("the event it should read as"))

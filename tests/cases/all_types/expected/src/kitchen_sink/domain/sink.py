@@ -16,6 +16,6 @@ class Sink(SinkBase):
     """The Sink."""
 
     def apply_everything_happened(self, event: EverythingHappened) -> SinkState:
-        raise NotImplementedError(
-            "Sink.apply_everything_happened: return the SinkState after EverythingHappened"
-        )
+        # TODO: Sink.apply_everything_happened: return the SinkState after
+        # EverythingHappened
+        raise NotImplementedError("Sink.apply_everything_happened")

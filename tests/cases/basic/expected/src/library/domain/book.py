@@ -19,21 +19,19 @@ class Book(BookBase):
     """The Book."""
 
     def handle_add_book(self, command: AddBook) -> Sequence[BookAdded]:
-        raise NotImplementedError(
-            "Book.handle_add_book: decide which events AddBook causes (BookAdded)"
-        )
+        # TODO: Book.handle_add_book: decide which events AddBook causes
+        # (BookAdded)
+        raise NotImplementedError("Book.handle_add_book")
 
     def handle_lend_book(self, command: LendBook) -> Sequence[BookLent]:
-        raise NotImplementedError(
-            "Book.handle_lend_book: decide which events LendBook causes (BookLent)"
-        )
+        # TODO: Book.handle_lend_book: decide which events LendBook causes
+        # (BookLent)
+        raise NotImplementedError("Book.handle_lend_book")
 
     def apply_book_added(self, event: BookAdded) -> BookState:
-        raise NotImplementedError(
-            "Book.apply_book_added: return the BookState after BookAdded"
-        )
+        # TODO: Book.apply_book_added: return the BookState after BookAdded
+        raise NotImplementedError("Book.apply_book_added")
 
     def apply_book_lent(self, event: BookLent) -> BookState:
-        raise NotImplementedError(
-            "Book.apply_book_lent: return the BookState after BookLent"
-        )
+        # TODO: Book.apply_book_lent: return the BookState after BookLent
+        raise NotImplementedError("Book.apply_book_lent")

@@ -16,6 +16,5 @@ class Thing(ThingBase):
     "ends with a backslash \\"
 
     def apply_happened(self, event: Happened) -> ThingState:
-        raise NotImplementedError(
-            "Thing.apply_happened: return the ThingState after Happened"
-        )
+        # TODO: Thing.apply_happened: return the ThingState after Happened
+        raise NotImplementedError("Thing.apply_happened")

@@ -16,6 +16,6 @@ class Customer(CustomerBase):
     """The Customer."""
 
     def apply_customer_moved(self, event: CustomerMoved) -> CustomerState:
-        raise NotImplementedError(
-            "Customer.apply_customer_moved: return the CustomerState after CustomerMoved"
-        )
+        # TODO: Customer.apply_customer_moved: return the CustomerState after
+        # CustomerMoved
+        raise NotImplementedError("Customer.apply_customer_moved")

@@ -19,11 +19,11 @@ class Order(OrderBase):
     """The Order."""
 
     def handle_place_order(self, command: PlaceOrder) -> Sequence[OrderPlaced]:
-        raise NotImplementedError(
-            "Order.handle_place_order: decide which events PlaceOrder causes (OrderPlaced)"
-        )
+        # TODO: Order.handle_place_order: decide which events PlaceOrder
+        # causes (OrderPlaced)
+        raise NotImplementedError("Order.handle_place_order")
 
     def apply_order_placed(self, event: OrderPlaced) -> OrderState:
-        raise NotImplementedError(
-            "Order.apply_order_placed: return the OrderState after OrderPlaced"
-        )
+        # TODO: Order.apply_order_placed: return the OrderState after
+        # OrderPlaced
+        raise NotImplementedError("Order.apply_order_placed")

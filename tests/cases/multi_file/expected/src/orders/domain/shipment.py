@@ -19,11 +19,10 @@ class Shipment(ShipmentBase):
     """The Shipment."""
 
     def handle_ship(self, command: Ship) -> Sequence[Shipped]:
-        raise NotImplementedError(
-            "Shipment.handle_ship: decide which events Ship causes (Shipped)"
-        )
+        # TODO: Shipment.handle_ship: decide which events Ship causes
+        # (Shipped)
+        raise NotImplementedError("Shipment.handle_ship")
 
     def apply_shipped(self, event: Shipped) -> ShipmentState:
-        raise NotImplementedError(
-            "Shipment.apply_shipped: return the ShipmentState after Shipped"
-        )
+        # TODO: Shipment.apply_shipped: return the ShipmentState after Shipped
+        raise NotImplementedError("Shipment.apply_shipped")

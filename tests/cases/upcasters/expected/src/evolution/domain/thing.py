@@ -29,51 +29,50 @@ class Thing(ThingBase):
     def apply_field_added_with_default(
         self, event: FieldAddedWithDefault
     ) -> ThingState:
-        raise NotImplementedError(
-            "Thing.apply_field_added_with_default: return the ThingState after FieldAddedWithDefault"
-        )
+        # TODO: Thing.apply_field_added_with_default: return the ThingState
+        # after FieldAddedWithDefault
+        raise NotImplementedError("Thing.apply_field_added_with_default")
 
     def apply_optional_field_added(self, event: OptionalFieldAdded) -> ThingState:
-        raise NotImplementedError(
-            "Thing.apply_optional_field_added: return the ThingState after OptionalFieldAdded"
-        )
+        # TODO: Thing.apply_optional_field_added: return the ThingState after
+        # OptionalFieldAdded
+        raise NotImplementedError("Thing.apply_optional_field_added")
 
     def apply_field_removed(self, event: FieldRemoved) -> ThingState:
-        raise NotImplementedError(
-            "Thing.apply_field_removed: return the ThingState after FieldRemoved"
-        )
+        # TODO: Thing.apply_field_removed: return the ThingState after
+        # FieldRemoved
+        raise NotImplementedError("Thing.apply_field_removed")
 
     def apply_field_renamed(self, event: FieldRenamed) -> ThingState:
-        raise NotImplementedError(
-            "Thing.apply_field_renamed: return the ThingState after FieldRenamed"
-        )
+        # TODO: Thing.apply_field_renamed: return the ThingState after
+        # FieldRenamed
+        raise NotImplementedError("Thing.apply_field_renamed")
 
     def apply_widened(self, event: Widened) -> ThingState:
-        raise NotImplementedError(
-            "Thing.apply_widened: return the ThingState after Widened"
-        )
+        # TODO: Thing.apply_widened: return the ThingState after Widened
+        raise NotImplementedError("Thing.apply_widened")
 
     def apply_three_versions(self, event: ThreeVersions) -> ThingState:
-        raise NotImplementedError(
-            "Thing.apply_three_versions: return the ThingState after ThreeVersions"
-        )
+        # TODO: Thing.apply_three_versions: return the ThingState after
+        # ThreeVersions
+        raise NotImplementedError("Thing.apply_three_versions")
 
     def apply_added_without_default(self, event: AddedWithoutDefault) -> ThingState:
-        raise NotImplementedError(
-            "Thing.apply_added_without_default: return the ThingState after AddedWithoutDefault"
-        )
+        # TODO: Thing.apply_added_without_default: return the ThingState after
+        # AddedWithoutDefault
+        raise NotImplementedError("Thing.apply_added_without_default")
 
     def apply_type_narrowed(self, event: TypeNarrowed) -> ThingState:
-        raise NotImplementedError(
-            "Thing.apply_type_narrowed: return the ThingState after TypeNarrowed"
-        )
+        # TODO: Thing.apply_type_narrowed: return the ThingState after
+        # TypeNarrowed
+        raise NotImplementedError("Thing.apply_type_narrowed")
 
     def apply_enum_shrunk(self, event: EnumShrunk) -> ThingState:
-        raise NotImplementedError(
-            "Thing.apply_enum_shrunk: return the ThingState after EnumShrunk"
-        )
+        # TODO: Thing.apply_enum_shrunk: return the ThingState after
+        # EnumShrunk
+        raise NotImplementedError("Thing.apply_enum_shrunk")
 
     def apply_manual_by_choice(self, event: ManualByChoice) -> ThingState:
-        raise NotImplementedError(
-            "Thing.apply_manual_by_choice: return the ThingState after ManualByChoice"
-        )
+        # TODO: Thing.apply_manual_by_choice: return the ThingState after
+        # ManualByChoice
+        raise NotImplementedError("Thing.apply_manual_by_choice")

@@ -11,6 +11,6 @@ from ...events.thing import ManualByChoice, ManualByChoiceV1
 
 
 def upcast(event: ManualByChoiceV1) -> ManualByChoice:
-    raise NotImplementedError(
-        "upcast ManualByChoice version 1 to 2 in evolution.domain.upcasting.manual_by_choice_v1"
-    )
+    # TODO: upcast ManualByChoice version 1 to 2 in
+    # evolution.domain.upcasting.manual_by_choice_v1
+    raise NotImplementedError("upcast ManualByChoiceV1")

@@ -1,0 +1,73 @@
+"""The MoneyTransfer saga: withdraw from the source, deposit to the target, and refund
+the source when the deposit is rejected (for example, the target account is closed)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from ..commands.account import DepositMoney, RefundMoney, WithdrawMoney
+from ..commands.transfer import CompleteTransfer, FailTransfer
+from ..events.account import (
+    DepositRejected,
+    MoneyDeposited,
+    MoneyWithdrawn,
+    WithdrawalRejected,
+)
+from ..events.transfer import TransferRequested
+from ..sagas.money_transfer import MoneyTransferBase, MoneyTransferState
+
+
+class MoneyTransfer(MoneyTransferBase):
+    """Withdraw from the source, deposit to the target; refund if the deposit fails."""
+
+    def on_transfer_requested(self, event: TransferRequested) -> None:
+        self.state = MoneyTransferState(
+            source_account=event.source_account,
+            target_account=event.target_account,
+            amount=event.amount,
+        )
+        self.send_withdraw_money(
+            WithdrawMoney(
+                account_id=event.source_account,
+                amount=event.amount,
+                transfer_id=event.transfer_id,
+            )
+        )
+
+    def on_money_withdrawn(self, event: MoneyWithdrawn) -> None:
+        self.state = self.state.model_copy(update={"withdrawn": True})
+        self.send_deposit_money(
+            DepositMoney(
+                account_id=self.state.target_account,
+                amount=self.state.amount,
+                transfer_id=event.transfer_id,
+            )
+        )
+
+    def on_withdrawal_rejected(self, event: WithdrawalRejected) -> None:
+        # Nothing was taken, so nothing to undo: the transfer simply fails.
+        self.send_fail_transfer(self._fail(f"withdrawal rejected: {event.reason}"))
+        self.fail(event.reason)
+
+    def on_money_deposited(self, event: MoneyDeposited) -> None:
+        self.send_complete_transfer(CompleteTransfer(transfer_id=self._transfer_id))
+        self.complete()
+
+    def on_deposit_rejected(self, event: DepositRejected) -> None:
+        # The refund of the withdrawal follows from the compensation below.
+        self.send_fail_transfer(self._fail(f"deposit rejected: {event.reason}"))
+
+    def compensate_withdraw_money(self, sent: WithdrawMoney) -> RefundMoney | None:
+        if not self.state.withdrawn:
+            return None  # the withdrawal was rejected: nothing to give back
+        assert sent.transfer_id is not None  # every withdrawal this saga sends has one
+        return RefundMoney(
+            account_id=sent.account_id, amount=sent.amount, transfer_id=sent.transfer_id
+        )
+
+    @property
+    def _transfer_id(self) -> UUID:
+        return UUID(self.correlation_value)
+
+    def _fail(self, reason: str) -> FailTransfer:
+        return FailTransfer(transfer_id=self._transfer_id, reason=reason)

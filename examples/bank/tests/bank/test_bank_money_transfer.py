@@ -1,0 +1,106 @@
+"""Scenarios of the MoneyTransfer saga: one per event it handles, and its deadline."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from uuid import UUID
+
+from bank.commands.account import DepositMoney, RefundMoney, WithdrawMoney
+from bank.commands.transfer import CompleteTransfer, FailTransfer
+from bank.domain.money_transfer import MoneyTransfer
+from bank.events.account import (
+    DepositRejected,
+    MoneyDeposited,
+    MoneyWithdrawn,
+    WithdrawalRejected,
+)
+from bank.events.transfer import TransferRequested
+from bank.types import Money
+
+from esgen.runtime.testing import SagaScenario
+
+TRANSFER = UUID("00000000-0000-4000-8000-0000000000c1")
+SOURCE = UUID("00000000-0000-4000-8000-0000000000d1")
+TARGET = UUID("00000000-0000-4000-8000-0000000000d2")
+TEN = Money(amount=Decimal(10), currency="EUR")
+REQUESTED = TransferRequested(
+    transfer_id=TRANSFER, source_account=SOURCE, target_account=TARGET, amount=TEN
+)
+WITHDRAW = WithdrawMoney(account_id=SOURCE, amount=TEN, transfer_id=TRANSFER)
+WITHDRAWN = MoneyWithdrawn(amount=TEN, transfer_id=TRANSFER)
+
+
+def transfer() -> SagaScenario[MoneyTransfer]:
+    return SagaScenario(MoneyTransfer, str(TRANSFER))
+
+
+def test_money_transfer_on_transfer_requested() -> None:
+    transfer().when(REQUESTED).then_sends(WITHDRAW).then_status("running")
+
+
+def test_money_transfer_on_money_withdrawn() -> None:
+    (
+        transfer()
+        .given(REQUESTED)
+        .when(WITHDRAWN)
+        .then_sends(DepositMoney(account_id=TARGET, amount=TEN, transfer_id=TRANSFER))
+        .then_status("running")
+    )
+
+
+def test_money_transfer_on_withdrawal_rejected() -> None:
+    saga = (
+        transfer()
+        .given(REQUESTED)
+        .when(WithdrawalRejected(amount=TEN, reason="insufficient funds", transfer_id=TRANSFER))
+        .then_sends(
+            FailTransfer(transfer_id=TRANSFER, reason="withdrawal rejected: insufficient funds")
+        )
+        .then_compensates()  # the withdrawal failed: nothing to give back
+        .then_status("failed")
+    )
+    assert saga.reason == "insufficient funds"
+
+
+def test_money_transfer_on_money_deposited() -> None:
+    (
+        transfer()
+        .given(REQUESTED, WITHDRAWN)
+        .when(MoneyDeposited(amount=TEN, transfer_id=TRANSFER))
+        .then_sends(CompleteTransfer(transfer_id=TRANSFER))
+        .then_status("completed")
+    )
+
+
+def test_money_transfer_on_deposit_rejected_refunds_the_source() -> None:
+    (
+        transfer()
+        .given(REQUESTED, WITHDRAWN)
+        .when(DepositRejected(amount=TEN, reason="the account is closed", transfer_id=TRANSFER))
+        .then_sends(
+            FailTransfer(transfer_id=TRANSFER, reason="deposit rejected: the account is closed")
+        )
+        .then_compensates(RefundMoney(account_id=SOURCE, amount=TEN, transfer_id=TRANSFER))
+        .then_status("compensated")
+    )
+
+
+def test_a_refused_deposit_command_also_refunds_the_source() -> None:
+    (
+        transfer()
+        .given(REQUESTED)
+        .when(WITHDRAWN, failing=(DepositMoney,))
+        .then_sends()
+        .then_compensates(RefundMoney(account_id=SOURCE, amount=TEN, transfer_id=TRANSFER))
+        .then_status("failed")
+    )
+
+
+def test_a_transfer_that_takes_too_long_is_compensated() -> None:
+    (
+        transfer()
+        .given(REQUESTED, WITHDRAWN)
+        .when_deadline_passes()
+        .then_compensates(RefundMoney(account_id=SOURCE, amount=TEN, transfer_id=TRANSFER))
+        .then_status("timed_out")
+    )

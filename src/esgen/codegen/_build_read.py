@@ -1,0 +1,391 @@
+"""IR of the read side and workflows: projection and saga bases, their scaffolds and tests."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+from esgen.codegen._ir import (
+    MappingEntryIR,
+    MethodIR,
+    ModelIR,
+    ModuleIR,
+    PackageInitIR,
+    ProjectionModuleIR,
+    SagaModuleIR,
+    ScenarioIR,
+    SendMethodIR,
+    UserClassIR,
+    UserTestsIR,
+)
+from esgen.codegen._pyexpr import Imports, docstring, string
+from esgen.codegen._pyexpr import comment_text as _comment
+from esgen.schema import (
+    DictType,
+    EnumType,
+    ListType,
+    NamedType,
+    NullableType,
+    Projection,
+    Saga,
+    ScalarKind,
+    ScalarType,
+    TypeExpr,
+    UserType,
+    snake,
+)
+
+if TYPE_CHECKING:
+    from esgen.codegen._build import _ContextBuilder
+
+__all__ = ["column_type", "read_side_modules"]
+
+_SCALAR_COLUMNS = {
+    ScalarKind.INT: "integer",
+    ScalarKind.FLOAT: "real",
+    ScalarKind.BOOL: "boolean",
+}
+
+
+def column_type(type_: TypeExpr, types: dict[str, UserType]) -> tuple[str, bool]:
+    """(column type, nullable) for a read-model field: scalars as themselves, decimals,
+    ids and times as exact text, enums as their value, anything structured as JSON."""
+    if isinstance(type_, NullableType):
+        return column_type(type_.inner, types)[0], True
+    if isinstance(type_, ScalarType):
+        return _SCALAR_COLUMNS.get(type_.kind, "text"), False
+    if isinstance(type_, NamedType) and isinstance(types.get(type_.name), EnumType):
+        return "text", False
+    if isinstance(type_, ListType | DictType | NamedType):
+        return "json", False
+    raise TypeError(type_)  # pragma: no cover
+
+
+def read_side_modules(b: _ContextBuilder) -> list[ModuleIR]:
+    ctx = b.context
+    modules: list[ModuleIR] = []
+    sources = b.src(*ctx.files)
+    if ctx.projections:
+        modules.append(
+            PackageInitIR(
+                path=b.package / "projections" / "__init__.py",
+                sources=sources,
+                docstring=docstring("Row models and abstract bases of the projections.", ""),
+            )
+        )
+        for projection in ctx.projections:
+            modules.append(_projection_module(b, projection))
+            modules.append(_user_projection(b, projection))
+    if ctx.sagas:
+        modules.append(
+            PackageInitIR(
+                path=b.package / "sagas" / "__init__.py",
+                sources=sources,
+                docstring=docstring("State models and abstract bases of the sagas.", ""),
+            )
+        )
+        for saga in ctx.sagas:
+            modules.append(_saga_module(b, saga))
+            modules.append(_user_saga(b, saga))
+            modules.append(_saga_tests(b, saga))
+    return modules
+
+
+def handler_name(event: str) -> str:
+    return f"on_{snake(event)}"
+
+
+# -- projections ----------------------------------------------------------------------
+
+
+def _projection_methods(b: _ContextBuilder, projection: Projection) -> list[MethodIR]:
+    return [
+        MethodIR(
+            name=handler_name(event),
+            parameters=f"event: {event}, recorded: RecordedEvent",
+            returns="None",
+            docstring=docstring(
+                f"Change the rows for {event}, through `self.rows` (get, put, update, "
+                "delete). `recorded` is the stored envelope: stream, position, time, "
+                "metadata.",
+                "        ",
+            ),
+            todo=_comment(f"{projection.name}.{handler_name(event)}: change the rows for {event}"),
+        )
+        for event in projection.consumes
+    ]
+
+
+def _event_imports(
+    b: _ContextBuilder, names: tuple[str, ...], imports: Imports, depth: int
+) -> None:
+    prefix = "." * (depth + 1)
+    for name in names:
+        event = b.context.event(name)
+        assert event is not None
+        imports.add(f"{prefix}events.{snake(event.aggregate)}", name)
+
+
+def _command_imports(
+    b: _ContextBuilder, names: tuple[str, ...], imports: Imports, depth: int
+) -> None:
+    prefix = "." * (depth + 1)
+    for name in names:
+        command = b.context.command(name)
+        assert command is not None
+        imports.add(f"{prefix}commands.{snake(command.aggregate)}", name)
+
+
+def _projection_module(b: _ContextBuilder, projection: Projection) -> ProjectionModuleIR:
+    imports = Imports()
+    imports.add("__future__", "annotations")
+    imports.add("abc", "ABC")
+    imports.add("abc", "abstractmethod")
+    imports.add("collections.abc", "Mapping")
+    imports.add("typing", "ClassVar")
+    imports.add("pydantic", "BaseModel")
+    for name in ("Column", "Event", "Projection", "RecordedEvent", "TableSpec", "ValueObject"):
+        imports.add("esgen.runtime", name)
+    _event_imports(b, projection.consumes, imports, 1)
+    b.uses(projection.fields, imports, 1)
+    row_name = f"{projection.name}Row"
+    table_name = snake(projection.name)
+    columns = []
+    for f in projection.fields:
+        kind, nullable = column_type(f.type, b.types)
+        null = ", nullable=True" if nullable else ""
+        columns.append(f"Column({string(f.name)}, {string(kind)}{null})")
+    table = (
+        f"TableSpec({string(table_name)}, key={string(projection.key)}, "
+        f"columns=({', '.join(columns)},))"
+    )
+    described = projection.description or f"The {projection.name} projection."
+    row = ModelIR(
+        row_name,
+        "ValueObject",
+        docstring(f"One row of the {table_name} read model.", "    "),
+        (),
+        b.fields(projection.fields, imports),  # before imports.lines(): fields add imports
+    )
+    return ProjectionModuleIR(
+        path=b.package / "projections" / f"{snake(projection.name)}.py",
+        sources=b.src(projection.location.file),
+        docstring=docstring(f"Rows and abstract base of the {projection.name} projection.", ""),
+        imports=imports.lines(),
+        row=row,
+        base_name=f"{projection.name}Base",
+        base_docstring=docstring(
+            f"{described}\n\nGenerated base: subclass it in {b.context.name}.domain."
+            f"{snake(projection.name)}; its rows live in the table (a view) {table_name!r}.",
+            "    ",
+        ),
+        name=string(table_name),
+        table=table,
+        handlers=tuple(
+            MappingEntryIR(event, string(handler_name(event))) for event in projection.consumes
+        ),
+        methods=tuple(_projection_methods(b, projection)),
+        exports=(f"{projection.name}Base", row_name),
+    )
+
+
+def _user_projection(b: _ContextBuilder, projection: Projection) -> UserClassIR:
+    module = snake(projection.name)
+    imports = Imports()
+    imports.add("__future__", "annotations")
+    imports.add("esgen.runtime", "RecordedEvent")
+    imports.add(f"..projections.{module}", f"{projection.name}Base")
+    _event_imports(b, projection.consumes, imports, 1)
+    return UserClassIR(
+        path=b.package / "domain" / f"{module}.py",
+        sources=b.src(projection.location.file),
+        docstring=docstring(
+            f"The {projection.name} projection: how each event changes its rows.\n\n"
+            "Yours to edit: esgen created this file once and never touches it again.",
+            "",
+        ),
+        imports=imports.lines(),
+        class_name=projection.name,
+        class_docstring=docstring(projection.description or f"The {projection.name}.", "    "),
+        base_name=f"{projection.name}Base",
+        methods=tuple(_projection_methods(b, projection)),
+    )
+
+
+# -- sagas ----------------------------------------------------------------------------
+
+
+def _saga_methods(b: _ContextBuilder, saga: Saga) -> list[MethodIR]:
+    methods = []
+    for event in dict.fromkeys((saga.starts_with, *saga.handles)):
+        start = event == saga.starts_with
+        failure = event in saga.fails_on
+        what = (
+            "Start the workflow: set `self.state` and send the first commands"
+            if start
+            else "React to it: send commands (send_*), update `self.state`, or complete()"
+        )
+        if failure:
+            what += "; the compensations run after this handler"
+        methods.append(
+            MethodIR(
+                name=handler_name(event),
+                parameters=f"event: {event}",
+                returns="None",
+                docstring=docstring(f"{event} happened. {what}.", "        "),
+                todo=_comment(f"{saga.name}.{handler_name(event)}: react to {event}"),
+            )
+        )
+    for sent, undo in saga.compensations:
+        name = f"compensate_{snake(sent)}"
+        methods.append(
+            MethodIR(
+                name=name,
+                parameters=f"sent: {sent}",
+                returns=f"{undo} | None",
+                docstring=docstring(
+                    f"The {undo} that undoes a {sent} this saga sent, or None when that "
+                    f"{sent} had no effect to undo (say, it was rejected).",
+                    "        ",
+                ),
+                todo=_comment(f"{saga.name}.{name}: build the {undo} that undoes {sent}"),
+            )
+        )
+    if saga.timeout is not None and saga.timeout.then == "handler":
+        methods.append(
+            MethodIR(
+                name="on_timeout",
+                parameters="",
+                returns="None",
+                docstring=docstring(
+                    f"The deadline ({saga.timeout.text}) passed: send commands, complete() "
+                    "or fail(); if the instance is still running afterwards, it times out "
+                    "and the compensations run.",
+                    "        ",
+                ),
+                todo=_comment(f"{saga.name}.on_timeout: decide what the deadline means"),
+            )
+        )
+    return methods
+
+
+def _saga_module(b: _ContextBuilder, saga: Saga) -> SagaModuleIR:
+    imports = Imports()
+    imports.add("__future__", "annotations")
+    imports.add("abc", "ABC")
+    imports.add("abc", "abstractmethod")
+    imports.add("collections.abc", "Mapping")
+    imports.add("typing", "ClassVar")
+    imports.add("typing", "Literal")
+    imports.add("datetime", "timedelta")
+    imports.add("pydantic", "BaseModel")
+    for name in ("Command", "Event", "Saga", "ValueObject"):
+        imports.add("esgen.runtime", name)
+    _event_imports(b, (saga.starts_with, *saga.handles), imports, 1)
+    _command_imports(b, saga.sends, imports, 1)
+    b.uses(saga.state, imports, 1)
+    state_name = f"{saga.name}State"
+    described = saga.description or f"The {saga.name} saga."
+    timeout = "None" if saga.timeout is None else f"timedelta(seconds={saga.timeout.seconds})"
+    state = ModelIR(
+        state_name,
+        "ValueObject",
+        docstring(f"What the {saga.name} saga remembers between events.", "    "),
+        (),
+        b.fields(saga.state, imports),  # before imports.lines(): fields add imports
+    )
+    return SagaModuleIR(
+        path=b.package / "sagas" / f"{snake(saga.name)}.py",
+        sources=b.src(saga.location.file),
+        docstring=docstring(f"State and abstract base of the {saga.name} saga.", ""),
+        imports=imports.lines(),
+        state=state,
+        base_name=f"{saga.name}Base",
+        base_docstring=docstring(
+            f"{described}\n\nGenerated base: subclass it in {b.context.name}.domain."
+            f"{snake(saga.name)}. Instances start with {saga.starts_with} and are found "
+            f"again by {saga.correlation!r}.",
+            "    ",
+        ),
+        name=string(saga.name),
+        starts_with=saga.starts_with,
+        correlation=string(saga.correlation),
+        handlers=tuple(
+            MappingEntryIR(event, string(handler_name(event)))
+            for event in dict.fromkeys((saga.starts_with, *saga.handles))
+        ),
+        fails_on=saga.fails_on,
+        sends=saga.sends,
+        compensations=tuple(
+            MappingEntryIR(sent, string(f"compensate_{snake(sent)}"))
+            for sent, _ in saga.compensations
+        ),
+        timeout=timeout,
+        on_deadline=string(saga.timeout.then if saga.timeout is not None else "compensate"),
+        send_methods=tuple(SendMethodIR(f"send_{snake(c)}", c) for c in saga.sends),
+        methods=tuple(_saga_methods(b, saga)),
+        exports=(f"{saga.name}Base", state_name),
+    )
+
+
+def _user_saga(b: _ContextBuilder, saga: Saga) -> UserClassIR:
+    module = snake(saga.name)
+    imports = Imports()
+    imports.add("__future__", "annotations")
+    imports.add(f"..sagas.{module}", f"{saga.name}Base")
+    _event_imports(b, (saga.starts_with, *saga.handles), imports, 1)
+    _command_imports(b, tuple(undo for _, undo in saga.compensations), imports, 1)
+    _command_imports(b, tuple(sent for sent, _ in saga.compensations), imports, 1)
+    return UserClassIR(
+        path=b.package / "domain" / f"{module}.py",
+        sources=b.src(saga.location.file),
+        docstring=docstring(
+            f"The {saga.name} saga: how the workflow reacts to each event, and how it "
+            "undoes its steps.\n\n"
+            "Yours to edit: esgen created this file once and never touches it again.",
+            "",
+        ),
+        imports=imports.lines(),
+        class_name=saga.name,
+        class_docstring=docstring(saga.description or f"The {saga.name}.", "    "),
+        base_name=f"{saga.name}Base",
+        methods=tuple(_saga_methods(b, saga)),
+    )
+
+
+def _saga_tests(b: _ContextBuilder, saga: Saga) -> UserTestsIR:
+    ctx = b.context
+    imports = Imports()
+    imports.add("__future__", "annotations")
+    imports.add("esgen.runtime.testing", "SagaScenario")
+    imports.add("esgen.runtime.testing", "todo")
+    imports.add(f"{ctx.name}.domain.{snake(saga.name)}", saga.name)
+    scenarios = [
+        ScenarioIR(
+            test_name=f"test_{snake(saga.name)}_{handler_name(event)}",
+            kind="command",
+            subject=event,
+            version=0,
+            todo=_comment(
+                f"{event}(...): the event under test (given the events before it, starting "
+                f"with {saga.starts_with}); then the commands {saga.name} sends, and "
+                ".then_compensates(...) for a failure"
+            ),
+        )
+        for event in dict.fromkeys((saga.starts_with, *saga.handles))
+    ]
+    return UserTestsIR(
+        path=PurePosixPath(ctx.name) / f"test_{ctx.name}_{snake(saga.name)}.py",
+        sources=b.src(saga.location.file),
+        docstring=docstring(
+            f"Scenarios of the {saga.name} saga: one per event it handles.\n\n"
+            "Yours to edit: esgen created this file once. Each test fails until its "
+            "scenario is written.",
+            "",
+        ),
+        imports=imports.lines(),
+        subject_class=saga.name,
+        fixture="SagaScenario",
+        then="then_sends",
+        scenarios=tuple(scenarios),
+    )

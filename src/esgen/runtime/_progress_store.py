@@ -1,0 +1,287 @@
+"""Where projections and sagas keep their progress, in the event store's own database.
+
+The port (`ProgressStorage`, one `ProgressUnit` per transaction) is what the projection
+and saga runners use; each backend implements it on the connection of its `transaction()`
+hook, so a checkpoint always commits with the read-model rows or saga state it covers.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from esgen.runtime._errors import BackendError
+from esgen.runtime._messages import Command
+from esgen.runtime._readmodel import TableBackend, TableSpec
+from esgen.runtime._sqlite import SQLiteEventStore
+
+__all__ = [
+    "ProgressStorage",
+    "ProgressUnit",
+    "SQLiteProgressStorage",
+    "SagaRecord",
+    "progress_storage",
+    "saga_steps",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SagaRecord:
+    """A saga instance as stored: its state and the commands it sent, as JSON."""
+
+    saga: str
+    correlation: str
+    status: str
+    state: str | None
+    steps: str  # JSON list of [command_type, command JSON]
+    metadata: str  # JSON: the correlation id of the conversation that started it
+    started_at: str
+    deadline: str | None
+
+
+class ProgressUnit(ABC):
+    """Reads and writes of one transaction."""
+
+    # -- projections ------------------------------------------------------------------
+
+    @abstractmethod
+    def generations(self, name: str) -> dict[int, tuple[int, bool]]:
+        """generation -> (checkpoint position, active) for a projection."""
+
+    @abstractmethod
+    def set_checkpoint(self, name: str, generation: int, position: int, active: bool) -> None: ...
+
+    @abstractmethod
+    def create_table(self, spec: TableSpec, generation: int) -> None: ...
+
+    @abstractmethod
+    def activate(self, spec: TableSpec, generation: int) -> None:
+        """Point the projection's view at `generation` and drop every other generation."""
+
+    @abstractmethod
+    def table(self, spec: TableSpec, generation: int) -> TableBackend: ...
+
+    # -- sagas ------------------------------------------------------------------------
+
+    @abstractmethod
+    def saga(self, saga: str, correlation: str) -> SagaRecord | None: ...
+
+    @abstractmethod
+    def save_saga(self, record: SagaRecord, updated_at: datetime) -> None: ...
+
+    @abstractmethod
+    def due_sagas(self, saga: str, now: datetime) -> list[SagaRecord]:
+        """Running instances whose deadline has passed."""
+
+    @abstractmethod
+    def mark_handled(self, saga: str, event_id: str) -> bool:
+        """Record that the saga handled this event; False if it already had."""
+
+
+class ProgressStorage(ABC):
+    @abstractmethod
+    def unit(self) -> AbstractContextManager[ProgressUnit]:
+        """One transaction of the event store's database."""
+
+
+def progress_storage(store: object) -> ProgressStorage:
+    """The progress storage of an event store that supports transactions."""
+    if isinstance(store, SQLiteEventStore):
+        return SQLiteProgressStorage(store)
+    factory = getattr(store, "progress_storage", None)
+    if callable(factory):
+        storage = factory()
+        assert isinstance(storage, ProgressStorage)
+        return storage
+    raise TypeError(
+        f"{type(store).__name__} cannot keep read models and checkpoints in the same "
+        "transaction as their effects; use SQLiteEventStore or PostgresEventStore"
+    )
+
+
+# -- SQLite -------------------------------------------------------------------------------
+
+_SQL_TYPES = {"text": "TEXT", "integer": "INTEGER", "real": "REAL", "boolean": "INTEGER",
+              "json": "TEXT"}  # fmt: skip
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS esgen_projections (
+        name TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        position INTEGER NOT NULL DEFAULT 0,
+        active INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (name, generation)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS esgen_sagas (
+        saga TEXT NOT NULL,
+        correlation TEXT NOT NULL,
+        status TEXT NOT NULL,
+        state TEXT,
+        steps TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        deadline TEXT,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (saga, correlation)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS esgen_sagas_due ON esgen_sagas (saga, status, deadline)",
+    """CREATE TABLE IF NOT EXISTS esgen_saga_events (
+        saga TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        PRIMARY KEY (saga, event_id)
+    ) WITHOUT ROWID""",
+)
+
+
+def _quote(name: str) -> str:
+    if not name.isidentifier():
+        raise ValueError(f"not a valid table or column name: {name!r}")
+    return f'"{name}"'
+
+
+def _physical(spec: TableSpec, generation: int) -> str:
+    return f"{spec.name}__g{generation}"
+
+
+class SQLiteProgressStorage(ProgressStorage):
+    def __init__(self, store: SQLiteEventStore) -> None:
+        self._store = store
+        with store.transaction() as conn:
+            for statement in _SCHEMA:
+                conn.execute(statement)
+
+    @contextmanager
+    def unit(self) -> Iterator[ProgressUnit]:
+        try:
+            with self._store.transaction() as conn:
+                yield _SQLiteUnit(conn)
+        except sqlite3.Error as exc:
+            raise BackendError(f"projection or saga progress could not be stored: {exc}") from exc
+
+
+class _SQLiteUnit(ProgressUnit):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def generations(self, name: str) -> dict[int, tuple[int, bool]]:
+        rows = self._conn.execute(
+            "SELECT generation, position, active FROM esgen_projections WHERE name = ?", (name,)
+        )
+        return {g: (p, bool(a)) for g, p, a in rows}
+
+    def set_checkpoint(self, name: str, generation: int, position: int, active: bool) -> None:
+        self._conn.execute(
+            "INSERT INTO esgen_projections (name, generation, position, active) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (name, generation) "
+            "DO UPDATE SET position = excluded.position, active = excluded.active",
+            (name, generation, position, int(active)),
+        )
+
+    def create_table(self, spec: TableSpec, generation: int) -> None:
+        columns = ", ".join(
+            f"{_quote(c.name)} {_SQL_TYPES[c.type]}{'' if c.nullable else ' NOT NULL'}"
+            for c in spec.columns
+        )
+        self._conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {_quote(_physical(spec, generation))} "
+            f"({columns}, PRIMARY KEY ({_quote(spec.key)}))"
+        )
+
+    def activate(self, spec: TableSpec, generation: int) -> None:
+        view = _quote(spec.name)
+        self._conn.execute(f"DROP VIEW IF EXISTS {view}")
+        self._conn.execute(
+            f"CREATE VIEW {view} AS SELECT * FROM {_quote(_physical(spec, generation))}"
+        )
+        for other in self.generations(spec.name):
+            if other != generation:
+                self._conn.execute(f"DROP TABLE IF EXISTS {_quote(_physical(spec, other))}")
+                self._conn.execute(
+                    "DELETE FROM esgen_projections WHERE name = ? AND generation = ?",
+                    (spec.name, other),
+                )
+        self._conn.execute(
+            "UPDATE esgen_projections SET active = (generation = ?) WHERE name = ?",
+            (generation, spec.name),
+        )
+
+    def table(self, spec: TableSpec, generation: int) -> TableBackend:
+        return _SQLiteTable(self._conn, spec, _physical(spec, generation))
+
+    def saga(self, saga: str, correlation: str) -> SagaRecord | None:
+        row = self._conn.execute(
+            "SELECT saga, correlation, status, state, steps, metadata, started_at, deadline "
+            "FROM esgen_sagas WHERE saga = ? AND correlation = ?",
+            (saga, correlation),
+        ).fetchone()
+        return None if row is None else SagaRecord(*row)
+
+    def save_saga(self, record: SagaRecord, updated_at: datetime) -> None:
+        self._conn.execute(
+            "INSERT INTO esgen_sagas (saga, correlation, status, state, steps, metadata, "
+            "started_at, deadline, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (saga, correlation) DO UPDATE SET status = excluded.status, "
+            "state = excluded.state, steps = excluded.steps, deadline = excluded.deadline, "
+            "updated_at = excluded.updated_at",
+            (record.saga, record.correlation, record.status, record.state, record.steps,
+             record.metadata, record.started_at, record.deadline, updated_at.isoformat()),
+        )  # fmt: skip
+
+    def due_sagas(self, saga: str, now: datetime) -> list[SagaRecord]:
+        rows = self._conn.execute(
+            "SELECT saga, correlation, status, state, steps, metadata, started_at, deadline "
+            "FROM esgen_sagas WHERE saga = ? AND status = 'running' AND deadline <= ? "
+            "ORDER BY deadline, correlation",
+            (saga, now.isoformat()),
+        )
+        return [SagaRecord(*row) for row in rows]
+
+    def mark_handled(self, saga: str, event_id: str) -> bool:
+        cursor = self._conn.execute(
+            "INSERT OR IGNORE INTO esgen_saga_events (saga, event_id) VALUES (?, ?)",
+            (saga, event_id),
+        )
+        return cursor.rowcount == 1
+
+
+class _SQLiteTable(TableBackend):
+    def __init__(self, conn: sqlite3.Connection, spec: TableSpec, physical: str) -> None:
+        self._conn = conn
+        self._names = [c.name for c in spec.columns]
+        table = _quote(physical)
+        columns = ", ".join(_quote(n) for n in self._names)
+        key = _quote(spec.key)
+        self._select = f"SELECT {columns} FROM {table} WHERE {key} = ?"
+        self._select_all = f"SELECT {columns} FROM {table} ORDER BY {key}"
+        marks = ", ".join("?" for _ in self._names)
+        self._upsert = f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})"
+        self._delete = f"DELETE FROM {table} WHERE {key} = ?"
+
+    def select(self, key: Any) -> Mapping[str, Any] | None:
+        row = self._conn.execute(self._select, (key,)).fetchone()
+        return None if row is None else dict(zip(self._names, row, strict=True))
+
+    def select_all(self) -> Iterator[Mapping[str, Any]]:
+        for row in self._conn.execute(self._select_all):
+            yield dict(zip(self._names, row, strict=True))
+
+    def upsert(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        self._conn.executemany(self._upsert, rows)
+
+    def delete(self, keys: Sequence[Any]) -> None:
+        self._conn.executemany(self._delete, [(k,) for k in keys])
+
+
+def saga_steps(sent: Sequence[Command], compensated: Sequence[Command]) -> str:
+    """The JSON of a saga's steps: commands sent, and compensations sent."""
+    data = {
+        "sent": [[type(c).command_type, c.model_dump_json()] for c in sent],
+        "compensated": [[type(c).command_type, c.model_dump_json()] for c in compensated],
+    }
+    return json.dumps(data, separators=(",", ":"))

@@ -1,0 +1,265 @@
+"""Projections: read models built from the store's global order, rebuildable at any time.
+
+The runner reads events after a projection's checkpoint in pages; for each page it calls
+the typed handlers of the events the projection consumes (upcast to their latest
+version) and commits the changed rows with the new checkpoint in one transaction. An
+event at or below the checkpoint is never applied again, whatever crashed when.
+
+A rebuild fills a new generation of the table from the first event while the live one
+keeps serving (and keeps being updated); when the new generation has caught up, it
+replaces the old one in a single commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from esgen.runtime._errors import AggregateDefinitionError
+from esgen.runtime._messages import Event
+from esgen.runtime._ports import EventStore
+from esgen.runtime._progress_store import ProgressStorage, ProgressUnit, progress_storage
+from esgen.runtime._readmodel import Rows, TableSpec
+from esgen.runtime._records import RecordedEvent
+from esgen.runtime._registry import EventRegistry
+
+__all__ = ["Progress", "Projection", "ProjectionRunner", "ProjectionStatus"]
+
+logger = logging.getLogger("esgen.runtime")
+
+RowT = TypeVar("RowT", bound=BaseModel)
+
+Progress = Callable[[str, int, int], None]
+"""Called after each page: (projection name, position reached, head position)."""
+
+
+class Projection(Generic[RowT]):
+    """Base of every projection. Generated bases set the class attributes; users write the
+    handlers, each `(self, event, recorded) -> None`, changing rows through `self.rows`."""
+
+    name: ClassVar[str]
+    """Stable name; also the name of the read model's table (a view) in the database."""
+    table: ClassVar[TableSpec]
+    row_type: ClassVar[type[BaseModel]]
+    handlers: ClassVar[Mapping[type[Event], str]] = {}
+    """Latest event class -> the method that handles it."""
+
+    _by_type: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._by_type = {event.event_type: method for event, method in cls.handlers.items()}
+
+    def __init__(self) -> None:
+        self._rows: Rows[RowT] | None = None
+
+    @property
+    def rows(self) -> Rows[RowT]:
+        """The read model's rows, inside the page being processed."""
+        if self._rows is None:
+            raise RuntimeError(f"{self.name}: rows are only available while handling events")
+        return self._rows
+
+    @classmethod
+    def consumes(cls) -> frozenset[str]:
+        return frozenset(cls._by_type)
+
+    @staticmethod
+    def aggregate_id(recorded: RecordedEvent) -> str:
+        """The id of the aggregate whose stream holds the event (`Account-<id>` -> id)."""
+        return recorded.stream_id.partition("-")[2]
+
+
+class ProjectionStatus:
+    def __init__(self, name: str, generation: int, position: int, head: int) -> None:
+        self.name = name
+        self.generation = generation
+        self.position = position
+        self.head = head
+
+    @property
+    def behind(self) -> int:
+        return max(0, self.head - self.position)
+
+    def __repr__(self) -> str:
+        return (
+            f"ProjectionStatus(name={self.name!r}, generation={self.generation}, "
+            f"position={self.position}, head={self.head})"
+        )
+
+
+class ProjectionRunner:
+    """Keeps projections up to date with an event store that supports transactions."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        registry: EventRegistry,
+        projections: Sequence[Projection[Any]],
+        *,
+        page_size: int = 1000,
+        storage: ProgressStorage | None = None,
+    ) -> None:
+        names = [p.name for p in projections]
+        if len(set(names)) != len(names):
+            raise AggregateDefinitionError(f"projection names must be unique: {names}")
+        for projection in projections:
+            for event_type in projection.consumes():
+                if event_type not in registry:
+                    raise AggregateDefinitionError(
+                        f"projection {projection.name!r} consumes {event_type!r}, which the "
+                        "registry does not know"
+                    )
+        self._store = store
+        self._registry = registry
+        self._projections = {p.name: p for p in projections}
+        self._page_size = page_size
+        self._storage = storage or progress_storage(store)
+        with self._storage.unit() as unit:
+            for projection in projections:
+                if not unit.generations(projection.name):
+                    unit.create_table(projection.table, 1)
+                    unit.set_checkpoint(projection.name, 1, 0, active=True)
+                    unit.activate(projection.table, 1)
+
+    @property
+    def projections(self) -> Mapping[str, Projection[Any]]:
+        return self._projections
+
+    def status(self) -> list[ProjectionStatus]:
+        head = self._store.head_position()
+        result = []
+        with self._storage.unit() as unit:
+            for name in self._projections:
+                generation, position = _active(unit, name)
+                result.append(ProjectionStatus(name, generation, position, head))
+        return result
+
+    # -- catching up ------------------------------------------------------------------
+
+    def catch_up(self, progress: Progress | None = None) -> int:
+        """Process every event recorded so far; returns how many events were handled."""
+        handled = 0
+        for name in self._projections:
+            while True:
+                count, done = self._page(name, None, progress)
+                handled += count
+                if done:
+                    break
+        return handled
+
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        poll_interval: float = 0.25,
+        progress: Progress | None = None,
+    ) -> None:
+        """Catch up, then follow new events until `stop` is set.
+
+        Waits on the store's notifications when it has them, else polls.
+        """
+        wait: Callable[[int, float], bool] | None = getattr(self._store, "wait_for_events", None)
+        while not stop.is_set():
+            self.catch_up(progress)
+            head = self._store.head_position()
+            if wait is not None:
+                wait(head, poll_interval)
+            else:
+                stop.wait(poll_interval)
+
+    # -- rebuilding -------------------------------------------------------------------
+
+    def rebuild(self, name: str, progress: Progress | None = None) -> int:
+        """Replay every event into a fresh generation, then switch readers over to it.
+
+        The current generation keeps serving, and is kept up to date by `catch_up`,
+        until the switch; the switch itself is one commit.
+        """
+        projection = self._projections[name]
+        with self._storage.unit() as unit:
+            generations = unit.generations(name)
+            new = max(generations) + 1
+            # A rebuild interrupted earlier leaves an inactive generation: start it over.
+            for generation, (_, active) in generations.items():
+                if not active:
+                    new = generation
+            unit.create_table(projection.table, new)
+            unit.set_checkpoint(name, new, 0, active=False)
+        handled = 0
+        while True:
+            count, done = self._page(name, new, progress)
+            handled += count
+            if done:
+                break
+        # The last pages and the switch share a transaction (which holds the write lock),
+        # so no event can fall between catching up and switching over.
+        with self._storage.unit() as unit:
+            done = False
+            while not done:
+                count, done = self._process(unit, projection, new, progress)
+                handled += count
+            unit.activate(projection.table, new)
+        logger.info("projection %s rebuilt as generation %d", name, new)
+        return handled
+
+    # -- one page ---------------------------------------------------------------------
+
+    def _page(
+        self, name: str, generation: int | None, progress: Progress | None
+    ) -> tuple[int, bool]:
+        with self._storage.unit() as unit:
+            return self._process(unit, self._projections[name], generation, progress)
+
+    def _process(
+        self,
+        unit: ProgressUnit,
+        projection: Projection[Any],
+        generation: int | None,
+        progress: Progress | None,
+    ) -> tuple[int, bool]:
+        """Handle one page inside `unit`; returns (events handled, reached the head)."""
+        name = projection.name
+        generations = unit.generations(name)
+        if generation is None:
+            generation, position = _active(unit, name)
+        else:
+            position = generations[generation][0]
+        active = generations.get(generation, (0, False))[1]
+        # The checkpoint is read inside the transaction: two runners never apply one event.
+        records = self._store.read_all(after=position, limit=self._page_size)
+        if not records:
+            return 0, True
+        table = unit.table(projection.table, generation)
+        rows: Rows[Any] = Rows(projection.table, projection.row_type, table)
+        projection._rows = rows
+        handled = 0
+        by_type = projection._by_type
+        decode = self._registry.decode_recorded
+        try:
+            for recorded in records:
+                method = by_type.get(recorded.event_type)
+                if method is None:
+                    continue
+                getattr(projection, method)(decode(recorded), recorded)
+                handled += 1
+            rows.flush()
+        finally:
+            rows.discard()
+            projection._rows = None
+        last = records[-1].position
+        unit.set_checkpoint(name, generation, last, active=active)
+        if progress is not None:
+            progress(name, last, self._store.head_position())
+        return handled, len(records) < self._page_size
+
+
+def _active(unit: ProgressUnit, name: str) -> tuple[int, int]:
+    for generation, (position, active) in unit.generations(name).items():
+        if active:
+            return generation, position
+    raise LookupError(f"projection {name!r} has no active generation")

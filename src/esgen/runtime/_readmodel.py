@@ -1,0 +1,169 @@
+"""Read-model tables: typed rows in the event store's own database.
+
+A projection's rows live in a real table with one column per field, so they can be read
+with plain SQL; the table's name is a view over the active generation, so a rebuild can
+fill a new generation while readers keep seeing the old one, then switch in one commit.
+
+Within one unit of work (one page of events), rows are kept in an identity map: reads
+of a row already touched cost nothing, and writes go to the database once per page.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel
+
+__all__ = ["Column", "ColumnType", "Rows", "TableSpec"]
+
+RowT = TypeVar("RowT", bound=BaseModel)
+
+ColumnType = Literal["text", "integer", "real", "boolean", "json"]
+"""How a field is stored: decimals, ids and times as text (exact, sortable ISO text)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: ColumnType
+    nullable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    """The read model's table: its name (the view readers query), key and columns."""
+
+    name: str
+    key: str
+    columns: tuple[Column, ...]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+class _Deleted:
+    pass
+
+
+_DELETED = _Deleted()
+
+
+class Rows(Generic[RowT]):
+    """Typed access to one projection's rows inside the current unit of work.
+
+    Handlers use `get`, `put`, `update` and `delete`; the runner flushes the changes
+    with the projection's checkpoint, in one transaction.
+    """
+
+    def __init__(self, spec: TableSpec, row_type: type[RowT], backend: TableBackend) -> None:
+        self._spec = spec
+        self._row_type = row_type
+        self._backend = backend
+        self._touched: dict[Any, RowT | _Deleted | None] = {}
+
+    def get(self, key: Any) -> RowT | None:
+        db_key = _key(key)
+        if db_key in self._touched:
+            row = self._touched[db_key]
+            return None if isinstance(row, _Deleted) else row
+        values = self._backend.select(db_key)
+        row = None if values is None else self._decode(values)
+        self._touched[db_key] = row
+        return row
+
+    def put(self, row: RowT) -> None:
+        """Insert the row, or replace the row with the same key."""
+        self._touched[_key(getattr(row, self._spec.key))] = row
+
+    def update(self, key: Any, **changes: Any) -> RowT:
+        """Change some fields of an existing row; KeyError if there is none."""
+        row = self.get(key)
+        if row is None:
+            raise KeyError(f"{self._spec.name}: no row with {self._spec.key} = {key!r}")
+        updated = self._row_type.model_validate({**row.model_dump(), **changes})
+        self.put(updated)
+        return updated
+
+    def delete(self, key: Any) -> None:
+        self._touched[_key(key)] = _DELETED
+
+    def all(self) -> list[RowT]:
+        """Every row, with this unit's changes applied, ordered by key."""
+        rows = {_key(v[self._spec.key]): self._decode(v) for v in self._backend.select_all()}
+        for key, row in self._touched.items():
+            if isinstance(row, _Deleted):
+                rows.pop(key, None)
+            elif row is not None:
+                rows[key] = row
+        return [rows[k] for k in sorted(rows, key=str)]
+
+    def flush(self) -> None:
+        upserts = [self._encode(r) for r in self._touched.values() if isinstance(r, BaseModel)]
+        deletes = [k for k, r in self._touched.items() if isinstance(r, _Deleted)]
+        if deletes:
+            self._backend.delete(deletes)
+        if upserts:
+            self._backend.upsert(upserts)
+        self._touched.clear()
+
+    def discard(self) -> None:
+        self._touched.clear()
+
+    def _encode(self, row: RowT) -> tuple[Any, ...]:
+        data = row.model_dump(mode="json")
+        return tuple(_to_column(c, data[c.name]) for c in self._spec.columns)
+
+    def _decode(self, values: Mapping[str, Any]) -> RowT:
+        data = {c.name: _from_column(c, values[c.name]) for c in self._spec.columns}
+        return self._row_type.model_validate(data)
+
+
+def _key(value: Any) -> Any:
+    # Keys are compared as stored: a UUID key and its text are the same row.
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, BaseModel):
+        return value.model_dump_json()
+    return str(value)
+
+
+def _to_column(column: Column, value: Any) -> Any:
+    if value is None:
+        return None
+    if column.type == "json":
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    if column.type == "boolean":
+        return bool(value)
+    return value
+
+
+def _from_column(column: Column, value: Any) -> Any:
+    if value is None:
+        return None
+    if column.type == "json":
+        return json.loads(value) if isinstance(value, str) else value
+    if column.type == "boolean":
+        return bool(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+class TableBackend:
+    """SQL for one physical table, in the dialect of the connection it runs on."""
+
+    def select(self, key: Any) -> Mapping[str, Any] | None:
+        raise NotImplementedError
+
+    def select_all(self) -> Iterator[Mapping[str, Any]]:
+        raise NotImplementedError
+
+    def upsert(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        raise NotImplementedError
+
+    def delete(self, keys: Sequence[Any]) -> None:
+        raise NotImplementedError

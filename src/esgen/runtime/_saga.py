@@ -1,0 +1,356 @@
+"""Sagas (process managers): workflows across aggregates, with compensation.
+
+An instance starts with its starting event and is found again by its correlation field.
+Its handlers send commands (only those the schema allows) through the context's command
+dispatcher; each command sent successfully is remembered as a step. After a failure
+event, a failed command, or a deadline that passed, the compensations of the steps run
+in reverse order.
+
+The runner follows the store's global order like a projection. Handling an event, the
+commands it causes (and the events they record), the instance's new state and the
+checkpoint commit in one transaction, so redelivery never sends a command twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import BaseModel
+
+from esgen.runtime._context import command_context
+from esgen.runtime._errors import AggregateDefinitionError, EventStoreError
+from esgen.runtime._messages import Command, Event
+from esgen.runtime._ports import EventStore
+from esgen.runtime._progress_store import (
+    ProgressStorage,
+    ProgressUnit,
+    SagaRecord,
+    progress_storage,
+    saga_steps,
+)
+from esgen.runtime._records import Clock, RecordedEvent, utc_now
+from esgen.runtime._registry import EventRegistry
+
+__all__ = [
+    "Dispatch",
+    "Saga",
+    "SagaError",
+    "SagaRunner",
+    "SagaStatus",
+    "compensate",
+    "react",
+    "send_outbox",
+    "time_out",
+]
+
+logger = logging.getLogger("esgen.runtime")
+
+StateT = TypeVar("StateT", bound=BaseModel)
+
+Dispatch = Callable[[Any], object]
+"""Sends one command (the generated service's `dispatch`)."""
+
+SagaStatus = Literal["running", "completed", "failed", "compensated", "timed_out"]
+
+
+class SagaError(EventStoreError, TypeError):
+    """A saga tried something its schema does not allow (e.g. a command it may not send)."""
+
+
+class Saga(Generic[StateT]):
+    """Base of every saga. Generated bases set the class attributes and typed `send_*`
+    methods; users write the handlers, compensations and (if declared) `on_timeout`."""
+
+    name: ClassVar[str]
+    starts_with: ClassVar[type[Event]]
+    correlation: ClassVar[str]
+    """The field, on every event the saga handles, whose value identifies the instance."""
+    handlers: ClassVar[Mapping[type[Event], str]] = {}
+    fails_on: ClassVar[frozenset[type[Event]]] = frozenset()
+    sends: ClassVar[frozenset[type[Command]]] = frozenset()
+    compensations: ClassVar[Mapping[type[Command], str]] = {}
+    """Command sent -> the method building the command that undoes it."""
+    timeout: ClassVar[timedelta | None] = None
+    on_deadline: ClassVar[Literal["compensate", "handler"]] = "compensate"
+    state_type: ClassVar[type[BaseModel]]
+
+    def __init__(self, correlation_value: str) -> None:
+        self.correlation_value = correlation_value
+        self.state_or_none: StateT | None = None
+        self.status: SagaStatus = "running"
+        self.reason: str | None = None
+        self.steps: list[Command] = []
+        """Commands sent successfully, oldest first: what compensation undoes."""
+        self.compensated: list[Command] = []
+        """Compensating commands sent, in the order they were sent."""
+        self._outbox: list[Command] = []
+
+    @property
+    def state(self) -> StateT:
+        if self.state_or_none is None:
+            raise LookupError(f"{self.name} {self.correlation_value!r} has no state yet")
+        return self.state_or_none
+
+    @state.setter
+    def state(self, value: StateT) -> None:
+        self.state_or_none = value
+
+    # -- what handlers call -------------------------------------------------------------
+
+    def send(self, command: Command) -> None:
+        """Queue a command; it is dispatched when the handler returns."""
+        if type(command) not in self.sends:
+            allowed = ", ".join(sorted(c.__name__ for c in self.sends))
+            raise SagaError(
+                f"{self.name} may not send {type(command).__name__} (it may send: {allowed})"
+            )
+        self._outbox.append(command)
+
+    def complete(self) -> None:
+        """The workflow reached its goal; the instance handles no more events."""
+        self.status = "completed"
+
+    def fail(self, reason: str) -> None:
+        """Give up: the compensations of the steps taken so far run, newest first."""
+        self.status = "failed"
+        self.reason = reason
+
+    def on_timeout(self) -> None:
+        """Called when the deadline passes, for sagas whose schema says `then: handler`."""
+        raise SagaError(f"{self.name} declares no timeout handler")
+
+    # -- what the runner calls ----------------------------------------------------------
+
+    def _compensation_for(self, command: Command) -> Command | None:
+        method = self.compensations.get(type(command))
+        return None if method is None else getattr(self, method)(command)
+
+    @classmethod
+    def _handles(cls) -> dict[str, str]:
+        return {event.event_type: method for event, method in cls.handlers.items()}
+
+
+SagaT = TypeVar("SagaT", bound=Saga[Any])
+
+
+class SagaRunner(Generic[SagaT]):
+    """Runs one saga class over an event store that supports transactions."""
+
+    def __init__(
+        self,
+        saga_class: type[SagaT],
+        store: EventStore,
+        registry: EventRegistry,
+        dispatch: Dispatch,
+        *,
+        clock: Clock = utc_now,
+        page_size: int = 500,
+        storage: ProgressStorage | None = None,
+    ) -> None:
+        self._class = saga_class
+        self._store = store
+        self._registry = registry
+        self._dispatch = dispatch
+        self._clock = clock
+        self._page_size = page_size
+        self._storage = storage or progress_storage(store)
+        self._handles = saga_class._handles()
+        self._start_type = saga_class.starts_with.event_type
+        self._fails = {e.event_type for e in saga_class.fails_on}
+        self._commands = {c.command_type: c for c in saga_class.sends}
+        self._checkpoint = f"saga:{saga_class.name}"
+        if self._start_type not in self._handles:
+            raise AggregateDefinitionError(
+                f"{saga_class.name} has no handler for its starting event {self._start_type}"
+            )
+        with self._storage.unit() as unit:
+            if not unit.generations(self._checkpoint):
+                unit.set_checkpoint(self._checkpoint, 1, 0, active=True)
+
+    # -- following the store ----------------------------------------------------------
+
+    def catch_up(self) -> int:
+        """Handle every event recorded so far, then run due deadlines; returns how many
+        events were handled."""
+        handled = 0
+        while True:
+            count, done = self._page()
+            handled += count
+            if done:
+                break
+        self.expire()
+        return handled
+
+    def run(self, stop: threading.Event, *, poll_interval: float = 0.25) -> None:
+        wait: Callable[[int, float], bool] | None = getattr(self._store, "wait_for_events", None)
+        while not stop.is_set():
+            self.catch_up()
+            if wait is not None:
+                wait(self._store.head_position(), poll_interval)
+            else:
+                stop.wait(poll_interval)
+
+    def _page(self) -> tuple[int, bool]:
+        with self._storage.unit() as unit:
+            position = unit.generations(self._checkpoint)[1][0]
+            records = self._store.read_all(after=position, limit=self._page_size)
+            if not records:
+                return 0, True
+            handled = 0
+            for recorded in records:
+                if recorded.event_type in self._handles and self._handle(unit, recorded):
+                    handled += 1
+            unit.set_checkpoint(self._checkpoint, 1, records[-1].position, active=True)
+            return handled, len(records) < self._page_size
+
+    def _handle(self, unit: ProgressUnit, recorded: RecordedEvent) -> bool:
+        event = self._registry.decode_recorded(recorded)
+        value = getattr(event, self._class.correlation, None)
+        if value is None:
+            return False  # not part of any instance (e.g. a deposit outside a transfer)
+        correlation = str(value)
+        record = unit.saga(self._class.name, correlation)
+        starting = recorded.event_type == self._start_type
+        if record is None and not starting:
+            return False
+        if record is not None and record.status != "running":
+            return False
+        if not unit.mark_handled(self._class.name, str(recorded.event_id)):
+            return False  # already handled: redelivery changes nothing
+        if record is None:
+            saga = self._class(correlation)
+            started = recorded.recorded_at
+            deadline = None if self._class.timeout is None else started + self._class.timeout
+            conversation = recorded.correlation_id or str(recorded.event_id)
+            record = SagaRecord(self._class.name, correlation, "running", None,
+                                saga_steps([], []),
+                                json.dumps({"correlation_id": conversation}),
+                                started.isoformat(),
+                                None if deadline is None else deadline.isoformat())  # fmt: skip
+        else:
+            saga = self._restore(record)
+        with command_context(caused_by=recorded):
+            react(saga, event, self._dispatch)
+        self._save(unit, record, saga)
+        return True
+
+    # -- deadlines --------------------------------------------------------------------
+
+    def expire(self) -> int:
+        """Run the deadline of every instance whose time is up; returns how many ran."""
+        now = self._clock()
+        count = 0
+        with self._storage.unit() as unit:
+            for record in unit.due_sagas(self._class.name, now):
+                saga = self._restore(record)
+                metadata = json.loads(record.metadata)
+                with command_context(
+                    correlation_id=metadata.get("correlation_id"),
+                    causation_id=f"{self._class.name}:{record.correlation}:deadline",
+                ):
+                    time_out(saga, self._dispatch)
+                self._save(unit, record, saga)
+                count += 1
+        return count
+
+    # -- persistence ------------------------------------------------------------------
+
+    def _restore(self, record: SagaRecord) -> SagaT:
+        saga = self._class(record.correlation)
+        if record.state is not None:
+            saga.state_or_none = self._class.state_type.model_validate_json(record.state)
+        saga.status = record.status  # type: ignore[assignment]
+        saga.reason = json.loads(record.metadata).get("reason")
+        steps = json.loads(record.steps)
+        saga.steps = [self._command(kind, data) for kind, data in steps["sent"]]
+        saga.compensated = [self._command(kind, data) for kind, data in steps["compensated"]]
+        return saga
+
+    def _command(self, kind: str, data: str) -> Command:
+        return self._commands[kind].model_validate_json(data)
+
+    def _save(self, unit: ProgressUnit, record: SagaRecord, saga: Saga[Any]) -> None:
+        state = saga.state_or_none
+        metadata = {**json.loads(record.metadata), "reason": saga.reason}
+        unit.save_saga(
+            SagaRecord(
+                record.saga,
+                record.correlation,
+                saga.status,
+                None if state is None else state.model_dump_json(),
+                saga_steps(saga.steps, saga.compensated),
+                json.dumps(metadata, separators=(",", ":")),
+                record.started_at,
+                record.deadline,
+            ),
+            self._clock(),
+        )
+
+    def instance(self, correlation: str) -> SagaT | None:
+        """The stored instance for a correlation value, to inspect its state and status."""
+        with self._storage.unit() as unit:
+            record = unit.saga(self._class.name, correlation)
+        return None if record is None else self._restore(record)
+
+
+# The steps of a saga's life, shared by the runner and the test fixture (SagaScenario).
+
+
+def react(saga: Saga[Any], event: Event, dispatch: Dispatch) -> None:
+    """Run the handler of `event`, send what it queued, and compensate if it failed."""
+    getattr(saga, type(saga)._handles()[event.event_type])(event)
+    send_outbox(saga, dispatch)
+    if type(event) in saga.fails_on and saga.status == "running":
+        saga.status = "compensated"
+        saga.reason = f"{event.event_type} happened"
+    if saga.status in ("failed", "compensated"):
+        compensate(saga, dispatch)
+
+
+def time_out(saga: Saga[Any], dispatch: Dispatch) -> None:
+    """The deadline passed: run the timeout handler, or compensate."""
+    if saga.on_deadline == "handler":
+        saga.on_timeout()
+        send_outbox(saga, dispatch)
+        if saga.status == "running":
+            saga.status = "timed_out"
+    else:
+        saga.status = "timed_out"
+        saga.reason = "the deadline passed"
+    if saga.status in ("failed", "timed_out", "compensated"):
+        compensate(saga, dispatch)
+
+
+def send_outbox(saga: Saga[Any], dispatch: Dispatch) -> None:
+    outbox, saga._outbox = saga._outbox, []
+    for command in outbox:
+        try:
+            dispatch(command)
+        except Exception as exc:  # a refused command fails the workflow
+            logger.info("%s %s: %s failed: %r", saga.name, saga.correlation_value,
+                        type(command).__name__, exc)  # fmt: skip
+            saga.status = "failed"
+            saga.reason = f"{type(command).__name__} failed: {exc}"
+            return
+        saga.steps.append(command)
+
+
+def compensate(saga: Saga[Any], dispatch: Dispatch) -> None:
+    """Undo the steps taken, newest first; a failing compensation does not stop the rest."""
+    for step in reversed(saga.steps):
+        undo = saga._compensation_for(step)
+        if undo is None:
+            continue
+        try:
+            dispatch(undo)
+        except Exception as exc:
+            saga.reason = f"{saga.reason}; compensation {type(undo).__name__} failed: {exc}"
+            logger.warning("%s %s: compensation %s failed: %r", saga.name,
+                           saga.correlation_value, type(undo).__name__, exc)  # fmt: skip
+        else:
+            saga.compensated.append(undo)
