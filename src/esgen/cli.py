@@ -205,5 +205,15 @@ def json_schema(out_file: Path | None) -> None:
         out_file.write_text(text, encoding="utf-8")
 
 
+def _register() -> None:
+    # The run commands import click only; their heavy imports happen when they run.
+    from esgen._cli_run import projections, sagas
+
+    main.add_command(projections)
+    main.add_command(sagas)
+
+
+_register()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

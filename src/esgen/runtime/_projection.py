@@ -201,7 +201,7 @@ class ProjectionRunner:
         with self._storage.unit() as unit:
             done = False
             while not done:
-                count, done = self._process(unit, projection, new, progress)
+                count, done, _ = self._process(unit, projection, new)
                 handled += count
             unit.activate(projection.table, new)
         logger.info("projection %s rebuilt as generation %d", name, new)
@@ -213,16 +213,16 @@ class ProjectionRunner:
         self, name: str, generation: int | None, progress: Progress | None
     ) -> tuple[int, bool]:
         with self._storage.unit() as unit:
-            return self._process(unit, self._projections[name], generation, progress)
+            handled, done, position = self._process(unit, self._projections[name], generation)
+        # Reported after the commit: the callback may read the store, or even write to it.
+        if progress is not None and position is not None:
+            progress(name, position, self._store.head_position())
+        return handled, done
 
     def _process(
-        self,
-        unit: ProgressUnit,
-        projection: Projection[Any],
-        generation: int | None,
-        progress: Progress | None,
-    ) -> tuple[int, bool]:
-        """Handle one page inside `unit`; returns (events handled, reached the head)."""
+        self, unit: ProgressUnit, projection: Projection[Any], generation: int | None
+    ) -> tuple[int, bool, int | None]:
+        """Handle one page inside `unit`: (events handled, reached the head, new position)."""
         name = projection.name
         generations = unit.generations(name)
         if generation is None:
@@ -233,7 +233,7 @@ class ProjectionRunner:
         # The checkpoint is read inside the transaction: two runners never apply one event.
         records = self._store.read_all(after=position, limit=self._page_size)
         if not records:
-            return 0, True
+            return 0, True, None
         table = unit.table(projection.table, generation)
         rows: Rows[Any] = Rows(projection.table, projection.row_type, table)
         projection._rows = rows
@@ -253,9 +253,7 @@ class ProjectionRunner:
             projection._rows = None
         last = records[-1].position
         unit.set_checkpoint(name, generation, last, active=active)
-        if progress is not None:
-            progress(name, last, self._store.head_position())
-        return handled, len(records) < self._page_size
+        return handled, len(records) < self._page_size, last
 
 
 def _active(unit: ProgressUnit, name: str) -> tuple[int, int]:

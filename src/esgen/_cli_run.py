@@ -1,0 +1,177 @@
+"""`esgen projections` and `esgen sagas`: run a context's read side against a store.
+
+They import the generated package of the context (from the configured output folder)
+and use its service, so they run the user's own projection and saga code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["projections", "sagas"]
+
+STORE_HELP = "The event store: a SQLite file path, or a postgresql:// DSN."
+
+
+def _fail(message: str) -> None:
+    raise click.UsageError(message)
+
+
+def _open_store(location: str) -> Any:
+    from esgen.runtime import SQLiteEventStore
+
+    if location.startswith(("postgresql://", "postgres://")):
+        try:
+            from esgen.runtime import PostgresEventStore  # type: ignore[attr-defined]
+        except ImportError as exc:
+            _fail(f"PostgreSQL support is not installed ({exc}); pip install 'esgen[postgres]'")
+        return PostgresEventStore(location)
+    path = Path(location)
+    if not path.exists():
+        _fail(f"no event store at {location!r} (a SQLite file path, or a postgresql:// DSN)")
+    return SQLiteEventStore(path)
+
+
+def _service(context: str | None, store: Any) -> Any:
+    from esgen.config import load_settings
+    from esgen.schema import SchemaError, load_schema_dir, pascal
+
+    settings = load_settings(Path.cwd())
+    try:
+        schema = load_schema_dir(settings.schema_dir)
+    except SchemaError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(1)
+    names = [c.name for c in schema.contexts]
+    if context is None:
+        if len(names) != 1:
+            _fail(f"choose a context with --context (one of: {', '.join(names)})")
+        context = names[0]
+    elif context not in names:
+        _fail(f"no context {context!r} in {settings.schema_dir} (found: {', '.join(names)})")
+    sys.path.insert(0, str(settings.out_dir.resolve()))
+    try:
+        module = importlib.import_module(f"{context}.service")
+    except ImportError as exc:
+        _fail(f"cannot import {context}.service from {settings.out_dir}: {exc}; run esgen generate")
+    return getattr(module, f"{pascal(context)}Service")(store)
+
+
+@contextmanager
+def _progress(label: str, total: int) -> Iterator[Any]:
+    """A progress bar on long runs; quiet for short ones."""
+    if total < 10_000:
+        yield lambda name, position, head: None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        done = 0
+
+        def update(name: str, position: int, head: int) -> None:
+            nonlocal done
+            bar.length = max(bar.length or 0, head)
+            bar.update(position - done)
+            done = position
+
+        yield update
+
+
+@click.group()
+def projections() -> None:
+    """Catch up, follow, rebuild or inspect the projections of a context."""
+
+
+def _runner(store: str, context: str | None) -> Any:
+    service = _service(context, _open_store(store))
+    if not hasattr(service, "projections"):
+        _fail("the context declares no projections")
+    return service.projections()
+
+
+@projections.command("status")
+@click.option("--store", required=True, help=STORE_HELP)
+@click.option("--context", help="The context, when the schema has several.")
+def status(store: str, context: str | None) -> None:
+    """Show each projection's generation, checkpoint and how far behind it is."""
+    for item in _runner(store, context).status():
+        click.echo(
+            f"{item.name:30} generation {item.generation}  at {item.position} of {item.head}"
+            f"  ({item.behind} behind)"
+        )
+
+
+@projections.command("catch-up")
+@click.option("--store", required=True, help=STORE_HELP)
+@click.option("--context", help="The context, when the schema has several.")
+@click.option("--follow", is_flag=True, help="Keep following new events until interrupted.")
+def catch_up(store: str, context: str | None, follow: bool) -> None:
+    """Apply every event recorded since each projection's checkpoint."""
+    runner = _runner(store, context)
+    behind = sum(item.behind for item in runner.status())
+    with _progress("catching up", behind) as progress:
+        handled = runner.catch_up(progress)
+    click.echo(f"esgen: {handled} event(s) applied; projections are up to date")
+    if follow:
+        stop = threading.Event()
+        try:
+            runner.run(stop)
+        except KeyboardInterrupt:
+            stop.set()
+
+
+@projections.command("rebuild")
+@click.argument("names", nargs=-1)
+@click.option("--store", required=True, help=STORE_HELP)
+@click.option("--context", help="The context, when the schema has several.")
+def rebuild(names: tuple[str, ...], store: str, context: str | None) -> None:
+    """Replay all events into fresh read models (all, or NAMES), then switch readers over.
+
+    Readers keep the current read model until the rebuilt one has caught up.
+    """
+    runner = _runner(store, context)
+    known = list(runner.projections)
+    chosen = list(names) or known
+    unknown = [n for n in chosen if n not in known]
+    if unknown:
+        _fail(f"no projection {unknown[0]!r} (known: {', '.join(known)})")
+    head = runner.status()[0].head if known else 0
+    for name in chosen:
+        with _progress(f"rebuilding {name}", head) as progress:
+            handled = runner.rebuild(name, progress)
+        click.echo(f"esgen: {name} rebuilt from {handled} event(s)")
+
+
+@click.group()
+def sagas() -> None:
+    """Run the sagas of a context."""
+
+
+@sagas.command("run")
+@click.option("--store", required=True, help=STORE_HELP)
+@click.option("--context", help="The context, when the schema has several.")
+@click.option("--follow", is_flag=True, help="Keep following new events until interrupted.")
+def run_sagas(store: str, context: str | None, follow: bool) -> None:
+    """Handle every event recorded since each saga's checkpoint, and due deadlines."""
+    service = _service(context, _open_store(store))
+    if not hasattr(service, "sagas"):
+        _fail("the context declares no sagas")
+    runners = service.sagas()
+    handled = sum(r.catch_up() for r in runners)
+    click.echo(f"esgen: sagas handled {handled} event(s)")
+    if follow:
+        stop = threading.Event()
+        threads = [threading.Thread(target=r.run, args=(stop,), daemon=True) for r in runners]
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                thread.join()
+        except KeyboardInterrupt:
+            stop.set()

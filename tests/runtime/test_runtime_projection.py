@@ -1,0 +1,233 @@
+"""Projections on SQLite: catch-up, live following, crashes, concurrent runners, rebuilds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel
+
+from esgen.runtime import (
+    Column,
+    Event,
+    ExpectedVersion,
+    NewEvent,
+    Projection,
+    ProjectionRunner,
+    RecordedEvent,
+    SQLiteEventStore,
+    TableSpec,
+    ValueObject,
+)
+from esgen.runtime.testing._domain import (
+    AccountOpened,
+    MoneyDeposited,
+    MoneyWithdrawn,
+    make_registry,
+)
+
+
+class BalanceRow(ValueObject):
+    account: str
+    owner: str
+    balance: int
+    events: int = 0
+
+
+class Balances(Projection[BalanceRow]):
+    name: ClassVar[str] = "balances"
+    table: ClassVar[TableSpec] = TableSpec(
+        "balances",
+        key="account",
+        columns=(
+            Column("account", "text"),
+            Column("owner", "text"),
+            Column("balance", "integer"),
+            Column("events", "integer"),
+        ),
+    )
+    row_type: ClassVar[type[BaseModel]] = BalanceRow
+    handlers: ClassVar[Mapping[type[Event], str]] = {
+        AccountOpened: "on_opened",
+        MoneyDeposited: "on_deposited",
+        MoneyWithdrawn: "on_withdrawn",
+    }
+    delay: float = 0.0
+
+    def on_opened(self, event: AccountOpened, recorded: RecordedEvent) -> None:
+        key = self.aggregate_id(recorded)
+        self.rows.put(BalanceRow(account=key, owner=event.owner, balance=0, events=1))
+
+    def on_deposited(self, event: MoneyDeposited, recorded: RecordedEvent) -> None:
+        self._add(recorded, event.amount)
+
+    def on_withdrawn(self, event: MoneyWithdrawn, recorded: RecordedEvent) -> None:
+        self._add(recorded, -event.amount)
+
+    def _add(self, recorded: RecordedEvent, amount: int) -> None:
+        if self.delay:
+            time.sleep(self.delay)
+        row = self.rows.get(self.aggregate_id(recorded))
+        assert row is not None
+        self.rows.put(
+            row.model_copy(update={"balance": row.balance + amount, "events": row.events + 1})
+        )
+
+
+def fill(store: SQLiteEventStore, accounts: int, deposits: int, start: int = 0) -> None:
+    for n in range(start, start + accounts):
+        events = [NewEvent.from_event(AccountOpened(owner=f"owner{n}", currency="EUR"))]
+        events += [NewEvent.from_event(MoneyDeposited(amount=1)) for _ in range(deposits)]
+        store.append(f"Account-{n}", events, ExpectedVersion.NO_STREAM)
+
+
+def balances(path: Path) -> dict[str, tuple[int, int]]:
+    """The read model as any SQL client sees it, through the `balances` view."""
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT account, balance, events FROM balances").fetchall()
+    return {account: (balance, events) for account, balance, events in rows}
+
+
+def test_catch_up_applies_every_event_once_and_keeps_a_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite"
+    store = SQLiteEventStore(path)
+    fill(store, accounts=30, deposits=10)
+    runner = ProjectionRunner(store, make_registry(), [Balances()], page_size=64)
+    assert runner.catch_up() == 30 * 11
+    assert balances(path) == {str(n): (10, 11) for n in range(30)}
+    (status,) = runner.status()
+    assert status.position == status.head == store.head_position() and status.behind == 0
+    assert runner.catch_up() == 0  # nothing new: nothing applied again
+    fill(store, accounts=2, deposits=3, start=30)
+    assert runner.catch_up() == 8
+    assert balances(path)["31"] == (3, 4)
+
+
+def test_old_versions_reach_handlers_as_the_latest_version(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite"
+    store = SQLiteEventStore(path)
+    store.append("Account-old", [NewEvent("AccountOpened", 1, '{"owner": "Ada"}')], 0)
+    ProjectionRunner(store, make_registry(), [Balances()]).catch_up()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT owner FROM balances").fetchall() == [("Ada",)]
+
+
+def test_run_follows_new_events_until_stopped(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite"
+    store = SQLiteEventStore(path)
+    runner = ProjectionRunner(store, make_registry(), [Balances()])
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,), kwargs={"poll_interval": 0.02})
+    thread.start()
+    try:
+        writer = SQLiteEventStore(path)
+        fill(writer, accounts=3, deposits=2)
+        deadline = time.monotonic() + 10
+        while balances(path) != {str(n): (2, 3) for n in range(3)}:
+            assert time.monotonic() < deadline, balances(path)
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+CRASHING_RUNNER = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_runtime_projection import Balances
+from esgen.runtime import ProjectionRunner, SQLiteEventStore
+from esgen.runtime.testing._domain import make_registry
+Balances.delay = 0.002
+store = SQLiteEventStore({path!r})
+runner = ProjectionRunner(store, make_registry(), [Balances()], page_size=50)
+print("started", flush=True)
+runner.catch_up()
+"""
+
+
+def test_a_runner_killed_mid_page_applies_nothing_twice(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite"
+    store = SQLiteEventStore(path)
+    fill(store, accounts=20, deposits=30)
+    code = CRASHING_RUNNER.format(tests=str(Path(__file__).parent), path=str(path))
+    process = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None and process.stdout.readline() == "started\n"
+    time.sleep(0.6)  # some pages committed, one half-way through its handlers
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    partial = balances(path)
+    assert 0 < sum(events for _, events in partial.values()) < 20 * 31, "kill came too late"
+    runner = ProjectionRunner(SQLiteEventStore(path), make_registry(), [Balances()])
+    runner.catch_up()
+    assert balances(path) == {str(n): (30, 31) for n in range(20)}
+
+
+def test_two_runners_at_once_apply_each_event_once(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite"
+    fill(SQLiteEventStore(path), accounts=20, deposits=20)
+    runners = [
+        ProjectionRunner(SQLiteEventStore(path), make_registry(), [Balances()], page_size=25)
+        for _ in range(2)
+    ]
+    threads = [threading.Thread(target=r.catch_up) for r in runners]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert balances(path) == {str(n): (20, 21) for n in range(20)}
+
+
+def test_rebuild_replays_into_a_new_generation_while_the_old_one_serves(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite"
+    store = SQLiteEventStore(path)
+    fill(store, accounts=10, deposits=20)
+    runner = ProjectionRunner(store, make_registry(), [Balances()], page_size=20)
+    runner.catch_up()
+    live = balances(path)
+    seen_during_rebuild: list[dict[str, tuple[int, int]]] = []
+
+    def progress(name: str, position: int, head: int) -> None:
+        # Readers keep the complete old read model while the new one fills.
+        seen_during_rebuild.append(balances(path))
+
+    assert runner.rebuild("balances", progress) == 10 * 21
+    assert len(seen_during_rebuild) > 3
+    assert all(view == live for view in seen_during_rebuild)
+    assert balances(path) == live
+    (status,) = runner.status()
+    assert status.generation == 2 and status.behind == 0
+    with sqlite3.connect(path) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "balances__g2" in tables and "balances__g1" not in tables
+
+
+def test_events_recorded_during_a_rebuild_are_in_the_rebuilt_model(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite"
+    store = SQLiteEventStore(path)
+    fill(store, accounts=5, deposits=10)
+    runner = ProjectionRunner(store, make_registry(), [Balances()], page_size=10)
+    runner.catch_up()
+    writer = SQLiteEventStore(path)
+    pages = 0
+
+    def progress(name: str, position: int, head: int) -> None:
+        nonlocal pages
+        pages += 1
+        if pages == 2:  # another process writes while the rebuild runs
+            fill(writer, accounts=1, deposits=4, start=5)
+
+    runner.rebuild("balances", progress)
+    assert balances(path)["5"] == (4, 5)
+    assert runner.catch_up() == 0
