@@ -43,10 +43,15 @@ class Pair(Generic[T]):
     new_ctx: Context | None
 
     def nearest_new(self) -> Location | None:
-        """Where the element is now, or the closest thing that still exists (its context)."""
+        """Where the element is now, or the closest thing that still exists: the aggregate
+        an event or command belonged to, or else its context."""
         if self.new is not None:
             return self.new.location
-        return self.new_ctx.location if self.new_ctx is not None else None
+        if self.new_ctx is None:
+            return None
+        owner = getattr(self.old, "aggregate", None)
+        aggregate = next((a for a in self.new_ctx.aggregates if a.name == owner), None)
+        return aggregate.location if aggregate is not None else self.new_ctx.location
 
 
 class EventPair(Pair[Event]):
@@ -60,15 +65,6 @@ class EventPair(Pair[Event]):
     def published(self) -> tuple[int, ...]:
         """The versions the other side already had: stored events of them may exist."""
         return tuple(v.version for v in self.old.versions) if self.old else ()
-
-    def nearest_new(self) -> Location | None:
-        if self.new is None and self.new_ctx is not None and self.old is not None:
-            aggregate = next(
-                (a for a in self.new_ctx.aggregates if a.name == self.old.aggregate), None
-            )
-            if aggregate is not None:
-                return aggregate.location
-        return super().nearest_new()
 
 
 def _version(event: Event | None, number: int) -> EventVersion | None:
@@ -159,10 +155,15 @@ class Comparison:
 
     @cached_property
     def steps(self) -> list[Step]:
-        """Every step into a version the other side did not have, in a stable order."""
+        """Every step into a version the other side did not have, in a stable order.
+
+        Only events with a published version have any: events are always written at their
+        latest version, so a chain of versions none of which was published has nothing
+        stored to upcast and no consumer on an older version.
+        """
         steps: list[Step] = []
         for pair in self.events:
-            if pair.new is None or pair.new_ctx is None:
+            if pair.new is None or pair.new_ctx is None or not pair.published:
                 continue
             published = set(pair.published)
             for new in pair.new.versions:

@@ -12,22 +12,21 @@ from collections.abc import Iterator
 from esgen.compat._compare import Comparison
 from esgen.compat._findings import Category, Hit, Kind
 from esgen.compat._rule import Rule, rule
-from esgen.schema import Location
 
 __all__ = ["RULES"]
 
 
-def _gone(c: Comparison, context: str, event: str) -> Iterator[tuple[str, Location | None]]:
+def _gone(c: Comparison, context: str, event: str) -> Iterator[str]:
     """How `event` (consumed on the old side) went missing: the whole event, or versions."""
     pair = c.event(context, event)
     if pair is None or pair.old is None:
         return
     if pair.new is None:
-        yield f"event {event!r}, which was deleted", pair.old.location
+        yield f"event {event!r}, which was deleted"
         return
     for old in pair.old.versions:
         if pair.new_version(old.version) is None:
-            yield f"version {old.version} of {event!r}, which was deleted", old.location
+            yield f"version {old.version} of {event!r}, which was deleted"
 
 
 @rule(
@@ -41,7 +40,7 @@ def projection_consumes_existing(c: Comparison) -> Iterator[Hit]:
         if pair.old is None or pair.new is None:
             continue  # a deleted projection is ES311's
         for event in pair.old.consumes:
-            for gone, where in _gone(c, pair.context, event):
+            for gone in _gone(c, pair.context, event):
                 yield Hit(
                     pair.context,
                     Kind.PROJECTION,
@@ -50,7 +49,7 @@ def projection_consumes_existing(c: Comparison) -> Iterator[Hit]:
                     "the same read model",
                     "restore the event; if the read model should really change, say so with a "
                     "new projection and retire this one",
-                    where,
+                    pair.old.location,
                     pair.new.location,
                 )
 
@@ -66,7 +65,7 @@ def saga_handles_existing(c: Comparison) -> Iterator[Hit]:
         if pair.old is None:
             continue
         for event in dict.fromkeys([pair.old.starts_with, *pair.old.handles]):
-            for gone, where in _gone(c, pair.context, event):
+            for gone in _gone(c, pair.context, event):
                 yield Hit(
                     pair.context,
                     Kind.SAGA,
@@ -74,7 +73,7 @@ def saga_handles_existing(c: Comparison) -> Iterator[Hit]:
                     f"handled {gone}: instances waiting for it never complete, and stored "
                     "ones can no longer be replayed",
                     "restore the event, and let running instances finish before retiring it",
-                    where,
+                    pair.old.location,
                     pair.nearest_new(),
                 )
 

@@ -18,7 +18,7 @@ from esgen.compat._findings import Category, Hit, Kind, Severity
 from esgen.compat._fits import Misfit, MisfitKind, misfits
 from esgen.compat._rule import Rule, rule
 from esgen.compat._shapes import type_text
-from esgen.schema import ChangeKind, FieldChange, Location, NullableType, TypeExpr
+from esgen.schema import ChangeKind, FieldChange, Location
 
 __all__ = ["RULES", "suspected_renames"]
 
@@ -40,12 +40,12 @@ def _previous(c: Comparison, step: Step, path: tuple[str, ...] = ()) -> Location
     return locate(before.fields, path, step.pair.old_ctx) or before.location
 
 
-def _bare(type_: TypeExpr) -> TypeExpr:
-    return type_.inner if isinstance(type_, NullableType) else type_
-
-
 def suspected_renames(step: Step) -> list[tuple[FieldChange, FieldChange]]:
-    """(removed, added) pairs of one type in one step: a rename without `renamed_from`."""
+    """(removed, added) pairs of one type in one step: a rename without `renamed_from`.
+
+    Only exact type matches, and never an optional field: that says "may be absent",
+    which is not how a rename reads.
+    """
     lookup = step.ctx.user_type
     removed = [ch for ch in step.analysis.changes if ch.kind is ChangeKind.REMOVED and ch.old]
     added = [ch for ch in step.analysis.changes if ch.kind is ChangeKind.ADDED and ch.new]
@@ -54,8 +54,8 @@ def suspected_renames(step: Step) -> list[tuple[FieldChange, FieldChange]]:
         assert gone.old is not None
         for new in added:
             assert new.new is not None
-            same = type_text(_bare(gone.old.type), lookup) == type_text(_bare(new.new.type), lookup)
-            if same and all(new is not p[1] for p in pairs):
+            same = type_text(gone.old.type, lookup) == type_text(new.new.type, lookup)
+            if same and not new.new.optional and all(new is not p[1] for p in pairs):
                 pairs.append((gone, new))
                 break
     return pairs

@@ -96,7 +96,10 @@ def _in_place_fix(pair: EventPair, number: int) -> str:
     return f"restore version {number} as published: stored events were written with it"
 
 
-def _stored_still_read(pair: EventPair, old: EventVersion, new: EventVersion, top: str) -> str:
+def _stored_still_read(
+    pair: EventPair, old: EventVersion, new: EventVersion, path: tuple[str, ...]
+) -> str:
+    """Whether stored events of `old` still validate as `new` where `path` changed."""
     assert pair.old_ctx is not None and pair.new_ctx is not None
     problems = misfits(
         version_record(old, pair.old_ctx),
@@ -104,7 +107,7 @@ def _stored_still_read(pair: EventPair, old: EventVersion, new: EventVersion, to
         tolerant=False,
         may_omit=False,
     )
-    if any(m.path[:1] == (top,) for m in problems):
+    if any(m.path[: len(path)] == path for m in problems):
         return f"stored version-{old.version} events may no longer decode"
     return (
         f"stored version-{old.version} events still decode, but the version no longer says "
@@ -143,7 +146,7 @@ def event_version_same(c: Comparison) -> Iterator[Hit]:
                 Kind.EVENT,
                 pair.name,
                 f"published version changed in place: {what}; "
-                + _stored_still_read(pair, old, new, name),
+                + _stored_still_read(pair, old, new, (name,)),
                 _in_place_fix(pair, old.version),
                 was.location if was else old.location,
                 now.location if now else new.location,
@@ -236,9 +239,14 @@ def _type_changes_of(
     return [
         (name, change)
         for name in before
-        if name in after
+        if name in after and not _inline_enum(pair.new_ctx.user_type(name))
         for change in type_changes(name, pair.old_ctx, pair.new_ctx)
     ]
+
+
+def _inline_enum(t: UserType | None) -> bool:
+    """Enums declared on a field show their values in the field's own signature (ES103)."""
+    return isinstance(t, EnumType) and t.declared_inline
 
 
 def path_to_type(fields: Sequence[Field], name: str, ctx: Context) -> list[str]:
@@ -274,12 +282,13 @@ def event_version_types_same(c: Comparison) -> Iterator[Hit]:
             via = path_to_type(new.fields, type_name, pair.new_ctx)
             field = ".".join([*via, member] if member else via) or None
             top = via[0] if via else ""
+            changed_path = tuple([*via, member] if member else via)
             yield Hit(
                 pair.context,
                 Kind.EVENT,
                 pair.name,
                 f"published version changed in place through {kind} {type_name}, which "
-                f"{top!r} uses: {what}; " + _stored_still_read(pair, old, new, top),
+                f"{top!r} uses: {what}; " + _stored_still_read(pair, old, new, changed_path),
                 f"leave {type_name} as it was; declare a new type (say {type_name}V2) and use "
                 f"it in a new version of each event that needs it",
                 was,
