@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,22 @@ class GitSnapshot:
         return result.stdout.decode("utf-8")
 
 
+def _fetch_hint(root: Path, ref: str, shallow: bool) -> str:
+    """The command that brings `ref` into this clone, even a single-branch shallow one
+    (where `git fetch origin main` alone would not create `origin/main`)."""
+    depth = "--depth=1 " if shallow else ""
+    remotes = _git(root, "remote").stdout.decode().split()
+    remote, _, name = ref.partition("/")
+    if remote not in remotes or not name:
+        remote, name = (remotes[0] if remotes else "origin"), ref
+    if re.fullmatch(r"[0-9a-f]{7,40}", name):
+        return f"`git fetch {depth}{remote} {name}`"
+    return (
+        f"`git fetch {depth}{remote} {name}:refs/remotes/{remote}/{name}` and compare with "
+        f"`--against {remote}/{name}` (a tag: `git fetch {depth}{remote} tag {name}`)"
+    )
+
+
 def _resolve(root: Path, ref: str) -> str:
     if ref.startswith("-") or not ref.strip():
         raise GitError(f"{ref!r} is not a git ref")
@@ -70,22 +87,16 @@ def _resolve(root: Path, ref: str) -> str:
     if result.returncode == 0:
         return result.stdout.decode().strip()
     shallow = _git(root, "rev-parse", "--is-shallow-repository").stdout.strip() == b"true"
-    remote, _, branch = ref.partition("/")
-    remotes = _git(root, "remote").stdout.decode().split()
-    fetch = (
-        f"git fetch {remote} {branch}"
-        if remote in remotes and branch
-        else f"git fetch origin {ref}"
-    )
+    fetch = _fetch_hint(root, ref, shallow)
     if shallow:
         raise GitError(
             f"git ref {ref!r} is not in this clone, which is shallow (CI checkouts usually "
-            f"are). Fetch it and run again: `{fetch}`, or fetch the whole history: "
-            "`git fetch --unshallow` (with actions/checkout: `fetch-depth: 0`)"
+            f"are). Fetch it: {fetch}; or fetch the whole history: `git fetch --unshallow` "
+            "(with actions/checkout: `fetch-depth: 0`)"
         )
     raise GitError(
         f"unknown git ref {ref!r}: no branch, tag or commit of that name here. If it "
-        f"exists on a remote, fetch it first: `{fetch}`"
+        f"exists on a remote, fetch it: {fetch}"
     )
 
 
