@@ -228,7 +228,10 @@ def lock(schema_dir: Path | None, lock_file: Path | None, force: bool, check: bo
     if check:
         click.echo(f"esgen lock: {shown} is out of date; run `esgen lock`", err=True)
         sys.exit(EXIT_STALE)
-    path.write_text(text, encoding="utf-8")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _fail("lock", f"cannot write {shown}: {exc.strerror or exc}")
     added = len(recorded - before)
     click.echo(
         f"esgen lock: wrote {shown} ({len(recorded)} event version(s), {added} newly recorded)"

@@ -125,6 +125,11 @@ def _step_note(step: Step) -> str:
 
 
 def _summary(c: Comparison, pair: EventPair, findings: list[Finding]) -> EventSummary | None:
+    mine = [
+        f
+        for f in findings
+        if f.hit.kind is Kind.EVENT and (f.hit.context, f.hit.name) == (pair.context, pair.name)
+    ]
     old_versions = tuple(v.version for v in pair.old.versions) if pair.old else ()
     new_versions = tuple(v.version for v in pair.new.versions) if pair.new else ()
     changes: list[str] = []
@@ -138,17 +143,16 @@ def _summary(c: Comparison, pair: EventPair, findings: list[Finding]) -> EventSu
         if pair.old.compatibility != pair.new.compatibility:
             changes.append(f"compatibility {pair.old.compatibility} -> {pair.new.compatibility}")
         changes.extend(f"v{n} deleted" for n in old_versions if n not in new_versions)
-        changes.extend(
-            f"v{old.version} changed in place" for p, old, _ in c.changed_versions if p is pair
-        )
+        for p, old, _ in c.changed_versions:
+            if p is pair:
+                fields = sorted(
+                    {f.hit.field for f in mine if f.hit.version == old.version and f.hit.field}
+                )
+                where = f": {', '.join(fields)}" if fields else ""
+                changes.append(f"v{old.version} changed in place{where}")
     changes.extend(_step_note(step) for step in c.steps if step.pair is pair)
     if not changes:
         return None
-    mine = [
-        f
-        for f in findings
-        if f.hit.kind is Kind.EVENT and (f.hit.context, f.hit.name) == (pair.context, pair.name)
-    ]
     verdict: Verdict = "safe"
     if any(f.severity is Severity.ERROR for f in mine):
         verdict = "breaking"
