@@ -13,7 +13,7 @@ from esgen.compat._compare import Comparison, EventPair, version_record
 from esgen.compat._findings import Category, Hit, Kind
 from esgen.compat._fits import misfits
 from esgen.compat._rule import Rule, rule
-from esgen.compat._shapes import field_signature, json_digest, referenced_types
+from esgen.compat._shapes import field_signature, json_digest, record_of, referenced_types
 from esgen.schema import (
     Context,
     EnumType,
@@ -126,14 +126,18 @@ def event_version_same(c: Comparison) -> Iterator[Hit]:
         assert pair.old_ctx is not None and pair.new_ctx is not None
         before = {f.name: f for f in old.fields}
         after = {f.name: f for f in new.fields}
+        old_shape = version_record(old, pair.old_ctx)
+        new_shape = version_record(new, pair.new_ctx)
         reported = False
         for name in sorted(before.keys() | after.keys()):
             was, now = before.get(name), after.get(name)
             if was is not None and now is not None:
+                if old_shape.slot(name) == new_shape.slot(name):
+                    continue  # the same shape, if perhaps under a renamed value type
                 old_sig = field_signature(was, pair.old_ctx.user_type)
                 new_sig = field_signature(now, pair.new_ctx.user_type)
                 if old_sig == new_sig:
-                    continue
+                    continue  # the change is inside a named type it uses: ES104's
                 what = f"{old_sig} -> {new_sig}"
             elif was is not None:
                 what = f"the field ({field_signature(was, pair.old_ctx.user_type)}) was removed"
@@ -211,9 +215,12 @@ def _member_changes(
     for member in sorted(before.keys() | after.keys()):
         was, now = before.get(member), after.get(member)
         if was is not None and now is not None:
+            same_shape = record_of([was], old_ctx.user_type, a.name) == record_of(
+                [now], new_ctx.user_type, b.name
+            )
             old_sig = field_signature(was, old_ctx.user_type)
             new_sig = field_signature(now, new_ctx.user_type)
-            if old_sig != new_sig:
+            if old_sig != new_sig and not same_shape:
                 changes.append(
                     (
                         member,
