@@ -166,73 +166,37 @@ def lock(schema_dir: Path | None, lock_file: Path | None, force: bool, check: bo
     Like a schema registry, it refuses to record a published version that changed in place
     or disappeared (exit 3) unless --force is given.
     """
-    from esgen.compat import (
-        LOCK_NAME,
-        CompatError,
-        LockError,
-        fingerprints,
-        load_lock,
-        render,
-        render_lock,
-    )
-    from esgen.compat import check as compare
+    from esgen.compat import LOCK_NAME, CompatError, plan_lock, render
 
     settings = _settings(schema_dir)
-    path = lock_file or settings.root / LOCK_NAME
     new = _current("lock", settings.schema_dir, strict=True)
-    text = render_lock(new.schema, path)
     try:
-        written = load_lock(path, text)
-    except LockError as exc:  # a bug: the lock must read back as what was written
-        _fail("lock", f"the lock does not read back as written, please report this: {exc}")
-    recorded = {
-        (c, e, v)
-        for c, events in fingerprints(new.schema).items()
-        for e, vs in events.items()
-        for v in vs
-    }
-    before: set[tuple[str, str, int]] = set()
-    if path.exists():
-        try:
-            old = load_lock(path)
-        except CompatError as exc:
-            if not force:
-                _fail("lock", str(exc))
-            old = None
-        if old is not None:
-            before = {
-                (c, e, v)
-                for c, events in fingerprints(old.schema).items()
-                for e, vs in events.items()
-                for v in vs
-            }
-            report = compare(old, new)
-            if report.errors:
-                click.echo(render(report, "text"), nl=False)
-                if not force:
-                    click.echo(
-                        f"esgen lock: refusing to record {report.errors} breaking change(s) in "
-                        f"{old.label}; fix the schema, or record them anyway with --force (only "
-                        "when no stored events and no consumers depend on what changed)",
-                        err=True,
-                    )
-                    sys.exit(EXIT_BREAKING)
-                click.echo(
-                    f"esgen lock: --force: recording {report.errors} breaking change(s)", err=True
-                )
-    current = path.read_text(encoding="utf-8") if path.exists() else None
-    shown = written.label
-    if current == text:
-        click.echo(f"esgen lock: {shown} is up to date ({len(recorded)} event version(s))")
+        plan = plan_lock(new, lock_file or settings.root / LOCK_NAME, force=force)
+    except CompatError as exc:
+        _fail("lock", str(exc))
+    if plan.breaking:
+        assert plan.report is not None
+        click.echo(render(plan.report, "text"), nl=False)
+        if not force:
+            click.echo(
+                f"esgen lock: refusing to record {plan.breaking} breaking change(s) in "
+                f"{plan.label}; fix the schema, or record them anyway with --force (only when "
+                "no stored events and no consumers depend on what changed)",
+                err=True,
+            )
+            sys.exit(EXIT_BREAKING)
+        click.echo(f"esgen lock: --force: recording {plan.breaking} breaking change(s)", err=True)
+    if plan.up_to_date:
+        click.echo(f"esgen lock: {plan.label} is up to date ({plan.recorded} event version(s))")
         return
     if check:
-        click.echo(f"esgen lock: {shown} is out of date; run `esgen lock`", err=True)
+        click.echo(f"esgen lock: {plan.label} is out of date; run `esgen lock`", err=True)
         sys.exit(EXIT_STALE)
     try:
-        path.write_text(text, encoding="utf-8")
+        plan.path.write_text(plan.text, encoding="utf-8")
     except OSError as exc:
-        _fail("lock", f"cannot write {shown}: {exc.strerror or exc}")
-    added = len(recorded - before)
+        _fail("lock", f"cannot write {plan.label}: {exc.strerror or exc}")
     click.echo(
-        f"esgen lock: wrote {shown} ({len(recorded)} event version(s), {added} newly recorded)"
+        f"esgen lock: wrote {plan.label} ({plan.recorded} event version(s), "
+        f"{plan.newly} newly recorded)"
     )

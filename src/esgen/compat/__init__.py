@@ -11,6 +11,7 @@ from esgen.compat._findings import Category, Finding, Hit, Kind
 from esgen.compat._format import FORMATS, JSON_FORMAT, render, rules_table
 from esgen.compat._git import repository_root
 from esgen.compat._lock import LOCK_FORMAT, LOCK_NAME, fingerprints, load_lock, render_lock
+from esgen.compat._publish import LockPlan, plan_lock
 from esgen.compat._rule import Rule
 from esgen.compat._shapes import fingerprint
 from esgen.compat._sides import Side, current_side, directory_side, git_side
@@ -29,6 +30,7 @@ __all__ = [
     "Hit",
     "Kind",
     "LockError",
+    "LockPlan",
     "Report",
     "Rule",
     "Side",
@@ -40,6 +42,7 @@ __all__ = [
     "fingerprints",
     "git_side",
     "load_lock",
+    "plan_lock",
     "render",
     "render_lock",
     "repository_root",
