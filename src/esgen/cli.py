@@ -1,7 +1,7 @@
 """The `esgen` command line: thin commands that map errors to exit codes.
 
 Exit codes: 0 success; 1 schema errors, or `--check` found stale files; 2 usage or
-configuration errors.
+configuration errors; 3 `esgen compat` found breaking changes (see `_cli_compat`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from esgen._cli_compat import compat, lock
 from esgen._errors import EsgenError
 from esgen._version import __version__
 
@@ -53,6 +54,10 @@ def _fail_schema(exc: EsgenError) -> None:
 @click.version_option(__version__, "--version", prog_name="esgen")
 def main() -> None:
     """Generate typed, event-sourced Python from YAML schemas."""
+
+
+main.add_command(compat)
+main.add_command(lock)
 
 
 @main.command()

@@ -1,0 +1,202 @@
+"""`esgen compat` and `esgen lock`: the compatibility gate and the record of what was published.
+
+Exit codes: 0 compatible (or lock written / up to date); 1 `lock --check` found the lock out
+of date; 2 usage or input errors (unknown ref, missing or damaged lock, a schema that does
+not load); 3 breaking changes (`lock`: refused to record them without --force).
+
+Only click is imported here: the command line must start fast, so the compat package is
+imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from esgen.compat import Side
+    from esgen.config import Settings
+
+__all__ = ["EXIT_BREAKING", "EXIT_INPUT", "EXIT_STALE", "compat", "lock"]
+
+EXIT_STALE = 1
+EXIT_INPUT = 2
+EXIT_BREAKING = 3
+
+# Kept in step with esgen.compat.FORMATS by a test; importing it here would be slow.
+_FORMATS = ("text", "json", "github", "markdown")
+
+
+def _fail(command: str, message: str) -> NoReturn:
+    click.echo(f"esgen {command}: error: {message}", err=True)
+    sys.exit(EXIT_INPUT)
+
+
+def _settings(schema_dir: Path | None) -> Settings:
+    from esgen.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(Path.cwd()).with_overrides(schema_dir, None, None)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not settings.schema_dir.is_dir():
+        raise click.UsageError(
+            f"schema folder {settings.schema_dir} does not exist; pass SCHEMA_DIR or set "
+            "schema_dir in [tool.esgen]"
+        )
+    return settings
+
+
+def _current(command: str, schema_dir: Path, strict: bool = False) -> Side:
+    from esgen.compat import current_side
+    from esgen.schema import SchemaError
+
+    try:
+        return current_side(schema_dir, strict=strict)
+    except SchemaError as exc:
+        click.echo(exc.render(), err=True)
+        _fail(command, f"the schema does not load ({exc}); fix it first")
+
+
+def _folder_schema_dir(folder: Path) -> Path:
+    """A project folder stands for its configured schema folder; any other for itself."""
+    from esgen.config import find_config, load_settings
+
+    config = find_config(folder)
+    if config is not None and config.parent.resolve() == folder.resolve():
+        return load_settings(folder).schema_dir
+    return folder
+
+
+def _against(against: str | None, settings: Settings, lock_file: Path | None) -> Side:
+    from esgen.compat import LOCK_NAME, directory_side, git_side, load_lock
+
+    if against is None:
+        return load_lock(lock_file or settings.root / LOCK_NAME)
+    path = Path(against)
+    if path.is_file():
+        return load_lock(path)
+    if path.is_dir():
+        return directory_side(_folder_schema_dir(path))
+    return git_side(settings.schema_dir, against)
+
+
+@click.command()
+@click.argument("schema_dir", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--against",
+    metavar="REF|PATH",
+    help="A git ref (branch, tag, commit), a schema folder, or a lock file to compare with. "
+    "Default: esgen.lock.",
+)
+@click.option(
+    "--lock",
+    "lock_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The lock file, when not esgen.lock next to the configuration.",
+)
+@click.option("--format", "output", type=click.Choice(_FORMATS), default="text", show_default=True)
+@click.option(
+    "--ignore",
+    multiple=True,
+    metavar="RULE[:ELEMENT]",
+    help="Skip a rule (ES103 or EVENT_VERSION_SAME), everywhere or for one element "
+    "(ES103:bank.AccountOpened). Repeatable.",
+)
+@click.option("--strict", is_flag=True, help="Fail on warnings too.")
+@click.option("--list-rules", is_flag=True, help="Print every rule and exit.")
+def compat(
+    schema_dir: Path | None,
+    against: str | None,
+    lock_file: Path | None,
+    output: str,
+    ignore: tuple[str, ...],
+    strict: bool,
+    list_rules: bool,
+) -> None:
+    """Check that the schema still reads everything that was published.
+
+    Compares SCHEMA_DIR (default: from the configuration) with a git ref, another folder,
+    or esgen.lock, and reports every breaking change. Exit 0: compatible; 3: breaking
+    changes; 2: the comparison could not be made.
+    """
+    from esgen.compat import CompatError, GitError, check, render, repository_root, rules_table
+
+    if list_rules:
+        click.echo(rules_table(), nl=False)
+        return
+    settings = _settings(schema_dir)
+    new = _current("compat", settings.schema_dir)
+    try:
+        old = _against(against, settings, lock_file)
+        report = check(old, new, ignore)
+    except CompatError as exc:
+        _fail("compat", str(exc))
+    repository = None
+    if output == "github":
+        try:
+            repository = repository_root(settings.schema_dir)
+        except GitError:
+            repository = None
+    click.echo(render(report, output, repository), nl=False)
+    if report.errors or (strict and report.warnings):
+        sys.exit(EXIT_BREAKING)
+
+
+@click.command()
+@click.argument("schema_dir", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--lock",
+    "lock_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The lock file, when not esgen.lock next to the configuration.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Record the schema even where published versions changed or vanished.",
+)
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if the lock is out of date.")
+def lock(schema_dir: Path | None, lock_file: Path | None, force: bool, check: bool) -> None:
+    """Record every event version of the schema as published, in esgen.lock.
+
+    Like a schema registry, it refuses to record a published version that changed in place
+    or disappeared (exit 3) unless --force is given.
+    """
+    from esgen.compat import LOCK_NAME, CompatError, plan_lock, render
+
+    settings = _settings(schema_dir)
+    new = _current("lock", settings.schema_dir, strict=True)
+    try:
+        plan = plan_lock(new, lock_file or settings.root / LOCK_NAME, force=force)
+    except CompatError as exc:
+        _fail("lock", str(exc))
+    if plan.breaking:
+        assert plan.report is not None
+        click.echo(render(plan.report, "text"), nl=False)
+        if not force:
+            click.echo(
+                f"esgen lock: refusing to record {plan.breaking} breaking change(s) in "
+                f"{plan.label}; fix the schema, or record them anyway with --force (only when "
+                "no stored events and no consumers depend on what changed)",
+                err=True,
+            )
+            sys.exit(EXIT_BREAKING)
+        click.echo(f"esgen lock: --force: recording {plan.breaking} breaking change(s)", err=True)
+    if plan.up_to_date:
+        click.echo(f"esgen lock: {plan.label} is up to date ({plan.recorded} event version(s))")
+        return
+    if check:
+        click.echo(f"esgen lock: {plan.label} is out of date; run `esgen lock`", err=True)
+        sys.exit(EXIT_STALE)
+    try:
+        plan.path.write_text(plan.text, encoding="utf-8")
+    except OSError as exc:
+        _fail("lock", f"cannot write {plan.label}: {exc.strerror or exc}")
+    click.echo(
+        f"esgen lock: wrote {plan.label} ({plan.recorded} event version(s), "
+        f"{plan.newly} newly recorded)"
+    )

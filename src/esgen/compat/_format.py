@@ -1,0 +1,228 @@
+"""A report as text for people, JSON for tools, workflow commands for GitHub annotations,
+and a Markdown table for a pull-request comment. Pure: each returns a string."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from esgen.compat._check import RULES, EventSummary, Report
+from esgen.compat._findings import Finding, Severity
+from esgen.compat._sides import Side
+from esgen.schema import Location
+
+__all__ = ["FORMATS", "JSON_FORMAT", "render", "rules_table"]
+
+FORMATS = ("text", "json", "github", "markdown")
+JSON_FORMAT = "esgen-compat/1"  # bumped only when the JSON changes incompatibly
+
+
+def _versions(numbers: Sequence[int]) -> str:
+    if not numbers:
+        return "-"
+    if list(numbers) == list(range(numbers[0], numbers[-1] + 1)) and len(numbers) > 1:
+        return f"v{numbers[0]}-v{numbers[-1]}"
+    return ", ".join(f"v{n}" for n in numbers)
+
+
+def _counts(report: Report) -> str:
+    parts = []
+    if report.errors:
+        parts.append(f"{report.errors} breaking change(s)")
+    if report.warnings:
+        parts.append(f"{report.warnings} warning(s)")
+    return ", ".join(parts)
+
+
+def _headline(report: Report) -> str:
+    against = report.old.label
+    changed = len(report.events)
+    if report.errors or report.warnings:
+        return f"{_counts(report)} against {against}"
+    if changed:
+        return f"compatible with {against} ({changed} event(s) changed, all safe)"
+    return f"compatible with {against} (no event changed)"
+
+
+# -- text ------------------------------------------------------------------------------------
+
+
+def _text(report: Report) -> str:
+    lines: list[str] = []
+    for f in report.findings:
+        hit = f.hit
+        old = report.old.where(hit.old)
+        at = report.new.where(hit.new) or old or f"{hit.context}"
+        lines.append(f"{at}: {f.severity.value}[{f.rule}]: {f.subject}: {hit.message}")
+        if old is not None and hit.new is not None:
+            lines.append(f"  was: {old}")
+        if hit.fix:
+            lines.append(f"  fix: {hit.fix}")
+    if report.events:
+        if lines:
+            lines.append("")
+        lines.append(f"events changed since {report.old.label}:")
+        for s in report.events:
+            versions = f"{_versions(s.old_versions)} -> {_versions(s.new_versions)}"
+            lines.append(f"  {s.verdict:8} {s.context}.{s.event} ({s.mode}, {versions})")
+            lines.extend(f"           {change}" for change in s.changes)
+    if lines:
+        lines.append("")
+    lines.append(f"esgen compat: {_headline(report)}")
+    return "\n".join(lines) + "\n"
+
+
+# -- json ------------------------------------------------------------------------------------
+
+
+def _location(side: Side, location: Location | None) -> dict[str, Any] | None:
+    if location is None:
+        return None
+    return {"file": side.show_file(location.file), "line": location.line, "col": location.col}
+
+
+def _finding_json(report: Report, f: Finding) -> dict[str, Any]:
+    hit = f.hit
+    return {
+        "rule": f.rule,
+        "name": f.rule_name,
+        "category": f.category.value,
+        "severity": f.severity.value,
+        "context": hit.context,
+        "kind": hit.kind.value,
+        "element": hit.name,
+        "version": hit.version,
+        "field": hit.field,
+        "message": hit.message,
+        "fix": hit.fix,
+        "old": _location(report.old, hit.old),
+        "new": _location(report.new, hit.new),
+    }
+
+
+def _summary_json(s: EventSummary) -> dict[str, Any]:
+    return {
+        "context": s.context,
+        "event": s.event,
+        "mode": s.mode,
+        "status": s.status,
+        "old_versions": list(s.old_versions),
+        "new_versions": list(s.new_versions),
+        "changes": list(s.changes),
+        "verdict": s.verdict,
+    }
+
+
+def _json(report: Report) -> str:
+    data = {
+        "format": JSON_FORMAT,
+        "against": {"kind": report.old.kind, "label": report.old.label, **report.old.detail},
+        "schema": {"path": report.new.label},
+        "compatible": report.compatible,
+        "errors": report.errors,
+        "warnings": report.warnings,
+        "findings": [_finding_json(report, f) for f in report.findings],
+        "events": [_summary_json(s) for s in report.events],
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+# -- github ----------------------------------------------------------------------------------
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _github(report: Report, repository: Path | None) -> str:
+    """Workflow commands: GitHub shows each as an annotation on the pull request's diff.
+
+    Paths must be relative to the repository root, wherever esgen runs from.
+    """
+    lines = []
+    for f in report.findings:
+        hit = f.hit
+        level = "error" if f.severity is Severity.ERROR else "warning"
+        props = [f"title={_escape_property(f'{f.rule} {f.rule_name}')}"]
+        if hit.new is not None:
+            path = hit.new.file.resolve()
+            shown = os.path.relpath(path, repository) if repository else os.path.relpath(path)
+            props[:0] = [
+                f"file={_escape_property(Path(shown).as_posix())}",
+                f"line={hit.new.line}",
+                f"col={hit.new.col}",
+            ]
+        text = f"{f.subject}: {hit.message}"
+        if (old := report.old.where(hit.old)) is not None:
+            text += f" (was {old})"
+        if hit.fix:
+            text += f". Fix: {hit.fix}"
+        lines.append(f"::{level} {','.join(props)}::{_escape_data(text)}")
+    lines.append(f"esgen compat: {_headline(report)}")
+    return "\n".join(lines) + "\n"
+
+
+# -- markdown --------------------------------------------------------------------------------
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", "<br>")
+
+
+def _markdown(report: Report) -> str:
+    mark = "❌" if report.errors else ("⚠️" if report.warnings else "✅")
+    out = [f"### {mark} esgen compat: {_cell(_headline(report))}", ""]
+    verdicts = {"safe": "✅ safe", "warning": "⚠️ warning", "breaking": "❌ breaking"}
+    if report.events:
+        out += [
+            "| Event | Versions | Mode | Changes | Verdict |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for s in report.events:
+            versions = f"{_versions(s.old_versions)} → {_versions(s.new_versions)}"
+            changes = "<br>".join(_cell(c) for c in s.changes)
+            out.append(
+                f"| `{s.context}.{s.event}` | {versions} | {s.mode} | {changes} "
+                f"| {verdicts[s.verdict]} |"
+            )
+        out.append("")
+    if report.findings:
+        out += [
+            "| | Rule | Where | Was | Problem | Fix |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for f in report.findings:
+            hit = f.hit
+            icon = "❌" if f.severity is Severity.ERROR else "⚠️"
+            new = report.new.where(hit.new)
+            old = report.old.where(hit.old)
+            out.append(
+                f"| {icon} | {f.rule} `{f.rule_name}` | {f'`{new}`' if new else '-'} "
+                f"| {f'`{old}`' if old else '-'} | {_cell(f'{f.subject}: {hit.message}')} "
+                f"| {_cell(hit.fix or '')} |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+def render(report: Report, format: str, repository: Path | None = None) -> str:
+    if format == "json":
+        return _json(report)
+    if format == "github":
+        return _github(report, repository)
+    if format == "markdown":
+        return _markdown(report)
+    return _text(report)
+
+
+def rules_table() -> str:
+    """Every rule, one a line: what `esgen compat --list-rules` prints."""
+    width = max(len(r.name) for r in RULES)
+    return "".join(f"{r.id}  {r.name:{width}}  {r.category.value:9}  {r.purpose}\n" for r in RULES)

@@ -1,0 +1,154 @@
+"""Read schema files as they were at a git ref, straight from the object database.
+
+No checkout, no clone, no temporary files: `git ls-tree` lists the folder at the commit and
+one `git cat-file --batch` process streams every blob. A ref that is not there (often: a
+shallow CI clone) is an error that says how to fetch it.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from esgen.compat._errors import GitError
+
+__all__ = ["GitSnapshot", "read_tree", "repository_root"]
+
+_SUFFIXES = (".yaml", ".yml")
+
+
+def _git(cwd: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=cwd, input=stdin, capture_output=True, check=False, env=env
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed (or not on PATH); --against REF needs it") from None
+
+
+def repository_root(path: Path) -> Path:
+    """The top folder of the work tree that holds `path`."""
+    where = path if path.is_dir() else path.parent
+    result = _git(where, "rev-parse", "--show-toplevel")
+    if result.returncode != 0:
+        raise GitError(
+            f"{where} is not inside a git repository; --against needs a git ref there, "
+            "or pass a folder (--against PATH) or compare with esgen.lock (no --against)"
+        )
+    return Path(os.fsdecode(result.stdout.strip())).resolve()
+
+
+@dataclass(frozen=True)
+class GitSnapshot:
+    """The schema folder's files at one commit; paths are relative to the repository root."""
+
+    root: Path
+    ref: str
+    commit: str
+    folder: str  # the schema folder, relative to `root`, posix style ("" for the root)
+    files: dict[str, str]
+
+    def read(self, path: Path) -> str:
+        """A file the schemas refer to (a JSON Schema), as it was at the same commit."""
+        relative = posixpath.normpath(Path(os.path.relpath(path, self.root)).as_posix())
+        if relative.startswith("../"):
+            raise OSError(f"{path} is outside the repository")
+        result = _git(self.root, "cat-file", "blob", f"{self.commit}:{relative}")
+        if result.returncode != 0:
+            raise OSError(f"{relative} does not exist at {self.ref}")
+        return result.stdout.decode("utf-8")
+
+
+def _fetch_hint(root: Path, ref: str, shallow: bool) -> str:
+    """The command that brings `ref` into this clone, even a single-branch shallow one
+    (where `git fetch origin main` alone would not create `origin/main`)."""
+    depth = "--depth=1 " if shallow else ""
+    remotes = _git(root, "remote").stdout.decode().split()
+    remote, _, name = ref.partition("/")
+    if remote not in remotes or not name:
+        remote, name = (remotes[0] if remotes else "origin"), ref
+    if re.fullmatch(r"[0-9a-f]{7,40}", name):
+        return f"`git fetch {depth}{remote} {name}`"
+    return (
+        f"`git fetch {depth}{remote} {name}:refs/remotes/{remote}/{name}` and compare with "
+        f"`--against {remote}/{name}` (a tag: `git fetch {depth}{remote} tag {name}`)"
+    )
+
+
+def _resolve(root: Path, ref: str) -> str:
+    if ref.startswith("-") or not ref.strip():
+        raise GitError(f"{ref!r} is not a git ref")
+    result = _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if result.returncode == 0:
+        return result.stdout.decode().strip()
+    shallow = _git(root, "rev-parse", "--is-shallow-repository").stdout.strip() == b"true"
+    fetch = _fetch_hint(root, ref, shallow)
+    if shallow:
+        raise GitError(
+            f"git ref {ref!r} is not in this clone, which is shallow (CI checkouts usually "
+            f"are). Fetch it: {fetch}; or fetch the whole history: `git fetch --unshallow` "
+            "(with actions/checkout: `fetch-depth: 0`)"
+        )
+    raise GitError(
+        f"unknown git ref {ref!r}: no branch, tag or commit of that name here. If it "
+        f"exists on a remote, fetch it: {fetch}"
+    )
+
+
+def read_tree(root: Path, ref: str, folder: Path) -> GitSnapshot:
+    """Every schema file under `folder` (a path in the work tree) as it was at `ref`."""
+    commit = _resolve(root, ref)
+    relative = Path(os.path.relpath(folder.resolve(), root)).as_posix()
+    if relative.startswith(".."):
+        raise GitError(f"the schema folder {folder} is outside the repository at {root}")
+    prefix = "" if relative == "." else relative
+    args = ["ls-tree", "-r", "-z", "--full-tree", commit]
+    listing = _git(root, *args, *(["--", prefix] if prefix else []))
+    if listing.returncode != 0:
+        raise GitError(f"git ls-tree failed: {listing.stderr.decode(errors='replace').strip()}")
+    blobs: list[tuple[str, str]] = []
+    for entry in listing.stdout.split(b"\0"):
+        if not entry:
+            continue
+        meta, _, raw_path = entry.partition(b"\t")
+        mode, kind, sha = meta.decode().split()
+        path = os.fsdecode(raw_path)
+        inside = path[len(prefix) + 1 :] if prefix else path
+        # The same files as find_schema_files on disk: YAML, not in hidden folders, no links.
+        if kind != "blob" or mode == "120000" or not path.endswith(_SUFFIXES):
+            continue
+        if any(part.startswith(".") for part in inside.split("/")):
+            continue
+        blobs.append((path, sha))
+    return GitSnapshot(root, ref, commit, prefix, _cat(root, blobs))
+
+
+def _cat(root: Path, blobs: list[tuple[str, str]]) -> dict[str, str]:
+    if not blobs:
+        return {}
+    result = _git(
+        root, "cat-file", "--batch", stdin="".join(f"{sha}\n" for _, sha in blobs).encode()
+    )
+    if result.returncode != 0:
+        raise GitError(f"git cat-file failed: {result.stderr.decode(errors='replace').strip()}")
+    out = result.stdout
+    files: dict[str, str] = {}
+    at = 0
+    for path, _ in blobs:
+        header_end = out.index(b"\n", at)
+        header = out[at:header_end].decode().split()
+        if len(header) != 3:  # "<sha> missing": a partial clone that cannot fetch it
+            raise GitError(f"git cannot read {path} ({' '.join(header[1:])})")
+        start = header_end + 1
+        content = out[start : start + int(header[2])]
+        at = start + int(header[2]) + 1  # the content is followed by a newline
+        try:
+            files[path] = content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise GitError(f"{path} at this ref is not UTF-8 text ({exc.reason})") from None
+    return dict(sorted(files.items()))

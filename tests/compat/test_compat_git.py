@@ -1,0 +1,218 @@
+"""`esgen compat --against REF` on real repositories: branches, tags, commits, subfolders,
+shallow clones, and files that exist only on one side."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from harness import chdir
+
+from compat.gitrepo import SHOP_V1, git, make_project
+from esgen.cli import main
+
+EXIT_BREAKING = 3
+EXIT_INPUT = 2
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def change_in_place(project: Path) -> None:
+    text = (project / "model" / "shop.yaml").read_text()
+    (project / "model" / "shop.yaml").write_text(text.replace("total: decimal\n", "total: int\n"))
+
+
+def test_unchanged_schema_is_compatible(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    with chdir(project):
+        result = run("compat", "--against", "main")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "esgen compat: compatible with main (no event changed)"
+
+
+def test_old_locations_read_ref_colon_path(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    text = SHOP_V1.replace("  Order:\n", "  # a comment moves every line down\n  Order:\n")
+    (project / "model" / "shop.yaml").write_text(text.replace("total: decimal\n", "total: int\n"))
+    with chdir(project):
+        result = run("compat", "--against", "main")
+    assert result.exit_code == EXIT_BREAKING, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith(
+        "model/shop.yaml:14:15: error[ES103]: event shop.OrderPlaced v1 field 'total': "
+        "published version changed in place: decimal -> int"
+    )
+    assert lines[1] == "  was: main:model/shop.yaml:13:15"
+
+
+def test_branch_tag_and_commit_give_the_same_findings(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    git(project, "tag", "v1.0")
+    commit = git(project, "rev-parse", "HEAD")
+    git(project, "switch", "-q", "-c", "feature")
+    change_in_place(project)
+    outputs = []
+    with chdir(project):
+        for ref in ("main", "v1.0", commit, commit[:8], "HEAD"):
+            result = run("compat", "--against", ref, "--format", "json")
+            assert result.exit_code == EXIT_BREAKING, result.output
+            data = json.loads(result.output)
+            assert data["against"]["commit"] == commit
+            assert data["findings"][0]["old"]["file"] == f"{ref}:model/shop.yaml"
+            outputs.append([(f["rule"], f["new"]) for f in data["findings"]])
+    assert all(o == outputs[0] for o in outputs)
+
+
+def test_runs_from_a_subfolder(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    change_in_place(project)
+    (project / "model" / "deep").mkdir()
+    with chdir(project / "model" / "deep"):
+        text = run("compat", "--against", "main")
+        github = run("compat", "--against", "main", "--format", "github")
+    assert text.exit_code == EXIT_BREAKING, text.output
+    # Paths as seen from where esgen runs; old paths as git names them, from the root.
+    assert text.output.startswith("../shop.yaml:13:15: error[ES103]")
+    assert "  was: main:model/shop.yaml:13:15" in text.output
+    # GitHub wants paths from the repository root, wherever the command ran.
+    assert github.output.startswith("::error file=model/shop.yaml,line=13,col=15,")
+
+
+def test_working_tree_files_added_and_deleted(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    (project / "model" / "billing.yaml").write_text(
+        "context: billing\naggregates:\n  Invoice:\n    events:\n"
+        "      InvoiceSent:\n        versions:\n          1: {fields: {number: str}}\n"
+    )
+    git(project, "add", ".")
+    git(project, "commit", "-q", "-m", "billing")
+    (project / "model" / "billing.yaml").unlink()  # deleted, not committed
+    (project / "model" / "crm.yaml").write_text(  # new, untracked
+        "context: crm\naggregates:\n  Customer:\n    events:\n"
+        "      CustomerNamed:\n        versions:\n          1: {fields: {name: str}}\n"
+    )
+    with chdir(project):
+        result = run("compat", "--against", "main", "--format", "json")
+    data = json.loads(result.output)
+    assert [(f["rule"], f["context"], f["element"]) for f in data["findings"]] == [
+        ("ES101", "billing", "InvoiceSent")
+    ]
+    assert data["findings"][0]["new"] is None  # its whole context is gone
+    assert data["findings"][0]["old"] == {"file": "main:model/billing.yaml", "line": 5, "col": 7}
+    assert [(e["event"], e["status"]) for e in data["events"]] == [
+        ("InvoiceSent", "deleted"),
+        ("CustomerNamed", "added"),
+    ]
+
+
+def test_schema_folder_absent_at_the_ref_means_nothing_was_published(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "README").write_text("before the schema\n")
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", ".")
+    git(project, "commit", "-q", "-m", "readme")
+    git(project, "tag", "before")
+    (project / "schemas").mkdir()
+    (project / "schemas" / "shop.yaml").write_text(SHOP_V1)
+    with chdir(project):
+        result = run("compat", "--against", "before")
+    assert result.exit_code == 0, result.output
+    assert "compatible with before (1 event(s) changed, all safe)" in result.output
+
+
+def test_json_schema_files_are_read_at_the_ref_too(tmp_path: Path) -> None:
+    schema = (
+        "context: crm\ntypes:\n  Address: {json_schema: ../shared/address.json}\n"
+        "aggregates:\n  Customer:\n    events:\n      CustomerMoved:\n"
+        "        versions:\n          1: {fields: {address: Address}}\n"
+    )
+    project = make_project(tmp_path / "p", schema)
+    (project / "shared").mkdir()
+    address = project / "shared" / "address.json"
+    address.write_text('{"type": "object", "properties": {"street": {"type": "string"}}}')
+    git(project, "add", ".")
+    git(project, "commit", "-q", "-m", "address")
+    with chdir(project):
+        assert run("compat", "--against", "main").exit_code == 0
+        address.write_text(
+            '{\n  "properties": {"street": {"type": "string"}},\n  "type": "object"\n}\n'
+        )
+        assert run("compat", "--against", "main").exit_code == 0, "only reformatted"
+        address.write_text('{"type": "object", "properties": {"street": {"type": "integer"}}}')
+        result = run("compat", "--against", "main")
+    assert result.exit_code == EXIT_BREAKING, result.output
+    assert (
+        "error[ES104]" in result.output
+        and "its JSON Schema (address.json) changed" in result.output
+    )
+
+
+def test_unknown_ref_says_how_to_fetch_it(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    with chdir(project):
+        result = run("compat", "--against", "no-such-branch")
+    assert result.exit_code == EXIT_INPUT
+    assert result.stdout == ""
+    assert "unknown git ref 'no-such-branch'" in result.stderr
+    assert "git fetch origin no-such-branch:refs/remotes/origin/no-such-branch" in result.stderr
+
+
+def test_option_like_ref_is_refused(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    with chdir(project):
+        result = run("compat", "--against=--output=/tmp/x")
+    assert result.exit_code == EXIT_INPUT
+    assert "is not a git ref" in result.stderr
+
+
+def test_not_a_repository(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    (project / "schemas").mkdir(parents=True)
+    (project / "schemas" / "shop.yaml").write_text(SHOP_V1)
+    with chdir(project):
+        result = run("compat", "--against", "main")
+    assert result.exit_code == EXIT_INPUT
+    assert "is not inside a git repository" in result.stderr
+
+
+def test_shallow_clone_explains_and_the_hint_works(tmp_path: Path) -> None:
+    origin = make_project(tmp_path / "origin")
+    git(origin, "branch", "release")  # the published state
+    change_in_place(origin)
+    git(origin, "commit", "-q", "-am", "change in place")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--depth", "1", "--branch", "main", f"file://{origin}", "clone")
+    with chdir(clone):
+        missing = run("compat", "--against", "origin/release")
+    assert missing.exit_code == EXIT_INPUT
+    assert "is not in this clone, which is shallow" in missing.stderr
+    assert "git fetch --unshallow" in missing.stderr
+    fetch = re.search(r"`(git fetch --depth=1 origin [^`]+)`", missing.stderr)
+    assert fetch is not None, missing.stderr
+    assert fetch.group(1) == "git fetch --depth=1 origin release:refs/remotes/origin/release"
+    git(clone, *fetch.group(1).split()[1:])
+    with chdir(clone):
+        result = run("compat", "--against", "origin/release")
+    assert result.exit_code == EXIT_BREAKING, result.output
+    assert "was: origin/release:model/shop.yaml:13:15" in result.output
+
+
+@pytest.mark.parametrize("ref", ["v9.9", "deadbeef"])
+def test_shallow_hint_for_tags_and_commits(tmp_path: Path, ref: str) -> None:
+    origin = make_project(tmp_path / "origin")
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{origin}", "clone")
+    with chdir(tmp_path / "clone"):
+        result = run("compat", "--against", ref)
+    assert result.exit_code == EXIT_INPUT
+    expected = (
+        "git fetch --depth=1 origin deadbeef"
+        if ref == "deadbeef"
+        else "git fetch --depth=1 origin tag v9.9"
+    )
+    assert expected in result.stderr
