@@ -5,6 +5,7 @@ Outside `esgen.codegen` so that reading the configuration stays cheap to import.
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -47,6 +48,8 @@ class Formatter:
         Black is slow (seconds for a thousand events); text that esgen's templates
         already laid out in black's style is left alone unless a line overflows.
         """
+        for path, text in sources.items():
+            _check_syntax(path, text)
         if not sources or self.name == "none":
             return dict(sources)
         if self.name == "ruff":
@@ -73,6 +76,17 @@ class Formatter:
                 chunksize=max(1, len(items) // (workers * 4)),
             )
             return dict(zip([p for p, _ in items], results, strict=True))
+
+
+def _check_syntax(path: Path, text: str) -> None:
+    """Refuse to write what is not Python: a template bug must not reach users' trees."""
+    try:
+        compile(text, str(path), "exec", dont_inherit=True, flags=ast.PyCF_ONLY_AST)
+    except SyntaxError as exc:
+        raise EsgenError(
+            f"esgen produced invalid Python for {path} (line {exc.lineno}: {exc.msg}); "
+            "this is a bug in esgen, please report it"
+        ) from exc
 
 
 def _fits(text: str, line_length: int) -> bool:

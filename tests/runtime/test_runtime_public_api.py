@@ -20,6 +20,7 @@ RUNTIME_EXPORTS = [
     "AppendResult",
     "BackendError",
     "Clock",
+    "Column",
     "Command",
     "CommandContext",
     "CommandResult",
@@ -34,13 +35,23 @@ RUNTIME_EXPORTS = [
     "HistoryEntry",
     "MemoryEventStore",
     "NewEvent",
+    "ProgressStorage",
+    "Projection",
+    "ProjectionRunner",
+    "ProjectionStatus",
     "RecordedEvent",
     "RegistryError",
     "Repository",
+    "Rows",
     "SQLiteEventStore",
+    "Saga",
+    "SagaError",
+    "SagaRunner",
+    "SagaStatus",
     "Snapshot",
     "SnapshotStore",
     "StreamNotFound",
+    "TableSpec",
     "TransactionalStore",
     "UndeclaredEvent",
     "UnhandledCommand",
@@ -53,6 +64,7 @@ RUNTIME_EXPORTS = [
     "current_context",
     "handle_command",
     "new_event_id",
+    "progress_storage",
     "state_fingerprint",
     "utc_now",
 ]
@@ -64,6 +76,7 @@ TESTING_EXPORTS = [
     "ManualClock",
     "MultiProcessContract",
     "RepositoryContract",
+    "SagaScenario",
     "UpcasterScenario",
     "todo",
 ]
@@ -91,7 +104,7 @@ def test_every_runtime_error_is_an_event_store_error_and_an_esgen_error() -> Non
         if isinstance(getattr(esgen.runtime, name), type)
         and issubclass(getattr(esgen.runtime, name), BaseException)
     ]
-    assert len(errors) == 14
+    assert len(errors) == 15
     assert all(issubclass(error, EventStoreError) for error in errors)
     assert issubclass(EventStoreError, EsgenError)
     assert issubclass(esgen.runtime.StreamNotFound, LookupError)

@@ -392,7 +392,10 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
     imports.add("__future__", "annotations")
     imports.add("collections.abc", "Mapping")
     imports.add("typing", "Any")
-    imports.add("typing", "assert_never")
+    if ctx.commands:
+        imports.add("typing", "assert_never")
+    else:
+        imports.add("esgen.runtime", "Command")
     imports.add("typing", "TYPE_CHECKING")
     for name in ("Clock", "CommandResult", "Event", "EventStore", "Repository"):
         imports.add("esgen.runtime", name)
