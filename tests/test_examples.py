@@ -48,3 +48,7 @@ def test_bank_demo_tells_its_story(tmp_path: Path) -> None:
     assert "stored v1 AccountOpened  -> read as AccountOpened(owner='Grace', currency='EUR')" in out
     assert "closed before reasons were kept" in out
     assert "the balance was 100.00; now it is 70.00" in out
+    assert "Ada -> Alan 25.00: completed" in out
+    assert "Ada -> Grace 10.00: compensated" in out and "compensated with RefundMoney" in out
+    assert "Ada: 45.00 EUR (open)" in out
+    assert "identical to the live one" in out

@@ -1,13 +1,15 @@
 """The bank example at work (`make demo`): commands on a SQLite event store, and reading back.
 
 Opens accounts, deposits, withdraws, is refused an overdraft, reads events that older
-code stored in older versions (through a derived and a hand-written upcaster), and asks
-what an account looked like at an earlier time.
+code stored in older versions (through a derived and a hand-written upcaster), asks what
+an account looked like at an earlier time, runs two transfers through the MoneyTransfer
+saga (one completes, one is compensated), and rebuilds the balances projection.
 """
 
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,6 +22,7 @@ sys.path.insert(0, str(HERE / "src"))
 
 from bank.aggregates.account import AccountState  # noqa: E402
 from bank.commands.account import DepositMoney, OpenAccount, WithdrawMoney  # noqa: E402
+from bank.commands.transfer import RequestTransfer  # noqa: E402
 from bank.service import BankService  # noqa: E402
 from bank.types import Money  # noqa: E402
 
@@ -27,6 +30,9 @@ from esgen.runtime import ExpectedVersion, NewEvent, SQLiteEventStore, command_c
 
 ADA = UUID("a0000000-0000-4000-8000-000000000001")
 GRACE = UUID("a0000000-0000-4000-8000-000000000002")
+ALAN = UUID("a0000000-0000-4000-8000-000000000003")
+TO_ALAN = UUID("b0000000-0000-4000-8000-000000000001")
+TO_GRACE = UUID("b0000000-0000-4000-8000-000000000002")
 
 
 class StepClock:
@@ -108,7 +114,46 @@ def main() -> None:
             f"   v{recorded.stream_version} {recorded.recorded_at:%H:%M} "
             f"{recorded.event_type:18} by {user}: balance {state.balance.amount}"
         )
+
+    print("\n5. Two transfers through the MoneyTransfer saga:")
+    bank.dispatch(OpenAccount(account_id=ALAN, owner="Alan", currency="EUR"))
+    for transfer_id, target, amount in ((TO_ALAN, ALAN, "25.00"), (TO_GRACE, GRACE, "10.00")):
+        request = RequestTransfer(
+            transfer_id=transfer_id, source_account=ADA, target_account=target, amount=eur(amount)
+        )
+        bank.dispatch(request)
+    (saga_runner,) = bank.sagas()
+    saga_runner.catch_up()
+    for transfer_id, label in ((TO_ALAN, "Ada -> Alan 25.00"), (TO_GRACE, "Ada -> Grace 10.00")):
+        saga = saga_runner.instance(str(transfer_id))
+        assert saga is not None
+        steps = ", ".join(type(c).__name__ for c in saga.steps)
+        undone = ", ".join(type(c).__name__ for c in saga.compensated) or "nothing"
+        print(f"   {label}: {saga.status}; sent {steps}; compensated with {undone}")
+        if saga.reason:
+            print(f"      why: {saga.reason}")
+    for who, account in (("Ada", ADA), ("Alan", ALAN), ("Grace", GRACE)):
+        state = bank.account_repository.load(str(account)).state
+        print(f"   {who}: {state.balance.amount} {state.balance.currency} ({state.status.value})")
+
+    print("\n6. The account_balances read model, live and after a rebuild:")
+    projections = bank.projections()
+    projections.catch_up()
+    live = read_model(folder)
+    for row in live:
+        print(f"   {row}")
+    projections.rebuild("account_balances")
+    rebuilt = read_model(folder)
+    verdict = "identical to the live one" if rebuilt == live else "DIFFERENT"
+    print(f"   rebuilt from all {store.head_position()} events: {verdict}")
     store.close()
+
+
+def read_model(folder: Path) -> list[tuple[object, ...]]:
+    """The read model as any SQL client sees it."""
+    with sqlite3.connect(folder / "bank.sqlite") as conn:
+        query = "SELECT owner, balance, currency, status FROM account_balances ORDER BY owner"
+        return conn.execute(query).fetchall()
 
 
 def store_path(folder: Path) -> str:

@@ -227,7 +227,8 @@ class _SQLiteUnit(ProgressUnit):
             "INSERT INTO esgen_sagas (saga, correlation, status, state, steps, metadata, "
             "started_at, deadline, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (saga, correlation) DO UPDATE SET status = excluded.status, "
-            "state = excluded.state, steps = excluded.steps, deadline = excluded.deadline, "
+            "state = excluded.state, steps = excluded.steps, metadata = excluded.metadata, "
+            "deadline = excluded.deadline, "
             "updated_at = excluded.updated_at",
             (record.saga, record.correlation, record.status, record.state, record.steps,
              record.metadata, record.started_at, record.deadline, updated_at.isoformat()),

@@ -174,12 +174,12 @@ class SagaRunner(Generic[SagaT]):
 
     # -- following the store ----------------------------------------------------------
 
-    def catch_up(self) -> int:
-        """Handle every event recorded so far, then run due deadlines; returns how many
-        events were handled."""
+    def catch_up(self, *, until: int | None = None) -> int:
+        """Handle every event recorded so far (or up to position `until`), then run due
+        deadlines; returns how many events were handled."""
         handled = 0
         while True:
-            count, done = self._page()
+            count, done = self._page(until)
             handled += count
             if done:
                 break
@@ -195,10 +195,11 @@ class SagaRunner(Generic[SagaT]):
             else:
                 stop.wait(poll_interval)
 
-    def _page(self) -> tuple[int, bool]:
+    def _page(self, until: int | None = None) -> tuple[int, bool]:
         with self._storage.unit() as unit:
             position = unit.generations(self._checkpoint)[1][0]
-            records = self._store.read_all(after=position, limit=self._page_size)
+            limit = self._page_size if until is None else min(self._page_size, until - position)
+            records = self._store.read_all(after=position, limit=limit) if limit > 0 else []
             if not records:
                 return 0, True
             handled = 0
@@ -206,7 +207,9 @@ class SagaRunner(Generic[SagaT]):
                 if recorded.event_type in self._handles and self._handle(unit, recorded):
                     handled += 1
             unit.set_checkpoint(self._checkpoint, 1, records[-1].position, active=True)
-            return handled, len(records) < self._page_size
+            # Not done even after a short page: the commands just sent recorded new events
+            # (the saga's own included), and the next page should see them.
+            return handled, False
 
     def _handle(self, unit: ProgressUnit, recorded: RecordedEvent) -> bool:
         event = self._registry.decode_recorded(recorded)

@@ -1,0 +1,189 @@
+"""The bank example's saga and projection, running on a SQLite file through generated code."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from harness import EXAMPLES
+
+from esgen.runtime import SQLiteEventStore, command_context
+from esgen.runtime.testing import ManualClock
+
+sys.path.insert(0, str(EXAMPLES / "bank" / "src"))
+
+from bank.commands.account import CloseAccount, DepositMoney, OpenAccount
+from bank.commands.transfer import RequestTransfer
+from bank.service import BankService
+from bank.types import Money, TransferStatus
+
+ADA, GRACE = UUID(int=1), UUID(int=2)
+
+
+def eur(amount: str) -> Money:
+    return Money(amount=Decimal(amount), currency="EUR")
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def bank(tmp_path: Path, clock: ManualClock) -> Iterator[BankService]:
+    store = SQLiteEventStore(tmp_path / "bank.sqlite", clock=clock)
+    service = BankService(store, clock=clock)
+    service.dispatch(OpenAccount(account_id=ADA, owner="Ada", currency="EUR"))
+    service.dispatch(DepositMoney(account_id=ADA, amount=eur("100")))
+    service.dispatch(OpenAccount(account_id=GRACE, owner="Grace", currency="EUR"))
+    yield service
+    store.close()
+
+
+def balance(bank: BankService, account: UUID) -> Decimal:
+    return bank.account_repository.load(str(account)).state.balance.amount
+
+
+def transfer(bank: BankService, amount: str, target: UUID = GRACE) -> UUID:
+    transfer_id = uuid4()
+    request = RequestTransfer(
+        transfer_id=transfer_id, source_account=ADA, target_account=target, amount=eur(amount)
+    )
+    bank.dispatch(request)
+    for runner in bank.sagas():
+        runner.catch_up()
+    return transfer_id
+
+
+def saga(bank: BankService, transfer_id: UUID) -> Any:
+    (runner,) = bank.sagas()
+    return runner.instance(str(transfer_id))
+
+
+def test_a_transfer_moves_the_money_and_completes(bank: BankService) -> None:
+    transfer_id = transfer(bank, "30")
+    assert balance(bank, ADA) == Decimal(70)
+    assert balance(bank, GRACE) == Decimal(30)
+    state = bank.transfer_repository.load(str(transfer_id)).state
+    assert state.status is TransferStatus.COMPLETED
+    assert saga(bank, transfer_id).status == "completed"
+
+
+def test_a_rejected_deposit_refunds_the_source(bank: BankService) -> None:
+    bank.dispatch(CloseAccount(account_id=GRACE, reason="moved away"))
+    transfer_id = transfer(bank, "30")
+    assert balance(bank, ADA) == Decimal(100), "the withdrawal was refunded"
+    assert bank.transfer_repository.load(str(transfer_id)).state.status is TransferStatus.FAILED
+    instance = saga(bank, transfer_id)
+    assert instance.status == "compensated"
+    assert [type(c).__name__ for c in instance.steps] == [
+        "WithdrawMoney",
+        "DepositMoney",
+        "FailTransfer",
+    ]
+    assert [type(c).__name__ for c in instance.compensated] == ["RefundMoney"]
+    history = [e.event_type for e in bank.store.read_stream(f"Account-{ADA}")]
+    assert history[-2:] == ["MoneyWithdrawn", "MoneyRefunded"]
+
+
+def test_a_refused_command_fails_the_transfer_and_refunds(bank: BankService) -> None:
+    nobody = UUID(int=99)  # no such account: the deposit command is refused
+    transfer_id = transfer(bank, "10", target=nobody)
+    assert balance(bank, ADA) == Decimal(100)
+    instance = saga(bank, transfer_id)
+    assert instance.status == "failed"
+    assert "DepositMoney failed" in instance.reason
+
+
+def test_an_overdraft_fails_the_transfer_without_a_refund(bank: BankService) -> None:
+    transfer_id = transfer(bank, "500")
+    assert balance(bank, ADA) == Decimal(100)
+    instance = saga(bank, transfer_id)
+    assert instance.status == "failed" and instance.compensated == []
+    assert bank.transfer_repository.load(str(transfer_id)).state.status is TransferStatus.FAILED
+
+
+def test_a_transfer_waiting_past_its_deadline_times_out(
+    bank: BankService, clock: ManualClock
+) -> None:
+    (runner,) = bank.sagas()
+    transfer_id = uuid4()
+    bank.dispatch(
+        RequestTransfer(
+            transfer_id=transfer_id, source_account=ADA, target_account=GRACE, amount=eur("20")
+        )
+    )
+    # The saga sees the request only (its withdrawal's outcome is not handled yet).
+    runner.catch_up(until=bank.store.head_position())
+    assert saga(bank, transfer_id).status == "running"
+    clock.advance(timedelta(minutes=59))
+    assert runner.expire() == 0
+    clock.advance(timedelta(minutes=2))
+    assert runner.expire() == 1
+    assert saga(bank, transfer_id).status == "timed_out"
+    runner.catch_up()  # events of a timed-out instance change nothing any more
+    assert saga(bank, transfer_id).status == "timed_out"
+
+
+def test_redelivery_sends_no_command_twice(bank: BankService, tmp_path: Path) -> None:
+    transfer(bank, "30")
+    before = bank.store.head_position()
+    with sqlite3.connect(tmp_path / "bank.sqlite") as conn:  # as if the checkpoint were lost
+        conn.execute("UPDATE esgen_projections SET position = 0 WHERE name = 'saga:MoneyTransfer'")
+    for runner in bank.sagas():
+        assert runner.catch_up() == 0
+    assert bank.store.head_position() == before
+    assert balance(bank, GRACE) == Decimal(30)
+
+
+def test_commands_from_a_saga_carry_correlation_and_causation(bank: BankService) -> None:
+    transfer_id = uuid4()
+    with command_context(correlation_id="request-42", user="web"):
+        bank.dispatch(
+            RequestTransfer(
+                transfer_id=transfer_id, source_account=ADA, target_account=GRACE, amount=eur("5")
+            )
+        )
+    for runner in bank.sagas():
+        runner.catch_up()
+    events = bank.store.read_all(limit=1000)
+    requested = next(e for e in events if e.event_type == "TransferRequested")
+    withdrawn = next(e for e in events if e.event_type == "MoneyWithdrawn")
+    deposited = next(
+        e for e in events if e.event_type == "MoneyDeposited" and e.stream_id == f"Account-{GRACE}"
+    )
+    assert (
+        requested.correlation_id
+        == withdrawn.correlation_id
+        == deposited.correlation_id
+        == "request-42"
+    )
+    assert withdrawn.causation_id == str(requested.event_id)
+    assert deposited.causation_id == str(withdrawn.event_id)
+
+
+def test_the_projection_rebuilt_agrees_with_the_live_one(bank: BankService, tmp_path: Path) -> None:
+    transfer(bank, "30")
+    bank.dispatch(CloseAccount(account_id=GRACE, reason="moved away"))
+    transfer(bank, "10")
+    runner = bank.projections()
+    runner.catch_up()
+
+    def rows() -> list[tuple[Any, ...]]:
+        with sqlite3.connect(tmp_path / "bank.sqlite") as conn:
+            return conn.execute("SELECT * FROM account_balances ORDER BY owner").fetchall()
+
+    live = rows()
+    assert live == [
+        (str(ADA), "Ada", "70", "EUR", "open"),
+        (str(GRACE), "Grace", "30", "EUR", "closed"),
+    ]
+    runner.rebuild("account_balances")
+    assert rows() == live
