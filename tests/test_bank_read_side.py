@@ -187,3 +187,44 @@ def test_the_projection_rebuilt_agrees_with_the_live_one(bank: BankService, tmp_
     ]
     runner.rebuild("account_balances")
     assert rows() == live
+
+
+def test_the_command_line_runs_the_contexts_projections_and_sagas(
+    bank: BankService, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+    from harness import chdir
+
+    from esgen.cli import main
+
+    bank.dispatch(
+        RequestTransfer(
+            transfer_id=uuid4(), source_account=ADA, target_account=GRACE, amount=eur("1")
+        )
+    )
+    store = str(tmp_path / "bank.sqlite")
+    with chdir(EXAMPLES / "bank"):
+        runner = CliRunner()
+        sagas = runner.invoke(main, ["sagas", "run", "--store", store])
+        status = runner.invoke(main, ["projections", "status", "--store", store])
+        catch_up = runner.invoke(main, ["projections", "catch-up", "--store", store])
+        rebuild = runner.invoke(
+            main, ["projections", "rebuild", "account_balances", "--store", store]
+        )
+        unknown = runner.invoke(main, ["projections", "rebuild", "nope", "--store", store])
+        missing = runner.invoke(
+            main, ["projections", "status", "--store", str(tmp_path / "no.sqlite")]
+        )
+    assert sagas.exit_code == 0 and "sagas handled 3 event(s)" in sagas.output, sagas.output
+    assert (
+        status.exit_code == 0
+        and "account_balances" in status.output
+        and "generation 1" in status.output
+    )
+    assert catch_up.exit_code == 0 and "projections are up to date" in catch_up.output
+    assert rebuild.exit_code == 0 and "account_balances rebuilt from" in rebuild.output
+    assert unknown.exit_code == 2 and "no projection 'nope'" in unknown.output
+    assert missing.exit_code == 2 and "no event store at" in missing.output
+    with sqlite3.connect(store) as conn:
+        rows = dict(conn.execute("SELECT owner, balance FROM account_balances").fetchall())
+    assert rows == {"Ada": "99", "Grace": "1"}
