@@ -52,3 +52,10 @@ def test_bank_demo_tells_its_story(tmp_path: Path) -> None:
     assert "Ada -> Grace 10.00: compensated" in out and "compensated with RefundMoney" in out
     assert "Ada: 45.00 EUR (open)" in out
     assert "identical to the live one" in out
+
+
+def test_bank_schema_is_compatible_with_its_committed_lock(tmp_path: Path) -> None:
+    result = run([sys.executable, "-m", "esgen.cli", "compat"], BANK, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lock = run([sys.executable, "-m", "esgen.cli", "lock", "--check"], BANK, tmp_path)
+    assert lock.returncode == 0, lock.stdout + lock.stderr
