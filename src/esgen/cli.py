@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from esgen._cli_docs import docs
+from esgen._cli_new import new
 from esgen._errors import EsgenError
 from esgen._version import __version__
 
@@ -204,6 +206,9 @@ def json_schema(out_file: Path | None) -> None:
     else:
         out_file.write_text(text, encoding="utf-8")
 
+
+main.add_command(docs)
+main.add_command(new)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
