@@ -11,13 +11,15 @@ import re
 
 __all__ = ["html_comment", "md_cell_code", "md_code", "md_text", "mermaid_label"]
 
-# Characters that mean something to CommonMark or GitHub's extensions wherever they stand;
-# a backslash makes any ASCII punctuation literal. `<`, `>` and `&` become entities
-# instead, which every renderer (and raw HTML blocks) reads as text.
-_MD_SPECIAL = frozenset("\\`*_{}[]()#+!|~$")
+# Characters that mean something to CommonMark or GitHub's extensions wherever they stand
+# (emphasis, code, links and images, table cells, strikethrough, math); a backslash makes
+# any ASCII punctuation literal. `<`, `>` and `&` become entities instead, which every
+# renderer (and raw HTML blocks) reads as text. Parentheses need nothing: without an
+# unescaped `]` before them they cannot form a link.
+_MD_SPECIAL = frozenset("\\`*_[]|~$")
 _MD_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
-# At the start of a line these open a list, a heading underline or a numbered list.
-_LINE_START = re.compile(r"^(?:[-=]|\d+[.)])")
+# At the start of a line these open a heading, a list or a heading underline.
+_LINE_START = re.compile(r"^(?:[-+=#]|\d+[.)])")
 
 
 def md_text(text: str) -> str:
