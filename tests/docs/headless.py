@@ -8,6 +8,7 @@ so no websocket client and no browser download is needed.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -47,9 +48,10 @@ class Browser:
         to_child_read, self._to_child = os.pipe()
         self._from_child, from_child_write = os.pipe()
         # Chromium wants the pipes as fds 3 and 4. A tiny Python moves them there (by way
-        # of fresh copies, in case the pipes themselves came out as 3 or 4) and execs it.
+        # of copies above 9, in case the pipes themselves came out as 3 or 4) and execs it.
         wiring = (
-            "import os, sys; r, w = (os.dup(int(fd)) for fd in sys.argv[1:3]); "
+            "import fcntl, os, sys; "
+            "r, w = (fcntl.fcntl(int(fd), fcntl.F_DUPFD, 10) for fd in sys.argv[1:3]); "
             "os.dup2(r, 3); os.dup2(w, 4); os.execv(sys.argv[3], sys.argv[3:])"
         )
         self.process = subprocess.Popen(
@@ -68,10 +70,8 @@ class Browser:
         self.events: list[dict[str, Any]] = []
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # already gone: nothing to close
             self.send("Browser.close")
-        except Exception:  # already gone: nothing to close
-            pass
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
