@@ -16,6 +16,7 @@ from esgen.cli import main
 from esgen.newctx import (
     Question,
     TemplateError,
+    bundled_templates,
     load_template,
     locate_project,
     plan_new,
@@ -48,6 +49,21 @@ def check_project(project: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
     assert mypy.returncode == 0, mypy.stdout + mypy.stderr
     return run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+
+
+TEMPLATES = [t.name for t in bundled_templates()]
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_every_shipped_template_works_at_once(template: str, tmp_path: Path) -> None:
+    result = esgen_new("sample", "--template", template, "--dir", str(tmp_path), "--no-input")
+    assert result.exit_code == 0, result.output
+    tests = check_project(tmp_path)
+    examples = "(the template's implementation)" in result.output
+    if examples:
+        assert tests.returncode == 0, tests.stdout + tests.stderr
+    else:
+        assert "not written yet:" in tests.stdout, tests.stdout
 
 
 def test_blank_in_a_fresh_project_works_at_once(tmp_path: Path) -> None:
