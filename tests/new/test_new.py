@@ -137,6 +137,15 @@ def test_a_project_with_esgen_settings_and_contexts_gains_only_the_new_context(
     assert "pyproject.toml" not in result.output
 
 
+def test_a_new_folder_inside_a_project_is_a_project_of_its_own(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "outer"\n')
+    result = esgen_new("shop", "--dir", "inner", "--no-input", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "pyproject.toml").read_text() == '[project]\nname = "outer"\n'
+    assert (tmp_path / "inner" / "pyproject.toml").is_file()
+    assert (tmp_path / "inner" / "schemas" / "shop.yaml").is_file()
+
+
 def test_without_examples_the_scaffolded_tests_fail_saying_what_to_write(tmp_path: Path) -> None:
     result = esgen_new("shop", "--dir", str(tmp_path), "--no-input", "--no-examples")
     assert result.exit_code == 0, result.output

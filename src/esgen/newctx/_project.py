@@ -1,9 +1,10 @@
 """The project a new context joins, and the configuration it needs.
 
 The project is the nearest folder, from `--dir` upwards, with an esgen.yaml or a
-pyproject.toml; without one, `--dir` itself. Its `[tool.esgen]` settings are used as
-they are. A pyproject.toml without them gets tables appended at its end, leaving every
-byte before them as it was; a project without one gets a small pyproject.toml.
+pyproject.toml; without one, or when `--dir` does not exist yet, `--dir` itself. Its
+`[tool.esgen]` settings are used as they are. A pyproject.toml without them gets tables
+appended at its end, leaving every byte before them as it was; a project without one
+gets a small pyproject.toml.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class Project:
 
 def locate_project(start: Path) -> Project:
     start = start.absolute()
+    if not start.exists():
+        # A folder that does not exist yet is a new project, even inside another one.
+        return _fresh(start)
     for folder in (start, *start.parents):
         if (folder / "esgen.yaml").is_file():
             return Project(folder, load_settings(folder), None)
