@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING
 import click
 
 from esgen._cli_compat import compat, lock
+from esgen._cli_docs import docs
+from esgen._cli_new import new
+from esgen._cli_run import projections, sagas
 from esgen._errors import EsgenError
 from esgen._version import __version__
 
@@ -210,15 +213,11 @@ def json_schema(out_file: Path | None) -> None:
         out_file.write_text(text, encoding="utf-8")
 
 
-def _register() -> None:
-    # The run commands import click only; their heavy imports happen when they run.
-    from esgen._cli_run import projections, sagas
-
-    main.add_command(projections)
-    main.add_command(sagas)
-
-
-_register()
+# These modules import click only; each command imports what it needs when it runs.
+main.add_command(docs)
+main.add_command(new)
+main.add_command(projections)
+main.add_command(sagas)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

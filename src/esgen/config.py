@@ -18,7 +18,7 @@ from esgen._formatter import FORMATTERS, Formatter
 
 __all__ = ["ConfigError", "Settings", "find_config", "load_settings"]
 
-_KEYS = ("schema_dir", "out_dir", "tests_dir", "formatter", "line_length")
+_KEYS = ("schema_dir", "out_dir", "tests_dir", "formatter", "line_length", "docs_dir")
 
 
 class ConfigError(EsgenError, ValueError):
@@ -33,11 +33,17 @@ class Settings:
     tests_dir_setting: Path | None  # as configured; see `tests_dir`
     formatter: Formatter
     config_file: Path | None = None
+    docs_dir_setting: Path | None = None  # as configured; see `docs_dir`
 
     @property
     def tests_dir(self) -> Path:
         """Where test modules go: as configured, else a `tests` folder beside `out_dir`."""
         return self.tests_dir_setting or self.out_dir.parent / "tests"
+
+    @property
+    def docs_dir(self) -> Path:
+        """Where `esgen docs` writes: as configured, else a `docs` folder beside the schemas."""
+        return self.docs_dir_setting or self.schema_dir.parent / "docs"
 
     def with_overrides(
         self,
@@ -139,6 +145,7 @@ def _settings(root: Path, table: dict[str, Any], config: Path | None) -> Setting
         tests_dir_setting=path("tests_dir", "tests") if "tests_dir" in table else None,
         formatter=formatter,
         config_file=config,
+        docs_dir_setting=path("docs_dir", "docs") if "docs_dir" in table else None,
     )
 
 

@@ -1,0 +1,81 @@
+"""`esgen docs`: the catalog of a schema folder, as Markdown pages and one offline HTML page.
+
+Registered on `esgen.cli.main`; only click is imported at module level, so the commands
+that do not write docs load nothing of it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+__all__ = ["docs"]
+
+
+@click.command()
+@click.argument("schema_dir", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Catalog folder (default: docs_dir of [tool.esgen], else docs/ beside the schemas).",
+)
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if the catalog is stale.")
+@click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff; write nothing.")
+@click.option("-v", "--verbose", is_flag=True, help="Also list files that did not change.")
+def docs(
+    schema_dir: Path | None, out_dir: Path | None, check: bool, show_diff: bool, verbose: bool
+) -> None:
+    """Write the catalog of every context in SCHEMA_DIR.
+
+    Per context a Markdown page (with a Mermaid flow GitHub draws), an index, and one
+    HTML page with the same content that works offline. Without SCHEMA_DIR, reads
+    [tool.esgen] of the project esgen runs in.
+    """
+    from esgen._errors import EsgenError
+    from esgen.cli import EXIT_SCHEMA, UsageError, _fail_schema, _shown
+    from esgen.codegen import apply_plan
+    from esgen.config import ConfigError, load_settings
+    from esgen.docs import plan_docs
+
+    try:
+        settings = load_settings(Path.cwd()).with_overrides(schema_dir, None, None)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if not settings.schema_dir.is_dir():
+        where = f" (from {_shown(settings.config_file)})" if settings.config_file else ""
+        raise UsageError(
+            f"schema folder {_shown(settings.schema_dir)!r} does not exist{where}; "
+            "pass SCHEMA_DIR or set schema_dir in [tool.esgen]"
+        )
+    # --out, else docs_dir of [tool.esgen], else docs/ beside the schema folder in use.
+    target = out_dir or settings.docs_dir
+    try:
+        plan = plan_docs(settings.schema_dir, target)
+    except EsgenError as exc:
+        _fail_schema(exc)
+        return
+    pending = plan.pending
+    if show_diff:
+        for change in pending:
+            click.echo(change.diff(_shown(change.path)), nl=False)
+    if check or show_diff:
+        if check and pending:
+            what = {"created": "missing", "updated": "stale", "removed": "obsolete"}
+            for change in pending:
+                click.echo(f"{what[change.status.value]:9} {_shown(change.path)}", err=True)
+            click.echo(
+                f"esgen: {len(pending)} catalog file(s) out of date; run `esgen docs`", err=True
+            )
+            sys.exit(EXIT_SCHEMA)
+        return
+    apply_plan(plan)
+    counts: dict[str, int] = {}
+    for change in plan.changes:
+        counts[change.status.value] = counts.get(change.status.value, 0) + 1
+        if change.is_change or verbose:
+            click.echo(f"{change.status.value:9} {_shown(change.path)}")
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    click.echo(f"esgen: {summary}")

@@ -1,0 +1,181 @@
+"""`esgen new`: start a bounded context from a template, in a new or an existing project.
+
+Registered on `esgen.cli.main`; only click is imported at module level.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from esgen.newctx import NewPlan, Question
+
+__all__ = ["new"]
+
+EXIT_CLASH = 1
+
+
+@click.command()
+@click.argument("context", required=False)
+@click.option(
+    "-t",
+    "--template",
+    "template_spec",
+    default="blank",
+    show_default=True,
+    help="A template esgen ships (see --list), or the folder of your own.",
+)
+@click.option(
+    "--dir",
+    "project_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=".",
+    help="The project folder (default: here); created when missing.",
+)
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Answer one of the template's questions; repeatable.",
+)
+@click.option("--no-input", is_flag=True, help="Ask nothing: --set values, else defaults.")
+@click.option(
+    "--no-examples",
+    is_flag=True,
+    help="Keep esgen's scaffolds instead of the template's example implementation.",
+)
+@click.option("--list", "list_only", is_flag=True, help="Describe the templates and exit.")
+def new(
+    context: str | None,
+    template_spec: str,
+    project_dir: Path,
+    assignments: tuple[str, ...],
+    no_input: bool,
+    no_examples: bool,
+    list_only: bool,
+) -> None:
+    """Start the bounded context CONTEXT (a snake_case name) from a template.
+
+    Writes its schema, the [tool.esgen] settings when the project has none, and what
+    `esgen generate` writes (code, scaffolds, tests), with the template's example
+    implementation in place of the scaffolds it replaces. Never overwrites a file: when
+    any would clash, it lists them and writes nothing.
+    """
+    from esgen.cli import UsageError, _shown
+    from esgen.codegen import apply_plan
+    from esgen.config import ConfigError
+    from esgen.newctx import (
+        TemplateError,
+        bundled_templates,
+        locate_project,
+        plan_new,
+        resolve_answers,
+        resolve_template,
+    )
+
+    try:
+        if list_only:
+            for template in bundled_templates():
+                click.echo(_describe(template.name, template.description, template.questions))
+            return
+        if context is None:
+            raise UsageError("name the context to start, e.g. `esgen new orders`")
+        given: dict[str, str] = {}
+        for item in assignments:
+            name, sep, value = item.partition("=")
+            if not sep or not name.strip():
+                raise UsageError(f"--set takes NAME=VALUE (got {item!r})")
+            given[name.strip()] = value
+        template = resolve_template(template_spec)
+        interactive = not no_input and sys.stdin.isatty()
+        values = resolve_answers(template, context, given, _prompt if interactive else None)
+        project = locate_project(project_dir)
+        plan = plan_new(template, values, project, examples=not no_examples)
+    except (TemplateError, ConfigError) as exc:
+        raise UsageError(str(exc)) from None
+
+    if plan.clashes:
+        _report_clashes(plan, _shown)
+        sys.exit(EXIT_CLASH)
+    apply_plan(plan.as_plan())
+    _report(plan, _shown)
+
+
+def _describe(name: str, description: str, questions: tuple[Question, ...]) -> str:
+    lines = [name, f"    {description}"]
+    if questions:
+        width = max(len(q.name) for q in questions)
+        lines.append("    asks (answer with --set NAME=VALUE):")
+        for q in questions:
+            choices = f" ({' | '.join(q.choices)})" if q.choices else ""
+            lines.append(f"      {q.name:{width}}  {q.help}{choices}; default: {q.default}")
+    return "\n".join(lines) + "\n"
+
+
+def _prompt(question: Question, default: str, check: Callable[[str], str]) -> str:
+    from esgen.newctx import TemplateError
+
+    def value_proc(value: str) -> str:
+        try:
+            return check(value)
+        except TemplateError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    choices = f" ({'/'.join(question.choices)})" if question.choices else ""
+    answer: str = click.prompt(f"{question.help}{choices}", default=default, value_proc=value_proc)
+    return answer
+
+
+def _role(plan: NewPlan, path: Path, owner: str) -> str:
+    if path in plan.examples:
+        return "example"
+    if path == getattr(plan.project.config_change, "path", None):
+        return "config"
+    return owner
+
+
+def _report_clashes(plan: NewPlan, shown: Callable[[Path], str]) -> None:
+    clashing = {c.path for c in plan.clashes}
+    click.echo(f"esgen: not starting {plan.context!r}: nothing was written.", err=True)
+    click.echo("\nthese exist already:", err=True)
+    for clash in plan.clashes:
+        click.echo(f"  {shown(clash.path)}: {clash.reason}", err=True)
+    click.echo("\nwhat esgen new would have written:", err=True)
+    for change in plan.changes:
+        mark = "  CLASH" if change.path in clashing else ""
+        what = "append" if change.status.value == "updated" else "create"
+        role = _role(plan, change.path, change.owner)
+        click.echo(f"  {what:6} {role:9} {shown(change.path)}{mark}", err=True)
+    click.echo(
+        "\nmove the clashing files away, choose another context name, or use --dir for "
+        "another project folder",
+        err=True,
+    )
+
+
+def _report(plan: NewPlan, shown: Callable[[Path], str]) -> None:
+    for change in plan.changes:
+        status = "appended" if change.status.value == "updated" else "created"
+        note = {"example": "  (the template's implementation)", "config": ""}.get(
+            _role(plan, change.path, change.owner), ""
+        )
+        click.echo(f"{status:9} {shown(change.path)}{note}")
+    created = sum(1 for c in plan.changes if c.status.value == "created")
+    click.echo(
+        f"esgen: started context {plan.context!r} from template {plan.template.name!r}: "
+        f"{created} file(s) created"
+    )
+    for note in plan.project.notes:
+        click.echo(f"note: {note}")
+    settings = plan.project.settings
+    click.echo("\nnext:")
+    click.echo("  esgen generate --check   # clean: the code matches the schema")
+    click.echo(f"  python -m pytest {shown(settings.tests_dir / plan.context)}")
+    schema = next(c.path for c in plan.changes if c.path.is_relative_to(settings.schema_dir))
+    click.echo(f"  edit {shown(schema)}, then run `esgen generate`")

@@ -1,0 +1,227 @@
+"""The catalog's intermediate representation: what the pages say, already worked out.
+
+Templates read only these objects. Every text here is plain, unescaped text from the
+schema; each output format escapes it in its own way (Markdown, Mermaid, HTML).
+Anchors are computed once, so the Markdown and the HTML page link alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from esgen.docs._layout import Diagram
+
+__all__ = [
+    "AggregateDoc",
+    "Catalog",
+    "CommandDoc",
+    "ContextDoc",
+    "EnumDoc",
+    "EventDoc",
+    "FieldDoc",
+    "JsonSchemaDoc",
+    "MatrixRow",
+    "ProjectionDoc",
+    "Ref",
+    "SagaDoc",
+    "Source",
+    "StepDoc",
+    "TypePart",
+    "ValueTypeDoc",
+    "VersionDoc",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A link to another entry of the catalog."""
+
+    name: str
+    anchor: str
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where something is written: `label` to show, `href` relative to the catalog folder."""
+
+    label: str  # "schemas/bank.yaml:52"
+    href: str | None  # "../schemas/bank.yaml#L52"; None when no relative link exists
+
+
+@dataclass(frozen=True, slots=True)
+class TypePart:
+    """A piece of a type expression; names of the context's own types link to them."""
+
+    text: str
+    anchor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDoc:
+    name: str
+    type: str  # the schema's spelling: "list[Money] | None"
+    type_parts: tuple[TypePart, ...]
+    default: str | None  # a JSON literal, or None when the field is required
+    optional: bool
+    constraints: tuple[tuple[str, str], ...]  # ("pattern", "^[A-Z]{3}$")
+    description: tuple[str, ...]  # paragraphs
+    renamed_from: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandDoc:
+    name: str
+    anchor: str
+    aggregate: Ref
+    description: tuple[str, ...]
+    fields: tuple[FieldDoc, ...]
+    emits: tuple[Ref, ...]
+    sent_by: tuple[Ref, ...]  # sagas that send it, or send it to compensate
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class StepDoc:
+    """How a stored event of the previous version is read as this version."""
+
+    changes: tuple[str, ...]  # what changed, one line a change
+    upcast: Literal["derived", "hand-written"]
+    why: str  # why hand-written ("" when derived)
+    module: str | None  # the hand-written upcaster's module
+
+
+@dataclass(frozen=True, slots=True)
+class VersionDoc:
+    version: int
+    description: tuple[str, ...]
+    step: StepDoc | None  # None for the first version
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixRow:
+    """One field across every version of an event, oldest version first."""
+
+    name: str  # its name in the newest version that has it
+    cells: tuple[FieldDoc | None, ...]  # None where a version does not have it
+    description: tuple[str, ...]  # from the newest version that describes it
+
+
+@dataclass(frozen=True, slots=True)
+class EventDoc:
+    name: str
+    anchor: str
+    aggregate: Ref
+    description: tuple[str, ...]
+    compatibility: str
+    versions: tuple[VersionDoc, ...]
+    matrix: tuple[MatrixRow, ...]
+    emitted_by: tuple[Ref, ...]  # commands
+    consumed_by: tuple[Ref, ...]  # projections and sagas
+    source: Source
+
+    @property
+    def latest(self) -> int:
+        return self.versions[-1].version
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateDoc:
+    name: str
+    anchor: str
+    description: tuple[str, ...]
+    id: FieldDoc
+    snapshot_every: int | None
+    state: tuple[FieldDoc, ...]
+    commands: tuple[CommandDoc, ...]
+    events: tuple[EventDoc, ...]
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionDoc:
+    name: str
+    anchor: str
+    description: tuple[str, ...]
+    consumes: tuple[Ref, ...]
+    key: str
+    fields: tuple[FieldDoc, ...]
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class SagaDoc:
+    name: str
+    anchor: str
+    description: tuple[str, ...]
+    starts_with: Ref
+    correlation: str
+    handles: tuple[Ref, ...]
+    sends: tuple[Ref, ...]
+    fails_on: tuple[Ref, ...]
+    compensations: tuple[tuple[Ref, Ref], ...]  # (command sent, command that undoes it)
+    timeout: str | None  # "1h"
+    timeout_then: str | None  # "compensate" or "handler"
+    state: tuple[FieldDoc, ...]
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class ValueTypeDoc:
+    name: str
+    anchor: str
+    description: tuple[str, ...]
+    fields: tuple[FieldDoc, ...]
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class EnumDoc:
+    name: str
+    anchor: str
+    description: tuple[str, ...]
+    values: tuple[str, ...]
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class JsonSchemaDoc:
+    name: str
+    anchor: str
+    description: tuple[str, ...]
+    schema: Source  # the JSON Schema file
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class ContextDoc:
+    name: str
+    anchor: str
+    page: str  # the Markdown file of the context, relative to the catalog folder
+    description: tuple[str, ...]
+    compatibility: str
+    files: tuple[Source, ...]
+    aggregates: tuple[AggregateDoc, ...]
+    projections: tuple[ProjectionDoc, ...]
+    sagas: tuple[SagaDoc, ...]
+    value_types: tuple[ValueTypeDoc, ...]
+    enums: tuple[EnumDoc, ...]
+    json_types: tuple[JsonSchemaDoc, ...]
+    # The flow, ready for each picture: Mermaid source and a laid-out SVG diagram.
+    mermaid: tuple[str, ...]  # lines, already escaped for Mermaid
+    diagram: Diagram
+
+    @property
+    def commands(self) -> tuple[CommandDoc, ...]:
+        return tuple(c for a in self.aggregates for c in a.commands)
+
+    @property
+    def events(self) -> tuple[EventDoc, ...]:
+        return tuple(e for a in self.aggregates for e in a.events)
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    contexts: tuple[ContextDoc, ...]
+    sources: tuple[str, ...]  # schema files, named as in headers: "schemas/bank.yaml"

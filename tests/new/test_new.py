@@ -1,0 +1,320 @@
+"""`esgen new` end to end: a context that works at once, in a fresh or an existing project,
+never a file overwritten, custom templates, and the template list."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from harness import CASES, chdir, tree
+
+from esgen.cli import main
+from esgen.newctx import (
+    Question,
+    TemplateError,
+    bundled_templates,
+    load_template,
+    locate_project,
+    plan_new,
+    resolve_answers,
+    resolve_template,
+)
+
+
+def esgen_new(*args: str, cwd: Path | None = None) -> Result:
+    with chdir(cwd or Path.cwd()):
+        result = CliRunner().invoke(main, ["new", *args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
+
+
+def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HYPOTHESIS_STORAGE_DIRECTORY": str(cwd / ".hypothesis")}
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+
+
+def check_project(project: Path) -> subprocess.CompletedProcess[str]:
+    """`esgen generate --check` is clean and mypy --strict passes; returns the test run."""
+    generate = run([sys.executable, "-m", "esgen.cli", "generate", "--check"], project)
+    assert generate.returncode == 0, generate.stdout + generate.stderr
+    mypy = run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(project / ".mypy_cache"),
+         "src", "tests"],
+        project,
+    )  # fmt: skip
+    assert mypy.returncode == 0, mypy.stdout + mypy.stderr
+    return run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
+
+
+TEMPLATES = [t.name for t in bundled_templates()]
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_every_shipped_template_works_at_once(template: str, tmp_path: Path) -> None:
+    result = esgen_new("sample", "--template", template, "--dir", str(tmp_path), "--no-input")
+    assert result.exit_code == 0, result.output
+    tests = check_project(tmp_path)
+    examples = "(the template's implementation)" in result.output
+    if examples:
+        assert tests.returncode == 0, tests.stdout + tests.stderr
+    else:
+        assert "not written yet:" in tests.stdout, tests.stdout
+
+
+def test_blank_in_a_fresh_project_works_at_once(tmp_path: Path) -> None:
+    project = tmp_path / "shop-service"
+    first = esgen_new("shop", "--dir", str(project), "--no-input")
+    assert first.exit_code == 0, first.output
+    assert "esgen: started context 'shop' from template 'blank'" in first.output
+    assert "src/shop/domain/item.py  (the template's implementation)" in first.output
+    # Two more contexts, with the other id types and names, in the same project.
+    for name, values in (
+        ("billing", ["id_type=str", "aggregate=Invoice"]),
+        ("stock", ["id_type=int"]),
+    ):
+        sets = [arg for value in values for arg in ("--set", value)]
+        result = esgen_new(name, *sets, "--no-input", cwd=project)
+        assert result.exit_code == 0, result.output
+    pyproject = (project / "pyproject.toml").read_text()
+    assert 'name = "shop-service"' in pyproject
+    assert (
+        '[tool.esgen]\nschema_dir = "schemas"\nout_dir = "src"\ntests_dir = "tests"\n' in pyproject
+    )
+    assert "id: {type: str}" in (project / "schemas" / "billing.yaml").read_text()
+    assert "CreateInvoice" in (project / "src" / "billing" / "domain" / "invoice.py").read_text()
+    tests = check_project(project)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "6 passed" in tests.stdout
+
+
+def test_an_existing_pyproject_keeps_every_byte_and_gains_tables(tmp_path: Path) -> None:
+    original = (
+        "# my project, formatted my way\r\n[project]\r\nname='legacy'  # quoted my way\r\n"
+        "version = '1.0'\r\n\r\n[tool.black]\r\nline-length=100"  # no newline at the end
+    )
+    (tmp_path / "pyproject.toml").write_bytes(original.encode())
+    (tmp_path / "README.md").write_text("hello\n")
+    result = esgen_new("orders", "--set", "aggregate=Order", "--no-input", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    after = (tmp_path / "pyproject.toml").read_bytes().decode()
+    assert after.startswith(original)
+    assert after[len(original) :] == (
+        '\r\n\r\n[tool.esgen]\r\nschema_dir = "schemas"\r\nout_dir = "src"\r\n'
+        'tests_dir = "tests"\r\n\r\n[tool.pytest.ini_options]\r\npythonpath = ["src"]\r\n'
+    )
+    assert "appended  pyproject.toml" in result.output
+    assert (tmp_path / "README.md").read_text() == "hello\n"
+    tests = check_project(tmp_path)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+
+
+def test_a_project_with_esgen_settings_and_contexts_gains_only_the_new_context(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.esgen]\nschema_dir = "model"\nout_dir = "lib"\ntests_dir = "checks"\n'
+        '[tool.pytest.ini_options]\npythonpath = ["lib"]\n'
+    )
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "library.yaml").write_text(
+        (CASES / "basic" / "schemas" / "library.yaml").read_text()
+    )
+    with chdir(tmp_path):
+        assert CliRunner().invoke(main, ["generate"]).exit_code == 0
+    before = tree(tmp_path)
+    result = esgen_new("shop", "--no-input", "--dir", str(tmp_path / "model"))
+    assert result.exit_code == 0, result.output
+    after = tree(tmp_path)
+    assert {k: v for k, v in after.items() if k in before} == before, "an existing file changed"
+    added = sorted(set(after) - set(before))
+    assert added[0] == "checks/shop/test_shop_item.py"
+    assert all(p.startswith(("checks/shop/", "lib/shop/", "model/shop.yaml")) for p in added)
+    assert "pyproject.toml" not in result.output
+
+
+def test_a_new_folder_inside_a_project_is_a_project_of_its_own(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "outer"\n')
+    result = esgen_new("shop", "--dir", "inner", "--no-input", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "pyproject.toml").read_text() == '[project]\nname = "outer"\n'
+    assert (tmp_path / "inner" / "pyproject.toml").is_file()
+    assert (tmp_path / "inner" / "schemas" / "shop.yaml").is_file()
+
+
+def test_without_examples_the_scaffolded_tests_fail_saying_what_to_write(tmp_path: Path) -> None:
+    result = esgen_new("shop", "--dir", str(tmp_path), "--no-input", "--no-examples")
+    assert result.exit_code == 0, result.output
+    assert "template's implementation" not in result.output
+    tests = check_project(tmp_path)
+    assert tests.returncode == 1
+    assert "not written yet: CreateItem(...): the command under test" in tests.stdout
+    assert "1 failed" in tests.stdout
+
+
+def test_a_clash_writes_nothing_and_reports_what_it_would_have_written(tmp_path: Path) -> None:
+    own_test = tmp_path / "tests" / "shop" / "test_shop_item.py"
+    own_test.parent.mkdir(parents=True)
+    own_test.write_text("# mine\n")
+    before = tree(tmp_path)
+    result = esgen_new("shop", "--dir", str(tmp_path), "--no-input")
+    assert result.exit_code == 1
+    assert tree(tmp_path) == before, "a clash must leave the project as it was"
+    err = result.stderr
+    assert "esgen: not starting 'shop': nothing was written." in err
+    assert "tests/shop/test_shop_item.py: exists" in err
+    assert "create example   " in err and "test_shop_item.py  CLASH" in err
+    assert "create config    " in err and "pyproject.toml" in err
+    assert "create generated " in err and "src/shop/events/item.py" in err
+
+
+def test_a_context_already_in_the_schemas_is_a_clash(tmp_path: Path) -> None:
+    assert esgen_new("shop", "--dir", str(tmp_path), "--no-input").exit_code == 0
+    (tmp_path / "schemas" / "shop.yaml").rename(tmp_path / "schemas" / "store.yaml")
+    result = esgen_new("shop", "--dir", str(tmp_path), "--no-input")
+    assert result.exit_code == 1
+    assert "schemas/store.yaml: already defines the context 'shop'" in result.stderr
+    assert not (tmp_path / "schemas" / "shop.yaml").exists()
+
+
+CUSTOM_MANIFEST = """\
+description: A ledger with entries; no implementation, so its tests say what to write.
+questions:
+  account:
+    help: The account aggregate
+    kind: pascal
+    default: "{{ context | pascal }}Account"
+  title:
+    help: A title
+    kind: text
+    default: Ledger of {{ context }}
+derived:
+  posted: "{{ account }}Posted"
+"""
+CUSTOM_SCHEMA = """\
+context: {{ context }}
+description: {{ title | yaml }}
+aggregates:
+  {{ account }}:
+    state: {balance: int}
+    commands:
+      Post{{ account }}: {fields: {amount: int}, emits: [{{ posted }}]}
+    events:
+      {{ posted }}: {versions: {1: {fields: {amount: int}}}}
+"""
+
+
+@pytest.fixture
+def custom(tmp_path: Path) -> Path:
+    folder = tmp_path / "my-templates" / "ledger"
+    (folder / "schema").mkdir(parents=True)
+    (folder / "template.yaml").write_text(CUSTOM_MANIFEST)
+    (folder / "schema" / "{{ context }}.yaml.jinja").write_text(CUSTOM_SCHEMA)
+    return folder
+
+
+def test_a_custom_template_folder(tmp_path: Path, custom: Path) -> None:
+    project = tmp_path / "project"
+    title = "Money: \"in\" & 'out' # not a comment"
+    result = esgen_new(
+        "books", "--template", str(custom), "--dir", str(project), "--no-input",
+        "--set", f"title={title}",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    schema = (project / "schemas" / "books.yaml").read_text()
+    assert "BooksAccount:" in schema and "BooksAccountPosted" in schema
+    import yaml
+
+    assert yaml.safe_load(schema)["description"] == title
+    tests = check_project(project)
+    assert tests.returncode == 1
+    assert "not written yet: PostBooksAccount(...)" in tests.stdout
+
+
+def test_answers_come_from_set_then_prompts_then_defaults(custom: Path) -> None:
+    template = load_template(custom)
+    asked: list[str] = []
+
+    def ask(question: Question, default: str, check: object) -> str:
+        asked.append(f"{question.name}={default}")
+        return "Cash" if question.name == "account" else default
+
+    values = resolve_answers(template, "books", {"title": "Set"}, ask)
+    assert asked == ["account=BooksAccount"]
+    assert values == {"context": "books", "account": "Cash", "title": "Set", "posted": "CashPosted"}
+    assert resolve_answers(template, "books", {}, None)["account"] == "BooksAccount"
+
+
+@pytest.mark.parametrize(
+    ("context", "given", "message"),
+    [
+        ("Books", {}, "context must be a snake_case name, e.g. 'books'"),
+        ("books", {"account": "cash"}, "account must be a PascalCase name, e.g. 'Cash'"),
+        ("books", {"account": "Cash;import"}, "account must be a PascalCase name"),
+        ("books", {"title": "two\nlines"}, "title must be one line"),
+        ("books", {"colour": "red"}, "does not ask for colour"),
+    ],
+)
+def test_values_are_checked_before_any_template_sees_them(
+    custom: Path, context: str, given: dict[str, str], message: str
+) -> None:
+    with pytest.raises(TemplateError, match=message.replace("(", r"\(")):
+        resolve_answers(load_template(custom), context, given, None)
+
+
+def test_free_text_printed_without_quoting_is_refused(custom: Path, tmp_path: Path) -> None:
+    schema = custom / "schema" / "{{ context }}.yaml.jinja"
+    schema.write_text(CUSTOM_SCHEMA.replace("{{ title | yaml }}", "{{ title }}"))
+    template = load_template(custom)
+    values = resolve_answers(template, "books", {}, None)
+    with pytest.raises(TemplateError, match="printed without quoting"):
+        plan_new(template, values, locate_project(tmp_path / "p"))
+
+
+def test_a_template_may_not_replace_generated_files(custom: Path, tmp_path: Path) -> None:
+    target = custom / "src" / "{{ context }}" / "registry.py"
+    target.parent.mkdir(parents=True)
+    target.write_text("# not yours\n")
+    template = load_template(custom)
+    values = resolve_answers(template, "books", {}, None)
+    with pytest.raises(TemplateError, match="esgen generates this file"):
+        plan_new(template, values, locate_project(tmp_path / "p"))
+
+
+def test_a_broken_manifest_says_what_is_wrong(custom: Path) -> None:
+    (custom / "template.yaml").write_text(CUSTOM_MANIFEST + "colour: red\n")
+    with pytest.raises(TemplateError, match=r"unknown key\(s\) colour"):
+        load_template(custom)
+    result = esgen_new("books", "--template", str(custom), "--no-input")
+    assert result.exit_code == 2 and "unknown key(s) colour" in result.output
+
+
+def test_an_unknown_template_lists_the_ones_there_are() -> None:
+    with pytest.raises(TemplateError, match="no template named 'nope'; esgen has blank"):
+        resolve_template("nope")
+
+
+def test_list_describes_every_template() -> None:
+    result = esgen_new("--list")
+    assert result.exit_code == 0
+    out = result.output
+    assert out.startswith("blank\n    One aggregate with one command and one event")
+    assert "aggregate    The aggregate's name (PascalCase); default: Item" in out
+    assert "id_type      The type of the aggregate's id (uuid | str | int); default: uuid" in out
+
+
+def test_a_context_name_is_required() -> None:
+    result = esgen_new("--no-input")
+    assert result.exit_code == 2
+    assert "name the context to start" in result.output
+
+
+def test_the_cli_stays_light(tmp_path: Path) -> None:
+    """`esgen --version` and the run cache's fast path must not load docs or new."""
+    code = "import sys, esgen.cli; print(sorted(m for m in sys.modules if m.startswith(('esgen.docs', 'esgen.newctx', 'jinja2'))))"
+    result = run([sys.executable, "-c", code], tmp_path)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
