@@ -152,7 +152,7 @@ def test_without_examples_the_scaffolded_tests_fail_saying_what_to_write(tmp_pat
     assert "template's implementation" not in result.output
     tests = check_project(tmp_path)
     assert tests.returncode == 1
-    assert "not written yet: CreateItem(...): the command under test" in tests.stdout
+    assert "not written yet: CreateItem(...)" in tests.stdout
     assert "1 failed" in tests.stdout
 
 
