@@ -106,7 +106,11 @@ def test_an_overdraft_fails_the_transfer_without_a_refund(bank: BankService) -> 
     transfer_id = transfer(bank, "500")
     assert balance(bank, ADA) == Decimal(100)
     instance = saga(bank, transfer_id)
-    assert instance.status == "failed" and instance.compensated == []
+    # The compensation is asked for, and the account, having withdrawn nothing, refunds nothing.
+    assert instance.status == "failed"
+    assert [type(c).__name__ for c in instance.compensated] == ["RefundMoney"]
+    history = [e.event_type for e in bank.store.read_stream(f"Account-{ADA}")]
+    assert "MoneyRefunded" not in history
     assert bank.transfer_repository.load(str(transfer_id)).state.status is TransferStatus.FAILED
 
 

@@ -64,9 +64,18 @@ class Rows(Generic[RowT]):
         self._row_type = row_type
         self._backend = backend
         self._touched: dict[Any, RowT | _Deleted | None] = {}
+        self._integer_key = spec.column(spec.key).type == "integer"
+
+    def _key(self, value: Any) -> Any:
+        """The key as the table stores it, so `1`, `"1"`, a UUID and its text all match."""
+        if self._integer_key:
+            return int(value)
+        if isinstance(value, BaseModel):
+            return value.model_dump_json()
+        return str(value)
 
     def get(self, key: Any) -> RowT | None:
-        db_key = _key(key)
+        db_key = self._key(key)
         if db_key in self._touched:
             row = self._touched[db_key]
             return None if isinstance(row, _Deleted) else row
@@ -77,7 +86,7 @@ class Rows(Generic[RowT]):
 
     def put(self, row: RowT) -> None:
         """Insert the row, or replace the row with the same key."""
-        self._touched[_key(getattr(row, self._spec.key))] = row
+        self._touched[self._key(getattr(row, self._spec.key))] = row
 
     def update(self, key: Any, **changes: Any) -> RowT:
         """Change some fields of an existing row; KeyError if there is none."""
@@ -89,11 +98,11 @@ class Rows(Generic[RowT]):
         return updated
 
     def delete(self, key: Any) -> None:
-        self._touched[_key(key)] = _DELETED
+        self._touched[self._key(key)] = _DELETED
 
     def all(self) -> list[RowT]:
         """Every row, with this unit's changes applied, ordered by key."""
-        rows = {_key(v[self._spec.key]): self._decode(v) for v in self._backend.select_all()}
+        rows = {self._key(v[self._spec.key]): self._decode(v) for v in self._backend.select_all()}
         for key, row in self._touched.items():
             if isinstance(row, _Deleted):
                 rows.pop(key, None)
@@ -120,15 +129,6 @@ class Rows(Generic[RowT]):
     def _decode(self, values: Mapping[str, Any]) -> RowT:
         data = {c.name: _from_column(c, values[c.name]) for c in self._spec.columns}
         return self._row_type.model_validate(data)
-
-
-def _key(value: Any) -> Any:
-    # Keys are compared as stored: a UUID key and its text are the same row.
-    if isinstance(value, str | int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, BaseModel):
-        return value.model_dump_json()
-    return str(value)
 
 
 def _to_column(column: Column, value: Any) -> Any:

@@ -120,13 +120,24 @@ def test_an_overdraft_is_rejected() -> None:
 
 
 def test_refund_money() -> None:
+    withdrawn = MoneyWithdrawn(amount=eur("5"), transfer_id=TRANSFER)
     account = (
         AggregateScenario(Account)
-        .given(OPENED, MoneyDeposited(amount=eur("5")), MoneyWithdrawn(amount=eur("5")))
+        .given(OPENED, MoneyDeposited(amount=eur("5")), withdrawn)
         .when(RefundMoney(account_id=ACCOUNT, amount=eur("5"), transfer_id=TRANSFER))
         .then(MoneyRefunded(amount=eur("5"), transfer_id=TRANSFER))
     )
     assert account.state.balance == eur("5")
+    assert account.state.transfer_withdrawals == {}
+
+
+def test_a_refund_without_a_withdrawal_or_twice_records_nothing() -> None:
+    refund = RefundMoney(account_id=ACCOUNT, amount=eur("5"), transfer_id=TRANSFER)
+    AggregateScenario(Account).given(OPENED).when(refund).then()
+    withdrawn = MoneyWithdrawn(amount=eur("5"), transfer_id=TRANSFER)
+    refunded = MoneyRefunded(amount=eur("5"), transfer_id=TRANSFER)
+    deposited = MoneyDeposited(amount=eur("5"))
+    AggregateScenario(Account).given(OPENED, deposited, withdrawn, refunded).when(refund).then()
 
 
 def test_close_account() -> None:

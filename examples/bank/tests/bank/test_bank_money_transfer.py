@@ -56,7 +56,7 @@ def test_money_transfer_on_withdrawal_rejected() -> None:
         .then_sends(
             FailTransfer(transfer_id=TRANSFER, reason="withdrawal rejected: insufficient funds")
         )
-        .then_compensates()  # the withdrawal failed: nothing to give back
+        .then_compensates(RefundMoney(account_id=SOURCE, amount=TEN, transfer_id=TRANSFER))
         .then_status("failed")
     )
     assert saga.reason == "insufficient funds"

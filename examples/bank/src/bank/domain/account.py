@@ -78,8 +78,11 @@ class Account(AccountBase):
         return [MoneyWithdrawn(amount=command.amount, transfer_id=command.transfer_id)]
 
     def handle_refund_money(self, command: RefundMoney) -> Sequence[MoneyRefunded]:
-        self._check_currency(command.amount)
-        return [MoneyRefunded(amount=command.amount, transfer_id=command.transfer_id)]
+        # Idempotent: only money withdrawn for that transfer, and only once.
+        withdrawn = self.state.transfer_withdrawals.get(str(command.transfer_id))
+        if withdrawn is None:
+            return []
+        return [MoneyRefunded(amount=withdrawn, transfer_id=command.transfer_id)]
 
     def handle_close_account(self, command: CloseAccount) -> Sequence[AccountClosed]:
         if self.state.status is AccountStatus.CLOSED:
@@ -109,13 +112,20 @@ class Account(AccountBase):
         return self.state
 
     def apply_money_withdrawn(self, event: MoneyWithdrawn) -> AccountState:
-        return self._add(-event.amount.amount)
+        state = self._add(-event.amount.amount)
+        if event.transfer_id is None:
+            return state
+        withdrawals = {**state.transfer_withdrawals, str(event.transfer_id): event.amount}
+        return state.model_copy(update={"transfer_withdrawals": withdrawals})
 
     def apply_withdrawal_rejected(self, event: WithdrawalRejected) -> AccountState:
         return self.state
 
     def apply_money_refunded(self, event: MoneyRefunded) -> AccountState:
-        return self._add(event.amount.amount)
+        state = self._add(event.amount.amount)
+        withdrawals = dict(state.transfer_withdrawals)
+        withdrawals.pop(str(event.transfer_id), None)
+        return state.model_copy(update={"transfer_withdrawals": withdrawals})
 
     def apply_account_closed(self, event: AccountClosed) -> AccountState:
         return self.state.model_copy(update={"status": AccountStatus.CLOSED})

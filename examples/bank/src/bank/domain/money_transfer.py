@@ -35,7 +35,6 @@ class MoneyTransfer(MoneyTransferBase):
         )
 
     def on_money_withdrawn(self, event: MoneyWithdrawn) -> None:
-        self.state = self.state.model_copy(update={"withdrawn": True})
         self.send_deposit_money(
             DepositMoney(
                 account_id=self.state.target_account,
@@ -58,8 +57,8 @@ class MoneyTransfer(MoneyTransferBase):
         self.send_fail_transfer(self._fail(f"deposit rejected: {event.reason}"))
 
     def compensate_withdraw_money(self, sent: WithdrawMoney) -> RefundMoney | None:
-        if not self.state.withdrawn:
-            return None  # the withdrawal was rejected: nothing to give back
+        # Always ask: the account refunds only what it withdrew for this transfer, so
+        # this is safe even when the withdrawal was rejected.
         assert sent.transfer_id is not None  # every withdrawal this saga sends has one
         return RefundMoney(
             account_id=sent.account_id, amount=sent.amount, transfer_id=sent.transfer_id
