@@ -28,9 +28,13 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
-# Rewrite the expected output of every golden case from the current generator.
+# Rewrite the expected output of every golden case (generator, docs, compat) and the
+# examples' generated code and catalogs; review the diff like any other change.
 goldens: $(STAMP)
 	$(BIN)/python tests/regenerate_goldens.py
+	$(BIN)/python tests/docs/regenerate_goldens.py
+	$(BIN)/python tests/compat/regenerate.py
+	for d in examples/*/; do (cd $$d && ../../$(BIN)/esgen generate && ../../$(BIN)/esgen docs); done
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
