@@ -19,6 +19,7 @@ RUNTIME_EXPORTS = [
     "AggregateNotFound",
     "AppendResult",
     "BackendError",
+    "BackendUnavailable",
     "Clock",
     "Command",
     "CommandContext",
@@ -87,13 +88,14 @@ def test_every_runtime_error_is_an_event_store_error_and_an_esgen_error() -> Non
         if isinstance(getattr(esgen.runtime, name), type)
         and issubclass(getattr(esgen.runtime, name), BaseException)
     ]
-    assert len(errors) == 12
+    assert len(errors) == 13
     assert all(issubclass(error, EventStoreError) for error in errors)
     assert issubclass(EventStoreError, EsgenError)
     assert issubclass(esgen.runtime.StreamNotFound, LookupError)
     assert issubclass(esgen.runtime.AggregateNotFound, esgen.runtime.StreamNotFound)
     assert issubclass(esgen.runtime.UpcastError, esgen.runtime.DecodeError)
     assert issubclass(esgen.runtime.DecodeError, ValueError)
+    assert issubclass(esgen.runtime.BackendUnavailable, esgen.runtime.BackendError)
 
 
 def test_errors_survive_pickling() -> None:

@@ -13,6 +13,8 @@ EsgenError
     ├── AggregateDefinitionError (TypeError)  an aggregate class that cannot work as declared
     ├── UnhandledEvent (TypeError)         an aggregate got an event it has no apply method for
     └── BackendError                       a database driver failure, translated at the adapter edge
+        └── BackendUnavailable             the database cannot be reached: down, wrong address,
+                                           connection lost (an append's outcome: all or nothing)
 
 Backends translate driver exceptions into these, so callers never import sqlite3 or psycopg
 to handle errors; the driver exception stays available as `__cause__`.
@@ -29,6 +31,7 @@ __all__ = [
     "AggregateNotCreated",
     "AggregateNotFound",
     "BackendError",
+    "BackendUnavailable",
     "ConcurrencyError",
     "DecodeError",
     "EventStoreError",
@@ -119,6 +122,14 @@ class UnhandledEvent(EventStoreError, TypeError):
 
 class BackendError(EventStoreError):
     """The database failed (locked past the busy timeout, disk full, corrupt file, ...)."""
+
+
+class BackendUnavailable(BackendError):
+    """The database server could not be reached, or the connection to it was lost.
+
+    Usually worth retrying later. Raised by an append, the events were written either all
+    or not at all; reading the stream tells which.
+    """
 
 
 def _describe_expected(expected: object) -> str:
