@@ -137,6 +137,11 @@ class PostgresEventStore(EventStore, SnapshotStore):
         self._min_connections = min_connections
         self._max_connections = max_connections
         self._pool_timeout = pool_timeout
+        self._connect_timeout = connect_timeout
+        # Set after a connection failed for want of a server: until something succeeds again,
+        # callers wait for a pooled connection no longer than a connection attempt takes, so
+        # an outage is reported in seconds rather than after the full pool timeout.
+        self._unreachable = False
         self._channel = notify_channel(schema) if notify else None
         self._poll_interval = poll_interval
         self._sql = statements(schema)
@@ -213,8 +218,13 @@ class PostgresEventStore(EventStore, SnapshotStore):
         if conn is not None:
             yield conn
             return
-        with self._pool().connection() as conn:
+        with self._pool().connection(timeout=self._wait_for_pool()) as conn:
             yield conn
+
+    def _wait_for_pool(self) -> float:
+        if self._unreachable:
+            return min(self._connect_timeout, self._pool_timeout)
+        return self._pool_timeout
 
     def _in_transaction(self) -> bool:
         return getattr(self._local, "conn", None) is not None
@@ -224,7 +234,9 @@ class PostgresEventStore(EventStore, SnapshotStore):
         (e.g. after the server restarted), since reading twice is harmless."""
         try:
             with self._connection() as conn:
-                return conn.execute(query, params).fetchall()
+                rows = conn.execute(query, params).fetchall()
+            self._unreachable = False
+            return rows
         except _CONNECTION_LOST as exc:
             if self._in_transaction() or isinstance(exc, PoolTimeout | PoolClosed):
                 raise self._error(what, exc) from exc
@@ -233,13 +245,16 @@ class PostgresEventStore(EventStore, SnapshotStore):
             raise self._error(what, exc) from exc
         try:
             with self._connection() as conn:
-                return conn.execute(query, params).fetchall()
+                rows = conn.execute(query, params).fetchall()
+            self._unreachable = False
+            return rows
         except psycopg.Error as exc:
             raise self._error(what, exc) from exc
 
     def _purge_dead_connections(self) -> None:
         # The pool hands out idle connections unchecked (checking costs a round trip each
         # time); after one turned out dead, check the others at once.
+        self._unreachable = True
         with suppress(psycopg.Error):
             self._pool().check()
 
@@ -249,15 +264,34 @@ class PostgresEventStore(EventStore, SnapshotStore):
         if isinstance(exc, PoolClosed) or self._closed:
             return BackendError(f"{what}: the store for {self._where} is closed")
         if isinstance(exc, PoolTimeout):
+            waited = self._wait_for_pool()
+            why, down = self._why_no_connection()
+            self._unreachable = down
             return BackendUnavailable(
-                f"{what}: no connection to {self._where} within {self._pool_timeout:g} s "
-                "(server down or unreachable, or all connections busy)"
+                f"{what}: no connection to {self._where} within {waited:g} s: {why}"
             )
         if connecting:
+            self._unreachable = True
             return BackendUnavailable(f"{what}: cannot connect to {self._where}: {reason}")
         if isinstance(exc, _CONNECTION_LOST):
+            self._unreachable = True
             return BackendUnavailable(f"{what}: lost the connection to {self._where}: {reason}")
         return BackendError(f"{what} failed on {self._where}: {reason}")
+
+    def _why_no_connection(self) -> tuple[str, bool]:
+        """Why the pool had no connection to give, and whether the server is to blame.
+
+        The pool only says it waited in vain; one direct attempt (within the connect
+        timeout) tells the server's or the network's reason, or that the pool is in full use.
+        """
+        try:
+            psycopg.connect(self._conninfo, **self._connect_kwargs).close()
+        except psycopg.Error as exc:
+            return _reason(exc), True
+        return (
+            f"all {self._max_connections} connection(s) of the pool are in use "
+            "(raise max_connections, or look for transaction() blocks left open)"
+        ), False
 
     # -- transactions --------------------------------------------------------------------
 
@@ -277,7 +311,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
             return
         pool = self._pool()
         try:
-            conn = pool.getconn()
+            conn = pool.getconn(timeout=self._wait_for_pool())
         except psycopg.Error as exc:
             raise self._error("starting a transaction", exc) from exc
         try:
@@ -408,6 +442,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
         except psycopg.Error as exc:
             raise self._error(f"append to stream {stream_id!r}", exc) from exc
         assert row is not None  # the function always returns its one row
+        self._unreachable = False
         actual, last_position = row
         if last_position is None:
             raise ConcurrencyError(stream_id, expected_version, actual)
