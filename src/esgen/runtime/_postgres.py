@@ -13,10 +13,12 @@ commits or none of it does.
 
 from __future__ import annotations
 
+import getpass
 import math
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
@@ -149,14 +151,13 @@ class PostgresEventStore(EventStore, SnapshotStore):
         self._lock = threading.Lock()
         self._local = threading.local()
         self._listener: Listener | None = None
-        self._abandoned: list[object] = []
-        self._pid = os.getpid()
         with self._direct_connection("setting up the event store schema") as conn:
             try:
                 ensure_schema(conn, schema, self._where)
             except psycopg.Error as exc:
                 raise self._error("setting up the event store schema", exc) from exc
-        self._pool_instance = self._new_pool()
+        self._pool_instance: ConnectionPool[psycopg.Connection[Any]] | None = self._new_pool()
+        _open_stores.add(self)
 
     def __repr__(self) -> str:
         return f"PostgresEventStore({self._where}, schema={self._schema!r})"
@@ -194,21 +195,26 @@ class PostgresEventStore(EventStore, SnapshotStore):
         pool.open(wait=False)
         return pool
 
+    def _forget_inherited_connections(self) -> None:
+        # In a forked child: the connections it inherited are the parent's, not to be used
+        # nor closed (closing would end the parent's sessions). They stay referenced, and
+        # the child's first operation opens a pool of its own.
+        _inherited.append((self._pool_instance, self._listener))
+        self._pool_instance = None
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._listener = None
+
     def _pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
-        if self._pid != os.getpid():
+        pool = self._pool_instance
+        if pool is None or self._closed:
             with self._lock:
-                if self._pid != os.getpid():
-                    # A forked child must not use (or close: that would end the parent's
-                    # sessions) the sockets it inherited; keep them referenced, open anew.
-                    self._abandoned.append(self._pool_instance)
-                    self._local = threading.local()
-                    self._listener = None
-                    self._pid = os.getpid()
-                    if not self._closed:
-                        self._pool_instance = self._new_pool()
-        if self._closed:
-            raise BackendError(f"the store for {self._where} is closed")
-        return self._pool_instance
+                if self._closed:
+                    raise BackendError(f"the store for {self._where} is closed")
+                if self._pool_instance is None:
+                    self._pool_instance = self._new_pool()
+                pool = self._pool_instance
+        return pool
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -350,8 +356,9 @@ class PostgresEventStore(EventStore, SnapshotStore):
             listener, self._listener = self._listener, None
         if listener is not None:
             listener.stop()
-        if self._pid == os.getpid():
+        if self._pool_instance is not None:
             self._pool_instance.close(timeout=5.0)
+        _open_stores.discard(self)
 
     # -- EventStore ---------------------------------------------------------------------
 
@@ -545,7 +552,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
     def _listening(self) -> Listener | None:
         if self._channel is None:
             return None
-        self._pool()  # raises if closed; resets state in a forked child
+        self._pool()  # raises if closed
         with self._lock:
             if self._listener is None:
                 self._listener = Listener(self._conninfo, self._connect_kwargs, self._channel)
@@ -576,18 +583,36 @@ class PostgresEventStore(EventStore, SnapshotStore):
             raise self._error(f"saving the snapshot of {snapshot.stream_id!r}", exc) from exc
 
 
+_open_stores: weakref.WeakSet[PostgresEventStore] = weakref.WeakSet()
+_inherited: list[object] = []
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_open_stores):
+        store._forget_inherited_connections()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def describe_dsn(params: dict[str, Any]) -> str:
     """Where a DSN points, for messages: host, port, database and user, never the password.
     Unset parts are shown as libpq will resolve them (environment, then defaults)."""
     env = os.environ
     host = params.get("host") or params.get("hostaddr") or env.get("PGHOST") or "localhost"
     port = params.get("port") or env.get("PGPORT") or "5432"
-    user = params.get("user") or env.get("PGUSER")
+    user = params.get("user") or env.get("PGUSER") or _login_name()
     dbname = params.get("dbname") or env.get("PGDATABASE") or user
-    where = f"PostgreSQL database {dbname or '(default)'!s} on {host}:{port}"
-    if host.startswith("/"):
-        where = f"PostgreSQL database {dbname or '(default)'!s} on socket {host}"
-    return f"{where} as user {user}" if user else where
+    place = f"socket {host}" if host.startswith("/") else f"{host}:{port}"
+    return f"PostgreSQL database {dbname} on {place} as user {user}"
+
+
+def _login_name() -> str:
+    # libpq's default user name: the operating system's.
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "(default)"
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
