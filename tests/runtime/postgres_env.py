@@ -1,13 +1,12 @@
 """Where the PostgreSQL tests find a server, and what they do without one.
 
 `ESGEN_TEST_POSTGRES_DSN` names the server (default: the local one on 127.0.0.1:5432 as
-user postgres). Without a reachable server a local run skips the PostgreSQL tests with one
-line saying how to enable them; with `ESGEN_REQUIRE_POSTGRES=1` or `CI` set (as `.ci/run`
-does) they fail instead, so CI never passes by skipping them.
+user postgres). Without a reachable server a local run skips the PostgreSQL test modules,
+summed up in one line saying how to enable them; with `ESGEN_REQUIRE_POSTGRES=1` or `CI`
+set (as `.ci/run` does) they fail to collect instead, so CI never passes by skipping them.
 
 Every test works in schemas of its own with random names, dropped afterwards, so runs in
-parallel (or by several people) against one server do not collide.
-"""
+parallel (or by several people) against one server do not collide."""
 
 from __future__ import annotations
 
@@ -46,8 +45,10 @@ def _probe() -> tuple[str, str | None]:
     return dsn, None
 
 
-def postgres_dsn() -> str:
-    """The DSN of a reachable server; otherwise skip the test, or fail it in CI."""
+def require_postgres() -> str:
+    """The DSN of a reachable server. Called at the top of each PostgreSQL test module: with
+    no server the module is skipped (or, in CI, fails to collect), and since the skip is
+    raised here, pytest sums every module's skip up in one line."""
     dsn, error = _probe()
     if error is None:
         return dsn
@@ -60,7 +61,7 @@ def postgres_dsn() -> str:
             f"{message.replace('skipped', 'failed', 1)} ({REQUIRE_VARIABLE}=1 or CI is set)",
             pytrace=False,
         )
-    pytest.skip(message)
+    pytest.skip(message, allow_module_level=True)
 
 
 def new_schema() -> str:

@@ -5,6 +5,7 @@ LISTEN/NOTIFY. Needs a server: see postgres_env.py."""
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +29,9 @@ from esgen.runtime import (
 from esgen.runtime._postgres_schema import SCHEMA_VERSION
 from esgen.runtime.testing import BackendContract
 
-from .postgres_env import connect, drop_schema, new_schema, postgres_dsn
+from .postgres_env import connect, drop_schema, new_schema, require_postgres
+
+DSN = require_postgres()
 
 
 def _event(n: int = 0) -> NewEvent:
@@ -38,7 +41,7 @@ def _event(n: int = 0) -> NewEvent:
 class TestPostgresEventStore(BackendContract):
     @pytest.fixture(autouse=True)
     def _own_schemas(self) -> Iterator[None]:
-        self.dsn = postgres_dsn()
+        self.dsn = DSN
         self.schemas: list[str] = []
         yield
         for schema in self.schemas:
@@ -58,9 +61,9 @@ class TestPostgresEventStore(BackendContract):
         )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def dsn() -> str:
-    return postgres_dsn()
+    return DSN
 
 
 @pytest.fixture
@@ -246,6 +249,33 @@ def test_repr_names_the_database_but_not_the_password(dsn: str, schema: str) -> 
     with PostgresEventStore(make_conninfo(dsn, password="hunter2"), schema=schema) as store:
         assert "hunter2" not in repr(store)
         assert "database" in repr(store) and schema in repr(store)
+
+
+def _append_in_child(store: PostgresEventStore, stream: str, results: Any) -> None:
+    try:
+        store.append(stream, [_event()], ExpectedVersion.NO_STREAM)
+        results.put(None)
+    except Exception as exc:
+        results.put(repr(exc))
+
+
+def test_a_forked_child_opens_connections_of_its_own(store: PostgresEventStore) -> None:
+    # As in servers that open the store, then fork their workers.
+    store.wait_for_events(0, timeout=0)  # the parent has a listener, too
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    children = [
+        context.Process(target=_append_in_child, args=(store, f"child-{n}", results))
+        for n in range(2)
+    ]
+    for child in children:
+        child.start()
+    outcomes = [results.get(timeout=120) for _ in children]
+    for child in children:
+        child.join(timeout=120)
+    assert outcomes == [None, None] and [c.exitcode for c in children] == [0, 0]
+    store.append("s", [_event(3)], 2)  # the parent's own sessions were left alone
+    assert sorted(r.stream_id for r in store.read_all(after=2)) == ["child-0", "child-1", "s"]
 
 
 # -- the transaction hook ---------------------------------------------------------------

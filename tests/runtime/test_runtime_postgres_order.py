@@ -26,7 +26,9 @@ import pytest
 
 from esgen.runtime import ConcurrencyError, NewEvent, PostgresEventStore
 
-from .postgres_env import drop_schema, new_schema, postgres_dsn
+from .postgres_env import drop_schema, new_schema, require_postgres
+
+DSN = require_postgres()
 
 WRITERS = 8
 APPENDS_PER_WRITER = 50
@@ -109,7 +111,7 @@ def reader_process(
 
 @pytest.fixture
 def dsn() -> str:
-    return postgres_dsn()
+    return DSN
 
 
 @pytest.fixture
