@@ -272,3 +272,16 @@ def test_errors_from_the_server_are_backend_errors_naming_the_database(
         assert not isinstance(caught.value, BackendUnavailable)
         database = conninfo_to_dict(dsn).get("dbname")
         assert database is None or f"database {database}" in str(caught.value)
+
+
+def test_a_statement_timeout_is_a_backend_error_not_an_outage(dsn: str, schema: str) -> None:
+    PostgresEventStore(dsn, schema=schema).close()
+    timed = make_conninfo(dsn, options="-c statement_timeout=200")
+    with PostgresEventStore(timed, schema=schema) as store, connect(dsn) as blocker:
+        _block_version(blocker, schema, "s", 2)
+        with pytest.raises(BackendError, match="statement timeout") as caught:
+            store.append("s", _events(3), ExpectedVersion.NO_STREAM)
+        blocker.execute("ROLLBACK")
+        assert not isinstance(caught.value, BackendUnavailable)
+        assert store.stream_version("s") == 0
+        assert store.append("s", _events(3), ExpectedVersion.NO_STREAM).stream_version == 3

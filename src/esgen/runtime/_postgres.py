@@ -78,8 +78,8 @@ _MAX_VERSION = 2**63 - 1
 # While LISTEN works, waiters still look at the table this often: a connection that died
 # without a word (a half-open socket) must not stall a projection for long.
 _RECHECK_WHILE_LISTENING = 30.0
-# What libpq reports when the server or the network goes away (class 08 and friends).
-_CONNECTION_LOST = (psycopg.OperationalError, psycopg.InterfaceError)
+# Server errors that end the session: the server shut down, was shut down, or is starting.
+_SESSION_ENDED = frozenset({"57P01", "57P02", "57P03"})
 
 
 class PostgresEventStore(EventStore, SnapshotStore):
@@ -243,12 +243,10 @@ class PostgresEventStore(EventStore, SnapshotStore):
                 rows = conn.execute(query, params).fetchall()
             self._unreachable = False
             return rows
-        except _CONNECTION_LOST as exc:
-            if self._in_transaction() or isinstance(exc, PoolTimeout | PoolClosed):
+        except psycopg.Error as exc:
+            if not _connection_lost(exc) or self._in_transaction():
                 raise self._error(what, exc) from exc
             self._purge_dead_connections()
-        except psycopg.Error as exc:
-            raise self._error(what, exc) from exc
         try:
             with self._connection() as conn:
                 rows = conn.execute(query, params).fetchall()
@@ -279,7 +277,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
         if connecting:
             self._unreachable = True
             return BackendUnavailable(f"{what}: cannot connect to {self._where}: {reason}")
-        if isinstance(exc, _CONNECTION_LOST):
+        if _connection_lost(exc):
             self._unreachable = True
             return BackendUnavailable(f"{what}: lost the connection to {self._where}: {reason}")
         return BackendError(f"{what} failed on {self._where}: {reason}")
@@ -316,15 +314,8 @@ class PostgresEventStore(EventStore, SnapshotStore):
             yield outer
             return
         pool = self._pool()
+        conn = self._begin(pool)
         try:
-            conn = pool.getconn(timeout=self._wait_for_pool())
-        except psycopg.Error as exc:
-            raise self._error("starting a transaction", exc) from exc
-        try:
-            try:
-                conn.execute("BEGIN")
-            except psycopg.Error as exc:
-                raise self._error("starting a transaction", exc) from exc
             self._local.conn = conn
             try:
                 yield conn
@@ -347,6 +338,23 @@ class PostgresEventStore(EventStore, SnapshotStore):
                 raise self._error("committing a transaction", exc) from exc
         finally:
             pool.putconn(conn)
+
+    def _begin(
+        self, pool: ConnectionPool[psycopg.Connection[Any]], retry: bool = True
+    ) -> psycopg.Connection[Any]:
+        try:
+            conn = pool.getconn(timeout=self._wait_for_pool())
+        except psycopg.Error as exc:
+            raise self._error("starting a transaction", exc) from exc
+        try:
+            conn.execute("BEGIN")
+        except psycopg.Error as exc:
+            pool.putconn(conn)
+            if not (retry and _connection_lost(exc)):
+                raise self._error("starting a transaction", exc) from exc
+            self._purge_dead_connections()  # nothing was done yet: try a fresh connection
+            return self._begin(pool, retry=False)
+        return conn
 
     def close(self) -> None:
         with self._lock:
@@ -436,9 +444,9 @@ class PostgresEventStore(EventStore, SnapshotStore):
                     row = conn.execute(self._sql.append, params).fetchone()
         except pg_errors.InvalidParameterValue as exc:
             raise ValueError(_reason(exc)) from exc
-        except _CONNECTION_LOST as exc:
+        except psycopg.Error as exc:
             error = self._error(f"append to stream {stream_id!r}", exc)
-            if isinstance(error, BackendUnavailable) and not isinstance(exc, PoolTimeout):
+            if _connection_lost(exc):
                 error.add_note(
                     f"An append is one transaction: either all {count} event(s) were written "
                     "or none. Read the stream to see which, or retry with the same expected "
@@ -446,8 +454,6 @@ class PostgresEventStore(EventStore, SnapshotStore):
                 )
                 self._purge_dead_connections()
             raise error from exc
-        except psycopg.Error as exc:
-            raise self._error(f"append to stream {stream_id!r}", exc) from exc
         assert row is not None  # the function always returns its one row
         self._unreachable = False
         actual, last_position = row
@@ -635,6 +641,18 @@ def _rollback(conn: psycopg.Connection[Any]) -> None:
     # The connection may be gone (then the server rolled back); never mask the first error.
     with suppress(psycopg.Error):
         conn.execute("ROLLBACK")
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether the error ended the connection (as opposed to, say, a deadlock or a query
+    cancelled by statement_timeout, which PostgreSQL also reports as operational errors)."""
+    if isinstance(exc, PoolTimeout | PoolClosed):
+        return False
+    if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return False
+    sqlstate = exc.sqlstate
+    # No SQLSTATE: libpq's own report of a socket that closed or failed.
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _SESSION_ENDED
 
 
 def _reason(exc: BaseException) -> str:
