@@ -45,7 +45,7 @@ from esgen.runtime._repository import HistoryEntry, Repository
 from esgen.runtime._sqlite import SQLiteEventStore
 
 if TYPE_CHECKING:
-    from esgen.runtime._postgres import PostgresEventStore
+    from esgen.runtime._postgres import PostgresEventStore as PostgresEventStore
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
