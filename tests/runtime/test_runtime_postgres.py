@@ -446,6 +446,27 @@ def test_a_lost_listening_connection_falls_back_to_polling_then_reconnects(
             timer.join()
 
 
+def test_closing_the_store_ends_a_wait(dsn: str, schema: str) -> None:
+    store = PostgresEventStore(dsn, schema=schema)
+    errors: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            store.wait_for_events(0, timeout=600)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    with connect(dsn) as raw:
+        _wait_for_listener(raw, schema)
+    store.close()
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], BackendError)
+    assert "closed" in str(errors[0])
+
+
 def _wait_for_listener(raw: psycopg.Connection[Any], schema: str) -> int:
     """The backend pid of the session listening for the schema's appends."""
     for _ in range(600):
