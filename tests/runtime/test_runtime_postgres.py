@@ -9,6 +9,7 @@ import multiprocessing
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from esgen.runtime import (
     ExpectedVersion,
     NewEvent,
     PostgresEventStore,
+    Snapshot,
 )
 from esgen.runtime._postgres_schema import SCHEMA_VERSION
 from esgen.runtime.testing import BackendContract
@@ -197,6 +199,22 @@ def test_json_is_kept_byte_for_byte_and_non_json_data_is_refused(
         store.append("j", [_event(), NewEvent("T", 1, "not json")], 1)
     assert isinstance(caught.value.__cause__, psycopg.DataError)
     assert store.head_position() == head and store.stream_version("j") == 1
+
+
+def test_a_snapshot_with_an_append_to_any_version_is_checked_under_the_lock(
+    store: PostgresEventStore,
+) -> None:
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    with pytest.raises(
+        ValueError,
+        match=r"^snapshot of stream 's' at version 9 does not fit an append to 's' ending at version 3$",
+    ):
+        store.append(
+            "s", [_event(3)], ExpectedVersion.ANY, snapshot=Snapshot("s", 9, "fp", "{}", at)
+        )
+    assert store.stream_version("s") == 2 and store.load_snapshot("s") is None
+    store.append("s", [_event(3)], ExpectedVersion.ANY, snapshot=Snapshot("s", 3, "fp", "{}", at))
+    assert store.load_snapshot("s") == Snapshot("s", 3, "fp", "{}", at)
 
 
 # -- connections and sessions -----------------------------------------------------------

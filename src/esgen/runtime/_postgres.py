@@ -656,5 +656,10 @@ def _connection_lost(exc: BaseException) -> bool:
 
 
 def _reason(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return " ".join(text.split()) if text else type(exc).__name__
+    """The error's message on one line: the server's message and detail when it sent one
+    (its CONTEXT only retraces esgen_append's own lines), else libpq's or the pool's text."""
+    text = str(exc)
+    if isinstance(exc, psycopg.Error) and exc.diag.message_primary:
+        primary, detail = exc.diag.message_primary, exc.diag.message_detail
+        text = f"{primary} ({detail})" if detail else primary
+    return " ".join(text.split()) or type(exc).__name__
