@@ -287,9 +287,11 @@ def ensure_schema(conn: psycopg.Connection[Any], schema: str, where: str) -> Non
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
         for statement in _ddl(schema):
             conn.execute(statement)
+        # (A later schema version adds its migration steps above, for `installed` < it.)
         conn.execute(
             sql.SQL(
-                "INSERT INTO {}.esgen_schema (component, version) VALUES ('events', %s)"
+                "INSERT INTO {}.esgen_schema (component, version) VALUES ('events', %s) "
+                "ON CONFLICT (component) DO UPDATE SET version = excluded.version"
             ).format(sql.Identifier(schema)),
             (SCHEMA_VERSION,),
         )
