@@ -219,26 +219,31 @@ def test_the_store_survives_the_server_going_away_and_coming_back(dsn: str, sche
 
 
 def test_reads_survive_the_server_dropping_idle_connections(dsn: str, schema: str) -> None:
-    with PostgresEventStore(dsn, schema=schema, min_connections=3) as store:
+    # A name of its own, so that only this store's sessions are ended, not those of tests
+    # running in parallel against the same server.
+    name = f"esgen-{schema}"
+    with PostgresEventStore(
+        make_conninfo(dsn, application_name=name), schema=schema, min_connections=3
+    ) as store:
         store.append("s", _events(2), ExpectedVersion.NO_STREAM)
         with connect(dsn) as raw:
             for _ in range(100):  # until the pool has opened its connections
-                if _store_sessions(raw) >= 3:
+                if _sessions(raw, name) >= 3:
                     break
                 time.sleep(0.05)
             raw.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = 'esgen' AND pid <> pg_backend_pid() "
-                "AND datname = current_database() AND query NOT LIKE 'LISTEN%%'"
+                "WHERE application_name = %s",
+                (name,),
             )
         assert store.head_position() == 2  # retried once on a fresh connection
         assert store.append("s", _events(1), 2).stream_version == 3
 
 
-def _store_sessions(raw: psycopg.Connection[Any]) -> int:
+def _sessions(raw: psycopg.Connection[Any], application_name: str) -> int:
     row = raw.execute(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'esgen' "
-        "AND pid <> pg_backend_pid()"
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+        (application_name,),
     ).fetchone()
     return int(row[0]) if row else 0
 
