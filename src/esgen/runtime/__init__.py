@@ -117,4 +117,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), "PostgresEventStore"})
+    return sorted({*globals(), *__all__})

@@ -145,7 +145,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
         # an outage is reported in seconds rather than after the full pool timeout.
         self._unreachable = False
         self._channel = notify_channel(schema) if notify else None
-        self._poll_interval = poll_interval
+        self.poll_interval = poll_interval
         self._sql = statements(schema)
         self._closed = False
         self._lock = threading.Lock()
@@ -547,11 +547,11 @@ class PostgresEventStore(EventStore, SnapshotStore):
             if remaining <= 0:
                 return False
             if listener is None:
-                time.sleep(min(remaining, self._poll_interval))
+                time.sleep(min(remaining, self.poll_interval))
             elif listener.listening:
                 listener.wait(seen, min(remaining, _RECHECK_WHILE_LISTENING))
             else:
-                listener.wait(seen, min(remaining, self._poll_interval))
+                listener.wait(seen, min(remaining, self.poll_interval))
             if self._closed:
                 raise BackendError(f"the store for {self._where} was closed while waiting")
 
