@@ -19,6 +19,7 @@ RUNTIME_EXPORTS = [
     "AggregateNotFound",
     "AppendResult",
     "BackendError",
+    "BackendUnavailable",
     "Clock",
     "Column",
     "Command",
@@ -35,6 +36,7 @@ RUNTIME_EXPORTS = [
     "HistoryEntry",
     "MemoryEventStore",
     "NewEvent",
+    "PostgresEventStore",
     "ProgressStorage",
     "Projection",
     "ProjectionRunner",
@@ -104,13 +106,14 @@ def test_every_runtime_error_is_an_event_store_error_and_an_esgen_error() -> Non
         if isinstance(getattr(esgen.runtime, name), type)
         and issubclass(getattr(esgen.runtime, name), BaseException)
     ]
-    assert len(errors) == 15
+    assert len(errors) == 16
     assert all(issubclass(error, EventStoreError) for error in errors)
     assert issubclass(EventStoreError, EsgenError)
     assert issubclass(esgen.runtime.StreamNotFound, LookupError)
     assert issubclass(esgen.runtime.AggregateNotFound, esgen.runtime.StreamNotFound)
     assert issubclass(esgen.runtime.UpcastError, esgen.runtime.DecodeError)
     assert issubclass(esgen.runtime.DecodeError, ValueError)
+    assert issubclass(esgen.runtime.BackendUnavailable, esgen.runtime.BackendError)
 
 
 def test_errors_survive_pickling() -> None:
@@ -172,3 +175,38 @@ def test_importing_the_runtime_loads_pydantic_and_the_standard_library_only() ->
         for name in esgen_modules
     ), esgen_modules
     assert "esgen.runtime.testing" not in modules
+
+
+# Runs with psycopg hidden, as in an install without the `postgres` extra.
+WITHOUT_PSYCOPG = """
+import sys
+for name in ("psycopg", "psycopg_pool"):
+    sys.modules[name] = None  # imports fail and find_spec finds nothing, as if not installed
+import esgen.runtime
+assert "PostgresEventStore" not in esgen.runtime.__all__
+namespace = {}
+exec("from esgen.runtime import *", namespace)
+assert "SQLiteEventStore" in namespace and "PostgresEventStore" not in namespace
+try:
+    esgen.runtime.PostgresEventStore
+except ImportError as exc:
+    print(exc)
+"""
+
+
+def test_without_psycopg_the_runtime_works_and_says_how_to_get_postgres() -> None:
+    output = subprocess.run(
+        [sys.executable, "-I", "-c", WITHOUT_PSYCOPG], check=True, capture_output=True, text=True
+    ).stdout
+    assert "pip install 'esgen[postgres]'" in output
+
+
+def test_the_postgres_store_is_imported_on_first_use() -> None:
+    code = (
+        "import sys, esgen.runtime\n"
+        "assert 'psycopg' not in sys.modules and 'esgen.runtime._postgres' not in sys.modules\n"
+        "from esgen.runtime import PostgresEventStore\n"
+        "assert PostgresEventStore.__module__ == 'esgen.runtime._postgres'\n"
+        "assert 'PostgresEventStore' in dir(esgen.runtime)\n"
+    )
+    subprocess.run([sys.executable, "-I", "-c", code], check=True)

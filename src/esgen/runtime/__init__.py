@@ -2,7 +2,12 @@
 
 Loads pydantic and the standard library only; never the generator's dependencies. The
 contract suite and test helpers live in `esgen.runtime.testing`, which imports pytest.
+`PostgresEventStore` needs the `esgen[postgres]` extra (psycopg) and is imported on first
+use, so importing the runtime never loads the driver.
 """
+
+from importlib.util import find_spec
+from typing import TYPE_CHECKING, Any
 
 from esgen.runtime._aggregate import Aggregate, state_fingerprint
 from esgen.runtime._commands import CommandResult, handle_command
@@ -12,6 +17,7 @@ from esgen.runtime._errors import (
     AggregateNotCreated,
     AggregateNotFound,
     BackendError,
+    BackendUnavailable,
     ConcurrencyError,
     DecodeError,
     EventStoreError,
@@ -44,6 +50,9 @@ from esgen.runtime._repository import HistoryEntry, Repository
 from esgen.runtime._saga import Saga, SagaError, SagaRunner, SagaStatus
 from esgen.runtime._sqlite import SQLiteEventStore
 
+if TYPE_CHECKING:
+    from esgen.runtime._postgres import PostgresEventStore as PostgresEventStore
+
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "Aggregate",
@@ -52,6 +61,7 @@ __all__ = [
     "AggregateNotFound",
     "AppendResult",
     "BackendError",
+    "BackendUnavailable",
     "Clock",
     "Column",
     "Command",
@@ -68,6 +78,7 @@ __all__ = [
     "HistoryEntry",
     "MemoryEventStore",
     "NewEvent",
+    "PostgresEventStore",
     "ProgressStorage",
     "Projection",
     "ProjectionRunner",
@@ -101,3 +112,29 @@ __all__ = [
     "state_fingerprint",
     "utc_now",
 ]
+
+# Listed only where it can be imported, so `from esgen.runtime import *` works without the
+# extra (find_spec locates the driver without importing it).
+if find_spec("psycopg") is None or find_spec("psycopg_pool") is None:
+    __all__.remove("PostgresEventStore")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PostgresEventStore":
+        try:
+            from esgen.runtime._postgres import PostgresEventStore
+        except ImportError as exc:
+            if exc.name not in ("psycopg", "psycopg_pool"):
+                raise
+            raise ImportError(
+                f"PostgresEventStore needs {exc.name}, which is not installed: "
+                "pip install 'esgen[postgres]'",
+                name=exc.name,
+            ) from exc
+        globals()[name] = PostgresEventStore  # later lookups skip this function
+        return PostgresEventStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

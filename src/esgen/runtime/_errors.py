@@ -15,6 +15,8 @@ EsgenError
     ├── UnhandledCommand (TypeError)       an aggregate got a command it has no handler for
     ├── UndeclaredEvent (TypeError)        a command handler returned an event it may not emit
     └── BackendError                       a database driver failure, translated at the adapter edge
+        └── BackendUnavailable             the database cannot be reached: down, wrong address,
+                                           connection lost (an append's outcome: all or nothing)
 
 Backends translate driver exceptions into these, so callers never import sqlite3 or psycopg
 to handle errors; the driver exception stays available as `__cause__`.
@@ -31,6 +33,7 @@ __all__ = [
     "AggregateNotCreated",
     "AggregateNotFound",
     "BackendError",
+    "BackendUnavailable",
     "ConcurrencyError",
     "DecodeError",
     "EventStoreError",
@@ -123,6 +126,14 @@ class UnhandledEvent(EventStoreError, TypeError):
 
 class BackendError(EventStoreError):
     """The database failed (locked past the busy timeout, disk full, corrupt file, ...)."""
+
+
+class BackendUnavailable(BackendError):
+    """The database server could not be reached, or the connection to it was lost.
+
+    Usually worth retrying later. Raised by an append, the events were written either all
+    or not at all; reading the stream tells which.
+    """
 
 
 def _describe_expected(expected: object) -> str:

@@ -22,6 +22,7 @@ from esgen.runtime._ports import (
     validate_append_args,
     validate_page_args,
     validate_read_args,
+    validate_wait_args,
 )
 from esgen.runtime._records import (
     AppendResult,
@@ -44,6 +45,7 @@ class MemoryEventStore(EventStore, SnapshotStore):
     def __init__(self, *, clock: Clock = utc_now) -> None:
         self._clock = clock
         self._lock = threading.Lock()
+        self._appended = threading.Condition(self._lock)
         self._streams: dict[str, list[RecordedEvent]] = {}
         self._log: list[RecordedEvent] = []
         self._snapshots: dict[str, Snapshot] = {}
@@ -101,6 +103,7 @@ class MemoryEventStore(EventStore, SnapshotStore):
             self._last_recorded_at = recorded_at
             if snapshot is not None:
                 self._store_snapshot(snapshot)
+            self._appended.notify_all()
             return AppendResult(stream_id, version, position)
 
     def read_stream(
@@ -142,6 +145,12 @@ class MemoryEventStore(EventStore, SnapshotStore):
     def head_position(self) -> int:
         with self._lock:
             return len(self._log)
+
+    def wait_for_events(self, after: int, timeout: float) -> bool:
+        """Like the polling default, but woken by the append itself."""
+        validate_wait_args(after, timeout)
+        with self._appended:
+            return self._appended.wait_for(lambda: len(self._log) > after, timeout)
 
     def load_snapshot(self, stream_id: str) -> Snapshot | None:
         with self._lock:

@@ -6,6 +6,7 @@ against the ports only, and one contract suite (`esgen.runtime.testing`) checks 
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -118,6 +119,31 @@ class EventStore(ABC):
     def head_position(self) -> int:
         """The global position of the last event in the store; 0 if it is empty."""
 
+    poll_interval: float = 0.1
+    """The longest pause between two looks at the head in the polling `wait_for_events`."""
+
+    def wait_for_events(self, after: int, timeout: float) -> bool:
+        """Block until the store holds an event after position `after`, or until `timeout`
+        seconds have passed; True if it does. Followers of the global order (projections,
+        sagas) call this when they have caught up, rather than sleeping a fixed time.
+
+        This default polls `head_position()`, every millisecond at first and backing off to
+        `poll_interval`; backends told about commits (the in-memory store, PostgreSQL with
+        LISTEN/NOTIFY) override it to wake at once. A True only says that reading after
+        `after` will find something; what is read is all that counts.
+        """
+        validate_wait_args(after, timeout)
+        deadline = time.monotonic() + timeout
+        pause = 0.001
+        while True:
+            if self.head_position() > after:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, self.poll_interval)
+
     def close(self) -> None:  # noqa: B027 (a no-op default: not every backend holds resources)
         """Release connections; the store must not be used afterwards."""
 
@@ -189,6 +215,13 @@ def validate_page_args(after: int, limit: int) -> None:
         raise ValueError(f"after must be a position >= 0 (got {after})")
     if limit < 1:
         raise ValueError(f"limit must be >= 1 (got {limit})")
+
+
+def validate_wait_args(after: int, timeout: float) -> None:
+    if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+        raise ValueError(f"after must be a position >= 0 (got {after!r})")
+    if not timeout >= 0:  # also refuses NaN
+        raise ValueError(f"timeout must be >= 0 seconds (got {timeout!r})")
 
 
 def check_snapshot_fits(snapshot: Snapshot, stream_id: str, new_version: int) -> None:

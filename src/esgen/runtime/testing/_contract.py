@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import queue
+import threading
 import time
 import uuid
 from collections import Counter
@@ -62,7 +63,7 @@ from esgen.runtime.testing._domain import (
     MoneyWithdrawn,
     make_registry,
 )
-from esgen.runtime.testing._workers import append_worker, race_worker
+from esgen.runtime.testing._workers import append_later_worker, append_worker, race_worker
 
 __all__ = [
     "BackendContract",
@@ -436,6 +437,40 @@ class EventStoreContract(_StoreFixtures):
     def test_invalid_pages_are_refused(self, store: EventStore, kwargs: dict[str, int]) -> None:
         with pytest.raises(ValueError):
             store.read_all(**kwargs)
+
+    # -- waiting for new events -----------------------------------------------------------
+
+    def test_wait_for_events_answers_at_once_when_it_can(self, store: EventStore) -> None:
+        assert store.wait_for_events(0, timeout=0) is False
+        store.append("s", _events(2), ExpectedVersion.NO_STREAM)
+        first, last = (r.position for r in store.read_all())
+        assert store.wait_for_events(0, timeout=0) is True
+        assert store.wait_for_events(first, timeout=60) is True
+        assert store.wait_for_events(last, timeout=0.05) is False
+
+    def test_wait_for_events_wakes_when_another_thread_appends(self, store: EventStore) -> None:
+        store.append("s", _events(1), ExpectedVersion.NO_STREAM)
+        head = store.head_position()
+        waiting = threading.Event()
+
+        def append_soon() -> None:
+            waiting.wait(timeout=60)
+            time.sleep(0.05)  # most likely while the main thread is blocked in the wait
+            store.append("t", _events(1), ExpectedVersion.NO_STREAM)
+
+        thread = threading.Thread(target=append_soon)
+        thread.start()
+        try:
+            waiting.set()
+            assert store.wait_for_events(head, timeout=120) is True
+        finally:
+            thread.join()
+        assert [r.stream_id for r in store.read_all(after=head)] == ["t"]
+
+    @pytest.mark.parametrize("after, timeout", [(-1, 1.0), (0, -1.0), (0, float("nan"))])
+    def test_invalid_waits_are_refused(self, store: EventStore, after: int, timeout: float) -> None:
+        with pytest.raises(ValueError):
+            store.wait_for_events(after, timeout)
 
     # -- snapshots ------------------------------------------------------------------------
 
@@ -990,6 +1025,25 @@ class MultiProcessContract(_StoreFixtures):
                 versions = [r.stream_version for r in store.read_stream(stream)]
                 assert versions == list(range(1, len(versions) + 1))
             assert store.head_position() == positions[-1]
+        finally:
+            store.close()
+
+    def test_a_waiter_wakes_when_another_process_appends(self, factory: StoreFactory) -> None:
+        store = factory()
+        try:
+            head = store.head_position()
+            context = multiprocessing.get_context("spawn")
+            results = context.Queue()
+            process = context.Process(
+                target=append_later_worker, args=(factory, "woken", 0.2, results)
+            )
+            process.start()
+            try:
+                assert store.wait_for_events(head, timeout=120) is True
+            finally:
+                process.join(timeout=120)
+            assert results.get(timeout=10) == ("woken", None)
+            assert [r.stream_id for r in store.read_all(after=head)] == ["woken"]
         finally:
             store.close()
 

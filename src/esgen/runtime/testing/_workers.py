@@ -16,7 +16,7 @@ from typing import Any
 
 from esgen.runtime import ConcurrencyError, EventStore, ExpectedVersion, NewEvent
 
-__all__ = ["append_worker", "race_worker"]
+__all__ = ["append_later_worker", "append_worker", "race_worker"]
 
 StoreFactory = Callable[[], EventStore]
 
@@ -89,3 +89,21 @@ def append_worker(
         results.put((writer, written, conflicts, repr(exc)))
     finally:
         store.close()
+
+
+def append_later_worker(
+    factory: StoreFactory, stream: str, delay: float, results: Queue[tuple[Any, ...]]
+) -> None:
+    """Open the store, pause (so the parent is most likely waiting by then), append one
+    event to a new stream."""
+    try:
+        store = factory()
+        try:
+            time.sleep(delay)
+            store.append(stream, _events(stream, 0, 1), ExpectedVersion.NO_STREAM)
+        finally:
+            store.close()
+    except Exception as exc:
+        results.put((stream, repr(exc)))
+    else:
+        results.put((stream, None))

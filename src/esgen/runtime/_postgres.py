@@ -1,0 +1,665 @@
+"""The PostgreSQL backend: the production store, safe under many concurrent writers.
+
+The only runtime module that imports psycopg; driver and pool errors are translated here
+into the runtime's exceptions. The tables, the append function and the reasoning behind the
+global order live in `_postgres_schema`; live wake-ups in `_postgres_listen`.
+
+Each operation borrows a connection from a psycopg_pool pool, in autocommit mode: a read is
+one statement, and an append is one call of the `esgen_append` function, which checks the
+expected version, numbers and inserts the events, stores the snapshot and sends the
+notification in one implicit transaction, so it costs one round trip and either all of it
+commits or none of it does.
+"""
+
+from __future__ import annotations
+
+import getpass
+import math
+import os
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import datetime
+from itertools import starmap
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import pq
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
+
+from esgen.runtime._errors import BackendError, BackendUnavailable, ConcurrencyError, StreamNotFound
+from esgen.runtime._ports import (
+    DEFAULT_PAGE_SIZE,
+    EventStore,
+    SnapshotStore,
+    StoredData,
+    check_expected_version,
+    check_snapshot_fits,
+    validate_append_args,
+    validate_page_args,
+    validate_read_args,
+    validate_wait_args,
+)
+from esgen.runtime._postgres_listen import Listener
+from esgen.runtime._postgres_schema import (
+    ensure_schema,
+    notify_channel,
+    statements,
+    validate_schema_name,
+)
+from esgen.runtime._records import (
+    AppendResult,
+    Clock,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    Snapshot,
+    encode_metadata,
+    to_utc,
+    utc_now,
+)
+
+__all__ = ["PostgresEventStore"]
+
+if TYPE_CHECKING:
+    from esgen.runtime._ports import TransactionalStore
+
+    def _keeps_the_projection_hook(
+        store: PostgresEventStore,
+    ) -> TransactionalStore[psycopg.Connection[Any]]:
+        return store  # mypy checks the adapter still offers transaction() as projections need
+
+
+_MAX_VERSION = 2**63 - 1
+# While LISTEN works, waiters still look at the table this often: a connection that died
+# without a word (a half-open socket) must not stall a projection for long.
+_RECHECK_WHILE_LISTENING = 30.0
+# Server errors that end the session: the server shut down, was shut down, or is starting.
+_SESSION_ENDED = frozenset({"57P01", "57P02", "57P03"})
+
+
+class PostgresEventStore(EventStore, SnapshotStore):
+    """Event store and snapshot store in one PostgreSQL schema.
+
+    `dsn` is a libpq connection string or URL (`postgresql://user@host:5432/db`); its own
+    settings win over the keyword defaults here (`connect_timeout`, `application_name`).
+    Tables are created in `schema` on first use (idempotent, safe with many processes).
+    The store is thread-safe; each thread's `transaction()` block has its own connection.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "public",
+        clock: Clock = utc_now,
+        min_connections: int = 1,
+        max_connections: int = 10,
+        connect_timeout: float = 5.0,
+        pool_timeout: float = 30.0,
+        notify: bool = True,
+        poll_interval: float = 1.0,
+    ) -> None:
+        validate_schema_name(schema)
+        if not 0 <= min_connections <= max_connections or max_connections < 1:
+            raise ValueError(
+                "connections must satisfy 0 <= min_connections <= max_connections, "
+                f"max_connections >= 1 (got {min_connections} and {max_connections})"
+            )
+        for name, value in (
+            ("connect_timeout", connect_timeout),
+            ("pool_timeout", pool_timeout),
+            ("poll_interval", poll_interval),
+        ):
+            if not value > 0:
+                raise ValueError(f"{name} must be > 0 seconds (got {value!r})")
+        try:
+            params = conninfo_to_dict(dsn)
+        except psycopg.Error:
+            # libpq quotes the part it choked on, which may be the password: say nothing.
+            raise ValueError(
+                "invalid PostgreSQL DSN (not shown: it may hold a password); expected a "
+                "URL such as postgresql://user@host:5432/dbname or key=value pairs"
+            ) from None
+        self._schema = schema
+        self._clock = clock
+        self._where = describe_dsn(params)
+        self._conninfo = dsn
+        # The DSN's own settings win; these only fill gaps.
+        self._connect_kwargs: dict[str, Any] = {}
+        if "connect_timeout" not in params and "PGCONNECT_TIMEOUT" not in os.environ:
+            # libpq counts whole seconds (and at least 2).
+            self._connect_kwargs["connect_timeout"] = max(2, math.ceil(connect_timeout))
+        if "application_name" not in params and "PGAPPNAME" not in os.environ:
+            self._connect_kwargs["application_name"] = "esgen"
+        self._min_connections = min_connections
+        self._max_connections = max_connections
+        self._pool_timeout = pool_timeout
+        self._connect_timeout = connect_timeout
+        # Set after a connection failed for want of a server: until something succeeds again,
+        # callers wait for a pooled connection no longer than a connection attempt takes, so
+        # an outage is reported in seconds rather than after the full pool timeout.
+        self._unreachable = False
+        self._channel = notify_channel(schema) if notify else None
+        self.poll_interval = poll_interval
+        self._sql = statements(schema)
+        self._closed = False
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._listener: Listener | None = None
+        with self._direct_connection("setting up the event store schema") as conn:
+            try:
+                ensure_schema(conn, schema, self._where)
+            except psycopg.Error as exc:
+                raise self._error("setting up the event store schema", exc) from exc
+        self._pool_instance: ConnectionPool[psycopg.Connection[Any]] | None = self._new_pool()
+        _open_stores.add(self)
+
+    def __repr__(self) -> str:
+        return f"PostgresEventStore({self._where}, schema={self._schema!r})"
+
+    @property
+    def schema(self) -> str:
+        return self._schema
+
+    # -- connections ---------------------------------------------------------------------
+
+    @contextmanager
+    def _direct_connection(self, what: str) -> Iterator[psycopg.Connection[Any]]:
+        """A connection outside the pool, so a server that is down or a wrong DSN is reported
+        with libpq's reason within the connect timeout."""
+        try:
+            conn = psycopg.connect(self._conninfo, autocommit=True, **self._connect_kwargs)
+        except psycopg.Error as exc:
+            raise self._error(what, exc, connecting=True) from exc
+        with conn:
+            yield conn
+
+    def _new_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
+        pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            self._conninfo,
+            kwargs={"autocommit": True, **self._connect_kwargs},
+            min_size=self._min_connections,
+            max_size=self._max_connections,
+            open=False,
+            configure=_configure,
+            reset=_reset,
+            timeout=self._pool_timeout,
+            name=f"esgen-{self._schema}",
+            num_workers=2,
+        )
+        pool.open(wait=False)
+        return pool
+
+    def _forget_inherited_connections(self) -> None:
+        # In a forked child: the connections it inherited are the parent's, not to be used
+        # nor closed (closing would end the parent's sessions). They stay referenced, and
+        # the child's first operation opens a pool of its own.
+        _inherited.append((self._pool_instance, self._listener))
+        self._pool_instance = None
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._listener = None
+
+    def _pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
+        pool = self._pool_instance
+        if pool is None or self._closed:
+            with self._lock:
+                if self._closed:
+                    raise BackendError(f"the store for {self._where} is closed")
+                if self._pool_instance is None:
+                    self._pool_instance = self._new_pool()
+                pool = self._pool_instance
+        return pool
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """The thread's `transaction()` connection inside a block, else one from the pool.
+        Raises driver errors: callers translate them."""
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            yield conn
+            return
+        with self._pool().connection(timeout=self._wait_for_pool()) as conn:
+            yield conn
+
+    def _wait_for_pool(self) -> float:
+        if self._unreachable:
+            return min(self._connect_timeout, self._pool_timeout)
+        return self._pool_timeout
+
+    def _in_transaction(self) -> bool:
+        return getattr(self._local, "conn", None) is not None
+
+    def _fetch(self, what: str, query: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        """Run a read; once more on a fresh connection if the first one turned out dead
+        (e.g. after the server restarted), since reading twice is harmless."""
+        try:
+            with self._connection() as conn:
+                rows = conn.execute(query, params).fetchall()
+            self._unreachable = False
+            return rows
+        except psycopg.Error as exc:
+            if not _connection_lost(exc) or self._in_transaction():
+                raise self._error(what, exc) from exc
+            self._purge_dead_connections()
+        try:
+            with self._connection() as conn:
+                rows = conn.execute(query, params).fetchall()
+            self._unreachable = False
+            return rows
+        except psycopg.Error as exc:
+            raise self._error(what, exc) from exc
+
+    def _purge_dead_connections(self) -> None:
+        # The pool hands out idle connections unchecked (checking costs a round trip each
+        # time); after one turned out dead, check the others at once.
+        self._unreachable = True
+        with suppress(psycopg.Error):
+            self._pool().check()
+
+    def _error(self, what: str, exc: BaseException, *, connecting: bool = False) -> BackendError:
+        """The runtime's error for a driver error; never quotes the DSN (passwords)."""
+        reason = _reason(exc)
+        if isinstance(exc, PoolClosed) or self._closed:
+            return BackendError(f"{what}: the store for {self._where} is closed")
+        if isinstance(exc, PoolTimeout):
+            waited = self._wait_for_pool()
+            why, down = self._why_no_connection()
+            self._unreachable = down
+            return BackendUnavailable(
+                f"{what}: no connection to {self._where} within {waited:g} s: {why}"
+            )
+        if connecting:
+            self._unreachable = True
+            return BackendUnavailable(f"{what}: cannot connect to {self._where}: {reason}")
+        if _connection_lost(exc):
+            self._unreachable = True
+            return BackendUnavailable(f"{what}: lost the connection to {self._where}: {reason}")
+        return BackendError(f"{what} failed on {self._where}: {reason}")
+
+    def _why_no_connection(self) -> tuple[str, bool]:
+        """Why the pool had no connection to give, and whether the server is to blame.
+
+        The pool only says it waited in vain; one direct attempt (within the connect
+        timeout) tells the server's or the network's reason, or that the pool is in full use.
+        """
+        try:
+            psycopg.connect(self._conninfo, **self._connect_kwargs).close()
+        except psycopg.Error as exc:
+            return _reason(exc), True
+        return (
+            f"all {self._max_connections} connection(s) of the pool are in use "
+            "(raise max_connections, or look for transaction() blocks left open)"
+        ), False
+
+    # -- transactions --------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """Run the block in one transaction on a connection of its own, yielded.
+
+        Commits when the block ends, rolls back if it raises. Reads and appends made inside
+        the block (on this thread) join the transaction, so a projection can store its
+        read-model rows, its checkpoint and even new events atomically; nested blocks join
+        the outer one. An append inside a block holds the store's append lock until the block
+        ends (see docs/postgres.md), so append last and keep such blocks short.
+        """
+        outer: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if outer is not None:
+            yield outer
+            return
+        pool = self._pool()
+        conn = self._begin(pool)
+        try:
+            self._local.conn = conn
+            try:
+                yield conn
+            except BaseException:
+                _rollback(conn)
+                raise
+            finally:
+                self._local.conn = None
+            if conn.info.transaction_status == pq.TransactionStatus.INERROR:
+                # COMMIT would quietly roll back: a statement failed and its error was caught.
+                _rollback(conn)
+                raise BackendError(
+                    f"transaction on {self._where} rolled back: a statement in the block "
+                    "failed and its error was caught, which aborts a PostgreSQL transaction"
+                )
+            try:
+                conn.execute("COMMIT")
+            except psycopg.Error as exc:
+                _rollback(conn)
+                raise self._error("committing a transaction", exc) from exc
+        finally:
+            pool.putconn(conn)
+
+    def _begin(
+        self, pool: ConnectionPool[psycopg.Connection[Any]], retry: bool = True
+    ) -> psycopg.Connection[Any]:
+        try:
+            conn = pool.getconn(timeout=self._wait_for_pool())
+        except psycopg.Error as exc:
+            raise self._error("starting a transaction", exc) from exc
+        try:
+            conn.execute("BEGIN")
+        except psycopg.Error as exc:
+            pool.putconn(conn)
+            if not (retry and _connection_lost(exc)):
+                raise self._error("starting a transaction", exc) from exc
+            self._purge_dead_connections()  # nothing was done yet: try a fresh connection
+            return self._begin(pool, retry=False)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.stop()
+        if self._pool_instance is not None:
+            self._pool_instance.close(timeout=5.0)
+        _open_stores.discard(self)
+
+    # -- EventStore ---------------------------------------------------------------------
+
+    def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected_version: int | ExpectedVersion,
+        *,
+        snapshot: Snapshot | None = None,
+    ) -> AppendResult:
+        validate_append_args(stream_id, expected_version)
+        if not events:
+            actual = self.stream_version(stream_id)
+            check_expected_version(stream_id, expected_version, actual)
+            return AppendResult(stream_id, actual, None)
+        expected: int | None
+        if expected_version is ExpectedVersion.ANY:
+            expected = None
+        elif expected_version is ExpectedVersion.NO_STREAM:
+            expected = 0
+        else:
+            expected = expected_version
+        count = len(events)
+        snapshot_params: tuple[object, ...] = (None, None, None, None)
+        if snapshot is not None:
+            # With ANY the stream's version is known only under the lock: the function
+            # checks the snapshot's version then.
+            check_snapshot_fits(
+                snapshot, stream_id, _MAX_VERSION if expected is None else expected + count
+            )
+            snapshot_params = (
+                snapshot.version,
+                snapshot.fingerprint,
+                snapshot.state,
+                to_utc(snapshot.taken_at, "snapshot time"),
+            )
+        recorded_at = to_utc(self._clock(), "the store clock's time")
+        types = []
+        versions = []
+        data = []
+        ids = []
+        metadata = []
+        last_metadata: object = None
+        metadata_json = ""
+        for event in events:
+            if event.metadata is not last_metadata:
+                # One append's events usually share one metadata mapping: encode it once.
+                last_metadata = event.metadata
+                metadata_json = encode_metadata(event.metadata)
+            types.append(event.event_type)
+            versions.append(event.event_version)
+            data.append(event.data)
+            ids.append(event.event_id)
+            metadata.append(metadata_json)
+        params = (
+            stream_id,
+            expected,
+            recorded_at,
+            types,
+            versions,
+            data,
+            ids,
+            metadata,
+            self._channel,
+            *snapshot_params,
+        )
+        try:
+            with self._connection() as conn:
+                if self._in_transaction():
+                    # A savepoint, so a failed append leaves the caller's transaction usable.
+                    with conn.transaction():
+                        row = conn.execute(self._sql.append, params).fetchone()
+                else:
+                    row = conn.execute(self._sql.append, params).fetchone()
+        except pg_errors.InvalidParameterValue as exc:
+            raise ValueError(_reason(exc)) from exc
+        except psycopg.Error as exc:
+            error = self._error(f"append to stream {stream_id!r}", exc)
+            if _connection_lost(exc):
+                error.add_note(
+                    f"An append is one transaction: either all {count} event(s) were written "
+                    "or none. Read the stream to see which, or retry with the same expected "
+                    "version (a ConcurrencyError then means they were written)."
+                )
+                self._purge_dead_connections()
+            raise error from exc
+        assert row is not None  # the function always returns its one row
+        self._unreachable = False
+        actual, last_position = row
+        if last_position is None:
+            raise ConcurrencyError(stream_id, expected_version, actual)
+        return AppendResult(stream_id, actual + count, last_position)
+
+    def read_stream(
+        self,
+        stream_id: str,
+        *,
+        from_version: int = 1,
+        to_version: int | None = None,
+        until: datetime | None = None,
+        backwards: bool = False,
+        limit: int | None = None,
+    ) -> list[RecordedEvent]:
+        validate_read_args(from_version, to_version, limit)
+        query = [self._sql.read_stream]
+        params: list[object] = [stream_id]
+        if from_version > 1:
+            query.append("AND stream_version >= %s")
+            params.append(from_version)
+        if to_version is not None:
+            query.append("AND stream_version <= %s")
+            params.append(to_version)
+        if until is not None:
+            query.append("AND recorded_at <= %s")
+            params.append(to_utc(until, "until"))
+        query.append("ORDER BY stream_version DESC" if backwards else "ORDER BY stream_version")
+        if limit is not None:
+            query.append("LIMIT %s")
+            params.append(limit)
+        what = f"reading stream {stream_id!r}"
+        rows = self._fetch(what, " ".join(query), params)
+        # An empty range of an existing stream is fine; a stream with no events is not.
+        if not rows and (
+            (from_version == 1 and until is None) or not self._stream_exists(stream_id)
+        ):
+            raise StreamNotFound(stream_id)
+        return list(starmap(RecordedEvent, rows))
+
+    def read_stream_data(
+        self, stream_id: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> Sequence[StoredData]:
+        validate_read_args(from_version, to_version, None)
+        rows = self._fetch(
+            f"reading stream {stream_id!r}",
+            self._sql.read_stream_data,
+            (stream_id, from_version, _MAX_VERSION if to_version is None else to_version),
+        )
+        if not rows and (from_version == 1 or not self._stream_exists(stream_id)):
+            raise StreamNotFound(stream_id)
+        return rows
+
+    def read_all(self, after: int = 0, limit: int = DEFAULT_PAGE_SIZE) -> list[RecordedEvent]:
+        validate_page_args(after, limit)
+        rows = self._fetch(
+            f"reading events after position {after}", self._sql.read_all, (after, limit)
+        )
+        return list(starmap(RecordedEvent, rows))
+
+    def _stream_exists(self, stream_id: str) -> bool:
+        rows = self._fetch(f"reading stream {stream_id!r}", self._sql.stream_exists, (stream_id,))
+        return bool(rows)
+
+    def stream_version(self, stream_id: str) -> int:
+        rows = self._fetch(
+            f"reading the version of stream {stream_id!r}", self._sql.stream_version, (stream_id,)
+        )
+        return int(rows[0][0])
+
+    def head_position(self) -> int:
+        rows = self._fetch("reading the head position", self._sql.head_position, ())
+        return int(rows[0][0])
+
+    def wait_for_events(self, after: int, timeout: float) -> bool:
+        """Block until an event after position `after` is committed, or `timeout` seconds
+        pass; True if there is one. Woken by LISTEN/NOTIFY; polls every `poll_interval`
+        seconds while the listening connection is down (or with `notify=False`)."""
+        validate_wait_args(after, timeout)
+        deadline = time.monotonic() + timeout
+        listener = self._listening()
+        while True:
+            # Read the generation before the table: a notification arriving after the read
+            # changes it, so the wait below cannot sleep through it.
+            seen = listener.generation if listener is not None else 0
+            if self.head_position() > after:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if listener is None:
+                time.sleep(min(remaining, self.poll_interval))
+            elif listener.listening:
+                listener.wait(seen, min(remaining, _RECHECK_WHILE_LISTENING))
+            else:
+                listener.wait(seen, min(remaining, self.poll_interval))
+            if self._closed:
+                raise BackendError(f"the store for {self._where} was closed while waiting")
+
+    def _listening(self) -> Listener | None:
+        if self._channel is None:
+            return None
+        self._pool()  # raises if closed
+        with self._lock:
+            if self._listener is None:
+                self._listener = Listener(self._conninfo, self._connect_kwargs, self._channel)
+            return self._listener
+
+    # -- SnapshotStore ------------------------------------------------------------------
+
+    def load_snapshot(self, stream_id: str) -> Snapshot | None:
+        rows = self._fetch(
+            f"reading the snapshot of {stream_id!r}", self._sql.load_snapshot, (stream_id,)
+        )
+        if not rows:
+            return None
+        return Snapshot(*rows[0])
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        params = (
+            snapshot.stream_id,
+            snapshot.version,
+            snapshot.fingerprint,
+            snapshot.state,
+            to_utc(snapshot.taken_at, "snapshot time"),
+        )
+        try:
+            with self._connection() as conn:
+                conn.execute(self._sql.upsert_snapshot, params)
+        except psycopg.Error as exc:
+            raise self._error(f"saving the snapshot of {snapshot.stream_id!r}", exc) from exc
+
+
+_open_stores: weakref.WeakSet[PostgresEventStore] = weakref.WeakSet()
+_inherited: list[object] = []
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_open_stores):
+        store._forget_inherited_connections()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def describe_dsn(params: dict[str, Any]) -> str:
+    """Where a DSN points, for messages: host, port, database and user, never the password.
+    Unset parts are shown as libpq will resolve them (environment, then defaults)."""
+    env = os.environ
+    host = params.get("host") or params.get("hostaddr") or env.get("PGHOST") or "localhost"
+    port = params.get("port") or env.get("PGPORT") or "5432"
+    user = params.get("user") or env.get("PGUSER") or _login_name()
+    dbname = params.get("dbname") or env.get("PGDATABASE") or user
+    place = f"socket {host}" if host.startswith("/") else f"{host}:{port}"
+    return f"PostgreSQL database {dbname} on {place} as user {user}"
+
+
+def _login_name() -> str:
+    # libpq's default user name: the operating system's.
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "(default)"
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    # UTC so recorded times come back in UTC; READ COMMITTED because esgen_append needs a
+    # fresh snapshot after its lock, whatever the server's default isolation.
+    conn.execute(
+        "SELECT set_config('TimeZone', 'UTC', false), "
+        "set_config('default_transaction_isolation', 'read committed', false)"
+    )
+
+
+def _reset(conn: psycopg.Connection[Any]) -> None:
+    # A transaction() block may have changed the session's time zone; the server reports it
+    # with every change, so checking costs no round trip.
+    if conn.info.parameter_status("TimeZone") != "UTC":
+        _configure(conn)
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    # The connection may be gone (then the server rolled back); never mask the first error.
+    with suppress(psycopg.Error):
+        conn.execute("ROLLBACK")
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether the error ended the connection (as opposed to, say, a deadlock or a query
+    cancelled by statement_timeout, which PostgreSQL also reports as operational errors)."""
+    if isinstance(exc, PoolTimeout | PoolClosed):
+        return False
+    if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return False
+    sqlstate = exc.sqlstate
+    # No SQLSTATE: libpq's own report of a socket that closed or failed.
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _SESSION_ENDED
+
+
+def _reason(exc: BaseException) -> str:
+    """The error's message on one line: the server's message and detail when it sent one
+    (its CONTEXT only retraces esgen_append's own lines), else libpq's or the pool's text."""
+    text = str(exc)
+    if isinstance(exc, psycopg.Error) and exc.diag.message_primary:
+        primary, detail = exc.diag.message_primary, exc.diag.message_detail
+        text = f"{primary} ({detail})" if detail else primary
+    return " ".join(text.split()) or type(exc).__name__

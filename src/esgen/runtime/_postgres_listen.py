@@ -1,0 +1,103 @@
+"""Live wake-ups for `PostgresEventStore.wait_for_events`: one LISTEN connection per store.
+
+A daemon thread holds a dedicated connection (LISTEN needs a session of its own, which a
+pool cannot lend) and counts notifications. Waiters only use the count to know *when* to
+look again; what they see is always read from the table, so a lost, duplicated or foreign
+notification can cost a query, never an event. While the connection is down the thread
+keeps reconnecting and waiters fall back to polling.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+__all__ = ["Listener"]
+
+logger = logging.getLogger("esgen.runtime.postgres")
+
+# How long the thread blocks on the socket before it looks at the stop flag again; bounds
+# how long close() waits for it.
+_TICK = 0.5
+_MAX_BACKOFF = 5.0
+
+
+class Listener:
+    def __init__(self, conninfo: str, connect_kwargs: dict[str, Any], channel: str) -> None:
+        self._conninfo = conninfo
+        self._connect_kwargs = connect_kwargs
+        self._channel = channel
+        self._changed = threading.Condition()
+        self._generation = 0
+        """Bumped on every notification and every (re)connection: a waiter that saw another
+        value must look at the table again."""
+        self._listening = False
+        self._stopping = False
+        self._thread = threading.Thread(
+            target=self._run, name=f"esgen-listen-{channel}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def generation(self) -> int:
+        with self._changed:
+            return self._generation
+
+    @property
+    def listening(self) -> bool:
+        return self._listening
+
+    def wait(self, seen: int, timeout: float) -> None:
+        """Return when the generation is no longer `seen`, the listener stops, or after
+        `timeout` seconds, whichever comes first."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._generation != seen or self._stopping, timeout=timeout
+            )
+
+    def stop(self) -> None:
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=_TICK * 4)
+
+    def _bump(self, listening: bool) -> None:
+        with self._changed:
+            self._listening = listening
+            self._generation += 1
+            self._changed.notify_all()
+
+    def _run(self) -> None:
+        backoff = 0.1
+        while not self._stopping:
+            try:
+                with psycopg.connect(
+                    self._conninfo, autocommit=True, **self._connect_kwargs
+                ) as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+                    # Appends committed before LISTEN took effect sent nobody a notification:
+                    # the bump makes every waiter look at the table once more.
+                    self._bump(listening=True)
+                    backoff = 0.1
+                    while not self._stopping:
+                        for _ in conn.notifies(timeout=_TICK):
+                            self._bump(listening=True)
+            except psycopg.Error as exc:
+                if self._stopping:
+                    break
+                logger.warning(
+                    "LISTEN %s: %s; polling until reconnected (retry in %.1f s)",
+                    self._channel,
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                    backoff,
+                )
+                self._bump(listening=False)
+                with self._changed:
+                    self._changed.wait_for(lambda: self._stopping, timeout=backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+        self._listening = False

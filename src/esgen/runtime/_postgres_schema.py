@@ -1,0 +1,323 @@
+"""The PostgreSQL schema of the event store: tables, guards and the append function.
+
+Set-up is idempotent and safe when several processes start at once: an up-to-date schema is
+recognised without locks or DDL; otherwise one process creates everything in a single
+transaction under an advisory lock while the others wait, then find it done.
+
+Appends go through one PL/pgSQL function, `esgen_append`, so that each costs one round trip
+and the global order's lock is held for as short a time as possible (see `append_function`).
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from typing import Any, NamedTuple
+
+import psycopg
+from psycopg import sql
+
+from esgen.runtime._errors import BackendError
+
+__all__ = ["SCHEMA_VERSION", "Statements", "ensure_schema", "statements", "validate_schema_name"]
+
+SCHEMA_VERSION = 1
+
+# Advisory locks in PostgreSQL's two-int key space (which never overlaps the one-bigint
+# space applications usually pick from): a class per purpose, then a key per schema.
+_APPEND_LOCK_CLASS = 0x65736765  # "esge"
+_SETUP_LOCK_CLASS = 0x65736766
+
+# A plain SQL identifier: never needs quoting in psql, and never silently truncated (63 bytes).
+_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def validate_schema_name(schema: str) -> None:
+    if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
+        raise ValueError(
+            "schema must be a PostgreSQL identifier of letters, digits and underscores, "
+            f"starting with a letter or underscore, at most 63 characters (got {schema!r})"
+        )
+    if schema.lower().startswith("pg_"):
+        raise ValueError(
+            f"schema names starting with 'pg_' are reserved by PostgreSQL ({schema!r})"
+        )
+
+
+def schema_key(schema: str) -> int:
+    """The schema's advisory lock key: a stable signed 32-bit hash of its name (two schemas
+    sharing a key would only share a lock, never mix their events)."""
+    key = zlib.crc32(schema.encode())
+    return key - 2**32 if key >= 2**31 else key
+
+
+def notify_channel(schema: str) -> str:
+    # pg_notify's channel is limited to 63 bytes; schemas sharing a long prefix then share a
+    # channel, which costs their listeners a spurious wake-up, never a missed one.
+    return f"esgen_events_{schema}"[:63]
+
+
+def _ddl(schema: str) -> list[sql.Composed]:
+    s = sql.Identifier(schema)
+    append_lock = sql.SQL("{}, {}").format(
+        sql.Literal(_APPEND_LOCK_CLASS), sql.Literal(schema_key(schema))
+    )
+    statements = [
+        # json, not jsonb: the text is kept byte for byte, as the contract requires, and is
+        # still queryable with ->> in read models and ad-hoc SQL.
+        """CREATE TABLE IF NOT EXISTS {s}.esgen_events (
+            position       bigint      NOT NULL,
+            stream_id      text        NOT NULL,
+            stream_version bigint      NOT NULL,
+            event_type     text        NOT NULL,
+            event_version  integer     NOT NULL,
+            data           json        NOT NULL,
+            event_id       uuid        NOT NULL,
+            metadata       json        NOT NULL,
+            recorded_at    timestamptz NOT NULL,
+            CONSTRAINT esgen_events_pkey PRIMARY KEY (position),
+            CONSTRAINT esgen_events_stream_version_key UNIQUE (stream_id, stream_version),
+            CONSTRAINT esgen_events_position_check CHECK (position >= 1),
+            CONSTRAINT esgen_events_stream_version_check CHECK (stream_version >= 1),
+            CONSTRAINT esgen_events_event_version_check CHECK (event_version >= 1)
+        )""",
+        # A trigger, because privileges do not bind the table's owner (usually the
+        # application's own role); TRUNCATE skips row triggers, so it gets its own.
+        """CREATE OR REPLACE FUNCTION {s}.esgen_events_append_only() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'esgen_events is append-only: recorded events cannot be %',
+                lower(TG_OP) || 'd' USING ERRCODE = 'restrict_violation';
+        END $$""",
+        "DROP TRIGGER IF EXISTS esgen_events_no_update_or_delete ON {s}.esgen_events",
+        """CREATE TRIGGER esgen_events_no_update_or_delete
+            BEFORE UPDATE OR DELETE ON {s}.esgen_events
+            FOR EACH ROW EXECUTE FUNCTION {s}.esgen_events_append_only()""",
+        "DROP TRIGGER IF EXISTS esgen_events_no_truncate ON {s}.esgen_events",
+        """CREATE TRIGGER esgen_events_no_truncate
+            BEFORE TRUNCATE ON {s}.esgen_events
+            FOR EACH STATEMENT EXECUTE FUNCTION {s}.esgen_events_append_only()""",
+        """CREATE TABLE IF NOT EXISTS {s}.esgen_snapshots (
+            stream_id   text        PRIMARY KEY,
+            version     bigint      NOT NULL,
+            fingerprint text        NOT NULL,
+            state       json        NOT NULL,
+            taken_at    timestamptz NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS {s}.esgen_schema (
+            component text    PRIMARY KEY,
+            version   integer NOT NULL
+        )""",
+        _APPEND_FUNCTION,
+    ]
+    return [sql.SQL(text).format(s=s, append_lock=append_lock) for text in statements]
+
+
+# The global order. Positions are handed out under a transaction-scoped advisory lock that
+# every append takes as its first step and holds until its transaction ends, and each append
+# takes the position after the highest one it can see. So the transaction holding positions
+# n+1.. can only start numbering once the one holding ..n has committed (and is visible:
+# PostgreSQL releases locks after making a commit visible) or rolled back (then its numbers
+# are free again). Positions therefore appear to readers in order and without gaps, and a
+# reader following `position > last seen` never skips one.
+#
+# The lock is taken inside this function, after the client has sent everything, and a
+# stand-alone append is one autocommit statement: the lock is held for the checks, the
+# inserts and the commit, not for any round trip. That is the trade-off: appends commit one
+# at a time per schema (no group commit across writers), in exchange for an order readers
+# need no gap detection for. Statements inside run in READ COMMITTED, each with a fresh
+# snapshot, so what they read after the lock is the latest committed state.
+_APPEND_FUNCTION = """
+CREATE OR REPLACE FUNCTION {s}.esgen_append(
+    p_stream_id      text,
+    p_expected       bigint,       -- NULL: any version
+    p_recorded_at    timestamptz,
+    p_event_types    text[],
+    p_event_versions integer[],
+    p_data           json[],
+    p_event_ids      uuid[],
+    p_metadata       json[],
+    p_channel        text,         -- NULL: no notification
+    p_snapshot_version     bigint, -- NULL: no snapshot
+    p_snapshot_fingerprint text,
+    p_snapshot_state       json,
+    p_snapshot_taken_at    timestamptz,
+    OUT actual_version bigint,     -- the stream's version before this append
+    OUT last_position  bigint      -- NULL if nothing was written (a conflict)
+) LANGUAGE plpgsql AS $$
+DECLARE
+    n          integer := cardinality(p_event_types);
+    head       bigint;
+    head_time  timestamptz;
+    written_at timestamptz;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'esgen_append needs READ COMMITTED isolation, not %',
+            current_setting('transaction_isolation')
+            USING ERRCODE = 'invalid_transaction_state';
+    END IF;
+    PERFORM pg_advisory_xact_lock({append_lock});
+    SELECT coalesce(max(e.stream_version), 0) INTO actual_version
+        FROM {s}.esgen_events AS e WHERE e.stream_id = p_stream_id;
+    IF p_expected IS NOT NULL AND p_expected <> actual_version THEN
+        RETURN;
+    END IF;
+    IF p_snapshot_version > actual_version + n THEN
+        RAISE EXCEPTION 'snapshot of stream % at version % does not fit an append to % ending '
+            'at version %', quote_literal(p_stream_id), p_snapshot_version,
+            quote_literal(p_stream_id), actual_version + n
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT e.position, e.recorded_at INTO head, head_time
+        FROM {s}.esgen_events AS e ORDER BY e.position DESC LIMIT 1;
+    head := coalesce(head, 0);
+    -- A clock stepping back must not make recorded times run backwards along the order.
+    written_at := greatest(p_recorded_at, head_time);
+    INSERT INTO {s}.esgen_events (position, stream_id, stream_version, event_type,
+                                  event_version, data, event_id, metadata, recorded_at)
+    SELECT head + e.i, p_stream_id, actual_version + e.i, e.event_type, e.event_version,
+           e.data, e.event_id, e.metadata, written_at
+    FROM unnest(p_event_types, p_event_versions, p_data, p_event_ids, p_metadata)
+         WITH ORDINALITY AS e(event_type, event_version, data, event_id, metadata, i);
+    last_position := head + n;
+    IF p_snapshot_version IS NOT NULL THEN
+        INSERT INTO {s}.esgen_snapshots AS old
+            (stream_id, version, fingerprint, state, taken_at)
+        VALUES (p_stream_id, p_snapshot_version, p_snapshot_fingerprint, p_snapshot_state,
+                p_snapshot_taken_at)
+        ON CONFLICT (stream_id) DO UPDATE SET
+            version = excluded.version, fingerprint = excluded.fingerprint,
+            state = excluded.state, taken_at = excluded.taken_at
+        WHERE excluded.version >= old.version;
+    END IF;
+    IF p_channel IS NOT NULL THEN
+        -- Delivered at commit, and only if the append commits.
+        PERFORM pg_notify(p_channel, last_position::text);
+    END IF;
+END $$"""
+
+
+class Statements(NamedTuple):
+    """The store's SQL with the schema filled in, built once per store."""
+
+    append: str
+    upsert_snapshot: str
+    stream_version: str
+    head_position: str
+    read_stream: str
+    read_stream_data: str
+    read_all: str
+    stream_exists: str
+    load_snapshot: str
+
+
+# Text casts: the driver would otherwise parse JSON and build UUIDs for every row, which
+# RecordedEvent does lazily, only for the fields a caller reads.
+_COLUMNS = (
+    "position, stream_id, stream_version, event_type, event_version, data::text, "
+    "event_id::text, metadata::text, recorded_at"
+)
+
+
+def statements(schema: str) -> Statements:
+    s = sql.Identifier(schema)
+
+    def build(text: str) -> str:
+        return sql.SQL(text).format(s=s, columns=sql.SQL(_COLUMNS)).as_string()
+
+    return Statements(
+        append=build(
+            "SELECT actual_version, last_position FROM {s}.esgen_append("
+            "%s::text, %s::bigint, %s::timestamptz, %b::text[], %b::integer[], %b::json[], "
+            "%b::uuid[], %b::json[], %s::text, %s::bigint, %s::text, %s::json, %s::timestamptz)"
+        ),
+        upsert_snapshot=build(
+            "INSERT INTO {s}.esgen_snapshots AS old "
+            "(stream_id, version, fingerprint, state, taken_at) "
+            "VALUES (%s, %s, %s, %s::json, %s) ON CONFLICT (stream_id) DO UPDATE SET "
+            "version = excluded.version, fingerprint = excluded.fingerprint, "
+            "state = excluded.state, taken_at = excluded.taken_at "
+            "WHERE excluded.version >= old.version"
+        ),
+        stream_version=build(
+            "SELECT coalesce(max(stream_version), 0) FROM {s}.esgen_events WHERE stream_id = %s"
+        ),
+        head_position=build("SELECT coalesce(max(position), 0) FROM {s}.esgen_events"),
+        read_stream=build("SELECT {columns} FROM {s}.esgen_events WHERE stream_id = %s"),
+        read_stream_data=build(
+            "SELECT stream_version, event_type, event_version, data::text "
+            "FROM {s}.esgen_events WHERE stream_id = %s AND stream_version BETWEEN %s AND %s "
+            "ORDER BY stream_version"
+        ),
+        read_all=build(
+            "SELECT {columns} FROM {s}.esgen_events WHERE position > %s ORDER BY position LIMIT %s"
+        ),
+        stream_exists=build("SELECT 1 FROM {s}.esgen_events WHERE stream_id = %s LIMIT 1"),
+        load_snapshot=build(
+            "SELECT stream_id, version, fingerprint, state::text, taken_at "
+            "FROM {s}.esgen_snapshots WHERE stream_id = %s"
+        ),
+    )
+
+
+def ensure_schema(conn: psycopg.Connection[Any], schema: str, where: str) -> None:
+    """Create the schema's tables and functions unless they are there at the current version.
+
+    `conn` is in autocommit mode; `where` names the database for messages.
+    """
+    encoding = conn.execute("SHOW server_encoding").fetchone()
+    if encoding is None or encoding[0] != "UTF8":
+        raise BackendError(
+            f"{where} uses encoding {encoding[0] if encoding else '?'}; the event store needs "
+            "a UTF8 database (JSON text must round-trip unchanged)"
+        )
+    # Fast path: nothing to lock or create, so a fleet of processes starts without queuing.
+    if _installed_version(conn, schema, where) == SCHEMA_VERSION:
+        return
+    with conn.transaction():
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)", (_SETUP_LOCK_CLASS, schema_key(schema))
+        )
+        installed = _installed_version(conn, schema, where)  # another process may have done it
+        if installed == SCHEMA_VERSION:
+            return
+        exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
+        if exists.fetchone() is None:
+            # Only when missing: CREATE SCHEMA IF NOT EXISTS demands the privilege anyway.
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        for statement in _ddl(schema):
+            conn.execute(statement)
+        # (A later schema version adds its migration steps above, for `installed` < it.)
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {}.esgen_schema (component, version) VALUES ('events', %s) "
+                "ON CONFLICT (component) DO UPDATE SET version = excluded.version"
+            ).format(sql.Identifier(schema)),
+            (SCHEMA_VERSION,),
+        )
+
+
+def _installed_version(conn: psycopg.Connection[Any], schema: str, where: str) -> int | None:
+    # A query on the catalog, not to_regclass(): that reads the session's catalog cache,
+    # which may not yet know about tables another process created while we waited.
+    row = conn.execute(
+        "SELECT 1 FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n "
+        "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = 'esgen_schema'",
+        (schema,),
+    ).fetchone()
+    if row is None:
+        return None
+    row = conn.execute(
+        sql.SQL("SELECT version FROM {}.esgen_schema WHERE component = 'events'").format(
+            sql.Identifier(schema)
+        )
+    ).fetchone()
+    if row is None:
+        return None
+    version = int(row[0])
+    if version > SCHEMA_VERSION:
+        raise BackendError(
+            f"schema {schema!r} of {where} has event store schema version {version}; "
+            f"this esgen understands up to version {SCHEMA_VERSION}: upgrade esgen"
+        )
+    return version
