@@ -25,15 +25,15 @@ def _fail(message: str) -> None:
     raise click.UsageError(message)
 
 
-def _open_store(location: str) -> Any:
+def _open_store(location: str, schema: str) -> Any:
     from esgen.runtime import SQLiteEventStore
 
     if location.startswith(("postgresql://", "postgres://")):
         try:
-            from esgen.runtime import PostgresEventStore  # type: ignore[attr-defined]
+            from esgen.runtime import PostgresEventStore
         except ImportError as exc:
             _fail(f"PostgreSQL support is not installed ({exc}); pip install 'esgen[postgres]'")
-        return PostgresEventStore(location)
+        return PostgresEventStore(location, schema=schema)
     path = Path(location)
     if not path.exists():
         _fail(f"no event store at {location!r} (a SQLite file path, or a postgresql:// DSN)")
@@ -88,8 +88,8 @@ def projections() -> None:
     """Catch up, follow, rebuild or inspect the projections of a context."""
 
 
-def _runner(store: str, context: str | None) -> Any:
-    service = _service(context, _open_store(store))
+def _runner(store: str, schema: str, context: str | None) -> Any:
+    service = _service(context, _open_store(store, schema))
     if not hasattr(service, "projections"):
         _fail("the context declares no projections")
     return service.projections()
@@ -97,10 +97,16 @@ def _runner(store: str, context: str | None) -> Any:
 
 @projections.command("status")
 @click.option("--store", required=True, help=STORE_HELP)
+@click.option(
+    "--schema",
+    default="public",
+    show_default=True,
+    help="The PostgreSQL schema of the store's tables.",
+)
 @click.option("--context", help="The context, when the schema has several.")
-def status(store: str, context: str | None) -> None:
+def status(store: str, schema: str, context: str | None) -> None:
     """Show each projection's generation, checkpoint and how far behind it is."""
-    for item in _runner(store, context).status():
+    for item in _runner(store, schema, context).status():
         click.echo(
             f"{item.name:30} generation {item.generation}  at {item.position} of {item.head}"
             f"  ({item.behind} behind)"
@@ -109,11 +115,17 @@ def status(store: str, context: str | None) -> None:
 
 @projections.command("catch-up")
 @click.option("--store", required=True, help=STORE_HELP)
+@click.option(
+    "--schema",
+    default="public",
+    show_default=True,
+    help="The PostgreSQL schema of the store's tables.",
+)
 @click.option("--context", help="The context, when the schema has several.")
 @click.option("--follow", is_flag=True, help="Keep following new events until interrupted.")
-def catch_up(store: str, context: str | None, follow: bool) -> None:
+def catch_up(store: str, schema: str, context: str | None, follow: bool) -> None:
     """Apply every event recorded since each projection's checkpoint."""
-    runner = _runner(store, context)
+    runner = _runner(store, schema, context)
     behind = sum(item.behind for item in runner.status())
     with _progress("catching up", behind) as progress:
         handled = runner.catch_up(progress)
@@ -129,13 +141,19 @@ def catch_up(store: str, context: str | None, follow: bool) -> None:
 @projections.command("rebuild")
 @click.argument("names", nargs=-1)
 @click.option("--store", required=True, help=STORE_HELP)
+@click.option(
+    "--schema",
+    default="public",
+    show_default=True,
+    help="The PostgreSQL schema of the store's tables.",
+)
 @click.option("--context", help="The context, when the schema has several.")
-def rebuild(names: tuple[str, ...], store: str, context: str | None) -> None:
+def rebuild(names: tuple[str, ...], store: str, schema: str, context: str | None) -> None:
     """Replay all events into fresh read models (all, or NAMES), then switch readers over.
 
     Readers keep the current read model until the rebuilt one has caught up.
     """
-    runner = _runner(store, context)
+    runner = _runner(store, schema, context)
     known = list(runner.projections)
     chosen = list(names) or known
     unknown = [n for n in chosen if n not in known]
@@ -155,11 +173,17 @@ def sagas() -> None:
 
 @sagas.command("run")
 @click.option("--store", required=True, help=STORE_HELP)
+@click.option(
+    "--schema",
+    default="public",
+    show_default=True,
+    help="The PostgreSQL schema of the store's tables.",
+)
 @click.option("--context", help="The context, when the schema has several.")
 @click.option("--follow", is_flag=True, help="Keep following new events until interrupted.")
-def run_sagas(store: str, context: str | None, follow: bool) -> None:
+def run_sagas(store: str, schema: str, context: str | None, follow: bool) -> None:
     """Handle every event recorded since each saga's checkpoint, and due deadlines."""
-    service = _service(context, _open_store(store))
+    service = _service(context, _open_store(store, schema))
     if not hasattr(service, "sagas"):
         _fail("the context declares no sagas")
     runners = service.sagas()

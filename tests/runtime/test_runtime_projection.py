@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from esgen.runtime import (
     Column,
     Event,
+    EventStore,
     ExpectedVersion,
     NewEvent,
     Projection,
@@ -83,7 +84,7 @@ class Balances(Projection[BalanceRow]):
         )
 
 
-def fill(store: SQLiteEventStore, accounts: int, deposits: int, start: int = 0) -> None:
+def fill(store: EventStore, accounts: int, deposits: int, start: int = 0) -> None:
     for n in range(start, start + accounts):
         events = [NewEvent.from_event(AccountOpened(owner=f"owner{n}", currency="EUR"))]
         events += [NewEvent.from_event(MoneyDeposited(amount=1)) for _ in range(deposits)]

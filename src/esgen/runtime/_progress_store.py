@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -94,11 +95,12 @@ def progress_storage(store: object) -> ProgressStorage:
     """The progress storage of an event store that supports transactions."""
     if isinstance(store, SQLiteEventStore):
         return SQLiteProgressStorage(store)
-    factory = getattr(store, "progress_storage", None)
-    if callable(factory):
-        storage = factory()
-        assert isinstance(storage, ProgressStorage)
-        return storage
+    # Only a PostgreSQL store's module imports psycopg; look for it without importing it.
+    postgres = sys.modules.get("esgen.runtime._postgres")
+    if postgres is not None and isinstance(store, postgres.PostgresEventStore):
+        from esgen.runtime._progress_postgres import PostgresProgressStorage
+
+        return PostgresProgressStorage(store)
     raise TypeError(
         f"{type(store).__name__} cannot keep read models and checkpoints in the same "
         "transaction as their effects; use SQLiteEventStore or PostgresEventStore"

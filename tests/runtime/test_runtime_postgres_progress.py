@@ -1,0 +1,178 @@
+"""Projections and sagas on PostgreSQL: read models, checkpoints and saga state commit in
+the same transaction as on SQLite; live runners wake on LISTEN/NOTIFY. Needs a server:
+see postgres_env.py."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import pytest
+from psycopg import sql
+
+from esgen.runtime import PostgresEventStore, ProjectionRunner
+from esgen.runtime.testing._domain import make_registry
+
+from .postgres_env import connect, drop_schema, new_schema, require_postgres
+from .test_runtime_projection import Balances, fill
+
+DSN = require_postgres()
+EXAMPLES = Path(__file__).parent.parent.parent / "examples"
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    name = new_schema()
+    yield name
+    drop_schema(DSN, name)
+
+
+@pytest.fixture
+def store(schema: str) -> Iterator[PostgresEventStore]:
+    with PostgresEventStore(DSN, schema=schema) as store:
+        yield store
+
+
+def balances(schema: str) -> dict[str, tuple[int, int]]:
+    with connect(DSN) as conn:
+        query = sql.SQL("SELECT account, balance, events FROM {}.balances").format(
+            sql.Identifier(schema)
+        )
+        rows = conn.execute(query).fetchall()
+    return {str(a): (int(b), int(e)) for a, b, e in rows}
+
+
+def test_catch_up_and_rebuild_on_postgres(store: PostgresEventStore, schema: str) -> None:
+    fill(store, accounts=12, deposits=9)
+    runner = ProjectionRunner(store, make_registry(), [Balances()], page_size=25)
+    assert runner.catch_up() == 12 * 10
+    expected = {str(n): (9, 10) for n in range(12)}
+    assert balances(schema) == expected
+    seen: list[dict[str, tuple[int, int]]] = []
+    runner.rebuild("balances", lambda *_: seen.append(balances(schema)))
+    assert seen and all(view == expected for view in seen)
+    assert balances(schema) == expected
+    (status,) = runner.status()
+    assert (status.generation, status.behind) == (2, 0)
+
+
+def test_two_runners_on_postgres_apply_each_event_once(
+    store: PostgresEventStore, schema: str
+) -> None:
+    fill(store, accounts=10, deposits=20)
+    runners = [
+        ProjectionRunner(
+            PostgresEventStore(DSN, schema=schema), make_registry(), [Balances()], page_size=20
+        )
+        for _ in range(2)
+    ]
+    threads = [threading.Thread(target=r.catch_up) for r in runners]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert balances(schema) == {str(n): (20, 21) for n in range(10)}
+
+
+KILLED_RUNNER = """
+import sys
+sys.path.insert(0, {root!r})
+from tests.runtime.test_runtime_projection import Balances
+from esgen.runtime import PostgresEventStore, ProjectionRunner
+from esgen.runtime.testing._domain import make_registry
+Balances.delay = 0.003
+store = PostgresEventStore({dsn!r}, schema={schema!r})
+runner = ProjectionRunner(store, make_registry(), [Balances()], page_size=50)
+print("started", flush=True)
+runner.catch_up()
+"""
+
+
+def test_a_runner_killed_mid_page_on_postgres_applies_nothing_twice(
+    store: PostgresEventStore, schema: str
+) -> None:
+    fill(store, accounts=10, deposits=40)
+    root = str(Path(__file__).parent.parent.parent)
+    code = textwrap.dedent(KILLED_RUNNER.format(root=root, dsn=DSN, schema=schema))
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline() == "started\n"
+    time.sleep(0.8)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    total = sum(events for _, events in balances(schema).values()) if _has_view(schema) else 0
+    assert total < 10 * 41, "the kill came too late to test anything"
+    ProjectionRunner(store, make_registry(), [Balances()]).catch_up()
+    assert balances(schema) == {str(n): (40, 41) for n in range(10)}
+
+
+def _has_view(schema: str) -> bool:
+    with connect(DSN) as conn:
+        row = conn.execute("SELECT to_regclass(%s)", (f"{schema}.balances",)).fetchone()
+    return row is not None and row[0] is not None
+
+
+def test_a_following_runner_sees_new_events(store: PostgresEventStore, schema: str) -> None:
+    runner = ProjectionRunner(store, make_registry(), [Balances()])
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,), kwargs={"poll_interval": 5.0})
+    thread.start()
+    try:
+        with PostgresEventStore(DSN, schema=schema) as writer:
+            fill(writer, accounts=3, deposits=2)
+        deadline = time.monotonic() + 60
+        while balances(schema) != {str(n): (2, 3) for n in range(3)}:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+def test_the_bank_saga_and_projection_on_postgres(store: PostgresEventStore, schema: str) -> None:
+    sys.path.insert(0, str(EXAMPLES / "bank" / "src"))
+    from bank.commands.account import CloseAccount, DepositMoney, OpenAccount
+    from bank.commands.transfer import RequestTransfer
+    from bank.service import BankService
+    from bank.types import Money
+
+    def eur(amount: str) -> Money:
+        return Money(amount=Decimal(amount), currency="EUR")
+
+    ada, grace, alan = UUID(int=1), UUID(int=2), UUID(int=3)
+    bank = BankService(store)
+    for account, owner in ((ada, "Ada"), (grace, "Grace"), (alan, "Alan")):
+        bank.dispatch(OpenAccount(account_id=account, owner=owner, currency="EUR"))
+    bank.dispatch(DepositMoney(account_id=ada, amount=eur("100")))
+    bank.dispatch(CloseAccount(account_id=grace, reason="moved away"))
+    ok, refunded = uuid4(), uuid4()
+    for transfer_id, target in ((ok, alan), (refunded, grace)):
+        bank.dispatch(
+            RequestTransfer(
+                transfer_id=transfer_id, source_account=ada, target_account=target, amount=eur("30")
+            )
+        )
+    (runner,) = bank.sagas()
+    runner.catch_up()
+    assert runner.instance(str(ok)).status == "completed"
+    assert runner.instance(str(refunded)).status == "compensated"
+    assert bank.account_repository.load(str(ada)).state.balance == eur("70")
+    projections = bank.projections()
+    projections.catch_up()
+    query = sql.SQL("SELECT owner, balance FROM {}.account_balances ORDER BY owner").format(
+        sql.Identifier(schema)
+    )
+    with connect(DSN) as conn:
+        live = conn.execute(query).fetchall()
+    assert live == [("Ada", "70"), ("Alan", "30"), ("Grace", "0")]
+    projections.rebuild("account_balances")
+    with connect(DSN) as conn:
+        assert conn.execute(query).fetchall() == live
