@@ -18,7 +18,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -267,7 +267,7 @@ class SagaRunner(Generic[SagaT]):
         saga = self._class(record.correlation)
         if record.state is not None:
             saga.state_or_none = self._class.state_type.model_validate_json(record.state)
-        saga.status = record.status  # type: ignore[assignment]
+        saga.status = cast(SagaStatus, record.status)
         saga.reason = json.loads(record.metadata).get("reason")
         steps = json.loads(record.steps)
         saga.steps = [self._command(kind, data) for kind, data in steps["sent"]]
