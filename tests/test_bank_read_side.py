@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 import pytest
 from harness import EXAMPLES
 
-from esgen.runtime import SQLiteEventStore, command_context
+from esgen.runtime import NewEvent, SQLiteEventStore, command_context
 from esgen.runtime.testing import ManualClock
 
 sys.path.insert(0, str(EXAMPLES / "bank" / "src"))
@@ -40,6 +40,7 @@ def clock() -> ManualClock:
 def bank(tmp_path: Path, clock: ManualClock) -> Iterator[BankService]:
     store = SQLiteEventStore(tmp_path / "bank.sqlite", clock=clock)
     service = BankService(store, clock=clock)
+    service.sagas()  # deployed before any event: they follow everything from here on
     service.dispatch(OpenAccount(account_id=ADA, owner="Ada", currency="EUR"))
     service.dispatch(DepositMoney(account_id=ADA, amount=eur("100")))
     service.dispatch(OpenAccount(account_id=GRACE, owner="Grace", currency="EUR"))
@@ -232,3 +233,48 @@ def test_the_command_line_runs_the_contexts_projections_and_sagas(
     with sqlite3.connect(store) as conn:
         rows = dict(conn.execute("SELECT owner, balance FROM account_balances").fetchall())
     assert rows == {"Ada": "99", "Grace": "1"}
+
+
+def test_a_saga_deployed_onto_history_does_not_replay_it(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    store = SQLiteEventStore(tmp_path / "late.sqlite", clock=clock)
+    bank = BankService(store, clock=clock)
+    bank.dispatch(OpenAccount(account_id=ADA, owner="Ada", currency="EUR"))
+    bank.dispatch(DepositMoney(account_id=ADA, amount=eur("100")))
+    bank.dispatch(OpenAccount(account_id=GRACE, owner="Grace", currency="EUR"))
+    bank.dispatch(
+        RequestTransfer(
+            transfer_id=uuid4(), source_account=ADA, target_account=GRACE, amount=eur("30")
+        )
+    )
+    (runner,) = bank.sagas()  # deployed after the request: history is not acted on
+    assert runner.catch_up() == 0
+    assert balance(bank, ADA) == Decimal(100)
+    (replaying,) = BankService(SQLiteEventStore(tmp_path / "late.sqlite", clock=clock)).sagas()
+    assert replaying.catch_up() == 0, "the checkpoint is kept: start= only counts the first time"
+    store.close()
+
+
+def test_a_second_starting_event_does_not_restart_the_saga(bank: BankService) -> None:
+    from bank.events.transfer import TransferRequested
+
+    transfer_id = transfer(bank, "10")
+    before = bank.store.head_position()
+    bank.store.append(
+        "Duplicate-1",
+        [
+            NewEvent.from_event(
+                TransferRequested(
+                    transfer_id=transfer_id,
+                    source_account=ADA,
+                    target_account=GRACE,
+                    amount=eur("10"),
+                )
+            )
+        ],
+        0,
+    )
+    for runner in bank.sagas():
+        runner.catch_up()
+    assert bank.store.head_position() == before + 1, "no command was sent again"

@@ -57,6 +57,7 @@ def main() -> None:
     clock = StepClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
     store = SQLiteEventStore(folder / "bank.sqlite", clock=clock)
     bank = BankService(store, clock=clock)
+    (saga_runner,) = bank.sagas()  # deployed first: it follows every event from now on
     print(f"Event store: {store_path(folder)} (SQLite, WAL)\n")
 
     print("1. Events stored long ago by older code, in older versions:")
@@ -122,7 +123,6 @@ def main() -> None:
             transfer_id=transfer_id, source_account=ADA, target_account=target, amount=eur(amount)
         )
         bank.dispatch(request)
-    (saga_runner,) = bank.sagas()
     saga_runner.catch_up()
     for transfer_id, label in ((TO_ALAN, "Ada -> Alan 25.00"), (TO_GRACE, "Ada -> Grace 10.00")):
         saga = saga_runner.instance(str(transfer_id))

@@ -181,21 +181,49 @@ def sagas() -> None:
 )
 @click.option("--context", help="The context, when the schema has several.")
 @click.option("--follow", is_flag=True, help="Keep following new events until interrupted.")
-def run_sagas(store: str, schema: str, context: str | None, follow: bool) -> None:
-    """Handle every event recorded since each saga's checkpoint, and due deadlines."""
+@click.option(
+    "--from-beginning",
+    is_flag=True,
+    help="A saga's first run handles every event ever stored (default: from now on).",
+)
+def run_sagas(
+    store: str, schema: str, context: str | None, follow: bool, from_beginning: bool
+) -> None:
+    """Handle every event recorded since each saga's checkpoint, and due deadlines.
+
+    The first run of a saga on a store starts at the store's head, so history does not
+    send commands again, unless --from-beginning.
+    """
     service = _service(context, _open_store(store, schema))
     if not hasattr(service, "sagas"):
         _fail("the context declares no sagas")
-    runners = service.sagas()
+    runners = service.sagas(start="beginning" if from_beginning else "now")
     handled = sum(r.catch_up() for r in runners)
     click.echo(f"esgen: sagas handled {handled} event(s)")
     if follow:
-        stop = threading.Event()
-        threads = [threading.Thread(target=r.run, args=(stop,), daemon=True) for r in runners]
-        for thread in threads:
-            thread.start()
+        _follow(runners)
+
+
+def _follow(runners: list[Any]) -> None:
+    """Run every saga until interrupted; if one of them fails, stop them all and fail."""
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def run(runner: Any) -> None:
         try:
-            for thread in threads:
-                thread.join()
-        except KeyboardInterrupt:
+            runner.run(stop)
+        except BaseException as exc:
+            failures.append(exc)
             stop.set()
+
+    threads = [threading.Thread(target=run, args=(r,), daemon=True) for r in runners]
+    for thread in threads:
+        thread.start()
+    try:
+        while any(t.is_alive() for t in threads):
+            for thread in threads:
+                thread.join(0.5)
+    except KeyboardInterrupt:
+        stop.set()
+    if failures:
+        raise click.ClickException(f"a saga stopped: {failures[0]!r}")

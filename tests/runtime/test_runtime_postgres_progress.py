@@ -149,6 +149,7 @@ def test_the_bank_saga_and_projection_on_postgres(store: PostgresEventStore, sch
 
     ada, grace, alan = UUID(int=1), UUID(int=2), UUID(int=3)
     bank = BankService(store)
+    (runner,) = bank.sagas()  # deployed first
     for account, owner in ((ada, "Ada"), (grace, "Grace"), (alan, "Alan")):
         bank.dispatch(OpenAccount(account_id=account, owner=owner, currency="EUR"))
     bank.dispatch(DepositMoney(account_id=ada, amount=eur("100")))
@@ -160,7 +161,6 @@ def test_the_bank_saga_and_projection_on_postgres(store: PostgresEventStore, sch
                 transfer_id=transfer_id, source_account=ada, target_account=target, amount=eur("30")
             )
         )
-    (runner,) = bank.sagas()
     runner.catch_up()
     assert runner.instance(str(ok)).status == "completed"
     assert runner.instance(str(refunded)).status == "compensated"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -11,9 +12,11 @@ import textwrap
 import threading
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
+import pytest
 from pydantic import BaseModel
 
 from esgen.runtime import (
@@ -23,6 +26,7 @@ from esgen.runtime import (
     ExpectedVersion,
     NewEvent,
     Projection,
+    ProjectionNeedsRebuild,
     ProjectionRunner,
     RecordedEvent,
     SQLiteEventStore,
@@ -231,4 +235,93 @@ def test_events_recorded_during_a_rebuild_are_in_the_rebuilt_model(tmp_path: Pat
 
     runner.rebuild("balances", progress)
     assert balances(path)["5"] == (4, 5)
+    assert runner.catch_up() == 0
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_an_interrupted_rebuild_started_again_counts_every_event_once(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite"
+    store = SQLiteEventStore(path)
+    fill(store, accounts=6, deposits=10)
+    runner = ProjectionRunner(store, make_registry(), [Balances()], page_size=10)
+    runner.catch_up()
+    live = balances(path)
+
+    def interrupt(name: str, position: int, head: int) -> None:
+        if position > 20:
+            raise Interrupted
+
+    with contextlib.suppress(Interrupted):
+        runner.rebuild("balances", interrupt)
+    runner.rebuild("balances")
+    assert balances(path) == live
+
+
+class DatedRow(ValueObject):
+    day: datetime
+    count: int
+
+
+class ByDay(Projection[DatedRow]):
+    name: ClassVar[str] = "by_day"
+    table: ClassVar[TableSpec] = TableSpec(
+        "by_day", key="day", columns=(Column("day", "text"), Column("count", "integer"))
+    )
+    row_type: ClassVar[type[BaseModel]] = DatedRow
+    handlers: ClassVar[Mapping[type[Event], str]] = {MoneyDeposited: "on_deposited"}
+
+    def on_deposited(self, event: MoneyDeposited, recorded: RecordedEvent) -> None:
+        day = datetime(2026, 1, 1, tzinfo=UTC)  # every deposit on one day: one row
+        row = self.rows.get(day)
+        if row is None:
+            self.rows.put(DatedRow(day=day, count=1))
+        else:
+            self.rows.update(day, count=row.count + 1)
+
+
+def test_keys_of_any_type_find_their_row_whatever_the_page_size(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite"
+    store = SQLiteEventStore(path)
+    fill(store, accounts=3, deposits=3)
+    ProjectionRunner(store, make_registry(), [ByDay()], page_size=2).catch_up()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT day, count FROM by_day").fetchall() == [
+            ("2026-01-01T00:00:00Z", 9)
+        ]
+
+
+def test_a_changed_read_model_asks_for_a_rebuild_and_the_others_go_on(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite"
+    store = SQLiteEventStore(path)
+    fill(store, accounts=2, deposits=1)
+    ProjectionRunner(store, make_registry(), [Balances(), ByDay()]).catch_up()
+
+    class WiderRow(BalanceRow):
+        note: str | None = None
+
+    class WiderBalances(Balances):
+        row_type: ClassVar[type[BaseModel]] = WiderRow
+
+        def on_opened(self, event: AccountOpened, recorded: RecordedEvent) -> None:
+            key = self.aggregate_id(recorded)
+            self.rows.put(WiderRow(account=key, owner=event.owner, balance=0, events=1))
+
+        table: ClassVar[TableSpec] = TableSpec(
+            "balances",
+            key="account",
+            columns=(*Balances.table.columns, Column("note", "text", nullable=True)),
+        )
+
+    fill(store, accounts=1, deposits=1, start=2)
+    runner = ProjectionRunner(store, make_registry(), [WiderBalances(), ByDay()])
+    assert runner.needing_rebuild() == ["balances"]
+    with pytest.raises(ProjectionNeedsRebuild, match="esgen projections rebuild balances"):
+        runner.catch_up()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count FROM by_day").fetchall() == [(3,)]  # the other went on
+    runner.rebuild("balances")
+    assert runner.needing_rebuild() == []
     assert runner.catch_up() == 0

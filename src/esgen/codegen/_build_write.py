@@ -424,6 +424,7 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
         imports.add("esgen.runtime", "ProjectionRunner")
     if ctx.sagas:
         imports.add("esgen.runtime", "SagaRunner")
+        imports.add("typing", "Literal")
     name = pascal(ctx.name)
     return ServiceModuleIR(
         path=b.package / "service.py",

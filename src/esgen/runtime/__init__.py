@@ -33,7 +33,12 @@ from esgen.runtime._memory import MemoryEventStore
 from esgen.runtime._messages import Command, Event, ValueObject
 from esgen.runtime._ports import DEFAULT_PAGE_SIZE, EventStore, SnapshotStore, TransactionalStore
 from esgen.runtime._progress_store import ProgressStorage, progress_storage
-from esgen.runtime._projection import Projection, ProjectionRunner, ProjectionStatus
+from esgen.runtime._projection import (
+    Projection,
+    ProjectionNeedsRebuild,
+    ProjectionRunner,
+    ProjectionStatus,
+)
 from esgen.runtime._readmodel import Column, Rows, TableSpec
 from esgen.runtime._records import (
     AppendResult,
@@ -81,6 +86,7 @@ __all__ = [
     "PostgresEventStore",
     "ProgressStorage",
     "Projection",
+    "ProjectionNeedsRebuild",
     "ProjectionRunner",
     "ProjectionStatus",
     "RecordedEvent",

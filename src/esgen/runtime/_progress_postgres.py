@@ -31,6 +31,7 @@ _SCHEMA = (
         generation integer NOT NULL,
         position bigint NOT NULL DEFAULT 0,
         active boolean NOT NULL DEFAULT false,
+        layout text,
         PRIMARY KEY (name, generation)
     )""",
     """CREATE TABLE IF NOT EXISTS {schema}.esgen_sagas (
@@ -108,6 +109,15 @@ class _PostgresUnit(ProgressUnit):
             (name, generation, position, active),
         )
 
+    def layout(self, name: str, generation: int) -> str | None:
+        row = self.execute(
+            sql.SQL("SELECT layout FROM {} WHERE name = %s AND generation = %s").format(
+                self._table("esgen_projections")
+            ),
+            (name, generation),
+        ).fetchone()
+        return None if row is None else row[0]
+
     def create_table(self, spec: TableSpec, generation: int) -> None:
         columns = sql.SQL(", ").join(
             sql.SQL("{} {}{}").format(
@@ -117,10 +127,19 @@ class _PostgresUnit(ProgressUnit):
             )
             for c in spec.columns
         )
+        table = self._table(_physical(spec, generation))
+        # Afresh: rows (or columns) left by an interrupted rebuild must not survive.
+        self.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
         self.execute(
-            sql.SQL("CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({}))").format(
-                self._table(_physical(spec, generation)), columns, sql.Identifier(spec.key)
+            sql.SQL("CREATE TABLE {} ({}, PRIMARY KEY ({}))").format(
+                table, columns, sql.Identifier(spec.key)
             )
+        )
+        self.execute(
+            sql.SQL("UPDATE {} SET layout = %s WHERE name = %s AND generation = %s").format(
+                self._table("esgen_projections")
+            ),
+            (spec.layout, spec.name, generation),
         )
 
     def activate(self, spec: TableSpec, generation: int) -> None:

@@ -59,7 +59,13 @@ class ProgressUnit(ABC):
     def set_checkpoint(self, name: str, generation: int, position: int, active: bool) -> None: ...
 
     @abstractmethod
-    def create_table(self, spec: TableSpec, generation: int) -> None: ...
+    def layout(self, name: str, generation: int) -> str | None:
+        """The layout fingerprint the generation's table was created with."""
+
+    @abstractmethod
+    def create_table(self, spec: TableSpec, generation: int) -> None:
+        """Create the generation's table afresh (dropping any left over) and record its
+        layout; the generation's checkpoint row must exist."""
 
     @abstractmethod
     def activate(self, spec: TableSpec, generation: int) -> None:
@@ -118,6 +124,7 @@ _SCHEMA = (
         generation INTEGER NOT NULL,
         position INTEGER NOT NULL DEFAULT 0,
         active INTEGER NOT NULL DEFAULT 0,
+        layout TEXT,
         PRIMARY KEY (name, generation)
     ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS esgen_sagas (
@@ -185,14 +192,25 @@ class _SQLiteUnit(ProgressUnit):
             (name, generation, position, int(active)),
         )
 
+    def layout(self, name: str, generation: int) -> str | None:
+        row = self._conn.execute(
+            "SELECT layout FROM esgen_projections WHERE name = ? AND generation = ?",
+            (name, generation),
+        ).fetchone()
+        return None if row is None else row[0]
+
     def create_table(self, spec: TableSpec, generation: int) -> None:
         columns = ", ".join(
             f"{_quote(c.name)} {_SQL_TYPES[c.type]}{'' if c.nullable else ' NOT NULL'}"
             for c in spec.columns
         )
+        table = _quote(_physical(spec, generation))
+        # Afresh: rows (or columns) left by an interrupted rebuild must not survive.
+        self._conn.execute(f"DROP TABLE IF EXISTS {table}")
+        self._conn.execute(f"CREATE TABLE {table} ({columns}, PRIMARY KEY ({_quote(spec.key)}))")
         self._conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {_quote(_physical(spec, generation))} "
-            f"({columns}, PRIMARY KEY ({_quote(spec.key)}))"
+            "UPDATE esgen_projections SET layout = ? WHERE name = ? AND generation = ?",
+            (spec.layout, spec.name, generation),
         )
 
     def activate(self, spec: TableSpec, generation: int) -> None:

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from esgen.runtime._errors import AggregateDefinitionError
+from esgen.runtime._errors import AggregateDefinitionError, EventStoreError
 from esgen.runtime._messages import Event
 from esgen.runtime._ports import EventStore
 from esgen.runtime._progress_store import ProgressStorage, ProgressUnit, progress_storage
@@ -27,7 +27,13 @@ from esgen.runtime._readmodel import Rows, TableSpec
 from esgen.runtime._records import RecordedEvent
 from esgen.runtime._registry import EventRegistry
 
-__all__ = ["Progress", "Projection", "ProjectionRunner", "ProjectionStatus"]
+__all__ = [
+    "Progress",
+    "Projection",
+    "ProjectionNeedsRebuild",
+    "ProjectionRunner",
+    "ProjectionStatus",
+]
 
 logger = logging.getLogger("esgen.runtime")
 
@@ -72,6 +78,22 @@ class Projection(Generic[RowT]):
     def aggregate_id(recorded: RecordedEvent) -> str:
         """The id of the aggregate whose stream holds the event (`Account-<id>` -> id)."""
         return recorded.stream_id.partition("-")[2]
+
+
+class ProjectionNeedsRebuild(EventStoreError, RuntimeError):
+    """A projection's fields changed since its table was built: rebuild it
+    (`esgen projections rebuild NAME`) before it can catch up again."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        listed = ", ".join(names)
+        super().__init__(
+            f"the read model of {listed} changed since its table was built; rebuild it "
+            f"(esgen projections rebuild {' '.join(names)}, or ProjectionRunner.rebuild)"
+        )
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (type(self), (self.names,))
 
 
 class ProjectionStatus:
@@ -122,8 +144,8 @@ class ProjectionRunner:
         with self._storage.unit() as unit:
             for projection in projections:
                 if not unit.generations(projection.name):
-                    unit.create_table(projection.table, 1)
                     unit.set_checkpoint(projection.name, 1, 0, active=True)
+                    unit.create_table(projection.table, 1)
                     unit.activate(projection.table, 1)
 
     @property
@@ -142,15 +164,34 @@ class ProjectionRunner:
     # -- catching up ------------------------------------------------------------------
 
     def catch_up(self, progress: Progress | None = None) -> int:
-        """Process every event recorded so far; returns how many events were handled."""
+        """Process every event recorded so far; returns how many events were handled.
+
+        A projection whose fields changed since its table was built is left as it is
+        (the others still catch up) and reported with `ProjectionNeedsRebuild`.
+        """
         handled = 0
+        stale = self.needing_rebuild()
         for name in self._projections:
+            if name in stale:
+                continue
             while True:
                 count, done = self._page(name, None, progress)
                 handled += count
                 if done:
                     break
+        if stale:
+            raise ProjectionNeedsRebuild(stale)
         return handled
+
+    def needing_rebuild(self) -> list[str]:
+        """Projections whose read-model layout changed since their table was built."""
+        stale = []
+        with self._storage.unit() as unit:
+            for name, projection in self._projections.items():
+                generation, _ = _active(unit, name)
+                if unit.layout(name, generation) != projection.table.layout:
+                    stale.append(name)
+        return stale
 
     def run(
         self,
@@ -188,8 +229,8 @@ class ProjectionRunner:
             for generation, (_, active) in generations.items():
                 if not active:
                     new = generation
-            unit.create_table(projection.table, new)
             unit.set_checkpoint(name, new, 0, active=False)
+            unit.create_table(projection.table, new)  # afresh, with today's layout
         handled = 0
         while True:
             count, done = self._page(name, new, progress)

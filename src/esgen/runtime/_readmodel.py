@@ -10,13 +10,15 @@ of a row already touched cost nothing, and writes go to the database once per pa
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 __all__ = ["Column", "ColumnType", "Rows", "TableSpec"]
 
@@ -44,6 +46,13 @@ class TableSpec:
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 
+    @property
+    def layout(self) -> str:
+        """A fingerprint of the columns: a stored generation built with another layout
+        must be rebuilt before it can take rows of this one."""
+        text = json.dumps([self.key, [[c.name, c.type, c.nullable] for c in self.columns]])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
 
 class _Deleted:
     pass
@@ -64,15 +73,16 @@ class Rows(Generic[RowT]):
         self._row_type = row_type
         self._backend = backend
         self._touched: dict[Any, RowT | _Deleted | None] = {}
-        self._integer_key = spec.column(spec.key).type == "integer"
+        self._key_column = spec.column(spec.key)
+        self._key_type = _key_adapter(row_type, spec.key)
 
     def _key(self, value: Any) -> Any:
-        """The key as the table stores it, so `1`, `"1"`, a UUID and its text all match."""
-        if self._integer_key:
-            return int(value)
-        if isinstance(value, BaseModel):
-            return value.model_dump_json()
-        return str(value)
+        """The key exactly as the table stores it, whatever form the handler passes: `1`
+        and `"1"`, a UUID and its text, a datetime and its ISO text all find one row."""
+        adapter = self._key_type
+        return _to_column(
+            self._key_column, adapter.dump_python(adapter.validate_python(value), mode="json")
+        )
 
     def get(self, key: Any) -> RowT | None:
         db_key = self._key(key)
@@ -108,7 +118,11 @@ class Rows(Generic[RowT]):
                 rows.pop(key, None)
             elif row is not None:
                 rows[key] = row
-        return [rows[k] for k in sorted(rows, key=str)]
+        try:
+            order = sorted(rows)
+        except TypeError:  # keys of mixed kinds cannot happen in one table; be safe anyway
+            order = sorted(rows, key=str)
+        return [rows[k] for k in order]
 
     def flush(self) -> None:
         upserts = [self._encode(r) for r in self._touched.values() if isinstance(r, BaseModel)]
@@ -129,6 +143,12 @@ class Rows(Generic[RowT]):
     def _decode(self, values: Mapping[str, Any]) -> RowT:
         data = {c.name: _from_column(c, values[c.name]) for c in self._spec.columns}
         return self._row_type.model_validate(data)
+
+
+@functools.cache
+def _key_adapter(row_type: type[BaseModel], key: str) -> TypeAdapter[Any]:
+    annotation = row_type.model_fields[key].annotation
+    return TypeAdapter(Any if annotation is None else annotation)
 
 
 def _to_column(column: Column, value: Any) -> Any:

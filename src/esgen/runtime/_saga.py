@@ -23,7 +23,12 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 from pydantic import BaseModel
 
 from esgen.runtime._context import command_context
-from esgen.runtime._errors import AggregateDefinitionError, EventStoreError
+from esgen.runtime._errors import (
+    AggregateDefinitionError,
+    BackendError,
+    ConcurrencyError,
+    EventStoreError,
+)
 from esgen.runtime._messages import Command, Event
 from esgen.runtime._ports import EventStore
 from esgen.runtime._progress_store import (
@@ -33,7 +38,7 @@ from esgen.runtime._progress_store import (
     progress_storage,
     saga_steps,
 )
-from esgen.runtime._records import Clock, RecordedEvent, utc_now
+from esgen.runtime._records import Clock, RecordedEvent, to_utc, utc_now
 from esgen.runtime._registry import EventRegistry
 
 __all__ = [
@@ -151,7 +156,12 @@ class SagaRunner(Generic[SagaT]):
         clock: Clock = utc_now,
         page_size: int = 500,
         storage: ProgressStorage | None = None,
+        start: Literal["now", "beginning"] = "now",
     ) -> None:
+        """`start` matters only the first time the saga runs against a store: "now" (the
+        default) ignores the events already there, as a saga deployed onto a running
+        system must; "beginning" handles every event ever recorded, sending commands for
+        history (only for a store the saga has followed from its first event)."""
         self._class = saga_class
         self._store = store
         self._registry = registry
@@ -170,7 +180,8 @@ class SagaRunner(Generic[SagaT]):
             )
         with self._storage.unit() as unit:
             if not unit.generations(self._checkpoint):
-                unit.set_checkpoint(self._checkpoint, 1, 0, active=True)
+                position = store.head_position() if start == "now" else 0
+                unit.set_checkpoint(self._checkpoint, 1, position, active=True)
 
     # -- following the store ----------------------------------------------------------
 
@@ -221,6 +232,8 @@ class SagaRunner(Generic[SagaT]):
         starting = recorded.event_type == self._start_type
         if record is None and not starting:
             return False
+        if record is not None and starting:
+            return False  # started already: a second starting event changes nothing
         if record is not None and record.status != "running":
             return False
         if not unit.mark_handled(self._class.name, str(recorded.event_id)):
@@ -246,7 +259,7 @@ class SagaRunner(Generic[SagaT]):
 
     def expire(self) -> int:
         """Run the deadline of every instance whose time is up; returns how many ran."""
-        now = self._clock()
+        now = to_utc(self._clock(), "the saga clock")  # deadlines are stored in UTC
         count = 0
         with self._storage.unit() as unit:
             for record in unit.due_sagas(self._class.name, now):
@@ -334,13 +347,21 @@ def send_outbox(saga: Saga[Any], dispatch: Dispatch) -> None:
     for command in outbox:
         try:
             dispatch(command)
-        except Exception as exc:  # a refused command fails the workflow
+        except _NOT_A_REFUSAL:
+            # The store failed, or the code has a bug: no decision was made. The page's
+            # transaction rolls back and the event is handled again on the next run.
+            raise
+        except Exception as exc:  # the aggregate refused the command: the workflow fails
             logger.info("%s %s: %s failed: %r", saga.name, saga.correlation_value,
                         type(command).__name__, exc)  # fmt: skip
             saga.status = "failed"
             saga.reason = f"{type(command).__name__} failed: {exc}"
             return
         saga.steps.append(command)
+
+
+# Errors that are not a domain's refusal of a command; everything else is.
+_NOT_A_REFUSAL = (BackendError, ConcurrencyError, TypeError, AttributeError, NameError)
 
 
 def compensate(saga: Saga[Any], dispatch: Dispatch) -> None:
@@ -351,6 +372,8 @@ def compensate(saga: Saga[Any], dispatch: Dispatch) -> None:
             continue
         try:
             dispatch(undo)
+        except _NOT_A_REFUSAL:
+            raise
         except Exception as exc:
             saga.reason = f"{saga.reason}; compensation {type(undo).__name__} failed: {exc}"
             logger.warning("%s %s: compensation %s failed: %r", saga.name,

@@ -27,6 +27,8 @@ class SagaScenario(Generic[SagaT]):
         self._sent: list[Command] = []
         self._failing: tuple[type[Command], ...] = ()
         self._ran = False
+        self._started = False
+        self._compensations_from = 0
 
     def _dispatch(self, command: Any) -> None:
         if isinstance(command, self._failing):
@@ -35,16 +37,27 @@ class SagaScenario(Generic[SagaT]):
 
     def given(self, *events: Event) -> Self:
         for event in events:
-            react(self.saga, event, self._dispatch)
+            self._react(event)
         self._sent.clear()
         return self
 
     def when(self, event: Event, *, failing: tuple[type[Command], ...] = ()) -> Self:
         self._failing, self._ran = failing, True
-        before = len(self.saga.compensated)
-        react(self.saga, event, self._dispatch)
-        self._compensations_from = before
+        self._compensations_from = len(self.saga.compensated)
+        self._react(event)
         return self
+
+    def _react(self, event: Event) -> None:
+        # As the runner does: an instance that ended, or that started already, ignores
+        # further events, and a second starting event.
+        starting = isinstance(event, self.saga.starts_with)
+        if not self._started and not starting:
+            name = self.saga.starts_with.__name__
+            raise AssertionError(f"an instance starts with {name}: give it first (.given(...))")
+        if self.saga.status != "running" or (starting and self._started):
+            return
+        self._started = True
+        react(self.saga, event, self._dispatch)
 
     def when_deadline_passes(self, *, failing: tuple[type[Command], ...] = ()) -> Self:
         self._failing, self._ran = failing, True
