@@ -216,3 +216,36 @@ def test_readme_lists_every_diagnostic_code() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     for code, meaning in CODES.items():
         assert f"| {code} | {meaning} |" in readme
+
+
+def test_two_schema_folders_may_share_an_output_folder(tmp_path: Path) -> None:
+    shutil.copytree(BASIC, tmp_path / "library_schemas")
+    shutil.copytree(CASES / "multi_file" / "schemas", tmp_path / "orders_schemas")
+    with chdir(tmp_path):
+        for folder in ("library_schemas", "orders_schemas", "library_schemas"):
+            result = run("generate", folder, "--out", "src", "--tests", "tests")
+            assert result.exit_code == 0, result.output
+            assert "removed" not in result.output
+    assert (tmp_path / "src" / "library" / "events" / "book.py").exists()
+    assert (tmp_path / "src" / "orders" / "events" / "order.py").exists()
+
+
+def test_tests_stay_in_the_project_when_out_dir_is_its_root(tmp_path: Path) -> None:
+    project = tmp_path / "flat"
+    shutil.copytree(BASIC, project / "schemas")
+    (project / "pyproject.toml").write_text('[tool.esgen]\nout_dir = "."\n')
+    with chdir(project):
+        result = run("generate")
+    assert result.exit_code == 0, result.output
+    assert (project / "tests" / "library" / "test_library_book.py").exists()
+    assert not (tmp_path / "tests").exists()
+
+
+def test_a_missing_schema_folder_given_on_the_command_line_is_not_blamed_on_the_config(
+    project: Path,
+) -> None:
+    with chdir(project):
+        result = run("generate", "nope")
+    assert result.exit_code == 2
+    assert "schema folder 'nope' does not exist;" in result.stderr
+    assert "pyproject.toml" not in result.stderr

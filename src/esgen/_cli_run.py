@@ -60,8 +60,12 @@ def _service(context: str | None, store: Any) -> Any:
     sys.path.insert(0, str(settings.out_dir.resolve()))
     try:
         module = importlib.import_module(f"{context}.service")
-    except ImportError as exc:
-        _fail(f"cannot import {context}.service from {settings.out_dir}: {exc}; run esgen generate")
+    except ModuleNotFoundError as exc:
+        if exc.name not in (context, f"{context}.service"):
+            raise click.ClickException(f"importing {context}.service failed: {exc}") from exc
+        _fail(f"no generated {context}.service in {settings.out_dir}: run esgen generate")
+    except Exception as exc:  # the user's own code: say where, without a traceback
+        raise click.ClickException(f"importing {context}.service failed: {exc!r}") from exc
     return getattr(module, f"{pascal(context)}Service")(store)
 
 
@@ -83,7 +87,20 @@ def _progress(label: str, total: int) -> Iterator[Any]:
         yield update
 
 
-@click.group()
+class _Group(click.Group):
+    """Reports esgen's own errors (a store that is not one, a projection to rebuild) as
+    one line and exit 1, not as a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from esgen._errors import EsgenError
+
+        try:
+            return super().invoke(ctx)
+        except EsgenError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Group)
 def projections() -> None:
     """Catch up, follow, rebuild or inspect the projections of a context."""
 
@@ -166,7 +183,7 @@ def rebuild(names: tuple[str, ...], store: str, schema: str, context: str | None
         click.echo(f"esgen: {name} rebuilt from {handled} event(s)")
 
 
-@click.group()
+@click.group(cls=_Group)
 def sagas() -> None:
     """Run the sagas of a context."""
 

@@ -102,7 +102,10 @@ class RunCache:
         for name in record.get("user_files", []):
             if not Path(name).exists():
                 return None
-        if _generated_files(record.get("roots", [])) != set(outputs):
+        roots = {*record.get("roots", []), *_generated_roots(self.out_dir)}
+        if record.get("tests_dir"):
+            roots.update(_generated_roots(Path(record["tests_dir"])))
+        if _generated_files(sorted(roots)) != set(outputs):
             return None  # a generated file appeared that the schema does not produce
         return [Path(n) for n in sorted(outputs)], [Path(n) for n in record.get("user_files", [])]
 
@@ -112,6 +115,7 @@ class RunCache:
         user_files: list[Path],
         roots: list[Path],
         extra_inputs: list[Path],
+        tests_dir: Path | None = None,
     ) -> None:
         """Remember a successful run; failures to write the cache are not errors."""
         extra = sorted(str(p.resolve()) for p in extra_inputs)
@@ -128,6 +132,7 @@ class RunCache:
             },
             "user_files": sorted(str(p.resolve()) for p in user_files),
             "roots": sorted(str(p.resolve()) for p in roots),
+            "tests_dir": str(tests_dir.resolve()) if tests_dir is not None else None,
         }
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
@@ -136,6 +141,21 @@ class RunCache:
             os.replace(tmp, self.file)
         except OSError:
             pass
+
+
+def _generated_roots(folder: Path) -> set[str]:
+    """Folders directly under `folder` holding a generated module (cheap: a few bytes each)."""
+    found: set[str] = set()
+    if not folder.is_dir():
+        return found
+    for child in folder.iterdir():
+        if child.is_dir():
+            for path in child.glob("*.py"):
+                with path.open("rb") as handle:
+                    if handle.read(len(HEADER_PREFIX)) == HEADER_PREFIX:
+                        found.add(str(child.resolve()))
+                        break
+    return found
 
 
 def _generated_files(roots: list[str]) -> set[str]:

@@ -111,7 +111,8 @@ def generate(
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     if not settings.schema_dir.is_dir():
-        where = f" (from {_shown(settings.config_file)})" if settings.config_file else ""
+        config = settings.config_file
+        where = f" (from {_shown(config)})" if config is not None and schema_dir is None else ""
         raise UsageError(
             f"schema folder {_shown(settings.schema_dir)!r} does not exist{where}; "
             "pass SCHEMA_DIR or set schema_dir in [tool.esgen]"
@@ -153,10 +154,10 @@ def generate(
             click.echo(f"esgen: {len(pending)} file(s) out of date; run `esgen generate`", err=True)
             sys.exit(EXIT_SCHEMA)
         if not pending:
-            _remember(cache, plan)
+            _remember(cache, plan, settings.tests_dir)
         return
     apply_plan(plan)
-    _remember(cache, plan)
+    _remember(cache, plan, settings.tests_dir)
     counts: dict[str, int] = {}
     for change in plan.changes:
         counts[change.status.value] = counts.get(change.status.value, 0) + 1
@@ -181,7 +182,7 @@ def _report_obligations(plan: Plan) -> None:
             click.echo(f"  {_shown(item.path)}: {item.what}")
 
 
-def _remember(cache: RunCache, plan: Plan) -> None:
+def _remember(cache: RunCache, plan: Plan, tests_dir: Path) -> None:
     """Record the run, so that the next one can tell at once whether anything changed."""
     generated: dict[Path, str] = {}
     user: list[Path] = []
@@ -192,7 +193,7 @@ def _remember(cache: RunCache, plan: Plan) -> None:
             user.append(change.path)
         else:
             generated[change.path] = change.new
-    cache.record(generated, user, list(plan.roots), list(plan.inputs))
+    cache.record(generated, user, list(plan.roots), list(plan.inputs), tests_dir)
 
 
 @main.command("json-schema")

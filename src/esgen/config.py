@@ -37,8 +37,14 @@ class Settings:
 
     @property
     def tests_dir(self) -> Path:
-        """Where test modules go: as configured, else a `tests` folder beside `out_dir`."""
-        return self.tests_dir_setting or self.out_dir.parent / "tests"
+        """Where test modules go: as configured; else `tests` in the project (the folder of
+        the configuration file); else, with no configuration, a `tests` folder beside
+        `out_dir`."""
+        if self.tests_dir_setting is not None:
+            return self.tests_dir_setting
+        if self.config_file is not None:
+            return self.root / "tests"
+        return self.out_dir.parent / "tests"
 
     @property
     def docs_dir(self) -> Path:

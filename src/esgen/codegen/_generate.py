@@ -33,7 +33,8 @@ def plan_generation(
         *(folders[root] / c.name for c in schema.contexts for root in folders),
         *(r for folder in folders.values() for r in generated_roots(folder)),
     ]
-    plan = make_plan(rendered, out_dir, formatter, roots)
+    # Headers name schema files as <schema folder>/<file>: see `source_name`.
+    plan = make_plan(rendered, out_dir, formatter, roots, schema_dir.resolve().name)
     inputs = tuple(
         t.schema_path for c in schema.contexts for t in c.types if isinstance(t, JsonSchemaType)
     )

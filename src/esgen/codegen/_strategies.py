@@ -146,7 +146,9 @@ def _integers(c: Constraints) -> str:
 
 
 def _decimals(c: Constraints) -> str:
-    places = c.decimal_places if c.decimal_places is not None else 2
+    places = c.decimal_places
+    if places is None:  # as many as max_digits leaves room for, up to two
+        places = 2 if c.max_digits is None else max(0, min(2, c.max_digits - 1))
     parts = ["allow_nan=False", "allow_infinity=False", f"places={places}"]
     low: Decimal | int | None = c.min if c.min is not None else c.exclusive_min
     high: Decimal | int | None = c.max if c.max is not None else c.exclusive_max

@@ -114,11 +114,14 @@ def make_plan(
     out_dir: Path,
     formatter: Formatter,
     owned_roots: Iterable[Path],
+    schema_folder: str | None = None,
 ) -> Plan:
     """Work out every change, formatting only files whose inputs changed.
 
     `rendered` is keyed by the path each file goes to; `owned_roots` are the folders
-    where esgen may remove generated files that the schema no longer produces.
+    where esgen may remove generated files that the schema no longer produces, and with
+    `schema_folder` only those its header says come from that schema folder (so two
+    schema folders may share an output folder).
     """
     existing = {path: _read(path) for path in rendered}
     conflicts = [
@@ -170,12 +173,14 @@ def make_plan(
             status, new = Status.UPDATED, final[path]
         changes.append(Change(path, status, old, new, f.owner))
     roots = tuple(sorted(set(owned_roots)))
-    for path in _stale(roots, rendered):
+    for path in _stale(roots, rendered, schema_folder):
         changes.append(Change(path, Status.REMOVED, _read(path), None))
     return Plan(out_dir, tuple(changes), roots)
 
 
-def _stale(roots: Iterable[Path], keep: Mapping[Path, object]) -> list[Path]:
+def _stale(
+    roots: Iterable[Path], keep: Mapping[Path, object], schema_folder: str | None
+) -> list[Path]:
     """Generated files under `roots` that the schema no longer produces."""
     stale: set[Path] = set()
     for folder in roots:
@@ -185,10 +190,18 @@ def _stale(roots: Iterable[Path], keep: Mapping[Path, object]) -> list[Path]:
             if path in keep or "__pycache__" in path.parts:
                 continue
             with path.open("rb") as handle:
-                start = handle.read(len(HEADER_PREFIX))
-            if start == HEADER_PREFIX.encode():
+                first = handle.readline().decode("utf-8", "replace")
+            if first.startswith(HEADER_PREFIX) and _from_folder(first, schema_folder):
                 stale.add(path)
     return sorted(stale)
+
+
+def _from_folder(header: str, schema_folder: str | None) -> bool:
+    """Whether a generated file's header names only schema files of `schema_folder`."""
+    if schema_folder is None:
+        return True
+    sources = header.partition(" from ")[2].rpartition(". DO NOT EDIT.")[0]
+    return all(s.startswith(f"{schema_folder}/") for s in sources.split(", "))
 
 
 def generated_roots(folder: Path) -> list[Path]:

@@ -30,6 +30,7 @@ CODES: dict[str, str] = {
     "E401": "a reference to a command that does not exist",
     "E402": "a reference to a field that does not exist",
     "E403": "a command that emits an event of another aggregate",
+    "E404": "a projection key of a type that cannot identify a row",
     # versions
     "E500": "event versions that are not exactly 1..N",
     "E501": "a `renamed_from` that names no field of the previous version",

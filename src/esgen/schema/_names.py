@@ -103,4 +103,15 @@ def check_context_name(name: str) -> tuple[str, str] | None:
         return "E201", f"context name {name!r} is a Python keyword"
     if name in sys.stdlib_module_names:
         return "E203", f"context name {name!r} would shadow the standard library module {name}"
+    if name in _DEPENDENCIES:
+        return "E203", f"context name {name!r} would shadow the package {name} that esgen uses"
     return None
+
+
+# Packages generated code (or esgen itself) imports: a context package of the same name
+# on the path would hide them.
+_DEPENDENCIES = frozenset(
+    {"esgen", "pydantic", "pydantic_core", "typing_extensions", "annotated_types", "psycopg",
+     "psycopg_pool", "hypothesis", "pytest", "click", "jinja2", "yaml", "black",
+     "datamodel_code_generator"}
+)  # fmt: skip

@@ -163,6 +163,7 @@ class _Builder:
         for suffix in ("Service", "Command"):
             name = pascal(self.name) + suffix
             self.claim(name, f"the {suffix.lower()} class of the context", context_loc)
+        self._check_module_names()
         types = self._build_types()
         aggregates = [
             agg
@@ -252,6 +253,41 @@ class _Builder:
                         self.claim(
                             f"{name}{suffix}", f"the {suffix.lower()} class of saga {name!r}", loc
                         )
+
+    def _check_module_names(self) -> None:
+        """Names that become the same module or method once in snake_case would overwrite
+        each other's generated files (`HTTPRequest` and `HttpRequest`)."""
+        modules: dict[str, str] = {}
+        for src in self.sources:
+            y = src.yaml
+            named = [
+                *(("aggregates", n) for n in src.doc.aggregates),
+                *(("projections", n) for n in src.doc.projections),
+                *(("sagas", n) for n in src.doc.sagas),
+            ]
+            for kind, name in named:
+                module = snake(name)
+                first = modules.setdefault(module, name)
+                if first != name:
+                    self.error(
+                        y.key_at((kind, name)),
+                        "E204",
+                        f"{name!r} and {first!r} would both generate the module "
+                        f"{module!r}; rename one",
+                    )
+            for agg_name, adef in src.doc.aggregates.items():
+                methods: dict[str, str] = {}
+                for kind, names in (("events", adef.events), ("commands", adef.commands)):
+                    for name in names:
+                        method = snake(name)
+                        first = methods.setdefault(method, name)
+                        if first != name:
+                            self.error(
+                                y.key_at(("aggregates", agg_name, kind, name)),
+                                "E204",
+                                f"{name!r} and {first!r} would both generate methods "
+                                f"named after {method!r}; rename one",
+                            )
 
     # -- types ----------------------------------------------------------------------
 
@@ -675,16 +711,29 @@ class _Builder:
         path: KeyPath = ("projections", name)
         fields = self._fields(pdef.fields, (*path, "fields"), src, owner=name)
         self._event_refs(pdef.consumes, (*path, "consumes"), src, f"projection {name!r}")
-        if all(f.name != pdef.key for f in fields) and pdef.key not in pdef.fields:
+        key = next((f for f in fields if f.name == pdef.key), None)
+        if key is None and pdef.key not in pdef.fields:
             self.error(
                 src.yaml.at((*path, "key")),
                 "E402",
                 f"projection {name!r}: key {pdef.key!r} is not one of its fields"
                 + did_you_mean(pdef.key, [f.name for f in fields]),
             )
+        elif key is not None and not self._usable_key(key.type):
+            self.error(
+                src.yaml.at((*path, "key")),
+                "E404",
+                f"projection {name!r}: key {pdef.key!r} is a {key.type}; a row key must be "
+                "a str, int, uuid, date, datetime, decimal or enum, and never null",
+            )
         return Projection(
             name, tuple(pdef.consumes), pdef.key, fields, src.yaml.key_at(path), pdef.description
         )
+
+    def _usable_key(self, type_: TypeExpr) -> bool:
+        if isinstance(type_, ScalarType):
+            return type_.kind not in (ScalarKind.FLOAT, ScalarKind.BYTES, ScalarKind.BOOL)
+        return isinstance(type_, NamedType) and isinstance(self.types.get(type_.name), EnumType)
 
     def _event_refs(self, names: Sequence[str], path: KeyPath, src: Source, who: str) -> None:
         for index, event in self._unique_refs(names, path, src):
