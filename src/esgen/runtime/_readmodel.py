@@ -13,10 +13,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
+from uuid import UUID
 
 from pydantic import BaseModel, TypeAdapter
 
@@ -73,16 +74,9 @@ class Rows(Generic[RowT]):
         self._row_type = row_type
         self._backend = backend
         self._touched: dict[Any, RowT | _Deleted | None] = {}
-        self._key_column = spec.column(spec.key)
-        self._key_type = _key_adapter(row_type, spec.key)
-
-    def _key(self, value: Any) -> Any:
-        """The key exactly as the table stores it, whatever form the handler passes: `1`
-        and `"1"`, a UUID and its text, a datetime and its ISO text all find one row."""
-        adapter = self._key_type
-        return _to_column(
-            self._key_column, adapter.dump_python(adapter.validate_python(value), mode="json")
-        )
+        # The key exactly as the table stores it, whatever form the handler passes: `1`
+        # and `"1"`, a UUID and its text, a datetime and its ISO text all find one row.
+        self._key = _key_function(row_type, spec.key, spec.column(spec.key))
 
     def get(self, key: Any) -> RowT | None:
         db_key = self._key(key)
@@ -146,9 +140,22 @@ class Rows(Generic[RowT]):
 
 
 @functools.cache
-def _key_adapter(row_type: type[BaseModel], key: str) -> TypeAdapter[Any]:
+def _key_function(row_type: type[BaseModel], key: str, column: Column) -> Callable[[Any], Any]:
+    """How a key becomes its stored form; plain types skip pydantic, as this runs for every
+    row a handler touches."""
     annotation = row_type.model_fields[key].annotation
-    return TypeAdapter(Any if annotation is None else annotation)
+    if annotation is str:
+        return lambda value: value if type(value) is str else str(value)
+    if annotation is int:
+        return int
+    if annotation is UUID:
+        return lambda value: str(value if type(value) is UUID else UUID(str(value)))
+    adapter: TypeAdapter[Any] = TypeAdapter(Any if annotation is None else annotation)
+
+    def stored(value: Any) -> Any:
+        return _to_column(column, adapter.dump_python(adapter.validate_python(value), mode="json"))
+
+    return stored
 
 
 def _to_column(column: Column, value: Any) -> Any:
