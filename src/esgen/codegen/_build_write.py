@@ -45,7 +45,6 @@ __all__ = [
     "apply_method",
     "class_of",
     "handler_method",
-    "manual_module",
     "registrations",
     "upcaster_function",
     "write_side_modules",
@@ -62,11 +61,6 @@ def handler_method(command_name: str) -> str:
 
 def upcaster_function(step: VersionStep) -> str:
     return f"{snake(step.event)}_v{step.old.version}_to_v{step.new.version}"
-
-
-def manual_module(step: VersionStep) -> str:
-    """The user's module (in `domain/upcasting/`) for a step the schema cannot derive."""
-    return f"{snake(step.event)}_v{step.old.version}"
 
 
 def class_of(event: Event, version: EventVersion) -> str:
@@ -307,18 +301,18 @@ def _upcasters_module(b: _ContextBuilder, aggregate: Aggregate) -> UpcastersModu
         summary = "; ".join(c.summary for c in step.changes) or "no change to the fields"
         name = upcaster_function(step)
         if step.manual:
-            alias = f"_{manual_module(step)}"
+            alias = f"_{step.manual_module}"
             old_class, new_class = class_of(event, step.old), class_of(event, step.new)
             imports.add(f"..events.{agg_module}", old_class)
             imports.add(f"..events.{agg_module}", new_class)
-            imports.add(f"..domain.upcasting.{manual_module(step)}", f"upcast as {alias}")
+            imports.add(f"..domain.upcasting.{step.manual_module}", f"upcast as {alias}")
             manual.append(
                 ManualUpcasterIR(
                     name,
                     docstring(
                         f"{step.event} version {step.old.version} -> {step.new.version}, by "
                         f"the hand-written upcaster in {b.context.name}.domain.upcasting."
-                        f"{manual_module(step)} ({summary}).",
+                        f"{step.manual_module} ({summary}).",
                         "    ",
                     ),
                     alias,
@@ -364,7 +358,7 @@ def _user_upcaster(b: _ContextBuilder, step: VersionStep) -> UserUpcasterIR:
     imports.add(f"...events.{aggregate_module}", new_class)
     why = "; ".join(c.summary for c in step.blocking) or "the schema asks for `upcast: manual`"
     return UserUpcasterIR(
-        path=b.package / "domain" / "upcasting" / f"{manual_module(step)}.py",
+        path=b.package / "domain" / "upcasting" / f"{step.manual_module}.py",
         sources=b.src(event.location.file),
         docstring=docstring(
             f"{step.event}: reading version {step.old.version} as version "
@@ -378,7 +372,7 @@ def _user_upcaster(b: _ContextBuilder, step: VersionStep) -> UserUpcasterIR:
         new_class=new_class,
         todo=_comment(
             f"upcast {step.event} version {step.old.version} to {step.new.version} "
-            f"in {b.context.name}.domain.upcasting.{manual_module(step)}"
+            f"in {b.context.name}.domain.upcasting.{step.manual_module}"
         ),
     )
 
@@ -484,7 +478,7 @@ def _user_tests(b: _ContextBuilder, aggregate: Aggregate) -> UserTestsIR:
             imports.add(f"{ctx.name}.registry", "REGISTRY")
             scenarios.append(
                 ScenarioIR(
-                    test_name=f"test_upcast_{manual_module(step)}",
+                    test_name=f"test_upcast_{step.manual_module}",
                     kind="upcaster",
                     subject=string(event.name),
                     version=step.old.version,

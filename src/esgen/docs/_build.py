@@ -49,7 +49,6 @@ from esgen.schema import (
     SchemaSet,
     ValueType,
     analyse_step,
-    snake,
 )
 
 __all__ = ["build_catalog", "source_label"]
@@ -296,10 +295,8 @@ class _ContextBuilder:
                 step = analyse_step(
                     event.name, event.versions[index - 1], version, self.context.user_type
                 )
-                # The module name mirrors the generator's (esgen.codegen), so the catalog
-                # points at the file the user actually edits.
-                old = event.versions[index - 1].version
-                module = f"{self.context.name}.domain.upcasting.{snake(event.name)}_v{old}"
+                # The generator scaffolds the hand-written upcaster in this module.
+                module = f"{self.context.name}.domain.upcasting.{step.manual_module}"
                 why = "; ".join(c.summary for c in step.blocking)
                 step_doc = StepDoc(
                     changes=tuple(c.summary for c in step.changes) or ("no change to the fields",),

@@ -17,7 +17,12 @@ from psycopg import sql
 
 from esgen.runtime._errors import BackendError
 from esgen.runtime._postgres import PostgresEventStore
-from esgen.runtime._progress_store import ProgressStorage, ProgressUnit, SagaRecord
+from esgen.runtime._progress_store import (
+    ProgressStorage,
+    ProgressUnit,
+    SagaRecord,
+    physical_table,
+)
 from esgen.runtime._readmodel import TableBackend, TableSpec
 
 __all__ = ["PostgresProgressStorage"]
@@ -127,7 +132,7 @@ class _PostgresUnit(ProgressUnit):
             )
             for c in spec.columns
         )
-        table = self._table(_physical(spec, generation))
+        table = self._table(physical_table(spec, generation))
         # Afresh: rows (or columns) left by an interrupted rebuild must not survive.
         self.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
         self.execute(
@@ -147,13 +152,15 @@ class _PostgresUnit(ProgressUnit):
         self.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(view))
         self.execute(
             sql.SQL("CREATE VIEW {} AS SELECT * FROM {}").format(
-                view, self._table(_physical(spec, generation))
+                view, self._table(physical_table(spec, generation))
             )
         )
         for other in self.generations(spec.name):
             if other != generation:
                 self.execute(
-                    sql.SQL("DROP TABLE IF EXISTS {}").format(self._table(_physical(spec, other)))
+                    sql.SQL("DROP TABLE IF EXISTS {}").format(
+                        self._table(physical_table(spec, other))
+                    )
                 )
                 self.execute(
                     sql.SQL("DELETE FROM {} WHERE name = %s AND generation = %s").format(
@@ -169,7 +176,7 @@ class _PostgresUnit(ProgressUnit):
         )
 
     def table(self, spec: TableSpec, generation: int) -> TableBackend:
-        return _PostgresTable(self, spec, self._table(_physical(spec, generation)))
+        return _PostgresTable(self, spec, self._table(physical_table(spec, generation)))
 
     def saga(self, saga: str, correlation: str) -> SagaRecord | None:
         row = self.execute(
@@ -250,7 +257,3 @@ class _PostgresTable(TableBackend):
     def delete(self, keys: Sequence[Any]) -> None:
         with self._unit._conn.cursor() as cursor:
             cursor.executemany(self._delete, [(k,) for k in keys])
-
-
-def _physical(spec: TableSpec, generation: int) -> str:
-    return f"{spec.name}__g{generation}"

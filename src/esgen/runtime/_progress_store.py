@@ -27,6 +27,7 @@ __all__ = [
     "ProgressUnit",
     "SQLiteProgressStorage",
     "SagaRecord",
+    "physical_table",
     "progress_storage",
     "saga_steps",
 ]
@@ -154,7 +155,8 @@ def _quote(name: str) -> str:
     return f'"{name}"'
 
 
-def _physical(spec: TableSpec, generation: int) -> str:
+def physical_table(spec: TableSpec, generation: int) -> str:
+    """The table of one generation of a read model; readers query the view `spec.name`."""
     return f"{spec.name}__g{generation}"
 
 
@@ -204,7 +206,7 @@ class _SQLiteUnit(ProgressUnit):
             f"{_quote(c.name)} {_SQL_TYPES[c.type]}{'' if c.nullable else ' NOT NULL'}"
             for c in spec.columns
         )
-        table = _quote(_physical(spec, generation))
+        table = _quote(physical_table(spec, generation))
         # Afresh: rows (or columns) left by an interrupted rebuild must not survive.
         self._conn.execute(f"DROP TABLE IF EXISTS {table}")
         self._conn.execute(f"CREATE TABLE {table} ({columns}, PRIMARY KEY ({_quote(spec.key)}))")
@@ -217,11 +219,11 @@ class _SQLiteUnit(ProgressUnit):
         view = _quote(spec.name)
         self._conn.execute(f"DROP VIEW IF EXISTS {view}")
         self._conn.execute(
-            f"CREATE VIEW {view} AS SELECT * FROM {_quote(_physical(spec, generation))}"
+            f"CREATE VIEW {view} AS SELECT * FROM {_quote(physical_table(spec, generation))}"
         )
         for other in self.generations(spec.name):
             if other != generation:
-                self._conn.execute(f"DROP TABLE IF EXISTS {_quote(_physical(spec, other))}")
+                self._conn.execute(f"DROP TABLE IF EXISTS {_quote(physical_table(spec, other))}")
                 self._conn.execute(
                     "DELETE FROM esgen_projections WHERE name = ? AND generation = ?",
                     (spec.name, other),
@@ -232,7 +234,7 @@ class _SQLiteUnit(ProgressUnit):
         )
 
     def table(self, spec: TableSpec, generation: int) -> TableBackend:
-        return _SQLiteTable(self._conn, spec, _physical(spec, generation))
+        return _SQLiteTable(self._conn, spec, physical_table(spec, generation))
 
     def saga(self, saga: str, correlation: str) -> SagaRecord | None:
         row = self._conn.execute(

@@ -26,6 +26,7 @@ from esgen.schema._model import (
     TypeExpr,
     UserType,
 )
+from esgen.schema._names import snake
 
 __all__ = [
     "ChangeKind",
@@ -83,6 +84,12 @@ class VersionStep:
     def manual(self) -> bool:
         """True when a hand-written upcaster is needed (or was asked for)."""
         return self.new.upcast == "manual" or not self.derivable
+
+    @property
+    def manual_module(self) -> str:
+        """The module (under `<context>.domain.upcasting`) of a hand-written upcaster:
+        the generator scaffolds it there, and the docs point at it."""
+        return f"{snake(self.event)}_v{self.old.version}"
 
     @property
     def blocking(self) -> tuple[FieldChange, ...]:
