@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from harness import EXAMPLES, Case, cases, run_case, tree
@@ -78,12 +79,12 @@ def test_golden_output_imports(case: Case) -> None:
         assert result.returncode == 0, result.stderr
 
 
-def _pytest(case: Case, pattern: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _pytest(case: Case, pattern: str, cwd: Path, *options: str) -> subprocess.CompletedProcess[str]:
     """Run a case's tests from elsewhere, so nothing (say, .hypothesis/) lands in the case."""
     files = sorted(str(f) for f in (case.expected / "tests").rglob(pattern))
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
-         str(case.expected), *files],
+         str(case.expected), *options, *files],
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(case.expected / "src")},
         capture_output=True,
@@ -112,9 +113,22 @@ def test_scaffolded_tests_fail_until_written(case: Case, tmp_path: Path) -> None
     expected = sum(f.read_text().count("\ndef test_") for f in scaffolds)
     if not expected:
         pytest.skip("the case has no commands, so no scenarios to write")
-    result = _pytest(case, "test_*.py", tmp_path)
-    assert result.stdout.count("not written yet:") == expected, result.stdout
-    assert f"{expected} failed" in result.stdout
+    # The JUnit report, not the console: pytest cuts summary lines to the terminal's
+    # width, so what the console shows depends on how long the paths are.
+    report = tmp_path / "report.xml"
+    result = _pytest(case, "test_*.py", tmp_path, f"--junitxml={report}")
+    assert result.returncode == 1, result.stdout + result.stderr
+    outcomes = [
+        (test.get("name"), [(o.tag, o.get("message", "")) for o in test])
+        for test in ElementTree.parse(report).getroot().iter("testcase")
+    ]
+    # The scaffolds fail, each saying what to write; everything else (the upcaster
+    # property tests) passes.
+    failed = {name: found for name, found in outcomes if found}
+    assert len(failed) == expected, failed
+    for name, found in failed.items():
+        assert [tag for tag, _ in found] == ["failure"], (name, found)
+        assert found[0][1].startswith("Failed: not written yet: "), (name, found)
 
 
 def _generated_files() -> list[Path]:
