@@ -8,7 +8,6 @@ and names were validated as identifiers before they got here.
 from __future__ import annotations
 
 import math
-import re
 import textwrap
 from collections.abc import Callable
 from datetime import date, datetime
@@ -28,6 +27,7 @@ from esgen.schema import (
     TypeExpr,
     UserType,
     ValueType,
+    enum_member_name,
 )
 
 __all__ = [
@@ -289,20 +289,5 @@ def _scalar_literal(value: Any, imports: Imports) -> str:
 
 
 def enum_member_names(values: tuple[str, ...]) -> list[str]:
-    """UPPER_SNAKE member names for enum values; stable, unique, always identifiers.
-
-    Names derive from the value alone, so adding a value never renames another member.
-    """
-    names: list[str] = []
-    for index, value in enumerate(values):
-        name = re.sub(r"[^0-9A-Za-z]+", "_", value).strip("_").upper()
-        if not name:
-            name = f"VALUE_{index + 1}"
-        elif not name[0].isalpha():
-            name = f"V_{name}"
-        base, n = name, 2
-        while name in names:
-            name = f"{base}_{n}"
-            n += 1
-        names.append(name)
-    return names
+    """Member names for an enum's values (the validator made sure they are distinct)."""
+    return [enum_member_name(value) for value in values]

@@ -39,7 +39,7 @@ from esgen.schema._model import (
     ValueType,
     named_types,
 )
-from esgen.schema._names import pascal, snake
+from esgen.schema._names import enum_member_name, pascal, snake
 
 __all__ = [
     "CODES",
@@ -77,6 +77,7 @@ __all__ = [
     "VersionStep",
     "analyse_step",
     "constraints_narrowed",
+    "enum_member_name",
     "find_schema_files",
     "language_json_schema",
     "load_schema_dir",

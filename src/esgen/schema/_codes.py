@@ -16,7 +16,7 @@ CODES: dict[str, str] = {
     "E200": "a name that is not a valid identifier, or not in the expected case",
     "E201": "a name that is a Python keyword",
     "E202": "a field name that shadows a Python builtin",
-    "E203": "a name reserved by pydantic or esgen",
+    "E203": "a name reserved by pydantic or esgen, or one that would hide a type in generated code",
     "E204": "a name defined twice (in one file or across files of a context)",
     # types and values
     "E300": "an unknown type",
@@ -24,7 +24,7 @@ CODES: dict[str, str] = {
     "E302": "a constraint that does not apply to the field's type, or contradicts another",
     "E303": "a default that is not a valid value of the field's type",
     "E304": "a JSON Schema file that cannot be read or turned into models",
-    "E305": "an enum without values, or with duplicate or non-string values",
+    "E305": "an enum with no values, or with duplicate, non-string or same-named values",
     # references
     "E400": "a reference to an event that does not exist",
     "E401": "a reference to a command that does not exist",
@@ -33,7 +33,7 @@ CODES: dict[str, str] = {
     "E404": "a projection key of a type that cannot identify a row",
     # versions
     "E500": "event versions that are not exactly 1..N",
-    "E501": "a `renamed_from` that names no field of the previous version",
+    "E501": "a `renamed_from` that names no field of the previous version, or is used twice",
     "E502": "an upcast setting on version 1, which has nothing to upcast from",
     # generation
     "E600": "an output file that exists but was not written by esgen",

@@ -6,10 +6,19 @@ import builtins
 import keyword
 import re
 import sys
+import unicodedata
 
 from pydantic import BaseModel
 
-__all__ = ["check_class_name", "check_context_name", "check_field_name", "pascal", "snake"]
+__all__ = [
+    "GENERATED_MODULE_NAMES",
+    "check_class_name",
+    "check_context_name",
+    "check_field_name",
+    "enum_member_name",
+    "pascal",
+    "snake",
+]
 
 _PASCAL = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -17,22 +26,43 @@ _BUILTINS = frozenset(name for name in dir(builtins) if not name.startswith("_")
 
 # Names generated modules import or define at module level; a schema name equal to one
 # of them would shadow it and break the module.
-_GENERATED_MODULE_NAMES = frozenset(
+GENERATED_MODULE_NAMES = frozenset(
     {
+        "ABC",
+        "Aggregate",
+        "AggregateScenario",
         "Annotated",
         "Any",
         "AwareDatetime",
         "BaseModel",
         "ClassVar",
+        "Clock",
+        "Column",
         "Command",
+        "CommandResult",
         "ConfigDict",
         "Decimal",
         "Enum",
         "Event",
+        "EventRegistry",
+        "EventStore",
         "Field",
+        "Final",
+        "Literal",
         "Mapping",
+        "MappingProxyType",
+        "Projection",
+        "ProjectionRunner",
+        "RecordedEvent",
+        "Repository",
+        "Saga",
+        "SagaRunner",
+        "SagaScenario",
+        "Sequence",
         "StrEnum",
+        "TableSpec",
         "UUID",
+        "UpcasterScenario",
         "ValueObject",
         "date",
         "datetime",
@@ -61,6 +91,8 @@ def snake(name: str) -> str:
 
 def check_class_name(name: str, what: str) -> tuple[str, str] | None:
     """Problems with a type, aggregate, event, command, projection or saga name."""
+    if problem := _not_normalised(name, what):
+        return problem
     if not name.isidentifier() or not _PASCAL.match(name):
         suggestion = pascal(name)
         hint = f", e.g. '{suggestion}'" if suggestion.isidentifier() and suggestion else ""
@@ -69,7 +101,7 @@ def check_class_name(name: str, what: str) -> tuple[str, str] | None:
         return "E201", f"{what} name {name!r} is a Python keyword"
     if name in _BUILTINS:
         return "E202", f"{what} name {name!r} shadows the Python builtin {name}"
-    if name in _GENERATED_MODULE_NAMES:
+    if name in GENERATED_MODULE_NAMES:
         return "E203", f"{what} name {name!r} is reserved: generated modules import it"
     return None
 
@@ -78,6 +110,8 @@ def check_field_name(name: str, what: str = "field") -> tuple[str, str] | None:
     """Problems with a field name; it becomes a model attribute and a JSON key."""
     if not name.isidentifier():
         return "E200", f"{what} name {name!r} is not a valid Python identifier"
+    if problem := _not_normalised(name, what):
+        return problem
     if keyword.iskeyword(name):
         return "E201", f"{what} name {name!r} is a Python keyword; choose another name"
     if name.startswith("_"):
@@ -91,13 +125,26 @@ def check_field_name(name: str, what: str = "field") -> tuple[str, str] | None:
     return None
 
 
+def _not_normalised(name: str, what: str) -> tuple[str, str] | None:
+    # Python reads identifiers in NFKC form: `ﬁle` becomes `file`, so the attribute
+    # would differ from the JSON key, and two such names could become one.
+    normal = unicodedata.normalize("NFKC", name)
+    if normal == name:
+        return None
+    return (
+        "E200",
+        f"{what} name {name!r} is not in Unicode normal form; Python reads it as {normal!r}",
+    )
+
+
 def check_context_name(name: str) -> tuple[str, str] | None:
     """The context name becomes a Python package name."""
     if not _SNAKE.match(name):
         suggestion = snake(pascal(name))
+        hint = f", e.g. {suggestion!r}" if _SNAKE.match(suggestion) else ""
         return "E200", (
-            f"context name {name!r} must be snake_case (it becomes a package name), "
-            f"e.g. {suggestion!r}"
+            f"context name {name!r} must be snake_case in ASCII letters, digits and '_' "
+            f"(it becomes a package name){hint}"
         )
     if keyword.iskeyword(name):
         return "E201", f"context name {name!r} is a Python keyword"
@@ -115,3 +162,15 @@ _DEPENDENCIES = frozenset(
      "psycopg_pool", "hypothesis", "pytest", "click", "jinja2", "yaml", "black",
      "datamodel_code_generator"}
 )  # fmt: skip
+
+
+def enum_member_name(value: str) -> str:
+    """The UPPER_SNAKE member name of an enum value, from the value alone.
+
+    Never from its neighbours: adding a value must not rename another member that user
+    code refers to, so values that would share a name are refused by the validator.
+    """
+    name = re.sub(r"[^0-9A-Za-z]+", "_", value).strip("_").upper()
+    if not name:  # punctuation only: spell out the code points
+        return "CHAR_" + "_".join(f"{ord(ch):X}" for ch in value)
+    return name if name[0].isalpha() else f"V_{name}"

@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,9 +55,11 @@ from esgen.schema._model import (
     named_types,
 )
 from esgen.schema._names import (
+    GENERATED_MODULE_NAMES,
     check_class_name,
     check_context_name,
     check_field_name,
+    enum_member_name,
     pascal,
     snake,
 )
@@ -106,8 +109,20 @@ _TYPE_ALIASES = {
 _NO_ANY = frozenset({"Any", "any", "object", "Object", "json", "JSON"})
 _NUMERIC = frozenset({ScalarKind.INT, ScalarKind.FLOAT, ScalarKind.DECIMAL})
 _SIZED = frozenset({ScalarKind.STR, ScalarKind.BYTES})
+_BOUNDS = frozenset({"min", "max", "exclusive_min", "exclusive_max"})
 _DURATION = re.compile(r"^([1-9][0-9]*)(s|m|h|d)$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_MAX_TIMEOUT = 36_500 * 86_400
+# Module names esgen itself generates next to the per-aggregate, per-projection and
+# per-saga modules (`domain/upcasting/`, `tests/<ctx>/test_<ctx>_upcasters.py`).
+_RESERVED_MODULES = {
+    "upcasting": "the package of hand-written upcasters",
+    "upcasters": "the generated upcaster property tests",
+}
+
+
+def _the(what: str) -> str:
+    return what if what.startswith("the ") else f"the {what}"
 
 
 class _Builder:
@@ -124,6 +139,9 @@ class _Builder:
         self.inline_enums: list[EnumType] = []
         self.types: dict[str, UserType] = {}
         self.events: dict[str, Event] = {}
+        # Declared names already reported as bad: references to them are not reported
+        # again as references to something unknown.
+        self.rejected: set[str] = set()
 
     # -- reporting ------------------------------------------------------------------
 
@@ -137,7 +155,7 @@ class _Builder:
             self.error(
                 location,
                 "E204",
-                f"{what} {name!r}: the name is already taken by the {first[1]} at {first[0]}",
+                f"{what} {name!r}: the name is already taken by {_the(first[1])} at {first[0]}",
             )
             return False
         self.claimed[name] = (location, what)
@@ -147,8 +165,12 @@ class _Builder:
         problem = check_class_name(name, what)
         if problem is not None:
             self.error(location, *problem)
+            self.rejected.add(name)
             return False
-        return self.claim(name, what, location)
+        if not self.claim(name, what, location):
+            self.rejected.add(name)
+            return False
+        return True
 
     # -- the whole context ----------------------------------------------------------
 
@@ -267,6 +289,14 @@ class _Builder:
             ]
             for kind, name in named:
                 module = snake(name)
+                if module in _RESERVED_MODULES:
+                    self.error(
+                        y.key_at((kind, name)),
+                        "E204",
+                        f"{name!r} would generate the module {module!r}, which esgen "
+                        f"uses for {_RESERVED_MODULES[module]}; rename it",
+                    )
+                    continue
                 first = modules.setdefault(module, name)
                 if first != name:
                     self.error(
@@ -326,6 +356,7 @@ class _Builder:
         inline: bool = False,
     ) -> EnumType | None:
         seen: set[str] = set()
+        members: dict[str, str] = {}
         ok = True
         for index, value in enumerate(values):
             loc = src.yaml.at((*path, index))
@@ -341,6 +372,15 @@ class _Builder:
                 ok = False
             elif value == "":
                 self.error(loc, "E305", "enum values must not be empty")
+                ok = False
+            elif (first := members.setdefault(enum_member_name(value), value)) != value:
+                self.error(
+                    loc,
+                    "E305",
+                    f"enum values {first!r} and {value!r} would both be the member "
+                    f"{name}.{enum_member_name(value)}; use values that differ in more "
+                    "than case and punctuation",
+                )
                 ok = False
             else:
                 seen.add(value)
@@ -429,6 +469,19 @@ class _Builder:
         if fdef.optional and not isinstance(type_, NullableType):
             type_ = NullableType(type_)
         has_default = "default" in fdef.model_fields_set or fdef.optional
+        if has_default and (name in GENERATED_MODULE_NAMES or name in self.types
+                            or name in self.raw_types):  # fmt: skip
+            # A default binds the name in the class body, where pydantic then looks up
+            # the annotations: `date: date | None = None` would read its own value as
+            # the type.
+            self.error(
+                key_loc,
+                "E203",
+                f"field {name!r} has a default, so its name would hide the type {name} "
+                "in the generated class; choose a more specific name "
+                f"(e.g. '{snake(owner)}_{snake(name)}')",
+            )
+            return None
         default: Any = None
         if "default" in fdef.model_fields_set:
             try:
@@ -465,6 +518,8 @@ class _Builder:
             if named in self.raw_types or named in self.types:
                 continue
             ok = False
+            if named in self.rejected:
+                continue
             offset = text.find(named)
             where = loc.shifted(shift + max(offset, 0))
             self.error(where, "E300", self._unknown_type_message(named))
@@ -518,6 +573,14 @@ class _Builder:
             loc = src.yaml.key_at((*path, name))
             if not applies[name]:
                 self.error(loc, "E302", f"{name!r} does not apply to a field of type {type_}")
+            elif name in _BOUNDS and not Decimal(value).is_finite():
+                self.error(src.yaml.at((*path, name)), "E302", f"{name} must be a finite number")
+            elif name in _BOUNDS and kind is ScalarKind.INT and value != int(value):
+                self.error(
+                    src.yaml.at((*path, name)),
+                    "E302",
+                    f"{name} {value} is not a whole number, and the field is an int",
+                )
             elif name == "pattern":
                 try:
                     re.compile(value)
@@ -595,6 +658,8 @@ class _Builder:
         for index, event in self._unique_refs(cdef.emits, (*path, "emits"), src):
             loc = y.at((*path, "emits", index))
             owner = self.event_owner.get(event)
+            if owner is None and event in self.rejected:
+                continue
             if owner is None:
                 self.error(
                     loc,
@@ -666,11 +731,22 @@ class _Builder:
         path: KeyPath,
         src: Source,
     ) -> None:
+        renamed: dict[str, str] = {}
         for f in version.fields:
             if f.renamed_from is None:
                 continue
             loc = src.yaml.at((*path, "fields", f.name, "renamed_from"))
-            if previous is None:
+            first = renamed.setdefault(f.renamed_from, f.name)
+            if first != f.name:
+                # An upcaster moves a value once; the second field would never be set.
+                self.error(
+                    loc,
+                    "E501",
+                    f"{event!r} version {version.version}: fields {first!r} and {f.name!r} "
+                    f"are both renamed from {f.renamed_from!r}; a field can be renamed "
+                    "only once (give the other a default, or write the upcaster by hand)",
+                )
+            elif previous is None:
                 self.error(
                     loc,
                     "E501",
@@ -737,7 +813,7 @@ class _Builder:
 
     def _event_refs(self, names: Sequence[str], path: KeyPath, src: Source, who: str) -> None:
         for index, event in self._unique_refs(names, path, src):
-            if event not in self.event_owner:
+            if event not in self.event_owner and event not in self.rejected:
                 self.error(
                     src.yaml.at((*path, index)),
                     "E400",
@@ -747,7 +823,7 @@ class _Builder:
 
     def _command_refs(self, names: Sequence[str], path: KeyPath, src: Source, who: str) -> None:
         for index, command in self._unique_refs(names, path, src):
-            if command not in self.command_owner:
+            if command not in self.command_owner and command not in self.rejected:
                 self.error(
                     src.yaml.at((*path, index)),
                     "E401",
@@ -770,7 +846,7 @@ class _Builder:
                     if command == step
                     else y.at((*path, "compensations", step))
                 )
-                if command not in self.command_owner:
+                if command not in self.command_owner and command not in self.rejected:
                     self.error(
                         loc,
                         "E401",
@@ -804,7 +880,15 @@ class _Builder:
             match = _DURATION.match(sdef.timeout.after)
             assert match is not None  # the language model checked the pattern
             seconds = int(match.group(1)) * _SECONDS[match.group(2)]
-            timeout = SagaTimeout(seconds, sdef.timeout.then, sdef.timeout.after)
+            if seconds > _MAX_TIMEOUT:
+                # Deadlines are datetimes; far enough out, they stop being representable.
+                self.error(
+                    y.at((*path, "timeout", "after")),
+                    "E103",
+                    f"{who}: a timeout of {sdef.timeout.after} is longer than 100 years",
+                )
+            else:
+                timeout = SagaTimeout(seconds, sdef.timeout.then, sdef.timeout.after)
         state = self._fields(sdef.state, (*path, "state"), src, owner=name)
         return Saga(
             name=name,

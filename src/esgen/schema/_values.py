@@ -6,12 +6,15 @@ generator renders with `repr`-based literals, never by pasting schema text into 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
+
+from pydantic import Field, TypeAdapter, ValidationError
 
 from esgen.schema._model import (
     Constraints,
@@ -123,15 +126,20 @@ def _scalar(kind: ScalarKind, value: Any) -> Any:
                 return value
         case ScalarKind.FLOAT:
             if isinstance(value, int | Decimal) and not isinstance(value, bool):
-                return float(value)
+                _finite(Decimal(value), kind)
+                result = float(value)
+                if math.isinf(result):
+                    raise ValueProblem(f"{value} is too large for a float")
+                return result
         case ScalarKind.DECIMAL:
             if isinstance(value, int | Decimal) and not isinstance(value, bool):
-                return Decimal(value)
+                return _finite(Decimal(value), kind)
             if isinstance(value, str):
                 try:
-                    return Decimal(value)
+                    number = Decimal(value)
                 except InvalidOperation:
                     raise bad from None
+                return _finite(number, kind)
         case ScalarKind.BOOL:
             if isinstance(value, bool):
                 return value
@@ -162,6 +170,16 @@ def _scalar(kind: ScalarKind, value: Any) -> Any:
     raise bad
 
 
+def _finite(value: Decimal, kind: ScalarKind) -> Decimal:
+    # Events are stored as JSON, which has no NaN or infinity: an event carrying one
+    # could be written but never read back.
+    if not value.is_finite():
+        raise ValueProblem(
+            f"{value} is not a finite number; a {kind.value} stored in an event must be one"
+        )
+    return value
+
+
 def _check_constraints(value: Any, c: Constraints) -> None:
     if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         if c.min is not None and value < c.min:
@@ -179,3 +197,10 @@ def _check_constraints(value: Any, c: Constraints) -> None:
             raise ValueProblem(f"length {len(value)} is above max_length {c.max_length}")
     if isinstance(value, str) and c.pattern is not None and not re.search(c.pattern, value):
         raise ValueProblem(f"{value!r} does not match the pattern {c.pattern!r}")
+    if isinstance(value, Decimal) and (c.max_digits is not None or c.decimal_places is not None):
+        # Counted by pydantic itself, which is what will read the stored events back.
+        limits = Field(max_digits=c.max_digits, decimal_places=c.decimal_places)
+        try:
+            TypeAdapter(Annotated[Decimal, limits]).validate_python(value)
+        except ValidationError as exc:
+            raise ValueProblem(f"{value}: {exc.errors()[0]['msg'].lower()}") from None

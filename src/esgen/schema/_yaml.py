@@ -26,7 +26,22 @@ __all__ = ["KeyPath", "LoadedYaml", "load_yaml"]
 
 KeyPath = tuple[Any, ...]
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_PLAIN_TAG = "tag:esgen,2026:plain"
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    """Marks every plain scalar for our own YAML 1.2 resolution.
+
+    PyYAML resolves by YAML 1.1 and tags what it does not recognise as a string, which
+    would leave `1e5` a string and make it indistinguishable from `!!str 1e5`.
+    """
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and implicit[0] and value != "<<":
+            return _PLAIN_TAG
+        return super().resolve(kind, value, implicit)
+
 
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
 _BOOL_TRUE = re.compile(r"^(?:true|True|TRUE)$")
@@ -91,9 +106,57 @@ def load_yaml(path: Path, text: str) -> tuple[LoadedYaml | None, list[Diagnostic
         return None, [Diagnostic(Location(path, 1, 1), "E100", f"invalid YAML: {exc}")]
     loaded = LoadedYaml(path, None)
     diagnostics: list[Diagnostic] = []
+    if root is not None and (aliases := _alias_problem(root)) is not None:
+        node, msg = aliases
+        return None, [Diagnostic(_loc(path, node), "E100", msg)]
     if root is not None:
         loaded.data = _convert(root, (), loaded, diagnostics)
     return loaded, diagnostics
+
+
+# Aliases let a short file stand for a huge or endless document ("billion laughs"); a
+# schema read from a pull request in CI must not be able to hang the job.
+_MAX_EXPANDED = 1_000_000
+_MAX_ALIAS_GROWTH = 10
+
+
+def _alias_problem(root: yaml.Node) -> tuple[yaml.Node, str] | None:
+    """A node whose aliases refer back to itself, or expand the document too far."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    cycle: list[yaml.Node] = []
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            cycle.append(node)
+            return 0
+        open_nodes.add(key)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        total = 1
+        for child in children:
+            total = min(total + size(child), _MAX_EXPANDED + 1)
+        open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    expanded = size(root)
+    if cycle:
+        return cycle[0], "invalid YAML: an alias refers to the node that contains it"
+    if expanded > _MAX_EXPANDED or (
+        expanded > 100_000 and expanded > _MAX_ALIAS_GROWTH * len(sizes)
+    ):
+        return root, (
+            f"invalid YAML: its aliases expand {len(sizes)} values into more than "
+            f"{min(expanded, _MAX_EXPANDED):,}; write the values out instead"
+        )
+    return None
 
 
 def _loc(path: Path, node: yaml.Node) -> Location:
@@ -117,8 +180,10 @@ def _convert(node: yaml.Node, key_path: KeyPath, out: LoadedYaml, diags: list[Di
                 continue
             key = _convert_key(key_node)
             child = (*key_path, key)
-            if key in result:
-                first = out.keys[child]
+            # `1` and `"1"` are one key once read as a version number or a JSON key.
+            twin = next((k for k in (key, _twin(key)) if k is not None and k in result), None)
+            if twin is not None:
+                first = out.keys[(*key_path, twin)]
                 msg = f"duplicate key {key!r} (first defined at line {first.line})"
                 diags.append(Diagnostic(_loc(out.path, key_node), "E101", msg))
                 continue
@@ -148,6 +213,15 @@ def _merge_sources(
     return merged
 
 
+def _twin(key: Any) -> Any:
+    """The other spelling of a number key: `"1"` for `1` and `1` for `"1"`."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return str(key)
+    if isinstance(key, str) and _INT.match(key) and str(int(key)) == key:
+        return int(key)
+    return None
+
+
 def _convert_key(node: yaml.Node) -> Any:
     if isinstance(node, yaml.ScalarNode):
         value = _scalar(node)
@@ -158,10 +232,11 @@ def _convert_key(node: yaml.Node) -> Any:
 
 def _scalar(node: yaml.ScalarNode) -> Any:
     text: str = node.value
-    if node.style or node.tag == _STR_TAG:  # the C parser marks plain scalars with ""
-        return text  # quoted, block, or resolved/tagged as a string by YAML itself
-    if node.tag.startswith("tag:yaml.org,2002:") and node.tag not in _IMPLICIT_TAGS:
-        return _explicit(node.tag, text)
+    if node.tag != _PLAIN_TAG:
+        if node.style or node.tag == _STR_TAG:
+            return text  # quoted, block, or tagged `!!str`
+        if node.tag.startswith("tag:yaml.org,2002:"):
+            return _explicit(node.tag, text)
     if _NULL.match(text):
         return None
     if _BOOL_TRUE.match(text):
@@ -180,13 +255,6 @@ def _scalar(node: yaml.ScalarNode) -> Any:
         sign = "-" if text.startswith("-") else ""
         return Decimal(sign + ("NaN" if text.lower().endswith("nan") else "Infinity"))
     return text
-
-
-# Tags PyYAML's resolver assigns to plain scalars by itself; we resolve those ourselves.
-_IMPLICIT_TAGS = frozenset(
-    f"tag:yaml.org,2002:{name}"
-    for name in ("null", "bool", "int", "float", "str", "timestamp", "value", "merge")
-)
 
 
 def _explicit(tag: str, text: str) -> Any:
