@@ -154,3 +154,25 @@ def test_generated_output_is_black_formatted() -> None:
         if black.format_str(text := path.read_text(), mode=mode) != text
     ]
     assert not unformatted
+
+
+def test_every_name_generated_modules_import_is_reserved() -> None:
+    """A schema class named like something a generated module imports would shadow it."""
+    import ast
+
+    from esgen.schema._names import GENERATED_MODULE_NAMES
+
+    imported: dict[str, Path] = {}
+    files = [f for c in PASSING for f in c.expected.rglob("*.py")] + _generated_files()
+    context_packages = {p.name for root in _source_roots() for p in root.iterdir() if p.is_dir()}
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                if node.module.split(".")[0] in context_packages:
+                    continue  # the context's own names, which the validator claims
+                for alias in node.names:
+                    name = alias.asname or alias.name
+                    if name[:1].isupper() and not name.isupper():
+                        imported.setdefault(name, path)
+    missing = {n: str(p) for n, p in imported.items() if n not in GENERATED_MODULE_NAMES}
+    assert not missing, missing
