@@ -208,7 +208,7 @@ def test_missing_schema_folder_is_a_usage_error(tmp_path: Path) -> None:
     with chdir(tmp_path):
         result = run("compat", "nowhere", "--against", "main")
     assert result.exit_code == EXIT_INPUT
-    assert "schema folder nowhere does not exist" in result.output
+    assert "schema folder 'nowhere' does not exist" in result.output
 
 
 def test_cli_formats_match_the_package() -> None:

@@ -216,3 +216,57 @@ def test_shallow_hint_for_tags_and_commits(tmp_path: Path, ref: str) -> None:
         else "git fetch --depth=1 origin tag v9.9"
     )
     assert expected in result.stderr
+
+
+def test_schema_files_that_are_symbolic_links_are_read_through_at_the_ref(
+    tmp_path: Path,
+) -> None:
+    """On disk a linked schema file is read through its link; at a ref it must be too,
+    or a change to the shared file would pass as "every event is new"."""
+    project = make_project(tmp_path / "p")
+    shared = project / "shared"
+    shared.mkdir()
+    git(project, "mv", "model/shop.yaml", "shared/shop.yaml")
+    (project / "model" / "shop.yaml").symlink_to(Path("..") / "shared" / "shop.yaml")
+    (project / "model" / "gone.yaml").symlink_to(Path("..") / "nowhere.yaml")  # dangling
+    git(project, "add", ".")
+    git(project, "commit", "-q", "-m", "share the schema")
+    text = (shared / "shop.yaml").read_text()
+    (shared / "shop.yaml").write_text(text.replace("total: decimal\n", "total: int\n"))
+    with chdir(project):
+        result = run("compat", "--against", "main")
+    assert result.exit_code == EXIT_BREAKING, result.output
+    assert "error[ES103]" in result.output and "decimal -> int" in result.output
+
+    outside = tmp_path / "elsewhere.yaml"
+    outside.write_text(SHOP_V1.replace("context: shop", "context: other"))
+    (project / "model" / "outside.yaml").symlink_to(outside)
+    git(project, "add", ".")
+    git(project, "commit", "-q", "-m", "a link out of the repository")
+    with chdir(project):
+        result = run("compat", "--against", "main")
+    assert result.exit_code == EXIT_INPUT
+    assert "model/outside.yaml is a symbolic link to" in result.stderr
+    assert "outside the repository" in result.stderr
+
+
+def test_a_repository_git_distrusts_says_how_to_trust_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = make_project(tmp_path / "p")
+    # git's own switch for "the repository belongs to someone else", as in CI containers.
+    monkeypatch.setenv("GIT_TEST_ASSUME_DIFFERENT_OWNER", "1")
+    with chdir(project):
+        result = run("compat", "--against", "main")
+    assert result.exit_code == EXIT_INPUT
+    assert "it belongs to another user" in result.stderr
+    assert f"safe.directory {project.resolve()}`" in result.stderr
+
+
+def test_a_path_that_does_not_exist_is_not_taken_for_a_ref(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    with chdir(project):
+        result = run("compat", "--against", "../no/such/folder")
+    assert result.exit_code == EXIT_INPUT
+    assert "--against ../no/such/folder: no such file or folder" in result.stderr
+    assert "git fetch" not in result.stderr

@@ -171,7 +171,7 @@ class Comparison:
                 if new.version in published or previous is None:
                     continue
                 analysis = analyse_step(pair.name, previous, new, pair.new_ctx.user_type)
-                steps.append(Step(pair, analysis, pair.new.compatibility))
+                steps.append(Step(pair, analysis, _stricter(pair)))
         return steps
 
     @cached_property
@@ -189,3 +189,26 @@ class Comparison:
                 if before != fingerprint(version_record(new, pair.new_ctx)):
                     changed.append((pair, old, new))
         return changed
+
+
+_GUARANTEES: dict[Compatibility, frozenset[str]] = {
+    "none": frozenset(),
+    "backward": frozenset({"backward"}),
+    "forward": frozenset({"forward"}),
+    "full": frozenset({"backward", "forward"}),
+}
+
+
+def _stricter(pair: EventPair) -> Compatibility:
+    """The mode a new version is checked under: everything the published mode promised
+    and everything the new one promises. Relaxing an event's mode in the same change
+    that needs the relaxation would otherwise let the change switch off its own check;
+    a relaxed mode applies once it is published."""
+    assert pair.new is not None
+    promised = _GUARANTEES[pair.new.compatibility]
+    if pair.old is not None:
+        promised |= _GUARANTEES[pair.old.compatibility]
+    for mode, same in _GUARANTEES.items():
+        if same == promised:
+            return mode
+    raise AssertionError(promised)  # pragma: no cover - every union is a mode

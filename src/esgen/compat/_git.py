@@ -35,12 +35,25 @@ def repository_root(path: Path) -> Path:
     """The top folder of the work tree that holds `path`."""
     where = path if path.is_dir() else path.parent
     result = _git(where, "rev-parse", "--show-toplevel")
+    if result.returncode != 0 and b"dubious ownership" in result.stderr:
+        # Common in CI containers, where the checkout belongs to another user.
+        raise GitError(
+            f"git refuses the repository at {where}: it belongs to another user. Mark it "
+            f"safe: `git config --global --add safe.directory {_top_folder(where)}`"
+        )
     if result.returncode != 0:
         raise GitError(
             f"{where} is not inside a git repository; --against needs a git ref there, "
             "or pass a folder (--against PATH) or compare with esgen.lock (no --against)"
         )
     return Path(os.fsdecode(result.stdout.strip())).resolve()
+
+
+def _top_folder(path: Path) -> str:
+    """The repository's top folder as git names it in safe.directory."""
+    # Trusting every folder for this one read-only question, to learn the name to trust.
+    top = _git(path, "-c", "safe.directory=*", "rev-parse", "--show-toplevel")
+    return os.fsdecode(top.stdout.strip()) if top.returncode == 0 else str(path.resolve())
 
 
 @dataclass(frozen=True)
@@ -111,7 +124,7 @@ def read_tree(root: Path, ref: str, folder: Path) -> GitSnapshot:
     listing = _git(root, *args, *(["--", prefix] if prefix else []))
     if listing.returncode != 0:
         raise GitError(f"git ls-tree failed: {listing.stderr.decode(errors='replace').strip()}")
-    blobs: list[tuple[str, str]] = []
+    blobs: list[tuple[str, str, bool]] = []
     for entry in listing.stdout.split(b"\0"):
         if not entry:
             continue
@@ -119,29 +132,45 @@ def read_tree(root: Path, ref: str, folder: Path) -> GitSnapshot:
         mode, kind, sha = meta.decode().split()
         path = os.fsdecode(raw_path)
         inside = path[len(prefix) + 1 :] if prefix else path
-        # The same files as find_schema_files on disk: YAML, not in hidden folders, no links.
-        if kind != "blob" or mode == "120000" or not path.endswith(_SUFFIXES):
+        # The same files as find_schema_files on disk: YAML, not in hidden folders.
+        if kind != "blob" or not path.endswith(_SUFFIXES):
             continue
         if any(part.startswith(".") for part in inside.split("/")):
             continue
-        blobs.append((path, sha))
+        # A symbolic link is read through, as on disk, by naming it by its path.
+        link = mode == "120000"
+        blobs.append((path, f"{commit}:{path}" if link else sha, link))
     return GitSnapshot(root, ref, commit, prefix, _cat(root, blobs))
 
 
-def _cat(root: Path, blobs: list[tuple[str, str]]) -> dict[str, str]:
+def _cat(root: Path, blobs: list[tuple[str, str, bool]]) -> dict[str, str]:
     if not blobs:
         return {}
-    result = _git(
-        root, "cat-file", "--batch", stdin="".join(f"{sha}\n" for _, sha in blobs).encode()
-    )
+    names = "".join(f"{name}\n" for _, name, _ in blobs).encode()
+    result = _git(root, "cat-file", "--batch", "--follow-symlinks", stdin=names)
     if result.returncode != 0:
         raise GitError(f"git cat-file failed: {result.stderr.decode(errors='replace').strip()}")
     out = result.stdout
     files: dict[str, str] = {}
     at = 0
-    for path, _ in blobs:
+    for path, _, link in blobs:
         header_end = out.index(b"\n", at)
-        header = out[at:header_end].decode().split()
+        header = out[at:header_end].decode(errors="replace").split()
+        if len(header) == 2 and header[1] == "missing" and link:
+            at = header_end + 1
+            continue  # a dangling link, which find_schema_files skips on disk too
+        if len(header) == 2 and header[0] in ("dangling", "loop", "notdir", "symlink"):
+            # A link that leads nowhere in the tree: the reply carries its target.
+            start = header_end + 1
+            target = out[start : start + int(header[1])].decode(errors="replace")
+            at = start + int(header[1]) + 1
+            if header[0] == "symlink":
+                raise GitError(
+                    f"{path} is a symbolic link to {target}, outside the repository, so "
+                    "its content at the ref is not in git; compare with a folder instead "
+                    "(--against PATH)"
+                )
+            continue
         if len(header) != 3:  # "<sha> missing": a partial clone that cannot fetch it
             raise GitError(f"git cannot read {path} ({' '.join(header[1:])})")
         start = header_end + 1

@@ -115,6 +115,8 @@ def command_field_same_type(c: Comparison) -> Iterator[Hit]:
     for pair, m in _command_misfits(c):
         if m.kind is MisfitKind.ENUM:
             what = f"no longer accepts {m.data}"
+        elif m.kind in (MisfitKind.TYPE, MisfitKind.NULL) and m.data == m.reader:
+            what = f"its type {m.reader} changed what it accepts"
         elif m.kind in (MisfitKind.TYPE, MisfitKind.NULL):
             what = f"changed from {m.data} to {m.reader}"
         else:
