@@ -194,6 +194,38 @@ def test_missing_schema_dir_argument_is_a_usage_error(tmp_path: Path) -> None:
     assert "schema folder 'does-not-exist' does not exist" in result.stderr
 
 
+def test_a_file_given_as_the_schema_folder_is_named_as_a_file(tmp_path: Path) -> None:
+    (tmp_path / "shop.yaml").write_text("context: shop\n")
+    with chdir(tmp_path):
+        result = run("generate", "shop.yaml")
+    assert result.exit_code == 2
+    assert "schema folder 'shop.yaml' is a file, not a folder" in result.stderr
+
+
+def test_an_unwritable_output_file_is_an_error_and_changes_nothing(tmp_path: Path) -> None:
+    shutil.copytree(CASES / "basic" / "schemas", tmp_path / "schemas")
+    with chdir(tmp_path):
+        assert run("generate", "schemas", "--out", "src").exit_code == 0
+        before = {p: p.read_bytes() for p in (tmp_path / "src").rglob("*") if p.is_file()}
+        schema = tmp_path / "schemas" / "library.yaml"
+        text = schema.read_text().replace("A book joined the catalogue.", "A book arrived.")
+        projection = (
+            "projections:\n  Loans: {consumes: [BookLent], key: member, fields: {member: str}}\n"
+        )
+        schema.write_text(text + projection)
+        # The new projection's folder cannot be made: a file stands in its place
+        # (permission bits would not stop root, which CI may run as).
+        (tmp_path / "src" / "library" / "projections").write_text("in the way")
+        result = run("generate", "schemas", "--out", "src")
+    assert result.exit_code == 2, result.output
+    assert "esgen: error: cannot write src/library/projections/" in result.stderr
+    assert "nothing was changed" in result.stderr
+    assert "Traceback" not in result.output
+    after = {p: p.read_bytes() for p in (tmp_path / "src").rglob("*") if p.is_file()}
+    del after[tmp_path / "src" / "library" / "projections"]
+    assert after == before, "the event module must not have been rewritten"
+
+
 def test_an_empty_schema_dir_is_reported(tmp_path: Path) -> None:
     (tmp_path / "schemas").mkdir()
     with chdir(tmp_path):

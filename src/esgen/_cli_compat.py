@@ -42,11 +42,9 @@ def _settings(schema_dir: Path | None) -> Settings:
         settings = load_settings(Path.cwd()).with_overrides(schema_dir, None, None)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    if not settings.schema_dir.is_dir():
-        raise click.UsageError(
-            f"schema folder {settings.schema_dir} does not exist; pass SCHEMA_DIR or set "
-            "schema_dir in [tool.esgen]"
-        )
+    from esgen.cli import check_schema_dir
+
+    check_schema_dir(settings, given=schema_dir is not None)
     return settings
 
 
@@ -72,7 +70,7 @@ def _folder_schema_dir(folder: Path) -> Path:
 
 
 def _against(against: str | None, settings: Settings, lock_file: Path | None) -> Side:
-    from esgen.compat import LOCK_NAME, directory_side, git_side, load_lock
+    from esgen.compat import LOCK_NAME, CompatError, directory_side, git_side, load_lock
 
     if against is None:
         return load_lock(lock_file or settings.root / LOCK_NAME)
@@ -81,6 +79,9 @@ def _against(against: str | None, settings: Settings, lock_file: Path | None) ->
         return load_lock(path)
     if path.is_dir():
         return directory_side(_folder_schema_dir(path))
+    if against.startswith(("/", "./", "../", "~")) or against in (".", ".."):
+        # No git ref can be spelt like this: it was meant as a path.
+        raise CompatError(f"--against {against}: no such file or folder")
     return git_side(settings.schema_dir, against)
 
 

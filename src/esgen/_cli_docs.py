@@ -35,8 +35,14 @@ def docs(
     [tool.esgen] of the project esgen runs in.
     """
     from esgen._errors import EsgenError
-    from esgen.cli import EXIT_SCHEMA, UsageError, _fail_schema, _shown
-    from esgen.codegen import apply_plan
+    from esgen.cli import (
+        EXIT_SCHEMA,
+        UsageError,
+        _fail_schema,
+        _shown,
+        check_schema_dir,
+        write_plan,
+    )
     from esgen.config import ConfigError, load_settings
     from esgen.docs import plan_docs
 
@@ -44,12 +50,7 @@ def docs(
         settings = load_settings(Path.cwd()).with_overrides(schema_dir, None, None)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    if not settings.schema_dir.is_dir():
-        where = f" (from {_shown(settings.config_file)})" if settings.config_file else ""
-        raise UsageError(
-            f"schema folder {_shown(settings.schema_dir)!r} does not exist{where}; "
-            "pass SCHEMA_DIR or set schema_dir in [tool.esgen]"
-        )
+    check_schema_dir(settings, given=schema_dir is not None)
     # --out, else docs_dir of [tool.esgen], else docs/ beside the schema folder in use.
     target = out_dir or settings.docs_dir
     try:
@@ -71,7 +72,7 @@ def docs(
             )
             sys.exit(EXIT_SCHEMA)
         return
-    apply_plan(plan)
+    write_plan(plan)
     counts: dict[str, int] = {}
     for change in plan.changes:
         counts[change.status.value] = counts.get(change.status.value, 0) + 1

@@ -67,8 +67,7 @@ def new(
     implementation in place of the scaffolds it replaces. Never overwrites a file: when
     any would clash, it lists them and writes nothing.
     """
-    from esgen.cli import UsageError, _shown
-    from esgen.codegen import apply_plan
+    from esgen.cli import UsageError, _shown, write_plan
     from esgen.config import ConfigError
     from esgen.newctx import (
         TemplateError,
@@ -103,7 +102,7 @@ def new(
     if plan.clashes:
         _report_clashes(plan, _shown)
         sys.exit(EXIT_CLASH)
-    apply_plan(plan.as_plan())
+    write_plan(plan.as_plan())
     _report(plan, _shown)
 
 

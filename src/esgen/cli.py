@@ -23,6 +23,7 @@ from esgen._version import __version__
 if TYPE_CHECKING:
     from esgen._runcache import RunCache
     from esgen.codegen import Plan
+    from esgen.config import Settings
 
 __all__ = ["main"]
 
@@ -51,6 +52,31 @@ def _fail_schema(exc: EsgenError) -> None:
         sys.exit(EXIT_SCHEMA)
     click.echo(f"esgen: error: {exc}", err=True)
     sys.exit(EXIT_SCHEMA)
+
+
+def check_schema_dir(settings: Settings, *, given: bool) -> None:
+    """A usage error unless the schema folder in use is a folder."""
+    path = settings.schema_dir
+    if path.is_dir():
+        return
+    what = "is a file, not a folder" if path.exists() else "does not exist"
+    config = settings.config_file
+    where = f" (from {_shown(config)})" if config is not None and not given else ""
+    raise UsageError(
+        f"schema folder {_shown(path)!r} {what}{where}; "
+        "pass SCHEMA_DIR or set schema_dir in [tool.esgen]"
+    )
+
+
+def write_plan(plan: Plan) -> None:
+    """Write a plan's changes; a file that cannot be written is an error, not a traceback."""
+    from esgen.codegen import WriteError, apply_plan
+
+    try:
+        apply_plan(plan)
+    except WriteError as exc:
+        click.echo(f"esgen: error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -110,13 +136,7 @@ def generate(
         )
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    if not settings.schema_dir.is_dir():
-        config = settings.config_file
-        where = f" (from {_shown(config)})" if config is not None and schema_dir is None else ""
-        raise UsageError(
-            f"schema folder {_shown(settings.schema_dir)!r} does not exist{where}; "
-            "pass SCHEMA_DIR or set schema_dir in [tool.esgen]"
-        )
+    check_schema_dir(settings, given=schema_dir is not None)
     cache = RunCache.for_run(
         settings.schema_dir,
         settings.out_dir,
@@ -133,7 +153,7 @@ def generate(
         click.echo(f"esgen: {skipped}{len(generated)} unchanged")
         return
 
-    from esgen.codegen import apply_plan, plan_generation
+    from esgen.codegen import plan_generation
 
     try:
         plan = plan_generation(
@@ -156,7 +176,7 @@ def generate(
         if not pending:
             _remember(cache, plan, settings.tests_dir)
         return
-    apply_plan(plan)
+    write_plan(plan)
     _remember(cache, plan, settings.tests_dir)
     counts: dict[str, int] = {}
     for change in plan.changes:

@@ -5,7 +5,7 @@ from esgen.codegen._build import build_ir
 from esgen.codegen._generate import plan_generation
 from esgen.codegen._obligations import Obligation
 from esgen.codegen._render import RenderedFile, render
-from esgen.codegen._write import Change, Plan, Status, apply_plan, make_plan
+from esgen.codegen._write import Change, Plan, Status, WriteError, apply_plan, make_plan
 
 __all__ = [
     "FORMATTERS",
@@ -16,6 +16,7 @@ __all__ = [
     "Plan",
     "RenderedFile",
     "Status",
+    "WriteError",
     "apply_plan",
     "build_ir",
     "make_plan",
