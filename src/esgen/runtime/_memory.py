@@ -7,6 +7,7 @@ on SQLite or PostgreSQL; the shared contract suite checks that.
 
 from __future__ import annotations
 
+import json
 import threading
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -15,11 +16,13 @@ from datetime import datetime
 from esgen.runtime._errors import StreamNotFound
 from esgen.runtime._ports import (
     DEFAULT_PAGE_SIZE,
+    INVALID_DATA,
     EventStore,
     SnapshotStore,
     check_expected_version,
     check_snapshot_fits,
     validate_append_args,
+    validate_new_events,
     validate_page_args,
     validate_read_args,
     validate_wait_args,
@@ -60,6 +63,7 @@ class MemoryEventStore(EventStore, SnapshotStore):
         snapshot: Snapshot | None = None,
     ) -> AppendResult:
         validate_append_args(stream_id, expected_version)
+        validate_new_events(events)
         with self._lock:
             stream = self._streams.get(stream_id)
             actual = len(stream) if stream else 0
@@ -78,6 +82,7 @@ class MemoryEventStore(EventStore, SnapshotStore):
             last_metadata: object = None
             metadata_json = ""
             for event in events:
+                _check_json(event.data)
                 if event.metadata is not last_metadata:
                     last_metadata = event.metadata
                     metadata_json = encode_metadata(event.metadata)
@@ -168,3 +173,15 @@ class MemoryEventStore(EventStore, SnapshotStore):
 
 def _recorded_at(record: RecordedEvent) -> datetime:
     return record.recorded_at
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(name)
+
+
+def _check_json(data: str) -> None:
+    # The other backends' databases check this; the memory store must refuse the same.
+    try:
+        json.loads(data, parse_constant=_refuse_constant)
+    except (TypeError, ValueError):
+        raise ValueError(INVALID_DATA) from None

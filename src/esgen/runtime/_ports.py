@@ -201,6 +201,21 @@ def validate_append_args(stream_id: str, expected: int | ExpectedVersion) -> Non
         )
 
 
+def validate_new_events(events: Sequence[NewEvent]) -> None:
+    """The same refusal from every backend, before anything is written."""
+    for event in events:
+        if not isinstance(event.event_type, str) or not event.event_type:
+            raise ValueError(f"event type must be a non-empty str (got {event.event_type!r})")
+        version = event.event_version
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ValueError(
+                f"event version of {event.event_type!r} must be an int >= 1 (got {version!r})"
+            )
+
+
+INVALID_DATA = "event data must be JSON text, as Event.model_dump_json() gives (no NaN)"
+
+
 def validate_read_args(from_version: int, to_version: int | None, limit: int | None) -> None:
     if from_version < 1:
         raise ValueError(f"from_version must be >= 1 (got {from_version})")

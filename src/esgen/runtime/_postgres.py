@@ -34,12 +34,14 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 from esgen.runtime._errors import BackendError, BackendUnavailable, ConcurrencyError, StreamNotFound
 from esgen.runtime._ports import (
     DEFAULT_PAGE_SIZE,
+    INVALID_DATA,
     EventStore,
     SnapshotStore,
     StoredData,
     check_expected_version,
     check_snapshot_fits,
     validate_append_args,
+    validate_new_events,
     validate_page_args,
     validate_read_args,
     validate_wait_args,
@@ -379,6 +381,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
         snapshot: Snapshot | None = None,
     ) -> AppendResult:
         validate_append_args(stream_id, expected_version)
+        validate_new_events(events)
         if not events:
             actual = self.stream_version(stream_id)
             check_expected_version(stream_id, expected_version, actual)
@@ -444,6 +447,8 @@ class PostgresEventStore(EventStore, SnapshotStore):
                     row = conn.execute(self._sql.append, params).fetchone()
         except pg_errors.InvalidParameterValue as exc:
             raise ValueError(_reason(exc)) from exc
+        except pg_errors.InvalidTextRepresentation as exc:  # data the json type refuses
+            raise ValueError(INVALID_DATA) from exc
         except psycopg.Error as exc:
             error = self._error(f"append to stream {stream_id!r}", exc)
             if _connection_lost(exc):

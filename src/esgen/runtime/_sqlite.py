@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING, Literal
 from esgen.runtime._errors import BackendError, ConcurrencyError, StreamNotFound
 from esgen.runtime._ports import (
     DEFAULT_PAGE_SIZE,
+    INVALID_DATA,
     EventStore,
     SnapshotStore,
     StoredData,
     check_expected_version,
     check_snapshot_fits,
     validate_append_args,
+    validate_new_events,
     validate_page_args,
     validate_read_args,
 )
@@ -64,7 +66,7 @@ _SCHEMA = (
         stream_version INTEGER NOT NULL CHECK (stream_version >= 1),
         event_type     TEXT    NOT NULL,
         event_version  INTEGER NOT NULL CHECK (event_version >= 1),
-        data           TEXT    NOT NULL,
+        data           TEXT    NOT NULL CHECK (json_valid(data)),
         event_id       TEXT    NOT NULL,
         metadata       TEXT    NOT NULL,
         recorded_at    TEXT    NOT NULL,
@@ -263,6 +265,7 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         snapshot: Snapshot | None = None,
     ) -> AppendResult:
         validate_append_args(stream_id, expected_version)
+        validate_new_events(events)
         conn = self._conn()
         joined = conn.in_transaction
         try:
@@ -280,6 +283,10 @@ class SQLiteEventStore(EventStore, SnapshotStore):
                     _rollback(conn)
                 raise
         except sqlite3.IntegrityError as exc:
+            if "json_valid" in str(exc):
+                raise ValueError(INVALID_DATA) from exc
+            if "UNIQUE" not in str(exc):
+                raise BackendError(f"append to stream {stream_id!r} refused: {exc}") from exc
             # Only reachable if something bypassed the write lock; same meaning, same error.
             actual = self.stream_version(stream_id)
             raise ConcurrencyError(stream_id, expected_version, actual) from exc

@@ -254,6 +254,25 @@ class EventStoreContract(_StoreFixtures):
         with pytest.raises(ValueError, match="stream id"):
             store.append("", _events(1), ExpectedVersion.ANY)
 
+    @pytest.mark.parametrize(
+        ("event", "match"),
+        [
+            (NewEvent("Thing", 0, "{}"), "event version"),
+            (NewEvent("Thing", True, "{}"), "event version"),
+            (NewEvent("", 1, "{}"), "event type"),
+            (NewEvent("Thing", 1, "not json"), "JSON text"),
+            (NewEvent("Thing", 1, '{"amount": NaN}'), "JSON text"),
+        ],
+        ids=["version 0", "bool version", "no type", "not JSON", "NaN"],
+    )
+    def test_an_event_no_reader_could_decode_is_refused_and_nothing_written(
+        self, store: EventStore, event: NewEvent, match: str
+    ) -> None:
+        with pytest.raises(ValueError, match=match):
+            store.append("s", [*_events(1), event], ExpectedVersion.NO_STREAM)
+        assert store.stream_version("s") == 0
+        assert store.head_position() == 0
+
     def test_append_is_all_or_nothing(self, store: EventStore) -> None:
         store.append("other", _events(1), ExpectedVersion.NO_STREAM)
         events = [*_events(2), NewEvent("Thing", 1, "{}", {"bad": object()})]
