@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 import pytest
 from harness import EXAMPLES
 
-from esgen.runtime import NewEvent, SQLiteEventStore, command_context
+from esgen.runtime import NewEvent, SQLiteEventStore, UnknownEventType, command_context
 from esgen.runtime.testing import ManualClock
 
 sys.path.insert(0, str(EXAMPLES / "bank" / "src"))
@@ -235,6 +235,31 @@ def test_the_command_line_runs_the_contexts_projections_and_sagas(
     assert rows == {"Ada": "99", "Grace": "1"}
 
 
+def test_the_command_line_never_makes_another_database_a_store(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from harness import chdir
+
+    from esgen.cli import main
+
+    other = tmp_path / "app.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE customers (name TEXT)")
+    outside = tmp_path / "no-project"
+    outside.mkdir()
+    runner = CliRunner()
+    with chdir(EXAMPLES / "bank"):
+        status = runner.invoke(main, ["projections", "status", "--store", str(other)])
+        sagas = runner.invoke(main, ["sagas", "run", "--store", str(other)])
+    with chdir(outside):
+        lost = runner.invoke(main, ["projections", "status", "--store", str(other)])
+    assert status.exit_code == 2 and "holds no esgen event store" in status.output
+    assert sagas.exit_code == 2 and "holds no esgen event store" in sagas.output
+    assert lost.exit_code == 2 and "schema folder 'schemas' does not exist" in lost.output
+    with sqlite3.connect(other) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master")]
+    assert tables == ["customers"], "nothing was added to the database"
+
+
 def test_a_saga_deployed_onto_history_does_not_replay_it(
     tmp_path: Path, clock: ManualClock
 ) -> None:
@@ -278,3 +303,42 @@ def test_a_second_starting_event_does_not_restart_the_saga(bank: BankService) ->
     for runner in bank.sagas():
         runner.catch_up()
     assert bank.store.head_position() == before + 1, "no command was sent again"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        NotImplementedError("Account.handle_deposit_money"),
+        KeyError("balance"),
+        UnknownEventType("event type 'MoneyDeposited' is stored at version 9"),
+    ],
+    ids=["unwritten handler", "bug", "unreadable event"],
+)
+def test_an_error_that_is_no_refusal_leaves_the_event_to_be_handled_again(
+    bank: BankService, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    from bank.domain.account import Account
+
+    def broken(self: Account, command: DepositMoney) -> Any:
+        raise error
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Account, "handle_deposit_money", broken)
+        transfer_id = uuid4()
+        bank.dispatch(
+            RequestTransfer(
+                transfer_id=transfer_id, source_account=ADA, target_account=GRACE, amount=eur("5")
+            )
+        )
+        for runner in bank.sagas():
+            with pytest.raises(type(error)):
+                runner.catch_up()
+        instance = saga(bank, transfer_id)
+        assert instance.status == "running", instance.reason
+        assert not instance.compensated
+        assert balance(bank, GRACE) == Decimal(0)
+    # Once the code is fixed, the same event is handled again and the transfer completes.
+    for runner in bank.sagas():
+        runner.catch_up()
+    assert saga(bank, transfer_id).status == "completed"
+    assert balance(bank, ADA) == Decimal(95) and balance(bank, GRACE) == Decimal(5)

@@ -10,9 +10,9 @@ import importlib
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -21,11 +21,13 @@ __all__ = ["projections", "sagas"]
 STORE_HELP = "The event store: a SQLite file path, or a postgresql:// DSN."
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise click.UsageError(message)
 
 
 def _open_store(location: str, schema: str) -> Any:
+    """The store at `location`, which must already be an esgen event store: these commands
+    never turn another database (or a mistyped schema) into one."""
     from esgen.runtime import SQLiteEventStore
 
     if location.startswith(("postgresql://", "postgres://")):
@@ -33,18 +35,71 @@ def _open_store(location: str, schema: str) -> Any:
             from esgen.runtime import PostgresEventStore
         except ImportError as exc:
             _fail(f"PostgreSQL support is not installed ({exc}); pip install 'esgen[postgres]'")
+        _require_postgres_store(location, schema)
         return PostgresEventStore(location, schema=schema)
     path = Path(location)
     if not path.exists():
         _fail(f"no event store at {location!r} (a SQLite file path, or a postgresql:// DSN)")
+    _require_sqlite_store(path)
     return SQLiteEventStore(path)
 
 
-def _service(context: str | None, store: Any) -> Any:
-    from esgen.config import load_settings
+_NOT_A_STORE = "the application creates its tables the first time it opens the store"
+
+
+def _require_sqlite_store(path: Path) -> None:
+    import sqlite3
+
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            found = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'esgen_events'"
+            ).fetchone()
+    except sqlite3.DatabaseError as exc:
+        _fail(f"{path} is not a SQLite database ({exc})")
+    if found is None:
+        _fail(f"{path} holds no esgen event store (no esgen_events table); {_NOT_A_STORE}")
+
+
+def _require_postgres_store(dsn: str, schema: str) -> None:
+    import psycopg
+
+    from esgen.runtime import BackendUnavailable
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=10, autocommit=True) as db:
+            row = db.execute(
+                "SELECT 1 FROM information_schema.tables "
+                "WHERE table_schema = %s AND table_name = 'esgen_events'",
+                (schema,),
+            ).fetchone()
+    except psycopg.Error as exc:
+        raise BackendUnavailable(f"cannot reach PostgreSQL: {exc}".strip()) from None
+    if row is None:
+        _fail(f"schema {schema!r} holds no esgen event store (no esgen_events table); "
+              f"check --schema, or {_NOT_A_STORE}")  # fmt: skip
+
+
+@contextmanager
+def _opened(location: str, schema: str) -> Iterator[Any]:
+    store = _open_store(location, schema)
+    try:
+        yield store
+    finally:
+        store.close()  # a PostgreSQL pool left to the garbage collector complains
+
+
+def _service_class(context: str | None) -> Any:
+    """The context's generated service class, found before any store is opened."""
+    from esgen.cli import check_schema_dir
+    from esgen.config import ConfigError, load_settings
     from esgen.schema import SchemaError, load_schema_dir, pascal
 
-    settings = load_settings(Path.cwd())
+    try:
+        settings = load_settings(Path.cwd())
+    except ConfigError as exc:
+        _fail(str(exc))
+    check_schema_dir(settings, given=False)
     try:
         schema = load_schema_dir(settings.schema_dir)
     except SchemaError as exc:
@@ -66,7 +121,7 @@ def _service(context: str | None, store: Any) -> Any:
         _fail(f"no generated {context}.service in {settings.out_dir}: run esgen generate")
     except Exception as exc:  # the user's own code: say where, without a traceback
         raise click.ClickException(f"importing {context}.service failed: {exc!r}") from exc
-    return getattr(module, f"{pascal(context)}Service")(store)
+    return getattr(module, f"{pascal(context)}Service")
 
 
 @contextmanager
@@ -105,11 +160,13 @@ def projections() -> None:
     """Catch up, follow, rebuild or inspect the projections of a context."""
 
 
-def _runner(store: str, schema: str, context: str | None) -> Any:
-    service = _service(context, _open_store(store, schema))
-    if not hasattr(service, "projections"):
+@contextmanager
+def _runner(store: str, schema: str, context: str | None) -> Iterator[Any]:
+    service_class = _service_class(context)
+    if not hasattr(service_class, "projections"):
         _fail("the context declares no projections")
-    return service.projections()
+    with _opened(store, schema) as opened:
+        yield service_class(opened).projections()
 
 
 @projections.command("status")
@@ -123,11 +180,12 @@ def _runner(store: str, schema: str, context: str | None) -> Any:
 @click.option("--context", help="The context, when the schema has several.")
 def status(store: str, schema: str, context: str | None) -> None:
     """Show each projection's generation, checkpoint and how far behind it is."""
-    for item in _runner(store, schema, context).status():
-        click.echo(
-            f"{item.name:30} generation {item.generation}  at {item.position} of {item.head}"
-            f"  ({item.behind} behind)"
-        )
+    with _runner(store, schema, context) as runner:
+        for item in runner.status():
+            click.echo(
+                f"{item.name:30} generation {item.generation}  at {item.position} of "
+                f"{item.head}  ({item.behind} behind)"
+            )
 
 
 @projections.command("catch-up")
@@ -142,17 +200,17 @@ def status(store: str, schema: str, context: str | None) -> None:
 @click.option("--follow", is_flag=True, help="Keep following new events until interrupted.")
 def catch_up(store: str, schema: str, context: str | None, follow: bool) -> None:
     """Apply every event recorded since each projection's checkpoint."""
-    runner = _runner(store, schema, context)
-    behind = sum(item.behind for item in runner.status())
-    with _progress("catching up", behind) as progress:
-        handled = runner.catch_up(progress)
-    click.echo(f"esgen: {handled} event(s) applied; projections are up to date")
-    if follow:
-        stop = threading.Event()
-        try:
-            runner.run(stop)
-        except KeyboardInterrupt:
-            stop.set()
+    with _runner(store, schema, context) as runner:
+        behind = sum(item.behind for item in runner.status())
+        with _progress("catching up", behind) as progress:
+            handled = runner.catch_up(progress)
+        click.echo(f"esgen: {handled} event(s) applied; projections are up to date")
+        if follow:
+            stop = threading.Event()
+            try:
+                runner.run(stop)
+            except KeyboardInterrupt:
+                stop.set()
 
 
 @projections.command("rebuild")
@@ -170,17 +228,17 @@ def rebuild(names: tuple[str, ...], store: str, schema: str, context: str | None
 
     Readers keep the current read model until the rebuilt one has caught up.
     """
-    runner = _runner(store, schema, context)
-    known = list(runner.projections)
-    chosen = list(names) or known
-    unknown = [n for n in chosen if n not in known]
-    if unknown:
-        _fail(f"no projection {unknown[0]!r} (known: {', '.join(known)})")
-    head = runner.status()[0].head if known else 0
-    for name in chosen:
-        with _progress(f"rebuilding {name}", head) as progress:
-            handled = runner.rebuild(name, progress)
-        click.echo(f"esgen: {name} rebuilt from {handled} event(s)")
+    with _runner(store, schema, context) as runner:
+        known = list(runner.projections)
+        chosen = list(names) or known
+        unknown = [n for n in chosen if n not in known]
+        if unknown:
+            _fail(f"no projection {unknown[0]!r} (known: {', '.join(known)})")
+        head = runner.status()[0].head if known else 0
+        for name in chosen:
+            with _progress(f"rebuilding {name}", head) as progress:
+                handled = runner.rebuild(name, progress)
+            click.echo(f"esgen: {name} rebuilt from {handled} event(s)")
 
 
 @click.group(cls=_Group)
@@ -211,14 +269,15 @@ def run_sagas(
     The first run of a saga on a store starts at the store's head, so history does not
     send commands again, unless --from-beginning.
     """
-    service = _service(context, _open_store(store, schema))
-    if not hasattr(service, "sagas"):
+    service_class = _service_class(context)
+    if not hasattr(service_class, "sagas"):
         _fail("the context declares no sagas")
-    runners = service.sagas(start="beginning" if from_beginning else "now")
-    handled = sum(r.catch_up() for r in runners)
-    click.echo(f"esgen: sagas handled {handled} event(s)")
-    if follow:
-        _follow(runners)
+    with _opened(store, schema) as opened:
+        runners = service_class(opened).sagas(start="beginning" if from_beginning else "now")
+        handled = sum(r.catch_up() for r in runners)
+        click.echo(f"esgen: sagas handled {handled} event(s)")
+        if follow:
+            _follow(runners)
 
 
 def _follow(runners: list[Any]) -> None:

@@ -176,3 +176,31 @@ def test_the_bank_saga_and_projection_on_postgres(store: PostgresEventStore, sch
     projections.rebuild("account_balances")
     with connect(DSN) as conn:
         assert conn.execute(query).fetchall() == live
+
+
+def test_the_command_line_on_postgres_never_creates_a_store(
+    store: PostgresEventStore, schema: str
+) -> None:
+    from click.testing import CliRunner
+
+    from esgen.cli import main
+
+    mistyped = f"{schema}_typo"
+    old = Path.cwd()
+    os.chdir(EXAMPLES / "bank")
+    try:
+        runner = CliRunner()
+        good = runner.invoke(main, ["projections", "status", "--store", DSN, "--schema", schema])
+        typo = runner.invoke(main, ["projections", "status", "--store", DSN, "--schema", mistyped])
+    finally:
+        os.chdir(old)
+    assert good.exit_code == 0, good.output
+    assert "account_balances" in good.output
+    assert typo.exit_code == 2
+    assert f"schema {mistyped!r} holds no esgen event store" in typo.output
+    with connect(DSN) as conn:
+        found = conn.execute(
+            "SELECT count(*) FROM information_schema.schemata WHERE schema_name = %s",
+            (mistyped,),
+        ).fetchone()
+    assert found == (0,), "the mistyped schema was not created"

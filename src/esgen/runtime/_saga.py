@@ -27,7 +27,9 @@ from esgen.runtime._errors import (
     AggregateDefinitionError,
     BackendError,
     ConcurrencyError,
+    DecodeError,
     EventStoreError,
+    RegistryError,
 )
 from esgen.runtime._messages import Command, Event
 from esgen.runtime._ports import EventStore
@@ -360,8 +362,27 @@ def send_outbox(saga: Saga[Any], dispatch: Dispatch) -> None:
         saga.steps.append(command)
 
 
-# Errors that are not a domain's refusal of a command; everything else is.
-_NOT_A_REFUSAL = (BackendError, ConcurrencyError, TypeError, AttributeError, NameError)
+# Errors that are not a domain's refusal of a command; everything else is. A refusal
+# fails the workflow for good, so only what a handler raises on purpose may count as
+# one: the store failing, events this code cannot read, esgen's own wiring errors, an
+# unwritten handler and the usual signs of a bug leave the event to be handled again.
+_NOT_A_REFUSAL = (
+    BackendError,
+    ConcurrencyError,
+    DecodeError,
+    RegistryError,
+    TypeError,  # also UndeclaredEvent, UnhandledCommand, AggregateDefinitionError, ...
+    AttributeError,
+    NameError,
+    NotImplementedError,
+    AssertionError,
+    KeyError,
+    IndexError,
+    ArithmeticError,
+    ImportError,
+    RecursionError,
+    MemoryError,
+)
 
 
 def compensate(saga: Saga[Any], dispatch: Dispatch) -> None:
