@@ -117,14 +117,15 @@ def _describe(name: str, description: str, questions: tuple[Question, ...]) -> s
     return "\n".join(lines) + "\n"
 
 
-def _prompt(question: Question, default: str, check: Callable[[str], str]) -> str:
+def _prompt(question: Question, default: str, check: Callable[[str], object]) -> str:
     from esgen.newctx import TemplateError
 
     def value_proc(value: str) -> str:
         try:
-            return check(value)
+            check(value)  # asks again until the answer fits
         except TemplateError as exc:
             raise click.BadParameter(str(exc)) from None
+        return value
 
     choices = f" ({'/'.join(question.choices)})" if question.choices else ""
     answer: str = click.prompt(f"{question.help}{choices}", default=default, value_proc=value_proc)
@@ -173,8 +174,16 @@ def _report(plan: NewPlan, shown: Callable[[Path], str]) -> None:
     for note in plan.project.notes:
         click.echo(f"note: {note}")
     settings = plan.project.settings
+    root = plan.project.root
     click.echo("\nnext:")
+    if root.resolve() != Path.cwd().resolve():
+        # The commands below read the project's configuration from where they run.
+        click.echo(f"  cd {shown(root)}")
+
+    def inside(path: Path) -> str:
+        return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
     click.echo("  esgen generate --check   # clean: the code matches the schema")
-    click.echo(f"  python -m pytest {shown(settings.tests_dir / plan.context)}")
+    click.echo(f"  python -m pytest {inside(settings.tests_dir / plan.context)}")
     schema = next(c.path for c in plan.changes if c.path.is_relative_to(settings.schema_dir))
-    click.echo(f"  edit {shown(schema)}, then run `esgen generate`")
+    click.echo(f"  edit {inside(schema)}, then run `esgen generate`")

@@ -66,6 +66,38 @@ def test_every_shipped_template_works_at_once(template: str, tmp_path: Path) -> 
         assert "not written yet:" in tests.stdout, tests.stdout
 
 
+def test_the_next_steps_printed_work_as_printed(tmp_path: Path) -> None:
+    result = esgen_new("ledger", "--dir", "projects/ledger", "--no-input", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    steps = result.output.split("\nnext:\n", 1)[1].splitlines()
+    assert steps[0] == "  cd projects/ledger"
+    where = tmp_path / steps[0].split()[1]
+    check = steps[1].split("#")[0].split()
+    assert check == ["esgen", "generate", "--check"]
+    done = run([sys.executable, "-m", "esgen.cli", *check[1:]], where)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (where / steps[2].split()[-1]).is_dir(), "the tests folder to run"
+    assert (where / steps[3].split()[1].rstrip(",")).is_file(), "the schema to edit"
+
+
+def test_a_project_esgen_configures_without_pytest_gets_told_how(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n[tool.esgen]\nout_dir = "lib"\n'
+    )
+    result = esgen_new("shop", "--no-input", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "note: pytest must import the context from lib/: add pythonpath = ['lib']" in (
+        result.output
+    )
+    with (tmp_path / "pyproject.toml").open("a") as config:
+        config.write("[tool.pytest.ini_options]\npythonpath = ['lib']\n")
+    again = esgen_new("billing", "--no-input", cwd=tmp_path)
+    assert again.exit_code == 0, again.output
+    assert "note:" not in again.output
+    tests = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], tmp_path)
+    assert "ModuleNotFoundError" not in tests.stdout, tests.stdout
+
+
 def test_blank_in_a_fresh_project_works_at_once(tmp_path: Path) -> None:
     project = tmp_path / "shop-service"
     first = esgen_new("shop", "--dir", str(project), "--no-input")
@@ -273,6 +305,40 @@ def test_free_text_printed_without_quoting_is_refused(custom: Path, tmp_path: Pa
     values = resolve_answers(template, "books", {}, None)
     with pytest.raises(TemplateError, match="printed without quoting"):
         plan_new(template, values, locate_project(tmp_path / "p"))
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["title | trim", "title | upper", "title ~ ''", "'%s' % title", "title.strip()",
+     "title | replace('a', 'b')", "title | format", "[title] | join(',')"],
+)  # fmt: skip
+def test_no_filter_operator_or_method_unquotes_free_text(
+    custom: Path, tmp_path: Path, expression: str
+) -> None:
+    code = custom / "src" / "{{ context }}" / "domain" / "info.py.jinja"
+    code.parent.mkdir(parents=True)
+    code.write_text(f'INFO = "{{{{ {expression} }}}}"\n')
+    template = load_template(custom)
+    attack = 'x"; import os; os.system("echo PWNED") #'
+    values = resolve_answers(template, "books", {"title": attack}, None)
+    with pytest.raises(TemplateError):
+        plan_new(template, values, locate_project(tmp_path / "p"))
+
+
+def test_free_text_through_the_quoting_filters_is_data(custom: Path, tmp_path: Path) -> None:
+    code = custom / "src" / "{{ context }}" / "domain" / "info.py.jinja"
+    code.parent.mkdir(parents=True)
+    code.write_text("INFO = {{ title | pystr }}\nNAME = '{{ title | snake }}'\n")
+    template = load_template(custom)
+    attack = 'x"; import os; os.system("echo PWNED") #'
+    values = resolve_answers(template, "books", {"title": attack}, None)
+    plan = plan_new(template, values, locate_project(tmp_path / "p"))
+    (text,) = [c.new for c in plan.changes if c.path.name == "info.py"]
+    assert text is not None
+    namespace: dict[str, object] = {}
+    exec(compile(text, "info.py", "exec"), namespace)  # the rendered module, run as data
+    assert namespace["INFO"] == attack
+    assert str(namespace["NAME"]).isidentifier()
 
 
 def test_a_template_may_not_replace_generated_files(custom: Path, tmp_path: Path) -> None:

@@ -10,8 +10,10 @@ gets a small pyproject.toml.
 from __future__ import annotations
 
 import json
+import os
 import re
 import tomllib
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,11 +43,30 @@ def locate_project(start: Path) -> Project:
         return _fresh(start)
     for folder in (start, *start.parents):
         if (folder / "esgen.yaml").is_file():
-            return Project(folder, load_settings(folder), None)
+            settings = load_settings(folder)
+            return Project(folder, settings, None, _pytest_notes(folder, settings))
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file():
             return _existing(folder, pyproject)
     return _fresh(start)
+
+
+def _pytest_notes(root: Path, settings: Settings) -> tuple[str, ...]:
+    """For a project esgen already configures: does pytest find the generated packages?"""
+    folder = os.path.relpath(settings.out_dir, root).replace(os.sep, "/")
+    pyproject = root / "pyproject.toml"
+    paths: list[str] = []
+    if pyproject.is_file():
+        with suppress(tomllib.TOMLDecodeError, OSError):
+            options = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+            found = options.get("tool", {}).get("pytest", {}).get("ini_options", {})
+            paths = [str(p).rstrip("/") for p in found.get("pythonpath", [])]
+    if folder in paths or any((root / name).is_file() for name in _PYTEST_FILES):
+        return ()  # configured here, or in a file we do not read
+    return (
+        f"pytest must import the context from {folder}/: add pythonpath = [{folder!r}] "
+        "to [tool.pytest.ini_options] (or your pytest configuration)",
+    )
 
 
 def _default_settings(root: Path, config: Path) -> Settings:
@@ -80,7 +101,8 @@ def _existing(root: Path, pyproject: Path) -> Project:
         raise ConfigError(f"{pyproject}: invalid TOML: {exc}") from None
     tool = parsed.get("tool", {})
     if "esgen" in tool:
-        return Project(root, load_settings(root), None)
+        settings = load_settings(root)
+        return Project(root, settings, None, _pytest_notes(root, settings))
     newline = "\r\n" if "\r\n" in text else "\n"
     added = _toml_table("tool.esgen", _DEFAULTS, newline)
     notes = []

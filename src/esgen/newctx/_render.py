@@ -22,38 +22,78 @@ from jinja2.sandbox import SandboxedEnvironment
 from esgen.newctx._manifest import ROLES, Question, Template, TemplateError
 from esgen.schema import pascal, snake
 
-__all__ = ["Ask", "FreeText", "Rendered", "check_value", "render_template", "resolve_answers"]
+__all__ = [
+    "Answer",
+    "Ask",
+    "FreeText",
+    "Rendered",
+    "check_value",
+    "render_template",
+    "resolve_answers",
+]
 
 # role -> {path inside the role's folder: text}
 Rendered = dict[str, dict[PurePosixPath, str]]
 # Asks a person for a value: (question, default, check) -> an answer that passed `check`.
-Ask = Callable[[Question, str, Callable[[str], str]], str]
+Ask = Callable[[Question, str, Callable[[str], "Answer"]], str]
 
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 _PASCAL = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 _MAX_TEXT = 200
 
 
-class FreeText(str):
-    """An answer of kind `text`: only the quoting filters may print it."""
+class FreeText:
+    """An answer of kind `text`: only the quoting filters may print it.
 
-    __slots__ = ()
+    Deliberately not a str: a str would come back out of any filter (`trim`, `upper`),
+    operator (`~`, `%`) or method (`.strip()`) as a plain str that prints raw. Anything
+    that turns this into text goes through `__str__`, which refuses.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        raise TemplateError(_RAW_TEXT.format(shown=repr(self.text[:40])))
+
+    def __repr__(self) -> str:
+        return f"FreeText({self.text!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FreeText):
+            return self.text == other.text
+        if isinstance(other, str):
+            return self.text == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.text)
 
 
-def check_value(question: Question, value: str) -> str | FreeText:
+Answer = str | FreeText
+_RAW_TEXT = (
+    "free text ({shown}) printed without quoting; write `{{{{ value | yaml }}}}` in schema "
+    "files or `{{{{ value | pystr }}}}` in Python"
+)
+
+
+def _text(value: Any) -> str:
+    return value.text if isinstance(value, FreeText) else str(value)
+
+
+def check_value(question: Question, value: str) -> Answer:
     """The value if it fits the question; raises TemplateError saying what fits."""
     what = f"{question.name} must be"
     if question.kind == "snake":
-        if not _SNAKE.match(value) or keyword.iskeyword(value):
-            raise TemplateError(
-                f"{what} a snake_case name, e.g. {snake(pascal(value)) or 'orders'!r} "
-                f"(got {value!r})"
-            )
+        if not _fits(_SNAKE, value):
+            hint = _suggest(_SNAKE, snake(pascal(value)), "orders")
+            raise TemplateError(f"{what} a snake_case name, e.g. {hint!r} (got {value!r})")
     elif question.kind == "pascal":
-        if not _PASCAL.match(value) or keyword.iskeyword(value):
-            raise TemplateError(
-                f"{what} a PascalCase name, e.g. {pascal(value) or 'Order'!r} (got {value!r})"
-            )
+        if not _fits(_PASCAL, value):
+            hint = _suggest(_PASCAL, pascal(value), "Order")
+            raise TemplateError(f"{what} a PascalCase name, e.g. {hint!r} (got {value!r})")
     elif question.kind == "choice":
         if value not in question.choices:
             raise TemplateError(f"{what} one of {', '.join(question.choices)} (got {value!r})")
@@ -62,6 +102,18 @@ def check_value(question: Question, value: str) -> str | FreeText:
             raise TemplateError(f"{what} one line of at most {_MAX_TEXT} printable characters")
         return FreeText(value)
     return value
+
+
+def _fits(pattern: re.Pattern[str], value: str) -> bool:
+    return bool(pattern.match(value)) and value.isascii() and not keyword.iskeyword(value)
+
+
+def _suggest(pattern: re.Pattern[str], candidate: str, example: str) -> str:
+    """A corrected spelling, or a plain example when correcting gives nothing usable."""
+    return candidate if _fits(pattern, candidate) and candidate not in _BUILTIN_NAMES else example
+
+
+_BUILTIN_NAMES = frozenset({"None", "True", "False"})
 
 
 def _environment(loader: jinja2.BaseLoader | None = None) -> SandboxedEnvironment:
@@ -76,26 +128,26 @@ def _environment(loader: jinja2.BaseLoader | None = None) -> SandboxedEnvironmen
         autoescape=False,
         finalize=_refuse_raw_text,
     )
-    env.filters["snake"] = lambda value: snake(str(value))
-    env.filters["pascal"] = lambda value: pascal(str(value))
+    # snake and pascal keep letters and digits only, so free text comes out a name.
+    env.filters["snake"] = lambda value: (
+        snake(pascal(value.text)) if isinstance(value, FreeText) else snake(str(value))
+    )
+    env.filters["pascal"] = lambda value: pascal(_text(value))
     # A JSON string is a valid YAML scalar; repr of a str is a valid Python literal.
-    env.filters["yaml"] = lambda value: json.dumps(str(value), ensure_ascii=False)
-    env.filters["pystr"] = lambda value: repr(str(value))
+    env.filters["yaml"] = lambda value: json.dumps(_text(value), ensure_ascii=False)
+    env.filters["pystr"] = lambda value: repr(_text(value))
     return env
 
 
 def _refuse_raw_text(value: Any) -> Any:
     if isinstance(value, FreeText):
-        raise TemplateError(
-            f"free text ({str(value)[:40]!r}) printed without quoting; "
-            "write `{{ value | yaml }}` in schema files or `{{ value | pystr }}` in Python"
-        )
+        raise TemplateError(_RAW_TEXT.format(shown=repr(value.text[:40])))
     return value
 
 
 def resolve_answers(
     template: Template, context: str, given: Mapping[str, str], ask: Ask | None
-) -> dict[str, str]:
+) -> dict[str, Answer]:
     """Values from `given` (`--set`), else from `ask` (a prompt), else the defaults."""
     unknown = sorted(set(given) - {q.name for q in template.questions})
     if unknown:
@@ -105,7 +157,7 @@ def resolve_answers(
             f"(it asks for: {known}; the context comes from the CONTEXT argument)"
         )
     context_question = Question("context", "context", "snake", context)
-    values: dict[str, str] = {"context": check_value(context_question, context)}
+    values: dict[str, Answer] = {"context": check_value(context_question, context)}
     env = _environment()
     for question in template.questions:
         default = _expand(
@@ -123,16 +175,21 @@ def resolve_answers(
     for name, expression in template.derived:
         value = _expand(env, template, f"derived {name}", expression, values)
         if not value.isidentifier() or keyword.iskeyword(value):
+            why = "a Python keyword" if keyword.iskeyword(value) else "not a Python identifier"
             raise TemplateError(
-                f"{template.name}: derived {name} is {value!r}, which is not a Python identifier; "
-                "check the values given to the template"
+                f"the values given make {name} {value!r}, which is {why}; "
+                f"choose other values (template {template.name!r})"
             )
         values[name] = value
     return values
 
 
 def _expand(
-    env: SandboxedEnvironment, template: Template, what: str, text: str, values: Mapping[str, str]
+    env: SandboxedEnvironment,
+    template: Template,
+    what: str,
+    text: str,
+    values: Mapping[str, Answer],
 ) -> str:
     try:
         return env.from_string(text).render(values)
@@ -142,7 +199,7 @@ def _expand(
         raise TemplateError(f"{template.root}: {what}: {exc}") from None
 
 
-def render_template(template: Template, values: Mapping[str, str]) -> Rendered:
+def render_template(template: Template, values: Mapping[str, Answer]) -> Rendered:
     """Every file of the template, rendered in memory, by role."""
     env = _environment(jinja2.FileSystemLoader(str(template.root)))
     rendered: Rendered = {role: {} for role in ROLES}
@@ -177,7 +234,7 @@ def render_template(template: Template, values: Mapping[str, str]) -> Rendered:
 
 
 def _target_path(
-    env: SandboxedEnvironment, template: Template, relative: str, values: Mapping[str, str]
+    env: SandboxedEnvironment, template: Template, relative: str, values: Mapping[str, Answer]
 ) -> PurePosixPath:
     text = _expand(env, template, f"the file name {relative!r}", relative, values)
     if text.endswith(".jinja"):

@@ -95,7 +95,8 @@ def check_class_name(name: str, what: str) -> tuple[str, str] | None:
         return problem
     if not name.isidentifier() or not _PASCAL.match(name):
         suggestion = pascal(name)
-        hint = f", e.g. '{suggestion}'" if suggestion.isidentifier() and suggestion else ""
+        usable = bool(_PASCAL.match(suggestion)) and not keyword.iskeyword(suggestion)
+        hint = f", e.g. '{suggestion}'" if usable else ""
         return "E200", f"{what} name {name!r} must be PascalCase (letters and digits){hint}"
     if keyword.iskeyword(name):
         return "E201", f"{what} name {name!r} is a Python keyword"
@@ -141,7 +142,8 @@ def check_context_name(name: str) -> tuple[str, str] | None:
     """The context name becomes a Python package name."""
     if not _SNAKE.match(name):
         suggestion = snake(pascal(name))
-        hint = f", e.g. {suggestion!r}" if _SNAKE.match(suggestion) else ""
+        usable = bool(_SNAKE.match(suggestion)) and not keyword.iskeyword(suggestion)
+        hint = f", e.g. {suggestion!r}" if usable else ""
         return "E200", (
             f"context name {name!r} must be snake_case in ASCII letters, digits and '_' "
             f"(it becomes a package name){hint}"
