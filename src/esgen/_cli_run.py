@@ -182,9 +182,15 @@ def status(store: str, schema: str, context: str | None) -> None:
     """Show each projection's generation, checkpoint and how far behind it is."""
     with _runner(store, schema, context) as runner:
         for item in runner.status():
+            notes = ""
+            if item.needs_rebuild:
+                notes += "  needs a rebuild: its fields changed (esgen projections rebuild)"
+            if item.rebuilding is not None:
+                generation, position = item.rebuilding
+                notes += f"  rebuild of generation {generation} unfinished at {position}"
             click.echo(
                 f"{item.name:30} generation {item.generation}  at {item.position} of "
-                f"{item.head}  ({item.behind} behind)"
+                f"{item.head}  ({item.behind} behind){notes}"
             )
 
 

@@ -256,8 +256,13 @@ def test_an_interrupted_rebuild_started_again_counts_every_event_once(tmp_path: 
 
     with contextlib.suppress(Interrupted):
         runner.rebuild("balances", interrupt)
+    (status,) = runner.status()
+    assert status.generation == 1 and status.rebuilding is not None
+    assert status.rebuilding[0] == 2 and 0 < status.rebuilding[1] < status.head
     runner.rebuild("balances")
     assert balances(path) == live
+    (status,) = runner.status()
+    assert status.generation == 2 and status.rebuilding is None
 
 
 class DatedRow(ValueObject):
@@ -318,6 +323,7 @@ def test_a_changed_read_model_asks_for_a_rebuild_and_the_others_go_on(tmp_path: 
     fill(store, accounts=1, deposits=1, start=2)
     runner = ProjectionRunner(store, make_registry(), [WiderBalances(), ByDay()])
     assert runner.needing_rebuild() == ["balances"]
+    assert [s.needs_rebuild for s in runner.status()] == [True, False]
     with pytest.raises(ProjectionNeedsRebuild, match="esgen projections rebuild balances"):
         runner.catch_up()
     with sqlite3.connect(path) as conn:

@@ -97,11 +97,24 @@ class ProjectionNeedsRebuild(EventStoreError, RuntimeError):
 
 
 class ProjectionStatus:
-    def __init__(self, name: str, generation: int, position: int, head: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        generation: int,
+        position: int,
+        head: int,
+        *,
+        needs_rebuild: bool = False,
+        rebuilding: tuple[int, int] | None = None,
+    ) -> None:
         self.name = name
         self.generation = generation
         self.position = position
         self.head = head
+        self.needs_rebuild = needs_rebuild
+        """The read model's fields changed since its table was built: catch-up refuses."""
+        self.rebuilding = rebuilding
+        """(generation, position) of a rebuild that started and has not switched over."""
 
     @property
     def behind(self) -> int:
@@ -156,9 +169,21 @@ class ProjectionRunner:
         head = self._store.head_position()
         result = []
         with self._storage.unit() as unit:
-            for name in self._projections:
+            for name, projection in self._projections.items():
                 generation, position = _active(unit, name)
-                result.append(ProjectionStatus(name, generation, position, head))
+                pending = [
+                    (g, p) for g, (p, active) in unit.generations(name).items() if not active
+                ]
+                result.append(
+                    ProjectionStatus(
+                        name,
+                        generation,
+                        position,
+                        head,
+                        needs_rebuild=unit.layout(name, generation) != projection.table.layout,
+                        rebuilding=max(pending) if pending else None,
+                    )
+                )
         return result
 
     # -- catching up ------------------------------------------------------------------
