@@ -136,6 +136,14 @@ def compat(
         report = check(old, new, ignore)
     except CompatError as exc:
         _fail("compat", str(exc))
+    if old.kind == "git" and not old.schema.contexts and new.schema.contexts:
+        # Silent "everything is new" would pass a moved folder's in-place changes.
+        click.echo(
+            f"esgen compat: note: no schema files in {old.detail.get('path')} at {against}, "
+            "so every event counts as new. If the folder moved, check out the ref elsewhere "
+            "(`git worktree add`) and compare with that folder: --against PATH",
+            err=True,
+        )
     repository = None
     if output == "github":
         try:

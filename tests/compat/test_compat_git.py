@@ -124,6 +124,9 @@ def test_schema_folder_absent_at_the_ref_means_nothing_was_published(tmp_path: P
         result = run("compat", "--against", "before")
     assert result.exit_code == 0, result.output
     assert "compatible with before (1 event(s) changed, all safe)" in result.output
+    # Said, so a moved folder's in-place changes do not pass unseen.
+    assert "note: no schema files in schemas at before" in result.stderr
+    assert "--against PATH" in result.stderr
 
 
 def test_json_schema_files_are_read_at_the_ref_too(tmp_path: Path) -> None:
