@@ -298,6 +298,17 @@ def test_values_are_checked_before_any_template_sees_them(
         resolve_answers(load_template(custom), context, given, None)
 
 
+def test_a_template_default_that_does_not_fit_blames_the_template(custom: Path) -> None:
+    manifest = custom / "template.yaml"
+    manifest.write_text(
+        manifest.read_text().replace('default: "{{ context | pascal }}Account"', "default: cash")
+    )
+    with pytest.raises(TemplateError, match="the default of account does not fit its question"):
+        resolve_answers(load_template(custom), "books", {}, None)
+    # A value given on the command line is the user's, and fixes it.
+    assert resolve_answers(load_template(custom), "books", {"account": "Cash"}, None)
+
+
 def test_free_text_printed_without_quoting_is_refused(custom: Path, tmp_path: Path) -> None:
     schema = custom / "schema" / "{{ context }}.yaml.jinja"
     schema.write_text(CUSTOM_SCHEMA.replace("{{ title | yaml }}", "{{ title }}"))

@@ -167,7 +167,14 @@ def resolve_answers(
             values[question.name] = check_value(question, given[question.name])
             continue
         if ask is None:
-            values[question.name] = check_value(question, default)
+            try:
+                values[question.name] = check_value(question, default)
+            except TemplateError as exc:
+                # Nobody typed this: the template's own default does not fit its question.
+                raise TemplateError(
+                    f"template {template.name!r}: the default of {question.name} does not "
+                    f"fit its question ({exc}); give a value with --set {question.name}=..."
+                ) from None
         else:
             # `ask` re-asks until the check passes (click prompts do, with value_proc).
             answer = ask(question, default, partial(check_value, question))
