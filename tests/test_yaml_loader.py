@@ -35,6 +35,12 @@ def errors(text: str) -> list[str]:
         ("!!str 1e5", "1e5"),
         ("'1e5'", "1e5"),
         ("!!int 3", 3),
+        ("!!int 0x1F", 31),
+        ("!!float .inf", Decimal("Infinity")),
+        ("!!float 3", Decimal(3)),
+        ("! '123'", "123"),  # the non-specific tag on a quoted scalar: a string
+        ('! "true"', "true"),
+        ("! ''", ""),
         ("2024-01-01", "2024-01-01"),
         ("~", None),
     ],

@@ -65,6 +65,12 @@ def _require_postgres_store(dsn: str, schema: str) -> None:
     import psycopg
 
     from esgen.runtime import BackendUnavailable
+    from esgen.runtime._postgres_schema import validate_schema_name
+
+    try:
+        validate_schema_name(schema)
+    except ValueError as exc:
+        _fail(f"--schema: {exc}")
 
     try:
         with psycopg.connect(dsn, connect_timeout=10, autocommit=True) as db:

@@ -232,6 +232,7 @@ def test_schema_files_that_are_symbolic_links_are_read_through_at_the_ref(
     git(project, "mv", "model/shop.yaml", "shared/shop.yaml")
     (project / "model" / "shop.yaml").symlink_to(Path("..") / "shared" / "shop.yaml")
     (project / "model" / "gone.yaml").symlink_to(Path("..") / "nowhere.yaml")  # dangling
+    (project / "model" / "folder.yaml").symlink_to(Path("..") / "shared")  # a folder
     git(project, "add", ".")
     git(project, "commit", "-q", "-m", "share the schema")
     text = (shared / "shop.yaml").read_text()

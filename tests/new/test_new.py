@@ -336,6 +336,25 @@ def test_no_filter_operator_or_method_unquotes_free_text(
         plan_new(template, values, locate_project(tmp_path / "p"))
 
 
+def test_a_template_may_test_free_text_without_printing_it(custom: Path, tmp_path: Path) -> None:
+    code = custom / "src" / "{{ context }}" / "domain" / "info.py.jinja"
+    code.parent.mkdir(parents=True)
+    code.write_text(
+        "{% if title %}TITLED = True\n{% endif %}"
+        "LENGTH = {{ title | length }}\n"
+        "{% if 'Ledger' in title %}LEDGER = True\n{% endif %}"
+    )
+    template = load_template(custom)
+    for given, expected in (
+        ("", "LENGTH = 0\n"),
+        ("Ledger", "TITLED = True\nLENGTH = 6\nLEDGER = True\n"),
+    ):
+        values = resolve_answers(template, "books", {"title": given}, None)
+        plan = plan_new(template, values, locate_project(tmp_path / given / "p"))
+        (text,) = [c.new for c in plan.changes if c.path.name == "info.py"]
+        assert text == expected
+
+
 def test_free_text_through_the_quoting_filters_is_data(custom: Path, tmp_path: Path) -> None:
     code = custom / "src" / "{{ context }}" / "domain" / "info.py.jinja"
     code.parent.mkdir(parents=True)

@@ -188,3 +188,18 @@ def test_times_are_stored_as_sortable_utc_text(store: SQLiteEventStore, path: Pa
     with sqlite3.connect(path) as raw:
         (text,) = raw.execute("SELECT recorded_at FROM esgen_events LIMIT 1").fetchone()
     assert len(text) == len("2024-01-01T00:00:00.000000+00:00") and text.endswith("+00:00")
+
+
+def test_a_table_made_before_the_json_check_still_refuses_non_json(path: Path) -> None:
+    from esgen.runtime import _sqlite
+
+    older = _sqlite._SCHEMA[0].replace(" CHECK (json_valid(data))", "")
+    assert older != _sqlite._SCHEMA[0]
+    with sqlite3.connect(path) as conn:
+        conn.execute(older)
+    store = SQLiteEventStore(path)
+    with pytest.raises(ValueError, match="JSON text"):
+        store.append("s", [NewEvent("T", 1, '{"a": NaN}')], ExpectedVersion.NO_STREAM)
+    assert store.head_position() == 0
+    store.append("s", [NewEvent("T", 1, '{"a": 1}')], ExpectedVersion.NO_STREAM)
+    store.close()

@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -215,10 +216,14 @@ def generated_roots(folder: Path) -> list[Path]:
     roots = []
     for child in sorted(p for p in folder.iterdir() if p.is_dir()):
         for candidate in sorted(child.glob("*.py")):
-            with candidate.open("rb") as handle:
-                if handle.read(len(HEADER_PREFIX)) == HEADER_PREFIX.encode():
-                    roots.append(child)
-                    break
+            try:
+                with candidate.open("rb") as handle:
+                    start = handle.read(len(HEADER_PREFIX))
+            except OSError:
+                continue  # a dangling link or a folder named *.py: not esgen's output
+            if start == HEADER_PREFIX.encode():
+                roots.append(child)
+                break
     return roots
 
 
@@ -233,6 +238,7 @@ def apply_plan(plan: Plan) -> None:
     read-only folder) leaves every existing file as it was.
     """
     staged: list[tuple[Path, Path]] = []
+    made: list[Path] = []  # folders this run created, undone if it fails
     mode = _file_mode()
     current = plan.out_dir
     try:
@@ -240,7 +246,11 @@ def apply_plan(plan: Plan) -> None:
             if change.new is None:
                 continue
             current = change.path
+            missing = [
+                f for f in (change.path.parent, *change.path.parent.parents) if not f.exists()
+            ]
             change.path.parent.mkdir(parents=True, exist_ok=True)
+            made.extend(reversed(missing))
             fd, name = tempfile.mkstemp(prefix=".esgen-", suffix=".tmp", dir=change.path.parent)
             staged.append((Path(name), change.path))
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
@@ -250,6 +260,9 @@ def apply_plan(plan: Plan) -> None:
     except BaseException as exc:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)
+        for folder in reversed(made):
+            with suppress(OSError):
+                folder.rmdir()
         if isinstance(exc, OSError):
             raise WriteError(
                 f"cannot write {current}: {exc.strerror or exc}; nothing was changed"

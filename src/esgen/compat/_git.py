@@ -176,6 +176,8 @@ def _cat(root: Path, blobs: list[tuple[str, str, bool]]) -> dict[str, str]:
         start = header_end + 1
         content = out[start : start + int(header[2])]
         at = start + int(header[2]) + 1  # the content is followed by a newline
+        if header[1] != "blob":
+            continue  # a link to a folder, which find_schema_files skips on disk too
         try:
             files[path] = content.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -71,6 +71,16 @@ class FreeText:
     def __hash__(self) -> int:
         return hash(self.text)
 
+    # Questions a template may ask of the text without printing it.
+    def __bool__(self) -> bool:
+        return bool(self.text)
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+    def __contains__(self, part: object) -> bool:
+        return isinstance(part, str) and part in self.text
+
 
 Answer = str | FreeText
 _RAW_TEXT = (

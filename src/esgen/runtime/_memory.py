@@ -7,7 +7,6 @@ on SQLite or PostgreSQL; the shared contract suite checks that.
 
 from __future__ import annotations
 
-import json
 import threading
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -16,10 +15,10 @@ from datetime import datetime
 from esgen.runtime._errors import StreamNotFound
 from esgen.runtime._ports import (
     DEFAULT_PAGE_SIZE,
-    INVALID_DATA,
     EventStore,
     SnapshotStore,
     check_expected_version,
+    check_json,
     check_snapshot_fits,
     validate_append_args,
     validate_new_events,
@@ -82,7 +81,7 @@ class MemoryEventStore(EventStore, SnapshotStore):
             last_metadata: object = None
             metadata_json = ""
             for event in events:
-                _check_json(event.data)
+                check_json(event.data)
                 if event.metadata is not last_metadata:
                     last_metadata = event.metadata
                     metadata_json = encode_metadata(event.metadata)
@@ -173,15 +172,3 @@ class MemoryEventStore(EventStore, SnapshotStore):
 
 def _recorded_at(record: RecordedEvent) -> datetime:
     return record.recorded_at
-
-
-def _refuse_constant(name: str) -> object:
-    raise ValueError(name)
-
-
-def _check_json(data: str) -> None:
-    # The other backends' databases check this; the memory store must refuse the same.
-    try:
-        json.loads(data, parse_constant=_refuse_constant)
-    except (TypeError, ValueError):
-        raise ValueError(INVALID_DATA) from None

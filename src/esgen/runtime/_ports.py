@@ -6,6 +6,7 @@ against the ports only, and one contract suite (`esgen.runtime.testing`) checks 
 
 from __future__ import annotations
 
+import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -204,16 +205,33 @@ def validate_append_args(stream_id: str, expected: int | ExpectedVersion) -> Non
 def validate_new_events(events: Sequence[NewEvent]) -> None:
     """The same refusal from every backend, before anything is written."""
     for event in events:
-        if not isinstance(event.event_type, str) or not event.event_type:
-            raise ValueError(f"event type must be a non-empty str (got {event.event_type!r})")
+        kind = event.event_type
+        if not isinstance(kind, str) or not kind or "\x00" in kind:
+            raise ValueError(f"event type must be a non-empty str without NUL (got {kind!r})")
         version = event.event_version
-        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version < 2**31:
             raise ValueError(
-                f"event version of {event.event_type!r} must be an int >= 1 (got {version!r})"
+                f"event version of {kind!r} must be an int from 1 to 2**31 - 1 (got {version!r})"
             )
+        # A raw NUL is never valid JSON; PostgreSQL would refuse it as text before parsing.
+        if not isinstance(event.data, str) or "\x00" in event.data:
+            raise ValueError(INVALID_DATA)
 
 
 INVALID_DATA = "event data must be JSON text, as Event.model_dump_json() gives (no NaN)"
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(name)
+
+
+def check_json(data: str) -> None:
+    """What the databases check of event data, for stores that cannot (memory, and SQLite
+    tables made before the check)."""
+    try:
+        json.loads(data, parse_constant=_refuse_constant)
+    except (TypeError, ValueError):
+        raise ValueError(INVALID_DATA) from None
 
 
 def validate_read_args(from_version: int, to_version: int | None, limit: int | None) -> None:

@@ -26,6 +26,7 @@ from esgen.runtime._ports import (
     SnapshotStore,
     StoredData,
     check_expected_version,
+    check_json,
     check_snapshot_fits,
     validate_append_args,
     validate_new_events,
@@ -246,8 +247,14 @@ class SQLiteEventStore(EventStore, SnapshotStore):
                         "INSERT INTO esgen_schema (component, version) VALUES ('events', ?)",
                         (SCHEMA_VERSION,),
                     )
+                table = conn.execute(
+                    "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'esgen_events'"
+                ).fetchone()
             except sqlite3.Error as exc:
                 raise BackendError(f"cannot create the event store schema: {exc}") from exc
+        # A table made before the JSON check (which SQLite cannot add to a table) gets the
+        # same check here, in Python.
+        self._check_json_here = "json_valid" not in table[0]
         if row is not None and row[0] > SCHEMA_VERSION:
             raise BackendError(
                 f"SQLite database {str(self._path)!r} has event store schema version {row[0]}; "
@@ -322,6 +329,8 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         last_metadata: object = None
         metadata_json = ""
         for event in events:
+            if self._check_json_here:
+                check_json(event.data)
             if event.metadata is not last_metadata:
                 # One append's events usually share one metadata mapping: encode it once.
                 last_metadata = event.metadata

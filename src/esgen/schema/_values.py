@@ -130,6 +130,8 @@ def _scalar(kind: ScalarKind, value: Any) -> Any:
                 result = float(value)
                 if math.isinf(result):
                     raise ValueProblem(f"{value} is too large for a float")
+                if result == 0 and value != 0:
+                    raise ValueProblem(f"{value} is too small for a float: it would be 0.0")
                 return result
         case ScalarKind.DECIMAL:
             if isinstance(value, int | Decimal) and not isinstance(value, bool):

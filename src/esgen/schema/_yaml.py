@@ -232,11 +232,18 @@ def _convert_key(node: yaml.Node) -> Any:
 
 def _scalar(node: yaml.ScalarNode) -> Any:
     text: str = node.value
+    if node.style:
+        return text  # quoted or block: a string, whatever its tag (`! "12"` included)
     if node.tag != _PLAIN_TAG:
-        if node.style or node.tag == _STR_TAG:
-            return text  # quoted, block, or tagged `!!str`
+        if node.tag == _STR_TAG:
+            return text
         if node.tag.startswith("tag:yaml.org,2002:"):
             return _explicit(node.tag, text)
+    return _plain(text)
+
+
+def _plain(text: str) -> Any:
+    """A plain scalar, resolved by YAML 1.2's core schema."""
     if _NULL.match(text):
         return None
     if _BOOL_TRUE.match(text):
@@ -258,14 +265,16 @@ def _scalar(node: yaml.ScalarNode) -> Any:
 
 
 def _explicit(tag: str, text: str) -> Any:
-    """Values written with an explicit tag such as `!!str 1`."""
+    """Values written with an explicit tag such as `!!int 0x1F`: the plain reading, when it
+    is of the tagged kind; the text otherwise."""
     kind = tag.rsplit(":", 1)[-1]
-    if kind == "int" and _INT.match(text):
-        return int(text)
-    if kind == "float" and _FLOAT.match(text):
-        return Decimal(text)
-    if kind == "bool" and (_BOOL_TRUE.match(text) or _BOOL_FALSE.match(text)):
-        return bool(_BOOL_TRUE.match(text))
+    value = _plain(text)
+    if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind == "float" and isinstance(value, int | Decimal) and not isinstance(value, bool):
+        return Decimal(value)
+    if kind == "bool" and isinstance(value, bool):
+        return value
     if kind == "null":
         return None
     return text

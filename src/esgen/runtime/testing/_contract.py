@@ -262,8 +262,24 @@ class EventStoreContract(_StoreFixtures):
             (NewEvent("", 1, "{}"), "event type"),
             (NewEvent("Thing", 1, "not json"), "JSON text"),
             (NewEvent("Thing", 1, '{"amount": NaN}'), "JSON text"),
+            (NewEvent("Thing", 1, b"{}"), "JSON text"),  # type: ignore[arg-type]
+            (NewEvent("Thing", 1, 5), "JSON text"),  # type: ignore[arg-type]
+            (NewEvent("Thing", 1, '{"a": "\x00"}'), "JSON text"),
+            (NewEvent("Thing", 2**31, "{}"), "event version"),
+            (NewEvent("Th\x00ing", 1, "{}"), "event type"),
         ],
-        ids=["version 0", "bool version", "no type", "not JSON", "NaN"],
+        ids=[
+            "version 0",
+            "bool version",
+            "no type",
+            "not JSON",
+            "NaN",
+            "bytes",
+            "int",
+            "raw NUL",
+            "version too big",
+            "NUL in type",
+        ],
     )
     def test_an_event_no_reader_could_decode_is_refused_and_nothing_written(
         self, store: EventStore, event: NewEvent, match: str
