@@ -120,10 +120,7 @@ def _fits(pattern: re.Pattern[str], value: str) -> bool:
 
 def _suggest(pattern: re.Pattern[str], candidate: str, example: str) -> str:
     """A corrected spelling, or a plain example when correcting gives nothing usable."""
-    return candidate if _fits(pattern, candidate) and candidate not in _BUILTIN_NAMES else example
-
-
-_BUILTIN_NAMES = frozenset({"None", "True", "False"})
+    return candidate if _fits(pattern, candidate) else example
 
 
 def _environment(loader: jinja2.BaseLoader | None = None) -> SandboxedEnvironment:

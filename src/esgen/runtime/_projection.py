@@ -170,10 +170,9 @@ class ProjectionRunner:
         result = []
         with self._storage.unit() as unit:
             for name, projection in self._projections.items():
-                generation, position = _active(unit, name)
-                pending = [
-                    (g, p) for g, (p, active) in unit.generations(name).items() if not active
-                ]
+                generations = unit.generations(name)
+                generation, position = _active(generations, name)
+                pending = [(g, p) for g, (p, active) in generations.items() if not active]
                 result.append(
                     ProjectionStatus(
                         name,
@@ -210,13 +209,7 @@ class ProjectionRunner:
 
     def needing_rebuild(self) -> list[str]:
         """Projections whose read-model layout changed since their table was built."""
-        stale = []
-        with self._storage.unit() as unit:
-            for name, projection in self._projections.items():
-                generation, _ = _active(unit, name)
-                if unit.layout(name, generation) != projection.table.layout:
-                    stale.append(name)
-        return stale
+        return [item.name for item in self.status() if item.needs_rebuild]
 
     def run(
         self,
@@ -292,7 +285,7 @@ class ProjectionRunner:
         name = projection.name
         generations = unit.generations(name)
         if generation is None:
-            generation, position = _active(unit, name)
+            generation, position = _active(unit.generations(name), name)
         else:
             position = generations[generation][0]
         active = generations.get(generation, (0, False))[1]
@@ -322,8 +315,8 @@ class ProjectionRunner:
         return handled, len(records) < self._page_size, last
 
 
-def _active(unit: ProgressUnit, name: str) -> tuple[int, int]:
-    for generation, (position, active) in unit.generations(name).items():
+def _active(generations: Mapping[int, tuple[int, bool]], name: str) -> tuple[int, int]:
+    for generation, (position, active) in generations.items():
         if active:
             return generation, position
     raise LookupError(f"projection {name!r} has no active generation")

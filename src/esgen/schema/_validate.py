@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -160,6 +159,10 @@ class _Builder:
             return False
         self.claimed[name] = (location, what)
         return True
+
+    def unknown(self, name: str, known: Mapping[str, str]) -> bool:
+        """A reference to report: not declared, and not a declaration already refused."""
+        return name not in known and name not in self.rejected
 
     def check_class(self, name: str, what: str, location: Location) -> bool:
         problem = check_class_name(name, what)
@@ -573,8 +576,6 @@ class _Builder:
             loc = src.yaml.key_at((*path, name))
             if not applies[name]:
                 self.error(loc, "E302", f"{name!r} does not apply to a field of type {type_}")
-            elif name in _BOUNDS and not Decimal(value).is_finite():
-                self.error(src.yaml.at((*path, name)), "E302", f"{name} must be a finite number")
             elif name in _BOUNDS and kind is ScalarKind.INT and value != int(value):
                 self.error(
                     src.yaml.at((*path, name)),
@@ -658,16 +659,14 @@ class _Builder:
         for index, event in self._unique_refs(cdef.emits, (*path, "emits"), src):
             loc = y.at((*path, "emits", index))
             owner = self.event_owner.get(event)
-            if owner is None and event in self.rejected:
-                continue
-            if owner is None:
+            if self.unknown(event, self.event_owner):
                 self.error(
                     loc,
                     "E400",
                     f"command {name!r} emits unknown event {event!r}"
                     + did_you_mean(event, self.event_owner),
                 )
-            elif owner != aggregate:
+            elif owner is not None and owner != aggregate:
                 self.error(
                     loc,
                     "E403",
@@ -813,7 +812,7 @@ class _Builder:
 
     def _event_refs(self, names: Sequence[str], path: KeyPath, src: Source, who: str) -> None:
         for index, event in self._unique_refs(names, path, src):
-            if event not in self.event_owner and event not in self.rejected:
+            if self.unknown(event, self.event_owner):
                 self.error(
                     src.yaml.at((*path, index)),
                     "E400",
@@ -823,7 +822,7 @@ class _Builder:
 
     def _command_refs(self, names: Sequence[str], path: KeyPath, src: Source, who: str) -> None:
         for index, command in self._unique_refs(names, path, src):
-            if command not in self.command_owner and command not in self.rejected:
+            if self.unknown(command, self.command_owner):
                 self.error(
                     src.yaml.at((*path, index)),
                     "E401",
@@ -846,7 +845,7 @@ class _Builder:
                     if command == step
                     else y.at((*path, "compensations", step))
                 )
-                if command not in self.command_owner and command not in self.rejected:
+                if self.unknown(command, self.command_owner):
                     self.error(
                         loc,
                         "E401",
