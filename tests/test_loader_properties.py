@@ -11,11 +11,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from esgen.codegen import Formatter, build_ir, render
 from esgen.schema import Severity, load_sources
+from esgen.schema._names import enum_member_name
 
 ROOT = Path("/virtual/schemas")
 _RESERVED = set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist)
@@ -41,7 +42,10 @@ field_names = st.from_regex(r"[a-z][a-z0-9_]{0,12}", fullmatch=True).filter(
 )
 class_names = st.from_regex(r"[A-Z][a-z]{2,8}[A-Z][a-z]{1,6}", fullmatch=True)
 texts = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
-enum_values = st.lists(texts.filter(bool), min_size=1, max_size=6, unique=True)
+# Values that would share a member name are refused (E305), so draw ones that do not.
+enum_values = st.lists(
+    texts.filter(bool), min_size=1, max_size=6, unique_by=(lambda v: v, enum_member_name)
+)
 
 
 @st.composite
@@ -96,6 +100,34 @@ def test_random_names_and_text_round_trip_through_generated_code(doc: dict[str, 
     assert instance.choice.value == fields["choice"]["default"]
     value_defaults = {f: spec["default"] for f, spec in doc["types"][type_name]["fields"].items()}
     assert instance.value.model_dump() == value_defaults
+
+
+@st.composite
+def near_enum_values(draw: st.DrawFn) -> tuple[str, str]:
+    """A value and a neighbour that differs from it in case or punctuation only, or more."""
+    first = draw(texts.filter(bool))
+    second = draw(
+        st.sampled_from(
+            [first.upper(), first.lower(), first.swapcase(), f"{first}!", f"-{first}", f"{first}x"]
+        )
+    )
+    assume(second != first)
+    return first, second
+
+
+@settings(max_examples=100, deadline=None)
+@given(near_enum_values())
+def test_enum_values_are_refused_exactly_when_they_share_a_member_name(
+    pair: tuple[str, str],
+) -> None:
+    doc = {"context": "fuzzed", "types": {"Choice": {"enum": list(pair)}}}
+    text = yaml.safe_dump(doc, allow_unicode=False, sort_keys=False)
+    _schema, diagnostics = load_sources(ROOT, {ROOT / "random.yaml": text}, _no_files)
+    refused = [d for d in diagnostics if d.code == "E305"]
+    shared = enum_member_name(pair[0]) == enum_member_name(pair[1])
+    assert len(refused) == (1 if shared else 0), diagnostics
+    if shared:
+        assert f"Choice.{enum_member_name(pair[0])}" in refused[0].message
 
 
 @settings(max_examples=200, deadline=None)
