@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
+from yaml12 import dump_yaml
 
 from esgen.schema import ChangeKind, VersionStep, analyse_step, load_sources
 
@@ -22,7 +22,7 @@ def step(
             "A": {"events": {"E": {"versions": {1: {"fields": v1}, 2: {"fields": v2}}}}}
         },
     }
-    schema, diagnostics = load_sources(ROOT, {ROOT / "e.yaml": yaml.safe_dump(doc)}, _none)
+    schema, diagnostics = load_sources(ROOT, {ROOT / "e.yaml": dump_yaml(doc)}, _none)
     assert not diagnostics, diagnostics
     context = schema.contexts[0]
     event = context.events[0]
@@ -86,7 +86,7 @@ def test_manual_upcast_is_honoured_even_when_derivable() -> None:
         "context": "evolve",
         "aggregates": {"A": {"events": {"E": {"versions": {1: {"fields": {"a": "str"}}, 2: {"fields": {"a": "str"}, "upcast": "manual"}}}}}},
     }  # fmt: skip
-    schema, _ = load_sources(ROOT, {ROOT / "e.yaml": yaml.safe_dump(doc)}, _none)
+    schema, _ = load_sources(ROOT, {ROOT / "e.yaml": dump_yaml(doc)}, _none)
     event = schema.contexts[0].events[0]
     result = analyse_step("E", event.versions[0], event.versions[1], schema.contexts[0].user_type)
     assert result.derivable and result.manual

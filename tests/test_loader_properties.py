@@ -10,9 +10,9 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from yaml12 import dump_yaml
 
 from esgen.codegen import Formatter, build_ir, render
 from esgen.schema import Severity, load_sources
@@ -85,7 +85,7 @@ def schemas(draw: st.DrawFn) -> dict[str, Any]:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(schemas())
 def test_random_names_and_text_round_trip_through_generated_code(doc: dict[str, Any]) -> None:
-    text = yaml.safe_dump(doc, allow_unicode=False, sort_keys=False)
+    text = dump_yaml(doc, allow_unicode=False, sort_keys=False)
     schema, diagnostics = load_sources(ROOT, {ROOT / "random.yaml": text}, _no_files)
     assert not [d for d in diagnostics if d.severity is Severity.ERROR], diagnostics
     (enum_name, type_name), event = list(doc["types"]), doc["aggregates"]["Thing"]["events"]
@@ -121,7 +121,7 @@ def test_enum_values_are_refused_exactly_when_they_share_a_member_name(
     pair: tuple[str, str],
 ) -> None:
     doc = {"context": "fuzzed", "types": {"Choice": {"enum": list(pair)}}}
-    text = yaml.safe_dump(doc, allow_unicode=False, sort_keys=False)
+    text = dump_yaml(doc, allow_unicode=False, sort_keys=False)
     _schema, diagnostics = load_sources(ROOT, {ROOT / "random.yaml": text}, _no_files)
     refused = [d for d in diagnostics if d.code == "E305"]
     shared = enum_member_name(pair[0]) == enum_member_name(pair[1])
@@ -149,7 +149,7 @@ def test_arbitrary_text_never_crashes_the_loader(text: str) -> None:
 )
 def test_arbitrary_documents_give_diagnostics_not_exceptions(value: Any) -> None:
     doc = {"context": "noise", "aggregates": {"Thing": value}}
-    text = yaml.safe_dump(doc, allow_unicode=False)
+    text = dump_yaml(doc, allow_unicode=False)
     load_sources(ROOT, {ROOT / "noise.yaml": text}, _no_files)
 
 
@@ -187,7 +187,7 @@ def test_preformatted_output_is_what_black_would_write(doc: dict[str, Any]) -> N
 
     from esgen._formatter import _fits
 
-    text = yaml.safe_dump(doc, allow_unicode=False, sort_keys=False)
+    text = dump_yaml(doc, allow_unicode=False, sort_keys=False)
     schema, _ = load_sources(ROOT, {ROOT / "random.yaml": text}, _no_files)
     mode = black.Mode(target_versions={TargetVersion.PY311})
     for path, f in render(build_ir(schema)).items():

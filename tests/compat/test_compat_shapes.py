@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from yaml12 import dump_yaml
 
 from esgen.compat import current_side, fingerprint, fingerprints
 from esgen.compat._fits import MisfitKind, misfits
@@ -27,7 +27,7 @@ def version(fields: dict[str, Any], types: dict[str, Any] | None = None) -> Reco
         "types": types or {},
         "aggregates": {"A": {"events": {"Happened": {"versions": {1: {"fields": fields}}}}}},
     }
-    schema, diagnostics = load_sources(ROOT, {ROOT / "c.yaml": yaml.safe_dump(doc)}, _none)
+    schema, diagnostics = load_sources(ROOT, {ROOT / "c.yaml": dump_yaml(doc)}, _none)
     assert not diagnostics, diagnostics
     ctx = schema.contexts[0]
     return record_of(ctx.events[0].versions[0].fields, ctx.user_type, "v1")

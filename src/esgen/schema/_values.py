@@ -121,6 +121,9 @@ def _scalar(kind: ScalarKind, value: Any) -> Any:
         case ScalarKind.STR:
             if isinstance(value, str):
                 return value
+            if isinstance(value, bool | int | Decimal):
+                # `1e3`, `true`, `0x1F`: YAML 1.2 reads these as numbers or bools.
+                raise ValueProblem(f"{bad}; quote it to keep it as text")
         case ScalarKind.INT:
             if isinstance(value, int) and not isinstance(value, bool):
                 return value
