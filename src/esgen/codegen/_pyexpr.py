@@ -158,23 +158,41 @@ def docstring(text: str, indent: str, width: int = 79) -> str:
     wrote are kept.
     """
     limit = width - len(indent)
-    text = "\n".join(
+    first, *rest = "\n".join(
         textwrap.fill(line, limit, break_long_words=False) if len(line) > limit else line
         for line in text.strip().split("\n")
-    )
+    ).split("\n")
+    # black drops trailing spaces and re-indents the lines after the first by their common
+    # margin; doing the same here keeps the literal black-stable, so black can be skipped.
+    rest = [line.rstrip(" ") for line in rest]
+    margin = min((len(line) - len(line.lstrip(" ")) for line in rest if line), default=0)
+    text = "\n".join([first.rstrip(" "), *(line[margin:] for line in rest)])
     plain = (
         '"""' not in text
         and "\\" not in text
+        and not text.startswith('"')  # black would put a space before it
         and not text.endswith('"')
         and all(ch == "\n" or ch.isprintable() for ch in text)
     )
     if not plain:
-        return string(text)
+        return _unpadded(string(text))
     lines = text.split("\n")
     if len(lines) == 1:
         return f'"""{text}"""'
     body = "\n".join(indent + line if line else "" for line in lines[1:])
     return f'"""{lines[0]}\n{body}\n{indent}"""'
+
+
+def _unpadded(literal: str) -> str:
+    """A one-line docstring literal black leaves as it is.
+
+    black puts a space after a docstring's text when the text ends with the quote
+    character, even an escaped one; a hex escape of that character keeps the text exact.
+    """
+    quote = literal[-1]
+    if literal.endswith(f"\\{quote}{quote}"):
+        return f"{literal[:-3]}\\x{ord(quote):02x}{quote}"
+    return literal
 
 
 def constraint_args(constraints: Constraints) -> list[str]:
