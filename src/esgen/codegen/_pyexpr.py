@@ -16,13 +16,13 @@ from typing import Any
 from uuid import UUID
 
 from esgen.schema import (
+    SCALAR_ANNOTATIONS,
     Constraints,
     DictType,
     EnumType,
     ListType,
     NamedType,
     NullableType,
-    ScalarKind,
     ScalarType,
     TypeExpr,
     UserType,
@@ -41,17 +41,12 @@ __all__ = [
     "string",
 ]
 
-_SCALARS: dict[ScalarKind, tuple[str, tuple[str, str] | None]] = {
-    ScalarKind.STR: ("str", None),
-    ScalarKind.INT: ("int", None),
-    ScalarKind.FLOAT: ("float", None),
-    ScalarKind.BOOL: ("bool", None),
-    ScalarKind.BYTES: ("bytes", None),
-    ScalarKind.DECIMAL: ("Decimal", ("decimal", "Decimal")),
-    ScalarKind.UUID: ("UUID", ("uuid", "UUID")),
-    # Events record moments; a naive datetime is ambiguous, so it is refused.
-    ScalarKind.DATETIME: ("AwareDatetime", ("pydantic", "AwareDatetime")),
-    ScalarKind.DATE: ("date", ("datetime", "date")),
+# Where the scalar annotations that are not builtins come from.
+_SCALAR_IMPORTS: dict[str, tuple[str, str]] = {
+    "Decimal": ("decimal", "Decimal"),
+    "UUID": ("uuid", "UUID"),
+    "AwareDatetime": ("pydantic", "AwareDatetime"),
+    "date": ("datetime", "date"),
 }
 
 _CONSTRAINT_ARGS = {
@@ -215,9 +210,9 @@ def annotation(type_: TypeExpr, imports: Imports, constraints: Constraints | Non
 
 def _plain(type_: TypeExpr, imports: Imports) -> str:
     if isinstance(type_, ScalarType):
-        name, source = _SCALARS[type_.kind]
-        if source is not None:
-            imports.add(*source)
+        name = SCALAR_ANNOTATIONS[type_.kind]
+        if name in _SCALAR_IMPORTS:
+            imports.add(*_SCALAR_IMPORTS[name])
         return name
     if isinstance(type_, ListType):
         return f"list[{_plain(type_.item, imports)}]"

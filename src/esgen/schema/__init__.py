@@ -39,10 +39,11 @@ from esgen.schema._model import (
     ValueType,
     named_types,
 )
-from esgen.schema._names import enum_member_name, pascal, snake
+from esgen.schema._names import SCALAR_ANNOTATIONS, enum_member_name, pascal, snake
 
 __all__ = [
     "CODES",
+    "SCALAR_ANNOTATIONS",
     "Aggregate",
     "ChangeKind",
     "Command",

@@ -15,7 +15,7 @@ CODES: dict[str, str] = {
     # names
     "E200": "a name that is not a valid identifier, or not in the expected case",
     "E201": "a name that is a Python keyword",
-    "E202": "a field name that shadows a Python builtin",
+    "E202": "a class name that shadows a Python builtin, or a field named like a builtin type",
     "E203": "a name reserved by pydantic or esgen, or one that would hide a type in generated code",
     "E204": "a name defined twice (in one file or across files of a context)",
     # types and values

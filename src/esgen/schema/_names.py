@@ -10,8 +10,21 @@ import unicodedata
 
 from pydantic import BaseModel
 
+from esgen.schema._model import (
+    Constraints,
+    DictType,
+    ListType,
+    NamedType,
+    NullableType,
+    ScalarKind,
+    ScalarType,
+    TypeExpr,
+)
+
 __all__ = [
     "GENERATED_MODULE_NAMES",
+    "SCALAR_ANNOTATIONS",
+    "annotation_names",
     "check_class_name",
     "check_context_name",
     "check_field_name",
@@ -23,6 +36,25 @@ __all__ = [
 _PASCAL = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 _BUILTINS = frozenset(name for name in dir(builtins) if not name.startswith("_"))
+# How generated annotations spell each scalar type (codegen imports the non-builtin ones).
+SCALAR_ANNOTATIONS: dict[ScalarKind, str] = {
+    ScalarKind.STR: "str",
+    ScalarKind.INT: "int",
+    ScalarKind.FLOAT: "float",
+    ScalarKind.BOOL: "bool",
+    ScalarKind.BYTES: "bytes",
+    ScalarKind.DECIMAL: "Decimal",
+    ScalarKind.UUID: "UUID",
+    # Events record moments; a naive datetime is ambiguous, so it is refused.
+    ScalarKind.DATETIME: "AwareDatetime",
+    ScalarKind.DATE: "date",
+}
+# The builtins that generated annotations name. A field called `str` would be what mypy
+# finds for every later `str` in its class, and, with a default, what pydantic finds too;
+# other builtins (`id`, `type`, `hash`, `format`, ...) are fine as field names.
+_ANNOTATION_BUILTINS = frozenset(
+    {"dict", "list", *(n for n in SCALAR_ANNOTATIONS.values() if n in _BUILTINS)}
+)
 
 # Names generated modules import or define at module level; a schema name equal to one
 # of them would shadow it and break the module.
@@ -117,13 +149,33 @@ def check_field_name(name: str, what: str = "field") -> tuple[str, str] | None:
         return "E201", f"{what} name {name!r} is a Python keyword; choose another name"
     if name.startswith("_"):
         return "E203", f"{what} name {name!r} starts with '_', which pydantic treats as private"
-    if name in _BUILTINS:
+    if name in _ANNOTATION_BUILTINS:
         return "E202", (
-            f"{what} name {name!r} shadows the Python builtin {name}(); choose a more specific name"
+            f"{what} name {name!r} would hide the builtin type {name} that generated "
+            "annotations use; choose a more specific name"
         )
     if name in _MODEL_ATTRIBUTES or name.startswith("model_"):
         return "E203", f"{what} name {name!r} is reserved by pydantic or esgen"
     return None
+
+
+def annotation_names(type_: TypeExpr, constraints: Constraints | None = None) -> set[str]:
+    """The names a field's generated annotation refers to, e.g. `list[date] | None` ->
+    {list, date}: a field of the same class with one of these names would hide it."""
+    names: set[str] = set()
+    if constraints:
+        names |= {"Annotated", "Field"}
+    if isinstance(type_, ScalarType):
+        names.add(SCALAR_ANNOTATIONS[type_.kind])
+    elif isinstance(type_, ListType):
+        names |= {"list", *annotation_names(type_.item)}
+    elif isinstance(type_, DictType):
+        names |= {"dict", "str", *annotation_names(type_.value)}
+    elif isinstance(type_, NullableType):
+        names |= annotation_names(type_.inner)
+    elif isinstance(type_, NamedType):
+        names.add(type_.name)
+    return names
 
 
 def _not_normalised(name: str, what: str) -> tuple[str, str] | None:

@@ -55,6 +55,7 @@ from esgen.schema._model import (
 )
 from esgen.schema._names import (
     GENERATED_MODULE_NAMES,
+    annotation_names,
     check_class_name,
     check_context_name,
     check_field_name,
@@ -435,7 +436,28 @@ class _Builder:
             f = self._field(name, spec, (*path, name), src, owner)
             if f is not None:
                 fields.append(f)
+        self._hidden_types(fields, owner)
         return tuple(fields)
+
+    def _hidden_types(self, fields: Sequence[Field], owner: str) -> None:
+        """A field named like a type (`date`, `Decimal`, `UUID`, a value type) that a later
+        field of the same class is annotated with: mypy reads the later annotation as the
+        field, so the generated class would not type-check."""
+        earlier: dict[str, Field] = {}
+        reported: set[str] = set()
+        for f in fields:
+            for name in sorted(annotation_names(f.type, f.constraints) & earlier.keys()):
+                if name in reported:
+                    continue
+                reported.add(name)
+                self.error(
+                    earlier[name].location,
+                    "E203",
+                    f"field {name!r} would hide the type {name} from field {f.name!r} after "
+                    "it in the generated class; choose a more specific name "
+                    f"(e.g. '{snake(owner)}_{snake(name)}')",
+                )
+            earlier.setdefault(f.name, f)
 
     def _field(
         self, name: str, spec: FieldSpec, path: KeyPath, src: Source, owner: str
