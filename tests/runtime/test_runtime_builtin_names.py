@@ -22,7 +22,7 @@ from .postgres_env import drop_schema, new_schema, require_postgres
 
 CASE = Path(__file__).parent.parent / "cases" / "builtin_names" / "expected" / "src"
 
-GADGET = '''
+GADGET = """
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -38,9 +38,9 @@ class Gadget(GadgetBase):
 
     def apply_gadget_made(self, event: GadgetMade) -> GadgetState:
         return GadgetState(**event.model_dump(exclude={"gadget_id"}))
-'''
+"""
 
-GADGETS = '''
+GADGETS = """
 from __future__ import annotations
 
 from esgen.runtime import RecordedEvent
@@ -52,9 +52,9 @@ from ..projections.gadgets import GadgetsBase, GadgetsRow
 class Gadgets(GadgetsBase):
     def on_gadget_made(self, event: GadgetMade, recorded: RecordedEvent) -> None:
         self.rows.put(GadgetsRow(**event.model_dump()))
-'''
+"""
 
-ECHO = '''
+ECHO = """
 from __future__ import annotations
 
 from ..events.gadget import GadgetMade
@@ -64,10 +64,10 @@ from ..sagas.echo import EchoBase, EchoState
 class Echo(EchoBase):
     def on_gadget_made(self, event: GadgetMade) -> None:
         self.state = EchoState(**event.model_dump(exclude={"gadget_id"}))
-'''
+"""
 
 # Runs in a subprocess on the filled-in package; prints what it read back as JSON.
-SCRIPT = '''
+SCRIPT = """
 import json, sys
 from uuid import uuid4
 
@@ -100,7 +100,7 @@ print(json.dumps({
     "value_type": Builtins(id=7).model_dump(),
 }))
 store.close()
-'''
+"""
 
 
 @pytest.fixture
