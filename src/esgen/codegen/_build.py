@@ -46,6 +46,7 @@ from esgen.schema import (
     VersionStep,
     analyse_step,
     named_types,
+    python_name,
     snake,
 )
 
@@ -144,6 +145,13 @@ class _ContextBuilder:
         ann = annotation(f.type, imports, f.constraints if nullable else None)
         default = literal(f.type, f.default, self.types.get, imports) if f.has_default else None
         args = [] if nullable else constraint_args(f.constraints)
+        attribute = python_name(f.name)
+        if attribute != f.name:
+            # Not `alias=`: type checkers would then make the keyword itself (`from`) the
+            # constructor's parameter. The runtime's models validate by name and by alias,
+            # and serialize by alias, so stored data keeps the schema's key.
+            key = string(f.name)
+            args += [f"validation_alias={key}", f"serialization_alias={key}"]
         if f.description:
             args.append(f"description={string(f.description)}")
         if args:
@@ -151,7 +159,7 @@ class _ContextBuilder:
             if default is not None:
                 args.insert(0, f"default={default}")
             default = f"Field({', '.join(args)})"
-        return FieldIR(f.name, ann, default)
+        return FieldIR(attribute, ann, default)
 
     def fields(self, fields: Iterable[Field], imports: Imports) -> tuple[FieldIR, ...]:
         return tuple(self.field(f, imports) for f in fields)

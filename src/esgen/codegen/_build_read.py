@@ -32,6 +32,7 @@ from esgen.schema import (
     ScalarType,
     TypeExpr,
     UserType,
+    python_name,
     snake,
 )
 
@@ -309,7 +310,7 @@ def _saga_module(b: _ContextBuilder, saga: Saga) -> SagaModuleIR:
         ),
         name=string(saga.name),
         starts_with=saga.starts_with,
-        correlation=string(saga.correlation),
+        correlation=string(python_name(saga.correlation)),  # the runtime reads the attribute
         handlers=tuple(
             MappingEntryIR(event, string(handler_name(event)))
             for event in dict.fromkeys((saga.starts_with, *saga.handles))

@@ -36,7 +36,15 @@ from esgen.codegen._pyexpr import Imports, docstring, string
 from esgen.codegen._pyexpr import comment_text as _comment
 from esgen.codegen._strategies import Unsupported, model_strategy
 from esgen.codegen._upcast import derived_statements
-from esgen.schema import Aggregate, Event, EventVersion, VersionStep, pascal, snake
+from esgen.schema import (
+    Aggregate,
+    Event,
+    EventVersion,
+    VersionStep,
+    pascal,
+    python_name,
+    snake,
+)
 
 if TYPE_CHECKING:
     from esgen.codegen._build import _ContextBuilder
@@ -407,7 +415,7 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
                 repository=f"{agg_module}_repository",
                 aggregate_class=aggregate.name,
                 commands=tuple(c.name for c in aggregate.commands),
-                id_field=aggregate.id_field.name,
+                id_field=python_name(aggregate.id_field.name),
             )
         )
     for projection in ctx.projections:

@@ -28,6 +28,7 @@ from esgen.schema import (
     UserType,
     ValueType,
     enum_member_name,
+    python_name,
 )
 
 __all__ = [
@@ -267,7 +268,7 @@ def literal(
             return f"{target.name}.{member}"
         assert isinstance(target, ValueType)
         args = [
-            f"{f.name}={literal(f.type, value[f.name], lookup, imports)}"
+            f"{python_name(f.name)}={literal(f.type, value[f.name], lookup, imports)}"
             for f in target.fields
             if f.name in value
         ]

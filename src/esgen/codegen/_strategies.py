@@ -24,6 +24,7 @@ from esgen.schema import (
     TypeExpr,
     UserType,
     ValueType,
+    python_name,
 )
 
 __all__ = ["Unsupported", "model_strategy"]
@@ -54,7 +55,9 @@ class _Writer:
         self.types_module = types_module
 
     def builds(self, class_name: str, fields: tuple[Field, ...], seen: frozenset[str]) -> str:
-        args = [f"{f.name}={self.strategy(f.type, f.constraints, seen)}" for f in fields]
+        args = [
+            f"{python_name(f.name)}={self.strategy(f.type, f.constraints, seen)}" for f in fields
+        ]
         return f"st.builds({', '.join([class_name, *args])})"
 
     def strategy(self, type_: TypeExpr, c: Constraints, seen: frozenset[str]) -> str:

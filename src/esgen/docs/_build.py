@@ -49,6 +49,7 @@ from esgen.schema import (
     SchemaSet,
     ValueType,
     analyse_step,
+    python_name,
 )
 
 __all__ = ["build_catalog", "source_label"]
@@ -149,6 +150,7 @@ class _ContextBuilder:
             constraints=tuple((name, str(value)) for name, value in field.constraints.items()),
             description=paragraphs(field.description),
             renamed_from=field.renamed_from,
+            attribute=python_name(field.name) if python_name(field.name) != field.name else None,
         )
 
     def build(self) -> ContextDoc:

@@ -67,6 +67,7 @@ class FieldDoc:
     constraints: tuple[tuple[str, str], ...]  # ("pattern", "^[A-Z]{3}$")
     description: tuple[str, ...]  # paragraphs
     renamed_from: str | None = None
+    attribute: str | None = None  # the Python attribute, where it differs from the name
 
 
 @dataclass(frozen=True, slots=True)

@@ -304,7 +304,9 @@ class _SQLiteTable(TableBackend):
 def saga_steps(sent: Sequence[Command], compensated: Sequence[Command]) -> str:
     """The JSON of a saga's steps: commands sent, and compensations sent."""
     data = {
-        "sent": [[type(c).command_type, c.model_dump_json()] for c in sent],
-        "compensated": [[type(c).command_type, c.model_dump_json()] for c in compensated],
+        "sent": [[type(c).command_type, c.model_dump_json(by_alias=True)] for c in sent],
+        "compensated": [
+            [type(c).command_type, c.model_dump_json(by_alias=True)] for c in compensated
+        ],
     }
     return json.dumps(data, separators=(",", ":"))

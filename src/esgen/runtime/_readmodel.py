@@ -77,6 +77,7 @@ class Rows(Generic[RowT]):
         # The key exactly as the table stores it, whatever form the handler passes: `1`
         # and `"1"`, a UUID and its text, a datetime and its ISO text all find one row.
         self._key = _key_function(row_type, spec.key, spec.column(spec.key))
+        self._key_attribute = _attribute(row_type, spec.key)
 
     def get(self, key: Any) -> RowT | None:
         db_key = self._key(key)
@@ -90,14 +91,17 @@ class Rows(Generic[RowT]):
 
     def put(self, row: RowT) -> None:
         """Insert the row, or replace the row with the same key."""
-        self._touched[self._key(getattr(row, self._spec.key))] = row
+        self._touched[self._key(getattr(row, self._key_attribute))] = row
 
     def update(self, key: Any, **changes: Any) -> RowT:
         """Change some fields of an existing row; KeyError if there is none."""
         row = self.get(key)
         if row is None:
             raise KeyError(f"{self._spec.name}: no row with {self._spec.key} = {key!r}")
-        updated = self._row_type.model_validate({**row.model_dump(), **changes})
+        # By attribute: `changes` name attributes (`from_`), which may differ from columns.
+        updated = self._row_type.model_validate(
+            {**row.model_dump(by_alias=False), **changes}, by_name=True
+        )
         self.put(updated)
         return updated
 
@@ -131,7 +135,7 @@ class Rows(Generic[RowT]):
         self._touched.clear()
 
     def _encode(self, row: RowT) -> tuple[Any, ...]:
-        data = row.model_dump(mode="json")
+        data = row.model_dump(mode="json", by_alias=True)
         return tuple(_to_column(c, data[c.name]) for c in self._spec.columns)
 
     def _decode(self, values: Mapping[str, Any]) -> RowT:
@@ -140,10 +144,19 @@ class Rows(Generic[RowT]):
 
 
 @functools.cache
+def _attribute(row_type: type[BaseModel], column: str) -> str:
+    """The row attribute behind a column: columns are named by the field's JSON key."""
+    for name, info in row_type.model_fields.items():
+        if (info.serialization_alias or name) == column:
+            return name
+    return column
+
+
+@functools.cache
 def _key_function(row_type: type[BaseModel], key: str, column: Column) -> Callable[[Any], Any]:
     """How a key becomes its stored form; plain types skip pydantic, as this runs for every
     row a handler touches."""
-    annotation = row_type.model_fields[key].annotation
+    annotation = row_type.model_fields[_attribute(row_type, key)].annotation
     if annotation is str:
         return lambda value: value if type(value) is str else str(value)
     if annotation is int:

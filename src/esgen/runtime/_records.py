@@ -113,7 +113,11 @@ class NewEvent:
         cls, event: Event, metadata: Mapping[str, Any] | None = None, event_id: UUID | None = None
     ) -> NewEvent:
         return cls(
-            event.event_type, event.event_version, event.model_dump_json(), metadata, event_id
+            event.event_type,
+            event.event_version,
+            event.model_dump_json(by_alias=True),
+            metadata,
+            event_id,
         )
 
     def __repr__(self) -> str:

@@ -306,7 +306,9 @@ class Repository(Generic[AggT]):
                 raise RegistryError(_not_latest(self._registry, cls))
         shared = save_metadata(metadata)
         new_events = [
-            NewEvent(event.event_type, event.event_version, event.model_dump_json(), shared)
+            NewEvent(
+                event.event_type, event.event_version, event.model_dump_json(by_alias=True), shared
+            )
             for event in pending
         ]
         version = aggregate._version
@@ -319,7 +321,7 @@ class Repository(Generic[AggT]):
                 stream_id,
                 version,
                 self._fingerprint,
-                aggregate.state.model_dump_json(),
+                aggregate.state.model_dump_json(by_alias=True),
                 to_utc(self._clock(), "the snapshot clock's time"),
             )
         result = self._store.append(

@@ -300,7 +300,7 @@ class SagaRunner(Generic[SagaT]):
                 record.saga,
                 record.correlation,
                 saga.status,
-                None if state is None else state.model_dump_json(),
+                None if state is None else state.model_dump_json(by_alias=True),
                 saga_steps(saga.steps, saga.compensated),
                 json.dumps(metadata, separators=(",", ":")),
                 record.started_at,

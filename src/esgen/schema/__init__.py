@@ -39,7 +39,13 @@ from esgen.schema._model import (
     ValueType,
     named_types,
 )
-from esgen.schema._names import SCALAR_ANNOTATIONS, enum_member_name, pascal, snake
+from esgen.schema._names import (
+    SCALAR_ANNOTATIONS,
+    enum_member_name,
+    pascal,
+    python_name,
+    snake,
+)
 
 __all__ = [
     "CODES",
@@ -85,6 +91,7 @@ __all__ = [
     "load_sources",
     "named_types",
     "pascal",
+    "python_name",
     "snake",
     "type_relation",
 ]

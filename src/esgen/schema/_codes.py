@@ -14,8 +14,8 @@ CODES: dict[str, str] = {
     "E105": "the file does not describe a context",
     # names
     "E200": "a name that is not a valid identifier, or not in the expected case",
-    "E201": "a name that is a Python keyword",
-    "E202": "a class name that shadows a Python builtin, or a field named like a builtin type",
+    "E201": "a class or context name that is a Python keyword",
+    "E202": "a class name that shadows a Python builtin",
     "E203": "a name reserved by pydantic or esgen, or one that would hide a type in generated code",
     "E204": "a name defined twice (in one file or across files of a context)",
     # types and values
@@ -31,6 +31,7 @@ CODES: dict[str, str] = {
     "E402": "a reference to a field that does not exist",
     "E403": "a command that emits an event of another aggregate",
     "E404": "a projection key of a type that cannot identify a row",
+    "E405": "read-model fields that SQL cannot tell apart, or SQLite cannot show in a view",
     # versions
     "E500": "event versions that are not exactly 1..N",
     "E501": "a `renamed_from` that names no field of the previous version, or is used twice",

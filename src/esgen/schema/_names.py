@@ -30,6 +30,7 @@ __all__ = [
     "check_field_name",
     "enum_member_name",
     "pascal",
+    "python_name",
     "snake",
 ]
 
@@ -49,9 +50,9 @@ SCALAR_ANNOTATIONS: dict[ScalarKind, str] = {
     ScalarKind.DATETIME: "AwareDatetime",
     ScalarKind.DATE: "date",
 }
-# The builtins that generated annotations name. A field called `str` would be what mypy
-# finds for every later `str` in its class, and, with a default, what pydantic finds too;
-# other builtins (`id`, `type`, `hash`, `format`, ...) are fine as field names.
+# The builtins that generated annotations name. An attribute called `str` would be what
+# mypy finds for every later `str` in its class (and, with a default, what pydantic finds
+# too), so such fields become `str_`; other builtins (`id`, `type`, `hash`, ...) stay.
 _ANNOTATION_BUILTINS = frozenset(
     {"dict", "list", *(n for n in SCALAR_ANNOTATIONS.values() if n in _BUILTINS)}
 )
@@ -100,8 +101,8 @@ GENERATED_MODULE_NAMES = frozenset(
         "datetime",
     }
 )
-# Attributes of pydantic models and of esgen's message classes; a field with one of
-# these names would hide it (pydantic refuses some of them outright).
+# Attributes of pydantic models and of esgen's message classes; a field attribute with one
+# of these names would hide it (pydantic refuses some of them outright).
 _MODEL_ATTRIBUTES = frozenset(name for name in dir(BaseModel) if not name.startswith("_")) | {
     "event_type",
     "event_version",
@@ -140,23 +141,27 @@ def check_class_name(name: str, what: str) -> tuple[str, str] | None:
 
 
 def check_field_name(name: str, what: str = "field") -> tuple[str, str] | None:
-    """Problems with a field name; it becomes a model attribute and a JSON key."""
+    """Problems with a field name; it becomes a JSON key and, through `python_name`, a
+    model attribute."""
     if not name.isidentifier():
         return "E200", f"{what} name {name!r} is not a valid Python identifier"
     if problem := _not_normalised(name, what):
         return problem
-    if keyword.iskeyword(name):
-        return "E201", f"{what} name {name!r} is a Python keyword; choose another name"
     if name.startswith("_"):
         return "E203", f"{what} name {name!r} starts with '_', which pydantic treats as private"
-    if name in _ANNOTATION_BUILTINS:
-        return "E202", (
-            f"{what} name {name!r} would hide the builtin type {name} that generated "
-            "annotations use; choose a more specific name"
-        )
-    if name in _MODEL_ATTRIBUTES or name.startswith("model_"):
-        return "E203", f"{what} name {name!r} is reserved by pydantic or esgen"
+    if name.startswith("model_"):
+        return "E203", f"{what} name {name!r} is reserved by pydantic (model_*)"
     return None
+
+
+def python_name(name: str) -> str:
+    """The attribute a field becomes. Its JSON key is always the schema's name; a name that
+    cannot be an attribute as it is (a keyword such as `from`, a pydantic or esgen model
+    attribute such as `json`, a builtin type that annotations use such as `str`) gets a
+    trailing underscore, as PEP 8 suggests, and the model maps it to the key."""
+    if keyword.iskeyword(name) or name in _ANNOTATION_BUILTINS or name in _MODEL_ATTRIBUTES:
+        return f"{name}_"
+    return name
 
 
 def annotation_names(type_: TypeExpr, constraints: Constraints | None = None) -> set[str]:

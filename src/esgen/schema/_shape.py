@@ -63,8 +63,14 @@ def _diagnostic(
         )
     if path and path[-1] == "[key]":
         key_path = path[:-1]
-        what = "a version number (1, 2, ...)" if key_path[-2:-1] == ("versions",) else "valid"
-        msg = f"key {key_path[-1]!r} in {_dotted(key_path[:-1])} must be {what}"
+        where = _dotted(key_path[:-1])
+        if key_path[-2:-1] == ("versions",):
+            msg = f"key {key_path[-1]!r} in {where} must be a version number (1, 2, ...)"
+        else:
+            # `True:`, `null:` or `1.5:` as a name: YAML reads the key as something else.
+            got = error["input"]
+            hint = f"; quote it to use it as a name: '{got}'" if isinstance(got, bool) else ""
+            msg = f"key in {where} must be a name, not {describe(got)}{hint}"
         return Diagnostic(src.key_at(key_path), "E103", msg)
     expected = "a number" if kind in _NUMBER_ERRORS and numeric else _lower(error["msg"])
     message = f"{_dotted(path) or 'the file'}: {expected} (got {describe(error['input'])})"

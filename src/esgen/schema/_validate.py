@@ -61,6 +61,7 @@ from esgen.schema._names import (
     check_field_name,
     enum_member_name,
     pascal,
+    python_name,
     snake,
 )
 from esgen.schema._shape import did_you_mean
@@ -436,16 +437,25 @@ class _Builder:
             f = self._field(name, spec, (*path, name), src, owner)
             if f is not None:
                 fields.append(f)
-        self._hidden_types(fields, owner)
+        self._attributes(fields, owner)
         return tuple(fields)
 
-    def _hidden_types(self, fields: Sequence[Field], owner: str) -> None:
-        """A field named like a type (`date`, `Decimal`, `UUID`, a value type) that a later
-        field of the same class is annotated with: mypy reads the later annotation as the
-        field, so the generated class would not type-check."""
+    def _attributes(self, fields: Sequence[Field], owner: str) -> None:
+        """Two fields that would be the same attribute (`from` and `from_`), and a field
+        named like a type (`date`, `Decimal`, a value type) that a later field of the same
+        class is annotated with: mypy reads the later annotation as the field, so the
+        generated class would not type-check."""
         earlier: dict[str, Field] = {}
         reported: set[str] = set()
         for f in fields:
+            attribute = python_name(f.name)
+            if (first := earlier.get(attribute)) is not None and first.name != f.name:
+                self.error(
+                    f.location,
+                    "E203",
+                    f"fields {first.name!r} and {f.name!r} would both be the attribute "
+                    f"{attribute} in the generated class; rename one",
+                )
             for name in sorted(annotation_names(f.type, f.constraints) & earlier.keys()):
                 if name in reported:
                     continue
@@ -453,11 +463,11 @@ class _Builder:
                 self.error(
                     earlier[name].location,
                     "E203",
-                    f"field {name!r} would hide the type {name} from field {f.name!r} after "
-                    "it in the generated class; choose a more specific name "
-                    f"(e.g. '{snake(owner)}_{snake(name)}')",
+                    f"field {earlier[name].name!r} would hide the type {name} from field "
+                    f"{f.name!r} after it in the generated class; choose a more specific "
+                    f"name (e.g. '{snake(owner)}_{snake(name)}')",
                 )
-            earlier.setdefault(f.name, f)
+            earlier.setdefault(attribute, f)
 
     def _field(
         self, name: str, spec: FieldSpec, path: KeyPath, src: Source, owner: str
@@ -807,6 +817,7 @@ class _Builder:
     def _projection(self, name: str, pdef: ProjectionDef, src: Source) -> Projection:
         path: KeyPath = ("projections", name)
         fields = self._fields(pdef.fields, (*path, "fields"), src, owner=name)
+        self._columns(name, fields)
         self._event_refs(pdef.consumes, (*path, "consumes"), src, f"projection {name!r}")
         key = next((f for f in fields if f.name == pdef.key), None)
         if key is None and pdef.key not in pdef.fields:
@@ -826,6 +837,27 @@ class _Builder:
         return Projection(
             name, tuple(pdef.consumes), pdef.key, fields, src.yaml.key_at(path), pdef.description
         )
+
+    def _columns(self, projection: str, fields: Sequence[Field]) -> None:
+        """Fields become columns named as written. SQLite compares column names without
+        case, and a view (what readers query) renames a column called true or false."""
+        seen: dict[str, Field] = {}
+        for f in fields:
+            folded = f.name.casefold()
+            if folded in ("true", "false"):
+                self.error(
+                    f.location,
+                    "E405",
+                    f"projection {projection!r}: SQLite cannot show a column named {f.name!r} "
+                    "in the read model's view; choose another name",
+                )
+            elif (first := seen.setdefault(folded, f)) is not f:
+                self.error(
+                    f.location,
+                    "E405",
+                    f"projection {projection!r}: fields {first.name!r} and {f.name!r} would "
+                    "be the same column (SQLite compares column names without case)",
+                )
 
     def _usable_key(self, type_: TypeExpr) -> bool:
         if isinstance(type_, ScalarType):

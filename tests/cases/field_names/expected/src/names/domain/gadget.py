@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from ..aggregates.gadget import GadgetBase, GadgetState
 from ..commands.gadget import MakeGadget
-from ..events.gadget import GadgetMade
+from ..events.gadget import GadgetMade, Moved
 
 
 class Gadget(GadgetBase):
@@ -22,6 +22,10 @@ class Gadget(GadgetBase):
         # TODO: Gadget.handle_make_gadget: decide which events MakeGadget
         # causes (GadgetMade)
         raise NotImplementedError("Gadget.handle_make_gadget")
+
+    def apply_moved(self, event: Moved) -> GadgetState:
+        # TODO: Gadget.apply_moved: return the GadgetState after Moved
+        raise NotImplementedError("Gadget.apply_moved")
 
     def apply_gadget_made(self, event: GadgetMade) -> GadgetState:
         # TODO: Gadget.apply_gadget_made: return the GadgetState after
