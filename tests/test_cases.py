@@ -176,3 +176,15 @@ def test_every_name_generated_modules_import_is_reserved() -> None:
                         imported.setdefault(name, path)
     missing = {n: str(p) for n, p in imported.items() if n not in GENERATED_MODULE_NAMES}
     assert not missing, missing
+
+
+def test_every_public_attribute_of_the_models_becomes_a_suffixed_attribute() -> None:
+    """The list is written out so that attributes do not change with pydantic; a pydantic
+    that adds a public model attribute must be added to it."""
+    from pydantic import BaseModel
+
+    from esgen.runtime import Command, Event
+    from esgen.schema import python_name
+
+    public = {n for cls in (BaseModel, Event, Command) for n in dir(cls) if n[:1] != "_"}
+    assert {n for n in public if python_name(n) == n} == set()

@@ -25,6 +25,7 @@ from .postgres_env import drop_schema, new_schema, require_postgres
 CASE = Path(__file__).parent.parent / "cases" / "field_names" / "expected" / "src"
 # Names the case must cover: keywords, pydantic attributes, builtin types, other builtins.
 COVERED = {"from", "class", "None", "json", "copy", "event_type", "str", "list", "dict"}
+COVERED |= {"model_config", "model_dump", "model_name"}
 COVERED |= {"id", "type", "all", "any", "format", "hash", "property", "super"}
 
 GADGET = """
@@ -60,7 +61,11 @@ from ..projections.gadgets import GadgetsBase, GadgetsRow
 class Gadgets(GadgetsBase):
     def on_gadget_made(self, event: GadgetMade, recorded: RecordedEvent) -> None:
         # The read model has no columns true and false (E405).
-        self.rows.put(GadgetsRow(**event.model_dump(exclude={"True_", "False_"})))
+        row = GadgetsRow(**event.model_dump(exclude={"True_", "False_"}))
+        self.rows.put(row)
+        # Changes named by column (`from`) or by attribute (`from_`) both apply.
+        self.rows.update(row.gadget_id, **row.model_dump())
+        self.rows.update(row.gadget_id, **row.model_dump(by_alias=False))
 """
 
 ECHO = """
@@ -159,7 +164,9 @@ def _run(src: Path, *args: str) -> list[str]:
     assert report["by_key"]["id"] == 4 and report["by_key"]["json"] == 1
     # Stored as version 1, read through the derived upcaster: a rename to a keyword, a
     # default for one, a widening of another.
-    assert report["moved"] == {"from": "a", "import": "b", "class": "economy", "str": 3.0}
+    leg = {"route": {"from": "here", "to": "there"}, "mode": "rail"}
+    moved = {"from": "a", "import": "b", "class": "economy", "str": 3.0, "leg": leg}
+    assert report["moved"] == moved
     by_attribute = json.loads(report["by_attribute"])
     assert by_attribute == report["by_key"]
     return keys

@@ -29,6 +29,7 @@ from esgen.codegen._pyexpr import (
     docstring,
     enum_member_names,
     literal,
+    literal_types,
     string,
 )
 from esgen.schema import (
@@ -168,7 +169,10 @@ class _ContextBuilder:
         """Import the context's types that these fields name."""
         prefix = "." * (module_depth + 1)
         for f in fields:
-            for name in named_types(f.type):
+            names = set(named_types(f.type))
+            if f.has_default:
+                names |= literal_types(f.type, f.default, self.types.get)
+            for name in sorted(names):
                 imports.add(f"{prefix}types", name)
 
     # -- modules --------------------------------------------------------------------

@@ -128,7 +128,9 @@ def _value(value: Any) -> Any:
     if isinstance(value, list):
         return [_value(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _value(v) for k, v in value.items()}
+        # Sorted: the lock lists a value type's fields in its own order, so a default
+        # read back from it would otherwise come out in a different one.
+        return {str(k): _value(v) for k, v in sorted(value.items())}
     return value
 
 

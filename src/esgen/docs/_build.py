@@ -150,7 +150,7 @@ class _ContextBuilder:
             constraints=tuple((name, str(value)) for name, value in field.constraints.items()),
             description=paragraphs(field.description),
             renamed_from=field.renamed_from,
-            attribute=python_name(field.name) if python_name(field.name) != field.name else None,
+            attribute=_attribute(field.name),
         )
 
     def build(self) -> ContextDoc:
@@ -348,9 +348,16 @@ class _ContextBuilder:
                         for i in range(len(versions))
                     ),
                     description=paragraphs(description),
+                    attribute=_attribute(row_fields[newest].name),
                 )
             )
         return tuple(matrix)
+
+
+def _attribute(name: str) -> str | None:
+    """The Python attribute of a field, where it is not the field's name (`from_`)."""
+    attribute = python_name(name)
+    return attribute if attribute != name else None
 
 
 def mermaid(flow: Flow) -> tuple[str, ...]:

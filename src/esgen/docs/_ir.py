@@ -107,6 +107,7 @@ class MatrixRow:
     name: str  # its name in the newest version that has it
     cells: tuple[FieldDoc | None, ...]  # None where a version does not have it
     description: tuple[str, ...]  # from the newest version that describes it
+    attribute: str | None = None  # the Python attribute, where it differs from the name
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,10 +98,11 @@ class Rows(Generic[RowT]):
         row = self.get(key)
         if row is None:
             raise KeyError(f"{self._spec.name}: no row with {self._spec.key} = {key!r}")
-        # By attribute: `changes` name attributes (`from_`), which may differ from columns.
-        updated = self._row_type.model_validate(
-            {**row.model_dump(by_alias=False), **changes}, by_name=True
-        )
+        # By column: a change may name the attribute (`from_`) or the column (`from`).
+        data = row.model_dump(by_alias=True)
+        for name, value in changes.items():
+            data[_column(self._row_type, name)] = value
+        updated = self._row_type.model_validate(data)
         self.put(updated)
         return updated
 
@@ -150,6 +151,13 @@ def _attribute(row_type: type[BaseModel], column: str) -> str:
         if (info.serialization_alias or name) == column:
             return name
     return column
+
+
+@functools.cache
+def _column(row_type: type[BaseModel], name: str) -> str:
+    """The column of a row attribute (`from_` -> `from`); a column name stays itself."""
+    info = row_type.model_fields.get(name)
+    return (info.serialization_alias or name) if info is not None else name
 
 
 @functools.cache

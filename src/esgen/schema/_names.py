@@ -8,8 +8,6 @@ import re
 import sys
 import unicodedata
 
-from pydantic import BaseModel
-
 from esgen.schema._model import (
     Constraints,
     DictType,
@@ -101,13 +99,47 @@ GENERATED_MODULE_NAMES = frozenset(
         "datetime",
     }
 )
-# Attributes of pydantic models and of esgen's message classes; a field attribute with one
-# of these names would hide it (pydantic refuses some of them outright).
-_MODEL_ATTRIBUTES = frozenset(name for name in dir(BaseModel) if not name.startswith("_")) | {
-    "event_type",
-    "event_version",
-    "command_type",
-}
+# Attributes of pydantic models and of esgen's message classes: a field with one of these
+# names becomes `name_`. Written out rather than read from `dir(BaseModel)`, so that the
+# attributes generated code has do not change with the installed pydantic.
+_MODEL_ATTRIBUTES = frozenset(
+    {
+        "construct",
+        "copy",
+        "dict",
+        "from_orm",
+        "json",
+        "model_computed_fields",
+        "model_config",
+        "model_construct",
+        "model_copy",
+        "model_dump",
+        "model_dump_json",
+        "model_extra",
+        "model_fields",
+        "model_fields_set",
+        "model_json_schema",
+        "model_parametrized_name",
+        "model_post_init",
+        "model_rebuild",
+        "model_validate",
+        "model_validate_json",
+        "model_validate_strings",
+        "parse_file",
+        "parse_obj",
+        "parse_raw",
+        "schema",
+        "schema_json",
+        "update_forward_refs",
+        "validate",
+        # esgen's own class attributes of events and commands
+        "event_type",
+        "event_version",
+        "command_type",
+    }
+)
+# pydantic protects these prefixes: a field starting with one is refused at import.
+_PROTECTED_PREFIXES = ("model_validate", "model_dump")
 
 
 def pascal(name: str) -> str:
@@ -122,6 +154,10 @@ def snake(name: str) -> str:
     return name.lower()
 
 
+# Kinds of declaration whose snake_case name is also the name of a generated module.
+_MODULE_KINDS = frozenset({"aggregate", "projection", "saga"})
+
+
 def check_class_name(name: str, what: str) -> tuple[str, str] | None:
     """Problems with a type, aggregate, event, command, projection or saga name."""
     if problem := _not_normalised(name, what):
@@ -133,6 +169,10 @@ def check_class_name(name: str, what: str) -> tuple[str, str] | None:
         return "E200", f"{what} name {name!r} must be PascalCase (letters and digits){hint}"
     if keyword.iskeyword(name):
         return "E201", f"{what} name {name!r} is a Python keyword"
+    if what in _MODULE_KINDS and keyword.iskeyword(snake(name)):
+        return "E201", (
+            f"{what} name {name!r} would name its module {snake(name)!r}, a Python keyword"
+        )
     if name in _BUILTINS:
         return "E202", f"{what} name {name!r} shadows the Python builtin {name}"
     if name in GENERATED_MODULE_NAMES:
@@ -149,8 +189,11 @@ def check_field_name(name: str, what: str = "field") -> tuple[str, str] | None:
         return problem
     if name.startswith("_"):
         return "E203", f"{what} name {name!r} starts with '_', which pydantic treats as private"
-    if name.startswith("model_"):
-        return "E203", f"{what} name {name!r} is reserved by pydantic (model_*)"
+    if name.startswith(_PROTECTED_PREFIXES) and name not in _MODEL_ATTRIBUTES:
+        return "E203", (
+            f"{what} name {name!r} starts with 'model_validate' or 'model_dump', which "
+            "pydantic keeps for its own methods"
+        )
     return None
 
 
@@ -168,7 +211,7 @@ def annotation_names(type_: TypeExpr, constraints: Constraints | None = None) ->
     """The names a field's generated annotation refers to, e.g. `list[date] | None` ->
     {list, date}: a field of the same class with one of these names would hide it."""
     names: set[str] = set()
-    if constraints:
+    if constraints is not None and constraints.items():
         names |= {"Annotated", "Field"}
     if isinstance(type_, ScalarType):
         names.add(SCALAR_ANNOTATIONS[type_.kind])

@@ -69,7 +69,7 @@ def _diagnostic(
         else:
             # `True:`, `null:` or `1.5:` as a name: YAML reads the key as something else.
             got = error["input"]
-            hint = f"; quote it to use it as a name: '{got}'" if isinstance(got, bool) else ""
+            hint = "; quote it to use it as a name" if isinstance(got, bool) else ""
             msg = f"key in {where} must be a name, not {describe(got)}{hint}"
         return Diagnostic(src.key_at(key_path), "E103", msg)
     expected = "a number" if kind in _NUMBER_ERRORS and numeric else _lower(error["msg"])
