@@ -89,7 +89,7 @@ from esgen.runtime import PostgresEventStore, SQLiteEventStore
 from names.commands.gadget import MakeGadget
 from names.service import NamesService
 from names.registry import REGISTRY
-from names.types import Builtins
+from names.types import Builtins, Stamps
 
 keys = {
     name: info.serialization_alias or name
@@ -119,7 +119,10 @@ print(json.dumps({
     "stored": json.loads(recorded.data),
     "by_key": Builtins.model_validate({"from": 2, "str": 3, "id": 4}).model_dump(),
     "by_attribute": Builtins(from_=2, str_=3, id=4).model_dump_json(),
-    "moved": REGISTRY.decode("Moved", 1, json.dumps({"from": "a", "to": "b", "str": 3})).model_dump(),
+    "moved": REGISTRY.decode(
+        "Moved", 1, json.dumps({"from": "a", "to": "b", "str": 3})
+    ).model_dump(mode="json"),
+    "stamps": Stamps().model_dump(mode="json"),
 }))
 store.close()
 """
@@ -166,7 +169,17 @@ def _run(src: Path, *args: str) -> list[str]:
     # default for one, a widening of another.
     leg = {"route": {"from": "here", "to": "there"}, "mode": "rail"}
     moved = {"from": "a", "import": "b", "class": "economy", "str": 3.0, "leg": leg}
-    assert report["moved"] == moved
+    assert report["moved"] == {**moved, "date": None, "due": "2024-01-01"}
+    assert report["stamps"] == {
+        "date": None,
+        "due": "2024-01-01",
+        "datetime": None,
+        "Decimal": "1.5",
+        "price": "2.5",
+        "UUID": None,
+        "ref": "12345678-1234-5678-1234-567812345678",
+        "AwareDatetime": "2024-01-01T00:00:00Z",
+    }
     by_attribute = json.loads(report["by_attribute"])
     assert by_attribute == report["by_key"]
     return keys

@@ -163,7 +163,9 @@ class _ContextBuilder:
         return FieldIR(attribute, ann, default)
 
     def fields(self, fields: Iterable[Field], imports: Imports) -> tuple[FieldIR, ...]:
-        return tuple(self.field(f, imports) for f in fields)
+        listed = tuple(fields)
+        scoped = imports.hidden_by(python_name(f.name) for f in listed)
+        return tuple(self.field(f, scoped) for f in listed)
 
     def uses(self, fields: Iterable[Field], imports: Imports, module_depth: int) -> None:
         """Import the context's types that these fields name."""

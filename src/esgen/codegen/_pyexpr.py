@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from esgen.schema import (
+    QUALIFIABLE_NAMES,
     SCALAR_ANNOTATIONS,
     Constraints,
     DictType,
@@ -87,13 +88,32 @@ class Imports:
 
     def __init__(self) -> None:
         self._names: dict[str, set[str]] = {}
+        self._modules: set[str] = set()  # imported whole, as `_module`
+        self._hidden: frozenset[str] = frozenset()
 
     def add(self, module: str, name: str) -> None:
         self._names.setdefault(module, set()).add(name)
 
+    def name(self, module: str, name: str) -> str:
+        """Import `name` from `module` and return how code here spells it: through the
+        module (`_datetime.date`) where a field of the class being written hides it."""
+        if name in self._hidden:
+            self._modules.add(module)
+            return f"_{module}.{name}"
+        self.add(module, name)
+        return name
+
+    def hidden_by(self, attributes: Iterable[str]) -> Imports:
+        """The same imports, for a class whose fields have these attribute names."""
+        view = Imports()
+        view._names, view._modules = self._names, self._modules
+        view._hidden = frozenset(attributes) & QUALIFIABLE_NAMES
+        return view
+
     def update(self, other: Imports) -> None:
         for module, names in other._names.items():
             self._names.setdefault(module, set()).update(names)
+        self._modules |= other._modules
 
     def lines(self) -> tuple[str, ...]:
         def group(module: str) -> int:
@@ -107,10 +127,16 @@ class Imports:
 
         out: list[str] = []
         last = -1
-        for module in sorted(self._names, key=lambda m: (group(m), m)):
-            if out and group(module) != last:
+        # `import x as _x` before `from x import y` in each group, as isort does.
+        entries = [(group(m), 0, m) for m in self._modules]
+        entries += [(group(m), 1, m) for m in self._names]
+        for kind, whole, module in sorted(entries):
+            if out and kind != last:
                 out.append("")
-            last = group(module)
+            last = kind
+            if not whole:
+                out.append(f"import {module} as _{module}")
+                continue
             names = sorted(self._names[module])
             line = f"from {module} import {', '.join(names)}"
             if len(line) > _IMPORT_WIDTH:
@@ -214,7 +240,7 @@ def _plain(type_: TypeExpr, imports: Imports) -> str:
     if isinstance(type_, ScalarType):
         name = SCALAR_ANNOTATIONS[type_.kind]
         if name in _SCALAR_IMPORTS:
-            imports.add(*_SCALAR_IMPORTS[name])
+            return imports.name(*_SCALAR_IMPORTS[name])
         return name
     if isinstance(type_, ListType):
         return f"list[{_plain(type_.item, imports)}]"
@@ -313,17 +339,14 @@ def _scalar_literal(value: Any, imports: Imports) -> str:
             return f"float({string(str(value))})"
         return repr(value)
     if isinstance(value, Decimal):
-        imports.add("decimal", "Decimal")
-        return f"Decimal({string(str(value))})"
+        return f"{imports.name('decimal', 'Decimal')}({string(str(value))})"
     if isinstance(value, UUID):
-        imports.add("uuid", "UUID")
-        return f"UUID({string(str(value))})"
+        return f"{imports.name('uuid', 'UUID')}({string(str(value))})"
     if isinstance(value, datetime):
-        imports.add("datetime", "datetime")
-        return f"datetime.fromisoformat({string(value.isoformat())})"
+        spelled = imports.name("datetime", "datetime")
+        return f"{spelled}.fromisoformat({string(value.isoformat())})"
     if isinstance(value, date):
-        imports.add("datetime", "date")
-        return f"date.fromisoformat({string(value.isoformat())})"
+        return f"{imports.name('datetime', 'date')}.fromisoformat({string(value.isoformat())})"
     raise TypeError(f"no literal for {value!r}")  # pragma: no cover
 
 

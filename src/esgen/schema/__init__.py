@@ -40,6 +40,7 @@ from esgen.schema._model import (
     named_types,
 )
 from esgen.schema._names import (
+    QUALIFIABLE_NAMES,
     SCALAR_ANNOTATIONS,
     enum_member_name,
     pascal,
@@ -49,6 +50,7 @@ from esgen.schema._names import (
 
 __all__ = [
     "CODES",
+    "QUALIFIABLE_NAMES",
     "SCALAR_ANNOTATIONS",
     "Aggregate",
     "ChangeKind",

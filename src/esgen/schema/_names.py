@@ -21,6 +21,7 @@ from esgen.schema._model import (
 
 __all__ = [
     "GENERATED_MODULE_NAMES",
+    "QUALIFIABLE_NAMES",
     "SCALAR_ANNOTATIONS",
     "annotation_names",
     "check_class_name",
@@ -48,6 +49,9 @@ SCALAR_ANNOTATIONS: dict[ScalarKind, str] = {
     ScalarKind.DATETIME: "AwareDatetime",
     ScalarKind.DATE: "date",
 }
+# Names generated classes import that a field may share: where one does, the class
+# reaches the import through its module (`_datetime.date`) instead.
+QUALIFIABLE_NAMES = frozenset({"AwareDatetime", "Decimal", "UUID", "date", "datetime"})
 # The builtins that generated annotations name. An attribute called `str` would be what
 # mypy finds for every later `str` in its class (and, with a default, what pydantic finds
 # too), so such fields become `str_`; other builtins (`id`, `type`, `hash`, ...) stay.

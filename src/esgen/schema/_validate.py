@@ -55,6 +55,7 @@ from esgen.schema._model import (
 )
 from esgen.schema._names import (
     GENERATED_MODULE_NAMES,
+    QUALIFIABLE_NAMES,
     annotation_names,
     check_class_name,
     check_context_name,
@@ -442,9 +443,9 @@ class _Builder:
 
     def _attributes(self, fields: Sequence[Field], owner: str) -> None:
         """Two fields that would be the same attribute (`from` and `from_`), and a field
-        named like a type (`date`, `Decimal`, a value type) that a later field of the same
-        class is annotated with: mypy reads the later annotation as the field, so the
-        generated class would not type-check."""
+        named like a value type or an import that a later field of the same class is
+        annotated with: mypy reads the later annotation as the field. (`date`, `Decimal`
+        and the like are reached through their module in such a class instead.)"""
         earlier: dict[str, Field] = {}
         reported: set[str] = set()
         for f in fields:
@@ -456,7 +457,8 @@ class _Builder:
                     f"fields {first.name!r} and {f.name!r} would both be the attribute "
                     f"{attribute} in the generated class; rename one",
                 )
-            for name in sorted(annotation_names(f.type, f.constraints) & earlier.keys()):
+            used = annotation_names(f.type, f.constraints) - QUALIFIABLE_NAMES
+            for name in sorted(used & earlier.keys()):
                 if name in reported:
                     continue
                 reported.add(name)
@@ -504,8 +506,8 @@ class _Builder:
         if fdef.optional and not isinstance(type_, NullableType):
             type_ = NullableType(type_)
         has_default = "default" in fdef.model_fields_set or fdef.optional
-        if has_default and (name in GENERATED_MODULE_NAMES or name in self.types
-                            or name in self.raw_types):  # fmt: skip
+        hides = name in GENERATED_MODULE_NAMES and name not in QUALIFIABLE_NAMES
+        if has_default and (hides or name in self.types or name in self.raw_types):
             # A default binds the name in the class body, where pydantic then looks up
             # the annotations: `date: date | None = None` would read its own value as
             # the type.
