@@ -29,7 +29,6 @@ from esgen.codegen._pyexpr import (
     docstring,
     enum_member_names,
     literal,
-    literal_types,
     string,
 )
 from esgen.schema import (
@@ -46,6 +45,7 @@ from esgen.schema import (
     ValueType,
     VersionStep,
     analyse_step,
+    default_names,
     named_types,
     python_name,
     snake,
@@ -173,7 +173,7 @@ class _ContextBuilder:
         for f in fields:
             names = set(named_types(f.type))
             if f.has_default:
-                names |= literal_types(f.type, f.default, self.types.get)
+                names |= default_names(f.type, f.default, self.types.get)
             for name in sorted(names):
                 imports.add(f"{prefix}types", name)
 

@@ -40,7 +40,6 @@ __all__ = [
     "docstring",
     "enum_member_names",
     "literal",
-    "literal_types",
     "string",
 ]
 
@@ -301,30 +300,6 @@ def literal(
         ]
         return f"{target.name}({', '.join(args)})"
     return _scalar_literal(value, imports)
-
-
-def literal_types(
-    type_: TypeExpr, value: Any, lookup: Callable[[str], UserType | None]
-) -> set[str]:
-    """The context's types that `literal` names for this value, nested ones included: a
-    default `Leg(route=Route(...))` needs `Route` imported too."""
-    if value is None:
-        return set()
-    if isinstance(type_, NullableType):
-        return literal_types(type_.inner, value, lookup)
-    if isinstance(type_, ListType):
-        return {n for v in value for n in literal_types(type_.item, v, lookup)}
-    if isinstance(type_, DictType):
-        return {n for v in value.values() for n in literal_types(type_.value, v, lookup)}
-    if isinstance(type_, NamedType):
-        names = {type_.name}
-        target = lookup(type_.name)
-        if isinstance(target, ValueType):
-            for f in target.fields:
-                if f.name in value:
-                    names |= literal_types(f.type, value[f.name], lookup)
-        return names
-    return set()
 
 
 def _scalar_literal(value: Any, imports: Imports) -> str:

@@ -42,6 +42,7 @@ from esgen.schema._model import (
 from esgen.schema._names import (
     QUALIFIABLE_NAMES,
     SCALAR_ANNOTATIONS,
+    default_names,
     enum_member_name,
     pascal,
     python_name,
@@ -86,6 +87,7 @@ __all__ = [
     "VersionStep",
     "analyse_step",
     "constraints_narrowed",
+    "default_names",
     "enum_member_name",
     "find_schema_files",
     "language_json_schema",

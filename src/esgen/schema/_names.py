@@ -7,6 +7,8 @@ import keyword
 import re
 import sys
 import unicodedata
+from collections.abc import Callable
+from typing import Any
 
 from esgen.schema._model import (
     Constraints,
@@ -17,6 +19,8 @@ from esgen.schema._model import (
     ScalarKind,
     ScalarType,
     TypeExpr,
+    UserType,
+    ValueType,
 )
 
 __all__ = [
@@ -27,6 +31,7 @@ __all__ = [
     "check_class_name",
     "check_context_name",
     "check_field_name",
+    "default_names",
     "enum_member_name",
     "pascal",
     "python_name",
@@ -193,7 +198,7 @@ def check_field_name(name: str, what: str = "field") -> tuple[str, str] | None:
         return problem
     if name.startswith("_"):
         return "E203", f"{what} name {name!r} starts with '_', which pydantic treats as private"
-    if name.startswith(_PROTECTED_PREFIXES) and name not in _MODEL_ATTRIBUTES:
+    if name.startswith(_PROTECTED_PREFIXES):  # `model_dump_` would still be one
         return "E203", (
             f"{what} name {name!r} starts with 'model_validate' or 'model_dump', which "
             "pydantic keeps for its own methods"
@@ -228,6 +233,30 @@ def annotation_names(type_: TypeExpr, constraints: Constraints | None = None) ->
     elif isinstance(type_, NamedType):
         names.add(type_.name)
     return names
+
+
+def default_names(
+    type_: TypeExpr, value: Any, lookup: Callable[[str], UserType | None]
+) -> set[str]:
+    """The context's types a default's generated literal names, nested ones included:
+    `Leg(route=Route(...))` needs `Route` imported, and no field may hide it."""
+    if value is None:
+        return set()
+    if isinstance(type_, NullableType):
+        return default_names(type_.inner, value, lookup)
+    if isinstance(type_, ListType):
+        return {n for v in value for n in default_names(type_.item, v, lookup)}
+    if isinstance(type_, DictType):
+        return {n for v in value.values() for n in default_names(type_.value, v, lookup)}
+    if isinstance(type_, NamedType):
+        names = {type_.name}
+        target = lookup(type_.name)
+        if isinstance(target, ValueType):
+            for f in target.fields:
+                if f.name in value:
+                    names |= default_names(f.type, value[f.name], lookup)
+        return names
+    return set()
 
 
 def _not_normalised(name: str, what: str) -> tuple[str, str] | None:

@@ -8,6 +8,7 @@ further here: its missing parts would only produce confusing follow-up errors.
 from __future__ import annotations
 
 import json
+import keyword
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ from esgen.schema._names import (
     check_class_name,
     check_context_name,
     check_field_name,
+    default_names,
     enum_member_name,
     pascal,
     python_name,
@@ -286,8 +288,26 @@ class _Builder:
         """Names that become the same module or method once in snake_case would overwrite
         each other's generated files (`HTTPRequest` and `HttpRequest`)."""
         modules: dict[str, str] = {}
+        json_modules: dict[str, str] = {}  # JSON Schema types each get one in _json_types
         for src in self.sources:
             y = src.yaml
+            for name, tdef in src.doc.types.items():
+                if not isinstance(tdef, JsonSchemaTypeDef):
+                    continue
+                module = snake(name)
+                if keyword.iskeyword(module):
+                    self.error(
+                        y.key_at(("types", name)),
+                        "E201",
+                        f"type name {name!r} would name its module {module!r}, a Python keyword",
+                    )
+                elif (first_type := json_modules.setdefault(module, name)) != name:
+                    self.error(
+                        y.key_at(("types", name)),
+                        "E204",
+                        f"{name!r} and {first_type!r} would both generate the module "
+                        f"_json_types/{module}.py; rename one",
+                    )
             named = [
                 *(("aggregates", n) for n in src.doc.aggregates),
                 *(("projections", n) for n in src.doc.projections),
@@ -457,7 +477,12 @@ class _Builder:
                     f"fields {first.name!r} and {f.name!r} would both be the attribute "
                     f"{attribute} in the generated class; rename one",
                 )
-            used = annotation_names(f.type, f.constraints) - QUALIFIABLE_NAMES
+            used = annotation_names(f.type, f.constraints)
+            if f.has_default:
+                used |= default_names(f.type, f.default, self.types.get)
+            if f.description or attribute != f.name:
+                used.add("Field")  # `= Field(description=..., ...)` in the class body
+            used -= QUALIFIABLE_NAMES
             for name in sorted(used & earlier.keys()):
                 if name in reported:
                     continue
@@ -465,9 +490,9 @@ class _Builder:
                 self.error(
                     earlier[name].location,
                     "E203",
-                    f"field {earlier[name].name!r} would hide the type {name} from field "
-                    f"{f.name!r} after it in the generated class; choose a more specific "
-                    f"name (e.g. '{snake(owner)}_{snake(name)}')",
+                    f"field {earlier[name].name!r} would hide {name}, which field "
+                    f"{f.name!r} after it uses in the generated class; choose a more "
+                    f"specific name (e.g. '{snake(owner)}_{snake(name)}')",
                 )
             earlier.setdefault(attribute, f)
 
