@@ -71,6 +71,8 @@ def _diagnostic(
             got = error["input"]
             hint = "; quote it to use it as a name" if isinstance(got, bool) else ""
             msg = f"key in {where} must be a name, not {describe(got)}{hint}"
+            # pydantic spells a null key 'None' in its location; the YAML has it as None.
+            key_path = (*key_path[:-1], got)
         return Diagnostic(src.key_at(key_path), "E103", msg)
     expected = "a number" if kind in _NUMBER_ERRORS and numeric else _lower(error["msg"])
     message = f"{_dotted(path) or 'the file'}: {expected} (got {describe(error['input'])})"
