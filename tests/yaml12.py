@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from esgen.schema._yaml import _plain
+from esgen.schema import reads_as_text
 
 
 class _Dumper(yaml.SafeDumper):
@@ -19,7 +19,7 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    if _plain(value) != value:
+    if not reads_as_text(value):
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
     return dumper.represent_str(value)
 

@@ -37,6 +37,7 @@ from esgen.schema import (
     SchemaSet,
     UserType,
     ValueType,
+    reads_as_text,
 )
 
 __all__ = ["LOCK_FORMAT", "LOCK_NAME", "fingerprints", "load_lock", "render_lock"]
@@ -51,11 +52,6 @@ _HEADER = """\
 """
 
 # Plain scalars esgen's YAML loader (YAML 1.2 core) reads as something other than a string.
-_NOT_A_STRING = re.compile(
-    r"^(?:~|null|Null|NULL|true|True|TRUE|false|False|FALSE|[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+"
-    r"|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-)
 _ESCAPED = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 
 
@@ -76,7 +72,7 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
         # Multi-line text (an embedded JSON Schema) as a block, one line per line;
         # PyYAML falls back to quotes where a block cannot hold it exactly.
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
-    if value == "" or _NOT_A_STRING.match(value) or _ESCAPED.search(value):
+    if not reads_as_text(value) or _ESCAPED.search(value):
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
     return dumper.represent_str(value)
 

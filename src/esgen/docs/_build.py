@@ -348,7 +348,6 @@ class _ContextBuilder:
                         for i in range(len(versions))
                     ),
                     description=paragraphs(description),
-                    attribute=_attribute(row_fields[newest].name),
                 )
             )
         return tuple(matrix)

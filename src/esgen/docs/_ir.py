@@ -107,7 +107,11 @@ class MatrixRow:
     name: str  # its name in the newest version that has it
     cells: tuple[FieldDoc | None, ...]  # None where a version does not have it
     description: tuple[str, ...]  # from the newest version that describes it
-    attribute: str | None = None  # the Python attribute, where it differs from the name
+
+    @property
+    def attribute(self) -> str | None:
+        """The Python attribute of the newest version's field, where it differs."""
+        return next(cell.attribute for cell in reversed(self.cells) if cell is not None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ from esgen.schema._names import (
     python_name,
     snake,
 )
+from esgen.schema._yaml import reads_as_text
 
 __all__ = [
     "CODES",
@@ -96,6 +97,7 @@ __all__ = [
     "named_types",
     "pascal",
     "python_name",
+    "reads_as_text",
     "snake",
     "type_relation",
 ]

@@ -22,7 +22,7 @@ import yaml
 
 from esgen.schema._diagnostics import Diagnostic, Location
 
-__all__ = ["KeyPath", "LoadedYaml", "load_yaml"]
+__all__ = ["KeyPath", "LoadedYaml", "load_yaml", "reads_as_text"]
 
 KeyPath = tuple[Any, ...]
 
@@ -240,6 +240,12 @@ def _scalar(node: yaml.ScalarNode) -> Any:
         if node.tag.startswith("tag:yaml.org,2002:"):
             return _explicit(node.tag, text)
     return _plain(text)
+
+
+def reads_as_text(text: str) -> bool:
+    """Whether `text`, written unquoted, reads back as this text (not `1e3`, `null`, ...):
+    for writers of YAML that esgen reads, who must quote it otherwise."""
+    return isinstance(_plain(text), str)  # only text itself resolves to a str
 
 
 def _plain(text: str) -> Any:
