@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-from importlib.metadata import version
 
 from esgen.codegen._ir import JsonSchemaModuleIR
 from esgen.schema import Diagnostic, SchemaError
 
 __all__ = ["json_schema_key", "render_json_schema"]
 
-# datamodel-code-generator's own settings that shape the output; part of the cache key.
+# The settings esgen passes to datamodel-code-generator; part of the key, so that a
+# change of them regenerates the file.
 _OPTIONS = "pydantic_v2;py311;extra=forbid;base=esgen.runtime.ValueObject;annotated"
 
 
 def json_schema_key(module: JsonSchemaModuleIR, header: str) -> str:
+    """What the module is made from: the files esgen reads and the settings it passes.
+
+    Never the installed library's version: the key is committed in the digest line, and a
+    release of the library must not make every project's `generate --check` fail when the
+    file it would write is the same. A file already generated from the same key is kept
+    as it is (like black's output, see `make_plan`).
+    """
     h = hashlib.sha256()
-    for part in (
-        header,
-        module.docstring,
-        module.class_name,
-        module.schema_text,
-        _OPTIONS,
-        version("datamodel-code-generator"),
-    ):
+    for part in (header, module.docstring, module.class_name, module.schema_text, _OPTIONS):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:16]
