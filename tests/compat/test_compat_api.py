@@ -110,5 +110,5 @@ def test_importing_the_cli_does_not_import_compat() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     modules = json.loads(result.stdout)
-    assert "esgen._cli_compat" in modules
+    assert "esgen.cli._compat" in modules
     assert not [m for m in modules if m.startswith("esgen.compat")]

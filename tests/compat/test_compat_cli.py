@@ -212,7 +212,7 @@ def test_missing_schema_folder_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_cli_formats_match_the_package() -> None:
-    from esgen._cli_compat import _FORMATS
+    from esgen.cli._compat import _FORMATS
     from esgen.compat import FORMATS
 
     assert _FORMATS == FORMATS

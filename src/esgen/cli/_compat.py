@@ -42,7 +42,7 @@ def _settings(schema_dir: Path | None) -> Settings:
         settings = load_settings(Path.cwd()).with_overrides(schema_dir, None, None)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    from esgen.cli import check_schema_dir
+    from esgen.cli._common import check_schema_dir
 
     check_schema_dir(settings, given=schema_dir is not None)
     return settings

@@ -11,6 +11,15 @@ from pathlib import Path
 
 import click
 
+from esgen.cli._common import (
+    EXIT_SCHEMA,
+    UsageError,
+    check_schema_dir,
+    fail_schema,
+    shown,
+    write_plan,
+)
+
 __all__ = ["docs"]
 
 
@@ -35,14 +44,6 @@ def docs(
     [tool.esgen] of the project esgen runs in.
     """
     from esgen._errors import EsgenError
-    from esgen.cli import (
-        EXIT_SCHEMA,
-        UsageError,
-        _fail_schema,
-        _shown,
-        check_schema_dir,
-        write_plan,
-    )
     from esgen.config import ConfigError, load_settings
     from esgen.docs import plan_docs
 
@@ -56,17 +57,16 @@ def docs(
     try:
         plan = plan_docs(settings.schema_dir, target)
     except EsgenError as exc:
-        _fail_schema(exc)
-        return
+        fail_schema(exc)
     pending = plan.pending
     if show_diff:
         for change in pending:
-            click.echo(change.diff(_shown(change.path)), nl=False)
+            click.echo(change.diff(shown(change.path)), nl=False)
     if check or show_diff:
         if check and pending:
             what = {"created": "missing", "updated": "stale", "removed": "obsolete"}
             for change in pending:
-                click.echo(f"{what[change.status.value]:9} {_shown(change.path)}", err=True)
+                click.echo(f"{what[change.status.value]:9} {shown(change.path)}", err=True)
             click.echo(
                 f"esgen: {len(pending)} catalog file(s) out of date; run `esgen docs`", err=True
             )
@@ -77,6 +77,6 @@ def docs(
     for change in plan.changes:
         counts[change.status.value] = counts.get(change.status.value, 0) + 1
         if change.is_change or verbose:
-            click.echo(f"{change.status.value:9} {_shown(change.path)}")
+            click.echo(f"{change.status.value:9} {shown(change.path)}")
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     click.echo(f"esgen: {summary}")

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from esgen.cli._common import UsageError, shown, write_plan
+
 if TYPE_CHECKING:
     from esgen.newctx import NewPlan, Question
 
@@ -67,7 +69,6 @@ def new(
     implementation in place of the scaffolds it replaces. Never overwrites a file: when
     any would clash, it lists them and writes nothing.
     """
-    from esgen.cli import UsageError, _shown, write_plan
     from esgen.config import ConfigError
     from esgen.newctx import (
         TemplateError,
@@ -100,10 +101,10 @@ def new(
         raise UsageError(str(exc)) from None
 
     if plan.clashes:
-        _report_clashes(plan, _shown)
+        _report_clashes(plan, shown)
         sys.exit(EXIT_CLASH)
     write_plan(plan.as_plan())
-    _report(plan, _shown)
+    _report(plan, shown)
 
 
 def _describe(name: str, description: str, questions: tuple[Question, ...]) -> str:

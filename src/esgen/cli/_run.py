@@ -97,7 +97,7 @@ def _opened(location: str, schema: str) -> Iterator[Any]:
 
 def _service_class(context: str | None) -> Any:
     """The context's generated service class, found before any store is opened."""
-    from esgen.cli import check_schema_dir
+    from esgen.cli._common import check_schema_dir
     from esgen.config import ConfigError, load_settings
     from esgen.schema import SchemaError, load_schema_dir, pascal
 

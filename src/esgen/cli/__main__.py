@@ -1,0 +1,5 @@
+"""`python -m esgen.cli`: the same as the `esgen` command."""
+
+from esgen.cli import main
+
+main()

@@ -1,0 +1,151 @@
+"""`esgen generate`: the schema folder's code, scaffolds and tests, written or checked."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from esgen._errors import EsgenError
+from esgen.cli._common import (
+    EXIT_SCHEMA,
+    UsageError,
+    check_schema_dir,
+    fail_schema,
+    shown,
+    write_plan,
+)
+
+if TYPE_CHECKING:
+    from esgen._runcache import RunCache
+    from esgen.codegen import Plan
+
+__all__ = ["generate"]
+
+
+@click.command()
+@click.argument("schema_dir", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Output folder; each context becomes a package in it.",
+)
+@click.option(
+    "--tests",
+    "tests_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for test modules (default: tests_dir of [tool.esgen], else next to --out).",
+)
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if any file is stale.")
+@click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff; write nothing.")
+@click.option(
+    "--formatter",
+    type=click.Choice(["black", "ruff", "none"]),
+    help="Override the configured formatter.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Also list files that did not change.")
+@click.option("--no-cache", is_flag=True, help="Do the full run even if nothing changed.")
+def generate(
+    schema_dir: Path | None,
+    out_dir: Path | None,
+    tests_dir: Path | None,
+    check: bool,
+    show_diff: bool,
+    formatter: str | None,
+    verbose: bool,
+    no_cache: bool,
+) -> None:
+    """Generate code for every context in SCHEMA_DIR.
+
+    Without SCHEMA_DIR, reads [tool.esgen] from pyproject.toml (or esgen.yaml) of the
+    project esgen runs in.
+    """
+    from esgen._runcache import RunCache
+    from esgen.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(Path.cwd()).with_overrides(
+            schema_dir, out_dir, formatter, tests_dir
+        )
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    check_schema_dir(settings, given=schema_dir is not None)
+    cache = RunCache.for_run(
+        settings.schema_dir,
+        settings.out_dir,
+        f"{settings.formatter.id}:{settings.tests_dir.resolve()}",
+    )
+    fresh = None if no_cache else cache.fresh_outputs()
+    if fresh is not None:
+        generated, user = fresh
+        if verbose:
+            for status, paths in (("skipped", user), ("unchanged", generated)):
+                for path in paths:
+                    click.echo(f"{status:9} {shown(path)}")
+        skipped = f"{len(user)} skipped, " if user else ""
+        click.echo(f"esgen: {skipped}{len(generated)} unchanged")
+        return
+
+    from esgen.codegen import plan_generation
+
+    try:
+        plan = plan_generation(
+            settings.schema_dir, settings.out_dir, settings.formatter, settings.tests_dir
+        )
+    except EsgenError as exc:
+        fail_schema(exc)
+    pending = plan.pending
+    if show_diff:
+        for change in pending:
+            click.echo(change.diff(shown(change.path)), nl=False)
+    if check or show_diff:
+        if check and pending:
+            for change in pending:
+                what = {"created": "missing", "updated": "stale", "removed": "obsolete"}
+                click.echo(f"{what[change.status.value]:9} {shown(change.path)}", err=True)
+            click.echo(f"esgen: {len(pending)} file(s) out of date; run `esgen generate`", err=True)
+            sys.exit(EXIT_SCHEMA)
+        if not pending:
+            _remember(cache, plan, settings.tests_dir)
+        return
+    write_plan(plan)
+    _remember(cache, plan, settings.tests_dir)
+    counts: dict[str, int] = {}
+    for change in plan.changes:
+        counts[change.status.value] = counts.get(change.status.value, 0) + 1
+        if change.is_change or verbose:
+            click.echo(f"{change.status.value:9} {shown(change.path)}")
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    click.echo(f"esgen: {summary or 'nothing to generate'}")
+    _report_obligations(plan)
+
+
+def _report_obligations(plan: Plan) -> None:
+    """What the user's own modules still need, most urgent (missing) first."""
+    missing = [o for o in plan.obligations if o.missing]
+    stubs = [o for o in plan.obligations if not o.missing]
+    if missing:
+        click.echo("\nto add (mypy and the tests fail until you do):")
+        for item in missing:
+            click.echo(f"  {shown(item.path)}: {item.what}")
+    if stubs:
+        click.echo(f"\nstill to implement ({len(stubs)}):")
+        for item in stubs:
+            click.echo(f"  {shown(item.path)}: {item.what}")
+
+
+def _remember(cache: RunCache, plan: Plan, tests_dir: Path) -> None:
+    """Record the run, so that the next one can tell at once whether anything changed."""
+    generated: dict[Path, str] = {}
+    user: list[Path] = []
+    for change in plan.changes:
+        if change.new is None:
+            continue
+        if change.owner == "user":
+            user.append(change.path)
+        else:
+            generated[change.path] = change.new
+    cache.record(generated, user, list(plan.roots), list(plan.inputs), tests_dir)
