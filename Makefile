@@ -1,15 +1,18 @@
 # Each public target does its own set-up: a fresh clone needs nothing but python3.
 PYTHON ?= python3
-VENV := .venv
+# `make test-lowest` sets both: a second venv, with every dependency at the lowest version
+# pyproject.toml allows (a constraints file) instead of the newest.
+VENV ?= .venv
+CONSTRAINTS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit goldens bench clean
+.PHONY: demo test test-lowest lint typecheck unit goldens bench dist clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,postgres]'
+	$(BIN)/pip install --quiet $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS)) -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -17,6 +20,10 @@ demo: $(STAMP)
 	cd examples/bank && ../../$(BIN)/python demo.py
 
 test: lint typecheck unit
+
+# The same checks with the lowest allowed versions of esgen's dependencies.
+test-lowest:
+	$(MAKE) test VENV=.venv-lowest CONSTRAINTS=.ci/lowest-constraints.txt
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
@@ -39,5 +46,10 @@ goldens: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
+# The wheel to install elsewhere: dist/esgen-<version>-py3-none-any.whl (needs only pip).
+dist:
+	rm -f dist/esgen-*.whl
+	$(PYTHON) -m pip wheel --quiet --no-deps --wheel-dir dist .
+
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .pytest_cache .ruff_cache
+	rm -rf .venv .venv-lowest build dist .mypy_cache .pytest_cache .ruff_cache
