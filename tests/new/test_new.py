@@ -4,14 +4,17 @@ never a file overwritten, custom templates, and the template list."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 from harness import CASES, chdir, tree
 
+import esgen
 from esgen.cli import main
 from esgen.newctx import (
     Question,
@@ -66,36 +69,205 @@ def test_every_shipped_template_works_at_once(template: str, tmp_path: Path) -> 
         assert "not written yet:" in tests.stdout, tests.stdout
 
 
+def next_steps(output: str) -> list[str]:
+    """The commands `esgen new` printed after `next:`, without their comments."""
+    block = output.split("\nnext:\n", 1)[1].split("\nthen edit ", 1)[0]
+    return [line.split("  #")[0].strip() for line in block.splitlines()]
+
+
+def run_steps(steps: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The steps in one shell, as a user pastes them, with this environment's esgen and
+    Python first on the PATH. `pip install` is checked, not run: this test must not change
+    the environment it runs in (tests/test_install.py runs it in a clean one)."""
+    assert (
+        steps[steps.index("esgen generate --check") - 1] == "pip install 'esgen[generator,testing]'"
+    )
+    script = "set -e\n" + "\n".join(s for s in steps if not s.startswith("pip install"))
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "HYPOTHESIS_STORAGE_DIRECTORY": str(cwd / ".hypothesis"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    return subprocess.run(
+        ["bash", "-c", script], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+
+
 def test_the_next_steps_printed_work_as_printed(tmp_path: Path) -> None:
-    result = esgen_new("ledger", "--dir", "projects/ledger", "--no-input", cwd=tmp_path)
+    result = esgen_new("ledger", "--dir", "projects/my ledger", "--no-input", cwd=tmp_path)
     assert result.exit_code == 0, result.output
-    steps = result.output.split("\nnext:\n", 1)[1].splitlines()
-    assert steps[0] == "  cd projects/ledger"
-    where = tmp_path / steps[0].split()[1]
-    check = steps[1].split("#")[0].split()
-    assert check == ["esgen", "generate", "--check"]
-    done = run([sys.executable, "-m", "esgen.cli", *check[1:]], where)
+    steps = next_steps(result.output)
+    assert steps == [
+        "cd 'projects/my ledger'",
+        "pip install 'esgen[generator,testing]'",
+        "esgen generate --check",
+        "python -m pytest tests/ledger",
+    ]
+    done = run_steps(steps, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert (where / steps[2].split()[-1]).is_dir(), "the tests folder to run"
-    assert (where / steps[3].split()[1].rstrip(",")).is_file(), "the schema to edit"
+    assert "passed" in done.stdout and "failed" not in done.stdout
+    assert "then edit schemas/ledger.yaml and run `esgen generate`" in result.output
 
 
-def test_a_project_esgen_configures_without_pytest_gets_told_how(tmp_path: Path) -> None:
+def test_a_new_project_names_its_dependencies(tmp_path: Path) -> None:
+    result = esgen_new("shop", "--dir", str(tmp_path / "svc"), "--no-input")
+    assert result.exit_code == 0, result.output
+    config = tomllib.loads((tmp_path / "svc" / "pyproject.toml").read_text())
+    assert config["project"]["dependencies"] == [f"esgen>={esgen.__version__}"]
+    assert config["dependency-groups"] == {"dev": ["esgen[generator,testing]"]}
+    assert config["tool"]["pytest"]["ini_options"] == {
+        "pythonpath": ["src"],
+        "testpaths": ["tests"],
+    }
+    assert "note:" not in result.output
+
+
+def test_an_existing_pytest_table_gains_the_pythonpath_and_the_steps_work(
+    tmp_path: Path,
+) -> None:
+    original = (
+        "[project]\nname = 'legacy'\ndependencies = ['esgen']\n\n"
+        "[tool.pytest.ini_options]\n# my options\naddopts = '-q'  # quiet\n\n"
+        "[tool.black]\nline-length = 100\n"
+    )
+    (tmp_path / "pyproject.toml").write_text(original)
+    result = esgen_new("billing", "--no-input", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    after = (tmp_path / "pyproject.toml").read_text()
+    assert (
+        after
+        == original.replace(
+            "addopts = '-q'  # quiet\n", "addopts = '-q'  # quiet\npythonpath = [\"src\"]\n"
+        )
+        + '\n[tool.esgen]\nschema_dir = "schemas"\nout_dir = "src"\ntests_dir = "tests"\n'
+    )
+    assert "note:" not in result.output, "esgen is a dependency already: nothing to add"
+    done = run_steps(next_steps(result.output), tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "passed" in done.stdout and "failed" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ('pythonpath = "lib"', 'pythonpath = "lib app"'),
+        ('pythonpath = ["lib"]', 'pythonpath = ["lib", "app"]'),
+        ('pythonpath = ["app/"]', 'pythonpath = ["app/"]'),
+    ],
+)
+def test_a_pythonpath_is_extended_in_place(tmp_path: Path, before: str, after: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(f"[tool.pytest.ini_options]\n{before}\n")
+    result = esgen_new("shop", "--out", "app", "--no-input", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "pyproject.toml").read_text()
+    assert text.startswith(f"[tool.pytest.ini_options]\n{after}\n"), text
+    assert 'out_dir = "app"' in text
+    done = run_steps(next_steps(result.output), tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_native_toml_pytest_configuration_is_edited(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (tmp_path / "pytest.toml").write_text('[pytest]\naddopts = ["-q"]\n')
+    result = esgen_new("shop", "--no-input", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "pytest.toml").read_text() == (
+        '[pytest]\naddopts = ["-q"]\npythonpath = ["src"]\n'
+    )
+    assert "[tool.pytest" not in (tmp_path / "pyproject.toml").read_text()
+    assert "updated   pytest.toml" in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "section"),
+    [
+        ("pytest.ini", "[pytest]\naddopts = -q\n", "pytest"),
+        ("tox.ini", "[tox]\nenvlist = py311\n[pytest]\naddopts = -q\n", "pytest"),
+        ("setup.cfg", "[metadata]\nname = x\n[tool:pytest]\naddopts = -q\n", "tool:pytest"),
+    ],
+)
+def test_an_ini_configuration_is_left_alone_with_the_exact_lines_to_add(
+    tmp_path: Path, name: str, text: str, section: str
+) -> None:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (tmp_path / name).write_text(text)
+    result = esgen_new("shop", "--no-input", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / name).read_text() == text
+    assert "[tool.pytest" not in (tmp_path / "pyproject.toml").read_text()
+    assert (
+        f"note: pytest reads {name}, which esgen does not edit: add `pythonpath = src` to "
+        f"its [{section}] section" in result.output
+    )
+    with (tmp_path / name).open("a") as config:
+        config.write("pythonpath = src\n")
+    done = run_steps(next_steps(result.output), tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_package_folder_is_an_option(tmp_path: Path) -> None:
+    result = esgen_new("shop", "--dir", "svc", "--out", "app", "--tests", "checks",
+                       "--no-input", cwd=tmp_path)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    project = tmp_path / "svc"
+    assert (project / "app" / "shop" / "service.py").is_file()
+    assert (project / "checks" / "shop" / "test_shop_item.py").is_file()
+    config = tomllib.loads((project / "pyproject.toml").read_text())
+    assert config["tool"]["esgen"] == {
+        "schema_dir": "schemas", "out_dir": "app", "tests_dir": "checks"
+    }  # fmt: skip
+    assert config["tool"]["pytest"]["ini_options"]["pythonpath"] == ["app"]
+    steps = next_steps(result.output)
+    assert steps[-1] == "python -m pytest checks/shop"
+    done = run_steps(steps, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # A flat layout: the package at the project's top.
+    flat = esgen_new("shop", "--dir", "flat", "--out", ".", "--no-input", cwd=tmp_path)
+    assert flat.exit_code == 0, flat.output
+    assert (tmp_path / "flat" / "shop" / "service.py").is_file()
+    assert run_steps(next_steps(flat.output), tmp_path).returncode == 0
+
+
+def test_the_package_folder_of_a_configured_project_cannot_be_changed(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.esgen]\nout_dir = "lib"\n')
+    result = esgen_new("shop", "--out", "app", "--no-input", cwd=tmp_path)
+    assert result.exit_code == 2
+    assert "this project sets out_dir = 'lib' in pyproject.toml" in result.output
+    assert esgen_new("shop", "--out", "lib", "--no-input", cwd=tmp_path).exit_code == 0
+    outside = esgen_new("other", "--dir", "p", "--out", "../elsewhere", "--no-input", cwd=tmp_path)
+    assert outside.exit_code == 2
+    assert "--out ../elsewhere is outside the project folder" in outside.output
+
+
+def test_a_project_esgen_configures_without_pytest_gets_its_pythonpath(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
         '[project]\nname = "x"\n[tool.esgen]\nout_dir = "lib"\n'
     )
     result = esgen_new("shop", "--no-input", cwd=tmp_path)
     assert result.exit_code == 0, result.output
-    assert "note: pytest must import the context from lib/: add pythonpath = ['lib']" in (
-        result.output
+    assert (
+        (tmp_path / "pyproject.toml")
+        .read_text()
+        .endswith('\n[tool.pytest.ini_options]\npythonpath = ["lib"]\n')
     )
-    with (tmp_path / "pyproject.toml").open("a") as config:
-        config.write("[tool.pytest.ini_options]\npythonpath = ['lib']\n")
+    assert "note: esgen new does not edit your dependencies: add 'esgen>=" in result.output
     again = esgen_new("billing", "--no-input", cwd=tmp_path)
     assert again.exit_code == 0, again.output
-    assert "note:" not in again.output
-    tests = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], tmp_path)
-    assert "ModuleNotFoundError" not in tests.stdout, tests.stdout
+    assert "pyproject.toml" not in again.output, "already configured: left as it is"
+    done = run_steps(next_steps(again.output), tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_an_esgen_yaml_project_without_pyproject_is_told_what_to_add(tmp_path: Path) -> None:
+    (tmp_path / "esgen.yaml").write_text("out_dir: lib\n")
+    result = esgen_new("shop", "--no-input", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "pyproject.toml").exists()
+    assert "note: pytest must import the context from lib/: add `pythonpath = lib`" in (
+        result.output
+    )
 
 
 def test_blank_in_a_fresh_project_works_at_once(tmp_path: Path) -> None:
@@ -139,10 +311,21 @@ def test_an_existing_pyproject_keeps_every_byte_and_gains_tables(tmp_path: Path)
         '\r\n\r\n[tool.esgen]\r\nschema_dir = "schemas"\r\nout_dir = "src"\r\n'
         'tests_dir = "tests"\r\n\r\n[tool.pytest.ini_options]\r\npythonpath = ["src"]\r\n'
     )
-    assert "appended  pyproject.toml" in result.output
+    assert "updated   pyproject.toml" in result.output
     assert (tmp_path / "README.md").read_text() == "hello\n"
     tests = check_project(tmp_path)
     assert tests.returncode == 0, tests.stdout + tests.stderr
+
+
+def test_a_crlf_pytest_table_gains_a_crlf_line(tmp_path: Path) -> None:
+    original = "[tool.pytest.ini_options]\r\naddopts = '-q'\r\n\r\n[tool.black]\r\nx = 1\r\n"
+    (tmp_path / "pyproject.toml").write_bytes(original.encode())
+    assert esgen_new("orders", "--no-input", cwd=tmp_path).exit_code == 0
+    after = (tmp_path / "pyproject.toml").read_bytes().decode()
+    assert after.startswith(
+        "[tool.pytest.ini_options]\r\naddopts = '-q'\r\npythonpath = [\"src\"]\r\n\r\n[tool.black]"
+    )
+    assert "\n" not in after.replace("\r\n", "")
 
 
 def test_a_project_with_esgen_settings_and_contexts_gains_only_the_new_context(
@@ -284,7 +467,18 @@ def test_answers_come_from_set_then_prompts_then_defaults(custom: Path) -> None:
 @pytest.mark.parametrize(
     ("context", "given", "message"),
     [
-        ("Books", {}, "context must be a snake_case name, e.g. 'books'"),
+        (
+            "Books",
+            {},
+            "context name 'Books' must be snake_case in ASCII letters, digits and '_' (it becomes a package name), e.g. 'books'",
+        ),
+        ("class", {}, "context name 'class' is a Python keyword; choose another name"),
+        ("json", {}, "context name 'json' would shadow the standard library module json"),
+        (
+            "books",
+            {"account": "None"},
+            "account 'None' is a Python keyword, which cannot name a module or a class",
+        ),
         ("books", {"account": "cash"}, "account must be a PascalCase name, e.g. 'Cash'"),
         ("books", {"account": "Cash;import"}, "account must be a PascalCase name"),
         ("books", {"title": "two\nlines"}, "title must be one line"),
@@ -294,7 +488,7 @@ def test_answers_come_from_set_then_prompts_then_defaults(custom: Path) -> None:
 def test_values_are_checked_before_any_template_sees_them(
     custom: Path, context: str, given: dict[str, str], message: str
 ) -> None:
-    with pytest.raises(TemplateError, match=message.replace("(", r"\(")):
+    with pytest.raises(TemplateError, match=re.escape(message)):
         resolve_answers(load_template(custom), context, given, None)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from shlex import quote
 from typing import TYPE_CHECKING
 
 import click
@@ -40,6 +41,19 @@ EXIT_CLASH = 1
     help="The project folder (default: here); created when missing.",
 )
 @click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The folder the context's package goes in, in the project (default: src; "
+    "'.' for a flat layout). Only for a project esgen does not configure yet.",
+)
+@click.option(
+    "--tests",
+    "tests_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The folder for its tests, in the project (default: tests).",
+)
+@click.option(
     "--set",
     "assignments",
     multiple=True,
@@ -57,14 +71,17 @@ def new(
     context: str | None,
     template_spec: str,
     project_dir: Path,
+    out_dir: Path | None,
+    tests_dir: Path | None,
     assignments: tuple[str, ...],
     no_input: bool,
     no_examples: bool,
     list_only: bool,
 ) -> None:
-    """Start the bounded context CONTEXT (a snake_case name) from a template.
+    """Start a bounded context from a template.
 
-    Writes its schema, the [tool.esgen] settings when the project has none, and what
+    CONTEXT is a snake_case name; it becomes the context's package. Writes its schema,
+    the [tool.esgen] settings when the project has none, pytest's pythonpath, and what
     `esgen generate` writes (code, scaffolds, tests), with the template's example
     implementation in place of the scaffolds it replaces. Never overwrites a file: when
     any would clash, it lists them and writes nothing.
@@ -95,7 +112,7 @@ def new(
         template = resolve_template(template_spec)
         interactive = not no_input and sys.stdin.isatty()
         values = resolve_answers(template, context, given, _prompt if interactive else None)
-        project = locate_project(project_dir)
+        project = locate_project(project_dir, out_dir, tests_dir)
         plan = plan_new(template, values, project, examples=not no_examples)
     except (TemplateError, ConfigError) as exc:
         raise UsageError(str(exc)) from None
@@ -136,7 +153,7 @@ def _prompt(question: Question, default: str, check: Callable[[str], object]) ->
 def _role(plan: NewPlan, path: Path, owner: str) -> str:
     if path in plan.examples:
         return "example"
-    if path == getattr(plan.project.config_change, "path", None):
+    if any(path == change.path for change in plan.project.changes):
         return "config"
     return owner
 
@@ -161,8 +178,10 @@ def _report_clashes(plan: NewPlan, shown: Callable[[Path], str]) -> None:
 
 
 def _report(plan: NewPlan, shown: Callable[[Path], str]) -> None:
+    from esgen.newctx import DEV_REQUIREMENT
+
     for change in plan.changes:
-        status = "appended" if change.status.value == "updated" else "created"
+        status = "updated" if change.status.value == "updated" else "created"
         note = {"example": "  (the template's implementation)", "config": ""}.get(
             _role(plan, change.path, change.owner), ""
         )
@@ -176,15 +195,24 @@ def _report(plan: NewPlan, shown: Callable[[Path], str]) -> None:
         click.echo(f"note: {note}")
     settings = plan.project.settings
     root = plan.project.root
-    click.echo("\nnext:")
-    if root.resolve() != Path.cwd().resolve():
-        # The commands below read the project's configuration from where they run.
-        click.echo(f"  cd {shown(root)}")
 
     def inside(path: Path) -> str:
-        return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+        return quote(path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path))
 
-    click.echo("  esgen generate --check   # clean: the code matches the schema")
-    click.echo(f"  python -m pytest {inside(settings.tests_dir / plan.context)}")
+    # Each line runs as printed, in a shell, one after the other (a test does just that).
+    steps: list[tuple[str, str]] = []
+    if root.resolve() != Path.cwd().resolve():
+        # The commands below read the project's configuration from where they run.
+        steps.append((f"cd {quote(shown(root))}", ""))
+    why = "the generator, and pytest and hypothesis for the tests"
+    if plan.project.created:
+        why += " (the dev group of pyproject.toml)"
+    steps.append((f"pip install {quote(DEV_REQUIREMENT)}", why))
+    steps.append(("esgen generate --check", "clean: the code matches the schema"))
+    steps.append((f"python -m pytest {inside(settings.tests_dir / plan.context)}", ""))
+    width = max(len(command) for command, _ in steps) + 2
+    click.echo("\nnext:")
+    for command, comment in steps:
+        click.echo(f"  {command:{width}}# {comment}" if comment else f"  {command}")
     schema = next(c.path for c in plan.changes if c.path.is_relative_to(settings.schema_dir))
-    click.echo(f"  edit {inside(schema)}, then run `esgen generate`")
+    click.echo(f"then edit {inside(schema)} and run `esgen generate`")

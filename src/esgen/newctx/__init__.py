@@ -15,15 +15,17 @@ from esgen.newctx._manifest import (
     resolve_template,
 )
 from esgen.newctx._plan import Clash, NewPlan, plan_new
-from esgen.newctx._project import Project, locate_project
+from esgen.newctx._project import DEV_REQUIREMENT, Layout, Project, locate_project
 from esgen.newctx._render import Ask, FreeText, check_value, render_template, resolve_answers
 
 __all__ = [
+    "DEV_REQUIREMENT",
     "MANIFEST",
     "ROLES",
     "Ask",
     "Clash",
     "FreeText",
+    "Layout",
     "NewPlan",
     "Project",
     "Question",

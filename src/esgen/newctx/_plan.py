@@ -82,8 +82,8 @@ def plan_new(
                     )
                 files[path] = Change(path, Status.CREATED, None, text, owner="user")
                 example_paths.append(path)
-    if project.config_change is not None:
-        files[project.config_change.path] = project.config_change
+    for change in project.changes:
+        files[change.path] = change
 
     for path, change in sorted(files.items()):
         if change.status is Status.CREATED and (path.exists() or path.is_symlink()):

@@ -2,138 +2,266 @@
 
 The project is the nearest folder, from `--dir` upwards, with an esgen.yaml or a
 pyproject.toml; without one, or when `--dir` does not exist yet, `--dir` itself. Its
-`[tool.esgen]` settings are used as they are. A pyproject.toml without them gets tables
-appended at its end, leaving every byte before them as it was; a project without one
-gets a small pyproject.toml.
+`[tool.esgen]` settings are used as they are. A pyproject.toml without them gets the
+table appended at its end, leaving every byte before it as it was; a project without one
+gets a small pyproject.toml that names its dependencies: esgen's runtime to run, and the
+generator and the test tools to develop. Either way pytest is made to import the context
+(see `_pytest_config`), or the notes say exactly what to add where esgen does not edit.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import tomllib
-from contextlib import suppress
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from esgen._formatter import Formatter
+from esgen._version import __version__
 from esgen.codegen import Change, Status
 from esgen.config import ConfigError, Settings, load_settings
+from esgen.newctx._pytest_config import (
+    find_pytest_config,
+    folder_setting,
+    has_pythonpath,
+    pythonpath_entries,
+    read_exactly,
+    toml_set,
+)
 
-__all__ = ["Project", "locate_project"]
+__all__ = ["DEV_REQUIREMENT", "Layout", "Project", "locate_project"]
 
-_DEFAULTS = {"schema_dir": "schemas", "out_dir": "src", "tests_dir": "tests"}
-_PYTEST_FILES = ("pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg")
+# What a project that uses esgen depends on: the runtime to run (pydantic alone), and the
+# generator with the test tools (pytest, hypothesis) to develop.
+RUNTIME_REQUIREMENT = f"esgen>={__version__}"
+DEV_REQUIREMENT = "esgen[generator,testing]"
+_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")  # how a PEP 508 requirement starts
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a new project's files go, relative to the project folder (posix style)."""
+
+    out_dir: str = "src"
+    tests_dir: str = "tests"
+    schema_dir: str = "schemas"
+
+    def table(self) -> dict[str, str]:
+        return {"schema_dir": self.schema_dir, "out_dir": self.out_dir, "tests_dir": self.tests_dir}
 
 
 @dataclass(frozen=True)
 class Project:
     root: Path
     settings: Settings
-    config_change: Change | None  # pyproject.toml created or appended to
+    changes: tuple[Change, ...] = ()  # configuration files created or edited
     notes: tuple[str, ...] = ()
+    created: bool = False  # a new project, whose pyproject.toml esgen writes
 
 
-def locate_project(start: Path) -> Project:
+def locate_project(start: Path, out: Path | None = None, tests: Path | None = None) -> Project:
+    """The project at or above `start`; `out` and `tests` (relative to the project folder)
+    place the package and the tests of a project esgen has not configured yet."""
     start = start.absolute()
-    if not start.exists():
-        # A folder that does not exist yet is a new project, even inside another one.
-        return _fresh(start)
-    for folder in (start, *start.parents):
-        if (folder / "esgen.yaml").is_file():
-            settings = load_settings(folder)
-            return Project(folder, settings, None, _pytest_notes(folder, settings))
-        pyproject = folder / "pyproject.toml"
-        if pyproject.is_file():
-            return _existing(folder, pyproject)
-    return _fresh(start)
+    if start.exists():
+        for folder in (start, *start.parents):
+            if (folder / "esgen.yaml").is_file():
+                settings = load_settings(folder)
+                _check_layout(folder, settings, out, tests)
+                return _configured(folder, settings, None)
+            pyproject = folder / "pyproject.toml"
+            if pyproject.is_file():
+                return _existing(folder, pyproject, out, tests)
+    return _fresh(start, _layout(start, out, tests))
 
 
-def _pytest_notes(root: Path, settings: Settings) -> tuple[str, ...]:
-    """For a project esgen already configures: does pytest find the generated packages?"""
-    folder = os.path.relpath(settings.out_dir, root).replace(os.sep, "/")
-    pyproject = root / "pyproject.toml"
-    paths: list[str] = []
-    if pyproject.is_file():
-        with suppress(tomllib.TOMLDecodeError, OSError):
-            options = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-            found = options.get("tool", {}).get("pytest", {}).get("ini_options", {})
-            paths = [str(p).rstrip("/") for p in found.get("pythonpath", [])]
-    if folder in paths or any((root / name).is_file() for name in _PYTEST_FILES):
-        return ()  # configured here, or in a file we do not read
-    return (
-        f"pytest must import the context from {folder}/: add pythonpath = [{folder!r}] "
-        "to [tool.pytest.ini_options] (or your pytest configuration)",
-    )
+def _inside(root: Path, given: Path, option: str) -> str:
+    path = given if given.is_absolute() else root / given
+    try:
+        relative = path.resolve().relative_to(root.resolve())
+    except ValueError:
+        raise ConfigError(
+            f"{option} {given} is outside the project folder {root}; give a folder inside it"
+        ) from None
+    return relative.as_posix() or "."
 
 
-def _default_settings(root: Path, config: Path) -> Settings:
+def _layout(root: Path, out: Path | None, tests: Path | None) -> Layout:
+    layout = Layout()
+    if out is not None:
+        layout = Layout(_inside(root, out, "--out"), layout.tests_dir)
+    if tests is not None:
+        layout = Layout(layout.out_dir, _inside(root, tests, "--tests"))
+    return layout
+
+
+def _check_layout(root: Path, settings: Settings, out: Path | None, tests: Path | None) -> None:
+    """--out and --tests may only repeat what a configured project already says."""
+    for option, given, configured, key in (
+        ("--out", out, settings.out_dir, "out_dir"),
+        ("--tests", tests, settings.tests_dir, "tests_dir"),
+    ):
+        if given is None:
+            continue
+        if (root / _inside(root, given, option)).resolve() != configured.resolve():
+            where = settings.config_file.name if settings.config_file else "its configuration"
+            raise ConfigError(
+                f"this project sets {key} = {folder_setting(root, configured)!r} in {where}, "
+                f"and `esgen generate` writes there; {option} {given} would put the context "
+                f"elsewhere. Leave {option} out, or change {key} in {where} first"
+            )
+
+
+def _settings(root: Path, layout: Layout, config: Path) -> Settings:
     # What load_settings reads back from the table esgen writes.
     return Settings(
         root=root,
-        schema_dir=root / _DEFAULTS["schema_dir"],
-        out_dir=root / _DEFAULTS["out_dir"],
-        tests_dir_setting=root / _DEFAULTS["tests_dir"],
+        schema_dir=root / layout.schema_dir,
+        out_dir=root / layout.out_dir,
+        tests_dir_setting=root / layout.tests_dir,
         formatter=Formatter("black", 88),
         config_file=config,
     )
 
 
-def _toml_table(name: str, values: dict[str, Any], newline: str) -> str:
+def _toml_table(name: str, values: dict[str, Any], newline: str, comments: str = "") -> str:
     # JSON strings and arrays of them are valid TOML values.
-    lines = ["", f"[{name}]", *(f"{key} = {json.dumps(v)}" for key, v in values.items())]
+    lines = ["", f"[{name}]"]
+    lines += [f"# {line}" for line in comments.splitlines()]
+    lines += [f"{key} = {json.dumps(v)}" for key, v in values.items()]
     return newline.join(lines) + newline
 
 
-def _read_exactly(path: Path) -> str:
-    # newline="" keeps CRLF line ends as they are: the file must not change but at its end.
-    with path.open(encoding="utf-8", newline="") as handle:
-        return handle.read()
-
-
-def _existing(root: Path, pyproject: Path) -> Project:
-    text = _read_exactly(pyproject)
+def _existing(root: Path, pyproject: Path, out: Path | None, tests: Path | None) -> Project:
+    text = read_exactly(pyproject)
     try:
         parsed = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{pyproject}: invalid TOML: {exc}") from None
-    tool = parsed.get("tool", {})
-    if "esgen" in tool:
+    if "esgen" in parsed.get("tool", {}):
         settings = load_settings(root)
-        return Project(root, settings, None, _pytest_notes(root, settings))
+        _check_layout(root, settings, out, tests)
+        return _configured(root, settings, None)
+    layout = _layout(root, out, tests)
     newline = "\r\n" if "\r\n" in text else "\n"
-    added = _toml_table("tool.esgen", _DEFAULTS, newline)
-    notes = []
-    pytest_config = tool.get("pytest", {}).get("ini_options")
-    elsewhere = [name for name in _PYTEST_FILES if (root / name).is_file()]
-    if pytest_config is None and not elsewhere:
-        added += _toml_table("tool.pytest.ini_options", {"pythonpath": ["src"]}, newline)
-    elif "src" not in (pytest_config or {}).get("pythonpath", []):
-        notes.append(
-            'pytest must import the context from src/: add pythonpath = ["src"] to your '
-            "pytest configuration unless it already finds it"
-        )
+    added = _toml_table("tool.esgen", layout.table(), newline)
     separator = "" if not text or text.endswith("\n") else newline
     new = text + separator + added
-    _check_appended(pyproject, new, added)
+    _check_appended(pyproject, new, added, layout)
     change = Change(pyproject, Status.UPDATED, text, new, owner="user")
-    return Project(root, _default_settings(root, pyproject), change, tuple(notes))
+    return _configured(root, _settings(root, layout, pyproject), change)
 
 
-def _check_appended(pyproject: Path, new: str, added: str) -> None:
-    """The appended tables must parse as intended (say, not clash with a `[tool]` table
-    that spells them inline); otherwise the user adds them by hand."""
+def _check_appended(pyproject: Path, new: str, added: str, layout: Layout) -> None:
+    """The appended table must parse as intended (say, not clash with a `[tool]` table
+    that spells it inline); otherwise the user adds it by hand."""
     try:
         esgen = tomllib.loads(new).get("tool", {}).get("esgen")
     except tomllib.TOMLDecodeError as exc:
         esgen = exc
-    if esgen != _DEFAULTS:
+    if esgen != layout.table():
         raise ConfigError(
             f"{pyproject}: cannot append the esgen settings without breaking the file "
             f"({esgen}); add these lines to it yourself and run `esgen new` again:\n{added}"
         )
+
+
+def _configured(root: Path, settings: Settings, pyproject_change: Change | None) -> Project:
+    """A project that exists: pytest made to import the context, and what to add by hand."""
+    changes, notes = _pytest_changes(root, settings.out_dir, pyproject_change)
+    pyproject = root / "pyproject.toml"
+    if not any(_names_esgen(pyproject)):
+        notes.append(
+            f"esgen new does not edit your dependencies: add {RUNTIME_REQUIREMENT!r} to the "
+            f"project's dependencies and {DEV_REQUIREMENT!r} to its development dependencies"
+        )
+    return Project(root, settings, tuple(changes), tuple(notes))
+
+
+def _pytest_changes(
+    root: Path, folder: Path, pyproject_change: Change | None
+) -> tuple[list[Change], list[str]]:
+    """The edits that put `folder` on pytest's pythonpath, and the notes where esgen does
+    not edit; `pyproject_change` is what esgen already changes in pyproject.toml."""
+    shown = folder_setting(root, folder)
+    pyproject = root / "pyproject.toml"
+    planned = {pyproject: pyproject_change} if pyproject_change is not None else {}
+    config = find_pytest_config(root)
+    if config is not None and has_pythonpath(root, config, folder):
+        return list(planned.values()), []
+    if config is not None and config.section:  # an INI file: comments would not survive
+        return list(planned.values()), [
+            f"pytest reads {config.file.name}, which esgen does not edit: add `pythonpath = "
+            f"{shown}` to its [{config.section}] section (or add {shown} to the pythonpath "
+            "there) so the tests can import the context"
+        ]
+    if config is None:
+        if pyproject_change is None and not pyproject.is_file():
+            return [], [
+                f"pytest must import the context from {shown}/: add `pythonpath = {shown}` "
+                "under [pytest] in a pytest.ini, or to your pytest configuration"
+            ]
+        before = pyproject_change.new if pyproject_change else read_exactly(pyproject)
+        assert before is not None
+        newline = "\r\n" if "\r\n" in before else "\n"
+        separator = "" if not before or before.endswith("\n") else newline
+        added = _toml_table("tool.pytest.ini_options", {"pythonpath": [shown]}, newline)
+        return [_edited(pyproject, before + separator + added, pyproject_change)], []
+    # A TOML file: pyproject.toml or pytest.toml, edited in place.
+    before = (
+        pyproject_change.new
+        if pyproject_change is not None and config.file == pyproject
+        else read_exactly(config.file)
+    )
+    assert before is not None
+    current: Any = tomllib.loads(before)
+    for name in config.table:
+        current = current.get(name, {})
+    value = current.get("pythonpath")
+    entries = pythonpath_entries(value) if value is not None else []
+    if entries is None:
+        return list(planned.values()), [
+            f"{config.file.name}: add {shown!r} to pytest's pythonpath so the tests can "
+            "import the context (esgen does not edit a pythonpath written this way)"
+        ]
+    new_value: str | list[str] = (
+        " ".join([*entries, shown]) if isinstance(value, str) else [*entries, shown]
+    )
+    edited = toml_set(config.file, before, (*config.table, "pythonpath"), new_value)
+    planned[config.file] = _edited(config.file, edited, planned.get(config.file))
+    return list(planned.values()), []
+
+
+def _edited(path: Path, new: str, earlier: Change | None) -> Change:
+    if earlier is not None:
+        return Change(path, earlier.status, earlier.old, new, owner="user")
+    return Change(path, Status.UPDATED, read_exactly(path), new, owner="user")
+
+
+def _names_esgen(pyproject: Path) -> Iterable[bool]:
+    """For each requirement the project declares, whether it is esgen."""
+    if not pyproject.is_file():
+        return
+    try:
+        parsed = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, OSError):
+        return
+    project = parsed.get("project", {})
+    lists = [project.get("dependencies", [])]
+    lists += list(project.get("optional-dependencies", {}).values())
+    lists += list(parsed.get("dependency-groups", {}).values())
+    poetry = parsed.get("tool", {}).get("poetry", {})
+    for table in (poetry.get("dependencies", {}), *poetry.get("group", {}).values()):
+        if isinstance(table, dict):
+            yield "esgen" in table or "esgen" in table.get("dependencies", {})
+    for requirements in lists:
+        for text in requirements if isinstance(requirements, list) else []:
+            # Names compare normalised (PEP 503).
+            match = _NAME.match(text) if isinstance(text, str) else None
+            yield match is not None and re.sub(r"[-_.]+", "-", match.group(1)).lower() == "esgen"
 
 
 def _project_name(folder: Path, fallback: str) -> str:
@@ -141,18 +269,36 @@ def _project_name(folder: Path, fallback: str) -> str:
     return name if re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?", name) else fallback
 
 
-def _fresh(root: Path) -> Project:
+def _fresh(root: Path, layout: Layout) -> Project:
     pyproject = root / "pyproject.toml"
     project = {
         "name": _project_name(root, "my-service"),
         "version": "0.1.0",
         "requires-python": ">=3.11",
-        "dependencies": ["esgen"],
     }
     text = _toml_table("project", project, "\n").lstrip("\n")
-    text += _toml_table("tool.esgen", _DEFAULTS, "\n")
+    text += (
+        "# What the service needs to run: esgen's runtime, which brings pydantic alone.\n"
+        f"dependencies = {json.dumps([RUNTIME_REQUIREMENT])}\n"
+    )
     text += _toml_table(
-        "tool.pytest.ini_options", {"pythonpath": ["src"], "testpaths": ["tests"]}, "\n"
+        "dependency-groups",
+        {"dev": [DEV_REQUIREMENT]},
+        "\n",
+        "To develop it: `esgen generate`, and pytest and hypothesis for the tests\n"
+        f"(pip install --group dev, uv sync, or pip install '{DEV_REQUIREMENT}').",
+    )
+    text += _toml_table("tool.esgen", layout.table(), "\n")
+    settings = _settings(root, layout, pyproject)
+    if root.is_dir() and find_pytest_config(root) is not None:
+        # pytest reads another file here (a pytest.ini, say): edit that one instead.
+        created = Change(pyproject, Status.CREATED, None, text, owner="user")
+        changes, notes = _pytest_changes(root, settings.out_dir, created)
+        return Project(root, settings, tuple(changes), tuple(notes), created=True)
+    text += _toml_table(
+        "tool.pytest.ini_options",
+        {"pythonpath": [layout.out_dir], "testpaths": [layout.tests_dir]},
+        "\n",
     )
     change = Change(pyproject, Status.CREATED, None, text, owner="user")
-    return Project(root, _default_settings(root, pyproject), change)
+    return Project(root, settings, (change,), created=True)

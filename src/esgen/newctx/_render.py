@@ -20,7 +20,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from esgen.newctx._manifest import ROLES, Question, Template, TemplateError
-from esgen.schema import pascal, snake
+from esgen.schema import check_context_name, pascal, snake
 
 __all__ = [
     "Answer",
@@ -96,6 +96,12 @@ def _text(value: Any) -> str:
 def check_value(question: Question, value: str) -> Answer:
     """The value if it fits the question; raises TemplateError saying what fits."""
     what = f"{question.name} must be"
+    if question.kind in ("snake", "pascal") and keyword.iskeyword(value):
+        # The right case, but Python reserves it: it could name no module or class.
+        raise TemplateError(
+            f"{question.name} {value!r} is a Python keyword, which cannot name a module or a "
+            "class; choose another name"
+        )
     if question.kind == "snake":
         if not _fits(_SNAKE, value):
             hint = _suggest(_SNAKE, snake(pascal(value)), "orders")
@@ -163,8 +169,13 @@ def resolve_answers(
             f"template {template.name!r} does not ask for {', '.join(unknown)} "
             f"(it asks for: {known}; the context comes from the CONTEXT argument)"
         )
-    context_question = Question("context", "context", "snake", context)
-    values: dict[str, Answer] = {"context": check_value(context_question, context)}
+    # The context becomes a package: the schema's own rules for its name apply (keywords,
+    # modules of the standard library or of esgen's dependencies it would hide).
+    problem = check_context_name(context)
+    if problem is not None:
+        message = problem[1]
+        raise TemplateError(message if ", e.g. " in message else f"{message}; choose another name")
+    values: dict[str, Answer] = {"context": context}
     env = _environment()
     for question in template.questions:
         default = _expand(

@@ -42,6 +42,7 @@ from esgen.schema._model import (
 from esgen.schema._names import (
     QUALIFIABLE_NAMES,
     SCALAR_ANNOTATIONS,
+    check_context_name,
     default_names,
     enum_member_name,
     pascal,
@@ -87,6 +88,7 @@ __all__ = [
     "ValueType",
     "VersionStep",
     "analyse_step",
+    "check_context_name",
     "constraints_narrowed",
     "default_names",
     "enum_member_name",

@@ -295,7 +295,7 @@ def check_context_name(name: str) -> tuple[str, str] | None:
 _DEPENDENCIES = frozenset(
     {"esgen", "pydantic", "pydantic_core", "typing_extensions", "annotated_types", "psycopg",
      "psycopg_pool", "hypothesis", "pytest", "click", "jinja2", "yaml", "black",
-     "datamodel_code_generator"}
+     "datamodel_code_generator", "tomlkit"}
 )  # fmt: skip
 
 
