@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from harness import CASES
 
+from esgen._runcache import RunCache
+
 PROBE = """
 import sys
 from esgen.cli import main
@@ -41,12 +43,36 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+STUB = "out/json_shop/domain/customer.py: Customer.apply_customer_moved still raises"
+
+
 def test_an_unchanged_run_does_not_load_the_generator(project: Path) -> None:
     result = esgen(project)
     assert result.returncode == 0
     assert "SKIPPED" in result.stderr
-    assert result.stdout.strip().endswith("unchanged")
-    assert "SKIPPED" in esgen(project, "--check").stderr
+    assert result.stdout.splitlines()[0].endswith("unchanged")
+    assert STUB in result.stdout, "the recorded obligations are part of the answer"
+    check = esgen(project, "--check")
+    assert "SKIPPED" in check.stderr and STUB in check.stderr and check.stdout == ""
+
+
+def test_an_edit_of_a_user_owned_module_means_a_full_run(project: Path) -> None:
+    domain = project / "out" / "json_shop" / "domain" / "customer.py"
+    domain.write_text(domain.read_text() + "\n# a note\n")
+    check = esgen(project, "--check")
+    assert check.returncode == 0, "a user's file is never out of date"
+    assert "LOADED" in check.stderr
+    assert "SKIPPED" in esgen(project, "--check").stderr, "and the new digest is recorded"
+
+
+def test_a_damaged_record_means_a_full_run(project: Path) -> None:
+    record = RunCache.for_run(project / "schemas", project / "out", "").file
+    assert record.is_file()
+    record.write_text('{"format": 2, "inputs": {"not": "a digest"}}')
+    result = esgen(project)
+    assert result.returncode == 0, result.stderr
+    assert "LOADED" in result.stderr and STUB in result.stdout
+    assert "SKIPPED" in esgen(project).stderr
 
 
 @pytest.mark.parametrize(

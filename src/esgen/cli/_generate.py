@@ -19,8 +19,10 @@ from esgen.cli._common import (
 )
 
 if TYPE_CHECKING:
-    from esgen._runcache import RunCache
-    from esgen.codegen import Plan
+    from collections.abc import Sequence
+
+    from esgen._runcache import ObligationLike, RunCache
+    from esgen.codegen import Change, Plan
 
 __all__ = ["generate"]
 
@@ -78,15 +80,19 @@ def generate(
         settings.out_dir,
         f"{settings.formatter.id}:{settings.tests_dir.resolve()}",
     )
+    # With --diff, standard output is the diff alone (for `git apply`), and --check says
+    # nothing there either: everything else goes to standard error.
+    quiet = check or show_diff
     fresh = None if no_cache else cache.fresh_outputs()
     if fresh is not None:
-        generated, user = fresh
-        if verbose:
-            for status, paths in (("skipped", user), ("unchanged", generated)):
-                for path in paths:
-                    click.echo(f"{status:9} {shown(path)}")
-        skipped = f"{len(user)} skipped, " if user else ""
-        click.echo(f"esgen: {skipped}{len(generated)} unchanged")
+        if not quiet:
+            if verbose:
+                for status, paths in (("skipped", fresh.user), ("unchanged", fresh.generated)):
+                    for path in paths:
+                        click.echo(f"{status:9} {shown(path)}")
+            skipped = f"{len(fresh.user)} skipped, " if fresh.user else ""
+            click.echo(f"esgen: {skipped}{len(fresh.generated)} unchanged")
+        _report_obligations(fresh.obligations, err=quiet)
         return
 
     from esgen.codegen import plan_generation
@@ -98,18 +104,29 @@ def generate(
     except EsgenError as exc:
         fail_schema(exc)
     pending = plan.pending
+    edited = [c for c in pending if c.edited]
     if show_diff:
         for change in pending:
             click.echo(change.diff(shown(change.path)), nl=False)
-    if check or show_diff:
-        if check and pending:
-            for change in pending:
-                what = {"created": "missing", "updated": "stale", "removed": "obsolete"}
-                click.echo(f"{what[change.status.value]:9} {shown(change.path)}", err=True)
-            click.echo(f"esgen: {len(pending)} file(s) out of date; run `esgen generate`", err=True)
-            sys.exit(EXIT_SCHEMA)
+        if edited and not check:  # --check lists them below
+            for change in edited:
+                click.echo(_out_of_date(change), err=True)
+            click.echo(f"esgen: the diff replaces hand edits in {len(edited)} file(s)", err=True)
+    if check and pending:
+        for change in pending:
+            click.echo(_out_of_date(change), err=True)
+        of_them = f", {len(edited)} of them edited by hand" if edited else ""
+        replaces = " (it replaces hand edits)" if edited else ""
+        click.echo(
+            f"esgen: {len(pending)} file(s) out of date{of_them}; run `esgen generate`{replaces}",
+            err=True,
+        )
+        _report_obligations(plan.obligations, err=True)
+        sys.exit(EXIT_SCHEMA)
+    if quiet:
         if not pending:
             _remember(cache, plan, settings.tests_dir)
+        _report_obligations(plan.obligations, err=True)
         return
     write_plan(plan)
     _remember(cache, plan, settings.tests_dir)
@@ -117,35 +134,57 @@ def generate(
     for change in plan.changes:
         counts[change.status.value] = counts.get(change.status.value, 0) + 1
         if change.is_change or verbose:
-            click.echo(f"{change.status.value:9} {shown(change.path)}")
+            click.echo(f"{change.status.value:9} {shown(change.path)}{_replaced(change)}")
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     click.echo(f"esgen: {summary or 'nothing to generate'}")
-    _report_obligations(plan)
+    _report_obligations(plan.obligations, err=False)
 
 
-def _report_obligations(plan: Plan) -> None:
+def _out_of_date(change: Change) -> str:
+    """Why a file differs from what esgen would write now, as --check and --diff say it."""
+    path = shown(change.path)
+    if change.new is None:
+        return f"obsolete  {path}" + (" (edited by hand)" if change.edited else "")
+    if change.edited:
+        # Not "stale": a hand edit is not the schema's doing, and regenerating loses it.
+        return f"edited by hand {path}" + (" (and stale)" if change.stale else "")
+    return f"{'missing' if change.old is None else 'stale':9} {path}"
+
+
+def _replaced(change: Change) -> str:
+    """What a written change did to hand edits of a generated file, if it had any."""
+    if not change.edited:
+        return ""
+    if change.new is None:
+        return " (edited by hand; removed with your edits)"
+    return " (edited by hand; your edits were replaced)"
+
+
+def _report_obligations(obligations: Sequence[ObligationLike], *, err: bool) -> None:
     """What the user's own modules still need, most urgent (missing) first."""
-    missing = [o for o in plan.obligations if o.missing]
-    stubs = [o for o in plan.obligations if not o.missing]
+    missing = [o for o in obligations if o.missing]
+    stubs = [o for o in obligations if not o.missing]
     if missing:
-        click.echo("\nto add (mypy and the tests fail until you do):")
+        click.echo("\nto add (mypy and the tests fail until you do):", err=err)
         for item in missing:
-            click.echo(f"  {shown(item.path)}: {item.what}")
+            click.echo(f"  {shown(item.path)}: {item.what}", err=err)
     if stubs:
-        click.echo(f"\nstill to implement ({len(stubs)}):")
+        click.echo(f"\nstill to implement ({len(stubs)}):", err=err)
         for item in stubs:
-            click.echo(f"  {shown(item.path)}: {item.what}")
+            click.echo(f"  {shown(item.path)}: {item.what}", err=err)
 
 
 def _remember(cache: RunCache, plan: Plan, tests_dir: Path) -> None:
     """Record the run, so that the next one can tell at once whether anything changed."""
     generated: dict[Path, str] = {}
-    user: list[Path] = []
+    # The obligations were read from exactly these texts (see plan_generation); their
+    # digests tell the next run whether the user changed one since.
+    user: dict[Path, str] = {}
     for change in plan.changes:
         if change.new is None:
             continue
         if change.owner == "user":
-            user.append(change.path)
+            user[change.path] = change.new
         else:
             generated[change.path] = change.new
-    cache.record(generated, user, list(plan.roots), list(plan.inputs), tests_dir)
+    cache.record(generated, user, plan.obligations, list(plan.roots), list(plan.inputs), tests_dir)

@@ -45,6 +45,11 @@ class Change:
     old: str | None
     new: str | None
     owner: Owner = "generated"
+    # Its body no longer matches the digest esgen wrote into it: someone edited it by hand.
+    edited: bool = False
+    # Updated or removed because what it is generated from changed (schema, templates,
+    # formatter); False for a file that differs only by hand edits, not the schema's doing.
+    stale: bool = False
 
     @property
     def is_change(self) -> bool:
@@ -90,12 +95,25 @@ def _split(text: str) -> tuple[str, str, str] | None:
     return first, second, body
 
 
-def _up_to_date(text: str, header: str, key: str) -> bool:
+def _same_inputs(text: str, header: str, key: str) -> bool:
+    """Whether a generated file's header and digest key are the ones esgen would write now."""
     parts = _split(text)
     if parts is None or parts[0] != header:
         return False
     match = _DIGEST.match(parts[1])
-    return match is not None and match.group(1) == key and match.group(2) == _hash(parts[2])
+    return match is not None and match.group(1) == key
+
+
+def _hand_edited(text: str) -> bool:
+    """Whether a generated file's body no longer matches the hash in its own digest line.
+
+    A file without a digest line is not called edited: esgen cannot tell what it wrote.
+    """
+    parts = _split(text)
+    if parts is None:
+        return False
+    match = _DIGEST.match(parts[1])
+    return match is not None and match.group(2) != _hash(parts[2])
 
 
 def is_generated(text: str) -> bool:
@@ -144,6 +162,8 @@ def make_plan(
         raise SchemaError(conflicts)
 
     keys = {path: _hash(f"{f.key}:{formatter.id}") for path, f in rendered.items()}
+    edited: set[Path] = set()
+    same_inputs: set[Path] = set()
     final: dict[Path, str] = {}
     to_format: dict[Path, str] = {}
     for path, f in rendered.items():
@@ -152,7 +172,12 @@ def make_plan(
             if old is None:
                 to_format[path] = f.produce()
             continue
-        if old is not None and _up_to_date(old, f.header, keys[path]):
+        if old is not None:
+            if _hand_edited(old):
+                edited.add(path)
+            if _same_inputs(old, f.header, keys[path]):
+                same_inputs.add(path)
+        if old is not None and path in same_inputs and path not in edited:
             final[path] = old
             continue
         to_format[path] = f.produce()
@@ -175,10 +200,14 @@ def make_plan(
             status, new = Status.UNCHANGED, old
         else:
             status, new = Status.UPDATED, final[path]
-        changes.append(Change(path, status, old, new, f.owner))
+        hand = status is Status.UPDATED and path in edited
+        stale = status is Status.UPDATED and not (hand and path in same_inputs)
+        changes.append(Change(path, status, old, new, f.owner, edited=hand, stale=stale))
     roots = tuple(sorted(set(owned_roots)))
     for path in _stale(roots, rendered, schema_folder):
-        changes.append(Change(path, Status.REMOVED, _read(path), None))
+        text = _read(path)
+        hand = text is not None and _hand_edited(text)
+        changes.append(Change(path, Status.REMOVED, text, None, edited=hand, stale=True))
     return Plan(out_dir, tuple(changes), roots)
 
 

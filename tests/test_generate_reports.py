@@ -1,0 +1,300 @@
+"""What `esgen generate` tells the user at the end of every run, cached or not: what their
+own modules still lack, and which generated files were edited by hand."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from harness import CASES
+
+# Runs esgen's command line in a fresh interpreter and says whether the generator was
+# loaded: "SKIPPED" proves an answer came from the run cache.
+PROBE = """
+import sys
+from esgen.cli import main
+try:
+    main(sys.argv[1:], standalone_mode=False)
+finally:
+    print("LOADED" if "esgen.schema" in sys.modules else "SKIPPED", file=sys.stderr)
+"""
+
+DOMAIN = Path("src/library/domain/book.py")
+EVENTS = Path("src/library/events/book.py")
+UPCASTERS = Path("src/library/upcasters/book.py")
+STUBS = {
+    "handle_add_book": "return [BookAdded(title=command.title, isbn=command.isbn)]",
+    "handle_lend_book": "return [BookLent(member=command.member)]",
+    "apply_book_added": "return BookState(title=event.title, isbn=event.isbn)",
+    "apply_book_lent": 'return self.state.model_copy(update={"on_loan": True})',
+}
+ALL_STUBS = [
+    "still to implement (4):",
+    f"  {DOMAIN}: Book.handle_add_book still raises NotImplementedError",
+    f"  {DOMAIN}: Book.handle_lend_book still raises NotImplementedError",
+    f"  {DOMAIN}: Book.apply_book_added still raises NotImplementedError",
+    f"  {DOMAIN}: Book.apply_book_lent still raises NotImplementedError",
+]
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str  # without the probe's own line
+    cached: bool
+
+
+def esgen(project: Path, *args: str) -> Run:
+    command = ["generate", "schemas", "--out", "src", "--tests", "tests", *args]
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *command],
+        cwd=project,
+        env=os.environ.copy(),  # with the tests' private ESGEN_CACHE_DIR (conftest.py)
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    err, _, probe = result.stderr.rstrip("\n").rpartition("\n")
+    assert probe in ("LOADED", "SKIPPED"), result.stderr
+    return Run(result.returncode, result.stdout, err + "\n" if err else "", probe == "SKIPPED")
+
+
+def implement(project: Path, *methods: str) -> None:
+    """Write the bodies of the named stubs, as the user would."""
+    path = project / DOMAIN
+    text = path.read_text()
+    for method in methods:
+        stub = f'raise NotImplementedError("Book.{method}")'
+        assert stub in text
+        text = text.replace(stub, STUBS[method])
+    path.write_text(text)
+
+
+def edit_schema(project: Path, old: str, new: str) -> None:
+    schema = project / "schemas" / "library.yaml"
+    text = schema.read_text()
+    assert old in text
+    schema.write_text(text.replace(old, new))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """The `basic` case generated once, and the run recorded in the cache."""
+    shutil.copytree(CASES / "basic" / "schemas", tmp_path / "schemas")
+    first = esgen(tmp_path)
+    assert first.code == 0, first.err
+    assert not first.cached
+    return tmp_path
+
+
+# Item A: the obligations are never hidden.
+
+
+def test_a_cached_run_ends_with_what_is_still_to_implement(project: Path) -> None:
+    run = esgen(project)
+    assert run.cached and run.code == 0
+    assert run.out.splitlines() == ["esgen: 3 skipped, 13 unchanged", "", *ALL_STUBS]
+    assert run.err == ""
+
+
+def test_the_list_empties_once_the_stubs_are_implemented_also_on_a_cached_run(
+    project: Path,
+) -> None:
+    implement(project, *STUBS)
+    full = esgen(project)
+    assert not full.cached, "a user's edit must not be answered from the cache"
+    assert "still to implement" not in full.out and "to add" not in full.out
+    cached = esgen(project)
+    assert cached.cached
+    assert cached.out == "esgen: 3 skipped, 13 unchanged\n"
+    for flag in ("--check", "--diff"):
+        quiet = esgen(project, flag)
+        assert (quiet.code, quiet.out, quiet.err, quiet.cached) == (0, "", "", True)
+
+
+def test_an_edit_of_a_user_owned_module_after_a_cached_run_is_noticed(project: Path) -> None:
+    assert esgen(project).cached
+    implement(project, "handle_add_book")
+    after = esgen(project)
+    assert "still to implement (3):" in after.out
+    assert "Book.handle_add_book" not in after.out
+    assert "Book.apply_book_lent still raises NotImplementedError" in after.out
+    again = esgen(project)
+    assert again.cached and again.out == after.out
+
+    # A method the user deletes is named as one to add, also after a cached run.
+    path = project / DOMAIN
+    text = path.read_text()
+    start = text.index("    def apply_book_lent")
+    path.write_text(text[:start].rstrip("\n") + "\n")
+    removed = esgen(project)
+    assert "to add (mypy and the tests fail until you do):" in removed.out
+    assert f"  {DOMAIN}: Book lacks apply_book_lent(self, event: BookLent) -> BookState" in (
+        removed.out
+    )
+    assert "still to implement (2):" in removed.out
+    assert esgen(project).out == removed.out
+
+
+def test_a_user_owned_test_module_that_does_not_parse_is_noticed_after_a_cached_run(
+    project: Path,
+) -> None:
+    assert esgen(project).cached
+    tests = project / "tests" / "library" / "test_library_book.py"
+    tests.write_text(tests.read_text() + "\ndef broken(:\n")
+    run = esgen(project)
+    assert not run.cached
+    assert "tests/library/test_library_book.py: does not parse" in run.out
+
+
+@pytest.mark.parametrize("cache", ["cached", "--no-cache"])
+def test_check_and_diff_list_the_obligations_on_stderr(project: Path, cache: str) -> None:
+    extra = ("--no-cache",) if cache == "--no-cache" else ()
+    for flag in ("--check", "--diff"):
+        run = esgen(project, flag, *extra)
+        assert run.cached == (cache == "cached")
+        assert run.code == 0
+        assert run.out == "", f"{flag} writes nothing to stdout when nothing changed"
+        assert run.err.splitlines() == ["", *ALL_STUBS]
+
+
+def test_diff_output_applies_cleanly_while_the_obligations_go_to_stderr(project: Path) -> None:
+    edit_schema(
+        project,
+        "      LendBook:\n",
+        "      RetireBook:\n        fields: {why: str}\n        emits: [BookRetired]\n"
+        "      LendBook:\n",
+    )
+    edit_schema(
+        project,
+        "      BookLent:\n",
+        "      BookRetired:\n        versions:\n          1: {fields: {why: str}}\n"
+        "      BookLent:\n",
+    )
+    diff = esgen(project, "--diff")
+    assert diff.code == 0
+    assert diff.out.startswith("--- a/")
+    assert "to add" not in diff.out and "still to implement" not in diff.out
+    assert "to add (mypy and the tests fail until you do):" in diff.err
+    assert "Book lacks handle_retire_book(self, command: RetireBook)" in diff.err
+    assert "still to implement (4):" in diff.err
+
+    check = esgen(project, "--check")
+    assert check.code == 1 and check.out == ""
+    assert check.err.rstrip("\n").endswith(ALL_STUBS[-1]), "the list ends the output"
+    assert "Book lacks handle_retire_book" in check.err
+
+    # `esgen generate --diff | git apply` brings the project up to date.
+    subprocess.run(["git", "apply"], input=diff.out, cwd=project, text=True, check=True)
+    after = esgen(project, "--check")
+    assert after.code == 0, after.err
+    assert "Book lacks handle_retire_book" in after.err
+
+
+# Item B: hand edits of generated files are named.
+
+
+def hand_edit(project: Path, relative: Path) -> str:
+    """Edit the body of a generated file as a user would; returns its content before."""
+    path = project / relative
+    before = path.read_text()
+    assert before.startswith("# Code generated by esgen")
+    path.write_text(before + "\n\ndef helper() -> int:  # mine\n    return 1\n")
+    return before
+
+
+@pytest.mark.parametrize("cache", ["cached", "--no-cache"])
+def test_check_names_a_hand_edited_file_instead_of_calling_it_stale(
+    project: Path, cache: str
+) -> None:
+    extra = ("--no-cache",) if cache == "--no-cache" else ()
+    assert esgen(project).cached  # the cache holds the run before the edit
+    hand_edit(project, EVENTS)
+    check = esgen(project, "--check", *extra)
+    assert check.code == 1 and check.out == ""
+    lines = check.err.splitlines()
+    assert f"edited by hand {EVENTS}" in lines
+    assert not any(line.startswith("stale") for line in lines)
+    assert (
+        "esgen: 1 file(s) out of date, 1 of them edited by hand; "
+        "run `esgen generate` (it replaces hand edits)"
+    ) in lines
+    assert lines[-1] == ALL_STUBS[-1]
+    assert "# mine" in (project / EVENTS).read_text(), "--check wrote nothing"
+
+
+@pytest.mark.parametrize("cache", ["cached", "--no-cache"])
+def test_diff_names_a_hand_edited_file_on_stderr(project: Path, cache: str) -> None:
+    extra = ("--no-cache",) if cache == "--no-cache" else ()
+    assert esgen(project).cached
+    hand_edit(project, EVENTS)
+    diff = esgen(project, "--diff", *extra)
+    assert diff.code == 0
+    assert diff.out.startswith(f"--- a/{EVENTS}\n+++ b/{EVENTS}\n")
+    assert "-def helper() -> int:  # mine" in diff.out
+    assert "edited by hand" not in diff.out
+    lines = diff.err.splitlines()
+    assert lines[:2] == [
+        f"edited by hand {EVENTS}",
+        "esgen: the diff replaces hand edits in 1 file(s)",
+    ]
+    assert lines[-1] == ALL_STUBS[-1]
+
+
+@pytest.mark.parametrize("cache", ["cached", "--no-cache"])
+def test_generate_restores_a_hand_edited_file_and_says_so(project: Path, cache: str) -> None:
+    extra = ("--no-cache",) if cache == "--no-cache" else ()
+    assert esgen(project).cached
+    before = hand_edit(project, EVENTS)
+    run = esgen(project, *extra)
+    assert run.code == 0
+    assert run.out.splitlines()[:2] == [
+        f"updated   {EVENTS} (edited by hand; your edits were replaced)",
+        "esgen: 3 skipped, 12 unchanged, 1 updated",
+    ]
+    assert (project / EVENTS).read_text() == before
+    again = esgen(project)
+    assert again.cached and "edited by hand" not in again.out
+
+
+def test_a_file_both_edited_by_hand_and_stale_is_named_as_both(project: Path) -> None:
+    hand_edit(project, EVENTS)
+    edit_schema(project, "1: {fields: {member: str}}", "1: {fields: {member: str, days: int}}")
+    check = esgen(project, "--check")
+    assert check.code == 1
+    lines = check.err.splitlines()
+    assert f"edited by hand {EVENTS} (and stale)" in lines
+    assert "1 of them edited by hand" in check.err
+    run = esgen(project)
+    assert f"updated   {EVENTS} (edited by hand; your edits were replaced)" in run.out
+    text = (project / EVENTS).read_text()
+    assert "days: int" in text and "# mine" not in text
+
+
+def test_a_hand_edited_file_the_schema_no_longer_produces_is_named(project: Path) -> None:
+    hand_edit(project, UPCASTERS)
+    # Without version 2 of BookAdded, no upcaster is left to generate.
+    edit_schema(
+        project,
+        "          2: {fields: {title: str, isbn: Isbn, genre: {type: Genre, default: fiction}}}\n",
+        "",
+    )
+    check = esgen(project, "--check")
+    assert f"obsolete  {UPCASTERS} (edited by hand)" in check.err.splitlines()
+    run = esgen(project)
+    assert f"removed   {UPCASTERS} (edited by hand; removed with your edits)" in run.out
+    assert not (project / UPCASTERS).exists()
+
+
+def test_a_schema_change_alone_is_still_called_stale(project: Path) -> None:
+    edit_schema(project, "1: {fields: {member: str}}", "1: {fields: {member: str, days: int}}")
+    check = esgen(project, "--check")
+    assert f"stale     {EVENTS}" in check.err.splitlines()
+    assert "edited by hand" not in check.err
+    assert "edited by hand" not in esgen(project).out
