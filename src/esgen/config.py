@@ -7,6 +7,7 @@ override the file and are relative to where esgen runs.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import tomllib
 from dataclasses import dataclass, replace
@@ -77,44 +78,93 @@ def find_config(start: Path) -> Path | None:
         if candidate.is_file():
             return candidate
         pyproject = folder / "pyproject.toml"
-        if pyproject.is_file() and re.search(
-            r"^\[tool\.esgen\b", pyproject.read_text(encoding="utf-8"), re.MULTILINE
-        ):
+        # Bytes: a pyproject.toml that is not UTF-8 is reported by load_settings, if ours.
+        if pyproject.is_file() and re.search(rb"^\[tool\.esgen\b", _bytes(pyproject), re.M):
             return pyproject
     return None
+
+
+def _bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""  # unreadable: not a configuration esgen can use, nor one to look past
 
 
 def load_settings(start: Path) -> Settings:
     config = find_config(start)
     if config is None:
         return _settings(start, {}, None)
-    text = config.read_text(encoding="utf-8")
+    text = _read(config)
+    table: Any
     if config.name == "esgen.yaml":
         import yaml
 
         try:
             table = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{config}: invalid YAML: {exc}") from exc
+            from esgen.schema import explain_yaml_error
+
+            problem = explain_yaml_error(exc, text)
+            raise ConfigError(
+                f"{_shown(config)}:{problem.line}:{problem.col}: error[C000]: invalid YAML: "
+                f"{problem.message}"
+            ) from None
     else:
         try:
             table = tomllib.loads(text).get("tool", {}).get("esgen", {})
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{config}: invalid TOML: {exc}") from exc
+            raise ConfigError(_toml_error(config, exc)) from None
     if not isinstance(table, dict):
-        raise ConfigError(f"{config}: the esgen settings must be a table of keys")
+        raise ConfigError(
+            f"{_shown(config)}: error[C002]: the esgen settings must be a table of keys "
+            f"(got {type(table).__name__})"
+        )
     return _settings(config.parent, table, config)
+
+
+def _shown(path: Path) -> str:
+    """A path relative to where esgen runs, as every message shows paths."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def _read(config: Path) -> str:
+    data = _bytes(config)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start].decode("utf-8").split("\n")
+        raise ConfigError(
+            f"{_shown(config)}:{len(before)}:{len(before[-1]) + 1}: error[C000]: the file is "
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8"
+        ) from None
+
+
+def _toml_error(config: Path, exc: tomllib.TOMLDecodeError) -> str:
+    """tomllib's message with its position moved to the front, as every diagnostic has it."""
+    message = str(exc)
+    match = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
+    where = _shown(config)
+    if match:
+        where += f":{match.group(1)}:{match.group(2)}"
+        message = message[: match.start()]
+    elif message.endswith("(at end of document)"):
+        message = message.removesuffix("(at end of document)").rstrip() + " at the end of the file"
+    return f"{where}: error[C000]: invalid TOML: {message}"
 
 
 def _where(config: Path | None, key: str) -> str:
     """`file:line:col` of a key in the configuration file, for messages."""
     if config is None:
         return "command line"
-    for number, line in enumerate(config.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(_read(config).splitlines(), 1):
         match = re.match(rf"^(\s*){re.escape(key)}\s*[=:]", line)
         if match:
-            return f"{config}:{number}:{len(match.group(1)) + 1}"
-    return str(config)
+            return f"{_shown(config)}:{number}:{len(match.group(1)) + 1}"
+    return _shown(config)
 
 
 def _settings(root: Path, table: dict[str, Any], config: Path | None) -> Settings:

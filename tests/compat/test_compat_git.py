@@ -206,19 +206,126 @@ def test_shallow_clone_explains_and_the_hint_works(tmp_path: Path) -> None:
     assert "was: origin/release:model/shop.yaml:13:15" in result.output
 
 
-@pytest.mark.parametrize("ref", ["v9.9", "deadbeef"])
-def test_shallow_hint_for_tags_and_commits(tmp_path: Path, ref: str) -> None:
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        ("v9.9", "`git fetch --depth=1 origin tag v9.9` and compare with `--against v9.9`"),
+        # git fetches a commit by its full hash only: the hint must not offer the short one.
+        ("deadbeef", "`git fetch origin` (its branches; an abbreviated hash cannot be fetched"),
+        ("HEAD~3", "fetch the whole history: `git fetch --unshallow`"),
+    ],
+)
+def test_shallow_hint_for_tags_and_commits(tmp_path: Path, ref: str, expected: str) -> None:
     origin = make_project(tmp_path / "origin")
     git(tmp_path, "clone", "-q", "--depth", "1", f"file://{origin}", "clone")
     with chdir(tmp_path / "clone"):
         result = run("compat", "--against", ref)
     assert result.exit_code == EXIT_INPUT
-    expected = (
-        "git fetch --depth=1 origin deadbeef"
-        if ref == "deadbeef"
-        else "git fetch --depth=1 origin tag v9.9"
-    )
+    assert "is not in this clone, which is shallow" in result.stderr
     assert expected in result.stderr
+    assert "git fetch --depth=1 origin deadbeef" not in result.stderr
+
+
+def _hint(stderr: str) -> tuple[list[str], str]:
+    """The first `git fetch ...` command of a hint and the `--against` ref it names."""
+    fetch = re.search(r"`git (fetch [^`]+)`", stderr)
+    against = re.search(r"`--against ([^`]+)`", stderr)
+    assert fetch is not None and against is not None, stderr
+    return fetch.group(1).split(), against.group(1)
+
+
+def _published(tmp_path: Path) -> tuple[Path, str]:
+    """An origin with a `release` branch, a `v1.0` tag and a later change in place; the
+    full hash of the published commit."""
+    origin = make_project(tmp_path / "origin")
+    git(origin, "branch", "release")
+    git(origin, "tag", "v1.0")
+    published = git(origin, "rev-parse", "HEAD")
+    change_in_place(origin)
+    git(origin, "commit", "-q", "-am", "change in place")
+    return origin, published
+
+
+def test_no_remotes_at_all_says_so_and_how_to_add_one(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    with chdir(project):
+        result = run("compat", "--against", "origin/main")
+    assert result.exit_code == EXIT_INPUT
+    assert result.stderr == (
+        "esgen compat: error: unknown git ref 'origin/main': no branch, tag or commit of that "
+        "name here. This repository has no remote to fetch it from; add the repository it "
+        "was published in: `git remote add origin URL`, then fetch it: `git fetch origin "
+        "main:refs/remotes/origin/main` and compare with `--against origin/main`\n"
+    )
+    assert "origin/origin" not in result.stderr
+
+
+def test_a_remote_that_is_not_configured_points_at_the_one_that_is(tmp_path: Path) -> None:
+    origin, _ = _published(tmp_path)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--single-branch", "--branch", "main", f"file://{origin}", "clone")
+    git(clone, "remote", "rename", "origin", "upstream")
+    with chdir(clone):
+        missing = run("compat", "--against", "origin/release")
+    assert missing.exit_code == EXIT_INPUT
+    assert "no remote here is called 'origin' (remotes: upstream)" in missing.stderr
+    fetch, against = _hint(missing.stderr)
+    assert fetch == ["fetch", "upstream", "release:refs/remotes/upstream/release"]
+    git(clone, *fetch)
+    with chdir(clone):
+        result = run("compat", "--against", against)
+    assert result.exit_code == EXIT_BREAKING, result.output
+
+
+def test_a_branch_fetched_under_a_remote_is_named_with_it(tmp_path: Path) -> None:
+    origin, _ = _published(tmp_path)
+    git(tmp_path, "clone", "-q", f"file://{origin}", "clone")
+    with chdir(tmp_path / "clone"):
+        result = run("compat", "--against", "release")
+    assert result.exit_code == EXIT_INPUT
+    assert result.stderr.endswith("but origin has it: compare with `--against origin/release`\n"), (
+        result.stderr
+    )
+
+
+@pytest.mark.parametrize("ref", ["release", "v1.0", "full-hash"])
+def test_the_hint_for_a_branch_a_tag_or_a_commit_works(tmp_path: Path, ref: str) -> None:
+    origin, published = _published(tmp_path)
+    ref = published if ref == "full-hash" else ref
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--depth", "1", "--no-tags", "--single-branch", "--branch",
+        "main", f"file://{origin}", "clone")  # fmt: skip
+    with chdir(clone):
+        missing = run("compat", "--against", ref)
+    assert missing.exit_code == EXIT_INPUT
+    fetch, against = (
+        _hint(missing.stderr) if ref != published else (["fetch", "--depth=1", "origin", ref], ref)
+    )
+    assert f"`git {' '.join(fetch)}`" in missing.stderr
+    git(clone, *fetch)
+    with chdir(clone):
+        result = run("compat", "--against", against)
+    assert result.exit_code == EXIT_BREAKING, result.output
+
+
+def test_a_misspelt_ref_gets_a_suggestion(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    with chdir(project):
+        result = run("compat", "--against", "mian")
+    assert result.exit_code == EXIT_INPUT
+    assert result.stderr == (
+        "esgen compat: error: unknown git ref 'mian': no branch, tag or commit of that name "
+        "here; did you mean 'main'?\n"
+    )
+
+
+def test_a_ref_past_the_history_says_so(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p")
+    with chdir(project):
+        result = run("compat", "--against", "HEAD~5")
+    assert result.exit_code == EXIT_INPUT
+    assert "the history does not reach that far" in result.stderr
+    assert "git fetch" not in result.stderr
 
 
 def test_schema_files_that_are_symbolic_links_are_read_through_at_the_ref(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -118,3 +119,46 @@ def test_a_missing_schema_folder_is_a_usage_error(tmp_path: Path) -> None:
     code, _, err = run_docs(tmp_path, "nowhere")
     assert code == 2
     assert "schema folder 'nowhere' does not exist" in err
+
+
+def test_a_context_named_like_a_catalog_file_gets_a_page_of_its_own(project: Path) -> None:
+    """A context `index` must not overwrite the index (nor `catalog` the HTML page); its
+    page takes the name of its anchor, and every link leads to the right page."""
+    library = project / "model" / "library.yaml"
+    for name in ("index", "catalog"):
+        (project / "model" / f"{name}.yaml").write_text(
+            library.read_text().replace("context: library", f"context: {name}")
+        )
+    code, _, err = run_docs(project)
+    assert code == 0, err
+    catalog = project / "catalog"
+    assert sorted(p.name for p in catalog.iterdir()) == [
+        "catalog.html",
+        "catalog.md",
+        "index-context.md",
+        "index.md",
+        "library.md",
+    ]
+    index = (catalog / "index.md").read_text()
+    assert "# " in index and "Every bounded context of the schema" in index
+    links = re.findall(r"\]\(([^)#]+\.md)\)", index)
+    assert sorted(links) == ["catalog.md", "index-context.md", "library.md"]
+    for link in links:
+        page = (catalog / link).read_text()
+        assert f"# Context `{Path(link).stem.removesuffix('-context')}`" in page
+        back = re.findall(r"\[all contexts\]\(([^)]+)\)", page)
+        assert back == ["index.md"], "each page links back to the index"
+    html = (catalog / "catalog.html").read_text()
+    assert 'id="index-context"' in html and 'id="catalog-context"' in html
+
+
+def test_only_a_context_whose_page_would_clash_is_renamed() -> None:
+    from esgen.docs._ir import INDEX, PAGE, context_page
+
+    assert context_page("library") == "library.md"
+    assert context_page("catalog") == "catalog.md"  # catalog.html is another name
+    assert context_page("index") == "index-context.md"
+    own = {INDEX.as_posix(), PAGE.as_posix()}
+    for name in ("index", "catalog", "index_context", "catalog_html", "library"):
+        assert context_page(name) not in own
+    assert context_page("index_context") != context_page("index")

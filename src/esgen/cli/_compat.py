@@ -74,6 +74,9 @@ def _against(against: str | None, settings: Settings, lock_file: Path | None) ->
 
     if against is None:
         return load_lock(lock_file or settings.root / LOCK_NAME)
+    if not against.strip():
+        # Path("") is ".", which would quietly compare the schema with itself.
+        raise CompatError("--against is empty; give a git ref, a schema folder or a lock file")
     path = Path(against)
     if path.is_file():
         return load_lock(path)
@@ -85,7 +88,7 @@ def _against(against: str | None, settings: Settings, lock_file: Path | None) ->
     return git_side(settings.schema_dir, against)
 
 
-@click.command()
+@click.command(short_help="Check that the schema still reads what was published.")
 @click.argument("schema_dir", required=False, type=click.Path(path_type=Path))
 @click.option(
     "--against",
@@ -155,7 +158,7 @@ def compat(
         sys.exit(EXIT_BREAKING)
 
 
-@click.command()
+@click.command(short_help="Record the published event versions in esgen.lock.")
 @click.argument("schema_dir", required=False, type=click.Path(path_type=Path))
 @click.option(
     "--lock",
@@ -201,10 +204,13 @@ def lock(schema_dir: Path | None, lock_file: Path | None, force: bool, check: bo
     if check:
         click.echo(f"esgen lock: {plan.label} is out of date; run `esgen lock`", err=True)
         sys.exit(EXIT_STALE)
+    from esgen.cli._common import write_file
+    from esgen.codegen import WriteError
+
     try:
-        plan.path.write_text(plan.text, encoding="utf-8")
-    except OSError as exc:
-        _fail("lock", f"cannot write {plan.label}: {exc.strerror or exc}")
+        write_file(plan.path, plan.text)
+    except WriteError as exc:
+        _fail("lock", str(exc))
     click.echo(
         f"esgen lock: wrote {plan.label} ({plan.recorded} event version(s), "
         f"{plan.newly} newly recorded)"

@@ -15,6 +15,7 @@ from esgen.cli._common import (
     EXIT_SCHEMA,
     UsageError,
     check_schema_dir,
+    fail,
     fail_schema,
     shown,
     write_plan,
@@ -54,6 +55,11 @@ def docs(
     check_schema_dir(settings, given=schema_dir is not None)
     # --out, else docs_dir of [tool.esgen], else docs/ beside the schema folder in use.
     target = out_dir or settings.docs_dir
+    blocker = next((p for p in (target, *target.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        where = " (docs_dir in the configuration)" if out_dir is None else ""
+        part = "" if blocker == target else f": {shown(blocker)}"
+        fail(f"catalog folder {shown(target)}{where}{part} is a file, not a folder")
     try:
         plan = plan_docs(settings.schema_dir, target)
     except EsgenError as exc:

@@ -37,9 +37,13 @@ def _open_store(location: str, schema: str) -> Any:
             _fail(f"PostgreSQL support is not installed ({exc}); pip install 'esgen[postgres]'")
         _require_postgres_store(location, schema)
         return PostgresEventStore(location, schema=schema)
+    if not location.strip():
+        _fail("--store is empty; give a SQLite file path, or a postgresql:// DSN")
     path = Path(location)
     if not path.exists():
         _fail(f"no event store at {location!r} (a SQLite file path, or a postgresql:// DSN)")
+    if path.is_dir():
+        _fail(f"--store {location}: a folder, not a SQLite file; give the store's file")
     _require_sqlite_store(path)
     return SQLiteEventStore(path)
 
@@ -80,7 +84,9 @@ def _require_postgres_store(dsn: str, schema: str) -> None:
                 (schema,),
             ).fetchone()
     except psycopg.Error as exc:
-        raise BackendUnavailable(f"cannot reach PostgreSQL: {exc}".strip()) from None
+        # libpq's messages run over several lines; one line is enough to say what failed.
+        reason = " ".join(str(exc).split())
+        raise BackendUnavailable(f"cannot reach PostgreSQL: {reason}") from None
     if row is None:
         _fail(f"schema {schema!r} holds no esgen event store (no esgen_events table); "
               f"check --schema, or {_NOT_A_STORE}")  # fmt: skip
@@ -97,9 +103,9 @@ def _opened(location: str, schema: str) -> Iterator[Any]:
 
 def _service_class(context: str | None) -> Any:
     """The context's generated service class, found before any store is opened."""
-    from esgen.cli._common import check_schema_dir
+    from esgen.cli._common import check_schema_dir, shown
     from esgen.config import ConfigError, load_settings
-    from esgen.schema import SchemaError, load_schema_dir, pascal
+    from esgen.schema import SchemaError, did_you_mean, load_schema_dir, pascal
 
     try:
         settings = load_settings(Path.cwd())
@@ -117,14 +123,17 @@ def _service_class(context: str | None) -> Any:
             _fail(f"choose a context with --context (one of: {', '.join(names)})")
         context = names[0]
     elif context not in names:
-        _fail(f"no context {context!r} in {settings.schema_dir} (found: {', '.join(names)})")
+        _fail(
+            f"no context {context!r} in {shown(settings.schema_dir)} (found: "
+            f"{', '.join(names)}){did_you_mean(context, names)}"
+        )
     sys.path.insert(0, str(settings.out_dir.resolve()))
     try:
         module = importlib.import_module(f"{context}.service")
     except ModuleNotFoundError as exc:
         if exc.name not in (context, f"{context}.service"):
             raise click.ClickException(f"importing {context}.service failed: {exc}") from exc
-        _fail(f"no generated {context}.service in {settings.out_dir}: run esgen generate")
+        _fail(f"no generated {context}.service in {shown(settings.out_dir)}: run esgen generate")
     except Exception as exc:  # the user's own code: say where, without a traceback
         raise click.ClickException(f"importing {context}.service failed: {exc!r}") from exc
     return getattr(module, f"{pascal(context)}Service")
@@ -161,7 +170,7 @@ class _Group(click.Group):
             raise click.ClickException(str(exc)) from exc
 
 
-@click.group(cls=_Group)
+@click.group(cls=_Group, short_help="Catch up, rebuild or inspect a context's projections.")
 def projections() -> None:
     """Catch up, follow, rebuild or inspect the projections of a context."""
 
@@ -175,7 +184,9 @@ def _runner(store: str, schema: str, context: str | None) -> Iterator[Any]:
         yield service_class(opened).projections()
 
 
-@projections.command("status")
+@projections.command(
+    "status", short_help="Show each projection's checkpoint and how far behind it is."
+)
 @click.option("--store", required=True, help=STORE_HELP)
 @click.option(
     "--schema",
@@ -225,7 +236,7 @@ def catch_up(store: str, schema: str, context: str | None, follow: bool) -> None
                 stop.set()
 
 
-@projections.command("rebuild")
+@projections.command("rebuild", short_help="Rebuild read models (all, or NAMES) from every event.")
 @click.argument("names", nargs=-1)
 @click.option("--store", required=True, help=STORE_HELP)
 @click.option(
@@ -258,7 +269,7 @@ def sagas() -> None:
     """Run the sagas of a context."""
 
 
-@sagas.command("run")
+@sagas.command("run", short_help="Handle events since each saga's checkpoint, and due deadlines.")
 @click.option("--store", required=True, help=STORE_HELP)
 @click.option(
     "--schema",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from esgen.compat._errors import GitError
+from esgen.schema import closest
 
 __all__ = ["GitSnapshot", "read_tree", "repository_root"]
 
@@ -77,20 +78,118 @@ class GitSnapshot:
         return result.stdout.decode("utf-8")
 
 
-def _fetch_hint(root: Path, ref: str, shallow: bool) -> str:
-    """The command that brings `ref` into this clone, even a single-branch shallow one
-    (where `git fetch origin main` alone would not create `origin/main`)."""
-    depth = "--depth=1 " if shallow else ""
-    remotes = _git(root, "remote").stdout.decode().split()
-    remote, _, name = ref.partition("/")
-    if remote not in remotes or not name:
-        remote, name = (remotes[0] if remotes else "origin"), ref
-    if re.fullmatch(r"[0-9a-f]{7,40}", name):
-        return f"`git fetch {depth}{remote} {name}`"
-    return (
-        f"`git fetch {depth}{remote} {name}:refs/remotes/{remote}/{name}` and compare with "
-        f"`--against {remote}/{name}` (a tag: `git fetch {depth}{remote} tag {name}`)"
+# What the user typed says what kind of ref it is, which decides how it can be fetched.
+_FULL_HASH = re.compile(r"[0-9a-f]{40}")
+_SHORT_HASH = re.compile(r"[0-9a-f]{7,39}")
+_TAG_LIKE = re.compile(r"v?[0-9]+(?:\.[0-9]+)*(?:[-+][0-9A-Za-z.-]+)?")
+_REVISION = re.compile(r"[~^:]|@\{")  # HEAD~2, main^, @{upstream}: relative to another
+# Remote names common enough that `origin/main` means "branch main of origin" even when
+# no remote of that name is configured; any other `a/b` may be a branch called `a/b`.
+_USUAL_REMOTES = ("origin", "upstream")
+_UNSHALLOW = "`git fetch --unshallow` (with actions/checkout: `fetch-depth: 0`)"
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    """A ref that is not here, read from how it is spelt."""
+
+    name: str  # on the remote: `main`, `v1.2`, or a commit hash
+    kind: str  # "branch", "tag", "commit", or "branch?" / "tag?" when it could be either
+    remote: str | None = None  # the remote the ref names, if it names one
+
+
+def _wanted(ref: str, remotes: list[str]) -> _Wanted:
+    for prefix, kind in (("refs/heads/", "branch"), ("heads/", "branch"), ("refs/tags/", "tag"),
+                         ("tags/", "tag")):  # fmt: skip
+        if ref.startswith(prefix):
+            return _Wanted(ref[len(prefix) :], kind)
+    remote, _, name = ref.removeprefix("refs/remotes/").partition("/")
+    if name and (remote in remotes or remote in _USUAL_REMOTES or ref.startswith("refs/remotes/")):
+        return _Wanted(name, "branch", remote)
+    if _FULL_HASH.fullmatch(ref) or _SHORT_HASH.fullmatch(ref):
+        return _Wanted(ref, "commit")
+    return _Wanted(ref, "tag?" if _TAG_LIKE.fullmatch(ref) else "branch?")
+
+
+def _how(remote: str, wanted: _Wanted, shallow: bool) -> str:
+    """The git command(s) that bring `wanted` from `remote`, and the ref to compare with."""
+    fetch = f"git fetch {'--depth=1 ' if shallow else ''}{remote}"
+    name = wanted.name
+    branch = (
+        f"`{fetch} {name}:refs/remotes/{remote}/{name}` and compare with "
+        f"`--against {remote}/{name}`"
     )
+    tag = f"`{fetch} tag {name}` and compare with `--against {name}`"
+    if wanted.kind == "commit" and _FULL_HASH.fullmatch(name):
+        return f"`{fetch} {name}`"
+    if wanted.kind == "commit":
+        # Servers hand out commits by full hash only, never by an abbreviation.
+        return (
+            f"`git fetch {remote}` (its branches; an abbreviated hash cannot be fetched by "
+            f"itself, the full one can: `{fetch} <40-character hash>`)"
+        )
+    if wanted.kind == "branch":
+        return branch
+    if wanted.kind == "tag":
+        return tag
+    if wanted.kind == "tag?":
+        return f"{tag} (a branch: {branch})"
+    return f"{branch} (a tag: {tag})"
+
+
+def _missing_ref(root: Path, ref: str, shallow: bool) -> str:
+    """Why `ref` is not here and how to get it: fetched from the remote that has it, from
+    another remote, or after adding one; in a shallow clone, the history may be missing."""
+    head = (
+        f"git ref {ref!r} is not in this clone, which is shallow (CI checkouts usually are)"
+        if shallow
+        else f"unknown git ref {ref!r}: no branch, tag or commit of that name here"
+    )
+    if _REVISION.search(ref):
+        if shallow:
+            return f"{head}; fetch the whole history: {_UNSHALLOW}"
+        return (
+            f"{head}: the history does not reach that far, or what it counts from does not "
+            "exist (`git log --oneline` lists the commits)"
+        )
+    remotes = _git(root, "remote").stdout.decode().split()
+    wanted = _wanted(ref, remotes)
+    if wanted.kind != "commit" and wanted.remote is None:
+        for remote in remotes:
+            if _exists(root, f"refs/remotes/{remote}/{ref}"):
+                return f"{head}, but {remote} has it: compare with `--against {remote}/{ref}`"
+    known = _git(root, "for-each-ref", "--format=%(refname:short)").stdout.decode().split()
+    if wanted.remote is None:
+        typo = closest(ref, known)
+    else:  # compare names on that remote only: they all share its prefix
+        prefix = f"{wanted.remote}/"
+        near = closest(wanted.name, [k.removeprefix(prefix) for k in known if k.startswith(prefix)])
+        typo = None if near is None else prefix + near
+    if typo is not None:
+        return f"{head}; did you mean {typo!r}?"
+    unshallow = f"; or fetch the whole history: {_UNSHALLOW}" if shallow else ""
+    if not remotes:
+        return (
+            f"{head}. This repository has no remote to fetch it from; add the repository it "
+            f"was published in: `git remote add origin URL`, then fetch it: "
+            f"{_how('origin', wanted, shallow)}"
+        )
+    default = "origin" if "origin" in remotes else remotes[0]
+    if wanted.remote is not None and wanted.remote not in remotes:
+        return (
+            f"{head}, and no remote here is called {wanted.remote!r} (remotes: "
+            f"{', '.join(remotes)}). If it exists on {default}, fetch it: "
+            f"{_how(default, wanted, shallow)}; or add {wanted.remote}: "
+            f"`git remote add {wanted.remote} URL`{unshallow}"
+        )
+    remote = wanted.remote or default
+    if shallow:
+        return f"{head}. Fetch it: {_how(remote, wanted, shallow)}{unshallow}"
+    return f"{head}. If it exists on {remote}, fetch it: {_how(remote, wanted, shallow)}"
+
+
+def _exists(root: Path, ref: str) -> bool:
+    return _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").returncode == 0
 
 
 def _resolve(root: Path, ref: str) -> str:
@@ -100,17 +199,7 @@ def _resolve(root: Path, ref: str) -> str:
     if result.returncode == 0:
         return result.stdout.decode().strip()
     shallow = _git(root, "rev-parse", "--is-shallow-repository").stdout.strip() == b"true"
-    fetch = _fetch_hint(root, ref, shallow)
-    if shallow:
-        raise GitError(
-            f"git ref {ref!r} is not in this clone, which is shallow (CI checkouts usually "
-            f"are). Fetch it: {fetch}; or fetch the whole history: `git fetch --unshallow` "
-            "(with actions/checkout: `fetch-depth: 0`)"
-        )
-    raise GitError(
-        f"unknown git ref {ref!r}: no branch, tag or commit of that name here. If it "
-        f"exists on a remote, fetch it: {fetch}"
-    )
+    raise GitError(_missing_ref(root, ref, shallow))
 
 
 def read_tree(root: Path, ref: str, folder: Path) -> GitSnapshot:

@@ -37,10 +37,11 @@ from esgen.schema import (
     SchemaSet,
     UserType,
     ValueType,
+    explain_yaml_error,
     reads_as_text,
 )
 
-__all__ = ["LOCK_FORMAT", "LOCK_NAME", "fingerprints", "load_lock", "render_lock"]
+__all__ = ["LOCK_FORMAT", "LOCK_NAME", "fingerprints", "load_lock", "read_lock", "render_lock"]
 
 LOCK_NAME = "esgen.lock"
 LOCK_FORMAT = 1
@@ -276,23 +277,41 @@ def _damaged(lock_path: Path, why: str) -> LockError:
     )
 
 
+def read_lock(lock_path: Path) -> str | None:
+    """The lock's text; None when there is no lock. LockError when it cannot be read."""
+    if lock_path.is_dir():
+        raise LockError(f"{shown(lock_path)} is a folder, not a lock file")
+    try:
+        return lock_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        raise _damaged(lock_path, "is not UTF-8 text") from None
+    except OSError as exc:
+        raise _damaged(lock_path, f"cannot be read ({exc.strerror or exc})") from None
+
+
 def load_lock(lock_path: Path, text: str | None = None) -> Side:
     """The schema recorded in a lock file, checked against its own fingerprints."""
     if text is None:
-        try:
-            text = lock_path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise LockError(
-                f"no {shown(lock_path)}: record the published versions with `esgen lock`, "
-                "or compare with a git ref: `esgen compat --against main`"
-            ) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise _damaged(lock_path, f"cannot be read ({exc})") from None
+        text = read_lock(lock_path)
+    if text is None:
+        raise LockError(
+            f"no {shown(lock_path)}: record the published versions with `esgen lock`, "
+            "or compare with a git ref: `esgen compat --against main`"
+        )
     documents = list(_documents(text))
     try:
         header = yaml.safe_load(documents[0][1])
     except yaml.YAMLError as exc:
-        raise _damaged(lock_path, f"invalid YAML ({exc})") from None
+        problem = explain_yaml_error(exc, documents[0][1])
+        where = f"line {problem.line}, column {problem.col}"
+        raise _damaged(lock_path, f"invalid YAML at {where}: {problem.message}") from None
+    if isinstance(header, dict) and "context" in header:
+        raise LockError(
+            f"{shown(lock_path)} is a schema file, not an esgen lock; to compare with a "
+            f"schema, give its folder: --against {shown(lock_path.parent)}"
+        )
     if not isinstance(header, dict) or "esgen_lock" not in header:
         raise _damaged(lock_path, "not an esgen lock file")
     if header["esgen_lock"] != LOCK_FORMAT:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from esgen.compat._check import Report, check
 from esgen.compat._errors import CompatError, LockError
-from esgen.compat._lock import fingerprints, load_lock, render_lock
+from esgen.compat._lock import fingerprints, load_lock, read_lock, render_lock
 from esgen.compat._sides import Side
 
 __all__ = ["LockPlan", "plan_lock"]
@@ -53,18 +53,18 @@ def plan_lock(new: Side, path: Path, *, force: bool) -> LockPlan:
         msg = f"the new lock does not read back as written; please report this: {exc}"
         raise CompatError(msg) from exc
     recorded = _versions(written)
-    current = path.read_text(encoding="utf-8") if path.exists() else None
     report = None
     before: set[Version] = set()
-    if current is not None:
-        try:
-            old = load_lock(path, current)
-        except LockError:
-            if not force:
-                raise
-        else:
-            report = check(old, new)
-            before = _versions(old)
+    try:
+        current = read_lock(path)
+        old = load_lock(path, current) if current is not None else None
+    except LockError:
+        if not force:
+            raise
+        current = old = None  # --force: written anew, whatever is there
+    if old is not None:
+        report = check(old, new)
+        before = _versions(old)
     return LockPlan(
         path, written.label, text, current, report, len(recorded), len(recorded - before)
     )

@@ -23,6 +23,7 @@ from esgen.schema import (
     Severity,
     find_schema_files,
     load_sources,
+    read_schema_files,
 )
 
 __all__ = [
@@ -55,10 +56,12 @@ class Side:
     detail: Mapping[str, str] = field(default_factory=dict)  # for --format json
 
     def where(self, location: Location | None) -> str | None:
-        if location is None:
-            return None
-        file = self.show_file(location.file)
-        return file if location.line == 0 else f"{file}:{location.line}:{location.col}"
+        return None if location is None else _where(location, self.show_file)
+
+
+def _where(location: Location, show: Callable[[Path], str]) -> str:
+    file = show(location.file)
+    return file if location.line == 0 else f"{file}:{location.line}:{location.col}"
 
 
 def load_tolerant(
@@ -85,21 +88,11 @@ def _read_disk(path: Path) -> str:
 
 
 def _disk_texts(root: Path) -> tuple[dict[Path, str], list[Diagnostic]]:
-    texts: dict[Path, str] = {}
-    problems: list[Diagnostic] = []
     files = find_schema_files(root)
     if not files:
         msg = f"no schema files (*.yaml, *.yml) in {root}"
         raise SchemaError([Diagnostic(Location(root, 0, 0), "E105", msg)])
-    for path in files:
-        try:
-            texts[path] = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            msg = f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})"
-            problems.append(Diagnostic(Location(path, 1, 1), "E100", msg))
-        except OSError as exc:
-            problems.append(Diagnostic(Location(path, 0, 0), "E100", f"cannot read: {exc}"))
-    return texts, problems
+    return read_schema_files(files)
 
 
 def current_side(schema_dir: Path, *, strict: bool = False) -> Side:
@@ -113,8 +106,7 @@ def current_side(schema_dir: Path, *, strict: bool = False) -> Side:
 
 def _old_side_error(exc: SchemaError, side_label: str, show: Callable[[Path], str]) -> CompatError:
     lines = [
-        f"{show(d.location.file)}:{d.location.line}:{d.location.col}: "
-        f"{d.severity.value}[{d.code}]: {d.message}"
+        f"{_where(d.location, show)}: {d.severity.value}[{d.code}]: {d.message}"
         for d in exc.diagnostics
     ]
     return CompatError(

@@ -34,6 +34,7 @@ from esgen.docs._ir import (
     TypePart,
     ValueTypeDoc,
     VersionDoc,
+    context_page,
 )
 from esgen.docs._layout import layout
 from esgen.schema import (
@@ -159,7 +160,7 @@ class _ContextBuilder:
         return ContextDoc(
             name=ctx.name,
             anchor=f"{ctx.name}-context",
-            page=f"{ctx.name}.md",
+            page=context_page(ctx.name),
             description=paragraphs(ctx.description),
             compatibility=ctx.compatibility,
             files=tuple(self.source(Location(f, 0, 0)) for f in ctx.files),

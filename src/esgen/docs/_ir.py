@@ -8,11 +8,14 @@ Anchors are computed once, so the Markdown and the HTML page link alike.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Literal
 
 from esgen.docs._layout import Diagram
 
 __all__ = [
+    "INDEX",
+    "PAGE",
     "AggregateDoc",
     "Catalog",
     "CommandDoc",
@@ -30,7 +33,23 @@ __all__ = [
     "TypePart",
     "ValueTypeDoc",
     "VersionDoc",
+    "context_page",
 ]
+
+# The catalog's own files, beside one Markdown page per context.
+INDEX = PurePosixPath("index.md")
+PAGE = PurePosixPath("catalog.html")
+_OWN = frozenset(p.as_posix().casefold() for p in (INDEX, PAGE))
+
+
+def context_page(context: str) -> str:
+    """The Markdown page of a context: `<name>.md`, unless that is one of the catalog's own
+    files (a context named `index`). Then `<name>-context.md`, matching the context's
+    anchor: a context name is snake_case, so no other context's page can be spelt with a
+    '-'. Only such contexts get the longer name, so existing catalogs keep their pages.
+    Compared without case, for the file systems that do the same."""
+    page = f"{context}.md"
+    return f"{context}-context.md" if page.casefold() in _OWN else page
 
 
 @dataclass(frozen=True, slots=True)

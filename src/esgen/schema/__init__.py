@@ -12,7 +12,12 @@ from esgen.schema._evolution import (
     type_relation,
 )
 from esgen.schema._language import Document, language_json_schema
-from esgen.schema._load import find_schema_files, load_schema_dir, load_sources
+from esgen.schema._load import (
+    find_schema_files,
+    load_schema_dir,
+    load_sources,
+    read_schema_files,
+)
 from esgen.schema._model import (
     Aggregate,
     Command,
@@ -49,7 +54,9 @@ from esgen.schema._names import (
     python_name,
     snake,
 )
+from esgen.schema._suggest import closest, did_you_mean
 from esgen.schema._yaml import reads_as_text
+from esgen.schema._yaml_errors import YamlProblem, explain_yaml_error
 
 __all__ = [
     "CODES",
@@ -87,11 +94,15 @@ __all__ = [
     "UserType",
     "ValueType",
     "VersionStep",
+    "YamlProblem",
     "analyse_step",
     "check_context_name",
+    "closest",
     "constraints_narrowed",
     "default_names",
+    "did_you_mean",
     "enum_member_name",
+    "explain_yaml_error",
     "find_schema_files",
     "language_json_schema",
     "load_schema_dir",
@@ -99,6 +110,7 @@ __all__ = [
     "named_types",
     "pascal",
     "python_name",
+    "read_schema_files",
     "reads_as_text",
     "snake",
     "type_relation",

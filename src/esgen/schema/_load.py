@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -15,7 +16,7 @@ from esgen.schema._shape import shape_diagnostics
 from esgen.schema._validate import Reader, Source, build_context
 from esgen.schema._yaml import load_yaml
 
-__all__ = ["find_schema_files", "load_schema_dir", "load_sources"]
+__all__ = ["find_schema_files", "load_schema_dir", "load_sources", "read_schema_files"]
 
 SUFFIXES = (".yaml", ".yml")
 _CONTEXT_LINE = re.compile(r"^context:\s*['\"]?([A-Za-z0-9_]+)", re.MULTILINE)
@@ -36,24 +37,53 @@ def find_schema_files(root: Path) -> list[Path]:
 def load_schema_dir(root: Path) -> SchemaSet:
     """Load every context under `root`; raises SchemaError with all diagnostics."""
     files = find_schema_files(root)
-    texts: dict[Path, str] = {}
-    problems: list[Diagnostic] = []
-    for path in files:
-        try:
-            texts[path] = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            msg = f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})"
-            problems.append(Diagnostic(Location(path, 1, 1), "E100", msg))
-        except OSError as exc:
-            problems.append(Diagnostic(Location(path, 0, 0), "E100", f"cannot read: {exc}"))
     if not files:
         msg = f"no schema files (*.yaml, *.yml) in {root}"
         raise SchemaError([Diagnostic(Location(root, 0, 0), "E105", msg)])
+    texts, problems = read_schema_files(files)
     schema, diagnostics = load_sources(root, texts, _read_disk)
     all_diagnostics = problems + diagnostics
     if any(d.severity is Severity.ERROR for d in all_diagnostics):
         raise SchemaError(all_diagnostics)
     return schema
+
+
+def read_schema_files(files: Iterable[Path]) -> tuple[dict[Path, str], list[Diagnostic]]:
+    """The text of each file, and a diagnostic for each that cannot be read as UTF-8 text."""
+    texts: dict[Path, str] = {}
+    problems: list[Diagnostic] = []
+    for path in files:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            msg = f"cannot read the file: {exc.strerror or exc}"
+            problems.append(Diagnostic(Location(path, 0, 0), "E100", msg))
+            continue
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            msg = "the file is UTF-16 text (it starts with a UTF-16 byte order mark); save as UTF-8"
+            problems.append(Diagnostic(Location(path, 1, 1), "E100", msg))
+        elif b"\0" in data:
+            # Valid UTF-8 may hold NUL, but no YAML does: binary, or UTF-16 without a mark.
+            msg = "the file holds NUL bytes: it is binary, or UTF-16 text; save it as UTF-8"
+            problems.append(Diagnostic(Location(path, 1, 1), "E100", msg))
+        else:
+            try:
+                texts[path] = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                problems.append(_not_utf8(path, data, exc))
+    return texts, problems
+
+
+def _not_utf8(path: Path, data: bytes, exc: UnicodeDecodeError) -> Diagnostic:
+    # Point at the first byte that is not UTF-8, as an editor counts lines and columns.
+    before = data[: exc.start].decode("utf-8").split("\n")
+    where = Location(path, len(before), len(before[-1]) + 1)
+    return Diagnostic(
+        where,
+        "E100",
+        f"the file is not UTF-8 text: byte 0x{data[exc.start]:02x} here is not UTF-8 (files "
+        "saved as Latin-1 or Windows-1252 have such bytes); save the file as UTF-8",
+    )
 
 
 def _read_disk(path: Path) -> str:
@@ -81,7 +111,9 @@ def load_sources(
             continue
         data = loaded.data
         if not isinstance(data, dict) or "context" not in data:
-            if data is None or isinstance(data, dict):
+            if not texts[path].strip():
+                msg = "the file is empty; start it with `context: <name>`"
+            elif data is None or isinstance(data, dict):
                 msg = "the file does not name its context; start it with `context: <name>`"
             else:
                 msg = "a schema file must be a mapping that starts with `context: <name>`"

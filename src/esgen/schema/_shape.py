@@ -7,7 +7,6 @@ the line and column) and the model that refused an unknown key (for "did you mea
 
 from __future__ import annotations
 
-import difflib
 import types
 import typing
 from typing import Any, get_args, get_origin
@@ -17,16 +16,11 @@ from pydantic_core import ErrorDetails
 
 from esgen.schema._diagnostics import Diagnostic
 from esgen.schema._language import Document
+from esgen.schema._suggest import did_you_mean
 from esgen.schema._values import describe
 from esgen.schema._yaml import KeyPath, LoadedYaml
 
-__all__ = ["did_you_mean", "shape_diagnostics"]
-
-
-def did_you_mean(name: str, candidates: typing.Iterable[str]) -> str:
-    """A `; did you mean 'x'?` suffix, or nothing when no candidate is close."""
-    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f"; did you mean {matches[0]!r}?" if matches else ""
+__all__ = ["shape_diagnostics"]
 
 
 def shape_diagnostics(exc: ValidationError, src: LoadedYaml) -> list[Diagnostic]:

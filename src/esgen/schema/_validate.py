@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from esgen.schema._diagnostics import Diagnostic, Location
+from esgen.schema._diagnostics import Diagnostic, Location, display_path
 from esgen.schema._language import (
     AggregateDef,
     CommandDef,
@@ -67,7 +67,7 @@ from esgen.schema._names import (
     python_name,
     snake,
 )
-from esgen.schema._shape import did_you_mean
+from esgen.schema._suggest import closest, did_you_mean
 from esgen.schema._typeexpr import SCALAR_NAMES, TypeSyntaxError, parse_type
 from esgen.schema._values import ValueProblem, check_value, describe
 from esgen.schema._yaml import KeyPath, LoadedYaml
@@ -110,6 +110,7 @@ _TYPE_ALIASES = {
     "Dict": "dict[str, T]",
     "map": "dict[str, T]",
 }
+_FOLDED_ALIASES = {alias.casefold(): name for alias, name in _TYPE_ALIASES.items()}
 _NO_ANY = frozenset({"Any", "any", "object", "Object", "json", "JSON"})
 _NUMERIC = frozenset({ScalarKind.INT, ScalarKind.FLOAT, ScalarKind.DECIMAL})
 _SIZED = frozenset({ScalarKind.STR, ScalarKind.BYTES})
@@ -421,11 +422,22 @@ class _Builder:
         schema_path = src.yaml.path.parent / tdef.json_schema
         try:
             text = self.read(schema_path)
+        except UnicodeDecodeError:
+            self.error(value_loc, "E304", f"{tdef.json_schema} is not UTF-8 text; save it as UTF-8")
+            return None
         except (OSError, KeyError):
+            what = (
+                "is a folder, not a file"
+                if schema_path.is_dir()
+                else "cannot be read"
+                if schema_path.exists()
+                else "does not exist"
+            )
             self.error(
                 value_loc,
                 "E304",
-                f"cannot read the JSON Schema file {tdef.json_schema!r} (looked for {schema_path})",
+                f"the JSON Schema file {tdef.json_schema!r} {what} (looked for "
+                f"{display_path(schema_path)})",
             )
             return None
         try:
@@ -593,15 +605,22 @@ class _Builder:
                 f"esgen has no {name!r} type: every field needs a concrete type "
                 "(declare a value type, or a type backed by a JSON Schema file)"
             )
-        alias = _TYPE_ALIASES.get(name)
-        if alias is not None:
-            return f"unknown type {name!r}; did you mean {alias!r}?"
         candidates = [*SCALAR_NAMES, *self.raw_types]
-        hint = did_you_mean(name, candidates)
-        if not hint:
-            declared = ", ".join(sorted(self.raw_types)) or "none"
-            hint = f" (built in: {', '.join(SCALAR_NAMES)}; declared types: {declared})"
-        return f"unknown type {name!r}{hint}"
+        # A declared or built-in type in other case first (`money` for Money), then the
+        # name another language gives it (`String`), then the closest spelling (`Strng`).
+        suggestion = (
+            next((c for c in candidates if c.casefold() == name.casefold()), None)
+            or _TYPE_ALIASES.get(name)
+            or _FOLDED_ALIASES.get(name.casefold())
+            or closest(name, candidates)
+        )
+        if suggestion is not None:
+            return f"unknown type {name!r}; did you mean {suggestion!r}?"
+        declared = ", ".join(sorted(self.raw_types)) or "none"
+        return (
+            f"unknown type {name!r} (built in: {', '.join(SCALAR_NAMES)}; "
+            f"declared types: {declared})"
+        )
 
     def _constraints(
         self, fdef: FieldDef, type_: TypeExpr, path: KeyPath, src: Source
@@ -818,7 +837,8 @@ class _Builder:
                     "E501",
                     f"{event!r} version {version.version}: renamed_from "
                     f"{f.renamed_from!r} names no field of version {previous.version} "
-                    f"(its fields: {names})",
+                    f"(its fields: {names})"
+                    + did_you_mean(f.renamed_from, [p.name for p in previous.fields]),
                 )
             elif version.field_named(f.renamed_from) is not None:
                 self.error(
@@ -953,7 +973,8 @@ class _Builder:
                     y.at(event_path),
                     "E402",
                     f"{who} correlates on {sdef.correlation!r}, but the latest version "
-                    f"of {event_name!r} has no such field",
+                    f"of {event_name!r} has no such field"
+                    + did_you_mean(sdef.correlation, [f.name for f in event.latest.fields]),
                 )
         timeout = None
         if sdef.timeout is not None:

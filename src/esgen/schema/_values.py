@@ -29,6 +29,7 @@ from esgen.schema._model import (
     UserType,
     ValueType,
 )
+from esgen.schema._suggest import did_you_mean
 
 __all__ = ["ValueProblem", "check_value", "describe"]
 
@@ -90,7 +91,8 @@ def _named(type_: NamedType, value: Any, lookup: Lookup) -> Any:
     if isinstance(target, EnumType):
         if not isinstance(value, str) or value not in target.values:
             allowed = ", ".join(repr(v) for v in target.values)
-            raise ValueProblem(f"expected one of {allowed}, got {describe(value)}")
+            hint = did_you_mean(value, target.values) if isinstance(value, str) else ""
+            raise ValueProblem(f"expected one of {allowed}, got {describe(value)}{hint}")
         return value
     if isinstance(target, ValueType):
         if not isinstance(value, dict):
@@ -99,7 +101,10 @@ def _named(type_: NamedType, value: Any, lookup: Lookup) -> Any:
             )
         names = {f.name for f in target.fields}
         if unknown := [k for k in value if k not in names]:
-            raise ValueProblem(f"{type_.name} has no field {unknown[0]!r}")
+            raise ValueProblem(
+                f"{type_.name} has no field {unknown[0]!r}"
+                + (did_you_mean(unknown[0], names) if isinstance(unknown[0], str) else "")
+            )
         result: dict[str, Any] = {}
         for f in target.fields:
             if f.name in value:

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from esgen.schema._diagnostics import Diagnostic, Location
+from esgen.schema._yaml_errors import explain_yaml_error
 
 __all__ = ["KeyPath", "LoadedYaml", "load_yaml", "reads_as_text"]
 
@@ -80,30 +81,14 @@ class LoadedYaml:
         return self.keys.get(path) or self.at(path)
 
 
-# `list[Money]` written unquoted inside a flow mapping is the YAML mistake people make.
-_BRACKETED_TYPE = re.compile(r"\b(?:list|dict)\[")
-
-
-def _line(text: str, number: int) -> str:
-    lines = text.splitlines()
-    return lines[number - 1] if 0 < number <= len(lines) else ""
-
-
 def load_yaml(path: Path, text: str) -> tuple[LoadedYaml | None, list[Diagnostic]]:
     """Parse one file; on failure return the diagnostics instead of raising."""
     try:
         root = yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        problem = exc.problem or exc.context or "malformed YAML"
-        context = f" ({exc.context})" if exc.context and exc.problem else ""
-        msg = f"invalid YAML: {problem}{context}"
-        if "flow" in (exc.context or "") and _BRACKETED_TYPE.search(_line(text, line)):
-            msg += "; inside {...} or [...], quote types with brackets: 'list[Money]'"
-        return None, [Diagnostic(Location(path, line, col), "E100", msg)]
-    except yaml.YAMLError as exc:  # e.g. a document that is not UTF-8
-        return None, [Diagnostic(Location(path, 1, 1), "E100", f"invalid YAML: {exc}")]
+    except yaml.YAMLError as exc:
+        problem = explain_yaml_error(exc, text)
+        where = Location(path, problem.line, problem.col)
+        return None, [Diagnostic(where, "E100", f"invalid YAML: {problem.message}")]
     loaded = LoadedYaml(path, None)
     diagnostics: list[Diagnostic] = []
     if root is not None and (aliases := _alias_problem(root)) is not None:
