@@ -16,8 +16,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 ROOT = Path(__file__).parent.parent
-# Extras users install; `dev` is this repository's own tooling, with pinned checkers.
-USER_FACING = ("generator", "postgres", "testing")
+# Extras users install (this repository's own tools are a dependency group, not published).
+USER_FACING = ("cli", "generator", "postgres", "testing")
 
 
 def declared() -> dict[str, Requirement]:
@@ -25,7 +25,9 @@ def declared() -> dict[str, Requirement]:
     texts = list(project["dependencies"])
     for extra in USER_FACING:
         texts += project["optional-dependencies"][extra]
-    return {canonicalize_name(r.name): r for r in map(Requirement, texts)}
+    requirements = [Requirement(text) for text in texts]
+    # An extra may include another (`esgen[cli]`): its requirements are counted there.
+    return {canonicalize_name(r.name): r for r in requirements if r.name != "esgen"}
 
 
 def pinned() -> dict[str, str]:

@@ -31,6 +31,7 @@ README = ROOT / "README.md"
 RUNTIME = {"esgen", "pydantic", "pydantic-core", "annotated-types", "typing-extensions",
            "typing-inspection"}  # fmt: skip
 POSTGRES = {"psycopg", "psycopg-binary", "psycopg-pool"}
+CLI = {"click", "pyyaml"}
 # What every new environment starts with, before anything is installed in it.
 SEED = {"pip", "setuptools"}
 
@@ -157,13 +158,26 @@ def test_from_a_wheel_the_runtime_alone(workplace: tuple[Path, str]) -> None:
     # The command says what to install instead of a traceback about click.
     refused = env.sh("esgen generate")
     assert refused.returncode == 2
-    assert refused.stderr.startswith("esgen: error: the esgen command needs the generator extra")
-    assert "pip install 'esgen[generator]'" in refused.stderr
-    assert "Traceback" not in refused.stderr
-    # The PostgreSQL extra adds its driver and nothing else.
+    assert refused.stderr.startswith(
+        "esgen: error: `esgen generate` needs esgen's generator extra, which is not installed"
+    ), refused.stderr
+    # Into the environment esgen runs in, whichever pip is first on the PATH.
+    assert re.search(
+        rf"{env.root}/bin/python[0-9.]* -m pip install 'esgen\[generator\]'", refused.stderr
+    )
+    assert "Traceback" not in refused.stderr and refused.stderr.count("\n") == 1
+    assert env.ok("esgen --version").strip() == f"esgen, version {esgen.__version__}"
     wheel = f"esgen/dist/esgen-{esgen.__version__}-py3-none-any.whl"
+    # The cli extra runs the read side from the command line, and brings click and PyYAML.
+    env.ok(f"pip install --quiet '{wheel}[cli]'")
+    assert env.distributions() == RUNTIME | CLI
+    status = env.ok(
+        "esgen projections status --store demo-out/bank.sqlite", work / "esgen/examples/bank"
+    )
+    assert "account_balances" in status, status
+    # The PostgreSQL extra adds its driver and nothing else.
     env.ok(f"pip install --quiet '{wheel}[postgres]'")
-    assert env.distributions() == RUNTIME | POSTGRES
+    assert env.distributions() == RUNTIME | CLI | POSTGRES
     env.ok("python -c 'from esgen.runtime import PostgresEventStore; print(PostgresEventStore)'")
 
 
@@ -175,18 +189,33 @@ def test_from_a_git_url_with_the_generator(workplace: tuple[Path, str]) -> None:
     start_a_project(env, "billing")
 
 
-def test_the_generator_extra_is_what_the_launcher_looks_for() -> None:
-    """The launcher's list of the generator's modules follows pyproject's extra."""
+def test_the_extras_are_what_the_launcher_looks_for() -> None:
+    """The launcher's lists of modules follow pyproject's extras."""
     import tomllib
 
-    from esgen._launch import GENERATOR_MODULES
+    from esgen._launch import CLI_MODULES, GENERATOR_MODULES
 
-    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"
-    ]["generator"]
-    names = {re.match(r"[A-Za-z0-9_.-]+", r).group(0).lower() for r in extra}  # type: ignore[union-attr]
+    ]
     modules = {"pyyaml": "yaml", "datamodel-code-generator": "datamodel_code_generator"}
-    assert {modules.get(n, n) for n in names} == set(GENERATOR_MODULES)
+
+    def names(extra: str) -> set[str]:
+        found: set[str] = set()
+        for requirement in extras[extra]:
+            name = re.match(r"[A-Za-z0-9_.-]+", requirement)
+            assert name is not None
+            if name.group(0) == "esgen":  # an extra that includes another one
+                included = re.search(r"\[(.*)\]", requirement)
+                assert included is not None
+                for other in included.group(1).split(","):
+                    found |= names(other.strip())
+            else:
+                found.add(modules.get(name.group(0).lower(), name.group(0).lower()))
+        return found
+
+    assert names("cli") == set(CLI_MODULES)
+    assert names("generator") == set(GENERATOR_MODULES)
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["generate", "--help"]])

@@ -1,9 +1,10 @@
-"""The `esgen` console script: the command line, or how to install it.
+"""The `esgen` console script: the command line, or which install it needs.
 
 `pip install esgen` installs the runtime alone (pydantic only), yet pip installs the
-console script with every install. Without the `generator` extra, importing the command
-line would end in a traceback about click or jinja2; this says what to install instead.
-Standard library only, and cheap: it looks the modules up without importing them.
+console script with every install. Without the extra a command needs, importing the
+command line would end in a traceback about click or jinja2; this says what to install,
+into the environment esgen runs in. Standard library only, and cheap: it looks the
+modules up without importing them.
 """
 
 from __future__ import annotations
@@ -11,23 +12,46 @@ from __future__ import annotations
 import sys
 from importlib.util import find_spec
 
-__all__ = ["main"]
+from esgen._version import __version__
 
-# The top-level modules of the `generator` extra's distributions (pyproject.toml).
-GENERATOR_MODULES = ("black", "click", "datamodel_code_generator", "jinja2", "tomlkit", "yaml")
+__all__ = ["CLI_MODULES", "GENERATOR_MODULES", "RUN_COMMANDS", "command_of", "main", "needs"]
+
+# The top-level modules of each extra's distributions (pyproject.toml), by what needs them.
+CLI_MODULES = ("click", "yaml")  # esgen[cli]
+GENERATOR_MODULES = (*CLI_MODULES, "black", "datamodel_code_generator", "jinja2", "tomlkit")
+# Commands a service runs next to the runtime: they need esgen[cli] only.
+RUN_COMMANDS = ("projections", "sagas")
 EXIT_USAGE = 2
 
 
-def missing_generator_modules() -> list[str]:
-    return [name for name in GENERATOR_MODULES if find_spec(name) is None]
+def command_of(args: list[str]) -> str | None:
+    return next((arg for arg in args if not arg.startswith("-")), None)
+
+
+def needs(args: list[str]) -> tuple[str, tuple[str, ...]]:
+    """The extra a command line needs, and the modules of it that must be installed."""
+    command = command_of(args)
+    if command is None:  # --help, --version: the command line itself
+        return "cli", ("click",)
+    if command in RUN_COMMANDS:
+        return "cli", CLI_MODULES
+    return "generator", GENERATOR_MODULES
 
 
 def main() -> None:
-    missing = missing_generator_modules()
+    args = sys.argv[1:]
+    extra, modules = needs(args)
+    missing = [name for name in modules if find_spec(name) is None]
+    if missing and args == ["--version"]:
+        print(f"esgen, version {__version__}")
+        return
     if missing:
+        command = command_of(args)
+        what = f"`esgen {command}`" if command else "the esgen command"
         sys.stderr.write(
-            "esgen: error: the esgen command needs the generator extra, which is not installed "
-            f"(missing: {', '.join(missing)}); install it with: pip install 'esgen[generator]'\n"
+            f"esgen: error: {what} needs esgen's {extra} extra, which is not installed "
+            f"(missing: {', '.join(missing)}); install it with: "
+            f"{sys.executable} -m pip install 'esgen[{extra}]'\n"
         )
         sys.exit(EXIT_USAGE)
     from esgen.cli import main as cli
