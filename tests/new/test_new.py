@@ -26,6 +26,15 @@ from esgen.newctx import (
     resolve_answers,
     resolve_template,
 )
+from esgen.newctx._source import shared_git_source
+
+
+@pytest.fixture(autouse=True)
+def _this_python_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The printed steps run `python` and `esgen` from the PATH: as a user would, with the
+    environment esgen is installed in activated."""
+    bin_dir = str(Path(sys.executable).parent)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
 
 
 def esgen_new(*args: str, cwd: Path | None = None) -> Result:
@@ -181,30 +190,108 @@ def test_native_toml_pytest_configuration_is_edited(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "text", "section"),
+    ("name", "text", "after"),
     [
-        ("pytest.ini", "[pytest]\naddopts = -q\n", "pytest"),
-        ("tox.ini", "[tox]\nenvlist = py311\n[pytest]\naddopts = -q\n", "pytest"),
-        ("setup.cfg", "[metadata]\nname = x\n[tool:pytest]\naddopts = -q\n", "tool:pytest"),
+        ("pytest.ini", "[pytest]\naddopts = -q\n", "[pytest]\npythonpath = src\naddopts = -q\n"),
+        (
+            "tox.ini",
+            "[tox]\nenvlist = py311\n\n[pytest]\n; mine\npythonpath = lib\naddopts = -q\n",
+            "[tox]\nenvlist = py311\n\n[pytest]\n; mine\npythonpath = lib src\naddopts = -q\n",
+        ),
+        (
+            "setup.cfg",
+            "[metadata]\nname = x\n[tool:pytest]\naddopts = -q\n[flake8]\nmax = 1\n",
+            "[metadata]\nname = x\n[tool:pytest]\npythonpath = src\naddopts = -q\n[flake8]\nmax = 1\n",
+        ),
     ],
 )
-def test_an_ini_configuration_is_left_alone_with_the_exact_lines_to_add(
-    tmp_path: Path, name: str, text: str, section: str
+def test_an_ini_configuration_gains_the_line_in_its_section(
+    tmp_path: Path, name: str, text: str, after: str
 ) -> None:
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
     (tmp_path / name).write_text(text)
     result = esgen_new("shop", "--no-input", cwd=tmp_path)
     assert result.exit_code == 0, result.output
-    assert (tmp_path / name).read_text() == text
+    assert (tmp_path / name).read_text() == after
     assert "[tool.pytest" not in (tmp_path / "pyproject.toml").read_text()
-    assert (
-        f"note: pytest reads {name}, which esgen does not edit: add `pythonpath = src` to "
-        f"its [{section}] section" in result.output
-    )
-    with (tmp_path / name).open("a") as config:
-        config.write("pythonpath = src\n")
+    assert f"updated   {name}" in result.output
     done = run_steps(next_steps(result.output), tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_an_ini_value_esgen_cannot_extend_safely_gets_the_exact_line(tmp_path: Path) -> None:
+    text = "[pytest]\npythonpath =\n    lib\n    vendor\n"
+    (tmp_path / "pytest.ini").write_text(text)
+    result = esgen_new("shop", "--dir", str(tmp_path / "p"), "--no-input")
+    assert result.exit_code == 0, result.output
+    project = tmp_path / "p"
+    (project / "pytest.ini").write_text(text)
+    again = esgen_new("billing", "--no-input", cwd=project)
+    assert again.exit_code == 0, again.output
+    assert (project / "pytest.ini").read_text() == text, "left as it was"
+    assert (
+        "note: pytest reads pytest.ini, which esgen could not edit safely: add "
+        "`pythonpath = src` to its [pytest] section"
+    ) in again.output
+
+
+def test_a_folder_with_a_space_goes_into_a_list(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = "lib"\n')
+    result = esgen_new("shop", "--out", "my app", "--no-input", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    config = tomllib.loads((tmp_path / "pyproject.toml").read_text())
+    assert config["tool"]["pytest"]["ini_options"]["pythonpath"] == ["lib", "my app"]
+    assert run_steps(next_steps(result.output), tmp_path).returncode == 0
+
+
+def test_a_context_that_would_hide_an_installed_module_is_a_clash(tmp_path: Path) -> None:
+    result = esgen_new("pluggy", "--dir", str(tmp_path), "--no-input")  # pytest's, installed
+    assert result.exit_code == 1
+    assert "the installed module 'pluggy', which the context would hide" in result.stderr
+    assert not (tmp_path / "pyproject.toml").exists()
+
+
+def test_steps_for_another_python_say_which_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no python on it at all
+    result = esgen_new("shop", "--dir", str(tmp_path / "p"), "--no-input")
+    assert result.exit_code == 0, result.output
+    assert (
+        "note: `python` and `pip` on your PATH are not those of the environment esgen runs in "
+        f"({sys.prefix}); activate it before the steps below"
+    ) in result.output
+
+
+@pytest.mark.parametrize(
+    ("direct_url", "source"),
+    [
+        (
+            '{"url": "https://git.example.org/team/esgen.git", "vcs_info": '
+            '{"vcs": "git", "commit_id": "4d1c0f", "requested_revision": "v0.1.0"}}',
+            "git+https://git.example.org/team/esgen.git@4d1c0f",
+        ),
+        (
+            '{"url": "file://localhost/srv/esgen", "vcs_info": {"vcs": "git", "commit_id": "ab"}}',
+            None,
+        ),
+        ('{"url": "file:///tmp/esgen-0.1.0-py3-none-any.whl", "archive_info": {}}', None),
+        ('{"url": "file:///home/me/esgen", "dir_info": {"editable": true}}', None),
+        ('{"url": "https://hg.example.org/x", "vcs_info": {"vcs": "hg", "commit_id": "1"}}', None),
+        ("not json", None),
+    ],
+)
+def test_a_project_names_esgen_as_it_was_installed(direct_url: str, source: str | None) -> None:
+    assert shared_git_source(direct_url) == source
+
+
+def test_a_new_project_says_where_esgen_comes_from(tmp_path: Path) -> None:
+    result = esgen_new("shop", "--dir", str(tmp_path / "svc"), "--no-input")
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "svc" / "pyproject.toml").read_text()
+    # This environment has esgen from a folder: nothing others could install from.
+    assert "esgen is not on the Python Package Index" in text
+    assert "uv sync" not in text
 
 
 def test_the_package_folder_is_an_option(tmp_path: Path) -> None:

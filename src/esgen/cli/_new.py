@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from esgen.cli._common import UsageError, shown, write_plan
+from esgen.cli._common import UsageError, fail, shown, write_plan
 
 if TYPE_CHECKING:
     from esgen.newctx import NewPlan, Question
@@ -115,7 +115,7 @@ def new(
         project = locate_project(project_dir, out_dir, tests_dir)
         plan = plan_new(template, values, project, examples=not no_examples)
     except (TemplateError, ConfigError) as exc:
-        raise UsageError(str(exc)) from None
+        fail(str(exc))  # what was asked cannot be done: one line, not a usage screen
 
     if plan.clashes:
         _report_clashes(plan, shown)
@@ -178,7 +178,7 @@ def _report_clashes(plan: NewPlan, shown: Callable[[Path], str]) -> None:
 
 
 def _report(plan: NewPlan, shown: Callable[[Path], str]) -> None:
-    from esgen.newctx import DEV_REQUIREMENT
+    from esgen.newctx import DEV_EXTRAS
 
     for change in plan.changes:
         status = "updated" if change.status.value == "updated" else "created"
@@ -203,16 +203,41 @@ def _report(plan: NewPlan, shown: Callable[[Path], str]) -> None:
     steps: list[tuple[str, str]] = []
     if root.resolve() != Path.cwd().resolve():
         # The commands below read the project's configuration from where they run.
-        steps.append((f"cd {quote(shown(root))}", ""))
+        relative = shown(root)
+        steps.append((f"cd {quote(str(root) if relative.startswith('..') else relative)}", ""))
     why = "the generator, and pytest and hypothesis for the tests"
     if plan.project.created:
         why += " (the dev group of pyproject.toml)"
-    steps.append((f"pip install {quote(DEV_REQUIREMENT)}", why))
+    steps.append((f"pip install {quote(DEV_EXTRAS)}", why))
     steps.append(("esgen generate --check", "clean: the code matches the schema"))
     steps.append((f"python -m pytest {inside(settings.tests_dir / plan.context)}", ""))
+    if not _python_on_path_is_this_one():
+        click.echo(
+            f"note: `python` and `pip` on your PATH are not those of the environment esgen "
+            f"runs in ({sys.prefix}); activate it before the steps below"
+        )
     width = max(len(command) for command, _ in steps) + 2
     click.echo("\nnext:")
     for command, comment in steps:
         click.echo(f"  {command:{width}}# {comment}" if comment else f"  {command}")
     schema = next(c.path for c in plan.changes if c.path.is_relative_to(settings.schema_dir))
     click.echo(f"then edit {inside(schema)} and run `esgen generate`")
+
+
+def _python_on_path_is_this_one() -> bool:
+    """Whether the `python` the next steps run is in the environment esgen runs in (asked
+    of it: links and version managers' shims make paths unreliable)."""
+    import shutil
+    import subprocess
+
+    found = shutil.which("python")
+    if found is None:
+        return False
+    try:
+        answer = subprocess.run(
+            [found, "-c", "import sys; print(sys.prefix)"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return answer.stdout.strip() == sys.prefix

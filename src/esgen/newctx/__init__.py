@@ -15,24 +15,26 @@ from esgen.newctx._manifest import (
     resolve_template,
 )
 from esgen.newctx._plan import Clash, NewPlan, plan_new
-from esgen.newctx._project import DEV_REQUIREMENT, Layout, Project, locate_project
+from esgen.newctx._project import Project, locate_project
 from esgen.newctx._render import Ask, FreeText, check_value, render_template, resolve_answers
+from esgen.newctx._source import DEV_EXTRAS, Requirements, esgen_requirements
 
 __all__ = [
-    "DEV_REQUIREMENT",
+    "DEV_EXTRAS",
     "MANIFEST",
     "ROLES",
     "Ask",
     "Clash",
     "FreeText",
-    "Layout",
     "NewPlan",
     "Project",
     "Question",
+    "Requirements",
     "Template",
     "TemplateError",
     "bundled_templates",
     "check_value",
+    "esgen_requirements",
     "load_template",
     "locate_project",
     "plan_new",

@@ -9,6 +9,7 @@ leave `esgen generate --check` and the tests in a state nobody chose.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import tempfile
 from dataclasses import dataclass
@@ -88,6 +89,11 @@ def plan_new(
     for path, change in sorted(files.items()):
         if change.status is Status.CREATED and (path.exists() or path.is_symlink()):
             clashes.append(Clash(path, "exists"))
+    installed = _installed_module(context, settings.out_dir)
+    if installed is not None:
+        clashes.append(
+            Clash(installed, f"the installed module {context!r}, which the context would hide")
+        )
     return NewPlan(
         project,
         template,
@@ -96,6 +102,25 @@ def plan_new(
         tuple(sorted(clashes, key=lambda c: c.path)),
         tuple(sorted(example_paths)),
     )
+
+
+def _installed_module(name: str, out_dir: Path) -> Path | None:
+    """Where a module of the context's name is importable from here, outside the project's
+    package folder: the new package would hide it (or it, the package) wherever both are on
+    the path, as with a dependency of a dependency that no list can name in advance."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    places = [spec.origin] if spec.origin not in (None, "built-in", "frozen") else []
+    places += list(spec.submodule_search_locations or [])
+    for place in places:
+        assert place is not None
+        if not Path(place).resolve().is_relative_to(out_dir.resolve()):
+            return Path(place)
+    return None
 
 
 def _check_schema(

@@ -20,24 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from esgen._formatter import Formatter
-from esgen._version import __version__
 from esgen.codegen import Change, Status
 from esgen.config import ConfigError, Settings, load_settings
 from esgen.newctx._pytest_config import (
     find_pytest_config,
     folder_setting,
     has_pythonpath,
+    ini_add_pythonpath,
     pythonpath_entries,
     read_exactly,
     toml_set,
 )
+from esgen.newctx._source import esgen_requirements
 
-__all__ = ["DEV_REQUIREMENT", "Layout", "Project", "locate_project"]
-
-# What a project that uses esgen depends on: the runtime to run (pydantic alone), and the
-# generator with the test tools (pytest, hypothesis) to develop.
-RUNTIME_REQUIREMENT = f"esgen>={__version__}"
-DEV_REQUIREMENT = "esgen[generator,testing]"
+__all__ = ["Layout", "Project", "locate_project"]
 _NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")  # how a PEP 508 requirement starts
 
 
@@ -174,9 +170,10 @@ def _configured(root: Path, settings: Settings, pyproject_change: Change | None)
     changes, notes = _pytest_changes(root, settings.out_dir, pyproject_change)
     pyproject = root / "pyproject.toml"
     if not any(_names_esgen(pyproject)):
+        wanted = esgen_requirements()
         notes.append(
-            f"esgen new does not edit your dependencies: add {RUNTIME_REQUIREMENT!r} to the "
-            f"project's dependencies and {DEV_REQUIREMENT!r} to its development dependencies"
+            f"esgen new does not edit your dependencies: add {wanted.runtime!r} to the "
+            f"project's dependencies and {wanted.dev!r} to its development dependencies"
         )
     return Project(root, settings, tuple(changes), tuple(notes))
 
@@ -192,12 +189,16 @@ def _pytest_changes(
     config = find_pytest_config(root)
     if config is not None and has_pythonpath(root, config, folder):
         return list(planned.values()), []
-    if config is not None and config.section:  # an INI file: comments would not survive
-        return list(planned.values()), [
-            f"pytest reads {config.file.name}, which esgen does not edit: add `pythonpath = "
-            f"{shown}` to its [{config.section}] section (or add {shown} to the pythonpath "
-            "there) so the tests can import the context"
-        ]
+    if config is not None and config.section:  # an INI file: one line, edited as text
+        edited_ini = ini_add_pythonpath(read_exactly(config.file), config.section, shown)
+        if edited_ini is None:
+            return list(planned.values()), [
+                f"pytest reads {config.file.name}, which esgen could not edit safely: add "
+                f"`pythonpath = {shown}` to its [{config.section}] section (or add {shown} to "
+                "the pythonpath there) so the tests can import the context"
+            ]
+        planned[config.file] = _edited(config.file, edited_ini, None)
+        return list(planned.values()), []
     if config is None:
         if pyproject_change is None and not pyproject.is_file():
             return [], [
@@ -227,9 +228,9 @@ def _pytest_changes(
             f"{config.file.name}: add {shown!r} to pytest's pythonpath so the tests can "
             "import the context (esgen does not edit a pythonpath written this way)"
         ]
-    new_value: str | list[str] = (
-        " ".join([*entries, shown]) if isinstance(value, str) else [*entries, shown]
-    )
+    # A string splits on whitespace: a folder with a space needs the list form.
+    as_string = isinstance(value, str) and not any(ch.isspace() for ch in shown)
+    new_value: str | list[str] = " ".join([*entries, shown]) if as_string else [*entries, shown]
     edited = toml_set(config.file, before, (*config.table, "pythonpath"), new_value)
     planned[config.file] = _edited(config.file, edited, planned.get(config.file))
     return list(planned.values()), []
@@ -277,16 +278,27 @@ def _fresh(root: Path, layout: Layout) -> Project:
         "requires-python": ">=3.11",
     }
     text = _toml_table("project", project, "\n").lstrip("\n")
+    wanted = esgen_requirements()
+    if wanted.pinned:
+        where = "# From esgen's git repository, at the commit this project was started with."
+        how = "pip install --group dev, or uv sync"
+    else:
+        where = (
+            "# esgen is not on the Python Package Index: these names are met by the esgen\n"
+            "# installed from its repository (see its README). To install from here alone,\n"
+            "# write them as `esgen @ git+<its repository's URL>@<tag>`."
+        )
+        how = f"pip install '{wanted.dev}' where esgen is installed"
     text += (
         "# What the service needs to run: esgen's runtime, which brings pydantic alone.\n"
-        f"dependencies = {json.dumps([RUNTIME_REQUIREMENT])}\n"
+        f"{where}\n"
+        f"dependencies = {json.dumps([wanted.runtime])}\n"
     )
     text += _toml_table(
         "dependency-groups",
-        {"dev": [DEV_REQUIREMENT]},
+        {"dev": [wanted.dev]},
         "\n",
-        "To develop it: `esgen generate`, and pytest and hypothesis for the tests\n"
-        f"(pip install --group dev, uv sync, or pip install '{DEV_REQUIREMENT}').",
+        f"To develop it: `esgen generate`, and pytest and hypothesis for the tests ({how}).",
     )
     text += _toml_table("tool.esgen", layout.table(), "\n")
     settings = _settings(root, layout, pyproject)

@@ -5,13 +5,16 @@ default), so pytest needs that folder on its `pythonpath`. pytest reads one conf
 file, the first of these in the project's folder: pytest.toml, .pytest.toml, pytest.ini,
 .pytest.ini, pyproject.toml (with a `[tool.pytest]` or `[tool.pytest.ini_options]`
 table), tox.ini (with `[pytest]`), setup.cfg (with `[tool:pytest]`). TOML files are edited
-in place with tomlkit, which keeps every comment and layout choice; INI files would lose
-their comments through configparser, so for those esgen prints the exact lines to add.
+in place with tomlkit, which keeps every comment and layout choice. INI files would lose
+their comments through configparser, so esgen inserts or extends the one line itself and
+checks with configparser that nothing else changed; where it cannot (a value continued
+over several lines, a comment on its line), it prints the exact line to add.
 """
 
 from __future__ import annotations
 
 import configparser
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -27,6 +30,7 @@ __all__ = [
     "find_pytest_config",
     "folder_setting",
     "has_pythonpath",
+    "ini_add_pythonpath",
     "pythonpath_entries",
     "read_exactly",
     "toml_set",
@@ -38,7 +42,6 @@ class PytestConfig:
     file: Path
     table: tuple[str, ...]  # the TOML table holding the settings; () for INI files
     section: str = ""  # the INI section, for INI files
-    ini_style: bool = True  # values are strings or lists of strings (not native TOML)
 
 
 def read_exactly(path: Path) -> str:
@@ -67,7 +70,7 @@ def find_pytest_config(root: Path) -> PytestConfig | None:
     """The file pytest takes its settings from in `root`, in pytest's own order."""
     for name in ("pytest.toml", ".pytest.toml"):
         if (root / name).is_file():
-            return PytestConfig(root / name, ("pytest",), ini_style=False)
+            return PytestConfig(root / name, ("pytest",))
     for name in ("pytest.ini", ".pytest.ini"):
         if (root / name).is_file():
             return PytestConfig(root / name, (), "pytest")
@@ -77,7 +80,7 @@ def find_pytest_config(root: Path) -> PytestConfig | None:
         if isinstance(pytest_table, dict):
             native = set(pytest_table) - {"ini_options"}
             if native or "ini_options" not in pytest_table:
-                return PytestConfig(pyproject, ("tool", "pytest"), ini_style=False)
+                return PytestConfig(pyproject, ("tool", "pytest"))
             return PytestConfig(pyproject, ("tool", "pytest", "ini_options"))
     if (root / "tox.ini").is_file() and _ini_has(root / "tox.ini", "pytest"):
         return PytestConfig(root / "tox.ini", (), "pytest")
@@ -155,3 +158,49 @@ def toml_set(path: Path, text: str, keys: tuple[str, ...], value: str | list[str
     if got != meant:
         raise ConfigError(f"{path}: editing it would change other settings")
     return new
+
+
+def _ini_sections(text: str) -> dict[str, dict[str, str]] | None:
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read_string(text)
+    except configparser.Error:
+        return None
+    return {name: dict(parser[name]) for name in parser.sections()}
+
+
+def ini_add_pythonpath(text: str, section: str, folder: str) -> str | None:
+    """`text` (an INI file) with `folder` added to `pythonpath` in `section`, every other
+    line as it was; None when that cannot be done with certainty."""
+    if any(ch.isspace() for ch in folder):
+        return None  # INI pythonpath splits on whitespace: such a folder cannot be named
+    lines = text.splitlines(keepends=True)
+    newline = "\r\n" if "\r\n" in text else "\n"
+    header = re.compile(rf"^\[\s*{re.escape(section)}\s*\]$")
+    start = next((i for i, line in enumerate(lines) if header.match(line.strip())), None)
+    if start is None:
+        return None
+    body = range(start + 1, len(lines))
+    end = next((i for i in body if lines[i].lstrip().startswith("[")), len(lines))
+    key = re.compile(r"^pythonpath\s*[=:]", re.IGNORECASE)
+    found = next((i for i in range(start + 1, end) if key.match(lines[i])), None)
+    if found is None:
+        if not lines[start].endswith(("\n", "\r")):
+            lines[start] += newline
+        lines.insert(start + 1, f"pythonpath = {folder}{newline}")
+    else:
+        value = lines[found].rstrip("\r\n")
+        following = lines[found + 1] if found + 1 < end else ""
+        continued = following[:1] in (" ", "\t") and following.strip()
+        if continued or "#" in value or ";" in value:
+            return None  # a value over several lines, or a comment esgen might misplace
+        lines[found] = f"{value} {folder}" + lines[found][len(value) :]
+    new = "".join(lines)
+    # Read back: the same settings, but for one more folder on the pythonpath.
+    before, after = _ini_sections(text), _ini_sections(new)
+    if before is None or after is None:
+        return None
+    old = before[section].get("pythonpath", "").split()
+    meant = {**before, section: {**before[section], "pythonpath": [*old, folder]}}
+    got = {**after, section: {**after[section], "pythonpath": after[section]["pythonpath"].split()}}
+    return new if got == meant else None

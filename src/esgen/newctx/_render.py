@@ -173,8 +173,7 @@ def resolve_answers(
     # modules of the standard library or of esgen's dependencies it would hide).
     problem = check_context_name(context)
     if problem is not None:
-        message = problem[1]
-        raise TemplateError(message if ", e.g. " in message else f"{message}; choose another name")
+        raise TemplateError(problem[1])
     values: dict[str, Answer] = {"context": context}
     env = _environment()
     for question in template.questions:

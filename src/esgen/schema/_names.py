@@ -282,20 +282,28 @@ def check_context_name(name: str) -> tuple[str, str] | None:
             f"(it becomes a package name){hint}"
         )
     if keyword.iskeyword(name):
-        return "E201", f"context name {name!r} is a Python keyword"
+        return "E201", f"context name {name!r} is a Python keyword; choose another name"
     if name in sys.stdlib_module_names:
-        return "E203", f"context name {name!r} would shadow the standard library module {name}"
+        return "E203", (
+            f"context name {name!r} would shadow the standard library module {name}; "
+            "choose another name"
+        )
     if name in _DEPENDENCIES:
-        return "E203", f"context name {name!r} would shadow the package {name} that esgen uses"
+        return "E203", (
+            f"context name {name!r} would shadow the package {name} that esgen or generated "
+            "code imports; choose another name"
+        )
     return None
 
 
 # Packages generated code (or esgen itself) imports: a context package of the same name
 # on the path would hide them.
+# (The runtime's, pydantic's own, the extras'. `esgen new` also refuses any name that is
+# importable where it runs; this list keeps a schema's validity independent of that.)
 _DEPENDENCIES = frozenset(
-    {"esgen", "pydantic", "pydantic_core", "typing_extensions", "annotated_types", "psycopg",
-     "psycopg_pool", "hypothesis", "pytest", "click", "jinja2", "yaml", "black",
-     "datamodel_code_generator", "tomlkit"}
+    {"esgen", "pydantic", "pydantic_core", "typing_extensions", "typing_inspection",
+     "annotated_types", "psycopg", "psycopg_binary", "psycopg_pool", "hypothesis", "pytest",
+     "click", "jinja2", "markupsafe", "yaml", "black", "datamodel_code_generator", "tomlkit"}
 )  # fmt: skip
 
 
