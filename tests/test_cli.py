@@ -171,12 +171,17 @@ CONFIG_ERRORS = [
 
 
 @pytest.mark.parametrize(("config", "message"), CONFIG_ERRORS)
-def test_configuration_errors_are_usage_errors(tmp_path: Path, config: str, message: str) -> None:
+def test_configuration_errors_are_one_line_not_a_usage_screen(
+    tmp_path: Path, config: str, message: str
+) -> None:
     (tmp_path / "pyproject.toml").write_text(config)
     (tmp_path / "model").mkdir()
     with chdir(tmp_path):
         result = run("generate")
     assert result.exit_code == 2, result.output
+    # The file is wrong, not the command line: no usage screen, which would say otherwise.
+    assert result.stderr.startswith("esgen: error: "), result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
     assert message in result.stderr
 
 
@@ -243,6 +248,30 @@ def test_a_failed_write_leaves_no_file_and_no_new_folder(tmp_path: Path) -> None
     with pytest.raises(WriteError, match="nothing was changed"):
         apply_plan(plan)
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["blocked"]
+
+
+@pytest.mark.parametrize("writer", ["apply_plan", "write_file"])
+def test_the_writer_replaces_a_link_and_never_writes_through_it(
+    tmp_path: Path, writer: str
+) -> None:
+    from esgen.codegen import Change, Plan, Status, apply_plan, write_file
+
+    outside = tmp_path / "outside.py"
+    outside.write_text("theirs\n")
+    outside.chmod(0o600)
+    out = tmp_path / "out"
+    out.mkdir()
+    link = out / "a.py"
+    link.symlink_to(outside)
+    if writer == "apply_plan":
+        apply_plan(Plan(out, (Change(link, Status.UPDATED, "theirs\n", "ours\n"),)))
+    else:
+        write_file(link, "ours\n")
+    assert not link.is_symlink()
+    assert link.read_text() == "ours\n"
+    assert link.stat().st_mode & 0o777 == 0o600, "the mode of the file it stood for"
+    assert outside.read_text() == "theirs\n"
+    assert sorted(p.name for p in out.iterdir()) == ["a.py"], "no temporary left"
 
 
 def test_a_dangling_link_among_the_outputs_is_no_traceback(tmp_path: Path) -> None:

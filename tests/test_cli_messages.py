@@ -22,9 +22,11 @@ from esgen.cli import main
 BASIC = CASES / "basic" / "schemas"
 
 
-def esgen(cwd: Path, *args: str) -> tuple[int, str, str]:
+def esgen(cwd: Path, *args: str, hash_seed: int | None = None) -> tuple[int, str, str]:
     """`esgen ARGS` run in `cwd`: exit code, standard output, standard error."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "COLUMNS": "80"}
+    if hash_seed is not None:
+        env["PYTHONHASHSEED"] = str(hash_seed)
     result = subprocess.run(
         [sys.executable, "-m", "esgen.cli", *args],
         cwd=cwd,
@@ -39,11 +41,17 @@ def esgen(cwd: Path, *args: str) -> tuple[int, str, str]:
 
 
 def one_error_line(stderr: str) -> str:
-    """The error line of a run that failed with one line (click's usage lines aside)."""
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if "error" in line.lower()]
-    assert len(errors) == 1, stderr
-    return errors[0]
+    """The error of a run that failed with one line, and nothing else: no usage screen."""
+    assert stderr.endswith("\n") and stderr.count("\n") == 1, stderr
+    return stderr.removesuffix("\n")
+
+
+def usage_error_line(stderr: str) -> str:
+    """The error line of a command line that esgen could not run: click's usage screen
+    (which says how to call the command), then one line that says what was wrong."""
+    usage, _, error = stderr.partition("\n\n")
+    assert usage.startswith("Usage: ") and "--help" in usage, stderr
+    return one_error_line(error)
 
 
 @pytest.fixture
@@ -116,6 +124,15 @@ def test_json_schema_out_replaces_a_file_whole_and_keeps_its_mode(tmp_path: Path
 
 
 # -- configuration files ---------------------------------------------------------------
+# Every command that reads the project's settings.
+SETTINGS_COMMANDS = (
+    ["generate"],
+    ["docs"],
+    ["compat"],
+    ["lock"],
+    ["projections", "status", "--store", "events.db"],
+    ["sagas", "run", "--store", "events.db"],
+)
 
 
 @pytest.mark.parametrize(
@@ -155,10 +172,66 @@ def test_a_broken_configuration_file_is_one_located_line(
     project: Path, name: str, content: bytes, expected: str
 ) -> None:
     (project / name).write_bytes(content)
-    for command in (["generate"], ["docs"], ["compat"], ["lock"]):
+    for command in SETTINGS_COMMANDS:
         code, _, stderr = esgen(project, *command)
         assert code == 2, stderr
-        assert one_error_line(stderr) == f"Error: {expected}"
+        assert one_error_line(stderr) == f"esgen: error: {expected}"
+
+
+def test_an_unknown_setting_is_one_line_not_a_usage_screen(project: Path) -> None:
+    (project / "pyproject.toml").write_text('[tool.esgen]\nschema_dir = "schemas"\nout = "src"\n')
+    for command in SETTINGS_COMMANDS:
+        code, _, stderr = esgen(project, *command)
+        assert code == 2, stderr
+        assert one_error_line(stderr) == (
+            "esgen: error: pyproject.toml:3:1: error[C001]: unknown esgen setting 'out'; "
+            "did you mean 'out_dir'?"
+        )
+
+
+def test_every_problem_of_the_settings_is_told_at_once(project: Path) -> None:
+    (project / "pyproject.toml").write_text(
+        "[tool.esgen]\n"
+        'SCHEMA_DIR = "schemas"\n'  # the case of a name is no reason to miss it
+        "line_length = 10\n"
+        'colour = "blue"\n'
+        'out_dir = ""\n'
+    )
+    code, _, stderr = esgen(project, "generate")
+    assert code == 2
+    assert stderr.splitlines() == [
+        "esgen: error: pyproject.toml:2:1: error[C001]: unknown esgen setting 'SCHEMA_DIR'; "
+        "did you mean 'schema_dir'?",
+        "esgen: error: pyproject.toml:3:1: error[C002]: line_length must be an integer >= 40",
+        "esgen: error: pyproject.toml:4:1: error[C001]: unknown esgen setting 'colour' (known: "
+        "schema_dir, out_dir, tests_dir, formatter, line_length, docs_dir)",
+        "esgen: error: pyproject.toml:5:1: error[C002]: out_dir must be a path (got '')",
+    ]
+
+
+def test_a_configured_schema_folder_that_is_missing_is_one_line(project: Path) -> None:
+    (project / "esgen.yaml").write_text("schema_dir: schema\n")
+    for command in SETTINGS_COMMANDS:
+        code, _, stderr = esgen(project, *command)
+        assert code == 2, stderr
+        assert one_error_line(stderr) == (
+            "esgen: error: schema folder 'schema' does not exist (did you mean 'schemas'?) "
+            "(from esgen.yaml); pass SCHEMA_DIR or set schema_dir in [tool.esgen]"
+        )
+
+
+def test_compat_against_a_project_with_a_broken_configuration_is_one_line(
+    project: Path,
+) -> None:
+    published = project / "published"
+    shutil.copytree(project / "schemas", published / "schemas")
+    (published / "esgen.yaml").write_text("schema_dirr: schemas\n")
+    code, _, stderr = esgen(project, "compat", "schemas", "--against", "published")
+    assert code == 2
+    assert one_error_line(stderr) == (
+        "esgen: error: published/esgen.yaml:1:1: error[C001]: unknown esgen setting "
+        "'schema_dirr'; did you mean 'schema_dir'?"
+    )
 
 
 # -- schema files --------------------------------------------------------------------------
@@ -168,7 +241,7 @@ def test_a_broken_configuration_file_is_one_located_line(
 def test_a_misspelt_schema_folder_gets_a_suggestion(project: Path, command: str) -> None:
     code, _, stderr = esgen(project, command, "schema")
     assert code == 2
-    assert one_error_line(stderr) == (
+    assert usage_error_line(stderr) == (
         "Error: schema folder 'schema' does not exist (did you mean 'schemas'?); pass "
         "SCHEMA_DIR or set schema_dir in [tool.esgen]"
     )
@@ -181,6 +254,32 @@ def test_a_file_that_is_not_utf8_is_pointed_at_by_line_and_column(project: Path)
     assert stderr.startswith(
         "schemas/extra.yaml:2:17: error[E100]: the file is not UTF-8 text: byte 0xe9 here"
     )
+
+
+def test_a_suggestion_does_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
+    # Two fields that differ only in case: which one is suggested must not be left to the
+    # order of a set, which changes from run to run.
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "till.yaml").write_text(
+        "context: till\n"
+        "types:\n"
+        "  Price:\n"
+        "    fields: {amount: int, Amount: int}\n"
+        "aggregates:\n"
+        "  Till:\n"
+        "    id: {name: till_id, type: uuid}\n"
+        "    state:\n"
+        "      price: {type: Price, default: {AMOUNT: 1, amount: 1, Amount: 1}}\n"
+    )
+    messages = set()
+    for seed in range(8):
+        code, _, stderr = esgen(tmp_path, "generate", "schemas", hash_seed=seed)
+        assert code == 1, stderr
+        messages.add(stderr.splitlines()[0])
+    assert messages == {
+        "schemas/till.yaml:9:37: error[E303]: default of 'price': Price has no field "
+        "'AMOUNT'; did you mean 'Amount'?"
+    }
 
 
 @pytest.mark.parametrize(
@@ -271,7 +370,10 @@ def test_a_folder_where_the_catalog_writes_a_page_is_named(project: Path) -> Non
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (b"esgen_lock: 1\n\xff\n", "esgen.lock: is not UTF-8 text; restore it from git"),
+        (
+            b"esgen_lock: 1\n\xff\n",
+            "esgen.lock: is not UTF-8 text (byte 0xff at line 2, column 1); restore it from git",
+        ),
         (
             b"esgen_lock: [1\n",
             "esgen.lock: invalid YAML at line 2, column 1: expected ',' or ']' here, found "
@@ -338,12 +440,12 @@ def test_a_store_that_is_a_folder_or_empty_is_one_line(bank: Path, command: list
     (bank / "store").mkdir()
     code, _, stderr = esgen(bank, *command, "--store", "store")
     assert code == 2
-    assert one_error_line(stderr) == (
+    assert usage_error_line(stderr) == (
         "Error: --store store: a folder, not a SQLite file; give the store's file"
     )
     code, _, stderr = esgen(bank, *command, "--store", "")
     assert code == 2
-    assert one_error_line(stderr) == (
+    assert usage_error_line(stderr) == (
         "Error: --store is empty; give a SQLite file path, or a postgresql:// DSN"
     )
 
@@ -351,7 +453,7 @@ def test_a_store_that_is_a_folder_or_empty_is_one_line(bank: Path, command: list
 def test_a_misspelt_context_gets_a_suggestion(bank: Path) -> None:
     code, _, stderr = esgen(bank, "projections", "status", "--store", "x.db", "--context", "bnk")
     assert code == 2
-    assert one_error_line(stderr) == (
+    assert usage_error_line(stderr) == (
         "Error: no context 'bnk' in schemas (found: bank); did you mean 'bank'?"
     )
 
@@ -360,7 +462,9 @@ def test_without_generated_code_the_folder_is_named_relative(bank: Path) -> None
     shutil.rmtree(bank / "src")
     code, _, stderr = esgen(bank, "projections", "status", "--store", "x.db")
     assert code == 2
-    assert one_error_line(stderr) == "Error: no generated bank.service in src: run esgen generate"
+    assert usage_error_line(stderr) == (
+        "Error: no generated bank.service in src: run esgen generate"
+    )
 
 
 def test_an_unreachable_postgres_is_one_line(bank: Path) -> None:
@@ -369,6 +473,4 @@ def test_an_unreachable_postgres_is_one_line(bank: Path) -> None:
     dsn = "postgresql://nobody@127.0.0.1:1/none"
     code, _, stderr = esgen(bank, "projections", "status", "--store", dsn)
     assert code in (1, 2)
-    line = one_error_line(stderr)
-    assert line.startswith("Error: cannot reach PostgreSQL: ")
-    assert stderr.count("\n") == 1, stderr
+    assert one_error_line(stderr).startswith("Error: cannot reach PostgreSQL: ")

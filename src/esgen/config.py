@@ -6,7 +6,6 @@ override the file and are relative to where esgen runs.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
@@ -16,6 +15,8 @@ from typing import Any
 
 from esgen._errors import EsgenError
 from esgen._formatter import FORMATTERS, Formatter
+from esgen._suggest import did_you_mean
+from esgen._text import bad_byte
 
 __all__ = ["ConfigError", "Settings", "find_config", "load_settings"]
 
@@ -23,7 +24,8 @@ _KEYS = ("schema_dir", "out_dir", "tests_dir", "formatter", "line_length", "docs
 
 
 class ConfigError(EsgenError, ValueError):
-    """The configuration file or the command line asks for something impossible."""
+    """The configuration file or the command line asks for something impossible; one line
+    per problem, each located in the file."""
 
 
 @dataclass(frozen=True)
@@ -78,10 +80,22 @@ def find_config(start: Path) -> Path | None:
         if candidate.is_file():
             return candidate
         pyproject = folder / "pyproject.toml"
-        # Bytes: a pyproject.toml that is not UTF-8 is reported by load_settings, if ours.
-        if pyproject.is_file() and re.search(rb"^\[tool\.esgen\b", _bytes(pyproject), re.M):
+        if pyproject.is_file() and _configures_esgen(pyproject):
             return pyproject
     return None
+
+
+def _configures_esgen(pyproject: Path) -> bool:
+    """Whether the file holds esgen's settings, however TOML spells the table
+    (`[tool.esgen]`, `[tool]` with `esgen = {...}` or dotted keys, `tool.esgen.x = ...`)."""
+    data = _bytes(pyproject)
+    try:
+        tool = tomllib.loads(data.decode("utf-8")).get("tool", {})
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        # Broken: ours if it seems to name esgen's table, so that load_settings says what
+        # is wrong with it rather than esgen quietly running with the defaults.
+        return re.search(rb"tool\s*\.\s*esgen\b|^\s*esgen\s*[.=]", data, re.M) is not None
+    return isinstance(tool, dict) and "esgen" in tool
 
 
 def _bytes(path: Path) -> bytes:
@@ -136,10 +150,10 @@ def _read(config: Path) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        before = data[: exc.start].decode("utf-8").split("\n")
+        bad = bad_byte(data, exc)
         raise ConfigError(
-            f"{_shown(config)}:{len(before)}:{len(before[-1]) + 1}: error[C000]: the file is "
-            f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8"
+            f"{_shown(config)}:{bad.line}:{bad.column}: error[C000]: the file is not UTF-8 "
+            f"text (byte 0x{bad.byte:02x}); save it as UTF-8"
         ) from None
 
 
@@ -168,33 +182,34 @@ def _where(config: Path | None, key: str) -> str:
 
 
 def _settings(root: Path, table: dict[str, Any], config: Path | None) -> Settings:
+    # Every problem of the table at once, in the file's order, one line each.
+    problems: dict[str, str] = {}
+
+    def problem(key: str, message: str) -> None:
+        problems.setdefault(key, f"{_where(config, key)}: {message}")
+
     for key in table:
         if key not in _KEYS:
-            matches = difflib.get_close_matches(str(key), _KEYS, n=1)
-            hint = f"; did you mean {matches[0]!r}?" if matches else f" (known: {', '.join(_KEYS)})"
-            raise ConfigError(
-                f"{_where(config, key)}: error[C001]: unknown esgen setting {key!r}{hint}"
-            )
+            hint = did_you_mean(str(key), _KEYS) or f" (known: {', '.join(_KEYS)})"
+            problem(str(key), f"error[C001]: unknown esgen setting {key!r}{hint}")
 
     def path(key: str, default: str) -> Path:
         value = table.get(key, default)
         if not isinstance(value, str) or not value:
-            raise ConfigError(
-                f"{_where(config, key)}: error[C002]: {key} must be a path (got {value!r})"
-            )
+            problem(key, f"error[C002]: {key} must be a path (got {value!r})")
+            return root
         return root / value
 
     line_length = table.get("line_length", 88)
     if not isinstance(line_length, int) or isinstance(line_length, bool) or line_length < 40:
-        raise ConfigError(
-            f"{_where(config, 'line_length')}: error[C002]: line_length must be an integer >= 40"
-        )
-    formatter_name = table.get("formatter", "black")
+        problem("line_length", "error[C002]: line_length must be an integer >= 40")
+        line_length = 88
+    formatter = Formatter()  # stands in for a bad one: the run stops below
     try:
-        formatter = _formatter(formatter_name, line_length)
+        formatter = _formatter(table.get("formatter", "black"), line_length)
     except ConfigError as exc:
-        raise ConfigError(f"{_where(config, 'formatter')}: error[C002]: {exc}") from None
-    return Settings(
+        problem("formatter", f"error[C002]: {exc}")
+    settings = Settings(
         root=root,
         schema_dir=path("schema_dir", "schemas"),
         out_dir=path("out_dir", "src"),
@@ -203,6 +218,10 @@ def _settings(root: Path, table: dict[str, Any], config: Path | None) -> Setting
         config_file=config,
         docs_dir_setting=path("docs_dir", "docs") if "docs_dir" in table else None,
     )
+    if problems:
+        order = [str(key) for key in table]
+        raise ConfigError("\n".join(problems[k] for k in sorted(problems, key=order.index)))
+    return settings
 
 
 def _formatter(name: Any, line_length: int) -> Formatter:

@@ -260,6 +260,29 @@ def test_no_remotes_at_all_says_so_and_how_to_add_one(tmp_path: Path) -> None:
     assert "origin/origin" not in result.stderr
 
 
+@pytest.mark.parametrize("ref", ["upstream/release", "refs/remotes/fork/release"])
+def test_no_remotes_at_all_adds_the_remote_the_ref_names(tmp_path: Path, ref: str) -> None:
+    origin, _ = _published(tmp_path)
+    project = tmp_path / "p"
+    git(tmp_path, "clone", "-q", "--single-branch", "--branch", "main", f"file://{origin}", "p")
+    git(project, "remote", "remove", "origin")
+    remote = ref.removeprefix("refs/remotes/").partition("/")[0]
+    with chdir(project):
+        missing = run("compat", "--against", ref)
+    assert missing.exit_code == EXIT_INPUT
+    assert f"`git remote add {remote} URL`" in missing.stderr, missing.stderr
+    assert "origin" not in missing.stderr
+    fetch, against = _hint(missing.stderr)
+    assert fetch == ["fetch", remote, f"release:refs/remotes/{remote}/release"]
+    assert against == f"{remote}/release"
+    # Following the hint word for word works.
+    git(project, "remote", "add", remote, f"file://{origin}")
+    git(project, *fetch)
+    with chdir(project):
+        result = run("compat", "--against", against)
+    assert result.exit_code == EXIT_BREAKING, result.output
+
+
 def test_a_remote_that_is_not_configured_points_at_the_one_that_is(tmp_path: Path) -> None:
     origin, _ = _published(tmp_path)
     clone = tmp_path / "clone"

@@ -248,6 +248,34 @@ def test_other_lock_paths(project: Path) -> None:
     assert not (project / "esgen.lock").exists()
 
 
+def test_a_lock_that_is_not_utf8_is_pointed_at(project: Path) -> None:
+    (project / "esgen.lock").write_bytes(b"esgen_lock: 1\n# caf\xe9\n")
+    with chdir(project):
+        result = run("compat")
+    assert result.exit_code == EXIT_INPUT
+    assert result.stderr.startswith(
+        "esgen compat: error: esgen.lock: is not UTF-8 text (byte 0xe9 at line 2, column 6)"
+    )
+
+
+def test_lock_rewrites_the_lock_whole_and_keeps_its_mode(project: Path) -> None:
+    with chdir(project):
+        assert run("lock").exit_code == 0
+        lock = project / "esgen.lock"
+        lock.chmod(0o640)
+        edit(
+            project,
+            '              note: {type: str, default: ""}\n',
+            '              note: {type: str, default: ""}\n'
+            "          2:\n            fields:\n              total: decimal\n",
+        )
+        result = run("lock")
+    assert result.exit_code == 0, result.output
+    assert "newly recorded" in result.output
+    assert lock.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in project.iterdir()) == ["esgen.lock", "model", "pyproject.toml"]
+
+
 def test_lock_of_a_copy_of_the_bank_example(tmp_path: Path) -> None:
     # Without its committed lock: this test records one from scratch.
     ignore = shutil.ignore_patterns("src", "esgen.lock")

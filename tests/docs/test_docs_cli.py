@@ -162,3 +162,18 @@ def test_only_a_context_whose_page_would_clash_is_renamed() -> None:
     for name in ("index", "catalog", "index_context", "catalog_html", "library"):
         assert context_page(name) not in own
     assert context_page("index_context") != context_page("index")
+
+
+@pytest.mark.parametrize("page", ["library.md", "LIBRARY.md", "catalog.html", "index.md"])
+def test_two_catalog_files_at_one_path_stop_the_run(page: str) -> None:
+    # Not an assert: `python -O` would drop it and write one page over the other.
+    from dataclasses import replace
+
+    from esgen.docs import build_catalog, render_catalog
+    from esgen.schema import load_schema_dir
+
+    catalog = build_catalog(load_schema_dir(LIBRARY), LIBRARY.parent / "docs")
+    (library,) = catalog.contexts
+    twin = replace(library, name="twin", page=page)
+    with pytest.raises(ValueError, match=f"two catalog files at {re.escape(page)}"):
+        render_catalog(replace(catalog, contexts=(library, twin)))

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
+from esgen.cli._common import fail, project_settings
+
 if TYPE_CHECKING:
     from esgen.compat import Side
     from esgen.config import Settings
@@ -35,19 +37,6 @@ def _fail(command: str, message: str) -> NoReturn:
     sys.exit(EXIT_INPUT)
 
 
-def _settings(schema_dir: Path | None) -> Settings:
-    from esgen.config import ConfigError, load_settings
-
-    try:
-        settings = load_settings(Path.cwd()).with_overrides(schema_dir, None, None)
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
-    from esgen.cli._common import check_schema_dir
-
-    check_schema_dir(settings, given=schema_dir is not None)
-    return settings
-
-
 def _current(command: str, schema_dir: Path, strict: bool = False) -> Side:
     from esgen.compat import current_side
     from esgen.schema import SchemaError
@@ -61,11 +50,14 @@ def _current(command: str, schema_dir: Path, strict: bool = False) -> Side:
 
 def _folder_schema_dir(folder: Path) -> Path:
     """A project folder stands for its configured schema folder; any other for itself."""
-    from esgen.config import find_config, load_settings
+    from esgen.config import ConfigError, find_config, load_settings
 
     config = find_config(folder)
     if config is not None and config.parent.resolve() == folder.resolve():
-        return load_settings(folder).schema_dir
+        try:
+            return load_settings(folder).schema_dir
+        except ConfigError as exc:  # the other project's configuration, as ours would be
+            fail(str(exc))
     return folder
 
 
@@ -132,7 +124,7 @@ def compat(
     if list_rules:
         click.echo(rules_table(), nl=False)
         return
-    settings = _settings(schema_dir)
+    settings = project_settings(schema_dir)
     new = _current("compat", settings.schema_dir)
     try:
         old = _against(against, settings, lock_file)
@@ -180,7 +172,7 @@ def lock(schema_dir: Path | None, lock_file: Path | None, force: bool, check: bo
     """
     from esgen.compat import LOCK_NAME, CompatError, plan_lock, render
 
-    settings = _settings(schema_dir)
+    settings = project_settings(schema_dir)
     new = _current("lock", settings.schema_dir, strict=True)
     try:
         plan = plan_lock(new, lock_file or settings.root / LOCK_NAME, force=force)
@@ -204,8 +196,7 @@ def lock(schema_dir: Path | None, lock_file: Path | None, force: bool, check: bo
     if check:
         click.echo(f"esgen lock: {plan.label} is out of date; run `esgen lock`", err=True)
         sys.exit(EXIT_STALE)
-    from esgen.cli._common import write_file
-    from esgen.codegen import WriteError
+    from esgen.codegen import WriteError, write_file
 
     try:
         write_file(plan.path, plan.text)

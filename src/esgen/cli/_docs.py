@@ -13,10 +13,9 @@ import click
 
 from esgen.cli._common import (
     EXIT_SCHEMA,
-    UsageError,
-    check_schema_dir,
     fail,
     fail_schema,
+    project_settings,
     shown,
     write_plan,
 )
@@ -45,14 +44,9 @@ def docs(
     [tool.esgen] of the project esgen runs in.
     """
     from esgen._errors import EsgenError
-    from esgen.config import ConfigError, load_settings
     from esgen.docs import plan_docs
 
-    try:
-        settings = load_settings(Path.cwd()).with_overrides(schema_dir, None, None)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
-    check_schema_dir(settings, given=schema_dir is not None)
+    settings = project_settings(schema_dir)
     # --out, else docs_dir of [tool.esgen], else docs/ beside the schema folder in use.
     target = out_dir or settings.docs_dir
     blocker = next((p for p in (target, *target.parents) if p.exists()), None)

@@ -9,14 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from esgen._errors import EsgenError
-from esgen.cli._common import (
-    EXIT_SCHEMA,
-    UsageError,
-    check_schema_dir,
-    fail_schema,
-    shown,
-    write_plan,
-)
+from esgen.cli._common import EXIT_SCHEMA, fail_schema, project_settings, shown, write_plan
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -66,15 +59,8 @@ def generate(
     project esgen runs in.
     """
     from esgen._runcache import RunCache
-    from esgen.config import ConfigError, load_settings
 
-    try:
-        settings = load_settings(Path.cwd()).with_overrides(
-            schema_dir, out_dir, formatter, tests_dir
-        )
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
-    check_schema_dir(settings, given=schema_dir is not None)
+    settings = project_settings(schema_dir, out_dir, formatter, tests_dir)
     cache = RunCache.for_run(
         settings.schema_dir,
         settings.out_dir,

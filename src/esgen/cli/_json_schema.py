@@ -19,8 +19,8 @@ __all__ = ["json_schema"]
 )
 def json_schema(out_file: Path | None) -> None:
     """Print the JSON Schema of esgen's YAML language (for editor support)."""
-    from esgen.cli._common import fail, write_file
-    from esgen.codegen import WriteError
+    from esgen.cli._common import fail
+    from esgen.codegen import WriteError, write_file
     from esgen.schema import language_json_schema
 
     text = language_json_schema()

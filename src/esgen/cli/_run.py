@@ -103,15 +103,10 @@ def _opened(location: str, schema: str) -> Iterator[Any]:
 
 def _service_class(context: str | None) -> Any:
     """The context's generated service class, found before any store is opened."""
-    from esgen.cli._common import check_schema_dir, shown
-    from esgen.config import ConfigError, load_settings
+    from esgen.cli._common import project_settings, shown
     from esgen.schema import SchemaError, did_you_mean, load_schema_dir, pascal
 
-    try:
-        settings = load_settings(Path.cwd())
-    except ConfigError as exc:
-        _fail(str(exc))
-    check_schema_dir(settings, given=False)
+    settings = project_settings()
     try:
         schema = load_schema_dir(settings.schema_dir)
     except SchemaError as exc:

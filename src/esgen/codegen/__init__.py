@@ -5,7 +5,15 @@ from esgen.codegen._build import build_ir
 from esgen.codegen._generate import plan_generation
 from esgen.codegen._obligations import Obligation
 from esgen.codegen._render import RenderedFile, render
-from esgen.codegen._write import Change, Plan, Status, WriteError, apply_plan, make_plan
+from esgen.codegen._write import (
+    Change,
+    Plan,
+    Status,
+    WriteError,
+    apply_plan,
+    make_plan,
+    write_file,
+)
 
 __all__ = [
     "FORMATTERS",
@@ -22,4 +30,5 @@ __all__ = [
     "make_plan",
     "plan_generation",
     "render",
+    "write_file",
 ]

@@ -14,8 +14,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from esgen._suggest import closest
 from esgen.compat._errors import GitError
-from esgen.schema import closest
 
 __all__ = ["GitSnapshot", "read_tree", "repository_root"]
 
@@ -169,10 +169,11 @@ def _missing_ref(root: Path, ref: str, shallow: bool) -> str:
         return f"{head}; did you mean {typo!r}?"
     unshallow = f"; or fetch the whole history: {_UNSHALLOW}" if shallow else ""
     if not remotes:
+        remote = wanted.remote or "origin"  # the one the user named, when they named one
         return (
             f"{head}. This repository has no remote to fetch it from; add the repository it "
-            f"was published in: `git remote add origin URL`, then fetch it: "
-            f"{_how('origin', wanted, shallow)}"
+            f"was published in: `git remote add {remote} URL`, then fetch it: "
+            f"{_how(remote, wanted, shallow)}"
         )
     default = "origin" if "origin" in remotes else remotes[0]
     if wanted.remote is not None and wanted.remote not in remotes:

@@ -23,6 +23,7 @@ from uuid import UUID
 
 import yaml
 
+from esgen._text import bad_byte
 from esgen.compat._compare import version_record
 from esgen.compat._errors import LockError
 from esgen.compat._shapes import fingerprint
@@ -286,9 +287,19 @@ def read_lock(lock_path: Path) -> str | None:
     except FileNotFoundError:
         return None
     except UnicodeDecodeError:
-        raise _damaged(lock_path, "is not UTF-8 text") from None
+        raise _damaged(lock_path, _not_utf8(lock_path.read_bytes())) from None
     except OSError as exc:
         raise _damaged(lock_path, f"cannot be read ({exc.strerror or exc})") from None
+
+
+def _not_utf8(data: bytes) -> str:
+    # Decoded again, whole, so that the position surely counts from the start of the file.
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = bad_byte(data, exc)
+        return f"is not UTF-8 text (byte 0x{bad.byte:02x} at line {bad.line}, column {bad.column})"
+    return "is not UTF-8 text"
 
 
 def load_lock(lock_path: Path, text: str | None = None) -> Side:

@@ -64,9 +64,14 @@ def render_catalog(catalog: Catalog) -> dict[PurePosixPath, str]:
             ctx=context, header=header_line(sources), page=PAGE.as_posix()
         )
         path = PurePosixPath(context.page)
-        # context_page keeps pages apart from each other and from the index; a clash here
-        # would silently drop a page, so it is a bug to stop at, not to write.
-        assert path not in files and path != PAGE, f"two catalog files at {path}"
+        # context_page keeps pages apart from each other and from the catalog's own files;
+        # a clash would silently drop a page, so it stops the run (also under `python -O`).
+        # Without case, as file systems that ignore it would clash too.
+        if any(path.as_posix().casefold() == p.as_posix().casefold() for p in (*files, PAGE)):
+            raise ValueError(
+                f"two catalog files at {path}: context {context.name!r} needs a page of its "
+                "own (see esgen.docs._ir.context_page)"
+            )
         files[path] = _tidy(page)
     files[PAGE] = env.get_template("catalog.html.jinja").render(
         catalog=catalog,

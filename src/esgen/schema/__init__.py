@@ -1,5 +1,6 @@
 """Loading and validating schema files: YAML in, a located and validated model out."""
 
+from esgen._suggest import closest, did_you_mean
 from esgen.schema._codes import CODES
 from esgen.schema._diagnostics import Diagnostic, Location, SchemaError, Severity
 from esgen.schema._evolution import (
@@ -54,7 +55,6 @@ from esgen.schema._names import (
     python_name,
     snake,
 )
-from esgen.schema._suggest import closest, did_you_mean
 from esgen.schema._yaml import reads_as_text
 from esgen.schema._yaml_errors import YamlProblem, explain_yaml_error
 

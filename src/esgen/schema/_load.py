@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from esgen._text import bad_byte
 from esgen.schema._diagnostics import Diagnostic, Location, SchemaError, Severity
 from esgen.schema._language import Document
 from esgen.schema._model import SchemaSet
@@ -75,13 +76,11 @@ def read_schema_files(files: Iterable[Path]) -> tuple[dict[Path, str], list[Diag
 
 
 def _not_utf8(path: Path, data: bytes, exc: UnicodeDecodeError) -> Diagnostic:
-    # Point at the first byte that is not UTF-8, as an editor counts lines and columns.
-    before = data[: exc.start].decode("utf-8").split("\n")
-    where = Location(path, len(before), len(before[-1]) + 1)
+    bad = bad_byte(data, exc)
     return Diagnostic(
-        where,
+        Location(path, bad.line, bad.column),
         "E100",
-        f"the file is not UTF-8 text: byte 0x{data[exc.start]:02x} here is not UTF-8 (files "
+        f"the file is not UTF-8 text: byte 0x{bad.byte:02x} here is not UTF-8 (files "
         "saved as Latin-1 or Windows-1252 have such bytes); save the file as UTF-8",
     )
 

@@ -14,9 +14,9 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel, Tag, ValidationError
 from pydantic_core import ErrorDetails
 
+from esgen._suggest import did_you_mean
 from esgen.schema._diagnostics import Diagnostic
 from esgen.schema._language import Document
-from esgen.schema._suggest import did_you_mean
 from esgen.schema._values import describe
 from esgen.schema._yaml import KeyPath, LoadedYaml
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from esgen._suggest import closest, did_you_mean
 from esgen.schema._diagnostics import Diagnostic, Location, display_path
 from esgen.schema._language import (
     AggregateDef,
@@ -67,7 +68,6 @@ from esgen.schema._names import (
     python_name,
     snake,
 )
-from esgen.schema._suggest import closest, did_you_mean
 from esgen.schema._typeexpr import SCALAR_NAMES, TypeSyntaxError, parse_type
 from esgen.schema._values import ValueProblem, check_value, describe
 from esgen.schema._yaml import KeyPath, LoadedYaml

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from pydantic import Field, TypeAdapter, ValidationError
 
+from esgen._suggest import did_you_mean
 from esgen.schema._model import (
     Constraints,
     DictType,
@@ -29,7 +30,6 @@ from esgen.schema._model import (
     UserType,
     ValueType,
 )
-from esgen.schema._suggest import did_you_mean
 
 __all__ = ["ValueProblem", "check_value", "describe"]
 
@@ -103,7 +103,7 @@ def _named(type_: NamedType, value: Any, lookup: Lookup) -> Any:
         if unknown := [k for k in value if k not in names]:
             raise ValueProblem(
                 f"{type_.name} has no field {unknown[0]!r}"
-                + (did_you_mean(unknown[0], names) if isinstance(unknown[0], str) else "")
+                + (did_you_mean(unknown[0], sorted(names)) if isinstance(unknown[0], str) else "")
             )
         result: dict[str, Any] = {}
         for f in target.fields:
