@@ -50,7 +50,8 @@ def usage_error_line(stderr: str) -> str:
     """The error line of a command line that esgen could not run: click's usage screen
     (which says how to call the command), then one line that says what was wrong."""
     usage, _, error = stderr.partition("\n\n")
-    assert usage.startswith("Usage: ") and "--help" in usage, stderr
+    # "Try 'esgen x --help'", or "-h" before click 8.2.1: either way, where help is.
+    assert usage.startswith("Usage: ") and "for help." in usage, stderr
     return one_error_line(error)
 
 
