@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from click.testing import CliRunner
-from harness import chdir, tree
+from harness import chdir
 
 from esgen.cli import main
 
@@ -42,13 +42,21 @@ def run_docs(folder: Path, *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def catalog_files(folder: Path) -> dict[str, str]:
+    """Every file of a catalog folder by name, its `.gitattributes` too (the catalog
+    writes only directly in its folder)."""
+    if not folder.is_dir():
+        return {}
+    return {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.iterdir()) if p.is_file()}
+
+
 def build_in(case: DocsCase, workdir: Path) -> dict[str, str]:
     """The catalog of a case, built in a copy of it; returns the catalog's files."""
     copy = workdir / case.name
     shutil.copytree(case.root / "schemas", copy / "schemas")
     code, _, stderr = run_docs(copy, "schemas")
     assert code == 0, stderr
-    return tree(copy / "docs")
+    return catalog_files(copy / "docs")
 
 
 def regenerate(case: DocsCase) -> None:

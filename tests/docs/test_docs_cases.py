@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from harness import EXAMPLES, tree
-from harness_docs import DocsCase, build_in, docs_cases
+from harness import EXAMPLES
+from harness_docs import DocsCase, build_in, catalog_files, docs_cases
 
 from esgen.config import load_settings
 from esgen.docs import plan_docs
@@ -21,7 +21,7 @@ EXAMPLES_WITH_DOCS = sorted(p.name for p in EXAMPLES.iterdir() if (p / "docs").i
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_catalog_matches_golden(case: DocsCase, tmp_path: Path) -> None:
-    assert build_in(case, tmp_path) == tree(case.expected), (
+    assert build_in(case, tmp_path) == catalog_files(case.expected), (
         "run `python tests/docs/regenerate_goldens.py` and review the diff"
     )
 
@@ -55,6 +55,6 @@ def test_catalog_is_identical_across_hash_seeds_and_working_directories(tmp_path
             check=True,
             capture_output=True,
         )
-        outputs.append(tree(project / "docs"))
+        outputs.append(catalog_files(project / "docs"))
     assert outputs[0] == outputs[1] == outputs[2]
     assert all(str(tmp_path) not in text for text in outputs[0].values())

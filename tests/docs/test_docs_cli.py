@@ -26,12 +26,13 @@ def test_docs_go_to_the_configured_folder(project: Path) -> None:
     code, out, _ = run_docs(project / "model")  # from a subfolder: config found upwards
     assert code == 0
     assert sorted(p.name for p in (project / "catalog").iterdir()) == [
+        ".gitattributes",
         "catalog.html",
         "index.md",
         "library.md",
     ]
     assert "created   ../catalog/library.md" in out
-    assert out.endswith("esgen: 3 created\n")
+    assert out.endswith("esgen: 4 created\n")
 
 
 def test_without_configuration_docs_go_beside_the_schemas(tmp_path: Path) -> None:
@@ -99,6 +100,7 @@ def test_pages_of_a_removed_context_are_removed(project: Path) -> None:
     assert code == 0
     assert "removed   catalog/library.md" in out
     assert sorted(p.name for p in (project / "catalog").iterdir()) == [
+        ".gitattributes",
         "catalog.html",
         "index.md",
         "notes.md",
@@ -133,6 +135,7 @@ def test_a_context_named_like_a_catalog_file_gets_a_page_of_its_own(project: Pat
     assert code == 0, err
     catalog = project / "catalog"
     assert sorted(p.name for p in catalog.iterdir()) == [
+        ".gitattributes",
         "catalog.html",
         "catalog.md",
         "index-context.md",

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from uuid import UUID
 
 from esgen.docs._escape import mermaid_label
-from esgen.docs._graph import Flow, anchor, flow_of
+from esgen.docs._graph import EdgeKind, Flow, NodeKind, anchor, flow_of
 from esgen.docs._ir import (
     AggregateDoc,
     Catalog,
@@ -46,7 +46,6 @@ from esgen.schema import (
     EventVersion,
     Field,
     JsonSchemaType,
-    Location,
     SchemaSet,
     ValueType,
     analyse_step,
@@ -116,18 +115,16 @@ class _ContextBuilder:
     def ref(self, kind: str, name: str) -> Ref:
         return Ref(name, anchor(self.context.name, kind, name))
 
-    def source(self, location: Location) -> Source:
-        label = source_label(self.root, location.file)
+    def source(self, path: Path) -> Source:
+        # The file alone, never its line: a line number moves whenever anything above it
+        # is edited, and would rewrite the "defined in" of every later entry in the diff.
+        label = source_label(self.root, path)
         try:
-            relative = os.path.relpath(location.file.resolve(), self.out_dir.resolve())
+            relative = os.path.relpath(path.resolve(), self.out_dir.resolve())
         except ValueError:  # another drive: no relative link exists
-            return Source(f"{label}:{location.line}" if location.line else label, None)
+            return Source(label, None)
         # Quoted, so a space or a parenthesis in a folder name cannot end the link.
-        href = quote(Path(relative).as_posix())
-        if location.line:
-            # GitHub opens a file at `#L<line>`; elsewhere the anchor is harmless.
-            return Source(f"{label}:{location.line}", f"{href}#L{location.line}")
-        return Source(label, href)
+        return Source(label, quote(Path(relative).as_posix()))
 
     def field(self, field: Field) -> FieldDoc:
         spelled = str(field.type)
@@ -163,7 +160,7 @@ class _ContextBuilder:
             page=context_page(ctx.name),
             description=paragraphs(ctx.description),
             compatibility=ctx.compatibility,
-            files=tuple(self.source(Location(f, 0, 0)) for f in ctx.files),
+            files=tuple(self.source(f) for f in ctx.files),
             aggregates=tuple(self.aggregate(a) for a in ctx.aggregates),
             projections=tuple(
                 ProjectionDoc(
@@ -173,7 +170,7 @@ class _ContextBuilder:
                     consumes=tuple(self.ref("event", e) for e in p.consumes),
                     key=p.key,
                     fields=tuple(self.field(f) for f in p.fields),
-                    source=self.source(p.location),
+                    source=self.source(p.location.file),
                 )
                 for p in ctx.projections
             ),
@@ -194,7 +191,7 @@ class _ContextBuilder:
                     timeout=s.timeout.text if s.timeout else None,
                     timeout_then=s.timeout.then if s.timeout else None,
                     state=tuple(self.field(f) for f in s.state),
-                    source=self.source(s.location),
+                    source=self.source(s.location.file),
                 )
                 for s in ctx.sagas
             ),
@@ -204,7 +201,7 @@ class _ContextBuilder:
                     anchor(ctx.name, "type", t.name),
                     paragraphs(t.description),
                     tuple(self.field(f) for f in t.fields),
-                    self.source(t.location),
+                    self.source(t.location.file),
                 )
                 for t in ctx.types
                 if isinstance(t, ValueType)
@@ -215,7 +212,7 @@ class _ContextBuilder:
                     anchor(ctx.name, "type", t.name),
                     paragraphs(t.description),
                     t.values,
-                    self.source(t.location),
+                    self.source(t.location.file),
                 )
                 for t in ctx.types
                 if isinstance(t, EnumType)
@@ -225,8 +222,8 @@ class _ContextBuilder:
                     t.name,
                     anchor(ctx.name, "type", t.name),
                     paragraphs(t.description),
-                    self.source(Location(t.schema_path, 0, 0)),
-                    self.source(t.location),
+                    self.source(t.schema_path),
+                    self.source(t.location.file),
                 )
                 for t in ctx.types
                 if isinstance(t, JsonSchemaType)
@@ -245,7 +242,7 @@ class _ContextBuilder:
             state=tuple(self.field(f) for f in aggregate.state),
             commands=tuple(self.command(aggregate, c) for c in aggregate.commands),
             events=tuple(self.event(aggregate, e) for e in aggregate.events),
-            source=self.source(aggregate.location),
+            source=self.source(aggregate.location.file),
         )
 
     def command(self, aggregate: Aggregate, command: Command) -> CommandDoc:
@@ -262,7 +259,7 @@ class _ContextBuilder:
             fields=tuple(self.field(f) for f in command.fields),
             emits=tuple(self.ref("event", e) for e in command.emits),
             sent_by=tuple(sent_by),
-            source=self.source(command.location),
+            source=self.source(command.location.file),
         )
 
     def event(self, aggregate: Aggregate, event: Event) -> EventDoc:
@@ -287,7 +284,7 @@ class _ContextBuilder:
                 self.ref("command", c.name) for c in aggregate.commands if event.name in c.emits
             ),
             consumed_by=tuple(consumed_by),
-            source=self.source(event.location),
+            source=self.source(event.location.file),
         )
 
     def versions(self, event: Event) -> tuple[VersionDoc, ...]:
@@ -312,7 +309,7 @@ class _ContextBuilder:
                     version.version,
                     paragraphs(version.description),
                     step_doc,
-                    self.source(version.location),
+                    self.source(version.location.file),
                 )
             )
         return tuple(docs)
@@ -361,40 +358,45 @@ def _attribute(name: str) -> str | None:
 
 
 def mermaid(flow: Flow) -> tuple[str, ...]:
-    """The flow as Mermaid lines; ids are safe by construction, labels are escaped."""
-    shapes = {
-        "command": ("[", "]"),
-        "aggregate": ("[[", "]]"),
-        "event": ("([", "])"),
-        "projection": ("[(", ")]"),
-        "saga": ("{{", "}}"),
-    }
-    arrows = {
-        "handled_by": "-->",
-        "records": "-->",
-        "consumed_by": "-->",
-        "starts": "==>|starts|",
-        "fails": "-.->|fails|",
-        "reacts": "-->",
-        "sends": "-->",
-        "compensates": "-.->|compensates|",
-    }
+    """The flow as Mermaid lines; ids are safe by construction, labels are escaped.
+
+    One fact a line, so a diff shows what changed and nothing else: every class is
+    defined whether used or not (fixed lines), and each node names its class on its own
+    line (`:::event`) instead of in a shared `class a,b,c event` list that an added node
+    would rewrite.
+    """
     lines = ["flowchart LR"]
+    for kind, style in _MERMAID_STYLES.items():
+        lines.append(f"    classDef {kind} {style}")
     for node in flow.nodes:
-        opening, closing = shapes[node.kind]
-        lines.append(f"    {node.id}{opening}{mermaid_label(node.name)}{closing}")
+        opening, closing = _MERMAID_SHAPES[node.kind]
+        lines.append(f"    {node.id}{opening}{mermaid_label(node.name)}{closing}:::{node.kind}")
     for edge in flow.edges:
-        lines.append(f"    {edge.source} {arrows[edge.kind]} {edge.target}")
-    styles = {
-        "command": "fill:#dbeafe,stroke:#1d4ed8,color:#1e3a8a",
-        "aggregate": "fill:#fef3c7,stroke:#b45309,color:#78350f",
-        "event": "fill:#ffedd5,stroke:#c2410c,color:#7c2d12",
-        "projection": "fill:#dcfce7,stroke:#15803d,color:#14532d",
-        "saga": "fill:#f3e8ff,stroke:#7e22ce,color:#581c87",
-    }
-    for kind, style in styles.items():
-        members = [n.id for n in flow.nodes if n.kind == kind]
-        if members:
-            lines.append(f"    classDef {kind} {style}")
-            lines.append(f"    class {','.join(members)} {kind}")
+        lines.append(f"    {edge.source} {_MERMAID_ARROWS[edge.kind]} {edge.target}")
     return tuple(lines)
+
+
+_MERMAID_SHAPES: dict[NodeKind, tuple[str, str]] = {
+    "command": ("[", "]"),
+    "aggregate": ("[[", "]]"),
+    "event": ("([", "])"),
+    "projection": ("[(", ")]"),
+    "saga": ("{{", "}}"),
+}
+_MERMAID_ARROWS: dict[EdgeKind, str] = {
+    "handled_by": "-->",
+    "records": "-->",
+    "consumed_by": "-->",
+    "starts": "==>|starts|",
+    "fails": "-.->|fails|",
+    "reacts": "-->",
+    "sends": "-->",
+    "compensates": "-.->|compensates|",
+}
+_MERMAID_STYLES: dict[NodeKind, str] = {
+    "command": "fill:#dbeafe,stroke:#1d4ed8,color:#1e3a8a",
+    "aggregate": "fill:#fef3c7,stroke:#b45309,color:#78350f",
+    "event": "fill:#ffedd5,stroke:#c2410c,color:#7c2d12",
+    "projection": "fill:#dcfce7,stroke:#15803d,color:#14532d",
+    "saga": "fill:#f3e8ff,stroke:#7e22ce,color:#581c87",
+}

@@ -14,6 +14,7 @@ from typing import Literal
 from esgen.docs._layout import Diagram
 
 __all__ = [
+    "GITATTRIBUTES",
     "INDEX",
     "PAGE",
     "AggregateDoc",
@@ -39,6 +40,8 @@ __all__ = [
 # The catalog's own files, beside one Markdown page per context.
 INDEX = PurePosixPath("index.md")
 PAGE = PurePosixPath("catalog.html")
+# Marks the catalog's files `linguist-generated`, so review tools fold them in diffs.
+GITATTRIBUTES = PurePosixPath(".gitattributes")
 _OWN = frozenset(p.as_posix().casefold() for p in (INDEX, PAGE))
 
 
@@ -62,10 +65,11 @@ class Ref:
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """Where something is written: `label` to show, `href` relative to the catalog folder."""
+    """The schema file something is written in: `label` to show, `href` relative to the
+    catalog folder. No line numbers: they move with every edit above them."""
 
-    label: str  # "schemas/bank.yaml:52"
-    href: str | None  # "../schemas/bank.yaml#L52"; None when no relative link exists
+    label: str  # "schemas/bank.yaml"
+    href: str | None  # "../schemas/bank.yaml"; None when no relative link exists
 
 
 @dataclass(frozen=True, slots=True)

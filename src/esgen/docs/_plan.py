@@ -3,6 +3,8 @@
 Like generated code, a catalog file starts with esgen's `DO NOT EDIT` header: files with
 it are esgen's to rewrite or remove; any other file in the folder (a README, hand-written
 pages) is never touched, and one standing where the catalog would write stops the run.
+The one exception is a hand-written `.gitattributes`: a folder may well have one already,
+so it is kept as it is (skipped) rather than stopping the catalog.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from pathlib import Path, PurePosixPath
 
 from esgen.codegen import Change, Plan, Status
 from esgen.docs._build import build_catalog
-from esgen.docs._render import HEADER_PREFIX, render_catalog
+from esgen.docs._ir import GITATTRIBUTES
+from esgen.docs._render import GITATTRIBUTES_PREFIX, HEADER_PREFIX, render_catalog
 from esgen.schema import Diagnostic, Location, SchemaError, load_schema_dir
 
 __all__ = ["is_catalog_file", "plan_catalog", "plan_docs"]
@@ -46,9 +49,21 @@ def plan_docs(schema_dir: Path, out_dir: Path) -> Plan:
     return plan_catalog(files, out_dir)
 
 
+def _ours(path: Path, text: str) -> bool:
+    if path.name == GITATTRIBUTES.name:
+        # Any wording of esgen's header, so a later esgen still knows the file an earlier
+        # one wrote.
+        return text.startswith(GITATTRIBUTES_PREFIX)
+    return is_catalog_file(text)
+
+
 def plan_catalog(files: Mapping[PurePosixPath, str], out_dir: Path) -> Plan:
     rendered = {out_dir / path: text for path, text in files.items()}
     existing = {path: _read(path) for path in rendered}
+    attributes = out_dir / GITATTRIBUTES
+    kept = existing.get(attributes)
+    # A .gitattributes someone wrote: theirs to keep (docs/docs.md says what to add).
+    users = kept is not None and attributes.is_file() and not _ours(attributes, kept)
     conflicts = [
         Diagnostic(
             Location(path, 0, 0),
@@ -61,13 +76,16 @@ def plan_catalog(files: Mapping[PurePosixPath, str], out_dir: Path) -> Plan:
             ),
         )
         for path, text in existing.items()
-        if text is not None and not is_catalog_file(text)
+        if text is not None and not _ours(path, text) and not (users and path == attributes)
     ]
     if conflicts:
         raise SchemaError(conflicts)
     changes: list[Change] = []
     for path in sorted(rendered):
         old, new = existing[path], rendered[path]
+        if users and path == attributes:
+            changes.append(Change(path, Status.SKIPPED, old, old, owner="user"))
+            continue
         if old is None:
             status = Status.CREATED
         elif old == new:
