@@ -65,13 +65,18 @@ def run_case(case: Case, out: Path) -> tuple[int, str]:
 
 
 def tree(root: Path) -> dict[str, str]:
+    """Every file under `root` but caches (dot folders, bytecode); `.gitattributes` is
+    output too."""
     if not root.exists():
         return {}
     return {
         p.relative_to(root).as_posix(): p.read_text(encoding="utf-8")
         for p in sorted(root.rglob("*"))
         if p.is_file()
-        and not any(part.startswith((".", "__pycache__")) for part in p.relative_to(root).parts)
+        and not any(
+            part.startswith((".", "__pycache__")) for part in p.relative_to(root).parts[:-1]
+        )
+        and (p.name == ".gitattributes" or not p.name.startswith("."))
     }
 
 

@@ -50,12 +50,16 @@ class Run:
     cached: bool
 
 
-def esgen(project: Path, *args: str) -> Run:
+def esgen(project: Path, *args: str, cache: Path | None = None) -> Run:
+    """Run `esgen generate`; with `cache`, on a run cache of its own (say, an empty one:
+    a fresh clone on another machine)."""
     command = ["generate", "schemas", "--out", "src", "--tests", "tests", *args]
+    # By default with the tests' private ESGEN_CACHE_DIR (conftest.py).
+    env = os.environ.copy() if cache is None else {**os.environ, "ESGEN_CACHE_DIR": str(cache)}
     result = subprocess.run(
         [sys.executable, "-c", PROBE, *command],
         cwd=project,
-        env=os.environ.copy(),  # with the tests' private ESGEN_CACHE_DIR (conftest.py)
+        env=env,
         capture_output=True,
         text=True,
         check=False,
@@ -99,7 +103,7 @@ def project(tmp_path: Path) -> Path:
 def test_a_cached_run_ends_with_what_is_still_to_implement(project: Path) -> None:
     run = esgen(project)
     assert run.cached and run.code == 0
-    assert run.out.splitlines() == ["esgen: 3 skipped, 13 unchanged", "", *ALL_STUBS]
+    assert run.out.splitlines() == ["esgen: 3 skipped, 14 unchanged", "", *ALL_STUBS]
     assert run.err == ""
 
 
@@ -112,7 +116,7 @@ def test_the_list_empties_once_the_stubs_are_implemented_also_on_a_cached_run(
     assert "still to implement" not in full.out and "to add" not in full.out
     cached = esgen(project)
     assert cached.cached
-    assert cached.out == "esgen: 3 skipped, 13 unchanged\n"
+    assert cached.out == "esgen: 3 skipped, 14 unchanged\n"
     for flag in ("--check", "--diff"):
         quiet = esgen(project, flag)
         assert (quiet.code, quiet.out, quiet.err, quiet.cached) == (0, "", "", True)
@@ -256,7 +260,7 @@ def test_generate_restores_a_hand_edited_file_and_says_so(project: Path, cache: 
     assert run.code == 0
     assert run.out.splitlines()[:2] == [
         f"updated   {EVENTS} (edited by hand; your edits were replaced)",
-        "esgen: 3 skipped, 12 unchanged, 1 updated",
+        "esgen: 3 skipped, 13 unchanged, 1 updated",
     ]
     assert (project / EVENTS).read_text() == before
     again = esgen(project)
@@ -298,3 +302,71 @@ def test_a_schema_change_alone_is_still_called_stale(project: Path) -> None:
     assert f"stale     {EVENTS}" in check.err.splitlines()
     assert "edited by hand" not in check.err
     assert "edited by hand" not in esgen(project).out
+
+
+# Without the run cache's record, and files laid out by another formatter.
+
+
+def test_without_the_record_a_hand_edit_is_simply_out_of_date(
+    project: Path, tmp_path: Path
+) -> None:
+    """A fresh clone: nothing says what esgen wrote, so an edit and a stale file look alike."""
+    clone = tmp_path / "clone-cache"
+    hand_edit(project, EVENTS)
+    check = esgen(project, "--check", cache=clone)
+    assert check.code == 1 and not check.cached
+    lines = check.err.splitlines()
+    assert f"out of date {EVENTS}" in lines
+    assert "edited by hand" not in check.err and "stale" not in check.err
+    assert "esgen: 1 file(s) out of date; run `esgen generate`" in lines
+    run = esgen(project, cache=clone)
+    assert f"updated   {EVENTS}" in run.out.splitlines()
+    assert "# mine" not in (project / EVENTS).read_text()
+    # Now the clone has a record: the next hand edit is named as one.
+    hand_edit(project, EVENTS)
+    assert f"edited by hand {EVENTS}" in esgen(project, "--check", cache=clone).err
+
+
+def test_a_file_esgen_wrote_earlier_is_stale_not_edited(project: Path) -> None:
+    """Switching branches brings back files esgen wrote before: the record knows them."""
+    before = (project / EVENTS).read_text()
+    edit_schema(project, "1: {fields: {member: str}}", "1: {fields: {member: str, days: int}}")
+    assert esgen(project).code == 0
+    (project / EVENTS).write_text(before)  # as `git checkout <branch> -- src` would
+    check = esgen(project, "--check")
+    assert f"stale     {EVENTS}" in check.err.splitlines()
+    assert "edited by hand" not in check.err
+
+
+@pytest.mark.parametrize("cache", ["recorded", "fresh clone"])
+def test_a_file_laid_out_by_another_formatter_is_up_to_date(
+    project: Path, tmp_path: Path, cache: str
+) -> None:
+    """Same code and comments, other line breaks: another release of black, or the user's
+    own formatter run over the project, must not make `--check` fail."""
+    own = tmp_path / "clone-cache" if cache == "fresh clone" else None
+    service = project / "src" / "library" / "service.py"
+    before = service.read_text()
+    subprocess.run(
+        [sys.executable, "-m", "black", "-q", "--line-length", "50", str(service)], check=True
+    )
+    relaid = service.read_text()
+    assert relaid != before
+    check = esgen(project, "--check", cache=own)
+    assert check.code == 0, check.err
+    run = esgen(project, "-v", cache=own)
+    assert "unchanged src/library/service.py" in run.out.splitlines()
+    assert service.read_text() == relaid, "left as it is"
+
+    # A change of the code itself is not a matter of layout.
+    service.write_text(relaid.replace("max_attempts: int = 3", "max_attempts: int = 4"))
+    assert esgen(project, "--check", cache=own).code == 1
+
+
+def test_generated_files_carry_no_digest_of_their_own(project: Path) -> None:
+    """Only the header says where a file comes from; what the cache needs stays in the
+    cache, so no line of a file changes with every edit of it."""
+    for path in sorted((project / "src").rglob("*.py")) + sorted((project / "tests").rglob("*.py")):
+        lines = path.read_text().splitlines()
+        if lines and lines[0].startswith("# Code generated by esgen"):
+            assert not any("digest" in line for line in lines[:3]), path

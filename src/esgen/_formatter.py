@@ -35,7 +35,7 @@ class Formatter:
 
     @property
     def id(self) -> str:
-        """Part of every file's digest: changing formatter settings reformats."""
+        """Part of every file's input key: changing formatter settings reformats."""
         return f"{self.name}:{self.line_length}"
 
     def format(

@@ -81,11 +81,13 @@ def generate(
         _report_obligations(fresh.obligations, err=quiet)
         return
 
-    from esgen.codegen import plan_generation
+    from esgen.codegen import Written, plan_generation
 
+    # Read even with --no-cache: it is the only way to tell a hand edit from a stale file.
+    written = {p: [Written(k, d) for k, d in h] for p, h in cache.written().items()}
     try:
         plan = plan_generation(
-            settings.schema_dir, settings.out_dir, settings.formatter, settings.tests_dir
+            settings.schema_dir, settings.out_dir, settings.formatter, settings.tests_dir, written
         )
     except EsgenError as exc:
         fail_schema(exc)
@@ -134,7 +136,11 @@ def _out_of_date(change: Change) -> str:
     if change.edited:
         # Not "stale": a hand edit is not the schema's doing, and regenerating loses it.
         return f"edited by hand {path}" + (" (and stale)" if change.stale else "")
-    return f"{'missing' if change.old is None else 'stale':9} {path}"
+    if change.old is None:
+        return f"missing   {path}"
+    # Without the run cache's record (a fresh clone), a hand edit and a stale file look
+    # the same: say no more than what is known.
+    return f"stale     {path}" if change.traced else f"out of date {path}"
 
 
 def _replaced(change: Change) -> str:
@@ -162,7 +168,7 @@ def _report_obligations(obligations: Sequence[ObligationLike], *, err: bool) -> 
 
 def _remember(cache: RunCache, plan: Plan, tests_dir: Path) -> None:
     """Record the run, so that the next one can tell at once whether anything changed."""
-    generated: dict[Path, str] = {}
+    generated: dict[Path, tuple[str, str]] = {}
     # The obligations were read from exactly these texts (see plan_generation); their
     # digests tell the next run whether the user changed one since.
     user: dict[Path, str] = {}
@@ -171,6 +177,6 @@ def _remember(cache: RunCache, plan: Plan, tests_dir: Path) -> None:
             continue
         if change.owner == "user":
             user[change.path] = change.new
-        else:
-            generated[change.path] = change.new
+        elif change.key is not None:
+            generated[change.path] = (change.key, change.new)
     cache.record(generated, user, plan.obligations, list(plan.roots), list(plan.inputs), tests_dir)

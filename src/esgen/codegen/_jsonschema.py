@@ -18,10 +18,9 @@ _OPTIONS = "pydantic_v2;py311;extra=forbid;base=esgen.runtime.ValueObject;annota
 def json_schema_key(module: JsonSchemaModuleIR, header: str) -> str:
     """What the module is made from: the files esgen reads and the settings it passes.
 
-    Never the installed library's version: the key is committed in the digest line, and a
-    release of the library must not make every project's `generate --check` fail when the
-    file it would write is the same. A file already generated from the same key is kept
-    as it is (like black's output, see `make_plan`).
+    Never the installed library's version: a release of the library must not make every
+    project's `generate --check` fail. A file the run cache says was generated from the
+    same key is kept as it is, like black's output (see `make_plan`).
     """
     h = hashlib.sha256()
     for part in (header, module.docstring, module.class_name, module.schema_text, _OPTIONS):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -69,7 +69,14 @@ _IMPORT_WIDTH = 79
 
 
 class Imports:
-    """The `from x import y` lines a module needs, grouped and sorted like isort does."""
+    """The `from x import y` lines a module needs, grouped and sorted like isort does.
+
+    With `order` (the schema order of the context's names), the lines are laid out for
+    generated modules, whose diffs must merge: the schema's names come in that order and
+    one a line, as does any import of several names. Two branches that add unrelated
+    events then add lines where they added them in the YAML, never to one shared line
+    nor side by side because their names sort together.
+    """
 
     _STDLIB = frozenset(
         {
@@ -85,10 +92,11 @@ class Imports:
         }
     )
 
-    def __init__(self) -> None:
+    def __init__(self, order: Mapping[str, int] | None = None) -> None:
         self._names: dict[str, set[str]] = {}
         self._modules: set[str] = set()  # imported whole, as `_module`
         self._hidden: frozenset[str] = frozenset()
+        self._order = order
 
     def add(self, module: str, name: str) -> None:
         self._names.setdefault(module, set()).add(name)
@@ -104,7 +112,7 @@ class Imports:
 
     def hidden_by(self, attributes: Iterable[str]) -> Imports:
         """The same imports, for a class whose fields have these attribute names."""
-        view = Imports()
+        view = Imports(self._order)
         view._names, view._modules = self._names, self._modules
         view._hidden = frozenset(attributes) & QUALIFIABLE_NAMES
         return view
@@ -137,6 +145,15 @@ class Imports:
                 out.append(f"import {module} as _{module}")
                 continue
             names = sorted(self._names[module])
+            if (order := self._order) is not None:
+                if module.startswith("."):
+                    names.sort(key=lambda n: order.get(n, len(order)))
+                # A list of the schema's names may grow: one a line from its first name.
+                if len(names) > 1 or (module.startswith(".") and names[0] in order):
+                    out.append(
+                        f"from {module} import (\n" + "".join(f"    {n},\n" for n in names) + ")"
+                    )
+                    continue
             line = f"from {module} import {', '.join(names)}"
             if len(line) > _IMPORT_WIDTH:
                 # One name a line, with a trailing comma: black keeps it that way, and

@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 import jinja2
 
 from esgen._resources import data_dir
-from esgen.codegen._ir import JsonSchemaModuleIR, ModuleIR, Owner, Root
+from esgen.codegen._ir import GitAttributesIR, JsonSchemaModuleIR, ModuleIR, Owner, Root
 from esgen.codegen._pyexpr import string
 
 __all__ = ["Owner", "RenderedFile", "Root", "header_line", "render"]
@@ -26,7 +26,8 @@ class RenderedFile:
     produced from the same key, it is up to date and need not be formatted again.
     `produce` returns the unformatted text; it may be expensive (JSON Schema types).
     `preformatted` says the text already follows black's style wherever its lines fit
-    (true of esgen's own templates, and checked by the tests).
+    (true of esgen's own templates, and checked by the tests). `yields` marks a file the
+    user may have written before esgen did (a `.gitattributes`): theirs is kept.
     """
 
     path: PurePosixPath  # relative to its root folder
@@ -36,6 +37,7 @@ class RenderedFile:
     produce: Callable[[], str] = field(compare=False)
     preformatted: bool = True
     root: Root = "out"
+    yields: bool = False
 
 
 def header_line(sources: tuple[str, ...]) -> str:
@@ -91,6 +93,7 @@ def render(modules: list[ModuleIR]) -> dict[tuple[Root, PurePosixPath], Rendered
             _digest(header, text),
             _constant(text),
             root=module.root,
+            yields=isinstance(module, GitAttributesIR),
         )
     return files
 

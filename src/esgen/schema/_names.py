@@ -102,6 +102,7 @@ GENERATED_MODULE_NAMES = frozenset(
         "StrEnum",
         "TableSpec",
         "UUID",
+        "Union",
         "UpcasterScenario",
         "ValueObject",
         "date",
