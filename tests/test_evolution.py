@@ -62,7 +62,7 @@ def test_derivable_steps(
     [
         ({"a": "str"}, {"a": "str", "b": "int"}, "field 'b' (int) added without a default"),
         ({"a": "decimal"}, {"a": "int"}, "field 'a': type decimal -> int (not every old value fits)"),
-        ({"a": "int | None"}, {"a": "int"}, "field 'a': type int | None -> int (not every old value fits)"),
+        ({"a": "int | None"}, {"a": "int"}, "field 'a': type int | None -> int (not every old value fits: stored values may be null)"),
         ({"a": "str"}, {"a": {"type": "str", "max_length": 3}}, "field 'a': constraints narrowed: max_length unset -> 3"),
         ({"a": "str"}, {"a": {"type": "str", "pattern": "^x"}}, "field 'a': constraints narrowed: pattern None -> '^x'"),
     ],

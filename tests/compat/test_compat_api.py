@@ -30,6 +30,7 @@ EXPORTS = [
     "Kind",
     "LockError",
     "LockPlan",
+    "Rebuild",
     "Report",
     "Rule",
     "Side",

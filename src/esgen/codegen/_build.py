@@ -7,11 +7,12 @@ from functools import cache
 from pathlib import Path, PurePosixPath
 
 from esgen.codegen._build_read import read_side_modules
-from esgen.codegen._build_write import registrations, write_side_modules
+from esgen.codegen._build_write import registrations, upcaster_function, write_side_modules
 from esgen.codegen._ir import (
     ClassVarIR,
     EnumIR,
     FieldIR,
+    GitAttributesIR,
     JsonSchemaModuleIR,
     MethodIR,
     ModelIR,
@@ -21,6 +22,7 @@ from esgen.codegen._ir import (
     ReExportIR,
     RegistryEntryIR,
     RegistryModuleIR,
+    RenameIR,
 )
 from esgen.codegen._pyexpr import (
     Imports,
@@ -51,12 +53,16 @@ from esgen.schema import (
     snake,
 )
 
-__all__ = ["build_ir", "event_class_name", "source_name"]
+__all__ = ["build_ir", "event_class_name", "source_name", "versions_latest_first"]
 
 
 def event_class_name(event: Event, version: EventVersion) -> str:
     """The latest version keeps the plain name; older ones are `NameV<k>`."""
     return event.name if version is event.latest else f"{event.name}V{version.version}"
+
+
+def versions_latest_first(event: Event) -> list[EventVersion]:
+    return [event.latest, *(v for v in reversed(event.versions) if v is not event.latest)]
 
 
 @cache
@@ -91,6 +97,21 @@ class _ContextBuilder:
             ]
             for event in context.events
         }
+        # The context's names in the order the schema declares them, the order generated
+        # modules list and import them in (see Imports): what two branches add in
+        # different places of the YAML lands in different places of the code.
+        # Types as written, not as generated (enums first, value types in the order their
+        # defaults need): lists of them follow the YAML.
+        self.declared = sorted(
+            context.types, key=lambda t: (str(t.location.file), t.location.line, t.location.col)
+        )
+        names = [t.name for t in self.declared]
+        for aggregate in context.aggregates:
+            for event in aggregate.events:
+                names += [event_class_name(event, v) for v in versions_latest_first(event)]
+                names += [upcaster_function(step) for step in self.steps[event.name]]
+            names += [c.name for c in aggregate.commands]
+        self.order: dict[str, int] = {name: i for i, name in enumerate(dict.fromkeys(names))}
 
     def src(self, *paths: Path) -> tuple[str, ...]:
         return tuple(sorted({source_name(self.root, p) for p in paths}))
@@ -102,7 +123,7 @@ class _ContextBuilder:
         types_module = self._types_module()
         if types_module is not None:
             modules.append(types_module)
-            exports.append(ReExportIR(".types", types_module.exports))
+            exports.append(ReExportIR(".types", types_module.exports, "types"))
         modules.extend(self._json_schema_modules())
         for kind, build in (("events", self._events_module), ("commands", self._commands_module)):
             per_aggregate = [m for a in ctx.aggregates if (m := build(a)) is not None]
@@ -110,21 +131,27 @@ class _ContextBuilder:
                 continue
             modules.extend(per_aggregate)
             reexports = tuple(ReExportIR("." + m.path.stem, m.exports) for m in per_aggregate)
-            names = tuple(n for r in reexports for n in r.names)
             modules.append(
                 PackageInitIR(
                     path=self.package / kind / "__init__.py",
                     sources=self.src(*ctx.files),
                     docstring=docstring(f"The {kind} of the {ctx.name} context.", ""),
                     reexports=reexports,
-                    exports=tuple(sorted(names)),
+                    exports=tuple(n for r in reexports for n in r.names),
                 )
             )
-            exports.append(ReExportIR(f".{kind}", names))
+            # From each aggregate's module, not the package: the import of each one is a
+            # block of its own, so names added to two aggregates never meet in one.
+            exports.extend(ReExportIR(f".{kind}{r.module}", r.names, kind) for r in reexports)
         if ctx.events:
             modules.append(self._registry_module())
         modules.extend(write_side_modules(self))
         modules.extend(read_side_modules(self))
+        modules.append(
+            GitAttributesIR(
+                path=self.package / ".gitattributes", sources=self.src(*ctx.files), docstring=""
+            )
+        )
         doc = ctx.description or f"The {ctx.name} bounded context."
         modules.append(
             PackageInitIR(
@@ -132,7 +159,7 @@ class _ContextBuilder:
                 sources=self.src(*ctx.files),
                 docstring=docstring(doc, ""),
                 reexports=tuple(exports),
-                exports=tuple(sorted(n for r in exports for n in r.names)),
+                exports=tuple(n for r in exports for n in r.names),
             )
         )
         return modules
@@ -183,7 +210,7 @@ class _ContextBuilder:
         ctx = self.context
         if not ctx.types:
             return None
-        imports = Imports()
+        imports = Imports(self.order)
         imports.add("__future__", "annotations")
         classes: list[EnumIR | ModelIR] = []
         files: list[Path] = []
@@ -226,7 +253,7 @@ class _ContextBuilder:
             docstring=docstring(f"Value types and enums of the {ctx.name} context.", ""),
             imports=imports.lines(),
             classes=tuple(classes),
-            exports=tuple(sorted(t.name for t in ctx.types)),
+            exports=tuple(t.name for t in self.declared),
         )
 
     def _json_schema_modules(self) -> list[ModuleIR]:
@@ -260,13 +287,15 @@ class _ContextBuilder:
     def _events_module(self, aggregate: Aggregate) -> ModelsModuleIR | None:
         if not aggregate.events:
             return None
-        imports = Imports()
+        imports = Imports(self.order)
         imports.add("__future__", "annotations")
         imports.add("typing", "ClassVar")
         imports.add("esgen.runtime", "Event")
         classes: list[EnumIR | ModelIR] = []
         for event in aggregate.events:
-            for version in event.versions:
+            # Latest first: a new version then adds the class of the one it replaces
+            # after it, at the end of the event's lines, where the YAML gained its lines.
+            for version in versions_latest_first(event):
                 self.uses(version.fields, imports, 1)
                 classes.append(self._event_class(event, version, imports))
         return ModelsModuleIR(
@@ -277,7 +306,7 @@ class _ContextBuilder:
             ),
             imports=imports.lines(),
             classes=tuple(classes),
-            exports=tuple(sorted(c.name for c in classes)),
+            exports=tuple(c.name for c in classes),
         )
 
     def _event_class(self, event: Event, version: EventVersion, imports: Imports) -> ModelIR:
@@ -287,6 +316,10 @@ class _ContextBuilder:
                 f"Version {version.version} of {event.name}, as stored by earlier code; "
                 f"reading it yields the latest version through upcasters."
             )
+        elif event.renamed_from:
+            former = ", ".join(event.renamed_from)
+            names = "that name" if len(event.renamed_from) == 1 else "those names"
+            parts.append(f"Formerly {former}: events stored under {names} are read as this one.")
         doc = "\n\n".join(parts)
         return ModelIR(
             event_class_name(event, version),
@@ -302,7 +335,7 @@ class _ContextBuilder:
     def _commands_module(self, aggregate: Aggregate) -> ModelsModuleIR | None:
         if not aggregate.commands:
             return None
-        imports = Imports()
+        imports = Imports(self.order)
         imports.add("__future__", "annotations")
         imports.add("typing", "ClassVar")
         imports.add("esgen.runtime", "Command")
@@ -316,7 +349,7 @@ class _ContextBuilder:
             docstring=docstring(f"Commands of the {aggregate.name} aggregate.", ""),
             imports=imports.lines(),
             classes=tuple(classes),
-            exports=tuple(sorted(c.name for c in classes)),
+            exports=tuple(c.name for c in classes),
         )
 
     def _command_class(self, command: Command, imports: Imports) -> ModelIR:
@@ -331,7 +364,7 @@ class _ContextBuilder:
 
     def _registry_module(self) -> RegistryModuleIR:
         ctx = self.context
-        imports = Imports()
+        imports = Imports(self.order)
         imports.add("__future__", "annotations")
         imports.add("collections.abc", "Mapping")
         imports.add("types", "MappingProxyType")
@@ -339,12 +372,19 @@ class _ContextBuilder:
         imports.add("esgen.runtime", "Event")
         imports.add("esgen.runtime", "EventRegistry")
         entries: list[RegistryEntryIR] = []
+        renames: list[RenameIR] = []
         for aggregate in ctx.aggregates:
             for event in aggregate.events:
-                for version in event.versions:
+                for version in versions_latest_first(event):
                     name = event_class_name(event, version)
                     imports.add(f".events.{snake(aggregate.name)}", name)
-                    entries.append(RegistryEntryIR(string(event.name), version.version, name))
+                    entries.append(
+                        RegistryEntryIR(string(event.name), version.version, name, aggregate.name)
+                    )
+                renames.extend(
+                    RenameIR(string(old), string(event.name), aggregate.name)
+                    for old in event.renamed_from
+                )
         upcasters, upcaster_imports = registrations(self)
         imports.update(upcaster_imports)
         return RegistryModuleIR(
@@ -358,4 +398,5 @@ class _ContextBuilder:
             imports=imports.lines(),
             entries=tuple(entries),
             upcasters=tuple(upcasters),
+            renames=tuple(renames),
         )

@@ -21,45 +21,17 @@ from esgen.codegen._ir import (
 from esgen.codegen._pyexpr import Imports, docstring, string
 from esgen.codegen._pyexpr import comment_text as _comment
 from esgen.schema import (
-    DictType,
-    EnumType,
-    ListType,
-    NamedType,
-    NullableType,
     Projection,
     Saga,
-    ScalarKind,
-    ScalarType,
-    TypeExpr,
-    UserType,
     python_name,
+    read_model_table,
     snake,
 )
 
 if TYPE_CHECKING:
     from esgen.codegen._build import _ContextBuilder
 
-__all__ = ["column_type", "read_side_modules"]
-
-_SCALAR_COLUMNS = {
-    ScalarKind.INT: "integer",
-    ScalarKind.FLOAT: "real",
-    ScalarKind.BOOL: "boolean",
-}
-
-
-def column_type(type_: TypeExpr, types: dict[str, UserType]) -> tuple[str, bool]:
-    """(column type, nullable) for a read-model field: scalars as themselves, decimals,
-    ids and times as exact text, enums as their value, anything structured as JSON."""
-    if isinstance(type_, NullableType):
-        return column_type(type_.inner, types)[0], True
-    if isinstance(type_, ScalarType):
-        return _SCALAR_COLUMNS.get(type_.kind, "text"), False
-    if isinstance(type_, NamedType) and isinstance(types.get(type_.name), EnumType):
-        return "text", False
-    if isinstance(type_, ListType | DictType | NamedType):
-        return "json", False
-    raise TypeError(type_)  # pragma: no cover
+__all__ = ["read_side_modules"]
 
 
 def read_side_modules(b: _ContextBuilder) -> list[ModuleIR]:
@@ -138,7 +110,7 @@ def _command_imports(
 
 
 def _projection_module(b: _ContextBuilder, projection: Projection) -> ProjectionModuleIR:
-    imports = Imports()
+    imports = Imports(b.order)
     imports.add("__future__", "annotations")
     imports.add("abc", "ABC")
     imports.add("abc", "abstractmethod")
@@ -150,15 +122,15 @@ def _projection_module(b: _ContextBuilder, projection: Projection) -> Projection
     _event_imports(b, projection.consumes, imports, 1)
     b.uses(projection.fields, imports, 1)
     row_name = f"{projection.name}Row"
-    table_name = snake(projection.name)
-    columns = []
-    for f in projection.fields:
-        kind, nullable = column_type(f.type, b.types)
-        null = ", nullable=True" if nullable else ""
-        columns.append(f"Column({string(f.name)}, {string(kind)}{null})")
+    # The table compat predicts rebuilds from: one definition for both.
+    spec = read_model_table(projection, b.types.get)
+    table_name = spec.name
+    columns = [
+        f"Column({string(c.name)}, {string(c.kind)}{', nullable=True' if c.nullable else ''})"
+        for c in spec.columns
+    ]
     table = (
-        f"TableSpec({string(table_name)}, key={string(projection.key)}, "
-        f"columns=({', '.join(columns)},))"
+        f"TableSpec({string(table_name)}, key={string(spec.key)}, columns=({', '.join(columns)},))"
     )
     described = projection.description or f"The {projection.name} projection."
     row = ModelIR(
@@ -271,7 +243,7 @@ def _saga_methods(b: _ContextBuilder, saga: Saga) -> list[MethodIR]:
 
 
 def _saga_module(b: _ContextBuilder, saga: Saga) -> SagaModuleIR:
-    imports = Imports()
+    imports = Imports(b.order)
     imports.add("__future__", "annotations")
     imports.add("abc", "ABC")
     imports.add("abc", "abstractmethod")

@@ -145,7 +145,11 @@ def registrations(b: _ContextBuilder) -> tuple[list[UpcasterRegistrationIR], Imp
             for step in b.steps[event.name]:
                 name = upcaster_function(step)
                 imports.add(f".upcasters.{snake(aggregate.name)}", name)
-                entries.append(UpcasterRegistrationIR(string(event.name), step.old.version, name))
+                entries.append(
+                    UpcasterRegistrationIR(
+                        string(event.name), step.old.version, name, aggregate.name
+                    )
+                )
     return entries, imports
 
 
@@ -203,7 +207,7 @@ def _aggregate_methods(aggregate: Aggregate) -> list[MethodIR]:
 
 
 def _aggregate_module(b: _ContextBuilder, aggregate: Aggregate) -> AggregateModuleIR:
-    imports = Imports()
+    imports = Imports(b.order)
     imports.add("__future__", "annotations")
     imports.add("abc", "ABC")
     imports.add("abc", "abstractmethod")
@@ -298,7 +302,7 @@ def _upcasters_module(b: _ContextBuilder, aggregate: Aggregate) -> UpcastersModu
     steps = [s for e in aggregate.events for s in b.steps[e.name]]
     if not steps:
         return None
-    imports = Imports()
+    imports = Imports(b.order)
     imports.add("__future__", "annotations")
     imports.add("typing", "Any")
     agg_module = snake(aggregate.name)
@@ -351,7 +355,8 @@ def _upcasters_module(b: _ContextBuilder, aggregate: Aggregate) -> UpcastersModu
         imports=imports.lines(),
         derived=tuple(derived),
         manual=tuple(manual),
-        exports=tuple(sorted(upcaster_function(s) for s in steps)),
+        # In step order, one a line: a new version adds its line where its event is.
+        exports=tuple(upcaster_function(s) for s in steps),
     )
 
 
@@ -390,14 +395,14 @@ def _user_upcaster(b: _ContextBuilder, step: VersionStep) -> UserUpcasterIR:
 
 def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
     ctx = b.context
-    imports = Imports()
+    imports = Imports(b.order)
     imports.add("__future__", "annotations")
     imports.add("collections.abc", "Mapping")
     imports.add("typing", "Any")
     if ctx.commands:
         imports.add("typing", "assert_never")
-    else:
-        imports.add("esgen.runtime", "Command")
+        imports.add("typing", "Union")
+    imports.add("esgen.runtime", "Command")
     imports.add("typing", "TYPE_CHECKING")
     for name in ("Clock", "CommandResult", "Event", "EventStore", "Repository"):
         imports.add("esgen.runtime", name)
@@ -416,6 +421,7 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
                 aggregate_class=aggregate.name,
                 commands=tuple(c.name for c in aggregate.commands),
                 id_field=python_name(aggregate.id_field.name),
+                handler=f"_handle_{agg_module}",
             )
         )
     for projection in ctx.projections:
@@ -446,7 +452,9 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
         ),
         command_alias=f"{name}Command",
         commands=tuple(c.name for c in ctx.commands),
-        routes=tuple(r for r in routes if r.commands) + tuple(r for r in routes if not r.commands),
+        # In schema order, with or without commands: an aggregate's first command must
+        # not move its lines.
+        routes=tuple(routes),
         projections=tuple(p.name for p in ctx.projections),
         sagas=tuple(s.name for s in ctx.sagas),
     )
@@ -520,7 +528,7 @@ def _user_tests(b: _ContextBuilder, aggregate: Aggregate) -> UserTestsIR:
 
 def _upcaster_tests(b: _ContextBuilder) -> UpcasterTestsIR | None:
     ctx = b.context
-    imports = Imports()
+    imports = Imports(b.order)
     imports.add("__future__", "annotations")
     imports.add("hypothesis", "given")
     imports.add("hypothesis", "strategies as st")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,22 +11,31 @@ from esgen.codegen._build import build_ir
 from esgen.codegen._ir import Root
 from esgen.codegen._obligations import find_obligations
 from esgen.codegen._render import render
-from esgen.codegen._write import Plan, generated_roots, make_plan
-from esgen.schema import JsonSchemaType, load_schema_dir
+from esgen.codegen._write import Plan, Written, generated_roots, make_plan
+from esgen.schema import JsonSchemaType, SchemaError, load_schema_dir, upcast_diagnostics
 
 __all__ = ["plan_generation"]
 
 
 def plan_generation(
-    schema_dir: Path, out_dir: Path, formatter: Formatter, tests_dir: Path | None = None
+    schema_dir: Path,
+    out_dir: Path,
+    formatter: Formatter,
+    tests_dir: Path | None = None,
+    written: Mapping[Path, Sequence[Written]] | None = None,
 ) -> Plan:
     """load -> validate -> IR -> render -> format -> plan; writes nothing.
 
     Package code goes to `out_dir`, test modules to `tests_dir` (default: a `tests`
-    folder beside `out_dir`). Raises SchemaError with every diagnostic when the schema
+    folder beside `out_dir`). `written` is the run cache's record of what esgen wrote
+    before (see `make_plan`). Raises SchemaError with every diagnostic when the schema
     is invalid.
     """
     schema = load_schema_dir(schema_dir)
+    # The steps `esgen compat` would refuse (ES201-ES204): generating a derived upcaster
+    # for them would lose stored values, or scaffold one the schema never asked for.
+    if problems := upcast_diagnostics(schema):
+        raise SchemaError(problems)
     folders: dict[Root, Path] = {"out": out_dir, "tests": tests_dir or out_dir.parent / "tests"}
     modules = build_ir(schema)
     rendered = {folders[root] / path: f for (root, path), f in render(modules).items()}
@@ -34,7 +44,7 @@ def plan_generation(
         *(r for folder in folders.values() for r in generated_roots(folder)),
     ]
     # Headers name schema files as <schema folder>/<file>: see `source_name`.
-    plan = make_plan(rendered, out_dir, formatter, roots, schema_dir.resolve().name)
+    plan = make_plan(rendered, out_dir, formatter, roots, schema_dir.resolve().name, written)
     inputs = tuple(
         t.schema_path for c in schema.contexts for t in c.types if isinstance(t, JsonSchemaType)
     )

@@ -18,6 +18,7 @@ __all__ = [
     "DerivedUpcasterIR",
     "EnumIR",
     "FieldIR",
+    "GitAttributesIR",
     "JsonSchemaModuleIR",
     "ManualUpcasterIR",
     "MappingEntryIR",
@@ -31,6 +32,7 @@ __all__ = [
     "ReExportIR",
     "RegistryEntryIR",
     "RegistryModuleIR",
+    "RenameIR",
     "Root",
     "RouteIR",
     "SagaModuleIR",
@@ -84,6 +86,7 @@ class EnumIR:
 class ReExportIR:
     module: str  # relative, e.g. ".events"
     names: tuple[str, ...]
+    section: str = ""  # what kind of names, where a package re-exports several kinds
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,7 @@ class RegistryEntryIR:
     event_type: str  # a string literal
     version: int
     class_name: str
+    aggregate: str = ""  # the aggregate the event belongs to, heading its lines
 
 
 Owner = Literal["generated", "user"]
@@ -133,6 +137,16 @@ class UpcasterRegistrationIR:
     event_type: str  # a string literal
     from_version: int
     function: str
+    aggregate: str = ""  # the aggregate the event belongs to, heading its lines
+
+
+@dataclass(frozen=True, slots=True)
+class RenameIR:
+    """A former name of an event type, whose stored events the current type reads."""
+
+    old_type: str  # a string literal
+    event_type: str  # a string literal
+    aggregate: str = ""  # the aggregate the event belongs to, heading its lines
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,6 +154,7 @@ class RegistryModuleIR(ModuleIR):
     template: ClassVar[str] = "generated/registry.py.jinja"
     entries: tuple[RegistryEntryIR, ...]
     upcasters: tuple[UpcasterRegistrationIR, ...]
+    renames: tuple[RenameIR, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +223,7 @@ class RouteIR:
     aggregate_class: str
     commands: tuple[str, ...]
     id_field: str
+    handler: str = ""  # the service's private method that runs a command on it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -282,6 +298,18 @@ class SagaModuleIR(ModuleIR):
     send_methods: tuple[SendMethodIR, ...]
     methods: tuple[MethodIR, ...]
     exports: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GitAttributesIR(ModuleIR):
+    """The package's `.gitattributes`: generated files folded in review, `domain/` not.
+
+    The same text for every context, so that it never shows up in a diff; every
+    user-owned file of a package lies under `domain/`. A `.gitattributes` the user wrote
+    there is kept as it is.
+    """
+
+    template: ClassVar[str] = "generated/gitattributes.jinja"
 
 
 # -- scaffolds: created once, then the user's -----------------------------------------

@@ -5,7 +5,7 @@ lock file) and reports every breaking change, each found by one rule with an ID;
 lock` records the published versions. See docs/compat.md.
 """
 
-from esgen.compat._check import RULES, EventSummary, Report, check, find_rule
+from esgen.compat._check import RULES, EventSummary, Rebuild, Report, check, find_rule
 from esgen.compat._errors import CompatError, GitError, LockError
 from esgen.compat._findings import Category, Finding, Hit, Kind
 from esgen.compat._format import FORMATS, JSON_FORMAT, render, rules_table
@@ -31,6 +31,7 @@ __all__ = [
     "Kind",
     "LockError",
     "LockPlan",
+    "Rebuild",
     "Report",
     "Rule",
     "Side",

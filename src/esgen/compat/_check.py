@@ -1,4 +1,5 @@
-"""Run every rule over a comparison and summarise each event whose schema changed."""
+"""Run every rule over a comparison, summarise each event whose schema changed, and list
+the projections to rebuild after the deploy."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 from esgen.compat import _rules_consumers, _rules_evolution, _rules_source, _rules_storage
-from esgen.compat._compare import Comparison, EventPair, Step, version_record
+from esgen.compat._compare import Comparison, EventPair, Step, stored_names, version_record
 from esgen.compat._errors import CompatError
 from esgen.compat._findings import Finding, Kind, Severity
 from esgen.compat._fits import misfits
 from esgen.compat._rule import Rule
+from esgen.compat._rules_consumers import Rebuild, plan_rebuilds
+from esgen.compat._rules_storage import growth, widened_in_place
 from esgen.compat._sides import Side
 
-__all__ = ["RULES", "EventSummary", "Report", "check", "find_rule", "parse_ignore"]
+__all__ = ["RULES", "EventSummary", "Rebuild", "Report", "check", "find_rule", "parse_ignore"]
 
 RULES: tuple[Rule, ...] = (
     *_rules_storage.RULES,
@@ -46,6 +49,7 @@ class Report:
     new: Side
     findings: tuple[Finding, ...]
     events: tuple[EventSummary, ...]
+    rebuilds: tuple[Rebuild, ...] = ()  # projections to rebuild after the deploy
 
     @property
     def errors(self) -> int:
@@ -97,7 +101,13 @@ def check(old: Side, new: Side, ignore: Collection[str] = ()) -> Report:
         (f for rule in RULES for f in rule.run(comparison) if not _ignored(f, skip)),
         key=Finding.sort_key,
     )
-    return Report(old, new, tuple(findings), tuple(_summaries(comparison, findings)))
+    return Report(
+        old,
+        new,
+        tuple(findings),
+        tuple(_summaries(comparison, findings)),
+        tuple(plan_rebuilds(comparison, findings)),
+    )
 
 
 def _step_note(step: Step) -> str:
@@ -107,6 +117,10 @@ def _step_note(step: Step) -> str:
     if step.mode in ("backward", "full"):
         if analysis.new.upcast == "manual":
             notes.append(f"hand-written upcaster from v{step.number - 1} (upcast: manual)")
+        elif analysis.derivable and analysis.problems():
+            notes.append(
+                f"the upcaster from v{step.number - 1} esgen would derive loses stored values"
+            )
         elif analysis.derivable:
             notes.append(f"upcaster from v{step.number - 1} derived from the schema")
         else:
@@ -138,18 +152,26 @@ def _summary(c: Comparison, pair: EventPair, findings: list[Finding]) -> EventSu
     elif pair.new is None:
         changes.append("deleted")
     else:
+        if pair.renamed:
+            changes.append(f"renamed from {pair.old.name}")
         if pair.old.aggregate != pair.new.aggregate:
             changes.append(f"moved from aggregate {pair.old.aggregate} to {pair.new.aggregate}")
         if pair.old.compatibility != pair.new.compatibility:
             changes.append(f"compatibility {pair.old.compatibility} -> {pair.new.compatibility}")
         changes.extend(f"v{n} deleted" for n in old_versions if n not in new_versions)
-        for p, old, _ in c.changed_versions:
-            if p is pair:
+        for p, old, new in c.changed_versions:
+            if p is pair and widened_in_place(p, old, new):
+                grown = "; ".join(growth(p, old, new))
+                changes.append(
+                    f"v{old.version} grew in place, every stored event still reads: {grown}"
+                )
+            elif p is pair:
                 fields = sorted(
                     {f.hit.field for f in mine if f.hit.version == old.version and f.hit.field}
                 )
                 where = f": {', '.join(fields)}" if fields else ""
                 changes.append(f"v{old.version} changed in place{where}")
+    changes.extend(_rename_notes(c, pair))
     changes.extend(_step_note(step) for step in c.steps if step.pair is pair)
     if not changes:
         return None
@@ -173,6 +195,24 @@ def _summary(c: Comparison, pair: EventPair, findings: list[Finding]) -> EventSu
         tuple(changes),
         verdict,
     )
+
+
+def _rename_notes(c: Comparison, pair: EventPair) -> list[str]:
+    """Which stored type names the event reads now and did not, or read and does not."""
+    if pair.new is None:
+        return []
+    merged = [m.name for reader, m in c.absorbed if reader is pair]
+    before = stored_names(pair.old) if pair.old else ()
+    now = stored_names(pair.new)
+    return [
+        *(f"also reads the stored events of {name}" for name in merged),
+        *(
+            f"also reads events stored as {name}"
+            for name in pair.new.renamed_from
+            if name not in before and name not in merged
+        ),
+        *(f"no longer reads events stored as {name}" for name in before if name not in now),
+    ]
 
 
 def _summaries(c: Comparison, findings: list[Finding]) -> list[EventSummary]:

@@ -1,5 +1,10 @@
 """The two sides lined up: which contexts, events, commands and read models match by name,
-and which version steps are new. Rules read this and never pair things up themselves."""
+and which version steps are new. Rules read this and never pair things up themselves.
+
+An event that declares `renamed_from` is paired with the published event it names: one
+event type under two names, whose stored events keep the old one. Its versions are then
+compared as any event's are.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Generic, TypeVar
 
-from esgen.compat._shapes import Record, fingerprint, record_of
+from esgen.compat._shapes import Record, record_of
 from esgen.compat._sides import Side
 from esgen.schema import (
     Command,
@@ -26,7 +31,15 @@ from esgen.schema import (
     named_types,
 )
 
-__all__ = ["Comparison", "EventPair", "Pair", "Step", "locate", "version_record"]
+__all__ = [
+    "Comparison",
+    "EventPair",
+    "Pair",
+    "Step",
+    "locate",
+    "stored_names",
+    "version_record",
+]
 
 T = TypeVar("T", Event, Command, Projection, Saga)
 
@@ -55,6 +68,11 @@ class Pair(Generic[T]):
 
 
 class EventPair(Pair[Event]):
+    @property
+    def renamed(self) -> bool:
+        """The new side continues the old event under another name (`renamed_from`)."""
+        return self.old is not None and self.new is not None and self.old.name != self.new.name
+
     def old_version(self, number: int) -> EventVersion | None:
         return _version(self.old, number)
 
@@ -65,6 +83,11 @@ class EventPair(Pair[Event]):
     def published(self) -> tuple[int, ...]:
         """The versions the other side already had: stored events of them may exist."""
         return tuple(v.version for v in self.old.versions) if self.old else ()
+
+
+def stored_names(event: Event) -> tuple[str, ...]:
+    """Every type name stored events of `event` may carry: its own and its former ones."""
+    return (event.name, *event.renamed_from)
 
 
 def _version(event: Event | None, number: int) -> EventVersion | None:
@@ -135,8 +158,40 @@ class Comparison:
         return pairs
 
     @cached_property
+    def _lined_up(self) -> tuple[list[EventPair], list[tuple[EventPair, Event]]]:
+        pairs: list[EventPair] = []
+        absorbed: list[tuple[EventPair, Event]] = []
+        for context, old_ctx, new_ctx in self.contexts:
+            old = {e.name: e for e in (old_ctx.events if old_ctx else ())}
+            new = {e.name: e for e in (new_ctx.events if new_ctx else ())}
+            partners = _renames(old, new)
+            # Published events that a new event names in `renamed_from` besides its partner:
+            # two event types read as one. They are not deleted; ES108 checks the merge.
+            merged = {
+                former: name
+                for name, event in new.items()
+                for former in event.renamed_from
+                if former in old and former not in new and partners.get(name) != former
+            }
+            gone = old.keys() - new.keys() - set(partners.values()) - merged.keys()
+            for name in sorted(new.keys() | gone):
+                old_event = old.get(partners.get(name, name))
+                pairs.append(EventPair(context, name, old_event, new.get(name), old_ctx, new_ctx))
+            by_name = {p.name: p for p in pairs if p.context == context}
+            absorbed.extend((by_name[reader], old[former]) for former, reader in merged.items())
+        absorbed.sort(key=lambda item: (item[0].context, item[0].name, item[1].name))
+        return pairs, absorbed
+
+    @cached_property
     def events(self) -> list[EventPair]:
-        return [p for p in self._pairs("events", EventPair) if isinstance(p, EventPair)]
+        return self._lined_up[0]
+
+    @property
+    def absorbed(self) -> list[tuple[EventPair, Event]]:
+        """(reader, published event) where a new event also names, in `renamed_from`, a
+        published event other than the one it continues: both types' stored events are
+        read as the reader."""
+        return self._lined_up[1]
 
     @cached_property
     def commands(self) -> list[Pair[Command]]:
@@ -151,7 +206,11 @@ class Comparison:
         return self._pairs("sagas", Pair[Saga])
 
     def event(self, context: str, name: str) -> EventPair | None:
-        return next((p for p in self.events if (p.context, p.name) == (context, name)), None)
+        """The pair of the event called `name` on either side; a renamed event is also
+        found by its old name."""
+        here = [p for p in self.events if p.context == context]
+        by_name = next((p for p in here if p.name == name), None)
+        return by_name or next((p for p in here if p.old is not None and p.old.name == name), None)
 
     @cached_property
     def steps(self) -> list[Step]:
@@ -175,6 +234,25 @@ class Comparison:
         return steps
 
     @cached_property
+    def all_steps(self) -> list[Step]:
+        """Every version step of the schema, published or not: the rule for what a derived
+        upcaster may do (ES201-ES204) holds for each, as `esgen generate` applies it."""
+        published = {(s.pair.context, s.pair.name, s.number): s for s in self.steps}
+        steps: list[Step] = []
+        for pair in self.events:
+            if pair.new is None or pair.new_ctx is None:
+                continue
+            for old, new in zip(pair.new.versions, pair.new.versions[1:], strict=False):
+                known = published.get((pair.context, pair.name, new.version))
+                if known is not None:
+                    steps.append(known)
+                    continue
+                analysis = analyse_step(pair.name, old, new, pair.new_ctx.user_type)
+                mode = _stricter(pair) if pair.old is not None else pair.new.compatibility
+                steps.append(Step(pair, analysis, mode))
+        return steps
+
+    @cached_property
     def changed_versions(self) -> list[tuple[EventPair, EventVersion, EventVersion]]:
         """Published versions whose shape differs on the two sides."""
         changed = []
@@ -185,10 +263,40 @@ class Comparison:
                 new = pair.new_version(old.version)
                 if new is None:
                     continue
-                before = fingerprint(version_record(old, pair.old_ctx))
-                if before != fingerprint(version_record(new, pair.new_ctx)):
+                # Shapes compare without names (value types, enums, trees renamed).
+                if version_record(old, pair.old_ctx) != version_record(new, pair.new_ctx):
                     changed.append((pair, old, new))
         return changed
+
+
+def _renames(old: dict[str, Event], new: dict[str, Event]) -> dict[str, str]:
+    """New event name -> the published event it continues under another name.
+
+    A new event continues the published one it names in `renamed_from`; failing that, one
+    it shares a former name with (a second rename that left out the middle name: ES109
+    says which stored name is no longer read). Only events whose name is on one side
+    alone take part, and each published event is continued once.
+    """
+    free = {name: event for name, event in old.items() if name not in new}
+    partners: dict[str, str] = {}
+    fresh = sorted(new.keys() - old.keys())
+    for name in fresh:
+        direct = next((f for f in new[name].renamed_from if f in free), None)
+        if direct is not None:
+            partners[name] = direct
+            del free[direct]
+    # An event some new event names is that event's to read (as a partner or a merge).
+    named = {former for event in new.values() for former in event.renamed_from}
+    for name in fresh:
+        formers = set(new[name].renamed_from)
+        shared = next(
+            (o for o in sorted(free) if o not in named and formers & set(free[o].renamed_from)),
+            None,
+        )
+        if name not in partners and shared is not None:
+            partners[name] = shared
+            del free[shared]
+    return partners
 
 
 _GUARANTEES: dict[Compatibility, frozenset[str]] = {

@@ -23,9 +23,10 @@ from esgen.compat._shapes import (
     Scalar,
     SeqOf,
     Shape,
+    Slot,
     constraints_text,
 )
-from esgen.schema import constraints_narrowed
+from esgen.schema import constraints_narrowed, values_refused
 
 __all__ = ["Misfit", "MisfitKind", "describe", "misfits"]
 
@@ -73,8 +74,8 @@ def describe(shape: Shape) -> str:
             return f"{describe(inner)} | None"
         case Choice() | Opaque() | Record():
             return shape.name
-        case Cycle(name):
-            return name
+        case Cycle():
+            return shape.name
     raise AssertionError(shape)  # pragma: no cover
 
 
@@ -90,8 +91,11 @@ def _record(data: Record, reader: Record, path: tuple[str, ...], roles: _Roles) 
             yield Misfit(
                 MisfitKind.MISSING, at, f"field {want.name!r} no longer has a default", "optional"
             )
-        yield from _value(have.shape, want.shape, at, roles)
-        narrowed = constraints_narrowed(have.constraints, want.constraints)
+        found = list(_value(have.shape, want.shape, at, roles))
+        yield from found
+        if any(m.kind is MisfitKind.TYPE and m.path == at for m in found):
+            continue  # constraints of another type would only repeat the type change
+        narrowed = _narrowed(have, want)
         if narrowed:
             yield Misfit(
                 MisfitKind.CONSTRAINT,
@@ -104,6 +108,19 @@ def _record(data: Record, reader: Record, path: tuple[str, ...], roles: _Roles) 
         for have in data.slots:
             if reader.slot(have.name) is None:
                 yield Misfit(MisfitKind.UNKNOWN, (*path, have.name), f"field {have.name!r} unknown")
+
+
+def _narrowed(have: Slot, want: Slot) -> list[str]:
+    """Constraints of the reader some value of the data may break. An enum read as a str
+    has no constraints of its own: its values are checked one by one."""
+    data, reader = _bare(have.shape), _bare(want.shape)
+    if isinstance(data, Choice) and isinstance(reader, Scalar):
+        return values_refused(data.values, want.constraints)
+    return constraints_narrowed(have.constraints, want.constraints)
+
+
+def _bare(shape: Shape) -> Shape:
+    return shape.inner if isinstance(shape, Nullable) else shape
 
 
 def _value(data: Shape, reader: Shape, path: tuple[str, ...], roles: _Roles) -> Iterator[Misfit]:
@@ -127,6 +144,8 @@ def _value(data: Shape, reader: Shape, path: tuple[str, ...], roles: _Roles) -> 
     match data, reader:
         case Scalar(old), Scalar(new) if (old, new) in _PROMOTIONS:
             return
+        case Choice(), Scalar("str"):
+            return  # an enum is stored as its value's text
         case SeqOf(old), SeqOf(new):
             yield from _value(old, new, path, roles)
         case MapOf(old), MapOf(new):
@@ -144,7 +163,7 @@ def _value(data: Shape, reader: Shape, path: tuple[str, ...], roles: _Roles) -> 
                     shown,
                     reader.name,
                 )
-        case Cycle(old), Cycle(new) if old == new:
+        case Cycle(), Cycle() if data.up == reader.up:
             return
         case Opaque(), Opaque():
             yield Misfit(

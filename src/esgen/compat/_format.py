@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from esgen.compat._check import RULES, EventSummary, Report
+from esgen.compat._check import RULES, EventSummary, Rebuild, Report
 from esgen.compat._findings import Finding, Severity
 from esgen.compat._sides import Side
 from esgen.schema import Location
@@ -38,6 +38,10 @@ def _counts(report: Report) -> str:
 
 
 def _headline(report: Report) -> str:
+    return _verdict(report) + _rebuild_note(report)
+
+
+def _verdict(report: Report) -> str:
     against = report.old.label
     changed = len(report.events)
     if report.errors or report.warnings:
@@ -45,6 +49,23 @@ def _headline(report: Report) -> str:
     if changed:
         return f"compatible with {against} ({changed} event(s) changed, all safe)"
     return f"compatible with {against} (no event changed)"
+
+
+def _rebuild_note(report: Report) -> str:
+    """A rebuild is a deploy step: the one line a CI log shows must name it."""
+    if not report.rebuilds:
+        return ""
+    names = ", ".join(f"{r.context}.{r.projection}" for r in report.rebuilds)
+    return f"; rebuild after deploying: {names}"
+
+
+_STORE = "STORE: the event store's SQLite file or postgresql:// DSN"
+
+
+def _rebuild_when(r: Rebuild) -> str:
+    if r.enforced:
+        return "catch-up refuses it until it is rebuilt"
+    return "the runtime does not ask for this rebuild"
 
 
 # -- text ------------------------------------------------------------------------------------
@@ -69,6 +90,14 @@ def _text(report: Report) -> str:
             versions = f"{_versions(s.old_versions)} -> {_versions(s.new_versions)}"
             lines.append(f"  {s.verdict:8} {s.context}.{s.event} ({s.mode}, {versions})")
             lines.extend(f"           {change}" for change in s.changes)
+    if report.rebuilds:
+        if lines:
+            lines.append("")
+        lines.append(f"projections to rebuild after deploying ({_STORE}):")
+        for r in report.rebuilds:
+            lines.append(f"  {r.context}.{r.projection}: {r.command}")
+            lines.extend(f"           {reason}" for reason in r.reasons)
+            lines.append(f"           ({_rebuild_when(r)})")
     if lines:
         lines.append("")
     lines.append(f"esgen compat: {_headline(report)}")
@@ -116,6 +145,17 @@ def _summary_json(s: EventSummary) -> dict[str, Any]:
     }
 
 
+def _rebuild_json(r: Rebuild) -> dict[str, Any]:
+    return {
+        "context": r.context,
+        "projection": r.projection,
+        "name": r.name,
+        "command": r.command,
+        "enforced": r.enforced,
+        "reasons": list(r.reasons),
+    }
+
+
 def _json(report: Report) -> str:
     data = {
         "format": JSON_FORMAT,
@@ -126,6 +166,7 @@ def _json(report: Report) -> str:
         "warnings": report.warnings,
         "findings": [_finding_json(report, f) for f in report.findings],
         "events": [_summary_json(s) for s in report.events],
+        "rebuilds": [_rebuild_json(r) for r in report.rebuilds],
     }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
@@ -191,6 +232,19 @@ def _markdown(report: Report) -> str:
             out.append(
                 f"| `{s.context}.{s.event}` | {versions} | {s.mode} | {changes} "
                 f"| {verdicts[s.verdict]} |"
+            )
+        out.append("")
+    if report.rebuilds:
+        out += [
+            f"Projections to rebuild after deploying ({_cell(_STORE)}):",
+            "",
+            "| Projection | Command | Why | Runtime |",
+            "| --- | --- | --- | --- |",
+        ]
+        for r in report.rebuilds:
+            why = "<br>".join(_cell(reason) for reason in r.reasons)
+            out.append(
+                f"| `{r.context}.{r.projection}` | `{r.command}` | {why} | {_rebuild_when(r)} |"
             )
         out.append("")
     if report.findings:

@@ -194,6 +194,8 @@ def _context(ctx: Context, lock_dir: Path, schemas: dict[str, str]) -> dict[str,
             spec: dict[str, Any] = {}
             if event.compatibility != ctx.compatibility:
                 spec["compatibility"] = event.compatibility
+            if event.renamed_from:  # the stored names a later rename must keep reading
+                spec["renamed_from"] = _FlowList(sorted(event.renamed_from))
             versions: dict[int, Any] = {}
             for v in event.versions:
                 versions[v.version] = {"fields": _fields(v.fields, ctx)}

@@ -3,17 +3,30 @@
 Read models are rebuilt by replaying every stored event from the start, and sagas find
 their running instances again by a correlation field. Deleting an event (or a version of
 it) that they consumed changes what a replay gives, even when the schema itself validates.
+
+A read model whose table, stored rows or consumed events changed must be rebuilt after the
+deploy (ES404 to ES406). That is a deploy step, not a loss, so these are warnings; the
+report lists each projection with the exact command. The runtime refuses to catch up a
+projection whose table changed (ES404); this module predicts that answer with the
+runtime's own fingerprint of the table, from the table esgen generates, so the two agree.
+The other two changes the runtime cannot see, which is why compat must say them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-from esgen.compat._compare import Comparison
-from esgen.compat._findings import Category, Hit, Kind
+from esgen.compat._compare import Comparison, Pair, locate
+from esgen.compat._findings import Category, Finding, Hit, Kind, Severity
+from esgen.compat._fits import Misfit, MisfitKind, misfits
 from esgen.compat._rule import Rule, rule
+from esgen.compat._rules_source import reads_as_text
+from esgen.compat._shapes import record_of
+from esgen.runtime import Column, TableSpec
+from esgen.schema import Projection, ReadModelTable, read_model_table
 
-__all__ = ["RULES"]
+__all__ = ["RULES", "Rebuild", "plan_rebuilds", "rebuild_command", "table_layout"]
 
 
 def _gone(c: Comparison, context: str, event: str) -> Iterator[str]:
@@ -103,8 +116,253 @@ def saga_correlation_same(c: Comparison) -> Iterator[Hit]:
             )
 
 
+# -- rebuilds ----------------------------------------------------------------------------
+
+
+def table_layout(table: ReadModelTable) -> str:
+    """The fingerprint the runtime stores with each generation of a read model's table and
+    compares with the running code's before catching up: computed by the runtime itself."""
+    columns = tuple(Column(c.name, c.kind, c.nullable) for c in table.columns)
+    return TableSpec(table.name, table.key, columns).layout
+
+
+def rebuild_command(context: str, table: str) -> str:
+    """What to run after the deploy; STORE is the event store's SQLite file or DSN."""
+    return f"esgen projections rebuild {table} --context {context} --store STORE"
+
+
+def _tables(c: Comparison, pair: Pair[Projection]) -> tuple[ReadModelTable, ReadModelTable]:
+    assert pair.old is not None and pair.new is not None
+    assert pair.old_ctx is not None and pair.new_ctx is not None
+    old = read_model_table(pair.old, pair.old_ctx.user_type)
+    new = read_model_table(pair.new, pair.new_ctx.user_type)
+    if c.old.kind == "lock":
+        # The lock lists fields by name, not in the order the table was created with; the
+        # order alone cannot be checked against it, so assume the current one.
+        place = {col.name: i for i, col in enumerate(new.columns)}
+        ordered = sorted(old.columns, key=lambda col: place.get(col.name, len(place)))
+        old = ReadModelTable(old.name, old.key, tuple(ordered))
+    return old, new
+
+
+def _table_changes(old: ReadModelTable, new: ReadModelTable) -> list[str]:
+    """What differs between two tables, for people; the verdict is the layout's."""
+    changes: list[str] = []
+    if old.key != new.key:
+        changes.append(f"keyed by {new.key!r} instead of {old.key!r}")
+    before = {col.name: col for col in old.columns}
+    after = {col.name: col for col in new.columns}
+    changes += [f"column {n!r} added" for n in after if n not in before]
+    changes += [f"column {n!r} removed" for n in before if n not in after]
+    for name, col in after.items():
+        was = before.get(name)
+        if was is None:
+            continue
+        if was.kind != col.kind:
+            changes.append(f"column {name!r} stored as {col.kind} instead of {was.kind}")
+        if was.nullable != col.nullable:
+            changes.append(f"column {name!r} {'may now be' if col.nullable else 'no longer'} null")
+    if [n for n in before if n in after] != [n for n in after if n in before]:
+        changes.append("columns in another order")
+    return changes
+
+
+@dataclass(frozen=True, slots=True)
+class _Rebuild:
+    """One reason to rebuild, before it becomes a finding: the hit and a short note."""
+
+    rule: str
+    hit: Hit
+    note: str  # for the list of projections to rebuild: "column 'opened_at' added"
+    table: str  # the projection's name at run time
+
+
+def _hit(pair: Pair[Projection], table: str, message: str, field: tuple[str, ...] = ()) -> Hit:
+    assert pair.old is not None and pair.new is not None
+    assert pair.old_ctx is not None and pair.new_ctx is not None
+    return Hit(
+        pair.context,
+        Kind.PROJECTION,
+        pair.name,
+        message,
+        f"after deploying, run `{rebuild_command(pair.context, table)}`: readers keep the "
+        "current rows until the rebuilt table replaces them in one commit",
+        (locate(pair.old.fields, field, pair.old_ctx) if field else None) or pair.old.location,
+        (locate(pair.new.fields, field, pair.new_ctx) if field else None) or pair.new.location,
+        field=".".join(field) or None,
+        severity=Severity.WARNING,
+    )
+
+
+def _stored_row_misfits(pair: Pair[Projection]) -> Iterator[tuple[Misfit, str, str]]:
+    """Why rows stored under the old shape may not read as the new row, and nested fields
+    they lack: (misfit, message, note for the list of rebuilds)."""
+    assert pair.old is not None and pair.new is not None
+    assert pair.old_ctx is not None and pair.new_ctx is not None
+    old = record_of(pair.old.fields, pair.old_ctx.user_type, pair.name)
+    new = record_of(pair.new.fields, pair.new_ctx.user_type, pair.name)
+    seen: set[tuple[str, ...]] = set()
+    # Rows are stored as JSON-mode values and row types forbid unknown fields.
+    for m in misfits(old, new, tolerant=False, may_omit=False):
+        if reads_as_text(m):
+            continue
+        seen.add(m.path)
+        yield (
+            m,
+            f"rows stored before may not read as the new row ({m.detail})",
+            f"{'.'.join(m.path)}: stored rows may not read as the new row ({m.detail})",
+        )
+    for m in misfits(new, old, tolerant=False, may_omit=False):
+        if m.kind is MisfitKind.UNKNOWN and m.path not in seen:
+            dotted = ".".join(m.path)
+            yield (
+                m,
+                f"rows stored before have no {dotted!r}: they read as its default",
+                f"{dotted}: stored rows have none, and read as its default",
+            )
+
+
+def _consumed_changes(c: Comparison, pair: Pair[Projection]) -> tuple[list[str], list[str]]:
+    """(events consumed now whose stored events the rows never saw, events no longer
+    consumed whose stored events the rows still reflect); renamed events are the same."""
+    assert pair.old is not None and pair.new is not None
+    successors: set[str] = set()
+    dropped: list[str] = []
+    for name in pair.old.consumes:
+        event = c.event(pair.context, name)
+        if event is None or event.new is None:
+            continue  # deleted: ES401
+        successors.add(event.new.name)
+        if event.new.name not in pair.new.consumes:
+            dropped.append(event.new.name)
+    added = []
+    for name in pair.new.consumes:
+        event = c.event(pair.context, name)
+        if name not in successors and event is not None and event.old is not None:
+            added.append(name)  # only events that were stored before can be missing
+    return added, dropped
+
+
+def _rebuilds(c: Comparison) -> Iterator[_Rebuild]:
+    for pair in c.projections:
+        if pair.old is None or pair.new is None:
+            continue
+        old, new = _tables(c, pair)
+        if table_layout(old) != table_layout(new):
+            changes = _table_changes(old, new) or ["its layout"]
+            note = "; ".join(changes)
+            yield _Rebuild(
+                "ES404",
+                _hit(
+                    pair,
+                    new.name,
+                    f"its table changed ({note}): after the deploy, `esgen projections "
+                    "catch-up` leaves it behind and exits 1 until it is rebuilt",
+                ),
+                f"table: {note}",
+                new.name,
+            )
+            continue  # the rebuild the runtime asks for also covers the rest
+        for m, why, note in _stored_row_misfits(pair):
+            yield _Rebuild(
+                "ES405",
+                _hit(
+                    pair,
+                    new.name,
+                    f"{why}; the runtime does not ask for a rebuild, as the table's columns "
+                    "are the same",
+                    m.path,
+                ),
+                note,
+                new.name,
+            )
+        added, dropped = _consumed_changes(c, pair)
+        parts, notes = [], []
+        if added:
+            parts.append(
+                f"now consumes {', '.join(added)}, whose events stored before were never "
+                "applied to its rows"
+            )
+            notes.append(f"now consumes {', '.join(added)}")
+        if dropped:
+            parts.append(
+                f"no longer consumes {', '.join(dropped)}, whose stored events its rows "
+                "still reflect"
+            )
+            notes.append(f"no longer consumes {', '.join(dropped)}")
+        if parts:
+            message = "; ".join(parts) + "; the runtime does not ask for a rebuild"
+            yield _Rebuild("ES406", _hit(pair, new.name, message), "; ".join(notes), new.name)
+
+
+@rule(
+    "ES404",
+    "PROJECTION_TABLE_SAME",
+    Category.CONSUMERS,
+    "a read model keeps its table's key and columns, or is rebuilt after the deploy "
+    "(catch-up refuses it until then)",
+)
+def projection_table_same(c: Comparison) -> Iterator[Hit]:
+    yield from (r.hit for r in _rebuilds(c) if r.rule == "ES404")
+
+
+@rule(
+    "ES405",
+    "PROJECTION_STORED_ROWS_FIT",
+    Category.CONSUMERS,
+    "rows a read model stored still read as its new row type, or it is rebuilt after the deploy",
+)
+def projection_stored_rows_fit(c: Comparison) -> Iterator[Hit]:
+    yield from (r.hit for r in _rebuilds(c) if r.rule == "ES405")
+
+
+@rule(
+    "ES406",
+    "PROJECTION_CONSUMES_SAME",
+    Category.CONSUMERS,
+    "a read model consumes the same stored events, or it is rebuilt after the deploy",
+)
+def projection_consumes_same(c: Comparison) -> Iterator[Hit]:
+    yield from (r.hit for r in _rebuilds(c) if r.rule == "ES406")
+
+
+@dataclass(frozen=True)
+class Rebuild:
+    """A projection to rebuild after the deploy, and why."""
+
+    context: str
+    projection: str
+    name: str  # its name at run time, which `esgen projections rebuild` takes
+    command: str
+    enforced: bool  # the runtime refuses to catch it up until it is rebuilt (ES404)
+    reasons: tuple[str, ...]
+
+
+def plan_rebuilds(c: Comparison, findings: list[Finding]) -> list[Rebuild]:
+    """The projections to rebuild, from the findings that were not ignored."""
+    kept = {(f.rule, f.hit) for f in findings}
+    by_projection: dict[tuple[str, str], list[_Rebuild]] = {}
+    for r in _rebuilds(c):
+        if (r.rule, r.hit) in kept:
+            by_projection.setdefault((r.hit.context, r.hit.name), []).append(r)
+    return [
+        Rebuild(
+            context,
+            name,
+            found[0].table,
+            rebuild_command(context, found[0].table),
+            any(r.rule == "ES404" for r in found),
+            tuple(r.note for r in found),
+        )
+        for (context, name), found in by_projection.items()
+    ]
+
+
 RULES: tuple[Rule, ...] = (
     projection_consumes_existing,
     saga_handles_existing,
     saga_correlation_same,
+    projection_table_same,
+    projection_stored_rows_fit,
+    projection_consumes_same,
 )

@@ -17,10 +17,10 @@ from esgen.compat._compare import Comparison, Step, locate, version_record
 from esgen.compat._findings import Category, Hit, Kind, Severity
 from esgen.compat._fits import Misfit, MisfitKind, misfits
 from esgen.compat._rule import Rule, rule
-from esgen.compat._shapes import type_text
-from esgen.schema import ChangeKind, FieldChange, Location
+from esgen.compat._rules_storage import rename_at, widened_in_place
+from esgen.schema import Location
 
-__all__ = ["RULES", "suspected_renames"]
+__all__ = ["RULES"]
 
 
 def _backward(step: Step) -> bool:
@@ -38,27 +38,6 @@ def _previous(c: Comparison, step: Step, path: tuple[str, ...] = ()) -> Location
     if before is None or step.pair.old_ctx is None:
         return None
     return locate(before.fields, path, step.pair.old_ctx) or before.location
-
-
-def suspected_renames(step: Step) -> list[tuple[FieldChange, FieldChange]]:
-    """(removed, added) pairs of one type in one step: a rename without `renamed_from`.
-
-    Only exact type matches, and never an optional field: that says "may be absent",
-    which is not how a rename reads.
-    """
-    lookup = step.ctx.user_type
-    removed = [ch for ch in step.analysis.changes if ch.kind is ChangeKind.REMOVED and ch.old]
-    added = [ch for ch in step.analysis.changes if ch.kind is ChangeKind.ADDED and ch.new]
-    pairs: list[tuple[FieldChange, FieldChange]] = []
-    for gone in removed:
-        assert gone.old is not None
-        for new in added:
-            assert new.new is not None
-            same = type_text(gone.old.type, lookup) == type_text(new.new.type, lookup)
-            if same and not new.new.optional and all(new is not p[1] for p in pairs):
-                pairs.append((gone, new))
-                break
-    return pairs
 
 
 def _hit(
@@ -84,11 +63,27 @@ def _hit(
     )
 
 
-def _manual_fix(step: Step) -> str:
-    return (
-        f"or set `upcast: manual` on version {step.number} and write the upcaster "
-        f"from {step.number - 1}"
-    )
+def _problems(c: Comparison, code: str) -> Iterator[Hit]:
+    """The step problems (`esgen.schema.VersionStep.problems`, the rule `esgen generate`
+    applies too) reported under one code."""
+    for step in c.all_steps:
+        if not _backward(step):
+            continue
+        for problem in step.analysis.problems():
+            if problem.code != code:
+                continue
+            change = problem.change
+            new = change.new
+            assert new is not None
+            source = problem.replaced.name if problem.replaced else (change.old or new).name
+            yield _hit(
+                step,
+                problem.message,
+                problem.fix,
+                _previous(c, step, (source,) if code != "ES201" else ()),
+                new.type_location if code == "ES202" else new.location,
+                change.name,
+            )
 
 
 @rule(
@@ -98,24 +93,7 @@ def _manual_fix(step: Step) -> str:
     "a field added in a new version has a default, or the version has a hand-written upcaster",
 )
 def upcast_field_added_with_default(c: Comparison) -> Iterator[Hit]:
-    for step in c.steps:
-        if not _backward(step):
-            continue
-        renamed = {id(added) for _, added in suspected_renames(step)}
-        for change in step.analysis.blocking:
-            if change.kind is not ChangeKind.ADDED or id(change) in renamed:
-                continue
-            assert change.new is not None
-            yield _hit(
-                step,
-                f"new field ({change.new.type}) without a default: stored "
-                f"version-{step.number - 1} events have no value for it, so no upcaster can "
-                "be derived",
-                f"give {change.name!r} a default or make it optional, " + _manual_fix(step),
-                _previous(c, step),
-                change.new.location,
-                change.name,
-            )
+    yield from _problems(c, "ES201")
 
 
 @rule(
@@ -125,23 +103,7 @@ def upcast_field_added_with_default(c: Comparison) -> Iterator[Hit]:
     "a field's type in a new version accepts every value of the previous one",
 )
 def upcast_type_widened_only(c: Comparison) -> Iterator[Hit]:
-    for step in c.steps:
-        if not _backward(step):
-            continue
-        for change in step.analysis.blocking:
-            if change.kind is not ChangeKind.TYPE_CHANGED:
-                continue
-            assert change.old is not None and change.new is not None
-            yield _hit(
-                step,
-                f"type changed from {change.old.type} to {change.new.type}: not every stored "
-                f"version-{step.number - 1} value fits",
-                "keep the type or widen it (int -> float or decimal, T -> T | None, an enum "
-                "with more values), " + _manual_fix(step) + " to convert the values",
-                _previous(c, step, (change.old.name,)),
-                change.new.type_location,
-                change.name,
-            )
+    yield from _problems(c, "ES202")
 
 
 @rule(
@@ -151,54 +113,18 @@ def upcast_type_widened_only(c: Comparison) -> Iterator[Hit]:
     "a field's constraints in a new version accept every value of the previous one",
 )
 def upcast_constraints_relaxed_only(c: Comparison) -> Iterator[Hit]:
-    for step in c.steps:
-        if not _backward(step):
-            continue
-        for change in step.analysis.blocking:
-            if change.kind is not ChangeKind.CONSTRAINTS_CHANGED:
-                continue
-            assert change.old is not None and change.new is not None
-            yield _hit(
-                step,
-                f"{change.summary.split(': ', 1)[-1]}: stored version-{step.number - 1} "
-                "values may break them",
-                "keep the constraints (validate new input in the command instead), "
-                + _manual_fix(step)
-                + " to repair old values",
-                _previous(c, step, (change.old.name,)),
-                change.new.location,
-                change.name,
-            )
+    yield from _problems(c, "ES203")
 
 
 @rule(
     "ES204",
     "UPCAST_RENAME_DECLARED",
     Category.BACKWARD,
-    "a renamed field says `renamed_from`, or it reads as a removal and an addition",
+    "a field removed in a new version next to an added one that could hold its values says "
+    "which it is: `renamed_from` on the new field, or `dropped` on the version",
 )
 def upcast_rename_declared(c: Comparison) -> Iterator[Hit]:
-    for step in c.steps:
-        if not _backward(step):
-            continue
-        for gone, added in suspected_renames(step):
-            assert gone.old is not None and added.new is not None
-            lost = (
-                "and no upcaster can be derived"
-                if not added.new.has_default
-                else "and the upcaster would put the default in their place"
-            )
-            yield _hit(
-                step,
-                f"replaces {gone.name!r}, of the same type: if this is a rename, stored "
-                f"{gone.name!r} values are lost " + lost,
-                f"if {added.name!r} is {gone.name!r} renamed, write `renamed_from: {gone.name}` on "
-                f"it; if not, set `upcast: manual` on version {step.number} to say so",
-                _previous(c, step, (gone.name,)),
-                added.new.location,
-                added.name,
-                Severity.ERROR if not added.new.has_default else Severity.WARNING,
-            )
+    yield from _problems(c, "ES204")
 
 
 def _forward_misfits(step: Step) -> list[Misfit]:
@@ -280,6 +206,77 @@ def forward_constraints_narrowed_only(c: Comparison) -> Iterator[Hit]:
     )
 
 
+@rule(
+    "ES214",
+    "FORWARD_PUBLISHED_VALUES_KNOWN",
+    Category.FORWARD,
+    "a published version whose enums or value types grew in place sends only values consumers "
+    "of the previous schema know",
+)
+def forward_published_values_known(c: Comparison) -> Iterator[Hit]:
+    for pair, old, new in c.changed_versions:
+        assert pair.old is not None and pair.new is not None
+        assert pair.old_ctx is not None and pair.new_ctx is not None
+        modes = {pair.old.compatibility, pair.new.compatibility}
+        if not modes & {"forward", "full"} or not widened_in_place(pair, old, new):
+            continue  # anything else in place is a storage finding already (ES103, ES104)
+        for m in misfits(
+            version_record(new, pair.new_ctx),
+            version_record(old, pair.old_ctx),
+            tolerant=True,
+            may_omit=False,
+        ):
+            k = old.version
+            what = {
+                MisfitKind.ENUM: f"do not know {m.data}, which version {k} may now send here",
+                MisfitKind.TYPE: f"expect {m.reader} here; version {k} may now send {m.data}",
+                MisfitKind.CONSTRAINT: f"check ({m.reader}) here; version {k} now allows "
+                f"({m.data})",
+            }.get(m.kind, m.detail)
+            yield Hit(
+                pair.context,
+                Kind.EVENT,
+                pair.name,
+                f"published version changed in place: consumers on the previous schema {what}",
+                "deploy every consumer with the new schema before any producer sends the new "
+                "values (then `--ignore ES214:" + pair.name + "` for this change), or keep "
+                "the type as it was",
+                locate(old.fields, m.path, pair.old_ctx) or old.location,
+                locate(new.fields, m.path, pair.new_ctx) or new.location,
+                version=old.version,
+                field=".".join(m.path),
+            )
+
+
+@rule(
+    "ES215",
+    "FORWARD_EVENT_NAME_KEPT",
+    Category.FORWARD,
+    "an event consumers of the previous schema read keeps the name they know it by",
+)
+def forward_event_name_kept(c: Comparison) -> Iterator[Hit]:
+    # A rename changes the type name on the wire, whatever the versions say. A mode
+    # relaxed in the same change does not switch the check off.
+    renamed = [(p, p.old) for p in c.events if p.renamed]
+    for pair, old in [*renamed, *c.absorbed]:
+        assert pair.new is not None and old is not None
+        modes = {old.compatibility, pair.new.compatibility} & {"forward", "full"}
+        if not modes:
+            continue
+        yield Hit(
+            pair.context,
+            Kind.EVENT,
+            pair.name,
+            f"renamed from {old.name!r}, an event in {'/'.join(sorted(modes))} mode: "
+            f"consumers on the previous schema wait for {old.name!r} and receive "
+            f"{pair.name!r}, a type they do not know",
+            f"keep the name {old.name!r} while other services consume it, and rename the "
+            f"event once they read {pair.name!r} too",
+            old.location,
+            rename_at(pair.new),
+        )
+
+
 RULES: tuple[Rule, ...] = (
     upcast_field_added_with_default,
     upcast_type_widened_only,
@@ -288,4 +285,6 @@ RULES: tuple[Rule, ...] = (
     forward_field_kept,
     forward_type_narrowed_only,
     forward_constraints_narrowed_only,
+    forward_published_values_known,
+    forward_event_name_kept,
 )

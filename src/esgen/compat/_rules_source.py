@@ -8,16 +8,27 @@ models are expected to ignore columns they do not know.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from esgen.compat._compare import Comparison, Pair, locate
-from esgen.compat._findings import Category, Hit, Kind
+from esgen.compat._findings import Category, Hit, Kind, Severity
 from esgen.compat._fits import Misfit, MisfitKind, misfits
 from esgen.compat._rule import Rule, rule
-from esgen.compat._shapes import record_of
-from esgen.schema import Command, Projection
+from esgen.compat._shapes import record_of, type_text
+from esgen.schema import (
+    Command,
+    Context,
+    DictType,
+    Field,
+    ListType,
+    NamedType,
+    NullableType,
+    Projection,
+    TypeExpr,
+    ValueType,
+)
 
-__all__ = ["RULES"]
+__all__ = ["RULES", "reads_as_text"]
 
 
 def _command_misfits(c: Comparison) -> Iterator[tuple[Pair[Command], Misfit]]:
@@ -76,14 +87,50 @@ def command_no_delete(c: Comparison) -> Iterator[Hit]:
 def command_field_no_delete(c: Comparison) -> Iterator[Hit]:
     for pair, m in _command_misfits(c):
         if m.kind is MisfitKind.UNKNOWN:
+            assert pair.new is not None and pair.new_ctx is not None
+            heir = _renamed_to(pair.new.fields, m.path, pair.new_ctx)
+            what = "field removed" if heir is None else f"field renamed to {heir!r}"
+            note = "" if heir is None else " (renamed_from moves the values of stored events only)"
             yield _command_hit(
                 pair,
                 m,
-                "field removed: callers that send it are rejected, since commands forbid "
-                "unknown fields",
+                f"{what}: callers that send it are rejected, since commands forbid unknown "
+                f"fields{note}",
                 "keep the field (the handler may ignore it), or add a new command and deprecate "
                 "this one",
             )
+
+
+def _renamed_to(fields: Sequence[Field], path: tuple[str, ...], ctx: Context) -> str | None:
+    """The field that says `renamed_from` the last name of `path`, beside where it was."""
+    siblings = _fields_at(fields, path[:-1], ctx)
+    return next((f.name for f in siblings if f.renamed_from == path[-1]), None)
+
+
+def _fields_at(fields: Sequence[Field], path: tuple[str, ...], ctx: Context) -> Sequence[Field]:
+    """The fields of the value type at `path` (the top level for an empty path)."""
+    for name in path:
+        f = next((x for x in fields if x.name == name), None)
+        value_type = _value_type(f.type, ctx) if f is not None else None
+        if value_type is None:
+            return ()
+        fields = value_type.fields
+    return fields
+
+
+def _field_at(fields: Sequence[Field], path: tuple[str, ...], ctx: Context) -> Field | None:
+    return next((f for f in _fields_at(fields, path[:-1], ctx) if f.name == path[-1]), None)
+
+
+def _value_type(type_: TypeExpr, ctx: Context) -> ValueType | None:
+    while isinstance(type_, NullableType | ListType | DictType):
+        type_ = type_.inner if isinstance(type_, NullableType) else _item(type_)
+    target = ctx.user_type(type_.name) if isinstance(type_, NamedType) else None
+    return target if isinstance(target, ValueType) else None
+
+
+def _item(type_: ListType | DictType) -> TypeExpr:
+    return type_.item if isinstance(type_, ListType) else type_.value
 
 
 @rule(
@@ -113,14 +160,24 @@ def command_no_new_required_field(c: Comparison) -> Iterator[Hit]:
 )
 def command_field_same_type(c: Comparison) -> Iterator[Hit]:
     for pair, m in _command_misfits(c):
+        if m.kind not in (MisfitKind.ENUM, MisfitKind.TYPE, MisfitKind.NULL):
+            continue
+        assert pair.old is not None and pair.new is not None
+        assert pair.old_ctx is not None and pair.new_ctx is not None
+        # The whole types as written: a misfit names only the part that differs, which
+        # for `list[str]` -> `list[int]` would read "str to int".
+        before = _field_at(pair.old.fields, m.path, pair.old_ctx)
+        after = _field_at(pair.new.fields, m.path, pair.new_ctx)
+        data, reader = m.data, m.reader
+        if m.kind is not MisfitKind.ENUM and before is not None and after is not None:
+            data = type_text(before.type, pair.old_ctx.user_type)
+            reader = type_text(after.type, pair.new_ctx.user_type)
         if m.kind is MisfitKind.ENUM:
             what = f"no longer accepts {m.data}"
-        elif m.kind in (MisfitKind.TYPE, MisfitKind.NULL) and m.data == m.reader:
-            what = f"its type {m.reader} changed what it accepts"
-        elif m.kind in (MisfitKind.TYPE, MisfitKind.NULL):
-            what = f"changed from {m.data} to {m.reader}"
+        elif data == reader:
+            what = f"its type {reader} changed what it accepts"
         else:
-            continue
+            what = f"changed from {data} to {reader}"
         yield _command_hit(
             pair,
             m,
@@ -149,6 +206,15 @@ def command_field_constraints_not_narrowed(c: Comparison) -> Iterator[Hit]:
             )
 
 
+# Read models store these as JSON-mode text, which a str field reads as it is.
+_STORED_AS_TEXT = frozenset({"decimal", "uuid", "date", "datetime", "bytes"})
+
+
+def reads_as_text(m: Misfit) -> bool:
+    """A type misfit that a stored row never shows: a str reading what was stored as text."""
+    return m.kind is MisfitKind.TYPE and m.reader == "str" and m.data in _STORED_AS_TEXT
+
+
 def _row_misfits(c: Comparison) -> Iterator[tuple[Pair[Projection], Misfit]]:
     """What readers of the read model expect that its new rows may not give them."""
     for pair in c.projections:
@@ -158,10 +224,17 @@ def _row_misfits(c: Comparison) -> Iterator[tuple[Pair[Projection], Misfit]]:
         before = record_of(pair.old.fields, pair.old_ctx.user_type, pair.name)
         after = record_of(pair.new.fields, pair.new_ctx.user_type, pair.name)
         for m in misfits(after, before, tolerant=True, may_omit=False):
-            yield pair, m
+            if not reads_as_text(m):
+                yield pair, m
 
 
-def _row_hit(pair: Pair[Projection], m: Misfit, message: str, fix: str) -> Hit:
+def _row_hit(
+    pair: Pair[Projection],
+    m: Misfit,
+    message: str,
+    fix: str,
+    severity: Severity = Severity.ERROR,
+) -> Hit:
     assert pair.old is not None and pair.new is not None
     assert pair.old_ctx is not None and pair.new_ctx is not None
     return Hit(
@@ -173,6 +246,7 @@ def _row_hit(pair: Pair[Projection], m: Misfit, message: str, fix: str) -> Hit:
         locate(pair.old.fields, m.path, pair.old_ctx) or pair.old.location,
         locate(pair.new.fields, m.path, pair.new_ctx) or pair.new.location,
         field=".".join(m.path),
+        severity=severity,
     )
 
 
@@ -247,10 +321,13 @@ def projection_field_same_type(c: Comparison) -> Iterator[Hit]:
     for pair, m in _row_misfits(c):
         if m.kind is MisfitKind.MISSING:
             continue
+        if m.kind is MisfitKind.ENUM:
+            # An enum that grew is how a domain grows, not a broken read model: rows keep
+            # their values, and readers built from the new schema know the new ones.
+            continue
         what = {
             MisfitKind.TYPE: f"changed from {m.reader} to {m.data}",
             MisfitKind.NULL: f"may now be null ({m.reader} -> {m.data})",
-            MisfitKind.ENUM: f"may now hold {m.data}",
             MisfitKind.CONSTRAINT: f"is looser: ({m.reader}) -> ({m.data})",
             MisfitKind.UNKNOWN: "changed",
         }[m.kind]

@@ -9,14 +9,29 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from esgen.compat._compare import Comparison, EventPair, version_record
-from esgen.compat._findings import Category, Hit, Kind
+from esgen._suggest import closest
+from esgen.compat._compare import Comparison, EventPair, stored_names, version_record
+from esgen.compat._findings import Category, Hit, Kind, Severity
 from esgen.compat._fits import misfits
 from esgen.compat._rule import Rule, rule
-from esgen.compat._shapes import field_signature, json_digest, record_of, referenced_types
+from esgen.compat._shapes import (
+    Choice,
+    MapOf,
+    Nullable,
+    Record,
+    SeqOf,
+    Shape,
+    Slot,
+    field_signature,
+    fingerprint,
+    json_digest,
+    record_of,
+    referenced_types,
+)
 from esgen.schema import (
     Context,
     EnumType,
+    Event,
     EventVersion,
     Field,
     JsonSchemaType,
@@ -26,7 +41,7 @@ from esgen.schema import (
     named_types,
 )
 
-__all__ = ["RULES"]
+__all__ = ["RULES", "enum_values_added", "growth", "rename_at", "widened_in_place"]
 
 
 @rule(
@@ -47,11 +62,33 @@ def event_no_delete(c: Comparison) -> Iterator[Hit]:
             f"deleted, but stored events of its {count} published version(s) remain and "
             "could no longer be read",
             "keep the event (say in its description that it is no longer emitted) and remove "
-            "it from the commands' `emits`; a renamed event is a new event, since stored "
-            "events carry the old name",
+            "it from the commands' `emits`" + _rename_hint(c, pair),
             pair.old.location,
             pair.nearest_new(),
         )
+
+
+def _rename_hint(c: Comparison, deleted: EventPair) -> str:
+    """How to say that a deleted event was renamed, naming the likely new name: an added
+    event of the same aggregate whose versions have the deleted one's shapes."""
+    assert deleted.old is not None and deleted.old_ctx is not None
+    old = deleted.old
+    shapes = [fingerprint(version_record(v, deleted.old_ctx)) for v in old.versions]
+    for pair in c.events:
+        new = pair.new
+        if pair.old is not None or new is None or pair.context != deleted.context:
+            continue
+        assert pair.new_ctx is not None
+        same = [fingerprint(version_record(v, pair.new_ctx)) for v in new.versions]
+        if new.aggregate == old.aggregate and same[: len(shapes)] == shapes:
+            return (
+                f"; if {new.name!r} is {old.name!r} renamed, write `renamed_from: {old.name}` "
+                f"on {new.name!r}: it then reads the stored events"
+            )
+    return (
+        f"; to rename it, write `renamed_from: {old.name}` on the event under its new name, "
+        "which then reads the stored events"
+    )
 
 
 @rule(
@@ -96,19 +133,63 @@ def _in_place_fix(pair: EventPair, number: int) -> str:
     return f"restore version {number} as published: stored events were written with it"
 
 
+def _still_decodes(
+    pair: EventPair, old: EventVersion, new: EventVersion, path: tuple[str, ...]
+) -> bool:
+    """Whether stored events of `old` still validate as `new` where `path` changed."""
+    assert pair.old_ctx is not None and pair.new_ctx is not None
+    return not any(p[: len(path)] == path for p in _read_differently(pair, old, new))
+
+
+def _read_differently(
+    pair: EventPair, old: EventVersion, new: EventVersion
+) -> list[tuple[str, ...]]:
+    """Paths where a stored event of `old` fails to decode as `new`, or decodes to another
+    value: a default removed or changed. Value types grow in place, so a stored value may
+    lack a field that has a default (may_omit), and it meant that default."""
+    assert pair.old_ctx is not None and pair.new_ctx is not None
+    before = version_record(old, pair.old_ctx)
+    after = version_record(new, pair.new_ctx)
+    found = [m.path for m in misfits(before, after, tolerant=False, may_omit=True)]
+    return found + list(_defaults_changed(before, after, ()))
+
+
+def _defaults_changed(old: Shape, new: Shape, path: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    match old, new:
+        case Record(before), Record():
+            for was in before:
+                now = new.slot(was.name)
+                if now is None:
+                    continue
+                at = (*path, was.name)
+                if was.default is not None and now.default not in (None, was.default):
+                    yield at
+                yield from _defaults_changed(was.shape, now.shape, at)
+        case SeqOf(a), SeqOf(b):
+            yield from _defaults_changed(a, b, path)
+        case MapOf(a), MapOf(b):
+            yield from _defaults_changed(a, b, path)
+        case Nullable(a), Nullable(b):
+            yield from _defaults_changed(a, b, path)
+
+
 def _stored_still_read(
     pair: EventPair, old: EventVersion, new: EventVersion, path: tuple[str, ...]
 ) -> str:
-    """Whether stored events of `old` still validate as `new` where `path` changed."""
     assert pair.old_ctx is not None and pair.new_ctx is not None
-    problems = misfits(
-        version_record(old, pair.old_ctx),
-        version_record(new, pair.new_ctx),
-        tolerant=False,
-        may_omit=False,
-    )
-    if any(m.path[: len(path)] == path for m in problems):
+    before = version_record(old, pair.old_ctx)
+    after = version_record(new, pair.new_ctx)
+
+    def under(at: tuple[str, ...]) -> bool:
+        return at[: len(path)] == path
+
+    if any(under(m.path) for m in misfits(before, after, tolerant=False, may_omit=True)):
         return f"stored version-{old.version} events may no longer decode"
+    if any(under(p) for p in _defaults_changed(before, after, ())):
+        return (
+            f"stored version-{old.version} events that lack the field would read another "
+            "default than the one they meant"
+        )
     return (
         f"stored version-{old.version} events still decode, but the version no longer says "
         "what it said when they were written"
@@ -134,6 +215,8 @@ def event_version_same(c: Comparison) -> Iterator[Hit]:
             if was is not None and now is not None:
                 if old_shape.slot(name) == new_shape.slot(name):
                     continue  # the same shape, if perhaps under a renamed value type
+                if enum_values_added(old_shape.slot(name), new_shape.slot(name)):
+                    continue  # stored values all still valid: ES214's, for forward modes
                 old_sig = field_signature(was, pair.old_ctx.user_type)
                 new_sig = field_signature(now, pair.new_ctx.user_type)
                 if old_sig == new_sig:
@@ -157,7 +240,11 @@ def event_version_same(c: Comparison) -> Iterator[Hit]:
                 version=old.version,
                 field=name,
             )
-        if not reported and not _type_changes_of(pair, old, new):
+        if (
+            not reported
+            and not _type_changes_of(pair, old, new)
+            and not widened_in_place(pair, old, new)
+        ):
             # The fingerprints differ but nothing above shows why: say so rather than stay quiet.
             yield Hit(
                 pair.context,
@@ -169,6 +256,90 @@ def event_version_same(c: Comparison) -> Iterator[Hit]:
                 new.location,
                 version=old.version,
             )
+
+
+def enum_values_added(old: Slot | None, new: Slot | None) -> bool:
+    """Whether a field differs only by values added to enums it uses (in place)."""
+    if (
+        old is None
+        or new is None
+        or (old.required, old.default, old.constraints)
+        != (
+            new.required,
+            new.default,
+            new.constraints,
+        )
+    ):
+        return False
+    return _only_enums_grew(old.shape, new.shape)
+
+
+def _only_enums_grew(old: Shape, new: Shape) -> bool:
+    match old, new:
+        case Choice(before), Choice(after):
+            return set(before) <= set(after)
+        case SeqOf(a), SeqOf(b):
+            return _only_enums_grew(a, b)
+        case MapOf(a), MapOf(b):
+            return _only_enums_grew(a, b)
+        case Nullable(a), Nullable(b):
+            return _only_enums_grew(a, b)
+        case Record(a), Record(b):
+            return [s.name for s in a] == [s.name for s in b] and all(
+                enum_values_added(x, y) for x, y in zip(a, b, strict=True)
+            )
+    return old == new
+
+
+def widened_in_place(pair: EventPair, old: EventVersion, new: EventVersion) -> bool:
+    """Whether a published version changed in place only where the value types and enums it
+    uses grew (values added, fields with defaults added, types or constraints widened), and
+    its own fields only by enum values: every stored event still decodes to what it held.
+
+    Value types and enums are not versioned, so this is how they evolve; readers of the
+    event's previous schema are another matter (ES214, in the forward modes).
+    """
+    assert pair.old_ctx is not None and pair.new_ctx is not None
+    old_shape = version_record(old, pair.old_ctx)
+    new_shape = version_record(new, pair.new_ctx)
+    if [s.name for s in old_shape.slots] != [s.name for s in new_shape.slots]:
+        return False
+    before = {f.name: f for f in old.fields}
+    after = {f.name: f for f in new.fields}
+    for name in before:
+        was, now = old_shape.slot(name), new_shape.slot(name)
+        if was == now or enum_values_added(was, now):
+            continue
+        if field_signature(before[name], pair.old_ctx.user_type) != field_signature(
+            after[name], pair.new_ctx.user_type
+        ):
+            return False  # the field itself changed: ES103's
+    return not _read_differently(pair, old, new)
+
+
+def growth(pair: EventPair, old: EventVersion, new: EventVersion) -> list[str]:
+    """What grew in a version `widened_in_place` accepts, for the report's summary."""
+    assert pair.old_ctx is not None and pair.new_ctx is not None
+    old_shape = version_record(old, pair.old_ctx)
+    new_shape = version_record(new, pair.new_ctx)
+    notes = [
+        f"field {f.name!r}: "
+        + field_signature(f, pair.old_ctx.user_type)
+        + " -> "
+        + field_signature(now, pair.new_ctx.user_type)
+        for f in old.fields
+        if (now := new.field_named(f.name)) is not None
+        and old_shape.slot(f.name) != new_shape.slot(f.name)
+        and field_signature(f, pair.old_ctx.user_type)
+        != field_signature(now, pair.new_ctx.user_type)
+    ]
+    for name, (member, what, _, _) in _type_changes_of(pair, old, new):
+        changed = pair.new_ctx.user_type(name)
+        kind = _kind(changed) if changed is not None else "type"
+        note = f"{kind} {name}: {what}"
+        if member is None or note not in notes:
+            notes.append(note)
+    return list(dict.fromkeys(notes))
 
 
 def _kind(t: UserType) -> str:
@@ -283,6 +454,8 @@ def path_to_type(fields: Sequence[Field], name: str, ctx: Context) -> list[str]:
 def event_version_types_same(c: Comparison) -> Iterator[Hit]:
     for pair, old, new in c.changed_versions:
         assert pair.new_ctx is not None
+        if widened_in_place(pair, old, new):
+            continue
         for type_name, (member, what, was, now) in _type_changes_of(pair, old, new):
             changed = pair.new_ctx.user_type(type_name)
             kind = _kind(changed) if changed is not None else "type"
@@ -290,6 +463,8 @@ def event_version_types_same(c: Comparison) -> Iterator[Hit]:
             field = ".".join([*via, member] if member else via) or None
             top = via[0] if via else ""
             changed_path = tuple([*via, member] if member else via)
+            if _still_decodes(pair, old, new, changed_path):
+                continue  # a widening (a value added to an enum...): see widened_in_place
             yield Hit(
                 pair.context,
                 Kind.EVENT,
@@ -347,13 +522,154 @@ def event_same_aggregate(c: Comparison) -> Iterator[Hit]:
             pair.context,
             Kind.EVENT,
             pair.name,
-            f"moved from aggregate {pair.old.aggregate!r} to {pair.new.aggregate!r}: its "
+            ("renamed from " + repr(pair.old.name) + " and " if pair.renamed else "")
+            + f"moved from aggregate {pair.old.aggregate!r} to {pair.new.aggregate!r}: its "
             f"stored events sit in {pair.old.aggregate!r} streams",
             f"keep {pair.name!r} on {pair.old.aggregate!r} and give {pair.new.aggregate!r} "
             "an event of its own",
             pair.old.location,
             pair.new.location,
         )
+
+
+def rename_at(event: Event) -> Location:
+    """Where an event says what it was renamed from, or the event itself."""
+    return event.renamed_from_location or event.location
+
+
+@rule(
+    "ES107",
+    "EVENT_RENAME_KNOWN",
+    Category.STORAGE,
+    "an event's `renamed_from` names an event the other side published",
+)
+def event_rename_known(c: Comparison) -> Iterator[Hit]:
+    for pair in c.events:
+        if pair.new is None or not pair.new.renamed_from:
+            continue
+        published = {
+            n for e in (pair.old_ctx.events if pair.old_ctx else ()) for n in stored_names(e)
+        }
+        # Deleted events of the aggregate: what a mistyped former name most likely meant.
+        deleted = {
+            p.name: p.old.location
+            for p in c.events
+            if p.context == pair.context
+            and p.new is None
+            and p.old is not None
+            and p.old.aggregate == pair.new.aggregate
+        }
+        for former in pair.new.renamed_from:
+            if former in published:
+                continue
+            if pair.old is None and deleted:
+                meant = closest(former, deleted)
+                yield Hit(
+                    pair.context,
+                    Kind.EVENT,
+                    pair.name,
+                    f"renamed from {former!r}, which the other side does not have, while "
+                    f"{', '.join(map(repr, deleted))} of the same aggregate "
+                    f"{'was' if len(deleted) == 1 else 'were'} deleted"
+                    + (f"; did you mean {meant!r}?" if meant else ""),
+                    "name the published event in `renamed_from`, exactly as it was spelled: "
+                    "its stored events carry that name",
+                    deleted[meant] if meant else None,
+                    rename_at(pair.new),
+                )
+                continue
+            yield Hit(
+                pair.context,
+                Kind.EVENT,
+                pair.name,
+                f"renamed from {former!r}, which no event of the other side had as its name: "
+                "nothing published under it, so the declaration reads nothing",
+                f"remove {former!r} from `renamed_from`, unless events were stored under that "
+                "name outside this schema's history",
+                None,
+                rename_at(pair.new),
+                severity=Severity.WARNING,
+            )
+
+
+@rule(
+    "ES108",
+    "EVENT_RENAME_MERGE_SAME_VERSIONS",
+    Category.STORAGE,
+    "an event renamed from a second published event reads its versions unchanged",
+)
+def event_rename_merge(c: Comparison) -> Iterator[Hit]:
+    for pair, merged in c.absorbed:
+        assert pair.new is not None and pair.old_ctx is not None and pair.new_ctx is not None
+        reader = pair.new
+        also = f"also renamed from {merged.name!r}, a published event of its own"
+        if merged.aggregate != reader.aggregate:
+            yield Hit(
+                pair.context,
+                Kind.EVENT,
+                pair.name,
+                f"also renamed from {merged.name!r}, a published event of aggregate "
+                f"{merged.aggregate!r}: its stored events sit in {merged.aggregate!r} "
+                f"streams, which {reader.aggregate!r} never reads",
+                f"take {merged.name!r} out of `renamed_from` and keep it as an event",
+                merged.location,
+                rename_at(reader),
+            )
+        for old in merged.versions:
+            new = pair.new_version(old.version)
+            if new is None:
+                what = f"{pair.name!r} has no version {old.version}"
+            elif fingerprint(version_record(old, pair.old_ctx)) != fingerprint(
+                version_record(new, pair.new_ctx)
+            ):
+                what = f"version {old.version} of {pair.name!r} has another shape"
+            else:
+                continue
+            yield Hit(
+                pair.context,
+                Kind.EVENT,
+                pair.name,
+                f"{also}: its stored version-{old.version} events would be read as version "
+                f"{old.version} of {pair.name!r}, but {what}",
+                f"take {merged.name!r} out of `renamed_from` and keep it as an event; events of "
+                "two types become one only when every stored version reads the same",
+                old.location,
+                new.location if new is not None else rename_at(reader),
+                version=old.version,
+            )
+
+
+@rule(
+    "ES109",
+    "EVENT_FORMER_NAMES_KEPT",
+    Category.STORAGE,
+    "an event keeps reading every name its stored events carry, after any rename",
+)
+def event_former_names_kept(c: Comparison) -> Iterator[Hit]:
+    readers = [(p, p.old) for p in c.events if p.old is not None and p.new is not None]
+    for pair, old in [*readers, *c.absorbed]:
+        assert pair.new is not None and old is not None and pair.new_ctx is not None
+        reads = stored_names(pair.new)
+        for lost in stored_names(old):
+            if lost in reads:
+                continue
+            was = "its name" if lost == old.name else f"a former name of {old.name!r}"
+            now = pair.new_ctx.event(lost)
+            taken, rename = "", ""
+            if now is not None:
+                taken = f"; {lost!r} is now another event, which would read them as its own"
+                rename = f"give the new {lost!r} another name and "
+            yield Hit(
+                pair.context,
+                Kind.EVENT,
+                pair.name,
+                f"no longer reads events stored as {lost!r} ({was} on the other side): "
+                "they could no longer be read" + taken,
+                f"{rename}keep {lost!r} in the `renamed_from` of {pair.name!r}: stored events "
+                "keep the name they were written under",
+                old.location if lost == old.name else rename_at(old),
+                rename_at(pair.new),
+            )
 
 
 RULES: tuple[Rule, ...] = (
@@ -363,4 +679,7 @@ RULES: tuple[Rule, ...] = (
     event_version_types_same,
     event_versions_contiguous,
     event_same_aggregate,
+    event_rename_known,
+    event_rename_merge,
+    event_former_names_kept,
 )

@@ -98,9 +98,11 @@ class Opaque:
 
 @dataclass(frozen=True, slots=True)
 class Cycle:
-    """A value type that contains itself (a tree): refers back to the enclosing record."""
+    """A value type that contains itself (a tree): refers back to the enclosing record
+    `up` levels out. Compared by that position, so a tree renamed stays the same shape."""
 
-    name: str
+    up: int
+    name: str = field(compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +136,8 @@ def shape_of(type_: TypeExpr, lookup: Lookup, within: tuple[str, ...] = ()) -> S
     if isinstance(type_, NullableType):
         return Nullable(shape_of(type_.inner, lookup, within))
     if type_.name in within:
-        return Cycle(type_.name)
+        nearest = len(within) - 1 - within[::-1].index(type_.name)
+        return Cycle(len(within) - nearest, type_.name)
     target = lookup(type_.name)
     if isinstance(target, EnumType):
         return Choice(tuple(sorted(target.values)), type_.name)
@@ -176,8 +179,10 @@ def _plain(shape: Shape) -> Any:
             return ["enum", list(values)]
         case Opaque(digest):
             return ["json_schema", digest]
-        case Cycle(name):
-            return ["cycle", name]
+        case Cycle():
+            # The name, not the position: fingerprints recorded in esgen.lock before
+            # cycles were compared by position must still match.
+            return ["cycle", shape.name]
         case Record(slots):
             return ["record", [_plain_slot(s) for s in slots]]
     raise AssertionError(shape)  # pragma: no cover

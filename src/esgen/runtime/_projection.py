@@ -297,7 +297,8 @@ class ProjectionRunner:
         rows: Rows[Any] = Rows(projection.table, projection.row_type, table)
         projection._rows = rows
         handled = 0
-        by_type = projection._by_type
+        # Events stored under a former name of a renamed type reach that type's handler.
+        by_type = self._registry.by_stored_type(projection._by_type)
         decode = self._registry.decode_recorded
         try:
             for recorded in records:

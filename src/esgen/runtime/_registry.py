@@ -1,15 +1,18 @@
 """The event registry: which class each stored (type, version) becomes, through which upcasters.
 
-Generated code fills one registry with every version class of every event type and with one
-upcaster per (type, from version). Reading then costs one dict lookup per event: the decoder
-for each stored (type, version) is built once, on first use, and kept until the registry
-changes.
+Generated code fills one registry with every version class of every event type, one upcaster
+per (type, from version), and the former names of renamed event types: a stored event keeps
+the type name it was written under, so a renamed type reads its old name's events too, with
+the same version numbers and upcasters. Reading then costs one dict lookup per event: the
+decoder for each stored (type, version) is built once, on first use, and kept until the
+registry changes.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -21,6 +24,7 @@ from esgen.runtime._records import RecordedEvent
 __all__ = ["Decoder", "EventRegistry", "Upcaster"]
 
 EventT = TypeVar("EventT", bound=type[Event])
+V = TypeVar("V")
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 """Maps the JSON-able data of version k of an event type to the data of version k + 1."""
@@ -36,6 +40,8 @@ class EventRegistry:
         self._classes: dict[str, dict[int, type[Event]]] = {}
         self._upcasters: dict[str, dict[int, Upcaster]] = {}
         self._latest: dict[str, type[Event]] = {}
+        # Former type name -> the current one; stored rows keep the name they were written under.
+        self._renamed: dict[str, str] = {}
         # Read by the repository's replay loop directly: (type, version) -> decoder.
         self._decoders: dict[tuple[str, int], Decoder] = {}
         for cls in events:
@@ -58,6 +64,11 @@ class EventRegistry:
             raise RegistryError(
                 f"{cls.__qualname__} must set the class variable event_version to an int >= 1 "
                 f"(got {version!r})"
+            )
+        if event_type in self._renamed:
+            raise RegistryError(
+                f"cannot register {cls.__qualname__}: {event_type!r} is a former name of "
+                f"{self._renamed[event_type]!r}, and its stored events are read as that type"
             )
         versions = self._classes.setdefault(event_type, {})
         existing = versions.get(version)
@@ -88,6 +99,45 @@ class EventRegistry:
                 f"to {from_version + 1} ({_name(existing)}); cannot also register {_name(upcaster)}"
             )
         steps[from_version] = upcaster
+        self._decoders.clear()
+
+    def register_rename(self, old_type: str, event_type: str) -> None:
+        """Read stored events of `old_type` as `event_type`: same version numbers, same
+        upcasters. New events are always written under `event_type`.
+
+        A type renamed twice registers each former name with the current one (A -> C and
+        B -> C, not A -> B -> C), so every stored name is one lookup from its class.
+        """
+        for name, what in ((old_type, "the former type name"), (event_type, "the event type")):
+            if not isinstance(name, str) or not name:
+                raise RegistryError(f"{what} must be a non-empty str (got {name!r})")
+        if old_type == event_type:
+            raise RegistryError(f"event type {event_type!r} cannot be renamed from itself")
+        if old_type in self._classes:
+            raise RegistryError(
+                f"cannot read {old_type!r} as {event_type!r}: {old_type!r} is itself a "
+                "registered event type, and its stored events can be read as only one"
+            )
+        existing = self._renamed.get(old_type)
+        if existing is not None and existing != event_type:
+            raise RegistryError(
+                f"{old_type!r} is already read as {existing!r}; cannot also read it as "
+                f"{event_type!r}"
+            )
+        if event_type in self._renamed:
+            raise RegistryError(
+                f"cannot read {old_type!r} as {event_type!r}, itself a former name of "
+                f"{self._renamed[event_type]!r}: register the rename to "
+                f"{self._renamed[event_type]!r}"
+            )
+        if old_type in self._renamed.values():
+            earlier = sorted(k for k, v in self._renamed.items() if v == old_type)
+            raise RegistryError(
+                f"cannot rename {old_type!r} to {event_type!r}: {', '.join(map(repr, earlier))} "
+                f"already read as {old_type!r}; register each former name with the current "
+                "type name"
+            )
+        self._renamed[old_type] = event_type
         self._decoders.clear()
 
     def upcaster(self, event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
@@ -122,6 +172,11 @@ class EventRegistry:
             f"{event_type!r}: upcasters registered but no event class"
             for event_type in sorted(self._upcasters.keys() - self._latest.keys())
         )
+        problems.extend(
+            f"{old!r}: renamed to {new!r}, which has no event class"
+            for old, new in sorted(self._renamed.items())
+            if new not in self._latest
+        )
         if problems:
             raise RegistryError("incomplete event registry:\n  " + "\n  ".join(problems))
 
@@ -132,7 +187,28 @@ class EventRegistry:
 
     @property
     def event_types(self) -> frozenset[str]:
+        """The current type names; former names of renamed types are in `renamed`."""
         return frozenset(self._latest)
+
+    @property
+    def renamed(self) -> Mapping[str, str]:
+        """Former type name -> the current one, for every renamed event type."""
+        return MappingProxyType(self._renamed)
+
+    def current_type(self, stored_type: str) -> str:
+        """The type name a stored event is read as: its own, unless it is a former name."""
+        return self._renamed.get(stored_type, stored_type)
+
+    def by_stored_type(self, table: Mapping[str, V]) -> Mapping[str, V]:
+        """A table keyed by current type names (a projection's handlers), extended so that
+        events stored under a former name find the entry of the type they are read as."""
+        if not self._renamed:
+            return table
+        extended = dict(table)
+        for old, new in self._renamed.items():
+            if new in table:
+                extended[old] = table[new]
+        return extended
 
     def latest(self, event_type: str) -> type[Event]:
         try:
@@ -210,24 +286,32 @@ class EventRegistry:
         return decoder
 
     def _invalid(self, event_type: str, event_version: int, exc: ValidationError) -> DecodeError:
-        cls = self._latest[event_type]
+        cls = self._latest[self.current_type(event_type)]
         return DecodeError(
             f"stored data of {event_type!r} version {event_version} does not validate as "
             f"{cls.__qualname__}: {exc}"
         )
 
-    def _build_decoder(self, event_type: str, version: int) -> Decoder:
+    def _build_decoder(self, stored_type: str, version: int) -> Decoder:
+        # Everything below is about the type the stored one is read as; messages name both
+        # when they differ, since the stored name is what an operator finds in the table.
+        event_type = self.current_type(stored_type)
         latest = self._latest.get(event_type)
         if latest is None:
+            if event_type != stored_type:
+                raise UnknownEventType(
+                    f"{_unknown(event_type, version)}; stored events of {stored_type!r} are "
+                    "read as that type"
+                )
             raise UnknownEventType(_unknown(event_type, version))
         target = latest.event_version
         if version == target:
             return _direct_decoder(latest)
         if version > target:
             raise UpcastError(
-                f"event type {event_type!r} is stored at version {version}, newer than the "
-                f"latest registered version {target} ({latest.__qualname__}): the data was "
-                "written by newer code; deploy it here too"
+                f"event type {_stored(stored_type, event_type)} is stored at version "
+                f"{version}, newer than the latest registered version {target} "
+                f"({latest.__qualname__}): the data was written by newer code; deploy it here too"
             )
         steps = self._upcasters.get(event_type, {})
         chain = []
@@ -235,16 +319,17 @@ class EventRegistry:
             step = steps.get(k)
             if step is None:
                 raise UpcastError(
-                    f"cannot upcast event type {event_type!r} from version {version} to "
-                    f"{target}: no upcaster from version {k} to {k + 1} (register one with "
-                    f"register_upcaster({event_type!r}, {k}, fn))"
+                    f"cannot upcast event type {_stored(stored_type, event_type)} from "
+                    f"version {version} to {target}: no upcaster from version {k} to {k + 1} "
+                    f"(register one with register_upcaster({event_type!r}, {k}, fn))"
                 )
             chain.append((k, step))
         return _upcasting_decoder(latest, version, tuple(chain))
 
     def __repr__(self) -> str:
         types = ", ".join(f"{t} v{c.event_version}" for t, c in sorted(self._latest.items()))
-        return f"EventRegistry({types})"
+        renamed = "".join(f", {old} -> {new}" for old, new in sorted(self._renamed.items()))
+        return f"EventRegistry({types}{renamed})"
 
 
 def _direct_decoder(cls: type[Event]) -> Decoder:
@@ -296,6 +381,12 @@ def _upcasting_decoder(
 def _unknown(event_type: str, version: int | None = None) -> str:
     at = "" if version is None else f" (stored at version {version})"
     return f"no event class is registered for event type {event_type!r}{at}"
+
+
+def _stored(stored_type: str, event_type: str) -> str:
+    if stored_type == event_type:
+        return repr(event_type)
+    return f"{event_type!r} (stored as its former name {stored_type!r})"
 
 
 def _where(recorded: RecordedEvent) -> str:

@@ -216,8 +216,10 @@ class SagaRunner(Generic[SagaT]):
             if not records:
                 return 0, True
             handled = 0
+            # Events stored under a former name of a renamed type are handled as that type.
+            handles = self._registry.by_stored_type(self._handles)
             for recorded in records:
-                if recorded.event_type in self._handles and self._handle(unit, recorded):
+                if recorded.event_type in handles and self._handle(unit, recorded):
                     handled += 1
             unit.set_checkpoint(self._checkpoint, 1, records[-1].position, active=True)
             # Not done even after a short page: the commands just sent recorded new events
@@ -231,7 +233,7 @@ class SagaRunner(Generic[SagaT]):
             return False  # not part of any instance (e.g. a deposit outside a transfer)
         correlation = str(value)
         record = unit.saga(self._class.name, correlation)
-        starting = recorded.event_type == self._start_type
+        starting = event.event_type == self._start_type  # the current name, if renamed
         if record is None and not starting:
             return False
         if record is not None and starting:

@@ -18,6 +18,7 @@ CODES: dict[str, str] = {
     "E202": "a class name that shadows a Python builtin",
     "E203": "a name reserved by pydantic or esgen, or one that would hide a type in generated code",
     "E204": "a name defined twice (in one file or across files of a context)",
+    "E205": "an event renamed from its own name, a live event's, or another event's former name",
     # types and values
     "E300": "an unknown type",
     "E301": "a type expression that does not parse",
@@ -34,7 +35,10 @@ CODES: dict[str, str] = {
     "E405": "read-model fields that SQL cannot tell apart, or SQLite cannot show in a view",
     # versions
     "E500": "event versions that are not exactly 1..N",
-    "E501": "a `renamed_from` that names no field of the previous version, or is used twice",
+    "E501": (
+        "a `renamed_from` or `dropped` that names no field of the previous version, "
+        "or is used twice"
+    ),
     "E502": "an upcast setting on version 1, which has nothing to upcast from",
     # generation
     "E600": "an output file that exists but was not written by esgen",

@@ -146,12 +146,39 @@ class EventVersionDef(_Node):
             "from the schema, `manual` asks for a hand-written upcaster."
         ),
     )
+    dropped: list[str] | None = Field(
+        None,
+        description=(
+            "Fields of the previous version whose stored values this version discards on "
+            "purpose. Needed when a removed field's values would fit a field added in the "
+            "same version, so that a rename without `renamed_from` is not taken for one."
+        ),
+    )
+
+
+def _names_kind(value: Any) -> str:
+    return "names" if isinstance(value, list) else "name"
+
+
+# One name, or a list for an event renamed more than once; tagged so that a wrong value
+# gets one message, not one per alternative.
+FormerNames = Annotated[
+    Annotated[str, Tag("name")] | Annotated[list[str], Tag("names"), Field(min_length=1)],
+    Discriminator(_names_kind),
+]
 
 
 class EventDef(_Node):
     description: Description | None = None
     compatibility: Compatibility | None = Field(
         None, description="Overrides the context's compatibility mode for this event."
+    )
+    renamed_from: FormerNames | None = Field(
+        None,
+        description=(
+            "The name this event had before, or every name it had: stored events written "
+            "under them are read as this event, version for version."
+        ),
     )
     versions: dict[int, EventVersionDef] = Field(
         min_length=1,

@@ -191,6 +191,8 @@ class EventVersion:
     location: Location
     description: str | None = None
     upcast: Literal["auto", "manual"] | None = None
+    # Fields of the previous version whose stored values this version discards on purpose.
+    dropped: tuple[str, ...] = ()
 
     def field_named(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -204,6 +206,9 @@ class Event:
     location: Location
     compatibility: Compatibility
     description: str | None = None
+    # Former names, as written: stored events of those types are read as this event.
+    renamed_from: tuple[str, ...] = ()
+    renamed_from_location: Location | None = None
 
     @property
     def latest(self) -> EventVersion:

@@ -133,6 +133,11 @@ def _union_branch(annotation: Any, metadata: list[Any], part: Any) -> Any | None
         inner, member_meta = _unwrap(member)
         if any(isinstance(m, Tag) and m.tag == part for m in member_meta):
             return member
+        if get_origin(inner) in (typing.Union, types.UnionType):
+            # A tagged union made optional (`FormerNames | None`): the tag is one level down.
+            nested = _union_branch(inner, member_meta, part)
+            if nested is not None:
+                return nested
         name = getattr(inner, "__name__", None)
         if isinstance(part, str) and name is not None and name.lower() == part.lower():
             return member

@@ -144,6 +144,8 @@ class _Builder:
         self.inline_enums: list[EnumType] = []
         self.types: dict[str, UserType] = {}
         self.events: dict[str, Event] = {}
+        # Former event names (`renamed_from`) -> the event that reads them, and where.
+        self.former: dict[str, tuple[str, Location]] = {}
         # Declared names already reported as bad: references to them are not reported
         # again as references to something unknown.
         self.rejected: set[str] = set()
@@ -191,6 +193,7 @@ class _Builder:
         description = self._single("description")
         compatibility: Compatibility = self._single("compatibility") or "backward"
         self._collect_names()
+        self._collect_former_names()
         for suffix in ("Service", "Command"):
             name = pascal(self.name) + suffix
             self.claim(name, f"the {suffix.lower()} class of the context", context_loc)
@@ -284,6 +287,69 @@ class _Builder:
                         self.claim(
                             f"{name}{suffix}", f"the {suffix.lower()} class of saga {name!r}", loc
                         )
+
+    def _collect_former_names(self) -> None:
+        """Each stored type name is read by exactly one event: a former name can be neither
+        a live event nor another event's former name (the registry maps it to one class)."""
+        for src in self.sources:
+            y = src.yaml
+            for agg_name, adef in src.doc.aggregates.items():
+                for event_name, edef in adef.events.items():
+                    path: KeyPath = ("aggregates", agg_name, "events", event_name)
+                    claimed = self.claimed.get(event_name)
+                    if edef.renamed_from is None or claimed is None:
+                        continue
+                    if claimed[0] != y.key_at(path):
+                        continue  # a second definition of the name: reported as E204
+                    for index, old in _former_names(edef.renamed_from):
+                        item = (
+                            (*path, "renamed_from")
+                            if index is None
+                            else (*path, "renamed_from", index)
+                        )
+                        self._former_name(event_name, old, y.at(item))
+
+    def _former_name(self, event: str, old: str, loc: Location) -> None:
+        if problem := check_class_name(old, "former event"):
+            self.error(loc, *problem)
+            return
+        if old == event:
+            self.error(loc, "E205", f"event {event!r} is renamed from its own name")
+            return
+        if old in self.event_owner:
+            self.error(
+                loc,
+                "E205",
+                f"event {event!r} is renamed from {old!r}, but {old!r} is still an event "
+                f"(at {self.claimed[old][0]}): stored {old!r} events cannot be read as both; "
+                f"delete {old!r} (its stored events are then read as {event!r}), or take "
+                f"{old!r} out of renamed_from",
+            )
+            return
+        first = self.former.get(old)
+        if first is not None and first[0] == event:
+            self.error(loc, "E204", f"{old!r} is listed twice in the renamed_from of {event!r}")
+            return
+        if first is not None:
+            self.error(
+                loc,
+                "E205",
+                f"event {event!r} is renamed from {old!r}, which is already a former name of "
+                f"{first[0]!r} (at {first[1]}): stored {old!r} events can be read as only "
+                "one event",
+            )
+            return
+        self.former[old] = (event, loc)
+
+    def _unknown_event(self, name: str) -> str:
+        """What to add to "unknown event": where a former name went, or a near name."""
+        renamed = self.former.get(name)
+        if renamed is not None:
+            return (
+                f"; it was renamed to {renamed[0]!r} (renamed_from at {renamed[1]}): "
+                f"refer to {renamed[0]!r}"
+            )
+        return did_you_mean(name, self.event_owner)
 
     def _check_module_names(self) -> None:
         """Names that become the same module or method once in snake_case would overwrite
@@ -741,8 +807,7 @@ class _Builder:
                 self.error(
                     loc,
                     "E400",
-                    f"command {name!r} emits unknown event {event!r}"
-                    + did_you_mean(event, self.event_owner),
+                    f"command {name!r} emits unknown event {event!r}" + self._unknown_event(event),
                 )
             elif owner is not None and owner != aggregate:
                 self.error(
@@ -786,8 +851,16 @@ class _Builder:
                     "E502",
                     f"version {number} of {name!r} has no earlier version to upcast from",
                 )
-            version = EventVersion(number, fields, y.key_at(vpath), vdef.description, vdef.upcast)
+            version = EventVersion(
+                number,
+                fields,
+                y.key_at(vpath),
+                vdef.description,
+                vdef.upcast,
+                tuple(vdef.dropped or ()),
+            )
             self._check_renames(name, version, versions[-1] if versions else None, vpath, src)
+            self._check_dropped(name, version, versions[-1] if versions else None, vpath, src)
             versions.append(version)
         event = Event(
             name=name,
@@ -796,9 +869,53 @@ class _Builder:
             location=y.key_at(path),
             compatibility=edef.compatibility or compatibility,
             description=edef.description,
+            renamed_from=tuple(dict.fromkeys(old for _, old in _former_names(edef.renamed_from))),
+            renamed_from_location=(
+                None if edef.renamed_from is None else y.at((*path, "renamed_from"))
+            ),
         )
         self.events.setdefault(name, event)
         return event
+
+    def _check_dropped(
+        self,
+        event: str,
+        version: EventVersion,
+        previous: EventVersion | None,
+        path: KeyPath,
+        src: Source,
+    ) -> None:
+        """`dropped` names fields of the previous version that this version no longer has."""
+        renamed = {f.renamed_from for f in version.fields if f.renamed_from}
+        seen: set[str] = set()
+        for index, name in enumerate(version.dropped):
+            loc = src.yaml.at((*path, "dropped", index))
+            where = f"{event!r} version {version.version}: dropped {name!r}"
+            if name in seen:
+                self.error(loc, "E204", f"{where} is listed twice")
+            elif previous is None:
+                self.error(loc, "E501", f"{where}, but there is no previous version")
+            elif (kept := version.field_named(name)) is not None and kept.renamed_from in (
+                None,
+                name,
+            ):
+                self.error(loc, "E501", f"{where}, but the version still has that field")
+            elif previous.field_named(name) is None:
+                names = ", ".join(p.name for p in previous.fields) or "none"
+                self.error(
+                    loc,
+                    "E501",
+                    f"{where} names no field of version {previous.version} (its fields: "
+                    f"{names})" + did_you_mean(name, [p.name for p in previous.fields]),
+                )
+            elif name in renamed:
+                self.error(
+                    loc,
+                    "E501",
+                    f"{where}, but a field of the version is renamed from it: its values "
+                    "are moved, not dropped",
+                )
+            seen.add(name)
 
     def _check_renames(
         self,
@@ -917,8 +1034,7 @@ class _Builder:
                 self.error(
                     src.yaml.at((*path, index)),
                     "E400",
-                    f"{who} refers to unknown event {event!r}"
-                    + did_you_mean(event, self.event_owner),
+                    f"{who} refers to unknown event {event!r}" + self._unknown_event(event),
                 )
 
     def _command_refs(self, names: Sequence[str], path: KeyPath, src: Source, who: str) -> None:
@@ -1004,6 +1120,15 @@ class _Builder:
             timeout=timeout,
             description=sdef.description,
         )
+
+
+def _former_names(written: str | list[str] | None) -> list[tuple[int | None, str]]:
+    """(index in the list, or None for a single name; name) of an event's `renamed_from`."""
+    if written is None:
+        return []
+    if isinstance(written, str):
+        return [(None, written)]
+    return list(enumerate(written))
 
 
 def _dependency_order(types: dict[str, tuple[Any, Source, KeyPath]]) -> list[str]:

@@ -12,13 +12,17 @@ from ..aggregates.thing import ThingBase, ThingState
 from ..events.thing import (
     AddedWithoutDefault,
     EnumShrunk,
+    EnumToStr,
     FieldAddedWithDefault,
     FieldRemoved,
     FieldRenamed,
     ManualByChoice,
     OptionalFieldAdded,
+    RateFixed,
+    RenamedOntoAnOldName,
     ThreeVersions,
     TypeNarrowed,
+    ValueTypeReshaped,
     Widened,
 )
 
@@ -76,3 +80,21 @@ class Thing(ThingBase):
         # TODO: Thing.apply_manual_by_choice: return the ThingState after
         # ManualByChoice
         raise NotImplementedError("Thing.apply_manual_by_choice")
+
+    def apply_value_type_reshaped(self, event: ValueTypeReshaped) -> ThingState:
+        # TODO: Thing.apply_value_type_reshaped: return the ThingState after
+        # ValueTypeReshaped
+        raise NotImplementedError("Thing.apply_value_type_reshaped")
+
+    def apply_enum_to_str(self, event: EnumToStr) -> ThingState:
+        # TODO: Thing.apply_enum_to_str: return the ThingState after EnumToStr
+        raise NotImplementedError("Thing.apply_enum_to_str")
+
+    def apply_rate_fixed(self, event: RateFixed) -> ThingState:
+        # TODO: Thing.apply_rate_fixed: return the ThingState after RateFixed
+        raise NotImplementedError("Thing.apply_rate_fixed")
+
+    def apply_renamed_onto_an_old_name(self, event: RenamedOntoAnOldName) -> ThingState:
+        # TODO: Thing.apply_renamed_onto_an_old_name: return the ThingState
+        # after RenamedOntoAnOldName
+        raise NotImplementedError("Thing.apply_renamed_onto_an_old_name")

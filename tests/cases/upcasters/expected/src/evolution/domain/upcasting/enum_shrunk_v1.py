@@ -1,7 +1,7 @@
 """EnumShrunk: reading version 1 as version 2, written by hand.
 
 esgen cannot derive this step: field 'level': type Level -> Tier (not every old
-value fits).
+value fits: Tier lacks 'mid').
 
 Yours to edit: esgen created this file once and never touches it again.
 """
