@@ -53,7 +53,7 @@ def derived_statements(step: VersionStep) -> list[str]:
         if change.kind is ChangeKind.ADDED and change.new is not None:
             value = json_literal(change.new.default)
             lines.append(f"result.setdefault({string(change.name)}, {value})")
-    return [*helpers.lines, *lines]
+    return [*helpers.lines, "", *lines] if helpers.lines else lines
 
 
 class _Helpers:
@@ -103,6 +103,8 @@ class _Helpers:
             else next(f"{base}_{n}" for n in range(2, len(taken) + 2) if f"{base}_{n}" not in taken)
         )
         self.names[key] = name
+        # Blank lines around nested functions, as black lays them out.
+        self.lines.append("")
         self.lines.append(f"def {name}(value: dict[str, Any]) -> dict[str, Any]:")
         self.lines.extend(f"    {line}" for line in (*body, "return reshaped"))
         return name

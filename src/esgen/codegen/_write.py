@@ -18,6 +18,7 @@ import errno
 import hashlib
 import io
 import os
+import subprocess
 import tempfile
 import tokenize
 from collections.abc import Iterable, Mapping, Sequence
@@ -228,9 +229,13 @@ def make_plan(
         if old == new or (not ours and path.suffix == ".py" and _same_code(old, new)):
             changes.append(Change(path, Status.UNCHANGED, old, old, f.owner, key=key))
             continue
-        hand = bool(history) and not ours
+        # Not a text esgen wrote here. From the same inputs as its last write, only a
+        # person can have changed it; from others, it may be another branch's output
+        # (checked out by git), which is no hand edit: git says which.
+        same_inputs = bool(history) and history[0].key == key
+        hand = bool(history) and not ours and (same_inputs or _changed_since_checkout(path))
         # Edited since esgen last wrote it from these same inputs: the hand edit alone.
-        only_hand = hand and history[0].key == key
+        only_hand = hand and same_inputs
         changes.append(
             Change(
                 path,
@@ -248,11 +253,32 @@ def make_plan(
     for path in _stale(roots, rendered, schema_folder):
         text = _read(path)
         history = records.get(path.resolve(), ())
-        hand = bool(history) and _digest(text or "") not in {w.digest for w in history}
+        hand = (
+            bool(history)
+            and _digest(text or "") not in {w.digest for w in history}
+            and _changed_since_checkout(path)
+        )
         changes.append(
             Change(path, Status.REMOVED, text, None, edited=hand, stale=True, traced=bool(history))
         )
     return Plan(out_dir, tuple(changes), roots)
+
+
+def _changed_since_checkout(path: Path) -> bool:
+    """Whether git has the file as changed in the working tree (against the index). A
+    file that is as git checked it out was written by esgen elsewhere, on another branch
+    or machine; outside a repository (or without git) esgen cannot tell, and says less."""
+    try:
+        done = subprocess.run(
+            ["git", "diff", "--quiet", "--", path.name],
+            cwd=path.parent,
+            capture_output=True,
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 1  # 0: as checked out; 128/129: not in a repository
 
 
 def _stale(
