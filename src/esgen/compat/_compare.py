@@ -237,19 +237,17 @@ class Comparison:
     def all_steps(self) -> list[Step]:
         """Every version step of the schema, published or not: the rule for what a derived
         upcaster may do (ES201-ES204) holds for each, as `esgen generate` applies it."""
-        published = {(s.pair.context, s.pair.name, s.number): s for s in self.steps}
+        added = {(s.pair.context, s.pair.name, s.number): s for s in self.steps}
         steps: list[Step] = []
         for pair in self.events:
             if pair.new is None or pair.new_ctx is None:
                 continue
             for old, new in zip(pair.new.versions, pair.new.versions[1:], strict=False):
-                known = published.get((pair.context, pair.name, new.version))
-                if known is not None:
-                    steps.append(known)
-                    continue
-                analysis = analyse_step(pair.name, old, new, pair.new_ctx.user_type)
-                mode = _stricter(pair) if pair.old is not None else pair.new.compatibility
-                steps.append(Step(pair, analysis, mode))
+                step = added.get((pair.context, pair.name, new.version))
+                if step is None:
+                    analysis = analyse_step(pair.name, old, new, pair.new_ctx.user_type)
+                    step = Step(pair, analysis, _stricter(pair))
+                steps.append(step)
         return steps
 
     @cached_property

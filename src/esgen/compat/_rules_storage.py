@@ -133,25 +133,28 @@ def _in_place_fix(pair: EventPair, number: int) -> str:
     return f"restore version {number} as published: stored events were written with it"
 
 
-def _still_decodes(
-    pair: EventPair, old: EventVersion, new: EventVersion, path: tuple[str, ...]
-) -> bool:
-    """Whether stored events of `old` still validate as `new` where `path` changed."""
-    assert pair.old_ctx is not None and pair.new_ctx is not None
-    return not any(p[: len(path)] == path for p in _read_differently(pair, old, new))
-
-
-def _read_differently(
-    pair: EventPair, old: EventVersion, new: EventVersion
-) -> list[tuple[str, ...]]:
-    """Paths where a stored event of `old` fails to decode as `new`, or decodes to another
-    value: a default removed or changed. Value types grow in place, so a stored value may
-    lack a field that has a default (may_omit), and it meant that default."""
+def _stored_read(
+    pair: EventPair, old: EventVersion, new: EventVersion, path: tuple[str, ...] = ()
+) -> str | None:
+    """How stored events of `old` read as `new` at `path` (or anywhere) when not as they
+    were: they may fail to decode, or decode to another value (a default removed or
+    changed). Value types grow in place, so a stored value may lack a field that has a
+    default (may_omit), and it meant that default."""
     assert pair.old_ctx is not None and pair.new_ctx is not None
     before = version_record(old, pair.old_ctx)
     after = version_record(new, pair.new_ctx)
-    found = [m.path for m in misfits(before, after, tolerant=False, may_omit=True)]
-    return found + list(_defaults_changed(before, after, ()))
+
+    def under(at: tuple[str, ...]) -> bool:
+        return at[: len(path)] == path
+
+    if any(under(m.path) for m in misfits(before, after, tolerant=False, may_omit=True)):
+        return f"stored version-{old.version} events may no longer decode"
+    if any(under(p) for p in _defaults_changed(before, after, ())):
+        return (
+            f"stored version-{old.version} events that lack the field would read another "
+            "default than the one they meant"
+        )
+    return None
 
 
 def _defaults_changed(old: Shape, new: Shape, path: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
@@ -176,21 +179,7 @@ def _defaults_changed(old: Shape, new: Shape, path: tuple[str, ...]) -> Iterator
 def _stored_still_read(
     pair: EventPair, old: EventVersion, new: EventVersion, path: tuple[str, ...]
 ) -> str:
-    assert pair.old_ctx is not None and pair.new_ctx is not None
-    before = version_record(old, pair.old_ctx)
-    after = version_record(new, pair.new_ctx)
-
-    def under(at: tuple[str, ...]) -> bool:
-        return at[: len(path)] == path
-
-    if any(under(m.path) for m in misfits(before, after, tolerant=False, may_omit=True)):
-        return f"stored version-{old.version} events may no longer decode"
-    if any(under(p) for p in _defaults_changed(before, after, ())):
-        return (
-            f"stored version-{old.version} events that lack the field would read another "
-            "default than the one they meant"
-        )
-    return (
+    return _stored_read(pair, old, new, path) or (
         f"stored version-{old.version} events still decode, but the version no longer says "
         "what it said when they were written"
     )
@@ -314,7 +303,7 @@ def widened_in_place(pair: EventPair, old: EventVersion, new: EventVersion) -> b
             after[name], pair.new_ctx.user_type
         ):
             return False  # the field itself changed: ES103's
-    return not _read_differently(pair, old, new)
+    return _stored_read(pair, old, new) is None
 
 
 def growth(pair: EventPair, old: EventVersion, new: EventVersion) -> list[str]:
@@ -463,14 +452,15 @@ def event_version_types_same(c: Comparison) -> Iterator[Hit]:
             field = ".".join([*via, member] if member else via) or None
             top = via[0] if via else ""
             changed_path = tuple([*via, member] if member else via)
-            if _still_decodes(pair, old, new, changed_path):
+            how = _stored_read(pair, old, new, changed_path)
+            if how is None:
                 continue  # a widening (a value added to an enum...): see widened_in_place
             yield Hit(
                 pair.context,
                 Kind.EVENT,
                 pair.name,
                 f"published version changed in place through {kind} {type_name}, which "
-                f"{top!r} uses: {what}; " + _stored_still_read(pair, old, new, changed_path),
+                f"{top!r} uses: {what}; {how}",
                 f"leave {type_name} as it was; declare a new type (say {type_name}V2) and use "
                 f"it in a new version of each event that needs it",
                 was,
