@@ -7,9 +7,12 @@ and the same on every machine.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,10 @@ from click.testing import CliRunner
 from esgen.cli import main
 
 CASES = Path(__file__).parent / "cases"
+PYRIGHT = Path(sys.executable).parent / "pyright"
+# What users get when they turn pyright's strict mode on, plus the explicit-override check
+# the examples and templates ask for.
+PYRIGHT_STRICT = {"typeCheckingMode": "strict", "reportImplicitOverride": True}
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
@@ -87,3 +94,43 @@ def regenerate(case: Case) -> None:
     if code != 0:
         shutil.rmtree(case.expected, ignore_errors=True)
         case.expected_stderr.write_text(stderr, encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class PyrightRun:
+    files: int  # how many files pyright read: a check of nothing is no check
+    errors: int
+    report: str  # each diagnostic as file:line:col: severity: message
+
+
+def run_pyright(
+    paths: Sequence[Path], work: Path, extra_paths: Sequence[Path] = (), *, own: bool = False
+) -> PyrightRun:
+    """pyright in strict mode on `paths`, on this interpreter's packages. With `own`, the
+    settings are the project's (`work`'s pyproject.toml); otherwise strict mode with the
+    explicit-override check, from a configuration written in `work`."""
+    args = [str(PYRIGHT), "--pythonpath", sys.executable, "--outputjson"]
+    if own:
+        args += [str(p) for p in paths]
+    else:
+        # pyright reads include paths relative to its configuration file.
+        settings = {
+            **PYRIGHT_STRICT,
+            "include": [os.path.relpath(p, work) for p in paths],
+            "extraPaths": [os.path.relpath(p, work) for p in extra_paths],
+            "pythonVersion": "3.11",
+        }
+        (work / "pyrightconfig.json").write_text(json.dumps(settings), encoding="utf-8")
+        args += ["--project", str(work / "pyrightconfig.json")]
+    result = subprocess.run(args, cwd=work, capture_output=True, text=True, check=False)
+    try:
+        output = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"pyright failed: {result.stdout}{result.stderr}") from None
+    lines = [
+        f"{d['file']}:{d['range']['start']['line'] + 1}:{d['range']['start']['character'] + 1}: "
+        f"{d['severity']}: {d['message']}"
+        for d in output["generalDiagnostics"]
+    ]
+    summary = output["summary"]
+    return PyrightRun(summary["filesAnalyzed"], summary["errorCount"], "\n".join(lines))

@@ -9,7 +9,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from harness import EXAMPLES, Case, cases, run_case, tree
+from harness import EXAMPLES, Case, cases, run_case, run_pyright, tree
 
 from esgen.codegen import plan_generation
 from esgen.config import load_settings
@@ -60,6 +60,15 @@ def test_golden_output_passes_mypy_strict(tmp_path: Path) -> None:
         check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_golden_output_passes_pyright_strict(tmp_path: Path) -> None:
+    """The same files through pyright's strict mode, with the explicit-override check."""
+    roots = _source_roots()
+    test_files = [f for c in PASSING for f in sorted((c.expected / "tests").rglob("*.py"))]
+    result = run_pyright([*roots, *test_files], tmp_path, extra_paths=roots)
+    assert result.files > len(roots) + len(test_files), result.report
+    assert result.errors == 0, result.report
 
 
 @pytest.mark.parametrize("case", PASSING, ids=[c.name for c in PASSING])

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from harness import EXAMPLES
+from harness import EXAMPLES, run_pyright
 
 BANK = EXAMPLES / "bank"
 
@@ -36,6 +36,16 @@ def test_example_generated_and_user_code_pass_mypy_strict(example: str, tmp_path
         tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()))
+def test_example_passes_pyright_strict(example: str, tmp_path: Path) -> None:
+    """With the example's own settings ([tool.pyright] in its pyproject.toml): strict, and
+    every override marked."""
+    root = EXAMPLES / example
+    result = run_pyright([root / "src", root / "tests"], root, own=True)
+    assert result.files > 10, result.report
+    assert result.errors == 0, result.report
 
 
 def test_bank_demo_tells_its_story(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from harness import CASES, chdir, tree
+from harness import CASES, chdir, run_pyright, tree
 
 import esgen
 from esgen.cli import main
@@ -60,6 +60,8 @@ def check_project(project: Path) -> subprocess.CompletedProcess[str]:
         project,
     )  # fmt: skip
     assert mypy.returncode == 0, mypy.stdout + mypy.stderr
+    pyright = run_pyright([project / "src", project / "tests"], project, own=True)
+    assert pyright.files > 0 and pyright.errors == 0, pyright.report
     return run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
 
 

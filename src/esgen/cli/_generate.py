@@ -155,7 +155,12 @@ def _replaced(change: Change) -> str:
 def _report_obligations(obligations: Sequence[ObligationLike], *, err: bool) -> None:
     """What the user's own modules still need, most urgent (missing) first."""
     missing = [o for o in obligations if o.missing]
-    stubs = [o for o in obligations if not o.missing]
+    behind = [o for o in obligations if o.left_behind]
+    stubs = [o for o in obligations if not (o.missing or o.left_behind)]
+    if behind:
+        click.echo("\nleft behind (remove them, or rename them after the new name):", err=err)
+        for item in behind:
+            click.echo(f"  {shown(item.path)}: {item.what}", err=err)
     if missing:
         click.echo("\nto add (mypy and the tests fail until you do):", err=err)
         for item in missing:

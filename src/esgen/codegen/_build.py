@@ -23,6 +23,7 @@ from esgen.codegen._ir import (
     RegistryEntryIR,
     RegistryModuleIR,
     RenameIR,
+    UnionIR,
 )
 from esgen.codegen._pyexpr import (
     Imports,
@@ -49,8 +50,10 @@ from esgen.schema import (
     analyse_step,
     default_names,
     named_types,
+    pascal,
     python_name,
     snake,
+    union_name,
 )
 
 __all__ = ["build_ir", "event_class_name", "source_name", "versions_latest_first"]
@@ -131,6 +134,12 @@ class _ContextBuilder:
                 continue
             modules.extend(per_aggregate)
             reexports = tuple(ReExportIR("." + m.path.stem, m.exports) for m in per_aggregate)
+            # The context's union: of the aggregates' unions, one a line.
+            union = UnionIR(
+                pascal(ctx.name) + kind[:-1].title(),
+                tuple(u.name for m in per_aggregate for u in m.unions),
+                docstring(f"Every {kind[:-1]} of the {ctx.name} context.", ""),
+            )
             modules.append(
                 PackageInitIR(
                     path=self.package / kind / "__init__.py",
@@ -138,11 +147,13 @@ class _ContextBuilder:
                     docstring=docstring(f"The {kind} of the {ctx.name} context.", ""),
                     reexports=reexports,
                     exports=tuple(n for r in reexports for n in r.names),
+                    unions=(union,),
                 )
             )
             # From each aggregate's module, not the package: the import of each one is a
             # block of its own, so names added to two aggregates never meet in one.
             exports.extend(ReExportIR(f".{kind}{r.module}", r.names, kind) for r in reexports)
+            exports.append(ReExportIR(f".{kind}", (union.name,), kind))
         if ctx.events:
             modules.append(self._registry_module())
         modules.extend(write_side_modules(self))
@@ -290,7 +301,18 @@ class _ContextBuilder:
         imports = Imports(self.order)
         imports.add("__future__", "annotations")
         imports.add("typing", "ClassVar")
+        imports.add("typing", "TypeAlias")
+        imports.add("typing", "Union")
         imports.add("esgen.runtime", "Event")
+        union = UnionIR(
+            union_name(self.context.name, aggregate.name, "Event"),
+            tuple(e.name for e in aggregate.events),
+            docstring(
+                f"Every event of the {aggregate.name} aggregate, at its latest version: what "
+                "its apply methods receive and its handlers return.",
+                "",
+            ),
+        )
         classes: list[EnumIR | ModelIR] = []
         for event in aggregate.events:
             # Latest first: a new version then adds the class of the one it replaces
@@ -306,7 +328,8 @@ class _ContextBuilder:
             ),
             imports=imports.lines(),
             classes=tuple(classes),
-            exports=tuple(c.name for c in classes),
+            exports=(*(c.name for c in classes), union.name),
+            unions=(union,),
         )
 
     def _event_class(self, event: Event, version: EventVersion, imports: Imports) -> ModelIR:
@@ -338,7 +361,14 @@ class _ContextBuilder:
         imports = Imports(self.order)
         imports.add("__future__", "annotations")
         imports.add("typing", "ClassVar")
+        imports.add("typing", "TypeAlias")
+        imports.add("typing", "Union")
         imports.add("esgen.runtime", "Command")
+        union = UnionIR(
+            union_name(self.context.name, aggregate.name, "Command"),
+            tuple(c.name for c in aggregate.commands),
+            docstring(f"Every command of the {aggregate.name} aggregate.", ""),
+        )
         classes: list[EnumIR | ModelIR] = []
         for command in aggregate.commands:
             self.uses(command.fields, imports, 1)
@@ -349,7 +379,8 @@ class _ContextBuilder:
             docstring=docstring(f"Commands of the {aggregate.name} aggregate.", ""),
             imports=imports.lines(),
             classes=tuple(classes),
-            exports=tuple(c.name for c in classes),
+            exports=(*(c.name for c in classes), union.name),
+            unions=(union,),
         )
 
     def _command_class(self, command: Command, imports: Imports) -> ModelIR:

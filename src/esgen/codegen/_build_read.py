@@ -166,6 +166,9 @@ def _user_projection(b: _ContextBuilder, projection: Projection) -> UserClassIR:
     module = snake(projection.name)
     imports = Imports()
     imports.add("__future__", "annotations")
+    # Every method overrides the generated base: left behind when its event goes,
+    # it is an error, not dead code.
+    imports.add("typing_extensions", "override")
     imports.add("esgen.runtime", "RecordedEvent")
     imports.add(f"..projections.{module}", f"{projection.name}Base")
     _event_imports(b, projection.consumes, imports, 1)
@@ -182,6 +185,7 @@ def _user_projection(b: _ContextBuilder, projection: Projection) -> UserClassIR:
         class_docstring=docstring(projection.description or f"The {projection.name}.", "    "),
         base_name=f"{projection.name}Base",
         methods=tuple(_projection_methods(b, projection)),
+        method_prefixes=("on_",),
     )
 
 
@@ -305,6 +309,9 @@ def _user_saga(b: _ContextBuilder, saga: Saga) -> UserClassIR:
     module = snake(saga.name)
     imports = Imports()
     imports.add("__future__", "annotations")
+    # Every method overrides the generated base: left behind when its event goes,
+    # it is an error, not dead code.
+    imports.add("typing_extensions", "override")
     imports.add(f"..sagas.{module}", f"{saga.name}Base")
     _event_imports(b, (saga.starts_with, *saga.handles), imports, 1)
     _command_imports(b, tuple(undo for _, undo in saga.compensations), imports, 1)
@@ -323,6 +330,7 @@ def _user_saga(b: _ContextBuilder, saga: Saga) -> UserClassIR:
         class_docstring=docstring(saga.description or f"The {saga.name}.", "    "),
         base_name=f"{saga.name}Base",
         methods=tuple(_saga_methods(b, saga)),
+        method_prefixes=("on_", "compensate_"),
     )
 
 

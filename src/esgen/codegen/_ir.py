@@ -40,6 +40,7 @@ __all__ = [
     "SendMethodIR",
     "ServiceModuleIR",
     "StrategyIR",
+    "UnionIR",
     "UpcasterRegistrationIR",
     "UpcasterTestsIR",
     "UpcastersModuleIR",
@@ -83,6 +84,15 @@ class EnumIR:
 
 
 @dataclass(frozen=True, slots=True)
+class UnionIR:
+    """A type alias for the union of some classes: an aggregate's events or commands."""
+
+    name: str
+    members: tuple[str, ...]
+    docstring: str  # a string literal
+
+
+@dataclass(frozen=True, slots=True)
 class ReExportIR:
     module: str  # relative, e.g. ".events"
     names: tuple[str, ...]
@@ -123,6 +133,7 @@ class ModelsModuleIR(ModuleIR):
     template: ClassVar[str] = "generated/models.py.jinja"
     classes: tuple[EnumIR | ModelIR, ...]
     exports: tuple[str, ...]
+    unions: tuple[UnionIR, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,6 +141,7 @@ class PackageInitIR(ModuleIR):
     template: ClassVar[str] = "generated/package_init.py.jinja"
     reexports: tuple[ReExportIR, ...] = ()
     exports: tuple[str, ...] = ()
+    unions: tuple[UnionIR, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +201,9 @@ class AggregateModuleIR(ModuleIR):
     command_emits: tuple[MappingEntryIR, ...]
     methods: tuple[MethodIR, ...]
     exports: tuple[str, ...]
+    id_type: str = "str"  # the annotation of the aggregate's id
+    creation_commands: tuple[str, ...] = ()
+    event_union: str = ""  # the alias of the union of its events, for a typed `execute`
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +239,11 @@ class RouteIR:
     commands: tuple[str, ...]
     id_field: str
     handler: str = ""  # the service's private method that runs a command on it
+    id_type: str = "str"  # the annotation of the aggregate's id
+    command_union: str = ""
+    event_union: str = ""
+    emits: tuple[str, ...] = ()  # per command: the union of the events it may emit
+    placeholder_id: str = '""'  # an id expression, for the type-checking-only instance
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -232,6 +252,7 @@ class ServiceModuleIR(ModuleIR):
     class_name: str
     class_docstring: str  # a string literal
     command_alias: str
+    event_alias: str
     commands: tuple[str, ...]
     routes: tuple[RouteIR, ...]
     projections: tuple[str, ...]  # the user's projection classes
@@ -331,6 +352,9 @@ class UserClassIR(ModuleIR):
     class_docstring: str  # a string literal
     base_name: str
     methods: tuple[MethodIR, ...]
+    # How the names of the base's methods begin ("apply_", "on_"...): a method of the
+    # user's class named so that the base no longer declares was left behind.
+    method_prefixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from esgen.codegen._ir import MethodIR, ModuleIR, Root, UserClassIR, UserUpcasterIR
+from esgen.codegen._ir import ModuleIR, Root, UserClassIR, UserUpcasterIR
 
 __all__ = ["Obligation", "find_obligations"]
 
@@ -23,6 +23,7 @@ class Obligation:
     path: Path
     what: str
     missing: bool  # True: mypy and the tests fail until it is added; False: a stub remains
+    left_behind: bool = False  # a method whose event or command the schema no longer has
 
 
 def find_obligations(
@@ -41,7 +42,7 @@ def find_obligations(
             found.append(Obligation(path, f"does not parse ({exc.msg}, line {exc.lineno})", True))
             continue
         if isinstance(module, UserClassIR):
-            found.extend(_aggregate(path, tree, module.class_name, module.methods))
+            found.extend(_aggregate(path, tree, module))
         elif isinstance(module, UserUpcasterIR):
             function = _function(tree.body, "upcast")
             if function is None:
@@ -51,13 +52,12 @@ def find_obligations(
     return found
 
 
-def _aggregate(
-    path: Path, tree: ast.Module, class_name: str, methods: tuple[MethodIR, ...]
-) -> list[Obligation]:
+def _aggregate(path: Path, tree: ast.Module, module: UserClassIR) -> list[Obligation]:
+    class_name, methods = module.class_name, module.methods
     cls = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name), None)
     if cls is None:
         return [Obligation(path, f"defines no class {class_name}", True)]
-    found = []
+    found = _left_behind(path, cls, module)
     for method in methods:
         function = _function(cls.body, method.name)
         parameters = f"self, {method.parameters}" if method.parameters else "self"
@@ -68,6 +68,33 @@ def _aggregate(
         elif _is_stub(function):
             what = f"{class_name}.{method.name} still raises NotImplementedError"
             found.append(Obligation(path, what, False))
+    return found
+
+
+# Hooks the runtime's bases define themselves: overriding one is never left behind.
+_RUNTIME_HOOKS = frozenset({"on_timeout"})
+
+
+def _left_behind(path: Path, cls: ast.ClassDef, module: UserClassIR) -> list[Obligation]:
+    """Methods named like the base's but declared by it no more: their event or command
+    was removed or renamed. With @override, mypy fails on them; without, they are dead
+    code that nothing calls, so both are named."""
+    declared = {method.name for method in module.methods}
+    prefixes = module.method_prefixes
+    found = []
+    for node in cls.body:
+        if (
+            isinstance(node, ast.FunctionDef)
+            and prefixes
+            and node.name.startswith(prefixes)
+            and node.name not in declared
+            and node.name not in _RUNTIME_HOOKS
+        ):
+            what = (
+                f"{module.class_name}.{node.name} (line {node.lineno}) handles nothing the schema "
+                "declares any more: its event or command was removed or renamed"
+            )
+            found.append(Obligation(path, what, False, left_behind=True))
     return found
 
 

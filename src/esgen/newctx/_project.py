@@ -301,6 +301,14 @@ def _fresh(root: Path, layout: Layout) -> Project:
         f"To develop it: `esgen generate`, and pytest and hypothesis for the tests ({how}).",
     )
     text += _toml_table("tool.esgen", layout.table(), "\n")
+    # Both checkers strict, and every override marked: a handler whose event or command
+    # was removed or renamed is then an error rather than code nothing calls.
+    text += _toml_table(
+        "tool.mypy", {"strict": True, "enable_error_code": ["explicit-override"]}, "\n"
+    )
+    text += _toml_table(
+        "tool.pyright", {"typeCheckingMode": "strict", "reportImplicitOverride": True}, "\n"
+    )
     settings = _settings(root, layout, pyproject)
     if root.is_dir() and find_pytest_config(root) is not None:
         # pytest reads another file here (a pytest.ini, say): edit that one instead.

@@ -64,6 +64,7 @@ from esgen.schema._names import (
     pascal,
     python_name,
     snake,
+    union_name,
 )
 from esgen.schema._readmodel import (
     ColumnKind,
@@ -144,6 +145,7 @@ __all__ = [
     "reads_as_text",
     "snake",
     "type_relation",
+    "union_name",
     "upcast_diagnostics",
     "values_refused",
 ]

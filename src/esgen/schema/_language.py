@@ -134,6 +134,14 @@ class CommandDef(_Node):
         description="The aggregate's id field is added first when not listed.",
     )
     emits: list[str] = Field(min_length=1, description="Events of this aggregate it may emit.")
+    creates: bool = Field(
+        False,
+        description=(
+            "This command creates its aggregate: it is refused on an aggregate that exists, "
+            "and once any command of the aggregate says so, every other command is refused "
+            "on an id that has no events yet."
+        ),
+    )
 
 
 class EventVersionDef(_Node):

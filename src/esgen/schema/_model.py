@@ -223,6 +223,7 @@ class Command:
     emits: tuple[str, ...]
     location: Location
     description: str | None = None
+    creates: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ __all__ = [
     "pascal",
     "python_name",
     "snake",
+    "union_name",
 ]
 
 _PASCAL = re.compile(r"^[A-Z][A-Za-z0-9]*$")
@@ -162,6 +163,14 @@ def snake(name: str) -> str:
     name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
     name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
     return name.lower()
+
+
+def union_name(context: str, aggregate: str, kind: str) -> str:
+    """The alias of the union of an aggregate's events or commands (`kind`: "Event" or
+    "Command"): `AccountEvent`. An aggregate named like its context would take the name of
+    the context's own union (`BankEvent`), so its union is `BankAggregateEvent` instead."""
+    stem = aggregate if aggregate != pascal(context) else f"{aggregate}Aggregate"
+    return stem + kind
 
 
 # Kinds of declaration whose snake_case name is also the name of a generated module.

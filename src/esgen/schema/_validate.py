@@ -67,6 +67,7 @@ from esgen.schema._names import (
     pascal,
     python_name,
     snake,
+    union_name,
 )
 from esgen.schema._typeexpr import SCALAR_NAMES, TypeSyntaxError, parse_type
 from esgen.schema._values import ValueProblem, check_value, describe
@@ -194,9 +195,12 @@ class _Builder:
         compatibility: Compatibility = self._single("compatibility") or "backward"
         self._collect_names()
         self._collect_former_names()
-        for suffix in ("Service", "Command"):
-            name = pascal(self.name) + suffix
-            self.claim(name, f"the {suffix.lower()} class of the context", context_loc)
+        for suffix, what in (
+            ("Service", "the service class"),
+            ("Command", "the union of the commands"),
+            ("Event", "the union of the events"),
+        ):
+            self.claim(pascal(self.name) + suffix, f"{what} of the context", context_loc)
         self._check_module_names()
         types = self._build_types()
         aggregates = [
@@ -265,12 +269,13 @@ class _Builder:
                     path = (*base, "commands", command_name)
                     if self.check_class(command_name, "command", y.key_at(path)):
                         self.command_owner[command_name] = agg_name
-                for suffix in ("State", "Base"):
-                    self.claim(
-                        f"{agg_name}{suffix}",
-                        f"the {suffix.lower()} class of aggregate {agg_name!r}",
-                        y.key_at(base),
-                    )
+                for name, what in (
+                    (f"{agg_name}State", "the state class"),
+                    (f"{agg_name}Base", "the base class"),
+                    (union_name(self.name, agg_name, "Event"), "the union of the events"),
+                    (union_name(self.name, agg_name, "Command"), "the union of the commands"),
+                ):
+                    self.claim(name, f"{what} of aggregate {agg_name!r}", y.key_at(base))
             for name in src.doc.projections:
                 loc = y.key_at(("projections", name))
                 if self.check_class(name, "projection", loc):
@@ -816,7 +821,15 @@ class _Builder:
                     f"command {name!r} of aggregate {aggregate!r} emits "
                     f"{event!r}, an event of aggregate {owner!r}",
                 )
-        return Command(name, aggregate, fields, tuple(cdef.emits), y.key_at(path), cdef.description)
+        return Command(
+            name,
+            aggregate,
+            fields,
+            tuple(cdef.emits),
+            y.key_at(path),
+            cdef.description,
+            cdef.creates,
+        )
 
     def _event(
         self,
