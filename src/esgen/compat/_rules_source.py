@@ -206,6 +206,58 @@ def command_field_constraints_not_narrowed(c: Comparison) -> Iterator[Hit]:
             )
 
 
+def _runs_on(command: Command, ctx: Context) -> str:
+    """Which aggregates the runtime lets the command run on: "new", "existing" or "any"
+    (no command of its aggregate says `creates`, so every one runs on any id)."""
+    if command.creates:
+        return "new"
+    aggregate = next((a for a in ctx.aggregates if a.name == command.aggregate), None)
+    if aggregate is not None and any(other.creates for other in aggregate.commands):
+        return "existing"
+    return "any"
+
+
+_RUNS_ON = {
+    "new": "an id that has no events yet",
+    "existing": "an aggregate that exists",
+    "any": "any id",
+}
+
+
+@rule(
+    "ES306",
+    "COMMAND_CREATION_NOT_NARROWED",
+    Category.SOURCE,
+    "a command still runs on every aggregate it ran on: new ones, existing ones, or both",
+)
+def command_creation_not_narrowed(c: Comparison) -> Iterator[Hit]:
+    for pair in c.commands:
+        if pair.old is None or pair.new is None:
+            continue
+        assert pair.old_ctx is not None and pair.new_ctx is not None
+        before, after = _runs_on(pair.old, pair.old_ctx), _runs_on(pair.new, pair.new_ctx)
+        if before == after or after == "any":
+            continue
+        refused = "existing" if after == "new" else "new"
+        why = (
+            "it creates its aggregate now"
+            if after == "new"
+            else "it no longer creates its aggregate"
+            if before == "new"
+            else "another command of its aggregate creates it now"
+        )
+        yield Hit(
+            pair.context,
+            Kind.COMMAND,
+            pair.name,
+            f"runs only on {_RUNS_ON[after]} now ({why}): callers that send it for "
+            f"{_RUNS_ON[refused]} are refused",
+            "keep which commands create the aggregate, or add a new command for the new rule",
+            pair.old.location,
+            pair.new.location,
+        )
+
+
 # Read models store these as JSON-mode text, which a str field reads as it is.
 _STORED_AS_TEXT = frozenset({"decimal", "uuid", "date", "datetime", "bytes"})
 
@@ -345,6 +397,7 @@ RULES: tuple[Rule, ...] = (
     command_no_new_required_field,
     command_field_same_type,
     command_field_constraints_not_narrowed,
+    command_creation_not_narrowed,
     projection_no_delete,
     projection_key_same,
     projection_field_no_delete,

@@ -260,6 +260,7 @@ class _ContextBuilder:
             emits=tuple(self.ref("event", e) for e in command.emits),
             sent_by=tuple(sent_by),
             source=self.source(command.location.file),
+            creates=command.creates,
         )
 
     def event(self, aggregate: Aggregate, event: Event) -> EventDoc:

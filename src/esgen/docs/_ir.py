@@ -103,6 +103,7 @@ class CommandDoc:
     emits: tuple[Ref, ...]
     sent_by: tuple[Ref, ...]  # sagas that send it, or send it to compensate
     source: Source
+    creates: bool = False  # it creates its aggregate (refused on one that exists)
 
 
 @dataclass(frozen=True, slots=True)
