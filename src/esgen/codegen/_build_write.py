@@ -17,7 +17,6 @@ from esgen.codegen._ir import (
     ManualUpcasterIR,
     MappingEntryIR,
     MethodIR,
-    ModelIR,
     ModuleIR,
     PackageInitIR,
     RouteIR,
@@ -226,14 +225,13 @@ def _aggregate_module(b: _ContextBuilder, aggregate: Aggregate) -> AggregateModu
         imports.add(f"..commands.{agg_module}", command.name)
     b.uses(aggregate.state, imports, 1)
     state_name = f"{aggregate.name}State"
-    state = ModelIR(
+    state = b.evolvable(
         state_name,
-        "ValueObject",
         docstring(
             f"The state of the {aggregate.name} aggregate, built by its apply methods.", "    "
         ),
-        (),
         b.fields(aggregate.state, imports),
+        imports,
     )
     described = aggregate.description or f"The {aggregate.name} aggregate."
     base_doc = (
