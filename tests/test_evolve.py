@@ -174,3 +174,17 @@ def test_a_subclass_instance_is_validated_not_taken_as_it_is() -> None:
     raw = Strange(int=1)
     after = Id(value=UUID(int=0))._evolve({"value": raw})
     assert after.value == raw
+
+
+def test_collections_of_values_taken_as_they_are_are_frozen_without_pydantic() -> None:
+    before = account()
+    money = before.balance
+    frozen = FrozenDict({"a": money})
+    assert before._evolve({"holds": frozen}).holds is frozen
+    after = before._evolve({"holds": {"a": money, "b": money}, "tags": ["x", "y"]})
+    assert type(after.holds) is FrozenDict and after.holds["b"] is money
+    assert after.tags == ("x", "y")
+    # A value of another type in the collection: the validator decides, and says where.
+    with pytest.raises(ValidationError) as caught:
+        before._evolve({"holds": {"a": money, "b": "ten euros"}})
+    assert [e["loc"] for e in caught.value.errors()] == [("holds", "b")]

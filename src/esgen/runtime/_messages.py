@@ -70,8 +70,11 @@ class _Message(BaseModel):
             entry = fields.get(name)
             if entry is None:
                 raise _error(cls, name, {"type": "extra_forbidden", "loc": (), "input": value})
-            if type(value) not in entry[0]:
-                data[name] = entry[1].validate(value)
+            exact, collection, field = entry
+            if type(value) not in exact:
+                if collection is None or (checked := collection(value)) is _NOT_SURE:
+                    checked = field.validate(value)
+                data[name] = checked
         # What model_copy does, through the slots' own descriptors (half the cost of
         # object.__setattr__); a frozen model's fields-set is never changed, so shared.
         new = _new(cls)
@@ -115,17 +118,17 @@ _TAKEN_AS_IS = frozenset({str, int, float, bool, bytes, UUID})
 
 
 class _Field:
-    """One field as `_evolve` sees it: the types taken as they are, a shortcut for
-    collections of such values, and its validator."""
+    """One field as `_evolve` sees it: the types taken as they are, a check that takes
+    collections of such values as they are, and the field's validator for the rest."""
 
-    __slots__ = ("_collection", "_owner", "_validator", "annotation", "exact", "name")
+    __slots__ = ("_owner", "_validator", "annotation", "collection", "exact", "name")
 
     def __init__(self, owner: type[BaseModel], name: str, info: FieldInfo) -> None:
         self._owner = owner
         self.name = name
         annotation: Any = info.annotation
         self.exact: frozenset[type] = frozenset()
-        self._collection = _collection_check(info.annotation, info.metadata)
+        self.collection = _collection_check(info.annotation, info.metadata)
         if info.metadata:
             annotation = typing.Annotated[(annotation, *info.metadata)]
         else:
@@ -134,10 +137,6 @@ class _Field:
         self._validator: Callable[[Any], Any] | None = None
 
     def validate(self, value: Any) -> Any:
-        if (collection := self._collection) is not None:
-            checked = collection(value)
-            if checked is not _NOT_SURE:
-                return checked
         validator = self._validator
         if validator is None:
             # Built on first use; pydantic-core's own validator, without TypeAdapter's
@@ -192,6 +191,9 @@ def _collection_check(annotation: Any, metadata: list[Any]) -> Callable[[Any], A
     return None
 
 
+_Fields = dict[str, tuple[frozenset[type], Callable[[Any], Any] | None, _Field]]
+
+
 class _Plan:
     """How `_evolve` changes one model class: per attribute, the types taken as they are
     and the field's validator; None where the class has validators of its own."""
@@ -201,7 +203,7 @@ class _Plan:
     def __init__(self, cls: type[BaseModel]) -> None:
         self.frozen = bool(cls.model_config.get("frozen"))
         decorators = cls.__pydantic_decorators__
-        self.fields: dict[str, tuple[frozenset[type], _Field]] | None = None
+        self.fields: _Fields | None = None
         if not (
             decorators.validators
             or decorators.field_validators
@@ -211,7 +213,7 @@ class _Plan:
             self.fields = {}
             for name, info in cls.model_fields.items():
                 field = _Field(cls, name, info)
-                self.fields[name] = (field.exact, field)
+                self.fields[name] = (field.exact, field.collection, field)
 
 
 _PLANS: dict[type[BaseModel], _Plan] = {}
