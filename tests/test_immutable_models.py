@@ -569,3 +569,28 @@ def test_pyright_strict_agrees(generated: Path, tmp_path: Path) -> None:
     )
     pattern = r"\s*(?P<file>/[^:]+):(?P<line>\d+):\d+ - error:"
     assert _reported(result.stdout, user, pattern) == _expected_lines(), result.stdout
+
+
+# -- FrozenDict itself -------------------------------------------------------------------
+
+
+def test_frozen_dict_is_a_dict_for_reading_and_copies_to_plain_dicts() -> None:
+    from pydantic import TypeAdapter
+
+    frozen = FrozenDict({"b": 2, "a": 1})
+    assert isinstance(frozen, dict) and frozen == {"a": 1, "b": 2}
+    assert hash(frozen) == hash(FrozenDict({"a": 1, "b": 2}))  # order does not count
+    assert repr(frozen) == "FrozenDict({'b': 2, 'a': 1})"
+    for copied in (frozen.copy(), frozen | {"c": 3}, {"c": 3} | frozen, dict(frozen)):
+        assert type(copied) is dict
+    assert type(FrozenDict.fromkeys("ab", 0)) is FrozenDict
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        back = pickle.loads(pickle.dumps(frozen, protocol=protocol))
+        assert type(back) is FrozenDict and back == frozen
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(FrozenDict({"a": [1]}))  # hashable only when its values are
+    adapter = TypeAdapter(FrozenDict[str, int])
+    assert type(adapter.validate_python({"a": "1"})) is FrozenDict
+    assert adapter.validate_json('{"a": 1}') == {"a": 1}
+    assert adapter.dump_json(frozen) == b'{"b":2,"a":1}'
+    assert adapter.json_schema() == TypeAdapter(dict[str, int]).json_schema()

@@ -53,8 +53,9 @@ else:
         """A dict that refuses every change, and hashes by its items.
 
         Copies (`copy()`, `|`) are plain dicts, to change and freeze again. Only the
-        dict's own C methods called on it explicitly (`dict.__setitem__(d, k, v)`) get
-        past it.
+        dict's own C methods called on it explicitly (`dict.__setitem__(d, k, v)`,
+        `d.__init__(...)`) get past it: refusing those would put a Python call into
+        every construction, which pydantic makes for each validated map.
         """
 
         __slots__ = ()
