@@ -11,28 +11,32 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, ValidationError
 
 from esgen.runtime import (
     Column,
     Event,
     EventStore,
     ExpectedVersion,
+    FrozenDict,
+    FrozenMap,
     NewEvent,
     Projection,
     ProjectionNeedsRebuild,
     ProjectionRunner,
     RecordedEvent,
+    Rows,
     SQLiteEventStore,
     TableSpec,
     ValueObject,
 )
+from esgen.runtime._readmodel import TableBackend
 from esgen.runtime.testing._domain import (
     AccountOpened,
     MoneyDeposited,
@@ -331,3 +335,127 @@ def test_a_changed_read_model_asks_for_a_rebuild_and_the_others_go_on(tmp_path: 
     runner.rebuild("balances")
     assert runner.needing_rebuild() == []
     assert runner.catch_up() == 0
+
+
+# -- typed rows: the update generated projections use, and rows with collections --------
+
+
+class TripRow(ValueObject):
+    account: str
+    stops: tuple[str, ...] = ()
+    counts: FrozenMap[str, tuple[int, ...]] = FrozenDict()
+    from_: str = Field(default="", validation_alias="from", serialization_alias="from")
+
+
+class TripRows(Rows[TripRow, str], row_type=TripRow):
+    """What a generated projection declares: rows of one row type, keyed by str."""
+
+
+class Trips(Projection[TripRow]):
+    name: ClassVar[str] = "trips"
+    table: ClassVar[TableSpec] = TableSpec(
+        "trips",
+        key="account",
+        columns=(
+            Column("account", "text"),
+            Column("stops", "json"),
+            Column("counts", "json"),
+            Column("from", "text"),
+        ),
+    )
+    row_type: ClassVar[type[BaseModel]] = TripRow
+    handlers: ClassVar[Mapping[type[Event], str]] = {
+        AccountOpened: "on_opened",
+        MoneyDeposited: "on_deposited",
+    }
+    seen: ClassVar[list[type[object]]] = []
+
+    def on_opened(self, event: AccountOpened, recorded: RecordedEvent) -> None:
+        self.seen.append(type(self.rows))
+        self.rows.put(TripRow(account=self.aggregate_id(recorded), from_=event.owner))
+
+    def on_deposited(self, event: MoneyDeposited, recorded: RecordedEvent) -> None:
+        key = self.aggregate_id(recorded)
+        row = TripRows.of(self.rows).get(key)
+        assert row is not None and type(row.stops) is tuple and type(row.counts) is FrozenDict
+        counts = {**row.counts, str(event.amount): (*row.counts.get(str(event.amount), ()), 1)}
+        self.rows.update(key, stops=[*row.stops, f"+{event.amount}"], counts=counts)
+
+
+def test_rows_with_tuples_and_frozen_maps_store_and_load(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite"
+    store = SQLiteEventStore(path)
+    fill(store, accounts=2, deposits=3)
+    # One event a page: each update reads its row back from the table.
+    assert ProjectionRunner(store, make_registry(), [Trips()], page_size=1).catch_up() == 8
+    assert set(Trips.seen) == {TripRows}  # what the runner builds is the typed subclass
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute('SELECT account, stops, counts, "from" FROM trips').fetchall()
+    assert sorted(rows) == [
+        (str(n), '["+1","+1","+1"]', '{"1":[1,1,1]}', f"owner{n}") for n in range(2)
+    ]
+
+
+class _Table(TableBackend):
+    """Rows kept in a dict, as the SQL backends keep them: JSON columns as text."""
+
+    def __init__(self) -> None:
+        self.stored: dict[Any, tuple[Any, ...]] = {}
+        self.names = [c.name for c in Trips.table.columns]
+
+    def select(self, key: Any) -> Mapping[str, Any] | None:
+        values = self.stored.get(key)
+        return None if values is None else dict(zip(self.names, values, strict=True))
+
+    def select_all(self) -> Iterator[Mapping[str, Any]]:
+        return (dict(zip(self.names, v, strict=True)) for v in self.stored.values())
+
+    def upsert(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        self.stored.update((row[0], row) for row in rows)
+
+    def delete(self, keys: Sequence[Any]) -> None:
+        for key in keys:
+            self.stored.pop(key, None)
+
+
+def test_update_validates_only_the_changes_and_refuses_bad_values() -> None:
+    rows = Rows(Trips.table, TripRow, _Table())
+    assert type(rows) is TripRows
+    rows.put(TripRow(account="a"))
+    updated = rows.update("a", stops=["x"], counts={"k": [1]})
+    assert updated.stops == ("x",) and updated.counts == {"k": (1,)}
+    assert rows.get("a") is updated
+    with pytest.raises(ValidationError) as caught:
+        rows.update("a", counts={"k": ["not a number"]})
+    assert caught.value.title == "TripRow"
+    assert [e["loc"] for e in caught.value.errors()] == [("counts", "k", 0)]
+    with pytest.raises(ValidationError, match="stopz"):
+        rows.update("a", stopz=())
+    assert rows.get("a") is updated  # nothing changed by a refused update
+    with pytest.raises(KeyError, match="no row with account = 'b'"):
+        rows.update("b", stops=())
+    with pytest.raises(TypeError, match="keywords"):
+        rows.update("a", ("x",))
+
+
+def test_update_takes_a_field_by_attribute_or_by_column() -> None:
+    rows = Rows(Trips.table, TripRow, _Table())
+    rows.put(TripRow(account="a"))
+    assert rows.update("a", from_="attribute").from_ == "attribute"
+    assert rows.update("a", **{"from": "column"}).from_ == "column"
+
+
+def test_rows_of_a_row_type_without_a_typed_class_stay_plain() -> None:
+    class PlainRow(BaseModel):  # a hand-written row, not a ValueObject
+        account: str
+        total: int = 0
+
+    spec = TableSpec("plain", key="account", columns=(Column("account", "text"),))
+    rows: Rows[PlainRow] = Rows(spec, PlainRow, _Table())
+    assert type(rows) is Rows
+    rows.put(PlainRow(account="a"))
+    assert rows.update("a", total="5").total == 5  # validated whole, as before
+    with pytest.raises(ValidationError):
+        rows.update("a", total="x")
+    with pytest.raises(TypeError, match="TripRows expected, got Rows"):
+        TripRows.of(rows)

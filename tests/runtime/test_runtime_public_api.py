@@ -33,6 +33,8 @@ RUNTIME_EXPORTS = [
     "EventStore",
     "EventStoreError",
     "ExpectedVersion",
+    "FrozenDict",
+    "FrozenMap",
     "HistoryEntry",
     "MemoryEventStore",
     "NewEvent",

@@ -182,6 +182,8 @@ class _ContextBuilder:
         # part); otherwise they join the description in one `Field(...)`.
         nullable = isinstance(f.type, NullableType)
         ann = annotation(f.type, imports, f.constraints if nullable else None)
+        # `evolve` types its keywords by the plain type; the validator holds the bounds.
+        plain = annotation(f.type, imports) if nullable and f.constraints.items() else ""
         default = literal(f.type, f.default, self.types.get, imports) if f.has_default else None
         args = [] if nullable else constraint_args(f.constraints)
         attribute = python_name(f.name)
@@ -198,12 +200,22 @@ class _ContextBuilder:
             if default is not None:
                 args.insert(0, f"default={default}")
             default = f"Field({', '.join(args)})"
-        return FieldIR(attribute, ann, default)
+        return FieldIR(attribute, ann, default, plain)
 
     def fields(self, fields: Iterable[Field], imports: Imports) -> tuple[FieldIR, ...]:
         listed = tuple(fields)
         scoped = imports.hidden_by(python_name(f.name) for f in listed)
         return tuple(self.field(f, scoped) for f in listed)
+
+    def evolvable(
+        self, name: str, doc: str | None, fields: tuple[FieldIR, ...], imports: Imports
+    ) -> ModelIR:
+        """A value type, state or row: user code steps it to its next value with a typed
+        `evolve(**changes)`, generated where it has fields."""
+        if fields:
+            imports.add("typing", "TypedDict")
+            imports.add("typing", "Unpack")
+        return ModelIR(name, "ValueObject", doc, (), fields, evolve=bool(fields))
 
     def uses(self, fields: Iterable[Field], imports: Imports, module_depth: int) -> None:
         """Import the context's types that these fields name."""
@@ -250,12 +262,11 @@ class _ContextBuilder:
             files.append(value.location.file)
             doc = value.description
             classes.append(
-                ModelIR(
+                self.evolvable(
                     value.name,
-                    "ValueObject",
                     docstring(doc, "    ") if doc else None,
-                    (),
                     self.fields(value.fields, imports),
+                    imports,
                 )
             )
         return ModelsModuleIR(

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 from esgen.codegen._ir import (
     MappingEntryIR,
     MethodIR,
-    ModelIR,
     ModuleIR,
     PackageInitIR,
     ProjectionModuleIR,
@@ -117,8 +116,18 @@ def _projection_module(b: _ContextBuilder, projection: Projection) -> Projection
     imports.add("collections.abc", "Mapping")
     imports.add("typing", "ClassVar")
     imports.add("pydantic", "BaseModel")
-    for name in ("Column", "Event", "Projection", "RecordedEvent", "TableSpec", "ValueObject"):
+    for name in (
+        "Column",
+        "Event",
+        "Projection",
+        "RecordedEvent",
+        "Rows",
+        "TableSpec",
+        "ValueObject",
+    ):
         imports.add("esgen.runtime", name)
+    # The typed rows: `update` and the `rows` property override the runtime's.
+    imports.add("typing_extensions", "override")
     _event_imports(b, projection.consumes, imports, 1)
     b.uses(projection.fields, imports, 1)
     row_name = f"{projection.name}Row"
@@ -133,13 +142,14 @@ def _projection_module(b: _ContextBuilder, projection: Projection) -> Projection
         f"TableSpec({string(table_name)}, key={string(spec.key)}, columns=({', '.join(columns)},))"
     )
     described = projection.description or f"The {projection.name} projection."
-    row = ModelIR(
+    rows_name = f"{projection.name}Rows"
+    row = b.evolvable(
         row_name,
-        "ValueObject",
         docstring(f"One row of the {table_name} read model.", "    "),
-        (),
         b.fields(projection.fields, imports),  # before imports.lines(): fields add imports
+        imports,
     )
+    key_field = next(f for f in row.fields if f.name == python_name(spec.key))
     return ProjectionModuleIR(
         path=b.package / "projections" / f"{snake(projection.name)}.py",
         sources=b.src(projection.location.file),
@@ -158,7 +168,14 @@ def _projection_module(b: _ContextBuilder, projection: Projection) -> Projection
             MappingEntryIR(event, string(handler_name(event))) for event in projection.consumes
         ),
         methods=tuple(_projection_methods(b, projection)),
-        exports=(f"{projection.name}Base", row_name),
+        exports=(f"{projection.name}Base", row_name, rows_name),
+        rows_name=rows_name,
+        rows_docstring=docstring(
+            f"The rows of {table_name}, keyed by {spec.key}; `update` takes the row's "
+            "fields as typed keywords.",
+            "    ",
+        ),
+        key_type=key_field.changes_annotation,
     )
 
 
@@ -264,12 +281,11 @@ def _saga_module(b: _ContextBuilder, saga: Saga) -> SagaModuleIR:
     state_name = f"{saga.name}State"
     described = saga.description or f"The {saga.name} saga."
     timeout = "None" if saga.timeout is None else f"timedelta(seconds={saga.timeout.seconds})"
-    state = ModelIR(
+    state = b.evolvable(
         state_name,
-        "ValueObject",
         docstring(f"What the {saga.name} saga remembers between events.", "    "),
-        (),
         b.fields(saga.state, imports),  # before imports.lines(): fields add imports
+        imports,
     )
     return SagaModuleIR(
         path=b.package / "sagas" / f"{snake(saga.name)}.py",

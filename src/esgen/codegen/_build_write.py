@@ -17,7 +17,6 @@ from esgen.codegen._ir import (
     ManualUpcasterIR,
     MappingEntryIR,
     MethodIR,
-    ModelIR,
     ModuleIR,
     PackageInitIR,
     RouteIR,
@@ -235,14 +234,13 @@ def _aggregate_module(b: _ContextBuilder, aggregate: Aggregate) -> AggregateModu
     b.uses((aggregate.id_field,), imports, 1)
     id_type = b.field(aggregate.id_field, imports).annotation
     state_name = f"{aggregate.name}State"
-    state = ModelIR(
+    state = b.evolvable(
         state_name,
-        "ValueObject",
         docstring(
             f"The state of the {aggregate.name} aggregate, built by its apply methods.", "    "
         ),
-        (),
         b.fields(aggregate.state, imports),
+        imports,
     )
     described = aggregate.description or f"The {aggregate.name} aggregate."
     base_doc = (

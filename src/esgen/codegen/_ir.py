@@ -56,6 +56,13 @@ class FieldIR:
     name: str
     annotation: str
     default: str | None  # a Python expression, or None when the field is required
+    # The annotation without constraints, for the `Changes` of `evolve`; "" where it is
+    # the annotation itself.
+    value_type: str = ""
+
+    @property
+    def changes_annotation(self) -> str:
+        return self.value_type or self.annotation
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +80,9 @@ class ModelIR:
     docstring: str | None
     classvars: tuple[ClassVarIR, ...]
     fields: tuple[FieldIR, ...]
+    # A typed `evolve(**changes)` and its `Changes` TypedDict: for the models user code
+    # steps from one value to the next (states, rows, value types), not for messages.
+    evolve: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +301,11 @@ class ProjectionModuleIR(ModuleIR):
     handlers: tuple[MappingEntryIR, ...]
     methods: tuple[MethodIR, ...]
     exports: tuple[str, ...]
+    # The typed rows class (`Rows` of this row type and its key's type), whose `update`
+    # takes the row's fields as keywords; "" for none.
+    rows_name: str = ""
+    rows_docstring: str = ""  # a string literal
+    key_type: str = "Any"  # the annotation of the key field
 
 
 @dataclass(frozen=True, slots=True)

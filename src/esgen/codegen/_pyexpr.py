@@ -258,10 +258,14 @@ def _plain(type_: TypeExpr, imports: Imports) -> str:
         if name in _SCALAR_IMPORTS:
             return imports.name(*_SCALAR_IMPORTS[name])
         return name
+    # Collections are immutable, so frozen models are immutable (and hashable) all the way
+    # down: lists are tuples; maps are read-only Mappings to type checkers (a dict literal
+    # still sets one) and FrozenDicts at run time. Their JSON is a list's and a dict's.
     if isinstance(type_, ListType):
-        return f"list[{_plain(type_.item, imports)}]"
+        return f"tuple[{_plain(type_.item, imports)}, ...]"
     if isinstance(type_, DictType):
-        return f"dict[str, {_plain(type_.value, imports)}]"
+        imports.add("esgen.runtime", "FrozenMap")
+        return f"FrozenMap[str, {_plain(type_.value, imports)}]"
     if isinstance(type_, NullableType):
         return f"{_plain(type_.inner, imports)} | None"
     return type_.name
@@ -298,12 +302,16 @@ def literal(
     if isinstance(type_, NullableType):
         return literal(type_.inner, value, lookup, imports)
     if isinstance(type_, ListType):
-        return "[" + ", ".join(literal(type_.item, v, lookup, imports) for v in value) + "]"
+        items = [literal(type_.item, v, lookup, imports) for v in value]
+        return f"({items[0]},)" if len(items) == 1 else "(" + ", ".join(items) + ")"
     if isinstance(type_, DictType):
-        items = (
+        imports.add("esgen.runtime", "FrozenDict")
+        if not value:
+            return "FrozenDict()"
+        items = [
             f"{string(k)}: {literal(type_.value, v, lookup, imports)}" for k, v in value.items()
-        )
-        return "{" + ", ".join(items) + "}"
+        ]
+        return "FrozenDict({" + ", ".join(items) + "})"
     if isinstance(type_, NamedType):
         target = lookup(type_.name)
         if isinstance(target, EnumType):

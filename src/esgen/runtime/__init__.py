@@ -29,6 +29,7 @@ from esgen.runtime._errors import (
     UnknownEventType,
     UpcastError,
 )
+from esgen.runtime._frozen import FrozenDict, FrozenMap
 from esgen.runtime._memory import MemoryEventStore
 from esgen.runtime._messages import Command, Event, ValueObject
 from esgen.runtime._ports import DEFAULT_PAGE_SIZE, EventStore, SnapshotStore, TransactionalStore
@@ -80,6 +81,8 @@ __all__ = [
     "EventStore",
     "EventStoreError",
     "ExpectedVersion",
+    "FrozenDict",
+    "FrozenMap",
     "HistoryEntry",
     "MemoryEventStore",
     "NewEvent",

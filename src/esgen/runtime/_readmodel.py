@@ -16,14 +16,19 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Self, cast
 from uuid import UUID
 
 from pydantic import BaseModel, TypeAdapter
+from typing_extensions import TypeVar
+
+from esgen.runtime._messages import _Message
 
 __all__ = ["Column", "ColumnType", "Rows", "TableSpec"]
 
 RowT = TypeVar("RowT", bound=BaseModel)
+# The type of the key field; Any for rows typed by hand (`Rows[MyRow]`).
+KeyT = TypeVar("KeyT", default=Any)
 
 ColumnType = Literal["text", "integer", "real", "boolean", "json"]
 """How a field is stored: decimals, ids and times as text (exact, sortable ISO text)."""
@@ -62,12 +67,28 @@ class _Deleted:
 _DELETED = _Deleted()
 
 
-class Rows(Generic[RowT]):
+class Rows(Generic[RowT, KeyT]):
     """Typed access to one projection's rows inside the current unit of work.
 
     Handlers use `get`, `put`, `update` and `delete`; the runner flushes the changes
     with the projection's checkpoint, in one transaction.
+
+    A generated projection declares a subclass for its row type (`class
+    AccountBalancesRows(Rows[AccountBalancesRow, UUID], row_type=AccountBalancesRow)`)
+    whose `update` takes the row's fields as typed keywords; `Rows(spec, row_type, ...)`
+    then builds that subclass, so the runner needs to know nothing of it.
     """
+
+    _typed: ClassVar[dict[type[BaseModel], type[Rows[Any, Any]]]] = {}
+
+    def __init_subclass__(cls, row_type: type[BaseModel] | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if row_type is not None:
+            Rows._typed[row_type] = cls
+
+    def __new__(cls, spec: TableSpec, row_type: type[RowT], backend: TableBackend) -> Self:
+        chosen = Rows._typed.get(row_type, cls) if cls is Rows else cls
+        return cast(Self, super().__new__(chosen))
 
     def __init__(self, spec: TableSpec, row_type: type[RowT], backend: TableBackend) -> None:
         self._spec = spec
@@ -79,7 +100,17 @@ class Rows(Generic[RowT]):
         self._key = _key_function(row_type, spec.key, spec.column(spec.key))
         self._key_attribute = _attribute(row_type, spec.key)
 
-    def get(self, key: Any) -> RowT | None:
+    @classmethod
+    def of(cls, rows: Rows[Any, Any]) -> Self:
+        """`rows` as this subclass: how a generated projection types its `rows`."""
+        if not isinstance(rows, cls):
+            raise TypeError(
+                f"{cls.__name__} expected, got {type(rows).__name__}: rows of another "
+                "row type, or built before the generated module was imported"
+            )
+        return rows
+
+    def get(self, key: KeyT) -> RowT | None:
         db_key = self._key(key)
         if db_key in self._touched:
             row = self._touched[db_key]
@@ -93,20 +124,36 @@ class Rows(Generic[RowT]):
         """Insert the row, or replace the row with the same key."""
         self._touched[self._key(getattr(row, self._key_attribute))] = row
 
-    def update(self, key: Any, **changes: Any) -> RowT:
-        """Change some fields of an existing row; KeyError if there is none."""
+    # `*args` is never used: with it, type checkers read the signature as open-ended, so a
+    # generated subclass may narrow the keywords to the row's fields.
+    def update(self, key: KeyT, *args: Any, **changes: Any) -> RowT:
+        """Change some fields of an existing row; KeyError if there is none. A change may
+        name the attribute (`from_`) or the column (`from`)."""
+        if args:
+            raise TypeError(f"update() takes the key and then keywords, got {args!r} too")
+        return self._update(key, changes)
+
+    def _update(self, key: KeyT, changes: Mapping[str, Any]) -> RowT:
         row = self.get(key)
         if row is None:
             raise KeyError(f"{self._spec.name}: no row with {self._spec.key} = {key!r}")
-        # By column: a change may name the attribute (`from_`) or the column (`from`).
-        data = row.model_dump(by_alias=True)
-        for name, value in changes.items():
-            data[_column(self._row_type, name)] = value
-        updated = self._row_type.model_validate(data)
+        row_type = self._row_type
+        updated: RowT
+        if isinstance(row, _Message):
+            # Only the changed values are validated, as `evolve` does.
+            if not changes.keys() <= row_type.model_fields.keys():
+                changes = {_attribute(row_type, name): value for name, value in changes.items()}
+            updated = row._evolve(changes)
+        else:
+            # A row model written by hand: by column, validated whole.
+            data = row.model_dump(by_alias=True)
+            for name, value in changes.items():
+                data[_column(row_type, name)] = value
+            updated = row_type.model_validate(data)
         self.put(updated)
         return updated
 
-    def delete(self, key: Any) -> None:
+    def delete(self, key: KeyT) -> None:
         self._touched[self._key(key)] = _DELETED
 
     def all(self) -> list[RowT]:

@@ -62,7 +62,7 @@ QUALIFIABLE_NAMES = frozenset({"AwareDatetime", "Decimal", "UUID", "date", "date
 # mypy finds for every later `str` in its class (and, with a default, what pydantic finds
 # too), so such fields become `str_`; other builtins (`id`, `type`, `hash`, ...) stay.
 _ANNOTATION_BUILTINS = frozenset(
-    {"dict", "list", *(n for n in SCALAR_ANNOTATIONS.values() if n in _BUILTINS)}
+    {"dict", "list", "tuple", *(n for n in SCALAR_ANNOTATIONS.values() if n in _BUILTINS)}
 )
 
 # Names generated modules import or define at module level; a schema name equal to one
@@ -89,6 +89,8 @@ GENERATED_MODULE_NAMES = frozenset(
         "EventStore",
         "Field",
         "Final",
+        "FrozenDict",
+        "FrozenMap",
         "Literal",
         "Mapping",
         "MappingProxyType",
@@ -96,14 +98,17 @@ GENERATED_MODULE_NAMES = frozenset(
         "ProjectionRunner",
         "RecordedEvent",
         "Repository",
+        "Rows",
         "Saga",
         "SagaRunner",
         "SagaScenario",
         "Sequence",
         "StrEnum",
         "TableSpec",
+        "TypedDict",
         "UUID",
         "Union",
+        "Unpack",
         "UpcasterScenario",
         "ValueObject",
         "date",
@@ -147,6 +152,9 @@ _MODEL_ATTRIBUTES = frozenset(
         "event_type",
         "event_version",
         "command_type",
+        # and what value types, states and rows add: `evolve` and its `Changes`
+        "evolve",
+        "Changes",
     }
 )
 # pydantic protects these prefixes: a field starting with one is refused at import.
@@ -228,16 +236,16 @@ def python_name(name: str) -> str:
 
 def annotation_names(type_: TypeExpr, constraints: Constraints | None = None) -> set[str]:
     """The names a field's generated annotation refers to, e.g. `list[date] | None` ->
-    {list, date}: a field of the same class with one of these names would hide it."""
+    {tuple, date}: a field of the same class with one of these names would hide it."""
     names: set[str] = set()
     if constraints is not None and constraints.items():
         names |= {"Annotated", "Field"}
     if isinstance(type_, ScalarType):
         names.add(SCALAR_ANNOTATIONS[type_.kind])
     elif isinstance(type_, ListType):
-        names |= {"list", *annotation_names(type_.item)}
+        names |= {"tuple", *annotation_names(type_.item)}
     elif isinstance(type_, DictType):
-        names |= {"dict", "str", *annotation_names(type_.value)}
+        names |= {"FrozenMap", "str", *annotation_names(type_.value)}
     elif isinstance(type_, NullableType):
         names |= annotation_names(type_.inner)
     elif isinstance(type_, NamedType):

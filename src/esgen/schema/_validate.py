@@ -279,7 +279,7 @@ class _Builder:
             for name in src.doc.projections:
                 loc = y.key_at(("projections", name))
                 if self.check_class(name, "projection", loc):
-                    for suffix in ("Row", "Base"):
+                    for suffix in ("Row", "Rows", "Base"):
                         self.claim(
                             f"{name}{suffix}",
                             f"the {suffix.lower()} class of projection {name!r}",
