@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import pytest
@@ -156,7 +160,7 @@ def test_upcast_failures_are_upcast_errors() -> None:
 
     for step, message in [
         (broken, "failed in the step from version 1 to 2 .*broken.*KeyError"),
-        (not_a_dict, "must return a dict"),
+        (not_a_dict, "must return a mapping"),
         (lambda data: data, "upcast from version 1 to 2 does not validate as OpenedV2"),
     ]:
         registry = EventRegistry([OpenedV1, OpenedV2])
@@ -197,7 +201,9 @@ def test_upcaster_decorator(registry: EventRegistry) -> None:
             ),
             "already registered as",
         ),
-        (lambda r: r.register_upcaster("Opened", 1, v2_to_v3), "already has an upcaster"),
+        (lambda r: r.register_upcaster("Opened", 1, v2_to_v3), "already has a step"),
+        (lambda r: r.register_same_payload("Opened", 1), "already has a step .*v1_to_v2"),
+        (lambda r: r.register_same_payload("Opened", 0), "from_version"),
         (lambda r: r.register_upcaster("Opened", 0, v2_to_v3), "from_version"),
         (lambda r: r.register_upcaster("Opened", 5, "nope"), "callable"),
     ],
@@ -279,3 +285,114 @@ class _Marker(Event):
 
 def test_classvar_annotations_are_accepted_too() -> None:
     assert EventRegistry([_Marker]).decode("Marker", 1, "{}") == _Marker()
+
+
+# -- steps that read old data as it is, and typed upcasters ------------------------------
+
+
+class Level(Event):
+    event_type = "Level"
+    event_version = 3
+    value: float | None
+    label: str
+
+
+class LevelV2(Event):
+    event_type = "Level"
+    event_version = 2
+    value: float
+    label: str
+
+
+class LevelV1(Event):
+    event_type = "Level"
+    event_version = 1
+    value: int
+
+
+def test_a_chain_of_widenings_decodes_the_stored_text_directly() -> None:
+    registry = EventRegistry([LevelV1, LevelV2, Level])
+    registry.register_same_payload("Level", 2)
+    registry.register_upcaster("Level", 1, lambda data: {**data, "label": "old"})
+    registry.check()
+    assert registry.decode("Level", 2, '{"value": 3, "label": "x"}') == Level(value=3.0, label="x")
+    # Only widenings from version 2 on: pydantic's JSON validator reads the stored text,
+    # as for the latest version, with no json.loads and no dict built per event.
+    assert registry._decoders[("Level", 2)] == Level.__pydantic_validator__.validate_json
+    assert registry.decode("Level", 1, '{"value": 3}') == Level(value=3.0, label="old")
+    assert registry._decoders[("Level", 1)] != Level.__pydantic_validator__.validate_json
+    with pytest.raises(DecodeError, match="'Level' version 2 does not validate as Level"):
+        registry.decode("Level", 2, '{"value": "high", "label": "x"}')
+
+
+def test_a_same_payload_step_may_be_declared_twice_and_fills_a_gap() -> None:
+    registry = EventRegistry([LevelV1, LevelV2, Level])
+    registry.register_same_payload("Level", 2)
+    registry.register_same_payload("Level", 2)
+    with pytest.raises(RegistryError, match="'Level': no upcaster from version 1 to 2"):
+        registry.check()
+    with pytest.raises(RegistryError, match="read as the next version unchanged"):
+        registry.register_upcaster("Level", 2, lambda data: data)
+
+
+def test_an_upcaster_may_return_any_mapping() -> None:
+    registry = EventRegistry([LevelV1, LevelV2])
+    registry.register_upcaster(
+        "Level", 1, lambda data: MappingProxyType({**data, "label": "proxy"})
+    )
+    assert registry.decode("Level", 1, '{"value": 1}') == LevelV2(value=1.0, label="proxy")
+
+
+_TYPED_REGISTRATIONS = """
+from typing import Literal, NotRequired, TypedDict
+
+from esgen.runtime import EventRegistry, Upcaster
+
+
+class V1Payload(TypedDict):
+    value: int
+
+
+class V2Payload(TypedDict):
+    value: float
+    label: NotRequired[Literal["a", "b"]]
+
+
+def v1_to_v2(data: V1Payload) -> V2Payload:
+    return {"value": data["value"], "label": "a"}
+
+
+REGISTRY = EventRegistry()
+REGISTRY.register_upcaster("Level", 1, v1_to_v2)
+step: Upcaster[V1Payload, V2Payload] = v1_to_v2
+
+
+@REGISTRY.upcaster("Level", 2)
+def v2_to_v3(data: V2Payload) -> dict[str, object]:
+    return {**data, "more": 1}
+
+
+reveal_type(v2_to_v3)
+"""
+
+
+def _mypy(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    module = tmp_path / "typed.py"
+    module.write_text(code)
+    return subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"),
+         str(module)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+
+
+def test_upcasters_typed_by_their_payloads_register_without_casts(tmp_path: Path) -> None:
+    result = _mypy(_TYPED_REGISTRATIONS, tmp_path)
+    # The decorator hands the function back with its own type.
+    assert "Success: no issues found" in result.stdout, result.stdout
+    # The decorator hands the function back with its own type, not a wider one.
+    assert "'label'?: Literal['a'] | Literal['b']})) -> dict[str, object]\"" in result.stdout
+    wrong = _TYPED_REGISTRATIONS + "\nREGISTRY.register_upcaster('Level', 3, len)\n"
+    assert "error:" in _mypy(wrong, tmp_path).stdout

@@ -19,6 +19,9 @@ from esgen.codegen._ir import (
     MethodIR,
     ModuleIR,
     PackageInitIR,
+    PayloadFieldIR,
+    PayloadIR,
+    PayloadsModuleIR,
     RouteIR,
     ScenarioIR,
     ServiceModuleIR,
@@ -34,13 +37,15 @@ from esgen.codegen._ir import (
 from esgen.codegen._pyexpr import Imports, docstring, string
 from esgen.codegen._pyexpr import comment_text as _comment
 from esgen.codegen._strategies import Unsupported, model_strategy
-from esgen.codegen._upcast import derived_statements
+from esgen.codegen._upcast import Payloads, class_syntax_fits, derived_body, same_payload
 from esgen.schema import (
     Aggregate,
     Event,
     EventVersion,
+    Field,
     ScalarKind,
     ScalarType,
+    ValueType,
     VersionStep,
     pascal,
     python_name,
@@ -108,17 +113,18 @@ def write_side_modules(b: _ContextBuilder) -> list[ModuleIR]:
         modules.append(_user_tests(b, aggregate))
     steps = [s for a in ctx.aggregates for e in a.events for s in b.steps[e.name]]
     if steps:
-        modules.append(
-            PackageInitIR(
-                path=pkg / "upcasters" / "__init__.py",
-                sources=sources,
-                docstring=docstring("Upcasters between versions of the context's events.", ""),
+        modules.append(_payloads_module(b))
+        # Widenings only need a registration: an aggregate may have no upcaster to define.
+        upcasters = [m for a in ctx.aggregates if (m := _upcasters_module(b, a)) is not None]
+        if upcasters:
+            modules.append(
+                PackageInitIR(
+                    path=pkg / "upcasters" / "__init__.py",
+                    sources=sources,
+                    docstring=docstring("Upcasters between versions of the context's events.", ""),
+                )
             )
-        )
-        for aggregate in ctx.aggregates:
-            module = _upcasters_module(b, aggregate)
-            if module is not None:
-                modules.append(module)
+            modules.extend(upcasters)
     manual = [s for s in steps if s.manual]
     if manual:
         modules.append(
@@ -145,6 +151,13 @@ def registrations(b: _ContextBuilder) -> tuple[list[UpcasterRegistrationIR], Imp
     for aggregate in b.context.aggregates:
         for event in aggregate.events:
             for step in b.steps[event.name]:
+                if same_payload(step):
+                    entries.append(
+                        UpcasterRegistrationIR(
+                            string(event.name), step.old.version, "", aggregate.name, True
+                        )
+                    )
+                    continue
                 name = upcaster_function(step)
                 imports.add(f".upcasters.{snake(aggregate.name)}", name)
                 entries.append(
@@ -312,25 +325,115 @@ def _user_aggregate(b: _ContextBuilder, aggregate: Aggregate) -> UserClassIR:
 # -- upcasters ------------------------------------------------------------------------
 
 
+def _payloads(b: _ContextBuilder) -> tuple[Payloads, list[tuple[Event, EventVersion]]]:
+    """The context's payload types, and the event versions that have one: every version
+    of each event with more than one (the ones upcasters read and write)."""
+    versions = [
+        (event, version)
+        for aggregate in b.context.aggregates
+        for event in aggregate.events
+        if len(event.versions) > 1
+        for version in event.versions
+    ]
+    names = [Payloads.event_name(e.name, v.version) for e, v in versions]
+    return Payloads(b.types.get, names), versions
+
+
+def _payload_order(b: _ContextBuilder, payloads: Payloads) -> dict[str, int]:
+    """The schema order of the context's names, then the payloads' in theirs: imports of
+    several payloads list them as the payloads module defines them."""
+    _, versions = _payloads(b)
+    names = [payloads.value_name(t.name) for t in b.declared]
+    names += [Payloads.event_name(e.name, v.version) for e, v in versions]
+    return {**b.order, **{n: len(b.order) + i for i, n in enumerate(names)}}
+
+
+def _payloads_module(b: _ContextBuilder) -> PayloadsModuleIR:
+    payloads, versions = _payloads(b)
+    used = payloads.value_types(f.type for _, v in versions for f in v.fields)
+    found: list[PayloadIR] = []
+    files = [e.location.file for e, _ in versions]
+    for value in b.declared:
+        if isinstance(value, ValueType) and value.name in used:
+            files.append(value.location.file)
+            text = f"{value.name} as stored inside events."
+            if any(f.has_default for f in value.fields):
+                text += (
+                    " A field with a default may be missing: values stored before it was "
+                    "added lack it."
+                )
+            found.append(_payload(payloads, payloads.value_name(value.name), text, value.fields))
+    for event, version in versions:
+        text = f"{event.name} version {version.version} as stored."
+        name = Payloads.event_name(event.name, version.version)
+        found.append(_payload(payloads, name, text, version.fields, event_fields=True))
+    imports = Imports(_payload_order(b, payloads))
+    imports.add("__future__", "annotations")
+    imports.add("typing", "TypedDict")
+    annotations = [f.annotation for p in found for f in p.fields]
+    if any(a.startswith("NotRequired[") for a in annotations):
+        imports.add("typing", "NotRequired")
+    # Only enums spell Literal (an enum value that reads "Literal[" costs an unused import).
+    if any("Literal[" in a for a in annotations):
+        imports.add("typing", "Literal")
+    ctx = b.context
+    return PayloadsModuleIR(
+        path=b.package / "payloads.py",
+        sources=b.src(*files),
+        docstring=docstring(
+            f"The stored JSON payloads of the {ctx.name} context's events: a TypedDict per "
+            "version of each event that has several, and one per value type they use. "
+            "Upcasters read and return these.\n\n"
+            "Keys are the schema's field names. uuid, date, datetime and bytes (base64) are "
+            "text; a decimal is text, or a number where it was widened from an int; an enum "
+            "is one of its values. An event version's fields are all present, since events "
+            "are stored with every field; a value type's fields with defaults may be "
+            "missing, since value types grow in place.",
+            "",
+        ),
+        imports=imports.lines(),
+        payloads=tuple(found),
+        exports=tuple(p.name for p in found),
+    )
+
+
+def _payload(
+    payloads: Payloads,
+    name: str,
+    text: str,
+    fields: Sequence[Field],
+    event_fields: bool = False,
+) -> PayloadIR:
+    return PayloadIR(
+        name,
+        docstring(text, "    "),
+        _comment(text),
+        tuple(
+            PayloadFieldIR(f.name, payloads.field_annotation(f, not event_fields)) for f in fields
+        ),
+        not class_syntax_fits(f.name for f in fields),
+    )
+
+
 def _upcasters_module(b: _ContextBuilder, aggregate: Aggregate) -> UpcastersModuleIR | None:
-    steps = [s for e in aggregate.events for s in b.steps[e.name]]
+    steps = [s for e in aggregate.events for s in b.steps[e.name] if not same_payload(s)]
     if not steps:
         return None
-    imports = Imports(b.order)
+    payloads, _ = _payloads(b)
+    imports = Imports(_payload_order(b, payloads))
     imports.add("__future__", "annotations")
-    imports.add("typing", "Any")
-    agg_module = snake(aggregate.name)
     derived: list[DerivedUpcasterIR] = []
     manual: list[ManualUpcasterIR] = []
     for step in steps:
         event = next(e for e in aggregate.events if e.name == step.event)
         summary = "; ".join(c.summary for c in step.changes) or "no change to the fields"
         name = upcaster_function(step)
+        old_payload = Payloads.event_name(event.name, step.old.version)
+        new_payload = Payloads.event_name(event.name, step.new.version)
+        imports.add("..payloads", old_payload)
+        imports.add("..payloads", new_payload)
         if step.manual:
             alias = f"_{step.manual_module}"
-            old_class, new_class = class_of(event, step.old), class_of(event, step.new)
-            imports.add(f"..events.{agg_module}", old_class)
-            imports.add(f"..events.{agg_module}", new_class)
             imports.add(f"..domain.upcasting.{step.manual_module}", f"upcast as {alias}")
             manual.append(
                 ManualUpcasterIR(
@@ -342,11 +445,16 @@ def _upcasters_module(b: _ContextBuilder, aggregate: Aggregate) -> UpcastersModu
                         "    ",
                     ),
                     alias,
-                    old_class,
-                    new_class,
+                    class_of(event, step.old),
+                    class_of(event, step.new),
+                    old_payload,
+                    new_payload,
                 )
             )
         else:
+            body, used = derived_body(step, payloads)
+            for payload in used:
+                imports.add("..payloads", payload)
             derived.append(
                 DerivedUpcasterIR(
                     name,
@@ -355,11 +463,13 @@ def _upcasters_module(b: _ContextBuilder, aggregate: Aggregate) -> UpcastersModu
                         f"{summary}.",
                         "    ",
                     ),
-                    tuple(derived_statements(step)),
+                    tuple(body),
+                    old_payload,
+                    new_payload,
                 )
             )
     return UpcastersModuleIR(
-        path=b.package / "upcasters" / f"{agg_module}.py",
+        path=b.package / "upcasters" / f"{snake(aggregate.name)}.py",
         sources=b.src(aggregate.location.file),
         docstring=docstring(
             f"Upcasters of the {aggregate.name} aggregate's events: stored data of version "
@@ -377,12 +487,13 @@ def _upcasters_module(b: _ContextBuilder, aggregate: Aggregate) -> UpcastersModu
 def _user_upcaster(b: _ContextBuilder, step: VersionStep) -> UserUpcasterIR:
     event = b.context.event(step.event)
     assert event is not None
-    aggregate_module = snake(event.aggregate)
     old_class, new_class = class_of(event, step.old), class_of(event, step.new)
+    old_payload = Payloads.event_name(event.name, step.old.version)
+    new_payload = Payloads.event_name(event.name, step.new.version)
     imports = Imports()
     imports.add("__future__", "annotations")
-    imports.add(f"...events.{aggregate_module}", old_class)
-    imports.add(f"...events.{aggregate_module}", new_class)
+    imports.add("...payloads", old_payload)
+    imports.add("...payloads", new_payload)
     why = "; ".join(c.summary for c in step.blocking) or "the schema asks for `upcast: manual`"
     return UserUpcasterIR(
         path=b.package / "domain" / "upcasting" / f"{step.manual_module}.py",
@@ -391,6 +502,9 @@ def _user_upcaster(b: _ContextBuilder, step: VersionStep) -> UserUpcasterIR:
             f"{step.event}: reading version {step.old.version} as version "
             f"{step.new.version}, written by hand.\n\n"
             f"esgen cannot derive this step: {why}.\n\n"
+            f"`upcast` gets the JSON object version {step.old.version} stored and returns the "
+            f"one version {step.new.version} would have stored; {b.context.name}.payloads "
+            "describes both.\n\n"
             "Yours to edit: esgen created this file once and never touches it again.",
             "",
         ),
@@ -401,6 +515,8 @@ def _user_upcaster(b: _ContextBuilder, step: VersionStep) -> UserUpcasterIR:
             f"upcast {step.event} version {step.old.version} to {step.new.version} "
             f"in {b.context.name}.domain.upcasting.{step.manual_module}"
         ),
+        old_payload=old_payload,
+        new_payload=new_payload,
     )
 
 

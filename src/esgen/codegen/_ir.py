@@ -28,6 +28,9 @@ __all__ = [
     "ModuleIR",
     "Owner",
     "PackageInitIR",
+    "PayloadFieldIR",
+    "PayloadIR",
+    "PayloadsModuleIR",
     "ProjectionModuleIR",
     "ReExportIR",
     "RegistryEntryIR",
@@ -158,8 +161,10 @@ class PackageInitIR(ModuleIR):
 class UpcasterRegistrationIR:
     event_type: str  # a string literal
     from_version: int
-    function: str
+    function: str  # empty where same_payload
     aggregate: str = ""  # the aggregate the event belongs to, heading its lines
+    # A widening: stored data of the old version is read as the new version, as it is.
+    same_payload: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,10 +222,36 @@ class AggregateModuleIR(ModuleIR):
 
 
 @dataclass(frozen=True, slots=True)
+class PayloadFieldIR:
+    key: str  # the JSON key, as the schema names it (not a literal)
+    annotation: str  # e.g. "NotRequired[list[MoneyPayload]]"
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadIR:
+    """A TypedDict of one stored JSON object: an event version's or a value type's."""
+
+    name: str
+    docstring: str  # a string literal
+    comment: str  # the same text, above the functional form, which has no docstring
+    fields: tuple[PayloadFieldIR, ...]
+    functional: bool  # a key that is a keyword (`from`) can only be written that way
+
+
+@dataclass(frozen=True, kw_only=True)
+class PayloadsModuleIR(ModuleIR):
+    template: ClassVar[str] = "generated/payloads.py.jinja"
+    payloads: tuple[PayloadIR, ...]
+    exports: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class DerivedUpcasterIR:
     name: str
     docstring: str  # a string literal
-    statements: tuple[str, ...]  # lines of the body, operating on `result`
+    statements: tuple[str, ...]  # lines of the body after the docstring, on `data`
+    old_payload: str = ""
+    new_payload: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +261,8 @@ class ManualUpcasterIR:
     function: str  # the user's function, as imported
     old_class: str
     new_class: str
+    old_payload: str = ""
+    new_payload: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -379,6 +412,8 @@ class UserUpcasterIR(ModuleIR):
     old_class: str
     new_class: str
     todo: str  # comment text
+    old_payload: str = ""
+    new_payload: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,13 @@
 """The event registry: which class each stored (type, version) becomes, through which upcasters.
 
-Generated code fills one registry with every version class of every event type, one upcaster
+Generated code fills one registry with every version class of every event type, one step
 per (type, from version), and the former names of renamed event types: a stored event keeps
 the type name it was written under, so a renamed type reads its old name's events too, with
-the same version numbers and upcasters. Reading then costs one dict lookup per event: the
-decoder for each stored (type, version) is built once, on first use, and kept until the
-registry changes.
+the same version numbers and upcasters. A step is an upcaster (a function from the stored
+JSON data of version k to that of version k + 1, typed by the payloads it maps), or a
+declaration that version k's data already is valid data of version k + 1 (a widening), which
+costs nothing on read. Reading then costs one dict lookup per event: the decoder for each
+stored (type, version) is built once, on first use, and kept until the registry changes.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar, cast
 
 from pydantic import ValidationError
 
@@ -25,9 +27,18 @@ __all__ = ["Decoder", "EventRegistry", "Upcaster"]
 
 EventT = TypeVar("EventT", bound=type[Event])
 V = TypeVar("V")
+# The payloads an upcaster maps: TypedDicts in generated code (which are Mappings, not
+# dicts, to a type checker), or plain dicts in hand-written registrations.
+OldT = TypeVar("OldT", bound=Mapping[str, object])
+NewT = TypeVar("NewT", bound=Mapping[str, object])
 
-Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
-"""Maps the JSON-able data of version k of an event type to the data of version k + 1."""
+Upcaster: TypeAlias = Callable[[OldT], NewT]
+"""Maps the JSON data of version k of an event type to the data of version k + 1, e.g.
+`Upcaster[AccountOpenedV1Payload, AccountOpenedV2Payload]`."""
+
+# How steps are kept: the registry cannot know the payload types, only that the data is
+# a JSON object. None is a step whose old data reads as the new version unchanged.
+_Step: TypeAlias = Callable[[dict[str, Any]], Mapping[str, object]]
 
 Decoder = Callable[[str | bytes], Event]
 """Turns the stored JSON text of one (type, version) into the latest class's event."""
@@ -38,7 +49,7 @@ class EventRegistry:
 
     def __init__(self, events: Iterable[type[Event]] = ()) -> None:
         self._classes: dict[str, dict[int, type[Event]]] = {}
-        self._upcasters: dict[str, dict[int, Upcaster]] = {}
+        self._upcasters: dict[str, dict[int, _Step | None]] = {}
         self._latest: dict[str, type[Event]] = {}
         # Former type name -> the current one; stored rows keep the name they were written under.
         self._renamed: dict[str, str] = {}
@@ -85,20 +96,36 @@ class EventRegistry:
         self._decoders.clear()
         return cls
 
-    def register_upcaster(self, event_type: str, from_version: int, upcaster: Upcaster) -> None:
-        """Register the step from `from_version` to `from_version + 1` of `event_type`."""
-        if not isinstance(from_version, int) or isinstance(from_version, bool) or from_version < 1:
-            raise RegistryError(f"from_version must be an int >= 1 (got {from_version!r})")
+    def register_upcaster(
+        self, event_type: str, from_version: int, upcaster: Upcaster[OldT, NewT]
+    ) -> None:
+        """Register the step from `from_version` to `from_version + 1` of `event_type`.
+
+        `upcaster` gets the stored JSON object of the old version (or what the step before
+        it returned) and returns the new version's; its payload types are its own business.
+        """
         if not callable(upcaster):
             raise RegistryError(f"an upcaster must be callable (got {upcaster!r})")
+        # Safe: every step is handed a dict decoded from JSON text, whatever it declares.
+        self._register_step(event_type, from_version, cast(_Step, upcaster))
+
+    def register_same_payload(self, event_type: str, from_version: int) -> None:
+        """Read stored data of `from_version` as data of `from_version + 1`, as it is: for a
+        step that only widens (int -> float, an enum with more values, T -> T | None), where
+        every old payload already is a valid new one. No function runs, nor is data copied."""
+        self._register_step(event_type, from_version, None)
+
+    def _register_step(self, event_type: str, from_version: int, step: _Step | None) -> None:
+        if not isinstance(from_version, int) or isinstance(from_version, bool) or from_version < 1:
+            raise RegistryError(f"from_version must be an int >= 1 (got {from_version!r})")
         steps = self._upcasters.setdefault(event_type, {})
-        existing = steps.get(from_version)
-        if existing is not None and existing is not upcaster:
+        if from_version in steps and steps[from_version] is not step:
             raise RegistryError(
-                f"event type {event_type!r} already has an upcaster from version {from_version} "
-                f"to {from_version + 1} ({_name(existing)}); cannot also register {_name(upcaster)}"
+                f"event type {event_type!r} already has a step from version {from_version} "
+                f"to {from_version + 1} ({_step_name(steps[from_version])}); cannot also "
+                f"register {_step_name(step)}"
             )
-        steps[from_version] = upcaster
+        steps[from_version] = step
         self._decoders.clear()
 
     def register_rename(self, old_type: str, event_type: str) -> None:
@@ -140,10 +167,12 @@ class EventRegistry:
         self._renamed[old_type] = event_type
         self._decoders.clear()
 
-    def upcaster(self, event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    def upcaster(
+        self, event_type: str, from_version: int
+    ) -> Callable[[Upcaster[OldT, NewT]], Upcaster[OldT, NewT]]:
         """Decorator form of `register_upcaster`."""
 
-        def decorate(fn: Upcaster) -> Upcaster:
+        def decorate(fn: Upcaster[OldT, NewT]) -> Upcaster[OldT, NewT]:
             self.register_upcaster(event_type, from_version, fn)
             return fn
 
@@ -314,16 +343,20 @@ class EventRegistry:
                 f"({latest.__qualname__}): the data was written by newer code; deploy it here too"
             )
         steps = self._upcasters.get(event_type, {})
-        chain = []
+        chain: list[tuple[int, _Step]] = []
         for k in range(version, target):
-            step = steps.get(k)
-            if step is None:
+            if k not in steps:
                 raise UpcastError(
                     f"cannot upcast event type {_stored(stored_type, event_type)} from "
                     f"version {version} to {target}: no upcaster from version {k} to {k + 1} "
                     f"(register one with register_upcaster({event_type!r}, {k}, fn))"
                 )
-            chain.append((k, step))
+            step = steps[k]
+            if step is not None:
+                chain.append((k, step))
+        if not chain:
+            # Only widenings on the way: the stored text is valid latest data as it is.
+            return _direct_decoder(latest)
         return _upcasting_decoder(latest, version, tuple(chain))
 
     def __repr__(self) -> str:
@@ -341,7 +374,7 @@ def _direct_decoder(cls: type[Event]) -> Decoder:
 
 
 def _upcasting_decoder(
-    cls: type[Event], version: int, chain: tuple[tuple[int, Upcaster], ...]
+    cls: type[Event], version: int, chain: tuple[tuple[int, _Step], ...]
 ) -> Decoder:
     validate = cls.model_validate
     event_type = cls.event_type
@@ -356,16 +389,22 @@ def _upcasting_decoder(
             ) from exc
         for k, step in chain:
             try:
-                payload = step(payload)
+                result = step(payload)
             except Exception as exc:
                 raise UpcastError(
                     f"upcasting event type {event_type!r} from version {version} to {target} "
                     f"failed in the step from version {k} to {k + 1} ({_name(step)}): {exc!r}"
                 ) from exc
-            if not isinstance(payload, dict):
+            if type(result) is dict:
+                payload = result
+            elif isinstance(result, Mapping):
+                # Typed as a Mapping, so a step may build one of another kind: the next
+                # step and pydantic get a dict all the same.
+                payload = dict(result)
+            else:
                 raise UpcastError(
                     f"the upcaster of event type {event_type!r} from version {k} to {k + 1} "
-                    f"({_name(step)}) must return a dict (got {type(payload).__name__})"
+                    f"({_name(step)}) must return a mapping (got {type(result).__name__})"
                 )
         try:
             return validate(payload)
@@ -398,3 +437,7 @@ def _where(recorded: RecordedEvent) -> str:
 
 def _name(fn: object) -> str:
     return getattr(fn, "__qualname__", None) or repr(fn)
+
+
+def _step_name(step: _Step | None) -> str:
+    return "its data read as the next version unchanged" if step is None else _name(step)

@@ -94,6 +94,7 @@ GENERATED_MODULE_NAMES = frozenset(
         "Literal",
         "Mapping",
         "MappingProxyType",
+        "NotRequired",
         "Projection",
         "ProjectionRunner",
         "RecordedEvent",

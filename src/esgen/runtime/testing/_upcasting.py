@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import Self
 
 from esgen.runtime import Event, EventRegistry
 
@@ -20,8 +20,9 @@ class UpcasterScenario:
         self._registry = registry
         self._stored: tuple[str, int, str] | None = None
 
-    def given(self, event_type: str, version: int, payload: Mapping[str, Any] | str) -> Self:
-        """The event as stored by older code: its type, version and JSON payload."""
+    def given(self, event_type: str, version: int, payload: Mapping[str, object] | str) -> Self:
+        """The event as stored by older code: its type, version and JSON payload (a payload
+        TypedDict of that version, a dict, or the JSON text)."""
         data = payload if isinstance(payload, str) else json.dumps(payload)
         self._stored = (event_type, version, data)
         return self
