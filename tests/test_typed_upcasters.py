@@ -79,14 +79,15 @@ aggregates:
           2: {fields: {on: date, by: uuid, reason: str}, upcast: manual}
 """
 
+# Hand-written steps work on the event classes: validated values in, a validated event out.
 MANUAL = """\
 from __future__ import annotations
 
-from ...payloads import ClosedV1Payload, ClosedV2Payload
+from ...events.ledger import Closed, ClosedV1
 
 
-def upcast(data: ClosedV1Payload) -> ClosedV2Payload:
-    return {"on": data["on"], "by": data["by"], "reason": "closed before reasons were kept"}
+def upcast(event: ClosedV1) -> Closed:
+    return Closed(on=event.on, by=event.by, reason="closed before reasons were kept")
 """
 
 # Runs with the generated package on the path: stores what each old version's class
@@ -241,7 +242,7 @@ def test_payload_types_and_steps_are_what_the_schema_says(generated: Path) -> No
     assert "def posted_v1_to_v2(data: PostedV1Payload) -> PostedV2Payload:" in upcasters
     assert "def _to_line_v2(value: LinePayload) -> LineV2Payload:" in upcasters
     assert '"import": data["to"],' in upcasters
-    assert "def closed_v1_to_v2(data: ClosedV1Payload) -> ClosedV2Payload:" in upcasters
+    assert "closed_v1_to_v2: Final = upcast_events(\n    ClosedV1, Closed, _closed_v1\n)" in upcasters
     assert "posted_v2_to_v3" not in upcasters
     registry = (package / "registry.py").read_text()
     assert 'REGISTRY.register_same_payload("Posted", 2)\n' in registry
@@ -260,9 +261,9 @@ def test_generated_upcasters_pass_mypy_strict(generated: Path, tmp_path: Path) -
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_a_hand_written_upcaster_of_the_wrong_payload_fails_mypy(tmp_path: Path) -> None:
+def test_a_hand_written_upcaster_of_the_wrong_event_fails_mypy(tmp_path: Path) -> None:
     out = _generate(tmp_path)
-    wrong = MANUAL.replace('"reason": "closed before reasons were kept"', '"why": "unknown"')
+    wrong = MANUAL.replace("def upcast(event: ClosedV1) -> Closed:", "def upcast(event: Closed) -> Closed:")
     (out / "src" / "ledger" / "domain" / "upcasting" / "closed_v1.py").write_text(wrong)
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"),
@@ -273,7 +274,7 @@ def test_a_hand_written_upcaster_of_the_wrong_payload_fails_mypy(tmp_path: Path)
         check=False,
     )  # fmt: skip
     assert result.returncode == 1
-    assert 'Extra key "why" for TypedDict "ClosedV2Payload"' in result.stdout, result.stdout
+    assert '"upcast_events" has incompatible type' in result.stdout, result.stdout
 
 
 def test_old_payloads_stored_in_sqlite_read_as_the_latest_version(

@@ -71,6 +71,7 @@ RUNTIME_EXPORTS = [
     "new_event_id",
     "progress_storage",
     "state_fingerprint",
+    "upcast_events",
     "utc_now",
 ]
 

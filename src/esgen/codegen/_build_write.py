@@ -430,11 +430,15 @@ def _upcasters_module(b: _ContextBuilder, aggregate: Aggregate) -> UpcastersModu
         name = upcaster_function(step)
         old_payload = Payloads.event_name(event.name, step.old.version)
         new_payload = Payloads.event_name(event.name, step.new.version)
-        imports.add("..payloads", old_payload)
-        imports.add("..payloads", new_payload)
         if step.manual:
+            # Hand-written steps work on the event classes (validated values), not on the
+            # payloads: upcast_events reads the one and dumps the other.
             alias = f"_{step.manual_module}"
             imports.add(f"..domain.upcasting.{step.manual_module}", f"upcast as {alias}")
+            imports.add(f"..events.{snake(aggregate.name)}", class_of(event, step.old))
+            imports.add(f"..events.{snake(aggregate.name)}", class_of(event, step.new))
+            imports.add("esgen.runtime", "upcast_events")
+            imports.add("typing", "Final")
             manual.append(
                 ManualUpcasterIR(
                     name,
@@ -447,11 +451,11 @@ def _upcasters_module(b: _ContextBuilder, aggregate: Aggregate) -> UpcastersModu
                     alias,
                     class_of(event, step.old),
                     class_of(event, step.new),
-                    old_payload,
-                    new_payload,
                 )
             )
         else:
+            imports.add("..payloads", old_payload)
+            imports.add("..payloads", new_payload)
             body, used = derived_body(step, payloads)
             for payload in used:
                 imports.add("..payloads", payload)
@@ -487,13 +491,12 @@ def _upcasters_module(b: _ContextBuilder, aggregate: Aggregate) -> UpcastersModu
 def _user_upcaster(b: _ContextBuilder, step: VersionStep) -> UserUpcasterIR:
     event = b.context.event(step.event)
     assert event is not None
+    aggregate_module = snake(event.aggregate)
     old_class, new_class = class_of(event, step.old), class_of(event, step.new)
-    old_payload = Payloads.event_name(event.name, step.old.version)
-    new_payload = Payloads.event_name(event.name, step.new.version)
     imports = Imports()
     imports.add("__future__", "annotations")
-    imports.add("...payloads", old_payload)
-    imports.add("...payloads", new_payload)
+    imports.add(f"...events.{aggregate_module}", old_class)
+    imports.add(f"...events.{aggregate_module}", new_class)
     why = "; ".join(c.summary for c in step.blocking) or "the schema asks for `upcast: manual`"
     return UserUpcasterIR(
         path=b.package / "domain" / "upcasting" / f"{step.manual_module}.py",
@@ -502,9 +505,8 @@ def _user_upcaster(b: _ContextBuilder, step: VersionStep) -> UserUpcasterIR:
             f"{step.event}: reading version {step.old.version} as version "
             f"{step.new.version}, written by hand.\n\n"
             f"esgen cannot derive this step: {why}.\n\n"
-            f"`upcast` gets the JSON object version {step.old.version} stored and returns the "
-            f"one version {step.new.version} would have stored; {b.context.name}.payloads "
-            "describes both.\n\n"
+            f"`upcast` gets a stored event of version {step.old.version}, validated, and "
+            f"returns it as version {step.new.version}.\n\n"
             "Yours to edit: esgen created this file once and never touches it again.",
             "",
         ),
@@ -515,8 +517,6 @@ def _user_upcaster(b: _ContextBuilder, step: VersionStep) -> UserUpcasterIR:
             f"upcast {step.event} version {step.old.version} to {step.new.version} "
             f"in {b.context.name}.domain.upcasting.{step.manual_module}"
         ),
-        old_payload=old_payload,
-        new_payload=new_payload,
     )
 
 

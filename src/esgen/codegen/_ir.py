@@ -261,8 +261,6 @@ class ManualUpcasterIR:
     function: str  # the user's function, as imported
     old_class: str
     new_class: str
-    old_payload: str = ""
-    new_payload: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -412,8 +410,6 @@ class UserUpcasterIR(ModuleIR):
     old_class: str
     new_class: str
     todo: str  # comment text
-    old_payload: str = ""
-    new_payload: str = ""
 
 
 @dataclass(frozen=True, slots=True)

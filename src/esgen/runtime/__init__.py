@@ -51,7 +51,7 @@ from esgen.runtime._records import (
     new_event_id,
     utc_now,
 )
-from esgen.runtime._registry import Decoder, EventRegistry, Upcaster
+from esgen.runtime._registry import Decoder, EventRegistry, Upcaster, upcast_events
 from esgen.runtime._repository import HistoryEntry, Repository
 from esgen.runtime._saga import Saga, SagaError, SagaRunner, SagaStatus
 from esgen.runtime._sqlite import SQLiteEventStore
@@ -119,6 +119,7 @@ __all__ = [
     "new_event_id",
     "progress_storage",
     "state_fingerprint",
+    "upcast_events",
     "utc_now",
 ]
 

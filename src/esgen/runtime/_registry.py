@@ -23,7 +23,7 @@ from esgen.runtime._errors import DecodeError, RegistryError, UnknownEventType, 
 from esgen.runtime._messages import Event
 from esgen.runtime._records import RecordedEvent
 
-__all__ = ["Decoder", "EventRegistry", "Upcaster"]
+__all__ = ["Decoder", "EventRegistry", "Upcaster", "upcast_events"]
 
 EventT = TypeVar("EventT", bound=type[Event])
 V = TypeVar("V")
@@ -39,6 +39,32 @@ Upcaster: TypeAlias = Callable[[OldT], NewT]
 # How steps are kept: the registry cannot know the payload types, only that the data is
 # a JSON object. None is a step whose old data reads as the new version unchanged.
 _Step: TypeAlias = Callable[[dict[str, Any]], Mapping[str, object]]
+
+OldEventT = TypeVar("OldEventT", bound=Event)
+NewEventT = TypeVar("NewEventT", bound=Event)
+
+
+def upcast_events(
+    old: type[OldEventT], new: type[NewEventT], upcast: Callable[[OldEventT], NewEventT]
+) -> Upcaster[Mapping[str, object], dict[str, object]]:
+    """A step written on event classes rather than payloads: the stored data is read as
+    `old`, `upcast` returns the `new` event, whose data the next step (or the latest
+    class) reads. Hand-written upcasters take this form, so they work on typed, validated
+    values (Decimal, UUID, datetime) and what they return is validated as they build it;
+    passing both classes makes the type checker hold `upcast` to them."""
+
+    def step(data: Mapping[str, object]) -> dict[str, object]:
+        event = upcast(old.model_validate(data))
+        if not isinstance(event, new):
+            raise TypeError(
+                f"the upcaster of {old.__qualname__} returned {type(event).__qualname__}, "
+                f"not {new.__qualname__}"
+            )
+        return event.model_dump(mode="json", by_alias=True)
+
+    step.__qualname__ = step.__name__ = getattr(upcast, "__name__", "upcast")
+    return step
+
 
 Decoder = Callable[[str | bytes], Event]
 """Turns the stored JSON text of one (type, version) into the latest class's event."""
