@@ -139,11 +139,20 @@ def test_without_creation_commands_every_command_runs_as_before() -> None:
     assert wallet.version == 2
 
 
-def test_creation_commands_must_be_command_classes() -> None:
+def test_creation_commands_must_be_handled_command_classes() -> None:
     with pytest.raises(AggregateDefinitionError, match="creation_commands must hold Command"):
 
         class Broken(Wallet):
             creation_commands: ClassVar[frozenset[type[Command]]] = frozenset({int})  # type: ignore[arg-type]
+
+    class Unhandled(Command):
+        command_type = "Unhandled"
+
+    class Forgetful(Wallet):
+        creation_commands: ClassVar[frozenset[type[Command]]] = frozenset({Unhandled})
+
+    with pytest.raises(AggregateDefinitionError, match=r"lists .*Unhandled, which command_methods"):
+        Forgetful(WALLET)
 
 
 def test_the_scenario_fixture_reports_creation_errors() -> None:

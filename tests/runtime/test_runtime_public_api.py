@@ -125,7 +125,6 @@ def test_every_runtime_error_is_an_event_store_error_and_an_esgen_error() -> Non
 
 def test_errors_survive_pickling() -> None:
     import pickle
-
     from uuid import UUID
 
     from esgen.runtime import (

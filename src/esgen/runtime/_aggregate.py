@@ -28,6 +28,7 @@ from esgen.runtime._errors import (
     UndeclaredEvent,
     UnhandledCommand,
     UnhandledEvent,
+    show_id,
 )
 from esgen.runtime._ids import ID_TYPES, IdT, check_id, decode_id, encode_id
 from esgen.runtime._messages import Command, Event
@@ -162,6 +163,11 @@ class Aggregate(Generic[StateT, IdT]):
                     f"{cls.__qualname__}.creation_commands must hold Command classes "
                     f"(got {command_class!r})"
                 )
+            if command_class not in commands:
+                problems.append(
+                    f"{cls.__qualname__}.creation_commands lists {command_class.__qualname__}, "
+                    "which command_methods gives no handler"
+                )
         cls._command_dispatch = commands
         cls._creation = frozenset(creation)
         cls._definition_problems = tuple(problems)
@@ -215,7 +221,7 @@ class Aggregate(Generic[StateT, IdT]):
         state = self._state
         if state is None:
             raise AggregateNotCreated(
-                f"{self.aggregate_type} {self._id!r} has no state yet: no event has been "
+                f"{self.aggregate_type} {show_id(self._id)} has no state yet: no event has been "
                 "applied (check .exists, or use .state_or_none)"
             )
         return state
@@ -273,8 +279,8 @@ class Aggregate(Generic[StateT, IdT]):
             value = self._event_time = datetime.fromisoformat(value)
         if value is None:
             raise AggregateNotCreated(
-                f"{self.aggregate_type} {self._id!r}: no event time, since no event has been "
-                "applied here (event_time is meant for apply methods)"
+                f"{self.aggregate_type} {show_id(self._id)}: no event time, since no event "
+                "has been applied here (event_time is meant for apply methods)"
             )
         return value
 
