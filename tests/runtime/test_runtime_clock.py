@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from uuid import UUID
@@ -11,6 +12,7 @@ import pytest
 
 from esgen.runtime import (
     AggregateNotCreated,
+    Clock,
     Event,
     EventStore,
     MemoryEventStore,
@@ -36,14 +38,32 @@ T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 STORE_T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> EventStore:
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
     # The store keeps its own time, apart from the aggregates' clock, so the tests can
     # tell which one a time came from.
     clock = ManualClock(STORE_T0, timedelta(minutes=1))
     if request.param == "memory":
-        return MemoryEventStore(clock=clock)
-    return SQLiteEventStore(tmp_path / "events.db", clock=clock)
+        yield MemoryEventStore(clock=clock)
+    elif request.param == "sqlite":
+        yield SQLiteEventStore(tmp_path / "events.db", clock=clock)
+    else:
+        yield from postgres_store(clock)
+
+
+def postgres_store(clock: Clock) -> Iterator[EventStore]:
+    """A store in a schema of its own on the test server (skipped when there is none)."""
+    from esgen.runtime import PostgresEventStore
+
+    from .postgres_env import drop_schema, new_schema, require_postgres
+
+    dsn = require_postgres()
+    schema = new_schema()
+    try:
+        with PostgresEventStore(dsn, schema=schema, clock=clock) as store:
+            yield store
+    finally:
+        drop_schema(dsn, schema)
 
 
 def _repo(store: EventStore, snapshot_every: int | None = None) -> Repository[Wallet, UUID]:

@@ -3,7 +3,7 @@ handler runs, on every local backend and when two creators race."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import ClassVar
 from uuid import UUID
@@ -14,6 +14,7 @@ from esgen.runtime import (
     AggregateAlreadyExists,
     AggregateDefinitionError,
     AggregateNotFound,
+    Clock,
     Command,
     ConcurrencyError,
     EventStore,
@@ -21,6 +22,7 @@ from esgen.runtime import (
     Repository,
     SQLiteEventStore,
     handle_command,
+    utc_now,
 )
 from esgen.runtime.testing import AggregateScenario, ManualClock
 from esgen.runtime.testing._domain import (
@@ -39,11 +41,29 @@ WALLET = UUID("0b5f8e3c-1d2a-4f6b-9c8d-7e6f5a4b3c2d")
 OPEN = OpenWallet(wallet_id=WALLET, owner="ann")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> EventStore:
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
     if request.param == "memory":
-        return MemoryEventStore()
-    return SQLiteEventStore(tmp_path / "events.db")
+        yield MemoryEventStore()
+    elif request.param == "sqlite":
+        yield SQLiteEventStore(tmp_path / "events.db")
+    else:
+        yield from postgres_store(utc_now)
+
+
+def postgres_store(clock: Clock) -> Iterator[EventStore]:
+    """A store in a schema of its own on the test server (skipped when there is none)."""
+    from esgen.runtime import PostgresEventStore
+
+    from .postgres_env import drop_schema, new_schema, require_postgres
+
+    dsn = require_postgres()
+    schema = new_schema()
+    try:
+        with PostgresEventStore(dsn, schema=schema, clock=clock) as store:
+            yield store
+    finally:
+        drop_schema(dsn, schema)
 
 
 @pytest.fixture
