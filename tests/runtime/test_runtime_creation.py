@@ -3,7 +3,10 @@ handler runs, on every local backend and when two creators race."""
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Iterator, Mapping
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import ClassVar
 from uuid import UUID
@@ -216,6 +219,51 @@ def test_two_creators_race_and_the_loser_is_told_it_exists(tmp_path: Path) -> No
     assert not isinstance(caught.value, ConcurrencyError)
     assert loser_repo.load(WALLET).state.owner == "grace"
     assert loser_repo.store.stream_version(f"Wallet-{WALLET}") == 1
+
+
+def open_wallet_worker(
+    path: str, owner: str, start: Barrier, results: Queue[tuple[str, str]]
+) -> None:
+    """In a child process: open the wallet once every rival is ready; report the outcome."""
+    store = SQLiteEventStore(Path(path))
+    repo = Repository(Wallet, store, make_wallet_registry())
+    command = OpenWallet(wallet_id=WALLET, owner=owner)
+    try:
+        start.wait(timeout=120)
+        handle_command(repo, WALLET, lambda wallet: wallet.execute(command))
+    except AggregateAlreadyExists:
+        results.put((owner, "exists"))
+    except Exception as exc:
+        results.put((owner, f"error: {exc!r}"))
+    else:
+        results.put((owner, "created"))
+    finally:
+        store.close()
+
+
+def test_processes_racing_to_create_one_aggregate(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    SQLiteEventStore(path).close()  # the schema, before the rivals start
+    context = multiprocessing.get_context("spawn")
+    owners = [f"owner-{i}" for i in range(4)]
+    start = context.Barrier(len(owners))
+    results: Queue[tuple[str, str]] = context.Queue()
+    processes = [
+        context.Process(target=open_wallet_worker, args=(str(path), owner, start, results))
+        for owner in owners
+    ]
+    for process in processes:
+        process.start()
+    try:
+        outcomes = dict(results.get(timeout=120) for _ in owners)
+    finally:
+        for process in processes:
+            process.join(timeout=120)
+    assert sorted(outcomes.values()) == ["created", "exists", "exists", "exists"], outcomes
+    (winner,) = [owner for owner, outcome in outcomes.items() if outcome == "created"]
+    store = SQLiteEventStore(path)
+    assert [r.event_type for r in store.read_stream(f"Wallet-{WALLET}")] == ["WalletOpened"]
+    assert Repository(Wallet, store, make_wallet_registry()).load(WALLET).state.owner == winner
 
 
 def test_the_race_without_a_retry_is_a_conflict(tmp_path: Path) -> None:
