@@ -398,6 +398,35 @@ def test_a_saga_runner_keeps_correlations_as_text_and_restores_them_typed(
     assert rows == [("TextTransfer", str(transfer_id)), ("Transfer", str(transfer_id))]
 
 
+class LooseStarted(Event):
+    event_type = "LooseStarted"
+    event_version = 1
+    transfer_id: str  # declared as text, while the saga's correlation is a UUID
+
+
+class LooseTransfer(Saga[TransferState, UUID]):
+    name = "LooseTransfer"
+    starts_with = LooseStarted
+    correlation = "transfer_id"
+    state_type = TransferState
+    handlers: ClassVar[Mapping[type[Event], str]] = {LooseStarted: "on_started"}
+
+    def on_started(self, event: LooseStarted) -> None:
+        pass
+
+
+def test_a_correlation_that_is_not_of_the_saga_type_stops_the_runner(tmp_path: Path) -> None:
+    store = SQLiteEventStore(tmp_path / "events.db")
+    registry = EventRegistry([LooseStarted])
+    runner = SagaRunner(LooseTransfer, store, registry, print, start="beginning")
+    text = str(WALLET).upper()
+    store.append("Loose", [NewEvent.from_event(LooseStarted(transfer_id=text))], 0)
+    for _ in range(2):  # the event stays unhandled: nothing was committed
+        with pytest.raises(DecodeError, match="is not an id of type UUID") as caught:
+            runner.catch_up()
+        assert "'transfer_id' of LooseStarted at position 1" in "".join(caught.value.__notes__)
+
+
 def test_the_saga_fixture_takes_typed_correlations() -> None:
     transfer_id = UUID("11111111-2222-4333-8444-555555555555")
     scenario = SagaScenario(Transfer, transfer_id)

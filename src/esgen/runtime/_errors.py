@@ -108,8 +108,8 @@ class AggregateNotFound(StreamNotFound):
         )
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return (_rebuild, (type(self), self.aggregate_type, self.aggregate_id, self.stream_id,
-                           self.when, self.hint))  # fmt: skip
+        fields = (self.aggregate_type, self.aggregate_id, self.stream_id, self.when, self.hint)
+        return (_rebuild, (type(self), *fields))
 
 
 def _rebuild(

@@ -293,7 +293,15 @@ class SagaRunner(Generic[SagaT, CorrT]):
         if not unit.mark_handled(self._class.name, str(recorded.event_id)):
             return False  # already handled: redelivery changes nothing
         if record is None:
-            saga = self._class(decode_id(self._class.correlation_type, correlation))
+            try:
+                saga = self._class(decode_id(self._class.correlation_type, correlation))
+            except DecodeError as exc:
+                exc.add_note(
+                    f"{self._class.name}: the {self._class.correlation!r} of "
+                    f"{recorded.event_type} at position {recorded.position} is its "
+                    "correlation, so it must be of the saga's correlation type"
+                )
+                raise
             started = recorded.recorded_at
             deadline = None if self._class.timeout is None else started + self._class.timeout
             conversation = recorded.correlation_id or str(recorded.event_id)
