@@ -515,6 +515,7 @@ from esgen.runtime.testing._domain import Deposit, Deposited, Wallet, make_walle
 repo = Repository(Wallet, MemoryEventStore(), make_wallet_registry())
 declared: Repository[Wallet, UUID] = Repository(Wallet, MemoryEventStore(), make_wallet_registry())
 repo.load("x")  # WRONG
+text_ids: Repository[Wallet, str] = Repository(Wallet, MemoryEventStore(), make_wallet_registry())  # WRONG
 declared.load_or_new(7)  # WRONG
 repo.stream_id(str(UUID(int=1)))  # WRONG
 text_id: str = repo.load(UUID(int=1)).id  # WRONG
