@@ -153,7 +153,7 @@ def test_saving_an_unregistered_event_is_refused() -> None:
     account.open("ann")
     account.record(Stray())
     with pytest.raises(RegistryError, match="Stray"):
-        repo.save(account)  # type: ignore[arg-type]
+        repo.save(account)
     assert store.head_position() == 0
 
 

@@ -14,6 +14,7 @@ from esgen.runtime import EventStoreError
 RUNTIME_EXPORTS = [
     "DEFAULT_PAGE_SIZE",
     "Aggregate",
+    "AggregateAlreadyExists",
     "AggregateDefinitionError",
     "AggregateNotCreated",
     "AggregateNotFound",
@@ -67,6 +68,8 @@ RUNTIME_EXPORTS = [
     "ValueObject",
     "command_context",
     "current_context",
+    "decode_id",
+    "encode_id",
     "handle_command",
     "new_event_id",
     "progress_storage",
@@ -110,7 +113,7 @@ def test_every_runtime_error_is_an_event_store_error_and_an_esgen_error() -> Non
         if isinstance(getattr(esgen.runtime, name), type)
         and issubclass(getattr(esgen.runtime, name), BaseException)
     ]
-    assert len(errors) == 17
+    assert len(errors) == 18
     assert all(issubclass(error, EventStoreError) for error in errors)
     assert issubclass(EventStoreError, EsgenError)
     assert issubclass(esgen.runtime.StreamNotFound, LookupError)
@@ -118,17 +121,29 @@ def test_every_runtime_error_is_an_event_store_error_and_an_esgen_error() -> Non
     assert issubclass(esgen.runtime.UpcastError, esgen.runtime.DecodeError)
     assert issubclass(esgen.runtime.DecodeError, ValueError)
     assert issubclass(esgen.runtime.BackendUnavailable, esgen.runtime.BackendError)
+    # A creation refused is final: not a ConcurrencyError, so handle_command never retries it.
+    assert issubclass(esgen.runtime.AggregateAlreadyExists, ValueError)
+    assert not issubclass(esgen.runtime.AggregateAlreadyExists, esgen.runtime.ConcurrencyError)
 
 
 def test_errors_survive_pickling() -> None:
     import pickle
+    from uuid import UUID
 
-    from esgen.runtime import AggregateNotFound, ConcurrencyError, StreamNotFound
+    from esgen.runtime import (
+        AggregateAlreadyExists,
+        AggregateNotFound,
+        ConcurrencyError,
+        StreamNotFound,
+    )
 
+    uuid = UUID("0b5f8e3c-1d2a-4f6b-9c8d-7e6f5a4b3c2d")
     for error in [
         ConcurrencyError("s", 3, 5),
         StreamNotFound("s"),
         AggregateNotFound("Account", "a1", "Account-a1", " at version 2"),
+        AggregateNotFound("Account", uuid, f"Account-{uuid}", hint=": Deposit needs one"),
+        AggregateAlreadyExists("Account", 7, "Account-7", "OpenAccount"),
     ]:
         copy = pickle.loads(pickle.dumps(error))
         assert type(copy) is type(error) and str(copy) == str(error)

@@ -13,6 +13,7 @@ from esgen.runtime._aggregate import Aggregate, state_fingerprint
 from esgen.runtime._commands import CommandResult, handle_command
 from esgen.runtime._context import CommandContext, command_context, current_context
 from esgen.runtime._errors import (
+    AggregateAlreadyExists,
     AggregateDefinitionError,
     AggregateNotCreated,
     AggregateNotFound,
@@ -30,6 +31,7 @@ from esgen.runtime._errors import (
     UpcastError,
 )
 from esgen.runtime._frozen import FrozenDict, FrozenMap
+from esgen.runtime._ids import decode_id, encode_id
 from esgen.runtime._memory import MemoryEventStore
 from esgen.runtime._messages import Command, Event, ValueObject
 from esgen.runtime._ports import DEFAULT_PAGE_SIZE, EventStore, SnapshotStore, TransactionalStore
@@ -62,6 +64,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "Aggregate",
+    "AggregateAlreadyExists",
     "AggregateDefinitionError",
     "AggregateNotCreated",
     "AggregateNotFound",
@@ -115,6 +118,8 @@ __all__ = [
     "ValueObject",
     "command_context",
     "current_context",
+    "decode_id",
+    "encode_id",
     "handle_command",
     "new_event_id",
     "progress_storage",

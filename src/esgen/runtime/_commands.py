@@ -10,51 +10,92 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, overload
+
+from typing_extensions import TypeVar
 
 from esgen.runtime._aggregate import Aggregate
 from esgen.runtime._context import command_context, current_context
 from esgen.runtime._errors import ConcurrencyError
+from esgen.runtime._ids import IdT
 from esgen.runtime._messages import Event
 from esgen.runtime._records import AppendResult
 from esgen.runtime._repository import Repository
 
 __all__ = ["CommandResult", "handle_command"]
 
-AggT = TypeVar("AggT", bound=Aggregate[Any])
+AggT = TypeVar("AggT", bound=Aggregate[Any, Any])
 R = TypeVar("R")
+EventT = TypeVar("EventT", bound=Event)
+
+# Covariant (the result is read-only), so a result typed for one command is also a
+# CommandResult[Any, tuple[Event, ...]] wherever any command's result is expected.
+AggT_co = TypeVar("AggT_co", bound=Aggregate[Any, Any], covariant=True)
+R_co = TypeVar("R_co", covariant=True)
+EventT_co = TypeVar("EventT_co", bound=Event, covariant=True, default=Event)
 
 
 @dataclass(frozen=True, slots=True)
-class CommandResult(Generic[AggT, R]):
-    aggregate: AggT
+class CommandResult(Generic[AggT_co, R_co, EventT_co]):
+    aggregate: AggT_co
     """The aggregate after the command, saved."""
-    value: R
+    value: R_co
     """What `decide` returned."""
-    events: tuple[Event, ...]
-    """The events the command recorded and saved (empty if it decided nothing)."""
+    events: tuple[EventT_co, ...]
+    """The events the command recorded and saved (empty if it decided nothing); typed as
+    the events `decide` returns when it returns them (as `Aggregate.execute` does)."""
     appended: AppendResult | None
     """Where the events were written; None if there were none."""
     attempts: int
 
 
+@overload
 def handle_command(
-    repository: Repository[AggT],
-    aggregate_id: str,
+    repository: Repository[AggT, IdT],
+    aggregate_id: IdT,
+    decide: Callable[[AggT], tuple[EventT, ...]],
+    *,
+    max_attempts: int = 3,
+    must_exist: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+) -> CommandResult[AggT, tuple[EventT, ...], EventT]: ...
+
+
+@overload
+def handle_command(
+    repository: Repository[AggT, IdT],
+    aggregate_id: IdT,
     decide: Callable[[AggT], R],
     *,
     max_attempts: int = 3,
     must_exist: bool = False,
     metadata: Mapping[str, Any] | None = None,
-) -> CommandResult[AggT, R]:
+) -> CommandResult[AggT, R, Event]: ...
+
+
+def handle_command(
+    repository: Repository[AggT, IdT],
+    aggregate_id: IdT,
+    decide: Callable[[AggT], Any],
+    *,
+    max_attempts: int = 3,
+    must_exist: bool = False,
+    metadata: Mapping[str, Any] | None = None,
+) -> CommandResult[AggT, Any, Any]:
     """Load the aggregate, call `decide(aggregate)`, save what it recorded.
 
-    `decide` calls the aggregate's command methods and may return a value for the caller;
-    it must not have other side effects, since a conflict runs it again on the reloaded
-    aggregate (up to `max_attempts` times in all, then the `ConcurrencyError` is raised).
-    A new aggregate (no events yet) is passed as an empty one, unless `must_exist`, which
-    raises `AggregateNotFound`. Without an active `command_context`, one is opened, so
-    every attempt writes the same correlation and causation ids.
+    `decide` calls the aggregate's command methods (or `execute`) and may return a value
+    for the caller; it must not have other side effects, since a conflict runs it again on
+    the reloaded aggregate (up to `max_attempts` times in all, then the `ConcurrencyError`
+    is raised). A new aggregate (no events yet) is passed as an empty one, unless
+    `must_exist`, which raises `AggregateNotFound`; aggregates that declare
+    `creation_commands` check that in `execute`, and when two creators race, the retry of
+    the one that lost raises `AggregateAlreadyExists`. Without an active
+    `command_context`, one is opened, so every attempt writes the same correlation and
+    causation ids.
+
+    When `decide` returns a tuple of events, the result's `events` have that type: return
+    what `execute` (or a typed wrapper of it) returns, which is what was recorded.
     """
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be >= 1 (got {max_attempts})")

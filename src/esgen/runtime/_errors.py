@@ -6,6 +6,7 @@ EsgenError
     ├── StreamNotFound (LookupError)       a stream with no events was read
     │   └── AggregateNotFound              an aggregate with no events (at that point) was loaded
     ├── AggregateNotCreated (LookupError)  `.state` read before the aggregate's first event
+    ├── AggregateAlreadyExists (ValueError)  a creating command on an aggregate that exists
     ├── DecodeError (ValueError)           a stored event cannot become a typed event
     │   ├── UnknownEventType (LookupError) no class is registered for its type
     │   └── UpcastError                    a missing or failing step from its version to the latest
@@ -29,6 +30,7 @@ from typing import Any
 from esgen._errors import EsgenError
 
 __all__ = [
+    "AggregateAlreadyExists",
     "AggregateDefinitionError",
     "AggregateNotCreated",
     "AggregateNotFound",
@@ -81,19 +83,76 @@ class StreamNotFound(EventStoreError, LookupError):
 
 
 class AggregateNotFound(StreamNotFound):
+    """An aggregate with no events was loaded, or given a command that needs it to exist.
+
+    `aggregate_id` is the id as the aggregate types it (a UUID, an int or a str).
+    """
+
     def __init__(
-        self, aggregate_type: str, aggregate_id: str, stream_id: str, when: str = ""
+        self,
+        aggregate_type: str,
+        aggregate_id: object,
+        stream_id: str,
+        when: str = "",
+        *,
+        hint: str = "",
     ) -> None:
         self.aggregate_type = aggregate_type
         self.aggregate_id = aggregate_id
         self.when = when
+        self.hint = hint
         super().__init__(
             stream_id,
-            f"{aggregate_type} {aggregate_id!r} does not exist{when} (stream {stream_id!r})",
+            f"{aggregate_type} {show_id(aggregate_id)} does not exist{when} "
+            f"(stream {stream_id!r}){hint}",
         )
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return (type(self), (self.aggregate_type, self.aggregate_id, self.stream_id, self.when))
+        fields = (self.aggregate_type, self.aggregate_id, self.stream_id, self.when, self.hint)
+        return (_rebuild, (type(self), *fields))
+
+
+def _rebuild(
+    cls: type[AggregateNotFound],
+    aggregate_type: str,
+    aggregate_id: object,
+    stream_id: str,
+    when: str,
+    hint: str,
+) -> AggregateNotFound:
+    # __reduce__ cannot pass keyword arguments; this restores `hint` after unpickling.
+    return cls(aggregate_type, aggregate_id, stream_id, when, hint=hint)
+
+
+class AggregateAlreadyExists(EventStoreError, ValueError):
+    """A command that creates an aggregate was given one that exists already.
+
+    Not a `ConcurrencyError`: when two creators race, the loser's retry (in
+    `handle_command`) sees the winner's aggregate and raises this, for good.
+    """
+
+    def __init__(
+        self, aggregate_type: str, aggregate_id: object, stream_id: str, command: str
+    ) -> None:
+        self.aggregate_type = aggregate_type
+        self.aggregate_id = aggregate_id
+        self.stream_id = stream_id
+        self.command = command
+        super().__init__(
+            f"{aggregate_type} {show_id(aggregate_id)} already exists (stream {stream_id!r}): "
+            f"{command} creates it, so it may only be sent for a new id"
+        )
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (
+            type(self),
+            (self.aggregate_type, self.aggregate_id, self.stream_id, self.command),
+        )
+
+
+def show_id(aggregate_id: object) -> str:
+    """An id in a message: text quoted (so spaces and emptiness show), others as written."""
+    return repr(aggregate_id) if isinstance(aggregate_id, str) else str(aggregate_id)
 
 
 class AggregateNotCreated(EventStoreError, LookupError):

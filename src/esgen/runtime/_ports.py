@@ -38,8 +38,9 @@ dominated by round trips, small enough to keep a page's memory modest."""
 
 ConnT_co = TypeVar("ConnT_co", covariant=True)
 
-StoredData = tuple[int, str, int, str]
-"""(stream_version, event_type, event_version, data): a stored event without its envelope."""
+StoredData = tuple[int, str, int, str, "datetime | str"]
+"""(stream_version, event_type, event_version, data, recorded_at): a stored event without its
+envelope; recorded_at may be the stored ISO text, parsed only where it is read."""
 
 
 class EventStore(ABC):
@@ -89,11 +90,11 @@ class EventStore(ABC):
     def read_stream_data(
         self, stream_id: str, *, from_version: int = 1, to_version: int | None = None
     ) -> Sequence[StoredData]:
-        """(stream_version, event_type, event_version, data) of a stream's events, oldest
-        first: all that rebuilding an aggregate needs. Backends override this to skip the
-        other columns; raises `StreamNotFound` like `read_stream`."""
+        """(stream_version, event_type, event_version, data, recorded_at) of a stream's
+        events, oldest first: all that rebuilding an aggregate needs. Backends override this
+        to skip the other columns; raises `StreamNotFound` like `read_stream`."""
         return [
-            (r.stream_version, r.event_type, r.event_version, r.data)
+            (r.stream_version, r.event_type, r.event_version, r.data, r.recorded_at)
             for r in self.read_stream(stream_id, from_version=from_version, to_version=to_version)
         ]
 

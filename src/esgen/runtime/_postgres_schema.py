@@ -245,7 +245,7 @@ def statements(schema: str) -> Statements:
         head_position=build("SELECT coalesce(max(position), 0) FROM {s}.esgen_events"),
         read_stream=build("SELECT {columns} FROM {s}.esgen_events WHERE stream_id = %s"),
         read_stream_data=build(
-            "SELECT stream_version, event_type, event_version, data::text "
+            "SELECT stream_version, event_type, event_version, data::text, recorded_at "
             "FROM {s}.esgen_events WHERE stream_id = %s AND stream_version BETWEEN %s AND %s "
             "ORDER BY stream_version"
         ),

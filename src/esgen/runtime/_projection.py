@@ -16,10 +16,12 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
+from uuid import UUID
 
 from pydantic import BaseModel
 
-from esgen.runtime._errors import AggregateDefinitionError, EventStoreError
+from esgen.runtime._errors import AggregateDefinitionError, DecodeError, EventStoreError
+from esgen.runtime._ids import decode_id
 from esgen.runtime._messages import Event
 from esgen.runtime._ports import EventStore
 from esgen.runtime._progress_store import ProgressStorage, ProgressUnit, progress_storage
@@ -38,6 +40,7 @@ __all__ = [
 logger = logging.getLogger("esgen.runtime")
 
 RowT = TypeVar("RowT", bound=BaseModel)
+_IdT = TypeVar("_IdT", UUID, int, str)
 
 Progress = Callable[[str, int, int], None]
 """Called after each page: (projection name, position reached, head position)."""
@@ -76,8 +79,22 @@ class Projection(Generic[RowT]):
 
     @staticmethod
     def aggregate_id(recorded: RecordedEvent) -> str:
-        """The id of the aggregate whose stream holds the event (`Account-<id>` -> id)."""
+        """The id of the aggregate whose stream holds the event (`Account-<id>` -> id), as
+        the text in the stream id; `aggregate_id_as` gives it typed."""
         return recorded.stream_id.partition("-")[2]
+
+    @staticmethod
+    def aggregate_id_as(recorded: RecordedEvent, id_type: type[_IdT]) -> _IdT:
+        """The id of the aggregate whose stream holds the event, as `id_type` (UUID, int or
+        str); `DecodeError` if the stream id does not hold an id of that type."""
+        text = recorded.stream_id.partition("-")[2]
+        try:
+            return decode_id(id_type, text)
+        except DecodeError as exc:
+            raise DecodeError(
+                f"event {recorded.stream_version} of stream {recorded.stream_id!r} "
+                f"(position {recorded.position}): {exc}"
+            ) from None
 
 
 class ProjectionNeedsRebuild(EventStoreError, RuntimeError):

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Generic, NamedTuple, TypeVar, cast
+from typing import Any, Generic, NamedTuple, Protocol, cast
 
 from pydantic import BaseModel, ValidationError
+from typing_extensions import TypeVar
 
 from esgen.runtime._aggregate import Aggregate, state_fingerprint
 from esgen.runtime._context import save_metadata
@@ -23,7 +24,9 @@ from esgen.runtime._errors import (
     RegistryError,
     StreamNotFound,
     UnhandledEvent,
+    show_id,
 )
+from esgen.runtime._ids import AnyId, IdT
 from esgen.runtime._messages import Event
 from esgen.runtime._ports import EventStore, SnapshotStore, StoredData
 from esgen.runtime._records import (
@@ -38,11 +41,24 @@ from esgen.runtime._records import (
 )
 from esgen.runtime._registry import EventRegistry
 
-__all__ = ["HistoryEntry", "Repository"]
+__all__ = ["AggregateFactory", "HistoryEntry", "Repository"]
 
 logger = logging.getLogger("esgen.runtime")
 
-AggT = TypeVar("AggT", bound=Aggregate[Any])
+AggT = TypeVar("AggT", bound=Aggregate[Any, Any])
+AggT_co = TypeVar("AggT_co", bound=Aggregate[Any, Any], covariant=True)
+IdT_contra = TypeVar("IdT_contra", bound=AnyId, contravariant=True, default=str)
+
+
+class AggregateFactory(Protocol[AggT_co, IdT_contra]):
+    """An aggregate class seen as what builds it from an id.
+
+    Taking the class this way lets type checkers read both the aggregate class and its id
+    type off one argument: `Repository(Account, ...)` is a `Repository[Account, UUID]`
+    when Account subclasses `Aggregate[AccountState, UUID]`.
+    """
+
+    def __call__(self, aggregate_id: IdT_contra, /) -> AggT_co: ...
 
 
 class _Default:
@@ -62,18 +78,21 @@ class HistoryEntry(NamedTuple):
     state: BaseModel
 
 
-class Repository(Generic[AggT]):
+class Repository(Generic[AggT, IdT]):
     """Loads and saves one aggregate class through an event store.
+
+    Ids are typed as the aggregate declares them (`Aggregate[State, UUID]`); an id of
+    another type raises TypeError rather than opening another stream.
 
     `snapshots` defaults to the event store itself when it keeps snapshots (so a snapshot is
     written in the same transaction as the events). `snapshot_every` overrides the aggregate
     class's setting; with None there (the default) or `snapshots=None`, snapshots are
-    neither taken nor read.
+    neither taken nor read. `clock` is handed to every aggregate it builds (`now()`).
     """
 
     def __init__(
         self,
-        aggregate_class: type[AggT],
+        aggregate_class: AggregateFactory[AggT, IdT],
         store: EventStore,
         registry: EventRegistry,
         *,
@@ -82,21 +101,21 @@ class Repository(Generic[AggT]):
         clock: Clock = utc_now,
     ) -> None:
         _check_aggregate_class(aggregate_class, registry)
-        self._class = aggregate_class
+        self._class = cast("type[AggT]", aggregate_class)
         self._store = store
         self._registry = registry
         self._clock = clock
         if snapshots is _DEFAULT:
             snapshots = store if isinstance(store, SnapshotStore) else None
-        every = aggregate_class.snapshot_every if snapshot_every is _DEFAULT else snapshot_every
+        every = self._class.snapshot_every if snapshot_every is _DEFAULT else snapshot_every
         if every is not None and (not isinstance(every, int) or every < 1):
             raise ValueError(f"snapshot_every must be an int >= 1 or None (got {every!r})")
         self._snapshots = snapshots if every is not None else None
         self._snapshot_every = every or 0
         # The snapshot travels inside the append when the store is also the snapshot store.
         self._snapshot_with_append = cast(object, self._snapshots) is store
-        self._state_type = aggregate_class.state_type
-        self._fingerprint = aggregate_class.state_fingerprint or state_fingerprint(self._state_type)
+        self._state_type = self._class.state_type
+        self._fingerprint = self._class.state_fingerprint or state_fingerprint(self._state_type)
 
     @property
     def aggregate_class(self) -> type[AggT]:
@@ -106,12 +125,20 @@ class Repository(Generic[AggT]):
     def store(self) -> EventStore:
         return self._store
 
-    def stream_id(self, aggregate_id: str) -> str:
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    def stream_id(self, aggregate_id: IdT) -> str:
         return self._class.stream_id_for(aggregate_id)
+
+    def new(self, aggregate_id: IdT) -> AggT:
+        """A new, empty aggregate with this repository's clock (nothing is read)."""
+        return self._class(aggregate_id, clock=self._clock)
 
     # -- loading ------------------------------------------------------------------------
 
-    def load(self, aggregate_id: str) -> AggT:
+    def load(self, aggregate_id: IdT) -> AggT:
         """The aggregate at its latest version; `AggregateNotFound` if it has no events."""
         aggregate = self._load(aggregate_id)
         if aggregate is None:
@@ -120,13 +147,13 @@ class Repository(Generic[AggT]):
             )
         return aggregate
 
-    def load_or_new(self, aggregate_id: str) -> AggT:
+    def load_or_new(self, aggregate_id: IdT) -> AggT:
         """The aggregate, or a new empty one (version 0, no state) if it has no events."""
         aggregate = self._load(aggregate_id)
-        return self._class(aggregate_id) if aggregate is None else aggregate
+        return self.new(aggregate_id) if aggregate is None else aggregate
 
     def load_at(
-        self, aggregate_id: str, *, version: int | None = None, at: datetime | None = None
+        self, aggregate_id: IdT, *, version: int | None = None, at: datetime | None = None
     ) -> AggT:
         """The aggregate as it was at a version (or its last version, if lower), or as of a
         time: after the last event recorded at or before it. Raises `AggregateNotFound` if
@@ -137,7 +164,7 @@ class Repository(Generic[AggT]):
         if version is not None and version < 1:
             raise ValueError(f"version must be >= 1 (got {version})")
         stream_id = self.stream_id(aggregate_id)
-        aggregate = self._class(aggregate_id)
+        aggregate = self.new(aggregate_id)
         snapshot = self._usable_snapshot(stream_id)
         stored: Sequence[StoredData] = []
         try:
@@ -160,7 +187,7 @@ class Repository(Generic[AggT]):
 
     def history(
         self,
-        aggregate_id: str,
+        aggregate_id: IdT,
         *,
         to_version: int | None = None,
         until: datetime | None = None,
@@ -172,18 +199,19 @@ class Repository(Generic[AggT]):
             records = self._store.read_stream(stream_id, to_version=to_version, until=until)
         except StreamNotFound:
             raise AggregateNotFound(self._class.aggregate_type, aggregate_id, stream_id) from None
-        aggregate = self._class(aggregate_id)
+        aggregate = self.new(aggregate_id)
         entries = []
         for recorded in records:
             event = self._registry.decode_recorded(recorded)
+            aggregate._event_time = recorded.recorded_at
             aggregate._state = aggregate._apply_function(event)(aggregate, event)
             aggregate._version = recorded.stream_version
             entries.append(HistoryEntry(recorded, event, aggregate._state))
         return entries
 
-    def _load(self, aggregate_id: str) -> AggT | None:
+    def _load(self, aggregate_id: IdT) -> AggT | None:
         stream_id = self.stream_id(aggregate_id)
-        aggregate = self._class(aggregate_id)
+        aggregate = self.new(aggregate_id)
         snapshot = self._usable_snapshot(stream_id)
         if snapshot is not None:
             self._restore(aggregate, *snapshot)
@@ -235,7 +263,10 @@ class Repository(Generic[AggT]):
                 del records[0]
         if records is None or aggregate._version == 0:
             records = self._store.read_stream(stream_id, until=until)
-        return [(r.stream_version, r.event_type, r.event_version, r.data) for r in records]
+        return [
+            (r.stream_version, r.event_type, r.event_version, r.data, r._recorded_at)
+            for r in records
+        ]
 
     @staticmethod
     def _restore(aggregate: AggT, state: BaseModel, version: int) -> None:
@@ -254,12 +285,15 @@ class Repository(Generic[AggT]):
         version = aggregate._version
         try:
             # B007: `version` is read after the loop; it is the last version applied.
-            for version, event_type, event_version, data in stored:  # noqa: B007
+            for version, event_type, event_version, data, recorded_at in stored:  # noqa: B007
                 decode = decoders.get((event_type, event_version)) or fast_decoder(
                     event_type, event_version
                 )
                 event = decode(data)
                 apply = dispatch.get(event.__class__) or aggregate._apply_function(event)
+                # The stored time as the store gave it (text from SQLite): parsed only if
+                # an apply method reads `event_time`.
+                aggregate._event_time = recorded_at
                 aggregate._state = apply(aggregate, event)
         except Exception as exc:
             error = self._explain(exc, aggregate, version, stored)
@@ -272,7 +306,9 @@ class Repository(Generic[AggT]):
         self, exc: Exception, aggregate: AggT, version: int, stored: Sequence[StoredData]
     ) -> Exception:
         """Turn a failure while replaying event `version` into an error that says where."""
-        event_type, event_version, data = next((t, v, d) for n, t, v, d in stored if n == version)
+        event_type, event_version, data = next(
+            (t, v, d) for n, t, v, d, _ in stored if n == version
+        )
         if isinstance(exc, ValidationError):
             try:
                 self._registry.decode(event_type, event_version, data)
@@ -280,7 +316,7 @@ class Repository(Generic[AggT]):
                 exc = decode_error  # the stored data did not validate, not an apply method
         if isinstance(exc, DecodeError | UnhandledEvent):
             exc.add_note(
-                f"while loading {aggregate.aggregate_type} {aggregate.id!r}: event "
+                f"while loading {aggregate.aggregate_type} {show_id(aggregate.id)}: event "
                 f"{version} of stream {self.stream_id(aggregate.id)!r}"
             )
         return exc
@@ -331,6 +367,7 @@ class Repository(Generic[AggT]):
             snapshot=snapshot if self._snapshot_with_append else None,
         )
         pending.clear()
+        aggregate._pending_times.clear()
         if snapshot is not None:
             if not self._snapshot_with_append:
                 self._save_snapshot_separately(snapshot)
@@ -346,7 +383,7 @@ class Repository(Generic[AggT]):
             logger.warning("could not save the snapshot of %s: %s", snapshot.stream_id, exc)
 
 
-def _check_aggregate_class(cls: type[Aggregate[Any]], registry: EventRegistry) -> None:
+def _check_aggregate_class(cls: object, registry: EventRegistry) -> None:
     if not (isinstance(cls, type) and issubclass(cls, Aggregate)):
         raise AggregateDefinitionError(f"Repository needs an Aggregate subclass (got {cls!r})")
     name = cls.__qualname__

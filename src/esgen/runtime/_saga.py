@@ -16,11 +16,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import typing
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, cast
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar as TypeVarWithDefault
 
 from esgen.runtime._context import command_context
 from esgen.runtime._errors import (
@@ -31,6 +33,7 @@ from esgen.runtime._errors import (
     EventStoreError,
     RegistryError,
 )
+from esgen.runtime._ids import ID_TYPES, AnyId, check_id, decode_id, encode_id
 from esgen.runtime._messages import Command, Event
 from esgen.runtime._ports import EventStore
 from esgen.runtime._progress_store import (
@@ -44,9 +47,11 @@ from esgen.runtime._records import Clock, RecordedEvent, to_utc, utc_now
 from esgen.runtime._registry import EventRegistry
 
 __all__ = [
+    "CorrT",
     "Dispatch",
     "Saga",
     "SagaError",
+    "SagaFactory",
     "SagaRunner",
     "SagaStatus",
     "compensate",
@@ -58,6 +63,8 @@ __all__ = [
 logger = logging.getLogger("esgen.runtime")
 
 StateT = TypeVar("StateT", bound=BaseModel)
+CorrT = TypeVarWithDefault("CorrT", bound=AnyId, default=str)
+"""The type of a saga's correlation value (UUID, int or str), as its events declare it."""
 
 Dispatch = Callable[[Any], object]
 """Sends one command (the generated service's `dispatch`)."""
@@ -69,14 +76,21 @@ class SagaError(EventStoreError, TypeError):
     """A saga tried something its schema does not allow (e.g. a command it may not send)."""
 
 
-class Saga(Generic[StateT]):
+class Saga(Generic[StateT, CorrT]):
     """Base of every saga. Generated bases set the class attributes and typed `send_*`
-    methods; users write the handlers, compensations and (if declared) `on_timeout`."""
+    methods; users write the handlers, compensations and (if declared) `on_timeout`.
+
+    The correlation type comes from the second type argument (`Saga[State, UUID]`; str
+    when not given) unless `correlation_type` is set. Stored instances keep the value as
+    text (`encode_id`), so a uuid or str correlation is stored as `str(value)`.
+    """
 
     name: ClassVar[str]
     starts_with: ClassVar[type[Event]]
     correlation: ClassVar[str]
     """The field, on every event the saga handles, whose value identifies the instance."""
+    correlation_type: ClassVar[type] = str
+    """UUID, int or str: the type of `correlation_value`."""
     handlers: ClassVar[Mapping[type[Event], str]] = {}
     fails_on: ClassVar[frozenset[type[Event]]] = frozenset()
     sends: ClassVar[frozenset[type[Command]]] = frozenset()
@@ -86,8 +100,26 @@ class Saga(Generic[StateT]):
     on_deadline: ClassVar[Literal["compensate", "handler"]] = "compensate"
     state_type: ClassVar[type[BaseModel]]
 
-    def __init__(self, correlation_value: str) -> None:
-        self.correlation_value = correlation_value
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared: object = cls.__dict__.get("correlation_type")
+        for base in getattr(cls, "__orig_bases__", ()):
+            origin = typing.get_origin(base)
+            args = typing.get_args(base)
+            given = len(args) > 1 and not isinstance(args[1], typing.TypeVar)
+            if declared is None and given and isinstance(origin, type) and issubclass(origin, Saga):
+                declared = _underlying(args[1])
+        if declared is not None:
+            if not (isinstance(declared, type) and declared in ID_TYPES):
+                raise AggregateDefinitionError(
+                    f"{cls.__qualname__}: correlation values must be UUID, int or str "
+                    f"(got {declared!r})"
+                )
+            cls.correlation_type = declared
+
+    def __init__(self, correlation_value: CorrT) -> None:
+        check_id(self.correlation_type, correlation_value, type(self).__qualname__, "correlations")
+        self.correlation_value: CorrT = correlation_value
         self.state_or_none: StateT | None = None
         self.status: SagaStatus = "running"
         self.reason: str | None = None
@@ -142,15 +174,31 @@ class Saga(Generic[StateT]):
         return {event.event_type: method for event, method in cls.handlers.items()}
 
 
-SagaT = TypeVar("SagaT", bound=Saga[Any])
+def _underlying(argument: object) -> object:
+    # A NewType of UUID (TransferId = NewType("TransferId", UUID)) is a UUID at run time.
+    while hasattr(argument, "__supertype__"):
+        argument = argument.__supertype__
+    return argument
 
 
-class SagaRunner(Generic[SagaT]):
+SagaT = TypeVar("SagaT", bound=Saga[Any, Any])
+SagaT_co = TypeVar("SagaT_co", bound=Saga[Any, Any], covariant=True)
+CorrT_contra = TypeVarWithDefault("CorrT_contra", bound=AnyId, contravariant=True, default=str)
+
+
+class SagaFactory(Protocol[SagaT_co, CorrT_contra]):
+    """A saga class seen as what builds an instance from its correlation value, so type
+    checkers read the correlation type off the class (`SagaRunner(Transfer, ...)`)."""
+
+    def __call__(self, correlation_value: CorrT_contra, /) -> SagaT_co: ...
+
+
+class SagaRunner(Generic[SagaT, CorrT]):
     """Runs one saga class over an event store that supports transactions."""
 
     def __init__(
         self,
-        saga_class: type[SagaT],
+        saga_class: SagaFactory[SagaT, CorrT],
         store: EventStore,
         registry: EventRegistry,
         dispatch: Dispatch,
@@ -164,21 +212,22 @@ class SagaRunner(Generic[SagaT]):
         default) ignores the events already there, as a saga deployed onto a running
         system must; "beginning" handles every event ever recorded, sending commands for
         history (only for a store the saga has followed from its first event)."""
-        self._class = saga_class
+        self._class = cast("type[SagaT]", saga_class)
         self._store = store
         self._registry = registry
         self._dispatch = dispatch
         self._clock = clock
         self._page_size = page_size
         self._storage = storage or progress_storage(store)
-        self._handles = saga_class._handles()
-        self._start_type = saga_class.starts_with.event_type
-        self._fails = {e.event_type for e in saga_class.fails_on}
-        self._commands = {c.command_type: c for c in saga_class.sends}
-        self._checkpoint = f"saga:{saga_class.name}"
+        saga = self._class
+        self._handles = saga._handles()
+        self._start_type = saga.starts_with.event_type
+        self._fails = {e.event_type for e in saga.fails_on}
+        self._commands = {c.command_type: c for c in saga.sends}
+        self._checkpoint = f"saga:{saga.name}"
         if self._start_type not in self._handles:
             raise AggregateDefinitionError(
-                f"{saga_class.name} has no handler for its starting event {self._start_type}"
+                f"{saga.name} has no handler for its starting event {self._start_type}"
             )
         with self._storage.unit() as unit:
             if not unit.generations(self._checkpoint):
@@ -231,7 +280,8 @@ class SagaRunner(Generic[SagaT]):
         value = getattr(event, self._class.correlation, None)
         if value is None:
             return False  # not part of any instance (e.g. a deposit outside a transfer)
-        correlation = str(value)
+        # Stored as text, in the one form per id type (str(UUID) for a uuid, as always).
+        correlation = encode_id(value)
         record = unit.saga(self._class.name, correlation)
         starting = event.event_type == self._start_type  # the current name, if renamed
         if record is None and not starting:
@@ -243,7 +293,15 @@ class SagaRunner(Generic[SagaT]):
         if not unit.mark_handled(self._class.name, str(recorded.event_id)):
             return False  # already handled: redelivery changes nothing
         if record is None:
-            saga = self._class(correlation)
+            try:
+                saga = self._class(decode_id(self._class.correlation_type, correlation))
+            except DecodeError as exc:
+                exc.add_note(
+                    f"{self._class.name}: the {self._class.correlation!r} of "
+                    f"{recorded.event_type} at position {recorded.position} is its "
+                    "correlation, so it must be of the saga's correlation type"
+                )
+                raise
             started = recorded.recorded_at
             deadline = None if self._class.timeout is None else started + self._class.timeout
             conversation = recorded.correlation_id or str(recorded.event_id)
@@ -281,7 +339,7 @@ class SagaRunner(Generic[SagaT]):
     # -- persistence ------------------------------------------------------------------
 
     def _restore(self, record: SagaRecord) -> SagaT:
-        saga = self._class(record.correlation)
+        saga = self._class(decode_id(self._class.correlation_type, record.correlation))
         if record.state is not None:
             saga.state_or_none = self._class.state_type.model_validate_json(record.state)
         saga.status = cast(SagaStatus, record.status)
@@ -294,7 +352,7 @@ class SagaRunner(Generic[SagaT]):
     def _command(self, kind: str, data: str) -> Command:
         return self._commands[kind].model_validate_json(data)
 
-    def _save(self, unit: ProgressUnit, record: SagaRecord, saga: Saga[Any]) -> None:
+    def _save(self, unit: ProgressUnit, record: SagaRecord, saga: Saga[Any, Any]) -> None:
         state = saga.state_or_none
         metadata = {**json.loads(record.metadata), "reason": saga.reason}
         unit.save_saga(
@@ -311,17 +369,19 @@ class SagaRunner(Generic[SagaT]):
             self._clock(),
         )
 
-    def instance(self, correlation: str) -> SagaT | None:
+    def instance(self, correlation: CorrT) -> SagaT | None:
         """The stored instance for a correlation value, to inspect its state and status."""
+        saga = self._class
+        check_id(saga.correlation_type, correlation, saga.__qualname__, "correlations")
         with self._storage.unit() as unit:
-            record = unit.saga(self._class.name, correlation)
+            record = unit.saga(self._class.name, encode_id(correlation))
         return None if record is None else self._restore(record)
 
 
 # The steps of a saga's life, shared by the runner and the test fixture (SagaScenario).
 
 
-def react(saga: Saga[Any], event: Event, dispatch: Dispatch) -> None:
+def react(saga: Saga[Any, Any], event: Event, dispatch: Dispatch) -> None:
     """Run the handler of `event`, send what it queued, and compensate if it failed."""
     getattr(saga, type(saga)._handles()[event.event_type])(event)
     send_outbox(saga, dispatch)
@@ -332,7 +392,7 @@ def react(saga: Saga[Any], event: Event, dispatch: Dispatch) -> None:
         compensate(saga, dispatch)
 
 
-def time_out(saga: Saga[Any], dispatch: Dispatch) -> None:
+def time_out(saga: Saga[Any, Any], dispatch: Dispatch) -> None:
     """The deadline passed: run the timeout handler, or compensate."""
     if saga.on_deadline == "handler":
         saga.on_timeout()
@@ -346,7 +406,7 @@ def time_out(saga: Saga[Any], dispatch: Dispatch) -> None:
         compensate(saga, dispatch)
 
 
-def send_outbox(saga: Saga[Any], dispatch: Dispatch) -> None:
+def send_outbox(saga: Saga[Any, Any], dispatch: Dispatch) -> None:
     outbox, saga._outbox = saga._outbox, []
     for command in outbox:
         try:
@@ -387,7 +447,7 @@ _NOT_A_REFUSAL = (
 )
 
 
-def compensate(saga: Saga[Any], dispatch: Dispatch) -> None:
+def compensate(saga: Saga[Any, Any], dispatch: Dispatch) -> None:
     """Undo the steps taken, newest first; a failing compensation does not stop the rest."""
     for step in reversed(saga.steps):
         undo = saga._compensation_for(step)

@@ -400,8 +400,9 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         conn = self._conn()
         try:
             rows: list[StoredData] = conn.execute(
-                "SELECT stream_version, event_type, event_version, data FROM esgen_events "
-                "WHERE stream_id = ? AND stream_version BETWEEN ? AND ? ORDER BY stream_version",
+                "SELECT stream_version, event_type, event_version, data, recorded_at "
+                "FROM esgen_events WHERE stream_id = ? AND stream_version BETWEEN ? AND ? "
+                "ORDER BY stream_version",
                 (stream_id, from_version, _MAX_VERSION if to_version is None else to_version),
             ).fetchall()
             if not rows and (from_version == 1 or not self._stream_exists(conn, stream_id)):

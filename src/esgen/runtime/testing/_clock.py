@@ -1,4 +1,4 @@
-"""A clock tests control, for stores and repositories (they take any `Clock`)."""
+"""A clock tests control, for stores, repositories and scenarios (they take any `Clock`)."""
 
 from __future__ import annotations
 

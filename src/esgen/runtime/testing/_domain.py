@@ -1,24 +1,41 @@
-"""A small bank-account domain the contract suite writes and reads, with two versions of
-one event type so that upcasting on read is exercised against every backend."""
+"""Small domains for the runtime's own tests.
+
+- A bank account with str ids, which the contract suite writes and reads, with two
+  versions of one event type so that upcasting on read is exercised on every backend.
+- A wallet with UUID ids, commands, declared creation and times (`now()`, `event_time`),
+  as generated code builds aggregates.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from datetime import datetime
+from typing import Any, ClassVar, overload
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from esgen.runtime import Aggregate, Event, EventRegistry
+from esgen.runtime import Aggregate, Command, Event, EventRegistry
 
 __all__ = [
     "Account",
     "AccountOpened",
     "AccountOpenedV1",
     "AccountState",
+    "CloseWallet",
+    "Deposit",
+    "DepositRefused",
+    "Deposited",
     "InsufficientFunds",
     "MoneyDeposited",
     "MoneyWithdrawn",
+    "OpenWallet",
+    "Wallet",
+    "WalletClosed",
+    "WalletOpened",
+    "WalletState",
     "make_registry",
+    "make_wallet_registry",
 ]
 
 
@@ -96,5 +113,128 @@ def _opened_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 def make_registry() -> EventRegistry:
     registry = EventRegistry([AccountOpenedV1, AccountOpened, MoneyDeposited, MoneyWithdrawn])
     registry.register_upcaster("AccountOpened", 1, _opened_v1_to_v2)
+    registry.check()
+    return registry
+
+
+# -- the wallet: UUID ids, commands, declared creation, times ------------------------------
+
+
+class OpenWallet(Command):
+    command_type = "OpenWallet"
+    wallet_id: UUID
+    owner: str
+
+
+class Deposit(Command):
+    command_type = "Deposit"
+    wallet_id: UUID
+    amount: int
+
+
+class CloseWallet(Command):
+    command_type = "CloseWallet"
+    wallet_id: UUID
+
+
+class WalletOpened(Event):
+    event_type = "WalletOpened"
+    event_version = 1
+    owner: str
+
+
+class Deposited(Event):
+    event_type = "Deposited"
+    event_version = 1
+    amount: int
+    decided_at: datetime
+
+
+class DepositRefused(Event):
+    event_type = "DepositRefused"
+    event_version = 1
+    amount: int
+    reason: str
+
+
+class WalletClosed(Event):
+    event_type = "WalletClosed"
+    event_version = 1
+
+
+class WalletState(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    owner: str
+    balance: int = 0
+    opened_at: datetime
+    changed_at: datetime
+    """The recorded time of the last event applied (event_time)."""
+    closed: bool = False
+
+
+class Wallet(Aggregate[WalletState, UUID]):
+    aggregate_type = "Wallet"
+    apply_methods: ClassVar[Mapping[type[Event], str]] = {
+        WalletOpened: "_opened",
+        Deposited: "_deposited",
+        DepositRefused: "_refused",
+        WalletClosed: "_closed",
+    }
+    command_methods: ClassVar[Mapping[type[Command], str]] = {
+        OpenWallet: "open",
+        Deposit: "deposit",
+        CloseWallet: "close",
+    }
+    command_emits: ClassVar[Mapping[type[Command], tuple[type[Event], ...]]] = {
+        OpenWallet: (WalletOpened,),
+        Deposit: (Deposited, DepositRefused),
+        CloseWallet: (WalletClosed,),
+    }
+    creation_commands: ClassVar[frozenset[type[Command]]] = frozenset({OpenWallet})
+
+    # Typed views of execute, one per command (as a generated base can declare them):
+    # what a command returns, and so CommandResult.events, is its own union of events.
+    @overload
+    def execute(self, command: OpenWallet) -> tuple[WalletOpened]: ...
+    @overload
+    def execute(self, command: Deposit) -> tuple[Deposited | DepositRefused, ...]: ...
+    @overload
+    def execute(self, command: CloseWallet) -> tuple[WalletClosed]: ...
+    @overload
+    def execute(self, command: Command) -> tuple[Event, ...]: ...
+    def execute(self, command: Command) -> tuple[Event, ...]:
+        return super().execute(command)
+
+    # No "does it exist" checks: creation_commands makes execute check that.
+    def open(self, command: OpenWallet) -> tuple[WalletOpened]:
+        return (WalletOpened(owner=command.owner),)
+
+    def deposit(self, command: Deposit) -> tuple[Deposited | DepositRefused, ...]:
+        if self.state.closed or command.amount <= 0:
+            reason = "closed" if self.state.closed else "not positive"
+            return (DepositRefused(amount=command.amount, reason=reason),)
+        return (Deposited(amount=command.amount, decided_at=self.now()),)
+
+    def close(self, command: CloseWallet) -> tuple[WalletClosed]:
+        return (WalletClosed(),)
+
+    def _opened(self, event: WalletOpened) -> WalletState:
+        when = self.event_time
+        return WalletState(owner=event.owner, opened_at=when, changed_at=when)
+
+    def _deposited(self, event: Deposited) -> WalletState:
+        return self.state.model_copy(
+            update={"balance": self.state.balance + event.amount, "changed_at": self.event_time}
+        )
+
+    def _refused(self, event: DepositRefused) -> WalletState:
+        return self.state.model_copy(update={"changed_at": self.event_time})
+
+    def _closed(self, event: WalletClosed) -> WalletState:
+        return self.state.model_copy(update={"closed": True, "changed_at": self.event_time})
+
+
+def make_wallet_registry() -> EventRegistry:
+    registry = EventRegistry([WalletOpened, Deposited, DepositRefused, WalletClosed])
     registry.check()
     return registry

@@ -11,19 +11,27 @@ Commands sent in `given` count as steps taken (their compensations may run later
 
 from __future__ import annotations
 
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar, cast
 
 from esgen.runtime import Command, Event, Saga
-from esgen.runtime._saga import react, time_out
+from esgen.runtime._saga import CorrT, SagaFactory, react, time_out
+from esgen.runtime.testing._scenario import default_id
 
 __all__ = ["SagaScenario"]
 
-SagaT = TypeVar("SagaT", bound=Saga[Any])
+SagaT = TypeVar("SagaT", bound=Saga[Any, Any])
 
 
-class SagaScenario(Generic[SagaT]):
-    def __init__(self, saga_class: type[SagaT], correlation_value: str = "test") -> None:
-        self.saga = saga_class(correlation_value)
+class SagaScenario(Generic[SagaT, CorrT]):
+    """`correlation_value` defaults to a fixed value of the saga's correlation type."""
+
+    def __init__(
+        self, saga_class: SagaFactory[SagaT, CorrT], correlation_value: CorrT | None = None
+    ) -> None:
+        cls = cast("type[SagaT]", saga_class)
+        if correlation_value is None:
+            correlation_value = default_id(cls.correlation_type)
+        self.saga: SagaT = cls(correlation_value)
         self._sent: list[Command] = []
         self._failing: tuple[type[Command], ...] = ()
         self._ran = False

@@ -13,25 +13,56 @@ Failures are plain AssertionErrors, so any test runner reports them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar, cast
+from uuid import UUID
 
-from esgen.runtime import Aggregate, Command, Event
+from esgen.runtime import Aggregate, Clock, Command, Event
+from esgen.runtime._ids import IdT
+from esgen.runtime._repository import AggregateFactory
+from esgen.runtime.testing._clock import ManualClock
 
-__all__ = ["AggregateScenario"]
+__all__ = ["AggregateScenario", "default_id"]
 
-AggT = TypeVar("AggT", bound=Aggregate[Any])
+AggT = TypeVar("AggT", bound=Aggregate[Any, Any])
+
+_DEFAULT_IDS: dict[type, object] = {
+    UUID: UUID("00000000-0000-4000-8000-000000000001"),
+    int: 1,
+    str: "test",
+}
 
 
-class AggregateScenario(Generic[AggT]):
-    def __init__(self, aggregate_class: type[AggT], aggregate_id: str = "test") -> None:
-        self.aggregate = aggregate_class(aggregate_id)
+def default_id(id_type: type) -> Any:
+    """The id a fixture uses when the test gives none: fixed, so failures repeat."""
+    return _DEFAULT_IDS[id_type]
+
+
+class AggregateScenario(Generic[AggT, IdT]):
+    """`aggregate_id` defaults to a fixed id of the aggregate's id type; `clock` (a
+    `ManualClock` from 2024-01-01 unless given) is what `now()` reads, and gives the
+    events of `given` their times (`event_time` in apply methods)."""
+
+    def __init__(
+        self,
+        aggregate_class: AggregateFactory[AggT, IdT],
+        aggregate_id: IdT | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        cls = cast("type[AggT]", aggregate_class)
+        self.clock: Clock = ManualClock() if clock is None else clock
+        if aggregate_id is None:
+            aggregate_id = default_id(cls.id_type)
+        self.aggregate: AggT = cls(aggregate_id, clock=self.clock)
         self._error: BaseException | None = None
         self._ran = False
 
     def given(self, *events: Event) -> Self:
-        """Apply past events, as if loaded: they are not pending."""
+        """Apply past events, as if loaded: they are not pending. Each is recorded at the
+        clock's next time."""
         aggregate = self.aggregate
         for event in events:
+            aggregate._event_time = self.clock()
             aggregate._state = aggregate._apply_function(event)(aggregate, event)
             aggregate._version += 1
         return self
