@@ -10,7 +10,7 @@ import textwrap
 from collections.abc import Mapping
 from contextlib import closing
 from pathlib import Path
-from typing import ClassVar, NewType
+from typing import Any, ClassVar, NewType
 from uuid import UUID
 
 import pytest
@@ -271,7 +271,16 @@ def test_projections_read_typed_aggregate_ids(store: EventStore) -> None:
     repo = Repository(Wallet, store, make_wallet_registry())
     handle_command(repo, WALLET, lambda w: w.execute(OpenWallet(wallet_id=WALLET, owner="ann")))
     (recorded,) = store.read_all()
-    assert Projection.aggregate_id(recorded) == str(WALLET)
+    # Without aggregate_id_types, the text of the stream id; with them, the declared type.
+    class Untyped(Projection[BaseModel]):
+        pass
+
+    class Typed(Projection[BaseModel, UUID]):
+        aggregate_id_types: ClassVar[Mapping[str, type[Any]]] = {"Wallet": UUID}
+
+    assert Untyped().aggregate_id(recorded) == str(WALLET)
+    typed_id: UUID = Typed().aggregate_id(recorded)
+    assert typed_id == WALLET
     assert Projection.aggregate_id_as(recorded, UUID) == WALLET
     assert Projection.aggregate_id_as(recorded, str) == str(WALLET)
     with pytest.raises(DecodeError, match=rf"stream 'Wallet-{WALLET}' \(position 1\)"):

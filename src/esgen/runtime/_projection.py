@@ -15,10 +15,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, cast
 from uuid import UUID
 
 from pydantic import BaseModel
+from typing_extensions import TypeVar
 
 from esgen.runtime._errors import AggregateDefinitionError, DecodeError, EventStoreError
 from esgen.runtime._ids import decode_id
@@ -41,14 +42,20 @@ logger = logging.getLogger("esgen.runtime")
 
 RowT = TypeVar("RowT", bound=BaseModel)
 _IdT = TypeVar("_IdT", UUID, int, str)
+# The id type of the aggregates whose events a projection consumes (a union where they
+# differ); text, as in the stream id, unless the projection says otherwise.
+AggIdT = TypeVar("AggIdT", default=str)
 
 Progress = Callable[[str, int, int], None]
 """Called after each page: (projection name, position reached, head position)."""
 
 
-class Projection(Generic[RowT]):
+class Projection(Generic[RowT, AggIdT]):
     """Base of every projection. Generated bases set the class attributes; users write the
-    handlers, each `(self, event, recorded) -> None`, changing rows through `self.rows`."""
+    handlers, each `(self, event, recorded) -> None`, changing rows through `self.rows`.
+
+    The second type argument is the type of `aggregate_id(recorded)`; generated bases set
+    it, with `aggregate_id_types`, to the id types of the aggregates they consume from."""
 
     name: ClassVar[str]
     """Stable name; also the name of the read model's table (a view) in the database."""
@@ -56,6 +63,9 @@ class Projection(Generic[RowT]):
     row_type: ClassVar[type[BaseModel]]
     handlers: ClassVar[Mapping[type[Event], str]] = {}
     """Latest event class -> the method that handles it."""
+    aggregate_id_types: ClassVar[Mapping[str, type[Any]]] = {}
+    """Aggregate type -> the type of its ids, for `aggregate_id`; an aggregate type not
+    listed has its id given as the text in the stream id."""
 
     _by_type: ClassVar[dict[str, str]] = {}
 
@@ -77,11 +87,16 @@ class Projection(Generic[RowT]):
     def consumes(cls) -> frozenset[str]:
         return frozenset(cls._by_type)
 
-    @staticmethod
-    def aggregate_id(recorded: RecordedEvent) -> str:
-        """The id of the aggregate whose stream holds the event (`Account-<id>` -> id), as
-        the text in the stream id; `aggregate_id_as` gives it typed."""
-        return recorded.stream_id.partition("-")[2]
+    def aggregate_id(self, recorded: RecordedEvent) -> AggIdT:
+        """The id of the aggregate whose stream holds the event (`Account-<id>` -> id), of
+        the type its aggregate declares (`aggregate_id_types`); `DecodeError` if the stream
+        id does not hold one."""
+        aggregate_type, _, text = recorded.stream_id.partition("-")
+        id_type = self.aggregate_id_types.get(aggregate_type)
+        if id_type is None:
+            return cast(AggIdT, text)
+        # The type argument and aggregate_id_types are generated from the same schema.
+        return cast(AggIdT, self.aggregate_id_as(recorded, id_type))
 
     @staticmethod
     def aggregate_id_as(recorded: RecordedEvent, id_type: type[_IdT]) -> _IdT:
