@@ -81,28 +81,28 @@ def main() -> None:
             result = bank.dispatch(command)
             for event in result.events:
                 print(f"   {type(command).__name__:14} -> {event!r}")
-    ada = bank.account_repository.load(str(ADA))
+    ada = bank.account_repository.load(ADA)
     print(
         f"   Ada's balance: {ada.state.balance.amount} {ada.state.balance.currency} "
         f"(the 500.00 overdraft was rejected)"
     )
 
     print("\n3. Grace's old events read back as the latest versions:")
-    for entry in bank.account_repository.history(str(GRACE)):
+    for entry in bank.account_repository.history(GRACE):
         stored = entry.recorded
         print(
             f"   stored v{stored.event_version} {stored.event_type:14} -> read as {entry.event!r}"
         )
-    grace = bank.account_repository.load(str(GRACE))
+    grace = bank.account_repository.load(GRACE)
     print(
         f"   Grace's account: {grace.state.status.value}, "
         f"{grace.state.balance.amount} {grace.state.balance.currency}"
     )
 
     print("\n4. Ada's account as of an earlier time, and each step of its history:")
-    history = bank.account_repository.history(str(ADA))
+    history = bank.account_repository.history(ADA)
     after_deposit = history[1].recorded.recorded_at
-    earlier = bank.account_repository.load_at(str(ADA), at=after_deposit)
+    earlier = bank.account_repository.load_at(ADA, at=after_deposit)
     print(
         f"   at {after_deposit:%H:%M} the balance was {earlier.state.balance.amount}; "
         f"now it is {ada.state.balance.amount}"
@@ -125,7 +125,7 @@ def main() -> None:
         bank.dispatch(request)
     saga_runner.catch_up()
     for transfer_id, label in ((TO_ALAN, "Ada -> Alan 25.00"), (TO_GRACE, "Ada -> Grace 10.00")):
-        saga = saga_runner.instance(str(transfer_id))
+        saga = saga_runner.instance(transfer_id)
         assert saga is not None
         steps = ", ".join(type(c).__name__ for c in saga.steps)
         undone = ", ".join(type(c).__name__ for c in saga.compensated) or "nothing"
@@ -133,7 +133,7 @@ def main() -> None:
         if saga.reason:
             print(f"      why: {saga.reason}")
     for who, account in (("Ada", ADA), ("Alan", ALAN), ("Grace", GRACE)):
-        state = bank.account_repository.load(str(account)).state
+        state = bank.account_repository.load(account).state
         print(f"   {who}: {state.balance.amount} {state.balance.currency} ({state.status.value})")
 
     print("\n6. The account_balances read model, live and after a rebuild:")

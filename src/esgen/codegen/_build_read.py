@@ -22,6 +22,8 @@ from esgen.codegen._pyexpr import comment_text as _comment
 from esgen.schema import (
     Projection,
     Saga,
+    ScalarKind,
+    ScalarType,
     python_name,
     read_model_table,
     snake,
@@ -30,7 +32,7 @@ from esgen.schema import (
 if TYPE_CHECKING:
     from esgen.codegen._build import _ContextBuilder
 
-__all__ = ["read_side_modules"]
+__all__ = ["correlation_type", "read_side_modules"]
 
 
 def read_side_modules(b: _ContextBuilder) -> list[ModuleIR]:
@@ -150,6 +152,7 @@ def _projection_module(b: _ContextBuilder, projection: Projection) -> Projection
         imports,
     )
     key_field = next(f for f in row.fields if f.name == python_name(spec.key))
+    id_types = _aggregate_id_types(b, projection, imports)
     return ProjectionModuleIR(
         path=b.package / "projections" / f"{snake(projection.name)}.py",
         sources=b.src(projection.location.file),
@@ -176,7 +179,23 @@ def _projection_module(b: _ContextBuilder, projection: Projection) -> Projection
             "    ",
         ),
         key_type=key_field.changes_annotation,
+        aggregate_id_type=" | ".join(dict.fromkeys(e.value for e in id_types)) or "str",
+        aggregate_id_types=id_types,
     )
+
+
+def _aggregate_id_types(
+    b: _ContextBuilder, projection: Projection, imports: Imports
+) -> tuple[MappingEntryIR, ...]:
+    """The aggregates whose events the projection consumes, each with its id type (in
+    schema order), so that `aggregate_id(recorded)` returns ids as declared."""
+    entries: list[MappingEntryIR] = []
+    for aggregate in b.context.aggregates:
+        if any(e.name in projection.consumes for e in aggregate.events):
+            b.uses((aggregate.id_field,), imports, 1)
+            id_type = b.field(aggregate.id_field, imports).annotation
+            entries.append(MappingEntryIR(string(aggregate.name), id_type))
+    return tuple(entries)
 
 
 def _user_projection(b: _ContextBuilder, projection: Projection) -> UserClassIR:
@@ -318,7 +337,28 @@ def _saga_module(b: _ContextBuilder, saga: Saga) -> SagaModuleIR:
         send_methods=tuple(SendMethodIR(f"send_{snake(c)}", c) for c in saga.sends),
         methods=tuple(_saga_methods(b, saga)),
         exports=(f"{saga.name}Base", state_name),
+        correlation_type=correlation_type(b, saga, imports),
     )
+
+
+def correlation_type(b: _ContextBuilder, saga: Saga, imports: Imports) -> str:
+    """The type of the saga's correlation field, in the event that starts it: what
+    `correlation_value` holds. Ids (uuid, int, str) keep their type; anything else is
+    kept as its text."""
+    event = b.context.event(saga.starts_with)
+    field = (
+        None
+        if event is None
+        else next((f for f in event.latest.fields if f.name == saga.correlation), None)
+    )
+    if field is None:
+        return "str"
+    kind = field.type
+    if isinstance(kind, ScalarType) and kind.kind is ScalarKind.UUID:
+        return imports.name("uuid", "UUID")
+    if isinstance(kind, ScalarType) and kind.kind is ScalarKind.INT:
+        return "int"
+    return "str"
 
 
 def _user_saga(b: _ContextBuilder, saga: Saga) -> UserClassIR:

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
+from esgen.codegen._build_read import correlation_type
 from esgen.codegen._ir import (
     AggregateModuleIR,
     DerivedUpcasterIR,
@@ -575,8 +576,10 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
         )
     for projection in ctx.projections:
         imports.add(f".domain.{snake(projection.name)}", projection.name)
+    runners: list[str] = []
     for saga in ctx.sagas:
         imports.add(f".domain.{snake(saga.name)}", saga.name)
+        runners.append(f"SagaRunner[{saga.name}, {correlation_type(b, saga, imports)}]")
     if ctx.projections:
         imports.add("esgen.runtime", "ProjectionRunner")
     if ctx.sagas:
@@ -606,6 +609,7 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
         routes=tuple(routes),
         projections=tuple(p.name for p in ctx.projections),
         sagas=tuple(s.name for s in ctx.sagas),
+        saga_runners=tuple(runners),
     )
 
 

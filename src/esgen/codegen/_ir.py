@@ -298,6 +298,7 @@ class ServiceModuleIR(ModuleIR):
     routes: tuple[RouteIR, ...]
     projections: tuple[str, ...]  # the user's projection classes
     sagas: tuple[str, ...]  # the user's saga classes
+    saga_runners: tuple[str, ...] = ()  # the type of each saga's runner
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +337,8 @@ class ProjectionModuleIR(ModuleIR):
     # takes the row's fields as keywords; "" for none.
     rows_name: str = ""
     rows_docstring: str = ""  # a string literal
+    aggregate_id_type: str = "str"  # what `aggregate_id(recorded)` returns
+    aggregate_id_types: tuple[MappingEntryIR, ...] = ()  # aggregate type -> id type
     key_type: str = "Any"  # the annotation of the key field
 
 
@@ -365,6 +368,7 @@ class SagaModuleIR(ModuleIR):
     send_methods: tuple[SendMethodIR, ...]
     methods: tuple[MethodIR, ...]
     exports: tuple[str, ...]
+    correlation_type: str = "str"  # the type of the correlation field
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -166,7 +166,7 @@ class ProjectionRunner:
         self,
         store: EventStore,
         registry: EventRegistry,
-        projections: Sequence[Projection[Any]],
+        projections: Sequence[Projection[Any, Any]],
         *,
         page_size: int = 1000,
         storage: ProgressStorage | None = None,
@@ -194,7 +194,7 @@ class ProjectionRunner:
                     unit.activate(projection.table, 1)
 
     @property
-    def projections(self) -> Mapping[str, Projection[Any]]:
+    def projections(self) -> Mapping[str, Projection[Any, Any]]:
         return self._projections
 
     def status(self) -> list[ProjectionStatus]:
@@ -311,7 +311,7 @@ class ProjectionRunner:
         return handled, done
 
     def _process(
-        self, unit: ProgressUnit, projection: Projection[Any], generation: int | None
+        self, unit: ProgressUnit, projection: Projection[Any, Any], generation: int | None
     ) -> tuple[int, bool, int | None]:
         """Handle one page inside `unit`: (events handled, reached the head, new position)."""
         name = projection.name

@@ -4,6 +4,7 @@
 from .types import (
     Money,
     AccountStatus,
+    TransferWithdrawal,
     TransferStatus,
 )
 
@@ -17,11 +18,16 @@ from .events.account import (
     MoneyRefunded,
     AccountClosed,
     AccountClosedV1,
+    AccountEvent,
 )
 from .events.transfer import (
     TransferRequested,
     TransferCompleted,
     TransferFailed,
+    TransferEvent,
+)
+from .events import (
+    BankEvent,
 )
 
 from .commands.account import (
@@ -30,17 +36,23 @@ from .commands.account import (
     WithdrawMoney,
     RefundMoney,
     CloseAccount,
+    AccountCommand,
 )
 from .commands.transfer import (
     RequestTransfer,
     CompleteTransfer,
     FailTransfer,
+    TransferCommand,
+)
+from .commands import (
+    BankCommand,
 )
 
 __all__ = [
     # from .types
     "Money",
     "AccountStatus",
+    "TransferWithdrawal",
     "TransferStatus",
 ]
 __all__ += [
@@ -54,10 +66,14 @@ __all__ += [
     "MoneyRefunded",
     "AccountClosed",
     "AccountClosedV1",
+    "AccountEvent",
     # from .events.transfer
     "TransferRequested",
     "TransferCompleted",
     "TransferFailed",
+    "TransferEvent",
+    # from .events
+    "BankEvent",
 ]
 __all__ += [
     # from .commands.account
@@ -66,8 +82,12 @@ __all__ += [
     "WithdrawMoney",
     "RefundMoney",
     "CloseAccount",
+    "AccountCommand",
     # from .commands.transfer
     "RequestTransfer",
     "CompleteTransfer",
     "FailTransfer",
+    "TransferCommand",
+    # from .commands
+    "BankCommand",
 ]

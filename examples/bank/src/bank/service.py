@@ -7,18 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import (
-    Any,
     Literal,
     TYPE_CHECKING,
-    Union,
     assert_never,
+    overload,
 )
+from uuid import UUID
+
+from pydantic import JsonValue
 
 from esgen.runtime import (
     Clock,
-    Command,
     CommandResult,
-    Event,
     EventStore,
     ProjectionRunner,
     Repository,
@@ -27,46 +27,51 @@ from esgen.runtime import (
     utc_now,
 )
 
+from .commands import BankCommand
 from .commands.account import (
     OpenAccount,
     DepositMoney,
     WithdrawMoney,
     RefundMoney,
     CloseAccount,
+    AccountCommand,
 )
 from .commands.transfer import (
     RequestTransfer,
     CompleteTransfer,
     FailTransfer,
+    TransferCommand,
 )
 from .domain.account import Account
 from .domain.account_balances import AccountBalances
 from .domain.money_transfer import MoneyTransfer
 from .domain.transfer import Transfer
+from .events import BankEvent
+from .events.account import (
+    AccountOpened,
+    MoneyDeposited,
+    DepositRejected,
+    MoneyWithdrawn,
+    WithdrawalRejected,
+    MoneyRefunded,
+    AccountClosed,
+    AccountEvent,
+)
+from .events.transfer import (
+    TransferRequested,
+    TransferCompleted,
+    TransferFailed,
+    TransferEvent,
+)
 from .registry import REGISTRY
 
 __all__ = ["BankCommand", "BankService"]
 
-# Union[...], not `|`: each command on a line alike, the first as any other.
-BankCommand = Union[
-    # Account
-    OpenAccount,
-    DepositMoney,
-    WithdrawMoney,
-    RefundMoney,
-    CloseAccount,
-    # Transfer
-    RequestTransfer,
-    CompleteTransfer,
-    FailTransfer,
-]
-"""Every command of the context: what `BankService.dispatch` accepts."""
-
 if TYPE_CHECKING:
     # Never run: building each aggregate here makes mypy name every method a domain
     # class still lacks (say, after the schema gained an event or a command).
-    Account("")
-    Transfer("")
+    Account(UUID(int=0))
+    Transfer(UUID(int=0))
 
 
 class BankService:
@@ -82,60 +87,128 @@ class BankService:
         self.store = store
         self.clock = clock
         self.max_attempts = max_attempts
-        self.account_repository: Repository[Account] = Repository(
+        self.account_repository: Repository[Account, UUID] = Repository(
             Account, store, REGISTRY, clock=clock
         )
-        self.transfer_repository: Repository[Transfer] = Repository(
+        self.transfer_repository: Repository[Transfer, UUID] = Repository(
             Transfer, store, REGISTRY, clock=clock
         )
 
+    @overload
     def dispatch(
-        self, command: BankCommand, *, metadata: Mapping[str, Any] | None = None
-    ) -> CommandResult[Any, tuple[Event, ...]]:
+        self, command: OpenAccount, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Account, tuple[AccountOpened, ...], AccountOpened]: ...
+
+    @overload
+    def dispatch(
+        self, command: DepositMoney, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[
+        Account,
+        tuple[MoneyDeposited | DepositRejected, ...],
+        MoneyDeposited | DepositRejected,
+    ]: ...
+
+    @overload
+    def dispatch(
+        self, command: WithdrawMoney, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[
+        Account,
+        tuple[MoneyWithdrawn | WithdrawalRejected, ...],
+        MoneyWithdrawn | WithdrawalRejected,
+    ]: ...
+
+    @overload
+    def dispatch(
+        self, command: RefundMoney, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Account, tuple[MoneyRefunded, ...], MoneyRefunded]: ...
+
+    @overload
+    def dispatch(
+        self, command: CloseAccount, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Account, tuple[AccountClosed, ...], AccountClosed]: ...
+
+    @overload
+    def dispatch(
+        self,
+        command: RequestTransfer,
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> CommandResult[Transfer, tuple[TransferRequested, ...], TransferRequested]: ...
+
+    @overload
+    def dispatch(
+        self,
+        command: CompleteTransfer,
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> CommandResult[Transfer, tuple[TransferCompleted, ...], TransferCompleted]: ...
+
+    @overload
+    def dispatch(
+        self, command: FailTransfer, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Transfer, tuple[TransferFailed, ...], TransferFailed]: ...
+
+    @overload
+    def dispatch(
+        self, command: BankCommand, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[
+        Account | Transfer,
+        tuple[BankEvent, ...],
+        BankEvent,
+    ]: ...
+
+    def dispatch(
+        self, command: BankCommand, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[
+        Account | Transfer,
+        tuple[BankEvent, ...],
+        BankEvent,
+    ]:
         """Handle one command on its aggregate: load it, decide, append the events.
 
-        A concurrent change to the same aggregate makes it decide again on fresh state,
-        up to `max_attempts` times. Inside a `command_context`, the events carry its
-        correlation and causation ids.
+        The result is typed by the command: `result.events` holds only the events
+        it may emit. A concurrent change to the same aggregate makes it decide again
+        on fresh state, up to `max_attempts` times. Inside a `command_context`, the
+        events carry its correlation and causation ids.
         """
         match command:
             # Account
             case OpenAccount():
-                return self._handle_account(command.account_id, command, metadata)
+                return self._handle_account(command, metadata)
             case DepositMoney():
-                return self._handle_account(command.account_id, command, metadata)
+                return self._handle_account(command, metadata)
             case WithdrawMoney():
-                return self._handle_account(command.account_id, command, metadata)
+                return self._handle_account(command, metadata)
             case RefundMoney():
-                return self._handle_account(command.account_id, command, metadata)
+                return self._handle_account(command, metadata)
             case CloseAccount():
-                return self._handle_account(command.account_id, command, metadata)
+                return self._handle_account(command, metadata)
             # Transfer
             case RequestTransfer():
-                return self._handle_transfer(command.transfer_id, command, metadata)
+                return self._handle_transfer(command, metadata)
             case CompleteTransfer():
-                return self._handle_transfer(command.transfer_id, command, metadata)
+                return self._handle_transfer(command, metadata)
             case FailTransfer():
-                return self._handle_transfer(command.transfer_id, command, metadata)
+                return self._handle_transfer(command, metadata)
         assert_never(command)
 
     def _handle_account(
-        self, aggregate_id: object, command: Command, metadata: Mapping[str, Any] | None
-    ) -> CommandResult[Account, tuple[Event, ...]]:
+        self, command: AccountCommand, metadata: Mapping[str, JsonValue] | None
+    ) -> CommandResult[Account, tuple[AccountEvent, ...], AccountEvent]:
         return handle_command(
             self.account_repository,
-            str(aggregate_id),
+            command.account_id,
             lambda aggregate: aggregate.execute(command),
             max_attempts=self.max_attempts,
             metadata=metadata,
         )
 
     def _handle_transfer(
-        self, aggregate_id: object, command: Command, metadata: Mapping[str, Any] | None
-    ) -> CommandResult[Transfer, tuple[Event, ...]]:
+        self, command: TransferCommand, metadata: Mapping[str, JsonValue] | None
+    ) -> CommandResult[Transfer, tuple[TransferEvent, ...], TransferEvent]:
         return handle_command(
             self.transfer_repository,
-            str(aggregate_id),
+            command.transfer_id,
             lambda aggregate: aggregate.execute(command),
             max_attempts=self.max_attempts,
             metadata=metadata,
@@ -154,7 +227,7 @@ class BankService:
 
     def sagas(
         self, *, start: Literal["now", "beginning"] = "now"
-    ) -> list[SagaRunner[Any]]:
+    ) -> list[SagaRunner[MoneyTransfer, UUID]]:
         """The context's sagas on this store; they send commands through `dispatch`.
 
         The first time a saga runs on a store it starts at its head (`start="now"`), so

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
+from typing import (
+    TypedDict,
+    Unpack,
+)
+from uuid import UUID
 
 from pydantic import Field
 
@@ -13,6 +18,7 @@ from esgen.runtime import ValueObject
 __all__ = [
     "Money",
     "AccountStatus",
+    "TransferWithdrawal",
     "TransferStatus",
 ]
 
@@ -37,3 +43,28 @@ class Money(ValueObject):
         ge=0, description="Never negative; direction comes from the event."
     )
     currency: str = Field(pattern="^[A-Z]{3}$", description="ISO 4217 code.")
+
+    class Changes(TypedDict, total=False):
+        amount: Decimal
+        currency: str
+
+    def evolve(self, **changes: Unpack[Money.Changes]) -> Money:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)
+
+
+class TransferWithdrawal(ValueObject):
+    """Money taken from an account for a transfer, and not given back yet."""
+
+    transfer_id: UUID
+    amount: Money
+
+    class Changes(TypedDict, total=False):
+        transfer_id: UUID
+        amount: Money
+
+    def evolve(
+        self, **changes: Unpack[TransferWithdrawal.Changes]
+    ) -> TransferWithdrawal:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)

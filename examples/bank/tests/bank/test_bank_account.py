@@ -26,7 +26,7 @@ from bank.events.account import (
 from bank.registry import REGISTRY
 from bank.types import AccountStatus, Money
 
-from esgen.runtime import AggregateNotCreated
+from esgen.runtime import AggregateAlreadyExists, AggregateNotFound
 from esgen.runtime.testing import AggregateScenario, UpcasterScenario
 
 ACCOUNT = UUID("00000000-0000-4000-8000-000000000001")
@@ -52,7 +52,7 @@ def test_open_account_twice_is_refused() -> None:
         AggregateScenario(Account)
         .given(OPENED)
         .when(OpenAccount(account_id=ACCOUNT, owner="Ada", currency="EUR"))
-        .then_raises(AccountError, "already open")
+        .then_raises(AggregateAlreadyExists, "OpenAccount creates it")
     )
 
 
@@ -92,7 +92,7 @@ def test_deposit_to_an_account_never_opened_is_refused() -> None:
         AggregateScenario(Account)
         .given()
         .when(DepositMoney(account_id=ACCOUNT, amount=eur("1")))
-        .then_raises(AggregateNotCreated)
+        .then_raises(AggregateNotFound, "OpenAccount creates it")
     )
 
 
@@ -128,7 +128,7 @@ def test_refund_money() -> None:
         .then(MoneyRefunded(amount=eur("5"), transfer_id=TRANSFER))
     )
     assert account.state.balance == eur("5")
-    assert account.state.transfer_withdrawals == {}
+    assert account.state.transfer_withdrawals == ()
 
 
 def test_a_refund_without_a_withdrawal_or_twice_records_nothing() -> None:

@@ -30,8 +30,8 @@ WITHDRAW = WithdrawMoney(account_id=SOURCE, amount=TEN, transfer_id=TRANSFER)
 WITHDRAWN = MoneyWithdrawn(amount=TEN, transfer_id=TRANSFER)
 
 
-def transfer() -> SagaScenario[MoneyTransfer]:
-    return SagaScenario(MoneyTransfer, str(TRANSFER))
+def transfer() -> SagaScenario[MoneyTransfer, UUID]:
+    return SagaScenario(MoneyTransfer, TRANSFER)
 
 
 def test_money_transfer_on_transfer_requested() -> None:

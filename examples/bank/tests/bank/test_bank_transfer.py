@@ -23,7 +23,7 @@ REQUESTED = TransferRequested(
 
 def test_request_transfer() -> None:
     (
-        AggregateScenario(Transfer, str(TRANSFER))
+        AggregateScenario(Transfer, TRANSFER)
         .given()
         .when(
             RequestTransfer(
@@ -36,7 +36,7 @@ def test_request_transfer() -> None:
 
 def test_a_transfer_to_the_same_account_is_refused() -> None:
     (
-        AggregateScenario(Transfer, str(TRANSFER))
+        AggregateScenario(Transfer, TRANSFER)
         .when(
             RequestTransfer(
                 transfer_id=TRANSFER, source_account=SOURCE, target_account=SOURCE, amount=TEN
@@ -48,7 +48,7 @@ def test_a_transfer_to_the_same_account_is_refused() -> None:
 
 def test_complete_transfer() -> None:
     (
-        AggregateScenario(Transfer, str(TRANSFER))
+        AggregateScenario(Transfer, TRANSFER)
         .given(REQUESTED)
         .when(CompleteTransfer(transfer_id=TRANSFER))
         .then(TransferCompleted(transfer_id=TRANSFER))
@@ -57,7 +57,7 @@ def test_complete_transfer() -> None:
 
 def test_fail_transfer() -> None:
     (
-        AggregateScenario(Transfer, str(TRANSFER))
+        AggregateScenario(Transfer, TRANSFER)
         .given(REQUESTED)
         .when(FailTransfer(transfer_id=TRANSFER, reason="target account closed"))
         .then(TransferFailed(transfer_id=TRANSFER, reason="target account closed"))
@@ -66,7 +66,7 @@ def test_fail_transfer() -> None:
 
 def test_an_ended_transfer_cannot_end_again() -> None:
     (
-        AggregateScenario(Transfer, str(TRANSFER))
+        AggregateScenario(Transfer, TRANSFER)
         .given(REQUESTED, TransferCompleted(transfer_id=TRANSFER))
         .when(FailTransfer(transfer_id=TRANSFER, reason="late"))
         .then_raises(TransferError, "already ended")

@@ -11,9 +11,16 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypedDict,
+    Unpack,
+    cast,
+)
+from uuid import UUID
 
 from pydantic import Field
+from typing_extensions import override
 
 from esgen.runtime import (
     Aggregate,
@@ -37,10 +44,12 @@ from ..events.account import (
     WithdrawalRejected,
     MoneyRefunded,
     AccountClosed,
+    AccountEvent,
 )
 from ..types import (
     Money,
     AccountStatus,
+    TransferWithdrawal,
 )
 
 __all__ = [
@@ -55,13 +64,22 @@ class AccountState(ValueObject):
     owner: str
     balance: Money
     status: AccountStatus
-    transfer_withdrawals: dict[str, Money] = Field(
-        default={},
-        description="Money withdrawn for transfers and not refunded, by transfer id.",
+    transfer_withdrawals: tuple[TransferWithdrawal, ...] = Field(
+        default=(), description="Money withdrawn for transfers and not refunded yet."
     )
 
+    class Changes(TypedDict, total=False):
+        owner: str
+        balance: Money
+        status: AccountStatus
+        transfer_withdrawals: tuple[TransferWithdrawal, ...]
 
-class AccountBase(Aggregate[AccountState], ABC):
+    def evolve(self, **changes: Unpack[AccountState.Changes]) -> AccountState:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)
+
+
+class AccountBase(Aggregate[AccountState, UUID], ABC):
     """A customer's account, holding money in one currency.
 
     Generated base: subclass it in bank.domain.account and implement every
@@ -99,6 +117,18 @@ class AccountBase(Aggregate[AccountState], ABC):
         RefundMoney: (MoneyRefunded,),
         CloseAccount: (AccountClosed,),
     }
+    # Refused on an aggregate that exists; every other command, on one that does not.
+    creation_commands: ClassVar[frozenset[type[Command]]] = frozenset(
+        {
+            OpenAccount,
+        }
+    )
+
+    @override
+    def execute(self, command: Command) -> tuple[AccountEvent, ...]:
+        """Run the command's handler and record the events it returns."""
+        # The base checked every event against `command_emits`: each is one of ours.
+        return cast("tuple[AccountEvent, ...]", super().execute(command))
 
     # One handler per command: what it decides.
 

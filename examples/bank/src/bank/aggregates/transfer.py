@@ -11,8 +11,15 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypedDict,
+    Unpack,
+    cast,
+)
 from uuid import UUID
+
+from typing_extensions import override
 
 from esgen.runtime import (
     Aggregate,
@@ -30,6 +37,7 @@ from ..events.transfer import (
     TransferRequested,
     TransferCompleted,
     TransferFailed,
+    TransferEvent,
 )
 from ..types import (
     Money,
@@ -50,8 +58,18 @@ class TransferState(ValueObject):
     amount: Money
     status: TransferStatus
 
+    class Changes(TypedDict, total=False):
+        source_account: UUID
+        target_account: UUID
+        amount: Money
+        status: TransferStatus
 
-class TransferBase(Aggregate[TransferState], ABC):
+    def evolve(self, **changes: Unpack[TransferState.Changes]) -> TransferState:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)
+
+
+class TransferBase(Aggregate[TransferState, UUID], ABC):
     """Moving money from one account to another.
 
     Generated base: subclass it in bank.domain.transfer and implement every
@@ -75,6 +93,18 @@ class TransferBase(Aggregate[TransferState], ABC):
         CompleteTransfer: (TransferCompleted,),
         FailTransfer: (TransferFailed,),
     }
+    # Refused on an aggregate that exists; every other command, on one that does not.
+    creation_commands: ClassVar[frozenset[type[Command]]] = frozenset(
+        {
+            RequestTransfer,
+        }
+    )
+
+    @override
+    def execute(self, command: Command) -> tuple[TransferEvent, ...]:
+        """Run the command's handler and record the events it returns."""
+        # The base checked every event against `command_emits`: each is one of ours.
+        return cast("tuple[TransferEvent, ...]", super().execute(command))
 
     # One handler per command: what it decides.
 

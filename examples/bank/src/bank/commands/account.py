@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypeAlias,
+    Union,
+)
 from uuid import UUID
 
 from pydantic import Field
@@ -20,6 +24,7 @@ __all__ = [
     "WithdrawMoney",
     "RefundMoney",
     "CloseAccount",
+    "AccountCommand",
 ]
 
 
@@ -62,3 +67,13 @@ class CloseAccount(Command):
     reason: str = Field(min_length=1)
 
     command_type: ClassVar[str] = "CloseAccount"
+
+
+AccountCommand: TypeAlias = Union[
+    OpenAccount,
+    DepositMoney,
+    WithdrawMoney,
+    RefundMoney,
+    CloseAccount,
+]
+"""Every command of the Account aggregate."""

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypeAlias,
+    Union,
+)
 from uuid import UUID
 
 from esgen.runtime import Command
@@ -16,6 +20,7 @@ __all__ = [
     "RequestTransfer",
     "CompleteTransfer",
     "FailTransfer",
+    "TransferCommand",
 ]
 
 
@@ -39,3 +44,11 @@ class FailTransfer(Command):
     reason: str
 
     command_type: ClassVar[str] = "FailTransfer"
+
+
+TransferCommand: TypeAlias = Union[
+    RequestTransfer,
+    CompleteTransfer,
+    FailTransfer,
+]
+"""Every command of the Transfer aggregate."""

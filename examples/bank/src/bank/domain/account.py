@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
+from typing_extensions import override
+
 from ..aggregates.account import AccountBase, AccountState
 from ..commands.account import (
     CloseAccount,
@@ -27,7 +29,7 @@ from ..events.account import (
     MoneyWithdrawn,
     WithdrawalRejected,
 )
-from ..types import AccountStatus, Money
+from ..types import AccountStatus, Money, TransferWithdrawal
 
 
 class AccountError(ValueError):
@@ -39,11 +41,13 @@ class Account(AccountBase):
 
     # -- decisions ------------------------------------------------------------------
 
+    # OpenAccount `creates` the account (schemas/bank.yaml): the runtime refuses it on an
+    # account that exists, and every other command on one that does not, before these run.
+    @override
     def handle_open_account(self, command: OpenAccount) -> Sequence[AccountOpened]:
-        if self.exists:
-            raise AccountError(f"account {self.id} is already open")
         return [AccountOpened(owner=command.owner, currency=command.currency)]
 
+    @override
     def handle_deposit_money(
         self, command: DepositMoney
     ) -> Sequence[MoneyDeposited | DepositRejected]:
@@ -58,6 +62,7 @@ class Account(AccountBase):
             ]
         return [MoneyDeposited(amount=command.amount, transfer_id=command.transfer_id)]
 
+    @override
     def handle_withdraw_money(
         self, command: WithdrawMoney
     ) -> Sequence[MoneyWithdrawn | WithdrawalRejected]:
@@ -77,20 +82,21 @@ class Account(AccountBase):
             return [rejected]
         return [MoneyWithdrawn(amount=command.amount, transfer_id=command.transfer_id)]
 
+    @override
     def handle_refund_money(self, command: RefundMoney) -> Sequence[MoneyRefunded]:
         # Idempotent: only money withdrawn for that transfer, and only once.
-        withdrawn = self.state.transfer_withdrawals.get(str(command.transfer_id))
-        if withdrawn is None:
-            return []
-        return [MoneyRefunded(amount=withdrawn, transfer_id=command.transfer_id)]
+        for withdrawal in self.state.transfer_withdrawals:
+            if withdrawal.transfer_id == command.transfer_id:
+                return [MoneyRefunded(amount=withdrawal.amount, transfer_id=command.transfer_id)]
+        return []
 
+    @override
     def handle_close_account(self, command: CloseAccount) -> Sequence[AccountClosed]:
         if self.state.status is AccountStatus.CLOSED:
             raise AccountError(f"account {self.id} is already closed")
         return [AccountClosed(reason=command.reason)]
 
     def _check_currency(self, amount: Money) -> None:
-        # `self.state` raises AggregateNotCreated for an account never opened.
         if amount.currency != self.state.balance.currency:
             raise AccountError(
                 f"account {self.id} holds {self.state.balance.currency}, not {amount.currency}"
@@ -98,6 +104,7 @@ class Account(AccountBase):
 
     # -- how events change the state ------------------------------------------------
 
+    @override
     def apply_account_opened(self, event: AccountOpened) -> AccountState:
         return AccountState(
             owner=event.owner,
@@ -105,32 +112,39 @@ class Account(AccountBase):
             status=AccountStatus.OPEN,
         )
 
+    @override
     def apply_money_deposited(self, event: MoneyDeposited) -> AccountState:
-        return self._add(event.amount.amount)
+        return self.state.evolve(balance=self._added(event.amount.amount))
 
+    @override
     def apply_deposit_rejected(self, event: DepositRejected) -> AccountState:
         return self.state
 
+    @override
     def apply_money_withdrawn(self, event: MoneyWithdrawn) -> AccountState:
-        state = self._add(-event.amount.amount)
+        balance = self._added(-event.amount.amount)
         if event.transfer_id is None:
-            return state
-        withdrawals = {**state.transfer_withdrawals, str(event.transfer_id): event.amount}
-        return state.model_copy(update={"transfer_withdrawals": withdrawals})
+            return self.state.evolve(balance=balance)
+        withdrawal = TransferWithdrawal(transfer_id=event.transfer_id, amount=event.amount)
+        withdrawals = (*self.state.transfer_withdrawals, withdrawal)
+        return self.state.evolve(balance=balance, transfer_withdrawals=withdrawals)
 
+    @override
     def apply_withdrawal_rejected(self, event: WithdrawalRejected) -> AccountState:
         return self.state
 
+    @override
     def apply_money_refunded(self, event: MoneyRefunded) -> AccountState:
-        state = self._add(event.amount.amount)
-        withdrawals = dict(state.transfer_withdrawals)
-        withdrawals.pop(str(event.transfer_id), None)
-        return state.model_copy(update={"transfer_withdrawals": withdrawals})
+        withdrawals = tuple(
+            w for w in self.state.transfer_withdrawals if w.transfer_id != event.transfer_id
+        )
+        return self.state.evolve(
+            balance=self._added(event.amount.amount), transfer_withdrawals=withdrawals
+        )
 
+    @override
     def apply_account_closed(self, event: AccountClosed) -> AccountState:
-        return self.state.model_copy(update={"status": AccountStatus.CLOSED})
+        return self.state.evolve(status=AccountStatus.CLOSED)
 
-    def _add(self, delta: Decimal) -> AccountState:
-        balance = self.state.balance
-        new_balance = Money(amount=balance.amount + delta, currency=balance.currency)
-        return self.state.model_copy(update={"balance": new_balance})
+    def _added(self, delta: Decimal) -> Money:
+        return self.state.balance.evolve(amount=self.state.balance.amount + delta)

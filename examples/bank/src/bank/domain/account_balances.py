@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from uuid import UUID
+
+from typing_extensions import override
 
 from esgen.runtime import RecordedEvent
 
@@ -20,10 +21,11 @@ from ..projections.account_balances import AccountBalancesBase, AccountBalancesR
 class AccountBalances(AccountBalancesBase):
     """The balance of every account, for the account overview screen."""
 
+    @override
     def on_account_opened(self, event: AccountOpened, recorded: RecordedEvent) -> None:
         self.rows.put(
             AccountBalancesRow(
-                account_id=UUID(self.aggregate_id(recorded)),
+                account_id=self.aggregate_id(recorded),
                 owner=event.owner,
                 balance=Decimal(0),
                 currency=event.currency,
@@ -31,20 +33,23 @@ class AccountBalances(AccountBalancesBase):
             )
         )
 
+    @override
     def on_money_deposited(self, event: MoneyDeposited, recorded: RecordedEvent) -> None:
         self._add(recorded, event.amount.amount)
 
+    @override
     def on_money_withdrawn(self, event: MoneyWithdrawn, recorded: RecordedEvent) -> None:
         self._add(recorded, -event.amount.amount)
 
+    @override
     def on_money_refunded(self, event: MoneyRefunded, recorded: RecordedEvent) -> None:
         self._add(recorded, event.amount.amount)
 
+    @override
     def on_account_closed(self, event: AccountClosed, recorded: RecordedEvent) -> None:
         self.rows.update(self.aggregate_id(recorded), status="closed")
 
     def _add(self, recorded: RecordedEvent, delta: Decimal) -> None:
-        key = self.aggregate_id(recorded)
-        row = self.rows.get(key)
+        row = self.rows.get(self.aggregate_id(recorded))
         if row is not None:
-            self.rows.update(key, balance=row.balance + delta)
+            self.rows.put(row.evolve(balance=row.balance + delta))

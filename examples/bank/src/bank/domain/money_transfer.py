@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from typing_extensions import override
+
 from ..commands.account import DepositMoney, RefundMoney, WithdrawMoney
 from ..commands.transfer import CompleteTransfer, FailTransfer
 from ..events.account import (
@@ -20,6 +22,7 @@ from ..sagas.money_transfer import MoneyTransferBase, MoneyTransferState
 class MoneyTransfer(MoneyTransferBase):
     """Withdraw from the source, deposit to the target; refund if the deposit fails."""
 
+    @override
     def on_transfer_requested(self, event: TransferRequested) -> None:
         self.state = MoneyTransferState(
             source_account=event.source_account,
@@ -34,6 +37,7 @@ class MoneyTransfer(MoneyTransferBase):
             )
         )
 
+    @override
     def on_money_withdrawn(self, event: MoneyWithdrawn) -> None:
         self.send_deposit_money(
             DepositMoney(
@@ -43,19 +47,23 @@ class MoneyTransfer(MoneyTransferBase):
             )
         )
 
+    @override
     def on_withdrawal_rejected(self, event: WithdrawalRejected) -> None:
         # Nothing was taken, so nothing to undo: the transfer simply fails.
         self.send_fail_transfer(self._fail(f"withdrawal rejected: {event.reason}"))
         self.fail(event.reason)
 
+    @override
     def on_money_deposited(self, event: MoneyDeposited) -> None:
         self.send_complete_transfer(CompleteTransfer(transfer_id=self._transfer_id))
         self.complete()
 
+    @override
     def on_deposit_rejected(self, event: DepositRejected) -> None:
         # The refund of the withdrawal follows from the compensation below.
         self.send_fail_transfer(self._fail(f"deposit rejected: {event.reason}"))
 
+    @override
     def compensate_withdraw_money(self, sent: WithdrawMoney) -> RefundMoney | None:
         # Always ask: the account refunds only what it withdrew for this transfer, so
         # this is safe even when the withdrawal was rejected.
@@ -66,7 +74,7 @@ class MoneyTransfer(MoneyTransferBase):
 
     @property
     def _transfer_id(self) -> UUID:
-        return UUID(self.correlation_value)
+        return self.correlation_value
 
     def _fail(self, reason: str) -> FailTransfer:
         return FailTransfer(transfer_id=self._transfer_id, reason=reason)

@@ -7,7 +7,8 @@ only knows it was requested, and how it ended.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from uuid import UUID
+
+from typing_extensions import override
 
 from ..aggregates.transfer import TransferBase, TransferState
 from ..commands.transfer import CompleteTransfer, FailTransfer, RequestTransfer
@@ -22,9 +23,8 @@ class TransferError(ValueError):
 class Transfer(TransferBase):
     """Moving money from one account to another."""
 
+    @override
     def handle_request_transfer(self, command: RequestTransfer) -> Sequence[TransferRequested]:
-        if self.exists:
-            raise TransferError(f"transfer {self.id} was already requested")
         if command.source_account == command.target_account:
             raise TransferError("a transfer needs two different accounts")
         if command.amount.amount <= 0:
@@ -38,18 +38,21 @@ class Transfer(TransferBase):
             )
         ]
 
+    @override
     def handle_complete_transfer(self, command: CompleteTransfer) -> Sequence[TransferCompleted]:
         self._check_open()
-        return [TransferCompleted(transfer_id=UUID(self.id))]
+        return [TransferCompleted(transfer_id=self.id)]
 
+    @override
     def handle_fail_transfer(self, command: FailTransfer) -> Sequence[TransferFailed]:
         self._check_open()
-        return [TransferFailed(transfer_id=UUID(self.id), reason=command.reason)]
+        return [TransferFailed(transfer_id=self.id, reason=command.reason)]
 
     def _check_open(self) -> None:
         if self.state.status is not TransferStatus.REQUESTED:
             raise TransferError(f"transfer {self.id} already ended ({self.state.status})")
 
+    @override
     def apply_transfer_requested(self, event: TransferRequested) -> TransferState:
         return TransferState(
             source_account=event.source_account,
@@ -58,8 +61,10 @@ class Transfer(TransferBase):
             status=TransferStatus.REQUESTED,
         )
 
+    @override
     def apply_transfer_completed(self, event: TransferCompleted) -> TransferState:
-        return self.state.model_copy(update={"status": TransferStatus.COMPLETED})
+        return self.state.evolve(status=TransferStatus.COMPLETED)
 
+    @override
     def apply_transfer_failed(self, event: TransferFailed) -> TransferState:
-        return self.state.model_copy(update={"status": TransferStatus.FAILED})
+        return self.state.evolve(status=TransferStatus.FAILED)

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypeAlias,
+    Union,
+)
 from uuid import UUID
 
 from pydantic import Field
@@ -24,6 +28,7 @@ __all__ = [
     "MoneyRefunded",
     "AccountClosed",
     "AccountClosedV1",
+    "AccountEvent",
 ]
 
 
@@ -111,3 +116,17 @@ class AccountClosedV1(Event):
 
     event_type: ClassVar[str] = "AccountClosed"
     event_version: ClassVar[int] = 1
+
+
+AccountEvent: TypeAlias = Union[
+    AccountOpened,
+    MoneyDeposited,
+    DepositRejected,
+    MoneyWithdrawn,
+    WithdrawalRejected,
+    MoneyRefunded,
+    AccountClosed,
+]
+"""Every event of the Account aggregate, at its latest version: what its apply
+methods receive and its handlers return.
+"""

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypeAlias,
+    Union,
+)
 from uuid import UUID
 
 from esgen.runtime import Event
@@ -16,6 +20,7 @@ __all__ = [
     "TransferRequested",
     "TransferCompleted",
     "TransferFailed",
+    "TransferEvent",
 ]
 
 
@@ -42,3 +47,13 @@ class TransferFailed(Event):
 
     event_type: ClassVar[str] = "TransferFailed"
     event_version: ClassVar[int] = 1
+
+
+TransferEvent: TypeAlias = Union[
+    TransferRequested,
+    TransferCompleted,
+    TransferFailed,
+]
+"""Every event of the Transfer aggregate, at its latest version: what its apply
+methods receive and its handlers return.
+"""

@@ -9,16 +9,22 @@ from abc import (
 )
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypedDict,
+    Unpack,
+)
 from uuid import UUID
 
 from pydantic import BaseModel
+from typing_extensions import override
 
 from esgen.runtime import (
     Column,
     Event,
     Projection,
     RecordedEvent,
+    Rows,
     TableSpec,
     ValueObject,
 )
@@ -34,6 +40,7 @@ from ..events.account import (
 __all__ = [
     "AccountBalancesBase",
     "AccountBalancesRow",
+    "AccountBalancesRows",
 ]
 
 
@@ -46,8 +53,34 @@ class AccountBalancesRow(ValueObject):
     currency: str
     status: str
 
+    class Changes(TypedDict, total=False):
+        account_id: UUID
+        owner: str
+        balance: Decimal
+        currency: str
+        status: str
 
-class AccountBalancesBase(Projection[AccountBalancesRow], ABC):
+    def evolve(
+        self, **changes: Unpack[AccountBalancesRow.Changes]
+    ) -> AccountBalancesRow:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)
+
+
+class AccountBalancesRows(Rows[AccountBalancesRow, UUID], row_type=AccountBalancesRow):
+    """The rows of account_balances, keyed by account_id; `update` takes the row's
+    fields as typed keywords.
+    """
+
+    @override
+    def update(
+        self, key: UUID, **changes: Unpack[AccountBalancesRow.Changes]
+    ) -> AccountBalancesRow:
+        """Change some fields of an existing row; KeyError if there is none."""
+        return self._update(key, changes)
+
+
+class AccountBalancesBase(Projection[AccountBalancesRow, UUID], ABC):
     """The balance of every account, for the account overview screen.
 
     Generated base: subclass it in bank.domain.account_balances; its rows live
@@ -74,6 +107,15 @@ class AccountBalancesBase(Projection[AccountBalancesRow], ABC):
         MoneyRefunded: "on_money_refunded",
         AccountClosed: "on_account_closed",
     }
+    aggregate_id_types: ClassVar[Mapping[str, type[UUID]]] = {
+        "Account": UUID,
+    }
+
+    @property
+    @override
+    def rows(self) -> AccountBalancesRows:
+        """The read model's rows, inside the page being processed."""
+        return AccountBalancesRows.of(super().rows)
 
     @abstractmethod
     def on_account_opened(self, event: AccountOpened, recorded: RecordedEvent) -> None:

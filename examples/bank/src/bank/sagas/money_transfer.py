@@ -12,6 +12,8 @@ from datetime import timedelta
 from typing import (
     ClassVar,
     Literal,
+    TypedDict,
+    Unpack,
 )
 from uuid import UUID
 
@@ -59,8 +61,19 @@ class MoneyTransferState(ValueObject):
     target_account: UUID
     amount: Money
 
+    class Changes(TypedDict, total=False):
+        source_account: UUID
+        target_account: UUID
+        amount: Money
 
-class MoneyTransferBase(Saga[MoneyTransferState], ABC):
+    def evolve(
+        self, **changes: Unpack[MoneyTransferState.Changes]
+    ) -> MoneyTransferState:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)
+
+
+class MoneyTransferBase(Saga[MoneyTransferState, UUID], ABC):
     """Withdraw from the source, deposit to the target; refund if the deposit
     fails.
 

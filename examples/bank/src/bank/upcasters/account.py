@@ -5,12 +5,18 @@ data of version k + 1.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Final
+
+from esgen.runtime import upcast_events
 
 from ..domain.upcasting.account_closed_v1 import upcast as _account_closed_v1
 from ..events.account import (
     AccountClosed,
     AccountClosedV1,
+)
+from ..payloads import (
+    AccountOpenedV1Payload,
+    AccountOpenedV2Payload,
 )
 
 __all__ = [
@@ -19,18 +25,18 @@ __all__ = [
 ]
 
 
-def account_opened_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+def account_opened_v1_to_v2(data: AccountOpenedV1Payload) -> AccountOpenedV2Payload:
     """AccountOpened version 1 -> 2: field 'currency' (str) added."""
-    result = dict(data)
-    result.setdefault("currency", "EUR")
-    return result
+    return {
+        "owner": data["owner"],
+        "currency": "EUR",
+    }
 
 
-def account_closed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    """AccountClosed version 1 -> 2, by the hand-written upcaster in
-    bank.domain.upcasting.account_closed_v1 (field 'reason' (str) added without
-    a default).
-    """
-    old = AccountClosedV1.model_validate(data)
-    new: AccountClosed = _account_closed_v1(old)
-    return new.model_dump(mode="json")
+account_closed_v1_to_v2: Final = upcast_events(
+    AccountClosedV1, AccountClosed, _account_closed_v1
+)
+"""AccountClosed version 1 -> 2, by the hand-written upcaster in
+bank.domain.upcasting.account_closed_v1 (field 'reason' (str) added without
+a default).
+"""
