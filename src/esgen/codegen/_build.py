@@ -313,7 +313,8 @@ class _ContextBuilder:
         imports.add("__future__", "annotations")
         imports.add("typing", "ClassVar")
         imports.add("typing", "TypeAlias")
-        imports.add("typing", "Union")
+        if len(aggregate.events) > 1:
+            imports.add("typing", "Union")
         imports.add("esgen.runtime", "Event")
         union = UnionIR(
             union_name(self.context.name, aggregate.name, "Event"),
@@ -373,7 +374,8 @@ class _ContextBuilder:
         imports.add("__future__", "annotations")
         imports.add("typing", "ClassVar")
         imports.add("typing", "TypeAlias")
-        imports.add("typing", "Union")
+        if len(aggregate.commands) > 1:
+            imports.add("typing", "Union")
         imports.add("esgen.runtime", "Command")
         union = UnionIR(
             union_name(self.context.name, aggregate.name, "Command"),

@@ -536,9 +536,12 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
     for runtime_name in ("Clock", "EventStore", "Repository", "utc_now"):
         imports.add("esgen.runtime", runtime_name)
     imports.add(".registry", "REGISTRY")
+    # Overloads type each command's result; with one command, dispatch alone does.
+    overloads = len(ctx.commands) > 1
     if ctx.commands:
         imports.add("typing", "assert_never")
-        imports.add("typing", "overload")
+        if overloads:
+            imports.add("typing", "overload")
         imports.add("esgen.runtime", "CommandResult")
         imports.add("esgen.runtime", "handle_command")
         imports.add(".commands", command_alias)
@@ -558,7 +561,7 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
             imports.add(f".events.{agg_module}", event_union)
         for command in aggregate.commands:
             imports.add(f".commands.{agg_module}", command.name)
-            for event in command.emits:
+            for event in command.emits if overloads else ():
                 imports.add(f".events.{agg_module}", event)
         routes.append(
             RouteIR(
