@@ -242,7 +242,9 @@ def test_payload_types_and_steps_are_what_the_schema_says(generated: Path) -> No
     assert "def posted_v1_to_v2(data: PostedV1Payload) -> PostedV2Payload:" in upcasters
     assert "def _to_line_v2(value: LinePayload) -> LineV2Payload:" in upcasters
     assert '"import": data["to"],' in upcasters
-    assert "closed_v1_to_v2: Final = upcast_events(\n    ClosedV1, Closed, _closed_v1\n)" in upcasters
+    assert (
+        "closed_v1_to_v2: Final = upcast_events(\n    ClosedV1, Closed, _closed_v1\n)" in upcasters
+    )
     assert "posted_v2_to_v3" not in upcasters
     registry = (package / "registry.py").read_text()
     assert 'REGISTRY.register_same_payload("Posted", 2)\n' in registry
@@ -263,7 +265,9 @@ def test_generated_upcasters_pass_mypy_strict(generated: Path, tmp_path: Path) -
 
 def test_a_hand_written_upcaster_of_the_wrong_event_fails_mypy(tmp_path: Path) -> None:
     out = _generate(tmp_path)
-    wrong = MANUAL.replace("def upcast(event: ClosedV1) -> Closed:", "def upcast(event: Closed) -> Closed:")
+    wrong = MANUAL.replace(
+        "def upcast(event: ClosedV1) -> Closed:", "def upcast(event: Closed) -> Closed:"
+    )
     (out / "src" / "ledger" / "domain" / "upcasting" / "closed_v1.py").write_text(wrong)
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"),

@@ -271,6 +271,7 @@ def test_projections_read_typed_aggregate_ids(store: EventStore) -> None:
     repo = Repository(Wallet, store, make_wallet_registry())
     handle_command(repo, WALLET, lambda w: w.execute(OpenWallet(wallet_id=WALLET, owner="ann")))
     (recorded,) = store.read_all()
+
     # Without aggregate_id_types, the text of the stream id; with them, the declared type.
     class Untyped(Projection[BaseModel]):
         pass

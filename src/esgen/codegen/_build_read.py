@@ -306,6 +306,7 @@ def _saga_module(b: _ContextBuilder, saga: Saga) -> SagaModuleIR:
         b.fields(saga.state, imports),  # before imports.lines(): fields add imports
         imports,
     )
+    correlation = correlation_type(b, saga, imports)  # before imports.lines()
     return SagaModuleIR(
         path=b.package / "sagas" / f"{snake(saga.name)}.py",
         sources=b.src(saga.location.file),
@@ -337,7 +338,7 @@ def _saga_module(b: _ContextBuilder, saga: Saga) -> SagaModuleIR:
         send_methods=tuple(SendMethodIR(f"send_{snake(c)}", c) for c in saga.sends),
         methods=tuple(_saga_methods(b, saga)),
         exports=(f"{saga.name}Base", state_name),
-        correlation_type=correlation_type(b, saga, imports),
+        correlation_type=correlation,
     )
 
 

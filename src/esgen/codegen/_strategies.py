@@ -131,8 +131,10 @@ def _scalar(type_: ScalarType, c: Constraints, imports: Imports) -> str:
                 if (c.exclusive_min if name == "min_value" else c.exclusive_max) is not None:
                     parts.append(f"{exclude}=True")
         return f"st.floats({', '.join(parts)})"
-    imports.add("decimal", "Decimal")
-    return _decimals(c)
+    text = _decimals(c)
+    if "Decimal(" in text:  # bounds name it; an unbounded strategy does not
+        imports.add("decimal", "Decimal")
+    return text
 
 
 def _integers(c: Constraints) -> str:

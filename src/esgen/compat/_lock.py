@@ -186,7 +186,12 @@ def _context(ctx: Context, lock_dir: Path, schemas: dict[str, str]) -> dict[str,
         entry: dict[str, Any] = {"id": _Flow(name=agg.id_field.name, type=str(agg.id_field.type))}
         if agg.commands:
             entry["commands"] = {
-                c.name: {"fields": _fields(c.fields, ctx), "emits": _FlowList(c.emits)}
+                c.name: {
+                    "fields": _fields(c.fields, ctx),
+                    "emits": _FlowList(c.emits),
+                    # Only when set, so that locks written before `creates` read the same.
+                    **({"creates": True} if c.creates else {}),
+                }
                 for c in sorted(agg.commands, key=lambda c: c.name)
             }
         events: dict[str, Any] = {}

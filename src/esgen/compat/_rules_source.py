@@ -206,22 +206,9 @@ def command_field_constraints_not_narrowed(c: Comparison) -> Iterator[Hit]:
             )
 
 
-def _runs_on(command: Command, ctx: Context) -> str:
-    """Which aggregates the runtime lets the command run on: "new", "existing" or "any"
-    (no command of its aggregate says `creates`, so every one runs on any id)."""
-    if command.creates:
-        return "new"
-    aggregate = next((a for a in ctx.aggregates if a.name == command.aggregate), None)
-    if aggregate is not None and any(other.creates for other in aggregate.commands):
-        return "existing"
-    return "any"
-
-
-_RUNS_ON = {
-    "new": "an id that has no events yet",
-    "existing": "an aggregate that exists",
-    "any": "any id",
-}
+def _creators(ctx: Context, aggregate: str) -> list[str]:
+    found = next((a for a in ctx.aggregates if a.name == aggregate), None)
+    return [] if found is None else [c.name for c in found.commands if c.creates]
 
 
 @rule(
@@ -231,30 +218,59 @@ _RUNS_ON = {
     "a command still runs on every aggregate it ran on: new ones, existing ones, or both",
 )
 def command_creation_not_narrowed(c: Comparison) -> Iterator[Hit]:
-    for pair in c.commands:
-        if pair.old is None or pair.new is None:
-            continue
+    # Warnings: handlers usually refused these calls already (by hand, or because an
+    # aggregate without events has no state), which `creates:` now does before them.
+    # Creating commands first: the news that an aggregate declares its creation goes
+    # with the command that creates it.
+    pairs = sorted(
+        (p for p in c.commands if p.old is not None and p.new is not None),
+        key=lambda p: not (p.new is not None and p.new.creates),
+    )
+    declared: set[tuple[str, str]] = set()  # (context, aggregate) whose creation is new
+    for pair in pairs:
+        assert pair.old is not None and pair.new is not None
         assert pair.old_ctx is not None and pair.new_ctx is not None
-        before, after = _runs_on(pair.old, pair.old_ctx), _runs_on(pair.new, pair.new_ctx)
-        if before == after or after == "any":
-            continue
-        refused = "existing" if after == "new" else "new"
-        why = (
-            "it creates its aggregate now"
-            if after == "new"
-            else "it no longer creates its aggregate"
-            if before == "new"
-            else "another command of its aggregate creates it now"
+        aggregate = pair.new.aggregate
+        newly = not _creators(pair.old_ctx, pair.old.aggregate) and bool(
+            _creators(pair.new_ctx, aggregate)
         )
+        if pair.old.creates == pair.new.creates and not (
+            newly and (pair.context, aggregate) not in declared
+        ):
+            continue
+        if pair.new.creates:
+            what = "creates its aggregate now: callers that send it for one that exists are refused"
+        elif pair.old.creates:
+            what = (
+                "no longer creates its aggregate: callers that send it for an id with no "
+                "events are refused"
+            )
+        else:
+            what = ""
+        if newly and (pair.context, aggregate) not in declared:
+            declared.add((pair.context, aggregate))
+            others = [
+                p.name
+                for p in pairs
+                if p.new is not None and p.new.aggregate == aggregate and not p.new.creates
+            ]
+            creators = ", ".join(_creators(pair.new_ctx, aggregate))
+            verb = "is" if len(others) == 1 else "are"
+            refused = (
+                f"{aggregate} declares its creation now ({creators}): "
+                f"{', '.join(others)} {verb} refused on an id with no events"
+            )
+            what = f"{what}; {refused}" if what else refused
         yield Hit(
             pair.context,
             Kind.COMMAND,
             pair.name,
-            f"runs only on {_RUNS_ON[after]} now ({why}): callers that send it for "
-            f"{_RUNS_ON[refused]} are refused",
-            "keep which commands create the aggregate, or add a new command for the new rule",
+            what,
+            "check that no caller relied on it (handlers that refused such calls by hand "
+            "may drop those checks); or keep which commands create the aggregate",
             pair.old.location,
             pair.new.location,
+            severity=Severity.WARNING,
         )
 
 

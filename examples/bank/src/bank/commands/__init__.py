@@ -21,7 +21,6 @@ from .transfer import (
     TransferCommand,
 )
 
-
 BankCommand: TypeAlias = Union[
     AccountCommand,
     TransferCommand,

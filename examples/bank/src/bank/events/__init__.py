@@ -25,7 +25,6 @@ from .transfer import (
     TransferEvent,
 )
 
-
 BankEvent: TypeAlias = Union[
     AccountEvent,
     TransferEvent,

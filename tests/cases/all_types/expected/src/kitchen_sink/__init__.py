@@ -11,6 +11,10 @@ from .types import (
 
 from .events.sink import (
     EverythingHappened,
+    SinkEvent,
+)
+from .events import (
+    KitchenSinkEvent,
 )
 
 __all__ = [
@@ -24,4 +28,7 @@ __all__ = [
 __all__ += [
     # from .events.sink
     "EverythingHappened",
+    "SinkEvent",
+    # from .events
+    "KitchenSinkEvent",
 ]

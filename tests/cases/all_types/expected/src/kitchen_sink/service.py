@@ -6,19 +6,15 @@ typed command dispatcher, and the runners of its projections and sagas.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import (
-    Any,
-    TYPE_CHECKING,
-)
+from typing import TYPE_CHECKING
+
+from pydantic import JsonValue
 
 from esgen.runtime import (
     Clock,
     Command,
-    CommandResult,
-    Event,
     EventStore,
     Repository,
-    handle_command,
     utc_now,
 )
 
@@ -49,17 +45,15 @@ class KitchenSinkService:
         self.store = store
         self.clock = clock
         self.max_attempts = max_attempts
-        self.sink_repository: Repository[Sink] = Repository(
+        self.sink_repository: Repository[Sink, str] = Repository(
             Sink, store, REGISTRY, clock=clock
         )
 
     def dispatch(
-        self, command: KitchenSinkCommand, *, metadata: Mapping[str, Any] | None = None
-    ) -> CommandResult[Any, tuple[Event, ...]]:
-        """Handle one command on its aggregate: load it, decide, append the events.
-
-        A concurrent change to the same aggregate makes it decide again on fresh state,
-        up to `max_attempts` times. Inside a `command_context`, the events carry its
-        correlation and causation ids.
-        """
+        self,
+        command: KitchenSinkCommand,
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> None:
+        """The context declares no commands: every call is refused."""
         raise TypeError(f"the context has no commands (got {command!r})")

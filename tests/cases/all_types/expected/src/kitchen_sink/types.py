@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import (
+    TypedDict,
+    Unpack,
+)
 
 from esgen.runtime import ValueObject
 
@@ -41,7 +45,23 @@ class Point(ValueObject):
     x: float
     y: float
 
+    class Changes(TypedDict, total=False):
+        x: float
+        y: float
+
+    def evolve(self, **changes: Unpack[Point.Changes]) -> Point:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)
+
 
 class Shape(ValueObject):
-    points: list[Point]
+    points: tuple[Point, ...]
     origin: Point = Point(x=0.0, y=0.5)
+
+    class Changes(TypedDict, total=False):
+        points: tuple[Point, ...]
+        origin: Point
+
+    def evolve(self, **changes: Unpack[Shape.Changes]) -> Shape:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)

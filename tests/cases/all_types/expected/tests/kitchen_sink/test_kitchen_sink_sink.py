@@ -5,7 +5,3 @@ is written.
 """
 
 from __future__ import annotations
-
-from kitchen_sink.domain.sink import Sink
-
-from esgen.runtime.testing import AggregateScenario, todo

@@ -10,11 +10,19 @@ from .events.book import (
     BookAdded,
     BookAddedV1,
     BookLent,
+    BookEvent,
+)
+from .events import (
+    LibraryEvent,
 )
 
 from .commands.book import (
     AddBook,
     LendBook,
+    BookCommand,
+)
+from .commands import (
+    LibraryCommand,
 )
 
 __all__ = [
@@ -27,9 +35,15 @@ __all__ += [
     "BookAdded",
     "BookAddedV1",
     "BookLent",
+    "BookEvent",
+    # from .events
+    "LibraryEvent",
 ]
 __all__ += [
     # from .commands.book
     "AddBook",
     "LendBook",
+    "BookCommand",
+    # from .commands
+    "LibraryCommand",
 ]

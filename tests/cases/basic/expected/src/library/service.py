@@ -7,44 +7,44 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import (
-    Any,
     TYPE_CHECKING,
-    Union,
     assert_never,
+    overload,
 )
+from uuid import UUID
+
+from pydantic import JsonValue
 
 from esgen.runtime import (
     Clock,
-    Command,
     CommandResult,
-    Event,
     EventStore,
     Repository,
     handle_command,
     utc_now,
 )
 
+from .commands import LibraryCommand
 from .commands.book import (
     AddBook,
     LendBook,
+    BookCommand,
 )
 from .domain.book import Book
+from .events import LibraryEvent
+from .events.book import (
+    BookAdded,
+    BookLent,
+    BookEvent,
+)
 from .registry import REGISTRY
 
 __all__ = ["LibraryCommand", "LibraryService"]
 
-# Union[...], not `|`: each command on a line alike, the first as any other.
-LibraryCommand = Union[
-    # Book
-    AddBook,
-    LendBook,
-]
-"""Every command of the context: what `LibraryService.dispatch` accepts."""
-
 if TYPE_CHECKING:
     # Never run: building each aggregate here makes mypy name every method a domain
     # class still lacks (say, after the schema gained an event or a command).
-    Book("")
+    Book(UUID(int=0))
 
 
 class LibraryService:
@@ -60,33 +60,63 @@ class LibraryService:
         self.store = store
         self.clock = clock
         self.max_attempts = max_attempts
-        self.book_repository: Repository[Book] = Repository(
+        self.book_repository: Repository[Book, UUID] = Repository(
             Book, store, REGISTRY, clock=clock
         )
 
+    @overload
     def dispatch(
-        self, command: LibraryCommand, *, metadata: Mapping[str, Any] | None = None
-    ) -> CommandResult[Any, tuple[Event, ...]]:
+        self, command: AddBook, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Book, tuple[BookAdded, ...], BookAdded]: ...
+
+    @overload
+    def dispatch(
+        self, command: LendBook, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Book, tuple[BookLent, ...], BookLent]: ...
+
+    @overload
+    def dispatch(
+        self,
+        command: LibraryCommand,
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> CommandResult[
+        Book,
+        tuple[LibraryEvent, ...],
+        LibraryEvent,
+    ]: ...
+
+    def dispatch(
+        self,
+        command: LibraryCommand,
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> CommandResult[
+        Book,
+        tuple[LibraryEvent, ...],
+        LibraryEvent,
+    ]:
         """Handle one command on its aggregate: load it, decide, append the events.
 
-        A concurrent change to the same aggregate makes it decide again on fresh state,
-        up to `max_attempts` times. Inside a `command_context`, the events carry its
-        correlation and causation ids.
+        The result is typed by the command: `result.events` holds only the events
+        it may emit. A concurrent change to the same aggregate makes it decide again
+        on fresh state, up to `max_attempts` times. Inside a `command_context`, the
+        events carry its correlation and causation ids.
         """
         match command:
             # Book
             case AddBook():
-                return self._handle_book(command.book_id, command, metadata)
+                return self._handle_book(command, metadata)
             case LendBook():
-                return self._handle_book(command.book_id, command, metadata)
+                return self._handle_book(command, metadata)
         assert_never(command)
 
     def _handle_book(
-        self, aggregate_id: object, command: Command, metadata: Mapping[str, Any] | None
-    ) -> CommandResult[Book, tuple[Event, ...]]:
+        self, command: BookCommand, metadata: Mapping[str, JsonValue] | None
+    ) -> CommandResult[Book, tuple[BookEvent, ...], BookEvent]:
         return handle_command(
             self.book_repository,
-            str(aggregate_id),
+            command.book_id,
             lambda aggregate: aggregate.execute(command),
             max_attempts=self.max_attempts,
             metadata=metadata,

@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import (
+    TypedDict,
+    Unpack,
+)
 
 from pydantic import Field
 
@@ -26,3 +30,10 @@ class Isbn(ValueObject):
     """An ISBN-13, digits only."""
 
     value: str = Field(pattern="^[0-9]{13}$")
+
+    class Changes(TypedDict, total=False):
+        value: str
+
+    def evolve(self, **changes: Unpack[Isbn.Changes]) -> Isbn:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)

@@ -13,10 +13,18 @@ from .events.gadget import (
     Moved,
     MovedV1,
     GadgetMade,
+    GadgetEvent,
+)
+from .events import (
+    NamesEvent,
 )
 
 from .commands.gadget import (
     MakeGadget,
+    GadgetCommand,
+)
+from .commands import (
+    NamesCommand,
 )
 
 __all__ = [
@@ -32,8 +40,14 @@ __all__ += [
     "Moved",
     "MovedV1",
     "GadgetMade",
+    "GadgetEvent",
+    # from .events
+    "NamesEvent",
 ]
 __all__ += [
     # from .commands.gadget
     "MakeGadget",
+    "GadgetCommand",
+    # from .commands
+    "NamesCommand",
 ]

@@ -7,18 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import (
-    Any,
     Literal,
     TYPE_CHECKING,
-    Union,
     assert_never,
 )
+from uuid import UUID
+
+from pydantic import JsonValue
 
 from esgen.runtime import (
     Clock,
-    Command,
     CommandResult,
-    Event,
     EventStore,
     ProjectionRunner,
     Repository,
@@ -27,27 +26,24 @@ from esgen.runtime import (
     utc_now,
 )
 
+from .commands import NamesCommand
 from .commands.gadget import (
     MakeGadget,
+    GadgetCommand,
 )
 from .domain.echo import Echo
 from .domain.gadget import Gadget
 from .domain.gadgets import Gadgets
+from .events import NamesEvent
+from .events.gadget import GadgetEvent
 from .registry import REGISTRY
 
 __all__ = ["NamesCommand", "NamesService"]
 
-# Union[...], not `|`: each command on a line alike, the first as any other.
-NamesCommand = Union[
-    # Gadget
-    MakeGadget,
-]
-"""Every command of the context: what `NamesService.dispatch` accepts."""
-
 if TYPE_CHECKING:
     # Never run: building each aggregate here makes mypy name every method a domain
     # class still lacks (say, after the schema gained an event or a command).
-    Gadget("")
+    Gadget(UUID(int=0))
 
 
 class NamesService:
@@ -63,31 +59,36 @@ class NamesService:
         self.store = store
         self.clock = clock
         self.max_attempts = max_attempts
-        self.gadget_repository: Repository[Gadget] = Repository(
+        self.gadget_repository: Repository[Gadget, UUID] = Repository(
             Gadget, store, REGISTRY, clock=clock
         )
 
     def dispatch(
-        self, command: NamesCommand, *, metadata: Mapping[str, Any] | None = None
-    ) -> CommandResult[Any, tuple[Event, ...]]:
+        self, command: NamesCommand, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[
+        Gadget,
+        tuple[NamesEvent, ...],
+        NamesEvent,
+    ]:
         """Handle one command on its aggregate: load it, decide, append the events.
 
-        A concurrent change to the same aggregate makes it decide again on fresh state,
-        up to `max_attempts` times. Inside a `command_context`, the events carry its
-        correlation and causation ids.
+        The result is typed by the command: `result.events` holds only the events
+        it may emit. A concurrent change to the same aggregate makes it decide again
+        on fresh state, up to `max_attempts` times. Inside a `command_context`, the
+        events carry its correlation and causation ids.
         """
         match command:
             # Gadget
             case MakeGadget():
-                return self._handle_gadget(command.gadget_id, command, metadata)
+                return self._handle_gadget(command, metadata)
         assert_never(command)
 
     def _handle_gadget(
-        self, aggregate_id: object, command: Command, metadata: Mapping[str, Any] | None
-    ) -> CommandResult[Gadget, tuple[Event, ...]]:
+        self, command: GadgetCommand, metadata: Mapping[str, JsonValue] | None
+    ) -> CommandResult[Gadget, tuple[GadgetEvent, ...], GadgetEvent]:
         return handle_command(
             self.gadget_repository,
-            str(aggregate_id),
+            command.gadget_id,
             lambda aggregate: aggregate.execute(command),
             max_attempts=self.max_attempts,
             metadata=metadata,
@@ -106,7 +107,7 @@ class NamesService:
 
     def sagas(
         self, *, start: Literal["now", "beginning"] = "now"
-    ) -> list[SagaRunner[Any]]:
+    ) -> list[SagaRunner[Echo, UUID]]:
         """The context's sagas on this store; they send commands through `dispatch`.
 
         The first time a saga runs on a store it starts at its head (`start="now"`), so

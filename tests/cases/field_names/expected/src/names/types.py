@@ -7,6 +7,10 @@ import datetime as _datetime
 import decimal as _decimal
 import uuid as _uuid
 from enum import StrEnum
+from typing import (
+    TypedDict,
+    Unpack,
+)
 
 import pydantic as _pydantic
 from pydantic import Field
@@ -32,10 +36,26 @@ class Route(ValueObject):
     from_: str = Field(validation_alias="from", serialization_alias="from")
     to: str
 
+    class Changes(TypedDict, total=False):
+        from_: str
+        to: str
+
+    def evolve(self, **changes: Unpack[Route.Changes]) -> Route:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)
+
 
 class Leg(ValueObject):
     route: Route
     mode: LegMode = LegMode.ROAD
+
+    class Changes(TypedDict, total=False):
+        route: Route
+        mode: LegMode
+
+    def evolve(self, **changes: Unpack[Leg.Changes]) -> Leg:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)
 
 
 class Stamps(ValueObject):
@@ -49,6 +69,20 @@ class Stamps(ValueObject):
     AwareDatetime: _pydantic.AwareDatetime = _datetime.datetime.fromisoformat(
         "2024-01-01T00:00:00+00:00"
     )
+
+    class Changes(TypedDict, total=False):
+        date: _datetime.date | None
+        due: _datetime.date
+        datetime: _pydantic.AwareDatetime | None
+        Decimal: _decimal.Decimal
+        price: _decimal.Decimal
+        UUID: _uuid.UUID | None
+        ref: _uuid.UUID
+        AwareDatetime: _pydantic.AwareDatetime
+
+    def evolve(self, **changes: Unpack[Stamps.Changes]) -> Stamps:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)
 
 
 class Builtins(ValueObject):
@@ -229,7 +263,9 @@ class Builtins(ValueObject):
     super: int = 1
     True_: int = Field(default=1, validation_alias="True", serialization_alias="True")
     try_: int = Field(default=1, validation_alias="try", serialization_alias="try")
-    tuple: int = 1
+    tuple_: int = Field(
+        default=1, validation_alias="tuple", serialization_alias="tuple"
+    )
     type: int = 1
     update_forward_refs_: int = Field(
         default=1,
@@ -248,3 +284,137 @@ class Builtins(ValueObject):
         default=1, validation_alias="yield", serialization_alias="yield"
     )
     zip: int = 1
+
+    class Changes(TypedDict, total=False):
+        route: Route
+        abs: int
+        model_config_: int
+        model_fields_: int
+        model_name: int
+        aiter: int
+        all: int
+        and_: int
+        anext: int
+        any: int
+        as_: int
+        ascii: int
+        assert_: int
+        async_: int
+        await_: int
+        bin: int
+        bool_: int
+        break_: int
+        breakpoint: int
+        bytearray: int
+        bytes_: int
+        callable: int
+        chr: int
+        class_: int
+        classmethod: int
+        command_type_: int
+        compile: int
+        complex: int
+        construct_: int
+        continue_: int
+        copy_: int
+        copyright: int
+        credits: int
+        def_: int
+        del_: int
+        delattr: int
+        dict_: int
+        dir: int
+        divmod: int
+        elif_: int
+        else_: int
+        enumerate: int
+        eval: int
+        event_type_: int
+        event_version_: int
+        except_: int
+        exec: int
+        exit: int
+        False_: int
+        filter: int
+        finally_: int
+        float_: int
+        for_: int
+        format: int
+        from_: int
+        from_orm_: int
+        frozenset: int
+        getattr: int
+        global_: int
+        globals: int
+        hasattr: int
+        hash: int
+        help: int
+        hex: int
+        id: int
+        if_: int
+        import_: int
+        in_: int
+        input: int
+        int_: int
+        is_: int
+        isinstance: int
+        issubclass: int
+        iter: int
+        json_: int
+        lambda_: int
+        len: int
+        license: int
+        list_: int
+        locals: int
+        map: int
+        max: int
+        memoryview: int
+        min: int
+        next: int
+        None_: int
+        nonlocal_: int
+        not_: int
+        object: int
+        oct: int
+        open: int
+        or_: int
+        ord: int
+        parse_file_: int
+        parse_obj_: int
+        parse_raw_: int
+        pass_: int
+        pow: int
+        print: int
+        property: int
+        quit: int
+        raise_: int
+        range: int
+        repr: int
+        return_: int
+        reversed: int
+        round: int
+        schema_: int
+        schema_json_: int
+        set: int
+        setattr: int
+        slice: int
+        sorted: int
+        staticmethod: int
+        str_: int
+        sum: int
+        super: int
+        True_: int
+        try_: int
+        tuple_: int
+        type: int
+        update_forward_refs_: int
+        validate_: int
+        vars: int
+        while_: int
+        with_: int
+        yield_: int
+        zip: int
+
+    def evolve(self, **changes: Unpack[Builtins.Changes]) -> Builtins:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)

@@ -8,6 +8,10 @@ from .types import (
 
 from .events.thing import (
     Happened,
+    ThingEvent,
+)
+from .events import (
+    HostileEvent,
 )
 
 __all__ = [
@@ -18,4 +22,7 @@ __all__ = [
 __all__ += [
     # from .events.thing
     "Happened",
+    "ThingEvent",
+    # from .events
+    "HostileEvent",
 ]

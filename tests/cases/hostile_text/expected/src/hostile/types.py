@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import (
+    TypedDict,
+    Unpack,
+)
 
 from pydantic import Field
 
@@ -32,3 +36,10 @@ class Quoted(ValueObject):
     text: str = Field(
         description="' \n  both lines share a margin\n  that black would take away"
     )
+
+    class Changes(TypedDict, total=False):
+        text: str
+
+    def evolve(self, **changes: Unpack[Quoted.Changes]) -> Quoted:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)

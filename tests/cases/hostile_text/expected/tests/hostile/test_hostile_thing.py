@@ -5,7 +5,3 @@ is written.
 """
 
 from __future__ import annotations
-
-from hostile.domain.thing import Thing
-
-from esgen.runtime.testing import AggregateScenario, todo

@@ -7,6 +7,10 @@ from .types import (
 
 from .events.customer import (
     CustomerMoved,
+    CustomerEvent,
+)
+from .events import (
+    JsonShopEvent,
 )
 
 __all__ = [
@@ -16,4 +20,7 @@ __all__ = [
 __all__ += [
     # from .events.customer
     "CustomerMoved",
+    "CustomerEvent",
+    # from .events
+    "JsonShopEvent",
 ]

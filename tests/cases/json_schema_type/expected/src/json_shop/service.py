@@ -6,19 +6,16 @@ command dispatcher, and the runners of its projections and sagas.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import (
-    Any,
-    TYPE_CHECKING,
-)
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from pydantic import JsonValue
 
 from esgen.runtime import (
     Clock,
     Command,
-    CommandResult,
-    Event,
     EventStore,
     Repository,
-    handle_command,
     utc_now,
 )
 
@@ -33,7 +30,7 @@ JsonShopCommand = Command
 if TYPE_CHECKING:
     # Never run: building each aggregate here makes mypy name every method a domain
     # class still lacks (say, after the schema gained an event or a command).
-    Customer("")
+    Customer(UUID(int=0))
 
 
 class JsonShopService:
@@ -49,17 +46,15 @@ class JsonShopService:
         self.store = store
         self.clock = clock
         self.max_attempts = max_attempts
-        self.customer_repository: Repository[Customer] = Repository(
+        self.customer_repository: Repository[Customer, UUID] = Repository(
             Customer, store, REGISTRY, clock=clock
         )
 
     def dispatch(
-        self, command: JsonShopCommand, *, metadata: Mapping[str, Any] | None = None
-    ) -> CommandResult[Any, tuple[Event, ...]]:
-        """Handle one command on its aggregate: load it, decide, append the events.
-
-        A concurrent change to the same aggregate makes it decide again on fresh state,
-        up to `max_attempts` times. Inside a `command_context`, the events carry its
-        correlation and causation ids.
-        """
+        self,
+        command: JsonShopCommand,
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> None:
+        """The context declares no commands: every call is refused."""
         raise TypeError(f"the context has no commands (got {command!r})")

@@ -5,7 +5,3 @@ is written.
 """
 
 from __future__ import annotations
-
-from json_shop.domain.customer import Customer
-
-from esgen.runtime.testing import AggregateScenario, todo

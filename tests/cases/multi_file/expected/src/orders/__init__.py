@@ -7,16 +7,26 @@ from .types import (
 
 from .events.order import (
     OrderPlaced,
+    OrderEvent,
 )
 from .events.shipment import (
     Shipped,
+    ShipmentEvent,
+)
+from .events import (
+    OrdersEvent,
 )
 
 from .commands.order import (
     PlaceOrder,
+    OrderCommand,
 )
 from .commands.shipment import (
     Ship,
+    ShipmentCommand,
+)
+from .commands import (
+    OrdersCommand,
 )
 
 __all__ = [
@@ -26,12 +36,20 @@ __all__ = [
 __all__ += [
     # from .events.order
     "OrderPlaced",
+    "OrderEvent",
     # from .events.shipment
     "Shipped",
+    "ShipmentEvent",
+    # from .events
+    "OrdersEvent",
 ]
 __all__ += [
     # from .commands.order
     "PlaceOrder",
+    "OrderCommand",
     # from .commands.shipment
     "Ship",
+    "ShipmentCommand",
+    # from .commands
+    "OrdersCommand",
 ]

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import (
-    Any,
     TYPE_CHECKING,
-    Union,
     assert_never,
+    overload,
 )
+from uuid import UUID
+
+from pydantic import JsonValue
 
 from esgen.runtime import (
     Clock,
-    Command,
     CommandResult,
-    Event,
     EventStore,
     ProjectionRunner,
     Repository,
@@ -25,33 +25,36 @@ from esgen.runtime import (
     utc_now,
 )
 
+from .commands import OrdersCommand
 from .commands.order import (
     PlaceOrder,
+    OrderCommand,
 )
 from .commands.shipment import (
     Ship,
+    ShipmentCommand,
 )
 from .domain.open_orders import OpenOrders
 from .domain.order import Order
 from .domain.shipment import Shipment
+from .events import OrdersEvent
+from .events.order import (
+    OrderPlaced,
+    OrderEvent,
+)
+from .events.shipment import (
+    Shipped,
+    ShipmentEvent,
+)
 from .registry import REGISTRY
 
 __all__ = ["OrdersCommand", "OrdersService"]
 
-# Union[...], not `|`: each command on a line alike, the first as any other.
-OrdersCommand = Union[
-    # Order
-    PlaceOrder,
-    # Shipment
-    Ship,
-]
-"""Every command of the context: what `OrdersService.dispatch` accepts."""
-
 if TYPE_CHECKING:
     # Never run: building each aggregate here makes mypy name every method a domain
     # class still lacks (say, after the schema gained an event or a command).
-    Order("")
-    Shipment("")
+    Order(UUID(int=0))
+    Shipment(0)
 
 
 class OrdersService:
@@ -67,48 +70,72 @@ class OrdersService:
         self.store = store
         self.clock = clock
         self.max_attempts = max_attempts
-        self.order_repository: Repository[Order] = Repository(
+        self.order_repository: Repository[Order, UUID] = Repository(
             Order, store, REGISTRY, clock=clock
         )
-        self.shipment_repository: Repository[Shipment] = Repository(
+        self.shipment_repository: Repository[Shipment, int] = Repository(
             Shipment, store, REGISTRY, clock=clock
         )
 
+    @overload
     def dispatch(
-        self, command: OrdersCommand, *, metadata: Mapping[str, Any] | None = None
-    ) -> CommandResult[Any, tuple[Event, ...]]:
+        self, command: PlaceOrder, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Order, tuple[OrderPlaced, ...], OrderPlaced]: ...
+
+    @overload
+    def dispatch(
+        self, command: Ship, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Shipment, tuple[Shipped, ...], Shipped]: ...
+
+    @overload
+    def dispatch(
+        self, command: OrdersCommand, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[
+        Order | Shipment,
+        tuple[OrdersEvent, ...],
+        OrdersEvent,
+    ]: ...
+
+    def dispatch(
+        self, command: OrdersCommand, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[
+        Order | Shipment,
+        tuple[OrdersEvent, ...],
+        OrdersEvent,
+    ]:
         """Handle one command on its aggregate: load it, decide, append the events.
 
-        A concurrent change to the same aggregate makes it decide again on fresh state,
-        up to `max_attempts` times. Inside a `command_context`, the events carry its
-        correlation and causation ids.
+        The result is typed by the command: `result.events` holds only the events
+        it may emit. A concurrent change to the same aggregate makes it decide again
+        on fresh state, up to `max_attempts` times. Inside a `command_context`, the
+        events carry its correlation and causation ids.
         """
         match command:
             # Order
             case PlaceOrder():
-                return self._handle_order(command.order_id, command, metadata)
+                return self._handle_order(command, metadata)
             # Shipment
             case Ship():
-                return self._handle_shipment(command.shipment_id, command, metadata)
+                return self._handle_shipment(command, metadata)
         assert_never(command)
 
     def _handle_order(
-        self, aggregate_id: object, command: Command, metadata: Mapping[str, Any] | None
-    ) -> CommandResult[Order, tuple[Event, ...]]:
+        self, command: OrderCommand, metadata: Mapping[str, JsonValue] | None
+    ) -> CommandResult[Order, tuple[OrderEvent, ...], OrderEvent]:
         return handle_command(
             self.order_repository,
-            str(aggregate_id),
+            command.order_id,
             lambda aggregate: aggregate.execute(command),
             max_attempts=self.max_attempts,
             metadata=metadata,
         )
 
     def _handle_shipment(
-        self, aggregate_id: object, command: Command, metadata: Mapping[str, Any] | None
-    ) -> CommandResult[Shipment, tuple[Event, ...]]:
+        self, command: ShipmentCommand, metadata: Mapping[str, JsonValue] | None
+    ) -> CommandResult[Shipment, tuple[ShipmentEvent, ...], ShipmentEvent]:
         return handle_command(
             self.shipment_repository,
-            str(aggregate_id),
+            command.shipment_id,
             lambda aggregate: aggregate.execute(command),
             max_attempts=self.max_attempts,
             metadata=metadata,

@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+from typing import (
+    TypedDict,
+    Unpack,
+)
+
 from pydantic import Field
 
 from esgen.runtime import ValueObject
@@ -15,3 +20,11 @@ __all__ = [
 class Money(ValueObject):
     cents: int = Field(ge=0)
     currency: str
+
+    class Changes(TypedDict, total=False):
+        cents: int
+        currency: str
+
+    def evolve(self, **changes: Unpack[Money.Changes]) -> Money:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)

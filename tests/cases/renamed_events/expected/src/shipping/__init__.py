@@ -5,11 +5,19 @@ from .events.cargo import (
     CargoBooked,
     CargoBookedV1,
     CargoLoaded,
+    CargoEvent,
+)
+from .events import (
+    ShippingEvent,
 )
 
 from .commands.cargo import (
     BookCargo,
     LoadCargo,
+    CargoCommand,
+)
+from .commands import (
+    ShippingCommand,
 )
 
 __all__ = [
@@ -17,9 +25,15 @@ __all__ = [
     "CargoBooked",
     "CargoBookedV1",
     "CargoLoaded",
+    "CargoEvent",
+    # from .events
+    "ShippingEvent",
 ]
 __all__ += [
     # from .commands.cargo
     "BookCargo",
     "LoadCargo",
+    "CargoCommand",
+    # from .commands
+    "ShippingCommand",
 ]

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import (
-    Any,
     TYPE_CHECKING,
-    Union,
     assert_never,
+    overload,
 )
+from uuid import UUID
+
+from pydantic import JsonValue
 
 from esgen.runtime import (
     Clock,
-    Command,
     CommandResult,
-    Event,
     EventStore,
     ProjectionRunner,
     Repository,
@@ -25,28 +25,28 @@ from esgen.runtime import (
     utc_now,
 )
 
+from .commands import ShippingCommand
 from .commands.cargo import (
     BookCargo,
     LoadCargo,
+    CargoCommand,
 )
 from .domain.cargo import Cargo
 from .domain.cargo_list import CargoList
+from .events import ShippingEvent
+from .events.cargo import (
+    CargoBooked,
+    CargoLoaded,
+    CargoEvent,
+)
 from .registry import REGISTRY
 
 __all__ = ["ShippingCommand", "ShippingService"]
 
-# Union[...], not `|`: each command on a line alike, the first as any other.
-ShippingCommand = Union[
-    # Cargo
-    BookCargo,
-    LoadCargo,
-]
-"""Every command of the context: what `ShippingService.dispatch` accepts."""
-
 if TYPE_CHECKING:
     # Never run: building each aggregate here makes mypy name every method a domain
     # class still lacks (say, after the schema gained an event or a command).
-    Cargo("")
+    Cargo(UUID(int=0))
 
 
 class ShippingService:
@@ -62,33 +62,63 @@ class ShippingService:
         self.store = store
         self.clock = clock
         self.max_attempts = max_attempts
-        self.cargo_repository: Repository[Cargo] = Repository(
+        self.cargo_repository: Repository[Cargo, UUID] = Repository(
             Cargo, store, REGISTRY, clock=clock
         )
 
+    @overload
     def dispatch(
-        self, command: ShippingCommand, *, metadata: Mapping[str, Any] | None = None
-    ) -> CommandResult[Any, tuple[Event, ...]]:
+        self, command: BookCargo, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Cargo, tuple[CargoBooked, ...], CargoBooked]: ...
+
+    @overload
+    def dispatch(
+        self, command: LoadCargo, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Cargo, tuple[CargoLoaded, ...], CargoLoaded]: ...
+
+    @overload
+    def dispatch(
+        self,
+        command: ShippingCommand,
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> CommandResult[
+        Cargo,
+        tuple[ShippingEvent, ...],
+        ShippingEvent,
+    ]: ...
+
+    def dispatch(
+        self,
+        command: ShippingCommand,
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> CommandResult[
+        Cargo,
+        tuple[ShippingEvent, ...],
+        ShippingEvent,
+    ]:
         """Handle one command on its aggregate: load it, decide, append the events.
 
-        A concurrent change to the same aggregate makes it decide again on fresh state,
-        up to `max_attempts` times. Inside a `command_context`, the events carry its
-        correlation and causation ids.
+        The result is typed by the command: `result.events` holds only the events
+        it may emit. A concurrent change to the same aggregate makes it decide again
+        on fresh state, up to `max_attempts` times. Inside a `command_context`, the
+        events carry its correlation and causation ids.
         """
         match command:
             # Cargo
             case BookCargo():
-                return self._handle_cargo(command.cargo_id, command, metadata)
+                return self._handle_cargo(command, metadata)
             case LoadCargo():
-                return self._handle_cargo(command.cargo_id, command, metadata)
+                return self._handle_cargo(command, metadata)
         assert_never(command)
 
     def _handle_cargo(
-        self, aggregate_id: object, command: Command, metadata: Mapping[str, Any] | None
-    ) -> CommandResult[Cargo, tuple[Event, ...]]:
+        self, command: CargoCommand, metadata: Mapping[str, JsonValue] | None
+    ) -> CommandResult[Cargo, tuple[CargoEvent, ...], CargoEvent]:
         return handle_command(
             self.cargo_repository,
-            str(aggregate_id),
+            command.cargo_id,
             lambda aggregate: aggregate.execute(command),
             max_attempts=self.max_attempts,
             metadata=metadata,

@@ -43,6 +43,10 @@ from .events.thing import (
     RateFixedV1,
     RenamedOntoAnOldName,
     RenamedOntoAnOldNameV1,
+    ThingEvent,
+)
+from .events import (
+    EvolutionEvent,
 )
 
 __all__ = [
@@ -88,4 +92,7 @@ __all__ += [
     "RateFixedV1",
     "RenamedOntoAnOldName",
     "RenamedOntoAnOldNameV1",
+    "ThingEvent",
+    # from .events
+    "EvolutionEvent",
 ]

@@ -50,7 +50,6 @@ from .upcasters.thing import (
     optional_field_added_v1_to_v2,
     field_removed_v1_to_v2,
     field_renamed_v1_to_v2,
-    widened_v1_to_v2,
     three_versions_v1_to_v2,
     three_versions_v2_to_v3,
     added_without_default_v1_to_v2,
@@ -58,7 +57,6 @@ from .upcasters.thing import (
     enum_shrunk_v1_to_v2,
     manual_by_choice_v1_to_v2,
     value_type_reshaped_v1_to_v2,
-    enum_to_str_v1_to_v2,
     rate_fixed_v1_to_v2,
     renamed_onto_an_old_name_v1_to_v2,
 )
@@ -112,7 +110,7 @@ REGISTRY.register_upcaster(
 REGISTRY.register_upcaster("OptionalFieldAdded", 1, optional_field_added_v1_to_v2)
 REGISTRY.register_upcaster("FieldRemoved", 1, field_removed_v1_to_v2)
 REGISTRY.register_upcaster("FieldRenamed", 1, field_renamed_v1_to_v2)
-REGISTRY.register_upcaster("Widened", 1, widened_v1_to_v2)
+REGISTRY.register_same_payload("Widened", 1)
 REGISTRY.register_upcaster("ThreeVersions", 1, three_versions_v1_to_v2)
 REGISTRY.register_upcaster("ThreeVersions", 2, three_versions_v2_to_v3)
 REGISTRY.register_upcaster("AddedWithoutDefault", 1, added_without_default_v1_to_v2)
@@ -120,7 +118,7 @@ REGISTRY.register_upcaster("TypeNarrowed", 1, type_narrowed_v1_to_v2)
 REGISTRY.register_upcaster("EnumShrunk", 1, enum_shrunk_v1_to_v2)
 REGISTRY.register_upcaster("ManualByChoice", 1, manual_by_choice_v1_to_v2)
 REGISTRY.register_upcaster("ValueTypeReshaped", 1, value_type_reshaped_v1_to_v2)
-REGISTRY.register_upcaster("EnumToStr", 1, enum_to_str_v1_to_v2)
+REGISTRY.register_same_payload("EnumToStr", 1)
 REGISTRY.register_upcaster("RateFixed", 1, rate_fixed_v1_to_v2)
 REGISTRY.register_upcaster("RenamedOntoAnOldName", 1, renamed_onto_an_old_name_v1_to_v2)
 # Fails at import if a version step has no upcaster, not when an old event is first read.

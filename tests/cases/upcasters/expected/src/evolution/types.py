@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import StrEnum
+from typing import (
+    TypedDict,
+    Unpack,
+)
 
 from esgen.runtime import ValueObject
 
@@ -37,16 +41,41 @@ class Money(ValueObject):
     amount: Decimal
     currency: str
 
+    class Changes(TypedDict, total=False):
+        amount: Decimal
+        currency: str
+
+    def evolve(self, **changes: Unpack[Money.Changes]) -> Money:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)
+
 
 class MoneyV2(ValueObject):
     amount: Decimal
     currency: str
     rate: Decimal = Decimal("1")
 
+    class Changes(TypedDict, total=False):
+        amount: Decimal
+        currency: str
+        rate: Decimal
+
+    def evolve(self, **changes: Unpack[MoneyV2.Changes]) -> MoneyV2:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)
+
 
 class Cash(ValueObject):
     amount: Decimal
     currency: str
+
+    class Changes(TypedDict, total=False):
+        amount: Decimal
+        currency: str
+
+    def evolve(self, **changes: Unpack[Cash.Changes]) -> Cash:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)
 
 
 class Note(ValueObject):
@@ -54,17 +83,50 @@ class Note(ValueObject):
     legacy: int | None = None
     total: Money
 
+    class Changes(TypedDict, total=False):
+        text: str
+        legacy: int | None
+        total: Money
+
+    def evolve(self, **changes: Unpack[Note.Changes]) -> Note:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)
+
 
 class NoteV2(ValueObject):
     text: str
     total: MoneyV2
+
+    class Changes(TypedDict, total=False):
+        text: str
+        total: MoneyV2
+
+    def evolve(self, **changes: Unpack[NoteV2.Changes]) -> NoteV2:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)
 
 
 class Rate(ValueObject):
     value: Decimal
     basis: str = "act/360"
 
+    class Changes(TypedDict, total=False):
+        value: Decimal
+        basis: str
+
+    def evolve(self, **changes: Unpack[Rate.Changes]) -> Rate:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)
+
 
 class RateV2(ValueObject):
     value: Decimal
     basis: str
+
+    class Changes(TypedDict, total=False):
+        value: Decimal
+        basis: str
+
+    def evolve(self, **changes: Unpack[RateV2.Changes]) -> RateV2:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)

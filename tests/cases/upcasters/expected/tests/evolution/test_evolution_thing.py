@@ -7,10 +7,9 @@ is written.
 
 from __future__ import annotations
 
-from evolution.domain.thing import Thing
 from evolution.registry import REGISTRY
 
-from esgen.runtime.testing import AggregateScenario, UpcasterScenario, todo
+from esgen.runtime.testing import UpcasterScenario, todo
 
 
 def test_upcast_added_without_default_v1() -> None:

@@ -5,8 +5,6 @@ have stored reads as a valid event of the latest version.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from evolution.events.thing import (
     EnumToStr,
     EnumToStrV1,

@@ -31,7 +31,7 @@ class SinkState(ValueObject):
     """The state of the Sink aggregate, built by its apply methods."""
 
 
-class SinkBase(Aggregate[SinkState], ABC):
+class SinkBase(Aggregate[SinkState, str], ABC):
     """The Sink aggregate.
 
     Generated base: subclass it in kitchen_sink.domain.sink and implement every

@@ -8,6 +8,8 @@ method, and mypy and the tests name what to add here.
 
 from __future__ import annotations
 
+from typing_extensions import override
+
 from ..aggregates.sink import SinkBase, SinkState
 from ..events.sink import EverythingHappened
 
@@ -15,6 +17,7 @@ from ..events.sink import EverythingHappened
 class Sink(SinkBase):
     """The Sink."""
 
+    @override
     def apply_everything_happened(self, event: EverythingHappened) -> SinkState:
         # TODO: Sink.apply_everything_happened: return the SinkState after
         # EverythingHappened

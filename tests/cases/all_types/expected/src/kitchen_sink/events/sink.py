@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import (
     Annotated,
     ClassVar,
+    TypeAlias,
 )
 from uuid import UUID
 
@@ -19,7 +20,11 @@ from pydantic import (
     Field,
 )
 
-from esgen.runtime import Event
+from esgen.runtime import (
+    Event,
+    FrozenDict,
+    FrozenMap,
+)
 
 from ..types import (
     Point,
@@ -31,6 +36,7 @@ from ..types import (
 
 __all__ = [
     "EverythingHappened",
+    "SinkEvent",
 ]
 
 
@@ -44,8 +50,8 @@ class EverythingHappened(Event):
     a_datetime: AwareDatetime = datetime.fromisoformat("2024-01-31T12:00:00+00:00")
     a_date: date = date.fromisoformat("2024-01-31")
     some_bytes: bytes = b"abc"
-    a_list: list[int] = [1, 2, 3]
-    a_map: dict[str, list[Point]] = {}
+    a_list: tuple[int, ...] = (1, 2, 3)
+    a_map: FrozenMap[str, tuple[Point, ...]] = FrozenDict()
     nullable: str | None
     nullable_constrained: Annotated[str, Field(max_length=5)] | None = None
     optional_int: int | None = None
@@ -53,9 +59,15 @@ class EverythingHappened(Event):
     colour: Colour = Colour.DARK_BLUE
     inline: EverythingHappenedInline = EverythingHappenedInline.LOW
     shape: Shape
-    shapes: list[Shape] | None
+    shapes: tuple[Shape, ...] | None
     described: str = Field(description="Shown in the model's JSON Schema.")
     yes_no: EverythingHappenedYesNo
 
     event_type: ClassVar[str] = "EverythingHappened"
     event_version: ClassVar[int] = 1
+
+
+SinkEvent: TypeAlias = EverythingHappened
+"""Every event of the Sink aggregate, at its latest version: what its apply
+methods receive and its handlers return.
+"""

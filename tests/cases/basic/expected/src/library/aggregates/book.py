@@ -11,7 +11,15 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypedDict,
+    Unpack,
+    cast,
+)
+from uuid import UUID
+
+from typing_extensions import override
 
 from esgen.runtime import (
     Aggregate,
@@ -27,6 +35,7 @@ from ..commands.book import (
 from ..events.book import (
     BookAdded,
     BookLent,
+    BookEvent,
 )
 from ..types import (
     Isbn,
@@ -45,8 +54,17 @@ class BookState(ValueObject):
     isbn: Isbn
     on_loan: bool = False
 
+    class Changes(TypedDict, total=False):
+        title: str
+        isbn: Isbn
+        on_loan: bool
 
-class BookBase(Aggregate[BookState], ABC):
+    def evolve(self, **changes: Unpack[BookState.Changes]) -> BookState:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)
+
+
+class BookBase(Aggregate[BookState, UUID], ABC):
     """The Book aggregate.
 
     Generated base: subclass it in library.domain.book and implement every
@@ -67,6 +85,12 @@ class BookBase(Aggregate[BookState], ABC):
         AddBook: (BookAdded,),
         LendBook: (BookLent,),
     }
+
+    @override
+    def execute(self, command: Command) -> tuple[BookEvent, ...]:
+        """Run the command's handler and record the events it returns."""
+        # The base checked every event against `command_emits`: each is one of ours.
+        return cast("tuple[BookEvent, ...]", super().execute(command))
 
     # One handler per command: what it decides.
 

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypeAlias,
+    Union,
+)
 from uuid import UUID
 
 from pydantic import Field
@@ -18,6 +22,7 @@ from ..types import (
 __all__ = [
     "AddBook",
     "LendBook",
+    "BookCommand",
 ]
 
 
@@ -35,3 +40,10 @@ class LendBook(Command):
     member: str
 
     command_type: ClassVar[str] = "LendBook"
+
+
+BookCommand: TypeAlias = Union[
+    AddBook,
+    LendBook,
+]
+"""Every command of the Book aggregate."""

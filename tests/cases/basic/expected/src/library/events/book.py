@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypeAlias,
+    Union,
+)
 
 from esgen.runtime import Event
 
@@ -16,6 +20,7 @@ __all__ = [
     "BookAdded",
     "BookAddedV1",
     "BookLent",
+    "BookEvent",
 ]
 
 
@@ -49,3 +54,12 @@ class BookLent(Event):
 
     event_type: ClassVar[str] = "BookLent"
     event_version: ClassVar[int] = 1
+
+
+BookEvent: TypeAlias = Union[
+    BookAdded,
+    BookLent,
+]
+"""Every event of the Book aggregate, at its latest version: what its apply
+methods receive and its handlers return.
+"""

@@ -5,15 +5,20 @@ of version k + 1.
 
 from __future__ import annotations
 
-from typing import Any
+from ..payloads import (
+    BookAddedV1Payload,
+    BookAddedV2Payload,
+)
 
 __all__ = [
     "book_added_v1_to_v2",
 ]
 
 
-def book_added_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+def book_added_v1_to_v2(data: BookAddedV1Payload) -> BookAddedV2Payload:
     """BookAdded version 1 -> 2: field 'genre' (Genre) added."""
-    result = dict(data)
-    result.setdefault("genre", "fiction")
-    return result
+    return {
+        "title": data["title"],
+        "isbn": data["isbn"],
+        "genre": "fiction",
+    }

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypeAlias,
+)
 from uuid import UUID
 
 from pydantic import Field
@@ -12,6 +15,7 @@ from esgen.runtime import Command
 
 __all__ = [
     "MakeGadget",
+    "GadgetCommand",
 ]
 
 
@@ -155,7 +159,7 @@ class MakeGadget(Command):
     super: str
     True_: str = Field(validation_alias="True", serialization_alias="True")
     try_: str = Field(validation_alias="try", serialization_alias="try")
-    tuple: str
+    tuple_: str = Field(validation_alias="tuple", serialization_alias="tuple")
     type: str
     update_forward_refs_: str = Field(
         validation_alias="update_forward_refs",
@@ -169,3 +173,7 @@ class MakeGadget(Command):
     zip: str
 
     command_type: ClassVar[str] = "MakeGadget"
+
+
+GadgetCommand: TypeAlias = MakeGadget
+"""Every command of the Gadget aggregate."""

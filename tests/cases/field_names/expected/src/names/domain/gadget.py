@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from typing_extensions import override
+
 from ..aggregates.gadget import GadgetBase, GadgetState
 from ..commands.gadget import MakeGadget
 from ..events.gadget import GadgetMade, Moved
@@ -18,15 +20,18 @@ from ..events.gadget import GadgetMade, Moved
 class Gadget(GadgetBase):
     """The Gadget."""
 
+    @override
     def handle_make_gadget(self, command: MakeGadget) -> Sequence[GadgetMade]:
         # TODO: Gadget.handle_make_gadget: decide which events MakeGadget
         # causes (GadgetMade)
         raise NotImplementedError("Gadget.handle_make_gadget")
 
+    @override
     def apply_moved(self, event: Moved) -> GadgetState:
         # TODO: Gadget.apply_moved: return the GadgetState after Moved
         raise NotImplementedError("Gadget.apply_moved")
 
+    @override
     def apply_gadget_made(self, event: GadgetMade) -> GadgetState:
         # TODO: Gadget.apply_gadget_made: return the GadgetState after
         # GadgetMade

@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import datetime as _datetime
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypeAlias,
+    Union,
+)
 from uuid import UUID
 
 from pydantic import Field
@@ -21,6 +25,7 @@ __all__ = [
     "Moved",
     "MovedV1",
     "GadgetMade",
+    "GadgetEvent",
 ]
 
 
@@ -196,7 +201,7 @@ class GadgetMade(Event):
     super: str
     True_: str = Field(validation_alias="True", serialization_alias="True")
     try_: str = Field(validation_alias="try", serialization_alias="try")
-    tuple: str
+    tuple_: str = Field(validation_alias="tuple", serialization_alias="tuple")
     type: str
     update_forward_refs_: str = Field(
         validation_alias="update_forward_refs",
@@ -211,3 +216,12 @@ class GadgetMade(Event):
 
     event_type: ClassVar[str] = "GadgetMade"
     event_version: ClassVar[int] = 1
+
+
+GadgetEvent: TypeAlias = Union[
+    Moved,
+    GadgetMade,
+]
+"""Every event of the Gadget aggregate, at its latest version: what its apply
+methods receive and its handlers return.
+"""

@@ -8,19 +8,25 @@ from abc import (
     abstractmethod,
 )
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypedDict,
+    Unpack,
+)
 from uuid import UUID
 
 from pydantic import (
     BaseModel,
     Field,
 )
+from typing_extensions import override
 
 from esgen.runtime import (
     Column,
     Event,
     Projection,
     RecordedEvent,
+    Rows,
     TableSpec,
     ValueObject,
 )
@@ -32,6 +38,7 @@ from ..events.gadget import (
 __all__ = [
     "GadgetsBase",
     "GadgetsRow",
+    "GadgetsRows",
 ]
 
 
@@ -175,7 +182,7 @@ class GadgetsRow(ValueObject):
     sum: str
     super: str
     try_: str = Field(validation_alias="try", serialization_alias="try")
-    tuple: str
+    tuple_: str = Field(validation_alias="tuple", serialization_alias="tuple")
     type: str
     update_forward_refs_: str = Field(
         validation_alias="update_forward_refs",
@@ -188,8 +195,151 @@ class GadgetsRow(ValueObject):
     yield_: str = Field(validation_alias="yield", serialization_alias="yield")
     zip: str
 
+    class Changes(TypedDict, total=False):
+        gadget_id: UUID
+        abs: str
+        model_config_: str
+        model_fields_: str
+        model_name: str
+        aiter: str
+        all: str
+        and_: str
+        anext: str
+        any: str
+        as_: str
+        ascii: str
+        assert_: str
+        async_: str
+        await_: str
+        bin: str
+        bool_: str
+        break_: str
+        breakpoint: str
+        bytearray: str
+        bytes_: str
+        callable: str
+        chr: str
+        class_: str
+        classmethod: str
+        command_type_: str
+        compile: str
+        complex: str
+        construct_: str
+        continue_: str
+        copy_: str
+        copyright: str
+        credits: str
+        def_: str
+        del_: str
+        delattr: str
+        dict_: str
+        dir: str
+        divmod: str
+        elif_: str
+        else_: str
+        enumerate: str
+        eval: str
+        event_type_: str
+        event_version_: str
+        except_: str
+        exec: str
+        exit: str
+        filter: str
+        finally_: str
+        float_: str
+        for_: str
+        format: str
+        from_: str
+        from_orm_: str
+        frozenset: str
+        getattr: str
+        global_: str
+        globals: str
+        hasattr: str
+        hash: str
+        help: str
+        hex: str
+        id: str
+        if_: str
+        import_: str
+        in_: str
+        input: str
+        int_: str
+        is_: str
+        isinstance: str
+        issubclass: str
+        iter: str
+        json_: str
+        lambda_: str
+        len: str
+        license: str
+        list_: str
+        locals: str
+        map: str
+        max: str
+        memoryview: str
+        min: str
+        next: str
+        None_: str
+        nonlocal_: str
+        not_: str
+        object: str
+        oct: str
+        open: str
+        or_: str
+        ord: str
+        parse_file_: str
+        parse_obj_: str
+        parse_raw_: str
+        pass_: str
+        pow: str
+        print: str
+        property: str
+        quit: str
+        raise_: str
+        range: str
+        repr: str
+        return_: str
+        reversed: str
+        round: str
+        schema_: str
+        schema_json_: str
+        set: str
+        setattr: str
+        slice: str
+        sorted: str
+        staticmethod: str
+        str_: str
+        sum: str
+        super: str
+        try_: str
+        tuple_: str
+        type: str
+        update_forward_refs_: str
+        validate_: str
+        vars: str
+        while_: str
+        with_: str
+        yield_: str
+        zip: str
 
-class GadgetsBase(Projection[GadgetsRow], ABC):
+    def evolve(self, **changes: Unpack[GadgetsRow.Changes]) -> GadgetsRow:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)
+
+
+class GadgetsRows(Rows[GadgetsRow, UUID], row_type=GadgetsRow):
+    """The rows of gadgets, keyed by gadget_id; `update` takes the row's fields as
+    typed keywords.
+    """
+
+    @override
+    def update(self, key: UUID, **changes: Unpack[GadgetsRow.Changes]) -> GadgetsRow:
+        """Change some fields of an existing row; KeyError if there is none."""
+        return self._update(key, changes)
+
+
+class GadgetsBase(Projection[GadgetsRow, UUID], ABC):
     """The Gadgets projection.
 
     Generated base: subclass it in names.domain.gadgets; its rows live in the
@@ -333,6 +483,15 @@ class GadgetsBase(Projection[GadgetsRow], ABC):
     handlers: ClassVar[Mapping[type[Event], str]] = {
         GadgetMade: "on_gadget_made",
     }
+    aggregate_id_types: ClassVar[Mapping[str, type[UUID]]] = {
+        "Gadget": UUID,
+    }
+
+    @property
+    @override
+    def rows(self) -> GadgetsRows:
+        """The read model's rows, inside the page being processed."""
+        return GadgetsRows.of(super().rows)
 
     @abstractmethod
     def on_gadget_made(self, event: GadgetMade, recorded: RecordedEvent) -> None:

@@ -12,7 +12,10 @@ from datetime import timedelta
 from typing import (
     ClassVar,
     Literal,
+    TypedDict,
+    Unpack,
 )
+from uuid import UUID
 
 from pydantic import (
     BaseModel,
@@ -220,7 +223,9 @@ class EchoState(ValueObject):
     super: str = "x"
     True_: str = Field(default="x", validation_alias="True", serialization_alias="True")
     try_: str = Field(default="x", validation_alias="try", serialization_alias="try")
-    tuple: str = "x"
+    tuple_: str = Field(
+        default="x", validation_alias="tuple", serialization_alias="tuple"
+    )
     type: str = "x"
     update_forward_refs_: str = Field(
         default="x",
@@ -240,8 +245,141 @@ class EchoState(ValueObject):
     )
     zip: str = "x"
 
+    class Changes(TypedDict, total=False):
+        abs: str
+        model_config_: str
+        model_fields_: str
+        model_name: str
+        aiter: str
+        all: str
+        and_: str
+        anext: str
+        any: str
+        as_: str
+        ascii: str
+        assert_: str
+        async_: str
+        await_: str
+        bin: str
+        bool_: str
+        break_: str
+        breakpoint: str
+        bytearray: str
+        bytes_: str
+        callable: str
+        chr: str
+        class_: str
+        classmethod: str
+        command_type_: str
+        compile: str
+        complex: str
+        construct_: str
+        continue_: str
+        copy_: str
+        copyright: str
+        credits: str
+        def_: str
+        del_: str
+        delattr: str
+        dict_: str
+        dir: str
+        divmod: str
+        elif_: str
+        else_: str
+        enumerate: str
+        eval: str
+        event_type_: str
+        event_version_: str
+        except_: str
+        exec: str
+        exit: str
+        False_: str
+        filter: str
+        finally_: str
+        float_: str
+        for_: str
+        format: str
+        from_: str
+        from_orm_: str
+        frozenset: str
+        getattr: str
+        global_: str
+        globals: str
+        hasattr: str
+        hash: str
+        help: str
+        hex: str
+        id: str
+        if_: str
+        import_: str
+        in_: str
+        input: str
+        int_: str
+        is_: str
+        isinstance: str
+        issubclass: str
+        iter: str
+        json_: str
+        lambda_: str
+        len: str
+        license: str
+        list_: str
+        locals: str
+        map: str
+        max: str
+        memoryview: str
+        min: str
+        next: str
+        None_: str
+        nonlocal_: str
+        not_: str
+        object: str
+        oct: str
+        open: str
+        or_: str
+        ord: str
+        parse_file_: str
+        parse_obj_: str
+        parse_raw_: str
+        pass_: str
+        pow: str
+        print: str
+        property: str
+        quit: str
+        raise_: str
+        range: str
+        repr: str
+        return_: str
+        reversed: str
+        round: str
+        schema_: str
+        schema_json_: str
+        set: str
+        setattr: str
+        slice: str
+        sorted: str
+        staticmethod: str
+        str_: str
+        sum: str
+        super: str
+        True_: str
+        try_: str
+        tuple_: str
+        type: str
+        update_forward_refs_: str
+        validate_: str
+        vars: str
+        while_: str
+        with_: str
+        yield_: str
+        zip: str
 
-class EchoBase(Saga[EchoState], ABC):
+    def evolve(self, **changes: Unpack[EchoState.Changes]) -> EchoState:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)
+
+
+class EchoBase(Saga[EchoState, UUID], ABC):
     """The Echo saga.
 
     Generated base: subclass it in names.domain.echo. Instances start with

@@ -5,23 +5,27 @@ data of version k + 1.
 
 from __future__ import annotations
 
-from typing import Any
+from ..payloads import (
+    MovedV1Payload,
+    MovedV2Payload,
+)
 
 __all__ = [
     "moved_v1_to_v2",
 ]
 
 
-def moved_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+def moved_v1_to_v2(data: MovedV1Payload) -> MovedV2Payload:
     """Moved version 1 -> 2: field 'to' renamed to 'import'; field 'class' (str)
     added; field 'str': type int | None -> float | None (widened); field 'leg'
     (Leg) added; field 'date' (date | None) added; field 'due' (date) added.
     """
-    result = dict(data)
-    if "to" in result:
-        result["import"] = result.pop("to")
-    result.setdefault("class", "economy")
-    result.setdefault("leg", {"route": {"from": "here", "to": "there"}, "mode": "rail"})
-    result.setdefault("date", None)
-    result.setdefault("due", "2024-01-01")
-    return result
+    return {
+        "from": data["from"],
+        "import": data["to"],
+        "class": "economy",
+        "str": data["str"],
+        "leg": {"route": {"from": "here", "to": "there"}, "mode": "rail"},
+        "date": None,
+        "due": "2024-01-01",
+    }

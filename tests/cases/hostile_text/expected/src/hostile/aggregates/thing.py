@@ -9,6 +9,7 @@ from abc import (
 )
 from collections.abc import Mapping
 from typing import ClassVar
+from uuid import UUID
 
 from esgen.runtime import (
     Aggregate,
@@ -31,7 +32,7 @@ class ThingState(ValueObject):
     """The state of the Thing aggregate, built by its apply methods."""
 
 
-class ThingBase(Aggregate[ThingState], ABC):
+class ThingBase(Aggregate[ThingState, UUID], ABC):
     "ends with a backslash \\\n\nGenerated base: subclass it in hostile.domain.thing and implement every\nabstract method."
 
     aggregate_type: ClassVar[str] = "Thing"

@@ -8,6 +8,8 @@ method, and mypy and the tests name what to add here.
 
 from __future__ import annotations
 
+from typing_extensions import override
+
 from ..aggregates.thing import ThingBase, ThingState
 from ..events.thing import Happened
 
@@ -15,6 +17,7 @@ from ..events.thing import Happened
 class Thing(ThingBase):
     "ends with a backslash \\"
 
+    @override
     def apply_happened(self, event: Happened) -> ThingState:
         # TODO: Thing.apply_happened: return the ThingState after Happened
         raise NotImplementedError("Thing.apply_happened")

@@ -3,11 +3,18 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypeAlias,
+)
 
 from pydantic import Field
 
-from esgen.runtime import Event
+from esgen.runtime import (
+    Event,
+    FrozenDict,
+    FrozenMap,
+)
 
 from ..types import (
     Weird,
@@ -15,6 +22,7 @@ from ..types import (
 
 __all__ = [
     "Happened",
+    "ThingEvent",
 ]
 
 
@@ -28,7 +36,13 @@ class Happened(Event):
     path: str = "C:\\new\\table\\"
     kind: Weird = Weird.LINE_BREAK
     pattern: str = Field(default="')", pattern="^['\"]\\)$")
-    tags: dict[str, str] = {"'); import os; ('": "}"}
+    tags: FrozenMap[str, str] = FrozenDict({"'); import os; ('": "}"})
 
     event_type: ClassVar[str] = "Happened"
     event_version: ClassVar[int] = 1
+
+
+ThingEvent: TypeAlias = Happened
+"""Every event of the Thing aggregate, at its latest version: what its apply
+methods receive and its handlers return.
+"""

@@ -9,6 +9,7 @@ from abc import (
 )
 from collections.abc import Mapping
 from typing import ClassVar
+from uuid import UUID
 
 from esgen.runtime import (
     Aggregate,
@@ -31,7 +32,7 @@ class CustomerState(ValueObject):
     """The state of the Customer aggregate, built by its apply methods."""
 
 
-class CustomerBase(Aggregate[CustomerState], ABC):
+class CustomerBase(Aggregate[CustomerState, UUID], ABC):
     """The Customer aggregate.
 
     Generated base: subclass it in json_shop.domain.customer and implement

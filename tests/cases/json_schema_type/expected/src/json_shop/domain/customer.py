@@ -8,6 +8,8 @@ method, and mypy and the tests name what to add here.
 
 from __future__ import annotations
 
+from typing_extensions import override
+
 from ..aggregates.customer import CustomerBase, CustomerState
 from ..events.customer import CustomerMoved
 
@@ -15,6 +17,7 @@ from ..events.customer import CustomerMoved
 class Customer(CustomerBase):
     """The Customer."""
 
+    @override
     def apply_customer_moved(self, event: CustomerMoved) -> CustomerState:
         # TODO: Customer.apply_customer_moved: return the CustomerState after
         # CustomerMoved

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypeAlias,
+)
 
 from esgen.runtime import Event
 
@@ -13,6 +16,7 @@ from ..types import (
 
 __all__ = [
     "CustomerMoved",
+    "CustomerEvent",
 ]
 
 
@@ -22,3 +26,9 @@ class CustomerMoved(Event):
 
     event_type: ClassVar[str] = "CustomerMoved"
     event_version: ClassVar[int] = 1
+
+
+CustomerEvent: TypeAlias = CustomerMoved
+"""Every event of the Customer aggregate, at its latest version: what its apply
+methods receive and its handlers return.
+"""

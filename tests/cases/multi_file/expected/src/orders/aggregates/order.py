@@ -11,7 +11,15 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypedDict,
+    Unpack,
+    cast,
+)
+from uuid import UUID
+
+from typing_extensions import override
 
 from esgen.runtime import (
     Aggregate,
@@ -25,6 +33,7 @@ from ..commands.order import (
 )
 from ..events.order import (
     OrderPlaced,
+    OrderEvent,
 )
 from ..types import (
     Money,
@@ -41,8 +50,15 @@ class OrderState(ValueObject):
 
     total: Money
 
+    class Changes(TypedDict, total=False):
+        total: Money
 
-class OrderBase(Aggregate[OrderState], ABC):
+    def evolve(self, **changes: Unpack[OrderState.Changes]) -> OrderState:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)
+
+
+class OrderBase(Aggregate[OrderState, UUID], ABC):
     """The Order aggregate.
 
     Generated base: subclass it in orders.domain.order and implement every
@@ -60,6 +76,12 @@ class OrderBase(Aggregate[OrderState], ABC):
     command_emits: ClassVar[Mapping[type[Command], tuple[type[Event], ...]]] = {
         PlaceOrder: (OrderPlaced,),
     }
+
+    @override
+    def execute(self, command: Command) -> tuple[OrderEvent, ...]:
+        """Run the command's handler and record the events it returns."""
+        # The base checked every event against `command_emits`: each is one of ours.
+        return cast("tuple[OrderEvent, ...]", super().execute(command))
 
     # One handler per command: what it decides.
 

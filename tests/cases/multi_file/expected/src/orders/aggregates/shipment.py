@@ -11,7 +11,12 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    cast,
+)
+
+from typing_extensions import override
 
 from esgen.runtime import (
     Aggregate,
@@ -25,6 +30,7 @@ from ..commands.shipment import (
 )
 from ..events.shipment import (
     Shipped,
+    ShipmentEvent,
 )
 
 __all__ = [
@@ -37,7 +43,7 @@ class ShipmentState(ValueObject):
     """The state of the Shipment aggregate, built by its apply methods."""
 
 
-class ShipmentBase(Aggregate[ShipmentState], ABC):
+class ShipmentBase(Aggregate[ShipmentState, int], ABC):
     """The Shipment aggregate.
 
     Generated base: subclass it in orders.domain.shipment and implement every
@@ -55,6 +61,12 @@ class ShipmentBase(Aggregate[ShipmentState], ABC):
     command_emits: ClassVar[Mapping[type[Command], tuple[type[Event], ...]]] = {
         Ship: (Shipped,),
     }
+
+    @override
+    def execute(self, command: Command) -> tuple[ShipmentEvent, ...]:
+        """Run the command's handler and record the events it returns."""
+        # The base checked every event against `command_emits`: each is one of ours.
+        return cast("tuple[ShipmentEvent, ...]", super().execute(command))
 
     # One handler per command: what it decides.
 

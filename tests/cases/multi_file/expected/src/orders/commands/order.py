@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypeAlias,
+)
 from uuid import UUID
 
 from esgen.runtime import Command
@@ -14,6 +17,7 @@ from ..types import (
 
 __all__ = [
     "PlaceOrder",
+    "OrderCommand",
 ]
 
 
@@ -22,3 +26,7 @@ class PlaceOrder(Command):
     total: Money
 
     command_type: ClassVar[str] = "PlaceOrder"
+
+
+OrderCommand: TypeAlias = PlaceOrder
+"""Every command of the Order aggregate."""

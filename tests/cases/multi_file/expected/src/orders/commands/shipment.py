@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypeAlias,
+)
 
 from esgen.runtime import Command
 
 __all__ = [
     "Ship",
+    "ShipmentCommand",
 ]
 
 
@@ -17,3 +21,7 @@ class Ship(Command):
     carrier: str
 
     command_type: ClassVar[str] = "Ship"
+
+
+ShipmentCommand: TypeAlias = Ship
+"""Every command of the Shipment aggregate."""

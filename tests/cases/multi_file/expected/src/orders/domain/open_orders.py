@@ -5,6 +5,8 @@ Yours to edit: esgen created this file once and never touches it again.
 
 from __future__ import annotations
 
+from typing_extensions import override
+
 from esgen.runtime import RecordedEvent
 
 from ..events.order import OrderPlaced
@@ -15,10 +17,12 @@ from ..projections.open_orders import OpenOrdersBase
 class OpenOrders(OpenOrdersBase):
     """The OpenOrders."""
 
+    @override
     def on_order_placed(self, event: OrderPlaced, recorded: RecordedEvent) -> None:
         # TODO: OpenOrders.on_order_placed: change the rows for OrderPlaced
         raise NotImplementedError("OpenOrders.on_order_placed")
 
+    @override
     def on_shipped(self, event: Shipped, recorded: RecordedEvent) -> None:
         # TODO: OpenOrders.on_shipped: change the rows for Shipped
         raise NotImplementedError("OpenOrders.on_shipped")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from typing_extensions import override
+
 from ..aggregates.order import OrderBase, OrderState
 from ..commands.order import PlaceOrder
 from ..events.order import OrderPlaced
@@ -18,11 +20,13 @@ from ..events.order import OrderPlaced
 class Order(OrderBase):
     """The Order."""
 
+    @override
     def handle_place_order(self, command: PlaceOrder) -> Sequence[OrderPlaced]:
         # TODO: Order.handle_place_order: decide which events PlaceOrder
         # causes (OrderPlaced)
         raise NotImplementedError("Order.handle_place_order")
 
+    @override
     def apply_order_placed(self, event: OrderPlaced) -> OrderState:
         # TODO: Order.apply_order_placed: return the OrderState after
         # OrderPlaced

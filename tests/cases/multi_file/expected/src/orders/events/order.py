@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypeAlias,
+)
 
 from esgen.runtime import Event
 
@@ -13,6 +16,7 @@ from ..types import (
 
 __all__ = [
     "OrderPlaced",
+    "OrderEvent",
 ]
 
 
@@ -21,3 +25,9 @@ class OrderPlaced(Event):
 
     event_type: ClassVar[str] = "OrderPlaced"
     event_version: ClassVar[int] = 1
+
+
+OrderEvent: TypeAlias = OrderPlaced
+"""Every event of the Order aggregate, at its latest version: what its apply
+methods receive and its handlers return.
+"""

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypeAlias,
+)
 
 from esgen.runtime import Event
 
 __all__ = [
     "Shipped",
+    "ShipmentEvent",
 ]
 
 
@@ -17,3 +21,9 @@ class Shipped(Event):
 
     event_type: ClassVar[str] = "Shipped"
     event_version: ClassVar[int] = 1
+
+
+ShipmentEvent: TypeAlias = Shipped
+"""Every event of the Shipment aggregate, at its latest version: what its apply
+methods receive and its handlers return.
+"""

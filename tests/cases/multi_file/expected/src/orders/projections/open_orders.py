@@ -8,16 +8,22 @@ from abc import (
     abstractmethod,
 )
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypedDict,
+    Unpack,
+)
 from uuid import UUID
 
 from pydantic import BaseModel
+from typing_extensions import override
 
 from esgen.runtime import (
     Column,
     Event,
     Projection,
     RecordedEvent,
+    Rows,
     TableSpec,
     ValueObject,
 )
@@ -35,6 +41,7 @@ from ..types import (
 __all__ = [
     "OpenOrdersBase",
     "OpenOrdersRow",
+    "OpenOrdersRows",
 ]
 
 
@@ -44,8 +51,29 @@ class OpenOrdersRow(ValueObject):
     order_id: UUID
     total: Money
 
+    class Changes(TypedDict, total=False):
+        order_id: UUID
+        total: Money
 
-class OpenOrdersBase(Projection[OpenOrdersRow], ABC):
+    def evolve(self, **changes: Unpack[OpenOrdersRow.Changes]) -> OpenOrdersRow:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)
+
+
+class OpenOrdersRows(Rows[OpenOrdersRow, UUID], row_type=OpenOrdersRow):
+    """The rows of open_orders, keyed by order_id; `update` takes the row's fields
+    as typed keywords.
+    """
+
+    @override
+    def update(
+        self, key: UUID, **changes: Unpack[OpenOrdersRow.Changes]
+    ) -> OpenOrdersRow:
+        """Change some fields of an existing row; KeyError if there is none."""
+        return self._update(key, changes)
+
+
+class OpenOrdersBase(Projection[OpenOrdersRow, UUID | int], ABC):
     """The OpenOrders projection.
 
     Generated base: subclass it in orders.domain.open_orders; its rows live in
@@ -66,6 +94,16 @@ class OpenOrdersBase(Projection[OpenOrdersRow], ABC):
         OrderPlaced: "on_order_placed",
         Shipped: "on_shipped",
     }
+    aggregate_id_types: ClassVar[Mapping[str, type[UUID | int]]] = {
+        "Order": UUID,
+        "Shipment": int,
+    }
+
+    @property
+    @override
+    def rows(self) -> OpenOrdersRows:
+        """The read model's rows, inside the page being processed."""
+        return OpenOrdersRows.of(super().rows)
 
     @abstractmethod
     def on_order_placed(self, event: OrderPlaced, recorded: RecordedEvent) -> None:

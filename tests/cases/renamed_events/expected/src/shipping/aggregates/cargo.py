@@ -11,7 +11,13 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    cast,
+)
+from uuid import UUID
+
+from typing_extensions import override
 
 from esgen.runtime import (
     Aggregate,
@@ -27,6 +33,7 @@ from ..commands.cargo import (
 from ..events.cargo import (
     CargoBooked,
     CargoLoaded,
+    CargoEvent,
 )
 
 __all__ = [
@@ -39,7 +46,7 @@ class CargoState(ValueObject):
     """The state of the Cargo aggregate, built by its apply methods."""
 
 
-class CargoBase(Aggregate[CargoState], ABC):
+class CargoBase(Aggregate[CargoState, UUID], ABC):
     """The Cargo aggregate.
 
     Generated base: subclass it in shipping.domain.cargo and implement every
@@ -60,6 +67,12 @@ class CargoBase(Aggregate[CargoState], ABC):
         BookCargo: (CargoBooked,),
         LoadCargo: (CargoLoaded,),
     }
+
+    @override
+    def execute(self, command: Command) -> tuple[CargoEvent, ...]:
+        """Run the command's handler and record the events it returns."""
+        # The base checked every event against `command_emits`: each is one of ours.
+        return cast("tuple[CargoEvent, ...]", super().execute(command))
 
     # One handler per command: what it decides.
 

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypeAlias,
+    Union,
+)
 from uuid import UUID
 
 from esgen.runtime import Command
@@ -11,6 +15,7 @@ from esgen.runtime import Command
 __all__ = [
     "BookCargo",
     "LoadCargo",
+    "CargoCommand",
 ]
 
 
@@ -27,3 +32,10 @@ class LoadCargo(Command):
     voyage: str
 
     command_type: ClassVar[str] = "LoadCargo"
+
+
+CargoCommand: TypeAlias = Union[
+    BookCargo,
+    LoadCargo,
+]
+"""Every command of the Cargo aggregate."""

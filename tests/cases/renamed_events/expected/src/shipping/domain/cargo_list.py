@@ -5,6 +5,8 @@ Yours to edit: esgen created this file once and never touches it again.
 
 from __future__ import annotations
 
+from typing_extensions import override
+
 from esgen.runtime import RecordedEvent
 
 from ..events.cargo import CargoBooked, CargoLoaded
@@ -14,10 +16,12 @@ from ..projections.cargo_list import CargoListBase
 class CargoList(CargoListBase):
     """The CargoList."""
 
+    @override
     def on_cargo_booked(self, event: CargoBooked, recorded: RecordedEvent) -> None:
         # TODO: CargoList.on_cargo_booked: change the rows for CargoBooked
         raise NotImplementedError("CargoList.on_cargo_booked")
 
+    @override
     def on_cargo_loaded(self, event: CargoLoaded, recorded: RecordedEvent) -> None:
         # TODO: CargoList.on_cargo_loaded: change the rows for CargoLoaded
         raise NotImplementedError("CargoList.on_cargo_loaded")

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypeAlias,
+    Union,
+)
 
 from esgen.runtime import Event
 
@@ -11,6 +15,7 @@ __all__ = [
     "CargoBooked",
     "CargoBookedV1",
     "CargoLoaded",
+    "CargoEvent",
 ]
 
 
@@ -48,3 +53,12 @@ class CargoLoaded(Event):
 
     event_type: ClassVar[str] = "CargoLoaded"
     event_version: ClassVar[int] = 1
+
+
+CargoEvent: TypeAlias = Union[
+    CargoBooked,
+    CargoLoaded,
+]
+"""Every event of the Cargo aggregate, at its latest version: what its apply
+methods receive and its handlers return.
+"""

@@ -8,15 +8,22 @@ from abc import (
     abstractmethod,
 )
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypedDict,
+    Unpack,
+)
+from uuid import UUID
 
 from pydantic import BaseModel
+from typing_extensions import override
 
 from esgen.runtime import (
     Column,
     Event,
     Projection,
     RecordedEvent,
+    Rows,
     TableSpec,
     ValueObject,
 )
@@ -29,6 +36,7 @@ from ..events.cargo import (
 __all__ = [
     "CargoListBase",
     "CargoListRow",
+    "CargoListRows",
 ]
 
 
@@ -39,8 +47,28 @@ class CargoListRow(ValueObject):
     origin: str
     voyage: str | None = None
 
+    class Changes(TypedDict, total=False):
+        cargo_id: str
+        origin: str
+        voyage: str | None
 
-class CargoListBase(Projection[CargoListRow], ABC):
+    def evolve(self, **changes: Unpack[CargoListRow.Changes]) -> CargoListRow:
+        """A copy with these fields changed; only the new values are validated."""
+        return self._evolve(changes)
+
+
+class CargoListRows(Rows[CargoListRow, str], row_type=CargoListRow):
+    """The rows of cargo_list, keyed by cargo_id; `update` takes the row's fields
+    as typed keywords.
+    """
+
+    @override
+    def update(self, key: str, **changes: Unpack[CargoListRow.Changes]) -> CargoListRow:
+        """Change some fields of an existing row; KeyError if there is none."""
+        return self._update(key, changes)
+
+
+class CargoListBase(Projection[CargoListRow, UUID], ABC):
     """The CargoList projection.
 
     Generated base: subclass it in shipping.domain.cargo_list; its rows live in
@@ -62,6 +90,15 @@ class CargoListBase(Projection[CargoListRow], ABC):
         CargoBooked: "on_cargo_booked",
         CargoLoaded: "on_cargo_loaded",
     }
+    aggregate_id_types: ClassVar[Mapping[str, type[UUID]]] = {
+        "Cargo": UUID,
+    }
+
+    @property
+    @override
+    def rows(self) -> CargoListRows:
+        """The read model's rows, inside the page being processed."""
+        return CargoListRows.of(super().rows)
 
     @abstractmethod
     def on_cargo_booked(self, event: CargoBooked, recorded: RecordedEvent) -> None:

@@ -5,15 +5,19 @@ of version k + 1.
 
 from __future__ import annotations
 
-from typing import Any
+from ..payloads import (
+    CargoBookedV1Payload,
+    CargoBookedV2Payload,
+)
 
 __all__ = [
     "cargo_booked_v1_to_v2",
 ]
 
 
-def cargo_booked_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+def cargo_booked_v1_to_v2(data: CargoBookedV1Payload) -> CargoBookedV2Payload:
     """CargoBooked version 1 -> 2: field 'destination' (str) added."""
-    result = dict(data)
-    result.setdefault("destination", "")
-    return result
+    return {
+        "origin": data["origin"],
+        "destination": "",
+    }

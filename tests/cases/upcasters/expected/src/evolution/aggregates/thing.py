@@ -44,7 +44,7 @@ class ThingState(ValueObject):
     """The state of the Thing aggregate, built by its apply methods."""
 
 
-class ThingBase(Aggregate[ThingState], ABC):
+class ThingBase(Aggregate[ThingState, str], ABC):
     """The Thing aggregate.
 
     Generated base: subclass it in evolution.domain.thing and implement every

@@ -4,9 +4,16 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import ClassVar
+from typing import (
+    ClassVar,
+    TypeAlias,
+    Union,
+)
 
-from esgen.runtime import Event
+from esgen.runtime import (
+    Event,
+    FrozenMap,
+)
 
 from ..types import (
     Level,
@@ -50,6 +57,7 @@ __all__ = [
     "RateFixedV1",
     "RenamedOntoAnOldName",
     "RenamedOntoAnOldNameV1",
+    "ThingEvent",
 ]
 
 
@@ -133,7 +141,7 @@ class Widened(Event):
     count: float
     price: Decimal
     maybe: int | None
-    items: list[Decimal]
+    items: tuple[Decimal, ...]
     level: Level
 
     event_type: ClassVar[str] = "Widened"
@@ -148,7 +156,7 @@ class WidenedV1(Event):
     count: int
     price: int
     maybe: int
-    items: list[int]
+    items: tuple[int, ...]
     level: Tier
 
     event_type: ClassVar[str] = "Widened"
@@ -262,12 +270,12 @@ class ManualByChoiceV1(Event):
 
 class ValueTypeReshaped(Event):
     total: MoneyV2
-    lines: list[MoneyV2]
-    by_currency: dict[str, MoneyV2]
+    lines: tuple[MoneyV2, ...]
+    by_currency: FrozenMap[str, MoneyV2]
     maybe: MoneyV2 | None
     cash: Cash
     note: NoteV2
-    notes: list[NoteV2 | None]
+    notes: tuple[NoteV2 | None, ...]
 
     event_type: ClassVar[str] = "ValueTypeReshaped"
     event_version: ClassVar[int] = 2
@@ -279,12 +287,12 @@ class ValueTypeReshapedV1(Event):
     """
 
     total: Money
-    lines: list[Money]
-    by_currency: dict[str, Money]
+    lines: tuple[Money, ...]
+    by_currency: FrozenMap[str, Money]
     maybe: Money | None
     cash: Money
     note: Note
-    notes: list[Note | None]
+    notes: tuple[Note | None, ...]
 
     event_type: ClassVar[str] = "ValueTypeReshaped"
     event_version: ClassVar[int] = 1
@@ -292,7 +300,7 @@ class ValueTypeReshapedV1(Event):
 
 class EnumToStr(Event):
     level: str
-    tiers: list[str]
+    tiers: tuple[str, ...]
 
     event_type: ClassVar[str] = "EnumToStr"
     event_version: ClassVar[int] = 2
@@ -304,7 +312,7 @@ class EnumToStrV1(Event):
     """
 
     level: Level
-    tiers: list[Tier]
+    tiers: tuple[Tier, ...]
 
     event_type: ClassVar[str] = "EnumToStr"
     event_version: ClassVar[int] = 1
@@ -345,3 +353,24 @@ class RenamedOntoAnOldNameV1(Event):
 
     event_type: ClassVar[str] = "RenamedOntoAnOldName"
     event_version: ClassVar[int] = 1
+
+
+ThingEvent: TypeAlias = Union[
+    FieldAddedWithDefault,
+    OptionalFieldAdded,
+    FieldRemoved,
+    FieldRenamed,
+    Widened,
+    ThreeVersions,
+    AddedWithoutDefault,
+    TypeNarrowed,
+    EnumShrunk,
+    ManualByChoice,
+    ValueTypeReshaped,
+    EnumToStr,
+    RateFixed,
+    RenamedOntoAnOldName,
+]
+"""Every event of the Thing aggregate, at its latest version: what its apply
+methods receive and its handlers return.
+"""

@@ -5,7 +5,9 @@ of version k + 1.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Final
+
+from esgen.runtime import upcast_events
 
 from ..domain.upcasting.added_without_default_v1 import (
     upcast as _added_without_default_v1,
@@ -25,13 +27,37 @@ from ..events.thing import (
     ManualByChoice,
     ManualByChoiceV1,
 )
+from ..payloads import (
+    MoneyPayload,
+    MoneyV2Payload,
+    NotePayload,
+    NoteV2Payload,
+    RatePayload,
+    RateV2Payload,
+    FieldAddedWithDefaultV1Payload,
+    FieldAddedWithDefaultV2Payload,
+    OptionalFieldAddedV1Payload,
+    OptionalFieldAddedV2Payload,
+    FieldRemovedV1Payload,
+    FieldRemovedV2Payload,
+    FieldRenamedV1Payload,
+    FieldRenamedV2Payload,
+    ThreeVersionsV1Payload,
+    ThreeVersionsV2Payload,
+    ThreeVersionsV3Payload,
+    ValueTypeReshapedV1Payload,
+    ValueTypeReshapedV2Payload,
+    RateFixedV1Payload,
+    RateFixedV2Payload,
+    RenamedOntoAnOldNameV1Payload,
+    RenamedOntoAnOldNameV2Payload,
+)
 
 __all__ = [
     "field_added_with_default_v1_to_v2",
     "optional_field_added_v1_to_v2",
     "field_removed_v1_to_v2",
     "field_renamed_v1_to_v2",
-    "widened_v1_to_v2",
     "three_versions_v1_to_v2",
     "three_versions_v2_to_v3",
     "added_without_default_v1_to_v2",
@@ -39,72 +65,69 @@ __all__ = [
     "enum_shrunk_v1_to_v2",
     "manual_by_choice_v1_to_v2",
     "value_type_reshaped_v1_to_v2",
-    "enum_to_str_v1_to_v2",
     "rate_fixed_v1_to_v2",
     "renamed_onto_an_old_name_v1_to_v2",
 ]
 
 
-def field_added_with_default_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+def field_added_with_default_v1_to_v2(
+    data: FieldAddedWithDefaultV1Payload,
+) -> FieldAddedWithDefaultV2Payload:
     """FieldAddedWithDefault version 1 -> 2: field 'b' (int) added; field 'c'
     (decimal) added.
     """
-    result = dict(data)
-    result.setdefault("b", 7)
-    result.setdefault("c", "1.50")
-    return result
+    return {
+        "a": data["a"],
+        "b": 7,
+        "c": "1.50",
+    }
 
 
-def optional_field_added_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+def optional_field_added_v1_to_v2(
+    data: OptionalFieldAddedV1Payload,
+) -> OptionalFieldAddedV2Payload:
     """OptionalFieldAdded version 1 -> 2: field 'note' (str | None) added."""
-    result = dict(data)
-    result.setdefault("note", None)
-    return result
+    return {
+        "a": data["a"],
+        "note": None,
+    }
 
 
-def field_removed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+def field_removed_v1_to_v2(data: FieldRemovedV1Payload) -> FieldRemovedV2Payload:
     """FieldRemoved version 1 -> 2: field 'legacy' removed."""
-    result = dict(data)
-    result.pop("legacy", None)
-    return result
+    return {
+        "a": data["a"],
+    }
 
 
-def field_renamed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+def field_renamed_v1_to_v2(data: FieldRenamedV1Payload) -> FieldRenamedV2Payload:
     """FieldRenamed version 1 -> 2: field 'name' renamed to 'title'."""
-    result = dict(data)
-    if "name" in result:
-        result["title"] = result.pop("name")
-    return result
+    return {
+        "title": data["name"],
+    }
 
 
-def widened_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    """Widened version 1 -> 2: field 'count': type int -> float (widened); field
-    'price': type int -> decimal (widened); field 'maybe': type int -> int |
-    None (widened); field 'items': type list[int] -> list[decimal] (widened);
-    field 'level': type Tier -> Level (widened).
-    """
-    result = dict(data)
-    return result
-
-
-def three_versions_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+def three_versions_v1_to_v2(data: ThreeVersionsV1Payload) -> ThreeVersionsV2Payload:
     """ThreeVersions version 1 -> 2: field 'b' (int) added."""
-    result = dict(data)
-    result.setdefault("b", 1)
-    return result
+    return {
+        "a": data["a"],
+        "b": 1,
+    }
 
 
-def three_versions_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+def three_versions_v2_to_v3(data: ThreeVersionsV2Payload) -> ThreeVersionsV3Payload:
     """ThreeVersions version 2 -> 3: field 'b': default changed; field 'a' renamed
     to 'c'.
     """
-    result = dict(data)
-    if "a" in result:
-        result["c"] = result.pop("a")
-    return result
+    return {
+        "b": data["b"],
+        "c": data["a"],
+    }
 
 
-def value_type_reshaped_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+def value_type_reshaped_v1_to_v2(
+    data: ValueTypeReshapedV1Payload,
+) -> ValueTypeReshapedV2Payload:
     """ValueTypeReshaped version 1 -> 2: field 'total': type Money -> MoneyV2
     (converted); field 'lines': type list[Money] -> list[MoneyV2] (converted);
     field 'by_currency': type dict[str, Money] -> dict[str, MoneyV2]
@@ -113,109 +136,89 @@ def value_type_reshaped_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     'note': type Note -> NoteV2 (converted); field 'notes': type list[Note |
     None] -> list[NoteV2 | None] (converted).
     """
-    result = dict(data)
 
-    def _to_money_v2(value: dict[str, Any]) -> dict[str, Any]:
-        reshaped = dict(value)
-        reshaped.setdefault("rate", "1")
-        return reshaped
-
-    def _to_note_v2(value: dict[str, Any]) -> dict[str, Any]:
-        reshaped = dict(value)
-        reshaped.pop("legacy", None)
-        if "total" in reshaped:
-            reshaped["total"] = _to_money_v2(reshaped["total"])
-        return reshaped
-
-    if "total" in result:
-        result["total"] = _to_money_v2(result["total"])
-    if "lines" in result:
-        result["lines"] = [_to_money_v2(item0) for item0 in result["lines"]]
-    if "by_currency" in result:
-        result["by_currency"] = {
-            key0: _to_money_v2(value0) for key0, value0 in result["by_currency"].items()
+    def _to_money_v2(value: MoneyPayload) -> MoneyV2Payload:
+        return {
+            "amount": value["amount"],
+            "currency": value["currency"],
+            "rate": "1",
         }
-    if "maybe" in result:
-        result["maybe"] = (
-            None if result["maybe"] is None else _to_money_v2(result["maybe"])
-        )
-    if "note" in result:
-        result["note"] = _to_note_v2(result["note"])
-    if "notes" in result:
-        result["notes"] = [
-            (None if item0 is None else _to_note_v2(item0)) for item0 in result["notes"]
-        ]
-    return result
+
+    def _to_note_v2(value: NotePayload) -> NoteV2Payload:
+        return {
+            "text": value["text"],
+            "total": _to_money_v2(value["total"]),
+        }
+
+    return {
+        "total": _to_money_v2(data["total"]),
+        "lines": [_to_money_v2(item0) for item0 in data["lines"]],
+        "by_currency": {
+            key0: _to_money_v2(value0) for key0, value0 in data["by_currency"].items()
+        },
+        "maybe": None if data["maybe"] is None else _to_money_v2(data["maybe"]),
+        "cash": data["cash"],
+        "note": _to_note_v2(data["note"]),
+        "notes": [
+            (None if item0 is None else _to_note_v2(item0)) for item0 in data["notes"]
+        ],
+    }
 
 
-def enum_to_str_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    """EnumToStr version 1 -> 2: field 'level': type Level -> str (widened); field
-    'tiers': type list[Tier] -> list[str] (widened).
-    """
-    result = dict(data)
-    return result
-
-
-def rate_fixed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+def rate_fixed_v1_to_v2(data: RateFixedV1Payload) -> RateFixedV2Payload:
     """RateFixed version 1 -> 2: field 'rate': type Rate -> RateV2 (converted)."""
-    result = dict(data)
 
-    def _to_rate_v2(value: dict[str, Any]) -> dict[str, Any]:
-        reshaped = dict(value)
-        reshaped.setdefault("basis", "act/360")
-        return reshaped
+    def _to_rate_v2(value: RatePayload) -> RateV2Payload:
+        return {
+            "value": value["value"],
+            "basis": value["basis"] if "basis" in value else "act/360",
+        }
 
-    if "rate" in result:
-        result["rate"] = _to_rate_v2(result["rate"])
-    return result
+    return {
+        "rate": _to_rate_v2(data["rate"]),
+    }
 
 
-def renamed_onto_an_old_name_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+def renamed_onto_an_old_name_v1_to_v2(
+    data: RenamedOntoAnOldNameV1Payload,
+) -> RenamedOntoAnOldNameV2Payload:
     """RenamedOntoAnOldName version 1 -> 2: field 'old_ref' renamed to 'ref';
     field 'ref' dropped.
     """
-    result = dict(data)
-    result.pop("ref", None)
-    if "old_ref" in result:
-        result["ref"] = result.pop("old_ref")
-    return result
+    return {
+        "ref": data["old_ref"],
+    }
 
 
-def added_without_default_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    """AddedWithoutDefault version 1 -> 2, by the hand-written upcaster in
-    evolution.domain.upcasting.added_without_default_v1 (field 'b' (int) added
-    without a default).
-    """
-    old = AddedWithoutDefaultV1.model_validate(data)
-    new: AddedWithoutDefault = _added_without_default_v1(old)
-    return new.model_dump(mode="json")
+added_without_default_v1_to_v2: Final = upcast_events(
+    AddedWithoutDefaultV1, AddedWithoutDefault, _added_without_default_v1
+)
+"""AddedWithoutDefault version 1 -> 2, by the hand-written upcaster in
+evolution.domain.upcasting.added_without_default_v1 (field 'b' (int) added
+without a default).
+"""
 
 
-def type_narrowed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    """TypeNarrowed version 1 -> 2, by the hand-written upcaster in
-    evolution.domain.upcasting.type_narrowed_v1 (field 'amount': type decimal
-    -> int (not every old value fits)).
-    """
-    old = TypeNarrowedV1.model_validate(data)
-    new: TypeNarrowed = _type_narrowed_v1(old)
-    return new.model_dump(mode="json")
+type_narrowed_v1_to_v2: Final = upcast_events(
+    TypeNarrowedV1, TypeNarrowed, _type_narrowed_v1
+)
+"""TypeNarrowed version 1 -> 2, by the hand-written upcaster in
+evolution.domain.upcasting.type_narrowed_v1 (field 'amount': type decimal
+-> int (not every old value fits)).
+"""
 
 
-def enum_shrunk_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    """EnumShrunk version 1 -> 2, by the hand-written upcaster in
-    evolution.domain.upcasting.enum_shrunk_v1 (field 'level': type Level ->
-    Tier (not every old value fits: Tier lacks 'mid')).
-    """
-    old = EnumShrunkV1.model_validate(data)
-    new: EnumShrunk = _enum_shrunk_v1(old)
-    return new.model_dump(mode="json")
+enum_shrunk_v1_to_v2: Final = upcast_events(EnumShrunkV1, EnumShrunk, _enum_shrunk_v1)
+"""EnumShrunk version 1 -> 2, by the hand-written upcaster in
+evolution.domain.upcasting.enum_shrunk_v1 (field 'level': type Level ->
+Tier (not every old value fits: Tier lacks 'mid')).
+"""
 
 
-def manual_by_choice_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    """ManualByChoice version 1 -> 2, by the hand-written upcaster in
-    evolution.domain.upcasting.manual_by_choice_v1 (field 'full_name' (str)
-    added; field 'first' removed; field 'last' removed).
-    """
-    old = ManualByChoiceV1.model_validate(data)
-    new: ManualByChoice = _manual_by_choice_v1(old)
-    return new.model_dump(mode="json")
+manual_by_choice_v1_to_v2: Final = upcast_events(
+    ManualByChoiceV1, ManualByChoice, _manual_by_choice_v1
+)
+"""ManualByChoice version 1 -> 2, by the hand-written upcaster in
+evolution.domain.upcasting.manual_by_choice_v1 (field 'full_name' (str)
+added; field 'first' removed; field 'last' removed).
+"""

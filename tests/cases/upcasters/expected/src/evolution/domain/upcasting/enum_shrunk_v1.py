@@ -3,6 +3,9 @@
 esgen cannot derive this step: field 'level': type Level -> Tier (not every old
 value fits: Tier lacks 'mid').
 
+`upcast` gets a stored event of version 1, validated, and returns it as version
+2.
+
 Yours to edit: esgen created this file once and never touches it again.
 """
 

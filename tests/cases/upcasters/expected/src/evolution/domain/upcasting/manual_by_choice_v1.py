@@ -2,6 +2,9 @@
 
 esgen cannot derive this step: the schema asks for `upcast: manual`.
 
+`upcast` gets a stored event of version 1, validated, and returns it as version
+2.
+
 Yours to edit: esgen created this file once and never touches it again.
 """
 
