@@ -53,6 +53,7 @@ RUNTIME_EXPORTS = [
     "SagaStatus",
     "Snapshot",
     "SnapshotStore",
+    "StreamAppend",
     "StreamNotFound",
     "TableSpec",
     "TransactionalStore",

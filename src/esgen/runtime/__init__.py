@@ -47,6 +47,7 @@ from esgen.runtime._records import (
     NewEvent,
     RecordedEvent,
     Snapshot,
+    StreamAppend,
     new_event_id,
     utc_now,
 )
@@ -100,6 +101,7 @@ __all__ = [
     "SagaStatus",
     "Snapshot",
     "SnapshotStore",
+    "StreamAppend",
     "StreamNotFound",
     "TableSpec",
     "TransactionalStore",

@@ -40,8 +40,8 @@ from esgen.runtime._ports import (
     StoredData,
     check_expected_version,
     check_snapshot_fits,
-    validate_append_args,
-    validate_new_events,
+    recorded_times,
+    validate_appends,
     validate_page_args,
     validate_read_args,
     validate_wait_args,
@@ -57,9 +57,9 @@ from esgen.runtime._records import (
     AppendResult,
     Clock,
     ExpectedVersion,
-    NewEvent,
     RecordedEvent,
     Snapshot,
+    StreamAppend,
     encode_metadata,
     to_utc,
     utc_now,
@@ -372,42 +372,55 @@ class PostgresEventStore(EventStore, SnapshotStore):
 
     # -- EventStore ---------------------------------------------------------------------
 
-    def append(
-        self,
-        stream_id: str,
-        events: Sequence[NewEvent],
-        expected_version: int | ExpectedVersion,
-        *,
-        snapshot: Snapshot | None = None,
-    ) -> AppendResult:
-        validate_append_args(stream_id, expected_version)
-        validate_new_events(events)
+    def append_streams(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
+        validate_appends(appends)
+        events = [event for append in appends for event in append.events]
         if not events:
-            actual = self.stream_version(stream_id)
-            check_expected_version(stream_id, expected_version, actual)
-            return AppendResult(stream_id, actual, None)
-        expected: int | None
-        if expected_version is ExpectedVersion.ANY:
-            expected = None
-        elif expected_version is ExpectedVersion.NO_STREAM:
-            expected = 0
-        else:
-            expected = expected_version
-        count = len(events)
-        snapshot_params: tuple[object, ...] = (None, None, None, None)
-        if snapshot is not None:
+            # Only checks: reading the versions needs neither the append lock nor a write.
+            results = []
+            for append in appends:
+                actual = self.stream_version(append.stream_id)
+                check_expected_version(append.stream_id, append.expected_version, actual)
+                results.append(AppendResult(append.stream_id, actual, None))
+            return results
+        stream_ids = []
+        expected: list[int | None] = []
+        counts = []
+        event_streams = []
+        snapshot_versions: list[int | None] = []
+        fingerprints: list[str | None] = []
+        states: list[str | None] = []
+        taken_at: list[datetime | None] = []
+        for index, append in enumerate(appends, start=1):
+            stream_ids.append(append.stream_id)
+            wanted = append.expected_version
+            if wanted is ExpectedVersion.ANY:
+                expected.append(None)
+            else:
+                expected.append(0 if wanted is ExpectedVersion.NO_STREAM else wanted)
+            count = len(append.events)
+            counts.append(count)
+            event_streams.extend([index] * count)
+            snapshot = append.snapshot if count else None
+            if snapshot is None:
+                snapshot_versions.append(None)
+                fingerprints.append(None)
+                states.append(None)
+                taken_at.append(None)
+                continue
             # With ANY the stream's version is known only under the lock: the function
             # checks the snapshot's version then.
+            known = expected[-1]
             check_snapshot_fits(
-                snapshot, stream_id, _MAX_VERSION if expected is None else expected + count
+                snapshot, append.stream_id, _MAX_VERSION if known is None else known + count
             )
-            snapshot_params = (
-                snapshot.version,
-                snapshot.fingerprint,
-                snapshot.state,
-                to_utc(snapshot.taken_at, "snapshot time"),
-            )
-        recorded_at = to_utc(self._clock(), "the store clock's time")
+            snapshot_versions.append(snapshot.version)
+            fingerprints.append(snapshot.fingerprint)
+            states.append(snapshot.state)
+            taken_at.append(to_utc(snapshot.taken_at, "snapshot time"))
+        # The function only raises these to the head's time: the order among this append's
+        # own events is settled here.
+        recorded_at = list(recorded_times(events, self._clock, None))
         types = []
         versions = []
         data = []
@@ -426,8 +439,10 @@ class PostgresEventStore(EventStore, SnapshotStore):
             ids.append(event.event_id)
             metadata.append(metadata_json)
         params = (
-            stream_id,
+            stream_ids,
             expected,
+            counts,
+            event_streams,
             recorded_at,
             types,
             versions,
@@ -435,7 +450,10 @@ class PostgresEventStore(EventStore, SnapshotStore):
             ids,
             metadata,
             self._channel,
-            *snapshot_params,
+            snapshot_versions,
+            fingerprints,
+            states,
+            taken_at,
         )
         try:
             with self._connection() as conn:
@@ -450,21 +468,27 @@ class PostgresEventStore(EventStore, SnapshotStore):
         except pg_errors.InvalidTextRepresentation as exc:  # data the json type refuses
             raise ValueError(INVALID_DATA) from exc
         except psycopg.Error as exc:
-            error = self._error(f"append to stream {stream_id!r}", exc)
+            error = self._error(f"append to {_streams(stream_ids)}", exc)
             if _connection_lost(exc):
                 error.add_note(
-                    f"An append is one transaction: either all {count} event(s) were written "
-                    "or none. Read the stream to see which, or retry with the same expected "
-                    "version (a ConcurrencyError then means they were written)."
+                    f"An append is one transaction: either all {len(events)} event(s) were "
+                    "written or none. Read the stream(s) to see which, or retry with the same "
+                    "expected version(s) (a ConcurrencyError then means they were written)."
                 )
                 self._purge_dead_connections()
             raise error from exc
         assert row is not None  # the function always returns its one row
         self._unreachable = False
-        actual, last_position = row
-        if last_position is None:
-            raise ConcurrencyError(stream_id, expected_version, actual)
-        return AppendResult(stream_id, actual + count, last_position)
+        actual, conflict, last_position = row
+        if conflict is not None:
+            append = appends[conflict - 1]
+            raise ConcurrencyError(append.stream_id, append.expected_version, actual[conflict - 1])
+        position = last_position - len(events)
+        results = []
+        for stream_id, version, count in zip(stream_ids, actual, counts, strict=True):
+            position += count
+            results.append(AppendResult(stream_id, version + count, position if count else None))
+        return results
 
     def read_stream(
         self,
@@ -604,6 +628,11 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _streams(stream_ids: Sequence[str]) -> str:
+    names = ", ".join(repr(stream_id) for stream_id in stream_ids)
+    return f"stream {names}" if len(stream_ids) == 1 else f"streams {names}"
 
 
 def describe_dsn(params: dict[str, Any]) -> str:

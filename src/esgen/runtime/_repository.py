@@ -33,6 +33,7 @@ from esgen.runtime._records import (
     NewEvent,
     RecordedEvent,
     Snapshot,
+    StreamAppend,
     to_utc,
     utc_now,
 )
@@ -235,7 +236,10 @@ class Repository(Generic[AggT]):
                 del records[0]
         if records is None or aggregate._version == 0:
             records = self._store.read_stream(stream_id, until=until)
-        return [(r.stream_version, r.event_type, r.event_version, r.data) for r in records]
+        return [
+            (r.stream_version, r.event_type, r.event_version, r.data, r.recorded_at)
+            for r in records
+        ]
 
     @staticmethod
     def _restore(aggregate: AggT, state: BaseModel, version: int) -> None:
@@ -254,7 +258,7 @@ class Repository(Generic[AggT]):
         version = aggregate._version
         try:
             # B007: `version` is read after the loop; it is the last version applied.
-            for version, event_type, event_version, data in stored:  # noqa: B007
+            for version, event_type, event_version, data, _ in stored:  # noqa: B007
                 decode = decoders.get((event_type, event_version)) or fast_decoder(
                     event_type, event_version
                 )
@@ -272,7 +276,7 @@ class Repository(Generic[AggT]):
         self, exc: Exception, aggregate: AggT, version: int, stored: Sequence[StoredData]
     ) -> Exception:
         """Turn a failure while replaying event `version` into an error that says where."""
-        event_type, event_version, data = next((t, v, d) for n, t, v, d in stored if n == version)
+        event_type, event_version, data = next(s[1:4] for s in stored if s[0] == version)
         if isinstance(exc, ValidationError):
             try:
                 self._registry.decode(event_type, event_version, data)
@@ -296,18 +300,44 @@ class Repository(Generic[AggT]):
         events then stay pending. Every event carries the active command context's
         metadata plus `metadata`. Returns None if there was nothing to save.
         """
-        pending = aggregate._pending
-        if not pending:
+        if not aggregate._pending:
             return None
+        append, snapshot = self._prepare_save(aggregate, save_metadata(metadata))
+        result = self._store.append(
+            append.stream_id, append.events, append.expected_version, snapshot=append.snapshot
+        )
+        self._finish_save(aggregate, snapshot)
+        return result
+
+    def _save_snapshot_separately(self, snapshot: Snapshot) -> None:
+        assert self._snapshots is not None
+        try:
+            self._snapshots.save_snapshot(snapshot)
+        except EventStoreError as exc:
+            # The events are saved; a missing snapshot only costs a longer load later.
+            logger.warning("could not save the snapshot of %s: %s", snapshot.stream_id, exc)
+
+    def _prepare_save(
+        self, aggregate: AggT, metadata: Mapping[str, Any]
+    ) -> tuple[StreamAppend, Snapshot | None]:
+        """What saving the aggregate's pending events appends, and the snapshot due (also
+        inside the append when the store keeps it); changes nothing. A unit of work gathers
+        these from several repositories into one `append_streams`."""
+        pending = aggregate._pending
         latest = self._registry._latest
         for event in pending:
             cls = event.__class__
             if latest.get(cls.event_type) is not cls:
                 raise RegistryError(_not_latest(self._registry, cls))
-        shared = save_metadata(metadata)
         new_events = [
             NewEvent(
-                event.event_type, event.event_version, event.model_dump_json(by_alias=True), shared
+                event.event_type,
+                event.event_version,
+                event.model_dump_json(by_alias=True),
+                metadata,
+                None,
+                # LEAD: pass the time the aggregate recorded this event (runtime core branch).
+                recorded_at=None,
             )
             for event in pending
         ]
@@ -324,26 +354,22 @@ class Repository(Generic[AggT]):
                 aggregate.state.model_dump_json(by_alias=True),
                 to_utc(self._clock(), "the snapshot clock's time"),
             )
-        result = self._store.append(
+        append = StreamAppend(
             stream_id,
             new_events,
             expected or ExpectedVersion.NO_STREAM,
-            snapshot=snapshot if self._snapshot_with_append else None,
+            snapshot if self._snapshot_with_append else None,
         )
-        pending.clear()
+        return append, snapshot
+
+    def _finish_save(self, aggregate: AggT, snapshot: Snapshot | None) -> None:
+        """After the append of `_prepare_save` committed: the events are no longer pending,
+        and the snapshot, if one was due, is stored (unless it rode along) and remembered."""
+        aggregate._pending.clear()
         if snapshot is not None:
             if not self._snapshot_with_append:
                 self._save_snapshot_separately(snapshot)
-            aggregate._snapshot_version = version
-        return result
-
-    def _save_snapshot_separately(self, snapshot: Snapshot) -> None:
-        assert self._snapshots is not None
-        try:
-            self._snapshots.save_snapshot(snapshot)
-        except EventStoreError as exc:
-            # The events are saved; a missing snapshot only costs a longer load later.
-            logger.warning("could not save the snapshot of %s: %s", snapshot.stream_id, exc)
+            aggregate._snapshot_version = snapshot.version
 
 
 def _check_aggregate_class(cls: type[Aggregate[Any]], registry: EventRegistry) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
-from itertools import starmap
+from itertools import repeat, starmap
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -29,6 +30,7 @@ from esgen.runtime._ports import (
     check_json,
     check_snapshot_fits,
     validate_append_args,
+    validate_appends,
     validate_new_events,
     validate_page_args,
     validate_read_args,
@@ -40,6 +42,7 @@ from esgen.runtime._records import (
     NewEvent,
     RecordedEvent,
     Snapshot,
+    StreamAppend,
     encode_metadata,
     to_utc,
     utc_now,
@@ -271,15 +274,25 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         *,
         snapshot: Snapshot | None = None,
     ) -> AppendResult:
+        # append_streams with one stream, without its checks across streams: the hot path
+        # of every save.
         validate_append_args(stream_id, expected_version)
         validate_new_events(events)
+        appends = (StreamAppend(stream_id, events, expected_version, snapshot),)
+        return self._write(appends)[0]
+
+    def append_streams(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
+        validate_appends(appends)
+        return self._write(appends) if appends else []
+
+    def _write(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
         conn = self._conn()
         joined = conn.in_transaction
         try:
             # Inside the caller's transaction a savepoint undoes a failed append alone.
             conn.execute("SAVEPOINT esgen_append" if joined else "BEGIN IMMEDIATE")
             try:
-                result = self._append_locked(conn, stream_id, events, expected_version, snapshot)
+                results = self._append_locked(conn, appends)
                 conn.execute("RELEASE esgen_append" if joined else "COMMIT")
             except BaseException:
                 if joined:
@@ -292,68 +305,93 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         except sqlite3.IntegrityError as exc:
             if "json_valid" in str(exc):
                 raise ValueError(INVALID_DATA) from exc
-            if "UNIQUE" not in str(exc):
-                raise BackendError(f"append to stream {stream_id!r} refused: {exc}") from exc
-            # Only reachable if something bypassed the write lock; same meaning, same error.
-            actual = self.stream_version(stream_id)
-            raise ConcurrencyError(stream_id, expected_version, actual) from exc
+            if "UNIQUE" in str(exc):
+                # Only reachable if something bypassed the write lock; same meaning, same
+                # error, for the stream that moved.
+                for append in appends:
+                    actual = self.stream_version(append.stream_id)
+                    try:
+                        check_expected_version(append.stream_id, append.expected_version, actual)
+                    except ConcurrencyError as conflict:
+                        raise conflict from exc
+            raise BackendError(f"append to {_streams(appends)} refused: {exc}") from exc
         except sqlite3.Error as exc:
-            raise BackendError(f"append to stream {stream_id!r} failed: {exc}") from exc
-        return result
+            raise BackendError(f"append to {_streams(appends)} failed: {exc}") from exc
+        return results
 
     def _append_locked(
-        self,
-        conn: sqlite3.Connection,
-        stream_id: str,
-        events: Sequence[NewEvent],
-        expected_version: int | ExpectedVersion,
-        snapshot: Snapshot | None,
-    ) -> AppendResult:
-        actual, head_position, head_recorded_at = conn.execute(
-            _STREAM_AND_HEAD, (stream_id,)
+        self, conn: sqlite3.Connection, appends: Sequence[StreamAppend]
+    ) -> list[AppendResult]:
+        # Versions first, all of them: a conflict on any stream must leave every stream
+        # untouched, and raising before the first insert is cheaper than rolling back.
+        first, position, last_time = conn.execute(
+            _STREAM_AND_HEAD, (appends[0].stream_id,)
         ).fetchone()
-        actual = actual or 0
-        check_expected_version(stream_id, expected_version, actual)
-        if not events:
-            return AppendResult(stream_id, actual, None)
-        if snapshot is not None:
-            check_snapshot_fits(snapshot, stream_id, actual + len(events))
-        position = head_position or 0
-        recorded_at = to_utc(self._clock(), "the store clock's time").isoformat(
-            timespec="microseconds"
-        )
-        if head_recorded_at is not None and recorded_at < head_recorded_at:
-            recorded_at = head_recorded_at  # a clock step back must not make time run backwards
+        actual = [first or 0]
+        for append in appends[1:]:
+            actual.append(conn.execute(_STREAM_VERSION, (append.stream_id,)).fetchone()[0] or 0)
+        for append, version in zip(appends, actual, strict=True):
+            check_expected_version(append.stream_id, append.expected_version, version)
+            if append.snapshot is not None and append.events:
+                check_snapshot_fits(append.snapshot, append.stream_id, version + len(append.events))
+        position = position or 0
+        # Times are kept as the stored text: fixed-width UTC ISO 8601 compares as the times
+        # do, so the clamp needs no parsing ("" is before any time).
+        last_time = last_time or ""
+        clock_time = ""
         rows = []
-        version = actual
+        results = []
         last_metadata: object = None
         metadata_json = ""
-        for event in events:
-            if self._check_json_here:
-                check_json(event.data)
-            if event.metadata is not last_metadata:
-                # One append's events usually share one metadata mapping: encode it once.
-                last_metadata = event.metadata
-                metadata_json = encode_metadata(event.metadata)
-            position += 1
-            version += 1
-            rows.append(
-                (
-                    position,
-                    stream_id,
-                    version,
-                    event.event_type,
-                    event.event_version,
-                    event.data,
-                    str(event.event_id),
-                    metadata_json,
-                    recorded_at,
+        for append, version in zip(appends, actual, strict=True):
+            stream_id = append.stream_id
+            events = append.events
+            if not events:
+                results.append(AppendResult(stream_id, version, None))
+                continue
+            times: Iterable[str]
+            if any(map(_writer_time, events)):
+                if not clock_time and not all(map(_writer_time, events)):
+                    clock_time = self._clock_time()
+                times = _recorded_times(events, clock_time, last_time)
+                last_time = times[-1]
+            else:
+                # The usual case, and the hot path of every save: one time for all.
+                if not clock_time:
+                    clock_time = self._clock_time()
+                if clock_time < last_time:
+                    clock_time = last_time  # a clock step back must not make time run backwards
+                last_time = clock_time
+                times = repeat(clock_time)
+            for event, recorded_at in zip(events, times, strict=False):
+                if self._check_json_here:
+                    check_json(event.data)
+                if event.metadata is not last_metadata:
+                    # One append's events usually share one metadata mapping: encode it once.
+                    last_metadata = event.metadata
+                    metadata_json = encode_metadata(event.metadata)
+                position += 1
+                version += 1
+                rows.append(
+                    (
+                        position,
+                        stream_id,
+                        version,
+                        event.event_type,
+                        event.event_version,
+                        event.data,
+                        str(event.event_id),
+                        metadata_json,
+                        recorded_at,
+                    )
                 )
-            )
-        conn.executemany(_INSERT, rows)
-        if snapshot is not None:
-            conn.execute(_UPSERT_SNAPSHOT, _snapshot_row(snapshot))
-        return AppendResult(stream_id, version, position)
+            results.append(AppendResult(stream_id, version, position))
+        if rows:
+            conn.executemany(_INSERT, rows)
+            for append in appends:
+                if append.snapshot is not None and append.events:
+                    conn.execute(_UPSERT_SNAPSHOT, _snapshot_row(append.snapshot))
+        return results
 
     def read_stream(
         self,
@@ -399,8 +437,11 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         validate_read_args(from_version, to_version, None)
         conn = self._conn()
         try:
+            # recorded_at as stored: parsing it here would cost every load, for a field
+            # replaying rarely looks at.
             rows: list[StoredData] = conn.execute(
-                "SELECT stream_version, event_type, event_version, data FROM esgen_events "
+                "SELECT stream_version, event_type, event_version, data, recorded_at "
+                "FROM esgen_events "
                 "WHERE stream_id = ? AND stream_version BETWEEN ? AND ? ORDER BY stream_version",
                 (stream_id, from_version, _MAX_VERSION if to_version is None else to_version),
             ).fetchall()
@@ -425,6 +466,9 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         except sqlite3.Error as exc:
             raise BackendError(f"reading events after position {after} failed: {exc}") from exc
         return list(starmap(RecordedEvent, rows))
+
+    def _clock_time(self) -> str:
+        return to_utc(self._clock(), "the store clock's time").isoformat(timespec="microseconds")
 
     @staticmethod
     def _stream_exists(conn: sqlite3.Connection, stream_id: str) -> bool:
@@ -474,6 +518,37 @@ class SQLiteEventStore(EventStore, SnapshotStore):
             raise BackendError(
                 f"saving the snapshot of {snapshot.stream_id!r} failed: {exc}"
             ) from exc
+
+
+_writer_time = attrgetter("recorded_at")
+
+
+def _recorded_times(events: Sequence[NewEvent], clock_time: str, last_time: str) -> list[str]:
+    """The stored times of events of which some carry the writer's time: that time (else the
+    clock's), never before the time of the event before. A datetime object shared by several
+    events is formatted once."""
+    times = []
+    given: datetime | None = None
+    given_text = ""
+    for event in events:
+        moment = event.recorded_at
+        if moment is None:
+            text = clock_time
+        elif moment is given:
+            text = given_text
+        else:
+            given = moment
+            text = given_text = moment.isoformat(timespec="microseconds")
+        if text < last_time:
+            text = last_time
+        times.append(text)
+        last_time = text
+    return times
+
+
+def _streams(appends: Sequence[StreamAppend]) -> str:
+    names = ", ".join(repr(append.stream_id) for append in appends)
+    return f"stream {names}" if len(appends) == 1 else f"streams {names}"
 
 
 def _snapshot_row(snapshot: Snapshot) -> tuple[object, ...]:
