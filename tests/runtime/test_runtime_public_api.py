@@ -60,6 +60,8 @@ RUNTIME_EXPORTS = [
     "UndeclaredEvent",
     "UnhandledCommand",
     "UnhandledEvent",
+    "UnitOfWork",
+    "UnitOfWorkResult",
     "UnknownEventType",
     "UpcastError",
     "Upcaster",
@@ -69,6 +71,7 @@ RUNTIME_EXPORTS = [
     "handle_command",
     "new_event_id",
     "progress_storage",
+    "run_in_unit_of_work",
     "state_fingerprint",
     "utc_now",
 ]

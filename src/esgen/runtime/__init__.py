@@ -55,6 +55,7 @@ from esgen.runtime._registry import Decoder, EventRegistry, Upcaster
 from esgen.runtime._repository import HistoryEntry, Repository
 from esgen.runtime._saga import Saga, SagaError, SagaRunner, SagaStatus
 from esgen.runtime._sqlite import SQLiteEventStore
+from esgen.runtime._unit_of_work import UnitOfWork, UnitOfWorkResult, run_in_unit_of_work
 
 if TYPE_CHECKING:
     from esgen.runtime._postgres import PostgresEventStore as PostgresEventStore
@@ -108,6 +109,8 @@ __all__ = [
     "UndeclaredEvent",
     "UnhandledCommand",
     "UnhandledEvent",
+    "UnitOfWork",
+    "UnitOfWorkResult",
     "UnknownEventType",
     "UpcastError",
     "Upcaster",
@@ -117,6 +120,7 @@ __all__ = [
     "handle_command",
     "new_event_id",
     "progress_storage",
+    "run_in_unit_of_work",
     "state_fingerprint",
     "utc_now",
 ]
