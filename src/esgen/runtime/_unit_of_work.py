@@ -151,7 +151,7 @@ class UnitOfWork:
         if type(aggregate) is not repository.aggregate_class:
             raise TypeError(
                 f"stream {repository.stream_id(aggregate_id)!r} is tracked by this unit of "
-                f"work as a {type(aggregate).__qualname__}, not a "
+                f"work as {type(aggregate).__qualname__}, so it cannot also be loaded as "
                 f"{repository.aggregate_class.__qualname__}"
             )
         return aggregate
