@@ -336,8 +336,7 @@ class Repository(Generic[AggT]):
                 event.model_dump_json(by_alias=True),
                 metadata,
                 None,
-                # LEAD: pass the time the aggregate recorded this event (runtime core branch).
-                recorded_at=None,
+                None,  # LEAD: recorded_at: the time the aggregate recorded it (runtime core)
             )
             for event in pending
         ]

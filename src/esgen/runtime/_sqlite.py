@@ -11,11 +11,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
-from itertools import repeat, starmap
-from operator import attrgetter
+from itertools import starmap
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -122,6 +121,9 @@ _STREAM_AND_HEAD = (
     "head.position, head.recorded_at FROM (SELECT 1) LEFT JOIN "
     "(SELECT position, recorded_at FROM esgen_events ORDER BY position DESC LIMIT 1) AS head"
 )
+
+# What _write takes: StreamAppend records, or plain tuples of the same four fields.
+_Append = tuple[str, Sequence[NewEvent], int | ExpectedVersion, Snapshot | None]
 
 # No "OFF": in WAL mode it can corrupt the file on power loss, which a store of record may not.
 Synchronous = Literal["NORMAL", "FULL", "EXTRA"]
@@ -274,18 +276,17 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         *,
         snapshot: Snapshot | None = None,
     ) -> AppendResult:
-        # append_streams with one stream, without its checks across streams: the hot path
-        # of every save.
+        # append_streams with one stream, without its checks across streams and with a
+        # plain tuple for the StreamAppend: the hot path of every save.
         validate_append_args(stream_id, expected_version)
         validate_new_events(events)
-        appends = (StreamAppend(stream_id, events, expected_version, snapshot),)
-        return self._write(appends)[0]
+        return self._write(((stream_id, events, expected_version, snapshot),))[0]
 
     def append_streams(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
         validate_appends(appends)
         return self._write(appends) if appends else []
 
-    def _write(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
+    def _write(self, appends: Sequence[_Append]) -> list[AppendResult]:
         conn = self._conn()
         joined = conn.in_transaction
         try:
@@ -308,10 +309,10 @@ class SQLiteEventStore(EventStore, SnapshotStore):
             if "UNIQUE" in str(exc):
                 # Only reachable if something bypassed the write lock; same meaning, same
                 # error, for the stream that moved.
-                for append in appends:
-                    actual = self.stream_version(append.stream_id)
+                for stream_id, _, expected_version, _ in appends:
+                    actual = self.stream_version(stream_id)
                     try:
-                        check_expected_version(append.stream_id, append.expected_version, actual)
+                        check_expected_version(stream_id, expected_version, actual)
                     except ConcurrencyError as conflict:
                         raise conflict from exc
             raise BackendError(f"append to {_streams(appends)} refused: {exc}") from exc
@@ -320,51 +321,56 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         return results
 
     def _append_locked(
-        self, conn: sqlite3.Connection, appends: Sequence[StreamAppend]
+        self, conn: sqlite3.Connection, appends: Sequence[_Append]
     ) -> list[AppendResult]:
-        # Versions first, all of them: a conflict on any stream must leave every stream
-        # untouched, and raising before the first insert is cheaper than rolling back.
-        first, position, last_time = conn.execute(
-            _STREAM_AND_HEAD, (appends[0].stream_id,)
-        ).fetchone()
-        actual = [first or 0]
-        for append in appends[1:]:
-            actual.append(conn.execute(_STREAM_VERSION, (append.stream_id,)).fetchone()[0] or 0)
-        for append, version in zip(appends, actual, strict=True):
-            check_expected_version(append.stream_id, append.expected_version, version)
-            if append.snapshot is not None and append.events:
-                check_snapshot_fits(append.snapshot, append.stream_id, version + len(append.events))
+        # Rows are built in memory and inserted at the end, so a conflict (or bad input) on
+        # any stream raises before anything is written.
+        version, position, last_time = conn.execute(_STREAM_AND_HEAD, (appends[0][0],)).fetchone()
+        version = version or 0
         position = position or 0
         # Times are kept as the stored text: fixed-width UTC ISO 8601 compares as the times
         # do, so the clamp needs no parsing ("" is before any time).
         last_time = last_time or ""
         clock_time = ""
+        check_json_here = self._check_json_here
         rows = []
         results = []
+        snapshots = []
         last_metadata: object = None
         metadata_json = ""
-        for append, version in zip(appends, actual, strict=True):
-            stream_id = append.stream_id
-            events = append.events
+        for stream_id, events, expected_version, snapshot in appends:
+            if version is None:  # every stream after the first
+                version = conn.execute(_STREAM_VERSION, (stream_id,)).fetchone()[0] or 0
+            check_expected_version(stream_id, expected_version, version)
             if not events:
                 results.append(AppendResult(stream_id, version, None))
+                version = None
                 continue
-            times: Iterable[str]
-            if any(map(_writer_time, events)):
-                if not clock_time and not all(map(_writer_time, events)):
-                    clock_time = self._clock_time()
-                times = _recorded_times(events, clock_time, last_time)
-                last_time = times[-1]
+            if snapshot is not None:
+                check_snapshot_fits(snapshot, stream_id, version + len(events))
+                snapshots.append(_snapshot_row(snapshot))
+            for event in events:
+                if event.recorded_at is not None:
+                    break
             else:
+                event = None
+            own_times: list[str] | None = None
+            if event is None:
                 # The usual case, and the hot path of every save: one time for all.
                 if not clock_time:
                     clock_time = self._clock_time()
                 if clock_time < last_time:
                     clock_time = last_time  # a clock step back must not make time run backwards
                 last_time = clock_time
-                times = repeat(clock_time)
-            for event, recorded_at in zip(events, times, strict=False):
-                if self._check_json_here:
+            else:
+                if not clock_time and None in [e.recorded_at for e in events]:
+                    clock_time = self._clock_time()
+                own_times = _recorded_times(events, clock_time, last_time)
+                last_time = own_times[-1]
+                first_version = version + 1
+            recorded_at = clock_time
+            for event in events:
+                if check_json_here:
                     check_json(event.data)
                 if event.metadata is not last_metadata:
                     # One append's events usually share one metadata mapping: encode it once.
@@ -372,6 +378,8 @@ class SQLiteEventStore(EventStore, SnapshotStore):
                     metadata_json = encode_metadata(event.metadata)
                 position += 1
                 version += 1
+                if own_times is not None:
+                    recorded_at = own_times[version - first_version]
                 rows.append(
                     (
                         position,
@@ -386,11 +394,11 @@ class SQLiteEventStore(EventStore, SnapshotStore):
                     )
                 )
             results.append(AppendResult(stream_id, version, position))
+            version = None
         if rows:
             conn.executemany(_INSERT, rows)
-            for append in appends:
-                if append.snapshot is not None and append.events:
-                    conn.execute(_UPSERT_SNAPSHOT, _snapshot_row(append.snapshot))
+            for row in snapshots:
+                conn.execute(_UPSERT_SNAPSHOT, row)
         return results
 
     def read_stream(
@@ -520,9 +528,6 @@ class SQLiteEventStore(EventStore, SnapshotStore):
             ) from exc
 
 
-_writer_time = attrgetter("recorded_at")
-
-
 def _recorded_times(events: Sequence[NewEvent], clock_time: str, last_time: str) -> list[str]:
     """The stored times of events of which some carry the writer's time: that time (else the
     clock's), never before the time of the event before. A datetime object shared by several
@@ -546,8 +551,8 @@ def _recorded_times(events: Sequence[NewEvent], clock_time: str, last_time: str)
     return times
 
 
-def _streams(appends: Sequence[StreamAppend]) -> str:
-    names = ", ".join(repr(append.stream_id) for append in appends)
+def _streams(appends: Sequence[_Append]) -> str:
+    names = ", ".join(repr(append[0]) for append in appends)
     return f"stream {names}" if len(appends) == 1 else f"streams {names}"
 
 
