@@ -144,14 +144,15 @@ CREATE OR REPLACE FUNCTION {s}.esgen_append_streams(
     p_expected         bigint[],       -- per stream; NULL: any version
     p_counts           integer[],      -- per stream: how many of the events below are its
     p_event_streams    integer[],      -- per event: its stream's index in p_stream_ids
-    p_recorded_at      timestamptz[],  -- per event, not decreasing; raised to the head's time
+    p_now              timestamptz,    -- the store clock's time
+    p_recorded_at      timestamptz[],  -- per event, not decreasing (NULL: all at p_now)
     p_event_types      text[],
     p_event_versions   integer[],
     p_data             json[],
     p_event_ids        uuid[],
     p_metadata         json[],
     p_channel          text,           -- NULL: no notification
-    p_snapshot_versions     bigint[],  -- per stream; NULL: no snapshot
+    p_snapshot_versions     bigint[],  -- per stream, NULL for none; or NULL: no snapshots
     p_snapshot_fingerprints text[],
     p_snapshot_states       json[],
     p_snapshot_taken_at     timestamptz[],
@@ -161,6 +162,8 @@ CREATE OR REPLACE FUNCTION {s}.esgen_append_streams(
 ) LANGUAGE plpgsql AS $$
 DECLARE
     n         integer := cardinality(p_event_types);
+    firsts    integer[];               -- per stream: the index of its first event, less one
+    version   bigint;
     head      bigint;
     head_time timestamptz;
 BEGIN
@@ -170,24 +173,21 @@ BEGIN
             USING ERRCODE = 'invalid_transaction_state';
     END IF;
     PERFORM pg_advisory_xact_lock({append_lock});
-    SELECT array_agg(coalesce(
-               (SELECT max(e.stream_version) FROM {s}.esgen_events AS e
-                WHERE e.stream_id = t.stream_id), 0) ORDER BY t.i)
-        INTO actual_versions
-        FROM unnest(p_stream_ids) WITH ORDINALITY AS t(stream_id, i);
     FOR i IN 1 .. cardinality(p_stream_ids) LOOP
-        IF p_expected[i] IS NOT NULL AND p_expected[i] <> actual_versions[i] THEN
+        SELECT coalesce(max(e.stream_version), 0) INTO version
+            FROM {s}.esgen_events AS e WHERE e.stream_id = p_stream_ids[i];
+        actual_versions[i] := version;
+        IF p_expected[i] IS NOT NULL AND p_expected[i] <> version THEN
             conflict := i;
             RETURN;
         END IF;
-    END LOOP;
-    FOR i IN 1 .. cardinality(p_stream_ids) LOOP
         IF p_counts[i] > 0 AND p_snapshot_versions[i] > actual_versions[i] + p_counts[i] THEN
             RAISE EXCEPTION 'snapshot of stream % at version % does not fit an append to % '
                 'ending at version %', quote_literal(p_stream_ids[i]), p_snapshot_versions[i],
                 quote_literal(p_stream_ids[i]), actual_versions[i] + p_counts[i]
                 USING ERRCODE = 'invalid_parameter_value';
         END IF;
+        firsts[i] := coalesce(firsts[i - 1] + p_counts[i - 1], 0);
     END LOOP;
     IF n = 0 THEN
         RETURN;
@@ -200,25 +200,28 @@ BEGIN
     INSERT INTO {s}.esgen_events (position, stream_id, stream_version, event_type,
                                   event_version, data, event_id, metadata, recorded_at)
     SELECT head + e.i, p_stream_ids[e.stream],
-           actual_versions[e.stream] + row_number() OVER (PARTITION BY e.stream ORDER BY e.i),
+           actual_versions[e.stream] + e.i - firsts[e.stream],
            e.event_type, e.event_version, e.data, e.event_id, e.metadata,
-           greatest(e.recorded_at, head_time)
-    FROM unnest(p_event_streams, p_recorded_at, p_event_types, p_event_versions, p_data,
-                p_event_ids, p_metadata)
-         WITH ORDINALITY AS e(stream, recorded_at, event_type, event_version, data, event_id,
-                              metadata, i);
+           greatest(coalesce(e.recorded_at, p_now), head_time)
+    FROM unnest(p_event_streams, p_event_types, p_event_versions, p_data, p_event_ids,
+                p_metadata, p_recorded_at)
+         WITH ORDINALITY AS e(stream, event_type, event_version, data, event_id, metadata,
+                              recorded_at, i);
     last_position := head + n;
-    INSERT INTO {s}.esgen_snapshots AS old (stream_id, version, fingerprint, state, taken_at)
-    SELECT t.stream_id, t.version, t.fingerprint, t.state, t.taken_at
-    FROM unnest(p_stream_ids, p_counts, p_snapshot_versions, p_snapshot_fingerprints,
-                p_snapshot_states, p_snapshot_taken_at)
-         AS t(stream_id, n, version, fingerprint, state, taken_at)
-    WHERE t.version IS NOT NULL AND t.n > 0
-    ORDER BY t.stream_id
-    ON CONFLICT (stream_id) DO UPDATE SET
-        version = excluded.version, fingerprint = excluded.fingerprint,
-        state = excluded.state, taken_at = excluded.taken_at
-    WHERE excluded.version >= old.version;
+    IF cardinality(array_remove(p_snapshot_versions, NULL)) > 0 THEN
+        INSERT INTO {s}.esgen_snapshots AS old (stream_id, version, fingerprint, state,
+                                                taken_at)
+        SELECT t.stream_id, t.version, t.fingerprint, t.state, t.taken_at
+        FROM unnest(p_stream_ids, p_counts, p_snapshot_versions, p_snapshot_fingerprints,
+                    p_snapshot_states, p_snapshot_taken_at)
+             AS t(stream_id, n, version, fingerprint, state, taken_at)
+        WHERE t.version IS NOT NULL AND t.n > 0
+        ORDER BY t.stream_id
+        ON CONFLICT (stream_id) DO UPDATE SET
+            version = excluded.version, fingerprint = excluded.fingerprint,
+            state = excluded.state, taken_at = excluded.taken_at
+        WHERE excluded.version >= old.version;
+    END IF;
     IF p_channel IS NOT NULL THEN
         -- Delivered at commit, and only if the append commits.
         PERFORM pg_notify(p_channel, last_position::text);
@@ -230,6 +233,7 @@ class Statements(NamedTuple):
     """The store's SQL with the schema filled in, built once per store."""
 
     append: str
+    append_streams: str
     upsert_snapshot: str
     stream_version: str
     head_position: str
@@ -255,11 +259,20 @@ def statements(schema: str) -> Statements:
         return sql.SQL(text).format(s=s, columns=sql.SQL(_COLUMNS)).as_string()
 
     return Statements(
+        # One stream: its values as scalars, made arrays by the server, since psycopg dumps
+        # array parameters element by element in Python (the hot path of every save).
         append=build(
             "SELECT actual_versions, conflict, last_position FROM {s}.esgen_append_streams("
-            "%b::text[], %s::bigint[], %b::integer[], %b::integer[], %b::timestamptz[], "
+            "ARRAY[%s::text], ARRAY[%s::bigint], ARRAY[%s::integer], "
+            "array_fill(1, ARRAY[%s::integer]), %s::timestamptz, %b::timestamptz[], "
             "%b::text[], %b::integer[], %b::json[], %b::uuid[], %b::json[], %s::text, "
-            "%s::bigint[], %s::text[], %s::json[], %s::timestamptz[])"
+            "ARRAY[%s::bigint], ARRAY[%s::text], ARRAY[%s::json], ARRAY[%s::timestamptz])"
+        ),
+        append_streams=build(
+            "SELECT actual_versions, conflict, last_position FROM {s}.esgen_append_streams("
+            "%b::text[], %s::bigint[], %b::integer[], %b::integer[], %s::timestamptz, "
+            "%b::timestamptz[], %b::text[], %b::integer[], %b::json[], %b::uuid[], %b::json[], "
+            "%s::text, %s::bigint[], %s::text[], %s::json[], %s::timestamptz[])"
         ),
         upsert_snapshot=build(
             "INSERT INTO {s}.esgen_snapshots AS old "
