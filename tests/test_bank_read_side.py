@@ -49,7 +49,7 @@ def bank(tmp_path: Path, clock: ManualClock) -> Iterator[BankService]:
 
 
 def balance(bank: BankService, account: UUID) -> Decimal:
-    return bank.account_repository.load(str(account)).state.balance.amount
+    return bank.account_repository.load(account).state.balance.amount
 
 
 def transfer(bank: BankService, amount: str, target: UUID = GRACE) -> UUID:
@@ -65,14 +65,14 @@ def transfer(bank: BankService, amount: str, target: UUID = GRACE) -> UUID:
 
 def saga(bank: BankService, transfer_id: UUID) -> Any:
     (runner,) = bank.sagas()
-    return runner.instance(str(transfer_id))
+    return runner.instance(transfer_id)
 
 
 def test_a_transfer_moves_the_money_and_completes(bank: BankService) -> None:
     transfer_id = transfer(bank, "30")
     assert balance(bank, ADA) == Decimal(70)
     assert balance(bank, GRACE) == Decimal(30)
-    state = bank.transfer_repository.load(str(transfer_id)).state
+    state = bank.transfer_repository.load(transfer_id).state
     assert state.status is TransferStatus.COMPLETED
     assert saga(bank, transfer_id).status == "completed"
 
@@ -81,7 +81,7 @@ def test_a_rejected_deposit_refunds_the_source(bank: BankService) -> None:
     bank.dispatch(CloseAccount(account_id=GRACE, reason="moved away"))
     transfer_id = transfer(bank, "30")
     assert balance(bank, ADA) == Decimal(100), "the withdrawal was refunded"
-    assert bank.transfer_repository.load(str(transfer_id)).state.status is TransferStatus.FAILED
+    assert bank.transfer_repository.load(transfer_id).state.status is TransferStatus.FAILED
     instance = saga(bank, transfer_id)
     assert instance.status == "compensated"
     assert [type(c).__name__ for c in instance.steps] == [
@@ -112,7 +112,7 @@ def test_an_overdraft_fails_the_transfer_without_a_refund(bank: BankService) -> 
     assert [type(c).__name__ for c in instance.compensated] == ["RefundMoney"]
     history = [e.event_type for e in bank.store.read_stream(f"Account-{ADA}")]
     assert "MoneyRefunded" not in history
-    assert bank.transfer_repository.load(str(transfer_id)).state.status is TransferStatus.FAILED
+    assert bank.transfer_repository.load(transfer_id).state.status is TransferStatus.FAILED
 
 
 def test_a_transfer_waiting_past_its_deadline_times_out(

@@ -106,8 +106,8 @@ service = NamesService(store)
 gadget_id = uuid4()
 # By attribute, as code writes it.
 service.dispatch(MakeGadget(gadget_id=gadget_id, **{a: f"v-{k}" for a, k in keys.items()}))
-state = service.gadget_repository.load(str(gadget_id)).state
-(recorded,) = store.read_stream(service.gadget_repository.stream_id(str(gadget_id)))
+state = service.gadget_repository.load(gadget_id).state
+(recorded,) = store.read_stream(service.gadget_repository.stream_id(gadget_id))
 runner = service.projections()
 runner.catch_up()
 runner.rebuild("gadgets")

@@ -27,6 +27,7 @@ from esgen.runtime import (
     NewEvent,
     PostgresEventStore,
     Snapshot,
+    StreamAppend,
 )
 from esgen.runtime._postgres_schema import SCHEMA_VERSION
 from esgen.runtime.testing import BackendContract
@@ -173,6 +174,22 @@ def test_many_stores_setting_up_one_new_schema_at_once(dsn: str, schema: str) ->
     assert outcomes == ["ok"] * 6
     with PostgresEventStore(dsn, schema=schema) as store:
         assert store.head_position() == 6
+
+
+def test_a_version_1_schema_is_upgraded_in_place(dsn: str, schema: str) -> None:
+    with PostgresEventStore(dsn, schema=schema) as store:
+        store.append("s", [_event(1)], ExpectedVersion.NO_STREAM)
+    with connect(dsn) as raw:  # as esgen's first schema left it: no esgen_append_streams
+        raw.execute(sql.SQL("UPDATE {} SET version = 1").format(_table(schema, "esgen_schema")))
+        raw.execute(sql.SQL("DROP FUNCTION {}.esgen_append_streams").format(sql.Identifier(schema)))
+    with PostgresEventStore(dsn, schema=schema) as store:
+        store.append_streams([StreamAppend("s", [_event(2)], 1), StreamAppend("t", [_event()], 0)])
+        assert [r.position for r in store.read_all()] == [1, 2, 3]
+    with connect(dsn) as raw:
+        rows = raw.execute(
+            sql.SQL("SELECT version FROM {}").format(_table(schema, "esgen_schema"))
+        ).fetchall()
+    assert rows == [(SCHEMA_VERSION,)] == [(2,)]
 
 
 def test_a_newer_schema_is_refused(store: PostgresEventStore, dsn: str, schema: str) -> None:
@@ -351,6 +368,55 @@ def test_a_conflict_inside_a_transaction_undoes_only_the_append(
     assert store.stream_version("s") == 3
     with store.transaction() as conn:
         assert conn.execute(sql.SQL("SELECT count(*) FROM {}").format(marks)).fetchone() == (1,)
+
+
+def test_several_streams_inside_a_transaction_commit_or_roll_back_with_it(
+    store: PostgresEventStore,
+) -> None:
+    appends = [StreamAppend("s", [_event(3)], 2), StreamAppend("t", [_event(1)], 0)]
+    with pytest.raises(RuntimeError, match="projection failed"), store.transaction():
+        store.append_streams(appends)
+        assert store.stream_version("t") == 1
+        raise RuntimeError("projection failed")
+    assert (store.stream_version("s"), store.stream_version("t")) == (2, 0)
+    with store.transaction():
+        with pytest.raises(ConcurrencyError, match="'t'"):  # undone alone: the block goes on
+            store.append_streams([StreamAppend("s", [_event(3)], 2), StreamAppend("t", [], 5)])
+        store.append_streams(appends)
+    assert [r.position for r in store.read_all(after=2)] == [3, 4]
+
+
+def test_an_open_unit_of_work_holds_back_later_appends(store: PostgresEventStore) -> None:
+    # The append lock is taken once for every stream of the append, before any row: a rival
+    # listing the same streams the other way round waits, never deadlocks.
+    later: list[Any] = []
+    started = threading.Event()
+
+    def append_reversed() -> None:
+        started.wait(timeout=60)
+        later.append(
+            store.append_streams(
+                [
+                    StreamAppend("t", [_event()], ExpectedVersion.ANY),
+                    StreamAppend("s", [_event()], 3),
+                ]
+            )
+        )
+
+    thread = threading.Thread(target=append_reversed)
+    thread.start()
+    with store.transaction():
+        store.append_streams([StreamAppend("s", [_event()], 2), StreamAppend("t", [_event()], 0)])
+        started.set()
+        thread.join(timeout=0.5)
+        assert thread.is_alive() and later == []  # waiting for this block's commit
+    thread.join()
+    assert [(r.stream_id, r.stream_version) for r in store.read_all(after=2)] == [
+        ("s", 3),
+        ("t", 1),
+        ("t", 2),
+        ("s", 4),
+    ]
 
 
 def test_a_caught_error_in_a_block_rolls_it_back_loudly(

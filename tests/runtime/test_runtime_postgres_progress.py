@@ -162,9 +162,9 @@ def test_the_bank_saga_and_projection_on_postgres(store: PostgresEventStore, sch
             )
         )
     runner.catch_up()
-    assert runner.instance(str(ok)).status == "completed"
-    assert runner.instance(str(refunded)).status == "compensated"
-    assert bank.account_repository.load(str(ada)).state.balance == eur("70")
+    assert runner.instance(ok).status == "completed"
+    assert runner.instance(refunded).status == "compensated"
+    assert bank.account_repository.load(ada).state.balance == eur("70")
     projections = bank.projections()
     projections.catch_up()
     query = sql.SQL("SELECT owner, balance FROM {}.account_balances ORDER BY owner").format(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import threading
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from esgen.runtime import (
     ExpectedVersion,
     NewEvent,
     SQLiteEventStore,
+    StreamAppend,
 )
 from esgen.runtime.testing import BackendContract
 
@@ -161,6 +163,35 @@ def test_a_conflict_inside_a_transaction_undoes_only_the_append(store: SQLiteEve
     assert store.stream_version("s") == 3
     with store.transaction() as conn:
         assert conn.execute("SELECT count(*) FROM marks").fetchone() == (1,)
+
+
+def test_several_streams_inside_a_transaction_commit_or_roll_back_with_it(
+    store: SQLiteEventStore,
+) -> None:
+    appends = [StreamAppend("s", [_event(3)], 2), StreamAppend("t", [_event(1)], 0)]
+    with pytest.raises(RuntimeError, match="projection failed"), store.transaction():
+        store.append_streams(appends)
+        assert store.stream_version("t") == 1
+        raise RuntimeError("projection failed")
+    assert (store.stream_version("s"), store.stream_version("t")) == (2, 0)
+    with store.transaction():
+        with pytest.raises(ConcurrencyError, match="'t'"):  # undone alone: the block goes on
+            store.append_streams([StreamAppend("s", [_event(3)], 2), StreamAppend("t", [], 5)])
+        store.append_streams(appends)
+    assert [r.position for r in store.read_all(after=2)] == [3, 4]
+
+
+def test_the_writer_s_time_is_stored_as_the_clock_s_is(store: SQLiteEventStore, path: Path) -> None:
+    moment = datetime(2030, 5, 1, 14, 0, 0, 5, tzinfo=timezone(timedelta(hours=2)))
+    store.append("w", [NewEvent("Thing", 1, "{}", recorded_at=moment)], 0)
+    with sqlite3.connect(path) as raw:
+        (text,) = raw.execute(
+            "SELECT recorded_at FROM esgen_events WHERE stream_id = 'w'"
+        ).fetchone()
+    assert text == "2030-05-01T12:00:00.000005+00:00"
+    # Loads get the stored text as it is: parsing is left to whoever needs the time.
+    (row,) = store.read_stream_data("w")
+    assert row[4] == text
 
 
 def test_each_thread_uses_its_own_connection(store: SQLiteEventStore) -> None:

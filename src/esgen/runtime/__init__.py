@@ -50,6 +50,7 @@ from esgen.runtime._records import (
     NewEvent,
     RecordedEvent,
     Snapshot,
+    StreamAppend,
     new_event_id,
     utc_now,
 )
@@ -57,6 +58,7 @@ from esgen.runtime._registry import Decoder, EventRegistry, Upcaster, upcast_eve
 from esgen.runtime._repository import HistoryEntry, Repository
 from esgen.runtime._saga import Saga, SagaError, SagaRunner, SagaStatus
 from esgen.runtime._sqlite import SQLiteEventStore
+from esgen.runtime._unit_of_work import UnitOfWork, UnitOfWorkResult, run_in_unit_of_work
 
 if TYPE_CHECKING:
     from esgen.runtime._postgres import PostgresEventStore as PostgresEventStore
@@ -106,12 +108,15 @@ __all__ = [
     "SagaStatus",
     "Snapshot",
     "SnapshotStore",
+    "StreamAppend",
     "StreamNotFound",
     "TableSpec",
     "TransactionalStore",
     "UndeclaredEvent",
     "UnhandledCommand",
     "UnhandledEvent",
+    "UnitOfWork",
+    "UnitOfWorkResult",
     "UnknownEventType",
     "UpcastError",
     "Upcaster",
@@ -123,6 +128,7 @@ __all__ = [
     "handle_command",
     "new_event_id",
     "progress_storage",
+    "run_in_unit_of_work",
     "state_fingerprint",
     "upcast_events",
     "utc_now",

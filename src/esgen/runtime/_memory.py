@@ -20,8 +20,8 @@ from esgen.runtime._ports import (
     check_expected_version,
     check_json,
     check_snapshot_fits,
-    validate_append_args,
-    validate_new_events,
+    recorded_times,
+    validate_appends,
     validate_page_args,
     validate_read_args,
     validate_wait_args,
@@ -29,10 +29,9 @@ from esgen.runtime._ports import (
 from esgen.runtime._records import (
     AppendResult,
     Clock,
-    ExpectedVersion,
-    NewEvent,
     RecordedEvent,
     Snapshot,
+    StreamAppend,
     encode_metadata,
     to_utc,
     utc_now,
@@ -53,62 +52,65 @@ class MemoryEventStore(EventStore, SnapshotStore):
         self._snapshots: dict[str, Snapshot] = {}
         self._last_recorded_at: datetime | None = None
 
-    def append(
-        self,
-        stream_id: str,
-        events: Sequence[NewEvent],
-        expected_version: int | ExpectedVersion,
-        *,
-        snapshot: Snapshot | None = None,
-    ) -> AppendResult:
-        validate_append_args(stream_id, expected_version)
-        validate_new_events(events)
+    def append_streams(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
+        validate_appends(appends)
         with self._lock:
-            stream = self._streams.get(stream_id)
-            actual = len(stream) if stream else 0
-            check_expected_version(stream_id, expected_version, actual)
-            if not events:
-                return AppendResult(stream_id, actual, None)
-            if snapshot is not None:
-                check_snapshot_fits(snapshot, stream_id, actual + len(events))
-            recorded_at = to_utc(self._clock(), "the store clock's time")
-            if self._last_recorded_at is not None and recorded_at < self._last_recorded_at:
-                recorded_at = self._last_recorded_at  # a clock step back must not reorder time
-            # Everything that can fail (metadata encoding) happens before the first write.
-            records = []
-            position = len(self._log)
-            version = actual
+            # Everything that can fail (versions, snapshots, JSON, metadata, the clock)
+            # happens before the first write, so a failure leaves the store untouched.
+            actual = [len(self._streams.get(a.stream_id, ())) for a in appends]
+            for append, version in zip(appends, actual, strict=True):
+                check_expected_version(append.stream_id, append.expected_version, version)
+                if append.snapshot is not None and append.events:
+                    check_snapshot_fits(
+                        append.snapshot, append.stream_id, version + len(append.events)
+                    )
+            head = position = len(self._log)
+            times = recorded_times(
+                [event for append in appends for event in append.events],
+                self._clock,
+                self._last_recorded_at,
+            )
+            batches: list[list[RecordedEvent]] = []
+            results = []
             last_metadata: object = None
             metadata_json = ""
-            for event in events:
-                check_json(event.data)
-                if event.metadata is not last_metadata:
-                    last_metadata = event.metadata
-                    metadata_json = encode_metadata(event.metadata)
-                position += 1
-                version += 1
-                records.append(
-                    RecordedEvent(
-                        position,
-                        stream_id,
-                        version,
-                        event.event_type,
-                        event.event_version,
-                        event.data,
-                        event.event_id,
-                        metadata_json,
-                        recorded_at,
+            for append, version in zip(appends, actual, strict=True):
+                records = []
+                for event in append.events:
+                    check_json(event.data)
+                    if event.metadata is not last_metadata:
+                        last_metadata = event.metadata
+                        metadata_json = encode_metadata(event.metadata)
+                    position += 1
+                    version += 1
+                    records.append(
+                        RecordedEvent(
+                            position,
+                            append.stream_id,
+                            version,
+                            event.event_type,
+                            event.event_version,
+                            event.data,
+                            event.event_id,
+                            metadata_json,
+                            next(times),
+                        )
                     )
+                batches.append(records)
+                results.append(
+                    AppendResult(append.stream_id, version, position if records else None)
                 )
-            if stream is None:
-                stream = self._streams[stream_id] = []
-            stream.extend(records)
-            self._log.extend(records)
-            self._last_recorded_at = recorded_at
-            if snapshot is not None:
-                self._store_snapshot(snapshot)
-            self._appended.notify_all()
-            return AppendResult(stream_id, version, position)
+            for append, records in zip(appends, batches, strict=True):
+                if not records:
+                    continue
+                self._streams.setdefault(append.stream_id, []).extend(records)
+                self._log.extend(records)
+                self._last_recorded_at = records[-1].recorded_at
+                if append.snapshot is not None:
+                    self._store_snapshot(append.snapshot)
+            if position > head:
+                self._appended.notify_all()
+            return results
 
     def read_stream(
         self,

@@ -18,10 +18,13 @@ from typing import Protocol, Self, TypeVar
 from esgen.runtime._errors import ConcurrencyError
 from esgen.runtime._records import (
     AppendResult,
+    Clock,
     ExpectedVersion,
     NewEvent,
     RecordedEvent,
     Snapshot,
+    StreamAppend,
+    to_utc,
 )
 
 __all__ = [
@@ -38,9 +41,10 @@ dominated by round trips, small enough to keep a page's memory modest."""
 
 ConnT_co = TypeVar("ConnT_co", covariant=True)
 
-StoredData = tuple[int, str, int, str, "datetime | str"]
-"""(stream_version, event_type, event_version, data, recorded_at): a stored event without its
-envelope; recorded_at may be the stored ISO text, parsed only where it is read."""
+StoredData = tuple[int, str, int, str, datetime | str]
+"""(stream_version, event_type, event_version, data, recorded_at): a stored event without the
+rest of its envelope. `recorded_at` is a UTC datetime, or the ISO 8601 text a backend stores
+(SQLite), left for the reader to parse only if it needs it."""
 
 
 class EventStore(ABC):
@@ -49,7 +53,6 @@ class EventStore(ABC):
     There is deliberately no way to change or delete a recorded event.
     """
 
-    @abstractmethod
     def append(
         self,
         stream_id: str,
@@ -66,6 +69,20 @@ class EventStore(ABC):
 
         `snapshot`, if given, is stored in the same transaction (stores that also implement
         `SnapshotStore` keep it there), so saving a snapshot never costs a second commit.
+
+        Each event is recorded at its `recorded_at` if it has one, else at the store clock's
+        time; never earlier than the event before it in the global order.
+        """
+        return self.append_streams([StreamAppend(stream_id, events, expected_version, snapshot)])[0]
+
+    @abstractmethod
+    def append_streams(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
+        """Append to several streams in one atomic step: all of it is written, or nothing.
+
+        Each `StreamAppend` is checked against its own expected version, as `append` does;
+        if any is wrong, `ConcurrencyError` names that stream and nothing at all is written.
+        A stream may appear only once (`ValueError`). The events take consecutive global
+        positions in the order given; the results are in that order too.
         """
 
     @abstractmethod
@@ -203,6 +220,23 @@ def validate_append_args(stream_id: str, expected: int | ExpectedVersion) -> Non
         )
 
 
+def validate_appends(appends: Sequence[StreamAppend]) -> None:
+    """What every backend refuses of an `append_streams` call before touching the database."""
+    seen: set[str] = set()
+    for append in appends:
+        if not isinstance(append, StreamAppend):
+            raise TypeError(f"append_streams takes StreamAppend records (got {append!r})")
+        stream_id = append.stream_id
+        validate_append_args(stream_id, append.expected_version)
+        if stream_id in seen:
+            raise ValueError(
+                f"stream {stream_id!r} appears more than once in one append_streams call; "
+                "give each stream one StreamAppend with all its events"
+            )
+        seen.add(stream_id)
+        validate_new_events(append.events)
+
+
 def validate_new_events(events: Sequence[NewEvent]) -> None:
     """The same refusal from every backend, before anything is written."""
     for event in events:
@@ -256,6 +290,25 @@ def validate_wait_args(after: int, timeout: float) -> None:
         raise ValueError(f"after must be a position >= 0 (got {after!r})")
     if not timeout >= 0:  # also refuses NaN
         raise ValueError(f"timeout must be >= 0 seconds (got {timeout!r})")
+
+
+def recorded_times(
+    events: Sequence[NewEvent], clock: Clock, last: datetime | None
+) -> Iterator[datetime]:
+    """The time to record each event at, in order: its own `recorded_at`, else the clock's
+    (read once, and only if needed), never earlier than `last` nor than the time before it,
+    so recorded times never decrease along the global order."""
+    now: datetime | None = None
+    for event in events:
+        moment = event.recorded_at
+        if moment is None:
+            if now is None:
+                now = to_utc(clock(), "the store clock's time")
+            moment = now
+        if last is not None and moment < last:
+            moment = last
+        last = moment
+        yield moment
 
 
 def check_snapshot_fits(snapshot: Snapshot, stream_id: str, new_version: int) -> None:

@@ -40,7 +40,9 @@ from esgen.runtime._ports import (
     StoredData,
     check_expected_version,
     check_snapshot_fits,
+    recorded_times,
     validate_append_args,
+    validate_appends,
     validate_new_events,
     validate_page_args,
     validate_read_args,
@@ -60,6 +62,7 @@ from esgen.runtime._records import (
     NewEvent,
     RecordedEvent,
     Snapshot,
+    StreamAppend,
     encode_metadata,
     to_utc,
     utc_now,
@@ -380,34 +383,110 @@ class PostgresEventStore(EventStore, SnapshotStore):
         *,
         snapshot: Snapshot | None = None,
     ) -> AppendResult:
+        # append_streams with one stream, sent as scalars (see Statements.append).
         validate_append_args(stream_id, expected_version)
         validate_new_events(events)
         if not events:
-            actual = self.stream_version(stream_id)
-            check_expected_version(stream_id, expected_version, actual)
-            return AppendResult(stream_id, actual, None)
-        expected: int | None
-        if expected_version is ExpectedVersion.ANY:
-            expected = None
-        elif expected_version is ExpectedVersion.NO_STREAM:
-            expected = 0
-        else:
-            expected = expected_version
+            return self._check_only([StreamAppend(stream_id, events, expected_version)])[0]
+        expected = _expected(expected_version)
         count = len(events)
         snapshot_params: tuple[object, ...] = (None, None, None, None)
         if snapshot is not None:
-            # With ANY the stream's version is known only under the lock: the function
-            # checks the snapshot's version then.
-            check_snapshot_fits(
-                snapshot, stream_id, _MAX_VERSION if expected is None else expected + count
-            )
-            snapshot_params = (
-                snapshot.version,
-                snapshot.fingerprint,
-                snapshot.state,
-                to_utc(snapshot.taken_at, "snapshot time"),
-            )
-        recorded_at = to_utc(self._clock(), "the store clock's time")
+            snapshot_params = self._snapshot_params(snapshot, stream_id, expected, count)
+        now, times = self._times(events)
+        params = (
+            stream_id,
+            expected,
+            count,
+            count,
+            now,
+            times,
+            *self._event_params(events),
+            self._channel,
+            *snapshot_params,
+        )
+        appends = (StreamAppend(stream_id, events, expected_version),)
+        return self._call_append(self._sql.append, params, appends, count)[0]
+
+    def append_streams(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
+        validate_appends(appends)
+        events = [event for append in appends for event in append.events]
+        if not events:
+            return self._check_only(appends)
+        stream_ids = []
+        expected: list[int | None] = []
+        counts = []
+        event_streams = []
+        snapshots: list[tuple[object, ...]] = []
+        for index, append in enumerate(appends, start=1):
+            stream_ids.append(append.stream_id)
+            expected.append(_expected(append.expected_version))
+            count = len(append.events)
+            counts.append(count)
+            event_streams.extend([index] * count)
+            if append.snapshot is not None and count:
+                snapshots.append(
+                    self._snapshot_params(append.snapshot, append.stream_id, expected[-1], count)
+                )
+            else:
+                snapshots.append((None, None, None, None))
+        # Four lists of a value per stream, or four NULLs when no stream has a snapshot.
+        snapshot_params = (
+            [list(column) for column in zip(*snapshots, strict=True)]
+            if any(row[0] is not None for row in snapshots)
+            else [None, None, None, None]
+        )
+        now, times = self._times(events)
+        params = (
+            stream_ids,
+            expected,
+            counts,
+            event_streams,
+            now,
+            times,
+            *self._event_params(events),
+            self._channel,
+            *snapshot_params,
+        )
+        return self._call_append(self._sql.append_streams, params, appends, len(events))
+
+    def _check_only(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
+        # No events: reading the versions needs neither the append lock nor a write.
+        results = []
+        for append in appends:
+            actual = self.stream_version(append.stream_id)
+            check_expected_version(append.stream_id, append.expected_version, actual)
+            results.append(AppendResult(append.stream_id, actual, None))
+        return results
+
+    @staticmethod
+    def _snapshot_params(
+        snapshot: Snapshot, stream_id: str, expected: int | None, count: int
+    ) -> tuple[object, ...]:
+        # With ANY the stream's version is known only under the lock: the function checks
+        # the snapshot's version then.
+        last = _MAX_VERSION if expected is None else expected + count
+        check_snapshot_fits(snapshot, stream_id, last)
+        return (
+            snapshot.version,
+            snapshot.fingerprint,
+            snapshot.state,
+            to_utc(snapshot.taken_at, "snapshot time"),
+        )
+
+    def _times(self, events: Sequence[NewEvent]) -> tuple[datetime | None, list[datetime] | None]:
+        """The clock's time (unless every event brings its own) and, if some do, every
+        event's time in order; the function only raises these to the head's time."""
+        for event in events:
+            if event.recorded_at is not None:
+                break
+        else:
+            return to_utc(self._clock(), "the store clock's time"), None
+        times = list(recorded_times(events, self._clock, None))
+        return times[0], times
+
+    @staticmethod
+    def _event_params(events: Sequence[NewEvent]) -> tuple[list[Any], ...]:
         types = []
         versions = []
         data = []
@@ -425,46 +504,53 @@ class PostgresEventStore(EventStore, SnapshotStore):
             data.append(event.data)
             ids.append(event.event_id)
             metadata.append(metadata_json)
-        params = (
-            stream_id,
-            expected,
-            recorded_at,
-            types,
-            versions,
-            data,
-            ids,
-            metadata,
-            self._channel,
-            *snapshot_params,
-        )
+        return types, versions, data, ids, metadata
+
+    def _call_append(
+        self,
+        statement: str,
+        params: Sequence[object],
+        appends: Sequence[StreamAppend],
+        count: int,
+    ) -> list[AppendResult]:
+        stream_ids = [append.stream_id for append in appends]
         try:
             with self._connection() as conn:
                 if self._in_transaction():
                     # A savepoint, so a failed append leaves the caller's transaction usable.
                     with conn.transaction():
-                        row = conn.execute(self._sql.append, params).fetchone()
+                        row = conn.execute(statement, params).fetchone()
                 else:
-                    row = conn.execute(self._sql.append, params).fetchone()
+                    row = conn.execute(statement, params).fetchone()
         except pg_errors.InvalidParameterValue as exc:
             raise ValueError(_reason(exc)) from exc
         except pg_errors.InvalidTextRepresentation as exc:  # data the json type refuses
             raise ValueError(INVALID_DATA) from exc
         except psycopg.Error as exc:
-            error = self._error(f"append to stream {stream_id!r}", exc)
+            error = self._error(f"append to {_streams(stream_ids)}", exc)
             if _connection_lost(exc):
                 error.add_note(
-                    f"An append is one transaction: either all {count} event(s) were written "
-                    "or none. Read the stream to see which, or retry with the same expected "
-                    "version (a ConcurrencyError then means they were written)."
+                    f"An append is one transaction: either all {count} event(s) were "
+                    "written or none. Read the stream(s) to see which, or retry with the same "
+                    "expected version(s) (a ConcurrencyError then means they were written)."
                 )
                 self._purge_dead_connections()
             raise error from exc
         assert row is not None  # the function always returns its one row
         self._unreachable = False
-        actual, last_position = row
-        if last_position is None:
-            raise ConcurrencyError(stream_id, expected_version, actual)
-        return AppendResult(stream_id, actual + count, last_position)
+        actual, conflict, last_position = row
+        if conflict is not None:
+            append = appends[conflict - 1]
+            raise ConcurrencyError(append.stream_id, append.expected_version, actual[conflict - 1])
+        position = last_position - count
+        results = []
+        for append, version in zip(appends, actual, strict=True):
+            written = len(append.events)
+            position += written
+            results.append(
+                AppendResult(append.stream_id, version + written, position if written else None)
+            )
+        return results
 
     def read_stream(
         self,
@@ -604,6 +690,18 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _expected(expected_version: int | ExpectedVersion) -> int | None:
+    """The function's form of an expected version: NULL for any."""
+    if expected_version is ExpectedVersion.ANY:
+        return None
+    return 0 if expected_version is ExpectedVersion.NO_STREAM else expected_version
+
+
+def _streams(stream_ids: Sequence[str]) -> str:
+    names = ", ".join(repr(stream_id) for stream_id in stream_ids)
+    return f"stream {names}" if len(stream_ids) == 1 else f"streams {names}"
 
 
 def describe_dsn(params: dict[str, Any]) -> str:

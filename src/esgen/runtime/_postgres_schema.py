@@ -4,8 +4,9 @@ Set-up is idempotent and safe when several processes start at once: an up-to-dat
 recognised without locks or DDL; otherwise one process creates everything in a single
 transaction under an advisory lock while the others wait, then find it done.
 
-Appends go through one PL/pgSQL function, `esgen_append`, so that each costs one round trip
-and the global order's lock is held for as short a time as possible (see `append_function`).
+Appends go through one PL/pgSQL function, `esgen_append_streams`, so that each costs one round
+trip and the global order's lock is held for as short a time as possible (see the comment
+above `_APPEND_FUNCTION`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from esgen.runtime._errors import BackendError
 
 __all__ = ["SCHEMA_VERSION", "Statements", "ensure_schema", "statements", "validate_schema_name"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: the tables and `esgen_append` (one stream, one time for all its events);
+2: adds `esgen_append_streams` (several streams at once, a time per event), which the store
+now uses for every append. Version 1 schemas are upgraded on first use; nothing is dropped."""
 
 # Advisory locks in PostgreSQL's two-int key space (which never overlaps the one-bigint
 # space applications usually pick from): a class per purpose, then a key per schema.
@@ -127,64 +131,92 @@ def _ddl(schema: str) -> list[sql.Composed]:
 # at a time per schema (no group commit across writers), in exchange for an order readers
 # need no gap detection for. Statements inside run in READ COMMITTED, each with a fresh
 # snapshot, so what they read after the lock is the latest committed state.
+#
+# One append may cover several streams (a unit of work): every stream's version is checked
+# before anything is inserted, so a conflict on any of them writes nothing. The advisory lock
+# is the only lock an append waits for, and it is taken before any row is touched, so two
+# appends over the same streams, in whatever order they list them, cannot deadlock; the
+# snapshot rows are still upserted in stream-id order, so that a transaction() block writing
+# snapshots of its own meets them in one order too.
 _APPEND_FUNCTION = """
-CREATE OR REPLACE FUNCTION {s}.esgen_append(
-    p_stream_id      text,
-    p_expected       bigint,       -- NULL: any version
-    p_recorded_at    timestamptz,
-    p_event_types    text[],
-    p_event_versions integer[],
-    p_data           json[],
-    p_event_ids      uuid[],
-    p_metadata       json[],
-    p_channel        text,         -- NULL: no notification
-    p_snapshot_version     bigint, -- NULL: no snapshot
-    p_snapshot_fingerprint text,
-    p_snapshot_state       json,
-    p_snapshot_taken_at    timestamptz,
-    OUT actual_version bigint,     -- the stream's version before this append
-    OUT last_position  bigint      -- NULL if nothing was written (a conflict)
+CREATE OR REPLACE FUNCTION {s}.esgen_append_streams(
+    p_stream_ids       text[],         -- one element per stream, in the order given
+    p_expected         bigint[],       -- per stream; NULL: any version
+    p_counts           integer[],      -- per stream: how many of the events below are its
+    p_event_streams    integer[],      -- per event: its stream's index in p_stream_ids
+    p_now              timestamptz,    -- the store clock's time
+    p_recorded_at      timestamptz[],  -- per event, not decreasing (NULL: all at p_now)
+    p_event_types      text[],
+    p_event_versions   integer[],
+    p_data             json[],
+    p_event_ids        uuid[],
+    p_metadata         json[],
+    p_channel          text,           -- NULL: no notification
+    p_snapshot_versions     bigint[],  -- per stream, NULL for none; or NULL: no snapshots
+    p_snapshot_fingerprints text[],
+    p_snapshot_states       json[],
+    p_snapshot_taken_at     timestamptz[],
+    OUT actual_versions bigint[],      -- each stream's version before this append
+    OUT conflict        integer,       -- the first stream (1-based) not at its expected version
+    OUT last_position   bigint         -- NULL if nothing was written
 ) LANGUAGE plpgsql AS $$
 DECLARE
-    n          integer := cardinality(p_event_types);
-    head       bigint;
-    head_time  timestamptz;
-    written_at timestamptz;
+    n         integer := cardinality(p_event_types);
+    firsts    integer[];               -- per stream: the index of its first event, less one
+    version   bigint;
+    head      bigint;
+    head_time timestamptz;
 BEGIN
     IF current_setting('transaction_isolation') <> 'read committed' THEN
-        RAISE EXCEPTION 'esgen_append needs READ COMMITTED isolation, not %',
+        RAISE EXCEPTION 'esgen_append_streams needs READ COMMITTED isolation, not %',
             current_setting('transaction_isolation')
             USING ERRCODE = 'invalid_transaction_state';
     END IF;
     PERFORM pg_advisory_xact_lock({append_lock});
-    SELECT coalesce(max(e.stream_version), 0) INTO actual_version
-        FROM {s}.esgen_events AS e WHERE e.stream_id = p_stream_id;
-    IF p_expected IS NOT NULL AND p_expected <> actual_version THEN
+    FOR i IN 1 .. cardinality(p_stream_ids) LOOP
+        SELECT coalesce(max(e.stream_version), 0) INTO version
+            FROM {s}.esgen_events AS e WHERE e.stream_id = p_stream_ids[i];
+        actual_versions[i] := version;
+        IF p_expected[i] IS NOT NULL AND p_expected[i] <> version THEN
+            conflict := i;
+            RETURN;
+        END IF;
+        IF p_counts[i] > 0 AND p_snapshot_versions[i] > actual_versions[i] + p_counts[i] THEN
+            RAISE EXCEPTION 'snapshot of stream % at version % does not fit an append to % '
+                'ending at version %', quote_literal(p_stream_ids[i]), p_snapshot_versions[i],
+                quote_literal(p_stream_ids[i]), actual_versions[i] + p_counts[i]
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        firsts[i] := coalesce(firsts[i - 1] + p_counts[i - 1], 0);
+    END LOOP;
+    IF n = 0 THEN
         RETURN;
-    END IF;
-    IF p_snapshot_version > actual_version + n THEN
-        RAISE EXCEPTION 'snapshot of stream % at version % does not fit an append to % ending '
-            'at version %', quote_literal(p_stream_id), p_snapshot_version,
-            quote_literal(p_stream_id), actual_version + n
-            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT e.position, e.recorded_at INTO head, head_time
         FROM {s}.esgen_events AS e ORDER BY e.position DESC LIMIT 1;
     head := coalesce(head, 0);
-    -- A clock stepping back must not make recorded times run backwards along the order.
-    written_at := greatest(p_recorded_at, head_time);
+    -- Each stream's events are numbered on from its version, in the order given; a clock
+    -- stepping back must not make recorded times run backwards along the order.
     INSERT INTO {s}.esgen_events (position, stream_id, stream_version, event_type,
                                   event_version, data, event_id, metadata, recorded_at)
-    SELECT head + e.i, p_stream_id, actual_version + e.i, e.event_type, e.event_version,
-           e.data, e.event_id, e.metadata, written_at
-    FROM unnest(p_event_types, p_event_versions, p_data, p_event_ids, p_metadata)
-         WITH ORDINALITY AS e(event_type, event_version, data, event_id, metadata, i);
+    SELECT head + e.i, p_stream_ids[e.stream],
+           actual_versions[e.stream] + e.i - firsts[e.stream],
+           e.event_type, e.event_version, e.data, e.event_id, e.metadata,
+           greatest(coalesce(e.recorded_at, p_now), head_time)
+    FROM unnest(p_event_streams, p_event_types, p_event_versions, p_data, p_event_ids,
+                p_metadata, p_recorded_at)
+         WITH ORDINALITY AS e(stream, event_type, event_version, data, event_id, metadata,
+                              recorded_at, i);
     last_position := head + n;
-    IF p_snapshot_version IS NOT NULL THEN
-        INSERT INTO {s}.esgen_snapshots AS old
-            (stream_id, version, fingerprint, state, taken_at)
-        VALUES (p_stream_id, p_snapshot_version, p_snapshot_fingerprint, p_snapshot_state,
-                p_snapshot_taken_at)
+    IF cardinality(array_remove(p_snapshot_versions, NULL)) > 0 THEN
+        INSERT INTO {s}.esgen_snapshots AS old (stream_id, version, fingerprint, state,
+                                                taken_at)
+        SELECT t.stream_id, t.version, t.fingerprint, t.state, t.taken_at
+        FROM unnest(p_stream_ids, p_counts, p_snapshot_versions, p_snapshot_fingerprints,
+                    p_snapshot_states, p_snapshot_taken_at)
+             AS t(stream_id, n, version, fingerprint, state, taken_at)
+        WHERE t.version IS NOT NULL AND t.n > 0
+        ORDER BY t.stream_id
         ON CONFLICT (stream_id) DO UPDATE SET
             version = excluded.version, fingerprint = excluded.fingerprint,
             state = excluded.state, taken_at = excluded.taken_at
@@ -201,6 +233,7 @@ class Statements(NamedTuple):
     """The store's SQL with the schema filled in, built once per store."""
 
     append: str
+    append_streams: str
     upsert_snapshot: str
     stream_version: str
     head_position: str
@@ -226,10 +259,20 @@ def statements(schema: str) -> Statements:
         return sql.SQL(text).format(s=s, columns=sql.SQL(_COLUMNS)).as_string()
 
     return Statements(
+        # One stream: its values as scalars, made arrays by the server, since psycopg dumps
+        # array parameters element by element in Python (the hot path of every save).
         append=build(
-            "SELECT actual_version, last_position FROM {s}.esgen_append("
-            "%s::text, %s::bigint, %s::timestamptz, %b::text[], %b::integer[], %b::json[], "
-            "%b::uuid[], %b::json[], %s::text, %s::bigint, %s::text, %s::json, %s::timestamptz)"
+            "SELECT actual_versions, conflict, last_position FROM {s}.esgen_append_streams("
+            "ARRAY[%s::text], ARRAY[%s::bigint], ARRAY[%s::integer], "
+            "array_fill(1, ARRAY[%s::integer]), %s::timestamptz, %b::timestamptz[], "
+            "%b::text[], %b::integer[], %b::json[], %b::uuid[], %b::json[], %s::text, "
+            "ARRAY[%s::bigint], ARRAY[%s::text], ARRAY[%s::json], ARRAY[%s::timestamptz])"
+        ),
+        append_streams=build(
+            "SELECT actual_versions, conflict, last_position FROM {s}.esgen_append_streams("
+            "%b::text[], %s::bigint[], %b::integer[], %b::integer[], %s::timestamptz, "
+            "%b::timestamptz[], %b::text[], %b::integer[], %b::json[], %b::uuid[], %b::json[], "
+            "%s::text, %s::bigint[], %s::text[], %s::json[], %s::timestamptz[])"
         ),
         upsert_snapshot=build(
             "INSERT INTO {s}.esgen_snapshots AS old "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -28,6 +28,7 @@ __all__ = [
     "NewEvent",
     "RecordedEvent",
     "Snapshot",
+    "StreamAppend",
     "new_event_id",
     "utc_now",
 ]
@@ -90,7 +91,7 @@ class AppendResult(NamedTuple):
 class NewEvent:
     """One event to append: type and schema version, JSON data, metadata and a fresh id."""
 
-    __slots__ = ("data", "event_id", "event_type", "event_version", "metadata")
+    __slots__ = ("data", "event_id", "event_type", "event_version", "metadata", "recorded_at")
 
     def __init__(
         self,
@@ -99,6 +100,7 @@ class NewEvent:
         data: str,
         metadata: Mapping[str, Any] | None = None,
         event_id: UUID | None = None,
+        recorded_at: datetime | None = None,
     ) -> None:
         self.event_type = event_type
         self.event_version = event_version
@@ -107,10 +109,17 @@ class NewEvent:
         self.metadata = _EMPTY if metadata is None else metadata
         """Correlation and causation ids and free-form keys; must be JSON-serialisable."""
         self.event_id = new_event_id() if event_id is None else event_id
+        self.recorded_at = None if recorded_at is None else to_utc(recorded_at, "recorded_at")
+        """When the writer decided the event (in UTC), recorded instead of the store's clock;
+        a store still never records a time earlier than the events before it."""
 
     @classmethod
     def from_event(
-        cls, event: Event, metadata: Mapping[str, Any] | None = None, event_id: UUID | None = None
+        cls,
+        event: Event,
+        metadata: Mapping[str, Any] | None = None,
+        event_id: UUID | None = None,
+        recorded_at: datetime | None = None,
     ) -> NewEvent:
         return cls(
             event.event_type,
@@ -118,13 +127,25 @@ class NewEvent:
             event.model_dump_json(by_alias=True),
             metadata,
             event_id,
+            recorded_at,
         )
 
     def __repr__(self) -> str:
+        when = "" if self.recorded_at is None else f", recorded_at={self.recorded_at!r}"
         return (
             f"NewEvent({self.event_type!r}, {self.event_version}, {self.data!r}, "
-            f"metadata={dict(self.metadata)!r}, event_id={self.event_id!r})"
+            f"metadata={dict(self.metadata)!r}, event_id={self.event_id!r}{when})"
         )
+
+
+class StreamAppend(NamedTuple):
+    """One stream's part of `EventStore.append_streams`: its events, the version the writer
+    last saw (as for `append`) and optionally a snapshot stored in the same transaction."""
+
+    stream_id: str
+    events: Sequence[NewEvent]
+    expected_version: int | ExpectedVersion
+    snapshot: Snapshot | None = None
 
 
 class RecordedEvent:

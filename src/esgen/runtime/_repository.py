@@ -36,6 +36,7 @@ from esgen.runtime._records import (
     NewEvent,
     RecordedEvent,
     Snapshot,
+    StreamAppend,
     to_utc,
     utc_now,
 )
@@ -332,20 +333,48 @@ class Repository(Generic[AggT, IdT]):
         events then stay pending. Every event carries the active command context's
         metadata plus `metadata`. Returns None if there was nothing to save.
         """
-        pending = aggregate._pending
-        if not pending:
+        if not aggregate._pending:
             return None
+        append, snapshot = self._prepare_save(aggregate, save_metadata(metadata))
+        result = self._store.append(
+            append.stream_id, append.events, append.expected_version, snapshot=append.snapshot
+        )
+        self._finish_save(aggregate, snapshot)
+        return result
+
+    def _save_snapshot_separately(self, snapshot: Snapshot) -> None:
+        assert self._snapshots is not None
+        try:
+            self._snapshots.save_snapshot(snapshot)
+        except EventStoreError as exc:
+            # The events are saved; a missing snapshot only costs a longer load later.
+            logger.warning("could not save the snapshot of %s: %s", snapshot.stream_id, exc)
+
+    def _prepare_save(
+        self, aggregate: AggT, metadata: Mapping[str, Any]
+    ) -> tuple[StreamAppend, Snapshot | None]:
+        """What saving the aggregate's pending events appends, and the snapshot due (also
+        inside the append when the store keeps it); changes nothing. A unit of work gathers
+        these from several repositories into one `append_streams`."""
+        pending = aggregate._pending
         latest = self._registry._latest
         for event in pending:
             cls = event.__class__
             if latest.get(cls.event_type) is not cls:
                 raise RegistryError(_not_latest(self._registry, cls))
-        shared = save_metadata(metadata)
+        # Each event is stored with the time the aggregate recorded it (what its apply
+        # method saw as event_time), so a reload replays it at the same moment. Positional
+        # arguments: this runs once per event saved.
         new_events = [
             NewEvent(
-                event.event_type, event.event_version, event.model_dump_json(by_alias=True), shared
+                event.event_type,
+                event.event_version,
+                event.model_dump_json(by_alias=True),
+                metadata,
+                None,
+                moment,
             )
-            for event in pending
+            for event, moment in zip(pending, aggregate._pending_times, strict=True)
         ]
         version = aggregate._version
         expected = version - len(pending)
@@ -360,27 +389,23 @@ class Repository(Generic[AggT, IdT]):
                 aggregate.state.model_dump_json(by_alias=True),
                 to_utc(self._clock(), "the snapshot clock's time"),
             )
-        result = self._store.append(
+        append = StreamAppend(
             stream_id,
             new_events,
             expected or ExpectedVersion.NO_STREAM,
-            snapshot=snapshot if self._snapshot_with_append else None,
+            snapshot if self._snapshot_with_append else None,
         )
-        pending.clear()
+        return append, snapshot
+
+    def _finish_save(self, aggregate: AggT, snapshot: Snapshot | None) -> None:
+        """After the append of `_prepare_save` committed: the events are no longer pending,
+        and the snapshot, if one was due, is stored (unless it rode along) and remembered."""
+        aggregate._pending.clear()
         aggregate._pending_times.clear()
         if snapshot is not None:
             if not self._snapshot_with_append:
                 self._save_snapshot_separately(snapshot)
-            aggregate._snapshot_version = version
-        return result
-
-    def _save_snapshot_separately(self, snapshot: Snapshot) -> None:
-        assert self._snapshots is not None
-        try:
-            self._snapshots.save_snapshot(snapshot)
-        except EventStoreError as exc:
-            # The events are saved; a missing snapshot only costs a longer load later.
-            logger.warning("could not save the snapshot of %s: %s", snapshot.stream_id, exc)
+            aggregate._snapshot_version = snapshot.version
 
 
 def _check_aggregate_class(cls: object, registry: EventRegistry) -> None:

@@ -29,6 +29,7 @@ from esgen.runtime._ports import (
     check_json,
     check_snapshot_fits,
     validate_append_args,
+    validate_appends,
     validate_new_events,
     validate_page_args,
     validate_read_args,
@@ -40,6 +41,7 @@ from esgen.runtime._records import (
     NewEvent,
     RecordedEvent,
     Snapshot,
+    StreamAppend,
     encode_metadata,
     to_utc,
     utc_now,
@@ -119,6 +121,9 @@ _STREAM_AND_HEAD = (
     "head.position, head.recorded_at FROM (SELECT 1) LEFT JOIN "
     "(SELECT position, recorded_at FROM esgen_events ORDER BY position DESC LIMIT 1) AS head"
 )
+
+# What _write takes: StreamAppend records, or plain tuples of the same four fields.
+_Append = tuple[str, Sequence[NewEvent], int | ExpectedVersion, Snapshot | None]
 
 # No "OFF": in WAL mode it can corrupt the file on power loss, which a store of record may not.
 Synchronous = Literal["NORMAL", "FULL", "EXTRA"]
@@ -271,15 +276,24 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         *,
         snapshot: Snapshot | None = None,
     ) -> AppendResult:
+        # append_streams with one stream, without its checks across streams and with a
+        # plain tuple for the StreamAppend: the hot path of every save.
         validate_append_args(stream_id, expected_version)
         validate_new_events(events)
+        return self._write(((stream_id, events, expected_version, snapshot),))[0]
+
+    def append_streams(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
+        validate_appends(appends)
+        return self._write(appends) if appends else []
+
+    def _write(self, appends: Sequence[_Append]) -> list[AppendResult]:
         conn = self._conn()
         joined = conn.in_transaction
         try:
             # Inside the caller's transaction a savepoint undoes a failed append alone.
             conn.execute("SAVEPOINT esgen_append" if joined else "BEGIN IMMEDIATE")
             try:
-                result = self._append_locked(conn, stream_id, events, expected_version, snapshot)
+                results = self._append_locked(conn, appends)
                 conn.execute("RELEASE esgen_append" if joined else "COMMIT")
             except BaseException:
                 if joined:
@@ -292,68 +306,100 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         except sqlite3.IntegrityError as exc:
             if "json_valid" in str(exc):
                 raise ValueError(INVALID_DATA) from exc
-            if "UNIQUE" not in str(exc):
-                raise BackendError(f"append to stream {stream_id!r} refused: {exc}") from exc
-            # Only reachable if something bypassed the write lock; same meaning, same error.
-            actual = self.stream_version(stream_id)
-            raise ConcurrencyError(stream_id, expected_version, actual) from exc
+            if "UNIQUE" in str(exc):
+                # Only reachable if something bypassed the write lock; same meaning, same
+                # error, for the stream that moved.
+                for stream_id, _, expected_version, _ in appends:
+                    actual = self.stream_version(stream_id)
+                    try:
+                        check_expected_version(stream_id, expected_version, actual)
+                    except ConcurrencyError as conflict:
+                        raise conflict from exc
+            raise BackendError(f"append to {_streams(appends)} refused: {exc}") from exc
         except sqlite3.Error as exc:
-            raise BackendError(f"append to stream {stream_id!r} failed: {exc}") from exc
-        return result
+            raise BackendError(f"append to {_streams(appends)} failed: {exc}") from exc
+        return results
 
     def _append_locked(
-        self,
-        conn: sqlite3.Connection,
-        stream_id: str,
-        events: Sequence[NewEvent],
-        expected_version: int | ExpectedVersion,
-        snapshot: Snapshot | None,
-    ) -> AppendResult:
-        actual, head_position, head_recorded_at = conn.execute(
-            _STREAM_AND_HEAD, (stream_id,)
-        ).fetchone()
-        actual = actual or 0
-        check_expected_version(stream_id, expected_version, actual)
-        if not events:
-            return AppendResult(stream_id, actual, None)
-        if snapshot is not None:
-            check_snapshot_fits(snapshot, stream_id, actual + len(events))
-        position = head_position or 0
-        recorded_at = to_utc(self._clock(), "the store clock's time").isoformat(
-            timespec="microseconds"
-        )
-        if head_recorded_at is not None and recorded_at < head_recorded_at:
-            recorded_at = head_recorded_at  # a clock step back must not make time run backwards
+        self, conn: sqlite3.Connection, appends: Sequence[_Append]
+    ) -> list[AppendResult]:
+        # Rows are built in memory and inserted at the end, so a conflict (or bad input) on
+        # any stream raises before anything is written.
+        version, position, last_time = conn.execute(_STREAM_AND_HEAD, (appends[0][0],)).fetchone()
+        version = version or 0
+        position = position or 0
+        # Times are kept as the stored text: fixed-width UTC ISO 8601 compares as the times
+        # do, so the clamp needs no parsing ("" is before any time).
+        last_time = last_time or ""
+        clock_time = ""
+        check_json_here = self._check_json_here
         rows = []
-        version = actual
+        results = []
+        snapshots = []
         last_metadata: object = None
         metadata_json = ""
-        for event in events:
-            if self._check_json_here:
-                check_json(event.data)
-            if event.metadata is not last_metadata:
-                # One append's events usually share one metadata mapping: encode it once.
-                last_metadata = event.metadata
-                metadata_json = encode_metadata(event.metadata)
-            position += 1
-            version += 1
-            rows.append(
-                (
-                    position,
-                    stream_id,
-                    version,
-                    event.event_type,
-                    event.event_version,
-                    event.data,
-                    str(event.event_id),
-                    metadata_json,
-                    recorded_at,
+        for stream_id, events, expected_version, snapshot in appends:
+            if version is None:  # every stream after the first
+                version = conn.execute(_STREAM_VERSION, (stream_id,)).fetchone()[0] or 0
+            check_expected_version(stream_id, expected_version, version)
+            if not events:
+                results.append(AppendResult(stream_id, version, None))
+                version = None
+                continue
+            if snapshot is not None:
+                check_snapshot_fits(snapshot, stream_id, version + len(events))
+                snapshots.append(_snapshot_row(snapshot))
+            for event in events:
+                if event.recorded_at is not None:
+                    break
+            else:
+                event = None
+            own_times: list[str] | None = None
+            if event is None:
+                # The usual case, and the hot path of every save: one time for all.
+                if not clock_time:
+                    clock_time = self._clock_time()
+                if clock_time < last_time:
+                    clock_time = last_time  # a clock step back must not make time run backwards
+                last_time = clock_time
+            else:
+                if not clock_time and None in [e.recorded_at for e in events]:
+                    clock_time = self._clock_time()
+                own_times = _recorded_times(events, clock_time, last_time)
+                last_time = own_times[-1]
+                first_version = version + 1
+            recorded_at = clock_time
+            for event in events:
+                if check_json_here:
+                    check_json(event.data)
+                if event.metadata is not last_metadata:
+                    # One append's events usually share one metadata mapping: encode it once.
+                    last_metadata = event.metadata
+                    metadata_json = encode_metadata(event.metadata)
+                position += 1
+                version += 1
+                if own_times is not None:
+                    recorded_at = own_times[version - first_version]
+                rows.append(
+                    (
+                        position,
+                        stream_id,
+                        version,
+                        event.event_type,
+                        event.event_version,
+                        event.data,
+                        str(event.event_id),
+                        metadata_json,
+                        recorded_at,
+                    )
                 )
-            )
-        conn.executemany(_INSERT, rows)
-        if snapshot is not None:
-            conn.execute(_UPSERT_SNAPSHOT, _snapshot_row(snapshot))
-        return AppendResult(stream_id, version, position)
+            results.append(AppendResult(stream_id, version, position))
+            version = None
+        if rows:
+            conn.executemany(_INSERT, rows)
+            for row in snapshots:
+                conn.execute(_UPSERT_SNAPSHOT, row)
+        return results
 
     def read_stream(
         self,
@@ -399,10 +445,12 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         validate_read_args(from_version, to_version, None)
         conn = self._conn()
         try:
+            # recorded_at as stored: parsing it here would cost every load, for a field
+            # replaying rarely looks at.
             rows: list[StoredData] = conn.execute(
                 "SELECT stream_version, event_type, event_version, data, recorded_at "
-                "FROM esgen_events WHERE stream_id = ? AND stream_version BETWEEN ? AND ? "
-                "ORDER BY stream_version",
+                "FROM esgen_events "
+                "WHERE stream_id = ? AND stream_version BETWEEN ? AND ? ORDER BY stream_version",
                 (stream_id, from_version, _MAX_VERSION if to_version is None else to_version),
             ).fetchall()
             if not rows and (from_version == 1 or not self._stream_exists(conn, stream_id)):
@@ -426,6 +474,9 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         except sqlite3.Error as exc:
             raise BackendError(f"reading events after position {after} failed: {exc}") from exc
         return list(starmap(RecordedEvent, rows))
+
+    def _clock_time(self) -> str:
+        return to_utc(self._clock(), "the store clock's time").isoformat(timespec="microseconds")
 
     @staticmethod
     def _stream_exists(conn: sqlite3.Connection, stream_id: str) -> bool:
@@ -475,6 +526,34 @@ class SQLiteEventStore(EventStore, SnapshotStore):
             raise BackendError(
                 f"saving the snapshot of {snapshot.stream_id!r} failed: {exc}"
             ) from exc
+
+
+def _recorded_times(events: Sequence[NewEvent], clock_time: str, last_time: str) -> list[str]:
+    """The stored times of events of which some carry the writer's time: that time (else the
+    clock's), never before the time of the event before. A datetime object shared by several
+    events is formatted once."""
+    times = []
+    given: datetime | None = None
+    given_text = ""
+    for event in events:
+        moment = event.recorded_at
+        if moment is None:
+            text = clock_time
+        elif moment is given:
+            text = given_text
+        else:
+            given = moment
+            text = given_text = moment.isoformat(timespec="microseconds")
+        if text < last_time:
+            text = last_time
+        times.append(text)
+        last_time = text
+    return times
+
+
+def _streams(appends: Sequence[_Append]) -> str:
+    names = ", ".join(repr(append[0]) for append in appends)
+    return f"stream {names}" if len(appends) == 1 else f"streams {names}"
 
 
 def _snapshot_row(snapshot: Snapshot) -> tuple[object, ...]:

@@ -35,7 +35,9 @@ from esgen.runtime import (
     DEFAULT_PAGE_SIZE,
     AggregateNotCreated,
     AggregateNotFound,
+    AppendResult,
     Clock,
+    CommandContext,
     ConcurrencyError,
     Event,
     EventRegistry,
@@ -46,11 +48,15 @@ from esgen.runtime import (
     Repository,
     Snapshot,
     SnapshotStore,
+    StreamAppend,
     StreamNotFound,
+    UnitOfWork,
     UpcastError,
     ValueObject,
     command_context,
+    current_context,
     handle_command,
+    run_in_unit_of_work,
     state_fingerprint,
 )
 from esgen.runtime.testing._clock import ManualClock
@@ -59,6 +65,7 @@ from esgen.runtime.testing._domain import (
     AccountOpened,
     AccountOpenedV1,
     AccountState,
+    InsufficientFunds,
     MoneyDeposited,
     MoneyWithdrawn,
     make_registry,
@@ -91,8 +98,16 @@ def _new(data: dict[str, Any], event_type: str = "Thing", **metadata: Any) -> Ne
     return NewEvent(event_type, 1, json.dumps(data), metadata)
 
 
+def _timed(moment: datetime) -> NewEvent:
+    return NewEvent("Thing", 1, "{}", recorded_at=moment)
+
+
 def _events(count: int, start: int = 0) -> list[NewEvent]:
     return [_new({"n": start + i}) for i in range(count)]
+
+
+def _as_time(value: datetime | str) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _stream() -> str:
@@ -303,6 +318,185 @@ class EventStoreContract(_StoreFixtures):
         verbs = ("update", "delete", "remove", "truncate", "replace", "edit", "purge")
         assert [n for n in dir(store) if n.lower().startswith(verbs)] == []
 
+    # -- several streams at once ----------------------------------------------------------
+
+    def test_append_streams_writes_each_stream_in_the_order_given(self, store: EventStore) -> None:
+        store.append("b", _events(1), ExpectedVersion.NO_STREAM)
+        head = store.head_position()
+        results = store.append_streams(
+            [
+                StreamAppend("a", _events(2), ExpectedVersion.NO_STREAM),
+                StreamAppend("b", _events(3, start=10), 1),
+                StreamAppend("c", [], ExpectedVersion.NO_STREAM),  # checked, nothing written
+                StreamAppend("d", _events(1, start=20), ExpectedVersion.ANY),
+            ]
+        )
+        written = store.read_all(after=head)
+        assert [(r.stream_id, r.stream_version) for r in written] == [
+            ("a", 1),
+            ("a", 2),
+            ("b", 2),
+            ("b", 3),
+            ("b", 4),
+            ("d", 1),
+        ]
+        assert [json.loads(r.data)["n"] for r in written] == [0, 1, 10, 11, 12, 20]
+        positions = [r.position for r in written]
+        if self.gapless_positions:
+            assert positions == list(range(head + 1, head + 7))
+        assert results == [
+            AppendResult("a", 2, positions[1]),
+            AppendResult("b", 4, positions[4]),
+            AppendResult("c", 0, None),
+            AppendResult("d", 1, positions[5]),
+        ]
+        assert store.stream_version("c") == 0
+        assert store.append_streams([]) == []
+
+    @pytest.mark.parametrize("which", [0, 1, 2])
+    def test_a_conflict_on_any_stream_writes_nothing_and_names_it(
+        self, store: EventStore, which: int
+    ) -> None:
+        store.append("a", _events(1), ExpectedVersion.NO_STREAM)
+        store.append("b", _events(2), ExpectedVersion.NO_STREAM)
+        head = store.head_position()
+        appends = [
+            StreamAppend("a", _events(2, start=10), 1),
+            StreamAppend("b", _events(2, start=20), 2),
+            StreamAppend("c", _events(2, start=30), ExpectedVersion.NO_STREAM),
+        ]
+        appends[which] = appends[which]._replace(expected_version=5)
+        with pytest.raises(ConcurrencyError) as caught:
+            store.append_streams(appends)
+        error = caught.value
+        stream = appends[which].stream_id
+        assert (error.stream_id, error.expected, error.actual) == (stream, 5, [1, 2, 0][which])
+        assert f"{stream!r}" in str(error) and "nothing was written" in str(error)
+        assert store.head_position() == head
+        assert [store.stream_version(s) for s in "abc"] == [1, 2, 0]
+
+    def test_a_check_only_stream_that_moved_stops_the_others(self, store: EventStore) -> None:
+        store.append("read", _events(2), ExpectedVersion.NO_STREAM)
+        with pytest.raises(ConcurrencyError, match="'read'"):
+            store.append_streams(
+                [
+                    StreamAppend("written", _events(1), ExpectedVersion.NO_STREAM),
+                    StreamAppend("read", [], 1),
+                ]
+            )
+        assert store.stream_version("written") == 0
+
+    def test_a_stream_twice_in_one_call_is_refused(self, store: EventStore) -> None:
+        with pytest.raises(ValueError, match="'a' appears more than once"):
+            store.append_streams(
+                [
+                    StreamAppend("a", _events(1), ExpectedVersion.NO_STREAM),
+                    StreamAppend("b", _events(1), ExpectedVersion.NO_STREAM),
+                    StreamAppend("a", _events(1), 1),
+                ]
+            )
+        assert store.head_position() == 0
+
+    @pytest.mark.parametrize(
+        ("second", "error", "match"),
+        [
+            (StreamAppend("", _events(1), 0), ValueError, "stream id"),
+            (StreamAppend("b", _events(1), -1), ValueError, "expected version"),
+            (StreamAppend("b", [NewEvent("Thing", 1, "{]")], 0), ValueError, "JSON text"),
+            (StreamAppend("b", [NewEvent("T", 1, "{}", {"x": object()})], 0), TypeError, "JSON"),
+            (("b", _events(1), 0), TypeError, "StreamAppend"),
+        ],
+        ids=["no stream id", "bad version", "bad data", "bad metadata", "plain tuple"],
+    )
+    def test_a_bad_second_stream_writes_nothing_on_the_first(
+        self, store: EventStore, second: Any, error: type[Exception], match: str
+    ) -> None:
+        first = StreamAppend("a", _events(2), ExpectedVersion.NO_STREAM)
+        with pytest.raises(error, match=match):
+            store.append_streams([first, second])
+        assert store.head_position() == 0
+        assert store.stream_version("a") == 0
+
+    def test_append_streams_stores_each_snapshot_with_its_events(
+        self, store: EventStore, snapshots: SnapshotStore
+    ) -> None:
+        at = datetime(2024, 1, 1, tzinfo=UTC)
+        store.append_streams(
+            [
+                StreamAppend("a", _events(2), 0, Snapshot("a", 2, "fp", '{"a":2}', at)),
+                StreamAppend("b", _events(1), 0),
+                StreamAppend("c", _events(3), ExpectedVersion.ANY, Snapshot("c", 3, "", "{}", at)),
+            ]
+        )
+        assert snapshots.load_snapshot("a") == Snapshot("a", 2, "fp", '{"a":2}', at)
+        assert snapshots.load_snapshot("b") is None
+        assert snapshots.load_snapshot("c") == Snapshot("c", 3, "", "{}", at)
+        head = store.head_position()
+        for misfit in (
+            StreamAppend("c", _events(1), 3, Snapshot("c", 9, "fp", "{}", at)),
+            StreamAppend("c", _events(1), ExpectedVersion.ANY, Snapshot("c", 9, "fp", "{}", at)),
+        ):
+            with pytest.raises(ValueError, match="does not fit"):
+                store.append_streams(
+                    [StreamAppend("a", _events(1), 2, Snapshot("a", 3, "fp", "{}", at)), misfit]
+                )
+        assert store.head_position() == head
+        assert snapshots.load_snapshot("a") == Snapshot("a", 2, "fp", '{"a":2}', at)
+
+    # -- recorded time from the writer ----------------------------------------------------
+
+    def test_the_writer_s_recorded_at_is_kept_in_utc(
+        self, store: EventStore, clock: ManualClock
+    ) -> None:
+        clock.set(datetime(2024, 6, 1, 12, 0, tzinfo=UTC))
+        decided = datetime(2024, 6, 1, 11, 0, 0, 250_000, tzinfo=timezone(timedelta(hours=2)))
+        store.append(
+            "s",
+            [
+                _timed(decided),
+                _timed(decided + timedelta(microseconds=1)),
+                _new({}),  # no time of its own: the store's clock
+            ],
+            ExpectedVersion.NO_STREAM,
+        )
+        assert [r.recorded_at for r in store.read_stream("s")] == [
+            datetime(2024, 6, 1, 9, 0, 0, 250_000, tzinfo=UTC),
+            datetime(2024, 6, 1, 9, 0, 0, 250_001, tzinfo=UTC),
+            datetime(2024, 6, 1, 12, 0, tzinfo=UTC),
+        ]
+        assert all(r.recorded_at.utcoffset() == timedelta(0) for r in store.read_stream("s"))
+
+    def test_the_writer_s_recorded_at_never_goes_back_either(
+        self, store: EventStore, clock: ManualClock
+    ) -> None:
+        clock.set(datetime(2024, 6, 1, 12, 0, tzinfo=UTC))
+        clock.step = timedelta(0)
+        store.append("a", _events(1), ExpectedVersion.NO_STREAM)  # 12:00 by the clock
+        noon = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+        late = datetime(2024, 6, 1, 13, 0, tzinfo=UTC)
+        store.append_streams(
+            [
+                StreamAppend("b", [_timed(noon - timedelta(hours=2))], 0),  # raised to 12:00
+                StreamAppend("c", [_timed(late), _timed(noon), _new({})], 0),  # to 13:00
+                StreamAppend("d", [_new({})], 0),  # the clock says 12:00: raised to 13:00
+            ]
+        )
+        times = [(r.stream_id, r.recorded_at) for r in store.read_all()]
+        assert times == [
+            ("a", noon),
+            ("b", noon),
+            ("c", late),
+            ("c", late),
+            ("c", late),
+            ("d", late),
+        ]
+        store.append("e", [_timed(late + timedelta(seconds=1))], 0)
+        assert store.read_stream("e")[0].recorded_at == late + timedelta(seconds=1)
+
+    def test_a_naive_recorded_at_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="recorded_at must be timezone-aware"):
+            NewEvent("Thing", 1, "{}", recorded_at=datetime(2024, 1, 1))
+
     # -- what is recorded -----------------------------------------------------------------
 
     def test_recorded_event_keeps_everything_given(
@@ -413,12 +607,9 @@ class EventStoreContract(_StoreFixtures):
             (r.stream_version, r.event_type, r.event_version, r.data, r.recorded_at)
             for r in store.read_stream("s", from_version=2, to_version=4)
         ]
-        # recorded_at may come as the stored text: compared as the time it names.
-        data = [
-            (*row[:4], row[4] if isinstance(row[4], datetime) else datetime.fromisoformat(row[4]))
-            for row in store.read_stream_data("s", from_version=2, to_version=4)
-        ]
-        assert data == expected
+        data = store.read_stream_data("s", from_version=2, to_version=4)
+        # recorded_at may come as the stored ISO text, for the reader to parse if it wants.
+        assert [(*row[:4], _as_time(row[4])) for row in data] == expected
         assert list(store.read_stream_data("s", from_version=6)) == []
 
     def test_read_stream_until_a_time(self, store: EventStore, clock: ManualClock) -> None:
@@ -594,8 +785,12 @@ class RepositoryContract(_StoreFixtures):
         return make_registry()
 
     @pytest.fixture
-    def repo(self, store: EventStore, registry: EventRegistry) -> Repository[Account]:
-        return Repository(Account, store, registry)
+    def repo(
+        self, store: EventStore, registry: EventRegistry, clock: ManualClock
+    ) -> Repository[Account]:
+        # The store's clock too: events are stored at the time their aggregate recorded
+        # them, which is the repository's clock.
+        return Repository(Account, store, registry, clock=clock)
 
     @staticmethod
     def _opened(repo: Repository[Account], deposits: Sequence[int] = (), id: str = "a1") -> Account:
@@ -791,6 +986,272 @@ class RepositoryContract(_StoreFixtures):
             handle_command(repo, "a1", lambda account: account.withdraw(50))
         assert store.stream_version("Account-a1") == 2
 
+    def test_threads_saving_through_repositories_lose_no_update(
+        self, repo: Repository[Account]
+    ) -> None:
+        self._opened(repo)
+        threads, deposits = 4, 15
+        start = threading.Barrier(threads)
+        errors: list[BaseException] = []
+
+        def deposit_ones() -> None:
+            try:
+                start.wait(timeout=60)
+                for _ in range(deposits):
+                    handle_command(repo, "a1", lambda account: account.deposit(1), max_attempts=100)
+            except BaseException as exc:
+                errors.append(exc)
+
+        workers = [threading.Thread(target=deposit_ones) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert errors == []
+        account = repo.load("a1")
+        assert (account.version, account.state.balance) == (1 + threads * deposits, 60)
+
+    # -- units of work --------------------------------------------------------------------
+
+    def test_a_unit_of_work_loads_each_aggregate_once(
+        self, repo: Repository[Account], store: EventStore, registry: EventRegistry
+    ) -> None:
+        self._opened(repo, [5])
+        unit = UnitOfWork(store)
+        loaded = unit.load(repo, "a1")
+        assert unit.load(repo, "a1") is loaded
+        assert unit.load_or_new(repo, "a1") is loaded
+        assert unit.load(Repository(Account, store, registry), "a1") is loaded
+        new = unit.load_or_new(repo, "a2")
+        assert (new.version, unit.load_or_new(repo, "a2")) == (0, new)
+        with pytest.raises(AggregateNotFound, match="'a2'"):
+            unit.load(repo, "a2")  # tracked, but still without events
+        new.open("bob")
+        assert unit.load(repo, "a2") is new
+        with pytest.raises(AggregateNotFound, match="'a3'"):
+            unit.load(repo, "a3")
+        assert unit.aggregates == (loaded, new)
+
+    def test_commit_appends_every_changed_aggregate_at_once(
+        self, repo: Repository[Account], store: EventStore
+    ) -> None:
+        self._opened(repo, [10])
+        self._opened(repo, id="a2")
+        self._opened(repo, id="untouched")
+        head = store.head_position()
+        unit = UnitOfWork(store)
+        source, target = unit.load(repo, "a1"), unit.load(repo, "a2")
+        unit.load(repo, "untouched")
+        source.withdraw(4)
+        target.deposit(4)
+        assert unit.pending_events == (MoneyWithdrawn(amount=4), MoneyDeposited(amount=4))
+        results = unit.commit()
+        written = store.read_all(after=head)
+        assert [(r.stream_id, r.stream_version) for r in written] == [
+            ("Account-a1", 3),
+            ("Account-a2", 2),
+        ]
+        assert [(r.stream_id, r.stream_version) for r in results] == [
+            ("Account-a1", 3),
+            ("Account-a2", 2),
+        ]
+        # Without a command context, one conversation for the whole unit of work.
+        assert len({(r.correlation_id, r.causation_id) for r in written}) == 1
+        assert len(unit.pending_events) == 0 and source.committed_version == 3
+        assert unit.commit() == []
+        assert (repo.load("a1").state.balance, repo.load("a2").state.balance) == (6, 4)
+
+    def test_a_conflict_on_one_aggregate_writes_none_of_them(
+        self, repo: Repository[Account], store: EventStore, registry: EventRegistry
+    ) -> None:
+        self._opened(repo, [10])
+        self._opened(repo, id="a2")
+        unit = UnitOfWork(store)
+        source, target = unit.load(repo, "a1"), unit.load(repo, "a2")
+        source.withdraw(4)
+        target.deposit(4)
+        rival = Repository(Account, store, registry)
+        moved = rival.load("a2")
+        moved.deposit(1)
+        rival.save(moved)
+        head = store.head_position()
+        with pytest.raises(ConcurrencyError) as caught:
+            unit.commit()
+        assert (caught.value.stream_id, caught.value.expected, caught.value.actual) == (
+            "Account-a2",
+            1,
+            2,
+        )
+        assert store.head_position() == head
+        assert repo.load("a1").state.balance == 10
+        assert len(unit.pending_events) == 2  # kept, as Repository.save keeps them
+
+    def test_add_tracks_a_new_aggregate(self, repo: Repository[Account], store: EventStore) -> None:
+        unit = UnitOfWork(store)
+        account = Account("n1")
+        account.open("ann")
+        assert unit.add(repo, account) is account
+        assert unit.add(repo, account) is account
+        assert unit.load(repo, "n1") is account
+        other = Account("n1")
+        other.open("eve")
+        with pytest.raises(ValueError, match="'n1' is already tracked"):
+            unit.add(repo, other)
+        unit.commit()
+        assert repo.load("n1").state.owner == "ann"
+        twice = UnitOfWork(store)
+        twice.add(repo, other)
+        with pytest.raises(ConcurrencyError, match="'Account-n1'"):
+            twice.commit()
+
+    def test_a_unit_of_work_keeps_to_one_store(
+        self, repo: Repository[Account], store: EventStore, registry: EventRegistry, tmp_path: Path
+    ) -> None:
+        (tmp_path / "other").mkdir()
+        other_store = self.make_store(tmp_path / "other", ManualClock())
+        try:
+            elsewhere = Repository(Account, other_store, registry)
+            unit = UnitOfWork(store)
+            unit.load_or_new(repo, "a1").open("ann")
+            attempts: list[Callable[[], Account]] = [
+                lambda: unit.load_or_new(elsewhere, "a2"),
+                lambda: unit.load(elsewhere, "a2"),
+                lambda: unit.add(elsewhere, Account("a2")),
+            ]
+            for attempt in attempts:
+                with pytest.raises(ValueError, match="one unit of work appends to one store"):
+                    attempt()
+            unit.commit()
+            assert other_store.head_position() == 0
+        finally:
+            other_store.close()
+
+    def test_commit_takes_the_context_s_ids_and_snapshots(
+        self, store: EventStore, registry: EventRegistry
+    ) -> None:
+        repo = Repository(Account, store, registry, snapshot_every=2)
+        self._opened(repo, [5], id="a2")  # version 2, snapshot at 2
+        unit = UnitOfWork(store)
+        first = unit.load_or_new(repo, "a1")
+        first.open("ann")
+        first.deposit(3)
+        second = unit.load(repo, "a2")
+        second.deposit(1)
+        with command_context(correlation_id="req-1", causation_id="cmd-1", user="ann"):
+            unit.commit(metadata={"ip": "10.0.0.1"})
+        written = [*store.read_stream("Account-a1"), *store.read_stream("Account-a2")[2:]]
+        assert len(written) == 3
+        for recorded in written:
+            assert dict(recorded.metadata) == {
+                "correlation_id": "req-1",
+                "causation_id": "cmd-1",
+                "user": "ann",
+                "ip": "10.0.0.1",
+            }
+        if isinstance(store, SnapshotStore):
+            taken = store.load_snapshot("Account-a1")
+            assert taken is not None and (taken.version, taken.state) == (
+                2,
+                first.state.model_dump_json(),
+            )
+            kept = store.load_snapshot("Account-a2")  # one event since: not due
+            assert kept is not None and kept.version == 2
+            assert (first._snapshot_version, second._snapshot_version) == (2, 2)
+
+    def test_run_in_unit_of_work_retries_on_fresh_state(
+        self, repo: Repository[Account], store: EventStore, registry: EventRegistry
+    ) -> None:
+        self._opened(repo, [100])
+        self._opened(repo, id="a2")
+        rival = Repository(Account, store, registry)
+        seen = []
+
+        def transfer(unit: UnitOfWork) -> int:
+            source = unit.load(repo, "a1")
+            seen.append(source.state.balance)
+            if len(seen) == 1:  # someone else withdraws between our load and our commit
+                other = rival.load("a1")
+                other.withdraw(60)
+                rival.save(other)
+            source.withdraw(30)
+            unit.load(repo, "a2").deposit(30)
+            return source.state.balance
+
+        result = run_in_unit_of_work(store, transfer)
+        assert (result.value, result.attempts, seen) == (10, 2, [100, 40])
+        assert result.events == (MoneyWithdrawn(amount=30), MoneyDeposited(amount=30))
+        assert [(a.stream_id, a.stream_version) for a in result.appended] == [
+            ("Account-a1", 4),
+            ("Account-a2", 2),
+        ]
+        written = store.read_all(after=store.head_position() - 2)
+        assert len({(r.correlation_id, r.causation_id) for r in written}) == 1
+        assert (repo.load("a1").state.balance, repo.load("a2").state.balance) == (10, 30)
+
+    def test_run_in_unit_of_work_keeps_one_context_for_every_attempt(
+        self, repo: Repository[Account], store: EventStore, registry: EventRegistry
+    ) -> None:
+        self._opened(repo)
+        rival = Repository(Account, store, registry)
+        contexts: list[CommandContext | None] = []
+
+        def raced_twice(unit: UnitOfWork) -> None:
+            contexts.append(current_context())
+            account = unit.load(repo, "a1")
+            if len(contexts) < 3:
+                other = rival.load("a1")
+                other.deposit(1)
+                rival.save(other)
+            account.deposit(5)
+
+        result = run_in_unit_of_work(store, raced_twice, metadata={"ip": "10.0.0.1"})
+        assert result.attempts == 3
+        assert contexts[0] is not None and contexts == [contexts[0]] * 3
+        (recorded,) = store.read_stream("Account-a1", from_version=4)
+        assert recorded.correlation_id == contexts[0].correlation_id
+        assert recorded.causation_id == contexts[0].causation_id
+        assert recorded.metadata["ip"] == "10.0.0.1"
+        with command_context(correlation_id="outer") as outer:
+            inner = run_in_unit_of_work(store, lambda unit: current_context())
+        assert inner.value is outer and (inner.events, inner.appended) == ((), [])
+
+    def test_run_in_unit_of_work_gives_up_after_max_attempts(
+        self, repo: Repository[Account], store: EventStore, registry: EventRegistry
+    ) -> None:
+        self._opened(repo)
+        rival = Repository(Account, store, registry)
+        attempts = []
+
+        def always_raced(unit: UnitOfWork) -> None:
+            attempts.append(1)
+            account = unit.load(repo, "a1")
+            other = rival.load("a1")
+            other.deposit(1)
+            rival.save(other)
+            account.deposit(1)
+
+        with pytest.raises(ConcurrencyError) as caught:
+            run_in_unit_of_work(store, always_raced, max_attempts=2)
+        assert len(attempts) == 2
+        assert "gave up after 2 attempt(s)" in "".join(caught.value.__notes__)
+        with pytest.raises(ValueError, match="max_attempts"):
+            run_in_unit_of_work(store, always_raced, max_attempts=0)
+
+    def test_a_failing_work_function_writes_nothing(
+        self, repo: Repository[Account], store: EventStore
+    ) -> None:
+        self._opened(repo, [5])
+        self._opened(repo, id="a2")
+        head = store.head_position()
+
+        def overdraw(unit: UnitOfWork) -> None:
+            unit.load(repo, "a2").deposit(50)
+            unit.load(repo, "a1").withdraw(50)
+
+        with pytest.raises(InsufficientFunds, match="balance 5 < 50"):
+            run_in_unit_of_work(store, overdraw)
+        assert store.head_position() == head
+
     # -- snapshots ------------------------------------------------------------------------
 
     def test_snapshot_every_n_events_from_memory(
@@ -879,7 +1340,7 @@ class RepositoryContract(_StoreFixtures):
         """Open at 10:00, then deposit 1, 2, 3 at 11:00, 12:00, 13:00; returns the times."""
         clock.step = timedelta(0)
         times = []
-        account = Account("a1")
+        account = repo.new("a1")  # on the repository's clock, as a loaded one would be
         commands: list[Callable[[], None]] = [
             lambda: account.open("ann"),
             lambda: account.deposit(1),
@@ -928,7 +1389,7 @@ class RepositoryContract(_StoreFixtures):
     ) -> None:
         if not isinstance(store, SnapshotStore):
             pytest.skip("this store keeps no snapshots")
-        repo = Repository(Account, store, registry, snapshot_every=3)
+        repo = Repository(Account, store, registry, snapshot_every=3, clock=clock)
         times = self._timeline(repo, clock)  # snapshot at version 3 (12:00)
         snapshot = store.load_snapshot("Account-a1")
         assert snapshot is not None and snapshot.version == 3
@@ -966,6 +1427,9 @@ class _CountingStore(EventStore):
 
     def append(self, *args: Any, **kwargs: Any) -> Any:
         return self.inner.append(*args, **kwargs)
+
+    def append_streams(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
+        return self.inner.append_streams(appends)
 
     def read_stream(self, *args: Any, **kwargs: Any) -> list[RecordedEvent]:
         self.reads += 1

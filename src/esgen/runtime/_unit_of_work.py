@@ -1,0 +1,222 @@
+"""Units of work: change several aggregates, then append all their events in one atomic step.
+
+A command that touches more than one aggregate (a transfer debits one account and credits
+another) cannot go through `handle_command`, which saves one aggregate; saving two in turn
+can leave the first saved and the second refused. A unit of work tracks every aggregate it
+loads (one object per stream: loading twice returns the same object), and `commit` appends
+all their pending events with one `EventStore.append_streams`, each stream checked against
+the version it was loaded at. `run_in_unit_of_work` adds what `handle_command` gives a
+single aggregate: one command context for every attempt, and retries on fresh state after
+a conflict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from esgen.runtime._aggregate import Aggregate
+from esgen.runtime._context import command_context, current_context, save_metadata
+from esgen.runtime._errors import AggregateNotFound, ConcurrencyError
+from esgen.runtime._messages import Command, Event
+from esgen.runtime._ports import EventStore
+from esgen.runtime._records import AppendResult
+from esgen.runtime._repository import Repository
+
+__all__ = ["UnitOfWork", "UnitOfWorkResult", "run_in_unit_of_work"]
+
+AggT = TypeVar("AggT", bound=Aggregate[Any])
+R = TypeVar("R")
+
+# The identity map is keyed by stream id, not by aggregate id: a stream id is a str whatever
+# type a repository's ids have, and it is what append_streams refuses to see twice.
+
+
+class UnitOfWork:
+    """Aggregates loaded or added through it, appended together by `commit`.
+
+    Every repository used with one unit of work must write to its store (one atomic append
+    cannot span two databases). Not thread-safe: one unit of work serves one command.
+    """
+
+    __slots__ = ("_store", "_tracked")
+
+    def __init__(self, store: EventStore) -> None:
+        if not isinstance(store, EventStore):
+            raise TypeError(f"UnitOfWork needs an EventStore (got {store!r})")
+        self._store = store
+        self._tracked: dict[str, tuple[Repository[Any], Aggregate[Any]]] = {}
+
+    @property
+    def store(self) -> EventStore:
+        return self._store
+
+    def load(self, repository: Repository[AggT], aggregate_id: str) -> AggT:
+        """The aggregate, loaded once and then the same object; `AggregateNotFound` if it
+        has no events (saved or pending in this unit of work)."""
+        aggregate = self._tracked_aggregate(repository, aggregate_id)
+        if aggregate is None:
+            aggregate = self._track(repository, repository.load(aggregate_id))
+        elif aggregate.version == 0:
+            raise AggregateNotFound(
+                repository.aggregate_class.aggregate_type,
+                aggregate_id,
+                repository.stream_id(aggregate_id),
+            )
+        return aggregate
+
+    def load_or_new(self, repository: Repository[AggT], aggregate_id: str) -> AggT:
+        """The aggregate, or a new empty one (version 0) if it has no events; tracked."""
+        aggregate = self._tracked_aggregate(repository, aggregate_id)
+        if aggregate is None:
+            aggregate = self._track(repository, repository.load_or_new(aggregate_id))
+        return aggregate
+
+    def add(self, repository: Repository[AggT], aggregate: AggT) -> AggT:
+        """Track an aggregate made outside the unit of work (usually a new one), so that
+        `commit` appends its events; returns it. Refused if another object already stands
+        for its stream here."""
+        self._check_store(repository)
+        if not isinstance(aggregate, repository.aggregate_class):
+            raise TypeError(
+                f"the repository of {repository.aggregate_class.__qualname__} cannot save "
+                f"{type(aggregate).__qualname__} {aggregate.id!r}"
+            )
+        tracked = self._tracked_aggregate(repository, aggregate.id)
+        if tracked is aggregate:
+            return aggregate
+        if tracked is not None:
+            raise ValueError(
+                f"{aggregate.aggregate_type} {aggregate.id!r} is already tracked by this unit "
+                "of work as another object; change the tracked one (from load or "
+                "load_or_new) instead"
+            )
+        return self._track(repository, aggregate)
+
+    def execute(
+        self,
+        repository: Repository[AggT],
+        aggregate_id: str,
+        command: Command,
+        *,
+        must_exist: bool = False,
+    ) -> tuple[Event, ...]:
+        """Load the aggregate (the tracked one if loaded before), run `aggregate.execute`
+        and return the events it recorded; they are appended by `commit`. A missing
+        aggregate starts empty unless `must_exist` (then `AggregateNotFound`)."""
+        if must_exist:
+            aggregate = self.load(repository, aggregate_id)
+        else:
+            aggregate = self.load_or_new(repository, aggregate_id)
+        return aggregate.execute(command)
+
+    @property
+    def aggregates(self) -> tuple[Aggregate[Any], ...]:
+        """Every tracked aggregate, in the order it was first loaded or added."""
+        return tuple(aggregate for _, aggregate in self._tracked.values())
+
+    @property
+    def pending_events(self) -> tuple[Event, ...]:
+        """The events `commit` would append, in the order it appends them."""
+        return tuple(event for _, agg in self._tracked.values() for event in agg._pending)
+
+    def commit(self, *, metadata: Mapping[str, Any] | None = None) -> list[AppendResult]:
+        """Append every tracked aggregate's pending events in one `append_streams`, each
+        stream expecting the version its aggregate was loaded at, with snapshots that fall
+        due; returns one result per stream written, in order (none if nothing was pending).
+
+        Every event carries the active command context's metadata plus `metadata` (without
+        a context, one pair of fresh ids shared by all of them). On `ConcurrencyError`
+        nothing is written and the events stay pending; load again in a new unit of work
+        to retry (`run_in_unit_of_work` does).
+        """
+        changed = [(repo, agg) for repo, agg in self._tracked.values() if agg._pending]
+        if not changed:
+            return []
+        shared = save_metadata(metadata)
+        prepared = [repo._prepare_save(agg, shared) for repo, agg in changed]
+        results = self._store.append_streams([append for append, _ in prepared])
+        for (repository, aggregate), (_, snapshot) in zip(changed, prepared, strict=True):
+            repository._finish_save(aggregate, snapshot)
+        return results
+
+    def _tracked_aggregate(self, repository: Repository[AggT], aggregate_id: str) -> AggT | None:
+        self._check_store(repository)
+        entry = self._tracked.get(repository.stream_id(aggregate_id))
+        if entry is None:
+            return None
+        aggregate = entry[1]
+        if type(aggregate) is not repository.aggregate_class:
+            raise TypeError(
+                f"stream {repository.stream_id(aggregate_id)!r} is tracked by this unit of "
+                f"work as {type(aggregate).__qualname__}, so it cannot also be loaded as "
+                f"{repository.aggregate_class.__qualname__}"
+            )
+        return aggregate
+
+    def _track(self, repository: Repository[AggT], aggregate: AggT) -> AggT:
+        self._tracked[repository.stream_id(aggregate.id)] = (repository, aggregate)
+        return aggregate
+
+    def _check_store(self, repository: Repository[Any]) -> None:
+        if not isinstance(repository, Repository):
+            raise TypeError(f"expected a Repository (got {repository!r})")
+        if repository.store is not self._store:
+            raise ValueError(
+                f"the repository of {repository.aggregate_class.__qualname__} writes to "
+                f"{repository.store!r}, but this unit of work commits to {self._store!r}: "
+                "one unit of work appends to one store, atomically; build every repository "
+                "it uses on that store"
+            )
+
+    def __repr__(self) -> str:
+        streams = ", ".join(self._tracked)
+        return f"UnitOfWork(store={self._store!r}, tracked=[{streams}])"
+
+
+@dataclass(frozen=True, slots=True)
+class UnitOfWorkResult(Generic[R]):
+    value: R
+    """What the work function returned."""
+    events: tuple[Event, ...]
+    """The events appended, in append order (empty if the work recorded none)."""
+    appended: list[AppendResult]
+    """One result per stream written, in append order."""
+    attempts: int
+
+
+def run_in_unit_of_work(
+    store: EventStore,
+    work: Callable[[UnitOfWork], R],
+    *,
+    max_attempts: int = 3,
+    metadata: Mapping[str, Any] | None = None,
+) -> UnitOfWorkResult[R]:
+    """Call `work` with a fresh unit of work on `store`, then commit it.
+
+    `work` loads aggregates through the unit of work, calls their command methods and may
+    return a value for the caller. It must have no other side effects: after a conflict it
+    runs again, on freshly loaded aggregates (up to `max_attempts` times in all, then the
+    `ConcurrencyError` is raised). Without an active `command_context`, one is opened, so
+    every attempt writes the same correlation and causation ids.
+    """
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be >= 1 (got {max_attempts})")
+    scope = command_context() if current_context() is None else nullcontext()
+    with scope:
+        attempt = 1
+        while True:
+            unit = UnitOfWork(store)
+            value = work(unit)
+            events = unit.pending_events
+            try:
+                appended = unit.commit(metadata=metadata)
+            except ConcurrencyError as exc:
+                if attempt >= max_attempts:
+                    exc.add_note(f"gave up after {attempt} attempt(s)")
+                    raise
+                attempt += 1
+                continue
+            return UnitOfWorkResult(value, events, appended, attempt)
