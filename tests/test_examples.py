@@ -62,6 +62,8 @@ def test_bank_demo_tells_its_story(tmp_path: Path) -> None:
     assert "Ada -> Grace 10.00: compensated" in out and "compensated with RefundMoney" in out
     assert "Ada: 45.00 EUR (open)" in out
     assert "identical to the live one" in out
+    assert "paid: 2 events in one append (Account, Account)" in out
+    assert "Ada: 50.00 EUR" in out and "Alan: 20.00 EUR" in out
 
 
 def test_bank_schema_is_compatible_with_its_committed_lock(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ STUBS = {
     "handle_add_book": "return [BookAdded(title=command.title, isbn=command.isbn)]",
     "handle_lend_book": "return [BookLent(member=command.member)]",
     "apply_book_added": "return BookState(title=event.title, isbn=event.isbn)",
-    "apply_book_lent": 'return self.state.model_copy(update={"on_loan": True})',
+    "apply_book_lent": "return self.state.evolve(on_loan=True)",
 }
 ALL_STUBS = [
     "still to implement (4):",
@@ -161,7 +161,7 @@ def test_an_edit_of_a_user_owned_module_after_a_cached_run_is_noticed(project: P
     # A method the user deletes is named as one to add, also after a cached run.
     path = project / DOMAIN
     text = path.read_text()
-    start = text.index("    def apply_book_lent")
+    start = text.index("    @override\n    def apply_book_lent")
     path.write_text(text[:start].rstrip("\n") + "\n")
     removed = esgen(project)
     assert "to add (mypy and the tests fail until you do):" in removed.out
@@ -170,6 +170,37 @@ def test_an_edit_of_a_user_owned_module_after_a_cached_run_is_noticed(project: P
     )
     assert "still to implement (2):" in removed.out
     assert esgen(project).out == removed.out
+
+
+def test_methods_left_behind_by_a_removed_event_or_command_are_named(project: Path) -> None:
+    implement(project, *STUBS)
+    path = project / DOMAIN
+    text = path.read_text()
+    # What a removed event and a removed command leave in the user's class; a helper of
+    # the user's own, and a method named like a handler outside the class, are not news.
+    path.write_text(
+        text.rstrip("\n")
+        + "\n\n    @override\n    def apply_book_burnt(self, event: object) -> BookState:\n"
+        "        return self.state\n\n"
+        "    def handle_burn_book(self, command: object) -> list[object]:\n        return []\n\n"
+        "    def _helper(self) -> None:\n        pass\n\n\n"
+        "def apply_elsewhere() -> None:\n    pass\n"
+    )
+    lines = path.read_text().splitlines()
+    burnt = next(n for n, line in enumerate(lines, 1) if "def apply_book_burnt" in line)
+    burn = next(n for n, line in enumerate(lines, 1) if "def handle_burn_book" in line)
+    run = esgen(project)
+    assert run.code == 0
+    assert run.out.splitlines()[1:] == [
+        "",
+        "left behind (remove them, or rename them after the new name):",
+        f"  {DOMAIN}: Book.apply_book_burnt (line {burnt}) handles nothing the schema "
+        "declares any more: its event or command was removed or renamed",
+        f"  {DOMAIN}: Book.handle_burn_book (line {burn}) handles nothing the schema "
+        "declares any more: its event or command was removed or renamed",
+    ]
+    again = esgen(project)
+    assert again.cached and again.out == run.out
 
 
 def test_a_user_owned_test_module_that_does_not_parse_is_noticed_after_a_cached_run(

@@ -364,15 +364,15 @@ def test_events_stored_in_the_list_form_read_back(tmp_path: Path, travel: Simple
         ExpectedVersion.NO_STREAM,
     )
     service = travel.service.TravelService(store)
-    trip = service.trip_repository.load(str(TRIP))
+    trip = service.trip_repository.load(TRIP)
     assert trip.state.legs == (
         travel.types.Leg(stops=[{"name": "A", "minutes": 1}], grid=[{"g": [1]}]),
     )
     assert type(trip.state.legs[0].grid[0]) is FrozenDict
     service.dispatch(travel.commands.FinishTrip(trip_id=TRIP))
-    (planned, _) = [e.event for e in service.trip_repository.history(str(TRIP))]
+    (planned, _) = [e.event for e in service.trip_repository.history(TRIP)]
     assert planned.model_dump_json() == stored.model_dump_json()
-    state = service.trip_repository.load(str(TRIP)).state
+    state = service.trip_repository.load(TRIP).state
     assert (state.status, state.late, state.seats) == ("done", (1, 2), {"1A": "Ada", "done": "yes"})
 
 

@@ -71,7 +71,7 @@ def test_the_record_says_what_esgen_wrote_from_which_inputs(project: Path) -> No
     """Generated files carry no digest: the record holds, per file, the key of its inputs
     and the digest of its text, the last few of them."""
     record = json.loads(RunCache.for_run(project / "schemas", project / "out", "").file.read_text())
-    assert record["format"] == 3
+    assert record["format"] == 4
     events = str((project / "out" / "json_shop" / "events" / "customer.py").resolve())
     [(key, digest)] = record["written"][events]
     assert digest == hashlib.sha256(Path(events).read_bytes()).hexdigest()

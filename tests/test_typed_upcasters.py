@@ -347,11 +347,6 @@ def test_the_scan_for_any_finds_it() -> None:
     assert _any_names("from typing import Any\nx: 'Any' = 1\ny: dict[str, Any]\n") == [1, 3]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the committed goldens predate typed upcasters (regenerated after merging), and "
-    "the generated service.py still uses Any (its generator is changed separately)",
-)
 def test_generated_code_names_no_any() -> None:
     roots = [c / "expected" for c in sorted(CASES.iterdir()) if (c / "expected").is_dir()]
     roots += [p for p in sorted(EXAMPLES.iterdir()) if p.is_dir()]

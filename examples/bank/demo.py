@@ -3,7 +3,8 @@
 Opens accounts, deposits, withdraws, is refused an overdraft, reads events that older
 code stored in older versions (through a derived and a hand-written upcaster), asks what
 an account looked like at an earlier time, runs two transfers through the MoneyTransfer
-saga (one completes, one is compensated), and rebuilds the balances projection.
+saga (one completes, one is compensated), rebuilds the balances projection, and moves
+money between two accounts in one unit of work.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import cast
+from typing import assert_never, cast
 from uuid import UUID
 
 HERE = Path(__file__).parent
@@ -23,7 +24,8 @@ sys.path.insert(0, str(HERE / "src"))
 from bank.aggregates.account import AccountState  # noqa: E402
 from bank.commands.account import DepositMoney, OpenAccount, WithdrawMoney  # noqa: E402
 from bank.commands.transfer import RequestTransfer  # noqa: E402
-from bank.service import BankService  # noqa: E402
+from bank.events.account import MoneyWithdrawn, WithdrawalRejected  # noqa: E402
+from bank.service import BankService, BankUnitOfWork  # noqa: E402
 from bank.types import Money  # noqa: E402
 
 from esgen.runtime import ExpectedVersion, NewEvent, SQLiteEventStore, command_context  # noqa: E402
@@ -67,8 +69,8 @@ def main() -> None:
         NewEvent("AccountClosed", 1, "{}"),
     ]
     store.append(f"Account-{GRACE}", old, ExpectedVersion.NO_STREAM)
-    for event in old:
-        print(f"   stored {event.event_type} v{event.event_version} {event.data}")
+    for new_event in old:
+        print(f"   stored {new_event.event_type} v{new_event.event_version} {new_event.data}")
 
     print("\n2. Commands on Ada's account:")
     with command_context(user="teller-7"):
@@ -146,7 +148,31 @@ def main() -> None:
     rebuilt = read_model(folder)
     verdict = "identical to the live one" if rebuilt == live else "DIFFERENT"
     print(f"   rebuilt from all {store.head_position()} events: {verdict}")
+
+    print("\n7. Alan pays Ada 5.00 back: both accounts change in one unit of work:")
+    paid = bank.unit_of_work(lambda work: pay_back(work, eur("5.00")))
+    streams = ", ".join(r.stream_id.partition("-")[0] for r in paid.appended)
+    print(f"   {paid.value}: {len(paid.events)} events in one append ({streams})")
+    for who, account in (("Ada", ADA), ("Alan", ALAN)):
+        state = bank.account_repository.load(account).state
+        print(f"   {who}: {state.balance.amount} {state.balance.currency}")
     store.close()
+
+
+def pay_back(work: BankUnitOfWork, amount: Money) -> str:
+    """Withdraw from Alan and deposit to Ada, or neither: the events of both commands are
+    appended together when this returns, and a concurrent change to either account runs it
+    again on fresh state."""
+    for event in work.dispatch(WithdrawMoney(account_id=ALAN, amount=amount)):
+        match event:
+            case MoneyWithdrawn():
+                work.dispatch(DepositMoney(account_id=ADA, amount=amount))
+                return "paid"
+            case WithdrawalRejected():
+                return f"not paid: {event.reason}"
+            case _:
+                assert_never(event)
+    return "nothing happened"
 
 
 def read_model(folder: Path) -> list[tuple[object, ...]]:

@@ -543,6 +543,10 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
         if overloads:
             imports.add("typing", "overload")
         imports.add("esgen.runtime", "CommandResult")
+        imports.add("collections.abc", "Callable")
+        imports.add("typing", "TypeVar")
+        for runtime_name in ("UnitOfWork", "UnitOfWorkResult", "run_in_unit_of_work"):
+            imports.add("esgen.runtime", runtime_name)
         imports.add("esgen.runtime", "handle_command")
         imports.add(".commands", command_alias)
         imports.add(".events", event_alias)
@@ -606,6 +610,7 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
         ),
         command_alias=command_alias,
         event_alias=event_alias,
+        uow_class=f"{name}UnitOfWork",
         commands=tuple(c.name for c in ctx.commands),
         # In schema order, with or without commands: an aggregate's first command must
         # not move its lines.

@@ -294,6 +294,7 @@ class ServiceModuleIR(ModuleIR):
     class_docstring: str  # a string literal
     command_alias: str
     event_alias: str
+    uow_class: str = ""  # the typed unit of work, for contexts with commands
     commands: tuple[str, ...]
     routes: tuple[RouteIR, ...]
     projections: tuple[str, ...]  # the user's projection classes

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+from uuid import UUID
 
 from esgen.runtime._aggregate import Aggregate
 from esgen.runtime._context import command_context, current_context, save_metadata
@@ -27,7 +28,8 @@ from esgen.runtime._repository import Repository
 
 __all__ = ["UnitOfWork", "UnitOfWorkResult", "run_in_unit_of_work"]
 
-AggT = TypeVar("AggT", bound=Aggregate[Any])
+AggT = TypeVar("AggT", bound=Aggregate[Any, Any])
+IdT = TypeVar("IdT", bound=UUID | int | str)
 R = TypeVar("R")
 
 # The identity map is keyed by stream id, not by aggregate id: a stream id is a str whatever
@@ -47,13 +49,13 @@ class UnitOfWork:
         if not isinstance(store, EventStore):
             raise TypeError(f"UnitOfWork needs an EventStore (got {store!r})")
         self._store = store
-        self._tracked: dict[str, tuple[Repository[Any], Aggregate[Any]]] = {}
+        self._tracked: dict[str, tuple[Repository[Any, Any], Aggregate[Any, Any]]] = {}
 
     @property
     def store(self) -> EventStore:
         return self._store
 
-    def load(self, repository: Repository[AggT], aggregate_id: str) -> AggT:
+    def load(self, repository: Repository[AggT, IdT], aggregate_id: IdT) -> AggT:
         """The aggregate, loaded once and then the same object; `AggregateNotFound` if it
         has no events (saved or pending in this unit of work)."""
         aggregate = self._tracked_aggregate(repository, aggregate_id)
@@ -67,14 +69,14 @@ class UnitOfWork:
             )
         return aggregate
 
-    def load_or_new(self, repository: Repository[AggT], aggregate_id: str) -> AggT:
+    def load_or_new(self, repository: Repository[AggT, IdT], aggregate_id: IdT) -> AggT:
         """The aggregate, or a new empty one (version 0) if it has no events; tracked."""
         aggregate = self._tracked_aggregate(repository, aggregate_id)
         if aggregate is None:
             aggregate = self._track(repository, repository.load_or_new(aggregate_id))
         return aggregate
 
-    def add(self, repository: Repository[AggT], aggregate: AggT) -> AggT:
+    def add(self, repository: Repository[AggT, IdT], aggregate: AggT) -> AggT:
         """Track an aggregate made outside the unit of work (usually a new one), so that
         `commit` appends its events; returns it. Refused if another object already stands
         for its stream here."""
@@ -97,8 +99,8 @@ class UnitOfWork:
 
     def execute(
         self,
-        repository: Repository[AggT],
-        aggregate_id: str,
+        repository: Repository[AggT, IdT],
+        aggregate_id: IdT,
         command: Command,
         *,
         must_exist: bool = False,
@@ -113,7 +115,7 @@ class UnitOfWork:
         return aggregate.execute(command)
 
     @property
-    def aggregates(self) -> tuple[Aggregate[Any], ...]:
+    def aggregates(self) -> tuple[Aggregate[Any, Any], ...]:
         """Every tracked aggregate, in the order it was first loaded or added."""
         return tuple(aggregate for _, aggregate in self._tracked.values())
 
@@ -142,7 +144,9 @@ class UnitOfWork:
             repository._finish_save(aggregate, snapshot)
         return results
 
-    def _tracked_aggregate(self, repository: Repository[AggT], aggregate_id: str) -> AggT | None:
+    def _tracked_aggregate(
+        self, repository: Repository[AggT, IdT], aggregate_id: IdT
+    ) -> AggT | None:
         self._check_store(repository)
         entry = self._tracked.get(repository.stream_id(aggregate_id))
         if entry is None:
@@ -156,11 +160,11 @@ class UnitOfWork:
             )
         return aggregate
 
-    def _track(self, repository: Repository[AggT], aggregate: AggT) -> AggT:
+    def _track(self, repository: Repository[AggT, IdT], aggregate: AggT) -> AggT:
         self._tracked[repository.stream_id(aggregate.id)] = (repository, aggregate)
         return aggregate
 
-    def _check_store(self, repository: Repository[Any]) -> None:
+    def _check_store(self, repository: Repository[Any, Any]) -> None:
         if not isinstance(repository, Repository):
             raise TypeError(f"expected a Repository (got {repository!r})")
         if repository.store is not self._store:

@@ -199,6 +199,7 @@ class _Builder:
             ("Service", "the service class"),
             ("Command", "the union of the commands"),
             ("Event", "the union of the events"),
+            ("UnitOfWork", "the unit of work class"),
         ):
             self.claim(pascal(self.name) + suffix, f"{what} of the context", context_loc)
         self._check_module_names()

@@ -5,10 +5,14 @@ command dispatcher, and the runners of its projections and sagas.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import (
+    Callable,
+    Mapping,
+)
 from typing import (
     Literal,
     TYPE_CHECKING,
+    TypeVar,
     assert_never,
     overload,
 )
@@ -23,7 +27,10 @@ from esgen.runtime import (
     ProjectionRunner,
     Repository,
     SagaRunner,
+    UnitOfWork,
+    UnitOfWorkResult,
     handle_command,
+    run_in_unit_of_work,
     utc_now,
 )
 
@@ -65,7 +72,13 @@ from .events.transfer import (
 )
 from .registry import REGISTRY
 
-__all__ = ["BankCommand", "BankService"]
+__all__ = [
+    "BankCommand",
+    "BankService",
+    "BankUnitOfWork",
+]
+
+_R = TypeVar("_R")  # what a unit of work's function returns
 
 if TYPE_CHECKING:
     # Never run: building each aggregate here makes mypy name every method a domain
@@ -94,6 +107,8 @@ class BankService:
             Transfer, store, REGISTRY, clock=clock
         )
 
+    # Account: a heading between aggregates, so that commands added to
+    # two of them on two branches never land side by side.
     @overload
     def dispatch(
         self, command: OpenAccount, *, metadata: Mapping[str, JsonValue] | None = None
@@ -127,6 +142,8 @@ class BankService:
         self, command: CloseAccount, *, metadata: Mapping[str, JsonValue] | None = None
     ) -> CommandResult[Account, tuple[AccountClosed, ...], AccountClosed]: ...
 
+    # Transfer: a heading between aggregates, so that commands added to
+    # two of them on two branches never land side by side.
     @overload
     def dispatch(
         self,
@@ -214,6 +231,27 @@ class BankService:
             metadata=metadata,
         )
 
+    def unit_of_work(
+        self,
+        work: Callable[[BankUnitOfWork], _R],
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> UnitOfWorkResult[_R]:
+        """Run `work` on several aggregates at once: the events of every command it
+        dispatches are appended together, in one atomic step, when it returns.
+
+        Each aggregate is checked against the version it was loaded at; a concurrent
+        change to any of them runs `work` again on fresh state, up to `max_attempts`
+        times, so `work` must have no other side effects. Every attempt writes the same
+        correlation and causation ids.
+        """
+        return run_in_unit_of_work(
+            self.store,
+            lambda unit: work(BankUnitOfWork(self, unit)),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+        )
+
     def projections(self, *, page_size: int = 1000) -> ProjectionRunner:
         """The context's projections on this store: catch up, follow, or rebuild them."""
         return ProjectionRunner(
@@ -243,3 +281,91 @@ class BankService:
                 start=start,
             ),
         ]
+
+
+class BankUnitOfWork:
+    """What `BankService.unit_of_work` hands its work function: commands on any
+    aggregate of the context, appended together when the work returns.
+    """
+
+    def __init__(self, service: BankService, unit: UnitOfWork) -> None:
+        self._service = service
+        self.unit = unit
+
+    # Account
+    @overload
+    def dispatch(self, command: OpenAccount) -> tuple[AccountOpened, ...]: ...
+
+    @overload
+    def dispatch(
+        self, command: DepositMoney
+    ) -> tuple[MoneyDeposited | DepositRejected, ...]: ...
+
+    @overload
+    def dispatch(
+        self, command: WithdrawMoney
+    ) -> tuple[MoneyWithdrawn | WithdrawalRejected, ...]: ...
+
+    @overload
+    def dispatch(self, command: RefundMoney) -> tuple[MoneyRefunded, ...]: ...
+
+    @overload
+    def dispatch(self, command: CloseAccount) -> tuple[AccountClosed, ...]: ...
+
+    # Transfer
+    @overload
+    def dispatch(self, command: RequestTransfer) -> tuple[TransferRequested, ...]: ...
+
+    @overload
+    def dispatch(self, command: CompleteTransfer) -> tuple[TransferCompleted, ...]: ...
+
+    @overload
+    def dispatch(self, command: FailTransfer) -> tuple[TransferFailed, ...]: ...
+
+    @overload
+    def dispatch(self, command: BankCommand) -> tuple[BankEvent, ...]: ...
+
+    def dispatch(self, command: BankCommand) -> tuple[BankEvent, ...]:
+        """Decide the command on its aggregate (loaded once per unit of work, then the
+        same object) and return its events; they are appended when the work returns.
+        """
+        match command:
+            # Account
+            case OpenAccount():
+                return self._handle_account(command)
+            case DepositMoney():
+                return self._handle_account(command)
+            case WithdrawMoney():
+                return self._handle_account(command)
+            case RefundMoney():
+                return self._handle_account(command)
+            case CloseAccount():
+                return self._handle_account(command)
+            # Transfer
+            case RequestTransfer():
+                return self._handle_transfer(command)
+            case CompleteTransfer():
+                return self._handle_transfer(command)
+            case FailTransfer():
+                return self._handle_transfer(command)
+        assert_never(command)
+
+    def load_account(self, account_id: UUID) -> Account:
+        """The Account, loaded once per unit of work; AggregateNotFound if new."""
+        return self.unit.load(self._service.account_repository, account_id)
+
+    def load_transfer(self, transfer_id: UUID) -> Transfer:
+        """The Transfer, loaded once per unit of work; AggregateNotFound if new."""
+        return self.unit.load(self._service.transfer_repository, transfer_id)
+
+    def _handle_account(self, command: AccountCommand) -> tuple[AccountEvent, ...]:
+        aggregate = self.unit.load_or_new(
+            self._service.account_repository, command.account_id
+        )
+        return aggregate.execute(command)
+
+    def _handle_transfer(self, command: TransferCommand) -> tuple[TransferEvent, ...]:
+        aggregate = self.unit.load_or_new(
+            self._service.transfer_repository, command.transfer_id
+        )
+        return aggregate.execute(command)

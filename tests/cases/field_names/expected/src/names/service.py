@@ -5,10 +5,14 @@ command dispatcher, and the runners of its projections and sagas.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import (
+    Callable,
+    Mapping,
+)
 from typing import (
     Literal,
     TYPE_CHECKING,
+    TypeVar,
     assert_never,
 )
 from uuid import UUID
@@ -22,7 +26,10 @@ from esgen.runtime import (
     ProjectionRunner,
     Repository,
     SagaRunner,
+    UnitOfWork,
+    UnitOfWorkResult,
     handle_command,
+    run_in_unit_of_work,
     utc_now,
 )
 
@@ -38,7 +45,13 @@ from .events import NamesEvent
 from .events.gadget import GadgetEvent
 from .registry import REGISTRY
 
-__all__ = ["NamesCommand", "NamesService"]
+__all__ = [
+    "NamesCommand",
+    "NamesService",
+    "NamesUnitOfWork",
+]
+
+_R = TypeVar("_R")  # what a unit of work's function returns
 
 if TYPE_CHECKING:
     # Never run: building each aggregate here makes mypy name every method a domain
@@ -94,6 +107,27 @@ class NamesService:
             metadata=metadata,
         )
 
+    def unit_of_work(
+        self,
+        work: Callable[[NamesUnitOfWork], _R],
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> UnitOfWorkResult[_R]:
+        """Run `work` on several aggregates at once: the events of every command it
+        dispatches are appended together, in one atomic step, when it returns.
+
+        Each aggregate is checked against the version it was loaded at; a concurrent
+        change to any of them runs `work` again on fresh state, up to `max_attempts`
+        times, so `work` must have no other side effects. Every attempt writes the same
+        correlation and causation ids.
+        """
+        return run_in_unit_of_work(
+            self.store,
+            lambda unit: work(NamesUnitOfWork(self, unit)),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+        )
+
     def projections(self, *, page_size: int = 1000) -> ProjectionRunner:
         """The context's projections on this store: catch up, follow, or rebuild them."""
         return ProjectionRunner(
@@ -118,3 +152,33 @@ class NamesService:
                 Echo, self.store, REGISTRY, self.dispatch, clock=self.clock, start=start
             ),
         ]
+
+
+class NamesUnitOfWork:
+    """What `NamesService.unit_of_work` hands its work function: commands on any
+    aggregate of the context, appended together when the work returns.
+    """
+
+    def __init__(self, service: NamesService, unit: UnitOfWork) -> None:
+        self._service = service
+        self.unit = unit
+
+    def dispatch(self, command: NamesCommand) -> tuple[NamesEvent, ...]:
+        """Decide the command on its aggregate (loaded once per unit of work, then the
+        same object) and return its events; they are appended when the work returns.
+        """
+        match command:
+            # Gadget
+            case MakeGadget():
+                return self._handle_gadget(command)
+        assert_never(command)
+
+    def load_gadget(self, gadget_id: UUID) -> Gadget:
+        """The Gadget, loaded once per unit of work; AggregateNotFound if new."""
+        return self.unit.load(self._service.gadget_repository, gadget_id)
+
+    def _handle_gadget(self, command: GadgetCommand) -> tuple[GadgetEvent, ...]:
+        aggregate = self.unit.load_or_new(
+            self._service.gadget_repository, command.gadget_id
+        )
+        return aggregate.execute(command)

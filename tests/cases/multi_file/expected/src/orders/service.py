@@ -5,9 +5,13 @@ command dispatcher, and the runners of its projections and sagas.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import (
+    Callable,
+    Mapping,
+)
 from typing import (
     TYPE_CHECKING,
+    TypeVar,
     assert_never,
     overload,
 )
@@ -21,7 +25,10 @@ from esgen.runtime import (
     EventStore,
     ProjectionRunner,
     Repository,
+    UnitOfWork,
+    UnitOfWorkResult,
     handle_command,
+    run_in_unit_of_work,
     utc_now,
 )
 
@@ -48,7 +55,13 @@ from .events.shipment import (
 )
 from .registry import REGISTRY
 
-__all__ = ["OrdersCommand", "OrdersService"]
+__all__ = [
+    "OrdersCommand",
+    "OrdersService",
+    "OrdersUnitOfWork",
+]
+
+_R = TypeVar("_R")  # what a unit of work's function returns
 
 if TYPE_CHECKING:
     # Never run: building each aggregate here makes mypy name every method a domain
@@ -77,11 +90,15 @@ class OrdersService:
             Shipment, store, REGISTRY, clock=clock
         )
 
+    # Order: a heading between aggregates, so that commands added to
+    # two of them on two branches never land side by side.
     @overload
     def dispatch(
         self, command: PlaceOrder, *, metadata: Mapping[str, JsonValue] | None = None
     ) -> CommandResult[Order, tuple[OrderPlaced, ...], OrderPlaced]: ...
 
+    # Shipment: a heading between aggregates, so that commands added to
+    # two of them on two branches never land side by side.
     @overload
     def dispatch(
         self, command: Ship, *, metadata: Mapping[str, JsonValue] | None = None
@@ -141,6 +158,27 @@ class OrdersService:
             metadata=metadata,
         )
 
+    def unit_of_work(
+        self,
+        work: Callable[[OrdersUnitOfWork], _R],
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> UnitOfWorkResult[_R]:
+        """Run `work` on several aggregates at once: the events of every command it
+        dispatches are appended together, in one atomic step, when it returns.
+
+        Each aggregate is checked against the version it was loaded at; a concurrent
+        change to any of them runs `work` again on fresh state, up to `max_attempts`
+        times, so `work` must have no other side effects. Every attempt writes the same
+        correlation and causation ids.
+        """
+        return run_in_unit_of_work(
+            self.store,
+            lambda unit: work(OrdersUnitOfWork(self, unit)),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+        )
+
     def projections(self, *, page_size: int = 1000) -> ProjectionRunner:
         """The context's projections on this store: catch up, follow, or rebuild them."""
         return ProjectionRunner(
@@ -151,3 +189,57 @@ class OrdersService:
             ],
             page_size=page_size,
         )
+
+
+class OrdersUnitOfWork:
+    """What `OrdersService.unit_of_work` hands its work function: commands on any
+    aggregate of the context, appended together when the work returns.
+    """
+
+    def __init__(self, service: OrdersService, unit: UnitOfWork) -> None:
+        self._service = service
+        self.unit = unit
+
+    # Order
+    @overload
+    def dispatch(self, command: PlaceOrder) -> tuple[OrderPlaced, ...]: ...
+
+    # Shipment
+    @overload
+    def dispatch(self, command: Ship) -> tuple[Shipped, ...]: ...
+
+    @overload
+    def dispatch(self, command: OrdersCommand) -> tuple[OrdersEvent, ...]: ...
+
+    def dispatch(self, command: OrdersCommand) -> tuple[OrdersEvent, ...]:
+        """Decide the command on its aggregate (loaded once per unit of work, then the
+        same object) and return its events; they are appended when the work returns.
+        """
+        match command:
+            # Order
+            case PlaceOrder():
+                return self._handle_order(command)
+            # Shipment
+            case Ship():
+                return self._handle_shipment(command)
+        assert_never(command)
+
+    def load_order(self, order_id: UUID) -> Order:
+        """The Order, loaded once per unit of work; AggregateNotFound if new."""
+        return self.unit.load(self._service.order_repository, order_id)
+
+    def load_shipment(self, shipment_id: int) -> Shipment:
+        """The Shipment, loaded once per unit of work; AggregateNotFound if new."""
+        return self.unit.load(self._service.shipment_repository, shipment_id)
+
+    def _handle_order(self, command: OrderCommand) -> tuple[OrderEvent, ...]:
+        aggregate = self.unit.load_or_new(
+            self._service.order_repository, command.order_id
+        )
+        return aggregate.execute(command)
+
+    def _handle_shipment(self, command: ShipmentCommand) -> tuple[ShipmentEvent, ...]:
+        aggregate = self.unit.load_or_new(
+            self._service.shipment_repository, command.shipment_id
+        )
+        return aggregate.execute(command)

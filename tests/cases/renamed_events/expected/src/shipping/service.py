@@ -5,9 +5,13 @@ command dispatcher, and the runners of its projections and sagas.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import (
+    Callable,
+    Mapping,
+)
 from typing import (
     TYPE_CHECKING,
+    TypeVar,
     assert_never,
     overload,
 )
@@ -21,7 +25,10 @@ from esgen.runtime import (
     EventStore,
     ProjectionRunner,
     Repository,
+    UnitOfWork,
+    UnitOfWorkResult,
     handle_command,
+    run_in_unit_of_work,
     utc_now,
 )
 
@@ -41,7 +48,13 @@ from .events.cargo import (
 )
 from .registry import REGISTRY
 
-__all__ = ["ShippingCommand", "ShippingService"]
+__all__ = [
+    "ShippingCommand",
+    "ShippingService",
+    "ShippingUnitOfWork",
+]
+
+_R = TypeVar("_R")  # what a unit of work's function returns
 
 if TYPE_CHECKING:
     # Never run: building each aggregate here makes mypy name every method a domain
@@ -66,6 +79,8 @@ class ShippingService:
             Cargo, store, REGISTRY, clock=clock
         )
 
+    # Cargo: a heading between aggregates, so that commands added to
+    # two of them on two branches never land side by side.
     @overload
     def dispatch(
         self, command: BookCargo, *, metadata: Mapping[str, JsonValue] | None = None
@@ -124,6 +139,27 @@ class ShippingService:
             metadata=metadata,
         )
 
+    def unit_of_work(
+        self,
+        work: Callable[[ShippingUnitOfWork], _R],
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> UnitOfWorkResult[_R]:
+        """Run `work` on several aggregates at once: the events of every command it
+        dispatches are appended together, in one atomic step, when it returns.
+
+        Each aggregate is checked against the version it was loaded at; a concurrent
+        change to any of them runs `work` again on fresh state, up to `max_attempts`
+        times, so `work` must have no other side effects. Every attempt writes the same
+        correlation and causation ids.
+        """
+        return run_in_unit_of_work(
+            self.store,
+            lambda unit: work(ShippingUnitOfWork(self, unit)),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+        )
+
     def projections(self, *, page_size: int = 1000) -> ProjectionRunner:
         """The context's projections on this store: catch up, follow, or rebuild them."""
         return ProjectionRunner(
@@ -134,3 +170,45 @@ class ShippingService:
             ],
             page_size=page_size,
         )
+
+
+class ShippingUnitOfWork:
+    """What `ShippingService.unit_of_work` hands its work function: commands on any
+    aggregate of the context, appended together when the work returns.
+    """
+
+    def __init__(self, service: ShippingService, unit: UnitOfWork) -> None:
+        self._service = service
+        self.unit = unit
+
+    # Cargo
+    @overload
+    def dispatch(self, command: BookCargo) -> tuple[CargoBooked, ...]: ...
+
+    @overload
+    def dispatch(self, command: LoadCargo) -> tuple[CargoLoaded, ...]: ...
+
+    @overload
+    def dispatch(self, command: ShippingCommand) -> tuple[ShippingEvent, ...]: ...
+
+    def dispatch(self, command: ShippingCommand) -> tuple[ShippingEvent, ...]:
+        """Decide the command on its aggregate (loaded once per unit of work, then the
+        same object) and return its events; they are appended when the work returns.
+        """
+        match command:
+            # Cargo
+            case BookCargo():
+                return self._handle_cargo(command)
+            case LoadCargo():
+                return self._handle_cargo(command)
+        assert_never(command)
+
+    def load_cargo(self, cargo_id: UUID) -> Cargo:
+        """The Cargo, loaded once per unit of work; AggregateNotFound if new."""
+        return self.unit.load(self._service.cargo_repository, cargo_id)
+
+    def _handle_cargo(self, command: CargoCommand) -> tuple[CargoEvent, ...]:
+        aggregate = self.unit.load_or_new(
+            self._service.cargo_repository, command.cargo_id
+        )
+        return aggregate.execute(command)
