@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any, ClassVar
 from uuid import UUID
 
 import pytest
+from pydantic import BaseModel, ConfigDict
 
 from esgen.runtime import (
+    Aggregate,
     AggregateNotCreated,
     Clock,
     Event,
@@ -25,8 +28,10 @@ from esgen.runtime.testing import AggregateScenario, ManualClock
 from esgen.runtime.testing._domain import (
     Deposit,
     Deposited,
+    DepositRefused,
     OpenWallet,
     Wallet,
+    WalletClosed,
     WalletOpened,
     WalletState,
     make_wallet_registry,
@@ -261,3 +266,92 @@ def test_the_scenario_clock_times_given_events_and_commands() -> None:
     default = AggregateScenario(Wallet).given(WalletOpened(owner="ann"))
     assert isinstance(default.clock, ManualClock)
     assert default.aggregate.state.opened_at == datetime(2024, 1, 1, tzinfo=UTC)
+
+
+# -- loads fetch the stored times only for classes that read them -------------------------
+
+
+class TallyState(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    total: int = 0
+    stamped: datetime | None = None
+
+
+class Tally(Aggregate[TallyState, UUID]):
+    """The wallet's events, applied by code that names no `event_time`."""
+
+    aggregate_type = "Wallet"
+    apply_methods: ClassVar[Mapping[type[Event], str]] = {
+        WalletOpened: "_opened",
+        Deposited: "_deposited",
+        DepositRefused: "_ignored",
+        WalletClosed: "_ignored",
+    }
+
+    def _opened(self, event: WalletOpened) -> TallyState:
+        return TallyState()
+
+    def _deposited(self, event: Deposited) -> TallyState:
+        return TallyState(total=self.state.total + event.amount)
+
+    def _ignored(self, event: Event) -> TallyState:
+        return self.state
+
+
+def _stamp(aggregate: Tally) -> datetime:
+    # Out of the class's sight: a module function reading the time.
+    return aggregate.event_time
+
+
+class StampedTally(Tally):
+    def _deposited(self, event: Deposited) -> TallyState:
+        return TallyState(total=self.state.total + event.amount, stamped=_stamp(self))
+
+
+class CountingReads(MemoryEventStore):
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock=clock)
+        self.timed = self.untimed = 0
+
+    def read_stream_data(self, *args: Any, **kwargs: Any) -> Any:
+        self.untimed += 1
+        return super().read_stream_data(*args, **kwargs)
+
+    def read_stream_data_timed(self, *args: Any, **kwargs: Any) -> Any:
+        self.timed += 1
+        return super().read_stream_data_timed(*args, **kwargs)
+
+
+def test_a_class_whose_code_reads_no_event_time_loads_without_the_times(tmp_path: Path) -> None:
+    for store in (SQLiteEventStore(tmp_path / "events.db"), CountingReads(ManualClock())):
+        repo = _repo(store)
+        _send(repo, OPEN)
+        _send(repo, _deposit(3))
+        assert Wallet._reads_event_time and not Tally._reads_event_time
+        if isinstance(store, CountingReads):
+            store.untimed = store.timed = 0  # the wallet's own loads read the times
+        tally = Repository(Tally, store, make_wallet_registry()).load(WALLET)
+        assert tally.state.total == 3
+        # Asked after the load, the time of the last event comes from the store.
+        assert tally.event_time == _stored_times(store)[-1]
+        if isinstance(store, CountingReads):
+            assert (store.untimed, store.timed) == (1, 0)
+
+
+def test_event_time_read_where_the_scan_cannot_see_loads_again_with_the_times() -> None:
+    store = CountingReads(ManualClock())
+    repo = _repo(store)
+    _send(repo, OPEN)
+    _send(repo, _deposit(3))
+    _send(repo, _deposit(4))
+    assert not StampedTally._reads_event_time  # the read is in a module function
+    store.untimed = store.timed = 0  # the wallet's own loads read the times
+    tallies = Repository(StampedTally, store, make_wallet_registry())
+    tally = tallies.load(WALLET)
+    assert tally.state == TallyState(total=7, stamped=_stored_times(store)[-1])
+    assert (store.untimed, store.timed) == (1, 1)  # started without, finished with
+    assert StampedTally._reads_event_time and not Tally._reads_event_time
+    tallies.load(WALLET)
+    assert (store.untimed, store.timed) == (1, 2)  # and from then on, with them at once
+    at_two = tallies.load_at(WALLET, version=2)
+    assert at_two.state == TallyState(total=3, stamped=_stored_times(store)[1])

@@ -190,7 +190,7 @@ def test_the_writer_s_time_is_stored_as_the_clock_s_is(store: SQLiteEventStore, 
         ).fetchone()
     assert text == "2030-05-01T12:00:00.000005+00:00"
     # Loads get the stored text as it is: parsing is left to whoever needs the time.
-    (row,) = store.read_stream_data("w")
+    (row,) = store.read_stream_data_timed("w")
     assert row[4] == text
 
 

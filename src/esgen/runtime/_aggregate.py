@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
@@ -91,11 +92,16 @@ class Aggregate(Generic[StateT, IdT]):
     _dispatch: ClassVar[dict[type[Event], ApplyFunction]] = {}
     _command_dispatch: ClassVar[dict[type[Command], str]] = {}
     _creation: ClassVar[frozenset[type[Command]]] = frozenset()
+    _reads_event_time: ClassVar[bool] = False
+    """Whether the class's own code names `event_time`: only then do loads fetch each
+    event's stored time (a column that costs every load otherwise). Set at class creation,
+    and on the first read a scan missed (code elsewhere reading it), from then on."""
     _definition_problems: ClassVar[tuple[str, ...]] = ()
 
     __slots__ = (
         "_clock",
         "_event_time",
+        "_event_time_of",
         "_id",
         "_moment",
         "_pending",
@@ -107,6 +113,7 @@ class Aggregate(Generic[StateT, IdT]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        cls._reads_event_time = cls._reads_event_time or _names_event_time(cls)
         state_argument, id_argument = _type_arguments(cls)
         if "state_type" not in cls.__dict__ and state_argument is not None:
             cls.state_type = state_argument
@@ -190,7 +197,10 @@ class Aggregate(Generic[StateT, IdT]):
         self._clock: Clock = utc_now if clock is None else clock
         # The time of the event being applied (or last applied); stores may hand over their
         # ISO text, parsed only if `event_time` is read.
-        self._event_time: datetime | str | None = None
+        # When a load did not fetch stored times: the stream version of the event being
+        # applied (an int) stands in, and this reads its time from the store if asked.
+        self._event_time: datetime | str | int | None = None
+        self._event_time_of: Callable[[int], datetime] | None = None
         # While `execute` runs: the one moment the command happens at.
         self._moment: datetime | None = None
 
@@ -277,6 +287,16 @@ class Aggregate(Generic[StateT, IdT]):
         value = self._event_time
         if isinstance(value, str):
             value = self._event_time = datetime.fromisoformat(value)
+        elif value is NOT_FETCHED:
+            # Read during a load that left the times out, by code the class scan did not
+            # see: from now on the class's loads fetch them, starting with this one again.
+            type(self)._reads_event_time = True
+            raise TimesNotFetched
+        elif isinstance(value, int):
+            # After such a load: the time of the last event applied, read on demand.
+            if self._event_time_of is None:  # set by the load that left an int here
+                raise RuntimeError("event_time: the stored time cannot be read here")
+            value = self._event_time = self._event_time_of(value)
         if value is None:
             raise AggregateNotCreated(
                 f"{self.aggregate_type} {show_id(self._id)}: no event time, since no event "
@@ -443,3 +463,45 @@ def _id_argument(cls: type, argument: object) -> type | None:
         f"{cls.__qualname__}: ids must be UUID, int or str (got {argument!r} as the id type "
         "argument of Aggregate[...])"
     )
+
+
+class _NotFetched:
+    def __repr__(self) -> str:
+        return "<event time not fetched>"
+
+
+NOT_FETCHED: Any = _NotFetched()
+"""In place of the event time while a load replays without the stored times."""
+
+
+class TimesNotFetched(BaseException):
+    """`event_time` was read during a load that did not fetch the times: the repository
+    loads again, with them. Never leaves the runtime; a BaseException, like GeneratorExit,
+    so that an apply method's `except Exception` cannot swallow it."""
+
+
+def _names_event_time(cls: type) -> bool:
+    """Whether a function defined in `cls` (nested functions included) reads an attribute
+    or name `event_time`: a look at the compiled code, which never runs it."""
+    stack = [
+        code
+        for member in _functions(cls)
+        if isinstance(code := getattr(member, "__code__", None), types.CodeType)
+    ]
+    while stack:
+        code = stack.pop()
+        if "event_time" in code.co_names:
+            return True
+        stack.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return False
+
+
+def _functions(cls: type) -> Iterator[object]:
+    for value in cls.__dict__.values():
+        value = inspect.unwrap(value) if callable(value) else value
+        if isinstance(value, staticmethod | classmethod):
+            yield value.__func__
+        elif isinstance(value, property):
+            yield from (f for f in (value.fget, value.fset) if f is not None)
+        else:
+            yield value

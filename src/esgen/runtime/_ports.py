@@ -32,6 +32,7 @@ __all__ = [
     "EventStore",
     "SnapshotStore",
     "StoredData",
+    "TimedStoredData",
     "TransactionalStore",
 ]
 
@@ -41,10 +42,14 @@ dominated by round trips, small enough to keep a page's memory modest."""
 
 ConnT_co = TypeVar("ConnT_co", covariant=True)
 
-StoredData = tuple[int, str, int, str, datetime | str]
-"""(stream_version, event_type, event_version, data, recorded_at): a stored event without the
-rest of its envelope. `recorded_at` is a UTC datetime, or the ISO 8601 text a backend stores
-(SQLite), left for the reader to parse only if it needs it."""
+StoredData = tuple[int, str, int, str]
+"""(stream_version, event_type, event_version, data): a stored event without its envelope,
+all that rebuilding an aggregate needs."""
+
+TimedStoredData = tuple[int, str, int, str, datetime | str]
+"""StoredData and recorded_at, for aggregates whose apply methods read `event_time`:
+a UTC datetime, or the ISO 8601 text a backend stores (SQLite), left for the reader to
+parse only if it needs it."""
 
 
 class EventStore(ABC):
@@ -107,9 +112,19 @@ class EventStore(ABC):
     def read_stream_data(
         self, stream_id: str, *, from_version: int = 1, to_version: int | None = None
     ) -> Sequence[StoredData]:
-        """(stream_version, event_type, event_version, data, recorded_at) of a stream's
-        events, oldest first: all that rebuilding an aggregate needs. Backends override this
-        to skip the other columns; raises `StreamNotFound` like `read_stream`."""
+        """(stream_version, event_type, event_version, data) of a stream's events, oldest
+        first: all that rebuilding an aggregate needs. Backends override this to skip the
+        other columns; raises `StreamNotFound` like `read_stream`."""
+        return [
+            (r.stream_version, r.event_type, r.event_version, r.data)
+            for r in self.read_stream(stream_id, from_version=from_version, to_version=to_version)
+        ]
+
+    def read_stream_data_timed(
+        self, stream_id: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> Sequence[TimedStoredData]:
+        """`read_stream_data` with each event's recorded time: for aggregates that read
+        `event_time`. Apart, because the column costs every other load."""
         return [
             (r.stream_version, r.event_type, r.event_version, r.data, r.recorded_at)
             for r in self.read_stream(stream_id, from_version=from_version, to_version=to_version)

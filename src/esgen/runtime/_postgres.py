@@ -38,6 +38,7 @@ from esgen.runtime._ports import (
     EventStore,
     SnapshotStore,
     StoredData,
+    TimedStoredData,
     check_expected_version,
     check_snapshot_fits,
     recorded_times,
@@ -590,10 +591,21 @@ class PostgresEventStore(EventStore, SnapshotStore):
     def read_stream_data(
         self, stream_id: str, *, from_version: int = 1, to_version: int | None = None
     ) -> Sequence[StoredData]:
+        return self._stream_data(stream_id, from_version, to_version, self._sql.read_stream_data)
+
+    def read_stream_data_timed(
+        self, stream_id: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> Sequence[TimedStoredData]:
+        query = self._sql.read_stream_data_timed
+        return self._stream_data(stream_id, from_version, to_version, query)
+
+    def _stream_data(
+        self, stream_id: str, from_version: int, to_version: int | None, query: str
+    ) -> list[Any]:
         validate_read_args(from_version, to_version, None)
         rows = self._fetch(
             f"reading stream {stream_id!r}",
-            self._sql.read_stream_data,
+            query,
             (stream_id, from_version, _MAX_VERSION if to_version is None else to_version),
         )
         if not rows and (from_version == 1 or not self._stream_exists(stream_id)):

@@ -239,6 +239,7 @@ class Statements(NamedTuple):
     head_position: str
     read_stream: str
     read_stream_data: str
+    read_stream_data_timed: str
     read_all: str
     stream_exists: str
     load_snapshot: str
@@ -288,6 +289,11 @@ def statements(schema: str) -> Statements:
         head_position=build("SELECT coalesce(max(position), 0) FROM {s}.esgen_events"),
         read_stream=build("SELECT {columns} FROM {s}.esgen_events WHERE stream_id = %s"),
         read_stream_data=build(
+            "SELECT stream_version, event_type, event_version, data::text "
+            "FROM {s}.esgen_events WHERE stream_id = %s AND stream_version BETWEEN %s AND %s "
+            "ORDER BY stream_version"
+        ),
+        read_stream_data_timed=build(
             "SELECT stream_version, event_type, event_version, data::text, recorded_at "
             "FROM {s}.esgen_events WHERE stream_id = %s AND stream_version BETWEEN %s AND %s "
             "ORDER BY stream_version"

@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any, Generic, NamedTuple, Protocol, cast
 
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypeVar
 
-from esgen.runtime._aggregate import Aggregate, state_fingerprint
+from esgen.runtime._aggregate import NOT_FETCHED, Aggregate, TimesNotFetched, state_fingerprint
 from esgen.runtime._context import save_metadata
 from esgen.runtime._errors import (
     AggregateDefinitionError,
@@ -28,7 +29,7 @@ from esgen.runtime._errors import (
 )
 from esgen.runtime._ids import AnyId, IdT
 from esgen.runtime._messages import Event
-from esgen.runtime._ports import EventStore, SnapshotStore, StoredData
+from esgen.runtime._ports import EventStore, SnapshotStore, StoredData, TimedStoredData
 from esgen.runtime._records import (
     AppendResult,
     Clock,
@@ -167,7 +168,7 @@ class Repository(Generic[AggT, IdT]):
         stream_id = self.stream_id(aggregate_id)
         aggregate = self.new(aggregate_id)
         snapshot = self._usable_snapshot(stream_id)
-        stored: Sequence[StoredData] = []
+        stored: Sequence[StoredData] | Sequence[TimedStoredData] = []
         try:
             if at is not None:
                 stored = self._read_until(aggregate, stream_id, snapshot, to_utc(at, "at"))
@@ -175,12 +176,13 @@ class Repository(Generic[AggT, IdT]):
                 if snapshot is not None and snapshot[1] <= version:
                     self._restore(aggregate, *snapshot)
                 if aggregate._version < version:
-                    stored = self._store.read_stream_data(
-                        stream_id, from_version=aggregate._version + 1, to_version=version
-                    )
+                    stored = self._read_data(stream_id, aggregate._version + 1, version)
         except StreamNotFound:
             pass
-        self._replay(aggregate, stored)
+        try:
+            self._replay(aggregate, stored)
+        except TimesNotFetched:  # the class reads event_time after all: again, with them
+            return self.load_at(aggregate_id, version=version, at=at)
         if aggregate._version == 0:
             when = f" at version {version}" if version is not None else f" at {at}"
             raise AggregateNotFound(self._class.aggregate_type, aggregate_id, stream_id, when)
@@ -217,12 +219,28 @@ class Repository(Generic[AggT, IdT]):
         if snapshot is not None:
             self._restore(aggregate, *snapshot)
         try:
-            stored = self._store.read_stream_data(stream_id, from_version=aggregate._version + 1)
+            stored = self._read_data(stream_id, aggregate._version + 1)
         except StreamNotFound:
             return None
-        self._replay(aggregate, stored)
+        try:
+            self._replay(aggregate, stored)
+        except TimesNotFetched:  # the class reads event_time after all: again, with them
+            return self._load(aggregate_id)
         aggregate._snapshot_version = 0 if snapshot is None else snapshot[1]
         return aggregate
+
+    def _read_data(
+        self, stream_id: str, from_version: int, to_version: int | None = None
+    ) -> Sequence[StoredData] | Sequence[TimedStoredData]:
+        """The stream's events from `from_version`, with their times only for a class
+        whose code reads `event_time`: the column costs every load that fetches it."""
+        if self._class._reads_event_time:
+            return self._store.read_stream_data_timed(
+                stream_id, from_version=from_version, to_version=to_version
+            )
+        return self._store.read_stream_data(
+            stream_id, from_version=from_version, to_version=to_version
+        )
 
     def _usable_snapshot(self, stream_id: str) -> tuple[BaseModel, int] | None:
         """The stored snapshot's state and version, unless snapshots are off or it was taken
@@ -254,7 +272,7 @@ class Repository(Generic[AggT, IdT]):
         stream_id: str,
         snapshot: tuple[BaseModel, int] | None,
         until: datetime,
-    ) -> list[StoredData]:
+    ) -> list[TimedStoredData]:
         records = None
         if snapshot is not None:
             # Usable only if its own last event was recorded by then: read from that event.
@@ -274,7 +292,9 @@ class Repository(Generic[AggT, IdT]):
         aggregate._state = state
         aggregate._version = version
 
-    def _replay(self, aggregate: AggT, stored: Sequence[StoredData]) -> None:
+    def _replay(
+        self, aggregate: AggT, stored: Sequence[StoredData] | Sequence[TimedStoredData]
+    ) -> None:
         # The hot loop of every load: one dict lookup for the decoder (built once per stored
         # type and version), one for the apply method, no other per-event work. Errors are
         # explained after the fact, so explaining them costs nothing while all goes well.
@@ -285,17 +305,35 @@ class Repository(Generic[AggT, IdT]):
         dispatch = aggregate._dispatch
         version = aggregate._version
         try:
-            # B007: `version` is read after the loop; it is the last version applied.
-            for version, event_type, event_version, data, recorded_at in stored:  # noqa: B007
-                decode = decoders.get((event_type, event_version)) or fast_decoder(
-                    event_type, event_version
-                )
-                event = decode(data)
-                apply = dispatch.get(event.__class__) or aggregate._apply_function(event)
-                # The stored time as the store gave it (text from SQLite): parsed only if
-                # an apply method reads `event_time`.
-                aggregate._event_time = recorded_at
-                aggregate._state = apply(aggregate, event)
+            if len(stored[0]) == 5:
+                # B007: `version` is read after the loop; it is the last version applied.
+                for version, event_type, event_version, data, recorded_at in cast(  # noqa: B007
+                    "Sequence[TimedStoredData]", stored
+                ):
+                    decode = decoders.get((event_type, event_version)) or fast_decoder(
+                        event_type, event_version
+                    )
+                    event = decode(data)
+                    apply = dispatch.get(event.__class__) or aggregate._apply_function(event)
+                    # As the store gave it (text from SQLite): parsed only if read.
+                    aggregate._event_time = recorded_at
+                    aggregate._state = apply(aggregate, event)
+            else:
+                # Without the times (the class's code names no event_time): reading it
+                # raises TimesNotFetched, and the load starts again with them.
+                aggregate._event_time = NOT_FETCHED
+                for version, event_type, event_version, data in cast(  # noqa: B007
+                    "Sequence[StoredData]", stored
+                ):
+                    decode = decoders.get((event_type, event_version)) or fast_decoder(
+                        event_type, event_version
+                    )
+                    event = decode(data)
+                    apply = dispatch.get(event.__class__) or aggregate._apply_function(event)
+                    aggregate._state = apply(aggregate, event)
+                # Read after the load, event_time is the last event's, from the store.
+                aggregate._event_time = version
+                aggregate._event_time_of = partial(self._stored_time, self.stream_id(aggregate.id))
         except Exception as exc:
             error = self._explain(exc, aggregate, version, stored)
             if error is exc:
@@ -303,13 +341,19 @@ class Repository(Generic[AggT, IdT]):
             raise error from exc
         aggregate._version = version
 
+    def _stored_time(self, stream_id: str, version: int) -> datetime:
+        (recorded,) = self._store.read_stream(stream_id, from_version=version, to_version=version)
+        return recorded.recorded_at
+
     def _explain(
-        self, exc: Exception, aggregate: AggT, version: int, stored: Sequence[StoredData]
+        self,
+        exc: Exception,
+        aggregate: AggT,
+        version: int,
+        stored: Sequence[StoredData] | Sequence[TimedStoredData],
     ) -> Exception:
         """Turn a failure while replaying event `version` into an error that says where."""
-        event_type, event_version, data = next(
-            (t, v, d) for n, t, v, d, _ in stored if n == version
-        )
+        event_type, event_version, data = next(s[1:4] for s in stored if s[0] == version)
         if isinstance(exc, ValidationError):
             try:
                 self._registry.decode(event_type, event_version, data)

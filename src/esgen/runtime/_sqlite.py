@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from datetime import datetime
 from itertools import starmap
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from esgen.runtime._errors import BackendError, ConcurrencyError, StreamNotFound
 from esgen.runtime._ports import (
@@ -25,6 +25,7 @@ from esgen.runtime._ports import (
     EventStore,
     SnapshotStore,
     StoredData,
+    TimedStoredData,
     check_expected_version,
     check_json,
     check_snapshot_fits,
@@ -114,6 +115,11 @@ _UPSERT_SNAPSHOT = (
 )
 _STREAM_VERSION = "SELECT max(stream_version) FROM esgen_events WHERE stream_id = ?"
 _MAX_VERSION = 2**63 - 1
+_READ_STREAM_DATA = (
+    "SELECT stream_version, event_type, event_version, data{} FROM esgen_events "
+    "WHERE stream_id = ? AND stream_version BETWEEN ? AND ? ORDER BY stream_version"
+)
+_UNTIMED, _TIMED = _READ_STREAM_DATA.format(""), _READ_STREAM_DATA.format(", recorded_at")
 # The stream's version, and the global head that the new positions and times follow, in
 # one round trip (the head is the row with the highest position).
 _STREAM_AND_HEAD = (
@@ -442,15 +448,23 @@ class SQLiteEventStore(EventStore, SnapshotStore):
     def read_stream_data(
         self, stream_id: str, *, from_version: int = 1, to_version: int | None = None
     ) -> Sequence[StoredData]:
+        return self._stream_data(stream_id, from_version, to_version, _UNTIMED)
+
+    def read_stream_data_timed(
+        self, stream_id: str, *, from_version: int = 1, to_version: int | None = None
+    ) -> Sequence[TimedStoredData]:
+        # recorded_at as stored: parsing it here would cost every load, for a field an
+        # apply method may not read.
+        return self._stream_data(stream_id, from_version, to_version, _TIMED)
+
+    def _stream_data(
+        self, stream_id: str, from_version: int, to_version: int | None, query: str
+    ) -> list[Any]:
         validate_read_args(from_version, to_version, None)
         conn = self._conn()
         try:
-            # recorded_at as stored: parsing it here would cost every load, for a field
-            # replaying rarely looks at.
-            rows: list[StoredData] = conn.execute(
-                "SELECT stream_version, event_type, event_version, data, recorded_at "
-                "FROM esgen_events "
-                "WHERE stream_id = ? AND stream_version BETWEEN ? AND ? ORDER BY stream_version",
+            rows: list[Any] = conn.execute(
+                query,
                 (stream_id, from_version, _MAX_VERSION if to_version is None else to_version),
             ).fetchall()
             if not rows and (from_version == 1 or not self._stream_exists(conn, stream_id)):

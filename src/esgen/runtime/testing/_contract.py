@@ -607,10 +607,13 @@ class EventStoreContract(_StoreFixtures):
             (r.stream_version, r.event_type, r.event_version, r.data, r.recorded_at)
             for r in store.read_stream("s", from_version=2, to_version=4)
         ]
-        data = store.read_stream_data("s", from_version=2, to_version=4)
+        timed = store.read_stream_data_timed("s", from_version=2, to_version=4)
         # recorded_at may come as the stored ISO text, for the reader to parse if it wants.
-        assert [(*row[:4], _as_time(row[4])) for row in data] == expected
+        assert [(*row[:4], _as_time(row[4])) for row in timed] == expected
+        data = store.read_stream_data("s", from_version=2, to_version=4)
+        assert [tuple(row) for row in data] == [row[:4] for row in expected]
         assert list(store.read_stream_data("s", from_version=6)) == []
+        assert list(store.read_stream_data_timed("s", from_version=6)) == []
 
     def test_read_stream_until_a_time(self, store: EventStore, clock: ManualClock) -> None:
         clock.set(datetime(2024, 3, 1, 9, 0, tzinfo=UTC))
@@ -1438,6 +1441,10 @@ class _CountingStore(EventStore):
     def read_stream_data(self, *args: Any, **kwargs: Any) -> Any:
         self.reads += 1
         return self.inner.read_stream_data(*args, **kwargs)
+
+    def read_stream_data_timed(self, *args: Any, **kwargs: Any) -> Any:
+        self.reads += 1
+        return self.inner.read_stream_data_timed(*args, **kwargs)
 
     def read_all(self, *args: Any, **kwargs: Any) -> list[RecordedEvent]:
         self.reads += 1
