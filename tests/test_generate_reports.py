@@ -194,10 +194,10 @@ def test_methods_left_behind_by_a_removed_event_or_command_are_named(project: Pa
     assert run.out.splitlines()[1:] == [
         "",
         "left behind (remove them, or rename them after the new name):",
-        f"  {DOMAIN}: Book.apply_book_burnt (line {burnt}) handles nothing the schema "
-        "declares any more: its event or command was removed or renamed",
-        f"  {DOMAIN}: Book.handle_burn_book (line {burn}) handles nothing the schema "
-        "declares any more: its event or command was removed or renamed",
+        f"  {DOMAIN}: Book.apply_book_burnt (line {burnt}) is not called any more: its event "
+        "or command was removed, renamed, or is no longer handled here",
+        f"  {DOMAIN}: Book.handle_burn_book (line {burn}) is not called any more: its event "
+        "or command was removed, renamed, or is no longer handled here",
     ]
     again = esgen(project)
     assert again.cached and again.out == run.out

@@ -91,8 +91,8 @@ def _left_behind(path: Path, cls: ast.ClassDef, module: UserClassIR) -> list[Obl
             and node.name not in _RUNTIME_HOOKS
         ):
             what = (
-                f"{module.class_name}.{node.name} (line {node.lineno}) handles nothing the schema "
-                "declares any more: its event or command was removed or renamed"
+                f"{module.class_name}.{node.name} (line {node.lineno}) is not called any more: "
+                "its event or command was removed, renamed, or is no longer handled here"
             )
             found.append(Obligation(path, what, False, left_behind=True))
     return found

@@ -231,9 +231,10 @@ def command_creation_not_narrowed(c: Comparison) -> Iterator[Hit]:
         assert pair.old is not None and pair.new is not None
         assert pair.old_ctx is not None and pair.new_ctx is not None
         aggregate = pair.new.aggregate
-        newly = not _creators(pair.old_ctx, pair.old.aggregate) and bool(
-            _creators(pair.new_ctx, aggregate)
-        )
+        now = _creators(pair.new_ctx, aggregate)
+        if not now:
+            continue  # no creator left: every command runs on any id, which refuses no one
+        newly = not _creators(pair.old_ctx, pair.old.aggregate)
         if pair.old.creates == pair.new.creates and not (
             newly and (pair.context, aggregate) not in declared
         ):
@@ -252,9 +253,12 @@ def command_creation_not_narrowed(c: Comparison) -> Iterator[Hit]:
             others = [
                 p.name
                 for p in pairs
-                if p.new is not None and p.new.aggregate == aggregate and not p.new.creates
+                if p.context == pair.context
+                and p.new is not None
+                and p.new.aggregate == aggregate
+                and not p.new.creates
             ]
-            creators = ", ".join(_creators(pair.new_ctx, aggregate))
+            creators = ", ".join(now)
             verb = "is" if len(others) == 1 else "are"
             refused = (
                 f"{aggregate} declares its creation now ({creators}): "
