@@ -317,12 +317,15 @@ def test_a_chain_of_widenings_decodes_the_stored_text_directly() -> None:
     registry.check()
     assert registry.decode("Level", 2, '{"value": 3, "label": "x"}') == Level(value=3.0, label="x")
     # Only widenings from version 2 on: pydantic's JSON validator reads the stored text,
-    # as for the latest version, with no json.loads and no dict built per event.
-    assert registry._decoders[("Level", 2)] == Level.__pydantic_validator__.validate_json
+    # as for the latest version, with no json.loads and no dict built per event...
     assert registry.decode("Level", 1, '{"value": 3}') == Level(value=3.0, label="old")
-    assert registry._decoders[("Level", 1)] != Level.__pydantic_validator__.validate_json
     with pytest.raises(DecodeError, match="'Level' version 2 does not validate as Level"):
         registry.decode("Level", 2, '{"value": "high", "label": "x"}')
+    # ... and where it is stricter than the Python validator (pydantic 2.11 refuses, in
+    # JSON only, an int beyond 2**53 for a float), the data reads as a dict copy read it.
+    big = 10**18
+    stored = f'{{"value": {big}, "label": "x"}}'
+    assert registry.decode("Level", 2, stored) == Level(value=float(big), label="x")
 
 
 def test_a_same_payload_step_may_be_declared_twice_and_fills_a_gap() -> None:

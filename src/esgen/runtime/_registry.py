@@ -382,7 +382,7 @@ class EventRegistry:
                 chain.append((k, step))
         if not chain:
             # Only widenings on the way: the stored text is valid latest data as it is.
-            return _direct_decoder(latest)
+            return _widened_decoder(latest)
         return _upcasting_decoder(latest, version, tuple(chain))
 
     def __repr__(self) -> str:
@@ -396,6 +396,23 @@ def _direct_decoder(cls: type[Event]) -> Decoder:
         cls.model_rebuild()
     # What model_validate_json calls, minus its Python wrapper: this runs once per event.
     decode: Decoder = cls.__pydantic_validator__.validate_json
+    return decode
+
+
+def _widened_decoder(cls: type[Event]) -> Decoder:
+    """The latest class's JSON validator, for data stored by a version it widened. Where
+    the JSON validator is stricter than the Python one (pydantic 2.11 refuses an int
+    beyond 2**53 for a float field in JSON, and takes it from a dict), the data is read
+    as the dict-copying upcaster it replaces read it."""
+    direct = _direct_decoder(cls)
+    validate = cls.model_validate
+
+    def decode(data: str | bytes) -> Event:
+        try:
+            return direct(data)
+        except ValidationError:
+            return validate(json.loads(data))
+
     return decode
 
 
