@@ -66,6 +66,10 @@ def encode_metadata(metadata: Mapping[str, Any]) -> str:
 
 def to_utc(moment: datetime, what: str = "time") -> datetime:
     """Normalise to UTC; a naive datetime is refused because its zone would be a guess."""
+    if moment.tzinfo is UTC:
+        # Already UTC (every clock of the runtime's): the same object, not a copy, so that
+        # events sharing one moment share one datetime, formatted once when stored.
+        return moment
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{what} must be timezone-aware (got naive {moment.isoformat()})")
     return moment.astimezone(UTC)
