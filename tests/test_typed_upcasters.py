@@ -197,8 +197,9 @@ assert read == [
     Moved.model_validate({"from": "a", "import": "b", "route": None}),
     Closed(on=date(2024, 1, 2), by=REF, reason="closed before reasons were kept"),
 ], read
-# Version 2 of Posted reaches version 3 by a widening: pydantic reads the stored text.
-assert REGISTRY._decoders[("Posted", 2)] == Posted.__pydantic_validator__.validate_json
+# Version 2 of Posted reaches version 3 by a widening: pydantic reads the stored text
+# (falling back to the Python validator only where the JSON one is stricter).
+assert REGISTRY._decoders[("Posted", 2)].__qualname__.startswith("_widened_decoder")
 print("ok")
 """
 
