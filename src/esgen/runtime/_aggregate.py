@@ -195,10 +195,10 @@ class Aggregate(Generic[StateT, IdT]):
         # decide when to snapshot without reading the store again.
         self._snapshot_version = 0
         self._clock: Clock = utc_now if clock is None else clock
-        # The time of the event being applied (or last applied); stores may hand over their
-        # ISO text, parsed only if `event_time` is read.
-        # When a load did not fetch stored times: the stream version of the event being
-        # applied (an int) stands in, and this reads its time from the store if asked.
+        # The time of the event being applied (or last applied): a datetime; the ISO text
+        # a store handed over, parsed only if `event_time` is read; NOT_FETCHED while a
+        # load replays without the times; after such a load, the last event's version
+        # (an int), whose time `_event_time_of` reads from the store if asked.
         self._event_time: datetime | str | int | None = None
         self._event_time_of: Callable[[int], datetime] | None = None
         # While `execute` runs: the one moment the command happens at.

@@ -26,6 +26,7 @@ __all__ = ["CommandResult", "handle_command"]
 
 AggT = TypeVar("AggT", bound=Aggregate[Any, Any])
 R = TypeVar("R")
+T = TypeVar("T")
 EventT = TypeVar("EventT", bound=Event)
 
 # Covariant (the result is read-only), so a result typed for one command is also a
@@ -97,24 +98,35 @@ def handle_command(
     When `decide` returns a tuple of events, the result's `events` have that type: return
     what `execute` (or a typed wrapper of it) returns, which is what was recorded.
     """
+
+    def attempt(number: int) -> CommandResult[AggT, Any, Any]:
+        if must_exist:
+            aggregate = repository.load(aggregate_id)
+        else:
+            aggregate = repository.load_or_new(aggregate_id)
+        value = decide(aggregate)
+        events = aggregate.pending_events
+        appended = repository.save(aggregate, metadata=metadata)
+        return CommandResult(aggregate, value, events, appended, number)
+
+    return retry_on_conflict(attempt, max_attempts)
+
+
+def retry_on_conflict(attempt: Callable[[int], T], max_attempts: int) -> T:
+    """Call `attempt(1)`, and on a `ConcurrencyError` `attempt(2)`... up to `max_attempts`
+    times in all, then let the error out with a note. All attempts run in one command
+    context (opened here if none is active), so every one writes the same correlation and
+    causation ids: what handling a command and running a unit of work share."""
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be >= 1 (got {max_attempts})")
     scope = command_context() if current_context() is None else nullcontext()
     with scope:
-        attempt = 1
+        number = 1
         while True:
-            if must_exist:
-                aggregate = repository.load(aggregate_id)
-            else:
-                aggregate = repository.load_or_new(aggregate_id)
-            value = decide(aggregate)
-            events = aggregate.pending_events
             try:
-                appended = repository.save(aggregate, metadata=metadata)
+                return attempt(number)
             except ConcurrencyError as exc:
-                if attempt >= max_attempts:
-                    exc.add_note(f"gave up after {attempt} attempt(s)")
+                if number >= max_attempts:
+                    exc.add_note(f"gave up after {number} attempt(s)")
                     raise
-                attempt += 1
-                continue
-            return CommandResult(aggregate, value, events, appended, attempt)
+                number += 1

@@ -305,6 +305,8 @@ class Repository(Generic[AggT, IdT]):
         dispatch = aggregate._dispatch
         version = aggregate._version
         try:
+            # Two loops alike but for one line, rather than a test per event: this is the
+            # cost of every load.
             if len(stored[0]) == 5:
                 # B007: `version` is read after the loop; it is the last version applied.
                 for version, event_type, event_version, data, recorded_at in cast(  # noqa: B007

@@ -13,14 +13,14 @@ a conflict.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
-from uuid import UUID
 
 from esgen.runtime._aggregate import Aggregate
-from esgen.runtime._context import command_context, current_context, save_metadata
-from esgen.runtime._errors import AggregateNotFound, ConcurrencyError
+from esgen.runtime._commands import retry_on_conflict
+from esgen.runtime._context import save_metadata
+from esgen.runtime._errors import AggregateNotFound
+from esgen.runtime._ids import IdT
 from esgen.runtime._messages import Command, Event
 from esgen.runtime._ports import EventStore
 from esgen.runtime._records import AppendResult
@@ -29,7 +29,6 @@ from esgen.runtime._repository import Repository
 __all__ = ["UnitOfWork", "UnitOfWorkResult", "run_in_unit_of_work"]
 
 AggT = TypeVar("AggT", bound=Aggregate[Any, Any])
-IdT = TypeVar("IdT", bound=UUID | int | str)
 R = TypeVar("R")
 
 # The identity map is keyed by stream id, not by aggregate id: a stream id is a str whatever
@@ -206,21 +205,11 @@ def run_in_unit_of_work(
     `ConcurrencyError` is raised). Without an active `command_context`, one is opened, so
     every attempt writes the same correlation and causation ids.
     """
-    if max_attempts < 1:
-        raise ValueError(f"max_attempts must be >= 1 (got {max_attempts})")
-    scope = command_context() if current_context() is None else nullcontext()
-    with scope:
-        attempt = 1
-        while True:
-            unit = UnitOfWork(store)
-            value = work(unit)
-            events = unit.pending_events
-            try:
-                appended = unit.commit(metadata=metadata)
-            except ConcurrencyError as exc:
-                if attempt >= max_attempts:
-                    exc.add_note(f"gave up after {attempt} attempt(s)")
-                    raise
-                attempt += 1
-                continue
-            return UnitOfWorkResult(value, events, appended, attempt)
+
+    def attempt(number: int) -> UnitOfWorkResult[R]:
+        unit = UnitOfWork(store)
+        value = work(unit)
+        events = unit.pending_events
+        return UnitOfWorkResult(value, events, unit.commit(metadata=metadata), number)
+
+    return retry_on_conflict(attempt, max_attempts)
