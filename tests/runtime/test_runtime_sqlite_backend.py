@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -234,3 +237,36 @@ def test_a_table_made_before_the_json_check_still_refuses_non_json(path: Path) -
     assert store.head_position() == 0
     store.append("s", [NewEvent("T", 1, '{"a": 1}')], ExpectedVersion.NO_STREAM)
     store.close()
+
+
+# Opens the store once `go` appears, so that all the processes open a new file together.
+_OPENER = """
+import os, sys, time
+from esgen.runtime import ExpectedVersion, NewEvent, SQLiteEventStore
+path, go, name = sys.argv[1:]
+while not os.path.exists(go):
+    time.sleep(0.001)
+with SQLiteEventStore(path) as store:
+    store.append(name, [NewEvent("Thing", 1, "{}")], ExpectedVersion.NO_STREAM)
+"""
+
+
+def test_processes_opening_a_new_file_together_all_get_in(tmp_path: Path) -> None:
+    # Switching a new file to WAL can answer "database is locked" at once, past the busy
+    # timeout, while the others switch or recover it: every opener must still get in.
+    for round_ in range(3):
+        database, go = tmp_path / f"new-{round_}.db", tmp_path / f"go-{round_}"
+        openers = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPENER, str(database), str(go), f"s{n}"],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for n in range(6)
+        ]
+        time.sleep(0.5)  # let them all start and wait at the line
+        go.touch()
+        errors = [p.communicate(timeout=120)[1] for p in openers]
+        assert [p.returncode for p in openers] == [0] * 6, errors
+        with SQLiteEventStore(database) as store:
+            assert store.head_position() == 6

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
@@ -185,7 +186,7 @@ class SQLiteEventStore(EventStore, SnapshotStore):
                 check_same_thread=False,  # so close() may close every thread's connection
                 cached_statements=256,
             )
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = _wal_mode(conn, self._busy_timeout)
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
         except sqlite3.Error as exc:
             raise BackendError(f"cannot open SQLite database {str(self._path)!r}: {exc}") from exc
@@ -585,6 +586,24 @@ def _execute(conn: sqlite3.Connection, sql: str, path: Path) -> None:
         conn.execute(sql)
     except sqlite3.Error as exc:
         raise BackendError(f"{sql} failed on {str(path)!r}: {exc}") from exc
+
+
+def _wal_mode(conn: sqlite3.Connection, timeout: float) -> str:
+    """Switch the file to WAL (or find it there) and return the journal mode. While other
+    processes open the same new file, SQLite can answer "database is locked" at once,
+    without waiting through the busy timeout (the switch and WAL recovery take locks the
+    busy handler does not cover), so the attempt is repeated until the timeout passes."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            mode: str = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            return mode
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
