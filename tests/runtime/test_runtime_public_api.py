@@ -45,6 +45,7 @@ RUNTIME_EXPORTS = [
     "ProjectionNeedsRebuild",
     "ProjectionRunner",
     "ProjectionStatus",
+    "ReadOnlyStore",
     "RecordedEvent",
     "RegistryError",
     "Repository",
@@ -56,6 +57,7 @@ RUNTIME_EXPORTS = [
     "SagaStatus",
     "Snapshot",
     "SnapshotStore",
+    "StoreDamaged",
     "StreamAppend",
     "StreamNotFound",
     "TableSpec",
@@ -66,6 +68,7 @@ RUNTIME_EXPORTS = [
     "UnitOfWork",
     "UnitOfWorkResult",
     "UnknownEventType",
+    "UnstorableText",
     "UpcastError",
     "Upcaster",
     "ValueObject",
@@ -117,7 +120,7 @@ def test_every_runtime_error_is_an_event_store_error_and_an_esgen_error() -> Non
         if isinstance(getattr(esgen.runtime, name), type)
         and issubclass(getattr(esgen.runtime, name), BaseException)
     ]
-    assert len(errors) == 18
+    assert len(errors) == 21
     assert all(issubclass(error, EventStoreError) for error in errors)
     assert issubclass(EventStoreError, EsgenError)
     assert issubclass(esgen.runtime.StreamNotFound, LookupError)
@@ -125,6 +128,9 @@ def test_every_runtime_error_is_an_event_store_error_and_an_esgen_error() -> Non
     assert issubclass(esgen.runtime.UpcastError, esgen.runtime.DecodeError)
     assert issubclass(esgen.runtime.DecodeError, ValueError)
     assert issubclass(esgen.runtime.BackendUnavailable, esgen.runtime.BackendError)
+    assert issubclass(esgen.runtime.StoreDamaged, esgen.runtime.BackendError)
+    assert issubclass(esgen.runtime.UnstorableText, ValueError)
+    assert issubclass(esgen.runtime.ReadOnlyStore, PermissionError)
     # A creation refused is final: not a ConcurrencyError, so handle_command never retries it.
     assert issubclass(esgen.runtime.AggregateAlreadyExists, ValueError)
     assert not issubclass(esgen.runtime.AggregateAlreadyExists, esgen.runtime.ConcurrencyError)
@@ -139,6 +145,7 @@ def test_errors_survive_pickling() -> None:
         AggregateNotFound,
         ConcurrencyError,
         StreamNotFound,
+        UnstorableText,
     )
 
     uuid = UUID("0b5f8e3c-1d2a-4f6b-9c8d-7e6f5a4b3c2d")
@@ -148,6 +155,7 @@ def test_errors_survive_pickling() -> None:
         AggregateNotFound("Account", "a1", "Account-a1", " at version 2"),
         AggregateNotFound("Account", uuid, f"Account-{uuid}", hint=": Deposit needs one"),
         AggregateAlreadyExists("Account", 7, "Account-7", "OpenAccount"),
+        UnstorableText("stream id", "a\x00", "stream id 'a\\x00' holds NUL"),
     ]:
         copy = pickle.loads(pickle.dumps(error))
         assert type(copy) is type(error) and str(copy) == str(error)

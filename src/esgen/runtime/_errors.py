@@ -7,6 +7,8 @@ EsgenError
     │   └── AggregateNotFound              an aggregate with no events (at that point) was loaded
     ├── AggregateNotCreated (LookupError)  `.state` read before the aggregate's first event
     ├── AggregateAlreadyExists (ValueError)  a creating command on an aggregate that exists
+    ├── UnstorableText (ValueError)        a stream id, key or text no backend can store as given
+    ├── ReadOnlyStore (PermissionError)    a write to a store opened read-only
     ├── DecodeError (ValueError)           a stored event cannot become a typed event
     │   ├── UnknownEventType (LookupError) no class is registered for its type
     │   └── UpcastError                    a missing or failing step from its version to the latest
@@ -16,8 +18,9 @@ EsgenError
     ├── UnhandledCommand (TypeError)       an aggregate got a command it has no handler for
     ├── UndeclaredEvent (TypeError)        a command handler returned an event it may not emit
     └── BackendError                       a database driver failure, translated at the adapter edge
-        └── BackendUnavailable             the database cannot be reached: down, wrong address,
-                                           connection lost (an append's outcome: all or nothing)
+        ├── BackendUnavailable             the database cannot be reached: down, wrong address,
+        │                                  connection lost (an append's outcome: all or nothing)
+        └── StoreDamaged                   the database file is damaged: appends are refused
 
 Backends translate driver exceptions into these, so callers never import sqlite3 or psycopg
 to handle errors; the driver exception stays available as `__cause__`.
@@ -39,12 +42,15 @@ __all__ = [
     "ConcurrencyError",
     "DecodeError",
     "EventStoreError",
+    "ReadOnlyStore",
     "RegistryError",
+    "StoreDamaged",
     "StreamNotFound",
     "UndeclaredEvent",
     "UnhandledCommand",
     "UnhandledEvent",
     "UnknownEventType",
+    "UnstorableText",
     "UpcastError",
 ]
 
@@ -155,6 +161,24 @@ def show_id(aggregate_id: object) -> str:
     return repr(aggregate_id) if isinstance(aggregate_id, str) else str(aggregate_id)
 
 
+class UnstorableText(EventStoreError, ValueError):
+    """Text that no backend can store as given, refused before any database sees it: NUL in
+    a stream id (PostgreSQL text cannot hold it), or a lone surrogate anywhere (it is not
+    Unicode text and has no UTF-8 form). `what` names the slot, e.g. "stream id"."""
+
+    def __init__(self, what: str, value: str, message: str) -> None:
+        self.what = what
+        self.value = value
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (type(self), (self.what, self.value, str(self)))
+
+
+class ReadOnlyStore(EventStoreError, PermissionError):
+    """A write (append, snapshot, write transaction) to a store opened with `read_only=True`."""
+
+
 class AggregateNotCreated(EventStoreError, LookupError):
     """Raised by `Aggregate.state` when no event has been applied yet."""
 
@@ -193,6 +217,12 @@ class BackendUnavailable(BackendError):
     Usually worth retrying later. Raised by an append, the events were written either all
     or not at all; reading the stream tells which.
     """
+
+
+class StoreDamaged(BackendError):
+    """The database file is damaged (SQLite's integrity check failed, or an operation met a
+    malformed page). Appends are refused so nothing more is written to a damaged file;
+    reads may still be tried. Restore the file from a backup."""
 
 
 def _describe_expected(expected: object) -> str:

@@ -24,6 +24,7 @@ from esgen.runtime._ports import (
     validate_appends,
     validate_page_args,
     validate_read_args,
+    validate_snapshot,
     validate_wait_args,
 )
 from esgen.runtime._records import (
@@ -36,6 +37,7 @@ from esgen.runtime._records import (
     to_utc,
     utc_now,
 )
+from esgen.runtime._text import check_stream_id
 
 __all__ = ["MemoryEventStore"]
 
@@ -122,6 +124,7 @@ class MemoryEventStore(EventStore, SnapshotStore):
         backwards: bool = False,
         limit: int | None = None,
     ) -> list[RecordedEvent]:
+        check_stream_id(stream_id)
         validate_read_args(from_version, to_version, limit)
         until = None if until is None else to_utc(until, "until")
         with self._lock:
@@ -145,6 +148,7 @@ class MemoryEventStore(EventStore, SnapshotStore):
             return self._log[after : after + limit]
 
     def stream_version(self, stream_id: str) -> int:
+        check_stream_id(stream_id)
         with self._lock:
             return len(self._streams.get(stream_id, ()))
 
@@ -159,10 +163,12 @@ class MemoryEventStore(EventStore, SnapshotStore):
             return self._appended.wait_for(lambda: len(self._log) > after, timeout)
 
     def load_snapshot(self, stream_id: str) -> Snapshot | None:
+        check_stream_id(stream_id)
         with self._lock:
             return self._snapshots.get(stream_id)
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
+        validate_snapshot(snapshot)
         with self._lock:
             self._store_snapshot(snapshot)
 

@@ -26,6 +26,7 @@ from esgen.runtime._records import (
     StreamAppend,
     to_utc,
 )
+from esgen.runtime._text import check_stream_id, check_text
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -224,8 +225,7 @@ def check_expected_version(stream_id: str, expected: int | ExpectedVersion, actu
 
 
 def validate_append_args(stream_id: str, expected: int | ExpectedVersion) -> None:
-    if not isinstance(stream_id, str) or not stream_id:
-        raise ValueError(f"stream id must be a non-empty str (got {stream_id!r})")
+    check_stream_id(stream_id)
     if not isinstance(expected, ExpectedVersion) and (
         not isinstance(expected, int) or isinstance(expected, bool) or expected < 0
     ):
@@ -250,6 +250,8 @@ def validate_appends(appends: Sequence[StreamAppend]) -> None:
             )
         seen.add(stream_id)
         validate_new_events(append.events)
+        if append.snapshot is not None:
+            validate_snapshot(append.snapshot)
 
 
 def validate_new_events(events: Sequence[NewEvent]) -> None:
@@ -258,6 +260,7 @@ def validate_new_events(events: Sequence[NewEvent]) -> None:
         kind = event.event_type
         if not isinstance(kind, str) or not kind or "\x00" in kind:
             raise ValueError(f"event type must be a non-empty str without NUL (got {kind!r})")
+        check_text(kind, "event type")
         version = event.event_version
         if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version < 2**31:
             raise ValueError(
@@ -266,6 +269,14 @@ def validate_new_events(events: Sequence[NewEvent]) -> None:
         # A raw NUL is never valid JSON; PostgreSQL would refuse it as text before parsing.
         if not isinstance(event.data, str) or "\x00" in event.data:
             raise ValueError(INVALID_DATA)
+        check_text(event.data, f"the data of event {kind}")
+
+
+def validate_snapshot(snapshot: Snapshot) -> None:
+    """A snapshot's text, refused like an append's before anything is written."""
+    check_stream_id(snapshot.stream_id)
+    check_text(snapshot.fingerprint, f"the fingerprint of the snapshot of {snapshot.stream_id!r}")
+    check_text(snapshot.state, f"the state of the snapshot of {snapshot.stream_id!r}")
 
 
 INVALID_DATA = "event data must be JSON text, as Event.model_dump_json() gives (no NaN)"

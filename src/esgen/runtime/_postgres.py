@@ -47,6 +47,7 @@ from esgen.runtime._ports import (
     validate_new_events,
     validate_page_args,
     validate_read_args,
+    validate_snapshot,
     validate_wait_args,
 )
 from esgen.runtime._postgres_listen import Listener
@@ -68,6 +69,7 @@ from esgen.runtime._records import (
     to_utc,
     utc_now,
 )
+from esgen.runtime._text import check_stream_id
 
 __all__ = ["PostgresEventStore"]
 
@@ -387,6 +389,8 @@ class PostgresEventStore(EventStore, SnapshotStore):
         # append_streams with one stream, sent as scalars (see Statements.append).
         validate_append_args(stream_id, expected_version)
         validate_new_events(events)
+        if snapshot is not None:
+            validate_snapshot(snapshot)
         if not events:
             return self._check_only([StreamAppend(stream_id, events, expected_version)])[0]
         expected = _expected(expected_version)
@@ -563,6 +567,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
         backwards: bool = False,
         limit: int | None = None,
     ) -> list[RecordedEvent]:
+        check_stream_id(stream_id)
         validate_read_args(from_version, to_version, limit)
         query = [self._sql.read_stream]
         params: list[object] = [stream_id]
@@ -602,6 +607,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
     def _stream_data(
         self, stream_id: str, from_version: int, to_version: int | None, query: str
     ) -> list[Any]:
+        check_stream_id(stream_id)
         validate_read_args(from_version, to_version, None)
         rows = self._fetch(
             f"reading stream {stream_id!r}",
@@ -624,6 +630,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
         return bool(rows)
 
     def stream_version(self, stream_id: str) -> int:
+        check_stream_id(stream_id)
         rows = self._fetch(
             f"reading the version of stream {stream_id!r}", self._sql.stream_version, (stream_id,)
         )
@@ -670,6 +677,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
     # -- SnapshotStore ------------------------------------------------------------------
 
     def load_snapshot(self, stream_id: str) -> Snapshot | None:
+        check_stream_id(stream_id)
         rows = self._fetch(
             f"reading the snapshot of {stream_id!r}", self._sql.load_snapshot, (stream_id,)
         )
@@ -678,6 +686,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
         return Snapshot(*rows[0])
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
+        validate_snapshot(snapshot)
         params = (
             snapshot.stream_id,
             snapshot.version,

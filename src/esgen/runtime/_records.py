@@ -18,6 +18,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
+from esgen.runtime._text import check_text, model_json, strings
+
 if TYPE_CHECKING:
     from esgen.runtime._messages import Event
 
@@ -59,9 +61,19 @@ _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow
 
 def encode_metadata(metadata: Mapping[str, Any]) -> str:
     try:
-        return _encode_json(metadata if type(metadata) is dict else dict(metadata))
+        text: str = _encode_json(metadata if type(metadata) is dict else dict(metadata))
     except (TypeError, ValueError) as exc:
         raise TypeError(f"event metadata must be JSON-serialisable ({exc}): {metadata!r}") from exc
+    if not text.isascii():
+        _check_metadata_text(metadata)
+    return text
+
+
+def _check_metadata_text(metadata: Mapping[str, Any]) -> None:
+    # The encoder keeps non-ASCII as is (ensure_ascii=False), lone surrogates too, which
+    # no driver can send: refuse them here naming the key, as every backend does.
+    for path, text in strings(metadata, ""):
+        check_text(text, f"event metadata {path}")
 
 
 def to_utc(moment: datetime, what: str = "time") -> datetime:
@@ -128,7 +140,7 @@ class NewEvent:
         return cls(
             event.event_type,
             event.event_version,
-            event.model_dump_json(by_alias=True),
+            model_json(event),
             metadata,
             event_id,
             recorded_at,

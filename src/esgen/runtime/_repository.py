@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any, Generic, NamedTuple, Protocol, cast
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticSerializationError
 from typing_extensions import TypeVar
 
 from esgen.runtime._aggregate import NOT_FETCHED, Aggregate, TimesNotFetched, state_fingerprint
@@ -42,6 +43,7 @@ from esgen.runtime._records import (
     utc_now,
 )
 from esgen.runtime._registry import EventRegistry
+from esgen.runtime._text import model_json, refuse_unencodable
 
 __all__ = ["AggregateFactory", "HistoryEntry", "Repository"]
 
@@ -411,17 +413,20 @@ class Repository(Generic[AggT, IdT]):
         # Each event is stored with the time the aggregate recorded it (what its apply
         # method saw as event_time), so a reload replays it at the same moment. Positional
         # arguments: this runs once per event saved.
-        new_events = [
-            NewEvent(
-                event.event_type,
-                event.event_version,
-                event.model_dump_json(by_alias=True),
-                metadata,
-                None,
-                moment,
-            )
-            for event, moment in zip(pending, aggregate._pending_times, strict=True)
-        ]
+        try:
+            new_events = [
+                NewEvent(
+                    event.event_type,
+                    event.event_version,
+                    event.model_dump_json(by_alias=True),
+                    metadata,
+                    None,
+                    moment,
+                )
+                for event, moment in zip(pending, aggregate._pending_times, strict=True)
+            ]
+        except PydanticSerializationError as exc:
+            refuse_unencodable(pending, exc)  # a lone surrogate: name the field
         version = aggregate._version
         expected = version - len(pending)
         stream_id = self.stream_id(aggregate.id)
@@ -432,7 +437,7 @@ class Repository(Generic[AggT, IdT]):
                 stream_id,
                 version,
                 self._fingerprint,
-                aggregate.state.model_dump_json(by_alias=True),
+                model_json(aggregate.state, f"the state of {stream_id!r}"),
                 to_utc(self._clock(), "the snapshot clock's time"),
             )
         append = StreamAppend(

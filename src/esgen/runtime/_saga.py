@@ -45,6 +45,7 @@ from esgen.runtime._progress_store import (
 )
 from esgen.runtime._records import Clock, RecordedEvent, to_utc, utc_now
 from esgen.runtime._registry import EventRegistry
+from esgen.runtime._text import check_key, model_json
 
 __all__ = [
     "CorrT",
@@ -282,6 +283,8 @@ class SagaRunner(Generic[SagaT, CorrT]):
             return False  # not part of any instance (e.g. a deposit outside a transfer)
         # Stored as text, in the one form per id type (str(UUID) for a uuid, as always).
         correlation = encode_id(value)
+        # Before the store sees it: NUL would pass SQLite and fail PostgreSQL.
+        check_key(correlation, f"the correlation of saga {self._class.name}")
         record = unit.saga(self._class.name, correlation)
         starting = event.event_type == self._start_type  # the current name, if renamed
         if record is None and not starting:
@@ -360,7 +363,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
                 record.saga,
                 record.correlation,
                 saga.status,
-                None if state is None else state.model_dump_json(by_alias=True),
+                None if state is None else model_json(state, f"the state of saga {record.saga}"),
                 saga_steps(saga.steps, saga.compensated),
                 json.dumps(metadata, separators=(",", ":")),
                 record.started_at,

@@ -35,6 +35,7 @@ from esgen.runtime._ports import (
     validate_new_events,
     validate_page_args,
     validate_read_args,
+    validate_snapshot,
 )
 from esgen.runtime._records import (
     AppendResult,
@@ -48,6 +49,7 @@ from esgen.runtime._records import (
     to_utc,
     utc_now,
 )
+from esgen.runtime._text import check_stream_id
 
 __all__ = ["SQLiteEventStore"]
 
@@ -287,6 +289,8 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         # plain tuple for the StreamAppend: the hot path of every save.
         validate_append_args(stream_id, expected_version)
         validate_new_events(events)
+        if snapshot is not None:
+            validate_snapshot(snapshot)
         return self._write(((stream_id, events, expected_version, snapshot),))[0]
 
     def append_streams(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
@@ -418,6 +422,7 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         backwards: bool = False,
         limit: int | None = None,
     ) -> list[RecordedEvent]:
+        check_stream_id(stream_id)
         validate_read_args(from_version, to_version, limit)
         sql = [f"SELECT {_COLUMNS} FROM esgen_events WHERE stream_id = ?"]
         params: list[object] = [stream_id]
@@ -461,6 +466,7 @@ class SQLiteEventStore(EventStore, SnapshotStore):
     def _stream_data(
         self, stream_id: str, from_version: int, to_version: int | None, query: str
     ) -> list[Any]:
+        check_stream_id(stream_id)
         validate_read_args(from_version, to_version, None)
         conn = self._conn()
         try:
@@ -499,6 +505,7 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         return row.fetchone() is not None
 
     def stream_version(self, stream_id: str) -> int:
+        check_stream_id(stream_id)
         try:
             row = self._conn().execute(_STREAM_VERSION, (stream_id,)).fetchone()
         except sqlite3.Error as exc:
@@ -517,6 +524,7 @@ class SQLiteEventStore(EventStore, SnapshotStore):
     # -- SnapshotStore ------------------------------------------------------------------
 
     def load_snapshot(self, stream_id: str) -> Snapshot | None:
+        check_stream_id(stream_id)
         try:
             row = (
                 self._conn()
@@ -534,6 +542,7 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         return Snapshot(row[0], row[1], row[2], row[3], datetime.fromisoformat(row[4]))
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
+        validate_snapshot(snapshot)
         try:
             with self.transaction() as conn:
                 conn.execute(_UPSERT_SNAPSHOT, _snapshot_row(snapshot))

@@ -51,6 +51,7 @@ from esgen.runtime import (
     StreamAppend,
     StreamNotFound,
     UnitOfWork,
+    UnstorableText,
     UpcastError,
     ValueObject,
     command_context,
@@ -268,6 +269,76 @@ class EventStoreContract(_StoreFixtures):
     def test_empty_stream_id_is_refused(self, store: EventStore) -> None:
         with pytest.raises(ValueError, match="stream id"):
             store.append("", _events(1), ExpectedVersion.ANY)
+
+    # NUL: PostgreSQL text cannot hold it, SQLite could; a lone surrogate: no UTF-8 form.
+    _ODD_IDS = ("\x00", "a\x00b", "\ud800", "x\udfff")
+
+    @pytest.mark.parametrize("stream_id", _ODD_IDS)
+    def test_an_odd_stream_id_is_refused_alike_by_every_method(
+        self, store: EventStore, stream_id: str
+    ) -> None:
+        calls: list[Callable[[], object]] = [
+            lambda: store.append(stream_id, _events(1), ExpectedVersion.ANY),
+            lambda: store.append(stream_id, [], ExpectedVersion.ANY),
+            lambda: store.append_streams(
+                [
+                    StreamAppend("fine", _events(1), ExpectedVersion.ANY),
+                    StreamAppend(stream_id, _events(1), ExpectedVersion.ANY),
+                ]
+            ),
+            lambda: store.read_stream(stream_id),
+            lambda: store.read_stream_data(stream_id),
+            lambda: store.read_stream_data_timed(stream_id),
+            lambda: store.stream_version(stream_id),
+        ]
+        if isinstance(store, SnapshotStore):
+            snapshot = Snapshot(stream_id, 1, "f", "{}", datetime.now(UTC))
+            calls += [
+                lambda: store.load_snapshot(stream_id),
+                lambda: store.save_snapshot(snapshot),
+            ]
+        for call in calls:
+            with pytest.raises(UnstorableText, match="stream id") as caught:
+                call()
+            assert isinstance(caught.value, ValueError)
+            assert caught.value.value == stream_id
+        assert store.head_position() == 0
+
+    @pytest.mark.parametrize(
+        ("event", "match"),
+        [
+            (NewEvent("Thing", 1, '{"a": "\ud800"}'), "data of event Thing"),
+            (NewEvent("Th\udc00ing", 1, "{}"), "event type"),
+            (NewEvent("Thing", 1, "{}", {"user": "\ud800"}), "metadata user"),
+            (NewEvent("Thing", 1, "{}", {"\ud800": 1}), "metadata"),
+            (NewEvent("Thing", 1, "{}", {"who": ["ok", {"n": "\udfff"}]}), r"who\[1\]\.n"),
+        ],
+        ids=["data", "type", "metadata value", "metadata key", "nested metadata"],
+    )
+    def test_a_lone_surrogate_is_refused_naming_where(
+        self, store: EventStore, event: NewEvent, match: str
+    ) -> None:
+        with pytest.raises(UnstorableText, match=match):
+            store.append("s", [*_events(1), event], ExpectedVersion.NO_STREAM)
+        assert store.head_position() == 0
+
+    def test_a_snapshot_holding_a_lone_surrogate_is_refused(self, store: EventStore) -> None:
+        snapshot = Snapshot("s", 1, "f", '{"a": "\ud800"}', datetime.now(UTC))
+        with pytest.raises(UnstorableText, match="state of the snapshot"):
+            store.append("s", _events(1), ExpectedVersion.NO_STREAM, snapshot=snapshot)
+        assert store.head_position() == 0
+        if isinstance(store, SnapshotStore):
+            with pytest.raises(UnstorableText, match="state of the snapshot"):
+                store.save_snapshot(snapshot)
+            assert store.load_snapshot("s") is None
+
+    def test_odd_but_storable_text_round_trips(self, store: EventStore) -> None:
+        stream_id = "\U0001f600 \u200b\t\x7f\U0010ffff"
+        event = NewEvent("Thing", 1, '{"a": "\\ud800 \\u0000 \U0001f600"}', {"k": "\x00"})
+        store.append(stream_id, [event], ExpectedVersion.NO_STREAM)
+        [recorded] = store.read_stream(stream_id)
+        assert (recorded.stream_id, recorded.data) == (stream_id, event.data)
+        assert recorded.metadata == {"k": "\x00"}
 
     @pytest.mark.parametrize(
         ("event", "match"),
@@ -825,6 +896,22 @@ class RepositoryContract(_StoreFixtures):
         assert (fresh.version, fresh.exists, fresh.state_or_none) == (0, False, None)
         with pytest.raises(AggregateNotCreated, match="no state yet"):
             _ = fresh.state
+
+    def test_an_event_field_holding_a_lone_surrogate_is_refused_naming_it(
+        self, repo: Repository[Account], store: EventStore
+    ) -> None:
+        account = Account("a1")
+        account.open("ann\ud800")  # pydantic takes it; its JSON serialiser cannot
+        with pytest.raises(UnstorableText, match="AccountOpened field owner"):
+            repo.save(account)
+        assert store.head_position() == 0
+
+    def test_an_aggregate_id_with_nul_is_refused(
+        self, repo: Repository[Account], store: EventStore
+    ) -> None:
+        with pytest.raises(UnstorableText, match="NUL"):
+            self._opened(repo, id="a\x001")
+        assert store.head_position() == 0
 
     def test_saving_nothing_is_a_no_op(self, repo: Repository[Account], store: EventStore) -> None:
         assert repo.save(Account("a1")) is None
