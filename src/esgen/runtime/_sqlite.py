@@ -19,7 +19,14 @@ from itertools import starmap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from esgen.runtime._errors import BackendError, ConcurrencyError, StreamNotFound
+from esgen.runtime._errors import (
+    BackendError,
+    ConcurrencyError,
+    EventStoreError,
+    ReadOnlyStore,
+    StoreDamaged,
+    StreamNotFound,
+)
 from esgen.runtime._ports import (
     DEFAULT_PAGE_SIZE,
     INVALID_DATA,
@@ -102,6 +109,19 @@ _SCHEMA = (
     )""",
 )
 
+# What set-up looks for; when all exist at this version, opening takes no lock at all.
+_OBJECTS = (
+    "esgen_events",
+    "esgen_events_no_update",
+    "esgen_events_no_delete",
+    "esgen_snapshots",
+    "esgen_schema",
+)
+
+QUICK_CHECK_LIMIT = 64 * 2**20
+"""Files up to this size (about 280,000 events) are scanned by `PRAGMA quick_check` when a
+writable store opens them (about 0.1 s at 100,000 events)."""
+
 _COLUMNS = (
     "position, stream_id, stream_version, event_type, event_version, "
     "data, event_id, metadata, recorded_at"
@@ -153,6 +173,8 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         clock: Clock = utc_now,
         busy_timeout: float = 5.0,
         synchronous: Synchronous = "FULL",
+        read_only: bool = False,
+        quick_check_limit: int = QUICK_CHECK_LIMIT,
     ) -> None:
         text = os.fspath(path)
         if text == ":memory:" or text.startswith("file::memory:") or text == "":
@@ -171,15 +193,26 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         self._connections_lock = threading.Lock()
         self._pid = os.getpid()
         self._closed = False
-        self._create_schema()
+        self._read_only = read_only
+        self._immutable = False  # set when a read-only file can only be opened as immutable
+        self._damaged: str | None = None  # why appends are refused, once the file is damaged
+        self._set_up()
+        if not read_only:
+            self._check_integrity(quick_check_limit)
 
     @property
     def path(self) -> Path:
         return self._path
 
+    @property
+    def read_only(self) -> bool:
+        return self._read_only
+
     # -- connections and transactions ---------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
+        if self._read_only:
+            return self._connect_read_only()
         try:
             conn = sqlite3.connect(
                 self._path,
@@ -199,6 +232,50 @@ class SQLiteEventStore(EventStore, SnapshotStore):
                 f"{mode!r}); concurrent appends need a local file system"
             )
         return conn
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """A connection that cannot write (`mode=ro`): no WAL switch, no set-up, no lock."""
+        if not self._path.is_file():
+            raise BackendError(f"no SQLite database at {str(self._path)!r} to open read-only")
+        uri = self._path.resolve().as_uri() + "?mode=ro"
+        try:
+            if not self._immutable:
+                conn = self._read_only_connection(uri)
+                try:
+                    conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+                    return conn
+                except sqlite3.OperationalError as exc:
+                    conn.close()
+                    if not self._only_immutable_opens(exc):
+                        raise
+                self._immutable = True
+            return self._read_only_connection(uri + "&immutable=1")
+        except sqlite3.Error as exc:
+            raise BackendError(
+                f"cannot open SQLite database {str(self._path)!r} read-only: {exc}"
+            ) from exc
+
+    def _read_only_connection(self, uri: str) -> sqlite3.Connection:
+        return sqlite3.connect(
+            uri,
+            uri=True,
+            timeout=self._busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=256,
+        )
+
+    def _only_immutable_opens(self, exc: sqlite3.OperationalError) -> bool:
+        """Whether a read-only open failed only because SQLite cannot make the WAL index
+        (-shm) next to the file: a read-only file system or folder, and no writer (a writer
+        would have made it). Then nothing can change the file, which is what `immutable`
+        tells SQLite; with a -wal file holding commits, reading without it would be wrong."""
+        # CANTOPEN on a read-only file system; READONLY_CANTINIT when only modes forbid it.
+        if not exc.sqlite_errorname.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY")):
+            return False
+        wal = self._path.with_name(self._path.name + "-wal")
+        folder = self._path.parent
+        return not (wal.exists() and wal.stat().st_size) and not os.access(folder, os.W_OK)
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -221,7 +298,8 @@ class SQLiteEventStore(EventStore, SnapshotStore):
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run the block in one write transaction on this thread's connection.
+        """Run the block in one write transaction on this thread's connection (in a
+        read-only store, a read transaction: writes in it fail).
 
         Commits when the block ends, rolls back if it raises. Appends made inside the block
         (on this thread) join the transaction, so a projection can store its read-model
@@ -231,7 +309,8 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         if conn.in_transaction:
             yield conn
             return
-        _execute(conn, "BEGIN IMMEDIATE", self._path)
+        # Read-only: a read transaction, so the block still sees one consistent state.
+        _execute(conn, "BEGIN" if self._read_only else "BEGIN IMMEDIATE", self._path)
         try:
             yield conn
             _execute(conn, "COMMIT", self._path)
@@ -247,7 +326,52 @@ class SQLiteEventStore(EventStore, SnapshotStore):
             conn.close()
         self._local = threading.local()
 
-    def _create_schema(self) -> None:
+    def _set_up(self) -> None:
+        """Find the tables at this version, or create them. Looking takes no lock, so a
+        store can be opened (to read, or to wait its turn to write) while another process
+        holds the write lock; the lock is taken only to create or complete the schema."""
+        try:
+            found = self._schema_found(self._conn())
+        except sqlite3.Error as exc:
+            raise self._failed(
+                f"cannot read the event store schema of {str(self._path)!r}", exc
+            ) from exc
+        if found is None or found[0] is None:
+            if self._read_only:
+                if found is None:
+                    raise BackendError(
+                        f"SQLite database {str(self._path)!r} holds no esgen event store "
+                        "(no esgen_events table), and a read-only store cannot create one"
+                    )
+            else:
+                found = self._create_schema()
+        version, table_sql = found
+        if version is not None and version > SCHEMA_VERSION:
+            raise BackendError(
+                f"SQLite database {str(self._path)!r} has event store schema version {version}; "
+                f"this esgen understands up to version {SCHEMA_VERSION}: upgrade esgen"
+            )
+        # A table made before the JSON check (which SQLite cannot add to a table) gets the
+        # same check here, in Python.
+        self._check_json_here = "json_valid" not in table_sql
+
+    @staticmethod
+    def _schema_found(conn: sqlite3.Connection) -> tuple[int | None, str] | None:
+        """(schema version, the events table's SQL) when every object exists, (None, SQL)
+        when only some do, None without an events table."""
+        objects = dict(
+            conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE name IN (?, ?, ?, ?, ?)", _OBJECTS
+            ).fetchall()
+        )
+        if "esgen_events" not in objects:
+            return None
+        if len(objects) < len(_OBJECTS):
+            return None, objects["esgen_events"]
+        row = conn.execute("SELECT version FROM esgen_schema WHERE component = 'events'").fetchone()
+        return (None if row is None else row[0]), objects["esgen_events"]
+
+    def _create_schema(self) -> tuple[int | None, str]:
         # Statement by statement: executescript() would commit the transaction first.
         with self.transaction() as conn:
             try:
@@ -266,14 +390,46 @@ class SQLiteEventStore(EventStore, SnapshotStore):
                 ).fetchone()
             except sqlite3.Error as exc:
                 raise BackendError(f"cannot create the event store schema: {exc}") from exc
-        # A table made before the JSON check (which SQLite cannot add to a table) gets the
-        # same check here, in Python.
-        self._check_json_here = "json_valid" not in table[0]
-        if row is not None and row[0] > SCHEMA_VERSION:
-            raise BackendError(
-                f"SQLite database {str(self._path)!r} has event store schema version {row[0]}; "
-                f"this esgen understands up to version {SCHEMA_VERSION}: upgrade esgen"
-            )
+        return (SCHEMA_VERSION if row is None else row[0]), table[0]
+
+    def _check_integrity(self, limit: int) -> None:
+        """Refuse appends to a damaged file from the start: SQLite finds a damaged page only
+        when an operation reads it, and an append reads none but the last pages, so it
+        would go on writing to a file whose older events can no longer be read.
+        `PRAGMA quick_check` reads every page (about 1 s per million events), so files
+        larger than `limit` bytes are not scanned; damage in them is still found, and
+        appends refused from then on, when any operation meets it."""
+        if limit <= 0 or self._path.stat().st_size > limit:
+            return
+        try:
+            first = self._conn().execute("PRAGMA quick_check(1)").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise self._failed(f"checking {str(self._path)!r}", exc) from exc
+        if first != "ok":
+            self._damaged = f"its integrity check failed when it was opened: {first}"
+
+    def _failed(self, what: str, exc: sqlite3.Error) -> EventStoreError:
+        """The runtime's error for a driver error; a damaged file also stops appends."""
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        if name.startswith("SQLITE_CORRUPT") or "malformed" in str(exc):
+            if self._damaged is None:
+                self._damaged = f"an operation found it damaged: {exc}"
+            return StoreDamaged(f"{what}: {exc}; {self._damage_note()}")
+        if name.startswith("SQLITE_READONLY"):
+            return ReadOnlyStore(f"{what}: {exc} ({str(self._path)!r} cannot be written)")
+        return BackendError(f"{what}: {exc}")
+
+    def _damage_note(self) -> str:
+        return (
+            f"the SQLite file {str(self._path)!r} is damaged, so appends to it are refused "
+            "(restore it from a backup; reads may still work)"
+        )
+
+    def _refuse_writes(self, what: str) -> None:
+        if self._read_only:
+            raise ReadOnlyStore(f"{what}: the store for {str(self._path)!r} was opened read-only")
+        if self._damaged is not None:
+            raise StoreDamaged(f"{what} refused: {self._damage_note()}; {self._damaged}")
 
     # -- EventStore ---------------------------------------------------------------------
 
@@ -291,11 +447,17 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         validate_new_events(events)
         if snapshot is not None:
             validate_snapshot(snapshot)
+        if self._read_only or self._damaged is not None:
+            self._refuse_writes(f"append to stream {stream_id!r}")
         return self._write(((stream_id, events, expected_version, snapshot),))[0]
 
     def append_streams(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
         validate_appends(appends)
-        return self._write(appends) if appends else []
+        if not appends:
+            return []
+        if self._read_only or self._damaged is not None:
+            self._refuse_writes(f"append to {_streams(appends)}")
+        return self._write(appends)
 
     def _write(self, appends: Sequence[_Append]) -> list[AppendResult]:
         conn = self._conn()
@@ -326,9 +488,9 @@ class SQLiteEventStore(EventStore, SnapshotStore):
                         check_expected_version(stream_id, expected_version, actual)
                     except ConcurrencyError as conflict:
                         raise conflict from exc
-            raise BackendError(f"append to {_streams(appends)} refused: {exc}") from exc
+            raise self._failed(f"append to {_streams(appends)} refused", exc) from exc
         except sqlite3.Error as exc:
-            raise BackendError(f"append to {_streams(appends)} failed: {exc}") from exc
+            raise self._failed(f"append to {_streams(appends)} failed", exc) from exc
         return results
 
     def _append_locked(
@@ -448,7 +610,7 @@ class SQLiteEventStore(EventStore, SnapshotStore):
             ):
                 raise StreamNotFound(stream_id)
         except sqlite3.Error as exc:
-            raise BackendError(f"reading stream {stream_id!r} failed: {exc}") from exc
+            raise self._failed(f"reading stream {stream_id!r} failed", exc) from exc
         return list(starmap(RecordedEvent, rows))
 
     def read_stream_data(
@@ -477,7 +639,7 @@ class SQLiteEventStore(EventStore, SnapshotStore):
             if not rows and (from_version == 1 or not self._stream_exists(conn, stream_id)):
                 raise StreamNotFound(stream_id)
         except sqlite3.Error as exc:
-            raise BackendError(f"reading stream {stream_id!r} failed: {exc}") from exc
+            raise self._failed(f"reading stream {stream_id!r} failed", exc) from exc
         return rows
 
     def read_all(self, after: int = 0, limit: int = DEFAULT_PAGE_SIZE) -> list[RecordedEvent]:
@@ -493,7 +655,7 @@ class SQLiteEventStore(EventStore, SnapshotStore):
                 .fetchall()
             )
         except sqlite3.Error as exc:
-            raise BackendError(f"reading events after position {after} failed: {exc}") from exc
+            raise self._failed(f"reading events after position {after} failed", exc) from exc
         return list(starmap(RecordedEvent, rows))
 
     def _clock_time(self) -> str:
@@ -509,16 +671,14 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         try:
             row = self._conn().execute(_STREAM_VERSION, (stream_id,)).fetchone()
         except sqlite3.Error as exc:
-            raise BackendError(
-                f"reading the version of stream {stream_id!r} failed: {exc}"
-            ) from exc
+            raise self._failed(f"reading the version of stream {stream_id!r} failed", exc) from exc
         return int(row[0] or 0)
 
     def head_position(self) -> int:
         try:
             row = self._conn().execute("SELECT max(position) FROM esgen_events").fetchone()
         except sqlite3.Error as exc:
-            raise BackendError(f"reading the head position failed: {exc}") from exc
+            raise self._failed("reading the head position failed", exc) from exc
         return int(row[0] or 0)
 
     # -- SnapshotStore ------------------------------------------------------------------
@@ -536,19 +696,21 @@ class SQLiteEventStore(EventStore, SnapshotStore):
                 .fetchone()
             )
         except sqlite3.Error as exc:
-            raise BackendError(f"reading the snapshot of {stream_id!r} failed: {exc}") from exc
+            raise self._failed(f"reading the snapshot of {stream_id!r} failed", exc) from exc
         if row is None:
             return None
         return Snapshot(row[0], row[1], row[2], row[3], datetime.fromisoformat(row[4]))
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
         validate_snapshot(snapshot)
+        if self._read_only or self._damaged is not None:
+            self._refuse_writes(f"saving the snapshot of {snapshot.stream_id!r}")
         try:
             with self.transaction() as conn:
                 conn.execute(_UPSERT_SNAPSHOT, _snapshot_row(snapshot))
         except sqlite3.Error as exc:
-            raise BackendError(
-                f"saving the snapshot of {snapshot.stream_id!r} failed: {exc}"
+            raise self._failed(
+                f"saving the snapshot of {snapshot.stream_id!r} failed", exc
             ) from exc
 
 
