@@ -32,6 +32,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from esgen.runtime._errors import BackendError, BackendUnavailable, ConcurrencyError, StreamNotFound
+from esgen.runtime._pool_log import install as _collapse_pool_warnings
 from esgen.runtime._ports import (
     DEFAULT_PAGE_SIZE,
     INVALID_DATA,
@@ -711,6 +712,7 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+_collapse_pool_warnings()
 
 
 def _expected(expected_version: int | ExpectedVersion) -> int | None:
