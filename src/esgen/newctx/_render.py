@@ -17,9 +17,9 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 
 from esgen.newctx._manifest import ROLES, Question, Template, TemplateError
+from esgen.newctx._sandbox import BoundedEnvironment, TemplateLimitError, render_bounded
 from esgen.schema import check_context_name, pascal, snake
 
 __all__ = [
@@ -129,10 +129,10 @@ def _suggest(pattern: re.Pattern[str], candidate: str, example: str) -> str:
     return candidate if _fits(pattern, candidate) else example
 
 
-def _environment(loader: jinja2.BaseLoader | None = None) -> SandboxedEnvironment:
+def _environment(loader: jinja2.BaseLoader | None = None) -> BoundedEnvironment:
     # Sandboxed: a template folder from elsewhere can format values but not reach
-    # Python internals.
-    env = SandboxedEnvironment(
+    # Python internals, nor render without end (see _sandbox).
+    env = BoundedEnvironment(
         loader=loader,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -209,14 +209,16 @@ def resolve_answers(
 
 
 def _expand(
-    env: SandboxedEnvironment,
+    env: BoundedEnvironment,
     template: Template,
     what: str,
     text: str,
     values: Mapping[str, Answer],
 ) -> str:
     try:
-        return env.from_string(text).render(values)
+        return render_bounded(lambda: env.from_string(text), values)
+    except TemplateLimitError as exc:
+        raise TemplateError(f"{template.root}: {what}: {exc}") from None
     except TemplateError:
         raise
     except jinja2.TemplateError as exc:
@@ -238,9 +240,12 @@ def render_template(template: Template, values: Mapping[str, Answer]) -> Rendere
             target = _target_path(env, template, source.relative_to(folder).as_posix(), values)
             try:
                 if source.name.endswith(".jinja"):
-                    text = env.get_template(relative).render(values)
+                    text = render_bounded(partial(env.get_template, relative), values)
                 else:
                     text = source.read_text(encoding="utf-8")
+            except TemplateLimitError as exc:
+                where = f"{source}:{exc.line}" if exc.line else str(source)
+                raise TemplateError(f"{where}: {exc}") from None
             except TemplateError as exc:
                 raise TemplateError(f"{source}: {exc}") from None
             except jinja2.TemplateSyntaxError as exc:
@@ -258,7 +263,7 @@ def render_template(template: Template, values: Mapping[str, Answer]) -> Rendere
 
 
 def _target_path(
-    env: SandboxedEnvironment, template: Template, relative: str, values: Mapping[str, Answer]
+    env: BoundedEnvironment, template: Template, relative: str, values: Mapping[str, Answer]
 ) -> PurePosixPath:
     text = _expand(env, template, f"the file name {relative!r}", relative, values)
     if text.endswith(".jinja"):

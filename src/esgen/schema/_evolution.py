@@ -8,7 +8,6 @@ what a step does and whether stored events stay readable.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -35,6 +34,7 @@ from esgen.schema._model import (
     ValueType,
 )
 from esgen.schema._names import snake
+from esgen.schema._patterns import matches, pattern_problem
 
 __all__ = [
     "ChangeKind",
@@ -441,12 +441,9 @@ def values_refused(values: tuple[str, ...], c: Constraints) -> list[str]:
     if c.max_length is not None and any(len(v) > c.max_length for v in values):
         refused.append(f"max_length unset -> {c.max_length}")
     if c.pattern is not None:
-        try:
-            compiled = re.compile(c.pattern)
-        except re.error:
-            compiled = None
-        # pydantic matches a pattern anywhere in the text, as re.search does.
-        if compiled is None or not all(compiled.search(v) for v in values):
+        # Through pydantic's own linear-time engine: what the stored values will meet.
+        usable = pattern_problem(c.pattern) is None
+        if not usable or not all(matches(c.pattern, v) for v in values):
             refused.append(f"pattern unset -> {c.pattern!r}")
     return refused
 

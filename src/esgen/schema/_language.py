@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, WithJsonSchema
 
+from esgen.schema._yaml import MAX_DIGITS
+
 __all__ = [
     "AggregateDef",
     "AggregateIdDef",
@@ -36,6 +38,9 @@ __all__ = [
 Compatibility = Literal["backward", "forward", "full", "none"]
 # Numbers arrive as int or exact Decimal from the loader; editors just see a number.
 Number = Annotated[int | Decimal, WithJsonSchema({"type": "number"})]
+# The largest length pydantic can check (its limits are machine words); digit counts stop
+# where the numbers the loader reads do.
+_MAX_LENGTH = 2**63 - 1
 # Enum values are checked by `_validate` (with a better message than a type error).
 EnumValues = Annotated[list[Any], WithJsonSchema({"type": "array", "items": {"type": "string"}})]
 Description = Annotated[str, Field(description="Free text; shown in docstrings and docs.")]
@@ -68,11 +73,22 @@ class FieldDef(_Node):
     max: Number | None = Field(None, description="Largest allowed value (inclusive).")
     exclusive_min: Number | None = None
     exclusive_max: Number | None = None
-    min_length: int | None = Field(None, ge=0, description="For str, bytes, lists and maps.")
-    max_length: int | None = Field(None, ge=0, description="For str, bytes, lists and maps.")
-    pattern: str | None = Field(None, description="A regular expression a str must match.")
-    max_digits: int | None = Field(None, gt=0, description="For decimal.")
-    decimal_places: int | None = Field(None, ge=0, description="For decimal.")
+    min_length: int | None = Field(
+        None, ge=0, le=_MAX_LENGTH, description="For str, bytes, lists and maps."
+    )
+    max_length: int | None = Field(
+        None, ge=0, le=_MAX_LENGTH, description="For str, bytes, lists and maps."
+    )
+    pattern: str | None = Field(
+        None,
+        description=(
+            "A regular expression a str must match somewhere (anchor it with ^ and $ to match "
+            "all of it), in the syntax pydantic's linear-time engine (Rust regex) and Python "
+            "both accept: no look-arounds, no backreferences."
+        ),
+    )
+    max_digits: int | None = Field(None, gt=0, le=MAX_DIGITS, description="For decimal.")
+    decimal_places: int | None = Field(None, ge=0, le=MAX_DIGITS, description="For decimal.")
 
 
 def _field_kind(value: Any) -> str:

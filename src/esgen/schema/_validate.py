@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import keyword
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ from esgen.schema._names import (
     snake,
     union_name,
 )
+from esgen.schema._patterns import pattern_problem
 from esgen.schema._typeexpr import SCALAR_NAMES, TypeSyntaxError, parse_type
 from esgen.schema._values import ValueProblem, check_value, describe
 from esgen.schema._yaml import KeyPath, LoadedYaml
@@ -732,11 +734,15 @@ class _Builder:
                     "E302",
                     f"{name} {value} is not a whole number, and the field is an int",
                 )
+            elif name in _BOUNDS and kind is ScalarKind.FLOAT and math.isinf(float(value)):
+                self.error(
+                    src.yaml.at((*path, name)),
+                    "E302",
+                    f"{name} {value} is beyond the range of a float",
+                )
             elif name == "pattern":
-                try:
-                    re.compile(value)
-                except re.error as exc:
-                    self.error(src.yaml.at((*path, name)), "E302", f"invalid pattern: {exc}")
+                if (problem := pattern_problem(value)) is not None:
+                    self.error(src.yaml.at((*path, name)), "E302", problem)
                     continue
                 kept[name] = value
             else:
@@ -844,9 +850,9 @@ class _Builder:
         y = src.yaml
         numbers = sorted(edef.versions)
         if numbers != list(range(1, len(numbers) + 1)):
-            missing = sorted(set(range(1, max(numbers) + 1)) - set(numbers))
             found = ", ".join(str(n) for n in numbers)
-            why = f"missing {', '.join(map(str, missing))}" if missing else "must start at 1"
+            missing = _missing(numbers)
+            why = f"missing {missing}" if missing else "must start at 1"
             self.error(
                 y.key_at((*path, "versions")),
                 "E500",
@@ -1110,7 +1116,10 @@ class _Builder:
         if sdef.timeout is not None:
             match = _DURATION.match(sdef.timeout.after)
             assert match is not None  # the language model checked the pattern
-            seconds = int(match.group(1)) * _SECONDS[match.group(2)]
+            digits = match.group(1)
+            # Anything longer than 100 years' seconds in digits is too long; not converted.
+            too_long = len(digits) > len(str(_MAX_TIMEOUT))
+            seconds = _MAX_TIMEOUT + 1 if too_long else int(digits) * _SECONDS[match.group(2)]
             if seconds > _MAX_TIMEOUT:
                 # Deadlines are datetimes; far enough out, they stop being representable.
                 self.error(
@@ -1134,6 +1143,20 @@ class _Builder:
             timeout=timeout,
             description=sdef.description,
         )
+
+
+def _missing(numbers: list[int], shown: int = 5) -> str:
+    """The first missing version numbers below the highest; found by counting up, never by
+    building the whole range (a version `1000000000` must not cost a billion steps)."""
+    present, top = set(numbers), max(numbers)
+    missing: list[int] = []
+    candidate = 1
+    while candidate < top and len(missing) <= shown:
+        if candidate not in present:
+            missing.append(candidate)
+        candidate += 1
+    text = ", ".join(map(str, missing[:shown]))
+    return f"{text}, ..." if len(missing) > shown else text
 
 
 def _former_names(written: str | list[str] | None) -> list[tuple[int | None, str]]:

@@ -7,7 +7,6 @@ generator renders with `repr`-based literals, never by pasting schema text into 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -30,6 +29,7 @@ from esgen.schema._model import (
     UserType,
     ValueType,
 )
+from esgen.schema._patterns import matches
 
 __all__ = ["ValueProblem", "check_value", "describe"]
 
@@ -205,7 +205,7 @@ def _check_constraints(value: Any, c: Constraints) -> None:
             raise ValueProblem(f"length {len(value)} is below min_length {c.min_length}")
         if c.max_length is not None and len(value) > c.max_length:
             raise ValueProblem(f"length {len(value)} is above max_length {c.max_length}")
-    if isinstance(value, str) and c.pattern is not None and not re.search(c.pattern, value):
+    if isinstance(value, str) and c.pattern is not None and not matches(c.pattern, value):
         raise ValueProblem(f"{value!r} does not match the pattern {c.pattern!r}")
     if isinstance(value, Decimal) and (c.max_digits is not None or c.decimal_places is not None):
         # Counted by pydantic itself, which is what will read the stored events back.

@@ -7,7 +7,10 @@ its constructor, which lets us
 - resolve plain scalars by YAML 1.2's core schema, so `yes`, `no`, `on` and `off` stay
   strings (an enum of `[yes, no]` must not turn into booleans), and
 - read every number that has a fractional part as an exact Decimal, so a default of
-  `0.1` on a decimal field is 0.1 and not 0.1000000000000000055.
+  `0.1` on a decimal field is 0.1 and not 0.1000000000000000055, and
+- refuse numbers too long or too large to be worth reading (`1e99999999`) before they
+  are converted, so no later int(), comparison or printing of one can take unbounded
+  time or exceed Python's 4,300-digit limit on int-to-text conversion.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import yaml
 from esgen.schema._diagnostics import Diagnostic, Location
 from esgen.schema._yaml_errors import explain_yaml_error
 
-__all__ = ["KeyPath", "LoadedYaml", "load_yaml", "reads_as_text"]
+__all__ = ["MAX_DIGITS", "MAX_EXPONENT", "KeyPath", "LoadedYaml", "load_yaml", "reads_as_text"]
 
 KeyPath = tuple[Any, ...]
 
@@ -50,8 +53,13 @@ _BOOL_FALSE = re.compile(r"^(?:false|False|FALSE)$")
 _INT = re.compile(r"^[-+]?[0-9]+$")
 _INT_OCT = re.compile(r"^0o[0-7]+$")
 _INT_HEX = re.compile(r"^0x[0-9a-fA-F]+$")
-_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE]([-+]?[0-9]+))?$")
 _INF_NAN = re.compile(r"^(?:[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+
+# The largest numbers esgen reads: far beyond any real bound, default or version number,
+# and small enough that every number read prints within Python's int-to-text limit.
+MAX_DIGITS = 1000
+MAX_EXPONENT = 1000
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -153,7 +161,11 @@ def _convert(node: yaml.Node, key_path: KeyPath, out: LoadedYaml, diags: list[Di
     if isinstance(node, yaml.ScalarNode):
         if node.style in ("'", '"'):
             out.quoted.add(key_path)
-        return _scalar(node)
+        try:
+            return _scalar(node)
+        except UnreadableNumber as exc:
+            diags.append(Diagnostic(_loc(out.path, node), "E106", str(exc)))
+            return None  # reported; read as absent, so no second error follows from it
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, (*key_path, i), out, diags) for i, item in enumerate(node.value)]
     if isinstance(node, yaml.MappingNode):
@@ -163,7 +175,7 @@ def _convert(node: yaml.Node, key_path: KeyPath, out: LoadedYaml, diags: list[Di
             if key_node.tag == _MERGE_TAG:
                 merged.update(_merge_sources(value_node, key_path, out, diags))
                 continue
-            key = _convert_key(key_node)
+            key = _convert_key(key_node, out, diags)
             child = (*key_path, key)
             # `1` and `"1"` are one key once read as a version number or a JSON key.
             twin = next((k for k in (key, _twin(key)) if k is not None and k in result), None)
@@ -202,14 +214,23 @@ def _twin(key: Any) -> Any:
     """The other spelling of a number key: `"1"` for `1` and `1` for `"1"`."""
     if isinstance(key, int) and not isinstance(key, bool):
         return str(key)
-    if isinstance(key, str) and _INT.match(key) and str(int(key)) == key:
+    if (
+        isinstance(key, str)
+        and len(key) <= MAX_DIGITS + 1  # a longer number was refused when read
+        and _INT.match(key)
+        and str(int(key)) == key
+    ):
         return int(key)
     return None
 
 
-def _convert_key(node: yaml.Node) -> Any:
+def _convert_key(node: yaml.Node, out: LoadedYaml, diags: list[Diagnostic]) -> Any:
     if isinstance(node, yaml.ScalarNode):
-        value = _scalar(node)
+        try:
+            value = _scalar(node)
+        except UnreadableNumber as exc:
+            diags.append(Diagnostic(_loc(out.path, node), "E106", str(exc)))
+            return node.value
         return value if isinstance(value, str | int | bool) or value is None else str(value)
     # Complex keys (a mapping used as a key) have no meaning in the language.
     return repr(node.value)
@@ -230,7 +251,10 @@ def _scalar(node: yaml.ScalarNode) -> Any:
 def reads_as_text(text: str) -> bool:
     """Whether `text`, written unquoted, reads back as this text (not `1e3`, `null`, ...):
     for writers of YAML that esgen reads, who must quote it otherwise."""
-    return isinstance(_plain(text), str)  # only text itself resolves to a str
+    try:
+        return isinstance(_plain(text), str)  # only text itself resolves to a str
+    except UnreadableNumber:
+        return False
 
 
 def _plain(text: str) -> Any:
@@ -242,17 +266,55 @@ def _plain(text: str) -> Any:
     if _BOOL_FALSE.match(text):
         return False
     if _INT.match(text):
-        return int(text)
+        return int(_digits(text, text.lstrip("+-")))
     if _INT_OCT.match(text):
-        return int(text[2:], 8)
+        return int(_digits(text, text[2:]), 8)
     if _INT_HEX.match(text):
-        return int(text[2:], 16)
-    if _FLOAT.match(text):
-        return Decimal(text)
+        return int(_digits(text, text[2:]), 16)
+    if match := _FLOAT.match(text):
+        return _decimal(text, match.group(1))
     if _INF_NAN.match(text):
         sign = "-" if text.startswith("-") else ""
         return Decimal(sign + ("NaN" if text.lower().endswith("nan") else "Infinity"))
     return text
+
+
+class UnreadableNumber(ValueError):
+    """A number too long or too large to read; the message says which and the limit."""
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 30 else f"{text[:12]}...{text[-12:]} ({len(text)} characters)"
+
+
+def _digits(text: str, digits: str) -> str:
+    if len(digits.lstrip("0")) > MAX_DIGITS:
+        raise UnreadableNumber(_too_long(text))
+    return digits
+
+
+def _decimal(text: str, exponent: str | None) -> Decimal:
+    out_of_range = UnreadableNumber(
+        f"the number {_shown(text)} is out of range: esgen reads numbers from "
+        f"1e-{MAX_EXPONENT} to 1e{MAX_EXPONENT} in size"
+    )
+    # The exponent is checked as text first: Decimal() refuses one beyond its own range
+    # with a bare InvalidOperation.
+    if exponent is not None and len(exponent.lstrip("+-").lstrip("0")) > len(str(MAX_EXPONENT)):
+        raise out_of_range
+    number = Decimal(text)  # linear in the text; what follows is where size costs
+    if len(number.as_tuple().digits) > MAX_DIGITS:
+        raise UnreadableNumber(_too_long(text))
+    if abs(number.adjusted()) > MAX_EXPONENT:
+        raise out_of_range
+    return number
+
+
+def _too_long(text: str) -> str:
+    return (
+        f"the number {_shown(text)} has more than {MAX_DIGITS} digits, "
+        "more than esgen reads in a schema"
+    )
 
 
 def _explicit(tag: str, text: str) -> Any:
