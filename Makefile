@@ -7,7 +7,7 @@ CONSTRAINTS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-lowest lint typecheck unit goldens bench dist clean
+.PHONY: demo test test-lowest lint typecheck unit goldens bench faults dist clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ goldens: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# Kill -9 writers, readers, projection and saga runners (and, on PostgreSQL, end their
+# sessions server-side), then count lost, duplicated and skipped events: 200 kills per
+# backend by default; FAULTS_ARGS="--kills 10" for a shorter run (see tests/faults/run.py).
+faults: $(STAMP)
+	$(BIN)/python -m tests.faults.run $(FAULTS_ARGS)
 
 # The wheel to install elsewhere: dist/esgen-<version>-py3-none-any.whl (needs only pip).
 dist:
