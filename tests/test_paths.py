@@ -1,0 +1,164 @@
+"""No command writes, removes or reads a file outside the project's folders.
+
+Every path a user (or a cloned repository) controls gets a real link or a `..`: the run
+must stop with an error naming it, leave the folder outside exactly as it was, and leave
+nothing half-written inside. esgen runs as users run it, in a subprocess.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from harness import CASES
+
+BASIC = CASES / "basic" / "schemas"
+JSON_CASE = CASES / "json_schema_type" / "schemas"
+EXIT_SCHEMA, EXIT_USAGE = 1, 2
+
+
+def esgen(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ESGEN_CACHE_DIR": str(cwd.parent / "cache")}
+    return subprocess.run(
+        [sys.executable, "-m", "esgen", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,  # generous: a bound against a hang, not a measurement
+        check=False,
+    )
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every entry under `folder` (links not followed) with what it holds."""
+    found: dict[str, str] = {}
+    for here, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = Path(here) / name
+            key = path.relative_to(folder).as_posix()
+            if path.is_symlink():
+                found[key] = f"link:{os.readlink(path)}"
+            elif path.is_file():
+                found[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+            else:
+                found[key] = "folder"
+    return found
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> tuple[Path, Path]:
+    """A project (with the `basic` schemas, configured) and a folder outside it."""
+    project, outside = tmp_path / "project", tmp_path / "outside"
+    shutil.copytree(BASIC, project / "schemas")
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\n\n[tool.esgen]\nschema_dir = "schemas"\nout_dir = "src"\n'
+    )
+    outside.mkdir()
+    (outside / "keep.txt").write_text("precious\n")
+    return project, outside
+
+
+# -- esgen generate ---------------------------------------------------------------------
+
+
+def test_generate_refuses_a_linked_package_folder_and_writes_nothing(
+    layout: tuple[Path, Path],
+) -> None:
+    project, outside = layout
+    (project / "src").mkdir()
+    (project / "src" / "library").symlink_to("../../outside")
+    before, inside = snapshot(outside), snapshot(project)
+    result = esgen(project, "generate")
+    assert result.returncode == EXIT_SCHEMA, result.stderr
+    assert "src/library: error[E601]: is a link (to ../../outside)" in result.stderr
+    assert snapshot(outside) == before
+    assert snapshot(project) == inside  # nothing half-written inside either
+
+
+def test_generate_refuses_a_link_deeper_down_and_a_file_that_is_a_link(
+    layout: tuple[Path, Path],
+) -> None:
+    project, outside = layout
+    assert esgen(project, "generate").returncode == 0
+    events = project / "src" / "library" / "events"
+    shutil.rmtree(events)
+    events.symlink_to(outside)
+    types = project / "src" / "library" / "types.py"
+    types.unlink()
+    (outside / "types.py").write_text("# mine\n")
+    types.symlink_to(outside / "types.py")
+    before, inside = snapshot(outside), snapshot(project)
+    result = esgen(project, "generate", "--no-cache")
+    assert result.returncode == EXIT_SCHEMA, result.stderr
+    assert "src/library/events: error[E601]: is a link" in result.stderr
+    assert "src/library/types.py: error[E601]: is a link" in result.stderr
+    assert snapshot(outside) == before
+    assert snapshot(project) == inside
+    # --check and --diff read nothing through the link either: the same error.
+    for flag in ("--check", "--diff"):
+        checked = esgen(project, "generate", "--no-cache", flag)
+        assert checked.returncode == EXIT_SCHEMA
+        assert "# mine" not in checked.stdout + checked.stderr
+
+
+def test_stale_removal_never_follows_a_link(layout: tuple[Path, Path]) -> None:
+    """Generated files of a removed context behind a link outside: not read, not removed."""
+    project, outside = layout
+    assert esgen(project, "generate").returncode == 0
+    shutil.move(project / "src" / "library", outside / "library")
+    (project / "src" / "old").symlink_to(outside / "library")
+    before = snapshot(outside)
+    result = esgen(project, "generate", "--no-cache")
+    assert result.returncode == 0, result.stderr
+    assert "removed" not in result.stdout
+    assert snapshot(outside) == before
+
+
+def test_a_configured_output_folder_that_is_a_link_is_followed(
+    layout: tuple[Path, Path],
+) -> None:
+    """The folder the configuration names is the user's choice, link or not."""
+    project, outside = layout
+    (project / "src").symlink_to(outside)
+    result = esgen(project, "generate")
+    assert result.returncode == 0, result.stderr
+    assert (outside / "library" / "events" / "book.py").is_file()
+
+
+def test_a_linked_tests_folder_below_the_configured_one_is_refused(
+    layout: tuple[Path, Path],
+) -> None:
+    project, outside = layout
+    (project / "tests").mkdir()
+    (project / "tests" / "library").symlink_to(outside)
+    before = snapshot(outside)
+    result = esgen(project, "generate")
+    assert result.returncode == EXIT_SCHEMA, result.stderr
+    assert "tests/library: error[E601]: is a link" in result.stderr
+    assert snapshot(outside) == before
+    assert not (project / "src").exists()
+
+
+# -- esgen docs -------------------------------------------------------------------------
+
+
+def test_docs_refuse_a_page_that_is_a_link_and_skip_linked_stale_pages(
+    layout: tuple[Path, Path],
+) -> None:
+    project, outside = layout
+    (project / "docs").mkdir()
+    (outside / "index.md").write_text("secret\n")
+    (project / "docs" / "index.md").symlink_to(outside / "index.md")
+    before = snapshot(outside)
+    result = esgen(project, "docs")
+    assert result.returncode == EXIT_SCHEMA, result.stderr
+    assert "docs/index.md: error[E601]: is a link" in result.stderr
+    assert "secret" not in result.stderr + result.stdout
+    assert snapshot(outside) == before
+    assert [p.name for p in (project / "docs").iterdir()] == ["index.md"]
