@@ -162,3 +162,89 @@ def test_docs_refuse_a_page_that_is_a_link_and_skip_linked_stale_pages(
     assert "secret" not in result.stderr + result.stdout
     assert snapshot(outside) == before
     assert [p.name for p in (project / "docs").iterdir()] == ["index.md"]
+
+
+# -- json_schema: and $ref --------------------------------------------------------------
+
+SHOP = """context: json_shop
+types:
+  Address: {{json_schema: {path}}}
+aggregates:
+  Customer:
+    events:
+      CustomerMoved:
+        versions:
+          1: {{fields: {{address: Address}}}}
+"""
+ADDRESS = '{"type": "object", "properties": {"street": {"type": "string"}}}'
+
+
+def json_project(layout: tuple[Path, Path], path: str, address: str = ADDRESS) -> Path:
+    project, outside = layout
+    shutil.rmtree(project / "schemas")
+    (project / "schemas").mkdir()
+    (project / "schemas" / "shop.yaml").write_text(SHOP.format(path=path))
+    (outside / "creds.json").write_text('{"type": "object", "title": "SECRET-TOKEN"}')
+    (project / "schemas" / "address.json").write_text(address)
+    return project
+
+
+@pytest.mark.parametrize(
+    ("path", "said"),
+    [
+        ("../../outside/creds.json", "leads out of the project's folders"),
+        ("/etc/passwd", "is an absolute path"),
+        ("linked/creds.json", "goes through schemas/linked, which is a link"),
+        ("creds.json", "goes through schemas/creds.json, which is a link"),
+    ],
+)
+def test_json_schema_paths_stay_in_the_project(
+    layout: tuple[Path, Path], path: str, said: str
+) -> None:
+    project = json_project(layout, path)
+    outside = layout[1]
+    (project / "schemas" / "linked").symlink_to(outside)
+    (project / "schemas" / "creds.json").symlink_to(outside / "creds.json")
+    before = snapshot(outside)
+    result = esgen(project, "generate")
+    assert result.returncode == EXIT_SCHEMA, result.stderr
+    assert f"schemas/shop.yaml:3:26: error[E306]: {path!r} {said}" in result.stderr
+    assert "SECRET-TOKEN" not in result.stdout + result.stderr
+    assert not (project / "src").exists()
+    assert snapshot(outside) == before
+
+
+def test_json_schema_beside_the_schema_folder_in_the_project_is_read(
+    layout: tuple[Path, Path],
+) -> None:
+    project = json_project(layout, "../shared/address.json")
+    (project / "shared").mkdir()
+    (project / "shared" / "address.json").write_text(ADDRESS)
+    result = esgen(project, "generate")
+    assert result.returncode == 0, result.stderr
+    assert "street" in (project / "src" / "json_shop" / "_json_types" / "address.py").read_text()
+
+
+@pytest.mark.parametrize(
+    ("ref", "said"),
+    [
+        ("http://127.0.0.1:9/x.json", "is remote"),
+        ("https://example.com/schemas/x.json#/a", "is remote"),
+        ("file:///etc/passwd", "is remote"),
+        ("../../outside/creds.json", "names another file"),
+        ("other.json#/$defs/x", "names another file"),
+    ],
+)
+def test_json_schema_refs_out_of_the_document_are_refused(
+    layout: tuple[Path, Path], ref: str, said: str
+) -> None:
+    address = (
+        '{"type": "object", "properties": {"street": {"type": "string"}, '
+        f'"extra": {{"items": {{"$ref": "{ref}"}}}}}}}}'
+    )
+    project = json_project(layout, "address.json", address)
+    result = esgen(project, "generate")
+    assert result.returncode == EXIT_SCHEMA, result.stderr
+    assert f"error[E306]: address.json: $ref {ref!r} {said}" in result.stderr
+    assert "SECRET-TOKEN" not in result.stdout + result.stderr
+    assert not (project / "src").exists()

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from esgen._text import bad_byte
 from esgen.schema._diagnostics import Diagnostic, Location, SchemaError, Severity
+from esgen.schema._jsonrefs import json_schema_folders
 from esgen.schema._language import Document
 from esgen.schema._model import SchemaSet
 from esgen.schema._shape import shape_diagnostics
@@ -98,6 +99,7 @@ def load_sources(
     could be built and every diagnostic; callers decide whether errors are fatal.
     """
     diagnostics: list[Diagnostic] = []
+    folders = json_schema_folders(root)
     by_context: dict[str, list[Source]] = {}
     broken: set[str] = set()
     for path in sorted(texts, key=lambda p: p.as_posix()):
@@ -133,7 +135,7 @@ def load_sources(
     for name in sorted(by_context):
         if name in broken:
             continue
-        context, problems = build_context(name, by_context[name], read)
+        context, problems = build_context(name, by_context[name], read, folders)
         diagnostics.extend(problems)
         if context is not None:
             contexts.append(context)

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from esgen._suggest import closest, did_you_mean
 from esgen.schema._diagnostics import Diagnostic, Location, display_path
+from esgen.schema._jsonrefs import path_problem, ref_problems
 from esgen.schema._language import (
     AggregateDef,
     CommandDef,
@@ -132,10 +133,13 @@ def _the(what: str) -> str:
 
 
 class _Builder:
-    def __init__(self, name: str, sources: Sequence[Source], read: Reader) -> None:
+    def __init__(
+        self, name: str, sources: Sequence[Source], read: Reader, folders: Sequence[Path] = ()
+    ) -> None:
         self.name = name
         self.sources = sources
         self.read = read
+        self.folders = folders  # where json_schema files may be (see _jsonrefs)
         self.diagnostics: list[Diagnostic] = []
         # Every class name the context claims, with where and what claimed it first.
         self.claimed: dict[str, tuple[Location, str]] = {}
@@ -492,6 +496,10 @@ class _Builder:
     ) -> JsonSchemaType | None:
         value_loc = src.yaml.at((*path, "json_schema"))
         schema_path = src.yaml.path.parent / tdef.json_schema
+        folders = self.folders or (src.yaml.path.parent,)
+        if (outside := path_problem(tdef.json_schema, schema_path, folders)) is not None:
+            self.error(value_loc, "E306", outside)
+            return None
         try:
             text = self.read(schema_path)
         except UnicodeDecodeError:
@@ -524,6 +532,10 @@ class _Builder:
             return None
         if not isinstance(parsed, dict):
             self.error(value_loc, "E304", f"{tdef.json_schema} must hold a JSON object schema")
+            return None
+        if refs := ref_problems(parsed):
+            for problem in refs:
+                self.error(value_loc, "E306", f"{tdef.json_schema}: {problem}")
             return None
         return JsonSchemaType(name, schema_path, text, loc, tdef.description)
 
@@ -1179,8 +1191,9 @@ def _dependency_order(types: dict[str, tuple[Any, Source, KeyPath]]) -> list[str
 
 
 def build_context(
-    name: str, sources: Sequence[Source], read: Reader
+    name: str, sources: Sequence[Source], read: Reader, folders: Sequence[Path] = ()
 ) -> tuple[Context | None, list[Diagnostic]]:
-    builder = _Builder(name, sources, read)
+    """`folders`: where json_schema files may be (default: each schema file's folder)."""
+    builder = _Builder(name, sources, read, folders)
     context = builder.build()
     return context, builder.diagnostics
