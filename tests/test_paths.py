@@ -248,3 +248,98 @@ def test_json_schema_refs_out_of_the_document_are_refused(
     assert f"error[E306]: address.json: $ref {ref!r} {said}" in result.stderr
     assert "SECRET-TOKEN" not in result.stdout + result.stderr
     assert not (project / "src").exists()
+
+
+# -- esgen new --template ---------------------------------------------------------------
+
+MANIFEST = "description: A template with a link in it.\n"
+TEMPLATE_SCHEMA = """\
+context: {{ context }}
+aggregates:
+  Ledger:
+    state: {balance: int}
+    commands:
+      Post: {fields: {amount: int}, emits: [Posted]}
+    events:
+      Posted: {versions: {1: {fields: {amount: int}}}}
+"""
+
+
+def make_template(root: Path) -> Path:
+    folder = root / "tpl"
+    (folder / "schema").mkdir(parents=True)
+    (folder / "src").mkdir()
+    (folder / "template.yaml").write_text(MANIFEST)
+    (folder / "schema" / "{{ context }}.yaml.jinja").write_text(TEMPLATE_SCHEMA)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("link", "target"),
+    [
+        ("src/secret.txt", "SECRET"),  # a file outside the template
+        ("src/etc", "OUTSIDE"),  # a folder outside it
+        ("src/dangling.txt", "nowhere"),
+        ("src/inside.txt", "INSIDE"),  # even a link to a file of the template itself
+        ("schema", "OUTSIDE"),  # a role folder
+        ("template.yaml", "MANIFEST"),
+        ("src/page.jinja", "INCLUDER"),  # rendered, including a hidden linked file
+    ],
+)
+def test_new_refuses_a_template_with_a_link_and_writes_nothing(
+    layout: tuple[Path, Path], link: str, target: str
+) -> None:
+    project, outside = layout
+    template = make_template(outside.parent)
+    (outside / "secret.txt").write_text("id_rsa: SECRET-TOKEN\n")
+    (outside / "manifest.yaml").write_text(MANIFEST)
+    (outside / "schema").mkdir()
+    (outside / "schema" / "x.yaml.jinja").write_text(TEMPLATE_SCHEMA)
+    (template / "src" / "real.txt").write_text("inside\n")
+    at = template / link
+    if at.exists():
+        shutil.rmtree(at) if at.is_dir() else at.unlink()
+    pointed = {
+        "SECRET": outside / "secret.txt",
+        "OUTSIDE": outside,
+        "nowhere": outside / "nowhere.txt",
+        "INSIDE": Path("real.txt"),
+        "MANIFEST": outside / "manifest.yaml",
+    }
+    if target == "INCLUDER":
+        at.write_text("{% include 'src/.hidden' %}\n")
+        at = template / "src" / ".hidden"
+        at.symlink_to(outside / "secret.txt")
+    else:
+        at.symlink_to(pointed[target])
+    before, inside = snapshot(outside), snapshot(project)
+    result = esgen(project, "new", "books", "--template", str(template), "--no-input")
+    assert result.returncode == EXIT_USAGE, result.stdout + result.stderr
+    assert f"{at}: is a link" in result.stderr
+    assert "Nothing was written" in result.stderr
+    assert "SECRET-TOKEN" not in result.stdout + result.stderr
+    assert snapshot(outside) == before
+    assert snapshot(project) == inside
+
+
+def test_new_refuses_dot_dot_in_a_template_include(layout: tuple[Path, Path]) -> None:
+    project, outside = layout
+    template = make_template(outside.parent)
+    (outside / "secret.txt").write_text("SECRET-TOKEN\n")
+    (template / "src" / "page.txt.jinja").write_text("{% include '../outside/secret.txt' %}\n")
+    before, inside = snapshot(outside), snapshot(project)
+    result = esgen(project, "new", "books", "--template", str(template), "--no-input")
+    assert result.returncode == EXIT_USAGE, result.stdout + result.stderr
+    assert "page.txt.jinja" in result.stderr
+    assert "SECRET-TOKEN" not in result.stdout + result.stderr
+    assert snapshot(outside) == before
+    assert snapshot(project) == inside
+
+
+def test_new_writes_a_template_without_links(layout: tuple[Path, Path]) -> None:
+    project, outside = layout
+    template = make_template(outside.parent)
+    (template / "src" / "notes.txt").write_text("plain\n")
+    result = esgen(project, "new", "books", "--template", str(template), "--no-input")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (project / "src" / "notes.txt").read_text() == "plain\n"
