@@ -343,3 +343,33 @@ def test_new_writes_a_template_without_links(layout: tuple[Path, Path]) -> None:
     result = esgen(project, "new", "books", "--template", str(template), "--no-input")
     assert result.returncode == 0, result.stdout + result.stderr
     assert (project / "src" / "notes.txt").read_text() == "plain\n"
+
+
+# -- configured folders -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["schema_dir", "out_dir", "tests_dir", "docs_dir"])
+@pytest.mark.parametrize("value", ["../outside", "/tmp", "src/../../outside"])
+def test_configured_folders_stay_in_the_project(
+    layout: tuple[Path, Path], key: str, value: str
+) -> None:
+    project, outside = layout
+    (project / "pyproject.toml").write_text(
+        f'[project]\nname = "demo"\n\n[tool.esgen]\n{key} = "{value}"\n'
+    )
+    before, inside = snapshot(outside), snapshot(project)
+    for command in ("generate", "docs") if key == "docs_dir" else ("generate",):
+        result = esgen(project, command)
+        assert result.returncode == EXIT_USAGE, result.stdout + result.stderr
+        assert f"pyproject.toml:5:1: error[C003]: {key} {value!r} is outside the project" in (
+            result.stderr
+        )
+    assert snapshot(outside) == before
+    assert snapshot(project) == inside
+
+
+def test_folders_given_on_the_command_line_may_be_anywhere(layout: tuple[Path, Path]) -> None:
+    project, outside = layout
+    result = esgen(project, "generate", "--out", "../outside/src", "--tests", "../outside/t")
+    assert result.returncode == 0, result.stderr
+    assert (outside / "src" / "library" / "events" / "book.py").is_file()
