@@ -373,3 +373,19 @@ def test_folders_given_on_the_command_line_may_be_anywhere(layout: tuple[Path, P
     result = esgen(project, "generate", "--out", "../outside/src", "--tests", "../outside/t")
     assert result.returncode == 0, result.stderr
     assert (outside / "src" / "library" / "events" / "book.py").is_file()
+
+
+# -- esgen lock -------------------------------------------------------------------------
+
+
+def test_lock_refuses_a_project_lock_that_is_a_link(layout: tuple[Path, Path]) -> None:
+    project, outside = layout
+    (outside / "esgen.lock").write_text("SECRET-TOKEN\n")
+    (project / "esgen.lock").symlink_to(outside / "esgen.lock")
+    before, inside = snapshot(outside), snapshot(project)
+    result = esgen(project, "lock")
+    assert result.returncode == EXIT_USAGE, result.stdout + result.stderr
+    assert "esgen lock: error: esgen.lock is a link (to " in result.stderr
+    assert "SECRET-TOKEN" not in result.stdout + result.stderr
+    assert snapshot(outside) == before
+    assert snapshot(project) == inside
