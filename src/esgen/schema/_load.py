@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -43,7 +43,7 @@ def load_schema_dir(root: Path) -> SchemaSet:
         msg = f"no schema files (*.yaml, *.yml) in {root}"
         raise SchemaError([Diagnostic(Location(root, 0, 0), "E105", msg)])
     texts, problems = read_schema_files(files)
-    schema, diagnostics = load_sources(root, texts, _read_disk)
+    schema, diagnostics = load_sources(root, texts, _read_disk, json_schema_folders(root))
     all_diagnostics = problems + diagnostics
     if any(d.severity is Severity.ERROR for d in all_diagnostics):
         raise SchemaError(all_diagnostics)
@@ -91,15 +91,19 @@ def _read_disk(path: Path) -> str:
 
 
 def load_sources(
-    root: Path, texts: Mapping[Path, str], read: Reader
+    root: Path,
+    texts: Mapping[Path, str],
+    read: Reader,
+    folders: Sequence[Path] | None = None,
 ) -> tuple[SchemaSet, list[Diagnostic]]:
     """Load schema files given as text (from disk, or from a git ref).
 
     `read` fetches files that schemas refer to, such as JSON Schema files. Returns what
     could be built and every diagnostic; callers decide whether errors are fatal.
+    `folders`: where JSON Schema files may be when `read` reads the disk (see
+    `json_schema_folders`); None when it reads a git ref or a lock.
     """
     diagnostics: list[Diagnostic] = []
-    folders = json_schema_folders(root)
     by_context: dict[str, list[Source]] = {}
     broken: set[str] = set()
     for path in sorted(texts, key=lambda p: p.as_posix()):

@@ -134,12 +134,18 @@ def _the(what: str) -> str:
 
 class _Builder:
     def __init__(
-        self, name: str, sources: Sequence[Source], read: Reader, folders: Sequence[Path] = ()
+        self,
+        name: str,
+        sources: Sequence[Source],
+        read: Reader,
+        folders: Sequence[Path] | None = None,
     ) -> None:
         self.name = name
         self.sources = sources
         self.read = read
-        self.folders = folders  # where json_schema files may be (see _jsonrefs)
+        # Where json_schema files may be on disk (see _jsonrefs); None: `read` does not
+        # read the disk (a git ref, a lock), so there is no folder to leave.
+        self.folders = folders
         self.diagnostics: list[Diagnostic] = []
         # Every class name the context claims, with where and what claimed it first.
         self.claimed: dict[str, tuple[Location, str]] = {}
@@ -496,8 +502,10 @@ class _Builder:
     ) -> JsonSchemaType | None:
         value_loc = src.yaml.at((*path, "json_schema"))
         schema_path = src.yaml.path.parent / tdef.json_schema
-        folders = self.folders or (src.yaml.path.parent,)
-        if (outside := path_problem(tdef.json_schema, schema_path, folders)) is not None:
+        folders = self.folders
+        if folders is not None and (
+            outside := path_problem(tdef.json_schema, schema_path, folders)
+        ):
             self.error(value_loc, "E306", outside)
             return None
         try:
@@ -1191,9 +1199,9 @@ def _dependency_order(types: dict[str, tuple[Any, Source, KeyPath]]) -> list[str
 
 
 def build_context(
-    name: str, sources: Sequence[Source], read: Reader, folders: Sequence[Path] = ()
+    name: str, sources: Sequence[Source], read: Reader, folders: Sequence[Path] | None = None
 ) -> tuple[Context | None, list[Diagnostic]]:
-    """`folders`: where json_schema files may be (default: each schema file's folder)."""
+    """`folders`: where json_schema files read from disk may be (see _Builder)."""
     builder = _Builder(name, sources, read, folders)
     context = builder.build()
     return context, builder.diagnostics
