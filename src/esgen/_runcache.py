@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from esgen._paths import regular_files
 from esgen._resources import data_dir
 from esgen._version import __version__
 
@@ -283,7 +284,7 @@ def _generated_roots(folder: Path) -> set[str]:
     if not folder.is_dir():
         return found
     for child in folder.iterdir():
-        if child.is_dir():
+        if child.is_dir() and not child.is_symlink():  # as the planner: links are not ours
             for path in child.glob("*.py"):
                 with path.open("rb") as handle:
                     if handle.read(len(HEADER_PREFIX)) == HEADER_PREFIX:
@@ -295,8 +296,8 @@ def _generated_roots(folder: Path) -> set[str]:
 def _generated_files(roots: list[str]) -> set[str]:
     found: set[str] = set()
     for root in roots:
-        paths = [*Path(root).rglob("*.py")]
-        paths += [p for name in OTHER_GENERATED for p in Path(root).rglob(name)]
+        paths = [*regular_files(Path(root), "*.py")]
+        paths += [p for name in OTHER_GENERATED for p in regular_files(Path(root), name)]
         for path in paths:
             with path.open("rb") as handle:
                 if handle.read(len(HEADER_PREFIX)) == HEADER_PREFIX:

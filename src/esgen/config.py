@@ -198,6 +198,18 @@ def _settings(root: Path, table: dict[str, Any], config: Path | None) -> Setting
         if not isinstance(value, str) or not value:
             problem(key, f"error[C002]: {key} must be a path (got {value!r})")
             return root
+        # The configuration travels with a checkout: a cloned repository must not point
+        # esgen's reads or writes outside itself. The command line may (a person typed it).
+        normal = os.path.normpath(value)
+        if os.path.isabs(value) or normal.split(os.sep)[0] == os.pardir:
+            problem(
+                key,
+                f"error[C003]: {key} {value!r} is outside the project (the folder of "
+                f"{_shown(config) if config else 'the configuration'}); configured folders "
+                "stay inside it: give the path relative to it, or pass the folder on the "
+                "command line",
+            )
+            return root
         return root / value
 
     line_length = table.get("line_length", 88)

@@ -10,13 +10,14 @@ imported inside the commands.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from esgen.cli._common import fail, project_settings
+from esgen.cli._common import fail, project_settings, shown
 
 if TYPE_CHECKING:
     from esgen.compat import Side
@@ -173,9 +174,19 @@ def lock(schema_dir: Path | None, lock_file: Path | None, force: bool, check: bo
     from esgen.compat import LOCK_NAME, CompatError, plan_lock, render
 
     settings = project_settings(schema_dir)
+    default = settings.root / LOCK_NAME
+    if lock_file is None and default.is_symlink():
+        # The project's own lock: read and replaced in place, never through a link that a
+        # checkout could aim anywhere. A path given with --lock is the person's choice.
+        message = (
+            f"{shown(default)} is a link (to {os.readlink(default)}); esgen reads and writes "
+            "the project's lock only as a file of its own: replace the link with the file, "
+            "or name it with --lock"
+        )
+        _fail("lock", message)
     new = _current("lock", settings.schema_dir, strict=True)
     try:
-        plan = plan_lock(new, lock_file or settings.root / LOCK_NAME, force=force)
+        plan = plan_lock(new, lock_file or default, force=force)
     except CompatError as exc:
         _fail("lock", str(exc))
     if plan.breaking:

@@ -12,6 +12,7 @@ from esgen.codegen._write import (
     WriteError,
     Written,
     apply_plan,
+    check_inside,
     make_plan,
     write_file,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "Written",
     "apply_plan",
     "build_ir",
+    "check_inside",
     "make_plan",
     "plan_generation",
     "render",

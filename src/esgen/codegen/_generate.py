@@ -44,7 +44,15 @@ def plan_generation(
         *(r for folder in folders.values() for r in generated_roots(folder)),
     ]
     # Headers name schema files as <schema folder>/<file>: see `source_name`.
-    plan = make_plan(rendered, out_dir, formatter, roots, schema_dir.resolve().name, written)
+    plan = make_plan(
+        rendered,
+        out_dir,
+        formatter,
+        roots,
+        schema_dir.resolve().name,
+        written,
+        folders=tuple(folders.values()),
+    )
     inputs = tuple(
         t.schema_path for c in schema.contexts for t in c.types if isinstance(t, JsonSchemaType)
     )

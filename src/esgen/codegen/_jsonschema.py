@@ -50,6 +50,9 @@ def render_json_schema(module: JsonSchemaModuleIR) -> str:
             base_class="esgen.runtime.ValueObject",
             use_annotated=True,
             use_field_description=True,
+            # The validator refuses every $ref out of the document (E306); this says so
+            # to the library too, whose default still fetches URLs.
+            allow_remote_refs=False,
         )
     except Exception as exc:  # the library raises many kinds; all mean "bad schema"
         msg = f"datamodel-code-generator could not turn this JSON Schema into models: {exc}"

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from esgen._errors import EsgenError
 from esgen._formatter import Formatter
+from esgen._paths import Escape, base_of, escape, regular_files, shown_path
 from esgen._runcache import OTHER_GENERATED, text_digest
 from esgen.codegen._obligations import Obligation
 from esgen.codegen._render import Owner, RenderedFile
@@ -41,6 +42,7 @@ __all__ = [
     "WriteError",
     "Written",
     "apply_plan",
+    "check_inside",
     "make_plan",
     "write_file",
 ]
@@ -101,6 +103,9 @@ class Plan:
     roots: tuple[Path, ...] = ()  # folders where stale generated files were sought
     inputs: tuple[Path, ...] = ()  # files read besides the schema folder (JSON Schemas)
     obligations: tuple[Obligation, ...] = ()  # what user-owned modules still lack
+    # The configured folders the changes lie in (default: out_dir alone); the writer
+    # removes folders left empty up to these, never beyond.
+    folders: tuple[Path, ...] = ()
 
     @property
     def pending(self) -> list[Change]:
@@ -148,6 +153,7 @@ def make_plan(
     owned_roots: Iterable[Path],
     schema_folder: str | None = None,
     written: Mapping[Path, Sequence[Written]] | None = None,
+    folders: Sequence[Path] = (),
 ) -> Plan:
     """Work out every change, formatting only files whose inputs changed.
 
@@ -157,7 +163,12 @@ def make_plan(
     schema folders may share an output folder). `written` is the run cache's record of
     what esgen wrote at each path, newest first: a file it wrote from the same inputs is
     kept without formatting again, and one it never wrote was edited by hand.
+    `folders` are the configured folders the files go in (default: `out_dir`): a path
+    that leaves them, or a link below them on the way to a file, stops the plan before
+    anything is read there (see `check_inside`).
     """
+    bases = tuple(folders) or (out_dir,)
+    check_inside(rendered, bases)
     # The record names files by their resolved paths, wherever esgen ran from.
     records = {path.resolve(): history for path, history in (written or {}).items()}
     existing = {path: _read(path) for path in rendered}
@@ -244,7 +255,7 @@ def make_plan(
             )
         )
     roots = tuple(sorted(set(owned_roots)))
-    for path in _stale(roots, rendered, schema_folder):
+    for path in _stale(roots, rendered, schema_folder, bases):
         text = _read(path)
         history = records.get(path.resolve(), ())
         hand = (
@@ -255,7 +266,39 @@ def make_plan(
         changes.append(
             Change(path, Status.REMOVED, text, None, edited=hand, stale=True, traced=bool(history))
         )
-    return Plan(out_dir, tuple(changes), roots)
+    return Plan(out_dir, tuple(changes), roots, folders=bases)
+
+
+def check_inside(paths: Iterable[Path], bases: Sequence[Path]) -> None:
+    """Raise SchemaError (E601) naming each link below `bases` that a path goes through,
+    and each path outside them: esgen neither writes nor reads there. The configured
+    folders themselves may be links (the user named them); nothing below them may."""
+    # One line per link, naming the first file that would go through it.
+    found: dict[Path, tuple[Escape, Path, int]] = {}
+    for path in sorted(paths):
+        base = base_of(path, bases)
+        problem = Escape(path, "is outside the output folders") if base is None else None
+        if base is not None:
+            problem = escape(base, path)
+        if problem is None:
+            continue
+        _, example, count = found.get(problem.where, (problem, path, 0))
+        found[problem.where] = (problem, example, count + 1)
+    diagnostics = []
+    for where, (problem, example, count) in sorted(found.items()):
+        through = "" if where == example else f" on the way to {shown_path(example)}"
+        more = f" and {count - 1} other file(s)" if count > 1 else ""
+        diagnostics.append(
+            Diagnostic(
+                Location(where, 0, 0),
+                "E601",
+                f"{problem.why}{through}{more}; esgen writes, removes and reads only inside "
+                "its configured folders, never through a link below them: replace the link "
+                "with a real folder, or configure the folder it points to",
+            )
+        )
+    if diagnostics:
+        raise SchemaError(diagnostics)
 
 
 def _changed_since_checkout(path: Path) -> bool:
@@ -276,17 +319,22 @@ def _changed_since_checkout(path: Path) -> bool:
 
 
 def _stale(
-    roots: Iterable[Path], keep: Mapping[Path, object], schema_folder: str | None
+    roots: Iterable[Path],
+    keep: Mapping[Path, object],
+    schema_folder: str | None,
+    bases: Sequence[Path],
 ) -> list[Path]:
-    """Generated files under `roots` that the schema no longer produces."""
+    """Generated files under `roots` that the schema no longer produces. Links are not
+    followed: what they lead to is not esgen's to read or remove (esgen writes no links)."""
     stale: set[Path] = set()
     for folder in roots:
-        if not folder.is_dir():
+        base = base_of(folder, bases)
+        if base is None or escape(base, folder) is not None or not folder.is_dir():
             continue
-        candidates = [*folder.rglob("*.py")]
-        candidates += [p for name in OTHER_GENERATED for p in folder.rglob(name)]
+        candidates = [*regular_files(folder, "*.py")]
+        candidates += [p for name in OTHER_GENERATED for p in regular_files(folder, name)]
         for path in candidates:
-            if path in keep or "__pycache__" in path.parts or not path.is_file():
+            if path in keep or "__pycache__" in path.parts:
                 continue
             with path.open("rb") as handle:
                 first = handle.readline().decode("utf-8", "replace")
@@ -309,7 +357,8 @@ def generated_roots(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     roots = []
-    for child in sorted(p for p in folder.iterdir() if p.is_dir()):
+    # A linked folder is not esgen's output, whatever it holds: esgen writes no links.
+    for child in sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink()):
         for candidate in sorted(child.glob("*.py")):
             try:
                 with candidate.open("rb") as handle:
@@ -332,6 +381,11 @@ def apply_plan(plan: Plan) -> None:
     Each file is replaced atomically, and a failure while preparing (a full disk, a
     read-only folder) leaves every existing file as it was.
     """
+    try:
+        # Plans not made by make_plan (esgen new's) are held to the same folders.
+        check_inside((c.path for c in plan.pending), plan.folders or (plan.out_dir,))
+    except SchemaError as exc:
+        raise WriteError(f"{exc.render()}\nnothing was changed") from None
     staged: list[tuple[Path, Path]] = []
     made: list[Path] = []  # folders this run created, undone if it fails
     mode = _file_mode()
@@ -363,7 +417,7 @@ def apply_plan(plan: Plan) -> None:
     for change in plan.pending:
         if change.new is None:
             change.path.unlink(missing_ok=True)
-            _prune(change.path.parent, plan.out_dir)
+            _prune(change.path.parent, base_of(change.path, plan.folders) or plan.out_dir)
 
 
 def write_file(path: Path, text: str) -> None:
@@ -432,8 +486,9 @@ def _named(path: Path) -> str:
 
 
 def _prune(folder: Path, stop: Path) -> None:
-    """Remove folders left empty by removed files (and their bytecode caches)."""
-    while folder != stop and folder.is_dir():
+    """Remove folders left empty by removed files (and their bytecode caches), up to
+    `stop`, the configured folder they lie in, which stays."""
+    while folder != stop and folder.is_relative_to(stop) and folder.is_dir():
         entries = [p for p in folder.iterdir() if p.name != "__pycache__"]
         if entries:
             return

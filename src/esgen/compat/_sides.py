@@ -8,7 +8,7 @@ locations: `main:schemas/bank.yaml:12:5` for a git ref, `esgen.lock:40:9` for th
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -22,6 +22,7 @@ from esgen.schema import (
     SchemaSet,
     Severity,
     find_schema_files,
+    json_schema_folders,
     load_sources,
     read_schema_files,
 )
@@ -70,9 +71,11 @@ def load_tolerant(
     read: Reader,
     problems: list[Diagnostic] | None = None,
     tolerate: frozenset[str] = TOLERATED,
+    folders: Sequence[Path] | None = None,
 ) -> SchemaSet:
-    """Load like `load_schema_dir`, but let through the errors compat reports itself."""
-    schema, diagnostics = load_sources(root, texts, read)
+    """Load like `load_schema_dir`, but let through the errors compat reports itself.
+    `folders`: as for `load_sources`, given when `read` reads the disk."""
+    schema, diagnostics = load_sources(root, texts, read, folders)
     errors = [
         d
         for d in [*(problems or []), *diagnostics]
@@ -100,7 +103,9 @@ def current_side(schema_dir: Path, *, strict: bool = False) -> Side:
     it has any error at all, as `esgen lock` wants)."""
     texts, problems = _disk_texts(schema_dir)
     tolerate = frozenset() if strict else TOLERATED
-    schema = load_tolerant(schema_dir, texts, _read_disk, problems, tolerate)
+    schema = load_tolerant(
+        schema_dir, texts, _read_disk, problems, tolerate, json_schema_folders(schema_dir)
+    )
     return Side(schema, "files", shown(schema_dir), detail={"path": shown(schema_dir)})
 
 
@@ -119,7 +124,9 @@ def directory_side(folder: Path) -> Side:
     label = shown(folder)
     try:
         texts, problems = _disk_texts(folder)
-        schema = load_tolerant(folder, texts, _read_disk, problems)
+        schema = load_tolerant(
+            folder, texts, _read_disk, problems, folders=json_schema_folders(folder)
+        )
     except SchemaError as exc:
         raise _old_side_error(exc, label, shown) from None
     return Side(schema, "files", label, detail={"path": label})

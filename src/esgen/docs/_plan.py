@@ -9,10 +9,11 @@ so it is kept as it is (skipped) rather than stopping the catalog.
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-from esgen.codegen import Change, Plan, Status
+from esgen.codegen import Change, Plan, Status, check_inside
 from esgen.docs._build import build_catalog
 from esgen.docs._ir import GITATTRIBUTES
 from esgen.docs._render import GITATTRIBUTES_PREFIX, HEADER_PREFIX, render_catalog
@@ -59,6 +60,7 @@ def _ours(path: Path, text: str) -> bool:
 
 def plan_catalog(files: Mapping[PurePosixPath, str], out_dir: Path) -> Plan:
     rendered = {out_dir / path: text for path, text in files.items()}
+    check_inside(rendered, (out_dir,))  # before anything is read there
     existing = {path: _read(path) for path in rendered}
     attributes = out_dir / GITATTRIBUTES
     kept = existing.get(attributes)
@@ -95,7 +97,14 @@ def plan_catalog(files: Mapping[PurePosixPath, str], out_dir: Path) -> Plan:
         changes.append(Change(path, status, old, new))
     for path in _stale(out_dir, rendered):
         changes.append(Change(path, Status.REMOVED, _read(path), None))
-    return Plan(out_dir, tuple(changes), (out_dir,))
+    return Plan(out_dir, tuple(changes), (out_dir,), folders=(out_dir,))
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def _stale(out_dir: Path, keep: Mapping[Path, str]) -> list[Path]:
@@ -105,7 +114,8 @@ def _stale(out_dir: Path, keep: Mapping[Path, str]) -> list[Path]:
         return []
     stale = []
     for path in sorted(out_dir.iterdir()):
-        if path in keep or path.suffix not in _SUFFIXES or not path.is_file():
+        # A link is never esgen's page: what it leads to is not read, nor removed.
+        if path in keep or path.suffix not in _SUFFIXES or not _regular(path):
             continue
         with path.open("rb") as handle:
             head = handle.read(512).decode("utf-8", "replace")

@@ -92,8 +92,13 @@ def resolve_template(spec: str) -> Template:
 
 
 def load_template(folder: Path) -> Template:
+    # Imported here: it needs this module's TemplateError.
+    from esgen.newctx._files import no_link
+
     manifest = folder / MANIFEST
     where = str(manifest)
+    for entry in sorted(folder.iterdir()):
+        no_link(folder, entry)  # the manifest, the role folders, hidden files: no links
     try:
         data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:

@@ -40,7 +40,9 @@ class NewPlan:
     examples: tuple[Path, ...]  # files that come from the template's implementation
 
     def as_plan(self) -> Plan:
-        return Plan(self.project.root, self.changes)
+        settings = self.project.settings
+        folders = (self.project.root, settings.schema_dir, settings.out_dir, settings.tests_dir)
+        return Plan(self.project.root, self.changes, folders=folders)
 
 
 def _context_line(name: str) -> re.Pattern[str]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import jinja2
 
+from esgen.newctx._files import ConfinedLoader, template_files
 from esgen.newctx._manifest import ROLES, Question, Template, TemplateError
 from esgen.newctx._sandbox import BoundedEnvironment, TemplateLimitError, render_bounded
 from esgen.schema import check_context_name, pascal, snake
@@ -227,13 +228,13 @@ def _expand(
 
 def render_template(template: Template, values: Mapping[str, Answer]) -> Rendered:
     """Every file of the template, rendered in memory, by role."""
-    env = _environment(jinja2.FileSystemLoader(str(template.root)))
+    env = _environment(ConfinedLoader(template.root))
     rendered: Rendered = {role: {} for role in ROLES}
     for role in ROLES:
         folder = template.root / role
         if not folder.is_dir():
             continue
-        for source in sorted(p for p in folder.rglob("*") if p.is_file()):
+        for source in template_files(template.root, folder):
             relative = source.relative_to(template.root).as_posix()
             if any(part.startswith(".") or part == "__pycache__" for part in source.parts):
                 continue

@@ -22,6 +22,7 @@ from esgen.schema._evolution import (
     upcast_diagnostics,
     values_refused,
 )
+from esgen.schema._jsonrefs import json_schema_folders
 from esgen.schema._language import Document, language_json_schema
 from esgen.schema._load import (
     find_schema_files,
@@ -134,6 +135,7 @@ __all__ = [
     "explain_yaml_error",
     "field_constraints_narrowed",
     "find_schema_files",
+    "json_schema_folders",
     "language_json_schema",
     "load_schema_dir",
     "load_sources",

@@ -26,6 +26,10 @@ CODES: dict[str, str] = {
     "E302": "a constraint that does not apply to the field's type, or contradicts another",
     "E303": "a default that is not a valid value of the field's type",
     "E304": "a JSON Schema file that cannot be read or turned into models",
+    "E306": (
+        "a JSON Schema path or `$ref` that leaves the allowed folders or goes through a "
+        "link, or a remote `$ref` no setting allows"
+    ),
     "E305": "an enum with no values, or with duplicate, non-string or same-named values",
     # references
     "E400": "a reference to an event that does not exist",
@@ -43,4 +47,5 @@ CODES: dict[str, str] = {
     "E502": "an upcast setting on version 1, which has nothing to upcast from",
     # generation
     "E600": "an output file that exists but was not written by esgen",
+    "E601": "an output path that leaves its configured folder or goes through a link below it",
 }

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from esgen._text import bad_byte
 from esgen.schema._diagnostics import Diagnostic, Location, SchemaError, Severity
+from esgen.schema._jsonrefs import json_schema_folders
 from esgen.schema._language import Document
 from esgen.schema._model import SchemaSet
 from esgen.schema._shape import shape_diagnostics
@@ -42,7 +43,7 @@ def load_schema_dir(root: Path) -> SchemaSet:
         msg = f"no schema files (*.yaml, *.yml) in {root}"
         raise SchemaError([Diagnostic(Location(root, 0, 0), "E105", msg)])
     texts, problems = read_schema_files(files)
-    schema, diagnostics = load_sources(root, texts, _read_disk)
+    schema, diagnostics = load_sources(root, texts, _read_disk, json_schema_folders(root))
     all_diagnostics = problems + diagnostics
     if any(d.severity is Severity.ERROR for d in all_diagnostics):
         raise SchemaError(all_diagnostics)
@@ -90,12 +91,17 @@ def _read_disk(path: Path) -> str:
 
 
 def load_sources(
-    root: Path, texts: Mapping[Path, str], read: Reader
+    root: Path,
+    texts: Mapping[Path, str],
+    read: Reader,
+    folders: Sequence[Path] | None = None,
 ) -> tuple[SchemaSet, list[Diagnostic]]:
     """Load schema files given as text (from disk, or from a git ref).
 
     `read` fetches files that schemas refer to, such as JSON Schema files. Returns what
     could be built and every diagnostic; callers decide whether errors are fatal.
+    `folders`: where JSON Schema files may be when `read` reads the disk (see
+    `json_schema_folders`); None when it reads a git ref or a lock.
     """
     diagnostics: list[Diagnostic] = []
     by_context: dict[str, list[Source]] = {}
@@ -133,7 +139,7 @@ def load_sources(
     for name in sorted(by_context):
         if name in broken:
             continue
-        context, problems = build_context(name, by_context[name], read)
+        context, problems = build_context(name, by_context[name], read, folders)
         diagnostics.extend(problems)
         if context is not None:
             contexts.append(context)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from esgen._suggest import closest, did_you_mean
 from esgen.schema._diagnostics import Diagnostic, Location, display_path
+from esgen.schema._jsonrefs import path_problem, ref_problems
 from esgen.schema._language import (
     AggregateDef,
     CommandDef,
@@ -134,10 +135,19 @@ def _the(what: str) -> str:
 
 
 class _Builder:
-    def __init__(self, name: str, sources: Sequence[Source], read: Reader) -> None:
+    def __init__(
+        self,
+        name: str,
+        sources: Sequence[Source],
+        read: Reader,
+        folders: Sequence[Path] | None = None,
+    ) -> None:
         self.name = name
         self.sources = sources
         self.read = read
+        # Where json_schema files may be on disk (see _jsonrefs); None: `read` does not
+        # read the disk (a git ref, a lock), so there is no folder to leave.
+        self.folders = folders
         self.diagnostics: list[Diagnostic] = []
         # Every class name the context claims, with where and what claimed it first.
         self.claimed: dict[str, tuple[Location, str]] = {}
@@ -494,6 +504,12 @@ class _Builder:
     ) -> JsonSchemaType | None:
         value_loc = src.yaml.at((*path, "json_schema"))
         schema_path = src.yaml.path.parent / tdef.json_schema
+        folders = self.folders
+        if folders is not None and (
+            outside := path_problem(tdef.json_schema, schema_path, folders)
+        ):
+            self.error(value_loc, "E306", outside)
+            return None
         try:
             text = self.read(schema_path)
         except UnicodeDecodeError:
@@ -526,6 +542,10 @@ class _Builder:
             return None
         if not isinstance(parsed, dict):
             self.error(value_loc, "E304", f"{tdef.json_schema} must hold a JSON object schema")
+            return None
+        if refs := ref_problems(parsed):
+            for problem in refs:
+                self.error(value_loc, "E306", f"{tdef.json_schema}: {problem}")
             return None
         return JsonSchemaType(name, schema_path, text, loc, tdef.description)
 
@@ -1202,8 +1222,9 @@ def _dependency_order(types: dict[str, tuple[Any, Source, KeyPath]]) -> list[str
 
 
 def build_context(
-    name: str, sources: Sequence[Source], read: Reader
+    name: str, sources: Sequence[Source], read: Reader, folders: Sequence[Path] | None = None
 ) -> tuple[Context | None, list[Diagnostic]]:
-    builder = _Builder(name, sources, read)
+    """`folders`: where json_schema files read from disk may be (see _Builder)."""
+    builder = _Builder(name, sources, read, folders)
     context = builder.build()
     return context, builder.diagnostics

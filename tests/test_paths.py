@@ -1,0 +1,391 @@
+"""No command writes, removes or reads a file outside the project's folders.
+
+Every path a user (or a cloned repository) controls gets a real link or a `..`: the run
+must stop with an error naming it, leave the folder outside exactly as it was, and leave
+nothing half-written inside. esgen runs as users run it, in a subprocess.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from harness import CASES
+
+BASIC = CASES / "basic" / "schemas"
+JSON_CASE = CASES / "json_schema_type" / "schemas"
+EXIT_SCHEMA, EXIT_USAGE = 1, 2
+
+
+def esgen(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ESGEN_CACHE_DIR": str(cwd.parent / "cache")}
+    return subprocess.run(
+        [sys.executable, "-m", "esgen", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,  # generous: a bound against a hang, not a measurement
+        check=False,
+    )
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every entry under `folder` (links not followed) with what it holds."""
+    found: dict[str, str] = {}
+    for here, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = Path(here) / name
+            key = path.relative_to(folder).as_posix()
+            if path.is_symlink():
+                found[key] = f"link:{os.readlink(path)}"
+            elif path.is_file():
+                found[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+            else:
+                found[key] = "folder"
+    return found
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> tuple[Path, Path]:
+    """A project (with the `basic` schemas, configured) and a folder outside it."""
+    project, outside = tmp_path / "project", tmp_path / "outside"
+    shutil.copytree(BASIC, project / "schemas")
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\n\n[tool.esgen]\nschema_dir = "schemas"\nout_dir = "src"\n'
+    )
+    outside.mkdir()
+    (outside / "keep.txt").write_text("precious\n")
+    return project, outside
+
+
+# -- esgen generate ---------------------------------------------------------------------
+
+
+def test_generate_refuses_a_linked_package_folder_and_writes_nothing(
+    layout: tuple[Path, Path],
+) -> None:
+    project, outside = layout
+    (project / "src").mkdir()
+    (project / "src" / "library").symlink_to("../../outside")
+    before, inside = snapshot(outside), snapshot(project)
+    result = esgen(project, "generate")
+    assert result.returncode == EXIT_SCHEMA, result.stderr
+    assert "src/library: error[E601]: is a link (to ../../outside)" in result.stderr
+    assert snapshot(outside) == before
+    assert snapshot(project) == inside  # nothing half-written inside either
+
+
+def test_generate_refuses_a_link_deeper_down_and_a_file_that_is_a_link(
+    layout: tuple[Path, Path],
+) -> None:
+    project, outside = layout
+    assert esgen(project, "generate").returncode == 0
+    events = project / "src" / "library" / "events"
+    shutil.rmtree(events)
+    events.symlink_to(outside)
+    types = project / "src" / "library" / "types.py"
+    types.unlink()
+    (outside / "types.py").write_text("# mine\n")
+    types.symlink_to(outside / "types.py")
+    before, inside = snapshot(outside), snapshot(project)
+    result = esgen(project, "generate", "--no-cache")
+    assert result.returncode == EXIT_SCHEMA, result.stderr
+    assert "src/library/events: error[E601]: is a link" in result.stderr
+    assert "src/library/types.py: error[E601]: is a link" in result.stderr
+    assert snapshot(outside) == before
+    assert snapshot(project) == inside
+    # --check and --diff read nothing through the link either: the same error.
+    for flag in ("--check", "--diff"):
+        checked = esgen(project, "generate", "--no-cache", flag)
+        assert checked.returncode == EXIT_SCHEMA
+        assert "# mine" not in checked.stdout + checked.stderr
+
+
+def test_stale_removal_never_follows_a_link(layout: tuple[Path, Path]) -> None:
+    """Generated files of a removed context behind a link outside: not read, not removed."""
+    project, outside = layout
+    assert esgen(project, "generate").returncode == 0
+    shutil.move(project / "src" / "library", outside / "library")
+    (project / "src" / "old").symlink_to(outside / "library")
+    before = snapshot(outside)
+    result = esgen(project, "generate", "--no-cache")
+    assert result.returncode == 0, result.stderr
+    assert "removed" not in result.stdout
+    assert snapshot(outside) == before
+
+
+def test_a_configured_output_folder_that_is_a_link_is_followed(
+    layout: tuple[Path, Path],
+) -> None:
+    """The folder the configuration names is the user's choice, link or not."""
+    project, outside = layout
+    (project / "src").symlink_to(outside)
+    result = esgen(project, "generate")
+    assert result.returncode == 0, result.stderr
+    assert (outside / "library" / "events" / "book.py").is_file()
+
+
+def test_a_linked_tests_folder_below_the_configured_one_is_refused(
+    layout: tuple[Path, Path],
+) -> None:
+    project, outside = layout
+    (project / "tests").mkdir()
+    (project / "tests" / "library").symlink_to(outside)
+    before = snapshot(outside)
+    result = esgen(project, "generate")
+    assert result.returncode == EXIT_SCHEMA, result.stderr
+    assert "tests/library: error[E601]: is a link" in result.stderr
+    assert snapshot(outside) == before
+    assert not (project / "src").exists()
+
+
+# -- esgen docs -------------------------------------------------------------------------
+
+
+def test_docs_refuse_a_page_that_is_a_link_and_skip_linked_stale_pages(
+    layout: tuple[Path, Path],
+) -> None:
+    project, outside = layout
+    (project / "docs").mkdir()
+    (outside / "index.md").write_text("secret\n")
+    (project / "docs" / "index.md").symlink_to(outside / "index.md")
+    before = snapshot(outside)
+    result = esgen(project, "docs")
+    assert result.returncode == EXIT_SCHEMA, result.stderr
+    assert "docs/index.md: error[E601]: is a link" in result.stderr
+    assert "secret" not in result.stderr + result.stdout
+    assert snapshot(outside) == before
+    assert [p.name for p in (project / "docs").iterdir()] == ["index.md"]
+
+
+# -- json_schema: and $ref --------------------------------------------------------------
+
+SHOP = """context: json_shop
+types:
+  Address: {{json_schema: {path}}}
+aggregates:
+  Customer:
+    events:
+      CustomerMoved:
+        versions:
+          1: {{fields: {{address: Address}}}}
+"""
+ADDRESS = '{"type": "object", "properties": {"street": {"type": "string"}}}'
+
+
+def json_project(layout: tuple[Path, Path], path: str, address: str = ADDRESS) -> Path:
+    project, outside = layout
+    shutil.rmtree(project / "schemas")
+    (project / "schemas").mkdir()
+    (project / "schemas" / "shop.yaml").write_text(SHOP.format(path=path))
+    (outside / "creds.json").write_text('{"type": "object", "title": "SECRET-TOKEN"}')
+    (project / "schemas" / "address.json").write_text(address)
+    return project
+
+
+@pytest.mark.parametrize(
+    ("path", "said"),
+    [
+        ("../../outside/creds.json", "leads out of the project's folders"),
+        ("/etc/passwd", "is an absolute path"),
+        ("linked/creds.json", "goes through schemas/linked, which is a link"),
+        ("creds.json", "goes through schemas/creds.json, which is a link"),
+    ],
+)
+def test_json_schema_paths_stay_in_the_project(
+    layout: tuple[Path, Path], path: str, said: str
+) -> None:
+    project = json_project(layout, path)
+    outside = layout[1]
+    (project / "schemas" / "linked").symlink_to(outside)
+    (project / "schemas" / "creds.json").symlink_to(outside / "creds.json")
+    before = snapshot(outside)
+    result = esgen(project, "generate")
+    assert result.returncode == EXIT_SCHEMA, result.stderr
+    assert f"schemas/shop.yaml:3:26: error[E306]: {path!r} {said}" in result.stderr
+    assert "SECRET-TOKEN" not in result.stdout + result.stderr
+    assert not (project / "src").exists()
+    assert snapshot(outside) == before
+
+
+def test_json_schema_beside_the_schema_folder_in_the_project_is_read(
+    layout: tuple[Path, Path],
+) -> None:
+    project = json_project(layout, "../shared/address.json")
+    (project / "shared").mkdir()
+    (project / "shared" / "address.json").write_text(ADDRESS)
+    result = esgen(project, "generate")
+    assert result.returncode == 0, result.stderr
+    assert "street" in (project / "src" / "json_shop" / "_json_types" / "address.py").read_text()
+
+
+@pytest.mark.parametrize(
+    ("ref", "said"),
+    [
+        ("http://127.0.0.1:9/x.json", "is remote"),
+        ("https://example.com/schemas/x.json#/a", "is remote"),
+        ("file:///etc/passwd", "is remote"),
+        ("../../outside/creds.json", "names another file"),
+        ("other.json#/$defs/x", "names another file"),
+    ],
+)
+def test_json_schema_refs_out_of_the_document_are_refused(
+    layout: tuple[Path, Path], ref: str, said: str
+) -> None:
+    address = (
+        '{"type": "object", "properties": {"street": {"type": "string"}, '
+        f'"extra": {{"items": {{"$ref": "{ref}"}}}}}}}}'
+    )
+    project = json_project(layout, "address.json", address)
+    result = esgen(project, "generate")
+    assert result.returncode == EXIT_SCHEMA, result.stderr
+    assert f"error[E306]: address.json: $ref {ref!r} {said}" in result.stderr
+    assert "SECRET-TOKEN" not in result.stdout + result.stderr
+    assert not (project / "src").exists()
+
+
+# -- esgen new --template ---------------------------------------------------------------
+
+MANIFEST = "description: A template with a link in it.\n"
+TEMPLATE_SCHEMA = """\
+context: {{ context }}
+aggregates:
+  Ledger:
+    state: {balance: int}
+    commands:
+      Post: {fields: {amount: int}, emits: [Posted]}
+    events:
+      Posted: {versions: {1: {fields: {amount: int}}}}
+"""
+
+
+def make_template(root: Path) -> Path:
+    folder = root / "tpl"
+    (folder / "schema").mkdir(parents=True)
+    (folder / "src").mkdir()
+    (folder / "template.yaml").write_text(MANIFEST)
+    (folder / "schema" / "{{ context }}.yaml.jinja").write_text(TEMPLATE_SCHEMA)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("link", "target"),
+    [
+        ("src/secret.txt", "SECRET"),  # a file outside the template
+        ("src/etc", "OUTSIDE"),  # a folder outside it
+        ("src/dangling.txt", "nowhere"),
+        ("src/inside.txt", "INSIDE"),  # even a link to a file of the template itself
+        ("schema", "OUTSIDE"),  # a role folder
+        ("template.yaml", "MANIFEST"),
+        ("src/page.jinja", "INCLUDER"),  # rendered, including a hidden linked file
+    ],
+)
+def test_new_refuses_a_template_with_a_link_and_writes_nothing(
+    layout: tuple[Path, Path], link: str, target: str
+) -> None:
+    project, outside = layout
+    template = make_template(outside.parent)
+    (outside / "secret.txt").write_text("id_rsa: SECRET-TOKEN\n")
+    (outside / "manifest.yaml").write_text(MANIFEST)
+    (outside / "schema").mkdir()
+    (outside / "schema" / "x.yaml.jinja").write_text(TEMPLATE_SCHEMA)
+    (template / "src" / "real.txt").write_text("inside\n")
+    at = template / link
+    if at.exists():
+        shutil.rmtree(at) if at.is_dir() else at.unlink()
+    pointed = {
+        "SECRET": outside / "secret.txt",
+        "OUTSIDE": outside,
+        "nowhere": outside / "nowhere.txt",
+        "INSIDE": Path("real.txt"),
+        "MANIFEST": outside / "manifest.yaml",
+    }
+    if target == "INCLUDER":
+        at.write_text("{% include 'src/.hidden' %}\n")
+        at = template / "src" / ".hidden"
+        at.symlink_to(outside / "secret.txt")
+    else:
+        at.symlink_to(pointed[target])
+    before, inside = snapshot(outside), snapshot(project)
+    result = esgen(project, "new", "books", "--template", str(template), "--no-input")
+    assert result.returncode == EXIT_USAGE, result.stdout + result.stderr
+    assert f"{at}: is a link" in result.stderr
+    assert "Nothing was written" in result.stderr
+    assert "SECRET-TOKEN" not in result.stdout + result.stderr
+    assert snapshot(outside) == before
+    assert snapshot(project) == inside
+
+
+def test_new_refuses_dot_dot_in_a_template_include(layout: tuple[Path, Path]) -> None:
+    project, outside = layout
+    template = make_template(outside.parent)
+    (outside / "secret.txt").write_text("SECRET-TOKEN\n")
+    (template / "src" / "page.txt.jinja").write_text("{% include '../outside/secret.txt' %}\n")
+    before, inside = snapshot(outside), snapshot(project)
+    result = esgen(project, "new", "books", "--template", str(template), "--no-input")
+    assert result.returncode == EXIT_USAGE, result.stdout + result.stderr
+    assert "page.txt.jinja" in result.stderr
+    assert "SECRET-TOKEN" not in result.stdout + result.stderr
+    assert snapshot(outside) == before
+    assert snapshot(project) == inside
+
+
+def test_new_writes_a_template_without_links(layout: tuple[Path, Path]) -> None:
+    project, outside = layout
+    template = make_template(outside.parent)
+    (template / "src" / "notes.txt").write_text("plain\n")
+    result = esgen(project, "new", "books", "--template", str(template), "--no-input")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (project / "src" / "notes.txt").read_text() == "plain\n"
+
+
+# -- configured folders -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["schema_dir", "out_dir", "tests_dir", "docs_dir"])
+@pytest.mark.parametrize("value", ["../outside", "/tmp", "src/../../outside"])
+def test_configured_folders_stay_in_the_project(
+    layout: tuple[Path, Path], key: str, value: str
+) -> None:
+    project, outside = layout
+    (project / "pyproject.toml").write_text(
+        f'[project]\nname = "demo"\n\n[tool.esgen]\n{key} = "{value}"\n'
+    )
+    before, inside = snapshot(outside), snapshot(project)
+    for command in ("generate", "docs") if key == "docs_dir" else ("generate",):
+        result = esgen(project, command)
+        assert result.returncode == EXIT_USAGE, result.stdout + result.stderr
+        assert f"pyproject.toml:5:1: error[C003]: {key} {value!r} is outside the project" in (
+            result.stderr
+        )
+    assert snapshot(outside) == before
+    assert snapshot(project) == inside
+
+
+def test_folders_given_on_the_command_line_may_be_anywhere(layout: tuple[Path, Path]) -> None:
+    project, outside = layout
+    result = esgen(project, "generate", "--out", "../outside/src", "--tests", "../outside/t")
+    assert result.returncode == 0, result.stderr
+    assert (outside / "src" / "library" / "events" / "book.py").is_file()
+
+
+# -- esgen lock -------------------------------------------------------------------------
+
+
+def test_lock_refuses_a_project_lock_that_is_a_link(layout: tuple[Path, Path]) -> None:
+    project, outside = layout
+    (outside / "esgen.lock").write_text("SECRET-TOKEN\n")
+    (project / "esgen.lock").symlink_to(outside / "esgen.lock")
+    before, inside = snapshot(outside), snapshot(project)
+    result = esgen(project, "lock")
+    assert result.returncode == EXIT_USAGE, result.stdout + result.stderr
+    assert "esgen lock: error: esgen.lock is a link (to " in result.stderr
+    assert "SECRET-TOKEN" not in result.stdout + result.stderr
+    assert snapshot(outside) == before
+    assert snapshot(project) == inside
