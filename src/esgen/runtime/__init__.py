@@ -28,8 +28,10 @@ from esgen.runtime._errors import (
     UnhandledCommand,
     UnhandledEvent,
     UnknownEventType,
+    UnstorableValue,
     UpcastError,
 )
+from esgen.runtime._finite import NanFloat
 from esgen.runtime._frozen import FrozenDict, FrozenMap
 from esgen.runtime._ids import decode_id, encode_id
 from esgen.runtime._memory import MemoryEventStore
@@ -90,6 +92,7 @@ __all__ = [
     "FrozenMap",
     "HistoryEntry",
     "MemoryEventStore",
+    "NanFloat",
     "NewEvent",
     "PostgresEventStore",
     "ProgressStorage",
@@ -118,6 +121,7 @@ __all__ = [
     "UnitOfWork",
     "UnitOfWorkResult",
     "UnknownEventType",
+    "UnstorableValue",
     "UpcastError",
     "Upcaster",
     "ValueObject",

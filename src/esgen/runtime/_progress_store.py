@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from esgen.runtime._errors import BackendError
+from esgen.runtime._finite import dump_json
 from esgen.runtime._messages import Command
 from esgen.runtime._readmodel import TableBackend, TableSpec
 from esgen.runtime._sqlite import SQLiteEventStore
@@ -304,9 +305,7 @@ class _SQLiteTable(TableBackend):
 def saga_steps(sent: Sequence[Command], compensated: Sequence[Command]) -> str:
     """The JSON of a saga's steps: commands sent, and compensations sent."""
     data = {
-        "sent": [[type(c).command_type, c.model_dump_json(by_alias=True)] for c in sent],
-        "compensated": [
-            [type(c).command_type, c.model_dump_json(by_alias=True)] for c in compensated
-        ],
+        "sent": [[type(c).command_type, dump_json(c)] for c in sent],
+        "compensated": [[type(c).command_type, dump_json(c)] for c in compensated],
     }
     return json.dumps(data, separators=(",", ":"))

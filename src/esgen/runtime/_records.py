@@ -18,6 +18,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
+from esgen.runtime._finite import dump_json
+
 if TYPE_CHECKING:
     from esgen.runtime._messages import Event
 
@@ -128,7 +130,7 @@ class NewEvent:
         return cls(
             event.event_type,
             event.event_version,
-            event.model_dump_json(by_alias=True),
+            dump_json(event),
             metadata,
             event_id,
             recorded_at,

@@ -27,6 +27,7 @@ from esgen.runtime._errors import (
     UnhandledEvent,
     show_id,
 )
+from esgen.runtime._finite import dump_json
 from esgen.runtime._ids import AnyId, IdT
 from esgen.runtime._messages import Event
 from esgen.runtime._ports import EventStore, SnapshotStore, StoredData, TimedStoredData
@@ -415,7 +416,7 @@ class Repository(Generic[AggT, IdT]):
             NewEvent(
                 event.event_type,
                 event.event_version,
-                event.model_dump_json(by_alias=True),
+                dump_json(event),
                 metadata,
                 None,
                 moment,
@@ -432,7 +433,7 @@ class Repository(Generic[AggT, IdT]):
                 stream_id,
                 version,
                 self._fingerprint,
-                aggregate.state.model_dump_json(by_alias=True),
+                dump_json(aggregate.state),
                 to_utc(self._clock(), "the snapshot clock's time"),
             )
         append = StreamAppend(

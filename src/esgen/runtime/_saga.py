@@ -33,6 +33,7 @@ from esgen.runtime._errors import (
     EventStoreError,
     RegistryError,
 )
+from esgen.runtime._finite import dump_json
 from esgen.runtime._ids import ID_TYPES, AnyId, check_id, decode_id, encode_id
 from esgen.runtime._messages import Command, Event
 from esgen.runtime._ports import EventStore
@@ -360,7 +361,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
                 record.saga,
                 record.correlation,
                 saga.status,
-                None if state is None else state.model_dump_json(by_alias=True),
+                None if state is None else dump_json(state),
                 saga_steps(saga.steps, saga.compensated),
                 json.dumps(metadata, separators=(",", ":")),
                 record.started_at,
