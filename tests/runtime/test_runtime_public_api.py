@@ -38,6 +38,7 @@ RUNTIME_EXPORTS = [
     "FrozenMap",
     "HistoryEntry",
     "MemoryEventStore",
+    "NanFloat",
     "NewEvent",
     "PostgresEventStore",
     "ProgressStorage",
@@ -66,6 +67,7 @@ RUNTIME_EXPORTS = [
     "UnitOfWork",
     "UnitOfWorkResult",
     "UnknownEventType",
+    "UnstorableValue",
     "UpcastError",
     "Upcaster",
     "ValueObject",
@@ -86,6 +88,7 @@ TESTING_EXPORTS = [
     "AggregateScenario",
     "BackendContract",
     "EventStoreContract",
+    "FloatValuesContract",
     "ManualClock",
     "MultiProcessContract",
     "RepositoryContract",
@@ -117,7 +120,7 @@ def test_every_runtime_error_is_an_event_store_error_and_an_esgen_error() -> Non
         if isinstance(getattr(esgen.runtime, name), type)
         and issubclass(getattr(esgen.runtime, name), BaseException)
     ]
-    assert len(errors) == 18
+    assert len(errors) == 19
     assert all(issubclass(error, EventStoreError) for error in errors)
     assert issubclass(EventStoreError, EsgenError)
     assert issubclass(esgen.runtime.StreamNotFound, LookupError)
