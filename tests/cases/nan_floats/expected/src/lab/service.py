@@ -74,7 +74,7 @@ class LabService:
     def dispatch(
         self, command: LabCommand, *, metadata: Mapping[str, JsonValue] | None = None
     ) -> CommandResult[
-Probe,
+        Probe,
         tuple[LabEvent, ...],
         LabEvent,
     ]:
