@@ -96,6 +96,7 @@ GENERATED_MODULE_NAMES = frozenset(
         "Literal",
         "Mapping",
         "MappingProxyType",
+        "NanFloat",
         "NotRequired",
         "Projection",
         "ProjectionRunner",
