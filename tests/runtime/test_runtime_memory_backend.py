@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from esgen.runtime import Clock, EventStore, MemoryEventStore
-from esgen.runtime.testing import EventStoreContract, RepositoryContract
+from esgen.runtime.testing import EventStoreContract, FloatValuesContract, RepositoryContract
 
 
-class TestMemoryEventStore(EventStoreContract, RepositoryContract):
+class TestMemoryEventStore(EventStoreContract, RepositoryContract, FloatValuesContract):
     def make_store(self, tmp_path: Path, clock: Clock) -> EventStore:
         return MemoryEventStore(clock=clock)

@@ -38,6 +38,7 @@ RUNTIME_EXPORTS = [
     "FrozenMap",
     "HistoryEntry",
     "MemoryEventStore",
+    "NanFloat",
     "NewEvent",
     "PostgresEventStore",
     "ProgressStorage",
@@ -69,6 +70,7 @@ RUNTIME_EXPORTS = [
     "UnitOfWorkResult",
     "UnknownEventType",
     "UnstorableText",
+    "UnstorableValue",
     "UpcastError",
     "Upcaster",
     "ValueObject",
@@ -89,6 +91,7 @@ TESTING_EXPORTS = [
     "AggregateScenario",
     "BackendContract",
     "EventStoreContract",
+    "FloatValuesContract",
     "ManualClock",
     "MultiProcessContract",
     "RepositoryContract",
@@ -120,7 +123,7 @@ def test_every_runtime_error_is_an_event_store_error_and_an_esgen_error() -> Non
         if isinstance(getattr(esgen.runtime, name), type)
         and issubclass(getattr(esgen.runtime, name), BaseException)
     ]
-    assert len(errors) == 21
+    assert len(errors) == 22
     assert all(issubclass(error, EventStoreError) for error in errors)
     assert issubclass(EventStoreError, EsgenError)
     assert issubclass(esgen.runtime.StreamNotFound, LookupError)

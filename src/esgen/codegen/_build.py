@@ -37,6 +37,7 @@ from esgen.codegen._pyexpr import (
 from esgen.schema import (
     Aggregate,
     Command,
+    Constraints,
     Context,
     EnumType,
     Event,
@@ -181,7 +182,9 @@ class _ContextBuilder:
         # Constraints of a nullable field go inside its annotation (on the non-null
         # part); otherwise they join the description in one `Field(...)`.
         nullable = isinstance(f.type, NullableType)
-        ann = annotation(f.type, imports, f.constraints if nullable else None)
+        # allow_nan is no `Field` argument but the annotation's floats (NanFloat).
+        own = f.constraints if nullable else Constraints(allow_nan=f.constraints.allow_nan)
+        ann = annotation(f.type, imports, own)
         # `evolve` types its keywords by the plain type; the validator holds the bounds.
         plain = annotation(f.type, imports) if nullable and f.constraints.items() else ""
         default = literal(f.type, f.default, self.types.get, imports) if f.has_default else None

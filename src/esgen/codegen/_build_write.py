@@ -615,6 +615,7 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
         # In schema order, with or without commands: an aggregate's first command must
         # not move its lines.
         routes=tuple(routes),
+        aggregate_union=" | ".join(r.aggregate_class for r in routes if r.commands),
         projections=tuple(p.name for p in ctx.projections),
         sagas=tuple(s.name for s in ctx.sagas),
         saga_runners=tuple(runners),

@@ -297,6 +297,9 @@ class ServiceModuleIR(ModuleIR):
     uow_class: str = ""  # the typed unit of work, for contexts with commands
     commands: tuple[str, ...]
     routes: tuple[RouteIR, ...]
+    # The aggregates that take commands, `Order | Shipment`: a line of its own that starts
+    # with an expression, since lstrip_blocks would take a leading block's indentation.
+    aggregate_union: str = ""
     projections: tuple[str, ...]  # the user's projection classes
     sagas: tuple[str, ...]  # the user's saga classes
     saga_runners: tuple[str, ...] = ()  # the type of each saga's runner

@@ -24,6 +24,7 @@ from esgen.schema import (
     ListType,
     NamedType,
     NullableType,
+    ScalarKind,
     ScalarType,
     TypeExpr,
     UserType,
@@ -243,7 +244,7 @@ def annotation(type_: TypeExpr, imports: Imports, constraints: Constraints | Non
     """A field's annotation; constraints passed here go on the non-null part of the type."""
     if isinstance(type_, NullableType):
         return f"{annotation(type_.inner, imports, constraints)} | None"
-    text = _plain(type_, imports)
+    text = _plain(type_, imports, nan=constraints is not None and bool(constraints.allow_nan))
     args = _constraint_args(constraints)
     if args:
         imports.add("typing", "Annotated")
@@ -252,8 +253,12 @@ def annotation(type_: TypeExpr, imports: Imports, constraints: Constraints | Non
     return text
 
 
-def _plain(type_: TypeExpr, imports: Imports) -> str:
+def _plain(type_: TypeExpr, imports: Imports, nan: bool = False) -> str:
+    """The annotation without constraints; with `nan` (allow_nan), its floats are NanFloats."""
     if isinstance(type_, ScalarType):
+        if nan and type_.kind is ScalarKind.FLOAT:
+            imports.add("esgen.runtime", "NanFloat")
+            return "NanFloat"
         name = SCALAR_ANNOTATIONS[type_.kind]
         if name in _SCALAR_IMPORTS:
             return imports.name(*_SCALAR_IMPORTS[name])
@@ -262,12 +267,12 @@ def _plain(type_: TypeExpr, imports: Imports) -> str:
     # down: lists are tuples; maps are read-only Mappings to type checkers (a dict literal
     # still sets one) and FrozenDicts at run time. Their JSON is a list's and a dict's.
     if isinstance(type_, ListType):
-        return f"tuple[{_plain(type_.item, imports)}, ...]"
+        return f"tuple[{_plain(type_.item, imports, nan)}, ...]"
     if isinstance(type_, DictType):
         imports.add("esgen.runtime", "FrozenMap")
-        return f"FrozenMap[str, {_plain(type_.value, imports)}]"
+        return f"FrozenMap[str, {_plain(type_.value, imports, nan)}]"
     if isinstance(type_, NullableType):
-        return f"{_plain(type_.inner, imports)} | None"
+        return f"{_plain(type_.inner, imports, nan)} | None"
     return type_.name
 
 
@@ -276,6 +281,8 @@ def _constraint_args(constraints: Constraints | None) -> list[str]:
         return []
     parts = []
     for name, value in constraints.items():
+        if name == "allow_nan":  # not an argument: the annotation's floats are NanFloats
+            continue
         arg = _CONSTRAINT_ARGS[name]
         shown = string(value) if isinstance(value, str) else _number(value)
         parts.append(f"{arg}={shown}")

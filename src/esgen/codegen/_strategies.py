@@ -64,9 +64,10 @@ class _Writer:
         if isinstance(type_, NullableType):
             return f"st.none() | {self.strategy(type_.inner, c, seen)}"
         if isinstance(type_, ListType):
-            return f"st.lists({self.strategy(type_.item, Constraints(), seen)}, {_sizes(c)})"
+            item = self.strategy(type_.item, Constraints(allow_nan=c.allow_nan), seen)
+            return f"st.lists({item}, {_sizes(c)})"
         if isinstance(type_, DictType):
-            value = self.strategy(type_.value, Constraints(), seen)
+            value = self.strategy(type_.value, Constraints(allow_nan=c.allow_nan), seen)
             return f"st.dictionaries(st.text(max_size=8), {value}, {_sizes(c)})"
         if isinstance(type_, NamedType):
             return self.named(type_.name, seen)
@@ -121,6 +122,9 @@ def _scalar(type_: ScalarType, c: Constraints, imports: Imports) -> str:
     if kind is ScalarKind.INT:
         return _integers(c)
     if kind is ScalarKind.FLOAT:
+        bounded = (c.min, c.max, c.exclusive_min, c.exclusive_max) != (None,) * 4
+        if c.allow_nan and not bounded:
+            return "st.floats()"  # NaN and both infinities among them
         parts = ["allow_nan=False", "allow_infinity=False"]
         for name, value, exclude in (
             ("min_value", c.min if c.exclusive_min is None else c.exclusive_min, "exclude_min"),

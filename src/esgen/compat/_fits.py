@@ -26,7 +26,7 @@ from esgen.compat._shapes import (
     Slot,
     constraints_text,
 )
-from esgen.schema import constraints_narrowed, values_refused
+from esgen.schema import Constraints, constraints_narrowed, values_refused
 
 __all__ = ["Misfit", "MisfitKind", "describe", "misfits"]
 
@@ -101,13 +101,23 @@ def _record(data: Record, reader: Record, path: tuple[str, ...], roles: _Roles) 
                 MisfitKind.CONSTRAINT,
                 at,
                 "constraints " + ", ".join(narrowed),
-                constraints_text(have.constraints) or "none",
-                constraints_text(want.constraints) or "none",
+                _checks(have.constraints, want.constraints),
+                _checks(want.constraints, have.constraints),
             )
     if not roles.tolerant:
         for have in data.slots:
             if reader.slot(have.name) is None:
                 yield Misfit(MisfitKind.UNKNOWN, (*path, have.name), f"field {have.name!r} unknown")
+
+
+def _checks(mine: Constraints, other: Constraints) -> str:
+    """One side's constraints as a message shows them. Refusing NaN and infinities is no
+    constraint of its own (it is what unset allow_nan means), so it is named only where
+    the other side allows them; otherwise the side would read as checking nothing."""
+    text = constraints_text(mine)
+    if other.allow_nan and not mine.allow_nan:
+        text = f"{text}, finite floats only" if text else "finite floats only"
+    return text or "none"
 
 
 def _narrowed(have: Slot, want: Slot) -> list[str]:

@@ -273,8 +273,9 @@ def type_text(type_: TypeExpr, lookup: Lookup) -> str:
 
 
 def constraints_text(constraints: Constraints) -> str:
+    # Strings and booleans as JSON, the way the YAML spells them (`allow_nan=true`).
     return ", ".join(
-        f"{name}={json.dumps(value) if isinstance(value, str) else canonical_number(value)}"
+        f"{name}={json.dumps(value) if isinstance(value, str | bool) else canonical_number(value)}"
         for name, value in constraints.items()
     )
 

@@ -105,6 +105,11 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _shown(constraint: Any) -> str:
+    # A flag as the schema spells it (`allow_nan true`), not as Python prints it.
+    return json.dumps(constraint) if isinstance(constraint, bool) else str(constraint)
+
+
 class _ContextBuilder:
     def __init__(self, context: Context, root: Path, out_dir: Path) -> None:
         self.context = context
@@ -145,7 +150,7 @@ class _ContextBuilder:
             type_parts=tuple(parts),
             default=literal(field.default) if field.has_default else None,
             optional=field.optional,
-            constraints=tuple((name, str(value)) for name, value in field.constraints.items()),
+            constraints=tuple((name, _shown(value)) for name, value in field.constraints.items()),
             description=paragraphs(field.description),
             renamed_from=field.renamed_from,
             attribute=_attribute(field.name),

@@ -31,8 +31,10 @@ from esgen.runtime._errors import (
     UnhandledEvent,
     UnknownEventType,
     UnstorableText,
+    UnstorableValue,
     UpcastError,
 )
+from esgen.runtime._finite import NanFloat
 from esgen.runtime._frozen import FrozenDict, FrozenMap
 from esgen.runtime._ids import decode_id, encode_id
 from esgen.runtime._memory import MemoryEventStore
@@ -93,6 +95,7 @@ __all__ = [
     "FrozenMap",
     "HistoryEntry",
     "MemoryEventStore",
+    "NanFloat",
     "NewEvent",
     "PostgresEventStore",
     "ProgressStorage",
@@ -124,6 +127,7 @@ __all__ = [
     "UnitOfWorkResult",
     "UnknownEventType",
     "UnstorableText",
+    "UnstorableValue",
     "UpcastError",
     "Upcaster",
     "ValueObject",

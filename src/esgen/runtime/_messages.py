@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, PydanticUserError, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from esgen.runtime._frozen import FrozenDict
@@ -47,6 +47,11 @@ class _Message(BaseModel):
         validate_by_name=True,
         validate_by_alias=True,
         serialize_by_alias=True,
+        # JSON has no NaN (pydantic would write null, which never reads back): floats are
+        # finite unless a field is a NanFloat, and one that got in anyway (model_construct)
+        # is written as a bare token the runtime refuses by name before storing it.
+        allow_inf_nan=False,
+        ser_json_inf_nan="constants",
     )
 
     def _evolve(self, changes: Mapping[str, Any]) -> Self:
@@ -113,7 +118,8 @@ class Command(_Message):
 # -- how `_evolve` checks one field ---------------------------------------------------
 
 # Values of these exact types are valid for a field of that type without constraints, as
-# they are. Not Decimal (NaN and infinities are refused), not datetime (AwareDatetime).
+# they are. Not Decimal (NaN and infinities are refused), not datetime (AwareDatetime); a
+# float only when finite (`_finite_or_unsure`), as fields without allow_nan refuse the rest.
 _TAKEN_AS_IS = frozenset({str, int, float, bool, bytes, UUID})
 
 
@@ -133,6 +139,9 @@ class _Field:
             annotation = typing.Annotated[(annotation, *info.metadata)]
         else:
             self.exact = _exact_types(info.annotation)
+            if float in self.exact:
+                self.exact -= {float}
+                self.collection = _finite_or_unsure
         self.annotation = annotation
         self._validator: Callable[[Any], Any] | None = None
 
@@ -140,8 +149,14 @@ class _Field:
         validator = self._validator
         if validator is None:
             # Built on first use; pydantic-core's own validator, without TypeAdapter's
-            # Python wrapper around each call.
-            core = TypeAdapter(self.annotation).validator
+            # Python wrapper around each call. With the model's allow_inf_nan, which a
+            # TypeAdapter of the bare annotation would not know (a model's own fields
+            # keep theirs: pydantic refuses a config for a type that has one).
+            config = ConfigDict(allow_inf_nan=self._owner.model_config.get("allow_inf_nan", True))
+            try:
+                core = TypeAdapter(self.annotation, config=config).validator
+            except PydanticUserError:
+                core = TypeAdapter(self.annotation).validator
             validator = self._validator = core.validate_python
         try:
             return validator(value)
@@ -150,6 +165,13 @@ class _Field:
 
 
 _NOT_SURE = object()
+
+
+def _finite_or_unsure(value: Any) -> Any:
+    # x - x is 0.0 for a finite float, NaN for NaN and the infinities.
+    if type(value) is float and value - value == 0.0:
+        return value
+    return _NOT_SURE
 
 
 def _collection_check(annotation: Any, metadata: list[Any]) -> Callable[[Any], Any] | None:
@@ -168,7 +190,8 @@ def _collection_check(annotation: Any, metadata: list[Any]) -> Callable[[Any], A
             if kind is not tuple and kind is not list:
                 return _NOT_SURE
             for item in value:  # a loop, not all(...): no generator to set up
-                if type(item) not in items:
+                item_kind = type(item)
+                if item_kind not in items or (item_kind is float and item - item != 0.0):
                     return _NOT_SURE
             return value if kind is tuple else tuple(value)
 
@@ -183,7 +206,12 @@ def _collection_check(annotation: Any, metadata: list[Any]) -> Callable[[Any], A
             if kind is not dict and kind is not FrozenDict:
                 return _NOT_SURE
             for key, item in value.items():
-                if type(key) not in keys or type(item) not in values:
+                item_kind = type(item)
+                if (
+                    type(key) not in keys
+                    or item_kind not in values
+                    or (item_kind is float and item - item != 0.0)
+                ):
                     return _NOT_SURE
             return value if kind is FrozenDict else FrozenDict(value)
 

@@ -18,10 +18,10 @@ from datetime import datetime
 from typing import Any
 
 from esgen.runtime._errors import BackendError
+from esgen.runtime._finite import dump_json
 from esgen.runtime._messages import Command
 from esgen.runtime._readmodel import TableBackend, TableSpec
 from esgen.runtime._sqlite import SQLiteEventStore
-from esgen.runtime._text import model_json
 
 __all__ = [
     "ProgressStorage",
@@ -305,7 +305,7 @@ class _SQLiteTable(TableBackend):
 def saga_steps(sent: Sequence[Command], compensated: Sequence[Command]) -> str:
     """The JSON of a saga's steps: commands sent, and compensations sent."""
     data = {
-        "sent": [[type(c).command_type, model_json(c)] for c in sent],
-        "compensated": [[type(c).command_type, model_json(c)] for c in compensated],
+        "sent": [[type(c).command_type, dump_json(c)] for c in sent],
+        "compensated": [[type(c).command_type, dump_json(c)] for c in compensated],
     }
     return json.dumps(data, separators=(",", ":"))

@@ -22,6 +22,7 @@ from uuid import UUID
 from pydantic import BaseModel, TypeAdapter
 from typing_extensions import TypeVar
 
+from esgen.runtime._finite import refuse_non_finite, to_json_text
 from esgen.runtime._messages import _Message
 
 __all__ = ["Column", "ColumnType", "Rows", "TableSpec"]
@@ -184,7 +185,8 @@ class Rows(Generic[RowT, KeyT]):
 
     def _encode(self, row: RowT) -> tuple[Any, ...]:
         data = row.model_dump(mode="json", by_alias=True)
-        return tuple(_to_column(c, data[c.name]) for c in self._spec.columns)
+        owner = type(row).__name__
+        return tuple(_to_column(c, data[c.name], owner) for c in self._spec.columns)
 
     def _decode(self, values: Mapping[str, Any]) -> RowT:
         data = {c.name: _from_column(c, values[c.name]) for c in self._spec.columns}
@@ -226,13 +228,18 @@ def _key_function(row_type: type[BaseModel], key: str, column: Column) -> Callab
     return stored
 
 
-def _to_column(column: Column, value: Any) -> Any:
+def _to_column(column: Column, value: Any, owner: str = "a key") -> Any:
+    """A row's JSON-mode value as its column stores it. A non-finite float is refused
+    (SQLite would store NaN as NULL, JSON cannot hold it); a field that allows it
+    (NanFloat) gives the strings "NaN", "Infinity", "-Infinity", which read back."""
     if value is None:
         return None
     if column.type == "json":
-        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+        return to_json_text(owner, column.name, value)
     if column.type == "boolean":
         return bool(value)
+    if type(value) is float and value - value != 0.0:
+        refuse_non_finite(owner, column.name, value)
     return value
 
 

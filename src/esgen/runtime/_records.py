@@ -18,7 +18,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
-from esgen.runtime._text import check_text, model_json, strings
+from esgen.runtime._finite import dump_json
+from esgen.runtime._text import check_text, strings
 
 if TYPE_CHECKING:
     from esgen.runtime._messages import Event
@@ -140,7 +141,7 @@ class NewEvent:
         return cls(
             event.event_type,
             event.event_version,
-            model_json(event),
+            dump_json(event),
             metadata,
             event_id,
             recorded_at,

@@ -13,7 +13,6 @@ from functools import partial
 from typing import Any, Generic, NamedTuple, Protocol, cast
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import PydanticSerializationError
 from typing_extensions import TypeVar
 
 from esgen.runtime._aggregate import NOT_FETCHED, Aggregate, TimesNotFetched, state_fingerprint
@@ -28,6 +27,7 @@ from esgen.runtime._errors import (
     UnhandledEvent,
     show_id,
 )
+from esgen.runtime._finite import dump_json
 from esgen.runtime._ids import AnyId, IdT
 from esgen.runtime._messages import Event
 from esgen.runtime._ports import EventStore, SnapshotStore, StoredData, TimedStoredData
@@ -43,7 +43,6 @@ from esgen.runtime._records import (
     utc_now,
 )
 from esgen.runtime._registry import EventRegistry
-from esgen.runtime._text import model_json, refuse_unencodable
 
 __all__ = ["AggregateFactory", "HistoryEntry", "Repository"]
 
@@ -413,20 +412,17 @@ class Repository(Generic[AggT, IdT]):
         # Each event is stored with the time the aggregate recorded it (what its apply
         # method saw as event_time), so a reload replays it at the same moment. Positional
         # arguments: this runs once per event saved.
-        try:
-            new_events = [
-                NewEvent(
-                    event.event_type,
-                    event.event_version,
-                    event.model_dump_json(by_alias=True),
-                    metadata,
-                    None,
-                    moment,
-                )
-                for event, moment in zip(pending, aggregate._pending_times, strict=True)
-            ]
-        except PydanticSerializationError as exc:
-            refuse_unencodable(pending, exc)  # a lone surrogate: name the field
+        new_events = [
+            NewEvent(
+                event.event_type,
+                event.event_version,
+                dump_json(event),
+                metadata,
+                None,
+                moment,
+            )
+            for event, moment in zip(pending, aggregate._pending_times, strict=True)
+        ]
         version = aggregate._version
         expected = version - len(pending)
         stream_id = self.stream_id(aggregate.id)
@@ -437,7 +433,7 @@ class Repository(Generic[AggT, IdT]):
                 stream_id,
                 version,
                 self._fingerprint,
-                model_json(aggregate.state, f"the state of {stream_id!r}"),
+                dump_json(aggregate.state, f"the state of {stream_id!r}"),
                 to_utc(self._clock(), "the snapshot clock's time"),
             )
         append = StreamAppend(

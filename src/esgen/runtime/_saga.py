@@ -33,6 +33,7 @@ from esgen.runtime._errors import (
     EventStoreError,
     RegistryError,
 )
+from esgen.runtime._finite import dump_json
 from esgen.runtime._ids import ID_TYPES, AnyId, check_id, decode_id, encode_id
 from esgen.runtime._messages import Command, Event
 from esgen.runtime._ports import EventStore
@@ -45,7 +46,7 @@ from esgen.runtime._progress_store import (
 )
 from esgen.runtime._records import Clock, RecordedEvent, to_utc, utc_now
 from esgen.runtime._registry import EventRegistry
-from esgen.runtime._text import check_key, model_json
+from esgen.runtime._text import check_key
 
 __all__ = [
     "CorrT",
@@ -363,7 +364,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
                 record.saga,
                 record.correlation,
                 saga.status,
-                None if state is None else model_json(state, f"the state of saga {record.saga}"),
+                None if state is None else dump_json(state, f"the state of saga {record.saga}"),
                 saga_steps(saga.steps, saga.compensated),
                 json.dumps(metadata, separators=(",", ":")),
                 record.started_at,

@@ -21,7 +21,6 @@ __all__ = [
     "check_key",
     "check_stream_id",
     "check_text",
-    "model_json",
     "refuse_unencodable",
     "strings",
 ]
@@ -66,16 +65,6 @@ def check_text(value: str, what: str) -> None:
             f"{what} {_excerpt(value)} holds U+{ord(value[exc.start]):04X} at index "
             f"{exc.start}: {_SURROGATE}; it cannot be stored",
         ) from None
-
-
-def model_json(model: BaseModel, what: str = "") -> str:
-    """`model.model_dump_json(by_alias=True)`, refusing a lone surrogate naming its field."""
-    from pydantic_core import PydanticSerializationError
-
-    try:
-        return model.model_dump_json(by_alias=True)
-    except PydanticSerializationError as exc:
-        refuse_unencodable([model], exc, what)
 
 
 def refuse_unencodable(models: Iterable[BaseModel], exc: Exception, what: str = "") -> NoReturn:

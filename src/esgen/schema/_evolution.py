@@ -473,6 +473,9 @@ def constraints_narrowed(old: Constraints, new: Constraints) -> list[str]:
     tighter("decimal_places", old.decimal_places, new.decimal_places, False)
     if new.pattern is not None and new.pattern != old.pattern:
         narrowed.append(f"pattern {old.pattern!r} -> {new.pattern!r}")
+    if old.allow_nan and not new.allow_nan:
+        # Stored NaN or infinities would no longer validate: the stream stops loading.
+        narrowed.append("allow_nan true -> unset")
     return narrowed
 
 

@@ -89,6 +89,14 @@ class FieldDef(_Node):
     )
     max_digits: int | None = Field(None, gt=0, le=MAX_DIGITS, description="For decimal.")
     decimal_places: int | None = Field(None, ge=0, le=MAX_DIGITS, description="For decimal.")
+    allow_nan: bool | None = Field(
+        None,
+        description=(
+            "For float, and lists, maps and optionals of float: also NaN, Infinity and "
+            '-Infinity, stored as the JSON strings "NaN", "Infinity", "-Infinity". '
+            "Without it such a value is refused before it is written."
+        ),
+    )
 
 
 def _field_kind(value: Any) -> str:

@@ -127,6 +127,7 @@ class Constraints:
     pattern: str | None = None
     max_digits: int | None = None
     decimal_places: int | None = None
+    allow_nan: bool | None = None  # True or unset: False says what unset says
 
     def items(self) -> list[tuple[str, Any]]:
         """The constraints that are set, in a fixed order."""

@@ -96,6 +96,7 @@ GENERATED_MODULE_NAMES = frozenset(
         "Literal",
         "Mapping",
         "MappingProxyType",
+        "NanFloat",
         "NotRequired",
         "Projection",
         "ProjectionRunner",
@@ -245,8 +246,10 @@ def annotation_names(type_: TypeExpr, constraints: Constraints | None = None) ->
     """The names a field's generated annotation refers to, e.g. `list[date] | None` ->
     {tuple, date}: a field of the same class with one of these names would hide it."""
     names: set[str] = set()
-    if constraints is not None and constraints.items():
+    if constraints is not None and any(name != "allow_nan" for name, _ in constraints.items()):
         names |= {"Annotated", "Field"}
+    if constraints is not None and constraints.allow_nan:
+        names.add("NanFloat")  # in place of float, at any depth
     if isinstance(type_, ScalarType):
         names.add(SCALAR_ANNOTATIONS[type_.kind])
     elif isinstance(type_, ListType):

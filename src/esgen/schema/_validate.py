@@ -119,6 +119,20 @@ _NO_ANY = frozenset({"Any", "any", "object", "Object", "json", "JSON"})
 _NUMERIC = frozenset({ScalarKind.INT, ScalarKind.FLOAT, ScalarKind.DECIMAL})
 _SIZED = frozenset({ScalarKind.STR, ScalarKind.BYTES})
 _BOUNDS = frozenset({"min", "max", "exclusive_min", "exclusive_max"})
+
+
+def _holds_float(type_: TypeExpr) -> bool:
+    """Whether a float is the field's value or its items' (where allow_nan applies); a
+    value type's floats say it on their own fields."""
+    if isinstance(type_, NullableType):
+        return _holds_float(type_.inner)
+    if isinstance(type_, ListType):
+        return _holds_float(type_.item)
+    if isinstance(type_, DictType):
+        return _holds_float(type_.value)
+    return isinstance(type_, ScalarType) and type_.kind is ScalarKind.FLOAT
+
+
 _DURATION = re.compile(r"^([1-9][0-9]*)(s|m|h|d)$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _MAX_TIMEOUT = 36_500 * 86_400
@@ -729,6 +743,7 @@ class _Builder:
             pattern=fdef.pattern,
             max_digits=fdef.max_digits,
             decimal_places=fdef.decimal_places,
+            allow_nan=fdef.allow_nan or None,
         )
         base = type_.inner if isinstance(type_, NullableType) else type_
         kind = base.kind if isinstance(base, ScalarType) else None
@@ -742,12 +757,17 @@ class _Builder:
             "pattern": kind is ScalarKind.STR,
             "max_digits": kind is ScalarKind.DECIMAL,
             "decimal_places": kind is ScalarKind.DECIMAL,
+            "allow_nan": _holds_float(type_),
         }
         kept: dict[str, Any] = {}
         for name, value in c.items():
             loc = src.yaml.key_at((*path, name))
             if not applies[name]:
-                self.error(loc, "E302", f"{name!r} does not apply to a field of type {type_}")
+                hint = " (only to float, and lists, maps and optionals of float)"
+                shown = hint if name == "allow_nan" else ""
+                self.error(
+                    loc, "E302", f"{name!r} does not apply to a field of type {type_}{shown}"
+                )
             elif name in _BOUNDS and kind is ScalarKind.INT and value != int(value):
                 self.error(
                     src.yaml.at((*path, name)),

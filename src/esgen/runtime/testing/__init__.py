@@ -20,6 +20,7 @@ from esgen.runtime.testing._contract import (
     MultiProcessContract,
     RepositoryContract,
 )
+from esgen.runtime.testing._contract_floats import FloatValuesContract
 from esgen.runtime.testing._saga import SagaScenario
 from esgen.runtime.testing._scenario import AggregateScenario
 from esgen.runtime.testing._todo import todo
@@ -29,6 +30,7 @@ __all__ = [
     "AggregateScenario",
     "BackendContract",
     "EventStoreContract",
+    "FloatValuesContract",
     "ManualClock",
     "MultiProcessContract",
     "RepositoryContract",

@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -36,7 +36,6 @@ from esgen.runtime import (
     AggregateNotCreated,
     AggregateNotFound,
     AppendResult,
-    Clock,
     CommandContext,
     ConcurrencyError,
     Event,
@@ -61,6 +60,7 @@ from esgen.runtime import (
     state_fingerprint,
 )
 from esgen.runtime.testing._clock import ManualClock
+from esgen.runtime.testing._contract_floats import FloatValuesContract
 from esgen.runtime.testing._domain import (
     Account,
     AccountOpened,
@@ -71,6 +71,7 @@ from esgen.runtime.testing._domain import (
     MoneyWithdrawn,
     make_registry,
 )
+from esgen.runtime.testing._fixtures import StoreFixtures as _StoreFixtures
 from esgen.runtime.testing._workers import append_later_worker, append_worker, race_worker
 
 __all__ = [
@@ -113,30 +114,6 @@ def _as_time(value: datetime | str) -> datetime:
 
 def _stream() -> str:
     return f"s-{uuid.uuid4().hex[:12]}"
-
-
-class _StoreFixtures:
-    def make_store(self, tmp_path: Path, clock: Clock) -> EventStore:
-        """A new, empty store using `clock` for recorded-at times."""
-        raise NotImplementedError(f"{type(self).__name__} must implement make_store")
-
-    @pytest.fixture
-    def clock(self) -> ManualClock:
-        return ManualClock()
-
-    @pytest.fixture
-    def store(self, tmp_path: Path, clock: ManualClock) -> Iterator[EventStore]:
-        store = self.make_store(tmp_path, clock)
-        try:
-            yield store
-        finally:
-            store.close()
-
-    @pytest.fixture
-    def snapshots(self, store: EventStore) -> SnapshotStore:
-        if not isinstance(store, SnapshotStore):
-            pytest.skip("this store keeps no snapshots")
-        return store
 
 
 # -- JSON payloads for the round-trip properties ------------------------------------------
@@ -1669,5 +1646,7 @@ def _run(processes: list[Any], results: Any, expected: int) -> list[tuple[Any, .
     return outcomes
 
 
-class BackendContract(EventStoreContract, RepositoryContract, MultiProcessContract):
+class BackendContract(
+    EventStoreContract, RepositoryContract, FloatValuesContract, MultiProcessContract
+):
     """Everything a durable backend must pass."""

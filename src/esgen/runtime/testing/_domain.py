@@ -4,6 +4,8 @@
   versions of one event type so that upcasting on read is exercised on every backend.
 - A wallet with UUID ids, commands, declared creation and times (`now()`, `event_time`),
   as generated code builds aggregates.
+- A sensor with float readings, finite ones and ones that may be NaN or infinite
+  (`NanFloat`), for what stores refuse and what they give back.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from esgen.runtime import Aggregate, Command, Event, EventRegistry
+from esgen.runtime import Aggregate, Command, Event, EventRegistry, NanFloat, ValueObject
 
 __all__ = [
     "Account",
@@ -27,14 +29,19 @@ __all__ = [
     "DepositRefused",
     "Deposited",
     "InsufficientFunds",
+    "Measured",
+    "MeasuredFreely",
     "MoneyDeposited",
     "MoneyWithdrawn",
     "OpenWallet",
+    "Sensor",
+    "SensorState",
     "Wallet",
     "WalletClosed",
     "WalletOpened",
     "WalletState",
     "make_registry",
+    "make_sensor_registry",
     "make_wallet_registry",
 ]
 
@@ -236,5 +243,58 @@ class Wallet(Aggregate[WalletState, UUID]):
 
 def make_wallet_registry() -> EventRegistry:
     registry = EventRegistry([WalletOpened, Deposited, DepositRefused, WalletClosed])
+    registry.check()
+    return registry
+
+
+# -- the sensor: finite floats, and floats that may be NaN or infinite ---------------------
+
+
+class Measured(Event):
+    event_type = "Measured"
+    event_version = 1
+    value: float
+
+
+class MeasuredFreely(Event):
+    event_type = "MeasuredFreely"
+    event_version = 1
+    value: NanFloat
+    history: tuple[NanFloat, ...] = ()
+
+
+class SensorState(ValueObject):
+    last: float = 0.0
+    free: NanFloat = 0.0
+    history: tuple[NanFloat, ...] = ()
+
+
+class Sensor(Aggregate[SensorState]):
+    aggregate_type = "Sensor"
+    apply_methods: ClassVar[Mapping[type[Event], str]] = {
+        Measured: "_measured",
+        MeasuredFreely: "_measured_freely",
+    }
+
+    def measure(self, value: float) -> None:
+        self.record(Measured(value=value))
+
+    def measure_freely(self, value: float, history: tuple[float, ...] = ()) -> None:
+        self.record(MeasuredFreely(value=value, history=history))
+
+    def _measured(self, event: Measured) -> SensorState:
+        state = self.state_or_none or SensorState()
+        # model_construct, as an apply method trusting its input may: nothing checks the
+        # value here, so only the store's guard stands between a NaN and the snapshot.
+        return SensorState.model_construct(last=event.value, free=state.free, history=state.history)
+
+    def _measured_freely(self, event: MeasuredFreely) -> SensorState:
+        state = self.state_or_none or SensorState()
+        # What a generated `evolve(free=..., history=...)` does.
+        return state._evolve({"free": event.value, "history": event.history})
+
+
+def make_sensor_registry() -> EventRegistry:
+    registry = EventRegistry([Measured, MeasuredFreely])
     registry.check()
     return registry

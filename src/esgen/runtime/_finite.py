@@ -1,0 +1,123 @@
+"""Values a store cannot give back: NaN and ±Infinity in float fields that do not allow them.
+
+JSON has no NaN. pydantic writes one as `null` by default, and the stored event would
+then never decode again, so the runtime refuses it before anything is written. The
+runtime's messages write non-finite floats as bare `NaN` / `Infinity` tokens
+(`ser_json_inf_nan="constants"`), which no valid JSON holds: one substring test per
+serialised value finds them, and only then is the text parsed to name the field.
+
+A field declared `allow_nan: true` is a `NanFloat`: it writes them as the JSON strings
+"NaN", "Infinity" and "-Infinity", which every backend stores (PostgreSQL's jsonb refuses
+the bare tokens) and pydantic reads back as the same floats.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, PlainSerializer
+from pydantic_core import PydanticSerializationError
+
+from esgen.runtime._errors import UnstorableValue
+from esgen.runtime._text import refuse_unencodable
+
+__all__ = ["NanFloat", "dump_json", "refuse_non_finite", "to_json_text"]
+
+
+def _nan_float_json(value: float) -> float | str:
+    if value - value == 0.0:  # finite (inf - inf and NaN - NaN are NaN)
+        return value
+    if value != value:
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+NanFloat = Annotated[
+    float, Field(allow_inf_nan=True), PlainSerializer(_nan_float_json, when_used="json")
+]
+"""A float that may be NaN, +Infinity or -Infinity (`allow_nan: true` in the schema)."""
+
+
+def dump_json(model: BaseModel, what: str = "") -> str:
+    """The model's JSON text as stores keep it. UnstorableValue if a float in it is NaN or
+    infinite where its field does not allow that; UnstorableText if a str holds a lone
+    surrogate. `what` names the model in those errors (default: its class)."""
+    try:
+        text = model.model_dump_json(by_alias=True)
+    except PydanticSerializationError as exc:
+        refuse_unencodable([model], exc, what)  # a lone surrogate: name the field
+    owner = what or type(model).__name__
+    if _shows_constants(type(model)):
+        if "NaN" in text or "Infinity" in text:  # usually neither: one scan each
+            _check_text(owner, text)
+    else:
+        # A model written by hand with pydantic's default, which writes NaN as null: its
+        # values are looked at instead.
+        refuse_non_finite(owner, "", model.model_dump(mode="json", by_alias=True))
+    return text
+
+
+def refuse_non_finite(owner: str, where: str, value: Any) -> None:
+    """UnstorableValue if `value` (a JSON-mode value: floats, lists, dicts) holds a
+    non-finite float."""
+    for path, bad in _non_finite(value, where):
+        raise UnstorableValue(owner, path, bad)
+
+
+def to_json_text(owner: str, where: str, value: Any) -> str:
+    """Compact JSON of a JSON-mode value, non-finite floats refused by name."""
+    try:
+        return json.dumps(value, separators=(",", ":"), sort_keys=True, allow_nan=False)
+    except ValueError:
+        refuse_non_finite(owner, where, value)
+        raise
+
+
+_SHOWS: dict[type[BaseModel], bool] = {}
+
+
+def _shows_constants(cls: type[BaseModel]) -> bool:
+    shows = _SHOWS.get(cls)
+    if shows is None:
+        mode = cls.model_config.get("ser_json_inf_nan", "null")
+        # "strings" reads back as itself; only "null" hides a value the text test misses.
+        shows = _SHOWS[cls] = mode != "null"
+    return shows
+
+
+class _Constant:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+_CONSTANTS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _check_text(owner: str, text: str) -> None:
+    data = json.loads(text, parse_constant=_Constant)
+    for path, bad in _walk(data, ""):
+        if isinstance(bad, _Constant):
+            raise UnstorableValue(owner, path, _CONSTANTS[bad.name])
+
+
+def _non_finite(value: Any, where: str) -> Iterator[tuple[str, float]]:
+    for path, leaf in _walk(value, where):
+        if type(leaf) is float and leaf - leaf != 0.0:
+            yield path, leaf
+
+
+def _walk(value: Any, path: str) -> Iterator[tuple[str, Any]]:
+    """Every leaf of a JSON value with its path (`readings[2].value`)."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _walk(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _walk(item, f"{path}[{index}]")
+    else:
+        yield path, value
