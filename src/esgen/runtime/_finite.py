@@ -44,12 +44,13 @@ NanFloat = Annotated[
 def dump_json(model: BaseModel, what: str = "") -> str:
     """The model's JSON text as stores keep it. UnstorableValue if a float in it is NaN or
     infinite where its field does not allow that; UnstorableText if a str holds a lone
-    surrogate. `what` names the model in those errors (default: its class)."""
+    surrogate. `what` names the model in the latter (default: its class); the former names
+    its class, as the field's schema does."""
     try:
         text = model.model_dump_json(by_alias=True)
     except PydanticSerializationError as exc:
         refuse_unencodable([model], exc, what)  # a lone surrogate: name the field
-    owner = what or type(model).__name__
+    owner = type(model).__name__
     if _shows_constants(type(model)):
         if "NaN" in text or "Infinity" in text:  # usually neither: one scan each
             _check_text(owner, text)
