@@ -20,4 +20,6 @@ from hypothesis import (
 def test_account_opened_v1_reads_as_latest(old: AccountOpenedV1) -> None:
     event = REGISTRY.decode("AccountOpened", 1, old.model_dump_json())
     assert type(event) is AccountOpened
-    assert AccountOpened.model_validate_json(event.model_dump_json()) == event
+    # Compared as JSON text: NaN (where a field allows it) is not equal to itself.
+    text = event.model_dump_json()
+    assert AccountOpened.model_validate_json(text).model_dump_json() == text

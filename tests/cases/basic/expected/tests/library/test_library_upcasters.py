@@ -27,4 +27,6 @@ from library.types import Isbn
 def test_book_added_v1_reads_as_latest(old: BookAddedV1) -> None:
     event = REGISTRY.decode("BookAdded", 1, old.model_dump_json())
     assert type(event) is BookAdded
-    assert BookAdded.model_validate_json(event.model_dump_json()) == event
+    # Compared as JSON text: NaN (where a field allows it) is not equal to itself.
+    text = event.model_dump_json()
+    assert BookAdded.model_validate_json(text).model_dump_json() == text

@@ -27,4 +27,6 @@ from names.registry import REGISTRY
 def test_moved_v1_reads_as_latest(old: MovedV1) -> None:
     event = REGISTRY.decode("Moved", 1, old.model_dump_json())
     assert type(event) is Moved
-    assert Moved.model_validate_json(event.model_dump_json()) == event
+    # Compared as JSON text: NaN (where a field allows it) is not equal to itself.
+    text = event.model_dump_json()
+    assert Moved.model_validate_json(text).model_dump_json() == text

@@ -20,4 +20,6 @@ from shipping.registry import REGISTRY
 def test_cargo_booked_v1_reads_as_latest(old: CargoBookedV1) -> None:
     event = REGISTRY.decode("CargoBooked", 1, old.model_dump_json())
     assert type(event) is CargoBooked
-    assert CargoBooked.model_validate_json(event.model_dump_json()) == event
+    # Compared as JSON text: NaN (where a field allows it) is not equal to itself.
+    text = event.model_dump_json()
+    assert CargoBooked.model_validate_json(text).model_dump_json() == text

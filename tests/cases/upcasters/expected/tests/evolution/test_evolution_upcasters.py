@@ -48,14 +48,18 @@ def test_field_added_with_default_v1_reads_as_latest(
 ) -> None:
     event = REGISTRY.decode("FieldAddedWithDefault", 1, old.model_dump_json())
     assert type(event) is FieldAddedWithDefault
-    assert FieldAddedWithDefault.model_validate_json(event.model_dump_json()) == event
+    # Compared as JSON text: NaN (where a field allows it) is not equal to itself.
+    text = event.model_dump_json()
+    assert FieldAddedWithDefault.model_validate_json(text).model_dump_json() == text
 
 
 @given(st.builds(OptionalFieldAddedV1, a=st.text(min_size=0, max_size=3)))
 def test_optional_field_added_v1_reads_as_latest(old: OptionalFieldAddedV1) -> None:
     event = REGISTRY.decode("OptionalFieldAdded", 1, old.model_dump_json())
     assert type(event) is OptionalFieldAdded
-    assert OptionalFieldAdded.model_validate_json(event.model_dump_json()) == event
+    # Compared as JSON text: NaN (where a field allows it) is not equal to itself.
+    text = event.model_dump_json()
+    assert OptionalFieldAdded.model_validate_json(text).model_dump_json() == text
 
 
 @given(
@@ -68,14 +72,18 @@ def test_optional_field_added_v1_reads_as_latest(old: OptionalFieldAddedV1) -> N
 def test_field_removed_v1_reads_as_latest(old: FieldRemovedV1) -> None:
     event = REGISTRY.decode("FieldRemoved", 1, old.model_dump_json())
     assert type(event) is FieldRemoved
-    assert FieldRemoved.model_validate_json(event.model_dump_json()) == event
+    # Compared as JSON text: NaN (where a field allows it) is not equal to itself.
+    text = event.model_dump_json()
+    assert FieldRemoved.model_validate_json(text).model_dump_json() == text
 
 
 @given(st.builds(FieldRenamedV1, name=st.text(min_size=0, max_size=3)))
 def test_field_renamed_v1_reads_as_latest(old: FieldRenamedV1) -> None:
     event = REGISTRY.decode("FieldRenamed", 1, old.model_dump_json())
     assert type(event) is FieldRenamed
-    assert FieldRenamed.model_validate_json(event.model_dump_json()) == event
+    # Compared as JSON text: NaN (where a field allows it) is not equal to itself.
+    text = event.model_dump_json()
+    assert FieldRenamed.model_validate_json(text).model_dump_json() == text
 
 
 @given(
@@ -93,14 +101,18 @@ def test_field_renamed_v1_reads_as_latest(old: FieldRenamedV1) -> None:
 def test_widened_v1_reads_as_latest(old: WidenedV1) -> None:
     event = REGISTRY.decode("Widened", 1, old.model_dump_json())
     assert type(event) is Widened
-    assert Widened.model_validate_json(event.model_dump_json()) == event
+    # Compared as JSON text: NaN (where a field allows it) is not equal to itself.
+    text = event.model_dump_json()
+    assert Widened.model_validate_json(text).model_dump_json() == text
 
 
 @given(st.builds(ThreeVersionsV1, a=st.text(min_size=0, max_size=3)))
 def test_three_versions_v1_reads_as_latest(old: ThreeVersionsV1) -> None:
     event = REGISTRY.decode("ThreeVersions", 1, old.model_dump_json())
     assert type(event) is ThreeVersions
-    assert ThreeVersions.model_validate_json(event.model_dump_json()) == event
+    # Compared as JSON text: NaN (where a field allows it) is not equal to itself.
+    text = event.model_dump_json()
+    assert ThreeVersions.model_validate_json(text).model_dump_json() == text
 
 
 @given(
@@ -113,7 +125,9 @@ def test_three_versions_v1_reads_as_latest(old: ThreeVersionsV1) -> None:
 def test_three_versions_v2_reads_as_latest(old: ThreeVersionsV2) -> None:
     event = REGISTRY.decode("ThreeVersions", 2, old.model_dump_json())
     assert type(event) is ThreeVersions
-    assert ThreeVersions.model_validate_json(event.model_dump_json()) == event
+    # Compared as JSON text: NaN (where a field allows it) is not equal to itself.
+    text = event.model_dump_json()
+    assert ThreeVersions.model_validate_json(text).model_dump_json() == text
 
 
 @given(
@@ -184,7 +198,9 @@ def test_three_versions_v2_reads_as_latest(old: ThreeVersionsV2) -> None:
 def test_value_type_reshaped_v1_reads_as_latest(old: ValueTypeReshapedV1) -> None:
     event = REGISTRY.decode("ValueTypeReshaped", 1, old.model_dump_json())
     assert type(event) is ValueTypeReshaped
-    assert ValueTypeReshaped.model_validate_json(event.model_dump_json()) == event
+    # Compared as JSON text: NaN (where a field allows it) is not equal to itself.
+    text = event.model_dump_json()
+    assert ValueTypeReshaped.model_validate_json(text).model_dump_json() == text
 
 
 @given(
@@ -197,7 +213,9 @@ def test_value_type_reshaped_v1_reads_as_latest(old: ValueTypeReshapedV1) -> Non
 def test_enum_to_str_v1_reads_as_latest(old: EnumToStrV1) -> None:
     event = REGISTRY.decode("EnumToStr", 1, old.model_dump_json())
     assert type(event) is EnumToStr
-    assert EnumToStr.model_validate_json(event.model_dump_json()) == event
+    # Compared as JSON text: NaN (where a field allows it) is not equal to itself.
+    text = event.model_dump_json()
+    assert EnumToStr.model_validate_json(text).model_dump_json() == text
 
 
 @given(
@@ -213,7 +231,9 @@ def test_enum_to_str_v1_reads_as_latest(old: EnumToStrV1) -> None:
 def test_rate_fixed_v1_reads_as_latest(old: RateFixedV1) -> None:
     event = REGISTRY.decode("RateFixed", 1, old.model_dump_json())
     assert type(event) is RateFixed
-    assert RateFixed.model_validate_json(event.model_dump_json()) == event
+    # Compared as JSON text: NaN (where a field allows it) is not equal to itself.
+    text = event.model_dump_json()
+    assert RateFixed.model_validate_json(text).model_dump_json() == text
 
 
 @given(
@@ -228,4 +248,6 @@ def test_renamed_onto_an_old_name_v1_reads_as_latest(
 ) -> None:
     event = REGISTRY.decode("RenamedOntoAnOldName", 1, old.model_dump_json())
     assert type(event) is RenamedOntoAnOldName
-    assert RenamedOntoAnOldName.model_validate_json(event.model_dump_json()) == event
+    # Compared as JSON text: NaN (where a field allows it) is not equal to itself.
+    text = event.model_dump_json()
+    assert RenamedOntoAnOldName.model_validate_json(text).model_dump_json() == text
