@@ -30,6 +30,8 @@ def errors(text: str) -> list[str]:
         ("1.0e400", Decimal("1.0e400")),
         ("-2.5E-3", Decimal("-2.5E-3")),
         ("0x1F", 31),
+        ("-7", -7),  # the sign survives the check of the number's length
+        ("+007", 7),
         ("yes", "yes"),
         ("off", "off"),
         ("!!str 1e5", "1e5"),

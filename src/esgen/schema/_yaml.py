@@ -266,7 +266,8 @@ def _plain(text: str) -> Any:
     if _BOOL_FALSE.match(text):
         return False
     if _INT.match(text):
-        return int(_digits(text, text.lstrip("+-")))
+        _digits(text, text.lstrip("+-"))  # the length is checked without the sign, kept
+        return int(text)
     if _INT_OCT.match(text):
         return int(_digits(text, text[2:]), 8)
     if _INT_HEX.match(text):
