@@ -94,7 +94,8 @@ class FieldDef(_Node):
         description=(
             "For float, and lists, maps and optionals of float: also NaN, Infinity and "
             '-Infinity, stored as the JSON strings "NaN", "Infinity", "-Infinity". '
-            "Without it such a value is refused before it is written."
+            "Without it such a value is refused before it is written. Not with min, max or "
+            "their exclusive forms: NaN compares false with every bound."
         ),
     )
 

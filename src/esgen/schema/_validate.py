@@ -118,7 +118,22 @@ _FOLDED_ALIASES = {alias.casefold(): name for alias, name in _TYPE_ALIASES.items
 _NO_ANY = frozenset({"Any", "any", "object", "Object", "json", "JSON"})
 _NUMERIC = frozenset({ScalarKind.INT, ScalarKind.FLOAT, ScalarKind.DECIMAL})
 _SIZED = frozenset({ScalarKind.STR, ScalarKind.BYTES})
-_BOUNDS = frozenset({"min", "max", "exclusive_min", "exclusive_max"})
+_BOUNDS_IN_ORDER = ("min", "exclusive_min", "max", "exclusive_max")
+_BOUNDS = frozenset(_BOUNDS_IN_ORDER)
+
+
+def _nan_and_bounds(bounds: list[str], kept: dict[str, Any]) -> str:
+    # pydantic checks the bound after allow_inf_nan, and NaN fails every comparison: the
+    # field would refuse the very values allow_nan asks for, at run time and silently.
+    named = " and ".join(f"{b} {kept[b]}" for b in bounds)
+    low = any(b in bounds for b in ("min", "exclusive_min"))
+    high = any(b in bounds for b in ("max", "exclusive_max"))
+    infinity = "either infinity" if low and high else "-Infinity" if low else "Infinity"
+    return (
+        f"'allow_nan' cannot be combined with {named}: NaN compares false with every bound, "
+        f"so the field could never hold it, nor {infinity}; drop "
+        f"{'the bounds' if len(bounds) > 1 else 'the bound'} or allow_nan"
+    )
 
 
 def _holds_float(type_: TypeExpr) -> bool:
@@ -787,6 +802,8 @@ class _Builder:
                 kept[name] = value
             else:
                 kept[name] = value
+        if "allow_nan" in kept and (bounds := [b for b in _BOUNDS_IN_ORDER if b in kept]):
+            self.error(src.yaml.key_at((*path, "allow_nan")), "E302", _nan_and_bounds(bounds, kept))
         for low, high in (("min", "max"), ("min_length", "max_length")):
             if low in kept and high in kept and kept[low] > kept[high]:
                 self.error(
