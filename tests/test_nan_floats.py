@@ -16,6 +16,8 @@ import pytest
 from harness import CASES, Case, run_case
 from pydantic import ValidationError
 
+from esgen.compat import current_side, render_lock
+from esgen.docs._build import literal
 from esgen.runtime import (
     EventStore,
     MemoryEventStore,
@@ -34,6 +36,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     assert code == 0, stderr
     sys.path.insert(0, str(out / "src"))
     try:
+        import lab.aggregates.probe
         import lab.events.probe
         import lab.registry
         import lab.types
@@ -115,3 +118,39 @@ def test_a_plain_float_that_slipped_past_validation_is_not_written(
     with pytest.raises(UnstorableValue, match=r"^Measured\.plain is nan"):
         store.append("probe-1", [NewEvent.from_event(event)], 0)
     assert store.read_all() == []
+
+
+def test_nan_and_infinite_defaults_read_back_as_themselves(
+    lab: ModuleType, store: EventStore
+) -> None:
+    # `default: .nan`, `.NaN`, `-.inf` and `[.inf, -.inf, 1.5]` in the schema.
+    event = lab.events.probe.Measured(value=1.0, reading=lab.types.Reading(value=2.0, label="x"))
+    assert math.isnan(event.drift) and math.isnan(event.reading.spread)
+    read = _round_trip(lab, store, event)
+    assert math.isnan(read.drift)
+    assert read.peaks == (INF, -INF, 1.5)
+    assert math.isnan(read.reading.spread)
+    state = lab.aggregates.probe.ProbeState(last=0.0, count=0)
+    assert state.low == -INF
+    assert type(state).model_validate_json(state.model_dump_json()).low == -INF
+
+
+def test_the_upcaster_fills_in_nan_and_infinite_defaults(
+    lab: ModuleType, store: EventStore
+) -> None:
+    # Version 2 adds drift (NaN), version 3 keeps it, NaN as it was, and adds peaks.
+    read = _round_trip(lab, store, lab.events.probe.MeasuredV1(value=0.5))
+    assert type(read) is lab.events.probe.Measured
+    assert math.isnan(read.drift)
+    assert read.peaks == (INF, -INF, 1.5)
+
+
+def test_nan_defaults_in_the_lock_and_the_catalog(tmp_path: Path) -> None:
+    schema = current_side(CASES / "nan_floats" / "schemas", strict=True).schema
+    lock = render_lock(schema, tmp_path / "esgen.lock")
+    # YAML's own spellings, which the lock reads back as the same floats.
+    assert "drift: {type: float, allow_nan: true, default: .nan}" in lock
+    assert "default: [.inf, -.inf, 1.5]" in lock
+    # Numbers, not the stored strings: `"NaN"` would read as a str default.
+    assert literal(math.nan) == "NaN"
+    assert literal([INF, -INF, 1.5]) == "[Infinity, -Infinity, 1.5]"

@@ -40,6 +40,7 @@ __all__ = [
     "constraint_args",
     "docstring",
     "enum_member_names",
+    "float_literal",
     "literal",
     "string",
 ]
@@ -342,9 +343,7 @@ def _scalar_literal(value: Any, imports: Imports) -> str:
     if isinstance(value, bool | int):
         return repr(value)
     if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return f"float({string(str(value))})"
-        return repr(value)
+        return float_literal(value)
     if isinstance(value, Decimal):
         return f"{imports.name('decimal', 'Decimal')}({string(str(value))})"
     if isinstance(value, UUID):
@@ -355,6 +354,16 @@ def _scalar_literal(value: Any, imports: Imports) -> str:
     if isinstance(value, date):
         return f"{imports.name('datetime', 'date')}.fromisoformat({string(value.isoformat())})"
     raise TypeError(f"no literal for {value!r}")  # pragma: no cover
+
+
+def float_literal(value: float) -> str:
+    """A float as Python source; NaN and the infinities (defaults of allow_nan fields) as
+    one of three fixed expressions, since no literal spells them."""
+    if math.isnan(value):
+        return 'float("nan")'
+    if math.isinf(value):
+        return 'float("inf")' if value > 0 else 'float("-inf")'
+    return repr(value)
 
 
 def enum_member_names(values: tuple[str, ...]) -> list[str]:

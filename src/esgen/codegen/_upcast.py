@@ -28,7 +28,7 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
-from esgen.codegen._pyexpr import string
+from esgen.codegen._pyexpr import float_literal, string
 from esgen.schema import (
     ChangeKind,
     DictType,
@@ -44,6 +44,7 @@ from esgen.schema import (
     UserType,
     ValueType,
     VersionStep,
+    same_default,
     snake,
 )
 
@@ -285,7 +286,11 @@ class _Body:
             before = was.get(field.name)
             if before is None:
                 items.append(f"{key}: {json_literal(field.default)}")
-            elif before.has_default and field.has_default and before.default == field.default:
+            elif (
+                before.has_default
+                and field.has_default
+                and same_default(before.default, field.default)
+            ):
                 # Missing in the old value, missing in the new: the default stays implied.
                 value = self.convert(before.type, field.type, f"value[{key}]", 0)
                 kept += [f"if {key} in value:", f"    reshaped[{key}] = {value}"]
@@ -319,7 +324,9 @@ def json_literal(value: Any) -> str:
     if value is None or isinstance(value, bool | int):
         return repr(value)
     if isinstance(value, float):
-        return repr(value) if value == value and abs(value) != float("inf") else "None"
+        # A NaN or infinite default (an allow_nan field's) stays a float: pydantic reads it
+        # as itself, and the payload TypedDicts type the field as float.
+        return float_literal(value)
     if isinstance(value, str):
         return string(value)
     if isinstance(value, Enum):

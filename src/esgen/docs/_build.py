@@ -100,8 +100,8 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, float) and (value != value or abs(value) == float("inf")):
-        return str(value)
+    # An allow_nan field's NaN or infinity stays a float, which json.dumps writes NaN,
+    # Infinity, -Infinity: the stored strings ("NaN") would read as a str default.
     return value
 
 

@@ -74,6 +74,7 @@ from esgen.schema._readmodel import (
     column_kind,
     read_model_table,
 )
+from esgen.schema._values import same_default
 from esgen.schema._yaml import reads_as_text
 from esgen.schema._yaml_errors import YamlProblem, explain_yaml_error
 
@@ -145,6 +146,7 @@ __all__ = [
     "read_model_table",
     "read_schema_files",
     "reads_as_text",
+    "same_default",
     "snake",
     "type_relation",
     "union_name",

@@ -35,6 +35,7 @@ from esgen.schema._model import (
 )
 from esgen.schema._names import snake
 from esgen.schema._patterns import matches, pattern_problem
+from esgen.schema._values import same_default
 
 __all__ = [
     "ChangeKind",
@@ -393,7 +394,7 @@ def _record_fields(old: ValueType, new: ValueType, lookup: Lookup, walk: _Walk) 
         now = after.get(name)
         if now is None:
             continue
-        if was.has_default and (not now.has_default or now.default != was.default):
+        if was.has_default and (not now.has_default or not same_default(now.default, was.default)):
             # Value types grow in place, so a stored value may lack a field that has a
             # default: it meant the old default, and keeps meaning it.
             defaults.append((name, was.default))
@@ -608,7 +609,7 @@ def _compare(new: Field, old: Field, lookup: Lookup) -> list[FieldChange]:
                 f"field {new.name!r}: constraints {summary}",
             )
         )
-    if (old.has_default, old.default) != (new.has_default, new.default):
+    if old.has_default != new.has_default or not same_default(old.default, new.default):
         changes.append(
             FieldChange(
                 ChangeKind.DEFAULT_CHANGED,

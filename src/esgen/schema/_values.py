@@ -31,7 +31,7 @@ from esgen.schema._model import (
 )
 from esgen.schema._patterns import matches
 
-__all__ = ["ValueProblem", "check_value", "describe"]
+__all__ = ["ValueProblem", "check_value", "describe", "same_default"]
 
 Lookup = Callable[[str], UserType | None]
 
@@ -57,32 +57,58 @@ def describe(value: Any) -> str:
     return f"{shown}, {kind}" if value is not None else "null"
 
 
+class _NaN:
+    """What a NaN default compares as: NaN equals nothing, not even itself."""
+
+
+_NAN = _NaN()
+
+
+def _comparable(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return _NAN
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _comparable(v) for k, v in value.items()}
+    return value
+
+
+def same_default(a: Any, b: Any) -> bool:
+    """Whether two checked defaults are one value: `==`, except that a NaN (an allow_nan
+    field's) is the same as a NaN, so `default: .nan` kept as it was is no change."""
+    return bool(_comparable(a) == _comparable(b))
+
+
 def check_value(
     type_: TypeExpr, value: Any, lookup: Lookup, constraints: Constraints | None = None
 ) -> Any:
-    result = _check(type_, value, lookup)
+    nan = constraints is not None and bool(constraints.allow_nan)
+    result = _check(type_, value, lookup, nan)
     if constraints is not None and result is not None:
         _check_constraints(result, constraints)
     return result
 
 
-def _check(type_: TypeExpr, value: Any, lookup: Lookup) -> Any:
+def _check(type_: TypeExpr, value: Any, lookup: Lookup, nan: bool = False) -> Any:
+    """With `nan` (the field's allow_nan), its floats and its items' may be NaN or infinite;
+    a value type's floats say so on their own fields."""
     if isinstance(type_, NullableType):
-        return None if value is None else _check(type_.inner, value, lookup)
+        return None if value is None else _check(type_.inner, value, lookup, nan)
     if value is None:
         raise ValueProblem(f"null is not a valid {type_} (make the type '{type_} | None')")
     if isinstance(type_, ScalarType):
-        return _scalar(type_.kind, value)
+        return _scalar(type_.kind, value, nan)
     if isinstance(type_, ListType):
         if not isinstance(value, list):
             raise ValueProblem(f"expected a list, got {describe(value)}")
-        return [_check(type_.item, item, lookup) for item in value]
+        return [_check(type_.item, item, lookup, nan) for item in value]
     if isinstance(type_, DictType):
         if not isinstance(value, dict):
             raise ValueProblem(f"expected a mapping, got {describe(value)}")
         if bad := [k for k in value if not isinstance(k, str)]:
             raise ValueProblem(f"map keys must be strings, got {describe(bad[0])}")
-        return {k: _check(type_.value, v, lookup) for k, v in value.items()}
+        return {k: _check(type_.value, v, lookup, nan) for k, v in value.items()}
     return _named(type_, value, lookup)
 
 
@@ -120,7 +146,7 @@ def _named(type_: NamedType, value: Any, lookup: Lookup) -> Any:
     raise ValueProblem(f"defaults are not supported for the JSON Schema type {type_.name}")
 
 
-def _scalar(kind: ScalarKind, value: Any) -> Any:
+def _scalar(kind: ScalarKind, value: Any, nan: bool = False) -> Any:
     bad = ValueProblem(f"expected {kind.value}, got {describe(value)}")
     match kind:
         case ScalarKind.STR:
@@ -134,6 +160,9 @@ def _scalar(kind: ScalarKind, value: Any) -> Any:
                 return value
         case ScalarKind.FLOAT:
             if isinstance(value, int | Decimal) and not isinstance(value, bool):
+                if nan and not Decimal(value).is_finite():
+                    # `.nan`, `.inf`, `-.inf`: YAML's own floats, the only way to write them.
+                    return float(value)
                 _finite(Decimal(value), kind)
                 result = float(value)
                 if math.isinf(result):
@@ -184,6 +213,12 @@ def _finite(value: Decimal, kind: ScalarKind) -> Decimal:
     # Events are stored as JSON, which has no NaN or infinity: an event carrying one
     # could be written but never read back.
     if not value.is_finite():
+        if kind is ScalarKind.FLOAT:
+            raise ValueProblem(
+                f"{value} is not a finite number; a float stored in an event must be one "
+                "unless its field says `allow_nan: true` (add that if NaN and infinities "
+                "are meant)"
+            )
         raise ValueProblem(
             f"{value} is not a finite number; a {kind.value} stored in an event must be one"
         )

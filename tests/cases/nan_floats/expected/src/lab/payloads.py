@@ -12,7 +12,10 @@ missing, since value types grow in place.
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import (
+    NotRequired,
+    TypedDict,
+)
 
 __all__ = [
     "ReadingPayload",
@@ -23,10 +26,13 @@ __all__ = [
 
 
 class ReadingPayload(TypedDict):
-    """Reading as stored inside events."""
+    """Reading as stored inside events. A field with a default may be missing:
+    values stored before it was added lack it.
+    """
 
     value: float
     label: str
+    spread: NotRequired[float]
 
 
 class MeasuredV1Payload(TypedDict):
@@ -44,6 +50,7 @@ class MeasuredV2Payload(TypedDict):
     by_channel: dict[str, float]
     maybe: float | None
     reading: ReadingPayload | None
+    drift: float
 
 
 class MeasuredV3Payload(TypedDict):
@@ -56,3 +63,5 @@ class MeasuredV3Payload(TypedDict):
     maybe: float | None
     reading: ReadingPayload | None
     note: str
+    drift: float
+    peaks: list[float]

@@ -21,10 +21,12 @@ __all__ = [
 class Reading(ValueObject):
     value: NanFloat
     label: str
+    spread: NanFloat = float("nan")
 
     class Changes(TypedDict, total=False):
         value: NanFloat
         label: str
+        spread: NanFloat
 
     def evolve(self, **changes: Unpack[Reading.Changes]) -> Reading:
         """A copy with these fields changed; only the new values are validated."""

@@ -38,7 +38,13 @@ def test_measured_v1_reads_as_latest(old: MeasuredV1) -> None:
         ),
         maybe=st.none() | st.floats(),
         reading=st.none()
-        | st.builds(Reading, value=st.floats(), label=st.text(min_size=0, max_size=3)),
+        | st.builds(
+            Reading,
+            value=st.floats(),
+            label=st.text(min_size=0, max_size=3),
+            spread=st.floats(),
+        ),
+        drift=st.floats(),
     )
 )
 def test_measured_v2_reads_as_latest(old: MeasuredV2) -> None:

@@ -47,10 +47,12 @@ class ProbeState(ValueObject):
     """The state of the Probe aggregate, built by its apply methods."""
 
     last: NanFloat
+    low: NanFloat = float("-inf")
     count: int
 
     class Changes(TypedDict, total=False):
         last: NanFloat
+        low: NanFloat
         count: int
 
     def evolve(self, **changes: Unpack[ProbeState.Changes]) -> ProbeState:

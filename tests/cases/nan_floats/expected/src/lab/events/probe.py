@@ -37,6 +37,8 @@ class Measured(Event):
     maybe: NanFloat | None = None
     reading: Reading | None = None
     note: str = ""
+    drift: NanFloat = float("nan")
+    peaks: tuple[NanFloat, ...] = (float("inf"), float("-inf"), 1.5)
 
     event_type: ClassVar[str] = "Measured"
     event_version: ClassVar[int] = 3
@@ -53,6 +55,7 @@ class MeasuredV2(Event):
     by_channel: FrozenMap[str, NanFloat] = FrozenDict()
     maybe: NanFloat | None = None
     reading: Reading | None = None
+    drift: NanFloat = float("nan")
 
     event_type: ClassVar[str] = "Measured"
     event_version: ClassVar[int] = 2

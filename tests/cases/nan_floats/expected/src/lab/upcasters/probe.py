@@ -21,7 +21,7 @@ def measured_v1_to_v2(data: MeasuredV1Payload) -> MeasuredV2Payload:
     """Measured version 1 -> 2: field 'value': constraints relaxed; field 'plain'
     (float) added; field 'series' (list[float]) added; field 'by_channel'
     (dict[str, float]) added; field 'maybe' (float | None) added; field
-    'reading' (Reading | None) added.
+    'reading' (Reading | None) added; field 'drift' (float) added.
     """
     return {
         "value": data["value"],
@@ -30,11 +30,14 @@ def measured_v1_to_v2(data: MeasuredV1Payload) -> MeasuredV2Payload:
         "by_channel": {},
         "maybe": None,
         "reading": None,
+        "drift": float("nan"),
     }
 
 
 def measured_v2_to_v3(data: MeasuredV2Payload) -> MeasuredV3Payload:
-    """Measured version 2 -> 3: field 'note' (str) added."""
+    """Measured version 2 -> 3: field 'note' (str) added; field 'peaks'
+    (list[float]) added.
+    """
     return {
         "value": data["value"],
         "plain": data["plain"],
@@ -43,4 +46,6 @@ def measured_v2_to_v3(data: MeasuredV2Payload) -> MeasuredV3Payload:
         "maybe": data["maybe"],
         "reading": data["reading"],
         "note": "",
+        "drift": data["drift"],
+        "peaks": [float("inf"), float("-inf"), 1.5],
     }
