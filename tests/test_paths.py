@@ -164,6 +164,111 @@ def test_docs_refuse_a_page_that_is_a_link_and_skip_linked_stale_pages(
     assert [p.name for p in (project / "docs").iterdir()] == ["index.md"]
 
 
+# -- schema files ----------------------------------------------------------------------
+
+# A schema that would be valid: read through a link, its text would reach the output.
+SECRET_SCHEMA = """context: secret
+description: SECRET-TOKEN
+aggregates:
+  Vault:
+    events:
+      Opened: {versions: {1: {fields: {code: str}}}}
+"""
+SCHEMA_COMMANDS = {
+    "generate": (("generate",), EXIT_SCHEMA),
+    "docs": (("docs",), EXIT_SCHEMA),
+    "lock": (("lock",), EXIT_USAGE),
+    "compat": (("compat", "--against", "schemas"), EXIT_USAGE),
+}
+
+
+def plant_schema_links(project: Path, outside: Path) -> list[str]:
+    """Links in the schema folder to a schema outside it, each as the error names it."""
+    (outside / "secret.yaml").write_text(SECRET_SCHEMA)
+    (outside / "more").mkdir()
+    (outside / "more" / "vault.yaml").write_text(SECRET_SCHEMA)
+    (project / "schemas" / "secret.yaml").symlink_to("../../outside/secret.yaml")
+    (project / "schemas" / "more").symlink_to(outside / "more")
+    (project / "schemas" / "gone.yml").symlink_to("/nowhere/at/all.yml")
+    return [
+        "schemas/secret.yaml: error[E107]: is a link (to ../../outside/secret.yaml)",
+        f"schemas/more: error[E107]: is a link (to {outside / 'more'})",
+        "schemas/gone.yml: error[E107]: is a link (to /nowhere/at/all.yml)",
+    ]
+
+
+@pytest.mark.parametrize("command", sorted(SCHEMA_COMMANDS))
+def test_schema_files_are_never_read_through_a_link(
+    layout: tuple[Path, Path], command: str
+) -> None:
+    project, outside = layout
+    said = plant_schema_links(project, outside)
+    before, inside = snapshot(outside), snapshot(project)
+    args, code = SCHEMA_COMMANDS[command]
+    result = esgen(project, *args)
+    assert result.returncode == code, result.stdout + result.stderr
+    for line in said:
+        assert line in result.stderr
+    assert "SECRET-TOKEN" not in result.stdout + result.stderr
+    assert snapshot(outside) == before
+    assert snapshot(project) == inside
+
+
+def test_a_schema_file_swapped_for_a_link_is_not_taken_from_the_run_cache(
+    layout: tuple[Path, Path],
+) -> None:
+    """The same text behind a link: the cache must not find its record still true."""
+    project, outside = layout
+    assert esgen(project, "generate").returncode == 0
+    schema = project / "schemas" / "library.yaml"
+    shutil.copy(schema, outside / "library.yaml")
+    schema.unlink()
+    schema.symlink_to(outside / "library.yaml")
+    inside = snapshot(project)
+    result = esgen(project, "generate")
+    assert result.returncode == EXIT_SCHEMA, result.stdout + result.stderr
+    assert "schemas/library.yaml: error[E107]: is a link" in result.stderr
+    assert snapshot(project) == inside
+
+
+def test_a_configured_schema_folder_that_is_a_link_is_read(layout: tuple[Path, Path]) -> None:
+    project, outside = layout
+    shutil.move(project / "schemas", outside / "schemas")
+    (project / "schemas").symlink_to(outside / "schemas")
+    result = esgen(project, "generate")
+    assert result.returncode == 0, result.stderr
+    assert (project / "src" / "library" / "events" / "book.py").is_file()
+    assert esgen(project, "generate").returncode == 0  # and the run cache agrees
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("target", ["../shared/library.yaml", "../../outside/secret.yaml"])
+def test_compat_refuses_a_link_at_a_git_ref(layout: tuple[Path, Path], target: str) -> None:
+    """git would follow a link anywhere in the repository (and report one leading out of
+    it): at a ref, as on disk, a linked schema file is refused, its target never read."""
+    project, outside = layout
+    plant_schema_links(project, outside)
+    for name in ("secret.yaml", "more", "gone.yml"):
+        (project / "schemas" / name).unlink()
+    (project / "shared").mkdir()
+    (project / "shared" / "library.yaml").write_text(SECRET_SCHEMA)
+    (project / "schemas" / "linked.yaml").symlink_to(target)
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", ".")
+    git(project, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "linked")
+    (project / "schemas" / "linked.yaml").unlink()  # the work tree is clean of links
+    before = snapshot(outside)
+    result = esgen(project, "compat", "--against", "main")
+    assert result.returncode == EXIT_USAGE, result.stdout + result.stderr
+    assert f"main:schemas/linked.yaml (to {target})" in result.stderr
+    assert "E107" in result.stderr
+    assert "SECRET-TOKEN" not in result.stdout + result.stderr
+    assert snapshot(outside) == before
+
+
 # -- json_schema: and $ref --------------------------------------------------------------
 
 SHOP = """context: json_shop
