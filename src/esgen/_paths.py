@@ -83,16 +83,15 @@ def regular_files(root: Path, pattern: str = "*") -> Iterator[Path]:
 
 def tree_files(root: Path, suffixes: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
     """Files under `root` whose names end with one of `suffixes`, outside hidden folders
-    and not hidden themselves; and, apart, the links found where such a file could be: a
-    link to a folder, or a link with such a name (dangling or not). Nothing is followed,
-    so the caller can refuse the links before reading anything. `root` itself may be a
-    link: the user named it."""
+    and not hidden themselves; and, apart, the links with such a name (dangling or not).
+    Nothing is followed, so the caller can refuse the links before reading anything; a
+    linked folder is not entered (it may hold other files, such as JSON Schemas, whose
+    readers check their own paths). `root` itself may be a link: the user named it."""
     files: list[Path] = []
     links: list[Path] = []
     for folder, dirs, names in os.walk(root):  # never enters linked folders
         here = Path(folder)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        links += [here / d for d in dirs if os.path.islink(here / d)]
         for name in sorted(names):
             if name.startswith(".") or not name.endswith(suffixes):
                 continue

@@ -72,6 +72,12 @@ class GitSnapshot:
         relative = posixpath.normpath(Path(os.path.relpath(path, self.root)).as_posix())
         if relative.startswith("../"):
             raise OSError(f"{path} is outside the repository")
+        listed = _git(self.root, "ls-tree", "-z", self.commit, "--", relative)
+        if listed.stdout.startswith(b"120000 "):
+            # A link's blob is its target's name; what it points at is not read, as on disk.
+            raise OSError(
+                f"{relative} is a symbolic link at {self.ref}, which esgen does not follow"
+            )
         result = _git(self.root, "cat-file", "blob", f"{self.commit}:{relative}")
         if result.returncode != 0:
             raise OSError(f"{relative} does not exist at {self.ref}")

@@ -39,17 +39,18 @@ def find_schema_files(root: Path) -> list[Path]:
 
 
 def scan_schema_dir(root: Path) -> tuple[list[Path], list[Diagnostic]]:
-    """The schema files under `root` (as `find_schema_files`), and an E107 for each link
-    below it where a schema file could be: a schema read through a link would come from
-    wherever a checkout aims it (`orders.yaml -> ../../secrets.yaml`), so it is refused
-    before anything is read. `root` itself may be a link: the user configured it."""
+    """The schema files under `root` (as `find_schema_files`), and an E107 for each
+    schema file below it that is a link (linked folders are not entered): a schema read
+    through a link would come from wherever a checkout aims it (`orders.yaml ->
+    ../../secrets.yaml`), so it is refused before anything is read. `root` itself may be
+    a link: the user configured it."""
     files, links = tree_files(root, SUFFIXES)
     problems = [
         Diagnostic(
             Location(link, 0, 0),
             "E107",
             f"is a link (to {os.readlink(link)}); esgen reads schema files only from inside "
-            "the schema folder, never through a link: put the file or folder itself there",
+            "the schema folder, never through a link: put the file itself there",
         )
         for link in links
     ]
