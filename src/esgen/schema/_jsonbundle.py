@@ -92,10 +92,9 @@ class _Bundler:
             return ref  # fetched by the generator; the setting's warning says so
         if len(scheme) > 1:  # one letter is a Windows drive, not a scheme
             raise RefError(
-                f"$ref {ref!r} is remote; esgen does not fetch references unless "
-                "json_schema_remote_refs is set (the answer would land in generated code): "
-                "copy the definitions into a file of the project and refer to it by a "
-                "relative path"
+                f"$ref {ref!r} is remote; esgen does not fetch references (the answer "
+                "would land in generated code): copy the definitions into a file of the "
+                "project and refer to it by a relative path"
             )
         if os.path.isabs(written) or written.startswith(("/", "\\", "~")):
             raise RefError(
