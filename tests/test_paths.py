@@ -164,6 +164,111 @@ def test_docs_refuse_a_page_that_is_a_link_and_skip_linked_stale_pages(
     assert [p.name for p in (project / "docs").iterdir()] == ["index.md"]
 
 
+# -- schema files ----------------------------------------------------------------------
+
+# A schema that would be valid: read through a link, its text would reach the output.
+SECRET_SCHEMA = """context: secret
+description: SECRET-TOKEN
+aggregates:
+  Vault:
+    events:
+      Opened: {versions: {1: {fields: {code: str}}}}
+"""
+SCHEMA_COMMANDS = {
+    "generate": (("generate",), EXIT_SCHEMA),
+    "docs": (("docs",), EXIT_SCHEMA),
+    "lock": (("lock",), EXIT_USAGE),
+    "compat": (("compat", "--against", "schemas"), EXIT_USAGE),
+}
+
+
+def plant_schema_links(project: Path, outside: Path) -> list[str]:
+    """Links in the schema folder to a schema outside it, each as the error names it; the
+    linked folder is not entered, so not an error, and its schema is never read."""
+    (outside / "secret.yaml").write_text(SECRET_SCHEMA)
+    (outside / "more").mkdir()
+    (outside / "more" / "vault.yaml").write_text(SECRET_SCHEMA)
+    (project / "schemas" / "secret.yaml").symlink_to("../../outside/secret.yaml")
+    (project / "schemas" / "more").symlink_to(outside / "more")
+    (project / "schemas" / "gone.yml").symlink_to("/nowhere/at/all.yml")
+    return [
+        "schemas/secret.yaml: error[E107]: is a link (to ../../outside/secret.yaml)",
+        "schemas/gone.yml: error[E107]: is a link (to /nowhere/at/all.yml)",
+    ]
+
+
+@pytest.mark.parametrize("command", sorted(SCHEMA_COMMANDS))
+def test_schema_files_are_never_read_through_a_link(
+    layout: tuple[Path, Path], command: str
+) -> None:
+    project, outside = layout
+    said = plant_schema_links(project, outside)
+    before, inside = snapshot(outside), snapshot(project)
+    args, code = SCHEMA_COMMANDS[command]
+    result = esgen(project, *args)
+    assert result.returncode == code, result.stdout + result.stderr
+    for line in said:
+        assert line in result.stderr
+    assert "SECRET-TOKEN" not in result.stdout + result.stderr
+    assert snapshot(outside) == before
+    assert snapshot(project) == inside
+
+
+def test_a_schema_file_swapped_for_a_link_is_not_taken_from_the_run_cache(
+    layout: tuple[Path, Path],
+) -> None:
+    """The same text behind a link: the cache must not find its record still true."""
+    project, outside = layout
+    assert esgen(project, "generate").returncode == 0
+    schema = project / "schemas" / "library.yaml"
+    shutil.copy(schema, outside / "library.yaml")
+    schema.unlink()
+    schema.symlink_to(outside / "library.yaml")
+    inside = snapshot(project)
+    result = esgen(project, "generate")
+    assert result.returncode == EXIT_SCHEMA, result.stdout + result.stderr
+    assert "schemas/library.yaml: error[E107]: is a link" in result.stderr
+    assert snapshot(project) == inside
+
+
+def test_a_configured_schema_folder_that_is_a_link_is_read(layout: tuple[Path, Path]) -> None:
+    project, outside = layout
+    shutil.move(project / "schemas", outside / "schemas")
+    (project / "schemas").symlink_to(outside / "schemas")
+    result = esgen(project, "generate")
+    assert result.returncode == 0, result.stderr
+    assert (project / "src" / "library" / "events" / "book.py").is_file()
+    assert esgen(project, "generate").returncode == 0  # and the run cache agrees
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("target", ["../shared/library.yaml", "../../outside/secret.yaml"])
+def test_compat_refuses_a_link_at_a_git_ref(layout: tuple[Path, Path], target: str) -> None:
+    """git would follow a link anywhere in the repository (and report one leading out of
+    it): at a ref, as on disk, a linked schema file is refused, its target never read."""
+    project, outside = layout
+    plant_schema_links(project, outside)
+    for name in ("secret.yaml", "more", "gone.yml"):
+        (project / "schemas" / name).unlink()
+    (project / "shared").mkdir()
+    (project / "shared" / "library.yaml").write_text(SECRET_SCHEMA)
+    (project / "schemas" / "linked.yaml").symlink_to(target)
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", ".")
+    git(project, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "linked")
+    (project / "schemas" / "linked.yaml").unlink()  # the work tree is clean of links
+    before = snapshot(outside)
+    result = esgen(project, "compat", "--against", "main")
+    assert result.returncode == EXIT_USAGE, result.stdout + result.stderr
+    assert f"main:schemas/linked.yaml (to {target})" in result.stderr
+    assert "E107" in result.stderr
+    assert "SECRET-TOKEN" not in result.stdout + result.stderr
+    assert snapshot(outside) == before
+
+
 # -- json_schema: and $ref --------------------------------------------------------------
 
 SHOP = """context: json_shop
@@ -231,8 +336,10 @@ def test_json_schema_beside_the_schema_folder_in_the_project_is_read(
         ("http://127.0.0.1:9/x.json", "is remote"),
         ("https://example.com/schemas/x.json#/a", "is remote"),
         ("file:///etc/passwd", "is remote"),
-        ("../../outside/creds.json", "names another file"),
-        ("other.json#/$defs/x", "names another file"),
+        ("/etc/passwd", "is an absolute path"),
+        ("../../outside/creds.json", "'../../outside/creds.json' leads out of the project"),
+        ("linked/creds.json", "'linked/creds.json' goes through schemas/linked, which is a link"),
+        ("creds.json#/title", "'creds.json' goes through schemas/creds.json, which is a link"),
     ],
 )
 def test_json_schema_refs_out_of_the_document_are_refused(
@@ -243,11 +350,89 @@ def test_json_schema_refs_out_of_the_document_are_refused(
         f'"extra": {{"items": {{"$ref": "{ref}"}}}}}}}}'
     )
     project = json_project(layout, "address.json", address)
+    (project / "schemas" / "linked").symlink_to(layout[1])
+    (project / "schemas" / "creds.json").symlink_to(layout[1] / "creds.json")
     result = esgen(project, "generate")
     assert result.returncode == EXIT_SCHEMA, result.stderr
-    assert f"error[E306]: address.json: $ref {ref!r} {said}" in result.stderr
+    assert f"error[E306]: address.json: $ref {ref!r}" in result.stderr
+    assert said in result.stderr
     assert "SECRET-TOKEN" not in result.stdout + result.stderr
     assert not (project / "src").exists()
+
+
+ORDER = """{
+  "type": "object",
+  "properties": {
+    "ship_to": {"$ref": "./parts/address.json#/definitions/Address"},
+    "country": {"$ref": "../shared/common.json#/definitions/Country"}
+  }
+}"""
+PARTS_ADDRESS = """{
+  "definitions": {
+    "Address": {
+      "type": "object",
+      "properties": {"street": {"type": "string"}, "zone": {"$ref": "#/definitions/Zone"}}
+    },
+    "Zone": {"type": "string", "enum": ["north", "south"]}
+  }
+}"""
+COMMON = '{"definitions": {"Country": {"type": "string", "minLength": 2, "maxLength": 2}}}'
+
+
+def multi_file_project(layout: tuple[Path, Path]) -> Path:
+    """A json_schema file whose $refs name a file beside it and one in the project."""
+    project = json_project(layout, "order.json")
+    (project / "schemas" / "order.json").write_text(ORDER)
+    (project / "schemas" / "parts").mkdir()
+    (project / "schemas" / "parts" / "address.json").write_text(PARTS_ADDRESS)
+    (project / "shared").mkdir()
+    (project / "shared" / "common.json").write_text(COMMON)
+    return project
+
+
+def test_local_refs_to_files_in_the_project_are_followed(layout: tuple[Path, Path]) -> None:
+    project = multi_file_project(layout)
+    result = esgen(project, "generate")
+    assert result.returncode == 0, result.stderr
+    module = (project / "src" / "json_shop" / "_json_types" / "address.py").read_text()
+    assert "class Address(" in module and "street:" in module and "Zone" in module
+    assert "min_length=2" in module  # the Country of shared/common.json
+    # The referenced files are inputs of the run: an edit of one is not "unchanged".
+    common = project / "shared" / "common.json"
+    common.write_text(COMMON.replace('"maxLength": 2', '"maxLength": 3'))
+    again = esgen(project, "generate")
+    assert again.returncode == 0, again.stderr
+    assert (
+        "max_length=3" in (project / "src" / "json_shop" / "_json_types" / "address.py").read_text()
+    )
+
+
+def test_a_local_ref_that_names_no_file_is_located(layout: tuple[Path, Path]) -> None:
+    project = multi_file_project(layout)
+    (project / "shared" / "common.json").unlink()
+    result = esgen(project, "generate")
+    assert result.returncode == EXIT_SCHEMA, result.stderr
+    assert (
+        "error[E304]: order.json: $ref '../shared/common.json#/definitions/Country': "
+        "../shared/common.json does not exist"
+    ) in result.stderr
+
+
+def test_the_lock_and_compat_see_an_edit_of_a_referenced_file(
+    layout: tuple[Path, Path],
+) -> None:
+    """The lock records the referenced parts; a git ref reads them as they were there."""
+    project = multi_file_project(layout)
+    assert esgen(project, "lock").returncode == 0
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", ".")
+    git(project, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "v1")
+    address = project / "schemas" / "parts" / "address.json"
+    address.write_text(PARTS_ADDRESS.replace('"street": {"type": "string"}', '"street": {}'))
+    for against in ((), ("--against", "main")):
+        result = esgen(project, "compat", *against)
+        assert result.returncode == 3, result.stdout + result.stderr  # breaking
+        assert "Address" in result.stdout + result.stderr
 
 
 # -- esgen new --template ---------------------------------------------------------------

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Escape", "base_of", "escape", "regular_files", "shown_path"]
+__all__ = ["Escape", "base_of", "escape", "regular_files", "shown_path", "tree_files"]
 
 
 @dataclass(frozen=True)
@@ -79,3 +79,29 @@ def regular_files(root: Path, pattern: str = "*") -> Iterator[Path]:
                 continue  # gone meanwhile
             if regular and path.match(pattern):
                 yield path
+
+
+def tree_files(root: Path, suffixes: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
+    """Files under `root` whose names end with one of `suffixes`, outside hidden folders
+    and not hidden themselves; and, apart, the links with such a name (dangling or not).
+    Nothing is followed, so the caller can refuse the links before reading anything; a
+    linked folder is not entered (it may hold other files, such as JSON Schemas, whose
+    readers check their own paths). `root` itself may be a link: the user named it."""
+    files: list[Path] = []
+    links: list[Path] = []
+    for folder, dirs, names in os.walk(root):  # never enters linked folders
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if name.startswith(".") or not name.endswith(suffixes):
+                continue
+            path = here / name
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                continue  # gone meanwhile
+            if stat.S_ISLNK(mode):
+                links.append(path)
+            elif stat.S_ISREG(mode):
+                files.append(path)
+    return files, links

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,20 +69,48 @@ def _cache_root() -> Path:
 def _digest_files(paths: list[tuple[str, Path]]) -> str | None:
     h = hashlib.sha256()
     for name, path in paths:
-        try:
-            content = path.read_bytes()
-        except OSError:
+        content = _read_in_place(path)
+        if content is None:
             return None
         h.update(name.encode() + b"\0" + hashlib.sha256(content).digest())
     return h.hexdigest()
 
 
+def _read_in_place(path: Path) -> bytes | None:
+    """The bytes of `path`, or None when it cannot be read or a link has appeared on the
+    way since it was recorded (every recorded path is a resolved one; a link is read as its
+    target's name, never through). None means a full run, which says what is wrong."""
+    try:
+        if os.path.islink(path):
+            return b"link\0" + os.fsencode(os.readlink(path))
+        if os.path.realpath(path) != os.path.abspath(path):
+            return None  # a folder on the way became a link: not ours to read through
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _file_or_link(path: Path) -> bool:
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISREG(mode) or stat.S_ISLNK(mode)  # not a pipe, which would block
+
+
 def _files_under(root: Path) -> list[tuple[str, Path]]:
-    return sorted(
-        (p.relative_to(root).as_posix(), p)
-        for p in root.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
+    """Every file under `root` outside hidden folders; a link (to a file or a folder) is
+    listed as itself, so that adding one changes the key without its target being read."""
+    root = root.resolve()  # so that every path listed is checked as resolved
+    found: list[tuple[str, Path]] = []
+    for folder, dirs, names in os.walk(root):  # never enters linked folders
+        here = Path(folder)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in [*names, *(d for d in dirs if os.path.islink(here / d))]:
+            path = here / name
+            if not name.startswith(".") and _file_or_link(path):
+                found.append((path.relative_to(root).as_posix(), path))
+    return sorted(found)
 
 
 class ObligationLike(Protocol):
@@ -122,6 +151,8 @@ def text_digest(text: str) -> str:
 def _user_file_digest(path: Path) -> str | None:
     # Read as the planner reads it (UTF-8, universal newlines), so that the digest of the
     # text the obligations came from is comparable with the file on disk.
+    if os.path.realpath(path) != os.path.abspath(path):
+        return None  # a link appeared on the way: the full run says so, reading nothing
     try:
         return text_digest(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -185,11 +216,8 @@ class RunCache:
             return None
         outputs: dict[str, str] = record["generated"]
         for name, digest in outputs.items():
-            try:
-                content = Path(name).read_bytes()
-            except OSError:
-                return None
-            if hashlib.sha256(content).hexdigest() != digest:
+            content = _read_in_place(Path(name))
+            if content is None or hashlib.sha256(content).hexdigest() != digest:
                 return None
         user: dict[str, str] = record["user_files"]
         for name, digest in user.items():

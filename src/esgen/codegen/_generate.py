@@ -54,7 +54,11 @@ def plan_generation(
         folders=tuple(folders.values()),
     )
     inputs = tuple(
-        t.schema_path for c in schema.contexts for t in c.types if isinstance(t, JsonSchemaType)
+        path
+        for c in schema.contexts
+        for t in c.types
+        if isinstance(t, JsonSchemaType)
+        for path in (t.schema_path, *t.referenced)
     )
     contents = {c.path: c.new for c in plan.changes if c.owner == "user" and c.new is not None}
     obligations = tuple(find_obligations(modules, folders, contents))

@@ -72,6 +72,12 @@ class GitSnapshot:
         relative = posixpath.normpath(Path(os.path.relpath(path, self.root)).as_posix())
         if relative.startswith("../"):
             raise OSError(f"{path} is outside the repository")
+        listed = _git(self.root, "ls-tree", "-z", self.commit, "--", relative)
+        if listed.stdout.startswith(b"120000 "):
+            # A link's blob is its target's name; what it points at is not read, as on disk.
+            raise OSError(
+                f"{relative} is a symbolic link at {self.ref}, which esgen does not follow"
+            )
         result = _git(self.root, "cat-file", "blob", f"{self.commit}:{relative}")
         if result.returncode != 0:
             raise OSError(f"{relative} does not exist at {self.ref}")
@@ -227,49 +233,41 @@ def read_tree(root: Path, ref: str, folder: Path) -> GitSnapshot:
             continue
         if any(part.startswith(".") for part in inside.split("/")):
             continue
-        # A symbolic link is read through, as on disk, by naming it by its path.
-        link = mode == "120000"
-        blobs.append((path, f"{commit}:{path}" if link else sha, link))
-    return GitSnapshot(root, ref, commit, prefix, _cat(root, blobs))
+        blobs.append((path, sha, mode == "120000"))
+    contents = _cat(root, blobs)
+    # A link is refused as on disk (E107), never followed: git would follow it anywhere in
+    # the repository, out of the schema folder. Its blob is the target's name only.
+    links = [f"{ref}:{path} (to {contents[path]})" for path, _, link in blobs if link]
+    if links:
+        raise GitError(
+            "the schema folder holds a symbolic link, which esgen does not read through "
+            f"(E107): {', '.join(links)}; copy the files themselves into a folder and compare with "
+            "it (--against PATH)"
+        )
+    return GitSnapshot(root, ref, commit, prefix, dict(sorted(contents.items())))
 
 
 def _cat(root: Path, blobs: list[tuple[str, str, bool]]) -> dict[str, str]:
+    """The text of each blob (by hash: a link's is the name of its target)."""
     if not blobs:
         return {}
-    names = "".join(f"{name}\n" for _, name, _ in blobs).encode()
-    result = _git(root, "cat-file", "--batch", "--follow-symlinks", stdin=names)
+    names = "".join(f"{sha}\n" for _, sha, _ in blobs).encode()
+    result = _git(root, "cat-file", "--batch", stdin=names)
     if result.returncode != 0:
         raise GitError(f"git cat-file failed: {result.stderr.decode(errors='replace').strip()}")
     out = result.stdout
     files: dict[str, str] = {}
     at = 0
-    for path, _, link in blobs:
+    for path, _, _ in blobs:
         header_end = out.index(b"\n", at)
         header = out[at:header_end].decode(errors="replace").split()
-        if len(header) == 2 and header[1] == "missing" and link:
-            at = header_end + 1
-            continue  # a dangling link, which find_schema_files skips on disk too
-        if len(header) == 2 and header[0] in ("dangling", "loop", "notdir", "symlink"):
-            # A link that leads nowhere in the tree: the reply carries its target.
-            start = header_end + 1
-            target = out[start : start + int(header[1])].decode(errors="replace")
-            at = start + int(header[1]) + 1
-            if header[0] == "symlink":
-                raise GitError(
-                    f"{path} is a symbolic link to {target}, outside the repository, so "
-                    "its content at the ref is not in git; compare with a folder instead "
-                    "(--against PATH)"
-                )
-            continue
         if len(header) != 3:  # "<sha> missing": a partial clone that cannot fetch it
             raise GitError(f"git cannot read {path} ({' '.join(header[1:])})")
         start = header_end + 1
         content = out[start : start + int(header[2])]
         at = start + int(header[2]) + 1  # the content is followed by a newline
-        if header[1] != "blob":
-            continue  # a link to a folder, which find_schema_files skips on disk too
         try:
             files[path] = content.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise GitError(f"{path} at this ref is not UTF-8 text ({exc.reason})") from None
-    return dict(sorted(files.items()))
+    return files

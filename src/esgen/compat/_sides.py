@@ -21,10 +21,10 @@ from esgen.schema import (
     SchemaError,
     SchemaSet,
     Severity,
-    find_schema_files,
     json_schema_folders,
     load_sources,
     read_schema_files,
+    scan_schema_dir,
 )
 
 __all__ = [
@@ -91,7 +91,9 @@ def _read_disk(path: Path) -> str:
 
 
 def _disk_texts(root: Path) -> tuple[dict[Path, str], list[Diagnostic]]:
-    files = find_schema_files(root)
+    files, linked = scan_schema_dir(root)
+    if linked:
+        raise SchemaError(linked)  # refused before anything is read, as by generate
     if not files:
         msg = f"no schema files (*.yaml, *.yml) in {root}"
         raise SchemaError([Diagnostic(Location(root, 0, 0), "E105", msg)])

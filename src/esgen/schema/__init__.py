@@ -29,6 +29,7 @@ from esgen.schema._load import (
     load_schema_dir,
     load_sources,
     read_schema_files,
+    scan_schema_dir,
 )
 from esgen.schema._model import (
     Aggregate,
@@ -147,6 +148,7 @@ __all__ = [
     "read_schema_files",
     "reads_as_text",
     "same_default",
+    "scan_schema_dir",
     "snake",
     "type_relation",
     "union_name",

@@ -13,6 +13,7 @@ CODES: dict[str, str] = {
     "E104": "a required key is missing",
     "E105": "the file does not describe a context",
     "E106": "a number too long, too large or too small to read (over 1000 digits, beyond 1e±1000)",
+    "E107": "a schema file (`.yaml`, `.yml`) that is a link below the schema folder",
     # names
     "E200": "a name that is not a valid identifier, or not in the expected case",
     "E201": "a class or context name that is a Python keyword",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import codecs
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from esgen._paths import tree_files
 from esgen._text import bad_byte
 from esgen.schema._diagnostics import Diagnostic, Location, SchemaError, Severity
 from esgen.schema._jsonrefs import json_schema_folders
@@ -18,27 +20,48 @@ from esgen.schema._shape import shape_diagnostics
 from esgen.schema._validate import Reader, Source, build_context
 from esgen.schema._yaml import load_yaml
 
-__all__ = ["find_schema_files", "load_schema_dir", "load_sources", "read_schema_files"]
+__all__ = [
+    "find_schema_files",
+    "load_schema_dir",
+    "load_sources",
+    "read_schema_files",
+    "scan_schema_dir",
+]
 
 SUFFIXES = (".yaml", ".yml")
 _CONTEXT_LINE = re.compile(r"^context:\s*['\"]?([A-Za-z0-9_]+)", re.MULTILINE)
 
 
 def find_schema_files(root: Path) -> list[Path]:
-    """Every YAML file under `root`, skipping hidden folders, in a stable order."""
-    found = [
-        path
-        for path in root.rglob("*")
-        if path.suffix in SUFFIXES
-        and path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    """Every YAML file under `root`, skipping hidden folders, in a stable order; never a
+    link (`scan_schema_dir` reports those)."""
+    return scan_schema_dir(root)[0]
+
+
+def scan_schema_dir(root: Path) -> tuple[list[Path], list[Diagnostic]]:
+    """The schema files under `root` (as `find_schema_files`), and an E107 for each
+    schema file below it that is a link (linked folders are not entered): a schema read
+    through a link would come from wherever a checkout aims it (`orders.yaml ->
+    ../../secrets.yaml`), so it is refused before anything is read. `root` itself may be
+    a link: the user configured it."""
+    files, links = tree_files(root, SUFFIXES)
+    problems = [
+        Diagnostic(
+            Location(link, 0, 0),
+            "E107",
+            f"is a link (to {os.readlink(link)}); esgen reads schema files only from inside "
+            "the schema folder, never through a link: put the file itself there",
+        )
+        for link in links
     ]
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+    return sorted(files, key=lambda p: p.relative_to(root).as_posix()), problems
 
 
 def load_schema_dir(root: Path) -> SchemaSet:
     """Load every context under `root`; raises SchemaError with all diagnostics."""
-    files = find_schema_files(root)
+    files, linked = scan_schema_dir(root)
+    if linked:
+        raise SchemaError(linked)
     if not files:
         msg = f"no schema files (*.yaml, *.yml) in {root}"
         raise SchemaError([Diagnostic(Location(root, 0, 0), "E105", msg)])

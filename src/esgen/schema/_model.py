@@ -177,9 +177,10 @@ class EnumType:
 class JsonSchemaType:
     name: str
     schema_path: Path
-    schema_text: str
+    schema_text: str  # with the parts of other files its `$ref`s name (see _jsonbundle)
     location: Location
     description: str | None = None
+    referenced: tuple[Path, ...] = ()  # the files those parts were read from
 
 
 UserType = ValueType | EnumType | JsonSchemaType

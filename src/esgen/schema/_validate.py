@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 from esgen._suggest import closest, did_you_mean
 from esgen.schema._diagnostics import Diagnostic, Location, display_path
-from esgen.schema._jsonrefs import path_problem, ref_problems
+from esgen.schema._jsonbundle import RefError, bundle
+from esgen.schema._jsonrefs import path_problem
 from esgen.schema._language import (
     AggregateDef,
     CommandDef,
@@ -177,6 +178,7 @@ class _Builder:
         # Where json_schema files may be on disk (see _jsonrefs); None: `read` does not
         # read the disk (a git ref, a lock), so there is no folder to leave.
         self.folders = folders
+        self.remote_refs = False
         self.diagnostics: list[Diagnostic] = []
         # Every class name the context claims, with where and what claimed it first.
         self.claimed: dict[str, tuple[Location, str]] = {}
@@ -572,11 +574,47 @@ class _Builder:
         if not isinstance(parsed, dict):
             self.error(value_loc, "E304", f"{tdef.json_schema} must hold a JSON object schema")
             return None
-        if refs := ref_problems(parsed):
-            for problem in refs:
-                self.error(value_loc, "E306", f"{tdef.json_schema}: {problem}")
+        referenced: list[Path] = []
+
+        def load(ref: str, key: str) -> object:
+            return self._referenced_file(ref, schema_path.parent / key, key, referenced)
+
+        try:
+            bundled = bundle(parsed, schema_path.name, load, self.remote_refs)
+        except RefError as exc:
+            self.error(value_loc, exc.code, f"{tdef.json_schema}: {exc}")
             return None
-        return JsonSchemaType(name, schema_path, text, loc, tdef.description)
+        if bundled is not parsed:  # unchanged text when nothing was bundled
+            text = json.dumps(bundled, indent=2, ensure_ascii=False) + "\n"
+        return JsonSchemaType(
+            name, schema_path, text, loc, tdef.description, tuple(sorted(set(referenced)))
+        )
+
+    def _referenced_file(self, ref: str, path: Path, key: str, read: list[Path]) -> object:
+        """The parsed JSON of a file a `$ref` names, read under the json_schema file's rules."""
+        written = ref.partition("#")[0]
+        if self.folders is not None and (outside := path_problem(written, path, self.folders)):
+            raise RefError(f"$ref {ref!r}: {outside}")
+        try:
+            text = self.read(path)
+        except UnicodeDecodeError:
+            raise RefError(f"$ref {ref!r}: {key} is not UTF-8 text", "E304") from None
+        except (FileNotFoundError, KeyError):
+            raise RefError(
+                f"$ref {ref!r}: {key} does not exist (looked for {display_path(path)})", "E304"
+            ) from None
+        except OSError as exc:  # a folder; at a git ref: missing there, or a link
+            raise RefError(f"$ref {ref!r}: {key} cannot be read ({exc})", "E304") from None
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise RefError(
+                f"$ref {ref!r}: {key} is not valid JSON: {exc.msg} at line {exc.lineno} "
+                f"column {exc.colno}",
+                "E304",
+            ) from None
+        read.append(path)
+        return document
 
     # -- fields ---------------------------------------------------------------------
 
