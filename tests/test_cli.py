@@ -171,6 +171,11 @@ CONFIG_ERRORS = [
     ),
     ('[tool.esgen]\nformatter = "yapf"\n', "formatter must be one of black, ruff, none"),
     ('[tool.esgen]\nline_length = "long"\n', "line_length must be an integer >= 40"),
+    (
+        '[tool.esgen]\njson_schema_remote_refs = "yes"\n',
+        "pyproject.toml:2:1: error[C002]: json_schema_remote_refs must be true or false "
+        "(got 'yes')",
+    ),
     ("[tool.esgen\n", "invalid TOML"),
     ('[tool.esgen]\nschema_dir = "nowhere"\n', "schema folder 'nowhere' does not exist"),
 ]

@@ -20,7 +20,15 @@ from esgen._text import bad_byte
 
 __all__ = ["ConfigError", "Settings", "find_config", "load_settings"]
 
-_KEYS = ("schema_dir", "out_dir", "tests_dir", "formatter", "line_length", "docs_dir")
+_KEYS = (
+    "schema_dir",
+    "out_dir",
+    "tests_dir",
+    "formatter",
+    "line_length",
+    "docs_dir",
+    "json_schema_remote_refs",
+)
 
 
 class ConfigError(EsgenError, ValueError):
@@ -37,6 +45,9 @@ class Settings:
     formatter: Formatter
     config_file: Path | None = None
     docs_dir_setting: Path | None = None  # as configured; see `docs_dir`
+    # Whether http(s) `$ref`s in json_schema files are fetched (see schema._jsonremote);
+    # off, they are refused: the fetched text would land in generated code.
+    json_schema_remote_refs: bool = False
 
     @property
     def tests_dir(self) -> Path:
@@ -216,6 +227,13 @@ def _settings(root: Path, table: dict[str, Any], config: Path | None) -> Setting
     if not isinstance(line_length, int) or isinstance(line_length, bool) or line_length < 40:
         problem("line_length", "error[C002]: line_length must be an integer >= 40")
         line_length = 88
+    remote_refs = table.get("json_schema_remote_refs", False)
+    if not isinstance(remote_refs, bool):
+        problem(
+            "json_schema_remote_refs",
+            f"error[C002]: json_schema_remote_refs must be true or false (got {remote_refs!r})",
+        )
+        remote_refs = False
     formatter = Formatter()  # stands in for a bad one: the run stops below
     try:
         formatter = _formatter(table.get("formatter", "black"), line_length)
@@ -229,6 +247,7 @@ def _settings(root: Path, table: dict[str, Any], config: Path | None) -> Setting
         formatter=formatter,
         config_file=config,
         docs_dir_setting=path("docs_dir", "docs") if "docs_dir" in table else None,
+        json_schema_remote_refs=remote_refs,
     )
     if problems:
         order = [str(key) for key in table]
