@@ -335,7 +335,7 @@ def test_json_schema_beside_the_schema_folder_in_the_project_is_read(
     [
         ("http://127.0.0.1:9/x.json", "is remote"),
         ("https://example.com/schemas/x.json#/a", "is remote"),
-        ("file:///etc/passwd", "is remote"),
+        ("file:///etc/passwd", "names a file: URL"),
         ("/etc/passwd", "is an absolute path"),
         ("../../outside/creds.json", "'../../outside/creds.json' leads out of the project"),
         ("linked/creds.json", "'linked/creds.json' goes through schemas/linked, which is a link"),

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from esgen._errors import EsgenError
     from esgen.codegen import Plan
     from esgen.config import Settings
@@ -25,6 +27,7 @@ __all__ = [
     "fail_schema",
     "project_settings",
     "shown",
+    "warn_remote",
     "write_plan",
 ]
 
@@ -42,6 +45,17 @@ def shown(path: Path) -> str:
         return os.path.relpath(path)
     except ValueError:
         return str(path)
+
+
+def warn_remote(urls: Sequence[str]) -> None:
+    """Say, once a run, that the output depends on documents fetched from the network."""
+    for url in urls:
+        click.echo(
+            f"esgen: warning: the output depends on the remote document {url} "
+            "(json_schema_remote_refs = true): it changes when that document does; copy the "
+            "file into the project and refer to it by a relative path to pin it",
+            err=True,
+        )
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

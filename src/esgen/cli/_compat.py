@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from esgen.cli._common import fail, project_settings, shown
+from esgen.cli._common import fail, project_settings, shown, warn_remote
 
 if TYPE_CHECKING:
     from esgen.compat import Side
@@ -38,15 +38,18 @@ def _fail(command: str, message: str) -> NoReturn:
     sys.exit(EXIT_INPUT)
 
 
-def _current(command: str, schema_dir: Path, strict: bool = False) -> Side:
+def _current(command: str, settings: Settings, strict: bool = False) -> Side:
     from esgen.compat import current_side
     from esgen.schema import SchemaError
 
+    remote = settings.json_schema_remote_refs
     try:
-        return current_side(schema_dir, strict=strict)
+        side = current_side(settings.schema_dir, strict=strict, remote_refs=remote)
     except SchemaError as exc:
         click.echo(exc.render(), err=True)
         _fail(command, f"the schema does not load ({exc}); fix it first")
+    warn_remote(side.schema.remote_documents)
+    return side
 
 
 def _folder_schema_dir(folder: Path) -> Path:
@@ -65,6 +68,7 @@ def _folder_schema_dir(folder: Path) -> Path:
 def _against(against: str | None, settings: Settings, lock_file: Path | None) -> Side:
     from esgen.compat import LOCK_NAME, CompatError, directory_side, git_side, load_lock
 
+    remote = settings.json_schema_remote_refs
     if against is None:
         return load_lock(lock_file or settings.root / LOCK_NAME)
     if not against.strip():
@@ -74,11 +78,11 @@ def _against(against: str | None, settings: Settings, lock_file: Path | None) ->
     if path.is_file():
         return load_lock(path)
     if path.is_dir():
-        return directory_side(_folder_schema_dir(path))
+        return directory_side(_folder_schema_dir(path), remote_refs=remote)
     if against.startswith(("/", "./", "../", "~")) or against in (".", ".."):
         # No git ref can be spelt like this: it was meant as a path.
         raise CompatError(f"--against {against}: no such file or folder")
-    return git_side(settings.schema_dir, against)
+    return git_side(settings.schema_dir, against, remote_refs=remote)
 
 
 @click.command(short_help="Check that the schema still reads what was published.")
@@ -126,7 +130,7 @@ def compat(
         click.echo(rules_table(), nl=False)
         return
     settings = project_settings(schema_dir)
-    new = _current("compat", settings.schema_dir)
+    new = _current("compat", settings)
     try:
         old = _against(against, settings, lock_file)
         report = check(old, new, ignore)
@@ -184,7 +188,7 @@ def lock(schema_dir: Path | None, lock_file: Path | None, force: bool, check: bo
             "or name it with --lock"
         )
         _fail("lock", message)
-    new = _current("lock", settings.schema_dir, strict=True)
+    new = _current("lock", settings, strict=True)
     try:
         plan = plan_lock(new, lock_file or default, force=force)
     except CompatError as exc:

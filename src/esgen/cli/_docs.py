@@ -55,7 +55,7 @@ def docs(
         part = "" if blocker == target else f": {shown(blocker)}"
         fail(f"catalog folder {shown(target)}{where}{part} is a file, not a folder")
     try:
-        plan = plan_docs(settings.schema_dir, target)
+        plan = plan_docs(settings.schema_dir, target, remote_refs=settings.json_schema_remote_refs)
     except EsgenError as exc:
         fail_schema(exc)
     pending = plan.pending

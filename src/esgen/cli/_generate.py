@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 import click
 
 from esgen._errors import EsgenError
-from esgen.cli._common import EXIT_SCHEMA, fail_schema, project_settings, shown, write_plan
+from esgen.cli._common import (
+    EXIT_SCHEMA,
+    fail_schema,
+    project_settings,
+    shown,
+    warn_remote,
+    write_plan,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -69,7 +76,9 @@ def generate(
     # With --diff, standard output is the diff alone (for `git apply`), and --check says
     # nothing there either: everything else goes to standard error.
     quiet = check or show_diff
-    fresh = None if no_cache else cache.fresh_outputs()
+    # A remote document is an input the run cache cannot see change without fetching it.
+    remote = settings.json_schema_remote_refs
+    fresh = None if no_cache or remote else cache.fresh_outputs()
     if fresh is not None:
         if not quiet:
             if verbose:
@@ -87,10 +96,16 @@ def generate(
     written = {p: [Written(k, d) for k, d in h] for p, h in cache.written().items()}
     try:
         plan = plan_generation(
-            settings.schema_dir, settings.out_dir, settings.formatter, settings.tests_dir, written
+            settings.schema_dir,
+            settings.out_dir,
+            settings.formatter,
+            settings.tests_dir,
+            written,
+            remote_refs=remote,
         )
     except EsgenError as exc:
         fail_schema(exc)
+    warn_remote(plan.remote)
     pending = plan.pending
     edited = [c for c in pending if c.edited]
     if show_diff:

@@ -108,7 +108,7 @@ def _service_class(context: str | None) -> Any:
 
     settings = project_settings()
     try:
-        schema = load_schema_dir(settings.schema_dir)
+        schema = load_schema_dir(settings.schema_dir, remote_refs=settings.json_schema_remote_refs)
     except SchemaError as exc:
         click.echo(exc.render(), err=True)
         sys.exit(1)

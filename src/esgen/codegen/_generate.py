@@ -23,15 +23,18 @@ def plan_generation(
     formatter: Formatter,
     tests_dir: Path | None = None,
     written: Mapping[Path, Sequence[Written]] | None = None,
+    *,
+    remote_refs: bool = False,
 ) -> Plan:
     """load -> validate -> IR -> render -> format -> plan; writes nothing.
 
     Package code goes to `out_dir`, test modules to `tests_dir` (default: a `tests`
     folder beside `out_dir`). `written` is the run cache's record of what esgen wrote
-    before (see `make_plan`). Raises SchemaError with every diagnostic when the schema
-    is invalid.
+    before (see `make_plan`). `remote_refs`: fetch http(s) `$ref`s of JSON Schemas (the
+    project's json_schema_remote_refs). Raises SchemaError with every diagnostic when the
+    schema is invalid.
     """
-    schema = load_schema_dir(schema_dir)
+    schema = load_schema_dir(schema_dir, remote_refs=remote_refs)
     # The steps `esgen compat` would refuse (ES201-ES204): generating a derived upcaster
     # for them would lose stored values, or scaffold one the schema never asked for.
     if problems := upcast_diagnostics(schema):
@@ -62,4 +65,4 @@ def plan_generation(
     )
     contents = {c.path: c.new for c in plan.changes if c.owner == "user" and c.new is not None}
     obligations = tuple(find_obligations(modules, folders, contents))
-    return replace(plan, inputs=inputs, obligations=obligations)
+    return replace(plan, inputs=inputs, remote=schema.remote_documents, obligations=obligations)

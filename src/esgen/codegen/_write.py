@@ -102,6 +102,7 @@ class Plan:
     changes: tuple[Change, ...]
     roots: tuple[Path, ...] = ()  # folders where stale generated files were sought
     inputs: tuple[Path, ...] = ()  # files read besides the schema folder (JSON Schemas)
+    remote: tuple[str, ...] = ()  # URLs fetched for JSON Schemas (json_schema_remote_refs)
     obligations: tuple[Obligation, ...] = ()  # what user-owned modules still lack
     # The configured folders the changes lie in (default: out_dir alone); the writer
     # removes folders left empty up to these, never beyond.

@@ -72,10 +72,13 @@ def load_tolerant(
     problems: list[Diagnostic] | None = None,
     tolerate: frozenset[str] = TOLERATED,
     folders: Sequence[Path] | None = None,
+    *,
+    remote_refs: bool = False,
 ) -> SchemaSet:
     """Load like `load_schema_dir`, but let through the errors compat reports itself.
-    `folders`: as for `load_sources`, given when `read` reads the disk."""
-    schema, diagnostics = load_sources(root, texts, read, folders)
+    `folders`, `remote_refs`: as for `load_sources` (`folders` given when `read` reads the
+    disk)."""
+    schema, diagnostics = load_sources(root, texts, read, folders, remote_refs=remote_refs)
     errors = [
         d
         for d in [*(problems or []), *diagnostics]
@@ -100,13 +103,19 @@ def _disk_texts(root: Path) -> tuple[dict[Path, str], list[Diagnostic]]:
     return read_schema_files(files)
 
 
-def current_side(schema_dir: Path, *, strict: bool = False) -> Side:
+def current_side(schema_dir: Path, *, strict: bool = False, remote_refs: bool = False) -> Side:
     """The schema as it is on disk now; SchemaError when it does not load (`strict`: when
-    it has any error at all, as `esgen lock` wants)."""
+    it has any error at all, as `esgen lock` wants). `remote_refs`: as for `load_sources`."""
     texts, problems = _disk_texts(schema_dir)
     tolerate = frozenset() if strict else TOLERATED
     schema = load_tolerant(
-        schema_dir, texts, _read_disk, problems, tolerate, json_schema_folders(schema_dir)
+        schema_dir,
+        texts,
+        _read_disk,
+        problems,
+        tolerate,
+        json_schema_folders(schema_dir),
+        remote_refs=remote_refs,
     )
     return Side(schema, "files", shown(schema_dir), detail={"path": shown(schema_dir)})
 
@@ -122,20 +131,26 @@ def _old_side_error(exc: SchemaError, side_label: str, show: Callable[[Path], st
     )
 
 
-def directory_side(folder: Path) -> Side:
+def directory_side(folder: Path, *, remote_refs: bool = False) -> Side:
     label = shown(folder)
     try:
         texts, problems = _disk_texts(folder)
         schema = load_tolerant(
-            folder, texts, _read_disk, problems, folders=json_schema_folders(folder)
+            folder,
+            texts,
+            _read_disk,
+            problems,
+            folders=json_schema_folders(folder),
+            remote_refs=remote_refs,
         )
     except SchemaError as exc:
         raise _old_side_error(exc, label, shown) from None
     return Side(schema, "files", label, detail={"path": label})
 
 
-def git_side(schema_dir: Path, ref: str) -> Side:
-    """The schema folder as it was at `ref`; empty when the folder did not exist there."""
+def git_side(schema_dir: Path, ref: str, *, remote_refs: bool = False) -> Side:
+    """The schema folder as it was at `ref`; empty when the folder did not exist there.
+    Remote `$ref`s (`remote_refs`) are fetched as they are now: a URL has no history."""
     root = repository_root(schema_dir)
     snapshot = read_tree(root, ref, schema_dir)
 
@@ -147,7 +162,7 @@ def git_side(schema_dir: Path, ref: str) -> Side:
     folder = root / snapshot.folder if snapshot.folder else root
     texts = {root / path: text for path, text in snapshot.files.items()}
     try:
-        schema = load_tolerant(folder, texts, snapshot.read)
+        schema = load_tolerant(folder, texts, snapshot.read, remote_refs=remote_refs)
     except SchemaError as exc:
         raise _old_side_error(exc, ref, show) from None
     detail = {"ref": ref, "commit": snapshot.commit, "path": snapshot.folder or "."}

@@ -39,13 +39,13 @@ def _read(path: Path) -> str | None:
         return ""  # not ours: esgen writes UTF-8 files only
 
 
-def plan_docs(schema_dir: Path, out_dir: Path) -> Plan:
+def plan_docs(schema_dir: Path, out_dir: Path, *, remote_refs: bool = False) -> Plan:
     """load -> validate -> catalog IR -> render -> plan; writes nothing.
 
     Raises SchemaError with every diagnostic when the schema is invalid, or when a file
     esgen did not write stands where the catalog goes.
     """
-    schema = load_schema_dir(schema_dir)
+    schema = load_schema_dir(schema_dir, remote_refs=remote_refs)
     files = render_catalog(build_catalog(schema, out_dir))
     return plan_catalog(files, out_dir)
 

@@ -26,10 +26,14 @@ CODES: dict[str, str] = {
     "E301": "a type expression that does not parse",
     "E302": "a constraint that does not apply to the field's type, or contradicts another",
     "E303": "a default that is not a valid value of the field's type",
-    "E304": "a JSON Schema file that cannot be read or turned into models",
+    "E304": (
+        "a JSON Schema file that cannot be read or turned into models, or a remote "
+        "document that cannot be fetched"
+    ),
     "E306": (
         "a JSON Schema path or `$ref` that leaves the allowed folders or goes through a "
-        "link, or a remote `$ref` no setting allows"
+        "link, or a remote `$ref` without `json_schema_remote_refs`, or a fetched document "
+        "that names a file"
     ),
     "E305": "an enum with no values, or with duplicate, non-string or same-named values",
     # references

@@ -8,6 +8,10 @@ document, named after the part (`address.json#/definitions/Address` becomes
 `#/$defs/Address`, as the class would be named from the file). That one text is what the
 generator renders, what the run cache keys on, what `esgen lock` records and what compat
 compares, so an edit of a referenced file is an edit of the type, at a git ref too.
+
+With `json_schema_remote_refs = true`, an http(s) `$ref` is fetched (see `_jsonremote`)
+and bundled the same way; the `$ref`s inside a fetched document are resolved against its
+URL and must stay http(s): a document from the network never names a file of this machine.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ import posixpath
 import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
-__all__ = ["RefError", "bundle"]
+__all__ = ["REMOTE_SETTING", "RefError", "bundle"]
+
+REMOTE_SETTING = "json_schema_remote_refs"
+_REMOTE = ("http", "https")
 
 REF_KEYS = ("$ref", "$dynamicRef", "$recursiveRef")
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_]+")
@@ -34,19 +41,19 @@ class RefError(Exception):
         self.code = code
 
 
-# (the ref as written, the file's key: a posix path relative to the json_schema file's
-# folder) -> that file's parsed JSON; raises RefError when it may not or cannot be read.
+# (the ref as written, the document's key: for a file, a posix path relative to the
+# json_schema file's folder; for a remote document, its absolute URL) -> that document's
+# parsed JSON; raises RefError when it may not or cannot be read.
 Loader = Callable[[str, str], object]
 
 
 def bundle(
-    main: dict[str, Any], main_name: str, load: Loader, remote: bool = False
+    main: dict[str, Any], main_name: str, load: Loader, fetch: Loader | None = None
 ) -> dict[str, Any]:
-    """`main` with every part of another file that a `$ref` names copied into its `$defs`
-    and the `$ref` pointed there; `main` itself when no `$ref` leaves it. `remote`: leave
-    http(s) `$ref`s for the generator to fetch (a setting allows it) instead of refusing
-    them."""
-    bundler = _Bundler(main, main_name, load, remote)
+    """`main` with every part of another document that a `$ref` names copied into its
+    `$defs` and the `$ref` pointed there; `main` itself when no `$ref` leaves it. `load`
+    reads files; `fetch`, when the setting allows it, http(s) URLs (None: refused)."""
+    bundler = _Bundler(main, main_name, load, fetch)
     result = bundler.rewrite(main, "")
     if not bundler.defs:
         return main
@@ -57,11 +64,13 @@ def bundle(
 
 
 class _Bundler:
-    def __init__(self, main: dict[str, Any], main_name: str, load: Loader, remote: bool):
+    def __init__(
+        self, main: dict[str, Any], main_name: str, load: Loader, fetch: Loader | None
+    ) -> None:
         self.docs: dict[str, object] = {"": main}
         self.main_name = main_name
         self.load = load
-        self.remote = remote
+        self.fetch = fetch
         self.names: dict[tuple[str, str], str] = {}
         self.defs: dict[str, object] = {}
         existing = main.get("$defs")
@@ -87,14 +96,15 @@ class _Bundler:
             if not doc:
                 return ref  # a place in the json_schema file itself: as it is
             return self.hoist(doc, fragment)
-        scheme = urlsplit(written).scheme
-        if scheme in ("http", "https") and self.remote:
-            return ref  # fetched by the generator; the setting's warning says so
+        scheme = urlsplit(written).scheme.lower()
+        if _is_url(doc):  # inside a fetched document
+            return self.remote(ref, written, fragment, doc)
+        if scheme in _REMOTE:
+            return self.remote(ref, written, fragment, None)
         if len(scheme) > 1:  # one letter is a Windows drive, not a scheme
             raise RefError(
-                f"$ref {ref!r} is remote; esgen does not fetch references (the answer "
-                "would land in generated code): copy the definitions into a file of the "
-                "project and refer to it by a relative path"
+                f"$ref {ref!r} names a {scheme}: URL; esgen follows relative paths to files "
+                f"of the project, and http(s) URLs when {REMOTE_SETTING} = true"
             )
         if os.path.isabs(written) or written.startswith(("/", "\\", "~")):
             raise RefError(
@@ -108,6 +118,30 @@ class _Bundler:
             self.docs[target] = self.load(ref, target)
         return self.hoist(target, fragment)
 
+    def remote(self, ref: str, written: str, fragment: str, base: str | None) -> str:
+        """A `$ref` to an http(s) URL, or any `$ref` in the fetched document at `base`."""
+        if self.fetch is None:
+            raise RefError(
+                f"$ref {ref!r} is remote, and esgen fetches remote references only when the "
+                f"project's esgen configuration sets {REMOTE_SETTING} = true (the fetched "
+                "text lands in generated code); better, copy the definitions into a file of "
+                "the project and refer to it by a relative path"
+            )
+        if base is None:
+            url = written
+        else:
+            scheme = urlsplit(written).scheme.lower()
+            if (scheme and scheme not in _REMOTE) or written.startswith(("/", "\\")):
+                raise RefError(
+                    f"$ref {ref!r} in {base}: a fetched document may name other documents "
+                    "only by a relative path or an http(s) URL, never a file of this machine "
+                    "or an absolute path"
+                )
+            url = urljoin(base, written)
+        if url not in self.docs:
+            self.docs[url] = self.fetch(ref, url)
+        return self.hoist(url, fragment)
+
     def hoist(self, doc: str, fragment: str) -> str:
         """The place in the bundle of the part of `doc` that `fragment` points at."""
         if not doc:
@@ -115,7 +149,8 @@ class _Bundler:
         key = (doc, fragment)
         if key not in self.names:
             part = _pointed(self.docs[doc], fragment, doc)
-            stem = posixpath.splitext(posixpath.basename(doc))[0]
+            path = urlsplit(doc).path if _is_url(doc) else doc
+            stem = posixpath.splitext(posixpath.basename(path))[0]
             last = fragment.rstrip("/").rsplit("/", 1)[-1] if fragment.strip("/") else stem
             self.names[key] = name = self._free(_NOT_NAME.sub("_", _unescape(last)) or "Ref")
             self.defs[name] = {}  # taken before the part is rewritten: it may refer to itself
@@ -128,6 +163,11 @@ class _Bundler:
             candidate, n = f"{name}{n}", n + 1
         self.taken.add(candidate)
         return candidate
+
+
+def _is_url(doc: str) -> bool:
+    """Whether a document's key is a URL (fetched) rather than a path (a file)."""
+    return urlsplit(doc).scheme.lower() in _REMOTE
 
 
 def _unescape(token: str) -> str:

@@ -57,8 +57,9 @@ def scan_schema_dir(root: Path) -> tuple[list[Path], list[Diagnostic]]:
     return sorted(files, key=lambda p: p.relative_to(root).as_posix()), problems
 
 
-def load_schema_dir(root: Path) -> SchemaSet:
-    """Load every context under `root`; raises SchemaError with all diagnostics."""
+def load_schema_dir(root: Path, *, remote_refs: bool = False) -> SchemaSet:
+    """Load every context under `root`; raises SchemaError with all diagnostics.
+    `remote_refs`: fetch http(s) `$ref`s of json_schema files (json_schema_remote_refs)."""
     files, linked = scan_schema_dir(root)
     if linked:
         raise SchemaError(linked)
@@ -66,7 +67,9 @@ def load_schema_dir(root: Path) -> SchemaSet:
         msg = f"no schema files (*.yaml, *.yml) in {root}"
         raise SchemaError([Diagnostic(Location(root, 0, 0), "E105", msg)])
     texts, problems = read_schema_files(files)
-    schema, diagnostics = load_sources(root, texts, _read_disk, json_schema_folders(root))
+    schema, diagnostics = load_sources(
+        root, texts, _read_disk, json_schema_folders(root), remote_refs=remote_refs
+    )
     all_diagnostics = problems + diagnostics
     if any(d.severity is Severity.ERROR for d in all_diagnostics):
         raise SchemaError(all_diagnostics)
@@ -118,14 +121,22 @@ def load_sources(
     texts: Mapping[Path, str],
     read: Reader,
     folders: Sequence[Path] | None = None,
+    *,
+    remote_refs: bool = False,
 ) -> tuple[SchemaSet, list[Diagnostic]]:
     """Load schema files given as text (from disk, or from a git ref).
 
     `read` fetches files that schemas refer to, such as JSON Schema files. Returns what
     could be built and every diagnostic; callers decide whether errors are fatal.
     `folders`: where JSON Schema files may be when `read` reads the disk (see
-    `json_schema_folders`); None when it reads a git ref or a lock.
+    `json_schema_folders`); None when it reads a git ref or a lock. `remote_refs`: fetch
+    the http(s) `$ref`s of JSON Schema files (each URL once) instead of refusing them.
     """
+    fetch = None
+    if remote_refs:
+        from esgen.schema._jsonremote import Fetcher  # urllib, only when it is wanted
+
+        fetch = Fetcher()
     diagnostics: list[Diagnostic] = []
     by_context: dict[str, list[Source]] = {}
     broken: set[str] = set()
@@ -162,7 +173,7 @@ def load_sources(
     for name in sorted(by_context):
         if name in broken:
             continue
-        context, problems = build_context(name, by_context[name], read, folders)
+        context, problems = build_context(name, by_context[name], read, folders, fetch)
         diagnostics.extend(problems)
         if context is not None:
             contexts.append(context)

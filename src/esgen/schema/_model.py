@@ -181,6 +181,7 @@ class JsonSchemaType:
     location: Location
     description: str | None = None
     referenced: tuple[Path, ...] = ()  # the files those parts were read from
+    remote: tuple[str, ...] = ()  # the URLs fetched for it (json_schema_remote_refs)
 
 
 UserType = ValueType | EnumType | JsonSchemaType
@@ -308,3 +309,18 @@ class SchemaSet:
 
     root: Path
     contexts: tuple[Context, ...]
+
+    @property
+    def remote_documents(self) -> tuple[str, ...]:
+        """The URLs fetched for json_schema types (json_schema_remote_refs), each once."""
+        return tuple(
+            sorted(
+                {
+                    url
+                    for c in self.contexts
+                    for t in c.types
+                    if isinstance(t, JsonSchemaType)
+                    for url in t.remote
+                }
+            )
+        )

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from esgen._suggest import closest, did_you_mean
 from esgen.schema._diagnostics import Diagnostic, Location, display_path
@@ -76,6 +76,9 @@ from esgen.schema._patterns import pattern_problem
 from esgen.schema._typeexpr import SCALAR_NAMES, TypeSyntaxError, parse_type
 from esgen.schema._values import ValueProblem, check_value, describe
 from esgen.schema._yaml import KeyPath, LoadedYaml
+
+if TYPE_CHECKING:
+    from esgen.schema._jsonremote import Fetcher
 
 __all__ = ["Reader", "Source", "build_context"]
 
@@ -171,6 +174,7 @@ class _Builder:
         sources: Sequence[Source],
         read: Reader,
         folders: Sequence[Path] | None = None,
+        fetch: Fetcher | None = None,
     ) -> None:
         self.name = name
         self.sources = sources
@@ -178,7 +182,8 @@ class _Builder:
         # Where json_schema files may be on disk (see _jsonrefs); None: `read` does not
         # read the disk (a git ref, a lock), so there is no folder to leave.
         self.folders = folders
-        self.remote_refs = False
+        # Fetches http(s) `$ref`s when json_schema_remote_refs allows them; None: refused.
+        self.fetch = fetch
         self.diagnostics: list[Diagnostic] = []
         # Every class name the context claims, with where and what claimed it first.
         self.claimed: dict[str, tuple[Location, str]] = {}
@@ -575,19 +580,32 @@ class _Builder:
             self.error(value_loc, "E304", f"{tdef.json_schema} must hold a JSON object schema")
             return None
         referenced: list[Path] = []
+        remote: list[str] = []
 
         def load(ref: str, key: str) -> object:
             return self._referenced_file(ref, schema_path.parent / key, key, referenced)
 
+        def fetch(ref: str, url: str) -> object:
+            assert self.fetch is not None  # bundle() fetches only when given `fetch`
+            document = self.fetch(ref, url)
+            remote.append(url)
+            return document
+
         try:
-            bundled = bundle(parsed, schema_path.name, load, self.remote_refs)
+            bundled = bundle(parsed, schema_path.name, load, fetch if self.fetch else None)
         except RefError as exc:
             self.error(value_loc, exc.code, f"{tdef.json_schema}: {exc}")
             return None
         if bundled is not parsed:  # unchanged text when nothing was bundled
             text = json.dumps(bundled, indent=2, ensure_ascii=False) + "\n"
         return JsonSchemaType(
-            name, schema_path, text, loc, tdef.description, tuple(sorted(set(referenced)))
+            name,
+            schema_path,
+            text,
+            loc,
+            tdef.description,
+            tuple(sorted(set(referenced))),
+            tuple(sorted(set(remote))),
         )
 
     def _referenced_file(self, ref: str, path: Path, key: str, read: list[Path]) -> object:
@@ -1297,9 +1315,14 @@ def _dependency_order(types: dict[str, tuple[Any, Source, KeyPath]]) -> list[str
 
 
 def build_context(
-    name: str, sources: Sequence[Source], read: Reader, folders: Sequence[Path] | None = None
+    name: str,
+    sources: Sequence[Source],
+    read: Reader,
+    folders: Sequence[Path] | None = None,
+    fetch: Fetcher | None = None,
 ) -> tuple[Context | None, list[Diagnostic]]:
-    """`folders`: where json_schema files read from disk may be (see _Builder)."""
-    builder = _Builder(name, sources, read, folders)
+    """`folders`: where json_schema files read from disk may be; `fetch`: how http(s)
+    `$ref`s are fetched, when the project allows them (see _Builder)."""
+    builder = _Builder(name, sources, read, folders, fetch)
     context = builder.build()
     return context, builder.diagnostics
