@@ -237,6 +237,12 @@ def campaign(
                 w.done += 1
                 report.schemas += 1
                 report.kinds[data["kind"]] += 1
+                if report.schemas % 1000 == 0:
+                    print(
+                        f"fuzz: {report.schemas}/{count} run, {report.kinds['failure']} failed",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 if data["kind"] == "failure":
                     paths = report.failures.setdefault(data["signature"], [])
                     if data["saved"]:
@@ -251,6 +257,10 @@ def campaign(
                 active.remove(w)
                 left = w.count - w.done
                 if line is None and code == 0:
+                    if left > 0 and restarts < 50:  # Hypothesis stopped early: top up
+                        restarts += 1
+                        nxt = scratch / f"r{restarts}"
+                        active.append(_spawn(seed * 1000 + 100 + restarts, left, nxt, keep))
                     continue
                 # Stuck or died on the case it was running: confirm apart, then carry on.
                 case = w.workdir / "project"
