@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-from abc import (
-    ABC,
-    abstractmethod,
-)
+from abc import ABC
 from collections.abc import Mapping
 from typing import ClassVar
 from uuid import UUID

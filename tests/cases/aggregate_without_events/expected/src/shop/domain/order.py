@@ -8,9 +8,7 @@ method, and mypy and the tests name what to add here.
 
 from __future__ import annotations
 
-from typing_extensions import override
-
-from ..aggregates.order import OrderBase, OrderState
+from ..aggregates.order import OrderBase
 
 
 class Order(OrderBase):
