@@ -248,7 +248,8 @@ def campaign(
                     paths = report.failures.setdefault(data["signature"], [])
                     if data["saved"]:
                         paths.append(Path(data["saved"]))
-                    seeds.setdefault(data["signature"], (w.seed, w.done))
+                    # The worker's own max_examples: Hypothesis draws differently under another.
+                    seeds.setdefault(data["signature"], (w.seed, w.count))
                 continue
             stuck = time.monotonic() - w.last > stall
             if line is None or stuck:

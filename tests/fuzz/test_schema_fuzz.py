@@ -55,6 +55,7 @@ PENDING = {
         False,
     ),
     "min_1e99999999": ("bound: min 1e99999999 converted before it is compared", False),
+    "max_length_tiny_exponent": ("bound: max_length 1e-99999999 converted too", False),
 }
 
 
