@@ -7,7 +7,7 @@ CONSTRAINTS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-lowest lint typecheck unit goldens bench faults dist clean
+.PHONY: demo test test-lowest lint typecheck unit goldens fuzz bench faults dist clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ goldens: $(STAMP)
 	$(BIN)/python tests/docs/regenerate_goldens.py
 	$(BIN)/python tests/compat/regenerate.py
 	for d in examples/*/; do (cd $$d && ../../$(BIN)/esgen generate && ../../$(BIN)/esgen docs); done
+
+# The schema fuzzer at length: FUZZ_COUNT schemas (default 20000) from FUZZ_SEED, over
+# FUZZ_JOBS worker processes; failures (shrunk to minimal reproducers) land in fuzz-failures/.
+# `make test` runs a short seeded campaign of the same fuzzer (tests/fuzz/test_schema_fuzz.py).
+fuzz: $(STAMP)
+	$(BIN)/python tests/fuzz/run_fuzz.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

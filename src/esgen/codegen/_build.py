@@ -155,7 +155,7 @@ class _ContextBuilder:
             # block of its own, so names added to two aggregates never meet in one.
             exports.extend(ReExportIR(f".{kind}{r.module}", r.names, kind) for r in reexports)
             exports.append(ReExportIR(f".{kind}", (union.name,), kind))
-        if ctx.events:
+        if ctx.aggregates:  # the service reads through it, events or not
             modules.append(self._registry_module())
         modules.extend(write_side_modules(self))
         modules.extend(read_side_modules(self))

@@ -226,7 +226,8 @@ def _aggregate_module(b: _ContextBuilder, aggregate: Aggregate) -> AggregateModu
     imports = Imports(b.order)
     imports.add("__future__", "annotations")
     imports.add("abc", "ABC")
-    imports.add("abc", "abstractmethod")
+    if aggregate.events:  # one abstract apply method per event, and none without
+        imports.add("abc", "abstractmethod")
     imports.add("collections.abc", "Mapping")
     imports.add("typing", "ClassVar")
     imports.add("esgen.runtime", "Aggregate")
@@ -292,13 +293,14 @@ def _user_aggregate(b: _ContextBuilder, aggregate: Aggregate) -> UserClassIR:
     agg_module = snake(aggregate.name)
     imports = Imports()
     imports.add("__future__", "annotations")
-    # Every method overrides the generated base: left behind when its event goes,
-    # it is an error, not dead code.
-    imports.add("typing_extensions", "override")
+    imports.add(f"..aggregates.{agg_module}", f"{aggregate.name}Base")
+    if aggregate.events:  # an aggregate without events yet has no methods to write
+        # Every method overrides the generated base: left behind when its event goes,
+        # it is an error, not dead code.
+        imports.add("typing_extensions", "override")
+        imports.add(f"..aggregates.{agg_module}", f"{aggregate.name}State")
     if aggregate.commands:
         imports.add("collections.abc", "Sequence")
-    imports.add(f"..aggregates.{agg_module}", f"{aggregate.name}Base")
-    imports.add(f"..aggregates.{agg_module}", f"{aggregate.name}State")
     for event in aggregate.events:
         imports.add(f"..events.{agg_module}", event.name)
     for command in aggregate.commands:
