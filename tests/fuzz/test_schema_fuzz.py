@@ -42,32 +42,18 @@ def _details(failures: dict[str, list[Path]], minimal: dict[str, Path]) -> str:
     return "\n".join(shown)
 
 
-REPRODUCERS = Path(__file__).parent / "reproducers"
-# Minimal reproducers of failures in areas other parts of issue 14 are fixing: kept here,
-# expected to fail, until those fixes merge; then each moves to tests/cases/ with its
-# expected stderr. The hangs are not run (a hang costs the whole timeout).
-PENDING = {
-    "int_over_4300_digits": ("bound: an integer over 4,300 digits in YAML", True),
-    "snapshot_every_1e4300": ("bound: snapshot_every 1e4300", True),
-    "max_digits_1e23": ("bound: max_digits 1e23", True),
-    "pattern_backtracking_default": (
-        "bound: catastrophic backtracking in a default's check",
-        False,
-    ),
-    "min_1e99999999": ("bound: min 1e99999999 converted before it is compared", False),
-    "max_length_tiny_exponent": ("bound: max_length 1e-99999999 converted too", False),
-}
+CASES = Path(__file__).parents[1] / "cases"
+# Every minimal reproducer the fuzzer found is a golden case, tests/cases/fuzz_<what>/,
+# whose expected stderr test_cases.py compares; here each also goes through the fuzzer's
+# own judge (no traceback, located errors, nothing written, in bounded time).
 
 
 def _reproducers() -> list[Any]:
-    params: list[Any] = []
-    for case in sorted(p for p in REPRODUCERS.iterdir() if (p / "schemas").is_dir()):
-        marks = []
-        if case.name in PENDING:
-            reason, run = PENDING[case.name]
-            marks.append(pytest.mark.xfail(reason=reason, run=run, strict=False))
-        params.append(pytest.param(case, id=case.name, marks=marks))
-    return params
+    return [
+        pytest.param(case, id=case.name)
+        for case in sorted(CASES.glob("fuzz_*"))
+        if (case / "schemas").is_dir()
+    ]
 
 
 @pytest.mark.parametrize("case", _reproducers())
