@@ -205,7 +205,8 @@ def test_every_problem_of_the_settings_is_told_at_once(project: Path) -> None:
         "did you mean 'schema_dir'?",
         "esgen: error: pyproject.toml:3:1: error[C002]: line_length must be an integer >= 40",
         "esgen: error: pyproject.toml:4:1: error[C001]: unknown esgen setting 'colour' (known: "
-        "schema_dir, out_dir, tests_dir, formatter, line_length, docs_dir)",
+        "schema_dir, out_dir, tests_dir, formatter, line_length, docs_dir, "
+        "json_schema_remote_refs)",
         "esgen: error: pyproject.toml:5:1: error[C002]: out_dir must be a path (got '')",
     ]
 
