@@ -21,6 +21,7 @@ from esgen.runtime.testing._contract import (
     RepositoryContract,
 )
 from esgen.runtime.testing._contract_floats import FloatValuesContract
+from esgen.runtime.testing._contract_rows import RowTextContract
 from esgen.runtime.testing._saga import SagaScenario
 from esgen.runtime.testing._scenario import AggregateScenario
 from esgen.runtime.testing._todo import todo
@@ -34,6 +35,7 @@ __all__ = [
     "ManualClock",
     "MultiProcessContract",
     "RepositoryContract",
+    "RowTextContract",
     "SagaScenario",
     "UpcasterScenario",
     "todo",

@@ -61,6 +61,7 @@ from esgen.runtime import (
 )
 from esgen.runtime.testing._clock import ManualClock
 from esgen.runtime.testing._contract_floats import FloatValuesContract
+from esgen.runtime.testing._contract_rows import RowTextContract
 from esgen.runtime.testing._domain import (
     Account,
     AccountOpened,
@@ -1647,6 +1648,10 @@ def _run(processes: list[Any], results: Any, expected: int) -> list[tuple[Any, .
 
 
 class BackendContract(
-    EventStoreContract, RepositoryContract, FloatValuesContract, MultiProcessContract
+    EventStoreContract,
+    RepositoryContract,
+    FloatValuesContract,
+    RowTextContract,
+    MultiProcessContract,
 ):
     """Everything a durable backend must pass."""
