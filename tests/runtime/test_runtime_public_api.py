@@ -95,6 +95,7 @@ TESTING_EXPORTS = [
     "ManualClock",
     "MultiProcessContract",
     "RepositoryContract",
+    "RowTextContract",
     "SagaScenario",
     "UpcasterScenario",
     "todo",
