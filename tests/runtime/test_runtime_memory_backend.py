@@ -6,6 +6,7 @@ from pathlib import Path
 
 from esgen.runtime import Clock, EventStore, MemoryEventStore
 from esgen.runtime.testing import (
+    DecimalValuesContract,
     EventStoreContract,
     FloatValuesContract,
     RepositoryContract,
@@ -14,7 +15,11 @@ from esgen.runtime.testing import (
 
 
 class TestMemoryEventStore(
-    EventStoreContract, RepositoryContract, FloatValuesContract, RowTextContract
+    EventStoreContract,
+    RepositoryContract,
+    FloatValuesContract,
+    DecimalValuesContract,
+    RowTextContract,
 ):
     def make_store(self, tmp_path: Path, clock: Clock) -> EventStore:
         return MemoryEventStore(clock=clock)

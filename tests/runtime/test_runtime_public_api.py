@@ -90,6 +90,7 @@ RUNTIME_EXPORTS = [
 TESTING_EXPORTS = [
     "AggregateScenario",
     "BackendContract",
+    "DecimalValuesContract",
     "EventStoreContract",
     "FloatValuesContract",
     "ManualClock",

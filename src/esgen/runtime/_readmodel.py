@@ -22,7 +22,12 @@ from uuid import UUID
 from pydantic import BaseModel, TypeAdapter
 from typing_extensions import TypeVar
 
-from esgen.runtime._finite import refuse_non_finite, to_json_text
+from esgen.runtime._finite import (
+    may_hold_decimal,
+    refuse_non_finite,
+    refuse_non_finite_decimals,
+    to_json_text,
+)
 from esgen.runtime._messages import _Message
 from esgen.runtime._text import check_key, strings
 
@@ -187,7 +192,14 @@ class Rows(Generic[RowT, KeyT]):
     def _encode(self, row: RowT) -> tuple[Any, ...]:
         data = row.model_dump(mode="json", by_alias=True)
         owner = type(row).__name__
-        return tuple(_to_column(c, data[c.name], owner) for c in self._spec.columns)
+        values = tuple(_to_column(c, data[c.name], owner) for c in self._spec.columns)
+        for column, value in zip(self._spec.columns, values, strict=True):
+            # JSON mode writes a NaN Decimal as "NaN", which no decimal field reads back;
+            # Python values tell it from a str or a NanFloat that reads the same.
+            if type(value) is str and may_hold_decimal(value, json_text=column.type == "json"):
+                python = row.model_dump(by_alias=True)[column.name]
+                refuse_non_finite_decimals(owner, column.name, python)
+        return values
 
     def _decode(self, values: Mapping[str, Any]) -> RowT:
         data = {c.name: _from_column(c, values[c.name]) for c in self._spec.columns}

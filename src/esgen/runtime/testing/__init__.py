@@ -20,6 +20,7 @@ from esgen.runtime.testing._contract import (
     MultiProcessContract,
     RepositoryContract,
 )
+from esgen.runtime.testing._contract_decimals import DecimalValuesContract
 from esgen.runtime.testing._contract_floats import FloatValuesContract
 from esgen.runtime.testing._contract_rows import RowTextContract
 from esgen.runtime.testing._saga import SagaScenario
@@ -30,6 +31,7 @@ from esgen.runtime.testing._upcasting import UpcasterScenario
 __all__ = [
     "AggregateScenario",
     "BackendContract",
+    "DecimalValuesContract",
     "EventStoreContract",
     "FloatValuesContract",
     "ManualClock",

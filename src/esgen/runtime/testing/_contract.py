@@ -60,6 +60,7 @@ from esgen.runtime import (
     state_fingerprint,
 )
 from esgen.runtime.testing._clock import ManualClock
+from esgen.runtime.testing._contract_decimals import DecimalValuesContract
 from esgen.runtime.testing._contract_floats import FloatValuesContract
 from esgen.runtime.testing._contract_rows import RowTextContract
 from esgen.runtime.testing._domain import (
@@ -1651,6 +1652,7 @@ class BackendContract(
     EventStoreContract,
     RepositoryContract,
     FloatValuesContract,
+    DecimalValuesContract,
     RowTextContract,
     MultiProcessContract,
 ):
