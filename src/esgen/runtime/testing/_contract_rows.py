@@ -1,6 +1,7 @@
-"""The stores' one rule on text, for read-model rows: NUL and lone surrogates in a row's text
-(its key, a text column, text inside a JSON column) are refused by name on every backend
-that keeps read models, before any table changes. PostgreSQL text and jsonb cannot hold
+"""The stores' one rule on text, for read-model rows and saga records: NUL and lone
+surrogates in a row's text (its key, a text column, text inside a JSON column) or in a
+saga's correlation are refused by name on every backend that keeps read models, before any
+table changes or is read. PostgreSQL text and jsonb cannot hold
 NUL while SQLite would, and no driver can encode a lone surrogate."""
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from esgen.runtime import (
     ProjectionRunner,
     RecordedEvent,
     Rows,
+    Saga,
+    SagaRunner,
     TableSpec,
     UnstorableText,
     ValueObject,
@@ -80,6 +83,25 @@ _ODD_ROWS = [
 ]
 
 
+class LabelState(ValueObject):
+    label: str
+
+
+class Labelling(Saga[LabelState]):
+    name = "Labelling"
+    starts_with = Labelled
+    correlation = "key"
+    state_type = LabelState
+    handlers: ClassVar[Mapping[type[Event], str]] = {Labelled: "on_labelled"}
+
+    def on_labelled(self, event: Labelled) -> None:
+        self.state = LabelState(label=event.label)
+
+
+def _no_commands(command: object) -> object:
+    raise AssertionError(f"this saga sends no commands (got {command!r})")
+
+
 class RowTextContract(StoreFixtures):
     """What every backend that keeps read models does with text no backend can store."""
 
@@ -106,6 +128,20 @@ class RowTextContract(StoreFixtures):
         (status,) = runner.status()
         assert status.position == 1
         assert [(r.key, r.label) for r in _rows(store)] == [("ok", "é ok")]
+
+    @pytest.mark.parametrize("correlation", ["a\x00", "a\ud800"], ids=["NUL", "surrogate"])
+    def test_a_saga_correlation_no_backend_can_store_is_refused_by_name(
+        self, progress: EventStore, correlation: str
+    ) -> None:
+        store = progress
+        runner = SagaRunner(Labelling, store, EventRegistry([Labelled]), _no_commands)
+        store.append("first", [NewEvent.from_event(Labelled(key="a", label="ok"))], 0)
+        runner.catch_up()
+        with pytest.raises(UnstorableText, match="correlation of saga Labelling") as caught:
+            runner.instance(correlation)
+        assert caught.value.value == correlation
+        found = runner.instance("a")
+        assert found is not None and found.state == LabelState(label="ok")
 
 
 def _rows(store: EventStore) -> list[LabelRow]:
