@@ -5,9 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from esgen.runtime import Clock, EventStore, MemoryEventStore
-from esgen.runtime.testing import EventStoreContract, FloatValuesContract, RepositoryContract
+from esgen.runtime.testing import (
+    DecimalValuesContract,
+    EventStoreContract,
+    FloatValuesContract,
+    RepositoryContract,
+    RowTextContract,
+)
 
 
-class TestMemoryEventStore(EventStoreContract, RepositoryContract, FloatValuesContract):
+class TestMemoryEventStore(
+    EventStoreContract,
+    RepositoryContract,
+    FloatValuesContract,
+    DecimalValuesContract,
+    RowTextContract,
+):
     def make_store(self, tmp_path: Path, clock: Clock) -> EventStore:
         return MemoryEventStore(clock=clock)

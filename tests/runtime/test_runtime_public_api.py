@@ -90,11 +90,13 @@ RUNTIME_EXPORTS = [
 TESTING_EXPORTS = [
     "AggregateScenario",
     "BackendContract",
+    "DecimalValuesContract",
     "EventStoreContract",
     "FloatValuesContract",
     "ManualClock",
     "MultiProcessContract",
     "RepositoryContract",
+    "RowTextContract",
     "SagaScenario",
     "UpcasterScenario",
     "todo",

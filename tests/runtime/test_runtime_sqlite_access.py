@@ -242,3 +242,23 @@ def test_a_damaged_page_met_by_an_operation_stops_appends(tmp_path: Path) -> Non
         with pytest.raises(StoreDamaged, match="damaged"):
             store.append("new", [_event(0)], ExpectedVersion.NO_STREAM)
     assert _digest(path) == before
+
+
+@pytest.mark.parametrize("limit", [None, 0], ids=["found at open", "found by a read"])
+def test_a_damaged_store_refuses_write_transactions(tmp_path: Path, limit: int | None) -> None:
+    # Read-model rows, checkpoints and saga records are written through transaction().
+    path = _damaged_store(tmp_path)
+    options = {} if limit is None else {"quick_check_limit": limit}
+    with SQLiteEventStore(path, **options) as store:
+        if limit == 0:
+            with pytest.raises(StoreDamaged):
+                list(store.iter_all())
+        before = _digest(path)
+        refused = pytest.raises(StoreDamaged, match="write transaction refused")
+        with refused, store.transaction() as conn:
+            conn.execute("CREATE TABLE written (x)")
+    assert _digest(path) == before
+    with sqlite3.connect(path) as raw:
+        assert raw.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'written'"
+        ).fetchone() == (0,)

@@ -13,7 +13,7 @@ EsgenError
     │   ├── UnknownEventType (LookupError) no class is registered for its type
     │   └── UpcastError                    a missing or failing step from its version to the latest
     ├── RegistryError (ValueError)         conflicting or incomplete event registrations
-    ├── UnstorableValue (ValueError)       NaN or ±Infinity where a float field does not allow it
+    ├── UnstorableValue (ValueError)       NaN or ±Infinity where a field does not allow it
     ├── AggregateDefinitionError (TypeError)  an aggregate class that cannot work as declared
     ├── UnhandledEvent (TypeError)         an aggregate got an event it has no apply method for
     ├── UnhandledCommand (TypeError)       an aggregate got a command it has no handler for
@@ -29,6 +29,7 @@ to handle errors; the driver exception stays available as `__cause__`.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from esgen._errors import EsgenError
@@ -203,18 +204,22 @@ class RegistryError(EventStoreError, ValueError):
 
 class UnstorableValue(EventStoreError, ValueError):
     """A value that would not read back as itself was about to be written: NaN or ±Infinity
-    in a float field that does not allow it (JSON would hold it as null). Nothing was written.
+    in a float field that does not allow it (JSON would hold it as null), or a NaN, sNaN or
+    infinite Decimal (no decimal field reads one back). Nothing was written.
     """
 
-    def __init__(self, model: str, field: str, value: float) -> None:
+    def __init__(self, model: str, field: str, value: float | Decimal) -> None:
         self.model = model
         self.field = field
         self.value = value
         where = f"{model}.{field}" if field else model
-        super().__init__(
-            f"{where} is {value!r}: a float field stores only finite numbers unless its "
-            "schema says `allow_nan: true`; nothing was written"
-        )
+        if isinstance(value, Decimal):
+            rule = "a decimal field stores only finite numbers"
+        else:
+            rule = (
+                "a float field stores only finite numbers unless its schema says `allow_nan: true`"
+            )
+        super().__init__(f"{where} is {value!r}: {rule}; nothing was written")
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return (type(self), (self.model, self.field, self.value))

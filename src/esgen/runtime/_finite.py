@@ -9,13 +9,19 @@ serialised value finds them, and only then is the text parsed to name the field.
 A field declared `allow_nan: true` is a `NanFloat`: it writes them as the JSON strings
 "NaN", "Infinity" and "-Infinity", which every backend stores (PostgreSQL's jsonb refuses
 the bare tokens) and pydantic reads back as the same floats.
+
+A Decimal NaN, sNaN or ±Infinity is written as a JSON string ("NaN", "-sNaN", "Infinity")
+and no decimal field reads it back. Those strings are rare, so only text holding one is
+looked at again, in Python values, where a Decimal is told from a str that reads "NaN".
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, PlainSerializer
@@ -24,7 +30,14 @@ from pydantic_core import PydanticSerializationError
 from esgen.runtime._errors import UnstorableValue
 from esgen.runtime._text import refuse_unencodable
 
-__all__ = ["NanFloat", "dump_json", "refuse_non_finite", "to_json_text"]
+__all__ = [
+    "NanFloat",
+    "dump_json",
+    "may_hold_decimal",
+    "refuse_non_finite",
+    "refuse_non_finite_decimals",
+    "to_json_text",
+]
 
 
 def _nan_float_json(value: float) -> float | str:
@@ -51,13 +64,15 @@ def dump_json(model: BaseModel, what: str = "") -> str:
     except PydanticSerializationError as exc:
         refuse_unencodable([model], exc, what)  # a lone surrogate: name the field
     owner = type(model).__name__
-    if _shows_constants(type(model)):
-        if "NaN" in text or "Infinity" in text:  # usually neither: one scan each
-            _check_text(owner, text)
-    else:
+    suspect = "NaN" in text or "Infinity" in text  # usually neither: one scan each
+    if not _shows_constants(type(model)):
         # A model written by hand with pydantic's default, which writes NaN as null: its
         # values are looked at instead.
         refuse_non_finite(owner, "", model.model_dump(mode="json", by_alias=True))
+    elif suspect:
+        _check_text(owner, text)
+    if suspect and _DECIMAL_JSON.search(text):
+        refuse_non_finite_decimals(owner, "", model.model_dump(by_alias=True))
     return text
 
 
@@ -66,6 +81,29 @@ def refuse_non_finite(owner: str, where: str, value: Any) -> None:
     non-finite float."""
     for path, bad in _non_finite(value, where):
         raise UnstorableValue(owner, path, bad)
+
+
+# str() of a non-finite Decimal (a NaN may carry digits), as a JSON string and as text.
+_DECIMAL_JSON = re.compile(r'"-?(?:s?NaN[0-9]*|Infinity)"')
+_DECIMAL_TEXT = re.compile(r"-?(?:s?NaN[0-9]*|Infinity)")
+
+
+def may_hold_decimal(text: str, *, json_text: bool) -> bool:
+    """Whether stored text may be a non-finite Decimal's (JSON text, or one text value):
+    the cheap test before `refuse_non_finite_decimals` looks at the Python values."""
+    if "NaN" not in text and "Infinity" not in text:
+        return False
+    if json_text:
+        return _DECIMAL_JSON.search(text) is not None
+    return _DECIMAL_TEXT.fullmatch(text) is not None
+
+
+def refuse_non_finite_decimals(owner: str, where: str, value: Any) -> None:
+    """UnstorableValue if `value` (Python values, as `model_dump()` gives) holds a NaN, sNaN
+    or infinite Decimal. Floats are left alone: a NanFloat may be NaN."""
+    for path, leaf in _walk(value, where):
+        if isinstance(leaf, Decimal) and not leaf.is_finite():
+            raise UnstorableValue(owner, path, leaf)
 
 
 def to_json_text(owner: str, where: str, value: Any) -> str:
@@ -117,7 +155,7 @@ def _walk(value: Any, path: str) -> Iterator[tuple[str, Any]]:
     if isinstance(value, Mapping):
         for key, item in value.items():
             yield from _walk(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list | tuple):
+    elif isinstance(value, list | tuple | set | frozenset):
         for index, item in enumerate(value):
             yield from _walk(item, f"{path}[{index}]")
     else:

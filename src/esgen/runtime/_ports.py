@@ -26,7 +26,7 @@ from esgen.runtime._records import (
     StreamAppend,
     to_utc,
 )
-from esgen.runtime._text import check_stream_id, check_text
+from esgen.runtime._text import check_json_text, check_stream_id, check_text
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -269,14 +269,14 @@ def validate_new_events(events: Sequence[NewEvent]) -> None:
         # A raw NUL is never valid JSON; PostgreSQL would refuse it as text before parsing.
         if not isinstance(event.data, str) or "\x00" in event.data:
             raise ValueError(INVALID_DATA)
-        check_text(event.data, f"the data of event {kind}")
+        check_json_text(event.data, f"the data of event {kind}")
 
 
 def validate_snapshot(snapshot: Snapshot) -> None:
     """A snapshot's text, refused like an append's before anything is written."""
     check_stream_id(snapshot.stream_id)
     check_text(snapshot.fingerprint, f"the fingerprint of the snapshot of {snapshot.stream_id!r}")
-    check_text(snapshot.state, f"the state of the snapshot of {snapshot.stream_id!r}")
+    check_json_text(snapshot.state, f"the state of the snapshot of {snapshot.stream_id!r}")
 
 
 INVALID_DATA = "event data must be JSON text, as Event.model_dump_json() gives (no NaN)"

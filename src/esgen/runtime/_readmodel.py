@@ -22,8 +22,14 @@ from uuid import UUID
 from pydantic import BaseModel, TypeAdapter
 from typing_extensions import TypeVar
 
-from esgen.runtime._finite import refuse_non_finite, to_json_text
+from esgen.runtime._finite import (
+    may_hold_decimal,
+    refuse_non_finite,
+    refuse_non_finite_decimals,
+    to_json_text,
+)
 from esgen.runtime._messages import _Message
+from esgen.runtime._text import check_key, strings
 
 __all__ = ["Column", "ColumnType", "Rows", "TableSpec"]
 
@@ -186,7 +192,14 @@ class Rows(Generic[RowT, KeyT]):
     def _encode(self, row: RowT) -> tuple[Any, ...]:
         data = row.model_dump(mode="json", by_alias=True)
         owner = type(row).__name__
-        return tuple(_to_column(c, data[c.name], owner) for c in self._spec.columns)
+        values = tuple(_to_column(c, data[c.name], owner) for c in self._spec.columns)
+        for column, value in zip(self._spec.columns, values, strict=True):
+            # JSON mode writes a NaN Decimal as "NaN", which no decimal field reads back;
+            # Python values tell it from a str or a NanFloat that reads the same.
+            if type(value) is str and may_hold_decimal(value, json_text=column.type == "json"):
+                python = row.model_dump(by_alias=True)[column.name]
+                refuse_non_finite_decimals(owner, column.name, python)
+        return values
 
     def _decode(self, values: Mapping[str, Any]) -> RowT:
         data = {c.name: _from_column(c, values[c.name]) for c in self._spec.columns}
@@ -215,7 +228,14 @@ def _key_function(row_type: type[BaseModel], key: str, column: Column) -> Callab
     row a handler touches."""
     annotation = row_type.model_fields[_attribute(row_type, key)].annotation
     if annotation is str:
-        return lambda value: value if type(value) is str else str(value)
+
+        def text_key(value: Any) -> str:
+            text = value if type(value) is str else str(value)
+            if not text.isascii() or "\x00" in text:
+                check_key(text, f"{row_type.__name__}.{column.name}")
+            return text
+
+        return text_key
     if annotation is int:
         return int
     if annotation is UUID:
@@ -231,11 +251,21 @@ def _key_function(row_type: type[BaseModel], key: str, column: Column) -> Callab
 def _to_column(column: Column, value: Any, owner: str = "a key") -> Any:
     """A row's JSON-mode value as its column stores it. A non-finite float is refused
     (SQLite would store NaN as NULL, JSON cannot hold it); a field that allows it
-    (NanFloat) gives the strings "NaN", "Infinity", "-Infinity", which read back."""
+    (NanFloat) gives the strings "NaN", "Infinity", "-Infinity", which read back. Text
+    follows the stores' one rule: no NUL (PostgreSQL text and jsonb cannot hold it, SQLite
+    would) and no lone surrogate (no UTF-8 form), refused by name on every backend."""
     if value is None:
         return None
     if column.type == "json":
-        return to_json_text(owner, column.name, value)
+        text = to_json_text(owner, column.name, value)
+        if "\\u" in text:  # json.dumps escapes every non-ASCII character, NUL included
+            for path, inner in strings(value, column.name):
+                check_key(inner, f"{owner}.{path}")
+        return text
+    if type(value) is str:
+        if not value.isascii() or "\x00" in value:
+            check_key(value, f"{owner}.{column.name}")
+        return value
     if column.type == "boolean":
         return bool(value)
     if type(value) is float and value - value != 0.0:

@@ -282,10 +282,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
         value = getattr(event, self._class.correlation, None)
         if value is None:
             return False  # not part of any instance (e.g. a deposit outside a transfer)
-        # Stored as text, in the one form per id type (str(UUID) for a uuid, as always).
-        correlation = encode_id(value)
-        # Before the store sees it: NUL would pass SQLite and fail PostgreSQL.
-        check_key(correlation, f"the correlation of saga {self._class.name}")
+        correlation = self._stored_correlation(value)
         record = unit.saga(self._class.name, correlation)
         starting = event.event_type == self._start_type  # the current name, if renamed
         if record is None and not starting:
@@ -377,9 +374,18 @@ class SagaRunner(Generic[SagaT, CorrT]):
         """The stored instance for a correlation value, to inspect its state and status."""
         saga = self._class
         check_id(saga.correlation_type, correlation, saga.__qualname__, "correlations")
+        key = self._stored_correlation(correlation)
         with self._storage.unit() as unit:
-            record = unit.saga(self._class.name, encode_id(correlation))
+            record = unit.saga(self._class.name, key)
         return None if record is None else self._restore(record)
+
+    def _stored_correlation(self, value: AnyId) -> str:
+        # Stored as text, in the one form per id type (str(UUID) for a uuid, as always),
+        # checked before the store sees it: SQLite takes NUL that PostgreSQL refuses, and a
+        # lone surrogate would fail either driver with a bare UnicodeEncodeError.
+        correlation = encode_id(value)
+        check_key(correlation, f"the correlation of saga {self._class.name}")
+        return correlation
 
 
 # The steps of a saga's life, shared by the runner and the test fixture (SagaScenario).

@@ -309,6 +309,10 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         if conn.in_transaction:
             yield conn
             return
+        if self._damaged is not None and not self._read_only:
+            # Rows, checkpoints and saga records are written here: a damaged file takes
+            # none of them, as it takes no appends.
+            self._refuse_writes("a write transaction")
         # Read-only: a read transaction, so the block still sees one consistent state.
         _execute(conn, "BEGIN" if self._read_only else "BEGIN IMMEDIATE", self._path)
         try:
@@ -421,7 +425,7 @@ class SQLiteEventStore(EventStore, SnapshotStore):
 
     def _damage_note(self) -> str:
         return (
-            f"the SQLite file {str(self._path)!r} is damaged, so appends to it are refused "
+            f"the SQLite file {str(self._path)!r} is damaged, so writes to it are refused "
             "(restore it from a backup; reads may still work)"
         )
 

@@ -9,6 +9,8 @@ checked here, before anything touches a database, and refused with `UnstorableTe
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
 __all__ = [
+    "check_json_text",
     "check_key",
     "check_stream_id",
     "check_text",
@@ -65,6 +68,25 @@ def check_text(value: str, what: str) -> None:
             f"{what} {_excerpt(value)} holds U+{ord(value[exc.start]):04X} at index "
             f"{exc.start}: {_SURROGATE}; it cannot be stored",
         ) from None
+
+
+# A JSON escape of a surrogate (\ud800 to \udfff): a pair is one character, a lone one none.
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def check_json_text(text: str, what: str) -> None:
+    """Refuse JSON text that is stored as valid but whose strings hold an escaped lone
+    surrogate: pydantic's parser refuses it, so it would never decode. Only text with such
+    an escape is parsed."""
+    check_text(text, what)
+    if "\\u" not in text or _ESCAPED_SURROGATE.search(text) is None:
+        return
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return  # not JSON at all: refused as such where JSON is checked
+    for path, inner in strings(data, ""):
+        check_text(inner, f"{what} field {path}" if path else what)
 
 
 def refuse_unencodable(models: Iterable[BaseModel], exc: Exception, what: str = "") -> NoReturn:

@@ -20,7 +20,9 @@ from esgen.runtime.testing._contract import (
     MultiProcessContract,
     RepositoryContract,
 )
+from esgen.runtime.testing._contract_decimals import DecimalValuesContract
 from esgen.runtime.testing._contract_floats import FloatValuesContract
+from esgen.runtime.testing._contract_rows import RowTextContract
 from esgen.runtime.testing._saga import SagaScenario
 from esgen.runtime.testing._scenario import AggregateScenario
 from esgen.runtime.testing._todo import todo
@@ -29,11 +31,13 @@ from esgen.runtime.testing._upcasting import UpcasterScenario
 __all__ = [
     "AggregateScenario",
     "BackendContract",
+    "DecimalValuesContract",
     "EventStoreContract",
     "FloatValuesContract",
     "ManualClock",
     "MultiProcessContract",
     "RepositoryContract",
+    "RowTextContract",
     "SagaScenario",
     "UpcasterScenario",
     "todo",

@@ -60,7 +60,9 @@ from esgen.runtime import (
     state_fingerprint,
 )
 from esgen.runtime.testing._clock import ManualClock
+from esgen.runtime.testing._contract_decimals import DecimalValuesContract
 from esgen.runtime.testing._contract_floats import FloatValuesContract
+from esgen.runtime.testing._contract_rows import RowTextContract
 from esgen.runtime.testing._domain import (
     Account,
     AccountOpened,
@@ -289,8 +291,19 @@ class EventStoreContract(_StoreFixtures):
             (NewEvent("Thing", 1, "{}", {"user": "\ud800"}), "metadata user"),
             (NewEvent("Thing", 1, "{}", {"\ud800": 1}), "metadata"),
             (NewEvent("Thing", 1, "{}", {"who": ["ok", {"n": "\udfff"}]}), r"who\[1\]\.n"),
+            # Valid JSON, but its escape is a lone surrogate: no parser gives it back as text.
+            (NewEvent("Sensed", 1, '{"sensor":"a\\ud800","value":1.0}'), "Sensed field sensor"),
+            (NewEvent("Thing", 1, '{"a":["ok",{"\\uDC00":1}]}'), r"field a\[1\]\..* \(its key\)"),
         ],
-        ids=["data", "type", "metadata value", "metadata key", "nested metadata"],
+        ids=[
+            "data",
+            "type",
+            "metadata value",
+            "metadata key",
+            "nested metadata",
+            "escaped in data",
+            "escaped key in data",
+        ],
     )
     def test_a_lone_surrogate_is_refused_naming_where(
         self, store: EventStore, event: NewEvent, match: str
@@ -299,8 +312,20 @@ class EventStoreContract(_StoreFixtures):
             store.append("s", [*_events(1), event], ExpectedVersion.NO_STREAM)
         assert store.head_position() == 0
 
-    def test_a_snapshot_holding_a_lone_surrogate_is_refused(self, store: EventStore) -> None:
-        snapshot = Snapshot("s", 1, "f", '{"a": "\ud800"}', datetime.now(UTC))
+    def test_escaped_surrogate_pairs_and_backslashes_are_stored(self, store: EventStore) -> None:
+        # A pair is one character; "\\\\ud800" is a backslash and the letters "ud800".
+        data = '{"a":"\\ud83d\\ude00","b":"\\\\ud800"}'
+        store.append("s", [NewEvent("Thing", 1, data)], ExpectedVersion.NO_STREAM)
+        (stored,) = store.read_stream("s")
+        assert json.loads(stored.data) == {"a": "\U0001f600", "b": "\\ud800"}
+
+    @pytest.mark.parametrize(
+        "state", ['{"a": "\ud800"}', '{"a": "\\udbff"}'], ids=["raw", "escaped"]
+    )
+    def test_a_snapshot_holding_a_lone_surrogate_is_refused(
+        self, store: EventStore, state: str
+    ) -> None:
+        snapshot = Snapshot("s", 1, "f", state, datetime.now(UTC))
         with pytest.raises(UnstorableText, match="state of the snapshot"):
             store.append("s", _events(1), ExpectedVersion.NO_STREAM, snapshot=snapshot)
         assert store.head_position() == 0
@@ -311,7 +336,8 @@ class EventStoreContract(_StoreFixtures):
 
     def test_odd_but_storable_text_round_trips(self, store: EventStore) -> None:
         stream_id = "\U0001f600 \u200b\t\x7f\U0010ffff"
-        event = NewEvent("Thing", 1, '{"a": "\\ud800 \\u0000 \U0001f600"}', {"k": "\x00"})
+        # An escaped pair and NUL decode; an escaped lone surrogate would not (refused above).
+        event = NewEvent("Thing", 1, '{"a": "\\ud83d\\ude00 \\u0000 \U0001f600"}', {"k": "\x00"})
         store.append(stream_id, [event], ExpectedVersion.NO_STREAM)
         [recorded] = store.read_stream(stream_id)
         assert (recorded.stream_id, recorded.data) == (stream_id, event.data)
@@ -1647,6 +1673,11 @@ def _run(processes: list[Any], results: Any, expected: int) -> list[tuple[Any, .
 
 
 class BackendContract(
-    EventStoreContract, RepositoryContract, FloatValuesContract, MultiProcessContract
+    EventStoreContract,
+    RepositoryContract,
+    FloatValuesContract,
+    DecimalValuesContract,
+    RowTextContract,
+    MultiProcessContract,
 ):
     """Everything a durable backend must pass."""
