@@ -185,3 +185,30 @@ def test_defaults_match_as_the_generated_model_matches(
 ) -> None:
     assert pattern_problem(pattern) is None
     assert matches(pattern, value) is expected
+
+
+@pytest.mark.parametrize(
+    ("opening", "depth"),
+    [("list[", 33), ("list[", 3000), ("dict[str, ", 300)],
+)
+def test_a_type_nested_too_deep_is_refused_before_parsing_recurses(
+    tmp_path: Path, opening: str, depth: int
+) -> None:
+    text = f"{opening * depth}str{']' * depth}"
+    errors = generate(tmp_path, f"{HEAD}    state:\n      n: {{type: '{text}'}}\n")
+    column = 18 + len(opening) * 32  # the 33rd generic's name; the text starts at 18
+    shown = f"{text[:12]}...{text[-12:]} ({len(text)} characters)"
+    assert errors == [
+        f"schemas/s.yaml:5:{column}: error[E301]: type {shown!r}: types nest more than "
+        "32 deep; declare a value type for a level"
+    ]
+
+
+def test_a_type_nested_32_deep_generates(tmp_path: Path) -> None:
+    (tmp_path / "schemas").mkdir()
+    text = f"{'list[' * 32}str{']' * 32}"
+    (tmp_path / "schemas" / "s.yaml").write_text(
+        f"{HEAD}    state:\n      n: {{type: '{text}'}}\n", encoding="utf-8"
+    )
+    code, _, stderr = esgen(tmp_path, "generate", "schemas", "--out", "src", "--tests", "tests")
+    assert code == 0, stderr
