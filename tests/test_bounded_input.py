@@ -212,3 +212,32 @@ def test_a_type_nested_32_deep_generates(tmp_path: Path) -> None:
     )
     code, _, stderr = esgen(tmp_path, "generate", "schemas", "--out", "src", "--tests", "tests")
     assert code == 0, stderr
+
+
+def test_a_default_too_large_to_write_as_a_literal_is_located(tmp_path: Path) -> None:
+    items = ", ".join(["1"] * 30_000)  # black took 7 s on this literal
+    state = f"      n: {{type: 'list[int]', default: [{items}]}}\n"
+    state += f"      s: {{type: str, default: '{'a' * 20_000}'}}\n"
+    errors = generate(tmp_path, f"{HEAD}    state:\n{state}")
+    too_long = "it is longer than 10,000 characters written as a literal; set a large value in code"
+    assert errors == [
+        f"schemas/s.yaml:5:39: error[E303]: default of 'n': {too_long} instead",
+        f"schemas/s.yaml:6:31: error[E303]: default of 's': {too_long} instead",
+    ]
+
+
+def test_a_default_nested_deeper_than_any_type_is_refused_before_checking_recurses(
+    tmp_path: Path,
+) -> None:
+    depth = 500  # each value type holds the next; checking the default recursed per level
+    types = "".join(f"  T{i}:\n    fields:\n      x: T{i + 1}\n" for i in range(depth))
+    default = "{x: " * (depth + 1) + "1" + "}" * (depth + 1)
+    schema = (
+        f"context: shop\ntypes:\n{types}  T{depth}:\n    fields:\n      x: int\n"
+        f"aggregates:\n  Cart:\n    state:\n      n: {{type: T0, default: {default}}}\n"
+    )
+    errors = generate(tmp_path, schema)
+    line = 3 * depth + 9
+    assert errors == [
+        f"schemas/s.yaml:{line}:30: error[E303]: default of 'n': it nests more than 32 deep"
+    ]
