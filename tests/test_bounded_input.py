@@ -241,3 +241,16 @@ def test_a_default_nested_deeper_than_any_type_is_refused_before_checking_recurs
     assert errors == [
         f"schemas/s.yaml:{line}:30: error[E303]: default of 'n': it nests more than 32 deep"
     ]
+
+
+def test_a_version_key_that_is_not_a_whole_number_is_refused_not_merged(
+    tmp_path: Path,
+) -> None:
+    # pydantic read `1.0` as 1, so version 1 silently became the second definition.
+    versions = "1: {fields: {a: str}}\n          1.0: {fields: {a: str, b: int}}"
+    schema = f"{HEAD}    state: {{n: int}}\n    events:\n      Added:\n        versions:\n"
+    errors = generate(tmp_path, f"{schema}          {versions}\n")
+    assert errors == [
+        "schemas/s.yaml:9:11: error[E103]: key '1.0' in aggregates.Cart.events.Added.versions "
+        "must be a version number (1, 2, ...)"
+    ]

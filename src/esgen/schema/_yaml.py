@@ -32,6 +32,7 @@ __all__ = [
     "KeyPath",
     "LoadedYaml",
     "load_yaml",
+    "number_key",
     "reads_as_text",
     "shorten",
 ]
@@ -222,6 +223,13 @@ def _twin(key: Any) -> Any:
     """The other spelling of a number key: `"1"` for `1` and `1` for `"1"`."""
     if isinstance(key, int) and not isinstance(key, bool):
         return str(key)
+    return number_key(key)
+
+
+def number_key(key: Any) -> int | None:
+    """The whole number a key spells: `1` or `"1"`; not `"01"`, `"1.0"` or `true`."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key
     if (
         isinstance(key, str)
         and len(key) <= MAX_DIGITS + 1  # a longer number was refused when read
