@@ -254,3 +254,12 @@ def test_a_version_key_that_is_not_a_whole_number_is_refused_not_merged(
         "schemas/s.yaml:9:11: error[E103]: key '1.0' in aggregates.Cart.events.Added.versions "
         "must be a version number (1, 2, ...)"
     ]
+
+
+def test_a_description_longer_than_a_docstring_wants_is_located(tmp_path: Path) -> None:
+    text = "a" * 10_001  # 5 MB of it took black 12 s in the docstring
+    errors = generate(tmp_path, f"{HEAD}    state:\n      n: {{type: str, description: {text}}}\n")
+    assert errors == [
+        "schemas/s.yaml:5:35: error[E103]: aggregates.Cart.state.n.description: string should "
+        f"have at most 10000 characters (got '{'a' * 56}..., a str)"
+    ]
