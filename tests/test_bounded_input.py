@@ -185,3 +185,81 @@ def test_defaults_match_as_the_generated_model_matches(
 ) -> None:
     assert pattern_problem(pattern) is None
     assert matches(pattern, value) is expected
+
+
+@pytest.mark.parametrize(
+    ("opening", "depth"),
+    [("list[", 33), ("list[", 3000), ("dict[str, ", 300)],
+)
+def test_a_type_nested_too_deep_is_refused_before_parsing_recurses(
+    tmp_path: Path, opening: str, depth: int
+) -> None:
+    text = f"{opening * depth}str{']' * depth}"
+    errors = generate(tmp_path, f"{HEAD}    state:\n      n: {{type: '{text}'}}\n")
+    column = 18 + len(opening) * 32  # the 33rd generic's name; the text starts at 18
+    shown = f"{text[:12]}...{text[-12:]} ({len(text)} characters)"
+    assert errors == [
+        f"schemas/s.yaml:5:{column}: error[E301]: type {shown!r}: types nest more than "
+        "32 deep; declare a value type for a level"
+    ]
+
+
+def test_a_type_nested_32_deep_generates(tmp_path: Path) -> None:
+    (tmp_path / "schemas").mkdir()
+    text = f"{'list[' * 32}str{']' * 32}"
+    (tmp_path / "schemas" / "s.yaml").write_text(
+        f"{HEAD}    state:\n      n: {{type: '{text}'}}\n", encoding="utf-8"
+    )
+    code, _, stderr = esgen(tmp_path, "generate", "schemas", "--out", "src", "--tests", "tests")
+    assert code == 0, stderr
+
+
+def test_a_default_too_large_to_write_as_a_literal_is_located(tmp_path: Path) -> None:
+    items = ", ".join(["1"] * 30_000)  # black took 7 s on this literal
+    state = f"      n: {{type: 'list[int]', default: [{items}]}}\n"
+    state += f"      s: {{type: str, default: '{'a' * 20_000}'}}\n"
+    errors = generate(tmp_path, f"{HEAD}    state:\n{state}")
+    too_long = "it is longer than 10,000 characters written as a literal; set a large value in code"
+    assert errors == [
+        f"schemas/s.yaml:5:39: error[E303]: default of 'n': {too_long} instead",
+        f"schemas/s.yaml:6:31: error[E303]: default of 's': {too_long} instead",
+    ]
+
+
+def test_a_default_nested_deeper_than_any_type_is_refused_before_checking_recurses(
+    tmp_path: Path,
+) -> None:
+    depth = 500  # each value type holds the next; checking the default recursed per level
+    types = "".join(f"  T{i}:\n    fields:\n      x: T{i + 1}\n" for i in range(depth))
+    default = "{x: " * (depth + 1) + "1" + "}" * (depth + 1)
+    schema = (
+        f"context: shop\ntypes:\n{types}  T{depth}:\n    fields:\n      x: int\n"
+        f"aggregates:\n  Cart:\n    state:\n      n: {{type: T0, default: {default}}}\n"
+    )
+    errors = generate(tmp_path, schema)
+    line = 3 * depth + 9
+    assert errors == [
+        f"schemas/s.yaml:{line}:30: error[E303]: default of 'n': it nests more than 32 deep"
+    ]
+
+
+def test_a_version_key_that_is_not_a_whole_number_is_refused_not_merged(
+    tmp_path: Path,
+) -> None:
+    # pydantic read `1.0` as 1, so version 1 silently became the second definition.
+    versions = "1: {fields: {a: str}}\n          1.0: {fields: {a: str, b: int}}"
+    schema = f"{HEAD}    state: {{n: int}}\n    events:\n      Added:\n        versions:\n"
+    errors = generate(tmp_path, f"{schema}          {versions}\n")
+    assert errors == [
+        "schemas/s.yaml:9:11: error[E103]: key '1.0' in aggregates.Cart.events.Added.versions "
+        "must be a version number (1, 2, ...)"
+    ]
+
+
+def test_a_description_longer_than_a_docstring_wants_is_located(tmp_path: Path) -> None:
+    text = "a" * 10_001  # 5 MB of it took black 12 s in the docstring
+    errors = generate(tmp_path, f"{HEAD}    state:\n      n: {{type: str, description: {text}}}\n")
+    assert errors == [
+        "schemas/s.yaml:5:35: error[E103]: aggregates.Cart.state.n.description: string should "
+        f"have at most 10000 characters (got '{'a' * 56}..., a str)"
+    ]

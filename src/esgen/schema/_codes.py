@@ -23,7 +23,7 @@ CODES: dict[str, str] = {
     "E205": "an event renamed from its own name, a live event's, or another event's former name",
     # types and values
     "E300": "an unknown type",
-    "E301": "a type expression that does not parse",
+    "E301": "a type expression that does not parse, or nests more than 32 deep",
     "E302": "a constraint that does not apply to the field's type, or contradicts another",
     "E303": "a default that is not a valid value of the field's type",
     "E304": (

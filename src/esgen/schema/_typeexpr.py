@@ -15,9 +15,13 @@ from esgen.schema._model import (
     TypeExpr,
 )
 
-__all__ = ["SCALAR_NAMES", "TypeSyntaxError", "parse_type"]
+__all__ = ["MAX_NESTING", "SCALAR_NAMES", "TypeSyntaxError", "parse_type"]
 
 SCALAR_NAMES: tuple[str, ...] = tuple(k.value for k in ScalarKind)
+
+# Real schemas nest a few levels (`dict[str, list[Money]] | None`); 32 is far past any of
+# them and keeps the parser's recursion, and black's on the generated annotation, bounded.
+MAX_NESTING = 32
 
 _TOKEN = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_.]*)|(\[|\]|,|\|))")
 
@@ -44,6 +48,7 @@ class _Parser:
             self.tokens.append((token, match.start(1) if match.group(1) else match.start(2)))
             pos = match.end()
         self.index = 0
+        self.depth = 0  # the generics open around the token being read
 
     def peek(self) -> tuple[str, int] | None:
         return self.tokens[self.index] if self.index < len(self.tokens) else None
@@ -102,10 +107,15 @@ class _Parser:
                 f"; did you mean '{hint}[...]'?" if hint else ""
             )
             raise TypeSyntaxError(msg, offset)
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            msg = f"types nest more than {MAX_NESTING} deep; declare a value type for a level"
+            raise TypeSyntaxError(msg, offset)
         self.take("[")
         if name == "list":
             item = self.union()
             self.take("]")
+            self.depth -= 1
             return ListType(item)
         key, key_offset = self.take()
         if key != "str":
@@ -114,6 +124,7 @@ class _Parser:
         self.take(",")
         value = self.union()
         self.take("]")
+        self.depth -= 1
         return DictType(value)
 
 

@@ -75,7 +75,7 @@ from esgen.schema._names import (
 from esgen.schema._patterns import pattern_problem
 from esgen.schema._typeexpr import SCALAR_NAMES, TypeSyntaxError, parse_type
 from esgen.schema._values import ValueProblem, check_value, describe
-from esgen.schema._yaml import KeyPath, LoadedYaml
+from esgen.schema._yaml import KeyPath, LoadedYaml, shorten
 
 if TYPE_CHECKING:
     from esgen.schema._jsonremote import Fetcher
@@ -764,7 +764,8 @@ class _Builder:
         try:
             type_ = parse_type(text)
         except TypeSyntaxError as exc:
-            self.error(loc.shifted(shift + exc.offset), "E301", f"type {text!r}: {exc.message}")
+            quoted = repr(shorten(text))
+            self.error(loc.shifted(shift + exc.offset), "E301", f"type {quoted}: {exc.message}")
             return None
         ok = True
         for named in named_types(type_):

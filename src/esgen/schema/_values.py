@@ -30,8 +30,9 @@ from esgen.schema._model import (
     ValueType,
 )
 from esgen.schema._patterns import matches
+from esgen.schema._typeexpr import MAX_NESTING
 
-__all__ = ["ValueProblem", "check_value", "describe", "same_default"]
+__all__ = ["MAX_DEFAULT_CHARACTERS", "ValueProblem", "check_value", "describe", "same_default"]
 
 Lookup = Callable[[str], UserType | None]
 
@@ -80,9 +81,40 @@ def same_default(a: Any, b: Any) -> bool:
     return bool(_comparable(a) == _comparable(b))
 
 
+# A default is written into generated code as a literal, which the formatter then reads:
+# black takes seconds on 30,000 list items. 10,000 characters is a page of data, far past
+# any real default; more belongs in code or in a stored event.
+MAX_DEFAULT_CHARACTERS = 10_000
+
+
+def _size_problem(value: Any) -> str | None:
+    """Why a default is too big to write into code: too long a literal, or nested deeper
+    than any type may be. Walked without recursion, stopping as soon as it is too big."""
+    size = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, list | dict):
+            if depth >= MAX_NESTING:
+                return f"it nests more than {MAX_NESTING} deep"
+            items = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((i, depth + 1) for i in items)
+            size += 2 + 2 * len(items)  # brackets, and a separator after each item
+        else:
+            size += len(str(item)) + 2  # quotes or a sign, give or take
+        if size > MAX_DEFAULT_CHARACTERS:
+            return (
+                f"it is longer than {MAX_DEFAULT_CHARACTERS:,} characters written as a literal; "
+                "set a large value in code instead"
+            )
+    return None
+
+
 def check_value(
     type_: TypeExpr, value: Any, lookup: Lookup, constraints: Constraints | None = None
 ) -> Any:
+    if (problem := _size_problem(value)) is not None:
+        raise ValueProblem(problem)
     nan = constraints is not None and bool(constraints.allow_nan)
     result = _check(type_, value, lookup, nan)
     if constraints is not None and result is not None:

@@ -26,7 +26,16 @@ import yaml
 from esgen.schema._diagnostics import Diagnostic, Location
 from esgen.schema._yaml_errors import explain_yaml_error
 
-__all__ = ["MAX_DIGITS", "MAX_EXPONENT", "KeyPath", "LoadedYaml", "load_yaml", "reads_as_text"]
+__all__ = [
+    "MAX_DIGITS",
+    "MAX_EXPONENT",
+    "KeyPath",
+    "LoadedYaml",
+    "load_yaml",
+    "number_key",
+    "reads_as_text",
+    "shorten",
+]
 
 KeyPath = tuple[Any, ...]
 
@@ -214,6 +223,13 @@ def _twin(key: Any) -> Any:
     """The other spelling of a number key: `"1"` for `1` and `1` for `"1"`."""
     if isinstance(key, int) and not isinstance(key, bool):
         return str(key)
+    return number_key(key)
+
+
+def number_key(key: Any) -> int | None:
+    """The whole number a key spells: `1` or `"1"`; not `"01"`, `"1.0"` or `true`."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key
     if (
         isinstance(key, str)
         and len(key) <= MAX_DIGITS + 1  # a longer number was refused when read
@@ -284,7 +300,8 @@ class UnreadableNumber(ValueError):
     """A number too long or too large to read; the message says which and the limit."""
 
 
-def _shown(text: str) -> str:
+def shorten(text: str) -> str:
+    """Schema text as a message quotes it: whole when short, its ends when long."""
     return text if len(text) <= 30 else f"{text[:12]}...{text[-12:]} ({len(text)} characters)"
 
 
@@ -296,7 +313,7 @@ def _digits(text: str, digits: str) -> str:
 
 def _decimal(text: str, exponent: str | None) -> Decimal:
     out_of_range = UnreadableNumber(
-        f"the number {_shown(text)} is out of range: esgen reads numbers from "
+        f"the number {shorten(text)} is out of range: esgen reads numbers from "
         f"1e-{MAX_EXPONENT} to 1e{MAX_EXPONENT} in size"
     )
     # The exponent is checked as text first: Decimal() refuses one beyond its own range
@@ -313,7 +330,7 @@ def _decimal(text: str, exponent: str | None) -> Decimal:
 
 def _too_long(text: str) -> str:
     return (
-        f"the number {_shown(text)} has more than {MAX_DIGITS} digits, "
+        f"the number {shorten(text)} has more than {MAX_DIGITS} digits, "
         "more than esgen reads in a schema"
     )
 
