@@ -88,6 +88,7 @@ def new(
     """
     from esgen.config import ConfigError
     from esgen.newctx import (
+        RenderBudget,
         TemplateError,
         bundled_templates,
         locate_project,
@@ -111,9 +112,12 @@ def new(
             given[name.strip()] = value
         template = resolve_template(template_spec)
         interactive = not no_input and sys.stdin.isatty()
-        values = resolve_answers(template, context, given, _prompt if interactive else None)
+        # One time budget for every render of the run: names, defaults and files.
+        ask = _prompt if interactive else None
+        budget = RenderBudget()
+        values = resolve_answers(template, context, given, ask, budget)
         project = locate_project(project_dir, out_dir, tests_dir)
-        plan = plan_new(template, values, project, examples=not no_examples)
+        plan = plan_new(template, values, project, examples=not no_examples, budget=budget)
     except (TemplateError, ConfigError) as exc:
         fail(str(exc))  # what was asked cannot be done: one line, not a usage screen
 

@@ -17,6 +17,7 @@ from esgen.newctx._manifest import (
 from esgen.newctx._plan import Clash, NewPlan, plan_new
 from esgen.newctx._project import Project, locate_project
 from esgen.newctx._render import Ask, FreeText, check_value, render_template, resolve_answers
+from esgen.newctx._sandbox import RenderBudget
 from esgen.newctx._source import DEV_EXTRAS, Requirements, esgen_requirements
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "NewPlan",
     "Project",
     "Question",
+    "RenderBudget",
     "Requirements",
     "Template",
     "TemplateError",

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from esgen._errors import EsgenError
 from esgen._resources import data_dir
+from esgen.schema._yaml import KeyPath, LoadedYaml, load_yaml
 
 __all__ = [
     "MANIFEST",
@@ -30,8 +29,10 @@ __all__ = [
     "Template",
     "TemplateError",
     "bundled_templates",
+    "cut",
     "load_template",
     "resolve_template",
+    "shown",
 ]
 
 MANIFEST = "template.yaml"
@@ -45,6 +46,17 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 class TemplateError(EsgenError, ValueError):
     """A template that cannot be used as it is, or values it cannot take."""
+
+
+def cut(text: str, limit: int = 60) -> str:
+    """`text` cut short: a template's values may be huge (aliases, expressions)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 20]}...{text[-12:]} ({len(text):,} characters)"
+
+
+def shown(value: Any) -> str:
+    return cut(repr(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,16 +105,22 @@ def resolve_template(spec: str) -> Template:
 
 def load_template(folder: Path) -> Template:
     # Imported here: it needs this module's TemplateError.
-    from esgen.newctx._files import no_link
+    from esgen.newctx._files import no_link, read_template_text
 
     manifest = folder / MANIFEST
     where = str(manifest)
     for entry in sorted(folder.iterdir()):
         no_link(folder, entry)  # the manifest, the role folders, hidden files: no links
     try:
-        data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        text = read_template_text(manifest)
+    except OSError as exc:
         raise TemplateError(f"{where}: cannot read the manifest: {exc}") from None
+    # esgen's schema loader: its aliases are bounded (an alias bomb is refused, located,
+    # before anything expands it), and so are its numbers.
+    loaded, problems = load_yaml(manifest, text)
+    if loaded is None or problems:
+        raise TemplateError(str(problems[0]))
+    data = loaded.data
     if not isinstance(data, dict):
         raise TemplateError(f"{where}: the manifest must be a mapping")
     unknown = set(data) - {"description", "questions", "derived"}
@@ -115,7 +133,7 @@ def load_template(folder: Path) -> Template:
     if not isinstance(description, str) or not description.strip():
         raise TemplateError(f"{where}: 'description' must be a sentence saying what it starts")
     questions = tuple(
-        _question(where, name, spec) for name, spec in _mapping(where, data, "questions").items()
+        _question(loaded, name, spec) for name, spec in _mapping(where, data, "questions").items()
     )
     derived = []
     for name, expression in _mapping(where, data, "derived").items():
@@ -146,11 +164,16 @@ def _mapping(where: str, data: dict[str, Any], key: str) -> dict[str, Any]:
 
 def _checked_name(where: str, name: Any) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
-        raise TemplateError(f"{where}: {name!r} is not a snake_case name for a value")
+        raise TemplateError(f"{where}: {shown(name)} is not a snake_case name for a value")
     return name
 
 
-def _question(where: str, name: Any, spec: Any) -> Question:
+def _question(loaded: LoadedYaml, name: Any, spec: Any) -> Question:
+    def at(*path: Any) -> str:
+        where: KeyPath = ("questions", name, *path)
+        return str(loaded.at(where))
+
+    where = at()
     name = _checked_name(where, name)
     if not isinstance(spec, dict):
         raise TemplateError(f"{where}: question {name!r} must be a mapping")
@@ -162,7 +185,8 @@ def _question(where: str, name: Any, spec: Any) -> Question:
     kind = spec.get("kind", "snake")
     if kind not in KINDS:
         raise TemplateError(
-            f"{where}: question {name!r}: kind must be one of {', '.join(KINDS)} (got {kind!r})"
+            f"{where}: question {name!r}: kind must be one of {', '.join(KINDS)} "
+            f"(got {shown(kind)})"
         )
     default = spec.get("default")
     if not isinstance(default, str):
@@ -174,12 +198,13 @@ def _question(where: str, name: Any, spec: Any) -> Question:
         raw = spec.get("choices")
         if not isinstance(raw, list) or not raw:
             raise TemplateError(f"{where}: question {name!r} of kind choice needs its choices")
+        for index, choice in enumerate(raw):
+            if isinstance(choice, list | dict) or not _CHOICE.match(str(choice)):
+                raise TemplateError(
+                    f"{at('choices', index)}: question {name!r}: choices must be plain words "
+                    f"(got {shown(choice)})"
+                )
         choices = tuple(str(c) for c in raw)
-        bad = [c for c in choices if not _CHOICE.match(c)]
-        if bad:
-            raise TemplateError(
-                f"{where}: question {name!r}: choices must be plain words (got {bad[0]!r})"
-            )
     help_text = spec.get("help", name)
     if not isinstance(help_text, str):
         raise TemplateError(f"{where}: question {name!r}: help must be text")

@@ -19,6 +19,7 @@ from esgen.codegen import Change, Plan, Status, plan_generation
 from esgen.newctx._manifest import Template, TemplateError
 from esgen.newctx._project import Project
 from esgen.newctx._render import Answer, render_template
+from esgen.newctx._sandbox import RenderBudget
 from esgen.schema import SchemaError, find_schema_files, load_sources
 
 __all__ = ["Clash", "NewPlan", "plan_new"]
@@ -50,12 +51,17 @@ def _context_line(name: str) -> re.Pattern[str]:
 
 
 def plan_new(
-    template: Template, values: dict[str, Answer], project: Project, *, examples: bool = True
+    template: Template,
+    values: dict[str, Answer],
+    project: Project,
+    *,
+    examples: bool = True,
+    budget: RenderBudget | None = None,
 ) -> NewPlan:
     settings = project.settings
     context = values["context"]
     assert isinstance(context, str)  # a snake_case name, never free text
-    rendered = render_template(template, values)
+    rendered = render_template(template, values, budget)
     schema_texts = {settings.schema_dir / p: text for p, text in rendered["schema"].items()}
     _check_schema(template, context, settings.schema_dir, schema_texts)
 

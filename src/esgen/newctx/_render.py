@@ -18,9 +18,19 @@ from typing import Any
 
 import jinja2
 
-from esgen.newctx._files import ConfinedLoader, template_files
+from esgen.newctx._files import (
+    ConfinedLoader,
+    TemplateFileError,
+    read_template_text,
+    template_files,
+)
 from esgen.newctx._manifest import ROLES, Question, Template, TemplateError
-from esgen.newctx._sandbox import BoundedEnvironment, TemplateLimitError, render_bounded
+from esgen.newctx._sandbox import (
+    BoundedEnvironment,
+    RenderBudget,
+    TemplateRenderError,
+    render_bounded,
+)
 from esgen.schema import check_context_name, pascal, snake
 
 __all__ = [
@@ -160,9 +170,15 @@ def _refuse_raw_text(value: Any) -> Any:
 
 
 def resolve_answers(
-    template: Template, context: str, given: Mapping[str, str], ask: Ask | None
+    template: Template,
+    context: str,
+    given: Mapping[str, str],
+    ask: Ask | None,
+    budget: RenderBudget | None = None,
 ) -> dict[str, Answer]:
-    """Values from `given` (`--set`), else from `ask` (a prompt), else the defaults."""
+    """Values from `given` (`--set`), else from `ask` (a prompt), else the defaults; the
+    renders of defaults and derived values spend `budget` (a fresh one when None)."""
+    budget = budget or RenderBudget()
     unknown = sorted(set(given) - {q.name for q in template.questions})
     if unknown:
         known = ", ".join(q.name for q in template.questions) or "none"
@@ -179,7 +195,7 @@ def resolve_answers(
     env = _environment()
     for question in template.questions:
         default = _expand(
-            env, template, f"the default of {question.name}", question.default, values
+            env, template, f"the default of {question.name}", question.default, values, budget
         )
         if question.name in given:
             values[question.name] = check_value(question, given[question.name])
@@ -198,7 +214,7 @@ def resolve_answers(
             answer = ask(question, default, partial(check_value, question))
             values[question.name] = check_value(question, answer)
     for name, expression in template.derived:
-        value = _expand(env, template, f"derived {name}", expression, values)
+        value = _expand(env, template, f"derived {name}", expression, values, budget)
         if not value.isidentifier() or keyword.iskeyword(value):
             why = "a Python keyword" if keyword.iskeyword(value) else "not a Python identifier"
             raise TemplateError(
@@ -215,10 +231,11 @@ def _expand(
     what: str,
     text: str,
     values: Mapping[str, Answer],
+    budget: RenderBudget,
 ) -> str:
     try:
-        return render_bounded(lambda: env.from_string(text), values)
-    except TemplateLimitError as exc:
+        return render_bounded(lambda: env.from_string(text), values, budget)
+    except TemplateRenderError as exc:
         raise TemplateError(f"{template.root}: {what}: {exc}") from None
     except TemplateError:
         raise
@@ -226,8 +243,12 @@ def _expand(
         raise TemplateError(f"{template.root}: {what}: {exc}") from None
 
 
-def render_template(template: Template, values: Mapping[str, Answer]) -> Rendered:
-    """Every file of the template, rendered in memory, by role."""
+def render_template(
+    template: Template, values: Mapping[str, Answer], budget: RenderBudget | None = None
+) -> Rendered:
+    """Every file of the template, rendered in memory, by role, within `budget` (a fresh
+    one when None)."""
+    budget = budget or RenderBudget()
     env = _environment(ConfinedLoader(template.root))
     rendered: Rendered = {role: {} for role in ROLES}
     for role in ROLES:
@@ -238,25 +259,24 @@ def render_template(template: Template, values: Mapping[str, Answer]) -> Rendere
             relative = source.relative_to(template.root).as_posix()
             if any(part.startswith(".") or part == "__pycache__" for part in source.parts):
                 continue
-            target = _target_path(env, template, source.relative_to(folder).as_posix(), values)
+            relative_in_role = source.relative_to(folder).as_posix()
+            target = _target_path(env, template, relative_in_role, values, budget)
             try:
                 if source.name.endswith(".jinja"):
-                    text = render_bounded(partial(env.get_template, relative), values)
+                    text = render_bounded(partial(env.get_template, relative), values, budget)
                 else:
-                    text = source.read_text(encoding="utf-8")
-            except TemplateLimitError as exc:
+                    text = read_template_text(source)
+            except TemplateRenderError as exc:
                 where = f"{source}:{exc.line}" if exc.line else str(source)
                 raise TemplateError(f"{where}: {exc}") from None
+            except TemplateFileError:
+                raise  # names the file it is about, which may be one this file includes
             except TemplateError as exc:
                 raise TemplateError(f"{source}: {exc}") from None
             except jinja2.TemplateSyntaxError as exc:
                 raise TemplateError(f"{source}:{exc.lineno}: {exc.message}") from None
             except jinja2.TemplateError as exc:
                 raise TemplateError(f"{source}: {exc}") from None
-            except UnicodeDecodeError:
-                raise TemplateError(
-                    f"{source}: not UTF-8 text; templates hold text files only"
-                ) from None
             rendered[role][target] = text
     if not rendered["schema"]:
         raise TemplateError(f"{template.root}: the template has no schema/ files")
@@ -264,9 +284,13 @@ def render_template(template: Template, values: Mapping[str, Answer]) -> Rendere
 
 
 def _target_path(
-    env: BoundedEnvironment, template: Template, relative: str, values: Mapping[str, Answer]
+    env: BoundedEnvironment,
+    template: Template,
+    relative: str,
+    values: Mapping[str, Answer],
+    budget: RenderBudget,
 ) -> PurePosixPath:
-    text = _expand(env, template, f"the file name {relative!r}", relative, values)
+    text = _expand(env, template, f"the file name {relative!r}", relative, values, budget)
     if text.endswith(".jinja"):
         text = text[: -len(".jinja")]
     parts = text.split("/")

@@ -10,12 +10,16 @@ MemoryError, and the parent kills a child that runs past its time, whatever it i
 (an endless loop in plain Python or in C). Elsewhere fork is unavailable or unsafe (macOS
 system libraries), so the render runs in process with only the output and recursion
 limits and the size checks on `*`, `+` and `**` below.
+
+One run of `esgen new` renders many texts (names, defaults, files); a RenderBudget gives
+them MAX_TOTAL_SECONDS in all, so many files each just under MAX_SECONDS cannot add up.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import sys
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
@@ -24,32 +28,59 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from esgen.newctx._manifest import TemplateError
+from esgen.newctx._manifest import TemplateError, cut
 
 __all__ = [
     "MAX_MEMORY",
     "MAX_OUTPUT",
     "MAX_SECONDS",
+    "MAX_TOTAL_SECONDS",
     "BoundedEnvironment",
+    "RenderBudget",
     "TemplateLimitError",
+    "TemplateRenderError",
     "render_bounded",
 ]
 
 MAX_SECONDS = 10.0  # a real template renders in milliseconds
+MAX_TOTAL_SECONDS = 30.0  # for every render of one `esgen new` run
 MAX_OUTPUT = 16_000_000  # characters of one rendered text
 MAX_MEMORY = 1 << 30  # bytes a render may add to the process (Linux)
 _USE_FORK = sys.platform == "linux"
 
 
-class TemplateLimitError(TemplateError):
-    """A render stopped at a limit; `line` is the template line it was on, when known."""
+class TemplateRenderError(TemplateError):
+    """A render that failed in the template's own code (`{{ 1/0 }}`); `line` is the template
+    line it was on, when known."""
 
     def __init__(self, message: str, line: int | None = None) -> None:
         super().__init__(message)
         self.line = line
 
     def __reduce__(self) -> tuple[Any, ...]:  # crosses back from the child by pickle
-        return (TemplateLimitError, (str(self), self.line))
+        return (type(self), (str(self), self.line))
+
+
+class TemplateLimitError(TemplateRenderError):
+    """A render stopped at a limit."""
+
+
+class RenderBudget:
+    """The time left to the renders of one run; each render gets at most MAX_SECONDS of it.
+    Only time spent rendering counts, not a person's time answering a prompt."""
+
+    def __init__(self, seconds: float = MAX_TOTAL_SECONDS) -> None:
+        self.seconds = seconds
+        self.used = 0.0
+
+    def remaining(self) -> float:
+        return self.seconds - self.used
+
+    def spent(self) -> TemplateLimitError:
+        return TemplateLimitError(
+            f"the template's renders took longer than {self.seconds:g} s in all; "
+            "stopped while rendering this (a loop without end?)"
+        )
 
 
 class BoundedEnvironment(SandboxedEnvironment):
@@ -89,12 +120,14 @@ def _check_size(size: int) -> None:
         raise TemplateLimitError(f"an expression makes a value of more than {MAX_OUTPUT:,} items")
 
 
-def render_bounded(load: Callable[[], jinja2.Template], values: Mapping[str, Any]) -> str:
+def render_bounded(
+    load: Callable[[], jinja2.Template], values: Mapping[str, Any], budget: RenderBudget
+) -> str:
     """The template `load` returns, rendered with `values`. Loading (parsing) is bounded too:
     a deep enough nesting of brackets exhausts the parser's recursion. Raises
-    TemplateLimitError at a limit, and whatever the render raises (jinja's errors,
-    TemplateError) as it raised it."""
-    return _run(lambda: _render(load, values))
+    TemplateLimitError at a limit, TemplateRenderError for any other exception of the
+    template's code, and jinja's errors and TemplateError as they were raised."""
+    return _run(lambda: _render(load, values), budget)
 
 
 def _render(load: Callable[[], jinja2.Template], values: Mapping[str, Any]) -> str:
@@ -121,6 +154,12 @@ def _render(load: Callable[[], jinja2.Template], values: Mapping[str, Any]) -> s
         raise TemplateLimitError(
             f"needs more than {MAX_MEMORY >> 20:,} MB of memory to render", _line(exc, template)
         ) from None
+    except (TemplateError, jinja2.TemplateError):
+        raise  # already say what is wrong; the caller names the file
+    except Exception as exc:  # `{{ 1/0 }}`, `{{ "%d" | format("x") }}`: the template's bug
+        raise TemplateRenderError(
+            f"raised {type(exc).__name__} ({cut(str(exc))})", _line(exc, template)
+        ) from None
     return "".join(parts)
 
 
@@ -136,16 +175,27 @@ def _line(exc: BaseException, template: jinja2.Template | None) -> int | None:
     return line
 
 
-def _run(render: Callable[[], str]) -> str:
-    if not _USE_FORK:
-        return render()
+def _run(render: Callable[[], str], budget: RenderBudget) -> str:
+    remaining = budget.remaining()
+    if remaining <= 0:
+        raise budget.spent()
+    started = time.monotonic()
+    try:
+        return render() if not _USE_FORK else _run_forked(render, budget, remaining)
+    finally:
+        budget.used += time.monotonic() - started
+
+
+def _run_forked(render: Callable[[], str], budget: RenderBudget, remaining: float) -> str:
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(target=_child, args=(render, sender), daemon=True)
     child.start()
     sender.close()
     try:
-        if not receiver.poll(MAX_SECONDS):
+        if not receiver.poll(min(MAX_SECONDS, remaining)):
+            if remaining < MAX_SECONDS:
+                raise budget.spent()
             raise TemplateLimitError(
                 f"took longer than {MAX_SECONDS:g} s to render (a loop without end?)"
             )
