@@ -27,16 +27,14 @@ from esgen.runtime import (
     ProjectionRunner,
     RecordedEvent,
     Repository,
-    Rows,
     Saga,
     SagaRunner,
     SnapshotStore,
     TableSpec,
     UnstorableValue,
     ValueObject,
-    progress_storage,
 )
-from esgen.runtime.testing._fixtures import StoreFixtures
+from esgen.runtime.testing._fixtures import StoreFixtures, active_rows
 
 __all__ = ["DecimalValuesContract"]
 
@@ -201,14 +199,6 @@ class DecimalValuesContract(StoreFixtures):
 
     # -- saga state and read-model rows (stores that keep progress) ------------------------
 
-    @pytest.fixture
-    def progress(self, store: EventStore) -> EventStore:
-        try:
-            progress_storage(store)
-        except TypeError:
-            pytest.skip("this store keeps no read models nor sagas")
-        return store
-
     @pytest.mark.parametrize(
         ("currency", "field"),
         [("=NaN", "amount"), ("=-Infinity", "amount"), ("history=sNaN", "history[1]")],
@@ -244,10 +234,4 @@ class DecimalValuesContract(StoreFixtures):
 
 
 def _rows(store: EventStore) -> list[PriceRow]:
-    """The active generation of the prices, as any reader of the table sees them."""
-    with progress_storage(store).unit() as unit:
-        generations = unit.generations(Prices.name)
-        generation = next(g for g, (_, active) in generations.items() if active)
-        table = unit.table(Prices.table, generation)
-        rows: list[PriceRow] = Rows(Prices.table, PriceRow, table).all()
-    return rows
+    return active_rows(store, Prices)

@@ -25,14 +25,12 @@ from esgen.runtime import (
     ProjectionRunner,
     RecordedEvent,
     Repository,
-    Rows,
     Saga,
     SagaRunner,
     SnapshotStore,
     TableSpec,
     UnstorableValue,
     ValueObject,
-    progress_storage,
 )
 from esgen.runtime.testing._domain import (
     Measured,
@@ -41,7 +39,7 @@ from esgen.runtime.testing._domain import (
     SensorState,
     make_sensor_registry,
 )
-from esgen.runtime.testing._fixtures import StoreFixtures
+from esgen.runtime.testing._fixtures import StoreFixtures, active_rows
 
 __all__ = ["FloatValuesContract"]
 
@@ -139,12 +137,7 @@ class FreeWatch(Saga[FreeWatchState]):
 
 
 def _all_rows(store: EventStore) -> dict[str, ReadingRow]:
-    """The active generation of the readings, as any reader of the table sees them."""
-    with progress_storage(store).unit() as unit:
-        generations = unit.generations(Readings.name)
-        generation = next(g for g, (_, active) in generations.items() if active)
-        table = unit.table(Readings.table, generation)
-        rows: list[ReadingRow] = Rows(Readings.table, ReadingRow, table).all()
+    rows: list[ReadingRow] = active_rows(store, Readings)
     return {row.sensor: row for row in rows}
 
 
@@ -245,14 +238,6 @@ class FloatValuesContract(StoreFixtures):
         assert math.isnan(loaded.state.free)
 
     # -- saga state and read-model rows (stores that keep progress) ------------------------
-
-    @pytest.fixture
-    def progress(self, store: EventStore) -> EventStore:
-        try:
-            progress_storage(store)
-        except TypeError:
-            pytest.skip("this store keeps no read models nor sagas")
-        return store
 
     @staticmethod
     def _append(store: EventStore, stream: str, *events: Event) -> None:

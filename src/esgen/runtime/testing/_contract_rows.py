@@ -22,15 +22,13 @@ from esgen.runtime import (
     Projection,
     ProjectionRunner,
     RecordedEvent,
-    Rows,
     Saga,
     SagaRunner,
     TableSpec,
     UnstorableText,
     ValueObject,
 )
-from esgen.runtime._progress_store import progress_storage
-from esgen.runtime.testing._fixtures import StoreFixtures
+from esgen.runtime.testing._fixtures import StoreFixtures, active_rows
 
 __all__ = ["RowTextContract"]
 
@@ -105,14 +103,6 @@ def _no_commands(command: object) -> object:
 class RowTextContract(StoreFixtures):
     """What every backend that keeps read models does with text no backend can store."""
 
-    @pytest.fixture
-    def progress(self, store: EventStore) -> EventStore:
-        try:
-            progress_storage(store)
-        except TypeError:
-            pytest.skip("this store keeps no read models")
-        return store
-
     @pytest.mark.parametrize(("fields", "slot"), _ODD_ROWS)
     def test_a_row_with_text_no_backend_can_store_is_refused_by_name(
         self, progress: EventStore, fields: dict[str, Any], slot: str
@@ -145,10 +135,4 @@ class RowTextContract(StoreFixtures):
 
 
 def _rows(store: EventStore) -> list[LabelRow]:
-    """The active generation of the labels, as any reader of the table sees them."""
-    with progress_storage(store).unit() as unit:
-        generations = unit.generations(Labels.name)
-        generation = next(g for g, (_, active) in generations.items() if active)
-        table = unit.table(Labels.table, generation)
-        rows: list[LabelRow] = Rows(Labels.table, LabelRow, table).all()
-    return rows
+    return active_rows(store, Labels)

@@ -1,17 +1,31 @@
 """The store fixtures every part of the contract suite shares: a subclass says how to make
-its store, the parts ask for `store`, `clock` and `snapshots`."""
+its store, the parts ask for `store`, `clock`, `snapshots` and `progress`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from esgen.runtime import Clock, EventStore, SnapshotStore
+from esgen.runtime import Clock, EventStore, Rows, SnapshotStore
+from esgen.runtime._progress_store import progress_storage
 from esgen.runtime.testing._clock import ManualClock
 
-__all__ = ["StoreFixtures"]
+if TYPE_CHECKING:
+    from esgen.runtime import Projection
+
+__all__ = ["StoreFixtures", "active_rows"]
+
+
+def active_rows(store: EventStore, projection: type[Projection[Any]]) -> list[Any]:
+    """The rows of the projection's active generation, as any reader of the table sees them."""
+    with progress_storage(store).unit() as unit:
+        generations = unit.generations(projection.name)
+        generation = next(g for g, (_, active) in generations.items() if active)
+        table = unit.table(projection.table, generation)
+        return Rows(projection.table, projection.row_type, table).all()
 
 
 class StoreFixtures:
@@ -35,4 +49,13 @@ class StoreFixtures:
     def snapshots(self, store: EventStore) -> SnapshotStore:
         if not isinstance(store, SnapshotStore):
             pytest.skip("this store keeps no snapshots")
+        return store
+
+    @pytest.fixture
+    def progress(self, store: EventStore) -> EventStore:
+        """The store, where it also keeps read models and sagas (else the test skips)."""
+        try:
+            progress_storage(store)
+        except TypeError:
+            pytest.skip("this store keeps no read models nor sagas")
         return store
