@@ -120,15 +120,35 @@ def test_stale_removal_never_follows_a_link(layout: tuple[Path, Path]) -> None:
     assert snapshot(outside) == before
 
 
-def test_a_configured_output_folder_that_is_a_link_is_followed(
+def test_a_configured_output_folder_linked_inside_the_project_is_followed(
     layout: tuple[Path, Path],
 ) -> None:
-    """The folder the configuration names is the user's choice, link or not."""
-    project, outside = layout
-    (project / "src").symlink_to(outside)
+    project, _ = layout
+    (project / "build" / "src").mkdir(parents=True)
+    (project / "src").symlink_to("build/src")
     result = esgen(project, "generate")
     assert result.returncode == 0, result.stderr
-    assert (outside / "library" / "events" / "book.py").is_file()
+    assert (project / "build" / "src" / "library" / "events" / "book.py").is_file()
+
+
+def test_stale_removal_never_deletes_through_a_configured_folder_linked_outside(
+    layout: tuple[Path, Path],
+) -> None:
+    """A committed `src -> ../outside/src` holding esgen's own files: refused before the
+    planner sees them, so a copy of a generated file there is not removed as stale."""
+    project, outside = layout
+    assert esgen(project, "generate").returncode == 0
+    shutil.move(project / "src", outside / "src")
+    library = outside / "src" / "library"
+    shutil.copy(library / "payloads.py", library / "victim.py")
+    (project / "src").symlink_to("../outside/src")
+    before = snapshot(outside)
+    result = esgen(project, "generate", "--no-cache")
+    assert result.returncode == EXIT_USAGE, result.stdout + result.stderr
+    assert "removed" not in result.stdout
+    assert "the link src (to ../outside/src)" in result.stderr
+    assert (library / "victim.py").is_file()
+    assert snapshot(outside) == before
 
 
 def test_a_linked_tests_folder_below_the_configured_one_is_refused(
@@ -231,10 +251,13 @@ def test_a_schema_file_swapped_for_a_link_is_not_taken_from_the_run_cache(
     assert snapshot(project) == inside
 
 
-def test_a_configured_schema_folder_that_is_a_link_is_read(layout: tuple[Path, Path]) -> None:
-    project, outside = layout
-    shutil.move(project / "schemas", outside / "schemas")
-    (project / "schemas").symlink_to(outside / "schemas")
+def test_a_configured_schema_folder_linked_inside_the_project_is_read(
+    layout: tuple[Path, Path],
+) -> None:
+    project, _ = layout
+    (project / "shared").mkdir()
+    shutil.move(project / "schemas", project / "shared" / "schemas")
+    (project / "schemas").symlink_to("shared/schemas")
     result = esgen(project, "generate")
     assert result.returncode == 0, result.stderr
     assert (project / "src" / "library" / "events" / "book.py").is_file()
@@ -557,6 +580,102 @@ def test_folders_given_on_the_command_line_may_be_anywhere(layout: tuple[Path, P
     project, outside = layout
     result = esgen(project, "generate", "--out", "../outside/src", "--tests", "../outside/t")
     assert result.returncode == 0, result.stderr
+    assert (outside / "src" / "library" / "events" / "book.py").is_file()
+
+
+LINKED_FOLDERS = {  # setting lines, the link, where it leads (from the project), blamed path
+    "out_dir": ('out_dir = "src"', "src", "../outside", "src"),
+    "out_dir below": ('out_dir = "gen/src"', "gen", "../outside", "gen"),
+    "tests_dir": ("", "tests", "../outside", "tests"),
+    "schema_dir": ('schema_dir = "schemas"', "schemas", "../outside/schemas", "schemas"),
+    "docs_dir": ('docs_dir = "docs"', "docs", "../outside", "docs"),
+    "out_dir in, then out": ('out_dir = "src"', "src", "build/src", "src"),  # build -> ../outside
+}
+
+
+def link_project(project: Path, outside: Path, case: str) -> list[str]:
+    """Configure `case` of LINKED_FOLDERS; what its error names: where, the setting, the link."""
+    setting, link, target, blamed = LINKED_FOLDERS[case]
+    key = case.split()[0]
+    (project / "pyproject.toml").write_text(
+        f'[project]\nname = "demo"\n\n[tool.esgen]\n{setting}\n'
+    )
+    if key == "schema_dir":
+        shutil.move(project / "schemas", outside / "schemas")
+    if case == "out_dir in, then out":
+        (project / "build").symlink_to("../outside")
+    (project / link).symlink_to(target)
+    shown = os.readlink(project / blamed)
+    where = "pyproject.toml:5:1" if setting else "pyproject.toml"
+    return [f"{where}: error[C003]: {key} ", f"the link {blamed} (to {shown})"]
+
+
+@pytest.mark.parametrize("case", list(LINKED_FOLDERS))
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("generate",),
+        ("generate", "--check"),
+        ("generate", "--diff"),
+        ("docs",),
+        ("lock",),
+        ("compat",),
+    ],
+)
+def test_configured_folders_linked_outside_are_refused(
+    layout: tuple[Path, Path], case: str, command: tuple[str, ...]
+) -> None:
+    """A committed link may not do what a configured `..` may not (C003), for every
+    command, before anything is read or written."""
+    project, outside = layout
+    expected = link_project(project, outside, case)
+    before, inside = snapshot(outside), snapshot(project)
+    result = esgen(project, *command)
+    assert result.returncode == EXIT_USAGE, result.stdout + result.stderr
+    for part in expected:
+        assert part in result.stderr
+    assert "leads outside the project" in result.stderr
+    assert snapshot(outside) == before
+    assert snapshot(project) == inside
+
+
+def test_new_refuses_a_configured_folder_linked_outside(layout: tuple[Path, Path]) -> None:
+    project, outside = layout
+    template = make_template(outside.parent)
+    (project / "src").symlink_to("../outside")
+    before, inside = snapshot(outside), snapshot(project)
+    result = esgen(project, "new", "books", "--template", str(template), "--no-input")
+    assert result.returncode == EXIT_USAGE, result.stdout + result.stderr
+    assert "error[C003]: out_dir 'src' leads outside the project" in result.stderr
+    assert snapshot(outside) == before
+    assert snapshot(project) == inside
+
+
+def test_default_folders_without_a_configuration_are_held_to_the_project(
+    layout: tuple[Path, Path],
+) -> None:
+    project, outside = layout
+    (project / "pyproject.toml").unlink()
+    (project / "tests").symlink_to("../outside")
+    before, inside = snapshot(outside), snapshot(project)
+    result = esgen(project, "generate")
+    assert result.returncode == EXIT_USAGE, result.stdout + result.stderr
+    assert "tests: error[C003]: tests_dir 'tests' leads outside the project" in result.stderr
+    assert snapshot(outside) == before
+    assert snapshot(project) == inside
+    # Named on the command line, the folders are the person's: the link is theirs too.
+    result = esgen(project, "generate", "--out", "linked", "--tests", "tests")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_folders_given_on_the_command_line_may_be_links_to_anywhere(
+    layout: tuple[Path, Path],
+) -> None:
+    project, outside = layout
+    (project / "mine").symlink_to("../outside")
+    (project / "src").symlink_to("../outside")  # the configured one, overridden
+    result = esgen(project, "generate", "--out", "mine/src", "--tests", "mine/t")
+    assert result.returncode == 0, result.stdout + result.stderr
     assert (outside / "src" / "library" / "events" / "book.py").is_file()
 
 

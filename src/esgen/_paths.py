@@ -1,6 +1,7 @@
 """Paths kept inside the folders esgen was told to use: no `..` out of them, no link below them.
 
-A configured folder may itself be a link: the user chose it by name. Below it, every part
+A folder may itself be a link: one named on the command line anywhere, one from the
+configuration only into the project (config.check_inside, C003). Below it, every part
 of a path esgen writes, removes or reads must be a real folder or file, so that a link in
 a checkout (`src/orders -> ../../elsewhere`) cannot send a write, a removal or a read
 outside the project. esgen itself never creates links, so a link below its folders is
@@ -86,7 +87,7 @@ def tree_files(root: Path, suffixes: tuple[str, ...]) -> tuple[list[Path], list[
     and not hidden themselves; and, apart, the links with such a name (dangling or not).
     Nothing is followed, so the caller can refuse the links before reading anything; a
     linked folder is not entered (it may hold other files, such as JSON Schemas, whose
-    readers check their own paths). `root` itself may be a link: the user named it."""
+    readers check their own paths). `root` itself may be a link (see the module's docstring)."""
     files: list[Path] = []
     links: list[Path] = []
     for folder, dirs, names in os.walk(root):  # never enters linked folders

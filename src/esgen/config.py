@@ -18,7 +18,7 @@ from esgen._formatter import FORMATTERS, Formatter
 from esgen._suggest import did_you_mean
 from esgen._text import bad_byte
 
-__all__ = ["ConfigError", "Settings", "find_config", "load_settings"]
+__all__ = ["ConfigError", "Settings", "check_inside", "find_config", "load_settings"]
 
 _KEYS = (
     "schema_dir",
@@ -29,6 +29,7 @@ _KEYS = (
     "docs_dir",
     "json_schema_remote_refs",
 )
+_FOLDERS = ("schema_dir", "out_dir", "tests_dir", "docs_dir")
 
 
 class ConfigError(EsgenError, ValueError):
@@ -48,6 +49,9 @@ class Settings:
     # Whether http(s) `$ref`s in json_schema files are fetched (see schema._jsonremote);
     # off, they are refused: the fetched text would land in generated code.
     json_schema_remote_refs: bool = False
+    # The folders that come from the configuration file or its defaults, not from the
+    # command line: these must resolve inside the project (see check_inside).
+    confined: frozenset[str] = frozenset(_FOLDERS)
 
     @property
     def tests_dir(self) -> Path:
@@ -73,12 +77,20 @@ class Settings:
         tests_dir: Path | None = None,
     ) -> Settings:
         result = self
+        given: set[str] = set()
         if tests_dir is not None:
             result = replace(result, tests_dir_setting=tests_dir)
+            given.add("tests_dir")
         if schema_dir is not None:
             result = replace(result, schema_dir=schema_dir)
+            # docs/ beside a schema folder the person named is theirs too
+            given |= {"schema_dir"} if self.docs_dir_setting else {"schema_dir", "docs_dir"}
         if out_dir is not None:
             result = replace(result, out_dir=out_dir)
+            given.add("out_dir")
+            if self.tests_dir_setting is None and self.config_file is None:
+                given.add("tests_dir")  # tests/ beside that out_dir, as tests_dir says
+        result = replace(result, confined=self.confined - given)
         if formatter is not None:
             result = replace(result, formatter=_formatter(formatter, result.formatter.line_length))
         return result
@@ -146,6 +158,56 @@ def load_settings(start: Path) -> Settings:
             f"(got {type(table).__name__})"
         )
     return _settings(config.parent, table, config)
+
+
+def check_inside(settings: Settings) -> None:
+    """Raise ConfigError (C003) for each folder from the configuration or its defaults
+    that resolves outside the project: a committed link (`src -> ../elsewhere`) must not
+    do what a configured `..` may not. Links that stay inside the project are followed."""
+    root = _resolved(settings.root)
+    problems = []
+    for key in _FOLDERS:
+        if key not in settings.confined:
+            continue
+        folder: Path = getattr(settings, key)
+        resolved = _resolved(folder)
+        if resolved is not None and root is not None and resolved.is_relative_to(root):
+            continue
+        link = _leaving_link(settings.root, root, folder)
+        config = settings.config_file
+        where = _where(config, key) if config else _shown(link)
+        default = " (the default)" if config and where == _shown(config) else ""
+        project = f"the folder of {_shown(config)}" if config else "the folder esgen runs in"
+        leads = _shown(resolved) if resolved else "nowhere (a loop of links)"
+        via = f"the link {_shown(link)} (to {os.readlink(link)})" if link.is_symlink() else ""
+        problems.append(
+            f"{where}: error[C003]: {key} {_shown(folder)!r}{default} leads outside the "
+            f"project ({project}) through {via or 'a link'}: it resolves to {leads}; "
+            "configured folders stay inside the project, link or not: make the folder a "
+            "real one (or a link into the project), or pass the folder on the command line"
+        )
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def _resolved(path: Path) -> Path | None:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a loop of links (RuntimeError before Python 3.13)
+        return None
+
+
+def _leaving_link(root: Path, resolved_root: Path | None, folder: Path) -> Path:
+    """The first link on the way from `root` to `folder` whose target is not in the
+    project; the folder itself when no single link is to blame."""
+    current = root
+    for part in Path(os.path.relpath(os.path.abspath(folder), os.path.abspath(root))).parts:
+        current = current / part
+        if current.is_symlink():
+            target = _resolved(current)
+            if target is None or resolved_root is None or not target.is_relative_to(resolved_root):
+                return current
+    return folder
 
 
 def _shown(path: Path) -> str:

@@ -85,12 +85,13 @@ def project_settings(
     """The settings of the project esgen runs in, overridden by the command line's options,
     with a schema folder that is there. A bad configuration file ends the run with its
     diagnostics; only a mistake on the command line gets the usage screen."""
-    from esgen.config import ConfigError, load_settings
+    from esgen.config import ConfigError, check_inside, load_settings
 
     try:
         settings = load_settings(Path.cwd()).with_overrides(
             schema_dir, out_dir, formatter, tests_dir
         )
+        check_inside(settings)  # before anything is read or written
     except ConfigError as exc:
         fail(str(exc))
     _check_schema_dir(settings, given=schema_dir is not None)

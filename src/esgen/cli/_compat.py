@@ -54,12 +54,14 @@ def _current(command: str, settings: Settings, strict: bool = False) -> Side:
 
 def _folder_schema_dir(folder: Path) -> Path:
     """A project folder stands for its configured schema folder; any other for itself."""
-    from esgen.config import ConfigError, find_config, load_settings
+    from esgen.config import ConfigError, check_inside, find_config, load_settings
 
     config = find_config(folder)
     if config is not None and config.parent.resolve() == folder.resolve():
         try:
-            return load_settings(folder).schema_dir
+            settings = load_settings(folder)
+            check_inside(settings)
+            return settings.schema_dir
         except ConfigError as exc:  # the other project's configuration, as ours would be
             fail(str(exc))
     return folder

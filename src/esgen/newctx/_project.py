@@ -21,7 +21,7 @@ from typing import Any
 
 from esgen._formatter import Formatter
 from esgen.codegen import Change, Status
-from esgen.config import ConfigError, Settings, load_settings
+from esgen.config import ConfigError, Settings, check_inside, load_settings
 from esgen.newctx._pytest_config import (
     find_pytest_config,
     folder_setting,
@@ -60,7 +60,14 @@ class Project:
 
 def locate_project(start: Path, out: Path | None = None, tests: Path | None = None) -> Project:
     """The project at or above `start`; `out` and `tests` (relative to the project folder)
-    place the package and the tests of a project esgen has not configured yet."""
+    place the package and the tests of a project esgen has not configured yet. Its folders
+    must resolve inside it (C003), or a committed link would send the new files away."""
+    project = _locate(start, out, tests)
+    check_inside(project.settings)
+    return project
+
+
+def _locate(start: Path, out: Path | None, tests: Path | None) -> Project:
     start = start.absolute()
     if start.exists():
         for folder in (start, *start.parents):
