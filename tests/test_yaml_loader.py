@@ -70,6 +70,24 @@ def test_aliases_that_expand_without_bound_are_refused() -> None:
     assert "E100" in found[0] and "expand" in found[0]
 
 
+def test_values_nested_past_the_bound_are_refused_not_a_recursion_error() -> None:
+    # 980 levels: under libyaml's own limit (1000), over what Python's stack would take.
+    found = errors("context: " + "{a: " * 980 + "b" + "}" * 980 + "\n")
+    assert len(found) == 1
+    assert "E100" in found[0] and "nest more than 100 deep" in found[0]
+    # The file's mapping, 98 lists and the scalar: 100 levels, the most allowed.
+    assert errors("context: " + "[" * 98 + "b" + "]" * 98 + "\n") == []
+
+
+def test_nesting_through_aliases_counts_the_whole_depth() -> None:
+    # Each anchor nests 30 levels and holds the one before: 8 x 30 levels once expanded.
+    lines = ["l0: &a0 " + "[" * 30 + "x" + "]" * 30]
+    lines += [f"l{i}: &a{i} " + "[" * 30 + f"*a{i - 1}" + "]" * 30 for i in range(1, 8)]
+    found = errors("\n".join(lines) + "\n")
+    assert len(found) == 1
+    assert "E100" in found[0] and "nest more than 100 deep" in found[0]
+
+
 def test_a_number_key_and_its_quoted_spelling_are_one_key() -> None:
     found = errors('versions:\n  1: {}\n  "1": {}\n')
     assert len(found) == 1

@@ -106,14 +106,53 @@ def load_yaml(path: Path, text: str) -> tuple[LoadedYaml | None, list[Diagnostic
         problem = explain_yaml_error(exc, text)
         where = Location(path, problem.line, problem.col)
         return None, [Diagnostic(where, "E100", f"invalid YAML: {problem.message}")]
+    except RecursionError:  # a parser written in Python recurses once per level
+        where = Location(path, 1, 1)
+        return None, [Diagnostic(where, "E100", f"invalid YAML: {_TOO_DEEP}")]
     loaded = LoadedYaml(path, None)
     diagnostics: list[Diagnostic] = []
-    if root is not None and (aliases := _alias_problem(root)) is not None:
-        node, msg = aliases
+    if root is not None and (shape := _depth_problem(root) or _alias_problem(root)):
+        node, msg = shape
         return None, [Diagnostic(_loc(path, node), "E100", msg)]
     if root is not None:
         loaded.data = _convert(root, (), loaded, diagnostics)
     return loaded, diagnostics
+
+
+# Every later step (alias sizes, conversion, validation) walks values recursively: a schema
+# nests a dozen levels, so this bound costs nobody and keeps Python's stack out of reach.
+_MAX_DEPTH = 100
+_TOO_DEEP = f"values nest more than {_MAX_DEPTH} deep; a schema needs far fewer levels"
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _depth_problem(root: yaml.Node) -> tuple[yaml.Node, str] | None:
+    """The first node whose values nest deeper than _MAX_DEPTH, counting through aliases.
+    Iterative, so the check itself cannot exhaust the stack; each node is measured once."""
+    depths: dict[int, int] = {}
+    on_path: set[int] = set()  # a cycle through an alias is _alias_problem's to report
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, measured = stack.pop()
+        key = id(node)
+        if measured:
+            on_path.discard(key)
+            depth = 1 + max((depths.get(id(c), 0) for c in _children(node)), default=0)
+            if depth > _MAX_DEPTH:
+                return node, f"invalid YAML: {_TOO_DEEP}"
+            depths[key] = depth
+        elif key not in depths and key not in on_path:
+            on_path.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node))
+    return None
 
 
 # Aliases let a short file stand for a huge or endless document ("billion laughs"); a
