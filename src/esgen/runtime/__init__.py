@@ -22,6 +22,7 @@ from esgen.runtime._errors import (
     ConcurrencyError,
     DecodeError,
     EventStoreError,
+    ReadModelNotFound,
     ReadOnlyStore,
     RegistryError,
     StoreDamaged,
@@ -47,7 +48,8 @@ from esgen.runtime._projection import (
     ProjectionRunner,
     ProjectionStatus,
 )
-from esgen.runtime._readmodel import Column, Rows, TableSpec
+from esgen.runtime._query import Condition, Field, Order
+from esgen.runtime._readmodel import Column, Index, Rows, TableSpec
 from esgen.runtime._records import (
     AppendResult,
     Clock,
@@ -64,6 +66,7 @@ from esgen.runtime._repository import HistoryEntry, Repository
 from esgen.runtime._saga import Saga, SagaError, SagaRunner, SagaStatus
 from esgen.runtime._sqlite import SQLiteEventStore
 from esgen.runtime._unit_of_work import UnitOfWork, UnitOfWorkResult, run_in_unit_of_work
+from esgen.runtime._views import ReadModel
 
 if TYPE_CHECKING:
     from esgen.runtime._postgres import PostgresEventStore as PostgresEventStore
@@ -84,6 +87,7 @@ __all__ = [
     "CommandContext",
     "CommandResult",
     "ConcurrencyError",
+    "Condition",
     "DecodeError",
     "Decoder",
     "Event",
@@ -91,18 +95,23 @@ __all__ = [
     "EventStore",
     "EventStoreError",
     "ExpectedVersion",
+    "Field",
     "FrozenDict",
     "FrozenMap",
     "HistoryEntry",
+    "Index",
     "MemoryEventStore",
     "NanFloat",
     "NewEvent",
+    "Order",
     "PostgresEventStore",
     "ProgressStorage",
     "Projection",
     "ProjectionNeedsRebuild",
     "ProjectionRunner",
     "ProjectionStatus",
+    "ReadModel",
+    "ReadModelNotFound",
     "ReadOnlyStore",
     "RecordedEvent",
     "RegistryError",

@@ -182,6 +182,22 @@ class ReadOnlyStore(EventStoreError, PermissionError):
     """A write (append, snapshot, write transaction) to a store opened with `read_only=True`."""
 
 
+class ReadModelNotFound(EventStoreError, LookupError):
+    """A read model was queried in a store where its projection never ran: no runner has
+    created its table there (or this is not the store the projections write to)."""
+
+    def __init__(self, name: str, message: str | None = None) -> None:
+        self.name = name
+        super().__init__(
+            message
+            or f"read model {name!r} does not exist in this store yet: run its projection "
+            f"(esgen projections run, or ProjectionRunner.catch_up) against this store first"
+        )
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (type(self), (self.name, str(self)))
+
+
 class AggregateNotCreated(EventStoreError, LookupError):
     """Raised by `Aggregate.state` when no event has been applied yet."""
 

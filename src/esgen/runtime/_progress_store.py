@@ -26,10 +26,12 @@ from esgen.runtime._sqlite import SQLiteEventStore
 __all__ = [
     "ProgressStorage",
     "ProgressUnit",
+    "ReadModelAccess",
     "SQLiteProgressStorage",
     "SagaRecord",
     "physical_table",
     "progress_storage",
+    "read_models",
     "saga_steps",
 ]
 
@@ -97,6 +99,29 @@ class ProgressStorage(ABC):
     @abstractmethod
     def unit(self) -> AbstractContextManager[ProgressUnit]:
         """One transaction of the event store's database."""
+
+
+class ReadModelAccess(ABC):
+    """Reading read models outside the runners: what `ReadModel` queries go through.
+
+    Creates nothing and takes no write lock (a store opened read-only can serve queries).
+    """
+
+    @abstractmethod
+    def read(self, spec: TableSpec) -> AbstractContextManager[TableBackend]:
+        """The table of the read model's active generation, never one a rebuild is still
+        filling, inside one read transaction; on a thread already inside a transaction of
+        the store (a handler, a unit of work), inside that one, seeing its changes.
+
+        `ReadModelNotFound` if no runner created the read model in this store;
+        `ProjectionNeedsRebuild` if its active table was built with another layout than
+        `spec`'s (its fields changed since). The backend it gives may only be read.
+        """
+
+
+def read_models(store: object) -> ReadModelAccess:
+    """Read access to the read models kept in an event store."""
+    raise NotImplementedError("read_models: each backend provides its access (issue 15)")
 
 
 def progress_storage(store: object) -> ProgressStorage:

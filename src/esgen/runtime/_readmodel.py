@@ -10,6 +10,7 @@ of a row already touched cost nothing, and writes go to the database once per pa
 
 from __future__ import annotations
 
+import builtins
 import functools
 import hashlib
 import json
@@ -29,16 +30,26 @@ from esgen.runtime._finite import (
     to_json_text,
 )
 from esgen.runtime._messages import _Message
+from esgen.runtime._query import Condition, Order
 from esgen.runtime._text import check_key, strings
 
-__all__ = ["Column", "ColumnType", "Rows", "TableSpec"]
+__all__ = ["Column", "ColumnType", "Index", "Rows", "TableSpec"]
 
 RowT = TypeVar("RowT", bound=BaseModel)
 # The type of the key field; Any for rows typed by hand (`Rows[MyRow]`).
 KeyT = TypeVar("KeyT", default=Any)
 
-ColumnType = Literal["text", "integer", "real", "boolean", "json"]
-"""How a field is stored: decimals, ids and times as text (exact, sortable ISO text)."""
+ColumnType = Literal["text", "integer", "real", "boolean", "json", "decimal", "timestamp"]
+"""How a field is stored, so that the database orders and compares it as Python does:
+- "text": str, enums, uuids (canonical lower-case text), dates (ISO); in code point order
+  (PostgreSQL: `COLLATE "C"`), as Python compares str.
+- "integer", "real", "boolean": themselves (no NaN: refused before it is stored).
+- "decimal": exact; PostgreSQL `numeric`; SQLite a text encoding whose byte order and
+  equality are Decimal's (`_sortable`), the value as written kept with it.
+- "timestamp": aware datetimes, compared as instants; PostgreSQL `timestamptz`; SQLite
+  fixed-width UTC ISO text.
+- "json": value types, lists and maps; neither filtered nor ordered on.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +60,26 @@ class Column:
 
 
 @dataclass(frozen=True, slots=True)
+class Index:
+    """An index declared in the projection's YAML (`indexes:`), created with each
+    generation's table. Not part of the layout: adding or dropping one needs no rebuild."""
+
+    columns: tuple[str, ...]
+    unique: bool = False
+
+    def name(self, table: str) -> str:
+        """The index's name for one physical table: derived, so it is found again."""
+        return f"{table}__ix_{'_'.join(self.columns)}"
+
+
+@dataclass(frozen=True, slots=True)
 class TableSpec:
     """The read model's table: its name (the view readers query), key and columns."""
 
     name: str
     key: str
     columns: tuple[Column, ...]
+    indexes: tuple[Index, ...] = ()
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -163,7 +188,31 @@ class Rows(Generic[RowT, KeyT]):
     def delete(self, key: KeyT) -> None:
         self._touched[self._key(key)] = _DELETED
 
-    def all(self) -> list[RowT]:
+    def list(
+        self,
+        *where: Condition[RowT],
+        order_by: Order[RowT] | Sequence[Order[RowT]] = (),
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> builtins.list[RowT]:
+        """Rows matching every condition, with this unit's changes, in the order asked
+        (then by key), paged with `limit` and `offset`."""
+        check_page(limit, offset)
+        conditions = [stored_condition(self._spec, self._row_type, c) for c in where]
+        orders = checked_order(self._spec, [order_by] if isinstance(order_by, Order) else order_by)
+        # The unit's changes go to the table first (in its transaction), so the query sees
+        # them; they still commit or roll back with the checkpoint.
+        self.flush()
+        found = self._backend.query(conditions, orders, limit, offset)
+        return [self._decode(values) for values in found]
+
+    def count(self, *where: Condition[RowT]) -> int:
+        """How many rows match every condition, with this unit's changes."""
+        conditions = [stored_condition(self._spec, self._row_type, c) for c in where]
+        self.flush()
+        return self._backend.count(conditions)
+
+    def all(self) -> builtins.list[RowT]:
         """Every row, with this unit's changes applied, ordered by key."""
         rows = {self._key(v[self._spec.key]): self._decode(v) for v in self._backend.select_all()}
         for key, row in self._touched.items():
@@ -248,6 +297,63 @@ def _key_function(row_type: type[BaseModel], key: str, column: Column) -> Callab
     return stored
 
 
+@functools.cache
+def _stored_value(row_type: type[BaseModel], column: Column) -> Callable[[Any], Any]:
+    """How a value given for a column becomes its stored form: validated as the field's
+    type (so "5" for an int field is refused, as the row would refuse it), then as
+    `_to_column` writes rows."""
+    info = row_type.model_fields[_attribute(row_type, column.name)]
+    annotation = info.annotation
+    adapter: TypeAdapter[Any] = TypeAdapter(Any if annotation is None else annotation)
+    owner = f"{row_type.__name__} query"
+
+    def stored(value: Any) -> Any:
+        checked = adapter.validate_python(value, strict=False)
+        return _to_column(column, adapter.dump_python(checked, mode="json"), owner)
+
+    return stored
+
+
+def stored_condition(
+    spec: TableSpec, row_type: type[BaseModel], condition: Condition[Any]
+) -> Condition[Any]:
+    """The condition with its value in the column's stored form (as `Rows` writes it)."""
+    column = _queryable(spec, condition.column)
+    if condition.op in ("is_null", "not_null"):
+        return condition
+    convert = _stored_value(row_type, column)
+    if condition.op == "in":
+        return Condition(column.name, "in", tuple(convert(v) for v in condition.value))
+    return Condition(column.name, condition.op, convert(condition.value))
+
+
+def checked_order(spec: TableSpec, order: Sequence[Order[Any]]) -> tuple[Order[Any], ...]:
+    """The orders, checked, with the key (ascending) last so equal values page stably."""
+    for item in order:
+        _queryable(spec, item.column)
+    if not any(item.column == spec.key for item in order):
+        order = (*order, Order(spec.key))
+    return tuple(order)
+
+
+def _queryable(spec: TableSpec, name: str) -> Column:
+    for column in spec.columns:
+        if column.name == name:
+            if column.type == "json":
+                raise ValueError(
+                    f"{spec.name}.{name} is stored as JSON: it cannot be filtered or ordered on"
+                )
+            return column
+    raise ValueError(f"{spec.name} has no column {name!r}")
+
+
+def check_page(limit: int | None, offset: int) -> None:
+    if limit is not None and (type(limit) is not int or limit < 0):
+        raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
+    if type(offset) is not int or offset < 0:
+        raise ValueError(f"offset must be a non-negative int, got {offset!r}")
+
+
 def _to_column(column: Column, value: Any, owner: str = "a key") -> Any:
     """A row's JSON-mode value as its column stores it. A non-finite float is refused
     (SQLite would store NaN as NULL, JSON cannot hold it); a field that allows it
@@ -286,7 +392,14 @@ def _from_column(column: Column, value: Any) -> Any:
 
 
 class TableBackend:
-    """SQL for one physical table, in the dialect of the connection it runs on."""
+    """One physical table, in the dialect of the connection it runs on.
+
+    Values go in and come out in the forms `_to_column` makes (JSON-mode values: text for
+    decimals and times, JSON text for "json" columns); a backend may store them otherwise
+    (SQLite decimals as sortable text, PostgreSQL numeric and timestamptz) as long as it
+    gives back values the row type validates to the same row, and compares and orders
+    them as Python compares the row's values (see `esgen.runtime._query`).
+    """
 
     def select(self, key: Any) -> Mapping[str, Any] | None:
         raise NotImplementedError
@@ -298,4 +411,18 @@ class TableBackend:
         raise NotImplementedError
 
     def delete(self, keys: Sequence[Any]) -> None:
+        raise NotImplementedError
+
+    def query(
+        self,
+        where: Sequence[Condition[Any]],
+        order: Sequence[Order[Any]],
+        limit: int | None,
+        offset: int,
+    ) -> list[Mapping[str, Any]]:
+        """Rows matching every condition (values already in stored form, see
+        `stored_condition`), ordered by `order` (which ends with the key), paged."""
+        raise NotImplementedError
+
+    def count(self, where: Sequence[Condition[Any]]) -> int:
         raise NotImplementedError

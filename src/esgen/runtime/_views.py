@@ -1,0 +1,76 @@
+"""Queries on read models from outside their handlers: the base of generated `<Name>Query`.
+
+    balances = AccountBalancesQuery(store)
+    F = AccountBalancesFields
+    top = balances.list(F.status.eq("open"), order_by=F.balance.desc(), limit=10)
+
+The rows come from the read model's active generation only (a rebuild's new generation
+is invisible until it switches over), each call in one read transaction of the store.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast
+
+from pydantic import BaseModel
+from typing_extensions import TypeVar
+
+from esgen.runtime._progress_store import read_models
+from esgen.runtime._query import Condition, Order
+from esgen.runtime._readmodel import Rows, TableBackend, TableSpec
+
+if TYPE_CHECKING:
+    from esgen.runtime._ports import EventStore
+
+__all__ = ["ReadModel"]
+
+RowT = TypeVar("RowT", bound=BaseModel)
+# The type of the key field; Any for read models declared by hand without one.
+KeyT = TypeVar("KeyT", default=Any)
+
+
+class ReadModel(Generic[RowT, KeyT]):
+    """Typed queries on one projection's read model in a store.
+
+    Generated `<Name>Query` classes set `table` and `row_type`. Called on a thread inside
+    a transaction of the same store (a projection or saga handler, a unit of work), a
+    query joins that transaction and sees its changes.
+    """
+
+    table: ClassVar[TableSpec]
+    row_type: ClassVar[type[BaseModel]]
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+        self._access = read_models(store)
+
+    def _rows(self, backend: TableBackend) -> Rows[RowT, KeyT]:
+        row_type = cast("type[RowT]", self.row_type)
+        return Rows(self.table, row_type, backend)
+
+    def get(self, key: KeyT) -> RowT | None:
+        """The row with this key, or None."""
+        with self._access.read(self.table) as backend:
+            return self._rows(backend).get(key)
+
+    def list(
+        self,
+        *where: Condition[RowT],
+        order_by: Order[RowT] | Sequence[Order[RowT]] = (),
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> builtins.list[RowT]:
+        """Rows matching every condition, in the order asked (then by key), paged."""
+        with self._access.read(self.table) as backend:
+            return self._rows(backend).list(*where, order_by=order_by, limit=limit, offset=offset)
+
+    def count(self, *where: Condition[RowT]) -> int:
+        """How many rows match every condition."""
+        with self._access.read(self.table) as backend:
+            return self._rows(backend).count(*where)
+
+    def exists(self, *where: Condition[RowT]) -> bool:
+        """Whether any row matches every condition."""
+        return self.count(*where) > 0
