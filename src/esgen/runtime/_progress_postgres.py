@@ -8,7 +8,7 @@ this module and `_postgres` import psycopg, and only when a PostgreSQL store is 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -20,12 +20,13 @@ from esgen.runtime._postgres import PostgresEventStore
 from esgen.runtime._progress_store import (
     ProgressStorage,
     ProgressUnit,
+    ReadModelAccess,
     SagaRecord,
     physical_table,
 )
 from esgen.runtime._readmodel import TableBackend, TableSpec
 
-__all__ = ["PostgresProgressStorage"]
+__all__ = ["PostgresProgressStorage", "PostgresReadModels"]
 
 _SQL_TYPES = {"text": "text", "integer": "bigint", "real": "double precision",
               "boolean": "boolean", "json": "jsonb"}  # fmt: skip
@@ -80,6 +81,14 @@ class PostgresProgressStorage(ProgressStorage):
                 yield _PostgresUnit(conn, self._schema)
         except psycopg.Error as exc:
             raise BackendError(f"projection or saga progress could not be stored: {exc}") from exc
+
+
+class PostgresReadModels(ReadModelAccess):
+    def __init__(self, store: PostgresEventStore) -> None:
+        self._store = store
+
+    def read(self, spec: TableSpec) -> AbstractContextManager[TableBackend]:
+        raise NotImplementedError("PostgresReadModels.read (issue 15)")
 
 
 class _PostgresUnit(ProgressUnit):
@@ -146,6 +155,9 @@ class _PostgresUnit(ProgressUnit):
             ),
             (spec.layout, spec.name, generation),
         )
+
+    def ensure_indexes(self, spec: TableSpec, generation: int) -> None:
+        raise NotImplementedError("ensure_indexes (issue 15)")
 
     def activate(self, spec: TableSpec, generation: int) -> None:
         view = self._table(spec.name)

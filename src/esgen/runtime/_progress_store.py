@@ -19,6 +19,7 @@ from typing import Any
 
 from esgen.runtime._errors import BackendError
 from esgen.runtime._finite import dump_json
+from esgen.runtime._memory import MemoryEventStore
 from esgen.runtime._messages import Command
 from esgen.runtime._readmodel import TableBackend, TableSpec
 from esgen.runtime._sqlite import SQLiteEventStore
@@ -28,6 +29,7 @@ __all__ = [
     "ProgressUnit",
     "ReadModelAccess",
     "SQLiteProgressStorage",
+    "SQLiteReadModels",
     "SagaRecord",
     "physical_table",
     "progress_storage",
@@ -70,6 +72,12 @@ class ProgressUnit(ABC):
     def create_table(self, spec: TableSpec, generation: int) -> None:
         """Create the generation's table afresh (dropping any left over) and record its
         layout; the generation's checkpoint row must exist."""
+
+    @abstractmethod
+    def ensure_indexes(self, spec: TableSpec, generation: int) -> None:
+        """Create the indexes `spec` declares that the generation's table lacks, and drop
+        the ones it has (by their derived names) that `spec` no longer declares: indexes
+        are not part of the layout, so changing them needs no rebuild."""
 
     @abstractmethod
     def activate(self, spec: TableSpec, generation: int) -> None:
@@ -121,13 +129,28 @@ class ReadModelAccess(ABC):
 
 def read_models(store: object) -> ReadModelAccess:
     """Read access to the read models kept in an event store."""
-    raise NotImplementedError("read_models: each backend provides its access (issue 15)")
+    if isinstance(store, SQLiteEventStore):
+        return SQLiteReadModels(store)
+    if isinstance(store, MemoryEventStore):
+        from esgen.runtime._progress_memory import MemoryReadModels
+
+        return MemoryReadModels(store)
+    postgres = sys.modules.get("esgen.runtime._postgres")
+    if postgres is not None and isinstance(store, postgres.PostgresEventStore):
+        from esgen.runtime._progress_postgres import PostgresReadModels
+
+        return PostgresReadModels(store)
+    raise TypeError(f"{type(store).__name__} keeps no read models")
 
 
 def progress_storage(store: object) -> ProgressStorage:
     """The progress storage of an event store that supports transactions."""
     if isinstance(store, SQLiteEventStore):
         return SQLiteProgressStorage(store)
+    if isinstance(store, MemoryEventStore):
+        from esgen.runtime._progress_memory import MemoryProgressStorage
+
+        return MemoryProgressStorage(store)
     # Only a PostgreSQL store's module imports psycopg; look for it without importing it.
     postgres = sys.modules.get("esgen.runtime._postgres")
     if postgres is not None and isinstance(store, postgres.PostgresEventStore):
@@ -241,6 +264,9 @@ class _SQLiteUnit(ProgressUnit):
             (spec.layout, spec.name, generation),
         )
 
+    def ensure_indexes(self, spec: TableSpec, generation: int) -> None:
+        raise NotImplementedError("ensure_indexes (issue 15)")
+
     def activate(self, spec: TableSpec, generation: int) -> None:
         view = _quote(spec.name)
         self._conn.execute(f"DROP VIEW IF EXISTS {view}")
@@ -297,6 +323,14 @@ class _SQLiteUnit(ProgressUnit):
             (saga, event_id),
         )
         return cursor.rowcount == 1
+
+
+class SQLiteReadModels(ReadModelAccess):
+    def __init__(self, store: SQLiteEventStore) -> None:
+        self._store = store
+
+    def read(self, spec: TableSpec) -> AbstractContextManager[TableBackend]:
+        raise NotImplementedError("SQLiteReadModels.read (issue 15)")
 
 
 class _SQLiteTable(TableBackend):
