@@ -62,10 +62,11 @@ class Column:
 @dataclass(frozen=True, slots=True)
 class Index:
     """An index declared in the projection's YAML (`indexes:`), created with each
-    generation's table. Not part of the layout: adding or dropping one needs no rebuild."""
+    generation's table. Not part of the layout: adding or dropping one needs no rebuild.
+    Never unique: a constraint a handler's write could break would stop the projection
+    on that event for good; uniqueness is the key's job."""
 
     columns: tuple[str, ...]
-    unique: bool = False
 
     def name(self, table: str) -> str:
         """The index's name for one physical table: derived, so it is found again."""
