@@ -3,14 +3,22 @@
 It keeps the same rules as the durable backends (JSON-only metadata, UTC times that never go
 backwards, positions from 1 without gaps) so that code tested against it behaves the same
 on SQLite or PostgreSQL; the shared contract suite checks that.
+
+`transaction()` gives it the durable stores' hook: a block on one thread whose appends,
+snapshots, and whatever the progress storage (`_progress_memory`) keeps in the store commit
+together or are undone together. The store's lock is held for the block, so other threads
+neither see its changes early nor write meanwhile; an undo log makes a transaction cost
+what it changes, never a copy of the store.
 """
 
 from __future__ import annotations
 
 import threading
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
+from typing import Any, TypeVar
 
 from esgen.runtime._errors import StreamNotFound
 from esgen.runtime._ports import (
@@ -39,7 +47,59 @@ from esgen.runtime._records import (
 )
 from esgen.runtime._text import check_stream_id
 
-__all__ = ["MemoryEventStore"]
+__all__ = ["MemoryEventStore", "MemoryTransaction"]
+
+K = TypeVar("K")
+
+
+class _Missing:
+    pass
+
+
+_MISSING = _Missing()
+
+
+class MemoryTransaction:
+    """What one `MemoryEventStore.transaction()` block changed, so it can be undone.
+
+    Whatever keeps data in the store records, before each change, how to undo it:
+    `remember(mapping, key)` keeps an entry's value from before the block the first time
+    the block changes it; `on_rollback(undo)` runs `undo` if the block raises. Both cost
+    what the block changes, however large the store.
+    """
+
+    __slots__ = ("_saved", "_undo")
+
+    def __init__(self) -> None:
+        self._saved: dict[int, tuple[dict[Any, Any], dict[Any, Any]]] = {}
+        self._undo: list[Callable[[], None]] = []
+
+    def remember(self, mapping: dict[K, Any], key: K) -> None:
+        """Keep `mapping[key]` (or its absence) as it was before the block."""
+        entry = self._saved.get(id(mapping))
+        if entry is None:
+            # The mapping is kept too, so its id cannot be reused while this lives.
+            entry = self._saved[id(mapping)] = (mapping, {})
+        saved = entry[1]
+        if key not in saved:
+            saved[key] = mapping.get(key, _MISSING)
+
+    def on_rollback(self, undo: Callable[[], None]) -> None:
+        self._undo.append(undo)
+
+    def _roll_back(self) -> None:
+        for undo in reversed(self._undo):
+            undo()
+        # Each mapping's entries go back to their value from before the block; entries are
+        # independent of each other, so the order between mappings does not matter.
+        for mapping, saved in self._saved.values():
+            for key, value in saved.items():
+                if value is _MISSING:
+                    mapping.pop(key, None)
+                else:
+                    mapping[key] = value
+        self._saved.clear()
+        self._undo.clear()
 
 
 class MemoryEventStore(EventStore, SnapshotStore):
@@ -47,8 +107,11 @@ class MemoryEventStore(EventStore, SnapshotStore):
 
     def __init__(self, *, clock: Clock = utc_now) -> None:
         self._clock = clock
-        self._lock = threading.Lock()
+        # Re-entrant: appends and reads made inside a transaction() block take it again.
+        self._lock = threading.RLock()
         self._appended = threading.Condition(self._lock)
+        # The open transaction; only the thread holding the lock can see it set.
+        self._transaction: MemoryTransaction | None = None
         self._streams: dict[str, list[RecordedEvent]] = {}
         self._log: list[RecordedEvent] = []
         self._snapshots: dict[str, Snapshot] = {}
@@ -102,6 +165,9 @@ class MemoryEventStore(EventStore, SnapshotStore):
                 results.append(
                     AppendResult(append.stream_id, version, position if records else None)
                 )
+            transaction = self._transaction
+            if transaction is not None and position > head:
+                self._undo_later(transaction, appends, head)
             for append, records in zip(appends, batches, strict=True):
                 if not records:
                     continue
@@ -110,9 +176,27 @@ class MemoryEventStore(EventStore, SnapshotStore):
                 self._last_recorded_at = records[-1].recorded_at
                 if append.snapshot is not None:
                     self._store_snapshot(append.snapshot)
-            if position > head:
-                self._appended.notify_all()
+            if position > head and transaction is None:
+                self._appended.notify_all()  # in a transaction: when it commits
             return results
+
+    def _undo_later(
+        self, transaction: MemoryTransaction, appends: Sequence[StreamAppend], head: int
+    ) -> None:
+        """Record how to take back an append made inside a transaction."""
+        lengths = [(a.stream_id, len(self._streams.get(a.stream_id, ()))) for a in appends]
+        last_recorded_at = self._last_recorded_at
+
+        def undo() -> None:
+            del self._log[head:]
+            for stream_id, length in lengths:
+                if length:
+                    del self._streams[stream_id][length:]
+                else:  # a stream exists only with events
+                    self._streams.pop(stream_id, None)
+            self._last_recorded_at = last_recorded_at
+
+        transaction.on_rollback(undo)
 
     def read_stream(
         self,
@@ -157,10 +241,40 @@ class MemoryEventStore(EventStore, SnapshotStore):
             return len(self._log)
 
     def wait_for_events(self, after: int, timeout: float) -> bool:
-        """Like the polling default, but woken by the append itself."""
+        """Like the polling default, but woken by the append itself (by its commit, inside
+        a transaction; a waiter woken by one rolled back looks again and waits on)."""
         validate_wait_args(after, timeout)
         with self._appended:
+            if self._transaction is not None:
+                # This thread's own transaction: waiting would let other threads write
+                # into it, and no other thread can append before it ends.
+                return len(self._log) > after
             return self._appended.wait_for(lambda: len(self._log) > after, timeout)
+
+    @contextmanager
+    def transaction(self) -> Iterator[MemoryTransaction]:
+        """Run the block as one transaction of the store, as the durable stores'
+        `transaction()` does: appends, snapshots, read-model rows, checkpoints and saga
+        state changed in it (on this thread) commit when it ends, or are all undone if it
+        raises. Other threads wait for the block to end before reading or writing the
+        store; nested blocks join the outer one.
+        """
+        with self._lock:
+            current = self._transaction
+            if current is not None:
+                yield current
+                return
+            transaction = self._transaction = MemoryTransaction()
+            head = len(self._log)
+            try:
+                yield transaction
+            except BaseException:
+                transaction._roll_back()
+                raise
+            finally:
+                self._transaction = None
+            if len(self._log) > head:
+                self._appended.notify_all()
 
     def load_snapshot(self, stream_id: str) -> Snapshot | None:
         check_stream_id(stream_id)
@@ -175,6 +289,8 @@ class MemoryEventStore(EventStore, SnapshotStore):
     def _store_snapshot(self, snapshot: Snapshot) -> None:
         current = self._snapshots.get(snapshot.stream_id)
         if current is None or snapshot.version >= current.version:
+            if self._transaction is not None:
+                self._transaction.remember(self._snapshots, snapshot.stream_id)
             self._snapshots[snapshot.stream_id] = snapshot
 
 
