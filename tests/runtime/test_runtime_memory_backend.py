@@ -1,4 +1,5 @@
-"""The contract suite against the in-memory store (no multi-process part: it is per process)."""
+"""The contract suite against the in-memory store (no multi-process part: it is per process),
+read models and sagas included: they run on memory through the same runners."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from esgen.runtime.testing import (
     DecimalValuesContract,
     EventStoreContract,
     FloatValuesContract,
+    ProjectionContract,
+    QueryContract,
     RepositoryContract,
     RowTextContract,
+    SagaContract,
 )
 
 
@@ -20,6 +24,9 @@ class TestMemoryEventStore(
     FloatValuesContract,
     DecimalValuesContract,
     RowTextContract,
+    ProjectionContract,
+    SagaContract,
+    QueryContract,
 ):
     def make_store(self, tmp_path: Path, clock: Clock) -> EventStore:
         return MemoryEventStore(clock=clock)

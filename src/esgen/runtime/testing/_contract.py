@@ -62,7 +62,10 @@ from esgen.runtime import (
 from esgen.runtime.testing._clock import ManualClock
 from esgen.runtime.testing._contract_decimals import DecimalValuesContract
 from esgen.runtime.testing._contract_floats import FloatValuesContract
+from esgen.runtime.testing._contract_projections import ProjectionContract
+from esgen.runtime.testing._contract_query import QueryContract
 from esgen.runtime.testing._contract_rows import RowTextContract
+from esgen.runtime.testing._contract_sagas import SagaContract
 from esgen.runtime.testing._domain import (
     Account,
     AccountOpened,
@@ -1678,6 +1681,9 @@ class BackendContract(
     FloatValuesContract,
     DecimalValuesContract,
     RowTextContract,
+    ProjectionContract,
+    SagaContract,
+    QueryContract,
     MultiProcessContract,
 ):
     """Everything a durable backend must pass."""

@@ -1,0 +1,359 @@
+"""Read-model queries on every backend: filters, nulls, ordering and paging as
+`esgen.runtime._query` defines them, and a property test that writes random rows through
+a projection and checks every filter and order against Python's evaluation of the same
+values (decimals at any scale, aware times at any offset, enums, booleans, ints, floats,
+text, nulls). Written against the public API only."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, ClassVar, cast
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
+
+from esgen.runtime import (
+    Column,
+    Condition,
+    Event,
+    EventRegistry,
+    EventStore,
+    Field,
+    NewEvent,
+    Projection,
+    ProjectionRunner,
+    ReadModel,
+    RecordedEvent,
+    TableSpec,
+    ValueObject,
+)
+from esgen.runtime.testing._fixtures import StoreFixtures
+
+__all__ = ["QueryContract"]
+
+
+class Shade(StrEnum):
+    RED = "red"
+    RED_TITLE = "Red"
+    BLUE = "blue"
+    APPLE = "äpfel"
+    ZETA = "Zeta"
+
+
+class SampleRow(ValueObject):
+    key: str
+    amount: Decimal | None = None
+    at: datetime | None = None
+    shade: Shade | None = None
+    flag: bool | None = None
+    count: int | None = None
+    ratio: float | None = None
+    label: str | None = None
+    extra: tuple[int, ...] = ()
+
+
+SAMPLE_COLUMNS = (
+    Column("key", "text"),
+    Column("amount", "decimal", nullable=True),
+    Column("at", "timestamp", nullable=True),
+    Column("shade", "text", nullable=True),
+    Column("flag", "boolean", nullable=True),
+    Column("count", "integer", nullable=True),
+    Column("ratio", "real", nullable=True),
+    Column("label", "text", nullable=True),
+    Column("extra", "json"),
+)
+
+FIELDS = ("amount", "at", "shade", "flag", "count", "ratio", "label")
+"""Every queryable field but the key."""
+
+
+class SamplesWritten(Event):
+    """Rows for the read model named `table` (each test or example has its own)."""
+
+    event_type = "SamplesWritten"
+    event_version = 1
+    table: str
+    rows: tuple[SampleRow, ...]
+
+
+class Samples(Projection[SampleRow]):
+    """The base of one projection per table: `samples(name)` makes one."""
+
+    name: ClassVar[str] = "samples"
+    table: ClassVar[TableSpec] = TableSpec("samples", key="key", columns=SAMPLE_COLUMNS)
+    row_type: ClassVar[type[BaseModel]] = SampleRow
+    handlers: ClassVar[Mapping[type[Event], str]] = {SamplesWritten: "on_written"}
+
+    def on_written(self, event: SamplesWritten, recorded: RecordedEvent) -> None:
+        if event.table == self.name:
+            for row in event.rows:
+                self.rows.put(row)
+
+
+class SampleQuery(ReadModel[SampleRow, str]):
+    table: ClassVar[TableSpec] = Samples.table
+    row_type: ClassVar[type[BaseModel]] = SampleRow
+
+
+def sample_field(name: str) -> Field[SampleRow, Any]:
+    return Field(name)
+
+
+def write_samples(store: EventStore, rows: Sequence[SampleRow]) -> SampleQuery:
+    """The rows written through a projection of a table of their own; its query."""
+    name = f"samples_{uuid.uuid4().hex[:10]}"
+    spec = TableSpec(name, key="key", columns=SAMPLE_COLUMNS)
+    projection = type(f"Samples_{name}", (Samples,), {"name": name, "table": spec})
+    query = type(f"SampleQuery_{name}", (SampleQuery,), {"table": spec})
+    registry = EventRegistry([SamplesWritten])
+    runner = ProjectionRunner(store, registry, [projection()])
+    event = SamplesWritten(table=name, rows=tuple(rows))
+    store.append(f"Samples-{name}", [NewEvent.from_event(event)], 0)
+    runner.catch_up()
+    return cast(SampleQuery, query(store))
+
+
+def keys(rows: Sequence[SampleRow]) -> list[str]:
+    return [row.key for row in rows]
+
+
+# -- what Python makes of the same values ------------------------------------------------
+
+_PYTHON: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": lambda value, probe: value is not None and value == probe,
+    "ne": lambda value, probe: value is None or value != probe,
+    "lt": lambda value, probe: value is not None and value < probe,
+    "le": lambda value, probe: value is not None and value <= probe,
+    "gt": lambda value, probe: value is not None and value > probe,
+    "ge": lambda value, probe: value is not None and value >= probe,
+}
+
+
+def _python(op: str, probe: Any) -> Callable[[Any], bool]:
+    return lambda value: _PYTHON[op](value, probe)
+
+
+def _python_in(probes: tuple[Any, ...]) -> Callable[[Any], bool]:
+    return lambda value: value is not None and value in probes
+
+
+def python_order(rows: Sequence[SampleRow], name: str, descending: bool) -> list[str]:
+    """Python's sort of the field's values, nulls after them ascending and before them
+    descending, ties by key."""
+    by_key = sorted(rows, key=lambda row: row.key)
+    nulls = [row for row in by_key if getattr(row, name) is None]
+    values = [row for row in by_key if getattr(row, name) is not None]
+    values.sort(key=lambda row: getattr(row, name), reverse=descending)  # stable: keys stay
+    return keys(nulls + values if descending else values + nulls)
+
+
+# -- random rows --------------------------------------------------------------------------
+
+_OFFSETS = [timedelta(0), timedelta(hours=2), timedelta(hours=-5),
+            timedelta(hours=5, minutes=30), timedelta(hours=14), timedelta(hours=-12),
+            timedelta(hours=-3, minutes=-30)]  # fmt: skip
+_ZONES = st.sampled_from([timezone(offset) for offset in _OFFSETS])
+# A few instants many rows share (shown at different offsets), and any others.
+_SHARED_INSTANTS = [
+    datetime(2026, 3, 1, 12, tzinfo=UTC),
+    datetime(2026, 3, 1, 12, 0, 0, 1, tzinfo=UTC),
+    datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+]
+_instants = st.sampled_from(_SHARED_INSTANTS) | st.datetimes(
+    min_value=datetime(1900, 1, 2), max_value=datetime(2199, 12, 30), timezones=st.just(UTC)
+)
+_times = st.builds(lambda moment, zone: moment.astimezone(zone), _instants, _ZONES)
+
+# One value at several scales ("1", "1.0", "1.00"), signs, zeros, exponents, large values.
+_SHARED_DECIMALS = ["0", "-0", "0.00", "1", "1.0", "1.00", "-1", "-0.5", "-0.50", "100",
+                    "1E+2", "99.99", "-400.00", "3.00", "20.00", "0.001"]  # fmt: skip
+_decimals = st.sampled_from([Decimal(text) for text in _SHARED_DECIMALS]) | st.builds(
+    lambda digits, exponent: Decimal(digits).scaleb(exponent),
+    st.integers(-(10**18), 10**18),
+    st.integers(-12, 12),
+)
+_SHARED_TEXT = ["", "a", "A", "b", "B", "é", "É", "z", "Zebra", "zebra", "ß", "日本", "😀"]
+_text = st.sampled_from(_SHARED_TEXT) | st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\x00"),
+    max_size=5,
+)
+_ints = st.sampled_from([0, 1, -1]) | st.integers(-(2**63), 2**63 - 1)
+_floats = st.sampled_from([0.0, -0.0, 1.5, -1.5]) | st.floats(
+    allow_nan=False, allow_infinity=False, allow_subnormal=False
+)
+
+_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "amount": _decimals,
+    "at": _times,
+    "shade": st.sampled_from(Shade),
+    "flag": st.booleans(),
+    "count": _ints,
+    "ratio": _floats,
+    "label": _text,
+}
+
+_keys = st.text(st.sampled_from("abAB0é_"), min_size=1, max_size=3)
+
+
+@st.composite
+def _samples(draw: st.DrawFn) -> list[SampleRow]:
+    names = draw(st.lists(_keys, max_size=12, unique=True))
+    return [
+        SampleRow(
+            key=key,
+            **{field: draw(st.none() | _VALUES[field]) for field in FIELDS},
+            extra=draw(st.lists(st.integers(0, 9), max_size=2).map(tuple)),
+        )
+        for key in names
+    ]
+
+
+# One store serves every example (each writes a table of its own); derandomized, so a CI
+# run sees the same examples as the last local one.
+_PROPERTY_SETTINGS = settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.differing_executors,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+
+
+# -- fixed rows for the rules one by one --------------------------------------------------
+
+
+def _row(key: str, **fields: Any) -> SampleRow:
+    return SampleRow(key=key, **fields)
+
+
+SCORES = [_row("a", count=1), _row("b"), _row("c", count=3), _row("d"), _row("e", count=2),
+          _row("f", count=2)]  # fmt: skip
+
+
+class QueryContract(StoreFixtures):
+    """What every backend that keeps read models answers to typed queries."""
+
+    def test_nulls_match_only_is_null_and_ne(self, progress: EventStore) -> None:
+        query = write_samples(progress, SCORES)
+        count = sample_field("count")
+        assert keys(query.list(count.eq(None))) == ["b", "d"]
+        assert keys(query.list(count.is_null())) == ["b", "d"]
+        assert keys(query.list(count.ne(None))) == ["a", "c", "e", "f"]
+        assert keys(query.list(count.ne(1))) == ["b", "c", "d", "e", "f"]
+        assert keys(query.list(count.lt(3))) == ["a", "e", "f"]
+        assert keys(query.list(count.ge(2))) == ["c", "e", "f"]
+        assert keys(query.list(*count.between(1, 2))) == ["a", "e", "f"]
+        assert keys(query.list(count.in_([1, 3, 7]))) == ["a", "c"]
+        assert keys(query.list(count.in_([]))) == []
+        assert query.count(count.is_not_null()) == 4 and query.count(count.eq(2)) == 2
+        assert query.exists(count.gt(2)) and not query.exists(count.gt(3))
+
+    def test_nulls_sort_last_ascending_and_first_descending_ties_by_key(
+        self, progress: EventStore
+    ) -> None:
+        query = write_samples(progress, SCORES)
+        count = sample_field("count")
+        assert keys(query.list(order_by=count.asc())) == ["a", "e", "f", "c", "b", "d"]
+        assert keys(query.list(order_by=count.desc())) == ["b", "d", "c", "e", "f", "a"]
+        # Paging is stable: the pages put together are the whole list.
+        pages = [query.list(order_by=count.desc(), limit=2, offset=n) for n in (0, 2, 4, 6)]
+        assert [keys(page) for page in pages] == [["b", "d"], ["c", "e"], ["f", "a"], []]
+        assert keys(query.list(order_by=count.asc(), offset=4)) == ["b", "d"]
+        assert keys(query.list(order_by=count.asc(), limit=0)) == []
+        key = sample_field("key")
+        assert keys(query.list(order_by=key.desc(), limit=3)) == ["f", "e", "d"]
+        assert keys(query.list(order_by=[count.asc(), key.desc()])) == ["a", "f", "e", "c",
+                                                                        "d", "b"]  # fmt: skip
+
+    def test_decimals_compare_as_numbers_and_read_back_as_written(
+        self, progress: EventStore
+    ) -> None:
+        written = ["3.00", "20.00", "100.00", "-400.00", "1.0", "1.00", "-0.50", "20"]
+        rows = [_row(f"k{n}", amount=Decimal(text)) for n, text in enumerate(written)]
+        query = write_samples(progress, rows)
+        amount = sample_field("amount")
+        largest = query.list(order_by=amount.desc(), limit=4)
+        assert [str(r.amount) for r in largest] == ["100.00", "20.00", "20", "3.00"]
+        assert keys(query.list(amount.eq(Decimal(1)))) == ["k4", "k5"]
+        assert keys(query.list(amount.eq(Decimal("20.000")))) == ["k1", "k7"]
+        assert keys(query.list(amount.lt(Decimal("-0.5")))) == ["k3"]
+        assert keys(query.list(amount.le(Decimal("-0.5")))) == ["k3", "k6"]
+        assert keys(query.list(amount.gt(Decimal(3)))) == ["k1", "k2", "k7"]
+        assert query.count(amount.in_([Decimal("1.000"), Decimal("-400")])) == 3
+        assert {r.key: str(r.amount) for r in query.list()} == {
+            f"k{n}": text for n, text in enumerate(written)
+        }
+
+    def test_times_compare_as_instants_whatever_their_offset(self, progress: EventStore) -> None:
+        two, minus_five = timezone(timedelta(hours=2)), timezone(timedelta(hours=-5))
+        rows = [
+            _row("a", at=datetime(2026, 3, 1, 12, tzinfo=two)),  # 10:00 UTC
+            _row("b", at=datetime(2026, 3, 1, 11, tzinfo=UTC)),
+            _row("c", at=datetime(2026, 3, 1, 6, tzinfo=minus_five)),  # 11:00 UTC
+            _row("d", at=datetime(2026, 3, 1, 10, 30, tzinfo=UTC)),
+        ]
+        query = write_samples(progress, rows)
+        at = sample_field("at")
+        assert keys(query.list(order_by=at.asc())) == ["a", "d", "b", "c"]
+        assert keys(query.list(order_by=at.desc())) == ["b", "c", "d", "a"]
+        eleven = datetime(2026, 3, 1, 13, tzinfo=two)
+        assert keys(query.list(at.eq(eleven))) == ["b", "c"]
+        assert keys(query.list(at.lt(eleven))) == ["a", "d"]
+        assert query.get("c") == rows[2]  # the same instant as written
+
+    def test_what_cannot_be_queried_is_refused_by_name(self, progress: EventStore) -> None:
+        query = write_samples(progress, SCORES)
+        with pytest.raises(ValueError, match=r"\.extra is stored as JSON"):
+            query.list(sample_field("extra").eq((1,)))
+        with pytest.raises(ValueError, match="no column 'nothing'"):
+            query.count(sample_field("nothing").is_null())
+        with pytest.raises(ValueError, match="limit must be"):
+            query.list(limit=-1)
+        with pytest.raises(ValueError, match="lt"):
+            query.list(sample_field("count").lt(None))
+        with pytest.raises(ValueError):
+            query.list(sample_field("count").eq("many"))
+
+    @_PROPERTY_SETTINGS
+    @given(rows=_samples(), data=st.data())
+    def test_queries_agree_with_python_on_random_rows(
+        self, progress: EventStore, rows: list[SampleRow], data: st.DataObject
+    ) -> None:
+        query = write_samples(progress, rows)
+        by_key = sorted(rows, key=lambda row: row.key)
+        assert query.list() == by_key
+        assert query.count() == len(rows)
+        for row in rows[:3]:
+            assert query.get(row.key) == row
+        for name in FIELDS:
+            field = sample_field(name)
+            for descending in (False, True):
+                order = field.desc() if descending else field.asc()
+                found = query.list(order_by=order)
+                assert keys(found) == python_order(rows, name, descending), (name, descending)
+            present = [getattr(row, name) for row in rows if getattr(row, name) is not None]
+            choices = st.sampled_from(present) | _VALUES[name] if present else _VALUES[name]
+            probe, other = data.draw(choices), data.draw(choices)
+            conditions: list[tuple[Condition[SampleRow], Callable[[Any], bool]]] = [
+                (getattr(field, op)(probe), _python(op, probe)) for op in _PYTHON
+            ]
+            conditions += [
+                (field.in_([probe, other]), _python_in((probe, other))),
+                (field.is_null(), lambda v: v is None),
+                (field.is_not_null(), lambda v: v is not None),
+            ]
+            for condition, python in conditions:
+                expected = [row.key for row in by_key if python(getattr(row, name))]
+                assert keys(query.list(condition)) == expected, (name, condition)
+                assert query.count(condition) == len(expected), (name, condition)
