@@ -13,6 +13,7 @@ import pytest
 from pydantic import BaseModel
 
 from esgen.runtime import (
+    BackendError,
     Column,
     Event,
     EventStore,
@@ -418,3 +419,40 @@ class ProjectionContract(StoreFixtures):
             raise Broken("undo")
         reader.join(10)
         assert seen == [0]
+
+    def test_a_null_in_a_column_that_is_not_nullable_is_refused(self, progress: EventStore) -> None:
+        store = progress
+        fill(store, accounts=1, deposits=0)
+        runner = ProjectionRunner(store, make_registry(), [Careless()])
+        with pytest.raises(BackendError):
+            runner.catch_up()
+        (status,) = runner.status()
+        assert status.position == 0
+        assert CarelessQuery(store).count() == 0
+
+
+class CarelessRow(ValueObject):
+    account: str
+    note: str | None = None
+
+
+CARELESS_TABLE = TableSpec(
+    "careless", key="account", columns=(Column("account", "text"), Column("note", "text"))
+)
+
+
+class Careless(Projection[CarelessRow]):
+    """Its table says `note` is never null; its row type lets it be."""
+
+    name: ClassVar[str] = "careless"
+    table: ClassVar[TableSpec] = CARELESS_TABLE
+    row_type: ClassVar[type[BaseModel]] = CarelessRow
+    handlers: ClassVar[Mapping[type[Event], str]] = {AccountOpened: "on_opened"}
+
+    def on_opened(self, event: AccountOpened, recorded: RecordedEvent) -> None:
+        self.rows.put(CarelessRow(account=self.aggregate_id(recorded)))
+
+
+class CarelessQuery(ReadModel[CarelessRow, str]):
+    table: ClassVar[TableSpec] = CARELESS_TABLE
+    row_type: ClassVar[type[BaseModel]] = CarelessRow
