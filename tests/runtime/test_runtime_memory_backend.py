@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from esgen.runtime import (
+    BackendError,
     Clock,
     ConcurrencyError,
     EventStore,
@@ -33,6 +34,7 @@ from esgen.runtime.testing import (
     SagaContract,
 )
 from esgen.runtime.testing._contract_projections import Tallies, TallyQuery, TallyRow, fill
+from esgen.runtime.testing._contract_query import SampleRow, sample_field, write_samples
 from esgen.runtime.testing._domain import MoneyDeposited, make_registry
 
 
@@ -185,3 +187,21 @@ def test_a_query_in_another_thread_sees_a_page_only_once_it_commits() -> None:
         assert counts == []
     reader.join(30)
     assert counts == [5]
+
+
+# -- rows memory refuses as the SQL backends would -----------------------------------------
+
+
+def test_a_naive_time_or_an_integer_past_64_bits_is_refused_and_nothing_written() -> None:
+    store = MemoryEventStore()
+    query = write_samples(store, [SampleRow(key="a", count=1)])
+    for row, message in [
+        (SampleRow(key="b", at=datetime(2026, 1, 1)), r"\.at holds aware times"),
+        (SampleRow(key="c", count=2**63), r"\.count holds 64-bit integers"),
+        (SampleRow(key="d", count=-(2**63) - 1), r"\.count holds 64-bit integers"),
+    ]:
+        with pytest.raises((ValueError, BackendError), match=message):
+            write_samples(store, [row])
+    assert [r.key for r in query.list()] == ["a"]
+    edge = write_samples(store, [SampleRow(key="e", count=2**63 - 1)])
+    assert edge.list(order_by=sample_field("count").desc()) == [SampleRow(key="e", count=2**63 - 1)]

@@ -27,9 +27,9 @@ from esgen.runtime import (
     ReadModelNotFound,
     RecordedEvent,
     TableSpec,
+    TransactionalStore,
     ValueObject,
 )
-from esgen.runtime._ports import TransactionalStore
 from esgen.runtime.testing._domain import (
     AccountOpened,
     MoneyDeposited,
@@ -228,6 +228,23 @@ class ProjectionContract(StoreFixtures):
                                   "0": (2, 7), "7": (2, 3)}  # fmt: skip
         # Another runner over the same store starts from the stored checkpoint.
         assert ProjectionRunner(store, make_registry(), [Tallies()]).catch_up() == 0
+
+    def test_two_runners_at_once_apply_each_event_once(self, progress: EventStore) -> None:
+        store = progress
+        fill(store, accounts=6, deposits=12)
+        registry = make_registry()
+        runners = [ProjectionRunner(store, registry, [Tallies()], page_size=10) for _ in range(2)]
+        handled: list[int] = []
+        threads = [
+            threading.Thread(target=lambda r=runner: handled.append(r.catch_up()))
+            for runner in runners
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sum(handled) == 6 * 13
+        assert tallies(store) == {str(n): (12, 13) for n in range(6)}
 
     def test_a_handler_failing_mid_page_leaves_rows_and_checkpoint_untouched(
         self, progress: EventStore
