@@ -144,6 +144,18 @@ def _python_in(probes: tuple[Any, ...]) -> Callable[[Any], bool]:
     return lambda value: value is not None and value in probes
 
 
+def python_orders(rows: Sequence[SampleRow], orders: Sequence[tuple[str, bool]]) -> list[str]:
+    """Python's sort by several fields (the first decides, then the next), ties by key:
+    one stable sort per field, the last first."""
+    result = sorted(rows, key=lambda row: row.key)
+    for name, descending in reversed(orders):
+        nulls = [row for row in result if getattr(row, name) is None]
+        values = [row for row in result if getattr(row, name) is not None]
+        values.sort(key=lambda row: getattr(row, name), reverse=descending)
+        result = nulls + values if descending else values + nulls
+    return keys(result)
+
+
 def python_order(rows: Sequence[SampleRow], name: str, descending: bool) -> list[str]:
     """Python's sort of the field's values, nulls after them ascending and before them
     descending, ties by key."""
@@ -204,7 +216,7 @@ _keys = st.text(st.sampled_from("abAB0é_"), min_size=1, max_size=3)
 
 @st.composite
 def _samples(draw: st.DrawFn) -> list[SampleRow]:
-    names = draw(st.lists(_keys, max_size=12, unique=True))
+    names = draw(st.lists(_keys, min_size=2, max_size=16, unique=True))
     return [
         SampleRow(
             key=key,
@@ -357,3 +369,15 @@ class QueryContract(StoreFixtures):
                 expected = [row.key for row in by_key if python(getattr(row, name))]
                 assert keys(query.list(condition)) == expected, (name, condition)
                 assert query.count(condition) == len(expected), (name, condition)
+        # Two orders at once, and a page of the result.
+        first, second = data.draw(st.permutations(FIELDS))[:2]
+        first_down, second_down = data.draw(st.booleans()), data.draw(st.booleans())
+        orders = [
+            sample_field(first).desc() if first_down else sample_field(first).asc(),
+            sample_field(second).desc() if second_down else sample_field(second).asc(),
+        ]
+        expected = python_orders(rows, [(first, first_down), (second, second_down)])
+        assert keys(query.list(order_by=orders)) == expected, orders
+        offset, limit = data.draw(st.integers(0, 16)), data.draw(st.integers(0, 16))
+        page = query.list(order_by=orders, limit=limit, offset=offset)
+        assert keys(page) == expected[offset : offset + limit], (orders, limit, offset)
