@@ -438,7 +438,7 @@ def _saga_tests(b: _ContextBuilder, saga: Saga) -> UserTestsIR:
     imports.add("esgen.runtime.testing", "SagaScenario")
     imports.add("esgen.runtime.testing", "todo")
     imports.add(f"{ctx.name}.domain.{snake(saga.name)}", saga.name)
-    # One way to see a refusal hook run, shown in each scenario's comment.
+    # How to see a refusal hook run, shown once, in the first scenario's comment.
     refused = (
         f"; .when(..., failing=({saga.sends[0]},)) refuses that command and runs "
         f"{refusal_hook_name(saga.sends[0])}, then .then_state(...) and .then_status(...)"
@@ -454,10 +454,10 @@ def _saga_tests(b: _ContextBuilder, saga: Saga) -> UserTestsIR:
             todo=_comment(
                 f"{event}(...): the event under test (given the events before it, starting "
                 f"with {saga.starts_with}); then the commands {saga.name} sends, and "
-                f".then_compensates(...) for a failure{refused}"
+                f".then_compensates(...) for a failure{'' if index else refused}"
             ),
         )
-        for event in dict.fromkeys((saga.starts_with, *saga.handles))
+        for index, event in enumerate(dict.fromkeys((saga.starts_with, *saga.handles)))
     ]
     return UserTestsIR(
         path=PurePosixPath(ctx.name) / f"test_{ctx.name}_{snake(saga.name)}.py",
