@@ -81,8 +81,9 @@ class SagaError(EventStoreError, TypeError):
 
 
 class Saga(Generic[StateT, CorrT]):
-    """Base of every saga. Generated bases set the class attributes and typed `send_*`
-    methods; users write the handlers, compensations and (if declared) `on_timeout`.
+    """Base of every saga. Generated bases set the class attributes, typed `send_*`
+    methods and `on_<command>_refused` hooks; users write the handlers, compensations and
+    (if declared) `on_timeout`, and override the hooks they need (see `refusals`).
 
     The correlation type comes from the second type argument (`Saga[State, UUID]`; str
     when not given) unless `correlation_type` is set. Stored instances keep the value as
