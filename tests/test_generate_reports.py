@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from harness import CASES
+from harness import CASES, EXAMPLES
 
 # Runs esgen's command line in a fresh interpreter and says whether the generator was
 # loaded: "SKIPPED" proves an answer came from the run cache.
@@ -454,8 +454,6 @@ def test_a_teammates_generated_code_pulled_by_git_is_not_called_a_hand_edit(
 def test_refusal_hooks_are_no_obligation_and_never_left_behind_while_sent(
     tmp_path: Path,
 ) -> None:
-    from harness import EXAMPLES
-
     project = tmp_path / "bank"
     shutil.copytree(EXAMPLES / "bank", project, ignore=shutil.ignore_patterns("docs"))
     saga = project / "src" / "bank" / "domain" / "money_transfer.py"
