@@ -97,10 +97,37 @@ def test_a_rejected_deposit_refunds_the_source(bank: BankService) -> None:
 def test_a_refused_command_fails_the_transfer_and_refunds(bank: BankService) -> None:
     nobody = UUID(int=99)  # no such account: the deposit command is refused
     transfer_id = transfer(bank, "10", target=nobody)
-    assert balance(bank, ADA) == Decimal(100)
+    assert balance(bank, ADA) == Decimal(100), "the withdrawal was refunded"
+    # The saga's refusal hook marked the transfer failed and recorded why.
+    failed = bank.transfer_repository.load(transfer_id).state
+    assert failed.status is TransferStatus.FAILED
     instance = saga(bank, transfer_id)
     assert instance.status == "failed"
-    assert "DepositMoney failed" in instance.reason
+    assert instance.reason.startswith("deposit refused: ")
+    assert instance.state.failure == instance.reason
+    assert [type(c).__name__ for c in instance.steps] == ["WithdrawMoney", "FailTransfer"]
+    assert [type(c).__name__ for c in instance.compensated] == ["RefundMoney"]
+    history = [e.event_type for e in bank.store.read_stream(f"Transfer-{transfer_id}")]
+    assert history == ["TransferRequested", "TransferFailed"]
+
+
+def test_a_refused_withdrawal_fails_the_transfer_with_nothing_to_refund(
+    bank: BankService,
+) -> None:
+    nobody = UUID(int=98)  # no such account: the withdrawal command is refused
+    transfer_id = uuid4()
+    bank.dispatch(
+        RequestTransfer(
+            transfer_id=transfer_id, source_account=nobody, target_account=GRACE, amount=eur("5")
+        )
+    )
+    for runner in bank.sagas():
+        runner.catch_up()
+    assert bank.transfer_repository.load(transfer_id).state.status is TransferStatus.FAILED
+    instance = saga(bank, transfer_id)
+    assert instance.status == "failed" and instance.steps[-1].reason == instance.reason
+    assert instance.reason.startswith("withdrawal refused: ")
+    assert instance.compensated == []  # the refused withdrawal is no step to undo
 
 
 def test_an_overdraft_fails_the_transfer_without_a_refund(bank: BankService) -> None:

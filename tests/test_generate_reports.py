@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from harness import CASES
+from harness import CASES, EXAMPLES
 
 # Runs esgen's command line in a fresh interpreter and says whether the generator was
 # loaded: "SKIPPED" proves an answer came from the run cache.
@@ -449,3 +449,28 @@ def test_a_teammates_generated_code_pulled_by_git_is_not_called_a_hand_edit(
     hand_edit(project, EVENTS)
     edit_schema(project, "days: int, note: str}", "days: int}")
     assert f"updated   {EVENTS} (edited by hand; your edits were replaced)" in esgen(project).out
+
+
+def test_refusal_hooks_are_no_obligation_and_never_left_behind_while_sent(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "bank"
+    shutil.copytree(EXAMPLES / "bank", project, ignore=shutil.ignore_patterns("docs"))
+    saga = project / "src" / "bank" / "domain" / "money_transfer.py"
+    # The bank's saga overrides two of its five hooks, and leaves the rest to the base.
+    assert "def on_deposit_money_refused" in saga.read_text()
+    assert esgen(project).out.splitlines()[1:] == []
+    # A hook for a command the saga does not send (any more) is named.
+    saga.write_text(
+        saga.read_text()
+        + "\n    def on_close_account_refused(self, command: object, error: Exception) -> None:\n"
+        "        pass\n"
+    )
+    line = len(saga.read_text().splitlines()) - 1
+    assert esgen(project).out.splitlines()[1:] == [
+        "",
+        "left behind (remove them, or rename them after the new name):",
+        f"  src/bank/domain/money_transfer.py: MoneyTransfer.on_close_account_refused (line "
+        f"{line}) is not called any more: its event or command was removed, renamed, or is "
+        "no longer handled here",
+    ]

@@ -11,6 +11,7 @@ from esgen.codegen._ir import (
     ModuleIR,
     PackageInitIR,
     ProjectionModuleIR,
+    RefusalHookIR,
     SagaModuleIR,
     ScenarioIR,
     SendMethodIR,
@@ -24,8 +25,10 @@ from esgen.schema import (
     Saga,
     ScalarKind,
     ScalarType,
+    handler_name,
     python_name,
     read_model_table,
+    refusal_hook_name,
     snake,
 )
 
@@ -63,10 +66,6 @@ def read_side_modules(b: _ContextBuilder) -> list[ModuleIR]:
             modules.append(_user_saga(b, saga))
             modules.append(_saga_tests(b, saga))
     return modules
-
-
-def handler_name(event: str) -> str:
-    return f"on_{snake(event)}"
 
 
 # -- projections ----------------------------------------------------------------------
@@ -307,6 +306,14 @@ def _saga_module(b: _ContextBuilder, saga: Saga) -> SagaModuleIR:
         imports,
     )
     correlation = correlation_type(b, saga, imports)  # before imports.lines()
+    if saga.correlation_aggregate is None:
+        found_by = f"found again by {saga.correlation!r}"
+    else:
+        found_by = (
+            f"found again by the id of the {saga.correlation_aggregate} whose stream "
+            f"recorded the event (events of other aggregates name it in "
+            f"{saga.correlation!r})"
+        )
     return SagaModuleIR(
         path=b.package / "sagas" / f"{snake(saga.name)}.py",
         sources=b.src(saga.location.file),
@@ -316,13 +323,16 @@ def _saga_module(b: _ContextBuilder, saga: Saga) -> SagaModuleIR:
         base_name=f"{saga.name}Base",
         base_docstring=docstring(
             f"{described}\n\nGenerated base: subclass it in {b.context.name}.domain."
-            f"{snake(saga.name)}. Instances start with {saga.starts_with} and are found "
-            f"again by {saga.correlation!r}.",
+            f"{snake(saga.name)}. Instances start with {saga.starts_with} and are "
+            f"{found_by}.",
             "    ",
         ),
         name=string(saga.name),
         starts_with=saga.starts_with,
         correlation=string(python_name(saga.correlation)),  # the runtime reads the attribute
+        correlation_aggregate=(
+            "None" if saga.correlation_aggregate is None else string(saga.correlation_aggregate)
+        ),
         handlers=tuple(
             MappingEntryIR(event, string(handler_name(event)))
             for event in dict.fromkeys((saga.starts_with, *saga.handles))
@@ -336,25 +346,54 @@ def _saga_module(b: _ContextBuilder, saga: Saga) -> SagaModuleIR:
         timeout=timeout,
         on_deadline=string(saga.timeout.then if saga.timeout is not None else "compensate"),
         send_methods=tuple(SendMethodIR(f"send_{snake(c)}", c) for c in saga.sends),
+        refusals=tuple(MappingEntryIR(c, string(refusal_hook_name(c))) for c in saga.sends),
+        refusal_hooks=tuple(_refusal_hooks(saga)),
         methods=tuple(_saga_methods(b, saga)),
         exports=(f"{saga.name}Base", state_name),
         correlation_type=correlation,
     )
 
 
+def _refusal_hooks(saga: Saga) -> list[RefusalHookIR]:
+    hooks = []
+    for command in saga.sends:
+        undoes = [sent for sent, undo in saga.compensations if undo == command]
+        note = f" Not called for a {command} sent as a compensation." if undoes else ""
+        hooks.append(
+            RefusalHookIR(
+                name=refusal_hook_name(command),
+                command=command,
+                docstring=docstring(
+                    f"{command} was refused (`error` is what its handler raised). By "
+                    "default the workflow fails and the compensations of the steps taken "
+                    "run; override to update `self.state`, send commands, complete(), "
+                    "fail(reason, compensate=False) or wait for more events (see "
+                    f"`Saga.refusals`).{note}",
+                    "        ",
+                ),
+            )
+        )
+    return hooks
+
+
 def correlation_type(b: _ContextBuilder, saga: Saga, imports: Imports) -> str:
-    """The type of the saga's correlation field, in the event that starts it: what
+    """The type of the saga's correlation: the id type of its correlation aggregate, or
+    the type of its correlation field in the event that starts it; what
     `correlation_value` holds. Ids (uuid, int, str) keep their type; anything else is
     kept as its text."""
-    event = b.context.event(saga.starts_with)
-    field = (
-        None
-        if event is None
-        else next((f for f in event.latest.fields if f.name == saga.correlation), None)
-    )
-    if field is None:
-        return "str"
-    kind = field.type
+    if saga.correlation_aggregate is not None:
+        aggregate = next(
+            (a for a in b.context.aggregates if a.name == saga.correlation_aggregate), None
+        )
+        kind = None if aggregate is None else aggregate.id_field.type
+    else:
+        event = b.context.event(saga.starts_with)
+        field = (
+            None
+            if event is None
+            else next((f for f in event.latest.fields if f.name == saga.correlation), None)
+        )
+        kind = None if field is None else field.type
     if isinstance(kind, ScalarType) and kind.kind is ScalarKind.UUID:
         return imports.name("uuid", "UUID")
     if isinstance(kind, ScalarType) and kind.kind is ScalarKind.INT:
@@ -388,6 +427,7 @@ def _user_saga(b: _ContextBuilder, saga: Saga) -> UserClassIR:
         base_name=f"{saga.name}Base",
         methods=tuple(_saga_methods(b, saga)),
         method_prefixes=("on_", "compensate_"),
+        hooks=tuple(refusal_hook_name(c) for c in saga.sends),
     )
 
 
@@ -398,6 +438,13 @@ def _saga_tests(b: _ContextBuilder, saga: Saga) -> UserTestsIR:
     imports.add("esgen.runtime.testing", "SagaScenario")
     imports.add("esgen.runtime.testing", "todo")
     imports.add(f"{ctx.name}.domain.{snake(saga.name)}", saga.name)
+    # How to see a refusal hook run, shown once, in the first scenario's comment.
+    refused = (
+        f"; .when(..., failing=({saga.sends[0]},)) refuses that command and runs "
+        f"{refusal_hook_name(saga.sends[0])}, then .then_state(...) and .then_status(...)"
+        if saga.sends
+        else ""
+    )
     scenarios = [
         ScenarioIR(
             test_name=f"test_{snake(saga.name)}_{handler_name(event)}",
@@ -407,10 +454,10 @@ def _saga_tests(b: _ContextBuilder, saga: Saga) -> UserTestsIR:
             todo=_comment(
                 f"{event}(...): the event under test (given the events before it, starting "
                 f"with {saga.starts_with}); then the commands {saga.name} sends, and "
-                ".then_compensates(...) for a failure"
+                f".then_compensates(...) for a failure{'' if index else refused}"
             ),
         )
-        for event in dict.fromkeys((saga.starts_with, *saga.handles))
+        for index, event in enumerate(dict.fromkeys((saga.starts_with, *saga.handles)))
     ]
     return UserTestsIR(
         path=PurePosixPath(ctx.name) / f"test_{ctx.name}_{snake(saga.name)}.py",

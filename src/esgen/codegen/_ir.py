@@ -33,6 +33,7 @@ __all__ = [
     "PayloadsModuleIR",
     "ProjectionModuleIR",
     "ReExportIR",
+    "RefusalHookIR",
     "RegistryEntryIR",
     "RegistryModuleIR",
     "RenameIR",
@@ -352,6 +353,15 @@ class SendMethodIR:
     command: str
 
 
+@dataclass(frozen=True, slots=True)
+class RefusalHookIR:
+    """A saga's hook for one command it sends, called when that command is refused."""
+
+    name: str
+    command: str
+    docstring: str  # a string literal
+
+
 @dataclass(frozen=True, kw_only=True)
 class SagaModuleIR(ModuleIR):
     """The state model and the abstract base of one saga."""
@@ -363,6 +373,7 @@ class SagaModuleIR(ModuleIR):
     name: str  # a string literal
     starts_with: str
     correlation: str  # a string literal
+    correlation_aggregate: str  # a string literal, or None
     handlers: tuple[MappingEntryIR, ...]
     fails_on: tuple[str, ...]
     sends: tuple[str, ...]
@@ -370,9 +381,11 @@ class SagaModuleIR(ModuleIR):
     timeout: str  # a Python expression: None or a timedelta
     on_deadline: str  # a string literal
     send_methods: tuple[SendMethodIR, ...]
+    refusals: tuple[MappingEntryIR, ...]  # command -> its refusal hook
+    refusal_hooks: tuple[RefusalHookIR, ...]
     methods: tuple[MethodIR, ...]
     exports: tuple[str, ...]
-    correlation_type: str = "str"  # the type of the correlation field
+    correlation_type: str = "str"  # the type of the correlation
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -409,6 +422,9 @@ class UserClassIR(ModuleIR):
     # How the names of the base's methods begin ("apply_", "on_"...): a method of the
     # user's class named so that the base no longer declares was left behind.
     method_prefixes: tuple[str, ...] = ()
+    # Methods the base defines with a default (a saga's refusal hooks): overriding one is
+    # never left behind, and not overriding it is no obligation.
+    hooks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -79,7 +79,7 @@ def _left_behind(path: Path, cls: ast.ClassDef, module: UserClassIR) -> list[Obl
     """Methods named like the base's but declared by it no more: their event or command
     was removed or renamed. With @override, mypy fails on them; without, they are dead
     code that nothing calls, so both are named."""
-    declared = {method.name for method in module.methods}
+    declared = {method.name for method in module.methods} | set(module.hooks)
     prefixes = module.method_prefixes
     found = []
     for node in cls.body:

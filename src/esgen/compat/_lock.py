@@ -226,7 +226,11 @@ def _context(ctx: Context, lock_dir: Path, schemas: dict[str, str]) -> dict[str,
         doc["sagas"] = {
             s.name: {
                 "starts_with": s.starts_with,
-                "correlation": s.correlation,
+                "correlation": (
+                    s.correlation
+                    if s.correlation_aggregate is None
+                    else _Flow({"aggregate_id": s.correlation_aggregate})
+                ),
                 "handles": _FlowList(h for h in s.handles if h not in s.fails_on),
                 "fails_on": _FlowList(s.fails_on),
             }

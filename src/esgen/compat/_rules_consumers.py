@@ -95,24 +95,28 @@ def saga_handles_existing(c: Comparison) -> Iterator[Hit]:
     "ES403",
     "SAGA_CORRELATION_SAME",
     Category.CONSUMERS,
-    "a saga keeps the field that finds its running instances",
+    "a saga keeps the correlation that finds its running instances",
 )
 def saga_correlation_same(c: Comparison) -> Iterator[Hit]:
     for pair in c.sagas:
         if pair.old is None or pair.new is None:
             continue
-        if pair.old.correlation != pair.new.correlation:
+        old, new = pair.old, pair.new
+        if (old.correlation, old.correlation_aggregate) != (
+            new.correlation,
+            new.correlation_aggregate,
+        ):
             yield Hit(
                 pair.context,
                 Kind.SAGA,
                 pair.name,
-                f"correlates on {pair.new.correlation!r} instead of "
-                f"{pair.old.correlation!r}: instances already running were found by "
-                f"{pair.old.correlation!r}",
-                "keep the correlation field; start a new saga for the new way",
-                pair.old.location,
-                pair.new.location,
-                field=pair.new.correlation,
+                f"correlates on {new.correlation_text!r} instead of "
+                f"{old.correlation_text!r}: instances already running were found by "
+                f"{old.correlation_text!r}",
+                "keep the correlation; start a new saga for the new way",
+                old.location,
+                new.location,
+                field=new.correlation,
             )
 
 

@@ -186,6 +186,7 @@ class _ContextBuilder:
                     description=paragraphs(s.description),
                     starts_with=self.ref("event", s.starts_with),
                     correlation=s.correlation,
+                    correlation_aggregate=s.correlation_aggregate,
                     handles=tuple(self.ref("event", e) for e in s.handles),
                     sends=tuple(self.ref("command", c) for c in s.sends),
                     fails_on=tuple(self.ref("event", e) for e in s.fails_on),

@@ -186,7 +186,7 @@ class SagaDoc:
     anchor: str
     description: tuple[str, ...]
     starts_with: Ref
-    correlation: str
+    correlation: str  # the field (with correlation_aggregate: on other aggregates' events)
     handles: tuple[Ref, ...]
     sends: tuple[Ref, ...]
     fails_on: tuple[Ref, ...]
@@ -195,6 +195,7 @@ class SagaDoc:
     timeout_then: str | None  # "compensate" or "handler"
     state: tuple[FieldDoc, ...]
     source: Source
+    correlation_aggregate: str | None = None  # correlates on this aggregate's id
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,12 @@
 """Sagas (process managers): workflows across aggregates, with compensation.
 
-An instance starts with its starting event and is found again by its correlation field.
+An instance starts with its starting event and is found again by its correlation: a
+field of the events it handles, or the id of the aggregate whose stream recorded them.
 Its handlers send commands (only those the schema allows) through the context's command
-dispatcher; each command sent successfully is remembered as a step. After a failure
-event, a failed command, or a deadline that passed, the compensations of the steps run
-in reverse order.
+dispatcher; each command sent successfully is remembered as a step. A refused command
+calls the saga's hook for that command (`refusals`), which by default fails the
+workflow. After a failure event, a failure, or a deadline that passed, the compensations
+of the steps run in reverse order.
 
 The runner follows the store's global order like a projection. Handling an event, the
 commands it causes (and the events they record), the instance's new state and the
@@ -79,8 +81,9 @@ class SagaError(EventStoreError, TypeError):
 
 
 class Saga(Generic[StateT, CorrT]):
-    """Base of every saga. Generated bases set the class attributes and typed `send_*`
-    methods; users write the handlers, compensations and (if declared) `on_timeout`.
+    """Base of every saga. Generated bases set the class attributes, typed `send_*`
+    methods and `on_<command>_refused` hooks; users write the handlers, compensations and
+    (if declared) `on_timeout`, and override the hooks they need (see `refusals`).
 
     The correlation type comes from the second type argument (`Saga[State, UUID]`; str
     when not given) unless `correlation_type` is set. Stored instances keep the value as
@@ -90,7 +93,13 @@ class Saga(Generic[StateT, CorrT]):
     name: ClassVar[str]
     starts_with: ClassVar[type[Event]]
     correlation: ClassVar[str]
-    """The field, on every event the saga handles, whose value identifies the instance."""
+    """The field, on every event the saga handles, whose value identifies the instance;
+    with `correlation_aggregate`, on the events of other aggregates only."""
+    correlation_aggregate: ClassVar[str | None] = None
+    """The aggregate type (as in stream ids) whose id is the correlation: an event recorded
+    in a `<correlation_aggregate>-<id>` stream belongs to the instance of that id, and an
+    event of another aggregate to the one its `correlation` field names. None: every
+    event carries the `correlation` field."""
     correlation_type: ClassVar[type] = str
     """UUID, int or str: the type of `correlation_value`."""
     handlers: ClassVar[Mapping[type[Event], str]] = {}
@@ -98,6 +107,19 @@ class Saga(Generic[StateT, CorrT]):
     sends: ClassVar[frozenset[type[Command]]] = frozenset()
     compensations: ClassVar[Mapping[type[Command], str]] = {}
     """Command sent -> the method building the command that undoes it."""
+    refusals: ClassVar[Mapping[type[Command], str]] = {}
+    """Command sent -> the hook called when it is refused, `(command, error) -> None`; a
+    command not listed fails the workflow (`fail_refused`, also what generated hooks do
+    unless overridden).
+
+    A hook may update `self.state`, send commands, `fail(reason)` (the compensations of
+    the steps taken run), `fail(reason, compensate=False)`, `complete()`, or leave the
+    instance running to wait for more events. The commands it sends go out at once, and
+    become steps when sent; a refusal of one of them fails the workflow without calling
+    a hook. The commands the handler queued after the refused one are sent only if the
+    hook left the status as it was. A refused compensation calls no hook: it is noted in
+    `reason`, and the other compensations still run. An error raised by a hook is no
+    refusal: as with a handler's, the event is handled again."""
     timeout: ClassVar[timedelta | None] = None
     on_deadline: ClassVar[Literal["compensate", "handler"]] = "compensate"
     state_type: ClassVar[type[BaseModel]]
@@ -130,6 +152,7 @@ class Saga(Generic[StateT, CorrT]):
         self.compensated: list[Command] = []
         """Compensating commands sent, in the order they were sent."""
         self._outbox: list[Command] = []
+        self._compensate = True  # what the last fail() asked for
 
     @property
     def state(self) -> StateT:
@@ -156,16 +179,30 @@ class Saga(Generic[StateT, CorrT]):
         """The workflow reached its goal; the instance handles no more events."""
         self.status = "completed"
 
-    def fail(self, reason: str) -> None:
-        """Give up: the compensations of the steps taken so far run, newest first."""
+    def fail(self, reason: str, *, compensate: bool = True) -> None:
+        """Give up: the compensations of the steps taken so far run, newest first, unless
+        `compensate=False` (the workflow ends as failed and its steps stand)."""
         self.status = "failed"
         self.reason = reason
+        self._compensate = compensate
+
+    def fail_refused(self, command: Command, error: Exception) -> None:
+        """What a refused command does unless its hook decides otherwise: the workflow
+        fails and the compensations of the steps taken run."""
+        self.fail(_refusal(command, error))
 
     def on_timeout(self) -> None:
         """Called when the deadline passes, for sagas whose schema says `then: handler`."""
         raise SagaError(f"{self.name} declares no timeout handler")
 
     # -- what the runner calls ----------------------------------------------------------
+
+    def _refused(self, command: Command, error: Exception) -> None:
+        hook = self.refusals.get(type(command))
+        if hook is None:
+            self.fail_refused(command, error)
+        else:
+            getattr(self, hook)(command, error)
 
     def _compensation_for(self, command: Command) -> Command | None:
         method = self.compensations.get(type(command))
@@ -279,10 +316,9 @@ class SagaRunner(Generic[SagaT, CorrT]):
 
     def _handle(self, unit: ProgressUnit, recorded: RecordedEvent) -> bool:
         event = self._registry.decode_recorded(recorded)
-        value = getattr(event, self._class.correlation, None)
-        if value is None:
+        correlation = self._correlation_of(event, recorded)
+        if correlation is None:
             return False  # not part of any instance (e.g. a deposit outside a transfer)
-        correlation = self._stored_correlation(value)
         record = unit.saga(self._class.name, correlation)
         starting = event.event_type == self._start_type  # the current name, if renamed
         if record is None and not starting:
@@ -317,6 +353,26 @@ class SagaRunner(Generic[SagaT, CorrT]):
             react(saga, event, self._dispatch)
         self._save(unit, record, saga)
         return True
+
+    def _correlation_of(self, event: Event, recorded: RecordedEvent) -> str | None:
+        """The stored correlation of the instance an event belongs to, or None for none."""
+        saga = self._class
+        aggregate = saga.correlation_aggregate
+        # Aggregate types are never renamed (they are in every stream id), so the prefix
+        # is the one the aggregate writes; renamed event types were read as the new ones.
+        if aggregate is not None and recorded.stream_id.startswith(f"{aggregate}-"):
+            text = recorded.stream_id[len(aggregate) + 1 :]
+            try:
+                decode_id(saga.correlation_type, text)
+            except DecodeError as exc:
+                raise DecodeError(
+                    f"{saga.name}: {recorded.event_type} at position {recorded.position} is "
+                    f"in stream {recorded.stream_id!r}, whose {aggregate} id is the saga's "
+                    f"correlation: {exc}"
+                ) from None
+            return self._stored_correlation(text)
+        value = getattr(event, saga.correlation, None)
+        return None if value is None else self._stored_correlation(value)
 
     # -- deadlines --------------------------------------------------------------------
 
@@ -393,17 +449,18 @@ class SagaRunner(Generic[SagaT, CorrT]):
 
 def react(saga: Saga[Any, Any], event: Event, dispatch: Dispatch) -> None:
     """Run the handler of `event`, send what it queued, and compensate if it failed."""
+    saga._compensate = True
     getattr(saga, type(saga)._handles()[event.event_type])(event)
     send_outbox(saga, dispatch)
     if type(event) in saga.fails_on and saga.status == "running":
         saga.status = "compensated"
         saga.reason = f"{event.event_type} happened"
-    if saga.status in ("failed", "compensated"):
-        compensate(saga, dispatch)
+    _end(saga, dispatch)
 
 
 def time_out(saga: Saga[Any, Any], dispatch: Dispatch) -> None:
     """The deadline passed: run the timeout handler, or compensate."""
+    saga._compensate = True
     if saga.on_deadline == "handler":
         saga.on_timeout()
         send_outbox(saga, dispatch)
@@ -412,26 +469,63 @@ def time_out(saga: Saga[Any, Any], dispatch: Dispatch) -> None:
     else:
         saga.status = "timed_out"
         saga.reason = "the deadline passed"
-    if saga.status in ("failed", "timed_out", "compensated"):
+    _end(saga, dispatch)
+
+
+def _end(saga: Saga[Any, Any], dispatch: Dispatch) -> None:
+    if saga.status in ("failed", "timed_out", "compensated") and saga._compensate:
         compensate(saga, dispatch)
 
 
 def send_outbox(saga: Saga[Any, Any], dispatch: Dispatch) -> None:
+    """Send the queued commands, oldest first; each one sent is a step.
+
+    A refused command calls its hook (`Saga.refusals`; by default the workflow fails).
+    The commands the hook queues are sent next; a refusal of one of those fails the
+    workflow without calling a hook again, so hooks never loop. The commands queued
+    after the refused one are sent only if the hook left the status as it was (the
+    default fails the workflow, so they are dropped).
+    """
     outbox, saga._outbox = saga._outbox, []
-    for command in outbox:
-        try:
-            dispatch(command)
-        except _NOT_A_REFUSAL:
-            # The store failed, or the code has a bug: no decision was made. The page's
-            # transaction rolls back and the event is handled again on the next run.
-            raise
-        except Exception as exc:  # the aggregate refused the command: the workflow fails
-            logger.info("%s %s: %s failed: %r", saga.name, saga.correlation_value,
-                        type(command).__name__, exc)  # fmt: skip
-            saga.status = "failed"
-            saga.reason = f"{type(command).__name__} failed: {exc}"
+    for index, command in enumerate(outbox):
+        error = _send(saga, command, dispatch)
+        if error is None:
+            continue
+        status = saga.status
+        saga._refused(command, error)  # an error raised here is no refusal: it propagates
+        replies, saga._outbox = saga._outbox, []
+        for reply in replies:
+            refused = _send(saga, reply, dispatch)
+            if refused is not None:
+                saga.fail(_refusal(reply, refused))  # no hook for a hook's own command
+                break
+        if saga.status != status:
+            dropped = outbox[index + 1 :]
+            if dropped:
+                logger.info("%s %s: not sent after %s was refused: %s", saga.name,
+                            saga.correlation_value, type(command).__name__,
+                            ", ".join(type(c).__name__ for c in dropped))  # fmt: skip
             return
-        saga.steps.append(command)
+
+
+def _refusal(command: Command, error: Exception) -> str:
+    return f"{type(command).__name__} failed: {error}"
+
+
+def _send(saga: Saga[Any, Any], command: Command, dispatch: Dispatch) -> Exception | None:
+    """Dispatch one command: None when it was sent (a step now), else its refusal."""
+    try:
+        dispatch(command)
+    except _NOT_A_REFUSAL:
+        # The store failed, or the code has a bug: no decision was made. The page's
+        # transaction rolls back and the event is handled again on the next run.
+        raise
+    except Exception as exc:  # the aggregate refused the command
+        logger.info("%s %s: %s refused: %r", saga.name, saga.correlation_value,
+                    type(command).__name__, exc)  # fmt: skip
+        return exc
+    saga.steps.append(command)
+    return None
 
 
 # Errors that are not a domain's refusal of a command; everything else is. A refusal

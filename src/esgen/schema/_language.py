@@ -36,6 +36,7 @@ __all__ = [
     "FieldSpec",
     "JsonSchemaTypeDef",
     "ProjectionDef",
+    "SagaCorrelationDef",
     "SagaDef",
     "SagaTimeoutDef",
     "TypeDef",
@@ -269,11 +270,37 @@ class SagaTimeoutDef(_Node):
     )
 
 
+class SagaCorrelationDef(_Node):
+    """Correlation on an aggregate's id, taken from the stream that recorded the event."""
+
+    aggregate_id: str = Field(
+        description=(
+            "The aggregate whose id finds the instance: its events correlate by the id of "
+            "the stream that recorded them; events of other aggregates carry a field named "
+            "and typed like its id field."
+        )
+    )
+
+
+def _correlation_kind(value: Any) -> str:
+    return "aggregate" if isinstance(value, dict) else "field"
+
+
+SagaCorrelation = Annotated[
+    Annotated[str, Tag("field")] | Annotated[SagaCorrelationDef, Tag("aggregate")],
+    Discriminator(_correlation_kind),
+]
+
+
 class SagaDef(_Node):
     description: Description | None = None
     starts_with: str = Field(description="The event that starts an instance.")
-    correlation: str = Field(
-        description="The field, on every event it handles, that finds the instance again."
+    correlation: SagaCorrelation = Field(
+        description=(
+            "What finds the instance again: a field of every event it handles, or "
+            "`{aggregate_id: Aggregate}` for the id of the aggregate whose stream recorded "
+            "the event."
+        )
     )
     handles: list[str] = Field(default_factory=list, description="Events it reacts to.")
     sends: list[str] = Field(default_factory=list, description="Commands it may send.")

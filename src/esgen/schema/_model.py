@@ -262,7 +262,7 @@ class SagaTimeout:
 class Saga:
     name: str
     starts_with: str
-    correlation: str
+    correlation: str  # the field (with correlation_aggregate: its id field, on other events)
     handles: tuple[str, ...]
     sends: tuple[str, ...]
     compensations: tuple[tuple[str, str], ...]
@@ -271,6 +271,16 @@ class Saga:
     location: Location
     timeout: SagaTimeout | None = None
     description: str | None = None
+    # The aggregate whose stream ids give the correlation ({aggregate_id: ...}); None when
+    # every event carries the `correlation` field.
+    correlation_aggregate: str | None = None
+
+    @property
+    def correlation_text(self) -> str:
+        """The correlation as written, for messages and documentation."""
+        if self.correlation_aggregate is None:
+            return self.correlation
+        return f"{{aggregate_id: {self.correlation_aggregate}}}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,8 +33,10 @@ __all__ = [
     "check_field_name",
     "default_names",
     "enum_member_name",
+    "handler_name",
     "pascal",
     "python_name",
+    "refusal_hook_name",
     "snake",
     "union_name",
 ]
@@ -345,3 +347,13 @@ def enum_member_name(value: str) -> str:
     if not name:  # punctuation only: spell out the code points
         return "CHAR_" + "_".join(f"{ord(ch):X}" for ch in value)
     return name if name[0].isalpha() else f"V_{name}"
+
+
+def handler_name(event: str) -> str:
+    """The method of a projection or saga that handles `event`."""
+    return f"on_{snake(event)}"
+
+
+def refusal_hook_name(command: str) -> str:
+    """The method of a saga called when `command`, which it sent, is refused."""
+    return f"on_{snake(command)}_refused"

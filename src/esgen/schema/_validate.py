@@ -67,8 +67,10 @@ from esgen.schema._names import (
     check_field_name,
     default_names,
     enum_member_name,
+    handler_name,
     pascal,
     python_name,
+    refusal_hook_name,
     snake,
     union_name,
 )
@@ -263,8 +265,9 @@ class _Builder:
             for src in self.sources
             for name, pdef in src.doc.projections.items()
         )
+        by_name = {agg.name: agg for agg in aggregates}
         sagas = tuple(
-            self._saga(name, sdef, src)
+            self._saga(name, sdef, src, by_name)
             for src in self.sources
             for name, sdef in src.doc.sagas.items()
         )
@@ -1181,7 +1184,9 @@ class _Builder:
                     + did_you_mean(command, self.command_owner),
                 )
 
-    def _saga(self, name: str, sdef: SagaDef, src: Source) -> Saga:
+    def _saga(
+        self, name: str, sdef: SagaDef, src: Source, aggregates: Mapping[str, Aggregate]
+    ) -> Saga:
         y = src.yaml
         path: KeyPath = ("sagas", name)
         who = f"saga {name!r}"
@@ -1212,20 +1217,13 @@ class _Builder:
         # Failure events are handled events; compensating commands are sent commands.
         handles = list(dict.fromkeys([*sdef.handles, *sdef.fails_on]))
         sends = list(dict.fromkeys([*sdef.sends, *sdef.compensations.values()]))
-        for event_name, event_path in [
+        events = [
             (sdef.starts_with, (*path, "starts_with")),
             *[(h, (*path, "handles", i)) for i, h in enumerate(sdef.handles)],
             *[(h, (*path, "fails_on", i)) for i, h in enumerate(sdef.fails_on)],
-        ]:
-            event = self.events.get(event_name)
-            if event is not None and event.latest.field_named(sdef.correlation) is None:
-                self.error(
-                    y.at(event_path),
-                    "E402",
-                    f"{who} correlates on {sdef.correlation!r}, but the latest version "
-                    f"of {event_name!r} has no such field"
-                    + did_you_mean(sdef.correlation, [f.name for f in event.latest.fields]),
-                )
+        ]
+        correlation, aggregate = self._saga_correlation(who, sdef, path, src, events, aggregates)
+        self._hook_names(who, sdef, path, src, sends)
         timeout = None
         if sdef.timeout is not None:
             match = _DURATION.match(sdef.timeout.after)
@@ -1247,7 +1245,7 @@ class _Builder:
         return Saga(
             name=name,
             starts_with=sdef.starts_with,
-            correlation=sdef.correlation,
+            correlation=correlation,
             handles=tuple(handles),
             sends=tuple(sends),
             compensations=tuple(sdef.compensations.items()),
@@ -1256,7 +1254,88 @@ class _Builder:
             location=y.key_at(path),
             timeout=timeout,
             description=sdef.description,
+            correlation_aggregate=aggregate,
         )
+
+    def _saga_correlation(
+        self,
+        who: str,
+        sdef: SagaDef,
+        path: KeyPath,
+        src: Source,
+        events: Sequence[tuple[str, KeyPath]],
+        aggregates: Mapping[str, Aggregate],
+    ) -> tuple[str, str | None]:
+        """The correlation field and aggregate (None for the field form), checked against
+        every event the saga handles."""
+        y = src.yaml
+        if isinstance(sdef.correlation, str):
+            for event_name, event_path in events:
+                event = self.events.get(event_name)
+                if event is not None and event.latest.field_named(sdef.correlation) is None:
+                    self.error(
+                        y.at(event_path),
+                        "E402",
+                        f"{who} correlates on {sdef.correlation!r}, but the latest version "
+                        f"of {event_name!r} has no such field"
+                        + did_you_mean(sdef.correlation, [f.name for f in event.latest.fields]),
+                    )
+            return sdef.correlation, None
+        wanted = sdef.correlation.aggregate_id
+        aggregate = aggregates.get(wanted)
+        if aggregate is None:
+            if wanted not in self.rejected:
+                self.error(
+                    y.at((*path, "correlation", "aggregate_id")),
+                    "E407",
+                    f"{who} correlates on the id of unknown aggregate {wanted!r}"
+                    + did_you_mean(wanted, list(aggregates)),
+                )
+            return "", None
+        id_field = aggregate.id_field
+        for event_name, event_path in events:
+            event = self.events.get(event_name)
+            if event is None or event.aggregate == aggregate.name:
+                continue  # its stream's id is the correlation
+            field = event.latest.field_named(id_field.name)
+            lead = (
+                f"{who} correlates on the id of {aggregate.name}, so {event_name!r} (an event "
+                f"of {event.aggregate}) must carry {aggregate.name}'s id field "
+                f"{id_field.name!r} ({id_field.type})"
+            )
+            if field is None:
+                names = [f.name for f in event.latest.fields]
+                self.error(
+                    y.at(event_path),
+                    "E402",
+                    f"{lead}; its latest version has no such field"
+                    + did_you_mean(id_field.name, names),
+                )
+            elif field.type not in (id_field.type, NullableType(id_field.type)):
+                self.error(
+                    y.at(event_path),
+                    "E408",
+                    f"{lead}; in its latest version the field is a {field.type}",
+                )
+        return id_field.name, aggregate.name
+
+    def _hook_names(
+        self, who: str, sdef: SagaDef, path: KeyPath, src: Source, sends: Sequence[str]
+    ) -> None:
+        """A refusal hook (`on_<command>_refused`) and an event handler (`on_<event>`) of
+        the same saga must not share a name."""
+        handled = {handler_name(e): e for e in (sdef.starts_with, *sdef.handles, *sdef.fails_on)}
+        for command in sends:
+            hook = refusal_hook_name(command)
+            event = handled.get(hook)
+            if event is not None:
+                self.error(
+                    src.yaml.key_at(path),
+                    "E204",
+                    f"{who}: the handler of event {event!r} and the hook of a refused "
+                    f"{command!r} would both be the method {hook}; rename the event or the "
+                    "command",
+                )
 
 
 def _missing(numbers: list[int], shown: int = 5) -> str:

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from bank.commands.account import DepositMoney, RefundMoney, WithdrawMoney
 from bank.commands.transfer import CompleteTransfer, FailTransfer
+from bank.domain.account import AccountError
 from bank.domain.money_transfer import MoneyTransfer
 from bank.events.account import (
     DepositRejected,
@@ -15,6 +16,7 @@ from bank.events.account import (
     WithdrawalRejected,
 )
 from bank.events.transfer import TransferRequested
+from bank.sagas.money_transfer import MoneyTransferState
 from bank.types import Money
 
 from esgen.runtime.testing import SagaScenario
@@ -28,6 +30,7 @@ REQUESTED = TransferRequested(
 )
 WITHDRAW = WithdrawMoney(account_id=SOURCE, amount=TEN, transfer_id=TRANSFER)
 WITHDRAWN = MoneyWithdrawn(amount=TEN, transfer_id=TRANSFER)
+STARTED = MoneyTransferState(source_account=SOURCE, target_account=TARGET, amount=TEN)
 
 
 def transfer() -> SagaScenario[MoneyTransfer, UUID]:
@@ -35,7 +38,7 @@ def transfer() -> SagaScenario[MoneyTransfer, UUID]:
 
 
 def test_money_transfer_on_transfer_requested() -> None:
-    transfer().when(REQUESTED).then_sends(WITHDRAW).then_status("running")
+    transfer().when(REQUESTED).then_sends(WITHDRAW).then_state(STARTED).then_status("running")
 
 
 def test_money_transfer_on_money_withdrawn() -> None:
@@ -49,17 +52,17 @@ def test_money_transfer_on_money_withdrawn() -> None:
 
 
 def test_money_transfer_on_withdrawal_rejected() -> None:
+    reason = "withdrawal rejected: insufficient funds"
     saga = (
         transfer()
         .given(REQUESTED)
         .when(WithdrawalRejected(amount=TEN, reason="insufficient funds", transfer_id=TRANSFER))
-        .then_sends(
-            FailTransfer(transfer_id=TRANSFER, reason="withdrawal rejected: insufficient funds")
-        )
+        .then_sends(FailTransfer(transfer_id=TRANSFER, reason=reason))
         .then_compensates(RefundMoney(account_id=SOURCE, amount=TEN, transfer_id=TRANSFER))
+        .then_state(STARTED.evolve(failure=reason))
         .then_status("failed")
     )
-    assert saga.reason == "insufficient funds"
+    assert saga.reason == reason
 
 
 def test_money_transfer_on_money_deposited() -> None:
@@ -81,17 +84,33 @@ def test_money_transfer_on_deposit_rejected_refunds_the_source() -> None:
             FailTransfer(transfer_id=TRANSFER, reason="deposit rejected: the account is closed")
         )
         .then_compensates(RefundMoney(account_id=SOURCE, amount=TEN, transfer_id=TRANSFER))
+        .then_state(STARTED.evolve(failure="deposit rejected: the account is closed"))
         .then_status("compensated")
     )
 
 
-def test_a_refused_deposit_command_also_refunds_the_source() -> None:
+def test_a_refused_deposit_fails_the_transfer_and_refunds_the_source() -> None:
+    closed = AccountError("account closed")
+    reason = "deposit refused: account closed"
     (
         transfer()
         .given(REQUESTED)
-        .when(WITHDRAWN, failing=(DepositMoney,))
-        .then_sends()
+        .when(WITHDRAWN, failing={DepositMoney: closed})
+        .then_sends(FailTransfer(transfer_id=TRANSFER, reason=reason))
         .then_compensates(RefundMoney(account_id=SOURCE, amount=TEN, transfer_id=TRANSFER))
+        .then_state(STARTED.evolve(failure=reason))
+        .then_status("failed")
+    )
+
+
+def test_a_refused_withdrawal_fails_the_transfer() -> None:
+    reason = "withdrawal refused: WithdrawMoney refused (failing= in the scenario)"
+    (
+        transfer()
+        .when(REQUESTED, failing=(WithdrawMoney,))
+        .then_sends(FailTransfer(transfer_id=TRANSFER, reason=reason))
+        .then_compensates()  # nothing was withdrawn, so nothing to refund
+        .then_state(STARTED.evolve(failure=reason))
         .then_status("failed")
     )
 

@@ -6,12 +6,19 @@
         .then_compensates(RefundMoney(...))
 
 Commands sent in `given` count as steps taken (their compensations may run later);
-`failing=` makes the named command classes fail when sent, as a refused command would.
+`failing=` makes the named command classes fail when sent, as a refused command would,
+so the saga's refusal hook runs (`on_<command>_refused`; by default the workflow fails
+and compensates). Give it a mapping, `failing={WithdrawMoney: InsufficientFunds()}`, to
+choose the error the hook receives.
+
+The scenario does not look at correlations: every event given is the instance's, so the
+events of a saga that correlates on an aggregate id need no field naming it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Generic, Self, TypeVar, cast
+from collections.abc import Mapping
+from typing import Any, Generic, Self, TypeAlias, TypeVar, cast
 
 from esgen.runtime import Command, Event, Saga
 from esgen.runtime._saga import CorrT, SagaFactory, react, time_out
@@ -20,6 +27,9 @@ from esgen.runtime.testing._scenario import default_id
 __all__ = ["SagaScenario"]
 
 SagaT = TypeVar("SagaT", bound=Saga[Any, Any])
+
+Failing: TypeAlias = tuple[type[Command], ...] | Mapping[type[Command], Exception]
+"""Command classes refused when sent, or each with the error its refusal raises."""
 
 
 class SagaScenario(Generic[SagaT, CorrT]):
@@ -33,15 +43,23 @@ class SagaScenario(Generic[SagaT, CorrT]):
             correlation_value = default_id(cls.correlation_type)
         self.saga: SagaT = cls(correlation_value)
         self._sent: list[Command] = []
-        self._failing: tuple[type[Command], ...] = ()
+        self._failing: Mapping[type[Command], Exception | None] = {}
         self._ran = False
         self._started = False
         self._compensations_from = 0
 
     def _dispatch(self, command: Any) -> None:
-        if isinstance(command, self._failing):
-            raise RuntimeError(f"{type(command).__name__} refused (failing= in the scenario)")
+        for refused, error in self._failing.items():
+            if isinstance(command, refused):
+                name = type(command).__name__
+                raise error or RuntimeError(f"{name} refused (failing= in the scenario)")
         self._sent.append(command)
+
+    def _refusing(self, failing: Failing) -> None:
+        if isinstance(failing, Mapping):
+            self._failing = dict(failing)
+        else:
+            self._failing = dict.fromkeys(failing)
 
     def given(self, *events: Event) -> Self:
         for event in events:
@@ -49,8 +67,10 @@ class SagaScenario(Generic[SagaT, CorrT]):
         self._sent.clear()
         return self
 
-    def when(self, event: Event, *, failing: tuple[type[Command], ...] = ()) -> Self:
-        self._failing, self._ran = failing, True
+    def when(self, event: Event, *, failing: Failing = ()) -> Self:
+        """Handle `event`; the commands of the classes in `failing` are refused."""
+        self._refusing(failing)
+        self._ran = True
         self._compensations_from = len(self.saga.compensated)
         self._react(event)
         return self
@@ -67,8 +87,9 @@ class SagaScenario(Generic[SagaT, CorrT]):
         self._started = True
         react(self.saga, event, self._dispatch)
 
-    def when_deadline_passes(self, *, failing: tuple[type[Command], ...] = ()) -> Self:
-        self._failing, self._ran = failing, True
+    def when_deadline_passes(self, *, failing: Failing = ()) -> Self:
+        self._refusing(failing)
+        self._ran = True
         self._compensations_from = len(self.saga.compensated)
         time_out(self.saga, self._dispatch)
         return self
@@ -101,6 +122,14 @@ class SagaScenario(Generic[SagaT, CorrT]):
                 f"expected status {status!r}, got {self.saga.status!r} ({self.saga.reason})"
             )
         return self.saga
+
+    def then_state(self, expected: Any) -> Self:
+        """Assert the saga's state after the step (compared by value)."""
+        self._check_ran()
+        state = self.saga.state_or_none
+        if state != expected:
+            raise AssertionError(f"state differs\n  expected: {expected!r}\n  state:    {state!r}")
+        return self
 
     def _check_ran(self) -> None:
         if not self._ran:

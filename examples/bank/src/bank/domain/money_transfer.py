@@ -1,5 +1,9 @@
 """The MoneyTransfer saga: withdraw from the source, deposit to the target, and refund
-the source when the deposit is rejected (for example, the target account is closed)."""
+the source when the deposit is rejected (for example, the target account is closed).
+
+Whatever stops it (a rejected or refused withdrawal or deposit), the transfer is marked
+failed (FailTransfer) and the saga's state records why.
+"""
 
 from __future__ import annotations
 
@@ -49,9 +53,8 @@ class MoneyTransfer(MoneyTransferBase):
 
     @override
     def on_withdrawal_rejected(self, event: WithdrawalRejected) -> None:
-        # Nothing was taken, so nothing to undo: the transfer simply fails.
-        self.send_fail_transfer(self._fail(f"withdrawal rejected: {event.reason}"))
-        self.fail(event.reason)
+        # Nothing was taken: the compensation asks for a refund the account ignores.
+        self._give_up(f"withdrawal rejected: {event.reason}")
 
     @override
     def on_money_deposited(self, event: MoneyDeposited) -> None:
@@ -60,8 +63,21 @@ class MoneyTransfer(MoneyTransferBase):
 
     @override
     def on_deposit_rejected(self, event: DepositRejected) -> None:
-        # The refund of the withdrawal follows from the compensation below.
-        self.send_fail_transfer(self._fail(f"deposit rejected: {event.reason}"))
+        # A failure event: the refund of the withdrawal follows from the compensation.
+        reason = f"deposit rejected: {event.reason}"
+        self.state = self.state.evolve(failure=reason)
+        self.send_fail_transfer(self._fail(reason))
+
+    @override
+    def on_withdraw_money_refused(self, command: WithdrawMoney, error: Exception) -> None:
+        # The source account refused outright (say, it does not exist): nothing was taken.
+        self._give_up(f"withdrawal refused: {error}")
+
+    @override
+    def on_deposit_money_refused(self, command: DepositMoney, error: Exception) -> None:
+        # The target account refused outright (say, it does not exist): failing runs the
+        # compensations, so the money withdrawn goes back to the source.
+        self._give_up(f"deposit refused: {error}")
 
     @override
     def compensate_withdraw_money(self, sent: WithdrawMoney) -> RefundMoney | None:
@@ -75,6 +91,12 @@ class MoneyTransfer(MoneyTransferBase):
     @property
     def _transfer_id(self) -> UUID:
         return self.correlation_value
+
+    def _give_up(self, reason: str) -> None:
+        """Record why, mark the transfer failed, and fail (the compensations run)."""
+        self.state = self.state.evolve(failure=reason)
+        self.send_fail_transfer(self._fail(reason))
+        self.fail(reason)
 
     def _fail(self, reason: str) -> FailTransfer:
         return FailTransfer(transfer_id=self._transfer_id, reason=reason)

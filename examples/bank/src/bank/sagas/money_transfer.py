@@ -17,7 +17,10 @@ from typing import (
 )
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import (
+    BaseModel,
+    Field,
+)
 
 from esgen.runtime import (
     Command,
@@ -60,11 +63,13 @@ class MoneyTransferState(ValueObject):
     source_account: UUID
     target_account: UUID
     amount: Money
+    failure: str | None = Field(default=None, description="Why the transfer failed.")
 
     class Changes(TypedDict, total=False):
         source_account: UUID
         target_account: UUID
         amount: Money
+        failure: str | None
 
     def evolve(
         self, **changes: Unpack[MoneyTransferState.Changes]
@@ -84,6 +89,7 @@ class MoneyTransferBase(Saga[MoneyTransferState, UUID], ABC):
     name: ClassVar[str] = "MoneyTransfer"
     starts_with: ClassVar[type[Event]] = TransferRequested
     correlation: ClassVar[str] = "transfer_id"
+    correlation_aggregate: ClassVar[str | None] = None
     state_type: ClassVar[type[BaseModel]] = MoneyTransferState
     handlers: ClassVar[Mapping[type[Event], str]] = {
         TransferRequested: "on_transfer_requested",
@@ -109,6 +115,13 @@ class MoneyTransferBase(Saga[MoneyTransferState, UUID], ABC):
     compensations: ClassVar[Mapping[type[Command], str]] = {
         WithdrawMoney: "compensate_withdraw_money",
     }
+    refusals: ClassVar[Mapping[type[Command], str]] = {
+        WithdrawMoney: "on_withdraw_money_refused",
+        DepositMoney: "on_deposit_money_refused",
+        CompleteTransfer: "on_complete_transfer_refused",
+        FailTransfer: "on_fail_transfer_refused",
+        RefundMoney: "on_refund_money_refused",
+    }
     timeout: ClassVar[timedelta | None] = timedelta(seconds=3600)
     on_deadline: ClassVar[Literal["compensate", "handler"]] = "compensate"
 
@@ -131,6 +144,55 @@ class MoneyTransferBase(Saga[MoneyTransferState, UUID], ABC):
     def send_refund_money(self, command: RefundMoney) -> None:
         """Send RefundMoney when this handler returns."""
         self.send(command)
+
+    def on_withdraw_money_refused(
+        self, command: WithdrawMoney, error: Exception
+    ) -> None:
+        """WithdrawMoney was refused (`error` is what its handler raised). By
+        default the workflow fails and the compensations of the steps taken
+        run; override to update `self.state`, send commands, complete(),
+        fail(reason, compensate=False) or wait for more events (see
+        `Saga.refusals`).
+        """
+        self.fail_refused(command, error)
+
+    def on_deposit_money_refused(self, command: DepositMoney, error: Exception) -> None:
+        """DepositMoney was refused (`error` is what its handler raised). By
+        default the workflow fails and the compensations of the steps taken
+        run; override to update `self.state`, send commands, complete(),
+        fail(reason, compensate=False) or wait for more events (see
+        `Saga.refusals`).
+        """
+        self.fail_refused(command, error)
+
+    def on_complete_transfer_refused(
+        self, command: CompleteTransfer, error: Exception
+    ) -> None:
+        """CompleteTransfer was refused (`error` is what its handler raised). By
+        default the workflow fails and the compensations of the steps taken
+        run; override to update `self.state`, send commands, complete(),
+        fail(reason, compensate=False) or wait for more events (see
+        `Saga.refusals`).
+        """
+        self.fail_refused(command, error)
+
+    def on_fail_transfer_refused(self, command: FailTransfer, error: Exception) -> None:
+        """FailTransfer was refused (`error` is what its handler raised). By
+        default the workflow fails and the compensations of the steps taken
+        run; override to update `self.state`, send commands, complete(),
+        fail(reason, compensate=False) or wait for more events (see
+        `Saga.refusals`).
+        """
+        self.fail_refused(command, error)
+
+    def on_refund_money_refused(self, command: RefundMoney, error: Exception) -> None:
+        """RefundMoney was refused (`error` is what its handler raised). By
+        default the workflow fails and the compensations of the steps taken
+        run; override to update `self.state`, send commands, complete(),
+        fail(reason, compensate=False) or wait for more events (see
+        `Saga.refusals`). Not called for a RefundMoney sent as a compensation.
+        """
+        self.fail_refused(command, error)
 
     @abstractmethod
     def on_transfer_requested(self, event: TransferRequested) -> None:

@@ -389,6 +389,7 @@ class EchoBase(Saga[EchoState, UUID], ABC):
     name: ClassVar[str] = "Echo"
     starts_with: ClassVar[type[Event]] = GadgetMade
     correlation: ClassVar[str] = "gadget_id"
+    correlation_aggregate: ClassVar[str | None] = None
     state_type: ClassVar[type[BaseModel]] = EchoState
     handlers: ClassVar[Mapping[type[Event], str]] = {
         GadgetMade: "on_gadget_made",
@@ -400,12 +401,24 @@ class EchoBase(Saga[EchoState, UUID], ABC):
         }
     )
     compensations: ClassVar[Mapping[type[Command], str]] = {}
+    refusals: ClassVar[Mapping[type[Command], str]] = {
+        MakeGadget: "on_make_gadget_refused",
+    }
     timeout: ClassVar[timedelta | None] = None
     on_deadline: ClassVar[Literal["compensate", "handler"]] = "compensate"
 
     def send_make_gadget(self, command: MakeGadget) -> None:
         """Send MakeGadget when this handler returns."""
         self.send(command)
+
+    def on_make_gadget_refused(self, command: MakeGadget, error: Exception) -> None:
+        """MakeGadget was refused (`error` is what its handler raised). By default
+        the workflow fails and the compensations of the steps taken run;
+        override to update `self.state`, send commands, complete(),
+        fail(reason, compensate=False) or wait for more events (see
+        `Saga.refusals`).
+        """
+        self.fail_refused(command, error)
 
     @abstractmethod
     def on_gadget_made(self, event: GadgetMade) -> None:
