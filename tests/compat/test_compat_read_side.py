@@ -152,6 +152,21 @@ def test_the_printed_commands_are_what_the_deploy_needs(
     assert caught_up.returncode == 0, caught_up.stderr
 
 
+def test_indexes_added_and_dropped_need_no_rebuild(tmp_path: Path) -> None:
+    """Indexes are not part of a table's layout: compat predicts no rebuild, the runtime
+    asks for none, and the current code catches up on the previous code's tables."""
+    case = "projection_indexes"
+    previous = _project(tmp_path / "previous", CASES / case / "previous")
+    current = _project(tmp_path / "current", CASES / case / "current")
+    store = tmp_path / "store.sqlite"
+    assert _python(previous, str(store), "open") == []
+    assert _python(current, str(store), "open") == []
+    report = _compat(case)
+    assert report.findings == () and report.rebuilds == ()
+    caught_up = _esgen(current, "projections", "catch-up", "--store", str(store))
+    assert caught_up.returncode == 0, caught_up.stderr
+
+
 def test_stored_rows_the_new_code_cannot_read_are_reported(
     generated: dict[str, tuple[Path, Path]], tmp_path: Path
 ) -> None:

@@ -417,25 +417,22 @@ def contexts(draw: st.DrawFn, context: str) -> list[Map]:
     doc.items.append(("aggregates", aggregates))
     if all_events and draw(st.integers(0, 2)) == 0:
         consumed = draw(st.lists(st.sampled_from(all_events), min_size=1, max_size=3, unique=True))
-        doc.items.append(
-            (
-                "projections",
-                Map(
-                    [
-                        (
-                            "View" + draw(class_names),
-                            Map(
-                                [
-                                    ("consumes", Seq(consumed, flow=True)),
-                                    ("key", "ref"),
-                                    ("fields", Map([("ref", "str"), ("total", "int")])),
-                                ]
-                            ),
-                        )
-                    ]
-                ),
-            )
+        view = Map(
+            [
+                ("consumes", Seq(consumed, flow=True)),
+                ("key", "ref"),
+                ("fields", Map([("ref", "str"), ("total", "int")])),
+            ]
         )
+        if draw(st.booleans()):
+            # Fields of any type (JSON-stored ones among them) and indexes on them, on
+            # the key, on no field, or twice.
+            extra = draw(field_maps(type_names, 3))
+            view.items[2][1].items.extend(extra.items)
+            names = st.sampled_from(["ref", "total", "nope", *(n for n, _ in extra.items)])
+            index = st.one_of(names, st.lists(names, max_size=3).map(lambda n: Seq(n, True)))
+            view.items.append(("indexes", Seq(draw(st.lists(index, min_size=1, max_size=3)))))
+        doc.items.append(("projections", Map([("View" + draw(class_names), view)])))
     if all_events and draw(st.integers(0, 2)) == 0:
         saga = Map([("starts_with", draw(st.sampled_from(all_events))), ("correlation", "ref")])
         saga.items.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,7 @@ from esgen.codegen._ir import (
     PackageInitIR,
     ProjectionModuleIR,
     RefusalHookIR,
+    QueryFieldIR,
     SagaModuleIR,
     ScenarioIR,
     SendMethodIR,
@@ -27,6 +29,7 @@ from esgen.schema import (
     ScalarType,
     handler_name,
     python_name,
+    queryable,
     read_model_table,
     refusal_hook_name,
     snake,
@@ -79,8 +82,8 @@ def _projection_methods(b: _ContextBuilder, projection: Projection) -> list[Meth
             returns="None",
             docstring=docstring(
                 f"Change the rows for {event}, through `self.rows` (get, put, update, "
-                "delete). `recorded` is the stored envelope: stream, position, time, "
-                "metadata.",
+                "delete; list and count query them). `recorded` is the stored envelope: "
+                "stream, position, time, metadata.",
                 "        ",
             ),
             todo=_comment(f"{projection.name}.{handler_name(event)}: change the rows for {event}"),
@@ -121,12 +124,16 @@ def _projection_module(b: _ContextBuilder, projection: Projection) -> Projection
         "Column",
         "Event",
         "Projection",
+        "ReadModel",
         "RecordedEvent",
         "Rows",
         "TableSpec",
         "ValueObject",
     ):
         imports.add("esgen.runtime", name)
+    # Rows use pydantic's `Field` (aliases, constraints, descriptions), so the runtime's
+    # query `Field` goes by another name here, in every projection module alike.
+    imports.add("esgen.runtime", "Field as QueryField")
     # The typed rows: `update` and the `rows` property override the runtime's.
     imports.add("typing_extensions", "override")
     _event_imports(b, projection.consumes, imports, 1)
@@ -140,10 +147,18 @@ def _projection_module(b: _ContextBuilder, projection: Projection) -> Projection
         for c in spec.columns
     ]
     table = (
-        f"TableSpec({string(table_name)}, key={string(spec.key)}, columns=({', '.join(columns)},))"
+        f"TableSpec({string(table_name)}, key={string(spec.key)}, columns=({', '.join(columns)},)"
     )
+    if spec.indexes:
+        imports.add("esgen.runtime", "Index")
+        indexes = [f"Index({_tuple(string(c) for c in i)})" for i in spec.indexes]
+        # A trailing comma, as for the columns: one index a line once formatted.
+        table += f", indexes=({', '.join(indexes)},)"
+    table += ")"
     described = projection.description or f"The {projection.name} projection."
     rows_name = f"{projection.name}Rows"
+    fields_name = f"{projection.name}Fields"
+    query_name = f"{projection.name}Query"
     row = b.evolvable(
         row_name,
         docstring(f"One row of the {table_name} read model.", "    "),
@@ -151,17 +166,29 @@ def _projection_module(b: _ContextBuilder, projection: Projection) -> Projection
         imports,
     )
     key_field = next(f for f in row.fields if f.name == python_name(spec.key))
+    # The row's annotations, which already spell names a field hides (`_datetime.date`).
+    query_fields = tuple(
+        QueryFieldIR(generated.name, generated.changes_annotation, string(column.name))
+        for column, generated in zip(spec.columns, row.fields, strict=True)
+        if queryable(column.kind)
+    )
+    example = next((f for f in query_fields if f.name != key_field.name), query_fields[0])
     id_types = _aggregate_id_types(b, projection, imports)
     return ProjectionModuleIR(
         path=b.package / "projections" / f"{snake(projection.name)}.py",
         sources=b.src(projection.location.file),
-        docstring=docstring(f"Rows and abstract base of the {projection.name} projection.", ""),
+        docstring=docstring(
+            f"Rows, typed queries and abstract base of the {projection.name} projection.", ""
+        ),
         imports=imports.lines(),
         row=row,
         base_name=f"{projection.name}Base",
         base_docstring=docstring(
             f"{described}\n\nGenerated base: subclass it in {b.context.name}.domain."
-            f"{snake(projection.name)}; its rows live in the table (a view) {table_name!r}.",
+            f"{snake(projection.name)}; its rows live in the table (a view) {table_name!r}. "
+            "Handlers change them through `self.rows` (get, put, update, delete) and query "
+            f"them with `self.rows.list(...)` and `count(...)` on {fields_name}; elsewhere, "
+            f"{query_name}(store) reads them.",
             "    ",
         ),
         name=string(table_name),
@@ -170,17 +197,39 @@ def _projection_module(b: _ContextBuilder, projection: Projection) -> Projection
             MappingEntryIR(event, string(handler_name(event))) for event in projection.consumes
         ),
         methods=tuple(_projection_methods(b, projection)),
-        exports=(f"{projection.name}Base", row_name, rows_name),
+        exports=(f"{projection.name}Base", fields_name, query_name, row_name, rows_name),
         rows_name=rows_name,
         rows_docstring=docstring(
             f"The rows of {table_name}, keyed by {spec.key}; `update` takes the row's "
-            "fields as typed keywords.",
+            f"fields as typed keywords, `list` and `count` conditions on {fields_name}.",
             "    ",
         ),
         key_type=key_field.changes_annotation,
         aggregate_id_type=" | ".join(dict.fromkeys(e.value for e in id_types)) or "str",
         aggregate_id_types=id_types,
+        fields_name=fields_name,
+        fields_docstring=docstring(
+            f"The fields of {table_name} to filter and order on, in `list` and `count` of "
+            f"{query_name} and of the projection's `self.rows`; fields stored as JSON "
+            "(value types, lists, maps) have none.",
+            "    ",
+        ),
+        query_fields=query_fields,
+        query_name=query_name,
+        query_docstring=docstring(
+            f"Typed queries on {table_name}: `get(key)`, `list`, `count` and `exists`, "
+            "from any code that has the store; they read the active generation only, "
+            "never a table a rebuild is still filling:\n\n"
+            f"    F = {fields_name}\n"
+            f"    {query_name}(store).list(order_by=F.{example.name}.desc(), limit=10)",
+            "    ",
+        ),
     )
+
+
+def _tuple(items: Iterable[str]) -> str:
+    listed = list(items)
+    return f"({listed[0]},)" if len(listed) == 1 else f"({', '.join(listed)})"
 
 
 def _aggregate_id_types(
@@ -212,6 +261,11 @@ def _user_projection(b: _ContextBuilder, projection: Projection) -> UserClassIR:
         sources=b.src(projection.location.file),
         docstring=docstring(
             f"The {projection.name} projection: how each event changes its rows.\n\n"
+            "Handlers read and change rows through `self.rows`: get, put, update, delete, "
+            f"and `list(...)`/`count(...)` with conditions and orders built from "
+            f"{projection.name}Fields (`{projection.name}Fields.<field>.eq(value)`, "
+            f"`.desc()`). Code outside handlers queries the read model with "
+            f"{projection.name}Query(store).\n\n"
             "Yours to edit: esgen created this file once and never touches it again.",
             "",
         ),

@@ -32,6 +32,7 @@ __all__ = [
     "PayloadIR",
     "PayloadsModuleIR",
     "ProjectionModuleIR",
+    "QueryFieldIR",
     "ReExportIR",
     "RefusalHookIR",
     "RegistryEntryIR",
@@ -325,6 +326,15 @@ class UpcasterTestsIR(ModuleIR):
     tests: tuple[StrategyIR, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class QueryFieldIR:
+    """One attribute of a projection's `<Name>Fields`: a typed field to query on."""
+
+    name: str  # the row's attribute
+    value_type: str  # the annotation of the row's field, without constraints
+    column: str  # a string literal: the column, the field's JSON name
+
+
 @dataclass(frozen=True, kw_only=True)
 class ProjectionModuleIR(ModuleIR):
     """The row model and the abstract base of one projection."""
@@ -345,6 +355,13 @@ class ProjectionModuleIR(ModuleIR):
     aggregate_id_type: str = "str"  # what `aggregate_id(recorded)` returns
     aggregate_id_types: tuple[MappingEntryIR, ...] = ()  # aggregate type -> id type
     key_type: str = "Any"  # the annotation of the key field
+    # The typed query API: `<Name>Fields` (one attribute per field stored in a column that
+    # can be filtered and ordered on) and `<Name>Query`, sharing the base's table.
+    fields_name: str = ""
+    fields_docstring: str = ""  # a string literal
+    query_fields: tuple[QueryFieldIR, ...] = ()
+    query_name: str = ""
+    query_docstring: str = ""  # a string literal
 
 
 @dataclass(frozen=True, slots=True)

@@ -176,6 +176,7 @@ class _ContextBuilder:
                     key=p.key,
                     fields=tuple(self.field(f) for f in p.fields),
                     source=self.source(p.location.file),
+                    indexes=tuple(", ".join(columns) for columns in p.indexes),
                 )
                 for p in ctx.projections
             ),

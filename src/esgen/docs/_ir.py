@@ -178,6 +178,7 @@ class ProjectionDoc:
     key: str
     fields: tuple[FieldDoc, ...]
     source: Source
+    indexes: tuple[str, ...] = ()  # each index's columns, comma-separated, in order
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,7 @@ from esgen.schema._readmodel import (
     ReadModelColumn,
     ReadModelTable,
     column_kind,
+    queryable,
     read_model_table,
 )
 from esgen.schema._values import same_default
@@ -147,6 +148,7 @@ __all__ = [
     "named_types",
     "pascal",
     "python_name",
+    "queryable",
     "read_model_table",
     "read_schema_files",
     "reads_as_text",

@@ -43,6 +43,10 @@ CODES: dict[str, str] = {
     "E403": "a command that emits an event of another aggregate",
     "E404": "a projection key of a type that cannot identify a row",
     "E405": "read-model fields that SQL cannot tell apart, or SQLite cannot show in a view",
+    "E406": (
+        "a read-model index that cannot be built or serves nothing: on a field stored as "
+        "JSON (a value type, list or map), or on the key alone"
+    ),
     "E407": "a saga correlation on the id of an aggregate that does not exist",
     "E408": "a saga correlation field whose type is not the type of the aggregate's id",
     # versions

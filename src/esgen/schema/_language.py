@@ -34,6 +34,7 @@ __all__ = [
     "EventVersionDef",
     "FieldDef",
     "FieldSpec",
+    "IndexSpec",
     "JsonSchemaTypeDef",
     "ProjectionDef",
     "SagaCorrelationDef",
@@ -254,11 +255,32 @@ class AggregateDef(_Node):
     events: dict[str, EventDef] = Field(default_factory=dict)
 
 
+def _index_kind(value: Any) -> str:
+    return "columns" if isinstance(value, list) else "column"
+
+
+# One field, or several in the order the index sorts them; tagged so that a wrong value
+# gets one message, not one per alternative.
+IndexSpec = Annotated[
+    Annotated[str, Tag("column")] | Annotated[list[str], Tag("columns"), Field(min_length=1)],
+    Discriminator(_index_kind),
+]
+
+
 class ProjectionDef(_Node):
     description: Description | None = None
     consumes: list[str] = Field(min_length=1, description="The events it reads.")
     key: str = Field(description="The read-model field that identifies a row.")
     fields: Fields = Field(description="The read model's columns.")
+    indexes: list[IndexSpec] = Field(
+        default_factory=list,
+        description=(
+            "Indexes created with the read model's table, for the queries it answers: a "
+            "field, or a list of fields in the order the index sorts them. Fields stored "
+            "as JSON (value types, lists, maps) cannot be indexed. Never unique; adding or "
+            "dropping one needs no rebuild."
+        ),
+    )
 
 
 class SagaTimeoutDef(_Node):

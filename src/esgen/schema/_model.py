@@ -249,6 +249,8 @@ class Projection:
     fields: tuple[Field, ...]
     location: Location
     description: str | None = None
+    # Each index's fields (their names as written, which are the columns), in order.
+    indexes: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

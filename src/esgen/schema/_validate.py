@@ -75,6 +75,7 @@ from esgen.schema._names import (
     union_name,
 )
 from esgen.schema._patterns import pattern_problem
+from esgen.schema._readmodel import column_kind, queryable
 from esgen.schema._typeexpr import SCALAR_NAMES, TypeSyntaxError, parse_type
 from esgen.schema._values import ValueProblem, check_value, describe
 from esgen.schema._yaml import KeyPath, LoadedYaml, shorten
@@ -331,7 +332,7 @@ class _Builder:
             for name in src.doc.projections:
                 loc = y.key_at(("projections", name))
                 if self.check_class(name, "projection", loc):
-                    for suffix in ("Row", "Rows", "Base"):
+                    for suffix in ("Row", "Rows", "Fields", "Query", "Base"):
                         self.claim(
                             f"{name}{suffix}",
                             f"the {suffix.lower()} class of projection {name!r}",
@@ -1119,6 +1120,7 @@ class _Builder:
         path: KeyPath = ("projections", name)
         fields = self._fields(pdef.fields, (*path, "fields"), src, owner=name)
         self._columns(name, fields)
+        self._query_attributes(name, fields)
         self._event_refs(pdef.consumes, (*path, "consumes"), src, f"projection {name!r}")
         key = next((f for f in fields if f.name == pdef.key), None)
         if key is None and pdef.key not in pdef.fields:
@@ -1136,8 +1138,84 @@ class _Builder:
                 "a str, int, uuid, date, datetime, decimal or enum, and never null",
             )
         return Projection(
-            name, tuple(pdef.consumes), pdef.key, fields, src.yaml.key_at(path), pdef.description
+            name,
+            tuple(pdef.consumes),
+            pdef.key,
+            fields,
+            src.yaml.key_at(path),
+            pdef.description,
+            self._indexes(name, pdef, fields, (*path, "indexes"), src),
         )
+
+    def _indexes(
+        self,
+        projection: str,
+        pdef: ProjectionDef,
+        fields: Sequence[Field],
+        path: KeyPath,
+        src: Source,
+    ) -> tuple[tuple[str, ...], ...]:
+        """The indexes as written, those that can be built: on fields stored in columns a
+        database can sort (not JSON), each field once, not the key alone, each index once."""
+        y = src.yaml
+        by_name = {f.name: f for f in fields}
+        found: dict[tuple[str, ...], Location] = {}
+        for index, spec in enumerate(pdef.indexes):
+            at = (*path, index)
+            listed = (
+                [(at, spec)]
+                if isinstance(spec, str)
+                else [((*at, i), name) for i, name in enumerate(spec)]
+            )
+            columns: list[str] = []
+            for item, name in listed:
+                f = by_name.get(name)
+                problem: tuple[str, str] | None = None
+                if f is None:
+                    if name in pdef.fields:
+                        columns = []  # the field itself was refused, and reported
+                        break
+                    problem = (
+                        "E402",
+                        f"projection {projection!r}: index on {name!r}, which is not one of "
+                        "its fields" + did_you_mean(name, by_name),
+                    )
+                elif name in columns:
+                    problem = (
+                        "E204",
+                        f"projection {projection!r}: {name!r} is listed twice in one index",
+                    )
+                elif not queryable(column_kind(f.type, self.types.get)[0]):
+                    problem = (
+                        "E406",
+                        f"projection {projection!r}: {name!r} ({f.type}) is stored as JSON, "
+                        "like every value type, list and map, and can be neither indexed "
+                        "nor queried; index fields of scalar or enum types (add one to the "
+                        "read model if need be)",
+                    )
+                if problem is not None:
+                    self.error(y.at(item), *problem)
+                    columns = []
+                    break
+                columns.append(name)
+            if not columns:
+                continue
+            key = tuple(columns)
+            if key == (pdef.key,):
+                self.error(
+                    y.at(at),
+                    "E406",
+                    f"projection {projection!r}: an index on its key {pdef.key!r} alone; the "
+                    "key is already the table's primary key, so remove this index",
+                )
+            elif (first := found.setdefault(key, y.at(at))) != y.at(at):
+                self.error(
+                    y.at(at),
+                    "E204",
+                    f"projection {projection!r}: the index on ({', '.join(key)}) is listed "
+                    f"twice (first at {first})",
+                )
+        return tuple(found)
 
     def _columns(self, projection: str, fields: Sequence[Field]) -> None:
         """Fields become columns named as written. SQLite compares column names without
@@ -1158,6 +1236,22 @@ class _Builder:
                     "E405",
                     f"projection {projection!r}: fields {first.name!r} and {f.name!r} would "
                     "be the same column (SQLite compares column names without case)",
+                )
+
+    def _query_attributes(self, projection: str, fields: Sequence[Field]) -> None:
+        """Every attribute of the generated `<Name>Fields` is annotated
+        `ClassVar[QueryField[<Name>Row, T]]` and built by `QueryField(...)`: an attribute
+        with one of those names would hide it from the attributes after it (the row's own
+        check covers the names of types T)."""
+        used = {"ClassVar", "QueryField", f"{projection}Row"}
+        for f in fields:
+            attribute = python_name(f.name)
+            if attribute in used and queryable(column_kind(f.type, self.types.get)[0]):
+                self.error(
+                    f.location,
+                    "E203",
+                    f"field {f.name!r} would hide {attribute}, which the generated class "
+                    f"{projection}Fields uses; choose another name",
                 )
 
     def _usable_key(self, type_: TypeExpr) -> bool:

@@ -1,5 +1,10 @@
 """The OpenOrders projection: how each event changes its rows.
 
+Handlers read and change rows through `self.rows`: get, put, update, delete,
+and `list(...)`/`count(...)` with conditions and orders built from
+OpenOrdersFields (`OpenOrdersFields.<field>.eq(value)`, `.desc()`). Code
+outside handlers queries the read model with OpenOrdersQuery(store).
+
 Yours to edit: esgen created this file once and never touches it again.
 """
 
