@@ -21,7 +21,11 @@ from uuid import UUID
 from pydantic import BaseModel
 from typing_extensions import TypeVar
 
-from esgen.runtime._errors import AggregateDefinitionError, DecodeError, EventStoreError
+from esgen.runtime._errors import (
+    AggregateDefinitionError,
+    DecodeError,
+    ProjectionNeedsRebuild,
+)
 from esgen.runtime._ids import decode_id
 from esgen.runtime._messages import Event
 from esgen.runtime._ports import EventStore
@@ -110,22 +114,6 @@ class Projection(Generic[RowT, AggIdT]):
                 f"event {recorded.stream_version} of stream {recorded.stream_id!r} "
                 f"(position {recorded.position}): {exc}"
             ) from None
-
-
-class ProjectionNeedsRebuild(EventStoreError, RuntimeError):
-    """A projection's fields changed since its table was built: rebuild it
-    (`esgen projections rebuild NAME`) before it can catch up again."""
-
-    def __init__(self, names: list[str]) -> None:
-        self.names = names
-        listed = ", ".join(names)
-        super().__init__(
-            f"the read model of {listed} changed since its table was built; rebuild it "
-            f"(esgen projections rebuild {' '.join(names)}, or ProjectionRunner.rebuild)"
-        )
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return (type(self), (self.names,))
 
 
 class ProjectionStatus:
