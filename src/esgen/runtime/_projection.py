@@ -176,10 +176,19 @@ class ProjectionRunner:
         self._storage = storage or progress_storage(store)
         with self._storage.unit() as unit:
             for projection in projections:
-                if not unit.generations(projection.name):
+                generations = unit.generations(projection.name)
+                if not generations:
                     unit.set_checkpoint(projection.name, 1, 0, active=True)
                     unit.create_table(projection.table, 1)
                     unit.activate(projection.table, 1)
+                    continue
+                # Indexes are not part of the layout: one added to (or removed from) the
+                # YAML is made (or dropped) here, with no rebuild. A generation built with
+                # another layout is left alone: its columns may not be these; a rebuild
+                # replaces it, indexes included.
+                for generation in sorted(generations):
+                    if unit.layout(projection.name, generation) == projection.table.layout:
+                        unit.ensure_indexes(projection.table, generation)
 
     @property
     def projections(self) -> Mapping[str, Projection[Any, Any]]:
