@@ -259,12 +259,14 @@ class SQLiteTable(TableBackend):
                     text = ", ".join(f"{part} DESC" for part in text.split(", "))
                 parts.append(text)
                 continue
-            text = f"{_target(column)} {'DESC' if item.descending else 'ASC'}"
-            # Only where a null can be: an index on a NOT NULL column still serves the
-            # ORDER BY, which SQLite cannot do for an explicit NULLS LAST.
+            direction = "DESC" if item.descending else "ASC"
+            # SQLite puts nulls first ascending, last descending: the other way round.
+            # `x IS NULL` first (rather than NULLS LAST, SQLite 3.30+) works on any
+            # version; only where a null can be, so an index on a NOT NULL column still
+            # serves the ORDER BY.
             if column.nullable:
-                text += " NULLS FIRST" if item.descending else " NULLS LAST"
-            parts.append(text)
+                parts.append(f"{quote(column.name)} IS NULL {direction}")
+            parts.append(f"{_target(column)} {direction}")
         return " ORDER BY " + ", ".join(parts) if parts else ""
 
 
