@@ -13,7 +13,10 @@ EsgenError
     │   ├── UnknownEventType (LookupError) no class is registered for its type
     │   └── UpcastError                    a missing or failing step from its version to the latest
     ├── RegistryError (ValueError)         conflicting or incomplete event registrations
-    ├── UnstorableValue (ValueError)       NaN or ±Infinity where a field does not allow it
+    ├── UnstorableValue (ValueError)       NaN or ±Infinity where a field does not allow it, or
+    │                                      a decimal a read-model column cannot order
+    ├── ProjectionNeedsRebuild (RuntimeError)  a read model's fields changed since it was built
+    ├── ReadModelNotFound (LookupError)    a read model queried where no projection created it
     ├── AggregateDefinitionError (TypeError)  an aggregate class that cannot work as declared
     ├── UnhandledEvent (TypeError)         an aggregate got an event it has no apply method for
     ├── UnhandledCommand (TypeError)       an aggregate got a command it has no handler for
@@ -44,6 +47,8 @@ __all__ = [
     "ConcurrencyError",
     "DecodeError",
     "EventStoreError",
+    "ProjectionNeedsRebuild",
+    "ReadModelNotFound",
     "ReadOnlyStore",
     "RegistryError",
     "StoreDamaged",
@@ -218,27 +223,49 @@ class RegistryError(EventStoreError, ValueError):
     pass
 
 
+class ProjectionNeedsRebuild(EventStoreError, RuntimeError):
+    """A projection's fields changed since its table was built: rebuild it
+    (`esgen projections rebuild NAME`) before it can catch up again, or be read."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        listed = ", ".join(names)
+        super().__init__(
+            f"the read model of {listed} changed since its table was built; rebuild it "
+            f"(esgen projections rebuild {' '.join(names)}, or ProjectionRunner.rebuild)"
+        )
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (type(self), (self.names,))
+
+
 class UnstorableValue(EventStoreError, ValueError):
     """A value that would not read back as itself was about to be written: NaN or ±Infinity
     in a float field that does not allow it (JSON would hold it as null), or a NaN, sNaN or
-    infinite Decimal (no decimal field reads one back). Nothing was written.
+    infinite Decimal (no decimal field reads one back); or a value a read-model column
+    cannot hold (`rule` says why). Nothing was written.
     """
 
-    def __init__(self, model: str, field: str, value: float | Decimal) -> None:
+    def __init__(
+        self, model: str, field: str, value: float | Decimal, rule: str | None = None
+    ) -> None:
         self.model = model
         self.field = field
         self.value = value
+        self.rule = rule
         where = f"{model}.{field}" if field else model
-        if isinstance(value, Decimal):
-            rule = "a decimal field stores only finite numbers"
-        else:
-            rule = (
-                "a float field stores only finite numbers unless its schema says `allow_nan: true`"
-            )
+        if rule is None:
+            if isinstance(value, Decimal):
+                rule = "a decimal field stores only finite numbers"
+            else:
+                rule = (
+                    "a float field stores only finite numbers unless its schema says "
+                    "`allow_nan: true`"
+                )
         super().__init__(f"{where} is {value!r}: {rule}; nothing was written")
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return (type(self), (self.model, self.field, self.value))
+        return (type(self), (self.model, self.field, self.value, self.rule))
 
 
 class AggregateDefinitionError(EventStoreError, TypeError):

@@ -348,21 +348,42 @@ class PostgresEventStore(EventStore, SnapshotStore):
         finally:
             pool.putconn(conn)
 
+    @contextmanager
+    def read_transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """Run the block in one read-only transaction (REPEATABLE READ: every statement
+        sees one snapshot) on a connection of its own; inside a `transaction()` block on
+        this thread, in that one, seeing its changes. Only for reads; rolled back at the
+        end, as there is nothing to commit. Raises driver errors: callers translate them."""
+        outer: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if outer is not None:
+            yield outer
+            return
+        pool = self._pool()
+        conn = self._begin(pool, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        try:
+            yield conn
+        finally:
+            _rollback(conn)
+            pool.putconn(conn)
+
     def _begin(
-        self, pool: ConnectionPool[psycopg.Connection[Any]], retry: bool = True
+        self,
+        pool: ConnectionPool[psycopg.Connection[Any]],
+        begin: str = "BEGIN",
+        retry: bool = True,
     ) -> psycopg.Connection[Any]:
         try:
             conn = pool.getconn(timeout=self._wait_for_pool())
         except psycopg.Error as exc:
             raise self._error("starting a transaction", exc) from exc
         try:
-            conn.execute("BEGIN")
+            conn.execute(begin)
         except psycopg.Error as exc:
             pool.putconn(conn)
             if not (retry and _connection_lost(exc)):
                 raise self._error("starting a transaction", exc) from exc
             self._purge_dead_connections()  # nothing was done yet: try a fresh connection
-            return self._begin(pool, retry=False)
+            return self._begin(pool, begin, retry=False)
         return conn
 
     def close(self) -> None:

@@ -2,20 +2,21 @@
 
 The same port as on SQLite (`ProgressStorage`), on the connection of the PostgreSQL
 store's `transaction()`: checkpoints commit with read-model rows and saga state. Only
-this module and `_postgres` import psycopg, and only when a PostgreSQL store is used.
+the `_postgres*` modules, this one and `_readmodel_postgres` import psycopg, and only when
+a PostgreSQL store is used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from esgen.runtime._errors import BackendError
+from esgen.runtime._errors import BackendError, ProjectionNeedsRebuild, ReadModelNotFound
 from esgen.runtime._postgres import PostgresEventStore
 from esgen.runtime._progress_store import (
     ProgressStorage,
@@ -25,11 +26,14 @@ from esgen.runtime._progress_store import (
     physical_table,
 )
 from esgen.runtime._readmodel import TableBackend, TableSpec
+from esgen.runtime._readmodel_postgres import (
+    PostgresTable,
+    column_definition,
+    create_indexes,
+    ensure_indexes,
+)
 
 __all__ = ["PostgresProgressStorage", "PostgresReadModels"]
-
-_SQL_TYPES = {"text": "text", "integer": "bigint", "real": "double precision",
-              "boolean": "boolean", "json": "jsonb"}  # fmt: skip
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS {schema}.esgen_projections (
@@ -78,23 +82,76 @@ class PostgresProgressStorage(ProgressStorage):
     def unit(self) -> Iterator[ProgressUnit]:
         try:
             with self._store.transaction() as conn:
-                yield _PostgresUnit(conn, self._schema)
+                yield _PostgresUnit(conn, self._store.schema)
         except psycopg.Error as exc:
             raise BackendError(f"projection or saga progress could not be stored: {exc}") from exc
 
 
 class PostgresReadModels(ReadModelAccess):
+    """Read models in a PostgreSQL store, each read in one read-only transaction (or in
+    the thread's open transaction).
+
+    A rebuild's switch-over replaces the view and drops the old generation's table in
+    one commit. A reader first locks the view (ACCESS SHARE, what any SELECT on it takes),
+    which also locks the table behind it: from then on no switch can happen until the
+    read ends, so the generation it then looks up is the one the view shows, and its
+    table stays. A switch already under way makes the lock wait for its commit, then
+    PostgreSQL resolves the view's name again, to the new generation.
+    """
+
     def __init__(self, store: PostgresEventStore) -> None:
         self._store = store
 
-    def read(self, spec: TableSpec) -> AbstractContextManager[TableBackend]:
-        raise NotImplementedError("PostgresReadModels.read (issue 15)")
+    @contextmanager
+    def read(self, spec: TableSpec) -> Iterator[TableBackend]:
+        store = self._store
+        joined = store._in_transaction()
+        try:
+            with store.read_transaction() as conn:
+                generation = self._active(conn, spec, joined)
+                table = sql.Identifier(store.schema, physical_table(spec, generation))
+                yield PostgresTable(conn, spec, table)
+        except psycopg.Error as exc:
+            raise store._error(f"reading read model {spec.name!r}", exc) from exc
+
+    def _active(self, conn: psycopg.Connection[Any], spec: TableSpec, joined: bool) -> int:
+        schema = self._store.schema
+        view = sql.Identifier(schema, spec.name)
+        progress = sql.Identifier(schema, "esgen_projections")
+        lock = sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(view)
+        if joined:
+            # A failed statement would abort the caller's transaction: look first.
+            found = conn.execute(
+                "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
+                (view.as_string(conn), progress.as_string(conn)),
+            ).fetchone()
+            if not (found and found[0]):
+                raise ReadModelNotFound(spec.name)
+            conn.execute(lock)
+        try:
+            if not joined:
+                conn.execute(lock)
+            row = conn.execute(
+                sql.SQL("SELECT generation, layout FROM {} WHERE name = %s AND active").format(
+                    progress
+                ),
+                (spec.name,),
+            ).fetchone()
+        except psycopg.errors.UndefinedTable:
+            raise ReadModelNotFound(spec.name) from None
+        if row is None:
+            raise ReadModelNotFound(spec.name)
+        generation, layout = row
+        if layout != spec.layout:
+            raise ProjectionNeedsRebuild([spec.name])
+        return int(generation)
 
 
 class _PostgresUnit(ProgressUnit):
-    def __init__(self, conn: psycopg.Connection[Any], schema: sql.Identifier) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], schema: str) -> None:
         self._conn = conn
-        self._schema = schema
+        self._schema = sql.Identifier(schema)
+        self._schema_name = schema
 
     def execute(self, query: sql.Composed | sql.SQL, params: Sequence[object] = ()) -> Any:
         return self._conn.execute(query, params)
@@ -133,15 +190,9 @@ class _PostgresUnit(ProgressUnit):
         return None if row is None else row[0]
 
     def create_table(self, spec: TableSpec, generation: int) -> None:
-        columns = sql.SQL(", ").join(
-            sql.SQL("{} {}{}").format(
-                sql.Identifier(c.name),
-                sql.SQL(_SQL_TYPES[c.type]),
-                sql.SQL("" if c.nullable else " NOT NULL"),
-            )
-            for c in spec.columns
-        )
-        table = self._table(physical_table(spec, generation))
+        columns = sql.SQL(", ").join(column_definition(c) for c in spec.columns)
+        physical = physical_table(spec, generation)
+        table = self._table(physical)
         # Afresh: rows (or columns) left by an interrupted rebuild must not survive.
         self.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
         self.execute(
@@ -149,6 +200,7 @@ class _PostgresUnit(ProgressUnit):
                 table, columns, sql.Identifier(spec.key)
             )
         )
+        create_indexes(self._conn, self._schema_name, spec, physical, spec.indexes)
         self.execute(
             sql.SQL("UPDATE {} SET layout = %s WHERE name = %s AND generation = %s").format(
                 self._table("esgen_projections")
@@ -157,7 +209,7 @@ class _PostgresUnit(ProgressUnit):
         )
 
     def ensure_indexes(self, spec: TableSpec, generation: int) -> None:
-        raise NotImplementedError("ensure_indexes (issue 15)")
+        ensure_indexes(self._conn, self._schema_name, spec, physical_table(spec, generation))
 
     def activate(self, spec: TableSpec, generation: int) -> None:
         view = self._table(spec.name)
@@ -188,7 +240,7 @@ class _PostgresUnit(ProgressUnit):
         )
 
     def table(self, spec: TableSpec, generation: int) -> TableBackend:
-        return _PostgresTable(self, spec, self._table(physical_table(spec, generation)))
+        return PostgresTable(self._conn, spec, self._table(physical_table(spec, generation)))
 
     def saga(self, saga: str, correlation: str) -> SagaRecord | None:
         row = self.execute(
@@ -232,40 +284,3 @@ class _PostgresUnit(ProgressUnit):
             (saga, event_id),
         )
         return bool(cursor.rowcount == 1)
-
-
-class _PostgresTable(TableBackend):
-    def __init__(self, unit: _PostgresUnit, spec: TableSpec, table: sql.Composed) -> None:
-        self._unit = unit
-        self._names = [c.name for c in spec.columns]
-        self._json = [c.type == "json" for c in spec.columns]
-        columns = sql.SQL(", ").join(sql.Identifier(n) for n in self._names)
-        key = sql.Identifier(spec.key)
-        self._select = sql.SQL("SELECT {} FROM {} WHERE {} = %s").format(columns, table, key)
-        self._select_all = sql.SQL("SELECT {} FROM {} ORDER BY {}").format(columns, table, key)
-        updates = sql.SQL(", ").join(
-            sql.SQL("{0} = excluded.{0}").format(sql.Identifier(n)) for n in self._names
-        )
-        marks = sql.SQL(", ").join(
-            sql.SQL("%s::jsonb" if is_json else "%s") for is_json in self._json
-        )
-        self._upsert = sql.SQL(
-            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}"
-        ).format(table, columns, marks, key, updates)
-        self._delete = sql.SQL("DELETE FROM {} WHERE {} = %s").format(table, key)
-
-    def select(self, key: Any) -> Mapping[str, Any] | None:
-        row = self._unit.execute(self._select, (key,)).fetchone()
-        return None if row is None else dict(zip(self._names, row, strict=True))
-
-    def select_all(self) -> Iterator[Mapping[str, Any]]:
-        for row in self._unit.execute(self._select_all).fetchall():
-            yield dict(zip(self._names, row, strict=True))
-
-    def upsert(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        with self._unit._conn.cursor() as cursor:
-            cursor.executemany(self._upsert, rows)
-
-    def delete(self, keys: Sequence[Any]) -> None:
-        with self._unit._conn.cursor() as cursor:
-            cursor.executemany(self._delete, [(k,) for k in keys])

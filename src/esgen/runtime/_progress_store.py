@@ -11,17 +11,23 @@ import json
 import sqlite3
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from esgen.runtime._errors import BackendError
+from esgen.runtime._errors import BackendError, ProjectionNeedsRebuild, ReadModelNotFound
 from esgen.runtime._finite import dump_json
 from esgen.runtime._memory import MemoryEventStore
 from esgen.runtime._messages import Command
 from esgen.runtime._readmodel import TableBackend, TableSpec
+from esgen.runtime._readmodel_sqlite import (
+    SQLiteTable,
+    create_indexes,
+    ensure_indexes,
+    quote,
+    sql_type,
+)
 from esgen.runtime._sqlite import SQLiteEventStore
 
 __all__ = [
@@ -165,9 +171,6 @@ def progress_storage(store: object) -> ProgressStorage:
 
 # -- SQLite -------------------------------------------------------------------------------
 
-_SQL_TYPES = {"text": "TEXT", "integer": "INTEGER", "real": "REAL", "boolean": "INTEGER",
-              "json": "TEXT"}  # fmt: skip
-
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS esgen_projections (
         name TEXT NOT NULL,
@@ -197,11 +200,7 @@ _SCHEMA = (
     ) WITHOUT ROWID""",
 )
 
-
-def _quote(name: str) -> str:
-    if not name.isidentifier():
-        raise ValueError(f"not a valid table or column name: {name!r}")
-    return f'"{name}"'
+_quote = quote
 
 
 def physical_table(spec: TableSpec, generation: int) -> str:
@@ -252,20 +251,22 @@ class _SQLiteUnit(ProgressUnit):
 
     def create_table(self, spec: TableSpec, generation: int) -> None:
         columns = ", ".join(
-            f"{_quote(c.name)} {_SQL_TYPES[c.type]}{'' if c.nullable else ' NOT NULL'}"
+            f"{_quote(c.name)} {sql_type(c)}{'' if c.nullable else ' NOT NULL'}"
             for c in spec.columns
         )
-        table = _quote(physical_table(spec, generation))
+        physical = physical_table(spec, generation)
+        table = _quote(physical)
         # Afresh: rows (or columns) left by an interrupted rebuild must not survive.
         self._conn.execute(f"DROP TABLE IF EXISTS {table}")
         self._conn.execute(f"CREATE TABLE {table} ({columns}, PRIMARY KEY ({_quote(spec.key)}))")
+        create_indexes(self._conn, spec, physical, spec.indexes)
         self._conn.execute(
             "UPDATE esgen_projections SET layout = ? WHERE name = ? AND generation = ?",
             (spec.layout, spec.name, generation),
         )
 
     def ensure_indexes(self, spec: TableSpec, generation: int) -> None:
-        raise NotImplementedError("ensure_indexes (issue 15)")
+        ensure_indexes(self._conn, spec, physical_table(spec, generation))
 
     def activate(self, spec: TableSpec, generation: int) -> None:
         view = _quote(spec.name)
@@ -286,7 +287,7 @@ class _SQLiteUnit(ProgressUnit):
         )
 
     def table(self, spec: TableSpec, generation: int) -> TableBackend:
-        return _SQLiteTable(self._conn, spec, physical_table(spec, generation))
+        return SQLiteTable(self._conn, spec, physical_table(spec, generation))
 
     def saga(self, saga: str, correlation: str) -> SagaRecord | None:
         row = self._conn.execute(
@@ -325,40 +326,44 @@ class _SQLiteUnit(ProgressUnit):
         return cursor.rowcount == 1
 
 
+_ACTIVE = "SELECT generation, layout FROM esgen_projections WHERE name = ? AND active"
+
+
 class SQLiteReadModels(ReadModelAccess):
+    """Read models in a SQLite store, read in one read transaction of the thread's
+    connection (or inside the thread's open transaction)."""
+
     def __init__(self, store: SQLiteEventStore) -> None:
         self._store = store
 
-    def read(self, spec: TableSpec) -> AbstractContextManager[TableBackend]:
-        raise NotImplementedError("SQLiteReadModels.read (issue 15)")
+    @contextmanager
+    def read(self, spec: TableSpec) -> Iterator[TableBackend]:
+        try:
+            with self._store.read_transaction() as conn:
+                generation = self._active(conn, spec)
+                # The generation's own table, not the view: the lookup above and the reads
+                # below share the transaction's snapshot, so it is the active one throughout.
+                yield SQLiteTable(conn, spec, physical_table(spec, generation))
+        except sqlite3.Error as exc:
+            raise BackendError(f"reading read model {spec.name!r} failed: {exc}") from exc
 
-
-class _SQLiteTable(TableBackend):
-    def __init__(self, conn: sqlite3.Connection, spec: TableSpec, physical: str) -> None:
-        self._conn = conn
-        self._names = [c.name for c in spec.columns]
-        table = _quote(physical)
-        columns = ", ".join(_quote(n) for n in self._names)
-        key = _quote(spec.key)
-        self._select = f"SELECT {columns} FROM {table} WHERE {key} = ?"
-        self._select_all = f"SELECT {columns} FROM {table} ORDER BY {key}"
-        marks = ", ".join("?" for _ in self._names)
-        self._upsert = f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})"
-        self._delete = f"DELETE FROM {table} WHERE {key} = ?"
-
-    def select(self, key: Any) -> Mapping[str, Any] | None:
-        row = self._conn.execute(self._select, (key,)).fetchone()
-        return None if row is None else dict(zip(self._names, row, strict=True))
-
-    def select_all(self) -> Iterator[Mapping[str, Any]]:
-        for row in self._conn.execute(self._select_all):
-            yield dict(zip(self._names, row, strict=True))
-
-    def upsert(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        self._conn.executemany(self._upsert, rows)
-
-    def delete(self, keys: Sequence[Any]) -> None:
-        self._conn.executemany(self._delete, [(k,) for k in keys])
+    @staticmethod
+    def _active(conn: sqlite3.Connection, spec: TableSpec) -> int:
+        try:
+            row = conn.execute(_ACTIVE, (spec.name,)).fetchone()
+        except sqlite3.OperationalError:
+            known = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'esgen_projections'"
+            ).fetchone()
+            if known is None:  # no runner ever ran in this store
+                raise ReadModelNotFound(spec.name) from None
+            raise
+        if row is None:
+            raise ReadModelNotFound(spec.name)
+        generation, layout = row
+        if layout != spec.layout:
+            raise ProjectionNeedsRebuild([spec.name])
+        return int(generation)
 
 
 def saga_steps(sent: Sequence[Command], compensated: Sequence[Command]) -> str:

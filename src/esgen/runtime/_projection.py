@@ -21,7 +21,11 @@ from uuid import UUID
 from pydantic import BaseModel
 from typing_extensions import TypeVar
 
-from esgen.runtime._errors import AggregateDefinitionError, DecodeError, EventStoreError
+from esgen.runtime._errors import (
+    AggregateDefinitionError,
+    DecodeError,
+    ProjectionNeedsRebuild,
+)
 from esgen.runtime._ids import decode_id
 from esgen.runtime._messages import Event
 from esgen.runtime._ports import EventStore
@@ -112,22 +116,6 @@ class Projection(Generic[RowT, AggIdT]):
             ) from None
 
 
-class ProjectionNeedsRebuild(EventStoreError, RuntimeError):
-    """A projection's fields changed since its table was built: rebuild it
-    (`esgen projections rebuild NAME`) before it can catch up again."""
-
-    def __init__(self, names: list[str]) -> None:
-        self.names = names
-        listed = ", ".join(names)
-        super().__init__(
-            f"the read model of {listed} changed since its table was built; rebuild it "
-            f"(esgen projections rebuild {' '.join(names)}, or ProjectionRunner.rebuild)"
-        )
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return (type(self), (self.names,))
-
-
 class ProjectionStatus:
     def __init__(
         self,
@@ -188,10 +176,19 @@ class ProjectionRunner:
         self._storage = storage or progress_storage(store)
         with self._storage.unit() as unit:
             for projection in projections:
-                if not unit.generations(projection.name):
+                generations = unit.generations(projection.name)
+                if not generations:
                     unit.set_checkpoint(projection.name, 1, 0, active=True)
                     unit.create_table(projection.table, 1)
                     unit.activate(projection.table, 1)
+                    continue
+                # Indexes are not part of the layout: one added to (or removed from) the
+                # YAML is made (or dropped) here, with no rebuild. A generation built with
+                # another layout is left alone: its columns may not be these; a rebuild
+                # replaces it, indexes included.
+                for generation in sorted(generations):
+                    if unit.layout(projection.name, generation) == projection.table.layout:
+                        unit.ensure_indexes(projection.table, generation)
 
     @property
     def projections(self) -> Mapping[str, Projection[Any, Any]]:

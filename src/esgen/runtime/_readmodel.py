@@ -14,6 +14,7 @@ import builtins
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -33,7 +34,7 @@ from esgen.runtime._messages import _Message
 from esgen.runtime._query import Condition, Order
 from esgen.runtime._text import check_key, strings
 
-__all__ = ["Column", "ColumnType", "Index", "Rows", "TableSpec"]
+__all__ = ["Column", "ColumnType", "Index", "Rows", "TableSpec", "is_index_name"]
 
 RowT = TypeVar("RowT", bound=BaseModel)
 # The type of the key field; Any for rows typed by hand (`Rows[MyRow]`).
@@ -69,8 +70,35 @@ class Index:
     columns: tuple[str, ...]
 
     def name(self, table: str) -> str:
-        """The index's name for one physical table: derived, so it is found again."""
-        return f"{table}__ix_{'_'.join(self.columns)}"
+        """The index's name on one physical table: derived, so it is found again, and
+        unique in the schema (a digest of the table and the columns ends it, since the
+        readable part is ambiguous: ("a_b", "c") and ("a", "b_c")). At most 63 bytes, the
+        length PostgreSQL keeps of an identifier: a longer readable part is cut."""
+        digest = hashlib.sha256(json.dumps([table, self.columns]).encode()).hexdigest()[:8]
+        readable = f"{table}__ix_{'_'.join(self.columns)}".encode()
+        if len(readable) > INDEX_NAME_BYTES - 9:
+            # Cut at a character boundary, so the name stays valid UTF-8.
+            readable = readable[: INDEX_NAME_BYTES - 9].decode(errors="ignore").encode()
+        return f"{readable.decode()}_{digest}"
+
+
+INDEX_NAME_BYTES = 63
+"""The longest index name esgen derives (PostgreSQL's identifier limit, in bytes)."""
+
+
+def is_index_name(name: str, table: str) -> bool:
+    """Whether an index on `table` has a name of the form esgen derives (so esgen may
+    drop it when no longer declared): an index made by hand keeps its place."""
+    prefix = f"{table}__ix_".encode()[: INDEX_NAME_BYTES - 9].decode(errors="ignore")
+    return (
+        name.startswith(prefix)
+        and len(name) >= len(prefix) + 9
+        and len(name.encode()) <= INDEX_NAME_BYTES
+        and _DIGEST_TAIL.fullmatch(name[-9:]) is not None
+    )
+
+
+_DIGEST_TAIL = re.compile(r"_[0-9a-f]{8}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -322,6 +322,23 @@ class SQLiteEventStore(EventStore, SnapshotStore):
             _rollback(conn)  # also after a failed COMMIT: never leave a transaction open
             raise
 
+    @contextmanager
+    def read_transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run the block in one read transaction on this thread's connection: it sees one
+        state of the file throughout, and takes no write lock (so it works on a store
+        opened read-only, and never waits for a writer). Inside a `transaction()` block on
+        this thread it joins that one, seeing its uncommitted changes. Only for reads."""
+        conn = self._conn()
+        if conn.in_transaction:
+            yield conn
+            return
+        # Deferred: the first SELECT takes the snapshot, and nothing here ever writes.
+        _execute(conn, "BEGIN", self._path)
+        try:
+            yield conn
+        finally:
+            _rollback(conn)  # nothing to commit: ending the read releases the snapshot
+
     def close(self) -> None:
         self._closed = True
         with self._connections_lock:
