@@ -172,10 +172,18 @@ def test_the_bank_saga_and_projection_on_postgres(store: PostgresEventStore, sch
     )
     with connect(DSN) as conn:
         live = conn.execute(query).fetchall()
-    assert live == [("Ada", "70"), ("Alan", "30"), ("Grace", "0")]
+    # numeric on PostgreSQL: exact, compared as numbers, read by any SQL client as such.
+    assert live == [("Ada", Decimal(70)), ("Alan", Decimal(30)), ("Grace", Decimal(0))]
+    from bank.projections.account_balances import AccountBalancesFields as F
+    from bank.projections.account_balances import AccountBalancesQuery
+
+    balances = AccountBalancesQuery(store)
+    largest = balances.list(order_by=F.balance.desc(), limit=2)
+    assert [(row.owner, row.balance) for row in largest] == [("Ada", 70), ("Alan", 30)]
     projections.rebuild("account_balances")
     with connect(DSN) as conn:
         assert conn.execute(query).fetchall() == live
+    assert balances.list(order_by=F.balance.desc(), limit=2) == largest
 
 
 def test_the_command_line_on_postgres_never_creates_a_store(
