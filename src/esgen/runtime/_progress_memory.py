@@ -320,19 +320,6 @@ def _converter(table: str, column: Column) -> Callable[[Any], Any] | None:
     return None
 
 
-def _check_integers(table: str, columns: Sequence[Column]) -> Callable[[tuple[Any, ...]], None]:
-    """Refuses what SQLite's INTEGER and PostgreSQL's bigint cannot hold."""
-    positions = [i for i, c in enumerate(columns) if c.type == "integer"]
-
-    def check(values: tuple[Any, ...]) -> None:
-        for i in positions:
-            value = values[i]
-            if type(value) is int and not -(2**63) <= value < 2**63:
-                raise BackendError(f"{table}.{columns[i].name} holds 64-bit integers, got {value}")
-
-    return check
-
-
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     # Nulls match only is_null and ne, as None compares in Python (see _query).
     "eq": lambda value, wanted: value is not None and value == wanted,
@@ -362,7 +349,6 @@ class _MemoryTable(TableBackend):
         self._convert_key = self._converters[self._key]
         self._plain = all(c is None for c in self._converters)
         self._required = [i for i, c in enumerate(spec.columns) if not c.nullable]
-        self._check_integers = _check_integers(spec.name, spec.columns)
 
     def _mapping(self, values: tuple[Any, ...]) -> dict[str, Any]:
         return dict(zip(self._names, values, strict=True))
@@ -396,7 +382,6 @@ class _MemoryTable(TableBackend):
                         f"{self._name}.{names[i]} may not be null (NOT NULL), but the row "
                         f"with {names[self._key]} = {values[self._key]!r} has no value for it"
                     )
-            self._check_integers(values)
             if self._plain:
                 checked.append((values, values))
             else:

@@ -24,6 +24,7 @@ from uuid import UUID
 from pydantic import BaseModel, TypeAdapter
 from typing_extensions import TypeVar
 
+from esgen.runtime._errors import UnstorableValue
 from esgen.runtime._finite import (
     may_hold_decimal,
     refuse_non_finite,
@@ -116,9 +117,16 @@ class TableSpec:
     @property
     def layout(self) -> str:
         """A fingerprint of the columns: a stored generation built with another layout
-        must be rebuilt before it can take rows of this one."""
-        text = json.dumps([self.key, [[c.name, c.type, c.nullable] for c in self.columns]])
+        must be rebuilt before it can take rows of this one. It includes the storage
+        version: tables whose columns are stored another way (before 2, PostgreSQL text
+        compared in the database's collation, not in code point order) need a rebuild too."""
+        columns = [[c.name, c.type, c.nullable] for c in self.columns]
+        text = json.dumps([_STORAGE_VERSION, self.key, columns])
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_STORAGE_VERSION = 2
+"""How read-model columns are stored; raised when a change needs every table rebuilt."""
 
 
 class _Deleted:
@@ -405,7 +413,16 @@ def _to_column(column: Column, value: Any, owner: str = "a key") -> Any:
         return bool(value)
     if type(value) is float and value - value != 0.0:
         refuse_non_finite(owner, column.name, value)
+    elif type(value) is int and not _INT64_MIN <= value <= _INT64_MAX:
+        # Refused here, the same on every backend: SQLite's driver would raise a bare
+        # OverflowError, PostgreSQL a numeric-out-of-range error aborting the page.
+        raise UnstorableValue(
+            owner, column.name, value, "a read-model integer column holds 64-bit integers"
+        )
     return value
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _from_column(column: Column, value: Any) -> Any:
