@@ -308,6 +308,19 @@ class EventRegistry:
             exc.add_note(_where(recorded))
             raise
 
+    def raw_decoder(self, event_type: str, event_version: int) -> Decoder:
+        """The cached decoder of one stored type and version, for loops over many events
+        (projections): it raises pydantic's `ValidationError` on invalid data, which the
+        caller turns into a `DecodeError` with `invalid_recorded`. `DecodeError` if the
+        type or version is unknown."""
+        return self._fast_decoder(event_type, event_version)
+
+    def invalid_recorded(self, recorded: RecordedEvent, exc: ValidationError) -> DecodeError:
+        """The `DecodeError` for a recorded event whose data its decoder refused."""
+        error = self._invalid(recorded.event_type, recorded.event_version, exc)
+        error.add_note(_where(recorded))
+        return error
+
     def decode_all(self, records: Iterable[RecordedEvent]) -> list[Event]:
         """Decode many recorded events: the loop projections and audits run."""
         decoders = self._decoders
