@@ -5,27 +5,42 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 from harness import EXAMPLES, run_pyright
+from runtime.postgres_env import available_dsn
 
 BANK = EXAMPLES / "bank"
 
 
-def run(args: list[str], cwd: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HYPOTHESIS_STORAGE_DIRECTORY": str(tmp_path / "hypothesis")}
+def run(
+    args: list[str], cwd: Path, tmp_path: Path, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "HYPOTHESIS_STORAGE_DIRECTORY": str(tmp_path / "hypothesis"),
+        **(env or {}),
+    }
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
 
 
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()))
 def test_example_tests_pass(example: str, tmp_path: Path) -> None:
+    """On the server the repo's PostgreSQL tests use, when there is one (always in CI): the
+    bank's read-side tests run on PostgreSQL when BANK_TEST_POSTGRES_DSN names a server."""
+    dsn = available_dsn()
+    env = {} if dsn is None else {"BANK_TEST_POSTGRES_DSN": dsn}
     result = run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"],
         EXAMPLES / example,
         tmp_path,
+        env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    if dsn is not None:
+        assert "PostgreSQL not tested" not in result.stdout, result.stdout
 
 
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()))
