@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 
 import pytest
 from bank.commands.account import CloseAccount, DepositMoney, OpenAccount
-from bank.commands.transfer import RequestTransfer
+from bank.commands.transfer import FailTransfer, RequestTransfer
 from bank.domain.money_transfer import MoneyTransfer
 from bank.events.account import AccountClosed, AccountOpened, MoneyDeposited, MoneyWithdrawn
 from bank.projections.account_balances import AccountBalancesFields as F
@@ -148,6 +148,7 @@ def test_a_refused_withdrawal_marks_the_transfer_failed(bank: BankService) -> No
     instance = saga(bank, transfer_id)
     assert instance.status == "failed"
     assert instance.reason is not None and instance.reason.startswith("withdrawal refused: ")
+    assert instance.steps[-1] == FailTransfer(transfer_id=transfer_id, reason=instance.reason)
     assert instance.compensated == []  # the refused withdrawal is no step to undo
     assert balance(bank, GRACE) == Decimal(0)
 
