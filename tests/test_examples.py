@@ -75,10 +75,22 @@ def test_bank_demo_tells_its_story(tmp_path: Path) -> None:
     assert "the balance was 100.00; now it is 70.00" in out
     assert "Ada -> Alan 25.00: completed" in out
     assert "Ada -> Grace 10.00: compensated" in out and "compensated with RefundMoney" in out
+    assert "why: deposit rejected: the account is closed" in out
     assert "Ada: 45.00 EUR (open)" in out
+    assert "Grace      250 EUR (closed)" in out
     assert "identical to the live one" in out
     assert "paid: 2 events in one append (Account, Account)" in out
     assert "Ada: 50.00 EUR" in out and "Alan: 20.00 EUR" in out
+    # The query API: balances ordered as numbers (250 before 50.00), an owner's accounts.
+    largest = out.partition("the largest balances:")[2].splitlines()[1:4]
+    assert [line.split()[:2] for line in largest] == [
+        ["Ada", "500.00"],
+        ["Grace", "250"],
+        ["Ada", "50.00"],
+    ]
+    adas = out.partition("Ada's accounts:")[2].splitlines()[1:3]
+    assert [line.split()[:2] for line in adas] == [["Ada", "500.00"], ["Ada", "50.00"]]
+    assert "Ada holds 550.00 EUR in 2 accounts; 3 of 4 are open" in out
 
 
 def test_bank_schema_is_compatible_with_its_committed_lock(tmp_path: Path) -> None:
