@@ -225,7 +225,8 @@ def open_with(store: EventStore, owner: str, balance: str) -> UUID:
     return account
 
 
-# Ordered as text, these would come out 3.00, 20.00, 100.00, -400.00 and so on.
+# Sorted as text, the largest would be 98765432109876543210.99, 3.00, 20.00, 1E+3, 100.00,
+# and -0.25 would come before -400.00: the query API orders them as numbers.
 MIXED = {
     "Alan": ["-400.00", "20.00"],
     "Barbara": ["3.00", "0.5"],
