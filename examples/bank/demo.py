@@ -3,14 +3,14 @@
 Opens accounts, deposits, withdraws, is refused an overdraft, reads events that older
 code stored in older versions (through a derived and a hand-written upcaster), asks what
 an account looked like at an earlier time, runs two transfers through the MoneyTransfer
-saga (one completes, one is compensated), rebuilds the balances projection, and moves
-money between two accounts in one unit of work.
+saga (one completes, one is compensated), rebuilds the balances projection, moves
+money between two accounts in one unit of work, and reads the balances through the
+typed query API (the largest balances, the accounts of an owner).
 """
 
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -25,6 +25,8 @@ from bank.aggregates.account import AccountState  # noqa: E402
 from bank.commands.account import DepositMoney, OpenAccount, WithdrawMoney  # noqa: E402
 from bank.commands.transfer import RequestTransfer  # noqa: E402
 from bank.events.account import MoneyWithdrawn, WithdrawalRejected  # noqa: E402
+from bank.projections.account_balances import AccountBalancesFields as F  # noqa: E402
+from bank.projections.account_balances import AccountBalancesQuery, AccountBalancesRow  # noqa: E402
 from bank.service import BankService, BankUnitOfWork  # noqa: E402
 from bank.types import Money  # noqa: E402
 
@@ -33,6 +35,7 @@ from esgen.runtime import ExpectedVersion, NewEvent, SQLiteEventStore, command_c
 ADA = UUID("a0000000-0000-4000-8000-000000000001")
 GRACE = UUID("a0000000-0000-4000-8000-000000000002")
 ALAN = UUID("a0000000-0000-4000-8000-000000000003")
+ADA_SAVINGS = UUID("a0000000-0000-4000-8000-000000000004")
 TO_ALAN = UUID("b0000000-0000-4000-8000-000000000001")
 TO_GRACE = UUID("b0000000-0000-4000-8000-000000000002")
 
@@ -132,8 +135,8 @@ def main() -> None:
         steps = ", ".join(type(c).__name__ for c in saga.steps)
         undone = ", ".join(type(c).__name__ for c in saga.compensated) or "nothing"
         print(f"   {label}: {saga.status}; sent {steps}; compensated with {undone}")
-        if saga.reason:
-            print(f"      why: {saga.reason}")
+        if saga.state.failure:
+            print(f"      why: {saga.state.failure}")
     for who, account in (("Ada", ADA), ("Alan", ALAN), ("Grace", GRACE)):
         state = bank.account_repository.load(account).state
         print(f"   {who}: {state.balance.amount} {state.balance.currency} ({state.status.value})")
@@ -141,11 +144,12 @@ def main() -> None:
     print("\n6. The account_balances read model, live and after a rebuild:")
     projections = bank.projections()
     projections.catch_up()
-    live = read_model(folder)
+    balances = AccountBalancesQuery(store)
+    live = balances.list(order_by=F.owner.asc())
     for row in live:
-        print(f"   {row}")
+        print(f"   {describe(row)}")
     projections.rebuild("account_balances")
-    rebuilt = read_model(folder)
+    rebuilt = balances.list(order_by=F.owner.asc())
     verdict = "identical to the live one" if rebuilt == live else "DIFFERENT"
     print(f"   rebuilt from all {store.head_position()} events: {verdict}")
 
@@ -156,6 +160,21 @@ def main() -> None:
     for who, account in (("Ada", ADA), ("Alan", ALAN)):
         state = bank.account_repository.load(account).state
         print(f"   {who}: {state.balance.amount} {state.balance.currency}")
+
+    print("\n8. Ada opens a savings account; the balances read through AccountBalancesQuery:")
+    bank.dispatch(OpenAccount(account_id=ADA_SAVINGS, owner="Ada", currency="EUR"))
+    bank.dispatch(DepositMoney(account_id=ADA_SAVINGS, amount=eur("500.00")))
+    projections.catch_up()
+    print("   the largest balances:  balances.list(order_by=F.balance.desc(), limit=3)")
+    for row in balances.list(order_by=F.balance.desc(), limit=3):
+        print(f"      {describe(row)}")
+    adas = balances.list(F.owner.eq("Ada"), order_by=F.balance.desc())
+    print("   Ada's accounts:  balances.list(F.owner.eq('Ada'), order_by=F.balance.desc())")
+    for row in adas:
+        print(f"      {describe(row)}")
+    total = sum(row.balance for row in adas)
+    opened, accounts = balances.count(F.status.eq("open")), balances.count()
+    print(f"   Ada holds {total} EUR in {len(adas)} accounts; {opened} of {accounts} are open")
     store.close()
 
 
@@ -175,11 +194,8 @@ def pay_back(work: BankUnitOfWork, amount: Money) -> str:
     return "nothing happened"
 
 
-def read_model(folder: Path) -> list[tuple[object, ...]]:
-    """The read model as any SQL client sees it."""
-    with sqlite3.connect(folder / "bank.sqlite") as conn:
-        query = "SELECT owner, balance, currency, status FROM account_balances ORDER BY owner"
-        return conn.execute(query).fetchall()
+def describe(row: AccountBalancesRow) -> str:
+    return f"{row.owner:6} {row.balance:>7} {row.currency} ({row.status})"
 
 
 def store_path(folder: Path) -> str:

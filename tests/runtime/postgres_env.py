@@ -64,6 +64,16 @@ def require_postgres() -> str:
     pytest.skip(message, allow_module_level=True)
 
 
+def available_dsn() -> str | None:
+    """The DSN of a reachable server, or None when there is none and the PostgreSQL tests
+    may be skipped: for tests that also run without a server (the examples' own tests are
+    handed it). Where the PostgreSQL tests are required, no server fails the caller."""
+    _, error = _probe()
+    if error is None or required():
+        return require_postgres()
+    return None
+
+
 def new_schema() -> str:
     return f"esgen_test_{uuid.uuid4().hex[:12]}"
 
