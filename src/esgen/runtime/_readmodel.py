@@ -194,8 +194,9 @@ class Rows(Generic[RowT, KeyT]):
         self._touched[self._key(getattr(row, self._key_attribute))] = row
 
     # `*args` is never used: with it, type checkers read the signature as open-ended, so a
-    # generated subclass may narrow the keywords to the row's fields.
-    def update(self, key: KeyT, *args: Any, **changes: Any) -> RowT:
+    # generated subclass may narrow the keywords to the row's fields. The key is
+    # positional-only, so a row may have a field named `key` and still change it.
+    def update(self, key: KeyT, /, *args: Any, **changes: Any) -> RowT:
         """Change some fields of an existing row; KeyError if there is none. A change may
         name the attribute (`from_`) or the column (`from`)."""
         if args:

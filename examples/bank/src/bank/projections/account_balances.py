@@ -80,7 +80,7 @@ class AccountBalancesRows(Rows[AccountBalancesRow, UUID], row_type=AccountBalanc
 
     @override
     def update(
-        self, key: UUID, **changes: Unpack[AccountBalancesRow.Changes]
+        self, key: UUID, /, **changes: Unpack[AccountBalancesRow.Changes]
     ) -> AccountBalancesRow:
         """Change some fields of an existing row; KeyError if there is none."""
         return self._update(key, changes)

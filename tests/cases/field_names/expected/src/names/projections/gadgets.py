@@ -338,7 +338,7 @@ class GadgetsRows(Rows[GadgetsRow, UUID], row_type=GadgetsRow):
     """
 
     @override
-    def update(self, key: UUID, **changes: Unpack[GadgetsRow.Changes]) -> GadgetsRow:
+    def update(self, key: UUID, /, **changes: Unpack[GadgetsRow.Changes]) -> GadgetsRow:
         """Change some fields of an existing row; KeyError if there is none."""
         return self._update(key, changes)
 

@@ -71,7 +71,7 @@ class OpenOrdersRows(Rows[OpenOrdersRow, UUID], row_type=OpenOrdersRow):
 
     @override
     def update(
-        self, key: UUID, **changes: Unpack[OpenOrdersRow.Changes]
+        self, key: UUID, /, **changes: Unpack[OpenOrdersRow.Changes]
     ) -> OpenOrdersRow:
         """Change some fields of an existing row; KeyError if there is none."""
         return self._update(key, changes)

@@ -48,10 +48,12 @@ class CustomerCountsRow(ValueObject):
 
     customer_no: int
     orders: int
+    key: str | None = None
 
     class Changes(TypedDict, total=False):
         customer_no: int
         orders: int
+        key: str | None
 
     def evolve(self, **changes: Unpack[CustomerCountsRow.Changes]) -> CustomerCountsRow:
         """A copy with these fields changed; only the new values are validated."""
@@ -66,7 +68,7 @@ class CustomerCountsRows(Rows[CustomerCountsRow, int], row_type=CustomerCountsRo
 
     @override
     def update(
-        self, key: int, **changes: Unpack[CustomerCountsRow.Changes]
+        self, key: int, /, **changes: Unpack[CustomerCountsRow.Changes]
     ) -> CustomerCountsRow:
         """Change some fields of an existing row; KeyError if there is none."""
         return self._update(key, changes)
@@ -79,6 +81,7 @@ _TABLE = TableSpec(
     columns=(
         Column("customer_no", "integer"),
         Column("orders", "integer"),
+        Column("key", "text", nullable=True),
     ),
 )
 
@@ -93,6 +96,7 @@ class CustomerCountsFields:
         "customer_no"
     )
     orders: ClassVar[QueryField[CustomerCountsRow, int]] = QueryField("orders")
+    key: ClassVar[QueryField[CustomerCountsRow, str | None]] = QueryField("key")
 
 
 class CustomerCountsQuery(ReadModel[CustomerCountsRow, int]):

@@ -73,7 +73,7 @@ class DailyTotalsRows(Rows[DailyTotalsRow, date], row_type=DailyTotalsRow):
 
     @override
     def update(
-        self, key: date, **changes: Unpack[DailyTotalsRow.Changes]
+        self, key: date, /, **changes: Unpack[DailyTotalsRow.Changes]
     ) -> DailyTotalsRow:
         """Change some fields of an existing row; KeyError if there is none."""
         return self._update(key, changes)

@@ -120,7 +120,7 @@ class OrderSummariesRows(Rows[OrderSummariesRow, UUID], row_type=OrderSummariesR
 
     @override
     def update(
-        self, key: UUID, **changes: Unpack[OrderSummariesRow.Changes]
+        self, key: UUID, /, **changes: Unpack[OrderSummariesRow.Changes]
     ) -> OrderSummariesRow:
         """Change some fields of an existing row; KeyError if there is none."""
         return self._update(key, changes)

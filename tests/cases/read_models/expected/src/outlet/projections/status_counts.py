@@ -69,7 +69,7 @@ class StatusCountsRows(Rows[StatusCountsRow, Status], row_type=StatusCountsRow):
 
     @override
     def update(
-        self, key: Status, **changes: Unpack[StatusCountsRow.Changes]
+        self, key: Status, /, **changes: Unpack[StatusCountsRow.Changes]
     ) -> StatusCountsRow:
         """Change some fields of an existing row; KeyError if there is none."""
         return self._update(key, changes)

@@ -67,7 +67,9 @@ class CargoListRows(Rows[CargoListRow, str], row_type=CargoListRow):
     """
 
     @override
-    def update(self, key: str, **changes: Unpack[CargoListRow.Changes]) -> CargoListRow:
+    def update(
+        self, key: str, /, **changes: Unpack[CargoListRow.Changes]
+    ) -> CargoListRow:
         """Change some fields of an existing row; KeyError if there is none."""
         return self._update(key, changes)
 
