@@ -165,7 +165,8 @@ def progress_storage(store: object) -> ProgressStorage:
         return PostgresProgressStorage(store)
     raise TypeError(
         f"{type(store).__name__} cannot keep read models and checkpoints in the same "
-        "transaction as their effects; use SQLiteEventStore or PostgresEventStore"
+        "transaction as their effects; use MemoryEventStore, SQLiteEventStore or "
+        "PostgresEventStore"
     )
 
 
