@@ -195,8 +195,8 @@ class Rows(Generic[RowT, KeyT]):
     def get(self, key: KeyT) -> RowT | None:
         try:
             db_key = self._key(key)
-        except _OutOfRange:
-            return None  # past every key the table can hold: no row has it
+        except (_OutOfRange, UnstorableText):
+            return None  # a key no table can hold (past 64 bits, NUL): no row has it
         if db_key in self._touched:
             row = self._touched[db_key]
             return None if isinstance(row, _Deleted) else row
@@ -241,7 +241,7 @@ class Rows(Generic[RowT, KeyT]):
     def delete(self, key: KeyT) -> None:
         try:
             db_key = self._key(key)
-        except _OutOfRange:
+        except (_OutOfRange, UnstorableText):
             return  # no row can have it
         self._touched[db_key] = _DELETED
 

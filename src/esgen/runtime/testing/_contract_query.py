@@ -493,6 +493,8 @@ class QueryContract(StoreFixtures):
         weights = [Tallied(table="", amount=Decimal(1))]
         by_weight = tally(progress, DecimalTally, "decimal", weights, 1000)
         assert by_weight.get(Decimal("1E+200000")) is None
+        samples = write_samples(progress, SCORES)
+        assert samples.get("a\x00") is None and samples.get("a\ud800") is None
         assert by_weight.count(Field[Any, Any]("key").lt(Decimal("1E+200000"))) == 1
 
     def test_a_query_value_the_field_refuses_names_the_field(self, progress: EventStore) -> None:
