@@ -240,7 +240,7 @@ order_id = UUID(int=7)
 cases = [
     (F.order_id.eq(order_id), Condition("order_id", "eq", str(order_id))),
     (F.total.ge(Decimal("10.50")), Condition("total", "ge", "10.50")),
-    (F.placed_at.lt(when), Condition("placed_at", "lt", "2026-01-02T03:04:05Z")),
+    (F.placed_at.lt(when), Condition("placed_at", "lt", "2026-01-02T03:04:05+00:00")),
     (F.status.eq(Status.PAID), Condition("status", "eq", "paid")),
     (F.channel.in_([OrderSummariesChannel.WEB]), Condition("channel", "in", ("web",))),
     (F.date.eq(date(2026, 1, 2)), Condition("date", "eq", "2026-01-02")),

@@ -465,7 +465,9 @@ class QueryCases:
     def test_a_decimal_beyond_the_column_is_refused_by_name(self, store: EventStore) -> None:
         runner = ProjectionRunner(store, registry(), [AccountsProjection()])
         self.write(store, [row("ok", balance=Decimal(1)), row("big", balance=self.huge_decimal())])
-        with pytest.raises(UnstorableValue, match=r"accounts\.balance is Decimal") as caught:
+        # Refused by one rule on every backend, before any backend sees the row.
+        refused = r"AccountRow\.balance is Decimal\(.+\): a read-model decimal column holds"
+        with pytest.raises(UnstorableValue, match=refused) as caught:
             runner.catch_up()
         assert "nothing was written" in str(caught.value)
         with pytest.raises(UnstorableValue):

@@ -10,9 +10,10 @@ them all back. What the durable stores keep in tables lives here in dicts of the
 - tables: physical table name (`physical_table`) -> its rows, keyed by the key's value;
 - sagas: saga name -> correlation -> record; handled: (saga, event id) marks.
 
-Rows are kept as `_to_column` writes them (decimals and times as their JSON text, as
-written), beside the values queries compare: Decimal and aware datetimes, so "1.0" equals
-"1.00" and times compare as instants (`esgen.runtime._query` has the rules).
+Rows are kept as `_to_column` writes them (decimals as text in PostgreSQL numeric's
+form, times as ISO text in UTC, so a row reads back as from the durable stores), beside
+the values queries compare: Decimal and aware datetimes, so "1.0" equals "1.00" and
+times compare as instants (`esgen.runtime._query` has the rules).
 """
 
 from __future__ import annotations

@@ -14,17 +14,19 @@ import builtins
 import functools
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Generic, Literal, Self, cast
 from uuid import UUID
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from typing_extensions import TypeVar
 
-from esgen.runtime._errors import UnstorableValue
+from esgen.runtime._errors import UnstorableText, UnstorableValue
 from esgen.runtime._finite import (
     may_hold_decimal,
     refuse_non_finite,
@@ -47,9 +49,11 @@ ColumnType = Literal["text", "integer", "real", "boolean", "json", "decimal", "t
   (PostgreSQL: `COLLATE "C"`), as Python compares str.
 - "integer", "real", "boolean": themselves (no NaN: refused before it is stored).
 - "decimal": exact; PostgreSQL `numeric`; SQLite a text encoding whose byte order and
-  equality are Decimal's (`_sortable`), the value as written kept with it.
-- "timestamp": aware datetimes, compared as instants; PostgreSQL `timestamptz`; SQLite
-  fixed-width UTC ISO text.
+  equality are Decimal's (`_sortable`), the value kept with it in numeric's form (the
+  scale written; no -0, no positive exponent: see `_to_column`). A key column holds one
+  form per value (`canonical_key`: 10.00 is 10).
+- "timestamp": aware datetimes, compared as instants, read back in UTC on every backend;
+  PostgreSQL `timestamptz`; SQLite fixed-width UTC ISO text.
 - "json": value types, lists and maps; neither filtered nor ordered on.
 """
 
@@ -121,7 +125,12 @@ class TableSpec:
         version: tables whose columns are stored another way (before 2, PostgreSQL text
         compared in the database's collation, not in code point order) need a rebuild too."""
         columns = [[c.name, c.type, c.nullable] for c in self.columns]
-        text = json.dumps([_STORAGE_VERSION, self.key, columns])
+        layout: list[Any] = [_STORAGE_VERSION, self.key, columns]
+        if self.column(self.key).type == "decimal":
+            # Decimal keys are stored in one form per value (`canonical_key`) since then:
+            # a table made before may hold one value as several rows (10, 10.0).
+            layout.append("canonical-decimal-key")
+        text = json.dumps(layout)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -168,6 +177,10 @@ class Rows(Generic[RowT, KeyT]):
         # and `"1"`, a UUID and its text, a datetime and its ISO text all find one row.
         self._key = _key_function(row_type, spec.key, spec.column(spec.key))
         self._key_attribute = _attribute(row_type, spec.key)
+        key_column = spec.column(spec.key)
+        self._decimal_key = (
+            [c.name for c in spec.columns].index(spec.key) if key_column.type == "decimal" else -1
+        )
 
     @classmethod
     def of(cls, rows: Rows[Any, Any]) -> Self:
@@ -180,7 +193,10 @@ class Rows(Generic[RowT, KeyT]):
         return rows
 
     def get(self, key: KeyT) -> RowT | None:
-        db_key = self._key(key)
+        try:
+            db_key = self._key(key)
+        except (_OutOfRange, UnstorableText):
+            return None  # a key no table can hold (past 64 bits, NUL): no row has it
         if db_key in self._touched:
             row = self._touched[db_key]
             return None if isinstance(row, _Deleted) else row
@@ -224,7 +240,11 @@ class Rows(Generic[RowT, KeyT]):
         return updated
 
     def delete(self, key: KeyT) -> None:
-        self._touched[self._key(key)] = _DELETED
+        try:
+            db_key = self._key(key)
+        except (_OutOfRange, UnstorableText):
+            return  # no row can have it
+        self._touched[db_key] = _DELETED
 
     def list(
         self,
@@ -235,8 +255,8 @@ class Rows(Generic[RowT, KeyT]):
     ) -> builtins.list[RowT]:
         """Rows matching every condition, with this unit's changes, in the order asked
         (then by key), paged with `limit` and `offset`."""
-        check_page(limit, offset)
-        conditions = [stored_condition(self._spec, self._row_type, c) for c in where]
+        limit, offset = check_page(limit, offset)
+        conditions = stored_conditions(self._spec, self._row_type, where)
         orders = checked_order(self._spec, [order_by] if isinstance(order_by, Order) else order_by)
         # The unit's changes go to the table first (in its transaction), so the query sees
         # them; they still commit or roll back with the checkpoint.
@@ -246,7 +266,7 @@ class Rows(Generic[RowT, KeyT]):
 
     def count(self, *where: Condition[RowT]) -> int:
         """How many rows match every condition, with this unit's changes."""
-        conditions = [stored_condition(self._spec, self._row_type, c) for c in where]
+        conditions = stored_conditions(self._spec, self._row_type, where)
         self.flush()
         return self._backend.count(conditions)
 
@@ -280,6 +300,10 @@ class Rows(Generic[RowT, KeyT]):
         data = row.model_dump(mode="json", by_alias=True)
         owner = type(row).__name__
         values = tuple(_to_column(c, data[c.name], owner) for c in self._spec.columns)
+        if self._decimal_key >= 0:
+            # The key in its one form per value, as `get` looks it up (10.00 -> 10).
+            i = self._decimal_key
+            values = (*values[:i], canonical_key(values[i]), *values[i + 1 :])
         for column, value in zip(self._spec.columns, values, strict=True):
             # JSON mode writes a NaN Decimal as "NaN", which no decimal field reads back;
             # Python values tell it from a str or a NanFloat that reads the same.
@@ -311,28 +335,50 @@ def _column(row_type: type[BaseModel], name: str) -> str:
 
 @functools.cache
 def _key_function(row_type: type[BaseModel], key: str, column: Column) -> Callable[[Any], Any]:
-    """How a key becomes its stored form; plain types skip pydantic, as this runs for every
-    row a handler touches."""
+    """How a key becomes its stored form, one form per value: keys equal in Python (10 and
+    10.00, one instant at two offsets) are one row. `_OutOfRange` for a key no row can
+    have. Plain types skip pydantic, as this runs for every row a handler touches."""
     annotation = row_type.model_fields[_attribute(row_type, key)].annotation
+    owner = row_type.__name__
     if annotation is str:
 
         def text_key(value: Any) -> str:
             text = value if type(value) is str else str(value)
             if not text.isascii() or "\x00" in text:
-                check_key(text, f"{row_type.__name__}.{column.name}")
+                check_key(text, f"{owner}.{column.name}")
             return text
 
         return text_key
     if annotation is int:
-        return int
+
+        def int_key(value: Any) -> int:
+            try:
+                number = int(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{owner}.{column.name}: {value!r} is no int key") from None
+            if not _INT64_MIN <= number <= _INT64_MAX:
+                raise _OutOfRange(owner, column.name, number, _INT64_RULE, _side(number > 0))
+            return number
+
+        return int_key
     if annotation is UUID:
         return lambda value: str(value if type(value) is UUID else UUID(str(value)))
     adapter: TypeAdapter[Any] = TypeAdapter(Any if annotation is None else annotation)
 
     def stored(value: Any) -> Any:
-        return _to_column(column, adapter.dump_python(adapter.validate_python(value), mode="json"))
+        json_value = adapter.dump_python(adapter.validate_python(value), mode="json")
+        result = _to_column(column, json_value, owner)
+        return canonical_key(result) if column.type == "decimal" else result
 
     return stored
+
+
+def canonical_key(text: Any) -> Any:
+    """A decimal key's one form per value (`_to_column`'s text without trailing zeros
+    after the point: 10.00 -> 10, 2.50 -> 2.5), so equal keys are one row everywhere."""
+    if type(text) is not str or "." not in text:
+        return text
+    return text.rstrip("0").rstrip(".")
 
 
 @functools.cache
@@ -352,17 +398,84 @@ def _stored_value(row_type: type[BaseModel], column: Column) -> Callable[[Any], 
     return stored
 
 
+def stored_conditions(
+    spec: TableSpec, row_type: type[BaseModel], where: Sequence[Condition[Any]]
+) -> list[Condition[Any]]:
+    """The conditions in stored form (`stored_condition`), without those every row meets."""
+    stored = (stored_condition(spec, row_type, condition) for condition in where)
+    return [condition for condition in stored if condition is not None]
+
+
 def stored_condition(
     spec: TableSpec, row_type: type[BaseModel], condition: Condition[Any]
-) -> Condition[Any]:
-    """The condition with its value in the column's stored form (as `Rows` writes it)."""
+) -> Condition[Any] | None:
+    """The condition with its value in the column's stored form (as `Rows` writes it).
+
+    A value past everything the column can hold (an int past 64 bits, a decimal past
+    PostgreSQL numeric, a time outside the years 1 to 9999 in UTC, ±inf or NaN in a
+    float field that stores neither) has a definite answer, the same on every backend:
+    `lt(2**70)` is every non-null row, `gt(2**70)` and `eq(2**70)` none, `ne(2**70)`
+    every row (None here), and `in_` ignores it; text no row can hold (NUL, a lone
+    surrogate) or a decimal with more places than numeric keeps is equal to no row, but
+    ordering against it is a ValueError. A value the field's type refuses is a ValueError
+    naming the read model and the field."""
     column = _queryable(spec, condition.column)
-    if condition.op in ("is_null", "not_null"):
+    op = condition.op
+    if op in ("is_null", "not_null"):
         return condition
     convert = _stored_value(row_type, column)
-    if condition.op == "in":
-        return Condition(column.name, "in", tuple(convert(v) for v in condition.value))
-    return Condition(column.name, condition.op, convert(condition.value))
+    where = f"{spec.name}.{column.name}"
+    if op == "in":
+        kept: list[Any] = []
+        for value in condition.value:
+            if value is None:  # matches the nulls, as `eq(None)` (a column may have none)
+                kept.append(None)
+                continue
+            try:
+                kept.append(_query_value(convert, where, value))
+            except _OutOfRange:
+                continue  # no row holds it; the others still count
+        return Condition(column.name, "in", tuple(kept))
+    try:
+        return Condition(column.name, op, _query_value(convert, where, condition.value))
+    except _OutOfRange as exc:
+        return _beyond(column.name, op, exc, where)
+
+
+def _query_value(convert: Callable[[Any], Any], where: str, value: Any) -> Any:
+    try:
+        return convert(value)
+    except _OutOfRange:
+        raise
+    except ValidationError as exc:
+        reasons = "; ".join(error["msg"] for error in exc.errors())
+        raise ValueError(f"{where}: cannot compare with {value!r}: {reasons}") from None
+    except UnstorableValue as exc:
+        if type(exc.value) is float:  # ±inf or NaN in a field that stores neither
+            side = "unordered" if math.isnan(exc.value) else _side(exc.value > 0)
+            raise _OutOfRange(exc.model, exc.field, exc.value, exc.rule, side) from None
+        raise ValueError(f"{where}: cannot compare with {value!r}: {exc.rule}") from None
+    except UnstorableText:
+        # No row holds it: equal to none, unequal to all; where it sorts is not asked.
+        model, field = where.split(".", 1)
+        raise _OutOfRange(model, field, value, _TEXT_RULE, "between") from None
+    except ValueError as exc:  # e.g. a naive time for a column of instants
+        raise ValueError(f"{where}: cannot compare with {value!r}: {exc}") from None
+
+
+def _beyond(column: str, op: str, exc: _OutOfRange, where: str) -> Condition[Any] | None:
+    """The condition a comparison with an unstorable value amounts to (None: every row)."""
+    nothing: Condition[Any] = Condition(column, "in", ())
+    if op == "eq":
+        return nothing
+    if op == "ne":
+        return None
+    if exc.side == "unordered":  # NaN: no value is below, above or equal to it
+        return nothing
+    if exc.side == "between":  # where it sorts among stored values is not known here
+        raise ValueError(f"{where}: cannot compare with {exc.value!r}: {exc.rule}")
+    below_it = op in ("lt", "le")
+    return Condition(column, "not_null", None) if below_it == (exc.side == "above") else nothing
 
 
 def checked_order(spec: TableSpec, order: Sequence[Order[Any]]) -> tuple[Order[Any], ...]:
@@ -385,19 +498,44 @@ def _queryable(spec: TableSpec, name: str) -> Column:
     raise ValueError(f"{spec.name} has no column {name!r}")
 
 
-def check_page(limit: int | None, offset: int) -> None:
+def check_page(limit: int | None, offset: int) -> tuple[int | None, int]:
+    """The page, checked; past 2**63 - 1 (more rows than any table holds) a limit is no
+    limit and an offset is 2**63 - 1, so every backend answers as the other."""
     if limit is not None and (type(limit) is not int or limit < 0):
         raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
     if type(offset) is not int or offset < 0:
         raise ValueError(f"offset must be a non-negative int, got {offset!r}")
+    return (None if limit is not None and limit > _INT64_MAX else limit), min(offset, _INT64_MAX)
+
+
+Side = Literal["above", "below", "unordered", "between"]
+
+
+class _OutOfRange(UnstorableValue):
+    """A value no row can hold, with where it lies: above or below every storable value,
+    "unordered" (NaN), or "between" them (a decimal with more places than numeric keeps)."""
+
+    def __init__(self, model: str, field: str, value: Any, rule: str | None, side: Side) -> None:
+        super().__init__(model, field, value, rule)
+        self.side: Side = side
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (type(self), (self.model, self.field, self.value, self.rule, self.side))
+
+
+def _side(above: bool) -> Side:
+    return "above" if above else "below"
 
 
 def _to_column(column: Column, value: Any, owner: str = "a key") -> Any:
-    """A row's JSON-mode value as its column stores it. A non-finite float is refused
-    (SQLite would store NaN as NULL, JSON cannot hold it); a field that allows it
-    (NanFloat) gives the strings "NaN", "Infinity", "-Infinity", which read back. Text
-    follows the stores' one rule: no NUL (PostgreSQL text and jsonb cannot hold it, SQLite
-    would) and no lone surrogate (no UTF-8 form), refused by name on every backend."""
+    """A row's JSON-mode value as its column stores it, by one rule on every backend. A
+    non-finite float is refused (SQLite would store NaN as NULL, JSON cannot hold it); a
+    field that allows it (NanFloat) gives the strings "NaN", "Infinity", "-Infinity",
+    which read back. Text follows the stores' one rule: no NUL (PostgreSQL text and jsonb
+    cannot hold it, SQLite would) and no lone surrogate (no UTF-8 form), refused by name
+    on every backend. Integers hold 64 bits, decimals what PostgreSQL numeric holds (in
+    its form: no negative zero nor positive exponent, 1E+3 is 1000), times the years 1 to
+    9999 in UTC (kept in UTC, as PostgreSQL gives them back)."""
     if value is None:
         return None
     if column.type == "json":
@@ -407,6 +545,10 @@ def _to_column(column: Column, value: Any, owner: str = "a key") -> Any:
                 check_key(inner, f"{owner}.{path}")
         return text
     if type(value) is str:
+        if column.type == "decimal":
+            return _decimal(owner, column.name, value)
+        if column.type == "timestamp":
+            return _utc(owner, column.name, value)
         if not value.isascii() or "\x00" in value:
             check_key(value, f"{owner}.{column.name}")
         return value
@@ -417,10 +559,65 @@ def _to_column(column: Column, value: Any, owner: str = "a key") -> Any:
     elif type(value) is int and not _INT64_MIN <= value <= _INT64_MAX:
         # Refused here, the same on every backend: SQLite's driver would raise a bare
         # OverflowError, PostgreSQL a numeric-out-of-range error aborting the page.
-        raise UnstorableValue(
-            owner, column.name, value, "a read-model integer column holds 64-bit integers"
-        )
+        raise _OutOfRange(owner, column.name, value, _INT64_RULE, _side(value > 0))
     return value
+
+
+_INT64_RULE = "a read-model integer column holds 64-bit integers"
+_TEXT_RULE = "no stored text holds NUL (U+0000) or a lone surrogate"
+
+NUMERIC_WHOLE_DIGITS = 131072
+NUMERIC_SCALE = 16383
+"""What PostgreSQL numeric holds: digits before the point, and after it."""
+
+
+def _decimal(owner: str, field: str, text: str) -> str:
+    """A decimal's text in the form PostgreSQL numeric gives back, checked to fit it."""
+    if len(text) <= NUMERIC_SCALE and "E" not in text and "e" not in text and text[:1] != "-":
+        return text  # plain positive fixed-point text that fits: already numeric's form
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return text  # no decimal: the column's backend says so
+    if not number.is_finite():
+        return text  # refused by `Rows._encode`, by name
+    sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)
+    if any(digits):
+        if number.adjusted() >= NUMERIC_WHOLE_DIGITS:
+            raise _OutOfRange(owner, field, number, _NUMERIC_RULE, _side(not sign))
+        if -exponent > NUMERIC_SCALE:
+            raise _OutOfRange(owner, field, number, _NUMERIC_RULE, "between")
+    elif -exponent > NUMERIC_SCALE:
+        exponent = -NUMERIC_SCALE  # zero with more places than numeric keeps: still zero
+    if exponent > 0:
+        digits, exponent = (*digits, *(0,) * exponent), 0
+    if not any(digits):
+        sign = 0
+    # Always fixed-point, so one value has one text (1E-7 and 0.0000001 alike).
+    return format(Decimal((sign, digits, exponent)), "f")
+
+
+_NUMERIC_RULE = (
+    f"a read-model decimal column holds what PostgreSQL numeric holds: at most "
+    f"{NUMERIC_WHOLE_DIGITS} digits before the point and {NUMERIC_SCALE} after it"
+)
+
+
+def _utc(owner: str, field: str, text: str) -> str:
+    """An aware time's ISO text in UTC, checked to be within the years 1 to 9999 there."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text  # no time: the column's backend says so
+    offset = moment.utcoffset()
+    if offset is None:
+        return text  # naive: the column's backend says so, by name
+    try:
+        return moment.astimezone(UTC).isoformat()
+    except OverflowError:
+        rule = "a read-model time column holds the years 1 to 9999 in UTC"
+        raise _OutOfRange(owner, field, moment, rule, _side(moment.year > 1)) from None
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1

@@ -2,7 +2,9 @@
 
 Each kind has the type that compares as its Python type: text in the "C" collation
 (code point order, whatever the database's default collation), bigint, double precision,
-boolean, numeric (exact, keeping the scale written), timestamptz (instants) and jsonb.
+boolean, numeric (exact, keeping the scale written; no negative zero nor positive
+exponent, which `_readmodel._to_column` removes before any backend sees a value, so every
+backend reads back what numeric does), timestamptz (instants) and jsonb.
 Every value is a bound parameter, cast to the column's type; every name an identifier.
 """
 

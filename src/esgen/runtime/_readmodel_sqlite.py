@@ -143,7 +143,8 @@ def _statements(spec: TableSpec, physical: str) -> _Statements:
         for i, column in enumerate(spec.columns)
         if (encode := _stored(spec.name, column)) is not None
     )
-    # Keys equal as decimals but written apart (1.0, 1.00) are two rows: the text decides.
+    # A decimal key is stored in one form per value (`canonical_key`): the sort prefix
+    # orders it; the text after it only makes the order total.
     key_order = f"{_target(key_column)}, {key}" if key_column.type == "decimal" else key
     return _Statements(
         names=names,

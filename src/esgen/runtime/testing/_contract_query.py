@@ -246,6 +246,59 @@ _PROPERTY_SETTINGS = settings(
 # -- fixed rows for the rules one by one --------------------------------------------------
 
 
+class DecimalTally(ValueObject):
+    key: Decimal
+    n: int
+
+
+class TimeTally(ValueObject):
+    key: datetime
+    n: int
+
+
+class Tallied(Event):
+    """One more for the row keyed `amount` (or `at`) of the read model named `table`."""
+
+    event_type = "Tallied"
+    event_version = 1
+    table: str
+    amount: Decimal | None = None
+    at: datetime | None = None
+
+
+class Tallies(Projection[Any]):
+    """Counts events per key the way handlers do: get, then put or update."""
+
+    name: ClassVar[str] = "tallies"
+    handlers: ClassVar[Mapping[type[Event], str]] = {Tallied: "on_tallied"}
+
+    def on_tallied(self, event: Tallied, recorded: RecordedEvent) -> None:
+        if event.table != self.name:
+            return
+        key = event.amount if event.amount is not None else event.at
+        row = self.rows.get(key)
+        if row is None:
+            self.rows.put(self.row_type.model_validate({"key": key, "n": 1}))
+        else:
+            self.rows.update(key, n=row.n + 1)
+
+
+def tally(
+    store: EventStore, row_type: type[BaseModel], kind: Any, events: Sequence[Tallied], page: int
+) -> ReadModel[Any, Any]:
+    """The events counted per key by a projection of its own, `page` events a unit."""
+    name = f"tallies_{uuid.uuid4().hex[:10]}"
+    spec = TableSpec(name, key="key", columns=(Column("key", kind), Column("n", "integer")))
+    members = {"name": name, "table": spec, "row_type": row_type}
+    projection = type(f"Tallies_{name}", (Tallies,), members)
+    query = type(f"TallyQuery_{name}", (ReadModel,), {"table": spec, "row_type": row_type})
+    runner = ProjectionRunner(store, EventRegistry([Tallied]), [projection()], page_size=page)
+    news = [NewEvent.from_event(e.model_copy(update={"table": name})) for e in events]
+    store.append(f"Tallies-{name}", news, 0)
+    runner.catch_up()
+    return cast(ReadModel[Any, Any], query(store))
+
+
 def _row(key: str, **fields: Any) -> SampleRow:
     return SampleRow(key=key, **fields)
 
@@ -347,6 +400,118 @@ class QueryContract(StoreFixtures):
                 write_samples(progress, [_row("z", count=count)])
         edge = write_samples(progress, [_row("y", count=2**63 - 1), _row("x", count=-(2**63))])
         assert keys(edge.list(order_by=sample_field("count").asc())) == ["x", "y"]
+
+    @pytest.mark.parametrize("page", [1, 1000])
+    def test_keys_equal_in_python_are_one_row(self, progress: EventStore, page: int) -> None:
+        # 10, 10.0 and 10.00 are one decimal key; one instant at three offsets one time
+        # key: whether the handler's get finds the row in the unit or in the table.
+        weights = [Tallied(table="", amount=Decimal(t)) for t in ("10", "10.0", "10.00")]
+        by_weight = tally(progress, DecimalTally, "decimal", weights, page)
+        assert [(str(r.key), r.n) for r in by_weight.list()] == [("10", 3)]  # the one form
+        assert by_weight.count() == 1 and by_weight.get(Decimal("10.000")) is not None
+        key = Field[Any, Any]("key")
+        assert by_weight.count(key.eq(Decimal("1E+1"))) == 1
+        assert by_weight.count(key.in_([Decimal("10.0"), Decimal(3)])) == 1
+        noon = datetime(2026, 3, 1, 12, tzinfo=UTC)
+        offsets = [timezone(timedelta(hours=h)) for h in (0, 2, -5)]
+        times = [Tallied(table="", at=noon.astimezone(o)) for o in offsets]
+        by_time = tally(progress, TimeTally, "timestamp", times, page)
+        [row] = by_time.list()
+        assert row.n == 3 and row.key == noon and row.key.utcoffset() == timedelta(0)
+        assert by_time.get(noon.astimezone(offsets[2])) == row
+        assert by_time.count(key.eq(noon.astimezone(offsets[1]))) == 1
+
+    def test_values_read_back_alike_on_every_backend(self, progress: EventStore) -> None:
+        # Decimals in PostgreSQL numeric's form (no -0, no positive exponent), the scale
+        # written kept; times in UTC.
+        amounts = ["-0", "-0.00", "1E+3", "1.50", "1E-7", "-2.5E+1"]
+        two = timezone(timedelta(hours=2))
+        rows = [_row(f"k{n}", amount=Decimal(t)) for n, t in enumerate(amounts)]
+        rows.append(_row("t", at=datetime(2026, 3, 1, 12, 30, tzinfo=two)))
+        query = write_samples(progress, rows)
+        read = {r.key: r for r in query.list()}
+        assert [str(read[f"k{n}"].amount) for n in range(len(amounts))] == [
+            "0", "0.00", "1000", "1.50", "1E-7", "-25"]  # fmt: skip
+        at = read["t"].at
+        assert at is not None and at.utcoffset() == timedelta(0) and at.hour == 10
+
+    def test_values_no_column_holds_are_refused_by_name(self, progress: EventStore) -> None:
+        edges = [
+            _row("a", at=datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))),
+            _row("b", at=datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5)))),
+            _row("c", amount=Decimal("1E+131072")),
+            _row("d", amount=Decimal("-1E+131072")),
+            _row("e", amount=Decimal("1E-16384")),
+        ]
+        for row in edges:
+            with pytest.raises(UnstorableValue, match=r"SampleRow\.(at|amount) is "):
+                write_samples(progress, [row])
+        largest = Decimal("9" * 131072 + "." + "9" * 16383)
+        smallest = largest.copy_negate()
+        edge = write_samples(progress, [_row("y", amount=largest), _row("z", amount=smallest)])
+        assert keys(edge.list(order_by=sample_field("amount").asc())) == ["z", "y"]
+        assert edge.get("y") == _row("y", amount=largest)
+
+    def test_bounds_past_every_storable_value_have_a_definite_answer(
+        self, progress: EventStore
+    ) -> None:
+        rows = [_row("a", count=1, amount=Decimal(1), at=datetime(2026, 1, 1, tzinfo=UTC)),
+                _row("b", count=-5, amount=Decimal(-5), at=datetime(2000, 1, 1, tzinfo=UTC)),
+                _row("c")]  # fmt: skip
+        query = write_samples(progress, rows)
+        late = datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5)))
+        early = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))
+        for name, huge, tiny in (
+            ("count", 2**70, -(2**70)),
+            ("amount", Decimal("1E+200000"), Decimal("-1E+200000")),
+            ("at", late, early),
+            ("ratio", float("inf"), float("-inf")),
+        ):
+            field = sample_field(name)
+            nulls = ["c"] if name != "ratio" else ["a", "b", "c"]
+            values = [k for k in ("a", "b") if k not in nulls]
+            assert keys(query.list(field.lt(huge))) == values, name
+            assert keys(query.list(field.le(huge))) == values, name
+            assert keys(query.list(field.gt(huge))) == [], name
+            assert keys(query.list(field.ge(tiny))) == values, name
+            assert keys(query.list(field.lt(tiny))) == [], name
+            assert query.count(field.eq(huge)) == 0 and query.count(field.ne(huge)) == 3, name
+            assert keys(query.list(field.in_([huge, tiny]))) == [], name
+        count = sample_field("count")
+        assert keys(query.list(count.in_([2**70, 1, None]))) == ["a", "c"]
+        assert query.count(sample_field("ratio").eq(float("nan"))) == 0
+        assert query.count(sample_field("ratio").gt(float("nan"))) == 0
+        assert query.count(sample_field("ratio").ne(float("nan"))) == 3
+        assert query.get("a") is not None
+        assert keys(query.list(limit=2**64)) == ["a", "b", "c"]
+        assert keys(query.list(limit=2**63, offset=2**70)) == []
+        with pytest.raises(ValueError, match=r"samples_\w+\.amount: cannot compare"):
+            query.list(sample_field("amount").lt(Decimal("1E-20000")))
+        assert query.count(sample_field("amount").eq(Decimal("1E-20000"))) == 0
+
+    def test_a_key_past_every_storable_key_finds_no_row(self, progress: EventStore) -> None:
+        weights = [Tallied(table="", amount=Decimal(1))]
+        by_weight = tally(progress, DecimalTally, "decimal", weights, 1000)
+        assert by_weight.get(Decimal("1E+200000")) is None
+        samples = write_samples(progress, SCORES)
+        assert samples.get("a\x00") is None and samples.get("a\ud800") is None
+        assert by_weight.count(Field[Any, Any]("key").lt(Decimal("1E+200000"))) == 1
+
+    def test_a_query_value_the_field_refuses_names_the_field(self, progress: EventStore) -> None:
+        query = write_samples(progress, SCORES)
+        with pytest.raises(ValueError, match=r"samples_\w+\.amount: cannot compare with 'abc'"):
+            query.list(sample_field("amount").gt("abc"))
+        with pytest.raises(ValueError, match=r"samples_\w+\.count: cannot compare with 'x'"):
+            query.list(sample_field("count").in_(["x"]))
+        # None among in_'s values matches the nulls, even of a field that cannot be null.
+        assert query.count(sample_field("key").in_([None, "a"])) == 1
+        label = sample_field("label")
+        for text in ("a\x00b", "a\ud800b"):  # no row holds it: equal to none
+            assert query.count(label.eq(text)) == 0 and query.count(label.ne(text)) == 6
+            assert query.count(label.in_([text, None])) == 6
+            with pytest.raises(ValueError, match=r"samples_\w+\.label: cannot compare") as info:
+                query.list(label.lt(text))
+            assert "written" not in str(info.value) and "stored as text" not in str(info.value)
 
     @_PROPERTY_SETTINGS
     @given(rows=_samples(), data=st.data())
