@@ -428,6 +428,18 @@ class QueryCases:
         assert accounts.count(F.balance.in_([])) == 0
         assert not accounts.exists(F.status.in_(()))
 
+    def test_in_with_tens_of_thousands_of_values(self, filled: EventStore) -> None:
+        """More values than a statement may have parameters (65535 on PostgreSQL)."""
+        accounts = Accounts(filled)
+        wanted = {"a01", "a05"}
+        listed = [f"x{i}" for i in range(70_000)] + sorted(wanted)
+        assert keys(accounts.list(F.account.in_(listed))) == sorted(wanted)
+        assert accounts.count(F.account.in_(listed)) == len(wanted)
+        balances = [Decimal(i) / 100 for i in range(70_000)]
+        assert accounts.count(F.balance.in_(balances)) == len(
+            python_query(ROWS, [lambda r: r.balance in set(balances)])
+        )
+
     def test_paging_is_stable(self, filled: EventStore) -> None:
         accounts = Accounts(filled)
         order = [F.owner.asc()]  # owners repeat: the key breaks the ties
