@@ -188,6 +188,10 @@ class PostgresTable(TableBackend):
             return _numeric(self._spec.name, column.name, value, writing=False)
         if column.type == "timestamp":
             return _timestamp(self._spec.name, column.name, value)
+        if column.type == "real" and type(value) is str:
+            # A NanFloat's "NaN", "Infinity", "-Infinity": as the float, so that an IN
+            # array holds one type (PostgreSQL reads the floats as double precision).
+            return float(value)
         return value
 
     def _condition(self, condition: Condition[Any], params: list[Any]) -> sql.Composable:
