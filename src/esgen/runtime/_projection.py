@@ -302,27 +302,31 @@ class ProjectionRunner:
             unit.set_checkpoint(name, new, 0, active=False)
             unit.create_table(projection.table, new)  # afresh, with today's layout
         handled = 0
-        while True:
-            count, done = self._page(name, new, progress)
-            handled += count
-            if done:
-                break
-        # The last pages and the switch share a transaction (which holds the write lock),
-        # so no event can fall between catching up and switching over. A switch that
-        # gives up waiting for readers (see ProgressUnit.activate) rolls that transaction
-        # back, and with it its pages: catch up and try again, waiting longer each time.
         pause = _SWITCH_PAUSE
         while True:
+            done = False
+            while not done:
+                count, done = self._page(name, new, progress)
+                handled += count
+            # The last pages and the switch share a transaction (which holds the write
+            # lock), so no event can fall between catching up and switching over.
             try:
                 with self._storage.unit() as unit:
                     caught_up = 0
-                    done = False
-                    while not done:
+                    while True:
                         count, done, _ = self._process(unit, projection, new)
                         caught_up += count
+                        if done:
+                            break
                     unit.activate(projection.table, new)
             except SwitchBlocked:
-                logger.info("projection %s: readers hold it, switching over later", name)
+                # Readers hold the old generation (see ProgressUnit.activate): the
+                # transaction is rolled back, its pages with it. Catch up again (in
+                # pages of their own, so the last transaction stays short) and retry,
+                # waiting longer each time. Logged once at info: a long reader may make
+                # this repeat for as long as it lasts.
+                level = logging.INFO if pause == _SWITCH_PAUSE else logging.DEBUG
+                logger.log(level, "projection %s: readers hold it, switching over later", name)
                 time.sleep(pause)
                 pause = min(pause * 2, _SWITCH_PAUSE_MAX)
                 continue

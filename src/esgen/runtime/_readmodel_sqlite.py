@@ -4,8 +4,10 @@ Decimals and times are kept as text in the order-preserving forms of `_sortable`
 other kind as itself (text in SQLite's default BINARY collation, which is code point
 order, as Python compares str; booleans as 0 and 1). A decimal column is compared and
 ordered on its sort prefix (`substr(col, 1, instr(col, ' '))`), so equal values written
-with different scales (1.0, 1.00) tie as they do in Python; a declared index covers that
-same expression, so SQLite uses it for both.
+with different scales (1.0, 1.00) tie as they do in Python; a nullable column on
+`coalesce(col, X'')`, which puts nulls last; a declared index covers that same
+expression, so SQLite uses it for both. A NanFloat's infinities are REAL infinities and
+its NaN the text 'NaN', which SQLite orders after every number, as PostgreSQL orders NaN.
 
 Every value is a bound parameter; every name is quoted (and checked to be an identifier).
 """
