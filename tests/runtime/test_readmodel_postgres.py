@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any, ClassVar, cast
 
 import pytest
-from psycopg import sql
+from psycopg import pq, sql
 from psycopg.conninfo import make_conninfo
 
 from esgen.runtime import (
     BackendError,
+    BackendUnavailable,
     Column,
     EventStore,
     Index,
@@ -24,6 +25,7 @@ from esgen.runtime import (
     TableSpec,
 )
 from esgen.runtime._progress_store import read_models
+from esgen.runtime._readmodel_postgres import PostgresTable
 
 from .postgres_env import connect, drop_schema, new_schema, require_postgres
 from .readmodel_cases import (
@@ -241,3 +243,80 @@ def test_read_access_translates_driver_errors(filled: PostgresEventStore, schema
         access.read(AccountsProjection.table) as backend,
     ):
         backend.query([], [], None, 0)
+
+
+def test_a_long_reader_delays_the_switch_but_holds_up_no_other_reader(
+    filled: PostgresEventStore, schema: str
+) -> None:
+    """A transaction reading the read model for long: the rebuild's switch-over gives up
+    waiting for it again and again, so readers arriving meanwhile are not queued behind
+    the switch (and so behind the long reader); the switch goes through once it ends."""
+    runner = ProjectionRunner(filled, registry(), [AccountsProjection(tag="v2")])
+    failures: list[BaseException] = []
+    read_old = threading.Event()
+    seen: list[set[str]] = []
+
+    def rebuild() -> None:
+        try:
+            runner.rebuild("accounts")
+        except BaseException as exc:
+            failures.append(exc)
+
+    def read() -> None:
+        try:
+            seen.append({r.generation_tag for r in Accounts(filled).list()})
+        except BaseException as exc:
+            failures.append(exc)
+        read_old.set()
+
+    with connect(DSN) as watcher, connect(DSN) as long_reader:
+        view = sql.Identifier(schema, "accounts")
+        oid = watcher.execute("SELECT %s::regclass::oid", (view.as_string(watcher),)).fetchone()
+        long_reader.execute("BEGIN")
+        long_reader.execute(sql.SQL("SELECT count(*) FROM {}").format(view)).fetchone()
+        rebuilding = threading.Thread(target=rebuild)
+        rebuilding.start()
+        # Until the switch is seen waiting for the view the long reader holds; the bounds
+        # only keep a broken switch or reader from hanging the run.
+        waiting = (
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = %s "
+            "AND mode = 'AccessExclusiveLock'"
+        )
+        for _ in range(6000):
+            if watcher.execute(waiting, oid).fetchone() == (1,):
+                break
+            threading.Event().wait(0.01)
+        else:
+            pytest.fail("the switch never waited for the long reader")
+        threading.Thread(target=read).start()
+        if not read_old.wait(60):
+            pytest.fail("the reader was held up behind the switch")
+        # The long reader still holds its transaction: the switch has not happened.
+        assert long_reader.info.transaction_status == pq.TransactionStatus.INTRANS
+        assert rebuilding.is_alive()
+        assert failures == [] and seen == [{""}]
+        # An event stored while the switch waits reaches the new generation too.
+        late = ROWS[0].model_copy(update={"account": "z99"})
+        QueryCases.write(filled, [late])
+        long_reader.execute("ROLLBACK")
+        rebuilding.join()
+    assert failures == []
+    rows = Accounts(filled).list()
+    assert {r.generation_tag for r in rows} == {"v2"}
+    assert keys(rows) == sorted([*keys(ROWS), "z99"])
+
+
+def test_a_statement_the_driver_refuses_is_no_lost_connection(
+    filled: PostgresEventStore,
+) -> None:
+    """libpq refuses a statement with too many parameters as an OperationalError without
+    a SQLSTATE, as it reports a closed socket; the connection is still open, so it is a
+    plain BackendError, not BackendUnavailable (which callers may retry)."""
+    access = read_models(filled)
+    marks = ", ".join(["%s"] * 70_000)
+    with pytest.raises(BackendError) as raised, access.read(AccountsProjection.table) as backend:
+        assert isinstance(backend, PostgresTable)
+        backend._conn.execute(f"SELECT 1 WHERE 1 IN ({marks})", list(range(70_000)))
+    assert not isinstance(raised.value, BackendUnavailable)
+    assert "lost the connection" not in str(raised.value)
+    assert Accounts(filled).count() == len(ROWS)

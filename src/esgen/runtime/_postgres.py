@@ -271,8 +271,20 @@ class PostgresEventStore(EventStore, SnapshotStore):
         with suppress(psycopg.Error):
             self._pool().check()
 
-    def _error(self, what: str, exc: BaseException, *, connecting: bool = False) -> BackendError:
-        """The runtime's error for a driver error; never quotes the DSN (passwords)."""
+    def _error(
+        self,
+        what: str,
+        exc: BaseException,
+        *,
+        connecting: bool = False,
+        conn: psycopg.Connection[Any] | None = None,
+    ) -> BackendError:
+        """The runtime's error for a driver error; never quotes the DSN (passwords).
+
+        `conn`, when given, is the connection the statement ran on: if it is still open,
+        the error was not a lost connection, whatever its class (libpq refuses some
+        statements itself, e.g. too many parameters, as an OperationalError).
+        """
         reason = _reason(exc)
         if isinstance(exc, PoolClosed) or self._closed:
             return BackendError(f"{what}: the store for {self._where} is closed")
@@ -286,7 +298,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
         if connecting:
             self._unreachable = True
             return BackendUnavailable(f"{what}: cannot connect to {self._where}: {reason}")
-        if _connection_lost(exc):
+        if _connection_lost(exc) and (conn is None or conn.broken or conn.closed):
             self._unreachable = True
             return BackendUnavailable(f"{what}: lost the connection to {self._where}: {reason}")
         return BackendError(f"{what} failed on {self._where}: {reason}")

@@ -23,6 +23,7 @@ from esgen.runtime._progress_store import (
     ProgressUnit,
     ReadModelAccess,
     SagaRecord,
+    SwitchBlocked,
     physical_table,
 )
 from esgen.runtime._readmodel import TableBackend, TableSpec
@@ -69,6 +70,15 @@ _SETUP_LOCK = 0x65736765_70726F67  # "esgeprog"
 
 
 class PostgresProgressStorage(ProgressStorage):
+    """Progress in the store's schema.
+
+    `switch_lock_timeout` (seconds) is how long a rebuild's switch-over waits for readers
+    of the old generation before giving up and trying again later (see `activate`): the
+    longest a reader arriving during the switch can be held up by it.
+    """
+
+    switch_lock_timeout: float = 0.2
+
     def __init__(self, store: PostgresEventStore) -> None:
         self._store = store
         self._schema = sql.Identifier(store.schema)
@@ -82,7 +92,7 @@ class PostgresProgressStorage(ProgressStorage):
     def unit(self) -> Iterator[ProgressUnit]:
         try:
             with self._store.transaction() as conn:
-                yield _PostgresUnit(conn, self._store.schema)
+                yield _PostgresUnit(conn, self._store.schema, self.switch_lock_timeout)
         except psycopg.Error as exc:
             raise BackendError(f"projection or saga progress could not be stored: {exc}") from exc
 
@@ -106,13 +116,15 @@ class PostgresReadModels(ReadModelAccess):
     def read(self, spec: TableSpec) -> Iterator[TableBackend]:
         store = self._store
         joined = store._in_transaction()
+        used: psycopg.Connection[Any] | None = None
         try:
             with store.read_transaction() as conn:
+                used = conn
                 generation = self._active(conn, spec, joined)
                 table = sql.Identifier(store.schema, physical_table(spec, generation))
                 yield PostgresTable(conn, spec, table)
         except psycopg.Error as exc:
-            raise store._error(f"reading read model {spec.name!r}", exc) from exc
+            raise store._error(f"reading read model {spec.name!r}", exc, conn=used) from exc
 
     def _active(self, conn: psycopg.Connection[Any], spec: TableSpec, joined: bool) -> int:
         schema = self._store.schema
@@ -148,8 +160,11 @@ class PostgresReadModels(ReadModelAccess):
 
 
 class _PostgresUnit(ProgressUnit):
-    def __init__(self, conn: psycopg.Connection[Any], schema: str) -> None:
+    def __init__(
+        self, conn: psycopg.Connection[Any], schema: str, switch_lock_timeout: float
+    ) -> None:
         self._conn = conn
+        self._switch_lock_timeout = switch_lock_timeout
         self._schema = sql.Identifier(schema)
         self._schema_name = schema
 
@@ -213,29 +228,36 @@ class _PostgresUnit(ProgressUnit):
 
     def activate(self, spec: TableSpec, generation: int) -> None:
         view = self._table(spec.name)
-        self.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(view))
-        self.execute(
-            sql.SQL("CREATE VIEW {} AS SELECT * FROM {}").format(
-                view, self._table(physical_table(spec, generation))
+        progress = self._table("esgen_projections")
+        others = [g for g in self.generations(spec.name) if g != generation]
+        # The DDL waits for an ACCESS EXCLUSIVE lock on the view and the old table, and
+        # every reader arriving meanwhile queues behind that wait: give up soon instead
+        # (readers then wait at most this long) and let the runner try again later.
+        row = self.execute(
+            sql.SQL("SELECT current_setting('lock_timeout'), set_config('lock_timeout', %s, true)"),
+            (f"{max(1, round(self._switch_lock_timeout * 1000))}ms",),
+        ).fetchone()
+        assert row is not None
+        try:
+            self.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(view))
+            self.execute(
+                sql.SQL("CREATE VIEW {} AS SELECT * FROM {}").format(
+                    view, self._table(physical_table(spec, generation))
+                )
             )
-        )
-        for other in self.generations(spec.name):
-            if other != generation:
-                self.execute(
-                    sql.SQL("DROP TABLE IF EXISTS {}").format(
-                        self._table(physical_table(spec, other))
-                    )
-                )
-                self.execute(
-                    sql.SQL("DELETE FROM {} WHERE name = %s AND generation = %s").format(
-                        self._table("esgen_projections")
-                    ),
-                    (spec.name, other),
-                )
+            for other in others:
+                table = self._table(physical_table(spec, other))
+                self.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+        except psycopg.errors.LockNotAvailable as exc:
+            raise SwitchBlocked(f"read model {spec.name!r} is being read") from exc
+        self.execute(sql.SQL("SELECT set_config('lock_timeout', %s, true)"), (row[0],))
+        for other in others:
+            self.execute(
+                sql.SQL("DELETE FROM {} WHERE name = %s AND generation = %s").format(progress),
+                (spec.name, other),
+            )
         self.execute(
-            sql.SQL("UPDATE {} SET active = (generation = %s) WHERE name = %s").format(
-                self._table("esgen_projections")
-            ),
+            sql.SQL("UPDATE {} SET active = (generation = %s) WHERE name = %s").format(progress),
             (generation, spec.name),
         )
 

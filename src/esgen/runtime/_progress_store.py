@@ -37,11 +37,21 @@ __all__ = [
     "SQLiteProgressStorage",
     "SQLiteReadModels",
     "SagaRecord",
+    "SwitchBlocked",
     "physical_table",
     "progress_storage",
     "read_models",
     "saga_steps",
 ]
+
+
+class SwitchBlocked(Exception):
+    """`ProgressUnit.activate` gave up waiting for readers of the projection's current
+    generation; its transaction must be rolled back and the switch tried again later.
+
+    Waiting on would queue every new reader behind the switch for as long as the oldest
+    reader lasts; giving up after a short wait lets them through.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +97,11 @@ class ProgressUnit(ABC):
 
     @abstractmethod
     def activate(self, spec: TableSpec, generation: int) -> None:
-        """Point the projection's view at `generation` and drop every other generation."""
+        """Point the projection's view at `generation` and drop every other generation.
+
+        May raise `SwitchBlocked` (leaving the transaction unusable) when readers hold
+        the current generation for longer than the backend is willing to wait.
+        """
 
     @abstractmethod
     def table(self, spec: TableSpec, generation: int) -> TableBackend: ...

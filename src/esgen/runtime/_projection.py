@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, cast
 from uuid import UUID
@@ -29,7 +30,12 @@ from esgen.runtime._errors import (
 from esgen.runtime._ids import decode_id
 from esgen.runtime._messages import Event
 from esgen.runtime._ports import EventStore
-from esgen.runtime._progress_store import ProgressStorage, ProgressUnit, progress_storage
+from esgen.runtime._progress_store import (
+    ProgressStorage,
+    ProgressUnit,
+    SwitchBlocked,
+    progress_storage,
+)
 from esgen.runtime._readmodel import Rows, TableSpec
 from esgen.runtime._records import RecordedEvent
 from esgen.runtime._registry import Decoder, EventRegistry, _where
@@ -43,6 +49,12 @@ __all__ = [
 ]
 
 logger = logging.getLogger("esgen.runtime")
+
+# Pauses (seconds) between attempts of a rebuild's switch-over while readers hold the
+# old generation: short at first, as readers are usually brief; bounded, so the switch
+# follows soon after a long reader ends.
+_SWITCH_PAUSE = 0.05
+_SWITCH_PAUSE_MAX = 1.0
 
 RowT = TypeVar("RowT", bound=BaseModel)
 _IdT = TypeVar("_IdT", UUID, int, str)
@@ -290,19 +302,36 @@ class ProjectionRunner:
             unit.set_checkpoint(name, new, 0, active=False)
             unit.create_table(projection.table, new)  # afresh, with today's layout
         handled = 0
+        pause = _SWITCH_PAUSE
         while True:
-            count, done = self._page(name, new, progress)
-            handled += count
-            if done:
-                break
-        # The last pages and the switch share a transaction (which holds the write lock),
-        # so no event can fall between catching up and switching over.
-        with self._storage.unit() as unit:
             done = False
             while not done:
-                count, done, _ = self._process(unit, projection, new)
+                count, done = self._page(name, new, progress)
                 handled += count
-            unit.activate(projection.table, new)
+            # The last pages and the switch share a transaction (which holds the write
+            # lock), so no event can fall between catching up and switching over.
+            try:
+                with self._storage.unit() as unit:
+                    caught_up = 0
+                    while True:
+                        count, done, _ = self._process(unit, projection, new)
+                        caught_up += count
+                        if done:
+                            break
+                    unit.activate(projection.table, new)
+            except SwitchBlocked:
+                # Readers hold the old generation (see ProgressUnit.activate): the
+                # transaction is rolled back, its pages with it. Catch up again (in
+                # pages of their own, so the last transaction stays short) and retry,
+                # waiting longer each time. Logged once at info: a long reader may make
+                # this repeat for as long as it lasts.
+                level = logging.INFO if pause == _SWITCH_PAUSE else logging.DEBUG
+                logger.log(level, "projection %s: readers hold it, switching over later", name)
+                time.sleep(pause)
+                pause = min(pause * 2, _SWITCH_PAUSE_MAX)
+                continue
+            handled += caught_up
+            break
         logger.info("projection %s rebuilt as generation %d", name, new)
         return handled
 

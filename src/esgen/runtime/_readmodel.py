@@ -74,12 +74,17 @@ class Index:
 
     columns: tuple[str, ...]
 
-    def name(self, table: str) -> str:
+    def name(self, table: str, form: str = "") -> str:
         """The index's name on one physical table: derived, so it is found again, and
         unique in the schema (a digest of the table and the columns ends it, since the
         readable part is ambiguous: ("a_b", "c") and ("a", "b_c")). At most 63 bytes, the
-        length PostgreSQL keeps of an identifier: a longer readable part is cut."""
-        digest = hashlib.sha256(json.dumps([table, self.columns]).encode()).hexdigest()[:8]
+        length PostgreSQL keeps of an identifier: a longer readable part is cut.
+
+        `form` is a backend's tag for how it builds the index, when that changed since
+        the plain name was first used: it enters the digest, so an index built the old way
+        has another name, and `ensure_indexes` replaces it at the runner's start."""
+        named: list[object] = [table, self.columns, form] if form else [table, self.columns]
+        digest = hashlib.sha256(json.dumps(named).encode()).hexdigest()[:8]
         readable = f"{table}__ix_{'_'.join(self.columns)}".encode()
         if len(readable) > INDEX_NAME_BYTES - 9:
             # Cut at a character boundary, so the name stays valid UTF-8.

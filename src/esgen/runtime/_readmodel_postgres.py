@@ -31,6 +31,12 @@ _SQL_TYPES = {"text": 'text COLLATE "C"', "integer": "bigint", "real": "double p
 # Text parameters are given their column's type, so PostgreSQL parses them as one.
 _PLACEHOLDERS = {"json": "%s::jsonb", "decimal": "%s::numeric", "timestamp": "%s::timestamptz"}
 
+# `IN` takes the values as one array parameter, however many (a list of placeholders
+# stops at 65535 parameters, which libpq refuses before anything reaches the server).
+_ARRAYS = {"text": "%s::text[]", "integer": "%s::bigint[]", "real": "%s::double precision[]",
+           "boolean": "%s::boolean[]", "json": "%s::jsonb[]", "decimal": "%s::numeric[]",
+           "timestamp": "%s::timestamptz[]"}  # fmt: skip
+
 _COMPARISONS = {"eq": "=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 
 # What `numeric` holds: digits before the point, and after it.
@@ -184,6 +190,10 @@ class PostgresTable(TableBackend):
             return _numeric(self._spec.name, column.name, value, writing=False)
         if column.type == "timestamp":
             return _timestamp(self._spec.name, column.name, value)
+        if column.type == "real" and type(value) is str:
+            # A NanFloat's "NaN", "Infinity", "-Infinity": as the float, so that an IN
+            # array holds one type (PostgreSQL reads the floats as double precision).
+            return float(value)
         return value
 
     def _condition(self, condition: Condition[Any], params: list[Any]) -> sql.Composable:
@@ -201,8 +211,8 @@ class PostgresTable(TableBackend):
             nulls = len(values) < len(condition.value)
             if not values:
                 return sql.SQL("{} IS NULL").format(name) if nulls else sql.SQL("false")
-            params.extend(values)
-            listed = sql.SQL("{} IN ({})").format(name, sql.SQL(", ").join(mark for _ in values))
+            params.append(values)
+            listed = sql.SQL("{} = ANY({})").format(name, sql.SQL(_ARRAYS[column.type]))
             return sql.SQL("({} OR {} IS NULL)").format(listed, name) if nulls else listed
         params.append(self._bound(column, condition.value))
         if op == "ne":

@@ -4,8 +4,10 @@ Decimals and times are kept as text in the order-preserving forms of `_sortable`
 other kind as itself (text in SQLite's default BINARY collation, which is code point
 order, as Python compares str; booleans as 0 and 1). A decimal column is compared and
 ordered on its sort prefix (`substr(col, 1, instr(col, ' '))`), so equal values written
-with different scales (1.0, 1.00) tie as they do in Python; a declared index covers that
-same expression, so SQLite uses it for both.
+with different scales (1.0, 1.00) tie as they do in Python; a nullable column on
+`coalesce(col, X'')`, which puts nulls last; a declared index covers that same
+expression, so SQLite uses it for both. A NanFloat's infinities are REAL infinities and
+its NaN the text 'NaN', which SQLite orders after every number, as PostgreSQL orders NaN.
 
 Every value is a bound parameter; every name is quoted (and checked to be an identifier).
 """
@@ -30,7 +32,7 @@ from esgen.runtime._sortable import (
     utc_timestamp,
 )
 
-__all__ = ["SQLiteTable", "create_indexes", "ensure_indexes", "quote", "sql_type"]
+__all__ = ["SQLiteTable", "create_indexes", "ensure_indexes", "index_name", "quote", "sql_type"]
 
 _SQL_TYPES = {"text": "TEXT", "integer": "INTEGER", "real": "REAL", "boolean": "INTEGER",
               "json": "TEXT", "decimal": "TEXT", "timestamp": "TEXT"}  # fmt: skip
@@ -48,19 +50,54 @@ def sql_type(column: Column) -> str:
     return _SQL_TYPES[column.type]
 
 
+# What a null stands for in a nullable column's target: an empty blob, which SQLite
+# orders after every number and every text, so nulls come after every value ascending
+# and before every value descending, as `_query` says, with no second ORDER BY term.
+# No value is ever stored as a blob, so only a null meets it.
+_NULL = "X''"
+
+
 def _target(column: Column) -> str:
-    """What the column is compared and ordered on: a decimal's sort prefix, else itself."""
+    """What the column is compared, ordered and indexed on: a decimal's sort prefix, else
+    itself; a nullable one's null as `_NULL`. One expression, in queries and indexes
+    alike, so SQLite uses an index for filters and orders on it (SQLite's own order puts
+    nulls first; `x IS NULL, x` would need a two-part index that `x = ?` cannot use, as
+    SQLite then propagates the constant into `x IS NULL`)."""
     name = quote(column.name)
-    if column.type == "decimal":
-        return f"substr({name}, 1, instr({name}, ' '))"
-    return name
+    target = f"substr({name}, 1, instr({name}, ' '))" if column.type == "decimal" else name
+    return f"coalesce({target}, {_NULL})" if column.nullable else target
+
+
+# Tag of the index form above (`Index.name`): indexes on nullable columns made before it
+# covered the bare column, which no query uses any more.
+_NULLABLE_INDEX_FORM = "null-last-v1"
+
+
+def index_name(spec: TableSpec, index: Index, physical: str) -> str:
+    """The name of `index` on SQLite: `Index.name`, tagged with the form if it covers a
+    nullable column."""
+    nullable = any(c.nullable for c in spec.columns if c.name in index.columns)
+    return index.name(physical, _NULLABLE_INDEX_FORM if nullable else "")
 
 
 # -- values -----------------------------------------------------------------------------
 
 
+def _real(value: Any) -> Any:
+    """A float column's value as SQLite keeps it. A NanFloat field gives "Infinity",
+    "-Infinity" and "NaN" as text: the infinities become REAL infinities (SQLite holds
+    them, and orders them as numbers); NaN stays the text 'NaN' (SQLite turns a REAL NaN
+    into NULL), which SQLite orders after every number and which equals itself: NaN is
+    above every number, as on PostgreSQL."""
+    if type(value) is str and value != "NaN":
+        return float(value)
+    return value
+
+
 def _stored(table: str, column: Column) -> Callable[[Any], Any] | None:
     """How a value in `_to_column`'s form becomes what the column holds; None if as is."""
+    if column.type == "real":
+        return _real
     if column.type == "decimal":
 
         def decimal(value: Any) -> Any:
@@ -87,6 +124,8 @@ def _bound(table: str, column: Column, value: Any) -> Any:
             raise ValueError(f"{table}.{column.name}: {exc}") from None
     if column.type == "timestamp":
         return _timestamp(table, column.name, value)
+    if column.type == "real":
+        return _real(value)
     return value
 
 
@@ -205,12 +244,23 @@ class SQLiteTable(TableBackend):
         limit: int | None,
         offset: int,
     ) -> list[Mapping[str, Any]]:
+        sql, params = self.query_sql(where, order, limit, offset)
+        return [self._row(row) for row in self._conn.execute(sql, params)]
+
+    def query_sql(
+        self,
+        where: Sequence[Condition[Any]],
+        order: Sequence[Order[Any]],
+        limit: int | None,
+        offset: int,
+    ) -> tuple[str, list[Any]]:
+        """The statement `query` runs, and its parameters (for EXPLAIN QUERY PLAN)."""
         clause, params = self._where(where)
         sql = f"SELECT {self._sql.columns} FROM {self._sql.table}{clause}{self._order(order)}"
         if limit is not None or offset:
             sql += " LIMIT ? OFFSET ?"
             params += [-1 if limit is None else limit, offset]
-        return [self._row(row) for row in self._conn.execute(sql, params)]
+        return sql, params
 
     def count(self, where: Sequence[Condition[Any]]) -> int:
         clause, params = self._where(where)
@@ -230,11 +280,11 @@ class SQLiteTable(TableBackend):
         column = self._spec.column(condition.column)
         name = quote(column.name)
         op = condition.op
-        if op == "is_null":
-            return f"{name} IS NULL"
-        if op == "not_null":
-            return f"{name} IS NOT NULL"
         target = _target(column)
+        if op == "is_null":
+            return f"{target} = {_NULL}" if column.nullable else f"{name} IS NULL"
+        if op == "not_null":
+            return f"{target} < {_NULL}" if column.nullable else f"{name} IS NOT NULL"
         table = self._spec.name
         if op == "in":
             values = [_bound(table, column, v) for v in condition.value if v is not None]
@@ -248,7 +298,11 @@ class SQLiteTable(TableBackend):
         params.append(_bound(table, column, condition.value))
         if op == "ne":
             return f"{target} IS NOT ?"  # a null is not equal to a value: it matches
-        return f"{target} {_COMPARISONS[op]} ?"
+        compared = f"{target} {_COMPARISONS[op]} ?"
+        if column.nullable and op in ("gt", "ge"):
+            # A null's stand-in is above every value: bounded below it, still one range.
+            return f"{compared} AND {target} < {_NULL}"
+        return compared
 
     def _order(self, order: Sequence[Order[Any]]) -> str:
         parts = []
@@ -260,14 +314,8 @@ class SQLiteTable(TableBackend):
                     text = ", ".join(f"{part} DESC" for part in text.split(", "))
                 parts.append(text)
                 continue
-            direction = "DESC" if item.descending else "ASC"
-            # SQLite puts nulls first ascending, last descending: the other way round.
-            # `x IS NULL` first (rather than NULLS LAST, SQLite 3.30+) works on any
-            # version; only where a null can be, so an index on a NOT NULL column still
-            # serves the ORDER BY.
-            if column.nullable:
-                parts.append(f"{quote(column.name)} IS NULL {direction}")
-            parts.append(f"{_target(column)} {direction}")
+            # A nullable column's target puts nulls last ascending (see `_target`).
+            parts.append(f"{_target(column)} {'DESC' if item.descending else 'ASC'}")
         return " ORDER BY " + ", ".join(parts) if parts else ""
 
 
@@ -300,7 +348,7 @@ def create_indexes(
     table = quote(physical)
     for index in indexes:
         conn.execute(
-            f"CREATE INDEX IF NOT EXISTS {quote(index.name(physical))} ON {table} "
+            f"CREATE INDEX IF NOT EXISTS {quote(index_name(spec, index, physical))} ON {table} "
             f"({_index_columns(spec, index)})"
         )
 
@@ -314,7 +362,7 @@ def ensure_indexes(conn: sqlite3.Connection, spec: TableSpec, physical: str) -> 
             "SELECT name FROM pragma_index_list(?) WHERE origin = 'c'", (physical,)
         )
     }
-    declared = {index.name(physical): index for index in spec.indexes}
+    declared = {index_name(spec, index, physical): index for index in spec.indexes}
     for name in sorted(found - declared.keys()):
         if is_index_name(name, physical):
             conn.execute(f"DROP INDEX {quote(name)}")

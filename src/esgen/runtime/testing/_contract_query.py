@@ -6,6 +6,7 @@ text, nulls). Written against the public API only."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
@@ -25,6 +26,7 @@ from esgen.runtime import (
     EventRegistry,
     EventStore,
     Field,
+    NanFloat,
     NewEvent,
     Projection,
     ProjectionRunner,
@@ -123,6 +125,57 @@ def write_samples(store: EventStore, rows: Sequence[SampleRow]) -> SampleQuery:
 
 def keys(rows: Sequence[SampleRow]) -> list[str]:
     return [row.key for row in rows]
+
+
+# -- floats that may be NaN or infinite (`allow_nan: true`) -----------------------------
+
+
+class GaugeRow(ValueObject):
+    key: str
+    level: NanFloat | None = None
+
+
+GAUGE_COLUMNS = (Column("key", "text"), Column("level", "real", nullable=True))
+
+
+class GaugesWritten(Event):
+    event_type = "GaugesWritten"
+    event_version = 1
+    table: str
+    rows: tuple[GaugeRow, ...]
+
+
+class Gauges(Projection[GaugeRow]):
+    name: ClassVar[str] = "gauges"
+    table: ClassVar[TableSpec] = TableSpec("gauges", key="key", columns=GAUGE_COLUMNS)
+    row_type: ClassVar[type[BaseModel]] = GaugeRow
+    handlers: ClassVar[Mapping[type[Event], str]] = {GaugesWritten: "on_written"}
+
+    def on_written(self, event: GaugesWritten, recorded: RecordedEvent) -> None:
+        if event.table == self.name:
+            for row in event.rows:
+                self.rows.put(row)
+
+
+class GaugeQuery(ReadModel[GaugeRow, str]):
+    table: ClassVar[TableSpec] = Gauges.table
+    row_type: ClassVar[type[BaseModel]] = GaugeRow
+
+
+def gauge_keys(rows: Sequence[GaugeRow]) -> list[str]:
+    return [row.key for row in rows]
+
+
+def write_gauges(store: EventStore, rows: Sequence[GaugeRow]) -> GaugeQuery:
+    name = f"gauges_{uuid.uuid4().hex[:10]}"
+    spec = TableSpec(name, key="key", columns=GAUGE_COLUMNS)
+    projection = type(f"Gauges_{name}", (Gauges,), {"name": name, "table": spec})
+    query = type(f"GaugeQuery_{name}", (GaugeQuery,), {"table": spec})
+    runner = ProjectionRunner(store, EventRegistry([GaugesWritten]), [projection()])
+    event = GaugesWritten(table=name, rows=tuple(rows))
+    store.append(f"Gauges-{name}", [NewEvent.from_event(event)], 0)
+    runner.catch_up()
+    return cast(GaugeQuery, query(store))
 
 
 # -- what Python makes of the same values ------------------------------------------------
@@ -512,6 +565,52 @@ class QueryContract(StoreFixtures):
             with pytest.raises(ValueError, match=r"samples_\w+\.label: cannot compare") as info:
                 query.list(label.lt(text))
             assert "written" not in str(info.value) and "stored as text" not in str(info.value)
+
+    def test_nan_sorts_above_every_number_and_equals_itself(self, progress: EventStore) -> None:
+        """PostgreSQL's rule for NaN, on every backend (not Python's, where NaN equals
+        nothing and compares false): above +Infinity, equal to any NaN; the infinities
+        are numbers like any other."""
+        inf, nan = math.inf, math.nan
+        levels = {"a": -inf, "b": -1.0, "c": 0.0, "d": 2.5, "e": inf, "f": nan, "g": None,
+                  "h": nan}  # fmt: skip
+        query = write_gauges(progress, [GaugeRow(key=k, level=v) for k, v in levels.items()])
+        level: Field[GaugeRow, float | None] = Field("level")
+        assert gauge_keys(query.list(order_by=level.asc())) == [
+            "a",
+            "b",
+            "c",
+            "d",
+            "e",
+            "f",
+            "h",
+            "g",
+        ]
+        assert gauge_keys(query.list(order_by=level.desc())) == [
+            "g",
+            "f",
+            "h",
+            "e",
+            "d",
+            "c",
+            "b",
+            "a",
+        ]
+        assert gauge_keys(query.list(level.lt(0.0))) == ["a", "b"]
+        assert gauge_keys(query.list(level.gt(0.0))) == ["d", "e", "f", "h"]
+        assert gauge_keys(query.list(level.le(-inf))) == ["a"]
+        assert gauge_keys(query.list(level.lt(-inf))) == []
+        assert gauge_keys(query.list(level.gt(inf))) == ["f", "h"]
+        assert gauge_keys(query.list(level.eq(inf))) == ["e"]
+        assert gauge_keys(query.list(level.eq(nan))) == ["f", "h"]
+        assert gauge_keys(query.list(level.ge(nan))) == ["f", "h"]
+        assert gauge_keys(query.list(level.lt(nan))) == ["a", "b", "c", "d", "e"]
+        assert gauge_keys(query.list(level.ne(nan))) == ["a", "b", "c", "d", "e", "g"]
+        assert gauge_keys(query.list(level.in_([nan, -inf, 7.0]))) == ["a", "f", "h"]
+        assert query.count(level.is_not_null()) == 7
+        assert gauge_keys(query.list(level.lt(0.0), order_by=level.desc(), limit=1)) == ["b"]
+        back = {row.key: row.level for row in query.list()}
+        assert back["a"] == -inf and back["e"] == inf and back["g"] is None
+        assert back["f"] is not None and math.isnan(back["f"])
 
     @_PROPERTY_SETTINGS
     @given(rows=_samples(), data=st.data())
