@@ -442,3 +442,62 @@ def test_pyright_refuses_a_hook_for_another_command(tmp_path: Path) -> None:
         int(line.split(":")[1]) for line in lines if "hook_wrong.py" in line and "error" in line
     }
     assert wrong == _wrong_lines(), result.report
+
+
+# -- an explicit decision stands when a later refusal comes ---------------------------
+
+
+class FailsQuietlyThenReports(Routing):
+    """A refused reroute ends the workflow without compensating, then reports it by a
+    command that is refused too: the explicit choice and the first cause stand."""
+
+    @override
+    def on_mark_misdirected_refused(self, command: MarkMisdirected, error: Exception) -> None:
+        self.fail(f"could not report: {error}", compensate=False)
+        self.send_assign_route(AssignRoute(tracking_id=command.tracking_id, route="manual"))
+
+
+class GivesUpThenQueues(Routing):
+    """A handler that ends the workflow without compensating and still queues a command,
+    which is refused: the default refusal keeps the handler's choice."""
+
+    @override
+    def on_handling_registered(self, event: HandlingRegistered) -> None:
+        self.fail("misplaced for good", compensate=False)
+        self.send_mark_misdirected(MarkMisdirected(tracking_id=7, reason="lost"))
+
+
+@pytest.mark.parametrize("saga", [FailsQuietlyThenReports, GivesUpThenQueues])
+def test_a_later_refusal_keeps_fail_without_compensation_and_the_first_cause(
+    store: SQLiteEventStore, saga: type[Routing]
+) -> None:
+    dispatch = Dispatcher(MarkMisdirected)
+    routing = runner(store, saga, dispatch)
+    routed_then_misplaced(store)
+    routing.catch_up()
+    instance = routing.instance(7)
+    assert instance is not None and instance.status == "failed"
+    assert instance.compensated == []
+    assert ReleaseRoute(tracking_id=7) not in dispatch.sent
+    first = "could not report" if saga is FailsQuietlyThenReports else "misplaced for good"
+    assert instance.reason is not None and instance.reason.startswith(first)
+    assert "refused" in instance.reason.partition(";")[2]
+    # SagaScenario agrees with the runner.
+    played = scenario(saga).when(KIEL, failing=(MarkMisdirected,)).then_compensates()
+    played.then_status("failed")
+
+
+# -- SagaScenario refuses what the runner would never do --------------------------------
+
+
+def test_scenario_runs_no_deadline_the_runner_would_not() -> None:
+    assert Routing.timeout is None
+    with pytest.raises(AssertionError, match="declares no timeout"):
+        scenario(Routing).when_deadline_passes()
+
+
+def test_scenario_refuses_an_event_the_saga_does_not_handle() -> None:
+    from freight.events.cargo import CargoMisdirected
+
+    with pytest.raises(AssertionError, match="does not handle CargoMisdirected"):
+        scenario(Routing).when(CargoMisdirected(reason="at Kiel"))

@@ -196,7 +196,10 @@ def status(store: str, schema: str, context: str | None) -> None:
         for item in runner.status():
             notes = ""
             if item.needs_rebuild:
-                notes += "  needs a rebuild: its fields changed (esgen projections rebuild)"
+                notes += (
+                    "  needs a rebuild: its table was built with other fields, or by an "
+                    "esgen that stored them otherwise (esgen projections rebuild)"
+                )
             if item.rebuilding is not None:
                 generation, position = item.rebuilding
                 notes += f"  rebuild of generation {generation} unfinished at {position}"

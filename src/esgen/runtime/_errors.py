@@ -224,14 +224,16 @@ class RegistryError(EventStoreError, ValueError):
 
 
 class ProjectionNeedsRebuild(EventStoreError, RuntimeError):
-    """A projection's fields changed since its table was built: rebuild it
-    (`esgen projections rebuild NAME`) before it can catch up again, or be read."""
+    """A projection's table was built with another layout (its fields changed since, or an
+    earlier esgen stored them otherwise): rebuild it (`esgen projections rebuild NAME`)
+    before it can catch up again, or be read."""
 
     def __init__(self, names: list[str]) -> None:
         self.names = names
         listed = ", ".join(names)
         super().__init__(
-            f"the read model of {listed} changed since its table was built; rebuild it "
+            f"the table of {listed} was built with another layout (its fields changed, or "
+            "an earlier esgen stored them otherwise); rebuild it "
             f"(esgen projections rebuild {' '.join(names)}, or ProjectionRunner.rebuild)"
         )
 

@@ -389,7 +389,12 @@ class ProjectionRunner:
                     event = decode(recorded.data)
                 except ValidationError as exc:
                     raise registry.invalid_recorded(recorded, exc) from exc
-                getattr(projection, method)(event, recorded)
+                try:
+                    getattr(projection, method)(event, recorded)
+                except Exception as exc:
+                    # Which event broke it: the traceback shows only the handler's code.
+                    exc.add_note(f"{name}: handling {_event_at(recorded)}")
+                    raise
                 handled += 1
             rows.flush()
         finally:
@@ -401,6 +406,13 @@ class ProjectionRunner:
 
 
 _ID_CACHE_SIZE = 4096
+
+
+def _event_at(recorded: RecordedEvent) -> str:
+    return (
+        f"{recorded.event_type} (event {recorded.event_id}) at position {recorded.position}, "
+        f"version {recorded.stream_version} of stream {recorded.stream_id!r}"
+    )
 
 
 def _active(generations: Mapping[int, tuple[int, bool]], name: str) -> tuple[int, int]:

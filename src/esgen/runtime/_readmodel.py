@@ -182,6 +182,7 @@ class Rows(Generic[RowT, KeyT]):
         # and `"1"`, a UUID and its text, a datetime and its ISO text all find one row.
         self._key = _key_function(row_type, spec.key, spec.column(spec.key))
         self._key_attribute = _attribute(row_type, spec.key)
+        self._check = _put_check(row_type, spec)
         key_column = spec.column(spec.key)
         self._decimal_key = (
             [c.name for c in spec.columns].index(spec.key) if key_column.type == "decimal" else -1
@@ -211,7 +212,10 @@ class Rows(Generic[RowT, KeyT]):
         return row
 
     def put(self, row: RowT) -> None:
-        """Insert the row, or replace the row with the same key."""
+        """Insert the row, or replace the row with the same key. A value no table can hold
+        (an int past 64 bits, text with NUL, a time past the year 9999 in UTC, ...) is
+        refused here, with `UnstorableValue`, not when the page is written."""
+        self._check(row)
         self._touched[self._key(getattr(row, self._key_attribute))] = row
 
     # `*args` is never used: with it, type checkers read the signature as open-ended, so a
@@ -320,6 +324,46 @@ class Rows(Generic[RowT, KeyT]):
     def _decode(self, values: Mapping[str, Any]) -> RowT:
         data = {c.name: _from_column(c, values[c.name]) for c in self._spec.columns}
         return self._row_type.model_validate(data)
+
+
+@functools.cache
+def _put_check(row_type: type[BaseModel], spec: TableSpec) -> Callable[[BaseModel], None]:
+    """The rules of `_to_column` that a row's own validation lets through, checked on the
+    row's Python values when a handler puts it: the handler that wrote the value gets the
+    error, whatever the page size (rows are written once per page, so a value overwritten
+    later in the page would otherwise pass or stop the projection depending on paging).
+    Cheap: a type test per column, the full rule only for a value that may break it.
+    JSON columns and non-finite floats (only `model_construct` lets one in) are left to
+    the write, which applies every rule again."""
+    owner = row_type.__name__
+    plan = [
+        (_attribute(row_type, c.name), c)
+        for c in spec.columns
+        if c.type in ("integer", "text", "decimal", "timestamp")
+    ]
+
+    def check(row: BaseModel) -> None:
+        values = row.__dict__
+        for attribute, column in plan:
+            value = values.get(attribute)
+            if value is None:
+                continue
+            kind = column.type
+            if kind == "integer":
+                if type(value) is int and not _INT64_MIN <= value <= _INT64_MAX:
+                    _to_column(column, value, owner)
+            elif kind == "text":
+                if isinstance(value, str) and (not value.isascii() or "\x00" in value):
+                    _to_column(column, str(value), owner)
+            elif kind == "decimal":
+                if isinstance(value, Decimal):
+                    if not value.is_finite():
+                        refuse_non_finite_decimals(owner, column.name, value)
+                    _to_column(column, str(value), owner)
+            elif isinstance(value, datetime) and not 1 < value.year < 9999:
+                _to_column(column, value.isoformat(), owner)
+
+    return check
 
 
 @functools.cache

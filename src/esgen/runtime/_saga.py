@@ -188,8 +188,9 @@ class Saga(Generic[StateT, CorrT]):
 
     def fail_refused(self, command: Command, error: Exception) -> None:
         """What a refused command does unless its hook decides otherwise: the workflow
-        fails and the compensations of the steps taken run."""
-        self.fail(_refusal(command, error))
+        fails and the compensations of the steps taken run. A workflow already failed
+        keeps its reason (the refusal is added to it) and its choice to compensate."""
+        _fail_by_default(self, _refusal(command, error))
 
     def on_timeout(self) -> None:
         """Called when the deadline passes, for sagas whose schema says `then: handler`."""
@@ -349,8 +350,17 @@ class SagaRunner(Generic[SagaT, CorrT]):
                                 None if deadline is None else deadline.isoformat())  # fmt: skip
         else:
             saga = self._restore(record)
-        with command_context(caused_by=recorded):
-            react(saga, event, self._dispatch)
+        try:
+            with command_context(caused_by=recorded):
+                react(saga, event, self._dispatch)
+        except Exception as exc:
+            # Which event and instance: the traceback shows only the handler's code.
+            exc.add_note(
+                f"{self._class.name} {correlation}: handling {recorded.event_type} "
+                f"(event {recorded.event_id}) at position {recorded.position} of stream "
+                f"{recorded.stream_id!r}"
+            )
+            raise
         self._save(unit, record, saga)
         return True
 
@@ -497,7 +507,9 @@ def send_outbox(saga: Saga[Any, Any], dispatch: Dispatch) -> None:
         for reply in replies:
             refused = _send(saga, reply, dispatch)
             if refused is not None:
-                saga.fail(_refusal(reply, refused))  # no hook for a hook's own command
+                # No hook for a hook's own command: the workflow fails, unless the hook
+                # already ended it as failed (then its reason and choice stand).
+                _fail_by_default(saga, _refusal(reply, refused))
                 break
         if saga.status != status:
             dropped = outbox[index + 1 :]
@@ -510,6 +522,15 @@ def send_outbox(saga: Saga[Any, Any], dispatch: Dispatch) -> None:
 
 def _refusal(command: Command, error: Exception) -> str:
     return f"{type(command).__name__} failed: {error}"
+
+
+def _fail_by_default(saga: Saga[Any, Any], reason: str) -> None:
+    """Fail the workflow as a refusal does by default; one that a handler or hook already
+    failed keeps its first cause and its `compensate=` choice, the refusal added."""
+    if saga.status == "failed":
+        saga.reason = reason if saga.reason is None else f"{saga.reason}; {reason}"
+    else:
+        saga.fail(reason)
 
 
 def _send(saga: Saga[Any, Any], command: Command, dispatch: Dispatch) -> Exception | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from uuid import UUID
 
+import pytest
 from bank.commands.account import DepositMoney, RefundMoney, WithdrawMoney
 from bank.commands.transfer import CompleteTransfer, FailTransfer
 from bank.domain.account import AccountError
@@ -123,3 +124,12 @@ def test_a_transfer_that_takes_too_long_is_compensated() -> None:
         .then_compensates(RefundMoney(account_id=SOURCE, amount=TEN, transfer_id=TRANSFER))
         .then_status("timed_out")
     )
+
+
+def test_a_completed_transfer_has_no_deadline_to_pass() -> None:
+    # As the runner: only running instances time out, so no refund can follow completion.
+    completed = transfer().given(
+        REQUESTED, WITHDRAWN, MoneyDeposited(amount=TEN, transfer_id=TRANSFER)
+    )
+    with pytest.raises(AssertionError, match=r"the instance ended \(completed\)"):
+        completed.when_deadline_passes()

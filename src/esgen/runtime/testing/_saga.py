@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any, Generic, Self, TypeAlias, TypeVar, cast
 
 from esgen.runtime import Command, Event, Saga
-from esgen.runtime._saga import CorrT, SagaFactory, react, time_out
+from esgen.runtime._saga import CorrT, SagaFactory, SagaStatus, react, time_out
 from esgen.runtime.testing._scenario import default_id
 
 __all__ = ["SagaScenario"]
@@ -78,6 +78,13 @@ class SagaScenario(Generic[SagaT, CorrT]):
     def _react(self, event: Event) -> None:
         # As the runner does: an instance that ended, or that started already, ignores
         # further events, and a second starting event.
+        saga = self.saga
+        if event.event_type not in type(saga)._handles():
+            handled = ", ".join(sorted(type(saga)._handles()))
+            raise AssertionError(
+                f"{saga.name} does not handle {type(event).__name__} (it handles: {handled}); "
+                "the runner never delivers it to an instance"
+            )
         starting = isinstance(event, self.saga.starts_with)
         if not self._started and not starting:
             name = self.saga.starts_with.__name__
@@ -88,6 +95,18 @@ class SagaScenario(Generic[SagaT, CorrT]):
         react(self.saga, event, self._dispatch)
 
     def when_deadline_passes(self, *, failing: Failing = ()) -> Self:
+        """The instance's deadline passes; as the runner, only for a saga that declares a
+        `timeout` and an instance that started and is still running."""
+        saga = self.saga
+        if saga.timeout is None:
+            raise AssertionError(f"{saga.name} declares no timeout: its deadline never passes")
+        if not self._started:
+            name = saga.starts_with.__name__
+            raise AssertionError(f"an instance starts with {name}: give it first (.given(...))")
+        if saga.status != "running":
+            raise AssertionError(
+                f"the instance ended ({saga.status}): the runner runs no deadline for it"
+            )
         self._refusing(failing)
         self._ran = True
         self._compensations_from = len(self.saga.compensated)
@@ -115,7 +134,8 @@ class SagaScenario(Generic[SagaT, CorrT]):
             )
         return self
 
-    def then_status(self, status: str) -> SagaT:
+    def then_status(self, status: SagaStatus) -> SagaT:
+        """Assert the instance's status; returns the saga, to look further at it."""
         self._check_ran()
         if self.saga.status != status:
             raise AssertionError(
