@@ -208,3 +208,24 @@ def test_a_naive_time_or_an_integer_past_64_bits_is_refused_and_nothing_written(
     assert [r.key for r in query.list()] == ["a"]
     edge = write_samples(store, [SampleRow(key="e", count=2**63 - 1)])
     assert edge.list(order_by=sample_field("count").desc()) == [SampleRow(key="e", count=2**63 - 1)]
+
+
+def test_a_wait_for_events_gives_up_on_time_while_another_thread_holds_a_transaction() -> None:
+    store = MemoryEventStore()
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.transaction():
+            inside.set()
+            leave.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert inside.wait(30)
+        # Returns (False) within its own timeout, with the other transaction still open.
+        assert store.wait_for_events(0, 0.05) is False
+        assert holder.is_alive() and not leave.is_set()
+    finally:
+        leave.set()
+        holder.join(30)

@@ -14,6 +14,7 @@ what it changes, never a copy of the store.
 from __future__ import annotations
 
 import threading
+import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -244,12 +245,19 @@ class MemoryEventStore(EventStore, SnapshotStore):
         """Like the polling default, but woken by the append itself (by its commit, inside
         a transaction; a waiter woken by one rolled back looks again and waits on)."""
         validate_wait_args(after, timeout)
-        with self._appended:
+        deadline = time.monotonic() + timeout
+        # Another thread's transaction holds the lock: wait for it no longer than asked.
+        if not self._lock.acquire(timeout=timeout):
+            return False
+        try:
             if self._transaction is not None:
                 # This thread's own transaction: waiting would let other threads write
                 # into it, and no other thread can append before it ends.
                 return len(self._log) > after
-            return self._appended.wait_for(lambda: len(self._log) > after, timeout)
+            remaining = max(0.0, deadline - time.monotonic())
+            return self._appended.wait_for(lambda: len(self._log) > after, remaining)
+        finally:
+            self._lock.release()
 
     @contextmanager
     def transaction(self) -> Iterator[MemoryTransaction]:
