@@ -140,7 +140,7 @@ def test_the_printed_commands_are_what_the_deploy_needs(
     refused = _esgen(current, "projections", "catch-up", "--store", str(store))
     assert refused.returncode == 1
     enforced = [r for r in report.rebuilds if r.enforced]
-    said = re.search(r"the read model of (.+) changed since", refused.stderr)
+    said = re.search(r"the table of (.+) was built with another layout", refused.stderr)
     assert said is not None, refused.stderr
     assert sorted(said.group(1).split(", ")) == sorted(r.name for r in enforced)
     for r in enforced:
