@@ -396,7 +396,14 @@ class ProjectionRunner:
                     exc.add_note(f"{name}: handling {_event_at(recorded)}")
                     raise
                 handled += 1
-            rows.flush()
+            try:
+                rows.flush()
+            except Exception as exc:
+                exc.add_note(
+                    f"{name}: writing the rows of the page of events {records[0].position} "
+                    f"to {records[-1].position}"
+                )
+                raise
         finally:
             rows.discard()
             projection._rows = None

@@ -16,8 +16,6 @@ import hashlib
 import json
 import math
 import re
-import types
-import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -184,7 +182,6 @@ class Rows(Generic[RowT, KeyT]):
         # and `"1"`, a UUID and its text, a datetime and its ISO text all find one row.
         self._key = _key_function(row_type, spec.key, spec.column(spec.key))
         self._key_attribute = _attribute(row_type, spec.key)
-        self._check = _put_check(row_type, spec)
         key_column = spec.column(spec.key)
         self._decimal_key = (
             [c.name for c in spec.columns].index(spec.key) if key_column.type == "decimal" else -1
@@ -214,10 +211,12 @@ class Rows(Generic[RowT, KeyT]):
         return row
 
     def put(self, row: RowT) -> None:
-        """Insert the row, or replace the row with the same key. A value no table can hold
+        """Insert the row, or replace the row with the same key.
+
+        Rows are written once per page, as the page leaves them: a value no table can hold
         (an int past 64 bits, text with NUL, a time past the year 9999 in UTC, ...) is
-        refused here, with `UnstorableValue`, not when the page is written."""
-        self._check(row)
+        refused then, with `UnstorableValue` naming the row's key. Checking every put
+        instead cost a fifth of a catch-up (benchmarks/projection_sqlite.py)."""
         self._touched[self._key(getattr(row, self._key_attribute))] = row
 
     # `*args` is never used: with it, type checkers read the signature as open-ended, so a
@@ -296,7 +295,14 @@ class Rows(Generic[RowT, KeyT]):
         return [rows[k] for k in order]
 
     def flush(self) -> None:
-        upserts = [self._encode(r) for r in self._touched.values() if isinstance(r, BaseModel)]
+        upserts = []
+        for key, row in self._touched.items():
+            if isinstance(row, BaseModel):
+                try:
+                    upserts.append(self._encode(row))
+                except (UnstorableValue, UnstorableText) as exc:
+                    exc.add_note(f"{self._spec.name}: the row with {self._spec.key} = {key!r}")
+                    raise
         deletes = [k for k, r in self._touched.items() if isinstance(r, _Deleted)]
         if deletes:
             self._backend.delete(deletes)
@@ -326,74 +332,6 @@ class Rows(Generic[RowT, KeyT]):
     def _decode(self, values: Mapping[str, Any]) -> RowT:
         data = {c.name: _from_column(c, values[c.name]) for c in self._spec.columns}
         return self._row_type.model_validate(data)
-
-
-@functools.cache
-def _put_check(row_type: type[BaseModel], spec: TableSpec) -> Callable[[BaseModel], None]:
-    """The rules of `_to_column` that a row's own validation lets through, checked on the
-    row's Python values when a handler puts it: the handler that wrote the value gets the
-    error, whatever the page size (rows are written once per page, so a value overwritten
-    later in the page would otherwise pass or stop the projection depending on paging).
-    JSON columns and non-finite floats (only `model_construct` lets one in) are left to
-    the write, which applies every rule again.
-
-    This runs for every put, so the common case costs a few C calls: all text fields
-    joined and scanned once, each int compared; only a row that may break a rule goes
-    through the rules one value at a time."""
-    owner = row_type.__name__
-    plan = [
-        (_attribute(row_type, c.name), c)
-        for c in spec.columns
-        if c.type in ("integer", "text", "decimal", "timestamp")
-    ]
-    # Text columns also hold uuids and dates, whose text is canonical ASCII: only fields
-    # typed str (or a StrEnum) can hold NUL or a lone surrogate.
-    texts = [a for a, c in plan if c.type == "text" and _holds_str(row_type, a)]
-    ints = [a for a, c in plan if c.type == "integer"]
-    others = [(a, c) for a, c in plan if c.type in ("decimal", "timestamp")]
-
-    def one_by_one(row: BaseModel) -> None:
-        values = row.__dict__
-        for attribute, column in plan:
-            value = values.get(attribute)
-            if value is None:
-                continue
-            if column.type == "integer":
-                breaks = type(value) is int and not _INT64_MIN <= value <= _INT64_MAX
-            else:
-                breaks = isinstance(value, str) and (not value.isascii() or "\x00" in value)
-            if breaks:
-                _to_column(column, value if column.type == "integer" else str(value), owner)
-
-    def check(row: BaseModel) -> None:
-        values = row.__dict__
-        if texts:
-            joined = "".join(filter(None, map(values.get, texts)))
-            if not joined.isascii() or "\x00" in joined:
-                one_by_one(row)
-        for attribute in ints:
-            value = values[attribute]
-            if value is not None and not _INT64_MIN <= value <= _INT64_MAX:
-                one_by_one(row)
-        for attribute, column in others:
-            value = values.get(attribute)
-            if isinstance(value, Decimal):
-                if not value.is_finite():
-                    refuse_non_finite_decimals(owner, column.name, value)
-                _to_column(column, str(value), owner)
-            elif isinstance(value, datetime) and not 1 < value.year < 9999:
-                _to_column(column, value.isoformat(), owner)
-
-    return check
-
-
-def _holds_str(row_type: type[BaseModel], attribute: str) -> bool:
-    annotation = row_type.model_fields[attribute].annotation
-    kinds = typing.get_args(annotation) if typing.get_origin(annotation) in _UNIONS else ()
-    return any(isinstance(k, type) and issubclass(k, str) for k in (*kinds, annotation))
-
-
-_UNIONS = (typing.Union, types.UnionType)
 
 
 @functools.cache

@@ -447,16 +447,16 @@ class QueryContract(StoreFixtures):
         with pytest.raises(ValueError):
             query.list(sample_field("count").eq("many"))
 
-    def test_a_value_no_table_holds_is_refused_at_put_whatever_comes_after(
+    def test_a_value_no_table_holds_is_refused_naming_the_row_and_the_page(
         self, progress: EventStore
     ) -> None:
-        # Refused when the handler puts it, naming the event: not only when the page is
-        # written, where a later put in the same page would have hidden it.
+        # Rows are written once per page: the refusal names the row's key and the events.
         for bad in (_row("z", count=2**70), _row("z", label="a\x00b")):
             with pytest.raises((UnstorableValue, UnstorableText)) as caught:
-                write_samples(progress, [bad, _row("z", count=1)])
+                write_samples(progress, [_row("y", count=1), bad])
             notes = "\n".join(getattr(caught.value, "__notes__", []))
-            assert "handling SamplesWritten" in notes and "at position" in notes
+            assert "the row with key = 'z'" in notes
+            assert "writing the rows of the page of events" in notes
 
     def test_an_integer_past_64_bits_is_refused_by_name(self, progress: EventStore) -> None:
         # The same error on every backend, not the driver's OverflowError or out-of-range.
