@@ -11,13 +11,11 @@ Every value is a bound parameter, cast to the column's type; every name an ident
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from esgen.runtime._errors import UnstorableValue
 from esgen.runtime._query import Condition, Order
 from esgen.runtime._readmodel import Column, Index, TableBackend, TableSpec, is_index_name
 from esgen.runtime._sortable import utc_timestamp
@@ -39,10 +37,6 @@ _ARRAYS = {"text": "%s::text[]", "integer": "%s::bigint[]", "real": "%s::double 
 
 _COMPARISONS = {"eq": "=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 
-# What `numeric` holds: digits before the point, and after it.
-_NUMERIC_WHOLE_DIGITS = 131072
-_NUMERIC_SCALE = 16383
-
 
 def column_definition(column: Column) -> sql.Composable:
     return sql.SQL("{} {}{}").format(
@@ -54,30 +48,6 @@ def column_definition(column: Column) -> sql.Composable:
 
 def _placeholder(column: Column) -> sql.SQL:
     return sql.SQL(_PLACEHOLDERS.get(column.type, "%s"))
-
-
-def _numeric(table: str, column: str, value: Any, *, writing: bool) -> Any:
-    """A decimal's text, checked to fit `numeric` (which would refuse it with a bare
-    "value overflows numeric format")."""
-    if value is None:
-        return None
-    text = value if type(value) is str else str(value)
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"{table}.{column}: not a decimal: {text!r}") from None
-    exponent = number.as_tuple().exponent
-    if number.is_finite() and number:
-        assert isinstance(exponent, int)
-        if number.adjusted() >= _NUMERIC_WHOLE_DIGITS or -exponent > _NUMERIC_SCALE:
-            rule = (
-                f"PostgreSQL numeric holds at most {_NUMERIC_WHOLE_DIGITS} digits before "
-                f"the point and {_NUMERIC_SCALE} after it"
-            )
-            if writing:
-                raise UnstorableValue(table, column, number, rule)
-            raise ValueError(f"{table}.{column}: {number!r} cannot be compared: {rule}")
-    return text
 
 
 def _timestamp(table: str, column: str, value: Any) -> Any:
@@ -101,9 +71,8 @@ class PostgresTable(TableBackend):
         self._spec = spec
         self._table = table
         self._names = [c.name for c in spec.columns]
-        self._checks = [
-            (i, c) for i, c in enumerate(spec.columns) if c.type in ("decimal", "timestamp")
-        ]
+        # Decimals need no second look: `_to_column` gave numeric's own text, in range.
+        self._checks = [(i, c) for i, c in enumerate(spec.columns) if c.type == "timestamp"]
         key_column = spec.column(spec.key)
         self._key_column = key_column
         self._columns = sql.SQL(", ").join(sql.Identifier(n) for n in self._names)
@@ -145,10 +114,7 @@ class PostgresTable(TableBackend):
     def _checked(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         values = list(row)
         for i, column in self._checks:
-            if column.type == "decimal":
-                _numeric(self._spec.name, column.name, row[i], writing=True)
-            else:
-                values[i] = _timestamp(self._spec.name, column.name, row[i])
+            values[i] = _timestamp(self._spec.name, column.name, row[i])
         return tuple(values)
 
     def delete(self, keys: Sequence[Any]) -> None:
@@ -186,8 +152,6 @@ class PostgresTable(TableBackend):
         return sql.SQL(" WHERE {}").format(sql.SQL(" AND ").join(parts))
 
     def _bound(self, column: Column, value: Any) -> Any:
-        if column.type == "decimal":
-            return _numeric(self._spec.name, column.name, value, writing=False)
         if column.type == "timestamp":
             return _timestamp(self._spec.name, column.name, value)
         if column.type == "real" and type(value) is str:
