@@ -37,6 +37,7 @@ from esgen.runtime._errors import (
 )
 from esgen.runtime._finite import NanFloat
 from esgen.runtime._frozen import FrozenDict, FrozenMap
+from esgen.runtime._health import Problem, SagaInstance, SagaRunnerStatus
 from esgen.runtime._ids import decode_id, encode_id
 from esgen.runtime._memory import MemoryEventStore
 from esgen.runtime._messages import Command, Event, ValueObject
@@ -105,6 +106,7 @@ __all__ = [
     "NewEvent",
     "Order",
     "PostgresEventStore",
+    "Problem",
     "ProgressStorage",
     "Projection",
     "ProjectionNeedsRebuild",
@@ -120,7 +122,9 @@ __all__ = [
     "SQLiteEventStore",
     "Saga",
     "SagaError",
+    "SagaInstance",
     "SagaRunner",
+    "SagaRunnerStatus",
     "SagaStatus",
     "Snapshot",
     "SnapshotStore",

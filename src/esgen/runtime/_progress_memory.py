@@ -70,6 +70,7 @@ class _Data:
     indexes: dict[str, tuple[Index, ...]] = field(default_factory=dict)
     sagas: dict[str, dict[str, tuple[SagaRecord, str]]] = field(default_factory=dict)
     handled: dict[tuple[str, str], bool] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
 
 
 # Kept beside the store rather than in it: the store knows nothing of progress, and the
@@ -234,6 +235,38 @@ class _MemoryUnit(ProgressUnit):
         self._transaction.remember(self._data.handled, key)
         self._data.handled[key] = True
         return True
+
+    def saga_counts(self, saga: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for record, _ in self._data.sagas.get(saga, {}).values():
+            counts[record.status] = counts.get(record.status, 0) + 1
+        return counts
+
+    def sagas_with_status(
+        self, saga: str, status: str, limit: int | None = None
+    ) -> list[SagaRecord]:
+        found = [
+            (updated_at, record)
+            for record, updated_at in self._data.sagas.get(saga, {}).values()
+            if record.status == status
+        ]
+        # Newest first, ties by correlation: what the tables' ORDER BY gives.
+        found.sort(key=lambda item: item[1].correlation)
+        found.sort(key=lambda item: item[0], reverse=True)
+        records = [record for _, record in found]
+        return records if limit is None else records[:limit]
+
+    # -- health -----------------------------------------------------------------------
+
+    def problem(self, name: str) -> str | None:
+        return self._data.problems.get(name)
+
+    def set_problem(self, name: str, problem: str | None) -> None:
+        self._transaction.remember(self._data.problems, name)
+        if problem is None:
+            self._data.problems.pop(name, None)
+        else:
+            self._data.problems[name] = problem
 
 
 def _check_names(spec: TableSpec) -> None:

@@ -63,6 +63,11 @@ _SCHEMA = (
         event_id text NOT NULL,
         PRIMARY KEY (saga, event_id)
     )""",
+    # The last error of each runner (see the SQLite store's table of the same name).
+    """CREATE TABLE IF NOT EXISTS {schema}.esgen_problems (
+        name text NOT NULL PRIMARY KEY,
+        problem text NOT NULL
+    )""",
 )
 
 # Serialises the creation of these tables by several processes starting at once.
@@ -306,3 +311,45 @@ class _PostgresUnit(ProgressUnit):
             (saga, event_id),
         )
         return bool(cursor.rowcount == 1)
+
+    def saga_counts(self, saga: str) -> dict[str, int]:
+        rows = self.execute(
+            sql.SQL("SELECT status, count(*) FROM {} WHERE saga = %s GROUP BY status").format(
+                self._table("esgen_sagas")
+            ),
+            (saga,),
+        ).fetchall()
+        return {str(status): int(count) for status, count in rows}
+
+    def sagas_with_status(
+        self, saga: str, status: str, limit: int | None = None
+    ) -> list[SagaRecord]:
+        rows = self.execute(
+            sql.SQL(
+                "SELECT saga, correlation, status, state, steps, metadata, started_at, deadline "
+                "FROM {} WHERE saga = %s AND status = %s "
+                'ORDER BY updated_at DESC, correlation COLLATE "C" LIMIT %s'
+            ).format(self._table("esgen_sagas")),
+            (saga, status, limit),
+        ).fetchall()
+        return [SagaRecord(*row) for row in rows]
+
+    def problem(self, name: str) -> str | None:
+        row = self.execute(
+            sql.SQL("SELECT problem FROM {} WHERE name = %s").format(self._table("esgen_problems")),
+            (name,),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_problem(self, name: str, problem: str | None) -> None:
+        table = self._table("esgen_problems")
+        if problem is None:
+            self.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(table), (name,))
+            return
+        self.execute(
+            sql.SQL(
+                "INSERT INTO {} (name, problem) VALUES (%s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET problem = excluded.problem"
+            ).format(table),
+            (name, problem),
+        )

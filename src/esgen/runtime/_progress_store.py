@@ -122,6 +122,29 @@ class ProgressUnit(ABC):
     def mark_handled(self, saga: str, event_id: str) -> bool:
         """Record that the saga handled this event; False if it already had."""
 
+    @abstractmethod
+    def saga_counts(self, saga: str) -> dict[str, int]:
+        """Stored status -> how many instances of the saga have it (statuses with none
+        left out)."""
+
+    @abstractmethod
+    def sagas_with_status(
+        self, saga: str, status: str, limit: int | None = None
+    ) -> list[SagaRecord]:
+        """Instances with that stored status, the most recently updated first (ties by
+        correlation); at most `limit` of them."""
+
+    # -- health -----------------------------------------------------------------------
+
+    @abstractmethod
+    def problem(self, name: str) -> str | None:
+        """The last error recorded for a runner (a projection's name, or `saga:<Name>`),
+        as the JSON `set_problem` stored; None when it has none."""
+
+    @abstractmethod
+    def set_problem(self, name: str, problem: str | None) -> None:
+        """Record a runner's last error (JSON), or with None clear it."""
+
 
 class ProgressStorage(ABC):
     @abstractmethod
@@ -212,6 +235,12 @@ _SCHEMA = (
         saga TEXT NOT NULL,
         event_id TEXT NOT NULL,
         PRIMARY KEY (saga, event_id)
+    ) WITHOUT ROWID""",
+    # The last error of each runner, for `esgen ... status` and health checks; written in
+    # a transaction of its own after the failed one rolled back.
+    """CREATE TABLE IF NOT EXISTS esgen_problems (
+        name TEXT NOT NULL PRIMARY KEY,
+        problem TEXT NOT NULL
     ) WITHOUT ROWID""",
 )
 
@@ -339,6 +368,39 @@ class _SQLiteUnit(ProgressUnit):
             (saga, event_id),
         )
         return cursor.rowcount == 1
+
+    def saga_counts(self, saga: str) -> dict[str, int]:
+        rows = self._conn.execute(
+            "SELECT status, count(*) FROM esgen_sagas WHERE saga = ? GROUP BY status", (saga,)
+        )
+        return {status: count for status, count in rows}
+
+    def sagas_with_status(
+        self, saga: str, status: str, limit: int | None = None
+    ) -> list[SagaRecord]:
+        rows = self._conn.execute(
+            "SELECT saga, correlation, status, state, steps, metadata, started_at, deadline "
+            "FROM esgen_sagas WHERE saga = ? AND status = ? "
+            "ORDER BY updated_at DESC, correlation LIMIT ?",
+            (saga, status, -1 if limit is None else limit),
+        )
+        return [SagaRecord(*row) for row in rows]
+
+    def problem(self, name: str) -> str | None:
+        row = self._conn.execute(
+            "SELECT problem FROM esgen_problems WHERE name = ?", (name,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_problem(self, name: str, problem: str | None) -> None:
+        if problem is None:
+            self._conn.execute("DELETE FROM esgen_problems WHERE name = ?", (name,))
+            return
+        self._conn.execute(
+            "INSERT INTO esgen_problems (name, problem) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET problem = excluded.problem",
+            (name, problem),
+        )
 
 
 _ACTIVE = "SELECT generation, layout FROM esgen_projections WHERE name = ? AND active"

@@ -73,7 +73,10 @@ CorrT = TypeVarWithDefault("CorrT", bound=AnyId, default=str)
 Dispatch = Callable[[Any], object]
 """Sends one command (the generated service's `dispatch`)."""
 
-SagaStatus = Literal["running", "completed", "failed", "compensated", "timed_out"]
+SagaStatus = Literal["running", "completed", "failed", "compensated", "timed_out", "stalled"]
+"""`stalled`: a handler, hook or command raised an error that is not a refusal (a bug, an
+event this code cannot read); the instance waits, its later events kept in order, until
+`SagaRunner.retry` after a fix. The others are the workflow's own outcomes."""
 
 
 class SagaError(EventStoreError, TypeError):
