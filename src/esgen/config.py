@@ -18,7 +18,14 @@ from esgen._formatter import FORMATTERS, Formatter
 from esgen._suggest import did_you_mean
 from esgen._text import bad_byte
 
-__all__ = ["ConfigError", "Settings", "check_inside", "find_config", "load_settings"]
+__all__ = [
+    "ConfigError",
+    "Settings",
+    "check_inside",
+    "find_config",
+    "load_config",
+    "load_settings",
+]
 
 _KEYS = (
     "schema_dir",
@@ -129,12 +136,32 @@ def _bytes(path: Path) -> bytes:
 
 
 def load_settings(start: Path) -> Settings:
+    """The settings of the nearest configuration above `start`; the defaults, rooted at
+    `start`, when there is none."""
     config = find_config(start)
     if config is None:
         return _settings(start, {}, None)
+    return load_config(config)
+
+
+def load_config(config: Path) -> Settings:
+    """The settings of one configuration file: an esgen.yaml, or a pyproject.toml with a
+    [tool.esgen] table (`esgen ... --config FILE`). Its paths are relative to its folder."""
+    if not config.is_file():
+        what = "is a folder" if config.is_dir() else "does not exist"
+        raise ConfigError(
+            f"configuration file {_shown(config)} {what}; give an esgen.yaml, or a "
+            "pyproject.toml with a [tool.esgen] table"
+        )
+    yaml_file = config.suffix in (".yaml", ".yml")
+    if not yaml_file and not _configures_esgen(config):
+        raise ConfigError(
+            f"{_shown(config)} has no [tool.esgen] table; add one (it may be empty: every "
+            "setting has a default), or give an esgen.yaml"
+        )
     text = _read(config)
     table: Any
-    if config.name == "esgen.yaml":
+    if yaml_file:
         import yaml
 
         try:

@@ -1,10 +1,19 @@
 """The `esgen` command line: thin commands that map errors to exit codes, one module each.
 
-Exit codes: 0 success; 1 schema errors, or `--check` found stale files; 2 usage or
-configuration errors; 3 `esgen compat` found breaking changes (see `_compat`).
+Exit codes:
+  0   success
+  1   schema errors, `--check` found stale files, or a run failed (a projection's or a
+      saga's handler raised, the store failed)
+  2   usage or configuration errors
+  3   `esgen compat` found breaking changes (`esgen lock` refused to record them)
+  4   saga instances stalled: `esgen sagas run` stalled some in this run, or `esgen
+      sagas retry` left some stalled
+  130 interrupted (Ctrl-C); the line before says what was committed
 
-Every command module imports only click at module level, so that `esgen --version` and a
-run answered from the cache load nothing else.
+Every command module imports only click and the modules of shared options and messages
+(`_common`, `_options`) at module level, so that `esgen --version` and a run answered
+from the cache load nothing else; a test checks it, and that no module imports in a
+circle.
 """
 
 from __future__ import annotations
@@ -12,15 +21,22 @@ from __future__ import annotations
 import click
 
 from esgen._version import __version__
-from esgen.cli._common import EXIT_SCHEMA, EXIT_USAGE, UsageError
+from esgen.cli._common import (
+    EXIT_INTERRUPTED,
+    EXIT_SCHEMA,
+    EXIT_STALLED,
+    EXIT_USAGE,
+    UsageError,
+)
 from esgen.cli._compat import compat, lock
 from esgen.cli._docs import docs
 from esgen.cli._generate import generate
 from esgen.cli._json_schema import json_schema
 from esgen.cli._new import new
-from esgen.cli._run import projections, sagas
+from esgen.cli._projections import projections
+from esgen.cli._sagas import sagas
 
-__all__ = ["EXIT_SCHEMA", "EXIT_USAGE", "UsageError", "main"]
+__all__ = ["EXIT_INTERRUPTED", "EXIT_SCHEMA", "EXIT_STALLED", "EXIT_USAGE", "UsageError", "main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -20,9 +20,13 @@ if TYPE_CHECKING:
     from esgen.config import Settings
 
 __all__ = [
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
     "EXIT_SCHEMA",
+    "EXIT_STALLED",
     "EXIT_USAGE",
     "UsageError",
+    "configuration",
     "fail",
     "fail_schema",
     "project_settings",
@@ -32,7 +36,11 @@ __all__ = [
 ]
 
 EXIT_SCHEMA = 1
+EXIT_ERROR = 1  # the same code: a run that failed (a handler's error, a store's)
 EXIT_USAGE = 2
+# 3 is `esgen compat`'s breaking changes (see _compat).
+EXIT_STALLED = 4  # `esgen sagas run` / `retry`: saga instances stalled on an error
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT (128 + 2)
 
 
 class UsageError(click.UsageError):
@@ -81,14 +89,16 @@ def project_settings(
     out_dir: Path | None = None,
     formatter: str | None = None,
     tests_dir: Path | None = None,
+    *,
+    config: Path | None = None,
 ) -> Settings:
-    """The settings of the project esgen runs in, overridden by the command line's options,
-    with a schema folder that is there. A bad configuration file ends the run with its
-    diagnostics; only a mistake on the command line gets the usage screen."""
-    from esgen.config import ConfigError, check_inside, load_settings
+    """The settings of the project (see `configuration`), overridden by the command line's
+    options, with a schema folder that is there. A bad configuration file ends the run with
+    its diagnostics; only a mistake on the command line gets the usage screen."""
+    from esgen.config import ConfigError, check_inside
 
     try:
-        settings = load_settings(Path.cwd()).with_overrides(
+        settings = configuration(schema_dir, config).with_overrides(
             schema_dir, out_dir, formatter, tests_dir
         )
         check_inside(settings)  # before anything is read or written
@@ -96,6 +106,25 @@ def project_settings(
         fail(str(exc))
     _check_schema_dir(settings, given=schema_dir is not None)
     return settings
+
+
+def configuration(schema_dir: Path | None, config: Path | None) -> Settings:
+    """Which configuration a command reads, the one rule for every command: `--config FILE`
+    if given; else, with SCHEMA_DIR, the nearest one above that folder (so a project's
+    commands work from anywhere), falling back to the one above the current directory;
+    else the one above the current directory. Its relative paths are relative to its
+    own folder."""
+    from esgen.config import find_config, load_config, load_settings
+
+    if config is not None:
+        return load_config(config)
+    if schema_dir is not None:
+        # Absolute and without `..`, so that the search goes on above the current
+        # directory and visits each folder once.
+        found = find_config(Path(os.path.abspath(schema_dir)))
+        if found is not None:
+            return load_config(found)
+    return load_settings(Path.cwd())
 
 
 def _check_schema_dir(settings: Settings, *, given: bool) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from esgen.cli._common import fail, project_settings, shown, warn_remote
+from esgen.cli._options import project_options
 
 if TYPE_CHECKING:
     from esgen.compat import Side
@@ -88,7 +89,7 @@ def _against(against: str | None, settings: Settings, lock_file: Path | None) ->
 
 
 @click.command(short_help="Check that the schema still reads what was published.")
-@click.argument("schema_dir", required=False, type=click.Path(path_type=Path))
+@project_options
 @click.option(
     "--against",
     metavar="REF|PATH",
@@ -113,6 +114,7 @@ def _against(against: str | None, settings: Settings, lock_file: Path | None) ->
 @click.option("--list-rules", is_flag=True, help="Print every rule and exit.")
 def compat(
     schema_dir: Path | None,
+    config_file: Path | None,
     against: str | None,
     lock_file: Path | None,
     output: str,
@@ -131,7 +133,7 @@ def compat(
     if list_rules:
         click.echo(rules_table(), nl=False)
         return
-    settings = project_settings(schema_dir)
+    settings = project_settings(schema_dir, config=config_file)
     new = _current("compat", settings)
     try:
         old = _against(against, settings, lock_file)
@@ -158,7 +160,7 @@ def compat(
 
 
 @click.command(short_help="Record the published event versions in esgen.lock.")
-@click.argument("schema_dir", required=False, type=click.Path(path_type=Path))
+@project_options
 @click.option(
     "--lock",
     "lock_file",
@@ -171,7 +173,13 @@ def compat(
     help="Record the schema even where published versions changed or vanished.",
 )
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the lock is out of date.")
-def lock(schema_dir: Path | None, lock_file: Path | None, force: bool, check: bool) -> None:
+def lock(
+    schema_dir: Path | None,
+    config_file: Path | None,
+    lock_file: Path | None,
+    force: bool,
+    check: bool,
+) -> None:
     """Record every event version of the schema as published, in esgen.lock.
 
     Like a schema registry, it refuses to record a published version that changed in place
@@ -179,7 +187,7 @@ def lock(schema_dir: Path | None, lock_file: Path | None, force: bool, check: bo
     """
     from esgen.compat import LOCK_NAME, CompatError, plan_lock, render
 
-    settings = project_settings(schema_dir)
+    settings = project_settings(schema_dir, config=config_file)
     default = settings.root / LOCK_NAME
     if lock_file is None and default.is_symlink():
         # The project's own lock: read and replaced in place, never through a link that a

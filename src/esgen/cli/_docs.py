@@ -19,12 +19,13 @@ from esgen.cli._common import (
     shown,
     write_plan,
 )
+from esgen.cli._options import project_options
 
 __all__ = ["docs"]
 
 
 @click.command()
-@click.argument("schema_dir", required=False, type=click.Path(path_type=Path))
+@project_options
 @click.option(
     "--out",
     "out_dir",
@@ -35,18 +36,23 @@ __all__ = ["docs"]
 @click.option("--diff", "show_diff", is_flag=True, help="Print a unified diff; write nothing.")
 @click.option("-v", "--verbose", is_flag=True, help="Also list files that did not change.")
 def docs(
-    schema_dir: Path | None, out_dir: Path | None, check: bool, show_diff: bool, verbose: bool
+    schema_dir: Path | None,
+    config_file: Path | None,
+    out_dir: Path | None,
+    check: bool,
+    show_diff: bool,
+    verbose: bool,
 ) -> None:
     """Write the catalog of every context in SCHEMA_DIR.
 
     Per context a Markdown page (with a Mermaid flow GitHub draws), an index, and one
-    HTML page with the same content that works offline. Without SCHEMA_DIR, reads
-    [tool.esgen] of the project esgen runs in.
+    HTML page with the same content that works offline. Reads the configuration as
+    `esgen generate` does.
     """
     from esgen._errors import EsgenError
     from esgen.docs import plan_docs
 
-    settings = project_settings(schema_dir)
+    settings = project_settings(schema_dir, config=config_file)
     # --out, else docs_dir of [tool.esgen], else docs/ beside the schema folder in use.
     target = out_dir or settings.docs_dir
     blocker = next((p for p in (target, *target.parents) if p.exists()), None)

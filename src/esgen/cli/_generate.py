@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from esgen._errors import EsgenError
 from esgen.cli._common import (
     EXIT_SCHEMA,
     fail_schema,
@@ -17,6 +16,7 @@ from esgen.cli._common import (
     warn_remote,
     write_plan,
 )
+from esgen.cli._options import project_options
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -28,7 +28,7 @@ __all__ = ["generate"]
 
 
 @click.command()
-@click.argument("schema_dir", required=False, type=click.Path(path_type=Path))
+@project_options
 @click.option(
     "--out",
     "out_dir",
@@ -52,6 +52,7 @@ __all__ = ["generate"]
 @click.option("--no-cache", is_flag=True, help="Do the full run even if nothing changed.")
 def generate(
     schema_dir: Path | None,
+    config_file: Path | None,
     out_dir: Path | None,
     tests_dir: Path | None,
     check: bool,
@@ -62,12 +63,13 @@ def generate(
 ) -> None:
     """Generate code for every context in SCHEMA_DIR.
 
-    Without SCHEMA_DIR, reads [tool.esgen] from pyproject.toml (or esgen.yaml) of the
-    project esgen runs in.
+    Reads [tool.esgen] from pyproject.toml (or esgen.yaml): --config, else the nearest one
+    above SCHEMA_DIR, else above the folder esgen runs in.
     """
+    from esgen._errors import EsgenError
     from esgen._runcache import RunCache
 
-    settings = project_settings(schema_dir, out_dir, formatter, tests_dir)
+    settings = project_settings(schema_dir, out_dir, formatter, tests_dir, config=config_file)
     cache = RunCache.for_run(
         settings.schema_dir,
         settings.out_dir,

@@ -1,0 +1,194 @@
+"""The options commands share, each defined once: which project, which store, how much
+to say. A command takes them with a decorator and gets them as one value each.
+
+Imports click and esgen.cli._common only, like every module a command module imports
+at module level (see esgen.cli).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import click
+
+from esgen.cli._common import EXIT_INTERRUPTED, UsageError
+
+__all__ = [
+    "FeedbackArgs",
+    "ProjectArgs",
+    "RunGroup",
+    "StoreArgs",
+    "project_options",
+    "read_side_options",
+]
+
+Command = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class ProjectArgs:
+    """SCHEMA_DIR and --config (see esgen.cli._common.configuration), and --out."""
+
+    schema_dir: Path | None
+    config: Path | None
+    out_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class StoreArgs:
+    location: str
+    pg_schema: str
+    context: str | None
+
+
+@dataclass(frozen=True)
+class FeedbackArgs:
+    quiet: bool = False
+    verbose: bool = False
+    log_format: Literal["text", "json"] = "text"
+
+
+_SCHEMA_DIR = click.argument("schema_dir", required=False, type=click.Path(path_type=Path))
+_CONFIG = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    help="The configuration: an esgen.yaml, or a pyproject.toml with [tool.esgen] "
+    "(default: the nearest one above SCHEMA_DIR, else above the current folder).",
+)
+
+
+def project_options(command: Command) -> Command:
+    """SCHEMA_DIR and --config, passed on as `schema_dir` and `config_file`."""
+    return _SCHEMA_DIR(_CONFIG(command))
+
+
+def read_side_options(*, names: str | None = None) -> Callable[[Command], Command]:
+    """Everything a command on a context's read side takes: the project (SCHEMA_DIR,
+    --config, --out), the store (--store, --pg-schema, --context) and the feedback (-q, -v,
+    --log-format), passed on as `project`, `store` and `feedback`.
+
+    With `names` (say "NAME"), the command takes `[SCHEMA_DIR] [NAME]...` and gets the
+    names as `names`: the first argument is SCHEMA_DIR when it names a folder (or has a
+    `/` in it), which no projection name or saga id does.
+    """
+
+    def decorate(command: Command) -> Command:
+        @functools.wraps(command)
+        def wrapper(
+            *args: Any,
+            schema_dir: Path | None = None,
+            arguments: tuple[str, ...] = (),
+            config_file: Path | None,
+            out_dir: Path | None,
+            store: str,
+            pg_schema: str | None,
+            old_schema: str | None,
+            context: str | None,
+            quiet: bool,
+            verbose: bool,
+            log_format: Literal["text", "json"],
+            **kwargs: Any,
+        ) -> Any:
+            if names is not None:
+                schema_dir, kwargs["names"] = _split(arguments)
+            return command(
+                *args,
+                project=ProjectArgs(schema_dir, config_file, out_dir),
+                store=StoreArgs(store, _pg_schema(pg_schema, old_schema), context),
+                feedback=FeedbackArgs(quiet and not verbose, verbose, log_format),
+                **kwargs,
+            )
+
+        positional = (
+            _SCHEMA_DIR
+            if names is None
+            else click.argument("arguments", nargs=-1, metavar=f"[SCHEMA_DIR] [{names}]...")
+        )
+        decorators = [
+            positional,
+            _CONFIG,
+            click.option(
+                "--out",
+                "out_dir",
+                type=click.Path(path_type=Path, file_okay=False),
+                help="The folder of the generated packages (default: out_dir of the "
+                "configuration).",
+            ),
+            click.option(
+                "--store",
+                required=True,
+                help="The event store: a SQLite file path, or a postgresql:// DSN.",
+            ),
+            click.option(
+                "--pg-schema",
+                help="The PostgreSQL schema of the store's tables.  [default: public]",
+            ),
+            # The option's old name, easily taken for the schema folder: still read, with a
+            # warning, so that scripts keep working while they are changed.
+            click.option("--schema", "old_schema", hidden=True),
+            click.option("--context", help="The context, when the schema has several."),
+            click.option("-q", "--quiet", is_flag=True, help="Say nothing but errors."),
+            click.option(
+                "-v", "--verbose", is_flag=True, help="Show the full traceback of an error."
+            ),
+            click.option(
+                "--log-format",
+                type=click.Choice(["text", "json"]),
+                default="text",
+                show_default=True,
+                help="json: one JSON object a line on standard error, for services.",
+            ),
+        ]
+        result: Command = wrapper
+        for decorator in reversed(decorators):
+            result = decorator(result)
+        return result
+
+    return decorate
+
+
+def _split(arguments: tuple[str, ...]) -> tuple[Path | None, tuple[str, ...]]:
+    if arguments and ("/" in arguments[0] or os.sep in arguments[0] or os.path.isdir(arguments[0])):
+        return Path(arguments[0]), arguments[1:]
+    return None, arguments
+
+
+def _pg_schema(pg_schema: str | None, old_schema: str | None) -> str:
+    if old_schema is None:
+        return pg_schema or "public"
+    if pg_schema is not None and pg_schema != old_schema:
+        raise UsageError(
+            f"--schema {old_schema} and --pg-schema {pg_schema}: give the PostgreSQL schema "
+            "once, with --pg-schema"
+        )
+    click.echo(
+        "esgen: warning: --schema is now --pg-schema (the PostgreSQL schema of the store's "
+        "tables; SCHEMA_DIR is the schema folder): use --pg-schema",
+        err=True,
+    )
+    return old_schema
+
+
+class RunGroup(click.Group):
+    """A group of read-side commands: esgen's own errors (a store that is not one, a
+    projection to rebuild) end the run as one line and exit 1, not as a traceback; Ctrl-C
+    before a command says what it kept is one line and exit 130, not click's "Aborted!"."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from esgen._errors import EsgenError
+
+        try:
+            return super().invoke(ctx)
+        except EsgenError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except KeyboardInterrupt:
+            # The commands that handle events say what they kept; this is the rest.
+            click.echo("esgen: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)

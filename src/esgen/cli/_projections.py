@@ -1,0 +1,205 @@
+"""`esgen projections`: catch up, follow, rebuild or inspect a context's projections."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from esgen.cli._common import EXIT_INTERRUPTED, UsageError
+from esgen.cli._options import RunGroup, read_side_options
+
+if TYPE_CHECKING:
+    from esgen.cli._options import FeedbackArgs, ProjectArgs, StoreArgs
+
+__all__ = ["projections"]
+
+
+@click.group(cls=RunGroup, short_help="Catch up, rebuild or inspect a context's projections.")
+def projections() -> None:
+    """Catch up, follow, rebuild or inspect the projections of a context."""
+
+
+@projections.command("status", short_help="Show each projection's checkpoint, lag and last error.")
+@read_side_options()
+@click.option("--json", "as_json", is_flag=True, help="Print the health view as JSON.")
+def status(project: ProjectArgs, store: StoreArgs, feedback: FeedbackArgs, as_json: bool) -> None:
+    """Show each projection's generation, checkpoint, how far behind it is (events and
+    seconds) and the last error that stopped it."""
+    from esgen.cli._store import opened_service
+
+    with opened_service(project, store, "projections") as service:
+        items = service.projections().status()
+    if as_json:
+        click.echo(json.dumps({"projections": [item.to_json() for item in items]}, indent=2))
+        return
+    for item in items:
+        notes = ""
+        if item.needs_rebuild:
+            notes += (
+                "  needs a rebuild: its table was built with other fields, or by an esgen "
+                "that stored them otherwise (esgen projections rebuild)"
+            )
+        if item.rebuilding is not None:
+            generation, position = _rebuilding(item.rebuilding)
+            notes += (
+                f"  rebuild of generation {generation} unfinished at {position} "
+                "(esgen projections rebuild continues it)"
+            )
+        lag = getattr(item, "lag_seconds", 0.0)
+        click.echo(
+            f"{item.name:30} generation {item.generation}  at {item.position} of {item.head}  "
+            f"({item.behind} behind, {lag:.1f} s){notes}"
+        )
+        problem = getattr(item, "problem", None)
+        if problem is not None:
+            where = f" at {problem.where}" if problem.where else ""
+            click.echo(f"  stopped {_time(problem.at)}: {problem.describe()}{where}")
+
+
+@projections.command("catch-up", short_help="Apply the events recorded since each checkpoint.")
+@read_side_options()
+@click.option("--follow", is_flag=True, help="Keep following new events until stopped.")
+def catch_up(project: ProjectArgs, store: StoreArgs, feedback: FeedbackArgs, follow: bool) -> None:
+    """Apply every event recorded since each projection's checkpoint.
+
+    With --follow, go on applying new events, a line per page (or per interval when
+    busy), until Ctrl-C (exit 130) or SIGTERM (stops after the current page, exit 0).
+    """
+    from esgen.cli._feedback import Feedback, StopRequested, stop_on_sigterm
+    from esgen.cli._store import opened_service
+    from esgen.runtime import ProjectionNeedsRebuild
+
+    said = Feedback(feedback)
+    with opened_service(project, store, "projections") as service:
+        runner = service.projections()
+        items = runner.status()
+        stop = threading.Event()
+        tracker = said.tracker(
+            "catching up",
+            {item.name: item.position for item in items if not item.needs_rebuild},
+            max((item.head for item in items), default=0),
+            follow=follow,
+            stop=stop,
+        )
+        resume = "`esgen projections catch-up` continues from there"
+        with stop_on_sigterm(stop) if follow else nullcontext():
+            try:
+                handled = runner.catch_up(tracker)
+                tracker.finish()
+                said.say(f"{handled} event(s) applied; projections are up to date")
+                if follow:
+                    runner.run(stop, progress=tracker)
+            except KeyboardInterrupt:
+                tracker.finish()
+                said.interrupted(f"projections committed {tracker.committed()}; {resume}")
+                sys.exit(EXIT_INTERRUPTED)
+            except StopRequested:
+                pass
+            except ProjectionNeedsRebuild:
+                tracker.finish()
+                raise  # one line, from the group
+            except Exception as exc:
+                tracker.finish()
+                _failed(said, runner, exc)
+        if follow:
+            tracker.finish()
+            said.interrupted(
+                f"projections committed {tracker.committed()}; {resume}", how="stopped"
+            )
+
+
+@projections.command("rebuild", short_help="Rebuild read models (all, or NAMES) from every event.")
+@read_side_options(names="NAME")
+@click.option(
+    "--restart", is_flag=True, help="Start afresh, even where an unfinished rebuild could go on."
+)
+def rebuild(
+    project: ProjectArgs,
+    store: StoreArgs,
+    feedback: FeedbackArgs,
+    names: tuple[str, ...],
+    restart: bool,
+) -> None:
+    """Replay all events into fresh read models (all, or NAMES), then switch readers over.
+
+    Readers keep the current read model until the rebuilt one has caught up. A rebuild
+    that was interrupted goes on from its last committed page, unless --restart.
+    """
+    from esgen.cli._failures import runner_failed
+    from esgen.cli._feedback import Feedback
+    from esgen.cli._store import opened_service
+
+    said = Feedback(feedback)
+    with opened_service(project, store, "projections") as service:
+        runner = service.projections()
+        known = list(runner.projections)
+        chosen = list(dict.fromkeys(names)) or known
+        unknown = [n for n in chosen if n not in known]
+        if unknown:
+            raise UsageError(f"no projection {unknown[0]!r} (known: {', '.join(known)})")
+        items = {item.name: item for item in runner.status()}
+        for name in chosen:
+            item = items[name]
+            start = 0
+            if item.rebuilding is not None and not restart:
+                start = _rebuilding(item.rebuilding)[1]
+                if start:
+                    said.say(
+                        f"continuing the rebuild of {name} from position {start} "
+                        "(--restart starts afresh)",
+                        event="resume",
+                        projection=name,
+                        position=start,
+                    )
+            tracker = said.tracker(f"rebuilding {name}", {name: start}, item.head)
+            try:
+                # Only when asked: a layout that changed starts afresh anyway.
+                options: dict[str, Any] = {"restart": True} if restart else {}
+                handled = runner.rebuild(name, tracker, **options)
+            except KeyboardInterrupt:
+                tracker.finish()
+                said.interrupted(
+                    f"{name} rebuild committed up to position {tracker.positions[name]} of "
+                    f"{tracker.head}; `esgen projections rebuild {name}` continues from there "
+                    "(--restart starts afresh)"
+                )
+                sys.exit(EXIT_INTERRUPTED)
+            except Exception as exc:
+                tracker.finish()
+                runner_failed(said, f"projection {name}", exc)
+            tracker.finish()
+            said.say(f"{name} rebuilt from {handled} event(s)", projection=name, events=handled)
+
+
+def _failed(said: Any, runner: Any, exc: Exception) -> None:
+    """A catch-up stopped: which projection, from the runtime's note on the error (or the
+    problem it recorded), then the error block."""
+    from esgen.cli._failures import runner_failed
+
+    notes = [str(note) for note in getattr(exc, "__notes__", ())]
+    name = next((n for n in runner.projections for note in notes if note.startswith(f"{n}:")), None)
+    if name is None:
+        try:
+            failed = [i for i in runner.status() if getattr(i, "problem", None) is not None]
+        except Exception:  # the store itself failed: the error says so
+            failed = []
+        if failed:
+            name = max(failed, key=lambda i: i.problem.at).name
+    runner_failed(said, "projections" if name is None else f"projection {name}", exc)
+
+
+def _rebuilding(value: Any) -> tuple[int, int]:
+    """(generation, position) of an unfinished rebuild, as a pair or as its JSON form."""
+    if isinstance(value, dict):
+        return int(value["generation"]), int(value["position"])
+    generation, position = value
+    return int(generation), int(position)
+
+
+def _time(at: Any) -> str:
+    return f"{at:%Y-%m-%d %H:%M:%S} UTC"

@@ -1,0 +1,381 @@
+"""`esgen sagas`: run a context's sagas, see their instances by state, retry stalled ones.
+
+An instance stalls when handling one of its events raised an error that is no refusal (a
+bug, an event the code cannot read): it waits, its later events kept in order, until it
+is retried after a fix. `sagas run` lists the instances it stalled and exits 4.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from esgen.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_STALLED, UsageError, fail
+from esgen.cli._options import RunGroup, read_side_options
+
+if TYPE_CHECKING:
+    from esgen.cli._feedback import Feedback, Tracker
+    from esgen.cli._options import FeedbackArgs, ProjectArgs, StoreArgs
+
+__all__ = ["sagas"]
+
+# The states `status` lists instance by instance: those an operator acts on.
+LISTED = ("stalled", "failed", "compensated", "timed_out")
+
+
+@click.group(cls=RunGroup, short_help="Run a context's sagas; list and retry their instances.")
+def sagas() -> None:
+    """Run the sagas of a context, see their instances by state, retry stalled ones."""
+
+
+@sagas.command("status", short_help="Show each saga's checkpoint and instances by state.")
+@read_side_options()
+@click.option("--json", "as_json", is_flag=True, help="Print the health view as JSON.")
+@click.option("--saga", "saga_name", metavar="NAME", help="Only this saga.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="List at most this many instances of each state.",
+)
+def status(
+    project: ProjectArgs,
+    store: StoreArgs,
+    feedback: FeedbackArgs,
+    as_json: bool,
+    saga_name: str | None,
+    limit: int,
+) -> None:
+    """Show each saga's checkpoint, lag, instances by state and the last error that stopped
+    it; stalled instances with their error, and failed, compensated and timed-out ones
+    with their reason, the event that ended them and when."""
+    from esgen.cli._store import opened_service
+
+    with opened_service(project, store, "sagas") as service:
+        reports = []
+        for runner in _chosen(service.sagas(), saga_name):
+            lists = {state: runner.instances(state, limit=limit) for state in LISTED}
+            reports.append((runner.status(), lists))
+    if as_json:
+        document = {
+            "sagas": [
+                {**report.to_json(), **{s: [i.to_json() for i in lists[s]] for s in LISTED}}
+                for report, lists in reports
+            ]
+        }
+        click.echo(json.dumps(document, indent=2))
+        return
+    for report, lists in reports:
+        counts = ", ".join(f"{state} {n}" for state, n in report.counts.items())
+        click.echo(
+            f"{report.name}: at {report.position} of {report.head} ({report.behind} behind, "
+            f"{report.lag_seconds:.1f} s); {counts}"
+        )
+        if report.problem is not None:
+            click.echo(f"  runner stopped {_time(report.problem.at)}: {_problem(report.problem)}")
+        for state in LISTED:
+            listed = lists[state]
+            if not listed:
+                continue
+            click.echo(f"  {state} ({report.counts.get(state, len(listed))}):")
+            for instance in listed:
+                click.echo(f"    {_instance(instance)}")
+            more = report.counts.get(state, 0) - len(listed)
+            if more > 0:
+                click.echo(f"    ... and {more} more (--limit)")
+
+
+@sagas.command("run", short_help="Handle events since each saga's checkpoint, and due deadlines.")
+@read_side_options()
+@click.option("--follow", is_flag=True, help="Keep following new events until stopped.")
+@click.option(
+    "--from-beginning",
+    is_flag=True,
+    help="A saga's first run handles every event ever stored (default: from now on).",
+)
+def run(
+    project: ProjectArgs,
+    store: StoreArgs,
+    feedback: FeedbackArgs,
+    follow: bool,
+    from_beginning: bool,
+) -> None:
+    """Handle every event recorded since each saga's checkpoint, and due deadlines.
+
+    The first run of a saga on a store starts at the store's head, so history does not
+    send commands again, unless --from-beginning. Instances that stall on an error are
+    listed at the end, and the exit code is then 4 (retry them after a fix: esgen sagas
+    retry). With --follow, go on until Ctrl-C (exit 130) or SIGTERM (stops after the
+    current page).
+    """
+    from esgen.cli._failures import runner_failed
+    from esgen.cli._feedback import Feedback, StopRequested, stop_on_sigterm
+    from esgen.cli._store import opened_service
+
+    said = Feedback(feedback)
+    with opened_service(project, store, "sagas") as service:
+        runners = service.sagas(start="beginning" if from_beginning else "now")
+        by_name = {runner.name: runner for runner in runners}
+        reports = [runner.status() for runner in runners]
+        stalls: list[Any] = []
+
+        def collect(name: str) -> None:
+            for instance in by_name[name].take_stalls():
+                stalls.append(instance)
+                if follow:
+                    said.warn(f"saga {_stall(instance)}", event="stalled", **instance.to_json())
+
+        stop = threading.Event()
+        tracker = said.tracker(
+            "running sagas",
+            {report.name: report.position for report in reports},
+            max((report.head for report in reports), default=0),
+            follow=follow,
+            stop=stop,
+            on_page=collect,
+        )
+        resume = "the next `esgen sagas run` continues from there"
+        handled = 0
+        current: Any = None
+        with stop_on_sigterm(stop) if follow else nullcontext():
+            try:
+                for current in runners:
+                    handled += current.catch_up(progress=tracker)
+                    collect(current.name)  # deadlines, after the last page
+                tracker.finish()
+                said.say(f"sagas handled {handled} event(s)", events=handled)
+            except KeyboardInterrupt:
+                tracker.finish()
+                said.interrupted(f"sagas committed {tracker.committed()}; {resume}")
+                sys.exit(EXIT_INTERRUPTED)
+            except StopRequested:
+                tracker.finish()
+            except Exception as exc:
+                tracker.finish()
+                runner_failed(said, f"saga {current.name}", exc)
+            if follow and not stop.is_set():
+                _follow(said, runners, tracker, stop, resume)
+            if follow:
+                tracker.finish()
+                for runner in runners:
+                    collect(runner.name)
+                said.interrupted(f"sagas committed {tracker.committed()}; {resume}", how="stopped")
+        for runner in runners:
+            collect(runner.name)
+    if stalls:
+        _list_stalls(said, stalls)
+        sys.exit(EXIT_STALLED)
+
+
+def _follow(said: Feedback, runners: list[Any], tracker: Tracker, stop: Any, resume: str) -> None:
+    """Every saga in a thread of its own until `stop` (SIGTERM) or Ctrl-C; if one of them
+    fails, stop them all and fail."""
+    from esgen.cli._failures import runner_failed
+    from esgen.cli._feedback import StopRequested
+
+    failures: list[tuple[str, BaseException]] = []
+
+    def follow(runner: Any) -> None:
+        try:
+            runner.run(stop, progress=tracker)
+        except StopRequested:
+            pass
+        except BaseException as exc:
+            failures.append((runner.name, exc))
+            stop.set()
+
+    threads = [threading.Thread(target=follow, args=(r,), daemon=True) for r in runners]
+    for thread in threads:
+        thread.start()
+    interrupted = False
+    try:
+        while any(t.is_alive() for t in threads):
+            for thread in threads:
+                thread.join(0.5)
+    except KeyboardInterrupt:
+        # The runners end after their current page; a second Ctrl-C leaves at once (the
+        # page is rolled back, as any unfinished one is).
+        interrupted = True
+        stop.set()
+        for thread in threads:
+            thread.join()
+    tracker.finish()
+    if failures:
+        name, exc = failures[0]
+        runner_failed(said, f"saga {name}", exc)
+    if interrupted:
+        said.interrupted(f"sagas committed {tracker.committed()}; {resume}")
+        sys.exit(EXIT_INTERRUPTED)
+
+
+@sagas.command("retry", short_help="Handle stalled instances again, after a fix.")
+@read_side_options(names="ID")
+@click.option("--failed", "every", is_flag=True, help="Retry every stalled instance.")
+@click.option(
+    "--saga", "saga_name", metavar="NAME", help="The saga, when several hold an instance ID."
+)
+def retry(
+    project: ProjectArgs,
+    store: StoreArgs,
+    feedback: FeedbackArgs,
+    names: tuple[str, ...],
+    every: bool,
+    saga_name: str | None,
+) -> None:
+    """Handle the event a stalled instance stopped on, and the events kept for it since,
+    again: after a fix, the instance goes on. ID is an instance's correlation value (as
+    `esgen sagas status` lists it); --failed retries every stalled instance.
+
+    One line per instance with its outcome; exit 4 if any is still stalled.
+    """
+    from esgen.cli._failures import runner_failed
+    from esgen.cli._feedback import Feedback
+    from esgen.cli._store import opened_service
+
+    if bool(names) == every:
+        raise UsageError("give the IDs of the instances to retry, or --failed for every one")
+    said = Feedback(feedback)
+    with opened_service(project, store, "sagas") as service:
+        runners = _chosen(service.sagas(), saga_name)
+        targets: list[tuple[Any, Any, str]] = []
+        if every:
+            for runner in runners:
+                for instance in runner.instances("stalled"):
+                    text = instance.correlation
+                    targets.append((runner, runner.parse_correlation(text), text))
+        else:
+            targets = [_holder(runners, text, saga_name) for text in dict.fromkeys(names)]
+        tracker = said.tracker("retrying", {"retry": 0}, len(targets), unit="instances")
+        stalled = errors = 0
+        for done, (runner, value, text) in enumerate(targets, 1):
+            try:
+                instance = runner.retry(value)
+            except KeyboardInterrupt:
+                tracker.finish()
+                said.interrupted(
+                    f"retried {done - 1} of {len(targets)} instance(s); the others are still "
+                    "stalled: retry them again"
+                )
+                sys.exit(EXIT_INTERRUPTED)
+            except LookupError as exc:  # gone since it was listed
+                said.warn(f"{runner.name} {text}: {exc}")
+                errors += 1
+                continue
+            except Exception as exc:
+                from esgen.runtime import SagaError
+
+                if not isinstance(exc, SagaError):  # the store: nothing else can go on
+                    tracker.finish()
+                    runner_failed(said, f"saga {runner.name}", exc)
+                said.warn(f"{runner.name} {text}: {exc}")  # not stalled
+                errors += 1
+                continue
+            tracker("retry", done, len(targets))
+            if instance.status == "stalled":
+                stalled += 1
+                said.say(f"still stalled: {_stall(instance)}", event="retried",
+                         **instance.to_json())  # fmt: skip
+            else:
+                said.say(f"{runner.name} {text}: {instance.status}", event="retried",
+                         **instance.to_json())  # fmt: skip
+        tracker.finish()
+    if stalled:
+        sys.exit(EXIT_STALLED)
+    if errors:
+        sys.exit(EXIT_ERROR)
+    if not targets:
+        said.say("no stalled instance to retry")
+
+
+# -- choosing ---------------------------------------------------------------------------
+
+
+def _chosen(runners: list[Any], saga_name: str | None) -> list[Any]:
+    if saga_name is None:
+        return runners
+    chosen = [r for r in runners if r.name == saga_name]
+    if not chosen:
+        from esgen.schema import did_you_mean
+
+        names = [r.name for r in runners]
+        raise UsageError(
+            f"no saga {saga_name!r} (known: {', '.join(names)}){did_you_mean(saga_name, names)}"
+        )
+    return chosen
+
+
+def _holder(runners: list[Any], text: str, saga_name: str | None) -> tuple[Any, Any, str]:
+    """The saga holding the instance `text` (a correlation value), and the value."""
+    from esgen.runtime import DecodeError
+
+    holders = []
+    for runner in runners:
+        try:
+            value = runner.parse_correlation(text)
+        except DecodeError:
+            continue  # not an id of this saga's type
+        if runner.instance(value) is not None:
+            holders.append((runner, value, text))
+    if not holders:
+        where = saga_name or ", ".join(r.name for r in runners)
+        fail(f"no saga instance {text!r} (looked in {where}); esgen sagas status lists them")
+    if len(holders) > 1:
+        names = ", ".join(r.name for r, _, _ in holders)
+        fail(f"several sagas hold an instance {text!r} ({names}); choose one with --saga")
+    return holders[0]
+
+
+# -- lines --------------------------------------------------------------------------------
+
+
+def _list_stalls(said: Feedback, stalls: list[Any]) -> None:
+    said.error(
+        [
+            f"{len(stalls)} saga instance(s) stalled in this run; fix the error, then "
+            "`esgen sagas retry --failed` (or retry ID):",
+            *(_stall(instance) for instance in stalls),
+        ],
+        stalled=[instance.to_json() for instance in stalls],
+    )
+
+
+def _stall(instance: Any) -> str:
+    problem = instance.problem
+    what = "no error recorded" if problem is None else _problem(problem)
+    return f"{instance.saga} {instance.correlation}: {what}"
+
+
+def _problem(problem: Any) -> str:
+    where = f" at {problem.where}" if problem.where else ""
+    attempts = f" ({problem.attempts} attempts)" if problem.attempts > 1 else ""
+    return f"{problem.describe()}{where}{attempts}"
+
+
+def _instance(instance: Any) -> str:
+    if instance.status == "stalled":
+        parked = f"; {instance.parked} event(s) kept for it" if instance.parked else ""
+        if instance.problem is None:
+            return f"{instance.correlation}: no error recorded{parked}"
+        since = f" since {_time(instance.problem.at)}"
+        return f"{instance.correlation}{since}: {_problem(instance.problem)}{parked}"
+    ended = instance.ended or {}
+    if ended.get("deadline"):
+        how = "its deadline"
+    elif ended.get("event_type"):
+        how = f"{ended['event_type']} at position {ended.get('position')}"
+    else:
+        how = "unknown"
+    at = ended.get("at")
+    when = f" on {at}" if at else ""
+    reason = instance.reason or "no reason given"
+    return f"{instance.correlation}: {reason}; ended by {how}{when}"
+
+
+def _time(at: Any) -> str:
+    return f"{at:%Y-%m-%d %H:%M:%S} UTC"

@@ -1,0 +1,140 @@
+"""Opening a context's service on a store, for the read-side commands.
+
+The generated package of the context (from the configuration's output folder, or --out)
+is imported, so the commands run the user's own projection and saga code. The store must
+already be an esgen event store: these commands never turn another database (or a
+mistyped PostgreSQL schema) into one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from esgen.cli._options import ProjectArgs, StoreArgs
+
+__all__ = ["opened_service", "service_class"]
+
+_NOT_A_STORE = "the application creates its tables the first time it opens the store"
+
+
+def _fail(message: str) -> NoReturn:
+    raise click.UsageError(message)
+
+
+@contextmanager
+def opened_service(project: ProjectArgs, store: StoreArgs, needs: str) -> Iterator[Any]:
+    """The context's service on the store; `needs` is the method it must have
+    ("projections" or "sagas"), checked before the store is opened."""
+    found = service_class(project, store.context)
+    if not hasattr(found, needs):
+        _fail(f"the context declares no {needs}")
+    opened = _open_store(store.location, store.pg_schema)
+    try:
+        yield found(opened)
+    finally:
+        opened.close()  # a PostgreSQL pool left to the garbage collector complains
+
+
+def service_class(project: ProjectArgs, context: str | None) -> Any:
+    """The context's generated service class, found before any store is opened."""
+    from esgen.cli._common import project_settings, shown
+    from esgen.schema import SchemaError, did_you_mean, load_schema_dir, pascal
+
+    settings = project_settings(project.schema_dir, project.out_dir, config=project.config)
+    try:
+        schema = load_schema_dir(settings.schema_dir, remote_refs=settings.json_schema_remote_refs)
+    except SchemaError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(1)
+    names = [c.name for c in schema.contexts]
+    if context is None:
+        if len(names) != 1:
+            _fail(f"choose a context with --context (one of: {', '.join(names)})")
+        context = names[0]
+    elif context not in names:
+        _fail(
+            f"no context {context!r} in {shown(settings.schema_dir)} (found: "
+            f"{', '.join(names)}){did_you_mean(context, names)}"
+        )
+    sys.path.insert(0, str(settings.out_dir.resolve()))
+    try:
+        module = importlib.import_module(f"{context}.service")
+    except ModuleNotFoundError as exc:
+        if exc.name not in (context, f"{context}.service"):
+            raise click.ClickException(f"importing {context}.service failed: {exc}") from exc
+        _fail(f"no generated {context}.service in {shown(settings.out_dir)}: run esgen generate")
+    except Exception as exc:  # the user's own code: say where, without a traceback
+        raise click.ClickException(f"importing {context}.service failed: {exc!r}") from exc
+    return getattr(module, f"{pascal(context)}Service")
+
+
+def _open_store(location: str, pg_schema: str) -> Any:
+    from esgen.runtime import SQLiteEventStore
+
+    if location.startswith(("postgresql://", "postgres://")):
+        try:
+            from esgen.runtime import PostgresEventStore
+        except ImportError as exc:
+            _fail(f"PostgreSQL support is not installed ({exc}); pip install 'esgen[postgres]'")
+        _require_postgres_store(location, pg_schema)
+        return PostgresEventStore(location, schema=pg_schema)
+    if not location.strip():
+        _fail("--store is empty; give a SQLite file path, or a postgresql:// DSN")
+    path = Path(location)
+    if not path.exists():
+        _fail(f"no event store at {location!r} (a SQLite file path, or a postgresql:// DSN)")
+    if path.is_dir():
+        _fail(f"--store {location}: a folder, not a SQLite file; give the store's file")
+    _require_sqlite_store(path)
+    return SQLiteEventStore(path)
+
+
+def _require_sqlite_store(path: Path) -> None:
+    import sqlite3
+
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            found = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'esgen_events'"
+            ).fetchone()
+    except sqlite3.DatabaseError as exc:
+        _fail(f"{path} is not a SQLite database ({exc})")
+    if found is None:
+        _fail(f"{path} holds no esgen event store (no esgen_events table); {_NOT_A_STORE}")
+
+
+def _require_postgres_store(dsn: str, pg_schema: str) -> None:
+    import psycopg
+
+    from esgen.runtime import BackendUnavailable
+    from esgen.runtime._postgres_schema import validate_schema_name
+
+    try:
+        validate_schema_name(pg_schema)
+    except ValueError as exc:
+        _fail(f"--pg-schema: {exc}")
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=10, autocommit=True) as db:
+            row = db.execute(
+                "SELECT 1 FROM information_schema.tables "
+                "WHERE table_schema = %s AND table_name = 'esgen_events'",
+                (pg_schema,),
+            ).fetchone()
+    except psycopg.Error as exc:
+        # libpq's messages run over several lines; one line is enough to say what failed.
+        reason = " ".join(str(exc).split())
+        raise BackendUnavailable(f"cannot reach PostgreSQL: {reason}") from None
+    if row is None:
+        _fail(
+            f"PostgreSQL schema {pg_schema!r} holds no esgen event store (no esgen_events "
+            f"table); check --pg-schema, or {_NOT_A_STORE}"
+        )
