@@ -98,7 +98,10 @@ class Feedback:
 
     def interrupted(self, message: str, *, how: str = "interrupted", **fields: Any) -> None:
         """What was committed when a run was stopped (`how`: interrupted by Ctrl-C,
-        stopped by SIGTERM), and where the next one resumes: said even with -q."""
+        stopped by SIGTERM), and where the next one resumes. Ctrl-C is said even with -q,
+        as errors are: the person who pressed it wants to know what was kept."""
+        if self.quiet and how != "interrupted":
+            return
         if self.json:
             self.emit("warning", how, message, **fields)
         else:

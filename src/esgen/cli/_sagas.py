@@ -75,7 +75,7 @@ def status(
         counts = ", ".join(f"{state} {n}" for state, n in report.counts.items())
         click.echo(
             f"{report.name}: at {report.position} of {report.head} ({report.behind} behind, "
-            f"{report.lag_seconds:.1f} s); {counts}"
+            f"lag {_lag(report.lag_seconds)}); {counts}"
         )
         if report.problem is not None:
             click.echo(f"  runner stopped {_time(report.problem.at)}: {_problem(report.problem)}")
@@ -364,18 +364,31 @@ def _instance(instance: Any) -> str:
             return f"{instance.correlation}: no error recorded{parked}"
         since = f" since {_time(instance.problem.at)}"
         return f"{instance.correlation}{since}: {_problem(instance.problem)}{parked}"
-    ended = instance.ended or {}
+    reason = instance.reason or "no reason given"
+    ended = instance.ended
+    if not ended:  # ended before esgen recorded what ended an instance
+        return f"{instance.correlation}: {reason}"
     if ended.get("deadline"):
         how = "its deadline"
-    elif ended.get("event_type"):
-        how = f"{ended['event_type']} at position {ended.get('position')}"
     else:
-        how = "unknown"
-    at = ended.get("at")
-    when = f" on {at}" if at else ""
-    reason = instance.reason or "no reason given"
-    return f"{instance.correlation}: {reason}; ended by {how}{when}"
+        how = f"{ended.get('event_type')} at position {ended.get('position')}"
+    return f"{instance.correlation}: {reason}; ended by {how} on {_time(_parsed(ended['at']))}"
+
+
+def _parsed(at: Any) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(at) if isinstance(at, str) else at
 
 
 def _time(at: Any) -> str:
     return f"{at:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _lag(seconds: float) -> str:
+    """How long ago the oldest event not handled yet was recorded."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02}:{secs:02}"
