@@ -286,8 +286,7 @@ def test_a_saga_bug_stalls_its_instances_until_they_are_retried_after_the_fix(
     edit(
         handler,
         "def on_money_withdrawn(self, event: MoneyWithdrawn) -> None:\n",
-        "def on_money_withdrawn(self, event: MoneyWithdrawn) -> None:\n"
-        "        self.state.amount.amount / 0  # the bug\n",
+        "def on_money_withdrawn(self, event: MoneyWithdrawn) -> None:\n        1 / 0  # the bug\n",
     )
     bug = correct[: correct.index("def on_money_withdrawn")].count("\n") + 2
     python(bank, TRANSFERS, store, 3)

@@ -13,10 +13,12 @@ all an operator at a terminal needs, and it costs no dependency (see docs/operat
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,6 +80,7 @@ class Feedback:
         self._clock = clock
         self._lock = threading.Lock()  # sagas under --follow report from several threads
         self._drawn = False  # a progress line is on the terminal, to be cleared first
+        _RuntimeLog.install(self)
 
     # -- lines ------------------------------------------------------------------------
 
@@ -91,6 +94,8 @@ class Feedback:
             self._write(f"esgen: {message}", err=False)
 
     def warn(self, message: str, event: str = "warning", **fields: Any) -> None:
+        if self.quiet:
+            return
         if self.json:
             self.emit("warning", event, message, **fields)
         else:
@@ -148,6 +153,41 @@ class Feedback:
         return Tracker(
             self, label, starts, head, follow=follow, stop=stop, on_page=on_page, unit=unit
         )
+
+
+class _RuntimeLog(logging.Handler):
+    """The runtime's log lines (a rebuild switched over, a problem that could not be
+    stored) as the command's own: prefixed or as JSON, silenced by -q, INFO only with -v.
+    Stalled saga instances are left out: the commands list them in full."""
+
+    def __init__(self, feedback: Feedback) -> None:
+        super().__init__(logging.INFO if feedback.verbose else logging.WARNING)
+        self._feedback = feedback
+
+    @classmethod
+    def install(cls, feedback: Feedback) -> None:
+        logger = logging.getLogger("esgen.runtime")
+        for handler in [h for h in logger.handlers if isinstance(h, cls)]:
+            logger.removeHandler(handler)  # a second command in one process (tests)
+        logger.propagate = False
+        if feedback.quiet:
+            logger.addHandler(logging.NullHandler())
+            return
+        logger.addHandler(cls(feedback))
+        logger.setLevel(logging.INFO if feedback.verbose else logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if " stalled: " in message:
+            return
+        if record.exc_info and self._feedback.verbose:
+            message += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        level = record.levelname.lower()
+        if self._feedback.json:
+            self._feedback.emit(level, "log", message, logger=record.name)
+        else:
+            prefix = "" if record.levelno < logging.WARNING else f"{level}: "
+            self._feedback._write(f"esgen: {prefix}{message}")
 
 
 @dataclass

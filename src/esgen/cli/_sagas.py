@@ -128,8 +128,8 @@ def run(
         def collect(name: str) -> None:
             for instance in by_name[name].take_stalls():
                 stalls.append(instance)
-                if follow:
-                    said.warn(f"saga {_stall(instance)}", event="stalled", **instance.to_json())
+                if follow:  # told as it happens: a service may follow for weeks
+                    said.warn(f"stalled: {_stall(instance)}", event="stalled", **instance.to_json())
 
         stop = threading.Event()
         tracker = said.tracker(
