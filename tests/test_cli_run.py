@@ -192,7 +192,9 @@ class Running:
     def stop(self, signum: int) -> tuple[int, str, list[str]]:
         """Send `signum`; the exit code, standard output and the rest of standard error."""
         self.process.send_signal(signum)
-        stdout, _ = self.process.communicate(timeout=TIMEOUT)
+        assert self.process.stdout is not None
+        stdout = self.process.stdout.read()  # until it ends; standard error is the reader's
+        self.process.wait(timeout=TIMEOUT)
         rest = []
         while (line := self.lines.get(timeout=TIMEOUT)) is not None:
             rest.append(line)
