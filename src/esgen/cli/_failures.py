@@ -29,7 +29,7 @@ def runner_failed(feedback: Feedback, runner: str, exc: BaseException) -> NoRetu
     # The traceback starts at the command that caught the error: no click frames in it.
     trace = "".join(traceback.format_exception(exc)) if feedback.verbose else None
     if feedback.json:
-        feedback.emit("error", "stopped", headline, runner=runner, error=type(exc).__name__,
+        feedback.emit("error", "failed", headline, runner=runner, error=type(exc).__name__,
                       notes=notes, where=where, traceback=trace)  # fmt: skip
         sys.exit(EXIT_ERROR)
     lines = [headline, *notes]
