@@ -344,6 +344,32 @@ def test_a_saga_bug_stalls_its_instances_until_they_are_retried_after_the_fix(
     assert python(bank, BALANCES, store).split("\n")[:2] == ["Ada 85", "Grace 15"]
 
 
+def test_a_follower_tells_stalls_as_they_happen_and_lists_them_when_stopped(
+    bank: Path,
+) -> None:
+    store = bank / "bank.sqlite"
+    edit(
+        bank / "src" / "bank" / "domain" / "money_transfer.py",
+        "def on_money_withdrawn(self, event: MoneyWithdrawn) -> None:\n",
+        "def on_money_withdrawn(self, event: MoneyWithdrawn) -> None:\n        1 / 0  # the bug\n",
+    )
+    python(bank, TRANSFERS, store, 2)
+    running = Running(
+        bank, "sagas", "run", "--follow", "--log-format", "json", "--store", str(store)
+    )
+    told = [json.loads(running.line(r'"event": "stalled"').string) for _ in range(2)]
+    assert sorted(line["correlation"] for line in told) == [
+        "00000000-0000-0000-0000-000000000064",
+        "00000000-0000-0000-0000-000000000065",
+    ]
+    assert told[0]["problem"]["error"] == "ZeroDivisionError" and told[0]["level"] == "warning"
+    code, _, rest = running.stop(signal.SIGTERM)
+    assert code == 4, "stalled instances, even when stopped on purpose"
+    stopped, listed = (json.loads(line) for line in rest[-2:])
+    assert stopped["event"] == "stopped"
+    assert listed["event"] == "error" and len(listed["stalled"]) == 2
+
+
 def test_retry_says_what_it_cannot_do(bank: Path) -> None:
     store = bank / "bank.sqlite"
     python(bank, TRANSFERS, store, 1)
