@@ -4,6 +4,8 @@ run by test_examples.py) do not cover."""
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -112,9 +114,12 @@ def test_the_command_line_runs_the_contexts_projections_and_sagas(
         )
     )
     store = str(tmp_path / "bank.sqlite")
+    logger = logging.getLogger("esgen.runtime")
+    logging_before = (logger.handlers[:], logger.level, logger.propagate)
     with chdir(EXAMPLES / "bank"):
         runner = CliRunner()
-        sagas = runner.invoke(main, ["sagas", "run", "--store", store])
+        sagas = runner.invoke(main, ["sagas", "run", "-v", "--store", store])
+        saga_status = runner.invoke(main, ["sagas", "status", "--json", "--store", store])
         status = runner.invoke(main, ["projections", "status", "--store", store])
         catch_up = runner.invoke(main, ["projections", "catch-up", "--store", store])
         rebuild = runner.invoke(
@@ -125,6 +130,11 @@ def test_the_command_line_runs_the_contexts_projections_and_sagas(
             main, ["projections", "status", "--store", str(tmp_path / "no.sqlite")]
         )
     assert sagas.exit_code == 0 and "sagas handled 3 event(s)" in sagas.output, sagas.output
+    (transfers,) = json.loads(saga_status.stdout)["sagas"]
+    assert transfers["counts"]["completed"] == 1 and transfers["behind"] == 0
+    assert (logger.handlers, logger.level, logger.propagate) == logging_before, (
+        "the commands leave the runtime's logging as they found it"
+    )
     assert (
         status.exit_code == 0
         and "account_balances" in status.output

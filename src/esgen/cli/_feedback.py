@@ -166,15 +166,24 @@ class _RuntimeLog(logging.Handler):
 
     @classmethod
     def install(cls, feedback: Feedback) -> None:
+        """For the command being run; undone when it ends, so that a command run inside
+        another program (a test) leaves its logging as it was."""
         logger = logging.getLogger("esgen.runtime")
-        for handler in [h for h in logger.handlers if isinstance(h, cls)]:
-            logger.removeHandler(handler)  # a second command in one process (tests)
-        logger.propagate = False
-        if feedback.quiet:
-            logger.addHandler(logging.NullHandler())
-            return
-        logger.addHandler(cls(feedback))
-        logger.setLevel(logging.INFO if feedback.verbose else logging.WARNING)
+        # A handler of its own also keeps Python's last-resort handler from printing the
+        # runtime's warnings bare; with -q, one that drops them.
+        handler = logging.NullHandler() if feedback.quiet else cls(feedback)
+        level = logger.level
+        logger.addHandler(handler)
+        if feedback.verbose and not feedback.quiet:
+            logger.setLevel(logging.INFO)
+
+        def undo() -> None:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+
+        context = click.get_current_context(silent=True)
+        if context is not None:
+            context.call_on_close(undo)
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
