@@ -171,10 +171,13 @@ def test_from_a_wheel_the_runtime_alone(workplace: tuple[Path, str]) -> None:
     # The cli extra runs the read side from the command line, and brings click and PyYAML.
     env.ok(f"pip install --quiet '{wheel}[cli]'")
     assert env.distributions() == RUNTIME | CLI
-    status = env.ok(
-        "esgen projections status --store demo-out/bank.sqlite", work / "esgen/examples/bank"
-    )
+    # From outside the project, as a service runs them: the schema folder is named.
+    bank = "esgen/examples/bank"
+    where = f"{bank}/schemas --store {bank}/demo-out/bank.sqlite"
+    status = env.ok(f"esgen projections status {where}", work)
     assert "account_balances" in status, status
+    sagas = json.loads(env.ok(f"esgen sagas status {where} --json", work))
+    assert [saga["name"] for saga in sagas["sagas"]] == ["MoneyTransfer"], sagas
     # The PostgreSQL extra adds its driver and nothing else.
     env.ok(f"pip install --quiet '{wheel}[postgres]'")
     assert env.distributions() == RUNTIME | CLI | POSTGRES
