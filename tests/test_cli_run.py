@@ -604,3 +604,39 @@ def test_pg_schema_names_the_postgresql_schema(bank: Path, pg_schema: tuple[str,
     other = esgen(bank, "projections", "status", "--pg-schema", "nowhere", "--store", dsn)
     assert other.returncode == 2
     assert "PostgreSQL schema 'nowhere' holds no esgen event store" in other.stderr
+
+
+# -- the same shape for the project commands ---------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["SCHEMA_DIR", "--config"])
+def test_the_project_commands_take_the_project_the_same_way(tmp_path: Path, how: str) -> None:
+    bank = tmp_path / "bank"
+    shutil.copytree(
+        EXAMPLES / "bank",
+        bank,
+        ignore=shutil.ignore_patterns("__pycache__", "demo-out", ".esgen*", "*.sqlite"),
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    project = (
+        [str(bank / "schemas")]
+        if how == "SCHEMA_DIR"
+        else ["--config", str(bank / "pyproject.toml")]
+    )
+    for command in (["generate", "--check"], ["docs", "--check"], ["lock", "--check"], ["compat"]):
+        result = esgen(elsewhere, command[0], *project, *command[1:])
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
+
+
+def test_a_config_that_is_none_is_one_line(bank: Path) -> None:
+    (bank / "other.toml").write_text("[project]\nname = 'x'\n")
+    for config, expected in (
+        ("missing.yaml", "configuration file missing.yaml does not exist; give an esgen.yaml, "
+         "or a pyproject.toml with a [tool.esgen] table"),
+        ("other.toml", "other.toml has no [tool.esgen] table; add one (it may be empty: every "
+         "setting has a default), or give an esgen.yaml"),
+    ):  # fmt: skip
+        for command in (["generate"], ["projections", "status", "--store", "x.db"]):
+            result = esgen(bank, *command, "--config", config)
+            assert (result.returncode, result.stderr) == (2, f"esgen: error: {expected}\n")

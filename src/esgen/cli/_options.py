@@ -58,6 +58,7 @@ _SCHEMA_DIR = click.argument("schema_dir", required=False, type=click.Path(path_
 _CONFIG = click.option(
     "--config",
     "config_file",
+    metavar="FILE",
     type=click.Path(path_type=Path),
     help="The configuration: an esgen.yaml, or a pyproject.toml with [tool.esgen] "
     "(default: the nearest one above SCHEMA_DIR, else above the current folder).",
@@ -133,7 +134,7 @@ def read_side_options(*, names: str | None = None) -> Callable[[Command], Comman
             # The option's old name, easily taken for the schema folder: still read, with a
             # warning, so that scripts keep working while they are changed.
             click.option("--schema", "old_schema", hidden=True),
-            click.option("--context", help="The context, when the schema has several."),
+            click.option("--context", help="The context, when the schema folder has several."),
             click.option("-q", "--quiet", is_flag=True, help="Say nothing but errors."),
             click.option(
                 "-v", "--verbose", is_flag=True, help="Show the full traceback of an error."
