@@ -173,7 +173,9 @@ def run(
         sys.exit(EXIT_STALLED)
 
 
-def _follow(said: Feedback, runners: list[Any], tracker: Tracker, stop: Any, resume: str) -> None:
+def _follow(
+    said: Feedback, runners: list[Any], tracker: Tracker, stop: threading.Event, resume: str
+) -> None:
     """Every saga in a thread of its own until `stop` (SIGTERM) or Ctrl-C; if one of them
     fails, stop them all and fail."""
     from esgen.cli._failures import runner_failed
