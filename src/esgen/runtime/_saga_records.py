@@ -46,7 +46,8 @@ def metadata_of(record: SagaRecord) -> dict[str, Any]:
 
 
 def _dumps(metadata: dict[str, Any]) -> str:
-    return json.dumps(metadata, separators=(",", ":"), ensure_ascii=False)
+    # ASCII: an error's message may quote text no store takes as it is (a lone surrogate).
+    return json.dumps(metadata, separators=(",", ":"))
 
 
 def stall(record: SagaRecord, problem: Problem, on: RecordedEvent | None) -> SagaRecord:

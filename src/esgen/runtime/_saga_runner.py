@@ -24,6 +24,7 @@ from esgen.runtime._errors import (
     ConcurrencyError,
     DecodeError,
     EventStoreError,
+    ReadOnlyStore,
 )
 from esgen.runtime._finite import dump_json
 from esgen.runtime._health import Problem, SagaInstance, SagaRunnerStatus
@@ -98,8 +99,9 @@ class _InstanceFailed(Exception):
         self.before = before  # the position of the page's event before the failed one
 
 
-# The store failing: the runner stops and the page is handled again on the next run.
-_STORE_ERRORS = (BackendError, ConcurrencyError)
+# The store failing (or refusing every write): the runner stops, and the page is handled
+# again on the next run. Stalling instances for these would stall every one of them.
+_STORE_ERRORS = (BackendError, ConcurrencyError, ReadOnlyStore)
 _STATUSES: tuple[str, ...] = typing.get_args(SagaStatus)
 
 
@@ -175,7 +177,11 @@ class SagaRunner(Generic[SagaT, CorrT]):
                 count, done = self._page(bound, progress)
             except _InstanceFailed as failed:
                 if failed.before is None:
-                    self._stall_on_event(failed, progress)
+                    try:
+                        self._stall_on_event(failed, progress)
+                    except Exception as exc:
+                        self._record_problem(exc, failed.recorded)
+                        raise
                     bound = until
                 else:
                     # No savepoints (the memory store has none): the events before the

@@ -152,6 +152,7 @@ class Fragile(Funding):
 
     name = "Fragile"
     bugs: ClassVar[set[tuple[str, str]]] = set()
+    detail: ClassVar[str] = ""  # added to the bug's message
 
     def on_requested(self, event: FundingRequested) -> None:
         self._bug("requested", event.funding)
@@ -167,7 +168,7 @@ class Fragile(Funding):
 
     def _bug(self, where: str, key: str) -> None:
         if (where, key) in self.bugs:
-            raise ZeroDivisionError(f"a bug in {where} for {key}")
+            raise ZeroDivisionError(f"a bug in {where} for {key}{self.detail}")
 
 
 def _registry() -> EventRegistry:
@@ -230,6 +231,7 @@ class SagaContract(StoreFixtures):
         Fragile.bugs.clear()
         yield Fragile
         Fragile.bugs.clear()
+        Fragile.detail = ""
 
     @staticmethod
     def _fragile(
@@ -629,3 +631,17 @@ class SagaContract(StoreFixtures):
         # Page [1, 2] fails on f2: [1] commits alone, f2 stalls alone, then [3, 4] and [5].
         assert positions == [1, 2, 4, 5]
         assert _one(runner, "stalled", "f2").problem is not None
+
+    def test_an_error_message_no_store_takes_as_text_still_stalls(
+        self, progress: EventStore, clock: ManualClock, fragile: type[Fragile]
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._fragile(store, pots, clock)
+        fragile.bugs.add(("requested", "f1"))
+        fragile.detail = ": \x00 \ud800"  # NUL and a lone surrogate, as user data may hold
+        store.append("Funding-f1", _event(FundingRequested(funding="f1", pot="p", amount=5)), 0)
+        runner.catch_up()
+        (stalled,) = runner.instances("stalled")
+        assert stalled.problem is not None
+        assert stalled.problem.message == "a bug in requested for f1: \x00 \ud800"
