@@ -469,6 +469,41 @@ def test_pyright_refuses_a_hook_for_another_command(tmp_path: Path) -> None:
     assert wrong == _wrong_lines(), result.report
 
 
+RETRY = """
+from __future__ import annotations
+
+from esgen.runtime import Problem, SagaInstance, SagaRunner
+from freight.sagas.cargo_routing import CargoRoutingBase
+
+
+def operate(runner: SagaRunner[CargoRoutingBase, int]) -> Problem | None:
+    seven: int = runner.parse_correlation("7")
+    again: SagaInstance = runner.retry(seven)
+    for stalled in runner.instances("stalled", limit=10):
+        runner.retry(runner.parse_correlation(stalled.correlation))
+    runner.retry("7")  # WRONG
+    runner.instances("lost")  # WRONG
+    return again.problem
+"""
+
+
+def test_mypy_types_retry_by_the_sagas_correlation(tmp_path: Path) -> None:
+    (tmp_path / "retry.py").write_text(RETRY)
+    run = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--hide-error-context",
+         "--cache-dir", str(tmp_path / ".mypy_cache"), "retry.py"],
+        cwd=tmp_path,
+        env={**os.environ, "MYPYPATH": str(FREIGHT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    lines = RETRY.splitlines()
+    wrong = {number for number, line in enumerate(lines, 1) if line.endswith("# WRONG")}
+    reported = {int(e.split(":")[1]) for e in run.stdout.splitlines() if ": error:" in e}
+    assert reported == wrong, run.stdout
+
+
 # -- an explicit decision stands when a later refusal comes ---------------------------
 
 

@@ -509,23 +509,23 @@ class SagaRunner(Generic[SagaT, CorrT]):
         return found[0]
 
     def _still_stalled(self, failed: _InstanceFailed) -> SagaInstance:
+        """Keep the retry's error (attempts + 1) on the instance, in a transaction of its
+        own: the retry's one rolled back."""
         with self._storage.unit() as unit:
             unit.generations(self._checkpoint)
             record = unit.saga(self._class.name, failed.correlation)
             if record is None or record.status != "stalled":  # retried elsewhere meanwhile
-                return self._instance_or_fail(record, failed)
+                if record is None:
+                    raise SagaInstanceNotFound(
+                        f"{self._class.name} has no instance {failed.correlation!r}"
+                    )
+                return instance_of(record)
             _, _, attempts = resume_point(record)
             problem = Problem.of(failed.error, failed.recorded, self._now(), attempts + 1)
             record = restall(record, problem)
             unit.save_saga(record, problem.at)
         logger.warning("%s %s still stalled: %s", record.saga, record.correlation,
                        problem.describe())  # fmt: skip
-        return instance_of(record)
-
-    @staticmethod
-    def _instance_or_fail(record: SagaRecord | None, failed: _InstanceFailed) -> SagaInstance:
-        if record is None:
-            raise failed.error
         return instance_of(record)
 
     # -- what operators see ---------------------------------------------------------------
