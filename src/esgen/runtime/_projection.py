@@ -432,7 +432,8 @@ class ProjectionRunner:
                     earlier = Problem.loads(text)
                     if earlier.event_id == str(recorded.event_id):  # the same event again
                         attempts = earlier.attempts + 1
-                problem = Problem.of(exc, recorded, self._clock(), attempts)
+                at = to_utc(self._clock(), "the projection clock")
+                problem = Problem.of(exc, recorded, at, attempts)
                 unit.set_problem(name, problem.dumps())
         except Exception as failure:
             # The store may be what failed: the original error is the one to report.
