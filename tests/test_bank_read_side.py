@@ -17,6 +17,7 @@ from uuid import UUID, uuid4
 
 import pytest
 from harness import EXAMPLES
+from pydantic import ValidationError
 
 from esgen.runtime import NewEvent, SQLiteEventStore, UnknownEventType, command_context
 from esgen.runtime.testing import ManualClock
@@ -221,16 +222,25 @@ def test_a_second_starting_event_does_not_restart_the_saga(bank: BankService) ->
     assert bank.store.head_position() == before + 1, "no command was sent again"
 
 
+def _validation_error() -> Exception:
+    try:
+        Money.model_validate({"amount": "lots", "currency": "EUR"})
+    except ValidationError as exc:
+        return exc
+    raise AssertionError("'lots' is no amount")
+
+
 @pytest.mark.parametrize(
     "error",
     [
         NotImplementedError("Account.handle_deposit_money"),
         KeyError("balance"),
         UnknownEventType("event type 'MoneyDeposited' is stored at version 9"),
+        _validation_error(),
     ],
-    ids=["unwritten handler", "bug", "unreadable event"],
+    ids=["unwritten handler", "bug", "unreadable event", "invalid state"],
 )
-def test_an_error_that_is_no_refusal_leaves_the_event_to_be_handled_again(
+def test_an_error_that_is_no_refusal_stalls_the_transfer_until_it_is_retried(
     bank: BankService, monkeypatch: pytest.MonkeyPatch, error: Exception
 ) -> None:
     from bank.domain.account import Account
@@ -246,15 +256,24 @@ def test_an_error_that_is_no_refusal_leaves_the_event_to_be_handled_again(
                 transfer_id=transfer_id, source_account=ADA, target_account=GRACE, amount=eur("5")
             )
         )
-        for runner in bank.sagas():
-            with pytest.raises(type(error)):
-                runner.catch_up()
+        (runner,) = bank.sagas()
+        runner.catch_up()  # no error: the transfer waits, the others would go on
+        (stall,) = runner.take_stalls()
+        assert stall.correlation == str(transfer_id) and stall.problem is not None
+        assert stall.problem.error.endswith(type(error).__name__)
+        assert stall.problem.event_type == "MoneyWithdrawn"
         instance = saga(bank, transfer_id)
-        assert instance.status == "running", instance.reason
-        assert not instance.compensated
+        assert instance.status == "stalled", instance.reason
+        assert not instance.compensated, "a bug is no refusal: nothing is undone"
+        assert balance(bank, ADA) == Decimal(95) and balance(bank, GRACE) == Decimal(0)
+        again = runner.retry(transfer_id)  # not fixed yet
+        assert again.status == "stalled" and again.problem is not None
+        assert again.problem.attempts == 2
         assert balance(bank, GRACE) == Decimal(0)
     # Once the code is fixed, the same event is handled again and the transfer completes.
-    for runner in bank.sagas():
-        runner.catch_up()
+    # The deposit is sent now; the runner then handles the MoneyDeposited it recorded.
+    (runner,) = bank.sagas()
+    assert runner.retry(transfer_id).status == "running"
+    runner.catch_up()
     assert saga(bank, transfer_id).status == "completed"
     assert balance(bank, ADA) == Decimal(95) and balance(bank, GRACE) == Decimal(5)

@@ -19,10 +19,10 @@ from uuid import UUID, uuid4
 import pytest
 from psycopg import sql
 
-from esgen.runtime import PostgresEventStore, ProjectionRunner
-from esgen.runtime.testing._domain import make_registry
+from esgen.runtime import PostgresEventStore, ProjectionRunner, RecordedEvent
+from esgen.runtime.testing._domain import MoneyDeposited, make_registry
 
-from .postgres_env import connect, drop_schema, new_schema, require_postgres
+from .postgres_env import Proxy, connect, drop_schema, new_schema, require_postgres
 from .test_runtime_projection import Balances, fill
 
 DSN = require_postgres()
@@ -63,6 +63,31 @@ def test_catch_up_and_rebuild_on_postgres(store: PostgresEventStore, schema: str
     assert balances(schema) == expected
     (status,) = runner.status()
     assert (status.generation, status.behind) == (2, 0)
+
+
+class Gone(Exception):
+    pass
+
+
+def test_an_error_the_store_cannot_record_is_raised_as_it_was(
+    schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        Proxy(DSN) as proxy,
+        PostgresEventStore(proxy.dsn, schema=schema, pool_timeout=2, connect_timeout=2) as store,
+    ):
+        fill(store, accounts=1, deposits=1)
+
+        class Vanishing(Balances):
+            def on_deposited(self, event: MoneyDeposited, recorded: RecordedEvent) -> None:
+                proxy.stop()  # the server is gone: the problem cannot be stored either
+                raise Gone("handler failed")
+
+        runner = ProjectionRunner(store, make_registry(), [Vanishing()])
+        with caplog.at_level("WARNING", "esgen.runtime"), pytest.raises(Gone) as caught:
+            runner.catch_up()
+    assert str(caught.value) == "handler failed" and len(caught.value.__notes__) == 1
+    assert "projection balances: its error could not be recorded" in caplog.text
 
 
 def test_two_runners_on_postgres_apply_each_event_once(

@@ -337,6 +337,41 @@ def test_a_changed_read_model_asks_for_a_rebuild_and_the_others_go_on(tmp_path: 
     assert runner.catch_up() == 0
 
 
+class Overdrawn(Exception):
+    pass
+
+
+class StrictBalances(Balances):
+    def on_withdrawn(self, event: MoneyWithdrawn, recorded: RecordedEvent) -> None:
+        row = self.rows.get(self.aggregate_id(recorded))
+        if row is not None and row.balance < event.amount:
+            raise Overdrawn(f"{row.account} has {row.balance}")  # the line `where` names
+        self._add(recorded, -event.amount)
+
+
+def test_a_handler_s_error_is_recorded_with_the_line_of_the_user_s_code(tmp_path: Path) -> None:
+    store = SQLiteEventStore(tmp_path / "events.sqlite")
+    fill(store, accounts=2, deposits=1)
+    store.append("Account-1", [NewEvent.from_event(MoneyWithdrawn(amount=5))], 2)
+    runner = ProjectionRunner(store, make_registry(), [StrictBalances()])
+    with pytest.raises(Overdrawn):
+        runner.catch_up()
+    (status,) = runner.status()
+    assert status.problem is not None
+    line = next(
+        n for n, text in enumerate(Path(__file__).read_text().splitlines(), 1)
+        if "the line `where` names" in text
+    )  # fmt: skip
+    where = status.problem.where
+    assert where is not None and where.endswith(
+        f"test_runtime_projection.py:{line} in on_withdrawn"
+    )
+    assert Path(where.partition(":")[0]).resolve() == Path(__file__).resolve()
+    assert status.problem.describe() == (
+        "Overdrawn: 1 has 1 (on MoneyWithdrawn v1 at position 5, version 3 of stream 'Account-1')"
+    )
+
+
 # -- typed rows: the update generated projections use, and rows with collections --------
 
 

@@ -45,6 +45,7 @@ RUNTIME_EXPORTS = [
     "NewEvent",
     "Order",
     "PostgresEventStore",
+    "Problem",
     "ProgressStorage",
     "Projection",
     "ProjectionNeedsRebuild",
@@ -60,7 +61,10 @@ RUNTIME_EXPORTS = [
     "SQLiteEventStore",
     "Saga",
     "SagaError",
+    "SagaInstance",
+    "SagaInstanceNotFound",
     "SagaRunner",
+    "SagaRunnerStatus",
     "SagaStatus",
     "Snapshot",
     "SnapshotStore",
@@ -134,7 +138,7 @@ def test_every_runtime_error_is_an_event_store_error_and_an_esgen_error() -> Non
         if isinstance(getattr(esgen.runtime, name), type)
         and issubclass(getattr(esgen.runtime, name), BaseException)
     ]
-    assert len(errors) == 23
+    assert len(errors) == 24
     assert all(issubclass(error, EventStoreError) for error in errors)
     assert issubclass(EventStoreError, EsgenError)
     assert issubclass(esgen.runtime.StreamNotFound, LookupError)
@@ -145,6 +149,7 @@ def test_every_runtime_error_is_an_event_store_error_and_an_esgen_error() -> Non
     assert issubclass(esgen.runtime.StoreDamaged, esgen.runtime.BackendError)
     assert issubclass(esgen.runtime.UnstorableText, ValueError)
     assert issubclass(esgen.runtime.ReadOnlyStore, PermissionError)
+    assert issubclass(esgen.runtime.SagaInstanceNotFound, LookupError)
     # A creation refused is final: not a ConcurrencyError, so handle_command never retries it.
     assert issubclass(esgen.runtime.AggregateAlreadyExists, ValueError)
     assert not issubclass(esgen.runtime.AggregateAlreadyExists, esgen.runtime.ConcurrencyError)

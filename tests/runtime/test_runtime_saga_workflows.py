@@ -286,23 +286,48 @@ def test_a_refusal_of_a_hooks_own_command_fails_without_another_hook(
     assert AssignRoute(tracking_id=7, route="Kiel-Oslo") not in dispatch.sent
 
 
-def test_an_error_in_a_hook_leaves_the_event_to_be_handled_again(
+def test_an_error_in_a_hook_stalls_the_instance_until_it_is_retried(
     store: SQLiteEventStore,
 ) -> None:
     dispatch = Dispatcher(MarkMisdirected)
     routing = runner(store, Buggy, dispatch)
     record(store, "Cargo-7", CargoBooked(destination="Oslo"), RouteAssigned(route="to-Oslo"))
+    record(store, "Cargo-8", CargoBooked(destination="Bergen"))
     routing.catch_up()
     record(store, f"Handling-{HANDLING}", KIEL)
+    record(store, f"Handling-{HANDLING}", HandlingRegistered(tracking_id=8, location="Bergen"))
     Buggy.broken = True
-    with pytest.raises(ValueError, match="a bug in the hook"):
-        routing.catch_up()
+    routing.catch_up()  # no error: cargo 7 waits, cargo 8 goes on
+    (stall,) = routing.take_stalls()
+    assert (stall.saga, stall.correlation, stall.status) == ("CargoRouting", "7", "stalled")
+    problem = stall.problem
+    assert problem is not None and problem.error == "ValueError"
+    assert problem.message == "a bug in the hook"
+    assert (problem.event_type, problem.stream_id) == ("HandlingRegistered", f"Handling-{HANDLING}")
+    # The user's own line, not the runner's.
+    assert problem.where is not None
+    assert problem.where.startswith(
+        os.path.join("tests", "runtime", "test_runtime_saga_workflows.py:")
+    )
+    assert problem.where.endswith(" in on_mark_misdirected_refused")
     before = routing.instance(7)
-    assert before is not None and before.status == "running" and before.state.route == "to-Oslo"
+    assert before is not None and before.status == "stalled" and before.state.route == "to-Oslo"
+    eight = routing.instance(8)
+    assert eight is not None and eight.status == "completed"
+    assert routing.status().counts == {"running": 0, "completed": 1, "failed": 0,
+                                       "compensated": 0, "timed_out": 0, "stalled": 1}  # fmt: skip
     Buggy.broken = False  # fixed and deployed: the event is handled again
-    routing.catch_up()
-    after = routing.instance(7)
-    assert after is not None and after.status == "completed"
+    after = routing.retry(routing.parse_correlation(stall.correlation))
+    assert after.status == "completed" and after.problem is None
+    assert routing.retry_stalled() == []
+
+
+def test_a_correlation_is_parsed_as_the_saga_writes_it(store: SQLiteEventStore) -> None:
+    routing = runner(store, Routing, Dispatcher())
+    assert (routing.name, routing.correlation_type) == ("CargoRouting", int)
+    assert routing.parse_correlation("7") == 7
+    with pytest.raises(DecodeError, match="'007' is not an id of type int"):
+        routing.parse_correlation("007")
 
 
 # -- the same policies through SagaScenario: no store, no correlation fields --------------
@@ -442,6 +467,41 @@ def test_pyright_refuses_a_hook_for_another_command(tmp_path: Path) -> None:
         int(line.split(":")[1]) for line in lines if "hook_wrong.py" in line and "error" in line
     }
     assert wrong == _wrong_lines(), result.report
+
+
+RETRY = """
+from __future__ import annotations
+
+from esgen.runtime import Problem, SagaInstance, SagaRunner
+from freight.sagas.cargo_routing import CargoRoutingBase
+
+
+def operate(runner: SagaRunner[CargoRoutingBase, int]) -> Problem | None:
+    seven: int = runner.parse_correlation("7")
+    again: SagaInstance = runner.retry(seven)
+    for stalled in runner.instances("stalled", limit=10):
+        runner.retry(runner.parse_correlation(stalled.correlation))
+    runner.retry("7")  # WRONG
+    runner.instances("lost")  # WRONG
+    return again.problem
+"""
+
+
+def test_mypy_types_retry_by_the_sagas_correlation(tmp_path: Path) -> None:
+    (tmp_path / "retry.py").write_text(RETRY)
+    run = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--hide-error-context",
+         "--cache-dir", str(tmp_path / ".mypy_cache"), "retry.py"],
+        cwd=tmp_path,
+        env={**os.environ, "MYPYPATH": str(FREIGHT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    lines = RETRY.splitlines()
+    wrong = {number for number, line in enumerate(lines, 1) if line.endswith("# WRONG")}
+    reported = {int(e.split(":")[1]) for e in run.stdout.splitlines() if ": error:" in e}
+    assert reported == wrong, run.stdout
 
 
 # -- an explicit decision stands when a later refusal comes ---------------------------

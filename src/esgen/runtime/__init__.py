@@ -64,7 +64,8 @@ from esgen.runtime._records import (
 )
 from esgen.runtime._registry import Decoder, EventRegistry, Upcaster, upcast_events
 from esgen.runtime._repository import HistoryEntry, Repository
-from esgen.runtime._saga import Saga, SagaError, SagaRunner, SagaStatus
+from esgen.runtime._saga import Saga, SagaError, SagaStatus
+from esgen.runtime._saga_runner import SagaInstanceNotFound, SagaRunner
 from esgen.runtime._sqlite import SQLiteEventStore
 from esgen.runtime._unit_of_work import UnitOfWork, UnitOfWorkResult, run_in_unit_of_work
 from esgen.runtime._views import ReadModel
@@ -123,6 +124,7 @@ __all__ = [
     "Saga",
     "SagaError",
     "SagaInstance",
+    "SagaInstanceNotFound",
     "SagaRunner",
     "SagaRunnerStatus",
     "SagaStatus",

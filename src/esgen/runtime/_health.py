@@ -94,7 +94,8 @@ class Problem:
         }
 
     def dumps(self) -> str:
-        return json.dumps(self.to_json(), separators=(",", ":"), ensure_ascii=False)
+        # ASCII: a message quoting a lone surrogate or NUL must still store on PostgreSQL.
+        return json.dumps(self.to_json(), separators=(",", ":"))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Problem:

@@ -7,7 +7,12 @@ event at or below the checkpoint is never applied again, whatever crashed when.
 
 A rebuild fills a new generation of the table from the first event while the live one
 keeps serving (and keeps being updated); when the new generation has caught up, it
-replaces the old one in a single commit.
+replaces the old one in a single commit. Its pages commit like catch-up's, so an
+interrupted rebuild leaves a consistent partial generation, which the next one continues.
+
+A page that raises leaves nothing behind; its error (with the event it was handling) is
+recorded as the projection's problem, for `status()` and monitoring, until the projection
+next commits.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, ClassVar, Generic, cast
 from uuid import UUID
 
@@ -27,6 +34,7 @@ from esgen.runtime._errors import (
     DecodeError,
     ProjectionNeedsRebuild,
 )
+from esgen.runtime._health import Problem
 from esgen.runtime._ids import decode_id
 from esgen.runtime._messages import Event
 from esgen.runtime._ports import EventStore
@@ -37,7 +45,7 @@ from esgen.runtime._progress_store import (
     progress_storage,
 )
 from esgen.runtime._readmodel import Rows, TableSpec
-from esgen.runtime._records import RecordedEvent
+from esgen.runtime._records import Clock, RecordedEvent, to_utc, utc_now
 from esgen.runtime._registry import Decoder, EventRegistry, _where
 
 __all__ = [
@@ -149,6 +157,8 @@ class ProjectionStatus:
         *,
         needs_rebuild: bool = False,
         rebuilding: tuple[int, int] | None = None,
+        lag_seconds: float = 0.0,
+        problem: Problem | None = None,
     ) -> None:
         self.name = name
         self.generation = generation
@@ -158,10 +168,32 @@ class ProjectionStatus:
         """The read model's fields changed since its table was built: catch-up refuses."""
         self.rebuilding = rebuilding
         """(generation, position) of a rebuild that started and has not switched over."""
+        self.lag_seconds = lag_seconds
+        """How long ago the oldest event not yet handled was recorded; 0.0 when caught up."""
+        self.problem = problem
+        """The last error a page of this projection (or of its rebuild) raised; cleared
+        when the projection next commits."""
 
     @property
     def behind(self) -> int:
         return max(0, self.head - self.position)
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable form `esgen projections status --json` prints for monitoring."""
+        rebuilding = self.rebuilding
+        return {
+            "name": self.name,
+            "generation": self.generation,
+            "position": self.position,
+            "head": self.head,
+            "behind": self.behind,
+            "lag_seconds": self.lag_seconds,
+            "needs_rebuild": self.needs_rebuild,
+            "rebuilding": None
+            if rebuilding is None
+            else {"generation": rebuilding[0], "position": rebuilding[1]},
+            "problem": None if self.problem is None else self.problem.to_json(),
+        }
 
     def __repr__(self) -> str:
         return (
@@ -181,6 +213,7 @@ class ProjectionRunner:
         *,
         page_size: int = 1000,
         storage: ProgressStorage | None = None,
+        clock: Clock = utc_now,
     ) -> None:
         names = [p.name for p in projections]
         if len(set(names)) != len(names):
@@ -197,6 +230,7 @@ class ProjectionRunner:
         self._projections = {p.name: p for p in projections}
         self._page_size = page_size
         self._storage = storage or progress_storage(store)
+        self._clock = clock
         with self._storage.unit() as unit:
             for projection in projections:
                 generations = unit.generations(projection.name)
@@ -218,6 +252,15 @@ class ProjectionRunner:
         return self._projections
 
     def status(self) -> list[ProjectionStatus]:
+        result = self._statuses()
+        # Outside the transaction, which need not last while the store is read.
+        now = to_utc(self._clock(), "the projection clock")
+        for item in result:
+            item.lag_seconds = self._lag(item.position, now)
+        return result
+
+    def _statuses(self) -> list[ProjectionStatus]:
+        """Each projection's status, but for its lag (which costs a read of the store)."""
         head = self._store.head_position()
         result = []
         with self._storage.unit() as unit:
@@ -225,6 +268,7 @@ class ProjectionRunner:
                 generations = unit.generations(name)
                 generation, position = _active(generations, name)
                 pending = [(g, p) for g, (p, active) in generations.items() if not active]
+                problem = unit.problem(name)
                 result.append(
                     ProjectionStatus(
                         name,
@@ -233,9 +277,17 @@ class ProjectionRunner:
                         head,
                         needs_rebuild=unit.layout(name, generation) != projection.table.layout,
                         rebuilding=max(pending) if pending else None,
+                        problem=None if problem is None else Problem.loads(problem),
                     )
                 )
         return result
+
+    def _lag(self, position: int, now: datetime) -> float:
+        oldest = self._store.read_all(after=position, limit=1)
+        if not oldest:
+            return 0.0
+        # Never negative: the store's clock may be another machine's, a little ahead.
+        return max(0.0, (now - oldest[0].recorded_at).total_seconds())
 
     # -- catching up ------------------------------------------------------------------
 
@@ -261,7 +313,7 @@ class ProjectionRunner:
 
     def needing_rebuild(self) -> list[str]:
         """Projections whose read-model layout changed since their table was built."""
-        return [item.name for item in self.status() if item.needs_rebuild]
+        return [item.name for item in self._statuses() if item.needs_rebuild]
 
     def run(
         self,
@@ -285,22 +337,31 @@ class ProjectionRunner:
 
     # -- rebuilding -------------------------------------------------------------------
 
-    def rebuild(self, name: str, progress: Progress | None = None) -> int:
-        """Replay every event into a fresh generation, then switch readers over to it.
+    def rebuild(self, name: str, progress: Progress | None = None, *, restart: bool = False) -> int:
+        """Replay every event into a new generation, then switch readers over to it;
+        returns how many events this call handled.
 
         The current generation keeps serving, and is kept up to date by `catch_up`,
-        until the switch; the switch itself is one commit.
+        until the switch; the switch itself is one commit. A rebuild interrupted earlier
+        (its pages are committed) is continued from its checkpoint when its table has
+        today's layout; `restart=True` starts afresh instead, as needed when the
+        handlers changed since it ran.
         """
         projection = self._projections[name]
-        with self._storage.unit() as unit:
+        with self._recording(name) as (unit, _):
             generations = unit.generations(name)
-            new = max(generations) + 1
-            # A rebuild interrupted earlier leaves an inactive generation: start it over.
-            for generation, (_, active) in generations.items():
-                if not active:
-                    new = generation
-            unit.set_checkpoint(name, new, 0, active=False)
-            unit.create_table(projection.table, new)  # afresh, with today's layout
+            pending = [g for g, (_, active) in generations.items() if not active]
+            new = max(pending) if pending else max(generations) + 1
+            if pending and not restart and unit.layout(name, new) == projection.table.layout:
+                position = generations[new][0]
+                unit.ensure_indexes(projection.table, new)
+                logger.info(
+                    "projection %s: continuing the rebuild of generation %d after position %d",
+                    name, new, position,
+                )  # fmt: skip
+            else:
+                unit.set_checkpoint(name, new, 0, active=False)
+                unit.create_table(projection.table, new)  # afresh, with today's layout
         handled = 0
         pause = _SWITCH_PAUSE
         while True:
@@ -311,10 +372,10 @@ class ProjectionRunner:
             # The last pages and the switch share a transaction (which holds the write
             # lock), so no event can fall between catching up and switching over.
             try:
-                with self._storage.unit() as unit:
+                with self._recording(name) as (unit, handling):
                     caught_up = 0
                     while True:
-                        count, done, _ = self._process(unit, projection, new)
+                        count, done, _ = self._process(unit, projection, new, handling)
                         caught_up += count
                         if done:
                             break
@@ -340,21 +401,62 @@ class ProjectionRunner:
     def _page(
         self, name: str, generation: int | None, progress: Progress | None
     ) -> tuple[int, bool]:
-        with self._storage.unit() as unit:
-            handled, done, position = self._process(unit, self._projections[name], generation)
+        with self._recording(name) as (unit, handling):
+            handled, done, position = self._process(
+                unit, self._projections[name], generation, handling
+            )
         # Reported after the commit: the callback may read the store, or even write to it.
         if progress is not None and position is not None:
             progress(name, position, self._store.head_position())
         return handled, done
 
+    @contextmanager
+    def _recording(self, name: str) -> Iterator[tuple[ProgressUnit, _Handling]]:
+        """One transaction of the projection's; if it raises, the error is recorded as
+        the projection's problem once the transaction has rolled back, then goes on up."""
+        handling = _Handling()
+        try:
+            with self._storage.unit() as unit:
+                yield unit, handling
+        except SwitchBlocked:
+            raise  # not a failure: the switch is tried again
+        except Exception as exc:
+            self._record(name, exc, handling.recorded)
+            raise
+
+    def _record(self, name: str, exc: Exception, recorded: RecordedEvent | None) -> None:
+        try:
+            with self._storage.unit() as unit:
+                attempts = 1
+                if recorded is not None and (text := unit.problem(name)) is not None:
+                    earlier = Problem.loads(text)
+                    if earlier.event_id == str(recorded.event_id):  # the same event again
+                        attempts = earlier.attempts + 1
+                at = to_utc(self._clock(), "the projection clock")
+                problem = Problem.of(exc, recorded, at, attempts)
+                unit.set_problem(name, problem.dumps())
+        except Exception as failure:
+            # The store may be what failed: the original error is the one to report.
+            logger.warning("projection %s: its error could not be recorded: %s", name, failure)
+
     def _process(
-        self, unit: ProgressUnit, projection: Projection[Any, Any], generation: int | None
+        self,
+        unit: ProgressUnit,
+        projection: Projection[Any, Any],
+        generation: int | None,
+        handling: _Handling,
     ) -> tuple[int, bool, int | None]:
-        """Handle one page inside `unit`: (events handled, reached the head, new position)."""
+        """Handle one page inside `unit`: (events handled, reached the head, new position).
+
+        Names in `handling` the event a handler (or its decoding) failed on."""
         name = projection.name
+        # Committing clears the projection's last error: one read per page, a write only
+        # after a failure.
+        if unit.problem(name) is not None:
+            unit.set_problem(name, None)
         generations = unit.generations(name)
         if generation is None:
-            generation, position = _active(unit.generations(name), name)
+            generation, position = _active(generations, name)
         else:
             position = generations[generation][0]
         active = generations.get(generation, (0, False))[1]
@@ -383,15 +485,18 @@ class ProjectionRunner:
                     try:
                         decode = decoders[key] = registry.raw_decoder(*key)
                     except DecodeError as exc:
+                        handling.recorded = recorded
                         exc.add_note(_where(recorded))
                         raise
                 try:
                     event = decode(recorded.data)
                 except ValidationError as exc:
+                    handling.recorded = recorded
                     raise registry.invalid_recorded(recorded, exc) from exc
                 try:
                     getattr(projection, method)(event, recorded)
                 except Exception as exc:
+                    handling.recorded = recorded
                     # Which event broke it: the traceback shows only the handler's code.
                     exc.add_note(f"{name}: handling {_event_at(recorded)}")
                     raise
@@ -413,6 +518,16 @@ class ProjectionRunner:
 
 
 _ID_CACHE_SIZE = 4096
+
+
+class _Handling:
+    """The event a page failed on, if a handler (or decoding it) raised; None when the
+    page failed elsewhere (reading, writing its rows)."""
+
+    __slots__ = ("recorded",)
+
+    def __init__(self) -> None:
+        self.recorded: RecordedEvent | None = None
 
 
 def _event_at(recorded: RecordedEvent) -> str:

@@ -6,27 +6,21 @@ Its handlers send commands (only those the schema allows) through the context's 
 dispatcher; each command sent successfully is remembered as a step. A refused command
 calls the saga's hook for that command (`refusals`), which by default fails the
 workflow. After a failure event, a failure, or a deadline that passed, the compensations
-of the steps run in reverse order.
-
-The runner follows the store's global order like a projection. Handling an event, the
-commands it causes (and the events they record), the instance's new state and the
-checkpoint commit in one transaction, so redelivery never sends a command twice.
+of the steps run in reverse order. An error that is no refusal (a bug) ends nothing: the
+runner (`esgen.runtime._saga_runner`) stalls the instance until it is retried.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import typing
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, cast
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from typing_extensions import TypeVar as TypeVarWithDefault
 
-from esgen.runtime._context import command_context
 from esgen.runtime._errors import (
     AggregateDefinitionError,
     BackendError,
@@ -35,20 +29,8 @@ from esgen.runtime._errors import (
     EventStoreError,
     RegistryError,
 )
-from esgen.runtime._finite import dump_json
-from esgen.runtime._ids import ID_TYPES, AnyId, check_id, decode_id, encode_id
+from esgen.runtime._ids import ID_TYPES, AnyId, check_id
 from esgen.runtime._messages import Command, Event
-from esgen.runtime._ports import EventStore
-from esgen.runtime._progress_store import (
-    ProgressStorage,
-    ProgressUnit,
-    SagaRecord,
-    progress_storage,
-    saga_steps,
-)
-from esgen.runtime._records import Clock, RecordedEvent, to_utc, utc_now
-from esgen.runtime._registry import EventRegistry
-from esgen.runtime._text import check_key
 
 __all__ = [
     "CorrT",
@@ -56,8 +38,8 @@ __all__ = [
     "Saga",
     "SagaError",
     "SagaFactory",
-    "SagaRunner",
     "SagaStatus",
+    "SagaT",
     "compensate",
     "react",
     "send_outbox",
@@ -122,7 +104,7 @@ class Saga(Generic[StateT, CorrT]):
     a hook. The commands the handler queued after the refused one are sent only if the
     hook left the status as it was. A refused compensation calls no hook: it is noted in
     `reason`, and the other compensations still run. An error raised by a hook is no
-    refusal: as with a handler's, the event is handled again."""
+    refusal: as with a handler's, the instance stalls until `SagaRunner.retry`."""
     timeout: ClassVar[timedelta | None] = None
     on_deadline: ClassVar[Literal["compensate", "handler"]] = "compensate"
     state_type: ClassVar[type[BaseModel]]
@@ -236,227 +218,6 @@ class SagaFactory(Protocol[SagaT_co, CorrT_contra]):
     def __call__(self, correlation_value: CorrT_contra, /) -> SagaT_co: ...
 
 
-class SagaRunner(Generic[SagaT, CorrT]):
-    """Runs one saga class over an event store that supports transactions."""
-
-    def __init__(
-        self,
-        saga_class: SagaFactory[SagaT, CorrT],
-        store: EventStore,
-        registry: EventRegistry,
-        dispatch: Dispatch,
-        *,
-        clock: Clock = utc_now,
-        page_size: int = 500,
-        storage: ProgressStorage | None = None,
-        start: Literal["now", "beginning"] = "now",
-    ) -> None:
-        """`start` matters only the first time the saga runs against a store: "now" (the
-        default) ignores the events already there, as a saga deployed onto a running
-        system must; "beginning" handles every event ever recorded, sending commands for
-        history (only for a store the saga has followed from its first event)."""
-        self._class = cast("type[SagaT]", saga_class)
-        self._store = store
-        self._registry = registry
-        self._dispatch = dispatch
-        self._clock = clock
-        self._page_size = page_size
-        self._storage = storage or progress_storage(store)
-        saga = self._class
-        self._handles = saga._handles()
-        self._start_type = saga.starts_with.event_type
-        self._fails = {e.event_type for e in saga.fails_on}
-        self._commands = {c.command_type: c for c in saga.sends}
-        self._checkpoint = f"saga:{saga.name}"
-        if self._start_type not in self._handles:
-            raise AggregateDefinitionError(
-                f"{saga.name} has no handler for its starting event {self._start_type}"
-            )
-        with self._storage.unit() as unit:
-            if not unit.generations(self._checkpoint):
-                position = store.head_position() if start == "now" else 0
-                unit.set_checkpoint(self._checkpoint, 1, position, active=True)
-
-    # -- following the store ----------------------------------------------------------
-
-    def catch_up(self, *, until: int | None = None) -> int:
-        """Handle every event recorded so far (or up to position `until`), then run due
-        deadlines; returns how many events were handled."""
-        handled = 0
-        while True:
-            count, done = self._page(until)
-            handled += count
-            if done:
-                break
-        self.expire()
-        return handled
-
-    def run(self, stop: threading.Event, *, poll_interval: float = 0.25) -> None:
-        wait: Callable[[int, float], bool] | None = getattr(self._store, "wait_for_events", None)
-        while not stop.is_set():
-            self.catch_up()
-            if wait is not None:
-                wait(self._store.head_position(), poll_interval)
-            else:
-                stop.wait(poll_interval)
-
-    def _page(self, until: int | None = None) -> tuple[int, bool]:
-        with self._storage.unit() as unit:
-            position = unit.generations(self._checkpoint)[1][0]
-            limit = self._page_size if until is None else min(self._page_size, until - position)
-            records = self._store.read_all(after=position, limit=limit) if limit > 0 else []
-            if not records:
-                return 0, True
-            handled = 0
-            # Events stored under a former name of a renamed type are handled as that type.
-            handles = self._registry.by_stored_type(self._handles)
-            for recorded in records:
-                if recorded.event_type in handles and self._handle(unit, recorded):
-                    handled += 1
-            unit.set_checkpoint(self._checkpoint, 1, records[-1].position, active=True)
-            # Not done even after a short page: the commands just sent recorded new events
-            # (the saga's own included), and the next page should see them.
-            return handled, False
-
-    def _handle(self, unit: ProgressUnit, recorded: RecordedEvent) -> bool:
-        event = self._registry.decode_recorded(recorded)
-        correlation = self._correlation_of(event, recorded)
-        if correlation is None:
-            return False  # not part of any instance (e.g. a deposit outside a transfer)
-        record = unit.saga(self._class.name, correlation)
-        starting = event.event_type == self._start_type  # the current name, if renamed
-        if record is None and not starting:
-            return False
-        if record is not None and starting:
-            return False  # started already: a second starting event changes nothing
-        if record is not None and record.status != "running":
-            return False
-        if not unit.mark_handled(self._class.name, str(recorded.event_id)):
-            return False  # already handled: redelivery changes nothing
-        if record is None:
-            try:
-                saga = self._class(decode_id(self._class.correlation_type, correlation))
-            except DecodeError as exc:
-                exc.add_note(
-                    f"{self._class.name}: the {self._class.correlation!r} of "
-                    f"{recorded.event_type} at position {recorded.position} is its "
-                    "correlation, so it must be of the saga's correlation type"
-                )
-                raise
-            started = recorded.recorded_at
-            deadline = None if self._class.timeout is None else started + self._class.timeout
-            conversation = recorded.correlation_id or str(recorded.event_id)
-            record = SagaRecord(self._class.name, correlation, "running", None,
-                                saga_steps([], []),
-                                json.dumps({"correlation_id": conversation}),
-                                started.isoformat(),
-                                None if deadline is None else deadline.isoformat())  # fmt: skip
-        else:
-            saga = self._restore(record)
-        try:
-            with command_context(caused_by=recorded):
-                react(saga, event, self._dispatch)
-        except Exception as exc:
-            # Which event and instance: the traceback shows only the handler's code.
-            exc.add_note(
-                f"{self._class.name} {correlation}: handling {recorded.event_type} "
-                f"(event {recorded.event_id}) at position {recorded.position} of stream "
-                f"{recorded.stream_id!r}"
-            )
-            raise
-        self._save(unit, record, saga)
-        return True
-
-    def _correlation_of(self, event: Event, recorded: RecordedEvent) -> str | None:
-        """The stored correlation of the instance an event belongs to, or None for none."""
-        saga = self._class
-        aggregate = saga.correlation_aggregate
-        # Aggregate types are never renamed (they are in every stream id), so the prefix
-        # is the one the aggregate writes; renamed event types were read as the new ones.
-        if aggregate is not None and recorded.stream_id.startswith(f"{aggregate}-"):
-            text = recorded.stream_id[len(aggregate) + 1 :]
-            try:
-                decode_id(saga.correlation_type, text)
-            except DecodeError as exc:
-                raise DecodeError(
-                    f"{saga.name}: {recorded.event_type} at position {recorded.position} is "
-                    f"in stream {recorded.stream_id!r}, whose {aggregate} id is the saga's "
-                    f"correlation: {exc}"
-                ) from None
-            return self._stored_correlation(text)
-        value = getattr(event, saga.correlation, None)
-        return None if value is None else self._stored_correlation(value)
-
-    # -- deadlines --------------------------------------------------------------------
-
-    def expire(self) -> int:
-        """Run the deadline of every instance whose time is up; returns how many ran."""
-        now = to_utc(self._clock(), "the saga clock")  # deadlines are stored in UTC
-        count = 0
-        with self._storage.unit() as unit:
-            for record in unit.due_sagas(self._class.name, now):
-                saga = self._restore(record)
-                metadata = json.loads(record.metadata)
-                with command_context(
-                    correlation_id=metadata.get("correlation_id"),
-                    causation_id=f"{self._class.name}:{record.correlation}:deadline",
-                ):
-                    time_out(saga, self._dispatch)
-                self._save(unit, record, saga)
-                count += 1
-        return count
-
-    # -- persistence ------------------------------------------------------------------
-
-    def _restore(self, record: SagaRecord) -> SagaT:
-        saga = self._class(decode_id(self._class.correlation_type, record.correlation))
-        if record.state is not None:
-            saga.state_or_none = self._class.state_type.model_validate_json(record.state)
-        saga.status = cast(SagaStatus, record.status)
-        saga.reason = json.loads(record.metadata).get("reason")
-        steps = json.loads(record.steps)
-        saga.steps = [self._command(kind, data) for kind, data in steps["sent"]]
-        saga.compensated = [self._command(kind, data) for kind, data in steps["compensated"]]
-        return saga
-
-    def _command(self, kind: str, data: str) -> Command:
-        return self._commands[kind].model_validate_json(data)
-
-    def _save(self, unit: ProgressUnit, record: SagaRecord, saga: Saga[Any, Any]) -> None:
-        state = saga.state_or_none
-        metadata = {**json.loads(record.metadata), "reason": saga.reason}
-        unit.save_saga(
-            SagaRecord(
-                record.saga,
-                record.correlation,
-                saga.status,
-                None if state is None else dump_json(state, f"the state of saga {record.saga}"),
-                saga_steps(saga.steps, saga.compensated),
-                json.dumps(metadata, separators=(",", ":")),
-                record.started_at,
-                record.deadline,
-            ),
-            self._clock(),
-        )
-
-    def instance(self, correlation: CorrT) -> SagaT | None:
-        """The stored instance for a correlation value, to inspect its state and status."""
-        saga = self._class
-        check_id(saga.correlation_type, correlation, saga.__qualname__, "correlations")
-        key = self._stored_correlation(correlation)
-        with self._storage.unit() as unit:
-            record = unit.saga(self._class.name, key)
-        return None if record is None else self._restore(record)
-
-    def _stored_correlation(self, value: AnyId) -> str:
-        # Stored as text, in the one form per id type (str(UUID) for a uuid, as always),
-        # checked before the store sees it: SQLite takes NUL that PostgreSQL refuses, and a
-        # lone surrogate would fail either driver with a bare UnicodeEncodeError.
-        correlation = encode_id(value)
-        check_key(correlation, f"the correlation of saga {self._class.name}")
-        return correlation
-
-
 # The steps of a saga's life, shared by the runner and the test fixture (SagaScenario).
 
 
@@ -541,8 +302,8 @@ def _send(saga: Saga[Any, Any], command: Command, dispatch: Dispatch) -> Excepti
     try:
         dispatch(command)
     except _NOT_A_REFUSAL:
-        # The store failed, or the code has a bug: no decision was made. The page's
-        # transaction rolls back and the event is handled again on the next run.
+        # The store failed, or the code has a bug: no decision was made. The event's
+        # transaction rolls back; the runner stops (the store) or stalls the instance.
         raise
     except Exception as exc:  # the aggregate refused the command
         logger.info("%s %s: %s refused: %r", saga.name, saga.correlation_value,
@@ -555,8 +316,11 @@ def _send(saga: Saga[Any, Any], command: Command, dispatch: Dispatch) -> Excepti
 # Errors that are not a domain's refusal of a command; everything else is. A refusal
 # fails the workflow for good, so only what a handler raises on purpose may count as
 # one: the store failing, events this code cannot read, esgen's own wiring errors, an
-# unwritten handler and the usual signs of a bug leave the event to be handled again.
+# unwritten handler and the usual signs of a bug (a model that does not validate, as
+# when an aggregate's events no longer replay into its state) stall the instance
+# instead, to be retried after the fix.
 _NOT_A_REFUSAL = (
+    ValidationError,  # a ValueError, so it must come before a refusal is assumed
     BackendError,
     ConcurrencyError,
     DecodeError,

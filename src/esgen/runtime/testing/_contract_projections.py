@@ -1,12 +1,15 @@
 """Projections on every backend that keeps read models: the runner's guarantees (each
-event applied once, a failed page leaves nothing, rebuilds behind a live generation,
-layout changes refused) and reading the read model through `ReadModel` outside handlers
-and `Rows.list/count` inside them. Written against the ports and the public API only."""
+event applied once, a failed page leaves nothing but its recorded problem, rebuilds behind
+a live generation that continue where an interrupted one stopped, layout changes refused),
+what `status()` reports (lag, problems) and reading the read model through `ReadModel`
+outside handlers and `Rows.list/count` inside them. Written against the ports and the
+public API only."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, cast
 
 import pytest
@@ -30,6 +33,7 @@ from esgen.runtime import (
     TransactionalStore,
     ValueObject,
 )
+from esgen.runtime.testing._clock import ManualClock
 from esgen.runtime.testing._domain import (
     AccountOpened,
     MoneyDeposited,
@@ -74,12 +78,16 @@ class Tallies(Projection[TallyRow]):
         MoneyWithdrawn: "on_withdrawn",
     }
 
-    def __init__(self, *, factor: int = 1, fail_on: int | None = None) -> None:
+    def __init__(
+        self, *, factor: int = 1, fail_on: int | None = None, interrupt_on: int | None = None
+    ) -> None:
         super().__init__()
         self.factor = factor
         self.fail_on = fail_on
         """A deposit of this amount makes the handler fail, after the page's rows reached
         the table (`count` flushes them), as a bug half-way through a page would."""
+        self.interrupt_on = interrupt_on
+        """A deposit of this amount raises KeyboardInterrupt, as Ctrl-C in a handler does."""
 
     def on_opened(self, event: AccountOpened, recorded: RecordedEvent) -> None:
         key = self.aggregate_id(recorded)
@@ -89,6 +97,8 @@ class Tallies(Projection[TallyRow]):
         if event.amount == self.fail_on:
             assert self.rows.count() > 0  # the page's rows are in the table now
             raise Broken(f"deposit of {event.amount}")
+        if event.amount == self.interrupt_on:
+            raise KeyboardInterrupt
         self._add(recorded, event.amount * self.factor)
 
     def on_withdrawn(self, event: MoneyWithdrawn, recorded: RecordedEvent) -> None:
@@ -195,6 +205,16 @@ class Ranks(Projection[RankRow]):
 
     def on_withdrawn(self, event: MoneyWithdrawn, recorded: RecordedEvent) -> None:
         self.rows.delete(self.aggregate_id(recorded))
+
+
+def _interrupt_after(position: int) -> Callable[[str, int, int], None]:
+    """A progress callback that stops a rebuild once a page past `position` committed."""
+
+    def interrupt(name: str, reached: int, head: int) -> None:
+        if reached > position:
+            raise Broken("interrupted")
+
+    return interrupt
 
 
 def fill(store: EventStore, accounts: int, deposits: int, start: int = 0) -> None:
@@ -308,28 +328,202 @@ class ProjectionContract(StoreFixtures):
         assert tallies(store)["3"] == (4, 5)
         assert runner.catch_up() == 0
 
-    def test_an_interrupted_rebuild_started_again_counts_each_event_once(
+    def test_an_interrupted_rebuild_continues_from_its_last_page(
         self, progress: EventStore
     ) -> None:
         store = progress
         fill(store, accounts=3, deposits=9)
-        runner = ProjectionRunner(store, make_registry(), [Tallies()], page_size=5)
-        runner.catch_up()
+        registry = make_registry()
+        ProjectionRunner(store, registry, [Tallies()]).catch_up()
         live = tallies(store)
+        runner = ProjectionRunner(store, registry, [Tallies(factor=10)], page_size=5)
+        with pytest.raises(Broken):
+            runner.rebuild("tallies", _interrupt_after(10))
+        (status,) = runner.status()
+        assert status.generation == 1 and status.rebuilding == (2, 15)
+        assert tallies(store) == live
+        fill(store, accounts=1, deposits=2, start=3)  # recorded in between: handled too
+        head = store.head_position()
+        # Only the events after the partial generation's checkpoint are handled again.
+        assert runner.rebuild("tallies") == head - 15
+        resumed = tallies(store)
+        assert resumed == {**{str(n): (90, 10) for n in range(3)}, "3": (20, 3)}
+        (status,) = runner.status()
+        assert (status.generation, status.rebuilding, status.behind) == (2, None, 0)
+        # The same as a rebuild from the first event.
+        assert runner.rebuild("tallies") == head
+        assert tallies(store) == resumed
+        assert runner.catch_up() == 0
 
-        def interrupt(name: str, position: int, head: int) -> None:
-            if position > 10:
-                raise Broken("interrupted")
+    def test_a_restarted_rebuild_starts_afresh(self, progress: EventStore) -> None:
+        store = progress
+        fill(store, accounts=3, deposits=9)
+        registry = make_registry()
+        ProjectionRunner(store, registry, [Tallies()]).catch_up()
+        live = tallies(store)
+        # Interrupted while built by other handlers (factor 10), as before a fix.
+        with pytest.raises(Broken):
+            ProjectionRunner(store, registry, [Tallies(factor=10)], page_size=5).rebuild(
+                "tallies", _interrupt_after(10)
+            )
+        fixed = ProjectionRunner(store, registry, [Tallies()], page_size=5)
+        assert fixed.rebuild("tallies", restart=True) == store.head_position()
+        assert tallies(store) == live  # nothing of the interrupted generation is left
+        (status,) = fixed.status()
+        assert (status.generation, status.rebuilding) == (2, None)
+
+    def test_an_interrupted_rebuild_of_another_layout_starts_afresh(
+        self, progress: EventStore
+    ) -> None:
+        store = progress
+        fill(store, accounts=3, deposits=9)
+        registry = make_registry()
+        narrow = ProjectionRunner(store, registry, [Tallies()], page_size=5)
+        narrow.catch_up()
+        with pytest.raises(Broken):
+            narrow.rebuild("tallies", _interrupt_after(10))
+        wide = ProjectionRunner(store, registry, [WiderTallies()], page_size=5)
+        assert wide.rebuild("tallies") == store.head_position()
+        rows = WiderTallyQuery(store).list()
+        assert [(r.account, r.balance, r.events, r.note) for r in rows] == [
+            (str(n), 9, 10, "wide") for n in range(3)
+        ]
+        assert wide.needing_rebuild() == []
+
+    def test_a_failing_page_is_the_projection_s_problem_until_it_commits(
+        self, progress: EventStore
+    ) -> None:
+        store = progress
+        fill(store, accounts=2, deposits=2)
+        store.append("Account-1", [NewEvent.from_event(MoneyDeposited(amount=13))], 3)
+        (bad,) = store.read_all(after=6, limit=1)
+        fill(store, accounts=1, deposits=1, start=2)
+        registry = make_registry()
+        clock = ManualClock(datetime(2030, 5, 1, tzinfo=UTC), step=timedelta(0))
+        failing = ProjectionRunner(store, registry, [Tallies(fail_on=13)], clock=clock)
+        with pytest.raises(Broken, match="deposit of 13") as caught:
+            failing.catch_up()
+        # The handler's own exception, with one note naming the event.
+        assert len(caught.value.__notes__) == 1 and "position 7" in caught.value.__notes__[0]
+        (status,) = failing.status()
+        problem = status.problem
+        assert problem is not None
+        assert problem.error.endswith(".Broken")
+        assert problem.message == f"deposit of 13\n{caught.value.__notes__[0]}"
+        assert (problem.position, problem.event_type, problem.event_version) == (
+            7, "MoneyDeposited", 1
+        )  # fmt: skip
+        assert (problem.stream_id, problem.stream_version) == ("Account-1", 4)
+        assert problem.event_id == str(bad.event_id)
+        assert (problem.at, problem.attempts) == (datetime(2030, 5, 1, tzinfo=UTC), 1)
+        assert status.position == 0 and status.to_json()["problem"] == problem.to_json()
+        with pytest.raises(Broken):
+            failing.catch_up()  # the same event again: counted
+        (status,) = failing.status()
+        assert status.problem is not None and status.problem.attempts == 2
+        # A fixed runner's next page commits, and with it the problem is gone.
+        fixed = ProjectionRunner(store, registry, [Tallies()])
+        assert fixed.catch_up() == store.head_position()
+        assert [item.problem for item in fixed.status()] == [None]
+        assert tallies(store)["1"] == (15, 4)
+
+    def test_a_failing_rebuild_page_or_switch_is_recorded(self, progress: EventStore) -> None:
+        store = progress
+        fill(store, accounts=3, deposits=4)
+        registry = make_registry()
+        ProjectionRunner(store, registry, [Tallies()]).catch_up()
+        runner = ProjectionRunner(store, registry, [Tallies(fail_on=13)], page_size=4)
+
+        def deposit_13_at_the_end(name: str, position: int, head: int) -> None:
+            # After the rebuild's last page, before its switch-over: that transaction
+            # handles this event, and fails on it.
+            if position == head == 15:
+                store.append("Account-2", [NewEvent.from_event(MoneyDeposited(amount=13))], 5)
 
         with pytest.raises(Broken):
-            runner.rebuild("tallies", interrupt)
+            runner.rebuild("tallies", deposit_13_at_the_end)
         (status,) = runner.status()
-        assert status.generation == 1 and status.rebuilding is not None
-        assert tallies(store) == live
-        runner.rebuild("tallies")
-        assert tallies(store) == live
+        assert status.problem is not None and status.problem.position == 16
+        assert status.rebuilding == (2, 15) and status.generation == 1
+        with pytest.raises(Broken):
+            runner.rebuild("tallies")  # now it fails on a page of its own
         (status,) = runner.status()
-        assert (status.generation, status.rebuilding) == (2, None)
+        assert status.problem is not None
+        assert (status.problem.position, status.problem.attempts) == (16, 2)
+        assert status.problem.describe().startswith("Broken: deposit of 13 (on MoneyDeposited")
+        fixed = ProjectionRunner(store, registry, [Tallies()], page_size=4)
+        assert fixed.rebuild("tallies") == 1
+        (status,) = fixed.status()
+        assert (status.generation, status.problem) == (2, None)
+        assert tallies(store)["2"] == (17, 6)
+
+    def test_a_page_failing_outside_handlers_is_recorded_without_an_event(
+        self, progress: EventStore
+    ) -> None:
+        store = progress
+        fill(store, accounts=1, deposits=0)
+        runner = ProjectionRunner(store, make_registry(), [Careless()])
+        with pytest.raises(BackendError) as caught:
+            runner.catch_up()
+        (status,) = runner.status()
+        assert status.problem is not None and status.problem.position is None
+        assert status.problem.event_id is None and status.problem.error.endswith("BackendError")
+        assert status.problem.message.startswith(str(caught.value))
+
+    def test_an_interrupt_is_not_a_problem(self, progress: EventStore) -> None:
+        store = progress
+        fill(store, accounts=1, deposits=1)
+        store.append("Account-0", [NewEvent.from_event(MoneyDeposited(amount=99))], 2)
+        runner = ProjectionRunner(store, make_registry(), [Tallies(interrupt_on=99)])
+        with pytest.raises(KeyboardInterrupt):
+            runner.catch_up()
+        (status,) = runner.status()
+        assert (status.position, status.problem) == (0, None)
+
+    def test_status_reports_how_long_ago_the_oldest_unhandled_event_was_recorded(
+        self, progress: EventStore
+    ) -> None:
+        store = progress
+        fill(store, accounts=2, deposits=3)
+        clock = ManualClock(datetime(2030, 1, 1, tzinfo=UTC), step=timedelta(0))
+        runner = ProjectionRunner(store, make_registry(), [Tallies()], page_size=4, clock=clock)
+
+        def lag_after(position: int) -> float:
+            (oldest,) = store.read_all(after=position, limit=1)
+            return (clock.now - oldest.recorded_at).total_seconds()
+
+        (status,) = runner.status()
+        assert status.lag_seconds == lag_after(0) > 0
+        pages = 0
+
+        def stop_after_one_page(name: str, position: int, head: int) -> None:
+            nonlocal pages
+            pages += 1
+            if pages == 1:
+                raise Broken("stop")
+
+        with pytest.raises(Broken):
+            runner.catch_up(stop_after_one_page)
+        (status,) = runner.status()
+        # The next event was appended after the first page's: a shorter lag.
+        assert status.position == 4 and status.lag_seconds == lag_after(4) < lag_after(0)
+        runner.catch_up()
+        (status,) = runner.status()
+        assert status.to_json() == {
+            "name": "tallies",
+            "generation": 1,
+            "position": 8,
+            "head": 8,
+            "behind": 0,
+            "lag_seconds": 0.0,
+            "needs_rebuild": False,
+            "rebuilding": None,
+            "problem": None,
+        }
+        clock.set(datetime(2000, 1, 1, tzinfo=UTC))  # a clock behind the store's: no lag
+        fill(store, accounts=1, deposits=0, start=2)
+        (status,) = runner.status()
+        assert (status.behind, status.lag_seconds) == (1, 0.0)
 
     def test_a_changed_layout_asks_for_a_rebuild(self, progress: EventStore) -> None:
         store = progress

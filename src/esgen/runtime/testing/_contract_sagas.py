@@ -1,10 +1,12 @@
 """Sagas on every backend that keeps their state: state stored and restored, each event
 handled once, a failed page taking back the commands it sent (their events included),
-and deadlines on a clock the test moves. Written against the ports and the public API."""
+deadlines on a clock the test moves, and an instance whose code fails stalled alone,
+its later events kept, until a retry after the fix. Written against the ports and the
+public API."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from typing import ClassVar
 
@@ -20,7 +22,11 @@ from esgen.runtime import (
     NewEvent,
     Repository,
     Saga,
+    SagaError,
+    SagaInstance,
+    SagaInstanceNotFound,
     SagaRunner,
+    SagaStatus,
     ValueObject,
     handle_command,
     progress_storage,
@@ -139,6 +145,32 @@ class Funding(Saga[FundingState]):
         return Drain(pot=command.pot, amount=command.amount)
 
 
+class Fragile(Funding):
+    """Funding with bugs a test switches on, and off again as its fix: ("requested",
+    funding), ("confirmed", funding) or ("undo", pot) raise from that handler or
+    compensation."""
+
+    name = "Fragile"
+    bugs: ClassVar[set[tuple[str, str]]] = set()
+    detail: ClassVar[str] = ""  # added to the bug's message
+
+    def on_requested(self, event: FundingRequested) -> None:
+        self._bug("requested", event.funding)
+        super().on_requested(event)
+
+    def on_confirmed(self, event: FundingConfirmed) -> None:
+        self._bug("confirmed", event.funding)
+        super().on_confirmed(event)
+
+    def undo_fill(self, command: Fill) -> Drain:
+        self._bug("undo", command.pot)
+        return super().undo_fill(command)
+
+    def _bug(self, where: str, key: str) -> None:
+        if (where, key) in self.bugs:
+            raise ZeroDivisionError(f"a bug in {where} for {key}{self.detail}")
+
+
 def _registry() -> EventRegistry:
     registry = EventRegistry(
         [Filled, Drained, FundingRequested, FundingConfirmed, FundingCancelled]
@@ -155,6 +187,9 @@ class _Pots:
         self.repository = Repository(Pot, store, registry)
         self.sent: list[Command] = []
         self.fail_after = False
+        self.unreadable: set[str] = set()
+        """Pots whose commands fail with pydantic's ValidationError once their events are
+        appended, as when an aggregate's stored events no longer validate into its state."""
 
     def dispatch(self, command: object) -> object:
         assert isinstance(command, Fill | Drain)
@@ -164,6 +199,8 @@ class _Pots:
         if self.fail_after:
             self.fail_after = False
             raise BackendError("the connection was lost after the append")
+        if pot in self.unreadable:
+            PotState.model_validate({"amount": "plenty"})
         return result
 
     def amount(self, pot: str) -> int:
@@ -172,6 +209,11 @@ class _Pots:
 
 def _event(event: Event) -> list[NewEvent]:
     return [NewEvent.from_event(event)]
+
+
+def _one(runner: SagaRunner[Fragile, str], status: SagaStatus, correlation: str) -> SagaInstance:
+    (found,) = [i for i in runner.instances(status) if i.correlation == correlation]
+    return found
 
 
 class SagaContract(StoreFixtures):
@@ -183,6 +225,20 @@ class SagaContract(StoreFixtures):
         return SagaRunner(
             Funding, store, _registry(), pots.dispatch, clock=clock, start="beginning"
         )
+
+    @pytest.fixture
+    def fragile(self) -> Iterator[type[Fragile]]:
+        Fragile.bugs.clear()
+        yield Fragile
+        Fragile.bugs.clear()
+        Fragile.detail = ""
+
+    @staticmethod
+    def _fragile(
+        store: EventStore, pots: _Pots, clock: ManualClock, page_size: int = 500
+    ) -> SagaRunner[Fragile, str]:
+        return SagaRunner(Fragile, store, _registry(), pots.dispatch, clock=clock,
+                          start="beginning", page_size=page_size)  # fmt: skip
 
     def test_saga_state_is_stored_and_restored(
         self, progress: EventStore, clock: ManualClock
@@ -289,3 +345,303 @@ class SagaContract(StoreFixtures):
         timed_out = runner.instance("f2")
         assert timed_out is not None and timed_out.status == "timed_out"
         assert pots.amount("q") == 0
+
+    # -- an instance whose code fails stalls alone, and is retried after the fix ------------
+
+    def test_a_handler_bug_stalls_only_its_instance(
+        self, progress: EventStore, clock: ManualClock, fragile: type[Fragile]
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._fragile(store, pots, clock)
+        for funding, pot in (("f1", "a"), ("f2", "b"), ("f3", "c")):
+            store.append(f"Funding-{funding}", _event(FundingRequested(funding=funding, pot=pot,
+                                                                       amount=2)), 0)  # fmt: skip
+        for funding in ("f1", "f2", "f3"):
+            store.append(f"Funding-{funding}", _event(FundingConfirmed(funding=funding)), 1)
+        failing = store.read_stream("Funding-f2")[1]
+        fragile.bugs.add(("confirmed", "f2"))
+        # One page: the bug in its middle leaves the events before and after it handled.
+        assert runner.catch_up() == 5
+        assert [i.correlation for i in runner.instances("completed")] == ["f3", "f1"]
+        stalled = runner.instance("f2")
+        assert stalled is not None and stalled.status == "stalled"
+        assert stalled.state == FundingState(pot="b", amount=2)  # as before the failed event
+        assert (pots.amount("a"), pots.amount("b"), pots.amount("c")) == (2, 2, 2)
+        (instance,) = runner.take_stalls()
+        assert instance.correlation == "f2" and instance.status == "stalled"
+        problem = instance.problem
+        assert problem is not None and problem.error == "ZeroDivisionError"
+        assert problem.message == "a bug in confirmed for f2" and problem.attempts == 1
+        assert (problem.event_type, problem.position) == ("FundingConfirmed", failing.position)
+        assert (problem.stream_id, problem.stream_version) == ("Funding-f2", 2)
+        assert runner.take_stalls() == []
+        status = runner.status()
+        assert status.problem is None, "a stalled instance does not stop the runner"
+        assert status.counts["completed"] == 2 and status.counts["stalled"] == 1
+        assert status.counts["failed"] == 0
+        ended = _one(runner, "completed", "f1").ended
+        assert ended is not None and ended["event_type"] == "FundingConfirmed"
+        assert ended["position"] == store.read_stream("Funding-f1")[1].position
+        fragile.bugs.clear()  # the fix, deployed
+        retried = runner.retry("f2")
+        assert retried.status == "completed" and retried.problem is None
+        assert retried.ended is not None and retried.ended["position"] == failing.position
+        assert runner.status().counts["stalled"] == 0
+
+    def test_a_validation_error_in_a_command_stalls_and_does_not_fail(
+        self, progress: EventStore, clock: ManualClock
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._runner(store, pots, clock)
+        pots.unreadable.add("b")
+        store.append("Funding-f1", _event(FundingRequested(funding="f1", pot="a", amount=1)), 0)
+        store.append("Funding-f2", _event(FundingRequested(funding="f2", pot="b", amount=3)), 0)
+        assert runner.catch_up() == 1
+        stalled = runner.instance("f2")
+        assert stalled is not None and stalled.status == "stalled"
+        assert stalled.compensated == [] and stalled.reason is None
+        assert store.stream_version("Pot-b") == 0, "the append before the error was taken back"
+        (instance,) = runner.instances("stalled")
+        assert instance.problem is not None
+        assert instance.problem.error.endswith("ValidationError")
+        assert instance.problem.event_type == "FundingRequested"
+        running = runner.instance("f1")
+        assert running is not None and running.status == "running"
+        pots.unreadable.clear()
+        assert runner.retry("f2").status == "running"
+        assert pots.amount("b") == 3
+        assert [i.correlation for i in runner.instances("running")] == ["f2", "f1"]
+
+    def test_a_stalled_start_parks_later_events_and_retry_handles_them_in_order(
+        self, progress: EventStore, clock: ManualClock, fragile: type[Fragile]
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._fragile(store, pots, clock)
+        fragile.bugs.add(("requested", "f1"))
+        store.append("Funding-f1", _event(FundingRequested(funding="f1", pot="p", amount=5)), 0)
+        assert runner.catch_up() == 0
+        stalled = runner.instance("f1")
+        assert stalled is not None and stalled.status == "stalled"
+        assert stalled.state_or_none is None and stalled.steps == []
+        store.append("Funding-f1", _event(FundingConfirmed(funding="f1")), 1)
+        assert runner.catch_up() == 0
+        (instance,) = runner.instances("stalled")
+        assert instance.parked == 1 and instance.problem is not None
+        assert instance.problem.event_type == "FundingRequested"
+        assert pots.sent == [] and store.stream_version("Pot-p") == 0
+        fragile.bugs.clear()
+        retried = runner.retry("f1")
+        # The start first (Fill sent), then the confirmation parked behind it.
+        assert retried.status == "completed" and retried.parked == 0
+        done = runner.instance("f1")
+        assert done is not None and done.state == FundingState(pot="p", amount=5,
+                                                               confirmations=1)  # fmt: skip
+        assert pots.sent == [Fill(pot="p", amount=5)] and pots.amount("p") == 5
+        with pytest.raises(SagaError, match="f1 is completed: only a stalled instance"):
+            runner.retry("f1")
+
+    def test_retry_handles_the_failed_event_before_the_parked_ones(
+        self, progress: EventStore, clock: ManualClock, fragile: type[Fragile]
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._fragile(store, pots, clock)
+        store.append("Funding-f1", _event(FundingRequested(funding="f1", pot="p", amount=5)), 0)
+        fragile.bugs.add(("confirmed", "f1"))
+        store.append("Funding-f1", _event(FundingConfirmed(funding="f1")), 1)
+        store.append("Funding-f1", _event(FundingCancelled(funding="f1")), 2)
+        runner.catch_up()
+        assert _one(runner, "stalled", "f1").parked == 1
+        fragile.bugs.clear()
+        # Confirmed first: the workflow completes, and the cancellation after it is ignored
+        # (handled the other way round, it would have compensated).
+        assert runner.retry("f1").status == "completed"
+        # Filled once, never drained (the failed page's Fill was taken back with it).
+        assert pots.amount("p") == 5 and store.stream_version("Pot-p") == 1
+
+    def test_a_retry_that_fails_again_keeps_nothing_and_counts_attempts(
+        self, progress: EventStore, clock: ManualClock
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._runner(store, pots, clock)
+        pots.unreadable.add("p")
+        store.append("Funding-f1", _event(FundingRequested(funding="f1", pot="p", amount=5)), 0)
+        runner.catch_up()
+        head = store.head_position()
+        for attempts in (2, 3):
+            again = runner.retry("f1")
+            assert again.status == "stalled" and again.problem is not None
+            assert again.problem.attempts == attempts
+            assert again.problem.error.endswith("ValidationError")
+            assert store.head_position() == head and store.stream_version("Pot-p") == 0
+        pots.unreadable.clear()
+        assert runner.retry("f1").status == "running"
+        assert pots.amount("p") == 5 and store.stream_version("Pot-p") == 1
+
+    def test_retry_refuses_an_unknown_or_unstalled_instance(
+        self, progress: EventStore, clock: ManualClock
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._runner(store, pots, clock)
+        store.append("Funding-f1", _event(FundingRequested(funding="f1", pot="p", amount=5)), 0)
+        runner.catch_up()
+        with pytest.raises(SagaInstanceNotFound, match="Funding has no instance 'f9'"):
+            runner.retry("f9")
+        with pytest.raises(SagaError, match="Funding f1 is running: only a stalled instance"):
+            runner.retry("f1")
+        assert runner.parse_correlation("f1") == "f1"
+        assert runner.retry_stalled() == []
+        assert pots.sent == [Fill(pot="p", amount=5)]
+
+    def test_a_deadline_that_raises_stalls_its_instance(
+        self, progress: EventStore, clock: ManualClock, fragile: type[Fragile]
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._fragile(store, pots, clock)
+        store.append("Funding-f1", _event(FundingRequested(funding="f1", pot="p", amount=4)), 0)
+        store.append("Funding-f2", _event(FundingRequested(funding="f2", pot="q", amount=1)), 0)
+        runner.catch_up()
+        fragile.bugs.add(("undo", "p"))  # the compensation f1's deadline runs has a bug
+        clock.advance(timedelta(hours=2))
+        assert runner.expire() == 1  # f2's deadline ran; f1's stalled
+        timed_out = runner.instance("f2")
+        assert timed_out is not None and timed_out.status == "timed_out"
+        (stall,) = runner.take_stalls()
+        assert stall.correlation == "f1" and stall.problem is not None
+        assert stall.problem.position is None and stall.problem.message == "a bug in undo for p"
+        assert pots.amount("p") == 4
+        assert runner.expire() == 0, "a stalled instance's deadline waits for its retry"
+        store.append("Funding-f1", _event(FundingConfirmed(funding="f1")), 1)
+        runner.catch_up()
+        assert _one(runner, "stalled", "f1").parked == 1
+        fragile.bugs.clear()
+        # The deadline first: the confirmation after it finds the workflow over.
+        (retried,) = runner.retry_stalled()
+        assert retried.status == "timed_out"
+        assert retried.ended is not None and retried.ended["deadline"] is True
+        assert pots.amount("p") == 0
+
+    def test_status_counts_instances_and_tells_the_lag(
+        self, progress: EventStore, clock: ManualClock
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._runner(store, pots, clock)
+        empty = runner.status()
+        assert (empty.name, empty.position, empty.head, empty.lag_seconds) == ("Funding", 0, 0, 0.0)
+        assert set(empty.counts) == {"running", "completed", "failed", "compensated",
+                                     "timed_out", "stalled"}  # fmt: skip
+        assert not any(empty.counts.values())
+        store.append("Funding-f1", _event(FundingRequested(funding="f1", pot="p", amount=5)), 0)
+        first = store.read_all(limit=1)[0]
+        clock.advance(timedelta(minutes=2))
+        behind = runner.status()
+        # The runner's clock was read once, for this status, a step before its `now`.
+        expected = (clock.now - clock.step - first.recorded_at).total_seconds()
+        assert behind.lag_seconds == expected and expected >= 120
+        assert (behind.position, behind.head, behind.behind) == (0, 1, 1)
+        assert behind.to_json()["lag_seconds"] == expected
+        assert runner.catch_up() == 1
+        caught_up = runner.status()
+        assert caught_up.lag_seconds == 0.0 and caught_up.behind == 0
+        assert caught_up.counts["running"] == 1
+        (instance,) = runner.instances("running", limit=1)
+        assert instance.correlation == "f1" and instance.started_at == first.recorded_at
+        assert instance.ended is None and instance.problem is None
+        with pytest.raises(ValueError, match="'lost' is not a saga status"):
+            runner.instances("lost")  # type: ignore[arg-type]
+
+    def test_a_store_failure_stops_the_runner_and_is_its_problem_until_it_moves(
+        self, progress: EventStore, clock: ManualClock
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._runner(store, pots, clock)
+        store.append("Funding-f1", _event(FundingRequested(funding="f1", pot="a", amount=2)), 0)
+        pots.fail_after = True
+        with pytest.raises(BackendError, match="connection was lost"):
+            runner.catch_up()
+        problem = runner.status().problem
+        assert problem is not None and problem.error == "esgen.runtime._errors.BackendError"
+        assert problem.event_type == "FundingRequested" and problem.position == 1
+        assert runner.instances("stalled") == [] and runner.take_stalls() == []
+        # A new runner (another process) sees it too.
+        again = self._runner(store, pots, clock)
+        assert again.status().problem == problem
+        assert again.catch_up() == 1
+        assert runner.status().problem is None
+
+    def test_redelivery_after_a_stall_sends_no_command_twice(
+        self, progress: EventStore, clock: ManualClock, fragile: type[Fragile]
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._fragile(store, pots, clock)
+        store.append("Funding-f1", _event(FundingRequested(funding="f1", pot="p", amount=5)), 0)
+        fragile.bugs.add(("confirmed", "f1"))
+        store.append("Funding-f1", _event(FundingConfirmed(funding="f1")), 1)
+        store.append("Funding-f2", _event(FundingRequested(funding="f2", pot="q", amount=1)), 0)
+        store.append("Funding-f1", _event(FundingCancelled(funding="f1")), 2)
+        runner.catch_up()
+
+        def redeliver() -> None:
+            head = store.head_position()
+            with progress_storage(store).unit() as unit:
+                unit.set_checkpoint("saga:Fragile", 1, 0, active=True)
+            assert runner.catch_up() == 0
+            assert store.head_position() == head
+
+        redeliver()
+        # Neither the failed event nor the parked cancellation is kept twice.
+        assert _one(runner, "stalled", "f1").parked == 1
+        fragile.bugs.clear()
+        assert runner.retry("f1").status == "completed"
+        redeliver()
+        assert (pots.amount("p"), pots.amount("q")) == (5, 1)
+        assert store.stream_version("Pot-p") == 1 and store.stream_version("Pot-q") == 1
+        done = runner.instance("f1")
+        assert done is not None and done.status == "completed"
+
+    def test_progress_is_reported_after_each_committed_page(
+        self, progress: EventStore, clock: ManualClock, fragile: type[Fragile]
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._fragile(store, pots, clock, page_size=2)
+        for funding in ("f1", "f2", "f3"):
+            store.append(f"Funding-{funding}", _event(FundingRequested(funding=funding, pot="p",
+                                                                       amount=1)), 0)  # fmt: skip
+        fragile.bugs.add(("requested", "f2"))
+        reported: list[tuple[str, int, int]] = []
+
+        def report(name: str, position: int, head: int) -> None:
+            reported.append((name, position, head))
+
+        runner.catch_up(progress=report)
+        positions = [position for _, position, _ in reported]
+        assert positions == sorted(set(positions)) and positions[-1] == store.head_position()
+        assert {name for name, _, _ in reported} == {"Fragile"}
+        assert all(position <= head for _, position, head in reported)
+        # Page [1, 2] fails on f2: [1] commits alone, f2 stalls alone, then [3, 4] and [5].
+        assert positions == [1, 2, 4, 5]
+        assert _one(runner, "stalled", "f2").problem is not None
+
+    def test_an_error_message_no_store_takes_as_text_still_stalls(
+        self, progress: EventStore, clock: ManualClock, fragile: type[Fragile]
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._fragile(store, pots, clock)
+        fragile.bugs.add(("requested", "f1"))
+        fragile.detail = ": \x00 \ud800"  # NUL and a lone surrogate, as user data may hold
+        store.append("Funding-f1", _event(FundingRequested(funding="f1", pot="p", amount=5)), 0)
+        runner.catch_up()
+        (stalled,) = runner.instances("stalled")
+        assert stalled.problem is not None
+        assert stalled.problem.message == "a bug in requested for f1: \x00 \ud800"
