@@ -158,9 +158,7 @@ def rebuild(
                     )
             tracker = said.tracker(f"rebuilding {name}", {name: start}, item.head)
             try:
-                # Only when asked: a layout that changed starts afresh anyway.
-                options: dict[str, Any] = {"restart": True} if restart else {}
-                handled = runner.rebuild(name, tracker, **options)
+                handled = runner.rebuild(name, tracker, restart=restart)
             except KeyboardInterrupt:
                 tracker.finish()
                 said.interrupted(
