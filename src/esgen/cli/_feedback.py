@@ -244,7 +244,7 @@ class Tracker:
         feedback = self._feedback
         now = feedback._clock()
         with feedback._lock:
-            self.positions[name] = max(position, self.positions.get(name, 0))
+            self.positions[name] = position
             self.starts.setdefault(name, position)
             self.head = max(self.head, head)
         if self._follow:

@@ -14,6 +14,7 @@ from esgen.cli._common import EXIT_INTERRUPTED, UsageError
 from esgen.cli._options import RunGroup, read_side_options
 
 if TYPE_CHECKING:
+    from esgen.cli._feedback import Feedback, Tracker
     from esgen.cli._options import FeedbackArgs, ProjectArgs, StoreArgs
 
 __all__ = ["projections"]
@@ -46,10 +47,7 @@ def status(project: ProjectArgs, store: StoreArgs, feedback: FeedbackArgs, as_js
             )
         if item.rebuilding is not None:
             generation, position = _rebuilding(item.rebuilding)
-            notes += (
-                f"  rebuild of generation {generation} unfinished at {position} "
-                "(esgen projections rebuild continues it)"
-            )
+            notes += f"  rebuild of generation {generation} unfinished at {position}"
         lag = getattr(item, "lag_seconds", 0.0)
         click.echo(
             f"{item.name:30} generation {item.generation}  at {item.position} of {item.head}  "
@@ -148,17 +146,10 @@ def rebuild(
             start = 0
             if item.rebuilding is not None and not restart:
                 start = _rebuilding(item.rebuilding)[1]
-                if start:
-                    said.say(
-                        f"continuing the rebuild of {name} from position {start} "
-                        "(--restart starts afresh)",
-                        event="resume",
-                        projection=name,
-                        position=start,
-                    )
             tracker = said.tracker(f"rebuilding {name}", {name: start}, item.head)
+            progress = _Resumed(said, name, start, tracker)
             try:
-                handled = runner.rebuild(name, tracker, restart=restart)
+                handled = runner.rebuild(name, progress, restart=restart)
             except KeyboardInterrupt:
                 tracker.finish()
                 said.interrupted(
@@ -170,8 +161,45 @@ def rebuild(
             except Exception as exc:
                 tracker.finish()
                 runner_failed(said, f"projection {name}", exc)
+            progress.tell(None)
             tracker.finish()
             said.say(f"{name} rebuilt from {handled} event(s)", projection=name, events=handled)
+
+
+class _Resumed:
+    """The progress callback of a rebuild that may go on from an unfinished one: says
+    whether it did once its first page is committed (a page before `start` means the
+    runtime started afresh: that generation was built with other fields), or at the end
+    when there was nothing left to do."""
+
+    def __init__(self, said: Feedback, name: str, start: int, tracker: Tracker) -> None:
+        self._said = said
+        self._name = name
+        self._start = start
+        self._tracker = tracker
+        self._told = not start
+
+    def __call__(self, name: str, position: int, head: int) -> None:
+        self.tell(position)
+        self._tracker(name, position, head)
+
+    def tell(self, position: int | None) -> None:
+        if self._told:
+            return
+        self._told = True
+        name, start = self._name, self._start
+        if position is None or position > start:
+            message = (
+                f"continuing the rebuild of {name} from position {start} (--restart starts afresh)"
+            )
+            self._said.say(message, event="resume", projection=name, position=start)
+        else:
+            self._tracker.starts[name] = 0
+            message = (
+                f"the unfinished rebuild of {name} was built with other fields: rebuilding "
+                "from the first event"
+            )
+            self._said.say(message, event="restart", projection=name)
 
 
 def _failed(said: Any, runner: Any, exc: Exception) -> None:
