@@ -52,7 +52,7 @@ store.close()
 """
 
 # Two accounts and TRANSFERS transfers between them, the sagas deployed first so that
-# they follow every event.
+# they follow every event (unless "undeployed").
 TRANSFERS = """
 import sys
 from decimal import Decimal
@@ -65,7 +65,8 @@ from bank.types import Money
 
 store = SQLiteEventStore(sys.argv[1])
 bank = BankService(store)
-bank.sagas()
+if sys.argv[3:] != ["undeployed"]:
+    bank.sagas()
 ada, grace = UUID(int=1), UUID(int=2)
 eur = lambda amount: Money(amount=Decimal(amount), currency="EUR")
 bank.dispatch(OpenAccount(account_id=ada, owner="Ada", currency="EUR"))
@@ -342,6 +343,21 @@ def test_a_saga_bug_stalls_its_instances_until_they_are_retried_after_the_fix(
     assert after["stalled"] == [] and after["behind"] == 0
     assert esgen(bank, "projections", "catch-up", *where).returncode == 0
     assert python(bank, BALANCES, store).split("\n")[:2] == ["Ada 85", "Grace 15"]
+
+
+def test_looking_at_sagas_decides_nothing_about_where_they_start(bank: Path) -> None:
+    store = bank / "bank.sqlite"
+    where = ["--store", str(store)]
+    python(bank, TRANSFERS, store, 2, "undeployed")  # history the sagas never saw
+
+    looked = json.loads(esgen(bank, "sagas", "status", "--json", *where).stdout)["sagas"][0]
+    assert looked["position"] == looked["head"] and looked["counts"]["running"] == 0
+    assert esgen(bank, "sagas", "retry", "--failed", *where).returncode == 0
+
+    ran = esgen(bank, "sagas", "run", "--from-beginning", *where)
+    assert ran.returncode == 0, ran.stderr
+    after = json.loads(esgen(bank, "sagas", "status", "--json", *where).stdout)["sagas"][0]
+    assert after["counts"]["completed"] == 2, after
 
 
 def test_a_follower_tells_stalls_as_they_happen_and_lists_them_when_stopped(

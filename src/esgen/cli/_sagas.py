@@ -56,10 +56,13 @@ def status(
     it; stalled instances with their error, and failed, compensated and timed-out ones
     with their reason, the event that ended them and when."""
     from esgen.cli._store import opened_service
+    from esgen.runtime._saga_runner import looking
 
     with opened_service(project, store, "sagas") as service:
         reports = []
-        for runner in _chosen(service.sagas(), saga_name):
+        with looking():  # a saga that never ran here gets no starting point from a look
+            runners = service.sagas()
+        for runner in _chosen(runners, saga_name):
             lists = {state: runner.instances(state, limit=limit) for state in LISTED}
             reports.append((runner.status(), lists))
     if as_json:
@@ -239,12 +242,14 @@ def retry(
     from esgen.cli._failures import runner_failed
     from esgen.cli._feedback import Feedback
     from esgen.cli._store import opened_service
+    from esgen.runtime._saga_runner import looking
 
     if bool(names) == every:
         raise UsageError("give the IDs of the instances to retry, or --failed for every one")
     said = Feedback(feedback)
     with opened_service(project, store, "sagas") as service:
-        runners = _chosen(service.sagas(), saga_name)
+        with looking():  # retrying decides nothing about where a saga starts
+            runners = _chosen(service.sagas(), saga_name)
         targets: list[tuple[Any, Any, str]] = []
         if every:
             for runner in runners:

@@ -196,7 +196,7 @@ class ReadModelNotFound(EventStoreError, LookupError):
         super().__init__(
             message
             or f"read model {name!r} does not exist in this store yet: run its projection "
-            f"(esgen projections run, or ProjectionRunner.catch_up) against this store first"
+            f"(esgen projections catch-up, or ProjectionRunner.catch_up) against this store first"
         )
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:

@@ -13,7 +13,9 @@ import json
 import logging
 import threading
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, Generic, Literal, cast
 
@@ -68,6 +70,21 @@ from esgen.runtime._text import check_key
 __all__ = ["SagaInstanceNotFound", "SagaRunner"]
 
 logger = logging.getLogger("esgen.runtime")
+
+
+_LOOKING: ContextVar[bool] = ContextVar("esgen_saga_looking", default=False)
+
+
+@contextmanager
+def looking() -> Iterator[None]:
+    """Runners built inside only look at the store (status, instances, retry): a saga that
+    never ran there gets no checkpoint, so where it starts is decided by its first real
+    run. For the command line's read-only commands."""
+    token = _LOOKING.set(True)
+    try:
+        yield
+    finally:
+        _LOOKING.reset(token)
 
 
 class SagaInstanceNotFound(EventStoreError, LookupError):
@@ -151,10 +168,14 @@ class SagaRunner(Generic[SagaT, CorrT]):
             raise AggregateDefinitionError(
                 f"{saga.name} has no handler for its starting event {self._start_type}"
             )
-        with self._storage.unit() as unit:
-            if not unit.generations(self._checkpoint):
-                position = store.head_position() if start == "now" else 0
-                unit.set_checkpoint(self._checkpoint, 1, position, active=True)
+        # Where a saga that never ran here starts: decided now, as it is deployed (one
+        # deployed onto a running system ignores what is already there), and stored at
+        # once, unless the runner is only built to look (`looking`): `esgen sagas status`
+        # before a deploy must not decide where the saga will start.
+        self._start = store.head_position() if start == "now" else 0
+        if not _LOOKING.get():
+            with self._storage.unit() as unit:
+                self._position(unit)
 
     @property
     def name(self) -> str:
@@ -215,7 +236,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
         recorded: RecordedEvent | None = None  # the event being handled, for a problem
         try:
             with self._storage.unit() as unit:
-                position = unit.generations(self._checkpoint)[1][0]
+                position = self._position(unit)
                 limit = self._page_size if until is None else min(self._page_size, until - position)
                 records = self._store.read_all(after=position, limit=limit) if limit > 0 else []
                 if not records:
@@ -243,6 +264,14 @@ class SagaRunner(Generic[SagaT, CorrT]):
         # Not done even after a short page: the commands just sent recorded new events
         # (the saga's own included), and the next page should see them.
         return handled, False
+
+    def _position(self, unit: ProgressUnit) -> int:
+        """The checkpoint, stored on the first page of a saga that never ran here."""
+        generations = unit.generations(self._checkpoint)
+        if not generations:
+            unit.set_checkpoint(self._checkpoint, 1, self._start, active=True)
+            return self._start
+        return generations[1][0]
 
     def _handle(
         self, unit: ProgressUnit, recorded: RecordedEvent, after: int, before: int | None
@@ -334,7 +363,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
         assert recorded is not None  # pages fail on events; deadlines stall in expire()
         problem = Problem.of(failed.error, recorded, self._now())
         with self._storage.unit() as unit:
-            if unit.generations(self._checkpoint)[1][0] != failed.after:
+            if self._position(unit) != failed.after:
                 return  # another runner moved on meanwhile: the next page reads from there
             record = unit.saga(self._class.name, failed.correlation)
             if record is None:  # its starting event failed: stalled, with no state yet
@@ -534,7 +563,8 @@ class SagaRunner(Generic[SagaT, CorrT]):
         """Where the runner is, how long ago the oldest event it has not handled was
         recorded, its instances by status, and the error that last stopped it."""
         with self._storage.unit() as unit:
-            position = unit.generations(self._checkpoint)[1][0]
+            generations = unit.generations(self._checkpoint)
+            position = generations[1][0] if generations else self._start
             counts = unit.saga_counts(self._class.name)
             problem = unit.problem(self._checkpoint)
             first = self._store.read_all(after=position, limit=1)
