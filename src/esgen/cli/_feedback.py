@@ -186,9 +186,9 @@ class _RuntimeLog(logging.Handler):
             context.call_on_close(undo)
 
     def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "esgen_stall", False):
+            return  # the command tells stalls itself (take_stalls), once each
         message = record.getMessage()
-        if " stalled: " in message:
-            return
         if record.exc_info and self._feedback.verbose:
             message += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
         level = record.levelname.lower()

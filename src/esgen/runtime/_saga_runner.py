@@ -72,6 +72,9 @@ __all__ = ["SagaInstanceNotFound", "SagaRunner"]
 logger = logging.getLogger("esgen.runtime")
 
 
+STALL_LOG = {"esgen_stall": True}
+"""The `extra` of the log records that tell a stall (see `LogRecord.esgen_stall`)."""
+
 _LOOKING: ContextVar[bool] = ContextVar("esgen_saga_looking", default=False)
 
 
@@ -382,8 +385,10 @@ class SagaRunner(Generic[SagaT, CorrT]):
     def _stalled(self, record: SagaRecord) -> None:
         instance = instance_of(record)
         assert instance.problem is not None
+        # Tagged, so that a caller that reports stalls itself (the command line, through
+        # take_stalls) can leave these out without reading the words.
         logger.warning("%s %s stalled: %s", record.saga, record.correlation,
-                       instance.problem.describe())  # fmt: skip
+                       instance.problem.describe(), extra=STALL_LOG)  # fmt: skip
         with self._stalls_lock:
             self._stalls[record.correlation] = instance
 
@@ -554,7 +559,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
             record = restall(record, problem)
             unit.save_saga(record, problem.at)
         logger.warning("%s %s still stalled: %s", record.saga, record.correlation,
-                       problem.describe())  # fmt: skip
+                       problem.describe(), extra=STALL_LOG)  # fmt: skip
         return instance_of(record)
 
     # -- what operators see ---------------------------------------------------------------
