@@ -358,6 +358,13 @@ def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "unknown"
     whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02}:{secs:02}"
+    clock = f"{hours}:{minutes:02}:{secs:02}"
+    return f"{days} d {clock}" if days else clock
+
+
+def lag_text(seconds: float) -> str:
+    """How long ago the oldest event not handled yet was recorded, as a person reads it."""
+    return f"{seconds:.1f} s" if seconds < 60 else _duration(seconds)

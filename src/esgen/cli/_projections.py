@@ -31,6 +31,7 @@ def projections() -> None:
 def status(project: ProjectArgs, store: StoreArgs, feedback: FeedbackArgs, as_json: bool) -> None:
     """Show each projection's generation, checkpoint, how far behind it is (events and
     seconds) and the last error that stopped it."""
+    from esgen.cli._feedback import lag_text
     from esgen.cli._store import opened_service
     from esgen.runtime._progress_store import looking
 
@@ -56,7 +57,7 @@ def status(project: ProjectArgs, store: StoreArgs, feedback: FeedbackArgs, as_js
         lag = getattr(item, "lag_seconds", 0.0)
         click.echo(
             f"{item.name:30} generation {item.generation}  at {item.position} of {item.head}  "
-            f"({item.behind} behind, lag {_lag(lag)}){notes}"
+            f"({item.behind} behind, lag {lag_text(lag)}){notes}"
         )
         problem = getattr(item, "problem", None)
         if problem is not None:
@@ -234,12 +235,3 @@ def _rebuilding(value: Any) -> tuple[int, int]:
 
 def _time(at: Any) -> str:
     return f"{at:%Y-%m-%d %H:%M:%S} UTC"
-
-
-def _lag(seconds: float) -> str:
-    """How long ago the oldest event not handled yet was recorded."""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02}:{secs:02}"

@@ -55,6 +55,7 @@ def status(
     """Show each saga's checkpoint, lag, instances by state and the last error that stopped
     it; stalled instances with their error, and failed, compensated and timed-out ones
     with their reason, the event that ended them and when."""
+    from esgen.cli._feedback import lag_text
     from esgen.cli._store import opened_service
     from esgen.runtime._progress_store import looking
 
@@ -78,7 +79,7 @@ def status(
         counts = ", ".join(f"{state} {n}" for state, n in report.counts.items())
         click.echo(
             f"{report.name}: at {report.position} of {report.head} ({report.behind} behind, "
-            f"lag {_lag(report.lag_seconds)}); {counts}"
+            f"lag {lag_text(report.lag_seconds)}); {counts}"
         )
         if report.problem is not None:
             click.echo(f"  runner stopped {_time(report.problem.at)}: {_problem(report.problem)}")
@@ -390,12 +391,3 @@ def _parsed(at: Any) -> Any:
 
 def _time(at: Any) -> str:
     return f"{at:%Y-%m-%d %H:%M:%S} UTC"
-
-
-def _lag(seconds: float) -> str:
-    """How long ago the oldest event not handled yet was recorded."""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02}:{secs:02}"
