@@ -22,6 +22,7 @@ from esgen.runtime import (
     ExpectedVersion,
     NewEvent,
     ProjectionRunner,
+    RebuildStart,
     SQLiteEventStore,
 )
 from esgen.runtime.testing._domain import AccountOpened, MoneyDeposited, make_registry
@@ -117,10 +118,12 @@ def test_an_interrupted_rebuild_handles_only_the_remaining_events(
     # The half-written page left nothing: the new generation stops at the last page the
     # child reported; readers still have the complete old one, and no error is recorded.
     assert status.rebuilding == (2, pages[-1]) == (2, head // 2)
-    assert (status.generation, status.problem) == (1, None)
+    assert (status.generation, status.problem, status.rebuild_problem) == (1, None, None)
     assert rows(store) == EXPECTED
 
     assert runner.rebuild("balances") == head - head // 2
+    # The child ran this same code (rebuild_child.py's Balances): so it is continued.
+    assert runner.last_rebuild == RebuildStart(head // 2, "resumed")
     (status,) = runner.status()
     assert (status.generation, status.rebuilding, status.behind) == (2, None, 0)
     resumed = rows(store)

@@ -246,7 +246,8 @@ def code_fingerprint(projection: type[Projection[Any, Any]]) -> str:
     fix there needs `restart=True`.
     """
     digest = hashlib.sha256()
-    digest.update(f"{projection.__module__}:{projection.__qualname__}\n".encode())
+    # Not the module's name: the same file is `__main__` when run as a script.
+    digest.update(f"{projection.__qualname__}\n".encode())
     handlers = sorted(
         (event.event_type, event.event_version, method)
         for event, method in projection.handlers.items()
@@ -259,9 +260,9 @@ def code_fingerprint(projection: type[Projection[Any, Any]]) -> str:
         digest.update(b"\nsource\n" + Path(path).read_bytes())
     except (OSError, TypeError):
         # No readable source (a class made at run time, an application shipped as bytecode
-        # only): its name and handlers are all that can be compared, so a changed handler
+        # only): its names and handlers are all that can be compared, so a changed handler
         # body goes unnoticed there, and `restart=True` is the way to start afresh.
-        pass
+        digest.update(f"\nmodule {projection.__module__}".encode())
     return digest.hexdigest()
 
 
