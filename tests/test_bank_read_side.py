@@ -139,7 +139,8 @@ def test_the_command_line_runs_the_contexts_projections_and_sagas(
     assert (
         status.exit_code == 0
         and "account_balances" in status.output
-        and "generation 1" in status.output
+        # Looking builds nothing: the first catch-up makes the table.
+        and "not built in this store yet" in status.output
     )
     assert catch_up.exit_code == 0 and "projections are up to date" in catch_up.output
     assert rebuild.exit_code == 0 and "account_balances rebuilt from" in rebuild.output

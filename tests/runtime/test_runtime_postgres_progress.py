@@ -19,7 +19,7 @@ from uuid import UUID, uuid4
 import pytest
 from psycopg import sql
 
-from esgen.runtime import PostgresEventStore, ProjectionRunner, RecordedEvent
+from esgen.runtime import PostgresEventStore, ProjectionRunner, RecordedEvent, progress_storage
 from esgen.runtime.testing._domain import MoneyDeposited, make_registry
 
 from .postgres_env import Proxy, connect, drop_schema, new_schema, require_postgres
@@ -237,3 +237,22 @@ def test_the_command_line_on_postgres_never_creates_a_store(
             (mistyped,),
         ).fetchone()
     assert found == (0,), "the mistyped schema was not created"
+
+
+def test_status_answers_while_a_page_holds_the_checkpoint(
+    store: PostgresEventStore, schema: str
+) -> None:
+    """A page locks its projection's checkpoint row until it commits (FOR UPDATE, so two
+    runners never apply one event); a health check reads past that lock at once."""
+    fill(store, accounts=2, deposits=4)
+    runner = ProjectionRunner(store, make_registry(), [Balances()], page_size=25)
+    storage = progress_storage(store)
+    answered: list[list[int]] = []
+    looked = threading.Thread(
+        target=lambda: answered.append([s.position for s in runner.status()]), daemon=True
+    )
+    with storage.unit() as unit:
+        unit.generations("balances")  # what a page does first: the row is now locked
+        looked.start()
+        looked.join(60)  # a hang detector, not a measurement: it must not wait for the commit
+        assert answered == [[0]], "status waited for the page holding the checkpoint"

@@ -33,9 +33,12 @@ def status(project: ProjectArgs, store: StoreArgs, feedback: FeedbackArgs, as_js
     """Show each projection's generation, checkpoint, how far behind it is (events and
     seconds) and the last error that stopped it."""
     from esgen.cli._store import opened_service
+    from esgen.runtime._progress_store import looking
 
     with opened_service(project, store, "projections") as service:
-        items = service.projections().status()
+        with looking():  # answers at once while a runner is in the middle of a page
+            runner = service.projections()
+        items = runner.status()
     if as_json:
         click.echo(json.dumps({"projections": [item.to_json() for item in items]}, indent=2))
         return
@@ -46,6 +49,8 @@ def status(project: ProjectArgs, store: StoreArgs, feedback: FeedbackArgs, as_js
                 "  needs a rebuild: its table was built with other fields, or by an esgen "
                 "that stored them otherwise (esgen projections rebuild)"
             )
+        if item.generation == 0:
+            notes += "  not built in this store yet (esgen projections catch-up builds it)"
         if item.rebuilding is not None:
             generation, position = _rebuilding(item.rebuilding)
             notes += f"  rebuild of generation {generation} unfinished at {position}"

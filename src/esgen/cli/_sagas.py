@@ -56,7 +56,7 @@ def status(
     it; stalled instances with their error, and failed, compensated and timed-out ones
     with their reason, the event that ended them and when."""
     from esgen.cli._store import opened_service
-    from esgen.runtime._saga_runner import looking
+    from esgen.runtime._progress_store import looking
 
     with opened_service(project, store, "sagas") as service:
         reports = []
@@ -242,7 +242,7 @@ def retry(
     from esgen.cli._failures import runner_failed
     from esgen.cli._feedback import Feedback
     from esgen.cli._store import opened_service
-    from esgen.runtime._saga_runner import looking
+    from esgen.runtime._progress_store import looking
 
     if bool(names) == every:
         raise UsageError("give the IDs of the instances to retry, or --failed for every one")

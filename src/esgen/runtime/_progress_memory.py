@@ -22,7 +22,7 @@ import math
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -98,6 +98,11 @@ class MemoryProgressStorage(ProgressStorage):
     def unit(self) -> Iterator[ProgressUnit]:
         with self._store.transaction() as transaction:
             yield _MemoryUnit(self._data, transaction)
+
+    def look(self) -> AbstractContextManager[ProgressUnit]:
+        # The store's lock: a runner's page in another thread is short and in memory, and
+        # reading while it changes the dictionaries would not be safe.
+        return self.unit()
 
 
 class MemoryReadModels(ReadModelAccess):

@@ -24,6 +24,7 @@ from esgen.runtime._progress_store import (
     ReadModelAccess,
     SagaRecord,
     SwitchBlocked,
+    created_names,
     physical_table,
 )
 from esgen.runtime._readmodel import TableBackend, TableSpec
@@ -93,6 +94,20 @@ class PostgresProgressStorage(ProgressStorage):
     def __init__(self, store: PostgresEventStore) -> None:
         self._store = store
         self._schema = sql.Identifier(store.schema)
+        # Looked for first, in a read-only transaction: `CREATE INDEX IF NOT EXISTS` locks
+        # its table even when the index is there, so it would wait for a runner's page.
+        names = created_names(_SCHEMA)
+        with self.look() as unit:
+            assert isinstance(unit, _PostgresUnit)
+            found = unit.execute(
+                sql.SQL(
+                    "SELECT count(*) FROM pg_class c JOIN pg_namespace n "
+                    "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = ANY(%s)"
+                ),
+                (store.schema, names),
+            ).fetchone()[0]
+        if found == len(names):
+            return
         with self.unit() as unit:
             assert isinstance(unit, _PostgresUnit)
             unit.execute(sql.SQL("SELECT pg_advisory_xact_lock(%s)"), (_SETUP_LOCK,))
@@ -106,6 +121,16 @@ class PostgresProgressStorage(ProgressStorage):
                 yield _PostgresUnit(conn, self._store.schema, self.switch_lock_timeout)
         except psycopg.Error as exc:
             raise BackendError(f"projection or saga progress could not be stored: {exc}") from exc
+
+    @contextmanager
+    def look(self) -> Iterator[ProgressUnit]:
+        try:
+            with self._store.read_transaction() as conn:
+                yield _PostgresUnit(
+                    conn, self._store.schema, self.switch_lock_timeout, locking=False
+                )
+        except psycopg.Error as exc:
+            raise BackendError(f"projection or saga progress could not be read: {exc}") from exc
 
 
 class PostgresReadModels(ReadModelAccess):
@@ -172,9 +197,15 @@ class PostgresReadModels(ReadModelAccess):
 
 class _PostgresUnit(ProgressUnit):
     def __init__(
-        self, conn: psycopg.Connection[Any], schema: str, switch_lock_timeout: float
+        self,
+        conn: psycopg.Connection[Any],
+        schema: str,
+        switch_lock_timeout: float,
+        *,
+        locking: bool = True,
     ) -> None:
         self._conn = conn
+        self._locking = locking
         self._switch_lock_timeout = switch_lock_timeout
         self._schema = sql.Identifier(schema)
         self._schema_name = schema
@@ -188,10 +219,13 @@ class _PostgresUnit(ProgressUnit):
     def generations(self, name: str) -> dict[int, tuple[int, bool]]:
         # FOR UPDATE: a second runner of the same projection waits here, then reads the
         # checkpoint the first one committed; no event is applied twice.
+        # (Not when only looking: a read-only transaction may not lock rows, and a health
+        # check must not wait for a runner's page.)
+        query = "SELECT generation, position, active FROM {} WHERE name = %s"
         rows = self.execute(
-            sql.SQL(
-                "SELECT generation, position, active FROM {} WHERE name = %s FOR UPDATE"
-            ).format(self._table("esgen_projections")),
+            sql.SQL(query + (" FOR UPDATE" if self._locking else "")).format(
+                self._table("esgen_projections")
+            ),
             (name,),
         ).fetchall()
         return {g: (p, bool(a)) for g, p, a in rows}

@@ -8,11 +8,13 @@ hook, so a checkpoint always commits with the read-model rows or saga state it c
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,6 +40,9 @@ __all__ = [
     "SQLiteReadModels",
     "SagaRecord",
     "SwitchBlocked",
+    "created_names",
+    "is_looking",
+    "looking",
     "physical_table",
     "progress_storage",
     "read_models",
@@ -163,6 +168,41 @@ class ProgressStorage(ABC):
     def unit(self) -> AbstractContextManager[ProgressUnit]:
         """One transaction of the event store's database."""
 
+    @abstractmethod
+    def look(self) -> AbstractContextManager[ProgressUnit]:
+        """One read transaction that takes no write lock and locks no checkpoint, so a
+        health check answers at once while a runner is in the middle of a page (and on a
+        store opened read-only). Only for reads: what the unit writes is not kept."""
+
+
+_LOOKING: ContextVar[bool] = ContextVar("esgen_progress_looking", default=False)
+
+
+@contextmanager
+def looking() -> Iterator[None]:
+    """Runners built inside only look at the store (status, instances, retry): they set up
+    nothing in it, so a look neither waits for a runner in the middle of a page nor
+    decides anything (where a saga that never ran there will start, for one). For the
+    command line's status commands."""
+    token = _LOOKING.set(True)
+    try:
+        yield
+    finally:
+        _LOOKING.reset(token)
+
+
+def is_looking() -> bool:
+    return _LOOKING.get()
+
+
+def created_names(schema: Sequence[str]) -> list[str]:
+    """The tables and indexes a list of `CREATE ... IF NOT EXISTS` statements creates:
+    what a store must hold for the set-up to be skipped."""
+    return [m.group(1) for m in map(_CREATED.search, schema) if m is not None]
+
+
+_CREATED = re.compile(r"IF NOT EXISTS (?:\{schema\}\.)?(\w+)")
+
 
 class ReadModelAccess(ABC):
     """Reading read models outside the runners: what `ReadModel` queries go through.
@@ -273,6 +313,16 @@ def physical_table(spec: TableSpec, generation: int) -> str:
 class SQLiteProgressStorage(ProgressStorage):
     def __init__(self, store: SQLiteEventStore) -> None:
         self._store = store
+        # Looked for first, without the write lock: once a store has the tables, opening
+        # progress never waits for a runner in the middle of a page.
+        names = created_names(_SCHEMA)
+        marks = ", ".join("?" * len(names))
+        with store.read_transaction() as conn:
+            found = conn.execute(
+                f"SELECT count(*) FROM sqlite_master WHERE name IN ({marks})", names
+            ).fetchone()[0]
+        if found == len(names):
+            return
         with store.transaction() as conn:
             for statement in _SCHEMA:
                 conn.execute(statement)
@@ -284,6 +334,14 @@ class SQLiteProgressStorage(ProgressStorage):
                 yield _SQLiteUnit(conn)
         except sqlite3.Error as exc:
             raise BackendError(f"projection or saga progress could not be stored: {exc}") from exc
+
+    @contextmanager
+    def look(self) -> Iterator[ProgressUnit]:
+        try:
+            with self._store.read_transaction() as conn:
+                yield _SQLiteUnit(conn)
+        except sqlite3.Error as exc:
+            raise BackendError(f"projection or saga progress could not be read: {exc}") from exc
 
 
 class _SQLiteUnit(ProgressUnit):

@@ -49,6 +49,7 @@ from esgen.runtime._progress_store import (
     ProgressStorage,
     ProgressUnit,
     SwitchBlocked,
+    is_looking,
     progress_storage,
 )
 from esgen.runtime._readmodel import Rows, TableSpec
@@ -312,6 +313,8 @@ class ProjectionRunner:
         self._clock = clock
         self.last_rebuild: RebuildStart | None = None
         """How the last `rebuild()` began (set before its first page)."""
+        if is_looking():
+            return  # built only to look (`looking()`): nothing set up, nothing waited for
         with self._storage.unit() as unit:
             for projection in projections:
                 generations = unit.generations(projection.name)
@@ -344,9 +347,13 @@ class ProjectionRunner:
         """Each projection's status, but for its lag (which costs a read of the store)."""
         head = self._store.head_position()
         result = []
-        with self._storage.unit() as unit:
+        # A read transaction: a health check answers at once while a page is handled.
+        with self._storage.look() as unit:
             for name, projection in self._projections.items():
                 generations = unit.generations(name)
+                if not generations:  # never ran here (only looked at): nothing built yet
+                    result.append(ProjectionStatus(name, 0, 0, head))
+                    continue
                 generation, position = _active(generations, name)
                 pending = [(g, p) for g, (p, active) in generations.items() if not active]
                 problem, rebuild_problem = _problems(unit, name)

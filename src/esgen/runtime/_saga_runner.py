@@ -13,9 +13,7 @@ import json
 import logging
 import threading
 import typing
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Generic, Literal, cast
 
@@ -37,6 +35,7 @@ from esgen.runtime._progress_store import (
     ProgressStorage,
     ProgressUnit,
     SagaRecord,
+    is_looking,
     progress_storage,
     saga_steps,
 )
@@ -74,20 +73,6 @@ logger = logging.getLogger("esgen.runtime")
 
 STALL_LOG = {"esgen_stall": True}
 """The `extra` of the log records that tell a stall (see `LogRecord.esgen_stall`)."""
-
-_LOOKING: ContextVar[bool] = ContextVar("esgen_saga_looking", default=False)
-
-
-@contextmanager
-def looking() -> Iterator[None]:
-    """Runners built inside only look at the store (status, instances, retry): a saga that
-    never ran there gets no checkpoint, so where it starts is decided by its first real
-    run. For the command line's read-only commands."""
-    token = _LOOKING.set(True)
-    try:
-        yield
-    finally:
-        _LOOKING.reset(token)
 
 
 class SagaInstanceNotFound(EventStoreError, LookupError):
@@ -173,10 +158,10 @@ class SagaRunner(Generic[SagaT, CorrT]):
             )
         # Where a saga that never ran here starts: decided now, as it is deployed (one
         # deployed onto a running system ignores what is already there), and stored at
-        # once, unless the runner is only built to look (`looking`): `esgen sagas status`
+        # once, unless the runner is only built to look (`looking()`): `esgen sagas status`
         # before a deploy must not decide where the saga will start.
         self._start = store.head_position() if start == "now" else 0
-        if not _LOOKING.get():
+        if not is_looking():
             with self._storage.unit() as unit:
                 self._position(unit)
 
@@ -567,7 +552,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
     def status(self) -> SagaRunnerStatus:
         """Where the runner is, how long ago the oldest event it has not handled was
         recorded, its instances by status, and the error that last stopped it."""
-        with self._storage.unit() as unit:
+        with self._storage.look() as unit:  # at once, even while a page is handled
             generations = unit.generations(self._checkpoint)
             position = generations[1][0] if generations else self._start
             counts = unit.saga_counts(self._class.name)
@@ -592,7 +577,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
             raise ValueError(
                 f"{status!r} is not a saga status (expected one of: {', '.join(_STATUSES)})"
             )
-        with self._storage.unit() as unit:
+        with self._storage.look() as unit:
             records = unit.sagas_with_status(self._class.name, status, limit)
         return [instance_of(record) for record in records]
 
