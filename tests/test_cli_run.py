@@ -458,6 +458,33 @@ def test_an_interrupted_rebuild_goes_on_where_it_was_and_ends_as_a_full_one(
     assert sorted(balances(bank, store)) == sorted(expected)
 
 
+def test_an_interrupted_rebuild_whose_handler_was_fixed_since_starts_afresh(
+    bank: Path, tmp_path: Path
+) -> None:
+    store = seeded(bank, 30, 99)
+    paused(bank)
+    where = ["--store", str(store)]
+    marker = tmp_path / "paused"
+    running = Running(
+        bank, "projections", "rebuild", *where,
+        BANK_TEST_PAUSE_AT="1500", BANK_TEST_MARKER=str(marker),
+    )  # fmt: skip
+    wait_for(marker, running)
+    code, _, _ = running.stop(signal.SIGINT)
+    assert code == 130
+    # The fix: the pages the old handler committed must not be kept.
+    handlers = bank / "src" / "bank" / "domain" / "account_balances.py"
+    edit(handlers, PAUSE, "")
+    again = esgen(bank, "projections", "rebuild", *where)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines() == [
+        "esgen: starting the rebuild of account_balances afresh: code changed since the "
+        "unfinished one began",
+        "esgen: account_balances rebuilt from 3000 event(s)",
+    ]
+    assert sorted(balances(bank, store)) == sorted(f"owner {i} 99" for i in range(30))
+
+
 def test_the_health_views_answer_while_a_runner_is_in_the_middle_of_a_page(
     bank: Path, tmp_path: Path
 ) -> None:

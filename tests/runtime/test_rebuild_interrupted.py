@@ -4,10 +4,14 @@ are handled, and the read model equals that of a rebuild never interrupted. On S
 files and on PostgreSQL (see postgres_env.py; skipped without a server).
 
 The child (rebuild_child.py) stops inside a handler, its page half-written, and waits
-there for the signal: the interruption always lands mid-transaction, with no timing."""
+there for the signal: the interruption always lands mid-transaction, with no timing.
+
+It is continued because the same code runs it (`code_fingerprint`: the class's file, read
+whatever the module is called); an unfinished rebuild whose code is unknown starts afresh."""
 
 from __future__ import annotations
 
+import importlib.util
 import signal
 import subprocess
 import sys
@@ -22,8 +26,10 @@ from esgen.runtime import (
     ExpectedVersion,
     NewEvent,
     ProjectionRunner,
+    RebuildStart,
     SQLiteEventStore,
 )
+from esgen.runtime._projection import code_fingerprint
 from esgen.runtime.testing._domain import AccountOpened, MoneyDeposited, make_registry
 from esgen.runtime.testing._fixtures import active_rows
 
@@ -117,10 +123,12 @@ def test_an_interrupted_rebuild_handles_only_the_remaining_events(
     # The half-written page left nothing: the new generation stops at the last page the
     # child reported; readers still have the complete old one, and no error is recorded.
     assert status.rebuilding == (2, pages[-1]) == (2, head // 2)
-    assert (status.generation, status.problem) == (1, None)
+    assert (status.generation, status.problem, status.rebuild_problem) == (1, None, None)
     assert rows(store) == EXPECTED
 
     assert runner.rebuild("balances") == head - head // 2
+    # The child ran this same code (rebuild_child.py's Balances): so it is continued.
+    assert runner.last_rebuild == RebuildStart(head // 2, "resumed")
     (status,) = runner.status()
     assert (status.generation, status.rebuilding, status.behind) == (2, None, 0)
     resumed = rows(store)
@@ -128,4 +136,52 @@ def test_an_interrupted_rebuild_handles_only_the_remaining_events(
     # The same read model as a rebuild from the first event, uninterrupted.
     assert runner.rebuild("balances", restart=True) == head
     assert rows(store) == resumed
+    store.close()
+
+
+def test_the_code_fingerprint_reads_the_class_s_file_or_else_its_names_and_handlers() -> None:
+    source = CHILD.read_text()
+    # The same file loaded under another module's name: the same code. (The test above
+    # has the child run it as `__main__` and this process continue its rebuild.)
+    spec = importlib.util.spec_from_file_location("child_by_another_name", CHILD)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        assert code_fingerprint(module.Balances) == code_fingerprint(Balances)
+    finally:
+        del sys.modules[spec.name]
+    # No source to read (compiled from a string): names and handlers only, still stable,
+    # and not the same as the class whose file can be read.
+    made: list[str] = []
+    for _ in range(2):
+        unread: dict[str, object] = {"__name__": "made"}
+        exec(compile(source, "<made at run time>", "exec"), unread)
+        made.append(code_fingerprint(unread["Balances"]))  # type: ignore[arg-type]
+    assert made[0] == made[1] != code_fingerprint(Balances)
+
+
+def test_an_unfinished_rebuild_whose_code_was_not_recorded_starts_afresh(tmp_path: Path) -> None:
+    store = SQLiteEventStore(tmp_path / "events.sqlite")
+    fill(store)
+    registry = make_registry()
+    runner = ProjectionRunner(store, registry, [Balances()], page_size=PAGE)
+
+    class Stop(Exception):
+        pass
+
+    def stop(name: str, position: int, head: int) -> None:
+        if position >= PAGE * 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        runner.rebuild("balances", stop)
+    # As left by an esgen that did not record the code of a rebuild.
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM esgen_rebuilds")
+    runner = ProjectionRunner(store, registry, [Balances()], page_size=PAGE)
+    assert runner.rebuild("balances") == store.head_position()
+    assert runner.last_rebuild == RebuildStart(None, "code changed")
+    assert rows(store) == EXPECTED
     store.close()

@@ -54,6 +54,7 @@ RUNTIME_EXPORTS = [
     "ReadModel",
     "ReadModelNotFound",
     "ReadOnlyStore",
+    "RebuildStart",
     "RecordedEvent",
     "RegistryError",
     "Repository",

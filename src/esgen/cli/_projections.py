@@ -16,6 +16,7 @@ from esgen.cli._options import RunGroup, read_side_options
 if TYPE_CHECKING:
     from esgen.cli._feedback import Feedback, Tracker
     from esgen.cli._options import FeedbackArgs, ProjectArgs, StoreArgs
+    from esgen.runtime import ProjectionRunner
 
 __all__ = ["projections"]
 
@@ -153,7 +154,7 @@ def rebuild(
             if item.rebuilding is not None and not restart:
                 start = _rebuilding(item.rebuilding)[1]
             tracker = said.tracker(f"rebuilding {name}", {name: start}, item.head)
-            progress = _Resumed(said, name, start, tracker)
+            progress = _Resumed(said, runner, name, tracker)
             try:
                 handled = runner.rebuild(name, progress, restart=restart)
             except KeyboardInterrupt:
@@ -167,45 +168,48 @@ def rebuild(
             except Exception as exc:
                 tracker.finish()
                 runner_failed(said, f"projection {name}", exc)
-            progress.tell(None)
+            progress.tell()
             tracker.finish()
             said.say(f"{name} rebuilt from {handled} event(s)", projection=name, events=handled)
 
 
 class _Resumed:
-    """The progress callback of a rebuild that may go on from an unfinished one: says
-    whether it did once its first page is committed (a page before `start` means the
-    runtime started afresh: that generation was built with other fields), or at the end
-    when there was nothing left to do."""
+    """The progress callback of a rebuild that may go on from an unfinished one: once its
+    first page is committed (or at the end, when there was nothing left to do), says
+    whether the runtime continued it or why it started afresh (`last_rebuild`)."""
 
-    def __init__(self, said: Feedback, name: str, start: int, tracker: Tracker) -> None:
+    def __init__(
+        self, said: Feedback, runner: ProjectionRunner, name: str, tracker: Tracker
+    ) -> None:
         self._said = said
+        self._runner = runner
         self._name = name
-        self._start = start
         self._tracker = tracker
-        self._told = not start
+        self._told = False
 
     def __call__(self, name: str, position: int, head: int) -> None:
-        self.tell(position)
+        self.tell()
         self._tracker(name, position, head)
 
-    def tell(self, position: int | None) -> None:
-        if self._told:
+    def tell(self) -> None:
+        start = self._runner.last_rebuild
+        if self._told or start is None:
             return
         self._told = True
-        name, start = self._name, self._start
-        if position is None or position > start:
+        name = self._name
+        if start.resumed_from is not None:
             message = (
-                f"continuing the rebuild of {name} from position {start} (--restart starts afresh)"
+                f"continuing the rebuild of {name} from position {start.resumed_from} "
+                "(--restart starts afresh)"
             )
-            self._said.say(message, event="resume", projection=name, position=start)
-        else:
+            self._said.say(message, event="resume", projection=name, position=start.resumed_from)
+        elif start.reason in ("fields changed", "code changed"):
             self._tracker.starts[name] = 0
             message = (
-                f"the unfinished rebuild of {name} was built with other fields: rebuilding "
-                "from the first event"
+                f"starting the rebuild of {name} afresh: {start.reason} since the unfinished "
+                "one began"
             )
-            self._said.say(message, event="restart", projection=name)
+            self._said.say(message, event="restart", projection=name, reason=start.reason)
 
 
 def _failed(said: Any, runner: Any, exc: Exception) -> None:

@@ -48,6 +48,7 @@ from esgen.runtime._projection import (
     ProjectionNeedsRebuild,
     ProjectionRunner,
     ProjectionStatus,
+    RebuildStart,
 )
 from esgen.runtime._query import Condition, Field, Order
 from esgen.runtime._readmodel import Column, Index, Rows, TableSpec
@@ -116,6 +117,7 @@ __all__ = [
     "ReadModel",
     "ReadModelNotFound",
     "ReadOnlyStore",
+    "RebuildStart",
     "RecordedEvent",
     "RegistryError",
     "Repository",

@@ -71,6 +71,8 @@ class _Data:
     sagas: dict[str, dict[str, tuple[SagaRecord, str]]] = field(default_factory=dict)
     handled: dict[tuple[str, str], bool] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
+    rebuilds: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """projection -> (generation, code) of its unfinished rebuild"""
 
 
 # Kept beside the store rather than in it: the store knows nothing of progress, and the
@@ -272,6 +274,17 @@ class _MemoryUnit(ProgressUnit):
             self._data.problems.pop(name, None)
         else:
             self._data.problems[name] = problem
+
+    def rebuild_code(self, name: str, generation: int) -> str | None:
+        found = self._data.rebuilds.get(name)
+        return found[1] if found is not None and found[0] == generation else None
+
+    def set_rebuild_code(self, name: str, generation: int, code: str | None) -> None:
+        self._transaction.remember(self._data.rebuilds, name)
+        if code is None:
+            self._data.rebuilds.pop(name, None)
+        else:
+            self._data.rebuilds[name] = (generation, code)
 
 
 def _check_names(spec: TableSpec) -> None:

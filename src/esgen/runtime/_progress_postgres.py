@@ -69,6 +69,12 @@ _SCHEMA = (
         name text NOT NULL PRIMARY KEY,
         problem text NOT NULL
     )""",
+    # The code each unfinished rebuild started with (see the SQLite store's table).
+    """CREATE TABLE IF NOT EXISTS {schema}.esgen_rebuilds (
+        name text NOT NULL PRIMARY KEY,
+        generation integer NOT NULL,
+        code text NOT NULL
+    )""",
 )
 
 # Serialises the creation of these tables by several processes starting at once.
@@ -386,4 +392,26 @@ class _PostgresUnit(ProgressUnit):
                 "ON CONFLICT (name) DO UPDATE SET problem = excluded.problem"
             ).format(table),
             (name, problem),
+        )
+
+    def rebuild_code(self, name: str, generation: int) -> str | None:
+        row = self.execute(
+            sql.SQL("SELECT code FROM {} WHERE name = %s AND generation = %s").format(
+                self._table("esgen_rebuilds")
+            ),
+            (name, generation),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_rebuild_code(self, name: str, generation: int, code: str | None) -> None:
+        table = self._table("esgen_rebuilds")
+        if code is None:
+            self.execute(sql.SQL("DELETE FROM {} WHERE name = %s").format(table), (name,))
+            return
+        self.execute(
+            sql.SQL(
+                "INSERT INTO {} (name, generation, code) VALUES (%s, %s, %s) ON CONFLICT "
+                "(name) DO UPDATE SET generation = excluded.generation, code = excluded.code"
+            ).format(table),
+            (name, generation, code),
         )

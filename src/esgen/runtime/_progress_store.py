@@ -150,6 +150,18 @@ class ProgressUnit(ABC):
     def set_problem(self, name: str, problem: str | None) -> None:
         """Record a runner's last error (JSON), or with None clear it."""
 
+    # -- rebuilds ---------------------------------------------------------------------
+
+    @abstractmethod
+    def rebuild_code(self, name: str, generation: int) -> str | None:
+        """The fingerprint of the code that started the projection's rebuild into
+        `generation`; None when none was recorded for that generation."""
+
+    @abstractmethod
+    def set_rebuild_code(self, name: str, generation: int, code: str | None) -> None:
+        """Record the code a rebuild into `generation` started with (a projection has at
+        most one rebuild under way), or with None forget the projection's."""
+
 
 class ProgressStorage(ABC):
     @abstractmethod
@@ -281,6 +293,12 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS esgen_problems (
         name TEXT NOT NULL PRIMARY KEY,
         problem TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    # The code each unfinished rebuild started with: it is continued only by the same.
+    """CREATE TABLE IF NOT EXISTS esgen_rebuilds (
+        name TEXT NOT NULL PRIMARY KEY,
+        generation INTEGER NOT NULL,
+        code TEXT NOT NULL
     ) WITHOUT ROWID""",
 )
 
@@ -458,6 +476,24 @@ class _SQLiteUnit(ProgressUnit):
             "INSERT INTO esgen_problems (name, problem) VALUES (?, ?) "
             "ON CONFLICT (name) DO UPDATE SET problem = excluded.problem",
             (name, problem),
+        )
+
+    def rebuild_code(self, name: str, generation: int) -> str | None:
+        row = self._conn.execute(
+            "SELECT code FROM esgen_rebuilds WHERE name = ? AND generation = ?",
+            (name, generation),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_rebuild_code(self, name: str, generation: int, code: str | None) -> None:
+        if code is None:
+            self._conn.execute("DELETE FROM esgen_rebuilds WHERE name = ?", (name,))
+            return
+        self._conn.execute(
+            "INSERT INTO esgen_rebuilds (name, generation, code) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET generation = excluded.generation, "
+            "code = excluded.code",
+            (name, generation, code),
         )
 
 

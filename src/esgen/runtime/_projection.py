@@ -8,22 +8,29 @@ event at or below the checkpoint is never applied again, whatever crashed when.
 A rebuild fills a new generation of the table from the first event while the live one
 keeps serving (and keeps being updated); when the new generation has caught up, it
 replaces the old one in a single commit. Its pages commit like catch-up's, so an
-interrupted rebuild leaves a consistent partial generation, which the next one continues.
+interrupted rebuild leaves a consistent partial generation, which the next one continues
+if it runs the same code (see `code_fingerprint`) on the same layout.
 
 A page that raises leaves nothing behind; its error (with the event it was handling) is
-recorded as the projection's problem, for `status()` and monitoring, until the projection
-next commits.
+recorded, for `status()` and monitoring, as the problem of the generation it was filling:
+the live one's, or the rebuild's (kept apart: neither says anything of the other). Each is
+cleared when a page of its generation next commits events, and the rebuild's also when the
+rebuild switches over or starts afresh.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Generic, cast
+from pathlib import Path
+from typing import Any, ClassVar, Generic, Literal, cast
 from uuid import UUID
 
 from pydantic import BaseModel, ValidationError
@@ -55,6 +62,8 @@ __all__ = [
     "ProjectionNeedsRebuild",
     "ProjectionRunner",
     "ProjectionStatus",
+    "RebuildStart",
+    "code_fingerprint",
 ]
 
 logger = logging.getLogger("esgen.runtime")
@@ -160,6 +169,7 @@ class ProjectionStatus:
         rebuilding: tuple[int, int] | None = None,
         lag_seconds: float = 0.0,
         problem: Problem | None = None,
+        rebuild_problem: Problem | None = None,
     ) -> None:
         self.name = name
         self.generation = generation
@@ -172,8 +182,12 @@ class ProjectionStatus:
         self.lag_seconds = lag_seconds
         """How long ago the oldest event not yet handled was recorded; 0.0 when caught up."""
         self.problem = problem
-        """The last error a page of this projection (or of its rebuild) raised; cleared
-        when the projection next commits."""
+        """The last error a page of the live generation raised; cleared when one of its
+        pages next commits events (or a rebuild replaces it)."""
+        self.rebuild_problem = rebuild_problem
+        """The last error the rebuild under way raised (a page, or its switch-over);
+        cleared when one of its pages next commits events, or it switches over or starts
+        afresh."""
 
     @property
     def behind(self) -> int:
@@ -194,6 +208,9 @@ class ProjectionStatus:
             if rebuilding is None
             else {"generation": rebuilding[0], "position": rebuilding[1]},
             "problem": None if self.problem is None else self.problem.to_json(),
+            "rebuild_problem": None
+            if self.rebuild_problem is None
+            else self.rebuild_problem.to_json(),
         }
 
     def __repr__(self) -> str:
@@ -201,6 +218,68 @@ class ProjectionStatus:
             f"ProjectionStatus(name={self.name!r}, generation={self.generation}, "
             f"position={self.position}, head={self.head})"
         )
+
+
+RebuildReason = Literal[
+    "resumed", "restart requested", "fields changed", "code changed", "no earlier rebuild"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildStart:
+    """How a `rebuild()` began: from where it continued an unfinished rebuild, or why it
+    started from the first event."""
+
+    resumed_from: int | None
+    """The checkpoint of the unfinished rebuild it continued; None when it started afresh."""
+    reason: RebuildReason
+    """"resumed", or why it started afresh: "restart requested", "fields changed" (the
+    unfinished one has another layout), "code changed" (it was started by other code, or
+    by an esgen that did not record its code), "no earlier rebuild"."""
+
+
+def code_fingerprint(projection: type[Projection[Any, Any]]) -> str:
+    """What a rebuild records of the code that fills it, so that only the same code
+    continues it: a handler fixed since would otherwise keep the pages made before.
+
+    The digest of the source file defining the class (with which class of it and which
+    events go to which methods). Code the handlers call in other modules is not seen: a
+    fix there needs `restart=True`.
+    """
+    digest = hashlib.sha256()
+    # Not the module's name: the same file is `__main__` when run as a script.
+    digest.update(f"{projection.__qualname__}\n".encode())
+    handlers = sorted(
+        (event.event_type, event.event_version, method)
+        for event, method in projection.handlers.items()
+    )
+    digest.update(repr(handlers).encode())
+    try:
+        path = inspect.getsourcefile(projection)
+        if path is None:
+            raise OSError("no source file")
+        digest.update(b"\nsource\n" + Path(path).read_bytes())
+    except (OSError, TypeError):
+        # No readable source (a class made at run time, an application shipped as bytecode
+        # only): its names and handlers are all that can be compared, so a changed handler
+        # body goes unnoticed there, and `restart=True` is the way to start afresh.
+        digest.update(f"\nmodule {projection.__module__}".encode())
+    return digest.hexdigest()
+
+
+def _problems(unit: ProgressUnit, name: str) -> tuple[Problem | None, Problem | None]:
+    """The recorded problems of a projection: (its live generation's, its rebuild's)."""
+    live, rebuild = unit.problem(name), unit.problem(_rebuild_slot(name))
+    return (
+        None if live is None else Problem.loads(live),
+        None if rebuild is None else Problem.loads(rebuild),
+    )
+
+
+def _rebuild_slot(name: str) -> str:
+    """Where the problem of a projection's rebuild is recorded, apart from the live
+    generation's (under the projection's own name)."""
+    return f"{name}:rebuild"
 
 
 class ProjectionRunner:
@@ -232,6 +311,8 @@ class ProjectionRunner:
         self._page_size = page_size
         self._storage = storage or progress_storage(store)
         self._clock = clock
+        self.last_rebuild: RebuildStart | None = None
+        """How the last `rebuild()` began (set before its first page)."""
         if is_looking():
             return  # built only to look (`looking()`): nothing set up, nothing waited for
         with self._storage.unit() as unit:
@@ -275,7 +356,7 @@ class ProjectionRunner:
                     continue
                 generation, position = _active(generations, name)
                 pending = [(g, p) for g, (p, active) in generations.items() if not active]
-                problem = unit.problem(name)
+                problem, rebuild_problem = _problems(unit, name)
                 result.append(
                     ProjectionStatus(
                         name,
@@ -284,7 +365,8 @@ class ProjectionRunner:
                         head,
                         needs_rebuild=unit.layout(name, generation) != projection.table.layout,
                         rebuilding=max(pending) if pending else None,
-                        problem=None if problem is None else Problem.loads(problem),
+                        problem=problem,
+                        rebuild_problem=rebuild_problem,
                     )
                 )
         return result
@@ -351,24 +433,35 @@ class ProjectionRunner:
         The current generation keeps serving, and is kept up to date by `catch_up`,
         until the switch; the switch itself is one commit. A rebuild interrupted earlier
         (its pages are committed) is continued from its checkpoint when its table has
-        today's layout; `restart=True` starts afresh instead, as needed when the
-        handlers changed since it ran.
+        today's layout and it was started by the same code (`code_fingerprint`);
+        otherwise, or with `restart=True`, it starts afresh. `last_rebuild` says which,
+        and why.
         """
         projection = self._projections[name]
-        with self._recording(name) as (unit, _):
+        code = code_fingerprint(type(projection))
+        self.last_rebuild = None
+        with self._recording(name, rebuild=True) as (unit, _):
             generations = unit.generations(name)
             pending = [g for g, (_, active) in generations.items() if not active]
             new = max(pending) if pending else max(generations) + 1
-            if pending and not restart and unit.layout(name, new) == projection.table.layout:
-                position = generations[new][0]
+            start = self._rebuild_start(unit, projection, new if pending else None, code, restart)
+            if start.resumed_from is not None:
                 unit.ensure_indexes(projection.table, new)
                 logger.info(
                     "projection %s: continuing the rebuild of generation %d after position %d",
-                    name, new, position,
+                    name, new, start.resumed_from,
                 )  # fmt: skip
             else:
+                if pending:
+                    logger.info(
+                        "projection %s: starting the rebuild afresh (%s)", name, start.reason
+                    )
                 unit.set_checkpoint(name, new, 0, active=False)
                 unit.create_table(projection.table, new)  # afresh, with today's layout
+                unit.set_rebuild_code(name, new, code)
+                # The error of a rebuild whose pages are gone says nothing of this one.
+                unit.set_problem(_rebuild_slot(name), None)
+        self.last_rebuild = start
         handled = 0
         pause = _SWITCH_PAUSE
         while True:
@@ -379,7 +472,7 @@ class ProjectionRunner:
             # The last pages and the switch share a transaction (which holds the write
             # lock), so no event can fall between catching up and switching over.
             try:
-                with self._recording(name) as (unit, handling):
+                with self._recording(name, rebuild=True) as (unit, handling):
                     caught_up = 0
                     while True:
                         count, done, _ = self._process(unit, projection, new, handling)
@@ -387,6 +480,11 @@ class ProjectionRunner:
                         if done:
                             break
                     unit.activate(projection.table, new)
+                    unit.set_rebuild_code(name, new, None)
+                    # Both problems belonged to generations this one replaces; it has
+                    # handled every event up to the head.
+                    unit.set_problem(_rebuild_slot(name), None)
+                    unit.set_problem(name, None)
             except SwitchBlocked:
                 # Readers hold the old generation (see ProgressUnit.activate): the
                 # transaction is rolled back, its pages with it. Catch up again (in
@@ -403,12 +501,38 @@ class ProjectionRunner:
         logger.info("projection %s rebuilt as generation %d", name, new)
         return handled
 
+    @staticmethod
+    def _rebuild_start(
+        unit: ProgressUnit,
+        projection: Projection[Any, Any],
+        pending: int | None,
+        code: str,
+        restart: bool,
+    ) -> RebuildStart:
+        """Whether a rebuild continues the unfinished generation `pending` (None: there is
+        none), and why not."""
+        name = projection.name
+        reason: RebuildReason
+        if pending is None:
+            reason = "no earlier rebuild"
+        elif restart:
+            reason = "restart requested"
+        elif unit.layout(name, pending) != projection.table.layout:
+            reason = "fields changed"
+        elif unit.rebuild_code(name, pending) != code:
+            # Also when no code was recorded (an esgen from before it was): its pages may
+            # have been made by anything, and starting afresh is always correct.
+            reason = "code changed"
+        else:
+            return RebuildStart(unit.generations(name)[pending][0], "resumed")
+        return RebuildStart(None, reason)
+
     # -- one page ---------------------------------------------------------------------
 
     def _page(
         self, name: str, generation: int | None, progress: Progress | None
     ) -> tuple[int, bool]:
-        with self._recording(name) as (unit, handling):
+        with self._recording(name, rebuild=generation is not None) as (unit, handling):
             handled, done, position = self._process(
                 unit, self._projections[name], generation, handling
             )
@@ -418,9 +542,10 @@ class ProjectionRunner:
         return handled, done
 
     @contextmanager
-    def _recording(self, name: str) -> Iterator[tuple[ProgressUnit, _Handling]]:
-        """One transaction of the projection's; if it raises, the error is recorded as
-        the projection's problem once the transaction has rolled back, then goes on up."""
+    def _recording(self, name: str, *, rebuild: bool) -> Iterator[tuple[ProgressUnit, _Handling]]:
+        """One transaction of the projection's live generation or of its rebuild; if it
+        raises, the error is recorded as that one's problem once the transaction has
+        rolled back, then goes on up."""
         handling = _Handling()
         try:
             with self._storage.unit() as unit:
@@ -428,20 +553,23 @@ class ProjectionRunner:
         except SwitchBlocked:
             raise  # not a failure: the switch is tried again
         except Exception as exc:
-            self._record(name, exc, handling.recorded)
+            self._record(name, rebuild, exc, handling.recorded)
             raise
 
-    def _record(self, name: str, exc: Exception, recorded: RecordedEvent | None) -> None:
+    def _record(
+        self, name: str, rebuild: bool, exc: Exception, recorded: RecordedEvent | None
+    ) -> None:
+        slot = _rebuild_slot(name) if rebuild else name
         try:
             with self._storage.unit() as unit:
                 attempts = 1
-                if recorded is not None and (text := unit.problem(name)) is not None:
+                if recorded is not None and (text := unit.problem(slot)) is not None:
                     earlier = Problem.loads(text)
                     if earlier.event_id == str(recorded.event_id):  # the same event again
                         attempts = earlier.attempts + 1
                 at = to_utc(self._clock(), "the projection clock")
                 problem = Problem.of(exc, recorded, at, attempts)
-                unit.set_problem(name, problem.dumps())
+                unit.set_problem(slot, problem.dumps())
         except Exception as failure:
             # The store may be what failed: the original error is the one to report.
             logger.warning("projection %s: its error could not be recorded: %s", name, failure)
@@ -457,11 +585,8 @@ class ProjectionRunner:
 
         Names in `handling` the event a handler (or its decoding) failed on."""
         name = projection.name
-        # Committing clears the projection's last error: one read per page, a write only
-        # after a failure.
-        if unit.problem(name) is not None:
-            unit.set_problem(name, None)
         generations = unit.generations(name)
+        rebuilding = generation is not None
         if generation is None:
             generation, position = _active(generations, name)
         else:
@@ -471,6 +596,12 @@ class ProjectionRunner:
         records = self._store.read_all(after=position, limit=self._page_size)
         if not records:
             return 0, True, None
+        # A page of events that commits clears its generation's last error (it starts at
+        # the event that failed, as the failed page rolled back); an empty one proves
+        # nothing. One read per page, a write only after a failure.
+        slot = name if not rebuilding else _rebuild_slot(name)
+        if unit.problem(slot) is not None:
+            unit.set_problem(slot, None)
         table = unit.table(projection.table, generation)
         rows: Rows[Any] = Rows(projection.table, projection.row_type, table)
         projection._rows = rows

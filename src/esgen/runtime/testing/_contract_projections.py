@@ -1,7 +1,8 @@
 """Projections on every backend that keeps read models: the runner's guarantees (each
 event applied once, a failed page leaves nothing but its recorded problem, rebuilds behind
-a live generation that continue where an interrupted one stopped, layout changes refused),
-what `status()` reports (lag, problems) and reading the read model through `ReadModel`
+a live generation that continue where an interrupted one stopped when run by the same code,
+layout changes refused), what `status()` reports (lag, the live generation's and the
+rebuild's problems, apart) and reading the read model through `ReadModel`
 outside handlers and `Rows.list/count` inside them. Written against the ports and the
 public API only."""
 
@@ -28,6 +29,7 @@ from esgen.runtime import (
     ProjectionRunner,
     ReadModel,
     ReadModelNotFound,
+    RebuildStart,
     RecordedEvent,
     TableSpec,
     TransactionalStore,
@@ -143,6 +145,14 @@ class WiderTallies(Tallies):
         self.rows.put(
             WiderTallyRow(account=key, owner=event.owner, balance=0, events=1, note="wide")
         )
+
+
+class RevisedTallies(Tallies):
+    """Tallies as changed after a rebuild was interrupted: the same read model, filled by
+    other code (deposits count twice)."""
+
+    def on_deposited(self, event: MoneyDeposited, recorded: RecordedEvent) -> None:
+        self._add(recorded, event.amount * 2)
 
 
 class WiderTallyQuery(ReadModel[WiderTallyRow, str]):
@@ -346,12 +356,14 @@ class ProjectionContract(StoreFixtures):
         head = store.head_position()
         # Only the events after the partial generation's checkpoint are handled again.
         assert runner.rebuild("tallies") == head - 15
+        assert runner.last_rebuild == RebuildStart(15, "resumed")
         resumed = tallies(store)
         assert resumed == {**{str(n): (90, 10) for n in range(3)}, "3": (20, 3)}
         (status,) = runner.status()
         assert (status.generation, status.rebuilding, status.behind) == (2, None, 0)
         # The same as a rebuild from the first event.
         assert runner.rebuild("tallies") == head
+        assert runner.last_rebuild == RebuildStart(None, "no earlier rebuild")
         assert tallies(store) == resumed
         assert runner.catch_up() == 0
 
@@ -368,6 +380,7 @@ class ProjectionContract(StoreFixtures):
             )
         fixed = ProjectionRunner(store, registry, [Tallies()], page_size=5)
         assert fixed.rebuild("tallies", restart=True) == store.head_position()
+        assert fixed.last_rebuild == RebuildStart(None, "restart requested")
         assert tallies(store) == live  # nothing of the interrupted generation is left
         (status,) = fixed.status()
         assert (status.generation, status.rebuilding) == (2, None)
@@ -384,11 +397,37 @@ class ProjectionContract(StoreFixtures):
             narrow.rebuild("tallies", _interrupt_after(10))
         wide = ProjectionRunner(store, registry, [WiderTallies()], page_size=5)
         assert wide.rebuild("tallies") == store.head_position()
+        assert wide.last_rebuild == RebuildStart(None, "fields changed")
         rows = WiderTallyQuery(store).list()
         assert [(r.account, r.balance, r.events, r.note) for r in rows] == [
             (str(n), 9, 10, "wide") for n in range(3)
         ]
         assert wide.needing_rebuild() == []
+
+    def test_an_interrupted_rebuild_started_by_other_code_starts_afresh(
+        self, progress: EventStore
+    ) -> None:
+        store = progress
+        fill(store, accounts=3, deposits=9)
+        registry = make_registry()
+        ProjectionRunner(store, registry, [Tallies()]).catch_up()
+        with pytest.raises(Broken):
+            ProjectionRunner(store, registry, [Tallies(factor=10)], page_size=5).rebuild(
+                "tallies", _interrupt_after(10)
+            )
+        # The code was fixed since: its pages must not be kept, though the layout is the same.
+        revised = ProjectionRunner(store, registry, [RevisedTallies()], page_size=5)
+        (status,) = revised.status()
+        assert status.rebuilding == (2, 15) and not status.needs_rebuild
+        assert revised.rebuild("tallies") == store.head_position()
+        assert revised.last_rebuild == RebuildStart(None, "code changed")
+        assert tallies(store) == {str(n): (18, 10) for n in range(3)}
+        # Interrupted by the revised code, continued by it.
+        with pytest.raises(Broken):
+            revised.rebuild("tallies", _interrupt_after(10))
+        assert revised.rebuild("tallies") == store.head_position() - 15
+        assert revised.last_rebuild == RebuildStart(15, "resumed")
+        assert tallies(store) == {str(n): (18, 10) for n in range(3)}
 
     def test_a_failing_page_is_the_projection_s_problem_until_it_commits(
         self, progress: EventStore
@@ -443,19 +482,65 @@ class ProjectionContract(StoreFixtures):
         with pytest.raises(Broken):
             runner.rebuild("tallies", deposit_13_at_the_end)
         (status,) = runner.status()
-        assert status.problem is not None and status.problem.position == 16
+        problem = status.rebuild_problem
+        assert problem is not None and problem.position == 16 and status.problem is None
+        assert status.to_json()["rebuild_problem"] == problem.to_json()
         assert status.rebuilding == (2, 15) and status.generation == 1
         with pytest.raises(Broken):
             runner.rebuild("tallies")  # now it fails on a page of its own
         (status,) = runner.status()
-        assert status.problem is not None
-        assert (status.problem.position, status.problem.attempts) == (16, 2)
-        assert status.problem.describe().startswith("Broken: deposit of 13 (on MoneyDeposited")
+        problem = status.rebuild_problem
+        assert problem is not None
+        assert (problem.position, problem.attempts) == (16, 2)
+        assert problem.describe().startswith("Broken: deposit of 13 (on MoneyDeposited")
         fixed = ProjectionRunner(store, registry, [Tallies()], page_size=4)
         assert fixed.rebuild("tallies") == 1
         (status,) = fixed.status()
-        assert (status.generation, status.problem) == (2, None)
+        assert (status.generation, status.problem, status.rebuild_problem) == (2, None, None)
         assert tallies(store)["2"] == (17, 6)
+
+    def test_the_live_generation_s_problem_and_the_rebuild_s_are_kept_apart(
+        self, progress: EventStore
+    ) -> None:
+        store = progress
+        fill(store, accounts=2, deposits=4)
+        store.append("Account-1", [NewEvent.from_event(MoneyDeposited(amount=13))], 5)
+        registry = make_registry()
+        live = ProjectionRunner(store, registry, [Tallies()], page_size=4)
+        live.catch_up()
+        # New code with a bug on an old event: the rebuild fails on it.
+        buggy = ProjectionRunner(store, registry, [Tallies(fail_on=13)], page_size=4)
+        with pytest.raises(Broken):
+            buggy.rebuild("tallies")
+        (status,) = live.status()
+        assert status.problem is None
+        assert status.rebuild_problem is not None and status.rebuild_problem.position == 11
+        # The live generation's next catch-up (nothing to do, or a page of new events)
+        # says nothing of the rebuild: its problem stays.
+        assert live.catch_up() == 0
+        fill(store, accounts=1, deposits=0, start=2)
+        assert live.catch_up() == 1
+        (status,) = live.status()
+        assert status.rebuild_problem is not None and status.rebuild_problem.position == 11
+
+        # The live generation stuck on a new event; a rebuild's pages do not clear that.
+        store.append("Account-2", [NewEvent.from_event(MoneyDeposited(amount=99))], 1)
+        stuck = ProjectionRunner(store, registry, [Tallies(fail_on=99)], page_size=4)
+        with pytest.raises(Broken):
+            stuck.catch_up()
+        with pytest.raises(Broken):
+            stuck.rebuild("tallies", _interrupt_after(4), restart=True)
+        (status,) = stuck.status()
+        assert status.problem is not None and status.problem.position == 13
+        # Starting afresh dropped the failed rebuild's pages, and its problem with them.
+        assert status.rebuild_problem is None and status.rebuilding == (2, 8)
+        assert status.position == 12
+        # A fixed runner's rebuild replaces the stuck generation: neither problem is left.
+        fixed = ProjectionRunner(store, registry, [Tallies()], page_size=4)
+        assert fixed.rebuild("tallies") == 13 - 8
+        (status,) = fixed.status()
+        assert (status.generation, status.position, status.behind) == (2, 13, 0)
+        assert (status.problem, status.rebuild_problem) == (None, None)
 
     def test_a_page_failing_outside_handlers_is_recorded_without_an_event(
         self, progress: EventStore
@@ -519,6 +604,7 @@ class ProjectionContract(StoreFixtures):
             "needs_rebuild": False,
             "rebuilding": None,
             "problem": None,
+            "rebuild_problem": None,
         }
         clock.set(datetime(2000, 1, 1, tzinfo=UTC))  # a clock behind the store's: no lag
         fill(store, accounts=1, deposits=0, start=2)
