@@ -120,8 +120,10 @@ def configuration(schema_dir: Path | None, config: Path | None) -> Settings:
         return load_config(config)
     if schema_dir is not None:
         # Absolute and without `..`, so that the search goes on above the current
-        # directory and visits each folder once.
-        found = find_config(Path(os.path.abspath(schema_dir)))
+        # directory and visits each folder once. From the folder holding SCHEMA_DIR: a
+        # configuration lives beside or above its schemas, and every YAML file inside
+        # the schema folder is a schema (an `esgen.yaml` there is one, not settings).
+        found = find_config(Path(os.path.abspath(schema_dir)).parent)
         if found is not None:
             return load_config(found)
     return load_settings(Path.cwd())
