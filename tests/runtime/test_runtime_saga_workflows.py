@@ -207,15 +207,31 @@ def test_events_of_another_aggregate_correlate_by_the_id_field(store: SQLiteEven
     assert dispatch.sent[-1] == ReleaseRoute(tracking_id=8)
 
 
-def test_a_stream_id_that_is_not_an_id_stops_the_runner(store: SQLiteEventStore) -> None:
-    routing = runner(store, Routing, Dispatcher())
+def test_a_stream_id_that_is_not_an_id_is_skipped_and_the_rest_go_on(
+    store: SQLiteEventStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    dispatch = Dispatcher()
+    routing = runner(store, Routing, dispatch)
     record(store, "Cargo-007", CargoBooked(destination="Oslo"))  # not how 7 is written
-    for _ in range(2):  # nothing is committed: the event stays to be handled
-        with pytest.raises(DecodeError) as caught:
-            routing.catch_up()
-        message = str(caught.value)
-        assert "CargoRouting: CargoBooked at position 1 is in stream 'Cargo-007'" in message
-        assert "is not an id of type int" in message
+    record(store, "Cargo-8", CargoBooked(destination="Bergen"))
+    with caplog.at_level("WARNING", logger="esgen.runtime"):
+        routing.catch_up()
+    # No instance can have it: stopping would stop cargo 8 too, for good.
+    assert dispatch.sent == [AssignRoute(tracking_id=8, route="to-Bergen")]
+    status = routing.status()
+    assert (status.position, status.head) == (2, 2)
+    problem = status.problem
+    assert problem is not None and problem.error == "esgen.runtime._errors.DecodeError"
+    assert (problem.position, problem.stream_id) == (1, "Cargo-007")
+    assert problem.message == (
+        "CargoRouting skipped this event: the Cargo id of stream 'Cargo-007' is the "
+        "correlation of no instance that can exist ('007' is not an id of type int: "
+        "expected a base-10 integer without sign '+', leading zeros, spaces or underscores)"
+    )
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.getMessage() == problem.describe()
+    routing.catch_up()  # a later pass that goes well leaves it behind
+    assert routing.status().problem is None
 
 
 # -- refusal hooks, through the runner on SQLite -----------------------------------------

@@ -13,6 +13,7 @@ runner (`esgen.runtime._saga_runner`) stalls the instance until it is retried.
 from __future__ import annotations
 
 import logging
+import sys
 import typing
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -21,13 +22,12 @@ from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypeVar as TypeVarWithDefault
 
+from esgen._errors import EsgenError
 from esgen.runtime._errors import (
+    AggregateAlreadyExists,
     AggregateDefinitionError,
-    BackendError,
-    ConcurrencyError,
-    DecodeError,
+    AggregateNotFound,
     EventStoreError,
-    RegistryError,
 )
 from esgen.runtime._ids import ID_TYPES, AnyId, check_id
 from esgen.runtime._messages import Command, Event
@@ -41,6 +41,7 @@ __all__ = [
     "SagaStatus",
     "SagaT",
     "compensate",
+    "is_refusal",
     "react",
     "send_outbox",
     "time_out",
@@ -301,11 +302,11 @@ def _send(saga: Saga[Any, Any], command: Command, dispatch: Dispatch) -> Excepti
     """Dispatch one command: None when it was sent (a step now), else its refusal."""
     try:
         dispatch(command)
-    except _NOT_A_REFUSAL:
-        # The store failed, or the code has a bug: no decision was made. The event's
-        # transaction rolls back; the runner stops (the store) or stalls the instance.
-        raise
-    except Exception as exc:  # the aggregate refused the command
+    except Exception as exc:
+        if not is_refusal(exc):
+            # The store failed, or the code has a bug: no decision was made. The event's
+            # transaction rolls back; the runner stops (the store) or stalls the instance.
+            raise
         logger.info("%s %s: %s refused: %r", saga.name, saga.correlation_value,
                     type(command).__name__, exc)  # fmt: skip
         return exc
@@ -313,30 +314,57 @@ def _send(saga: Saga[Any, Any], command: Command, dispatch: Dispatch) -> Excepti
     return None
 
 
-# Errors that are not a domain's refusal of a command; everything else is. A refusal
-# fails the workflow for good, so only what a handler raises on purpose may count as
-# one: the store failing, events this code cannot read, esgen's own wiring errors, an
-# unwritten handler and the usual signs of a bug (a model that does not validate, as
-# when an aggregate's events no longer replay into its state) stall the instance
-# instead, to be retried after the fix.
-_NOT_A_REFUSAL = (
-    ValidationError,  # a ValueError, so it must come before a refusal is assumed
-    BackendError,
-    ConcurrencyError,
-    DecodeError,
-    RegistryError,
-    TypeError,  # also UndeclaredEvent, UnhandledCommand, AggregateDefinitionError, ...
-    AttributeError,
-    NameError,
-    NotImplementedError,
-    AssertionError,
-    KeyError,
-    IndexError,
-    ArithmeticError,
-    ImportError,
-    RecursionError,
-    MemoryError,
-)
+# What a refusal is. A refusal fails the workflow for good (its compensations run), and
+# nothing can take that back, while a stall waits for a fix and a retry: so only what a
+# domain raises on purpose to refuse counts, and anything else stalls (or, the store
+# failing, stops the runner). A refusal is a `ValueError` (the usual `class
+# InsufficientFunds(ValueError)`) or an exception class of the user's own that derives
+# from no builtin category but `Exception`. Not a refusal:
+# - every other builtin category, and whatever derives from one (a user's own class
+#   included): RuntimeError, OSError (files, sockets, ReadOnlyStore, PermissionError),
+#   LookupError (KeyError, IndexError, ReadModelNotFound), TypeError, AttributeError,
+#   NameError, ArithmeticError, AssertionError, ImportError, MemoryError, and among the
+#   ValueErrors the builtin UnicodeError family (data no codec reads: an environment);
+# - the standard library's own exception classes, whatever they derive from: they tell
+#   of the machine and the code (sqlite3.Error, subprocess.CalledProcessError,
+#   json.JSONDecodeError, ...), never of a domain's decision. Another library's error
+#   that derives straight from Exception (a driver's, an HTTP client's) cannot be told
+#   from the user's own and counts as a refusal: a command side lets those out as a
+#   RuntimeError (or catches them) when they must stall;
+# - pydantic's ValidationError (a ValueError): a model that does not validate, as when an
+#   aggregate's stored events no longer replay into its state, is a bug, not a decision;
+# - esgen's own errors (EsgenError): the store (BackendError, ConcurrencyError,
+#   ReadOnlyStore: these stop the runner), events this code cannot read (DecodeError and
+#   its kinds), wiring (RegistryError, AggregateDefinitionError, UnhandledEvent,
+#   UnhandledCommand, UndeclaredEvent, SagaError), the read side's state
+#   (ProjectionNeedsRebuild, ReadModelNotFound: rebuild, then retry), values no store
+#   takes (UnstorableText, UnstorableValue: the code that made them needs fixing), a bare
+#   StreamNotFound (code reading the store directly, or the wrong store), and
+#   AggregateNotCreated (a handler read `.state` of an aggregate never created without
+#   checking `.exists`; its own message calls that a mistake) -
+# - except the domain's answers about an aggregate's existence, which the runtime gives on
+#   the domain's behalf before any handler runs (`creation_commands`, `must_exist`):
+#   AggregateAlreadyExists (a creating command for an id in use) and AggregateNotFound (a
+#   command for an aggregate that does not exist). Both are refusals.
+_DOMAIN_ANSWERS = (AggregateAlreadyExists, AggregateNotFound)
+_REFUSING_BASES = frozenset({ValueError, Exception, BaseException, object})
+
+
+def is_refusal(error: BaseException) -> bool:
+    """Whether a command's error is the domain refusing it (see the rule above)."""
+    if isinstance(error, _DOMAIN_ANSWERS):
+        return True
+    if isinstance(error, EsgenError | ValidationError) or not isinstance(error, Exception):
+        return False
+    return not any(
+        kind not in _REFUSING_BASES and _in_standard_library(kind) for kind in type(error).__mro__
+    )
+
+
+def _in_standard_library(kind: type) -> bool:
+    # builtins is one of sys.stdlib_module_names. A project's top-level package named
+    # like a standard module would shadow it (and break what imports that), so none is.
+    return kind.__module__.partition(".")[0] in sys.stdlib_module_names
 
 
 def compensate(saga: Saga[Any, Any], dispatch: Dispatch) -> None:
@@ -347,9 +375,9 @@ def compensate(saga: Saga[Any, Any], dispatch: Dispatch) -> None:
             continue
         try:
             dispatch(undo)
-        except _NOT_A_REFUSAL:
-            raise
         except Exception as exc:
+            if not is_refusal(exc):
+                raise
             saga.reason = f"{saga.reason}; compensation {type(undo).__name__} failed: {exc}"
             logger.warning("%s %s: compensation %s failed: %r", saga.name,
                            saga.correlation_value, type(undo).__name__, exc)  # fmt: skip

@@ -14,6 +14,7 @@ import logging
 import threading
 import typing
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Generic, Literal, cast
 
@@ -25,6 +26,7 @@ from esgen.runtime._errors import (
     DecodeError,
     EventStoreError,
     ReadOnlyStore,
+    UnstorableText,
 )
 from esgen.runtime._finite import dump_json
 from esgen.runtime._health import Problem, SagaInstance, SagaRunnerStatus
@@ -104,6 +106,16 @@ class _InstanceFailed(Exception):
         self.before = before  # the position of the page's event before the failed one
 
 
+class _Uncorrelated(Exception):
+    """An event of the saga whose correlation no instance can have (NUL in it, an
+    aggregate id that is not of the correlation type, ...): skipped, not stopped on."""
+
+    def __init__(self, error: Exception, what: str) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.what = what  # where the correlation was taken from
+
+
 # The store failing (or refusing every write): the runner stops, and the page is handled
 # again on the next run. Stalling instances for these would stall every one of them.
 _STORE_ERRORS = (BackendError, ConcurrencyError, ReadOnlyStore)
@@ -181,13 +193,16 @@ class SagaRunner(Generic[SagaT, CorrT]):
         committed page with the saga's name, the position reached and the store's head."""
         handled = 0
         bound = until
+        # The events this pass skipped (no instance can have them); the last one stays the
+        # runner's problem until the next pass, which otherwise clears it when it succeeds.
+        skipped: list[Problem] = []
         while True:
             try:
-                count, done = self._page(bound, progress)
+                count, done = self._page(bound, progress, skipped)
             except _InstanceFailed as failed:
                 if failed.before is None:
                     try:
-                        self._stall_on_event(failed, progress)
+                        self._stall_on_event(failed, progress, skipped)
                     except Exception as exc:
                         self._record_problem(exc, failed.recorded)
                         raise
@@ -202,7 +217,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
             if done and bound == until:
                 break
             bound = until
-        self.expire()
+        self._run_deadlines(skipped)
         return handled
 
     def run(
@@ -220,14 +235,18 @@ class SagaRunner(Generic[SagaT, CorrT]):
             else:
                 stop.wait(poll_interval)
 
-    def _page(self, until: int | None, progress: Progress | None) -> tuple[int, bool]:
+    def _page(
+        self, until: int | None, progress: Progress | None, skipped: list[Problem]
+    ) -> tuple[int, bool]:
         recorded: RecordedEvent | None = None  # the event being handled, for a problem
+        skips: list[Problem] = []  # this page's, kept only if it commits
         try:
             with self._storage.unit() as unit:
                 position = self._position(unit)
                 limit = self._page_size if until is None else min(self._page_size, until - position)
                 records = self._store.read_all(after=position, limit=limit) if limit > 0 else []
                 if not records:
+                    self._settle_problem(unit, skipped)  # read fine: whatever stopped it is over
                     return 0, True
                 handled = 0
                 # Events stored under a former name of a renamed type are handled as that type.
@@ -235,19 +254,22 @@ class SagaRunner(Generic[SagaT, CorrT]):
                 before: int | None = None
                 for recorded in records:
                     if recorded.event_type in handles and self._handle(
-                        unit, recorded, position, before
+                        unit, recorded, position, before, skips
                     ):
                         handled += 1
                     before = recorded.position
                 recorded = None
                 reached = records[-1].position
                 unit.set_checkpoint(self._checkpoint, 1, reached, active=True)
-                unit.set_problem(self._checkpoint, None)  # it moves again
+                self._settle_problem(unit, [*skipped, *skips])  # it moves again
         except _InstanceFailed:
             raise
         except Exception as exc:
             self._record_problem(exc, recorded)
             raise
+        for skip in skips:
+            logger.warning("%s", skip.describe())
+        skipped += skips
         self._report(progress, reached)
         # Not done even after a short page: the commands just sent recorded new events
         # (the saga's own included), and the next page should see them.
@@ -262,10 +284,20 @@ class SagaRunner(Generic[SagaT, CorrT]):
         return generations[1][0]
 
     def _handle(
-        self, unit: ProgressUnit, recorded: RecordedEvent, after: int, before: int | None
+        self,
+        unit: ProgressUnit,
+        recorded: RecordedEvent,
+        after: int,
+        before: int | None,
+        skips: list[Problem],
     ) -> bool:
         event = self._registry.decode_recorded(recorded)
-        correlation = self._correlation_of(event, recorded)
+        try:
+            correlation = self._correlation_of(event, recorded)
+        except _Uncorrelated as uncorrelated:
+            # Stopping would stop every instance for good, for an event none of them has.
+            skips.append(self._skip(uncorrelated, recorded))
+            return False
         if correlation is None:
             return False  # not part of any instance (e.g. a deposit outside a transfer)
         record = unit.saga(self._class.name, correlation)
@@ -277,7 +309,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
         if record is not None and record.status == "stalled":
             # Kept for its retry, in order; marked, so that redelivery keeps it only once.
             if unit.mark_handled(self._class.name, str(recorded.event_id)):
-                unit.save_saga(park(record, recorded), self._clock())
+                unit.save_saga(park(record, recorded), self._now())
             return False
         if record is not None and record.status != "running":
             return False
@@ -309,6 +341,9 @@ class SagaRunner(Generic[SagaT, CorrT]):
         try:
             return self._class(decode_id(self._class.correlation_type, correlation))
         except DecodeError as exc:
+            # The event's field is declared with another type than the correlation: the
+            # code disagrees with itself, and fixing the event class makes the event
+            # readable, so the runner stops rather than skip it.
             exc.add_note(
                 f"{self._class.name}: the {self._class.correlation!r} of "
                 f"{recorded.event_type} at position {recorded.position} is its "
@@ -325,7 +360,10 @@ class SagaRunner(Generic[SagaT, CorrT]):
                           None if deadline is None else deadline.isoformat())  # fmt: skip
 
     def _correlation_of(self, event: Event, recorded: RecordedEvent) -> str | None:
-        """The stored correlation of the instance an event belongs to, or None for none."""
+        """The stored correlation of the instance an event belongs to, or None for none;
+        `_Uncorrelated` for a value that no instance can have, whatever the code: NUL or
+        a lone surrogate (no store keeps it), empty text, or a stream id that holds no id
+        of the correlation type (stream ids never change)."""
         saga = self._class
         aggregate = saga.correlation_aggregate
         # Aggregate types are never renamed (they are in every stream id), so the prefix
@@ -334,17 +372,37 @@ class SagaRunner(Generic[SagaT, CorrT]):
             text = recorded.stream_id[len(aggregate) + 1 :]
             try:
                 decode_id(saga.correlation_type, text)
-            except DecodeError as exc:
-                raise DecodeError(
-                    f"{saga.name}: {recorded.event_type} at position {recorded.position} is "
-                    f"in stream {recorded.stream_id!r}, whose {aggregate} id is the saga's "
-                    f"correlation: {exc}"
-                ) from None
-            return self._stored_correlation(text)
+                return self._stored_correlation(text)
+            except (DecodeError, UnstorableText) as exc:
+                what = f"the {aggregate} id of stream {recorded.stream_id!r}"
+                raise _Uncorrelated(exc, what) from exc
         value = getattr(event, saga.correlation, None)
-        return None if value is None else self._stored_correlation(value)
+        if value is None:
+            return None
+        try:
+            return self._stored_correlation(value)
+        except ValueError as exc:  # UnstorableText, or empty text (encode_id)
+            raise _Uncorrelated(exc, f"its {saga.correlation!r}") from exc
 
-    def _stall_on_event(self, failed: _InstanceFailed, progress: Progress | None) -> None:
+    def _skip(self, uncorrelated: _Uncorrelated, recorded: RecordedEvent) -> Problem:
+        problem = Problem.of(uncorrelated.error, recorded, self._now())
+        message = (
+            f"{self._class.name} skipped this event: {uncorrelated.what} is the correlation "
+            f"of no instance that can exist ({problem.message})"
+        )
+        return replace(problem, message=message)
+
+    def _settle_problem(self, unit: ProgressUnit, skipped: list[Problem]) -> None:
+        """After a pass (or page) that succeeded: no error stops the runner now; what it
+        keeps is the last event this pass skipped, if any. Written only if it changed, as
+        an idle follower settles it at every poll."""
+        kept = skipped[-1].dumps() if skipped else None
+        if unit.problem(self._checkpoint) != kept:
+            unit.set_problem(self._checkpoint, kept)
+
+    def _stall_on_event(
+        self, failed: _InstanceFailed, progress: Progress | None, skipped: list[Problem]
+    ) -> None:
         """Stall the instance whose event failed alone, in a transaction of its own that
         moves the checkpoint past the event; the runner goes on with the next."""
         recorded = failed.recorded
@@ -363,7 +421,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
             unit.mark_handled(self._class.name, str(recorded.event_id))
             unit.save_saga(stalled, problem.at)
             unit.set_checkpoint(self._checkpoint, 1, recorded.position, active=True)
-            unit.set_problem(self._checkpoint, None)
+            self._settle_problem(unit, skipped)
         self._stalled(stalled)
         self._report(progress, recorded.position)
 
@@ -406,17 +464,20 @@ class SagaRunner(Generic[SagaT, CorrT]):
     def expire(self) -> int:
         """Run the deadline of every instance whose time is up; returns how many ran. A
         deadline that raises an error (not a refusal) stalls its instance."""
+        return self._run_deadlines([])
+
+    def _run_deadlines(self, skipped: list[Problem]) -> int:
         now = self._now()  # deadlines are stored in UTC
         while True:
             try:
-                return self._expire(now)
+                return self._expire(now, skipped)
             except _InstanceFailed as failed:
                 self._stall_on_deadline(failed)
             except Exception as exc:
                 self._record_problem(exc, None)
                 raise
 
-    def _expire(self, now: datetime) -> int:
+    def _expire(self, now: datetime, skipped: list[Problem]) -> int:
         count = 0
         with self._storage.unit() as unit:
             unit.generations(self._checkpoint)  # one runner of the saga at a time
@@ -430,6 +491,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
                 except Exception as exc:
                     raise _InstanceFailed(exc, record.correlation, None) from exc
                 count += 1
+            self._settle_problem(unit, skipped)
         return count
 
     def _time_out(self, saga: SagaT, record: SagaRecord) -> None:
@@ -487,11 +549,14 @@ class SagaRunner(Generic[SagaT, CorrT]):
         return instance_of(saved)
 
     def retry_stalled(self) -> list[SagaInstance]:
-        """Retry every stalled instance, the longest stalled first; what became of each."""
+        """Retry every stalled instance, the one whose error is oldest first (the time it
+        stalled, or its last failed retry: `problem.at`); what became of each."""
         with self._storage.unit() as unit:
             stalled = unit.sagas_with_status(self._class.name, "stalled")
+        # Not the listing's order: parking an event bumps an instance's last update.
+        stalled.sort(key=_stalled_at)
         results = []
-        for record in reversed(stalled):  # the list is the most recently updated first
+        for record in stalled:
             try:
                 results.append(self.retry(self.parse_correlation(record.correlation)))
             except (SagaInstanceNotFound, _NotStalled):
@@ -499,22 +564,37 @@ class SagaRunner(Generic[SagaT, CorrT]):
         return results
 
     def _handle_again(self, unit: ProgressUnit, record: SagaRecord) -> SagaRecord:
-        deadline, positions, _ = resume_point(record)
+        """Handle the instance's failed event (or deadline) and its parked events as a
+        runner without the bug would have: the failed event first (the runner reached it
+        before the deadline ran, or it would not have failed on it), and the deadline, if
+        it passed meanwhile, before the first parked event recorded at or after it (a
+        runner that keeps up runs a deadline as it passes), or at the end."""
+        on_deadline, positions, _ = resume_point(record)
+        deadline = None if record.deadline is None else datetime.fromisoformat(record.deadline)
         current: RecordedEvent | None = None
         try:
             saga = self._restore(record)
             saga.status = "running"  # as it was when it stalled
-            if deadline:
+            if on_deadline:
                 self._time_out(saga, record)
-            ended_by: RecordedEvent | None = None
-            for position in positions:
+            ended_by: RecordedEvent | None = None  # None when ended: by its deadline
+            for index, position in enumerate(positions):
                 if saga.status != "running":
                     break  # ended: its later events are ignored, as they would have been
                 current = self._event_at(position)
+                parked = on_deadline or index > 0
+                if parked and deadline is not None and current.recorded_at >= deadline:
+                    current = None
+                    self._time_out(saga, record)
+                    break
                 event = self._registry.decode_recorded(current)
                 with command_context(caused_by=current):
                     react(saga, event, self._dispatch)
-                ended_by, current = current, None
+                if saga.status != "running":
+                    ended_by = current
+                current = None
+            if saga.status == "running" and deadline is not None and deadline <= self._now():
+                self._time_out(saga, record)
             return self._save(unit, record, saga, ended_by, unstall=True)
         except _STORE_ERRORS:
             raise
@@ -573,6 +653,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
 
     def instances(self, status: SagaStatus, *, limit: int | None = None) -> list[SagaInstance]:
         """The stored instances with that status, the most recently updated first."""
+        _check_limit(limit)
         if status not in _STATUSES:
             raise ValueError(
                 f"{status!r} is not a saga status (expected one of: {', '.join(_STATUSES)})"
@@ -608,7 +689,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
     ) -> SagaRecord:
         """Store the instance as the saga left it; if it ended, what ended it: the event
         `ended_by`, or with None its deadline."""
-        now = self._clock()
+        now = self._now()  # UTC: listings order by this text
         state = saga.state_or_none
         metadata = metadata_of(record)
         if unstall:
@@ -650,3 +731,17 @@ class SagaRunner(Generic[SagaT, CorrT]):
         correlation = encode_id(value)
         check_key(correlation, f"the correlation of saga {self._class.name}")
         return correlation
+
+
+def _check_limit(limit: object) -> None:
+    """Refuse a listing's `limit` that is not a non-negative int or None, before any store
+    sees it (each would take another one its own way, or fail with a driver's error)."""
+    if limit is None or (isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0):
+        return
+    raise ValueError(f"limit must be a non-negative int or None (got {limit!r})")
+
+
+def _stalled_at(record: SagaRecord) -> tuple[datetime, str]:
+    instance = instance_of(record)
+    at = instance.started_at if instance.problem is None else instance.problem.at
+    return at, record.correlation

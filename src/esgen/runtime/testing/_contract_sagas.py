@@ -6,20 +6,30 @@ public API."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from datetime import timedelta
+import json
+import logging
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta, timezone
 from typing import ClassVar
 
 import pytest
 
 from esgen.runtime import (
     Aggregate,
+    AggregateAlreadyExists,
+    AggregateNotCreated,
+    AggregateNotFound,
     BackendError,
     Command,
     Event,
     EventRegistry,
     EventStore,
     NewEvent,
+    Problem,
+    ProjectionNeedsRebuild,
+    ReadModelNotFound,
+    ReadOnlyStore,
     Repository,
     Saga,
     SagaError,
@@ -27,6 +37,7 @@ from esgen.runtime import (
     SagaInstanceNotFound,
     SagaRunner,
     SagaStatus,
+    UnstorableValue,
     ValueObject,
     handle_command,
     progress_storage,
@@ -190,10 +201,14 @@ class _Pots:
         self.unreadable: set[str] = set()
         """Pots whose commands fail with pydantic's ValidationError once their events are
         appended, as when an aggregate's stored events no longer validate into its state."""
+        self.raising: dict[str, Exception] = {}
+        """Pots whose commands raise that error instead of being executed."""
 
     def dispatch(self, command: object) -> object:
         assert isinstance(command, Fill | Drain)
         pot = command.pot
+        if pot in self.raising:
+            raise self.raising[pot]
         result = handle_command(self.repository, pot, lambda p: p.execute(command))
         self.sent.append(command)
         if self.fail_after:
@@ -205,6 +220,52 @@ class _Pots:
 
     def amount(self, pot: str) -> int:
         return self.repository.load(pot).state.amount
+
+
+# What a command's error is: a refusal fails the workflow (for good), anything else stalls
+# the instance (to be retried), and the store's own errors stop the runner.
+
+
+class _Closed(ValueError):
+    """A domain's refusal, the usual way."""
+
+
+class _NoCredit(Exception):
+    """A domain's refusal of its own, deriving from no builtin category."""
+
+
+class _LimitsMissing(RuntimeError):
+    """A user's own error in a builtin category of bugs and environments."""
+
+
+def _bytes_error() -> Exception:
+    try:
+        b"\xff".decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc
+    raise AssertionError("unreachable")
+
+
+_REFUSALS: dict[str, Callable[[], Exception]] = {
+    "ValueError": lambda: ValueError("the pot is closed"),
+    "a ValueError of the user's": lambda: _Closed("the pot is closed"),
+    "an Exception of the user's": lambda: _NoCredit("no credit left"),
+    "AggregateAlreadyExists": lambda: AggregateAlreadyExists("Pot", "p", "Pot-p", "Open"),
+    "AggregateNotFound": lambda: AggregateNotFound("Pot", "p", "Pot-p"),
+}
+_NOT_REFUSALS: dict[str, Callable[[], Exception]] = {
+    "RuntimeError": lambda: RuntimeError("event loop is closed"),
+    "a RuntimeError of the user's": lambda: _LimitsMissing("limits.json is missing"),
+    "OSError": lambda: FileNotFoundError(2, "No such file or directory"),
+    "LookupError": lambda: LookupError("no such rate"),
+    "UnicodeDecodeError": _bytes_error,
+    "ProjectionNeedsRebuild": lambda: ProjectionNeedsRebuild(["tallies"]),
+    "ReadModelNotFound": lambda: ReadModelNotFound("tallies"),
+    "AggregateNotCreated": lambda: AggregateNotCreated("Pot 'p' has no state yet"),
+    "UnstorableValue": lambda: UnstorableValue("Pot", "amount", float("nan")),
+    "sqlite3.Error": lambda: sqlite3.OperationalError("database is locked"),
+    "json.JSONDecodeError": lambda: json.JSONDecodeError("Expecting value", "", 0),
+}
 
 
 def _event(event: Event) -> list[NewEvent]:
@@ -645,3 +706,236 @@ class SagaContract(StoreFixtures):
         (stalled,) = runner.instances("stalled")
         assert stalled.problem is not None
         assert stalled.problem.message == "a bug in requested for f1: \x00 \ud800"
+
+    # -- what counts as a refusal ------------------------------------------------------------
+
+    @pytest.mark.parametrize("kind", sorted(_REFUSALS))
+    def test_a_refusal_fails_the_workflow(
+        self, progress: EventStore, clock: ManualClock, kind: str
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._runner(store, pots, clock)
+        pots.raising["p"] = error = _REFUSALS[kind]()
+        store.append("Funding-f1", _event(FundingRequested(funding="f1", pot="p", amount=5)), 0)
+        assert runner.catch_up() == 1
+        failed = runner.instance("f1")
+        assert failed is not None and failed.status == "failed"
+        assert failed.reason == f"Fill failed: {error}"
+        assert store.stream_version("Pot-p") == 0 and pots.sent == []
+
+    @pytest.mark.parametrize("kind", sorted(_NOT_REFUSALS))
+    def test_an_error_that_is_no_refusal_stalls_until_retried(
+        self, progress: EventStore, clock: ManualClock, kind: str
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._runner(store, pots, clock)
+        pots.raising["p"] = error = _NOT_REFUSALS[kind]()
+        store.append("Funding-f1", _event(FundingRequested(funding="f1", pot="p", amount=5)), 0)
+        assert runner.catch_up() == 0
+        (stalled,) = runner.instances("stalled")
+        assert stalled.correlation == "f1" and stalled.reason is None
+        assert stalled.problem is not None and stalled.problem.message.startswith(str(error))
+        assert runner.status().problem is None and store.stream_version("Pot-p") == 0
+        del pots.raising["p"]  # fixed
+        assert runner.retry("f1").status == "running"
+        assert pots.amount("p") == 5
+
+    def test_a_read_only_store_behind_a_command_stops_the_runner(
+        self, progress: EventStore, clock: ManualClock
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._runner(store, pots, clock)
+        pots.raising["p"] = ReadOnlyStore("append to stream 'Pot-p': opened read-only")
+        store.append("Funding-f1", _event(FundingRequested(funding="f1", pot="p", amount=5)), 0)
+        with pytest.raises(ReadOnlyStore):
+            runner.catch_up()
+        assert runner.instance("f1") is None and runner.instances("stalled") == []
+        problem = runner.status().problem
+        assert problem is not None and problem.error.endswith("ReadOnlyStore")
+        del pots.raising["p"]
+        assert runner.catch_up() == 1 and runner.status().problem is None
+
+    # -- a deadline that passes while an instance is stalled ---------------------------------
+
+    @pytest.mark.parametrize(
+        ("confirmed_after", "status", "sent"),
+        [
+            # Confirmed after the deadline: it had timed out by then, as it would have.
+            (timedelta(minutes=120), "timed_out", ["Fill", "Drain"]),
+            # Confirmed before it, and retried after it: the confirmation came first.
+            (timedelta(minutes=30), "completed", ["Fill"]),
+        ],
+    )
+    def test_retry_runs_a_deadline_that_passed_where_a_runner_would_have(
+        self,
+        progress: EventStore,
+        clock: ManualClock,
+        fragile: type[Fragile],
+        confirmed_after: timedelta,
+        status: str,
+        sent: list[str],
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._fragile(store, pots, clock)
+        fragile.bugs.add(("requested", "f1"))
+        started = clock.now
+        store.append("Funding-f1", _event(FundingRequested(funding="f1", pot="p", amount=5)), 0)
+        runner.catch_up()
+        clock.set(started + confirmed_after)
+        store.append("Funding-f1", _event(FundingConfirmed(funding="f1")), 1)
+        clock.set(started + timedelta(minutes=150))
+        runner.catch_up()  # its deadline passed: a stalled instance's waits for the retry
+        assert _one(runner, "stalled", "f1").parked == 1 and pots.sent == []
+        fragile.bugs.clear()
+        (retried,) = runner.retry_stalled()
+        assert retried.status == status
+        assert [type(c).__name__ for c in pots.sent] == sent
+        assert retried.ended is not None
+        assert retried.ended.get("deadline", False) is (status == "timed_out")
+
+    def test_a_retry_before_the_deadline_leaves_it_to_come(
+        self, progress: EventStore, clock: ManualClock, fragile: type[Fragile]
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._fragile(store, pots, clock)
+        fragile.bugs.add(("requested", "f1"))
+        store.append("Funding-f1", _event(FundingRequested(funding="f1", pot="p", amount=5)), 0)
+        runner.catch_up()
+        fragile.bugs.clear()
+        clock.advance(timedelta(minutes=59))
+        assert runner.retry("f1").status == "running"
+        clock.advance(timedelta(minutes=2))
+        assert runner.expire() == 1
+        assert [type(c).__name__ for c in pots.sent] == ["Fill", "Drain"]
+
+    # -- an event no instance can have is skipped, not stopped on --------------------------
+
+    @pytest.mark.parametrize("funding", ["bad\x00id", ""])
+    def test_an_event_whose_correlation_no_instance_can_have_is_skipped(
+        self,
+        progress: EventStore,
+        clock: ManualClock,
+        caplog: pytest.LogCaptureFixture,
+        funding: str,
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._runner(store, pots, clock)
+        store.append("Funding-x", _event(FundingRequested(funding=funding, pot="p", amount=1)), 0)
+        store.append("Funding-ok", _event(FundingRequested(funding="ok", pot="q", amount=1)), 0)
+        store.append("Funding-x", _event(FundingConfirmed(funding=funding)), 1)
+        with caplog.at_level(logging.WARNING, logger="esgen.runtime"):
+            assert runner.catch_up() == 1
+        ok = runner.instance("ok")
+        assert ok is not None and ok.status == "running" and pots.sent == [Fill(pot="q", amount=1)]
+        status = runner.status()
+        assert (status.position, status.head) == (4, 4)
+        # The runner's problem says which event was skipped (the last one) and why.
+        problem = status.problem
+        assert problem is not None and (problem.position, problem.event_type) == (
+            3, "FundingConfirmed")  # fmt: skip
+        assert problem.message.startswith(
+            "Funding skipped this event: its 'funding' is the correlation of no instance "
+            "that can exist ("
+        )
+        warned = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+        assert [w.split(" (on ")[-1].split(" at ")[0] for w in warned] == [
+            "FundingRequested v1", "FundingConfirmed v1"]  # fmt: skip
+        # A later pass that goes well leaves it behind, as it does an error that stopped it.
+        assert runner.catch_up() == 0 and runner.status().problem is None
+
+    # -- the runner's problem is cleared when it recovers -----------------------------------
+
+    def test_a_pass_with_nothing_new_clears_the_problem_of_an_earlier_one(
+        self, progress: EventStore, clock: ManualClock
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._runner(store, pots, clock)
+        store.append("Funding-f1", _event(FundingRequested(funding="f1", pot="p", amount=5)), 0)
+        assert runner.catch_up() == 1
+        # As a run that failed reading the next page (a dropped connection) left it.
+        earlier = Problem.of(BackendError("the connection was lost"), None, clock())
+        with progress_storage(store).unit() as unit:
+            unit.set_problem("saga:Funding", earlier.dumps())
+        assert runner.status().problem == earlier
+        assert runner.catch_up() == 0
+        assert runner.status().problem is None
+
+    def test_a_deadline_that_runs_after_failing_clears_the_problem(
+        self, progress: EventStore, clock: ManualClock
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._runner(store, pots, clock)
+        store.append("Funding-f1", _event(FundingRequested(funding="f1", pot="p", amount=5)), 0)
+        runner.catch_up()
+        clock.advance(timedelta(hours=2))
+        pots.fail_after = True  # the deadline's Drain, then the store fails
+        with pytest.raises(BackendError):
+            runner.expire()
+        problem = runner.status().problem
+        assert problem is not None and problem.position is None
+        assert runner.expire() == 1
+        assert runner.status().problem is None
+
+    # -- times in UTC, whatever the runner's clock ------------------------------------------
+
+    def test_times_are_utc_and_retry_takes_the_longest_stalled_first(
+        self, progress: EventStore, clock: ManualClock, fragile: type[Fragile]
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        # The runner's clock two hours east of UTC, on the same instant as the store's.
+        east = ManualClock(clock.now.astimezone(timezone(timedelta(hours=2))))
+        runner = SagaRunner(Fragile, store, _registry(), pots.dispatch, clock=east,
+                            start="beginning")  # fmt: skip
+        fragile.bugs.update({("requested", "y"), ("requested", "x")})
+
+        def happen(funding: str, event: Event, version: int) -> None:
+            store.append(f"Funding-{funding}", _event(event), version)
+            east.set(clock.now)
+            runner.catch_up()
+
+        happen("y", FundingRequested(funding="y", pot="y", amount=1), 0)  # y stalls
+        happen("y", FundingConfirmed(funding="y"), 1)  # y parks one
+        happen("x", FundingRequested(funding="x", pot="x", amount=1), 0)  # x stalls
+        assert [i.correlation for i in runner.instances("stalled")] == ["x", "y"]
+        happen("y", FundingCancelled(funding="y"), 2)  # y parks another: updated last
+        assert [i.correlation for i in runner.instances("stalled")] == ["y", "x"]
+        fragile.bugs.clear()
+        # y stalled first, so it is retried first, though x's last update is older.
+        assert [(i.correlation, i.status) for i in runner.retry_stalled()] == [
+            ("y", "completed"), ("x", "running")]  # fmt: skip
+        (done,) = runner.instances("completed")
+        assert done.ended is not None
+        assert datetime.fromisoformat(done.ended["at"]).utcoffset() == timedelta(0)
+        assert done.ended["at"].endswith("+00:00")
+        assert done.started_at.tzinfo is not None
+        assert done.started_at.utcoffset() == UTC.utcoffset(None)
+
+    # -- listings ------------------------------------------------------------------------------
+
+    @pytest.mark.parametrize("limit", [-1, 2.5, True, "2"])
+    def test_a_listing_limit_that_is_no_count_is_refused(
+        self, progress: EventStore, clock: ManualClock, limit: object
+    ) -> None:
+        store = progress
+        pots = _Pots(store, _registry())
+        runner = self._runner(store, pots, clock)
+        for funding in ("a", "b", "c"):
+            store.append(f"Funding-{funding}", _event(FundingRequested(funding=funding, pot="p",
+                                                                       amount=1)), 0)  # fmt: skip
+        runner.catch_up()
+        message = f"limit must be a non-negative int or None (got {limit!r})"
+        with pytest.raises(
+            ValueError, match=f"^{message.replace('(', '[(]').replace(')', '[)]')}$"
+        ):
+            runner.instances("running", limit=limit)  # type: ignore[arg-type]
+        assert [i.correlation for i in runner.instances("running", limit=2)] == ["c", "b"]
+        assert runner.instances("running", limit=0) == []

@@ -9,7 +9,8 @@ Commands sent in `given` count as steps taken (their compensations may run later
 `failing=` makes the named command classes fail when sent, as a refused command would,
 so the saga's refusal hook runs (`on_<command>_refused`; by default the workflow fails
 and compensates). Give it a mapping, `failing={WithdrawMoney: InsufficientFunds()}`, to
-choose the error the hook receives.
+choose the error the hook receives; an error that is no refusal (a RuntimeError, say: see
+`esgen.runtime._saga.is_refusal`) propagates, as it would stall the instance in a runner.
 
 The scenario does not look at correlations: every event given is the instance's, so the
 events of a saga that correlates on an aggregate id need no field naming it.
@@ -52,7 +53,7 @@ class SagaScenario(Generic[SagaT, CorrT]):
         for refused, error in self._failing.items():
             if isinstance(command, refused):
                 name = type(command).__name__
-                raise error or RuntimeError(f"{name} refused (failing= in the scenario)")
+                raise error or ValueError(f"{name} refused (failing= in the scenario)")
         self._sent.append(command)
 
     def _refusing(self, failing: Failing) -> None:
