@@ -31,6 +31,7 @@ __all__ = [
     "fail_schema",
     "project_settings",
     "shown",
+    "shown_where",
     "warn_remote",
     "write_plan",
 ]
@@ -53,6 +54,12 @@ def shown(path: Path) -> str:
         return os.path.relpath(path)
     except ValueError:
         return str(path)
+
+
+def shown_where(where: str) -> str:
+    """A stored `file:line in function` (the file absolute) as `shown` writes paths."""
+    path, colon, rest = where.rpartition(":")
+    return f"{shown(Path(path))}{colon}{rest}" if colon else where
 
 
 def warn_remote(urls: Sequence[str]) -> None:

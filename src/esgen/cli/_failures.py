@@ -10,7 +10,7 @@ import traceback
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NoReturn
 
-from esgen.cli._common import EXIT_ERROR
+from esgen.cli._common import EXIT_ERROR, shown_where
 
 if TYPE_CHECKING:
     from esgen.cli._feedback import Feedback
@@ -23,6 +23,7 @@ def runner_failed(feedback: Feedback, runner: str, exc: BaseException) -> NoRetu
     from esgen.runtime import Problem
 
     where = Problem.of(exc, None, datetime.now(UTC)).where
+    where = None if where is None else shown_where(where)
     message = str(exc)
     headline = f"{runner} stopped: {type(exc).__name__}" + (f": {message}" if message else "")
     notes = [str(note) for note in getattr(exc, "__notes__", ())]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from esgen.cli._common import EXIT_INTERRUPTED, UsageError
+from esgen.cli._common import EXIT_INTERRUPTED, UsageError, shown_where
 from esgen.cli._options import RunGroup, read_side_options
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def status(project: ProjectArgs, store: StoreArgs, feedback: FeedbackArgs, as_js
         )
         problem = getattr(item, "problem", None)
         if problem is not None:
-            where = f" at {problem.where}" if problem.where else ""
+            where = f" at {shown_where(problem.where)}" if problem.where else ""
             click.echo(f"  stopped {_time(problem.at)}: {problem.describe()}{where}")
 
 

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from esgen.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_STALLED, UsageError, fail
+from esgen.cli._common import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_STALLED,
+    UsageError,
+    fail,
+    shown_where,
+)
 from esgen.cli._options import RunGroup, read_side_options
 
 if TYPE_CHECKING:
@@ -360,7 +367,7 @@ def _stall(instance: Any) -> str:
 
 
 def _problem(problem: Any) -> str:
-    where = f" at {problem.where}" if problem.where else ""
+    where = f" at {shown_where(problem.where)}" if problem.where else ""
     attempts = f" ({problem.attempts} attempts)" if problem.attempts > 1 else ""
     return f"{problem.describe()}{where}{attempts}"
 

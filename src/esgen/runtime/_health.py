@@ -8,7 +8,6 @@ storage (`ProgressUnit.set_problem`, saga metadata) so a later process can repor
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sysconfig
@@ -41,7 +40,8 @@ class Problem:
     stream_id: str | None = None
     stream_version: int | None = None
     where: str | None = None
-    """`file:line in function` of the innermost frame in the user's own code, if any."""
+    """`file:line in function` of the innermost frame in the user's own code, if any; the
+    file's absolute path."""
     attempts: int = 1
     """How many times handling the event failed (a retry that fails again adds one)."""
 
@@ -196,9 +196,6 @@ def user_frame(exc: BaseException) -> str | None:
     if not candidates:
         return None
     chosen = candidates[-1]
-    filename = chosen.filename
-    with contextlib.suppress(ValueError):  # another drive on Windows
-        filename = os.path.relpath(filename)
-    if filename.startswith(".." + os.sep + ".."):  # far away: the absolute path reads better
-        filename = chosen.filename
-    return f"{filename}:{chosen.lineno} in {chosen.name}"
+    # Absolute: a problem is stored and read later, by a process run from anywhere (the
+    # command line shows it relative to where it runs).
+    return f"{os.path.abspath(chosen.filename)}:{chosen.lineno} in {chosen.name}"

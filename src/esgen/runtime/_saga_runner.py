@@ -422,16 +422,18 @@ class SagaRunner(Generic[SagaT, CorrT]):
             unit.save_saga(stalled, problem.at)
             unit.set_checkpoint(self._checkpoint, 1, recorded.position, active=True)
             self._settle_problem(unit, skipped)
-        self._stalled(stalled)
+        self._stalled(stalled, failed.error)
         self._report(progress, recorded.position)
 
-    def _stalled(self, record: SagaRecord) -> None:
+    def _stalled(self, record: SagaRecord, error: Exception) -> None:
         instance = instance_of(record)
         assert instance.problem is not None
         # Tagged, so that a caller that reports stalls itself (the command line, through
-        # take_stalls) can leave these out without reading the words.
+        # take_stalls) can leave these out without reading the words; with the error's
+        # traceback, which nothing stores, for whoever wants all of it (`-v`).
         logger.warning("%s %s stalled: %s", record.saga, record.correlation,
-                       instance.problem.describe(), extra=STALL_LOG)  # fmt: skip
+                       instance.problem.describe(), exc_info=error,
+                       extra=STALL_LOG)  # fmt: skip
         with self._stalls_lock:
             self._stalls[record.correlation] = instance
 
@@ -510,7 +512,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
                 return
             stalled = stall(record, problem, None)
             unit.save_saga(stalled, problem.at)
-        self._stalled(stalled)
+        self._stalled(stalled, failed.error)
 
     # -- stalled instances --------------------------------------------------------------
 
@@ -624,7 +626,8 @@ class SagaRunner(Generic[SagaT, CorrT]):
             record = restall(record, problem)
             unit.save_saga(record, problem.at)
         logger.warning("%s %s still stalled: %s", record.saga, record.correlation,
-                       problem.describe(), extra=STALL_LOG)  # fmt: skip
+                       problem.describe(), exc_info=failed.error,
+                       extra=STALL_LOG)  # fmt: skip
         return instance_of(record)
 
     # -- what operators see ---------------------------------------------------------------
