@@ -150,8 +150,8 @@ class SagaRunnerStatus:
     counts: dict[str, int] = field(default_factory=dict)
     """Every `SagaStatus` -> how many instances have it (0 included)."""
     problem: Problem | None = None
-    """The last error that stopped the runner itself (not one instance); cleared when a
-    page is handled again."""
+    """The last error that stopped the runner itself (not one instance), or the event its
+    last pass skipped (one no instance can have); cleared by the next pass that goes well."""
 
     @property
     def behind(self) -> int:
