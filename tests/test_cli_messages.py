@@ -6,6 +6,7 @@ Each test runs `esgen` as a user does, in a subprocess, on real files and folder
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -243,8 +244,8 @@ def test_compat_against_a_project_with_a_broken_configuration_is_one_line(
 def test_a_misspelt_schema_folder_gets_a_suggestion(project: Path, command: str) -> None:
     code, _, stderr = esgen(project, command, "schema")
     assert code == 2
-    assert usage_error_line(stderr) == (
-        "Error: schema folder 'schema' does not exist (did you mean 'schemas'?); pass "
+    assert one_error_line(stderr) == (
+        "esgen: error: schema folder 'schema' does not exist (did you mean 'schemas'?); pass "
         "SCHEMA_DIR or set schema_dir in [tool.esgen]"
     )
 
@@ -442,21 +443,21 @@ def test_a_store_that_is_a_folder_or_empty_is_one_line(bank: Path, command: list
     (bank / "store").mkdir()
     code, _, stderr = esgen(bank, *command, "--store", "store")
     assert code == 2
-    assert usage_error_line(stderr) == (
-        "Error: --store store: a folder, not a SQLite file; give the store's file"
+    assert one_error_line(stderr) == (
+        "esgen: error: --store store: a folder, not a SQLite file; give the store's file"
     )
     code, _, stderr = esgen(bank, *command, "--store", "")
     assert code == 2
-    assert usage_error_line(stderr) == (
-        "Error: --store is empty; give a SQLite file path, or a postgresql:// DSN"
+    assert one_error_line(stderr) == (
+        "esgen: error: --store is empty; give a SQLite file path, or a postgresql:// DSN"
     )
 
 
 def test_a_misspelt_context_gets_a_suggestion(bank: Path) -> None:
     code, _, stderr = esgen(bank, "projections", "status", "--store", "x.db", "--context", "bnk")
     assert code == 2
-    assert usage_error_line(stderr) == (
-        "Error: no context 'bnk' in schemas (found: bank); did you mean 'bank'?"
+    assert one_error_line(stderr) == (
+        "esgen: error: no context 'bnk' in schemas (found: bank); did you mean 'bank'?"
     )
 
 
@@ -464,8 +465,8 @@ def test_without_generated_code_the_folder_is_named_relative(bank: Path) -> None
     shutil.rmtree(bank / "src")
     code, _, stderr = esgen(bank, "projections", "status", "--store", "x.db")
     assert code == 2
-    assert usage_error_line(stderr) == (
-        "Error: no generated bank.service in src: run esgen generate"
+    assert one_error_line(stderr) == (
+        "esgen: error: no generated bank.service in src: run esgen generate"
     )
 
 
@@ -474,5 +475,43 @@ def test_an_unreachable_postgres_is_one_line(bank: Path) -> None:
     # Port 1 on the loopback: nothing listens there, so the connection is refused at once.
     dsn = "postgresql://nobody@127.0.0.1:1/none"
     code, _, stderr = esgen(bank, "projections", "status", "--store", dsn)
-    assert code in (1, 2)
-    assert one_error_line(stderr).startswith("Error: cannot reach PostgreSQL: ")
+    assert code == 1  # what failed, not what was typed
+    assert one_error_line(stderr).startswith("esgen: error: cannot reach PostgreSQL: ")
+    code, _, stderr = esgen(bank, "sagas", "run", "--store", dsn, "--log-format", "json")
+    assert code == 1
+    error = json.loads(one_error_line(stderr))
+    assert error["level"] == "error" and error["exit_code"] == 1
+    assert error["message"].startswith("cannot reach PostgreSQL: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--store", "nowhere.sqlite"], "no event store at 'nowhere.sqlite'"),
+        (["--store", "x.db", "--context", "bnk"], "no context 'bnk' in schemas"),
+        (["--store", "bank.sqlite", "--saga", "Nope"], "no saga 'Nope'"),
+    ],
+)
+def test_what_was_typed_wrong_is_one_error_line_or_one_json_object(
+    bank: Path, args: list[str], message: str
+) -> None:
+    from esgen.runtime import SQLiteEventStore
+
+    SQLiteEventStore(bank / "bank.sqlite").close()
+    code, _, stderr = esgen(bank, "sagas", "status", *args)
+    assert code == 2
+    assert one_error_line(stderr).startswith(f"esgen: error: {message}"), stderr
+    code, _, stderr = esgen(bank, "sagas", "status", *args, "-q", "--log-format", "json")
+    assert code == 2
+    error = json.loads(one_error_line(stderr))
+    assert error["level"] == "error" and error["event"] == "error"
+    assert error["message"].startswith(message) and error["exit_code"] == 2
+
+
+def test_only_a_malformed_command_line_gets_the_usage_screen(bank: Path) -> None:
+    code, _, stderr = esgen(bank, "projections", "status", "--stor", "x.db")
+    assert code == 2
+    assert usage_error_line(stderr).startswith("Error: No such option")
+    code, _, stderr = esgen(bank, "projections", "rebuild", "nope", "--store", "x.db")
+    assert code == 2  # no store there: said before the name is looked at
+    assert one_error_line(stderr).startswith("esgen: error: no event store at 'x.db'")

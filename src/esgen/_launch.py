@@ -22,6 +22,7 @@ GENERATOR_MODULES = (*CLI_MODULES, "black", "datamodel_code_generator", "jinja2"
 # Commands a service runs next to the runtime: they need esgen[cli] only.
 RUN_COMMANDS = ("projections", "sagas")
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # as esgen.cli says it: Ctrl-C, as shells report SIGINT
 
 
 def command_of(args: list[str]) -> str | None:
@@ -39,6 +40,16 @@ def needs(args: list[str]) -> tuple[str, tuple[str, ...]]:
 
 
 def main() -> None:
+    # Importing the command line takes a moment (click, pydantic, the user's code later):
+    # a Ctrl-C in it is the person changing their mind, not a bug to show a traceback of.
+    try:
+        _main()
+    except KeyboardInterrupt:
+        sys.stderr.write("esgen: interrupted\n")
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _main() -> None:
     args = sys.argv[1:]
     extra, modules = needs(args)
     missing = [name for name in modules if find_spec(name) is None]

@@ -33,13 +33,14 @@ from esgen.cli._docs import docs
 from esgen.cli._generate import generate
 from esgen.cli._json_schema import json_schema
 from esgen.cli._new import new
+from esgen.cli._options import RunGroup
 from esgen.cli._projections import projections
 from esgen.cli._sagas import sagas
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_SCHEMA", "EXIT_STALLED", "EXIT_USAGE", "UsageError", "main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=RunGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="esgen")
 def main() -> None:
     """Generate typed, event-sourced Python from YAML schemas."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -24,7 +24,9 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_SCHEMA",
     "EXIT_STALLED",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
+    "CommandError",
     "UsageError",
     "configuration",
     "fail",
@@ -42,10 +44,29 @@ EXIT_USAGE = 2
 # 3 is `esgen compat`'s breaking changes (see _compat).
 EXIT_STALLED = 4  # `esgen sagas run` / `retry`: saga instances stalled on an error
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT (128 + 2)
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15): `timeout`, a Job's deadline, `docker stop`
 
 
 class UsageError(click.UsageError):
+    """A malformed command line: click's usage screen, exit 2."""
+
     exit_code = EXIT_USAGE
+
+
+class CommandError(click.ClickException):
+    """Everything else that ends a command: one `esgen: error:` line per line of the
+    message, no usage screen; exit 2 for what the person typed wrong (a store that is not
+    one, an unknown name), 1 for what failed. The read-side commands write it as a JSON
+    object under --log-format json."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        # click declares exit_code on the class; click's main reads it from the instance.
+        setattr(self, "exit_code", code)  # noqa: B010
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        for line in self.message.splitlines() or [""]:
+            click.echo(f"esgen: error: {line}", err=True)
 
 
 def shown(path: Path) -> str:
@@ -56,10 +77,22 @@ def shown(path: Path) -> str:
         return str(path)
 
 
-def shown_where(where: str) -> str:
-    """A stored `file:line in function` (the file absolute) as `shown` writes paths."""
-    path, colon, rest = where.rpartition(":")
-    return f"{shown(Path(path))}{colon}{rest}" if colon else where
+def shown_where(where: str | None) -> str | None:
+    """A `file:line in func` (Problem.where) with its file as `shown` says it when the file
+    is under the current folder; absolute otherwise, so that it can be found from anywhere."""
+    if where is None:
+        return None
+    place, sep, func = where.rpartition(" in ")
+    if not sep:
+        place, func = where, ""
+    path, colon, line = place.rpartition(":")
+    if not colon or not os.path.isabs(path):
+        return where
+    try:
+        relative = Path(path).relative_to(Path.cwd())
+    except ValueError:
+        return where
+    return f"{relative}:{line}{sep}{func}"
 
 
 def warn_remote(urls: Sequence[str]) -> None:
@@ -75,9 +108,7 @@ def warn_remote(urls: Sequence[str]) -> None:
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """End the run with one line on standard error (one per problem, when several)."""
-    for line in message.splitlines() or [""]:
-        click.echo(f"esgen: error: {line}", err=True)
-    sys.exit(code)
+    raise CommandError(message, code)
 
 
 def fail_schema(exc: EsgenError) -> NoReturn:
@@ -151,7 +182,7 @@ def _check_schema_dir(settings: Settings, *, given: bool) -> None:
     if config is not None and not given:
         # The configuration named it (or left the default): not the command line's fault.
         fail(f"{message} (from {shown(config)}); pass SCHEMA_DIR or set schema_dir in [tool.esgen]")
-    raise UsageError(f"{message}; pass SCHEMA_DIR or set schema_dir in [tool.esgen]")
+    fail(f"{message}; pass SCHEMA_DIR or set schema_dir in [tool.esgen]")
 
 
 def write_plan(plan: Plan) -> None:

@@ -15,16 +15,45 @@ from esgen.cli._common import EXIT_ERROR, shown_where
 if TYPE_CHECKING:
     from esgen.cli._feedback import Feedback
 
-__all__ = ["runner_failed"]
+__all__ = ["explain", "runner_failed"]
+
+_LOCKED = (
+    "another process is writing to this store (an esgen command or the application); "
+    "try again when it is done"
+)
+
+
+def explain(exc: BaseException) -> str:
+    """The error's message, with what it means when SQLite's lock was not had in time (a
+    store error caused by SQLITE_BUSY or SQLITE_LOCKED)."""
+    message = str(exc)
+    return f"{message}: {_LOCKED}" if _locked(exc) else message
+
+
+def _locked(exc: BaseException) -> bool:
+    import sqlite3
+
+    from esgen.runtime import BackendError
+
+    if not isinstance(exc, BackendError):
+        return False
+    cause = exc.__cause__ or exc.__context__
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, sqlite3.OperationalError):
+            name = getattr(cause, "sqlite_errorname", "") or ""
+            return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def runner_failed(feedback: Feedback, runner: str, exc: BaseException) -> NoReturn:
     """`runner` says what stopped: "projection AccountBalances", "saga MoneyTransfer"."""
     from esgen.runtime import Problem
 
-    where = Problem.of(exc, None, datetime.now(UTC)).where
-    where = None if where is None else shown_where(where)
-    message = str(exc)
+    where = shown_where(Problem.of(exc, None, datetime.now(UTC)).where)
+    message = explain(exc)
     headline = f"{runner} stopped: {type(exc).__name__}" + (f": {message}" if message else "")
     notes = [str(note) for note in getattr(exc, "__notes__", ())]
     # The traceback starts at the command that caught the error: no click frames in it.

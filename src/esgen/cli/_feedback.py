@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import signal
 import sys
 import threading
@@ -23,9 +25,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import click
+
+from esgen.cli._common import EXIT_INTERRUPTED, EXIT_TERMINATED
 
 if TYPE_CHECKING:
     from esgen.cli._options import FeedbackArgs
@@ -49,13 +53,23 @@ class StopRequested(BaseException):
     Exception, so that no handler of errors takes it for one."""
 
 
+class _Signals:
+    terminated = False  # the KeyboardInterrupt being handled came from SIGTERM
+
+
 @contextmanager
-def stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
+def stop_on_sigterm(stop: threading.Event | None) -> Iterator[None]:
     """While following: SIGTERM (a service being stopped) sets `stop`, so the runners end
-    after the page they are on rather than in the middle of it."""
+    after the page they are on rather than in the middle of it. Otherwise (`stop` None: a
+    rebuild run as a Job, under `timeout`) SIGTERM interrupts the run as Ctrl-C does: the
+    page in progress rolls back, and the command says what it kept (exit 143)."""
 
     def handle(signum: int, frame: object) -> None:
-        stop.set()
+        if stop is not None:
+            stop.set()
+            return
+        _Signals.terminated = True
+        raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, handle)
     try:
@@ -71,6 +85,7 @@ class Feedback:
         *,
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
+        log: bool = True,
     ) -> None:
         self.quiet = args.quiet
         self.verbose = args.verbose
@@ -80,7 +95,8 @@ class Feedback:
         self._clock = clock
         self._lock = threading.Lock()  # sagas under --follow report from several threads
         self._drawn = False  # a progress line is on the terminal, to be cleared first
-        _RuntimeLog.install(self)
+        if log:
+            _RuntimeLog.install(self)
 
     # -- lines ------------------------------------------------------------------------
 
@@ -111,6 +127,19 @@ class Feedback:
             self.emit("warning", how, message, **fields)
         else:
             self._write(f"esgen: {how}: {message}")
+
+    def stopped(self, message: str, **fields: Any) -> NoReturn:
+        """End a run that Ctrl-C (exit 130) or SIGTERM without --follow (exit 143)
+        interrupted, with the line saying what was committed; said even with -q."""
+        if _Signals.terminated:
+            how, code = "stopped", EXIT_TERMINATED
+        else:
+            how, code = "interrupted", EXIT_INTERRUPTED
+        if self.json:
+            self.emit("warning", how, message, **fields)
+        else:
+            self._write(f"esgen: {how}: {message}")
+        sys.exit(code)
 
     def error(self, lines: list[str], **fields: Any) -> None:
         """An error: its first line after `esgen: error:`, the others indented."""
@@ -149,16 +178,19 @@ class Feedback:
         stop: threading.Event | None = None,
         on_page: Callable[[str], None] | None = None,
         unit: str = "events",
+        fixed_total: bool = False,
     ) -> Tracker:
         return Tracker(
-            self, label, starts, head, follow=follow, stop=stop, on_page=on_page, unit=unit
-        )
+            self, label, starts, head, follow=follow, stop=stop, on_page=on_page, unit=unit,
+            fixed_total=fixed_total,
+        )  # fmt: skip
 
 
 class _RuntimeLog(logging.Handler):
     """The runtime's log lines (a rebuild switched over, a problem that could not be
-    stored) as the command's own: prefixed or as JSON, silenced by -q, INFO only with -v.
-    Stalled saga instances are left out: the commands list them in full."""
+    stored), and other libraries' (psycopg's pool), as the command's own: prefixed or as
+    JSON, silenced by -q, INFO only with -v. Stalled saga instances are told by the
+    commands (take_stalls); of their records only the traceback is written, with -v."""
 
     def __init__(self, feedback: Feedback) -> None:
         super().__init__(logging.INFO if feedback.verbose else logging.WARNING)
@@ -168,26 +200,35 @@ class _RuntimeLog(logging.Handler):
     def install(cls, feedback: Feedback) -> None:
         """For the command being run; undone when it ends, so that a command run inside
         another program (a test) leaves its logging as it was."""
-        logger = logging.getLogger("esgen.runtime")
-        # A handler of its own also keeps Python's last-resort handler from printing the
-        # runtime's warnings bare; with -q, one that drops them.
+        context = click.get_current_context(silent=True)
+        if context is None:  # not a command being run: leave the program's logging alone
+            return
+        root, runtime = logging.getLogger(), logging.getLogger("esgen.runtime")
+        # On the root logger, so that every library's records come here and none reaches
+        # Python's last-resort handler, which prints them bare (even with -q, where this
+        # handler drops them).
         handler = logging.NullHandler() if feedback.quiet else cls(feedback)
-        level = logger.level
-        logger.addHandler(handler)
+        level = runtime.level
+        root.addHandler(handler)
         if feedback.verbose and not feedback.quiet:
-            logger.setLevel(logging.INFO)
+            runtime.setLevel(logging.INFO)
 
         def undo() -> None:
-            logger.removeHandler(handler)
-            logger.setLevel(level)
+            root.removeHandler(handler)
+            runtime.setLevel(level)
 
-        context = click.get_current_context(silent=True)
-        if context is not None:
-            context.call_on_close(undo)
+        context.call_on_close(undo)
 
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(record, "esgen_stall", False):
-            return  # the command tells stalls itself (take_stalls), once each
+            # The command tells the stall itself (take_stalls), once; -v adds its traceback.
+            if self._feedback.verbose and record.exc_info:
+                trace = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+                if self._feedback.json:
+                    self._feedback.emit("error", "traceback", None, traceback=trace)
+                else:
+                    self._feedback._write(trace)
+            return
         message = record.getMessage()
         if record.exc_info and self._feedback.verbose:
             message += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
@@ -208,6 +249,7 @@ class _Window:
     since: float | None = None  # when its first page started, if known
     told: float = float("-inf")  # when its last line was written
     last: float | None = None  # when its last page was committed
+    caught_up: bool = False  # its last page reached the head: the runner waited after it
 
 
 class Tracker:
@@ -226,6 +268,7 @@ class Tracker:
         stop: threading.Event | None,
         on_page: Callable[[str], None] | None,
         unit: str = "events",
+        fixed_total: bool = False,
     ) -> None:
         self._feedback = feedback
         self._unit = unit
@@ -233,6 +276,9 @@ class Tracker:
         self.starts = dict(starts)
         self.positions = dict(starts)
         self.head = head
+        # Sagas move the head themselves (the commands they send): their total and ETA are
+        # against the head seen when the run started, which is what they were asked to do.
+        self._target = head if fixed_total else None
         self._follow = follow
         self._stop = stop
         self._on_page = on_page
@@ -264,7 +310,16 @@ class Tracker:
 
     @property
     def total(self) -> int:
-        return sum(max(0, self.head - self.starts.get(n, 0)) for n in self.positions)
+        head = self.head if self._target is None else self._target
+        return sum(max(0, head - self.starts.get(n, 0)) for n in self.positions)
+
+    def settle(self, positions: Mapping[str, int]) -> None:
+        """Where the runners are as read back from the store: an interruption can land
+        between a page's commit and its progress call, which then never told it."""
+        with self._feedback._lock:
+            for name, position in positions.items():
+                if name in self.positions:
+                    self.positions[name] = max(self.positions[name], position)
 
     @property
     def behind(self) -> int:
@@ -290,19 +345,22 @@ class Tracker:
         self._shown = now
         done, total, behind = self.done, self.total, self.behind
         rate = done / elapsed if elapsed > 0 else 0.0
-        eta = (total - done) / rate if rate > 0 else None
+        eta = max(0, total - done) / rate if rate > 0 else None
         if feedback.json:
             feedback.emit("info", "progress", None, label=self.label, done=done, total=total,
                           behind=behind, rate=round(rate, 1),
                           eta_seconds=None if eta is None else round(eta))  # fmt: skip
             return
-        percent = 100 * done // total if total else 100
+        percent = min(100, 100 * done // total) if total else 100
         line = (
             f"{self.label}: {done:,}/{total:,} {self._unit}  {percent}%  "
-            f"{rate:,.0f} {self._unit}/s  {behind:,} behind  ETA {_duration(eta)}"
+            f"{rate:,.0f} {self._unit}/s  ETA {_duration(eta)}  {behind:,} behind"
         )
         with feedback._lock:
             if feedback.terminal:
+                # A line as wide as the terminal wraps, and the carriage return then
+                # redraws only its last row: cut it, the least useful parts last.
+                line = line[: _width(feedback._stream) - 1]
                 feedback._stream.write(f"\r\x1b[K{line}")
                 feedback._stream.flush()
                 feedback._drawn = True
@@ -323,14 +381,22 @@ class Tracker:
 
     def _page(self, name: str, position: int, head: int, now: float) -> None:
         window = self._windows.setdefault(name, _Window(position))
+        # A page right after the previous one: the runner was busy, and the time between
+        # them is what this page took. After a pause (the previous page reached the head,
+        # and the runner waited for events) it is not known, nor is the window's rate.
+        busy = (
+            window.last is not None
+            and not window.caught_up
+            and now - window.last <= FOLLOW_INTERVAL
+        )
         if window.events == 0:
-            # A page right after the previous one: the runner was busy, and the time
-            # between them is what this page took. After a pause it is not known.
-            recent = window.last is not None and now - window.last <= FOLLOW_INTERVAL
-            window.since = window.last if recent else None
+            window.since = window.last if busy else None
+        elif not busy:
+            window.since = None
         window.events += position - window.position
         window.position = position
         window.last = now
+        window.caught_up = position >= head
         if position >= head or now - window.told >= FOLLOW_INTERVAL:
             self._tell(name, window, position, head, now)
 
@@ -348,6 +414,14 @@ class Tracker:
             return
         speed = "" if rate is None else f"  {rate:,.0f} events/s"
         feedback._write(f"{_now()} {name} +{events} at {position}/{head} ({behind} behind){speed}")
+
+
+def _width(stream: TextIO) -> int:
+    """The columns of the terminal `stream` writes to."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError):  # no file descriptor: as the environment says
+        return shutil.get_terminal_size().columns
 
 
 def _now() -> str:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import click
 
-from esgen.cli._common import EXIT_INTERRUPTED, UsageError
+from esgen.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, CommandError, UsageError
 
 __all__ = [
     "FeedbackArgs",
@@ -76,8 +76,8 @@ def read_side_options(*, names: str | None = None) -> Callable[[Command], Comman
     --log-format), passed on as `project`, `store` and `feedback`.
 
     With `names` (say "NAME"), the command takes `[SCHEMA_DIR] [NAME]...` and gets the
-    names as `names`: the first argument is SCHEMA_DIR when it names a folder (or has a
-    `/` in it), which no projection name or saga id does.
+    names as `names`: the first argument is SCHEMA_DIR when it has a `/` in it or is a
+    folder holding schema files (*.yaml, *.yml), which no projection name or saga id is.
     """
 
     def decorate(command: Command) -> Command:
@@ -97,15 +97,29 @@ def read_side_options(*, names: str | None = None) -> Callable[[Command], Comman
             log_format: Literal["text", "json"],
             **kwargs: Any,
         ) -> Any:
+            from esgen._errors import EsgenError
+
+            said = FeedbackArgs(quiet and not verbose, verbose, log_format)
             if names is not None:
                 schema_dir, kwargs["names"] = _split(arguments)
-            return command(
-                *args,
-                project=ProjectArgs(schema_dir, config_file, out_dir),
-                store=StoreArgs(store, _pg_schema(pg_schema, old_schema), context),
-                feedback=FeedbackArgs(quiet and not verbose, verbose, log_format),
-                **kwargs,
-            )
+            try:
+                if old_schema is not None:
+                    _said(said).warn(_OLD_SCHEMA, event="deprecated")
+                return command(
+                    *args,
+                    project=ProjectArgs(schema_dir, config_file, out_dir),
+                    store=StoreArgs(store, _pg_schema(pg_schema, old_schema), context),
+                    feedback=said,
+                    **kwargs,
+                )
+            except CommandError as exc:
+                _said(said).error(exc.message.splitlines() or [""], exit_code=exc.exit_code)
+                sys.exit(exc.exit_code)
+            except EsgenError as exc:  # the runtime's (the store failed, a rebuild is due)
+                from esgen.cli._failures import explain
+
+                _said(said).error([explain(exc)], exit_code=EXIT_ERROR)
+                sys.exit(EXIT_ERROR)
 
         positional = (
             _SCHEMA_DIR
@@ -155,10 +169,35 @@ def read_side_options(*, names: str | None = None) -> Callable[[Command], Comman
     return decorate
 
 
+def _said(args: FeedbackArgs) -> Any:
+    """The command's way of saying things, for what is said around it (its own Feedback
+    takes the runtime's log while it runs)."""
+    from esgen.cli._feedback import Feedback
+
+    return Feedback(args, log=False)
+
+
 def _split(arguments: tuple[str, ...]) -> tuple[Path | None, tuple[str, ...]]:
-    if arguments and ("/" in arguments[0] or os.sep in arguments[0] or os.path.isdir(arguments[0])):
+    if arguments and _is_schema_dir(arguments[0]):
         return Path(arguments[0]), arguments[1:]
     return None, arguments
+
+
+def _is_schema_dir(argument: str) -> bool:
+    """A path (it has a `/`), or a folder holding schema files as the loader finds them:
+    not a folder that merely happens to be named like a projection."""
+    if "/" in argument or os.sep in argument:
+        return True
+    folder = Path(argument)
+    if not folder.is_dir():
+        return False
+    return any(True for _ in folder.rglob("*.yaml")) or any(True for _ in folder.rglob("*.yml"))
+
+
+_OLD_SCHEMA = (
+    "--schema is now --pg-schema (the PostgreSQL schema of the store's tables; SCHEMA_DIR is "
+    "the schema folder): use --pg-schema"
+)
 
 
 def _pg_schema(pg_schema: str | None, old_schema: str | None) -> str:
@@ -169,26 +208,17 @@ def _pg_schema(pg_schema: str | None, old_schema: str | None) -> str:
             f"--schema {old_schema} and --pg-schema {pg_schema}: give the PostgreSQL schema "
             "once, with --pg-schema"
         )
-    click.echo(
-        "esgen: warning: --schema is now --pg-schema (the PostgreSQL schema of the store's "
-        "tables; SCHEMA_DIR is the schema folder): use --pg-schema",
-        err=True,
-    )
     return old_schema
 
 
 class RunGroup(click.Group):
-    """A group of read-side commands: esgen's own errors (a store that is not one, a
-    projection to rebuild) end the run as one line and exit 1, not as a traceback; Ctrl-C
-    before a command says what it kept is one line and exit 130, not click's "Aborted!"."""
+    """A group of commands where Ctrl-C is one line and exit 130, not click's "Aborted!"
+    (the read-side commands first say what they kept; their errors are their own: see
+    read_side_options)."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from esgen._errors import EsgenError
-
         try:
             return super().invoke(ctx)
-        except EsgenError as exc:
-            raise click.ClickException(str(exc)) from exc
         except KeyboardInterrupt:
             # The commands that handle events say what they kept; this is the rest.
             click.echo("esgen: interrupted", err=True)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 import threading
-from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from esgen.cli._common import EXIT_INTERRUPTED, UsageError, shown_where
+from esgen.cli._common import fail, shown_where
 from esgen.cli._options import RunGroup, read_side_options
 
 if TYPE_CHECKING:
@@ -62,8 +60,11 @@ def status(project: ProjectArgs, store: StoreArgs, feedback: FeedbackArgs, as_js
         )
         problem = getattr(item, "problem", None)
         if problem is not None:
-            where = f" at {shown_where(problem.where)}" if problem.where else ""
-            click.echo(f"  stopped {_time(problem.at)}: {problem.describe()}{where}")
+            click.echo(f"  stopped {_time(problem.at)}: {_problem(problem)}")
+        rebuild_problem = getattr(item, "rebuild_problem", None)
+        if rebuild_problem is not None:
+            at = _time(rebuild_problem.at)
+            click.echo(f"  rebuild stopped {at}: {_problem(rebuild_problem)}")
 
 
 @projections.command("catch-up", short_help="Apply the events recorded since each checkpoint.")
@@ -74,6 +75,7 @@ def catch_up(project: ProjectArgs, store: StoreArgs, feedback: FeedbackArgs, fol
 
     With --follow, go on applying new events, a line per page (or per interval when
     busy), until Ctrl-C (exit 130) or SIGTERM (stops after the current page, exit 0).
+    Without --follow, SIGTERM interrupts as Ctrl-C does (exit 143).
     """
     from esgen.cli._feedback import Feedback, StopRequested, stop_on_sigterm
     from esgen.cli._store import opened_service
@@ -92,7 +94,7 @@ def catch_up(project: ProjectArgs, store: StoreArgs, feedback: FeedbackArgs, fol
             stop=stop,
         )
         resume = "`esgen projections catch-up` continues from there"
-        with stop_on_sigterm(stop) if follow else nullcontext():
+        with stop_on_sigterm(stop if follow else None):
             try:
                 handled = runner.catch_up(tracker)
                 tracker.finish()
@@ -101,13 +103,13 @@ def catch_up(project: ProjectArgs, store: StoreArgs, feedback: FeedbackArgs, fol
                     runner.run(stop, progress=tracker)
             except KeyboardInterrupt:
                 tracker.finish()
-                said.interrupted(f"projections committed {tracker.committed()}; {resume}")
-                sys.exit(EXIT_INTERRUPTED)
+                tracker.settle(_checkpoints(runner))
+                said.stopped(f"projections committed {tracker.committed()}; {resume}")
             except StopRequested:
                 pass
             except ProjectionNeedsRebuild:
                 tracker.finish()
-                raise  # one line, from the group
+                raise  # one line, from read_side_options
             except Exception as exc:
                 tracker.finish()
                 _failed(said, runner, exc)
@@ -133,10 +135,12 @@ def rebuild(
     """Replay all events into fresh read models (all, or NAMES), then switch readers over.
 
     Readers keep the current read model until the rebuilt one has caught up. A rebuild
-    that was interrupted goes on from its last committed page, unless --restart.
+    that was interrupted (Ctrl-C: exit 130; SIGTERM: exit 143) goes on from its last
+    committed page, unless --restart. SCHEMA_DIR is taken as such when it has a `/` in it
+    or is a folder holding schema files; otherwise the first argument is a NAME.
     """
     from esgen.cli._failures import runner_failed
-    from esgen.cli._feedback import Feedback
+    from esgen.cli._feedback import Feedback, stop_on_sigterm
     from esgen.cli._store import opened_service
 
     said = Feedback(feedback)
@@ -146,7 +150,12 @@ def rebuild(
         chosen = list(dict.fromkeys(names)) or known
         unknown = [n for n in chosen if n not in known]
         if unknown:
-            raise UsageError(f"no projection {unknown[0]!r} (known: {', '.join(known)})")
+            from esgen.schema import did_you_mean
+
+            fail(
+                f"no projection {unknown[0]!r} (known: {', '.join(known)})"
+                f"{did_you_mean(unknown[0], known)}"
+            )
         items = {item.name: item for item in runner.status()}
         for name in chosen:
             item = items[name]
@@ -156,15 +165,16 @@ def rebuild(
             tracker = said.tracker(f"rebuilding {name}", {name: start}, item.head)
             progress = _Resumed(said, runner, name, tracker)
             try:
-                handled = runner.rebuild(name, progress, restart=restart)
+                with stop_on_sigterm(None):
+                    handled = runner.rebuild(name, progress, restart=restart)
             except KeyboardInterrupt:
                 tracker.finish()
-                said.interrupted(
+                tracker.settle(_rebuilt(runner, name))
+                said.stopped(
                     f"{name} rebuild committed up to position {tracker.positions[name]} of "
                     f"{tracker.head}; `esgen projections rebuild {name}` continues from there "
                     "(--restart starts afresh)"
                 )
-                sys.exit(EXIT_INTERRUPTED)
             except Exception as exc:
                 tracker.finish()
                 runner_failed(said, f"projection {name}", exc)
@@ -227,6 +237,31 @@ def _failed(said: Any, runner: Any, exc: Exception) -> None:
         if failed:
             name = max(failed, key=lambda i: i.problem.at).name
     runner_failed(said, "projections" if name is None else f"projection {name}", exc)
+
+
+def _checkpoints(runner: ProjectionRunner) -> dict[str, int]:
+    """Each projection's checkpoint as committed (nothing, if the store cannot say)."""
+    try:
+        return {item.name: item.position for item in runner.status()}
+    except Exception:  # the line is then as the progress calls left it
+        return {}
+
+
+def _rebuilt(runner: ProjectionRunner, name: str) -> dict[str, int]:
+    """Where the unfinished rebuild of `name` committed its last page, as stored."""
+    try:
+        item = next(i for i in runner.status() if i.name == name)
+    except Exception:  # the line is then as the progress calls left it
+        return {}
+    if item.rebuilding is None:
+        return {}
+    return {name: _rebuilding(item.rebuilding)[1]}
+
+
+def _problem(problem: Any) -> str:
+    where = shown_where(problem.where)
+    described: str = problem.describe()
+    return described + (f" at {where}" if where else "")
 
 
 def _rebuilding(value: Any) -> tuple[int, int]:

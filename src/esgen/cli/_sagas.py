@@ -10,19 +10,12 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from esgen.cli._common import (
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_STALLED,
-    UsageError,
-    fail,
-    shown_where,
-)
+from esgen.cli._common import EXIT_ERROR, EXIT_STALLED, UsageError, fail, shown_where
 from esgen.cli._options import RunGroup, read_side_options
 
 if TYPE_CHECKING:
@@ -123,7 +116,7 @@ def run(
     send commands again, unless --from-beginning. Instances that stall on an error are
     listed at the end, and the exit code is then 4 (retry them after a fix: esgen sagas
     retry). With --follow, go on until Ctrl-C (exit 130) or SIGTERM (stops after the
-    current page).
+    current page); without it, SIGTERM interrupts as Ctrl-C does (exit 143).
     """
     from esgen.cli._failures import runner_failed
     from esgen.cli._feedback import Feedback, StopRequested, stop_on_sigterm
@@ -150,11 +143,22 @@ def run(
             follow=follow,
             stop=stop,
             on_page=collect,
+            fixed_total=True,  # the sagas' own commands move the head
         )
+
+        def interrupted() -> NoReturn:
+            tracker.finish()
+            for runner in runners:
+                collect(runner.name)
+            tracker.settle(_checkpoints(runners))
+            if stalls:  # stalled before the interruption: listed, or they would go unseen
+                _list_stalls(said, stalls)
+            said.stopped(f"sagas committed {tracker.committed()}; {resume}")
+
         resume = "the next `esgen sagas run` continues from there"
         handled = 0
         current: Any = None
-        with stop_on_sigterm(stop) if follow else nullcontext():
+        with stop_on_sigterm(stop if follow else None):
             try:
                 for current in runners:
                     handled += current.catch_up(progress=tracker)
@@ -162,16 +166,14 @@ def run(
                 tracker.finish()
                 said.say(f"sagas handled {handled} event(s)", events=handled)
             except KeyboardInterrupt:
-                tracker.finish()
-                said.interrupted(f"sagas committed {tracker.committed()}; {resume}")
-                sys.exit(EXIT_INTERRUPTED)
+                interrupted()
             except StopRequested:
                 tracker.finish()
             except Exception as exc:
                 tracker.finish()
                 runner_failed(said, f"saga {current.name}", exc)
             if follow and not stop.is_set():
-                _follow(said, runners, tracker, stop, resume)
+                _follow(said, runners, tracker, stop, interrupted)
             if follow:
                 tracker.finish()
                 for runner in runners:
@@ -185,7 +187,11 @@ def run(
 
 
 def _follow(
-    said: Feedback, runners: list[Any], tracker: Tracker, stop: threading.Event, resume: str
+    said: Feedback,
+    runners: list[Any],
+    tracker: Tracker,
+    stop: threading.Event,
+    interrupted: Callable[[], NoReturn],
 ) -> None:
     """Every saga in a thread of its own until `stop` (SIGTERM) or Ctrl-C; if one of them
     fails, stop them all and fail."""
@@ -206,7 +212,7 @@ def _follow(
     threads = [threading.Thread(target=follow, args=(r,), daemon=True) for r in runners]
     for thread in threads:
         thread.start()
-    interrupted = False
+    was_interrupted = False
     try:
         while any(t.is_alive() for t in threads):
             for thread in threads:
@@ -214,7 +220,7 @@ def _follow(
     except KeyboardInterrupt:
         # The runners end after their current page; a second Ctrl-C leaves at once (the
         # page is rolled back, as any unfinished one is).
-        interrupted = True
+        was_interrupted = True
         stop.set()
         for thread in threads:
             thread.join()
@@ -222,14 +228,15 @@ def _follow(
     if failures:
         name, exc = failures[0]
         runner_failed(said, f"saga {name}", exc)
-    if interrupted:
-        said.interrupted(f"sagas committed {tracker.committed()}; {resume}")
-        sys.exit(EXIT_INTERRUPTED)
+    if was_interrupted:
+        interrupted()
 
 
 @sagas.command("retry", short_help="Handle stalled instances again, after a fix.")
 @read_side_options(names="ID")
-@click.option("--failed", "every", is_flag=True, help="Retry every stalled instance.")
+@click.option("--stalled", "every", is_flag=True, help="Retry every stalled instance.")
+# The flag's first name: it retries stalled instances, not the `failed` ones status counts.
+@click.option("--failed", "every_old", is_flag=True, hidden=True)
 @click.option(
     "--saga", "saga_name", metavar="NAME", help="The saga, when several hold an instance ID."
 )
@@ -239,56 +246,58 @@ def retry(
     feedback: FeedbackArgs,
     names: tuple[str, ...],
     every: bool,
+    every_old: bool,
     saga_name: str | None,
 ) -> None:
     """Handle the event a stalled instance stopped on, and the events kept for it since,
     again: after a fix, the instance goes on. ID is an instance's correlation value (as
-    `esgen sagas status` lists it); --failed retries every stalled instance.
+    `esgen sagas status` lists it); --stalled retries every stalled instance, the one
+    stalled longest first. SCHEMA_DIR is taken as such when it has a `/` in it or is a
+    folder holding schema files.
 
-    One line per instance with its outcome; exit 4 if any is still stalled.
+    One line per instance with its outcome; exit 4 if any is still stalled, 1 if one
+    could not be retried (not stalled, gone).
     """
     from esgen.cli._failures import runner_failed
-    from esgen.cli._feedback import Feedback
+    from esgen.cli._feedback import Feedback, stop_on_sigterm
     from esgen.cli._store import opened_service
     from esgen.runtime._progress_store import looking
 
+    every = every or every_old
     if bool(names) == every:
-        raise UsageError("give the IDs of the instances to retry, or --failed for every one")
+        raise UsageError("give the IDs of the instances to retry, or --stalled for every one")
     said = Feedback(feedback)
     with opened_service(project, store, "sagas") as service:
         with looking():  # retrying decides nothing about where a saga starts
             runners = _chosen(service.sagas(), saga_name)
         targets: list[tuple[Any, Any, str]] = []
         if every:
-            for runner in runners:
-                for instance in runner.instances("stalled"):
-                    text = instance.correlation
-                    targets.append((runner, runner.parse_correlation(text), text))
+            found = [(r, i) for r in runners for i in r.instances("stalled")]
+            found.sort(key=lambda pair: _stalled_since(pair[1]))
+            targets = [(r, r.parse_correlation(i.correlation), i.correlation) for r, i in found]
         else:
             targets = [_holder(runners, text, saga_name) for text in dict.fromkeys(names)]
         tracker = said.tracker("retrying", {"retry": 0}, len(targets), unit="instances")
         stalled = errors = 0
         for done, (runner, value, text) in enumerate(targets, 1):
             try:
-                instance = runner.retry(value)
+                with stop_on_sigterm(None):
+                    instance = runner.retry(value)
             except KeyboardInterrupt:
                 tracker.finish()
-                said.interrupted(
+                said.stopped(
                     f"retried {done - 1} of {len(targets)} instance(s); the others are still "
                     "stalled: retry them again"
                 )
-                sys.exit(EXIT_INTERRUPTED)
-            except LookupError as exc:  # gone since it was listed
-                said.warn(f"{runner.name} {text}: {exc}")
-                errors += 1
-                continue
             except Exception as exc:
                 from esgen.runtime import SagaError
 
-                if not isinstance(exc, SagaError):  # the store: nothing else can go on
-                    tracker.finish()
+                # Gone since it was listed (a LookupError), or not stalled: the runtime's
+                # message names the saga and the instance.
+                if not isinstance(exc, SagaError | LookupError):
+                    tracker.finish()  # the store: nothing else can go on
                     runner_failed(said, f"saga {runner.name}", exc)
-                said.warn(f"{runner.name} {text}: {exc}")  # not stalled
+                said.error([str(exc)], saga=runner.name, correlation=text)
                 errors += 1
                 continue
             tracker("retry", done, len(targets))
@@ -308,6 +317,12 @@ def retry(
         said.say("no stalled instance to retry")
 
 
+def _stalled_since(instance: Any) -> tuple[int, Any]:
+    """Oldest stall first; an instance without a recorded error last."""
+    problem = instance.problem
+    return (1, None) if problem is None else (0, problem.at)
+
+
 # -- choosing ---------------------------------------------------------------------------
 
 
@@ -319,9 +334,7 @@ def _chosen(runners: list[Any], saga_name: str | None) -> list[Any]:
         from esgen.schema import did_you_mean
 
         names = [r.name for r in runners]
-        raise UsageError(
-            f"no saga {saga_name!r} (known: {', '.join(names)}){did_you_mean(saga_name, names)}"
-        )
+        fail(f"no saga {saga_name!r} (known: {', '.join(names)}){did_you_mean(saga_name, names)}")
     return chosen
 
 
@@ -353,7 +366,7 @@ def _list_stalls(said: Feedback, stalls: list[Any]) -> None:
     said.error(
         [
             f"{len(stalls)} saga instance(s) stalled in this run; fix the error, then "
-            "`esgen sagas retry --failed` (or retry ID):",
+            "`esgen sagas retry --stalled` (or retry ID):",
             *(_stall(instance) for instance in stalls),
         ],
         stalled=[instance.to_json() for instance in stalls],
@@ -367,7 +380,8 @@ def _stall(instance: Any) -> str:
 
 
 def _problem(problem: Any) -> str:
-    where = f" at {shown_where(problem.where)}" if problem.where else ""
+    where = shown_where(problem.where)
+    where = f" at {where}" if where else ""
     attempts = f" ({problem.attempts} attempts)" if problem.attempts > 1 else ""
     return f"{problem.describe()}{where}{attempts}"
 
@@ -388,6 +402,14 @@ def _instance(instance: Any) -> str:
     else:
         how = f"{ended.get('event_type')} at position {ended.get('position')}"
     return f"{instance.correlation}: {reason}; ended by {how} on {_time(_parsed(ended['at']))}"
+
+
+def _checkpoints(runners: list[Any]) -> dict[str, int]:
+    """Each saga's checkpoint as committed (nothing, if the store cannot say)."""
+    try:
+        return {runner.name: runner.status().position for runner in runners}
+    except Exception:  # the line is then as the progress calls left it
+        return {}
 
 
 def _parsed(at: Any) -> Any:

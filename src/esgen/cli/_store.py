@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from esgen.cli._common import EXIT_ERROR, EXIT_USAGE, CommandError
+
 if TYPE_CHECKING:
     from esgen.cli._options import ProjectArgs, StoreArgs
 
@@ -26,7 +28,8 @@ _NOT_A_STORE = "the application creates its tables the first time it opens the s
 
 
 def _fail(message: str) -> NoReturn:
-    raise click.UsageError(message)
+    """What the person typed is wrong (the store, the context): one line, exit 2."""
+    raise CommandError(message, EXIT_USAGE)
 
 
 @contextmanager
@@ -69,10 +72,10 @@ def service_class(project: ProjectArgs, context: str | None) -> Any:
         module = importlib.import_module(f"{context}.service")
     except ModuleNotFoundError as exc:
         if exc.name not in (context, f"{context}.service"):
-            raise click.ClickException(f"importing {context}.service failed: {exc}") from exc
+            raise CommandError(f"importing {context}.service failed: {exc}", EXIT_ERROR) from exc
         _fail(f"no generated {context}.service in {shown(settings.out_dir)}: run esgen generate")
     except Exception as exc:  # the user's own code: say where, without a traceback
-        raise click.ClickException(f"importing {context}.service failed: {exc!r}") from exc
+        raise CommandError(f"importing {context}.service failed: {exc!r}", EXIT_ERROR) from exc
     return getattr(module, f"{pascal(context)}Service")
 
 
