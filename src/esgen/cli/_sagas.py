@@ -317,10 +317,12 @@ def retry(
         said.say("no stalled instance to retry")
 
 
-def _stalled_since(instance: Any) -> tuple[int, Any]:
-    """Oldest stall first; an instance without a recorded error last."""
+def _stalled_since(instance: Any) -> tuple[int, Any, int]:
+    """Oldest stall first (then in the store's order); one without a recorded error last."""
     problem = instance.problem
-    return (1, None) if problem is None else (0, problem.at)
+    if problem is None:
+        return (1, None, 0)
+    return (0, problem.at, problem.position if problem.position is not None else 0)
 
 
 # -- choosing ---------------------------------------------------------------------------
