@@ -310,8 +310,11 @@ class Tracker:
 
     @property
     def total(self) -> int:
-        head = self.head if self._target is None else self._target
-        return sum(max(0, head - self.starts.get(n, 0)) for n in self.positions)
+        if self._target is None:
+            return sum(max(0, self.head - self.starts.get(n, 0)) for n in self.positions)
+        target = self._target
+        # Past the first head (the events the sagas appended themselves): done is the total.
+        return max(self.done, sum(max(0, target - self.starts.get(n, 0)) for n in self.positions))
 
     def settle(self, positions: Mapping[str, int]) -> None:
         """Where the runners are as read back from the store: an interruption can land
@@ -352,20 +355,23 @@ class Tracker:
                           eta_seconds=None if eta is None else round(eta))  # fmt: skip
             return
         percent = min(100, 100 * done // total) if total else 100
-        line = (
-            f"{self.label}: {done:,}/{total:,} {self._unit}  {percent}%  "
-            f"{rate:,.0f} {self._unit}/s  ETA {_duration(eta)}  {behind:,} behind"
-        )
+        parts = [
+            f"{done:,}/{total:,} {self._unit}",
+            f"{percent}%",
+            f"{rate:,.0f} {self._unit}/s",
+            f"ETA {_duration(eta)}",
+            f"{behind:,} behind",
+        ]
         with feedback._lock:
             if feedback.terminal:
                 # A line as wide as the terminal wraps, and the carriage return then
-                # redraws only its last row: cut it, the least useful parts last.
-                line = line[: _width(feedback._stream) - 1]
+                # redraws only its last row (the column at the edge wraps on some).
+                line = _fit(self.label, parts, _width(feedback._stream) - 1)
                 feedback._stream.write(f"\r\x1b[K{line}")
                 feedback._stream.flush()
                 feedback._drawn = True
             else:
-                click.echo(line, file=feedback._stream)
+                click.echo(f"{self.label}: {'  '.join(parts)}", file=feedback._stream)
 
     def finish(self) -> None:
         """Clear the progress line, or tell the --follow pages not yet told."""
@@ -414,6 +420,20 @@ class Tracker:
             return
         speed = "" if rate is None else f"  {rate:,.0f} events/s"
         feedback._write(f"{_now()} {name} +{events} at {position}/{head} ({behind} behind){speed}")
+
+
+def _fit(label: str, parts: list[str], width: int) -> str:
+    """The progress line in `width` columns: `parts` in the order they matter (counts,
+    %, rate, ETA, then the rest); the parts after the ETA go first, then the label
+    shortens, then the line is cut."""
+    while len(parts) > 4 and len(label) + 2 + len("  ".join(parts)) > width:
+        parts = parts[:-1]
+    body = "  ".join(parts)
+    room = width - len(body) - 2
+    if len(label) > room:
+        label = label[: room - 3] + "..." if room >= 10 else ""
+    line = f"{label}: {body}" if label else body
+    return line[:width]
 
 
 def _width(stream: TextIO) -> int:
