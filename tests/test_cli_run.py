@@ -428,9 +428,15 @@ def balances(bank: Path, store: Path) -> list[str]:
     return python(bank, BALANCES, store).splitlines()
 
 
+@pytest.mark.parametrize(
+    ("signum", "code", "how"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "stopped")],
+    ids=["SIGINT", "SIGTERM"],
+)
 def test_an_interrupted_rebuild_goes_on_where_it_was_and_ends_as_a_full_one(
-    bank: Path, tmp_path: Path
+    bank: Path, tmp_path: Path, signum: int, code: int, how: str
 ) -> None:
+    """SIGTERM without --follow (a Job's deadline, `timeout`) is told as Ctrl-C is."""
     store = seeded(bank, 30, 99)  # 3000 events; the runner's pages are of 1000
     paused(bank)
     where = ["--store", str(store)]
@@ -440,10 +446,10 @@ def test_an_interrupted_rebuild_goes_on_where_it_was_and_ends_as_a_full_one(
         BANK_TEST_PAUSE_AT="1500", BANK_TEST_MARKER=str(marker),
     )  # fmt: skip
     wait_for(marker, running)
-    code, _, rest = running.stop(signal.SIGINT)
-    assert code == 130
+    returned, _, rest = running.stop(signum)
+    assert returned == code
     assert rest == [
-        "esgen: interrupted: account_balances rebuild committed up to position 1000 of 3000; "
+        f"esgen: {how}: account_balances rebuild committed up to position 1000 of 3000; "
         "`esgen projections rebuild account_balances` continues from there (--restart starts "
         "afresh)"
     ], running.seen + rest
@@ -660,6 +666,16 @@ def test_the_old_schema_option_still_works_with_a_warning(bank: Path) -> None:
         "esgen: warning: --schema is now --pg-schema (the PostgreSQL schema of the store's "
         "tables; SCHEMA_DIR is the schema folder): use --pg-schema\n"
     )
+    quiet = esgen(bank, "projections", "status", "-q", "--schema", "public", "--store", str(store))
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    logged = esgen(
+        bank, "projections", "catch-up", "--log-format", "json", "--schema", "public",
+        "--store", str(store),
+    )  # fmt: skip
+    assert logged.returncode == 0, logged.stderr
+    lines = [json.loads(line) for line in logged.stderr.splitlines()]
+    assert lines[0]["event"] == "deprecated" and lines[0]["level"] == "warning"
+    assert lines[0]["message"].startswith("--schema is now --pg-schema")
     both = esgen(
         bank, "projections", "status", "--schema", "a", "--pg-schema", "b", "--store", str(store)
     )
@@ -726,3 +742,46 @@ def test_a_config_that_is_none_is_one_line(bank: Path) -> None:
         for command in (["generate"], ["projections", "status", "--store", "x.db"]):
             result = esgen(bank, *command, "--config", config)
             assert (result.returncode, result.stderr) == (2, f"esgen: error: {expected}\n")
+
+
+# -- what the first argument is, and a Ctrl-C before anything runs ---------------------------
+
+
+def test_a_folder_named_like_a_projection_is_not_taken_for_the_schema_folder(
+    bank: Path,
+) -> None:
+    store = seeded(bank, 1, 1)
+    (bank / "account_balances").mkdir()  # say, where someone keeps its exports
+    (bank / "account_balances" / "notes.txt").write_text("not a schema")
+    rebuilt = esgen(bank, "projections", "rebuild", "account_balances", "--store", str(store))
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert rebuilt.stdout == "esgen: account_balances rebuilt from 2 event(s)\n"
+    # A folder holding schema files is one, even without a `/`.
+    named = esgen(
+        bank, "projections", "rebuild", "schemas", "account_balances", "--store", str(store)
+    )
+    assert named.returncode == 0, named.stderr
+
+
+def test_ctrl_c_while_the_command_line_loads_is_one_line(tmp_path: Path) -> None:
+    # Whatever the import is interrupted in, here a module named `click` found first.
+    (tmp_path / "click.py").write_text("raise KeyboardInterrupt\n")
+    ran = esgen(tmp_path, "projections", "status", PYTHONPATH=str(tmp_path))
+    assert (ran.returncode, ran.stdout, ran.stderr) == (130, "", "esgen: interrupted\n")
+
+
+def test_verbose_shows_the_traceback_of_a_stalled_instance_once(bank: Path) -> None:
+    store = bank / "bank.sqlite"
+    edit(
+        bank / "src" / "bank" / "domain" / "money_transfer.py",
+        "def on_money_withdrawn(self, event: MoneyWithdrawn) -> None:\n",
+        "def on_money_withdrawn(self, event: MoneyWithdrawn) -> None:\n        1 / 0  # the bug\n",
+    )
+    python(bank, TRANSFERS, store, 1)
+    ran = esgen(bank, "sagas", "run", "-v", "--store", str(store))
+    assert ran.returncode == 4, ran.stderr
+    assert ran.stderr.count("Traceback (most recent call last)") == 1, ran.stderr
+    assert "1 / 0  # the bug" in ran.stderr
+    assert ran.stderr.count("ZeroDivisionError: division by zero") == 2  # traceback, list
+    quiet = esgen(bank, "sagas", "retry", "--stalled", "--store", str(store))
+    assert quiet.returncode == 4 and "Traceback" not in quiet.stderr + quiet.stdout
