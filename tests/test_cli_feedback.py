@@ -146,3 +146,30 @@ def test_a_store_locked_by_another_writer_says_what_that_means(tmp_path: Path) -
         "try again when it is done"
     )
     assert explain(BackendError("disk full")) == "disk full"
+
+
+def test_other_librarys_warnings_are_the_commands_lines_while_it_runs() -> None:
+    import json
+    import logging
+
+    import click
+
+    stream = io.StringIO()
+    pool = logging.getLogger("psycopg.pool")
+    handlers = list(logging.getLogger().handlers)
+    with click.Context(click.Command("status")):
+        Feedback(FeedbackArgs(log_format="json"), stream=stream)
+        pool.warning("discarding closed connection: %s", "<conn>")
+    (line,) = stream.getvalue().splitlines()
+    record = json.loads(line)
+    assert (record["level"], record["event"], record["logger"]) == (
+        "warning",
+        "log",
+        "psycopg.pool",
+    )
+    assert record["message"] == "discarding closed connection: <conn>"
+    assert logging.getLogger().handlers == handlers  # undone when the command ended
+    with click.Context(click.Command("status")):
+        Feedback(FeedbackArgs(quiet=True), stream=stream)
+        pool.warning("not said with -q")
+    assert "not said" not in stream.getvalue()

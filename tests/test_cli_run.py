@@ -785,3 +785,32 @@ def test_verbose_shows_the_traceback_of_a_stalled_instance_once(bank: Path) -> N
     assert ran.stderr.count("ZeroDivisionError: division by zero") == 2  # traceback, list
     quiet = esgen(bank, "sagas", "retry", "--stalled", "--store", str(store))
     assert quiet.returncode == 4 and "Traceback" not in quiet.stderr + quiet.stdout
+
+
+def test_ctrl_c_during_sagas_run_lists_the_instances_it_stalled(bank: Path, tmp_path: Path) -> None:
+    store = bank / "bank.sqlite"
+    marker = tmp_path / "paused"
+    edit(
+        bank / "src" / "bank" / "domain" / "money_transfer.py",
+        "def on_money_withdrawn(self, event: MoneyWithdrawn) -> None:\n",
+        "def on_money_withdrawn(self, event: MoneyWithdrawn) -> None:\n"
+        "        import os, pathlib, time\n"
+        "        if event.transfer_id.int == 100:\n"
+        "            1 / 0  # the bug\n"
+        "        pathlib.Path(os.environ['BANK_TEST_MARKER']).touch()\n"
+        "        time.sleep(600)\n",
+    )
+    python(bank, TRANSFERS, store, 2)
+    running = Running(bank, "sagas", "run", "--store", str(store), BANK_TEST_MARKER=str(marker))
+    wait_for(marker, running)
+    code, _, rest = running.stop(signal.SIGINT)
+    assert code == 130
+    seen = running.seen + rest
+    assert "esgen: error: 1 saga instance(s) stalled in this run; fix the error, then " in (
+        "\n".join(seen)
+    ), seen
+    assert any(
+        "MoneyTransfer 00000000-0000-0000-0000-000000000064: ZeroDivisionError" in line
+        for line in seen
+    ), seen
+    assert seen[-1].startswith("esgen: interrupted: sagas committed MoneyTransfer at "), seen

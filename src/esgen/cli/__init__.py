@@ -9,6 +9,10 @@ Exit codes:
   4   saga instances stalled: `esgen sagas run` stalled some in this run, or `esgen
       sagas retry` left some stalled
   130 interrupted (Ctrl-C); the line before says what was committed
+  143 a read-side command stopped by SIGTERM without --follow; said as for Ctrl-C
+
+Errors are one line, `esgen: error: ...`; only a malformed command line (an unknown
+option, a missing value) gets click's usage screen.
 
 Every command module imports only click and the modules of shared options and messages
 (`_common`, `_options`) at module level, so that `esgen --version` and a run answered
@@ -25,6 +29,7 @@ from esgen.cli._common import (
     EXIT_INTERRUPTED,
     EXIT_SCHEMA,
     EXIT_STALLED,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     UsageError,
 )
@@ -37,7 +42,15 @@ from esgen.cli._options import RunGroup
 from esgen.cli._projections import projections
 from esgen.cli._sagas import sagas
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_SCHEMA", "EXIT_STALLED", "EXIT_USAGE", "UsageError", "main"]
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_SCHEMA",
+    "EXIT_STALLED",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "UsageError",
+    "main",
+]
 
 
 @click.group(cls=RunGroup, context_settings={"help_option_names": ["-h", "--help"]})
