@@ -321,10 +321,13 @@ def test_a_saga_bug_stalls_its_instances_until_they_are_retried_after_the_fix(
     assert problem["where"].endswith(f"money_transfer.py:{bug} in on_money_withdrawn")
 
     # Retried before the fix: still stalled, one attempt more, exit 4.
-    again = esgen(bank, "sagas", "retry", ids[0], *where)
+    again = esgen(bank, "sagas", "retry", "-q", ids[0], *where)
     assert again.returncode == 4, again.stderr
-    assert f"still stalled: MoneyTransfer {ids[0]}: ZeroDivisionError" in again.stdout
-    assert "(2 attempts)" in again.stdout
+    (told,) = again.stderr.splitlines()  # why it exits 4, even with -q
+    assert told.startswith(
+        f"esgen: error: still stalled: MoneyTransfer {ids[0]}: ZeroDivisionError"
+    )
+    assert told.endswith("(2 attempts)")
 
     handler.write_text(correct)
     one = esgen(bank, "sagas", "retry", ids[0], *where)
@@ -593,6 +596,14 @@ def test_a_projection_bug_names_the_event_and_the_users_line(bank: Path) -> None
     )
     (item,) = health["projections"]
     assert item["problem"]["error"] == "ZeroDivisionError" and item["behind"] == 2
+    assert os.path.isabs(item["problem"]["where"].rpartition(":")[0])  # stored whole
+    # A rebuild's error is kept apart, and the text view shows it too, the file relative.
+    rebuilt = esgen(bank, "projections", "rebuild", "--store", str(store))
+    assert rebuilt.returncode == 1
+    status = esgen(bank, "projections", "status", "--store", str(store))
+    (told,) = [line for line in status.stdout.splitlines() if "rebuild stopped " in line]
+    assert "ZeroDivisionError: division by zero" in told, status.stdout
+    assert told.endswith(f" at src/bank/domain/account_balances.py:{line} in on_account_opened")
 
 
 # -- following ----------------------------------------------------------------------------

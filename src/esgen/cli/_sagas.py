@@ -301,10 +301,9 @@ def retry(
                 errors += 1
                 continue
             tracker("retry", done, len(targets))
-            if instance.status == "stalled":
+            if instance.status == "stalled":  # why it exits 4: said even with -q
                 stalled += 1
-                said.say(f"still stalled: {_stall(instance)}", event="retried",
-                         **instance.to_json())  # fmt: skip
+                said.error([f"still stalled: {_stall(instance)}"], retried=instance.to_json())
             else:
                 said.say(f"{runner.name} {text}: {instance.status}", event="retried",
                          **instance.to_json())  # fmt: skip
