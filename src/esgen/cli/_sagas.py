@@ -82,7 +82,9 @@ def status(
             f"lag {lag_text(report.lag_seconds)}); {counts}"
         )
         if report.problem is not None:
-            click.echo(f"  runner stopped {_time(report.problem.at)}: {_problem(report.problem)}")
+            # What stopped the runner, or the last event a pass skipped (see SagaRunnerStatus).
+            at = _time(report.problem.at)
+            click.echo(f"  runner's problem since {at}: {_problem(report.problem)}")
         for state in LISTED:
             listed = lists[state]
             if not listed:
