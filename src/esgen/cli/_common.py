@@ -14,6 +14,7 @@ import click
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import datetime
 
     from esgen._errors import EsgenError
     from esgen.codegen import Plan
@@ -31,9 +32,11 @@ __all__ = [
     "configuration",
     "fail",
     "fail_schema",
+    "problem_text",
     "project_settings",
     "shown",
     "shown_where",
+    "utc_text",
     "warn_remote",
     "write_plan",
 ]
@@ -93,6 +96,18 @@ def shown_where(where: str | None) -> str | None:
     except ValueError:
         return where
     return f"{relative}:{line}{sep}{func}"
+
+
+def problem_text(problem: Any) -> str:
+    """A recorded `Problem` as the status commands show it: the error on its event, the
+    user's line, and how many attempts failed when more than one."""
+    where = shown_where(problem.where)
+    attempts = f" ({problem.attempts} attempts)" if problem.attempts > 1 else ""
+    return f"{problem.describe()}{f' at {where}' if where else ''}{attempts}"
+
+
+def utc_text(at: datetime) -> str:
+    return f"{at:%Y-%m-%d %H:%M:%S} UTC"
 
 
 def warn_remote(urls: Sequence[str]) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from esgen.cli._common import fail, shown_where
+from esgen.cli._common import fail, problem_text, utc_text
 from esgen.cli._options import RunGroup, read_side_options
 
 if TYPE_CHECKING:
@@ -60,11 +60,11 @@ def status(project: ProjectArgs, store: StoreArgs, feedback: FeedbackArgs, as_js
         )
         problem = getattr(item, "problem", None)
         if problem is not None:
-            click.echo(f"  stopped {_time(problem.at)}: {_problem(problem)}")
+            click.echo(f"  stopped {utc_text(problem.at)}: {problem_text(problem)}")
         rebuild_problem = getattr(item, "rebuild_problem", None)
         if rebuild_problem is not None:
-            at = _time(rebuild_problem.at)
-            click.echo(f"  rebuild stopped {at}: {_problem(rebuild_problem)}")
+            at = utc_text(rebuild_problem.at)
+            click.echo(f"  rebuild stopped {at}: {problem_text(rebuild_problem)}")
 
 
 @projections.command("catch-up", short_help="Apply the events recorded since each checkpoint.")
@@ -258,19 +258,9 @@ def _rebuilt(runner: ProjectionRunner, name: str) -> dict[str, int]:
     return {name: _rebuilding(item.rebuilding)[1]}
 
 
-def _problem(problem: Any) -> str:
-    where = shown_where(problem.where)
-    described: str = problem.describe()
-    return described + (f" at {where}" if where else "")
-
-
 def _rebuilding(value: Any) -> tuple[int, int]:
     """(generation, position) of an unfinished rebuild, as a pair or as its JSON form."""
     if isinstance(value, dict):
         return int(value["generation"]), int(value["position"])
     generation, position = value
     return int(generation), int(position)
-
-
-def _time(at: Any) -> str:
-    return f"{at:%Y-%m-%d %H:%M:%S} UTC"

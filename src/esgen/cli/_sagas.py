@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from esgen.cli._common import EXIT_ERROR, EXIT_STALLED, UsageError, fail, shown_where
+from esgen.cli._common import (
+    EXIT_ERROR,
+    EXIT_STALLED,
+    UsageError,
+    fail,
+    problem_text,
+    utc_text,
+)
 from esgen.cli._options import RunGroup, read_side_options
 
 if TYPE_CHECKING:
@@ -83,8 +90,8 @@ def status(
         )
         if report.problem is not None:
             # What stopped the runner, or the last event a pass skipped (see SagaRunnerStatus).
-            at = _time(report.problem.at)
-            click.echo(f"  runner's problem since {at}: {_problem(report.problem)}")
+            at = utc_text(report.problem.at)
+            click.echo(f"  runner's problem since {at}: {problem_text(report.problem)}")
         for state in LISTED:
             listed = lists[state]
             if not listed:
@@ -378,15 +385,8 @@ def _list_stalls(said: Feedback, stalls: list[Any]) -> None:
 
 def _stall(instance: Any) -> str:
     problem = instance.problem
-    what = "no error recorded" if problem is None else _problem(problem)
+    what = "no error recorded" if problem is None else problem_text(problem)
     return f"{instance.saga} {instance.correlation}: {what}"
-
-
-def _problem(problem: Any) -> str:
-    where = shown_where(problem.where)
-    where = f" at {where}" if where else ""
-    attempts = f" ({problem.attempts} attempts)" if problem.attempts > 1 else ""
-    return f"{problem.describe()}{where}{attempts}"
 
 
 def _instance(instance: Any) -> str:
@@ -394,8 +394,8 @@ def _instance(instance: Any) -> str:
         parked = f"; {instance.parked} event(s) kept for it" if instance.parked else ""
         if instance.problem is None:
             return f"{instance.correlation}: no error recorded{parked}"
-        since = f" since {_time(instance.problem.at)}"
-        return f"{instance.correlation}{since}: {_problem(instance.problem)}{parked}"
+        since = f" since {utc_text(instance.problem.at)}"
+        return f"{instance.correlation}{since}: {problem_text(instance.problem)}{parked}"
     reason = instance.reason or "no reason given"
     ended = instance.ended
     if not ended:  # ended before esgen recorded what ended an instance
@@ -404,7 +404,7 @@ def _instance(instance: Any) -> str:
         how = "its deadline"
     else:
         how = f"{ended.get('event_type')} at position {ended.get('position')}"
-    return f"{instance.correlation}: {reason}; ended by {how} on {_time(_parsed(ended['at']))}"
+    return f"{instance.correlation}: {reason}; ended by {how} on {utc_text(_parsed(ended['at']))}"
 
 
 def _checkpoints(runners: list[Any]) -> dict[str, int]:
@@ -419,7 +419,3 @@ def _parsed(at: Any) -> Any:
     from datetime import datetime
 
     return datetime.fromisoformat(at) if isinstance(at, str) else at
-
-
-def _time(at: Any) -> str:
-    return f"{at:%Y-%m-%d %H:%M:%S} UTC"

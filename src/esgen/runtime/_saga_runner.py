@@ -159,7 +159,6 @@ class SagaRunner(Generic[SagaT, CorrT]):
         saga = self._class
         self._handles = saga._handles()
         self._start_type = saga.starts_with.event_type
-        self._fails = {e.event_type for e in saga.fails_on}
         self._commands = {c.command_type: c for c in saga.sends}
         self._checkpoint = f"saga:{saga.name}"
         self._stalls: dict[str, SagaInstance] = {}
