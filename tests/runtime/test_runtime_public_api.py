@@ -28,6 +28,7 @@ RUNTIME_EXPORTS = [
     "CommandResult",
     "ConcurrencyError",
     "Condition",
+    "Consumer",
     "DecodeError",
     "Decoder",
     "Event",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from esgen.runtime._aggregate import Aggregate, state_fingerprint
 from esgen.runtime._commands import CommandResult, handle_command
+from esgen.runtime._consumer import Consumer
 from esgen.runtime._context import CommandContext, command_context, current_context
 from esgen.runtime._errors import (
     AggregateAlreadyExists,
@@ -91,6 +92,7 @@ __all__ = [
     "CommandResult",
     "ConcurrencyError",
     "Condition",
+    "Consumer",
     "DecodeError",
     "Decoder",
     "Event",

@@ -348,6 +348,14 @@ class Document(_Node):
     aggregates: dict[str, AggregateDef] = Field(default_factory=dict)
     projections: dict[str, ProjectionDef] = Field(default_factory=dict)
     sagas: dict[str, SagaDef] = Field(default_factory=dict)
+    publishes: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Events of this context that other contexts may consume: its public contract, "
+            "sent to the broker by `esgen relay` and checked by compat for consumers you do "
+            "not control."
+        ),
+    )
 
 
 def language_json_schema() -> str:

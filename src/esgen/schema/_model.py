@@ -212,6 +212,9 @@ class Event:
     # Former names, as written: stored events of those types are read as this event.
     renamed_from: tuple[str, ...] = ()
     renamed_from_location: Location | None = None
+    # Listed in the context's `publishes`: part of its public contract (the relay sends
+    # it to the broker; compat checks it for consumers outside the context).
+    published: bool = False
 
     @property
     def latest(self) -> EventVersion:

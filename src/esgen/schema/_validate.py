@@ -201,6 +201,8 @@ class _Builder:
         # Declared names already reported as bad: references to them are not reported
         # again as references to something unknown.
         self.rejected: set[str] = set()
+        # Events listed in `publishes` (in any of the context's files).
+        self.published: set[str] = set()
 
     # -- reporting ------------------------------------------------------------------
 
@@ -254,6 +256,10 @@ class _Builder:
         ):
             self.claim(pascal(self.name) + suffix, f"{what} of the context", context_loc)
         self._check_module_names()
+        # Before the aggregates: each event is built knowing whether it is published.
+        self.published = {event for src in self.sources for event in src.doc.publishes}
+        for src in self.sources:
+            self._event_refs(src.doc.publishes, ("publishes",), src, "publishes")
         types = self._build_types()
         aggregates = [
             agg
@@ -1011,6 +1017,7 @@ class _Builder:
             renamed_from_location=(
                 None if edef.renamed_from is None else y.at((*path, "renamed_from"))
             ),
+            published=name in self.published,
         )
         self.events.setdefault(name, event)
         return event

@@ -1,0 +1,41 @@
+"""Consumers: read models of this context fed by events that other contexts publish.
+
+A consumer is a projection whose events come from the broker instead of this context's
+store: its handlers get the upstream's typed events (upcast to the latest version this
+context knows) and the message as a `RecordedEvent` of the upstream context, and change
+rows through `self.rows`, exactly as a projection's do. `ConsumerRunner`
+(`esgen.runtime.nats`) commits each message's row changes together with its id in an
+inbox, so a message delivered twice has one effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+from pydantic import BaseModel
+from typing_extensions import TypeVar
+
+from esgen.runtime._messages import Event
+from esgen.runtime._projection import Projection
+from esgen.runtime._registry import EventRegistry
+
+__all__ = ["Consumer"]
+
+RowT = TypeVar("RowT", bound=BaseModel)
+AggIdT = TypeVar("AggIdT", default=str)
+
+
+class Consumer(Projection[RowT, AggIdT]):
+    """Base of every generated consumer base; users write the `on_<event>` handlers."""
+
+    subscriptions: ClassVar[Mapping[str, EventRegistry]] = {}
+    """Upstream context -> the registry of its published events as this context knows
+    them (every version it knows, with upcasters to the latest)."""
+    upstream_of: ClassVar[Mapping[type[Event], str]] = {}
+    """Each handled event class (an upstream's, latest version) -> its upstream context."""
+
+    @classmethod
+    def handles(cls) -> frozenset[tuple[str, str]]:
+        """(upstream context, event type) of every event it has a handler for."""
+        return frozenset((cls.upstream_of[event], event.event_type) for event in cls.handlers)
