@@ -1,0 +1,9 @@
+"""Integration events over NATS JetStream: the relay and the consumer runner.
+
+Needs the `esgen[nats]` extra (nats-py); the rest of the runtime never imports this package.
+"""
+
+from esgen.runtime.nats._consumer_runner import ConsumerRunner
+from esgen.runtime.nats._relay import Relay
+
+__all__ = ["ConsumerRunner", "Relay"]
