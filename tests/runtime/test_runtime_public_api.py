@@ -41,6 +41,7 @@ RUNTIME_EXPORTS = [
     "FrozenMap",
     "HistoryEntry",
     "Index",
+    "InvalidConsistencyToken",
     "MemoryEventStore",
     "NanFloat",
     "NewEvent",
@@ -53,6 +54,7 @@ RUNTIME_EXPORTS = [
     "ProjectionRunner",
     "ProjectionStatus",
     "ReadModel",
+    "ReadModelBehind",
     "ReadModelNotFound",
     "ReadOnlyStore",
     "RebuildStart",
@@ -87,11 +89,13 @@ RUNTIME_EXPORTS = [
     "Upcaster",
     "ValueObject",
     "command_context",
+    "consistency_token",
     "current_context",
     "decode_id",
     "encode_id",
     "handle_command",
     "new_event_id",
+    "parse_consistency_token",
     "progress_storage",
     "run_in_unit_of_work",
     "state_fingerprint",
@@ -140,7 +144,7 @@ def test_every_runtime_error_is_an_event_store_error_and_an_esgen_error() -> Non
         if isinstance(getattr(esgen.runtime, name), type)
         and issubclass(getattr(esgen.runtime, name), BaseException)
     ]
-    assert len(errors) == 24
+    assert len(errors) == 26
     assert all(issubclass(error, EventStoreError) for error in errors)
     assert issubclass(EventStoreError, EsgenError)
     assert issubclass(esgen.runtime.StreamNotFound, LookupError)
@@ -155,6 +159,9 @@ def test_every_runtime_error_is_an_event_store_error_and_an_esgen_error() -> Non
     # A creation refused is final: not a ConcurrencyError, so handle_command never retries it.
     assert issubclass(esgen.runtime.AggregateAlreadyExists, ValueError)
     assert not issubclass(esgen.runtime.AggregateAlreadyExists, esgen.runtime.ConcurrencyError)
+    # Read-your-writes: a wait that ran out is a timeout; a bad token is the client's error.
+    assert issubclass(esgen.runtime.ReadModelBehind, TimeoutError)
+    assert issubclass(esgen.runtime.InvalidConsistencyToken, ValueError)
 
 
 def test_errors_survive_pickling() -> None:
@@ -165,6 +172,8 @@ def test_errors_survive_pickling() -> None:
         AggregateAlreadyExists,
         AggregateNotFound,
         ConcurrencyError,
+        InvalidConsistencyToken,
+        ReadModelBehind,
         StreamNotFound,
         UnstorableText,
     )
@@ -177,6 +186,8 @@ def test_errors_survive_pickling() -> None:
         AggregateNotFound("Account", uuid, f"Account-{uuid}", hint=": Deposit needs one"),
         AggregateAlreadyExists("Account", 7, "Account-7", "OpenAccount"),
         UnstorableText("stream id", "a\x00", "stream id 'a\\x00' holds NUL"),
+        ReadModelBehind("account_balances", 9, 4, 2.0, "ZeroDivisionError: division by zero"),
+        InvalidConsistencyToken("p9.1", "not a consistency token: 'p9.1'"),
     ]:
         copy = pickle.loads(pickle.dumps(error))
         assert type(copy) is type(error) and str(copy) == str(error)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from esgen.runtime._aggregate import Aggregate, state_fingerprint
 from esgen.runtime._commands import CommandResult, handle_command
+from esgen.runtime._consistency import consistency_token, parse_consistency_token
 from esgen.runtime._consumer import Consumer
 from esgen.runtime._context import CommandContext, command_context, current_context
 from esgen.runtime._errors import (
@@ -23,6 +24,8 @@ from esgen.runtime._errors import (
     ConcurrencyError,
     DecodeError,
     EventStoreError,
+    InvalidConsistencyToken,
+    ReadModelBehind,
     ReadModelNotFound,
     ReadOnlyStore,
     RegistryError,
@@ -105,6 +108,7 @@ __all__ = [
     "FrozenMap",
     "HistoryEntry",
     "Index",
+    "InvalidConsistencyToken",
     "MemoryEventStore",
     "NanFloat",
     "NewEvent",
@@ -117,6 +121,7 @@ __all__ = [
     "ProjectionRunner",
     "ProjectionStatus",
     "ReadModel",
+    "ReadModelBehind",
     "ReadModelNotFound",
     "ReadOnlyStore",
     "RebuildStart",
@@ -151,11 +156,13 @@ __all__ = [
     "Upcaster",
     "ValueObject",
     "command_context",
+    "consistency_token",
     "current_context",
     "decode_id",
     "encode_id",
     "handle_command",
     "new_event_id",
+    "parse_consistency_token",
     "progress_storage",
     "run_in_unit_of_work",
     "state_fingerprint",

@@ -15,6 +15,7 @@ from typing import Any, Generic, overload
 from typing_extensions import TypeVar
 
 from esgen.runtime._aggregate import Aggregate
+from esgen.runtime._consistency import consistency_token
 from esgen.runtime._context import command_context, current_context
 from esgen.runtime._errors import ConcurrencyError
 from esgen.runtime._ids import IdT
@@ -48,6 +49,19 @@ class CommandResult(Generic[AggT_co, R_co, EventT_co]):
     appended: AppendResult | None
     """Where the events were written; None if there were none."""
     attempts: int
+
+    @property
+    def position(self) -> int | None:
+        """The global position of the last event recorded (None if none was): a read model
+        that has processed it shows this command's effect (see `ReadModel.wait_for`)."""
+        return None if self.appended is None else self.appended.position
+
+    @property
+    def token(self) -> str | None:
+        """`position` as an opaque consistency token, for a web API to hand to its client
+        and take back (`ReadModel.wait_for` accepts either); None if nothing was recorded."""
+        position = self.position
+        return None if position is None else consistency_token(position)
 
 
 @overload

@@ -17,6 +17,9 @@ EsgenError
     │                                      a decimal a read-model column cannot order
     ├── ProjectionNeedsRebuild (RuntimeError)  a read model's fields changed since it was built
     ├── ReadModelNotFound (LookupError)    a read model queried where no projection created it
+    ├── ReadModelBehind (TimeoutError)     a wait for a read model to reach a position timed out
+    ├── InvalidConsistencyToken (ValueError)  a consistency token that is not one, or is another
+    │                                      store's (a position beyond this store's head)
     ├── AggregateDefinitionError (TypeError)  an aggregate class that cannot work as declared
     ├── UnhandledEvent (TypeError)         an aggregate got an event it has no apply method for
     ├── UnhandledCommand (TypeError)       an aggregate got a command it has no handler for
@@ -47,7 +50,9 @@ __all__ = [
     "ConcurrencyError",
     "DecodeError",
     "EventStoreError",
+    "InvalidConsistencyToken",
     "ProjectionNeedsRebuild",
+    "ReadModelBehind",
     "ReadModelNotFound",
     "ReadOnlyStore",
     "RegistryError",
@@ -201,6 +206,55 @@ class ReadModelNotFound(EventStoreError, LookupError):
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return (type(self), (self.name, str(self)))
+
+
+class ReadModelBehind(EventStoreError, TimeoutError):
+    """A wait for a read model to process a position (read-your-writes) ran out of time:
+    its projection's runner is slow, stopped on an error, or not running at all.
+
+    `problem` is the projection's recorded error, if it has one (the likely reason)."""
+
+    def __init__(
+        self,
+        projection: str,
+        wanted: int,
+        reached: int,
+        timeout: float,
+        problem: str | None = None,
+    ) -> None:
+        self.projection = projection
+        self.wanted = wanted
+        self.reached = reached
+        self.timeout = timeout
+        self.problem = problem
+        why = (
+            f"; it stopped on an error: {problem}"
+            if problem is not None
+            else "; is its projection runner running against this store?"
+        )
+        super().__init__(
+            f"read model {projection!r} has processed events up to position {reached}, not "
+            f"yet {wanted}, after waiting {timeout:g} s{why}"
+        )
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (
+            type(self),
+            (self.projection, self.wanted, self.reached, self.timeout, self.problem),
+        )
+
+
+class InvalidConsistencyToken(EventStoreError, ValueError):
+    """A consistency token that `consistency_token` did not make, or a position this store
+    has not reached (a token from another store): the client sent something wrong, so a
+    web API answers 400, not 500. `text` is what was given (shortened when long)."""
+
+    def __init__(self, text: str, message: str) -> None:
+        self.text = text
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (type(self), (self.text, str(self)))
 
 
 class AggregateNotCreated(EventStoreError, LookupError):

@@ -36,6 +36,7 @@ from uuid import UUID
 from pydantic import BaseModel, ValidationError
 from typing_extensions import TypeVar
 
+from esgen.runtime._consistency import wait_for_position
 from esgen.runtime._errors import (
     AggregateDefinitionError,
     DecodeError,
@@ -423,6 +424,35 @@ class ProjectionRunner:
                 wait(head, poll_interval)
             else:
                 stop.wait(poll_interval)
+
+    # -- read-your-writes -------------------------------------------------------------
+
+    def wait_for(
+        self,
+        position_or_token: int | str,
+        *,
+        timeout: float,
+        projections: Sequence[str] | None = None,
+    ) -> None:
+        """Return once the projections (all of this runner's unless named) have processed
+        the global position (or consistency token) a command's result gave; raise
+        `ReadModelBehind` after `timeout` seconds.
+
+        Reads the checkpoints, so the runner doing the work may be another process, or
+        another machine on the same database. Refused at once rather than waited for: a
+        position beyond the store's head (`InvalidConsistencyToken`), a projection never
+        run in this store (`ReadModelNotFound`) or needing a rebuild
+        (`ProjectionNeedsRebuild`).
+        """
+        names = list(self._projections) if projections is None else list(projections)
+        unknown = [name for name in names if name not in self._projections]
+        if unknown:
+            known = ", ".join(self._projections) or "none"
+            raise ValueError(f"no projection named {', '.join(unknown)} here (known: {known})")
+        layouts = {name: self._projections[name].table.layout for name in names}
+        wait_for_position(
+            self._store, lambda: self._storage, layouts, position_or_token, timeout=timeout
+        )
 
     # -- rebuilding -------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from esgen.runtime._aggregate import Aggregate
 from esgen.runtime._commands import retry_on_conflict
+from esgen.runtime._consistency import consistency_token
 from esgen.runtime._context import save_metadata
 from esgen.runtime._errors import AggregateNotFound
 from esgen.runtime._ids import IdT
@@ -188,6 +189,19 @@ class UnitOfWorkResult(Generic[R]):
     appended: list[AppendResult]
     """One result per stream written, in append order."""
     attempts: int
+
+    @property
+    def position(self) -> int | None:
+        """The highest global position appended (None if nothing was): a read model that
+        has processed it shows every change of the unit of work (see `ReadModel.wait_for`)."""
+        positions = [r.position for r in self.appended if r.position is not None]
+        return max(positions) if positions else None
+
+    @property
+    def token(self) -> str | None:
+        """`position` as an opaque consistency token (None if nothing was recorded)."""
+        position = self.position
+        return None if position is None else consistency_token(position)
 
 
 def run_in_unit_of_work(

@@ -3,6 +3,7 @@
     balances = AccountBalancesQuery(store)
     F = AccountBalancesFields
     top = balances.list(F.status.eq("open"), order_by=F.balance.desc(), limit=10)
+    mine = balances.wait_for(result.token, timeout=2.0).get(account_id)  # read your write
 
 The rows come from the read model's active generation only (a rebuild's new generation
 is invisible until it switches over), each call in one read transaction of the store.
@@ -15,9 +16,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast
 
 from pydantic import BaseModel
-from typing_extensions import TypeVar
+from typing_extensions import Self, TypeVar
 
-from esgen.runtime._progress_store import read_models
+from esgen.runtime._consistency import wait_for_position
+from esgen.runtime._progress_store import ProgressStorage, progress_storage, read_models
 from esgen.runtime._query import Condition, Order
 from esgen.runtime._readmodel import Rows, TableBackend, TableSpec
 
@@ -45,10 +47,39 @@ class ReadModel(Generic[RowT, KeyT]):
     def __init__(self, store: EventStore) -> None:
         self._store = store
         self._access = read_models(store)
+        self._progress: ProgressStorage | None = None
 
     def _rows(self, backend: TableBackend) -> Rows[RowT, KeyT]:
         row_type = cast("type[RowT]", self.row_type)
         return Rows(self.table, row_type, backend)
+
+    def wait_for(self, position_or_token: int | str, *, timeout: float) -> Self:
+        """Wait until the read model has processed the global position (or consistency
+        token) a command's result gave, so that what follows reads that command's effect;
+        returns this query. `ReadModelBehind` after `timeout` seconds.
+
+        Reads its projection's checkpoint, so the runner may be another process. Refused
+        at once rather than waited for: a position beyond the store's head
+        (`InvalidConsistencyToken`: another store's token), a read model no runner created
+        here (`ReadModelNotFound`) or needing a rebuild (`ProjectionNeedsRebuild`).
+        """
+        wait_for_position(
+            self._store,
+            self._progress_storage,
+            {self.table.name: self.table.layout},  # the read model is named as its projection
+            position_or_token,
+            timeout=timeout,
+        )
+        return self
+
+    def _progress_storage(self) -> ProgressStorage:
+        if self._progress is None:
+            # Found first through the read path, which creates nothing: opening the progress
+            # storage of a store where no runner ran would set its tables up (a write).
+            with self._access.read(self.table):
+                pass
+            self._progress = progress_storage(self._store)
+        return self._progress
 
     def get(self, key: KeyT) -> RowT | None:
         """The row with this key, or None."""
