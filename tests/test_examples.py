@@ -91,6 +91,9 @@ def test_bank_demo_tells_its_story(tmp_path: Path) -> None:
     adas = out.partition("Ada's accounts:")[2].splitlines()[1:3]
     assert [line.split()[:2] for line in adas] == [["Ada", "500.00"], ["Ada", "50.00"]]
     assert "Ada holds 550.00 EUR in 2 accounts; 3 of 4 are open" in out
+    # Read-your-writes: the deposit's token, waited for while a runner follows in a thread.
+    assert "DepositMoney -> position 22, token 'p1.22'" in out
+    assert "balances.wait_for(token, timeout=30.0).get(ALAN): Alan     27.00 EUR (open)" in out
 
 
 def test_bank_schema_is_compatible_with_its_committed_lock(tmp_path: Path) -> None:

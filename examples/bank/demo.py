@@ -4,14 +4,16 @@ Opens accounts, deposits, withdraws, is refused an overdraft, reads events that 
 code stored in older versions (through a derived and a hand-written upcaster), asks what
 an account looked like at an earlier time, runs two transfers through the MoneyTransfer
 saga (one completes, one is compensated), rebuilds the balances projection, moves
-money between two accounts in one unit of work, and reads the balances through the
-typed query API (the largest balances, the accounts of an owner).
+money between two accounts in one unit of work, reads the balances through the
+typed query API (the largest balances, the accounts of an owner), and reads its own write
+while a projection runner follows in the background (waiting with the command's token).
 """
 
 from __future__ import annotations
 
 import shutil
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -175,7 +177,30 @@ def main() -> None:
     total = sum(row.balance for row in adas)
     opened, accounts = balances.count(F.status.eq("open")), balances.count()
     print(f"   Ada holds {total} EUR in {len(adas)} accounts; {opened} of {accounts} are open")
+
+    print("\n9. Read your own write while a projection runner follows in the background:")
+    read_your_write(bank, balances)
     store.close()
+
+
+def read_your_write(bank: BankService, balances: AccountBalancesQuery) -> None:
+    """What a web API does: the command's result gives a token (sent to the client in a
+    header); the next read waits until the read model has processed it, then reads."""
+    stop = threading.Event()
+    follower = threading.Thread(
+        target=bank.projections().run, args=(stop,), kwargs={"poll_interval": 0.01}
+    )
+    follower.start()
+    try:
+        result = bank.dispatch(DepositMoney(account_id=ALAN, amount=eur("7.00")))
+        assert result.token is not None
+        print(f"   DepositMoney -> position {result.position}, token {result.token!r}")
+        row = balances.wait_for(result.token, timeout=30.0).get(ALAN)
+        assert row is not None
+        print(f"   balances.wait_for(token, timeout=30.0).get(ALAN): {describe(row)}")
+    finally:
+        stop.set()
+        follower.join()
 
 
 def pay_back(work: BankUnitOfWork, amount: Money) -> str:

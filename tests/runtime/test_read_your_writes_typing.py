@@ -125,7 +125,7 @@ def test_read_your_writes_passes_pyright_strict_and_misuse_fails_on_its_line(
     tmp_path: Path,
 ) -> None:
     usage = _write(tmp_path, "usage.py", USAGE)
-    misuse = _write(tmp_path, "misuse.py", MISUSE)
+    _write(tmp_path, "misuse.py", MISUSE)
     result = run_pyright([usage.parent], tmp_path, extra_paths=[GENERATED])
     assert result.files >= 2, result.report
     assert not re.search(r"usage\.py:\d+:\d+: error", result.report), result.report

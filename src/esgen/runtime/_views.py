@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, cast
 
 from pydantic import BaseModel
-from typing_extensions import Self, TypeVar
+from typing_extensions import TypeVar
 
 from esgen.runtime._consistency import wait_for_position
 from esgen.runtime._progress_store import ProgressStorage, progress_storage, read_models
