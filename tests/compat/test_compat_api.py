@@ -41,6 +41,7 @@ EXPORTS = [
     "fingerprint",
     "fingerprints",
     "git_side",
+    "load_contract",
     "load_lock",
     "plan_lock",
     "render",
@@ -57,6 +58,7 @@ _ID_CATEGORY = {
     "ES30": Category.SOURCE,
     "ES31": Category.SOURCE,
     "ES40": Category.CONSUMERS,
+    "ES50": Category.CONTRACT,
 }
 
 
@@ -78,7 +80,7 @@ def test_rules_are_well_formed() -> None:
     assert len(set(ids)) == len(ids) and len(set(names)) == len(names)
     assert ids == sorted(ids)
     for r in RULES:
-        assert re.fullmatch(r"ES[1-4][0-9]{2}", r.id), r.id
+        assert re.fullmatch(r"ES[1-5][0-9]{2}", r.id), r.id
         assert re.fullmatch(r"[A-Z][A-Z_]+", r.name), r.name
         assert _ID_CATEGORY[r.id[:4]] is r.category, r.id
         assert r.purpose and "\n" not in r.purpose and not r.purpose.endswith("."), r.id

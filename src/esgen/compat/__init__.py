@@ -2,10 +2,13 @@
 
 `esgen compat` compares the schema with what was published (a git ref, a folder, or the
 lock file) and reports every breaking change, each found by one rule with an ID; `esgen
-lock` records the published versions. See docs/compat.md.
+lock` records the published versions. `load_contract` reads the contract (the events a
+context publishes) of an upstream context from its schema folder or lock. See
+docs/compat.md.
 """
 
 from esgen.compat._check import RULES, EventSummary, Rebuild, Report, check, find_rule
+from esgen.compat._contract import load_contract
 from esgen.compat._errors import CompatError, GitError, LockError
 from esgen.compat._findings import Category, Finding, Hit, Kind
 from esgen.compat._format import FORMATS, JSON_FORMAT, render, rules_table
@@ -42,6 +45,7 @@ __all__ = [
     "fingerprint",
     "fingerprints",
     "git_side",
+    "load_contract",
     "load_lock",
     "plan_lock",
     "render",

@@ -7,7 +7,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
-from esgen.compat import _rules_consumers, _rules_evolution, _rules_source, _rules_storage
+from esgen.compat import (
+    _rules_consumers,
+    _rules_contract,
+    _rules_evolution,
+    _rules_source,
+    _rules_storage,
+)
 from esgen.compat._compare import Comparison, EventPair, Step, stored_names, version_record
 from esgen.compat._errors import CompatError
 from esgen.compat._findings import Finding, Kind, Severity
@@ -24,6 +30,7 @@ RULES: tuple[Rule, ...] = (
     *_rules_evolution.RULES,
     *_rules_source.RULES,
     *_rules_consumers.RULES,
+    *_rules_contract.RULES,
 )
 
 Verdict = Literal["safe", "warning", "breaking"]
@@ -172,6 +179,8 @@ def _summary(c: Comparison, pair: EventPair, findings: list[Finding]) -> EventSu
                 where = f": {', '.join(fields)}" if fields else ""
                 changes.append(f"v{old.version} changed in place{where}")
     changes.extend(_rename_notes(c, pair))
+    if (note := _rules_contract.contract_note(pair)) is not None:
+        changes.append(note)
     changes.extend(_step_note(step) for step in c.steps if step.pair is pair)
     if not changes:
         return None

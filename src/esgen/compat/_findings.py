@@ -18,6 +18,7 @@ class Category(StrEnum):
     FORWARD = "forward"  # consumers still on the previous version reading new events
     SOURCE = "source"  # code and clients calling commands or reading read models
     CONSUMERS = "consumers"  # projections and sagas rebuilt from the stored history
+    CONTRACT = "contract"  # other services' consumers of the events a context publishes
 
 
 class Kind(StrEnum):

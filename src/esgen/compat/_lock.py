@@ -2,7 +2,8 @@
 without git history, the way a schema registry remembers what was registered.
 
 The file is YAML in several documents. The first holds the format version, a fingerprint of
-every published event version and the JSON Schema files types refer to; each further
+every published event version, the events each context publishes to other contexts (its
+`publishes`, when it has any) and the JSON Schema files types refer to; each further
 document is one context written in esgen's own schema language (sorted, without prose), so
 the lock loads through the same validator as the schema, and every finding against it
 points at a line of esgen.lock. Fingerprints are recomputed on load: a lock edited by hand
@@ -42,7 +43,15 @@ from esgen.schema import (
     reads_as_text,
 )
 
-__all__ = ["LOCK_FORMAT", "LOCK_NAME", "fingerprints", "load_lock", "read_lock", "render_lock"]
+__all__ = [
+    "LOCK_FORMAT",
+    "LOCK_NAME",
+    "fingerprints",
+    "load_lock",
+    "published_events",
+    "read_lock",
+    "render_lock",
+]
 
 LOCK_NAME = "esgen.lock"
 LOCK_FORMAT = 1
@@ -175,6 +184,9 @@ def _type(t: UserType, ctx: Context, lock_dir: Path, schemas: dict[str, str]) ->
 
 def _context(ctx: Context, lock_dir: Path, schemas: dict[str, str]) -> dict[str, Any]:
     doc: dict[str, Any] = {"context": ctx.name, "compatibility": ctx.compatibility}
+    if published := _published(ctx):
+        # Only when there is a contract, so that locks written before `publishes` read the same.
+        doc["publishes"] = _FlowList(published)
     types = sorted(
         (t for t in ctx.types if not (isinstance(t, EnumType) and t.declared_inline)),
         key=lambda t: t.name,
@@ -239,6 +251,19 @@ def _context(ctx: Context, lock_dir: Path, schemas: dict[str, str]) -> dict[str,
     return doc
 
 
+def _published(ctx: Context) -> list[str]:
+    return sorted(e.name for e in ctx.events if e.published)
+
+
+def published_events(schema: SchemaSet) -> dict[str, list[str]]:
+    """context -> the events it publishes, sorted; contexts without a contract left out."""
+    return {
+        ctx.name: published
+        for ctx in sorted(schema.contexts, key=lambda c: c.name)
+        if (published := _published(ctx))
+    }
+
+
 def fingerprints(schema: SchemaSet) -> dict[str, dict[str, dict[int, str]]]:
     """context -> event -> version -> fingerprint, for every event version of the schema."""
     return {
@@ -264,6 +289,10 @@ def render_lock(schema: SchemaSet, lock_path: Path) -> str:
             for context, events in fingerprints(schema).items()
         },
     }
+    # Next to the fingerprints, which say nothing of it: a contract edited by hand in one
+    # place of the lock and not in the other is refused on load like a changed version.
+    if contract := published_events(schema):
+        header["publishes"] = {context: _FlowList(names) for context, names in contract.items()}
     if schemas:
         header["json_schemas"] = dict(sorted(schemas.items()))
     return _HEADER + _dump(header, False) + "".join(_dump(doc, True) for doc in contexts)
@@ -364,8 +393,22 @@ def load_lock(lock_path: Path, text: str | None = None) -> Side:
         raise _damaged(lock_path, "its fingerprints are not a mapping of versions") from None
     if fingerprints(schema) != expected:
         raise _damaged(lock_path, "its fingerprints do not match the versions it records")
+    # A lock written before `publishes` has neither the header's list nor the contexts'.
+    if published_events(schema) != _normalised_contract(header.get("publishes")):
+        raise _damaged(lock_path, "its list of published events does not match its contexts'")
     label = shown(lock_path)
     return Side(schema, "lock", label, detail={"path": label})
+
+
+def _normalised_contract(recorded: Any) -> Any:
+    if recorded is None:
+        return {}
+    if not isinstance(recorded, dict):
+        return recorded
+    return {
+        str(context): sorted(str(n) for n in names) if isinstance(names, list) else names
+        for context, names in recorded.items()
+    }
 
 
 def _normalised(recorded: Any) -> Any:
