@@ -94,6 +94,7 @@ _SCALARS: dict[ScalarKind, dict[str, Any]] = {
 }
 # An allow_nan float writes NaN and the infinities as these strings (esgen.runtime.NanFloat).
 _NON_FINITE = ["NaN", "Infinity", "-Infinity"]
+_NAN = Constraints(allow_nan=True)
 # Constraints as JSON Schema keywords, on the types they apply to. Decimal constraints have
 # none: a decimal is a string on the wire (pydantic drops them from its schema too).
 _NUMBER_KEYWORDS = {
@@ -342,11 +343,14 @@ class _Builder:
             return {"anyOf": [self.type(type_.inner, constraints), {"type": "null"}]}
         if isinstance(type_, NamedType):
             return {"$ref": f"#/components/schemas/{type_.name}"}
+        # allow_nan reaches the floats inside collections, as in the generated annotation;
+        # the other constraints are the collection's own (its length).
+        inner = _NAN if constraints is not None and constraints.allow_nan else None
         if isinstance(type_, ListType):
-            schema: dict[str, Any] = {"type": "array", "items": self.type(type_.item)}
+            schema: dict[str, Any] = {"type": "array", "items": self.type(type_.item, inner)}
             return _constrained(schema, constraints, _LIST_KEYWORDS)
         if isinstance(type_, DictType):
-            return {"type": "object", "additionalProperties": self.type(type_.value)}
+            return {"type": "object", "additionalProperties": self.type(type_.value, inner)}
         schema = dict(_SCALARS[type_.kind])
         if type_.kind is ScalarKind.STR:
             return _constrained(schema, constraints, _STRING_KEYWORDS)
