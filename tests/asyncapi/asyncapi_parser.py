@@ -32,7 +32,9 @@ class Diagnostic:
     line: int | None
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.severity}[{self.code}] at {self.path or '/'}: {self.message}"
+        return (
+            f"line {self.line}: {self.severity}[{self.code}] at {self.path or '/'}: {self.message}"
+        )
 
 
 @dataclass(frozen=True)
