@@ -272,3 +272,32 @@ def test_a_hand_written_file_where_the_document_goes_stops_the_run(tmp_path: Pat
     assert code != 0
     assert f"docs/{DOCUMENT}: error[E600]" in stderr
     assert (tmp_path / "docs" / DOCUMENT).read_text() == "asyncapi: 3.0.0\n# mine\n"
+
+
+def test_schema_text_reads_back_from_the_yaml_exactly() -> None:
+    """Descriptions and values that look like markup, YAML or numbers stay the text they are."""
+    document = yaml.safe_load(
+        (CASES / "hostile" / "docs" / "hostile.asyncapi.yaml").read_text(encoding="utf-8")
+    )
+    schema = yaml.safe_load((CASES / "hostile" / "schemas" / "hostile.yaml").read_text())
+    tag = document["components"]["schemas"]["Tag"]
+    assert tag["description"] == schema["types"]["Tag"]["description"]
+    assert tag["enum"] == schema["types"]["Tag"]["enum"]
+    assert document["info"]["description"].startswith(schema["description"] + "\n\n")
+    message = document["components"]["messages"]["ThingMadeV1"]
+    assert message["payload"]["properties"]["label"]["default"] == "`|<script>|`"
+    assert isinstance(document["info"]["version"], str)
+    assert document["asyncapi"] == "3.0.0"
+
+
+@pytest.mark.parametrize(
+    "text", ["12e3", "0x1F", "0o17", ".inf", "-.5", "true", "No", "null", "~", ""]
+)
+def test_text_that_yaml_1_2_could_read_as_a_value_is_quoted(text: str) -> None:
+    # AsyncAPI tools read YAML 1.2 (js-yaml), where `12e3` is a number: a digest that
+    # happens to look like one would no longer be a version string.
+    from esgen.docs._render import render_asyncapi
+
+    rendered = render_asyncapi({"value": text}, ("schemas/x.yaml",))
+    assert rendered.splitlines()[1] == f"value: '{text}'"
+    assert render_asyncapi({"value": "plain text"}, ()).splitlines()[1] == "value: plain text"
