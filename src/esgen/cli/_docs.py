@@ -1,4 +1,5 @@
-"""`esgen docs`: the catalog of a schema folder, as Markdown pages and one offline HTML page.
+"""`esgen docs`: the catalog of a schema folder, as Markdown pages and one offline HTML page,
+and the AsyncAPI documents of published events.
 
 Registered on `esgen.cli.main`; only click is imported at module level, so the commands
 that do not write docs load nothing of it.
@@ -46,8 +47,9 @@ def docs(
     """Write the catalog of every context in SCHEMA_DIR.
 
     Per context a Markdown page (with a Mermaid flow GitHub draws), an index, and one
-    HTML page with the same content that works offline. Reads the configuration as
-    `esgen generate` does.
+    HTML page with the same content that works offline; for each context that publishes
+    events, an AsyncAPI 3 document of them (<context>.asyncapi.yaml). Reads the
+    configuration as `esgen generate` does.
     """
     from esgen._errors import EsgenError
     from esgen.docs import plan_docs

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
-from datetime import date, datetime
-from decimal import Decimal
-from enum import Enum
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
-from uuid import UUID
 
+from esgen.docs._asyncapi import asyncapi_document, asyncapi_file, channel_address
 from esgen.docs._escape import mermaid_label
 from esgen.docs._graph import EdgeKind, Flow, NodeKind, anchor, flow_of
 from esgen.docs._ir import (
     AggregateDoc,
+    AsyncApiDoc,
     Catalog,
     CommandDoc,
     ContextDoc,
@@ -27,6 +24,7 @@ from esgen.docs._ir import (
     JsonSchemaDoc,
     MatrixRow,
     ProjectionDoc,
+    PublishedDoc,
     Ref,
     SagaDoc,
     Source,
@@ -36,7 +34,9 @@ from esgen.docs._ir import (
     VersionDoc,
     context_page,
 )
+from esgen.docs._json import jsonable
 from esgen.docs._layout import layout
+from esgen.runtime._integration import Wire
 from esgen.schema import (
     Aggregate,
     Command,
@@ -84,25 +84,7 @@ def paragraphs(text: str | None) -> tuple[str, ...]:
 
 def literal(value: Any) -> str:
     """A default as JSON shows it, the way it is stored in events."""
-    return json.dumps(_jsonable(value), ensure_ascii=False, sort_keys=True)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Enum):
-        return _jsonable(value.value)
-    if isinstance(value, Decimal | UUID):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return base64.urlsafe_b64encode(value).decode()
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    # An allow_nan field's NaN or infinity stays a float, which json.dumps writes NaN,
-    # Infinity, -Infinity: the stored strings ("NaN") would read as a str default.
-    return value
+    return json.dumps(jsonable(value), ensure_ascii=False, sort_keys=True)
 
 
 def _shown(constraint: Any) -> str:
@@ -159,6 +141,8 @@ class _ContextBuilder:
     def build(self) -> ContextDoc:
         ctx = self.context
         flow = flow_of(ctx)
+        document = asyncapi_document(ctx, tuple(source_label(self.root, f) for f in ctx.files))
+        wire = Wire(ctx.name)
         return ContextDoc(
             name=ctx.name,
             anchor=f"{ctx.name}-context",
@@ -237,6 +221,16 @@ class _ContextBuilder:
             ),
             mermaid=mermaid(flow),
             diagram=layout(flow),
+            published=tuple(
+                PublishedDoc(
+                    self.ref("event", e.name),
+                    tuple(v.version for v in e.versions),
+                    channel_address(wire, e.aggregate, e.name),
+                )
+                for e in ctx.events
+                if e.published
+            ),
+            asyncapi=None if document is None else AsyncApiDoc(asyncapi_file(ctx.name), document),
         )
 
     def aggregate(self, aggregate: Aggregate) -> AggregateDoc:
@@ -293,6 +287,7 @@ class _ContextBuilder:
             ),
             consumed_by=tuple(consumed_by),
             source=self.source(event.location.file),
+            published=event.published,
         )
 
     def versions(self, event: Event) -> tuple[VersionDoc, ...]:

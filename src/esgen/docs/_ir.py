@@ -7,9 +7,10 @@ Anchors are computed once, so the Markdown and the HTML page link alike.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Literal
+from typing import Any, Literal
 
 from esgen.docs._layout import Diagram
 
@@ -18,6 +19,7 @@ __all__ = [
     "INDEX",
     "PAGE",
     "AggregateDoc",
+    "AsyncApiDoc",
     "Catalog",
     "CommandDoc",
     "ContextDoc",
@@ -27,6 +29,7 @@ __all__ = [
     "JsonSchemaDoc",
     "MatrixRow",
     "ProjectionDoc",
+    "PublishedDoc",
     "Ref",
     "SagaDoc",
     "Source",
@@ -150,6 +153,7 @@ class EventDoc:
     emitted_by: tuple[Ref, ...]  # commands
     consumed_by: tuple[Ref, ...]  # projections and sagas
     source: Source
+    published: bool = False  # part of the context's public contract (`publishes`)
 
     @property
     def latest(self) -> int:
@@ -227,6 +231,24 @@ class JsonSchemaDoc:
 
 
 @dataclass(frozen=True, slots=True)
+class PublishedDoc:
+    """One event of the context's public contract, as it travels on the broker."""
+
+    event: Ref
+    versions: tuple[int, ...]  # every version a consumer may receive, oldest first
+    subject: str  # with `{partition}` for the partition's number
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncApiDoc:
+    """The AsyncAPI document of the published events: its file in the catalog folder and
+    its content, already plain data (see `esgen.docs._asyncapi`)."""
+
+    file: str
+    document: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class ContextDoc:
     name: str
     anchor: str
@@ -243,6 +265,8 @@ class ContextDoc:
     # The flow, ready for each picture: Mermaid source and a laid-out SVG diagram.
     mermaid: tuple[str, ...]  # lines, already escaped for Mermaid
     diagram: Diagram
+    published: tuple[PublishedDoc, ...] = ()
+    asyncapi: AsyncApiDoc | None = None  # None when the context publishes nothing
 
     @property
     def commands(self) -> tuple[CommandDoc, ...]:

@@ -16,12 +16,17 @@ from pathlib import Path, PurePosixPath
 from esgen.codegen import Change, Plan, Status, check_inside
 from esgen.docs._build import build_catalog
 from esgen.docs._ir import GITATTRIBUTES
-from esgen.docs._render import GITATTRIBUTES_PREFIX, HEADER_PREFIX, render_catalog
+from esgen.docs._render import (
+    GITATTRIBUTES_PREFIX,
+    HEADER_PREFIX,
+    YAML_HEADER_PREFIX,
+    render_catalog,
+)
 from esgen.schema import Diagnostic, Location, SchemaError, load_schema_dir
 
 __all__ = ["is_catalog_file", "plan_catalog", "plan_docs"]
 
-_SUFFIXES = (".md", ".html")
+_SUFFIXES = (".md", ".html", ".yaml")
 
 
 def is_catalog_file(text: str) -> bool:
@@ -55,6 +60,8 @@ def _ours(path: Path, text: str) -> bool:
         # Any wording of esgen's header, so a later esgen still knows the file an earlier
         # one wrote.
         return text.startswith(GITATTRIBUTES_PREFIX)
+    if path.suffix == ".yaml":  # an AsyncAPI document: esgen's header in YAML's comments
+        return text.startswith(YAML_HEADER_PREFIX)
     return is_catalog_file(text)
 
 
@@ -117,8 +124,10 @@ def _stale(out_dir: Path, keep: Mapping[Path, str]) -> list[Path]:
         # A link is never esgen's page: what it leads to is not read, nor removed.
         if path in keep or path.suffix not in _SUFFIXES or not _regular(path):
             continue
+        if path.suffix == ".yaml" and not path.name.endswith(".asyncapi.yaml"):
+            continue  # YAML of someone else's, whatever its first line says
         with path.open("rb") as handle:
             head = handle.read(512).decode("utf-8", "replace")
-        if is_catalog_file(head):
+        if _ours(path, head):
             stale.append(path)
     return stale
