@@ -13,20 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from esgen.runtime import EventStore, MemoryEventStore, SQLiteEventStore
-from esgen.runtime._integration import (
-    H_DEAD_LETTER_REASON,
-    H_EVENT_TYPE,
-    H_EVENT_VERSION,
-    H_MSG_ID,
-    H_ORIGINAL_SUBJECT,
-    H_STREAM_VERSION,
-    Wire,
-)
-from esgen.runtime._progress_store import progress_storage
-from esgen.runtime.nats._consumer_runner import ConsumerRunner, durable_name
-
 from consumer_domain import (
     AccountClosed,
     Sent,
@@ -36,6 +22,16 @@ from consumer_domain import (
     read_stream,
 )
 from servers import NatsServer, nats_server_binary
+
+from esgen.runtime import EventStore, MemoryEventStore, SQLiteEventStore
+from esgen.runtime._integration import (
+    H_DEAD_LETTER_REASON,
+    H_MSG_ID,
+    H_ORIGINAL_SUBJECT,
+    Wire,
+)
+from esgen.runtime._progress_store import progress_storage
+from esgen.runtime.nats._consumer_runner import ConsumerRunner, durable_name
 
 pytestmark = pytest.mark.skipif(nats_server_binary() is None, reason="nats-server missing")
 
@@ -159,7 +155,9 @@ def test_each_message_handled_once_in_order_and_a_redelivery_has_no_second_effec
         (status,) = consumers.status()
         assert status.handled == len(sent) + 1 and status.pending == 0
         assert status.problem is None and status.last_handled is not None
-        assert status.to_json()["durables"] == [durable_name("statements", "statements", "bank", None)]
+        assert status.to_json()["durables"] == [
+            durable_name("statements", "statements", "bank", None)
+        ]
         json.dumps(status.to_json())
 
 
@@ -284,7 +282,7 @@ def test_partitions_split_the_work_between_runners_each_keeping_its_aggregates_o
     assert handled == len(sent)
     found = lines(store)
     assert len(found) == 12 and all(v == [1, 2, 3, 4] for _, v, _ in found.values())
-    with pytest.raises(ValueError, match="partition 4 is not one of 0..3"):
+    with pytest.raises(ValueError, match=r"partition 4 is not one of 0\.\.3"):
         runner(store, server, partitions=[4])
     store.close()
 
