@@ -331,3 +331,63 @@ def test_bad_configuration_is_refused_with_what_is_wrong(tmp_path: Path) -> None
     with pytest.raises(ValueError, match="cannot be part of a JetStream consumer name"):
         durable_name("state.ments", "statements", "bank", None)
     store.close()
+
+
+def test_a_cluster_node_killed_mid_run_is_left_for_another(tmp_path: Path) -> None:
+    from servers import NatsCluster
+
+    cluster = NatsCluster.of_three(tmp_path / "cluster").start()
+    store = _sqlite(tmp_path)
+    try:
+        _replicated_stream(cluster.urls)
+        publish(cluster.urls, WIRE, deposits(accounts=3, per_account=3))
+        stop = threading.Event()
+        with ConsumerRunner(
+            store, [Statements()], {"bank": WIRE}, context="statements",
+            servers=cluster.urls, ack_wait=2.0,
+        ) as consumers:  # fmt: skip
+            thread = threading.Thread(target=consumers.run, args=(stop,))
+            thread.start()
+            try:
+                until(lambda: sum(len(v) for _, v, _ in lines(store).values()) == 9, "first")
+                cluster.nodes[0].kill()
+                cluster.wait_jetstream()
+                alive = [node.url for node in cluster.nodes[1:]]
+                until(lambda: _published(alive, deposits(accounts=3, per_account=3, start=4)),
+                      "publishing to the nodes left", limit=60)  # fmt: skip
+                until(lambda: sum(len(v) for _, v, _ in lines(store).values()) == 18,
+                      "second batch", limit=60)  # fmt: skip
+            finally:
+                stop.set()
+                thread.join()
+        assert all(v == list(range(1, 7)) for _, v, _ in lines(store).values())
+    finally:
+        store.close()
+        for node in cluster.nodes:
+            node.kill()
+
+
+def _replicated_stream(urls: list[str]) -> None:
+    import asyncio
+
+    import nats
+    from nats.js.api import StreamConfig
+
+    async def main() -> None:
+        nc = await nats.connect(urls)
+        try:
+            config = StreamConfig(name=WIRE.stream, subjects=[WIRE.all_subjects], num_replicas=3)
+            await nc.jetstream().add_stream(config)
+        finally:
+            await nc.close()
+
+    asyncio.run(main())
+
+
+def _published(urls: list[str], messages: list[Sent]) -> bool:
+    """Publish (True), or False while the cluster is still electing leaders."""
+    try:
+        publish(urls, WIRE, messages)
+    except Exception:
+        return False
+    return True
