@@ -34,6 +34,7 @@ from esgen.cli._common import (
     UsageError,
 )
 from esgen.cli._compat import compat, lock
+from esgen.cli._consumers import consumers
 from esgen.cli._docs import docs
 from esgen.cli._generate import generate
 from esgen.cli._json_schema import json_schema
@@ -59,5 +60,5 @@ def main() -> None:
     """Generate typed, event-sourced Python from YAML schemas."""
 
 
-for _command in (compat, docs, generate, json_schema, lock, new, projections, sagas):
+for _command in (compat, consumers, docs, generate, json_schema, lock, new, projections, sagas):
     main.add_command(_command)

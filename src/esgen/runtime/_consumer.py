@@ -16,11 +16,12 @@ from typing import ClassVar
 from pydantic import BaseModel
 from typing_extensions import TypeVar
 
+from esgen.runtime._errors import EventStoreError
 from esgen.runtime._messages import Event
 from esgen.runtime._projection import Projection
 from esgen.runtime._registry import EventRegistry
 
-__all__ = ["Consumer"]
+__all__ = ["Consumer", "ConsumerNeedsReplay"]
 
 RowT = TypeVar("RowT", bound=BaseModel)
 AggIdT = TypeVar("AggIdT", default=str)
@@ -39,3 +40,16 @@ class Consumer(Projection[RowT, AggIdT]):
     def handles(cls) -> frozenset[tuple[str, str]]:
         """(upstream context, event type) of every event it has a handler for."""
         return frozenset((cls.upstream_of[event], event.event_type) for event in cls.handlers)
+
+
+class ConsumerNeedsReplay(EventStoreError, RuntimeError):
+    """A consumer's table was built with another layout (its fields changed since). Its
+    rows come from the broker, not from this store, so no rebuild can refill them here:
+    they are refilled by replaying the upstream streams (docs/consumers.md)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"the table of consumer {name} was built with other fields; replay it from the "
+            "upstream streams (docs/consumers.md, 'Changing a consumer's fields')"
+        )

@@ -8,7 +8,8 @@ them all back. What the durable stores keep in tables lives here in dicts of the
 - checkpoints: projection name -> generation -> (position, active, layout), each inner
   dict replaced whole when it changes (a handful of generations: copying is cheapest);
 - tables: physical table name (`physical_table`) -> its rows, keyed by the key's value;
-- sagas: saga name -> correlation -> record; handled: (saga, event id) marks.
+- sagas: saga name -> correlation -> record; handled: (saga, event id) marks;
+- inbox: (consumer, message id) -> when handled, the broker messages consumers handled.
 
 Rows are kept as `_to_column` writes them (decimals as text in PostgreSQL numeric's
 form, times as ISO text in UTC, so a row reads back as from the durable stores), beside
@@ -73,6 +74,8 @@ class _Data:
     problems: dict[str, str] = field(default_factory=dict)
     rebuilds: dict[str, tuple[int, str]] = field(default_factory=dict)
     """projection -> (generation, code) of its unfinished rebuild"""
+    inbox: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(consumer, message id) -> when it was handled (ISO, UTC)"""
 
 
 # Kept beside the store rather than in it: the store knows nothing of progress, and the
@@ -274,6 +277,25 @@ class _MemoryUnit(ProgressUnit):
             self._data.problems.pop(name, None)
         else:
             self._data.problems[name] = problem
+
+    # -- consumers' inbox --------------------------------------------------------------
+
+    def inbox_add(self, consumer: str, message_id: str, handled_at: datetime) -> bool:
+        key = (consumer, message_id)
+        if key in self._data.inbox:
+            return False
+        self._transaction.remember(self._data.inbox, key)
+        self._data.inbox[key] = handled_at.isoformat()
+        return True
+
+    def inbox_has(self, consumer: str, message_id: str) -> bool:
+        return (consumer, message_id) in self._data.inbox
+
+    def inbox_stats(self, consumer: str) -> tuple[int, str | None]:
+        times = [at for (name, _), at in self._data.inbox.items() if name == consumer]
+        return len(times), max(times, default=None)
+
+    # -- rebuilds ---------------------------------------------------------------------
 
     def rebuild_code(self, name: str, generation: int) -> str | None:
         found = self._data.rebuilds.get(name)

@@ -75,6 +75,13 @@ _SCHEMA = (
         generation integer NOT NULL,
         code text NOT NULL
     )""",
+    # The messages each consumer handled (see the SQLite store's table of the same name).
+    """CREATE TABLE IF NOT EXISTS {schema}.esgen_inbox (
+        consumer text NOT NULL,
+        message_id text NOT NULL,
+        handled_at text NOT NULL,
+        PRIMARY KEY (consumer, message_id)
+    )""",
 )
 
 # Serialises the creation of these tables by several processes starting at once.
@@ -393,6 +400,36 @@ class _PostgresUnit(ProgressUnit):
             ).format(table),
             (name, problem),
         )
+
+    def inbox_add(self, consumer: str, message_id: str, handled_at: datetime) -> bool:
+        # A second process handling the same redelivered message waits here for the first
+        # one's commit, then inserts nothing: one effect, whichever commits first.
+        cursor = self.execute(
+            sql.SQL(
+                "INSERT INTO {} (consumer, message_id, handled_at) VALUES (%s, %s, %s) "
+                "ON CONFLICT DO NOTHING"
+            ).format(self._table("esgen_inbox")),
+            (consumer, message_id, handled_at.isoformat()),
+        )
+        return bool(cursor.rowcount == 1)
+
+    def inbox_has(self, consumer: str, message_id: str) -> bool:
+        row = self.execute(
+            sql.SQL("SELECT 1 FROM {} WHERE consumer = %s AND message_id = %s").format(
+                self._table("esgen_inbox")
+            ),
+            (consumer, message_id),
+        ).fetchone()
+        return row is not None
+
+    def inbox_stats(self, consumer: str) -> tuple[int, str | None]:
+        row = self.execute(
+            sql.SQL("SELECT count(*), max(handled_at) FROM {} WHERE consumer = %s").format(
+                self._table("esgen_inbox")
+            ),
+            (consumer,),
+        ).fetchone()
+        return int(row[0]), None if row[1] is None else str(row[1])
 
     def rebuild_code(self, name: str, generation: int) -> str | None:
         row = self.execute(

@@ -150,6 +150,21 @@ class ProgressUnit(ABC):
     def set_problem(self, name: str, problem: str | None) -> None:
         """Record a runner's last error (JSON), or with None clear it."""
 
+    # -- consumers' inbox --------------------------------------------------------------
+
+    @abstractmethod
+    def inbox_add(self, consumer: str, message_id: str, handled_at: datetime) -> bool:
+        """Record that the consumer handled the message (its broker message id), in the
+        transaction of the message's effects; False, changing nothing, if it already had:
+        the message is a redelivery and must have no second effect."""
+
+    @abstractmethod
+    def inbox_has(self, consumer: str, message_id: str) -> bool: ...
+
+    @abstractmethod
+    def inbox_stats(self, consumer: str) -> tuple[int, str | None]:
+        """(messages the consumer handled, the ISO time of the last one, None if none)."""
+
     # -- rebuilds ---------------------------------------------------------------------
 
     @abstractmethod
@@ -299,6 +314,14 @@ _SCHEMA = (
         name TEXT NOT NULL PRIMARY KEY,
         generation INTEGER NOT NULL,
         code TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    # The broker messages each consumer handled (see docs/consumers.md): a row commits
+    # with the message's effects, so a redelivered message finds it and changes nothing.
+    """CREATE TABLE IF NOT EXISTS esgen_inbox (
+        consumer TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        handled_at TEXT NOT NULL,
+        PRIMARY KEY (consumer, message_id)
     ) WITHOUT ROWID""",
 )
 
@@ -477,6 +500,26 @@ class _SQLiteUnit(ProgressUnit):
             "ON CONFLICT (name) DO UPDATE SET problem = excluded.problem",
             (name, problem),
         )
+
+    def inbox_add(self, consumer: str, message_id: str, handled_at: datetime) -> bool:
+        cursor = self._conn.execute(
+            "INSERT OR IGNORE INTO esgen_inbox (consumer, message_id, handled_at) VALUES (?, ?, ?)",
+            (consumer, message_id, handled_at.isoformat()),
+        )
+        return cursor.rowcount == 1
+
+    def inbox_has(self, consumer: str, message_id: str) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM esgen_inbox WHERE consumer = ? AND message_id = ?",
+            (consumer, message_id),
+        ).fetchone()
+        return row is not None
+
+    def inbox_stats(self, consumer: str) -> tuple[int, str | None]:
+        count, last = self._conn.execute(
+            "SELECT count(*), max(handled_at) FROM esgen_inbox WHERE consumer = ?", (consumer,)
+        ).fetchone()
+        return int(count), None if last is None else str(last)
 
     def rebuild_code(self, name: str, generation: int) -> str | None:
         row = self._conn.execute(

@@ -1,22 +1,148 @@
-"""The consumer runner: feeds a context's consumers from JetStream (being built)."""
+"""The consumer runner: feeds a context's consumers from the JetStream streams of the
+contexts they subscribe to (docs/consumers.md tells the whole story).
+
+- One durable pull consumer per (consumer, upstream, partition), or per (consumer,
+  upstream) when no partitions are chosen, with explicit acks and at most one message in
+  flight (`max_ack_pending=1`): a message is delivered only after the one before it was
+  acknowledged, and a redelivery (after `ack_wait`, or a nak) comes before anything
+  later, so each aggregate's events are handled in their order, across crashes.
+- Each message: decoded with the upstream's registry as this context knows it (upcast
+  to the latest version), then in ONE transaction of the consumer's store: its id goes in
+  the inbox (a redelivery finds it there and changes nothing), the handler changes rows;
+  commit; only then the ack.
+- A message that cannot be decoded goes to the consumer's dead-letter subject with the
+  reason and is acknowledged; a handler that raises is not (it is a bug to fix, and
+  later events of the aggregate must wait for it): the transaction rolls back, the error
+  is recorded as the consumer's problem, and the message is nak'ed to come back later.
+
+nats-py is asyncio; the runner's API is not. It keeps an event loop in a thread of its
+own and runs everything there, the store's transactions included (one message at a time,
+so a SQLite store sees one writer from this process).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from esgen.runtime._consumer import Consumer
-from esgen.runtime._integration import Wire
+from pydantic import ValidationError
+
+from esgen.runtime._consumer import Consumer, ConsumerNeedsReplay
+from esgen.runtime._errors import AggregateDefinitionError, DecodeError
+from esgen.runtime._health import Problem
+from esgen.runtime._integration import (
+    H_CONTEXT,
+    H_DEAD_LETTER_REASON,
+    H_MSG_ID,
+    H_ORIGINAL_SUBJECT,
+    MessageError,
+    Wire,
+    dead_letter_stream,
+    dead_letter_subject,
+    recorded_from_message,
+)
 from esgen.runtime._ports import EventStore
-from esgen.runtime._records import Clock, utc_now
+from esgen.runtime._progress_store import ProgressStorage, is_looking, progress_storage
+from esgen.runtime._readmodel import Rows
+from esgen.runtime._records import Clock, RecordedEvent, to_utc, utc_now
 
-__all__ = ["ConsumerRunner"]
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+    from nats.js.client import JetStreamContext
+
+__all__ = ["ConsumerRunner", "ConsumerStatus", "durable_name"]
+
+logger = logging.getLogger("esgen.runtime")
 
 DEFAULT_SERVERS = "nats://127.0.0.1:4222"
 
+# How long one fetch waits under run() before it looks at `stop` again.
+_FETCH_WAIT = 1.0
+# Pauses between attempts to reach the broker (or a stream not created yet): doubled
+# after each failure up to the maximum, so an outage costs little and an end is soon seen.
+_BACKOFF_FIRST = 0.25
+_BACKOFF_MAX = 5.0
+# Delays before a message whose handler raised comes back: doubled per failed delivery.
+_RETRY_FIRST = 1.0
+_RETRY_MAX = 60.0
+_CONNECT_TIMEOUT = 2.0
+# What one call to the broker (a consumer's info, a publish) may take.
+_REQUEST_TIMEOUT = 5.0
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+T = TypeVar("T")
+
+Outcome = Literal["handled", "duplicate", "skipped", "dead", "failed"]
+
+ConsumerProgress = Callable[[str, int], None]
+"""Called after each message a consumer handled: (consumer name, messages it handled
+in this run so far)."""
+
+
+def durable_name(context: str, consumer: str, upstream: str, partition: int | None) -> str:
+    """The JetStream durable of one consumer on one upstream (and partition): the same in
+    every process, so processes running it share its place in the stream."""
+    for what, value in (("context", context), ("consumer", consumer), ("upstream", upstream)):
+        if not _NAME.match(value):
+            raise ValueError(f"{what} {value!r} cannot be part of a JetStream consumer name")
+    part = "all" if partition is None else f"p{partition}"
+    return f"esgen-{context}-{consumer}-{upstream}-{part}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Durable:
+    consumer: Consumer[Any, Any]
+    upstream: str
+    wire: Wire
+    partition: int | None
+    name: str
+    subject: str
+    methods: Mapping[str, str]
+    """Event type as sent (former names of renamed types included) -> handler method."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerStatus:
+    """What `esgen consumers status` shows of one consumer."""
+
+    name: str
+    handled: int
+    """Messages it has handled in this store (its inbox)."""
+    pending: int | None
+    """Messages its durables hold that it has not acknowledged yet; None when the broker
+    could not say (see `broker`)."""
+    last_handled: datetime | None
+    problem: Problem | None
+    """The last error its handler (or the store) raised; cleared by the next message it
+    handles."""
+    durables: tuple[str, ...]
+    broker: str | None = None
+    """Why `pending` is unknown: the broker unreachable, a durable not created yet."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "handled": self.handled,
+            "pending": self.pending,
+            "last_handled": None if self.last_handled is None else self.last_handled.isoformat(),
+            "problem": None if self.problem is None else self.problem.to_json(),
+            "durables": list(self.durables),
+            "broker": self.broker,
+        }
+
 
 class ConsumerRunner:
+    """Runs a context's consumers on JetStream; a context manager (`close()` at the end)."""
+
     def __init__(
         self,
         store: EventStore,
@@ -29,18 +155,574 @@ class ConsumerRunner:
         ack_wait: float = 30.0,
         clock: Clock = utc_now,
     ) -> None:
-        raise NotImplementedError("the consumer runner is being built (issue 17)")
+        names = [c.name for c in consumers]
+        if len(set(names)) != len(names):
+            raise AggregateDefinitionError(f"consumer names must be unique: {names}")
+        if ack_wait <= 0:
+            raise ValueError(f"ack_wait must be above 0 seconds (got {ack_wait})")
+        if partitions is not None and not partitions:
+            raise ValueError("partitions is empty: give at least one, or None for all")
+        self._context = context
+        self._servers = [servers] if isinstance(servers, str) else list(servers)
+        self._ack_wait = ack_wait
+        self._clock = clock
+        self._store = store
+        self._consumers = {c.name: c for c in consumers}
+        self._durables = self._plan(context, consumers, wires, partitions)
+        self._storage: ProgressStorage = progress_storage(store)
+        self._handled: dict[str, int] = dict.fromkeys(names, 0)
+        self._dead_letter_ready: set[str] = set()
+        self._unreachable = False  # said once per outage
+        self._waiting: set[str] = set()  # streams said to be missing, once each
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._progress: ConsumerProgress | None = None
+        if not is_looking():
+            self._set_up(consumers)
+
+    @staticmethod
+    def _plan(
+        context: str,
+        consumers: Sequence[Consumer[Any, Any]],
+        wires: Mapping[str, Wire],
+        partitions: Sequence[int] | None,
+    ) -> list[_Durable]:
+        durables: list[_Durable] = []
+        for consumer in consumers:
+            upstreams = sorted(set(consumer.upstream_of.values()))
+            for upstream in upstreams:
+                wire = wires.get(upstream)
+                if wire is None:
+                    raise AggregateDefinitionError(
+                        f"consumer {consumer.name!r} handles events of {upstream!r}, but no "
+                        f"wire is given for it (wires: {', '.join(sorted(wires)) or 'none'})"
+                    )
+                registry = consumer.subscriptions.get(upstream)
+                if registry is None:
+                    raise AggregateDefinitionError(
+                        f"consumer {consumer.name!r} handles events of {upstream!r} but has no "
+                        "registry of its published events (subscriptions)"
+                    )
+                own = {
+                    event.event_type: method
+                    for event, method in consumer.handlers.items()
+                    if consumer.upstream_of.get(event) == upstream
+                }
+                methods = registry.by_stored_type(own)
+                chosen: Sequence[int | None] = [None] if partitions is None else partitions
+                for partition in chosen:
+                    subject = (
+                        wire.all_subjects
+                        if partition is None
+                        else wire.partition_subjects(partition)
+                    )
+                    durables.append(
+                        _Durable(
+                            consumer,
+                            upstream,
+                            wire,
+                            partition,
+                            durable_name(context, consumer.name, upstream, partition),
+                            subject,
+                            methods,
+                        )
+                    )
+        return durables
+
+    def _set_up(self, consumers: Sequence[Consumer[Any, Any]]) -> None:
+        """Each consumer's read-model table, as a projection's is made."""
+        with self._storage.unit() as unit:
+            for consumer in consumers:
+                generations = unit.generations(consumer.name)
+                if not generations:
+                    unit.set_checkpoint(consumer.name, 1, 0, active=True)
+                    unit.create_table(consumer.table, 1)
+                    unit.activate(consumer.table, 1)
+                    continue
+                generation = _active(generations, consumer.name)
+                if unit.layout(consumer.name, generation) != consumer.table.layout:
+                    raise ConsumerNeedsReplay(consumer.name)
+                unit.ensure_indexes(consumer.table, generation)
+
+    @property
+    def consumers(self) -> Mapping[str, Consumer[Any, Any]]:
+        return self._consumers
+
+    @property
+    def durables(self) -> list[str]:
+        return [d.name for d in self._durables]
+
+    # -- the API ----------------------------------------------------------------------
 
     def catch_up(self, idle: float = 0.5) -> int:
-        raise NotImplementedError
+        """Handle messages until none has arrived for `idle` seconds on any durable;
+        returns how many were handled (duplicates, skipped and dead letters not counted).
 
-    def run(
-        self, stop: threading.Event, *, progress: Callable[[str, int], None] | None = None
-    ) -> None:
-        raise NotImplementedError
+        A broker that cannot be reached is waited for (retrying with backoff, said in one
+        line); a stream that does not exist yet has nothing to catch up with. A handler
+        that raises leaves its message to come back later (see `status().problem`).
+        """
+        if idle <= 0:
+            raise ValueError(f"idle must be above 0 seconds (got {idle})")
+        stop = threading.Event()
+        before = sum(self._handled.values())
+        self._call(lambda: self._serve(stop, idle), stop)
+        return sum(self._handled.values()) - before
 
-    def status(self) -> Any:
-        raise NotImplementedError
+    def run(self, stop: threading.Event, *, progress: ConsumerProgress | None = None) -> None:
+        """Handle messages as they arrive until `stop` is set (the message in hand is
+        finished first); through broker outages, which are retried with backoff."""
+        self._progress = progress
+        try:
+            self._call(lambda: self._serve(stop, None), stop)
+        finally:
+            self._progress = None
+
+    def status(self) -> list[ConsumerStatus]:
+        """Each consumer's messages handled (from its inbox), pending (from the broker,
+        if it answers within a few seconds), last handled time and problem."""
+        found: dict[str, tuple[int, str | None, str | None]] = {}
+        with self._storage.look() as unit:
+            for name in self._consumers:
+                handled, last = unit.inbox_stats(name)
+                found[name] = (handled, last, unit.problem(_slot(name)))
+        pending, broker = self._call(self._pending, None)
+        result = []
+        for name, (handled, last, problem) in found.items():
+            durables = tuple(d.name for d in self._durables if d.consumer.name == name)
+            counts = [pending.get(d) for d in durables]
+            missing = [d for d, count in zip(durables, counts, strict=True) if count is None]
+            note = broker
+            if note is None and missing:
+                note = f"not created on the broker yet: {', '.join(missing)}"
+            result.append(
+                ConsumerStatus(
+                    name=name,
+                    handled=handled,
+                    pending=None if missing else sum(c for c in counts if c is not None),
+                    last_handled=None if last is None else datetime.fromisoformat(last),
+                    problem=None if problem is None else Problem.loads(problem),
+                    durables=durables,
+                    broker=note,
+                )
+            )
+        return result
 
     def close(self) -> None:
-        raise NotImplementedError
+        loop, thread = self._loop, self._thread
+        self._loop = self._thread = None
+        if loop is None or thread is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+
+    def __enter__(self) -> ConsumerRunner:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the loop's thread ------------------------------------------------------------
+
+    def _call(self, make: Callable[[], Coroutine[Any, Any, T]], stop: threading.Event | None) -> T:
+        """Run a coroutine on the runner's loop and wait for it. Ctrl-C in the waiting
+        thread asks it to stop after the message in hand, waits for that, and goes on up."""
+        if self._loop is None:
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="esgen-consumers", daemon=True)
+            thread.start()
+            self._loop, self._thread = loop, thread
+        future = asyncio.run_coroutine_threadsafe(make(), self._loop)
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            if stop is not None:
+                stop.set()
+            else:
+                future.cancel()
+            # The interruption is what goes on up, whatever the run ended with.
+            with contextlib.suppress(BaseException):
+                future.result()
+            raise
+
+    # -- the broker -------------------------------------------------------------------
+
+    async def _connect(self, stop: threading.Event | None) -> Client | None:
+        """A connection, retried with backoff until it is made (None: `stop` was set, or
+        with no `stop`, the one attempt failed). One line when the broker is lost, one
+        when it is back."""
+        from nats.aio.client import Client
+
+        pause = _BACKOFF_FIRST
+        while True:
+            client = Client()
+
+            async def quiet(error: Exception) -> None:
+                # Every failed attempt reports here: the outage is said once, below.
+                logger.debug("consumers of %s: %s", self._context, error)
+
+            try:
+                await client.connect(
+                    self._servers,
+                    allow_reconnect=False,  # reconnecting is this loop's, with backoff
+                    max_reconnect_attempts=1,
+                    reconnect_time_wait=0.1,  # type: ignore[arg-type]  # seconds, a float works
+                    connect_timeout=_CONNECT_TIMEOUT,  # type: ignore[arg-type]
+                    error_cb=quiet,
+                )
+            except Exception as exc:
+                with contextlib.suppress(Exception):  # closing what already failed
+                    await client.close()
+                if not self._unreachable:
+                    self._unreachable = True
+                    logger.warning(
+                        "consumers of %s: the broker (%s) cannot be reached (%s); retrying "
+                        "with backoff, the store keeps working",
+                        self._context, ", ".join(self._servers), _one_line(exc),
+                    )  # fmt: skip
+                if stop is None:
+                    return None
+                if await _wait(stop, pause):
+                    return None
+                pause = min(pause * 2, _BACKOFF_MAX)
+                continue
+            if self._unreachable:
+                self._unreachable = False
+                logger.warning(
+                    "consumers of %s: the broker is back (%s)",
+                    self._context, client.connected_url.netloc if client.connected_url else "",
+                )  # fmt: skip
+            return client
+
+    async def _serve(self, stop: threading.Event, idle: float | None) -> None:
+        """Follow every durable until `stop` (idle None), or until each has been idle for
+        `idle` seconds; a lost connection is made again and the durables go on."""
+        remaining = list(self._durables)
+        pause = _BACKOFF_FIRST
+        while remaining and not stop.is_set():
+            client = await self._connect(stop)
+            if client is None:
+                return
+            try:
+                js = client.jetstream(timeout=_REQUEST_TIMEOUT)
+                results = await asyncio.gather(
+                    *(self._follow(client, js, d, stop, idle) for d in remaining)
+                )
+            finally:
+                with contextlib.suppress(Exception):  # closing what already failed
+                    await client.close()
+            remaining = [d for d, done in zip(remaining, results, strict=True) if not done]
+            if remaining and not stop.is_set():
+                if not self._unreachable:
+                    self._unreachable = True
+                    logger.warning(
+                        "consumers of %s: lost the broker; retrying with backoff, the store "
+                        "keeps working",
+                        self._context,
+                    )
+                if await _wait(stop, pause):
+                    return
+                pause = min(pause * 2, _BACKOFF_MAX)
+            else:
+                pause = _BACKOFF_FIRST
+
+    async def _follow(
+        self,
+        client: Client,
+        js: JetStreamContext,
+        durable: _Durable,
+        stop: threading.Event,
+        idle: float | None,
+    ) -> bool:
+        """One durable's messages, one at a time; True when done (idle, stopped, or its
+        stream missing under catch-up), False when the connection was lost."""
+        from nats.errors import TimeoutError as NatsTimeout
+        from nats.js.errors import NotFoundError
+
+        pause = _BACKOFF_FIRST
+        while True:
+            try:
+                subscription = await self._subscribe(js, durable)
+                break
+            except NotFoundError:
+                stream = durable.wire.stream
+                if stream not in self._waiting:
+                    self._waiting.add(stream)
+                    logger.warning(
+                        "consumers of %s: no stream %s on the broker yet (the relay of %s "
+                        "creates it)%s",
+                        self._context, stream, durable.upstream,
+                        "" if idle is not None else "; waiting for it",
+                    )  # fmt: skip
+                if idle is not None:
+                    return True
+                if await _wait(stop, pause):
+                    return True
+                pause = min(pause * 2, _BACKOFF_MAX)
+            except Exception as exc:
+                logger.debug("consumers of %s: %s: %s", self._context, durable.name, exc)
+                return False
+        self._waiting.discard(durable.wire.stream)
+        while not stop.is_set():
+            try:
+                messages = await subscription.fetch(1, timeout=idle or _FETCH_WAIT)
+            except NatsTimeout:
+                if client.is_closed or not client.is_connected:
+                    return False
+                if idle is not None:
+                    return True
+                continue
+            except Exception as exc:
+                logger.debug("consumers of %s: %s: %s", self._context, durable.name, exc)
+                return False
+            for message in messages:
+                try:
+                    await self._deliver(js, durable, message)
+                except Exception as exc:  # the broker, mid-message: it comes back
+                    logger.debug("consumers of %s: %s: %s", self._context, durable.name, exc)
+                    return False
+        return True
+
+    async def _subscribe(self, js: JetStreamContext, durable: _Durable) -> Any:
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+        from nats.js.errors import BadRequestError
+
+        config = ConsumerConfig(
+            durable_name=durable.name,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            filter_subject=durable.subject,
+            # One message in flight: see the module's docstring (per-aggregate order).
+            max_ack_pending=1,
+            ack_wait=self._ack_wait,
+            max_deliver=-1,
+        )
+        try:
+            await js.add_consumer(durable.wire.stream, config)
+        except BadRequestError as exc:
+            # It exists with another configuration (another ack_wait): it is used as it
+            # is; its order guarantees do not depend on what differs.
+            logger.info("consumers of %s: %s kept as it is (%s)", self._context, durable.name, exc)
+        return await js.pull_subscribe_bind(durable=durable.name, stream=durable.wire.stream)
+
+    async def _pending(self) -> tuple[dict[str, int | None], str | None]:
+        """Each durable's messages not yet acknowledged (None: not on the broker yet),
+        and why the broker could not say, if it could not."""
+        from nats.js.errors import NotFoundError
+
+        client = await self._connect(None)
+        if client is None:
+            return {}, f"the broker ({', '.join(self._servers)}) cannot be reached"
+        counts: dict[str, int | None] = {}
+        try:
+            js = client.jetstream(timeout=_REQUEST_TIMEOUT)
+            for durable in self._durables:
+                try:
+                    info = await js.consumer_info(durable.wire.stream, durable.name)
+                except NotFoundError:
+                    counts[durable.name] = None
+                    continue
+                counts[durable.name] = (info.num_pending or 0) + (info.num_ack_pending or 0)
+        except Exception as exc:
+            return {}, f"the broker did not answer ({_one_line(exc)})"
+        finally:
+            with contextlib.suppress(Exception):  # closing what already failed
+                await client.close()
+        return counts, None
+
+    # -- one message ------------------------------------------------------------------
+
+    async def _deliver(self, js: JetStreamContext, durable: _Durable, message: Msg) -> None:
+        headers = dict(message.headers or {})
+        outcome, detail = self._process(durable, headers, message.data)
+        if outcome == "dead":
+            await self._dead_letter(js, durable, message, headers, detail)
+            await message.ack()
+        elif outcome == "failed":
+            delivered = message.metadata.num_delivered or 1
+            delay = min(_RETRY_FIRST * 2 ** (delivered - 1), _RETRY_MAX)
+            logger.warning(
+                "consumer %s: %s; retrying in %gs (delivery %d)",
+                durable.consumer.name, detail, delay, delivered,
+            )  # fmt: skip
+            await message.nak(delay=delay)
+        else:
+            await message.ack()
+            if outcome == "duplicate":
+                logger.debug(
+                    "consumer %s: %s already handled (a redelivery): acknowledged, no effect",
+                    durable.consumer.name, headers.get(H_MSG_ID),
+                )  # fmt: skip
+            if outcome == "handled" and self._progress is not None:
+                name = durable.consumer.name
+                self._progress(name, self._handled[name])
+
+    def _process(
+        self, durable: _Durable, headers: Mapping[str, str], data: bytes
+    ) -> tuple[Outcome, str]:
+        """Decode and handle one message: the outcome, and the reason of a dead letter or
+        the failure's line."""
+        consumer = durable.consumer
+        try:
+            recorded = recorded_from_message(headers, data)
+        except MessageError as exc:
+            return "dead", str(exc)
+        sender = headers.get(H_CONTEXT)
+        if sender != durable.upstream:
+            return "dead", (
+                f"the message says it comes from context {sender!r}, but it is in the stream "
+                f"of {durable.upstream!r}"
+            )
+        registry = consumer.subscriptions[durable.upstream]
+        event_type = recorded.event_type
+        if registry.current_type(event_type) not in registry:
+            return "dead", (
+                f"{durable.upstream} event type {event_type!r} (version "
+                f"{recorded.event_version}) is not one this context knows of its published "
+                "events (update its copy of the upstream's contract)"
+            )
+        method = durable.methods.get(event_type)
+        if method is None:
+            return "skipped", ""  # a published event this consumer does not handle
+        try:
+            event = registry.raw_decoder(event_type, recorded.event_version)(recorded.data)
+        except ValidationError as exc:
+            return "dead", str(registry.invalid_recorded(recorded, exc))
+        except DecodeError as exc:  # a future version, no upcaster, an upcaster that failed
+            return "dead", str(exc)
+        try:
+            handled = self._handle(consumer, method, event, recorded)
+        except Exception as exc:
+            exc.add_note(f"{consumer.name}: handling {_event_at(recorded)}")
+            self._record(consumer.name, exc, recorded)
+            return "failed", f"{type(exc).__name__}: {_one_line(exc)} on {_event_at(recorded)}"
+        if not handled:
+            return "duplicate", ""
+        self._handled[consumer.name] += 1
+        return "handled", ""
+
+    def _handle(
+        self, consumer: Consumer[Any, Any], method: str, event: Any, recorded: RecordedEvent
+    ) -> bool:
+        """The inbox mark and the handler's rows in one transaction; False (nothing done)
+        when the inbox already has the message."""
+        name = consumer.name
+        at = to_utc(self._clock(), "the consumer clock")
+        with self._storage.unit() as unit:
+            if not unit.inbox_add(name, str(recorded.event_id), at):
+                return False
+            generation = _active(unit.generations(name), name)
+            rows: Rows[Any] = Rows(
+                consumer.table, consumer.row_type, unit.table(consumer.table, generation)
+            )
+            consumer._rows = rows
+            try:
+                getattr(consumer, method)(event, recorded)
+                rows.flush()
+            finally:
+                rows.discard()
+                consumer._rows = None
+            if unit.problem(_slot(name)) is not None:
+                unit.set_problem(_slot(name), None)
+        return True
+
+    def _record(self, name: str, exc: Exception, recorded: RecordedEvent) -> None:
+        """The consumer's problem, in a transaction of its own after the failed one."""
+        try:
+            with self._storage.unit() as unit:
+                attempts = 1
+                if (text := unit.problem(_slot(name))) is not None:
+                    earlier = Problem.loads(text)
+                    if earlier.event_id == str(recorded.event_id):  # the same message again
+                        attempts = earlier.attempts + 1
+                at = to_utc(self._clock(), "the consumer clock")
+                unit.set_problem(_slot(name), Problem.of(exc, recorded, at, attempts).dumps())
+        except Exception as failure:
+            # The store may be what failed: the original error is the one to report.
+            logger.warning("consumer %s: its error could not be recorded: %s", name, failure)
+
+    async def _dead_letter(
+        self,
+        js: JetStreamContext,
+        durable: _Durable,
+        message: Msg,
+        headers: Mapping[str, str],
+        reason: str,
+    ) -> None:
+        prefix = durable.wire.prefix
+        consumer = durable.consumer.name
+        stream = dead_letter_stream(self._context)
+        if stream not in self._dead_letter_ready:
+            await self._ensure_dead_letter_stream(js, stream)
+            self._dead_letter_ready.add(stream)
+        original = (
+            headers.get(H_MSG_ID) or f"{durable.wire.stream}:{message.metadata.sequence.stream}"
+        )
+        sent = {
+            **{k: _header_value(v) for k, v in headers.items()},
+            H_DEAD_LETTER_REASON: _header_value(reason),
+            H_ORIGINAL_SUBJECT: message.subject,
+            # The broker's dedupe is per stream, and every consumer of the context
+            # dead-letters into this one: the id names the consumer too. A dead letter sent
+            # again after a crash before the ack is then dropped as the duplicate it is.
+            H_MSG_ID: _header_value(f"{consumer}.{original}"),
+        }
+        subject = dead_letter_subject(prefix, self._context, consumer)
+        await js.publish(subject, message.data, headers=sent, stream=stream)
+        logger.warning(
+            "consumer %s: %s dead-lettered to %s: %s",
+            consumer, message.subject, subject, _one_line(reason),
+        )  # fmt: skip
+
+    async def _ensure_dead_letter_stream(self, js: JetStreamContext, stream: str) -> None:
+        from nats.js.errors import NotFoundError
+
+        try:
+            await js.stream_info(stream)
+            return
+        except NotFoundError:
+            pass
+        prefixes = sorted({d.wire.prefix for d in self._durables})
+        subjects = [f"{prefix}.deadletter.{self._context}.>" for prefix in prefixes]
+        await js.add_stream(name=stream, subjects=subjects)
+
+
+def _slot(name: str) -> str:
+    """Where a consumer's problem is recorded, apart from projections' and sagas'."""
+    return f"consumer:{name}"
+
+
+def _active(generations: Mapping[int, tuple[int, bool]], name: str) -> int:
+    for generation, (_, active) in generations.items():
+        if active:
+            return generation
+    raise LookupError(f"consumer {name!r} has no active read-model generation")
+
+
+def _event_at(recorded: RecordedEvent) -> str:
+    return (
+        f"{recorded.event_type} (event {recorded.event_id}), version {recorded.stream_version} "
+        f"of stream {recorded.stream_id!r}"
+    )
+
+
+def _one_line(value: object) -> str:
+    return " ".join(str(value).split())
+
+
+def _header_value(value: str) -> str:
+    # A header value ends at a line break on the wire: multi-line reasons become one line.
+    return _one_line(value)
+
+
+async def _wait(stop: threading.Event, seconds: float) -> bool:
+    """Sleep up to `seconds`, ending early when `stop` is set; True if it was."""
+    step = 0.05
+    waited = 0.0
+    while waited < seconds:
+        if stop.is_set():
+            return True
+        await asyncio.sleep(min(step, seconds - waited))
+        waited += step
+    return stop.is_set()
