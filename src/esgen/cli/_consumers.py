@@ -65,7 +65,7 @@ def run(
     with opened_service(project, store, "consumers") as service:
         runner = service.consumers(
             servers=[s.strip() for s in servers.split(",") if s.strip()],
-            partitions=list(partitions) or None,
+            partition=list(partitions) or None,
         )
         with runner:
             stop = threading.Event()
