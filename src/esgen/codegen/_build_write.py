@@ -63,6 +63,7 @@ __all__ = [
     "handler_method",
     "registrations",
     "upcaster_function",
+    "upcaster_modules",
     "write_side_modules",
 ]
 
@@ -85,18 +86,20 @@ def class_of(event: Event, version: EventVersion) -> str:
 
 def write_side_modules(b: _ContextBuilder) -> list[ModuleIR]:
     ctx = b.context
-    if not ctx.aggregates:
+    if not ctx.aggregates and not ctx.consumers:
         return []
     modules: list[ModuleIR] = []
     pkg = b.package
     sources = b.src(*ctx.files)
-    modules.append(
-        PackageInitIR(
-            path=pkg / "aggregates" / "__init__.py",
-            sources=sources,
-            docstring=docstring("State models and abstract bases of the aggregates.", ""),
+    if ctx.aggregates:
+        modules.append(
+            PackageInitIR(
+                path=pkg / "aggregates" / "__init__.py",
+                sources=sources,
+                docstring=docstring("State models and abstract bases of the aggregates.", ""),
+            )
         )
-    )
+    # The domain package holds the user's consumers too, in a context without aggregates.
     modules.append(
         UserPackageIR(
             path=pkg / "domain" / "__init__.py",
@@ -112,6 +115,21 @@ def write_side_modules(b: _ContextBuilder) -> list[ModuleIR]:
         modules.append(_aggregate_module(b, aggregate))
         modules.append(_user_aggregate(b, aggregate))
         modules.append(_user_tests(b, aggregate))
+    modules.extend(upcaster_modules(b))
+    modules.append(_service_module(b))
+    tests = _upcaster_tests(b)
+    if tests is not None:
+        modules.append(tests)
+    return modules
+
+
+def upcaster_modules(b: _ContextBuilder) -> list[ModuleIR]:
+    """The payload types, the upcasters between versions of the context's events, and the
+    scaffolds of the hand-written ones."""
+    ctx = b.context
+    modules: list[ModuleIR] = []
+    pkg = b.package
+    sources = b.src(*ctx.files)
     steps = [s for a in ctx.aggregates for e in a.events for s in b.steps[e.name]]
     if steps:
         modules.append(_payloads_module(b))
@@ -138,10 +156,6 @@ def write_side_modules(b: _ContextBuilder) -> list[ModuleIR]:
             )
         )
         modules.extend(_user_upcaster(b, step) for step in manual)
-    modules.append(_service_module(b))
-    tests = _upcaster_tests(b)
-    if tests is not None:
-        modules.append(tests)
     return modules
 
 
@@ -535,9 +549,12 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
     imports.add("collections.abc", "Mapping")
     imports.add("typing", "TYPE_CHECKING")
     imports.add("pydantic", "JsonValue")
-    for runtime_name in ("Clock", "EventStore", "Repository", "utc_now"):
+    for runtime_name in ("Clock", "EventStore", "utc_now"):
         imports.add("esgen.runtime", runtime_name)
-    imports.add(".registry", "REGISTRY")
+    if ctx.aggregates:
+        imports.add("esgen.runtime", "Repository")
+    if ctx.aggregates:  # consumers read through their upstreams' registries
+        imports.add(".registry", "REGISTRY")
     # Overloads type each command's result; with one command, dispatch alone does.
     overloads = len(ctx.commands) > 1
     if ctx.commands:
@@ -591,6 +608,10 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
         runners.append(f"SagaRunner[{saga.name}, {correlation_type(b, saga, imports)}]")
     if ctx.projections:
         imports.add("esgen.runtime", "ProjectionRunner")
+    for consumer in ctx.consumers:
+        imports.add(f".domain.{snake(consumer.name)}", consumer.name)
+    if ctx.consumers:
+        imports.add("collections.abc", "Sequence")
     if ctx.sagas:
         imports.add("esgen.runtime", "SagaRunner")
         imports.add("typing", "Literal")
@@ -621,6 +642,11 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
         projections=tuple(p.name for p in ctx.projections),
         sagas=tuple(s.name for s in ctx.sagas),
         saga_runners=tuple(runners),
+        consumers=tuple(c.name for c in ctx.consumers),
+        upstreams=tuple(
+            dict.fromkeys(upstream for c in ctx.consumers for upstream, _ in c.handles)
+        ),
+        context=string(ctx.name),
     )
 
 
