@@ -94,6 +94,9 @@ class _ContextBuilder:
         # Where its modules go: the context's package, or inside a subscriber's for an
         # upstream's contract (`statements/upstream/bank`).
         self.package = package or PurePosixPath(context.name)
+        # An upstream's contract: its hand-written upcasters are not the subscriber's to
+        # write (see _build_upstream).
+        self.contract = package is not None
         self.types = {t.name: t for t in context.types}
         self.methods: dict[str, list[MethodIR]] = {}
         # Every version step of every event, analysed once for upcasters and tests.

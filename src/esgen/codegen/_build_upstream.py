@@ -6,27 +6,25 @@ by the same code that builds a context's own events: the contract is a context (
 `esgen.schema.Subscription.contract`) generated at another place.
 
 A version step the upstream upcasts by hand (`upcast: manual`) cannot be derived here,
-and a subscriber should not have to rewrite the upstream's domain logic: the versions
-before the last such step are left out of the contract. A message of one of them is
-refused by the registry (an unknown version), and the consumer runner dead-letters it with
-that reason. Relays send the latest version their context knows, so such messages only
-come from a relay older than the step.
+and a subscriber should not have to rewrite the upstream's domain logic: the contract's
+upcaster for it refuses the older version with an `UpcastError` that says so, and the
+consumer runner dead-letters such a message with that reason. Relays send the latest
+version their context knows, so such messages only come from a relay older than the step.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from esgen.codegen._build_write import upcaster_modules
 from esgen.codegen._ir import ModuleIR, PackageInitIR, ReExportIR
 from esgen.codegen._pyexpr import docstring
-from esgen.schema import Context, Event, Subscription, analyse_step
+from esgen.schema import Subscription
 
 if TYPE_CHECKING:
     from esgen.codegen._build import _ContextBuilder
 
-__all__ = ["readable_contract", "upstream_modules"]
+__all__ = ["upstream_modules"]
 
 
 def upstream_modules(b: _ContextBuilder) -> list[ModuleIR]:
@@ -50,7 +48,7 @@ def upstream_modules(b: _ContextBuilder) -> list[ModuleIR]:
 
 
 def _contract_modules(b: _ContextBuilder, subscription: Subscription) -> list[ModuleIR]:
-    contract = readable_contract(subscription.contract)
+    contract = subscription.contract
     source = subscription.source
     # Headers name the upstream's files from its schema folder (or the lock's folder).
     root = source if source.is_dir() else source.parent
@@ -75,21 +73,3 @@ def _contract_modules(b: _ContextBuilder, subscription: Subscription) -> list[Mo
         )
     )
     return modules
-
-
-def readable_contract(contract: Context) -> Context:
-    """The contract without the versions that only a hand-written upcaster of the
-    upstream could read (see the module's docstring)."""
-    aggregates = tuple(
-        replace(a, events=tuple(_readable(e, contract) for e in a.events))
-        for a in contract.aggregates
-    )
-    return replace(contract, aggregates=aggregates)
-
-
-def _readable(event: Event, contract: Context) -> Event:
-    first = 0
-    for index, (old, new) in enumerate(zip(event.versions, event.versions[1:], strict=False)):
-        if analyse_step(event.name, old, new, contract.user_type).manual:
-            first = index + 1
-    return event if first == 0 else replace(event, versions=event.versions[first:])

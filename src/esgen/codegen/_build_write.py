@@ -7,6 +7,7 @@ handlers, apply methods, upcasters the schema cannot derive, and test scenarios.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
@@ -145,7 +146,7 @@ def upcaster_modules(b: _ContextBuilder) -> list[ModuleIR]:
             )
             modules.extend(upcasters)
     manual = [s for s in steps if s.manual]
-    if manual:
+    if manual and not b.contract:
         modules.append(
             UserPackageIR(
                 path=pkg / "domain" / "upcasting" / "__init__.py",
@@ -447,7 +448,34 @@ def _upcasters_module(b: _ContextBuilder, aggregate: Aggregate) -> UpcastersModu
         name = upcaster_function(step)
         old_payload = Payloads.event_name(event.name, step.old.version)
         new_payload = Payloads.event_name(event.name, step.new.version)
-        if step.manual:
+        if step.manual and b.contract:
+            imports.add("..payloads", old_payload)
+            imports.add("..payloads", new_payload)
+            imports.add("esgen.runtime", "UpcastError")
+            reason = (
+                f"{step.event} version {step.old.version} needs the hand-written upcaster "
+                f"of the {b.context.name} context to become version {step.new.version}; "
+                "this contract cannot read it (an up-to-date relay of the upstream sends "
+                "the latest version)"
+            )
+            derived.append(
+                DerivedUpcasterIR(
+                    name,
+                    docstring(
+                        f"{step.event} version {step.old.version} -> {step.new.version}: "
+                        f"upcast by hand in {b.context.name}, so refused here ({summary}).",
+                        "    ",
+                    ),
+                    (
+                        "raise UpcastError(",
+                        *(f"    {string(part)}" for part in _pieces(reason)),
+                        ")",
+                    ),
+                    old_payload,
+                    new_payload,
+                )
+            )
+        elif step.manual:
             # Hand-written steps work on the event classes (validated values), not on the
             # payloads: upcast_events reads the one and dumps the other.
             alias = f"_{step.manual_module}"
@@ -502,6 +530,13 @@ def _upcasters_module(b: _ContextBuilder, aggregate: Aggregate) -> UpcastersModu
         manual=tuple(manual),
         # In step order, one a line: a new version adds its line where its event is.
         exports=tuple(upcaster_function(s) for s in steps),
+    )
+
+
+def _pieces(text: str) -> list[str]:
+    """Text cut into pieces that fit a line each as string literals, spaces kept."""
+    return textwrap.wrap(
+        text, 70, drop_whitespace=False, break_long_words=False, break_on_hyphens=False
     )
 
 

@@ -1208,8 +1208,8 @@ class _Builder:
         path: KeyPath = ("subscribes", upstream)
         loc = y.key_at(path)
         if upstream in self.subscribed:
-            first = self.subscribed[upstream][1]
-            self.error(loc, "E204", f"the context already subscribes to {upstream!r} at {first}")
+            at = self.subscribed[upstream][1]
+            self.error(loc, "E204", f"the context already subscribes to {upstream!r} at {at}")
             return None
         listed: set[str] = set()
         self.subscribed[upstream] = (listed, loc)
@@ -1259,7 +1259,18 @@ class _Builder:
                     f"{name!r} under `publishes:` in {upstream}'s schema "
                     f"({display_path(event.location.file)}) if it should be one",
                 )
-            elif self.claim(name, f"event {name!r} subscribed from {upstream!r}", at):
+            elif (taken := self.claimed.get(name)) is not None:
+                # Consumers import the upstreams' event classes by name, beside the
+                # context's own names.
+                self.error(
+                    at,
+                    "E204",
+                    f"{upstream}'s event {name!r}: the name is already taken by "
+                    f"{_the(taken[1])} at {taken[0]}; a context cannot consume two events "
+                    "of one name, nor one named like a class of its own",
+                )
+            else:
+                self.claimed[name] = (at, f"event {name!r} of {upstream!r}")
                 events.append(event)
         self.contracted[upstream] = {e.name for e in events}
         return Subscription(upstream, source, loc, _contract(context, events))
@@ -1296,9 +1307,8 @@ class _Builder:
                     at,
                     "E412",
                     f"{who} handles {ref!r}, but {event!r} is not among the events "
-                    f"subscribed from {upstream!r}"
-                    + did_you_mean(event, known)
-                    + f"; add it to subscribes.{upstream}.events",
+                    f"subscribed from {upstream!r}: add it to subscribes.{upstream}.events"
+                    + did_you_mean(event, known),
                 )
             elif upstream in self.unchecked or event in self.contracted.get(upstream, ()):
                 handles.append((upstream, event))

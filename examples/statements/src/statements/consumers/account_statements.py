@@ -60,7 +60,9 @@ class AccountStatementsRow(ValueObject):
 
     entry_id: UUID = Field(description="The id of the bank's event.")
     account_id: UUID
-    sequence: int = Field(ge=1, description="The movement's place in the account's history.")
+    sequence: int = Field(
+        ge=1, description="The movement's place in the account's history."
+    )
     direction: Direction
     amount: Decimal
     currency: str
@@ -77,12 +79,16 @@ class AccountStatementsRow(ValueObject):
         balance_after: Decimal
         recorded_at: AwareDatetime
 
-    def evolve(self, **changes: Unpack[AccountStatementsRow.Changes]) -> AccountStatementsRow:
+    def evolve(
+        self, **changes: Unpack[AccountStatementsRow.Changes]
+    ) -> AccountStatementsRow:
         """A copy with these fields changed; only the new values are validated."""
         return self._evolve(changes)
 
 
-class AccountStatementsRows(Rows[AccountStatementsRow, UUID], row_type=AccountStatementsRow):
+class AccountStatementsRows(
+    Rows[AccountStatementsRow, UUID], row_type=AccountStatementsRow
+):
     """The rows of account_statements, keyed by entry_id; `update` takes the row's
     fields as typed keywords, `list` and `count` conditions on
     AccountStatementsFields.
@@ -121,12 +127,18 @@ class AccountStatementsFields:
     """
 
     entry_id: ClassVar[QueryField[AccountStatementsRow, UUID]] = QueryField("entry_id")
-    account_id: ClassVar[QueryField[AccountStatementsRow, UUID]] = QueryField("account_id")
+    account_id: ClassVar[QueryField[AccountStatementsRow, UUID]] = QueryField(
+        "account_id"
+    )
     sequence: ClassVar[QueryField[AccountStatementsRow, int]] = QueryField("sequence")
-    direction: ClassVar[QueryField[AccountStatementsRow, Direction]] = QueryField("direction")
+    direction: ClassVar[QueryField[AccountStatementsRow, Direction]] = QueryField(
+        "direction"
+    )
     amount: ClassVar[QueryField[AccountStatementsRow, Decimal]] = QueryField("amount")
     currency: ClassVar[QueryField[AccountStatementsRow, str]] = QueryField("currency")
-    balance_after: ClassVar[QueryField[AccountStatementsRow, Decimal]] = QueryField("balance_after")
+    balance_after: ClassVar[QueryField[AccountStatementsRow, Decimal]] = QueryField(
+        "balance_after"
+    )
     recorded_at: ClassVar[QueryField[AccountStatementsRow, AwareDatetime]] = QueryField(
         "recorded_at"
     )
@@ -184,7 +196,9 @@ class AccountStatementsBase(Consumer[AccountStatementsRow, UUID], ABC):
         return AccountStatementsRows.of(super().rows)
 
     @abstractmethod
-    def on_money_deposited(self, event: MoneyDeposited, recorded: RecordedEvent) -> None:
+    def on_money_deposited(
+        self, event: MoneyDeposited, recorded: RecordedEvent
+    ) -> None:
         """Change the rows for MoneyDeposited, through `self.rows` (get, put,
         update, delete; list and count query them). `recorded` is the message
         as the upstream recorded the event: its id, stream, position in the
@@ -192,7 +206,9 @@ class AccountStatementsBase(Consumer[AccountStatementsRow, UUID], ABC):
         """
 
     @abstractmethod
-    def on_money_withdrawn(self, event: MoneyWithdrawn, recorded: RecordedEvent) -> None:
+    def on_money_withdrawn(
+        self, event: MoneyWithdrawn, recorded: RecordedEvent
+    ) -> None:
         """Change the rows for MoneyWithdrawn, through `self.rows` (get, put,
         update, delete; list and count query them). `recorded` is the message
         as the upstream recorded the event: its id, stream, position in the
