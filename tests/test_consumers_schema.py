@@ -231,3 +231,28 @@ def test_the_service_imports_nats_only_when_consumers_run() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_change_upstream_is_generated_again(tmp_path: Path) -> None:
+    """The upstream's schema is an input of the run: the run cache must not answer
+    "unchanged" after it changed."""
+    upstream = write(tmp_path / "shop" / "schemas" / "shop.yaml", UPSTREAM)
+    downstream(tmp_path, "../../shop/schemas")
+
+    def generate() -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "esgen.cli", "generate", "schemas", "--out", "out"],
+            cwd=tmp_path / "fulfilment",
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    generate()
+    assert "updated" not in generate()
+    upstream.write_text(
+        UPSTREAM.replace("total: decimal", "total: decimal, note: {type: str, optional: true}")
+    )
+    assert "updated   out/fulfilment/upstream/shop/events/order.py" in generate()
