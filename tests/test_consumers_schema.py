@@ -99,14 +99,19 @@ def test_the_upstream_from_its_lock_with_publishes(tmp_path: Path) -> None:
     assert subscription.events[0].location.line == 11
 
 
-def test_a_lock_without_publishes_publishes_nothing(tmp_path: Path) -> None:
+def test_a_lock_without_publishes_publishes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Locks written before they recorded `publishes`: nothing in them is a contract."""
+    monkeypatch.chdir(tmp_path)
     write(
         tmp_path / "shop" / "esgen.lock", lock(UPSTREAM.replace("publishes: [OrderPlaced]\n", ""))
     )
     (problem,) = errors(downstream(tmp_path, "../../shop/esgen.lock"))
-    assert "error[E410]: 'shop' does not publish 'OrderPlaced' (it publishes: none)" in problem
-    assert problem.startswith("fulfilment/schemas/f.yaml:5:14:") or ":5:14:" in problem
+    assert problem.startswith(
+        "fulfilment/schemas/f.yaml:5:14: error[E410]: 'shop' does not publish 'OrderPlaced' "
+        "(it publishes: none)"
+    ), problem
 
 
 def test_an_error_inside_the_lock_points_into_it(

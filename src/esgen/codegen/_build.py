@@ -338,8 +338,11 @@ class _ContextBuilder:
             union_name(self.context.name, aggregate.name, "Event"),
             tuple(e.name for e in aggregate.events),
             docstring(
-                f"Every event of the {aggregate.name} aggregate, at its latest version: what "
-                "its apply methods receive and its handlers return.",
+                f"The subscribed events of {self.context.name}'s {aggregate.name} aggregate, "
+                "at their latest version here: what consumers' handlers receive."
+                if self.contract
+                else f"Every event of the {aggregate.name} aggregate, at its latest version: "
+                "what its apply methods receive and its handlers return.",
                 "",
             ),
         )
@@ -453,8 +456,11 @@ class _ContextBuilder:
             path=self.package / "registry.py",
             sources=self.src(*ctx.files),
             docstring=docstring(
-                "Every event class of the context by (event type, version), and the registry "
-                "that reads stored events of any version as the latest one.",
+                f"Every subscribed event class of {ctx.name} by (event type, version), and the "
+                "registry that reads messages of any version it knows as the latest one."
+                if self.contract
+                else "Every event class of the context by (event type, version), and the "
+                "registry that reads stored events of any version as the latest one.",
                 "",
             ),
             imports=imports.lines(),

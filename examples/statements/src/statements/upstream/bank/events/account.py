@@ -43,6 +43,6 @@ AccountEvent: TypeAlias = Union[
     MoneyDeposited,
     MoneyWithdrawn,
 ]
-"""Every event of the Account aggregate, at its latest version: what its apply
-methods receive and its handlers return.
+"""The subscribed events of bank's Account aggregate, at their latest version
+here: what consumers' handlers receive.
 """

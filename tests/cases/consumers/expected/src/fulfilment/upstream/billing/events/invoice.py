@@ -27,6 +27,6 @@ class InvoicePaid(Event):
 
 
 InvoiceEvent: TypeAlias = InvoicePaid
-"""Every event of the Invoice aggregate, at its latest version: what its apply
-methods receive and its handlers return.
+"""The subscribed events of billing's Invoice aggregate, at their latest version
+here: what consumers' handlers receive.
 """

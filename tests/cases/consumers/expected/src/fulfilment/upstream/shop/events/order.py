@@ -85,6 +85,6 @@ OrderEvent: TypeAlias = Union[
     OrderPlaced,
     OrderShipped,
 ]
-"""Every event of the Order aggregate, at its latest version: what its apply
-methods receive and its handlers return.
+"""The subscribed events of shop's Order aggregate, at their latest version here:
+what consumers' handlers receive.
 """
