@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from esgen.codegen._build_write import upcaster_modules
+from esgen.codegen._build_write import upcaster_modules, upcaster_tests
 from esgen.codegen._ir import ModuleIR, PackageInitIR, ReExportIR
 from esgen.codegen._pyexpr import docstring
 from esgen.schema import Subscription
@@ -57,6 +57,9 @@ def _contract_modules(b: _ContextBuilder, subscription: Subscription) -> list[Mo
     modules, exports = up.message_modules(("events",))
     modules.append(up.registry_module())
     modules.extend(upcaster_modules(up))
+    tests = upcaster_tests(up)
+    if tests is not None:
+        modules.append(tests)
     exports.append(ReExportIR(".registry", ("REGISTRY",), "registry"))
     modules.append(
         PackageInitIR(

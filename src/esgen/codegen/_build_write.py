@@ -65,6 +65,7 @@ __all__ = [
     "registrations",
     "upcaster_function",
     "upcaster_modules",
+    "upcaster_tests",
     "write_side_modules",
 ]
 
@@ -118,7 +119,7 @@ def write_side_modules(b: _ContextBuilder) -> list[ModuleIR]:
         modules.append(_user_tests(b, aggregate))
     modules.extend(upcaster_modules(b))
     modules.append(_service_module(b))
-    tests = _upcaster_tests(b)
+    tests = upcaster_tests(b)
     if tests is not None:
         modules.append(tests)
     return modules
@@ -763,25 +764,35 @@ def _user_tests(b: _ContextBuilder, aggregate: Aggregate) -> UserTestsIR:
     )
 
 
-def _upcaster_tests(b: _ContextBuilder) -> UpcasterTestsIR | None:
+def upcaster_tests(b: _ContextBuilder) -> UpcasterTestsIR | None:
+    """Property tests of the derived upcasters of the context, or of an upstream's
+    contract inside its subscriber (in the subscriber's tests, named after both)."""
     ctx = b.context
+    package = ".".join(b.package.parts)
+    owner = b.package.parts[0]  # the context whose tests folder holds the module
     imports = Imports(b.order)
     imports.add("__future__", "annotations")
     imports.add("hypothesis", "given")
     imports.add("hypothesis", "strategies as st")
-    imports.add(f"{ctx.name}.registry", "REGISTRY")
+    imports.add(f"{package}.registry", "REGISTRY")
     tests: list[StrategyIR] = []
     for aggregate in ctx.aggregates:
         for event in aggregate.events:
             tests.extend(_event_property_tests(b, aggregate, event, imports))
     if not tests:
         return None
+    name = (
+        f"test_{owner}_{ctx.name}_contract_upcasters.py"
+        if b.contract
+        else f"test_{ctx.name}_upcasters.py"
+    )
+    what = f"the upcasters of the {ctx.name} contract" if b.contract else "the derived upcasters"
     return UpcasterTestsIR(
-        path=PurePosixPath(ctx.name) / f"test_{ctx.name}_upcasters.py",
+        path=PurePosixPath(owner) / name,
         sources=b.src(*ctx.files),
         docstring=docstring(
-            "Property tests of the derived upcasters: any payload an older version could "
-            "have stored reads as a valid event of the latest version.",
+            f"Property tests of {what}: any payload an older version could have stored "
+            "reads as a valid event of the latest version.",
             "",
         ),
         imports=imports.lines(),
@@ -793,7 +804,8 @@ def _event_property_tests(
     b: _ContextBuilder, aggregate: Aggregate, event: Event, imports: Imports
 ) -> Iterable[StrategyIR]:
     steps: Sequence[VersionStep] = b.steps[event.name]
-    module = f"{b.context.name}.events.{snake(aggregate.name)}"
+    package = ".".join(b.package.parts)
+    module = f"{package}.events.{snake(aggregate.name)}"
     for index, step in enumerate(steps):
         # Only chains made of derived steps: hand-written ones have their own scenarios.
         if any(s.manual for s in steps[index:]):
@@ -801,9 +813,7 @@ def _event_property_tests(
         old_class = class_of(event, step.old)
         local = Imports()
         try:
-            strategy = model_strategy(
-                old_class, step.old, b.types, local, f"{b.context.name}.types"
-            )
+            strategy = model_strategy(old_class, step.old, b.types, local, f"{package}.types")
         except Unsupported:
             continue
         imports.update(local)
