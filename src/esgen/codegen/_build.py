@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path, PurePosixPath
 
 from esgen.codegen._build_read import read_side_modules
+from esgen.codegen._build_upstream import upstream_modules
 from esgen.codegen._build_write import registrations, upcaster_function, write_side_modules
 from esgen.codegen._ir import (
     ClassVarIR,
@@ -87,10 +88,15 @@ def build_ir(schema: SchemaSet) -> list[ModuleIR]:
 
 
 class _ContextBuilder:
-    def __init__(self, context: Context, root: Path) -> None:
+    def __init__(self, context: Context, root: Path, package: PurePosixPath | None = None) -> None:
         self.context = context
         self.root = root
-        self.package = PurePosixPath(context.name)
+        # Where its modules go: the context's package, or inside a subscriber's for an
+        # upstream's contract (`statements/upstream/bank`).
+        self.package = package or PurePosixPath(context.name)
+        # An upstream's contract: its hand-written upcasters are not the subscriber's to
+        # write (see _build_upstream).
+        self.contract = package is not None
         self.types = {t.name: t for t in context.types}
         self.methods: dict[str, list[MethodIR]] = {}
         # Every version step of every event, analysed once for upcasters and tests.
@@ -122,6 +128,33 @@ class _ContextBuilder:
 
     def modules(self) -> list[ModuleIR]:
         ctx = self.context
+        modules, exports = self.message_modules(("events", "commands"))
+        if ctx.aggregates:  # the service reads through it, events or not
+            modules.append(self.registry_module())
+        modules.extend(upstream_modules(self))
+        modules.extend(write_side_modules(self))
+        modules.extend(read_side_modules(self))
+        modules.append(
+            GitAttributesIR(
+                path=self.package / ".gitattributes", sources=self.src(*ctx.files), docstring=""
+            )
+        )
+        doc = ctx.description or f"The {ctx.name} bounded context."
+        modules.append(
+            PackageInitIR(
+                path=self.package / "__init__.py",
+                sources=self.src(*ctx.files),
+                docstring=docstring(doc, ""),
+                reexports=tuple(exports),
+                exports=tuple(n for r in exports for n in r.names),
+            )
+        )
+        return modules
+
+    def message_modules(self, kinds: tuple[str, ...]) -> tuple[list[ModuleIR], list[ReExportIR]]:
+        """The types, and the events and/or commands of each aggregate with their
+        packages; and what the package re-exports of them."""
+        ctx = self.context
         modules: list[ModuleIR] = []
         exports: list[ReExportIR] = []
         types_module = self._types_module()
@@ -129,7 +162,8 @@ class _ContextBuilder:
             modules.append(types_module)
             exports.append(ReExportIR(".types", types_module.exports, "types"))
         modules.extend(self._json_schema_modules())
-        for kind, build in (("events", self._events_module), ("commands", self._commands_module)):
+        builders = {"events": self._events_module, "commands": self._commands_module}
+        for kind, build in ((k, builders[k]) for k in kinds):
             per_aggregate = [m for a in ctx.aggregates if (m := build(a)) is not None]
             if not per_aggregate:
                 continue
@@ -155,26 +189,7 @@ class _ContextBuilder:
             # block of its own, so names added to two aggregates never meet in one.
             exports.extend(ReExportIR(f".{kind}{r.module}", r.names, kind) for r in reexports)
             exports.append(ReExportIR(f".{kind}", (union.name,), kind))
-        if ctx.aggregates:  # the service reads through it, events or not
-            modules.append(self._registry_module())
-        modules.extend(write_side_modules(self))
-        modules.extend(read_side_modules(self))
-        modules.append(
-            GitAttributesIR(
-                path=self.package / ".gitattributes", sources=self.src(*ctx.files), docstring=""
-            )
-        )
-        doc = ctx.description or f"The {ctx.name} bounded context."
-        modules.append(
-            PackageInitIR(
-                path=self.package / "__init__.py",
-                sources=self.src(*ctx.files),
-                docstring=docstring(doc, ""),
-                reexports=tuple(exports),
-                exports=tuple(n for r in exports for n in r.names),
-            )
-        )
-        return modules
+        return modules, exports
 
     # -- fields ---------------------------------------------------------------------
 
@@ -323,8 +338,11 @@ class _ContextBuilder:
             union_name(self.context.name, aggregate.name, "Event"),
             tuple(e.name for e in aggregate.events),
             docstring(
-                f"Every event of the {aggregate.name} aggregate, at its latest version: what "
-                "its apply methods receive and its handlers return.",
+                f"The subscribed events of {self.context.name}'s {aggregate.name} aggregate, "
+                "at their latest version here: what consumers' handlers receive."
+                if self.contract
+                else f"Every event of the {aggregate.name} aggregate, at its latest version: "
+                "what its apply methods receive and its handlers return.",
                 "",
             ),
         )
@@ -409,7 +427,7 @@ class _ContextBuilder:
             self.fields(command.fields, imports),
         )
 
-    def _registry_module(self) -> RegistryModuleIR:
+    def registry_module(self) -> RegistryModuleIR:
         ctx = self.context
         imports = Imports(self.order)
         imports.add("__future__", "annotations")
@@ -438,8 +456,11 @@ class _ContextBuilder:
             path=self.package / "registry.py",
             sources=self.src(*ctx.files),
             docstring=docstring(
-                "Every event class of the context by (event type, version), and the registry "
-                "that reads stored events of any version as the latest one.",
+                f"Every subscribed event class of {ctx.name} by (event type, version), and the "
+                "registry that reads messages of any version it knows as the latest one."
+                if self.contract
+                else "Every event class of the context by (event type, version), and the "
+                "registry that reads stored events of any version as the latest one.",
                 "",
             ),
             imports=imports.lines(),

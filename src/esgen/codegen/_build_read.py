@@ -23,6 +23,7 @@ from esgen.codegen._ir import (
 from esgen.codegen._pyexpr import Imports, docstring, string
 from esgen.codegen._pyexpr import comment_text as _comment
 from esgen.schema import (
+    Consumer,
     Projection,
     Saga,
     ScalarKind,
@@ -56,6 +57,21 @@ def read_side_modules(b: _ContextBuilder) -> list[ModuleIR]:
         for projection in ctx.projections:
             modules.append(_projection_module(b, projection))
             modules.append(_user_projection(b, projection))
+    if ctx.consumers:
+        modules.append(
+            PackageInitIR(
+                path=b.package / "consumers" / "__init__.py",
+                sources=sources,
+                docstring=docstring(
+                    "Row models and abstract bases of the consumers: read models fed by "
+                    "the events other contexts publish.",
+                    "",
+                ),
+            )
+        )
+        for consumer in ctx.consumers:
+            modules.append(_projection_module(b, consumer))
+            modules.append(_user_projection(b, consumer))
     if ctx.sagas:
         modules.append(
             PackageInitIR(
@@ -74,7 +90,21 @@ def read_side_modules(b: _ContextBuilder) -> list[ModuleIR]:
 # -- projections ----------------------------------------------------------------------
 
 
-def _projection_methods(b: _ContextBuilder, projection: Projection) -> list[MethodIR]:
+def _handled(model: Projection | Consumer) -> tuple[str, ...]:
+    """The event classes a read model's handlers take: its context's own events for a
+    projection, the upstreams' for a consumer (their names are distinct: see E204)."""
+    if isinstance(model, Projection):
+        return model.consumes
+    return tuple(event for _, event in model.handles)
+
+
+def _projection_methods(b: _ContextBuilder, projection: Projection | Consumer) -> list[MethodIR]:
+    recorded = (
+        "`recorded` is the stored envelope: stream, position, time, metadata."
+        if isinstance(projection, Projection)
+        else "`recorded` is the message as the upstream recorded the event: its id, "
+        "stream, position in the upstream's store, time, metadata."
+    )
     return [
         MethodIR(
             name=handler_name(event),
@@ -82,14 +112,28 @@ def _projection_methods(b: _ContextBuilder, projection: Projection) -> list[Meth
             returns="None",
             docstring=docstring(
                 f"Change the rows for {event}, through `self.rows` (get, put, update, "
-                "delete; list and count query them). `recorded` is the stored envelope: "
-                "stream, position, time, metadata.",
+                f"delete; list and count query them). {recorded}",
                 "        ",
             ),
             todo=_comment(f"{projection.name}.{handler_name(event)}: change the rows for {event}"),
         )
-        for event in projection.consumes
+        for event in _handled(projection)
     ]
+
+
+def _read_model_event_imports(
+    b: _ContextBuilder, model: Projection | Consumer, imports: Imports, depth: int
+) -> None:
+    if isinstance(model, Projection):
+        _event_imports(b, model.consumes, imports, depth)
+        return
+    prefix = "." * (depth + 1)
+    for upstream, name in model.handles:
+        subscription = b.context.subscription(upstream)
+        assert subscription is not None
+        event = subscription.event(name)
+        assert event is not None
+        imports.add(f"{prefix}upstream.{upstream}.events.{snake(event.aggregate)}", name)
 
 
 def _event_imports(
@@ -112,7 +156,10 @@ def _command_imports(
         imports.add(f"{prefix}commands.{snake(command.aggregate)}", name)
 
 
-def _projection_module(b: _ContextBuilder, projection: Projection) -> ProjectionModuleIR:
+def _projection_module(b: _ContextBuilder, projection: Projection | Consumer) -> ProjectionModuleIR:
+    consumer = isinstance(projection, Consumer)
+    kind = "consumer" if consumer else "projection"
+    package = "consumers" if consumer else "projections"
     imports = Imports(b.order)
     imports.add("__future__", "annotations")
     imports.add("abc", "ABC")
@@ -123,7 +170,7 @@ def _projection_module(b: _ContextBuilder, projection: Projection) -> Projection
     for name in (
         "Column",
         "Event",
-        "Projection",
+        "Consumer" if consumer else "Projection",
         "ReadModel",
         "RecordedEvent",
         "Rows",
@@ -136,7 +183,7 @@ def _projection_module(b: _ContextBuilder, projection: Projection) -> Projection
     imports.add("esgen.runtime", "Field as QueryField")
     # The typed rows: `update` and the `rows` property override the runtime's.
     imports.add("typing_extensions", "override")
-    _event_imports(b, projection.consumes, imports, 1)
+    _read_model_event_imports(b, projection, imports, 1)
     b.uses(projection.fields, imports, 1)
     row_name = f"{projection.name}Row"
     # The table compat predicts rebuilds from: one definition for both.
@@ -155,7 +202,7 @@ def _projection_module(b: _ContextBuilder, projection: Projection) -> Projection
         # A trailing comma, as for the columns: one index a line once formatted.
         table += f", indexes=({', '.join(indexes)},)"
     table += ")"
-    described = projection.description or f"The {projection.name} projection."
+    described = projection.description or f"The {projection.name} {kind}."
     rows_name = f"{projection.name}Rows"
     fields_name = f"{projection.name}Fields"
     query_name = f"{projection.name}Query"
@@ -174,11 +221,28 @@ def _projection_module(b: _ContextBuilder, projection: Projection) -> Projection
     )
     example = next((f for f in query_fields if f.name != key_field.name), query_fields[0])
     id_types = _aggregate_id_types(b, projection, imports)
+    subscriptions: tuple[MappingEntryIR, ...] = ()
+    upstream_of: tuple[MappingEntryIR, ...] = ()
+    fed = ""
+    if isinstance(projection, Consumer):
+        imports.add("esgen.runtime", "EventRegistry")
+        upstreams = tuple(dict.fromkeys(upstream for upstream, _ in projection.handles))
+        for upstream in upstreams:
+            imports.add(f"..upstream.{upstream}.registry", f"REGISTRY as {_registry(upstream)}")
+        subscriptions = tuple(MappingEntryIR(string(u), _registry(u)) for u in upstreams)
+        upstream_of = tuple(MappingEntryIR(e, string(u)) for u, e in projection.handles)
+        fed = (
+            " Its events come from the broker, published by "
+            + ", ".join(upstreams)
+            + "; the consumer runner (`service.consumers()`) commits each message's row "
+            "changes with the message's id, so a message delivered twice changes nothing "
+            "the second time."
+        )
     return ProjectionModuleIR(
-        path=b.package / "projections" / f"{snake(projection.name)}.py",
+        path=b.package / package / f"{snake(projection.name)}.py",
         sources=b.src(projection.location.file),
         docstring=docstring(
-            f"Rows, typed queries and abstract base of the {projection.name} projection.", ""
+            f"Rows, typed queries and abstract base of the {projection.name} {kind}.", ""
         ),
         imports=imports.lines(),
         row=row,
@@ -188,13 +252,13 @@ def _projection_module(b: _ContextBuilder, projection: Projection) -> Projection
             f"{snake(projection.name)}; its rows live in the table (a view) {table_name!r}. "
             "Handlers change them through `self.rows` (get, put, update, delete) and query "
             f"them with `self.rows.list(...)` and `count(...)` on {fields_name}; elsewhere, "
-            f"{query_name}(store) reads them.",
+            f"{query_name}(store) reads them.{fed}",
             "    ",
         ),
         name=string(table_name),
         table=table,
         handlers=tuple(
-            MappingEntryIR(event, string(handler_name(event))) for event in projection.consumes
+            MappingEntryIR(event, string(handler_name(event))) for event in _handled(projection)
         ),
         methods=tuple(_projection_methods(b, projection)),
         exports=(f"{projection.name}Base", fields_name, query_name, row_name, rows_name),
@@ -224,7 +288,15 @@ def _projection_module(b: _ContextBuilder, projection: Projection) -> Projection
             f"    {query_name}(store).list(order_by=F.{example.name}.desc(), limit=10)",
             "    ",
         ),
+        base_class="Consumer" if consumer else "Projection",
+        subscriptions=subscriptions,
+        upstream_of=upstream_of,
     )
+
+
+def _registry(upstream: str) -> str:
+    """The name a consumer module imports an upstream's registry as."""
+    return f"{upstream.upper()}_REGISTRY"
 
 
 def _tuple(items: Iterable[str]) -> str:
@@ -233,34 +305,44 @@ def _tuple(items: Iterable[str]) -> str:
 
 
 def _aggregate_id_types(
-    b: _ContextBuilder, projection: Projection, imports: Imports
+    b: _ContextBuilder, projection: Projection | Consumer, imports: Imports
 ) -> tuple[MappingEntryIR, ...]:
-    """The aggregates whose events the projection consumes, each with its id type (in
-    schema order), so that `aggregate_id(recorded)` returns ids as declared."""
+    """The aggregates whose events the projection (or consumer) reads, each with its id
+    type (in schema order), so that `aggregate_id(recorded)` returns ids as declared."""
     entries: list[MappingEntryIR] = []
-    for aggregate in b.context.aggregates:
-        if any(e.name in projection.consumes for e in aggregate.events):
-            b.uses((aggregate.id_field,), imports, 1)
-            id_type = b.field(aggregate.id_field, imports).annotation
-            entries.append(MappingEntryIR(string(aggregate.name), id_type))
+    if isinstance(projection, Projection):
+        for aggregate in b.context.aggregates:
+            if any(e.name in projection.consumes for e in aggregate.events):
+                b.uses((aggregate.id_field,), imports, 1)
+                id_type = b.field(aggregate.id_field, imports).annotation
+                entries.append(MappingEntryIR(string(aggregate.name), id_type))
+        return tuple(entries)
+    handled = set(projection.handles)
+    for subscription in b.context.subscriptions:
+        for aggregate in subscription.contract.aggregates:
+            if any((subscription.upstream, e.name) in handled for e in aggregate.events):
+                # Ids are uuid, int or str: scalars, which need no import of the upstream.
+                id_type = b.field(aggregate.id_field, imports).annotation
+                entries.append(MappingEntryIR(string(aggregate.name), id_type))
     return tuple(entries)
 
 
-def _user_projection(b: _ContextBuilder, projection: Projection) -> UserClassIR:
+def _user_projection(b: _ContextBuilder, projection: Projection | Consumer) -> UserClassIR:
     module = snake(projection.name)
+    kind = "projection" if isinstance(projection, Projection) else "consumer"
     imports = Imports()
     imports.add("__future__", "annotations")
     # Every method overrides the generated base: left behind when its event goes,
     # it is an error, not dead code.
     imports.add("typing_extensions", "override")
     imports.add("esgen.runtime", "RecordedEvent")
-    imports.add(f"..projections.{module}", f"{projection.name}Base")
-    _event_imports(b, projection.consumes, imports, 1)
+    imports.add(f"..{kind}s.{module}", f"{projection.name}Base")
+    _read_model_event_imports(b, projection, imports, 1)
     return UserClassIR(
         path=b.package / "domain" / f"{module}.py",
         sources=b.src(projection.location.file),
         docstring=docstring(
-            f"The {projection.name} projection: how each event changes its rows.\n\n"
+            f"The {projection.name} {kind}: how each event changes its rows.\n\n"
             "Handlers read and change rows through `self.rows`: get, put, update, delete, "
             f"and `list(...)`/`count(...)` with conditions and orders built from "
             f"{projection.name}Fields (`{projection.name}Fields.<field>.eq(value)`, "

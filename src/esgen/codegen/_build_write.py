@@ -7,6 +7,7 @@ handlers, apply methods, upcasters the schema cannot derive, and test scenarios.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
@@ -63,6 +64,8 @@ __all__ = [
     "handler_method",
     "registrations",
     "upcaster_function",
+    "upcaster_modules",
+    "upcaster_tests",
     "write_side_modules",
 ]
 
@@ -85,18 +88,20 @@ def class_of(event: Event, version: EventVersion) -> str:
 
 def write_side_modules(b: _ContextBuilder) -> list[ModuleIR]:
     ctx = b.context
-    if not ctx.aggregates:
+    if not ctx.aggregates and not ctx.consumers:
         return []
     modules: list[ModuleIR] = []
     pkg = b.package
     sources = b.src(*ctx.files)
-    modules.append(
-        PackageInitIR(
-            path=pkg / "aggregates" / "__init__.py",
-            sources=sources,
-            docstring=docstring("State models and abstract bases of the aggregates.", ""),
+    if ctx.aggregates:
+        modules.append(
+            PackageInitIR(
+                path=pkg / "aggregates" / "__init__.py",
+                sources=sources,
+                docstring=docstring("State models and abstract bases of the aggregates.", ""),
+            )
         )
-    )
+    # The domain package holds the user's consumers too, in a context without aggregates.
     modules.append(
         UserPackageIR(
             path=pkg / "domain" / "__init__.py",
@@ -112,6 +117,21 @@ def write_side_modules(b: _ContextBuilder) -> list[ModuleIR]:
         modules.append(_aggregate_module(b, aggregate))
         modules.append(_user_aggregate(b, aggregate))
         modules.append(_user_tests(b, aggregate))
+    modules.extend(upcaster_modules(b))
+    modules.append(_service_module(b))
+    tests = upcaster_tests(b)
+    if tests is not None:
+        modules.append(tests)
+    return modules
+
+
+def upcaster_modules(b: _ContextBuilder) -> list[ModuleIR]:
+    """The payload types, the upcasters between versions of the context's events, and the
+    scaffolds of the hand-written ones."""
+    ctx = b.context
+    modules: list[ModuleIR] = []
+    pkg = b.package
+    sources = b.src(*ctx.files)
     steps = [s for a in ctx.aggregates for e in a.events for s in b.steps[e.name]]
     if steps:
         modules.append(_payloads_module(b))
@@ -127,7 +147,7 @@ def write_side_modules(b: _ContextBuilder) -> list[ModuleIR]:
             )
             modules.extend(upcasters)
     manual = [s for s in steps if s.manual]
-    if manual:
+    if manual and not b.contract:
         modules.append(
             UserPackageIR(
                 path=pkg / "domain" / "upcasting" / "__init__.py",
@@ -138,10 +158,6 @@ def write_side_modules(b: _ContextBuilder) -> list[ModuleIR]:
             )
         )
         modules.extend(_user_upcaster(b, step) for step in manual)
-    modules.append(_service_module(b))
-    tests = _upcaster_tests(b)
-    if tests is not None:
-        modules.append(tests)
     return modules
 
 
@@ -433,7 +449,34 @@ def _upcasters_module(b: _ContextBuilder, aggregate: Aggregate) -> UpcastersModu
         name = upcaster_function(step)
         old_payload = Payloads.event_name(event.name, step.old.version)
         new_payload = Payloads.event_name(event.name, step.new.version)
-        if step.manual:
+        if step.manual and b.contract:
+            imports.add("..payloads", old_payload)
+            imports.add("..payloads", new_payload)
+            imports.add("esgen.runtime", "UpcastError")
+            reason = (
+                f"{step.event} version {step.old.version} needs the hand-written upcaster "
+                f"of the {b.context.name} context to become version {step.new.version}; "
+                "this contract cannot read it (an up-to-date relay of the upstream sends "
+                "the latest version)"
+            )
+            derived.append(
+                DerivedUpcasterIR(
+                    name,
+                    docstring(
+                        f"{step.event} version {step.old.version} -> {step.new.version}: "
+                        f"upcast by hand in {b.context.name}, so refused here ({summary}).",
+                        "    ",
+                    ),
+                    (
+                        "raise UpcastError(",
+                        *(f"    {string(part)}" for part in _pieces(reason)),
+                        ")",
+                    ),
+                    old_payload,
+                    new_payload,
+                )
+            )
+        elif step.manual:
             # Hand-written steps work on the event classes (validated values), not on the
             # payloads: upcast_events reads the one and dumps the other.
             alias = f"_{step.manual_module}"
@@ -491,6 +534,13 @@ def _upcasters_module(b: _ContextBuilder, aggregate: Aggregate) -> UpcastersModu
     )
 
 
+def _pieces(text: str) -> list[str]:
+    """Text cut into pieces that fit a line each as string literals, spaces kept."""
+    return textwrap.wrap(
+        text, 70, drop_whitespace=False, break_long_words=False, break_on_hyphens=False
+    )
+
+
 def _user_upcaster(b: _ContextBuilder, step: VersionStep) -> UserUpcasterIR:
     event = b.context.event(step.event)
     assert event is not None
@@ -535,9 +585,12 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
     imports.add("collections.abc", "Mapping")
     imports.add("typing", "TYPE_CHECKING")
     imports.add("pydantic", "JsonValue")
-    for runtime_name in ("Clock", "EventStore", "Repository", "utc_now"):
+    for runtime_name in ("Clock", "EventStore", "utc_now"):
         imports.add("esgen.runtime", runtime_name)
-    imports.add(".registry", "REGISTRY")
+    if ctx.aggregates:
+        imports.add("esgen.runtime", "Repository")
+    if ctx.aggregates:  # consumers read through their upstreams' registries
+        imports.add(".registry", "REGISTRY")
     # Overloads type each command's result; with one command, dispatch alone does.
     overloads = len(ctx.commands) > 1
     if ctx.commands:
@@ -591,6 +644,10 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
         runners.append(f"SagaRunner[{saga.name}, {correlation_type(b, saga, imports)}]")
     if ctx.projections:
         imports.add("esgen.runtime", "ProjectionRunner")
+    for consumer in ctx.consumers:
+        imports.add(f".domain.{snake(consumer.name)}", consumer.name)
+    if ctx.consumers:
+        imports.add("collections.abc", "Sequence")
     if ctx.sagas:
         imports.add("esgen.runtime", "SagaRunner")
         imports.add("typing", "Literal")
@@ -621,6 +678,11 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
         projections=tuple(p.name for p in ctx.projections),
         sagas=tuple(s.name for s in ctx.sagas),
         saga_runners=tuple(runners),
+        consumers=tuple(c.name for c in ctx.consumers),
+        upstreams=tuple(
+            dict.fromkeys(upstream for c in ctx.consumers for upstream, _ in c.handles)
+        ),
+        context=string(ctx.name),
     )
 
 
@@ -702,25 +764,35 @@ def _user_tests(b: _ContextBuilder, aggregate: Aggregate) -> UserTestsIR:
     )
 
 
-def _upcaster_tests(b: _ContextBuilder) -> UpcasterTestsIR | None:
+def upcaster_tests(b: _ContextBuilder) -> UpcasterTestsIR | None:
+    """Property tests of the derived upcasters of the context, or of an upstream's
+    contract inside its subscriber (in the subscriber's tests, named after both)."""
     ctx = b.context
+    package = ".".join(b.package.parts)
+    owner = b.package.parts[0]  # the context whose tests folder holds the module
     imports = Imports(b.order)
     imports.add("__future__", "annotations")
     imports.add("hypothesis", "given")
     imports.add("hypothesis", "strategies as st")
-    imports.add(f"{ctx.name}.registry", "REGISTRY")
+    imports.add(f"{package}.registry", "REGISTRY")
     tests: list[StrategyIR] = []
     for aggregate in ctx.aggregates:
         for event in aggregate.events:
             tests.extend(_event_property_tests(b, aggregate, event, imports))
     if not tests:
         return None
+    name = (
+        f"test_{owner}_{ctx.name}_contract_upcasters.py"
+        if b.contract
+        else f"test_{ctx.name}_upcasters.py"
+    )
+    what = f"the upcasters of the {ctx.name} contract" if b.contract else "the derived upcasters"
     return UpcasterTestsIR(
-        path=PurePosixPath(ctx.name) / f"test_{ctx.name}_upcasters.py",
+        path=PurePosixPath(owner) / name,
         sources=b.src(*ctx.files),
         docstring=docstring(
-            "Property tests of the derived upcasters: any payload an older version could "
-            "have stored reads as a valid event of the latest version.",
+            f"Property tests of {what}: any payload an older version could have stored "
+            "reads as a valid event of the latest version.",
             "",
         ),
         imports=imports.lines(),
@@ -732,7 +804,8 @@ def _event_property_tests(
     b: _ContextBuilder, aggregate: Aggregate, event: Event, imports: Imports
 ) -> Iterable[StrategyIR]:
     steps: Sequence[VersionStep] = b.steps[event.name]
-    module = f"{b.context.name}.events.{snake(aggregate.name)}"
+    package = ".".join(b.package.parts)
+    module = f"{package}.events.{snake(aggregate.name)}"
     for index, step in enumerate(steps):
         # Only chains made of derived steps: hand-written ones have their own scenarios.
         if any(s.manual for s in steps[index:]):
@@ -740,9 +813,7 @@ def _event_property_tests(
         old_class = class_of(event, step.old)
         local = Imports()
         try:
-            strategy = model_strategy(
-                old_class, step.old, b.types, local, f"{b.context.name}.types"
-            )
+            strategy = model_strategy(old_class, step.old, b.types, local, f"{package}.types")
         except Unsupported:
             continue
         imports.update(local)

@@ -12,7 +12,13 @@ from esgen.codegen._ir import Root
 from esgen.codegen._obligations import find_obligations
 from esgen.codegen._render import render
 from esgen.codegen._write import Plan, Written, generated_roots, make_plan
-from esgen.schema import JsonSchemaType, SchemaError, load_schema_dir, upcast_diagnostics
+from esgen.schema import (
+    JsonSchemaType,
+    SchemaError,
+    find_schema_files,
+    load_schema_dir,
+    upcast_diagnostics,
+)
 
 __all__ = ["plan_generation"]
 
@@ -59,9 +65,17 @@ def plan_generation(
     inputs = tuple(
         path
         for c in schema.contexts
-        for t in c.types
+        for t in (*c.types, *(t for s in c.subscriptions for t in s.contract.types))
         if isinstance(t, JsonSchemaType)
         for path in (t.schema_path, *t.referenced)
+    )
+    # The upstreams' schemas (or locks) shape the contracts generated from them: a change
+    # there must not leave the run cache's answer standing.
+    inputs += tuple(
+        path
+        for c in schema.contexts
+        for s in c.subscriptions
+        for path in (find_schema_files(s.source) if s.source.is_dir() else [s.source])
     )
     contents = {c.path: c.new for c in plan.changes if c.owner == "user" and c.new is not None}
     obligations = tuple(find_obligations(modules, folders, contents))

@@ -305,6 +305,9 @@ class ServiceModuleIR(ModuleIR):
     projections: tuple[str, ...]  # the user's projection classes
     sagas: tuple[str, ...]  # the user's saga classes
     saga_runners: tuple[str, ...] = ()  # the type of each saga's runner
+    consumers: tuple[str, ...] = ()  # the user's consumer classes
+    upstreams: tuple[str, ...] = ()  # the contexts they consume, each once
+    context: str = ""  # a string literal: the context's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +365,11 @@ class ProjectionModuleIR(ModuleIR):
     query_fields: tuple[QueryFieldIR, ...] = ()
     query_name: str = ""
     query_docstring: str = ""  # a string literal
+    # A consumer's base: `Consumer`, the upstream registries (upstream context -> its
+    # registry, imported) and each handled event's upstream.
+    base_class: str = "Projection"
+    subscriptions: tuple[MappingEntryIR, ...] = ()
+    upstream_of: tuple[MappingEntryIR, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,16 @@ CODES: dict[str, str] = {
     ),
     "E407": "a saga correlation on the id of an aggregate that does not exist",
     "E408": "a saga correlation field whose type is not the type of the aggregate's id",
+    "E409": (
+        "a subscription whose `from` is not a schema folder or an esgen.lock, or whose "
+        "schema holds no context of the subscribed name, or more than one"
+    ),
+    "E410": "a subscription to an event that the upstream context does not publish",
+    "E411": "a context that subscribes to its own events",
+    "E412": (
+        "a consumer's event not written `<upstream>.<Event>`, or of an upstream or event "
+        "the context does not subscribe to"
+    ),
     # versions
     "E500": "event versions that are not exactly 1..N",
     "E501": (

@@ -28,6 +28,7 @@ __all__ = [
     "AggregateDef",
     "AggregateIdDef",
     "CommandDef",
+    "ConsumerDef",
     "Document",
     "EnumTypeDef",
     "EventDef",
@@ -40,6 +41,7 @@ __all__ = [
     "SagaCorrelationDef",
     "SagaDef",
     "SagaTimeoutDef",
+    "SubscriptionDef",
     "TypeDef",
     "ValueTypeDef",
     "language_json_schema",
@@ -283,6 +285,35 @@ class ProjectionDef(_Node):
     )
 
 
+class SubscriptionDef(_Node):
+    """Another context's published events that this context consumes."""
+
+    from_: str = Field(
+        alias="from",
+        description=(
+            "The upstream context's schema folder, or its esgen.lock, relative to this file."
+        ),
+    )
+    events: list[str] = Field(
+        min_length=1, description="Events the upstream publishes that this context reads."
+    )
+
+
+class ConsumerDef(_Node):
+    """A read model of this context fed by other contexts' published events."""
+
+    description: Description | None = None
+    handles: list[str] = Field(
+        min_length=1, description="The events it reads, each as <upstream context>.<Event>."
+    )
+    key: str = Field(description="The read-model field that identifies a row.")
+    fields: Fields = Field(description="The read model's columns.")
+    indexes: list[IndexSpec] = Field(
+        default_factory=list,
+        description="Indexes of the read model's table, as for a projection.",
+    )
+
+
 class SagaTimeoutDef(_Node):
     after: str = Field(
         pattern=r"^[1-9][0-9]*(s|m|h|d)$", description="A duration such as 30s, 15m, 2h or 1d."
@@ -355,6 +386,17 @@ class Document(_Node):
             "sent to the broker by `esgen relay` and checked by compat for consumers you do "
             "not control."
         ),
+    )
+    subscribes: dict[str, SubscriptionDef] = Field(
+        default_factory=dict,
+        description=(
+            "Upstream context name -> where its schema is and which of its published "
+            "events this context consumes."
+        ),
+    )
+    consumers: dict[str, ConsumerDef] = Field(
+        default_factory=dict,
+        description="Read models fed by the subscribed events, delivered through the broker.",
     )
 
 

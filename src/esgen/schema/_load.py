@@ -123,6 +123,7 @@ def load_sources(
     folders: Sequence[Path] | None = None,
     *,
     remote_refs: bool = False,
+    upstreams: bool = True,
 ) -> tuple[SchemaSet, list[Diagnostic]]:
     """Load schema files given as text (from disk, or from a git ref).
 
@@ -131,6 +132,9 @@ def load_sources(
     `folders`: where JSON Schema files may be when `read` reads the disk (see
     `json_schema_folders`); None when it reads a git ref or a lock. `remote_refs`: fetch
     the http(s) `$ref`s of JSON Schema files (each URL once) instead of refusing them.
+    `upstreams`: load the schemas that subscriptions name (`from`), from the disk; off
+    where `read` does not read the disk (a git ref, a lock: their `from` would name a
+    folder of another time) and for an upstream itself (see _upstream).
     """
     fetch = None
     if remote_refs:
@@ -173,7 +177,14 @@ def load_sources(
     for name in sorted(by_context):
         if name in broken:
             continue
-        context, problems = build_context(name, by_context[name], read, folders, fetch)
+        context, problems = build_context(
+            name,
+            by_context[name],
+            read,
+            folders,
+            fetch,
+            upstreams=upstreams and folders is not None,
+        )
         diagnostics.extend(problems)
         if context is not None:
             contexts.append(context)

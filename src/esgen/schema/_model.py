@@ -20,6 +20,7 @@ __all__ = [
     "Command",
     "Compatibility",
     "Constraints",
+    "Consumer",
     "Context",
     "DictType",
     "EnumType",
@@ -36,6 +37,7 @@ __all__ = [
     "ScalarKind",
     "ScalarType",
     "SchemaSet",
+    "Subscription",
     "TypeExpr",
     "UserType",
     "ValueType",
@@ -257,6 +259,40 @@ class Projection:
 
 
 @dataclass(frozen=True, slots=True)
+class Subscription:
+    """Published events of another context that this one consumes, as its schema (a
+    folder or an esgen.lock) describes them."""
+
+    upstream: str  # the upstream context's name
+    source: Path  # its schema folder, or its esgen.lock
+    location: Location  # of the subscription's key
+    # The upstream's contract as this context sees it: a context named `upstream` holding
+    # the subscribed events (every version), the aggregates they belong to (their id
+    # fields, no commands, no state) and the types those events use.
+    contract: Context
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        return self.contract.events
+
+    def event(self, name: str) -> Event | None:
+        return self.contract.event(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Consumer:
+    """A read model fed by subscribed events; stored like a projection's."""
+
+    name: str
+    handles: tuple[tuple[str, str], ...]  # (upstream context, event), as listed
+    key: str
+    fields: tuple[Field, ...]
+    location: Location
+    description: str | None = None
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class SagaTimeout:
     seconds: int
     then: Literal["compensate", "handler"]
@@ -299,6 +335,8 @@ class Context:
     location: Location
     compatibility: Compatibility = "backward"
     description: str | None = None
+    subscriptions: tuple[Subscription, ...] = ()
+    consumers: tuple[Consumer, ...] = ()
 
     @property
     def events(self) -> tuple[Event, ...]:
@@ -316,6 +354,9 @@ class Context:
 
     def user_type(self, name: str) -> UserType | None:
         return next((t for t in self.types if t.name == name), None)
+
+    def subscription(self, upstream: str) -> Subscription | None:
+        return next((s for s in self.subscriptions if s.upstream == upstream), None)
 
 
 @dataclass(frozen=True, slots=True)

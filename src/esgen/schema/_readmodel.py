@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from esgen.schema._model import (
+    Consumer,
     DictType,
     EnumType,
     ListType,
@@ -87,7 +88,7 @@ def column_kind(
 
 
 def read_model_table(
-    projection: Projection, lookup: Callable[[str], UserType | None]
+    projection: Projection | Consumer, lookup: Callable[[str], UserType | None]
 ) -> ReadModelTable:
     columns = []
     for f in projection.fields:

@@ -12,7 +12,7 @@ import keyword
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,6 +23,7 @@ from esgen.schema._jsonrefs import path_problem
 from esgen.schema._language import (
     AggregateDef,
     CommandDef,
+    ConsumerDef,
     Document,
     EnumTypeDef,
     EventDef,
@@ -31,6 +32,7 @@ from esgen.schema._language import (
     JsonSchemaTypeDef,
     ProjectionDef,
     SagaDef,
+    SubscriptionDef,
     ValueTypeDef,
 )
 from esgen.schema._model import (
@@ -38,6 +40,7 @@ from esgen.schema._model import (
     Command,
     Compatibility,
     Constraints,
+    Consumer,
     Context,
     DictType,
     EnumType,
@@ -53,6 +56,7 @@ from esgen.schema._model import (
     SagaTimeout,
     ScalarKind,
     ScalarType,
+    Subscription,
     TypeExpr,
     UserType,
     ValueType,
@@ -77,6 +81,7 @@ from esgen.schema._names import (
 from esgen.schema._patterns import pattern_problem
 from esgen.schema._readmodel import column_kind, queryable
 from esgen.schema._typeexpr import SCALAR_NAMES, TypeSyntaxError, parse_type
+from esgen.schema._upstream import load_upstream
 from esgen.schema._values import ValueProblem, check_value, describe
 from esgen.schema._yaml import KeyPath, LoadedYaml, shorten
 
@@ -178,8 +183,11 @@ class _Builder:
         read: Reader,
         folders: Sequence[Path] | None = None,
         fetch: Fetcher | None = None,
+        upstreams: bool = True,
     ) -> None:
         self.name = name
+        # Load the schemas that subscriptions name (see load_sources).
+        self.upstreams = upstreams
         self.sources = sources
         self.read = read
         # Where json_schema files may be on disk (see _jsonrefs); None: `read` does not
@@ -203,6 +211,12 @@ class _Builder:
         self.rejected: set[str] = set()
         # Events listed in `publishes` (in any of the context's files).
         self.published: set[str] = set()
+        # Upstream context -> the events subscribed from it, as listed; and the upstreams
+        # whose schema was not loaded (refused, or not read), whose events are not checked.
+        self.subscribed: dict[str, tuple[set[str], Location]] = {}
+        self.unchecked: set[str] = set()
+        # Upstream context -> the subscribed events found published there.
+        self.contracted: dict[str, set[str]] = {}
 
     # -- reporting ------------------------------------------------------------------
 
@@ -272,6 +286,17 @@ class _Builder:
             for src in self.sources
             for name, pdef in src.doc.projections.items()
         )
+        subscriptions = tuple(
+            sub
+            for src in self.sources
+            for upstream, sdef in src.doc.subscribes.items()
+            if (sub := self._subscription(upstream, sdef, src)) is not None
+        )
+        consumers = tuple(
+            self._consumer(name, cdef, src)
+            for src in self.sources
+            for name, cdef in src.doc.consumers.items()
+        )
         by_name = {agg.name: agg for agg in aggregates}
         sagas = tuple(
             self._saga(name, sdef, src, by_name)
@@ -288,6 +313,8 @@ class _Builder:
             location=context_loc,
             compatibility=compatibility,
             description=description,
+            subscriptions=subscriptions,
+            consumers=consumers,
         )
 
     def _single(self, key: Literal["description", "compatibility"]) -> Any:
@@ -342,6 +369,15 @@ class _Builder:
                         self.claim(
                             f"{name}{suffix}",
                             f"the {suffix.lower()} class of projection {name!r}",
+                            loc,
+                        )
+            for name in src.doc.consumers:
+                loc = y.key_at(("consumers", name))
+                if self.check_class(name, "consumer", loc):
+                    for suffix in ("Row", "Rows", "Fields", "Query", "Base"):
+                        self.claim(
+                            f"{name}{suffix}",
+                            f"the {suffix.lower()} class of consumer {name!r}",
                             loc,
                         )
             for name in src.doc.sagas:
@@ -442,6 +478,7 @@ class _Builder:
             named = [
                 *(("aggregates", n) for n in src.doc.aggregates),
                 *(("projections", n) for n in src.doc.projections),
+                *(("consumers", n) for n in src.doc.consumers),
                 *(("sagas", n) for n in src.doc.sagas),
             ]
             for kind, name in named:
@@ -1125,25 +1162,8 @@ class _Builder:
 
     def _projection(self, name: str, pdef: ProjectionDef, src: Source) -> Projection:
         path: KeyPath = ("projections", name)
-        fields = self._fields(pdef.fields, (*path, "fields"), src, owner=name)
-        self._columns(name, fields)
-        self._query_attributes(name, fields)
         self._event_refs(pdef.consumes, (*path, "consumes"), src, f"projection {name!r}")
-        key = next((f for f in fields if f.name == pdef.key), None)
-        if key is None and pdef.key not in pdef.fields:
-            self.error(
-                src.yaml.at((*path, "key")),
-                "E402",
-                f"projection {name!r}: key {pdef.key!r} is not one of its fields"
-                + did_you_mean(pdef.key, [f.name for f in fields]),
-            )
-        elif key is not None and not self._usable_key(key.type):
-            self.error(
-                src.yaml.at((*path, "key")),
-                "E404",
-                f"projection {name!r}: key {pdef.key!r} is a {key.type}; a row key must be "
-                "a str, int, uuid, date, datetime, decimal or enum, and never null",
-            )
+        fields, indexes = self._read_model(f"projection {name!r}", name, pdef, path, src)
         return Projection(
             name,
             tuple(pdef.consumes),
@@ -1151,13 +1171,163 @@ class _Builder:
             fields,
             src.yaml.key_at(path),
             pdef.description,
-            self._indexes(name, pdef, fields, (*path, "indexes"), src),
+            indexes,
+        )
+
+    def _read_model(
+        self, who: str, name: str, pdef: ProjectionDef | ConsumerDef, path: KeyPath, src: Source
+    ) -> tuple[tuple[Field, ...], tuple[tuple[str, ...], ...]]:
+        """The fields and indexes of a read model (a projection's or a consumer's),
+        checked alike: columns SQL can tell apart, a usable key, indexes it can build."""
+        fields = self._fields(pdef.fields, (*path, "fields"), src, owner=name)
+        self._columns(who, fields)
+        self._query_attributes(name, fields)
+        key = next((f for f in fields if f.name == pdef.key), None)
+        if key is None and pdef.key not in pdef.fields:
+            self.error(
+                src.yaml.at((*path, "key")),
+                "E402",
+                f"{who}: key {pdef.key!r} is not one of its fields"
+                + did_you_mean(pdef.key, [f.name for f in fields]),
+            )
+        elif key is not None and not self._usable_key(key.type):
+            self.error(
+                src.yaml.at((*path, "key")),
+                "E404",
+                f"{who}: key {pdef.key!r} is a {key.type}; a row key must be "
+                "a str, int, uuid, date, datetime, decimal or enum, and never null",
+            )
+        return fields, self._indexes(who, pdef, fields, (*path, "indexes"), src)
+
+    # -- subscriptions and consumers ------------------------------------------------
+
+    def _subscription(
+        self, upstream: str, sdef: SubscriptionDef, src: Source
+    ) -> Subscription | None:
+        y = src.yaml
+        path: KeyPath = ("subscribes", upstream)
+        loc = y.key_at(path)
+        if upstream in self.subscribed:
+            at = self.subscribed[upstream][1]
+            self.error(loc, "E204", f"the context already subscribes to {upstream!r} at {at}")
+            return None
+        listed: set[str] = set()
+        self.subscribed[upstream] = (listed, loc)
+        refs = list(self._unique_refs(sdef.events, (*path, "events"), src))
+        listed.update(name for _, name in refs)
+        if problem := check_context_name(upstream):
+            self.error(loc, *problem)
+            self.unchecked.add(upstream)
+            return None
+        if upstream == self.name:
+            self.error(
+                loc,
+                "E411",
+                f"the context subscribes to itself ({upstream!r}); its own events reach its "
+                "projections and sagas directly: consume them there",
+            )
+            self.unchecked.add(upstream)
+            return None
+        if not self.upstreams:
+            self.unchecked.add(upstream)
+            return None
+        source = y.path.parent / sdef.from_
+        context, problems = load_upstream(source, upstream, y.at((*path, "from")))
+        self.diagnostics.extend(problems)
+        if context is None:
+            self.unchecked.add(upstream)
+            return None
+        events: list[Event] = []
+        for index, name in refs:
+            at = y.at((*path, "events", index))
+            event = context.event(name)
+            if event is None:
+                self.error(
+                    at,
+                    "E400",
+                    f"{upstream!r} has no event {name!r}"
+                    + did_you_mean(name, [e.name for e in context.events]),
+                )
+            elif not event.published:
+                published = [e.name for e in context.events if e.published]
+                offered = ", ".join(published) if published else "none"
+                self.error(
+                    at,
+                    "E410",
+                    f"{upstream!r} does not publish {name!r} (it publishes: {offered}); only "
+                    "published events are a contract its consumers may rely on: list "
+                    f"{name!r} under `publishes:` in {upstream}'s schema "
+                    f"({display_path(event.location.file)}) if it should be one",
+                )
+            elif (taken := self.claimed.get(name)) is not None:
+                # Consumers import the upstreams' event classes by name, beside the
+                # context's own names.
+                self.error(
+                    at,
+                    "E204",
+                    f"{upstream}'s event {name!r}: the name is already taken by "
+                    f"{_the(taken[1])} at {taken[0]}; a context cannot consume two events "
+                    "of one name, nor one named like a class of its own",
+                )
+            else:
+                self.claimed[name] = (at, f"event {name!r} of {upstream!r}")
+                events.append(event)
+        self.contracted[upstream] = {e.name for e in events}
+        return Subscription(upstream, source, loc, _contract(context, events))
+
+    def _consumer(self, name: str, cdef: ConsumerDef, src: Source) -> Consumer:
+        y = src.yaml
+        path: KeyPath = ("consumers", name)
+        who = f"consumer {name!r}"
+        handles: list[tuple[str, str]] = []
+        for index, ref in self._unique_refs(cdef.handles, (*path, "handles"), src):
+            at = y.at((*path, "handles", index))
+            upstream, dot, event = ref.partition(".")
+            if not dot or not upstream or not event or "." in event:
+                owners = sorted(u for u, (names, _) in self.subscribed.items() if ref in names)
+                hint = f" ({owners[0]}.{ref})" if len(owners) == 1 else ""
+                self.error(
+                    at,
+                    "E412",
+                    f"{who} handles {ref!r}; name a subscribed event with its upstream "
+                    f"context, as <upstream>.<Event>{hint}",
+                )
+            elif upstream not in self.subscribed:
+                self.error(
+                    at,
+                    "E412",
+                    f"{who} handles {ref!r}, but the context does not subscribe to "
+                    f"{upstream!r}"
+                    + did_you_mean(upstream, list(self.subscribed))
+                    + "; subscribe to it under `subscribes:`",
+                )
+            elif event not in self.subscribed[upstream][0]:
+                known = sorted(self.subscribed[upstream][0])
+                self.error(
+                    at,
+                    "E412",
+                    f"{who} handles {ref!r}, but {event!r} is not among the events "
+                    f"subscribed from {upstream!r}: add it to subscribes.{upstream}.events"
+                    + did_you_mean(event, known),
+                )
+            elif upstream in self.unchecked or event in self.contracted.get(upstream, ()):
+                handles.append((upstream, event))
+            # Otherwise the subscription itself was refused, and said why.
+        fields, indexes = self._read_model(who, name, cdef, path, src)
+        return Consumer(
+            name,
+            tuple(handles),
+            cdef.key,
+            fields,
+            y.key_at(path),
+            cdef.description,
+            indexes,
         )
 
     def _indexes(
         self,
-        projection: str,
-        pdef: ProjectionDef,
+        who: str,
+        pdef: ProjectionDef | ConsumerDef,
         fields: Sequence[Field],
         path: KeyPath,
         src: Source,
@@ -1184,18 +1354,18 @@ class _Builder:
                         break
                     problem = (
                         "E402",
-                        f"projection {projection!r}: index on {name!r}, which is not one of "
+                        f"{who}: index on {name!r}, which is not one of "
                         "its fields" + did_you_mean(name, by_name),
                     )
                 elif name in columns:
                     problem = (
                         "E204",
-                        f"projection {projection!r}: {name!r} is listed twice in one index",
+                        f"{who}: {name!r} is listed twice in one index",
                     )
                 elif not queryable(column_kind(f.type, self.types.get)[0]):
                     problem = (
                         "E406",
-                        f"projection {projection!r}: {name!r} ({f.type}) is stored as JSON, "
+                        f"{who}: {name!r} ({f.type}) is stored as JSON, "
                         "like every value type, list and map, and can be neither indexed "
                         "nor queried; index fields of scalar or enum types (add one to the "
                         "read model if need be)",
@@ -1212,19 +1382,18 @@ class _Builder:
                 self.error(
                     y.at(at),
                     "E406",
-                    f"projection {projection!r}: an index on its key {pdef.key!r} alone; the "
+                    f"{who}: an index on its key {pdef.key!r} alone; the "
                     "key is already the table's primary key, so remove this index",
                 )
             elif (first := found.setdefault(key, y.at(at))) != y.at(at):
                 self.error(
                     y.at(at),
                     "E204",
-                    f"projection {projection!r}: the index on ({', '.join(key)}) is listed "
-                    f"twice (first at {first})",
+                    f"{who}: the index on ({', '.join(key)}) is listed twice (first at {first})",
                 )
         return tuple(found)
 
-    def _columns(self, projection: str, fields: Sequence[Field]) -> None:
+    def _columns(self, who: str, fields: Sequence[Field]) -> None:
         """Fields become columns named as written. SQLite compares column names without
         case, and a view (what readers query) renames a column called true or false."""
         seen: dict[str, Field] = {}
@@ -1234,14 +1403,14 @@ class _Builder:
                 self.error(
                     f.location,
                     "E405",
-                    f"projection {projection!r}: SQLite cannot show a column named {f.name!r} "
+                    f"{who}: SQLite cannot show a column named {f.name!r} "
                     "in the read model's view; choose another name",
                 )
             elif (first := seen.setdefault(folded, f)) is not f:
                 self.error(
                     f.location,
                     "E405",
-                    f"projection {projection!r}: fields {first.name!r} and {f.name!r} would "
+                    f"{who}: fields {first.name!r} and {f.name!r} would "
                     "be the same column (SQLite compares column names without case)",
                 )
 
@@ -1495,15 +1664,63 @@ def _dependency_order(types: dict[str, tuple[Any, Source, KeyPath]]) -> list[str
     return order
 
 
+def _contract(context: Context, events: Sequence[Event]) -> Context:
+    """What a subscriber sees of an upstream context: the subscribed events with every
+    version, their aggregates (only the id field; no commands, no state) and the types
+    those events use, directly or through other types."""
+    wanted = {e.name for e in events}
+    aggregates = tuple(
+        replace(
+            a,
+            state=(),
+            commands=(),
+            events=tuple(e for e in a.events if e.name in wanted),
+            snapshot_every=None,
+        )
+        for a in context.aggregates
+        if any(e.name in wanted for e in a.events)
+    )
+    pending = [
+        f
+        for a in aggregates
+        for f in (a.id_field, *(f for e in a.events for v in e.versions for f in v.fields))
+    ]
+    used: set[str] = set()
+    while pending:
+        f = pending.pop()
+        names = set(named_types(f.type))
+        if f.has_default:
+            names |= default_names(f.type, f.default, context.user_type)
+        for type_name in names - used:
+            used.add(type_name)
+            user_type = context.user_type(type_name)
+            if isinstance(user_type, ValueType):
+                pending.extend(user_type.fields)
+    return Context(
+        name=context.name,
+        files=context.files,
+        types=tuple(t for t in context.types if t.name in used),
+        aggregates=aggregates,
+        projections=(),
+        sagas=(),
+        location=context.location,
+        compatibility=context.compatibility,
+        description=context.description,
+    )
+
+
 def build_context(
     name: str,
     sources: Sequence[Source],
     read: Reader,
     folders: Sequence[Path] | None = None,
     fetch: Fetcher | None = None,
+    *,
+    upstreams: bool = True,
 ) -> tuple[Context | None, list[Diagnostic]]:
     """`folders`: where json_schema files read from disk may be; `fetch`: how http(s)
-    `$ref`s are fetched, when the project allows them (see _Builder)."""
-    builder = _Builder(name, sources, read, folders, fetch)
+    `$ref`s are fetched, when the project allows them; `upstreams`: load the schemas
+    subscriptions name (see _Builder)."""
+    builder = _Builder(name, sources, read, folders, fetch, upstreams)
     context = builder.build()
     return context, builder.diagnostics
