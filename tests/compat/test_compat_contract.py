@@ -154,7 +154,7 @@ def test_compat_against_a_git_ref_reports_a_withdrawn_event(tmp_path: Path) -> N
         "from `publishes`: the relay no longer sends Order.OrderPaid, and consumers in other "
         "services subscribed to it receive nothing more"
     )
-    assert lines[1] == "  was: main:model/shop.yaml:13:7"
+    assert lines[1] == "  was: main:model/shop.yaml:2:26"  # its entry in `publishes`
     # Once every consumer has moved on, the team says so for this change.
     with chdir(project):
         assert run("compat", "--against", "main", "--ignore", "ES501:OrderPaid").exit_code == 0

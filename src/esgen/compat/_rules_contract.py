@@ -61,6 +61,7 @@ def contract_event_kept(c: Comparison) -> Iterator[Hit]:
         if old is None or not old.published:
             continue
         subject = f"{old.aggregate}.{old.name}"
+        listing_only = False  # only its entry in `publishes` went (the event is as it was)
         if new is None:
             why = "deleted"
             where = pair.nearest_new()
@@ -77,6 +78,7 @@ def contract_event_kept(c: Comparison) -> Iterator[Hit]:
             where = new.location
             fix = f"keep the event with aggregate {old.aggregate!r}"
         elif not new.published:
+            listing_only = True
             why = "removed from `publishes`"
             where = new.location
             fix = (
@@ -92,7 +94,8 @@ def contract_event_kept(c: Comparison) -> Iterator[Hit]:
             f"published event {why}: the relay no longer sends {subject}, and consumers "
             "in other services subscribed to it receive nothing more",
             fix,
-            old.location,
+            # What was taken away is the entry in `publishes`, when that is the change.
+            (old.published_location or old.location) if listing_only else old.location,
             where,
         )
     for reader, merged in c.absorbed:

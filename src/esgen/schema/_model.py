@@ -217,6 +217,7 @@ class Event:
     # Listed in the context's `publishes`: part of its public contract (the relay sends
     # it to the broker; compat checks it for consumers outside the context).
     published: bool = False
+    published_location: Location | None = None  # its entry in `publishes`
 
     @property
     def latest(self) -> EventVersion:

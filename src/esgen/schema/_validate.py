@@ -210,7 +210,7 @@ class _Builder:
         # again as references to something unknown.
         self.rejected: set[str] = set()
         # Events listed in `publishes` (in any of the context's files).
-        self.published: set[str] = set()
+        self.published: dict[str, Location] = {}  # where each is listed first
         # Upstream context -> the events subscribed from it, as listed; and the upstreams
         # whose schema was not loaded (refused, or not read), whose events are not checked.
         self.subscribed: dict[str, tuple[set[str], Location]] = {}
@@ -271,7 +271,11 @@ class _Builder:
             self.claim(pascal(self.name) + suffix, f"{what} of the context", context_loc)
         self._check_module_names()
         # Before the aggregates: each event is built knowing whether it is published.
-        self.published = {event for src in self.sources for event in src.doc.publishes}
+        self.published = {
+            event: src.yaml.at(("publishes", index))
+            for src in reversed(self.sources)  # the first listing wins
+            for index, event in reversed(list(enumerate(src.doc.publishes)))
+        }
         for src in self.sources:
             self._event_refs(src.doc.publishes, ("publishes",), src, "publishes")
         types = self._build_types()
@@ -1055,6 +1059,7 @@ class _Builder:
                 None if edef.renamed_from is None else y.at((*path, "renamed_from"))
             ),
             published=name in self.published,
+            published_location=self.published.get(name),
         )
         self.events.setdefault(name, event)
         return event
