@@ -72,6 +72,9 @@ _WRONG_LAST_CODE = 10070  # JSStreamWrongLastMsgIDErrF
 class RelayError(RuntimeError):
     """The relay cannot go on: an event it cannot decode, or a stream it cannot use."""
 
+    recorded: RecordedEvent | None = None
+    """The event it could not decode, if that is what stopped it."""
+
 
 @dataclass(frozen=True, slots=True)
 class RelayStatus:
@@ -204,10 +207,14 @@ class Relay:
             records = self._store.read_all(after=position, limit=self._page_size)
             if not records:
                 return sent
-            messages = self._messages(records)
+            messages, end, error = self._messages(records)
+            if error is not None and end <= position:
+                # The first event left is the undecodable one; those before it are out.
+                self._record(error, error.recorded)
+                raise error
             if not messages:
-                self._commit(records[-1].position)
-                self._report(progress, records[-1].position)
+                self._commit(end)
+                self._report(progress, end)
                 continue
             try:
                 self._ready(stop)
@@ -225,9 +232,7 @@ class Relay:
             sent += acked
             # Every event before the first unacknowledged message is out; with all of
             # them acked, the whole page is.
-            reached = (
-                records[-1].position if acked == len(messages) else messages[acked].position - 1
-            )
+            reached = end if acked == len(messages) else messages[acked].position - 1
             if reached > position:
                 self._commit(reached)
                 self._report(progress, reached)
@@ -281,7 +286,12 @@ class Relay:
 
     # -- messages ------------------------------------------------------------------------
 
-    def _messages(self, records: list[RecordedEvent]) -> list[_Message]:
+    def _messages(
+        self, records: list[RecordedEvent]
+    ) -> tuple[list[_Message], int, RelayError | None]:
+        """The messages of a page's published events, the position they cover, and the
+        error of an event that cannot be decoded (the page then ends before it: what comes
+        before it is still sent)."""
         out: list[_Message] = []
         wire = self._wire
         registry = self._registry
@@ -308,8 +318,9 @@ class Relay:
                     f"{recorded.position} (event {recorded.event_id}, stream "
                     f"{recorded.stream_id!r}): {str(exc).splitlines()[0]}"
                 )
-                self._record(error, recorded)
-                raise error from exc
+                error.__cause__ = exc
+                error.recorded = recorded
+                return out, recorded.position - 1, error
             published = recorded
             if event_type != recorded.event_type:
                 published = _renamed(recorded, event_type)
@@ -323,7 +334,7 @@ class Relay:
                     data.encode("utf-8"),
                 )
             )
-        return out
+        return out, records[-1].position, None
 
     # -- the broker ----------------------------------------------------------------------
 
