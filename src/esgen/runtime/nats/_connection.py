@@ -137,6 +137,7 @@ class NatsLink:
         self._js: JetStreamContext | None = None
         self._closed = False
         self._closing = False
+        self._last_error: Exception | None = None
 
     # -- running coroutines on the link's loop -----------------------------------------
 
@@ -181,12 +182,17 @@ class NatsLink:
         backoff = Backoff()
         while True:
             try:
-                self._nc = self.call(self._open)
+                # Bounded: with reconnects allowed forever, nats-py's first connect would
+                # retry on its own forever too, without a word; cancelled, it is retried
+                # here with backoff, and the outage said once.
+                self._nc = self.call(self._open, self._connect_timeout * (len(self.servers) + 1))
                 self._js = self._nc.jetstream()
                 self.outage.recovered()
                 return True
             except Exception as exc:
-                self.outage.failed(exc, BACKOFF_CAP)
+                # nats-py's own last error says why (refused, unknown host) where the
+                # bound above only says that time ran out.
+                self.outage.failed(self._last_error or exc, BACKOFF_CAP)
             pause = backoff.next()
             if stop is None:
                 threading.Event().wait(pause)
@@ -198,6 +204,7 @@ class NatsLink:
 
         async def on_error(exc: Exception) -> None:
             # nats-py's default logs a traceback per failed attempt; one line is enough.
+            self._last_error = exc
             logger.debug("NATS: %s", _reason(exc))
 
         async def on_disconnected() -> None:
