@@ -40,6 +40,7 @@ from esgen.cli._json_schema import json_schema
 from esgen.cli._new import new
 from esgen.cli._options import RunGroup
 from esgen.cli._projections import projections
+from esgen.cli._relay import relay
 from esgen.cli._sagas import sagas
 
 __all__ = [
@@ -59,5 +60,5 @@ def main() -> None:
     """Generate typed, event-sourced Python from YAML schemas."""
 
 
-for _command in (compat, docs, generate, json_schema, lock, new, projections, sagas):
+for _command in (compat, docs, generate, json_schema, lock, new, projections, relay, sagas):
     main.add_command(_command)

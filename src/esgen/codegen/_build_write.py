@@ -594,6 +594,16 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
     if ctx.sagas:
         imports.add("esgen.runtime", "SagaRunner")
         imports.add("typing", "Literal")
+    published = tuple(
+        (event.name, aggregate.name)
+        for aggregate in ctx.aggregates
+        for event in aggregate.events
+        if event.published
+    )
+    if published:
+        # Only for the annotations: the relay's module (and nats-py) loads when called.
+        imports.add("typing", "TYPE_CHECKING")
+        imports.add("collections.abc", "Sequence")
     return ServiceModuleIR(
         path=b.package / "service.py",
         sources=b.src(*ctx.files),
@@ -621,6 +631,8 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
         projections=tuple(p.name for p in ctx.projections),
         sagas=tuple(s.name for s in ctx.sagas),
         saga_runners=tuple(runners),
+        context=ctx.name,
+        published=published,
     )
 
 

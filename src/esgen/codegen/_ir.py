@@ -305,6 +305,9 @@ class ServiceModuleIR(ModuleIR):
     projections: tuple[str, ...]  # the user's projection classes
     sagas: tuple[str, ...]  # the user's saga classes
     saga_runners: tuple[str, ...] = ()  # the type of each saga's runner
+    # The relay: the context's name and, per published event, (event type, aggregate).
+    context: str = ""
+    published: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import (
     Callable,
     Mapping,
+    Sequence,
 )
 from typing import (
     Literal,
@@ -81,6 +82,8 @@ __all__ = [
 _R = TypeVar("_R")  # what a unit of work's function returns
 
 if TYPE_CHECKING:
+    from esgen.runtime.nats import Relay
+
     # Never run: building each aggregate here makes mypy name every method a domain
     # class still lacks (say, after the schema gained an event or a command).
     Account(UUID(int=0))
@@ -261,6 +264,31 @@ class BankService:
                 AccountBalances(),
             ],
             page_size=page_size,
+        )
+
+    def relay(
+        self,
+        *,
+        servers: str | Sequence[str] = "nats://127.0.0.1:4222",
+        prefix: str = "esgen",
+        partitions: int = 16,
+    ) -> Relay:
+        """The relay publishing the context's published events to NATS JetStream (needs
+        the `esgen[nats]` extra); `prefix` and `partitions` must match its consumers'.
+        """
+        from esgen.runtime._integration import Wire
+        from esgen.runtime.nats import Relay
+
+        return Relay(
+            self.store,
+            REGISTRY,
+            Wire("bank", prefix=prefix, partitions=partitions),
+            {
+                "MoneyDeposited": "Account",
+                "MoneyWithdrawn": "Account",
+            },
+            servers=servers,
+            clock=self.clock,
         )
 
     def sagas(

@@ -160,6 +160,8 @@ class Relay:
         self._had_problem: bool | None = None
         self.resent = 0
         """Messages sent again after a failed window (for the benchmark and tests)."""
+        self.duplicates = 0
+        """Acks saying the broker already had the message (sent before a crash)."""
 
     @property
     def wire(self) -> Wire:
@@ -404,6 +406,8 @@ class Relay:
                 if failure is not None:
                     break
                 acked += 1
+                if b'"duplicate":true' in msg.data:
+                    self.duplicates += 1
                 self._fresh = False
         finally:
             for future in pending:
