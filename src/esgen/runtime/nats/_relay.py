@@ -45,7 +45,13 @@ from esgen.runtime._ports import EventStore
 from esgen.runtime._progress_store import ProgressStorage, progress_storage
 from esgen.runtime._records import Clock, RecordedEvent, to_utc, utc_now
 from esgen.runtime._registry import EventRegistry
-from esgen.runtime.nats._connection import BACKOFF_CAP, Backoff, NatsLink, StreamConflict
+from esgen.runtime.nats._connection import (
+    BACKOFF_CAP,
+    Backoff,
+    NatsLink,
+    StreamConflict,
+    server_list,
+)
 
 __all__ = ["DEFAULT_SERVERS", "Relay", "RelayError", "RelayStatus"]
 
@@ -146,7 +152,7 @@ class Relay:
         self._wire = wire
         # Events stored under a former name of a renamed type are published as that type.
         self._published = dict(registry.by_stored_type(dict(published)))
-        self._servers = servers
+        self._servers = server_list(servers)  # a bad list fails here, not as an outage
         self._name = name or f"esgen-relay-{wire.context}"
         self._page_size = page_size
         self._clock = clock
@@ -406,7 +412,8 @@ class Relay:
                 if failure is not None:
                     break
                 acked += 1
-                if b'"duplicate":true' in msg.data:
+                # The server writes the key only for a duplicate (`"duplicate": true`).
+                if b'"duplicate"' in msg.data:
                     self.duplicates += 1
                 self._fresh = False
         finally:
