@@ -385,7 +385,7 @@ class Relay:
         pending: list[asyncio.Future[Msg]] = []
         try:
             index = 0
-            while index < len(messages) and failure is None:
+            while (index < len(messages) or pending) and failure is None:
                 # The first message of a fresh session goes alone: the stream's last id is
                 # not known (a restart, an earlier failure), so none is expected.
                 limit = 1 if self._fresh and index == acked else _WINDOW
@@ -404,7 +404,11 @@ class Relay:
                 # The oldest first: the checkpoint moves over a prefix only.
                 oldest = pending.pop(0)
                 try:
-                    msg = await asyncio.wait_for(oldest, _ACK_TIMEOUT)
+                    # Acks come in bursts: most are in by the time they are looked at, and
+                    # a timer per message would cost more than the publish.
+                    msg = oldest.result() if oldest.done() else await asyncio.wait_for(
+                        oldest, _ACK_TIMEOUT
+                    )
                 except asyncio.TimeoutError:
                     failure = f"no ack within {_ACK_TIMEOUT:g} s"
                     break
