@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import tempfile
@@ -35,6 +36,7 @@ from esgen.runtime._integration import Wire, message_headers
 from esgen.runtime.nats import Relay
 
 WINDOW = 256
+PAGE = 500
 
 
 class Deposited(Event):
@@ -60,10 +62,8 @@ def fill(path: Path, events: int) -> None:
 
 async def drop(servers: str, stream: str) -> None:
     nc = await nats.connect(servers)
-    try:
+    with contextlib.suppress(nats.js.errors.NotFoundError):
         await nc.jetstream().delete_stream(stream)
-    except nats.js.errors.NotFoundError:
-        pass
     await nc.close()
 
 
@@ -79,7 +79,7 @@ def run_relay(path: Path, servers: str) -> float:
     asyncio.run(create(servers, wire))  # both sides publish into an existing stream
     with SQLiteEventStore(path) as store:
         # A fresh checkpoint per run: a context of its own.
-        relay = Relay(store, REGISTRY, wire, PUBLISHED, servers=servers)
+        relay = Relay(store, REGISTRY, wire, PUBLISHED, servers=servers, page_size=PAGE)
         try:
             started = time.perf_counter()
             relay.catch_up()
@@ -239,9 +239,7 @@ def main() -> None:
         print(f"commit -> subscriber latency, {args.latency_events} events (ms):")
         print(f"  {'':22} {'median':>8} {'p99':>8}")
         for name, values in (("esgen relay (follow)", relay_lat), ("plain publish", plain_lat)):
-            print(
-                f"  {name:22} {statistics.median(values) * 1000:8.2f} {p99(values) * 1000:8.2f}"
-            )
+            print(f"  {name:22} {statistics.median(values) * 1000:8.2f} {p99(values) * 1000:8.2f}")
 
 
 if __name__ == "__main__":

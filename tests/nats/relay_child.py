@@ -13,10 +13,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import relay_support as s  # noqa: E402
+import relay_support as s
 
-from esgen.runtime import SQLiteEventStore  # noqa: E402
-from esgen.runtime.nats import Relay  # noqa: E402
+from esgen.runtime import SQLiteEventStore
+from esgen.runtime.nats import Relay
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ JetStream stream back in full (with a plain nats-py connection, not the relay's)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -127,10 +128,8 @@ def delete_stream(servers: str, stream: str) -> None:
     async def delete() -> None:
         nc = await nats.connect(servers)
         try:
-            try:
+            with contextlib.suppress(nats.js.errors.NotFoundError):
                 await nc.jetstream().delete_stream(stream)
-            except nats.js.errors.NotFoundError:
-                pass
         finally:
             await nc.close()
 

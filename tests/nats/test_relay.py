@@ -9,14 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import relay_support as s
 
 from esgen.runtime import MemoryEventStore, NewEvent, SQLiteEventStore
 from esgen.runtime._integration import Wire, partition_of
 from esgen.runtime._ports import EventStore
 from esgen.runtime.nats import Relay
 from esgen.runtime.nats._relay import RelayError
-
-import relay_support as s
 
 SHARED = "nats://127.0.0.1:4222"
 
@@ -37,9 +36,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore
         with SQLiteEventStore(tmp_path / "events.db") as sqlite:
             yield sqlite
     else:
-        from esgen.runtime._postgres import PostgresEventStore
-
         from runtime.postgres_env import drop_schema, new_schema, require_postgres
+
+        from esgen.runtime._postgres import PostgresEventStore
 
         dsn = require_postgres()
         schema = new_schema()
@@ -75,9 +74,7 @@ def test_every_published_event_once_in_order_with_the_contract(
         original = recorded[message.headers["Nats-Msg-Id"]]
         aggregate = s.PUBLISHED[original.event_type]
         partition = partition_of(original.stream_id, wire.partitions)
-        assert message.subject == (
-            f"esgen.{context}.{partition}.{aggregate}.{original.event_type}"
-        )
+        assert message.subject == (f"esgen.{context}.{partition}.{aggregate}.{original.event_type}")
         headers = message.headers
         assert headers["Esgen-Context"] == context
         assert headers["Esgen-Aggregate"] == "Order"
@@ -120,10 +117,12 @@ def test_the_checkpoint_survives_the_relay_and_only_new_events_are_sent(
             assert relay.catch_up() == first
         second = s.append_orders(store, orders=2, per_order=4, start=3)
     # Another process, another relay object: it starts from the stored checkpoint.
-    with SQLiteEventStore(tmp_path / "events.db") as store:
-        with Relay(store, s.registry(), wire, s.PUBLISHED, servers=SHARED) as relay:
-            assert relay.status().behind == 8
-            assert relay.catch_up() == second
+    with (
+        SQLiteEventStore(tmp_path / "events.db") as store,
+        Relay(store, s.registry(), wire, s.PUBLISHED, servers=SHARED) as relay,
+    ):
+        assert relay.status().behind == 8
+        assert relay.catch_up() == second
     assert len(s.read_stream(SHARED, wire.stream)) == first + second
 
 
@@ -159,9 +158,11 @@ def test_a_stream_of_that_name_with_other_subjects_is_refused(context: str) -> N
     asyncio.run(squat())
     store = MemoryEventStore()
     s.append_orders(store, 1, 2)
-    with Relay(store, s.registry(), wire, s.PUBLISHED, servers=SHARED) as relay:
-        with pytest.raises(Exception, match=rf"{wire.stream} holds the subjects .*other"):
-            relay.catch_up()
+    with (
+        Relay(store, s.registry(), wire, s.PUBLISHED, servers=SHARED) as relay,
+        pytest.raises(Exception, match=rf"{wire.stream} holds the subjects .*other"),
+    ):
+        relay.catch_up()
 
 
 def test_unknown_published_types_are_refused() -> None:

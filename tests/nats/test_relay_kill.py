@@ -37,15 +37,12 @@ class _Summary:
             terminalreporter.write_line(line)
 
 
-def test_kill_9_of_the_relay_at_random_points(
-    tmp_path: Path, pytestconfig: pytest.Config
-) -> None:
+def test_kill_9_of_the_relay_at_random_points(tmp_path: Path, pytestconfig: pytest.Config) -> None:
     server = NatsServer(tmp_path / "nats").start()
     db = tmp_path / "events.db"
     wire = s.wire()
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
     published = 0
-    writing = threading.Event()
     stopped = threading.Event()
     appended = [0]
 
@@ -83,22 +80,18 @@ def test_kill_9_of_the_relay_at_random_points(
             thread.join()
         published += appended[0]
         # The last relay runs to the end.
-        with SQLiteEventStore(db) as store:
-            with Relay(store, s.registry(), wire, s.PUBLISHED, servers=server.url) as relay:
-                relay.catch_up()
-                assert relay.status().behind == 0
-                expected = [
-                    str(r.event_id)
-                    for r in store.iter_all()
-                    if r.event_type in s.PUBLISHED
-                ]
+        with (
+            SQLiteEventStore(db) as store,
+            Relay(store, s.registry(), wire, s.PUBLISHED, servers=server.url) as relay,
+        ):
+            relay.catch_up()
+            assert relay.status().behind == 0
+            expected = [str(r.event_id) for r in store.iter_all() if r.event_type in s.PUBLISHED]
         messages = s.read_stream(server.url, wire.stream)
         ids = [m.headers["Nats-Msg-Id"] for m in messages]
         duplicates_in_stream = len(ids) - len(set(ids))
         missing = set(expected) - set(ids)
-        dropped = sum(
-            int(lines[-1]) for f in counts.iterdir() if (lines := f.read_text().split())
-        )
+        dropped = sum(int(lines[-1]) for f in counts.iterdir() if (lines := f.read_text().split()))
         summary = _Summary()
         summary.lines.append(
             f"relay kill -9: {KILLS} kills, {len(expected)} published events "

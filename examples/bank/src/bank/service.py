@@ -82,7 +82,7 @@ __all__ = [
 _R = TypeVar("_R")  # what a unit of work's function returns
 
 if TYPE_CHECKING:
-    from esgen.runtime.nats import Relay
+    import esgen.runtime.nats
 
     # Never run: building each aggregate here makes mypy name every method a domain
     # class still lacks (say, after the schema gained an event or a command).
@@ -272,17 +272,18 @@ class BankService:
         servers: str | Sequence[str] = "nats://127.0.0.1:4222",
         prefix: str = "esgen",
         partitions: int = 16,
-    ) -> Relay:
+    ) -> esgen.runtime.nats.Relay:
         """The relay publishing the context's published events to NATS JetStream (needs
         the `esgen[nats]` extra); `prefix` and `partitions` must match its consumers'.
         """
-        from esgen.runtime._integration import Wire
-        from esgen.runtime.nats import Relay
+        # Imported here, by module (a schema class may be named Relay or Wire): loading
+        # the relay loads nats-py, which only a service that runs it needs.
+        import esgen.runtime.nats
 
-        return Relay(
+        return esgen.runtime.nats.Relay(
             self.store,
             REGISTRY,
-            Wire("bank", prefix=prefix, partitions=partitions),
+            esgen.runtime.nats.Wire("bank", prefix=prefix, partitions=partitions),
             {
                 "MoneyDeposited": "Account",
                 "MoneyWithdrawn": "Account",

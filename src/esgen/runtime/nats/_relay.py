@@ -406,10 +406,12 @@ class Relay:
                 try:
                     # Acks come in bursts: most are in by the time they are looked at, and
                     # a timer per message would cost more than the publish.
-                    msg = oldest.result() if oldest.done() else await asyncio.wait_for(
-                        oldest, _ACK_TIMEOUT
+                    msg = (
+                        oldest.result()
+                        if oldest.done()
+                        else await asyncio.wait_for(oldest, _ACK_TIMEOUT)
                     )
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     failure = f"no ack within {_ACK_TIMEOUT:g} s"
                     break
                 failure = _ack_failure(msg)
