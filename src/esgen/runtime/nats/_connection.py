@@ -143,18 +143,22 @@ class NatsLink:
 
     def call(self, factory: Callable[[], Awaitable[T]], timeout: float | None = None) -> T:
         """Run a coroutine on the link's loop and wait for its result."""
+        future = self.submit(factory)
+        try:
+            return future.result(timeout)
+        except BaseException:
+            future.cancel()
+            raise
+
+    def submit(self, factory: Callable[[], Awaitable[T]]) -> Future[T]:
+        """Start a coroutine on the link's loop; its result comes in the future."""
         if self._closed:
             raise RuntimeError("the NATS link is closed")
 
         async def run() -> T:
             return await factory()
 
-        future: Future[T] = asyncio.run_coroutine_threadsafe(run(), self._loop)
-        try:
-            return future.result(timeout)
-        except BaseException:
-            future.cancel()
-            raise
+        return asyncio.run_coroutine_threadsafe(run(), self._loop)
 
     @property
     def client(self) -> Client:

@@ -27,6 +27,7 @@ it for every consumer.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import threading
@@ -120,6 +121,10 @@ class _Message:
     payload: bytes
 
 
+_Page = tuple[list[_Message], int, "RelayError | None"]
+"""A page's messages, the position they cover, and the error of an event that stopped it."""
+
+
 class _Failed(Exception):
     """A window stopped before all its acks came back; why, for the outage line."""
 
@@ -210,12 +215,20 @@ class Relay:
         messages were acknowledged. Waits out broker outages (retrying with backoff); with
         `stop`, returns early once it is set."""
         sent = 0
+        # The page after the one in flight, read and made into messages while the broker
+        # acknowledges: (the position it follows, its records, its messages).
+        ahead: tuple[int, list[RecordedEvent], _Page | None] | None = None
         while stop is None or not stop.is_set():
             position = self.position()
-            records = self._store.read_all(after=position, limit=self._page_size)
-            if not records:
+            if ahead is not None and ahead[0] == position:
+                _, records, page = ahead
+            else:
+                records = self._store.read_all(after=position, limit=self._page_size)
+                page = self._messages(records) if records else None
+            ahead = None
+            if not records or page is None:
                 return sent
-            messages, end, error = self._messages(records)
+            messages, end, error = page
             if error is not None and end <= position:
                 # The first event left is the undecodable one; those before it are out.
                 self._record(error, error.recorded)
@@ -228,7 +241,12 @@ class Relay:
                 self._ready(stop)
                 if stop is not None and stop.is_set():
                     break
-                acked, failure = self._link_call_send(messages)
+                link = self._link
+                assert link is not None
+                flight = link.submit(functools.partial(self._send, link, messages))
+                if error is None:
+                    ahead = self._read_ahead(end)
+                acked, failure = flight.result()
             except (RelayError, StreamConflict):
                 raise
             except Exception as exc:
@@ -294,9 +312,7 @@ class Relay:
 
     # -- messages ------------------------------------------------------------------------
 
-    def _messages(
-        self, records: list[RecordedEvent]
-    ) -> tuple[list[_Message], int, RelayError | None]:
+    def _messages(self, records: list[RecordedEvent]) -> _Page:
         """The messages of a page's published events, the position they cover, and the
         error of an event that cannot be decoded (the page then ends before it: what comes
         before it is still sent)."""
@@ -360,10 +376,13 @@ class Relay:
                 raise
             self._stream_ready = True
 
-    def _link_call_send(self, messages: list[_Message]) -> tuple[int, str | None]:
-        link = self._link
-        assert link is not None
-        return link.call(lambda: self._send(link, messages))
+    def _read_ahead(self, after: int) -> tuple[int, list[RecordedEvent], _Page | None] | None:
+        try:
+            records = self._store.read_all(after=after, limit=self._page_size)
+            return after, records, self._messages(records) if records else None
+        except Exception as exc:  # read again in its turn, where a failure is reported
+            logger.debug("relay %s: reading ahead failed: %s", self._name, exc)
+            return None
 
     async def _send(self, link: NatsLink, messages: list[_Message]) -> tuple[int, str | None]:
         """Publish `messages` in order, up to `_WINDOW` awaiting their acks: how many, from
