@@ -41,6 +41,7 @@ from esgen.cli._json_schema import json_schema
 from esgen.cli._new import new
 from esgen.cli._options import RunGroup
 from esgen.cli._projections import projections
+from esgen.cli._relay import relay
 from esgen.cli._sagas import sagas
 
 __all__ = [
@@ -60,5 +61,16 @@ def main() -> None:
     """Generate typed, event-sourced Python from YAML schemas."""
 
 
-for _command in (compat, consumers, docs, generate, json_schema, lock, new, projections, sagas):
+for _command in (
+    compat,
+    consumers,
+    docs,
+    generate,
+    json_schema,
+    lock,
+    new,
+    projections,
+    relay,
+    sagas,
+):
     main.add_command(_command)

@@ -651,6 +651,16 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
     if ctx.sagas:
         imports.add("esgen.runtime", "SagaRunner")
         imports.add("typing", "Literal")
+    published = tuple(
+        (event.name, aggregate.name)
+        for aggregate in ctx.aggregates
+        for event in aggregate.events
+        if event.published
+    )
+    if published:
+        # Only for the annotations: the relay's module (and nats-py) loads when called.
+        imports.add("typing", "TYPE_CHECKING")
+        imports.add("collections.abc", "Sequence")
     return ServiceModuleIR(
         path=b.package / "service.py",
         sources=b.src(*ctx.files),
@@ -682,7 +692,8 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
         upstreams=tuple(
             dict.fromkeys(upstream for c in ctx.consumers for upstream, _ in c.handles)
         ),
-        context=string(ctx.name),
+        context=ctx.name,
+        published=published,
     )
 
 

@@ -307,7 +307,9 @@ class ServiceModuleIR(ModuleIR):
     saga_runners: tuple[str, ...] = ()  # the type of each saga's runner
     consumers: tuple[str, ...] = ()  # the user's consumer classes
     upstreams: tuple[str, ...] = ()  # the contexts they consume, each once
-    context: str = ""  # a string literal: the context's name
+    # The relay: the context's name and, per published event, (event type, aggregate).
+    context: str = ""
+    published: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import (
     Callable,
     Mapping,
+    Sequence,
 )
 from typing import (
     Literal,
@@ -81,6 +82,8 @@ __all__ = [
 _R = TypeVar("_R")  # what a unit of work's function returns
 
 if TYPE_CHECKING:
+    import esgen.runtime.nats
+
     # Never run: building each aggregate here makes mypy name every method a domain
     # class still lacks (say, after the schema gained an event or a command).
     Account(UUID(int=0))
@@ -261,6 +264,32 @@ class BankService:
                 AccountBalances(),
             ],
             page_size=page_size,
+        )
+
+    def relay(
+        self,
+        *,
+        servers: str | Sequence[str] = "nats://127.0.0.1:4222",
+        prefix: str = "esgen",
+        partitions: int = 16,
+    ) -> esgen.runtime.nats.Relay:
+        """The relay publishing the context's published events to NATS JetStream (needs
+        the `esgen[nats]` extra); `prefix` and `partitions` must match its consumers'.
+        """
+        # Imported here, by module (a schema class may be named Relay or Wire): loading
+        # the relay loads nats-py, which only a service that runs it needs.
+        import esgen.runtime.nats
+
+        return esgen.runtime.nats.Relay(
+            self.store,
+            REGISTRY,
+            esgen.runtime.nats.Wire("bank", prefix=prefix, partitions=partitions),
+            {
+                "MoneyDeposited": "Account",
+                "MoneyWithdrawn": "Account",
+            },
+            servers=servers,
+            clock=self.clock,
         )
 
     def sagas(
