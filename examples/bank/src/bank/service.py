@@ -73,6 +73,11 @@ from .events.transfer import (
 )
 from .registry import REGISTRY
 
+if TYPE_CHECKING:
+    # For the annotations only: nats-py is imported when the relay or the consumers are
+    # built. By module: a schema class may be named Relay, ConsumerRunner or Wire.
+    import esgen.runtime.nats
+
 __all__ = [
     "BankCommand",
     "BankService",
@@ -82,8 +87,6 @@ __all__ = [
 _R = TypeVar("_R")  # what a unit of work's function returns
 
 if TYPE_CHECKING:
-    import esgen.runtime.nats
-
     # Never run: building each aggregate here makes mypy name every method a domain
     # class still lacks (say, after the schema gained an event or a command).
     Account(UUID(int=0))

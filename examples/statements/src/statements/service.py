@@ -23,8 +23,9 @@ from esgen.runtime import (
 from .domain.account_statements import AccountStatements
 
 if TYPE_CHECKING:
-    # For the annotation only: nats-py is imported when `consumers()` is called.
-    from esgen.runtime.nats import ConsumerRunner
+    # For the annotations only: nats-py is imported when the relay or the consumers are
+    # built. By module: a schema class may be named Relay, ConsumerRunner or Wire.
+    import esgen.runtime.nats
 
 __all__ = ["StatementsCommand", "StatementsService"]
 
@@ -63,7 +64,7 @@ class StatementsService:
         partitions: int = 16,
         ack_wait: float = 30.0,
         partition: Sequence[int] | None = None,
-    ) -> ConsumerRunner:
+    ) -> esgen.runtime.nats.ConsumerRunner:
         """The context's consumers on this store, fed from JetStream with the events
         published by bank; each message's effect is
         committed with its id, so a redelivered message changes nothing twice.
@@ -73,16 +74,17 @@ class StatementsService:
         processes share the work without breaking the order of any aggregate's events.
         """
         # Imported here: the nats extra is needed only where consumers run.
-        from esgen.runtime._integration import Wire
-        from esgen.runtime.nats import ConsumerRunner
+        import esgen.runtime.nats
 
-        return ConsumerRunner(
+        return esgen.runtime.nats.ConsumerRunner(
             self.store,
             [
                 AccountStatements(),
             ],
             {
-                "bank": Wire("bank", prefix, partitions),
+                "bank": esgen.runtime.nats.Wire(
+                    "bank", prefix=prefix, partitions=partitions
+                ),
             },
             context="statements",
             servers=servers,

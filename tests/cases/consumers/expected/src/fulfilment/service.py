@@ -45,8 +45,9 @@ from .events.parcel import ParcelEvent
 from .registry import REGISTRY
 
 if TYPE_CHECKING:
-    # For the annotation only: nats-py is imported when `consumers()` is called.
-    from esgen.runtime.nats import ConsumerRunner
+    # For the annotations only: nats-py is imported when the relay or the consumers are
+    # built. By module: a schema class may be named Relay, ConsumerRunner or Wire.
+    import esgen.runtime.nats
 
 __all__ = [
     "FulfilmentCommand",
@@ -153,7 +154,7 @@ class FulfilmentService:
         partitions: int = 16,
         ack_wait: float = 30.0,
         partition: Sequence[int] | None = None,
-    ) -> ConsumerRunner:
+    ) -> esgen.runtime.nats.ConsumerRunner:
         """The context's consumers on this store, fed from JetStream with the events
         published by shop, billing; each message's effect is
         committed with its id, so a redelivered message changes nothing twice.
@@ -163,18 +164,21 @@ class FulfilmentService:
         processes share the work without breaking the order of any aggregate's events.
         """
         # Imported here: the nats extra is needed only where consumers run.
-        from esgen.runtime._integration import Wire
-        from esgen.runtime.nats import ConsumerRunner
+        import esgen.runtime.nats
 
-        return ConsumerRunner(
+        return esgen.runtime.nats.ConsumerRunner(
             self.store,
             [
                 OrderBoard(),
                 Shipments(),
             ],
             {
-                "shop": Wire("shop", prefix, partitions),
-                "billing": Wire("billing", prefix, partitions),
+                "shop": esgen.runtime.nats.Wire(
+                    "shop", prefix=prefix, partitions=partitions
+                ),
+                "billing": esgen.runtime.nats.Wire(
+                    "billing", prefix=prefix, partitions=partitions
+                ),
             },
             context="fulfilment",
             servers=servers,
