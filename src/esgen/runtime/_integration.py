@@ -5,8 +5,10 @@ message back into a `RecordedEvent` of the upstream context and decodes it with 
 upstream's registry (as that context knows it). Both sides use only this module, so they
 agree on every subject, header and payload; nothing here talks to a broker.
 
-- Stream: one JetStream stream per publishing context, `ESGEN_<CONTEXT>` (upper case),
-  holding the subjects `<prefix>.<context>.>`.
+- Stream: one JetStream stream per publishing context, `<PREFIX>_<CONTEXT>` (upper case,
+  dots of the prefix as underscores: `ESGEN_BANK` with the default prefix), holding the
+  subjects `<prefix>.<context>.>`. Deployments with their own prefixes (staging, prod) on one
+  NATS account never share a stream.
 - Subject: `<prefix>.<context>.<partition>.<Aggregate>.<EventType>`. The partition is
   `crc32(stream id) % partitions`: every event of one aggregate lands in one partition,
   so a consumer per partition keeps per-aggregate order while partitions run in parallel.
@@ -18,7 +20,7 @@ agree on every subject, header and payload; nothing here talks to a broker.
 - Headers: `Nats-Msg-Id` is the event id (the broker drops a second publish of it within
   its duplicate window; consumers' inboxes drop it for good), the others below.
 - Dead letters: `<prefix>.deadletter.<consumer context>.<consumer>` in the stream
-  `ESGEN_DEADLETTER_<CONSUMER CONTEXT>`, with the original headers, subject and payload,
+  `<PREFIX>_DEADLETTER_<CONSUMER CONTEXT>`, with the original headers, subject and payload,
   and the reason.
 """
 
@@ -95,13 +97,18 @@ def _token(value: str, what: str) -> str:
     return value
 
 
-def stream_name(context: str) -> str:
-    """The JetStream stream holding a context's published events."""
-    return "ESGEN_" + _token(context, "context").upper()
+def _stream_prefix(prefix: str) -> str:
+    return "_".join(_token(part, "prefix") for part in prefix.split(".")).upper()
 
 
-def dead_letter_stream(consumer_context: str) -> str:
-    return "ESGEN_DEADLETTER_" + _token(consumer_context, "context").upper()
+def stream_name(context: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """The JetStream stream holding a context's published events under `prefix`."""
+    return f"{_stream_prefix(prefix)}_{_token(context, 'context').upper()}"
+
+
+def dead_letter_stream(consumer_context: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """The stream of a consuming context's dead letters under `prefix`."""
+    return f"{_stream_prefix(prefix)}_DEADLETTER_{_token(consumer_context, 'context').upper()}"
 
 
 def dead_letter_subject(prefix: str, consumer_context: str, consumer: str) -> str:
@@ -133,7 +140,7 @@ class Wire:
 
     @property
     def stream(self) -> str:
-        return stream_name(self.context)
+        return stream_name(self.context, self.prefix)
 
     @property
     def all_subjects(self) -> str:

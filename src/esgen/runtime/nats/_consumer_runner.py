@@ -652,9 +652,9 @@ class ConsumerRunner:
     ) -> None:
         prefix = durable.wire.prefix
         consumer = durable.consumer.name
-        stream = dead_letter_stream(self._context)
+        stream = dead_letter_stream(self._context, prefix)
         if stream not in self._dead_letter_ready:
-            await self._ensure_dead_letter_stream(js, stream)
+            await self._ensure_dead_letter_stream(js, stream, prefix)
             self._dead_letter_ready.add(stream)
         original = (
             headers.get(H_MSG_ID) or f"{durable.wire.stream}:{message.metadata.sequence.stream}"
@@ -675,7 +675,9 @@ class ConsumerRunner:
             consumer, message.subject, subject, _one_line(reason),
         )  # fmt: skip
 
-    async def _ensure_dead_letter_stream(self, js: JetStreamContext, stream: str) -> None:
+    async def _ensure_dead_letter_stream(
+        self, js: JetStreamContext, stream: str, prefix: str
+    ) -> None:
         from nats.js.errors import NotFoundError
 
         try:
@@ -683,9 +685,7 @@ class ConsumerRunner:
             return
         except NotFoundError:
             pass
-        prefixes = sorted({d.wire.prefix for d in self._durables})
-        subjects = [f"{prefix}.deadletter.{self._context}.>" for prefix in prefixes]
-        await js.add_stream(name=stream, subjects=subjects)
+        await js.add_stream(name=stream, subjects=[f"{prefix}.deadletter.{self._context}.>"])
 
 
 def _slot(name: str) -> str:
