@@ -7,7 +7,7 @@ CONSTRAINTS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-lowest lint typecheck unit goldens fuzz bench faults dist clean
+.PHONY: demo demo-services test test-lowest lint typecheck unit goldens fuzz bench faults dist clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,13 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 demo: $(STAMP)
 	cd examples/bank && ../../$(BIN)/esgen generate
 	cd examples/bank && ../../$(BIN)/python demo.py
+
+# Two services as separate processes over NATS JetStream (ESGEN_NATS_SERVERS, default the
+# local server at 127.0.0.1:4222): the bank's relay publishes, the statements' consumer reads.
+demo-services: $(STAMP)
+	cd examples/bank && ../../$(BIN)/esgen generate
+	cd examples/statements && ../../$(BIN)/esgen generate
+	cd examples/statements && ../../$(BIN)/python demo.py
 
 test: lint typecheck unit
 

@@ -3,8 +3,15 @@
 Needs the `esgen[nats]` extra (nats-py); the rest of the runtime never imports this package.
 """
 
-from esgen.runtime._integration import Wire
+from esgen.runtime._integration import Wire, dead_letter_stream
 from esgen.runtime.nats._consumer_runner import ConsumerRunner
 from esgen.runtime.nats._relay import Relay, RelayError, RelayStatus
 
-__all__ = ["ConsumerRunner", "Relay", "RelayError", "RelayStatus", "Wire"]
+__all__ = [
+    "ConsumerRunner",
+    "Relay",
+    "RelayError",
+    "RelayStatus",
+    "Wire",
+    "dead_letter_stream",
+]
