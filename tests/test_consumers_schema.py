@@ -261,3 +261,54 @@ def test_a_change_upstream_is_generated_again(tmp_path: Path) -> None:
         UPSTREAM.replace("total: decimal", "total: decimal, note: {type: str, optional: true}")
     )
     assert "updated   out/fulfilment/upstream/shop/events/order.py" in generate()
+
+
+def test_an_empty_upstream_folder_is_said_at_the_from_that_names_it(tmp_path: Path) -> None:
+    (tmp_path / "shop" / "schemas").mkdir(parents=True)
+    (message,) = errors(downstream(tmp_path, "../../shop/schemas"))
+    assert message.startswith(f"{tmp_path / 'fulfilment' / 'schemas' / 'f.yaml'}:4:11: ")
+    assert "error[E409]" in message
+    assert "holds no schema files" in message
+
+
+def test_a_misspelt_from_is_told_as_written_in_yaml(tmp_path: Path) -> None:
+    write(tmp_path / "shop" / "schemas" / "shop.yaml", UPSTREAM)
+    schemas = downstream(tmp_path, "../../shop/schemas")
+    path = schemas / "f.yaml"
+    path.write_text(path.read_text().replace("from:", "form:"))
+    assert any(
+        "unknown key 'form' in subscribes.shop; did you mean 'from'?" in e for e in errors(schemas)
+    )
+
+
+def test_a_consumer_named_like_a_keyword_module_is_refused(tmp_path: Path) -> None:
+    write(tmp_path / "shop" / "schemas" / "shop.yaml", UPSTREAM)
+    schemas = downstream(tmp_path, "../../shop/schemas")
+    path = schemas / "f.yaml"
+    path.write_text(path.read_text().replace("  Board:", "  Import:"))
+    (message,) = errors(schemas)
+    assert "error[E201]: consumer name 'Import' would name its module 'import'" in message
+
+
+@pytest.mark.parametrize("name", ["deadletter", "deadletter_statements"])
+def test_a_context_may_not_take_the_dead_letters_names(tmp_path: Path, name: str) -> None:
+    write(tmp_path / "s.yaml", f"context: {name}\n")
+    (message,) = errors(tmp_path)
+    assert f"error[E203]: context name {name!r} is reserved" in message
+
+
+def test_one_consumer_refuses_one_aggregate_name_from_two_upstreams(tmp_path: Path) -> None:
+    """`aggregate_id(recorded)` knows an id's type by the aggregate's name alone."""
+    write(tmp_path / "shop" / "schemas" / "shop.yaml", UPSTREAM)
+    billing = UPSTREAM.replace("context: shop", "context: billing")
+    billing = billing.replace("type: uuid", "type: int").replace("OrderPlaced", "OrderBilled")
+    write(tmp_path / "billing" / "schemas" / "billing.yaml", billing)
+    schemas = downstream(tmp_path, "../../shop/schemas")
+    path = schemas / "f.yaml"
+    text = path.read_text().replace(
+        "consumers:",
+        "  billing:\n    from: ../../billing/schemas\n    events: [OrderBilled]\nconsumers:",
+    )
+    path.write_text(text.replace("[shop.OrderPlaced]", "[shop.OrderPlaced, billing.OrderBilled]"))
+    (message,) = errors(schemas)
+    assert "error[E204]: consumer 'Board' handles events of aggregate 'Order' from both" in message

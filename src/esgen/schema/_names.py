@@ -199,7 +199,7 @@ def union_name(context: str, aggregate: str, kind: str) -> str:
 
 
 # Kinds of declaration whose snake_case name is also the name of a generated module.
-_MODULE_KINDS = frozenset({"aggregate", "projection", "saga"})
+_MODULE_KINDS = frozenset({"aggregate", "projection", "saga", "consumer"})
 
 
 def check_class_name(name: str, what: str) -> tuple[str, str] | None:
@@ -320,6 +320,14 @@ def check_context_name(name: str) -> tuple[str, str] | None:
         )
     if keyword.iskeyword(name):
         return "E201", f"context name {name!r} is a Python keyword; choose another name"
+    if name == "deadletter" or name.startswith("deadletter_"):
+        # Consumers' dead letters go to <prefix>.deadletter.<context> in the stream
+        # <PREFIX>_DEADLETTER_<CONTEXT>: a context of such a name would publish there.
+        return "E203", (
+            f"context name {name!r} is reserved: dead letters of consuming contexts use "
+            "the subjects <prefix>.deadletter.<context> and streams named "
+            "<PREFIX>_DEADLETTER_<CONTEXT>; choose another name"
+        )
     if name in sys.stdlib_module_names:
         return "E203", (
             f"context name {name!r} would shadow the standard library module {name}; "

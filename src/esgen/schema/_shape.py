@@ -46,7 +46,12 @@ def _diagnostic(
     where = _dotted(path[:-1]) or "the top level"
     if kind == "extra_forbidden" and path:
         key = str(path[-1])
-        allowed = sorted(model.model_fields) if model is not None else []
+        # As written in YAML: a field's alias (`from`) where it has one, not `from_`.
+        allowed = (
+            sorted(field.alias or name for name, field in model.model_fields.items())
+            if model is not None
+            else []
+        )
         hint = did_you_mean(key, allowed) or (
             f" (expected one of: {', '.join(allowed)})" if allowed else ""
         )

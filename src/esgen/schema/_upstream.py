@@ -33,7 +33,7 @@ def load_upstream(source: Path, name: str, at: Location) -> tuple[Context | None
     """The context `name` of the schema at `source` (a schema folder or an esgen.lock),
     and the errors that kept it from loading; `at` is where the subscription names it."""
     if source.is_dir():
-        found, problems = _from_folder(source)
+        found, problems = _from_folder(source, at)
     elif source.is_file() and source.name == LOCK_NAME:
         found, problems = _from_lock(source, at)
     elif source.is_file():
@@ -70,15 +70,14 @@ def load_upstream(source: Path, name: str, at: Location) -> tuple[Context | None
     return None, [_problem(at, f"{_shown(source)} holds context {name!r} more than once")]
 
 
-def _from_folder(root: Path) -> tuple[list[Context], list[Diagnostic]]:
+def _from_folder(root: Path, at: Location) -> tuple[list[Context], list[Diagnostic]]:
     # Imported here: the loader imports the validator, which imports this module.
     from esgen.schema._load import load_sources, read_schema_files, scan_schema_dir
 
     files, problems = scan_schema_dir(root)
     if problems:
         return [], problems
-    if not files:
-        at = Location(root, 0, 0)
+    if not files:  # said at the subscription's `from`, the line to change
         return [], [_problem(at, f"{_shown(root)} holds no schema files (*.yaml, *.yml)")]
     texts, problems = read_schema_files(files)
     schema, diagnostics = load_sources(

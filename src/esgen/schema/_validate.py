@@ -216,7 +216,7 @@ class _Builder:
         self.subscribed: dict[str, tuple[set[str], Location]] = {}
         self.unchecked: set[str] = set()
         # Upstream context -> the subscribed events found published there.
-        self.contracted: dict[str, set[str]] = {}
+        self.contracted: dict[str, dict[str, str]] = {}
 
     # -- reporting ------------------------------------------------------------------
 
@@ -1277,7 +1277,7 @@ class _Builder:
             else:
                 self.claimed[name] = (at, f"event {name!r} of {upstream!r}")
                 events.append(event)
-        self.contracted[upstream] = {e.name for e in events}
+        self.contracted[upstream] = {e.name: e.aggregate for e in events}  # -> aggregate
         return Subscription(upstream, source, loc, _contract(context, events))
 
     def _consumer(self, name: str, cdef: ConsumerDef, src: Source) -> Consumer:
@@ -1285,6 +1285,9 @@ class _Builder:
         path: KeyPath = ("consumers", name)
         who = f"consumer {name!r}"
         handles: list[tuple[str, str]] = []
+        # Aggregate -> the upstream whose events of it are handled: a handler's
+        # `aggregate_id(recorded)` knows an id's type by the aggregate's name alone.
+        aggregates: dict[str, str] = {}
         for index, ref in self._unique_refs(cdef.handles, (*path, "handles"), src):
             at = y.at((*path, "handles", index))
             upstream, dot, event = ref.partition(".")
@@ -1316,6 +1319,17 @@ class _Builder:
                     + did_you_mean(event, known),
                 )
             elif upstream in self.unchecked or event in self.contracted.get(upstream, ()):
+                aggregate = self.contracted.get(upstream, {}).get(event)
+                other = aggregates.setdefault(aggregate, upstream) if aggregate else upstream
+                if other != upstream:
+                    self.error(
+                        at,
+                        "E204",
+                        f"{who} handles events of aggregate {aggregate!r} from both "
+                        f"{other!r} and {upstream!r}; its handlers could not tell their ids "
+                        "apart: consume each upstream's events in a consumer of its own",
+                    )
+                    continue
                 handles.append((upstream, event))
             # Otherwise the subscription itself was refused, and said why.
         fields, indexes = self._read_model(who, name, cdef, path, src)

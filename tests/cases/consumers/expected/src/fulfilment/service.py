@@ -154,12 +154,14 @@ class FulfilmentService:
         partitions: int = 16,
         ack_wait: float = 30.0,
         partition: Sequence[int] | None = None,
+        wires: Mapping[str, esgen.runtime.nats.Wire] | None = None,
     ) -> esgen.runtime.nats.ConsumerRunner:
         """The context's consumers on this store, fed from JetStream with the events
         published by shop, billing; each message's effect is
         committed with its id, so a redelivered message changes nothing twice.
 
-        `prefix` and `partitions` must be those of the upstreams' relays; `partition`
+        `prefix` and `partitions` must be those of the upstreams' relays (`wires` gives
+        an upstream whose relay uses others its own, by context name); `partition`
         picks the partitions this process consumes (all by default), so that several
         processes share the work without breaking the order of any aggregate's events.
         """
@@ -179,6 +181,7 @@ class FulfilmentService:
                 "billing": esgen.runtime.nats.Wire(
                     "billing", prefix=prefix, partitions=partitions
                 ),
+                **(wires or {}),
             },
             context="fulfilment",
             servers=servers,
