@@ -312,3 +312,40 @@ def test_one_consumer_refuses_one_aggregate_name_from_two_upstreams(tmp_path: Pa
     path.write_text(text.replace("[shop.OrderPlaced]", "[shop.OrderPlaced, billing.OrderBilled]"))
     (message,) = errors(schemas)
     assert "error[E204]: consumer 'Board' handles events of aggregate 'Order' from both" in message
+
+
+def test_a_consumers_query_does_not_wait_for_this_stores_positions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its rows follow another context's events through the broker: no position of this
+    store says whether they hold a write, so waiting is refused instead of timing out."""
+    monkeypatch.syspath_prepend(str(EXAMPLES / "statements" / "src"))
+    from statements.consumers.account_statements import AccountStatementsQuery
+
+    from esgen.runtime import ConsumerReadModel, MemoryEventStore
+
+    query = AccountStatementsQuery(MemoryEventStore())
+    assert isinstance(query, ConsumerReadModel)
+    with pytest.raises(TypeError, match="positions and tokens of this store do not apply"):
+        query.wait_for("p1.1", timeout=1.0)
+
+
+def test_a_consumers_changed_table_says_replay_not_rebuild(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.syspath_prepend(str(EXAMPLES / "statements" / "src"))
+    from statements.consumers.account_statements import AccountStatementsQuery
+    from statements.domain.account_statements import AccountStatements
+    from statements.upstream.bank import REGISTRY
+
+    from esgen.runtime import ConsumerNeedsReplay, ProjectionRunner, SQLiteEventStore, TableSpec
+
+    store = SQLiteEventStore(tmp_path / "statements.sqlite")
+    # The table as an older version of the consumer built it: one column fewer.
+    older = type("Older", (AccountStatements,), {})
+    spec = AccountStatements.table
+    older.table = TableSpec(spec.name, spec.key, spec.columns[:-1])
+    ProjectionRunner(store, REGISTRY, [older()])
+    with pytest.raises(ConsumerNeedsReplay, match="replay it from the upstream streams"):
+        AccountStatementsQuery(store).count()
+    store.close()

@@ -448,3 +448,22 @@ def test_projections_status_prints_lag_in_events_and_seconds(tmp_path: Path) -> 
     assert raw.returncode == 0, raw.stderr
     (item,) = json.loads(raw.stdout)["projections"]
     assert item["behind"] == 3 and item["lag_seconds"] >= 2 * 86400
+
+
+def test_a_token_from_an_http_header_may_come_as_bytes(bank: BankService) -> None:
+    """ASGI servers hand header values over as bytes: those of a token wait like it, and
+    bytes that are no token are refused as one (a 400, not a 500)."""
+    bank.dispatch(OpenAccount(account_id=ADA, owner="Ada", currency="EUR"))
+    result = bank.dispatch(DepositMoney(account_id=ADA, amount=eur("25")))
+    assert result.token is not None
+    bank.projections().catch_up()
+    query = AccountBalancesQuery(bank.store)
+    row = query.wait_for(result.token.encode("ascii"), timeout=PATIENT).get(ADA)
+    assert row is not None and row.balance == Decimal("25")
+    with pytest.raises(InvalidConsistencyToken, match="not a consistency token"):
+        query.wait_for(b"p1.\xff", timeout=PATIENT)
+
+
+def test_one_projection_name_is_not_read_as_its_letters(bank: BankService) -> None:
+    with pytest.raises(TypeError, match=r"write \['account_balances'\]"):
+        bank.projections().wait_for(0, timeout=PATIENT, projections="account_balances")

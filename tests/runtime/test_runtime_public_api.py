@@ -29,6 +29,8 @@ RUNTIME_EXPORTS = [
     "ConcurrencyError",
     "Condition",
     "Consumer",
+    "ConsumerNeedsReplay",
+    "ConsumerReadModel",
     "DecodeError",
     "Decoder",
     "Event",
@@ -144,7 +146,7 @@ def test_every_runtime_error_is_an_event_store_error_and_an_esgen_error() -> Non
         if isinstance(getattr(esgen.runtime, name), type)
         and issubclass(getattr(esgen.runtime, name), BaseException)
     ]
-    assert len(errors) == 26
+    assert len(errors) == 27
     assert all(issubclass(error, EventStoreError) for error in errors)
     assert issubclass(EventStoreError, EsgenError)
     assert issubclass(esgen.runtime.StreamNotFound, LookupError)

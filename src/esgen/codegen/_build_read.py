@@ -171,7 +171,7 @@ def _projection_module(b: _ContextBuilder, projection: Projection | Consumer) ->
         "Column",
         "Event",
         "Consumer" if consumer else "Projection",
-        "ReadModel",
+        "ConsumerReadModel" if consumer else "ReadModel",
         "RecordedEvent",
         "Rows",
         "TableSpec",
@@ -289,6 +289,7 @@ def _projection_module(b: _ContextBuilder, projection: Projection | Consumer) ->
             "    ",
         ),
         base_class="Consumer" if consumer else "Projection",
+        query_base="ConsumerReadModel" if consumer else "ReadModel",
         subscriptions=subscriptions,
         upstream_of=upstream_of,
     )

@@ -370,6 +370,7 @@ class ProjectionModuleIR(ModuleIR):
     # A consumer's base: `Consumer`, the upstream registries (upstream context -> its
     # registry, imported) and each handled event's upstream.
     base_class: str = "Projection"
+    query_base: str = "ReadModel"  # a consumer's queries cannot wait for this store's positions
     subscriptions: tuple[MappingEntryIR, ...] = ()
     upstream_of: tuple[MappingEntryIR, ...] = ()
 

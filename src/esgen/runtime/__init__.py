@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from esgen.runtime._aggregate import Aggregate, state_fingerprint
 from esgen.runtime._commands import CommandResult, handle_command
 from esgen.runtime._consistency import consistency_token, parse_consistency_token
-from esgen.runtime._consumer import Consumer
+from esgen.runtime._consumer import Consumer, ConsumerNeedsReplay, ConsumerReadModel
 from esgen.runtime._context import CommandContext, command_context, current_context
 from esgen.runtime._errors import (
     AggregateAlreadyExists,
@@ -96,6 +96,8 @@ __all__ = [
     "ConcurrencyError",
     "Condition",
     "Consumer",
+    "ConsumerNeedsReplay",
+    "ConsumerReadModel",
     "DecodeError",
     "Decoder",
     "Event",

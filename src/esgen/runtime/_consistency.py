@@ -82,8 +82,12 @@ def parse_consistency_token(text: str) -> int:
     return position
 
 
-def wanted_position(position_or_token: int | str) -> int:
-    """A position given as itself or as its token, checked."""
+def wanted_position(position_or_token: int | str | bytes) -> int:
+    """A position given as itself or as its token (text, or the bytes of an HTTP header
+    as ASGI servers hand them over), checked."""
+    if isinstance(position_or_token, bytes):
+        # Latin-1 reads any bytes; whatever is not a token is then refused as one.
+        position_or_token = position_or_token.decode("latin-1")
     if isinstance(position_or_token, str):
         return parse_consistency_token(position_or_token)
     return _checked_position(position_or_token)
@@ -101,7 +105,7 @@ def wait_for_position(
     store: EventStore,
     storage: Callable[[], ProgressStorage],
     layouts: Mapping[str, str],
-    position_or_token: int | str,
+    position_or_token: int | str | bytes,
     *,
     timeout: float,
     clock: Callable[[], float] = time.monotonic,

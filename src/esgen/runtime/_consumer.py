@@ -10,21 +10,25 @@ inbox, so a message delivered twice has one effect.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import ClassVar
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, ClassVar, NoReturn
 
 from pydantic import BaseModel
 from typing_extensions import TypeVar
 
-from esgen.runtime._errors import EventStoreError
+from esgen.runtime._errors import EventStoreError, ProjectionNeedsRebuild
 from esgen.runtime._messages import Event
 from esgen.runtime._projection import Projection
+from esgen.runtime._readmodel import TableBackend
 from esgen.runtime._registry import EventRegistry
+from esgen.runtime._views import ReadModel
 
-__all__ = ["Consumer", "ConsumerNeedsReplay"]
+__all__ = ["Consumer", "ConsumerNeedsReplay", "ConsumerReadModel"]
 
 RowT = TypeVar("RowT", bound=BaseModel)
 AggIdT = TypeVar("AggIdT", default=str)
+KeyT = TypeVar("KeyT", default=Any)
 
 
 class Consumer(Projection[RowT, AggIdT]):
@@ -53,3 +57,26 @@ class ConsumerNeedsReplay(EventStoreError, RuntimeError):
             f"the table of consumer {name} was built with other fields; replay it from the "
             "upstream streams (docs/consumers.md, 'Changing a consumer's fields')"
         )
+
+
+class ConsumerReadModel(ReadModel[RowT, KeyT]):
+    """Typed queries on a consumer's read model: those of a projection's, but for waiting
+    on a position, and with the advice a consumer needs when its fields changed."""
+
+    def wait_for(self, position_or_token: int | str | bytes, *, timeout: float) -> NoReturn:
+        """Refused: a consumer's rows follow another context's events through the broker,
+        not this store's global order, so no position of this store (or token a command of
+        this context gave) says whether they hold a write."""
+        raise TypeError(
+            f"{type(self).__name__} reads consumer {self.table.name}, fed by other contexts' "
+            "events through the broker: positions and tokens of this store do not apply to "
+            "it (see docs/consumers.md)"
+        )
+
+    @contextmanager
+    def _read(self) -> Iterator[TableBackend]:
+        try:
+            with super()._read() as backend:
+                yield backend
+        except ProjectionNeedsRebuild:
+            raise ConsumerNeedsReplay(self.table.name) from None

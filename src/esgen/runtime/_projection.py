@@ -429,7 +429,7 @@ class ProjectionRunner:
 
     def wait_for(
         self,
-        position_or_token: int | str,
+        position_or_token: int | str | bytes,
         *,
         timeout: float,
         projections: Sequence[str] | None = None,
@@ -444,6 +444,11 @@ class ProjectionRunner:
         run in this store (`ReadModelNotFound`) or needing a rebuild
         (`ProjectionNeedsRebuild`).
         """
+        if isinstance(projections, str):  # a name would be read as its letters
+            raise TypeError(
+                f"projections takes a sequence of names (got the one name {projections!r}: "
+                f"write [{projections!r}])"
+            )
         names = list(self._projections) if projections is None else list(projections)
         unknown = [name for name in names if name not in self._projections]
         if unknown:

@@ -12,7 +12,8 @@ is invisible until it switches over), each call in one read transaction of the s
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, cast
 
 from pydantic import BaseModel
@@ -53,10 +54,11 @@ class ReadModel(Generic[RowT, KeyT]):
         row_type = cast("type[RowT]", self.row_type)
         return Rows(self.table, row_type, backend)
 
-    def wait_for(self, position_or_token: int | str, *, timeout: float) -> Self:
+    def wait_for(self, position_or_token: int | str | bytes, *, timeout: float) -> Self:
         """Wait until the read model has processed the global position (or consistency
-        token) a command's result gave, so that what follows reads that command's effect;
-        returns this query. `ReadModelBehind` after `timeout` seconds.
+        token, as text or as the bytes of an HTTP header) a command's result gave, so that
+        what follows reads that command's effect; returns this query. `ReadModelBehind`
+        after `timeout` seconds.
 
         Reads its projection's checkpoint, so the runner may be another process. Refused
         at once rather than waited for: a position beyond the store's head
@@ -72,6 +74,12 @@ class ReadModel(Generic[RowT, KeyT]):
         )
         return self
 
+    @contextmanager
+    def _read(self) -> Iterator[TableBackend]:
+        """The active generation's table in one read transaction (see `ReadModelAccess`)."""
+        with self._access.read(self.table) as backend:
+            yield backend
+
     def _progress_storage(self) -> ProgressStorage:
         if self._progress is None:
             # Found first through the read path, which creates nothing: opening the progress
@@ -83,7 +91,7 @@ class ReadModel(Generic[RowT, KeyT]):
 
     def get(self, key: KeyT) -> RowT | None:
         """The row with this key, or None."""
-        with self._access.read(self.table) as backend:
+        with self._read() as backend:
             return self._rows(backend).get(key)
 
     def list(
@@ -94,12 +102,12 @@ class ReadModel(Generic[RowT, KeyT]):
         offset: int = 0,
     ) -> builtins.list[RowT]:
         """Rows matching every condition, in the order asked (then by key), paged."""
-        with self._access.read(self.table) as backend:
+        with self._read() as backend:
             return self._rows(backend).list(*where, order_by=order_by, limit=limit, offset=offset)
 
     def count(self, *where: Condition[RowT]) -> int:
         """How many rows match every condition."""
-        with self._access.read(self.table) as backend:
+        with self._read() as backend:
             return self._rows(backend).count(*where)
 
     def exists(self, *where: Condition[RowT]) -> bool:

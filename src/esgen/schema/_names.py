@@ -86,6 +86,7 @@ GENERATED_MODULE_NAMES = frozenset(
         "CommandResult",
         "ConfigDict",
         "Consumer",
+        "ConsumerReadModel",
         "ConsumerRunner",
         "Decimal",
         "Enum",

@@ -26,11 +26,11 @@ from typing_extensions import override
 from esgen.runtime import (
     Column,
     Consumer,
+    ConsumerReadModel,
     Event,
     EventRegistry,
     Field as QueryField,
     Index,
-    ReadModel,
     RecordedEvent,
     Rows,
     TableSpec,
@@ -144,7 +144,7 @@ class AccountStatementsFields:
     )
 
 
-class AccountStatementsQuery(ReadModel[AccountStatementsRow, UUID]):
+class AccountStatementsQuery(ConsumerReadModel[AccountStatementsRow, UUID]):
     """Typed queries on account_statements: `get(key)`, `list`, `count` and
     `exists`, from any code that has the store; they read the active generation
     only, never a table a rebuild is still filling:

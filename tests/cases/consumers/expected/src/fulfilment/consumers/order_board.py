@@ -22,11 +22,11 @@ from typing_extensions import override
 from esgen.runtime import (
     Column,
     Consumer,
+    ConsumerReadModel,
     Event,
     EventRegistry,
     Field as QueryField,
     Index,
-    ReadModel,
     RecordedEvent,
     Rows,
     TableSpec,
@@ -115,7 +115,7 @@ class OrderBoardFields:
     tracking: ClassVar[QueryField[OrderBoardRow, str | None]] = QueryField("tracking")
 
 
-class OrderBoardQuery(ReadModel[OrderBoardRow, UUID]):
+class OrderBoardQuery(ConsumerReadModel[OrderBoardRow, UUID]):
     """Typed queries on order_board: `get(key)`, `list`, `count` and `exists`,
     from any code that has the store; they read the active generation only,
     never a table a rebuild is still filling:

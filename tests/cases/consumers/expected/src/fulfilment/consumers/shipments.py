@@ -21,10 +21,10 @@ from typing_extensions import override
 from esgen.runtime import (
     Column,
     Consumer,
+    ConsumerReadModel,
     Event,
     EventRegistry,
     Field as QueryField,
-    ReadModel,
     RecordedEvent,
     Rows,
     TableSpec,
@@ -92,7 +92,7 @@ class ShipmentsFields:
     carrier: ClassVar[QueryField[ShipmentsRow, str]] = QueryField("carrier")
 
 
-class ShipmentsQuery(ReadModel[ShipmentsRow, UUID]):
+class ShipmentsQuery(ConsumerReadModel[ShipmentsRow, UUID]):
     """Typed queries on shipments: `get(key)`, `list`, `count` and `exists`, from
     any code that has the store; they read the active generation only, never a
     table a rebuild is still filling:
