@@ -326,13 +326,12 @@ class ConsumerRunner:
         one lost later, while nats-py reconnects (see `_follow`).
 
         Ctrl-C in the waiting thread asks the durables to stop after the message in hand,
-        waits for that, and goes on up."""
+        waits for that, and goes on up; anything else raised there (a signal's exception)
+        cancels them."""
         link = self._linked()
         if not link.connect(stop):
             return
-        future = link.submit(
-            lambda: asyncio.gather(*(self._follow(link, d, stop, idle) for d in self._durables))
-        )
+        future = link.submit(lambda: self._follow_all(link, stop, idle))
         try:
             future.result()
         except KeyboardInterrupt:
@@ -341,6 +340,22 @@ class ConsumerRunner:
             with contextlib.suppress(BaseException):
                 future.result()
             raise
+        except BaseException:
+            future.cancel()
+            raise
+
+    async def _follow_all(self, link: NatsLink, stop: threading.Event, idle: float | None) -> None:
+        tasks = [asyncio.ensure_future(self._follow(link, d, stop, idle)) for d in self._durables]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            # One that failed (a bug: `_follow` handles the broker's failures) ends the
+            # others rather than leave them running behind the caller's back. A message
+            # cancelled between its commit and its ack comes back, and its inbox row
+            # makes that a no-op.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _follow(
         self, link: NatsLink, durable: _Durable, stop: threading.Event, idle: float | None
