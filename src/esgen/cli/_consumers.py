@@ -8,19 +8,23 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from esgen.cli._common import EXIT_ERROR, problem_text, utc_text
-from esgen.cli._options import RunGroup, read_side_options
+from esgen.cli._common import EXIT_ERROR, UsageError, fail, problem_text, utc_text
+from esgen.cli._options import RunGroup, broker_options, read_side_options
 
 if TYPE_CHECKING:
-    from esgen.cli._options import FeedbackArgs, ProjectArgs, StoreArgs
+    from esgen.cli._options import BrokerArgs, FeedbackArgs, ProjectArgs, StoreArgs
 
 __all__ = ["consumers"]
 
-_SERVERS = click.option(
-    "--servers",
-    default="nats://127.0.0.1:4222",
-    show_default=True,
-    help="The NATS servers, comma-separated (any node of a cluster will do).",
+_PARTITION = click.option(
+    "--partition",
+    "partition",
+    type=int,
+    multiple=True,
+    metavar="K",
+    help="Partition K of each upstream (repeatable; 0 to N-1 of --partitions N): its own "
+    "durable, so that processes share the work; default: every partition through one "
+    "durable. See docs/consumers.md before mixing the two.",
 )
 
 
@@ -32,23 +36,15 @@ def consumers() -> None:
 
 @consumers.command("run", short_help="Handle the messages waiting for each consumer.")
 @read_side_options()
-@_SERVERS
-@click.option(
-    "--partition",
-    "partitions",
-    type=int,
-    multiple=True,
-    metavar="K",
-    help="Handle only partition K of each upstream (repeatable); default: every partition "
-    "through one durable. See docs/consumers.md before mixing the two.",
-)
+@broker_options
+@_PARTITION
 @click.option("--follow", is_flag=True, help="Keep handling new messages until stopped.")
 def run(
     project: ProjectArgs,
     store: StoreArgs,
     feedback: FeedbackArgs,
-    servers: str,
-    partitions: tuple[int, ...],
+    broker: BrokerArgs,
+    partition: tuple[int, ...],
     follow: bool,
 ) -> None:
     """Handle every message waiting for the context's consumers, each committed with its
@@ -61,12 +57,10 @@ def run(
     from esgen.cli._feedback import Feedback, stop_on_sigterm
     from esgen.cli._store import opened_service
 
+    chosen = _chosen(partition, broker)
     said = Feedback(feedback)
     with opened_service(project, store, "consumers") as service:
-        runner = service.consumers(
-            servers=[s.strip() for s in servers.split(",") if s.strip()],
-            partition=list(partitions) or None,
-        )
+        runner = _runner(service, broker, chosen)
         with runner:
             stop = threading.Event()
             counted = _Counted()
@@ -110,19 +104,28 @@ class _Counted:
 
 @consumers.command("status", short_help="Show each consumer's messages handled and pending.")
 @read_side_options()
-@_SERVERS
+@broker_options
+@_PARTITION
 @click.option("--json", "as_json", is_flag=True, help="Print the health view as JSON.")
 def status(
-    project: ProjectArgs, store: StoreArgs, feedback: FeedbackArgs, servers: str, as_json: bool
+    project: ProjectArgs,
+    store: StoreArgs,
+    feedback: FeedbackArgs,
+    broker: BrokerArgs,
+    partition: tuple[int, ...],
+    as_json: bool,
 ) -> None:
     """Show each consumer's messages handled (its inbox), pending on the broker, when it
-    last handled one, and the last error its handler raised."""
+    last handled one, and the last error its handler raised. Pending counts the
+    durables `run` uses with the same --partition options (one try at the broker: an
+    unreachable one leaves it unknown, and says why)."""
     from esgen.cli._store import opened_service
     from esgen.runtime._progress_store import looking
 
+    chosen = _chosen(partition, broker)
     with opened_service(project, store, "consumers") as service:
         with looking():  # builds nothing in the store
-            runner = service.consumers(servers=[s.strip() for s in servers.split(",") if s.strip()])
+            runner = _runner(service, broker, chosen)
         with runner:
             items: list[Any] = runner.status()
     if as_json:
@@ -136,3 +139,25 @@ def status(
             click.echo(f"  broker: {item.broker}")
         if item.problem is not None:
             click.echo(f"  failing since {utc_text(item.problem.at)}: {problem_text(item.problem)}")
+
+
+def _chosen(partition: tuple[int, ...], broker: BrokerArgs) -> list[int] | None:
+    """The partitions given with --partition (None: all through one durable), each
+    checked against --partitions before anything is opened."""
+    wrong = [k for k in partition if not 0 <= k < broker.partitions]
+    if wrong:
+        raise UsageError(
+            f"--partition {wrong[0]}: the upstreams are published in {broker.partitions} "
+            f"partitions (--partitions {broker.partitions}), numbered 0 to "
+            f"{broker.partitions - 1}"
+        )
+    return sorted(set(partition)) or None
+
+
+def _runner(service: Any, broker: BrokerArgs, chosen: list[int] | None) -> Any:
+    """The service's consumer runner; options it refuses (a server list with no URL, a
+    prefix that is no subject token) are the command line's fault: one line, exit 2."""
+    try:
+        return service.consumers(**broker.service_options(), partition=chosen)
+    except ValueError as exc:
+        fail(str(exc))

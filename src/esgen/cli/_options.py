@@ -1,5 +1,6 @@
 """The options commands share, each defined once: which project, which store, how much
-to say. A command takes them with a decorator and gets them as one value each.
+to say, which broker. A command takes them with a decorator and gets them as one value
+each.
 
 Imports click and esgen.cli._common only, like every module a command module imports
 at module level (see esgen.cli).
@@ -20,10 +21,13 @@ import click
 from esgen.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, CommandError, UsageError
 
 __all__ = [
+    "SERVERS_ENV",
+    "BrokerArgs",
     "FeedbackArgs",
     "ProjectArgs",
     "RunGroup",
     "StoreArgs",
+    "broker_options",
     "project_options",
     "read_side_options",
 ]
@@ -53,6 +57,26 @@ class FeedbackArgs:
     verbose: bool = False
     log_format: Literal["text", "json"] = "text"
 
+
+@dataclass(frozen=True)
+class BrokerArgs:
+    """--servers, --prefix and --partitions: the NATS servers, and the subjects of a
+    publishing context, which its relay and every consumer of it must share."""
+
+    servers: tuple[str, ...]
+    """As given: each may hold several URLs separated by commas (the runtime splits them
+    and refuses an empty list)."""
+    prefix: str
+    partitions: int
+
+    def service_options(self) -> dict[str, Any]:
+        """The keywords of a generated service's relay() and consumers()."""
+        return {"servers": list(self.servers), "prefix": self.prefix, "partitions": self.partitions}
+
+
+SERVERS_ENV = "ESGEN_NATS_SERVERS"
+"""Where --servers is read from when it is not given: a deployment sets it once for the
+relay and every consumer."""
 
 _SCHEMA_DIR = click.argument("schema_dir", required=False, type=click.Path(path_type=Path))
 _CONFIG = click.option(
@@ -167,6 +191,50 @@ def read_side_options(*, names: str | None = None) -> Callable[[Command], Comman
         return result
 
     return decorate
+
+
+def broker_options(command: Command) -> Command:
+    """--servers, --prefix and --partitions, passed on as `broker` (a BrokerArgs)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, servers: tuple[str, ...], prefix: str, partitions: int,
+                **kwargs: Any) -> Any:  # fmt: skip
+        return command(*args, broker=BrokerArgs(servers, prefix, partitions), **kwargs)
+
+    decorators = [
+        click.option(
+            "--servers",
+            multiple=True,
+            default=("nats://127.0.0.1:4222",),
+            show_default=True,
+            envvar=SERVERS_ENV,
+            show_envvar=True,
+            metavar="URL",
+            help="A NATS server; repeat it, or separate URLs with commas, for a cluster's "
+            f"(any node will do). {SERVERS_ENV} may hold several, separated by spaces or "
+            "commas.",
+        ),
+        click.option(
+            "--prefix",
+            default="esgen",
+            show_default=True,
+            help="The first token of every subject (and of the streams' names); the same "
+            "for a context's relay and its consumers.",
+        ),
+        click.option(
+            "--partitions",
+            metavar="N",
+            type=click.IntRange(min=1),
+            default=16,
+            show_default=True,
+            help="The subject partitions of the publishing context: its relay's, which "
+            "every consumer of it must give too; fixed for the life of its stream.",
+        ),
+    ]
+    result: Command = wrapper
+    for decorator in reversed(decorators):
+        result = decorator(result)
+    return result
 
 
 def _said(args: FeedbackArgs) -> Any:

@@ -5,37 +5,17 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from esgen.cli._common import problem_text, utc_text
-from esgen.cli._options import RunGroup, read_side_options
+from esgen.cli._common import fail, problem_text, utc_text
+from esgen.cli._options import RunGroup, broker_options, read_side_options
 
 if TYPE_CHECKING:
-    from esgen.cli._options import FeedbackArgs, ProjectArgs, StoreArgs
+    from esgen.cli._options import BrokerArgs, FeedbackArgs, ProjectArgs, StoreArgs
 
 __all__ = ["relay"]
-
-_SERVERS = click.option(
-    "--servers",
-    "servers",
-    multiple=True,
-    default=("nats://127.0.0.1:4222",),
-    show_default=True,
-    metavar="URL",
-    help="A NATS server (repeat, or separate with commas, for a cluster's).",
-)
-_PREFIX = click.option(
-    "--prefix", default="esgen", show_default=True, help="The first token of every subject."
-)
-_PARTITIONS = click.option(
-    "--partitions",
-    type=click.IntRange(min=1),
-    default=16,
-    show_default=True,
-    help="Subject partitions per context; fixed for the life of its stream.",
-)
 
 
 @click.group(cls=RunGroup, short_help="Publish a context's published events to NATS.")
@@ -45,16 +25,21 @@ def relay() -> None:
 
 @relay.command("status", short_help="Show the relay's checkpoint, lag and last error.")
 @read_side_options()
+@broker_options
 @click.option("--json", "as_json", is_flag=True, help="Print the health view as JSON.")
-def status(project: ProjectArgs, store: StoreArgs, feedback: FeedbackArgs, as_json: bool) -> None:
+def status(
+    project: ProjectArgs, store: StoreArgs, feedback: FeedbackArgs, broker: BrokerArgs,
+    as_json: bool,
+) -> None:  # fmt: skip
     """Show where the relay is in the store's order, how far behind (events and seconds)
     and the last error that stopped or held it back. Reads the store only: it answers
-    while a relay runs, and without a broker."""
+    while a relay runs, and without a broker (the broker's options are taken, and
+    checked, so that a deployment gives every command the same ones)."""
     from esgen.cli._feedback import lag_text
     from esgen.cli._store import opened_service
 
     with opened_service(project, store, "relay") as service:
-        item = service.relay().status()
+        item = _relay(service, broker).status()
     if as_json:
         click.echo(json.dumps({"relay": item.to_json()}, indent=2))
         return
@@ -68,19 +53,12 @@ def status(project: ProjectArgs, store: StoreArgs, feedback: FeedbackArgs, as_js
 
 @relay.command("run", short_help="Publish the events recorded since the checkpoint.")
 @read_side_options()
+@broker_options
 @click.option("--follow", is_flag=True, help="Keep publishing new events until stopped.")
-@_SERVERS
-@_PREFIX
-@_PARTITIONS
 def run(
-    project: ProjectArgs,
-    store: StoreArgs,
-    feedback: FeedbackArgs,
+    project: ProjectArgs, store: StoreArgs, feedback: FeedbackArgs, broker: BrokerArgs,
     follow: bool,
-    servers: tuple[str, ...],
-    prefix: str,
-    partitions: int,
-) -> None:
+) -> None:  # fmt: skip
     """Publish every published event recorded since the relay's checkpoint, each
     acknowledged by JetStream before the checkpoint moves past it.
 
@@ -95,12 +73,7 @@ def run(
 
     said = Feedback(feedback)
     with opened_service(project, store, "relay") as service:
-        try:
-            runner = service.relay(servers=list(servers), prefix=prefix, partitions=partitions)
-        except ValueError as exc:
-            from esgen.cli._common import fail
-
-            fail(str(exc))
+        runner = _relay(service, broker)
         with runner:
             item = runner.status()
             name = item.name
@@ -130,3 +103,12 @@ def run(
                 tracker.finish()
                 said.interrupted(f"the relay committed {tracker.committed()}; {resume}",
                                  how="stopped")  # fmt: skip
+
+
+def _relay(service: Any, broker: BrokerArgs) -> Any:
+    """The service's relay; options it refuses (a server list with no URL, a prefix that
+    is no subject token) are the command line's fault: one line, exit 2."""
+    try:
+        return service.relay(**broker.service_options())
+    except ValueError as exc:
+        fail(str(exc))

@@ -7,8 +7,9 @@ a daemon thread of its own, so its pings and reconnects go on between the runner
 (while it waits for the store), and the runner submits coroutines to it with `call`.
 
 An outage is said once: a warning when the broker is first found unreachable ("NATS at X
-unreachable: <reason>; retrying every N s") and an info line when it answers again; the
-attempts between are logged at debug level, never as a traceback each.
+unreachable: <reason>; retrying every N s") and one when it answers again (a warning too,
+so that whoever sees the first line also sees the second); the attempts between are
+logged at debug level, never as a traceback each.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = [
     "Outage",
     "StreamConflict",
     "server_list",
+    "stopped_within",
 ]
 
 logger = logging.getLogger("esgen.runtime")
@@ -49,6 +51,8 @@ minutes; it is set explicitly so that a stream made by hand with none still gets
 
 BACKOFF_FIRST = 0.1
 BACKOFF_CAP = 5.0
+RECONNECT_WAIT = 1
+"""Seconds between nats-py's own attempts to reconnect a connection it lost."""
 
 
 class StreamConflict(RuntimeError):
@@ -103,7 +107,7 @@ class Outage:
     def recovered(self) -> None:
         if self.down:
             self.down = False
-            logger.info("%s at %s is reachable again", self.what, self.where)
+            logger.warning("%s at %s is reachable again", self.what, self.where)
 
 
 def _reason(reason: object) -> str:
@@ -138,6 +142,9 @@ class NatsLink:
         self._closed = False
         self._closing = False
         self._last_error: Exception | None = None
+        # A runner may ask from two threads at once (a consumer runner's status while it
+        # runs): one connection is made, and the other caller takes it.
+        self._connecting = threading.Lock()
 
     # -- running coroutines on the link's loop -----------------------------------------
 
@@ -178,30 +185,44 @@ class NatsLink:
 
     # -- connecting --------------------------------------------------------------------
 
-    def connect(self, stop: threading.Event | None = None) -> bool:
+    def connect(self, stop: threading.Event | None = None, *, retry: bool = True) -> bool:
         """Connect, retrying with backoff while the broker is down or unreachable; False
-        only if `stop` was set first. Once connected, nats-py reconnects on its own."""
-        if self._nc is not None and not self._nc.is_closed:
-            return True
+        only if `stop` was set first, or (with `retry=False`, for a look that must answer
+        at once) if the one attempt failed. Once connected, nats-py reconnects on its own."""
         backoff = Backoff()
         while True:
-            try:
-                # Bounded: with reconnects allowed forever, nats-py's first connect would
-                # retry on its own forever too, without a word; cancelled, it is retried
-                # here with backoff, and the outage said once.
-                self._nc = self.call(self._open, self._connect_timeout * (len(self.servers) + 1))
-                self._js = self._nc.jetstream()
-                self.outage.recovered()
-                return True
-            except Exception as exc:
-                # nats-py's own last error says why (refused, unknown host) where the
-                # bound above only says that time ran out.
-                self.outage.failed(self._last_error or exc, BACKOFF_CAP)
+            with self._connecting:
+                if self._nc is not None and not self._nc.is_closed:
+                    return True
+                try:
+                    # Bounded: with reconnects allowed forever, nats-py's first connect
+                    # would retry on its own forever too, without a word; cancelled, it
+                    # is retried here with backoff, and the outage said once.
+                    timeout = self._connect_timeout * (len(self.servers) + 1)
+                    self._nc = self.call(self._open, timeout)
+                    self._js = self._nc.jetstream()
+                    self.outage.recovered()
+                    return True
+                except Exception as exc:
+                    # nats-py's own last error says why (refused, unknown host) where the
+                    # bound above only says that time ran out.
+                    self.outage.failed(self._last_error or exc, BACKOFF_CAP)
+            if not retry:
+                return False
             pause = backoff.next()
             if stop is None:
                 threading.Event().wait(pause)
             elif stop.wait(pause):
                 return False
+
+    async def until_connected(self, stop: threading.Event) -> bool:
+        """On the link's loop: wait while nats-py reconnects (the outage is said by the
+        link); False if `stop` was set first."""
+        backoff = Backoff()
+        while not self.connected:
+            if await stopped_within(stop, backoff.next()):
+                return False
+        return True
 
     async def _open(self) -> Client:
         outage = self.outage
@@ -213,7 +234,7 @@ class NatsLink:
 
         async def on_disconnected() -> None:
             if not self._closing:
-                outage.failed("the connection was lost", BACKOFF_CAP)
+                outage.failed("the connection was lost", RECONNECT_WAIT)
 
         async def on_reconnected() -> None:
             outage.recovered()
@@ -227,7 +248,7 @@ class NatsLink:
             allow_reconnect=True,
             # Forever: the runner keeps its place in the store, and the broker comes back.
             max_reconnect_attempts=-1,
-            reconnect_time_wait=1,
+            reconnect_time_wait=RECONNECT_WAIT,
             connect_timeout=max(1, round(self._connect_timeout)),
         )
 
@@ -242,34 +263,46 @@ class NatsLink:
         duplicate_window: float = DUPLICATE_WINDOW,
         timeout: float = 10.0,
     ) -> None:
+        """`stream_ready` from a thread other than the link's."""
+        self.call(
+            lambda: self.stream_ready(
+                name, subjects, replicas=replicas, duplicate_window=duplicate_window
+            ),
+            timeout,
+        )
+
+    async def stream_ready(
+        self,
+        name: str,
+        subjects: str,
+        *,
+        replicas: int = 1,
+        duplicate_window: float = DUPLICATE_WINDOW,
+    ) -> None:
         """Create the stream if it is missing; leave one that already holds `subjects`
         alone (its replicas, limits and window are the operator's); `StreamConflict` if
-        one of that name holds other subjects."""
+        one of that name holds other subjects. On the link's loop."""
         js = self.jetstream
-
-        async def ensure() -> None:
-            try:
-                info = await js.stream_info(name)
-            except NotFoundError:
-                config = StreamConfig(
-                    name=name,
-                    subjects=[subjects],
-                    storage=StorageType.FILE,
-                    num_replicas=replicas,
-                    duplicate_window=duplicate_window,
-                )
-                await js.add_stream(config)
-                logger.info("created the JetStream stream %s for %s", name, subjects)
-                return
-            held = list(info.config.subjects or [])
-            if subjects not in held:
-                raise StreamConflict(
-                    f"the JetStream stream {name} holds the subjects {held}, not {subjects!r}: "
-                    "another application uses that name (or the prefix changed); delete or "
-                    "rename that stream, or run with another --prefix"
-                )
-
-        self.call(ensure, timeout)
+        try:
+            info = await js.stream_info(name)
+        except NotFoundError:
+            config = StreamConfig(
+                name=name,
+                subjects=[subjects],
+                storage=StorageType.FILE,
+                num_replicas=replicas,
+                duplicate_window=duplicate_window,
+            )
+            await js.add_stream(config)
+            logger.info("created the JetStream stream %s for %s", name, subjects)
+            return
+        held = list(info.config.subjects or [])
+        if subjects not in held:
+            raise StreamConflict(
+                f"the JetStream stream {name} holds the subjects {held}, not {subjects!r}: "
+                "another application uses that name (or the prefix changed); delete or "
+                "rename that stream, or run with another --prefix"
+            )
 
     # -- closing -----------------------------------------------------------------------
 
@@ -294,3 +327,16 @@ class NatsLink:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+async def stopped_within(stop: threading.Event, seconds: float) -> bool:
+    """Sleep up to `seconds` on an event loop, ending early when `stop` (set from another
+    thread) is; True if it was."""
+    step = 0.05
+    waited = 0.0
+    while waited < seconds:
+        if stop.is_set():
+            return True
+        await asyncio.sleep(min(step, seconds - waited))
+        waited += step
+    return stop.is_set()

@@ -15,9 +15,10 @@ contexts they subscribe to (docs/consumers.md tells the whole story).
   later events of the aggregate must wait for it): the transaction rolls back, the error
   is recorded as the consumer's problem, and the message is nak'ed to come back later.
 
-nats-py is asyncio; the runner's API is not. It keeps an event loop in a thread of its
-own and runs everything there, the store's transactions included (one message at a time,
-so a SQLite store sees one writer from this process).
+nats-py is asyncio; the runner's API is not. Its connection is a `NatsLink` (shared with
+the relay: connecting with backoff, one line per outage, streams), whose event loop runs
+on a thread of its own; the runner runs everything there, the store's transactions
+included (one message at a time, so a SQLite store sees one writer from this process).
 """
 
 from __future__ import annotations
@@ -27,11 +28,16 @@ import contextlib
 import logging
 import re
 import threading
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal
 
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
+from nats.js.errors import BadRequestError, NotFoundError
 from pydantic import ValidationError
 
 from esgen.runtime._consumer import Consumer, ConsumerNeedsReplay
@@ -52,11 +58,7 @@ from esgen.runtime._ports import EventStore
 from esgen.runtime._progress_store import ProgressStorage, is_looking, progress_storage
 from esgen.runtime._readmodel import Rows
 from esgen.runtime._records import Clock, RecordedEvent, to_utc, utc_now
-
-if TYPE_CHECKING:
-    from nats.aio.client import Client
-    from nats.aio.msg import Msg
-    from nats.js.client import JetStreamContext
+from esgen.runtime.nats._connection import Backoff, NatsLink, server_list, stopped_within
 
 __all__ = ["ConsumerRunner", "ConsumerStatus", "durable_name"]
 
@@ -66,20 +68,11 @@ DEFAULT_SERVERS = "nats://127.0.0.1:4222"
 
 # How long one fetch waits under run() before it looks at `stop` again.
 _FETCH_WAIT = 1.0
-# Pauses between attempts to reach the broker (or a stream not created yet): doubled
-# after each failure up to the maximum, so an outage costs little and an end is soon seen.
-_BACKOFF_FIRST = 0.25
-_BACKOFF_MAX = 5.0
 # Delays before a message whose handler raised comes back: doubled per failed delivery.
 _RETRY_FIRST = 1.0
 _RETRY_MAX = 60.0
-_CONNECT_TIMEOUT = 2.0
-# What one call to the broker (a consumer's info, a publish) may take.
-_REQUEST_TIMEOUT = 5.0
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-
-T = TypeVar("T")
 
 Outcome = Literal["handled", "duplicate", "skipped", "dead", "failed"]
 
@@ -163,7 +156,7 @@ class ConsumerRunner:
         if partitions is not None and not partitions:
             raise ValueError("partitions is empty: give at least one, or None for all")
         self._context = context
-        self._servers = [servers] if isinstance(servers, str) else list(servers)
+        self._servers = server_list(servers)  # a bad list fails here, not as an outage
         self._ack_wait = ack_wait
         self._clock = clock
         self._store = store
@@ -172,10 +165,8 @@ class ConsumerRunner:
         self._storage: ProgressStorage = progress_storage(store)
         self._handled: dict[str, int] = dict.fromkeys(names, 0)
         self._dead_letter_ready: set[str] = set()
-        self._unreachable = False  # said once per outage
         self._waiting: set[str] = set()  # streams said to be missing, once each
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._link: NatsLink | None = None
         self._progress: ConsumerProgress | None = None
         if not is_looking():
             self._set_up(consumers)
@@ -209,7 +200,10 @@ class ConsumerRunner:
                     if consumer.upstream_of.get(event) == upstream
                 }
                 methods = registry.by_stored_type(own)
-                chosen: Sequence[int | None] = [None] if partitions is None else partitions
+                # A partition named twice is one durable, followed once.
+                chosen: Sequence[int | None] = (
+                    [None] if partitions is None else sorted(set(partitions))
+                )
                 for partition in chosen:
                     subject = (
                         wire.all_subjects
@@ -264,9 +258,8 @@ class ConsumerRunner:
         """
         if idle <= 0:
             raise ValueError(f"idle must be above 0 seconds (got {idle})")
-        stop = threading.Event()
         before = sum(self._handled.values())
-        self._call(lambda: self._serve(stop, idle), stop)
+        self._serve(threading.Event(), idle)
         return sum(self._handled.values()) - before
 
     def run(self, stop: threading.Event, *, progress: ConsumerProgress | None = None) -> None:
@@ -274,7 +267,7 @@ class ConsumerRunner:
         finished first); through broker outages, which are retried with backoff."""
         self._progress = progress
         try:
-            self._call(lambda: self._serve(stop, None), stop)
+            self._serve(stop, None)
         finally:
             self._progress = None
 
@@ -286,7 +279,7 @@ class ConsumerRunner:
             for name in self._consumers:
                 handled, last = unit.inbox_stats(name)
                 found[name] = (handled, last, unit.problem(_slot(name)))
-        pending, broker = self._call(self._pending, None)
+        pending, broker = self._pending()
         result = []
         for name, (handled, last, problem) in found.items():
             durables = tuple(d.name for d in self._durables if d.consumer.name == name)
@@ -309,13 +302,9 @@ class ConsumerRunner:
         return result
 
     def close(self) -> None:
-        loop, thread = self._loop, self._thread
-        self._loop = self._thread = None
-        if loop is None or thread is None:
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.close()
+        link, self._link = self._link, None
+        if link is not None:
+            link.close()
 
     def __enter__(self) -> ConsumerRunner:
         return self
@@ -323,171 +312,116 @@ class ConsumerRunner:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- the loop's thread ------------------------------------------------------------
+    # -- the broker -------------------------------------------------------------------
 
-    def _call(self, make: Callable[[], Coroutine[Any, Any, T]], stop: threading.Event | None) -> T:
-        """Run a coroutine on the runner's loop and wait for it. Ctrl-C in the waiting
-        thread asks it to stop after the message in hand, waits for that, and goes on up."""
-        if self._loop is None:
-            loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=loop.run_forever, name="esgen-consumers", daemon=True)
-            thread.start()
-            self._loop, self._thread = loop, thread
-        future = asyncio.run_coroutine_threadsafe(make(), self._loop)
+    def _linked(self) -> NatsLink:
+        link = self._link
+        if link is None:
+            link = self._link = NatsLink(self._servers, name=f"esgen-consumers-{self._context}")
+        return link
+
+    def _serve(self, stop: threading.Event, idle: float | None) -> None:
+        """Follow every durable until `stop` (idle None), or until each has been idle for
+        `idle` seconds, on the link's loop. A broker down at the start is waited for here;
+        one lost later, while nats-py reconnects (see `_follow`).
+
+        Ctrl-C in the waiting thread asks the durables to stop after the message in hand,
+        waits for that, and goes on up; anything else raised there (a signal's exception)
+        cancels them."""
+        link = self._linked()
+        if not link.connect(stop):
+            return
+        future = link.submit(lambda: self._follow_all(link, stop, idle))
         try:
-            return future.result()
+            future.result()
         except KeyboardInterrupt:
-            if stop is not None:
-                stop.set()
-            else:
-                future.cancel()
+            stop.set()
             # The interruption is what goes on up, whatever the run ended with.
             with contextlib.suppress(BaseException):
                 future.result()
             raise
+        except BaseException:
+            future.cancel()
+            raise
 
-    # -- the broker -------------------------------------------------------------------
-
-    async def _connect(self, stop: threading.Event | None) -> Client | None:
-        """A connection, retried with backoff until it is made (None: `stop` was set, or
-        with no `stop`, the one attempt failed). One line when the broker is lost, one
-        when it is back."""
-        from nats.aio.client import Client
-
-        pause = _BACKOFF_FIRST
-        while True:
-            client = Client()
-
-            async def quiet(error: Exception) -> None:
-                # Every failed attempt reports here: the outage is said once, below.
-                logger.debug("consumers of %s: %s", self._context, error)
-
-            try:
-                await client.connect(
-                    self._servers,
-                    allow_reconnect=False,  # reconnecting is this loop's, with backoff
-                    max_reconnect_attempts=1,
-                    reconnect_time_wait=0.1,  # type: ignore[arg-type]  # seconds, a float works
-                    connect_timeout=_CONNECT_TIMEOUT,  # type: ignore[arg-type]
-                    error_cb=quiet,
-                )
-            except Exception as exc:
-                with contextlib.suppress(Exception):  # closing what already failed
-                    await client.close()
-                if not self._unreachable:
-                    self._unreachable = True
-                    logger.warning(
-                        "consumers of %s: the broker (%s) cannot be reached (%s); retrying "
-                        "with backoff, the store keeps working",
-                        self._context, ", ".join(self._servers), _one_line(exc),
-                    )  # fmt: skip
-                if stop is None:
-                    return None
-                if await _wait(stop, pause):
-                    return None
-                pause = min(pause * 2, _BACKOFF_MAX)
-                continue
-            if self._unreachable:
-                self._unreachable = False
-                logger.warning(
-                    "consumers of %s: the broker is back (%s)",
-                    self._context, client.connected_url.netloc if client.connected_url else "",
-                )  # fmt: skip
-            return client
-
-    async def _serve(self, stop: threading.Event, idle: float | None) -> None:
-        """Follow every durable until `stop` (idle None), or until each has been idle for
-        `idle` seconds; a lost connection is made again and the durables go on."""
-        remaining = list(self._durables)
-        pause = _BACKOFF_FIRST
-        while remaining and not stop.is_set():
-            client = await self._connect(stop)
-            if client is None:
-                return
-            try:
-                js = client.jetstream(timeout=_REQUEST_TIMEOUT)
-                results = await asyncio.gather(
-                    *(self._follow(client, js, d, stop, idle) for d in remaining)
-                )
-            finally:
-                with contextlib.suppress(Exception):  # closing what already failed
-                    await client.close()
-            remaining = [d for d, done in zip(remaining, results, strict=True) if not done]
-            if remaining and not stop.is_set():
-                if not self._unreachable:
-                    self._unreachable = True
-                    logger.warning(
-                        "consumers of %s: lost the broker; retrying with backoff, the store "
-                        "keeps working",
-                        self._context,
-                    )
-                if await _wait(stop, pause):
-                    return
-                pause = min(pause * 2, _BACKOFF_MAX)
-            else:
-                pause = _BACKOFF_FIRST
+    async def _follow_all(self, link: NatsLink, stop: threading.Event, idle: float | None) -> None:
+        tasks = [asyncio.ensure_future(self._follow(link, d, stop, idle)) for d in self._durables]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            # One that failed (a bug: `_follow` handles the broker's failures) ends the
+            # others rather than leave them running behind the caller's back. A message
+            # cancelled between its commit and its ack comes back, and its inbox row
+            # makes that a no-op.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _follow(
-        self,
-        client: Client,
-        js: JetStreamContext,
-        durable: _Durable,
-        stop: threading.Event,
-        idle: float | None,
-    ) -> bool:
-        """One durable's messages, one at a time; True when done (idle, stopped, or its
-        stream missing under catch-up), False when the connection was lost."""
-        from nats.errors import TimeoutError as NatsTimeout
-        from nats.js.errors import NotFoundError
-
-        pause = _BACKOFF_FIRST
-        while True:
-            try:
-                subscription = await self._subscribe(js, durable)
-                break
-            except NotFoundError:
-                stream = durable.wire.stream
-                if stream not in self._waiting:
-                    self._waiting.add(stream)
-                    logger.warning(
-                        "consumers of %s: no stream %s on the broker yet (the relay of %s "
-                        "creates it)%s",
-                        self._context, stream, durable.upstream,
-                        "" if idle is not None else "; waiting for it",
-                    )  # fmt: skip
-                if idle is not None:
-                    return True
-                if await _wait(stop, pause):
-                    return True
-                pause = min(pause * 2, _BACKOFF_MAX)
-            except Exception as exc:
-                logger.debug("consumers of %s: %s: %s", self._context, durable.name, exc)
-                return False
-        self._waiting.discard(durable.wire.stream)
-        while not stop.is_set():
-            try:
-                messages = await subscription.fetch(1, timeout=idle or _FETCH_WAIT)
-            except NatsTimeout:
-                if client.is_closed or not client.is_connected:
-                    return False
-                if idle is not None:
-                    return True
-                continue
-            except Exception as exc:
-                logger.debug("consumers of %s: %s: %s", self._context, durable.name, exc)
-                return False
-            for message in messages:
+        self, link: NatsLink, durable: _Durable, stop: threading.Event, idle: float | None
+    ) -> None:
+        """One durable's messages, one at a time, until `stop`, or (with `idle`) until
+        none came for that long or its stream does not exist yet. While the connection
+        is lost, nats-py makes it again (the link says so) and this waits; a durable that
+        fails otherwise (its stream's leader moving in a cluster) is bound again after a
+        pause that doubles up to the link's cap."""
+        backoff = Backoff()
+        subscription: JetStreamContext.PullSubscription | None = None
+        try:
+            while not stop.is_set():
+                if not await link.until_connected(stop):
+                    return
+                if subscription is None:
+                    try:
+                        subscription = await self._subscribe(link.jetstream, durable)
+                    except NotFoundError:
+                        self._stream_missing(durable, idle)
+                        if idle is not None:
+                            return
+                        await stopped_within(stop, backoff.next())
+                        continue
+                    except Exception as exc:
+                        logger.debug("consumers of %s: %s: %s", self._context, durable.name, exc)
+                        await stopped_within(stop, backoff.next())
+                        continue
+                    self._waiting.discard(durable.wire.stream)
                 try:
-                    await self._deliver(js, durable, message)
-                except Exception as exc:  # the broker, mid-message: it comes back
+                    messages = await subscription.fetch(1, timeout=idle or _FETCH_WAIT)
+                except NatsTimeout:
+                    # Time spent without the broker is not idle time: it is waited out.
+                    if idle is not None and link.connected:
+                        return
+                    continue
+                except Exception as exc:
                     logger.debug("consumers of %s: %s: %s", self._context, durable.name, exc)
-                    return False
-        return True
+                    await _unbound(subscription)
+                    subscription = None
+                    await stopped_within(stop, backoff.next())
+                    continue
+                for message in messages:
+                    try:
+                        await self._deliver(link, durable, message)
+                    except Exception as exc:
+                        # The broker, mid-message: unacknowledged, it comes back.
+                        logger.debug("consumers of %s: %s: %s", self._context, durable.name, exc)
+                backoff.reset()
+        finally:
+            await _unbound(subscription)
 
-    async def _subscribe(self, js: JetStreamContext, durable: _Durable) -> Any:
-        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-        from nats.js.errors import BadRequestError
+    def _stream_missing(self, durable: _Durable, idle: float | None) -> None:
+        stream = durable.wire.stream
+        if stream not in self._waiting:
+            self._waiting.add(stream)
+            logger.warning(
+                "consumers of %s: no stream %s on the broker yet (the relay of %s creates "
+                "it)%s",
+                self._context, stream, durable.upstream,
+                "" if idle is not None else "; waiting for it",
+            )  # fmt: skip
 
+    async def _subscribe(
+        self, js: JetStreamContext, durable: _Durable
+    ) -> JetStreamContext.PullSubscription:
         config = ConsumerConfig(
             durable_name=durable.name,
             ack_policy=AckPolicy.EXPLICIT,
@@ -506,38 +440,38 @@ class ConsumerRunner:
             logger.info("consumers of %s: %s kept as it is (%s)", self._context, durable.name, exc)
         return await js.pull_subscribe_bind(durable=durable.name, stream=durable.wire.stream)
 
-    async def _pending(self) -> tuple[dict[str, int | None], str | None]:
+    def _pending(self) -> tuple[dict[str, int | None], str | None]:
         """Each durable's messages not yet acknowledged (None: not on the broker yet),
-        and why the broker could not say, if it could not."""
-        from nats.js.errors import NotFoundError
-
-        client = await self._connect(None)
-        if client is None:
+        and why the broker could not say, if it could not. One attempt to connect: a
+        look answers at once."""
+        link = self._linked()
+        if not link.connect(retry=False) or not link.connected:
             return {}, f"the broker ({', '.join(self._servers)}) cannot be reached"
-        counts: dict[str, int | None] = {}
-        try:
-            js = client.jetstream(timeout=_REQUEST_TIMEOUT)
+        js = link.jetstream
+
+        async def counts() -> dict[str, int | None]:
+            found: dict[str, int | None] = {}
             for durable in self._durables:
                 try:
                     info = await js.consumer_info(durable.wire.stream, durable.name)
                 except NotFoundError:
-                    counts[durable.name] = None
+                    found[durable.name] = None
                     continue
-                counts[durable.name] = (info.num_pending or 0) + (info.num_ack_pending or 0)
+                found[durable.name] = (info.num_pending or 0) + (info.num_ack_pending or 0)
+            return found
+
+        try:
+            return link.call(counts), None
         except Exception as exc:
             return {}, f"the broker did not answer ({_one_line(exc)})"
-        finally:
-            with contextlib.suppress(Exception):  # closing what already failed
-                await client.close()
-        return counts, None
 
     # -- one message ------------------------------------------------------------------
 
-    async def _deliver(self, js: JetStreamContext, durable: _Durable, message: Msg) -> None:
+    async def _deliver(self, link: NatsLink, durable: _Durable, message: Msg) -> None:
         headers = dict(message.headers or {})
         outcome, detail = self._process(durable, headers, message.data)
         if outcome == "dead":
-            await self._dead_letter(js, durable, message, headers, detail)
+            await self._dead_letter(link, durable, message, headers, detail)
             await message.ack()
         elif outcome == "failed":
             delivered = message.metadata.num_delivered or 1
@@ -644,7 +578,7 @@ class ConsumerRunner:
 
     async def _dead_letter(
         self,
-        js: JetStreamContext,
+        link: NatsLink,
         durable: _Durable,
         message: Msg,
         headers: Mapping[str, str],
@@ -654,7 +588,7 @@ class ConsumerRunner:
         consumer = durable.consumer.name
         stream = dead_letter_stream(self._context, prefix)
         if stream not in self._dead_letter_ready:
-            await self._ensure_dead_letter_stream(js, stream, prefix)
+            await link.stream_ready(stream, f"{prefix}.deadletter.{self._context}.>")
             self._dead_letter_ready.add(stream)
         original = (
             headers.get(H_MSG_ID) or f"{durable.wire.stream}:{message.metadata.sequence.stream}"
@@ -669,23 +603,11 @@ class ConsumerRunner:
             H_MSG_ID: _header_value(f"{consumer}.{original}"),
         }
         subject = dead_letter_subject(prefix, self._context, consumer)
-        await js.publish(subject, message.data, headers=sent, stream=stream)
+        await link.jetstream.publish(subject, message.data, headers=sent, stream=stream)
         logger.warning(
             "consumer %s: %s dead-lettered to %s: %s",
             consumer, message.subject, subject, _one_line(reason),
         )  # fmt: skip
-
-    async def _ensure_dead_letter_stream(
-        self, js: JetStreamContext, stream: str, prefix: str
-    ) -> None:
-        from nats.js.errors import NotFoundError
-
-        try:
-            await js.stream_info(stream)
-            return
-        except NotFoundError:
-            pass
-        await js.add_stream(name=stream, subjects=[f"{prefix}.deadletter.{self._context}.>"])
 
 
 def _slot(name: str) -> str:
@@ -716,13 +638,8 @@ def _header_value(value: str) -> str:
     return _one_line(value)
 
 
-async def _wait(stop: threading.Event, seconds: float) -> bool:
-    """Sleep up to `seconds`, ending early when `stop` is set; True if it was."""
-    step = 0.05
-    waited = 0.0
-    while waited < seconds:
-        if stop.is_set():
-            return True
-        await asyncio.sleep(min(step, seconds - waited))
-        waited += step
-    return stop.is_set()
+async def _unbound(subscription: JetStreamContext.PullSubscription | None) -> None:
+    """Let go of a pull subscription, if there is one."""
+    if subscription is not None:
+        with contextlib.suppress(Exception):  # a lost connection took it along
+            await subscription.unsubscribe()
