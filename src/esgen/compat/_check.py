@@ -181,6 +181,8 @@ def _summary(c: Comparison, pair: EventPair, findings: list[Finding]) -> EventSu
     changes.extend(_rename_notes(c, pair))
     if (note := _rules_contract.contract_note(pair)) is not None:
         changes.append(note)
+    if (note := _rules_contract.id_type_note(pair)) is not None:
+        changes.append(note)
     changes.extend(_step_note(step) for step in c.steps if step.pair is pair)
     if not changes:
         return None
