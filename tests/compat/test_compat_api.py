@@ -31,6 +31,7 @@ EXPORTS = [
     "LockError",
     "LockPlan",
     "Rebuild",
+    "Replay",
     "Report",
     "Rule",
     "Side",

@@ -24,6 +24,7 @@ from harness_docs import CASES, run_docs
 from esgen.cli import main
 from esgen.codegen import Status
 from esgen.docs import plan_docs
+from esgen.docs._asyncapi import H_EXPECTED_LAST_MSG_ID
 from esgen.runtime import _integration as wire_contract
 from esgen.runtime._integration import H_CORRELATION_ID, Wire, message_headers
 from esgen.runtime._records import RecordedEvent
@@ -80,11 +81,13 @@ def test_headers_are_every_header_the_relay_writes(shop: Path) -> None:
         if name.startswith("H_") and name not in ("H_DEAD_LETTER_REASON", "H_ORIGINAL_SUBJECT")
     }
     assert named == every
+    # The relay also sets JetStream's own header, on every message of a window but the first.
+    every_sent = every | {H_EXPECTED_LAST_MSG_ID}
     messages = document["components"]["messages"]
     assert len(messages) == 3 + 1 + 1  # OrderPlaced v1-v3, OrderCancelled, PriceMeasured
     for message_id, message in messages.items():
         headers = message["headers"]
-        assert set(headers["properties"]) == every, message_id
+        assert set(headers["properties"]) == every_sent, message_id
         assert set(headers["required"]) == always, message_id
         version = re.fullmatch(r"[A-Za-z]+V(\d+)", message_id)
         assert version is not None
@@ -96,6 +99,53 @@ def test_headers_are_every_header_the_relay_writes(shop: Path) -> None:
         assert message["correlationId"] == {"$ref": "#/components/correlationIds/correlation"}
     location = document["components"]["correlationIds"]["correlation"]["location"]
     assert location == f"$message.header#/{H_CORRELATION_ID}"
+
+
+def test_the_relay_s_own_header_is_described_and_optional(shop: Path) -> None:
+    from esgen.runtime.nats import _relay
+
+    assert _relay.H_EXPECTED_LAST_MSG_ID == H_EXPECTED_LAST_MSG_ID
+    for message in _document(shop / "docs")["components"]["messages"].values():
+        headers = message["headers"]
+        assert H_EXPECTED_LAST_MSG_ID not in headers["required"]
+        described = headers["properties"][H_EXPECTED_LAST_MSG_ID]
+        assert described["format"] == "uuid"
+        assert "published just before this one" in described["description"]
+
+
+def test_the_partition_is_described_as_the_stream_id_s(shop: Path) -> None:
+    document = _document(shop / "docs")
+    for event, aggregate in (("OrderPlaced", "Order"), ("PriceMeasured", "Sensor")):
+        text = document["channels"][event]["parameters"]["partition"]["description"]
+        assert text.startswith(f"crc32 of the stream id `{aggregate}-<id>` (the Esgen-Stream-Id")
+    stream_id = document["components"]["messages"]["OrderPlacedV1"]["headers"]["properties"][
+        "Esgen-Stream-Id"
+    ]
+    assert "`<Aggregate>-<id>`" in stream_id["description"]
+    assert "crc32" in stream_id["description"]
+
+
+def _refs_with_siblings(node: Any, path: str) -> list[str]:
+    if isinstance(node, list):
+        return [p for i, item in enumerate(node) for p in _refs_with_siblings(item, f"{path}/{i}")]
+    if not isinstance(node, dict):
+        return []
+    found = [path] if "$ref" in node and len(node) > 1 else []
+    return found + [p for k, v in node.items() for p in _refs_with_siblings(v, f"{path}/{k}")]
+
+
+def test_no_reference_has_keywords_beside_it(shop: Path) -> None:
+    document = _document(shop / "docs")
+    components = document["components"]
+    # A json_schema type is embedded as its author wrote it; everything else is esgen's.
+    own = {name: s for name, s in components["schemas"].items() if name != "Address"}
+    payloads = {m: message["payload"] for m, message in components["messages"].items()}
+    assert _refs_with_siblings([own, payloads], "") == []
+    # The case does give referenced fields defaults and descriptions: they are still there.
+    lines = components["messages"]["OrderPlacedV3"]["payload"]["properties"]
+    wrapped = [f for f in lines.values() if "allOf" in f]
+    assert wrapped, lines
+    assert all({"default", "description"} & set(f) for f in wrapped)
 
 
 def test_each_channel_is_the_subject_the_relay_publishes_on(shop: Path) -> None:
@@ -155,6 +205,10 @@ def _widened(node: Any) -> Any:
     if isinstance(node, dict):
         if node.get("enum") == ["NaN", "Infinity", "-Infinity"]:
             return {"type": "string"}
+        # A field's default and description beside a reference: pydantic writes them next
+        # to `$ref`, the document one level up (draft-07 tools ignore `$ref`'s siblings).
+        if len(node.get("allOf", ())) == 1 and set(node["allOf"][0]) == {"$ref"}:
+            node = {**node["allOf"][0], **{k: v for k, v in node.items() if k != "allOf"}}
         return {k: _widened(v) for k, v in node.items()}
     if isinstance(node, list):
         return [_widened(v) for v in node]

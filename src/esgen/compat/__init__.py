@@ -7,7 +7,7 @@ context publishes) of an upstream context from its schema folder or lock. See
 docs/compat.md.
 """
 
-from esgen.compat._check import RULES, EventSummary, Rebuild, Report, check, find_rule
+from esgen.compat._check import RULES, EventSummary, Rebuild, Replay, Report, check, find_rule
 from esgen.compat._contract import load_contract
 from esgen.compat._errors import CompatError, GitError, LockError
 from esgen.compat._findings import Category, Finding, Hit, Kind
@@ -35,6 +35,7 @@ __all__ = [
     "LockError",
     "LockPlan",
     "Rebuild",
+    "Replay",
     "Report",
     "Rule",
     "Side",

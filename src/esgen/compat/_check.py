@@ -1,5 +1,5 @@
 """Run every rule over a comparison, summarise each event whose schema changed, and list
-the projections to rebuild after the deploy."""
+the projections to rebuild and the consumers to replay after the deploy."""
 
 from __future__ import annotations
 
@@ -19,11 +19,20 @@ from esgen.compat._errors import CompatError
 from esgen.compat._findings import Finding, Kind, Severity
 from esgen.compat._fits import misfits
 from esgen.compat._rule import Rule
-from esgen.compat._rules_consumers import Rebuild, plan_rebuilds
+from esgen.compat._rules_consumers import Rebuild, Replay, plan_rebuilds, plan_replays
 from esgen.compat._rules_storage import growth, widened_in_place
 from esgen.compat._sides import Side
 
-__all__ = ["RULES", "EventSummary", "Rebuild", "Report", "check", "find_rule", "parse_ignore"]
+__all__ = [
+    "RULES",
+    "EventSummary",
+    "Rebuild",
+    "Replay",
+    "Report",
+    "check",
+    "find_rule",
+    "parse_ignore",
+]
 
 RULES: tuple[Rule, ...] = (
     *_rules_storage.RULES,
@@ -57,6 +66,7 @@ class Report:
     findings: tuple[Finding, ...]
     events: tuple[EventSummary, ...]
     rebuilds: tuple[Rebuild, ...] = ()  # projections to rebuild after the deploy
+    replays: tuple[Replay, ...] = ()  # consumers to replay from the upstream streams
 
     @property
     def errors(self) -> int:
@@ -114,6 +124,7 @@ def check(old: Side, new: Side, ignore: Collection[str] = ()) -> Report:
         tuple(findings),
         tuple(_summaries(comparison, findings)),
         tuple(plan_rebuilds(comparison, findings)),
+        tuple(plan_replays(comparison, findings)),
     )
 
 
@@ -180,6 +191,8 @@ def _summary(c: Comparison, pair: EventPair, findings: list[Finding]) -> EventSu
                 changes.append(f"v{old.version} changed in place{where}")
     changes.extend(_rename_notes(c, pair))
     if (note := _rules_contract.contract_note(pair)) is not None:
+        changes.append(note)
+    if (note := _rules_contract.id_type_note(pair)) is not None:
         changes.append(note)
     changes.extend(_step_note(step) for step in c.steps if step.pair is pair)
     if not changes:

@@ -18,6 +18,7 @@ from esgen.compat._sides import Side
 from esgen.schema import (
     Command,
     Compatibility,
+    Consumer,
     Context,
     Event,
     EventVersion,
@@ -35,13 +36,15 @@ __all__ = [
     "Comparison",
     "EventPair",
     "Pair",
+    "ReadModelPair",
     "Step",
+    "is_consumer",
     "locate",
     "stored_names",
     "version_record",
 ]
 
-T = TypeVar("T", Event, Command, Projection, Saga)
+T = TypeVar("T", Event, Command, Projection, Consumer, Saga)
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,14 @@ class EventPair(Pair[Event]):
     def published(self) -> tuple[int, ...]:
         """The versions the other side already had: stored events of them may exist."""
         return tuple(v.version for v in self.old.versions) if self.old else ()
+
+
+ReadModelPair = Pair[Projection] | Pair[Consumer]
+
+
+def is_consumer(pair: ReadModelPair) -> bool:
+    """A consumer's read model: filled from the broker, so replayed, never rebuilt."""
+    return isinstance(pair.old or pair.new, Consumer)
 
 
 def stored_names(event: Event) -> tuple[str, ...]:
@@ -200,6 +211,15 @@ class Comparison:
     @cached_property
     def projections(self) -> list[Pair[Projection]]:
         return self._pairs("projections", Pair[Projection])
+
+    @cached_property
+    def consumers(self) -> list[Pair[Consumer]]:
+        return self._pairs("consumers", Pair[Consumer])
+
+    @cached_property
+    def read_models(self) -> list[ReadModelPair]:
+        """Projections and consumers: read models alike to those who query them."""
+        return [*self.projections, *self.consumers]
 
     @cached_property
     def sagas(self) -> list[Pair[Saga]]:

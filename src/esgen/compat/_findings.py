@@ -17,7 +17,8 @@ class Category(StrEnum):
     BACKWARD = "backward"  # new code reading stored events through the upcaster chain
     FORWARD = "forward"  # consumers still on the previous version reading new events
     SOURCE = "source"  # code and clients calling commands or reading read models
-    CONSUMERS = "consumers"  # projections and sagas rebuilt from the stored history
+    CONSUMERS = "consumers"  # projections and sagas rebuilt from the stored history (and
+    # consumers replayed from the upstream streams)
     CONTRACT = "contract"  # other services' consumers of the events a context publishes
 
 
@@ -26,6 +27,7 @@ class Kind(StrEnum):
     COMMAND = "command"
     PROJECTION = "projection"
     SAGA = "saga"
+    CONSUMER = "consumer"  # a read model fed by other contexts' published events
 
 
 @dataclass(frozen=True, slots=True)

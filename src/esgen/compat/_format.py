@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from esgen.compat._check import RULES, EventSummary, Rebuild, Report
+from esgen.compat._check import RULES, EventSummary, Rebuild, Replay, Report
 from esgen.compat._findings import Finding, Severity
 from esgen.compat._sides import Side
 from esgen.schema import Location
@@ -52,13 +52,25 @@ def _verdict(report: Report) -> str:
 
 
 def _rebuild_note(report: Report) -> str:
-    """A rebuild is a deploy step: the one line a CI log shows must name it."""
-    if not report.rebuilds:
-        return ""
-    names = ", ".join(f"{r.context}.{r.projection}" for r in report.rebuilds)
-    return f"; rebuild after deploying: {names}"
+    """A rebuild or a replay is a deploy step: the one line a CI log shows must name it."""
+    note = ""
+    if report.rebuilds:
+        names = ", ".join(f"{r.context}.{r.projection}" for r in report.rebuilds)
+        note += f"; rebuild after deploying: {names}"
+    if report.replays:
+        names = ", ".join(f"{r.context}.{r.consumer}" for r in report.replays)
+        note += f"; replay after deploying: {names}"
+    return note
 
 
+def _replay_when(r: Replay) -> str:
+    if r.enforced:
+        return "its runner refuses to start until it is replayed"
+    return "the runner does not ask for this replay"
+
+
+# Consumers are filled from the broker: replayed from the upstream streams, not rebuilt.
+_REPLAY_DOC = 'from the upstream streams: docs/consumers.md, "Changing a consumer\'s fields"'
 _STORE = "STORE: the event store's SQLite file or postgresql:// DSN"
 
 
@@ -98,6 +110,14 @@ def _text(report: Report) -> str:
             lines.append(f"  {r.context}.{r.projection}: {r.command}")
             lines.extend(f"           {reason}" for reason in r.reasons)
             lines.append(f"           ({_rebuild_when(r)})")
+    if report.replays:
+        if lines:
+            lines.append("")
+        lines.append(f"consumers to replay after deploying ({_REPLAY_DOC}):")
+        for p in report.replays:
+            lines.append(f"  {p.context}.{p.consumer}")
+            lines.extend(f"           {reason}" for reason in p.reasons)
+            lines.append(f"           ({_replay_when(p)})")
     if lines:
         lines.append("")
     lines.append(f"esgen compat: {_headline(report)}")
@@ -156,6 +176,16 @@ def _rebuild_json(r: Rebuild) -> dict[str, Any]:
     }
 
 
+def _replay_json(r: Replay) -> dict[str, Any]:
+    return {
+        "context": r.context,
+        "consumer": r.consumer,
+        "name": r.name,
+        "enforced": r.enforced,
+        "reasons": list(r.reasons),
+    }
+
+
 def _json(report: Report) -> str:
     data = {
         "format": JSON_FORMAT,
@@ -167,6 +197,7 @@ def _json(report: Report) -> str:
         "findings": [_finding_json(report, f) for f in report.findings],
         "events": [_summary_json(s) for s in report.events],
         "rebuilds": [_rebuild_json(r) for r in report.rebuilds],
+        "replays": [_replay_json(r) for r in report.replays],
     }
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
@@ -246,6 +277,17 @@ def _markdown(report: Report) -> str:
             out.append(
                 f"| `{r.context}.{r.projection}` | `{r.command}` | {why} | {_rebuild_when(r)} |"
             )
+        out.append("")
+    if report.replays:
+        out += [
+            f"Consumers to replay after deploying ({_cell(_REPLAY_DOC)}):",
+            "",
+            "| Consumer | Why | Runtime |",
+            "| --- | --- | --- |",
+        ]
+        for p in report.replays:
+            why = "<br>".join(_cell(reason) for reason in p.reasons)
+            out.append(f"| `{p.context}.{p.consumer}` | {why} | {_replay_when(p)} |")
         out.append("")
     if report.findings:
         out += [

@@ -6,8 +6,9 @@ every published event version, the events each context publishes to other contex
 `publishes`, when it has any) and the JSON Schema files types refer to; each further
 document is one context written in esgen's own schema language (sorted, without prose), so
 the lock loads through the same validator as the schema, and every finding against it
-points at a line of esgen.lock. Fingerprints are recomputed on load: a lock edited by hand
-is refused instead of trusted.
+points at a line of esgen.lock. Read models are recorded too, projections and consumers
+(with the subscriptions their handles need to load), since compat checks their readers.
+Fingerprints are recomputed on load: a lock edited by hand is refused instead of trusted.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +28,7 @@ import yaml
 
 from esgen._text import bad_byte
 from esgen.compat._compare import version_record
-from esgen.compat._errors import LockError
+from esgen.compat._errors import CompatError, LockError
 from esgen.compat._shapes import fingerprint
 from esgen.compat._sides import Side, load_tolerant, shown
 from esgen.schema import (
@@ -37,6 +39,7 @@ from esgen.schema import (
     NullableType,
     SchemaError,
     SchemaSet,
+    Subscription,
     UserType,
     ValueType,
     explain_yaml_error,
@@ -234,6 +237,16 @@ def _context(ctx: Context, lock_dir: Path, schemas: dict[str, str]) -> dict[str,
             }
             for p in sorted(ctx.projections, key=lambda p: p.name)
         }
+    if ctx.consumers:
+        doc["subscribes"] = _subscribes(ctx, lock_dir)
+        doc["consumers"] = {
+            c.name: {
+                "handles": _FlowList(f"{upstream}.{event}" for upstream, event in c.handles),
+                "key": c.key,
+                "fields": _fields(c.fields, ctx),
+            }
+            for c in sorted(ctx.consumers, key=lambda c: c.name)
+        }
     if ctx.sagas:
         doc["sagas"] = {
             s.name: {
@@ -249,6 +262,32 @@ def _context(ctx: Context, lock_dir: Path, schemas: dict[str, str]) -> dict[str,
             for s in sorted(ctx.sagas, key=lambda s: s.name)
         }
     return doc
+
+
+def _subscribes(ctx: Context, lock_dir: Path) -> dict[str, Any]:
+    """The subscriptions as far as the consumers need them to load again: each upstream
+    they read, where its schema was, and the events they handle of it. Not the upstream's
+    contract: that is recorded in the upstream's own lock, and a lock is read without
+    following `from`."""
+    handled: dict[str, set[str]] = {}
+    for consumer in ctx.consumers:
+        for upstream, event in consumer.handles:
+            handled.setdefault(upstream, set()).add(event)
+    sources = {s.upstream: s.source for s in ctx.subscriptions}
+    missing = sorted(handled.keys() - sources.keys())
+    if missing:
+        raise CompatError(
+            f"context {ctx.name!r}: its consumers handle events of {', '.join(missing)}, but "
+            "the schema holds no subscription to it; a lock is written from the schema as "
+            "loaded from its folder"
+        )
+    return {
+        upstream: {
+            "from": Path(os.path.relpath(sources[upstream].resolve(), lock_dir)).as_posix(),
+            "events": _FlowList(sorted(events)),
+        }
+        for upstream, events in sorted(handled.items())
+    }
 
 
 def _published(ctx: Context) -> list[str]:
@@ -385,7 +424,7 @@ def load_lock(lock_path: Path, text: str | None = None) -> Side:
             loaded = load_tolerant(lock_dir, texts, read)
         except SchemaError as exc:
             raise _damaged(lock_path, "does not load:\n" + exc.render()) from None
-        contexts.extend(loaded.contexts)
+        contexts.extend(_with_subscriptions(c, body, lock_dir) for c in loaded.contexts)
     schema = SchemaSet(lock_dir, tuple(contexts))
     try:
         expected = _normalised(recorded)
@@ -398,6 +437,26 @@ def load_lock(lock_path: Path, text: str | None = None) -> Side:
         raise _damaged(lock_path, "its list of published events does not match its contexts'")
     label = shown(lock_path)
     return Side(schema, "lock", label, detail={"path": label})
+
+
+def _with_subscriptions(ctx: Context, body: str, lock_dir: Path) -> Context:
+    """The context with the subscriptions its document records. Upstreams are not loaded
+    from a lock, so the validator kept none; they come back naming the upstream and where
+    its schema was, with no contract (the upstream's lock has it)."""
+    document = yaml.safe_load(body)  # it loaded above, so it is a mapping
+    subscribes = document.get("subscribes") or {}
+    return replace(
+        ctx,
+        subscriptions=tuple(
+            Subscription(
+                str(upstream),
+                lock_dir / str(spec["from"]),
+                ctx.location,
+                Context(str(upstream), (), (), (), (), (), ctx.location),
+            )
+            for upstream, spec in subscribes.items()
+        ),
+    )
 
 
 def _normalised_contract(recorded: Any) -> Any:

@@ -10,6 +10,12 @@ report lists each projection with the exact command. The runtime refuses to catc
 projection whose table changed (ES404); this module predicts that answer with the
 runtime's own fingerprint of the table, from the table esgen generates, so the two agree.
 The other two changes the runtime cannot see, which is why compat must say them.
+
+A consumer's read model (fed by other contexts' published events through the broker) is
+checked the same way, but it cannot be rebuilt from this context's store: it is replayed
+from the upstream streams (docs/consumers.md), and its runner refuses to start while its
+table was built with other fields (`ConsumerNeedsReplay`), as catch-up refuses a
+projection.
 """
 
 from __future__ import annotations
@@ -17,16 +23,25 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from esgen.compat._compare import Comparison, Pair, locate
+from esgen.compat._compare import Comparison, Pair, ReadModelPair, is_consumer, locate
 from esgen.compat._findings import Category, Finding, Hit, Kind, Severity
 from esgen.compat._fits import Misfit, MisfitKind, misfits
 from esgen.compat._rule import Rule, rule
-from esgen.compat._rules_source import reads_as_text
+from esgen.compat._rules_source import read_model_kind, reads_as_text
 from esgen.compat._shapes import record_of
 from esgen.runtime import Column, TableSpec
-from esgen.schema import Projection, ReadModelTable, read_model_table
+from esgen.schema import Consumer, Projection, ReadModelTable, read_model_table
 
-__all__ = ["RULES", "Rebuild", "plan_rebuilds", "rebuild_command", "table_layout"]
+__all__ = [
+    "REPLAY_STEPS",
+    "RULES",
+    "Rebuild",
+    "Replay",
+    "plan_rebuilds",
+    "plan_replays",
+    "rebuild_command",
+    "table_layout",
+]
 
 
 def _gone(c: Comparison, context: str, event: str) -> Iterator[str]:
@@ -135,7 +150,16 @@ def rebuild_command(context: str, table: str) -> str:
     return f"esgen projections rebuild {table} --context {context} --store STORE"
 
 
-def _tables(c: Comparison, pair: Pair[Projection]) -> tuple[ReadModelTable, ReadModelTable]:
+# What a consumer whose rows no longer fit needs (docs/consumers.md, "Changing a consumer's
+# fields"): no store holds its history, the upstream streams do.
+REPLAY_STEPS = (
+    "replay it from the upstream streams: stop its runners, drop its table's generations and "
+    "its `esgen_projections` row, delete its rows in `esgen_inbox` and its durables on the "
+    'broker, and start it again (docs/consumers.md, "Changing a consumer\'s fields")'
+)
+
+
+def _tables(c: Comparison, pair: ReadModelPair) -> tuple[ReadModelTable, ReadModelTable]:
     assert pair.old is not None and pair.new is not None
     assert pair.old_ctx is not None and pair.new_ctx is not None
     old = read_model_table(pair.old, pair.old_ctx.user_type)
@@ -179,18 +203,24 @@ class _Rebuild:
     hit: Hit
     note: str  # for the list of projections to rebuild: "column 'opened_at' added"
     table: str  # the projection's name at run time
+    consumer: bool = False  # a consumer's: replayed, not rebuilt
 
 
-def _hit(pair: Pair[Projection], table: str, message: str, field: tuple[str, ...] = ()) -> Hit:
+def _hit(pair: ReadModelPair, table: str, message: str, field: tuple[str, ...] = ()) -> Hit:
     assert pair.old is not None and pair.new is not None
     assert pair.old_ctx is not None and pair.new_ctx is not None
+    fix = (
+        f"after deploying, {REPLAY_STEPS}"
+        if is_consumer(pair)
+        else f"after deploying, run `{rebuild_command(pair.context, table)}`: readers keep "
+        "the current rows until the rebuilt table replaces them in one commit"
+    )
     return Hit(
         pair.context,
-        Kind.PROJECTION,
+        read_model_kind(pair),
         pair.name,
         message,
-        f"after deploying, run `{rebuild_command(pair.context, table)}`: readers keep the "
-        "current rows until the rebuilt table replaces them in one commit",
+        fix,
         (locate(pair.old.fields, field, pair.old_ctx) if field else None) or pair.old.location,
         (locate(pair.new.fields, field, pair.new_ctx) if field else None) or pair.new.location,
         field=".".join(field) or None,
@@ -198,7 +228,7 @@ def _hit(pair: Pair[Projection], table: str, message: str, field: tuple[str, ...
     )
 
 
-def _stored_row_misfits(pair: Pair[Projection]) -> Iterator[tuple[Misfit, str, str]]:
+def _stored_row_misfits(pair: ReadModelPair) -> Iterator[tuple[Misfit, str, str]]:
     """Why rows stored under the old shape may not read as the new row, and nested fields
     they lack: (misfit, message, note for the list of rebuilds)."""
     assert pair.old is not None and pair.new is not None
@@ -247,64 +277,88 @@ def _consumed_changes(c: Comparison, pair: Pair[Projection]) -> tuple[list[str],
     return added, dropped
 
 
+def _handled_changes(pair: Pair[Consumer]) -> tuple[list[str], list[str]]:
+    """(events handled now whose earlier messages were acknowledged without an effect,
+    events no longer handled whose messages its rows still reflect), as upstream.Event.
+    An upstream it did not read before gets a durable of its own, which delivers that
+    upstream's stream from its first message: nothing of it was missed."""
+    assert pair.old is not None and pair.new is not None
+    before, after = set(pair.old.handles), set(pair.new.handles)
+    read_before = {upstream for upstream, _ in before}
+    added = [f"{u}.{e}" for u, e in pair.new.handles if (u, e) not in before and u in read_before]
+    dropped = [f"{u}.{e}" for u, e in pair.old.handles if (u, e) not in after]
+    return added, dropped
+
+
 def _rebuilds(c: Comparison) -> Iterator[_Rebuild]:
-    for pair in c.projections:
+    for pair in c.read_models:
         if pair.old is None or pair.new is None:
             continue
+        consumer = is_consumer(pair)
+        # What the runtime does with a read model whose rows are out of date: catch-up
+        # leaves a projection behind; a consumer's runner does not start.
+        if consumer:
+            refused = (
+                "the consumer runner refuses to start (ConsumerNeedsReplay) until it is replayed"
+            )
+            unasked = "the runner does not ask for a replay"
+        else:
+            refused = (
+                "`esgen projections catch-up` leaves it behind and exits 1 until it is rebuilt"
+            )
+            unasked = "the runtime does not ask for a rebuild"
         old, new = _tables(c, pair)
         if table_layout(old) != table_layout(new):
             changes = _table_changes(old, new) or ["its layout"]
             note = "; ".join(changes)
             yield _Rebuild(
                 "ES404",
-                _hit(
-                    pair,
-                    new.name,
-                    f"its table changed ({note}): after the deploy, `esgen projections "
-                    "catch-up` leaves it behind and exits 1 until it is rebuilt",
-                ),
+                _hit(pair, new.name, f"its table changed ({note}): after the deploy, {refused}"),
                 f"table: {note}",
                 new.name,
+                consumer,
             )
             continue  # the rebuild the runtime asks for also covers the rest
         for m, why, note in _stored_row_misfits(pair):
             yield _Rebuild(
                 "ES405",
                 _hit(
-                    pair,
-                    new.name,
-                    f"{why}; the runtime does not ask for a rebuild, as the table's columns "
-                    "are the same",
-                    m.path,
+                    pair, new.name, f"{why}; {unasked}, as the table's columns are the same", m.path
                 ),
                 note,
                 new.name,
+                consumer,
             )
-        added, dropped = _consumed_changes(c, pair)
+        if isinstance(pair.new, Consumer):
+            assert isinstance(pair.old, Consumer)
+            added, dropped = _handled_changes(pair)
+            verb, gained, lost = "handles", "were acknowledged without an effect", "messages"
+        else:
+            added, dropped = _consumed_changes(c, pair)
+            verb, gained, lost = "consumes", "were never applied to its rows", "stored events"
         parts, notes = [], []
         if added:
-            parts.append(
-                f"now consumes {', '.join(added)}, whose events stored before were never "
-                "applied to its rows"
-            )
-            notes.append(f"now consumes {', '.join(added)}")
+            before = "messages delivered" if consumer else "events stored"
+            parts.append(f"now {verb} {', '.join(added)}, whose {before} before {gained}")
+            notes.append(f"now {verb} {', '.join(added)}")
         if dropped:
             parts.append(
-                f"no longer consumes {', '.join(dropped)}, whose stored events its rows "
-                "still reflect"
+                f"no longer {verb} {', '.join(dropped)}, whose {lost} its rows still reflect"
             )
-            notes.append(f"no longer consumes {', '.join(dropped)}")
+            notes.append(f"no longer {verb} {', '.join(dropped)}")
         if parts:
-            message = "; ".join(parts) + "; the runtime does not ask for a rebuild"
-            yield _Rebuild("ES406", _hit(pair, new.name, message), "; ".join(notes), new.name)
+            message = "; ".join(parts) + f"; {unasked}"
+            yield _Rebuild(
+                "ES406", _hit(pair, new.name, message), "; ".join(notes), new.name, consumer
+            )
 
 
 @rule(
     "ES404",
     "PROJECTION_TABLE_SAME",
     Category.CONSUMERS,
-    "a read model keeps its table's key and columns, or is rebuilt after the deploy "
-    "(catch-up refuses it until then)",
+    "a read model keeps its table's key and columns, or is rebuilt (a consumer's: replayed) "
+    "after the deploy (catch-up, or the consumer runner, refuses it until then)",
 )
 def projection_table_same(c: Comparison) -> Iterator[Hit]:
     yield from (r.hit for r in _rebuilds(c) if r.rule == "ES404")
@@ -314,7 +368,8 @@ def projection_table_same(c: Comparison) -> Iterator[Hit]:
     "ES405",
     "PROJECTION_STORED_ROWS_FIT",
     Category.CONSUMERS,
-    "rows a read model stored still read as its new row type, or it is rebuilt after the deploy",
+    "rows a read model stored still read as its new row type, or it is rebuilt (a consumer's: "
+    "replayed) after the deploy",
 )
 def projection_stored_rows_fit(c: Comparison) -> Iterator[Hit]:
     yield from (r.hit for r in _rebuilds(c) if r.rule == "ES405")
@@ -324,7 +379,8 @@ def projection_stored_rows_fit(c: Comparison) -> Iterator[Hit]:
     "ES406",
     "PROJECTION_CONSUMES_SAME",
     Category.CONSUMERS,
-    "a read model consumes the same stored events, or it is rebuilt after the deploy",
+    "a read model consumes the same stored events (a consumer's: handles the same events), or "
+    "it is rebuilt (replayed) after the deploy",
 )
 def projection_consumes_same(c: Comparison) -> Iterator[Hit]:
     yield from (r.hit for r in _rebuilds(c) if r.rule == "ES406")
@@ -342,13 +398,44 @@ class Rebuild:
     reasons: tuple[str, ...]
 
 
+def _kept(
+    c: Comparison, findings: list[Finding], consumers: bool
+) -> dict[tuple[str, str], list[_Rebuild]]:
+    kept = {(f.rule, f.hit) for f in findings}
+    found: dict[tuple[str, str], list[_Rebuild]] = {}
+    for r in _rebuilds(c):
+        if r.consumer is consumers and (r.rule, r.hit) in kept:
+            found.setdefault((r.hit.context, r.hit.name), []).append(r)
+    return found
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A consumer to replay from the upstream streams after the deploy, and why."""
+
+    context: str
+    consumer: str
+    name: str  # its name at run time (its table's, its durables')
+    enforced: bool  # the runner refuses to start until it is replayed (ES404)
+    reasons: tuple[str, ...]
+
+
+def plan_replays(c: Comparison, findings: list[Finding]) -> list[Replay]:
+    """The consumers to replay, from the findings that were not ignored."""
+    return [
+        Replay(
+            context,
+            name,
+            found[0].table,
+            any(r.rule == "ES404" for r in found),
+            tuple(r.note for r in found),
+        )
+        for (context, name), found in _kept(c, findings, consumers=True).items()
+    ]
+
+
 def plan_rebuilds(c: Comparison, findings: list[Finding]) -> list[Rebuild]:
     """The projections to rebuild, from the findings that were not ignored."""
-    kept = {(f.rule, f.hit) for f in findings}
-    by_projection: dict[tuple[str, str], list[_Rebuild]] = {}
-    for r in _rebuilds(c):
-        if (r.rule, r.hit) in kept:
-            by_projection.setdefault((r.hit.context, r.hit.name), []).append(r)
     return [
         Rebuild(
             context,
@@ -358,7 +445,7 @@ def plan_rebuilds(c: Comparison, findings: list[Finding]) -> list[Rebuild]:
             any(r.rule == "ES404" for r in found),
             tuple(r.note for r in found),
         )
-        for (context, name), found in by_projection.items()
+        for (context, name), found in _kept(c, findings, consumers=False).items()
     ]
 
 

@@ -20,9 +20,10 @@ from esgen.compat._findings import Category, Hit, Kind, Severity
 from esgen.compat._fits import misfits
 from esgen.compat._rule import Rule, rule
 from esgen.compat._rules_storage import rename_at
-from esgen.schema import EventVersion
+from esgen.runtime._integration import H_STREAM_ID
+from esgen.schema import Context, EventVersion, Field, StepProblem
 
-__all__ = ["RULES", "contract_note"]
+__all__ = ["RULES", "contract_note", "id_type_note"]
 
 
 def _kept(pair: EventPair) -> bool:
@@ -121,10 +122,15 @@ def _in_place(pair: EventPair, old: EventVersion, new: EventVersion) -> str:
     before = version_record(old, pair.old_ctx)
     after = version_record(new, pair.new_ctx)
     # Generated message classes refuse fields they do not know, and the relay writes
-    # every field: neither side may leave one out or ignore one.
-    sent = misfits(after, before, tolerant=False, may_omit=False)
-    kept = misfits(before, after, tolerant=False, may_omit=False)
+    # every field: neither side may leave one out or ignore one. The relay sends only the
+    # latest version it knows, so previous consumers receive new messages of version k
+    # only when k is still the latest; older versions live on in the stream alone, and
+    # what matters there is that consumers of the new contract read what it holds.
     k = old.version
+    assert pair.new is not None
+    still_sent = k == pair.new.latest.version
+    sent = misfits(after, before, tolerant=False, may_omit=False) if still_sent else []
+    kept = misfits(before, after, tolerant=False, may_omit=False)
     if sent:
         return (
             f"consumers generated from the previous contract refuse the version-{k} "
@@ -138,6 +144,19 @@ def _in_place(pair: EventPair, old: EventVersion, new: EventVersion) -> str:
     return (
         f"consumers generated from the previous contract and from the new one decode "
         f"version-{k} messages to different values"
+    )
+
+
+def _unread_growth(pair: EventPair, old: EventVersion, new: EventVersion) -> bool:
+    """A version the relay no longer sends that only grew (every message of it the stream
+    holds still reads): no consumer, previous or regenerated, is hurt."""
+    assert pair.new is not None and pair.old_ctx is not None and pair.new_ctx is not None
+    if old.version == pair.new.latest.version:
+        return False
+    before = version_record(old, pair.old_ctx)
+    after = version_record(new, pair.new_ctx)
+    return not misfits(before, after, tolerant=False, may_omit=False) and bool(
+        misfits(after, before, tolerant=False, may_omit=False)
     )
 
 
@@ -166,7 +185,7 @@ def contract_version_same(c: Comparison) -> Iterator[Hit]:
                     version=old.version,
                 )
     for pair, old, new in c.changed_versions:
-        if not _kept(pair):
+        if not _kept(pair) or _unread_growth(pair, old, new):
             continue
         yield Hit(
             pair.context,
@@ -184,6 +203,37 @@ def contract_version_same(c: Comparison) -> Iterator[Hit]:
 def _new_steps(c: Comparison) -> Iterator[Step]:
     """Steps into versions the previous contract did not have, of events still in it."""
     return (step for step in c.steps if _kept(step.pair))
+
+
+_NEW_EVENT = (
+    "or publish the change as a new event next to this one; `upcast: manual` does not help "
+    "here, as consumers in other services never run the publisher's upcasters"
+)
+
+
+def _derivable_fix(problem: StepProblem, k: int) -> str:
+    """How to make a step consumers can derive: the generator's advice for the same
+    problem ends in `upcast: manual`, which is ES503 again for a published event."""
+    name = problem.change.name
+    if problem.code == "ES201":
+        return f"give {name!r} a default or make it optional, {_NEW_EVENT}"
+    if problem.code == "ES202":
+        return (
+            "keep the type or widen it (int -> float or decimal, T -> T | None, an enum with "
+            f"more values, a value type with more optional fields), {_NEW_EVENT}"
+        )
+    if problem.code == "ES203":
+        return "keep the constraints (validate new input in the command instead), " + _NEW_EVENT
+    gone = problem.replaced.name if problem.replaced is not None else name
+    if gone == name:  # a rename onto a field the previous version has too
+        return (
+            f"if the old {gone!r} values are to go, write `dropped: [{gone}]` on version "
+            f"{k}; otherwise give the renamed field another name, {_NEW_EVENT}"
+        )
+    return (
+        f"if {name!r} is {gone!r} renamed, write `renamed_from: {gone}` on it; if the old "
+        f"values are to be dropped, write `dropped: [{gone}]` on version {k}; {_NEW_EVENT}"
+    )
 
 
 @rule(
@@ -207,7 +257,7 @@ def contract_upcast_derived(c: Comparison) -> Iterator[Hit]:
         else:
             problem = step.analysis.problems()[0]
             why = f"no upcaster from version {before} can be derived ({problem.change.summary})"
-            fix = problem.fix
+            fix = _derivable_fix(problem, step.number)
         yield Hit(
             step.pair.context,
             Kind.EVENT,
@@ -254,9 +304,78 @@ def contract_new_version_announced(c: Comparison) -> Iterator[Hit]:
         )
 
 
+def _id_field(ctx: Context, aggregate: str) -> Field | None:
+    found = next((a for a in ctx.aggregates if a.name == aggregate), None)
+    return found.id_field if found is not None else None
+
+
+def id_type_note(pair: EventPair) -> str | None:
+    """The change of its aggregate's id type, for the event summaries of published events
+    (where ES505 makes it matter)."""
+    if not _kept(pair):
+        return None
+    assert pair.old is not None and pair.new is not None
+    assert pair.old_ctx is not None and pair.new_ctx is not None
+    before = _id_field(pair.old_ctx, pair.old.aggregate)
+    after = _id_field(pair.new_ctx, pair.new.aggregate)
+    if before is None or after is None or before.type == after.type:
+        return None
+    return f"ids of aggregate {pair.new.aggregate} changed from {before.type} to {after.type}"
+
+
+def _id_readers(old: str, new: str) -> str:
+    """Which consumers fail to read an aggregate's ids after its id type changed. A str
+    id reads any stream id; the others must parse."""
+    hurt = []
+    if old != "str":
+        hurt.append(
+            f"consumers built on the previous contract read every id as {old} and fail on new ones"
+        )
+    if new != "str":
+        hurt.append(
+            f"consumers regenerated from the new contract read every id as {new} and fail "
+            "on the ids of the messages the stream already holds"
+        )
+    return "; ".join(hurt)
+
+
+@rule(
+    "ES505",
+    "CONTRACT_AGGREGATE_ID_SAME",
+    Category.CONTRACT,
+    "the aggregate of a published event keeps the type of its ids",
+)
+def contract_aggregate_id_same(c: Comparison) -> Iterator[Hit]:
+    for pair in c.events:
+        if not _kept(pair):
+            continue
+        assert pair.old is not None and pair.new is not None
+        assert pair.old_ctx is not None and pair.new_ctx is not None
+        before = _id_field(pair.old_ctx, pair.old.aggregate)
+        after = _id_field(pair.new_ctx, pair.new.aggregate)
+        if before is None or after is None or before.type == after.type:
+            continue
+        old, new = str(before.type), str(after.type)
+        aggregate = pair.new.aggregate
+        yield Hit(
+            pair.context,
+            Kind.EVENT,
+            pair.name,
+            f"the ids of its aggregate {aggregate} changed from {old} to {new}: consumers "
+            f"in other services take the id from the message's stream id "
+            f"({aggregate}-<id>, header {H_STREAM_ID}) as the contract's id type; "
+            f"{_id_readers(old, new)}",
+            f"keep {aggregate}'s id type ({old}) while other services consume its events; "
+            "for ids of another type, publish the events of a new aggregate next to it",
+            before.location,
+            after.location,
+        )
+
+
 RULES: tuple[Rule, ...] = (
     contract_event_kept,
     contract_version_same,
     contract_upcast_derived,
     contract_new_version_announced,
+    contract_aggregate_id_same,
 )

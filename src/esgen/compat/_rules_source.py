@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from esgen.compat._compare import Comparison, Pair, locate
+from esgen.compat._compare import Comparison, Pair, ReadModelPair, is_consumer, locate
 from esgen.compat._findings import Category, Hit, Kind, Severity
 from esgen.compat._fits import Misfit, MisfitKind, misfits
 from esgen.compat._rule import Rule, rule
@@ -23,7 +23,6 @@ from esgen.schema import (
     ListType,
     NamedType,
     NullableType,
-    Projection,
     TypeExpr,
     ValueType,
 )
@@ -287,9 +286,13 @@ def reads_as_text(m: Misfit) -> bool:
     return m.kind is MisfitKind.TYPE and m.reader == "str" and m.data in _STORED_AS_TEXT
 
 
-def _row_misfits(c: Comparison) -> Iterator[tuple[Pair[Projection], Misfit]]:
+def read_model_kind(pair: ReadModelPair) -> Kind:
+    return Kind.CONSUMER if is_consumer(pair) else Kind.PROJECTION
+
+
+def _row_misfits(c: Comparison) -> Iterator[tuple[ReadModelPair, Misfit]]:
     """What readers of the read model expect that its new rows may not give them."""
-    for pair in c.projections:
+    for pair in c.read_models:
         if pair.old is None or pair.new is None:
             continue
         assert pair.old_ctx is not None and pair.new_ctx is not None
@@ -301,7 +304,7 @@ def _row_misfits(c: Comparison) -> Iterator[tuple[Pair[Projection], Misfit]]:
 
 
 def _row_hit(
-    pair: Pair[Projection],
+    pair: ReadModelPair,
     m: Misfit,
     message: str,
     fix: str,
@@ -311,7 +314,7 @@ def _row_hit(
     assert pair.old_ctx is not None and pair.new_ctx is not None
     return Hit(
         pair.context,
-        Kind.PROJECTION,
+        read_model_kind(pair),
         pair.name,
         message,
         fix,
@@ -329,11 +332,11 @@ def _row_hit(
     "a read model is never deleted while readers may query it",
 )
 def projection_no_delete(c: Comparison) -> Iterator[Hit]:
-    for pair in c.projections:
+    for pair in c.read_models:
         if pair.old is not None and pair.new is None:
             yield Hit(
                 pair.context,
-                Kind.PROJECTION,
+                read_model_kind(pair),
                 pair.name,
                 "deleted: code that reads its read model breaks",
                 "keep it until no reader queries it",
@@ -349,17 +352,18 @@ def projection_no_delete(c: Comparison) -> Iterator[Hit]:
     "a read model keeps the key its rows are found by",
 )
 def projection_key_same(c: Comparison) -> Iterator[Hit]:
-    for pair in c.projections:
+    for pair in c.read_models:
         if pair.old is None or pair.new is None or pair.old.key == pair.new.key:
             continue
         assert pair.old_ctx is not None and pair.new_ctx is not None
+        kind = read_model_kind(pair)
         yield Hit(
             pair.context,
-            Kind.PROJECTION,
+            kind,
             pair.name,
             f"keyed by {pair.new.key!r} instead of {pair.old.key!r}: readers look rows up by "
             "the old key",
-            "keep the key; build a second projection keyed the new way",
+            f"keep the key; build a second {kind.value} keyed the new way",
             locate(pair.old.fields, (pair.old.key,), pair.old_ctx) or pair.old.location,
             locate(pair.new.fields, (pair.new.key,), pair.new_ctx) or pair.new.location,
             field=pair.new.key,

@@ -2,7 +2,8 @@
 
 What the relay sends is defined once, in `esgen.runtime._integration` (stream, subject,
 headers); this module describes that contract for tools and for teams that consume it
-without esgen, and takes every header name and the subject layout from there. Payloads
+without esgen, and takes the subject layout and every header name from there (but
+the relay's own `Nats-Expected-Last-Msg-Id`, which is JetStream's, not the contract's). Payloads
 are JSON Schema of what the generated models write in pydantic's JSON mode: decimals as
 strings, uuid, date, datetime and bytes (base64url) as formatted strings, the context's
 own types as `components/schemas` referenced by `$ref`.
@@ -106,6 +107,10 @@ _NUMBER_KEYWORDS = {
 _STRING_KEYWORDS = {"min_length": "minLength", "max_length": "maxLength", "pattern": "pattern"}
 _LIST_KEYWORDS = {"min_length": "minItems", "max_length": "maxItems"}
 
+# Set by the relay (esgen.runtime.nats), which this module must not import (it loads nats-py);
+# tests/docs holds the two names together.
+H_EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
+
 # What each header says; the names come from the wire contract, the words are for readers.
 _HEADER_TEXT: dict[str, str] = {
     H_MSG_ID: "The event's id. JetStream drops a second publish of it within the stream's "
@@ -114,7 +119,9 @@ _HEADER_TEXT: dict[str, str] = {
     H_AGGREGATE: "The aggregate type that recorded the event.",
     H_EVENT_TYPE: "The event type.",
     H_EVENT_VERSION: "The version of the event the payload is written in.",
-    H_STREAM_ID: "The id of the aggregate instance (its stream in the publisher's store).",
+    H_STREAM_ID: "The id of the event's stream in the publisher's store, "
+    "`<Aggregate>-<id>` (the aggregate instance); the partition in the subject is the crc32 "
+    "of this text.",
     H_STREAM_VERSION: "The event's version within its stream, from 1: the order of one "
     "aggregate's events.",
     H_POSITION: "The event's position in the publisher's store (its global order).",
@@ -123,6 +130,11 @@ _HEADER_TEXT: dict[str, str] = {
     "command carried none.",
     H_CAUSATION_ID: "The id of the message that caused this event; absent when the command "
     "carried none.",
+    H_EXPECTED_LAST_MSG_ID: "For JetStream, not for consumers: the id of the event the relay "
+    "published just before this one (of any aggregate of the context). The stream refuses "
+    "the message unless that is its last message, so a message lost on the way is never "
+    "overtaken by later ones; absent on the first message the relay sends after it starts "
+    "or recovers.",
 }
 _WHOLE_NUMBER = {"type": "string", "pattern": "^[0-9]+$"}
 
@@ -270,9 +282,10 @@ class _Builder:
         channel["messages"] = {i: {"$ref": f"#/components/messages/{i}"} for i in ids}
         channel["parameters"] = {
             PARTITION_PARAMETER: {
-                "description": "crc32 of the stream id (the aggregate's id) modulo the "
-                f"number of partitions ({DEFAULT_PARTITIONS} by default): every event of "
-                "one aggregate is on one partition.",
+                "description": f"crc32 of the stream id `{event.aggregate}-<id>` (the "
+                f"{H_STREAM_ID} header, not the aggregate's id alone) modulo the number of "
+                f"partitions ({DEFAULT_PARTITIONS} by default): every event of one "
+                "aggregate is on one partition.",
                 "examples": ["0"],
             }
         }
@@ -301,13 +314,14 @@ class _Builder:
         }
         shapes: dict[str, dict[str, Any]] = {
             H_MSG_ID: {"type": "string", "format": "uuid"},
+            H_EXPECTED_LAST_MSG_ID: {"type": "string", "format": "uuid"},
             H_STREAM_VERSION: _WHOLE_NUMBER,
             H_POSITION: _WHOLE_NUMBER,
             H_RECORDED_AT: {"type": "string", "format": "date-time"},
         }
         required = _required_headers()
         properties: dict[str, Any] = {}
-        for name in (*required, H_CORRELATION_ID, H_CAUSATION_ID):
+        for name in (*required, H_CORRELATION_ID, H_CAUSATION_ID, H_EXPECTED_LAST_MSG_ID):
             schema: dict[str, Any] = {"type": "string"}
             if name in fixed:
                 schema["const"] = fixed[name]
@@ -330,11 +344,16 @@ class _Builder:
 
     def field(self, field: Field) -> dict[str, Any]:
         schema = self.type(field.type, field.constraints)
+        notes: dict[str, Any] = {}
         if field.description:
-            schema["description"] = field.description.strip()
+            notes["description"] = field.description.strip()
         if field.has_default:
-            schema["default"] = _json_value(field.default)
-        return schema
+            notes["default"] = _json_value(field.default)
+        if notes and "$ref" in schema:
+            # Draft-07 tools ignore every keyword beside `$ref`: the reference goes one
+            # level down, where the field's own words are read.
+            schema = {"allOf": [schema]}
+        return {**schema, **notes}
 
     def type(self, type_: TypeExpr, constraints: Constraints | None = None) -> dict[str, Any]:
         """A type expression's schema; constraints go on its non-null part, as in the
