@@ -43,6 +43,7 @@ from esgen.runtime._errors import DecodeError
 from esgen.runtime._finite import dump_json
 from esgen.runtime._health import Problem
 from esgen.runtime._integration import H_MSG_ID, Wire, message_headers, partition_of
+from esgen.runtime._messages import Event
 from esgen.runtime._ports import EventStore
 from esgen.runtime._progress_store import ProgressStorage, progress_storage
 from esgen.runtime._records import Clock, RecordedEvent, to_utc, utc_now
@@ -119,6 +120,23 @@ class RelayStatus:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    """A published stored type and version: where and how its events are sent."""
+
+    aggregate: str
+    event_type: str
+    """The current name (a renamed type's events are sent under it)."""
+    version: int
+    """The latest version, which the payload is sent in."""
+    as_stored: bool
+    """Stored in the latest version under the current name: the payload is the stored
+    text, once it decodes."""
+    decode: Callable[[str], Event]
+    subjects: list[str | None]
+    """Per partition, made when first needed."""
+
+
 class _Message:
     """One event's message; its headers get the expected last id when it is sent."""
 
@@ -178,7 +196,7 @@ class Relay:
         self._last_id: str | None = None
         self._backoff = Backoff()
         self._had_problem: bool | None = None
-        self._subjects: dict[tuple[str, str, int], str] = {}
+        self._kinds: dict[tuple[str, int], _Kind] = {}
         self.resent = 0
         """Messages sent again after a failed window (for the benchmark and tests)."""
         self.duplicates = 0
@@ -321,22 +339,63 @@ class Relay:
     def _message(self, recorded: RecordedEvent) -> _Message | None:
         """The message of a published event (None for an unpublished one); `RelayError`
         if it cannot be decoded."""
-        aggregate = self._published.get(recorded.event_type)
-        if aggregate is None:
-            return None
+        kind = self._kinds.get((recorded.event_type, recorded.event_version))
+        if kind is None:
+            if recorded.event_type not in self._published:
+                return None
+            kind = self._kind(recorded)
+        try:
+            event = kind.decode(recorded.data)
+        except Exception:
+            # The registry's own path, for the error it names (or, if it decodes after
+            # all, the event).
+            event = self._decoded(recorded)
+        # Stored in the latest version under the current name: checked, then sent as
+        # stored; otherwise upcast and sent in the latest version.
+        data = recorded.data if kind.as_stored else dump_json(event)
+        published = (
+            recorded
+            if kind.event_type == recorded.event_type
+            else (_renamed(recorded, kind.event_type))
+        )
+        headers = message_headers(self._wire.context, kind.aggregate, published, kind.version)
+        # The subject depends on the stream only through its partition: one string per
+        # partition and kind, checked once.
+        partition = partition_of(recorded.stream_id, self._wire.partitions)
+        subject = kind.subjects[partition]
+        if subject is None:
+            subject = self._wire.subject(kind.aggregate, kind.event_type, recorded.stream_id)
+            kind.subjects[partition] = subject
+        return _Message(
+            recorded.position, headers[H_MSG_ID], subject, headers, data.encode("utf-8")
+        )
+
+    def _kind(self, recorded: RecordedEvent) -> _Kind:
+        """What every published event of this stored type and version has in common;
+        `RelayError` if the registry cannot decode it (an unknown version)."""
         registry = self._registry
         try:
             event_type = registry.current_type(recorded.event_type)
-            latest = registry.latest(event_type)
-            if recorded.event_version == latest.event_version and (
-                event_type == recorded.event_type
-            ):
-                # Stored in the latest version: checked, then sent as stored.
-                registry.decode(event_type, recorded.event_version, recorded.data)
-                data = recorded.data
-            else:
-                event = registry.decode_recorded(recorded)
-                data = dump_json(event)
+            version = registry.latest(event_type).event_version
+            decode = registry.raw_decoder(recorded.event_type, recorded.event_version)
+        except (DecodeError, ValueError):
+            self._decoded(recorded)  # raises the error naming the event
+            raise  # not reached: the registry refuses it there too
+        kind = _Kind(
+            self._published[recorded.event_type],
+            event_type,
+            version,
+            recorded.event_version == version and event_type == recorded.event_type,
+            decode,
+            [None] * self._wire.partitions,
+        )
+        self._kinds[(recorded.event_type, recorded.event_version)] = kind
+        return kind
+
+    def _decoded(self, recorded: RecordedEvent) -> Event:
+        """The event decoded by the registry, or `RelayError` naming it."""
+        try:
+            return self._registry.decode_recorded(recorded)
         except (DecodeError, ValueError) as exc:
             error = RelayError(
                 f"cannot relay {recorded.event_type} v{recorded.event_version} at position "
@@ -346,20 +405,6 @@ class Relay:
             error.__cause__ = exc
             error.recorded = recorded
             raise error from exc
-        published = recorded
-        if event_type != recorded.event_type:
-            published = _renamed(recorded, event_type)
-        headers = message_headers(self._wire.context, aggregate, published, latest.event_version)
-        # The subject depends on the stream only through its partition: one string per
-        # (aggregate, type, partition), checked once.
-        key = (aggregate, event_type, partition_of(recorded.stream_id, self._wire.partitions))
-        subject = self._subjects.get(key)
-        if subject is None:
-            subject = self._wire.subject(aggregate, event_type, recorded.stream_id)
-            self._subjects[key] = subject
-        return _Message(
-            recorded.position, headers[H_MSG_ID], subject, headers, data.encode("utf-8")
-        )
 
     # -- the broker ----------------------------------------------------------------------
 
@@ -528,13 +573,22 @@ class _Pump:
                 except TimeoutError:
                     failure = f"no ack within {_ACK_TIMEOUT:g} s"
                     break
-                failure = _ack_failure(msg)
-                if failure is not None:
-                    break
+                data = msg.data
+                # A plain ack, `{"stream":"X","seq":N}`, seen without parsing: `"error":`
+                # cannot hide inside a JSON string (a quote there is escaped).
+                if not (
+                    msg.headers is None
+                    and data[:10] == b'{"stream":'
+                    and b'"error":' not in data
+                    and b'"seq":' in data
+                ):
+                    failure = _ack_failure(msg)
+                    if failure is not None:
+                        break
                 flight.popleft()
                 acked += 1
                 # The server writes the key only for a duplicate (`"duplicate": true`).
-                if b'"duplicate"' in msg.data:
+                if b'"duplicate"' in data:
                     relay.duplicates += 1
                 relay._fresh = False
                 since_commit += 1
@@ -643,16 +697,6 @@ async def _watch(flight: deque[tuple[_Message, asyncio.Future[Msg]]]) -> None:
 
 def _ack_failure(msg: Msg) -> str | None:
     """Why a reply is not a good ack (None when it is one)."""
-    data = msg.data
-    # The common case without parsing: a plain `{"stream":"X","seq":N...}`. `"error":`
-    # cannot hide inside a JSON string (a quote there is escaped), so its absence is sure.
-    if (
-        msg.headers is None
-        and data[:10] == b'{"stream":'
-        and b'"seq":' in data
-        and b'"error":' not in data
-    ):
-        return None
     headers = msg.headers or {}
     status = headers.get("Status")
     if status == "503":
