@@ -4,7 +4,9 @@ The store is the outbox. The relay reads the global order after its checkpoint (
 the store's own database as `relay:<context>`), publishes each published event on its
 subject (`Wire.subject`) with `message_headers`, many at a time on one connection, and
 moves the checkpoint only up to the last event whose ack, and every earlier one's, came
-back. Unpublished events move it without a message.
+back (committed at most every `_COMMIT_EVERY` seconds while acks stream in). Unpublished
+events move it without a message. A catch-up runs as one `_Pump` on the connection's
+event loop: reading, encoding and acks on one thread (see docs/relay.md, Figures).
 
 At least once: a crash between an ack and the checkpoint's commit publishes events again;
 the broker drops them by `Nats-Msg-Id` within the stream's duplicate window, and
@@ -74,6 +76,8 @@ _WINDOW = 256
 lost message costs little to send again."""
 _ACK_TIMEOUT = 5.0
 """Seconds to wait for a window's oldest ack before sending again from it."""
+_PARTITIONS_KEPT = 65536
+"""Stream ids whose partition the relay keeps at most (then it forgets them all)."""
 _COMMIT_EVERY = 0.2
 """Seconds between checkpoint commits at most while acks stream in: a commit per window
 would cost a few per cent of the throughput; a crash sends this much again (the broker
@@ -197,6 +201,9 @@ class Relay:
         self._backoff = Backoff()
         self._had_problem: bool | None = None
         self._kinds: dict[tuple[str, int], _Kind] = {}
+        self._partitions: dict[str, int] = {}
+        """Stream id -> partition, for the streams seen lately (a checksum saved per
+        event: an aggregate's events come in runs)."""
         self.resent = 0
         """Messages sent again after a failed window (for the benchmark and tests)."""
         self.duplicates = 0
@@ -361,7 +368,12 @@ class Relay:
         headers = message_headers(self._wire.context, kind.aggregate, published, kind.version)
         # The subject depends on the stream only through its partition: one string per
         # partition and kind, checked once.
-        partition = partition_of(recorded.stream_id, self._wire.partitions)
+        stream_id = recorded.stream_id
+        partition = self._partitions.get(stream_id)
+        if partition is None:
+            if len(self._partitions) >= _PARTITIONS_KEPT:
+                self._partitions.clear()
+            partition = self._partitions[stream_id] = partition_of(stream_id, self._wire.partitions)
         subject = kind.subjects[partition]
         if subject is None:
             subject = self._wire.subject(kind.aggregate, kind.event_type, recorded.stream_id)
@@ -529,6 +541,7 @@ class _Pump:
 
         subscription = await nc.subscribe(inbox + ".*", cb=on_ack)
         queued = self.queued
+        make = relay._message
         flight: deque[tuple[_Message, asyncio.Future[Msg]]] = deque()
         watchdog = loop.create_task(_watch(flight))
         acked = since_commit = serial = 0
@@ -546,9 +559,13 @@ class _Pump:
                     if isinstance(item, _Message):
                         message = item
                     else:
-                        made = self._made(item)
+                        try:
+                            made = make(item)
+                        except RelayError:
+                            self._stop_at(item)
+                            break
                         if made is None:
-                            continue
+                            continue  # not published
                         message = made
                     if not relay._fresh and relay._last_id is not None:
                         # Each message is sent once per pump: its headers are its own.
@@ -617,17 +634,12 @@ class _Pump:
         self._commit(self._reached(flight))
         return acked, None
 
-    def _made(self, recorded: RecordedEvent) -> _Message | None:
-        """The event's message, None if it is not published; at an undecodable event,
-        None and nothing more read or sent: what came before it goes out, the checkpoint
-        stops just before it, and the caller meets it again at once."""
-        try:
-            return self.relay._message(recorded)
-        except RelayError:
-            self.queued.clear()
-            self.covered = recorded.position - 1
-            self.exhausted = True
-            return None
+    def _stop_at(self, recorded: RecordedEvent) -> None:
+        """At an undecodable event, nothing more is read or sent: what came before it
+        goes out, the checkpoint stops just before it, and the caller meets it again."""
+        self.queued.clear()
+        self.covered = recorded.position - 1
+        self.exhausted = True
 
     def _read(self) -> None:
         """The next page, behind the events queued."""
