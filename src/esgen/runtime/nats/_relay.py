@@ -621,6 +621,10 @@ class _Pump:
             raise
         finally:
             watchdog.cancel()
+            if flight:
+                # Whether the broker stored what was in flight is unknown (a failure, the
+                # store's or the broker's, or a cancel): the next message goes alone.
+                relay._fresh = True
             for _, future in flight:
                 future.cancel()
             try:
