@@ -4,7 +4,9 @@ The store is the outbox. The relay reads the global order after its checkpoint (
 the store's own database as `relay:<context>`), publishes each published event on its
 subject (`Wire.subject`) with `message_headers`, many at a time on one connection, and
 moves the checkpoint only up to the last event whose ack, and every earlier one's, came
-back. Unpublished events move it without a message.
+back (committed at most every `_COMMIT_EVERY` seconds while acks stream in). Unpublished
+events move it without a message. A catch-up runs as one `_Pump` on the connection's
+event loop: reading, encoding and acks on one thread (see docs/relay.md, Figures).
 
 At least once: a crash between an ack and the checkpoint's commit publishes events again;
 the broker drops them by `Nats-Msg-Id` within the stream's duplicate window, and
@@ -27,21 +29,23 @@ it for every consumer.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from nats.aio.msg import Msg
 
 from esgen.runtime._errors import DecodeError
 from esgen.runtime._finite import dump_json
 from esgen.runtime._health import Problem
-from esgen.runtime._integration import H_MSG_ID, Wire, message_headers
+from esgen.runtime._integration import H_MSG_ID, Wire, message_headers, partition_of
+from esgen.runtime._messages import Event
 from esgen.runtime._ports import EventStore
 from esgen.runtime._progress_store import ProgressStorage, progress_storage
 from esgen.runtime._records import Clock, RecordedEvent, to_utc, utc_now
@@ -58,6 +62,8 @@ __all__ = ["DEFAULT_SERVERS", "Relay", "RelayError", "RelayStatus"]
 
 logger = logging.getLogger("esgen.runtime")
 
+T = TypeVar("T")
+
 DEFAULT_SERVERS = "nats://127.0.0.1:4222"
 
 H_EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
@@ -70,6 +76,12 @@ _WINDOW = 256
 lost message costs little to send again."""
 _ACK_TIMEOUT = 5.0
 """Seconds to wait for a window's oldest ack before sending again from it."""
+_PARTITIONS_KEPT = 65536
+"""Stream ids whose partition the relay keeps at most (then it forgets them all)."""
+_COMMIT_EVERY = 0.2
+"""Seconds between checkpoint commits at most while acks stream in: a commit per window
+would cost a few per cent of the throughput; a crash sends this much again (the broker
+drops the copies)."""
 
 
 _WRONG_LAST = "the broker's last message id is not the expected one"
@@ -113,16 +125,35 @@ class RelayStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class _Kind:
+    """A published stored type and version: where and how its events are sent."""
+
+    aggregate: str
+    event_type: str
+    """The current name (a renamed type's events are sent under it)."""
+    version: int
+    """The latest version, which the payload is sent in."""
+    as_stored: bool
+    """Stored in the latest version under the current name: the payload is the stored
+    text, once it decodes."""
+    decode: Callable[[str], Event]
+    subjects: list[str | None]
+    """Per partition, made when first needed."""
+
+
 class _Message:
-    position: int
-    event_id: str
-    subject: str
-    headers: dict[str, str]
-    payload: bytes
+    """One event's message; its headers get the expected last id when it is sent."""
 
+    __slots__ = ("event_id", "headers", "payload", "position", "subject")
 
-_Page = tuple[list[_Message], int, "RelayError | None"]
-"""A page's messages, the position they cover, and the error of an event that stopped it."""
+    def __init__(
+        self, position: int, event_id: str, subject: str, headers: dict[str, str], payload: bytes
+    ) -> None:
+        self.position = position
+        self.event_id = event_id
+        self.subject = subject
+        self.headers = headers
+        self.payload = payload
 
 
 class _Failed(Exception):
@@ -169,6 +200,10 @@ class Relay:
         self._last_id: str | None = None
         self._backoff = Backoff()
         self._had_problem: bool | None = None
+        self._kinds: dict[tuple[str, int], _Kind] = {}
+        self._partitions: dict[str, int] = {}
+        """Stream id -> partition, for the streams seen lately (a checksum saved per
+        event: an aggregate's events come in runs)."""
         self.resent = 0
         """Messages sent again after a failed window (for the benchmark and tests)."""
         self.duplicates = 0
@@ -215,27 +250,30 @@ class Relay:
         messages were acknowledged. Waits out broker outages (retrying with backoff); with
         `stop`, returns early once it is set."""
         sent = 0
-        # The page after the one in flight, read and made into messages while the broker
-        # acknowledges: (the position it follows, its records, its messages).
-        ahead: tuple[int, list[RecordedEvent], _Page | None] | None = None
         while stop is None or not stop.is_set():
             position = self.position()
-            if ahead is not None and ahead[0] == position:
-                _, records, page = ahead
-            else:
-                records = self._store.read_all(after=position, limit=self._page_size)
-                page = self._messages(records) if records else None
-            ahead = None
-            if not records or page is None:
+            records = self._store.read_all(after=position, limit=self._page_size)
+            if not records:
                 return sent
-            messages, end, error = page
-            if error is not None and end <= position:
-                # The first event left is the undecodable one; those before it are out.
+            # The page's first published event, made into its message here: an event that
+            # cannot be decoded stops the relay before it looks for the broker.
+            first: _Message | None = None
+            rest = 0
+            try:
+                for rest, recorded in enumerate(records, 1):  # noqa: B007  # used below
+                    first = self._message(recorded)
+                    if first is not None:
+                        break
+            except RelayError as error:
+                assert error.recorded is not None
+                if error.recorded.position - 1 > position:
+                    self._commit(error.recorded.position - 1)  # the unpublished before it
                 self._record(error, error.recorded)
-                raise error
-            if not messages:
-                self._commit(end)
-                self._report(progress, end)
+                raise
+            if first is None:
+                # Nothing to publish: the checkpoint moves without the broker.
+                self._commit(records[-1].position)
+                self._report(progress, records[-1].position)
                 continue
             try:
                 self._ready(stop)
@@ -243,25 +281,19 @@ class Relay:
                     break
                 link = self._link
                 assert link is not None
-                flight = link.submit(functools.partial(self._send, link, messages))
-                if error is None:
-                    ahead = self._read_ahead(end)
-                acked, failure = flight.result()
+                pump = _Pump(self, link, position, first, records, rest, progress, stop)
+                acked, failure = _wait(link.submit(pump.run))
             except (RelayError, StreamConflict):
                 raise
+            except _StoreFailed as exc:
+                raise exc.error from None
             except Exception as exc:
-                # The broker is down or unreachable: nothing was lost (the checkpoint did
-                # not move); send again from it after a pause.
+                # The broker is down or unreachable: nothing was lost (the checkpoint is
+                # behind every unacknowledged event); send again from it after a pause.
                 self._failed(exc)
                 self._pause(stop)
                 continue
             sent += acked
-            # Every event before the first unacknowledged message is out; with all of
-            # them acked, the whole page is.
-            reached = end if acked == len(messages) else messages[acked].position - 1
-            if reached > position:
-                self._commit(reached)
-                self._report(progress, reached)
             if failure is _WRONG_LAST:
                 # The broker did not know the previous id (it restarted) or lost that
                 # message: sending again from here, that one alone first, settles which.
@@ -272,8 +304,7 @@ class Relay:
                 self._pause(stop)
                 continue
             self._backoff.reset()
-            if self._link is not None:
-                self._link.outage.recovered()
+            link.outage.recovered()
         return sent
 
     def run(self, stop: threading.Event, *, progress: Progress | None = None) -> None:
@@ -312,53 +343,80 @@ class Relay:
 
     # -- messages ------------------------------------------------------------------------
 
-    def _messages(self, records: list[RecordedEvent]) -> _Page:
-        """The messages of a page's published events, the position they cover, and the
-        error of an event that cannot be decoded (the page then ends before it: what comes
-        before it is still sent)."""
-        out: list[_Message] = []
-        wire = self._wire
+    def _message(self, recorded: RecordedEvent) -> _Message | None:
+        """The message of a published event (None for an unpublished one); `RelayError`
+        if it cannot be decoded."""
+        kind = self._kinds.get((recorded.event_type, recorded.event_version))
+        if kind is None:
+            if recorded.event_type not in self._published:
+                return None
+            kind = self._kind(recorded)
+        try:
+            event = kind.decode(recorded.data)
+        except Exception:
+            # The registry's own path, for the error it names (or, if it decodes after
+            # all, the event).
+            event = self._decoded(recorded)
+        # Stored in the latest version under the current name: checked, then sent as
+        # stored; otherwise upcast and sent in the latest version.
+        data = recorded.data if kind.as_stored else dump_json(event)
+        published = (
+            recorded
+            if kind.event_type == recorded.event_type
+            else (_renamed(recorded, kind.event_type))
+        )
+        headers = message_headers(self._wire.context, kind.aggregate, published, kind.version)
+        # The subject depends on the stream only through its partition: one string per
+        # partition and kind, checked once.
+        stream_id = recorded.stream_id
+        partition = self._partitions.get(stream_id)
+        if partition is None:
+            if len(self._partitions) >= _PARTITIONS_KEPT:
+                self._partitions.clear()
+            partition = self._partitions[stream_id] = partition_of(stream_id, self._wire.partitions)
+        subject = kind.subjects[partition]
+        if subject is None:
+            subject = self._wire.subject(kind.aggregate, kind.event_type, recorded.stream_id)
+            kind.subjects[partition] = subject
+        return _Message(
+            recorded.position, headers[H_MSG_ID], subject, headers, data.encode("utf-8")
+        )
+
+    def _kind(self, recorded: RecordedEvent) -> _Kind:
+        """What every published event of this stored type and version has in common;
+        `RelayError` if the registry cannot decode it (an unknown version)."""
         registry = self._registry
-        context = wire.context
-        for recorded in records:
-            aggregate = self._published.get(recorded.event_type)
-            if aggregate is None:
-                continue
-            try:
-                event_type = registry.current_type(recorded.event_type)
-                latest = registry.latest(event_type)
-                if recorded.event_version == latest.event_version and (
-                    event_type == recorded.event_type
-                ):
-                    # Stored in the latest version: checked, then sent as stored.
-                    registry.decode(event_type, recorded.event_version, recorded.data)
-                    data = recorded.data
-                else:
-                    event = registry.decode_recorded(recorded)
-                    data = dump_json(event)
-            except (DecodeError, ValueError) as exc:
-                error = RelayError(
-                    f"cannot relay {recorded.event_type} v{recorded.event_version} at position "
-                    f"{recorded.position} (event {recorded.event_id}, stream "
-                    f"{recorded.stream_id!r}): {str(exc).splitlines()[0]}"
-                )
-                error.__cause__ = exc
-                error.recorded = recorded
-                return out, recorded.position - 1, error
-            published = recorded
-            if event_type != recorded.event_type:
-                published = _renamed(recorded, event_type)
-            headers = message_headers(context, aggregate, published, latest.event_version)
-            out.append(
-                _Message(
-                    recorded.position,
-                    headers[H_MSG_ID],
-                    wire.subject(aggregate, event_type, recorded.stream_id),
-                    headers,
-                    data.encode("utf-8"),
-                )
+        try:
+            event_type = registry.current_type(recorded.event_type)
+            version = registry.latest(event_type).event_version
+            decode = registry.raw_decoder(recorded.event_type, recorded.event_version)
+        except (DecodeError, ValueError):
+            self._decoded(recorded)  # raises the error naming the event
+            raise  # not reached: the registry refuses it there too
+        kind = _Kind(
+            self._published[recorded.event_type],
+            event_type,
+            version,
+            recorded.event_version == version and event_type == recorded.event_type,
+            decode,
+            [None] * self._wire.partitions,
+        )
+        self._kinds[(recorded.event_type, recorded.event_version)] = kind
+        return kind
+
+    def _decoded(self, recorded: RecordedEvent) -> Event:
+        """The event decoded by the registry, or `RelayError` naming it."""
+        try:
+            return self._registry.decode_recorded(recorded)
+        except (DecodeError, ValueError) as exc:
+            error = RelayError(
+                f"cannot relay {recorded.event_type} v{recorded.event_version} at position "
+                f"{recorded.position} (event {recorded.event_id}, stream "
+                f"{recorded.stream_id!r}): {str(exc).splitlines()[0]}"
             )
-        return out, records[-1].position, None
+            error.__cause__ = exc
+            error.recorded = recorded
+            raise error from exc
 
     # -- the broker ----------------------------------------------------------------------
 
@@ -375,85 +433,6 @@ class Relay:
                 self._record(exc, None)
                 raise
             self._stream_ready = True
-
-    def _read_ahead(self, after: int) -> tuple[int, list[RecordedEvent], _Page | None] | None:
-        try:
-            records = self._store.read_all(after=after, limit=self._page_size)
-            return after, records, self._messages(records) if records else None
-        except Exception as exc:  # read again in its turn, where a failure is reported
-            logger.debug("relay %s: reading ahead failed: %s", self._name, exc)
-            return None
-
-    async def _send(self, link: NatsLink, messages: list[_Message]) -> tuple[int, str | None]:
-        """Publish `messages` in order, up to `_WINDOW` awaiting their acks: how many, from
-        the first, were acknowledged, and why the next one was not (None: all were;
-        `_WRONG_LAST`: the broker refused it for its expected last id)."""
-        nc = link.client
-        loop = asyncio.get_running_loop()
-        inbox = nc.new_inbox()
-        acks: dict[str, asyncio.Future[Msg]] = {}
-
-        async def on_ack(msg: Msg) -> None:
-            future = acks.get(msg.subject)
-            if future is not None and not future.done():
-                future.set_result(msg)
-
-        subscription = await nc.subscribe(inbox + ".*", cb=on_ack)
-        acked = 0
-        failure: str | None = None
-        pending: list[asyncio.Future[Msg]] = []
-        try:
-            index = 0
-            while (index < len(messages) or pending) and failure is None:
-                # The first message of a fresh session goes alone: the stream's last id is
-                # not known (a restart, an earlier failure), so none is expected.
-                limit = 1 if self._fresh and index == acked else _WINDOW
-                while index < len(messages) and len(pending) < limit:
-                    message = messages[index]
-                    headers = message.headers
-                    if not (self._fresh and index == acked) and self._last_id is not None:
-                        headers = {**headers, H_EXPECTED_LAST_MSG_ID: self._last_id}
-                    reply = f"{inbox}.{index}"
-                    future: asyncio.Future[Msg] = loop.create_future()
-                    acks[reply] = future
-                    await nc.publish(message.subject, message.payload, reply, headers)
-                    pending.append(future)
-                    self._last_id = message.event_id
-                    index += 1
-                # The oldest first: the checkpoint moves over a prefix only.
-                oldest = pending.pop(0)
-                try:
-                    # Acks come in bursts: most are in by the time they are looked at, and
-                    # a timer per message would cost more than the publish.
-                    msg = (
-                        oldest.result()
-                        if oldest.done()
-                        else await asyncio.wait_for(oldest, _ACK_TIMEOUT)
-                    )
-                except TimeoutError:
-                    failure = f"no ack within {_ACK_TIMEOUT:g} s"
-                    break
-                failure = _ack_failure(msg)
-                if failure is not None:
-                    break
-                acked += 1
-                # The server writes the key only for a duplicate (`"duplicate": true`).
-                if b'"duplicate"' in msg.data:
-                    self.duplicates += 1
-                self._fresh = False
-        finally:
-            for future in pending:
-                future.cancel()
-            try:
-                await subscription.unsubscribe()
-            except Exception as exc:  # a dropped connection took the subscription along
-                logger.debug("unsubscribing the relay's acks: %s", exc)
-        if failure is not None:
-            self._fresh = True
-            self._last_id = messages[acked - 1].event_id if acked else None
-            self.resent += index - acked
-            logger.debug("relay %s: %s after %d acks; sending again", self._name, failure, acked)
-        return acked, failure
 
     # -- what operators see --------------------------------------------------------------
 
@@ -488,6 +467,248 @@ class Relay:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class _StoreFailed(Exception):
+    """The store (or a progress callback) failed inside the pump, on the link's loop: the
+    caller raises `error` as it is, since it is no broker outage to wait out."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _wait(future: Future[T]) -> T:
+    """The pump's result; an interruption of the waiting thread (Ctrl-C) cancels the pump
+    at its next await (never inside a checkpoint's commit, which does not await)."""
+    try:
+        return future.result()
+    except BaseException:
+        future.cancel()
+        raise
+
+
+class _Pump:
+    """One catch-up's traffic with the broker, on the link's event loop: it reads the
+    store's pages after the first one itself, makes each event into its message just
+    before sending it (the broker works on the ones in flight meanwhile), keeps up to
+    `_WINDOW` in flight across pages (no pause at a page's end), and commits the
+    checkpoint over the acknowledged prefix at most every `_COMMIT_EVERY` seconds while
+    acks stream in, and when it ends.
+
+    Everything runs on the one loop thread: the store's reads, the messages' encoding and
+    the acks would otherwise take turns at the interpreter lock with the caller's thread.
+    It ends when the store has nothing more (or holds an undecodable event, whose
+    predecessors it sends first; the caller then meets it and reports it), when `stop`
+    is set (after what it has read), or at the first message the broker did not
+    acknowledge: `run` returns how many were acked and why the next one was not (None:
+    all were; `_WRONG_LAST`: its expected last id)."""
+
+    def __init__(
+        self,
+        relay: Relay,
+        link: NatsLink,
+        position: int,
+        first: _Message,
+        records: list[RecordedEvent],
+        rest: int,
+        progress: Progress | None,
+        stop: threading.Event | None,
+    ) -> None:
+        self.relay = relay
+        self.link = link
+        self.committed = position
+        self.queued: deque[_Message | RecordedEvent] = deque([first])
+        self.queued.extend(records[rest:])
+        self.covered = records[-1].position
+        """The position the pages read so far reach (published events or not)."""
+        self.exhausted = False
+        """No page to read any more: the store had none, or an undecodable event came."""
+        self.progress = progress
+        self.stop = stop
+
+    async def run(self) -> tuple[int, str | None]:
+        relay = self.relay
+        nc = self.link.client
+        loop = asyncio.get_running_loop()
+        inbox = nc.new_inbox()
+        acks: dict[str, asyncio.Future[Msg]] = {}
+
+        async def on_ack(msg: Msg) -> None:
+            future = acks.pop(msg.subject, None)
+            if future is not None and not future.done():
+                future.set_result(msg)
+
+        subscription = await nc.subscribe(inbox + ".*", cb=on_ack)
+        queued = self.queued
+        make = relay._message
+        flight: deque[tuple[_Message, asyncio.Future[Msg]]] = deque()
+        watchdog = loop.create_task(_watch(flight))
+        acked = since_commit = serial = 0
+        last_commit = loop.time()
+        failure: str | None = None
+        try:
+            while True:
+                if not self.exhausted and len(queued) < _WINDOW:
+                    self._read()
+                # The first message of a fresh session goes alone: the stream's last id is
+                # not known (a restart, an earlier failure), so none is expected.
+                limit = 1 if relay._fresh else _WINDOW
+                while queued and len(flight) < limit:
+                    item = queued.popleft()
+                    if isinstance(item, _Message):
+                        message = item
+                    else:
+                        try:
+                            made = make(item)
+                        except RelayError:
+                            self._stop_at(item)
+                            break
+                        if made is None:
+                            continue  # not published
+                        message = made
+                    if not relay._fresh and relay._last_id is not None:
+                        # Each message is sent once per pump: its headers are its own.
+                        message.headers[H_EXPECTED_LAST_MSG_ID] = relay._last_id
+                    reply = f"{inbox}.{serial}"
+                    serial += 1
+                    future: asyncio.Future[Msg] = loop.create_future()
+                    acks[reply] = future
+                    # In flight before it is sent: a publish that fails keeps the
+                    # checkpoint before it.
+                    flight.append((message, future))
+                    await nc.publish(message.subject, message.payload, reply, message.headers)
+                    relay._last_id = message.event_id
+                if not flight:
+                    if self.exhausted or (self.stop is not None and self.stop.is_set()):
+                        break
+                    continue  # every event read is out: read on
+                # The oldest first: the checkpoint moves over a prefix only. The watchdog
+                # fails it if no ack comes in time.
+                try:
+                    msg = await flight[0][1]
+                except TimeoutError:
+                    failure = f"no ack within {_ACK_TIMEOUT:g} s"
+                    break
+                data = msg.data
+                # A plain ack, `{"stream":"X","seq":N}`, seen without parsing: `"error":`
+                # cannot hide inside a JSON string (a quote there is escaped).
+                if not (
+                    msg.headers is None
+                    and data[:10] == b'{"stream":'
+                    and b'"error":' not in data
+                    and b'"seq":' in data
+                ):
+                    failure = _ack_failure(msg)
+                    if failure is not None:
+                        break
+                flight.popleft()
+                acked += 1
+                # The server writes the key only for a duplicate (`"duplicate": true`).
+                if b'"duplicate"' in data:
+                    relay.duplicates += 1
+                relay._fresh = False
+                since_commit += 1
+                if since_commit >= _WINDOW and loop.time() - last_commit >= _COMMIT_EVERY:
+                    self._commit(self._reached(flight))
+                    since_commit = 0
+                    last_commit = loop.time()
+        except _StoreFailed:
+            raise
+        except Exception:
+            # The broker went away mid-window: what was acknowledged stays acknowledged.
+            self._settle(flight)
+            raise
+        finally:
+            watchdog.cancel()
+            if flight:
+                # Whether the broker stored what was in flight is unknown (a failure, the
+                # store's or the broker's, or a cancel): the next message goes alone.
+                relay._fresh = True
+            for _, future in flight:
+                future.cancel()
+            try:
+                await subscription.unsubscribe()
+            except Exception as exc:  # a dropped connection took the subscription along
+                logger.debug("unsubscribing the relay's acks: %s", exc)
+        if failure is not None:
+            self._settle(flight)
+            logger.debug("relay %s: %s after %d acks; sending again", relay._name, failure, acked)
+            return acked, failure
+        self._commit(self._reached(flight))
+        return acked, None
+
+    def _stop_at(self, recorded: RecordedEvent) -> None:
+        """At an undecodable event, nothing more is read or sent: what came before it
+        goes out, the checkpoint stops just before it, and the caller meets it again."""
+        self.queued.clear()
+        self.covered = recorded.position - 1
+        self.exhausted = True
+
+    def _read(self) -> None:
+        """The next page, behind the events queued."""
+        relay = self.relay
+        if self.stop is not None and self.stop.is_set():
+            self.exhausted = True
+            return
+        try:
+            records = relay._store.read_all(after=self.covered, limit=relay._page_size)
+        except Exception as exc:
+            raise _StoreFailed(exc) from exc
+        if not records:
+            self.exhausted = True
+            return
+        self.queued.extend(records)
+        self.covered = records[-1].position
+
+    def _reached(self, flight: deque[tuple[_Message, asyncio.Future[Msg]]]) -> int:
+        """Where the checkpoint may go: just before the first event not acknowledged yet,
+        or, with none left, as far as the pages read reach."""
+        if flight:
+            return flight[0][0].position - 1
+        if self.queued:
+            return self.queued[0].position - 1
+        return self.covered
+
+    def _settle(self, flight: deque[tuple[_Message, asyncio.Future[Msg]]]) -> None:
+        """After a failed window: the checkpoint over what was acknowledged, and the next
+        session fresh (its first message alone, expecting no last id)."""
+        relay = self.relay
+        relay._fresh = True
+        relay.resent += len(flight)
+        if flight:
+            try:
+                self._commit(flight[0][0].position - 1)
+            except _StoreFailed as exc:  # the broker's failure is the one to report
+                logger.debug("relay %s: committing after a failure: %s", relay._name, exc)
+
+    def _commit(self, position: int) -> None:
+        if position <= self.committed:
+            return
+        try:
+            self.relay._commit(position)
+            self.committed = position
+            self.relay._report(self.progress, position)
+        except Exception as exc:
+            raise _StoreFailed(exc) from exc
+
+
+async def _watch(flight: deque[tuple[_Message, asyncio.Future[Msg]]]) -> None:
+    """Fails the oldest message in flight with TimeoutError once it has waited
+    `_ACK_TIMEOUT` seconds for its ack (give or take a tenth): one timer per pump, where
+    a timeout per awaited ack would cost about as much as the publish."""
+    step = _ACK_TIMEOUT / 10
+    oldest: asyncio.Future[Msg] | None = None
+    waited = 0.0
+    while True:
+        await asyncio.sleep(step)
+        head = flight[0][1] if flight else None
+        if head is None or head is not oldest:
+            oldest, waited = head, 0.0
+            continue
+        waited += step
+        if waited >= _ACK_TIMEOUT and not head.done():
+            head.set_exception(TimeoutError())
 
 
 def _ack_failure(msg: Msg) -> str | None:
