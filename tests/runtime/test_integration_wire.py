@@ -126,3 +126,25 @@ def test_a_payload_that_is_not_utf8_is_refused() -> None:
     headers = message_headers("bank", "Account", RECORDED, event_version=1)
     with pytest.raises(MessageError, match="not UTF-8"):
         recorded_from_message(headers, b"\xff\xfe")
+
+
+def test_headers_are_the_same_whether_the_store_gave_text_or_values() -> None:
+    """SQLite hands over the stored text, which the relay copies without parsing; memory
+    and PostgreSQL hand over values: one header text either way."""
+    as_text = RecordedEvent(
+        41,
+        RECORDED.stream_id,
+        3,
+        "MoneyDeposited",
+        1,
+        "{}",
+        str(EVENT_ID),
+        '{"correlation_id": "c-1", "causation_id": "k-2"}',
+        "2026-12-05T09:30:00.000000+00:00",
+    )
+    assert message_headers("bank", "Account", as_text, 1) == message_headers(
+        "bank", "Account", RECORDED, 1
+    )
+    assert message_headers("bank", "Account", RECORDED, 1)[H_RECORDED_AT] == (
+        "2026-12-05T09:30:00.000000+00:00"
+    )

@@ -171,7 +171,7 @@ def message_headers(
     the payload, which may be later than the stored one: the relay upcasts)."""
     metadata = recorded.metadata
     headers = {
-        H_MSG_ID: str(recorded.event_id),
+        H_MSG_ID: recorded.event_id_text,
         H_CONTEXT: context,
         H_AGGREGATE: aggregate,
         H_EVENT_TYPE: recorded.event_type,
@@ -179,7 +179,7 @@ def message_headers(
         H_STREAM_ID: recorded.stream_id,
         H_STREAM_VERSION: str(recorded.stream_version),
         H_POSITION: str(recorded.position),
-        H_RECORDED_AT: recorded.recorded_at.isoformat(),
+        H_RECORDED_AT: recorded.recorded_at_text,
     }
     correlation = metadata.get(CORRELATION_ID)
     if correlation is not None:

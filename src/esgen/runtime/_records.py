@@ -165,6 +165,10 @@ class StreamAppend(NamedTuple):
     snapshot: Snapshot | None = None
 
 
+# len("2026-01-05T09:00:00.000000+00:00"): a time stored in the canonical UTC form.
+_STORED_TIME_LENGTH = 32
+
+
 class RecordedEvent:
     """An event as the store recorded it. Read-only; upcasting never changes it.
 
@@ -240,6 +244,22 @@ class RecordedEvent:
         if isinstance(value, str):
             value = self._event_id = UUID(value)
         return value
+
+    @property
+    def event_id_text(self) -> str:
+        """The event id as text, without parsing it when the store gave text (the relay
+        writes it into every message's headers)."""
+        value = self._event_id
+        return value if isinstance(value, str) else str(value)
+
+    @property
+    def recorded_at_text(self) -> str:
+        """`recorded_at` in ISO 8601 with microseconds and UTC offset, without parsing it
+        when the store gave it so (SQLite stores exactly that text)."""
+        value = self._recorded_at
+        if isinstance(value, str) and len(value) == _STORED_TIME_LENGTH and value[-6:] == "+00:00":
+            return value
+        return self.recorded_at.isoformat(timespec="microseconds")
 
     @property
     def metadata(self) -> Mapping[str, Any]:
