@@ -417,6 +417,9 @@ class ConsumerRunner:
                     if lost:
                         self._rebound(durable, stuck)
                         lost = stuck = False
+                    # Also a problem recorded by an earlier process that stopped before
+                    # the durable came back: it is back now.
+                    self._clear(durable.consumer.name, DurableLost, durable.name)
                     checked = time.monotonic()
                 try:
                     messages = await subscription.fetch(1, timeout=idle or _FETCH_WAIT)
@@ -495,8 +498,6 @@ class ConsumerRunner:
             logging.WARNING if stuck else logging.INFO,
             "consumers of %s: the durable %s is on the broker again", self._context, durable.name,
         )  # fmt: skip
-        if stuck:
-            self._clear(durable.consumer.name, DurableLost, durable.name)
 
     def _record_broker(self, durable: _Durable, why: str) -> None:
         """A lost durable that cannot be created again, as its consumer's problem: status
