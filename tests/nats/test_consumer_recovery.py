@@ -265,3 +265,21 @@ def test_a_catch_up_waiting_for_a_broker_that_is_down_ends_when_asked(
             stop.set()
             thread.join()
     assert handled == [0]
+
+
+def test_a_lost_durable_recorded_by_an_earlier_run_is_cleared_when_it_is_bound(
+    store: EventStore, server: NatsServer
+) -> None:
+    first = [Sent("a0", 1)]
+    publish(server.url, WIRE, first)
+    with runner(store, server) as consumers, _following(consumers):
+        until(lambda: _handled(store) == 1, "the first deposit")
+        _jetstream(server.url, lambda js: js.delete_stream(WIRE.stream))
+        until(lambda: consumers.status()[0].problem is not None, "the problem recorded")
+    # That process stopped while the stream was gone; the next finds it back, with
+    # nothing new for this consumer to handle.
+    publish(server.url, WIRE, first)
+    with runner(store, server) as consumers:
+        assert consumers.catch_up(idle=0.3) == 0
+        (status,) = consumers.status()
+        assert status.problem is None and status.pending == 0
