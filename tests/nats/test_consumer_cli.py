@@ -301,3 +301,40 @@ def test_status_answers_from_the_store_when_the_broker_cannot_be_reached(
     assert (status["handled"], status["pending"]) == (0, None)
     assert status["broker"] == f"the broker ({nowhere}) cannot be reached"
     assert done.stderr.count("unreachable") == 1, done.stderr
+
+
+def test_sigterm_stops_a_follow_still_waiting_for_the_broker(
+    projects: Projects, tmp_path: Path
+) -> None:
+    """The first catch-up of --follow waits for a broker that is down; SIGTERM (a service
+    being stopped) ends it there, as the help says, with exit 0."""
+    import signal
+    import time
+
+    from servers import free_port
+
+    store = _statements_store(tmp_path / "statements.db")
+    nowhere = f"nats://127.0.0.1:{free_port()}"
+    command = [*ESGEN, "consumers", "run", "--follow", "--store", str(store),
+               "--servers", nowhere, "--partitions", PARTITIONS]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=projects.statements, env=_env(), stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stderr is not None
+        first = process.stderr.readline()  # the outage's line: it is waiting now
+        assert "unreachable" in first, first
+        time.sleep(0.5)  # into the backoff between attempts
+        process.send_signal(signal.SIGTERM)
+        try:
+            _, rest = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail("esgen consumers run --follow went on 30 s after SIGTERM")
+        code = process.returncode
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert code == 0, rest
+    assert "esgen: stopped: 0 message(s) handled" in rest, rest
+    assert "caught up" not in rest and "Traceback" not in rest, rest

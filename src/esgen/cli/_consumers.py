@@ -64,28 +64,35 @@ def run(
         with runner:
             stop = threading.Event()
             counted = _Counted()
+            caught_up = False
             with stop_on_sigterm(stop if follow else None):
                 try:
-                    handled = runner.catch_up()
-                    said.say(f"{handled} message(s) handled; consumers are caught up")
-                    if follow:
-                        runner.run(stop, progress=counted)
+                    # SIGTERM under --follow sets `stop`: the catch-up ends too (after the
+                    # message in hand), even while it waits for a broker that is down.
+                    handled = runner.catch_up(stop=stop)
+                    caught_up = not stop.is_set()
+                    if caught_up:
+                        said.say(f"{handled} message(s) handled; consumers are caught up")
+                        if follow:
+                            runner.run(stop, progress=counted)
+                    else:
+                        counted.total = handled
                 except KeyboardInterrupt:
                     said.stopped(
                         f"{counted.total} more message(s) handled, each committed and "
                         "acknowledged; `esgen consumers run` goes on from there"
                     )
             if follow:
+                more = "more " if caught_up else ""
                 said.interrupted(
-                    f"{counted.total} more message(s) handled; `esgen consumers run` goes on "
+                    f"{counted.total} {more}message(s) handled; `esgen consumers run` goes on "
                     "from there",
                     how="stopped",
                 )
             failing = [item for item in runner.status() if item.problem is not None]
         if failing:
             lines = [
-                f"consumer {item.name}: {problem_text(item.problem)} (retried; fix the "
-                "handler, then it goes on)"
+                f"consumer {item.name}: {problem_text(item.problem)} ({_remedy(item.problem)})"
                 for item in failing
             ]
             said.error(lines, exit_code=EXIT_ERROR)
@@ -139,6 +146,17 @@ def status(
             click.echo(f"  broker: {item.broker}")
         if item.problem is not None:
             click.echo(f"  failing since {utc_text(item.problem.at)}: {problem_text(item.problem)}")
+
+
+def _remedy(problem: Any) -> str:
+    """What to do about a consumer's problem: the broker's side (a durable gone, a dead
+    letter refused) is retried on its own; a handler's bug needs a fix."""
+    kind = problem.error.rpartition(".")[2]
+    if kind == "DurableLost":
+        return "retried; check its upstream stream on the broker"
+    if kind == "DeadLetterFailed":
+        return "retried; check the dead-letter stream on the broker"
+    return "retried; fix the handler, then it goes on"
 
 
 def _chosen(partition: tuple[int, ...], broker: BrokerArgs) -> list[int] | None:

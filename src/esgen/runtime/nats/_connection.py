@@ -23,9 +23,10 @@ from typing import Any, TypeVar
 
 import nats
 from nats.aio.client import Client
+from nats.errors import NoRespondersError
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 __all__ = [
     "DUPLICATE_WINDOW",
@@ -33,6 +34,7 @@ __all__ = [
     "NatsLink",
     "Outage",
     "StreamConflict",
+    "jetstream_missing",
     "server_list",
     "stopped_within",
 ]
@@ -110,6 +112,14 @@ class Outage:
             logger.warning("%s at %s is reachable again", self.what, self.where)
 
 
+def jetstream_missing(exc: BaseException) -> bool:
+    """Whether a JetStream API call failed because nothing answers the API on a server
+    that is connected: JetStream not enabled there (`nats-server` without `-js`), or a
+    cluster with no JetStream leader for the moment. Not a connection failure: the
+    connection is up, so the link says nothing of it."""
+    return isinstance(exc, ServiceUnavailableError | NoRespondersError)
+
+
 def _reason(reason: object) -> str:
     if isinstance(reason, BaseException):
         text = str(reason) or type(reason).__name__
@@ -183,6 +193,12 @@ class NatsLink:
     def connected(self) -> bool:
         return self._nc is not None and self._nc.is_connected
 
+    @property
+    def connected_url(self) -> str:
+        """The server the connection is on, or the list given while there is none."""
+        url = None if self._nc is None else self._nc.connected_url
+        return url.geturl() if url is not None else ", ".join(self.servers)
+
     # -- connecting --------------------------------------------------------------------
 
     def connect(self, stop: threading.Event | None = None, *, retry: bool = True) -> bool:
@@ -191,6 +207,8 @@ class NatsLink:
         at once) if the one attempt failed. Once connected, nats-py reconnects on its own."""
         backoff = Backoff()
         while True:
+            if stop is not None and stop.is_set():  # asked to stop before an attempt
+                return False
             with self._connecting:
                 if self._nc is not None and not self._nc.is_closed:
                     return True

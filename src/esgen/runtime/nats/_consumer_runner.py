@@ -28,6 +28,7 @@ import contextlib
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,9 +59,16 @@ from esgen.runtime._ports import EventStore
 from esgen.runtime._progress_store import ProgressStorage, is_looking, progress_storage
 from esgen.runtime._readmodel import Rows
 from esgen.runtime._records import Clock, RecordedEvent, to_utc, utc_now
-from esgen.runtime.nats._connection import Backoff, NatsLink, server_list, stopped_within
+from esgen.runtime.nats._connection import (
+    BACKOFF_CAP,
+    Backoff,
+    NatsLink,
+    jetstream_missing,
+    server_list,
+    stopped_within,
+)
 
-__all__ = ["ConsumerRunner", "ConsumerStatus", "durable_name"]
+__all__ = ["ConsumerRunner", "ConsumerStatus", "DeadLetterFailed", "DurableLost", "durable_name"]
 
 logger = logging.getLogger("esgen.runtime")
 
@@ -68,6 +76,8 @@ DEFAULT_SERVERS = "nats://127.0.0.1:4222"
 
 # How long one fetch waits under run() before it looks at `stop` again.
 _FETCH_WAIT = 1.0
+# Seconds a quiet durable goes without being looked up on the broker (it may be gone).
+_CHECK_EVERY = 5.0
 # Delays before a message whose handler raised comes back: doubled per failed delivery.
 _RETRY_FIRST = 1.0
 _RETRY_MAX = 60.0
@@ -79,6 +89,16 @@ Outcome = Literal["handled", "duplicate", "skipped", "dead", "failed"]
 ConsumerProgress = Callable[[str, int], None]
 """Called after each message a consumer handled: (consumer name, messages it handled
 in this run so far)."""
+
+
+class DurableLost(RuntimeError):
+    """A consumer's durable vanished from the broker (deleted, or its stream deleted) and
+    could not be created again yet; recorded as the consumer's problem meanwhile."""
+
+
+class DeadLetterFailed(RuntimeError):
+    """An undecodable message could not be published to the dead-letter stream (the broker
+    is up): recorded as the consumer's problem, and the message comes back to try again."""
 
 
 def durable_name(context: str, consumer: str, upstream: str, partition: int | None) -> str:
@@ -166,6 +186,7 @@ class ConsumerRunner:
         self._handled: dict[str, int] = dict.fromkeys(names, 0)
         self._dead_letter_ready: set[str] = set()
         self._waiting: set[str] = set()  # streams said to be missing, once each
+        self._jetstream_down = False  # said once per outage (see _jetstream_missing)
         self._link: NatsLink | None = None
         self._progress: ConsumerProgress | None = None
         if not is_looking():
@@ -248,18 +269,20 @@ class ConsumerRunner:
 
     # -- the API ----------------------------------------------------------------------
 
-    def catch_up(self, idle: float = 0.5) -> int:
-        """Handle messages until none has arrived for `idle` seconds on any durable;
-        returns how many were handled (duplicates, skipped and dead letters not counted).
+    def catch_up(self, idle: float = 0.5, *, stop: threading.Event | None = None) -> int:
+        """Handle messages until none has arrived for `idle` seconds on any durable, or
+        until `stop` is set (the message in hand is finished first); returns how many were
+        handled (duplicates, skipped and dead letters not counted).
 
         A broker that cannot be reached is waited for (retrying with backoff, said in one
-        line); a stream that does not exist yet has nothing to catch up with. A handler
-        that raises leaves its message to come back later (see `status().problem`).
+        line), as long as `stop` is not set; a stream that does not exist yet has nothing
+        to catch up with. A handler that raises leaves its message to come back later
+        (see `status().problem`).
         """
         if idle <= 0:
             raise ValueError(f"idle must be above 0 seconds (got {idle})")
         before = sum(self._handled.values())
-        self._serve(threading.Event(), idle)
+        self._serve(threading.Event() if stop is None else stop, idle)
         return sum(self._handled.values()) - before
 
     def run(self, stop: threading.Event, *, progress: ConsumerProgress | None = None) -> None:
@@ -364,9 +387,19 @@ class ConsumerRunner:
         none came for that long or its stream does not exist yet. While the connection
         is lost, nats-py makes it again (the link says so) and this waits; a durable that
         fails otherwise (its stream's leader moving in a cluster) is bound again after a
-        pause that doubles up to the link's cap."""
+        pause that doubles up to the link's cap.
+
+        A durable can also vanish while the connection stays up: deleted by an operator,
+        or its stream deleted and made again. A pull request to a durable that is gone
+        just times out (nats-py reads the server's "consumer deleted" as a timeout), so
+        a quiet durable is looked up every `_CHECK_EVERY` seconds (and before `idle`
+        ends a catch-up); one that is gone is created again, by this durable's task
+        alone, while the others go on."""
         backoff = Backoff()
         subscription: JetStreamContext.PullSubscription | None = None
+        lost = False  # bound in this run, then gone from the broker: said in one line
+        stuck = False  # and not created again at the first try: recorded as a problem
+        checked = time.monotonic()
         try:
             while not stop.is_set():
                 if not await link.until_connected(stop):
@@ -374,22 +407,33 @@ class ConsumerRunner:
                 if subscription is None:
                     try:
                         subscription = await self._subscribe(link.jetstream, durable)
-                    except NotFoundError:
-                        self._stream_missing(durable, idle)
-                        if idle is not None:
+                    except Exception as exc:
+                        stuck = stuck or lost
+                        if not self._unbindable(link, durable, exc, lost, idle):
                             return
                         await stopped_within(stop, backoff.next())
                         continue
-                    except Exception as exc:
-                        logger.debug("consumers of %s: %s: %s", self._context, durable.name, exc)
-                        await stopped_within(stop, backoff.next())
-                        continue
                     self._waiting.discard(durable.wire.stream)
+                    if lost:
+                        self._rebound(durable, stuck)
+                        lost = stuck = False
+                    # Also a problem recorded by an earlier process that stopped before
+                    # the durable came back: it is back now.
+                    self._clear(durable.consumer.name, DurableLost, durable.name)
+                    checked = time.monotonic()
                 try:
                     messages = await subscription.fetch(1, timeout=idle or _FETCH_WAIT)
                 except NatsTimeout:
-                    # Time spent without the broker is not idle time: it is waited out.
-                    if idle is not None and link.connected:
+                    if not link.connected:
+                        continue  # time spent without the broker is not idle time
+                    if idle is not None or time.monotonic() - checked >= _CHECK_EVERY:
+                        checked = time.monotonic()
+                        if await self._gone(link.jetstream, durable):
+                            lost = True
+                            await _unbound(subscription)
+                            subscription = None
+                            continue
+                    if idle is not None:
                         return
                     continue
                 except Exception as exc:
@@ -398,6 +442,7 @@ class ConsumerRunner:
                     subscription = None
                     await stopped_within(stop, backoff.next())
                     continue
+                self._jetstream_back(link)
                 for message in messages:
                     try:
                         await self._deliver(link, durable, message)
@@ -407,6 +452,109 @@ class ConsumerRunner:
                 backoff.reset()
         finally:
             await _unbound(subscription)
+
+    def _unbindable(
+        self, link: NatsLink, durable: _Durable, exc: Exception, lost: bool, idle: float | None
+    ) -> bool:
+        """Say (once) why a durable could not be bound, and record it as the consumer's
+        problem if the durable was lost; False when `_follow` should end (a catch-up
+        with no stream to catch up with)."""
+        if isinstance(exc, NotFoundError):
+            if lost:
+                self._record_broker(durable, f"its stream {durable.wire.stream} is gone: {exc}")
+            else:
+                self._stream_missing(durable, idle)
+            return idle is None
+        if jetstream_missing(exc) and link.connected:
+            self._jetstream_missing(link, exc)
+        else:
+            logger.debug("consumers of %s: %s: %s", self._context, durable.name, exc)
+        if lost:
+            self._record_broker(durable, _one_line(exc) or type(exc).__name__)
+        return True
+
+    async def _gone(self, js: JetStreamContext, durable: _Durable) -> bool:
+        """Whether the durable (or its stream) no longer exists on the broker; said in one
+        line. Any other failure to look is the broker's, and left to the next fetch."""
+        try:
+            await js.consumer_info(durable.wire.stream, durable.name)
+        except NotFoundError:
+            logger.warning(
+                "consumers of %s: the durable %s is gone from the broker (deleted, or its "
+                "stream %s deleted); creating it again (it starts over from the stream's "
+                "first message, and the inbox drops what was handled)",
+                self._context, durable.name, durable.wire.stream,
+            )  # fmt: skip
+            return True
+        except Exception as exc:
+            logger.debug("consumers of %s: %s: %s", self._context, durable.name, exc)
+        return False
+
+    def _rebound(self, durable: _Durable, stuck: bool) -> None:
+        # Loud only after a time without it (its problem recorded): whoever saw the
+        # consumer failing learns that it goes on. Made again at once, the line that it
+        # was gone is the one line.
+        logger.log(
+            logging.WARNING if stuck else logging.INFO,
+            "consumers of %s: the durable %s is on the broker again", self._context, durable.name,
+        )  # fmt: skip
+
+    def _record_broker(self, durable: _Durable, why: str) -> None:
+        """A lost durable that cannot be created again, as its consumer's problem: status
+        shows it while the consumer receives nothing through it."""
+        exc = DurableLost(
+            f"the durable {durable.name} is gone from the broker and cannot be created "
+            f"again: {why}; retrying"
+        )
+        name = durable.consumer.name
+        try:
+            with self._storage.unit() as unit:
+                attempts = 1
+                if (text := unit.problem(_slot(name))) is not None:
+                    earlier = Problem.loads(text)
+                    if earlier.error == _error_name(DurableLost) and durable.name in (
+                        earlier.message
+                    ):
+                        attempts = earlier.attempts + 1
+                at = to_utc(self._clock(), "the consumer clock")
+                unit.set_problem(_slot(name), Problem.of(exc, None, at, attempts).dumps())
+        except Exception as failure:
+            logger.warning("consumer %s: its error could not be recorded: %s", name, failure)
+
+    def _clear(self, name: str, kind: type[Exception], mentioning: str) -> None:
+        """Clear the consumer's problem if it is one of `kind` naming `mentioning` (a
+        handler's failure, or another durable's, stays)."""
+        try:
+            with self._storage.unit() as unit:
+                text = unit.problem(_slot(name))
+                if text is None:
+                    return
+                problem = Problem.loads(text)
+                if problem.error == _error_name(kind) and mentioning in problem.message:
+                    unit.set_problem(_slot(name), None)
+        except Exception as failure:
+            logger.warning("consumer %s: its problem could not be cleared: %s", name, failure)
+
+    def _jetstream_missing(self, link: NatsLink, exc: Exception) -> None:
+        """Said once per outage, whichever durable finds it first; the flag stays until a
+        message is fetched (a connection that is up proves nothing of JetStream)."""
+        if self._jetstream_down:
+            logger.debug("consumers of %s: JetStream still missing: %s", self._context, exc)
+            return
+        self._jetstream_down = True
+        logger.warning(
+            "consumers of %s: JetStream is not enabled on %s (nats-server runs without -js, "
+            "or its cluster has no JetStream leader yet); retrying every %g s",
+            self._context, link.connected_url, BACKOFF_CAP,
+        )  # fmt: skip
+
+    def _jetstream_back(self, link: NatsLink) -> None:
+        if self._jetstream_down:
+            self._jetstream_down = False
+            logger.warning(
+                "consumers of %s: JetStream answers on %s again", self._context,
+                link.connected_url,
+            )  # fmt: skip
 
     def _stream_missing(self, durable: _Durable, idle: float | None) -> None:
         stream = durable.wire.stream
@@ -463,6 +611,8 @@ class ConsumerRunner:
         try:
             return link.call(counts), None
         except Exception as exc:
+            if jetstream_missing(exc):
+                return {}, f"JetStream is not enabled on {link.connected_url}"
             return {}, f"the broker did not answer ({_one_line(exc)})"
 
     # -- one message ------------------------------------------------------------------
@@ -470,12 +620,19 @@ class ConsumerRunner:
     async def _deliver(self, link: NatsLink, durable: _Durable, message: Msg) -> None:
         headers = dict(message.headers or {})
         outcome, detail = self._process(durable, headers, message.data)
+        delivered = message.metadata.num_delivered or 1
+        delay = min(_RETRY_FIRST * 2 ** (delivered - 1), _RETRY_MAX)
         if outcome == "dead":
-            await self._dead_letter(link, durable, message, headers, detail)
+            try:
+                await self._dead_letter(link, durable, message, headers, detail)
+            except Exception as exc:
+                if not link.connected:
+                    raise  # the broker, mid-message: unacknowledged, it comes back
+                self._dead_letter_failed(durable, message, exc, delivered, delay)
+                await message.nak(delay=delay)
+                return
             await message.ack()
         elif outcome == "failed":
-            delivered = message.metadata.num_delivered or 1
-            delay = min(_RETRY_FIRST * 2 ** (delivered - 1), _RETRY_MAX)
             logger.warning(
                 "consumer %s: %s; retrying in %gs (delivery %d)",
                 durable.consumer.name, detail, delay, delivered,
@@ -587,9 +744,6 @@ class ConsumerRunner:
         prefix = durable.wire.prefix
         consumer = durable.consumer.name
         stream = dead_letter_stream(self._context, prefix)
-        if stream not in self._dead_letter_ready:
-            await link.stream_ready(stream, f"{prefix}.deadletter.{self._context}.>")
-            self._dead_letter_ready.add(stream)
         original = (
             headers.get(H_MSG_ID) or f"{durable.wire.stream}:{message.metadata.sequence.stream}"
         )
@@ -603,11 +757,52 @@ class ConsumerRunner:
             H_MSG_ID: _header_value(f"{consumer}.{original}"),
         }
         subject = dead_letter_subject(prefix, self._context, consumer)
-        await link.jetstream.publish(subject, message.data, headers=sent, stream=stream)
+        try:
+            await self._dead_letter_stream(link, stream, prefix)
+            await link.jetstream.publish(subject, message.data, headers=sent, stream=stream)
+        except Exception as exc:
+            if not link.connected:
+                raise
+            # The stream may have been deleted since it was made here (retention tidied
+            # up, an operator): made again once; a second failure is the caller's.
+            logger.debug("consumer %s: dead letter to %s: %s", consumer, subject, exc)
+            self._dead_letter_ready.discard(stream)
+            await self._dead_letter_stream(link, stream, prefix)
+            await link.jetstream.publish(subject, message.data, headers=sent, stream=stream)
+        self._clear(consumer, DeadLetterFailed, message.subject)
         logger.warning(
             "consumer %s: %s dead-lettered to %s: %s",
             consumer, message.subject, subject, _one_line(reason),
         )  # fmt: skip
+
+    async def _dead_letter_stream(self, link: NatsLink, stream: str, prefix: str) -> None:
+        if stream not in self._dead_letter_ready:
+            await link.stream_ready(stream, f"{prefix}.deadletter.{self._context}.>")
+            self._dead_letter_ready.add(stream)
+
+    def _dead_letter_failed(
+        self, durable: _Durable, message: Msg, exc: Exception, delivered: int, delay: float
+    ) -> None:
+        """A dead letter the broker refused while it is up: the consumer's problem (its
+        durable waits behind the message), said as what it is."""
+        name = durable.consumer.name
+        why = _one_line(exc) or type(exc).__name__
+        if jetstream_missing(exc):
+            why = f"JetStream does not answer ({why})"
+        failure = DeadLetterFailed(
+            f"{message.subject} could not be dead-lettered to the stream "
+            f"{dead_letter_stream(self._context, durable.wire.prefix)}: {why}"
+        )
+        logger.warning(
+            "consumer %s: %s; retrying in %gs (delivery %d)", name, failure, delay, delivered
+        )
+        try:
+            with self._storage.unit() as unit:
+                at = to_utc(self._clock(), "the consumer clock")
+                problem = Problem.of(failure, None, at, delivered)
+                unit.set_problem(_slot(name), problem.dumps())
+        except Exception as error:
+            logger.warning("consumer %s: its error could not be recorded: %s", name, error)
 
 
 def _slot(name: str) -> str:
@@ -627,6 +822,11 @@ def _event_at(recorded: RecordedEvent) -> str:
         f"{recorded.event_type} (event {recorded.event_id}), version {recorded.stream_version} "
         f"of stream {recorded.stream_id!r}"
     )
+
+
+def _error_name(kind: type[BaseException]) -> str:
+    """A class's name as `Problem.of` records it."""
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _one_line(value: object) -> str:
