@@ -4,11 +4,19 @@ Needs the `esgen[nats]` extra (nats-py); the rest of the runtime never imports t
 """
 
 from esgen.runtime._integration import Wire, dead_letter_stream
-from esgen.runtime.nats._consumer_runner import ConsumerRunner
+from esgen.runtime.nats._consumer_runner import (
+    ConsumerRunner,
+    ConsumerStatus,
+    DeadLetterFailed,
+    DurableLost,
+)
 from esgen.runtime.nats._relay import Relay, RelayError, RelayStatus
 
 __all__ = [
     "ConsumerRunner",
+    "ConsumerStatus",
+    "DeadLetterFailed",
+    "DurableLost",
     "Relay",
     "RelayError",
     "RelayStatus",
