@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from consumer_domain import Sent, Statements
+from fault_counts import report_counts
 from servers import NatsServer, nats_server_binary
 
 from esgen.runtime import SQLiteEventStore
@@ -29,7 +30,7 @@ CHILD = Path(__file__).with_name("consumer_child.py")
 
 
 def test_consumers_killed_at_random_points_leave_every_effect_once_and_in_order(
-    tmp_path: Path,
+    tmp_path: Path, pytestconfig: pytest.Config
 ) -> None:
     from consumer_domain import publish
 
@@ -95,11 +96,13 @@ def test_consumers_killed_at_random_points_leave_every_effect_once_and_in_order(
                     if [int(v) for v in row.versions.split(",")] !=
                     list(range(1, versions[int(row.account[1:])] + 1))]  # fmt: skip
     absorbed_count = len(absorbed.read_text().splitlines())
-    print(
-        f"\nconsumer kill -9: {kills} kills, {len(sent)} messages published, "
+    report_counts(
+        pytestconfig,
+        "consumer kill -9 counts",
+        f"consumer kill -9: {kills} kills, {len(sent)} messages published, "
         f"{sum(effects.values())} effects, {len(twice)} twice, {len(missing)} missing, "
         f"{absorbed_count} redeliveries absorbed by the inbox, {finished} left for the last "
-        f"runner, {len(out_of_order)} accounts out of order"
+        f"runner, {len(out_of_order)} accounts out of order",
     )
     assert kills >= 100
     assert not twice and not missing and not out_of_order

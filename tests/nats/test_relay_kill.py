@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import relay_support as s
+from fault_counts import report_counts
 from servers import NatsServer
 
 from esgen.runtime import SQLiteEventStore
@@ -25,16 +26,6 @@ from esgen.runtime.nats import Relay
 
 KILLS = 100
 CHILD = Path(__file__).with_name("relay_child.py")
-
-
-class _Summary:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        terminalreporter.write_sep("-", "relay kill -9 counts")
-        for line in self.lines:
-            terminalreporter.write_line(line)
 
 
 def test_kill_9_of_the_relay_at_random_points(tmp_path: Path, pytestconfig: pytest.Config) -> None:
@@ -92,15 +83,14 @@ def test_kill_9_of_the_relay_at_random_points(tmp_path: Path, pytestconfig: pyte
         duplicates_in_stream = len(ids) - len(set(ids))
         missing = set(expected) - set(ids)
         dropped = sum(int(lines[-1]) for f in counts.iterdir() if (lines := f.read_text().split()))
-        summary = _Summary()
-        summary.lines.append(
+        report_counts(
+            pytestconfig,
+            "relay kill -9 counts",
             f"relay kill -9: {KILLS} kills, {len(expected)} published events "
             f"(of {published} appended), {len(messages)} messages in the stream, "
             f"{len(missing)} missing, {duplicates_in_stream} duplicates in the stream, "
-            f"at least {dropped} resends dropped by the broker as duplicates"
+            f"at least {dropped} resends dropped by the broker as duplicates",
         )
-        pytestconfig.pluginmanager.register(summary, "relay-kill-summary")
-        print(summary.lines[0])
         assert not missing
         assert duplicates_in_stream == 0
         assert ids == expected  # the store's order, hence each aggregate's
