@@ -85,9 +85,12 @@ def run(
             resume = "`esgen relay run` continues from there"
             with stop_on_sigterm(stop if follow else None):
                 try:
-                    sent = runner.catch_up(progress)
+                    # Under --follow, SIGTERM ends the first catch-up too, after its page
+                    # (or while it waits for a broker that is down).
+                    sent = runner.catch_up(progress, stop=stop if follow else None)
                     tracker.finish()
-                    said.say(f"{sent} event(s) published; the relay is up to date")
+                    if not stop.is_set():
+                        said.say(f"{sent} event(s) published; the relay is up to date")
                     if follow:
                         runner.run(stop, progress=progress)
                 except KeyboardInterrupt:

@@ -201,10 +201,17 @@ class NatsLink:
 
     # -- connecting --------------------------------------------------------------------
 
-    def connect(self, stop: threading.Event | None = None, *, retry: bool = True) -> bool:
+    def connect(
+        self,
+        stop: threading.Event | None = None,
+        *,
+        retry: bool = True,
+        failed: Callable[[BaseException], None] | None = None,
+    ) -> bool:
         """Connect, retrying with backoff while the broker is down or unreachable; False
         only if `stop` was set first, or (with `retry=False`, for a look that must answer
-        at once) if the one attempt failed. Once connected, nats-py reconnects on its own."""
+        at once) if the one attempt failed. Once connected, nats-py reconnects on its own.
+        `failed` is told why each attempt failed (a runner records it for its status)."""
         backoff = Backoff()
         while True:
             if stop is not None and stop.is_set():  # asked to stop before an attempt
@@ -224,7 +231,10 @@ class NatsLink:
                 except Exception as exc:
                     # nats-py's own last error says why (refused, unknown host) where the
                     # bound above only says that time ran out.
-                    self.outage.failed(self._last_error or exc, BACKOFF_CAP)
+                    why = self._last_error or exc
+                    self.outage.failed(why, BACKOFF_CAP)
+            if failed is not None:
+                failed(why)
             if not retry:
                 return False
             pause = backoff.next()
@@ -280,9 +290,9 @@ class NatsLink:
         replicas: int = 1,
         duplicate_window: float = DUPLICATE_WINDOW,
         timeout: float = 10.0,
-    ) -> None:
+    ) -> bool:
         """`stream_ready` from a thread other than the link's."""
-        self.call(
+        return self.call(
             lambda: self.stream_ready(
                 name, subjects, replicas=replicas, duplicate_window=duplicate_window
             ),
@@ -296,10 +306,10 @@ class NatsLink:
         *,
         replicas: int = 1,
         duplicate_window: float = DUPLICATE_WINDOW,
-    ) -> None:
-        """Create the stream if it is missing; leave one that already holds `subjects`
-        alone (its replicas, limits and window are the operator's); `StreamConflict` if
-        one of that name holds other subjects. On the link's loop."""
+    ) -> bool:
+        """Create the stream if it is missing (True when it did); leave one that already
+        holds `subjects` alone (its replicas, limits and window are the operator's);
+        `StreamConflict` if one of that name holds other subjects. On the link's loop."""
         js = self.jetstream
         try:
             info = await js.stream_info(name)
@@ -313,7 +323,7 @@ class NatsLink:
             )
             await js.add_stream(config)
             logger.info("created the JetStream stream %s for %s", name, subjects)
-            return
+            return True
         held = list(info.config.subjects or [])
         if subjects not in held:
             raise StreamConflict(
@@ -321,6 +331,7 @@ class NatsLink:
                 "another application uses that name (or the prefix changed); delete or "
                 "rename that stream, or run with another --prefix"
             )
+        return False
 
     # -- closing -----------------------------------------------------------------------
 

@@ -21,9 +21,9 @@ that one alone first. A window that failed for any other reason (no ack in time,
 stream) is resent the same way after a pause that doubles up to 5 s; the outage is
 logged in one line, and the write side is untouched.
 
-An event that cannot be decoded (unknown type, a version newer than this code, data that
-does not validate) stops the relay with `RelayError` naming it: skipping it would lose
-it for every consumer.
+An event that cannot be decoded (a type this code does not know, published or not: newer
+code may publish it; a version newer than this code; data that does not validate) stops
+the relay with `RelayError` naming it: skipping it would lose it for every consumer.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
+from nats.js.errors import ServiceUnavailableError
 
 from esgen.runtime._errors import DecodeError
 from esgen.runtime._finite import dump_json
@@ -85,6 +87,7 @@ drops the copies)."""
 
 
 _WRONG_LAST = "the broker's last message id is not the expected one"
+_NO_STREAM = "no JetStream stream answered (503 no responders)"
 _WRONG_LAST_CODE = 10070  # JSStreamWrongLastMsgIDErrF
 
 
@@ -160,6 +163,11 @@ class _Failed(Exception):
     """A window stopped before all its acks came back; why, for the outage line."""
 
 
+class _NoJetStream(Exception):
+    """The broker answers but JetStream does not (a server run without it): no outage of
+    the connection, so it is said in a line of its own."""
+
+
 class Relay:
     """Publishes the published events of one context's store to JetStream; see the module."""
 
@@ -196,11 +204,15 @@ class Relay:
         self._storage: ProgressStorage = progress_storage(store)
         self._link: NatsLink | None = None
         self._stream_ready = False
+        self._stream_lost = False  # a 503 ack: the stream is looked for, made again if gone
+        self._no_jetstream = False  # said once, until JetStream answers again
         self._fresh = True  # the next message goes alone, without an expected last id
         self._last_id: str | None = None
         self._backoff = Backoff()
         self._had_problem: bool | None = None
         self._kinds: dict[tuple[str, int], _Kind] = {}
+        self._unpublished: set[str] = set()
+        """Stored types the registry knows and the context does not publish."""
         self._partitions: dict[str, int] = {}
         """Stream id -> partition, for the streams seen lately (a checksum saved per
         event: an aggregate's events come in runs)."""
@@ -287,6 +299,15 @@ class Relay:
                 raise
             except _StoreFailed as exc:
                 raise exc.error from None
+            except _NoJetStream as exc:
+                self._fresh = True
+                if not self._no_jetstream:
+                    self._no_jetstream = True
+                    logger.warning("%s; retrying every %g s", exc, BACKOFF_CAP)
+                if self._had_problem is not True:
+                    self._record(exc, None)
+                self._pause(stop)
+                continue
             except Exception as exc:
                 # The broker is down or unreachable: nothing was lost (the checkpoint is
                 # behind every unacknowledged event); send again from it after a pause.
@@ -297,6 +318,14 @@ class Relay:
             if failure is _WRONG_LAST:
                 # The broker did not know the previous id (it restarted) or lost that
                 # message: sending again from here, that one alone first, settles which.
+                continue
+            if failure is _NO_STREAM:
+                # Nothing took the message: the stream was deleted (it is made again) or
+                # JetStream went away on that server (said so when the stream is looked
+                # for). Not an unreachable broker: it answered.
+                self._stream_ready = False
+                self._stream_lost = True
+                self._pause(stop)
                 continue
             if failure is not None:
                 if acked == 0:
@@ -349,6 +378,8 @@ class Relay:
         kind = self._kinds.get((recorded.event_type, recorded.event_version))
         if kind is None:
             if recorded.event_type not in self._published:
+                if recorded.event_type not in self._unpublished:
+                    self._known_or_stop(recorded)
                 return None
             kind = self._kind(recorded)
         try:
@@ -381,6 +412,24 @@ class Relay:
         return _Message(
             recorded.position, headers[H_MSG_ID], subject, headers, data.encode("utf-8")
         )
+
+    def _known_or_stop(self, recorded: RecordedEvent) -> None:
+        """Remember an unpublished type the registry knows; `RelayError` naming the event
+        for one it does not. Newer code (a rolling deploy) may record, and publish, a type
+        this code has never heard of: passing over it would move the checkpoint past an
+        event that every consumer would then miss for good."""
+        registry = self._registry
+        if recorded.event_type in registry or recorded.event_type in registry.renamed:
+            self._unpublished.add(recorded.event_type)
+            return
+        error = RelayError(
+            f"cannot relay {recorded.event_type} v{recorded.event_version} at position "
+            f"{recorded.position} (event {recorded.event_id}, stream {recorded.stream_id!r}): "
+            f"the type is unknown to this code (recorded by a newer version? deploy it "
+            "to the relay too); stopped before it so that no consumer misses it"
+        )
+        error.recorded = recorded
+        raise error
 
     def _kind(self, recorded: RecordedEvent) -> _Kind:
         """What every published event of this stored type and version has in common;
@@ -424,15 +473,35 @@ class Relay:
         link = self._link
         if link is None:
             link = self._link = NatsLink(self._servers, name=self._name)
-        if not link.connect(stop):
+        if not link.connect(stop, failed=self._unreachable):
             return
         if not self._stream_ready:
             try:
-                link.ensure_stream(self._wire.stream, self._wire.all_subjects)
+                created = link.ensure_stream(self._wire.stream, self._wire.all_subjects)
             except StreamConflict as exc:
                 self._record(exc, None)
                 raise
+            except (ServiceUnavailableError, NoRespondersError) as exc:
+                raise _NoJetStream(
+                    f"JetStream is not enabled on {_server_of(link)} (its API does not answer)"
+                ) from exc
+            if self._no_jetstream:
+                self._no_jetstream = False
+                logger.warning("JetStream answers again on %s", _server_of(link))
+            if created and self._stream_lost:
+                logger.warning(
+                    "the JetStream stream %s is missing: created again (for %s)",
+                    self._wire.stream, self._wire.all_subjects,
+                )  # fmt: skip
+            self._stream_lost = False
             self._stream_ready = True
+
+    def _unreachable(self, why: BaseException) -> None:
+        """A failed connect: recorded for `status` at once (the link says it in its line),
+        and cleared by the next checkpoint moved."""
+        self._fresh = True
+        if self._had_problem is not True:
+            self._record(_Failed(f"NATS at {', '.join(self._servers)} unreachable: {why}"), None)
 
     # -- what operators see --------------------------------------------------------------
 
@@ -711,12 +780,23 @@ async def _watch(flight: deque[tuple[_Message, asyncio.Future[Msg]]]) -> None:
             head.set_exception(TimeoutError())
 
 
+def _server_of(link: NatsLink) -> str:
+    """The URL of the server the link is connected to (the list when it is not)."""
+    try:
+        url = link.client.connected_url
+    except RuntimeError:
+        url = None
+    if url is None:
+        return ", ".join(link.servers)
+    return f"{url.scheme}://{url.netloc}"
+
+
 def _ack_failure(msg: Msg) -> str | None:
     """Why a reply is not a good ack (None when it is one)."""
     headers = msg.headers or {}
     status = headers.get("Status")
     if status == "503":
-        return "no JetStream stream answered (503 no responders)"
+        return _NO_STREAM
     if status:
         return f"status {status} {headers.get('Description', '')}".strip()
     try:
