@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -44,6 +43,7 @@ from esgen.schema import (
     ValueType,
     explain_yaml_error,
     reads_as_text,
+    yaml_documents,
 )
 
 __all__ = [
@@ -340,16 +340,6 @@ def render_lock(schema: SchemaSet, lock_path: Path) -> str:
 # -- reading ---------------------------------------------------------------------------------
 
 
-def _documents(text: str) -> Iterator[tuple[int, str]]:
-    """(first line, text) of each document; a line of `---` starts the next one."""
-    start, lines = 0, text.splitlines(keepends=True)
-    for number, line in enumerate(lines):
-        if line.rstrip("\r\n") == "---":
-            yield start, "".join(lines[start:number])
-            start = number + 1
-    yield start, "".join(lines[start:])
-
-
 def _damaged(lock_path: Path, why: str) -> LockError:
     return LockError(
         f"{shown(lock_path)}: {why}; restore it from git, or write it again from the schema "
@@ -390,7 +380,7 @@ def load_lock(lock_path: Path, text: str | None = None) -> Side:
             f"no {shown(lock_path)}: record the published versions with `esgen lock`, "
             "or compare with a git ref: `esgen compat --against main`"
         )
-    documents = list(_documents(text))
+    documents = list(yaml_documents(text))
     try:
         header = yaml.safe_load(documents[0][1])
     except yaml.YAMLError as exc:

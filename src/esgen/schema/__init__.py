@@ -81,7 +81,7 @@ from esgen.schema._readmodel import (
     read_model_table,
 )
 from esgen.schema._values import same_default
-from esgen.schema._yaml import reads_as_text
+from esgen.schema._yaml import reads_as_text, yaml_documents
 from esgen.schema._yaml_errors import YamlProblem, explain_yaml_error
 
 __all__ = [
@@ -164,4 +164,5 @@ __all__ = [
     "union_name",
     "upcast_diagnostics",
     "values_refused",
+    "yaml_documents",
 ]

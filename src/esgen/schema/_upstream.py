@@ -15,7 +15,6 @@ are compat's to check; a consumer only reads the contract.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -23,6 +22,7 @@ import yaml
 from esgen.schema._diagnostics import Diagnostic, Location, Severity
 from esgen.schema._jsonrefs import json_schema_folders
 from esgen.schema._model import Context
+from esgen.schema._yaml import yaml_documents
 
 __all__ = ["LOCK_NAME", "load_upstream"]
 
@@ -97,7 +97,7 @@ def _from_lock(lock: Path, at: Location) -> tuple[list[Context], list[Diagnostic
         text = lock.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return [], [_problem(at, f"{_shown(lock)} cannot be read as UTF-8 text ({exc})")]
-    documents = list(_documents(text))
+    documents = list(yaml_documents(text))
     try:
         header = yaml.safe_load(documents[0][1])
     except yaml.YAMLError:
@@ -124,16 +124,6 @@ def _from_lock(lock: Path, at: Location) -> tuple[list[Context], list[Diagnostic
         contexts.extend(schema.contexts)
         problems.extend(diagnostics)
     return contexts, problems
-
-
-def _documents(text: str) -> Iterator[tuple[int, str]]:
-    """(first line, text) of each YAML document; a line of `---` starts the next."""
-    start, lines = 0, text.splitlines(keepends=True)
-    for number, line in enumerate(lines):
-        if line.rstrip("\r\n") == "---":
-            yield start, "".join(lines[start:number])
-            start = number + 1
-    yield start, "".join(lines[start:])
 
 
 def _problem(at: Location, message: str) -> Diagnostic:

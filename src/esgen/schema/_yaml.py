@@ -16,6 +16,7 @@ its constructor, which lets us
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -35,6 +36,7 @@ __all__ = [
     "number_key",
     "reads_as_text",
     "shorten",
+    "yaml_documents",
 ]
 
 KeyPath = tuple[Any, ...]
@@ -388,3 +390,15 @@ def _explicit(tag: str, text: str) -> Any:
     if kind == "null":
         return None
     return text
+
+
+def yaml_documents(text: str) -> Iterator[tuple[int, str]]:
+    """(first line, text) of each document of a YAML stream; a line of `---` starts the
+    next one. Documents are then loaded apart, each padded to its first line, so that
+    errors keep the file's own line numbers (esgen.lock is such a stream)."""
+    start, lines = 0, text.splitlines(keepends=True)
+    for number, line in enumerate(lines):
+        if line.rstrip("\r\n") == "---":
+            yield start, "".join(lines[start:number])
+            start = number + 1
+    yield start, "".join(lines[start:])
