@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -71,12 +72,16 @@ def versions_latest_first(event: Event) -> list[EventVersion]:
 
 
 @cache
-def source_name(root: Path, path: Path) -> str:
-    """How a schema file is named in generated headers: stable wherever esgen runs."""
+def source_name(root: Path, path: Path, *, outside: bool = False) -> str:
+    """How a schema file is named in generated headers: stable wherever esgen runs. A file
+    outside `root` goes by its name alone, or with `outside` (an upstream's schema, which
+    a subscription names by a relative path) by its path from the folder holding `root`."""
     try:
         relative = path.resolve().relative_to(root.resolve())
     except ValueError:
-        return path.name
+        if not outside:
+            return path.name
+        return Path(os.path.relpath(path.resolve(), root.resolve().parent)).as_posix()
     return (PurePosixPath(root.resolve().name) / relative.as_posix()).as_posix()
 
 
@@ -91,6 +96,8 @@ class _ContextBuilder:
     def __init__(self, context: Context, root: Path, package: PurePosixPath | None = None) -> None:
         self.context = context
         self.root = root
+        # Set for an upstream's contract: its files are named from this context's root.
+        self.outside = False
         # Where its modules go: the context's package, or inside a subscriber's for an
         # upstream's contract (`statements/upstream/bank`).
         self.package = package or PurePosixPath(context.name)
@@ -124,7 +131,7 @@ class _ContextBuilder:
         self.order: dict[str, int] = {name: i for i, name in enumerate(dict.fromkeys(names))}
 
     def src(self, *paths: Path) -> tuple[str, ...]:
-        return tuple(sorted({source_name(self.root, p) for p in paths}))
+        return tuple(sorted({source_name(self.root, p, outside=self.outside) for p in paths}))
 
     def modules(self) -> list[ModuleIR]:
         ctx = self.context

@@ -49,11 +49,10 @@ def upstream_modules(b: _ContextBuilder) -> list[ModuleIR]:
 
 def _contract_modules(b: _ContextBuilder, subscription: Subscription) -> list[ModuleIR]:
     contract = subscription.contract
-    source = subscription.source
-    # Headers name the upstream's files from its schema folder (or the lock's folder).
-    root = source if source.is_dir() else source.parent
-    # The same builder, for the contract at its place in this package.
-    up = type(b)(contract, root, b.package / "upstream" / subscription.upstream)
+    # The same builder, for the contract at its place in this package; headers name the
+    # upstream's files by their path from this project (`../bank/schemas/bank.yaml`).
+    up = type(b)(contract, b.root, b.package / "upstream" / subscription.upstream)
+    up.outside = True
     modules, exports = up.message_modules(("events",))
     modules.append(up.registry_module())
     modules.extend(upcaster_modules(up))
