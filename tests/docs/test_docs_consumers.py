@@ -146,7 +146,7 @@ def test_the_svg_draws_upstream_events_linking_to_their_subscription() -> None:
     ]
     text = "".join(page.text)
     assert "shop.OrderShipped is consumed by Shipments" in text
-    assert "Projections, sagas and consumers" in text
+    assert "Read models and sagas" in text
 
 
 def test_a_context_that_only_consumes_draws_no_empty_columns() -> None:

@@ -195,7 +195,8 @@ def _titles(flow: Flow) -> tuple[str, ...]:
     kinds = {n.kind for n in flow.nodes if n.layer == len(COLUMN_TITLES) - 1}
     if "consumer" not in kinds:
         return COLUMN_TITLES
-    last = "Projections, sagas and consumers" if kinds - {"consumer"} else "Consumers"
+    # No longer than the usual title, which the narrowest column (MIN_WIDTH) must hold.
+    last = "Read models and sagas" if kinds - {"consumer"} else "Consumers"
     return (*COLUMN_TITLES[:-1], last)
 
 
