@@ -68,8 +68,10 @@ def _open(page: Path) -> tuple[dict[str, object], list[str], bytes]:
     [
         (EXAMPLES / "bank" / "schemas", EXAMPLES / "bank" / "docs" / "catalog.html"),
         (CASES / "two_contexts" / "schemas", CASES / "two_contexts" / "docs" / "catalog.html"),
+        # Upstream events and consumers in the diagram, beside the context's own flow.
+        (CASES / "consumers" / "schemas", CASES / "consumers" / "docs" / "catalog.html"),
     ],
-    ids=["bank", "two_contexts"],
+    ids=["bank", "two_contexts", "consumers"],
 )
 def test_page_renders_without_errors_and_shows_the_diagram(schemas: Path, page: Path) -> None:
     result, errors, screenshot = _open(page)

@@ -17,6 +17,7 @@ from esgen.docs._ir import (
     AsyncApiDoc,
     Catalog,
     CommandDoc,
+    ConsumerDoc,
     ContextDoc,
     EnumDoc,
     EventDoc,
@@ -29,6 +30,8 @@ from esgen.docs._ir import (
     SagaDoc,
     Source,
     StepDoc,
+    SubscribedEventDoc,
+    SubscriptionDoc,
     TypePart,
     ValueTypeDoc,
     VersionDoc,
@@ -47,6 +50,7 @@ from esgen.schema import (
     Field,
     JsonSchemaType,
     SchemaSet,
+    Subscription,
     ValueType,
     analyse_step,
     python_name,
@@ -231,6 +235,41 @@ class _ContextBuilder:
                 if e.published
             ),
             asyncapi=None if document is None else AsyncApiDoc(asyncapi_file(ctx.name), document),
+            subscriptions=tuple(self.subscription(s) for s in ctx.subscriptions),
+            consumers=tuple(
+                ConsumerDoc(
+                    name=c.name,
+                    anchor=anchor(ctx.name, "consumer", c.name),
+                    description=paragraphs(c.description),
+                    handles=tuple(
+                        Ref(f"{upstream}.{event}", anchor(ctx.name, "subscription", upstream))
+                        for upstream, event in c.handles
+                    ),
+                    key=c.key,
+                    fields=tuple(self.field(f) for f in c.fields),
+                    source=self.source(c.location.file),
+                    indexes=tuple(", ".join(columns) for columns in c.indexes),
+                )
+                for c in ctx.consumers
+            ),
+        )
+
+    def subscription(self, subscription: Subscription) -> SubscriptionDoc:
+        # The contract's folder or lock file as `from:` names it, relative to the schema
+        # file: an upstream usually lives outside this schema folder, where a label
+        # relative to the project would say only its last name.
+        written_in = subscription.location.file.resolve().parent
+        label = Path(os.path.relpath(subscription.source.resolve(), written_in)).as_posix()
+        link = self.source(subscription.source)
+        return SubscriptionDoc(
+            upstream=subscription.upstream,
+            anchor=anchor(self.context.name, "subscription", subscription.upstream),
+            contract=Source(label, link.href),
+            events=tuple(
+                SubscribedEventDoc(e.name, e.aggregate, tuple(v.version for v in e.versions))
+                for e in subscription.events
+            ),
+            source=self.source(subscription.location.file),
         )
 
     def aggregate(self, aggregate: Aggregate) -> AggregateDoc:
@@ -369,8 +408,12 @@ def mermaid(flow: Flow) -> tuple[str, ...]:
     would rewrite.
     """
     lines = ["flowchart LR"]
+    # The classes of a context's own flow always; those of subscriptions only where it
+    # subscribes, so the pages of contexts that consume nothing keep their lines.
+    used = {node.kind for node in flow.nodes}
     for kind, style in _MERMAID_STYLES.items():
-        lines.append(f"    classDef {kind} {style}")
+        if kind in _OWN_KINDS or kind in used:
+            lines.append(f"    classDef {kind} {style}")
     for node in flow.nodes:
         opening, closing = _MERMAID_SHAPES[node.kind]
         lines.append(f"    {node.id}{opening}{mermaid_label(node.name)}{closing}:::{node.kind}")
@@ -379,12 +422,15 @@ def mermaid(flow: Flow) -> tuple[str, ...]:
     return tuple(lines)
 
 
+_OWN_KINDS: frozenset[NodeKind] = frozenset(("command", "aggregate", "event", "projection", "saga"))
 _MERMAID_SHAPES: dict[NodeKind, tuple[str, str]] = {
     "command": ("[", "]"),
     "aggregate": ("[[", "]]"),
     "event": ("([", "])"),
     "projection": ("[(", ")]"),
     "saga": ("{{", "}}"),
+    "upstream": (">", "]"),
+    "consumer": ("[(", ")]"),
 }
 _MERMAID_ARROWS: dict[EdgeKind, str] = {
     "handled_by": "-->",
@@ -402,4 +448,6 @@ _MERMAID_STYLES: dict[NodeKind, str] = {
     "event": "fill:#ffedd5,stroke:#c2410c,color:#7c2d12",
     "projection": "fill:#dcfce7,stroke:#15803d,color:#14532d",
     "saga": "fill:#f3e8ff,stroke:#7e22ce,color:#581c87",
+    "upstream": "fill:#fce7f3,stroke:#be185d,color:#831843",
+    "consumer": "fill:#ccfbf1,stroke:#0f766e,color:#134e4a",
 }

@@ -12,13 +12,25 @@ from typing import Literal
 
 from esgen.schema import Context
 
-__all__ = ["EDGE_KINDS", "LAYERS", "Edge", "EdgeKind", "Flow", "Node", "NodeKind", "flow_of"]
+__all__ = [
+    "EDGE_KINDS",
+    "LAYERS",
+    "Edge",
+    "EdgeKind",
+    "Flow",
+    "Node",
+    "NodeKind",
+    "flow_of",
+    "upstream_node_id",
+]
 
-NodeKind = Literal["command", "aggregate", "event", "projection", "saga"]
+# `upstream`: another context's published event that this one subscribes to, drawn
+# beside its own events; `consumer`: the read model such events feed.
+NodeKind = Literal["command", "aggregate", "event", "projection", "saga", "upstream", "consumer"]
 EdgeKind = Literal[
     "handled_by",  # command -> its aggregate
     "records",  # aggregate -> its events
-    "consumed_by",  # event -> projection
+    "consumed_by",  # event -> projection, upstream event -> consumer
     "starts",  # event -> the saga it starts
     "fails",  # event -> a saga it makes compensate
     "reacts",  # event -> a saga that handles it
@@ -43,6 +55,8 @@ LAYERS: dict[NodeKind, int] = {
     "event": 2,
     "projection": 3,
     "saga": 3,
+    "upstream": 2,
+    "consumer": 3,
 }
 _PREFIX: dict[NodeKind, str] = {
     "command": "cmd",
@@ -50,6 +64,8 @@ _PREFIX: dict[NodeKind, str] = {
     "event": "evt",
     "projection": "prj",
     "saga": "saga",
+    "upstream": "up",
+    "consumer": "csm",
 }
 
 
@@ -96,8 +112,15 @@ def node_id(kind: NodeKind, name: str) -> str:
     return f"{_PREFIX[kind]}_{name}"
 
 
+def upstream_node_id(upstream: str, event: str) -> str:
+    # Two underscores between the parts: a context's name is snake_case and an event's
+    # an identifier, so `bank__X` names one pair only where the context has no `__`.
+    return f"up_{upstream}__{event}"
+
+
 def flow_of(context: Context) -> Flow:
-    """Nodes grouped by aggregate in schema order, then projections and sagas."""
+    """Nodes grouped by aggregate in schema order, then projections and sagas; then the
+    subscribed upstream events and the consumers they feed, in schema order."""
     nodes: list[Node] = []
 
     def add(kind: NodeKind, name: str) -> None:
@@ -113,6 +136,19 @@ def flow_of(context: Context) -> Flow:
         add("projection", projection.name)
     for saga in context.sagas:
         add("saga", saga.name)
+    for subscription in context.subscriptions:
+        for event in subscription.events:
+            name = f"{subscription.upstream}.{event.name}"
+            nodes.append(
+                Node(
+                    upstream_node_id(subscription.upstream, event.name),
+                    "upstream",
+                    name,
+                    anchor(context.name, "subscription", subscription.upstream),
+                )
+            )
+    for consumer in context.consumers:
+        add("consumer", consumer.name)
 
     edges: dict[tuple[str, str], EdgeKind] = {}
 
@@ -144,6 +180,13 @@ def flow_of(context: Context) -> Flow:
             link(sid, node_id("command", name), "sends")
         for _, undo in saga.compensations:
             link(sid, node_id("command", undo), "compensates")
+    for consumer in context.consumers:
+        for upstream, event_name in consumer.handles:
+            link(
+                upstream_node_id(upstream, event_name),
+                node_id("consumer", consumer.name),
+                "consumed_by",
+            )
     order = {n.id: i for i, n in enumerate(nodes)}
     ordered = sorted(edges.items(), key=lambda item: (order[item[0][0]], order[item[0][1]]))
     return Flow(tuple(nodes), tuple(Edge(s, t, kind) for (s, t), kind in ordered))

@@ -22,6 +22,7 @@ __all__ = [
     "AsyncApiDoc",
     "Catalog",
     "CommandDoc",
+    "ConsumerDoc",
     "ContextDoc",
     "EnumDoc",
     "EventDoc",
@@ -34,6 +35,8 @@ __all__ = [
     "SagaDoc",
     "Source",
     "StepDoc",
+    "SubscribedEventDoc",
+    "SubscriptionDoc",
     "TypePart",
     "ValueTypeDoc",
     "VersionDoc",
@@ -186,6 +189,40 @@ class ProjectionDoc:
 
 
 @dataclass(frozen=True, slots=True)
+class SubscribedEventDoc:
+    """An upstream event as this context knows it: the versions its contract holds."""
+
+    name: str
+    aggregate: str
+    versions: tuple[int, ...]  # oldest first
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionDoc:
+    """Another context's published events that this one consumes."""
+
+    upstream: str
+    anchor: str
+    # Where the upstream's contract is read from: `label` relative to the schema file
+    # that names it (as `from:` is written), `href` relative to the catalog folder.
+    contract: Source
+    events: tuple[SubscribedEventDoc, ...]
+    source: Source  # the schema file holding the subscription
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerDoc:
+    name: str
+    anchor: str
+    description: tuple[str, ...]
+    handles: tuple[Ref, ...]  # "bank.MoneyDeposited", linking to its subscription
+    key: str
+    fields: tuple[FieldDoc, ...]
+    source: Source
+    indexes: tuple[str, ...] = ()  # each index's columns, comma-separated, in order
+
+
+@dataclass(frozen=True, slots=True)
 class SagaDoc:
     name: str
     anchor: str
@@ -267,6 +304,8 @@ class ContextDoc:
     diagram: Diagram
     published: tuple[PublishedDoc, ...] = ()
     asyncapi: AsyncApiDoc | None = None  # None when the context publishes nothing
+    subscriptions: tuple[SubscriptionDoc, ...] = ()
+    consumers: tuple[ConsumerDoc, ...] = ()
 
     @property
     def commands(self) -> tuple[CommandDoc, ...]:

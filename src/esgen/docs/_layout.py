@@ -189,9 +189,27 @@ def _centre(box: Box) -> float:
     return box.y + box.height / 2
 
 
+def _titles(flow: Flow) -> tuple[str, ...]:
+    # The last column names consumers only where a context has them, so the diagrams of
+    # contexts that subscribe to nothing keep their titles.
+    kinds = {n.kind for n in flow.nodes if n.layer == len(COLUMN_TITLES) - 1}
+    if "consumer" not in kinds:
+        return COLUMN_TITLES
+    # No longer than the usual title, which the narrowest column (MIN_WIDTH) must hold.
+    last = "Read models and sagas" if kinds - {"consumer"} else "Consumers"
+    return (*COLUMN_TITLES[:-1], last)
+
+
 def layout(flow: Flow) -> Diagram:
     count = max((n.layer for n in flow.nodes), default=-1) + 1
-    columns: list[list[Node]] = [[n for n in flow.nodes if n.layer == i] for i in range(count)]
+    # A context that only consumes other contexts' events has no commands or aggregates
+    # to leave room for: its picture starts at the events. Every other context keeps its
+    # columns (even an empty one of commands), so its picture stays as it was.
+    consumes_only = bool(flow.nodes) and all(n.kind in ("upstream", "consumer") for n in flow.nodes)
+    first = min(n.layer for n in flow.nodes) if consumes_only else 0
+    layers = range(first, count)
+    titles = [_titles(flow)[i] for i in layers]
+    columns: list[list[Node]] = [[n for n in flow.nodes if n.layer == i] for i in layers]
     _order(flow, columns)
     top = _place(flow, columns)
 
@@ -203,7 +221,7 @@ def layout(flow: Flow) -> Diagram:
     heads: list[Column] = []
     x = left
     for index, column in enumerate(columns):
-        heads.append(Column(COLUMN_TITLES[index], _r(x + widths[index] / 2)))
+        heads.append(Column(titles[index], _r(x + widths[index] / 2)))
         for node in column:
             boxes[node.id] = Box(
                 node.id,
