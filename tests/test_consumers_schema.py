@@ -266,8 +266,8 @@ def test_a_change_upstream_is_generated_again(tmp_path: Path) -> None:
 def test_an_empty_upstream_folder_is_said_at_the_from_that_names_it(tmp_path: Path) -> None:
     (tmp_path / "shop" / "schemas").mkdir(parents=True)
     (message,) = errors(downstream(tmp_path, "../../shop/schemas"))
-    assert message.startswith(f"{tmp_path / 'fulfilment' / 'schemas' / 'f.yaml'}:4:11: ")
-    assert "error[E409]" in message
+    # Shown relative to the current folder, wherever the run is.
+    assert "fulfilment/schemas/f.yaml:4:11: error[E409]: " in message
     assert "holds no schema files" in message
 
 
