@@ -64,6 +64,7 @@ from esgen.runtime._records import (
     RecordedEvent,
     Snapshot,
     StreamAppend,
+    StreamSummary,
     new_event_id,
     utc_now,
 )
@@ -144,6 +145,7 @@ __all__ = [
     "StoreDamaged",
     "StreamAppend",
     "StreamNotFound",
+    "StreamSummary",
     "TableSpec",
     "TransactionalStore",
     "UndeclaredEvent",

@@ -19,7 +19,7 @@ from esgen.runtime._consistency import consistency_token
 from esgen.runtime._context import command_context, current_context
 from esgen.runtime._errors import ConcurrencyError
 from esgen.runtime._ids import IdT
-from esgen.runtime._messages import Event
+from esgen.runtime._messages import Command, Event
 from esgen.runtime._records import AppendResult
 from esgen.runtime._repository import Repository
 
@@ -35,6 +35,10 @@ EventT = TypeVar("EventT", bound=Event)
 AggT_co = TypeVar("AggT_co", bound=Aggregate[Any, Any], covariant=True)
 R_co = TypeVar("R_co", covariant=True)
 EventT_co = TypeVar("EventT_co", bound=Event, covariant=True, default=Event)
+
+
+COMMAND_KEY = "command"
+"""The metadata key naming the command type that recorded an event."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,7 @@ def handle_command(
     max_attempts: int = 3,
     must_exist: bool = False,
     metadata: Mapping[str, Any] | None = None,
+    command: Command | None = None,
 ) -> CommandResult[AggT, tuple[EventT, ...], EventT]: ...
 
 
@@ -85,6 +90,7 @@ def handle_command(
     max_attempts: int = 3,
     must_exist: bool = False,
     metadata: Mapping[str, Any] | None = None,
+    command: Command | None = None,
 ) -> CommandResult[AggT, R, Event]: ...
 
 
@@ -96,6 +102,7 @@ def handle_command(
     max_attempts: int = 3,
     must_exist: bool = False,
     metadata: Mapping[str, Any] | None = None,
+    command: Command | None = None,
 ) -> CommandResult[AggT, Any, Any]:
     """Load the aggregate, call `decide(aggregate)`, save what it recorded.
 
@@ -111,7 +118,13 @@ def handle_command(
 
     When `decide` returns a tuple of events, the result's `events` have that type: return
     what `execute` (or a typed wrapper of it) returns, which is what was recorded.
+
+    `command`, if given, names the command in the events' metadata (key "command"), so
+    that `esgen inspect trace` can show which command recorded them; the caller's own
+    `metadata` may still set that key.
     """
+    if command is not None:
+        metadata = {COMMAND_KEY: command.command_type, **(metadata or {})}
 
     def attempt(number: int) -> CommandResult[AggT, Any, Any]:
         if must_exist:

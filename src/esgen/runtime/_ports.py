@@ -24,6 +24,7 @@ from esgen.runtime._records import (
     RecordedEvent,
     Snapshot,
     StreamAppend,
+    StreamSummary,
     to_utc,
 )
 from esgen.runtime._text import check_json_text, check_stream_id, check_text
@@ -153,6 +154,50 @@ class EventStore(ABC):
     @abstractmethod
     def head_position(self) -> int:
         """The global position of the last event in the store; 0 if it is empty."""
+
+    # -- inspection: what `esgen inspect` and audits ask; rare, so defaults may scan --------
+
+    def streams(self, prefix: str = "") -> Iterator[StreamSummary]:
+        """Every stream whose id starts with `prefix`, ordered by stream id, with its
+        version and the times of its first and last events. Streams the result; SQL
+        backends page through it, so memory does not grow with the number of streams."""
+        found: dict[str, list[RecordedEvent]] = {}
+        for recorded in self.iter_all():
+            if recorded.stream_id.startswith(prefix):
+                entry = found.setdefault(recorded.stream_id, [recorded, recorded])
+                entry[1] = recorded
+        for stream_id in sorted(found):
+            first, last = found[stream_id]
+            yield StreamSummary(stream_id, last.stream_version, first.recorded_at, last.recorded_at)
+
+    def read_correlation(self, correlation_id: str) -> list[RecordedEvent]:
+        """Every event whose metadata carries this `correlation_id`, in global order.
+        SQL backends answer from an index on it."""
+        return [r for r in self.iter_all() if r.correlation_id == correlation_id]
+
+    def read_causation(self, causation_id: str) -> list[RecordedEvent]:
+        """Every event whose metadata carries this `causation_id` (the command or event
+        that caused it), in global order. SQL backends answer from an index on it."""
+        return [r for r in self.iter_all() if r.causation_id == causation_id]
+
+    def find_event(self, event_id: str) -> RecordedEvent | None:
+        """The event with this id (its text form), or None. SQL backends use an index."""
+        for recorded in self.iter_all():
+            if recorded.event_id_text == event_id:
+                return recorded
+        return None
+
+    def position_at(self, moment: datetime) -> int:
+        """The position of the last event recorded at or before `moment` (aware), 0 if
+        none was. Recorded times never decrease along the global order, so SQL backends
+        answer by a search over positions rather than a scan."""
+        moment = to_utc(moment, "moment")
+        position = 0
+        for recorded in self.iter_all():
+            if recorded.recorded_at > moment:
+                break
+            position = recorded.position
+        return position
 
     poll_interval: float = 0.1
     """The longest pause between two looks at the head in the polling `wait_for_events`."""

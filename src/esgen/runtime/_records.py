@@ -32,6 +32,7 @@ __all__ = [
     "RecordedEvent",
     "Snapshot",
     "StreamAppend",
+    "StreamSummary",
     "new_event_id",
     "utc_now",
 ]
@@ -163,6 +164,16 @@ class StreamAppend(NamedTuple):
     events: Sequence[NewEvent]
     expected_version: int | ExpectedVersion
     snapshot: Snapshot | None = None
+
+
+class StreamSummary(NamedTuple):
+    """One stream as `EventStore.streams` lists it, for inspection tools."""
+
+    stream_id: str
+    version: int
+    """The version of its last event: its number of events."""
+    first_recorded_at: datetime
+    last_recorded_at: datetime
 
 
 # len("2026-01-05T09:00:00.000000+00:00"): a time stored in the canonical UTC form.

@@ -321,7 +321,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
         try:
             if saga is None:
                 saga = self._restore(record)
-            with command_context(caused_by=recorded):
+            with command_context(caused_by=recorded, saga=self._class.name):
                 react(saga, event, self._dispatch)
             self._save(unit, record, saga, recorded)
         except _STORE_ERRORS as exc:
@@ -499,6 +499,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
         with command_context(
             correlation_id=metadata_of(record).get("correlation_id"),
             causation_id=f"{self._class.name}:{record.correlation}:deadline",
+            saga=self._class.name,
         ):
             time_out(saga, self._dispatch)
 
@@ -589,7 +590,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
                     self._time_out(saga, record)
                     break
                 event = self._registry.decode_recorded(current)
-                with command_context(caused_by=current):
+                with command_context(caused_by=current, saga=self._class.name):
                     react(saga, event, self._dispatch)
                 if saga.status != "running":
                     ended_by = current

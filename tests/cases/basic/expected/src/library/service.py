@@ -135,6 +135,7 @@ class LibraryService:
             lambda aggregate: aggregate.execute(command),
             max_attempts=self.max_attempts,
             metadata=metadata,
+            command=command,
         )
 
     def unit_of_work(

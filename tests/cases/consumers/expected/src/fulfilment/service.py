@@ -112,6 +112,7 @@ class FulfilmentService:
             lambda aggregate: aggregate.execute(command),
             max_attempts=self.max_attempts,
             metadata=metadata,
+            command=command,
         )
 
     def unit_of_work(

@@ -100,6 +100,7 @@ class LabService:
             lambda aggregate: aggregate.execute(command),
             max_attempts=self.max_attempts,
             metadata=metadata,
+            command=command,
         )
 
     def unit_of_work(

@@ -137,6 +137,7 @@ class ShippingService:
             lambda aggregate: aggregate.execute(command),
             max_attempts=self.max_attempts,
             metadata=metadata,
+            command=command,
         )
 
     def unit_of_work(

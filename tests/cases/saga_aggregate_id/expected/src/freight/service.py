@@ -187,6 +187,7 @@ class FreightService:
             lambda aggregate: aggregate.execute(command),
             max_attempts=self.max_attempts,
             metadata=metadata,
+            command=command,
         )
 
     def _handle_handling(
@@ -198,6 +199,7 @@ class FreightService:
             lambda aggregate: aggregate.execute(command),
             max_attempts=self.max_attempts,
             metadata=metadata,
+            command=command,
         )
 
     def unit_of_work(
