@@ -157,7 +157,7 @@ def test_a_read_only_store_refuses_writes_and_writes_nothing(schema: str) -> Non
 
 
 def test_a_fresh_schema_opened_read_only_is_an_error_and_stays_empty(schema: str) -> None:
-    with pytest.raises(BackendError, match="holds no esgen event store.*creates nothing"):
+    with pytest.raises(BackendError, match=r"holds no esgen event store.*creates nothing"):
         PostgresEventStore(DSN, schema=schema, read_only=True)
     with connect(DSN) as conn:
         found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
