@@ -115,8 +115,12 @@ _SCHEMA = (
     # by event id. Added after the first release: set-up adds them to older files the next
     # time a writable store opens them; without them the lookups scan, and stay correct.
     # The queries below must spell each expression exactly as here for SQLite to use it.
-    f"CREATE INDEX IF NOT EXISTS esgen_events_correlation ON esgen_events ({_CORRELATION})",
-    f"CREATE INDEX IF NOT EXISTS esgen_events_causation ON esgen_events ({_CAUSATION})",
+    # Partial: events without the id (appended outside any command context) cost these
+    # indexes nothing; `= ?` and `IN (...)` imply the condition, so lookups still use them.
+    f"CREATE INDEX IF NOT EXISTS esgen_events_correlation ON esgen_events ({_CORRELATION}) "
+    f"WHERE {_CORRELATION} IS NOT NULL",
+    f"CREATE INDEX IF NOT EXISTS esgen_events_causation ON esgen_events ({_CAUSATION}) "
+    f"WHERE {_CAUSATION} IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS esgen_events_event_id ON esgen_events (event_id)",
 )
 
