@@ -118,7 +118,7 @@ def test_streams_with_counts_and_times(bank: BankService) -> None:
     assert [s.stream_id for s in inspector.streams(aggregate="Transfer")] == [
         f"Transfer-{TRANSFER}"
     ]
-    with pytest.raises(InspectError, match="no aggregate type 'Acount'.*Account, Transfer"):
+    with pytest.raises(InspectError, match=r"no aggregate type 'Acount'.*Account, Transfer"):
         list(inspector.streams(aggregate="Acount"))
 
 
@@ -264,7 +264,7 @@ def test_an_event_no_code_can_decode_is_shown_not_fatal(bank: BankService) -> No
     assert unknown.to_json()["current_version"] is None
     steps = list(inspector.history(ADA_STREAM))
     assert steps[-1].state is None and steps[-1].event.position == broken.position
-    with pytest.raises(InspectError, match="cannot be decoded|MoneyDeposited"):
+    with pytest.raises(InspectError, match=r"cannot be decoded|MoneyDeposited"):
         inspector.state(ADA_STREAM)
     assert inspector.state(ADA_STREAM, version=version).version == version
 
