@@ -11,7 +11,14 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from trace_samples import ACCOUNT_A, ACCOUNT_B, TRANSFER, crowded, money_transfer
+from trace_samples import (
+    ACCOUNT_A,
+    ACCOUNT_B,
+    TRANSFER,
+    crowded,
+    hostile_trace,
+    money_transfer,
+)
 
 from esgen.docs import render_trace_html
 
@@ -162,6 +169,26 @@ def test_x_follows_time_and_events_of_one_moment_stay_apart() -> None:
     assert (b - a) / (c - b) == pytest.approx(230 / 180, rel=0.02)
 
 
+@pytest.mark.parametrize(
+    ("last", "span"),
+    [
+        ("2026-01-05T09:01:00.710000+00:00", "+0.710 s"),
+        ("2026-01-05T09:31:00+00:00", "+30.0 min"),
+        # 09:01 UTC, the first moment: the latest is now MoneyRefunded's.
+        ("2026-01-05T12:01:00+03:00", "+0.560 s"),
+        ("2026-01-06T09:01:00+00:00", "+24.0 h"),
+        ("9999-12-31T23:59:59.999999-23:59", "+2,912,439.6 days"),
+    ],
+)
+def test_the_axis_says_how_long_the_trace_took(last: str, span: str) -> None:
+    trace = money_transfer()
+    events = sorted(events_of(trace["roots"][0]), key=lambda e: e["position"])
+    events[-1]["recorded_at"] = last
+    html = render_trace_html(trace)
+    match = re.search(r'text-anchor="end">([^<]*)</text>', html)
+    assert match and match[1] == span
+
+
 @pytest.mark.parametrize("times", ["same", "unreadable", "naive"])
 def test_times_that_cannot_space_the_events_leave_them_in_order(times: str) -> None:
     trace = crowded(3, 9, same_time=True)
@@ -227,38 +254,6 @@ def test_no_events() -> None:
     html = render_trace_html({"query": "nothing", "matched": "correlation", "roots": []})
     page = parse(html)
     assert page.having("a", "marker") == [] and "No events." in html
-
-
-HOSTILE = [
-    "</svg><script>alert(1)</script>",
-    '"><img src=x onerror=alert(2)>',
-    "' onmouseover='alert(3)",
-    "&amp; &lt;b&gt; & <b>",
-    "bell\x07 nul\x00 esc\x1b[31m line\nbreak\u2028sep \ud800 rtl\u202e",
-    "]]><!-- --><![CDATA[",
-    "W" * 5000,
-]
-
-
-def hostile_trace() -> dict[str, Any]:
-    """The transfer with every string, list of names and null in it replaced by hostile text."""
-    trace = money_transfer()
-    evil = itertools.cycle(HOSTILE)
-    nodes: list[dict[str, Any]] = [trace]
-    stack = list(trace["roots"])
-    while stack:
-        node = stack.pop()
-        nodes.append(node)
-        stack.extend(node["children"])
-    for node in nodes:
-        for key, value in node.items():
-            if key in ("kind", "children", "roots"):
-                continue
-            if isinstance(value, list):
-                node[key] = [next(evil), next(evil)]
-            elif isinstance(value, str) or value is None:
-                node[key] = next(evil)
-    return trace
 
 
 def test_every_string_of_the_trace_is_text() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -135,3 +136,35 @@ def crowded(streams: int, events: int, *, same_time: bool) -> dict[str, Any]:
         "streams": ids,
         "roots": [command(["Start"], [node], actor="batch")],
     }
+
+
+HOSTILE = [
+    "</svg><script>alert(1)</script>",
+    '"><img src=x onerror=alert(2)>',
+    "' onmouseover='alert(3)",
+    "&amp; &lt;b&gt; & <b>",
+    "bell\x07 nul\x00 esc\x1b[31m line\nbreak\u2028sep \ud800 rtl\u202e",
+    "]]><!-- --><![CDATA[",
+    "W" * 5000,
+]
+
+
+def hostile_trace() -> dict[str, Any]:
+    """The transfer with every string, list of names and null in it replaced by hostile text."""
+    trace = money_transfer()
+    evil = itertools.cycle(HOSTILE)
+    nodes: list[dict[str, Any]] = [trace]
+    stack = list(trace["roots"])
+    while stack:
+        node = stack.pop()
+        nodes.append(node)
+        stack.extend(node["children"])
+    for node in nodes:
+        for key, value in node.items():
+            if key in ("kind", "children", "roots"):
+                continue
+            if isinstance(value, list):
+                node[key] = [next(evil), next(evil)]
+            elif isinstance(value, str) or value is None:
+                node[key] = next(evil)
+    return trace

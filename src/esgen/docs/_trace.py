@@ -468,8 +468,15 @@ def _clock(moment: datetime) -> str:
 
 
 def _span(first: datetime, last: datetime) -> str:
+    """How long the trace took, in the largest unit that keeps it readable."""
     seconds = (last - first).total_seconds()
-    return f"+{seconds:.3f} s"
+    if seconds < 120:
+        return f"+{seconds:.3f} s"
+    if seconds < 2 * 3600:
+        return f"+{seconds / 60:.1f} min"
+    if seconds < 2 * 86400:
+        return f"+{seconds / 3600:.1f} h"
+    return f"+{seconds / 86400:,.1f} days"
 
 
 def _r(value: float) -> float:
