@@ -391,6 +391,7 @@ def _timeline(
             right = max(right, label_x + len(label) * LABEL_CHAR, x + RADIUS)
     lines = tuple(_link(markers[a], markers[b], title) for a, b, title in links)
     bottom = MARGIN + len(streams) * LANE_HEIGHT
+    # Out of time order where some times cannot be read: the axis spans those that can.
     times = [e.moment for e in order if e.moment is not None]
     return Timeline(
         width=_r(right + MARGIN),
@@ -401,8 +402,8 @@ def _timeline(
         markers=tuple(markers[e.index] for e in events),
         links=lines,
         axis_y=_r(bottom + 8),
-        start=_clock(times[0]) if times else "",
-        end=_span(times[0], times[-1]) if times else "",
+        start=_clock(min(times)) if times else "",
+        end=_span(min(times), max(times)) if times else "",
         proportional=proportional,
     )
 
