@@ -60,6 +60,7 @@ goldens: $(STAMP)
 	$(BIN)/python tests/regenerate_goldens.py
 	$(BIN)/python tests/docs/regenerate_goldens.py
 	$(BIN)/python tests/compat/regenerate.py
+	ESGEN_UPDATE_GOLDENS=1 $(BIN)/pytest -q -p no:randomly tests/inspect/test_inspect_demo.py -k golden
 	for d in examples/*/; do (cd $$d && ../../$(BIN)/esgen generate && ../../$(BIN)/esgen docs); done
 
 # The schema fuzzer at length: FUZZ_COUNT schemas (default 20000) from FUZZ_SEED, over

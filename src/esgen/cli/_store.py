@@ -33,13 +33,17 @@ def _fail(message: str) -> NoReturn:
 
 
 @contextmanager
-def opened_service(project: ProjectArgs, store: StoreArgs, needs: str) -> Iterator[Any]:
+def opened_service(
+    project: ProjectArgs, store: StoreArgs, needs: str, *, read_only: bool = False
+) -> Iterator[Any]:
     """The context's service on the store; `needs` is the method it must have
-    ("projections" or "sagas"), checked before the store is opened."""
+    ("projections", "sagas", "inspect"), checked before the store is opened. `read_only`
+    opens a SQLite store without the write lock and PostgreSQL in read-only transactions."""
     found = service_class(project, store.context)
     if not hasattr(found, needs):
-        _fail(f"the context declares no {needs}")
-    opened = _open_store(store.location, store.pg_schema)
+        what = "aggregates" if needs == "inspect" else needs
+        _fail(f"the context declares no {what}")
+    opened = _open_store(store.location, store.pg_schema, read_only=read_only)
     try:
         yield found(opened)
     finally:
@@ -79,7 +83,7 @@ def service_class(project: ProjectArgs, context: str | None) -> Any:
     return getattr(module, f"{pascal(context)}Service")
 
 
-def _open_store(location: str, pg_schema: str) -> Any:
+def _open_store(location: str, pg_schema: str, *, read_only: bool = False) -> Any:
     from esgen.runtime import SQLiteEventStore
 
     if location.startswith(("postgresql://", "postgres://")):
@@ -97,7 +101,7 @@ def _open_store(location: str, pg_schema: str) -> Any:
     if path.is_dir():
         _fail(f"--store {location}: a folder, not a SQLite file; give the store's file")
     _require_sqlite_store(path)
-    return SQLiteEventStore(path)
+    return SQLiteEventStore(path, read_only=read_only)
 
 
 def _require_sqlite_store(path: Path) -> None:

@@ -75,7 +75,9 @@ from .registry import REGISTRY
 
 if TYPE_CHECKING:
     # For the annotations only: nats-py is imported when the relay or the consumers are
-    # built. By module: a schema class may be named Relay, ConsumerRunner or Wire.
+    # built. By module: a schema class may be named Relay, ConsumerRunner, Wire or
+    # Inspector.
+    import esgen.runtime
     import esgen.runtime.nats
 
 __all__ = [
@@ -258,6 +260,23 @@ class BankService:
             lambda unit: work(BankUnitOfWork(self, unit)),
             max_attempts=self.max_attempts,
             metadata=metadata,
+        )
+
+    def inspect(self) -> esgen.runtime.Inspector:
+        """Read-only questions about the store, as `esgen inspect` asks them: streams,
+        typed and upcast events, states as of a time, histories, traces of whole
+        conversations, audits by actor.
+        """
+        # Imported in this function only: a schema class may be named Inspector.
+        from esgen.runtime import Inspector
+
+        return Inspector(
+            self.store,
+            REGISTRY,
+            [
+                self.account_repository,
+                self.transfer_repository,
+            ],
         )
 
     def projections(self, *, page_size: int = 1000) -> ProjectionRunner:

@@ -45,6 +45,10 @@ from .events import NamesEvent
 from .events.gadget import GadgetEvent
 from .registry import REGISTRY
 
+if TYPE_CHECKING:
+    # For the annotations only, by module: a schema class may be named Inspector.
+    import esgen.runtime
+
 __all__ = [
     "NamesCommand",
     "NamesService",
@@ -127,6 +131,22 @@ class NamesService:
             lambda unit: work(NamesUnitOfWork(self, unit)),
             max_attempts=self.max_attempts,
             metadata=metadata,
+        )
+
+    def inspect(self) -> esgen.runtime.Inspector:
+        """Read-only questions about the store, as `esgen inspect` asks them: streams,
+        typed and upcast events, states as of a time, histories, traces of whole
+        conversations, audits by actor.
+        """
+        # Imported in this function only: a schema class may be named Inspector.
+        from esgen.runtime import Inspector
+
+        return Inspector(
+            self.store,
+            REGISTRY,
+            [
+                self.gadget_repository,
+            ],
         )
 
     def projections(self, *, page_size: int = 1000) -> ProjectionRunner:

@@ -40,6 +40,10 @@ from .events import LabEvent
 from .events.probe import ProbeEvent
 from .registry import REGISTRY
 
+if TYPE_CHECKING:
+    # For the annotations only, by module: a schema class may be named Inspector.
+    import esgen.runtime
+
 __all__ = [
     "LabCommand",
     "LabService",
@@ -122,6 +126,22 @@ class LabService:
             lambda unit: work(LabUnitOfWork(self, unit)),
             max_attempts=self.max_attempts,
             metadata=metadata,
+        )
+
+    def inspect(self) -> esgen.runtime.Inspector:
+        """Read-only questions about the store, as `esgen inspect` asks them: streams,
+        typed and upcast events, states as of a time, histories, traces of whole
+        conversations, audits by actor.
+        """
+        # Imported in this function only: a schema class may be named Inspector.
+        from esgen.runtime import Inspector
+
+        return Inspector(
+            self.store,
+            REGISTRY,
+            [
+                self.probe_repository,
+            ],
         )
 
 

@@ -48,6 +48,10 @@ from .events.cargo import (
 )
 from .registry import REGISTRY
 
+if TYPE_CHECKING:
+    # For the annotations only, by module: a schema class may be named Inspector.
+    import esgen.runtime
+
 __all__ = [
     "ShippingCommand",
     "ShippingService",
@@ -159,6 +163,22 @@ class ShippingService:
             lambda unit: work(ShippingUnitOfWork(self, unit)),
             max_attempts=self.max_attempts,
             metadata=metadata,
+        )
+
+    def inspect(self) -> esgen.runtime.Inspector:
+        """Read-only questions about the store, as `esgen inspect` asks them: streams,
+        typed and upcast events, states as of a time, histories, traces of whole
+        conversations, audits by actor.
+        """
+        # Imported in this function only: a schema class may be named Inspector.
+        from esgen.runtime import Inspector
+
+        return Inspector(
+            self.store,
+            REGISTRY,
+            [
+                self.cargo_repository,
+            ],
         )
 
     def projections(self, *, page_size: int = 1000) -> ProjectionRunner:
