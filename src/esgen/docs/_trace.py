@@ -30,7 +30,8 @@ MARGIN = 16.0
 LANE_HEIGHT = 56.0
 LANE_CHAR = 7.3  # advance of a 12px monospace glyph (DejaVu Sans Mono, Menlo, Consolas)
 LABEL_CHAR = 6.7  # advance of an 11px monospace glyph
-LANE_LABEL_CHARS = 40  # a lane's label is cut here; its <title> holds the whole stream id
+# A lane's label is cut to this (a type name and a UUID fit); its <title> holds the whole id.
+LANE_LABEL_CHARS = 48
 EVENT_LABEL_CHARS = 24
 MIN_LABEL_CHARS = 4  # below this a label says nothing: the marker's <title> alone names it
 GAP = 30.0  # the least distance between two events along the time axis
@@ -160,6 +161,14 @@ def _clip(text: str, chars: int) -> str:
     if len(text) <= chars:
         return text
     return text[: max(chars - 1, 0)] + "…"
+
+
+def _clip_middle(text: str, chars: int) -> str:
+    """Cut from the middle: stream ids share their start (`Account-`) and differ at the end."""
+    if len(text) <= chars:
+        return text
+    head = (chars - 1) // 2
+    return text[:head] + "…" + text[len(text) - (chars - 1 - head) :]
 
 
 def _int(value: object) -> int | None:
@@ -342,14 +351,14 @@ def _timeline(
     streams: list[str], events: list[_Event], links: list[tuple[int, int, str]]
 ) -> Timeline:
     lane_of = {stream: i for i, stream in enumerate(streams)}
-    longest = max((len(_clip(s, LANE_LABEL_CHARS)) for s in streams), default=0)
+    longest = max((len(_clip_middle(s, LANE_LABEL_CHARS)) for s in streams), default=0)
     gutter = MARGIN + max(longest, 6) * LANE_CHAR + 2 * MARGIN
     width_for_order = max(MIN_PLOT, GAP * (len(events) - 1))
     order, xs, proportional = _abscissae(events, gutter, width_for_order)
 
     lanes = tuple(
         Lane(
-            _clip(stream, LANE_LABEL_CHARS),
+            _clip_middle(stream, LANE_LABEL_CHARS),
             stream,
             _r(MARGIN + i * LANE_HEIGHT + LANE_HEIGHT / 2),
             _r(MARGIN + i * LANE_HEIGHT),
