@@ -5,8 +5,11 @@ code stored in older versions (through a derived and a hand-written upcaster), a
 an account looked like at an earlier time, runs two transfers through the MoneyTransfer
 saga (one completes, one is compensated), rebuilds the balances projection, moves
 money between two accounts in one unit of work, reads the balances through the
-typed query API (the largest balances, the accounts of an owner), and reads its own write
-while a projection runner follows in the background (waiting with the command's token).
+typed query API (the largest balances, the accounts of an owner), reads its own write
+while a projection runner follows in the background (waiting with the command's token),
+and ends with the `esgen inspect` commands that show what it did.
+
+`python demo.py [FOLDER]` writes the store to FOLDER (default: demo-out next to it).
 """
 
 from __future__ import annotations
@@ -32,7 +35,13 @@ from bank.projections.account_balances import AccountBalancesQuery, AccountBalan
 from bank.service import BankService, BankUnitOfWork  # noqa: E402
 from bank.types import Money  # noqa: E402
 
-from esgen.runtime import ExpectedVersion, NewEvent, SQLiteEventStore, command_context  # noqa: E402
+from esgen.runtime import (  # noqa: E402
+    ExpectedVersion,
+    NewEvent,
+    SQLiteEventStore,
+    TraceCommand,
+    command_context,
+)
 
 ADA = UUID("a0000000-0000-4000-8000-000000000001")
 GRACE = UUID("a0000000-0000-4000-8000-000000000002")
@@ -40,6 +49,10 @@ ALAN = UUID("a0000000-0000-4000-8000-000000000003")
 ADA_SAVINGS = UUID("a0000000-0000-4000-8000-000000000004")
 TO_ALAN = UUID("b0000000-0000-4000-8000-000000000001")
 TO_GRACE = UUID("b0000000-0000-4000-8000-000000000002")
+# The ids of the two requests that asked for the transfers, as a web API would pass them on
+# (a request id header): every event that follows from one request carries it.
+TO_ALAN_REQUEST = UUID("c0000000-0000-4000-8000-000000000001")
+TO_GRACE_REQUEST = UUID("c0000000-0000-4000-8000-000000000002")
 
 
 class StepClock:
@@ -58,7 +71,7 @@ def eur(amount: str) -> Money:
 
 
 def main() -> None:
-    folder = HERE / "demo-out"
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "demo-out"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
     clock = StepClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
@@ -125,11 +138,15 @@ def main() -> None:
 
     print("\n5. Two transfers through the MoneyTransfer saga:")
     bank.dispatch(OpenAccount(account_id=ALAN, owner="Alan", currency="EUR"))
-    for transfer_id, target, amount in ((TO_ALAN, ALAN, "25.00"), (TO_GRACE, GRACE, "10.00")):
+    for transfer_id, target, amount, request_id in (
+        (TO_ALAN, ALAN, "25.00", TO_ALAN_REQUEST),
+        (TO_GRACE, GRACE, "10.00", TO_GRACE_REQUEST),
+    ):
         request = RequestTransfer(
             transfer_id=transfer_id, source_account=ADA, target_account=target, amount=eur(amount)
         )
-        bank.dispatch(request)
+        with command_context(correlation_id=request_id, user="ada"):
+            bank.dispatch(request)
     saga_runner.catch_up()
     for transfer_id, label in ((TO_ALAN, "Ada -> Alan 25.00"), (TO_GRACE, "Ada -> Grace 10.00")):
         saga = saga_runner.instance(transfer_id)
@@ -180,7 +197,53 @@ def main() -> None:
 
     print("\n9. Read your own write while a projection runner follows in the background:")
     read_your_write(bank, balances)
+
+    print("\n10. What happened to the transfer to Grace, traced through the saga:")
+    for line in trace_lines(bank, str(TO_GRACE_REQUEST)):
+        print(f"   {line}")
     store.close()
+    print_inspect_commands(folder)
+
+
+def trace_lines(bank: BankService, correlation_id: str) -> list[str]:
+    """The conversation of one request as `esgen inspect trace` prints it, from the
+    Python API: each command, who or which saga sent it, and the events it recorded."""
+    trace = bank.inspect().trace(correlation_id)
+    lines: list[str] = []
+
+    def command(node: TraceCommand, depth: int) -> None:
+        sender = f"saga {node.saga}" if node.saga else (node.actor or "?")
+        lines.append(f"{'   ' * depth}{', '.join(node.commands) or 'command'} (by {sender})")
+        for event in node.children:
+            view = event.view
+            lines.append(f"{'   ' * depth} -> {view.event_type} on {view.stream_id.split('-')[0]}")
+            for child in event.children:
+                command(child, depth + 1)
+
+    for root in trace.roots:
+        command(root, 0)
+    return lines
+
+
+def print_inspect_commands(folder: Path) -> None:
+    """How to look into the store afterwards, read-only (also while an application runs)."""
+    store = shown(folder / "bank.sqlite")
+    ada = f"Account-{ADA}"
+    print(
+        "\nInspect what the demo did, read-only (in examples/bank; esgen is in the "
+        "virtual environment: ../../.venv/bin/esgen):"
+    )
+    for command in (
+        "streams",
+        f"events {ada}",
+        f"history {ada}",
+        f"state {ada} --at 2026-01-05T09:04:00Z",
+        f"replay {ada} --until 5 --pdb",
+        f"trace {TO_GRACE_REQUEST} --html {shown(folder / 'transfer.html')}",
+        "audit --actor teller-7",
+    ):
+        name, _, rest = command.partition(" ")
+        print(f"   esgen inspect {name} --store {store} {rest}".rstrip())
 
 
 def read_your_write(bank: BankService, balances: AccountBalancesQuery) -> None:
@@ -224,7 +287,15 @@ def describe(row: AccountBalancesRow) -> str:
 
 
 def store_path(folder: Path) -> str:
-    return str((folder / "bank.sqlite").relative_to(HERE))
+    return shown(folder / "bank.sqlite")
+
+
+def shown(path: Path) -> str:
+    """A path as the reader types it from this folder (absolute when outside it)."""
+    try:
+        return str(path.resolve().relative_to(HERE.resolve())) or "."
+    except ValueError:
+        return str(path.resolve())
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from esgen.cli._compat import compat, lock
 from esgen.cli._consumers import consumers
 from esgen.cli._docs import docs
 from esgen.cli._generate import generate
+from esgen.cli._inspect import inspect
 from esgen.cli._json_schema import json_schema
 from esgen.cli._new import new
 from esgen.cli._options import RunGroup
@@ -66,6 +67,7 @@ for _command in (
     consumers,
     docs,
     generate,
+    inspect,
     json_schema,
     lock,
     new,

@@ -33,13 +33,17 @@ def _fail(message: str) -> NoReturn:
 
 
 @contextmanager
-def opened_service(project: ProjectArgs, store: StoreArgs, needs: str) -> Iterator[Any]:
+def opened_service(
+    project: ProjectArgs, store: StoreArgs, needs: str, *, read_only: bool = False
+) -> Iterator[Any]:
     """The context's service on the store; `needs` is the method it must have
-    ("projections" or "sagas"), checked before the store is opened."""
+    ("projections", "sagas", "inspect"), checked before the store is opened. `read_only`
+    opens a SQLite store without the write lock and PostgreSQL in read-only transactions."""
     found = service_class(project, store.context)
     if not hasattr(found, needs):
-        _fail(f"the context declares no {needs}")
-    opened = _open_store(store.location, store.pg_schema)
+        what = "aggregates" if needs == "inspect" else needs
+        _fail(f"the context declares no {what}")
+    opened = _open_store(store.location, store.pg_schema, read_only=read_only)
     try:
         yield found(opened)
     finally:

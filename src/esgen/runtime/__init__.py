@@ -43,6 +43,18 @@ from esgen.runtime._finite import NanFloat
 from esgen.runtime._frozen import FrozenDict, FrozenMap
 from esgen.runtime._health import Problem, SagaInstance, SagaRunnerStatus
 from esgen.runtime._ids import decode_id, encode_id
+from esgen.runtime._inspect import (
+    EventView,
+    FieldChange,
+    HistoryStep,
+    InspectError,
+    Inspector,
+    StateView,
+    StreamView,
+    Trace,
+    TraceCommand,
+    TraceEvent,
+)
 from esgen.runtime._memory import MemoryEventStore
 from esgen.runtime._messages import Command, Event, ValueObject
 from esgen.runtime._ports import DEFAULT_PAGE_SIZE, EventStore, SnapshotStore, TransactionalStore
@@ -105,12 +117,17 @@ __all__ = [
     "EventRegistry",
     "EventStore",
     "EventStoreError",
+    "EventView",
     "ExpectedVersion",
     "Field",
+    "FieldChange",
     "FrozenDict",
     "FrozenMap",
     "HistoryEntry",
+    "HistoryStep",
     "Index",
+    "InspectError",
+    "Inspector",
     "InvalidConsistencyToken",
     "MemoryEventStore",
     "NanFloat",
@@ -142,11 +159,16 @@ __all__ = [
     "SagaStatus",
     "Snapshot",
     "SnapshotStore",
+    "StateView",
     "StoreDamaged",
     "StreamAppend",
     "StreamNotFound",
     "StreamSummary",
+    "StreamView",
     "TableSpec",
+    "Trace",
+    "TraceCommand",
+    "TraceEvent",
     "TransactionalStore",
     "UndeclaredEvent",
     "UnhandledCommand",

@@ -75,7 +75,9 @@ from .registry import REGISTRY
 
 if TYPE_CHECKING:
     # For the annotations only: nats-py is imported when the relay or the consumers are
-    # built. By module: a schema class may be named Relay, ConsumerRunner or Wire.
+    # built. By module: a schema class may be named Relay, ConsumerRunner, Wire or
+    # Inspector.
+    import esgen.runtime
     import esgen.runtime.nats
 
 __all__ = [
@@ -260,6 +262,23 @@ class BankService:
             metadata=metadata,
         )
 
+    def inspect(self) -> esgen.runtime.Inspector:
+        """Read-only questions about the store, as `esgen inspect` asks them: streams,
+        typed and upcast events, states as of a time, histories, traces of whole
+        conversations, audits by actor.
+        """
+        # By module: a schema class may be named Inspector.
+        import esgen.runtime
+
+        return esgen.runtime.Inspector(
+            self.store,
+            REGISTRY,
+            [
+                self.account_repository,
+                self.transfer_repository,
+            ],
+        )
+
     def projections(self, *, page_size: int = 1000) -> ProjectionRunner:
         """The context's projections on this store: catch up, follow, or rebuild them."""
         return ProjectionRunner(
@@ -396,10 +415,10 @@ class BankUnitOfWork:
         aggregate = self.unit.load_or_new(
             self._service.account_repository, command.account_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))
 
     def _handle_transfer(self, command: TransferCommand) -> tuple[TransferEvent, ...]:
         aggregate = self.unit.load_or_new(
             self._service.transfer_repository, command.transfer_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))

@@ -24,7 +24,9 @@ from .domain.account_statements import AccountStatements
 
 if TYPE_CHECKING:
     # For the annotations only: nats-py is imported when the relay or the consumers are
-    # built. By module: a schema class may be named Relay, ConsumerRunner or Wire.
+    # built. By module: a schema class may be named Relay, ConsumerRunner, Wire or
+    # Inspector.
+    import esgen.runtime
     import esgen.runtime.nats
 
 __all__ = ["StatementsCommand", "StatementsService"]

@@ -22,6 +22,10 @@ from esgen.runtime import (
 from .domain.order import Order
 from .registry import REGISTRY
 
+if TYPE_CHECKING:
+    # For the annotations only, by module: a schema class may be named Inspector.
+    import esgen.runtime
+
 __all__ = ["ShopCommand", "ShopService"]
 
 ShopCommand = Command
@@ -55,3 +59,19 @@ class ShopService:
     ) -> None:
         """The context declares no commands: every call is refused."""
         raise TypeError(f"the context has no commands (got {command!r})")
+
+    def inspect(self) -> esgen.runtime.Inspector:
+        """Read-only questions about the store, as `esgen inspect` asks them: streams,
+        typed and upcast events, states as of a time, histories, traces of whole
+        conversations, audits by actor.
+        """
+        # By module: a schema class may be named Inspector.
+        import esgen.runtime
+
+        return esgen.runtime.Inspector(
+            self.store,
+            REGISTRY,
+            [
+                self.order_repository,
+            ],
+        )

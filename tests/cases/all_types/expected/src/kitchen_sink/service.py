@@ -21,6 +21,10 @@ from esgen.runtime import (
 from .domain.sink import Sink
 from .registry import REGISTRY
 
+if TYPE_CHECKING:
+    # For the annotations only, by module: a schema class may be named Inspector.
+    import esgen.runtime
+
 __all__ = ["KitchenSinkCommand", "KitchenSinkService"]
 
 KitchenSinkCommand = Command
@@ -57,3 +61,19 @@ class KitchenSinkService:
     ) -> None:
         """The context declares no commands: every call is refused."""
         raise TypeError(f"the context has no commands (got {command!r})")
+
+    def inspect(self) -> esgen.runtime.Inspector:
+        """Read-only questions about the store, as `esgen inspect` asks them: streams,
+        typed and upcast events, states as of a time, histories, traces of whole
+        conversations, audits by actor.
+        """
+        # By module: a schema class may be named Inspector.
+        import esgen.runtime
+
+        return esgen.runtime.Inspector(
+            self.store,
+            REGISTRY,
+            [
+                self.sink_repository,
+            ],
+        )

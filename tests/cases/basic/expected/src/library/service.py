@@ -46,6 +46,10 @@ from .events.book import (
 )
 from .registry import REGISTRY
 
+if TYPE_CHECKING:
+    # For the annotations only, by module: a schema class may be named Inspector.
+    import esgen.runtime
+
 __all__ = [
     "LibraryCommand",
     "LibraryService",
@@ -159,6 +163,22 @@ class LibraryService:
             metadata=metadata,
         )
 
+    def inspect(self) -> esgen.runtime.Inspector:
+        """Read-only questions about the store, as `esgen inspect` asks them: streams,
+        typed and upcast events, states as of a time, histories, traces of whole
+        conversations, audits by actor.
+        """
+        # By module: a schema class may be named Inspector.
+        import esgen.runtime
+
+        return esgen.runtime.Inspector(
+            self.store,
+            REGISTRY,
+            [
+                self.book_repository,
+            ],
+        )
+
 
 class LibraryUnitOfWork:
     """What `LibraryService.unit_of_work` hands its work function: commands on any
@@ -199,4 +219,4 @@ class LibraryUnitOfWork:
         aggregate = self.unit.load_or_new(
             self._service.book_repository, command.book_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))

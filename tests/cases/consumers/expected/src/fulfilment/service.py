@@ -46,7 +46,9 @@ from .registry import REGISTRY
 
 if TYPE_CHECKING:
     # For the annotations only: nats-py is imported when the relay or the consumers are
-    # built. By module: a schema class may be named Relay, ConsumerRunner or Wire.
+    # built. By module: a schema class may be named Relay, ConsumerRunner, Wire or
+    # Inspector.
+    import esgen.runtime
     import esgen.runtime.nats
 
 __all__ = [
@@ -136,6 +138,22 @@ class FulfilmentService:
             metadata=metadata,
         )
 
+    def inspect(self) -> esgen.runtime.Inspector:
+        """Read-only questions about the store, as `esgen inspect` asks them: streams,
+        typed and upcast events, states as of a time, histories, traces of whole
+        conversations, audits by actor.
+        """
+        # By module: a schema class may be named Inspector.
+        import esgen.runtime
+
+        return esgen.runtime.Inspector(
+            self.store,
+            REGISTRY,
+            [
+                self.parcel_repository,
+            ],
+        )
+
     def projections(self, *, page_size: int = 1000) -> ProjectionRunner:
         """The context's projections on this store: catch up, follow, or rebuild them."""
         return ProjectionRunner(
@@ -219,4 +237,4 @@ class FulfilmentUnitOfWork:
         aggregate = self.unit.load_or_new(
             self._service.parcel_repository, command.parcel_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))

@@ -45,6 +45,10 @@ from .events import NamesEvent
 from .events.gadget import GadgetEvent
 from .registry import REGISTRY
 
+if TYPE_CHECKING:
+    # For the annotations only, by module: a schema class may be named Inspector.
+    import esgen.runtime
+
 __all__ = [
     "NamesCommand",
     "NamesService",
@@ -129,6 +133,22 @@ class NamesService:
             metadata=metadata,
         )
 
+    def inspect(self) -> esgen.runtime.Inspector:
+        """Read-only questions about the store, as `esgen inspect` asks them: streams,
+        typed and upcast events, states as of a time, histories, traces of whole
+        conversations, audits by actor.
+        """
+        # By module: a schema class may be named Inspector.
+        import esgen.runtime
+
+        return esgen.runtime.Inspector(
+            self.store,
+            REGISTRY,
+            [
+                self.gadget_repository,
+            ],
+        )
+
     def projections(self, *, page_size: int = 1000) -> ProjectionRunner:
         """The context's projections on this store: catch up, follow, or rebuild them."""
         return ProjectionRunner(
@@ -182,4 +202,4 @@ class NamesUnitOfWork:
         aggregate = self.unit.load_or_new(
             self._service.gadget_repository, command.gadget_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))

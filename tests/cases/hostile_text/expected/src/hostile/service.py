@@ -22,6 +22,10 @@ from esgen.runtime import (
 from .domain.thing import Thing
 from .registry import REGISTRY
 
+if TYPE_CHECKING:
+    # For the annotations only, by module: a schema class may be named Inspector.
+    import esgen.runtime
+
 __all__ = ["HostileCommand", "HostileService"]
 
 HostileCommand = Command
@@ -58,3 +62,19 @@ class HostileService:
     ) -> None:
         """The context declares no commands: every call is refused."""
         raise TypeError(f"the context has no commands (got {command!r})")
+
+    def inspect(self) -> esgen.runtime.Inspector:
+        """Read-only questions about the store, as `esgen inspect` asks them: streams,
+        typed and upcast events, states as of a time, histories, traces of whole
+        conversations, audits by actor.
+        """
+        # By module: a schema class may be named Inspector.
+        import esgen.runtime
+
+        return esgen.runtime.Inspector(
+            self.store,
+            REGISTRY,
+            [
+                self.thing_repository,
+            ],
+        )

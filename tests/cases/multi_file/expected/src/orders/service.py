@@ -55,6 +55,10 @@ from .events.shipment import (
 )
 from .registry import REGISTRY
 
+if TYPE_CHECKING:
+    # For the annotations only, by module: a schema class may be named Inspector.
+    import esgen.runtime
+
 __all__ = [
     "OrdersCommand",
     "OrdersService",
@@ -181,6 +185,23 @@ class OrdersService:
             metadata=metadata,
         )
 
+    def inspect(self) -> esgen.runtime.Inspector:
+        """Read-only questions about the store, as `esgen inspect` asks them: streams,
+        typed and upcast events, states as of a time, histories, traces of whole
+        conversations, audits by actor.
+        """
+        # By module: a schema class may be named Inspector.
+        import esgen.runtime
+
+        return esgen.runtime.Inspector(
+            self.store,
+            REGISTRY,
+            [
+                self.order_repository,
+                self.shipment_repository,
+            ],
+        )
+
     def projections(self, *, page_size: int = 1000) -> ProjectionRunner:
         """The context's projections on this store: catch up, follow, or rebuild them."""
         return ProjectionRunner(
@@ -238,10 +259,10 @@ class OrdersUnitOfWork:
         aggregate = self.unit.load_or_new(
             self._service.order_repository, command.order_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))
 
     def _handle_shipment(self, command: ShipmentCommand) -> tuple[ShipmentEvent, ...]:
         aggregate = self.unit.load_or_new(
             self._service.shipment_repository, command.shipment_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))

@@ -40,6 +40,10 @@ from .events import LabEvent
 from .events.probe import ProbeEvent
 from .registry import REGISTRY
 
+if TYPE_CHECKING:
+    # For the annotations only, by module: a schema class may be named Inspector.
+    import esgen.runtime
+
 __all__ = [
     "LabCommand",
     "LabService",
@@ -124,6 +128,22 @@ class LabService:
             metadata=metadata,
         )
 
+    def inspect(self) -> esgen.runtime.Inspector:
+        """Read-only questions about the store, as `esgen inspect` asks them: streams,
+        typed and upcast events, states as of a time, histories, traces of whole
+        conversations, audits by actor.
+        """
+        # By module: a schema class may be named Inspector.
+        import esgen.runtime
+
+        return esgen.runtime.Inspector(
+            self.store,
+            REGISTRY,
+            [
+                self.probe_repository,
+            ],
+        )
+
 
 class LabUnitOfWork:
     """What `LabService.unit_of_work` hands its work function: commands on any
@@ -152,4 +172,4 @@ class LabUnitOfWork:
         aggregate = self.unit.load_or_new(
             self._service.probe_repository, command.probe_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))

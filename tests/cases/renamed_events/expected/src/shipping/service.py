@@ -48,6 +48,10 @@ from .events.cargo import (
 )
 from .registry import REGISTRY
 
+if TYPE_CHECKING:
+    # For the annotations only, by module: a schema class may be named Inspector.
+    import esgen.runtime
+
 __all__ = [
     "ShippingCommand",
     "ShippingService",
@@ -161,6 +165,22 @@ class ShippingService:
             metadata=metadata,
         )
 
+    def inspect(self) -> esgen.runtime.Inspector:
+        """Read-only questions about the store, as `esgen inspect` asks them: streams,
+        typed and upcast events, states as of a time, histories, traces of whole
+        conversations, audits by actor.
+        """
+        # By module: a schema class may be named Inspector.
+        import esgen.runtime
+
+        return esgen.runtime.Inspector(
+            self.store,
+            REGISTRY,
+            [
+                self.cargo_repository,
+            ],
+        )
+
     def projections(self, *, page_size: int = 1000) -> ProjectionRunner:
         """The context's projections on this store: catch up, follow, or rebuild them."""
         return ProjectionRunner(
@@ -212,4 +232,4 @@ class ShippingUnitOfWork:
         aggregate = self.unit.load_or_new(
             self._service.cargo_repository, command.cargo_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))

@@ -62,6 +62,10 @@ from .events.handling import (
 )
 from .registry import REGISTRY
 
+if TYPE_CHECKING:
+    # For the annotations only, by module: a schema class may be named Inspector.
+    import esgen.runtime
+
 __all__ = [
     "FreightCommand",
     "FreightService",
@@ -223,6 +227,23 @@ class FreightService:
             metadata=metadata,
         )
 
+    def inspect(self) -> esgen.runtime.Inspector:
+        """Read-only questions about the store, as `esgen inspect` asks them: streams,
+        typed and upcast events, states as of a time, histories, traces of whole
+        conversations, audits by actor.
+        """
+        # By module: a schema class may be named Inspector.
+        import esgen.runtime
+
+        return esgen.runtime.Inspector(
+            self.store,
+            REGISTRY,
+            [
+                self.cargo_repository,
+                self.handling_repository,
+            ],
+        )
+
     def sagas(
         self, *, start: Literal["now", "beginning"] = "now"
     ) -> list[SagaRunner[CargoRouting, int]]:
@@ -303,10 +324,10 @@ class FreightUnitOfWork:
         aggregate = self.unit.load_or_new(
             self._service.cargo_repository, command.tracking_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))
 
     def _handle_handling(self, command: HandlingCommand) -> tuple[HandlingEvent, ...]:
         aggregate = self.unit.load_or_new(
             self._service.handling_repository, command.handling_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))
