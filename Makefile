@@ -61,6 +61,8 @@ goldens: $(STAMP)
 	$(BIN)/python tests/docs/regenerate_goldens.py
 	$(BIN)/python tests/compat/regenerate.py
 	for d in examples/*/; do (cd $$d && ../../$(BIN)/esgen generate && ../../$(BIN)/esgen docs); done
+	# After the examples: the bank demo's store is what `esgen inspect` is shown on.
+	ESGEN_UPDATE_GOLDENS=1 $(BIN)/pytest -q -p no:randomly tests/inspect/test_inspect_demo.py -k golden
 
 # The schema fuzzer at length: FUZZ_COUNT schemas (default 20000) from FUZZ_SEED, over
 # FUZZ_JOBS worker processes; failures (shrunk to minimal reproducers) land in fuzz-failures/.

@@ -7,7 +7,7 @@ stream's history with the state after each event.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any, Generic, NamedTuple, Protocol, cast
@@ -398,7 +398,10 @@ class Repository(Generic[AggT, IdT]):
             logger.warning("could not save the snapshot of %s: %s", snapshot.stream_id, exc)
 
     def _prepare_save(
-        self, aggregate: AggT, metadata: Mapping[str, Any]
+        self,
+        aggregate: AggT,
+        metadata: Mapping[str, Any],
+        metadata_of: Callable[[Event], Mapping[str, Any]] | None = None,
     ) -> tuple[StreamAppend, Snapshot | None]:
         """What saving the aggregate's pending events appends, and the snapshot due (also
         inside the append when the store keeps it); changes nothing. A unit of work gathers
@@ -417,7 +420,7 @@ class Repository(Generic[AggT, IdT]):
                 event.event_type,
                 event.event_version,
                 dump_json(event),
-                metadata,
+                metadata if metadata_of is None else metadata_of(event),
                 None,
                 moment,
             )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from esgen.runtime._aggregate import Aggregate
-from esgen.runtime._commands import retry_on_conflict
+from esgen.runtime._commands import COMMAND_KEY, retry_on_conflict
 from esgen.runtime._consistency import consistency_token
 from esgen.runtime._context import save_metadata
 from esgen.runtime._errors import AggregateNotFound
@@ -31,6 +31,7 @@ __all__ = ["UnitOfWork", "UnitOfWorkResult", "run_in_unit_of_work"]
 
 AggT = TypeVar("AggT", bound=Aggregate[Any, Any])
 R = TypeVar("R")
+EventT = TypeVar("EventT", bound=Event)
 
 # The identity map is keyed by stream id, not by aggregate id: a stream id is a str whatever
 # type a repository's ids have, and it is what append_streams refuses to see twice.
@@ -43,13 +44,16 @@ class UnitOfWork:
     cannot span two databases). Not thread-safe: one unit of work serves one command.
     """
 
-    __slots__ = ("_store", "_tracked")
+    __slots__ = ("_commands", "_store", "_tracked")
 
     def __init__(self, store: EventStore) -> None:
         if not isinstance(store, EventStore):
             raise TypeError(f"UnitOfWork needs an EventStore (got {store!r})")
         self._store = store
         self._tracked: dict[str, tuple[Repository[Any, Any], Aggregate[Any, Any]]] = {}
+        # id(event) -> the type of the command that recorded it (the events stay pending on
+        # their aggregates until commit, so their ids are stable until then).
+        self._commands: dict[int, str] = {}
 
     @property
     def store(self) -> EventStore:
@@ -112,7 +116,16 @@ class UnitOfWork:
             aggregate = self.load(repository, aggregate_id)
         else:
             aggregate = self.load_or_new(repository, aggregate_id)
-        return aggregate.execute(command)
+        return self.by_command(command, aggregate.execute(command))
+
+    def by_command(self, command: Command, events: tuple[EventT, ...]) -> tuple[EventT, ...]:
+        """Note that `command` recorded `events` (returned as they are): `commit` names the
+        command in their metadata (key "command"), as `dispatch` does, so a trace shows
+        which command of the unit of work recorded what."""
+        name = command.command_type
+        for event in events:
+            self._commands[id(event)] = name
+        return events
 
     @property
     def aggregates(self) -> tuple[Aggregate[Any, Any], ...]:
@@ -138,11 +151,32 @@ class UnitOfWork:
         if not changed:
             return []
         shared = save_metadata(metadata)
-        prepared = [repo._prepare_save(agg, shared) for repo, agg in changed]
+        metadata_of = self._metadata_by_command(shared) if self._commands else None
+        prepared = [repo._prepare_save(agg, shared, metadata_of) for repo, agg in changed]
         results = self._store.append_streams([append for append, _ in prepared])
         for (repository, aggregate), (_, snapshot) in zip(changed, prepared, strict=True):
             repository._finish_save(aggregate, snapshot)
+        self._commands.clear()
         return results
+
+    def _metadata_by_command(
+        self, shared: Mapping[str, Any]
+    ) -> Callable[[Event], Mapping[str, Any]]:
+        """Each event's metadata: the shared one, plus the name of its command (one mapping
+        per command, so that the store encodes each once)."""
+        by_name: dict[str, Mapping[str, Any]] = {}
+        commands = self._commands
+
+        def metadata_of(event: Event) -> Mapping[str, Any]:
+            name = commands.get(id(event))
+            if name is None or COMMAND_KEY in shared:
+                return shared
+            found = by_name.get(name)
+            if found is None:
+                found = by_name[name] = {**shared, COMMAND_KEY: name}
+            return found
+
+        return metadata_of
 
     def _tracked_aggregate(
         self, repository: Repository[AggT, IdT], aggregate_id: IdT

@@ -415,10 +415,10 @@ class BankUnitOfWork:
         aggregate = self.unit.load_or_new(
             self._service.account_repository, command.account_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))
 
     def _handle_transfer(self, command: TransferCommand) -> tuple[TransferEvent, ...]:
         aggregate = self.unit.load_or_new(
             self._service.transfer_repository, command.transfer_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))

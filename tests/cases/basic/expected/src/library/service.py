@@ -219,4 +219,4 @@ class LibraryUnitOfWork:
         aggregate = self.unit.load_or_new(
             self._service.book_repository, command.book_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))

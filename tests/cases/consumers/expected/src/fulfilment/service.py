@@ -237,4 +237,4 @@ class FulfilmentUnitOfWork:
         aggregate = self.unit.load_or_new(
             self._service.parcel_repository, command.parcel_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))

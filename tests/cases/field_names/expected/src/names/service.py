@@ -202,4 +202,4 @@ class NamesUnitOfWork:
         aggregate = self.unit.load_or_new(
             self._service.gadget_repository, command.gadget_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))

@@ -259,10 +259,10 @@ class OrdersUnitOfWork:
         aggregate = self.unit.load_or_new(
             self._service.order_repository, command.order_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))
 
     def _handle_shipment(self, command: ShipmentCommand) -> tuple[ShipmentEvent, ...]:
         aggregate = self.unit.load_or_new(
             self._service.shipment_repository, command.shipment_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))

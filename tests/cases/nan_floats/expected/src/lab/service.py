@@ -172,4 +172,4 @@ class LabUnitOfWork:
         aggregate = self.unit.load_or_new(
             self._service.probe_repository, command.probe_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))

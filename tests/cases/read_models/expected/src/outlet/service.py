@@ -191,4 +191,4 @@ class OutletUnitOfWork:
         aggregate = self.unit.load_or_new(
             self._service.order_repository, command.order_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))

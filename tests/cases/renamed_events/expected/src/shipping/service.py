@@ -232,4 +232,4 @@ class ShippingUnitOfWork:
         aggregate = self.unit.load_or_new(
             self._service.cargo_repository, command.cargo_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))

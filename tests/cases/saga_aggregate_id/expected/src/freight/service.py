@@ -324,10 +324,10 @@ class FreightUnitOfWork:
         aggregate = self.unit.load_or_new(
             self._service.cargo_repository, command.tracking_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))
 
     def _handle_handling(self, command: HandlingCommand) -> tuple[HandlingEvent, ...]:
         aggregate = self.unit.load_or_new(
             self._service.handling_repository, command.handling_id
         )
-        return aggregate.execute(command)
+        return self.unit.by_command(command, aggregate.execute(command))
