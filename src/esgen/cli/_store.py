@@ -84,6 +84,9 @@ def service_class(project: ProjectArgs, context: str | None) -> Any:
 
 
 def _open_store(location: str, pg_schema: str, *, read_only: bool = False) -> Any:
+    """The store at `location` (a SQLite file or a postgresql:// DSN), which must already
+    be an esgen event store; `read_only` opens it so that nothing can be written (for
+    `esgen inspect`: no set-up, no new indexes, a file on a read-only disk)."""
     from esgen.runtime import SQLiteEventStore
 
     if location.startswith(("postgresql://", "postgres://")):
@@ -92,7 +95,7 @@ def _open_store(location: str, pg_schema: str, *, read_only: bool = False) -> An
         except ImportError as exc:
             _fail(f"PostgreSQL support is not installed ({exc}); pip install 'esgen[postgres]'")
         _require_postgres_store(location, pg_schema)
-        return PostgresEventStore(location, schema=pg_schema)
+        return PostgresEventStore(location, schema=pg_schema, read_only=read_only)
     if not location.strip():
         _fail("--store is empty; give a SQLite file path, or a postgresql:// DSN")
     path = Path(location)

@@ -42,6 +42,7 @@ from esgen.runtime._records import (
     RecordedEvent,
     Snapshot,
     StreamAppend,
+    StreamSummary,
     encode_metadata,
     to_utc,
     utc_now,
@@ -241,6 +242,24 @@ class MemoryEventStore(EventStore, SnapshotStore):
         with self._lock:
             return len(self._log)
 
+    # -- inspection: the ports' scanning defaults would do; these use what is at hand ------
+
+    def streams(self, prefix: str = "") -> Iterator[StreamSummary]:
+        with self._lock:  # a list made under the lock: appends may follow while it is read
+            found = [
+                StreamSummary(stream_id, len(events), events[0].recorded_at, events[-1].recorded_at)
+                for stream_id, events in self._streams.items()
+                if stream_id.startswith(prefix)
+            ]
+        found.sort(key=_stream_id)
+        yield from found
+
+    def position_at(self, moment: datetime) -> int:
+        # Recorded times never decrease along the log, so "at or before" is a prefix of it.
+        moment = to_utc(moment, "moment")
+        with self._lock:
+            return bisect_right(self._log, moment, key=_recorded_at)
+
     def wait_for_events(self, after: int, timeout: float) -> bool:
         """Like the polling default, but woken by the append itself (by its commit, inside
         a transaction; a waiter woken by one rolled back looks again and waits on)."""
@@ -304,3 +323,7 @@ class MemoryEventStore(EventStore, SnapshotStore):
 
 def _recorded_at(record: RecordedEvent) -> datetime:
     return record.recorded_at
+
+
+def _stream_id(summary: StreamSummary) -> str:
+    return summary.stream_id

@@ -158,9 +158,11 @@ class EventStore(ABC):
     # -- inspection: what `esgen inspect` and audits ask; rare, so defaults may scan --------
 
     def streams(self, prefix: str = "") -> Iterator[StreamSummary]:
-        """Every stream whose id starts with `prefix`, ordered by stream id, with its
-        version and the times of its first and last events. Streams the result; SQL
-        backends page through it, so memory does not grow with the number of streams."""
+        """Every stream whose id starts with `prefix`, ordered by stream id (code point
+        order; PostgreSQL uses the database's collation, the same in C and C.UTF-8
+        databases), with its version and the times of its first and last events. Streams
+        the result; SQL backends page through it, so memory does not grow with the number
+        of streams."""
         found: dict[str, list[RecordedEvent]] = {}
         for recorded in self.iter_all():
             if recorded.stream_id.startswith(prefix):

@@ -24,6 +24,7 @@ from contextlib import contextmanager, suppress
 from datetime import datetime
 from itertools import starmap
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -31,7 +32,14 @@ from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
-from esgen.runtime._errors import BackendError, BackendUnavailable, ConcurrencyError, StreamNotFound
+from esgen.runtime._errors import (
+    BackendError,
+    BackendUnavailable,
+    ConcurrencyError,
+    EventStoreError,
+    ReadOnlyStore,
+    StreamNotFound,
+)
 from esgen.runtime._pool_log import install as _collapse_pool_warnings
 from esgen.runtime._ports import (
     DEFAULT_PAGE_SIZE,
@@ -53,7 +61,9 @@ from esgen.runtime._ports import (
 )
 from esgen.runtime._postgres_listen import Listener
 from esgen.runtime._postgres_schema import (
+    check_schema,
     ensure_schema,
+    normalized,
     notify_channel,
     statements,
     validate_schema_name,
@@ -66,6 +76,7 @@ from esgen.runtime._records import (
     RecordedEvent,
     Snapshot,
     StreamAppend,
+    StreamSummary,
     encode_metadata,
     to_utc,
     utc_now,
@@ -84,6 +95,7 @@ if TYPE_CHECKING:
 
 
 _MAX_VERSION = 2**63 - 1
+_STREAMS_PAGE_SIZE = 500
 # While LISTEN works, waiters still look at the table this often: a connection that died
 # without a word (a half-open socket) must not stall a projection for long.
 _RECHECK_WHILE_LISTENING = 30.0
@@ -98,6 +110,10 @@ class PostgresEventStore(EventStore, SnapshotStore):
     settings win over the keyword defaults here (`connect_timeout`, `application_name`).
     Tables are created in `schema` on first use (idempotent, safe with many processes).
     The store is thread-safe; each thread's `transaction()` block has its own connection.
+
+    `read_only=True` creates nothing (the tables must exist), runs every transaction
+    read-only on the server (`default_transaction_read_only`), and refuses appends and
+    snapshots with `ReadOnlyStore`; waiting for events still works.
     """
 
     def __init__(
@@ -112,6 +128,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
         pool_timeout: float = 30.0,
         notify: bool = True,
         poll_interval: float = 1.0,
+        read_only: bool = False,
     ) -> None:
         validate_schema_name(schema)
         if not 0 <= min_connections <= max_connections or max_connections < 1:
@@ -156,15 +173,20 @@ class PostgresEventStore(EventStore, SnapshotStore):
         self._channel = notify_channel(schema) if notify else None
         self.poll_interval = poll_interval
         self._sql = statements(schema)
+        self._read_only = read_only
         self._closed = False
         self._lock = threading.Lock()
         self._local = threading.local()
         self._listener: Listener | None = None
-        with self._direct_connection("setting up the event store schema") as conn:
+        what = "checking" if read_only else "setting up"
+        with self._direct_connection(f"{what} the event store schema") as conn:
             try:
-                ensure_schema(conn, schema, self._where)
+                if read_only:
+                    check_schema(conn, schema, self._where)
+                else:
+                    ensure_schema(conn, schema, self._where)
             except psycopg.Error as exc:
-                raise self._error("setting up the event store schema", exc) from exc
+                raise self._error(f"{what} the event store schema", exc) from exc
         self._pool_instance: ConnectionPool[psycopg.Connection[Any]] | None = self._new_pool()
         _open_stores.add(self)
 
@@ -174,6 +196,17 @@ class PostgresEventStore(EventStore, SnapshotStore):
     @property
     def schema(self) -> str:
         return self._schema
+
+    @property
+    def read_only(self) -> bool:
+        return self._read_only
+
+    def _refuse_writes(self, what: str) -> None:
+        if self._read_only:
+            raise ReadOnlyStore(
+                f"{what}: the store for schema {self._schema!r} of {self._where} was opened "
+                "read-only"
+            )
 
     # -- connections ---------------------------------------------------------------------
 
@@ -186,6 +219,9 @@ class PostgresEventStore(EventStore, SnapshotStore):
         except psycopg.Error as exc:
             raise self._error(what, exc, connecting=True) from exc
         with conn:
+            if self._read_only:
+                # Set-up only reads, but the server makes sure of it.
+                _configure_read_only(conn)
             yield conn
 
     def _new_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
@@ -195,8 +231,8 @@ class PostgresEventStore(EventStore, SnapshotStore):
             min_size=self._min_connections,
             max_size=self._max_connections,
             open=False,
-            configure=_configure,
-            reset=_reset,
+            configure=_configure_read_only if self._read_only else _configure,
+            reset=_reset_read_only if self._read_only else _reset,
             timeout=self._pool_timeout,
             name=f"esgen-{self._schema}",
             num_workers=2,
@@ -278,7 +314,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
         *,
         connecting: bool = False,
         conn: psycopg.Connection[Any] | None = None,
-    ) -> BackendError:
+    ) -> EventStoreError:
         """The runtime's error for a driver error; never quotes the DSN (passwords).
 
         `conn`, when given, is the connection the statement ran on: if it is still open,
@@ -301,6 +337,8 @@ class PostgresEventStore(EventStore, SnapshotStore):
         if _connection_lost(exc) and (conn is None or conn.broken or conn.closed):
             self._unreachable = True
             return BackendUnavailable(f"{what}: lost the connection to {self._where}: {reason}")
+        if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
+            return ReadOnlyStore(f"{what}: {reason} (the store was opened read-only)")
         return BackendError(f"{what} failed on {self._where}: {reason}")
 
     def _why_no_connection(self) -> tuple[str, bool]:
@@ -425,6 +463,8 @@ class PostgresEventStore(EventStore, SnapshotStore):
         validate_new_events(events)
         if snapshot is not None:
             validate_snapshot(snapshot)
+        if self._read_only:
+            self._refuse_writes(f"append to stream {stream_id!r}")
         if not events:
             return self._check_only([StreamAppend(stream_id, events, expected_version)])[0]
         expected = _expected(expected_version)
@@ -449,6 +489,8 @@ class PostgresEventStore(EventStore, SnapshotStore):
 
     def append_streams(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
         validate_appends(appends)
+        if self._read_only and appends:
+            self._refuse_writes(f"append to {_streams([a.stream_id for a in appends])}")
         events = [event for append in appends for event in append.events]
         if not events:
             return self._check_only(appends)
@@ -674,6 +716,79 @@ class PostgresEventStore(EventStore, SnapshotStore):
         rows = self._fetch("reading the head position", self._sql.head_position, ())
         return int(rows[0][0])
 
+    # -- inspection ---------------------------------------------------------------------
+
+    def streams(self, prefix: str = "") -> Iterator[StreamSummary]:
+        """Streams in the database's collation order (code point order in C and C.UTF-8
+        databases, as the other backends; another collation may order punctuation and case
+        otherwise)."""
+        if not _storable(prefix, "stream id prefix"):
+            return
+        after = ""  # before every stream id, which are never empty
+        while True:
+            # One statement per page: a slow consumer holds no connection nor snapshot.
+            rows = self._fetch(
+                "listing streams", self._sql.streams_page, (after, prefix, _STREAMS_PAGE_SIZE)
+            )
+            for stream_id, version, first, last in rows:
+                yield StreamSummary(stream_id, version, first, last)
+            if len(rows) < _STREAMS_PAGE_SIZE:
+                return
+            after = rows[-1][0]
+
+    def read_correlation(self, correlation_id: str) -> list[RecordedEvent]:
+        rows = self._lookup(self._sql.by_correlation, correlation_id, "correlation id")
+        # The index holds normalized text of any JSON value: the exact match is made here.
+        return [r for r in rows if r.correlation_id == correlation_id]
+
+    def read_causation(self, causation_id: str) -> list[RecordedEvent]:
+        rows = self._lookup(self._sql.by_causation, causation_id, "causation id")
+        return [r for r in rows if r.causation_id == causation_id]
+
+    def _lookup(self, query: str, value: str, what: str) -> list[RecordedEvent]:
+        if not _storable(value, what):
+            return []
+        rows = self._fetch(f"looking up events by {what} {value!r}", query, (normalized(value),))
+        return list(starmap(RecordedEvent, rows))
+
+    def find_event(self, event_id: str) -> RecordedEvent | None:
+        if not _storable(event_id, "event id"):
+            return None
+        try:
+            parsed = UUID(event_id)
+        except ValueError:
+            return None  # the column holds UUIDs only
+        if str(parsed) != event_id:
+            return None  # the same text as the other backends: the canonical form only
+        rows = self._fetch(f"looking up event {event_id!r}", self._sql.by_event_id, (parsed,))
+        return RecordedEvent(*rows[0]) if rows else None
+
+    def position_at(self, moment: datetime) -> int:
+        # Positions run from 1 without gaps and recorded times never decrease along them:
+        # a binary search of point lookups on the primary key, in one snapshot.
+        moment = to_utc(moment, "moment")
+        what = f"finding the position at {moment.isoformat()}"
+        try:
+            with self.read_transaction() as conn:
+                row = conn.execute(self._sql.head_position).fetchone()
+                high = int(row[0]) if row else 0
+                low = 0  # the answer is in [low, high]; time(low) <= moment, 0 meaning none
+                while low < high:
+                    middle = (low + high + 1) // 2
+                    found = conn.execute(self._sql.time_at, (middle,)).fetchone()
+                    if found is None:
+                        raise BackendError(
+                            f"{what}: position {middle} is missing from schema "
+                            f"{self._schema!r}; positions must run from 1 without gaps"
+                        )
+                    if found[0] <= moment:
+                        low = middle
+                    else:
+                        high = middle - 1
+        except psycopg.Error as exc:
+            raise self._error(what, exc) from exc
+        return low
+
     def wait_for_events(self, after: int, timeout: float) -> bool:
         """Block until an event after position `after` is committed, or `timeout` seconds
         pass; True if there is one. Woken by LISTEN/NOTIFY; polls every `poll_interval`
@@ -721,6 +836,8 @@ class PostgresEventStore(EventStore, SnapshotStore):
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
         validate_snapshot(snapshot)
+        if self._read_only:
+            self._refuse_writes(f"saving the snapshot of {snapshot.stream_id!r}")
         params = (
             snapshot.stream_id,
             snapshot.version,
@@ -753,6 +870,20 @@ def _expected(expected_version: int | ExpectedVersion) -> int | None:
     if expected_version is ExpectedVersion.ANY:
         return None
     return 0 if expected_version is ExpectedVersion.NO_STREAM else expected_version
+
+
+def _storable(value: str, what: str) -> bool:
+    """Whether text can be sent at all: a lone surrogate has no UTF-8 form (and no stored
+    text holds one, so nothing equals it). NUL is sent normalized (see `normalized`)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str (got {value!r})")
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _streams(stream_ids: Sequence[str]) -> str:
@@ -789,11 +920,31 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     )
 
 
+def _configure_read_only(conn: psycopg.Connection[Any]) -> None:
+    # A read-only store's sessions: every transaction, autocommit statements included,
+    # is read-only on the server, whatever a caller runs in a transaction() block.
+    conn.execute(
+        "SELECT set_config('TimeZone', 'UTC', false), "
+        "set_config('default_transaction_isolation', 'read committed', false), "
+        "set_config('default_transaction_read_only', 'on', false)"
+    )
+
+
 def _reset(conn: psycopg.Connection[Any]) -> None:
     # A transaction() block may have changed the session's time zone; the server reports it
     # with every change, so checking costs no round trip.
     if conn.info.parameter_status("TimeZone") != "UTC":
         _configure(conn)
+
+
+def _reset_read_only(conn: psycopg.Connection[Any]) -> None:
+    # The same for a read-only store's sessions, which a block may also have made writable
+    # (reported since PostgreSQL 14; older servers report nothing, and are not checked).
+    if (
+        conn.info.parameter_status("TimeZone") != "UTC"
+        or conn.info.parameter_status("default_transaction_read_only") == "off"
+    ):
+        _configure_read_only(conn)
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:

@@ -20,7 +20,16 @@ from psycopg import sql
 
 from esgen.runtime._errors import BackendError
 
-__all__ = ["SCHEMA_VERSION", "Statements", "ensure_schema", "statements", "validate_schema_name"]
+__all__ = [
+    "INDEXES",
+    "SCHEMA_VERSION",
+    "Statements",
+    "check_schema",
+    "ensure_schema",
+    "metadata_text",
+    "statements",
+    "validate_schema_name",
+]
 
 SCHEMA_VERSION = 2
 """1: the tables and `esgen_append` (one stream, one time for all its events);
@@ -59,6 +68,45 @@ def notify_channel(schema: str) -> str:
     # pg_notify's channel is limited to 63 bytes; schemas sharing a long prefix then share a
     # channel, which costs their listeners a spurious wake-up, never a missed one.
     return f"esgen_events_{schema}"[:63]
+
+
+def metadata_text(key: str) -> str:
+    """The SQL expression indexed for lookups by a metadata key (a string literal), and
+    the one the lookups must spell exactly so for PostgreSQL to use the index.
+
+    `metadata ->> key` alone fails ("\\u0000 cannot be converted to text") on any
+    metadata holding an escaped NUL, in any key, which the store accepts: an index on it
+    would make such appends fail. Those rows (rare: found by a cheap strpos) are read with
+    NUL replaced by U+FFFD, so the lookup compares `normalized(id)` and checks the match
+    exactly in Python.
+    """
+    return (
+        rf"(CASE WHEN strpos(metadata::text, E'\\u0000') = 0 THEN metadata ->> '{key}' "
+        rf"ELSE replace(metadata::text, E'\\u0000', E'\\ufffd')::json ->> '{key}' END)"
+    )
+
+
+def normalized(value: str) -> str:
+    """What `metadata_text` gives for a stored string `value` (see there)."""
+    return value.replace("\x00", "\ufffd").replace("\\u0000", "\\ufffd")
+
+
+# For inspection (`esgen inspect trace`, audits). Added after the first releases: set-up
+# adds them to an older schema the next time a writable store opens it; without them the
+# lookups scan, and stay correct. Creating them locks out appends while they are built.
+INDEXES = {
+    "esgen_events_correlation": "CREATE INDEX IF NOT EXISTS esgen_events_correlation "
+    f"ON {{s}}.esgen_events ({metadata_text('correlation_id')})",
+    "esgen_events_causation": "CREATE INDEX IF NOT EXISTS esgen_events_causation "
+    f"ON {{s}}.esgen_events ({metadata_text('causation_id')})",
+    "esgen_events_event_id": "CREATE INDEX IF NOT EXISTS esgen_events_event_id "
+    "ON {s}.esgen_events (event_id)",
+}
+
+
+def _index_ddl(schema: str) -> list[sql.Composed]:
+    s = sql.Identifier(schema)
+    return [sql.SQL(text).format(s=s) for text in INDEXES.values()]
 
 
 def _ddl(schema: str) -> list[sql.Composed]:
@@ -114,7 +162,8 @@ def _ddl(schema: str) -> list[sql.Composed]:
         )""",
         _APPEND_FUNCTION,
     ]
-    return [sql.SQL(text).format(s=s, append_lock=append_lock) for text in statements]
+    ddl = [sql.SQL(text).format(s=s, append_lock=append_lock) for text in statements]
+    return ddl + _index_ddl(schema)
 
 
 # The global order. Positions are handed out under a transaction-scoped advisory lock that
@@ -243,6 +292,11 @@ class Statements(NamedTuple):
     read_all: str
     stream_exists: str
     load_snapshot: str
+    by_correlation: str
+    by_causation: str
+    by_event_id: str
+    time_at: str
+    streams_page: str
 
 
 # Text casts: the driver would otherwise parse JSON and build UUIDs for every row, which
@@ -306,6 +360,31 @@ def statements(schema: str) -> Statements:
             "SELECT stream_id, version, fingerprint, state::text, taken_at "
             "FROM {s}.esgen_snapshots WHERE stream_id = %s"
         ),
+        by_correlation=build(
+            "SELECT {columns} FROM {s}.esgen_events "
+            f"WHERE {metadata_text('correlation_id')} = %s ORDER BY position"
+        ),
+        by_causation=build(
+            "SELECT {columns} FROM {s}.esgen_events "
+            f"WHERE {metadata_text('causation_id')} = %s ORDER BY position"
+        ),
+        by_event_id=build("SELECT {columns} FROM {s}.esgen_events WHERE event_id = %s"),
+        time_at=build("SELECT recorded_at FROM {s}.esgen_events WHERE position = %s"),
+        # A page of streams, in the database's collation order (which the unique index
+        # keeps, so the keyset needs no sort): each stream's version from the
+        # (stream_id, stream_version) index, its first and last times from two point
+        # lookups in it. starts_with, not a range: where a prefix's matches begin and end
+        # depends on the collation.
+        streams_page=build(
+            "SELECT s.stream_id, s.version, f.recorded_at, l.recorded_at FROM ("
+            "SELECT stream_id, max(stream_version) AS version FROM {s}.esgen_events "
+            "WHERE stream_id > %s AND starts_with(stream_id, %s) "
+            "GROUP BY stream_id ORDER BY stream_id LIMIT %s) AS s "
+            "JOIN {s}.esgen_events AS f ON f.stream_id = s.stream_id AND f.stream_version = 1 "
+            "JOIN {s}.esgen_events AS l "
+            "ON l.stream_id = s.stream_id AND l.stream_version = s.version "
+            "ORDER BY s.stream_id"
+        ),
     )
 
 
@@ -321,14 +400,20 @@ def ensure_schema(conn: psycopg.Connection[Any], schema: str, where: str) -> Non
             "a UTF8 database (JSON text must round-trip unchanged)"
         )
     # Fast path: nothing to lock or create, so a fleet of processes starts without queuing.
-    if _installed_version(conn, schema, where) == SCHEMA_VERSION:
+    version, indexed = _installed(conn, schema, where)
+    if version == SCHEMA_VERSION and indexed:
         return
     with conn.transaction():
         conn.execute(
             "SELECT pg_advisory_xact_lock(%s, %s)", (_SETUP_LOCK_CLASS, schema_key(schema))
         )
-        installed = _installed_version(conn, schema, where)  # another process may have done it
-        if installed == SCHEMA_VERSION:
+        version, indexed = _installed(conn, schema, where)  # another process may have done it
+        if version == SCHEMA_VERSION:
+            # Only the inspection indexes are missing (a schema of an earlier release):
+            # add them, without rebuilding anything else.
+            if not indexed:
+                for statement in _index_ddl(schema):
+                    conn.execute(statement)
             return
         exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
         if exists.fetchone() is None:
@@ -346,16 +431,37 @@ def ensure_schema(conn: psycopg.Connection[Any], schema: str, where: str) -> Non
         )
 
 
-def _installed_version(conn: psycopg.Connection[Any], schema: str, where: str) -> int | None:
+def check_schema(conn: psycopg.Connection[Any], schema: str, where: str) -> None:
+    """What a read-only store checks instead of creating anything: the tables are there,
+    at a version this esgen reads. Missing inspection indexes only make lookups scan."""
+    version, _ = _installed(conn, schema, where)
+    if version is None:
+        raise BackendError(
+            f"schema {schema!r} of {where} holds no esgen event store (no esgen_events "
+            "table), and a read-only store creates nothing: the application creates its "
+            "tables the first time it opens the store (check the schema name)"
+        )
+
+
+def _installed(conn: psycopg.Connection[Any], schema: str, where: str) -> tuple[int | None, bool]:
+    """The installed schema version (None: no store) and whether every inspection index
+    exists, in two queries as before the indexes."""
     # A query on the catalog, not to_regclass(): that reads the session's catalog cache,
     # which may not yet know about tables another process created while we waited.
-    row = conn.execute(
-        "SELECT 1 FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n "
-        "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = 'esgen_schema'",
-        (schema,),
-    ).fetchone()
-    if row is None:
-        return None
+    names = {
+        row[0]
+        for row in conn.execute(
+            "SELECT c.relname FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = ANY(%s)",
+            (schema, ["esgen_schema", "esgen_events", *INDEXES]),
+        )
+    }
+    if not {"esgen_schema", "esgen_events"} <= names:
+        return None, False
+    return _installed_version(conn, schema, where), names >= set(INDEXES)
+
+
+def _installed_version(conn: psycopg.Connection[Any], schema: str, where: str) -> int | None:
     row = conn.execute(
         sql.SQL("SELECT version FROM {}.esgen_schema WHERE component = 'events'").format(
             sql.Identifier(schema)

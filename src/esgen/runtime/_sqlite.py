@@ -52,6 +52,7 @@ from esgen.runtime._records import (
     RecordedEvent,
     Snapshot,
     StreamAppend,
+    StreamSummary,
     encode_metadata,
     to_utc,
     utc_now,
@@ -70,6 +71,9 @@ if TYPE_CHECKING:
 
 
 SCHEMA_VERSION = 1
+
+_CORRELATION = "json_extract(metadata, '$.correlation_id')"
+_CAUSATION = "json_extract(metadata, '$.causation_id')"
 
 # Times are stored as fixed-width ISO 8601 text in UTC ("2024-05-01T12:00:00.000000+00:00"),
 # readable in the sqlite3 shell and ordered correctly by plain text comparison.
@@ -107,6 +111,17 @@ _SCHEMA = (
         component TEXT    PRIMARY KEY,
         version   INTEGER NOT NULL
     )""",
+    # For inspection (`esgen inspect trace`, audits): lookups by the ids in the metadata and
+    # by event id. Added after the first release: set-up adds them to older files the next
+    # time a writable store opens them; without them the lookups scan, and stay correct.
+    # The queries below must spell each expression exactly as here for SQLite to use it.
+    # Partial: events without the id (appended outside any command context) cost these
+    # indexes nothing; `= ?` and `IN (...)` imply the condition, so lookups still use them.
+    f"CREATE INDEX IF NOT EXISTS esgen_events_correlation ON esgen_events ({_CORRELATION}) "
+    f"WHERE {_CORRELATION} IS NOT NULL",
+    f"CREATE INDEX IF NOT EXISTS esgen_events_causation ON esgen_events ({_CAUSATION}) "
+    f"WHERE {_CAUSATION} IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS esgen_events_event_id ON esgen_events (event_id)",
 )
 
 # What set-up looks for; when all exist at this version, opening takes no lock at all.
@@ -116,6 +131,13 @@ _OBJECTS = (
     "esgen_events_no_delete",
     "esgen_snapshots",
     "esgen_schema",
+    "esgen_events_correlation",
+    "esgen_events_causation",
+    "esgen_events_event_id",
+)
+
+_FIND_OBJECTS = (
+    f"SELECT name, sql FROM sqlite_master WHERE name IN ({', '.join('?' * len(_OBJECTS))})"
 )
 
 QUICK_CHECK_LIMIT = 64 * 2**20
@@ -136,6 +158,29 @@ _UPSERT_SNAPSHOT = (
     "version = excluded.version, fingerprint = excluded.fingerprint, state = excluded.state, "
     "taken_at = excluded.taken_at WHERE excluded.version >= esgen_snapshots.version"
 )
+# IN (the id, the id up to a NUL): json_extract of SQLite before 3.45 ends its text at an
+# escaped NUL, later ones may not; the exact match is made in Python.
+_BY_CORRELATION = (
+    f"SELECT {_COLUMNS} FROM esgen_events WHERE {_CORRELATION} IN (?, ?) ORDER BY position"
+)
+_BY_CAUSATION = (
+    f"SELECT {_COLUMNS} FROM esgen_events WHERE {_CAUSATION} IN (?, ?) ORDER BY position"
+)
+_BY_EVENT_ID = f"SELECT {_COLUMNS} FROM esgen_events WHERE event_id IN (?, ?)"
+_TIME_AT = "SELECT recorded_at FROM esgen_events WHERE position = ?"
+# A page of streams: each stream's version from the (stream_id, stream_version) index, its
+# first and last times from two point lookups in it. {lower} is >= on the first page (the
+# prefix itself), > after it (the last stream of the page before); {upper}, with a prefix,
+# the least text after every id that starts with it.
+_STREAMS_PAGE = (
+    "SELECT s.stream_id, s.version, f.recorded_at, l.recorded_at FROM ("
+    "SELECT stream_id, max(stream_version) AS version FROM esgen_events "
+    "WHERE stream_id {lower} ?{upper} GROUP BY stream_id ORDER BY stream_id LIMIT ?) AS s "
+    "JOIN esgen_events AS f ON f.stream_id = s.stream_id AND f.stream_version = 1 "
+    "JOIN esgen_events AS l ON l.stream_id = s.stream_id AND l.stream_version = s.version "
+    "ORDER BY s.stream_id"
+)
+_STREAMS_PAGE_SIZE = 500
 _STREAM_VERSION = "SELECT max(stream_version) FROM esgen_events WHERE stream_id = ?"
 _MAX_VERSION = 2**63 - 1
 _READ_STREAM_DATA = (
@@ -357,16 +402,18 @@ class SQLiteEventStore(EventStore, SnapshotStore):
             raise self._failed(
                 f"cannot read the event store schema of {str(self._path)!r}", exc
             ) from exc
-        if found is None or found[0] is None:
+        if found is None or not found[2]:
             if self._read_only:
                 if found is None:
                     raise BackendError(
                         f"SQLite database {str(self._path)!r} holds no esgen event store "
                         "(no esgen_events table), and a read-only store cannot create one"
                     )
-            else:
+                # Read-only on a file made by an older release (no inspection indexes):
+                # everything still reads, the inspection lookups scan.
+            elif found is None or found[0] is None or found[0] <= SCHEMA_VERSION:
                 found = self._create_schema()
-        version, table_sql = found
+        version, table_sql, _ = found
         if version is not None and version > SCHEMA_VERSION:
             raise BackendError(
                 f"SQLite database {str(self._path)!r} has event store schema version {version}; "
@@ -377,22 +424,22 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         self._check_json_here = "json_valid" not in table_sql
 
     @staticmethod
-    def _schema_found(conn: sqlite3.Connection) -> tuple[int | None, str] | None:
-        """(schema version, the events table's SQL) when every object exists, (None, SQL)
-        when only some do, None without an events table."""
-        objects = dict(
-            conn.execute(
-                "SELECT name, sql FROM sqlite_master WHERE name IN (?, ?, ?, ?, ?)", _OBJECTS
-            ).fetchall()
-        )
+    def _schema_found(conn: sqlite3.Connection) -> tuple[int | None, str, bool] | None:
+        """(schema version or None, the events table's SQL, whether every object exists),
+        or None without an events table."""
+        objects = dict(conn.execute(_FIND_OBJECTS, _OBJECTS).fetchall())
         if "esgen_events" not in objects:
             return None
-        if len(objects) < len(_OBJECTS):
-            return None, objects["esgen_events"]
-        row = conn.execute("SELECT version FROM esgen_schema WHERE component = 'events'").fetchone()
-        return (None if row is None else row[0]), objects["esgen_events"]
+        version = None
+        if "esgen_schema" in objects:
+            row = conn.execute(
+                "SELECT version FROM esgen_schema WHERE component = 'events'"
+            ).fetchone()
+            version = None if row is None else row[0]
+        complete = len(objects) == len(_OBJECTS) and version is not None
+        return version, objects["esgen_events"], complete
 
-    def _create_schema(self) -> tuple[int | None, str]:
+    def _create_schema(self) -> tuple[int | None, str, bool]:
         # Statement by statement: executescript() would commit the transaction first.
         with self.transaction() as conn:
             try:
@@ -411,7 +458,7 @@ class SQLiteEventStore(EventStore, SnapshotStore):
                 ).fetchone()
             except sqlite3.Error as exc:
                 raise BackendError(f"cannot create the event store schema: {exc}") from exc
-        return (SCHEMA_VERSION if row is None else row[0]), table[0]
+        return (SCHEMA_VERSION if row is None else row[0]), table[0], True
 
     def _check_integrity(self, limit: int) -> None:
         """Refuse appends to a damaged file from the start: SQLite finds a damaged page only
@@ -702,6 +749,78 @@ class SQLiteEventStore(EventStore, SnapshotStore):
             raise self._failed("reading the head position failed", exc) from exc
         return int(row[0] or 0)
 
+    # -- inspection ---------------------------------------------------------------------
+
+    def streams(self, prefix: str = "") -> Iterator[StreamSummary]:
+        if not _storable(prefix, "stream id prefix"):
+            return
+        end = _prefix_end(prefix)
+        upper = "" if end is None else " AND stream_id < ?"
+        bound: list[object] = [] if end is None else [end]
+        query = _STREAMS_PAGE.format(lower=">=", upper=upper)
+        after = prefix
+        while True:
+            # One statement per page, no transaction held between them: a slow consumer
+            # must not keep a read snapshot open (it would stop WAL checkpoints).
+            try:
+                rows = self._conn().execute(query, [after, *bound, _STREAMS_PAGE_SIZE]).fetchall()
+            except sqlite3.Error as exc:
+                raise self._failed("listing streams failed", exc) from exc
+            for stream_id, version, first, last in rows:
+                yield StreamSummary(
+                    stream_id, version, datetime.fromisoformat(first), datetime.fromisoformat(last)
+                )
+            if len(rows) < _STREAMS_PAGE_SIZE:
+                return
+            after = rows[-1][0]
+            query = _STREAMS_PAGE.format(lower=">", upper=upper)
+
+    def read_correlation(self, correlation_id: str) -> list[RecordedEvent]:
+        rows = self._lookup(_BY_CORRELATION, correlation_id, "correlation id")
+        # The index holds any JSON value; only a string is a correlation id.
+        return [r for r in rows if r.correlation_id == correlation_id]
+
+    def read_causation(self, causation_id: str) -> list[RecordedEvent]:
+        rows = self._lookup(_BY_CAUSATION, causation_id, "causation id")
+        return [r for r in rows if r.causation_id == causation_id]
+
+    def find_event(self, event_id: str) -> RecordedEvent | None:
+        rows = self._lookup(_BY_EVENT_ID, event_id, "event id")
+        return next((r for r in rows if r.event_id_text == event_id), None)
+
+    def _lookup(self, query: str, value: str, what: str) -> list[RecordedEvent]:
+        if not _storable(value, what):
+            return []  # no stored text can equal it
+        try:
+            rows = self._conn().execute(query, (value, value.partition("\x00")[0])).fetchall()
+        except sqlite3.Error as exc:
+            raise self._failed(f"looking up events by {what} {value!r} failed", exc) from exc
+        return list(starmap(RecordedEvent, rows))
+
+    def position_at(self, moment: datetime) -> int:
+        # Positions run from 1 without gaps and recorded times never decrease along them:
+        # a binary search of point lookups on the primary key, in one read snapshot.
+        moment = to_utc(moment, "moment")
+        try:
+            with self.read_transaction() as conn:
+                high = conn.execute("SELECT max(position) FROM esgen_events").fetchone()[0] or 0
+                low = 0  # the answer is in [low, high]; time(low) <= moment, 0 meaning none
+                while low < high:
+                    middle = (low + high + 1) // 2
+                    row = conn.execute(_TIME_AT, (middle,)).fetchone()
+                    if row is None:
+                        raise BackendError(
+                            f"position {middle} is missing from {str(self._path)!r}; "
+                            "positions must run from 1 without gaps"
+                        )
+                    if datetime.fromisoformat(row[0]) <= moment:
+                        low = middle
+                    else:
+                        high = middle - 1
+        except sqlite3.Error as exc:
+            raise self._failed(f"finding the position at {moment.isoformat()} failed", exc) from exc
+        return low
+
     # -- SnapshotStore ------------------------------------------------------------------
 
     def load_snapshot(self, stream_id: str) -> Snapshot | None:
@@ -756,6 +875,35 @@ def _recorded_times(events: Sequence[NewEvent], clock_time: str, last_time: str)
         times.append(text)
         last_time = text
     return times
+
+
+def _storable(value: str, what: str) -> bool:
+    """Whether text can be bound at all: a lone surrogate has no UTF-8 form (and no
+    stored text holds one, so nothing equals it)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str (got {value!r})")
+    return value.isascii() or not _has_surrogate(value)
+
+
+def _has_surrogate(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _prefix_end(prefix: str) -> str | None:
+    """The least text after every text that starts with `prefix`, in code point order
+    (SQLite's, which compares UTF-8 bytes); None when no such text exists (no prefix)."""
+    chars = list(prefix)
+    while chars:
+        following = ord(chars.pop()) + 1
+        if 0xD800 <= following <= 0xDFFF:
+            following = 0xE000  # surrogates are never stored: skip them
+        if following <= 0x10FFFF:
+            return "".join(chars) + chr(following)
+    return None
 
 
 def _streams(appends: Sequence[_Append]) -> str:

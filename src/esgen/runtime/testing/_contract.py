@@ -62,6 +62,7 @@ from esgen.runtime import (
 from esgen.runtime.testing._clock import ManualClock
 from esgen.runtime.testing._contract_decimals import DecimalValuesContract
 from esgen.runtime.testing._contract_floats import FloatValuesContract
+from esgen.runtime.testing._contract_inspection import InspectionContract
 from esgen.runtime.testing._contract_projections import ProjectionContract
 from esgen.runtime.testing._contract_query import QueryContract
 from esgen.runtime.testing._contract_rows import RowTextContract
@@ -1684,6 +1685,7 @@ class BackendContract(
     ProjectionContract,
     SagaContract,
     QueryContract,
+    InspectionContract,
     MultiProcessContract,
 ):
     """Everything a durable backend must pass."""

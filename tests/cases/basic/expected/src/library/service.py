@@ -168,10 +168,10 @@ class LibraryService:
         typed and upcast events, states as of a time, histories, traces of whole
         conversations, audits by actor.
         """
-        # Imported in this function only: a schema class may be named Inspector.
-        from esgen.runtime import Inspector
+        # By module: a schema class may be named Inspector.
+        import esgen.runtime
 
-        return Inspector(
+        return esgen.runtime.Inspector(
             self.store,
             REGISTRY,
             [
