@@ -93,7 +93,7 @@ def test_streams(demo: Demo) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 6
-    assert lines[0].startswith(f"{ADA}  Account  8 events  2026-01-05 09:02:00.000Z")
+    assert lines[0].startswith(f"{ADA}  Account  8 events  2026-01-05 09:02:00.000000Z")
     assert sum("  Transfer  2 events" in line for line in lines) == 2
 
 
@@ -125,7 +125,7 @@ def test_history_is_field_by_field(demo: Demo) -> None:
 def test_state_at_a_time(demo: Demo) -> None:
     result = esgen(_printed(demo, "state"))
     assert result.returncode == 0, result.stderr
-    assert "as of 2026-01-05 09:04:00.000Z: version 3" in result.stdout
+    assert "as of 2026-01-05 09:04:00.000000Z: version 3" in result.stdout
     assert json.loads(result.stdout.partition("\n")[2])["balance"]["amount"] == "70.00"
 
 

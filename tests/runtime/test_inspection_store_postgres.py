@@ -193,3 +193,40 @@ def test_a_read_only_store_is_woken_by_appends(schema: str) -> None:
         listener = reader._listener
         assert listener is not None and listener.listening
         assert reader.read_correlation("c1")[-1].stream_id == "s-9"
+
+
+def test_a_role_that_may_not_create_indexes_still_opens_an_older_store(
+    schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An application role with rights on the rows but not owning the table (the schema
+    made by a migration role) opened stores of the previous release: it still does, with a
+    warning naming the statements for the owner, and its appends still work."""
+    with PostgresEventStore(DSN, schema=schema) as store:
+        _fill(store, 4)
+    role = f"{schema}_app"
+    with connect(DSN) as conn:
+        for name in INDEXES:
+            conn.execute(
+                sql.SQL("DROP INDEX {}.{}").format(sql.Identifier(schema), sql.Identifier(name))
+            )
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        for grant in (
+            "GRANT USAGE ON SCHEMA {s} TO {r}",
+            "GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA {s} TO {r}",
+            "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {s} TO {r}",
+        ):
+            conn.execute(sql.SQL(grant).format(s=sql.Identifier(schema), r=sql.Identifier(role)))
+    try:
+        as_role = psycopg.conninfo.make_conninfo(DSN, user=role)
+        with (
+            caplog.at_level("WARNING", logger="esgen.runtime.postgres"),
+            PostgresEventStore(as_role, schema=schema) as store,
+        ):
+            store.append("s-9", [_event(9)], 0)
+            assert [e.stream_id for e in store.read_correlation("c0")][-1] == "s-9"
+        assert "may not create them" in caplog.text and "CREATE INDEX" in caplog.text
+        assert _indexes(schema) == set()
+    finally:
+        with connect(DSN) as conn:
+            drop_schema(DSN, schema)
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

@@ -9,14 +9,16 @@ print JSON lines (one object a line) and single answers one JSON document.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from esgen._printable import printable
 from esgen.cli._common import fail
 from esgen.cli._options import RunGroup, read_side_options
 
@@ -63,40 +65,97 @@ def _inspector(project: ProjectArgs, store: StoreArgs) -> Iterator[Inspector]:
 def _one(names: tuple[str, ...], what: str) -> str:
     if len(names) != 1:
         fail(f"give one {what} (got {len(names)})")
-    return names[0]
+    name = names[0].strip()
+    if not name:
+        fail(f"{what} is empty")
+    return name
 
 
-def _moment(text: str, option: str) -> datetime:
+_TIME_OF_DAY = re.compile(r"[T ](\d\d)(:\d\d)?(:\d\d)?(?:[.,](\d+))?")
+
+
+def _moment(text: str, option: str, *, through: bool = False) -> datetime:
+    """A time as typed; a time without a zone is UTC. `through`: the last moment of the
+    unit typed, so that `--until 2026-01-05` takes in the whole day and `--until
+    09:04:00.123` all of that millisecond, as a reader of the listings expects."""
+    cleaned = text.strip()
     try:
-        moment = datetime.fromisoformat(text.strip())
+        moment = datetime.fromisoformat(cleaned)
     except ValueError:
         fail(f"{option} {text!r}: not a time; use ISO 8601, such as 2026-01-05T09:03:00Z")
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        if through:
+            moment += _unit_typed(cleaned) - timedelta(microseconds=1)
+    except OverflowError:
+        fail(f"{option} {text!r}: out of the range of times (years 1 to 9999, in UTC)")
+    return moment
 
 
-def _bound(text: str | None, option: str) -> int | datetime | None:
+def _unit_typed(text: str) -> timedelta:
+    found = _TIME_OF_DAY.search(text)
+    if found is None:
+        return timedelta(days=1)
+    _, minutes, seconds, fraction = found.groups()
+    if minutes is None:
+        return timedelta(hours=1)
+    if seconds is None:
+        return timedelta(minutes=1)
+    digits = len(fraction or "")
+    return timedelta(microseconds=10 ** max(6 - digits, 0))
+
+
+def _bound(text: str | None, option: str, *, through: bool = False) -> int | datetime | None:
     """A global position (digits) or a time."""
     if text is None:
         return None
-    if text.strip().isdigit():
-        return int(text)
-    return _moment(text, option)
+    cleaned = text.strip()
+    if cleaned.isascii() and cleaned.isdigit():
+        return int(cleaned)
+    return _moment(text, option, through=through)
+
+
+def _inverted(low: int | datetime | None, high: int | datetime | None) -> bool:
+    if isinstance(low, int) and isinstance(high, int):
+        return high < low
+    return isinstance(low, datetime) and isinstance(high, datetime) and high < low
 
 
 def _time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%fZ")
+
+
+def _shown(value: object) -> str:
+    """Text from the store, as one printable line (see esgen._printable)."""
+    return printable(value if isinstance(value, str) else str(value))
 
 
 def _compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), sort_keys=False)
+    return printable(json.dumps(value, ensure_ascii=False, separators=(", ", ": ")))
+
+
+def _json(document: Any, **options: Any) -> str:
+    """JSON text that can always be written out: a lone surrogate (from a row another
+    program wrote) is escaped rather than failing the output."""
+    text = json.dumps(document, ensure_ascii=False, **options)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(document, ensure_ascii=True, **options)
+    return text
+
+
+def printable_lines(text: str) -> str:
+    """Indented JSON as printable lines (its own newlines kept)."""
+    return "\n".join(printable(line) for line in text.splitlines())
 
 
 def _emit(document: Any) -> None:
-    click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+    click.echo(_json(document, indent=2))
 
 
 def _line(document: Any) -> None:
-    click.echo(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
+    click.echo(_json(document, separators=(",", ":")))
 
 
 # -- streams ---------------------------------------------------------------------------
@@ -122,7 +181,7 @@ def streams(
                 _line(view.to_json())
                 continue
             click.echo(
-                f"{view.stream_id}  {view.aggregate or '?'}  {view.events} events  "
+                f"{_shown(view.stream_id)}  {view.aggregate or '?'}  {view.events} events  "
                 f"{_time(view.first_recorded_at)} .. {_time(view.last_recorded_at)}"
             )
         if count == 0 and not as_json:
@@ -153,7 +212,9 @@ def events(
     or as recorded with --as-stored). An event that cannot be decoded is shown with its
     stored payload."""
     stream_id = _one(names, "STREAM")
-    low, high = _bound(since, "--since"), _bound(until, "--until")
+    low, high = _bound(since, "--since"), _bound(until, "--until", through=True)
+    if _inverted(low, high):
+        fail(f"--until {until} is before --since {since}")
     with _inspector(project, store) as inspector:
         for view in inspector.events(stream_id, since=low, until=high, as_stored=as_stored):
             if as_json:
@@ -165,7 +226,7 @@ def events(
 def _version_text(view: EventView) -> str:
     if view.current_version is None:
         return f"v{view.stored_version}, cannot be decoded"
-    renamed = f" {view.stored_type}" if view.stored_type != view.event_type else ""
+    renamed = f" {_shown(view.stored_type)}" if view.stored_type != view.event_type else ""
     if view.current_version == view.stored_version and not renamed:
         return f"v{view.current_version}"
     return f"v{view.current_version}, stored as{renamed} v{view.stored_version}"
@@ -174,29 +235,31 @@ def _version_text(view: EventView) -> str:
 def _who(view: EventView) -> str:
     parts = []
     if view.actor is not None:
-        parts.append(f"by {view.actor}")
+        parts.append(f"by {_shown(view.actor)}")
     if view.saga is not None:
-        parts.append(f"saga {view.saga}")
+        parts.append(f"saga {_shown(view.saga)}")
     if view.command is not None:
-        parts.append(f"via {view.command}")
+        parts.append(f"via {_shown(view.command)}")
     return ("  " + ", ".join(parts)) if parts else ""
 
 
 def _print_event(view: EventView, indent: str = "") -> None:
     click.echo(
-        f"{indent}#{view.position}  {view.stream_id} v{view.stream_version}  "
-        f"{view.event_type} ({_version_text(view)})  {_time(view.recorded_at)}{_who(view)}"
+        f"{indent}#{view.position}  {_shown(view.stream_id)} v{view.stream_version}  "
+        f"{_shown(view.event_type)} ({_version_text(view)})  {_time(view.recorded_at)}"
+        f"{_who(view)}"
     )
     click.echo(
-        f"{indent}    event {view.event_id}  correlation {view.correlation_id}  "
-        f"causation {view.causation_id}"
+        f"{indent}    event {_shown(view.event_id)}  correlation {_shown(view.correlation_id)}"
+        f"  causation {_shown(view.causation_id)}"
     )
     if view.error is not None:
-        click.echo(f"{indent}    cannot decode: {view.error}")
-        click.echo(f"{indent}    stored: {_compact(view.data)}")
+        click.echo(f"{indent}    cannot decode: {_shown(view.error)}")
+        click.echo(f"{indent}    stored: {_shown(view.stored_data)}")
+    elif view.as_stored:
+        click.echo(f"{indent}    stored: {_shown(view.stored_data)}")
     else:
-        label = "stored" if view.as_stored else "data"
-        click.echo(f"{indent}    {label}: {_compact(view.data)}")
+        click.echo(f"{indent}    data: {_compact(view.data)}")
 
 
 # -- state, history, replay -------------------------------------------------------------
@@ -229,8 +292,8 @@ def state(
         return
     when = "" if view.recorded_at is None else f", recorded {_time(view.recorded_at)}"
     asked = "" if view.at is None else f" as of {_time(view.at)}"
-    click.echo(f"{view.stream_id}{asked}: version {view.version}{when}")
-    click.echo(json.dumps(view.state.model_dump(mode="json"), ensure_ascii=False, indent=2))
+    click.echo(f"{_shown(view.stream_id)}{asked}: version {view.version}{when}")
+    click.echo(printable_lines(_json(view.state.model_dump(mode="json"), indent=2)))
 
 
 @inspect.command("history", short_help="The state after each event, as field-by-field changes.")
@@ -264,22 +327,23 @@ def history(
 def _print_step(step: HistoryStep) -> None:
     view = step.event
     click.echo(
-        f"v{view.stream_version}  {_time(view.recorded_at)}  {view.event_type}"
+        f"v{view.stream_version}  {_time(view.recorded_at)}  {_shown(view.event_type)}"
         f" ({_version_text(view)}){_who(view)}"
     )
     if view.error is not None:
-        click.echo(f"    cannot decode: {view.error}")
-        click.echo(f"    stored: {_compact(view.data)}")
+        click.echo(f"    cannot decode: {_shown(view.error)}")
+        click.echo(f"    stored: {_shown(view.stored_data)}")
         return
     if not step.changes:
         click.echo("    (no change)")
     for change in step.changes:
+        path = _shown(change.path)
         if change.change == "added":
-            click.echo(f"    {change.path}: {_compact(change.after)}")
+            click.echo(f"    {path}: {_compact(change.after)}")
         elif change.change == "removed":
-            click.echo(f"    {change.path}: {_compact(change.before)} -> (removed)")
+            click.echo(f"    {path}: {_compact(change.before)} -> (removed)")
         else:
-            click.echo(f"    {change.path}: {_compact(change.before)} -> {_compact(change.after)}")
+            click.echo(f"    {path}: {_compact(change.before)} -> {_compact(change.after)}")
 
 
 @inspect.command("replay", short_help="Replay a stream up to an event; --pdb stops there.")
@@ -312,6 +376,8 @@ def replay(
     the debugger, stopped on the first line of your apply method: step through your domain
     code with the state of that moment (`c` continues and prints the state)."""
     stream_id = _one(names, "STREAM")
+    if use_pdb and as_json:
+        fail("--pdb talks on standard output: give it without --json")
     steps: list[dict[str, Any]] = []
 
     def seen(step: HistoryStep) -> None:
@@ -332,8 +398,8 @@ def replay(
     if as_json:
         _emit({"steps": steps, "state": view.to_json()})
         return
-    click.echo(f"state of {stream_id} at version {view.version}:")
-    click.echo(json.dumps(view.state.model_dump(mode="json"), ensure_ascii=False, indent=2))
+    click.echo(f"state of {_shown(stream_id)} at version {view.version}:")
+    click.echo(printable_lines(_json(view.state.model_dump(mode="json"), indent=2)))
 
 
 def _under_pdb(apply: ApplyCall, aggregate: Aggregate[Any, Any], event: Event) -> BaseModel:
@@ -371,6 +437,8 @@ def trace(
     each command (who sent it, which saga), the events it recorded, and what sagas did in
     reaction to them."""
     query = _one(names, "ID")
+    if html_file is not None:
+        _check_page_target(html_file, store)
     with _inspector(project, store) as inspector:
         found = inspector.trace(query)
     document = found.to_json()
@@ -386,36 +454,78 @@ def trace(
         _emit(document)
         return
     click.echo(
-        f"conversation {found.correlation_id}: {len(found.events)} events in "
+        f"conversation {_shown(found.correlation_id or '(none)')}: {len(found.events)} events in "
         f"{len(found.streams)} streams, {_time(found.events[0].recorded_at)} .. "
         f"{_time(found.events[-1].recorded_at)} (matched by {found.matched} id)"
     )
-    for root in found.roots:
-        _print_command(root, "")
+    _print_tree(found.roots)
     if html_file is not None:
         click.echo(f"wrote {html_file}", err=True)
 
 
+_PAGE_MARK = '<meta name="generator" content="esgen inspect trace">'
+
+
+def _check_page_target(page: Path, store: StoreArgs) -> None:
+    """Before anything is read: the page may replace only an earlier trace page, never the
+    store, another file or something that is not a file at all."""
+    if not page.exists():
+        return
+    if not page.is_file():
+        fail(f"--html {page}: not a regular file; give the path of a new .html file")
+    location = Path(store.location)
+    if location.exists() and page.samefile(location):
+        fail(f"--html {page} is the event store itself")
+    with page.open("rb") as existing:
+        head = existing.read(4096)
+    if _PAGE_MARK.encode() not in head:
+        fail(
+            f"--html {page} exists and is not a trace page esgen wrote; give a new path "
+            "(or remove the file)"
+        )
+
+
+def _print_tree(roots: Iterable[TraceCommand]) -> None:
+    """The causation tree, a line a node, deeper causes indented further. With a stack of
+    its own: a long-running saga makes chains deeper than Python's recursion limit."""
+    commands: list[tuple[TraceCommand, str]] = []
+    events: list[tuple[TraceEvent, str]] = []
+    # One stack in effect: each entry says which list holds the next node to print.
+    order: list[bool] = []
+    for root in reversed(list(roots)):
+        commands.append((root, ""))
+        order.append(True)
+    while order:
+        if order.pop():
+            command, indent = commands.pop()
+            _print_command(command, indent)
+            for event in reversed(command.children):
+                events.append((event, indent + "  "))
+                order.append(False)
+        else:
+            event, indent = events.pop()
+            _print_trace_event(event, indent)
+            for child in reversed(event.children):
+                commands.append((child, indent + "   "))
+                order.append(True)
+
+
 def _print_command(node: TraceCommand, indent: str) -> None:
-    names = ", ".join(node.commands) or "command"
-    who = [f"by {node.actor}"] if node.actor else []
+    names = ", ".join(_shown(name) for name in node.commands) or "command"
+    who = [f"by {_shown(node.actor)}"] if node.actor else []
     if node.saga:
-        who.append(f"sent by saga {node.saga}")
+        who.append(f"sent by saga {_shown(node.saga)}")
     said = f" ({', '.join(who)})" if who else ""
-    click.echo(f"{indent}{names}{said}  [{node.causation_id}]")
-    for event in node.children:
-        _print_trace_event(event, indent + "  ")
+    click.echo(f"{indent}{names}{said}  [{_shown(node.causation_id)}]")
 
 
 def _print_trace_event(node: TraceEvent, indent: str) -> None:
     view = node.view
     mark = "" if view.decoded else "  (cannot be decoded)"
     click.echo(
-        f"{indent}-> {view.event_type}  {view.stream_id} v{view.stream_version}  "
-        f"{_time(view.recorded_at)}  #{view.position}{mark}"
+        f"{indent}-> {_shown(view.event_type)}  {_shown(view.stream_id)} v{view.stream_version}"
+        f"  {_time(view.recorded_at)}  #{view.position}{mark}"
     )
-    for child in node.children:
-        _print_command(child, indent + "   ")
 
 
 @inspect.command("audit", short_help="Every event under an actor or correlation id, by time.")
@@ -440,7 +550,7 @@ def audit(
     if actor is None and correlation_id is None:
         fail("give --actor or --correlation (or both)")
     low = None if since is None else _moment(since, "--since")
-    high = None if until is None else _moment(until, "--until")
+    high = None if until is None else _moment(until, "--until", through=True)
     if low is not None and high is not None and high < low:
         fail(f"--until {until} is before --since {since}")
     with _inspector(project, store) as inspector:
@@ -453,9 +563,9 @@ def audit(
                 _line(view.to_json())
                 continue
             click.echo(
-                f"{_time(view.recorded_at)}  {view.actor or '-'}  {view.stream_id} "
-                f"v{view.stream_version}  {view.event_type}  "
-                f"{view.command or '-'}  {view.correlation_id}"
+                f"{_time(view.recorded_at)}  {_shown(view.actor or '-')}  "
+                f"{_shown(view.stream_id)} v{view.stream_version}  {_shown(view.event_type)}  "
+                f"{_shown(view.command or '-')}  {_shown(view.correlation_id)}"
             )
         if count == 0 and not as_json:
             click.echo("no events")

@@ -110,15 +110,29 @@ def _open_store(location: str, pg_schema: str, *, read_only: bool = False) -> An
 def _require_sqlite_store(path: Path) -> None:
     import sqlite3
 
+    uri = f"{path.resolve().as_uri()}?mode=ro"
     try:
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
-            found = db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'esgen_events'"
-            ).fetchone()
+        try:
+            found = _events_table(uri)
+        except sqlite3.OperationalError:
+            # A folder this user may not write to (a read-only disk, a copy owned by someone
+            # else): SQLite cannot make the WAL's shared-memory file there, so the file is
+            # read as immutable, as the read-only store does.
+            found = _events_table(uri + "&immutable=1")
     except sqlite3.DatabaseError as exc:
         _fail(f"{path} is not a SQLite database ({exc})")
-    if found is None:
+    if not found:
         _fail(f"{path} holds no esgen event store (no esgen_events table); {_NOT_A_STORE}")
+
+
+def _events_table(uri: str) -> bool:
+    import sqlite3
+
+    with closing(sqlite3.connect(uri, uri=True)) as db:
+        found = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'esgen_events'"
+        ).fetchone()
+    return found is not None
 
 
 def _require_postgres_store(dsn: str, pg_schema: str) -> None:

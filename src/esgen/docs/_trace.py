@@ -21,6 +21,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from esgen._printable import printable
 from esgen.docs._layout import format_number
 from esgen.docs._render import _environment
 
@@ -153,7 +154,7 @@ def _visible(value: object, limit: int = TEXT_LIMIT) -> str:
     text = value if isinstance(value, str) else str(value)
     # Cut before spelling out: a huge string costs no more than `limit` characters' work,
     # and one character more than fits still shows that it was cut.
-    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: limit + 1])
+    shown = printable(text[: limit + 1])
     return _clip(shown, limit)
 
 

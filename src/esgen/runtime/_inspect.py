@@ -13,9 +13,10 @@ is when these tools are needed most.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
@@ -77,11 +78,27 @@ def _text(metadata: Mapping[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _finite(text: str) -> float | str:
+    # A number too large for a float (1e400) stays the text it was: JSON has no infinity.
+    number = float(text)
+    return number if math.isfinite(number) else text
+
+
 def _stored_payload(recorded: RecordedEvent) -> Any:
+    """The stored JSON as values; `EventView.stored_data` keeps the exact text (a float
+    with more digits than a double holds is rounded here, not there)."""
     try:
-        return json.loads(recorded.data)
+        return json.loads(recorded.data, parse_float=_finite)
     except ValueError:  # stores check JSON on the way in; an old or foreign row may not
         return recorded.data
+
+
+def _reason(exc: DecodeError) -> str:
+    """Why an event cannot be decoded, on one line: the first problem pydantic names
+    (field and message) after the summary, not the summary alone."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(("For further information", "Note:"))]
+    return "; ".join(lines[:3]) if lines else type(exc).__name__
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +146,8 @@ class EventView:
     """The payload: the typed event's fields at the current version, or the stored JSON
     (when asked for as stored, or when it cannot be decoded)."""
     as_stored: bool
+    stored_data: str
+    """The payload exactly as recorded (JSON text)."""
     error: str | None = None
     """Why the event cannot be decoded; None when it can."""
     event: Event | None = field(default=None, compare=False, repr=False)
@@ -158,6 +177,9 @@ class EventView:
             "decoded": self.decoded,
             "error": self.error,
             "data": self.data,
+            # The exact text where the values may not be the decoded event's (as stored,
+            # or undecodable): a float's digits, key order and spacing as recorded.
+            "stored_data": self.stored_data if self.as_stored or not self.decoded else None,
         }
 
 
@@ -260,7 +282,8 @@ class TraceEvent:
     children: list[TraceCommand] = field(default_factory=list)
     """The commands sagas sent reacting to this event."""
 
-    def to_json(self) -> dict[str, Any]:
+    def node_json(self) -> dict[str, Any]:
+        """This node without its children (`to_json` adds them)."""
         view = self.view
         return {
             "kind": "event",
@@ -277,8 +300,10 @@ class TraceEvent:
             "command": view.command,
             "saga": view.saga,
             "decoded": view.decoded,
-            "children": [child.to_json() for child in self.children],
         }
+
+    def to_json(self) -> dict[str, Any]:
+        return _tree_json(self)
 
 
 @dataclass(slots=True)
@@ -293,7 +318,8 @@ class TraceCommand:
     commands: list[str] = field(default_factory=list)
     children: list[TraceEvent] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
+    def node_json(self) -> dict[str, Any]:
+        """This node without its children (`to_json` adds them)."""
         return {
             "kind": "command",
             "causation_id": self.causation_id,
@@ -301,8 +327,26 @@ class TraceCommand:
             "saga": self.saga,
             "actor": self.actor,
             "recorded_at": _time(self.recorded_at),
-            "children": [child.to_json() for child in self.children],
         }
+
+    def to_json(self) -> dict[str, Any]:
+        return _tree_json(self)
+
+
+def _tree_json(root: TraceEvent | TraceCommand) -> dict[str, Any]:
+    """The subtree as JSON, built with a stack of its own: a saga that ran for thousands of
+    steps makes a causation chain deeper than Python's recursion limit."""
+    top = {**root.node_json(), "children": []}
+    pending: list[tuple[TraceEvent | TraceCommand, list[dict[str, Any]]]] = [
+        (root, top["children"])
+    ]
+    while pending:
+        node, into = pending.pop()
+        for child in node.children:
+            built = {**child.node_json(), "children": []}
+            into.append(built)
+            pending.append((child, built["children"]))
+    return top
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,7 +355,9 @@ class Trace:
 
     query: str
     matched: Literal["correlation", "event", "causation"]
-    correlation_id: str
+    correlation_id: str | None
+    """None when the events found carry no correlation id (written without a context by
+    code older than command contexts)."""
     events: tuple[EventView, ...]
     roots: tuple[TraceCommand, ...]
 
@@ -387,7 +433,7 @@ class Inspector:
         try:
             event = self.registry.decode_recorded(recorded)
         except DecodeError as exc:
-            error = str(exc).splitlines()[0]
+            error = _reason(exc)
         else:
             current_version = event.event_version
         data = _stored_payload(recorded) if as_stored or event is None else None
@@ -413,6 +459,7 @@ class Inspector:
             metadata=metadata,
             data=data,
             as_stored=as_stored,
+            stored_data=recorded.data,
             error=error,
             event=event,
         )
@@ -429,8 +476,18 @@ class Inspector:
         global position (int) or a time. Read a page at a time."""
         since_position, since_time = _bound(since, "since")
         until_position, until_time = _bound(until, "until")
+        for low, high in ((since_position, until_position), (since_time, until_time)):
+            if low is not None and high is not None and high < low:  # type: ignore[operator]
+                raise ValueError(f"until ({high}) is before since ({low})")
         if self.store.stream_version(stream_id) == 0:
             raise self._no_stream(stream_id)
+        if until_time is not None:
+            first = self.store.read_stream(stream_id, limit=1)[0]
+            if first.recorded_at > until_time:
+                raise InspectError(
+                    f"{stream_id} has no events until {_time(until_time)}: its first event "
+                    f"was recorded at {_time(first.recorded_at)}"
+                )
         version = 1
         while True:
             page = self.store.read_stream(
@@ -458,10 +515,10 @@ class Inspector:
     # -- states -----------------------------------------------------------------------
 
     def _repository(self, stream_id: str) -> tuple[Repository[Any, Any], Any]:
+        if self.store.stream_version(stream_id) == 0:
+            raise self._no_stream(stream_id)
         kind = self.aggregate_of(stream_id)
         if kind is None:
-            if self.store.stream_version(stream_id) == 0:
-                raise self._no_stream(stream_id)
             raise InspectError(
                 f"stream {stream_id!r} is not the stream of an aggregate of this context "
                 f"(aggregate types: {', '.join(self.aggregate_types)})"
@@ -487,6 +544,10 @@ class Inspector:
                 aggregate = repository.load_at(aggregate_id, at=to_utc(at, "at"))
             elif version is not None:
                 aggregate = repository.load_at(aggregate_id, version=version)
+                if aggregate.version < version:
+                    raise InspectError(
+                        f"{stream_id} has no version {version} (it ends at {aggregate.version})"
+                    )
             else:
                 aggregate = repository.load(aggregate_id)
         except AggregateNotFound:
@@ -571,22 +632,30 @@ class Inspector:
         query = id.strip()
         if not query:
             raise InspectError("trace needs a correlation id, an event id or a command id")
+        # Ids are text in metadata, written by whoever wrote the event; a UUID is also
+        # looked for in its canonical form, as a person may type or paste it otherwise.
+        forms = list(dict.fromkeys((query, _uuid_text(query))))
         matched: Literal["correlation", "event", "causation"] = "correlation"
-        correlation = query
-        records = self.store.read_correlation(query)
+        correlation: str | None = None
+        records: list[RecordedEvent] = []
+        for form in forms:
+            records = self.store.read_correlation(form)
+            if records:
+                correlation = form
+                break
         if not records:
-            found = self.store.find_event(_uuid_text(query))
+            found = self.store.find_event(forms[-1])
             if found is not None:
-                matched, correlation = "event", found.correlation_id or ""
+                matched, correlation = "event", found.correlation_id
                 records = self.store.read_correlation(correlation) if correlation else [found]
             else:
-                caused = self.store.read_causation(query)
+                caused = next((c for c in map(self.store.read_causation, forms) if c), [])
                 if not caused:
                     raise InspectError(
                         f"no event has {query!r} as its correlation id, event id or "
                         "causation (command) id"
                     )
-                matched, correlation = "causation", caused[0].correlation_id or ""
+                matched, correlation = "causation", caused[0].correlation_id
                 records = self.store.read_correlation(correlation) if correlation else caused
         views = tuple(self.view(recorded) for recorded in records)
         return Trace(query, matched, correlation, views, tuple(self._tree(views)))
@@ -633,11 +702,16 @@ class Inspector:
             return actor is None or actor_of(recorded.metadata) == actor
 
         if correlation_id is not None:
-            for recorded in self.store.read_correlation(correlation_id):
+            conversation = self.store.read_correlation(correlation_id)
+            if not conversation:
+                raise InspectError(f"no event has the correlation id {correlation_id!r}")
+            for recorded in conversation:
                 if wanted(recorded):
                     yield self.view(recorded)
             return
-        after = 0 if since is None else self.store.position_at(since - _MICROSECOND)
+        after = 0
+        if since is not None and since > datetime.min.replace(tzinfo=UTC):
+            after = self.store.position_at(since - _MICROSECOND)
         last = None if until is None else self.store.position_at(until)
         while last is None or after < last:
             page = self.store.read_all(after, self._page_size)

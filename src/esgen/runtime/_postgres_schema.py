@@ -11,14 +11,18 @@ above `_APPEND_FUNCTION`).
 
 from __future__ import annotations
 
+import logging
 import re
 import zlib
 from typing import Any, NamedTuple
 
 import psycopg
+import psycopg.errors
 from psycopg import sql
 
 from esgen.runtime._errors import BackendError
+
+logger = logging.getLogger("esgen.runtime.postgres")
 
 __all__ = [
     "INDEXES",
@@ -412,8 +416,7 @@ def ensure_schema(conn: psycopg.Connection[Any], schema: str, where: str) -> Non
             # Only the inspection indexes are missing (a schema of an earlier release):
             # add them, without rebuilding anything else.
             if not indexed:
-                for statement in _index_ddl(schema):
-                    conn.execute(statement)
+                _add_indexes(conn, schema, where)
             return
         exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
         if exists.fetchone() is None:
@@ -429,6 +432,29 @@ def ensure_schema(conn: psycopg.Connection[Any], schema: str, where: str) -> Non
             ).format(sql.Identifier(schema)),
             (SCHEMA_VERSION,),
         )
+
+
+def _add_indexes(conn: psycopg.Connection[Any], schema: str, where: str) -> None:
+    """Add the inspection indexes to a store of an earlier release. They are optional
+    (lookups scan without them), and creating one needs to own the table, which an
+    application's role often does not: then the store opens as before, with a warning
+    giving the statements for whoever owns it."""
+    for statement in _index_ddl(schema):
+        try:
+            with conn.transaction():  # a savepoint: a refusal leaves the set-up going
+                conn.execute(statement)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            statements = "; ".join(s.as_string(conn) for s in _index_ddl(schema))
+            logger.warning(
+                "the event store in schema %r of %s has no inspection indexes, and this "
+                "role may not create them (%s); `esgen inspect trace` and audits will scan "
+                "until the table's owner runs: %s",
+                schema,
+                where,
+                str(exc).strip().splitlines()[0],
+                statements,
+            )
+            return
 
 
 def check_schema(conn: psycopg.Connection[Any], schema: str, where: str) -> None:
