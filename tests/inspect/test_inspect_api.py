@@ -260,6 +260,7 @@ def test_an_event_no_code_can_decode_is_shown_not_fatal(bank: BankService) -> No
     views = list(inspector.events(ADA_STREAM))
     broken, unknown = views[-2], views[-1]
     assert not broken.decoded and broken.data == {"amount": "lots"} and broken.error
+    assert "does not validate" in broken.error and "; amount" in broken.error  # the field
     assert not unknown.decoded and unknown.event_type == "Mystery" and unknown.data == {"x": 1}
     assert unknown.to_json()["current_version"] is None
     steps = list(inspector.history(ADA_STREAM))

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import pytest
 from harness import EXAMPLES
+from inspect_run import inspect as esgen
 from runtime.postgres_env import available_dsn, drop_schema, new_schema
 
 from esgen.runtime import NewEvent, SQLiteEventStore, command_context
@@ -25,21 +26,8 @@ from bank.commands.account import DepositMoney, OpenAccount
 from bank.service import BankService
 from bank.types import Money
 
-BANK = EXAMPLES / "bank"
 ADA = UUID(int=1)
 ADA_STREAM = f"Account-{ADA}"
-
-
-def esgen(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "esgen.cli", "inspect", *args],
-        cwd=BANK,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
 
 
 def fill(service: BankService) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from harness import EXAMPLES
+from inspect_run import run_esgen as esgen
 
 BANK = EXAMPLES / "bank"
 GOLDENS = Path(__file__).parent / "goldens"
@@ -36,19 +37,6 @@ class Demo:
     @property
     def store(self) -> str:
         return str(self.folder / "bank.sqlite")
-
-
-def esgen(args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """esgen as the reader runs it from examples/bank (the demo's commands are for there)."""
-    return subprocess.run(
-        [sys.executable, "-m", "esgen.cli", *args],
-        cwd=BANK,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
 
 
 @pytest.fixture(scope="module")

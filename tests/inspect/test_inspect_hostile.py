@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,6 +14,7 @@ from uuid import UUID
 
 import pytest
 from harness import EXAMPLES
+from inspect_run import inspect as esgen
 
 from esgen.runtime import NewEvent, SQLiteEventStore, command_context
 from esgen.runtime.testing import ManualClock
@@ -25,23 +25,10 @@ from bank.commands.account import DepositMoney, OpenAccount
 from bank.service import BankService
 from bank.types import Money
 
-BANK = EXAMPLES / "bank"
 ADA = UUID(int=1)
 ADA_STREAM = f"Account-{ADA}"
 EVIL = "mallory\n2026-01-05 09:02:00.000000Z  teller-7  FORGED\x1b[2J\x1b]0;pwned\x07\u202e"
 REQUEST = "5b6a1c9e-0c1d-4e8f-9a7b-3c2d1e0f9a8b"
-
-
-def esgen(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "esgen.cli", "inspect", *args],
-        cwd=BANK,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
 
 
 @pytest.fixture
