@@ -120,6 +120,31 @@ def test_streams_with_counts_and_times(bank: BankService) -> None:
     ]
     with pytest.raises(InspectError, match=r"no aggregate type 'Acount'.*Account, Transfer"):
         list(inspector.streams(aggregate="Acount"))
+    # Filters: a stream id prefix (alone, or within an aggregate type) and a time range.
+    assert [s.stream_id for s in inspector.streams(prefix=f"Account-{GRACE}")] == [
+        f"Account-{GRACE}"
+    ]
+    assert [s.stream_id for s in inspector.streams(aggregate="Account", prefix="Acc")] == [
+        ADA_STREAM,
+        f"Account-{GRACE}",
+    ]
+    assert list(inspector.streams(aggregate="Transfer", prefix="Account-")) == []
+    transfer = next(inspector.streams(aggregate="Transfer"))
+    after = [s.stream_id for s in inspector.streams(since=transfer.first_recorded_at)]
+    assert after == [ADA_STREAM, f"Account-{GRACE}", f"Transfer-{TRANSFER}"]  # all touched since
+    before = [
+        s.stream_id
+        for s in inspector.streams(until=transfer.first_recorded_at - timedelta(microseconds=1))
+    ]
+    assert before == [ADA_STREAM, f"Account-{GRACE}"]
+    grace = next(s for s in inspector.streams() if s.stream_id == f"Account-{GRACE}")
+    assert [
+        s.stream_id
+        for s in inspector.streams(since=grace.last_recorded_at + timedelta(microseconds=1))
+    ] == [
+        ADA_STREAM,
+        f"Transfer-{TRANSFER}",
+    ]
 
 
 def test_events_page_through_a_stream_and_filter(bank: BankService) -> None:

@@ -84,6 +84,19 @@ def test_streams(demo: Demo) -> None:
     assert lines[0].startswith(f"{ADA}  Account  8 events  2026-01-05 09:02:00.000000Z")
     assert sum("  Transfer  2 events" in line for line in lines) == 2
 
+    def listed(*options: str) -> list[str]:
+        found = esgen(["inspect", "streams", "--store", demo.store, *options])
+        assert found.returncode == 0, found.stderr
+        return [line.split()[0] for line in found.stdout.splitlines()]
+
+    assert len(listed("--aggregate", "Transfer")) == 2
+    assert len(listed("--prefix", "Account-a0000000-0000-4000-8000-00000000000")) == 4
+    assert listed("--since", "2026-01-05T09:25Z") == [
+        "Account-a0000000-0000-4000-8000-000000000003",
+        "Account-a0000000-0000-4000-8000-000000000004",
+    ]
+    assert listed("--until", "2026-01-05T09:01") == ["Account-a0000000-0000-4000-8000-000000000002"]
+
 
 def test_events_are_typed_and_upcast(demo: Demo) -> None:
     result = esgen(_printed(demo, "events"))

@@ -164,18 +164,28 @@ def _line(document: Any) -> None:
 @inspect.command("streams", short_help="Streams by aggregate type, with counts and times.")
 @read_side_options()
 @click.option("--aggregate", help="Only the streams of this aggregate type.")
+@click.option("--prefix", default="", help="Only the streams whose id starts with this.")
+@click.option("--since", help="Only streams with events at or after this time.")
+@click.option("--until", help="Only streams with events at or before this time.")
 @_JSON
 def streams(
     project: ProjectArgs,
     store: StoreArgs,
     feedback: FeedbackArgs,
     aggregate: str | None,
+    prefix: str,
+    since: str | None,
+    until: str | None,
     as_json: bool,
 ) -> None:
     """List the streams: aggregate type, number of events, first and last event time."""
+    low = None if since is None else _moment(since, "--since")
+    high = None if until is None else _moment(until, "--until", through=True)
+    if _inverted(low, high):
+        fail(f"--until {until} is before --since {since}")
     with _inspector(project, store) as inspector:
         count = 0
-        for view in inspector.streams(aggregate=aggregate):
+        for view in inspector.streams(aggregate=aggregate, prefix=prefix, since=low, until=high):
             count += 1
             if as_json:
                 _line(view.to_json())

@@ -407,15 +407,33 @@ class Inspector:
 
     # -- listing ----------------------------------------------------------------------
 
-    def streams(self, *, aggregate: str | None = None) -> Iterator[StreamView]:
-        """Every stream (of one aggregate type, if given), by stream id."""
+    def streams(
+        self,
+        *,
+        aggregate: str | None = None,
+        prefix: str = "",
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[StreamView]:
+        """Every stream, by stream id: of one aggregate type, whose id starts with
+        `prefix`, with events recorded between `since` and `until` (both included)."""
         if aggregate is not None and aggregate not in self._repositories:
             raise InspectError(
                 f"no aggregate type {aggregate!r} in this context "
                 f"(aggregate types: {', '.join(self.aggregate_types)})"
             )
-        prefix = "" if aggregate is None else f"{aggregate}-"
-        for summary in self.store.streams(prefix):
+        since = None if since is None else to_utc(since, "since")
+        until = None if until is None else to_utc(until, "until")
+        wanted = "" if aggregate is None else f"{aggregate}-"
+        if prefix.startswith(wanted):
+            wanted = prefix
+        elif not wanted.startswith(prefix):
+            return  # the prefix names streams of another aggregate type: none of these
+        for summary in self.store.streams(wanted):
+            if since is not None and summary.last_recorded_at < since:
+                continue
+            if until is not None and summary.first_recorded_at > until:
+                continue
             yield StreamView(
                 summary.stream_id,
                 self.aggregate_of(summary.stream_id),
