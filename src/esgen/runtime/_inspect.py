@@ -454,8 +454,9 @@ class Inspector:
             error = _reason(exc)
         else:
             current_version = event.event_version
-        data = _stored_payload(recorded) if as_stored or event is None else None
-        if data is None and event is not None:
+        if as_stored or event is None:
+            data = _stored_payload(recorded)
+        else:
             data = event.model_dump(mode="json")
         return EventView(
             position=recorded.position,
