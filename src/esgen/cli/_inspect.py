@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from esgen._printable import printable
 from esgen.cli._common import fail
 from esgen.cli._options import RunGroup, read_side_options
 
@@ -127,11 +126,13 @@ def _time(moment: datetime) -> str:
 
 def _shown(value: object) -> str:
     """Text from the store, as one printable line (see esgen._printable)."""
+    from esgen._printable import printable  # when printing: `esgen --help` needs none of it
+
     return printable(value if isinstance(value, str) else str(value))
 
 
 def _compact(value: Any) -> str:
-    return printable(json.dumps(value, ensure_ascii=False, separators=(", ", ": ")))
+    return _shown(json.dumps(value, ensure_ascii=False, separators=(", ", ": ")))
 
 
 def _json(document: Any, **options: Any) -> str:
@@ -145,9 +146,9 @@ def _json(document: Any, **options: Any) -> str:
     return text
 
 
-def printable_lines(text: str) -> str:
+def _printable_lines(text: str) -> str:
     """Indented JSON as printable lines (its own newlines kept)."""
-    return "\n".join(printable(line) for line in text.splitlines())
+    return "\n".join(_shown(line) for line in text.splitlines())
 
 
 def _emit(document: Any) -> None:
@@ -303,7 +304,7 @@ def state(
     when = "" if view.recorded_at is None else f", recorded {_time(view.recorded_at)}"
     asked = "" if view.at is None else f" as of {_time(view.at)}"
     click.echo(f"{_shown(view.stream_id)}{asked}: version {view.version}{when}")
-    click.echo(printable_lines(_json(view.state.model_dump(mode="json"), indent=2)))
+    click.echo(_printable_lines(_json(view.state.model_dump(mode="json"), indent=2)))
 
 
 @inspect.command("history", short_help="The state after each event, as field-by-field changes.")
@@ -409,7 +410,7 @@ def replay(
         _emit({"steps": steps, "state": view.to_json()})
         return
     click.echo(f"state of {_shown(stream_id)} at version {view.version}:")
-    click.echo(printable_lines(_json(view.state.model_dump(mode="json"), indent=2)))
+    click.echo(_printable_lines(_json(view.state.model_dump(mode="json"), indent=2)))
 
 
 def _under_pdb(apply: ApplyCall, aggregate: Aggregate[Any, Any], event: Event) -> BaseModel:
