@@ -81,7 +81,7 @@ from esgen.runtime._records import (
     to_utc,
     utc_now,
 )
-from esgen.runtime._text import check_stream_id
+from esgen.runtime._text import check_stream_id, is_storable
 
 __all__ = ["PostgresEventStore"]
 
@@ -722,7 +722,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
         """Streams in the database's collation order (code point order in C and C.UTF-8
         databases, as the other backends; another collation may order punctuation and case
         otherwise)."""
-        if not _storable(prefix, "stream id prefix"):
+        if not is_storable(prefix, "stream id prefix"):
             return
         after = ""  # before every stream id, which are never empty
         while True:
@@ -746,13 +746,13 @@ class PostgresEventStore(EventStore, SnapshotStore):
         return [r for r in rows if r.causation_id == causation_id]
 
     def _lookup(self, query: str, value: str, what: str) -> list[RecordedEvent]:
-        if not _storable(value, what):
+        if not is_storable(value, what):
             return []
         rows = self._fetch(f"looking up events by {what} {value!r}", query, (normalized(value),))
         return list(starmap(RecordedEvent, rows))
 
     def find_event(self, event_id: str) -> RecordedEvent | None:
-        if not _storable(event_id, "event id"):
+        if not is_storable(event_id, "event id"):
             return None
         try:
             parsed = UUID(event_id)
@@ -870,20 +870,6 @@ def _expected(expected_version: int | ExpectedVersion) -> int | None:
     if expected_version is ExpectedVersion.ANY:
         return None
     return 0 if expected_version is ExpectedVersion.NO_STREAM else expected_version
-
-
-def _storable(value: str, what: str) -> bool:
-    """Whether text can be sent at all: a lone surrogate has no UTF-8 form (and no stored
-    text holds one, so nothing equals it). NUL is sent normalized (see `normalized`)."""
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must be a str (got {value!r})")
-    if value.isascii():
-        return True
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _streams(stream_ids: Sequence[str]) -> str:

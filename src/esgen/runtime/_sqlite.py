@@ -57,7 +57,7 @@ from esgen.runtime._records import (
     to_utc,
     utc_now,
 )
-from esgen.runtime._text import check_stream_id
+from esgen.runtime._text import check_stream_id, is_storable
 
 __all__ = ["SQLiteEventStore"]
 
@@ -752,7 +752,7 @@ class SQLiteEventStore(EventStore, SnapshotStore):
     # -- inspection ---------------------------------------------------------------------
 
     def streams(self, prefix: str = "") -> Iterator[StreamSummary]:
-        if not _storable(prefix, "stream id prefix"):
+        if not is_storable(prefix, "stream id prefix"):
             return
         end = _prefix_end(prefix)
         upper = "" if end is None else " AND stream_id < ?"
@@ -789,7 +789,7 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         return next((r for r in rows if r.event_id_text == event_id), None)
 
     def _lookup(self, query: str, value: str, what: str) -> list[RecordedEvent]:
-        if not _storable(value, what):
+        if not is_storable(value, what):
             return []  # no stored text can equal it
         try:
             rows = self._conn().execute(query, (value, value.partition("\x00")[0])).fetchall()
@@ -875,22 +875,6 @@ def _recorded_times(events: Sequence[NewEvent], clock_time: str, last_time: str)
         times.append(text)
         last_time = text
     return times
-
-
-def _storable(value: str, what: str) -> bool:
-    """Whether text can be bound at all: a lone surrogate has no UTF-8 form (and no
-    stored text holds one, so nothing equals it)."""
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must be a str (got {value!r})")
-    return value.isascii() or not _has_surrogate(value)
-
-
-def _has_surrogate(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def _prefix_end(prefix: str) -> str | None:

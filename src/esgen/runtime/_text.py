@@ -24,6 +24,7 @@ __all__ = [
     "check_key",
     "check_stream_id",
     "check_text",
+    "is_storable",
     "refuse_unencodable",
     "strings",
 ]
@@ -53,6 +54,20 @@ def check_key(value: str, what: str) -> None:
             "and PostgreSQL text cannot hold NUL",
         )
     check_text(value, what)
+
+
+def is_storable(value: str, what: str) -> bool:
+    """Whether text looked up in a store can be sent to it at all: one with a lone
+    surrogate cannot, and no stored text holds one, so nothing equals it."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str (got {value!r})")
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_text(value: str, what: str) -> None:
