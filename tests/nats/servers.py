@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -32,10 +33,28 @@ def nats_server_binary() -> str | None:
     )
 
 
+# Ports are drawn below Linux's ephemeral range (32768-60999 by default): a port the
+# kernel hands out for bind(0) is also one it hands to the next outgoing connection, and
+# the many client connections of a test run once took a cluster's route port between
+# choosing it and the server binding it. Ports handed out here are not handed out again.
+_PORTS = range(20000, 32768)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nobody listens on, outside the range used for outgoing connections."""
+    for _ in range(1000):
+        port = random.choice(_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free loopback port in 20000-32767")
 
 
 def _accepts(port: int) -> bool:
@@ -185,11 +204,32 @@ class NatsCluster:
 
     def start(self) -> NatsCluster:
         # Started together: a JetStream cluster elects its meta leader once peers meet.
-        for node in self.nodes:
-            node.spawn()
-        for node in self.nodes:
-            node.wait_ready()
-        return self.wait_jetstream()
+        # A port taken by another program between choosing it and binding it is the one
+        # failure worth another try, on fresh ports (no client has seen these URLs yet).
+        for attempt in range(3):
+            for node in self.nodes:
+                node.spawn()
+            try:
+                for node in self.nodes:
+                    node.wait_ready()
+            except RuntimeError as error:
+                for node in self.nodes:
+                    node.kill()
+                if "address already in use" not in str(error) or attempt == 2:
+                    raise
+                self._choose_ports()
+                continue
+            return self.wait_jetstream()
+        raise AssertionError("unreachable")
+
+    def _choose_ports(self) -> None:
+        cluster_ports = [free_port() for _ in self.nodes]
+        for index, node in enumerate(self.nodes):
+            (node.store_dir / "server.log").unlink(missing_ok=True)
+            node.port = free_port()
+            node.monitor_port = free_port()
+            node.cluster_port = cluster_ports[index]
+            node.routes = tuple(p for i, p in enumerate(cluster_ports) if i != index)
 
     def wait_jetstream(self, timeout: float = _READY_TIMEOUT) -> NatsCluster:
         """Until the nodes have elected a JetStream meta leader: before that, creating a
