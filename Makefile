@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(if $(CONSTRAINTS),--constraint $(CONSTRAINTS)) \
-		-e '.[generator,postgres,nats,testing]' --group dev
+		-e '.[generator,postgres,nats,pii,testing]' --group dev
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -41,6 +41,7 @@ RUNTIME_EXPORTS = [
     "ExpectedVersion",
     "Field",
     "FieldChange",
+    "ForgottenSubject",
     "FrozenDict",
     "FrozenMap",
     "HistoryEntry",
@@ -49,10 +50,16 @@ RUNTIME_EXPORTS = [
     "InspectError",
     "Inspector",
     "InvalidConsistencyToken",
+    "KeyUnavailable",
+    "KeyWrapper",
+    "Keyring",
+    "MasterKey",
     "MemoryEventStore",
     "NanFloat",
     "NewEvent",
     "Order",
+    "Personal",
+    "PersonalDataError",
     "PostgresEventStore",
     "Problem",
     "ProgressStorage",
@@ -85,6 +92,7 @@ RUNTIME_EXPORTS = [
     "StreamNotFound",
     "StreamSummary",
     "StreamView",
+    "SubjectForgotten",
     "TableSpec",
     "Trace",
     "TraceCommand",
@@ -157,7 +165,8 @@ def test_every_runtime_error_is_an_event_store_error_and_an_esgen_error() -> Non
         if isinstance(getattr(esgen.runtime, name), type)
         and issubclass(getattr(esgen.runtime, name), BaseException)
     ]
-    assert len(errors) == 28  # InspectError: what esgen inspect was asked for is not there
+    # PersonalDataError, KeyUnavailable, ForgottenSubject: personal data (crypto-shredding)
+    assert len(errors) == 31
     assert all(issubclass(error, EventStoreError) for error in errors)
     assert issubclass(EventStoreError, EsgenError)
     assert issubclass(esgen.runtime.StreamNotFound, LookupError)

@@ -57,6 +57,16 @@ from esgen.runtime._inspect import (
 )
 from esgen.runtime._memory import MemoryEventStore
 from esgen.runtime._messages import Command, Event, ValueObject
+from esgen.runtime._personal import (
+    ForgottenSubject,
+    Keyring,
+    KeyUnavailable,
+    KeyWrapper,
+    MasterKey,
+    Personal,
+    PersonalDataError,
+    SubjectForgotten,
+)
 from esgen.runtime._ports import DEFAULT_PAGE_SIZE, EventStore, SnapshotStore, TransactionalStore
 from esgen.runtime._progress_store import ProgressStorage, progress_storage
 from esgen.runtime._projection import (
@@ -121,6 +131,7 @@ __all__ = [
     "ExpectedVersion",
     "Field",
     "FieldChange",
+    "ForgottenSubject",
     "FrozenDict",
     "FrozenMap",
     "HistoryEntry",
@@ -129,10 +140,16 @@ __all__ = [
     "InspectError",
     "Inspector",
     "InvalidConsistencyToken",
+    "KeyUnavailable",
+    "KeyWrapper",
+    "Keyring",
+    "MasterKey",
     "MemoryEventStore",
     "NanFloat",
     "NewEvent",
     "Order",
+    "Personal",
+    "PersonalDataError",
     "PostgresEventStore",
     "Problem",
     "ProgressStorage",
@@ -165,6 +182,7 @@ __all__ = [
     "StreamNotFound",
     "StreamSummary",
     "StreamView",
+    "SubjectForgotten",
     "TableSpec",
     "Trace",
     "TraceCommand",

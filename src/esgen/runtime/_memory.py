@@ -16,12 +16,13 @@ from __future__ import annotations
 import threading
 import time
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
 from esgen.runtime._errors import StreamNotFound
+from esgen.runtime._personal import FORGOTTEN_STREAM, Keyring, KeyWrapper
 from esgen.runtime._ports import (
     DEFAULT_PAGE_SIZE,
     EventStore,
@@ -39,6 +40,8 @@ from esgen.runtime._ports import (
 from esgen.runtime._records import (
     AppendResult,
     Clock,
+    ExpectedVersion,
+    NewEvent,
     RecordedEvent,
     Snapshot,
     StreamAppend,
@@ -107,8 +110,18 @@ class MemoryTransaction:
 class MemoryEventStore(EventStore, SnapshotStore):
     """Event store and snapshot store in process memory, safe to share between threads."""
 
-    def __init__(self, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock = utc_now,
+        master_key: KeyWrapper | None = None,
+        key_cache_seconds: float = 60.0,
+    ) -> None:
         self._clock = clock
+        # Subject -> wrapped data key, or None once forgotten.
+        self._subject_keys: dict[str, bytes | None] = {}
+        if master_key is not None:
+            self.keyring = Keyring(master_key, self, cache_seconds=key_cache_seconds)
         # Re-entrant: appends and reads made inside a transaction() block take it again.
         self._lock = threading.RLock()
         self._appended = threading.Condition(self._lock)
@@ -118,6 +131,24 @@ class MemoryEventStore(EventStore, SnapshotStore):
         self._log: list[RecordedEvent] = []
         self._snapshots: dict[str, Snapshot] = {}
         self._last_recorded_at: datetime | None = None
+
+    # -- personal data --------------------------------------------------------------------
+
+    def subject_keys(self, subjects: Sequence[str]) -> Mapping[str, bytes | None]:
+        with self._lock:
+            return {s: self._subject_keys[s] for s in subjects if s in self._subject_keys}
+
+    def add_subject_key(self, subject: str, wrapped: bytes) -> bytes | None:
+        with self._lock:
+            return self._subject_keys.setdefault(subject, bytes(wrapped))
+
+    def forget_subject(self, subject: str, audit: NewEvent) -> bool:
+        with self._lock:
+            if subject in self._subject_keys and self._subject_keys[subject] is None:
+                return False
+            self.append_streams([StreamAppend(FORGOTTEN_STREAM, [audit], ExpectedVersion.ANY)])
+            self._subject_keys[subject] = None
+            return True
 
     def append_streams(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
         validate_appends(appends)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 from esgen.runtime._errors import ConcurrencyError
 from esgen.runtime._records import (
@@ -28,6 +28,9 @@ from esgen.runtime._records import (
     to_utc,
 )
 from esgen.runtime._text import check_json_text, check_stream_id, check_text
+
+if TYPE_CHECKING:
+    from esgen.runtime._personal import Keyring
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -200,6 +203,37 @@ class EventStore(ABC):
                 break
             position = recorded.position
         return position
+
+    # -- personal data: per-subject data keys, wrapped, in the store's own database ------
+
+    keyring: Keyring | None = None
+    """Seals and opens personal data; set by the store when opened with `master_key=`.
+    Without one, writing or reading a personal field raises `KeyUnavailable`."""
+
+    def subject_keys(self, subjects: Sequence[str]) -> Mapping[str, bytes | None]:
+        """The wrapped data key of each subject that has one, None for each forgotten
+        subject; a subject never seen is absent."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no personal-data keys")
+
+    def add_subject_key(self, subject: str, wrapped: bytes) -> bytes | None:
+        """Keep `wrapped` as the subject's key unless it has one already. Returns the key
+        kept (another writer's, if it came first), or None if the subject was forgotten."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no personal-data keys")
+
+    def forget_subject(self, subject: str, audit: NewEvent) -> bool:
+        """In one transaction: delete the subject's key, remember the subject as forgotten,
+        and append `audit` to the forgotten-subjects stream. False, with nothing done, if
+        the subject was forgotten before."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no personal-data keys")
+
+    def forget(self, subject: str, *, metadata: Mapping[str, Any] | None = None) -> bool:
+        """Erase every personal field of `subject` for good (crypto-shredding): its key is
+        deleted and a `SubjectForgotten` event without personal data is recorded, with the
+        active command context's metadata (who asked) plus `metadata`. Needs no master
+        key. Idempotent: False if the subject was forgotten before."""
+        from esgen.runtime._personal import forget_subject
+
+        return forget_subject(self, subject, metadata)
 
     poll_interval: float = 0.1
     """The longest pause between two looks at the head in the polling `wait_for_events`."""

@@ -12,7 +12,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from itertools import starmap
@@ -27,6 +27,7 @@ from esgen.runtime._errors import (
     StoreDamaged,
     StreamNotFound,
 )
+from esgen.runtime._personal import FORGOTTEN_STREAM, Keyring, KeyWrapper
 from esgen.runtime._ports import (
     DEFAULT_PAGE_SIZE,
     INVALID_DATA,
@@ -57,7 +58,7 @@ from esgen.runtime._records import (
     to_utc,
     utc_now,
 )
-from esgen.runtime._text import check_stream_id, is_storable
+from esgen.runtime._text import check_stream_id, check_text, is_storable
 
 __all__ = ["SQLiteEventStore"]
 
@@ -122,6 +123,17 @@ _SCHEMA = (
     f"CREATE INDEX IF NOT EXISTS esgen_events_causation ON esgen_events ({_CAUSATION}) "
     f"WHERE {_CAUSATION} IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS esgen_events_event_id ON esgen_events (event_id)",
+    # Personal data: each subject's data key, wrapped by the application's master key.
+    # Forgetting sets `wrapped` to NULL for good (the row stays, so the subject is known as
+    # forgotten rather than missing); the old bytes are zeroed (secure_delete) and the WAL
+    # truncated, so no copy of the key stays in the file.
+    """CREATE TABLE IF NOT EXISTS esgen_subject_keys (
+        subject      TEXT PRIMARY KEY,
+        wrapped      BLOB,
+        created_at   TEXT NOT NULL,
+        forgotten_at TEXT,
+        CHECK ((wrapped IS NULL) = (forgotten_at IS NOT NULL))
+    ) WITHOUT ROWID""",
 )
 
 # What set-up looks for; when all exist at this version, opening takes no lock at all.
@@ -134,6 +146,7 @@ _OBJECTS = (
     "esgen_events_correlation",
     "esgen_events_causation",
     "esgen_events_event_id",
+    "esgen_subject_keys",
 )
 
 _FIND_OBJECTS = (
@@ -220,6 +233,8 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         synchronous: Synchronous = "FULL",
         read_only: bool = False,
         quick_check_limit: int = QUICK_CHECK_LIMIT,
+        master_key: KeyWrapper | None = None,
+        key_cache_seconds: float = 60.0,
     ) -> None:
         text = os.fspath(path)
         if text == ":memory:" or text.startswith("file::memory:") or text == "":
@@ -244,6 +259,8 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         self._set_up()
         if not read_only:
             self._check_integrity(quick_check_limit)
+        if master_key is not None:
+            self.keyring = Keyring(master_key, self, cache_seconds=key_cache_seconds)
 
     @property
     def path(self) -> Path:
@@ -822,6 +839,75 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         return low
 
     # -- SnapshotStore ------------------------------------------------------------------
+
+    # -- personal data --------------------------------------------------------------------
+
+    def subject_keys(self, subjects: Sequence[str]) -> Mapping[str, bytes | None]:
+        if not subjects:
+            return {}
+        query = (
+            "SELECT subject, wrapped FROM esgen_subject_keys "
+            f"WHERE subject IN ({', '.join('?' * len(subjects))})"
+        )
+        try:
+            with self.read_transaction() as conn:
+                rows = conn.execute(query, list(subjects)).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return {}  # a file of an older release, opened read-only: no keys at all
+            raise self._failed("reading the personal-data keys failed", exc) from exc
+        except sqlite3.Error as exc:
+            raise self._failed("reading the personal-data keys failed", exc) from exc
+        return {subject: None if wrapped is None else bytes(wrapped) for subject, wrapped in rows}
+
+    def add_subject_key(self, subject: str, wrapped: bytes) -> bytes | None:
+        check_text(subject, "subject")
+        if self._read_only or self._damaged is not None:
+            self._refuse_writes(f"a new data key for subject {subject!r}")
+        try:
+            with self.transaction() as conn:
+                conn.execute(
+                    "INSERT INTO esgen_subject_keys (subject, wrapped, created_at) "
+                    "VALUES (?, ?, ?) ON CONFLICT (subject) DO NOTHING",
+                    (subject, bytes(wrapped), self._clock_time()),
+                )
+                row = conn.execute(
+                    "SELECT wrapped FROM esgen_subject_keys WHERE subject = ?", (subject,)
+                ).fetchone()
+        except sqlite3.Error as exc:
+            raise self._failed(f"storing the data key of subject {subject!r} failed", exc) from exc
+        return None if row[0] is None else bytes(row[0])
+
+    def forget_subject(self, subject: str, audit: NewEvent) -> bool:
+        check_text(subject, "subject")
+        if self._read_only or self._damaged is not None:
+            self._refuse_writes(f"forgetting subject {subject!r}")
+        validate_new_events([audit])
+        conn = self._conn()
+        try:
+            # Freed bytes are overwritten with zeros: the wrapped key must not stay behind
+            # in a free page of the file.
+            conn.execute("PRAGMA secure_delete = ON")
+            with self.transaction() as conn:
+                now = self._clock_time()
+                changed = conn.execute(
+                    "INSERT INTO esgen_subject_keys (subject, wrapped, created_at, forgotten_at) "
+                    "VALUES (?, NULL, ?, ?) ON CONFLICT (subject) DO UPDATE SET "
+                    "wrapped = NULL, forgotten_at = excluded.forgotten_at "
+                    "WHERE esgen_subject_keys.forgotten_at IS NULL",
+                    (subject, now, now),
+                ).rowcount
+                if changed:
+                    self._write(((FORGOTTEN_STREAM, [audit], ExpectedVersion.ANY, None),))
+        except sqlite3.Error as exc:
+            raise self._failed(f"forgetting subject {subject!r} failed", exc) from exc
+        if changed:
+            # The WAL still holds the page as it was before; once the change is in the main
+            # file, the log is emptied. Readers holding an old snapshot can delay that:
+            # then the next checkpoint overwrites it, as the log is reused.
+            with suppress(sqlite3.Error):
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return bool(changed)
 
     def load_snapshot(self, stream_id: str) -> Snapshot | None:
         check_stream_id(stream_id)

@@ -1,0 +1,611 @@
+"""Personal data: fields sealed per data subject, so that erasing one key erases them all.
+
+Crypto-shredding. A field marked `Personal` (in `Annotated` metadata, as generated code
+writes it) is never stored as it is: the stored JSON holds the field's declared
+placeholder in its place, and one envelope per stored model (`"$personal"`) holds the
+real values, encrypted with AES-GCM under a data key of the model's data subject. Data
+keys are kept in the store's own database, wrapped by a master key the application
+provides (`MasterKey.from_env`, or any `KeyWrapper`, such as a KMS client). Forgetting a
+subject deletes its wrapped key: every copy of its data (events, snapshots, saga state,
+read-model rows, backups made before) then reads as the placeholders, which are valid
+values of their fields, so old versions still upcast and projections still rebuild.
+
+The envelope's content mirrors the model's JSON, holding only the personal values: a
+leaf is `[value]` (replace), anything else an object of keys (list indexes as text) to
+descend by. Reading needs no schema, so data sealed under a mark since removed still
+reads back.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import threading
+import time
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Final,
+    Protocol,
+    TypeAlias,
+    Union,
+    runtime_checkable,
+)
+
+from pydantic import BaseModel
+
+from esgen.runtime._errors import EventStoreError
+from esgen.runtime._messages import Event
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from esgen.runtime._records import NewEvent
+
+__all__ = [
+    "ENVELOPE_KEY",
+    "FORGOTTEN_STREAM",
+    "ForgottenSubject",
+    "KeyUnavailable",
+    "KeyWrapper",
+    "Keyring",
+    "MasterKey",
+    "Personal",
+    "PersonalDataError",
+    "SubjectForgotten",
+    "SubjectKeyStore",
+    "open_json",
+    "personal_fields",
+    "seal_json",
+]
+
+ENVELOPE_KEY: Final = "$personal"
+"""The key of the envelope in a stored JSON object; no field can be named so."""
+
+FORGOTTEN_STREAM: Final = "esgen-forgotten-subjects"
+"""The stream where `forget` records one `SubjectForgotten` per subject."""
+
+_FORMAT = b"\x01"  # the first byte of every sealed value: its layout, for later ones
+_NONCE = 12
+_KEY_BYTES = 32
+
+
+class PersonalDataError(EventStoreError):
+    """Personal data could not be sealed, opened or forgotten."""
+
+
+class KeyUnavailable(PersonalDataError, LookupError):
+    """A subject's data key cannot be had, and the subject was not forgotten: no master key,
+    the wrong one, or a key table that lost a row. Never read as the placeholder."""
+
+
+class ForgottenSubject(PersonalDataError, ValueError):
+    """New personal data of a subject already forgotten: refused rather than kept."""
+
+
+@dataclass(frozen=True, slots=True)
+class Personal:
+    """Marks a field as personal data (`Annotated[str, Personal(erased="<erased>")]`).
+
+    `erased` is what the field reads as once its subject is forgotten; it must be a valid
+    value of the field, as JSON (None for an optional field)."""
+
+    erased: Any = None
+
+
+class SubjectForgotten(Event):
+    """The audit record of one `forget`: which subject, never what was known of it."""
+
+    subject: str
+
+    event_type: ClassVar[str] = "esgen.SubjectForgotten"
+    event_version: ClassVar[int] = 1
+
+
+# -- where the personal fields of a model are ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Leaf:
+    erased: Any
+
+
+@dataclass(frozen=True, slots=True)
+class _Fields:
+    fields: Mapping[str, _Node]  # JSON key -> node
+
+
+@dataclass(frozen=True, slots=True)
+class _Each:
+    """Every item of a list, or every value of a map."""
+
+    item: _Node
+
+
+_Node: TypeAlias = _Leaf | _Fields | _Each
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalFields:
+    """The personal fields of one model class, and how its data subject is found."""
+
+    tree: _Fields
+    subject: str | None  # the JSON key of the field naming the subject; None: given by the caller
+    paths: tuple[str, ...]  # dotted, for messages and documentation
+
+
+_SPECS: dict[type[BaseModel], PersonalFields | None] = {}
+_SPECS_LOCK = threading.Lock()
+
+
+def personal_fields(cls: type[BaseModel]) -> PersonalFields | None:
+    """The personal fields of `cls` (value types and collections included), or None."""
+    try:
+        return _SPECS[cls]
+    except KeyError:
+        pass
+    with _SPECS_LOCK:
+        node = _model_node(cls, ())
+        spec = None
+        if node is not None:
+            subject = getattr(cls, "data_subject", None)
+            key = None
+            if subject is not None:
+                field = cls.model_fields.get(subject)
+                if field is None:
+                    raise PersonalDataError(
+                        f"{cls.__qualname__}.data_subject names {subject!r}, which is not a field"
+                    )
+                key = field.serialization_alias or field.alias or subject
+                if key in node.fields:
+                    raise PersonalDataError(
+                        f"{cls.__qualname__}.{subject} names the data subject and so cannot "
+                        "itself be personal: it is what finds the key"
+                    )
+            spec = PersonalFields(node, key, tuple(_paths(node, "")))
+        _SPECS[cls] = spec
+        return spec
+
+
+def _model_node(cls: type[BaseModel], seen: tuple[type[BaseModel], ...]) -> _Fields | None:
+    if cls in seen:
+        return None  # a recursive type: its personal fields are found on the first visit
+    fields: dict[str, _Node] = {}
+    for name, info in cls.model_fields.items():
+        key = info.serialization_alias or info.alias or name
+        marks = [m for m in info.metadata if isinstance(m, Personal)]
+        if marks:
+            _check_placeholder(cls, name, marks[0].erased)
+            fields[key] = _Leaf(marks[0].erased)
+            continue
+        node = _type_node(info.annotation, (*seen, cls), f"{cls.__qualname__}.{name}")
+        if node is not None:
+            fields[key] = node
+    return _Fields(fields) if fields else None
+
+
+def _type_node(annotation: Any, seen: tuple[type[BaseModel], ...], where: str) -> _Node | None:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        marks = [m for m in args[1:] if isinstance(m, Personal)]
+        if marks:
+            return _Leaf(marks[0].erased)
+        return _type_node(args[0], seen, where)
+    if origin is Union or origin is types.UnionType:
+        nodes = [_type_node(a, seen, where) for a in args if a is not type(None)]
+        found = [n for n in nodes if n is not None]
+        if len(found) > 1 or (found and len(nodes) > 1):
+            raise PersonalDataError(
+                f"{where}: personal fields inside a union of several types cannot be located; "
+                "mark the whole field personal"
+            )
+        return found[0] if found else None
+    if origin in (list, tuple, set, frozenset) or (
+        isinstance(origin, type) and issubclass(origin, Sequence) and origin is not str
+    ):
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            if any(_type_node(a, seen, where) for a in args):
+                raise PersonalDataError(
+                    f"{where}: personal fields inside a fixed-length tuple cannot be located; "
+                    "mark the whole field personal"
+                )
+            return None
+        item = _type_node(args[0], seen, where) if args else None
+        return None if item is None else _Each(item)
+    if origin in (dict, Mapping) or (isinstance(origin, type) and issubclass(origin, Mapping)):
+        item = _type_node(args[1], seen, where) if len(args) == 2 else None
+        return None if item is None else _Each(item)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _model_node(annotation, seen)
+    return None
+
+
+def _check_placeholder(cls: type[BaseModel], name: str, erased: Any) -> None:
+    try:
+        json.dumps(erased)
+    except (TypeError, ValueError):
+        raise PersonalDataError(
+            f"{cls.__qualname__}.{name}: the placeholder {erased!r} is not a JSON value"
+        ) from None
+
+
+def _paths(node: _Node, prefix: str) -> list[str]:
+    if isinstance(node, _Leaf):
+        return [prefix]
+    if isinstance(node, _Each):
+        return _paths(node.item, prefix + "[]")
+    out: list[str] = []
+    for key, child in node.fields.items():
+        out.extend(_paths(child, f"{prefix}.{key}" if prefix else key))
+    return out
+
+
+# -- taking personal values out of JSON data, and putting them back ------------------------
+
+
+def _take(node: _Node, value: Any) -> tuple[Any, Any]:
+    """`value` with placeholders in place of its personal parts, and the mirror of those
+    parts (None when it has none)."""
+    if isinstance(node, _Leaf):
+        return node.erased, [value]
+    if isinstance(node, _Each):
+        if isinstance(value, list):
+            items: Any = enumerate(value)
+        elif isinstance(value, dict):
+            items = value.items()
+        else:
+            return value, None
+        mirror: dict[str, Any] = {}
+        for key, item in list(items):
+            stored, taken = _take(node.item, item)
+            if taken is not None:
+                value[key] = stored
+                mirror[str(key)] = taken
+        return value, mirror or None
+    if not isinstance(value, dict):
+        return value, None
+    mirror = {}
+    for key, child in node.fields.items():
+        if key in value:
+            stored, taken = _take(child, value[key])
+            if taken is not None:
+                value[key] = stored
+                mirror[key] = taken
+    return value, mirror or None
+
+
+def _give(value: Any, mirror: Any) -> Any:
+    """`value` with the mirror's values put back in place."""
+    if isinstance(mirror, list):
+        return mirror[0]
+    if isinstance(value, list):
+        for key, taken in mirror.items():
+            index = int(key)
+            value[index] = _give(value[index], taken)
+    elif isinstance(value, dict):
+        for key, taken in mirror.items():
+            value[key] = _give(value.get(key), taken)
+    return value
+
+
+# -- the master key and the per-subject data keys ---------------------------------------
+
+
+@runtime_checkable
+class KeyWrapper(Protocol):
+    """What protects data keys at rest: the master key, or a KMS that holds it.
+
+    `wrap` encrypts a subject's new data key; `unwrap` gives it back, raising any
+    exception if it cannot (the wrong key, an unreachable KMS)."""
+
+    def wrap(self, subject: str, data_key: bytes) -> bytes: ...
+
+    def unwrap(self, subject: str, wrapped: bytes) -> bytes: ...
+
+
+def _aesgcm() -> type[AESGCM]:
+    try:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    except ImportError:
+        raise PersonalDataError(
+            "personal data is encrypted with the cryptography package: pip install 'esgen[pii]'"
+        ) from None
+    return AESGCM
+
+
+class MasterKey:
+    """A 256-bit key that wraps data keys with AES-GCM, the subject bound to each."""
+
+    ENV: ClassVar[str] = "ESGEN_MASTER_KEY"
+
+    def __init__(self, key: bytes) -> None:
+        if not isinstance(key, bytes) or len(key) != _KEY_BYTES:
+            got = len(key) if isinstance(key, bytes) else type(key).__name__
+            raise PersonalDataError(f"a master key is {_KEY_BYTES} bytes (got {got})")
+        self._cipher = _aesgcm()(key)
+
+    @classmethod
+    def generate(cls) -> str:
+        """A new master key as the text `from_env` reads (base64)."""
+        return base64.b64encode(os.urandom(_KEY_BYTES)).decode("ascii")
+
+    @classmethod
+    def from_text(cls, text: str, where: str = "the master key") -> MasterKey:
+        try:
+            key = base64.b64decode(
+                text.strip(), altchars=b"-_" if "-" in text or "_" in text else None, validate=True
+            )
+        except (binascii.Error, ValueError):
+            raise PersonalDataError(f"{where} is not base64 text") from None
+        if len(key) != _KEY_BYTES:
+            raise PersonalDataError(
+                f"{where} holds {len(key)} bytes; a master key is {_KEY_BYTES} "
+                "(make one with `esgen forget --new-master-key`)"
+            )
+        return cls(key)
+
+    @classmethod
+    def from_env(cls, name: str | None = None) -> MasterKey:
+        """The master key in environment variable `name` (default ESGEN_MASTER_KEY), base64."""
+        name = name or cls.ENV
+        text = os.environ.get(name)
+        if not text:
+            raise PersonalDataError(
+                f"the environment variable {name} holds no master key: personal data cannot "
+                "be read or written without it"
+            )
+        return cls.from_text(text, f"the environment variable {name}")
+
+    def wrap(self, subject: str, data_key: bytes) -> bytes:
+        nonce = os.urandom(_NONCE)
+        return _FORMAT + nonce + self._cipher.encrypt(nonce, data_key, subject.encode())
+
+    def unwrap(self, subject: str, wrapped: bytes) -> bytes:
+        if wrapped[:1] != _FORMAT:
+            raise ValueError("not a key wrapped by esgen's MasterKey")
+        nonce = wrapped[1 : 1 + _NONCE]
+        return self._cipher.decrypt(nonce, wrapped[1 + _NONCE :], subject.encode())
+
+    def __repr__(self) -> str:
+        return "MasterKey(<hidden>)"
+
+
+class SubjectKeyStore(Protocol):
+    """Where wrapped data keys live: the event store's own database."""
+
+    def subject_keys(self, subjects: Sequence[str]) -> Mapping[str, bytes | None]:
+        """The wrapped key of each subject that has one, None for each forgotten; a
+        subject never seen is absent."""
+        ...
+
+    def add_subject_key(self, subject: str, wrapped: bytes) -> bytes | None:
+        """Keep `wrapped` unless the subject has a key already; returns the key kept (the
+        other one if another writer came first), None if the subject is forgotten."""
+        ...
+
+    def forget_subject(self, subject: str, audit: NewEvent) -> bool:
+        """In one transaction: delete the subject's key, remember it as forgotten and append
+        `audit` to `FORGOTTEN_STREAM`. False (nothing done) if it was forgotten before."""
+        ...
+
+
+_GONE: Final = object()  # a forgotten subject, in the keyring's cache
+
+
+class Keyring:
+    """Seals and opens personal data with per-subject data keys.
+
+    Unwrapped keys are cached for `cache_seconds`: a subject forgotten through this
+    keyring reads as forgotten at once, one forgotten by another process once its key
+    expires here. Safe to share between threads."""
+
+    def __init__(
+        self, master: KeyWrapper, keys: SubjectKeyStore, *, cache_seconds: float = 60.0
+    ) -> None:
+        if not isinstance(master, KeyWrapper):
+            raise TypeError(f"the master key must have wrap() and unwrap() (got {master!r})")
+        self._master = master
+        self._keys = keys
+        self._ttl = cache_seconds
+        self._cipher = _aesgcm()
+        self._cache: dict[str, tuple[Any, float]] = {}
+
+    # -- sealing and opening ------------------------------------------------------------
+
+    def seal(self, subject: str, plaintext: bytes) -> str:
+        cipher = self._cipher_for(subject, create=True)
+        nonce = os.urandom(_NONCE)
+        sealed = _FORMAT + nonce + cipher.encrypt(nonce, plaintext, subject.encode())
+        return base64.b64encode(sealed).decode("ascii")
+
+    def open(self, subject: str, sealed: str) -> bytes | None:
+        """The plaintext, or None if the subject was forgotten."""
+        cipher = self._cipher_for(subject, create=False)
+        if cipher is None:
+            return None
+        try:
+            raw = base64.b64decode(sealed, validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            raise PersonalDataError(f"sealed data of subject {subject!r} is not base64") from None
+        if raw[:1] != _FORMAT:
+            raise PersonalDataError(f"sealed data of subject {subject!r} has an unknown format")
+        try:
+            return bytes(cipher.decrypt(raw[1 : 1 + _NONCE], raw[1 + _NONCE :], subject.encode()))
+        except Exception as exc:  # cryptography's InvalidTag: altered data or another key
+            raise PersonalDataError(
+                f"sealed data of subject {subject!r} does not open with its key: it was "
+                f"altered, or sealed under another subject ({type(exc).__name__})"
+            ) from None
+
+    def forgotten(self, subject: str) -> bool:
+        """True if the subject was forgotten (never raises for a subject without a key)."""
+        try:
+            return self._cipher_for(subject, create=False) is None
+        except KeyUnavailable:
+            return False
+
+    def forget(self, subject: str, *, metadata: Mapping[str, Any] | None = None) -> bool:
+        """Delete the subject's key for good and record it; False if forgotten before."""
+        return forget_subject(self._keys, subject, metadata)
+
+    def drop(self, subject: str) -> None:
+        """Mark the subject forgotten in this keyring's cache (after `forget`)."""
+        self._cache[subject] = (_GONE, float("inf"))
+
+    # -- keys ---------------------------------------------------------------------------
+
+    def _cipher_for(self, subject: str, *, create: bool) -> Any:
+        entry = self._cache.get(subject)
+        if entry is not None and entry[1] > time.monotonic():
+            cipher = entry[0]
+        else:
+            found = self._keys.subject_keys([subject])
+            if subject in found:
+                wrapped = found[subject]
+            else:
+                if not create:
+                    raise KeyUnavailable(
+                        f"no data key is stored for subject {subject!r}, which was never "
+                        "forgotten: its personal data cannot be read (was the key table "
+                        "restored from an older backup than the events?)"
+                    )
+                new = self._master.wrap(subject, os.urandom(_KEY_BYTES))
+                wrapped = self._keys.add_subject_key(subject, new)
+            if wrapped is None:
+                self._cache[subject] = (_GONE, float("inf"))
+                cipher = _GONE
+            else:
+                cipher = self._cipher(self._unwrap(subject, wrapped))
+                self._cache[subject] = (cipher, time.monotonic() + self._ttl)
+        if cipher is _GONE:
+            if create:
+                raise ForgottenSubject(
+                    f"subject {subject!r} was forgotten: no new personal data of it is kept"
+                )
+            return None
+        return cipher
+
+    def _unwrap(self, subject: str, wrapped: bytes) -> bytes:
+        try:
+            key = self._master.unwrap(subject, bytes(wrapped))
+        except Exception as exc:
+            raise KeyUnavailable(
+                f"the data key of subject {subject!r} does not unwrap with this master key "
+                f"(the wrong key, or the KMS refused: {type(exc).__name__})"
+            ) from None
+        if len(key) != _KEY_BYTES:
+            raise KeyUnavailable(
+                f"the data key of subject {subject!r} unwrapped to {len(key)} bytes"
+            )
+        return key
+
+
+# -- sealed JSON ------------------------------------------------------------------------
+
+
+def seal_json(
+    keyring: Keyring | None,
+    spec: PersonalFields,
+    data: dict[str, Any],
+    subject: str | None = None,
+    what: str = "",
+) -> dict[str, Any]:
+    """`data` (a model's JSON object, changed in place) with placeholders in place of its
+    personal values and the envelope holding them. `subject` is used when the model does
+    not name its subject in a field (an aggregate's id)."""
+    if spec.subject is not None:
+        subject = _subject_text(data.get(spec.subject), what, spec.subject)
+    if subject is None:
+        raise PersonalDataError(f"{what} holds personal data but names no data subject")
+    data, mirror = _take(spec.tree, data)
+    if mirror is None:
+        return data
+    if keyring is None:
+        raise KeyUnavailable(
+            f"{what} holds personal data, and the store has no master key to seal it "
+            "(open the store with master_key=, e.g. MasterKey.from_env())"
+        )
+    plaintext = json.dumps(mirror, ensure_ascii=False, separators=(",", ":")).encode()
+    data[ENVELOPE_KEY] = {"subject": subject, "sealed": keyring.seal(subject, plaintext)}
+    return data
+
+
+def open_json(keyring: Keyring | None, data: dict[str, Any], what: str = "") -> dict[str, Any]:
+    """`data` with the envelope's values put back, or the placeholders left in place if
+    its subject was forgotten. Data without an envelope is returned as it is."""
+    envelope = data.pop(ENVELOPE_KEY, None)
+    if envelope is None:
+        return data
+    if not (
+        isinstance(envelope, dict)
+        and isinstance(subject := envelope.get("subject"), str)
+        and isinstance(sealed := envelope.get("sealed"), str)
+    ):
+        raise PersonalDataError(f"{what} has a damaged personal-data envelope")
+    if keyring is None:
+        raise KeyUnavailable(
+            f"{what} holds personal data of subject {subject!r}, and the store has no master "
+            "key to open it (open the store with master_key=, e.g. MasterKey.from_env())"
+        )
+    plaintext = keyring.open(subject, sealed)
+    if plaintext is None:
+        return data
+    return typing.cast("dict[str, Any]", _give(data, json.loads(plaintext)))
+
+
+def _subject_text(value: Any, what: str, field: str) -> str:
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise PersonalDataError(
+        f"{what} holds personal data, but its subject field {field!r} is {value!r}"
+    )
+
+
+def has_envelope(text: str | bytes) -> bool:
+    return (b'"$personal"' if isinstance(text, bytes) else '"$personal"') in text  # type: ignore[operator]
+
+
+def model_opener(
+    cls: type[BaseModel], keyring: Keyring | None
+) -> Callable[[str | bytes], BaseModel]:
+    """Reads a model's stored JSON text, opening its envelope (for snapshots and rows)."""
+    validate_json = cls.model_validate_json
+    validate = cls.model_validate
+
+    def read(text: str | bytes) -> BaseModel:
+        if not has_envelope(text):
+            return validate_json(text)
+        return validate(open_json(keyring, json.loads(text), cls.__qualname__))
+
+    return read
+
+
+def forget_subject(keys: SubjectKeyStore, subject: str, metadata: Mapping[str, Any] | None) -> bool:
+    """What `EventStore.forget` and `Keyring.forget` do: the audit event (with the command
+    context's metadata: who asked), the store's one transaction, the keyring's cache."""
+    from esgen.runtime._context import save_metadata
+    from esgen.runtime._records import NewEvent
+
+    if not isinstance(subject, str) or not subject:
+        raise PersonalDataError(f"a subject is a non-empty str (got {subject!r})")
+    audit = NewEvent(
+        SubjectForgotten.event_type,
+        SubjectForgotten.event_version,
+        SubjectForgotten(subject=subject).model_dump_json(),
+        save_metadata(metadata),
+    )
+    done = keys.forget_subject(subject, audit)
+    keyring = getattr(keys, "keyring", None)
+    if isinstance(keyring, Keyring):
+        keyring.drop(subject)
+    return done
