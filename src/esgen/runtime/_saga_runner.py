@@ -764,7 +764,7 @@ def _state_sealing(
     personal = personal_fields(state_type)
     if personal is not None and personal.subject is None:
         raise AggregateDefinitionError(
-            f"{saga.__qualname__}: its state {state_type.__qualname__} has personal fields "
+            f"saga {saga.name}: its state {state_type.__name__} has personal fields "
             f"({', '.join(personal.paths)}) but names no data subject: set "
             "`data_subject: ClassVar[str]` to the field that identifies the person"
         )
