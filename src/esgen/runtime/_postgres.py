@@ -19,7 +19,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from itertools import starmap
@@ -40,6 +40,7 @@ from esgen.runtime._errors import (
     ReadOnlyStore,
     StreamNotFound,
 )
+from esgen.runtime._personal import FORGOTTEN_STREAM, Keyring, KeyWrapper
 from esgen.runtime._pool_log import install as _collapse_pool_warnings
 from esgen.runtime._ports import (
     DEFAULT_PAGE_SIZE,
@@ -81,7 +82,7 @@ from esgen.runtime._records import (
     to_utc,
     utc_now,
 )
-from esgen.runtime._text import check_stream_id, is_storable
+from esgen.runtime._text import check_key, check_stream_id, is_storable
 
 __all__ = ["PostgresEventStore"]
 
@@ -114,6 +115,10 @@ class PostgresEventStore(EventStore, SnapshotStore):
     `read_only=True` creates nothing (the tables must exist), runs every transaction
     read-only on the server (`default_transaction_read_only`), and refuses appends and
     snapshots with `ReadOnlyStore`; waiting for events still works.
+
+    `master_key` (a `MasterKey`, or any `KeyWrapper` such as a KMS client) lets the store
+    seal and open personal data: `store.keyring`, with data keys kept in the schema's
+    `esgen_subject_keys` table and unwrapped ones cached for `key_cache_seconds`.
     """
 
     def __init__(
@@ -129,6 +134,8 @@ class PostgresEventStore(EventStore, SnapshotStore):
         notify: bool = True,
         poll_interval: float = 1.0,
         read_only: bool = False,
+        master_key: KeyWrapper | None = None,
+        key_cache_seconds: float = 60.0,
     ) -> None:
         validate_schema_name(schema)
         if not 0 <= min_connections <= max_connections or max_connections < 1:
@@ -189,6 +196,8 @@ class PostgresEventStore(EventStore, SnapshotStore):
                 raise self._error(f"{what} the event store schema", exc) from exc
         self._pool_instance: ConnectionPool[psycopg.Connection[Any]] | None = self._new_pool()
         _open_stores.add(self)
+        if master_key is not None:
+            self.keyring = Keyring(master_key, self, cache_seconds=key_cache_seconds)
 
     def __repr__(self) -> str:
         return f"PostgresEventStore({self._where}, schema={self._schema!r})"
@@ -822,6 +831,87 @@ class PostgresEventStore(EventStore, SnapshotStore):
             if self._listener is None:
                 self._listener = Listener(self._conninfo, self._connect_kwargs, self._channel)
             return self._listener
+
+    # -- personal data --------------------------------------------------------------------
+
+    def subject_keys(self, subjects: Sequence[str]) -> Mapping[str, bytes | None]:
+        # A subject no text column can hold (a lone surrogate, NUL) has no key: it is absent.
+        wanted = [s for s in subjects if is_storable(s, "subject") and "\x00" not in s]
+        if not wanted:
+            return {}
+        what = "reading the personal-data keys"
+        try:
+            with self._connection() as conn:
+                if self._in_transaction():
+                    with conn.transaction():  # a savepoint: a missing table spares the block
+                        rows = conn.execute(self._sql.subject_keys, (wanted,)).fetchall()
+                else:
+                    rows = conn.execute(self._sql.subject_keys, (wanted,)).fetchall()
+        except pg_errors.UndefinedTable:
+            # A schema of an earlier release that this store could not add the table to
+            # (read-only, or a role without CREATE on the schema): it holds no keys at all.
+            return {}
+        except psycopg.Error as exc:
+            raise self._error(what, exc) from exc
+        self._unreachable = False
+        return {subject: None if wrapped is None else bytes(wrapped) for subject, wrapped in rows}
+
+    def add_subject_key(self, subject: str, wrapped: bytes) -> bytes | None:
+        check_key(subject, "subject")
+        if self._read_only:
+            self._refuse_writes(f"a new data key for subject {subject!r}")
+        what = f"storing the data key of subject {subject!r}"
+        params = (subject, bytes(wrapped), to_utc(self._clock(), "the store clock's time"))
+        # Never in the caller's transaction() block: the keyring caches the key it gets
+        # back, so a key rolled back with the block would go on sealing data that no
+        # stored key opens. A key kept for a block that rolled back is merely unused.
+        try:
+            with self._pool().connection(timeout=self._wait_for_pool()) as conn:
+                row = conn.execute(self._sql.add_subject_key, params).fetchone()
+                if row is None:  # another writer came first: its key, committed, is the one
+                    row = conn.execute(self._sql.subject_key, (subject,)).fetchone()
+        except pg_errors.UndefinedTable as exc:
+            raise self._no_key_table(what) from exc
+        except psycopg.Error as exc:
+            raise self._error(what, exc) from exc
+        self._unreachable = False
+        if row is None:
+            raise BackendError(f"{what}: the key row vanished (was it deleted by hand?)")
+        return None if row[0] is None else bytes(row[0])
+
+    def forget_subject(self, subject: str, audit: NewEvent) -> bool:
+        check_key(subject, "subject")
+        if self._read_only:
+            self._refuse_writes(f"forgetting subject {subject!r}")
+        validate_new_events([audit])
+        what = f"forgetting subject {subject!r}"
+        now = to_utc(self._clock(), "the store clock's time")
+        try:
+            with self.transaction() as conn:
+                # The append lock first, as every append takes it before any row: taking
+                # the key's row first could deadlock with a transaction that appended and
+                # then waits for a new key of this subject on another connection.
+                conn.execute(self._sql.lock_appends)
+                with conn.transaction():  # a savepoint: a missing table spares a joined block
+                    done = conn.execute(self._sql.forget_subject, (subject, now, now)).fetchone()
+                if done is not None:
+                    # The store's own append, inside this transaction: the event and the
+                    # key's erasure commit together or not at all.
+                    self.append_streams(
+                        [StreamAppend(FORGOTTEN_STREAM, [audit], ExpectedVersion.ANY)]
+                    )
+        except pg_errors.UndefinedTable as exc:
+            raise self._no_key_table(what) from exc
+        except psycopg.Error as exc:
+            raise self._error(what, exc) from exc
+        return done is not None
+
+    def _no_key_table(self, what: str) -> BackendError:
+        return BackendError(
+            f"{what}: schema {self._schema!r} of {self._where} has no esgen_subject_keys "
+            "table, and this role could not create it when the store opened (see the "
+            "warning then); the schema's owner must create it"
+        )
 
     # -- SnapshotStore ------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ logger = logging.getLogger("esgen.runtime.postgres")
 
 __all__ = [
     "INDEXES",
+    "KEY_TABLE",
     "SCHEMA_VERSION",
     "Statements",
     "check_schema",
@@ -113,6 +114,31 @@ def _index_ddl(schema: str) -> list[sql.Composed]:
     return [sql.SQL(text).format(s=s) for text in INDEXES.values()]
 
 
+KEY_TABLE = "esgen_subject_keys"
+
+# Personal data: each subject's data key, wrapped by the application's master key. Forgetting
+# sets `wrapped` to NULL for good; the row stays, so a forgotten subject is told from one
+# whose key is missing (which is an error, never a placeholder). Added after the first
+# releases: set-up adds it to an older schema the next time a writable store opens it.
+_KEY_TABLE_DDL = """CREATE TABLE IF NOT EXISTS {s}.esgen_subject_keys (
+    subject      text        NOT NULL,
+    wrapped      bytea,
+    created_at   timestamptz NOT NULL,
+    forgotten_at timestamptz,
+    CONSTRAINT esgen_subject_keys_pkey PRIMARY KEY (subject),
+    CONSTRAINT esgen_subject_keys_forgotten_check
+        CHECK ((wrapped IS NULL) = (forgotten_at IS NOT NULL))
+)"""
+
+
+# What set-up adds to a schema of an earlier release without changing its version.
+_ADDED = (*INDEXES, KEY_TABLE)
+
+
+def _key_table_ddl(schema: str) -> sql.Composed:
+    return sql.SQL(_KEY_TABLE_DDL).format(s=sql.Identifier(schema))
+
+
 def _ddl(schema: str) -> list[sql.Composed]:
     s = sql.Identifier(schema)
     append_lock = sql.SQL("{}, {}").format(
@@ -167,7 +193,7 @@ def _ddl(schema: str) -> list[sql.Composed]:
         _APPEND_FUNCTION,
     ]
     ddl = [sql.SQL(text).format(s=s, append_lock=append_lock) for text in statements]
-    return ddl + _index_ddl(schema)
+    return [*ddl, *_index_ddl(schema), _key_table_ddl(schema)]
 
 
 # The global order. Positions are handed out under a transaction-scoped advisory lock that
@@ -301,6 +327,11 @@ class Statements(NamedTuple):
     by_event_id: str
     time_at: str
     streams_page: str
+    lock_appends: str
+    subject_keys: str
+    add_subject_key: str
+    subject_key: str
+    forget_subject: str
 
 
 # Text casts: the driver would otherwise parse JSON and build UUIDs for every row, which
@@ -313,9 +344,16 @@ _COLUMNS = (
 
 def statements(schema: str) -> Statements:
     s = sql.Identifier(schema)
+    append_lock = sql.SQL("{}, {}").format(
+        sql.Literal(_APPEND_LOCK_CLASS), sql.Literal(schema_key(schema))
+    )
 
     def build(text: str) -> str:
-        return sql.SQL(text).format(s=s, columns=sql.SQL(_COLUMNS)).as_string()
+        return (
+            sql.SQL(text)
+            .format(s=s, columns=sql.SQL(_COLUMNS), append_lock=append_lock)
+            .as_string()
+        )
 
     return Statements(
         # One stream: its values as scalars, made arrays by the server, since psycopg dumps
@@ -389,6 +427,26 @@ def statements(schema: str) -> Statements:
             "ON l.stream_id = s.stream_id AND l.stream_version = s.version "
             "ORDER BY s.stream_id"
         ),
+        # The lock every append takes first (see _APPEND_FUNCTION), for a transaction that
+        # must take it before the locks it takes next.
+        lock_appends=build("SELECT pg_advisory_xact_lock({append_lock})"),
+        subject_keys=build(
+            "SELECT subject, wrapped FROM {s}.esgen_subject_keys WHERE subject = ANY(%s)"
+        ),
+        # Waits for a writer inserting the same subject, then keeps whichever came first.
+        add_subject_key=build(
+            "INSERT INTO {s}.esgen_subject_keys (subject, wrapped, created_at) "
+            "VALUES (%s, %s, %s) ON CONFLICT (subject) DO NOTHING RETURNING wrapped"
+        ),
+        subject_key=build("SELECT wrapped FROM {s}.esgen_subject_keys WHERE subject = %s"),
+        # Returns a row only when the subject was not forgotten before.
+        forget_subject=build(
+            "INSERT INTO {s}.esgen_subject_keys AS old "
+            "(subject, wrapped, created_at, forgotten_at) VALUES (%s, NULL, %s, %s) "
+            "ON CONFLICT (subject) DO UPDATE SET wrapped = NULL, "
+            "forgotten_at = excluded.forgotten_at WHERE old.forgotten_at IS NULL "
+            "RETURNING 1"
+        ),
     )
 
 
@@ -404,19 +462,21 @@ def ensure_schema(conn: psycopg.Connection[Any], schema: str, where: str) -> Non
             "a UTF8 database (JSON text must round-trip unchanged)"
         )
     # Fast path: nothing to lock or create, so a fleet of processes starts without queuing.
-    version, indexed = _installed(conn, schema, where)
-    if version == SCHEMA_VERSION and indexed:
+    version, missing = _installed(conn, schema, where)
+    if version == SCHEMA_VERSION and not missing:
         return
     with conn.transaction():
         conn.execute(
             "SELECT pg_advisory_xact_lock(%s, %s)", (_SETUP_LOCK_CLASS, schema_key(schema))
         )
-        version, indexed = _installed(conn, schema, where)  # another process may have done it
+        version, missing = _installed(conn, schema, where)  # another process may have done it
         if version == SCHEMA_VERSION:
-            # Only the inspection indexes are missing (a schema of an earlier release):
-            # add them, without rebuilding anything else.
-            if not indexed:
+            # Only what later releases added is missing (a schema of an earlier release):
+            # add it, without rebuilding anything else.
+            if missing & set(INDEXES):
                 _add_indexes(conn, schema, where)
+            if KEY_TABLE in missing:
+                _add_key_table(conn, schema, where)
             return
         exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
         if exists.fetchone() is None:
@@ -457,6 +517,26 @@ def _add_indexes(conn: psycopg.Connection[Any], schema: str, where: str) -> None
             return
 
 
+def _add_key_table(conn: psycopg.Connection[Any], schema: str, where: str) -> None:
+    """Add the personal-data key table to a store of an earlier release. Creating it needs
+    the CREATE privilege on the schema, which an application's role may lack: then the
+    store opens as before, reads nothing as personal data, and refuses to write keys."""
+    statement = _key_table_ddl(schema)
+    try:
+        with conn.transaction():  # a savepoint: a refusal leaves the set-up going
+            conn.execute(statement)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        logger.warning(
+            "the event store in schema %r of %s has no table for personal-data keys, and "
+            "this role may not create it (%s); personal data can be neither sealed nor "
+            "forgotten until the schema's owner runs: %s",
+            schema,
+            where,
+            str(exc).strip().splitlines()[0],
+            " ".join(statement.as_string(conn).split()),
+        )
+
+
 def check_schema(conn: psycopg.Connection[Any], schema: str, where: str) -> None:
     """What a read-only store checks instead of creating anything: the tables are there,
     at a version this esgen reads. Missing inspection indexes only make lookups scan."""
@@ -469,9 +549,11 @@ def check_schema(conn: psycopg.Connection[Any], schema: str, where: str) -> None
         )
 
 
-def _installed(conn: psycopg.Connection[Any], schema: str, where: str) -> tuple[int | None, bool]:
-    """The installed schema version (None: no store) and whether every inspection index
-    exists, in two queries as before the indexes."""
+def _installed(
+    conn: psycopg.Connection[Any], schema: str, where: str
+) -> tuple[int | None, set[str]]:
+    """The installed schema version (None: no store) and which of the objects later
+    releases added (inspection indexes, the key table) are missing, in two queries."""
     # A query on the catalog, not to_regclass(): that reads the session's catalog cache,
     # which may not yet know about tables another process created while we waited.
     names = {
@@ -479,12 +561,12 @@ def _installed(conn: psycopg.Connection[Any], schema: str, where: str) -> tuple[
         for row in conn.execute(
             "SELECT c.relname FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n "
             "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = ANY(%s)",
-            (schema, ["esgen_schema", "esgen_events", *INDEXES]),
+            (schema, ["esgen_schema", "esgen_events", *_ADDED]),
         )
     }
     if not {"esgen_schema", "esgen_events"} <= names:
-        return None, False
-    return _installed_version(conn, schema, where), names >= set(INDEXES)
+        return None, set(_ADDED)
+    return _installed_version(conn, schema, where), set(_ADDED) - names
 
 
 def _installed_version(conn: psycopg.Connection[Any], schema: str, where: str) -> int | None:

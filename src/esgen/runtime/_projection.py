@@ -53,7 +53,7 @@ from esgen.runtime._progress_store import (
     is_looking,
     progress_storage,
 )
-from esgen.runtime._readmodel import Rows, TableSpec
+from esgen.runtime._readmodel import Rows, TableSpec, seal_table
 from esgen.runtime._records import Clock, RecordedEvent, to_utc, utc_now
 from esgen.runtime._registry import Decoder, EventRegistry, _where
 
@@ -111,6 +111,7 @@ class Projection(Generic[RowT, AggIdT]):
         super().__init_subclass__(**kwargs)
         cls._by_type = {event.event_type: method for event, method in cls.handlers.items()}
         cls._ids = {}
+        seal_table(cls)
 
     def __init__(self) -> None:
         self._rows: Rows[RowT] | None = None
@@ -638,7 +639,9 @@ class ProjectionRunner:
         if unit.problem(slot) is not None:
             unit.set_problem(slot, None)
         table = unit.table(projection.table, generation)
-        rows: Rows[Any] = Rows(projection.table, projection.row_type, table)
+        rows: Rows[Any] = Rows(
+            projection.table, projection.row_type, table, keyring=self._store.keyring
+        )
         projection._rows = rows
         handled = 0
         # Events stored under a former name of a renamed type reach that type's handler.

@@ -6,6 +6,13 @@ fill a new generation while readers keep seeing the old one, then switch in one 
 
 Within one unit of work (one page of events), rows are kept in an identity map: reads
 of a row already touched cost nothing, and writes go to the database once per page.
+
+Rows whose type has personal fields (`Personal`) are sealed as events are: their
+personal columns hold the placeholders, and one more column (`esgen_personal`, JSON) the
+envelope with the real values, opened with the store's keyring on every read (the
+placeholders stay once the row's subject is forgotten). The row's subject is the field
+its type's `data_subject` names, else the key. A personal column cannot be filtered or
+ordered on: the database only holds its placeholder.
 """
 
 from __future__ import annotations
@@ -34,10 +41,28 @@ from esgen.runtime._finite import (
     to_json_text,
 )
 from esgen.runtime._messages import _Message
+from esgen.runtime._personal import (
+    ENVELOPE_KEY,
+    Keyring,
+    PersonalDataError,
+    PersonalFields,
+    open_json,
+    personal_fields,
+)
 from esgen.runtime._query import Condition, Order
+from esgen.runtime._sealed import seal_derived
 from esgen.runtime._text import check_key, strings
 
-__all__ = ["Column", "ColumnType", "Index", "Rows", "TableSpec", "is_index_name"]
+__all__ = [
+    "ENVELOPE_COLUMN",
+    "Column",
+    "ColumnType",
+    "Index",
+    "Rows",
+    "TableSpec",
+    "is_index_name",
+    "personal_table",
+]
 
 RowT = TypeVar("RowT", bound=BaseModel)
 # The type of the key field; Any for rows typed by hand (`Rows[MyRow]`).
@@ -111,14 +136,44 @@ def is_index_name(name: str, table: str) -> bool:
 _DIGEST_TAIL = re.compile(r"_[0-9a-f]{8}")
 
 
+ENVELOPE_COLUMN = "esgen_personal"
+"""The column holding a row's sealed personal values (see `TableSpec.sealing`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class TableSpec:
-    """The read model's table: its name (the view readers query), key and columns."""
+    """The read model's table: its name (the view readers query), key and columns.
+
+    `personal` names the columns holding personal data: a table with any has the column
+    `ENVELOPE_COLUMN` last (see `sealing`, and `personal_table`, which derives both from
+    the row type)."""
 
     name: str
     key: str
     columns: tuple[Column, ...]
     indexes: tuple[Index, ...] = ()
+    personal: tuple[str, ...] = ()
+
+    def sealing(self, personal: Sequence[str]) -> TableSpec:
+        """This table with the columns `personal` sealed: they hold placeholders, and the
+        nullable JSON column `ENVELOPE_COLUMN` (added) the envelope of the real values."""
+        names = [c.name for c in self.columns]
+        if self.personal or ENVELOPE_COLUMN in names:
+            raise ValueError(f"read model {self.name!r}: its personal columns are set already")
+        for name in personal:
+            if name not in names:
+                raise ValueError(f"read model {self.name!r} has no column {name!r}")
+        if self.key in personal:
+            raise PersonalDataError(
+                f"read model {self.name!r}: its key {self.key!r} cannot be personal data "
+                "(rows are found by it, so the database must hold it as it is)"
+            )
+        if not personal:
+            return self
+        envelope = Column(ENVELOPE_COLUMN, "json", nullable=True)
+        return TableSpec(
+            self.name, self.key, (*self.columns, envelope), self.indexes, tuple(personal)
+        )
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -135,6 +190,11 @@ class TableSpec:
             # Decimal keys are stored in one form per value (`canonical_key`) since then:
             # a table made before may hold one value as several rows (10, 10.0).
             layout.append("canonical-decimal-key")
+        if self.personal:
+            # A column that becomes personal holds plaintext in a table made before: the
+            # table is rebuilt, so that it is sealed (the envelope column alone would not
+            # tell which columns are).
+            layout.append(["personal", list(self.personal)])
         text = json.dumps(layout)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -169,15 +229,37 @@ class Rows(Generic[RowT, KeyT]):
         if row_type is not None:
             Rows._typed[row_type] = cls
 
-    def __new__(cls, spec: TableSpec, row_type: type[RowT], backend: TableBackend) -> Self:
+    def __new__(
+        cls,
+        spec: TableSpec,
+        row_type: type[RowT],
+        backend: TableBackend,
+        *,
+        keyring: Keyring | None = None,
+    ) -> Self:
         chosen = Rows._typed.get(row_type, cls) if cls is Rows else cls
         return cast(Self, super().__new__(chosen))
 
-    def __init__(self, spec: TableSpec, row_type: type[RowT], backend: TableBackend) -> None:
+    def __init__(
+        self,
+        spec: TableSpec,
+        row_type: type[RowT],
+        backend: TableBackend,
+        *,
+        keyring: Keyring | None = None,
+    ) -> None:
+        """`keyring` (the store's) seals and opens the rows of a type with personal
+        fields; `spec` must then be the table `personal_table` derives."""
         self._spec = spec
         self._row_type = row_type
         self._backend = backend
         self._touched: dict[Any, RowT | _Deleted | None] = {}
+        # Rows without personal fields take the plain paths, with no check per row.
+        self._encode: Callable[[RowT], tuple[Any, ...]] = self._encode_plain
+        self._decode: Callable[[Mapping[str, Any]], RowT] = self._decode_plain
+        sealed = personal_fields(row_type)
+        if sealed is not None or spec.personal:
+            self._seal_with(sealed, keyring)
         # The key exactly as the table stores it, whatever form the handler passes: `1`
         # and `"1"`, a UUID and its text, a datetime and its ISO text all find one row.
         self._key = _key_function(row_type, spec.key, spec.column(spec.key))
@@ -313,8 +395,10 @@ class Rows(Generic[RowT, KeyT]):
     def discard(self) -> None:
         self._touched.clear()
 
-    def _encode(self, row: RowT) -> tuple[Any, ...]:
-        data = row.model_dump(mode="json", by_alias=True)
+    def _encode_plain(self, row: RowT) -> tuple[Any, ...]:
+        return self._values(row, row.model_dump(mode="json", by_alias=True))
+
+    def _values(self, row: RowT, data: Mapping[str, Any]) -> tuple[Any, ...]:
         owner = type(row).__name__
         values = tuple(_to_column(c, data[c.name], owner) for c in self._spec.columns)
         if self._decimal_key >= 0:
@@ -329,9 +413,104 @@ class Rows(Generic[RowT, KeyT]):
                 refuse_non_finite_decimals(owner, column.name, python)
         return values
 
-    def _decode(self, values: Mapping[str, Any]) -> RowT:
+    def _decode_plain(self, values: Mapping[str, Any]) -> RowT:
         data = {c.name: _from_column(c, values[c.name]) for c in self._spec.columns}
         return self._row_type.model_validate(data)
+
+    # -- rows with personal fields ----------------------------------------------------
+
+    def _seal_with(self, sealed: PersonalFields | None, keyring: Keyring | None) -> None:
+        spec = self._spec
+        if sealed is None or spec.personal != _personal_columns(spec, self._row_type):
+            raise PersonalDataError(
+                f"read model {spec.name!r}: its table does not seal the personal fields of "
+                f"{self._row_type.__qualname__} (build it with personal_table(spec, row_type), "
+                "as projections and read models do)"
+            )
+        self._sealed = sealed
+        self._keyring = keyring
+        self._what = f"a row of read model {spec.name!r}"
+        names = [c.name for c in spec.columns]
+        self._personal_columns = [(names.index(n), spec.column(n)) for n in spec.personal]
+        self._envelope_index = names.index(ENVELOPE_COLUMN)
+        # Without `data_subject` on the row type, the row's subject is its key.
+        self._key_index = -1 if sealed.subject is not None else names.index(spec.key)
+        self._encode = self._encode_sealed
+        self._decode = self._decode_sealed
+
+    def _encode_sealed(self, row: RowT) -> tuple[Any, ...]:
+        data = row.model_dump(mode="json", by_alias=True)
+        data[ENVELOPE_COLUMN] = None
+        # Every value checked as in a row without personal fields (64-bit ints, no NUL,
+        # finite decimals), the personal ones included, before they are sealed.
+        values = list(self._values(row, data))
+        subject = None
+        if self._key_index >= 0:
+            key = values[self._key_index]  # in its stored form: one subject per row
+            subject = key if type(key) is str else str(key)
+        data = seal_derived(self._keyring, self._sealed, data, subject, self._what)
+        envelope = data.pop(ENVELOPE_KEY, None)
+        owner = type(row).__name__
+        for i, column in self._personal_columns:
+            values[i] = _to_column(column, data[column.name], owner)
+        if envelope is not None:
+            values[self._envelope_index] = to_json_text(owner, ENVELOPE_COLUMN, envelope)
+        return tuple(values)
+
+    def _decode_sealed(self, values: Mapping[str, Any]) -> RowT:
+        data = {c.name: _from_column(c, values[c.name]) for c in self._spec.columns}
+        envelope = data.pop(ENVELOPE_COLUMN)
+        if envelope is not None:
+            data[ENVELOPE_KEY] = envelope
+            data = open_json(self._keyring, data, self._what)
+        return self._row_type.model_validate(data)
+
+
+def personal_table(spec: TableSpec, row_type: type[BaseModel]) -> TableSpec:
+    """The table of rows of `row_type`: `spec` with the row type's personal columns
+    sealed (`TableSpec.sealing`), or `spec` itself when it has none or names them
+    already. Projections and read models derive their `table` so, once per class."""
+    personal = _personal_columns(spec, row_type)
+    if spec.personal:
+        if spec.personal != personal:
+            raise PersonalDataError(
+                f"read model {spec.name!r} declares the personal columns {spec.personal}, "
+                f"but {row_type.__qualname__} has {personal}"
+            )
+        return spec
+    return spec.sealing(personal) if personal else spec
+
+
+def seal_table(owner: type[Any]) -> None:
+    """Set `owner.table` (a projection's or read model's class) to `personal_table` of
+    its row type, if it declares both: every use of the table (creating it, its layout,
+    its rows) then sees the personal columns."""
+    spec = getattr(owner, "table", None)
+    row_type = getattr(owner, "row_type", None)
+    if isinstance(spec, TableSpec) and isinstance(row_type, type):
+        sealed = personal_table(spec, row_type)
+        if sealed is not spec:
+            owner.table = sealed
+
+
+def _personal_columns(spec: TableSpec, row_type: type[BaseModel]) -> tuple[str, ...]:
+    """The columns (in table order) holding personal data of `row_type`."""
+    sealed = personal_fields(row_type)
+    if sealed is None:
+        return ()
+    names = [c.name for c in spec.columns]
+    unknown = sorted(set(sealed.tree.fields) - set(names))
+    if unknown:
+        raise PersonalDataError(
+            f"read model {spec.name!r}: the personal fields {unknown} of "
+            f"{row_type.__qualname__} are not columns of its table"
+        )
+    if ENVELOPE_COLUMN in row_type.model_fields or (ENVELOPE_COLUMN in names and not spec.personal):
+        raise PersonalDataError(
+            f"read model {spec.name!r}: {ENVELOPE_COLUMN!r} holds sealed personal data; "
+            "no field can be named so"
+        )
+    return tuple(n for n in names if n in sealed.tree.fields)
 
 
 @functools.cache
@@ -507,6 +686,11 @@ def checked_order(spec: TableSpec, order: Sequence[Order[Any]]) -> tuple[Order[A
 def _queryable(spec: TableSpec, name: str) -> Column:
     for column in spec.columns:
         if column.name == name:
+            if name in spec.personal:
+                raise ValueError(
+                    f"{spec.name}.{name} is personal data, stored sealed: it cannot be "
+                    "filtered or ordered on (the table holds only its placeholder)"
+                )
             if column.type == "json":
                 raise ValueError(
                     f"{spec.name}.{name} is stored as JSON: it cannot be filtered or ordered on"

@@ -18,6 +18,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Generic, Literal, cast
 
+from pydantic import BaseModel
+
 from esgen.runtime._context import command_context
 from esgen.runtime._errors import (
     AggregateDefinitionError,
@@ -32,6 +34,7 @@ from esgen.runtime._finite import dump_json
 from esgen.runtime._health import Problem, SagaInstance, SagaRunnerStatus
 from esgen.runtime._ids import AnyId, check_id, decode_id, encode_id
 from esgen.runtime._messages import Command, Event
+from esgen.runtime._personal import PersonalFields, model_opener, personal_fields
 from esgen.runtime._ports import EventStore
 from esgen.runtime._progress_store import (
     ProgressStorage,
@@ -66,6 +69,7 @@ from esgen.runtime._saga_records import (
     stall,
     unstalled_metadata,
 )
+from esgen.runtime._sealed import seal_derived
 from esgen.runtime._text import check_key
 
 __all__ = ["SagaInstanceNotFound", "SagaRunner"]
@@ -161,6 +165,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
         self._start_type = saga.starts_with.event_type
         self._commands = {c.command_type: c for c in saga.sends}
         self._checkpoint = f"saga:{saga.name}"
+        self._state_personal, self._read_state = _state_sealing(saga, store)
         self._stalls: dict[str, SagaInstance] = {}
         self._stalls_lock = threading.Lock()
         if self._start_type not in self._handles:
@@ -670,7 +675,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
     def _restore(self, record: SagaRecord) -> SagaT:
         saga = self._class(decode_id(self._class.correlation_type, record.correlation))
         if record.state is not None:
-            saga.state_or_none = self._class.state_type.model_validate_json(record.state)
+            saga.state_or_none = self._read_state(record.state)
         saga.status = cast(SagaStatus, record.status)
         saga.reason = metadata_of(record).get("reason")
         steps = json.loads(record.steps)
@@ -706,7 +711,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
             record.saga,
             record.correlation,
             saga.status,
-            None if state is None else dump_json(state, f"the state of saga {record.saga}"),
+            None if state is None else self._state_text(state, record.saga),
             saga_steps(saga.steps, saga.compensated),
             json.dumps(metadata, separators=(",", ":")),
             record.started_at,
@@ -714,6 +719,18 @@ class SagaRunner(Generic[SagaT, CorrT]):
         )
         unit.save_saga(saved, now)
         return saved
+
+    def _state_text(self, state: BaseModel, saga: str) -> str:
+        """The state as stored: its personal values sealed, if it has any."""
+        what = f"the state of saga {saga}"
+        text = dump_json(state, what)
+        if self._state_personal is None:
+            return text
+        data = json.loads(text)
+        # The subject is the state's `data_subject` field (checked when the runner was
+        # made); one forgotten keeps the placeholders, and the saga goes on.
+        data = seal_derived(self._store.keyring, self._state_personal, data, None, what)
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     def instance(self, correlation: CorrT) -> SagaT | None:
         """The stored instance for a correlation value, to inspect its state and status."""
@@ -734,6 +751,24 @@ class SagaRunner(Generic[SagaT, CorrT]):
         correlation = encode_id(value)
         check_key(correlation, f"the correlation of saga {self._class.name}")
         return correlation
+
+
+def _state_sealing(
+    saga: type[Saga[Any, Any]], store: EventStore
+) -> tuple[PersonalFields | None, Callable[[str], Any]]:
+    """The personal fields of the saga's state (None without any), and how a stored
+    state is read: its envelope opened with the store's keyring, so a forgotten subject's
+    fields read as their placeholders. A state with personal fields names its subject
+    (`data_subject`): a saga follows several aggregates, so no id is the obvious one."""
+    state_type = saga.state_type
+    personal = personal_fields(state_type)
+    if personal is not None and personal.subject is None:
+        raise AggregateDefinitionError(
+            f"saga {saga.name}: its state {state_type.__name__} has personal fields "
+            f"({', '.join(personal.paths)}) but names no data subject: set "
+            "`data_subject: ClassVar[str]` to the field that identifies the person"
+        )
+    return personal, model_opener(state_type, store.keyring)
 
 
 def _check_limit(limit: object) -> None:

@@ -22,7 +22,7 @@ from typing_extensions import TypeVar
 from esgen.runtime._consistency import wait_for_position
 from esgen.runtime._progress_store import ProgressStorage, progress_storage, read_models
 from esgen.runtime._query import Condition, Order
-from esgen.runtime._readmodel import Rows, TableBackend, TableSpec
+from esgen.runtime._readmodel import Rows, TableBackend, TableSpec, seal_table
 
 if TYPE_CHECKING:
     from esgen.runtime._ports import EventStore
@@ -45,6 +45,10 @@ class ReadModel(Generic[RowT, KeyT]):
     table: ClassVar[TableSpec]
     row_type: ClassVar[type[BaseModel]]
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        seal_table(cls)
+
     def __init__(self, store: EventStore) -> None:
         self._store = store
         self._access = read_models(store)
@@ -52,7 +56,7 @@ class ReadModel(Generic[RowT, KeyT]):
 
     def _rows(self, backend: TableBackend) -> Rows[RowT, KeyT]:
         row_type = cast("type[RowT]", self.row_type)
-        return Rows(self.table, row_type, backend)
+        return Rows(self.table, row_type, backend, keyring=self._store.keyring)
 
     def wait_for(self, position_or_token: int | str | bytes, *, timeout: float) -> Self:
         """Wait until the read model has processed the global position (or consistency

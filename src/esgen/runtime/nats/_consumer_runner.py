@@ -705,7 +705,10 @@ class ConsumerRunner:
                 return False
             generation = _active(unit.generations(name), name)
             rows: Rows[Any] = Rows(
-                consumer.table, consumer.row_type, unit.table(consumer.table, generation)
+                consumer.table,
+                consumer.row_type,
+                unit.table(consumer.table, generation),
+                keyring=self._store.keyring,
             )
             consumer._rows = rows
             try:

@@ -25,7 +25,7 @@ def active_rows(store: EventStore, projection: type[Projection[Any]]) -> list[An
         generations = unit.generations(projection.name)
         generation = next(g for g, (_, active) in generations.items() if active)
         table = unit.table(projection.table, generation)
-        return Rows(projection.table, projection.row_type, table).all()
+        return Rows(projection.table, projection.row_type, table, keyring=store.keyring).all()
 
 
 class StoreFixtures:
