@@ -54,13 +54,20 @@ NanFloat = Annotated[
 """A float that may be NaN, +Infinity or -Infinity (`allow_nan: true` in the schema)."""
 
 
-def dump_json(model: BaseModel, what: str = "") -> str:
+def dump_json(
+    model: BaseModel,
+    what: str = "",
+    *,
+    include: set[str] | None = None,
+    exclude: set[str] | None = None,
+) -> str:
     """The model's JSON text as stores keep it. UnstorableValue if a float in it is NaN or
     infinite where its field does not allow that; UnstorableText if a str holds a lone
     surrogate. `what` names the model in the latter (default: its class); the former names
-    its class, as the field's schema does."""
+    its class, as the field's schema does. `include`/`exclude` (attribute names) write
+    some fields only, as personal data is sealed apart."""
     try:
-        text = model.model_dump_json(by_alias=True)
+        text = model.model_dump_json(by_alias=True, include=include, exclude=exclude)
     except PydanticSerializationError as exc:
         refuse_unencodable([model], exc, what)  # a lone surrogate: name the field
     owner = type(model).__name__

@@ -38,6 +38,7 @@ from typing import (
     Union,
     runtime_checkable,
 )
+from uuid import UUID
 
 from pydantic import BaseModel
 
@@ -140,6 +141,11 @@ class PersonalFields:
     tree: _Fields
     subject: str | None  # the JSON key of the field naming the subject; None: given by the caller
     paths: tuple[str, ...]  # dotted, for messages and documentation
+    # When every personal field is a top-level field (the usual case), sealing works on
+    # text: the attribute names, their placeholders, and the placeholders' JSON as the
+    # stored text ends with it (`"name":"<erased>","email":"<erased>"`).
+    flat: tuple[tuple[str, Any], ...] | None = None
+    flat_body: str = ""
 
 
 _SPECS: dict[type[BaseModel], PersonalFields | None] = {}
@@ -170,7 +176,7 @@ def personal_fields(cls: type[BaseModel]) -> PersonalFields | None:
                         f"{cls.__qualname__}.{subject} names the data subject and so cannot "
                         "itself be personal: it is what finds the key"
                     )
-            spec = PersonalFields(node, key, tuple(_paths(node, "")))
+            spec = PersonalFields(node, key, tuple(_paths(node, "")), *_flat(cls, node))
         _SPECS[cls] = spec
         return spec
 
@@ -227,6 +233,25 @@ def _type_node(annotation: Any, seen: tuple[type[BaseModel], ...], where: str) -
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return _model_node(annotation, seen)
     return None
+
+
+def _flat(cls: type[BaseModel], node: _Fields) -> tuple[tuple[tuple[str, Any], ...] | None, str]:
+    if not all(isinstance(child, _Leaf) for child in node.fields.values()):
+        return None, ""
+    by_key = {
+        info.serialization_alias or info.alias or name: name
+        for name, info in cls.model_fields.items()
+    }
+    flat = tuple((by_key[key], child.erased) for key, child in node.fields.items())  # type: ignore[union-attr]
+    body = ",".join(
+        f"{_dumps(key)}:{_dumps(child.erased)}"  # type: ignore[union-attr]
+        for key, child in node.fields.items()
+    )
+    return flat, body
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _check_placeholder(cls: type[BaseModel], name: str, erased: Any) -> None:
@@ -427,21 +452,31 @@ class Keyring:
         cipher = self._cipher_for(subject, create=True)
         nonce = os.urandom(_NONCE)
         sealed = _FORMAT + nonce + cipher.encrypt(nonce, plaintext, subject.encode())
-        return base64.b64encode(sealed).decode("ascii")
+        return binascii.b2a_base64(sealed, newline=False).decode("ascii")
 
     def open(self, subject: str, sealed: str) -> bytes | None:
         """The plaintext, or None if the subject was forgotten."""
-        cipher = self._cipher_for(subject, create=False)
-        if cipher is None:
-            return None
+        # Runs once per stored event read: the cached key is looked up inline.
+        entry = self._cache.get(subject)
+        if entry is not None and entry[1] > time.monotonic():
+            cipher = entry[0]
+            if cipher is _GONE:
+                return None
+        else:
+            cipher = self._cipher_for(subject, create=False)
+            if cipher is None:
+                return None
         try:
-            raw = base64.b64decode(sealed, validate=True)
+            raw = binascii.a2b_base64(sealed, strict_mode=True)
         except (binascii.Error, ValueError, TypeError):
             raise PersonalDataError(f"sealed data of subject {subject!r} is not base64") from None
         if raw[:1] != _FORMAT:
             raise PersonalDataError(f"sealed data of subject {subject!r} has an unknown format")
         try:
-            return bytes(cipher.decrypt(raw[1 : 1 + _NONCE], raw[1 + _NONCE :], subject.encode()))
+            plaintext: bytes = cipher.decrypt(
+                raw[1 : 1 + _NONCE], raw[1 + _NONCE :], subject.encode()
+            )
+            return plaintext
         except Exception as exc:  # cryptography's InvalidTag: altered data or another key
             raise PersonalDataError(
                 f"sealed data of subject {subject!r} does not open with its key: it was "
@@ -561,7 +596,7 @@ def open_json(keyring: Keyring | None, data: dict[str, Any], what: str = "") -> 
     plaintext = keyring.open(subject, sealed)
     if plaintext is None:
         return data
-    return typing.cast("dict[str, Any]", _give(data, json.loads(plaintext)))
+    return _put_back(data, plaintext)
 
 
 def _subject_text(value: Any, what: str, field: str) -> str:
@@ -579,14 +614,102 @@ def sealed_text(
 ) -> str:
     """The model's stored JSON text: as `dump_json` writes it, its personal values sealed.
     `subject` is used unless the model names its subject in a field."""
-    text = dump_json(model, what)
     spec = personal_fields(type(model))
     if spec is None:
-        return text
-    data = seal_json(keyring, spec, json.loads(text), subject, what or type(model).__qualname__)
-    if ENVELOPE_KEY not in data:
-        return text  # every personal value already was its placeholder
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return dump_json(model, what)
+    if spec.flat is None:
+        text = dump_json(model, what)
+        data = seal_json(keyring, spec, json.loads(text), subject, what or type(model).__qualname__)
+        if ENVELOPE_KEY not in data:
+            return text  # every personal value already was its placeholder
+        return _dumps(data)
+    # Top-level fields only: the text of the other fields, then the placeholders, then the
+    # envelope, whose sealed content is the text the placeholders stand for. Reading
+    # splices it back and validates the result in one pass (see `open_text`).
+    flat = spec.flat
+    if all(getattr(model, name) == erased for name, erased in flat):
+        return dump_json(model, what)
+    names = {name for name, _ in flat}
+    rest = dump_json(model, what, exclude=names)
+    values = dump_json(model, what, include=names)
+    if spec.subject is not None:
+        subject = _subject_of(model, spec, what)
+    if subject is None:
+        raise PersonalDataError(
+            f"{what or type(model).__qualname__} holds personal data but names no data subject"
+        )
+    if keyring is None:
+        raise KeyUnavailable(
+            f"{what or type(model).__qualname__} holds personal data, and the store has no "
+            "master key to seal it (open the store with master_key=, e.g. MasterKey.from_env())"
+        )
+    sealed = keyring.seal(subject, values[1:-1].encode())
+    head = "{" if rest == "{}" else rest[:-1] + ","
+    return f'{head}{spec.flat_body}{_MARK}{{"subject":{_dumps(subject)},"sealed":"{sealed}"}}}}'
+
+
+def _subject_of(model: BaseModel, spec: PersonalFields, what: str) -> str:
+    assert spec.subject is not None
+    for name, info in type(model).model_fields.items():
+        if (info.serialization_alias or info.alias or name) == spec.subject:
+            value = getattr(model, name)
+            break
+    else:  # pragma: no cover - checked when the spec was made
+        value = None
+    if isinstance(value, UUID):
+        value = str(value)
+    return _subject_text(value, what or type(model).__qualname__, spec.subject)
+
+
+_MARK = ',"$personal":'
+_SUBJECT = '{"subject":"'
+_SEALED = '","sealed":"'
+_END = '"}}'
+
+
+def open_text(
+    keyring: Keyring | None, text: str, what: str, flat_body: str = ""
+) -> str | dict[str, Any]:
+    """Stored text with an envelope, opened: the JSON text with the values spliced back
+    where the placeholders are (`flat_body`, the placeholders of the class that reads it),
+    or, when it was sealed otherwise, the parsed data with the values put back. The
+    placeholders are left in place once the subject is forgotten."""
+    # The envelope as `sealed_text` writes it, read without a JSON parser; anything else
+    # (written by hand, a subject with escapes) is parsed.
+    i = text.rfind(_MARK)
+    start = i + len(_MARK) + len(_SUBJECT)
+    middle = text.find(_SEALED, start)
+    subject = text[start:middle]
+    if (
+        i <= 0
+        or middle < 0
+        or not text.startswith(_SUBJECT, i + len(_MARK))
+        or not text.endswith(_END)
+        or "\\" in subject
+        or '"' in subject
+    ):
+        return open_json(keyring, json.loads(text), what)
+    sealed = text[middle + len(_SEALED) : len(text) - len(_END)]
+    if keyring is None:
+        raise KeyUnavailable(
+            f"{what} holds personal data of subject {subject!r}, and the store has no master "
+            "key to open it (open the store with master_key=, e.g. MasterKey.from_env())"
+        )
+    head = text[:i]
+    plaintext = keyring.open(subject, sealed)
+    if plaintext is None:
+        return head + "}"
+    if plaintext[:1] == b'"' and flat_body and head.endswith(flat_body):
+        return f"{head[: len(head) - len(flat_body)]}{plaintext.decode()}}}"
+    return _put_back(json.loads(head + "}"), plaintext)
+
+
+def _put_back(data: dict[str, Any], plaintext: bytes) -> dict[str, Any]:
+    if plaintext[:1] == b'"':
+        # Sealed as text: the top-level fields' JSON, `"name":"Ada","email":"..."`.
+        data.update(json.loads(b"{" + plaintext + b"}"))
+        return data
+    return typing.cast("dict[str, Any]", _give(data, json.loads(plaintext)))
 
 
 def has_envelope(text: str | bytes) -> bool:

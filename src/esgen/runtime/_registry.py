@@ -20,9 +20,15 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 
 from pydantic import ValidationError
 
-from esgen.runtime._errors import DecodeError, RegistryError, UnknownEventType, UpcastError
+from esgen.runtime._errors import (
+    DecodeError,
+    EventStoreError,
+    RegistryError,
+    UnknownEventType,
+    UpcastError,
+)
 from esgen.runtime._messages import Event
-from esgen.runtime._personal import ENVELOPE_KEY, SubjectForgotten, open_json, personal_fields
+from esgen.runtime._personal import ENVELOPE_KEY, SubjectForgotten, open_text, personal_fields
 from esgen.runtime._records import RecordedEvent
 
 if TYPE_CHECKING:
@@ -451,7 +457,10 @@ class EventRegistry:
             decoder = _upcasting_decoder(latest, version, tuple(chain))
         if not self._holds_personal_data(event_type):
             return decoder
-        return _opening_decoder(decoder, latest, version, tuple(chain), keyring)
+        stored = self._classes[event_type].get(version)
+        spec = None if stored is None else personal_fields(stored)
+        flat_body = "" if spec is None else spec.flat_body
+        return _opening_decoder(decoder, latest, version, tuple(chain), keyring, flat_body)
 
     def _holds_personal_data(self, event_type: str) -> bool:
         """Whether any version of the type has personal fields: its stored data may then
@@ -554,26 +563,28 @@ def _opening_decoder(
     version: int,
     chain: tuple[tuple[int, _Step], ...],
     keyring: Keyring | None,
+    flat_body: str,
 ) -> Decoder:
     """A decoder for a type with personal fields: data with a sealed envelope is opened
     (the real values, or the placeholders once the subject is forgotten) before it is
     upcast and validated; data without one (written before the mark) reads as it did."""
     from_payload = _payload_decoder(cls, version, chain)
-    event_type = cls.event_type
     marker = f'"{ENVELOPE_KEY}"'
-    what = f"stored data of {event_type!r} version {version}"
+    what = f"stored data of {cls.event_type!r} version {version}"
 
     def decode(data: str | bytes) -> Event:
         text = data.decode() if isinstance(data, bytes) else data
         if marker not in text:
-            return plain(data)
+            return plain(text)
         try:
-            payload = json.loads(text)
-        except ValueError as exc:
-            raise DecodeError(f"{what} is not valid JSON: {exc}") from exc
-        if not isinstance(payload, dict):
-            return plain(data)
-        return from_payload(open_json(keyring, payload, what))
+            opened = open_text(keyring, text, what, flat_body)
+        except ValueError as exc:  # not JSON: the plain decoder says so as it always does
+            if isinstance(exc, EventStoreError):
+                raise
+            return plain(text)
+        if isinstance(opened, str):
+            return plain(opened)  # the values spliced back into the text: one validation
+        return from_payload(opened)
 
     return decode
 
