@@ -26,7 +26,9 @@ import threading
 import time
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import (
     TYPE_CHECKING,
@@ -427,6 +429,33 @@ class SubjectKeyStore(Protocol):
 
 _GONE: Final = object()  # a forgotten subject, in the keyring's cache
 
+# The subjects whose keys were created inside the running `keys_stored_with` block.
+_CREATED: ContextVar[list[tuple[Keyring, str]] | None] = ContextVar("_CREATED", default=None)
+
+
+@contextmanager
+def keys_stored_with(store: object) -> Iterator[None]:
+    """Around sealing and appending: a data key made for a new subject is stored in the
+    same transaction as the events sealed with it, so neither is kept without the other
+    (and a key never costs a commit of its own). Two writers creating a key for one
+    subject meet on its row: the second, under the first's lock, finds the first's key
+    and seals with it. If the block fails, keys it created are forgotten by the cache."""
+    transaction = getattr(store, "transaction", None)
+    if getattr(store, "keyring", None) is None or transaction is None:
+        yield
+        return
+    created: list[tuple[Keyring, str]] = []
+    token = _CREATED.set(created)
+    try:
+        with transaction():
+            yield
+    except BaseException:
+        for keyring, subject in created:
+            keyring._cache.pop(subject, None)
+        raise
+    finally:
+        _CREATED.reset(token)
+
 
 class Keyring:
     """Seals and opens personal data with per-subject data keys.
@@ -505,30 +534,42 @@ class Keyring:
         if entry is not None and entry[1] > time.monotonic():
             cipher = entry[0]
         else:
-            found = self._keys.subject_keys([subject])
-            if subject in found:
-                wrapped = found[subject]
-            else:
-                if not create:
-                    raise KeyUnavailable(
-                        f"no data key is stored for subject {subject!r}, which was never "
-                        "forgotten: its personal data cannot be read (was the key table "
-                        "restored from an older backup than the events?)"
-                    )
-                new = self._master.wrap(subject, os.urandom(_KEY_BYTES))
-                wrapped = self._keys.add_subject_key(subject, new)
-            if wrapped is None:
-                self._cache[subject] = (_GONE, float("inf"))
-                cipher = _GONE
-            else:
-                cipher = self._cipher(self._unwrap(subject, wrapped))
-                self._cache[subject] = (cipher, time.monotonic() + self._ttl)
+            cipher = self._fetch(subject, create=create)
         if cipher is _GONE:
             if create:
                 raise ForgottenSubject(
                     f"subject {subject!r} was forgotten: no new personal data of it is kept"
                 )
             return None
+        return cipher
+
+    def _fetch(self, subject: str, *, create: bool) -> Any:
+        """The subject's cipher from the store (made and stored first if `create` and it
+        has none), cached; `_GONE` if forgotten."""
+        found = self._keys.subject_keys([subject])
+        key: bytes | None = None
+        if subject in found:
+            wrapped = found[subject]
+        elif not create:
+            raise KeyUnavailable(
+                f"no data key is stored for subject {subject!r}, which was never "
+                "forgotten: its personal data cannot be read (was the key table "
+                "restored from an older backup than the events?)"
+            )
+        else:
+            key = os.urandom(_KEY_BYTES)
+            new = self._master.wrap(subject, key)
+            wrapped = self._keys.add_subject_key(subject, new)
+            created = _CREATED.get()
+            if created is not None:
+                created.append((self, subject))
+            if wrapped != new:
+                key = None  # another writer's key was kept: that one is unwrapped
+        if wrapped is None:
+            self._cache[subject] = (_GONE, float("inf"))
+            return _GONE
+        cipher = self._cipher(self._unwrap(subject, wrapped) if key is None else key)
+        self._cache[subject] = (cipher, time.monotonic() + self._ttl)
         return cipher
 
     def _unwrap(self, subject: str, wrapped: bytes) -> bytes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from functools import partial
 from typing import Any, Generic, NamedTuple, Protocol, cast
@@ -35,6 +36,7 @@ from esgen.runtime._personal import (
     ENVELOPE_KEY,
     ForgottenSubject,
     has_envelope,
+    keys_stored_with,
     open_json,
     personal_fields,
     sealed_text,
@@ -128,6 +130,10 @@ class Repository(Generic[AggT, IdT]):
         self._snapshot_with_append = cast(object, self._snapshots) is store
         self._state_type = self._class.state_type
         self._fingerprint = self._class.state_fingerprint or state_fingerprint(self._state_type)
+        # Whether saving may seal personal data (and so may make a subject's key).
+        self.seals = personal_fields(self._state_type) is not None or any(
+            personal_fields(event_class) is not None for event_class in self._class._dispatch
+        )
 
     @property
     def aggregate_class(self) -> type[AggT]:
@@ -402,10 +408,11 @@ class Repository(Generic[AggT, IdT]):
         """
         if not aggregate._pending:
             return None
-        append, snapshot = self._prepare_save(aggregate, save_metadata(metadata))
-        result = self._store.append(
-            append.stream_id, append.events, append.expected_version, snapshot=append.snapshot
-        )
+        with keys_stored_with(self._store) if self.seals else nullcontext():
+            append, snapshot = self._prepare_save(aggregate, save_metadata(metadata))
+            result = self._store.append(
+                append.stream_id, append.events, append.expected_version, snapshot=append.snapshot
+            )
         self._finish_save(aggregate, snapshot)
         return result
 

@@ -13,6 +13,7 @@ a conflict.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -23,6 +24,7 @@ from esgen.runtime._context import save_metadata
 from esgen.runtime._errors import AggregateNotFound
 from esgen.runtime._ids import IdT
 from esgen.runtime._messages import Command, Event
+from esgen.runtime._personal import keys_stored_with
 from esgen.runtime._ports import EventStore
 from esgen.runtime._records import AppendResult
 from esgen.runtime._repository import Repository
@@ -152,8 +154,10 @@ class UnitOfWork:
             return []
         shared = save_metadata(metadata)
         metadata_of = self._metadata_by_command(shared) if self._commands else None
-        prepared = [repo._prepare_save(agg, shared, metadata_of) for repo, agg in changed]
-        results = self._store.append_streams([append for append, _ in prepared])
+        seals = any(repo.seals for repo, _ in changed)
+        with keys_stored_with(self._store) if seals else nullcontext():
+            prepared = [repo._prepare_save(agg, shared, metadata_of) for repo, agg in changed]
+            results = self._store.append_streams([append for append, _ in prepared])
         for (repository, aggregate), (_, snapshot) in zip(changed, prepared, strict=True):
             repository._finish_save(aggregate, snapshot)
         self._commands.clear()
