@@ -40,7 +40,15 @@ from esgen.runtime._personal import (
 from esgen.runtime.testing._clock import ManualClock
 from esgen.runtime.testing._fixtures import StoreFixtures
 
-__all__ = ["PersonalDataContract", "seal_worker"]
+__all__ = [
+    "Address",
+    "Customer",
+    "PersonalDataContract",
+    "customer",
+    "erased_customer",
+    "plaintexts",
+    "seal_worker",
+]
 
 StoreFactory = Callable[[], EventStore]
 
@@ -48,68 +56,69 @@ StoreFactory = Callable[[], EventStore]
 # -- a hand-written model, as generated code marks personal fields -------------------------
 
 
-class _Address(BaseModel):
+class Address(BaseModel):
     street: Annotated[str, Personal(erased="<erased>")]
     city: str
 
 
-class _Customer(BaseModel):
+class Customer(BaseModel):
     customer_id: str
     name: Annotated[str, Personal(erased="<erased>")]
     phone: Annotated[str | None, Personal(erased=None)] = None
-    address: _Address
+    address: Address
     emails: list[Annotated[str, Personal(erased="")]] = []
-    previous: list[_Address] = []
+    previous: list[Address] = []
     note: str = ""
 
     data_subject: ClassVar[str] = "customer_id"
 
 
-def _customer(subject: str, phone: str | None = "+44 20 7946 0958") -> _Customer:
-    return _Customer(
+def customer(subject: str, phone: str | None = "+44 20 7946 0958") -> Customer:
+    return Customer(
         customer_id=subject,
         name=f"Ann Example of {subject}",
         phone=phone,
-        address=_Address(street=f"1 Secret Lane ({subject})", city="Leeds"),
+        address=Address(street=f"1 Secret Lane ({subject})", city="Leeds"),
         emails=[f"ann@{subject}.example", f"work@{subject}.example"],
-        previous=[_Address(street=f"9 Old Road ({subject})", city="York")],
+        previous=[Address(street=f"9 Old Road ({subject})", city="York")],
         note="not personal",
     )
 
 
-def _stored(keyring: Keyring | None, customer: _Customer) -> str:
-    """The text a store would keep for `customer`."""
-    spec = personal_fields(_Customer)
+def _stored(keyring: Keyring | None, model: Customer) -> str:
+    """The text a store would keep for `model`."""
+    spec = personal_fields(Customer)
     assert spec is not None
-    data = seal_json(keyring, spec, customer.model_dump(mode="json"), what="_Customer")
+    data = seal_json(keyring, spec, model.model_dump(mode="json"), what="Customer")
     return json.dumps(data)
 
 
-def _read(keyring: Keyring | None, text: str) -> _Customer:
-    return _Customer.model_validate(open_json(keyring, json.loads(text), "_Customer"))
+def _read(keyring: Keyring | None, text: str) -> Customer:
+    return Customer.model_validate(open_json(keyring, json.loads(text), "Customer"))
 
 
-def _erased(subject: str) -> _Customer:
-    """What `_customer(subject)` reads as once its subject is forgotten."""
-    return _Customer(
+def erased_customer(subject: str) -> Customer:
+    """What `customer(subject)` reads as once its subject is forgotten."""
+    return Customer(
         customer_id=subject,
         name="<erased>",
         phone=None,
-        address=_Address(street="<erased>", city="Leeds"),
+        address=Address(street="<erased>", city="Leeds"),
         emails=["", ""],
-        previous=[_Address(street="<erased>", city="York")],
+        previous=[Address(street="<erased>", city="York")],
         note="not personal",
     )
 
 
-def _plaintexts(customer: _Customer) -> list[str]:
-    assert customer.phone is not None
+def plaintexts(model: Customer) -> list[str]:
+    """Its personal values, none of which may be found at rest."""
+    assert model.phone is not None
     return [
-        customer.name,
-        customer.phone,
-        customer.address.street,
-        *customer.emails,
-        customer.previous[0].street,
+        model.name,
+        model.phone,
+        model.address.street,
+        *model.emails,
+        model.previous[0].street,
     ]
 
 
@@ -122,7 +131,7 @@ def seal_worker(factory: StoreFactory, key: bytes, subject: str, results: Any) -
     store = factory()
     try:
         keyring = Keyring(MasterKey(key), store)
-        results.put(("ok", _stored(keyring, _customer(subject))))
+        results.put(("ok", _stored(keyring, customer(subject))))
     except Exception as exc:
         results.put(("error", repr(exc)))
     finally:
@@ -228,13 +237,13 @@ class PersonalDataContract(StoreFixtures):
     def test_forget_is_one_transaction(self, keyed: EventStore, master_key: MasterKey) -> None:
         """The audit event cannot be written (its metadata is not JSON): the key stays."""
         keyring = self._keyring(keyed)
-        text = _stored(keyring, _customer("ann"))
+        text = _stored(keyring, customer("ann"))
         before = keyed.subject_keys(["ann"])
         with pytest.raises(TypeError, match="JSON-serialisable"):
             keyed.forget("ann", metadata={"not json": object()})
         assert keyed.subject_keys(["ann"]) == before
         assert keyed.head_position() == 0
-        assert _read(Keyring(master_key, keyed), text) == _customer("ann")
+        assert _read(Keyring(master_key, keyed), text) == customer("ann")
         assert keyed.forget("ann") is True
         assert len(keyed.read_stream(FORGOTTEN_STREAM)) == 1
 
@@ -242,10 +251,10 @@ class PersonalDataContract(StoreFixtures):
         self, keyed: EventStore, master_key: MasterKey
     ) -> None:
         keyring = self._keyring(keyed)
-        _stored(keyring, _customer("ann"))
+        _stored(keyring, customer("ann"))
         keyed.forget("ann")
         with pytest.raises(ForgottenSubject, match="'ann' was forgotten"):
-            _stored(keyring, _customer("ann"))
+            _stored(keyring, customer("ann"))
         # Also through a keyring that never saw the subject (another process, say).
         with pytest.raises(ForgottenSubject):
             Keyring(master_key, keyed).seal("ann", b"x")
@@ -256,10 +265,10 @@ class PersonalDataContract(StoreFixtures):
         # Data sealed by an application holding the key, forgotten by one that has none
         # (cache_seconds=0: this keyring sees the forget at once, as the store's own would).
         sealer = Keyring(master_key, store, cache_seconds=0)
-        text = _stored(sealer, _customer("ann"))
+        text = _stored(sealer, customer("ann"))
         with command_context(actor="ops"):
             assert store.forget("ann") is True
-        assert _read(sealer, text) == _erased("ann")
+        assert _read(sealer, text) == erased_customer("ann")
         with pytest.raises(KeyUnavailable, match="no master key"):
             _read(None, text)
         (event,) = store.read_stream(FORGOTTEN_STREAM)
@@ -269,34 +278,34 @@ class PersonalDataContract(StoreFixtures):
     # -- keys that cannot be had --------------------------------------------------------
 
     def test_a_wrong_master_key_is_key_unavailable(self, keyed: EventStore) -> None:
-        text = _stored(self._keyring(keyed), _customer("ann"))
+        text = _stored(self._keyring(keyed), customer("ann"))
         wrong = Keyring(_new_master_key(), keyed)
         with pytest.raises(KeyUnavailable, match="does not unwrap with this master key"):
             _read(wrong, text)
         with pytest.raises(KeyUnavailable):
             wrong.seal("ann", b"x")  # never a second key for a subject that has one
         assert wrong.forgotten("ann") is False
-        assert _read(self._keyring(keyed), text) == _customer("ann")
+        assert _read(self._keyring(keyed), text) == customer("ann")
 
     def test_a_subject_without_a_key_never_forgotten_is_key_unavailable(
         self, keyed: EventStore
     ) -> None:
         """Sealed data whose key row is missing (restored from another database, say)
         is an error, never read as the placeholders."""
-        text = _stored(self._keyring(keyed), _customer("ann"))
+        text = _stored(self._keyring(keyed), customer("ann"))
         data = json.loads(text)
         data[ENVELOPE_KEY]["subject"] = "ghost"
         with pytest.raises(KeyUnavailable, match="no data key is stored for subject 'ghost'"):
-            open_json(self._keyring(keyed), data, "_Customer")
+            open_json(self._keyring(keyed), data, "Customer")
         assert self._keyring(keyed).forgotten("ghost") is False
         assert keyed.subject_keys(["ghost"]) == {}  # opening never makes a key
 
     def test_sealed_data_without_a_keyring_is_key_unavailable(self, keyed: EventStore) -> None:
-        text = _stored(self._keyring(keyed), _customer("ann"))
+        text = _stored(self._keyring(keyed), customer("ann"))
         with pytest.raises(KeyUnavailable, match="no master key"):
             _read(None, text)
         with pytest.raises(KeyUnavailable, match="no master key"):
-            _stored(None, _customer("bob"))
+            _stored(None, customer("bob"))
 
     # -- sealing and opening ------------------------------------------------------------
 
@@ -304,26 +313,26 @@ class PersonalDataContract(StoreFixtures):
     def test_sealed_data_holds_no_plaintext_and_reads_back(
         self, keyed: EventStore, master_key: MasterKey, phone: str | None
     ) -> None:
-        customer = _customer("ann", phone)
-        text = _stored(self._keyring(keyed), customer)
-        for plaintext in _plaintexts(_customer("ann")):
+        original = customer("ann", phone)
+        text = _stored(self._keyring(keyed), original)
+        for plaintext in plaintexts(customer("ann")):
             assert plaintext not in text
         stored = json.loads(text)
         assert stored["name"] == "<erased>" and stored["address"]["city"] == "Leeds"
         assert stored[ENVELOPE_KEY]["subject"] == "ann"
-        assert _read(self._keyring(keyed), text) == customer
+        assert _read(self._keyring(keyed), text) == original
         # A keyring of another store object on the same keys, with its own cache.
-        assert _read(Keyring(master_key, keyed), text) == customer
+        assert _read(Keyring(master_key, keyed), text) == original
 
     def test_forgotten_data_reads_as_its_placeholders(
         self, keyed: EventStore, master_key: MasterKey
     ) -> None:
         keyring = self._keyring(keyed)
-        ann, bob = _stored(keyring, _customer("ann")), _stored(keyring, _customer("bob"))
+        ann, bob = _stored(keyring, customer("ann")), _stored(keyring, customer("bob"))
         keyed.forget("ann")
-        assert _read(keyring, ann) == _erased("ann")
-        assert _read(Keyring(master_key, keyed), ann) == _erased("ann")
-        assert _read(keyring, bob) == _customer("bob")
+        assert _read(keyring, ann) == erased_customer("ann")
+        assert _read(Keyring(master_key, keyed), ann) == erased_customer("ann")
+        assert _read(keyring, bob) == customer("bob")
 
     # -- several stores on one database -------------------------------------------------
 
@@ -332,11 +341,11 @@ class PersonalDataContract(StoreFixtures):
         try:
             one = Keyring(master_key, first, cache_seconds=0)
             two = Keyring(master_key, second, cache_seconds=0)
-            text = _stored(one, _customer("ann"))
-            assert _read(two, text) == _customer("ann")
+            text = _stored(one, customer("ann"))
+            assert _read(two, text) == customer("ann")
             assert second.forget("ann") is True
             assert first.forget("ann") is False
-            assert _read(one, text) == _erased("ann")
+            assert _read(one, text) == erased_customer("ann")
             with pytest.raises(ForgottenSubject):
                 one.seal("ann", b"x")
         finally:
@@ -389,7 +398,7 @@ class PersonalDataContract(StoreFixtures):
         assert status == "ok", text
         store = factory()
         try:
-            assert _read(Keyring(MasterKey(raw), store), text) == _customer("ann")
+            assert _read(Keyring(MasterKey(raw), store), text) == customer("ann")
             with pytest.raises(KeyUnavailable):
                 _read(Keyring(master_key, store), text)
         finally:
