@@ -137,9 +137,11 @@ def test_a_missing_key_row_is_key_unavailable(tmp_path: Path) -> None:
         _append_customer(store, "ann")
     with sqlite3.connect(path) as raw:
         raw.execute("DELETE FROM esgen_subject_keys")
-    with SQLiteEventStore(path, master_key=master) as store:
-        with pytest.raises(KeyUnavailable, match="no data key is stored for subject 'ann'"):
-            _read_customer(store, "ann")
+    with (
+        SQLiteEventStore(path, master_key=master) as store,
+        pytest.raises(KeyUnavailable, match="no data key is stored for subject 'ann'"),
+    ):
+        _read_customer(store, "ann")
 
 
 def test_the_key_table_refuses_a_key_and_a_forgotten_time_together(tmp_path: Path) -> None:
