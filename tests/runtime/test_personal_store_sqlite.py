@@ -154,4 +154,3 @@ def test_the_key_table_refuses_a_key_and_a_forgotten_time_together(tmp_path: Pat
                     "INSERT INTO esgen_subject_keys VALUES ('ann', ?, '2024-01-01', ?)",
                     (wrapped, forgotten),
                 )
-
