@@ -24,6 +24,7 @@ from esgen.runtime import (
     ConcurrencyError,
     EventStore,
     ExpectedVersion,
+    KeyWrapper,
     NewEvent,
     PostgresEventStore,
     Snapshot,
@@ -56,6 +57,10 @@ class TestPostgresEventStore(BackendContract):
 
     def make_store(self, tmp_path: Path, clock: Clock) -> EventStore:
         return PostgresEventStore(self.dsn, schema=self._schema(), clock=clock)
+
+    def make_keyed_store(self, tmp_path: Path, clock: Clock, master_key: KeyWrapper) -> EventStore:
+        schema = self._schema()
+        return PostgresEventStore(self.dsn, schema=schema, clock=clock, master_key=master_key)
 
     def store_factory(self, tmp_path: Path) -> functools.partial[PostgresEventStore]:
         # No store is opened here: the child processes create the schema, all at once.

@@ -20,6 +20,7 @@ from esgen.runtime import (
     ConcurrencyError,
     EventStore,
     ExpectedVersion,
+    KeyWrapper,
     NewEvent,
     SQLiteEventStore,
     StreamAppend,
@@ -34,6 +35,9 @@ def _event(n: int = 0) -> NewEvent:
 class TestSQLiteEventStore(BackendContract):
     def make_store(self, tmp_path: Path, clock: Clock) -> EventStore:
         return SQLiteEventStore(tmp_path / "events.db", clock=clock)
+
+    def make_keyed_store(self, tmp_path: Path, clock: Clock, master_key: KeyWrapper) -> EventStore:
+        return SQLiteEventStore(tmp_path / "events.db", clock=clock, master_key=master_key)
 
     def store_factory(self, tmp_path: Path) -> functools.partial[SQLiteEventStore]:
         return functools.partial(SQLiteEventStore, tmp_path / "shared.db", busy_timeout=30.0)

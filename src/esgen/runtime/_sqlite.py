@@ -843,6 +843,8 @@ class SQLiteEventStore(EventStore, SnapshotStore):
     # -- personal data --------------------------------------------------------------------
 
     def subject_keys(self, subjects: Sequence[str]) -> Mapping[str, bytes | None]:
+        # A subject no text can hold (a lone surrogate) has no key: it is absent.
+        subjects = [s for s in subjects if is_storable(s, "subject")]
         if not subjects:
             return {}
         query = (

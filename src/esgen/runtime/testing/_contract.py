@@ -63,6 +63,7 @@ from esgen.runtime.testing._clock import ManualClock
 from esgen.runtime.testing._contract_decimals import DecimalValuesContract
 from esgen.runtime.testing._contract_floats import FloatValuesContract
 from esgen.runtime.testing._contract_inspection import InspectionContract
+from esgen.runtime.testing._contract_personal import PersonalDataContract
 from esgen.runtime.testing._contract_projections import ProjectionContract
 from esgen.runtime.testing._contract_query import QueryContract
 from esgen.runtime.testing._contract_rows import RowTextContract
@@ -1560,17 +1561,6 @@ class MultiProcessContract(_StoreFixtures):
     writers = 4
     appends_per_writer = 60
 
-    def store_factory(self, tmp_path: Path) -> StoreFactory | None:
-        """A picklable callable opening the same store (e.g. a functools.partial)."""
-        return None
-
-    @pytest.fixture
-    def factory(self, tmp_path: Path) -> StoreFactory:
-        factory = self.store_factory(tmp_path)
-        if factory is None:
-            pytest.skip("this store cannot be shared between processes")
-        return factory
-
     def test_two_processes_racing_on_one_stream(self, factory: StoreFactory) -> None:
         store = factory()
         try:
@@ -1686,6 +1676,7 @@ class BackendContract(
     SagaContract,
     QueryContract,
     InspectionContract,
+    PersonalDataContract,
     MultiProcessContract,
 ):
     """Everything a durable backend must pass."""

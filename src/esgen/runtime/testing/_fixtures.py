@@ -1,9 +1,10 @@
 """The store fixtures every part of the contract suite shares: a subclass says how to make
-its store, the parts ask for `store`, `clock`, `snapshots` and `progress`."""
+its store (and how to open one database again), the parts ask for `store`, `clock`,
+`snapshots`, `progress` and `factory`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,18 @@ class StoreFixtures:
     def make_store(self, tmp_path: Path, clock: Clock) -> EventStore:
         """A new, empty store using `clock` for recorded-at times."""
         raise NotImplementedError(f"{type(self).__name__} must implement make_store")
+
+    def store_factory(self, tmp_path: Path) -> Callable[[], EventStore] | None:
+        """A picklable callable opening the same store each call (e.g. a functools.partial),
+        for the tests of several stores or processes on one database; None: not shareable."""
+        return None
+
+    @pytest.fixture
+    def factory(self, tmp_path: Path) -> Callable[[], EventStore]:
+        factory = self.store_factory(tmp_path)
+        if factory is None:
+            pytest.skip("this store cannot be shared between processes")
+        return factory
 
     @pytest.fixture
     def clock(self) -> ManualClock:
