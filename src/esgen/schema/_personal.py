@@ -151,7 +151,7 @@ class _Checker:
             self._event(event)
         for aggregate in ctx.aggregates:
             personal = self._event_fields(e.name for e in aggregate.events)
-            self._copies(f"aggregate {aggregate.name!r}'s state", aggregate.state, personal)
+            self._copies(f"the state of aggregate {aggregate.name!r}", aggregate.state, personal)
         for projection in ctx.projections:
             who = f"projection {projection.name!r}"
             key = next((f for f in projection.fields if f.name == projection.key), None)
@@ -165,13 +165,14 @@ class _Checker:
             # The key by default: checked when there is personal data for it to name.
             if projection.subject is not None or _holds_personal(projection.fields, self.lookup):
                 where = projection.subject_location or projection.location
-                self._subject(who, projection.subject_field, projection.fields, where)
+                named = "its subject" if projection.subject else "its key (the subject by default)"
+                self._subject(who, projection.subject_field, projection.fields, where, named)
             self._copies(who, projection.fields, self._event_fields(projection.consumes))
         for saga in ctx.sagas:
             who = f"saga {saga.name!r}"
             if saga.subject is not None:
                 where = saga.subject_location or saga.location
-                self._subject(who, saga.subject, saga.state, where, "state field")
+                self._subject(who, saga.subject, saga.state, where)
             elif _holds_personal(saga.state, self.lookup):
                 self.error(
                     saga.location,
@@ -180,7 +181,7 @@ class _Checker:
                     "the state field that identifies whose data it is",
                 )
             handled = (saga.starts_with, *saga.handles)
-            self._copies(who + "'s state", saga.state, self._event_fields(handled))
+            self._copies(f"the state of {who}", saga.state, self._event_fields(handled))
         return self.diagnostics
 
     def _event(self, event: Event) -> None:
@@ -205,22 +206,22 @@ class _Checker:
         name: str,
         fields: Sequence[Field],
         where: Location,
-        what: str = "field",
+        named: str = "its subject",
     ) -> None:
         f = next((f for f in fields if f.name == name), None)
         problem = None
         if f is None:
             names = ", ".join(repr(f.name) for f in fields) or "none"
-            problem = f"its subject {name!r} is not one of its fields (found {names})"
+            problem = f"{named} {name!r} is not one of its fields (found {names})"
         elif isinstance(f.type, NullableType) or f.has_default:
-            problem = f"its subject {name!r} may be absent; the subject must be a required {what}"
+            problem = f"{named} {name!r} may be absent; a subject must be a required field"
         elif f.personal is not None:
             problem = (
-                f"its subject {name!r} is itself personal: the subject finds the key that "
+                f"{named} {name!r} is itself personal: the subject finds the key that "
                 "opens its personal data, so it is kept in plain text"
             )
         elif not (isinstance(f.type, ScalarType) and f.type.kind in SUBJECT_KINDS):
-            problem = f"its subject {name!r} is a {f.type}; a subject must be a str, uuid or int"
+            problem = f"{named} {name!r} is a {f.type}; a subject must be a str, uuid or int"
         if problem is not None:
             self.error(where, "E702", f"{who}: {problem}")
 
