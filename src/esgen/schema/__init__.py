@@ -73,7 +73,13 @@ from esgen.schema._names import (
     snake,
     union_name,
 )
-from esgen.schema._personal import ERASED_TEXT, erased_json, field_paths, personal_paths
+from esgen.schema._personal import (
+    ERASED_TEXT,
+    erased_json,
+    field_paths,
+    marked_fields,
+    personal_paths,
+)
 from esgen.schema._readmodel import (
     ColumnKind,
     ReadModelColumn,
@@ -155,6 +161,7 @@ __all__ = [
     "language_json_schema",
     "load_schema_dir",
     "load_sources",
+    "marked_fields",
     "named_types",
     "pascal",
     "personal_paths",

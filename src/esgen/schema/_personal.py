@@ -39,6 +39,7 @@ __all__ = [
     "default_erased",
     "erased_json",
     "field_paths",
+    "marked_fields",
     "personal_paths",
 ]
 
@@ -84,33 +85,44 @@ def erased_json(value: Any) -> Any:
 
 def personal_paths(type_: TypeExpr, lookup: Lookup, prefix: str = "") -> Iterator[str]:
     """The dotted paths of the personal fields inside values of `type_` (value types,
-    list items, map values), each once however often a type recurs."""
-    yield from _paths(type_, lookup, prefix, frozenset())
+    list items as `[]`, map values as `{}`), each once however often a type recurs."""
+    yield from (path for path, _ in _marked(type_, lookup, prefix, frozenset()))
 
 
-def _paths(type_: TypeExpr, lookup: Lookup, prefix: str, seen: frozenset[str]) -> Iterator[str]:
+def field_paths(f: Field, lookup: Lookup) -> Iterator[str]:
+    """The personal paths of one field: itself when marked, else those inside its type."""
+    yield from (path for path, _ in marked_fields([f], lookup))
+
+
+def marked_fields(fields: Sequence[Field], lookup: Lookup) -> list[tuple[str, Field]]:
+    """Every personal field reached from `fields`, by dotted path (see personal_paths)."""
+    return [found for f in fields for found in _marked_field(f, lookup, "", frozenset())]
+
+
+def _marked_field(
+    f: Field, lookup: Lookup, prefix: str, seen: frozenset[str]
+) -> Iterator[tuple[str, Field]]:
+    path = f"{prefix}.{f.name}" if prefix else f.name
+    if f.personal is not None:
+        yield path, f
+    else:
+        yield from _marked(f.type, lookup, path, seen)
+
+
+def _marked(
+    type_: TypeExpr, lookup: Lookup, prefix: str, seen: frozenset[str]
+) -> Iterator[tuple[str, Field]]:
     if isinstance(type_, NullableType):
-        yield from _paths(type_.inner, lookup, prefix, seen)
+        yield from _marked(type_.inner, lookup, prefix, seen)
     elif isinstance(type_, ListType):
-        yield from _paths(type_.item, lookup, prefix + "[]", seen)
+        yield from _marked(type_.item, lookup, prefix + "[]", seen)
     elif isinstance(type_, DictType):
-        yield from _paths(type_.value, lookup, prefix + "{}", seen)
+        yield from _marked(type_.value, lookup, prefix + "{}", seen)
     elif isinstance(type_, NamedType) and type_.name not in seen:
         target = lookup(type_.name)
         if isinstance(target, ValueType):
             for f in target.fields:
-                yield from field_paths(f, lookup, prefix, seen | {type_.name})
-
-
-def field_paths(
-    f: Field, lookup: Lookup, prefix: str = "", seen: frozenset[str] = frozenset()
-) -> Iterator[str]:
-    """The personal paths of one field: itself when marked, else those inside its type."""
-    path = f"{prefix}.{f.name}" if prefix else f.name
-    if f.personal is not None:
-        yield path
-    else:
-        yield from _paths(f.type, lookup, path, seen)
+                yield from _marked_field(f, lookup, prefix, seen | {type_.name})
 
 
 def _holds_personal(fields: Sequence[Field], lookup: Lookup) -> bool:
