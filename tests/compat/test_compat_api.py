@@ -54,6 +54,7 @@ EXPORTS = [
 # The hundreds and tens of an ID say its category.
 _ID_CATEGORY = {
     "ES10": Category.STORAGE,
+    "ES11": Category.STORAGE,  # personal data at rest (ES110-ES112)
     "ES20": Category.BACKWARD,
     "ES21": Category.FORWARD,
     "ES30": Category.SOURCE,

@@ -292,3 +292,21 @@ def test_lock_of_a_copy_of_the_bank_example(tmp_path: Path) -> None:
         assert run("compat").output.strip() == (
             "esgen compat: compatible with esgen.lock (no event changed)"
         )
+
+
+def test_the_lock_keeps_personal_marks_subjects_and_placeholders(tmp_path: Path) -> None:
+    """Against a lock, a personal mark, subject or placeholder changed on a published
+    version is found as against the schema the lock was written from."""
+    case = Path(__file__).parent.parent / "compat_cases" / "personal_data_changed"
+    lock = tmp_path / "esgen.lock"
+    lock.write_text(render_lock(current_side(case / "previous").schema, lock))
+    report = check(load_lock(lock), current_side(case / "current"))
+    found = sorted((f.rule, f.hit.name, f.hit.field or "") for f in report.findings)
+    assert found == [
+        ("ES110", "CustomerRegistered", "address.city"),
+        ("ES110", "CustomerRegistered", "address.street"),
+        ("ES110", "CustomerRegistered", "email"),
+        ("ES110", "CustomerRegistered", "name"),
+        ("ES111", "NoteTaken", ""),
+        ("ES112", "CustomerRegistered", "phone"),
+    ]

@@ -33,7 +33,9 @@ from esgen.codegen._pyexpr import (
     constraint_args,
     docstring,
     enum_member_names,
+    json_literal,
     literal,
+    personal_annotation,
     string,
 )
 from esgen.schema import (
@@ -52,6 +54,8 @@ from esgen.schema import (
     VersionStep,
     analyse_step,
     default_names,
+    erased_json,
+    field_paths,
     named_types,
     pascal,
     python_name,
@@ -59,7 +63,18 @@ from esgen.schema import (
     union_name,
 )
 
-__all__ = ["build_ir", "event_class_name", "source_name", "versions_latest_first"]
+__all__ = [
+    "build_ir",
+    "data_subject",
+    "event_class_name",
+    "source_name",
+    "versions_latest_first",
+]
+
+
+def data_subject(field: str) -> ClassVarIR:
+    """The class variable that tells the runtime which field names a model's subject."""
+    return ClassVarIR("data_subject", "ClassVar[str]", string(python_name(field)))
 
 
 def event_class_name(event: Event, version: EventVersion) -> str:
@@ -200,7 +215,9 @@ class _ContextBuilder:
 
     # -- fields ---------------------------------------------------------------------
 
-    def field(self, f: Field, imports: Imports) -> FieldIR:
+    def field(self, f: Field, imports: Imports, subject: str = "") -> FieldIR:
+        """`subject`: whose personal data the model's personal fields are, for their
+        descriptions (empty for a value type: the model holding it says)."""
         # Constraints of a nullable field go inside its annotation (on the non-null
         # part); otherwise they join the description in one `Field(...)`.
         nullable = isinstance(f.type, NullableType)
@@ -209,6 +226,14 @@ class _ContextBuilder:
         ann = annotation(f.type, imports, own)
         # `evolve` types its keywords by the plain type; the validator holds the bounds.
         plain = annotation(f.type, imports) if nullable and f.constraints.items() else ""
+        description = f.description
+        if f.personal is not None:
+            erased = erased_json(f.personal.erased)
+            plain = plain or ann
+            ann = personal_annotation(ann, erased, imports)
+            whose = subject or "the subject of the event, state or row holding it"
+            said = f"Personal data of {whose}; reads as {json_literal(erased)} once forgotten."
+            description = f"{description.rstrip()}\n\n{said}" if description else said
         default = literal(f.type, f.default, self.types.get, imports) if f.has_default else None
         args = [] if nullable else constraint_args(f.constraints)
         attribute = python_name(f.name)
@@ -218,8 +243,8 @@ class _ContextBuilder:
             # and serialize by alias, so stored data keeps the schema's key.
             key = string(f.name)
             args += [f"validation_alias={key}", f"serialization_alias={key}"]
-        if f.description:
-            args.append(f"description={string(f.description)}")
+        if description:
+            args.append(f"description={string(description)}")
         if args:
             imports.add("pydantic", "Field")
             if default is not None:
@@ -227,20 +252,41 @@ class _ContextBuilder:
             default = f"Field({', '.join(args)})"
         return FieldIR(attribute, ann, default, plain)
 
-    def fields(self, fields: Iterable[Field], imports: Imports) -> tuple[FieldIR, ...]:
+    def fields(
+        self, fields: Iterable[Field], imports: Imports, subject: str = ""
+    ) -> tuple[FieldIR, ...]:
         listed = tuple(fields)
         scoped = imports.hidden_by(python_name(f.name) for f in listed)
-        return tuple(self.field(f, scoped) for f in listed)
+        return tuple(self.field(f, scoped, subject) for f in listed)
+
+    def holds_personal(self, fields: Iterable[Field]) -> bool:
+        """Whether these fields hold personal data, in value types and collections too."""
+        return any(True for f in fields for _ in field_paths(f, self.types.get))
+
+    def aggregate_subject(self, aggregate: Aggregate) -> str:
+        """Whose personal data an aggregate's events and state hold, by default."""
+        return f"the {aggregate.name} (its id, {aggregate.id_field.name})"
 
     def evolvable(
-        self, name: str, doc: str | None, fields: tuple[FieldIR, ...], imports: Imports
+        self,
+        name: str,
+        doc: str | None,
+        fields: tuple[FieldIR, ...],
+        imports: Imports,
+        classvars: tuple[ClassVarIR, ...] = (),
     ) -> ModelIR:
         """A value type, state or row: user code steps it to its next value with a typed
         `evolve(**changes)`, generated where it has fields."""
         if fields:
             imports.add("typing", "TypedDict")
             imports.add("typing", "Unpack")
-        return ModelIR(name, "ValueObject", doc, (), fields, evolve=bool(fields))
+        if classvars:
+            imports.add("typing", "ClassVar")
+        return ModelIR(name, "ValueObject", doc, classvars, fields, evolve=bool(fields))
+
+    def subject_of(self, subject: str, fields: Iterable[Field]) -> tuple[ClassVarIR, ...]:
+        """`data_subject` for a row or saga state that holds personal data."""
+        return (data_subject(subject),) if self.holds_personal(fields) else ()
 
     def uses(self, fields: Iterable[Field], imports: Imports, module_depth: int) -> None:
         """Import the context's types that these fields name."""
@@ -359,7 +405,7 @@ class _ContextBuilder:
             # after it, at the end of the event's lines, where the YAML gained its lines.
             for version in versions_latest_first(event):
                 self.uses(version.fields, imports, 1)
-                classes.append(self._event_class(event, version, imports))
+                classes.append(self._event_class(event, version, imports, aggregate))
         return ModelsModuleIR(
             path=self.package / "events" / f"{snake(aggregate.name)}.py",
             sources=self.src(aggregate.location.file),
@@ -372,7 +418,9 @@ class _ContextBuilder:
             unions=(union,),
         )
 
-    def _event_class(self, event: Event, version: EventVersion, imports: Imports) -> ModelIR:
+    def _event_class(
+        self, event: Event, version: EventVersion, imports: Imports, aggregate: Aggregate
+    ) -> ModelIR:
         parts = [p for p in (event.description, version.description) if p]
         if version is not event.latest:
             parts.append(
@@ -384,15 +432,21 @@ class _ContextBuilder:
             names = "that name" if len(event.renamed_from) == 1 else "those names"
             parts.append(f"Formerly {former}: events stored under {names} are read as this one.")
         doc = "\n\n".join(parts)
+        classvars = [
+            ClassVarIR("event_type", "ClassVar[str]", string(event.name)),
+            ClassVarIR("event_version", "ClassVar[int]", str(version.version)),
+        ]
+        if version.subject is None:
+            subject = self.aggregate_subject(aggregate)
+        else:
+            subject = f"the subject in {version.subject}"
+            classvars.append(data_subject(version.subject))
         return ModelIR(
             event_class_name(event, version),
             "Event",
             docstring(doc, "    ") if doc else None,
-            (
-                ClassVarIR("event_type", "ClassVar[str]", string(event.name)),
-                ClassVarIR("event_version", "ClassVar[int]", str(version.version)),
-            ),
-            self.fields(version.fields, imports),
+            tuple(classvars),
+            self.fields(version.fields, imports, subject),
         )
 
     def _commands_module(self, aggregate: Aggregate) -> ModelsModuleIR | None:

@@ -206,18 +206,22 @@ def _projection_module(b: _ContextBuilder, projection: Projection | Consumer) ->
     rows_name = f"{projection.name}Rows"
     fields_name = f"{projection.name}Fields"
     query_name = f"{projection.name}Query"
+    subject = projection.subject_field if isinstance(projection, Projection) else projection.key
     row = b.evolvable(
         row_name,
         docstring(f"One row of the {table_name} read model.", "    "),
-        b.fields(projection.fields, imports),  # before imports.lines(): fields add imports
+        # before imports.lines(): fields add imports
+        b.fields(projection.fields, imports, f"the subject in {subject}"),
         imports,
+        b.subject_of(subject, projection.fields),
     )
     key_field = next(f for f in row.fields if f.name == python_name(spec.key))
     # The row's annotations, which already spell names a field hides (`_datetime.date`).
+    # Personal fields are stored sealed: no condition can look at them.
     query_fields = tuple(
         QueryFieldIR(generated.name, generated.changes_annotation, string(column.name))
-        for column, generated in zip(spec.columns, row.fields, strict=True)
-        if queryable(column.kind)
+        for column, generated, f in zip(spec.columns, row.fields, projection.fields, strict=True)
+        if queryable(column.kind) and f.personal is None
     )
     example = next((f for f in query_fields if f.name != key_field.name), query_fields[0])
     id_types = _aggregate_id_types(b, projection, imports)
@@ -436,11 +440,14 @@ def _saga_module(b: _ContextBuilder, saga: Saga) -> SagaModuleIR:
     state_name = f"{saga.name}State"
     described = saga.description or f"The {saga.name} saga."
     timeout = "None" if saga.timeout is None else f"timedelta(seconds={saga.timeout.seconds})"
+    subject = saga.subject or ""
     state = b.evolvable(
         state_name,
         docstring(f"What the {saga.name} saga remembers between events.", "    "),
-        b.fields(saga.state, imports),  # before imports.lines(): fields add imports
+        # before imports.lines(): fields add imports
+        b.fields(saga.state, imports, subject and f"the subject in {subject}"),
         imports,
+        b.subject_of(subject, saga.state) if subject else (),
     )
     correlation = correlation_type(b, saga, imports)  # before imports.lines()
     if saga.correlation_aggregate is None:

@@ -270,7 +270,7 @@ def _aggregate_module(b: _ContextBuilder, aggregate: Aggregate) -> AggregateModu
         docstring(
             f"The state of the {aggregate.name} aggregate, built by its apply methods.", "    "
         ),
-        b.fields(aggregate.state, imports),
+        b.fields(aggregate.state, imports, b.aggregate_subject(aggregate)),
         imports,
     )
     described = aggregate.description or f"The {aggregate.name} aggregate."
@@ -661,6 +661,18 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
         # Only for the annotations: the relay's module (and nats-py) loads when called.
         imports.add("typing", "TYPE_CHECKING")
         imports.add("collections.abc", "Sequence")
+    # Personal data anywhere (events, states, rows, saga state): the service can forget
+    # a subject. Not on every service: a context without any has nothing to erase.
+    forget = any(
+        b.holds_personal(fields)
+        for fields in (
+            *(v.fields for e in ctx.events for v in e.versions),
+            *(a.state for a in ctx.aggregates),
+            *(p.fields for p in ctx.projections),
+            *(s.state for s in ctx.sagas),
+        )
+    )
+    subject_type = f"str | {imports.name('uuid', 'UUID')} | int" if forget else ""
     return ServiceModuleIR(
         path=b.package / "service.py",
         sources=b.src(*ctx.files),
@@ -694,6 +706,8 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
         ),
         context=ctx.name,
         published=published,
+        forget=forget,
+        subject_type=subject_type,
     )
 
 

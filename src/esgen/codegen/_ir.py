@@ -310,6 +310,9 @@ class ServiceModuleIR(ModuleIR):
     # The relay: the context's name and, per published event, (event type, aggregate).
     context: str = ""
     published: tuple[tuple[str, str], ...] = ()
+    # `forget(subject)`: the context holds personal data; how the subject's type is spelled.
+    forget: bool = False
+    subject_type: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,9 @@ __all__ = [
     "docstring",
     "enum_member_names",
     "float_literal",
+    "json_literal",
     "literal",
+    "personal_annotation",
     "string",
 ]
 
@@ -364,6 +366,32 @@ def float_literal(value: float) -> str:
     if math.isinf(value):
         return 'float("inf")' if value > 0 else 'float("-inf")'
     return repr(value)
+
+
+def json_literal(value: Any) -> str:
+    """A Python expression for a JSON value (a personal field's placeholder)."""
+    if value is None:
+        return "None"
+    if isinstance(value, list):
+        return "[" + ", ".join(json_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{string(k)}: {json_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, str):
+        return string(value)
+    if isinstance(value, bool | int):
+        return repr(value)
+    if isinstance(value, float):
+        return float_literal(value)
+    raise TypeError(f"not a JSON value: {value!r}")  # pragma: no cover
+
+
+def personal_annotation(annotation: str, erased: Any, imports: Imports) -> str:
+    """`annotation` marked as personal data. A field's own annotation never ends in
+    `Annotated[...]` (constraints go in `Field(...)`, or inside `X | None`), so the mark
+    is the one metadata of its own `Annotated`."""
+    imports.add("typing", "Annotated")
+    imports.add("esgen.runtime", "Personal")
+    return f"Annotated[{annotation}, Personal(erased={json_literal(erased)})]"
 
 
 def enum_member_names(values: tuple[str, ...]) -> list[str]:

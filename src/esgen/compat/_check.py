@@ -11,6 +11,7 @@ from esgen.compat import (
     _rules_consumers,
     _rules_contract,
     _rules_evolution,
+    _rules_personal,
     _rules_source,
     _rules_storage,
 )
@@ -36,6 +37,7 @@ __all__ = [
 
 RULES: tuple[Rule, ...] = (
     *_rules_storage.RULES,
+    *_rules_personal.RULES,
     *_rules_evolution.RULES,
     *_rules_source.RULES,
     *_rules_consumers.RULES,

@@ -168,6 +168,9 @@ def _field(f: Field, ctx: Context) -> Any:
     spec.update(f.constraints.items())
     if f.has_default and not (f.optional and f.default is None):
         spec["default"] = _value(f.default)
+    if f.personal is not None:
+        # The placeholder only where written: a default one follows from the type.
+        spec["personal"] = {"erased": _value(f.personal.erased)} if f.personal.declared else True
     return spec["type"] if list(spec) == ["type"] else _Flow(spec)
 
 
@@ -221,6 +224,8 @@ def _context(ctx: Context, lock_dir: Path, schemas: dict[str, str]) -> dict[str,
                 versions[v.version] = {"fields": _fields(v.fields, ctx)}
                 if v.upcast is not None:
                     versions[v.version]["upcast"] = v.upcast
+                if v.subject is not None:  # only when set: older locks read the same
+                    versions[v.version]["subject"] = v.subject
             spec["versions"] = versions
             events[event.name] = spec
         if events:
@@ -234,6 +239,7 @@ def _context(ctx: Context, lock_dir: Path, schemas: dict[str, str]) -> dict[str,
                 "consumes": _FlowList(p.consumes),
                 "key": p.key,
                 "fields": _fields(p.fields, ctx),
+                **({"subject": p.subject} if p.subject is not None else {}),
             }
             for p in sorted(ctx.projections, key=lambda p: p.name)
         }

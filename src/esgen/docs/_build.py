@@ -53,6 +53,7 @@ from esgen.schema import (
     Subscription,
     ValueType,
     analyse_step,
+    erased_json,
     python_name,
 )
 
@@ -117,7 +118,8 @@ class _ContextBuilder:
         # Quoted, so a space or a parenthesis in a folder name cannot end the link.
         return Source(label, quote(Path(relative).as_posix()))
 
-    def field(self, field: Field) -> FieldDoc:
+    def field(self, field: Field, subject: str = "") -> FieldDoc:
+        """`subject`: whose data the personal fields of this model are, as shown."""
         spelled = str(field.type)
         parts: list[TypePart] = []
         position = 0
@@ -140,6 +142,11 @@ class _ContextBuilder:
             description=paragraphs(field.description),
             renamed_from=field.renamed_from,
             attribute=_attribute(field.name),
+            personal=(
+                None
+                if field.personal is None
+                else (subject, literal(erased_json(field.personal.erased)))
+            ),
         )
 
     def build(self) -> ContextDoc:
@@ -162,7 +169,7 @@ class _ContextBuilder:
                     description=paragraphs(p.description),
                     consumes=tuple(self.ref("event", e) for e in p.consumes),
                     key=p.key,
-                    fields=tuple(self.field(f) for f in p.fields),
+                    fields=tuple(self.field(f, p.subject_field) for f in p.fields),
                     source=self.source(p.location.file),
                     indexes=tuple(", ".join(columns) for columns in p.indexes),
                 )
@@ -185,7 +192,7 @@ class _ContextBuilder:
                     ),
                     timeout=s.timeout.text if s.timeout else None,
                     timeout_then=s.timeout.then if s.timeout else None,
-                    state=tuple(self.field(f) for f in s.state),
+                    state=tuple(self.field(f, s.subject or "") for f in s.state),
                     source=self.source(s.location.file),
                 )
                 for s in ctx.sagas
@@ -279,7 +286,7 @@ class _ContextBuilder:
             description=paragraphs(aggregate.description),
             id=self.field(aggregate.id_field),
             snapshot_every=aggregate.snapshot_every,
-            state=tuple(self.field(f) for f in aggregate.state),
+            state=tuple(self.field(f, aggregate.id_field.name) for f in aggregate.state),
             commands=tuple(self.command(aggregate, c) for c in aggregate.commands),
             events=tuple(self.event(aggregate, e) for e in aggregate.events),
             source=self.source(aggregate.location.file),
@@ -320,7 +327,7 @@ class _ContextBuilder:
             description=paragraphs(event.description),
             compatibility=event.compatibility,
             versions=self.versions(event),
-            matrix=self.matrix(event.versions),
+            matrix=self.matrix(event.versions, aggregate.id_field.name),
             emitted_by=tuple(
                 self.ref("command", c.name) for c in aggregate.commands if event.name in c.emits
             ),
@@ -356,7 +363,7 @@ class _ContextBuilder:
             )
         return tuple(docs)
 
-    def matrix(self, versions: tuple[EventVersion, ...]) -> tuple[MatrixRow, ...]:
+    def matrix(self, versions: tuple[EventVersion, ...], id_field: str) -> tuple[MatrixRow, ...]:
         """Fields as rows, versions as columns; a renamed field stays on its row."""
         rows: list[dict[int, Field]] = []
         looking_for: list[str | None] = []  # each row's name in the next older version
@@ -384,7 +391,9 @@ class _ContextBuilder:
                 MatrixRow(
                     name=row_fields[newest].name,
                     cells=tuple(
-                        self.field(row_fields[i]) if i in row_fields else None
+                        self.field(row_fields[i], versions[i].subject or id_field)
+                        if i in row_fields
+                        else None
                         for i in range(len(versions))
                     ),
                     description=paragraphs(description),

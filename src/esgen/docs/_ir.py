@@ -97,6 +97,9 @@ class FieldDoc:
     description: tuple[str, ...]  # paragraphs
     renamed_from: str | None = None
     attribute: str | None = None  # the Python attribute, where it differs from the name
+    # Personal data: (whose, the placeholder as JSON); whose is "" inside a value type,
+    # whose subject is that of the event, state or row holding it.
+    personal: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ from esgen.schema._model import (
     ListType,
     NamedType,
     NullableType,
+    Personal,
     Projection,
     Saga,
     SagaTimeout,
@@ -72,6 +73,13 @@ from esgen.schema._names import (
     snake,
     union_name,
 )
+from esgen.schema._personal import (
+    ERASED_TEXT,
+    erased_json,
+    field_paths,
+    marked_fields,
+    personal_paths,
+)
 from esgen.schema._readmodel import (
     ColumnKind,
     ReadModelColumn,
@@ -86,6 +94,7 @@ from esgen.schema._yaml_errors import YamlProblem, explain_yaml_error
 
 __all__ = [
     "CODES",
+    "ERASED_TEXT",
     "QUALIFIABLE_NAMES",
     "SCALAR_ANNOTATIONS",
     "Aggregate",
@@ -113,6 +122,7 @@ __all__ = [
     "NamedType",
     "NullableConversion",
     "NullableType",
+    "Personal",
     "Projection",
     "ReadModelColumn",
     "ReadModelTable",
@@ -141,16 +151,20 @@ __all__ = [
     "default_names",
     "did_you_mean",
     "enum_member_name",
+    "erased_json",
     "explain_yaml_error",
     "field_constraints_narrowed",
+    "field_paths",
     "find_schema_files",
     "handler_name",
     "json_schema_folders",
     "language_json_schema",
     "load_schema_dir",
     "load_sources",
+    "marked_fields",
     "named_types",
     "pascal",
+    "personal_paths",
     "python_name",
     "queryable",
     "read_model_table",

@@ -69,4 +69,22 @@ CODES: dict[str, str] = {
     # generation
     "E600": "an output file that exists but was not written by esgen",
     "E601": "an output path that leaves its configured folder or goes through a link below it",
+    # personal data
+    "E700": (
+        "a `personal` mark where personal data cannot be kept: on a command or a consumer, "
+        "or in an event the context publishes"
+    ),
+    "E701": (
+        "a personal field without the placeholder its type needs, or whose `erased` is not "
+        "a valid value of the field"
+    ),
+    "E702": (
+        "a data `subject` that is not a required str, uuid or int field that is not "
+        "personal, or a saga with personal state and no subject"
+    ),
+    "E703": "a read-model key or index on a personal field, which is stored sealed",
+    "E704": (
+        "a state, row or saga field, not personal, named like a personal field of an event "
+        "it reads: a plain-text copy"
+    ),
 }

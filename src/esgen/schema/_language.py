@@ -37,6 +37,7 @@ __all__ = [
     "FieldSpec",
     "IndexSpec",
     "JsonSchemaTypeDef",
+    "PersonalDef",
     "ProjectionDef",
     "SagaCorrelationDef",
     "SagaDef",
@@ -76,6 +77,30 @@ VersionNumber = Annotated[int, BeforeValidator(_version_number)]
 
 class _Node(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PersonalDef(_Node):
+    """Personal data, with what it reads as once its subject is forgotten."""
+
+    erased: Any = Field(
+        None,
+        description=(
+            "What the field reads as once its data subject is forgotten: a valid value of "
+            'the field. Defaults: null for an optional field, "<erased>" for a str, [] for '
+            "a list, {} for a map; any other type must say."
+        ),
+    )
+
+
+def _personal_kind(value: Any) -> str:
+    return "flag" if isinstance(value, bool) else "mark"
+
+
+# `personal: true`, or `personal: {erased: ...}` to say what a forgotten value reads as.
+PersonalSpec = Annotated[
+    Annotated[bool, Tag("flag")] | Annotated[PersonalDef, Tag("mark")],
+    Discriminator(_personal_kind),
+]
 
 
 class FieldDef(_Node):
@@ -124,6 +149,14 @@ class FieldDef(_Node):
             '-Infinity, stored as the JSON strings "NaN", "Infinity", "-Infinity". '
             "Without it such a value is refused before it is written. Not with min, max or "
             "their exclusive forms: NaN compares false with every bound."
+        ),
+    )
+    personal: PersonalSpec | None = Field(
+        None,
+        description=(
+            "Personal data (`true`, or `{erased: value}`): stored encrypted with a key of "
+            "its data subject, so that forgetting the subject erases it everywhere. Not on "
+            "commands, nor in events the context publishes."
         ),
     )
 
@@ -215,6 +248,13 @@ class EventVersionDef(_Node):
             "same version, so that a rename without `renamed_from` is not taken for one."
         ),
     )
+    subject: str | None = Field(
+        None,
+        description=(
+            "The field (str, uuid or int, required, not personal) naming the data subject "
+            "of this version's personal fields; the aggregate's id when not given."
+        ),
+    )
 
 
 def _names_kind(value: Any) -> str:
@@ -281,6 +321,12 @@ class ProjectionDef(_Node):
             "field, or a list of fields in the order the index sorts them. Fields stored "
             "as JSON (value types, lists, maps) cannot be indexed. Never unique; adding or "
             "dropping one needs no rebuild."
+        ),
+    )
+    subject: str | None = Field(
+        None,
+        description=(
+            "The row field naming the data subject of its personal fields; the key when not given."
         ),
     )
 
@@ -365,6 +411,13 @@ class SagaDef(_Node):
     )
     timeout: SagaTimeoutDef | None = None
     state: Fields = Field(default_factory=dict)
+    subject: str | None = Field(
+        None,
+        description=(
+            "The state field naming the data subject of its personal fields; needed when "
+            "the state has any."
+        ),
+    )
 
 
 class Document(_Node):

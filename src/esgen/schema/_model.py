@@ -31,6 +31,7 @@ __all__ = [
     "ListType",
     "NamedType",
     "NullableType",
+    "Personal",
     "Projection",
     "Saga",
     "SagaTimeout",
@@ -141,6 +142,15 @@ class Constraints:
 
 
 @dataclass(frozen=True, slots=True)
+class Personal:
+    """A field's personal-data mark: sealed per data subject, `erased` once forgotten."""
+
+    erased: Any  # a Python value already checked against the field's type, like a default
+    location: Location  # of the `personal` key
+    declared: bool = False  # `erased` written in the schema (else the type's default)
+
+
+@dataclass(frozen=True, slots=True)
 class Field:
     name: str
     type: TypeExpr
@@ -152,6 +162,7 @@ class Field:
     optional: bool = False
     renamed_from: str | None = None
     constraints: Constraints = field(default_factory=Constraints)
+    personal: Personal | None = None
 
     @property
     def required(self) -> bool:
@@ -198,6 +209,9 @@ class EventVersion:
     upcast: Literal["auto", "manual"] | None = None
     # Fields of the previous version whose stored values this version discards on purpose.
     dropped: tuple[str, ...] = ()
+    # The field naming the data subject of its personal fields; None: the aggregate's id.
+    subject: str | None = None
+    subject_location: Location | None = None
 
     def field_named(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -257,6 +271,13 @@ class Projection:
     description: str | None = None
     # Each index's fields (their names as written, which are the columns), in order.
     indexes: tuple[tuple[str, ...], ...] = ()
+    # The row field naming the data subject of its personal fields; None: the key.
+    subject: str | None = None
+    subject_location: Location | None = None
+
+    @property
+    def subject_field(self) -> str:
+        return self.subject or self.key
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +337,9 @@ class Saga:
     # The aggregate whose stream ids give the correlation ({aggregate_id: ...}); None when
     # every event carries the `correlation` field.
     correlation_aggregate: str | None = None
+    # The state field naming the data subject of its personal fields.
+    subject: str | None = None
+    subject_location: Location | None = None
 
     @property
     def correlation_text(self) -> str:

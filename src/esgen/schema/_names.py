@@ -104,6 +104,7 @@ GENERATED_MODULE_NAMES = frozenset(
         "MappingProxyType",
         "NanFloat",
         "NotRequired",
+        "Personal",
         "Projection",
         "ProjectionRunner",
         "QueryField",

@@ -51,6 +51,7 @@ from esgen.schema._model import (
     ListType,
     NamedType,
     NullableType,
+    Personal,
     Projection,
     Saga,
     SagaTimeout,
@@ -79,6 +80,7 @@ from esgen.schema._names import (
     union_name,
 )
 from esgen.schema._patterns import pattern_problem
+from esgen.schema._personal import check_personal, default_erased
 from esgen.schema._readmodel import column_kind, queryable
 from esgen.schema._typeexpr import SCALAR_NAMES, TypeSyntaxError, parse_type
 from esgen.schema._upstream import load_upstream
@@ -307,7 +309,7 @@ class _Builder:
             for src in self.sources
             for name, sdef in src.doc.sagas.items()
         )
-        return Context(
+        context = Context(
             name=self.name,
             files=tuple(src.yaml.path for src in self.sources),
             types=(*types, *self.inline_enums),
@@ -320,6 +322,8 @@ class _Builder:
             subscriptions=subscriptions,
             consumers=consumers,
         )
+        self.diagnostics.extend(check_personal(context, self._lookup))
+        return context
 
     def _single(self, key: Literal["description", "compatibility"]) -> Any:
         """A context-level setting that at most one of the context's files may give."""
@@ -724,6 +728,9 @@ class _Builder:
                 used |= default_names(f.type, f.default, self.types.get)
             if f.description or attribute != f.name:
                 used.add("Field")  # `= Field(description=..., ...)` in the class body
+            if f.personal is not None:
+                # `Annotated[T, Personal(erased=...)]`, described by `Field(description=...)`
+                used |= {"Annotated", "Personal", "Field"}
             used -= QUALIFIABLE_NAMES
             for name in sorted(used & earlier.keys()):
                 if name in reported:
@@ -793,6 +800,7 @@ class _Builder:
             except ValueProblem as exc:
                 self.error(y.at((*path, "default")), "E303", f"default of {name!r}: {exc}")
                 return None
+        personal = self._personal(name, fdef, type_, constraints, path, src)
         return Field(
             name=name,
             type=type_,
@@ -804,7 +812,62 @@ class _Builder:
             optional=fdef.optional,
             renamed_from=fdef.renamed_from,
             constraints=constraints,
+            personal=personal,
         )
+
+    def _personal(
+        self,
+        name: str,
+        fdef: FieldDef,
+        type_: TypeExpr,
+        constraints: Constraints,
+        path: KeyPath,
+        src: Source,
+    ) -> Personal | None:
+        """The field's personal mark, its placeholder checked like a default."""
+        spec = fdef.personal
+        if spec is None or spec is False:
+            return None
+        y = src.yaml
+        where = y.key_at((*path, "personal"))
+        if spec is True or "erased" not in spec.model_fields_set:
+            found, erased = default_erased(type_)
+            if not found:
+                self.error(
+                    where,
+                    "E701",
+                    f"personal field {name!r} of type {type_} needs a placeholder: say what "
+                    "it reads as once its subject is forgotten with `personal: {erased: "
+                    "<a valid value>}` (only str, lists, maps and optional fields have one "
+                    "by default)",
+                )
+                return None
+            try:
+                check_value(type_, erased, self._lookup, constraints)
+            except ValueProblem as exc:
+                self.error(
+                    where,
+                    "E701",
+                    f"personal field {name!r}: its default placeholder {erased!r} is not a "
+                    f"valid value ({exc}); declare one with `personal: {{erased: ...}}`",
+                )
+                return None
+            return Personal(erased, where)
+        erased_at = y.at((*path, "personal", "erased"))
+        if spec.erased is None and not isinstance(type_, NullableType):
+            self.error(
+                erased_at,
+                "E701",
+                f"personal field {name!r}: a placeholder of null needs an optional field "
+                f"(the field is a {type_})",
+            )
+            return None
+        try:
+            erased = check_value(type_, spec.erased, self._lookup, constraints)
+        except ValueProblem as exc:
+            self.error(erased_at, "E701", f"placeholder of personal field {name!r}: {exc}")
+            return None
+        return Personal(erased, where, declared=True)
 
     def _lookup(self, name: str) -> UserType | None:
         return self.types.get(name)
@@ -1043,6 +1106,8 @@ class _Builder:
                 vdef.description,
                 vdef.upcast,
                 tuple(vdef.dropped or ()),
+                vdef.subject,
+                None if vdef.subject is None else y.at((*vpath, "subject")),
             )
             self._check_renames(name, version, versions[-1] if versions else None, vpath, src)
             self._check_dropped(name, version, versions[-1] if versions else None, vpath, src)
@@ -1177,6 +1242,8 @@ class _Builder:
             src.yaml.key_at(path),
             pdef.description,
             indexes,
+            pdef.subject,
+            None if pdef.subject is None else src.yaml.at((*path, "subject")),
         )
 
     def _read_model(
@@ -1381,6 +1448,12 @@ class _Builder:
                         "E204",
                         f"{who}: {name!r} is listed twice in one index",
                     )
+                elif f.personal is not None:
+                    problem = (
+                        "E703",
+                        f"{who}: {name!r} is personal data, stored sealed, and can be "
+                        "neither indexed nor queried; index a field that is not personal",
+                    )
                 elif not queryable(column_kind(f.type, self.types.get)[0]):
                     problem = (
                         "E406",
@@ -1544,6 +1617,8 @@ class _Builder:
             timeout=timeout,
             description=sdef.description,
             correlation_aggregate=aggregate,
+            subject=sdef.subject,
+            subject_location=None if sdef.subject is None else y.at((*path, "subject")),
         )
 
     def _saga_correlation(
