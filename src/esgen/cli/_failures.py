@@ -25,8 +25,15 @@ _LOCKED = (
 
 def explain(exc: BaseException) -> str:
     """The error's message, with what it means when SQLite's lock was not had in time (a
-    store error caused by SQLITE_BUSY or SQLITE_LOCKED)."""
+    store error caused by SQLITE_BUSY or SQLITE_LOCKED), or where the master key was to
+    come from when personal data could not be read."""
+    from esgen.runtime import KeyUnavailable
+
     message = str(exc)
+    if isinstance(exc, KeyUnavailable):
+        from esgen.cli._store import key_hint
+
+        return key_hint(message)
     return f"{message}: {_LOCKED}" if _locked(exc) else message
 
 
