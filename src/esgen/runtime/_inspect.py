@@ -449,7 +449,7 @@ class Inspector:
         error: str | None = None
         current_version: int | None = None
         try:
-            event = self.registry.decode_recorded(recorded)
+            event = self.registry.decode_recorded(recorded, self.store.keyring)
         except DecodeError as exc:
             error = _reason(exc)
         else:

@@ -42,6 +42,7 @@ from typing import (
 from pydantic import BaseModel
 
 from esgen.runtime._errors import EventStoreError
+from esgen.runtime._finite import dump_json
 from esgen.runtime._messages import Event
 
 if TYPE_CHECKING:
@@ -255,6 +256,8 @@ def _take(node: _Node, value: Any) -> tuple[Any, Any]:
     """`value` with placeholders in place of its personal parts, and the mirror of those
     parts (None when it has none)."""
     if isinstance(node, _Leaf):
+        if value == node.erased:
+            return value, None  # nothing to seal: what a forgotten subject's field holds
         return node.erased, [value]
     if isinstance(node, _Each):
         if isinstance(value, list):
@@ -569,6 +572,21 @@ def _subject_text(value: Any, what: str, field: str) -> str:
     raise PersonalDataError(
         f"{what} holds personal data, but its subject field {field!r} is {value!r}"
     )
+
+
+def sealed_text(
+    model: BaseModel, keyring: Keyring | None, subject: str | None, what: str = ""
+) -> str:
+    """The model's stored JSON text: as `dump_json` writes it, its personal values sealed.
+    `subject` is used unless the model names its subject in a field."""
+    text = dump_json(model, what)
+    spec = personal_fields(type(model))
+    if spec is None:
+        return text
+    data = seal_json(keyring, spec, json.loads(text), subject, what or type(model).__qualname__)
+    if ENVELOPE_KEY not in data:
+        return text  # every personal value already was its placeholder
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def has_envelope(text: str | bytes) -> bool:

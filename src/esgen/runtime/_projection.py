@@ -647,6 +647,7 @@ class ProjectionRunner:
         # The registry's cached decoders, called directly: one call per event instead of
         # three wrappers (decode_recorded -> decode -> the decoder); catch-up is this loop.
         decoders: dict[tuple[str, int], Decoder] = {}
+        keyring = self._store.keyring
         try:
             for recorded in records:
                 method = by_type.get(recorded.event_type)
@@ -656,7 +657,7 @@ class ProjectionRunner:
                 decode = decoders.get(key)
                 if decode is None:
                     try:
-                        decode = decoders[key] = registry.raw_decoder(*key)
+                        decode = decoders[key] = registry.raw_decoder(*key, keyring)
                     except DecodeError as exc:
                         handling.recorded = recorded
                         exc.add_note(_where(recorded))

@@ -13,15 +13,20 @@ stored (type, version) is built once, on first use, and kept until the registry 
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast
 
 from pydantic import ValidationError
 
 from esgen.runtime._errors import DecodeError, RegistryError, UnknownEventType, UpcastError
 from esgen.runtime._messages import Event
+from esgen.runtime._personal import ENVELOPE_KEY, SubjectForgotten, open_json, personal_fields
 from esgen.runtime._records import RecordedEvent
+
+if TYPE_CHECKING:
+    from esgen.runtime._personal import Keyring
 
 __all__ = ["Decoder", "EventRegistry", "Upcaster", "upcast_events"]
 
@@ -69,6 +74,10 @@ def upcast_events(
 Decoder = Callable[[str | bytes], Event]
 """Turns the stored JSON text of one (type, version) into the latest class's event."""
 
+# Events the runtime itself records: readable by every registry without being one of the
+# application's types (they are not in `event_types`).
+_BUILT_IN: Mapping[str, type[Event]] = {SubjectForgotten.event_type: SubjectForgotten}
+
 
 class EventRegistry:
     """Every event class the application reads or writes, and the upcasters between versions."""
@@ -81,6 +90,11 @@ class EventRegistry:
         self._renamed: dict[str, str] = {}
         # Read by the repository's replay loop directly: (type, version) -> decoder.
         self._decoders: dict[tuple[str, int], Decoder] = {}
+        # The same per store keyring: a decoder of a type with personal fields opens them
+        # with one store's keys. Weak, so a closed store's keyring goes with it.
+        self._keyed: weakref.WeakKeyDictionary[Keyring, dict[tuple[str, int], Decoder]] = (
+            weakref.WeakKeyDictionary()
+        )
         for cls in events:
             self.register(cls)
 
@@ -119,7 +133,7 @@ class EventRegistry:
             )
         versions[version] = cls
         self._latest[event_type] = versions[max(versions)]
-        self._decoders.clear()
+        self._clear_decoders()
         return cls
 
     def register_upcaster(
@@ -152,7 +166,7 @@ class EventRegistry:
                 f"register {_step_name(step)}"
             )
         steps[from_version] = step
-        self._decoders.clear()
+        self._clear_decoders()
 
     def register_rename(self, old_type: str, event_type: str) -> None:
         """Read stored events of `old_type` as `event_type`: same version numbers, same
@@ -191,7 +205,7 @@ class EventRegistry:
                 "type name"
             )
         self._renamed[old_type] = event_type
-        self._decoders.clear()
+        self._clear_decoders()
 
     def upcaster(
         self, event_type: str, from_version: int
@@ -234,6 +248,10 @@ class EventRegistry:
         )
         if problems:
             raise RegistryError("incomplete event registry:\n  " + "\n  ".join(problems))
+
+    def _clear_decoders(self) -> None:
+        self._decoders.clear()
+        self._keyed.clear()
 
     # -- lookups ------------------------------------------------------------------------
 
@@ -279,12 +297,15 @@ class EventRegistry:
 
     # -- decoding -----------------------------------------------------------------------
 
-    def decoder(self, event_type: str, event_version: int) -> Decoder:
+    def decoder(
+        self, event_type: str, event_version: int, keyring: Keyring | None = None
+    ) -> Decoder:
         """The function turning stored JSON of this (type, version) into the latest class.
+        `keyring` (the store's) opens personal fields.
 
         Raises `DecodeError` (or its subclasses) for anything that does not fit.
         """
-        fast = self._fast_decoder(event_type, event_version)
+        fast = self._fast_decoder(event_type, event_version, keyring)
 
         def decode(data: str | bytes) -> Event:
             try:
@@ -294,26 +315,34 @@ class EventRegistry:
 
         return decode
 
-    def decode(self, event_type: str, event_version: int, data: str | bytes) -> Event:
-        fast = self._fast_decoder(event_type, event_version)
+    def decode(
+        self,
+        event_type: str,
+        event_version: int,
+        data: str | bytes,
+        keyring: Keyring | None = None,
+    ) -> Event:
+        fast = self._fast_decoder(event_type, event_version, keyring)
         try:
             return fast(data)
         except ValidationError as exc:
             raise self._invalid(event_type, event_version, exc) from exc
 
-    def decode_recorded(self, recorded: RecordedEvent) -> Event:
+    def decode_recorded(self, recorded: RecordedEvent, keyring: Keyring | None = None) -> Event:
         try:
-            return self.decode(recorded.event_type, recorded.event_version, recorded.data)
+            return self.decode(recorded.event_type, recorded.event_version, recorded.data, keyring)
         except DecodeError as exc:
             exc.add_note(_where(recorded))
             raise
 
-    def raw_decoder(self, event_type: str, event_version: int) -> Decoder:
+    def raw_decoder(
+        self, event_type: str, event_version: int, keyring: Keyring | None = None
+    ) -> Decoder:
         """The cached decoder of one stored type and version, for loops over many events
         (projections): it raises pydantic's `ValidationError` on invalid data, which the
         caller turns into a `DecodeError` with `invalid_recorded`. `DecodeError` if the
         type or version is unknown."""
-        return self._fast_decoder(event_type, event_version)
+        return self._fast_decoder(event_type, event_version, keyring)
 
     def invalid_recorded(self, recorded: RecordedEvent, exc: ValidationError) -> DecodeError:
         """The `DecodeError` for a recorded event whose data its decoder refused."""
@@ -321,9 +350,11 @@ class EventRegistry:
         error.add_note(_where(recorded))
         return error
 
-    def decode_all(self, records: Iterable[RecordedEvent]) -> list[Event]:
+    def decode_all(
+        self, records: Iterable[RecordedEvent], keyring: Keyring | None = None
+    ) -> list[Event]:
         """Decode many recorded events: the loop projections and audits run."""
-        decoders = self._decoders
+        decoders = self.decoders(keyring)
         fast_decoder = self._fast_decoder
         out: list[Event] = []
         append = out.append
@@ -331,7 +362,7 @@ class EventRegistry:
         try:
             for recorded in records:
                 key = (recorded.event_type, recorded.event_version)
-                append((decoders.get(key) or fast_decoder(*key))(recorded.data))
+                append((decoders.get(key) or fast_decoder(*key, keyring))(recorded.data))
         except ValidationError as exc:
             assert recorded is not None
             error = self._invalid(recorded.event_type, recorded.event_version, exc)
@@ -343,29 +374,48 @@ class EventRegistry:
             raise
         return out
 
-    def _fast_decoder(self, event_type: str, event_version: int) -> Decoder:
+    def decoders(self, keyring: Keyring | None) -> dict[tuple[str, int], Decoder]:
+        """The cache of decoders built for `keyring` (None: a store without one), read by
+        hot loops directly; a miss is filled by `_fast_decoder(type, version, keyring)`."""
+        if keyring is None:
+            return self._decoders
+        table = self._keyed.get(keyring)
+        if table is None:
+            table = self._keyed[keyring] = {}
+        return table
+
+    def _fast_decoder(
+        self, event_type: str, event_version: int, keyring: Keyring | None = None
+    ) -> Decoder:
         # Decoders in the cache are as fast as they can be: for the latest version it is
         # pydantic's own JSON validator, so invalid data surfaces as pydantic's
         # ValidationError; the public methods translate it (see `_invalid`).
         key = (event_type, event_version)
-        decoder = self._decoders.get(key)
+        table = self.decoders(keyring)
+        decoder = table.get(key)
         if decoder is None:
-            decoder = self._decoders[key] = self._build_decoder(event_type, event_version)
+            decoder = table[key] = self._build_decoder(event_type, event_version, keyring)
         return decoder
 
     def _invalid(self, event_type: str, event_version: int, exc: ValidationError) -> DecodeError:
-        cls = self._latest[self.current_type(event_type)]
+        current = self.current_type(event_type)
+        cls = self._latest.get(current) or _BUILT_IN[current]
         return DecodeError(
             f"stored data of {event_type!r} version {event_version} does not validate as "
             f"{cls.__qualname__}: {exc}"
         )
 
-    def _build_decoder(self, stored_type: str, version: int) -> Decoder:
+    def _build_decoder(
+        self, stored_type: str, version: int, keyring: Keyring | None = None
+    ) -> Decoder:
         # Everything below is about the type the stored one is read as; messages name both
         # when they differ, since the stored name is what an operator finds in the table.
         event_type = self.current_type(stored_type)
         latest = self._latest.get(event_type)
         if latest is None:
+            built_in = _BUILT_IN.get(event_type)
+            if built_in is not None and version == built_in.event_version:
+                return _direct_decoder(built_in)
             if event_type != stored_type:
                 raise UnknownEventType(
                     f"{_unknown(event_type, version)}; stored events of {stored_type!r} are "
@@ -373,30 +423,40 @@ class EventRegistry:
                 )
             raise UnknownEventType(_unknown(event_type, version))
         target = latest.event_version
-        if version == target:
-            return _direct_decoder(latest)
         if version > target:
             raise UpcastError(
                 f"event type {_stored(stored_type, event_type)} is stored at version "
                 f"{version}, newer than the latest registered version {target} "
                 f"({latest.__qualname__}): the data was written by newer code; deploy it here too"
             )
-        steps = self._upcasters.get(event_type, {})
         chain: list[tuple[int, _Step]] = []
-        for k in range(version, target):
-            if k not in steps:
-                raise UpcastError(
-                    f"cannot upcast event type {_stored(stored_type, event_type)} from "
-                    f"version {version} to {target}: no upcaster from version {k} to {k + 1} "
-                    f"(register one with register_upcaster({event_type!r}, {k}, fn))"
-                )
-            step = steps[k]
-            if step is not None:
-                chain.append((k, step))
-        if not chain:
+        if version < target:
+            steps = self._upcasters.get(event_type, {})
+            for k in range(version, target):
+                if k not in steps:
+                    raise UpcastError(
+                        f"cannot upcast event type {_stored(stored_type, event_type)} from "
+                        f"version {version} to {target}: no upcaster from version {k} to "
+                        f"{k + 1} (register one with register_upcaster({event_type!r}, {k}, fn))"
+                    )
+                step = steps[k]
+                if step is not None:
+                    chain.append((k, step))
+        if version == target:
+            decoder = _direct_decoder(latest)
+        elif not chain:
             # Only widenings on the way: the stored text is valid latest data as it is.
-            return _widened_decoder(latest)
-        return _upcasting_decoder(latest, version, tuple(chain))
+            decoder = _widened_decoder(latest)
+        else:
+            decoder = _upcasting_decoder(latest, version, tuple(chain))
+        if not self._holds_personal_data(event_type):
+            return decoder
+        return _opening_decoder(decoder, latest, version, tuple(chain), keyring)
+
+    def _holds_personal_data(self, event_type: str) -> bool:
+        """Whether any version of the type has personal fields: its stored data may then
+        carry a sealed envelope, whatever version it was written at."""
+        return any(personal_fields(cls) for cls in self._classes.get(event_type, {}).values())
 
     def __repr__(self) -> str:
         types = ", ".join(f"{t} v{c.event_version}" for t, c in sorted(self._latest.items()))
@@ -432,9 +492,8 @@ def _widened_decoder(cls: type[Event]) -> Decoder:
 def _upcasting_decoder(
     cls: type[Event], version: int, chain: tuple[tuple[int, _Step], ...]
 ) -> Decoder:
-    validate = cls.model_validate
+    from_payload = _payload_decoder(cls, version, chain)
     event_type = cls.event_type
-    target = cls.event_version
 
     def decode(data: str | bytes) -> Event:
         try:
@@ -443,6 +502,20 @@ def _upcasting_decoder(
             raise DecodeError(
                 f"stored data of {event_type!r} version {version} is not valid JSON: {exc}"
             ) from exc
+        return from_payload(payload)
+
+    return decode
+
+
+def _payload_decoder(
+    cls: type[Event], version: int, chain: tuple[tuple[int, _Step], ...]
+) -> Callable[[dict[str, Any]], Event]:
+    """Stored data of `version`, already parsed, through the upcasters to `cls`."""
+    validate = cls.model_validate
+    event_type = cls.event_type
+    target = cls.event_version
+
+    def decode(payload: dict[str, Any]) -> Event:
         for k, step in chain:
             try:
                 result = step(payload)
@@ -462,6 +535,8 @@ def _upcasting_decoder(
                     f"the upcaster of event type {event_type!r} from version {k} to {k + 1} "
                     f"({_name(step)}) must return a mapping (got {type(result).__name__})"
                 )
+        if not chain:
+            return validate(payload)
         try:
             return validate(payload)
         except ValidationError as exc:
@@ -469,6 +544,36 @@ def _upcasting_decoder(
                 f"event type {event_type!r} upcast from version {version} to {target} does "
                 f"not validate as {cls.__qualname__}: {exc}"
             ) from exc
+
+    return decode
+
+
+def _opening_decoder(
+    plain: Decoder,
+    cls: type[Event],
+    version: int,
+    chain: tuple[tuple[int, _Step], ...],
+    keyring: Keyring | None,
+) -> Decoder:
+    """A decoder for a type with personal fields: data with a sealed envelope is opened
+    (the real values, or the placeholders once the subject is forgotten) before it is
+    upcast and validated; data without one (written before the mark) reads as it did."""
+    from_payload = _payload_decoder(cls, version, chain)
+    event_type = cls.event_type
+    marker = f'"{ENVELOPE_KEY}"'
+    what = f"stored data of {event_type!r} version {version}"
+
+    def decode(data: str | bytes) -> Event:
+        text = data.decode() if isinstance(data, bytes) else data
+        if marker not in text:
+            return plain(data)
+        try:
+            payload = json.loads(text)
+        except ValueError as exc:
+            raise DecodeError(f"{what} is not valid JSON: {exc}") from exc
+        if not isinstance(payload, dict):
+            return plain(data)
+        return from_payload(open_json(keyring, payload, what))
 
     return decode
 

@@ -6,6 +6,7 @@ stream's history with the state after each event.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -28,8 +29,16 @@ from esgen.runtime._errors import (
     show_id,
 )
 from esgen.runtime._finite import dump_json
-from esgen.runtime._ids import AnyId, IdT
+from esgen.runtime._ids import AnyId, IdT, encode_id
 from esgen.runtime._messages import Event
+from esgen.runtime._personal import (
+    ENVELOPE_KEY,
+    ForgottenSubject,
+    has_envelope,
+    open_json,
+    personal_fields,
+    sealed_text,
+)
 from esgen.runtime._ports import EventStore, SnapshotStore, StoredData, TimedStoredData
 from esgen.runtime._records import (
     AppendResult,
@@ -206,7 +215,7 @@ class Repository(Generic[AggT, IdT]):
         aggregate = self.new(aggregate_id)
         entries = []
         for recorded in records:
-            event = self._registry.decode_recorded(recorded)
+            event = self._registry.decode_recorded(recorded, self._store.keyring)
             aggregate._event_time = recorded.recorded_at
             aggregate._state = aggregate._apply_function(event)(aggregate, event)
             aggregate._version = recorded.stream_version
@@ -262,7 +271,17 @@ class Repository(Generic[AggT, IdT]):
             )
             return None
         try:
-            return self._state_type.model_validate_json(snapshot.state), snapshot.version
+            if not has_envelope(snapshot.state):
+                return self._state_type.model_validate_json(snapshot.state), snapshot.version
+            data = json.loads(snapshot.state)
+            subject = data.get(ENVELOPE_KEY, {}).get("subject")
+            keyring = self._store.keyring
+            if isinstance(subject, str) and keyring is not None and keyring.forgotten(subject):
+                # Rebuilt from the events instead, as it would be without the snapshot.
+                logger.info("ignoring snapshot of %s: its subject was forgotten", stream_id)
+                return None
+            state = open_json(keyring, data, f"the snapshot of {stream_id!r}")
+            return self._state_type.model_validate(state), snapshot.version
         except ValidationError as exc:
             logger.warning("ignoring unreadable snapshot of %s: %s", stream_id, exc)
             return None
@@ -301,7 +320,8 @@ class Repository(Generic[AggT, IdT]):
         # explained after the fact, so explaining them costs nothing while all goes well.
         if not stored:
             return
-        decoders = self._registry._decoders
+        keyring = self._store.keyring
+        decoders = self._registry.decoders(keyring)
         fast_decoder = self._registry._fast_decoder
         dispatch = aggregate._dispatch
         version = aggregate._version
@@ -314,7 +334,7 @@ class Repository(Generic[AggT, IdT]):
                     "Sequence[TimedStoredData]", stored
                 ):
                     decode = decoders.get((event_type, event_version)) or fast_decoder(
-                        event_type, event_version
+                        event_type, event_version, keyring
                     )
                     event = decode(data)
                     apply = dispatch.get(event.__class__) or aggregate._apply_function(event)
@@ -329,7 +349,7 @@ class Repository(Generic[AggT, IdT]):
                     "Sequence[StoredData]", stored
                 ):
                     decode = decoders.get((event_type, event_version)) or fast_decoder(
-                        event_type, event_version
+                        event_type, event_version, keyring
                     )
                     event = decode(data)
                     apply = dispatch.get(event.__class__) or aggregate._apply_function(event)
@@ -359,7 +379,7 @@ class Repository(Generic[AggT, IdT]):
         event_type, event_version, data = next(s[1:4] for s in stored if s[0] == version)
         if isinstance(exc, ValidationError):
             try:
-                self._registry.decode(event_type, event_version, data)
+                self._registry.decode(event_type, event_version, data, self._store.keyring)
             except DecodeError as decode_error:
                 exc = decode_error  # the stored data did not validate, not an apply method
         if isinstance(exc, DecodeError | UnhandledEvent):
@@ -415,11 +435,17 @@ class Repository(Generic[AggT, IdT]):
         # Each event is stored with the time the aggregate recorded it (what its apply
         # method saw as event_time), so a reload replays it at the same moment. Positional
         # arguments: this runs once per event saved.
+        encode: Callable[[Event], str] = dump_json
+        if any(personal_fields(event.__class__) for event in pending):
+            # Sealed under the event's own subject field, or the aggregate's id.
+            encode = partial(
+                sealed_text, keyring=self._store.keyring, subject=encode_id(aggregate.id)
+            )
         new_events = [
             NewEvent(
                 event.event_type,
                 event.event_version,
-                dump_json(event),
+                encode(event),
                 metadata if metadata_of is None else metadata_of(event),
                 None,
                 moment,
@@ -432,13 +458,15 @@ class Repository(Generic[AggT, IdT]):
         snapshot = None
         if self._snapshot_every and version - aggregate._snapshot_version >= self._snapshot_every:
             # From the state in memory: no read of the aggregate to take it.
-            snapshot = Snapshot(
-                stream_id,
-                version,
-                self._fingerprint,
-                dump_json(aggregate.state, f"the state of {stream_id!r}"),
-                to_utc(self._clock(), "the snapshot clock's time"),
-            )
+            state = self._snapshot_state(aggregate, stream_id)
+            if state is not None:
+                snapshot = Snapshot(
+                    stream_id,
+                    version,
+                    self._fingerprint,
+                    state,
+                    to_utc(self._clock(), "the snapshot clock's time"),
+                )
         append = StreamAppend(
             stream_id,
             new_events,
@@ -446,6 +474,17 @@ class Repository(Generic[AggT, IdT]):
             snapshot if self._snapshot_with_append else None,
         )
         return append, snapshot
+
+    def _snapshot_state(self, aggregate: AggT, stream_id: str) -> str | None:
+        """The state's stored text, its personal fields sealed under the aggregate's id;
+        None (no snapshot) once that subject is forgotten: a snapshot is only a cache."""
+        what = f"the state of {stream_id!r}"
+        if personal_fields(type(aggregate.state)) is None:
+            return dump_json(aggregate.state, what)
+        try:
+            return sealed_text(aggregate.state, self._store.keyring, encode_id(aggregate.id), what)
+        except ForgottenSubject:
+            return None
 
     def _finish_save(self, aggregate: AggT, snapshot: Snapshot | None) -> None:
         """After the append of `_prepare_save` committed: the events are no longer pending,

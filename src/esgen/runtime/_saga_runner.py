@@ -290,7 +290,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
         before: int | None,
         skips: list[Problem],
     ) -> bool:
-        event = self._registry.decode_recorded(recorded)
+        event = self._registry.decode_recorded(recorded, self._store.keyring)
         try:
             correlation = self._correlation_of(event, recorded)
         except _Uncorrelated as uncorrelated:
@@ -589,7 +589,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
                     current = None
                     self._time_out(saga, record)
                     break
-                event = self._registry.decode_recorded(current)
+                event = self._registry.decode_recorded(current, self._store.keyring)
                 with command_context(caused_by=current, saga=self._class.name):
                     react(saga, event, self._dispatch)
                 if saga.status != "running":

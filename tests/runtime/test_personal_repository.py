@@ -1,0 +1,231 @@
+"""Personal data through the repository on the memory and SQLite stores: events and
+snapshots sealed on save, opened on load, placeholders after `forget` (upcasting and
+snapshots included), and every way a key can be missing is an error, never a placeholder.
+The PostgreSQL run of the same scenarios is in test_personal_repository_postgres.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from esgen.runtime import (
+    EventStore,
+    ForgottenSubject,
+    Inspector,
+    KeyUnavailable,
+    MasterKey,
+    MemoryEventStore,
+    NewEvent,
+    Repository,
+    SQLiteEventStore,
+    command_context,
+)
+
+from .personal_model import (
+    Address,
+    AddressChanged,
+    Customer,
+    CustomerRegistered,
+    Order,
+    OrderPlaced,
+    TierChanged,
+    registry,
+)
+
+ADA = uuid.UUID("00000000-0000-4000-8000-00000000ada0")
+BOB = uuid.UUID("00000000-0000-4000-8000-000000000b0b")
+SECRETS = ("Ada Lovelace", "ada@example.org", "+44 1234", "12 St James Square", "Analytical Row")
+
+StoreFactory = Callable[..., EventStore]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    opened: list[EventStore] = []
+    memory = MemoryEventStore()  # one store: "reopening" it keeps its keys, as a file does
+
+    def factory(master: MasterKey | None = None) -> EventStore:
+        if request.param == "memory":
+            store: EventStore = MemoryEventStore()
+            store.__dict__.update(memory.__dict__)  # same data, another keyring
+            store.keyring = None
+            if master is not None:
+                from esgen.runtime import Keyring
+
+                store.keyring = Keyring(master, store)
+        else:
+            store = SQLiteEventStore(tmp_path / "store.db", master_key=master)
+        opened.append(store)
+        return store
+
+    yield factory
+    for store in opened:
+        store.close()
+
+
+def _register(repo: Repository[Customer, uuid.UUID], who: uuid.UUID, name: str) -> None:
+    customer = repo.new(who)
+    customer.record(
+        CustomerRegistered(
+            name=name, email=f"{name.split()[0].lower()}@example.org", phone="+44 1234"
+        )
+    )
+    customer.record(AddressChanged(address=Address(street="12 St James Square", city="London")))
+    repo.save(customer)
+
+
+def _fill(store: EventStore) -> None:
+    customers = Repository(Customer, store, registry())
+    _register(customers, ADA, "Ada Lovelace")
+    _register(customers, BOB, "Bob Babbage")
+    ada = customers.load(ADA)
+    ada.record(
+        AddressChanged(
+            address=Address(street="Analytical Row", city="London"),
+            previous=(Address(street="12 St James Square", city="London"),),
+        )
+    )
+    ada.record(TierChanged(tier="gold"))
+    customers.save(ada)  # version 4: a snapshot (every 3) was taken
+    orders = Repository(Order, store, registry())
+    order = orders.new(uuid.uuid4())
+    order.record(OrderPlaced(customer_id=ADA, ship_to="Analytical Row", total=3))
+    orders.save(order)
+
+
+def test_personal_fields_read_back_and_are_never_stored_in_clear(
+    open_store: StoreFactory, tmp_path: Path
+) -> None:
+    master = MasterKey(os.urandom(32))
+    store = open_store(master)
+    _fill(store)
+    ada = Repository(Customer, store, registry()).load(ADA)
+    assert ada.state.name == "Ada Lovelace"
+    assert ada.state.email == "ada@example.org"
+    assert ada.state.address == Address(street="Analytical Row", city="London")
+    stored = [r.data for r in store.read_all(0, 100)]
+    for text in stored:
+        assert not any(secret in text for secret in SECRETS), text
+    first = json.loads(stored[0])
+    assert first["name"] == "<erased>" and first["phone"] is None
+    assert first["$personal"]["subject"] == str(ADA)
+    order = json.loads(store.read_all(0, 100)[-1].data)
+    assert order["$personal"]["subject"] == str(ADA)  # the event's subject field
+    snapshot = store.load_snapshot(f"Customer-{ADA}")  # type: ignore[attr-defined]
+    assert snapshot is not None and "Ada" not in snapshot.state
+    if isinstance(store, SQLiteEventStore):
+        _assert_file_free_of(tmp_path, SECRETS)
+
+
+def test_forget_erases_every_copy_and_leaves_others_readable(
+    open_store: StoreFactory, tmp_path: Path
+) -> None:
+    master = MasterKey(os.urandom(32))
+    store = open_store(master)
+    _fill(store)
+    with command_context(actor="dpo@example.org"):
+        assert store.forget(str(ADA)) is True
+    assert store.forget(str(ADA)) is False  # idempotent: no second audit event
+    audit = store.read_stream("esgen-forgotten-subjects")
+    assert [json.loads(r.data) for r in audit] == [{"subject": str(ADA)}]
+    assert audit[0].metadata["actor"] == "dpo@example.org"
+
+    # A new process, with the same master key: nothing of Ada can be opened any more.
+    again = open_store(master)
+    customers = Repository(Customer, again, registry())
+    ada = customers.load(ADA)
+    assert (ada.state.name, ada.state.email) == ("<erased>", "<erased>")
+    assert ada.state.address == Address(street="<erased>", city="London")
+    assert ada.state.tier == "gold" and ada.version == 4  # non-personal data untouched
+    # The snapshot (taken at version 3, sealed) is not used: the state is the full replay's.
+    replayed = Repository(Customer, again, registry(), snapshots=None).load(ADA)
+    assert ada.state == replayed.state
+    order_stream = again.read_all(0, 100)[-2]
+    placed = Repository(Order, again, registry()).load(
+        Order.id_from_stream_id(order_stream.stream_id)
+    )
+    assert placed.state.ship_to == "<erased>"
+    bob = customers.load(BOB)
+    assert (bob.state.name, bob.state.email) == ("Bob Babbage", "bob@example.org")
+    assert bob.state.address == Address(street="12 St James Square", city="London")
+    # Inspection shows the placeholders too.
+    view = next(Inspector(again, registry(), [customers]).events(f"Customer-{ADA}"))
+    assert view.data["name"] == "<erased>" and view.error is None
+
+
+def test_upcasting_reads_the_placeholder_of_an_old_version(open_store: StoreFactory) -> None:
+    master = MasterKey(os.urandom(32))
+    store = open_store(master)
+    # An event stored at version 1 by earlier code, sealed as that code sealed it.
+    from esgen.runtime._personal import sealed_text
+
+    from .personal_model import CustomerRegisteredV1
+
+    for who, name in ((ADA, "Ada Lovelace"), (BOB, "Bob Babbage")):
+        text = sealed_text(CustomerRegisteredV1(name=name), store.keyring, str(who))
+        store.append(f"Customer-{who}", [NewEvent("CustomerRegistered", 1, text, {})], 0)
+    customers = Repository(Customer, store, registry())
+    assert customers.load(ADA).state.email == "ada.lovelace@unknown"
+    store.forget(str(ADA))
+    ada = customers.load(ADA)
+    assert (ada.state.name, ada.state.email) == ("<erased>", "<erased>@unknown")
+    assert customers.load(BOB).state.email == "bob.babbage@unknown"
+
+
+def test_after_forget_new_personal_data_is_refused_and_placeholders_are_accepted(
+    open_store: StoreFactory,
+) -> None:
+    store = open_store(MasterKey(os.urandom(32)))
+    _fill(store)
+    store.forget(str(ADA))
+    customers = Repository(Customer, store, registry())
+    ada = customers.load(ADA)
+    ada.record(AddressChanged(address=Address(street="Somewhere New", city="Paris")))
+    with pytest.raises(ForgottenSubject, match=str(ADA)):
+        customers.save(ada)
+    ada = customers.load(ADA)
+    # Copying the placeholders (what the state holds now) seals nothing: accepted.
+    ada.record(AddressChanged(address=Address(street="<erased>", city="Paris")))
+    ada.record(TierChanged(tier="platinum"))  # and the snapshot due is skipped, not refused
+    customers.save(ada)
+    assert customers.load(ADA).state.address == Address(street="<erased>", city="Paris")
+
+
+def test_a_missing_key_is_an_error_never_a_placeholder(
+    open_store: StoreFactory, tmp_path: Path
+) -> None:
+    master = MasterKey(os.urandom(32))
+    store = open_store(master)
+    _fill(store)
+    # No master key: neither reading nor writing personal data.
+    bare = open_store(None)
+    with pytest.raises(KeyUnavailable, match="master key"):
+        Repository(Customer, bare, registry()).load(ADA)
+    fresh = Repository(Customer, bare, registry()).new(uuid.uuid4())
+    fresh.record(CustomerRegistered(name="Cy", email="cy@example.org"))
+    with pytest.raises(KeyUnavailable, match="master key"):
+        Repository(Customer, bare, registry()).save(fresh)
+    # The wrong master key.
+    wrong = open_store(MasterKey(os.urandom(32)))
+    with pytest.raises(KeyUnavailable, match="does not unwrap"):
+        Repository(Customer, wrong, registry()).load(BOB)
+    if isinstance(store, SQLiteEventStore):
+        # A key row lost (a restore from an older backup), the subject never forgotten.
+        with sqlite3.connect(tmp_path / "store.db") as conn:
+            conn.execute("DELETE FROM esgen_subject_keys WHERE subject = ?", (str(BOB),))
+        with pytest.raises(KeyUnavailable, match="never forgotten"):
+            Repository(Customer, open_store(master), registry()).load(BOB)
+
+
+def _assert_file_free_of(folder: Path, secrets: tuple[str, ...]) -> None:
+    for path in folder.iterdir():
+        if path.name.startswith("store.db"):
+            raw = path.read_bytes()
+            for secret in secrets:
+                assert secret.encode() not in raw, (path.name, secret)
