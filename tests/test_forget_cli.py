@@ -315,13 +315,37 @@ def test_without_the_master_key_personal_data_is_one_line_naming_the_variable(
     assert "master_key=" not in line  # the runtime's advice is for code
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_projection_that_meets_personal_data_without_the_key_stops_with_one_line(
+    bank: Path, log_format: str
+) -> None:
+    result = esgen(
+        bank, "projections", "catch-up", "--store", "bank.sqlite", "--log-format", log_format
+    )
+    assert result.returncode == 1, result.stderr
+    (line,) = result.stderr.splitlines()
+    if log_format == "json":
+        record = json.loads(line)
+        assert (
+            record["error"] == "KeyUnavailable"
+            and record["runner"] == "projection account_balances"
+        )
+        line = "esgen: error: " + record["message"]
+    assert line.startswith("esgen: error: projection account_balances stopped: stored data of ")
+    assert line.endswith("the environment variable ESGEN_MASTER_KEY, which is not set")
+    caught = esgen(bank, "projections", "catch-up", "--store", "bank.sqlite", ESGEN_MASTER_KEY=KEY)
+    assert caught.returncode == 0, caught.stderr
+
+
 def test_the_wrong_master_key_is_one_line(bank: Path) -> None:
     result = esgen(
         bank, "inspect", "events", ADA, "--store", "bank.sqlite", ESGEN_MASTER_KEY=OTHER_KEY
     )
     line = one_error(result, 1)
     assert "does not unwrap with this master key" in line
-    assert line.endswith("(the master key was read from ESGEN_MASTER_KEY)")
+    assert line.endswith(
+        "; esgen read the master key from the environment variable ESGEN_MASTER_KEY"
+    )
 
 
 @pytest.mark.parametrize(

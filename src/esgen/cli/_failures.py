@@ -57,8 +57,17 @@ def _locked(exc: BaseException) -> bool:
 
 def runner_failed(feedback: Feedback, runner: str, exc: BaseException) -> NoReturn:
     """`runner` says what stopped: "projection AccountBalances", "saga MoneyTransfer"."""
-    from esgen.runtime import Problem
+    from esgen.runtime import KeyUnavailable, Problem
 
+    if isinstance(exc, KeyUnavailable):
+        # Not a bug in the user's code: where it was raised and the traceback say nothing
+        # the line does not (the master key to give).
+        headline = f"{runner} stopped: {explain(exc)}"
+        if feedback.json:
+            feedback.emit("error", "failed", headline, runner=runner, error=type(exc).__name__)
+        else:
+            feedback.error([headline])
+        sys.exit(EXIT_ERROR)
     where = shown_where(Problem.of(exc, None, datetime.now(UTC)).where)
     message = explain(exc)
     headline = f"{runner} stopped: {type(exc).__name__}" + (f": {message}" if message else "")

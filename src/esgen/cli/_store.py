@@ -161,7 +161,7 @@ def key_hint(message: str) -> str:
     esgen took the master key from, or that it had none."""
     name, had_key = _key_source
     if had_key:
-        return f"{message} (the master key was read from {name})"
+        return f"{message}; esgen read the master key from the environment variable {name}"
     # The runtime's advice is for code that opens a store; here the key comes from the
     # environment.
     message = message.split(" (open the store with master_key=")[0]
