@@ -353,7 +353,8 @@ def test_the_wrong_master_key_is_one_line(bank: Path) -> None:
     [
         ("not base64!", "the environment variable ESGEN_MASTER_KEY is not base64 text"),
         (base64.b64encode(b"short").decode(),
-         "the environment variable ESGEN_MASTER_KEY holds 5 bytes; a master key is 32"),
+         "the environment variable ESGEN_MASTER_KEY holds 5 bytes; a master key is 32 (make "
+         "one with `esgen master-key`)"),
     ],
 )  # fmt: skip
 def test_a_bad_master_key_is_one_line_before_anything_is_read(
@@ -405,14 +406,14 @@ def test_forget_on_postgresql(pg_store: tuple[str, str], tmp_path: Path) -> None
     from esgen.runtime import PostgresEventStore
 
     dsn, schema = pg_store
-    with PostgresEventStore(dsn, schema=schema, master_key=MasterKey.from_text(KEY)) as store:  # type: ignore[call-arg]
+    with PostgresEventStore(dsn, schema=schema, master_key=MasterKey.from_text(KEY)) as store:
         assert store.keyring is not None
         sealed = store.keyring.seal("ada", b"Ada Lovelace")
     args = ("forget", "ada", "--store", dsn, "--pg-schema", schema, "-y", "--json")
     first, second = esgen(tmp_path, *args), esgen(tmp_path, *args)
     assert json.loads(first.stdout) == {"subject": "ada", "forgotten": True, "known": True}
     assert json.loads(second.stdout) == {"subject": "ada", "forgotten": False, "known": True}
-    with PostgresEventStore(dsn, schema=schema, master_key=MasterKey.from_text(KEY)) as store:  # type: ignore[call-arg]
+    with PostgresEventStore(dsn, schema=schema, master_key=MasterKey.from_text(KEY)) as store:
         assert store.keyring is not None
         assert store.keyring.open("ada", sealed) is None
         assert [e.event_type for e in store.read_stream(FORGOTTEN_STREAM)] == [
