@@ -36,6 +36,7 @@ from esgen.cli._common import (
 from esgen.cli._compat import compat, lock
 from esgen.cli._consumers import consumers
 from esgen.cli._docs import docs
+from esgen.cli._forget import forget, master_key
 from esgen.cli._generate import generate
 from esgen.cli._inspect import inspect
 from esgen.cli._json_schema import json_schema
@@ -66,10 +67,12 @@ for _command in (
     compat,
     consumers,
     docs,
+    forget,
     generate,
     inspect,
     json_schema,
     lock,
+    master_key,
     new,
     projections,
     relay,

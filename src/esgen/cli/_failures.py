@@ -25,8 +25,15 @@ _LOCKED = (
 
 def explain(exc: BaseException) -> str:
     """The error's message, with what it means when SQLite's lock was not had in time (a
-    store error caused by SQLITE_BUSY or SQLITE_LOCKED)."""
+    store error caused by SQLITE_BUSY or SQLITE_LOCKED), or where the master key was to
+    come from when personal data could not be read."""
+    from esgen.runtime import KeyUnavailable
+
     message = str(exc)
+    if isinstance(exc, KeyUnavailable):
+        from esgen.cli._store import key_hint
+
+        return key_hint(message)
     return f"{message}: {_LOCKED}" if _locked(exc) else message
 
 
@@ -50,8 +57,17 @@ def _locked(exc: BaseException) -> bool:
 
 def runner_failed(feedback: Feedback, runner: str, exc: BaseException) -> NoReturn:
     """`runner` says what stopped: "projection AccountBalances", "saga MoneyTransfer"."""
-    from esgen.runtime import Problem
+    from esgen.runtime import KeyUnavailable, Problem
 
+    if isinstance(exc, KeyUnavailable):
+        # Not a bug in the user's code: where it was raised and the traceback say nothing
+        # the line does not (the master key to give).
+        headline = f"{runner} stopped: {explain(exc)}"
+        if feedback.json:
+            feedback.emit("error", "failed", headline, runner=runner, error=type(exc).__name__)
+        else:
+            feedback.error([headline])
+        sys.exit(EXIT_ERROR)
     where = shown_where(Problem.of(exc, None, datetime.now(UTC)).where)
     message = explain(exc)
     headline = f"{runner} stopped: {type(exc).__name__}" + (f": {message}" if message else "")

@@ -21,6 +21,7 @@ import click
 from esgen.cli._common import EXIT_ERROR, EXIT_INTERRUPTED, CommandError, UsageError
 
 __all__ = [
+    "MASTER_KEY_ENV",
     "SERVERS_ENV",
     "BrokerArgs",
     "FeedbackArgs",
@@ -49,6 +50,8 @@ class StoreArgs:
     location: str
     pg_schema: str
     context: str | None
+    master_key_env: str | None = None
+    """--master-key-env: the variable holding the master key; None: ESGEN_MASTER_KEY if set."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,15 @@ class BrokerArgs:
 SERVERS_ENV = "ESGEN_NATS_SERVERS"
 """Where --servers is read from when it is not given: a deployment sets it once for the
 relay and every consumer."""
+
+MASTER_KEY_ENV = click.option(
+    "--master-key-env",
+    metavar="NAME",
+    help="The environment variable holding the master key of personal data (base64, as "
+    "`esgen master-key` prints it).  [default: ESGEN_MASTER_KEY, when set]",
+)
+"""The store's master key, for every command that reads events: without one, reading a
+personal field fails (KeyUnavailable) while everything else reads."""
 
 _SCHEMA_DIR = click.argument("schema_dir", required=False, type=click.Path(path_type=Path))
 _CONFIG = click.option(
@@ -116,6 +128,7 @@ def read_side_options(*, names: str | None = None) -> Callable[[Command], Comman
             pg_schema: str | None,
             old_schema: str | None,
             context: str | None,
+            master_key_env: str | None,
             quiet: bool,
             verbose: bool,
             log_format: Literal["text", "json"],
@@ -132,7 +145,9 @@ def read_side_options(*, names: str | None = None) -> Callable[[Command], Comman
                 return command(
                     *args,
                     project=ProjectArgs(schema_dir, config_file, out_dir),
-                    store=StoreArgs(store, _pg_schema(pg_schema, old_schema), context),
+                    store=StoreArgs(
+                        store, _pg_schema(pg_schema, old_schema), context, master_key_env
+                    ),
                     feedback=said,
                     **kwargs,
                 )
@@ -173,6 +188,7 @@ def read_side_options(*, names: str | None = None) -> Callable[[Command], Comman
             # warning, so that scripts keep working while they are changed.
             click.option("--schema", "old_schema", hidden=True),
             click.option("--context", help="The context, when the schema folder has several."),
+            MASTER_KEY_ENV,
             click.option("-q", "--quiet", is_flag=True, help="Say nothing but errors."),
             click.option(
                 "-v", "--verbose", is_flag=True, help="Show the full traceback of an error."

@@ -9,6 +9,7 @@ mistyped PostgreSQL schema) into one.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -22,9 +23,18 @@ from esgen.cli._common import EXIT_ERROR, EXIT_USAGE, CommandError
 if TYPE_CHECKING:
     from esgen.cli._options import ProjectArgs, StoreArgs
 
-__all__ = ["opened_service", "service_class"]
+__all__ = ["KEY_ENV", "key_hint", "open_store", "opened_service", "service_class"]
 
 _NOT_A_STORE = "the application creates its tables the first time it opens the store"
+
+KEY_ENV = "ESGEN_MASTER_KEY"
+"""Where the master key is read from unless --master-key-env names another variable (the
+runtime's MasterKey.from_env reads the same one by default)."""
+
+# How this run's store was opened, for the message of a key that cannot be had: an esgen
+# command opens one store per process, and the error that needs it is raised deep inside
+# the runtime (a projection's decode, an inspector's read), far from the options.
+_key_source: tuple[str, bool] = (KEY_ENV, False)  # (variable, whether it held the key)
 
 
 def _fail(message: str) -> NoReturn:
@@ -43,7 +53,9 @@ def opened_service(
     if not hasattr(found, needs):
         what = "aggregates" if needs == "inspect" else needs
         _fail(f"the context declares no {what}")
-    opened = _open_store(store.location, store.pg_schema, read_only=read_only)
+    opened = open_store(
+        store.location, store.pg_schema, read_only=read_only, key_env=store.master_key_env
+    )
     try:
         yield found(opened)
     finally:
@@ -83,19 +95,32 @@ def service_class(project: ProjectArgs, context: str | None) -> Any:
     return getattr(module, f"{pascal(context)}Service")
 
 
-def _open_store(location: str, pg_schema: str, *, read_only: bool = False) -> Any:
+def open_store(
+    location: str,
+    pg_schema: str,
+    *,
+    read_only: bool = False,
+    key_env: str | None = None,
+    with_key: bool = True,
+) -> Any:
     """The store at `location` (a SQLite file or a postgresql:// DSN), which must already
     be an esgen event store; `read_only` opens it so that nothing can be written (for
-    `esgen inspect`: no set-up, no new indexes, a file on a read-only disk)."""
+    `esgen inspect`: no set-up, no new indexes, a file on a read-only disk).
+
+    With `with_key`, the store gets the master key held by the environment variable
+    `key_env` (--master-key-env; None: ESGEN_MASTER_KEY, which may be unset: the store
+    then reads everything but personal data)."""
     from esgen.runtime import SQLiteEventStore
 
+    master_key = _master_key(key_env) if with_key else None
+    keys: dict[str, Any] = {} if master_key is None else {"master_key": master_key}
     if location.startswith(("postgresql://", "postgres://")):
         try:
             from esgen.runtime import PostgresEventStore
         except ImportError as exc:
             _fail(f"PostgreSQL support is not installed ({exc}); pip install 'esgen[postgres]'")
         _require_postgres_store(location, pg_schema)
-        return PostgresEventStore(location, schema=pg_schema, read_only=read_only)
+        return PostgresEventStore(location, schema=pg_schema, read_only=read_only, **keys)
     if not location.strip():
         _fail("--store is empty; give a SQLite file path, or a postgresql:// DSN")
     path = Path(location)
@@ -104,7 +129,46 @@ def _open_store(location: str, pg_schema: str, *, read_only: bool = False) -> An
     if path.is_dir():
         _fail(f"--store {location}: a folder, not a SQLite file; give the store's file")
     _require_sqlite_store(path)
-    return SQLiteEventStore(path, read_only=read_only)
+    return SQLiteEventStore(path, read_only=read_only, **keys)
+
+
+def _master_key(key_env: str | None) -> Any:
+    """The master key in the environment, or None when ESGEN_MASTER_KEY is not set. A
+    variable named by --master-key-env must be set: asking for it and not having it is a
+    mistake to say at once, not at the first personal field."""
+    global _key_source
+    from esgen.runtime import MasterKey, PersonalDataError
+
+    name = key_env or KEY_ENV
+    if not name or "=" in name or "\0" in name:
+        _fail(f"--master-key-env {name!r} is not the name of an environment variable")
+    text = os.environ.get(name, "")
+    if not text.strip():
+        if key_env is not None:
+            _fail(f"--master-key-env {name}: the environment variable {name} is not set")
+        _key_source = (name, False)
+        return None
+    try:
+        key = MasterKey.from_text(text, f"the environment variable {name}")
+    except PersonalDataError as exc:
+        _fail(str(exc))
+    _key_source = (name, True)
+    return key
+
+
+def key_hint(message: str) -> str:
+    """The message of a KeyUnavailable as a person running esgen should read it: where
+    esgen took the master key from, or that it had none."""
+    name, had_key = _key_source
+    if had_key:
+        return f"{message}; esgen read the master key from the environment variable {name}"
+    # The runtime's advice is for code that opens a store; here the key comes from the
+    # environment.
+    message = message.split(" (open the store with master_key=")[0]
+    return (
+        f"{message}: esgen reads the master key from the environment variable {name}, "
+        "which is not set"
+    )
 
 
 def _require_sqlite_store(path: Path) -> None:

@@ -378,7 +378,7 @@ class MasterKey:
         if len(key) != _KEY_BYTES:
             raise PersonalDataError(
                 f"{where} holds {len(key)} bytes; a master key is {_KEY_BYTES} "
-                "(make one with `esgen forget --new-master-key`)"
+                "(make one with `esgen master-key`)"
             )
         return cls(key)
 
