@@ -11,10 +11,13 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Annotated, ClassVar
 
 import pytest
 
 from esgen.runtime import (
+    Event,
+    EventRegistry,
     EventStore,
     ForgottenSubject,
     Inspector,
@@ -22,10 +25,13 @@ from esgen.runtime import (
     MasterKey,
     MemoryEventStore,
     NewEvent,
+    Personal,
     Repository,
     SQLiteEventStore,
+    ValueObject,
     command_context,
 )
+from esgen.runtime._personal import sealed_text
 
 from .personal_model import (
     Address,
@@ -229,3 +235,75 @@ def _assert_file_free_of(folder: Path, secrets: tuple[str, ...]) -> None:
             raw = path.read_bytes()
             for secret in secrets:
                 assert secret.encode() not in raw, (path.name, secret)
+
+
+def test_without_the_master_key_a_forgotten_subject_reads_as_placeholders(
+    open_store: StoreFactory,
+) -> None:
+    store = open_store(MasterKey(os.urandom(32)))
+    _fill(store)
+    store.forget(str(ADA))
+    keyless = open_store(None)
+    if isinstance(keyless, MemoryEventStore):
+        from esgen.runtime import Keyring
+
+        keyless.keyring = Keyring(None, keyless)
+    # An operator's tool without the key: what was forgotten needs none to read.
+    ada = Repository(Customer, keyless, registry(), snapshots=None).load(ADA)
+    assert (ada.state.name, ada.state.address) == (
+        "<erased>",
+        Address(street="<erased>", city="London"),
+    )
+    with pytest.raises(KeyUnavailable, match=f"subject '{BOB}'.*no master key"):
+        Repository(Customer, keyless, registry()).load(BOB)
+
+
+def test_a_key_made_in_a_transaction_that_rolls_back_is_not_used_again(tmp_path: Path) -> None:
+    master = MasterKey(os.urandom(32))
+    store = SQLiteEventStore(tmp_path / "store.db", master_key=master)
+    customers = Repository(Customer, store, registry())
+    with pytest.raises(RuntimeError), store.transaction():
+        _register(customers, ADA, "Ada Lovelace")
+        raise RuntimeError("the caller's block fails after the save")
+    assert store.subject_keys([str(ADA)]) == {}  # the key went with the events
+    _register(customers, ADA, "Ada Lovelace")  # a new key, stored this time
+    store.close()
+    with SQLiteEventStore(tmp_path / "store.db", master_key=master) as again:
+        assert Repository(Customer, again, registry()).load(ADA).state.name == "Ada Lovelace"
+
+
+def test_a_subject_no_store_can_keep_is_refused(open_store: StoreFactory) -> None:
+    store = open_store(MasterKey(os.urandom(32)))
+    orders = Repository(Order, store, registry())
+    with pytest.raises(ValueError, match="NUL"):
+        store.forget("a\x00b")
+    order = orders.new(uuid.uuid4())
+    order.record(OrderPlaced(customer_id=ADA, ship_to="Analytical Row", total=3))
+    orders.save(order)
+    assert orders.load(order.id).state.ship_to == "Analytical Row"
+
+
+class _Scan(ValueObject):
+    image: Annotated[bytes, Personal(erased="")]
+    label: str
+
+
+class _Scanned(Event):
+    scans: tuple[_Scan, ...]
+    note: Annotated[bytes, Personal(erased="")]
+
+    event_type: ClassVar[str] = "Scanned"
+    event_version: ClassVar[int] = 1
+
+
+def test_bytes_read_back_as_stored_nested_or_not(open_store: StoreFactory) -> None:
+    # JSON holds bytes as base64: sealed values are read as JSON too, never as Python str.
+    store = open_store(MasterKey(os.urandom(32)))
+    event = _Scanned(scans=(_Scan(image=b"\x00\xffraw", label="x"),), note=b"\x01note")
+    registry_ = EventRegistry([_Scanned])
+    text = sealed_text(event, store.keyring, "pat-1")
+    assert "raw" not in text and json.loads(text)["note"] == ""
+    assert registry_.decode("Scanned", 1, text, store.keyring) == event
+    store.forget("pat-1")
+    erased = registry_.decode("Scanned", 1, text, store.keyring)
+    assert isinstance(erased, _Scanned) and erased.note == b"" and erased.scans[0].image == b""

@@ -14,6 +14,7 @@ from esgen.runtime import (
     AggregateDefinitionError,
     Column,
     EventStore,
+    Keyring,
     MasterKey,
     MemoryEventStore,
     Personal,
@@ -53,7 +54,10 @@ class TestSQLite(PersonalCases):
 
 class TestMemory(PersonalCases):
     def make_store(self, tmp_path: Path, master_key: MasterKey | None) -> EventStore:
-        return MemoryEventStore(master_key=master_key)
+        store = MemoryEventStore(master_key=master_key)
+        if master_key is None:  # a memory store makes a key of its own unless told not to
+            store.keyring = Keyring(None, store)
+        return store
 
     def raw(self, store: EventStore) -> bytes:
         """Every str and bytes the store's objects reach: its database, in memory."""

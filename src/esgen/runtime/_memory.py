@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from esgen.runtime._errors import StreamNotFound
-from esgen.runtime._personal import FORGOTTEN_STREAM, Keyring, KeyWrapper
+from esgen.runtime._personal import FORGOTTEN_STREAM, EphemeralMasterKey, Keyring, KeyWrapper
 from esgen.runtime._ports import (
     DEFAULT_PAGE_SIZE,
     EventStore,
@@ -120,8 +120,13 @@ class MemoryEventStore(EventStore, SnapshotStore):
         self._clock = clock
         # Subject -> wrapped data key, or None once forgotten.
         self._subject_keys: dict[str, bytes | None] = {}
-        if master_key is not None:
-            self.keyring = Keyring(master_key, self, cache_seconds=key_cache_seconds)
+        # Without a master key, one made for this store alone: its data dies with the
+        # process, and so may its keys (tests of personal data need no set-up).
+        self.keyring = Keyring(
+            EphemeralMasterKey() if master_key is None else master_key,
+            self,
+            cache_seconds=key_cache_seconds,
+        )
         # Re-entrant: appends and reads made inside a transaction() block take it again.
         self._lock = threading.RLock()
         self._appended = threading.Condition(self._lock)

@@ -6,9 +6,11 @@ placeholder in its place, and one envelope per stored model (`"$personal"`) hold
 real values, encrypted with AES-GCM under a data key of the model's data subject. Data
 keys are kept in the store's own database, wrapped by a master key the application
 provides (`MasterKey.from_env`, or any `KeyWrapper`, such as a KMS client). Forgetting a
-subject deletes its wrapped key: every copy of its data (events, snapshots, saga state,
-read-model rows, backups made before) then reads as the placeholders, which are valid
-values of their fields, so old versions still upcast and projections still rebuild.
+subject deletes its wrapped key: every copy of its data in the store (events, snapshots,
+saga state, read-model rows) then reads as the placeholders, which are valid values of
+their fields, so old versions still upcast and projections still rebuild. A backup made
+before the forget still holds the wrapped key, readable with the master key: backups
+expire, or a restore is followed by forgetting again (docs/personal-data.md).
 
 The envelope's content mirrors the model's JSON, holding only the personal values: a
 leaf is `[value]` (replace), anything else an object of keys (list indexes as text) to
@@ -47,6 +49,7 @@ from pydantic import BaseModel
 from esgen.runtime._errors import EventStoreError
 from esgen.runtime._finite import dump_json
 from esgen.runtime._messages import Event
+from esgen.runtime._text import check_key
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -408,6 +411,28 @@ class MasterKey:
         return "MasterKey(<hidden>)"
 
 
+class EphemeralMasterKey:
+    """A random master key made on first use and never written anywhere: for stores that
+    live in process memory, whose keys die with them."""
+
+    def __init__(self) -> None:
+        self._key: MasterKey | None = None
+
+    def _master(self) -> MasterKey:
+        if self._key is None:
+            self._key = MasterKey(os.urandom(_KEY_BYTES))
+        return self._key
+
+    def wrap(self, subject: str, data_key: bytes) -> bytes:
+        return self._master().wrap(subject, data_key)
+
+    def unwrap(self, subject: str, wrapped: bytes) -> bytes:
+        return self._master().unwrap(subject, wrapped)
+
+    def __repr__(self) -> str:
+        return "EphemeralMasterKey(<in memory>)"
+
+
 class SubjectKeyStore(Protocol):
     """Where wrapped data keys live: the event store's own database."""
 
@@ -436,23 +461,35 @@ _CREATED: ContextVar[list[tuple[Keyring, str]] | None] = ContextVar("_CREATED", 
 @contextmanager
 def keys_stored_with(store: object) -> Iterator[None]:
     """Around sealing and appending: a data key made for a new subject is stored in the
-    same transaction as the events sealed with it, so neither is kept without the other
-    (and a key never costs a commit of its own). Two writers creating a key for one
-    subject meet on its row: the second, under the first's lock, finds the first's key
-    and seals with it. If the block fails, keys it created are forgotten by the cache."""
+    same transaction as the events sealed with it, where the store can (SQLite), so
+    neither is kept without the other and a key costs no commit of its own. Two writers
+    creating a key for one subject meet on its row: the second, under the first's lock,
+    finds the first's key and seals with it."""
     transaction = getattr(store, "transaction", None)
     if getattr(store, "keyring", None) is None or transaction is None:
         yield
         return
+    with new_keys_tracked(), transaction():
+        yield
+
+
+@contextmanager
+def new_keys_tracked() -> Iterator[None]:
+    """Keys made inside the block that fails are dropped from their keyrings' caches: the
+    transaction that stored them was rolled back, so the store does not have them (the
+    next use asks it again, and makes a new one)."""
+    outer = _CREATED.get()
     created: list[tuple[Keyring, str]] = []
     token = _CREATED.set(created)
     try:
-        with transaction():
-            yield
+        yield
     except BaseException:
         for keyring, subject in created:
-            keyring._cache.pop(subject, None)
+            keyring.drop(subject)
         raise
+    else:
+        if outer is not None:  # an enclosing transaction may still roll them back
+            outer.extend(created)
     finally:
         _CREATED.reset(token)
 
@@ -465,15 +502,21 @@ class Keyring:
     expires here. Safe to share between threads."""
 
     def __init__(
-        self, master: KeyWrapper, keys: SubjectKeyStore, *, cache_seconds: float = 60.0
+        self, master: KeyWrapper | None, keys: SubjectKeyStore, *, cache_seconds: float = 60.0
     ) -> None:
-        if not isinstance(master, KeyWrapper):
+        # Without a master key the keyring still knows which subjects are forgotten (their
+        # data reads as placeholders); opening or sealing anything else is KeyUnavailable.
+        if master is not None and not isinstance(master, KeyWrapper):
             raise TypeError(f"the master key must have wrap() and unwrap() (got {master!r})")
         self._master = master
         self._keys = keys
         self._ttl = cache_seconds
-        self._cipher = _aesgcm()
+        self._cipher: Any = None if master is None else _aesgcm()
         self._cache: dict[str, tuple[Any, float]] = {}
+
+    @property
+    def has_master_key(self) -> bool:
+        return self._master is not None
 
     # -- sealing and opening ------------------------------------------------------------
 
@@ -524,8 +567,9 @@ class Keyring:
         return forget_subject(self._keys, subject, metadata)
 
     def drop(self, subject: str) -> None:
-        """Mark the subject forgotten in this keyring's cache (after `forget`)."""
-        self._cache[subject] = (_GONE, float("inf"))
+        """Let the next use of the subject's key ask the store again (after `forget`: the
+        store then says forgotten, unless the forget's transaction was rolled back)."""
+        self._cache.pop(subject, None)
 
     # -- keys ---------------------------------------------------------------------------
 
@@ -546,10 +590,15 @@ class Keyring:
     def _fetch(self, subject: str, *, create: bool) -> Any:
         """The subject's cipher from the store (made and stored first if `create` and it
         has none), cached; `_GONE` if forgotten."""
+        check_subject(subject)
         found = self._keys.subject_keys([subject])
         key: bytes | None = None
         if subject in found:
             wrapped = found[subject]
+            if wrapped is not None and self._master is None:
+                raise _NoMasterKey(_no_master(f"the data of subject {subject!r}"))
+        elif self._master is None:
+            raise _NoMasterKey(_no_master(f"the data of subject {subject!r}"))
         elif not create:
             raise KeyUnavailable(
                 f"no data key is stored for subject {subject!r}, which was never "
@@ -558,6 +607,7 @@ class Keyring:
             )
         else:
             key = os.urandom(_KEY_BYTES)
+            assert self._master is not None
             new = self._master.wrap(subject, key)
             wrapped = self._keys.add_subject_key(subject, new)
             created = _CREATED.get()
@@ -568,11 +618,13 @@ class Keyring:
         if wrapped is None:
             self._cache[subject] = (_GONE, float("inf"))
             return _GONE
+        assert self._master is not None
         cipher = self._cipher(self._unwrap(subject, wrapped) if key is None else key)
         self._cache[subject] = (cipher, time.monotonic() + self._ttl)
         return cipher
 
     def _unwrap(self, subject: str, wrapped: bytes) -> bytes:
+        assert self._master is not None
         try:
             key = self._master.unwrap(subject, bytes(wrapped))
         except Exception as exc:
@@ -607,13 +659,8 @@ def seal_json(
     data, mirror = _take(spec.tree, data)
     if mirror is None:
         return data
-    if keyring is None:
-        raise KeyUnavailable(
-            f"{what} holds personal data, and the store has no master key to seal it "
-            "(open the store with master_key=, e.g. MasterKey.from_env())"
-        )
     plaintext = json.dumps(mirror, ensure_ascii=False, separators=(",", ":")).encode()
-    data[ENVELOPE_KEY] = {"subject": subject, "sealed": keyring.seal(subject, plaintext)}
+    data[ENVELOPE_KEY] = {"subject": subject, "sealed": _seal(keyring, subject, plaintext, what)}
     return data
 
 
@@ -629,12 +676,7 @@ def open_json(keyring: Keyring | None, data: dict[str, Any], what: str = "") -> 
         and isinstance(sealed := envelope.get("sealed"), str)
     ):
         raise PersonalDataError(f"{what} has a damaged personal-data envelope")
-    if keyring is None:
-        raise KeyUnavailable(
-            f"{what} holds personal data of subject {subject!r}, and the store has no master "
-            "key to open it (open the store with master_key=, e.g. MasterKey.from_env())"
-        )
-    plaintext = keyring.open(subject, sealed)
+    plaintext = _open(keyring, subject, sealed, what)
     if plaintext is None:
         return data
     return _put_back(data, plaintext)
@@ -679,12 +721,7 @@ def sealed_text(
         raise PersonalDataError(
             f"{what or type(model).__qualname__} holds personal data but names no data subject"
         )
-    if keyring is None:
-        raise KeyUnavailable(
-            f"{what or type(model).__qualname__} holds personal data, and the store has no "
-            "master key to seal it (open the store with master_key=, e.g. MasterKey.from_env())"
-        )
-    sealed = keyring.seal(subject, values[1:-1].encode())
+    sealed = _seal(keyring, subject, values[1:-1].encode(), what or type(model).__qualname__)
     head = "{" if rest == "{}" else rest[:-1] + ","
     return f'{head}{spec.flat_body}{_MARK}{{"subject":{_dumps(subject)},"sealed":"{sealed}"}}}}'
 
@@ -731,13 +768,8 @@ def open_text(
     ):
         return open_json(keyring, json.loads(text), what)
     sealed = text[middle + len(_SEALED) : len(text) - len(_END)]
-    if keyring is None:
-        raise KeyUnavailable(
-            f"{what} holds personal data of subject {subject!r}, and the store has no master "
-            "key to open it (open the store with master_key=, e.g. MasterKey.from_env())"
-        )
     head = text[:i]
-    plaintext = keyring.open(subject, sealed)
+    plaintext = _open(keyring, subject, sealed, what)
     if plaintext is None:
         return head + "}"
     if plaintext[:1] == b'"' and flat_body and head.endswith(flat_body):
@@ -762,14 +794,58 @@ def model_opener(
 ) -> Callable[[str | bytes], BaseModel]:
     """Reads a model's stored JSON text, opening its envelope (for snapshots and rows)."""
     validate_json = cls.model_validate_json
-    validate = cls.model_validate
+    what = cls.__qualname__
 
     def read(text: str | bytes) -> BaseModel:
         if not has_envelope(text):
             return validate_json(text)
-        return validate(open_json(keyring, json.loads(text), cls.__qualname__))
+        opened = open_text(keyring, text if isinstance(text, str) else text.decode(), what)
+        # As JSON, as stored text is always read: bytes are base64 there, not in Python.
+        return validate_json(opened if isinstance(opened, str) else _dumps(opened))
 
     return read
+
+
+class _NoMasterKey(KeyUnavailable):
+    """Raised by a keyring without a master key, before its caller says what it read."""
+
+
+def _no_master(what: str) -> str:
+    return (
+        f"{what} is personal data, and the store has no master key to open or seal it "
+        "(open the store with master_key=, e.g. MasterKey.from_env())"
+    )
+
+
+def _seal(keyring: Keyring | None, subject: str, plaintext: bytes, what: str) -> str:
+    try:
+        if keyring is None:
+            raise _NoMasterKey(subject)
+        return keyring.seal(subject, plaintext)
+    except _NoMasterKey:
+        raise KeyUnavailable(
+            f"{what} holds personal data of subject {subject!r}, and the store has no master "
+            "key to seal it (open the store with master_key=, e.g. MasterKey.from_env())"
+        ) from None
+
+
+def _open(keyring: Keyring | None, subject: str, sealed: str, what: str) -> bytes | None:
+    try:
+        if keyring is None:
+            raise _NoMasterKey(subject)
+        return keyring.open(subject, sealed)
+    except _NoMasterKey:
+        raise KeyUnavailable(
+            f"{what} holds personal data of subject {subject!r}, and the store has no master "
+            "key to open it (open the store with master_key=, e.g. MasterKey.from_env())"
+        ) from None
+
+
+def check_subject(subject: object) -> None:
+    """A subject is a non-empty str that every store can keep (no NUL, no lone surrogate)."""
+    if not isinstance(subject, str) or not subject:
+        raise PersonalDataError(f"a data subject is a non-empty str (got {subject!r})")
+    check_key(subject, "data subject")
 
 
 def forget_subject(keys: SubjectKeyStore, subject: str, metadata: Mapping[str, Any] | None) -> bool:
@@ -778,8 +854,7 @@ def forget_subject(keys: SubjectKeyStore, subject: str, metadata: Mapping[str, A
     from esgen.runtime._context import save_metadata
     from esgen.runtime._records import NewEvent
 
-    if not isinstance(subject, str) or not subject:
-        raise PersonalDataError(f"a subject is a non-empty str (got {subject!r})")
+    check_subject(subject)
     audit = NewEvent(
         SubjectForgotten.event_type,
         SubjectForgotten.event_version,

@@ -196,8 +196,9 @@ class PostgresEventStore(EventStore, SnapshotStore):
                 raise self._error(f"{what} the event store schema", exc) from exc
         self._pool_instance: ConnectionPool[psycopg.Connection[Any]] | None = self._new_pool()
         _open_stores.add(self)
-        if master_key is not None:
-            self.keyring = Keyring(master_key, self, cache_seconds=key_cache_seconds)
+        # Always a keyring: without a master key it still tells forgotten subjects
+        # (placeholders) from the others (KeyUnavailable).
+        self.keyring = Keyring(master_key, self, cache_seconds=key_cache_seconds)
 
     def __repr__(self) -> str:
         return f"PostgresEventStore({self._where}, schema={self._schema!r})"

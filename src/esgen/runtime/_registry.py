@@ -584,6 +584,9 @@ def _opening_decoder(
             return plain(text)
         if isinstance(opened, str):
             return plain(opened)  # the values spliced back into the text: one validation
+        if not chain:
+            # As JSON, as any stored event is read: bytes are base64 there, not in Python.
+            return plain(json.dumps(opened, ensure_ascii=False))
         return from_payload(opened)
 
     return decode

@@ -287,7 +287,9 @@ class Repository(Generic[AggT, IdT]):
                 logger.info("ignoring snapshot of %s: its subject was forgotten", stream_id)
                 return None
             state = open_json(keyring, data, f"the snapshot of {stream_id!r}")
-            return self._state_type.model_validate(state), snapshot.version
+            # As JSON, as stored text is always read: bytes are base64 there.
+            text = json.dumps(state, ensure_ascii=False)
+            return self._state_type.model_validate_json(text), snapshot.version
         except ValidationError as exc:
             logger.warning("ignoring unreadable snapshot of %s: %s", stream_id, exc)
             return None

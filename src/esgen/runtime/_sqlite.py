@@ -27,7 +27,7 @@ from esgen.runtime._errors import (
     StoreDamaged,
     StreamNotFound,
 )
-from esgen.runtime._personal import FORGOTTEN_STREAM, Keyring, KeyWrapper
+from esgen.runtime._personal import FORGOTTEN_STREAM, Keyring, KeyWrapper, new_keys_tracked
 from esgen.runtime._ports import (
     DEFAULT_PAGE_SIZE,
     INVALID_DATA,
@@ -259,8 +259,9 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         self._set_up()
         if not read_only:
             self._check_integrity(quick_check_limit)
-        if master_key is not None:
-            self.keyring = Keyring(master_key, self, cache_seconds=key_cache_seconds)
+        # Always a keyring: without a master key it still tells forgotten subjects
+        # (placeholders) from the others (KeyUnavailable).
+        self.keyring = Keyring(master_key, self, cache_seconds=key_cache_seconds)
 
     @property
     def path(self) -> Path:
@@ -377,12 +378,15 @@ class SQLiteEventStore(EventStore, SnapshotStore):
             self._refuse_writes("a write transaction")
         # Read-only: a read transaction, so the block still sees one consistent state.
         _execute(conn, "BEGIN" if self._read_only else "BEGIN IMMEDIATE", self._path)
-        try:
-            yield conn
-            _execute(conn, "COMMIT", self._path)
-        except BaseException:
-            _rollback(conn)  # also after a failed COMMIT: never leave a transaction open
-            raise
+        # A subject's new data key joins the transaction (`add_subject_key`): if it rolls
+        # back, the keyring must not go on sealing with the key it cached.
+        with new_keys_tracked():
+            try:
+                yield conn
+                _execute(conn, "COMMIT", self._path)
+            except BaseException:
+                _rollback(conn)  # also after a failed COMMIT: never leave a transaction open
+                raise
 
     @contextmanager
     def read_transaction(self) -> Iterator[sqlite3.Connection]:
