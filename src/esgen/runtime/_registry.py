@@ -28,7 +28,13 @@ from esgen.runtime._errors import (
     UpcastError,
 )
 from esgen.runtime._messages import Event
-from esgen.runtime._personal import ENVELOPE_KEY, SubjectForgotten, open_text, personal_fields
+from esgen.runtime._personal import (
+    ENVELOPE_KEY,
+    ENVELOPE_TEXT,
+    SubjectForgotten,
+    open_text,
+    personal_fields,
+)
 from esgen.runtime._records import RecordedEvent
 
 if TYPE_CHECKING:
@@ -567,15 +573,20 @@ def _opening_decoder(
 ) -> Decoder:
     """A decoder for a type with personal fields: data with a sealed envelope is opened
     (the real values, or the placeholders once the subject is forgotten) before it is
-    upcast and validated; data without one (written before the mark) reads as it did."""
-    from_payload = _payload_decoder(cls, version, chain)
-    marker = f'"{ENVELOPE_KEY}"'
-    what = f"stored data of {cls.event_type!r} version {version}"
+    upcast and validated; data without one (written before the mark) reads as it did.
 
-    def decode(data: str | bytes) -> Event:
-        text = data.decode() if isinstance(data, bytes) else data
-        if marker not in text:
-            return plain(text)
+    The envelope `sealed_text` writes for top-level fields is read here without a JSON
+    parser: the values' text is spliced back where the placeholders are and the result
+    validated once, as an event without personal data is. Anything else goes through
+    `open_text`."""
+    from_payload = _payload_decoder(cls, version, chain)
+    what = f"stored data of {cls.event_type!r} version {version}"
+    mark, subject_key, sealed_key, end = ENVELOPE_TEXT
+    after_mark = len(mark) + len(subject_key)
+    body_length = len(flat_body)
+    open_sealed = keyring.open if keyring is not None else None
+
+    def generic(text: str) -> Event:
         try:
             opened = open_text(keyring, text, what, flat_body)
         except ValueError as exc:  # not JSON: the plain decoder says so as it always does
@@ -588,6 +599,31 @@ def _opening_decoder(
             # As JSON, as any stored event is read: bytes are base64 there, not in Python.
             return plain(json.dumps(opened, ensure_ascii=False))
         return from_payload(opened)
+
+    def decode(data: str | bytes) -> Event:
+        text = data if type(data) is str else bytes(data).decode()  # type: ignore[arg-type]
+        i = text.rfind(mark)
+        if i < 0:
+            return generic(text) if ENVELOPE_KEY in text else plain(text)
+        start = i + after_mark
+        k = text.find(sealed_key, start)
+        subject = text[start:k]
+        if (
+            open_sealed is None
+            or k < 0
+            or not body_length
+            or not text.startswith(subject_key, i + len(mark))
+            or not text.endswith(end)
+            or '"' in subject
+            or "\\" in subject
+        ):
+            return generic(text)
+        plaintext = open_sealed(subject, text[k + len(sealed_key) : -len(end)])
+        if plaintext is None:
+            return plain(text[:i] + "}")
+        if plaintext[:1] != b'"' or not text.endswith(flat_body, 0, i):
+            return generic(text)
+        return plain(f"{text[: i - body_length]}{plaintext.decode()}}}")
 
     return decode
 
