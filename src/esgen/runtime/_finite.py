@@ -21,8 +21,9 @@ import json
 import math
 import re
 from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from pydantic import BaseModel, Field, PlainSerializer
 from pydantic_core import PydanticSerializationError
@@ -58,8 +59,8 @@ def dump_json(
     model: BaseModel,
     what: str = "",
     *,
-    include: set[str] | None = None,
-    exclude: set[str] | None = None,
+    include: AbstractSet[str] | None = None,
+    exclude: AbstractSet[str] | None = None,
 ) -> str:
     """The model's JSON text as stores keep it. UnstorableValue if a float in it is NaN or
     infinite where its field does not allow that; UnstorableText if a str holds a lone
@@ -67,7 +68,12 @@ def dump_json(
     its class, as the field's schema does. `include`/`exclude` (attribute names) write
     some fields only, as personal data is sealed apart."""
     try:
-        text = model.model_dump_json(by_alias=True, include=include, exclude=exclude)
+        # pydantic types include/exclude as set[str] | dict, and reads any set alike.
+        text = model.model_dump_json(
+            by_alias=True,
+            include=cast("set[str] | None", include),
+            exclude=cast("set[str] | None", exclude),
+        )
     except PydanticSerializationError as exc:
         refuse_unencodable([model], exc, what)  # a lone surrogate: name the field
     owner = type(model).__name__

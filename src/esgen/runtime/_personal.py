@@ -24,6 +24,7 @@ import base64
 import binascii
 import json
 import os
+import re
 import threading
 import time
 import types
@@ -151,6 +152,7 @@ class PersonalFields:
     # stored text ends with it (`"name":"<erased>","email":"<erased>"`).
     flat: tuple[tuple[str, Any], ...] | None = None
     flat_body: str = ""
+    flat_names: frozenset[str] = frozenset()
 
 
 _SPECS: dict[type[BaseModel], PersonalFields | None] = {}
@@ -181,7 +183,9 @@ def personal_fields(cls: type[BaseModel]) -> PersonalFields | None:
                         f"{cls.__qualname__}.{subject} names the data subject and so cannot "
                         "itself be personal: it is what finds the key"
                     )
-            spec = PersonalFields(node, key, tuple(_paths(node, "")), *_flat(cls, node))
+            flat, body = _flat(cls, node)
+            names = frozenset(name for name, _ in flat or ())
+            spec = PersonalFields(node, key, tuple(_paths(node, "")), flat, body, names)
         _SPECS[cls] = spec
         return spec
 
@@ -512,7 +516,9 @@ class Keyring:
         self._keys = keys
         self._ttl = cache_seconds
         self._cipher: Any = None if master is None else _aesgcm()
-        self._cache: dict[str, tuple[Any, float]] = {}
+        # Subject -> (cipher or _GONE, expiry on the monotonic clock, the subject as bytes:
+        # the associated data every sealed value of the subject is bound to).
+        self._cache: dict[str, tuple[Any, float, bytes]] = {}
 
     @property
     def has_master_key(self) -> bool:
@@ -553,6 +559,30 @@ class Keyring:
                 f"altered, or sealed under another subject ({type(exc).__name__})"
             ) from None
 
+    def opener(self) -> Callable[[str, str], bytes | None]:
+        """`open` for loops over many stored values: a key already cached is used without
+        a method call in between; anything else (a miss, an error) goes through `open`,
+        which raises what it should."""
+        cache = self._cache
+        monotonic = time.monotonic
+        a2b = binascii.a2b_base64
+        slow = self.open
+
+        def open_sealed(subject: str, sealed: str) -> bytes | None:
+            entry = cache.get(subject)
+            if entry is None or entry[1] <= monotonic() or entry[0] is _GONE:
+                return slow(subject, sealed)
+            try:
+                raw = a2b(sealed, strict_mode=True)
+                if raw[0] == 1:  # _FORMAT
+                    plaintext: bytes = entry[0].decrypt(raw[1:13], raw[13:], entry[2])
+                    return plaintext
+            except Exception:
+                pass
+            return slow(subject, sealed)
+
+        return open_sealed
+
     def forgotten(self, subject: str) -> bool:
         """True if the subject was forgotten (never raises for a subject without a key)."""
         try:
@@ -589,8 +619,13 @@ class Keyring:
         """The subject's cipher from the store (made and stored first if `create` and it
         has none), cached; `_GONE` if forgotten."""
         check_subject(subject)
-        found = self._keys.subject_keys([subject])
         key: bytes | None = None
+        if create and isinstance(self._master, MasterKey | EphemeralMasterKey):
+            # A local master key wraps in a microsecond: offering a new key at once saves
+            # the store a lookup (the store keeps the key it has, if it has one).
+            found: Mapping[str, bytes | None] = {}
+        else:
+            found = self._keys.subject_keys([subject])
         if subject in found:
             wrapped = found[subject]
             if wrapped is not None and self._master is None:
@@ -614,11 +649,11 @@ class Keyring:
             if wrapped != new:
                 key = None  # another writer's key was kept: that one is unwrapped
         if wrapped is None:
-            self._cache[subject] = (_GONE, float("inf"))
+            self._cache[subject] = (_GONE, float("inf"), b"")
             return _GONE
         assert self._master is not None
         cipher = self._cipher(self._unwrap(subject, wrapped) if key is None else key)
-        self._cache[subject] = (cipher, time.monotonic() + self._ttl)
+        self._cache[subject] = (cipher, time.monotonic() + self._ttl, subject.encode())
         return cipher
 
     def _unwrap(self, subject: str, wrapped: bytes) -> bytes:
@@ -710,7 +745,7 @@ def sealed_text(
     flat = spec.flat
     if all(getattr(model, name) == erased for name, erased in flat):
         return dump_json(model, what)
-    names = {name for name, _ in flat}
+    names = spec.flat_names
     rest = dump_json(model, what, exclude=names)
     values = dump_json(model, what, include=names)
     if spec.subject is not None:
@@ -721,7 +756,8 @@ def sealed_text(
         )
     sealed = _seal(keyring, subject, values[1:-1].encode(), what or type(model).__qualname__)
     head = "{" if rest == "{}" else rest[:-1] + ","
-    return f'{head}{spec.flat_body}{_MARK}{{"subject":{_dumps(subject)},"sealed":"{sealed}"}}}}'
+    quoted = f'"{subject}"' if _PLAIN_TEXT.fullmatch(subject) else _dumps(subject)
+    return f'{head}{spec.flat_body}{_MARK}{{"subject":{quoted},"sealed":"{sealed}"}}}}'
 
 
 def _subject_of(model: BaseModel, spec: PersonalFields, what: str) -> str:
@@ -738,6 +774,8 @@ def _subject_of(model: BaseModel, spec: PersonalFields, what: str) -> str:
 
 
 _MARK = ',"$personal":'
+# Text JSON writes as it is between quotes (ids, usually): no escapes to make.
+_PLAIN_TEXT = re.compile(r"[ !#-\[\]-~]*")
 _SUBJECT = '{"subject":"'
 _SEALED = '","sealed":"'
 _END = '"}}'

@@ -582,9 +582,9 @@ def _opening_decoder(
     from_payload = _payload_decoder(cls, version, chain)
     what = f"stored data of {cls.event_type!r} version {version}"
     mark, subject_key, sealed_key, end = ENVELOPE_TEXT
-    after_mark = len(mark) + len(subject_key)
+    head = mark + subject_key
     body_length = len(flat_body)
-    open_sealed = keyring.open if keyring is not None else None
+    open_sealed = keyring.opener() if keyring is not None else None
 
     def generic(text: str) -> Event:
         try:
@@ -605,14 +605,15 @@ def _opening_decoder(
         i = text.rfind(mark)
         if i < 0:
             return generic(text) if ENVELOPE_KEY in text else plain(text)
-        start = i + after_mark
-        k = text.find(sealed_key, start)
-        subject = text[start:k]
+        # String searches rather than a parser or a regular expression: this runs once per
+        # event read, and they are the cheapest way to take the two values out.
+        k = text.find(sealed_key, i)
+        subject = text[i + len(head) : k]
         if (
-            open_sealed is None
-            or k < 0
+            k < 0
+            or open_sealed is None
             or not body_length
-            or not text.startswith(subject_key, i + len(mark))
+            or not text.startswith(head, i)
             or not text.endswith(end)
             or '"' in subject
             or "\\" in subject

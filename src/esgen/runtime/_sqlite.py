@@ -872,11 +872,13 @@ class SQLiteEventStore(EventStore, SnapshotStore):
             self._refuse_writes(f"a new data key for subject {subject!r}")
         try:
             with self.transaction() as conn:
-                conn.execute(
+                inserted = conn.execute(
                     "INSERT INTO esgen_subject_keys (subject, wrapped, created_at) "
                     "VALUES (?, ?, ?) ON CONFLICT (subject) DO NOTHING",
                     (subject, bytes(wrapped), self._clock_time()),
-                )
+                ).rowcount
+                if inserted == 1:  # the usual case: ours is kept, nothing to read back
+                    return bytes(wrapped)
                 row = conn.execute(
                     "SELECT wrapped FROM esgen_subject_keys WHERE subject = ?", (subject,)
                 ).fetchone()
