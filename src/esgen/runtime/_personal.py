@@ -468,10 +468,11 @@ def keys_stored_with(store: object) -> Iterator[None]:
     same transaction as the events sealed with it, where the store can (SQLite), so
     neither is kept without the other and a key costs no commit of its own. Two writers
     creating a key for one subject meet on its row: the second, under the first's lock,
-    finds the first's key and seals with it."""
+    finds the first's key and seals with it. Stores whose `keys_join_transactions` is false
+    (PostgreSQL: a key is committed on a connection of its own) need nothing of this."""
     transaction = getattr(store, "transaction", None)
-    if getattr(store, "keyring", None) is None or transaction is None:
-        yield
+    if not getattr(store, "keys_join_transactions", False) or transaction is None:
+        yield  # the store keeps each new key at once, in a transaction of its own
         return
     with new_keys_tracked(), transaction():
         yield

@@ -224,6 +224,9 @@ class SQLiteEventStore(EventStore, SnapshotStore):
     appends on power loss. Each thread gets its own connection.
     """
 
+    # A new subject's key is written on the caller's connection, inside its transaction.
+    keys_join_transactions = True
+
     def __init__(
         self,
         path: str | os.PathLike[str],
