@@ -421,3 +421,17 @@ def test_forget_on_postgresql(pg_store: tuple[str, str], tmp_path: Path) -> None
         ]
     missing = esgen(tmp_path, "forget", "ada", "--store", dsn, "--pg-schema", "nowhere", "-y")
     assert "PostgreSQL schema 'nowhere' holds no esgen event store" in one_error(missing, 2)
+
+
+def test_the_question_never_shows_a_password(pg_store: tuple[str, str], tmp_path: Path) -> None:
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    dsn, schema = pg_store
+    # Trust authentication takes any password: the one in the DSN is only there to be hidden.
+    with_password = make_conninfo(**{**conninfo_to_dict(dsn), "password": "S3cret-pw"})
+    url = "postgresql://{user}:S3cret-pw@{host}:{port}/{dbname}".format(
+        **{"host": "127.0.0.1", "port": "5432", **conninfo_to_dict(with_password)}
+    )
+    asked = on_terminal(tmp_path, "n\n", "forget", "ada", "--store", url, "--pg-schema", schema)
+    assert "Forget subject 'ada' in PostgreSQL database" in asked.stderr, asked.stderr
+    assert "S3cret-pw" not in asked.stderr + asked.stdout

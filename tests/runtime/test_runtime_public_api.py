@@ -119,6 +119,7 @@ RUNTIME_EXPORTS = [
     "parse_consistency_token",
     "progress_storage",
     "run_in_unit_of_work",
+    "sealed_text",
     "state_fingerprint",
     "upcast_events",
     "utc_now",

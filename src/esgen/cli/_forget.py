@@ -131,7 +131,10 @@ def _confirm(subjects: Sequence[str], store: str, yes: bool) -> None:
             "forgetting cannot be undone: pass --yes to forget "
             f"{_named(subjects)} (standard input is not a terminal to ask on)"
         )
-    question = f"Forget {_named(subjects)} in {store}? Their personal data can never be read again"
+    question = (
+        f"Forget {_named(subjects)} in {_shown_store(store)}? Their personal data can never be "
+        "read again"
+    )
     try:
         agreed = click.confirm(question, default=False, err=True)
     except click.Abort:  # Ctrl-C or the end of input at the question
@@ -139,6 +142,20 @@ def _confirm(subjects: Sequence[str], store: str, yes: bool) -> None:
         click.echo(err=True)
     if not agreed:
         fail("nothing was forgotten", EXIT_ERROR)
+
+
+def _shown_store(store: str) -> str:
+    """The store as a question may show it: a DSN without its password."""
+    if not store.startswith(("postgresql://", "postgres://")):
+        return store
+    from psycopg.conninfo import conninfo_to_dict
+
+    from esgen.runtime._postgres import describe_dsn
+
+    try:
+        return describe_dsn(conninfo_to_dict(store))
+    except Exception:  # an unparsable DSN: say nothing of it rather than leak it
+        return "the PostgreSQL store"
 
 
 def _named(subjects: Sequence[str]) -> str:

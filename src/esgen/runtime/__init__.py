@@ -66,6 +66,7 @@ from esgen.runtime._personal import (
     Personal,
     PersonalDataError,
     SubjectForgotten,
+    sealed_text,
 )
 from esgen.runtime._ports import DEFAULT_PAGE_SIZE, EventStore, SnapshotStore, TransactionalStore
 from esgen.runtime._progress_store import ProgressStorage, progress_storage
@@ -209,6 +210,7 @@ __all__ = [
     "parse_consistency_token",
     "progress_storage",
     "run_in_unit_of_work",
+    "sealed_text",
     "state_fingerprint",
     "upcast_events",
     "utc_now",

@@ -145,6 +145,8 @@ class MemoryEventStore(EventStore, SnapshotStore):
 
     def add_subject_key(self, subject: str, wrapped: bytes) -> bytes | None:
         with self._lock:
+            # Kept even if a transaction() block around it rolls back: a key without data
+            # is harmless, and the keyring may already seal with it.
             return self._subject_keys.setdefault(subject, bytes(wrapped))
 
     def forget_subject(self, subject: str, audit: NewEvent) -> bool:
@@ -152,6 +154,8 @@ class MemoryEventStore(EventStore, SnapshotStore):
             if subject in self._subject_keys and self._subject_keys[subject] is None:
                 return False
             self.append_streams([StreamAppend(FORGOTTEN_STREAM, [audit], ExpectedVersion.ANY)])
+            if self._transaction is not None:  # undone with the audit event, if it rolls back
+                self._transaction.remember(self._subject_keys, subject)
             self._subject_keys[subject] = None
             return True
 

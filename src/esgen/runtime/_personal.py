@@ -45,7 +45,7 @@ from typing import (
 )
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from esgen.runtime._errors import EventStoreError
 from esgen.runtime._finite import dump_json
@@ -290,8 +290,8 @@ def _take(node: _Node, value: Any) -> tuple[Any, Any]:
     """`value` with placeholders in place of its personal parts, and the mirror of those
     parts (None when it has none)."""
     if isinstance(node, _Leaf):
-        if value == node.erased:
-            return value, None  # nothing to seal: what a forgotten subject's field holds
+        # Sealed even when it equals the placeholder: storing it in clear would tell
+        # which values were the placeholder (see `_only_placeholders`).
         return node.erased, [value]
     if isinstance(node, _Each):
         if isinstance(value, list):
@@ -317,6 +317,17 @@ def _take(node: _Node, value: Any) -> tuple[Any, Any]:
                 value[key] = stored
                 mirror[key] = taken
     return value, mirror or None
+
+
+def _only_placeholders(node: _Node, mirror: Any) -> bool:
+    """Whether every value in the mirror is its field's placeholder: what a forgotten
+    subject's data holds, which may be written again without a key (a late event copying
+    the placeholders, a row rebuilt)."""
+    if isinstance(node, _Leaf):
+        return bool(mirror[0] == node.erased)
+    if isinstance(node, _Each):
+        return all(_only_placeholders(node.item, m) for m in mirror.values())
+    return all(_only_placeholders(node.fields[k], m) for k, m in mirror.items())
 
 
 def _give(value: Any, mirror: Any) -> Any:
@@ -694,7 +705,13 @@ def seal_json(
     if mirror is None:
         return data
     plaintext = json.dumps(mirror, ensure_ascii=False, separators=(",", ":")).encode()
-    data[ENVELOPE_KEY] = {"subject": subject, "sealed": _seal(keyring, subject, plaintext, what)}
+    try:
+        sealed = _seal(keyring, subject, plaintext, what)
+    except ForgottenSubject:
+        if _only_placeholders(spec.tree, mirror):
+            return data  # the placeholders are in place already: nothing personal is kept
+        raise
+    data[ENVELOPE_KEY] = {"subject": subject, "sealed": sealed}
     return data
 
 
@@ -729,8 +746,12 @@ def _subject_text(value: Any, what: str, field: str) -> str:
 def sealed_text(
     model: BaseModel, keyring: Keyring | None, subject: str | None, what: str = ""
 ) -> str:
-    """The model's stored JSON text: as `dump_json` writes it, its personal values sealed.
-    `subject` is used unless the model names its subject in a field."""
+    """The JSON text the runtime stores for `model` (an event, a state), its personal
+    fields sealed with `keyring` (a store's `store.keyring`) under `subject`, unless the
+    model names its subject in a field (`data_subject`). Repositories call it on save;
+    call it to store an event as older code wrote it (an earlier version, in a test or a
+    migration): `store.append(stream, [NewEvent(type, 1, sealed_text(old, store.keyring,
+    subject), {})], ...)`."""
     spec = personal_fields(type(model))
     if spec is None:
         return dump_json(model, what)
@@ -744,8 +765,6 @@ def sealed_text(
     # envelope, whose sealed content is the text the placeholders stand for. Reading
     # splices it back and validates the result in one pass (see `open_text`).
     flat = spec.flat
-    if all(getattr(model, name) == erased for name, erased in flat):
-        return dump_json(model, what)
     names = spec.flat_names
     rest = dump_json(model, what, exclude=names)
     values = dump_json(model, what, include=names)
@@ -755,7 +774,12 @@ def sealed_text(
         raise PersonalDataError(
             f"{what or type(model).__qualname__} holds personal data but names no data subject"
         )
-    sealed = _seal(keyring, subject, values[1:-1].encode(), what or type(model).__qualname__)
+    try:
+        sealed = _seal(keyring, subject, values[1:-1].encode(), what or type(model).__qualname__)
+    except ForgottenSubject:
+        if all(getattr(model, name) == erased for name, erased in flat):
+            return dump_json(model, what)  # only placeholders: nothing personal to keep
+        raise
     head = "{" if rest == "{}" else rest[:-1] + ","
     quoted = f'"{subject}"' if _PLAIN_TEXT.fullmatch(subject) else _dumps(subject)
     return f'{head}{spec.flat_body}{_MARK}{{"subject":{quoted},"sealed":"{sealed}"}}}}'
@@ -829,6 +853,15 @@ def has_envelope(text: str | bytes) -> bool:
     return (b'"$personal"' if isinstance(text, bytes) else '"$personal"') in text  # type: ignore[operator]
 
 
+def without_values(exc: ValidationError) -> str:
+    """pydantic's errors without the values that failed: for opened personal data, whose
+    values must not reach a message (stored as a runner's problem, logged, printed)."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or '(the whole)'}: {error['msg']}"
+        for error in exc.errors(include_input=False, include_url=False)
+    )
+
+
 def model_opener(
     cls: type[BaseModel], keyring: Keyring | None
 ) -> Callable[[str | bytes], BaseModel]:
@@ -840,8 +873,14 @@ def model_opener(
         if not has_envelope(text):
             return validate_json(text)
         opened = open_text(keyring, text if isinstance(text, str) else text.decode(), what)
-        # As JSON, as stored text is always read: bytes are base64 there, not in Python.
-        return validate_json(opened if isinstance(opened, str) else _dumps(opened))
+        try:
+            # As JSON, as stored text is always read: bytes are base64 there, not in Python.
+            return validate_json(opened if isinstance(opened, str) else _dumps(opened))
+        except ValidationError as exc:
+            raise PersonalDataError(
+                f"{what}: its stored data, personal data opened, does not validate "
+                f"(values not shown): {without_values(exc)}"
+            ) from None
 
     return read
 
@@ -857,7 +896,13 @@ def _no_master(what: str) -> str:
     )
 
 
+_PAD = 32
+
+
 def _seal(keyring: Keyring | None, subject: str, plaintext: bytes, what: str) -> str:
+    # Padded with JSON whitespace to a multiple of 32 bytes: the sealed length tells the
+    # values' length only to that, not "male" from "female".
+    plaintext += b" " * (-len(plaintext) % _PAD)
     try:
         if keyring is None:
             raise _NoMasterKey(subject)
@@ -875,10 +920,18 @@ def _open(keyring: Keyring | None, subject: str, sealed: str, what: str) -> byte
             raise _NoMasterKey(subject)
         return keyring.open(subject, sealed)
     except _NoMasterKey:
-        raise KeyUnavailable(
-            f"{what} holds personal data of subject {subject!r}, and the store has no master "
-            "key to open it (open the store with master_key=, e.g. MasterKey.from_env())"
-        ) from None
+        raise no_master_key(what, subject) from None
+
+
+def no_master_key(what: str, subject: str) -> KeyUnavailable:
+    """The error for personal data read without a master key, saying what was read."""
+    return KeyUnavailable(
+        f"{what} holds personal data of subject {subject!r}, and the store has no master "
+        "key to open it (open the store with master_key=, e.g. MasterKey.from_env())"
+    )
+
+
+NoMasterKey = _NoMasterKey
 
 
 def check_subject(subject: object) -> None:

@@ -31,9 +31,12 @@ from esgen.runtime._messages import Event
 from esgen.runtime._personal import (
     ENVELOPE_KEY,
     ENVELOPE_TEXT,
+    NoMasterKey,
     SubjectForgotten,
+    no_master_key,
     open_text,
     personal_fields,
+    without_values,
 )
 from esgen.runtime._records import RecordedEvent
 
@@ -44,6 +47,7 @@ __all__ = ["Decoder", "EventRegistry", "Upcaster", "upcast_events"]
 
 EventT = TypeVar("EventT", bound=type[Event])
 V = TypeVar("V")
+_T = TypeVar("_T")
 # The payloads an upcaster maps: TypedDicts in generated code (which are Mappings, not
 # dicts, to a type checker), or plain dicts in hand-written registrations.
 OldT = TypeVar("OldT", bound=Mapping[str, object])
@@ -594,11 +598,38 @@ def _opening_decoder(
                 raise
             return plain(text)
         if isinstance(opened, str):
-            return plain(opened)  # the values spliced back into the text: one validation
+            return private(plain, opened)  # the values spliced back: one validation
         if not chain:
             # As JSON, as any stored event is read: bytes are base64 there, not in Python.
-            return plain(json.dumps(opened, ensure_ascii=False))
-        return from_payload(opened)
+            return private(plain, json.dumps(opened, ensure_ascii=False))
+        return private(from_payload, opened)
+
+    def private(read: Callable[[_T], Event], opened: _T) -> Event:
+        try:
+            return read(opened)
+        except (ValidationError, UpcastError) as exc:
+            raise hidden(exc) from None
+
+    def hidden(exc: ValidationError | UpcastError) -> DecodeError:
+        """The error of reading opened data, told without its values: they are personal
+        data, and a message is stored (a runner's problem), logged and printed."""
+        if isinstance(exc, ValidationError):
+            return DecodeError(
+                f"{what}, its personal data opened, does not validate as "
+                f"{cls.__qualname__} (values not shown): {without_values(exc)}"
+            )
+        cause = exc.__cause__
+        why = (
+            without_values(cause)
+            if isinstance(cause, ValidationError)
+            else type(cause).__name__
+            if cause is not None
+            else "the upcaster returned no mapping"
+        )
+        return UpcastError(
+            f"upcasting {what}, its personal data opened, to version "
+            f"{cls.event_version} failed (values not shown): {why}"
+        )
 
     def decode(data: str | bytes) -> Event:
         text = data if type(data) is str else bytes(data).decode()  # type: ignore[arg-type]
@@ -619,12 +650,18 @@ def _opening_decoder(
             or "\\" in subject
         ):
             return generic(text)
-        plaintext = open_sealed(subject, text[k + len(sealed_key) : -len(end)])
+        try:
+            plaintext = open_sealed(subject, text[k + len(sealed_key) : -len(end)])
+        except NoMasterKey:
+            raise no_master_key(what, subject) from None
         if plaintext is None:
             return plain(text[:i] + "}")
         if plaintext[:1] != b'"' or not text.endswith(flat_body, 0, i):
             return generic(text)
-        return plain(f"{text[: i - body_length]}{plaintext.decode()}}}")
+        try:
+            return plain(f"{text[: i - body_length]}{plaintext.decode()}}}")
+        except (ValidationError, UpcastError) as exc:
+            raise hidden(exc) from None
 
     return decode
 

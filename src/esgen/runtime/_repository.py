@@ -40,6 +40,7 @@ from esgen.runtime._personal import (
     open_json,
     personal_fields,
     sealed_text,
+    without_values,
 )
 from esgen.runtime._ports import EventStore, SnapshotStore, StoredData, TimedStoredData
 from esgen.runtime._records import (
@@ -134,6 +135,17 @@ class Repository(Generic[AggT, IdT]):
         self.seals = personal_fields(self._state_type) is not None or any(
             personal_fields(event_class) is not None for event_class in self._class._dispatch
         )
+        if self._snapshots is not None and _mixes_subjects(self._class, registry):
+            # A snapshot is sealed under the aggregate's id; personal state filled from
+            # events of another subject would outlive that subject's forget in it. Such an
+            # aggregate is always rebuilt from its events, whose placeholders are right.
+            logger.info(
+                "%s takes no snapshots: its state holds personal data and it applies events "
+                "whose data subject is not its id",
+                self._class.__qualname__,
+            )
+            self._snapshots = None
+            self._snapshot_every = 0
 
     @property
     def aggregate_class(self) -> type[AggT]:
@@ -289,7 +301,13 @@ class Repository(Generic[AggT, IdT]):
             state = open_json(keyring, data, f"the snapshot of {stream_id!r}")
             # As JSON, as stored text is always read: bytes are base64 there.
             text = json.dumps(state, ensure_ascii=False)
-            return self._state_type.model_validate_json(text), snapshot.version
+            try:
+                return self._state_type.model_validate_json(text), snapshot.version
+            except ValidationError as exc:  # its values are personal data: not logged
+                logger.warning(
+                    "ignoring unreadable snapshot of %s: %s", stream_id, without_values(exc)
+                )
+                return None
         except ValidationError as exc:
             logger.warning("ignoring unreadable snapshot of %s: %s", stream_id, exc)
             return None
@@ -504,6 +522,21 @@ class Repository(Generic[AggT, IdT]):
             if not self._snapshot_with_append:
                 self._save_snapshot_separately(snapshot)
             aggregate._snapshot_version = snapshot.version
+
+
+def _mixes_subjects(cls: type[Aggregate[Any, Any]], registry: EventRegistry) -> bool:
+    """Whether the aggregate's state has personal fields and some version of an event it
+    applies names its own data subject (`data_subject`), which may be another's than the
+    aggregate's id."""
+    if personal_fields(cls.state_type) is None:
+        return False
+    versions = registry._classes
+    return any(
+        spec is not None and spec.subject is not None
+        for event_class in cls._dispatch
+        for version in versions.get(event_class.event_type, {}).values()
+        for spec in (personal_fields(version),)
+    )
 
 
 def _check_aggregate_class(cls: object, registry: EventRegistry) -> None:

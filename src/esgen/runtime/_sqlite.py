@@ -8,6 +8,7 @@ so they follow commit order with no gaps, which projections rely on.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -78,6 +79,8 @@ _CAUSATION = "json_extract(metadata, '$.causation_id')"
 
 # Times are stored as fixed-width ISO 8601 text in UTC ("2024-05-01T12:00:00.000000+00:00"),
 # readable in the sqlite3 shell and ordered correctly by plain text comparison.
+logger = logging.getLogger("esgen.runtime.sqlite")
+
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS esgen_events (
         position       INTEGER PRIMARY KEY,
@@ -389,7 +392,11 @@ class SQLiteEventStore(EventStore, SnapshotStore):
                 _execute(conn, "COMMIT", self._path)
             except BaseException:
                 _rollback(conn)  # also after a failed COMMIT: never leave a transaction open
+                self._local.purge_wal = False
                 raise
+        if getattr(self._local, "purge_wal", False):  # a forget committed in the block
+            self._local.purge_wal = False
+            self._purge_wal(conn)
 
     @contextmanager
     def read_transaction(self) -> Iterator[sqlite3.Connection]:
@@ -895,6 +902,7 @@ class SQLiteEventStore(EventStore, SnapshotStore):
             self._refuse_writes(f"forgetting subject {subject!r}")
         validate_new_events([audit])
         conn = self._conn()
+        inside = conn.in_transaction
         try:
             # Freed bytes are overwritten with zeros: the wrapped key must not stay behind
             # in a free page of the file.
@@ -912,13 +920,32 @@ class SQLiteEventStore(EventStore, SnapshotStore):
                     self._write(((FORGOTTEN_STREAM, [audit], ExpectedVersion.ANY, None),))
         except sqlite3.Error as exc:
             raise self._failed(f"forgetting subject {subject!r} failed", exc) from exc
-        if changed:
-            # The WAL still holds the page as it was before; once the change is in the main
-            # file, the log is emptied. Readers holding an old snapshot can delay that:
-            # then the next checkpoint overwrites it, as the log is reused.
-            with suppress(sqlite3.Error):
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        # The write-ahead log still holds pages as they were when the key was there. Also
+        # when the subject was forgotten before: forgetting again retries what failed.
+        if inside:
+            self._local.purge_wal = True  # once the caller's transaction commits
+        else:
+            self._purge_wal(conn)
         return bool(changed)
+
+    def _purge_wal(self, conn: sqlite3.Connection) -> bool:
+        """Copy the log into the file and empty it, so that no page image holding a
+        forgotten key stays in the -wal file. The checkpoint waits (up to the busy timeout)
+        for readers still using older pages; if one outlasts it, the log keeps them, and a
+        warning says so: forgetting the subject again (idempotent) tries once more."""
+        try:
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            why = "a reader still holds older pages of it"
+        except sqlite3.Error as exc:
+            busy, why = 1, str(exc)
+        if busy:
+            logger.warning(
+                "%s-wal may still hold a forgotten subject's wrapped key (%s): forget the "
+                "subject again once readers are done, or run PRAGMA wal_checkpoint(TRUNCATE)",
+                self._path,
+                why,
+            )
+        return not busy
 
     def load_snapshot(self, stream_id: str) -> Snapshot | None:
         check_stream_id(stream_id)
