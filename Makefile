@@ -7,7 +7,7 @@ CONSTRAINTS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-services test test-lowest lint typecheck unit goldens fuzz bench faults dist clean
+.PHONY: demo demo-personal-data demo-services test test-lowest lint typecheck unit goldens fuzz bench faults dist clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 demo: $(STAMP)
 	cd examples/bank && ../../$(BIN)/esgen generate
 	cd examples/bank && ../../$(BIN)/python demo.py
+
+# Personal data: customers and orders on a SQLite file, one customer forgotten
+# (crypto-shredding), then what reads as placeholders and what the file's bytes hold.
+demo-personal-data: $(STAMP)
+	cd examples/customers && ../../$(BIN)/esgen generate
+	cd examples/customers && ../../$(BIN)/python demo.py
 
 # Two services as separate processes over NATS JetStream (ESGEN_NATS_SERVERS, default the
 # local server at 127.0.0.1:4222): the bank's relay publishes, the statements' consumer reads.

@@ -96,8 +96,10 @@ def test_bank_demo_tells_its_story(tmp_path: Path) -> None:
     assert "balances.wait_for(token, timeout=30.0).get(ALAN): Alan     27.00 EUR (open)" in out
 
 
-def test_bank_schema_is_compatible_with_its_committed_lock(tmp_path: Path) -> None:
-    result = run([sys.executable, "-m", "esgen.cli", "compat"], BANK, tmp_path)
+@pytest.mark.parametrize("example", sorted(p.parent.name for p in EXAMPLES.glob("*/esgen.lock")))
+def test_example_schema_is_compatible_with_its_committed_lock(example: str, tmp_path: Path) -> None:
+    root = EXAMPLES / example
+    result = run([sys.executable, "-m", "esgen.cli", "compat"], root, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    lock = run([sys.executable, "-m", "esgen.cli", "lock", "--check"], BANK, tmp_path)
+    lock = run([sys.executable, "-m", "esgen.cli", "lock", "--check"], root, tmp_path)
     assert lock.returncode == 0, lock.stdout + lock.stderr
