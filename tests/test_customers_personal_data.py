@@ -30,8 +30,8 @@ from esgen.runtime import (
     SnapshotStore,
     SQLiteEventStore,
     command_context,
+    sealed_text,
 )
-from esgen.runtime._personal import sealed_text
 
 sys.path.insert(0, str(EXAMPLES / "customers" / "src"))
 

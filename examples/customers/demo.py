@@ -45,11 +45,8 @@ from esgen.runtime import (  # noqa: E402
     NewEvent,
     SQLiteEventStore,
     command_context,
+    sealed_text,  # only to store an event as version 1 of the code stored it
 )
-
-# Only to store an event as version 1 of the code stored it (sealed, like every save):
-# an application never writes an older version. Not part of esgen's public API.
-from esgen.runtime._personal import sealed_text  # noqa: E402
 
 GRACE = UUID("c0000000-0000-4000-8000-000000000001")
 ADA = UUID("c0000000-0000-4000-8000-000000000002")
