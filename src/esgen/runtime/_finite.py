@@ -68,11 +68,18 @@ def dump_json(
     its class, as the field's schema does. `include`/`exclude` (attribute names) write
     some fields only, as personal data is sealed apart."""
     try:
-        # pydantic types include/exclude as set[str] | dict, and reads any set alike.
-        text = model.model_dump_json(
-            by_alias=True,
-            include=cast("set[str] | None", include),
-            exclude=cast("set[str] | None", exclude),
+        # The serializer model_dump_json calls, without its Python wrapper: this runs once
+        # per event saved (twice for one with personal fields).
+        text = (
+            type(model)
+            .__pydantic_serializer__.to_json(
+                model,
+                by_alias=True,
+                # Typed as set[str] there; any set reads alike.
+                include=cast("set[str] | None", include),
+                exclude=cast("set[str] | None", exclude),
+            )
+            .decode()
         )
     except PydanticSerializationError as exc:
         refuse_unencodable([model], exc, what)  # a lone surrogate: name the field
