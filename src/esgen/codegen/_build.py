@@ -485,7 +485,8 @@ class _ContextBuilder:
             "Command",
             docstring(doc, "    ") if doc else None,
             (ClassVarIR("command_type", "ClassVar[str]", string(command.name)),),
-            self.fields(command.fields, imports),
+            # Kept only by a saga that sends it (its steps), sealed under the saga's subject.
+            self.fields(command.fields, imports, "the subject of the saga that sends it"),
         )
 
     def registry_module(self) -> RegistryModuleIR:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,7 @@ from esgen.codegen._pyexpr import Imports, docstring, string
 from esgen.codegen._pyexpr import comment_text as _comment
 from esgen.schema import (
     Consumer,
+    Field,
     Projection,
     Saga,
     ScalarKind,
@@ -154,6 +155,14 @@ def _command_imports(
         command = b.context.command(name)
         assert command is not None
         imports.add(f"{prefix}commands.{snake(command.aggregate)}", name)
+
+
+def _sent_fields(b: _ContextBuilder, saga: Saga) -> Iterator[Field]:
+    """The fields of every command the saga sends (compensations included)."""
+    for name in saga.sends:
+        command = b.context.command(name)
+        if command is not None:
+            yield from command.fields
 
 
 def _projection_module(b: _ContextBuilder, projection: Projection | Consumer) -> ProjectionModuleIR:
@@ -447,7 +456,8 @@ def _saga_module(b: _ContextBuilder, saga: Saga) -> SagaModuleIR:
         # before imports.lines(): fields add imports
         b.fields(saga.state, imports, subject and f"the subject in {subject}"),
         imports,
-        b.subject_of(subject, saga.state) if subject else (),
+        # The subject seals the state's personal fields and those of the commands it keeps.
+        b.subject_of(subject, (*saga.state, *_sent_fields(b, saga))) if subject else (),
     )
     correlation = correlation_type(b, saga, imports)  # before imports.lines()
     if saga.correlation_aggregate is None:

@@ -661,12 +661,13 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
         # Only for the annotations: the relay's module (and nats-py) loads when called.
         imports.add("typing", "TYPE_CHECKING")
         imports.add("collections.abc", "Sequence")
-    # Personal data anywhere (events, states, rows, saga state): the service can forget
-    # a subject. Not on every service: a context without any has nothing to erase.
+    # Personal data anywhere (events, states, rows, saga state, commands a saga keeps): the
+    # service can forget a subject. Not on every service: one without any has nothing to erase.
     forget = any(
         b.holds_personal(fields)
         for fields in (
             *(v.fields for e in ctx.events for v in e.versions),
+            *(c.fields for c in ctx.commands),
             *(a.state for a in ctx.aggregates),
             *(p.fields for p in ctx.projections),
             *(s.state for s in ctx.sagas),

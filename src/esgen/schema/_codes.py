@@ -71,8 +71,8 @@ CODES: dict[str, str] = {
     "E601": "an output path that leaves its configured folder or goes through a link below it",
     # personal data
     "E700": (
-        "a `personal` mark where personal data cannot be kept: on a command or a consumer, "
-        "or in an event the context publishes"
+        "a `personal` mark where personal data cannot be kept: on a consumer, or in an "
+        "event the context publishes"
     ),
     "E701": (
         "a personal field without the placeholder its type needs, or whose `erased` is not "
@@ -80,7 +80,7 @@ CODES: dict[str, str] = {
     ),
     "E702": (
         "a data `subject` that is not a required str, uuid or int field that is not "
-        "personal, or a saga with personal state and no subject"
+        "personal, or a saga with no subject whose state or sent commands hold personal data"
     ),
     "E703": "a read-model key or index on a personal field, which is stored sealed",
     "E704": (

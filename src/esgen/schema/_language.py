@@ -155,8 +155,9 @@ class FieldDef(_Node):
         None,
         description=(
             "Personal data (`true`, or `{erased: value}`): stored encrypted with a key of "
-            "its data subject, so that forgetting the subject erases it everywhere. Not on "
-            "commands, nor in events the context publishes."
+            "its data subject, so that forgetting the subject erases it everywhere. On a "
+            "command: sealed where a saga keeps the commands it sent. Not in events the "
+            "context publishes, nor on consumers."
         ),
     )
 
@@ -414,8 +415,8 @@ class SagaDef(_Node):
     subject: str | None = Field(
         None,
         description=(
-            "The state field naming the data subject of its personal fields; needed when "
-            "the state has any."
+            "The state field naming the data subject of its personal fields and of the "
+            "commands it sends; needed when the state or those commands have any."
         ),
     )
 

@@ -140,15 +140,6 @@ class _Checker:
 
     def run(self) -> list[Diagnostic]:
         ctx = self.context
-        for command in ctx.commands:
-            for f in command.fields:
-                if f.personal is not None:
-                    self.error(
-                        f.personal.location,
-                        "E700",
-                        f"command {command.name!r}: field {f.name!r} is marked personal, but "
-                        "commands are not stored; mark the fields of the events that keep it",
-                    )
         for consumer in ctx.consumers:
             for f in consumer.fields:
                 if f.personal is not None:
@@ -191,6 +182,14 @@ class _Checker:
                     "E702",
                     f"{who}: its state holds personal data, so it needs a `subject:` naming "
                     "the state field that identifies whose data it is",
+                )
+            elif sent := self._personal_commands(saga.sends):
+                self.error(
+                    saga.location,
+                    "E702",
+                    f"{who}: it sends commands with personal data ({sent}) and keeps them, "
+                    "for its compensations, sealed under its subject, so it needs a `subject:` "
+                    "naming the state field that identifies whose data it is",
                 )
             handled = (saga.starts_with, *saga.handles)
             self._copies(f"the state of {who}", saga.state, self._event_fields(handled))
@@ -236,6 +235,19 @@ class _Checker:
             problem = f"{named} {name!r} is a {f.type}; a subject must be a str, uuid or int"
         if problem is not None:
             self.error(where, "E702", f"{who}: {problem}")
+
+    def _personal_commands(self, names: Sequence[str]) -> str:
+        """The commands among `names` that hold personal data, with where, for a message
+        (empty if none does)."""
+        found = []
+        for name in names:
+            command = self.context.command(name)
+            if command is None:
+                continue
+            paths = [p for f in command.fields for p in field_paths(f, self.lookup)]
+            if paths:
+                found.append(f"{name!r}: {', '.join(paths)}")
+        return "; ".join(found)
 
     def _event_fields(self, names: Iterator[str] | Sequence[str]) -> dict[str, str]:
         """Top-level personal fields of any version of these events: name -> event."""

@@ -44,6 +44,7 @@ from .domain.doctor_notes import DoctorNotes
 from .domain.follow_up import FollowUp
 from .domain.patient import Patient
 from .domain.patient_cards import PatientCards
+from .domain.recall import Recall
 from .events import ClinicEvent
 from .events.patient import (
     PatientRegistered,
@@ -211,7 +212,7 @@ class ClinicService:
 
     def sagas(
         self, *, start: Literal["now", "beginning"] = "now"
-    ) -> list[SagaRunner[FollowUp, str]]:
+    ) -> list[SagaRunner[FollowUp, str] | SagaRunner[Recall, UUID]]:
         """The context's sagas on this store; they send commands through `dispatch`.
 
         The first time a saga runs on a store it starts at its head (`start="now"`), so
@@ -220,6 +221,14 @@ class ClinicService:
         return [
             SagaRunner(
                 FollowUp,
+                self.store,
+                REGISTRY,
+                self.dispatch,
+                clock=self.clock,
+                start=start,
+            ),
+            SagaRunner(
+                Recall,
                 self.store,
                 REGISTRY,
                 self.dispatch,

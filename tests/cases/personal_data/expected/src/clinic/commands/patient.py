@@ -4,13 +4,19 @@
 from __future__ import annotations
 
 from typing import (
+    Annotated,
     ClassVar,
     TypeAlias,
     Union,
 )
 from uuid import UUID
 
-from esgen.runtime import Command
+from pydantic import Field
+
+from esgen.runtime import (
+    Command,
+    Personal,
+)
 
 __all__ = [
     "RegisterPatient",
@@ -30,7 +36,9 @@ class RegisterPatient(Command):
 class RecordVisit(Command):
     patient_id: UUID
     doctor_id: str
-    notes: str
+    notes: Annotated[str, Personal(erased="<erased>")] = Field(
+        description='Personal data of the subject of the saga that sends it; reads as "<erased>" once forgotten.'
+    )
 
     command_type: ClassVar[str] = "RecordVisit"
 

@@ -30,6 +30,9 @@ from esgen.runtime import (
     ValueObject,
 )
 
+from ..commands.patient import (
+    RecordVisit,
+)
 from ..events.patient import (
     VisitRecorded,
 )
@@ -75,11 +78,30 @@ class FollowUpBase(Saga[FollowUpState, str], ABC):
         VisitRecorded: "on_visit_recorded",
     }
     fails_on: ClassVar[frozenset[type[Event]]] = frozenset()
-    sends: ClassVar[frozenset[type[Command]]] = frozenset()
+    sends: ClassVar[frozenset[type[Command]]] = frozenset(
+        {
+            RecordVisit,
+        }
+    )
     compensations: ClassVar[Mapping[type[Command], str]] = {}
-    refusals: ClassVar[Mapping[type[Command], str]] = {}
+    refusals: ClassVar[Mapping[type[Command], str]] = {
+        RecordVisit: "on_record_visit_refused",
+    }
     timeout: ClassVar[timedelta | None] = None
     on_deadline: ClassVar[Literal["compensate", "handler"]] = "compensate"
+
+    def send_record_visit(self, command: RecordVisit) -> None:
+        """Send RecordVisit when this handler returns."""
+        self.send(command)
+
+    def on_record_visit_refused(self, command: RecordVisit, error: Exception) -> None:
+        """RecordVisit was refused (`error` is what its handler raised). By
+        default the workflow fails and the compensations of the steps taken
+        run; override to update `self.state`, send commands, complete(),
+        fail(reason, compensate=False) or wait for more events (see
+        `Saga.refusals`).
+        """
+        self.fail_refused(command, error)
 
     @abstractmethod
     def on_visit_recorded(self, event: VisitRecorded) -> None:
