@@ -1,13 +1,13 @@
-"""Personal data in read-model rows and saga state: the cases each backend runs.
+"""Personal data in read-model rows, saga state and saga steps: the cases each backend runs.
 
 `PersonalCases` is subclassed once per backend (`test_personal_rows_sqlite.py` for the
 memory and SQLite stores, `test_personal_rows_postgres.py`), which says how to make a
 store with a master key and how to read its database's raw bytes.
 
 The events here hold no personal data: sealing events is the repository's part. The
-handlers take each person's name and email from `DIRECTORY`, so what the rows and the
-saga state hold is what is under test, and a raw scan of the database finds a name only
-where a row or a state kept it.
+handlers take each person's name and email from `DIRECTORY`, so what the rows, the saga
+state and the commands a saga sent (its steps) hold is what is under test, and a raw scan
+of the database finds a name only where one of those kept it.
 """
 
 from __future__ import annotations
@@ -189,6 +189,61 @@ def no_commands(command: object) -> object:
     raise AssertionError(f"no command is sent: {command!r}")
 
 
+# -- a saga whose steps hold personal data ------------------------------------------------
+
+
+class SendWelcome(Command):
+    """The classic copy: a saga puts what it knows of a person into a command."""
+
+    command_type: ClassVar[str] = "SendWelcome"
+    person_id: str
+    name: Annotated[str, Personal(erased=ERASED)]
+    email: Annotated[str | None, Personal(erased=None)] = None
+
+
+class RetractWelcome(Command):
+    command_type: ClassVar[str] = "RetractWelcome"
+    person_id: str
+    email: Annotated[str | None, Personal(erased=None)] = None
+
+
+class GreetState(BaseModel):
+    """No personal field of its own: it names the subject of the steps."""
+
+    person_id: str
+    cities: list[str] = []
+
+    data_subject: ClassVar[str] = "person_id"
+
+
+class Greet(Saga[GreetState, str]):
+    """Welcomes a person who joins; one who moves away before it completes had the welcome
+    retracted (the compensation, built from the step as stored)."""
+
+    name = "Greet"
+    starts_with = PersonJoined
+    correlation = "person_id"
+    state_type = GreetState
+    handlers: ClassVar[Mapping[type[Event], str]] = {
+        PersonJoined: "on_joined",
+        PersonMoved: "on_moved",
+    }
+    sends: ClassVar[frozenset[type[Command]]] = frozenset({SendWelcome, RetractWelcome})
+    compensations: ClassVar[Mapping[type[Command], str]] = {SendWelcome: "retract"}
+
+    def on_joined(self, event: PersonJoined) -> None:
+        self.state = GreetState(person_id=event.person_id, cities=[event.city])
+        name, email = DIRECTORY[event.person_id]
+        self.send(SendWelcome(person_id=event.person_id, name=name, email=email))
+
+    def on_moved(self, event: PersonMoved) -> None:
+        self.state = self.state.model_copy(update={"cities": [*self.state.cities, event.city]})
+        self.fail(f"moved to {event.city}")
+
+    def retract(self, sent: SendWelcome) -> RetractWelcome:
+        return RetractWelcome(person_id=sent.person_id, email=sent.email)
+
+
 class PersonalCases:
     """The cases; a subclass provides `make_store` and `raw`."""
 
@@ -333,4 +388,40 @@ class PersonalCases:
         second = runner.instance("p2")
         assert second is not None and second.state.cities == ["Lima", "Cusco"]
         assert (second.state.name, second.state.email) == DIRECTORY["p2"]
+        self.assert_no_plaintext(store, "p1", "p2")
+
+    # -- saga steps ------------------------------------------------------------------
+
+    def test_saga_steps_are_sealed_and_compensate_with_placeholders_once_forgotten(
+        self, store: EventStore
+    ) -> None:
+        sent: list[Command] = []
+        runner = SagaRunner(Greet, store, registry(), sent.append, start="beginning")
+        store.append("Person-p1", [joined("p1", "Oslo")], 0)
+        store.append("Person-p2", [joined("p2", "Lima")], 0)
+        runner.catch_up()
+        welcome = {p: SendWelcome(person_id=p, name=n, email=e) for p, (n, e) in DIRECTORY.items()}
+        assert sent == [welcome["p1"], welcome["p2"]]
+        first = runner.instance("p1")
+        assert first is not None and first.steps == [welcome["p1"]]  # read back, opened
+        self.assert_no_plaintext(store, "p1", "p2")
+
+        store.forget("p1")
+        first = runner.instance("p1")
+        erased = SendWelcome(person_id="p1", name=ERASED, email=None)
+        assert first is not None and first.steps == [erased]
+
+        # Both move away: each compensation is built from its step as stored.
+        store.append("Person-p1", [moved("p1", "Bergen")], 1)
+        store.append("Person-p2", [moved("p2", "Cusco")], 1)
+        runner.catch_up()
+        retracted = RetractWelcome(person_id="p1", email=None)
+        kept = RetractWelcome(person_id="p2", email=DIRECTORY["p2"][1])
+        assert sent[2:] == [retracted, kept]
+        first = runner.instance("p1")
+        assert first is not None and first.status == "failed"
+        assert (first.steps, first.compensated) == ([erased], [retracted])
+        second = runner.instance("p2")
+        assert second is not None and second.status == "failed"
+        assert (second.steps, second.compensated) == ([welcome["p2"]], [kept])
         self.assert_no_plaintext(store, "p1", "p2")

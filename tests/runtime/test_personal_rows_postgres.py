@@ -1,4 +1,4 @@
-"""Personal data in read-model rows and saga state on PostgreSQL (the cases in
+"""Personal data in read-model rows, saga state and steps on PostgreSQL (the cases in
 personal_cases.py); the raw scan reads every row of every table of the store's schema as
 text. Needs a server: see postgres_env.py."""
 

@@ -1,8 +1,9 @@
-"""Personal data in read-model rows and saga state on the SQLite and memory stores (the
+"""Personal data in read-model rows, saga state and steps on the SQLite and memory stores (the
 cases in personal_cases.py), and what every backend refuses alike."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -13,6 +14,7 @@ from pydantic import BaseModel
 from esgen.runtime import (
     AggregateDefinitionError,
     Column,
+    Command,
     EventStore,
     Keyring,
     MasterKey,
@@ -25,17 +27,24 @@ from esgen.runtime import (
     TableSpec,
     ValueObject,
 )
+from esgen.runtime._progress_store import progress_storage, saga_steps
 from esgen.runtime._readmodel import ENVELOPE_COLUMN, personal_table
 
 from .personal_cases import (
     COLUMNS,
+    DIRECTORY,
     SPEC,
+    Greet,
+    GreetState,
     PeopleProjection,
     PersonalCases,
+    PersonJoined,
     PersonRow,
     PlainPersonRow,
+    SendWelcome,
     Welcome,
     WelcomeState,
+    joined,
     no_commands,
     registry,
 )
@@ -143,3 +152,73 @@ def test_a_saga_state_with_personal_fields_names_its_subject(tmp_path: Path) -> 
         assert WelcomeState.data_subject == "person_id"
     finally:
         store.close()
+
+
+def test_a_saga_sending_personal_commands_names_its_subject(tmp_path: Path) -> None:
+    class Anonymous(BaseModel):
+        person_id: str
+        cities: list[str] = []
+
+    class Careless(Greet):
+        name = "CarelessGreet"
+        state_type = Anonymous
+
+    class Misnamed(GreetState):
+        data_subject: ClassVar[str] = "person"
+
+    class Mistaken(Greet):
+        name = "MistakenGreet"
+        state_type = Misnamed
+
+    store = MemoryEventStore()
+    with pytest.raises(AggregateDefinitionError) as refused:
+        SagaRunner(Careless, store, registry(), no_commands)
+    message = str(refused.value)
+    assert message.startswith("saga CarelessGreet: it sends commands with personal fields (")
+    assert "SendWelcome: name, email" in message and "RetractWelcome: email" in message
+    assert "its state Anonymous names none: set `data_subject: ClassVar[str]`" in message
+    with pytest.raises(AggregateDefinitionError, match="names 'person', which is not a field"):
+        SagaRunner(Mistaken, store, registry(), no_commands)
+    SagaRunner(Greet, store, registry(), no_commands)  # GreetState names it
+
+
+def test_personal_steps_need_a_state_to_name_their_subject() -> None:
+    class Hasty(Greet):
+        name = "Hasty"
+
+        def on_joined(self, event: PersonJoined) -> None:
+            name, email = DIRECTORY[event.person_id]
+            self.send(SendWelcome(person_id=event.person_id, name=name, email=email))
+
+    store = MemoryEventStore()
+    sent: list[Command] = []
+    runner = SagaRunner(Hasty, store, registry(), sent.append, start="beginning")
+    store.append("Person-p1", [joined("p1", "Oslo")], 0)
+    runner.catch_up()
+    [stalled] = runner.instances("stalled")
+    assert stalled.problem is not None
+    assert "SendWelcome, a step of saga Hasty, holds personal data, but the instance has no " \
+        "state yet" in stalled.problem.message  # fmt: skip
+
+
+def test_steps_without_personal_fields_are_stored_as_before() -> None:
+    class Ping(Command):
+        command_type: ClassVar[str] = "Ping"
+        person_id: str
+
+    class Pinger(Welcome):
+        name = "Pinger"
+        sends: ClassVar[frozenset[type[Command]]] = frozenset({Ping})
+
+        def on_joined(self, event: PersonJoined) -> None:
+            super().on_joined(event)
+            self.send(Ping(person_id=event.person_id))
+
+    store = MemoryEventStore()
+    runner = SagaRunner(Pinger, store, registry(), lambda command: None, start="beginning")
+    store.append("Person-p1", [joined("p1", "Oslo")], 0)
+    runner.catch_up()
+    with progress_storage(store).unit() as unit:
+        record = unit.saga("Pinger", "p1")
+    assert record is not None and record.steps == saga_steps([Ping(person_id="p1")], [])
+    assert json.loads(record.steps) == {"sent": [["Ping", '{"person_id":"p1"}']], "compensated": []}

@@ -12,7 +12,7 @@ import re
 import sqlite3
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -580,10 +580,15 @@ class SQLiteReadModels(ReadModelAccess):
         return int(generation)
 
 
-def saga_steps(sent: Sequence[Command], compensated: Sequence[Command]) -> str:
-    """The JSON of a saga's steps: commands sent, and compensations sent."""
+def saga_steps(
+    sent: Sequence[Command],
+    compensated: Sequence[Command],
+    text: Callable[[Command], str] = dump_json,
+) -> str:
+    """The JSON of a saga's steps: commands sent, and compensations sent, each as `text`
+    writes it (its personal fields sealed: see SagaSteps)."""
     data = {
-        "sent": [[type(c).command_type, dump_json(c)] for c in sent],
-        "compensated": [[type(c).command_type, dump_json(c)] for c in compensated],
+        "sent": [[type(c).command_type, text(c)] for c in sent],
+        "compensated": [[type(c).command_type, text(c)] for c in compensated],
     }
     return json.dumps(data, separators=(",", ":"))

@@ -69,6 +69,7 @@ from esgen.runtime._saga_records import (
     stall,
     unstalled_metadata,
 )
+from esgen.runtime._saga_steps import SagaSteps
 from esgen.runtime._sealed import seal_derived
 from esgen.runtime._text import check_key
 
@@ -163,9 +164,9 @@ class SagaRunner(Generic[SagaT, CorrT]):
         saga = self._class
         self._handles = saga._handles()
         self._start_type = saga.starts_with.event_type
-        self._commands = {c.command_type: c for c in saga.sends}
         self._checkpoint = f"saga:{saga.name}"
         self._state_personal, self._read_state = _state_sealing(saga, store)
+        self._steps = SagaSteps(saga, store)
         self._stalls: dict[str, SagaInstance] = {}
         self._stalls_lock = threading.Lock()
         if self._start_type not in self._handles:
@@ -684,7 +685,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
         return saga
 
     def _command(self, kind: str, data: str) -> Command:
-        return self._commands[kind].model_validate_json(data)
+        return self._steps.read(kind, data)
 
     def _save(
         self,
@@ -712,7 +713,7 @@ class SagaRunner(Generic[SagaT, CorrT]):
             record.correlation,
             saga.status,
             None if state is None else self._state_text(state, record.saga),
-            saga_steps(saga.steps, saga.compensated),
+            saga_steps(saga.steps, saga.compensated, self._steps.writer(state)),
             json.dumps(metadata, separators=(",", ":")),
             record.started_at,
             record.deadline,
