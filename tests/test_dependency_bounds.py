@@ -17,7 +17,7 @@ from packaging.version import Version
 
 ROOT = Path(__file__).parent.parent
 # Extras users install (this repository's own tools are a dependency group, not published).
-USER_FACING = ("cli", "generator", "postgres", "nats", "testing")
+USER_FACING = ("cli", "generator", "postgres", "nats", "pii", "testing")
 
 
 def declared() -> dict[str, Requirement]:
