@@ -177,3 +177,62 @@ def test_a_state_holding_another_subjects_data_is_never_snapshotted(tmp_path: Pa
     store.forget("dr-house")
     assert patients.load(who).state.last_remark == "<erased>"
     store.close()
+
+
+# -- a placeholder changed since (compat ES112 says forgotten data reads as the new one) --
+
+
+class _Seen(Event):
+    where: str
+    who: Annotated[str, Personal(erased="<erased>")]
+
+    event_type: ClassVar[str] = "Seen"
+    event_version: ClassVar[int] = 1
+
+
+class _SeenNow(Event):
+    where: str
+    who: Annotated[str, Personal(erased="[deleted]")]
+
+    event_type: ClassVar[str] = "Seen"
+    event_version: ClassVar[int] = 1
+
+
+class _Place(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    street: Annotated[str, Personal(erased="<erased>")]
+
+
+class _PlaceNow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    street: Annotated[str, Personal(erased="[deleted]")]
+
+
+class _Moved(Event):
+    to: _Place
+
+    event_type: ClassVar[str] = "Moved"
+    event_version: ClassVar[int] = 1
+
+
+class _MovedNow(Event):
+    to: _PlaceNow
+
+    event_type: ClassVar[str] = "Moved"
+    event_version: ClassVar[int] = 1
+
+
+def test_a_forgotten_subject_reads_as_the_placeholder_declared_now(tmp_path: Path) -> None:
+    store = SQLiteEventStore(tmp_path / "store.db", master_key=MasterKey(os.urandom(32)))
+    seen = sealed_text(_Seen(where="Oslo", who="Ada"), store.keyring, "p1")
+    moved = sealed_text(_Moved(to=_Place(street="1 Main St")), store.keyring, "p1")
+    now = EventRegistry([_SeenNow, _MovedNow])
+    assert now.decode("Seen", 1, seen, store.keyring) == _SeenNow(where="Oslo", who="Ada")
+    store.forget("p1")
+    assert now.decode("Seen", 1, seen, store.keyring) == _SeenNow(where="Oslo", who="[deleted]")
+    assert now.decode("Moved", 1, moved, store.keyring) == _MovedNow(
+        to=_PlaceNow(street="[deleted]")
+    )
+    before = EventRegistry([_Seen, _Moved])  # unchanged code reads what it stored
+    assert before.decode("Seen", 1, seen, store.keyring) == _Seen(where="Oslo", who="<erased>")
+    store.close()

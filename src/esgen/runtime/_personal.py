@@ -715,9 +715,15 @@ def seal_json(
     return data
 
 
-def open_json(keyring: Keyring | None, data: dict[str, Any], what: str = "") -> dict[str, Any]:
-    """`data` with the envelope's values put back, or the placeholders left in place if
-    its subject was forgotten. Data without an envelope is returned as it is."""
+def open_json(
+    keyring: Keyring | None,
+    data: dict[str, Any],
+    what: str = "",
+    spec: PersonalFields | None = None,
+) -> dict[str, Any]:
+    """`data` with the envelope's values put back, or the placeholders if its subject was
+    forgotten: those `spec` (the reading class's) declares now, else those stored. Data
+    without an envelope is returned as it is."""
     envelope = data.pop(ENVELOPE_KEY, None)
     if envelope is None:
         return data
@@ -729,7 +735,8 @@ def open_json(keyring: Keyring | None, data: dict[str, Any], what: str = "") -> 
         raise PersonalDataError(f"{what} has a damaged personal-data envelope")
     plaintext = _open(keyring, subject, sealed, what)
     if plaintext is None:
-        return data
+        # A placeholder changed since (compat ES112) reads as the one declared now.
+        return data if spec is None else typing.cast("dict[str, Any]", _take(spec.tree, data)[0])
     return _put_back(data, plaintext)
 
 
@@ -810,12 +817,13 @@ around the subject and the sealed text: what fast readers look for."""
 
 
 def open_text(
-    keyring: Keyring | None, text: str, what: str, flat_body: str = ""
+    keyring: Keyring | None, text: str, what: str, spec: PersonalFields | None = None
 ) -> str | dict[str, Any]:
     """Stored text with an envelope, opened: the JSON text with the values spliced back
-    where the placeholders are (`flat_body`, the placeholders of the class that reads it),
-    or, when it was sealed otherwise, the parsed data with the values put back. The
-    placeholders are left in place once the subject is forgotten."""
+    where the placeholders are (those of `spec`, the class that reads it), or, when it was
+    sealed otherwise, the parsed data with the values put back. Once the subject is
+    forgotten, the placeholders `spec` declares (those stored, without a spec)."""
+    flat_body = "" if spec is None else spec.flat_body
     # The envelope as `sealed_text` writes it, read without a JSON parser; anything else
     # (written by hand, a subject with escapes) is parsed.
     i = text.rfind(_MARK)
@@ -830,12 +838,14 @@ def open_text(
         or "\\" in subject
         or '"' in subject
     ):
-        return open_json(keyring, json.loads(text), what)
+        return open_json(keyring, json.loads(text), what, spec)
     sealed = text[middle + len(_SEALED) : len(text) - len(_END)]
     head = text[:i]
     plaintext = _open(keyring, subject, sealed, what)
     if plaintext is None:
-        return head + "}"
+        if spec is None or (flat_body and head.endswith(flat_body)):
+            return head + "}"  # the placeholders stored are those declared now
+        return typing.cast("dict[str, Any]", _take(spec.tree, json.loads(head + "}"))[0])
     if plaintext[:1] == b'"' and flat_body and head.endswith(flat_body):
         return f"{head[: len(head) - len(flat_body)]}{plaintext.decode()}}}"
     return _put_back(json.loads(head + "}"), plaintext)
@@ -868,11 +878,12 @@ def model_opener(
     """Reads a model's stored JSON text, opening its envelope (for snapshots and rows)."""
     validate_json = cls.model_validate_json
     what = cls.__qualname__
+    spec = personal_fields(cls)
 
     def read(text: str | bytes) -> BaseModel:
         if not has_envelope(text):
             return validate_json(text)
-        opened = open_text(keyring, text if isinstance(text, str) else text.decode(), what)
+        opened = open_text(keyring, text if isinstance(text, str) else text.decode(), what, spec)
         try:
             # As JSON, as stored text is always read: bytes are base64 there, not in Python.
             return validate_json(opened if isinstance(opened, str) else _dumps(opened))

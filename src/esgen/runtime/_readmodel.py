@@ -462,7 +462,7 @@ class Rows(Generic[RowT, KeyT]):
         envelope = data.pop(ENVELOPE_COLUMN)
         if envelope is not None:
             data[ENVELOPE_KEY] = envelope
-            data = open_json(self._keyring, data, self._what)
+            data = open_json(self._keyring, data, self._what, self._sealed)
         return self._row_type.model_validate(data)
 
 

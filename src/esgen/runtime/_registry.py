@@ -41,7 +41,7 @@ from esgen.runtime._personal import (
 from esgen.runtime._records import RecordedEvent
 
 if TYPE_CHECKING:
-    from esgen.runtime._personal import Keyring
+    from esgen.runtime._personal import Keyring, PersonalFields
 
 __all__ = ["Decoder", "EventRegistry", "Upcaster", "upcast_events"]
 
@@ -469,8 +469,7 @@ class EventRegistry:
             return decoder
         stored = self._classes[event_type].get(version)
         spec = None if stored is None else personal_fields(stored)
-        flat_body = "" if spec is None else spec.flat_body
-        return _opening_decoder(decoder, latest, version, tuple(chain), keyring, flat_body)
+        return _opening_decoder(decoder, latest, version, tuple(chain), keyring, spec)
 
     def _holds_personal_data(self, event_type: str) -> bool:
         """Whether any version of the type has personal fields: its stored data may then
@@ -573,7 +572,7 @@ def _opening_decoder(
     version: int,
     chain: tuple[tuple[int, _Step], ...],
     keyring: Keyring | None,
-    flat_body: str,
+    spec: PersonalFields | None,
 ) -> Decoder:
     """A decoder for a type with personal fields: data with a sealed envelope is opened
     (the real values, or the placeholders once the subject is forgotten) before it is
@@ -587,12 +586,13 @@ def _opening_decoder(
     what = f"stored data of {cls.event_type!r} version {version}"
     mark, subject_key, sealed_key, end = ENVELOPE_TEXT
     head = mark + subject_key
+    flat_body = "" if spec is None else spec.flat_body
     body_length = len(flat_body)
     open_sealed = keyring.opener() if keyring is not None else None
 
     def generic(text: str) -> Event:
         try:
-            opened = open_text(keyring, text, what, flat_body)
+            opened = open_text(keyring, text, what, spec)
         except ValueError as exc:  # not JSON: the plain decoder says so as it always does
             if isinstance(exc, EventStoreError):
                 raise
@@ -654,8 +654,8 @@ def _opening_decoder(
             plaintext = open_sealed(subject, text[k + len(sealed_key) : -len(end)])
         except NoMasterKey:
             raise no_master_key(what, subject) from None
-        if plaintext is None:
-            return plain(text[:i] + "}")
+        if plaintext is None:  # forgotten: the placeholders, as declared now
+            return plain(text[:i] + "}") if text.endswith(flat_body, 0, i) else generic(text)
         if plaintext[:1] != b'"' or not text.endswith(flat_body, 0, i):
             return generic(text)
         try:
