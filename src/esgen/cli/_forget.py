@@ -135,11 +135,16 @@ def _confirm(subjects: Sequence[str], store: str, yes: bool) -> None:
         f"Forget {_named(subjects)} in {_shown_store(store)}? Their personal data can never be "
         "read again"
     )
+    # Asked on standard error and read here rather than by click.confirm, whose releases
+    # differ in where the prompt's last character goes (click 8.2.0 wrote it to stdout).
+    click.echo(f"{question} [y/N]: ", err=True, nl=False)
     try:
-        agreed = click.confirm(question, default=False, err=True)
-    except click.Abort:  # Ctrl-C or the end of input at the question
-        agreed = False
+        answer = sys.stdin.readline()
+    except KeyboardInterrupt:
+        answer = ""
+    if not answer.endswith("\n"):  # Ctrl-C or the end of input at the question
         click.echo(err=True)
+    agreed = answer.strip().lower() in ("y", "yes")
     if not agreed:
         fail("nothing was forgotten", EXIT_ERROR)
 
