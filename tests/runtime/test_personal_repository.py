@@ -6,6 +6,7 @@ The PostgreSQL run of the same scenarios is in test_personal_repository_postgres
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import uuid
@@ -16,6 +17,7 @@ from typing import Annotated, ClassVar
 import pytest
 
 from esgen.runtime import (
+    ConcurrencyError,
     Event,
     EventRegistry,
     EventStore,
@@ -28,6 +30,8 @@ from esgen.runtime import (
     Personal,
     Repository,
     SQLiteEventStore,
+    UnstorableText,
+    UnstorableValue,
     ValueObject,
     command_context,
 )
@@ -270,6 +274,102 @@ def test_a_key_made_in_a_transaction_that_rolls_back_is_not_used_again(tmp_path:
     store.close()
     with SQLiteEventStore(tmp_path / "store.db", master_key=master) as again:
         assert Repository(Customer, again, registry()).load(ADA).state.name == "Ada Lovelace"
+
+
+def _traced(store: SQLiteEventStore) -> list[str]:
+    """The SQL the store runs from now on, on this thread's connection."""
+    with store.read_transaction() as conn:
+        pass  # the thread's own connection, which every call here uses
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    return statements
+
+
+def test_a_save_makes_a_transaction_only_for_a_new_key(tmp_path: Path) -> None:
+    store = SQLiteEventStore(tmp_path / "store.db", master_key=MasterKey(os.urandom(32)))
+    orders = Repository(Order, store, registry())
+    statements = _traced(store)
+
+    def place(customer: uuid.UUID) -> list[str]:
+        order = orders.new(uuid.uuid4())
+        order.record(OrderPlaced(customer_id=customer, ship_to="Analytical Row", total=3))
+        statements.clear()
+        orders.save(order)
+        return [
+            " ".join(s.split()[:2]) if s.startswith("BEGIN") else s.split()[0] for s in statements
+        ]
+
+    # A new subject: its key and the events in one transaction, and no savepoint in it
+    # (SQLite writes a statement journal for one); a known subject: a save as any other.
+    first = place(ADA)
+    assert first[0] == "BEGIN IMMEDIATE" and first[-1] == "COMMIT", first
+    assert first.count("COMMIT") == 1 and "SAVEPOINT" not in first, first
+    assert any(s.startswith("INSERT INTO esgen_subject_keys") for s in statements)
+    again = place(ADA)
+    assert again[0] == "BEGIN IMMEDIATE" and again.count("COMMIT") == 1, again
+    assert not any("esgen_subject_keys" in s for s in statements)
+    # Inside the caller's transaction the save joins it, the append with its savepoint.
+    with store.transaction():
+        joined = place(BOB)
+    assert "SAVEPOINT" in joined and "COMMIT" not in joined, joined
+    store.close()
+
+
+def test_a_save_that_fails_after_making_its_key_keeps_neither(tmp_path: Path) -> None:
+    master = MasterKey(os.urandom(32))
+    path = tmp_path / "store.db"
+    first, second = (SQLiteEventStore(path, master_key=master) for _ in range(2))
+    order_id = uuid.uuid4()
+    for store, customer in ((first, ADA), (second, BOB)):
+        order = Repository(Order, store, registry()).new(order_id)
+        order.record(OrderPlaced(customer_id=customer, ship_to=f"{customer} Row", total=3))
+        if store is first:
+            Repository(Order, store, registry()).save(order)
+            continue
+        # The second writer makes BOB's key, seals with it, then finds the stream taken.
+        with pytest.raises(ConcurrencyError):
+            Repository(Order, store, registry()).save(order)
+    assert second.subject_keys([str(ADA), str(BOB)]).keys() == {str(ADA)}
+    (stored,) = second.read_stream(f"Order-{order_id}")  # the first writer's event alone
+    assert str(ADA) in stored.data and str(BOB) not in stored.data
+    # BOB's key was dropped with the transaction: the next save makes and stores another.
+    retry = Repository(Order, second, registry()).new(uuid.uuid4())
+    retry.record(OrderPlaced(customer_id=BOB, ship_to="Bob Row", total=4))
+    Repository(Order, second, registry()).save(retry)
+    assert second.subject_keys([str(BOB)]).keys() == {str(BOB)}
+    first.close()
+    second.close()
+    with SQLiteEventStore(path, master_key=master) as again:
+        assert Repository(Order, again, registry()).load(retry.id).state.ship_to == "Bob Row"
+        loaded = Repository(Order, again, registry()).load(order_id)
+        assert loaded.state.ship_to == f"{ADA} Row"
+
+
+class _Reading(Event):
+    patient: Annotated[str, Personal(erased="")]
+    temperature: Annotated[float, Personal(erased=0.0)]
+    room: float
+
+    event_type: ClassVar[str] = "Reading"
+    event_version: ClassVar[int] = 1
+
+
+@pytest.mark.parametrize(
+    ("values", "error"),
+    [
+        ({"patient": "Ada", "temperature": math.nan, "room": 20.0}, UnstorableValue),
+        ({"patient": "Ada", "temperature": 37.0, "room": math.inf}, UnstorableValue),
+        ({"patient": "Ad\udc00a", "temperature": 37.0, "room": 20.0}, UnstorableText),
+    ],
+)
+def test_sealing_refuses_what_no_store_can_keep_personal_or_not(
+    values: dict[str, object], error: type[Exception]
+) -> None:
+    # Validation is skipped (model_construct): the check on writing is what stops them, in
+    # the personal fields sealed apart as in the others.
+    store = MemoryEventStore()
+    with pytest.raises(error):
+        sealed_text(_Reading.model_construct(**values), store.keyring, "pat-1")
 
 
 def test_a_subject_no_store_can_keep_is_refused(open_store: StoreFactory) -> None:

@@ -34,6 +34,7 @@ from esgen.runtime._text import refuse_unencodable
 __all__ = [
     "NanFloat",
     "dump_json",
+    "dump_json_apart",
     "may_hold_decimal",
     "refuse_non_finite",
     "refuse_non_finite_decimals",
@@ -94,6 +95,29 @@ def dump_json(
     if suspect and _DECIMAL_JSON.search(text):
         refuse_non_finite_decimals(owner, "", model.model_dump(by_alias=True))
     return text
+
+
+def dump_json_apart(model: BaseModel, what: str, names: AbstractSet[str]) -> tuple[str, str]:
+    """`dump_json` of the fields not in `names`, and of those in `names` (personal fields,
+    sealed apart): the two serializer calls side by side, checked as `dump_json` checks.
+    Once per event with personal fields saved."""
+    cls = type(model)
+    fields = cast("set[str]", names)  # typed as set[str] there; any set reads alike
+    try:
+        serializer = cls.__pydantic_serializer__
+        rest = serializer.to_json(model, by_alias=True, exclude=fields).decode()
+        values = serializer.to_json(model, by_alias=True, include=fields).decode()
+    except PydanticSerializationError as exc:
+        refuse_unencodable([model], exc, what)  # a lone surrogate: name the field
+    if (
+        not _shows_constants(cls)
+        or "NaN" in rest
+        or "Infinity" in rest
+        or "NaN" in values
+        or "Infinity" in values
+    ):
+        dump_json(model, what)  # rarely: the whole model, checked as it always is
+    return rest, values
 
 
 def refuse_non_finite(owner: str, where: str, value: Any) -> None:

@@ -30,9 +30,9 @@ import time
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -48,7 +48,7 @@ from uuid import UUID
 from pydantic import BaseModel, ValidationError
 
 from esgen.runtime._errors import EventStoreError
-from esgen.runtime._finite import dump_json
+from esgen.runtime._finite import dump_json, dump_json_apart
 from esgen.runtime._messages import Event
 from esgen.runtime._text import check_key
 
@@ -152,7 +152,10 @@ class PersonalFields:
     # stored text ends with it (`"name":"<erased>","email":"<erased>"`).
     flat: tuple[tuple[str, Any], ...] | None = None
     flat_body: str = ""
-    flat_names: frozenset[str] = frozenset()
+    # A set, never changed: pydantic-core reads a set as include/exclude faster than a
+    # frozenset, and this is passed twice per event saved.
+    flat_names: set[str] = field(default_factory=set)
+    subject_attribute: str | None = None  # the attribute behind `subject`
 
 
 _SPECS: dict[type[BaseModel], PersonalFields | None] = {}
@@ -172,20 +175,20 @@ def personal_fields(cls: type[BaseModel]) -> PersonalFields | None:
             subject = getattr(cls, "data_subject", None)
             key = None
             if subject is not None:
-                field = cls.model_fields.get(subject)
-                if field is None:
+                info = cls.model_fields.get(subject)
+                if info is None:
                     raise PersonalDataError(
                         f"{cls.__qualname__}.data_subject names {subject!r}, which is not a field"
                     )
-                key = field.serialization_alias or field.alias or subject
+                key = info.serialization_alias or info.alias or subject
                 if key in node.fields:
                     raise PersonalDataError(
                         f"{cls.__qualname__}.{subject} names the data subject and so cannot "
                         "itself be personal: it is what finds the key"
                     )
             flat, body = _flat(cls, node)
-            names = frozenset(name for name, _ in flat or ())
-            spec = PersonalFields(node, key, tuple(_paths(node, "")), flat, body, names)
+            names = {name for name, _ in flat or ()}
+            spec = PersonalFields(node, key, tuple(_paths(node, "")), flat, body, names, subject)
         _SPECS[cls] = spec
         return spec
 
@@ -472,6 +475,10 @@ _GONE: Final = object()  # a forgotten subject, in the keyring's cache
 # The subjects whose keys were created inside the running `keys_stored_with` block.
 _CREATED: ContextVar[list[tuple[Keyring, str]] | None] = ContextVar("_CREATED", default=None)
 
+# Inside `keys_stored_with`: the store whose keys join its transaction, and what opens that
+# transaction, called before a new key is stored.
+_SAVING: ContextVar[tuple[object, Callable[[], None]] | None] = ContextVar("_SAVING", default=None)
+
 
 @contextmanager
 def keys_stored_with(store: object) -> Iterator[None]:
@@ -480,13 +487,28 @@ def keys_stored_with(store: object) -> Iterator[None]:
     neither is kept without the other and a key costs no commit of its own. Two writers
     creating a key for one subject meet on its row: the second, under the first's lock,
     finds the first's key and seals with it. Stores whose `keys_join_transactions` is false
-    (PostgreSQL: a key is committed on a connection of its own) need nothing of this."""
-    transaction = getattr(store, "transaction", None)
-    if not getattr(store, "keys_join_transactions", False) or transaction is None:
+    (PostgreSQL: a key is committed on a connection of its own) need nothing of this.
+
+    The transaction is opened only when a key is made: a save whose subjects all have
+    theirs (cached) appends as any other save, in the append's own transaction."""
+    opener = getattr(store, "save_transaction", None)
+    if not getattr(store, "keys_join_transactions", False) or opener is None:
         yield  # the store keeps each new key at once, in a transaction of its own
         return
-    with new_keys_tracked(), transaction():
-        yield
+    with ExitStack() as stack:
+        opened = False
+
+        def begin() -> None:
+            nonlocal opened
+            if not opened:
+                opened = True
+                stack.enter_context(opener())
+
+        token = _SAVING.set((store, begin))
+        try:
+            yield  # on leaving, the stack commits what `begin` opened (rolls back if raised)
+        finally:
+            _SAVING.reset(token)
 
 
 @contextmanager
@@ -539,9 +561,14 @@ class Keyring:
     # -- sealing and opening ------------------------------------------------------------
 
     def seal(self, subject: str, plaintext: bytes) -> str:
-        cipher = self._cipher_for(subject, create=True)
+        # Runs once per event saved: a cached key is used inline, with its subject's bytes.
+        entry = self._cache.get(subject)
+        if entry is None or entry[1] <= time.monotonic() or entry[0] is _GONE:
+            cipher, associated = self._cipher_for(subject, create=True), subject.encode()
+        else:
+            cipher, _, associated = entry
         nonce = os.urandom(_NONCE)
-        sealed = _FORMAT + nonce + cipher.encrypt(nonce, plaintext, subject.encode())
+        sealed = _FORMAT + nonce + cipher.encrypt(nonce, plaintext, associated)
         return binascii.b2a_base64(sealed, newline=False).decode("ascii")
 
     def open(self, subject: str, sealed: str) -> bytes | None:
@@ -585,7 +612,9 @@ class Keyring:
             if entry is None or entry[1] <= monotonic() or entry[0] is _GONE:
                 return slow(subject, sealed)
             try:
-                raw = a2b(sealed, strict_mode=True)
+                # Not strict: what lax base64 decodes to must still authenticate, so it
+                # only ever opens what was sealed; `open` (strict) explains any failure.
+                raw = a2b(sealed)
                 if raw[0] == 1:  # _FORMAT
                     plaintext: bytes = entry[0].decrypt(raw[1:13], raw[13:], entry[2])
                     return plaintext
@@ -654,6 +683,9 @@ class Keyring:
             key = os.urandom(_KEY_BYTES)
             assert self._master is not None
             new = self._master.wrap(subject, key)
+            saving = _SAVING.get()
+            if saving is not None and saving[0] is self._keys:
+                saving[1]()  # the save's transaction, which the key joins
             wrapped = self._keys.add_subject_key(subject, new)
             created = _CREATED.get()
             if created is not None:
@@ -773,8 +805,7 @@ def sealed_text(
     # splices it back and validates the result in one pass (see `open_text`).
     flat = spec.flat
     names = spec.flat_names
-    rest = dump_json(model, what, exclude=names)
-    values = dump_json(model, what, include=names)
+    rest, values = dump_json_apart(model, what, names)
     if spec.subject is not None:
         subject = _subject_of(model, spec, what)
     if subject is None:
@@ -793,13 +824,8 @@ def sealed_text(
 
 
 def _subject_of(model: BaseModel, spec: PersonalFields, what: str) -> str:
-    assert spec.subject is not None
-    for name, info in type(model).model_fields.items():
-        if (info.serialization_alias or info.alias or name) == spec.subject:
-            value = getattr(model, name)
-            break
-    else:  # pragma: no cover - checked when the spec was made
-        value = None
+    assert spec.subject is not None and spec.subject_attribute is not None
+    value = getattr(model, spec.subject_attribute)
     if isinstance(value, UUID):
         value = str(value)
     return _subject_text(value, what or type(model).__qualname__, spec.subject)

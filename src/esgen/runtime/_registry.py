@@ -588,7 +588,7 @@ def _opening_decoder(
     head = mark + subject_key
     flat_body = "" if spec is None else spec.flat_body
     body_length = len(flat_body)
-    open_sealed = keyring.opener() if keyring is not None else None
+    open_sealed = keyring.opener() if keyring is not None else _no_keyring
 
     def generic(text: str) -> Event:
         try:
@@ -631,39 +631,46 @@ def _opening_decoder(
             f"{cls.event_version} failed (values not shown): {why}"
         )
 
+    head_length, sealed_length, end_length = len(head), len(sealed_key), len(end)
+    flat = keyring is not None and body_length > 0
+
     def decode(data: str | bytes) -> Event:
         text = data if type(data) is str else bytes(data).decode()  # type: ignore[arg-type]
-        i = text.rfind(mark)
-        if i < 0:
-            return generic(text) if ENVELOPE_KEY in text else plain(text)
         # String searches rather than a parser or a regular expression: this runs once per
-        # event read, and they are the cheapest way to take the two values out.
-        k = text.find(sealed_key, i)
-        subject = text[i + len(head) : k]
+        # event read, and they are the cheapest way to take the two values out. The
+        # envelope must follow the placeholders and end the text, as `sealed_text` writes.
+        i = text.rfind(head)
+        if i < 0 or not flat:
+            return generic(text) if ENVELOPE_KEY in text else plain(text)
+        start = i + head_length
+        k = text.find(sealed_key, start)
+        subject = text[start:k]
         if (
             k < 0
-            or open_sealed is None
-            or not body_length
-            or not text.startswith(head, i)
             or not text.endswith(end)
+            or not text.endswith(flat_body, 0, i)
             or '"' in subject
             or "\\" in subject
         ):
             return generic(text)
         try:
-            plaintext = open_sealed(subject, text[k + len(sealed_key) : -len(end)])
+            plaintext = open_sealed(subject, text[k + sealed_length : -end_length])
         except NoMasterKey:
             raise no_master_key(what, subject) from None
         if plaintext is None:  # forgotten: the placeholders, as declared now
-            return plain(text[:i] + "}") if text.endswith(flat_body, 0, i) else generic(text)
-        if plaintext[:1] != b'"' or not text.endswith(flat_body, 0, i):
+            return plain(text[:i] + "}")
+        if plaintext[:1] != b'"':
             return generic(text)
         try:
-            return plain(f"{text[: i - body_length]}{plaintext.decode()}}}")
+            return plain(text[: i - body_length] + plaintext.decode() + "}")
         except (ValidationError, UpcastError) as exc:
             raise hidden(exc) from None
 
     return decode
+
+
+def _no_keyring(subject: str, sealed: str) -> bytes | None:
+    raise NoMasterKey(subject)  # read as `no_master_key` says: there is no key at all
 
 
 def _unknown(event_type: str, version: int | None = None) -> str:

@@ -399,6 +399,24 @@ class SQLiteEventStore(EventStore, SnapshotStore):
             self._purge_wal(conn)
 
     @contextmanager
+    def save_transaction(self) -> Iterator[None]:
+        """`transaction()` for one save that stores a new data key with its events (see
+        `keys_stored_with`). When it is the outermost, an append that fails in it rolls
+        all of it back, the key too, so the append takes no savepoint of its own: SQLite
+        keeps a statement journal for a savepoint, which costs a small save a fifth of
+        its time."""
+        if self._conn().in_transaction:
+            with self.transaction():
+                yield
+            return
+        with self.transaction():
+            self._local.whole_save = True
+            try:
+                yield
+            finally:
+                self._local.whole_save = False
+
+    @contextmanager
     def read_transaction(self) -> Iterator[sqlite3.Connection]:
         """Run the block in one read transaction on this thread's connection: it sees one
         state of the file throughout, and takes no write lock (so it works on a store
@@ -561,6 +579,12 @@ class SQLiteEventStore(EventStore, SnapshotStore):
     def _write(self, appends: Sequence[_Append]) -> list[AppendResult]:
         conn = self._conn()
         joined = conn.in_transaction
+        if joined and getattr(self._local, "whole_save", False):
+            # A save's own transaction (`save_transaction`): a failure here undoes it all.
+            try:
+                return self._append_locked(conn, appends)
+            except sqlite3.Error as exc:
+                raise self._append_failed(appends, exc) from exc
         try:
             # Inside the caller's transaction a savepoint undoes a failed append alone.
             conn.execute("SAVEPOINT esgen_append" if joined else "BEGIN IMMEDIATE")
@@ -575,9 +599,14 @@ class SQLiteEventStore(EventStore, SnapshotStore):
                 else:
                     _rollback(conn)
                 raise
-        except sqlite3.IntegrityError as exc:
+        except sqlite3.Error as exc:
+            raise self._append_failed(appends, exc) from exc
+        return results
+
+    def _append_failed(self, appends: Sequence[_Append], exc: sqlite3.Error) -> Exception:
+        if isinstance(exc, sqlite3.IntegrityError):
             if "json_valid" in str(exc):
-                raise ValueError(INVALID_DATA) from exc
+                return ValueError(INVALID_DATA)
             if "UNIQUE" in str(exc):
                 # Only reachable if something bypassed the write lock; same meaning, same
                 # error, for the stream that moved.
@@ -586,11 +615,9 @@ class SQLiteEventStore(EventStore, SnapshotStore):
                     try:
                         check_expected_version(stream_id, expected_version, actual)
                     except ConcurrencyError as conflict:
-                        raise conflict from exc
-            raise self._failed(f"append to {_streams(appends)} refused", exc) from exc
-        except sqlite3.Error as exc:
-            raise self._failed(f"append to {_streams(appends)} failed", exc) from exc
-        return results
+                        return conflict
+            return self._failed(f"append to {_streams(appends)} refused", exc)
+        return self._failed(f"append to {_streams(appends)} failed", exc)
 
     def _append_locked(
         self, conn: sqlite3.Connection, appends: Sequence[_Append]
@@ -866,8 +893,8 @@ class SQLiteEventStore(EventStore, SnapshotStore):
             f"WHERE subject IN ({', '.join('?' * len(subjects))})"
         )
         try:
-            with self.read_transaction() as conn:
-                rows = conn.execute(query, list(subjects)).fetchall()
+            # One statement: it reads one state of the file without a transaction around.
+            rows = self._conn().execute(query, list(subjects)).fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
                 return {}  # a file of an older release, opened read-only: no keys at all
