@@ -21,6 +21,7 @@ from other processes hits both. The targets are issue 19's: at most 1.3x for bot
 from __future__ import annotations
 
 import argparse
+import binascii
 import os
 import sqlite3
 import statistics
@@ -236,6 +237,48 @@ def time_load(bench: Bench, path: Path, personal: bool, *, warm: bool) -> float:
     return elapsed
 
 
+def time_crypto(bench: Bench, path: Path, *, cold: bool) -> float:
+    """The cryptography a load of the personal store cannot do without, alone: base64 and
+    AES-GCM over every event's sealed text (the texts read beforehand, untimed), and with
+    `cold`, each customer's key read, unwrapped and made a cipher. Added to the plain
+    load, it is the floor no implementation with this cipher library can go under."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    store = bench.store(path, True)
+    db = sqlite3.connect(path)
+    try:
+        rows = db.execute("SELECT stream_id, data FROM esgen_events ORDER BY position").fetchall()
+    finally:
+        db.close()
+    sealed: dict[str, list[bytes]] = {}
+    for stream_id, data in rows:
+        subject = stream_id.removeprefix("Customer-")
+        text = data[data.rindex('"sealed":"') + len('"sealed":"') : -3]
+        sealed.setdefault(subject, []).append(text)
+    ciphers = {}
+    if not cold:
+        for subject in sealed:
+            wrapped = store.subject_keys([subject])[subject]
+            assert wrapped is not None
+            ciphers[subject] = AESGCM(bench.master.unwrap(subject, wrapped))
+    a2b = binascii.a2b_base64
+    start = time.perf_counter()
+    for subject, texts in sealed.items():
+        if cold:
+            wrapped = store.subject_keys([subject])[subject]
+            assert wrapped is not None
+            cipher = AESGCM(bench.master.unwrap(subject, wrapped))
+        else:
+            cipher = ciphers[subject]
+        associated = subject.encode()
+        for text in texts:
+            raw = a2b(text)
+            cipher.decrypt(raw[1:13], raw[13:], associated)
+    elapsed = time.perf_counter() - start
+    store.close()
+    return elapsed
+
+
 def sealed_share(path: Path) -> float:
     """The share of stored events that carry a personal-data envelope: 1.0 when sealing is
     on, 0.0 on a runtime that stores personal fields as they are."""
@@ -271,10 +314,15 @@ def paired(repeat: int, measure: Callable[[bool], float]) -> tuple[float, float]
 
 
 def main() -> int:
+    global CUSTOMERS  # --customers: the functions above read it
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5, help="repetitions per figure (median)")
     parser.add_argument("--synchronous", default="NORMAL", choices=["NORMAL", "FULL"])
+    parser.add_argument(
+        "--customers", type=int, default=CUSTOMERS, help="customers saved and loaded (a smoke run)"
+    )
     args = parser.parse_args()
+    CUSTOMERS = args.customers
     print(
         f"python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, "
         f"PRAGMA journal_mode=WAL, synchronous={args.synchronous}, median of {args.repeat} "
@@ -302,6 +350,18 @@ def main() -> int:
             *paired(args.repeat, lambda p: time_load(bench, stores[p], p, warm=True)),
             None,
         )
+        # The floor: the plain load plus only the cryptography (see time_crypto).
+        for cold in (True, False):
+            crypto, plain = paired(
+                args.repeat,
+                lambda p, cold=cold: (
+                    time_crypto(bench, stores[True], cold=cold)
+                    if p
+                    else time_load(bench, stores[False], False, warm=not cold)
+                ),
+            )
+            label = "cold" if cold else "warm"
+            report(f"floor, {label} (plain load + cryptography)", plain + crypto, plain, None)
         sizes = {p: stores[p].stat().st_size for p in (True, False)}
         note = "" if share == 1 else " (this runtime does not seal events: the ratios say nothing)"
         print(f"\nevents sealed on the personal side: {share:.0%}{note}")
