@@ -9,14 +9,16 @@ import json
 import math
 import os
 import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import pytest
 
 from esgen.runtime import (
+    AppendResult,
     ConcurrencyError,
     Event,
     EventRegistry,
@@ -28,6 +30,7 @@ from esgen.runtime import (
     MemoryEventStore,
     NewEvent,
     Personal,
+    PersonalDataError,
     Repository,
     SQLiteEventStore,
     UnstorableText,
@@ -343,6 +346,79 @@ def test_a_save_that_fails_after_making_its_key_keeps_neither(tmp_path: Path) ->
         assert Repository(Order, again, registry()).load(retry.id).state.ship_to == "Bob Row"
         loaded = Repository(Order, again, registry()).load(order_id)
         assert loaded.state.ship_to == f"{ADA} Row"
+
+
+def test_a_key_not_committed_yet_is_used_by_its_own_transaction_alone(tmp_path: Path) -> None:
+    # Thread A makes BOB's key in its save's transaction, which then fails (the stream is
+    # taken). Thread B, saving data of BOB meanwhile, must not seal with that key: its
+    # row is rolled back, and B's events would be stored with no key to open them.
+    master = MasterKey(os.urandom(32))
+    store = SQLiteEventStore(tmp_path / "store.db", master_key=master, busy_timeout=30)
+    taken = uuid.uuid4()
+    first = Repository(Order, store, registry()).new(taken)
+    first.record(OrderPlaced(customer_id=ADA, ship_to="Ada Row", total=1))
+    Repository(Order, store, registry()).save(first)
+    append = store.append
+    holding, appending, release = threading.Event(), threading.Event(), threading.Event()
+
+    def held_append(*args: Any, **kwargs: Any) -> AppendResult:
+        if threading.current_thread().name == "A":
+            holding.set()  # inside A's transaction, BOB's new key stored in it
+            assert release.wait(30)
+        else:
+            appending.set()
+        return append(*args, **kwargs)
+
+    store.append = held_append  # type: ignore[method-assign]
+    outcome: dict[str, BaseException | None] = {}
+
+    def save(name: str, order_id: uuid.UUID, ship_to: str) -> None:
+        order = Repository(Order, store, registry()).new(order_id)
+        order.record(OrderPlaced(customer_id=BOB, ship_to=ship_to, total=2))
+        try:
+            Repository(Order, store, registry()).save(order)
+            outcome[name] = None
+        except BaseException as exc:
+            outcome[name] = exc
+
+    a = threading.Thread(target=save, args=("A", taken, "Bob Row A"), name="A")
+    a.start()
+    assert holding.wait(30)
+    b_order = uuid.uuid4()
+    b = threading.Thread(target=save, args=("B", b_order, "Bob Row B"), name="B")
+    b.start()
+    # B waits for A's transaction before it seals (it has to make a key of its own).
+    assert not appending.wait(0.5)
+    release.set()
+    a.join(30)
+    b.join(30)
+    store.close()
+    assert isinstance(outcome["A"], ConcurrencyError) and outcome["B"] is None, outcome
+    with SQLiteEventStore(tmp_path / "store.db", master_key=master) as again:
+        assert again.subject_keys([str(BOB)]).keys() == {str(BOB)}
+        assert Repository(Order, again, registry()).load(b_order).state.ship_to == "Bob Row B"
+
+
+def test_altered_sealed_text_reads_alike_whether_its_key_is_cached_or_not(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    master = MasterKey(os.urandom(32))
+    warm = SQLiteEventStore(path, master_key=master)
+    orders = Repository(Order, warm, registry())
+    order = orders.new(uuid.uuid4())
+    order.record(OrderPlaced(customer_id=ADA, ship_to="Analytical Row", total=3))
+    orders.save(order)  # ADA's key is now cached by `warm`
+    with sqlite3.connect(path) as raw:
+        (data,) = raw.execute("SELECT data FROM esgen_events").fetchone()
+        head, sealed = data.split('"sealed":"')
+        # Characters lax base64 would skip, and a JSON key, added to the sealed text.
+        altered = f'{head}"sealed":"{sealed[:10]}!*.,~{sealed[10:-3]}","extra":"?!"}}}}'
+        raw.execute("DROP TRIGGER esgen_events_no_update")
+        raw.execute("UPDATE esgen_events SET data = ?", (altered,))
+    with SQLiteEventStore(path, master_key=master) as cold:
+        for store in (warm, cold, cold):  # cached, not cached, cached by the failed read
+            with pytest.raises(PersonalDataError, match="not base64"):
+                Repository(Order, store, registry()).load(order.id)
+    warm.close()
 
 
 class _Reading(Event):

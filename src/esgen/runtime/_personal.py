@@ -472,12 +472,27 @@ class SubjectKeyStore(Protocol):
 
 _GONE: Final = object()  # a forgotten subject, in the keyring's cache
 
-# The subjects whose keys were created inside the running `keys_stored_with` block.
-_CREATED: ContextVar[list[tuple[Keyring, str]] | None] = ContextVar("_CREATED", default=None)
+# Keys made in a transaction not committed yet (SQLite: their rows are part of it), by
+# (keyring, subject): the cipher and the subject's bytes. Only the thread that made them
+# sees them, until the outermost transaction tracking them commits and they go to their
+# keyrings' caches; if it rolls back, nobody ever sealed with them but that transaction.
+# (The thread is kept too: a thread started inside the block may inherit the context.)
+_PENDING: ContextVar[tuple[int, dict[tuple[Keyring, str], tuple[Any, bytes]]] | None] = ContextVar(
+    "_PENDING", default=None
+)
 
-# Inside `keys_stored_with`: the store whose keys join its transaction, and what opens that
-# transaction, called before a new key is stored.
-_SAVING: ContextVar[tuple[object, Callable[[], None]] | None] = ContextVar("_SAVING", default=None)
+# Inside `keys_stored_with`: the store whose keys join its transaction, the thread, and
+# what opens that transaction, called before a new key is stored.
+_SAVING: ContextVar[tuple[object, int, Callable[[], None]] | None] = ContextVar(
+    "_SAVING", default=None
+)
+
+
+def _pending() -> dict[tuple[Keyring, str], tuple[Any, bytes]] | None:
+    pending = _PENDING.get()
+    if pending is None or pending[0] != threading.get_ident():
+        return None
+    return pending[1]
 
 
 @contextmanager
@@ -504,7 +519,7 @@ def keys_stored_with(store: object) -> Iterator[None]:
                 opened = True
                 stack.enter_context(opener())
 
-        token = _SAVING.set((store, begin))
+        token = _SAVING.set((store, threading.get_ident(), begin))
         try:
             yield  # on leaving, the stack commits what `begin` opened (rolls back if raised)
         finally:
@@ -513,23 +528,24 @@ def keys_stored_with(store: object) -> Iterator[None]:
 
 @contextmanager
 def new_keys_tracked() -> Iterator[None]:
-    """Keys made inside the block that fails are dropped from their keyrings' caches: the
-    transaction that stored them was rolled back, so the store does not have them (the
-    next use asks it again, and makes a new one)."""
-    outer = _CREATED.get()
-    created: list[tuple[Keyring, str]] = []
-    token = _CREATED.set(created)
+    """Around a transaction that stores new keys with what is sealed with them: keys made
+    inside are used by this thread alone until it commits, then cached for all; if it
+    rolls back they are forgotten (the next use asks the store again, and makes a new
+    one). Another thread sealing with a key whose row may yet be rolled back would store
+    data no key opens. Nested blocks hand their keys to the outer one."""
+    outer = _pending()
+    made: dict[tuple[Keyring, str], tuple[Any, bytes]] = {}
+    token = _PENDING.set((threading.get_ident(), made))
     try:
         yield
-    except BaseException:
-        for keyring, subject in created:
-            keyring.drop(subject)
-        raise
-    else:
-        if outer is not None:  # an enclosing transaction may still roll them back
-            outer.extend(created)
     finally:
-        _CREATED.reset(token)
+        _PENDING.reset(token)
+    # Not reached if the block raised: its keys are dropped with it.
+    if outer is not None:
+        outer.update(made)  # the enclosing transaction may still roll them back
+        return
+    for (keyring, subject), (cipher, associated) in made.items():
+        keyring._publish(subject, cipher, associated)
 
 
 class Keyring:
@@ -612,9 +628,9 @@ class Keyring:
             if entry is None or entry[1] <= monotonic() or entry[0] is _GONE:
                 return slow(subject, sealed)
             try:
-                # Not strict: what lax base64 decodes to must still authenticate, so it
-                # only ever opens what was sealed; `open` (strict) explains any failure.
-                raw = a2b(sealed)
+                # Strict, as `open` is: whether the key is cached must not change what
+                # reads (lax base64 would skip characters someone added to the text).
+                raw = a2b(sealed, strict_mode=True)
                 if raw[0] == 1:  # _FORMAT
                     plaintext: bytes = entry[0].decrypt(raw[1:13], raw[13:], entry[2])
                     return plaintext
@@ -647,7 +663,9 @@ class Keyring:
         if entry is not None and entry[1] > time.monotonic():
             cipher = entry[0]
         else:
-            cipher = self._fetch(subject, create=create)
+            pending = _pending()
+            made = None if pending is None else pending.get((self, subject))
+            cipher = self._fetch(subject, create=create) if made is None else made[0]
         if cipher is _GONE:
             if create:
                 raise ForgottenSubject(
@@ -684,12 +702,13 @@ class Keyring:
             assert self._master is not None
             new = self._master.wrap(subject, key)
             saving = _SAVING.get()
-            if saving is not None and saving[0] is self._keys:
-                saving[1]()  # the save's transaction, which the key joins
+            if (
+                saving is not None
+                and saving[0] is self._keys
+                and saving[1] == threading.get_ident()
+            ):
+                saving[2]()  # the save's transaction, which the key joins
             wrapped = self._keys.add_subject_key(subject, new)
-            created = _CREATED.get()
-            if created is not None:
-                created.append((self, subject))
             if wrapped != new:
                 key = None  # another writer's key was kept: that one is unwrapped
         if wrapped is None:
@@ -697,8 +716,15 @@ class Keyring:
             return _GONE
         assert self._master is not None
         cipher = self._cipher(self._unwrap(subject, wrapped) if key is None else key)
-        self._cache[subject] = (cipher, time.monotonic() + self._ttl, subject.encode())
+        pending = _pending() if key is not None else None
+        if pending is not None:  # ours, in a transaction not committed yet
+            pending[(self, subject)] = (cipher, subject.encode())
+        else:
+            self._publish(subject, cipher, subject.encode())
         return cipher
+
+    def _publish(self, subject: str, cipher: Any, associated: bytes) -> None:
+        self._cache[subject] = (cipher, time.monotonic() + self._ttl, associated)
 
     def _unwrap(self, subject: str, wrapped: bytes) -> bytes:
         assert self._master is not None
