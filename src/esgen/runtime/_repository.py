@@ -83,6 +83,12 @@ class _Default:
 
 _DEFAULT: Any = _Default()
 
+# Events read per query when an aggregate is loaded: only one page of stored rows is held
+# at a time, so a load takes memory independent of its stream's length; each page is one
+# range of the (stream_id, stream_version) index, and a stream shorter than a page is
+# read in one query, as before.
+LOAD_PAGE_SIZE = 1000
+
 
 class HistoryEntry(NamedTuple):
     """One step of an aggregate's history: the stored event, its typed (upcast) form, and
@@ -203,13 +209,14 @@ class Repository(Generic[AggT, IdT]):
             elif version is not None:
                 if snapshot is not None and snapshot[1] <= version:
                     self._restore(aggregate, *snapshot)
-                if aggregate._version < version:
-                    stored = self._read_data(stream_id, aggregate._version + 1, version)
+                self._replay_stored(aggregate, stream_id, version)
         except StreamNotFound:
             pass
+        except TimesNotFetched:  # the class reads event_time after all: again, with them
+            return self.load_at(aggregate_id, version=version, at=at)
         try:
             self._replay(aggregate, stored)
-        except TimesNotFetched:  # the class reads event_time after all: again, with them
+        except TimesNotFetched:
             return self.load_at(aggregate_id, version=version, at=at)
         if aggregate._version == 0:
             when = f" at version {version}" if version is not None else f" at {at}"
@@ -247,15 +254,28 @@ class Repository(Generic[AggT, IdT]):
         if snapshot is not None:
             self._restore(aggregate, *snapshot)
         try:
-            stored = self._read_data(stream_id, aggregate._version + 1)
+            self._replay_stored(aggregate, stream_id)
         except StreamNotFound:
             return None
-        try:
-            self._replay(aggregate, stored)
         except TimesNotFetched:  # the class reads event_time after all: again, with them
             return self._load(aggregate_id)
         aggregate._snapshot_version = 0 if snapshot is None else snapshot[1]
         return aggregate
+
+    def _replay_stored(
+        self, aggregate: AggT, stream_id: str, to_version: int | None = None
+    ) -> None:
+        """Apply the stream's events after the aggregate's version (up to `to_version`),
+        read a page at a time (`LOAD_PAGE_SIZE`). `StreamNotFound` if it has none at all."""
+        while to_version is None or aggregate._version < to_version:
+            start = aggregate._version + 1
+            end = start + LOAD_PAGE_SIZE - 1
+            if to_version is not None and to_version < end:
+                end = to_version
+            stored = self._read_data(stream_id, start, end)
+            self._replay(aggregate, stored)
+            if len(stored) <= end - start:
+                return  # a short page: the stream's end
 
     def _read_data(
         self, stream_id: str, from_version: int, to_version: int | None = None
