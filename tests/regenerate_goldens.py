@@ -1,4 +1,5 @@
-"""Rewrite every golden case's expected output from the current generator (`make goldens`).
+"""Rewrite every golden case's expected output from the current generator (`make goldens`),
+and the code templates' compiled archive.
 
 Review the resulting diff like any other change: it is what users will see.
 """
@@ -14,6 +15,13 @@ from harness import cases, regenerate
 
 
 def main() -> None:
+    # The templates compiled ahead of time first: generating reads them when current.
+    from esgen._resources import data_dir
+    from esgen.codegen._compiled import write_archive
+    from esgen.codegen._render import source_environment
+
+    write_archive(source_environment(), data_dir("templates"))
+    print("archive templates/_compiled.zip")
     for case in cases():
         regenerate(case)
         print(f"{'stderr' if case.fails else 'files':6} {case.name}")

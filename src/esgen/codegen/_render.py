@@ -12,10 +12,11 @@ from pathlib import PurePosixPath
 import jinja2
 
 from esgen._resources import data_dir
+from esgen.codegen._compiled import compiled_loader
 from esgen.codegen._ir import GitAttributesIR, JsonSchemaModuleIR, ModuleIR, Owner, Root
 from esgen.codegen._pyexpr import string
 
-__all__ = ["Owner", "RenderedFile", "Root", "header_line", "render"]
+__all__ = ["Owner", "RenderedFile", "Root", "header_line", "render", "source_environment"]
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,21 @@ def _printable(text: str) -> str:
 
 @cache
 def _environment() -> jinja2.Environment:
+    # The templates compiled ahead of time where that archive is current (see _compiled),
+    # their text otherwise: the same output either way.
+    root = data_dir("templates")
+    loader: jinja2.BaseLoader = jinja2.FileSystemLoader(str(root))
+    compiled = compiled_loader(root)
+    if compiled is not None:
+        loader = jinja2.ChoiceLoader([compiled, loader])
+    return source_environment(loader)
+
+
+def source_environment(loader: jinja2.BaseLoader | None = None) -> jinja2.Environment:
+    """The generator's Jinja environment; by default on the templates' text (what
+    `_compiled.write_archive` compiles with)."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
+        loader=loader or jinja2.FileSystemLoader(str(data_dir("templates"))),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
