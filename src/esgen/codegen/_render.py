@@ -56,11 +56,11 @@ def _environment() -> jinja2.Environment:
     # The templates compiled ahead of time where that archive is current (see _compiled),
     # their text otherwise: the same output either way.
     root = data_dir("templates")
-    loader: jinja2.BaseLoader = jinja2.FileSystemLoader(str(root))
-    compiled = compiled_loader(root)
+    env = source_environment()
+    compiled = compiled_loader(root, env)
     if compiled is not None:
-        loader = jinja2.ChoiceLoader([compiled, loader])
-    return source_environment(loader)
+        env.loader = jinja2.ChoiceLoader([compiled, jinja2.FileSystemLoader(str(root))])
+    return env
 
 
 def source_environment(loader: jinja2.BaseLoader | None = None) -> jinja2.Environment:
