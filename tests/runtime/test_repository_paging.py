@@ -7,13 +7,22 @@ from __future__ import annotations
 
 import tracemalloc
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-from esgen.runtime import EventStore, MemoryEventStore, Repository, SQLiteEventStore, _repository
+from esgen.runtime import (
+    AggregateNotFound,
+    EventStore,
+    MemoryEventStore,
+    Repository,
+    SQLiteEventStore,
+    _repository,
+)
+from esgen.runtime.testing import ManualClock
 from esgen.runtime.testing._domain import (
     Account,
     Deposit,
@@ -24,14 +33,17 @@ from esgen.runtime.testing._domain import (
 )
 
 PAGE = 3
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
+    # A time a minute apart for each append, so that times name versions.
+    clock = ManualClock(T0, timedelta(minutes=1))
     if request.param == "memory":
-        yield MemoryEventStore()
+        yield MemoryEventStore(clock=clock)
     elif request.param == "sqlite":
-        with SQLiteEventStore(tmp_path / "events.db") as sqlite:
+        with SQLiteEventStore(tmp_path / "events.db", clock=clock) as sqlite:
             yield sqlite
     else:
         from esgen.runtime import PostgresEventStore
@@ -41,19 +53,30 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore
         dsn = require_postgres()
         schema = new_schema()
         try:
-            with PostgresEventStore(dsn, schema=schema) as postgres:
+            with PostgresEventStore(dsn, schema=schema, clock=clock) as postgres:
                 yield postgres
         finally:
             drop_schema(dsn, schema)
 
 
 class Reads:
-    """The version ranges a store is asked for by loads."""
+    """The version ranges a store is asked for by loads, and its `read_stream` calls (for
+    loads as of a time): (from_version, to_version, limit)."""
 
     def __init__(self, store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
         self.ranges: list[tuple[int, int | None]] = []
+        self.records: list[tuple[int, int | None, int | None]] = []
         for name in ("read_stream_data", "read_stream_data_timed"):
             monkeypatch.setattr(store, name, self._counting(getattr(store, name)))
+        read_stream = store.read_stream
+
+        def counted(stream_id: str, **kwargs: Any) -> Any:
+            self.records.append(
+                (kwargs.get("from_version", 1), kwargs.get("to_version"), kwargs.get("limit"))
+            )
+            return read_stream(stream_id, **kwargs)
+
+        monkeypatch.setattr(store, "read_stream", counted)
 
     def _counting(self, read: Any) -> Any:
         def counted(stream_id: str, *, from_version: int = 1, to_version: int | None = None) -> Any:
@@ -121,6 +144,28 @@ def test_an_aggregate_reading_event_time_is_loaded_in_pages(
     assert loaded.version == last.stream_version and loaded.state.balance == sum(range(1, 8))
     assert loaded.state.changed_at == last.recorded_at
     assert len(reads.ranges) > 1
+
+
+def test_a_load_as_of_a_time_reads_pages_up_to_it(store: EventStore, reads: Reads) -> None:
+    accounts = Repository(Account, store, make_registry(), snapshot_every=4)
+    account = accounts.new("acc-1")
+    account.open("ann")
+    accounts.save(account)
+    for n in range(1, 10):  # one append each: versions 2 to 10, a minute apart
+        account.deposit(n)
+        accounts.save(account)
+    times = {e.stream_version: e.recorded_at for e in store.read_stream("Account-acc-1")}
+    reads.records.clear()
+    seven = accounts.load_at("acc-1", at=times[7])
+    assert (seven.version, seven.state.balance) == (7, sum(range(1, 7)))
+    # The snapshot (version 8) was not recorded yet at that time: from the first event.
+    assert reads.records[-3:] == [(1, None, PAGE), (4, None, PAGE), (7, None, PAGE)]
+    reads.records.clear()
+    nine = accounts.load_at("acc-1", at=times[9])
+    assert (nine.version, nine.state.balance) == (9, sum(range(1, 9)))
+    assert reads.records == [(8, 8, None), (9, None, PAGE)]  # the snapshot's event, then on
+    with pytest.raises(AggregateNotFound):
+        accounts.load_at("acc-1", at=times[1] - timedelta(seconds=1))
 
 
 def _peak_while_loading(accounts: Repository[Account, str], account_id: str) -> int:

@@ -202,10 +202,9 @@ class Repository(Generic[AggT, IdT]):
         stream_id = self.stream_id(aggregate_id)
         aggregate = self.new(aggregate_id)
         snapshot = self._usable_snapshot(stream_id)
-        stored: Sequence[StoredData] | Sequence[TimedStoredData] = []
         try:
             if at is not None:
-                stored = self._read_until(aggregate, stream_id, snapshot, to_utc(at, "at"))
+                self._replay_until(aggregate, stream_id, snapshot, to_utc(at, "at"))
             elif version is not None:
                 if snapshot is not None and snapshot[1] <= version:
                     self._restore(aggregate, *snapshot)
@@ -213,10 +212,6 @@ class Repository(Generic[AggT, IdT]):
         except StreamNotFound:
             pass
         except TimesNotFetched:  # the class reads event_time after all: again, with them
-            return self.load_at(aggregate_id, version=version, at=at)
-        try:
-            self._replay(aggregate, stored)
-        except TimesNotFetched:
             return self.load_at(aggregate_id, version=version, at=at)
         if aggregate._version == 0:
             when = f" at version {version}" if version is not None else f" at {at}"
@@ -332,26 +327,33 @@ class Repository(Generic[AggT, IdT]):
             logger.warning("ignoring unreadable snapshot of %s: %s", stream_id, exc)
             return None
 
-    def _read_until(
+    def _replay_until(
         self,
         aggregate: AggT,
         stream_id: str,
         snapshot: tuple[BaseModel, int] | None,
         until: datetime,
-    ) -> list[TimedStoredData]:
-        records = None
-        if snapshot is not None:
-            # Usable only if its own last event was recorded by then: read from that event.
-            records = self._store.read_stream(stream_id, from_version=snapshot[1], until=until)
-            if records:
-                self._restore(aggregate, *snapshot)
-                del records[0]
-        if records is None or aggregate._version == 0:
-            records = self._store.read_stream(stream_id, until=until)
-        return [
-            (r.stream_version, r.event_type, r.event_version, r.data, r._recorded_at)
-            for r in records
-        ]
+    ) -> None:
+        """Apply the stream's events recorded by `until`, a page at a time, from the
+        snapshot if its own last event was recorded by then (times never decrease along a
+        stream, so those events are a prefix of it)."""
+        if snapshot is not None and self._store.read_stream(
+            stream_id, from_version=snapshot[1], to_version=snapshot[1], until=until
+        ):
+            self._restore(aggregate, *snapshot)
+        while True:
+            records = self._store.read_stream(
+                stream_id, from_version=aggregate._version + 1, until=until, limit=LOAD_PAGE_SIZE
+            )
+            self._replay(
+                aggregate,
+                [
+                    (r.stream_version, r.event_type, r.event_version, r.data, r._recorded_at)
+                    for r in records
+                ],
+            )
+            if len(records) < LOAD_PAGE_SIZE:
+                return
 
     @staticmethod
     def _restore(aggregate: AggT, state: BaseModel, version: int) -> None:
