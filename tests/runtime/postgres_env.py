@@ -16,6 +16,7 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -81,6 +82,20 @@ def new_schema() -> str:
 def drop_schema(dsn: str, schema: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def postgres_event_store(**options: Any) -> Iterator[Any]:
+    """A PostgresEventStore in a schema of its own on the test server, dropped afterwards
+    (the module is skipped when there is no server): for store fixtures, `yield from`."""
+    from esgen.runtime import PostgresEventStore
+
+    dsn = require_postgres()
+    schema = new_schema()
+    try:
+        with PostgresEventStore(dsn, schema=schema, **options) as store:
+            yield store
+    finally:
+        drop_schema(dsn, schema)
 
 
 def connect(dsn: str) -> psycopg.Connection[tuple[object, ...]]:

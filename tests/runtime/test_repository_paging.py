@@ -46,17 +46,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore
         with SQLiteEventStore(tmp_path / "events.db", clock=clock) as sqlite:
             yield sqlite
     else:
-        from esgen.runtime import PostgresEventStore
+        from .postgres_env import postgres_event_store
 
-        from .postgres_env import drop_schema, new_schema, require_postgres
-
-        dsn = require_postgres()
-        schema = new_schema()
-        try:
-            with PostgresEventStore(dsn, schema=schema, clock=clock) as postgres:
-                yield postgres
-        finally:
-            drop_schema(dsn, schema)
+        yield from postgres_event_store(clock=clock)
 
 
 class Reads:

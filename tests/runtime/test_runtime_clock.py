@@ -58,17 +58,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore
 
 def postgres_store(clock: Clock) -> Iterator[EventStore]:
     """A store in a schema of its own on the test server (skipped when there is none)."""
-    from esgen.runtime import PostgresEventStore
+    from .postgres_env import postgres_event_store
 
-    from .postgres_env import drop_schema, new_schema, require_postgres
-
-    dsn = require_postgres()
-    schema = new_schema()
-    try:
-        with PostgresEventStore(dsn, schema=schema, clock=clock) as store:
-            yield store
-    finally:
-        drop_schema(dsn, schema)
+    yield from postgres_event_store(clock=clock)
 
 
 def _repo(store: EventStore, snapshot_every: int | None = None) -> Repository[Wallet, UUID]:
