@@ -501,13 +501,13 @@ def keys_stored_with(store: object) -> Iterator[None]:
     same transaction as the events sealed with it, where the store can (SQLite), so
     neither is kept without the other and a key costs no commit of its own. Two writers
     creating a key for one subject meet on its row: the second, under the first's lock,
-    finds the first's key and seals with it. Stores whose `keys_join_transactions` is false
+    finds the first's key and seals with it. Stores without a `save_transaction()`
     (PostgreSQL: a key is committed on a connection of its own) need nothing of this.
 
     The transaction is opened only when a key is made: a save whose subjects all have
     theirs (cached) appends as any other save, in the append's own transaction."""
     opener = getattr(store, "save_transaction", None)
-    if not getattr(store, "keys_join_transactions", False) or opener is None:
+    if opener is None:
         yield  # the store keeps each new key at once, in a transaction of its own
         return
     with ExitStack() as stack:

@@ -588,7 +588,6 @@ def _opening_decoder(
     head = mark + subject_key
     flat_body = "" if spec is None else spec.flat_body
     body_length = len(flat_body)
-    open_sealed = keyring.opener() if keyring is not None else _no_keyring
 
     def generic(text: str) -> Event:
         try:
@@ -631,8 +630,14 @@ def _opening_decoder(
             f"{cls.event_version} failed (values not shown): {why}"
         )
 
+    def decode_any(data: str | bytes) -> Event:
+        text = data if type(data) is str else bytes(data).decode()  # type: ignore[arg-type]
+        return generic(text) if ENVELOPE_KEY in text else plain(text)
+
+    if keyring is None or not body_length:
+        return decode_any  # no key to open with, or fields not all top-level: parsed
+    open_sealed = keyring.opener()
     head_length, sealed_length, end_length = len(head), len(sealed_key), len(end)
-    flat = keyring is not None and body_length > 0
 
     def decode(data: str | bytes) -> Event:
         text = data if type(data) is str else bytes(data).decode()  # type: ignore[arg-type]
@@ -640,8 +645,8 @@ def _opening_decoder(
         # event read, and they are the cheapest way to take the two values out. The
         # envelope must follow the placeholders and end the text, as `sealed_text` writes.
         i = text.rfind(head)
-        if i < 0 or not flat:
-            return generic(text) if ENVELOPE_KEY in text else plain(text)
+        if i < 0:
+            return decode_any(text)
         start = i + head_length
         k = text.find(sealed_key, start)
         subject = text[start:k]
@@ -667,10 +672,6 @@ def _opening_decoder(
             raise hidden(exc) from None
 
     return decode
-
-
-def _no_keyring(subject: str, sealed: str) -> bytes | None:
-    raise NoMasterKey(subject)  # read as `no_master_key` says: there is no key at all
 
 
 def _unknown(event_type: str, version: int | None = None) -> str:

@@ -227,9 +227,6 @@ class SQLiteEventStore(EventStore, SnapshotStore):
     appends on power loss. Each thread gets its own connection.
     """
 
-    # A new subject's key is written on the caller's connection, inside its transaction.
-    keys_join_transactions = True
-
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -401,7 +398,8 @@ class SQLiteEventStore(EventStore, SnapshotStore):
     @contextmanager
     def save_transaction(self) -> Iterator[None]:
         """`transaction()` for one save that stores a new data key with its events (see
-        `keys_stored_with`). When it is the outermost, an append that fails in it rolls
+        `keys_stored_with`: a store with this method keeps keys in the caller's
+        transaction, on its connection). When it is the outermost, an append that fails in it rolls
         all of it back, the key too, so the append takes no savepoint of its own: SQLite
         keeps a statement journal for a savepoint, which costs a small save a fifth of
         its time."""
