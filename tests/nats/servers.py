@@ -8,6 +8,7 @@ same ports with the same store, as an operator's restart would.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -19,6 +20,10 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import nats
+import nats.errors
+from nats.js.api import StreamConfig
 
 __all__ = ["NatsCluster", "NatsServer", "free_port", "nats_server_binary"]
 
@@ -234,14 +239,38 @@ class NatsCluster:
     def wait_jetstream(self, timeout: float = _READY_TIMEOUT) -> NatsCluster:
         """Until the nodes have elected a JetStream meta leader: before that, creating a
         stream times out."""
+        # Every running node must know the same leader: a node that has not heard of it
+        # yet answers a stream request late, and a replicated stream needs all of them.
         deadline = time.monotonic() + timeout
         while True:
-            for node in self.nodes:
-                if node.running and node.meta_leader():
-                    return self
+            leaders = {node.meta_leader() for node in self.nodes if node.running}
+            if len(leaders) == 1 and None not in leaders:
+                return self
             if time.monotonic() > deadline:
                 raise RuntimeError("the JetStream cluster elected no meta leader")
             time.sleep(0.1)
+
+    def add_stream(self, config: StreamConfig, timeout: float = 90.0) -> None:
+        """Create a stream replicated over the cluster, asking again while the request
+        times out: just after an election a 2-core machine under load may place its
+        replicas later than one request waits. Asking again is safe, since creating a
+        stream that exists with the same configuration is accepted."""
+
+        async def create() -> None:
+            nc = await nats.connect(self.urls)
+            try:
+                deadline = time.monotonic() + timeout
+                while True:
+                    try:
+                        await nc.jetstream(timeout=20).add_stream(config)
+                        return
+                    except nats.errors.TimeoutError:
+                        if time.monotonic() > deadline:
+                            raise
+            finally:
+                await nc.close()
+
+        asyncio.run(create())
 
     def stop(self) -> None:
         for node in self.nodes:

@@ -21,6 +21,7 @@ from consumer_domain import (
     publish,
     read_stream,
 )
+from nats.js.api import StreamConfig
 from servers import NatsServer, nats_server_binary
 
 from esgen.runtime import EventStore, MemoryEventStore, SQLiteEventStore
@@ -339,7 +340,9 @@ def test_a_cluster_node_killed_mid_run_is_left_for_another(tmp_path: Path) -> No
     cluster = NatsCluster.of_three(tmp_path / "cluster").start()
     store = _sqlite(tmp_path)
     try:
-        _replicated_stream(cluster.urls)
+        cluster.add_stream(
+            StreamConfig(name=WIRE.stream, subjects=[WIRE.all_subjects], num_replicas=3)
+        )
         publish(cluster.urls, WIRE, deposits(accounts=3, per_account=3))
         stop = threading.Event()
         with ConsumerRunner(
@@ -365,23 +368,6 @@ def test_a_cluster_node_killed_mid_run_is_left_for_another(tmp_path: Path) -> No
         store.close()
         for node in cluster.nodes:
             node.kill()
-
-
-def _replicated_stream(urls: list[str]) -> None:
-    import asyncio
-
-    import nats
-    from nats.js.api import StreamConfig
-
-    async def main() -> None:
-        nc = await nats.connect(urls)
-        try:
-            config = StreamConfig(name=WIRE.stream, subjects=[WIRE.all_subjects], num_replicas=3)
-            await nc.jetstream().add_stream(config)
-        finally:
-            await nc.close()
-
-    asyncio.run(main())
 
 
 def _published(urls: list[str], messages: list[Sent]) -> bool:

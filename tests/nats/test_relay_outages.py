@@ -3,13 +3,11 @@ and restarted mid-run, and a 3-node JetStream cluster losing a node."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
 from pathlib import Path
 
-import nats
 import pytest
 import relay_support as s
 from nats.js.api import StreamConfig
@@ -97,19 +95,11 @@ def test_a_cluster_node_killed_mid_run(tmp_path: Path) -> None:
     cluster = NatsCluster.of_three(tmp_path).start()
     wire = s.wire()
 
-    async def replicated_stream() -> None:
-        nc = await nats.connect(cluster.urls)
-        try:
-            config = StreamConfig(
-                name=wire.stream, subjects=[wire.all_subjects], num_replicas=3,
-                duplicate_window=120.0,
-            )  # fmt: skip
-            await nc.jetstream(timeout=20).add_stream(config)
-        finally:
-            await nc.close()
-
     try:
-        asyncio.run(replicated_stream())  # the relay leaves an existing stream alone
+        config = StreamConfig(
+            name=wire.stream, subjects=[wire.all_subjects], num_replicas=3, duplicate_window=120.0
+        )
+        cluster.add_stream(config)  # the relay leaves an existing stream alone
         with SQLiteEventStore(tmp_path / "events.db") as store:
             published = s.append_orders(store, orders=8, per_order=5)
             stop = threading.Event()
