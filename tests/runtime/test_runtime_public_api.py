@@ -240,8 +240,31 @@ FORBIDDEN = {
 }
 
 
+def test_every_public_name_is_imported_from_its_module_on_first_use() -> None:
+    lazy = dict(esgen.runtime._HOME)
+    assert sorted(lazy) == sorted(set(RUNTIME_EXPORTS) - {"PostgresEventStore"})
+    for name, home in lazy.items():
+        module = sys.modules[f"esgen.runtime.{home}"]
+        assert getattr(esgen.runtime, name) is getattr(module, name)
+    code = (
+        "import sys, esgen.runtime\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith(('pydantic', 'esgen.runtime.')))\n"
+        "assert not loaded, loaded\n"
+        "from esgen.runtime import Event\n"
+        "assert 'esgen.runtime._sqlite' not in sys.modules, 'an event loaded the SQLite store'\n"
+        "assert 'esgen.runtime._inspect' not in sys.modules, 'an event loaded the inspector'\n"
+        "assert 'Repository' in dir(esgen.runtime)\n"
+    )
+    subprocess.run([sys.executable, "-I", "-c", code], check=True)
+
+
 def test_importing_the_runtime_loads_pydantic_and_the_standard_library_only() -> None:
-    code = "import json, sys\nimport esgen.runtime\nprint(json.dumps(sorted(sys.modules)))\n"
+    # Every name but the PostgreSQL store (its own test below), not only the package.
+    code = (
+        "import json, sys\nimport esgen.runtime as r\n"
+        "[getattr(r, name) for name in r.__all__ if name != 'PostgresEventStore']\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
     output = subprocess.run(
         [sys.executable, "-I", "-c", code], check=True, capture_output=True, text=True
     ).stdout
