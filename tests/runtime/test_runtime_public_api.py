@@ -115,6 +115,7 @@ RUNTIME_EXPORTS = [
     "decode_id",
     "encode_id",
     "handle_command",
+    "lazy_exports",
     "new_event_id",
     "parse_consistency_token",
     "progress_storage",

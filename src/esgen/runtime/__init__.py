@@ -59,6 +59,7 @@ if TYPE_CHECKING:
         TraceCommand,
         TraceEvent,
     )
+    from esgen.runtime._lazy import lazy_exports
     from esgen.runtime._memory import MemoryEventStore
     from esgen.runtime._messages import Command, Event, ValueObject
     from esgen.runtime._personal import (
@@ -216,6 +217,7 @@ _HOME: dict[str, str] = {
     "decode_id": "_ids",
     "encode_id": "_ids",
     "handle_command": "_commands",
+    "lazy_exports": "_lazy",
     "new_event_id": "_records",
     "parse_consistency_token": "_consistency",
     "progress_storage": "_progress_store",
@@ -330,6 +332,7 @@ __all__ = [
     "decode_id",
     "encode_id",
     "handle_command",
+    "lazy_exports",
     "new_event_id",
     "parse_consistency_token",
     "progress_storage",

@@ -3,42 +3,47 @@
 (crypto-shredding: personal fields are sealed with a key per customer).
 """
 
-from .types import (
-    Address,
-    Tier,
-    OrderStatus,
-)
+from typing import TYPE_CHECKING
 
-from .events.customer import (
-    CustomerRegistered,
-    CustomerRegisteredV1,
-    AddressChanged,
-    TierChanged,
-    CustomerEvent,
-)
-from .events.order import (
-    OrderPlaced,
-    OrderShipped,
-    OrderEvent,
-)
-from .events import (
-    CustomersEvent,
-)
+from esgen.runtime import lazy_exports
 
-from .commands.customer import (
-    RegisterCustomer,
-    ChangeAddress,
-    ChangeTier,
-    CustomerCommand,
-)
-from .commands.order import (
-    PlaceOrder,
-    ShipOrder,
-    OrderCommand,
-)
-from .commands import (
-    CustomersCommand,
-)
+if TYPE_CHECKING:
+    from .types import (
+        Address,
+        Tier,
+        OrderStatus,
+    )
+
+    from .events.customer import (
+        CustomerRegistered,
+        CustomerRegisteredV1,
+        AddressChanged,
+        TierChanged,
+        CustomerEvent,
+    )
+    from .events.order import (
+        OrderPlaced,
+        OrderShipped,
+        OrderEvent,
+    )
+    from .events import (
+        CustomersEvent,
+    )
+
+    from .commands.customer import (
+        RegisterCustomer,
+        ChangeAddress,
+        ChangeTier,
+        CustomerCommand,
+    )
+    from .commands.order import (
+        PlaceOrder,
+        ShipOrder,
+        OrderCommand,
+    )
+    from .commands import (
+        CustomersCommand,
+    )
 
 __all__ = [
     # from .types
@@ -73,3 +78,44 @@ __all__ += [
     # from .commands
     "CustomersCommand",
 ]
+
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            ".types": [
+                "Address",
+                "Tier",
+                "OrderStatus",
+            ],
+            ".events.customer": [
+                "CustomerRegistered",
+                "CustomerRegisteredV1",
+                "AddressChanged",
+                "TierChanged",
+                "CustomerEvent",
+            ],
+            ".events.order": [
+                "OrderPlaced",
+                "OrderShipped",
+                "OrderEvent",
+            ],
+            ".events": [
+                "CustomersEvent",
+            ],
+            ".commands.customer": [
+                "RegisterCustomer",
+                "ChangeAddress",
+                "ChangeTier",
+                "CustomerCommand",
+            ],
+            ".commands.order": [
+                "PlaceOrder",
+                "ShipOrder",
+                "OrderCommand",
+            ],
+            ".commands": [
+                "CustomersCommand",
+            ],
+        },
+    )

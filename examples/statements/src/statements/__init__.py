@@ -4,11 +4,26 @@ the account's running balance. Fed by the bank's integration events through
 NATS.
 """
 
-from .types import (
-    Direction,
-)
+from typing import TYPE_CHECKING
+
+from esgen.runtime import lazy_exports
+
+if TYPE_CHECKING:
+    from .types import (
+        Direction,
+    )
 
 __all__ = [
     # from .types
     "Direction",
 ]
+
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            ".types": [
+                "Direction",
+            ],
+        },
+    )

@@ -4,22 +4,27 @@ the registry that reads any version of them that this contract knows as the
 latest.
 """
 
-from .types import (
-    Money,
-)
+from typing import TYPE_CHECKING
 
-from .events.account import (
-    MoneyDeposited,
-    MoneyWithdrawn,
-    AccountEvent,
-)
-from .events import (
-    BankEvent,
-)
+from esgen.runtime import lazy_exports
 
-from .registry import (
-    REGISTRY,
-)
+if TYPE_CHECKING:
+    from .types import (
+        Money,
+    )
+
+    from .events.account import (
+        MoneyDeposited,
+        MoneyWithdrawn,
+        AccountEvent,
+    )
+    from .events import (
+        BankEvent,
+    )
+
+    from .registry import (
+        REGISTRY,
+    )
 
 __all__ = [
     # from .types
@@ -37,3 +42,24 @@ __all__ += [
     # from .registry
     "REGISTRY",
 ]
+
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            ".types": [
+                "Money",
+            ],
+            ".events.account": [
+                "MoneyDeposited",
+                "MoneyWithdrawn",
+                "AccountEvent",
+            ],
+            ".events": [
+                "BankEvent",
+            ],
+            ".registry": [
+                "REGISTRY",
+            ],
+        },
+    )

@@ -3,36 +3,41 @@
 no id in their payloads, and events of another aggregate name the cargo.
 """
 
-from .events.cargo import (
-    CargoBooked,
-    RouteAssigned,
-    RouteReleased,
-    CargoMisdirected,
-    CargoEvent,
-)
-from .events.handling import (
-    HandlingRegistered,
-    HandlingLost,
-    HandlingEvent,
-)
-from .events import (
-    FreightEvent,
-)
+from typing import TYPE_CHECKING
 
-from .commands.cargo import (
-    BookCargo,
-    AssignRoute,
-    ReleaseRoute,
-    MarkMisdirected,
-    CargoCommand,
-)
-from .commands.handling import (
-    RegisterHandling,
-    HandlingCommand,
-)
-from .commands import (
-    FreightCommand,
-)
+from esgen.runtime import lazy_exports
+
+if TYPE_CHECKING:
+    from .events.cargo import (
+        CargoBooked,
+        RouteAssigned,
+        RouteReleased,
+        CargoMisdirected,
+        CargoEvent,
+    )
+    from .events.handling import (
+        HandlingRegistered,
+        HandlingLost,
+        HandlingEvent,
+    )
+    from .events import (
+        FreightEvent,
+    )
+
+    from .commands.cargo import (
+        BookCargo,
+        AssignRoute,
+        ReleaseRoute,
+        MarkMisdirected,
+        CargoCommand,
+    )
+    from .commands.handling import (
+        RegisterHandling,
+        HandlingCommand,
+    )
+    from .commands import (
+        FreightCommand,
+    )
 
 __all__ = [
     # from .events.cargo
@@ -61,3 +66,39 @@ __all__ += [
     # from .commands
     "FreightCommand",
 ]
+
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            ".events.cargo": [
+                "CargoBooked",
+                "RouteAssigned",
+                "RouteReleased",
+                "CargoMisdirected",
+                "CargoEvent",
+            ],
+            ".events.handling": [
+                "HandlingRegistered",
+                "HandlingLost",
+                "HandlingEvent",
+            ],
+            ".events": [
+                "FreightEvent",
+            ],
+            ".commands.cargo": [
+                "BookCargo",
+                "AssignRoute",
+                "ReleaseRoute",
+                "MarkMisdirected",
+                "CargoCommand",
+            ],
+            ".commands.handling": [
+                "RegisterHandling",
+                "HandlingCommand",
+            ],
+            ".commands": [
+                "FreightCommand",
+            ],
+        },
+    )

@@ -4,17 +4,22 @@ and the registry that reads any version of them that this contract knows as the
 latest.
 """
 
-from .events.invoice import (
-    InvoicePaid,
-    InvoiceEvent,
-)
-from .events import (
-    BillingEvent,
-)
+from typing import TYPE_CHECKING
 
-from .registry import (
-    REGISTRY,
-)
+from esgen.runtime import lazy_exports
+
+if TYPE_CHECKING:
+    from .events.invoice import (
+        InvoicePaid,
+        InvoiceEvent,
+    )
+    from .events import (
+        BillingEvent,
+    )
+
+    from .registry import (
+        REGISTRY,
+    )
 
 __all__ = [
     # from .events.invoice
@@ -27,3 +32,20 @@ __all__ += [
     # from .registry
     "REGISTRY",
 ]
+
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            ".events.invoice": [
+                "InvoicePaid",
+                "InvoiceEvent",
+            ],
+            ".events": [
+                "BillingEvent",
+            ],
+            ".registry": [
+                "REGISTRY",
+            ],
+        },
+    )

@@ -4,27 +4,32 @@ the registry that reads any version of them that this contract knows as the
 latest.
 """
 
-from .types import (
-    Channel,
-    Money,
-    Line,
-)
+from typing import TYPE_CHECKING
 
-from .events.order import (
-    OrderPlaced,
-    OrderPlacedV1,
-    OrderShipped,
-    OrderShippedV2,
-    OrderShippedV1,
-    OrderEvent,
-)
-from .events import (
-    ShopEvent,
-)
+from esgen.runtime import lazy_exports
 
-from .registry import (
-    REGISTRY,
-)
+if TYPE_CHECKING:
+    from .types import (
+        Channel,
+        Money,
+        Line,
+    )
+
+    from .events.order import (
+        OrderPlaced,
+        OrderPlacedV1,
+        OrderShipped,
+        OrderShippedV2,
+        OrderShippedV1,
+        OrderEvent,
+    )
+    from .events import (
+        ShopEvent,
+    )
+
+    from .registry import (
+        REGISTRY,
+    )
 
 __all__ = [
     # from .types
@@ -47,3 +52,29 @@ __all__ += [
     # from .registry
     "REGISTRY",
 ]
+
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            ".types": [
+                "Channel",
+                "Money",
+                "Line",
+            ],
+            ".events.order": [
+                "OrderPlaced",
+                "OrderPlacedV1",
+                "OrderShipped",
+                "OrderShippedV2",
+                "OrderShippedV1",
+                "OrderEvent",
+            ],
+            ".events": [
+                "ShopEvent",
+            ],
+            ".registry": [
+                "REGISTRY",
+            ],
+        },
+    )
