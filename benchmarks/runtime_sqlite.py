@@ -42,8 +42,10 @@ from esgen.runtime import (
     Repository,
     Snapshot,
     SQLiteEventStore,
+    new_event_id,
     state_fingerprint,
 )
+from esgen.runtime._sqlite import _SCHEMA as _STORE_SCHEMA
 
 # -- the domain both sides store ------------------------------------------------------
 
@@ -107,6 +109,9 @@ RAW_INSERT = (
     "INSERT INTO events (stream_id, stream_version, event_type, event_version, data, "
     "event_id, metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# The store's own DDL, so that the second floor cannot drift from what the store creates.
+STORE_SCHEMA = _STORE_SCHEMA
+STORE_INSERT = RAW_INSERT.replace("INTO events", "INTO esgen_events")
 
 
 class Bench:
@@ -124,11 +129,14 @@ class Bench:
     def store(self, path: Path, synchronous: str | None = None) -> SQLiteEventStore:
         return SQLiteEventStore(path, synchronous=synchronous or self.synchronous)  # type: ignore[arg-type]
 
-    def raw(self, path: Path, synchronous: str | None = None) -> sqlite3.Connection:
+    def raw(
+        self, path: Path, synchronous: str | None = None, same_table: bool = False
+    ) -> sqlite3.Connection:
         conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={synchronous or self.synchronous}")
-        conn.execute(RAW_SCHEMA)
+        for statement in STORE_SCHEMA if same_table else (RAW_SCHEMA,):
+            conn.execute(statement)
         return conn
 
     def report(self, label: str, ours: float, raw: float | None, target: str) -> None:
@@ -194,13 +202,18 @@ def time_save(bench: Bench, snapshot_every: int | None, synchronous: str | None 
     return elapsed
 
 
-def time_raw_save(bench: Bench, synchronous: str | None = None) -> float:
-    conn = bench.raw(bench.path("raw-save"), synchronous)
+def time_raw_save(bench: Bench, synchronous: str | None = None, same_table: bool = False) -> float:
+    """`same_table`: into the store's own table (its JSON check, the indexes `esgen inspect`
+    looks events up by), with time-ordered ids as the store makes them: what the store's
+    layout costs before any of the runtime's Python."""
+    conn = bench.raw(bench.path("raw-save"), synchronous, same_table)
+    insert = STORE_INSERT if same_table else RAW_INSERT
+    make_id = new_event_id if same_table else uuid.uuid4
     payloads = build_raw_payloads()
     dumps = json.dumps
     start = time.perf_counter()
     for stream_id, events in payloads:
-        own_id = str(uuid.uuid4())
+        own_id = str(make_id())
         metadata = dumps({"correlation_id": own_id, "causation_id": own_id})
         recorded_at = datetime.now(UTC).isoformat(timespec="microseconds")
         rows = [
@@ -210,14 +223,14 @@ def time_raw_save(bench: Bench, synchronous: str | None = None) -> float:
                 event_type,
                 1,
                 dumps(data),
-                str(uuid.uuid4()),
+                str(make_id()),
                 metadata,
                 recorded_at,
             )
             for version, (event_type, data) in enumerate(events, 1)
         ]
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(RAW_INSERT, rows)
+        conn.executemany(insert, rows)
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()
@@ -391,7 +404,16 @@ def scenario_save(bench: Bench) -> None:
     bench.report(
         f"{label} (synchronous={bench.synchronous})",
         *median_pair(bench.repeat, lambda: time_save(bench, None), lambda: time_raw_save(bench)),
-        "target <= 1.5x",
+        "target <= 1.15x",
+    )
+    bench.report(
+        "  the same, beside plain sqlite3 into the store's table",
+        *median_pair(
+            bench.repeat,
+            lambda: time_save(bench, None),
+            lambda: time_raw_save(bench, same_table=True),
+        ),
+        "(its indexes and JSON check)",
     )
     on, off = median_pair(
         bench.repeat, lambda: time_save(bench, EVENTS_PER_AGGREGATE), lambda: time_save(bench, None)
