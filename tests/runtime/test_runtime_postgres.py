@@ -498,6 +498,58 @@ def test_a_waiter_is_woken_by_notify_not_by_polling(dsn: str, schema: str) -> No
         assert woken is True and time.monotonic() - started < 300
 
 
+class _CountingHeads(PostgresEventStore):
+    """Counts the head reads of `wait_for_events`: each is a round trip to the server."""
+
+    heads = 0
+
+    def head_position(self) -> int:
+        self.heads += 1
+        return super().head_position()
+
+
+def test_a_woken_waiter_takes_the_committed_position_from_the_notification(
+    dsn: str, schema: str
+) -> None:
+    with (
+        _CountingHeads(dsn, schema=schema, poll_interval=3600) as waiter,
+        PostgresEventStore(dsn, schema=schema) as writer,
+    ):
+        writer.append("s", [_event()], ExpectedVersion.NO_STREAM)
+        waiter.wait_for_events(1, timeout=0)  # starts the listener
+        with connect(dsn) as raw:
+            _wait_for_listener(raw, schema)
+        for after in (1, 2, 3):
+            timer = threading.Timer(
+                0.2, writer.append, (f"t{after}", [_event()], ExpectedVersion.NO_STREAM)
+            )
+            timer.start()
+            waiter.heads = 0
+            try:
+                assert waiter.wait_for_events(after, timeout=600) is True
+            finally:
+                timer.join()
+            # The read on entry only: the notification said what was committed.
+            assert waiter.heads == 1
+            assert [r.position for r in waiter.read_all(after)] == [after + 1]
+
+
+def test_on_a_shared_channel_a_notification_only_wakes(dsn: str) -> None:
+    # A schema name this long has its channel cut to 63 bytes, so schemas sharing the
+    # prefix share it: what a notification carries may be another store's position.
+    schema = new_schema() + "_" + "x" * 30  # 54 characters; the channel needs 67
+    try:
+        with _CountingHeads(dsn, schema=schema, poll_interval=3600) as waiter:
+            waiter.wait_for_events(0, timeout=0)
+            with connect(dsn) as raw:
+                _wait_for_listener(raw, schema)
+                raw.execute("SELECT pg_notify(%s, '99')", (f"esgen_events_{schema}"[:63],))
+            assert waiter.wait_for_events(0, timeout=1.0) is False
+            assert waiter.heads >= 2  # woken, it read the head and found nothing
+    finally:
+        drop_schema(dsn, schema)
+
+
 def test_without_notify_waiters_poll(dsn: str, schema: str) -> None:
     with (
         PostgresEventStore(dsn, schema=schema, notify=False, poll_interval=0.05) as waiter,
@@ -561,7 +613,11 @@ def _wait_for_listener(raw: psycopg.Connection[Any], schema: str) -> int:
     for _ in range(600):
         row = raw.execute(
             "SELECT pid FROM pg_stat_activity WHERE query = %s AND state = 'idle'",
-            (sql.SQL("LISTEN {}").format(sql.Identifier(f"esgen_events_{schema}")).as_string(),),
+            (
+                sql.SQL("LISTEN {}")
+                .format(sql.Identifier(f"esgen_events_{schema}"[:63]))
+                .as_string(),
+            ),
         ).fetchone()
         if row is not None:
             return int(row[0])

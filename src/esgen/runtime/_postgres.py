@@ -62,6 +62,7 @@ from esgen.runtime._ports import (
 )
 from esgen.runtime._postgres_listen import Listener
 from esgen.runtime._postgres_schema import (
+    channel_is_own,
     check_schema,
     ensure_schema,
     normalized,
@@ -821,6 +822,9 @@ class PostgresEventStore(EventStore, SnapshotStore):
                 listener.wait(seen, min(remaining, _RECHECK_WHILE_LISTENING))
             else:
                 listener.wait(seen, min(remaining, self.poll_interval))
+            if listener is not None and listener.highest > after:
+                # A notification said so: the caller's read is the next round trip.
+                return True
             if self._closed:
                 raise BackendError(f"the store for {self._where} was closed while waiting")
 
@@ -830,7 +834,12 @@ class PostgresEventStore(EventStore, SnapshotStore):
         self._pool()  # raises if closed
         with self._lock:
             if self._listener is None:
-                self._listener = Listener(self._conninfo, self._connect_kwargs, self._channel)
+                self._listener = Listener(
+                    self._conninfo,
+                    self._connect_kwargs,
+                    self._channel,
+                    trust_positions=channel_is_own(self._schema),
+                )
             return self._listener
 
     # -- personal data --------------------------------------------------------------------

@@ -75,6 +75,11 @@ def notify_channel(schema: str) -> str:
     return f"esgen_events_{schema}"[:63]
 
 
+def channel_is_own(schema: str) -> bool:
+    """Whether no other schema's store notifies on this schema's channel (it was not cut)."""
+    return len(f"esgen_events_{schema}".encode()) <= 63
+
+
 def metadata_text(key: str) -> str:
     """The SQL expression indexed for lookups by a metadata key (a string literal), and
     the one the lookups must spell exactly so for PostgreSQL to use the index.
