@@ -77,7 +77,7 @@ fuzz: $(STAMP)
 	$(BIN)/python tests/fuzz/run_fuzz.py
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py --readme README.md
 
 # Kill -9 writers, readers, projection and saga runners (and, on PostgreSQL, end their
 # sessions server-side), then count lost, duplicated and skipped events: 200 kills per
