@@ -1,5 +1,5 @@
-"""A generated package imports a name's module on first use, and type checkers still see
-every name (and only those): on the bank example, in fresh processes."""
+"""A generated package (and the runtime) imports a name's module on first use, and type
+checkers still see every name (and only those): on the bank example, in fresh processes."""
 
 from __future__ import annotations
 
@@ -55,6 +55,22 @@ def test_the_context_union_is_the_union_type_checkers_read() -> None:
     )
 
 
+def test_submodules_are_attributes_of_the_package_as_an_eager_init_made_them() -> None:
+    python(
+        "from __future__ import annotations\n"
+        "from decimal import Decimal\n"
+        "import bank\n"
+        "from pydantic import BaseModel\n"
+        "assert bank.types.Money is bank.Money\n"
+        "assert bank.events.BankEvent is bank.BankEvent\n"
+        "assert bank.commands.BankCommand is bank.BankCommand\n"
+        "assert bank.events.account.AccountEvent is not None\n"
+        "class Holder(BaseModel):\n"
+        "    money: bank.types.Money\n"
+        "print(Holder(money={'amount': '1', 'currency': 'EUR'}))\n"
+    )
+
+
 def test_every_listed_name_resolves_and_others_are_attribute_errors() -> None:
     python(
         "import bank\n"
@@ -77,8 +93,10 @@ def test_type_checkers_see_the_names_not_a_module_getattr(tmp_path: Path) -> Non
     user = tmp_path / "user.py"
     user.write_text(
         "import bank\n"
-        "from bank import MoneyDeposited\n\n"
+        "from bank import MoneyDeposited\n"
+        "from esgen.runtime import Evnet\n\n"
         "ok: type[MoneyDeposited] = bank.MoneyDeposited\n"
+        "money: type[bank.types.Money] = bank.Money\n"
         "typo = bank.MoneyDepositd\n"
     )
     env = {**os.environ, "MYPYPATH": str(BANK_SRC)}
@@ -91,4 +109,5 @@ def test_type_checkers_see_the_names_not_a_module_getattr(tmp_path: Path) -> Non
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert 'Module has no attribute "MoneyDepositd"' in result.stdout, result.stdout
-    assert result.stdout.count("error:") == 1, result.stdout
+    assert 'Module "esgen.runtime" has no attribute "Evnet"' in result.stdout, result.stdout
+    assert result.stdout.count("error:") == 2, result.stdout

@@ -30,7 +30,7 @@ from esgen.runtime import (
     Snapshot,
     StreamAppend,
 )
-from esgen.runtime._postgres_schema import SCHEMA_VERSION
+from esgen.runtime._postgres_schema import SCHEMA_VERSION, channel_is_own, notify_channel
 from esgen.runtime.testing import BackendContract
 
 from .postgres_env import connect, drop_schema, new_schema, require_postgres
@@ -548,6 +548,39 @@ def test_on_a_shared_channel_a_notification_only_wakes(dsn: str) -> None:
             assert waiter.heads >= 2  # woken, it read the head and found nothing
     finally:
         drop_schema(dsn, schema)
+
+
+def test_a_position_sent_by_hand_answers_one_wait_at_most(dsn: str, schema: str) -> None:
+    with (
+        _CountingHeads(dsn, schema=schema, poll_interval=3600) as waiter,
+        PostgresEventStore(dsn, schema=schema) as writer,
+    ):
+        writer.append("s", [_event()], ExpectedVersion.NO_STREAM)
+        waiter.wait_for_events(1, timeout=0)
+        with connect(dsn) as raw:
+            _wait_for_listener(raw, schema)
+            for payload in ("1000000", "\u00b2", "-5", "12a", ""):  # "²" passes str.isdigit()
+                raw.execute("SELECT pg_notify(%s, %s)", (f"esgen_events_{schema}", payload))
+        time.sleep(0.3)  # delivered before the waits below start
+        # Nothing new: each wait reads the head and runs to its timeout.
+        for _ in range(3):
+            assert waiter.wait_for_events(1, timeout=0.2) is False
+        # The listener lives on: an append still wakes a waiter at once.
+        timer = threading.Timer(0.2, writer.append, ("t", [_event()], ExpectedVersion.NO_STREAM))
+        timer.start()
+        started = time.monotonic()
+        try:
+            assert waiter.wait_for_events(1, timeout=600) is True
+        finally:
+            timer.join()
+        assert time.monotonic() - started < 25  # not the 30 s recheck of a dead listener
+
+
+def test_a_channel_is_the_schemas_own_only_if_no_longer_name_is_cut_to_it() -> None:
+    assert channel_is_own("a" * 49)
+    # 13 + 50 = 63 bytes: not cut, but "a" * 50 + "_b" is cut to the same channel.
+    assert notify_channel("a" * 50) == notify_channel("a" * 50 + "_b")
+    assert not channel_is_own("a" * 50) and not channel_is_own("a" * 50 + "_b")
 
 
 def test_without_notify_waiters_poll(dsn: str, schema: str) -> None:

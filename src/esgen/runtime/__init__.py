@@ -349,27 +349,30 @@ if find_spec("psycopg") is None or find_spec("psycopg_pool") is None:
     __all__.remove("PostgresEventStore")
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is not None:
-        value = getattr(import_module(f"{__name__}.{home}"), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    if name == "PostgresEventStore":
-        try:
-            from esgen.runtime._postgres import PostgresEventStore
-        except ImportError as exc:
-            if exc.name not in ("psycopg", "psycopg_pool"):
-                raise
-            raise ImportError(
-                f"PostgresEventStore needs {exc.name}, which is not installed: "
-                "pip install 'esgen[postgres]'",
-                name=exc.name,
-            ) from exc
-        globals()[name] = PostgresEventStore  # later lookups skip this function
-        return PostgresEventStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Run time only: a module __getattr__ that type checkers saw would make a misspelt name
+# an Any; they read the imports above instead.
+if not TYPE_CHECKING:
 
+    def __getattr__(name: str) -> Any:
+        home = _HOME.get(name)
+        if home is not None:
+            value = getattr(import_module(f"{__name__}.{home}"), name)
+            globals()[name] = value  # later lookups skip this function
+            return value
+        if name == "PostgresEventStore":
+            try:
+                from esgen.runtime._postgres import PostgresEventStore
+            except ImportError as exc:
+                if exc.name not in ("psycopg", "psycopg_pool"):
+                    raise
+                raise ImportError(
+                    f"PostgresEventStore needs {exc.name}, which is not installed: "
+                    "pip install 'esgen[postgres]'",
+                    name=exc.name,
+                ) from exc
+            globals()[name] = PostgresEventStore  # later lookups skip this function
+            return PostgresEventStore
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})

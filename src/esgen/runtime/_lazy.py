@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from importlib import import_module
+from importlib.util import find_spec
 from typing import Any, Union
 
 __all__ = ["lazy_exports"]
@@ -36,6 +37,10 @@ def lazy_exports(
         elif name in members:
             # The same alias `Union[A, B]` the type checkers read; one member is itself.
             value = Union[tuple(__getattr__(member) for member in members[name])]  # noqa: UP007
+        elif not name.startswith("__") and find_spec(f"{package}.{name}") is not None:
+            # A submodule (`bank.types` after `import bank`): an eager `__init__` would
+            # have imported it, and type checkers take it as there.
+            value = import_module(f"{package}.{name}")
         else:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         namespace[name] = value

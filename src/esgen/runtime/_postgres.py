@@ -822,9 +822,12 @@ class PostgresEventStore(EventStore, SnapshotStore):
                 listener.wait(seen, min(remaining, _RECHECK_WHILE_LISTENING))
             else:
                 listener.wait(seen, min(remaining, self.poll_interval))
-            if listener is not None and listener.highest > after:
-                # A notification said so: the caller's read is the next round trip.
-                return True
+            if listener is not None:
+                generation, position = listener.latest()
+                if generation != seen and position > after:
+                    # The notification that woke this wait said so: the caller's read is
+                    # the next round trip.
+                    return True
             if self._closed:
                 raise BackendError(f"the store for {self._where} was closed while waiting")
 

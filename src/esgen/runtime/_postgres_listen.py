@@ -7,9 +7,11 @@ can cost a query, never an event. While the connection is down the thread keeps
 reconnecting and waiters fall back to polling.
 
 Each notification carries the position its append committed (appends commit in position
-order). On a channel no other schema shares, the highest of them tells a woken waiter that
-there is something after its position without asking the server again: one round trip less
-between a commit and a tailing reader's read.
+order). On a channel no other schema shares, the position of the notification that woke a
+waiter tells it that there is something after its own without asking the server again: one
+round trip less between a commit and a tailing reader's read. Only the latest notification
+counts, and only for a waiter it woke: a position sent by hand, or one from before the
+schema was dropped and made again, answers one wait at most.
 """
 
 from __future__ import annotations
@@ -53,8 +55,8 @@ class Listener:
         value must look at the table again."""
         self._listening = False
         self._stopping = False
-        self._highest = 0
-        """The highest position a notification carried (0: none yet, or not trusted)."""
+        self._latest = 0
+        """The position the latest bump carried (0: a reconnection, or not trusted)."""
         self._thread = threading.Thread(
             target=self._run, name=f"esgen-listen-{channel}", daemon=True
         )
@@ -69,10 +71,10 @@ class Listener:
     def listening(self) -> bool:
         return self._listening
 
-    @property
-    def highest(self) -> int:
-        """The highest position any notification carried: committed, as the table holds it."""
-        return self._highest
+    def latest(self) -> tuple[int, int]:
+        """The generation and the position its notification carried (0 if none)."""
+        with self._changed:
+            return self._generation, self._latest
 
     def wait(self, seen: int, timeout: float) -> None:
         """Return when the generation is no longer `seen`, the listener stops, or after
@@ -93,13 +95,15 @@ class Listener:
         with self._changed:
             self._listening = listening
             self._generation += 1
-            if position > self._highest:
-                self._highest = position
+            self._latest = position
             self._changed.notify_all()
 
     def _position(self, payload: str) -> int:
-        # Anything but a position (a notification sent by hand) is only a wake-up.
-        if not self._trust_positions or not payload.isdigit() or len(payload) > 19:
+        # Anything but a position (a notification sent by hand) is only a wake-up. ASCII
+        # digits only: str.isdigit() also takes "²", which int() refuses.
+        if not self._trust_positions or len(payload) > 18:
+            return 0
+        if not (payload.isascii() and payload.isdigit()):
             return 0
         return int(payload)
 
