@@ -132,9 +132,10 @@ def main() -> None:
     for label, value in medians.items():
         # Imports beside importing datamodel-codegen's output; the rest beside running it.
         floor, name = (imported, "its output") if label.startswith("import") else (base, "")
-        print(
+        line = (
             f"  {label:40} {value * 1000:8.0f} ms   {value / floor:5.2f}x datamodel-codegen {name}"
         )
+        print(line.rstrip())
 
 
 if __name__ == "__main__":

@@ -53,7 +53,8 @@ def machine() -> str:
 
 
 def block(script: Path, header: str, output: str) -> str:
-    return f"`{script.name}`:\n\n```\n# {header}\n{output.strip()}\n```\n"
+    text = "\n".join(line.rstrip() for line in output.strip().splitlines())
+    return f"`{script.name}`:\n\n```\n# {header}\n{text}\n```\n"
 
 
 _BLOCK = re.compile(r"^`([\w.]+\.py)`:\n\n```\n.*?\n```\n", flags=re.M | re.S)
