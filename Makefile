@@ -77,6 +77,7 @@ fuzz: $(STAMP)
 	$(BIN)/python tests/fuzz/run_fuzz.py
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet --group bench
 	$(BIN)/python benchmarks/run_all.py --readme README.md
 
 # Kill -9 writers, readers, projection and saga runners (and, on PostgreSQL, end their

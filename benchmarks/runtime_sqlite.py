@@ -14,6 +14,10 @@ in one transaction per aggregate; on reading it selects the rows and json.loads 
 The runtime side goes through Repository / EventStore / EventRegistry as an application
 would, including checking the expected version, applying events to a pydantic state
 (with model_copy) and validating typed events.
+
+The peer, the eventsourcing library (installed by `make bench`), saves and loads the same
+accounts with its defaults at the same synchronous level (benchmarks/_peer_eventsourcing.py),
+printed beside the plain side measured alongside it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
+import _peer_eventsourcing as peer
 from pydantic import BaseModel, ConfigDict
 
 from esgen.runtime import (
@@ -310,6 +315,14 @@ def scenario_load_no_snapshot(bench: Bench) -> None:
         None,
         "(user code, info)",
     )
+    if peer.available():
+        app, account_id = peer.filled(bench.path("peer-load"), bench.synchronous, count)
+        bench.report(
+            f"  eventsourcing {peer.version()}: the same load (peer)",
+            *median_pair(bench.repeat * 2, lambda: peer.load(app, account_id, count), plain),
+            "(peer, beside plain)",
+        )
+        app.close()
     store.close()
     raw.close()
 
@@ -415,6 +428,20 @@ def scenario_save(bench: Bench) -> None:
         ),
         "(its indexes and JSON check)",
     )
+    if peer.available():
+        bench.report(
+            f"  eventsourcing {peer.version()}: the same saves (peer)",
+            *median_pair(
+                bench.repeat,
+                lambda: peer.save(
+                    bench.path("peer-save"), bench.synchronous, AGGREGATES, EVENTS_PER_AGGREGATE
+                ),
+                lambda: time_raw_save(bench),
+            ),
+            "(peer, beside plain)",
+        )
+    else:
+        print("  (eventsourcing is not installed: `pip install --group bench` adds the peer)")
     on, off = median_pair(
         bench.repeat, lambda: time_save(bench, EVENTS_PER_AGGREGATE), lambda: time_save(bench, None)
     )
