@@ -108,3 +108,69 @@ def load(app: Any, account_id: Any, events: int) -> float:
     elapsed = time.perf_counter() - start
     assert account.version == events, account.version
     return elapsed
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------
+
+
+def postgres_env(dsn: str, schema: str) -> dict[str, str]:
+    """The library's settings for the server and database of `dsn`, tables in `schema`."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    parts = conninfo_to_dict(dsn)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(parts.get("dbname") or "postgres"),
+        "POSTGRES_HOST": str(parts.get("host") or "127.0.0.1"),
+        "POSTGRES_PORT": str(parts.get("port") or 5432),
+        "POSTGRES_USER": str(parts.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(parts.get("password") or ""),
+        "POSTGRES_SCHEMA": schema,
+    }
+
+
+def postgres_tables(dsn: str, schema: str) -> None:
+    """Create the library's tables in `schema` (which exists) before writers start: two
+    applications creating them at once would race."""
+    Application(env=postgres_env(dsn, schema)).close()
+
+
+def postgres_writer(
+    dsn: str, schema: str, streams: range, start: Any, out: Any, events_per_stream: int = 10
+) -> None:
+    """One writer process: an application saving an account per stream, one transaction
+    each; the accounts are built before the common start."""
+    app = Application(env={**postgres_env(dsn, schema), "CREATE_TABLE": "n"})
+    accounts = []
+    for i in streams:
+        account = Account(owner=f"owner-{i}", currency="EUR")
+        for amount in range(1, events_per_stream):
+            account.deposit(amount, f"ref-{amount}")
+        accounts.append(account)
+    app.recorder.max_notification_id()  # connected before the clock starts
+    start.wait()
+    began = time.monotonic()
+    for account in accounts:
+        app.save(account)
+    out.put((began, time.monotonic()))
+    app.close()
+
+
+def postgres_reader(dsn: str, schema: str) -> Callable[[int, int], float]:
+    """A function timing a read of `total` events in pages of `page`, each decoded into
+    the library's domain events, as its process applications read them."""
+    app = Application(env={**postgres_env(dsn, schema), "CREATE_TABLE": "n"})
+
+    def read_all(total: int, page: int) -> float:
+        started = time.perf_counter()
+        count, start = 0, 1
+        while True:
+            notifications = app.recorder.select_notifications(start, page)
+            count += len([app.mapper.to_domain_event(n) for n in notifications])
+            if len(notifications) < page:
+                break
+            start = notifications[-1].id + 1
+        assert count == total, count
+        return time.perf_counter() - started
+
+    return read_all
