@@ -129,6 +129,11 @@ def postgres_env(dsn: str, schema: str) -> dict[str, str]:
     }
 
 
+def postgres_app(dsn: str, schema: str) -> Any:
+    """An application on the tables `postgres_tables` made."""
+    return Application(env={**postgres_env(dsn, schema), "CREATE_TABLE": "n"})
+
+
 def postgres_tables(dsn: str, schema: str) -> None:
     """Create the library's tables in `schema` (which exists) before writers start: two
     applications creating them at once would race."""
@@ -140,7 +145,7 @@ def postgres_writer(
 ) -> None:
     """One writer process: an application saving an account per stream, one transaction
     each; the accounts are built before the common start."""
-    app = Application(env={**postgres_env(dsn, schema), "CREATE_TABLE": "n"})
+    app = postgres_app(dsn, schema)
     accounts = []
     for i in streams:
         account = Account(owner=f"owner-{i}", currency="EUR")
@@ -159,7 +164,7 @@ def postgres_writer(
 def postgres_reader(dsn: str, schema: str) -> Callable[[int, int], float]:
     """A function timing a read of `total` events in pages of `page`, each decoded into
     the library's domain events, as its process applications read them."""
-    app = Application(env={**postgres_env(dsn, schema), "CREATE_TABLE": "n"})
+    app = postgres_app(dsn, schema)
 
     def read_all(total: int, page: int) -> float:
         started = time.perf_counter()

@@ -11,8 +11,10 @@ clock, which both processes share; the figure is the median over every event.
 The store's reader calls `wait_for_events(after, ...)` then `read_all(after)`, as a
 projection runner does. The plain reader is what a hand-written one would do: LISTEN on a
 channel its writer notifies in the same transaction, and on each notification one SELECT
-of the rows after the last seen. Everything happens in a schema of random name, dropped at
-the end. The DSN defaults to $ESGEN_TEST_POSTGRES_DSN, else the local server.
+of the rows after the last seen. The peer, the eventsourcing library (installed by `make
+bench`), follows its application with its own subscription. Everything happens in a schema
+of random name, dropped at the end. The DSN defaults to $ESGEN_TEST_POSTGRES_DSN, else the
+local server.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event as Signal
 from typing import Any
 
+import _peer_eventsourcing as peer
 import psycopg
 from psycopg import sql
 
@@ -137,6 +140,33 @@ def plain_writes(dsn: str, table: str, count: int) -> dict[int, int]:
     return committed
 
 
+def peer_reader(dsn: str, schema: str, count: int, ready: Signal, out: Queue[Any]) -> None:
+    """The eventsourcing library's own way to follow an application: a subscription
+    (LISTEN/NOTIFY, and a thread that pulls), each notification decoded."""
+    app = peer.postgres_app(dsn, schema)
+    seen: dict[int, int] = {}
+    with app.recorder.subscribe(gt=0) as subscription:
+        ready.set()
+        for notification in subscription:
+            app.mapper.to_domain_event(notification)
+            seen[notification.id] = time.monotonic_ns()
+            if len(seen) >= count:
+                break
+    app.close()
+    out.put(seen)
+
+
+def peer_writes(dsn: str, schema: str, count: int) -> dict[int, int]:
+    committed: dict[int, int] = {}
+    app = peer.postgres_app(dsn, schema)
+    for n in range(count):
+        recordings = app.save(peer.Account(owner=f"owner-{n}", currency="EUR"))
+        committed[recordings[-1].notification.id] = time.monotonic_ns()
+        time.sleep(GAP)
+    app.close()
+    return committed
+
+
 def one_run(target: Any, writes: Any, dsn: str, where: str, count: int) -> float:
     """The median latency in milliseconds of `count` events from commit to the reader."""
     context = multiprocessing.get_context("spawn")
@@ -146,6 +176,7 @@ def one_run(target: Any, writes: Any, dsn: str, where: str, count: int) -> float
     if not ready.wait(30):
         reader.kill()
         raise SystemExit("the reader did not start: see its traceback above")
+    time.sleep(0.5)  # a reader's LISTEN may be a thread's: under way before the first commit
     committed = writes(dsn, where, count)
     seen = out.get(timeout=30)
     reader.join()
@@ -171,9 +202,21 @@ def main() -> int:
         f"CPUs; {args.events} events a run, {GAP * 1000:.0f} ms apart; median of "
         f"{args.repeat} runs' medians\n"
     )
-    ours, theirs = [], []
+    ours, theirs, peers = [], [], []
     try:
         for run in range(args.repeat):
+            if peer.available():
+                peer_schema = f"{schema}_p{run}"
+                admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(peer_schema)))
+                try:
+                    peer.postgres_tables(args.dsn, peer_schema)
+                    peers.append(
+                        one_run(peer_reader, peer_writes, args.dsn, peer_schema, args.events)
+                    )
+                finally:
+                    admin.execute(
+                        sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(peer_schema))
+                    )
             store_schema = f"{schema}_s{run}"
             PostgresEventStore(args.dsn, schema=store_schema).close()
             table = f"{schema}.plain_{run}"
@@ -196,6 +239,13 @@ def main() -> int:
         f"{'tailing reader, commit -> seen':40s} {mine:7.3f} ms {plain:11.3f} ms "
         f"{mine / plain:5.2f}x  target <= 1.2x"
     )
+    if peers:
+        theirs_peer = statistics.median(peers)
+        label = f"  eventsourcing {peer.version()} subscription (peer)"
+        print(
+            f"{label:40s} {theirs_peer:7.3f} ms {plain:11.3f} ms "
+            f"{theirs_peer / plain:5.2f}x  (peer, beside plain)"
+        )
     return 0
 
 
