@@ -1,5 +1,6 @@
-"""The peer: the Python eventsourcing library doing the SQLite benchmarks' work, so that
-each figure prints beside what the library most of our users know does in the same run.
+"""The peer: the Python eventsourcing library doing the benchmarks' work (SQLite saves and
+loads, PostgreSQL appends, reads and tailing), so that each figure prints beside what the
+library most of our users know does in the same run.
 
 Installed by `make bench` (the `bench` dependency group, a pinned version). Its SQLite
 recorder opens the file in WAL mode; each new connection also gets the benchmark's
@@ -23,7 +24,18 @@ try:
 except ImportError:  # not installed: the benchmarks print esgen and the floor only
     eventsourcing = None
 
-__all__ = ["available", "load", "save", "version"]
+__all__ = [
+    "available",
+    "filled",
+    "load",
+    "postgres_app",
+    "postgres_env",
+    "postgres_reader",
+    "postgres_tables",
+    "postgres_writer",
+    "save",
+    "version",
+]
 
 
 def available() -> bool:

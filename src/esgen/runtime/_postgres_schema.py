@@ -78,7 +78,7 @@ def notify_channel(schema: str) -> str:
 def channel_is_own(schema: str) -> bool:
     """Whether no other schema's store notifies on this schema's channel. A name of exactly
     63 bytes is not cut, but every longer one that starts with it is cut to it."""
-    return len(f"esgen_events_{schema}".encode()) < 63
+    return len(notify_channel(schema).encode()) < 63
 
 
 def metadata_text(key: str) -> str:
