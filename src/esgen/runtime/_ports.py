@@ -339,18 +339,42 @@ def validate_new_events(events: Sequence[NewEvent]) -> None:
     """The same refusal from every backend, before anything is written."""
     for event in events:
         kind = event.event_type
-        if not isinstance(kind, str) or not kind or "\x00" in kind:
-            raise ValueError(f"event type must be a non-empty str without NUL (got {kind!r})")
-        check_text(kind, "event type")
+        data = event.data
         version = event.event_version
-        if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version < 2**31:
-            raise ValueError(
-                f"event version of {kind!r} must be an int from 1 to 2**31 - 1 (got {version!r})"
-            )
-        # A raw NUL is never valid JSON; PostgreSQL would refuse it as text before parsing.
-        if not isinstance(event.data, str) or "\x00" in event.data:
-            raise ValueError(INVALID_DATA)
-        check_json_text(event.data, f"the data of event {kind}")
+        # The usual event (what a repository saves): ASCII type and data without NUL or
+        # JSON escapes, a plain int version; nothing below could refuse it, and this runs
+        # once per event appended.
+        if (
+            type(kind) is str
+            and type(data) is str
+            and type(version) is int
+            and 1 <= version < 2**31
+            and kind
+            and kind.isascii()
+            and data.isascii()
+            and "\x00" not in kind
+            and "\x00" not in data
+            and "\\u" not in data
+        ):
+            continue
+        _validate_new_event(event)
+
+
+def _validate_new_event(event: NewEvent) -> None:
+    """One event's refusal, with the reason named; only events the check above did not pass."""
+    kind = event.event_type
+    if not isinstance(kind, str) or not kind or "\x00" in kind:
+        raise ValueError(f"event type must be a non-empty str without NUL (got {kind!r})")
+    check_text(kind, "event type")
+    version = event.event_version
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version < 2**31:
+        raise ValueError(
+            f"event version of {kind!r} must be an int from 1 to 2**31 - 1 (got {version!r})"
+        )
+    # A raw NUL is never valid JSON; PostgreSQL would refuse it as text before parsing.
+    if not isinstance(event.data, str) or "\x00" in event.data:
+        raise ValueError(INVALID_DATA)
+    check_json_text(event.data, f"the data of event {kind}")
 
 
 def validate_snapshot(snapshot: Snapshot) -> None:

@@ -1010,6 +1010,11 @@ def _recorded_times(events: Sequence[NewEvent], clock_time: str, last_time: str)
     times = []
     given: datetime | None = None
     given_text = ""
+    # Events recorded one after another mostly fall in the same second: the text up to the
+    # second is reused and only the microseconds formatted (isoformat costs about 1 us a
+    # call, a save of ten events ten of them). `second` is that second's start.
+    second: datetime | None = None
+    second_text = ""
     for event in events:
         moment = event.recorded_at
         if moment is None:
@@ -1018,7 +1023,16 @@ def _recorded_times(events: Sequence[NewEvent], clock_time: str, last_time: str)
             text = given_text
         else:
             given = moment
-            text = given_text = moment.isoformat(timespec="microseconds")
+            # recorded_at is in UTC (NewEvent normalises it), so the stored text ends in
+            # +00:00 and a difference under a second means the same second on the clock.
+            offset = None if second is None else moment - second
+            if offset is not None and not offset.days and not offset.seconds:
+                text = f"{second_text}.{offset.microseconds:06d}+00:00"
+            else:
+                text = moment.isoformat(timespec="microseconds")
+                second = moment.replace(microsecond=0)
+                second_text = text[:19]
+            given_text = text
         if text < last_time:
             text = last_time
         times.append(text)

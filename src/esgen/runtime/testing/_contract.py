@@ -361,6 +361,8 @@ class EventStoreContract(_StoreFixtures):
             (NewEvent("Thing", 1, '{"a": "\x00"}'), "JSON text"),
             (NewEvent("Thing", 2**31, "{}"), "event version"),
             (NewEvent("Th\x00ing", 1, "{}"), "event type"),
+            (NewEvent("Thing", "1", "{}"), "event version"),  # type: ignore[arg-type]
+            (NewEvent(5, 1, "{}"), "event type"),  # type: ignore[arg-type]
         ],
         ids=[
             "version 0",
@@ -373,6 +375,8 @@ class EventStoreContract(_StoreFixtures):
             "raw NUL",
             "version too big",
             "NUL in type",
+            "str version",
+            "int type",
         ],
     )
     def test_an_event_no_reader_could_decode_is_refused_and_nothing_written(
