@@ -69,14 +69,13 @@ class _Message(BaseModel):
         fields = plan.fields
         if fields is None:  # validators of its own: only a whole validation runs them
             return cls.model_validate({**self.__dict__, **changes})
-        data = self.__dict__.copy()
-        data.update(changes)
+        data = {**self.__dict__, **changes}
         for name, value in changes.items():
             entry = fields.get(name)
             if entry is None:
                 raise _error(cls, name, {"type": "extra_forbidden", "loc": (), "input": value})
-            exact, collection, field = entry
-            if type(value) not in exact:
+            if type(value) not in entry[0]:  # unpacked only here: most values are exact
+                _, collection, field = entry
                 if collection is None or (checked := collection(value)) is _NOT_SURE:
                     checked = field.validate(value)
                 data[name] = checked
