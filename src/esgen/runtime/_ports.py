@@ -139,6 +139,11 @@ class EventStore(ABC):
     def read_all(self, after: int = 0, limit: int = DEFAULT_PAGE_SIZE) -> list[RecordedEvent]:
         """One page of events of all streams in global order, with positions > `after`."""
 
+    def _read_page(self, after: int, limit: int) -> list[RecordedEvent]:
+        """`read_all` for a projection's page: a store may leave out the event id, metadata
+        and time and read them for the page when a handler first asks (SQLite does)."""
+        return self.read_all(after, limit)
+
     def iter_all(
         self, after: int = 0, page_size: int = DEFAULT_PAGE_SIZE
     ) -> Iterator[RecordedEvent]:

@@ -208,6 +208,7 @@ class _Deleted:
 
 
 _DELETED = _Deleted()
+_UNSEEN: Any = object()  # a key this page has not looked up yet (None: looked up, no row)
 
 
 class Rows(Generic[RowT, KeyT]):
@@ -284,8 +285,8 @@ class Rows(Generic[RowT, KeyT]):
             db_key = self._key(key)
         except (_OutOfRange, UnstorableText):
             return None  # a key no table can hold (past 64 bits, NUL): no row has it
-        if db_key in self._touched:
-            row = self._touched[db_key]
+        row = self._touched.get(db_key, _UNSEEN)
+        if row is not _UNSEEN:
             return None if isinstance(row, _Deleted) else row
         values = self._backend.select(db_key)
         row = None if values is None else self._decode(values)

@@ -348,7 +348,13 @@ class Repository(Generic[AggT, IdT]):
             self._replay(
                 aggregate,
                 [
-                    (r.stream_version, r.event_type, r.event_version, r.data, r._recorded_at)
+                    (
+                        r.stream_version,
+                        r.event_type,
+                        r.event_version,
+                        r.data,
+                        r._recorded_at_as_stored,
+                    )
                     for r in records
                 ],
             )

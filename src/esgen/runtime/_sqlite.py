@@ -212,6 +212,16 @@ _STREAM_AND_HEAD = (
     "(SELECT position, recorded_at FROM esgen_events ORDER BY position DESC LIMIT 1) AS head"
 )
 
+# A projection's page: the columns its handlers mostly read; the rest on first use.
+_PAGE_WITHOUT_COLUMNS = (
+    "SELECT position, stream_id, stream_version, event_type, event_version, data "
+    "FROM esgen_events WHERE position > ? ORDER BY position LIMIT ?"
+)
+_PAGE_COLUMNS = (
+    "SELECT position, event_id, metadata, recorded_at FROM esgen_events "
+    "WHERE position BETWEEN ? AND ?"
+)
+
 # What _write takes: StreamAppend records, or plain tuples of the same four fields.
 _Append = tuple[str, Sequence[NewEvent], int | ExpectedVersion, Snapshot | None]
 
@@ -781,6 +791,24 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         except sqlite3.Error as exc:
             raise self._failed(f"reading events after position {after} failed", exc) from exc
         return list(starmap(RecordedEvent, rows))
+
+    def _read_page(self, after: int, limit: int) -> list[RecordedEvent]:
+        validate_page_args(after, limit)
+        try:
+            rows = self._conn().execute(_PAGE_WITHOUT_COLUMNS, (after, limit)).fetchall()
+        except sqlite3.Error as exc:
+            raise self._failed(f"reading events after position {after} failed", exc) from exc
+        return RecordedEvent._page_without_columns(rows, self._page_columns)
+
+    def _page_columns(self, first: int, last: int) -> list[tuple[Any, ...]]:
+        """What `_read_page` left out, for its page (events never change: any later read
+        gives what reading them with the page would have)."""
+        try:
+            return self._conn().execute(_PAGE_COLUMNS, (first, last)).fetchall()
+        except sqlite3.Error as exc:
+            raise self._failed(
+                f"reading the events at positions {first} to {last} failed", exc
+            ) from exc
 
     def _clock_time(self) -> str:
         return to_utc(self._clock(), "the store clock's time").isoformat(timespec="microseconds")

@@ -1,0 +1,141 @@
+"""A projection's page on SQLite is read without each event's id, metadata and time; a
+handler that asks for one gets, for every event of the page, exactly what `read_all`
+gives, from one more query per page; a handler that never asks costs no such query."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from pydantic import BaseModel
+
+from esgen.runtime import (
+    Column,
+    Event,
+    ExpectedVersion,
+    MemoryEventStore,
+    NewEvent,
+    Projection,
+    ProjectionRunner,
+    RecordedEvent,
+    SQLiteEventStore,
+    TableSpec,
+    ValueObject,
+)
+from esgen.runtime.testing._domain import AccountOpened, MoneyDeposited, make_registry
+
+PAGE = 7  # pages that end mid-stream, so one stream's events span two pages
+
+
+class SeenRow(ValueObject):
+    position: int
+    event_id: str
+
+
+class Seen(Projection[SeenRow]):
+    """Keeps every record it was handed; reads nothing of it unless `reads` says which."""
+
+    name: ClassVar[str] = "seen"
+    table: ClassVar[TableSpec] = TableSpec(
+        "seen", key="position", columns=(Column("position", "integer"), Column("event_id", "text"))
+    )
+    row_type: ClassVar[type[BaseModel]] = SeenRow
+    handlers: ClassVar[Mapping[type[Event], str]] = {
+        AccountOpened: "on_event",
+        MoneyDeposited: "on_event",
+    }
+
+    def __init__(self, reads: str | None = None) -> None:
+        super().__init__()
+        self.reads = reads
+        self.records: list[RecordedEvent] = []
+
+    def on_event(self, event: Event, recorded: RecordedEvent) -> None:
+        self.records.append(recorded)
+        if self.reads is not None:
+            getattr(recorded, self.reads)
+        self.rows.put(SeenRow(position=recorded.position, event_id=recorded.stream_id))
+
+
+def _fill(store: SQLiteEventStore | MemoryEventStore) -> None:
+    for n in range(5):
+        metadata = {"correlation_id": f"c-{n}", "causation_id": f"k-{n}", "n": n}
+        events = [NewEvent.from_event(AccountOpened(owner=f"o{n}", currency="EUR"), metadata)]
+        events += [NewEvent.from_event(MoneyDeposited(amount=a), metadata) for a in (1, 2, 3)]
+        store.append(f"Account-{n}", events, ExpectedVersion.NO_STREAM)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteEventStore]:
+    store = SQLiteEventStore(tmp_path / "events.db")
+    _fill(store)
+    yield store
+    store.close()
+
+
+class _Queries:
+    """The statements the store's connection in this thread runs."""
+
+    def __init__(self, store: SQLiteEventStore) -> None:
+        self.seen: list[str] = []
+        store._conn().set_trace_callback(self.seen.append)
+
+    def reading_columns(self) -> list[str]:
+        return [q for q in self.seen if q.startswith("SELECT position, event_id, metadata")]
+
+
+def _expected(store: SQLiteEventStore) -> list[tuple[Any, ...]]:
+    return [
+        (r.position, r.event_id, dict(r.metadata), r.recorded_at, r.correlation_id)
+        for r in store.read_all(0, 1000)
+    ]
+
+
+@pytest.mark.parametrize(
+    "reads", ["event_id", "metadata", "recorded_at", "event_id_text", "recorded_at_text"]
+)
+def test_a_handler_reading_a_deferred_column_sees_what_read_all_gives(
+    store: SQLiteEventStore, reads: str
+) -> None:
+    projection = Seen(reads)
+    queries = _Queries(store)
+    ProjectionRunner(store, make_registry(), [projection], page_size=PAGE).catch_up()
+    got = [
+        (r.position, r.event_id, dict(r.metadata), r.recorded_at, r.correlation_id)
+        for r in projection.records
+    ]
+    assert got == _expected(store)
+    assert projection.records == store.read_all(0, 1000)  # every field, compared
+    pages = -(-len(got) // PAGE)
+    assert len(queries.reading_columns()) == pages  # one query per page, not per event
+
+
+def test_a_handler_that_never_asks_costs_no_query_and_the_records_still_answer_later(
+    store: SQLiteEventStore,
+) -> None:
+    projection = Seen()
+    queries = _Queries(store)
+    ProjectionRunner(store, make_registry(), [projection], page_size=PAGE).catch_up()
+    assert queries.reading_columns() == []
+    # Kept past its page (and its transaction), asked from another thread: still the
+    # same values, since recorded events never change.
+    answers: list[list[str]] = []
+    thread = threading.Thread(
+        target=lambda: answers.append([r.recorded_at_text for r in projection.records])
+    )
+    thread.start()
+    thread.join()
+    assert answers == [[r.recorded_at_text for r in store.read_all(0, 1000)]]
+    assert [repr(r) for r in projection.records] == [repr(r) for r in store.read_all(0, 1000)]
+
+
+def test_stores_that_do_not_defer_hand_over_whole_records(tmp_path: Path) -> None:
+    store = MemoryEventStore()
+    _fill(store)
+    assert store._read_page(3, PAGE) == store.read_all(3, PAGE)
+    projection = Seen("metadata")
+    ProjectionRunner(store, make_registry(), [projection], page_size=PAGE).catch_up()
+    assert projection.records == store.read_all(0, 1000)
