@@ -9,7 +9,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from harness import EXAMPLES, Case, cases, run_case, run_pyright, tree
+from harness import EXAMPLES, Case, cases, chdir, run_case, run_pyright, tree
 
 from esgen.codegen import plan_generation
 from esgen.config import load_settings
@@ -39,6 +39,43 @@ def test_example_generated_code_is_current(example: str) -> None:
     )
     stale = [str(c.path) for c in plan.pending]
     assert not stale, f"run `esgen generate` in examples/{example}"
+
+
+def _no_formatting(*args: object) -> str:
+    raise AssertionError("the formatter ran, though every file holds the code it would get")
+
+
+@pytest.mark.parametrize(
+    "root",
+    [c.root for c in PASSING] + sorted(p for p in EXAMPLES.iterdir() if p.is_dir()),
+    ids=[c.name for c in PASSING] + sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()),
+)
+def test_a_fresh_clone_checks_without_formatting(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a machine with no record of esgen's last run (a CI clone), a check of current
+    output keeps every file that holds the same code as rendered, and never formats.
+
+    Each template must lay out its text so that its code (docstrings included, which
+    black rewrites when a closing quote overflows) is what black leaves."""
+    import esgen._formatter
+
+    monkeypatch.setattr(esgen._formatter, "_format_with_black", _no_formatting)
+    monkeypatch.setattr(esgen._formatter, "_ruff", _no_formatting)
+    if root.parent == EXAMPLES:
+        settings = load_settings(root)
+        schema_dir, out, tests, formatter = (
+            settings.schema_dir,
+            settings.out_dir,
+            settings.tests_dir,
+            settings.formatter,
+        )
+    else:
+        schema_dir, out, tests = root / "schemas", root / "expected/src", root / "expected/tests"
+        formatter = load_settings(root).formatter
+    with chdir(root):
+        plan = plan_generation(schema_dir, out, formatter, tests)
+    assert not plan.pending
 
 
 def _source_roots() -> list[Path]:

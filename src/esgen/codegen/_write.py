@@ -208,7 +208,19 @@ def make_plan(
         if old is not None and Written(keys[path], text_digest(old)) in history_of[path]:
             final[path] = old  # what esgen wrote from these very inputs
             continue
-        to_format[path] = f.produce()
+        produced = f.produce()
+        if (
+            old is not None
+            and path.suffix == ".py"
+            and text_digest(old) not in {w.digest for w in history_of[path]}
+            and ((candidate := f"{f.header}\n{produced}") == old or _same_code(old, candidate))
+        ):
+            # A file esgen has no record of writing (a fresh clone, a CI machine) that holds
+            # the same code is kept as it is, as below: the formatter, which changes layout
+            # only, need not run first (black was most of `generate --check` there).
+            final[path] = old
+            continue
+        to_format[path] = produced
     python = {path: text for path, text in to_format.items() if path.suffix == ".py"}
     preformatted = {path for path in python if rendered[path].preformatted}
     bodies = {**to_format, **formatter.format(python, preformatted)}

@@ -297,9 +297,9 @@ class BankService:
         prefix: str = "esgen",
         partitions: int = 16,
     ) -> esgen.runtime.nats.Relay:
-        """The relay publishing the context's published events to NATS JetStream (needs
-        the `esgen[nats]` extra); `prefix` and `partitions` must match its consumers'.
-        """
+        """The relay publishing the context's published events to NATS JetStream
+        (needs the `esgen[nats]` extra); `prefix` and `partitions` must match its
+        consumers'."""
         # Imported here, by module (a schema class may be named Relay or Wire): loading
         # the relay loads nats-py, which only a service that runs it needs.
         import esgen.runtime.nats
