@@ -13,6 +13,7 @@ import pytest
 from pydantic import BaseModel
 
 from esgen.runtime import (
+    BackendError,
     Column,
     Event,
     ExpectedVersion,
@@ -52,12 +53,18 @@ class Seen(Projection[SeenRow]):
         super().__init__()
         self.reads = reads
         self.records: list[RecordedEvent] = []
+        self.read: list[object] = []
 
     def on_event(self, event: Event, recorded: RecordedEvent) -> None:
         self.records.append(recorded)
         if self.reads is not None:
-            getattr(recorded, self.reads)
+            self.read.append(_value(recorded, self.reads))
         self.rows.put(SeenRow(position=recorded.position, event_id=recorded.stream_id))
+
+
+def _value(recorded: RecordedEvent, name: str) -> object:
+    value = getattr(recorded, name)
+    return dict(value) if name == "metadata" else value
 
 
 def _fill(store: SQLiteEventStore | MemoryEventStore) -> None:
@@ -95,7 +102,16 @@ def _expected(store: SQLiteEventStore) -> list[tuple[Any, ...]]:
 
 
 @pytest.mark.parametrize(
-    "reads", ["event_id", "metadata", "recorded_at", "event_id_text", "recorded_at_text"]
+    "reads",
+    [
+        "event_id",
+        "metadata",
+        "recorded_at",
+        "event_id_text",
+        "recorded_at_text",
+        "correlation_id",
+        "causation_id",
+    ],
 )
 def test_a_handler_reading_a_deferred_column_sees_what_read_all_gives(
     store: SQLiteEventStore, reads: str
@@ -108,6 +124,8 @@ def test_a_handler_reading_a_deferred_column_sees_what_read_all_gives(
         for r in projection.records
     ]
     assert got == _expected(store)
+    # What the handler read in its page, first of its page or not, is read_all's.
+    assert projection.read == [_value(r, reads) for r in store.read_all(0, 1000)]
     assert projection.records == store.read_all(0, 1000)  # every field, compared
     pages = -(-len(got) // PAGE)
     assert len(queries.reading_columns()) == pages  # one query per page, not per event
@@ -139,3 +157,23 @@ def test_stores_that_do_not_defer_hand_over_whole_records(tmp_path: Path) -> Non
     projection = Seen("metadata")
     ProjectionRunner(store, make_registry(), [projection], page_size=PAGE).catch_up()
     assert projection.records == store.read_all(0, 1000)
+
+
+class Failing(Seen):
+    def on_event(self, event: Event, recorded: RecordedEvent) -> None:
+        raise ValueError("the handler's own error")
+
+
+def test_a_store_failing_to_read_the_deferred_columns_does_not_hide_a_handler_error(
+    store: SQLiteEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(first: int, last: int) -> list[tuple[Any, ...]]:
+        raise BackendError("disk I/O error")
+
+    monkeypatch.setattr(store, "_page_columns", broken)
+    runner = ProjectionRunner(store, make_registry(), [Failing()], page_size=PAGE)
+    with pytest.raises(ValueError, match="the handler's own error") as caught:
+        runner.catch_up()
+    assert caught.value.__notes__ == [
+        "seen: handling AccountOpened at position 1, version 1 of stream 'Account-0'"
+    ]

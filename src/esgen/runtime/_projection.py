@@ -40,6 +40,7 @@ from esgen.runtime._consistency import wait_for_position
 from esgen.runtime._errors import (
     AggregateDefinitionError,
     DecodeError,
+    EventStoreError,
     ProjectionNeedsRebuild,
 )
 from esgen.runtime._health import Problem
@@ -715,8 +716,14 @@ class _Handling:
 
 
 def _event_at(recorded: RecordedEvent) -> str:
+    try:
+        event = f" (event {recorded.event_id_text})"
+    except EventStoreError:
+        # Read with the page's other deferred columns: a store that fails here must not
+        # hide the handler's own error, which this only annotates.
+        event = ""
     return (
-        f"{recorded.event_type} (event {recorded.event_id}) at position {recorded.position}, "
+        f"{recorded.event_type}{event} at position {recorded.position}, "
         f"version {recorded.stream_version} of stream {recorded.stream_id!r}"
     )
 

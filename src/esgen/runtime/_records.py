@@ -342,6 +342,8 @@ class RecordedEvent:
         """The event id as text, without parsing it when the store gave text (the relay
         writes it into every message's headers)."""
         value = self._event_id
+        if isinstance(value, DeferredColumns):
+            value = self._undefer()[0]
         return value if isinstance(value, str) else str(value)
 
     @property
