@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,24 @@ def test_a_fresh_clone_checks_without_formatting(
     with chdir(root):
         plan = plan_generation(schema_dir, out, formatter, tests)
     assert not plan.pending
+
+
+def test_a_fresh_clone_still_sees_a_changed_file(tmp_path: Path) -> None:
+    """The other side of the test above: a generated file on disk whose code differs
+    from what the schema gives (one line of it edited, or the layout of a line with
+    another comment) is still reported, with no record of esgen's last run either."""
+    bank = tmp_path / "bank"
+    shutil.copytree(EXAMPLES / "bank", bank, ignore=shutil.ignore_patterns("__pycache__", "*.db*"))
+    settings = load_settings(bank)
+    service = settings.out_dir / "bank" / "service.py"
+    types = settings.out_dir / "bank" / "types.py"
+    service.write_text(service.read_text().replace('prefix: str = "esgen"', 'prefix: str = "x"'))
+    types.write_text(types.read_text().replace("\n\n\nclass ", "\n\n\n# hand\nclass ", 1))
+    with chdir(bank):
+        plan = plan_generation(
+            settings.schema_dir, settings.out_dir, settings.formatter, settings.tests_dir
+        )
+    assert sorted(c.path.name for c in plan.pending) == ["service.py", "types.py"]
 
 
 def _source_roots() -> list[Path]:

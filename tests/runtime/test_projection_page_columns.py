@@ -4,9 +4,12 @@ gives, from one more query per page; a handler that never asks costs no such que
 
 from __future__ import annotations
 
+import copy
+import pickle
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import pytest
@@ -26,6 +29,7 @@ from esgen.runtime import (
     TableSpec,
     ValueObject,
 )
+from esgen.runtime._records import DeferredColumns
 from esgen.runtime.testing._domain import AccountOpened, MoneyDeposited, make_registry
 
 PAGE = 7  # pages that end mid-stream, so one stream's events span two pages
@@ -91,7 +95,11 @@ class _Queries:
         store._conn().set_trace_callback(self.seen.append)
 
     def reading_columns(self) -> list[str]:
-        return [q for q in self.seen if q.startswith("SELECT position, event_id, metadata")]
+        return [
+            q
+            for q in self.seen
+            if q.startswith("SELECT position, stream_id, stream_version, event_id")
+        ]
 
 
 def _expected(store: SQLiteEventStore) -> list[tuple[Any, ...]]:
@@ -177,3 +185,68 @@ def test_a_store_failing_to_read_the_deferred_columns_does_not_hide_a_handler_er
     assert caught.value.__notes__ == [
         "seen: handling AccountOpened at position 1, version 1 of stream 'Account-0'"
     ]
+
+
+def test_the_problem_is_recorded_even_when_the_event_id_cannot_be_read(
+    store: SQLiteEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(first: int, last: int) -> list[tuple[Any, ...]]:
+        raise BackendError("disk I/O error")
+
+    monkeypatch.setattr(store, "_page_columns", broken)
+    runner = ProjectionRunner(store, make_registry(), [Failing()], page_size=PAGE)
+    for _ in (1, 2):
+        with pytest.raises(ValueError, match="the handler's own error"):
+            runner.catch_up()
+        [status] = runner.status()
+        assert status.problem is not None
+        assert (status.problem.position, status.problem.event_id) == (1, None)
+        assert status.problem.attempts == 1  # an unknown id is never "the same event again"
+
+
+def test_a_record_of_a_rolled_back_event_never_takes_another_events_columns(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteEventStore(tmp_path / "events.db")
+    projection = Seen()
+    runner = ProjectionRunner(store, make_registry(), [projection], page_size=PAGE)
+    opened = AccountOpened(owner="x", currency="EUR")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.append("Account-x", [NewEvent.from_event(opened, {"who": "x"})], 0)
+        runner.catch_up()
+        raise RuntimeError("the caller's transaction rolls back")
+    [kept] = projection.records
+    # SQLite gives the rolled-back event's position to the next event appended.
+    store.append("Account-y", [NewEvent.from_event(opened, {"who": "y"})], 0)
+    assert store.read_all()[0].position == kept.position
+    with pytest.raises(BackendError, match="no longer in the store"):
+        kept.metadata  # noqa: B018
+    store.close()
+
+
+def test_a_deferred_record_pickles_and_copies_by_value_without_its_store(
+    store: SQLiteEventStore,
+) -> None:
+    projection = Seen()
+    ProjectionRunner(store, make_registry(), [projection], page_size=PAGE).catch_up()
+    whole = store.read_all(0, 1000)
+    pickled = [pickle.dumps(r) for r in projection.records]
+    copied = [copy.deepcopy(r) for r in projection.records]
+    store.close()
+    unpickled = [pickle.loads(p) for p in pickled]
+    assert unpickled == whole and copied == whole
+    assert isinstance(unpickled[0].metadata, MappingProxyType)  # read-only, as read
+    with pytest.raises(TypeError):
+        unpickled[0].metadata["n"] = 1  # type: ignore[index]
+
+
+def test_filling_a_record_that_another_thread_filled_meanwhile_is_harmless(
+    store: SQLiteEventStore,
+) -> None:
+    [record] = store._read_page(0, 1)
+    deferred = record._event_id  # what a property read, just before another thread ...
+    assert isinstance(deferred, DeferredColumns)
+    expected = store.read_all(0, 1)[0]
+    assert record.event_id == expected.event_id  # ... filled the record
+    assert record._undefer(deferred)[0] == str(expected.event_id)
+    assert dict(record.metadata) == dict(expected.metadata)

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from esgen.runtime._errors import EventStoreError
+
 if TYPE_CHECKING:
     from esgen.runtime._records import RecordedEvent
 
-__all__ = ["Problem", "SagaInstance", "SagaRunnerStatus"]
+__all__ = ["Problem", "SagaInstance", "SagaRunnerStatus", "event_id_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +62,7 @@ class Problem:
             position=None if recorded is None else recorded.position,
             event_type=None if recorded is None else recorded.event_type,
             event_version=None if recorded is None else recorded.event_version,
-            event_id=None if recorded is None else str(recorded.event_id),
+            event_id=None if recorded is None else event_id_of(recorded),
             stream_id=None if recorded is None else recorded.stream_id,
             stream_version=None if recorded is None else recorded.stream_version,
             where=user_frame(exc),
@@ -199,3 +201,12 @@ def user_frame(exc: BaseException) -> str | None:
     # Absolute: a problem is stored and read later, by a process run from anywhere (the
     # command line shows it relative to where it runs).
     return f"{os.path.abspath(chosen.filename)}:{chosen.lineno} in {chosen.name}"
+
+
+def event_id_of(recorded: RecordedEvent) -> str | None:
+    """The event's id, None if the store cannot say it now: a projection's page may have
+    left it to be read on demand, and the problem is worth recording without it."""
+    try:
+        return recorded.event_id_text
+    except EventStoreError:
+        return None

@@ -43,7 +43,7 @@ from esgen.runtime._errors import (
     EventStoreError,
     ProjectionNeedsRebuild,
 )
-from esgen.runtime._health import Problem
+from esgen.runtime._health import Problem, event_id_of
 from esgen.runtime._ids import decode_id
 from esgen.runtime._messages import Event
 from esgen.runtime._ports import EventStore
@@ -132,7 +132,7 @@ class Projection(Generic[RowT, AggIdT]):
         """The id of the aggregate whose stream holds the event (`Account-<id>` -> id), of
         the type its aggregate declares (`aggregate_id_types`); `DecodeError` if the stream
         id does not hold one."""
-        stream_id = recorded._stream_id  # the slot: this runs once per event handled
+        stream_id = recorded.stream_id
         ids = self._ids
         found = ids.get(stream_id)
         if found is not None:
@@ -602,7 +602,8 @@ class ProjectionRunner:
                 attempts = 1
                 if recorded is not None and (text := unit.problem(slot)) is not None:
                     earlier = Problem.loads(text)
-                    if earlier.event_id == str(recorded.event_id):  # the same event again
+                    event_id = event_id_of(recorded)
+                    if event_id is not None and earlier.event_id == event_id:  # again
                         attempts = earlier.attempts + 1
                 at = to_utc(self._clock(), "the projection clock")
                 problem = Problem.of(exc, recorded, at, attempts)
@@ -654,17 +655,16 @@ class ProjectionRunner:
         }
         registry = self._registry
         # The registry's cached decoders, called directly: one call per event instead of
-        # three wrappers (decode_recorded -> decode -> the decoder). The records are the
-        # store's own RecordedEvents: their slots are read without the properties.
+        # three wrappers (decode_recorded -> decode -> the decoder).
         decoders: dict[tuple[str, int], Decoder] = {}
         keyring = self._store.keyring
         try:
             for recorded in records:
-                kind = recorded._event_type
+                kind = recorded.event_type
                 handle = handlers.get(kind)
                 if handle is None:
                     continue
-                key = (kind, recorded._event_version)
+                key = (kind, recorded.event_version)
                 decode = decoders.get(key)
                 if decode is None:
                     try:
@@ -674,7 +674,7 @@ class ProjectionRunner:
                         exc.add_note(_where(recorded))
                         raise
                 try:
-                    event = decode(recorded._data)
+                    event = decode(recorded.data)
                 except ValidationError as exc:
                     handling.recorded = recorded
                     raise registry.invalid_recorded(recorded, exc) from exc

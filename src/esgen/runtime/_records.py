@@ -15,10 +15,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
+from itertools import starmap
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
+from esgen.runtime._errors import BackendError
 from esgen.runtime._finite import dump_json
 from esgen.runtime._text import check_text, strings
 
@@ -190,8 +192,10 @@ class DeferredColumns:
     """The event id, metadata and time of a page of events read without them, read for the
     whole page on first use. A projection's handlers mostly read the data alone, and
     those three columns were a third of reading a page (benchmarks/projection_sqlite.py).
-    Recorded events never change, so reading them later gives what reading them with the
-    page would have given. Holds no reference to the records: no cycle for the collector.
+    Committed events never change, so reading them later gives what reading them with the
+    page would have given; an event whose transaction rolled back since (its position may
+    hold another event now) is refused, not mixed with another's columns. Holds no
+    reference to the records: no cycle for the collector.
     """
 
     __slots__ = ("_fetch", "_first", "_last", "_rows")
@@ -200,16 +204,25 @@ class DeferredColumns:
         self, fetch: Callable[[int, int], Iterable[tuple[Any, ...]]], first: int, last: int
     ) -> None:
         self._fetch = fetch
-        """(first, last) -> rows of (position, event id, metadata, recorded_at) between them"""
+        """(first, last) -> rows of (position, stream id, stream version, event id,
+        metadata, recorded_at) between those positions"""
         self._first = first
         self._last = last
         self._rows: dict[int, tuple[Any, ...]] | None = None
 
-    def columns(self, position: int) -> tuple[Any, ...]:
+    def columns(self, position: int, stream_id: str, stream_version: int) -> tuple[Any, ...]:
+        """(event id, metadata, recorded_at) of the event read at `position`."""
         rows = self._rows
         if rows is None:
             rows = self._rows = {row[0]: row[1:] for row in self._fetch(self._first, self._last)}
-        return rows[position]
+        row = rows.get(position)
+        if row is None or row[0] != stream_id or row[1] != stream_version:
+            raise BackendError(
+                f"the event read at position {position} (version {stream_version} of stream "
+                f"{stream_id!r}) is no longer in the store: the transaction that wrote it "
+                "rolled back after it was read"
+            )
+        return row[2:]
 
 
 class RecordedEvent:
@@ -269,28 +282,17 @@ class RecordedEvent:
         reads those for the page when one of them is first asked for."""
         if not rows:
             return []
-        deferred = DeferredColumns(fetch, rows[0][0], rows[-1][0])
-        records = []
-        for row in rows:
-            record = object.__new__(cls)
-            (
-                record._position,
-                record._stream_id,
-                record._stream_version,
-                record._event_type,
-                record._event_version,
-                record._data,
-            ) = row
-            record._event_id = record._metadata = record._recorded_at = deferred
-            records.append(record)
-        return records
+        # Typed as the columns it stands for: the properties fill them in before use.
+        deferred: Any = DeferredColumns(fetch, rows[0][0], rows[-1][0])
+        rest = (deferred, deferred, deferred)
+        return list(starmap(cls, [row + rest for row in rows]))
 
     @property
     def _recorded_at_as_stored(self) -> datetime | str:
         """The time as the store gave it: text is parsed only if someone asks."""
         value = self._recorded_at
         if isinstance(value, DeferredColumns):
-            value = self._undefer()[2]
+            value = self._undefer(value)[2]
         return value
 
     @property
@@ -320,11 +322,10 @@ class RecordedEvent:
     def data(self) -> str:
         return self._data
 
-    def _undefer(self) -> tuple[Any, ...]:
-        """The event id, metadata and time of a record read without them, now kept."""
-        deferred = self._event_id
-        assert isinstance(deferred, DeferredColumns)
-        columns = deferred.columns(self._position)
+    def _undefer(self, deferred: DeferredColumns) -> tuple[Any, ...]:
+        """The event id, metadata and time of a record read without them, now kept. Given
+        the value its caller read: another thread may have filled the slots meanwhile."""
+        columns = deferred.columns(self._position, self._stream_id, self._stream_version)
         self._event_id, self._metadata, self._recorded_at = columns
         return columns
 
@@ -332,7 +333,7 @@ class RecordedEvent:
     def event_id(self) -> UUID:
         value = self._event_id
         if isinstance(value, DeferredColumns):
-            value = self._undefer()[0]
+            value = self._undefer(value)[0]
         if isinstance(value, str):
             value = self._event_id = UUID(value)
         return value
@@ -343,7 +344,7 @@ class RecordedEvent:
         writes it into every message's headers)."""
         value = self._event_id
         if isinstance(value, DeferredColumns):
-            value = self._undefer()[0]
+            value = self._undefer(value)[0]
         return value if isinstance(value, str) else str(value)
 
     @property
@@ -352,7 +353,7 @@ class RecordedEvent:
         when the store gave it so (SQLite stores exactly that text)."""
         value = self._recorded_at
         if isinstance(value, DeferredColumns):
-            value = self._undefer()[2]
+            value = self._undefer(value)[2]
         if isinstance(value, str) and len(value) == _STORED_TIME_LENGTH and value[-6:] == "+00:00":
             return value
         return self.recorded_at.isoformat(timespec="microseconds")
@@ -361,7 +362,7 @@ class RecordedEvent:
     def metadata(self) -> Mapping[str, Any]:
         value = self._metadata
         if isinstance(value, DeferredColumns):
-            value = self._undefer()[1]
+            value = self._undefer(value)[1]
         if isinstance(value, str):
             value = self._metadata = MappingProxyType(json.loads(value))
         return value
@@ -371,7 +372,7 @@ class RecordedEvent:
         """When the store committed the event, in UTC; never decreases along the global order."""
         value = self._recorded_at
         if isinstance(value, DeferredColumns):
-            value = self._undefer()[2]
+            value = self._undefer(value)[2]
         if isinstance(value, str):
             value = self._recorded_at = datetime.fromisoformat(value)
         return value
@@ -403,6 +404,24 @@ class RecordedEvent:
         if not isinstance(other, RecordedEvent):
             return NotImplemented
         return self._key() == other._key()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # By value, deferred columns read first: a copy needs neither the store nor the
+        # page it was read with, and the metadata's read-only view does not pickle.
+        return (
+            RecordedEvent,
+            (
+                self._position,
+                self._stream_id,
+                self._stream_version,
+                self._event_type,
+                self._event_version,
+                self._data,
+                self.event_id,
+                encode_metadata(self.metadata),  # read back as the read-only view
+                self.recorded_at,
+            ),
+        )
 
     def __hash__(self) -> int:
         return hash((self._stream_id, self._stream_version, self._position))

@@ -218,8 +218,8 @@ _PAGE_WITHOUT_COLUMNS = (
     "FROM esgen_events WHERE position > ? ORDER BY position LIMIT ?"
 )
 _PAGE_COLUMNS = (
-    "SELECT position, event_id, metadata, recorded_at FROM esgen_events "
-    "WHERE position BETWEEN ? AND ?"
+    "SELECT position, stream_id, stream_version, event_id, metadata, recorded_at "
+    "FROM esgen_events WHERE position BETWEEN ? AND ?"
 )
 
 # What _write takes: StreamAppend records, or plain tuples of the same four fields.
