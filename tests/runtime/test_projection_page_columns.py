@@ -167,6 +167,13 @@ def test_stores_that_do_not_defer_hand_over_whole_records(tmp_path: Path) -> Non
     assert projection.records == store.read_all(0, 1000)
 
 
+def _break_the_deferred_reads(store: SQLiteEventStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(first: int, last: int) -> list[tuple[Any, ...]]:
+        raise BackendError("disk I/O error")
+
+    monkeypatch.setattr(store, "_page_columns", broken)
+
+
 class Failing(Seen):
     def on_event(self, event: Event, recorded: RecordedEvent) -> None:
         raise ValueError("the handler's own error")
@@ -175,10 +182,7 @@ class Failing(Seen):
 def test_a_store_failing_to_read_the_deferred_columns_does_not_hide_a_handler_error(
     store: SQLiteEventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(first: int, last: int) -> list[tuple[Any, ...]]:
-        raise BackendError("disk I/O error")
-
-    monkeypatch.setattr(store, "_page_columns", broken)
+    _break_the_deferred_reads(store, monkeypatch)
     runner = ProjectionRunner(store, make_registry(), [Failing()], page_size=PAGE)
     with pytest.raises(ValueError, match="the handler's own error") as caught:
         runner.catch_up()
@@ -190,10 +194,7 @@ def test_a_store_failing_to_read_the_deferred_columns_does_not_hide_a_handler_er
 def test_the_problem_is_recorded_even_when_the_event_id_cannot_be_read(
     store: SQLiteEventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(first: int, last: int) -> list[tuple[Any, ...]]:
-        raise BackendError("disk I/O error")
-
-    monkeypatch.setattr(store, "_page_columns", broken)
+    _break_the_deferred_reads(store, monkeypatch)
     runner = ProjectionRunner(store, make_registry(), [Failing()], page_size=PAGE)
     for _ in (1, 2):
         with pytest.raises(ValueError, match="the handler's own error"):

@@ -387,7 +387,8 @@ class RecordedEvent:
         value = self.metadata.get("causation_id")
         return value if isinstance(value, str) else None
 
-    def _key(self) -> tuple[Any, ...]:
+    def _values(self) -> tuple[Any, ...]:
+        """Every field, in the constructor's order, the deferred ones read."""
         return (
             self._position,
             self._stream_id,
@@ -396,9 +397,13 @@ class RecordedEvent:
             self._event_version,
             self._data,
             self.event_id,
-            dict(self.metadata),
+            self.metadata,
             self.recorded_at,
         )
+
+    def _key(self) -> tuple[Any, ...]:
+        *head, metadata, recorded_at = self._values()
+        return (*head, dict(metadata), recorded_at)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RecordedEvent):
@@ -407,21 +412,10 @@ class RecordedEvent:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # By value, deferred columns read first: a copy needs neither the store nor the
-        # page it was read with, and the metadata's read-only view does not pickle.
-        return (
-            RecordedEvent,
-            (
-                self._position,
-                self._stream_id,
-                self._stream_version,
-                self._event_type,
-                self._event_version,
-                self._data,
-                self.event_id,
-                encode_metadata(self.metadata),  # read back as the read-only view
-                self.recorded_at,
-            ),
-        )
+        # page it was read with. The metadata's read-only view does not pickle: its JSON
+        # text does, and is read back as that view.
+        *head, metadata, recorded_at = self._values()
+        return (RecordedEvent, (*head, encode_metadata(metadata), recorded_at))
 
     def __hash__(self) -> int:
         return hash((self._stream_id, self._stream_version, self._position))
