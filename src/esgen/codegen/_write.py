@@ -205,14 +205,15 @@ def make_plan(
             if old is None:
                 to_format[path] = f.produce()
             continue
-        if old is not None and Written(keys[path], text_digest(old)) in history_of[path]:
+        digest = "" if old is None else text_digest(old)  # once: both tests below read it
+        if old is not None and Written(keys[path], digest) in history_of[path]:
             final[path] = old  # what esgen wrote from these very inputs
             continue
         produced = f.produce()
         if (
             old is not None
             and path.suffix == ".py"
-            and text_digest(old) not in {w.digest for w in history_of[path]}
+            and digest not in {w.digest for w in history_of[path]}
             and ((candidate := f"{f.header}\n{produced}") == old or _same_code(old, candidate))
         ):
             # A file esgen has no record of writing (a fresh clone, a CI machine) that holds

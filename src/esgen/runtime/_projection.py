@@ -40,7 +40,6 @@ from esgen.runtime._consistency import wait_for_position
 from esgen.runtime._errors import (
     AggregateDefinitionError,
     DecodeError,
-    EventStoreError,
     ProjectionNeedsRebuild,
 )
 from esgen.runtime._health import Problem, event_id_of
@@ -716,12 +715,10 @@ class _Handling:
 
 
 def _event_at(recorded: RecordedEvent) -> str:
-    try:
-        event = f" (event {recorded.event_id_text})"
-    except EventStoreError:
-        # Read with the page's other deferred columns: a store that fails here must not
-        # hide the handler's own error, which this only annotates.
-        event = ""
+    # The id may be read only now, with the page's deferred columns: a store that fails
+    # then must not hide the handler's own error, which this only annotates.
+    event_id = event_id_of(recorded)
+    event = "" if event_id is None else f" (event {event_id})"
     return (
         f"{recorded.event_type}{event} at position {recorded.position}, "
         f"version {recorded.stream_version} of stream {recorded.stream_id!r}"

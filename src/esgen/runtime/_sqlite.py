@@ -212,6 +212,7 @@ _STREAM_AND_HEAD = (
     "(SELECT position, recorded_at FROM esgen_events ORDER BY position DESC LIMIT 1) AS head"
 )
 
+_PAGE = f"SELECT {_COLUMNS} FROM esgen_events WHERE position > ? ORDER BY position LIMIT ?"
 # A projection's page: the columns its handlers mostly read; the rest on first use.
 _PAGE_WITHOUT_COLUMNS = (
     "SELECT position, stream_id, stream_version, event_type, event_version, data "
@@ -777,28 +778,19 @@ class SQLiteEventStore(EventStore, SnapshotStore):
         return rows
 
     def read_all(self, after: int = 0, limit: int = DEFAULT_PAGE_SIZE) -> list[RecordedEvent]:
-        validate_page_args(after, limit)
-        try:
-            rows = (
-                self._conn()
-                .execute(
-                    f"SELECT {_COLUMNS} FROM esgen_events WHERE position > ? "
-                    "ORDER BY position LIMIT ?",
-                    (after, limit),
-                )
-                .fetchall()
-            )
-        except sqlite3.Error as exc:
-            raise self._failed(f"reading events after position {after} failed", exc) from exc
-        return list(starmap(RecordedEvent, rows))
+        return list(starmap(RecordedEvent, self._page_rows(_PAGE, after, limit)))
 
     def _read_page(self, after: int, limit: int) -> list[RecordedEvent]:
+        rows = self._page_rows(_PAGE_WITHOUT_COLUMNS, after, limit)
+        return RecordedEvent._page_without_columns(rows, self._page_columns)
+
+    def _page_rows(self, query: str, after: int, limit: int) -> list[Any]:
         validate_page_args(after, limit)
         try:
-            rows = self._conn().execute(_PAGE_WITHOUT_COLUMNS, (after, limit)).fetchall()
+            rows: list[Any] = self._conn().execute(query, (after, limit)).fetchall()
         except sqlite3.Error as exc:
             raise self._failed(f"reading events after position {after} failed", exc) from exc
-        return RecordedEvent._page_without_columns(rows, self._page_columns)
+        return rows
 
     def _page_columns(self, first: int, last: int) -> list[tuple[Any, ...]]:
         """What `_read_page` left out, for its page (events never change: any later read
@@ -1053,8 +1045,7 @@ def _recorded_times(events: Sequence[NewEvent], clock_time: str, last_time: str)
             given = moment
             # recorded_at is in UTC (NewEvent normalises it), so the stored text ends in
             # +00:00 and a difference under a second means the same second on the clock.
-            offset = None if second is None else moment - second
-            if offset is not None and not offset.days and not offset.seconds:
+            if second is not None and not (offset := moment - second).days and not offset.seconds:
                 text = f"{second_text}.{offset.microseconds:06d}+00:00"
             else:
                 text = moment.isoformat(timespec="microseconds")
