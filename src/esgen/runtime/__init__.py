@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from esgen.runtime._aggregate import Aggregate, state_fingerprint
+    from esgen.runtime._async_ports import AsyncEventStore, AsyncSnapshotStore
     from esgen.runtime._commands import CommandResult, handle_command
     from esgen.runtime._consistency import consistency_token, parse_consistency_token
     from esgen.runtime._consumer import Consumer, ConsumerNeedsReplay, ConsumerReadModel
@@ -107,6 +108,7 @@ if TYPE_CHECKING:
     from esgen.runtime._saga import Saga, SagaError, SagaStatus
     from esgen.runtime._saga_runner import SagaInstanceNotFound, SagaRunner
     from esgen.runtime._sqlite import SQLiteEventStore
+    from esgen.runtime._sqlite_async import AsyncSQLiteEventStore
     from esgen.runtime._unit_of_work import UnitOfWork, UnitOfWorkResult, run_in_unit_of_work
     from esgen.runtime._views import ReadModel
 
@@ -116,6 +118,9 @@ if TYPE_CHECKING:
 # stores, runners and inspector).
 _HOME: dict[str, str] = {
     "Aggregate": "_aggregate",
+    "AsyncEventStore": "_async_ports",
+    "AsyncSQLiteEventStore": "_sqlite_async",
+    "AsyncSnapshotStore": "_async_ports",
     "AggregateAlreadyExists": "_errors",
     "AggregateDefinitionError": "_errors",
     "AggregateNotCreated": "_errors",
@@ -236,6 +241,9 @@ __all__ = [
     "AggregateNotCreated",
     "AggregateNotFound",
     "AppendResult",
+    "AsyncEventStore",
+    "AsyncSQLiteEventStore",
+    "AsyncSnapshotStore",
     "BackendError",
     "BackendUnavailable",
     "Clock",

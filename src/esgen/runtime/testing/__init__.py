@@ -8,6 +8,8 @@
 - `UpcasterScenario`: given a stored payload of an old version, then the latest event.
 - `SagaScenario`: given past events, when an event (or the deadline), then the commands
   and compensations a saga sends.
+- `BlockingEventStore`: an asynchronous store behind the synchronous ports, so the same
+  contract suite checks asynchronous backends.
 - `todo`: the failing placeholder of scaffolded tests.
 - `ManualClock`: a clock tests move by hand, for stores and repositories.
 
@@ -15,6 +17,7 @@ Imports pytest and hypothesis, so only test code may import this package; `esgen
 itself never does.
 """
 
+from esgen.runtime.testing._blocking import BlockingEventStore
 from esgen.runtime.testing._clock import ManualClock
 from esgen.runtime.testing._contract import (
     BackendContract,
@@ -36,6 +39,7 @@ from esgen.runtime.testing._upcasting import UpcasterScenario
 __all__ = [
     "AggregateScenario",
     "BackendContract",
+    "BlockingEventStore",
     "DecimalValuesContract",
     "EventStoreContract",
     "FloatValuesContract",
