@@ -24,7 +24,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from esgen.runtime._postgres import describe_dsn
+from esgen.runtime._postgres_calls import describe_dsn
 
 DSN_VARIABLE = "ESGEN_TEST_POSTGRES_DSN"
 REQUIRE_VARIABLE = "ESGEN_REQUIRE_POSTGRES"

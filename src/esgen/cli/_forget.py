@@ -155,7 +155,7 @@ def _shown_store(store: str) -> str:
         return store
     from psycopg.conninfo import conninfo_to_dict
 
-    from esgen.runtime._postgres import describe_dsn
+    from esgen.runtime._postgres_calls import describe_dsn
 
     try:
         return describe_dsn(conninfo_to_dict(store))

@@ -13,8 +13,6 @@ commits or none of it does.
 
 from __future__ import annotations
 
-import getpass
-import math
 import os
 import threading
 import time
@@ -29,13 +27,11 @@ from uuid import UUID
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import pq
-from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from esgen.runtime._errors import (
     BackendError,
     BackendUnavailable,
-    ConcurrencyError,
     EventStoreError,
     ReadOnlyStore,
     StreamNotFound,
@@ -44,21 +40,28 @@ from esgen.runtime._personal import FORGOTTEN_STREAM, Keyring, KeyWrapper
 from esgen.runtime._pool_log import install as _collapse_pool_warnings
 from esgen.runtime._ports import (
     DEFAULT_PAGE_SIZE,
-    INVALID_DATA,
     EventStore,
     SnapshotStore,
     StoredData,
     TimedStoredData,
     check_expected_version,
-    check_snapshot_fits,
-    recorded_times,
-    validate_append_args,
-    validate_appends,
     validate_new_events,
     validate_page_args,
-    validate_read_args,
-    validate_snapshot,
     validate_wait_args,
+)
+from esgen.runtime._postgres_calls import (
+    AppendCall,
+    append_call,
+    append_results,
+    append_streams_call,
+    append_value_error,
+    lost_append_note,
+    read_stream_query,
+    reason,
+    settings,
+    snapshot_params,
+    stream_data_params,
+    streams_text,
 )
 from esgen.runtime._postgres_listen import Listener
 from esgen.runtime._postgres_schema import (
@@ -68,7 +71,6 @@ from esgen.runtime._postgres_schema import (
     normalized,
     notify_channel,
     statements,
-    validate_schema_name,
 )
 from esgen.runtime._records import (
     AppendResult,
@@ -79,7 +81,6 @@ from esgen.runtime._records import (
     Snapshot,
     StreamAppend,
     StreamSummary,
-    encode_metadata,
     to_utc,
     utc_now,
 )
@@ -96,7 +97,6 @@ if TYPE_CHECKING:
         return store  # mypy checks the adapter still offers transaction() as projections need
 
 
-_MAX_VERSION = 2**63 - 1
 _STREAMS_PAGE_SIZE = 500
 # While LISTEN works, waiters still look at the table this often: a connection that died
 # without a word (a half-open socket) must not stall a projection for long.
@@ -138,38 +138,20 @@ class PostgresEventStore(EventStore, SnapshotStore):
         master_key: KeyWrapper | None = None,
         key_cache_seconds: float = 60.0,
     ) -> None:
-        validate_schema_name(schema)
-        if not 0 <= min_connections <= max_connections or max_connections < 1:
-            raise ValueError(
-                "connections must satisfy 0 <= min_connections <= max_connections, "
-                f"max_connections >= 1 (got {min_connections} and {max_connections})"
-            )
-        for name, value in (
-            ("connect_timeout", connect_timeout),
-            ("pool_timeout", pool_timeout),
-            ("poll_interval", poll_interval),
-        ):
-            if not value > 0:
-                raise ValueError(f"{name} must be > 0 seconds (got {value!r})")
-        try:
-            params = conninfo_to_dict(dsn)
-        except psycopg.Error:
-            # libpq quotes the part it choked on, which may be the password: say nothing.
-            raise ValueError(
-                "invalid PostgreSQL DSN (not shown: it may hold a password); expected a "
-                "URL such as postgresql://user@host:5432/dbname or key=value pairs"
-            ) from None
+        config = settings(
+            dsn,
+            schema,
+            min_connections,
+            max_connections,
+            connect_timeout,
+            pool_timeout,
+            poll_interval,
+        )
         self._schema = schema
         self._clock = clock
-        self._where = describe_dsn(params)
-        self._conninfo = dsn
-        # The DSN's own settings win; these only fill gaps.
-        self._connect_kwargs: dict[str, Any] = {}
-        if "connect_timeout" not in params and "PGCONNECT_TIMEOUT" not in os.environ:
-            # libpq counts whole seconds (and at least 2).
-            self._connect_kwargs["connect_timeout"] = max(2, math.ceil(connect_timeout))
-        if "application_name" not in params and "PGAPPNAME" not in os.environ:
-            self._connect_kwargs["application_name"] = "esgen"
+        self._where = config.where
+        self._conninfo = config.conninfo
+        self._connect_kwargs = config.connect_kwargs
         self._min_connections = min_connections
         self._max_connections = max_connections
         self._pool_timeout = pool_timeout
@@ -332,7 +314,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
         the error was not a lost connection, whatever its class (libpq refuses some
         statements itself, e.g. too many parameters, as an OperationalError).
         """
-        reason = _reason(exc)
+        text = reason(exc)
         if isinstance(exc, PoolClosed) or self._closed:
             return BackendError(f"{what}: the store for {self._where} is closed")
         if isinstance(exc, PoolTimeout):
@@ -344,13 +326,13 @@ class PostgresEventStore(EventStore, SnapshotStore):
             )
         if connecting:
             self._unreachable = True
-            return BackendUnavailable(f"{what}: cannot connect to {self._where}: {reason}")
+            return BackendUnavailable(f"{what}: cannot connect to {self._where}: {text}")
         if _connection_lost(exc) and (conn is None or conn.broken or conn.closed):
             self._unreachable = True
-            return BackendUnavailable(f"{what}: lost the connection to {self._where}: {reason}")
+            return BackendUnavailable(f"{what}: lost the connection to {self._where}: {text}")
         if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
-            return ReadOnlyStore(f"{what}: {reason} (the store was opened read-only)")
-        return BackendError(f"{what} failed on {self._where}: {reason}")
+            return ReadOnlyStore(f"{what}: {text} (the store was opened read-only)")
+        return BackendError(f"{what} failed on {self._where}: {text}")
 
     def _why_no_connection(self) -> tuple[str, bool]:
         """Why the pool had no connection to give, and whether the server is to blame.
@@ -361,7 +343,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
         try:
             psycopg.connect(self._conninfo, **self._connect_kwargs).close()
         except psycopg.Error as exc:
-            return _reason(exc), True
+            return reason(exc), True
         return (
             f"all {self._max_connections} connection(s) of the pool are in use "
             "(raise max_connections, or look for transaction() blocks left open)"
@@ -469,78 +451,22 @@ class PostgresEventStore(EventStore, SnapshotStore):
         *,
         snapshot: Snapshot | None = None,
     ) -> AppendResult:
-        # append_streams with one stream, sent as scalars (see Statements.append).
-        validate_append_args(stream_id, expected_version)
-        validate_new_events(events)
-        if snapshot is not None:
-            validate_snapshot(snapshot)
+        call = append_call(
+            self._sql, self._clock, self._channel, stream_id, events, expected_version, snapshot
+        )
         if self._read_only:
             self._refuse_writes(f"append to stream {stream_id!r}")
-        if not events:
+        if call is None:
             return self._check_only([StreamAppend(stream_id, events, expected_version)])[0]
-        expected = _expected(expected_version)
-        count = len(events)
-        snapshot_params: tuple[object, ...] = (None, None, None, None)
-        if snapshot is not None:
-            snapshot_params = self._snapshot_params(snapshot, stream_id, expected, count)
-        now, times = self._times(events)
-        params = (
-            stream_id,
-            expected,
-            count,
-            count,
-            now,
-            times,
-            *self._event_params(events),
-            self._channel,
-            *snapshot_params,
-        )
-        appends = (StreamAppend(stream_id, events, expected_version),)
-        return self._call_append(self._sql.append, params, appends, count)[0]
+        return self._call_append(call)[0]
 
     def append_streams(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
-        validate_appends(appends)
+        call = append_streams_call(self._sql, self._clock, self._channel, appends)
         if self._read_only and appends:
-            self._refuse_writes(f"append to {_streams([a.stream_id for a in appends])}")
-        events = [event for append in appends for event in append.events]
-        if not events:
+            self._refuse_writes(f"append to {streams_text([a.stream_id for a in appends])}")
+        if call is None:
             return self._check_only(appends)
-        stream_ids = []
-        expected: list[int | None] = []
-        counts = []
-        event_streams = []
-        snapshots: list[tuple[object, ...]] = []
-        for index, append in enumerate(appends, start=1):
-            stream_ids.append(append.stream_id)
-            expected.append(_expected(append.expected_version))
-            count = len(append.events)
-            counts.append(count)
-            event_streams.extend([index] * count)
-            if append.snapshot is not None and count:
-                snapshots.append(
-                    self._snapshot_params(append.snapshot, append.stream_id, expected[-1], count)
-                )
-            else:
-                snapshots.append((None, None, None, None))
-        # Four lists of a value per stream, or four NULLs when no stream has a snapshot.
-        snapshot_params = (
-            [list(column) for column in zip(*snapshots, strict=True)]
-            if any(row[0] is not None for row in snapshots)
-            else [None, None, None, None]
-        )
-        now, times = self._times(events)
-        params = (
-            stream_ids,
-            expected,
-            counts,
-            event_streams,
-            now,
-            times,
-            *self._event_params(events),
-            self._channel,
-            *snapshot_params,
-        )
-        return self._call_append(self._sql.append_streams, params, appends, len(events))
+        return self._call_append(call)
 
     def _check_only(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
         # No events: reading the versions needs neither the append lock nor a write.
@@ -551,98 +477,26 @@ class PostgresEventStore(EventStore, SnapshotStore):
             results.append(AppendResult(append.stream_id, actual, None))
         return results
 
-    @staticmethod
-    def _snapshot_params(
-        snapshot: Snapshot, stream_id: str, expected: int | None, count: int
-    ) -> tuple[object, ...]:
-        # With ANY the stream's version is known only under the lock: the function checks
-        # the snapshot's version then.
-        last = _MAX_VERSION if expected is None else expected + count
-        check_snapshot_fits(snapshot, stream_id, last)
-        return (
-            snapshot.version,
-            snapshot.fingerprint,
-            snapshot.state,
-            to_utc(snapshot.taken_at, "snapshot time"),
-        )
-
-    def _times(self, events: Sequence[NewEvent]) -> tuple[datetime | None, list[datetime] | None]:
-        """The clock's time (unless every event brings its own) and, if some do, every
-        event's time in order; the function only raises these to the head's time."""
-        for event in events:
-            if event.recorded_at is not None:
-                break
-        else:
-            return to_utc(self._clock(), "the store clock's time"), None
-        times = list(recorded_times(events, self._clock, None))
-        return times[0], times
-
-    @staticmethod
-    def _event_params(events: Sequence[NewEvent]) -> tuple[list[Any], ...]:
-        types = []
-        versions = []
-        data = []
-        ids = []
-        metadata = []
-        last_metadata: object = None
-        metadata_json = ""
-        for event in events:
-            if event.metadata is not last_metadata:
-                # One append's events usually share one metadata mapping: encode it once.
-                last_metadata = event.metadata
-                metadata_json = encode_metadata(event.metadata)
-            types.append(event.event_type)
-            versions.append(event.event_version)
-            data.append(event.data)
-            ids.append(event.event_id)
-            metadata.append(metadata_json)
-        return types, versions, data, ids, metadata
-
-    def _call_append(
-        self,
-        statement: str,
-        params: Sequence[object],
-        appends: Sequence[StreamAppend],
-        count: int,
-    ) -> list[AppendResult]:
-        stream_ids = [append.stream_id for append in appends]
+    def _call_append(self, call: AppendCall) -> list[AppendResult]:
         try:
             with self._connection() as conn:
                 if self._in_transaction():
                     # A savepoint, so a failed append leaves the caller's transaction usable.
                     with conn.transaction():
-                        row = conn.execute(statement, params).fetchone()
+                        row = conn.execute(call.statement, call.params).fetchone()
                 else:
-                    row = conn.execute(statement, params).fetchone()
-        except pg_errors.InvalidParameterValue as exc:
-            raise ValueError(_reason(exc)) from exc
-        except pg_errors.InvalidTextRepresentation as exc:  # data the json type refuses
-            raise ValueError(INVALID_DATA) from exc
+                    row = conn.execute(call.statement, call.params).fetchone()
         except psycopg.Error as exc:
-            error = self._error(f"append to {_streams(stream_ids)}", exc)
+            mistake = append_value_error(exc)
+            if mistake is not None:
+                raise mistake from exc
+            error = self._error(call.what, exc)
             if _connection_lost(exc):
-                error.add_note(
-                    f"An append is one transaction: either all {count} event(s) were "
-                    "written or none. Read the stream(s) to see which, or retry with the same "
-                    "expected version(s) (a ConcurrencyError then means they were written)."
-                )
+                error.add_note(lost_append_note(call.events))
                 self._purge_dead_connections()
             raise error from exc
-        assert row is not None  # the function always returns its one row
         self._unreachable = False
-        actual, conflict, last_position = row
-        if conflict is not None:
-            append = appends[conflict - 1]
-            raise ConcurrencyError(append.stream_id, append.expected_version, actual[conflict - 1])
-        position = last_position - count
-        results = []
-        for append, version in zip(appends, actual, strict=True):
-            written = len(append.events)
-            position += written
-            results.append(
-                AppendResult(append.stream_id, version + written, position if written else None)
-            )
-        return results
+        return append_results(row, call)
 
     def read_stream(
         self,
@@ -654,25 +508,10 @@ class PostgresEventStore(EventStore, SnapshotStore):
         backwards: bool = False,
         limit: int | None = None,
     ) -> list[RecordedEvent]:
-        check_stream_id(stream_id)
-        validate_read_args(from_version, to_version, limit)
-        query = [self._sql.read_stream]
-        params: list[object] = [stream_id]
-        if from_version > 1:
-            query.append("AND stream_version >= %s")
-            params.append(from_version)
-        if to_version is not None:
-            query.append("AND stream_version <= %s")
-            params.append(to_version)
-        if until is not None:
-            query.append("AND recorded_at <= %s")
-            params.append(to_utc(until, "until"))
-        query.append("ORDER BY stream_version DESC" if backwards else "ORDER BY stream_version")
-        if limit is not None:
-            query.append("LIMIT %s")
-            params.append(limit)
-        what = f"reading stream {stream_id!r}"
-        rows = self._fetch(what, " ".join(query), params)
+        query, params = read_stream_query(
+            self._sql, stream_id, from_version, to_version, until, backwards, limit
+        )
+        rows = self._fetch(f"reading stream {stream_id!r}", query, params)
         # An empty range of an existing stream is fine; a stream with no events is not.
         if not rows and (
             (from_version == 1 and until is None) or not self._stream_exists(stream_id)
@@ -694,12 +533,10 @@ class PostgresEventStore(EventStore, SnapshotStore):
     def _stream_data(
         self, stream_id: str, from_version: int, to_version: int | None, query: str
     ) -> list[Any]:
-        check_stream_id(stream_id)
-        validate_read_args(from_version, to_version, None)
         rows = self._fetch(
             f"reading stream {stream_id!r}",
             query,
-            (stream_id, from_version, _MAX_VERSION if to_version is None else to_version),
+            stream_data_params(stream_id, from_version, to_version),
         )
         if not rows and (from_version == 1 or not self._stream_exists(stream_id)):
             raise StreamNotFound(stream_id)
@@ -938,16 +775,9 @@ class PostgresEventStore(EventStore, SnapshotStore):
         return Snapshot(*rows[0])
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
-        validate_snapshot(snapshot)
+        params = snapshot_params(snapshot)
         if self._read_only:
             self._refuse_writes(f"saving the snapshot of {snapshot.stream_id!r}")
-        params = (
-            snapshot.stream_id,
-            snapshot.version,
-            snapshot.fingerprint,
-            snapshot.state,
-            to_utc(snapshot.taken_at, "snapshot time"),
-        )
         try:
             with self._connection() as conn:
                 conn.execute(self._sql.upsert_snapshot, params)
@@ -966,38 +796,6 @@ def _after_fork_in_child() -> None:
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
 _collapse_pool_warnings()
-
-
-def _expected(expected_version: int | ExpectedVersion) -> int | None:
-    """The function's form of an expected version: NULL for any."""
-    if expected_version is ExpectedVersion.ANY:
-        return None
-    return 0 if expected_version is ExpectedVersion.NO_STREAM else expected_version
-
-
-def _streams(stream_ids: Sequence[str]) -> str:
-    names = ", ".join(repr(stream_id) for stream_id in stream_ids)
-    return f"stream {names}" if len(stream_ids) == 1 else f"streams {names}"
-
-
-def describe_dsn(params: dict[str, Any]) -> str:
-    """Where a DSN points, for messages: host, port, database and user, never the password.
-    Unset parts are shown as libpq will resolve them (environment, then defaults)."""
-    env = os.environ
-    host = params.get("host") or params.get("hostaddr") or env.get("PGHOST") or "localhost"
-    port = params.get("port") or env.get("PGPORT") or "5432"
-    user = params.get("user") or env.get("PGUSER") or _login_name()
-    dbname = params.get("dbname") or env.get("PGDATABASE") or user
-    place = f"socket {host}" if host.startswith("/") else f"{host}:{port}"
-    return f"PostgreSQL database {dbname} on {place} as user {user}"
-
-
-def _login_name() -> str:
-    # libpq's default user name: the operating system's.
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "(default)"
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
@@ -1052,13 +850,3 @@ def _connection_lost(exc: BaseException) -> bool:
     sqlstate = exc.sqlstate
     # No SQLSTATE: libpq's own report of a socket that closed or failed.
     return sqlstate is None or sqlstate.startswith("08") or sqlstate in _SESSION_ENDED
-
-
-def _reason(exc: BaseException) -> str:
-    """The error's message on one line: the server's message and detail when it sent one
-    (its CONTEXT only retraces esgen_append's own lines), else libpq's or the pool's text."""
-    text = str(exc)
-    if isinstance(exc, psycopg.Error) and exc.diag.message_primary:
-        primary, detail = exc.diag.message_primary, exc.diag.message_detail
-        text = f"{primary} ({detail})" if detail else primary
-    return " ".join(text.split()) or type(exc).__name__
