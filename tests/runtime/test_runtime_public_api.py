@@ -11,6 +11,9 @@ import esgen.runtime.testing
 from esgen import EsgenError
 from esgen.runtime import EventStoreError
 
+# The names that need the `postgres` extra.
+DRIVER_EXPORTS = ["AsyncPostgresEventStore", "PostgresEventStore"]
+
 RUNTIME_EXPORTS = [
     "DEFAULT_PAGE_SIZE",
     "Aggregate",
@@ -19,6 +22,10 @@ RUNTIME_EXPORTS = [
     "AggregateNotCreated",
     "AggregateNotFound",
     "AppendResult",
+    "AsyncEventStore",
+    "AsyncPostgresEventStore",
+    "AsyncSQLiteEventStore",
+    "AsyncSnapshotStore",
     "BackendError",
     "BackendUnavailable",
     "Clock",
@@ -129,6 +136,7 @@ RUNTIME_EXPORTS = [
 TESTING_EXPORTS = [
     "AggregateScenario",
     "BackendContract",
+    "BlockingEventStore",
     "DecimalValuesContract",
     "EventStoreContract",
     "FloatValuesContract",
@@ -243,7 +251,7 @@ FORBIDDEN = {
 
 def test_every_public_name_is_imported_from_its_module_on_first_use() -> None:
     lazy = dict(esgen.runtime._HOME)
-    assert sorted(lazy) == sorted(set(RUNTIME_EXPORTS) - {"PostgresEventStore"})
+    assert sorted(lazy) == sorted(set(RUNTIME_EXPORTS) - set(DRIVER_EXPORTS))
     for name, home in lazy.items():
         module = sys.modules[f"esgen.runtime.{home}"]
         assert getattr(esgen.runtime, name) is getattr(module, name)
@@ -260,10 +268,10 @@ def test_every_public_name_is_imported_from_its_module_on_first_use() -> None:
 
 
 def test_importing_the_runtime_loads_pydantic_and_the_standard_library_only() -> None:
-    # Every name but the PostgreSQL store (its own test below), not only the package.
+    # Every name but the PostgreSQL stores (their own test below), not only the package.
     code = (
         "import json, sys\nimport esgen.runtime as r\n"
-        "[getattr(r, name) for name in r.__all__ if name != 'PostgresEventStore']\n"
+        f"[getattr(r, name) for name in r.__all__ if name not in {DRIVER_EXPORTS}]\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     output = subprocess.run(
@@ -293,14 +301,17 @@ import sys
 for name in ("psycopg", "psycopg_pool"):
     sys.modules[name] = None  # imports fail and find_spec finds nothing, as if not installed
 import esgen.runtime
-assert "PostgresEventStore" not in esgen.runtime.__all__
+for name in ("PostgresEventStore", "AsyncPostgresEventStore"):
+    assert name not in esgen.runtime.__all__
 namespace = {}
 exec("from esgen.runtime import *", namespace)
-assert "SQLiteEventStore" in namespace and "PostgresEventStore" not in namespace
-try:
-    esgen.runtime.PostgresEventStore
-except ImportError as exc:
-    print(exc)
+assert "SQLiteEventStore" in namespace and "AsyncSQLiteEventStore" in namespace
+assert "PostgresEventStore" not in namespace and "AsyncPostgresEventStore" not in namespace
+for name in ("PostgresEventStore", "AsyncPostgresEventStore"):
+    try:
+        getattr(esgen.runtime, name)
+    except ImportError as exc:
+        print(exc)
 """
 
 
@@ -308,7 +319,8 @@ def test_without_psycopg_the_runtime_works_and_says_how_to_get_postgres() -> Non
     output = subprocess.run(
         [sys.executable, "-I", "-c", WITHOUT_PSYCOPG], check=True, capture_output=True, text=True
     ).stdout
-    assert "pip install 'esgen[postgres]'" in output
+    assert output.count("pip install 'esgen[postgres]'") == 2, output
+    assert "AsyncPostgresEventStore needs" in output
 
 
 def test_the_postgres_store_is_imported_on_first_use() -> None:
@@ -318,5 +330,7 @@ def test_the_postgres_store_is_imported_on_first_use() -> None:
         "from esgen.runtime import PostgresEventStore\n"
         "assert PostgresEventStore.__module__ == 'esgen.runtime._postgres'\n"
         "assert 'PostgresEventStore' in dir(esgen.runtime)\n"
+        "from esgen.runtime import AsyncPostgresEventStore\n"
+        "assert AsyncPostgresEventStore.__module__ == 'esgen.runtime._postgres_async'\n"
     )
     subprocess.run([sys.executable, "-I", "-c", code], check=True)

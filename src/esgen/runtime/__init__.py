@@ -81,6 +81,9 @@ if TYPE_CHECKING:
         TransactionalStore,
     )
     from esgen.runtime._postgres import PostgresEventStore as PostgresEventStore
+    from esgen.runtime._postgres_async import (
+        AsyncPostgresEventStore as AsyncPostgresEventStore,
+    )
     from esgen.runtime._progress_store import ProgressStorage, progress_storage
     from esgen.runtime._projection import (
         Projection,
@@ -242,6 +245,7 @@ __all__ = [
     "AggregateNotFound",
     "AppendResult",
     "AsyncEventStore",
+    "AsyncPostgresEventStore",
     "AsyncSQLiteEventStore",
     "AsyncSnapshotStore",
     "BackendError",
@@ -351,10 +355,17 @@ __all__ = [
     "utc_now",
 ]
 
+# The names that need the `postgres` extra, and where they are defined.
+_DRIVER_HOME = {
+    "AsyncPostgresEventStore": "_postgres_async",
+    "PostgresEventStore": "_postgres",
+}
+
 # Listed only where it can be imported, so `from esgen.runtime import *` works without the
 # extra (find_spec locates the driver without importing it).
 if find_spec("psycopg") is None or find_spec("psycopg_pool") is None:
     __all__.remove("PostgresEventStore")
+    __all__.remove("AsyncPostgresEventStore")
 
 
 # Run time only: a module __getattr__ that type checkers saw would make a misspelt name
@@ -367,19 +378,19 @@ if not TYPE_CHECKING:
             value = getattr(import_module(f"{__name__}.{home}"), name)
             globals()[name] = value  # later lookups skip this function
             return value
-        if name == "PostgresEventStore":
+        if name in _DRIVER_HOME:
             try:
-                from esgen.runtime._postgres import PostgresEventStore
+                value = getattr(import_module(f"{__name__}.{_DRIVER_HOME[name]}"), name)
             except ImportError as exc:
                 if exc.name not in ("psycopg", "psycopg_pool"):
                     raise
                 raise ImportError(
-                    f"PostgresEventStore needs {exc.name}, which is not installed: "
+                    f"{name} needs {exc.name}, which is not installed: "
                     "pip install 'esgen[postgres]'",
                     name=exc.name,
                 ) from exc
-            globals()[name] = PostgresEventStore  # later lookups skip this function
-            return PostgresEventStore
+            globals()[name] = value  # later lookups skip this function
+            return value
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
     def __dir__() -> list[str]:

@@ -50,11 +50,15 @@ from esgen.runtime._ports import (
     validate_wait_args,
 )
 from esgen.runtime._postgres_calls import (
+    CONFIGURE,
+    CONFIGURE_READ_ONLY,
+    RECHECK_WHILE_LISTENING,
     AppendCall,
     append_call,
     append_results,
     append_streams_call,
     append_value_error,
+    connection_lost,
     lost_append_note,
     read_stream_query,
     reason,
@@ -98,11 +102,6 @@ if TYPE_CHECKING:
 
 
 _STREAMS_PAGE_SIZE = 500
-# While LISTEN works, waiters still look at the table this often: a connection that died
-# without a word (a half-open socket) must not stall a projection for long.
-_RECHECK_WHILE_LISTENING = 30.0
-# Server errors that end the session: the server shut down, was shut down, or is starting.
-_SESSION_ENDED = frozenset({"57P01", "57P02", "57P03"})
 
 
 class PostgresEventStore(EventStore, SnapshotStore):
@@ -282,7 +281,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
             self._unreachable = False
             return rows
         except psycopg.Error as exc:
-            if not _connection_lost(exc) or self._in_transaction():
+            if not connection_lost(exc) or self._in_transaction():
                 raise self._error(what, exc) from exc
             self._purge_dead_connections()
         try:
@@ -327,7 +326,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
         if connecting:
             self._unreachable = True
             return BackendUnavailable(f"{what}: cannot connect to {self._where}: {text}")
-        if _connection_lost(exc) and (conn is None or conn.broken or conn.closed):
+        if connection_lost(exc) and (conn is None or conn.broken or conn.closed):
             self._unreachable = True
             return BackendUnavailable(f"{what}: lost the connection to {self._where}: {text}")
         if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
@@ -423,7 +422,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
             conn.execute(begin)
         except psycopg.Error as exc:
             pool.putconn(conn)
-            if not (retry and _connection_lost(exc)):
+            if not (retry and connection_lost(exc)):
                 raise self._error("starting a transaction", exc) from exc
             self._purge_dead_connections()  # nothing was done yet: try a fresh connection
             return self._begin(pool, begin, retry=False)
@@ -491,7 +490,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
             if mistake is not None:
                 raise mistake from exc
             error = self._error(call.what, exc)
-            if _connection_lost(exc):
+            if connection_lost(exc):
                 error.add_note(lost_append_note(call.events))
                 self._purge_dead_connections()
             raise error from exc
@@ -656,7 +655,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
             if listener is None:
                 time.sleep(min(remaining, self.poll_interval))
             elif listener.listening:
-                listener.wait(seen, min(remaining, _RECHECK_WHILE_LISTENING))
+                listener.wait(seen, min(remaining, RECHECK_WHILE_LISTENING))
             else:
                 listener.wait(seen, min(remaining, self.poll_interval))
             if listener is not None:
@@ -799,22 +798,11 @@ _collapse_pool_warnings()
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
-    # UTC so recorded times come back in UTC; READ COMMITTED because esgen_append needs a
-    # fresh snapshot after its lock, whatever the server's default isolation.
-    conn.execute(
-        "SELECT set_config('TimeZone', 'UTC', false), "
-        "set_config('default_transaction_isolation', 'read committed', false)"
-    )
+    conn.execute(CONFIGURE)
 
 
 def _configure_read_only(conn: psycopg.Connection[Any]) -> None:
-    # A read-only store's sessions: every transaction, autocommit statements included,
-    # is read-only on the server, whatever a caller runs in a transaction() block.
-    conn.execute(
-        "SELECT set_config('TimeZone', 'UTC', false), "
-        "set_config('default_transaction_isolation', 'read committed', false), "
-        "set_config('default_transaction_read_only', 'on', false)"
-    )
+    conn.execute(CONFIGURE_READ_ONLY)
 
 
 def _reset(conn: psycopg.Connection[Any]) -> None:
@@ -838,15 +826,3 @@ def _rollback(conn: psycopg.Connection[Any]) -> None:
     # The connection may be gone (then the server rolled back); never mask the first error.
     with suppress(psycopg.Error):
         conn.execute("ROLLBACK")
-
-
-def _connection_lost(exc: BaseException) -> bool:
-    """Whether the error ended the connection (as opposed to, say, a deadlock or a query
-    cancelled by statement_timeout, which PostgreSQL also reports as operational errors)."""
-    if isinstance(exc, PoolTimeout | PoolClosed):
-        return False
-    if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-        return False
-    sqlstate = exc.sqlstate
-    # No SQLSTATE: libpq's own report of a socket that closed or failed.
-    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _SESSION_ENDED

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import PoolClosed, PoolTimeout
 
 from esgen.runtime._errors import ConcurrencyError
 from esgen.runtime._ports import (
@@ -40,13 +41,17 @@ from esgen.runtime._records import (
 from esgen.runtime._text import check_stream_id
 
 __all__ = [
+    "CONFIGURE",
+    "CONFIGURE_READ_ONLY",
     "MAX_VERSION",
+    "RECHECK_WHILE_LISTENING",
     "AppendCall",
     "Settings",
     "append_call",
     "append_results",
     "append_streams_call",
     "append_value_error",
+    "connection_lost",
     "describe_dsn",
     "lost_append_note",
     "read_stream_query",
@@ -58,6 +63,27 @@ __all__ = [
 ]
 
 MAX_VERSION = 2**63 - 1
+
+# While LISTEN works, waiters still look at the table this often: a connection that died
+# without a word (a half-open socket) must not stall a projection for long.
+RECHECK_WHILE_LISTENING = 30.0
+
+# Every pooled session: UTC so recorded times come back in UTC; READ COMMITTED because the
+# append function needs a fresh snapshot after its lock, whatever the server's default.
+CONFIGURE = (
+    "SELECT set_config('TimeZone', 'UTC', false), "
+    "set_config('default_transaction_isolation', 'read committed', false)"
+)
+# A read-only store's sessions: every transaction, autocommit statements included, is
+# read-only on the server, whatever a caller runs in a transaction() block.
+CONFIGURE_READ_ONLY = (
+    "SELECT set_config('TimeZone', 'UTC', false), "
+    "set_config('default_transaction_isolation', 'read committed', false), "
+    "set_config('default_transaction_read_only', 'on', false)"
+)
+
+# Server errors that end the session: the server shut down, was shut down, or is starting.
+_SESSION_ENDED = frozenset({"57P01", "57P02", "57P03"})
 
 
 class Settings(NamedTuple):
@@ -385,3 +411,15 @@ def reason(exc: BaseException) -> str:
         primary, detail = exc.diag.message_primary, exc.diag.message_detail
         text = f"{primary} ({detail})" if detail else primary
     return " ".join(text.split()) or type(exc).__name__
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether the error ended the connection (as opposed to, say, a deadlock or a query
+    cancelled by statement_timeout, which PostgreSQL also reports as operational errors)."""
+    if isinstance(exc, PoolTimeout | PoolClosed):
+        return False
+    if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return False
+    sqlstate = exc.sqlstate
+    # No SQLSTATE: libpq's own report of a socket that closed or failed.
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _SESSION_ENDED

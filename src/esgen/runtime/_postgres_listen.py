@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -57,6 +58,9 @@ class Listener:
         self._stopping = False
         self._latest = 0
         """The position the latest bump carried (0: a reconnection, or not trusted)."""
+        self._wakers: set[Callable[[], None]] = set()
+        """Called after every bump, from the listening thread: how asyncio waiters, which
+        cannot block on the condition, learn of one (each hands its loop the news)."""
         self._thread = threading.Thread(
             target=self._run, name=f"esgen-listen-{channel}", daemon=True
         )
@@ -71,6 +75,10 @@ class Listener:
     def listening(self) -> bool:
         return self._listening
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     def latest(self) -> tuple[int, int]:
         """The generation and the position its notification carried (0 if none)."""
         with self._changed:
@@ -84,10 +92,21 @@ class Listener:
                 lambda: self._generation != seen or self._stopping, timeout=timeout
             )
 
+    def add_waker(self, waker: Callable[[], None]) -> None:
+        with self._changed:
+            self._wakers.add(waker)
+
+    def remove_waker(self, waker: Callable[[], None]) -> None:
+        with self._changed:
+            self._wakers.discard(waker)
+
     def stop(self) -> None:
         with self._changed:
             self._stopping = True
             self._changed.notify_all()
+            wakers = list(self._wakers)
+        for waker in wakers:
+            waker()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=_TICK * 4)
 
@@ -97,6 +116,9 @@ class Listener:
             self._generation += 1
             self._latest = position
             self._changed.notify_all()
+            wakers = list(self._wakers)
+        for waker in wakers:  # outside the lock: a waker may take locks of its own
+            waker()
 
     def _position(self, payload: str) -> int:
         # Anything but a position (a notification sent by hand) is only a wake-up. ASCII
