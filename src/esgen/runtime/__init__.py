@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from esgen.runtime._aggregate import Aggregate, state_fingerprint
     from esgen.runtime._async_ports import AsyncEventStore, AsyncSnapshotStore
     from esgen.runtime._commands import CommandResult, handle_command
+    from esgen.runtime._commands_async import handle_command_async
     from esgen.runtime._consistency import consistency_token, parse_consistency_token
     from esgen.runtime._consumer import Consumer, ConsumerNeedsReplay, ConsumerReadModel
     from esgen.runtime._context import CommandContext, command_context, current_context
@@ -108,6 +109,7 @@ if TYPE_CHECKING:
     )
     from esgen.runtime._registry import Decoder, EventRegistry, Upcaster, upcast_events
     from esgen.runtime._repository import HistoryEntry, Repository
+    from esgen.runtime._repository_async import AsyncRepository
     from esgen.runtime._saga import Saga, SagaError, SagaStatus
     from esgen.runtime._saga_runner import SagaInstanceNotFound, SagaRunner
     from esgen.runtime._sqlite import SQLiteEventStore
@@ -122,6 +124,7 @@ if TYPE_CHECKING:
 _HOME: dict[str, str] = {
     "Aggregate": "_aggregate",
     "AsyncEventStore": "_async_ports",
+    "AsyncRepository": "_repository_async",
     "AsyncSQLiteEventStore": "_sqlite_async",
     "AsyncSnapshotStore": "_async_ports",
     "AggregateAlreadyExists": "_errors",
@@ -225,6 +228,7 @@ _HOME: dict[str, str] = {
     "decode_id": "_ids",
     "encode_id": "_ids",
     "handle_command": "_commands",
+    "handle_command_async": "_commands_async",
     "lazy_exports": "_lazy",
     "new_event_id": "_records",
     "parse_consistency_token": "_consistency",
@@ -246,6 +250,7 @@ __all__ = [
     "AppendResult",
     "AsyncEventStore",
     "AsyncPostgresEventStore",
+    "AsyncRepository",
     "AsyncSQLiteEventStore",
     "AsyncSnapshotStore",
     "BackendError",
@@ -344,6 +349,7 @@ __all__ = [
     "decode_id",
     "encode_id",
     "handle_command",
+    "handle_command_async",
     "lazy_exports",
     "new_event_id",
     "parse_consistency_token",

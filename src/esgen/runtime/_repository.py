@@ -291,7 +291,10 @@ class Repository(Generic[AggT, IdT]):
         next save snapshots again)."""
         if self._snapshots is None:
             return None
-        snapshot = self._snapshots.load_snapshot(stream_id)
+        return self._usable(self._snapshots.load_snapshot(stream_id), stream_id)
+
+    def _usable(self, snapshot: Snapshot | None, stream_id: str) -> tuple[BaseModel, int] | None:
+        """`_usable_snapshot` once the snapshot is read (an AsyncRepository reads it)."""
         if snapshot is None:
             return None
         if snapshot.fingerprint != self._fingerprint:

@@ -1,0 +1,209 @@
+"""AsyncRepository and handle_command_async on both asynchronous stores: they load and save
+event for event as Repository and handle_command do, and many tasks handling commands on one
+aggregate lose no update."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from esgen.runtime import (
+    AggregateNotFound,
+    AsyncEventStore,
+    AsyncPostgresEventStore,
+    AsyncRepository,
+    AsyncSQLiteEventStore,
+    ConcurrencyError,
+    NewEvent,
+    Repository,
+    SQLiteEventStore,
+    command_context,
+    handle_command_async,
+)
+from esgen.runtime.testing import ManualClock
+from esgen.runtime.testing._domain import (
+    Account,
+    Deposit,
+    OpenWallet,
+    Wallet,
+    make_registry,
+    make_wallet_registry,
+)
+
+from .postgres_env import available_dsn, drop_schema, new_schema
+
+Opener = Callable[[ManualClock], Awaitable[AsyncEventStore]]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
+    if request.param == "sqlite":
+        path = tmp_path / "events.db"
+
+        async def open_sqlite(clock: ManualClock) -> AsyncEventStore:
+            return await AsyncSQLiteEventStore.open(path, clock=clock)
+
+        yield open_sqlite
+        return
+    dsn = available_dsn()
+    if dsn is None:
+        pytest.skip("no PostgreSQL server (see postgres_env.py)")
+    schema = new_schema()
+
+    async def open_postgres(clock: ManualClock) -> AsyncEventStore:
+        return await AsyncPostgresEventStore.open(dsn, schema=schema, clock=clock)
+
+    yield open_postgres
+    drop_schema(dsn, schema)
+
+
+def _run(opener: Opener, work: Callable[[AsyncEventStore], Awaitable[None]]) -> None:
+    async def main() -> None:
+        async with await opener(ManualClock()) as store:
+            await work(store)
+
+    asyncio.run(main())
+
+
+def test_save_and_load_as_the_synchronous_repository_does(opener: Opener) -> None:
+    async def work(store: AsyncEventStore) -> None:
+        accounts = AsyncRepository(Account, store, make_registry())
+        account = accounts.new("acc-1")
+        account.open("ann")
+        account.deposit(30)
+        result = await accounts.save(account)
+        assert result is not None and result.stream_version == 2
+        assert await accounts.save(account) is None  # nothing pending
+        loaded = await accounts.load("acc-1")
+        assert (loaded.version, loaded.state.balance, loaded.state.owner) == (2, 30, "ann")
+        with pytest.raises(AggregateNotFound):
+            await accounts.load("acc-2")
+        fresh = await accounts.load_or_new("acc-2")
+        assert fresh.version == 0
+        # A stale copy conflicts and writes nothing; its events stay pending.
+        stale = await accounts.load("acc-1")
+        loaded.deposit(1)
+        await accounts.save(loaded)
+        stale.deposit(2)
+        with pytest.raises(ConcurrencyError):
+            await accounts.save(stale)
+        assert len(stale.pending_events) == 1
+        assert (await accounts.load("acc-1")).state.balance == 31
+
+    _run(opener, work)
+
+
+def test_old_versions_are_upcast_and_loads_page_through_long_streams(opener: Opener) -> None:
+    async def work(store: AsyncEventStore) -> None:
+        # Version 1 of AccountOpened, as an earlier release stored it.
+        await store.append("Account-old", [NewEvent("AccountOpened", 1, '{"owner": "bo"}')], 0)
+        deposits = [NewEvent("MoneyDeposited", 1, '{"amount": 1}')] * 2500
+        await store.append("Account-old", deposits, 1)
+        accounts = AsyncRepository(Account, store, make_registry())
+        account = await accounts.load("old")
+        assert (account.state.currency, account.state.balance, account.version) == (
+            "EUR",
+            2500,
+            2501,
+        )
+
+    _run(opener, work)
+
+
+def test_snapshots_ride_along_and_are_used(opener: Opener) -> None:
+    async def work(store: AsyncEventStore) -> None:
+        accounts = AsyncRepository(Account, store, make_registry(), snapshot_every=3)
+        account = accounts.new("acc-s")
+        account.open("cy")
+        for amount in (1, 2, 3):
+            account.deposit(amount)
+        await accounts.save(account)
+        assert isinstance(store, AsyncSQLiteEventStore | AsyncPostgresEventStore)
+        snapshot = await store.load_snapshot("Account-acc-s")
+        assert snapshot is not None and snapshot.version == 4
+        assert json.loads(snapshot.state)["balance"] == 6
+        loaded = await accounts.load("acc-s")
+        assert (loaded.version, loaded.state.balance) == (4, 6)
+        # The same store read synchronously gives the same aggregate.
+        sync_store = store.sync_store
+        same = await asyncio.to_thread(
+            Repository(Account, sync_store, make_registry()).load, "acc-s"
+        )
+        assert same.state == loaded.state and same.version == loaded.version
+
+    _run(opener, work)
+
+
+def test_many_tasks_handling_commands_on_one_aggregate_lose_no_update(opener: Opener) -> None:
+    async def work(store: AsyncEventStore) -> None:
+        accounts = AsyncRepository(Account, store, make_registry())
+        await handle_command_async(accounts, "shared", lambda a: a.open("dee"))
+
+        async def deposit(amount: int) -> int:
+            result = await handle_command_async(
+                accounts, "shared", lambda a: a.deposit(amount), max_attempts=100
+            )
+            return result.attempts
+
+        attempts = await asyncio.gather(*(deposit(n) for n in range(1, 21)))
+        account = await accounts.load("shared")
+        assert account.state.balance == sum(range(1, 21))
+        assert account.version == 21
+        assert max(attempts) >= 1
+
+    _run(opener, work)
+
+
+def test_commands_with_creation_rules_times_and_one_context(opener: Opener) -> None:
+    async def work(store: AsyncEventStore) -> None:
+        wallets = AsyncRepository(Wallet, store, make_wallet_registry())
+        wallet_id = uuid4()
+        open_wallet = OpenWallet(wallet_id=wallet_id, owner="eve")
+        opened = await handle_command_async(
+            wallets, wallet_id, lambda w: w.execute(open_wallet), command=open_wallet
+        )
+        assert opened.position is not None and opened.token is not None
+        with pytest.raises(AggregateNotFound):
+            other = uuid4()
+            await handle_command_async(
+                wallets,
+                other,
+                lambda w: w.execute(Deposit(wallet_id=other, amount=1)),
+                must_exist=True,
+            )
+        with command_context() as context:
+            deposited = await handle_command_async(
+                wallets, wallet_id, lambda w: w.execute(Deposit(wallet_id=wallet_id, amount=5))
+            )
+        wallet = deposited.aggregate
+        assert wallet.state.balance == 5
+        # The time the event was recorded is known after the load, with no further read.
+        loaded = await wallets.load(wallet_id)
+        assert loaded.event_time == loaded.state.changed_at
+        assert isinstance(store, AsyncSQLiteEventStore | AsyncPostgresEventStore)
+        records = await store.read_stream(wallets.stream_id(wallet_id))
+        assert records[0].metadata["command"] == "OpenWallet"
+        assert records[-1].correlation_id == context.correlation_id
+
+    _run(opener, work)
+
+
+def test_bad_arguments_are_refused(tmp_path: Path) -> None:
+    with (
+        SQLiteEventStore(tmp_path / "events.db") as store,
+        pytest.raises(TypeError, match="needs an AsyncEventStore"),
+    ):
+        AsyncRepository(Account, store, make_registry())  # type: ignore[arg-type]
+
+    async def main() -> None:
+        async with await AsyncSQLiteEventStore.open(tmp_path / "events.db") as store:
+            accounts = AsyncRepository(Account, store, make_registry())
+            with pytest.raises(ValueError, match="max_attempts"):
+                await handle_command_async(accounts, "x", lambda a: a.open("f"), max_attempts=0)
+
+    asyncio.run(main())
