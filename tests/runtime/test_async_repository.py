@@ -18,12 +18,14 @@ from esgen.runtime import (
     AsyncPostgresEventStore,
     AsyncRepository,
     AsyncSQLiteEventStore,
+    AsyncUnitOfWork,
     ConcurrencyError,
     NewEvent,
     Repository,
     SQLiteEventStore,
     command_context,
     handle_command_async,
+    run_in_unit_of_work_async,
 )
 from esgen.runtime.testing import ManualClock
 from esgen.runtime.testing._domain import (
@@ -207,3 +209,67 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
                 await handle_command_async(accounts, "x", lambda a: a.open("f"), max_attempts=0)
 
     asyncio.run(main())
+
+
+def test_a_unit_of_work_appends_its_aggregates_together_and_retries(opener: Opener) -> None:
+    async def work(store: AsyncEventStore) -> None:
+        accounts = AsyncRepository(Account, store, make_registry())
+        for name in ("from", "to"):
+            await handle_command_async(accounts, name, lambda a: a.open("gil"))
+        await handle_command_async(accounts, "from", lambda a: a.deposit(100))
+        runs = 0
+
+        async def transfer(unit: AsyncUnitOfWork) -> int:
+            nonlocal runs
+            runs += 1
+            source = await unit.load(accounts, "from")
+            assert await unit.load(accounts, "from") is source  # one object per stream
+            target = await unit.load_or_new(accounts, "to")
+            if runs == 1:  # another writer moves "to" on between this load and the commit
+                await handle_command_async(accounts, "to", lambda a: a.deposit(1))
+            source.withdraw(40)
+            target.deposit(40)
+            return source.state.balance
+
+        result = await run_in_unit_of_work_async(store, transfer)
+        assert (result.value, result.attempts, runs) == (60, 2, 2)
+        assert [r.stream_id for r in result.appended] == ["Account-from", "Account-to"]
+        assert result.position == await store.head_position()
+        assert (await accounts.load("from")).state.balance == 60
+        assert (await accounts.load("to")).state.balance == 41
+        events = await store.read_stream("Account-to")
+        assert (
+            events[-1].correlation_id
+            == (await store.read_stream("Account-from"))[-1].correlation_id
+        )  # one command context for the whole unit of work
+
+    _run(opener, work)
+
+
+def test_a_unit_of_work_names_each_command_and_refuses_foreign_repositories(
+    opener: Opener, tmp_path: Path
+) -> None:
+    async def work(store: AsyncEventStore) -> None:
+        wallets = AsyncRepository(Wallet, store, make_wallet_registry())
+        first, second = uuid4(), uuid4()
+        unit = AsyncUnitOfWork(store)
+        await unit.execute(wallets, first, OpenWallet(wallet_id=first, owner="hal"))
+        await unit.execute(wallets, second, OpenWallet(wallet_id=second, owner="ida"))
+        await unit.execute(wallets, first, Deposit(wallet_id=first, amount=3), must_exist=True)
+        assert len(unit.pending_events) == 3
+        results = await unit.commit()
+        assert [r.stream_version for r in results] == [2, 1]
+        assert await unit.commit() == []  # nothing pending any more
+        records = await store.read_stream(wallets.stream_id(first))
+        assert [r.metadata["command"] for r in records] == ["OpenWallet", "Deposit"]
+
+        with SQLiteEventStore(tmp_path / "sync.db") as sync_store:
+            synchronous = Repository(Wallet, sync_store, make_wallet_registry())
+            with pytest.raises(TypeError, match="expected a AsyncRepository"):
+                await AsyncUnitOfWork(store).load(synchronous, first)  # type: ignore[arg-type]
+        async with await AsyncSQLiteEventStore.open(tmp_path / "other.db") as other:
+            elsewhere = AsyncRepository(Wallet, other, make_wallet_registry())
+            with pytest.raises(ValueError, match="one unit of work appends to one store"):
+                await AsyncUnitOfWork(store).load_or_new(elsewhere, first)
+
+    _run(opener, work)

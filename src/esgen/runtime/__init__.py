@@ -115,6 +115,7 @@ if TYPE_CHECKING:
     from esgen.runtime._sqlite import SQLiteEventStore
     from esgen.runtime._sqlite_async import AsyncSQLiteEventStore
     from esgen.runtime._unit_of_work import UnitOfWork, UnitOfWorkResult, run_in_unit_of_work
+    from esgen.runtime._unit_of_work_async import AsyncUnitOfWork, run_in_unit_of_work_async
     from esgen.runtime._views import ReadModel
 
 # Where each public name is defined: it is imported from there on first use (PEP 562),
@@ -127,6 +128,7 @@ _HOME: dict[str, str] = {
     "AsyncRepository": "_repository_async",
     "AsyncSQLiteEventStore": "_sqlite_async",
     "AsyncSnapshotStore": "_async_ports",
+    "AsyncUnitOfWork": "_unit_of_work_async",
     "AggregateAlreadyExists": "_errors",
     "AggregateDefinitionError": "_errors",
     "AggregateNotCreated": "_errors",
@@ -234,6 +236,7 @@ _HOME: dict[str, str] = {
     "parse_consistency_token": "_consistency",
     "progress_storage": "_progress_store",
     "run_in_unit_of_work": "_unit_of_work",
+    "run_in_unit_of_work_async": "_unit_of_work_async",
     "sealed_text": "_personal",
     "state_fingerprint": "_aggregate",
     "upcast_events": "_registry",
@@ -253,6 +256,7 @@ __all__ = [
     "AsyncRepository",
     "AsyncSQLiteEventStore",
     "AsyncSnapshotStore",
+    "AsyncUnitOfWork",
     "BackendError",
     "BackendUnavailable",
     "Clock",
@@ -355,6 +359,7 @@ __all__ = [
     "parse_consistency_token",
     "progress_storage",
     "run_in_unit_of_work",
+    "run_in_unit_of_work_async",
     "sealed_text",
     "state_fingerprint",
     "upcast_events",

@@ -161,13 +161,18 @@ class AsyncRepository(Generic[AggT, IdT]):
         result = await self._store.append(
             append.stream_id, append.events, append.expected_version, snapshot=append.snapshot
         )
+        await self._finish_save(aggregate, snapshot)
+        return result
+
+    async def _finish_save(self, aggregate: AggT, snapshot: Snapshot | None) -> None:
+        """As `Repository._finish_save`: after the append committed, the events are no
+        longer pending, and a snapshot that fell due is stored (unless it rode along)."""
         aggregate._pending.clear()
         aggregate._pending_times.clear()
         if snapshot is not None:
-            if append.snapshot is None:  # not inside the append: a store of its own
+            if not self._core._snapshot_with_append:  # a snapshot store of its own
                 await self._save_snapshot_separately(snapshot)
             aggregate._snapshot_version = snapshot.version
-        return result
 
     async def _save_snapshot_separately(self, snapshot: Snapshot) -> None:
         assert self._snapshots is not None

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 from esgen.runtime._aggregate import Aggregate
 from esgen.runtime._commands import COMMAND_KEY, retry_on_conflict
@@ -34,32 +34,159 @@ __all__ = ["UnitOfWork", "UnitOfWorkResult", "run_in_unit_of_work"]
 AggT = TypeVar("AggT", bound=Aggregate[Any, Any])
 R = TypeVar("R")
 EventT = TypeVar("EventT", bound=Event)
+RepoT = TypeVar("RepoT")
+StoreT = TypeVar("StoreT")
+AggT_co = TypeVar("AggT_co", bound=Aggregate[Any, Any], covariant=True)
+IdT_contra = TypeVar("IdT_contra", contravariant=True)
+
+
+class _Repository(Protocol[AggT_co, IdT_contra]):
+    """What a unit of work reads of a repository, synchronous or asynchronous."""
+
+    @property
+    def aggregate_class(self) -> type[AggT_co]: ...
+
+    @property
+    def store(self) -> object: ...
+
+    def stream_id(self, aggregate_id: IdT_contra, /) -> str: ...
+
 
 # The identity map is keyed by stream id, not by aggregate id: a stream id is a str whatever
 # type a repository's ids have, and it is what append_streams refuses to see twice.
 
 
-class UnitOfWork:
+class _Tracking(Generic[RepoT, StoreT]):
+    """What a unit of work does in memory, whether it loads and commits synchronously
+    (`UnitOfWork`) or awaited (`AsyncUnitOfWork`): the identity map, the commands that
+    recorded each event, and the checks of what is tracked."""
+
+    __slots__ = ("_commands", "_store", "_tracked")
+
+    _repository_class: ClassVar[type]
+
+    def __init__(self, store: StoreT) -> None:
+        self._store = store
+        self._tracked: dict[str, tuple[RepoT, Aggregate[Any, Any]]] = {}
+        # id(event) -> the type of the command that recorded it (the events stay pending on
+        # their aggregates until commit, so their ids are stable until then).
+        self._commands: dict[int, str] = {}
+
+    @property
+    def store(self) -> StoreT:
+        return self._store
+
+    def add(self, repository: _Repository[AggT, Any], aggregate: AggT) -> AggT:
+        """Track an aggregate made outside the unit of work (usually a new one), so that
+        `commit` appends its events; returns it. Refused if another object already stands
+        for its stream here."""
+        self._check_store(repository)
+        if not isinstance(aggregate, repository.aggregate_class):
+            raise TypeError(
+                f"the repository of {repository.aggregate_class.__qualname__} cannot save "
+                f"{type(aggregate).__qualname__} {aggregate.id!r}"
+            )
+        tracked = self._tracked_aggregate(repository, aggregate.id)
+        if tracked is aggregate:
+            return aggregate
+        if tracked is not None:
+            raise ValueError(
+                f"{aggregate.aggregate_type} {aggregate.id!r} is already tracked by this unit "
+                "of work as another object; change the tracked one (from load or "
+                "load_or_new) instead"
+            )
+        return self._track(repository, aggregate)
+
+    def by_command(self, command: Command, events: tuple[EventT, ...]) -> tuple[EventT, ...]:
+        """Note that `command` recorded `events` (returned as they are): `commit` names the
+        command in their metadata (key "command"), as `dispatch` does, so a trace shows
+        which command of the unit of work recorded what."""
+        name = command.command_type
+        for event in events:
+            self._commands[id(event)] = name
+        return events
+
+    @property
+    def aggregates(self) -> tuple[Aggregate[Any, Any], ...]:
+        """Every tracked aggregate, in the order it was first loaded or added."""
+        return tuple(aggregate for _, aggregate in self._tracked.values())
+
+    @property
+    def pending_events(self) -> tuple[Event, ...]:
+        """The events `commit` would append, in the order it appends them."""
+        return tuple(event for _, agg in self._tracked.values() for event in agg._pending)
+
+    def _metadata_by_command(
+        self, shared: Mapping[str, Any]
+    ) -> Callable[[Event], Mapping[str, Any]]:
+        """Each event's metadata: the shared one, plus the name of its command (one mapping
+        per command, so that the store encodes each once)."""
+        by_name: dict[str, Mapping[str, Any]] = {}
+        commands = self._commands
+
+        def metadata_of(event: Event) -> Mapping[str, Any]:
+            name = commands.get(id(event))
+            if name is None or COMMAND_KEY in shared:
+                return shared
+            found = by_name.get(name)
+            if found is None:
+                found = by_name[name] = {**shared, COMMAND_KEY: name}
+            return found
+
+        return metadata_of
+
+    def _tracked_aggregate(
+        self, repository: _Repository[AggT, IdT], aggregate_id: IdT
+    ) -> AggT | None:
+        self._check_store(repository)
+        entry = self._tracked.get(repository.stream_id(aggregate_id))
+        if entry is None:
+            return None
+        aggregate = entry[1]
+        if type(aggregate) is not repository.aggregate_class:
+            raise TypeError(
+                f"stream {repository.stream_id(aggregate_id)!r} is tracked by this unit of "
+                f"work as {type(aggregate).__qualname__}, so it cannot also be loaded as "
+                f"{repository.aggregate_class.__qualname__}"
+            )
+        return aggregate
+
+    def _track(self, repository: _Repository[AggT, Any], aggregate: AggT) -> AggT:
+        # The subclass's repository type: _check_store saw it before anything is tracked.
+        self._tracked[repository.stream_id(aggregate.id)] = (cast("RepoT", repository), aggregate)
+        return aggregate
+
+    def _check_store(self, repository: _Repository[Any, Any]) -> None:
+        if not isinstance(repository, self._repository_class):
+            raise TypeError(f"expected a {self._repository_class.__name__} (got {repository!r})")
+        if repository.store is not self._store:
+            raise ValueError(
+                f"the repository of {repository.aggregate_class.__qualname__} writes to "
+                f"{repository.store!r}, but this unit of work commits to {self._store!r}: "
+                "one unit of work appends to one store, atomically; build every repository "
+                "it uses on that store"
+            )
+
+    def __repr__(self) -> str:
+        streams = ", ".join(self._tracked)
+        return f"{type(self).__name__}(store={self._store!r}, tracked=[{streams}])"
+
+
+class UnitOfWork(_Tracking[Repository[Any, Any], EventStore]):
     """Aggregates loaded or added through it, appended together by `commit`.
 
     Every repository used with one unit of work must write to its store (one atomic append
     cannot span two databases). Not thread-safe: one unit of work serves one command.
     """
 
-    __slots__ = ("_commands", "_store", "_tracked")
+    __slots__ = ()
+
+    _repository_class = Repository
 
     def __init__(self, store: EventStore) -> None:
         if not isinstance(store, EventStore):
             raise TypeError(f"UnitOfWork needs an EventStore (got {store!r})")
-        self._store = store
-        self._tracked: dict[str, tuple[Repository[Any, Any], Aggregate[Any, Any]]] = {}
-        # id(event) -> the type of the command that recorded it (the events stay pending on
-        # their aggregates until commit, so their ids are stable until then).
-        self._commands: dict[int, str] = {}
-
-    @property
-    def store(self) -> EventStore:
-        return self._store
+        super().__init__(store)
 
     def load(self, repository: Repository[AggT, IdT], aggregate_id: IdT) -> AggT:
         """The aggregate, loaded once and then the same object; `AggregateNotFound` if it
@@ -82,27 +209,6 @@ class UnitOfWork:
             aggregate = self._track(repository, repository.load_or_new(aggregate_id))
         return aggregate
 
-    def add(self, repository: Repository[AggT, IdT], aggregate: AggT) -> AggT:
-        """Track an aggregate made outside the unit of work (usually a new one), so that
-        `commit` appends its events; returns it. Refused if another object already stands
-        for its stream here."""
-        self._check_store(repository)
-        if not isinstance(aggregate, repository.aggregate_class):
-            raise TypeError(
-                f"the repository of {repository.aggregate_class.__qualname__} cannot save "
-                f"{type(aggregate).__qualname__} {aggregate.id!r}"
-            )
-        tracked = self._tracked_aggregate(repository, aggregate.id)
-        if tracked is aggregate:
-            return aggregate
-        if tracked is not None:
-            raise ValueError(
-                f"{aggregate.aggregate_type} {aggregate.id!r} is already tracked by this unit "
-                "of work as another object; change the tracked one (from load or "
-                "load_or_new) instead"
-            )
-        return self._track(repository, aggregate)
-
     def execute(
         self,
         repository: Repository[AggT, IdT],
@@ -119,25 +225,6 @@ class UnitOfWork:
         else:
             aggregate = self.load_or_new(repository, aggregate_id)
         return self.by_command(command, aggregate.execute(command))
-
-    def by_command(self, command: Command, events: tuple[EventT, ...]) -> tuple[EventT, ...]:
-        """Note that `command` recorded `events` (returned as they are): `commit` names the
-        command in their metadata (key "command"), as `dispatch` does, so a trace shows
-        which command of the unit of work recorded what."""
-        name = command.command_type
-        for event in events:
-            self._commands[id(event)] = name
-        return events
-
-    @property
-    def aggregates(self) -> tuple[Aggregate[Any, Any], ...]:
-        """Every tracked aggregate, in the order it was first loaded or added."""
-        return tuple(aggregate for _, aggregate in self._tracked.values())
-
-    @property
-    def pending_events(self) -> tuple[Event, ...]:
-        """The events `commit` would append, in the order it appends them."""
-        return tuple(event for _, agg in self._tracked.values() for event in agg._pending)
 
     def commit(self, *, metadata: Mapping[str, Any] | None = None) -> list[AppendResult]:
         """Append every tracked aggregate's pending events in one `append_streams`, each
@@ -162,60 +249,6 @@ class UnitOfWork:
             repository._finish_save(aggregate, snapshot)
         self._commands.clear()
         return results
-
-    def _metadata_by_command(
-        self, shared: Mapping[str, Any]
-    ) -> Callable[[Event], Mapping[str, Any]]:
-        """Each event's metadata: the shared one, plus the name of its command (one mapping
-        per command, so that the store encodes each once)."""
-        by_name: dict[str, Mapping[str, Any]] = {}
-        commands = self._commands
-
-        def metadata_of(event: Event) -> Mapping[str, Any]:
-            name = commands.get(id(event))
-            if name is None or COMMAND_KEY in shared:
-                return shared
-            found = by_name.get(name)
-            if found is None:
-                found = by_name[name] = {**shared, COMMAND_KEY: name}
-            return found
-
-        return metadata_of
-
-    def _tracked_aggregate(
-        self, repository: Repository[AggT, IdT], aggregate_id: IdT
-    ) -> AggT | None:
-        self._check_store(repository)
-        entry = self._tracked.get(repository.stream_id(aggregate_id))
-        if entry is None:
-            return None
-        aggregate = entry[1]
-        if type(aggregate) is not repository.aggregate_class:
-            raise TypeError(
-                f"stream {repository.stream_id(aggregate_id)!r} is tracked by this unit of "
-                f"work as {type(aggregate).__qualname__}, so it cannot also be loaded as "
-                f"{repository.aggregate_class.__qualname__}"
-            )
-        return aggregate
-
-    def _track(self, repository: Repository[AggT, IdT], aggregate: AggT) -> AggT:
-        self._tracked[repository.stream_id(aggregate.id)] = (repository, aggregate)
-        return aggregate
-
-    def _check_store(self, repository: Repository[Any, Any]) -> None:
-        if not isinstance(repository, Repository):
-            raise TypeError(f"expected a Repository (got {repository!r})")
-        if repository.store is not self._store:
-            raise ValueError(
-                f"the repository of {repository.aggregate_class.__qualname__} writes to "
-                f"{repository.store!r}, but this unit of work commits to {self._store!r}: "
-                "one unit of work appends to one store, atomically; build every repository "
-                "it uses on that store"
-            )
-
-    def __repr__(self) -> str:
-        streams = ", ".join(self._tracked)
-        return f"UnitOfWork(store={self._store!r}, tracked=[{streams}])"
 
 
 @dataclass(frozen=True, slots=True)
