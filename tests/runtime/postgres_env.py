@@ -117,6 +117,7 @@ class Proxy:
             self._upstream = (socket.AF_INET, (host.split(",")[0], port))
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._black_hole = False
         self._listener: socket.socket | None = None
         self.port = 0
         self.dsn = ""
@@ -142,6 +143,12 @@ class Proxy:
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
 
+    def black_hole(self) -> None:
+        """The network is gone: connections dropped, new ones accepted and never answered,
+        so a client waits for its connect timeout."""
+        self._black_hole = True
+        self.cut()
+
     def stop(self) -> None:
         """The server is gone: connections dropped, new ones refused."""
         if self._listener is not None:
@@ -165,6 +172,10 @@ class Proxy:
                 client, _ = listener.accept()
             except OSError:
                 return  # stopped
+            if self._black_hole:
+                with self._lock:
+                    self._sockets.append(client)  # held open, never answered
+                continue
             try:
                 server = socket.socket(self._upstream[0], socket.SOCK_STREAM)
                 server.connect(self._upstream[1])

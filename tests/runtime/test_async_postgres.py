@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from esgen.runtime import (
 )
 from esgen.runtime.testing import BlockingEventStore, EventStoreContract
 
-from .postgres_env import drop_schema, new_schema, require_postgres
+from .postgres_env import Proxy, connect, drop_schema, new_schema, require_postgres
 
 DSN = require_postgres()
 
@@ -200,14 +201,18 @@ def test_waiting_leaves_the_loop_free(schema: str) -> None:
     assert asyncio.run(main()) >= 20  # about 60 at 5 ms a tick
 
 
-def test_a_server_that_is_not_there_is_reported_within_the_connect_timeout() -> None:
-    async def main() -> None:
-        await AsyncPostgresEventStore.open("postgresql://esgen@127.0.0.1:1/none", connect_timeout=2)
+def test_a_server_that_cannot_be_reached_is_reported_within_the_connect_timeout() -> None:
+    with Proxy(DSN) as proxy:
+        proxy.black_hole()  # accepts, never answers: the client waits for its timeout
 
-    started = time.monotonic()
-    with pytest.raises(BackendUnavailable, match="cannot connect"):
-        asyncio.run(main())
-    assert time.monotonic() - started < 30
+        async def main() -> None:
+            await AsyncPostgresEventStore.open(proxy.dsn, connect_timeout=2)
+
+        started = time.monotonic()
+        with pytest.raises(BackendUnavailable, match="cannot connect"):
+            asyncio.run(main())
+        waited = time.monotonic() - started
+    assert 1.5 < waited < 15  # libpq's timeout of 2 s, not a hang
 
 
 def test_a_read_only_store_refuses_writes(schema: str) -> None:
@@ -233,3 +238,168 @@ def test_a_closed_store_refuses_calls(schema: str) -> None:
             await store.head_position()
 
     asyncio.run(main())
+
+
+# -- what the review of the first version found ---------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_read_only_store_refuses_before_building_anything(schema: str, kind: str) -> None:
+    # The refusal comes before the clock is asked and before the snapshot or the times are
+    # checked, as on SQLite: a read-only store says it is read-only, not what else is wrong.
+    PostgresEventStore(DSN, schema=schema).close()
+    calls = 0
+
+    def naive_clock() -> datetime:
+        nonlocal calls
+        calls += 1
+        return datetime(2026, 1, 1)  # no time zone: appending would refuse it
+
+    too_far = Snapshot("s", 9, "f", "{}", _now())
+    naive = Snapshot("s", 1, "f", "{}", datetime(2026, 1, 1))
+    appends = [StreamAppend("s", [_event(1)], ExpectedVersion.NO_STREAM)]
+    calls_made = [
+        lambda store: store.append("s", [_event(1)], 0, snapshot=too_far),
+        lambda store: store.append("s", [_event(1)], ExpectedVersion.NO_STREAM),
+        lambda store: store.append_streams(appends),
+        lambda store: store.save_snapshot(naive),
+    ]
+    if kind == "sync":
+        with PostgresEventStore(DSN, schema=schema, read_only=True, clock=naive_clock) as store:
+            for call in calls_made:
+                with pytest.raises(ReadOnlyStore):
+                    call(store)
+    else:
+
+        async def main() -> None:
+            async with await AsyncPostgresEventStore.open(
+                DSN, schema=schema, read_only=True, clock=naive_clock
+            ) as store:
+                for call in calls_made:
+                    with pytest.raises(ReadOnlyStore):
+                        await call(store)
+
+        asyncio.run(main())
+    assert calls == 0
+
+
+def _threads_of(schema: str) -> list[str]:
+    return [t.name for t in threading.enumerate() if schema in t.name]
+
+
+def test_a_cancelled_close_is_finished_by_the_next_one(schema: str) -> None:
+    async def main() -> None:
+        store = await AsyncPostgresEventStore.open(DSN, schema=schema)
+        assert not await store.wait_for_events(0, timeout=0.05)  # the LISTEN thread runs
+        assert _threads_of(schema)
+        closing = asyncio.create_task(store.aclose())
+        await asyncio.sleep(0)
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+        await asyncio.gather(store.aclose(), store.aclose())  # both wait for the end
+        assert store.sync_store._closed
+        with pytest.raises(BackendError, match="closed"):
+            await store.head_position()
+
+    asyncio.run(main())
+    assert _wait_until(lambda: not _threads_of(schema))
+
+
+def test_closing_waits_for_a_call_under_way(schema: str) -> None:
+    PostgresEventStore(DSN, schema=schema).close()
+
+    async def main() -> tuple[int, float]:
+        store = await AsyncPostgresEventStore.open(DSN, schema=schema)
+        with connect(DSN) as blocker:
+            blocker.execute("BEGIN")
+            blocker.execute(f'LOCK TABLE "{schema}".esgen_events IN ACCESS EXCLUSIVE MODE')
+            reading = asyncio.create_task(store.head_position())
+            await asyncio.sleep(0.2)  # the read waits for the lock
+            closing = asyncio.create_task(store.aclose())
+            await asyncio.sleep(0.3)
+            assert not closing.done()  # waiting for the read
+            blocker.execute("ROLLBACK")
+        return await reading, await asyncio.wait_for(closing, 10)
+
+    head, _ = asyncio.run(main())
+    assert head == 0  # the read under way finished, with its answer
+
+
+def test_when_the_network_is_gone_every_caller_hears_of_it_at_once(schema: str) -> None:
+    # The pool gives no connection; each failing call says why after one look at the
+    # server shared by all, not one look each in turn.
+    PostgresEventStore(DSN, schema=schema).close()
+    with Proxy(DSN) as proxy:
+
+        async def main() -> list[float]:
+            async with await AsyncPostgresEventStore.open(
+                proxy.dsn,
+                schema=schema,
+                connect_timeout=2,
+                pool_timeout=1,
+                min_connections=0,
+                max_connections=2,
+                notify=False,
+            ) as store:
+                await store.head_position()
+                proxy.black_hole()
+                started = time.monotonic()
+
+                async def fail() -> float:
+                    with pytest.raises(BackendUnavailable):
+                        await store.head_position()
+                    return time.monotonic() - started
+
+                return list(await asyncio.gather(*(fail() for _ in range(24))))
+
+        times = asyncio.run(main())
+    assert max(times) - min(times) < 1.5, times  # one connect timeout for all, not 24
+
+
+def test_bad_pool_sizes_are_refused_before_anything_is_created() -> None:
+    schema = new_schema()
+
+    async def main(low: int, high: int) -> None:
+        await AsyncPostgresEventStore.open(
+            DSN, schema=schema, min_connections=low, max_connections=high
+        )
+
+    try:
+        for low, high in ((5, 2), (-1, 2), (0, 0)):
+            with pytest.raises(ValueError, match="min_connections <= max_connections"):
+                asyncio.run(main(low, high))
+        with connect(DSN) as conn:
+            found = conn.execute(
+                "SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)
+            ).fetchone()
+        assert found is None
+    finally:
+        drop_schema(DSN, schema)
+
+
+def test_a_cancelled_open_leaves_no_thread_behind() -> None:
+    schema = new_schema()
+
+    async def main() -> None:
+        opening = asyncio.create_task(AsyncPostgresEventStore.open(DSN, schema=schema))
+        await asyncio.sleep(0)
+        opening.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await opening
+
+    try:
+        asyncio.run(main())
+        # The set-up runs to its end in its thread; what it built is then closed.
+        assert _wait_until(lambda: not _threads_of(schema)), _threads_of(schema)
+    finally:
+        drop_schema(DSN, schema)
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import json
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -191,9 +192,17 @@ def test_a_cancelled_append_is_written_or_not_never_half(tmp_path: Path) -> None
     assert numbers in ([*range(50), 99], [99])
 
 
-def test_bad_arguments_are_refused() -> None:
+def test_bad_arguments_are_refused(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="wraps a SQLiteEventStore"):
         AsyncSQLiteEventStore("events.db")  # type: ignore[arg-type]
+
+    async def main(threads: int) -> None:
+        await AsyncSQLiteEventStore.open(tmp_path / "events.db", threads=threads)
+
+    for threads in (0, -1):
+        with pytest.raises(ValueError, match="threads must be an int >= 1"):
+            asyncio.run(main(threads))
+    assert not (tmp_path / "events.db").exists()  # refused before the file was made
 
 
 def test_a_file_that_cannot_be_opened_is_reported_and_leaves_no_thread(tmp_path: Path) -> None:
@@ -202,5 +211,8 @@ def test_a_file_that_cannot_be_opened_is_reported_and_leaves_no_thread(tmp_path:
     async def main() -> None:
         await AsyncSQLiteEventStore.open(tmp_path / "events.db")
 
+    before = {t.name for t in threading.enumerate()}
     with pytest.raises(BackendError):
         asyncio.run(main())
+    started = {t.name for t in threading.enumerate()} - before
+    assert not [name for name in started if name.startswith("esgen-sqlite")]

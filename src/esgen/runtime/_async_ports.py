@@ -9,12 +9,14 @@ synchronous store's calls in worker threads (SQLite).
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 from esgen.runtime._ports import (
     DEFAULT_PAGE_SIZE,
@@ -31,7 +33,9 @@ from esgen.runtime._records import (
     StreamAppend,
 )
 
-__all__ = ["AsyncEventStore", "AsyncSnapshotStore"]
+__all__ = ["AsyncEventStore", "AsyncSnapshotStore", "open_in_thread"]
+
+S = TypeVar("S")
 
 
 class AsyncEventStore(ABC):
@@ -149,3 +153,35 @@ class AsyncSnapshotStore(ABC):
     @abstractmethod
     async def save_snapshot(self, snapshot: Snapshot) -> None:
         """Store the snapshot unless one of a higher version is already stored."""
+
+
+async def open_in_thread(build: Callable[[], S], close: Callable[[S], None]) -> S:
+    """`build()` (a synchronous store's constructor: set-up, checks, a first connection)
+    run in a worker thread, so the loop stays free. If the caller is cancelled meanwhile,
+    the thread still finishes (it cannot be stopped halfway) and what it built is closed,
+    not left to the garbage collector with its threads and connections."""
+    lock = threading.Lock()
+    abandoned = False
+    built: list[S] = []
+
+    def run() -> S:
+        store = build()
+        with lock:
+            keep = not abandoned
+            if keep:
+                built.append(store)
+        if not keep:
+            close(store)
+        return store
+
+    context = contextvars.copy_context()
+    future = asyncio.get_running_loop().run_in_executor(None, context.run, run)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with lock:
+            abandoned = True
+            orphans = list(built)
+        for store in orphans:  # built before the cancel: closed off the loop
+            threading.Thread(target=close, args=(store,), daemon=True).start()
+        raise

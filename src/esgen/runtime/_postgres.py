@@ -45,8 +45,10 @@ from esgen.runtime._ports import (
     StoredData,
     TimedStoredData,
     check_expected_version,
+    validate_appends,
     validate_new_events,
     validate_page_args,
+    validate_snapshot,
     validate_wait_args,
 )
 from esgen.runtime._postgres_calls import (
@@ -58,8 +60,10 @@ from esgen.runtime._postgres_calls import (
     append_results,
     append_streams_call,
     append_value_error,
+    check_append,
     connection_lost,
     lost_append_note,
+    pool_in_use,
     read_stream_query,
     reason,
     settings,
@@ -306,19 +310,22 @@ class PostgresEventStore(EventStore, SnapshotStore):
         *,
         connecting: bool = False,
         conn: psycopg.Connection[Any] | None = None,
+        no_connection: tuple[str, bool] | None = None,
     ) -> EventStoreError:
         """The runtime's error for a driver error; never quotes the DSN (passwords).
 
         `conn`, when given, is the connection the statement ran on: if it is still open,
         the error was not a lost connection, whatever its class (libpq refuses some
         statements itself, e.g. too many parameters, as an OperationalError).
+        `no_connection`, for a pool that gave none, is `_why_no_connection()` found
+        already (by the asynchronous store, which looks without blocking its loop).
         """
         text = reason(exc)
         if isinstance(exc, PoolClosed) or self._closed:
             return BackendError(f"{what}: the store for {self._where} is closed")
         if isinstance(exc, PoolTimeout):
             waited = self._wait_for_pool()
-            why, down = self._why_no_connection()
+            why, down = no_connection or self._why_no_connection()
             self._unreachable = down
             return BackendUnavailable(
                 f"{what}: no connection to {self._where} within {waited:g} s: {why}"
@@ -343,10 +350,7 @@ class PostgresEventStore(EventStore, SnapshotStore):
             psycopg.connect(self._conninfo, **self._connect_kwargs).close()
         except psycopg.Error as exc:
             return reason(exc), True
-        return (
-            f"all {self._max_connections} connection(s) of the pool are in use "
-            "(raise max_connections, or look for transaction() blocks left open)"
-        ), False
+        return pool_in_use(self._max_connections), False
 
     # -- transactions --------------------------------------------------------------------
 
@@ -450,19 +454,21 @@ class PostgresEventStore(EventStore, SnapshotStore):
         *,
         snapshot: Snapshot | None = None,
     ) -> AppendResult:
+        check_append(stream_id, events, expected_version, snapshot)
+        if self._read_only:
+            self._refuse_writes(f"append to stream {stream_id!r}")
         call = append_call(
             self._sql, self._clock, self._channel, stream_id, events, expected_version, snapshot
         )
-        if self._read_only:
-            self._refuse_writes(f"append to stream {stream_id!r}")
         if call is None:
             return self._check_only([StreamAppend(stream_id, events, expected_version)])[0]
         return self._call_append(call)[0]
 
     def append_streams(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
-        call = append_streams_call(self._sql, self._clock, self._channel, appends)
+        validate_appends(appends)
         if self._read_only and appends:
             self._refuse_writes(f"append to {streams_text([a.stream_id for a in appends])}")
+        call = append_streams_call(self._sql, self._clock, self._channel, appends)
         if call is None:
             return self._check_only(appends)
         return self._call_append(call)
@@ -774,9 +780,10 @@ class PostgresEventStore(EventStore, SnapshotStore):
         return Snapshot(*rows[0])
 
     def save_snapshot(self, snapshot: Snapshot) -> None:
-        params = snapshot_params(snapshot)
+        validate_snapshot(snapshot)
         if self._read_only:
             self._refuse_writes(f"saving the snapshot of {snapshot.stream_id!r}")
+        params = snapshot_params(snapshot)
         try:
             with self._connection() as conn:
                 conn.execute(self._sql.upsert_snapshot, params)

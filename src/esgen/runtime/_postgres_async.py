@@ -15,23 +15,27 @@ and everything that has no asynchronous form yet (`sync_store`).
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime
+from functools import partial
 from itertools import starmap
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
-from esgen.runtime._async_ports import AsyncEventStore, AsyncSnapshotStore
+from esgen.runtime._async_ports import AsyncEventStore, AsyncSnapshotStore, open_in_thread
 from esgen.runtime._errors import BackendError, EventStoreError, StreamNotFound
 from esgen.runtime._ports import (
     DEFAULT_PAGE_SIZE,
     StoredData,
     TimedStoredData,
     check_expected_version,
+    validate_appends,
     validate_page_args,
+    validate_snapshot,
     validate_wait_args,
 )
 from esgen.runtime._postgres import PostgresEventStore
@@ -44,9 +48,13 @@ from esgen.runtime._postgres_calls import (
     append_results,
     append_streams_call,
     append_value_error,
+    check_append,
     connection_lost,
     lost_append_note,
+    pool_in_use,
     read_stream_query,
+    reason,
+    settings,
     snapshot_params,
     stream_data_params,
     streams_text,
@@ -70,6 +78,9 @@ __all__ = ["AsyncPostgresEventStore"]
 
 _Connection = psycopg.AsyncConnection[Any]
 
+# How long closing waits for calls under way, then for the pool's connections.
+_CLOSE_WAIT = 5.0
+
 
 class AsyncPostgresEventStore(AsyncEventStore, AsyncSnapshotStore):
     """Event store and snapshot store in one PostgreSQL schema, for asyncio code.
@@ -90,6 +101,14 @@ class AsyncPostgresEventStore(AsyncEventStore, AsyncSnapshotStore):
         self._pool = pool
         self._sql = store._sql
         self.poll_interval = store.poll_interval
+        # Calls holding a pooled connection, which closing waits for (up to _CLOSE_WAIT).
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing: asyncio.Task[None] | None = None
+        # One look at the server at a time when the pool gives no connection: failures
+        # at once share it, rather than each waiting its connect timeout in turn.
+        self._diagnosis: asyncio.Task[tuple[str, bool]] | None = None
 
     @classmethod
     async def open(
@@ -108,22 +127,36 @@ class AsyncPostgresEventStore(AsyncEventStore, AsyncSnapshotStore):
         master_key: KeyWrapper | None = None,
         key_cache_seconds: float = 60.0,
     ) -> AsyncPostgresEventStore:
+        # The arguments as given, before anything is created (the store underneath is
+        # opened with no pooled connection of its own).
+        settings(
+            dsn,
+            schema,
+            min_connections,
+            max_connections,
+            connect_timeout,
+            pool_timeout,
+            poll_interval,
+        )
         # Set-up (checks, schema, a direct connection within the connect timeout) is the
         # synchronous store's; its pool opens no connection until `sync_store` is used.
-        store = await asyncio.to_thread(
-            PostgresEventStore,
-            dsn,
-            schema=schema,
-            clock=clock,
-            min_connections=0,
-            max_connections=max_connections,
-            connect_timeout=connect_timeout,
-            pool_timeout=pool_timeout,
-            notify=notify,
-            poll_interval=poll_interval,
-            read_only=read_only,
-            master_key=master_key,
-            key_cache_seconds=key_cache_seconds,
+        store = await open_in_thread(
+            partial(
+                PostgresEventStore,
+                dsn,
+                schema=schema,
+                clock=clock,
+                min_connections=0,
+                max_connections=max_connections,
+                connect_timeout=connect_timeout,
+                pool_timeout=pool_timeout,
+                notify=notify,
+                poll_interval=poll_interval,
+                read_only=read_only,
+                master_key=master_key,
+                key_cache_seconds=key_cache_seconds,
+            ),
+            PostgresEventStore.close,
         )
         try:
             pool: AsyncConnectionPool[_Connection] = AsyncConnectionPool(
@@ -140,7 +173,8 @@ class AsyncPostgresEventStore(AsyncEventStore, AsyncSnapshotStore):
             )
             await pool.open(wait=False)
         except BaseException:
-            await asyncio.to_thread(store.close)
+            # Off the loop, and even if cancelled: its threads must not outlive it.
+            threading.Thread(target=store.close, daemon=True).start()
             raise
         return cls(store, pool)
 
@@ -167,15 +201,38 @@ class AsyncPostgresEventStore(AsyncEventStore, AsyncSnapshotStore):
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[_Connection]:
         """A pooled connection; raises driver errors, which callers translate."""
-        async with self._pool.connection(timeout=self._store._wait_for_pool()) as conn:
-            yield conn
+        if self._closing is not None:
+            raise PoolClosed("the store is closing")  # translated as a closed store
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            async with self._pool.connection(timeout=self._store._wait_for_pool()) as conn:
+                yield conn
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
 
     async def _error(self, what: str, exc: BaseException) -> EventStoreError:
-        # The synchronous store's translation, with the same messages. For a pool that
-        # gave no connection it connects once to learn why: in a thread, off the loop.
-        if isinstance(exc, PoolTimeout):
-            return await asyncio.to_thread(self._store._error, what, exc)
+        # The synchronous store's translation, with the same messages; for a pool that
+        # gave no connection, the reason is looked for here, without blocking the loop.
+        if isinstance(exc, PoolTimeout) and not self._store._closed:
+            diagnosis = self._diagnosis
+            if diagnosis is None or diagnosis.done():
+                diagnosis = self._diagnosis = asyncio.ensure_future(self._why_no_connection())
+            why = await asyncio.shield(diagnosis)
+            return self._store._error(what, exc, no_connection=why)
         return self._store._error(what, exc)
+
+    async def _why_no_connection(self) -> tuple[str, bool]:
+        """As `PostgresEventStore._why_no_connection`: one direct attempt, awaited."""
+        store = self._store
+        try:
+            conn = await psycopg.AsyncConnection.connect(store._conninfo, **store._connect_kwargs)
+        except psycopg.Error as exc:
+            return reason(exc), True
+        await conn.close()
+        return pool_in_use(self._pool.max_size), False
 
     async def _purge_dead_connections(self) -> None:
         # As the synchronous store: after one pooled connection turned out dead, check
@@ -213,20 +270,22 @@ class AsyncPostgresEventStore(AsyncEventStore, AsyncSnapshotStore):
         snapshot: Snapshot | None = None,
     ) -> AppendResult:
         store = self._store
+        check_append(stream_id, events, expected_version, snapshot)
+        if store.read_only:
+            store._refuse_writes(f"append to stream {stream_id!r}")
         call = append_call(
             self._sql, store._clock, store._channel, stream_id, events, expected_version, snapshot
         )
-        if store.read_only:
-            store._refuse_writes(f"append to stream {stream_id!r}")
         if call is None:
             return (await self._check_only([StreamAppend(stream_id, events, expected_version)]))[0]
         return (await self._call_append(call))[0]
 
     async def append_streams(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
         store = self._store
-        call = append_streams_call(self._sql, store._clock, store._channel, appends)
+        validate_appends(appends)
         if store.read_only and appends:
             store._refuse_writes(f"append to {streams_text([a.stream_id for a in appends])}")
+        call = append_streams_call(self._sql, store._clock, store._channel, appends)
         if call is None:
             return await self._check_only(appends)
         return await self._call_append(call)
@@ -367,10 +426,11 @@ class AsyncPostgresEventStore(AsyncEventStore, AsyncSnapshotStore):
         return Snapshot(*rows[0]) if rows else None
 
     async def save_snapshot(self, snapshot: Snapshot) -> None:
-        params = snapshot_params(snapshot)
+        validate_snapshot(snapshot)
         what = f"saving the snapshot of {snapshot.stream_id!r}"
         if self._store.read_only:
             self._store._refuse_writes(what)
+        params = snapshot_params(snapshot)
         try:
             async with self._connection() as conn:
                 await conn.execute(self._sql.upsert_snapshot, params)
@@ -378,10 +438,20 @@ class AsyncPostgresEventStore(AsyncEventStore, AsyncSnapshotStore):
             raise await self._error(what, exc) from exc
 
     async def aclose(self) -> None:
-        if self._pool.closed:
-            return
-        await self._pool.close(timeout=5.0)
-        await asyncio.to_thread(self._store.close)
+        """Refuse new calls, wait (up to 5 s) for those under way, then close the pool and
+        the synchronous store (its LISTEN thread, which ends every wait). Closing once is
+        enough: later calls, or a call cancelled meanwhile, share the same closing."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
+        try:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), _CLOSE_WAIT)
+            await self._pool.close(timeout=_CLOSE_WAIT)
+        finally:
+            await asyncio.to_thread(self._store.close)
 
 
 async def _configure(conn: _Connection) -> None:

@@ -22,7 +22,6 @@ from esgen.runtime._ports import (
     check_snapshot_fits,
     recorded_times,
     validate_append_args,
-    validate_appends,
     validate_new_events,
     validate_read_args,
     validate_snapshot,
@@ -51,9 +50,11 @@ __all__ = [
     "append_results",
     "append_streams_call",
     "append_value_error",
+    "check_append",
     "connection_lost",
     "describe_dsn",
     "lost_append_note",
+    "pool_in_use",
     "read_stream_query",
     "reason",
     "settings",
@@ -181,6 +182,20 @@ def _expected(expected_version: int | ExpectedVersion) -> int | None:
     return 0 if expected_version is ExpectedVersion.NO_STREAM else expected_version
 
 
+def check_append(
+    stream_id: str,
+    events: Sequence[NewEvent],
+    expected_version: int | ExpectedVersion,
+    snapshot: Snapshot | None,
+) -> None:
+    """The checks of an append's arguments, made before anything else (a read-only store
+    refuses only what passes them, and before building anything: see `append_call`)."""
+    validate_append_args(stream_id, expected_version)
+    validate_new_events(events)
+    if snapshot is not None:
+        validate_snapshot(snapshot)
+
+
 def append_call(
     sql: Statements,
     clock: Clock,
@@ -191,12 +206,8 @@ def append_call(
     snapshot: Snapshot | None,
 ) -> AppendCall | None:
     """The call appending `events` to one stream (sent as scalars, see Statements.append),
-    after checking the arguments; None when there are no events (only the version is to
-    be checked)."""
-    validate_append_args(stream_id, expected_version)
-    validate_new_events(events)
-    if snapshot is not None:
-        validate_snapshot(snapshot)
+    whose arguments `check_append` passed; None when there are no events (only the version
+    is to be checked)."""
     if not events:
         return None
     expected = _expected(expected_version)
@@ -223,9 +234,8 @@ def append_call(
 def append_streams_call(
     sql: Statements, clock: Clock, channel: str | None, appends: Sequence[StreamAppend]
 ) -> AppendCall | None:
-    """The call appending to several streams at once, after checking the arguments; None
-    when there are no events."""
-    validate_appends(appends)
+    """The call appending to several streams at once, whose arguments `validate_appends`
+    passed; None when there are no events."""
     events = [event for append in appends for event in append.events]
     if not events:
         return None
@@ -344,6 +354,14 @@ def append_results(row: tuple[Any, ...] | None, call: AppendCall) -> list[Append
     return results
 
 
+def pool_in_use(max_connections: int) -> str:
+    """Why a pool gave no connection when the server accepts new ones."""
+    return (
+        f"all {max_connections} connection(s) of the pool are in use "
+        "(raise max_connections, or look for transaction() blocks left open)"
+    )
+
+
 def lost_append_note(count: int) -> str:
     return (
         f"An append is one transaction: either all {count} event(s) were "
@@ -393,7 +411,7 @@ def stream_data_params(
 
 
 def snapshot_params(snapshot: Snapshot) -> tuple[object, ...]:
-    validate_snapshot(snapshot)
+    """The upsert's parameters for a snapshot `validate_snapshot` passed."""
     return (
         snapshot.stream_id,
         snapshot.version,

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
-from esgen.runtime._async_ports import AsyncEventStore, AsyncSnapshotStore
+from esgen.runtime._async_ports import AsyncEventStore, AsyncSnapshotStore, open_in_thread
 from esgen.runtime._errors import BackendError
 from esgen.runtime._ports import DEFAULT_PAGE_SIZE, StoredData, TimedStoredData
 from esgen.runtime._records import (
@@ -58,8 +58,7 @@ class AsyncSQLiteEventStore(AsyncEventStore, AsyncSnapshotStore):
             raise TypeError(
                 f"AsyncSQLiteEventStore wraps a SQLiteEventStore (got {type(store).__name__})"
             )
-        if threads < 1:
-            raise ValueError(f"threads must be at least 1 (got {threads})")
+        _check_threads(threads)
         self._store = store
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="esgen-sqlite")
         self._closed = False
@@ -80,22 +79,22 @@ class AsyncSQLiteEventStore(AsyncEventStore, AsyncSnapshotStore):
     ) -> AsyncSQLiteEventStore:
         """Open (and on first use create) the store in `path`; the arguments are those of
         `SQLiteEventStore`, plus the number of worker threads."""
-        store = await asyncio.to_thread(
-            SQLiteEventStore,
-            path,
-            clock=clock,
-            busy_timeout=busy_timeout,
-            synchronous=synchronous,
-            read_only=read_only,
-            quick_check_limit=quick_check_limit,
-            master_key=master_key,
-            key_cache_seconds=key_cache_seconds,
+        _check_threads(threads)  # before the file is touched
+        store = await open_in_thread(
+            functools.partial(
+                SQLiteEventStore,
+                path,
+                clock=clock,
+                busy_timeout=busy_timeout,
+                synchronous=synchronous,
+                read_only=read_only,
+                quick_check_limit=quick_check_limit,
+                master_key=master_key,
+                key_cache_seconds=key_cache_seconds,
+            ),
+            SQLiteEventStore.close,
         )
-        try:
-            return cls(store, threads=threads)
-        except BaseException:
-            store.close()
-            raise
+        return cls(store, threads=threads)
 
     @property
     def sync_store(self) -> SQLiteEventStore:
@@ -201,3 +200,8 @@ class AsyncSQLiteEventStore(AsyncEventStore, AsyncSnapshotStore):
     def _shut_down(self) -> None:
         self._executor.shutdown(wait=True)
         self._store.close()
+
+
+def _check_threads(threads: int) -> None:
+    if not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an int >= 1 (got {threads!r})")
