@@ -674,6 +674,26 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
         )
     )
     subject_type = f"str | {imports.name('uuid', 'UUID')} | int" if forget else ""
+    # The asyncio variant: its repositories cannot seal or open personal data yet, so a
+    # context whose events or aggregate states hold some has none.
+    seals = any(
+        b.holds_personal(fields)
+        for fields in (
+            *(v.fields for e in ctx.events for v in e.versions),
+            *(a.state for a in ctx.aggregates),
+        )
+    )
+    with_async = bool(ctx.commands) and not seals
+    if with_async:
+        imports.add("collections.abc", "Awaitable")
+        for runtime_name in (
+            "AsyncEventStore",
+            "AsyncRepository",
+            "AsyncUnitOfWork",
+            "handle_command_async",
+            "run_in_unit_of_work_async",
+        ):
+            imports.add("esgen.runtime", runtime_name)
     return ServiceModuleIR(
         path=b.package / "service.py",
         sources=b.src(*ctx.files),
@@ -709,6 +729,8 @@ def _service_module(b: _ContextBuilder) -> ServiceModuleIR:
         published=published,
         forget=forget,
         subject_type=subject_type,
+        async_class_name=f"Async{name}Service" if with_async else "",
+        async_uow_class=f"Async{name}UnitOfWork" if with_async else "",
     )
 
 

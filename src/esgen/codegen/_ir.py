@@ -313,6 +313,10 @@ class ServiceModuleIR(ModuleIR):
     # `forget(subject)`: the context holds personal data; how the subject's type is spelled.
     forget: bool = False
     subject_type: str = ""
+    # The asyncio variants of the service and its unit of work: for contexts with commands
+    # whose aggregates hold no personal data (AsyncRepository cannot seal it yet).
+    async_class_name: str = ""
+    async_uow_class: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -271,6 +271,11 @@ class _Builder:
             ("UnitOfWork", "the unit of work class"),
         ):
             self.claim(pascal(self.name) + suffix, f"{what} of the context", context_loc)
+        for suffix, what in (
+            ("Service", "the asynchronous service class"),
+            ("UnitOfWork", "the asynchronous unit of work class"),
+        ):
+            self.claim("Async" + pascal(self.name) + suffix, f"{what} of the context", context_loc)
         self._check_module_names()
         # Before the aggregates: each event is built knowing whether it is published.
         self.published = {

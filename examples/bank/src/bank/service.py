@@ -6,6 +6,7 @@ command dispatcher, and the runners of its projections and sagas.
 from __future__ import annotations
 
 from collections.abc import (
+    Awaitable,
     Callable,
     Mapping,
     Sequence,
@@ -22,6 +23,9 @@ from uuid import UUID
 from pydantic import JsonValue
 
 from esgen.runtime import (
+    AsyncEventStore,
+    AsyncRepository,
+    AsyncUnitOfWork,
     Clock,
     CommandResult,
     EventStore,
@@ -31,7 +35,9 @@ from esgen.runtime import (
     UnitOfWork,
     UnitOfWorkResult,
     handle_command,
+    handle_command_async,
     run_in_unit_of_work,
+    run_in_unit_of_work_async,
     utc_now,
 )
 
@@ -81,6 +87,8 @@ if TYPE_CHECKING:
     import esgen.runtime.nats
 
 __all__ = [
+    "AsyncBankService",
+    "AsyncBankUnitOfWork",
     "BankCommand",
     "BankService",
     "BankUnitOfWork",
@@ -419,6 +427,260 @@ class BankUnitOfWork:
 
     def _handle_transfer(self, command: TransferCommand) -> tuple[TransferEvent, ...]:
         aggregate = self.unit.load_or_new(
+            self._service.transfer_repository, command.transfer_id
+        )
+        return self.unit.by_command(command, aggregate.execute(command))
+
+
+class AsyncBankService:
+    """`BankService` for asyncio code (FastAPI, Starlette...): the same repositories,
+    `dispatch` and units of work, awaited, on an asynchronous event store
+    (`AsyncPostgresEventStore`, `AsyncSQLiteEventStore`).
+
+    Projections, sagas and the relay run in worker processes of their own, on
+    `BankService` and a synchronous store of the same database.
+    """
+
+    def __init__(
+        self, store: AsyncEventStore, *, clock: Clock = utc_now, max_attempts: int = 3
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.account_repository: AsyncRepository[Account, UUID] = AsyncRepository(
+            Account, store, REGISTRY, clock=clock
+        )
+        self.transfer_repository: AsyncRepository[Transfer, UUID] = AsyncRepository(
+            Transfer, store, REGISTRY, clock=clock
+        )
+
+    # Account
+    @overload
+    async def dispatch(
+        self, command: OpenAccount, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Account, tuple[AccountOpened, ...], AccountOpened]: ...
+
+    @overload
+    async def dispatch(
+        self, command: DepositMoney, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[
+        Account,
+        tuple[MoneyDeposited | DepositRejected, ...],
+        MoneyDeposited | DepositRejected,
+    ]: ...
+
+    @overload
+    async def dispatch(
+        self, command: WithdrawMoney, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[
+        Account,
+        tuple[MoneyWithdrawn | WithdrawalRejected, ...],
+        MoneyWithdrawn | WithdrawalRejected,
+    ]: ...
+
+    @overload
+    async def dispatch(
+        self, command: RefundMoney, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Account, tuple[MoneyRefunded, ...], MoneyRefunded]: ...
+
+    @overload
+    async def dispatch(
+        self, command: CloseAccount, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Account, tuple[AccountClosed, ...], AccountClosed]: ...
+
+    # Transfer
+    @overload
+    async def dispatch(
+        self,
+        command: RequestTransfer,
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> CommandResult[Transfer, tuple[TransferRequested, ...], TransferRequested]: ...
+
+    @overload
+    async def dispatch(
+        self,
+        command: CompleteTransfer,
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> CommandResult[Transfer, tuple[TransferCompleted, ...], TransferCompleted]: ...
+
+    @overload
+    async def dispatch(
+        self, command: FailTransfer, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Transfer, tuple[TransferFailed, ...], TransferFailed]: ...
+
+    @overload
+    async def dispatch(
+        self, command: BankCommand, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[
+        Account | Transfer,
+        tuple[BankEvent, ...],
+        BankEvent,
+    ]: ...
+
+    async def dispatch(
+        self, command: BankCommand, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[
+        Account | Transfer,
+        tuple[BankEvent, ...],
+        BankEvent,
+    ]:
+        """Handle one command on its aggregate: load it, decide, append the events, as
+        `BankService.dispatch` does; the result is typed by the command."""
+        match command:
+            # Account
+            case OpenAccount():
+                return await self._handle_account(command, metadata)
+            case DepositMoney():
+                return await self._handle_account(command, metadata)
+            case WithdrawMoney():
+                return await self._handle_account(command, metadata)
+            case RefundMoney():
+                return await self._handle_account(command, metadata)
+            case CloseAccount():
+                return await self._handle_account(command, metadata)
+            # Transfer
+            case RequestTransfer():
+                return await self._handle_transfer(command, metadata)
+            case CompleteTransfer():
+                return await self._handle_transfer(command, metadata)
+            case FailTransfer():
+                return await self._handle_transfer(command, metadata)
+        assert_never(command)
+
+    async def _handle_account(
+        self, command: AccountCommand, metadata: Mapping[str, JsonValue] | None
+    ) -> CommandResult[Account, tuple[AccountEvent, ...], AccountEvent]:
+        return await handle_command_async(
+            self.account_repository,
+            command.account_id,
+            lambda aggregate: aggregate.execute(command),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+            command=command,
+        )
+
+    async def _handle_transfer(
+        self, command: TransferCommand, metadata: Mapping[str, JsonValue] | None
+    ) -> CommandResult[Transfer, tuple[TransferEvent, ...], TransferEvent]:
+        return await handle_command_async(
+            self.transfer_repository,
+            command.transfer_id,
+            lambda aggregate: aggregate.execute(command),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+            command=command,
+        )
+
+    async def unit_of_work(
+        self,
+        work: Callable[[AsyncBankUnitOfWork], Awaitable[_R]],
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> UnitOfWorkResult[_R]:
+        """Await `work` on several aggregates at once, as
+        `BankService.unit_of_work` runs it: the events of every command it
+        dispatches are appended together, in one atomic step, when it returns."""
+        return await run_in_unit_of_work_async(
+            self.store,
+            lambda unit: work(AsyncBankUnitOfWork(self, unit)),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+        )
+
+
+class AsyncBankUnitOfWork:
+    """What `AsyncBankService.unit_of_work` hands its work function: commands
+    on any aggregate of the context, appended together when the work returns.
+    """
+
+    def __init__(self, service: AsyncBankService, unit: AsyncUnitOfWork) -> None:
+        self._service = service
+        self.unit = unit
+
+    # Account
+    @overload
+    async def dispatch(self, command: OpenAccount) -> tuple[AccountOpened, ...]: ...
+
+    @overload
+    async def dispatch(
+        self, command: DepositMoney
+    ) -> tuple[MoneyDeposited | DepositRejected, ...]: ...
+
+    @overload
+    async def dispatch(
+        self, command: WithdrawMoney
+    ) -> tuple[MoneyWithdrawn | WithdrawalRejected, ...]: ...
+
+    @overload
+    async def dispatch(self, command: RefundMoney) -> tuple[MoneyRefunded, ...]: ...
+
+    @overload
+    async def dispatch(self, command: CloseAccount) -> tuple[AccountClosed, ...]: ...
+
+    # Transfer
+    @overload
+    async def dispatch(
+        self, command: RequestTransfer
+    ) -> tuple[TransferRequested, ...]: ...
+
+    @overload
+    async def dispatch(
+        self, command: CompleteTransfer
+    ) -> tuple[TransferCompleted, ...]: ...
+
+    @overload
+    async def dispatch(self, command: FailTransfer) -> tuple[TransferFailed, ...]: ...
+
+    @overload
+    async def dispatch(self, command: BankCommand) -> tuple[BankEvent, ...]: ...
+
+    async def dispatch(self, command: BankCommand) -> tuple[BankEvent, ...]:
+        """Decide the command on its aggregate (loaded once per unit of work, then the
+        same object) and return its events; they are appended when the work returns.
+        """
+        match command:
+            # Account
+            case OpenAccount():
+                return await self._handle_account(command)
+            case DepositMoney():
+                return await self._handle_account(command)
+            case WithdrawMoney():
+                return await self._handle_account(command)
+            case RefundMoney():
+                return await self._handle_account(command)
+            case CloseAccount():
+                return await self._handle_account(command)
+            # Transfer
+            case RequestTransfer():
+                return await self._handle_transfer(command)
+            case CompleteTransfer():
+                return await self._handle_transfer(command)
+            case FailTransfer():
+                return await self._handle_transfer(command)
+        assert_never(command)
+
+    async def load_account(self, account_id: UUID) -> Account:
+        """The Account, loaded once per unit of work; AggregateNotFound if new."""
+        return await self.unit.load(self._service.account_repository, account_id)
+
+    async def load_transfer(self, transfer_id: UUID) -> Transfer:
+        """The Transfer, loaded once per unit of work; AggregateNotFound if new."""
+        return await self.unit.load(self._service.transfer_repository, transfer_id)
+
+    async def _handle_account(
+        self, command: AccountCommand
+    ) -> tuple[AccountEvent, ...]:
+        aggregate = await self.unit.load_or_new(
+            self._service.account_repository, command.account_id
+        )
+        return self.unit.by_command(command, aggregate.execute(command))
+
+    async def _handle_transfer(
+        self, command: TransferCommand
+    ) -> tuple[TransferEvent, ...]:
+        aggregate = await self.unit.load_or_new(
             self._service.transfer_repository, command.transfer_id
         )
         return self.unit.by_command(command, aggregate.execute(command))

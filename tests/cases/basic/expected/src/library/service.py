@@ -6,6 +6,7 @@ command dispatcher, and the runners of its projections and sagas.
 from __future__ import annotations
 
 from collections.abc import (
+    Awaitable,
     Callable,
     Mapping,
 )
@@ -20,6 +21,9 @@ from uuid import UUID
 from pydantic import JsonValue
 
 from esgen.runtime import (
+    AsyncEventStore,
+    AsyncRepository,
+    AsyncUnitOfWork,
     Clock,
     CommandResult,
     EventStore,
@@ -27,7 +31,9 @@ from esgen.runtime import (
     UnitOfWork,
     UnitOfWorkResult,
     handle_command,
+    handle_command_async,
     run_in_unit_of_work,
+    run_in_unit_of_work_async,
     utc_now,
 )
 
@@ -51,6 +57,8 @@ if TYPE_CHECKING:
     import esgen.runtime
 
 __all__ = [
+    "AsyncLibraryService",
+    "AsyncLibraryUnitOfWork",
     "LibraryCommand",
     "LibraryService",
     "LibraryUnitOfWork",
@@ -217,6 +225,139 @@ class LibraryUnitOfWork:
 
     def _handle_book(self, command: BookCommand) -> tuple[BookEvent, ...]:
         aggregate = self.unit.load_or_new(
+            self._service.book_repository, command.book_id
+        )
+        return self.unit.by_command(command, aggregate.execute(command))
+
+
+class AsyncLibraryService:
+    """`LibraryService` for asyncio code (FastAPI, Starlette...): the same repositories,
+    `dispatch` and units of work, awaited, on an asynchronous event store
+    (`AsyncPostgresEventStore`, `AsyncSQLiteEventStore`).
+
+    Projections, sagas and the relay run in worker processes of their own, on
+    `LibraryService` and a synchronous store of the same database.
+    """
+
+    def __init__(
+        self, store: AsyncEventStore, *, clock: Clock = utc_now, max_attempts: int = 3
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.book_repository: AsyncRepository[Book, UUID] = AsyncRepository(
+            Book, store, REGISTRY, clock=clock
+        )
+
+    # Book
+    @overload
+    async def dispatch(
+        self, command: AddBook, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Book, tuple[BookAdded, ...], BookAdded]: ...
+
+    @overload
+    async def dispatch(
+        self, command: LendBook, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Book, tuple[BookLent, ...], BookLent]: ...
+
+    @overload
+    async def dispatch(
+        self,
+        command: LibraryCommand,
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> CommandResult[
+        Book,
+        tuple[LibraryEvent, ...],
+        LibraryEvent,
+    ]: ...
+
+    async def dispatch(
+        self,
+        command: LibraryCommand,
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> CommandResult[
+        Book,
+        tuple[LibraryEvent, ...],
+        LibraryEvent,
+    ]:
+        """Handle one command on its aggregate: load it, decide, append the events, as
+        `LibraryService.dispatch` does; the result is typed by the command."""
+        match command:
+            # Book
+            case AddBook():
+                return await self._handle_book(command, metadata)
+            case LendBook():
+                return await self._handle_book(command, metadata)
+        assert_never(command)
+
+    async def _handle_book(
+        self, command: BookCommand, metadata: Mapping[str, JsonValue] | None
+    ) -> CommandResult[Book, tuple[BookEvent, ...], BookEvent]:
+        return await handle_command_async(
+            self.book_repository,
+            command.book_id,
+            lambda aggregate: aggregate.execute(command),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+            command=command,
+        )
+
+    async def unit_of_work(
+        self,
+        work: Callable[[AsyncLibraryUnitOfWork], Awaitable[_R]],
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> UnitOfWorkResult[_R]:
+        """Await `work` on several aggregates at once, as
+        `LibraryService.unit_of_work` runs it: the events of every command it
+        dispatches are appended together, in one atomic step, when it returns."""
+        return await run_in_unit_of_work_async(
+            self.store,
+            lambda unit: work(AsyncLibraryUnitOfWork(self, unit)),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+        )
+
+
+class AsyncLibraryUnitOfWork:
+    """What `AsyncLibraryService.unit_of_work` hands its work function: commands
+    on any aggregate of the context, appended together when the work returns.
+    """
+
+    def __init__(self, service: AsyncLibraryService, unit: AsyncUnitOfWork) -> None:
+        self._service = service
+        self.unit = unit
+
+    # Book
+    @overload
+    async def dispatch(self, command: AddBook) -> tuple[BookAdded, ...]: ...
+
+    @overload
+    async def dispatch(self, command: LendBook) -> tuple[BookLent, ...]: ...
+
+    @overload
+    async def dispatch(self, command: LibraryCommand) -> tuple[LibraryEvent, ...]: ...
+
+    async def dispatch(self, command: LibraryCommand) -> tuple[LibraryEvent, ...]:
+        """Decide the command on its aggregate (loaded once per unit of work, then the
+        same object) and return its events; they are appended when the work returns.
+        """
+        match command:
+            # Book
+            case AddBook():
+                return await self._handle_book(command)
+            case LendBook():
+                return await self._handle_book(command)
+        assert_never(command)
+
+    async def load_book(self, book_id: UUID) -> Book:
+        """The Book, loaded once per unit of work; AggregateNotFound if new."""
+        return await self.unit.load(self._service.book_repository, book_id)
+
+    async def _handle_book(self, command: BookCommand) -> tuple[BookEvent, ...]:
+        aggregate = await self.unit.load_or_new(
             self._service.book_repository, command.book_id
         )
         return self.unit.by_command(command, aggregate.execute(command))

@@ -6,6 +6,7 @@ command dispatcher, and the runners of its projections and sagas.
 from __future__ import annotations
 
 from collections.abc import (
+    Awaitable,
     Callable,
     Mapping,
     Sequence,
@@ -19,6 +20,9 @@ from typing import (
 from pydantic import JsonValue
 
 from esgen.runtime import (
+    AsyncEventStore,
+    AsyncRepository,
+    AsyncUnitOfWork,
     Clock,
     CommandResult,
     EventStore,
@@ -27,7 +31,9 @@ from esgen.runtime import (
     UnitOfWork,
     UnitOfWorkResult,
     handle_command,
+    handle_command_async,
     run_in_unit_of_work,
+    run_in_unit_of_work_async,
     utc_now,
 )
 
@@ -52,6 +58,8 @@ if TYPE_CHECKING:
     import esgen.runtime.nats
 
 __all__ = [
+    "AsyncFulfilmentService",
+    "AsyncFulfilmentUnitOfWork",
     "FulfilmentCommand",
     "FulfilmentService",
     "FulfilmentUnitOfWork",
@@ -235,6 +243,102 @@ class FulfilmentUnitOfWork:
 
     def _handle_parcel(self, command: ParcelCommand) -> tuple[ParcelEvent, ...]:
         aggregate = self.unit.load_or_new(
+            self._service.parcel_repository, command.parcel_id
+        )
+        return self.unit.by_command(command, aggregate.execute(command))
+
+
+class AsyncFulfilmentService:
+    """`FulfilmentService` for asyncio code (FastAPI, Starlette...): the same repositories,
+    `dispatch` and units of work, awaited, on an asynchronous event store
+    (`AsyncPostgresEventStore`, `AsyncSQLiteEventStore`).
+
+    Projections, sagas and the relay run in worker processes of their own, on
+    `FulfilmentService` and a synchronous store of the same database.
+    """
+
+    def __init__(
+        self, store: AsyncEventStore, *, clock: Clock = utc_now, max_attempts: int = 3
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.parcel_repository: AsyncRepository[Parcel, str] = AsyncRepository(
+            Parcel, store, REGISTRY, clock=clock
+        )
+
+    async def dispatch(
+        self,
+        command: FulfilmentCommand,
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> CommandResult[
+        Parcel,
+        tuple[FulfilmentEvent, ...],
+        FulfilmentEvent,
+    ]:
+        """Handle one command on its aggregate: load it, decide, append the events, as
+        `FulfilmentService.dispatch` does; the result is typed by the command."""
+        match command:
+            # Parcel
+            case PackParcel():
+                return await self._handle_parcel(command, metadata)
+        assert_never(command)
+
+    async def _handle_parcel(
+        self, command: ParcelCommand, metadata: Mapping[str, JsonValue] | None
+    ) -> CommandResult[Parcel, tuple[ParcelEvent, ...], ParcelEvent]:
+        return await handle_command_async(
+            self.parcel_repository,
+            command.parcel_id,
+            lambda aggregate: aggregate.execute(command),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+            command=command,
+        )
+
+    async def unit_of_work(
+        self,
+        work: Callable[[AsyncFulfilmentUnitOfWork], Awaitable[_R]],
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> UnitOfWorkResult[_R]:
+        """Await `work` on several aggregates at once, as
+        `FulfilmentService.unit_of_work` runs it: the events of every command it
+        dispatches are appended together, in one atomic step, when it returns."""
+        return await run_in_unit_of_work_async(
+            self.store,
+            lambda unit: work(AsyncFulfilmentUnitOfWork(self, unit)),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+        )
+
+
+class AsyncFulfilmentUnitOfWork:
+    """What `AsyncFulfilmentService.unit_of_work` hands its work function: commands
+    on any aggregate of the context, appended together when the work returns.
+    """
+
+    def __init__(self, service: AsyncFulfilmentService, unit: AsyncUnitOfWork) -> None:
+        self._service = service
+        self.unit = unit
+
+    async def dispatch(self, command: FulfilmentCommand) -> tuple[FulfilmentEvent, ...]:
+        """Decide the command on its aggregate (loaded once per unit of work, then the
+        same object) and return its events; they are appended when the work returns.
+        """
+        match command:
+            # Parcel
+            case PackParcel():
+                return await self._handle_parcel(command)
+        assert_never(command)
+
+    async def load_parcel(self, parcel_id: str) -> Parcel:
+        """The Parcel, loaded once per unit of work; AggregateNotFound if new."""
+        return await self.unit.load(self._service.parcel_repository, parcel_id)
+
+    async def _handle_parcel(self, command: ParcelCommand) -> tuple[ParcelEvent, ...]:
+        aggregate = await self.unit.load_or_new(
             self._service.parcel_repository, command.parcel_id
         )
         return self.unit.by_command(command, aggregate.execute(command))

@@ -6,6 +6,7 @@ command dispatcher, and the runners of its projections and sagas.
 from __future__ import annotations
 
 from collections.abc import (
+    Awaitable,
     Callable,
     Mapping,
 )
@@ -20,6 +21,9 @@ from uuid import UUID
 from pydantic import JsonValue
 
 from esgen.runtime import (
+    AsyncEventStore,
+    AsyncRepository,
+    AsyncUnitOfWork,
     Clock,
     CommandResult,
     EventStore,
@@ -29,7 +33,9 @@ from esgen.runtime import (
     UnitOfWork,
     UnitOfWorkResult,
     handle_command,
+    handle_command_async,
     run_in_unit_of_work,
+    run_in_unit_of_work_async,
     utc_now,
 )
 
@@ -50,6 +56,8 @@ if TYPE_CHECKING:
     import esgen.runtime
 
 __all__ = [
+    "AsyncNamesService",
+    "AsyncNamesUnitOfWork",
     "NamesCommand",
     "NamesService",
     "NamesUnitOfWork",
@@ -200,6 +208,99 @@ class NamesUnitOfWork:
 
     def _handle_gadget(self, command: GadgetCommand) -> tuple[GadgetEvent, ...]:
         aggregate = self.unit.load_or_new(
+            self._service.gadget_repository, command.gadget_id
+        )
+        return self.unit.by_command(command, aggregate.execute(command))
+
+
+class AsyncNamesService:
+    """`NamesService` for asyncio code (FastAPI, Starlette...): the same repositories,
+    `dispatch` and units of work, awaited, on an asynchronous event store
+    (`AsyncPostgresEventStore`, `AsyncSQLiteEventStore`).
+
+    Projections, sagas and the relay run in worker processes of their own, on
+    `NamesService` and a synchronous store of the same database.
+    """
+
+    def __init__(
+        self, store: AsyncEventStore, *, clock: Clock = utc_now, max_attempts: int = 3
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.gadget_repository: AsyncRepository[Gadget, UUID] = AsyncRepository(
+            Gadget, store, REGISTRY, clock=clock
+        )
+
+    async def dispatch(
+        self, command: NamesCommand, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[
+        Gadget,
+        tuple[NamesEvent, ...],
+        NamesEvent,
+    ]:
+        """Handle one command on its aggregate: load it, decide, append the events, as
+        `NamesService.dispatch` does; the result is typed by the command."""
+        match command:
+            # Gadget
+            case MakeGadget():
+                return await self._handle_gadget(command, metadata)
+        assert_never(command)
+
+    async def _handle_gadget(
+        self, command: GadgetCommand, metadata: Mapping[str, JsonValue] | None
+    ) -> CommandResult[Gadget, tuple[GadgetEvent, ...], GadgetEvent]:
+        return await handle_command_async(
+            self.gadget_repository,
+            command.gadget_id,
+            lambda aggregate: aggregate.execute(command),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+            command=command,
+        )
+
+    async def unit_of_work(
+        self,
+        work: Callable[[AsyncNamesUnitOfWork], Awaitable[_R]],
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> UnitOfWorkResult[_R]:
+        """Await `work` on several aggregates at once, as
+        `NamesService.unit_of_work` runs it: the events of every command it
+        dispatches are appended together, in one atomic step, when it returns."""
+        return await run_in_unit_of_work_async(
+            self.store,
+            lambda unit: work(AsyncNamesUnitOfWork(self, unit)),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+        )
+
+
+class AsyncNamesUnitOfWork:
+    """What `AsyncNamesService.unit_of_work` hands its work function: commands
+    on any aggregate of the context, appended together when the work returns.
+    """
+
+    def __init__(self, service: AsyncNamesService, unit: AsyncUnitOfWork) -> None:
+        self._service = service
+        self.unit = unit
+
+    async def dispatch(self, command: NamesCommand) -> tuple[NamesEvent, ...]:
+        """Decide the command on its aggregate (loaded once per unit of work, then the
+        same object) and return its events; they are appended when the work returns.
+        """
+        match command:
+            # Gadget
+            case MakeGadget():
+                return await self._handle_gadget(command)
+        assert_never(command)
+
+    async def load_gadget(self, gadget_id: UUID) -> Gadget:
+        """The Gadget, loaded once per unit of work; AggregateNotFound if new."""
+        return await self.unit.load(self._service.gadget_repository, gadget_id)
+
+    async def _handle_gadget(self, command: GadgetCommand) -> tuple[GadgetEvent, ...]:
+        aggregate = await self.unit.load_or_new(
             self._service.gadget_repository, command.gadget_id
         )
         return self.unit.by_command(command, aggregate.execute(command))

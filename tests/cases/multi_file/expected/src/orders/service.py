@@ -6,6 +6,7 @@ command dispatcher, and the runners of its projections and sagas.
 from __future__ import annotations
 
 from collections.abc import (
+    Awaitable,
     Callable,
     Mapping,
 )
@@ -20,6 +21,9 @@ from uuid import UUID
 from pydantic import JsonValue
 
 from esgen.runtime import (
+    AsyncEventStore,
+    AsyncRepository,
+    AsyncUnitOfWork,
     Clock,
     CommandResult,
     EventStore,
@@ -28,7 +32,9 @@ from esgen.runtime import (
     UnitOfWork,
     UnitOfWorkResult,
     handle_command,
+    handle_command_async,
     run_in_unit_of_work,
+    run_in_unit_of_work_async,
     utc_now,
 )
 
@@ -60,6 +66,8 @@ if TYPE_CHECKING:
     import esgen.runtime
 
 __all__ = [
+    "AsyncOrdersService",
+    "AsyncOrdersUnitOfWork",
     "OrdersCommand",
     "OrdersService",
     "OrdersUnitOfWork",
@@ -263,6 +271,164 @@ class OrdersUnitOfWork:
 
     def _handle_shipment(self, command: ShipmentCommand) -> tuple[ShipmentEvent, ...]:
         aggregate = self.unit.load_or_new(
+            self._service.shipment_repository, command.shipment_id
+        )
+        return self.unit.by_command(command, aggregate.execute(command))
+
+
+class AsyncOrdersService:
+    """`OrdersService` for asyncio code (FastAPI, Starlette...): the same repositories,
+    `dispatch` and units of work, awaited, on an asynchronous event store
+    (`AsyncPostgresEventStore`, `AsyncSQLiteEventStore`).
+
+    Projections, sagas and the relay run in worker processes of their own, on
+    `OrdersService` and a synchronous store of the same database.
+    """
+
+    def __init__(
+        self, store: AsyncEventStore, *, clock: Clock = utc_now, max_attempts: int = 3
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.order_repository: AsyncRepository[Order, UUID] = AsyncRepository(
+            Order, store, REGISTRY, clock=clock
+        )
+        self.shipment_repository: AsyncRepository[Shipment, int] = AsyncRepository(
+            Shipment, store, REGISTRY, clock=clock
+        )
+
+    # Order
+    @overload
+    async def dispatch(
+        self, command: PlaceOrder, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Order, tuple[OrderPlaced, ...], OrderPlaced]: ...
+
+    # Shipment
+    @overload
+    async def dispatch(
+        self, command: Ship, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Shipment, tuple[Shipped, ...], Shipped]: ...
+
+    @overload
+    async def dispatch(
+        self, command: OrdersCommand, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[
+        Order | Shipment,
+        tuple[OrdersEvent, ...],
+        OrdersEvent,
+    ]: ...
+
+    async def dispatch(
+        self, command: OrdersCommand, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[
+        Order | Shipment,
+        tuple[OrdersEvent, ...],
+        OrdersEvent,
+    ]:
+        """Handle one command on its aggregate: load it, decide, append the events, as
+        `OrdersService.dispatch` does; the result is typed by the command."""
+        match command:
+            # Order
+            case PlaceOrder():
+                return await self._handle_order(command, metadata)
+            # Shipment
+            case Ship():
+                return await self._handle_shipment(command, metadata)
+        assert_never(command)
+
+    async def _handle_order(
+        self, command: OrderCommand, metadata: Mapping[str, JsonValue] | None
+    ) -> CommandResult[Order, tuple[OrderEvent, ...], OrderEvent]:
+        return await handle_command_async(
+            self.order_repository,
+            command.order_id,
+            lambda aggregate: aggregate.execute(command),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+            command=command,
+        )
+
+    async def _handle_shipment(
+        self, command: ShipmentCommand, metadata: Mapping[str, JsonValue] | None
+    ) -> CommandResult[Shipment, tuple[ShipmentEvent, ...], ShipmentEvent]:
+        return await handle_command_async(
+            self.shipment_repository,
+            command.shipment_id,
+            lambda aggregate: aggregate.execute(command),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+            command=command,
+        )
+
+    async def unit_of_work(
+        self,
+        work: Callable[[AsyncOrdersUnitOfWork], Awaitable[_R]],
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> UnitOfWorkResult[_R]:
+        """Await `work` on several aggregates at once, as
+        `OrdersService.unit_of_work` runs it: the events of every command it
+        dispatches are appended together, in one atomic step, when it returns."""
+        return await run_in_unit_of_work_async(
+            self.store,
+            lambda unit: work(AsyncOrdersUnitOfWork(self, unit)),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+        )
+
+
+class AsyncOrdersUnitOfWork:
+    """What `AsyncOrdersService.unit_of_work` hands its work function: commands
+    on any aggregate of the context, appended together when the work returns.
+    """
+
+    def __init__(self, service: AsyncOrdersService, unit: AsyncUnitOfWork) -> None:
+        self._service = service
+        self.unit = unit
+
+    # Order
+    @overload
+    async def dispatch(self, command: PlaceOrder) -> tuple[OrderPlaced, ...]: ...
+
+    # Shipment
+    @overload
+    async def dispatch(self, command: Ship) -> tuple[Shipped, ...]: ...
+
+    @overload
+    async def dispatch(self, command: OrdersCommand) -> tuple[OrdersEvent, ...]: ...
+
+    async def dispatch(self, command: OrdersCommand) -> tuple[OrdersEvent, ...]:
+        """Decide the command on its aggregate (loaded once per unit of work, then the
+        same object) and return its events; they are appended when the work returns.
+        """
+        match command:
+            # Order
+            case PlaceOrder():
+                return await self._handle_order(command)
+            # Shipment
+            case Ship():
+                return await self._handle_shipment(command)
+        assert_never(command)
+
+    async def load_order(self, order_id: UUID) -> Order:
+        """The Order, loaded once per unit of work; AggregateNotFound if new."""
+        return await self.unit.load(self._service.order_repository, order_id)
+
+    async def load_shipment(self, shipment_id: int) -> Shipment:
+        """The Shipment, loaded once per unit of work; AggregateNotFound if new."""
+        return await self.unit.load(self._service.shipment_repository, shipment_id)
+
+    async def _handle_order(self, command: OrderCommand) -> tuple[OrderEvent, ...]:
+        aggregate = await self.unit.load_or_new(
+            self._service.order_repository, command.order_id
+        )
+        return self.unit.by_command(command, aggregate.execute(command))
+
+    async def _handle_shipment(
+        self, command: ShipmentCommand
+    ) -> tuple[ShipmentEvent, ...]:
+        aggregate = await self.unit.load_or_new(
             self._service.shipment_repository, command.shipment_id
         )
         return self.unit.by_command(command, aggregate.execute(command))

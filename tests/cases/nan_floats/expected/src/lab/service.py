@@ -6,6 +6,7 @@ command dispatcher, and the runners of its projections and sagas.
 from __future__ import annotations
 
 from collections.abc import (
+    Awaitable,
     Callable,
     Mapping,
 )
@@ -19,6 +20,9 @@ from uuid import UUID
 from pydantic import JsonValue
 
 from esgen.runtime import (
+    AsyncEventStore,
+    AsyncRepository,
+    AsyncUnitOfWork,
     Clock,
     CommandResult,
     EventStore,
@@ -26,7 +30,9 @@ from esgen.runtime import (
     UnitOfWork,
     UnitOfWorkResult,
     handle_command,
+    handle_command_async,
     run_in_unit_of_work,
+    run_in_unit_of_work_async,
     utc_now,
 )
 
@@ -45,6 +51,8 @@ if TYPE_CHECKING:
     import esgen.runtime
 
 __all__ = [
+    "AsyncLabService",
+    "AsyncLabUnitOfWork",
     "LabCommand",
     "LabService",
     "LabUnitOfWork",
@@ -170,6 +178,99 @@ class LabUnitOfWork:
 
     def _handle_probe(self, command: ProbeCommand) -> tuple[ProbeEvent, ...]:
         aggregate = self.unit.load_or_new(
+            self._service.probe_repository, command.probe_id
+        )
+        return self.unit.by_command(command, aggregate.execute(command))
+
+
+class AsyncLabService:
+    """`LabService` for asyncio code (FastAPI, Starlette...): the same repositories,
+    `dispatch` and units of work, awaited, on an asynchronous event store
+    (`AsyncPostgresEventStore`, `AsyncSQLiteEventStore`).
+
+    Projections, sagas and the relay run in worker processes of their own, on
+    `LabService` and a synchronous store of the same database.
+    """
+
+    def __init__(
+        self, store: AsyncEventStore, *, clock: Clock = utc_now, max_attempts: int = 3
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.probe_repository: AsyncRepository[Probe, UUID] = AsyncRepository(
+            Probe, store, REGISTRY, clock=clock
+        )
+
+    async def dispatch(
+        self, command: LabCommand, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[
+        Probe,
+        tuple[LabEvent, ...],
+        LabEvent,
+    ]:
+        """Handle one command on its aggregate: load it, decide, append the events, as
+        `LabService.dispatch` does; the result is typed by the command."""
+        match command:
+            # Probe
+            case Measure():
+                return await self._handle_probe(command, metadata)
+        assert_never(command)
+
+    async def _handle_probe(
+        self, command: ProbeCommand, metadata: Mapping[str, JsonValue] | None
+    ) -> CommandResult[Probe, tuple[ProbeEvent, ...], ProbeEvent]:
+        return await handle_command_async(
+            self.probe_repository,
+            command.probe_id,
+            lambda aggregate: aggregate.execute(command),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+            command=command,
+        )
+
+    async def unit_of_work(
+        self,
+        work: Callable[[AsyncLabUnitOfWork], Awaitable[_R]],
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> UnitOfWorkResult[_R]:
+        """Await `work` on several aggregates at once, as
+        `LabService.unit_of_work` runs it: the events of every command it
+        dispatches are appended together, in one atomic step, when it returns."""
+        return await run_in_unit_of_work_async(
+            self.store,
+            lambda unit: work(AsyncLabUnitOfWork(self, unit)),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+        )
+
+
+class AsyncLabUnitOfWork:
+    """What `AsyncLabService.unit_of_work` hands its work function: commands
+    on any aggregate of the context, appended together when the work returns.
+    """
+
+    def __init__(self, service: AsyncLabService, unit: AsyncUnitOfWork) -> None:
+        self._service = service
+        self.unit = unit
+
+    async def dispatch(self, command: LabCommand) -> tuple[LabEvent, ...]:
+        """Decide the command on its aggregate (loaded once per unit of work, then the
+        same object) and return its events; they are appended when the work returns.
+        """
+        match command:
+            # Probe
+            case Measure():
+                return await self._handle_probe(command)
+        assert_never(command)
+
+    async def load_probe(self, probe_id: UUID) -> Probe:
+        """The Probe, loaded once per unit of work; AggregateNotFound if new."""
+        return await self.unit.load(self._service.probe_repository, probe_id)
+
+    async def _handle_probe(self, command: ProbeCommand) -> tuple[ProbeEvent, ...]:
+        aggregate = await self.unit.load_or_new(
             self._service.probe_repository, command.probe_id
         )
         return self.unit.by_command(command, aggregate.execute(command))

@@ -6,6 +6,7 @@ command dispatcher, and the runners of its projections and sagas.
 from __future__ import annotations
 
 from collections.abc import (
+    Awaitable,
     Callable,
     Mapping,
 )
@@ -19,6 +20,9 @@ from uuid import UUID
 from pydantic import JsonValue
 
 from esgen.runtime import (
+    AsyncEventStore,
+    AsyncRepository,
+    AsyncUnitOfWork,
     Clock,
     CommandResult,
     EventStore,
@@ -27,7 +31,9 @@ from esgen.runtime import (
     UnitOfWork,
     UnitOfWorkResult,
     handle_command,
+    handle_command_async,
     run_in_unit_of_work,
+    run_in_unit_of_work_async,
     utc_now,
 )
 
@@ -50,6 +56,8 @@ if TYPE_CHECKING:
     import esgen.runtime
 
 __all__ = [
+    "AsyncOutletService",
+    "AsyncOutletUnitOfWork",
     "OutletCommand",
     "OutletService",
     "OutletUnitOfWork",
@@ -189,6 +197,99 @@ class OutletUnitOfWork:
 
     def _handle_order(self, command: OrderCommand) -> tuple[OrderEvent, ...]:
         aggregate = self.unit.load_or_new(
+            self._service.order_repository, command.order_id
+        )
+        return self.unit.by_command(command, aggregate.execute(command))
+
+
+class AsyncOutletService:
+    """`OutletService` for asyncio code (FastAPI, Starlette...): the same repositories,
+    `dispatch` and units of work, awaited, on an asynchronous event store
+    (`AsyncPostgresEventStore`, `AsyncSQLiteEventStore`).
+
+    Projections, sagas and the relay run in worker processes of their own, on
+    `OutletService` and a synchronous store of the same database.
+    """
+
+    def __init__(
+        self, store: AsyncEventStore, *, clock: Clock = utc_now, max_attempts: int = 3
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.order_repository: AsyncRepository[Order, UUID] = AsyncRepository(
+            Order, store, REGISTRY, clock=clock
+        )
+
+    async def dispatch(
+        self, command: OutletCommand, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[
+        Order,
+        tuple[OutletEvent, ...],
+        OutletEvent,
+    ]:
+        """Handle one command on its aggregate: load it, decide, append the events, as
+        `OutletService.dispatch` does; the result is typed by the command."""
+        match command:
+            # Order
+            case PlaceOrder():
+                return await self._handle_order(command, metadata)
+        assert_never(command)
+
+    async def _handle_order(
+        self, command: OrderCommand, metadata: Mapping[str, JsonValue] | None
+    ) -> CommandResult[Order, tuple[OrderEvent, ...], OrderEvent]:
+        return await handle_command_async(
+            self.order_repository,
+            command.order_id,
+            lambda aggregate: aggregate.execute(command),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+            command=command,
+        )
+
+    async def unit_of_work(
+        self,
+        work: Callable[[AsyncOutletUnitOfWork], Awaitable[_R]],
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> UnitOfWorkResult[_R]:
+        """Await `work` on several aggregates at once, as
+        `OutletService.unit_of_work` runs it: the events of every command it
+        dispatches are appended together, in one atomic step, when it returns."""
+        return await run_in_unit_of_work_async(
+            self.store,
+            lambda unit: work(AsyncOutletUnitOfWork(self, unit)),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+        )
+
+
+class AsyncOutletUnitOfWork:
+    """What `AsyncOutletService.unit_of_work` hands its work function: commands
+    on any aggregate of the context, appended together when the work returns.
+    """
+
+    def __init__(self, service: AsyncOutletService, unit: AsyncUnitOfWork) -> None:
+        self._service = service
+        self.unit = unit
+
+    async def dispatch(self, command: OutletCommand) -> tuple[OutletEvent, ...]:
+        """Decide the command on its aggregate (loaded once per unit of work, then the
+        same object) and return its events; they are appended when the work returns.
+        """
+        match command:
+            # Order
+            case PlaceOrder():
+                return await self._handle_order(command)
+        assert_never(command)
+
+    async def load_order(self, order_id: UUID) -> Order:
+        """The Order, loaded once per unit of work; AggregateNotFound if new."""
+        return await self.unit.load(self._service.order_repository, order_id)
+
+    async def _handle_order(self, command: OrderCommand) -> tuple[OrderEvent, ...]:
+        aggregate = await self.unit.load_or_new(
             self._service.order_repository, command.order_id
         )
         return self.unit.by_command(command, aggregate.execute(command))

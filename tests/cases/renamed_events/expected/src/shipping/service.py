@@ -6,6 +6,7 @@ command dispatcher, and the runners of its projections and sagas.
 from __future__ import annotations
 
 from collections.abc import (
+    Awaitable,
     Callable,
     Mapping,
 )
@@ -20,6 +21,9 @@ from uuid import UUID
 from pydantic import JsonValue
 
 from esgen.runtime import (
+    AsyncEventStore,
+    AsyncRepository,
+    AsyncUnitOfWork,
     Clock,
     CommandResult,
     EventStore,
@@ -28,7 +32,9 @@ from esgen.runtime import (
     UnitOfWork,
     UnitOfWorkResult,
     handle_command,
+    handle_command_async,
     run_in_unit_of_work,
+    run_in_unit_of_work_async,
     utc_now,
 )
 
@@ -53,6 +59,8 @@ if TYPE_CHECKING:
     import esgen.runtime
 
 __all__ = [
+    "AsyncShippingService",
+    "AsyncShippingUnitOfWork",
     "ShippingCommand",
     "ShippingService",
     "ShippingUnitOfWork",
@@ -230,6 +238,139 @@ class ShippingUnitOfWork:
 
     def _handle_cargo(self, command: CargoCommand) -> tuple[CargoEvent, ...]:
         aggregate = self.unit.load_or_new(
+            self._service.cargo_repository, command.cargo_id
+        )
+        return self.unit.by_command(command, aggregate.execute(command))
+
+
+class AsyncShippingService:
+    """`ShippingService` for asyncio code (FastAPI, Starlette...): the same repositories,
+    `dispatch` and units of work, awaited, on an asynchronous event store
+    (`AsyncPostgresEventStore`, `AsyncSQLiteEventStore`).
+
+    Projections, sagas and the relay run in worker processes of their own, on
+    `ShippingService` and a synchronous store of the same database.
+    """
+
+    def __init__(
+        self, store: AsyncEventStore, *, clock: Clock = utc_now, max_attempts: int = 3
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.cargo_repository: AsyncRepository[Cargo, UUID] = AsyncRepository(
+            Cargo, store, REGISTRY, clock=clock
+        )
+
+    # Cargo
+    @overload
+    async def dispatch(
+        self, command: BookCargo, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Cargo, tuple[CargoBooked, ...], CargoBooked]: ...
+
+    @overload
+    async def dispatch(
+        self, command: LoadCargo, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Cargo, tuple[CargoLoaded, ...], CargoLoaded]: ...
+
+    @overload
+    async def dispatch(
+        self,
+        command: ShippingCommand,
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> CommandResult[
+        Cargo,
+        tuple[ShippingEvent, ...],
+        ShippingEvent,
+    ]: ...
+
+    async def dispatch(
+        self,
+        command: ShippingCommand,
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> CommandResult[
+        Cargo,
+        tuple[ShippingEvent, ...],
+        ShippingEvent,
+    ]:
+        """Handle one command on its aggregate: load it, decide, append the events, as
+        `ShippingService.dispatch` does; the result is typed by the command."""
+        match command:
+            # Cargo
+            case BookCargo():
+                return await self._handle_cargo(command, metadata)
+            case LoadCargo():
+                return await self._handle_cargo(command, metadata)
+        assert_never(command)
+
+    async def _handle_cargo(
+        self, command: CargoCommand, metadata: Mapping[str, JsonValue] | None
+    ) -> CommandResult[Cargo, tuple[CargoEvent, ...], CargoEvent]:
+        return await handle_command_async(
+            self.cargo_repository,
+            command.cargo_id,
+            lambda aggregate: aggregate.execute(command),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+            command=command,
+        )
+
+    async def unit_of_work(
+        self,
+        work: Callable[[AsyncShippingUnitOfWork], Awaitable[_R]],
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> UnitOfWorkResult[_R]:
+        """Await `work` on several aggregates at once, as
+        `ShippingService.unit_of_work` runs it: the events of every command it
+        dispatches are appended together, in one atomic step, when it returns."""
+        return await run_in_unit_of_work_async(
+            self.store,
+            lambda unit: work(AsyncShippingUnitOfWork(self, unit)),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+        )
+
+
+class AsyncShippingUnitOfWork:
+    """What `AsyncShippingService.unit_of_work` hands its work function: commands
+    on any aggregate of the context, appended together when the work returns.
+    """
+
+    def __init__(self, service: AsyncShippingService, unit: AsyncUnitOfWork) -> None:
+        self._service = service
+        self.unit = unit
+
+    # Cargo
+    @overload
+    async def dispatch(self, command: BookCargo) -> tuple[CargoBooked, ...]: ...
+
+    @overload
+    async def dispatch(self, command: LoadCargo) -> tuple[CargoLoaded, ...]: ...
+
+    @overload
+    async def dispatch(self, command: ShippingCommand) -> tuple[ShippingEvent, ...]: ...
+
+    async def dispatch(self, command: ShippingCommand) -> tuple[ShippingEvent, ...]:
+        """Decide the command on its aggregate (loaded once per unit of work, then the
+        same object) and return its events; they are appended when the work returns.
+        """
+        match command:
+            # Cargo
+            case BookCargo():
+                return await self._handle_cargo(command)
+            case LoadCargo():
+                return await self._handle_cargo(command)
+        assert_never(command)
+
+    async def load_cargo(self, cargo_id: UUID) -> Cargo:
+        """The Cargo, loaded once per unit of work; AggregateNotFound if new."""
+        return await self.unit.load(self._service.cargo_repository, cargo_id)
+
+    async def _handle_cargo(self, command: CargoCommand) -> tuple[CargoEvent, ...]:
+        aggregate = await self.unit.load_or_new(
             self._service.cargo_repository, command.cargo_id
         )
         return self.unit.by_command(command, aggregate.execute(command))

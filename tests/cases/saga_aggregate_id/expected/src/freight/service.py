@@ -6,6 +6,7 @@ command dispatcher, and the runners of its projections and sagas.
 from __future__ import annotations
 
 from collections.abc import (
+    Awaitable,
     Callable,
     Mapping,
 )
@@ -21,6 +22,9 @@ from uuid import UUID
 from pydantic import JsonValue
 
 from esgen.runtime import (
+    AsyncEventStore,
+    AsyncRepository,
+    AsyncUnitOfWork,
     Clock,
     CommandResult,
     EventStore,
@@ -29,7 +33,9 @@ from esgen.runtime import (
     UnitOfWork,
     UnitOfWorkResult,
     handle_command,
+    handle_command_async,
     run_in_unit_of_work,
+    run_in_unit_of_work_async,
     utc_now,
 )
 
@@ -67,6 +73,8 @@ if TYPE_CHECKING:
     import esgen.runtime
 
 __all__ = [
+    "AsyncFreightService",
+    "AsyncFreightUnitOfWork",
     "FreightCommand",
     "FreightService",
     "FreightUnitOfWork",
@@ -328,6 +336,218 @@ class FreightUnitOfWork:
 
     def _handle_handling(self, command: HandlingCommand) -> tuple[HandlingEvent, ...]:
         aggregate = self.unit.load_or_new(
+            self._service.handling_repository, command.handling_id
+        )
+        return self.unit.by_command(command, aggregate.execute(command))
+
+
+class AsyncFreightService:
+    """`FreightService` for asyncio code (FastAPI, Starlette...): the same repositories,
+    `dispatch` and units of work, awaited, on an asynchronous event store
+    (`AsyncPostgresEventStore`, `AsyncSQLiteEventStore`).
+
+    Projections, sagas and the relay run in worker processes of their own, on
+    `FreightService` and a synchronous store of the same database.
+    """
+
+    def __init__(
+        self, store: AsyncEventStore, *, clock: Clock = utc_now, max_attempts: int = 3
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.cargo_repository: AsyncRepository[Cargo, int] = AsyncRepository(
+            Cargo, store, REGISTRY, clock=clock
+        )
+        self.handling_repository: AsyncRepository[Handling, UUID] = AsyncRepository(
+            Handling, store, REGISTRY, clock=clock
+        )
+
+    # Cargo
+    @overload
+    async def dispatch(
+        self, command: BookCargo, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Cargo, tuple[CargoBooked, ...], CargoBooked]: ...
+
+    @overload
+    async def dispatch(
+        self, command: AssignRoute, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Cargo, tuple[RouteAssigned, ...], RouteAssigned]: ...
+
+    @overload
+    async def dispatch(
+        self, command: ReleaseRoute, *, metadata: Mapping[str, JsonValue] | None = None
+    ) -> CommandResult[Cargo, tuple[RouteReleased, ...], RouteReleased]: ...
+
+    @overload
+    async def dispatch(
+        self,
+        command: MarkMisdirected,
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> CommandResult[Cargo, tuple[CargoMisdirected, ...], CargoMisdirected]: ...
+
+    # Handling
+    @overload
+    async def dispatch(
+        self,
+        command: RegisterHandling,
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> CommandResult[
+        Handling, tuple[HandlingRegistered, ...], HandlingRegistered
+    ]: ...
+
+    @overload
+    async def dispatch(
+        self,
+        command: FreightCommand,
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> CommandResult[
+        Cargo | Handling,
+        tuple[FreightEvent, ...],
+        FreightEvent,
+    ]: ...
+
+    async def dispatch(
+        self,
+        command: FreightCommand,
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> CommandResult[
+        Cargo | Handling,
+        tuple[FreightEvent, ...],
+        FreightEvent,
+    ]:
+        """Handle one command on its aggregate: load it, decide, append the events, as
+        `FreightService.dispatch` does; the result is typed by the command."""
+        match command:
+            # Cargo
+            case BookCargo():
+                return await self._handle_cargo(command, metadata)
+            case AssignRoute():
+                return await self._handle_cargo(command, metadata)
+            case ReleaseRoute():
+                return await self._handle_cargo(command, metadata)
+            case MarkMisdirected():
+                return await self._handle_cargo(command, metadata)
+            # Handling
+            case RegisterHandling():
+                return await self._handle_handling(command, metadata)
+        assert_never(command)
+
+    async def _handle_cargo(
+        self, command: CargoCommand, metadata: Mapping[str, JsonValue] | None
+    ) -> CommandResult[Cargo, tuple[CargoEvent, ...], CargoEvent]:
+        return await handle_command_async(
+            self.cargo_repository,
+            command.tracking_id,
+            lambda aggregate: aggregate.execute(command),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+            command=command,
+        )
+
+    async def _handle_handling(
+        self, command: HandlingCommand, metadata: Mapping[str, JsonValue] | None
+    ) -> CommandResult[Handling, tuple[HandlingEvent, ...], HandlingEvent]:
+        return await handle_command_async(
+            self.handling_repository,
+            command.handling_id,
+            lambda aggregate: aggregate.execute(command),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+            command=command,
+        )
+
+    async def unit_of_work(
+        self,
+        work: Callable[[AsyncFreightUnitOfWork], Awaitable[_R]],
+        *,
+        metadata: Mapping[str, JsonValue] | None = None,
+    ) -> UnitOfWorkResult[_R]:
+        """Await `work` on several aggregates at once, as
+        `FreightService.unit_of_work` runs it: the events of every command it
+        dispatches are appended together, in one atomic step, when it returns."""
+        return await run_in_unit_of_work_async(
+            self.store,
+            lambda unit: work(AsyncFreightUnitOfWork(self, unit)),
+            max_attempts=self.max_attempts,
+            metadata=metadata,
+        )
+
+
+class AsyncFreightUnitOfWork:
+    """What `AsyncFreightService.unit_of_work` hands its work function: commands
+    on any aggregate of the context, appended together when the work returns.
+    """
+
+    def __init__(self, service: AsyncFreightService, unit: AsyncUnitOfWork) -> None:
+        self._service = service
+        self.unit = unit
+
+    # Cargo
+    @overload
+    async def dispatch(self, command: BookCargo) -> tuple[CargoBooked, ...]: ...
+
+    @overload
+    async def dispatch(self, command: AssignRoute) -> tuple[RouteAssigned, ...]: ...
+
+    @overload
+    async def dispatch(self, command: ReleaseRoute) -> tuple[RouteReleased, ...]: ...
+
+    @overload
+    async def dispatch(
+        self, command: MarkMisdirected
+    ) -> tuple[CargoMisdirected, ...]: ...
+
+    # Handling
+    @overload
+    async def dispatch(
+        self, command: RegisterHandling
+    ) -> tuple[HandlingRegistered, ...]: ...
+
+    @overload
+    async def dispatch(self, command: FreightCommand) -> tuple[FreightEvent, ...]: ...
+
+    async def dispatch(self, command: FreightCommand) -> tuple[FreightEvent, ...]:
+        """Decide the command on its aggregate (loaded once per unit of work, then the
+        same object) and return its events; they are appended when the work returns.
+        """
+        match command:
+            # Cargo
+            case BookCargo():
+                return await self._handle_cargo(command)
+            case AssignRoute():
+                return await self._handle_cargo(command)
+            case ReleaseRoute():
+                return await self._handle_cargo(command)
+            case MarkMisdirected():
+                return await self._handle_cargo(command)
+            # Handling
+            case RegisterHandling():
+                return await self._handle_handling(command)
+        assert_never(command)
+
+    async def load_cargo(self, tracking_id: int) -> Cargo:
+        """The Cargo, loaded once per unit of work; AggregateNotFound if new."""
+        return await self.unit.load(self._service.cargo_repository, tracking_id)
+
+    async def load_handling(self, handling_id: UUID) -> Handling:
+        """The Handling, loaded once per unit of work; AggregateNotFound if new."""
+        return await self.unit.load(self._service.handling_repository, handling_id)
+
+    async def _handle_cargo(self, command: CargoCommand) -> tuple[CargoEvent, ...]:
+        aggregate = await self.unit.load_or_new(
+            self._service.cargo_repository, command.tracking_id
+        )
+        return self.unit.by_command(command, aggregate.execute(command))
+
+    async def _handle_handling(
+        self, command: HandlingCommand
+    ) -> tuple[HandlingEvent, ...]:
+        aggregate = await self.unit.load_or_new(
             self._service.handling_repository, command.handling_id
         )
         return self.unit.by_command(command, aggregate.execute(command))
