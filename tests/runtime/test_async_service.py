@@ -110,7 +110,7 @@ def test_dispatch_and_units_of_work_as_the_synchronous_service(opener: Opener) -
     asyncio.run(main())
 
 
-def test_a_saga_command_and_a_conflict_give_up_after_max_attempts(opener: Opener) -> None:
+def test_a_transfer_request_and_a_unit_that_gives_up_after_max_attempts(opener: Opener) -> None:
     async def main() -> None:
         async with await opener() as store:
             bank = AsyncBankService(store, max_attempts=1)

@@ -7,7 +7,6 @@ import asyncio
 import functools
 import json
 import sqlite3
-import threading
 import time
 from pathlib import Path
 
@@ -205,14 +204,43 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "events.db").exists()  # refused before the file was made
 
 
-def test_a_file_that_cannot_be_opened_is_reported_and_leaves_no_thread(tmp_path: Path) -> None:
+def test_a_file_that_is_not_a_database_is_reported(tmp_path: Path) -> None:
     (tmp_path / "events.db").write_text("not a database")
 
     async def main() -> None:
         await AsyncSQLiteEventStore.open(tmp_path / "events.db")
 
-    before = {t.name for t in threading.enumerate()}
     with pytest.raises(BackendError):
         asyncio.run(main())
-    started = {t.name for t in threading.enumerate()} - before
-    assert not [name for name in started if name.startswith("esgen-sqlite")]
+    assert (tmp_path / "events.db").read_text() == "not a database"  # left as it was
+
+
+def test_one_closing_serves_every_caller(tmp_path: Path) -> None:
+    # A close waits for the calls under way; a second close, at once or after a cancelled
+    # first one, waits for the same closing rather than returning early.
+    path = tmp_path / "events.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+
+    async def main() -> None:
+        store = await AsyncSQLiteEventStore.open(path, busy_timeout=30.0)
+        holder.execute("BEGIN IMMEDIATE")  # the append below waits for SQLite's lock
+        appending = asyncio.create_task(store.append("s", [_event(1)], ExpectedVersion.NO_STREAM))
+        await asyncio.sleep(0.1)
+        first = asyncio.create_task(store.aclose())
+        await asyncio.sleep(0)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        second = asyncio.create_task(store.aclose())
+        await asyncio.sleep(0.2)
+        assert not second.done()  # the append under way is not finished
+        holder.execute("COMMIT")
+        await asyncio.gather(second, store.aclose())
+        assert appending.done() and (await appending).position == 1
+        with pytest.raises(BackendError, match="closed"):
+            await store.head_position()
+
+    try:
+        asyncio.run(main())
+    finally:
+        holder.close()

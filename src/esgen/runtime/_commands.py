@@ -7,6 +7,7 @@ again on fresh state, a bounded number of times.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from esgen.runtime._messages import Command, Event
 from esgen.runtime._records import AppendResult
 from esgen.runtime._repository import Repository
 
-__all__ = ["CommandResult", "handle_command"]
+__all__ = ["CommandResult", "check_decided", "handle_command"]
 
 AggT = TypeVar("AggT", bound=Aggregate[Any, Any])
 R = TypeVar("R")
@@ -131,12 +132,26 @@ def handle_command(
             aggregate = repository.load(aggregate_id)
         else:
             aggregate = repository.load_or_new(aggregate_id)
-        value = decide(aggregate)
+        value = check_decided(decide(aggregate))
         events = aggregate.pending_events
         appended = repository.save(aggregate, metadata=metadata)
         return CommandResult(aggregate, value, events, appended, number)
 
     return retry_on_conflict(attempt, max_attempts)
+
+
+def check_decided(value: T) -> T:
+    """What `decide` returned, unless it is awaitable: an `async def` decide would record
+    nothing before its result is discarded, so it is refused rather than saving nothing."""
+    if inspect.isawaitable(value):
+        close = getattr(value, "close", None)
+        if close is not None:
+            close()  # no "never awaited" warning on top of the error
+        raise TypeError(
+            "decide returned an awaitable: it must be a plain function that calls the "
+            "aggregate's command methods (an async def decide records nothing)"
+        )
+    return value
 
 
 def retry_on_conflict(attempt: Callable[[int], T], max_attempts: int) -> T:

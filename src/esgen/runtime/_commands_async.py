@@ -14,7 +14,7 @@ from typing import Any, overload
 
 from typing_extensions import TypeVar
 
-from esgen.runtime._commands import COMMAND_KEY, AggT, CommandResult, EventT
+from esgen.runtime._commands import COMMAND_KEY, AggT, CommandResult, EventT, check_decided
 from esgen.runtime._context import command_context, current_context
 from esgen.runtime._errors import ConcurrencyError
 from esgen.runtime._ids import IdT
@@ -73,7 +73,7 @@ async def handle_command_async(
             aggregate = await repository.load(aggregate_id)
         else:
             aggregate = await repository.load_or_new(aggregate_id)
-        value = decide(aggregate)
+        value = check_decided(decide(aggregate))
         events = aggregate.pending_events
         appended = await repository.save(aggregate, metadata=metadata)
         return CommandResult(aggregate, value, events, appended, number)

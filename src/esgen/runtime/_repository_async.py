@@ -17,6 +17,7 @@ from esgen.runtime._async_ports import AsyncEventStore, AsyncSnapshotStore
 from esgen.runtime._context import save_metadata
 from esgen.runtime._errors import AggregateNotFound, EventStoreError, StreamNotFound
 from esgen.runtime._ids import IdT
+from esgen.runtime._personal import has_envelope
 from esgen.runtime._ports import EventStore, SnapshotStore, StoredData, TimedStoredData
 from esgen.runtime._records import (
     AppendResult,
@@ -72,6 +73,11 @@ class AsyncRepository(Generic[AggT, IdT]):
             )
         if snapshots is _DEFAULT:
             snapshots = store if isinstance(store, AsyncSnapshotStore) else None
+        elif snapshots is not None and not isinstance(snapshots, AsyncSnapshotStore):
+            raise TypeError(
+                f"AsyncRepository keeps snapshots in an AsyncSnapshotStore (got "
+                f"{type(snapshots).__name__})"
+            )
         ports = _InMemoryOnly()
         # The same object as the store when the snapshots ride along with the appends.
         # (Compared as objects: a store class may implement both ports.)
@@ -85,7 +91,12 @@ class AsyncRepository(Generic[AggT, IdT]):
             snapshot_every=snapshot_every,
             clock=clock,
         )
-        if self._core.seals:
+        if self._core.seals or any(
+            registry._holds_personal_data(event_class.event_type)
+            for event_class in self._core.aggregate_class._dispatch
+        ):
+            # Any version of an event it applies, not only the latest: older ones may have
+            # been stored sealed.
             raise TypeError(
                 f"{self._core.aggregate_class.__qualname__} holds personal data, which an "
                 "AsyncRepository cannot seal or open yet: use a Repository on the store's "
@@ -133,7 +144,12 @@ class AsyncRepository(Generic[AggT, IdT]):
         aggregate = core.new(aggregate_id)
         snapshot = None
         if self._snapshots is not None:
-            snapshot = core._usable(await self._snapshots.load_snapshot(stream_id), stream_id)
+            kept = await self._snapshots.load_snapshot(stream_id)
+            if kept is not None and has_envelope(kept.state):
+                # Sealed by an earlier release whose state held personal data: opening it
+                # needs keys, so the aggregate is rebuilt from its events instead.
+                kept = None
+            snapshot = core._usable(kept, stream_id)
         if snapshot is not None:
             core._restore(aggregate, *snapshot)
         try:
@@ -161,18 +177,23 @@ class AsyncRepository(Generic[AggT, IdT]):
         result = await self._store.append(
             append.stream_id, append.events, append.expected_version, snapshot=append.snapshot
         )
-        await self._finish_save(aggregate, snapshot)
+        self._saved(aggregate, snapshot)
+        await self._store_snapshot(snapshot)
         return result
 
-    async def _finish_save(self, aggregate: AggT, snapshot: Snapshot | None) -> None:
-        """As `Repository._finish_save`: after the append committed, the events are no
-        longer pending, and a snapshot that fell due is stored (unless it rode along)."""
+    @staticmethod
+    def _saved(aggregate: AggT, snapshot: Snapshot | None) -> None:
+        """After the append committed: the events are no longer pending (before anything
+        is awaited, so that a cancel cannot leave written events pending)."""
         aggregate._pending.clear()
         aggregate._pending_times.clear()
         if snapshot is not None:
-            if not self._core._snapshot_with_append:  # a snapshot store of its own
-                await self._save_snapshot_separately(snapshot)
             aggregate._snapshot_version = snapshot.version
+
+    async def _store_snapshot(self, snapshot: Snapshot | None) -> None:
+        """A snapshot that fell due, stored unless it rode along with the append."""
+        if snapshot is not None and not self._core._snapshot_with_append:
+            await self._save_snapshot_separately(snapshot)
 
     async def _save_snapshot_separately(self, snapshot: Snapshot) -> None:
         assert self._snapshots is not None

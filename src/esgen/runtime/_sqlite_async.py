@@ -62,6 +62,7 @@ class AsyncSQLiteEventStore(AsyncEventStore, AsyncSnapshotStore):
         self._store = store
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="esgen-sqlite")
         self._closed = False
+        self._closing: asyncio.Future[None] | None = None
 
     @classmethod
     async def open(
@@ -190,12 +191,14 @@ class AsyncSQLiteEventStore(AsyncEventStore, AsyncSnapshotStore):
         await self._call(self._store.save_snapshot, snapshot)
 
     async def aclose(self) -> None:
-        if self._closed:
-            return
+        """Refuse new calls, let those under way finish (a worker thread cannot be stopped
+        halfway), then close every thread's connection; the loop stays free meanwhile.
+        Closing once is enough: later calls, or a call cancelled meanwhile, share the same
+        closing."""
         self._closed = True
-        # Calls under way finish first (a worker thread cannot be stopped halfway), then
-        # every thread's connection is closed; the loop stays free meanwhile.
-        await asyncio.to_thread(self._shut_down)
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(asyncio.to_thread(self._shut_down))
+        await asyncio.shield(self._closing)
 
     def _shut_down(self) -> None:
         self._executor.shutdown(wait=True)

@@ -64,6 +64,7 @@ class _Tracking(Generic[RepoT, StoreT]):
     __slots__ = ("_commands", "_store", "_tracked")
 
     _repository_class: ClassVar[type]
+    _repository_kind: ClassVar[str]  # as messages name it: "a Repository"
 
     def __init__(self, store: StoreT) -> None:
         self._store = store
@@ -76,10 +77,8 @@ class _Tracking(Generic[RepoT, StoreT]):
     def store(self) -> StoreT:
         return self._store
 
-    def add(self, repository: _Repository[AggT, Any], aggregate: AggT) -> AggT:
-        """Track an aggregate made outside the unit of work (usually a new one), so that
-        `commit` appends its events; returns it. Refused if another object already stands
-        for its stream here."""
+    def _add(self, repository: _Repository[AggT, Any], aggregate: AggT) -> AggT:
+        """`add`, typed by each subclass for its own kind of repository."""
         self._check_store(repository)
         if not isinstance(aggregate, repository.aggregate_class):
             raise TypeError(
@@ -158,7 +157,7 @@ class _Tracking(Generic[RepoT, StoreT]):
 
     def _check_store(self, repository: _Repository[Any, Any]) -> None:
         if not isinstance(repository, self._repository_class):
-            raise TypeError(f"expected a {self._repository_class.__name__} (got {repository!r})")
+            raise TypeError(f"expected {self._repository_kind} (got {repository!r})")
         if repository.store is not self._store:
             raise ValueError(
                 f"the repository of {repository.aggregate_class.__qualname__} writes to "
@@ -182,11 +181,18 @@ class UnitOfWork(_Tracking[Repository[Any, Any], EventStore]):
     __slots__ = ()
 
     _repository_class = Repository
+    _repository_kind = "a Repository"
 
     def __init__(self, store: EventStore) -> None:
         if not isinstance(store, EventStore):
             raise TypeError(f"UnitOfWork needs an EventStore (got {store!r})")
         super().__init__(store)
+
+    def add(self, repository: Repository[AggT, IdT], aggregate: AggT) -> AggT:
+        """Track an aggregate made outside the unit of work (usually a new one), so that
+        `commit` appends its events; returns it. Refused if another object already stands
+        for its stream here."""
+        return self._add(repository, aggregate)
 
     def load(self, repository: Repository[AggT, IdT], aggregate_id: IdT) -> AggT:
         """The aggregate, loaded once and then the same object; `AggregateNotFound` if it

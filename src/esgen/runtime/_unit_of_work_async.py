@@ -35,6 +35,7 @@ class AsyncUnitOfWork(_Tracking[AsyncRepository[Any, Any], AsyncEventStore]):
     __slots__ = ()
 
     _repository_class = AsyncRepository
+    _repository_kind = "an AsyncRepository"
 
     def __init__(self, store: AsyncEventStore) -> None:
         if not isinstance(store, AsyncEventStore):
@@ -46,8 +47,8 @@ class AsyncUnitOfWork(_Tracking[AsyncRepository[Any, Any], AsyncEventStore]):
         has no events (saved or pending in this unit of work)."""
         aggregate = self._tracked_aggregate(repository, aggregate_id)
         if aggregate is None:
-            aggregate = self._track(repository, await repository.load(aggregate_id))
-        elif aggregate.version == 0:
+            aggregate = self._track_loaded(repository, await repository.load(aggregate_id))
+        if aggregate.version == 0:
             raise AggregateNotFound(
                 repository.aggregate_class.aggregate_type,
                 aggregate_id,
@@ -59,8 +60,20 @@ class AsyncUnitOfWork(_Tracking[AsyncRepository[Any, Any], AsyncEventStore]):
         """The aggregate, or a new empty one (version 0) if it has no events; tracked."""
         aggregate = self._tracked_aggregate(repository, aggregate_id)
         if aggregate is None:
-            aggregate = self._track(repository, await repository.load_or_new(aggregate_id))
+            loaded = await repository.load_or_new(aggregate_id)
+            aggregate = self._track_loaded(repository, loaded)
         return aggregate
+
+    def _track_loaded(self, repository: AsyncRepository[AggT, IdT], loaded: AggT) -> AggT:
+        """Track what a load returned, unless another task of the work function (two
+        dispatches under `asyncio.gather`) tracked the stream while it was loading: then
+        that object stays the one, so that neither command's events are lost."""
+        tracked = self._tracked_aggregate(repository, loaded.id)
+        return self._track(repository, loaded) if tracked is None else tracked
+
+    def add(self, repository: AsyncRepository[AggT, IdT], aggregate: AggT) -> AggT:
+        """As `UnitOfWork.add`: track an aggregate made outside the unit of work."""
+        return self._add(repository, aggregate)
 
     async def execute(
         self,
@@ -87,9 +100,13 @@ class AsyncUnitOfWork(_Tracking[AsyncRepository[Any, Any], AsyncEventStore]):
         metadata_of = self._metadata_by_command(shared) if self._commands else None
         prepared = [repo._core._prepare_save(agg, shared, metadata_of) for repo, agg in changed]
         results = await self._store.append_streams([append for append, _ in prepared])
-        for (repository, aggregate), (_, snapshot) in zip(changed, prepared, strict=True):
-            await repository._finish_save(aggregate, snapshot)
+        # Written: nothing stays pending, before the snapshots' own saves are awaited (a
+        # cancel there must not leave committed events to be appended twice).
+        for (_, aggregate), (_, snapshot) in zip(changed, prepared, strict=True):
+            AsyncRepository._saved(aggregate, snapshot)
         self._commands.clear()
+        for (repository, _), (_, snapshot) in zip(changed, prepared, strict=True):
+            await repository._store_snapshot(snapshot)
         return results
 
 

@@ -264,18 +264,24 @@ class _Builder:
         compatibility: Compatibility = self._single("compatibility") or "backward"
         self._collect_names()
         self._collect_former_names()
-        for suffix, what in (
-            ("Service", "the service class"),
-            ("Command", "the union of the commands"),
-            ("Event", "the union of the events"),
-            ("UnitOfWork", "the unit of work class"),
+        for prefix, suffix, what in (
+            ("", "Service", "the service class"),
+            ("", "Command", "the union of the commands"),
+            ("", "Event", "the union of the events"),
+            ("", "UnitOfWork", "the unit of work class"),
+            ("Async", "Service", "the asynchronous service class"),
+            ("Async", "UnitOfWork", "the asynchronous unit of work class"),
         ):
-            self.claim(pascal(self.name) + suffix, f"{what} of the context", context_loc)
-        for suffix, what in (
-            ("Service", "the asynchronous service class"),
-            ("UnitOfWork", "the asynchronous unit of work class"),
-        ):
-            self.claim("Async" + pascal(self.name) + suffix, f"{what} of the context", context_loc)
+            derived = prefix + pascal(self.name) + suffix
+            if derived in GENERATED_MODULE_NAMES:
+                self.error(
+                    context_loc,
+                    "E203",
+                    f"context name {self.name!r} makes {what} {derived!r}, a name the "
+                    "generated service imports; rename the context",
+                )
+            else:
+                self.claim(derived, f"{what} of the context", context_loc)
         self._check_module_names()
         # Before the aggregates: each event is built knowing whether it is published.
         self.published = {

@@ -527,7 +527,8 @@ class AsyncBankService:
         BankEvent,
     ]:
         """Handle one command on its aggregate: load it, decide, append the events, as
-        `BankService.dispatch` does; the result is typed by the command."""
+        `BankService.dispatch` does; the result is typed by the command.
+        """
         match command:
             # Account
             case OpenAccount():
@@ -581,7 +582,8 @@ class AsyncBankService:
     ) -> UnitOfWorkResult[_R]:
         """Await `work` on several aggregates at once, as
         `BankService.unit_of_work` runs it: the events of every command it
-        dispatches are appended together, in one atomic step, when it returns."""
+        dispatches are appended together, in one atomic step, when it returns.
+        """
         return await run_in_unit_of_work_async(
             self.store,
             lambda unit: work(AsyncBankUnitOfWork(self, unit)),

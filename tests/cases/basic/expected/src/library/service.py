@@ -283,7 +283,8 @@ class AsyncLibraryService:
         LibraryEvent,
     ]:
         """Handle one command on its aggregate: load it, decide, append the events, as
-        `LibraryService.dispatch` does; the result is typed by the command."""
+        `LibraryService.dispatch` does; the result is typed by the command.
+        """
         match command:
             # Book
             case AddBook():
@@ -312,7 +313,8 @@ class AsyncLibraryService:
     ) -> UnitOfWorkResult[_R]:
         """Await `work` on several aggregates at once, as
         `LibraryService.unit_of_work` runs it: the events of every command it
-        dispatches are appended together, in one atomic step, when it returns."""
+        dispatches are appended together, in one atomic step, when it returns.
+        """
         return await run_in_unit_of_work_async(
             self.store,
             lambda unit: work(AsyncLibraryUnitOfWork(self, unit)),

@@ -278,7 +278,8 @@ class AsyncFulfilmentService:
         FulfilmentEvent,
     ]:
         """Handle one command on its aggregate: load it, decide, append the events, as
-        `FulfilmentService.dispatch` does; the result is typed by the command."""
+        `FulfilmentService.dispatch` does; the result is typed by the command.
+        """
         match command:
             # Parcel
             case PackParcel():
@@ -305,7 +306,8 @@ class AsyncFulfilmentService:
     ) -> UnitOfWorkResult[_R]:
         """Await `work` on several aggregates at once, as
         `FulfilmentService.unit_of_work` runs it: the events of every command it
-        dispatches are appended together, in one atomic step, when it returns."""
+        dispatches are appended together, in one atomic step, when it returns.
+        """
         return await run_in_unit_of_work_async(
             self.store,
             lambda unit: work(AsyncFulfilmentUnitOfWork(self, unit)),

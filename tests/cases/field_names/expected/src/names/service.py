@@ -240,7 +240,8 @@ class AsyncNamesService:
         NamesEvent,
     ]:
         """Handle one command on its aggregate: load it, decide, append the events, as
-        `NamesService.dispatch` does; the result is typed by the command."""
+        `NamesService.dispatch` does; the result is typed by the command.
+        """
         match command:
             # Gadget
             case MakeGadget():
@@ -267,7 +268,8 @@ class AsyncNamesService:
     ) -> UnitOfWorkResult[_R]:
         """Await `work` on several aggregates at once, as
         `NamesService.unit_of_work` runs it: the events of every command it
-        dispatches are appended together, in one atomic step, when it returns."""
+        dispatches are appended together, in one atomic step, when it returns.
+        """
         return await run_in_unit_of_work_async(
             self.store,
             lambda unit: work(AsyncNamesUnitOfWork(self, unit)),

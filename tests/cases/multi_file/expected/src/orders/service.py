@@ -327,7 +327,8 @@ class AsyncOrdersService:
         OrdersEvent,
     ]:
         """Handle one command on its aggregate: load it, decide, append the events, as
-        `OrdersService.dispatch` does; the result is typed by the command."""
+        `OrdersService.dispatch` does; the result is typed by the command.
+        """
         match command:
             # Order
             case PlaceOrder():
@@ -369,7 +370,8 @@ class AsyncOrdersService:
     ) -> UnitOfWorkResult[_R]:
         """Await `work` on several aggregates at once, as
         `OrdersService.unit_of_work` runs it: the events of every command it
-        dispatches are appended together, in one atomic step, when it returns."""
+        dispatches are appended together, in one atomic step, when it returns.
+        """
         return await run_in_unit_of_work_async(
             self.store,
             lambda unit: work(AsyncOrdersUnitOfWork(self, unit)),

@@ -210,7 +210,8 @@ class AsyncLabService:
         LabEvent,
     ]:
         """Handle one command on its aggregate: load it, decide, append the events, as
-        `LabService.dispatch` does; the result is typed by the command."""
+        `LabService.dispatch` does; the result is typed by the command.
+        """
         match command:
             # Probe
             case Measure():
@@ -237,7 +238,8 @@ class AsyncLabService:
     ) -> UnitOfWorkResult[_R]:
         """Await `work` on several aggregates at once, as
         `LabService.unit_of_work` runs it: the events of every command it
-        dispatches are appended together, in one atomic step, when it returns."""
+        dispatches are appended together, in one atomic step, when it returns.
+        """
         return await run_in_unit_of_work_async(
             self.store,
             lambda unit: work(AsyncLabUnitOfWork(self, unit)),

@@ -229,7 +229,8 @@ class AsyncOutletService:
         OutletEvent,
     ]:
         """Handle one command on its aggregate: load it, decide, append the events, as
-        `OutletService.dispatch` does; the result is typed by the command."""
+        `OutletService.dispatch` does; the result is typed by the command.
+        """
         match command:
             # Order
             case PlaceOrder():
@@ -256,7 +257,8 @@ class AsyncOutletService:
     ) -> UnitOfWorkResult[_R]:
         """Await `work` on several aggregates at once, as
         `OutletService.unit_of_work` runs it: the events of every command it
-        dispatches are appended together, in one atomic step, when it returns."""
+        dispatches are appended together, in one atomic step, when it returns.
+        """
         return await run_in_unit_of_work_async(
             self.store,
             lambda unit: work(AsyncOutletUnitOfWork(self, unit)),

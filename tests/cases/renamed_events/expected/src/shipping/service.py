@@ -296,7 +296,8 @@ class AsyncShippingService:
         ShippingEvent,
     ]:
         """Handle one command on its aggregate: load it, decide, append the events, as
-        `ShippingService.dispatch` does; the result is typed by the command."""
+        `ShippingService.dispatch` does; the result is typed by the command.
+        """
         match command:
             # Cargo
             case BookCargo():
@@ -325,7 +326,8 @@ class AsyncShippingService:
     ) -> UnitOfWorkResult[_R]:
         """Await `work` on several aggregates at once, as
         `ShippingService.unit_of_work` runs it: the events of every command it
-        dispatches are appended together, in one atomic step, when it returns."""
+        dispatches are appended together, in one atomic step, when it returns.
+        """
         return await run_in_unit_of_work_async(
             self.store,
             lambda unit: work(AsyncShippingUnitOfWork(self, unit)),

@@ -421,7 +421,8 @@ class AsyncFreightService:
         FreightEvent,
     ]:
         """Handle one command on its aggregate: load it, decide, append the events, as
-        `FreightService.dispatch` does; the result is typed by the command."""
+        `FreightService.dispatch` does; the result is typed by the command.
+        """
         match command:
             # Cargo
             case BookCargo():
@@ -469,7 +470,8 @@ class AsyncFreightService:
     ) -> UnitOfWorkResult[_R]:
         """Await `work` on several aggregates at once, as
         `FreightService.unit_of_work` runs it: the events of every command it
-        dispatches are appended together, in one atomic step, when it returns."""
+        dispatches are appended together, in one atomic step, when it returns.
+        """
         return await run_in_unit_of_work_async(
             self.store,
             lambda unit: work(AsyncFreightUnitOfWork(self, unit)),
