@@ -21,8 +21,12 @@ from harness import EXAMPLES, run_pyright
 from esgen.runtime import (
     AsyncEventStore,
     AsyncPostgresEventStore,
+    AsyncReadModel,
     AsyncSQLiteEventStore,
     ConcurrencyError,
+    InvalidConsistencyToken,
+    ReadModelBehind,
+    consistency_token,
 )
 
 from .postgres_env import available_dsn, drop_schema, new_schema
@@ -34,6 +38,7 @@ sys.path.insert(0, str(GENERATED))
 from bank.commands.account import DepositMoney, OpenAccount, WithdrawMoney  # noqa: E402
 from bank.commands.transfer import RequestTransfer  # noqa: E402
 from bank.events.account import MoneyDeposited, WithdrawalRejected  # noqa: E402
+from bank.projections.account_balances import AccountBalancesQuery  # noqa: E402
 from bank.service import AsyncBankService, AsyncBankUnitOfWork, BankService  # noqa: E402
 from bank.types import Money  # noqa: E402
 
@@ -143,8 +148,9 @@ from decimal import Decimal
 from typing import assert_type
 from uuid import UUID
 
-from esgen.runtime import AsyncPostgresEventStore, CommandResult
+from esgen.runtime import AsyncPostgresEventStore, AsyncReadModel, CommandResult
 from bank.commands.account import DepositMoney, OpenAccount
+from bank.projections.account_balances import AccountBalancesQuery, AccountBalancesRow
 from bank.domain.account import Account
 from bank.events.account import AccountOpened, DepositRejected, MoneyDeposited
 from bank.service import AsyncBankService, AsyncBankUnitOfWork
@@ -180,6 +186,14 @@ async def both(bank: AsyncBankService, account: UUID) -> int:
 
 async def service(dsn: str) -> AsyncBankService:
     return AsyncBankService(await AsyncPostgresEventStore.open(dsn, schema="bank"))
+
+
+async def read_own_write(
+    store: AsyncPostgresEventStore, token: str, account: UUID
+) -> AccountBalancesRow | None:
+    balances = AsyncReadModel(AccountBalancesQuery, store)
+    assert_type(await balances.wait_for(token, timeout=2.0), AsyncReadModel[AccountBalancesRow, UUID])
+    return await (await balances.wait_for(token, timeout=2.0)).get(account)
 """
 
 # Each line marked `# wrong` must be refused by both checkers, and no other line.
@@ -242,3 +256,36 @@ def test_user_code_passes_pyright_strict_and_misuse_fails_on_its_line(tmp_path: 
     assert not re.search(r"usage\.py:\d+:\d+: error", result.report), result.report
     lines = {int(n) for n in re.findall(r"misuse\.py:(\d+):\d+: error:", result.report)}
     assert sorted(lines) == WRONG, result.report
+
+
+def test_read_your_writes_through_the_async_read_model(opener: Opener) -> None:
+    async def main() -> None:
+        async with await opener() as store:
+            bank = AsyncBankService(store)
+            sync_store = getattr(store, "sync_store")  # noqa: B009 (both stores have one)
+            runner = BankService(sync_store).projections()
+            await asyncio.to_thread(runner.catch_up)  # the read model exists from here on
+            balances = AsyncReadModel(AccountBalancesQuery, store)
+            ada = uuid4()
+            opened = await bank.dispatch(OpenAccount(account_id=ada, owner="Ada", currency="EUR"))
+            assert opened.token is not None
+            with pytest.raises(ReadModelBehind):
+                await balances.wait_for(opened.token, timeout=0.2)  # no runner has run
+            with pytest.raises(InvalidConsistencyToken):
+                await balances.wait_for(consistency_token(10**6), timeout=1)
+
+            # Thirty requests wait for the same write; none holds a thread while waiting,
+            # so other work in threads still runs at once.
+            async def read() -> Decimal | None:
+                row = await (await balances.wait_for(opened.token or "", timeout=60)).get(ada)
+                return None if row is None else row.balance
+
+            readers = [asyncio.create_task(read()) for _ in range(30)]
+            await asyncio.sleep(0.2)
+            assert await asyncio.wait_for(asyncio.to_thread(lambda: "free"), 5) == "free"
+            await asyncio.to_thread(runner.catch_up)
+            assert await asyncio.gather(*readers) == [Decimal("0")] * 30
+            assert await balances.count() == 1 and await balances.exists()
+            assert [row.owner for row in await balances.list(limit=5)] == ["Ada"]
+
+    asyncio.run(main())

@@ -24,6 +24,7 @@ RUNTIME_EXPORTS = [
     "AppendResult",
     "AsyncEventStore",
     "AsyncPostgresEventStore",
+    "AsyncReadModel",
     "AsyncRepository",
     "AsyncSQLiteEventStore",
     "AsyncSnapshotStore",

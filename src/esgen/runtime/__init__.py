@@ -117,6 +117,7 @@ if TYPE_CHECKING:
     from esgen.runtime._unit_of_work import UnitOfWork, UnitOfWorkResult, run_in_unit_of_work
     from esgen.runtime._unit_of_work_async import AsyncUnitOfWork, run_in_unit_of_work_async
     from esgen.runtime._views import ReadModel
+    from esgen.runtime._views_async import AsyncReadModel
 
 # Where each public name is defined: it is imported from there on first use (PEP 562),
 # so `import esgen.runtime` costs a few milliseconds and a program pays only for the
@@ -125,6 +126,7 @@ if TYPE_CHECKING:
 _HOME: dict[str, str] = {
     "Aggregate": "_aggregate",
     "AsyncEventStore": "_async_ports",
+    "AsyncReadModel": "_views_async",
     "AsyncRepository": "_repository_async",
     "AsyncSQLiteEventStore": "_sqlite_async",
     "AsyncSnapshotStore": "_async_ports",
@@ -253,6 +255,7 @@ __all__ = [
     "AppendResult",
     "AsyncEventStore",
     "AsyncPostgresEventStore",
+    "AsyncReadModel",
     "AsyncRepository",
     "AsyncSQLiteEventStore",
     "AsyncSnapshotStore",

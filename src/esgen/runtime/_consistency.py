@@ -15,10 +15,11 @@ they have, or the timeout passes.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from esgen.runtime._errors import (
     InvalidConsistencyToken,
@@ -122,20 +123,10 @@ def wait_for_position(
     its checkpoint is the one that counts. `storage` is called only when there is
     something to wait for.
     """
-    wanted = wanted_position(position_or_token)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout is a number of seconds (got {timeout!r})")
-    if not 0 <= timeout < math.inf:  # also refuses NaN
-        raise ValueError(f"timeout must be a finite number of seconds >= 0 (got {timeout!r})")
+    wanted = checked_wait(position_or_token, timeout)
     if wanted == 0:
         return
-    head = store.head_position()
-    if wanted > head:
-        raise InvalidConsistencyToken(
-            consistency_token(wanted),
-            f"position {wanted} is beyond this store's last event ({head}): the token "
-            "was not issued by this store",
-        )
+    check_issued(wanted, store.head_position())
     progress = storage()
     deadline = clock() + timeout
     pause = _FIRST_PAUSE
@@ -149,6 +140,57 @@ def wait_for_position(
             raise ReadModelBehind(name, wanted, reached, timeout, problem)
         sleep(min(pause, left))
         pause = min(pause * 2, _LONGEST_PAUSE)
+
+
+async def wait_for_position_async(
+    head_position: Callable[[], Awaitable[int]],
+    storage: Callable[[], ProgressStorage],
+    layouts: Mapping[str, str],
+    position_or_token: int | str | bytes,
+    *,
+    timeout: float,
+) -> None:
+    """`wait_for_position` for asyncio code: the same checks and errors; each look at the
+    checkpoints runs in a worker thread, and the pauses between them are the loop's, so a
+    waiting request holds no thread."""
+    wanted = checked_wait(position_or_token, timeout)
+    if wanted == 0:
+        return
+    check_issued(wanted, await head_position())
+    progress = await asyncio.to_thread(storage)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    pause = _FIRST_PAUSE
+    while True:
+        behind = await asyncio.to_thread(_behind, progress, layouts, wanted)
+        if behind is None:
+            return
+        left = deadline - loop.time()
+        if left <= 0:
+            name, reached, problem = behind
+            raise ReadModelBehind(name, wanted, reached, timeout, problem)
+        await asyncio.sleep(min(pause, left))
+        pause = min(pause * 2, _LONGEST_PAUSE)
+
+
+def checked_wait(position_or_token: int | str | bytes, timeout: float) -> int:
+    """The position to wait for, once it and the timeout are checked."""
+    wanted = wanted_position(position_or_token)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout is a number of seconds (got {timeout!r})")
+    if not 0 <= timeout < math.inf:  # also refuses NaN
+        raise ValueError(f"timeout must be a finite number of seconds >= 0 (got {timeout!r})")
+    return wanted
+
+
+def check_issued(wanted: int, head: int) -> None:
+    """Refuse a position beyond the store's head: the token came from another store."""
+    if wanted > head:
+        raise InvalidConsistencyToken(
+            consistency_token(wanted),
+            f"position {wanted} is beyond this store's last event ({head}): the token "
+            "was not issued by this store",
+        )
 
 
 def _behind(
