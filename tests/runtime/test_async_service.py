@@ -10,9 +10,11 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -23,6 +25,7 @@ from esgen.runtime import (
     AsyncPostgresEventStore,
     AsyncReadModel,
     AsyncSQLiteEventStore,
+    BackendError,
     ConcurrencyError,
     InvalidConsistencyToken,
     ReadModelBehind,
@@ -289,3 +292,59 @@ def test_read_your_writes_through_the_async_read_model(opener: Opener) -> None:
             assert [row.owner for row in await balances.list(limit=5)] == ["Ada"]
 
     asyncio.run(main())
+
+
+def test_a_query_under_way_is_waited_for_by_closing(
+    opener: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from esgen.runtime import Rows
+
+    slow_get = Rows.get
+
+    def get(self: Rows[Any, Any], key: Any) -> Any:
+        time.sleep(0.3)  # a slow read, so that closing comes while it runs
+        return slow_get(self, key)
+
+    async def main() -> None:
+        store = await opener()
+        bank = AsyncBankService(store)
+        ada = uuid4()
+        await bank.dispatch(OpenAccount(account_id=ada, owner="Ada", currency="EUR"))
+        sync_store = getattr(store, "sync_store")  # noqa: B009 (both stores have one)
+        await asyncio.to_thread(BankService(sync_store).projections().catch_up)
+        balances = AsyncReadModel(AccountBalancesQuery, store)
+        monkeypatch.setattr(Rows, "get", get)
+        reading = asyncio.create_task(balances.get(ada))
+        await asyncio.sleep(0.1)
+        await store.aclose()
+        assert reading.done()  # closing waited for it
+        row = await reading
+        assert row is not None and row.owner == "Ada"
+        with pytest.raises(BackendError, match="closed"):
+            await balances.count()
+
+    asyncio.run(main())
+
+
+def test_a_wait_ends_at_its_timeout_while_threads_are_busy(opener: Opener) -> None:
+    async def main() -> float:
+        async with await opener() as store:
+            bank = AsyncBankService(store)
+            sync_store = getattr(store, "sync_store")  # noqa: B009 (both stores have one)
+            await asyncio.to_thread(BankService(sync_store).projections().catch_up)
+            opened = await bank.dispatch(
+                OpenAccount(account_id=uuid4(), owner="Ada", currency="EUR")
+            )
+            balances = AsyncReadModel(AccountBalancesQuery, store)
+            started = asyncio.get_running_loop().time()
+            waiting = asyncio.create_task(balances.wait_for(opened.token or "", timeout=0.3))
+            await asyncio.sleep(0.05)  # its first look is made; now every thread is busy
+            busy = [asyncio.to_thread(time.sleep, 2) for _ in range(12)]  # 2 rounds of 6
+            blockers = asyncio.gather(*busy)
+            with pytest.raises(ReadModelBehind):
+                await waiting
+            waited = asyncio.get_running_loop().time() - started
+            await blockers
+            return waited
+
+    assert asyncio.run(main()) < 1.5  # not the 2 to 4 s the threads stay busy

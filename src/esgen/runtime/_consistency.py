@@ -20,6 +20,7 @@ import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from esgen.runtime._errors import (
     InvalidConsistencyToken,
@@ -56,6 +57,8 @@ _SHOWN = 40  # characters of a bad token repeated in the error
 # so a slow runner costs one cheap read per 50 ms.
 _FIRST_PAUSE = 0.001
 _LONGEST_PAUSE = 0.05
+# How long an asynchronous wait gives its last look once its time is up.
+_LAST_LOOK = 0.05
 
 
 def consistency_token(position: int) -> str:
@@ -144,33 +147,42 @@ def wait_for_position(
 
 async def wait_for_position_async(
     head_position: Callable[[], Awaitable[int]],
+    run: Callable[..., Awaitable[Any]],
     storage: Callable[[], ProgressStorage],
     layouts: Mapping[str, str],
     position_or_token: int | str | bytes,
     *,
     timeout: float,
 ) -> None:
-    """`wait_for_position` for asyncio code: the same checks and errors; each look at the
-    checkpoints runs in a worker thread, and the pauses between them are the loop's, so a
-    waiting request holds no thread."""
+    """`wait_for_position` for asyncio code: the same checks and errors. Each look at the
+    checkpoints is a synchronous call handed to `run` (the store's `run_sync`, which
+    runs it in a worker thread); the pauses between them are the loop's, so a waiting
+    request holds no thread. After the first look, a look still queued or running when
+    the time is up is given up, so the wait never runs long past its timeout."""
     wanted = checked_wait(position_or_token, timeout)
     if wanted == 0:
         return
     check_issued(wanted, await head_position())
-    progress = await asyncio.to_thread(storage)
+    progress: ProgressStorage = await run(storage)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     pause = _FIRST_PAUSE
-    while True:
-        behind = await asyncio.to_thread(_behind, progress, layouts, wanted)
-        if behind is None:
-            return
+    behind = await run(_behind, progress, layouts, wanted)
+    while behind is not None:
         left = deadline - loop.time()
         if left <= 0:
             name, reached, problem = behind
             raise ReadModelBehind(name, wanted, reached, timeout, problem)
         await asyncio.sleep(min(pause, left))
         pause = min(pause * 2, _LONGEST_PAUSE)
+        # As the synchronous wait, one more look once the time is up; a short one.
+        left = max(deadline - loop.time(), _LAST_LOOK)
+        try:
+            behind = await asyncio.wait_for(run(_behind, progress, layouts, wanted), left)
+        except TimeoutError:
+            # No thread to look with in time: reported with what the last look found.
+            name, reached, problem = behind
+            raise ReadModelBehind(name, wanted, reached, timeout, problem) from None
 
 
 def checked_wait(position_or_token: int | str | bytes, timeout: float) -> int:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime
 from functools import partial
 from itertools import starmap
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
@@ -77,6 +77,8 @@ if TYPE_CHECKING:
 __all__ = ["AsyncPostgresEventStore"]
 
 _Connection = psycopg.AsyncConnection[Any]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # How long closing waits for calls under way, then for the pool's connections.
 _CLOSE_WAIT = 5.0
@@ -201,17 +203,35 @@ class AsyncPostgresEventStore(AsyncEventStore, AsyncSnapshotStore):
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[_Connection]:
         """A pooled connection; raises driver errors, which callers translate."""
+        async with (
+            self._call_under_way(),
+            self._pool.connection(timeout=self._store._wait_for_pool()) as conn,
+        ):
+            yield conn
+
+    @asynccontextmanager
+    async def _call_under_way(self) -> AsyncIterator[None]:
+        """Counts the call among those `aclose` waits for; refused once closing began."""
         if self._closing is not None:
             raise PoolClosed("the store is closing")  # translated as a closed store
         self._in_flight += 1
         self._idle.clear()
         try:
-            async with self._pool.connection(timeout=self._store._wait_for_pool()) as conn:
-                yield conn
+            yield
         finally:
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
+
+    async def run_sync(self, function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """`function(*args, **kwargs)`, a synchronous call on `sync_store` (a read-model
+        query, say), run in a worker thread: counted among the calls `aclose` waits for,
+        and refused once the store is closing."""
+        try:
+            async with self._call_under_way():
+                return await asyncio.to_thread(function, *args, **kwargs)
+        except PoolClosed as exc:
+            raise self._store._error("a call on the store", exc) from exc
 
     async def _error(self, what: str, exc: BaseException) -> EventStoreError:
         # The synchronous store's translation, with the same messages; for a pool that

@@ -118,6 +118,12 @@ class AsyncSQLiteEventStore(AsyncEventStore, AsyncSnapshotStore):
         call = functools.partial(context.run, function, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
+    async def run_sync(self, function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """`function(*args, **kwargs)`, a synchronous call on `sync_store` (a read-model
+        query, say), run in one of this store's worker threads: counted among its calls,
+        which `aclose` waits for, and refused once the store is closed."""
+        return await self._call(function, *args, **kwargs)
+
     # -- AsyncEventStore ------------------------------------------------------------------
 
     async def append(

@@ -3,18 +3,18 @@
     balances = AsyncReadModel(AccountBalancesQuery, store)      # an asynchronous store
     row = await (await balances.wait_for(result.token, timeout=2.0)).get(account_id)
 
-The queries are the synchronous ones, run on the asynchronous store's `sync_store` in a
-worker thread each (one short read transaction apiece); a wait for a position holds no
-thread while it waits: it looks at the checkpoints in a worker thread, and pauses on the
-event loop between looks.
+The queries are the synchronous ones, run on the asynchronous store's `sync_store` through
+its `run_sync` (SQLite: the store's own worker threads; PostgreSQL: a worker thread), one
+short read transaction apiece, counted among the store's calls under way. A wait for a
+position holds no thread while it waits: it looks at the checkpoints the same way, and
+pauses on the event loop between looks.
 """
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-from collections.abc import Sequence
-from typing import Any, Generic, Protocol, Self
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, ParamSpec, Protocol, Self
 
 from pydantic import BaseModel
 from typing_extensions import TypeVar
@@ -26,6 +26,8 @@ from esgen.runtime._views import ReadModel
 
 __all__ = ["AsyncReadModel"]
 
+P = ParamSpec("P")
+T = TypeVar("T")
 RowT = TypeVar("RowT", bound=BaseModel)
 KeyT = TypeVar("KeyT", default=Any)
 
@@ -37,6 +39,10 @@ class _AsyncStoreWithSync(Protocol):
     def sync_store(self) -> EventStore: ...
 
     async def head_position(self) -> int: ...
+
+    async def run_sync(
+        self, function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T: ...
 
 
 class AsyncReadModel(Generic[RowT, KeyT]):
@@ -62,6 +68,7 @@ class AsyncReadModel(Generic[RowT, KeyT]):
         query = self._query
         await wait_for_position_async(
             self._store.head_position,
+            self._store.run_sync,
             query._progress_storage,
             {query.table.name: query.table.layout},
             position_or_token,
@@ -71,7 +78,7 @@ class AsyncReadModel(Generic[RowT, KeyT]):
 
     async def get(self, key: KeyT) -> RowT | None:
         """The row with this key, or None."""
-        return await asyncio.to_thread(self._query.get, key)
+        return await self._store.run_sync(self._query.get, key)
 
     async def list(
         self,
@@ -82,13 +89,13 @@ class AsyncReadModel(Generic[RowT, KeyT]):
     ) -> builtins.list[RowT]:
         """Rows matching every condition, in the order asked (then by key), paged."""
         query = self._query
-        return await asyncio.to_thread(
+        return await self._store.run_sync(
             lambda: query.list(*where, order_by=order_by, limit=limit, offset=offset)
         )
 
     async def count(self, *where: Condition[RowT]) -> int:
         """How many rows match every condition."""
-        return await asyncio.to_thread(self._query.count, *where)
+        return await self._store.run_sync(self._query.count, *where)
 
     async def exists(self, *where: Condition[RowT]) -> bool:
         """Whether any row matches every condition."""
