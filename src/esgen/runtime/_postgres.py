@@ -66,6 +66,7 @@ from esgen.runtime._postgres_calls import (
     pool_in_use,
     read_stream_query,
     reason,
+    session_changed,
     settings,
     snapshot_params,
     stream_data_params,
@@ -813,19 +814,12 @@ def _configure_read_only(conn: psycopg.Connection[Any]) -> None:
 
 
 def _reset(conn: psycopg.Connection[Any]) -> None:
-    # A transaction() block may have changed the session's time zone; the server reports it
-    # with every change, so checking costs no round trip.
-    if conn.info.parameter_status("TimeZone") != "UTC":
+    if session_changed(conn.info, read_only=False):
         _configure(conn)
 
 
 def _reset_read_only(conn: psycopg.Connection[Any]) -> None:
-    # The same for a read-only store's sessions, which a block may also have made writable
-    # (reported since PostgreSQL 14; older servers report nothing, and are not checked).
-    if (
-        conn.info.parameter_status("TimeZone") != "UTC"
-        or conn.info.parameter_status("default_transaction_read_only") == "off"
-    ):
+    if session_changed(conn.info, read_only=True):
         _configure_read_only(conn)
 
 

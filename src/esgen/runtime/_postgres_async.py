@@ -54,6 +54,7 @@ from esgen.runtime._postgres_calls import (
     pool_in_use,
     read_stream_query,
     reason,
+    session_changed,
     settings,
     snapshot_params,
     stream_data_params,
@@ -483,14 +484,10 @@ async def _configure_read_only(conn: _Connection) -> None:
 
 
 async def _reset(conn: _Connection) -> None:
-    # As the synchronous store's: a session a caller changed is configured again.
-    if conn.info.parameter_status("TimeZone") != "UTC":
+    if session_changed(conn.info, read_only=False):
         await _configure(conn)
 
 
 async def _reset_read_only(conn: _Connection) -> None:
-    if (
-        conn.info.parameter_status("TimeZone") != "UTC"
-        or conn.info.parameter_status("default_transaction_read_only") == "off"
-    ):
+    if session_changed(conn.info, read_only=True):
         await _configure_read_only(conn)

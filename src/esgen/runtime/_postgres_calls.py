@@ -57,6 +57,7 @@ __all__ = [
     "pool_in_use",
     "read_stream_query",
     "reason",
+    "session_changed",
     "settings",
     "snapshot_params",
     "stream_data_params",
@@ -82,6 +83,17 @@ CONFIGURE_READ_ONLY = (
     "set_config('default_transaction_isolation', 'read committed', false), "
     "set_config('default_transaction_read_only', 'on', false)"
 )
+
+
+def session_changed(info: psycopg.ConnectionInfo, read_only: bool) -> bool:
+    """Whether a pooled session needs configuring again before it is lent out: a
+    transaction() block may have changed its time zone, or made a read-only store's session
+    writable. The server reports both with every change (the second since PostgreSQL 14;
+    older servers report nothing, and are not checked), so asking costs no round trip."""
+    if info.parameter_status("TimeZone") != "UTC":
+        return True
+    return read_only and info.parameter_status("default_transaction_read_only") == "off"
+
 
 # Server errors that end the session: the server shut down, was shut down, or is starting.
 _SESSION_ENDED = frozenset({"57P01", "57P02", "57P03"})
